@@ -1,0 +1,345 @@
+"""Stage 3, check: the meaning of valid documents, one small named check per rule.
+
+Each `check_*` takes the processes and option scripts and yields diagnostics with locations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.diagnostics import Diagnostic, Location, did_you_mean, diagnostic
+from engine.expressions import UNKNOWN, Compiled, ExpressionError, parse
+from engine.model import OptionScript, Process, Source, Transition, Variable
+from engine.options import type_problem
+
+#: Which roots an expression may read, by where it stands.
+ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
+    "batch prerequisite": frozenset({"user", "options", "batch", "actor"}),
+    "action prerequisite": frozenset({"user", "card", "options", "actor"}),
+    "guard": frozenset({"user", "card", "options", "batch", "actor", "bureau"}),
+    "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
+    "production type": frozenset({"options"}),
+    "selection": frozenset({"user"}),
+}
+#: The attributes of the fixed records; `user` and `actor` carry any imported attribute.
+FIXED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "card": frozenset({"id", "user", "state", "process", "requester", "production_type", "batch"}),
+    "batch": frozenset({"id", "process", "actor", "production_type"}),
+    "bureau": frozenset({"accepted", "reason", "order_id"}),
+}
+MAX_COMBINATIONS = 4096
+
+Processes = Mapping[str, Process]
+Scripts = Mapping[str, OptionScript]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An expression of a process, with the place it stands in (which decides the roots it may read)."""
+
+    process: Process
+    source: Source
+    place: str
+
+
+def run_checks(processes: Processes, scripts: Scripts) -> list[Diagnostic]:
+    """Every check over the workspace, in one list."""
+    found: list[Diagnostic] = []
+    for check in CHECKS:
+        found.extend(check(processes, scripts))
+    return found
+
+
+def expressions_of(process: Process) -> Iterator[Placed]:
+    """Every expression of a process with its place."""
+    kind = f"{process.kind} prerequisite"
+    for prerequisite in process.prerequisites:
+        yield Placed(process, prerequisite.rule, kind)
+    if process.production_type:
+        yield Placed(process, process.production_type.choices, "production type")
+        yield Placed(process, process.production_type.selectable, "production type")
+    for transition in process.transitions:
+        if transition.guard:
+            yield Placed(process, transition.guard, "guard")
+        for effect in transition.effects:
+            if effect.when:
+                yield Placed(process, effect.when, "effect condition")
+
+
+def declared_options(process: Process, scripts: Scripts) -> dict[str, Variable]:
+    """The option variables of the scripts a process reads."""
+    return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}
+
+
+def expression_problems(expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(code, fields) for every name an expression may not read in its place."""
+    for root in sorted(expression.roots - roots):
+        yield "E303", {"name": root, "known": ", ".join(sorted(roots))}
+    for root, attr in sorted(expression.attributes):
+        if root == "options" and attr not in options:
+            yield "E302", {"name": attr, "hint": did_you_mean(attr, options)}
+        elif root in FIXED_ATTRIBUTES and root in roots and attr not in FIXED_ATTRIBUTES[root]:
+            yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(FIXED_ATTRIBUTES[root]))}
+
+
+def check_expressions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in processes.values():
+        options = declared_options(process, scripts)
+        for placed in expressions_of(process):
+            try:
+                expression = parse(placed.source.text)
+            except ExpressionError as error:
+                yield diagnostic(placed.source.location, error.code, **error.fields)
+                continue
+            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options):
+                yield diagnostic(placed.source.location, code, **fields)
+
+
+def check_file_names(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in processes.values():
+        if process.document.file != f"processes/{process.symbolic_name}.yaml":
+            yield diagnostic(process.document.at(("symbolic_name",)), "E201", what="symbolic name", name=process.symbolic_name)
+    for script in scripts.values():
+        if script.document.file != f"rules/{script.script}.yaml":
+            yield diagnostic(script.document.at(("script",)), "E201", what="script", name=script.script)
+
+
+def check_duplicate_variables(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    seen: dict[str, Variable] = {}
+    for script in scripts.values():
+        for name, variable in script.variables.items():
+            if name in seen:
+                yield diagnostic(variable.location, "E202", what="option variable", name=name, other=seen[name].location.file)
+            else:
+                seen[name] = variable
+
+
+def check_option_scripts_exist(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in processes.values():
+        for i, name in enumerate(process.options):
+            if name not in scripts:
+                yield diagnostic(process.document.at(("options", i)), "E212", name=name, hint=did_you_mean(name, scripts))
+
+
+def check_state_references(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in _batches(processes):
+        known = process.states
+        for transition in process.transitions:
+            where = ("transitions", transition.index)
+            for j, name in enumerate(transition.source):
+                if name not in known:
+                    path = (*where, "source") if len(transition.source) == 1 and isinstance(
+                        process.document.data["transitions"][transition.index]["source"], str
+                    ) else (*where, "source", j)
+                    yield diagnostic(process.document.at(path), "E203", name=name, hint=did_you_mean(name, known))
+            if transition.dest not in known:
+                yield diagnostic(process.document.at((*where, "dest")), "E203", name=transition.dest, hint=did_you_mean(transition.dest, known))
+        for i, name in enumerate(process.outcome):
+            if name not in known:
+                yield diagnostic(process.document.at(("outcome", i)), "E203", name=name, hint=did_you_mean(name, known))
+
+
+def check_one_initial(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in _batches(processes):
+        initials = [state for state in process.states.values() if state.initial]
+        if len(initials) != 1:
+            where = initials[1].location if len(initials) > 1 else process.document.key_at(("states",))
+            yield diagnostic(where, "E204", count=len(initials))
+
+
+def check_final_or_handover(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in _batches(processes):
+        for state in process.states.values():
+            if state.final and state.handover:
+                yield diagnostic(state.location, "E213", name=state.name)
+
+
+def check_reachable(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in _batches(processes):
+        initial = _single_initial(process)
+        if initial is None:
+            continue
+        reached = reachable_states(process, initial)
+        for state in process.states.values():
+            if state.name not in reached:
+                yield diagnostic(state.location, "E205", name=state.name, initial=initial)
+        for i, name in enumerate(process.outcome):
+            if name in process.states and name not in reached:
+                yield diagnostic(process.document.at(("outcome", i)), "E207", name=name)
+
+
+def check_dead_ends(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for process in _batches(processes):
+        leaving = {source for t in process.transitions if t.dest not in t.source for source in t.source}
+        for state in process.states.values():
+            if not (state.final or state.handover or state.name in leaving):
+                yield diagnostic(state.location, "E206", name=state.name)
+
+
+def check_triggers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    """Every trigger declared has transitions, and every transition's trigger is fired by some process."""
+    for process in processes.values():
+        for trigger in process.triggers.values():
+            targets = [process] if process.kind == "batch" else [processes[n] for n in process.acts_on if n in processes]
+            for target in targets:
+                if target.kind == "batch" and not any(t.trigger == trigger.name for t in target.transitions):
+                    yield diagnostic(trigger.location, "E210", name=trigger.name, process=target.symbolic_name)
+    for process in _batches(processes):
+        fired = set(process.triggers) | {
+            name for other in processes.values() if process.symbolic_name in other.acts_on for name in other.triggers
+        }
+        for transition in process.transitions:
+            if transition.trigger not in fired:
+                where = process.document.at(("transitions", transition.index, "trigger"))
+                yield diagnostic(where, "E214", name=transition.trigger, process=process.symbolic_name)
+
+
+def check_actions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    """An action process acts on known batch processes and its outcome states are reached there."""
+    for process in processes.values():
+        if process.kind != "action":
+            continue
+        targets = []
+        for i, name in enumerate(process.acts_on):
+            target = processes.get(name)
+            if target is None or target.kind != "batch":
+                yield diagnostic(process.document.at(("acts_on", i)), "E209", name=name, hint=did_you_mean(name, processes))
+            else:
+                targets.append(target)
+        dests = {t.dest for target in targets for t in target.transitions if t.trigger in process.triggers}
+        states = {state for target in targets for state in target.states}
+        for i, name in enumerate(process.outcome):
+            if targets and name not in states:
+                yield diagnostic(process.document.at(("outcome", i)), "E203", name=name, hint=did_you_mean(name, states))
+            elif targets and name not in dests:
+                yield diagnostic(process.document.at(("outcome", i)), "E207", name=name)
+
+
+def check_variables(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    for script in scripts.values():
+        for name, variable in script.variables.items():
+            yield from _check_variable(script, name, variable)
+
+
+def _check_variable(script: OptionScript, name: str, variable: Variable) -> Iterator[Diagnostic]:
+    path = ("variables", name)
+    document = script.document
+    if variable.items and variable.type != "list":
+        yield diagnostic(document.key_at((*path, "items")), "E404", name=name, detail="'items' is only for type list")
+    for i, entry in enumerate(variable.values):
+        problem = type_problem(_plain(variable), [entry.value] if variable.type == "list" else entry.value)
+        if problem:
+            yield _value_diagnostic(document.at((*path, "values", i, "value")), name, entry.value, problem)
+    if variable.type == "bool":
+        missing = [str(v).lower() for v in (True, False) if v not in [entry.value for entry in variable.values]]
+        if missing:
+            yield diagnostic(document.key_at(path), "E403", name=name, missing=" and ".join(missing))
+    elif not variable.values and not variable.outcome:
+        yield diagnostic(document.key_at(path), "E404", name=name, detail="needs 'values' (each with its outcome) or 'outcome'")
+    for key, value in (("default", variable.default), ("value", variable.value)):
+        if key == "value" and not variable.has_value:
+            continue
+        problem = type_problem(variable, value)
+        if problem:
+            yield _value_diagnostic(document.at((*path, key)), name, value, problem)
+
+
+def _plain(variable: Variable) -> Variable:
+    """The variable without its enumerated values, to type-check the enumeration itself."""
+    from dataclasses import replace
+
+    return replace(variable, values=())
+
+
+def _value_diagnostic(where: Location, name: str, value: Any, problem: str) -> Diagnostic:
+    code, detail = problem.split(":", 1)
+    if code == "E402":
+        return diagnostic(where, code, name=name, value=value, allowed=detail)
+    return diagnostic(where, code, name=name, value=value, type=detail)
+
+
+def check_ambiguous(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    """Two transitions for the same trigger and source must never both be able to fire."""
+    for process in _batches(processes):
+        options = declared_options(process, scripts)
+        groups: dict[tuple[str, str], list[Transition]] = {}
+        for transition in process.transitions:
+            for source in transition.source:
+                groups.setdefault((transition.trigger, source), []).append(transition)
+        for (trigger, source), group in groups.items():
+            for first, second in itertools.combinations(group, 2):
+                witness = _both_fire(first, second, options)
+                if witness is not None:
+                    yield diagnostic(second.location, "E208", first=first.label, second=second.label, trigger=trigger, source=source, when=witness)
+
+
+def _both_fire(first: Transition, second: Transition, options: Mapping[str, Variable]) -> str | None:
+    """A description of a situation where both guards hold, or None when there is none."""
+    try:
+        guards = [parse(t.guard.text) if t.guard else None for t in (first, second)]
+    except ExpressionError:
+        return None
+    attributes = sorted({attr for guard in guards if guard for attr in guard.attributes})
+    constants = {c for guard in guards if guard for c in guard.constants}
+    domains = [_domain(root, attr, options, constants) for root, attr in attributes]
+    combinations = 1
+    for domain in domains:
+        combinations *= len(domain)
+    if combinations > MAX_COMBINATIONS:
+        return None
+    for values in itertools.product(*domains):
+        scope: dict[str, dict[str, Any]] = {}
+        for (root, attr), value in zip(attributes, values, strict=True):
+            scope.setdefault(root, {})[attr] = value
+        if all(guard is None or guard.truth(scope)[0] is True for guard in guards):
+            shown = [f"{root}.{attr} = {value!r}" for (root, attr), value in zip(attributes, values, strict=True) if root == "options"]
+            return f" when {', '.join(shown)}" if shown else ""
+    return None
+
+
+def _domain(root: str, attr: str, options: Mapping[str, Variable], constants: set[Any]) -> list[Any]:
+    if root == "options" and attr in options:
+        variable = options[attr]
+        return list(variable.allowed or ()) if variable.type != "list" and variable.allowed else [variable.default]
+    return [True, False, None, *sorted(constants, key=repr)]
+
+
+def reachable_states(process: Process, initial: str) -> set[str]:
+    """The states reachable from `initial` along any transition, guards ignored."""
+    reached, frontier = {initial}, [initial]
+    while frontier:
+        state = frontier.pop()
+        for transition in process.transitions:
+            if state in transition.source and transition.dest not in reached:
+                reached.add(transition.dest)
+                frontier.append(transition.dest)
+    return reached
+
+
+def _single_initial(process: Process) -> str | None:
+    initials = [state.name for state in process.states.values() if state.initial]
+    return initials[0] if len(initials) == 1 else None
+
+
+def _batches(processes: Processes) -> Iterator[Process]:
+    return (process for process in processes.values() if process.kind == "batch")
+
+
+CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
+    check_file_names,
+    check_duplicate_variables,
+    check_option_scripts_exist,
+    check_variables,
+    check_expressions,
+    check_state_references,
+    check_one_initial,
+    check_final_or_handover,
+    check_reachable,
+    check_dead_ends,
+    check_triggers,
+    check_actions,
+    check_ambiguous,
+)

@@ -1,0 +1,104 @@
+"""Source locations, diagnostics and the one table of diagnostic codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+CODES: dict[str, str] = {
+    # load: the YAML itself
+    "E001": "YAML syntax error: {detail}",
+    "E002": "tag {tag} is not allowed (only plain YAML data is loaded)",
+    "E003": "duplicate key '{key}' (first at line {first})",
+    "E004": "nesting deeper than {limit} levels",
+    "E005": "document expands to more than {limit} nodes (alias bomb?)",
+    "E006": "file is {size} bytes; the limit is {limit}",
+    "E007": "{detail}",
+    "E008": "cannot read file: {detail}",
+    # validate: the shape (cerberus)
+    "E101": "unknown key '{key}'{hint}",
+    "E102": "must be of type {expected}, not {actual}",
+    "E103": "required key '{key}' is missing",
+    "E104": "value {value!r} is not one of {allowed}",
+    "E105": "must not be empty",
+    "E106": "{detail}",
+    # check: the meaning
+    "E201": "file name does not match {what} '{name}'",
+    "E202": "duplicate {what} '{name}' (also in {other})",
+    "E203": "unknown state '{name}'{hint}",
+    "E204": "{count} initial states; exactly one is needed",
+    "E205": "state '{name}' is unreachable from the initial state '{initial}'",
+    "E206": "state '{name}' has no way out and is neither final nor a handover",
+    "E207": "documented outcome state '{name}' is never reached",
+    "E208": "transitions {first} and {second} for trigger '{trigger}' from '{source}' can both fire{when}",
+    "E209": "unknown process '{name}'{hint}",
+    "E210": "trigger '{name}' has no transition in {process}",
+    "E211": "trigger '{name}' is not declared in triggers{hint}",
+    "E212": "unknown option script '{name}'{hint}",
+    "E213": "state '{name}' is both final and a handover",
+    "E214": "trigger '{name}' in process {process} is fired by no process",
+    # expressions
+    "E301": "expression does not parse: {detail}",
+    "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
+    "E303": "unknown name '{name}' (known here: {known})",
+    "E304": "{construct} is not allowed in expressions",
+    # options
+    "E401": "{name}: value {value!r} is not of type {type}",
+    "E402": "{name}: value {value!r} is not one of {allowed}",
+    "E403": "{name}: values must cover {missing}",
+    "E404": "{name}: {detail}",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A point in a source file; line and column count from 1."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a source file, with a stable code."""
+
+    location: Location
+    code: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.code} {self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.location.file,
+            "line": self.location.line,
+            "col": self.location.col,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+def diagnostic(location: Location, code: str, **fields: Any) -> Diagnostic:
+    """Build a diagnostic from the code table; unknown codes are a programmer error."""
+    return Diagnostic(location, code, CODES[code].format(**fields))
+
+
+def sort_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics in file, line, column order, each reported once."""
+    return sorted(set(diagnostics))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A ' (did you mean 'x'?)' hint when a close candidate exists, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

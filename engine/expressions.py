@@ -1,0 +1,272 @@
+"""Guards, prerequisites and `--where`: Jinja expression syntax, evaluated by our own closures.
+
+An expression is parsed with Jinja2's parser, then compiled into Python closures over a small,
+safe subset: names of known roots, attribute and item lookups on records (never on Python
+objects, never `_private`), constants, comparisons, `and`/`or`/`not`, `in`, `x if c else y`,
+the tests `defined`/`none` and the filters `length`/`lower`/`upper`/`first`. There are no calls,
+so nothing reaches Python internals. Evaluation records every root attribute it reads (the
+decision trace) and is three-valued: a root bound to UNKNOWN folds away at compile time when the
+options alone decide the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
+from jinja2.sandbox import SandboxedEnvironment
+
+ROOTS = ("user", "card", "options", "batch", "actor", "bureau")
+Reads = list[tuple[str, Any]]
+Scope = Mapping[str, Any]
+Closure = Callable[[Scope, Reads], Any]
+
+
+class _Unknown:
+    """A value not known yet (a runtime root while folding at compile time)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        raise TypeError("UNKNOWN has no truth value")
+
+
+UNKNOWN: Any = _Unknown()
+_ENV = SandboxedEnvironment()
+
+
+class ExpressionError(Exception):
+    """An expression that does not parse or uses a construct outside the subset."""
+
+    def __init__(self, code: str, **fields: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A parsed expression: its source, the names it reads, and the closure evaluating it."""
+
+    source: str
+    roots: frozenset[str]
+    attributes: frozenset[tuple[str, str]]
+    constants: frozenset[Any]
+    closure: Closure = field(repr=False, compare=False)
+
+    def evaluate(self, scope: Scope) -> tuple[Any, Reads]:
+        """The value of the expression in `scope` and the root attributes it read, in order."""
+        reads: Reads = []
+        return self.closure(scope, reads), reads
+
+    def truth(self, scope: Scope) -> tuple[bool | Any, Reads]:
+        """Like `evaluate`, as a boolean, or UNKNOWN when it depends on an unknown root."""
+        value, reads = self.evaluate(scope)
+        return (value if value is UNKNOWN else bool(value)), reads
+
+
+@lru_cache(maxsize=4096)
+def parse(source: str) -> Compiled:
+    """Parse and compile `source`; raise ExpressionError (E301 syntax, E304 construct)."""
+    try:
+        parser = Parser(_ENV, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("unexpected text after the expression", parser.stream.current.lineno)
+    except TemplateSyntaxError as error:
+        raise ExpressionError("E301", detail=error.message or "syntax error") from None
+    roots: set[str] = set()
+    attributes: set[tuple[str, str]] = set()
+    closure = _compile(tree, roots, attributes)
+    constants = {node.value for node in tree.find_all(nodes.Const) if isinstance(node.value, (str, int, bool))}
+    return Compiled(source, frozenset(roots), frozenset(attributes), frozenset(constants), closure)
+
+
+def _compile(node: nodes.Node, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    def sub(child: nodes.Node) -> Closure:
+        return _compile(child, roots, attributes)
+
+    if isinstance(node, nodes.Const):
+        value = node.value
+        return lambda scope, reads: value
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        items = [sub(item) for item in node.items]
+        return lambda scope, reads: _collect([item(scope, reads) for item in items])
+    if isinstance(node, nodes.Name):
+        roots.add(node.name)
+        name = node.name
+        return lambda scope, reads: scope.get(name, UNKNOWN)
+    if isinstance(node, nodes.Getattr):
+        return _lookup(node.node, node.attr, sub, roots, attributes)
+    if isinstance(node, nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            return _lookup(node.node, node.arg.value, sub, roots, attributes)
+        return _index(sub(node.node), sub(node.arg))
+    if isinstance(node, (nodes.And, nodes.Or)):
+        return _logic(isinstance(node, nodes.And), sub(node.left), sub(node.right))
+    if isinstance(node, nodes.Not):
+        return _not(sub(node.node))
+    if isinstance(node, nodes.Compare):
+        return _compare(sub(node.expr), [(op.op, sub(op.expr)) for op in node.ops])
+    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+        return _conditional(sub(node.test), sub(node.expr1), sub(node.expr2))
+    if isinstance(node, nodes.Test) and node.name in _TESTS and not node.args:
+        return _unary(_TESTS[node.name], sub(node.node), strict=False)
+    if isinstance(node, nodes.Filter) and node.name in _FILTERS and not node.args and node.node is not None:
+        return _unary(_FILTERS[node.name], sub(node.node), strict=True)
+    raise ExpressionError("E304", construct=_construct_name(node))
+
+
+def _construct_name(node: nodes.Node) -> str:
+    if isinstance(node, (nodes.Filter, nodes.Test)):
+        kind = "filter" if isinstance(node, nodes.Filter) else "test"
+        return f"the {kind} '{node.name}'" + (" with arguments" if node.args else "")
+    names = {"Call": "a function call", "Concat": "string concatenation (~)"}
+    return names.get(type(node).__name__, f"'{type(node).__name__}'")
+
+
+def _lookup(
+    base_node: nodes.Node, attr: str, sub: Callable[[nodes.Node], Closure], roots: set[str], attributes: set[tuple[str, str]]
+) -> Closure:
+    if attr.startswith("_"):
+        raise ExpressionError("E304", construct=f"the private attribute '{attr}'")
+    base = sub(base_node)
+    if isinstance(base_node, nodes.Name):
+        attributes.add((base_node.name, attr))
+        dotted = f"{base_node.name}.{attr}"
+
+        def read_root(scope: Scope, reads: Reads) -> Any:
+            value = _attribute(base(scope, reads), attr)
+            reads.append((dotted, value))
+            return value
+
+        return read_root
+    return lambda scope, reads: _attribute(base(scope, reads), attr)
+
+
+def _attribute(record: Any, attr: str) -> Any:
+    if record is UNKNOWN:
+        return UNKNOWN
+    if isinstance(record, Mapping):
+        return record.get(attr)
+    return None
+
+
+def _index(base: Closure, index: Closure) -> Closure:
+    def lookup(scope: Scope, reads: Reads) -> Any:
+        container, key = base(scope, reads), index(scope, reads)
+        if UNKNOWN in (container, key):
+            return UNKNOWN
+        if isinstance(container, (list, tuple)) and isinstance(key, int) and -len(container) <= key < len(container):
+            return container[key]
+        return container.get(key) if isinstance(container, Mapping) else None
+
+    return lookup
+
+
+def _collect(values: list[Any]) -> Any:
+    return UNKNOWN if any(value is UNKNOWN for value in values) else values
+
+
+def _truth(value: Any) -> Any:
+    return value if value is UNKNOWN else bool(value)
+
+
+def _logic(is_and: bool, left: Closure, right: Closure) -> Closure:
+    """Kleene's three-valued and/or, short-circuiting like Python."""
+    stop = not is_and
+
+    def combine(scope: Scope, reads: Reads) -> Any:
+        first = _truth(left(scope, reads))
+        if first is stop:
+            return stop
+        second = _truth(right(scope, reads))
+        if second is stop:
+            return stop
+        return UNKNOWN if UNKNOWN in (first, second) else not stop
+
+    return combine
+
+
+def _not(operand: Closure) -> Closure:
+    def negate(scope: Scope, reads: Reads) -> Any:
+        value = _truth(operand(scope, reads))
+        return value if value is UNKNOWN else not value
+
+    return negate
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: bool(a == b),
+    "ne": lambda a, b: bool(a != b),
+    "lt": lambda a, b: bool(a < b),
+    "lteq": lambda a, b: bool(a <= b),
+    "gt": lambda a, b: bool(a > b),
+    "gteq": lambda a, b: bool(a >= b),
+    "in": lambda a, b: a in b,
+    "notin": lambda a, b: a not in b,
+}
+
+
+def _compare(first: Closure, rest: list[tuple[str, Closure]]) -> Closure:
+    for op, _ in rest:
+        if op not in _OPERATORS:
+            raise ExpressionError("E304", construct=f"the operator '{op}'")
+
+    def compare(scope: Scope, reads: Reads) -> Any:
+        left = first(scope, reads)
+        for op, operand in rest:
+            right = operand(scope, reads)
+            if UNKNOWN in (left, right):
+                return UNKNOWN
+            try:
+                if not _OPERATORS[op](left, right):
+                    return False
+            except TypeError:
+                return False
+            left = right
+        return True
+
+    return compare
+
+
+def _conditional(test: Closure, yes: Closure, no: Closure) -> Closure:
+    def choose(scope: Scope, reads: Reads) -> Any:
+        condition = _truth(test(scope, reads))
+        if condition is UNKNOWN:
+            return UNKNOWN
+        return yes(scope, reads) if condition else no(scope, reads)
+
+    return choose
+
+
+def _unary(function: Callable[[Any], Any], operand: Closure, strict: bool) -> Closure:
+    def apply(scope: Scope, reads: Reads) -> Any:
+        value = operand(scope, reads)
+        if value is UNKNOWN:
+            return UNKNOWN
+        try:
+            return function(value)
+        except (TypeError, AttributeError, IndexError):
+            return None
+
+    return apply
+
+
+_TESTS: dict[str, Callable[[Any], Any]] = {
+    "defined": lambda value: value is not None,
+    "undefined": lambda value: value is None,
+    "none": lambda value: value is None,
+}
+_FILTERS: dict[str, Callable[[Any], Any]] = {
+    "length": len,
+    "lower": lambda value: value.lower(),
+    "upper": lambda value: value.upper(),
+    "first": lambda value: value[0],
+}

@@ -1,0 +1,260 @@
+"""The typed data between stages: frozen dataclasses built from validated documents.
+
+Each dataclass mirrors one schema of `engine.schemas` (a test proves the keys agree); expression
+sources stay text here and are parsed by `engine.check`, which reports where they fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.diagnostics import Location
+from engine.load import Document
+
+
+@dataclass(frozen=True)
+class Source:
+    """An expression's text and where it stands."""
+
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A named effect of a transition: send the email template `email` to `to`, optionally `when`."""
+
+    email: str
+    to: str
+    when: Source | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge of the card lifecycle; `index` is its position in the YAML list."""
+
+    index: int
+    trigger: str
+    source: tuple[str, ...]
+    dest: str
+    guard: Source | None
+    effects: tuple[Effect, ...]
+    location: Location
+
+    @property
+    def label(self) -> str:
+        return f"#{self.index + 1} ({self.trigger}: {'|'.join(self.source)} -> {self.dest})"
+
+
+@dataclass(frozen=True)
+class State:
+    """A card state a process drives: initial, final (the order is closed) or a handover."""
+
+    name: str
+    description: str
+    initial: bool = False
+    final: bool = False
+    handover: str | None = None
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger a process fires, and whether a reason must come with it."""
+
+    name: str
+    description: str
+    reason: str = "none"
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """A rule on the user (or card) that must hold, with the message shown when it does not."""
+
+    rule: Source
+    message: str
+
+
+@dataclass(frozen=True)
+class ProductionType:
+    """Where the production types come from and whether the operator selects one."""
+
+    choices: Source
+    selectable: Source
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process definition: metadata, prerequisites and, for batch processes, the card lifecycle."""
+
+    symbolic_name: str
+    name: str
+    package: str
+    component: str
+    start: str
+    description: str
+    outcome: tuple[str, ...]
+    kind: str
+    actor: str
+    options: tuple[str, ...]
+    acts_on: tuple[str, ...]
+    triggers: dict[str, Trigger]
+    production_type: ProductionType | None
+    prerequisites: tuple[Prerequisite, ...]
+    states: dict[str, State]
+    transitions: tuple[Transition, ...]
+    document: Document = field(repr=False, compare=False)
+
+    @property
+    def initial(self) -> str:
+        return next(state.name for state in self.states.values() if state.initial)
+
+    @property
+    def finals(self) -> frozenset[str]:
+        return frozenset(state.name for state in self.states.values() if state.final)
+
+
+@dataclass(frozen=True)
+class ValueOutcome:
+    """What one value of an option variable does."""
+
+    value: Any
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An option variable as the vendor documents it, plus the administrator's `value:` if set."""
+
+    name: str
+    script: str
+    option: str
+    description: str
+    type: str
+    items: str | None
+    default: Any
+    values: tuple[ValueOutcome, ...]
+    outcome: str | None
+    value: Any
+    has_value: bool
+    location: Location
+    value_location: Location | None
+
+    @property
+    def allowed(self) -> tuple[Any, ...] | None:
+        """The values an option may take, when the script enumerates them."""
+        if self.type == "bool":
+            return (True, False)
+        return tuple(entry.value for entry in self.values) or None
+
+
+@dataclass(frozen=True)
+class OptionScript:
+    """An option script (rules/<script>.yaml) and its variables."""
+
+    script: str
+    package: str
+    description: str
+    variables: dict[str, Variable]
+    document: Document = field(repr=False, compare=False)
+
+
+def build_process(document: Document) -> Process:
+    """The Process of a document that passed validation."""
+    data = document.data
+
+    def source(path: tuple[Any, ...]) -> Source | None:
+        node: Any = data
+        for step in path:
+            if isinstance(node, dict):
+                node = node.get(step)
+            else:
+                node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
+        return Source(node, document.at(path)) if isinstance(node, str) else None
+
+    production = data.get("production_type")
+    return Process(
+        symbolic_name=data["symbolic_name"],
+        name=data["name"],
+        package=data["package"],
+        component=data["component"],
+        start=data["start"],
+        description=data["description"],
+        outcome=tuple(data["outcome"]),
+        kind=data["kind"],
+        actor=data["actor"],
+        options=tuple(data.get("options", ())),
+        acts_on=tuple(data.get("acts_on", ())),
+        triggers={
+            name: Trigger(name, spec["description"], spec.get("reason", "none"), document.key_at(("triggers", name)))
+            for name, spec in data["triggers"].items()
+        },
+        production_type=ProductionType(
+            source(("production_type", "choices")),  # type: ignore[arg-type]
+            source(("production_type", "selectable")),  # type: ignore[arg-type]
+        )
+        if production
+        else None,
+        prerequisites=tuple(
+            Prerequisite(source(("prerequisites", i, "rule")), entry["message"])  # type: ignore[arg-type]
+            for i, entry in enumerate(data.get("prerequisites", ()))
+        ),
+        states={
+            name: State(
+                name,
+                spec["description"],
+                spec.get("initial", False),
+                spec.get("final", False),
+                spec.get("handover"),
+                document.key_at(("states", name)),
+            )
+            for name, spec in data.get("states", {}).items()
+        },
+        transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        document=document,
+    )
+
+
+def _transition(document: Document, index: int, spec: dict[str, Any], source: Any) -> Transition:
+    where = ("transitions", index)
+    sources = spec["source"]
+    return Transition(
+        index=index,
+        trigger=spec["trigger"],
+        source=(sources,) if isinstance(sources, str) else tuple(sources),
+        dest=spec["dest"],
+        guard=source((*where, "guard")),
+        effects=tuple(
+            Effect(effect["email"], effect["to"], source((*where, "effects", j, "when")), document.at((*where, "effects", j)))
+            for j, effect in enumerate(spec.get("effects", ()))
+        ),
+        location=document.at(where),
+    )
+
+
+def build_script(document: Document) -> OptionScript:
+    """The OptionScript of a document that passed validation."""
+    data = document.data
+    script = data["script"]
+    variables = {}
+    for name, spec in data["variables"].items():
+        path = ("variables", name)
+        variables[name] = Variable(
+            name=name,
+            script=script,
+            option=spec["option"],
+            description=spec["description"],
+            type=spec["type"],
+            items=spec.get("items"),
+            default=spec["default"],
+            values=tuple(ValueOutcome(entry["value"], entry["outcome"]) for entry in spec.get("values", ())),
+            outcome=spec.get("outcome"),
+            value=spec.get("value"),
+            has_value="value" in spec,
+            location=document.key_at(path),
+            value_location=document.at((*path, "value")) if "value" in spec else None,
+        )
+    return OptionScript(script, data["package"], data["description"], variables, document)

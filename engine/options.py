@@ -1,0 +1,116 @@
+"""Effective option values and where each came from: the default, a `value:` line, or `--set`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import UsageError
+from engine.load import load_text
+from engine.model import OptionScript, Variable
+
+SET_ON_COMMAND_LINE = "--set"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class OptionValue:
+    """The value an option has for one command, and its provenance."""
+
+    variable: Variable
+    value: Any
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.variable.name
+
+
+@dataclass(frozen=True)
+class EffectiveOptions:
+    """All option values in force for one command."""
+
+    values: Mapping[str, OptionValue]
+
+    def for_scripts(self, scripts: Iterable[str]) -> EffectiveOptions:
+        """The options of the given scripts only (what a process reads)."""
+        wanted = set(scripts)
+        return EffectiveOptions({n: v for n, v in self.values.items() if v.variable.script in wanted})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: option.value for name, option in self.values.items()}
+
+    def provenance(self, name: str) -> str:
+        option = self.values.get(name)
+        return option.source if option else "undeclared"
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the names and values, the cache key of compiled machines."""
+        text = json.dumps(sorted(self.as_dict().items()), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def type_problem(variable: Variable, value: Any) -> str | None:
+    """Why `value` does not fit `variable` ('E401'/'E402' style text), or None when it fits."""
+    if not _has_type(value, variable.type, variable.items):
+        shown = f"list of {variable.items}" if variable.type == "list" and variable.items else variable.type
+        return f"E401:{shown}"
+    allowed = variable.allowed
+    if allowed is not None and variable.type != "bool":
+        members = value if variable.type == "list" else [value]
+        if any(member not in allowed for member in members):
+            return "E402:" + ", ".join(map(str, allowed))
+    return None
+
+
+def _has_type(value: Any, kind: str, items: str | None) -> bool:
+    simple = {"bool": bool, "str": str, "int": int}
+    if kind == "list":
+        return isinstance(value, list) and all(_has_type(member, items or "str", None) for member in value)
+    if kind == "int" and isinstance(value, bool):
+        return False
+    return isinstance(value, simple[kind])
+
+
+def effective_options(scripts: Mapping[str, OptionScript], overrides: Mapping[str, Any] | None = None) -> EffectiveOptions:
+    """Every declared variable with its value in force; `overrides` come from `--set`."""
+    values: dict[str, OptionValue] = {}
+    for script in scripts.values():
+        for name, variable in script.variables.items():
+            if overrides and name in overrides:
+                values[name] = OptionValue(variable, overrides[name], SET_ON_COMMAND_LINE)
+            elif variable.has_value and variable.value_location is not None:
+                where = variable.value_location
+                values[name] = OptionValue(variable, variable.value, f"{where.file}:{where.line}")
+            else:
+                values[name] = OptionValue(variable, variable.default, DEFAULT)
+    return EffectiveOptions(values)
+
+
+def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dict[str, Any]:
+    """Parse `VAR=VALUE` items (VALUE as YAML flow), checked against each variable's type."""
+    variables = {name: var for script in scripts.values() for name, var in script.variables.items()}
+    parsed: dict[str, Any] = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise UsageError(f"--set {item!r}: expected VAR=VALUE")
+        if name not in variables:
+            from engine.diagnostics import did_you_mean
+
+            raise UsageError(f"--set {name}: unknown option variable{did_you_mean(name, variables)}")
+        document, problems = load_text(text, "--set")
+        if problems or document is None:
+            raise UsageError(f"--set {name}: {text!r} is not a YAML value")
+        problem = type_problem(variables[name], document.data)
+        if problem:
+            code, detail = problem.split(":", 1)
+            want = "one of " + detail if code == "E402" else f"of type {detail}"
+            raise UsageError(f"--set {name}: {document.data!r} is not {want}")
+        parsed[name] = document.data
+    return parsed

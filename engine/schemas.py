@@ -1,0 +1,114 @@
+"""The shape of every file kind, as cerberus schemas: each key of each kind declared once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = r"[A-Za-z][A-Za-z0-9_]*"
+Schema = dict[str, Any]
+
+
+def _text(required: bool = True) -> Schema:
+    return {"type": "string", "required": required, "empty": False}
+
+
+def _texts(required: bool = False) -> Schema:
+    return {"type": "list", "required": required, "schema": {"type": "string", "empty": False}}
+
+
+def _names(required: bool = False) -> Schema:
+    """One name or a list of names (sources of a transition)."""
+    return {"type": ["string", "list"], "required": required, "empty": False, "schema": {"type": "string"}}
+
+
+EFFECT: Schema = {
+    "email": _text(),
+    "to": {"type": "string", "required": True, "allowed": ["holder", "requester", "approvers"]},
+    "when": _text(required=False),
+}
+
+TRANSITION: Schema = {
+    "trigger": {**_text(), "regex": NAME},
+    "source": _names(required=True),
+    "dest": _text(),
+    "guard": _text(required=False),
+    "effects": {"type": "list", "schema": {"type": "dict", "schema": EFFECT}},
+}
+
+STATE: Schema = {
+    "initial": {"type": "boolean"},
+    "final": {"type": "boolean"},
+    "handover": _text(required=False),
+    "description": _text(),
+}
+
+TRIGGER: Schema = {
+    "description": _text(),
+    "reason": {"type": "string", "allowed": ["none", "optional", "required"]},
+}
+
+PREREQUISITE: Schema = {"rule": _text(), "message": _text()}
+
+PRODUCTION_TYPE: Schema = {"choices": _text(), "selectable": _text()}
+
+PROCESS: Schema = {
+    "symbolic_name": {**_text(), "regex": NAME},
+    "name": _text(),
+    "package": _text(),
+    "component": _text(),
+    "start": _text(),
+    "description": _text(),
+    "outcome": {**_texts(required=True), "empty": False},
+    "kind": {"type": "string", "required": True, "allowed": ["batch", "action"]},
+    "actor": {"type": "string", "required": True, "allowed": ["operator", "approver", "admin", "any", "system"]},
+    "options": _texts(),
+    "acts_on": _texts(),
+    "triggers": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": TRIGGER},
+    },
+    "production_type": {"type": "dict", "schema": PRODUCTION_TYPE},
+    "prerequisites": {"type": "list", "schema": {"type": "dict", "schema": PREREQUISITE}},
+    "states": {
+        "type": "dict",
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": STATE},
+    },
+    "transitions": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},
+}
+
+VALUE_OUTCOME: Schema = {"value": {"required": True, "nullable": False}, "outcome": _text()}
+
+VARIABLE: Schema = {
+    "option": _text(),
+    "description": _text(),
+    "type": {"type": "string", "required": True, "allowed": ["bool", "str", "int", "list"]},
+    "items": {"type": "string", "allowed": ["str", "int"]},
+    "default": {"required": True, "nullable": False},
+    "values": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": VALUE_OUTCOME}},
+    "outcome": _text(required=False),
+    "value": {"nullable": False},
+}
+
+OPTION_SCRIPT: Schema = {
+    "script": {**_text(), "regex": NAME},
+    "package": _text(),
+    "description": _text(),
+    "variables": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": VARIABLE},
+    },
+}
+
+#: Keys a batch process must have, and keys an action process must not have (and the reverse).
+KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "batch": (("states", "transitions"), ("acts_on",)),
+    "action": (("acts_on",), ("states", "transitions", "production_type")),
+}

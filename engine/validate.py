@@ -1,0 +1,97 @@
+"""Stage 2, validate: the shape of a loaded document, checked by cerberus, errors located in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import cerberus
+
+from engine import schemas
+from engine.diagnostics import Diagnostic, did_you_mean, diagnostic
+from engine.load import DocPath, Document
+
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "mapping"}
+
+
+_SCHEMAS: dict[str, schemas.Schema] = {"process": schemas.PROCESS, "option_script": schemas.OPTION_SCRIPT}
+
+
+@cache
+def _validator(kind: str) -> cerberus.Validator:
+    return cerberus.Validator(_SCHEMAS[kind], allow_unknown=False)
+
+
+def validate(document: Document, kind: str) -> list[Diagnostic]:
+    """Diagnostics for every place where `document` does not have the shape of `kind`."""
+    if not isinstance(document.data, dict):
+        return [diagnostic(document.at(()), "E102", expected="mapping", actual=_type_name(document.data))]
+    validator = _validator(kind)
+    validator.validate(document.data, normalize=False)
+    found = [_diagnostic(document, error, kind) for error in _leaves(validator._errors)]
+    if kind == "process":
+        found += _kind_keys(document)
+    return found
+
+
+def _leaves(errors: Any) -> Iterator[Any]:
+    for error in errors:
+        if error.is_group_error:
+            yield from _leaves(error.child_errors)
+        else:
+            yield error
+
+
+def _diagnostic(document: Document, error: Any, kind: str) -> Diagnostic:
+    path: DocPath = tuple(error.document_path)
+    rule = error.rule
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
+        key = path[-1]
+        return diagnostic(document.key_at(path), "E101", key=key, hint=did_you_mean(str(key), _known_keys(error, kind)))
+    if rule == "required":
+        return diagnostic(document.at(path[:-1]), "E103", key=path[-1])
+    if rule == "type":
+        expected = " or ".join(error.constraint) if isinstance(error.constraint, list) else error.constraint
+        return diagnostic(document.at(path), "E102", expected=expected, actual=_type_name(error.value))
+    if rule == "nullable":
+        return diagnostic(document.at(path), "E102", expected="a value", actual="null")
+    if rule == "allowed":
+        return diagnostic(document.at(path), "E104", value=error.value, allowed=", ".join(error.constraint))
+    if rule == "empty":
+        return diagnostic(document.at(path), "E105")
+    if rule == "regex":
+        return diagnostic(document.key_at(path), "E106", detail=f"'{error.value}' is not a name (letters, digits, _)")
+    return diagnostic(document.at(path), "E106", detail=f"{rule} {error.constraint!r} not met")
+
+
+def _known_keys(error: Any, kind: str) -> list[str]:
+    """The keys allowed where the unknown key stands, found by walking the error's schema path."""
+    node: Any = _SCHEMAS[kind]
+    for step in error.schema_path[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, TypeError, IndexError):
+            return []
+    if isinstance(node, dict) and isinstance(node.get("schema"), dict):
+        node = node["schema"]
+    return [key for key in node if isinstance(node.get(key), dict)] if isinstance(node, dict) else []
+
+
+def _kind_keys(document: Document) -> list[Diagnostic]:
+    data = document.data
+    kind = data.get("kind")
+    if kind not in schemas.KIND_KEYS:
+        return []
+    needed, forbidden = schemas.KIND_KEYS[kind]
+    found = [diagnostic(document.at(()), "E103", key=key) for key in needed if key not in data]
+    found += [
+        diagnostic(document.key_at((key,)), "E106", detail=f"'{key}' does not belong in a process of kind '{kind}'")
+        for key in forbidden
+        if key in data
+    ]
+    return found
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__)
