@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Location, did_you_mean, diagnostic
-from engine.expressions import UNKNOWN, Compiled, ExpressionError, parse
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.expressions import Compiled, ExpressionError, parse
 from engine.model import OptionScript, Process, Source, Transition, Variable
 from engine.options import type_problem
 
@@ -74,7 +74,9 @@ def declared_options(process: Process, scripts: Scripts) -> dict[str, Variable]:
     return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}
 
 
-def expression_problems(expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable]) -> Iterator[tuple[str, dict[str, Any]]]:
+def expression_problems(
+    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable]
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(code, fields) for every name an expression may not read in its place."""
     for root in sorted(expression.roots - roots):
         yield "E303", {"name": root, "known": ", ".join(sorted(roots))}
@@ -131,12 +133,17 @@ def check_state_references(processes: Processes, scripts: Scripts) -> Iterator[D
             where = ("transitions", transition.index)
             for j, name in enumerate(transition.source):
                 if name not in known:
-                    path = (*where, "source") if len(transition.source) == 1 and isinstance(
-                        process.document.data["transitions"][transition.index]["source"], str
-                    ) else (*where, "source", j)
+                    path = (
+                        (*where, "source")
+                        if len(transition.source) == 1
+                        and isinstance(process.document.data["transitions"][transition.index]["source"], str)
+                        else (*where, "source", j)
+                    )
                     yield diagnostic(process.document.at(path), "E203", name=name, hint=did_you_mean(name, known))
             if transition.dest not in known:
-                yield diagnostic(process.document.at((*where, "dest")), "E203", name=transition.dest, hint=did_you_mean(transition.dest, known))
+                yield diagnostic(
+                    process.document.at((*where, "dest")), "E203", name=transition.dest, hint=did_you_mean(transition.dest, known)
+                )
         for i, name in enumerate(process.outcome):
             if name not in known:
                 yield diagnostic(process.document.at(("outcome", i)), "E203", name=name, hint=did_you_mean(name, known))
@@ -273,7 +280,15 @@ def check_ambiguous(processes: Processes, scripts: Scripts) -> Iterator[Diagnost
             for first, second in itertools.combinations(group, 2):
                 witness = _both_fire(first, second, options)
                 if witness is not None:
-                    yield diagnostic(second.location, "E208", first=first.label, second=second.label, trigger=trigger, source=source, when=witness)
+                    yield diagnostic(
+                        second.location,
+                        "E208",
+                        first=first.label,
+                        second=second.label,
+                        trigger=trigger,
+                        source=source,
+                        when=witness,
+                    )
 
 
 def _both_fire(first: Transition, second: Transition, options: Mapping[str, Variable]) -> str | None:
@@ -295,7 +310,9 @@ def _both_fire(first: Transition, second: Transition, options: Mapping[str, Vari
         for (root, attr), value in zip(attributes, values, strict=True):
             scope.setdefault(root, {})[attr] = value
         if all(guard is None or guard.truth(scope)[0] is True for guard in guards):
-            shown = [f"{root}.{attr} = {value!r}" for (root, attr), value in zip(attributes, values, strict=True) if root == "options"]
+            shown = [
+                f"{root}.{attr} = {value!r}" for (root, attr), value in zip(attributes, values, strict=True) if root == "options"
+            ]
             return f" when {', '.join(shown)}" if shown else ""
     return None
 

@@ -89,38 +89,68 @@ def parse(source: str) -> Compiled:
 
 
 def _compile(node: nodes.Node, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    builder = _BUILDERS.get(type(node))
+    if builder is None:
+        raise ExpressionError("E304", construct=_construct_name(node))
+
     def sub(child: nodes.Node) -> Closure:
         return _compile(child, roots, attributes)
 
-    if isinstance(node, nodes.Const):
-        value = node.value
-        return lambda scope, reads: value
-    if isinstance(node, (nodes.List, nodes.Tuple)):
-        items = [sub(item) for item in node.items]
-        return lambda scope, reads: _collect([item(scope, reads) for item in items])
-    if isinstance(node, nodes.Name):
-        roots.add(node.name)
-        name = node.name
-        return lambda scope, reads: scope.get(name, UNKNOWN)
-    if isinstance(node, nodes.Getattr):
-        return _lookup(node.node, node.attr, sub, roots, attributes)
-    if isinstance(node, nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            return _lookup(node.node, node.arg.value, sub, roots, attributes)
-        return _index(sub(node.node), sub(node.arg))
-    if isinstance(node, (nodes.And, nodes.Or)):
-        return _logic(isinstance(node, nodes.And), sub(node.left), sub(node.right))
-    if isinstance(node, nodes.Not):
-        return _not(sub(node.node))
-    if isinstance(node, nodes.Compare):
-        return _compare(sub(node.expr), [(op.op, sub(op.expr)) for op in node.ops])
-    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
-        return _conditional(sub(node.test), sub(node.expr1), sub(node.expr2))
-    if isinstance(node, nodes.Test) and node.name in _TESTS and not node.args:
-        return _unary(_TESTS[node.name], sub(node.node), strict=False)
-    if isinstance(node, nodes.Filter) and node.name in _FILTERS and not node.args and node.node is not None:
-        return _unary(_FILTERS[node.name], sub(node.node), strict=True)
-    raise ExpressionError("E304", construct=_construct_name(node))
+    return builder(node, sub, roots, attributes)
+
+
+Sub = Callable[[nodes.Node], Closure]
+
+
+def _const(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    value = node.value
+    return lambda scope, reads: value
+
+
+def _sequence(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    items = [sub(item) for item in node.items]
+    return lambda scope, reads: _collect([item(scope, reads) for item in items])
+
+
+def _name(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    roots.add(node.name)
+    name = node.name
+    return lambda scope, reads: scope.get(name, UNKNOWN)
+
+
+def _getattr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    return _lookup(node.node, node.attr, sub, roots, attributes)
+
+
+def _getitem(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return _lookup(node.node, node.arg.value, sub, roots, attributes)
+    return _index(sub(node.node), sub(node.arg))
+
+
+def _and_or(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    return _logic(isinstance(node, nodes.And), sub(node.left), sub(node.right))
+
+
+def _negation(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    return _not(sub(node.node))
+
+
+def _comparison(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    return _compare(sub(node.expr), [(op.op, sub(op.expr)) for op in node.ops])
+
+
+def _condexpr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    if node.expr2 is None:
+        raise ExpressionError("E304", construct="'x if c' without 'else'")
+    return _conditional(sub(node.test), sub(node.expr1), sub(node.expr2))
+
+
+def _test_or_filter(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    table = _TESTS if isinstance(node, nodes.Test) else _FILTERS
+    if node.name not in table or node.args or node.kwargs or node.node is None:
+        raise ExpressionError("E304", construct=_construct_name(node))
+    return _unary(table[node.name], sub(node.node))
 
 
 def _construct_name(node: nodes.Node) -> str:
@@ -246,7 +276,7 @@ def _conditional(test: Closure, yes: Closure, no: Closure) -> Closure:
     return choose
 
 
-def _unary(function: Callable[[Any], Any], operand: Closure, strict: bool) -> Closure:
+def _unary(function: Callable[[Any], Any], operand: Closure) -> Closure:
     def apply(scope: Scope, reads: Reads) -> Any:
         value = operand(scope, reads)
         if value is UNKNOWN:
@@ -269,4 +299,63 @@ _FILTERS: dict[str, Callable[[Any], Any]] = {
     "lower": lambda value: value.lower(),
     "upper": lambda value: value.upper(),
     "first": lambda value: value[0],
+}
+
+
+def residual(source: str, scope: Scope) -> str | None:
+    """The conjuncts of `source` still undecided in `scope` (None when the options decide it all).
+
+    Only a top-level `a and b and c` chain is split; anything else is returned whole when undecided.
+    """
+    parts = _split_and(source)
+    undecided = [part for part in parts if _undecided(part, scope)] if len(parts) > 1 else parts
+    if len(parts) == 1 and not _undecided(source, scope):
+        return None
+    return " and ".join(undecided) if undecided else None
+
+
+def _undecided(part: str, scope: Scope) -> bool:
+    try:
+        return parse(part).truth(scope)[0] is UNKNOWN
+    except ExpressionError:
+        return True
+
+
+def _split_and(source: str) -> list[str]:
+    parts, depth, quote, start, i = [], 0, "", 0, 0
+    while i < len(source):
+        char = source[i]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and source.startswith(" and ", i):
+            parts.append(source[start:i].strip())
+            start = i = i + 5
+            continue
+        i += 1
+    parts.append(source[start:].strip())
+    if " or " in source and depth == 0 and len(parts) > 1:
+        return [source]
+    return parts
+
+
+_BUILDERS: dict[type, Callable[[Any, Sub, set[str], set[tuple[str, str]]], Closure]] = {
+    nodes.Const: _const,
+    nodes.List: _sequence,
+    nodes.Tuple: _sequence,
+    nodes.Name: _name,
+    nodes.Getattr: _getattr,
+    nodes.Getitem: _getitem,
+    nodes.And: _and_or,
+    nodes.Or: _and_or,
+    nodes.Not: _negation,
+    nodes.Compare: _comparison,
+    nodes.CondExpr: _condexpr,
+    nodes.Test: _test_or_filter,
+    nodes.Filter: _test_or_filter,
 }

@@ -40,9 +40,7 @@ for _first, _entries in Resolver.yaml_implicit_resolvers.items():
     _kept = [(tag, rx) for tag, rx in _entries if tag.rsplit(":", 1)[-1] in {"int", "float", "null", "merge"}]
     if _kept:
         _Resolver.yaml_implicit_resolvers[_first] = _kept
-_Resolver.add_implicit_resolver(
-    _STANDARD + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_Resolver.add_implicit_resolver(_STANDARD + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 @dataclass(frozen=True)
@@ -148,7 +146,7 @@ class _Builder:
     def scalar(self, event: Any) -> Any:
         tag = event.tag
         if tag in (None, "!"):
-            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
         elif tag not in _SCALAR_TAGS:
             raise _Stop(diagnostic(self.loc(event.start_mark), "E002", tag=tag))
         kind = tag.rsplit(":", 1)[-1]
@@ -225,7 +223,7 @@ def load_text(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
 
 
 def _events(text: str) -> Iterator[yaml.Event]:
-    return yaml.parse(text, Loader=_Parser)  # type: ignore[no-any-return]
+    return yaml.parse(text, Loader=_Parser)
 
 
 def load_file(path: Path, file: str | None = None) -> tuple[Document | None, list[Diagnostic]]:

@@ -90,3 +90,18 @@ def load_workspace(root: Path) -> Workspace:
                 processes.setdefault(process.symbolic_name, process)
     found += check.run_checks(processes, scripts)
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16])
+
+
+def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
+    """Copy the reference workspace (processes, rules, templates) into `dest` for a site to edit."""
+    import shutil
+
+    source = source or reference_workspace()
+    if (dest / PROCESSES).exists():
+        raise UsageError(f"{dest} already holds a workspace ({PROCESSES}/ exists); nothing copied")
+    copied = []
+    for folder in (PROCESSES, RULES, TEMPLATES):
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, dest / folder)
+            copied.append(dest / folder)
+    return copied

@@ -1,0 +1,184 @@
+"""Stage 4, compile: a process plus its effective options become one shared `transitions` Machine.
+
+Guards that read only options are decided here (folded): a transition whose guard is false under
+the options is left out of the machine, one whose guard is true becomes unconditional, and only the
+rest keep a runtime condition. Machines are cached per (definitions, process, options) fingerprint
+and shared by all cards: a card is a plain record whose state is set on one reusable model per
+trigger before firing (never a Machine or `add_model` per card).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import Machine
+
+from engine.expressions import UNKNOWN, Compiled, Reads, Scope, parse
+from engine.model import Effect, Process, Transition
+from engine.options import EffectiveOptions
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A YAML transition as compiled: its guard, and what the options alone decide about it."""
+
+    transition: Transition
+    guard: Compiled | None
+    folded: Any
+    option_reads: tuple[tuple[str, Any], ...]
+    effects: tuple[tuple[Effect, Compiled | None], ...]
+
+    @property
+    def kept(self) -> bool:
+        return self.folded is not False
+
+
+@dataclass
+class Decision:
+    """What firing a trigger on a card did: the transition taken (if any) and why."""
+
+    trigger: str
+    source: str
+    dest: str | None
+    transition: Transition | None
+    trace: list[dict[str, Any]]
+    effects: list[Effect] = field(default_factory=list)
+
+
+class _Card:
+    """The one reusable model per trigger: a card's state and scope are set on it before firing."""
+
+    def __init__(self) -> None:
+        self.state = ""
+        self.scope: Scope = {}
+        self.evaluated: dict[int, tuple[bool, Reads]] = {}
+        self.fired: Candidate | None = None
+
+
+@dataclass(frozen=True)
+class CompiledProcess:
+    """A batch process compiled under one set of options, ready to fire triggers on cards."""
+
+    process: Process
+    options: EffectiveOptions
+    fingerprint: str
+    machine: Machine = field(repr=False)
+    candidates: Mapping[tuple[str, str], tuple[Candidate, ...]] = field(repr=False)
+    models: Mapping[str, _Card] = field(repr=False)
+    placed: Mapping[int, Candidate] = field(repr=False)
+
+    def candidate_of(self, machine_transition: Any) -> Candidate:
+        """The candidate a transition of the machine was built from."""
+        return self.placed[id(machine_transition)]
+
+    def can_fire(self, trigger: str, state: str) -> bool:
+        """Whether some transition for `trigger` leaves `state` under these options."""
+        event = self.machine.events.get(trigger)
+        return bool(event and event.transitions.get(state))
+
+    def fire(self, trigger: str, state: str, scope: Scope) -> Decision:
+        """Fire `trigger` on a card in `state`; the decision says where it went and why."""
+        model = self.models[trigger]
+        model.state, model.scope, model.evaluated, model.fired = state, scope, {}, None
+        if self.can_fire(trigger, state):
+            self.machine.events[trigger].trigger(model)
+        fired = model.fired
+        trace = [self._entry(candidate, model) for candidate in self.candidates.get((trigger, state), ())]
+        if fired is None:
+            return Decision(trigger, state, None, None, trace)
+        effects = [effect for effect, when in fired.effects if when is None or when.truth(scope)[0]]
+        return Decision(trigger, state, fired.transition.dest, fired.transition, trace, effects)
+
+    def _entry(self, candidate: Candidate, model: _Card) -> dict[str, Any]:
+        transition = candidate.transition
+        entry: dict[str, Any] = {
+            "transition": transition.index + 1,
+            "dest": transition.dest,
+            "guard": transition.guard.text if transition.guard else None,
+            "at": str(transition.guard.location if transition.guard else transition.location),
+        }
+        if candidate.folded is not UNKNOWN:
+            result, reads, stage = candidate.folded, list(candidate.option_reads), "options"
+        elif transition.index in model.evaluated:
+            (result, reads), stage = model.evaluated[transition.index], "runtime"
+        else:
+            result, reads, stage = None, list(candidate.option_reads), "not evaluated"
+        entry["result"], entry["stage"] = result, stage
+        entry["reads"] = [self._read(name, value) for name, value in reads]
+        entry["fired"] = model.fired is candidate
+        return entry
+
+    def _read(self, name: str, value: Any) -> dict[str, Any]:
+        root, _, attr = name.partition(".")
+        source = self.options.provenance(attr) if root == "options" else root
+        return {"name": name, "value": value, "source": source}
+
+
+_CACHE: dict[tuple[str, str, str], CompiledProcess] = {}
+
+
+def compile_process(process: Process, options: EffectiveOptions, definitions: str = "") -> CompiledProcess:
+    """The compiled machine of a batch process under `options`, built once per fingerprint."""
+    options = options.for_scripts(process.options)
+    key = (definitions, process.symbolic_name, options.fingerprint)
+    if key not in _CACHE:
+        _CACHE[key] = _build(process, options, f"{definitions}:{options.fingerprint}")
+    return _CACHE[key]
+
+
+def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> CompiledProcess:
+    scope = {"options": options.as_dict()}
+    machine = Machine(model=None, states=list(process.states), initial=process.initial, auto_transitions=False, send_event=True)
+    candidates: dict[tuple[str, str], list[Candidate]] = {}
+    placed: dict[int, Candidate] = {}
+    for transition in process.transitions:
+        candidate = _candidate(transition, scope)
+        for source in transition.source:
+            candidates.setdefault((transition.trigger, source), []).append(candidate)
+            if candidate.kept:
+                machine.add_transition(
+                    transition.trigger,
+                    source,
+                    transition.dest,
+                    conditions=[_condition(candidate)] if candidate.folded is UNKNOWN else [],
+                    after=[_mark(candidate)],
+                )
+                placed[id(machine.events[transition.trigger].transitions[source][-1])] = candidate
+    models = {trigger: _Card() for trigger in {t.trigger for t in process.transitions}}
+    frozen = {key: tuple(group) for key, group in candidates.items()}
+    return CompiledProcess(process, options, fingerprint, machine, frozen, models, placed)
+
+
+def _candidate(transition: Transition, scope: Scope) -> Candidate:
+    guard = parse(transition.guard.text) if transition.guard else None
+    folded, reads = guard.truth(scope) if guard else (True, [])
+    effects = []
+    for effect in transition.effects:
+        when = parse(effect.when.text) if effect.when else None
+        decided = when.truth(scope)[0] if when else True
+        if decided is not False:
+            effects.append((effect, when if decided is UNKNOWN else None))
+    option_reads = tuple((name, value) for name, value in reads if name.startswith("options."))
+    return Candidate(transition, guard, folded, option_reads, tuple(effects))
+
+
+def _condition(candidate: Candidate) -> Any:
+    assert candidate.guard is not None
+    guard, index = candidate.guard, candidate.transition.index
+
+    def condition(event: Any) -> bool:
+        model = event.model
+        result, reads = guard.truth(model.scope)
+        model.evaluated[index] = (bool(result is True), reads)
+        return result is True
+
+    return condition
+
+
+def _mark(candidate: Candidate) -> Any:
+    def mark(event: Any) -> None:
+        event.model.fired = candidate
+
+    return mark

@@ -1,0 +1,209 @@
+"""Stage 6, report: tables for people, diagrams of compiled machines, plain data for --json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from engine.compile import CompiledProcess
+from engine.expressions import residual
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table, columns padded to their widest cell."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """Stable JSON for scripts: sorted keys where data are mappings, two-space indent."""
+    return json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+
+
+def edges(compiled: CompiledProcess) -> Iterator[tuple[str, str, str]]:
+    """(source, dest, label) of every transition in the compiled machine, in YAML order."""
+    scope = {"options": compiled.options.as_dict()}
+    found = []
+    for trigger, event in compiled.machine.events.items():
+        for source, transitions in event.transitions.items():
+            for transition in transitions:
+                candidate = compiled.candidate_of(transition)
+                guard = candidate.transition.guard
+                condition = residual(guard.text, scope) if guard else None
+                label = f"{trigger} [{condition}]" if condition else trigger
+                found.append((candidate.transition.index, source, candidate.transition.dest, label))
+    for _, source, dest, label in sorted(found, key=lambda edge: (edge[0], edge[1])):
+        yield source, dest, label
+
+
+def reached_states(compiled: CompiledProcess) -> list[str]:
+    """States of the compiled machine reachable from its initial state, in YAML order."""
+    reached, frontier = {compiled.process.initial}, [compiled.process.initial]
+    pairs = list(edges(compiled))
+    while frontier:
+        state = frontier.pop()
+        for source, dest, _ in pairs:
+            if source == state and dest not in reached:
+                reached.add(dest)
+                frontier.append(dest)
+    return [name for name in compiled.process.states if name in reached]
+
+
+def mermaid(compiled: CompiledProcess) -> str:
+    """A Mermaid state diagram of the compiled machine (states not reachable under the options left out)."""
+    process = compiled.process
+    states = reached_states(compiled)
+    lines = ["stateDiagram-v2", f"    %% {process.symbolic_name} ({process.name}), options {compiled.options.fingerprint}"]
+    lines += [f"    {name} : {name}" for name in states]
+    lines.append(f"    [*] --> {process.initial}")
+    lines += [f"    {source} --> {dest} : {label}" for source, dest, label in edges(compiled) if source in states]
+    lines += [f"    {name} --> [*]" for name in states if process.states[name].final or process.states[name].handover]
+    return "\n".join(lines)
+
+
+def dot(compiled: CompiledProcess) -> str:
+    """A Graphviz digraph of the compiled machine."""
+    process = compiled.process
+    states = reached_states(compiled)
+    lines = [f'digraph "{process.symbolic_name}" {{', "  rankdir=LR;", '  node [shape=box, style="rounded"];']
+    lines.append('  "__start" [shape=point, label=""];')
+    for name in states:
+        state = process.states[name]
+        shape = ", peripheries=2" if state.final or state.handover else ""
+        lines.append(f'  "{name}" [label="{name}"{shape}];')
+    lines.append(f'  "__start" -> "{process.initial}";')
+    for source, dest, label in edges(compiled):
+        if source in states:
+            lines.append(f'  "{source}" -> "{dest}" [label="{_dot_escape(label)}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def process_row(process: Any) -> dict[str, Any]:
+    """The one-line summary of a process, as `cardflow processes` lists it."""
+    return {
+        "symbolic_name": process.symbolic_name,
+        "kind": process.kind,
+        "name": process.name,
+        "package": process.package,
+        "actor": process.actor,
+        "outcome": list(process.outcome),
+    }
+
+
+def option_rows(options: Any) -> list[dict[str, Any]]:
+    """Each effective option with its value and provenance, as `cardflow options` lists them."""
+    return [
+        {
+            "variable": name,
+            "script": option.variable.script,
+            "option": option.variable.option,
+            "type": option.variable.type,
+            "value": option.value,
+            "default": option.variable.default,
+            "source": option.source,
+        }
+        for name, option in option_items(options)
+    ]
+
+
+def option_items(options: Any) -> list[tuple[str, Any]]:
+    return sorted(options.values.items(), key=lambda item: (item[1].variable.script, item[0]))
+
+
+def process_detail(process: Any, options: Any) -> dict[str, Any]:
+    """Everything `cardflow show` tells about a process: metadata, options, states, transitions."""
+    detail = {
+        **process_row(process),
+        "component": process.component,
+        "start": process.start,
+        "description": process.description,
+        "acts_on": list(process.acts_on),
+        "triggers": {name: {"description": t.description, "reason": t.reason} for name, t in process.triggers.items()},
+        "prerequisites": [{"rule": p.rule.text, "message": p.message} for p in process.prerequisites],
+        "options": option_rows(options.for_scripts(process.options)),
+        "states": {
+            name: {"initial": s.initial, "final": s.final, "handover": s.handover, "description": s.description}
+            for name, s in process.states.items()
+        },
+        "transitions": [
+            {
+                "trigger": t.trigger,
+                "source": list(t.source),
+                "dest": t.dest,
+                "guard": t.guard.text if t.guard else None,
+                "effects": [f"email {e.email} to {e.to}" + (f" when {e.when.text}" if e.when else "") for e in t.effects],
+                "at": str(t.location),
+            }
+            for t in process.transitions
+        ],
+    }
+    return detail
+
+
+def render_detail(detail: dict[str, Any]) -> str:
+    """`cardflow show` for a reader."""
+    lines = [
+        f"{detail['symbolic_name']}: {detail['name']} ({detail['kind']}, run by {detail['actor']})",
+        f"  package:   {detail['package']}",
+        f"  component: {detail['component']}",
+        f"  start:     {detail['start']}",
+        f"  outcome:   {', '.join(detail['outcome'])}",
+        f"  {detail['description']}",
+    ]
+    if detail["acts_on"]:
+        lines.append(f"  acts on:   {', '.join(detail['acts_on'])}")
+    lines.append("\nTriggers:")
+    lines += [
+        f"  {name}: {t['description']}" + (f" (reason {t['reason']})" if t["reason"] != "none" else "")
+        for name, t in detail["triggers"].items()
+    ]
+    if detail["prerequisites"]:
+        lines.append("\nPrerequisites:")
+        lines += [f"  {p['rule']}\n      else: {p['message']}" for p in detail["prerequisites"]]
+    if detail["options"]:
+        lines.append("\nOptions:")
+        lines.append(
+            _indent(table(["variable", "value", "source"], [[o["variable"], o["value"], o["source"]] for o in detail["options"]]))
+        )
+    if detail["states"]:
+        lines.append("\nStates:")
+        rows = [[name, _state_kind(s), s["description"]] for name, s in detail["states"].items()]
+        lines.append(_indent(table(["state", "kind", "description"], rows)))
+        lines.append("\nTransitions:")
+        rows = [
+            [t["trigger"], "|".join(t["source"]), t["dest"], t["guard"] or "", "; ".join(t["effects"])]
+            for t in detail["transitions"]
+        ]
+        lines.append(_indent(table(["trigger", "source", "dest", "guard", "effects"], rows)))
+    return "\n".join(lines)
+
+
+def _state_kind(state: dict[str, Any]) -> str:
+    if state["initial"]:
+        return "initial"
+    if state["final"]:
+        return "final"
+    return "handover" if state["handover"] else ""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
