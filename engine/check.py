@@ -298,6 +298,8 @@ def _both_fire(first: Transition, second: Transition, options: Mapping[str, Vari
     except ExpressionError:
         return None
     attributes = sorted({attr for guard in guards if guard for attr in guard.attributes})
+    if any(root == "options" and attr not in options for root, attr in attributes):
+        return None  # an undeclared option is reported by check_expressions
     constants = {c for guard in guards if guard for c in guard.constants}
     domains = [_domain(root, attr, options, constants) for root, attr in attributes]
     combinations = 1

@@ -178,11 +178,11 @@ def build_process(document: Document) -> Process:
     production = data.get("production_type")
     return Process(
         symbolic_name=data["symbolic_name"],
-        name=data["name"],
-        package=data["package"],
-        component=data["component"],
-        start=data["start"],
-        description=data["description"],
+        name=_text(data.get("name")),
+        package=_text(data.get("package")),
+        component=_text(data.get("component")),
+        start=_text(data.get("start")),
+        description=_text(data.get("description")),
         outcome=tuple(data["outcome"]),
         kind=data["kind"],
         actor=data["actor"],
@@ -257,4 +257,9 @@ def build_script(document: Document) -> OptionScript:
             location=document.key_at(path),
             value_location=document.at((*path, "value")) if "value" in spec else None,
         )
-    return OptionScript(script, data["package"], data["description"], variables, document)
+    return OptionScript(script, _text(data.get("package")), _text(data.get("description")), variables, document)
+
+
+def _text(value: Any) -> str:
+    """Descriptive text as a string, even when validation already reported it as missing or wrong."""
+    return value if isinstance(value, str) else ""

@@ -112,3 +112,9 @@ KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
     "action": (("acts_on",), ("states", "transitions", "production_type")),
 }
+
+#: Top-level keys that only describe; a problem in them does not stop the checks of meaning.
+DESCRIPTIVE: dict[str, frozenset[str]] = {
+    "process": frozenset({"name", "package", "component", "start", "description"}),
+    "option_script": frozenset({"package", "description"}),
+}

@@ -23,16 +23,32 @@ def _validator(kind: str) -> cerberus.Validator:
     return cerberus.Validator(_SCHEMAS[kind], allow_unknown=False)
 
 
-def validate(document: Document, kind: str) -> list[Diagnostic]:
-    """Diagnostics for every place where `document` does not have the shape of `kind`."""
+def validate(document: Document, kind: str) -> tuple[list[Diagnostic], bool]:
+    """Diagnostics for every place where `document` does not have the shape of `kind`.
+
+    The flag says whether the document can still be built and checked for meaning: unknown keys
+    and problems in descriptive text do not block it; anything structural does.
+    """
     if not isinstance(document.data, dict):
-        return [diagnostic(document.at(()), "E102", expected="mapping", actual=_type_name(document.data))]
+        return [diagnostic(document.at(()), "E102", expected="mapping", actual=_type_name(document.data))], False
     validator = _validator(kind)
     validator.validate(document.data, normalize=False)
-    found = [_diagnostic(document, error, kind) for error in _leaves(validator._errors)]
+    errors = list(_leaves(validator._errors))
+    found = [_diagnostic(document, error, kind) for error in errors]
+    buildable = all(_harmless(error, kind) for error in errors)
     if kind == "process":
-        found += _kind_keys(document)
-    return found
+        kind_problems = _kind_keys(document)
+        found += kind_problems
+        buildable = buildable and not kind_problems
+    return found, buildable
+
+
+def _harmless(error: Any, kind: str) -> bool:
+    """Whether an error leaves the document buildable (an unknown key, or bad descriptive text)."""
+    path = tuple(error.document_path)
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
+        return True
+    return len(path) == 1 and path[0] in schemas.DESCRIPTIVE[kind]
 
 
 def _leaves(errors: Any) -> Iterator[Any]:

@@ -78,9 +78,9 @@ def load_workspace(root: Path) -> Workspace:
             found += problems
             if document is None:
                 continue
-            shape = validate(document, kind)
+            shape, buildable = validate(document, kind)
             found += shape
-            if shape or problems:
+            if not buildable or problems:
                 continue
             if kind == "option_script":
                 script = build_script(document)

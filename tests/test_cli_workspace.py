@@ -1,0 +1,191 @@
+"""The administrator's commands: validate, processes, show, options, graph, init."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import Run
+
+
+def test_validate_reference_workspace_is_clean(run: Run) -> None:
+    """The shipped workspace validates with exit 0 and no diagnostics."""
+    result = run("validate")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert json.loads(run("validate", "--json").stdout) == []
+
+
+def test_validate_reports_many_errors_sorted_in_one_run(run: Run, workspace: Path) -> None:
+    """Several problems in one file are all printed, in line order, with exit 1."""
+    path = workspace / "processes" / "CardsBoProcRequestMulitple.yaml"
+    text = path.read_text()
+    text = text.replace("dest: approved\n    guard: not", "dest: aproved\n    guard: not")
+    text = text.replace("guard: options.CardsBatchRequestApproval\n", "guard: options.CardsBatchRequestAproval\n")
+    text = text.replace("component: Identity Manager Operator", "componnt: Identity Manager Operator")
+    path.write_text(text)
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    found = [re.match(r"(\S+):(\d+):(\d+): (E\d+)", line).groups() for line in lines]  # type: ignore[union-attr]
+    assert [(int(line), code) for _, line, _, code in found] == [(3, "E103"), (6, "E101"), (41, "E302"), (47, "E203")]
+    assert {file for file, *_ in found} == {"processes/CardsBoProcRequestMulitple.yaml"}
+
+
+def test_validate_json_has_the_contract_fields(run: Run, workspace: Path) -> None:
+    """--json gives file, line, col, code, severity and message for each diagnostic."""
+    path = workspace / "processes" / "CardsBoProcRequestMulitple.yaml"
+    path.write_text(path.read_text().replace("dest: rejected", "dest: rejectd"))
+    result = run("validate", "--workspace", str(workspace), "--json")
+    assert result.exit_code == 1
+    (entry,) = [e for e in json.loads(result.stdout) if e["code"] == "E203"]
+    assert set(entry) == {"file", "line", "col", "code", "severity", "message"}
+    assert (entry["file"], entry["code"], entry["severity"]) == ("processes/CardsBoProcRequestMulitple.yaml", "E203", "error")
+    assert "did you mean 'rejected'" in entry["message"]
+
+
+def test_commands_refuse_an_invalid_workspace(run: Run, workspace: Path) -> None:
+    """Commands that compile or show refuse a workspace with errors, with exit 1."""
+    path = workspace / "processes" / "CardsBoProcRequestMulitple.yaml"
+    path.write_text(path.read_text().replace("dest: rejected", "dest: rejectd"))
+    result = run("graph", "CardsBoProcRequestMulitple", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    assert "run `cardflow validate`" in result.stderr
+
+
+def test_processes_lists_every_symbolic_name(run: Run) -> None:
+    """`processes --json` names both vendor processes and the abort process."""
+    names = {row["symbolic_name"] for row in json.loads(run("processes", "--json").stdout)}
+    assert {"CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple", "CardsAddonExtProdProcAbort"} <= names
+
+
+def test_show_gives_metadata_options_and_states(run: Run) -> None:
+    """`show` tells the vendor metadata, the options read with values, and the lifecycle."""
+    detail = json.loads(run("show", "CardsAddonExtProdBoProcOrderMultiple", "--json").stdout)
+    assert detail["name"] == "Order multiple cards"
+    assert detail["start"] == "Batch order > Order multiple cards"
+    assert detail["outcome"] == ["processing", "ordered"]
+    assert {o["variable"] for o in detail["options"]} >= {"CardsAddonExtProdQueue", "CardsAddonExtProdMultipleCards"}
+    assert detail["states"]["registered"]["initial"] is True
+    assert "Prerequisites" in run("show", "CardsAddonExtProdBoProcOrderMultiple").stdout
+
+
+def test_show_unknown_process_suggests_a_name(run: Run) -> None:
+    """An unknown process is a one-line usage error with exit 2 and a suggestion."""
+    result = run("show", "CardsBoProcRequestMultiple")
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip()
+        == "cardflow: unknown process 'CardsBoProcRequestMultiple' (did you mean 'CardsBoProcRequestMulitple'?)"
+    )
+
+
+def test_options_set_shows_value_and_source(run: Run) -> None:
+    """--set changes the value for this command and the source says so."""
+    rows = {r["variable"]: r for r in json.loads(run("options", "--set", "CardsAddonExtProdQueue=false", "--json").stdout)}
+    assert (rows["CardsAddonExtProdQueue"]["value"], rows["CardsAddonExtProdQueue"]["source"]) == (False, "--set")
+    assert (rows["CardsAddonExtProdMultipleCards"]["value"], rows["CardsAddonExtProdMultipleCards"]["source"]) == (
+        False,
+        "default",
+    )
+    table = run("options", "--set", "CardsAddonExtProdQueue=false").stdout
+    assert re.search(r"^CardsAddonExtProdQueue\s+false\s+--set\s", table, re.MULTILINE)
+
+
+def test_options_value_line_is_the_source(run: Run, workspace: Path) -> None:
+    """A `value:` in an option script is shown with the file and line that set it."""
+    path = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = path.read_text().replace(
+        "    type: bool\n    default: true\n", "    type: bool\n    default: true\n    value: false\n", 1
+    )
+    path.write_text(text)
+    line = text.splitlines().index("    value: false") + 1
+    rows = {r["variable"]: r for r in json.loads(run("options", "--workspace", str(workspace), "--json").stdout)}
+    assert rows["CardsAddonExtProdQueue"]["value"] is False
+    assert rows["CardsAddonExtProdQueue"]["source"] == f"rules/CardsAddonExtProdScriptOptions.yaml:{line}"
+
+
+def test_options_set_list_value(run: Run) -> None:
+    """A list option takes a YAML flow list."""
+    rows = {
+        r["variable"]: r
+        for r in json.loads(run("options", "--set", "CardsAddonExtProdProductionTypes=[standard, contractor]", "--json").stdout)
+    }
+    assert rows["CardsAddonExtProdProductionTypes"]["value"] == ["standard", "contractor"]
+
+
+def test_options_set_errors_are_one_line_exit_2(run: Run) -> None:
+    """An unknown variable, a bad value or a malformed --set exit 2 with one line and no traceback."""
+    for item in (
+        "CardsAddonExtProdQueu=false",
+        "CardsAddonExtProdQueue=maybe",
+        "CardsAddonExtProdQueue",
+        "CardsAddonExtProdProductionTypes=[1, 2]",
+    ):
+        result = run("options", "--set", item)
+        assert result.exit_code == 2, item
+        assert len(result.stderr.strip().splitlines()) == 1, item
+        assert "Traceback" not in result.output
+
+
+def test_graph_mermaid_default_options(run: Run, golden: object) -> None:
+    """The default graph has the queue path, no approval path, and the YAML's edges."""
+    result = run("graph", "CardsAddonExtProdBoProcOrderMultiple", "--format", "mermaid")
+    assert result.exit_code == 0
+    golden("graph_order_default.mmd", result.stdout)  # type: ignore[operator]
+    edges = set(re.findall(r"^    (\w+) --> (\w+) : (\w+)", result.stdout, re.MULTILINE))
+    assert edges == {
+        ("registered", "processing", "start"),
+        ("processing", "aborted", "abort"),
+        ("processing", "ordered", "order"),
+        ("processing", "failed", "order"),
+        ("failed", "ordered", "retry"),
+        ("failed", "failed", "retry"),
+    }
+
+
+def test_graph_follows_the_effective_options(run: Run, golden: object) -> None:
+    """With approval on and the queue off, the diagram shows the approval and direct-order paths only."""
+    result = run(
+        "graph",
+        "CardsAddonExtProdBoProcOrderMultiple",
+        "--set",
+        "CardsAddonExtProdQueue=false",
+        "--set",
+        "CardsAddonExtProdBatchOrderApproval=true",
+    )
+    golden("graph_order_approval_noqueue.mmd", result.stdout)  # type: ignore[operator]
+    edges = set(re.findall(r"^    (\w+) --> (\w+) : (.+)$", result.stdout, re.MULTILINE))
+    assert ("registered", "requested", "start") in edges
+    assert ("requested", "ordered", "approve [bureau.accepted]") in edges
+    assert not any(dest == "processing" for _, dest, _ in edges)
+
+
+def test_graph_dot(run: Run, golden: object) -> None:
+    """The dot format is a Graphviz digraph of the same machine."""
+    result = run("graph", "CardsBoProcRequestMulitple", "--format", "dot", "--set", "CardsBatchRequestApproval=true")
+    assert result.stdout.startswith('digraph "CardsBoProcRequestMulitple" {')
+    golden("graph_request_approval.dot", result.stdout)  # type: ignore[operator]
+
+
+def test_graph_of_an_action_process_is_a_usage_error(run: Run) -> None:
+    """Action processes have no machine of their own."""
+    result = run("graph", "CardsAddonExtProdProcAbort")
+    assert result.exit_code == 2 and "acts on CardsAddonExtProdBoProcOrderMultiple" in result.stderr
+
+
+def test_init_copies_a_valid_workspace(run: Run, tmp_path: Path) -> None:
+    """`init DIR` makes a workspace that validates, and refuses to overwrite one."""
+    target = tmp_path / "site"
+    assert run("init", str(target)).exit_code == 0
+    assert (target / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml").is_file()
+    assert run("validate", "--workspace", str(target)).exit_code == 0
+    again = run("init", str(target))
+    assert again.exit_code == 2 and "already holds a workspace" in again.stderr
+
+
+def test_workspace_that_is_not_one(run: Run, tmp_path: Path) -> None:
+    """--workspace pointing at a folder without processes/ is a usage error."""
+    result = run("validate", "--workspace", str(tmp_path))
+    assert result.exit_code == 2 and "is not a workspace" in result.stderr

@@ -1,0 +1,82 @@
+"""Compilation: option guards decided once, one shared machine, a decision trace per firing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import ROOT
+
+from engine.compile import compile_process
+from engine.options import effective_options
+from engine.workspace import load_workspace
+
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+
+
+def compiled(**overrides: object):  # type: ignore[no-untyped-def]
+    workspace = load_workspace(ROOT)
+    return compile_process(workspace.processes[ORDER], effective_options(workspace.scripts, overrides), workspace.fingerprint)
+
+
+def test_machine_is_cached_per_options() -> None:
+    """The same options give the very same machine; other options give another."""
+    assert compiled() is compiled()
+    assert compiled(CardsAddonExtProdQueue=False) is not compiled()
+
+
+def test_options_only_guards_are_folded() -> None:
+    """Default options: `start` has one unconditional transition, to processing."""
+    machine = compiled().machine
+    (only,) = machine.events["start"].transitions["registered"]
+    assert only.dest == "processing" and only.conditions == []
+
+
+def test_runtime_guard_stays_a_condition() -> None:
+    """Queue off: `start` keeps the two bureau transitions, each with a condition."""
+    transitions = compiled(CardsAddonExtProdQueue=False).machine.events["start"].transitions["registered"]
+    assert [(t.dest, len(t.conditions)) for t in transitions] == [("ordered", 1), ("failed", 1)]
+
+
+def test_firing_many_cards_binds_no_model() -> None:
+    """Cards are never added to the machine: one reusable model per trigger serves all."""
+    process = compiled(CardsAddonExtProdQueue=False)
+    for accepted in [True, False] * 500:
+        decision = process.fire("start", "registered", {"options": process.options.as_dict(), "bureau": {"accepted": accepted}})
+        assert decision.dest == ("ordered" if accepted else "failed")
+    assert process.machine.models == []
+
+
+def test_decision_trace_names_options_and_sources() -> None:
+    """The trace lists each candidate with its guard, location, option reads with provenance, and result."""
+    process = compiled(CardsAddonExtProdQueue=False)
+    decision = process.fire("start", "registered", {"options": process.options.as_dict(), "bureau": {"accepted": True}})
+    assert [(e["dest"], e["result"], e["stage"]) for e in decision.trace] == [
+        ("requested", False, "options"),
+        ("processing", False, "options"),
+        ("ordered", True, "runtime"),
+        ("failed", None, "not evaluated"),
+    ]
+    reads = {r["name"]: r for r in decision.trace[2]["reads"]}
+    assert reads["options.CardsAddonExtProdQueue"]["source"] == "--set"
+    assert reads["options.CardsAddonExtProdBatchOrderApproval"]["source"] == "default"
+    assert reads["bureau.accepted"] == {"name": "bureau.accepted", "value": True, "source": "bureau"}
+    assert decision.trace[2]["at"].startswith(f"processes/{ORDER}.yaml:")
+    assert [effect.email for effect in decision.effects] == ["card_ordered"]
+
+
+def test_effect_condition_folded_off() -> None:
+    """With the ordered email off, reaching `ordered` has no email effect."""
+    process = compiled(CardsAddonExtProdQueue=False, CardsAddonExtProdOrderedEmail=False)
+    decision = process.fire("start", "registered", {"options": process.options.as_dict(), "bureau": {"accepted": True}})
+    assert decision.dest == "ordered" and decision.effects == []
+
+
+def test_no_transition_from_a_state() -> None:
+    """A trigger with no transition from the card's state decides nothing and changes nothing."""
+    decision = compiled().fire("approve", "processing", {})
+    assert decision.dest is None and decision.transition is None
+
+
+def test_workspace_path_is_a_path() -> None:
+    """The reference workspace in a checkout is the repository root."""
+    assert isinstance(load_workspace(ROOT).root, Path)

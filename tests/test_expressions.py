@@ -1,0 +1,93 @@
+"""The guard language: what it evaluates, what it records, what it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.expressions import UNKNOWN, ExpressionError, parse, residual
+
+
+def test_reads_are_recorded_in_order() -> None:
+    """Evaluation returns the value and every root attribute read, with its value."""
+    value, reads = parse("user.state == 'active' and options.Q").evaluate({"user": {"state": "active"}, "options": {"Q": True}})
+    assert value is True
+    assert reads == [("user.state", "active"), ("options.Q", True)]
+
+
+def test_short_circuit_reads_only_what_decides() -> None:
+    """`and` stops at the first false operand, so later attributes are not read."""
+    _, reads = parse("options.A and bureau.accepted").evaluate({"options": {"A": False}})
+    assert reads == [("options.A", False)]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("options.A and bureau.accepted", UNKNOWN),
+        ("not options.A and bureau.accepted", False),
+        ("options.A or bureau.accepted", True),
+        ("not bureau.accepted", UNKNOWN),
+        ("options.A if bureau.accepted else options.A", UNKNOWN),
+    ],
+)
+def test_three_valued_folding(source: str, expected: object) -> None:
+    """With only options known, the result is decided or UNKNOWN (Kleene logic)."""
+    assert parse(source).truth({"options": {"A": True}})[0] is expected
+
+
+@pytest.mark.parametrize(
+    "source, scope, expected",
+    [
+        ("user.department|lower == 'sales'", {"user": {"department": "Sales"}}, True),
+        ("user.roles|length > 1", {"user": {"roles": ["a", "b"]}}, True),
+        ("'approver' in user.roles", {"user": {"roles": ["approver"]}}, True),
+        ("user.missing is none", {"user": {}}, True),
+        ("user.missing == 'x'", {"user": {}}, False),
+        ("user.age >= 18", {"user": {"age": "old"}}, False),
+        ("user['state'] != 'active'", {"user": {"state": "inactive"}}, True),
+        ("user.tags[0] == 'a'", {"user": {"tags": ["a"]}}, True),
+        ("1 < user.n < 3", {"user": {"n": 2}}, True),
+    ],
+)
+def test_evaluation(source: str, scope: dict[str, object], expected: object) -> None:
+    """Comparisons, membership, filters, tests and lookups evaluate as written."""
+    assert parse(source).truth(scope)[0] is expected
+
+
+@pytest.mark.parametrize(
+    "source, code",
+    [
+        ("user.state ==", "E301"),
+        ("user.state }} {{ 1", "E301"),
+        ("''.__class__", "E304"),
+        ("user.__class__.__mro__", "E304"),
+        ("user['_secret']", "E304"),
+        ("range(10)", "E304"),
+        ("user.name ~ 'x'", "E304"),
+        ("user.name|attr('x')", "E304"),
+        ("1 + 1", "E304"),
+    ],
+)
+def test_refused_constructs(source: str, code: str) -> None:
+    """Syntax errors and anything that could reach Python internals are refused at parse time."""
+    with pytest.raises(ExpressionError) as caught:
+        parse(source)
+    assert caught.value.code == code
+
+
+def test_attribute_on_a_plain_value_gives_none() -> None:
+    """Attribute lookup works on records only; on a string it yields nothing, never a Python attribute."""
+    assert parse("user.name.upper").evaluate({"user": {"name": "x"}})[0] is None
+
+
+def test_roots_and_attributes_are_known_after_parsing() -> None:
+    """The names an expression reads are known without evaluating it (for the checks)."""
+    expression = parse("options.A and user.state == 'active' and card.state in ['x']")
+    assert expression.roots == {"options", "user", "card"}
+    assert expression.attributes == {("options", "A"), ("user", "state"), ("card", "state")}
+
+
+def test_residual_keeps_only_undecided_conjuncts() -> None:
+    """The runtime part of a guard is what remains after the options decide theirs."""
+    assert residual("not options.A and options.B and bureau.accepted", {"options": {"A": False, "B": True}}) == "bureau.accepted"
+    assert residual("options.B", {"options": {"B": True}}) is None

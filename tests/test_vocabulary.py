@@ -1,0 +1,42 @@
+"""One vocabulary: the schemas and the dataclasses declare the same keys."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from engine import model, schemas
+
+#: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
+DERIVED: dict[type, set[str]] = {
+    model.Process: {"document"},
+    model.Transition: {"index", "location"},
+    model.State: {"name", "location"},
+    model.Trigger: {"name", "location"},
+    model.Effect: {"location"},
+    model.Variable: {"name", "script", "has_value", "location", "value_location"},
+    model.OptionScript: {"document"},
+}
+
+
+@pytest.mark.parametrize(
+    "schema, cls",
+    [
+        (schemas.PROCESS, model.Process),
+        (schemas.TRANSITION, model.Transition),
+        (schemas.STATE, model.State),
+        (schemas.TRIGGER, model.Trigger),
+        (schemas.EFFECT, model.Effect),
+        (schemas.PREREQUISITE, model.Prerequisite),
+        (schemas.PRODUCTION_TYPE, model.ProductionType),
+        (schemas.VARIABLE, model.Variable),
+        (schemas.VALUE_OUTCOME, model.ValueOutcome),
+        (schemas.OPTION_SCRIPT, model.OptionScript),
+    ],
+    ids=lambda item: getattr(item, "__name__", ""),
+)
+def test_schema_and_dataclass_agree(schema: dict[str, object], cls: type) -> None:
+    """Every schema key is a dataclass field and every non-derived field is a schema key."""
+    fields = {field.name for field in dataclasses.fields(cls)} - DERIVED.get(cls, set())
+    assert set(schema) == fields

@@ -1,0 +1,57 @@
+"""A built wheel carries the reference workspace: `cardflow validate` works from any folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+
+@pytest.mark.slow
+def test_wheel_validates_from_an_empty_folder(tmp_path: Path) -> None:
+    """Build the wheel, install it alone, and validate the shipped workspace from an empty folder."""
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(dist.glob("cardflow-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"cli.py", "engine/reference/processes/CardsAddonExtProdBoProcOrderMultiple.yaml"} <= names
+    assert "engine/reference/rules/CardsScriptOptions.yaml" in names
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CARDFLOW_")}
+    env["PYTHONPATH"] = str(site)
+    result = subprocess.run([str(site / "bin" / "cardflow"), "validate"], cwd=empty, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert str(site / "engine" / "reference") in result.stderr
+
+
+def test_validate_does_not_import_sqlalchemy(tmp_path: Path) -> None:
+    """Commands that need no database never import SQLAlchemy (it costs start-up time)."""
+    code = (
+        "import sys, cli\n"
+        "for args in (['validate'], ['options'], ['processes'], ['graph', 'CardsBoProcRequestMulitple']):\n"
+        "    try:\n"
+        "        cli.cli(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
