@@ -34,7 +34,6 @@ CODES: dict[str, str] = {
     "E208": "transitions {first} and {second} for trigger '{trigger}' from '{source}' can both fire{when}",
     "E209": "unknown process '{name}'{hint}",
     "E210": "trigger '{name}' has no transition in {process}",
-    "E211": "trigger '{name}' is not declared in triggers{hint}",
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",

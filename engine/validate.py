@@ -77,7 +77,8 @@ def _diagnostic(document: Document, error: Any, kind: str) -> Diagnostic:
     if rule == "empty":
         return diagnostic(document.at(path), "E105")
     if rule == "regex":
-        return diagnostic(document.key_at(path), "E106", detail=f"'{error.value}' is not a name (letters, digits, _)")
+        where = document.key_at(path) if "keysrules" in error.schema_path else document.at(path)
+        return diagnostic(where, "E106", detail=f"'{error.value}' is not a name (letters, digits, _)")
     return diagnostic(document.at(path), "E106", detail=f"{rule} {error.constraint!r} not met")
 
 
