@@ -194,12 +194,353 @@ def init(directory: Path) -> None:
         click.echo(f"created {path}")
 
 
+def db_option(function: F) -> F:
+    return click.option(
+        "--db",
+        envvar="CARDFLOW_DB",
+        metavar="PATH|URL",
+        help="The store: an SQLite file (default cardflow.db here) or a database URL.",
+    )(function)
+
+
+def connector_options(function: F) -> F:
+    function = click.option(
+        "--connector", envvar="CARDFLOW_CONNECTOR", type=click.Choice(["dropfolder"]), help="How orders reach the card bureau."
+    )(function)
+    return click.option(
+        "--orders", envvar="CARDFLOW_ORDERS", metavar="DIR", help="Drop folder for orders (default: orders/ here)."
+    )(function)
+
+
+def _store(location: str | None) -> Any:
+    from engine.store import open_store
+
+    return open_store(location)
+
+
+def _reading(location: str | None) -> Any:
+    from engine.db import reading
+
+    return reading(_store(location))
+
+
+def _connector(name: str | None, orders: str | None) -> Any:
+    from engine.bureau import connector_from
+
+    return connector_from(name, orders)
+
+
+@cli.group()
+def users() -> None:
+    """Users in the store: import them from CSV, JSON or YAML; list them."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@db_option
+def users_import(file: Path, db: str | None) -> None:
+    """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
+
+    CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
+    (or a mapping with `users:`). The file is checked whole before anything is written.
+    """
+    from engine.store import upsert_users
+    from engine.users import read_users
+
+    rows = read_users(file)
+    engine = _store(db)
+    with engine.begin() as connection:
+        upsert_users(connection, rows)
+    click.echo(f"imported {len(rows)} user(s) from {file}")
+
+
+@users.command("list")
+@db_option
+@json_option
+def users_list(db: str | None, as_json: bool) -> None:
+    """List the users of the store."""
+    from engine.report import table
+    from engine.store import iter_users
+
+    with _reading(db) as connection:
+        rows = [user for chunk in iter_users(connection) for user in chunk]
+    if as_json:
+        _echo_json(rows)
+        return
+    click.echo(
+        table(["id", "name", "email", "state", "roles"], [[u["id"], u["name"], u["email"], u["state"], u["roles"]] for u in rows])
+    )
+
+
 @cli.command()
+@click.argument("name")
+@click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user to run the process for (repeatable).")
+@click.option("--all", "everyone", is_flag=True, help="Run for every user in the store.")
+@click.option("--where", metavar="EXPR", help="Run for the users matching EXPR, e.g. \"user.department == 'Sales'\".")
+@click.option("--as", "actor", required=True, metavar="ID", help="The operator running the process.")
+@click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
+@click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
+@click.option("--dry-run", is_flag=True, help="Do everything but write: the bureau is simulated, nothing is kept.")
+@click.option("--strict", is_flag=True, help="Refuse the whole batch if any user would be skipped.")
+@set_option
 @workspace_option
+@db_option
+@connector_options
+@json_option
+def run(
+    name: str,
+    user_ids: tuple[str, ...],
+    everyone: bool,
+    where: str | None,
+    actor: str,
+    production_type: str | None,
+    batch_id: str | None,
+    dry_run: bool,
+    strict: bool,
+    sets: tuple[str, ...],
+    workspace: str | None,
+    db: str | None,
+    connector: str | None,
+    orders: str | None,
+    as_json: bool,
+) -> None:
+    """Run a batch process by symbolic name for the selected users, as operator --as.
+
+    Each selected user who meets the prerequisites gets one card, sent on its way as the
+    options say; the others are reported as skipped with the prerequisite's message.
+    """
+    from engine.bureau import Simulated
+    from engine.errors import UsageError
+    from engine.report import render_batch
+    from engine.run import RunRequest, Selection, count_selected, run_batch
+
+    if sum((bool(user_ids), everyone, where is not None)) != 1:
+        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    found = _workspace(workspace)
+    from engine.options import parse_sets
+
+    selection = Selection(tuple(user_ids), everyone, where)
+    request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
+    engine = _store(db)
+    bureau = Simulated() if dry_run else _connector(connector, orders)
+    with _progress(count_selected(engine, selection)) as advance:
+        result = run_batch(
+            found,
+            engine,
+            request,
+            bureau,
+            progress=advance,
+            started=lambda batch: click.echo(f"cardflow: batch {batch}", err=True),
+        )
+    click.echo(render_batch(result) if not as_json else _json_text(result.as_json()))
+
+
+class _NoProgress:
+    def __enter__(self) -> Any:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(total: int | None) -> Any:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if total is None or not sys.stderr.isatty():
+        return _NoProgress()
+
+    class _Bar:
+        def __enter__(self) -> Any:
+            self.bar = click.progressbar(length=total, label="cards", file=sys.stderr)
+            self.bar.__enter__()
+            return self.bar.update
+
+        def __exit__(self, *exc: object) -> None:
+            self.bar.__exit__(None, None, None)
+
+    return _Bar()
+
+
+def _json_text(data: Any) -> str:
+    from engine.report import to_json
+
+    return to_json(data)
+
+
+def _action_command(trigger: str, summary: str) -> None:
+    @cli.command(trigger, help=summary)
+    @click.argument("cards", nargs=-1, required=True, type=int)
+    @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
+    @click.option("--reason", metavar="TEXT", help="Why (required to reject).")
+    @set_option
+    @workspace_option
+    @db_option
+    @connector_options
+    @json_option
+    def command(
+        cards: tuple[int, ...],
+        actor: str,
+        reason: str | None,
+        sets: tuple[str, ...],
+        workspace: str | None,
+        db: str | None,
+        connector: str | None,
+        orders: str | None,
+        as_json: bool,
+    ) -> None:
+        from engine.actions import act
+        from engine.options import parse_sets
+        from engine.report import render_actions
+
+        found = _workspace(workspace)
+        results = act(
+            found,
+            _store(db),
+            trigger,
+            list(cards),
+            actor,
+            _connector(connector, orders),
+            reason=reason,
+            overrides=parse_sets(sets, found.scripts),
+        )
+        click.echo(_json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+
+
+_action_command("approve", "Approve requested cards (approver role; nobody approves their own request).")
+_action_command("reject", "Reject requested cards with --reason (approver role; four-eyes).")
+_action_command("postpone", "Leave requested cards open for a later decision (approver role; four-eyes).")
+_action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
+_action_command("retry", "Order failed cards at the bureau again (operator role).")
+
+
+@cli.group()
+def queue() -> None:
+    """The queue of card orders waiting for the batch sync."""
+
+
+@queue.command("run")
+@click.option("--limit", type=click.IntRange(min=1), help="Order at most N cards.")
+@set_option
+@workspace_option
+@db_option
+@connector_options
+@json_option
+def queue_run(
+    limit: int | None,
+    sets: tuple[str, ...],
+    workspace: str | None,
+    db: str | None,
+    connector: str | None,
+    orders: str | None,
+    as_json: bool,
+) -> None:
+    """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
+    from engine.actions import sync_queue
+    from engine.options import parse_sets
+    from engine.report import render_actions
+
+    found = _workspace(workspace)
+    results = sync_queue(found, _store(db), _connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts))
+    click.echo(_json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+
+
+@cli.command()
+@click.option("--user", metavar="ID", help="Only this user's cards.")
+@click.option("--state", metavar="STATE", help="Only cards in this state.")
+@click.option("--process", metavar="NAME", help="Only cards of this process.")
+@click.option("--batch", metavar="ID", help="Only cards of this batch.")
+@db_option
+@json_option
+def cards(user: str | None, state: str | None, process: str | None, batch: str | None, db: str | None, as_json: bool) -> None:
+    """List cards, oldest first."""
+    from engine.report import card_row, table
+    from engine.store import find_cards
+
+    with _reading(db) as connection:
+        rows = [card_row(c) for c in find_cards(connection, user=user, state=state, process=process, batch=batch)]
+    if as_json:
+        _echo_json(rows)
+        return
+    columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
+    click.echo(table(columns, [[r[c] for c in columns] for r in rows]))
+
+
+@cli.command()
+@click.argument("card", type=int)
+@db_option
+@json_option
+def explain(card: int, db: str | None, as_json: bool) -> None:
+    """Tell the story of a card: each step, who did it, and why it went where it did."""
+    from engine.explain import card_story, render_story
+
+    with _reading(db) as connection:
+        story = card_story(connection, card)
+    click.echo(_json_text(story) if as_json else render_story(story))
+
+
+@cli.command()
+@db_option
+@json_option
+def batches(db: str | None, as_json: bool) -> None:
+    """List the batches run so far, with their status (running = incomplete, resume with --batch-id)."""
+    from engine.report import table
+    from engine.store import list_batches
+
+    with _reading(db) as connection:
+        rows = [
+            {k: b[k] for k in ("id", "process", "actor", "status", "created", "skipped", "created_at")}
+            for b in list_batches(connection)
+        ]
+    if as_json:
+        _echo_json(rows)
+        return
+    click.echo(table(list(rows[0]) if rows else ["id"], [list(r.values()) for r in rows]))
+
+
+@cli.group(invoke_without_command=True)
+@db_option
+@json_option
 @click.pass_context
-def demo(ctx: click.Context, workspace: str | None) -> None:
-    """The main job on the embedded default: validate the workspace and show its processes."""
-    ctx.invoke(validate, workspace=workspace, as_json=False)
+def outbox(ctx: click.Context, db: str | None, as_json: bool) -> None:
+    """The emails waiting to be sent, and those sent."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from engine.report import outbox_row, table
+    from engine.store import list_outbox
+
+    with _reading(db) as connection:
+        rows = [outbox_row(row) for row in list_outbox(connection)]
+    if as_json:
+        _echo_json(rows)
+        return
+    click.echo(
+        table(
+            ["id", "template", "to", "status", "card"], [[r["id"], r["template"], r["to"], r["status"], r["card"]] for r in rows]
+        )
+    )
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to keep the demo store (default: a new temporary folder).",
+)
+@workspace_option
+def demo(directory: Path | None, workspace: str | None) -> None:
+    """The main job end to end on sample users: runs, approvals, an abort, the batch sync, a summary.
+
+    Imports the shipped sample users into a fresh store, orders and requests cards with the
+    default options and with the approval step on, approves and rejects some, aborts a queued
+    card, runs the batch sync, and prints the cards by process and state.
+    """
+    import tempfile
+
+    from engine.demo import run_demo
+
+    folder = directory or Path(tempfile.mkdtemp(prefix="cardflow-demo-"))
+    for line in run_demo(_workspace(workspace), folder):
+        click.echo(line)
 
 
 def main() -> None:

@@ -207,3 +207,53 @@ def _state_kind(state: dict[str, Any]) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
+
+
+def card_row(card: dict[str, Any]) -> dict[str, Any]:
+    """A card as `cardflow cards --json` gives it."""
+    return {
+        "id": card["id"],
+        "user": card["user_id"],
+        "process": card["process"],
+        "state": card["state"],
+        "production_type": card["production_type"],
+        "batch": card["batch_id"],
+        "created_at": card["created_at"],
+        "updated_at": card["updated_at"],
+    }
+
+
+def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An email as `cardflow outbox --json` gives it."""
+    return {
+        "id": row["id"],
+        "template": row["template"],
+        "to": row["recipient"],
+        "subject": row.get("subject"),
+        "status": row["status"],
+        "card": row["card_id"],
+    }
+
+
+def render_batch(result: Any) -> str:
+    """`cardflow run` for a reader: the users (up to 100) and a summary line."""
+    lines = []
+    if result.results and len(result.results) <= 100:
+        rows = [[r.user, r.card, r.state, r.status, r.reason] for r in result.results]
+        lines.append(table(["user", "card", "state", "status", "reason"], rows))
+    created = {state: n for state, n in sorted(result.counts.items()) if state != "skipped"}
+    summary = ", ".join(f"{state} {n}" for state, n in created.items()) or "none"
+    verb = "would create" if result.dry_run else "created"
+    lines.append(
+        f"batch {result.batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
+        f"skipped {result.counts.get('skipped', 0)}" + (" [dry run: nothing written]" if result.dry_run else "")
+    )
+    return "\n".join(lines)
+
+
+def render_actions(results: Sequence[Any]) -> str:
+    """`cardflow approve/reject/.../queue run` for a reader."""
+    if not results:
+        return "nothing to do"
+    rows = [[r.card, r.trigger, r.source, r.dest, r.status, r.message] for r in results]
+    return table(["card", "trigger", "from", "to", "status", "message"], rows)

@@ -1,0 +1,271 @@
+"""Triggers fired on existing cards: approve, reject, postpone, abort, retry, and the batch sync.
+
+An action is done by an action process (processes/*.yaml with `kind: action`) that fires the
+trigger on cards of the processes it `acts_on`, if the actor has its role and its prerequisites
+hold. Several processes may offer one trigger (abort: an operator's abort of a queued order, a
+requester's withdrawal of a request); the first whose rules hold is used. Every card is checked
+before any is changed: one refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from engine import db, store
+from engine.bureau import BureauUnavailable, Connector
+from engine.clock import now
+from engine.compile import CompiledProcess, compile_process
+from engine.effects import FireContext, Work, card_view, fire
+from engine.errors import Refused, UsageError
+from engine.expressions import parse
+from engine.model import Process
+from engine.options import EffectiveOptions, effective_options
+from engine.store import Row
+from engine.workspace import Workspace
+
+SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
+
+
+@dataclass
+class ActionResult:
+    """What an action did to one card."""
+
+    card: int
+    process: str
+    trigger: str
+    source: str
+    dest: str | None
+    status: str
+    message: str | None = None
+
+    def as_json(self) -> Row:
+        return {
+            "card": self.card,
+            "process": self.process,
+            "trigger": self.trigger,
+            "from": self.source,
+            "to": self.dest,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Authorized:
+    action: Process
+    compiled: CompiledProcess
+    holder: Row
+
+
+def act(
+    workspace: Workspace,
+    engine: Engine,
+    trigger: str,
+    card_ids: list[int],
+    actor_id: str,
+    connector: Connector,
+    *,
+    reason: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[ActionResult]:
+    """Fire `trigger` on every card as `actor_id`, or refuse them all with the reasons."""
+    options = effective_options(workspace.scripts, overrides)
+    with engine.begin() as connection:
+        actor = store.users_by_id(connection, [actor_id]).get(actor_id)
+        if actor is None:
+            raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+        cards = store.get_cards(connection, card_ids)
+        missing = [str(card) for card in card_ids if card not in cards]
+        if missing:
+            raise UsageError(f"unknown card(s): {', '.join(missing)}")
+        authorized, refusals = {}, []
+        for card_id in dict.fromkeys(card_ids):
+            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options)
+            if isinstance(outcome, str):
+                refusals.append(f"card {card_id} ({cards[card_id]['state']}): {outcome}")
+            else:
+                authorized[card_id] = outcome
+        if refusals:
+            raise Refused(f"{trigger} refused, nothing changed: " + "; ".join(refusals))
+        return [
+            _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason) for card_id in authorized
+        ]
+
+
+def _authorize(
+    workspace: Workspace,
+    connection: Connection,
+    trigger: str,
+    card: Row,
+    actor: Row,
+    reason: str | None,
+    options: EffectiveOptions,
+) -> _Authorized | str:
+    owner = workspace.processes.get(card["process"])
+    if owner is None:
+        return f"its process {card['process']} is not defined in this workspace"
+    actions = [
+        p
+        for p in workspace.processes.values()
+        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on
+    ]
+    if not actions:
+        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}"
+    holder = store.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
+    holder = {
+        **holder,
+        "open_cards": store.open_card_counts(connection, owner.symbolic_name, [holder["id"]]).get(holder["id"], 0),
+    }
+    reasons: list[str] = []
+    for action in actions:
+        problem = _action_problem(action, trigger, card, holder, actor, reason, options)
+        if problem is None:
+            compiled = compile_process(owner, options, workspace.fingerprint)
+            if compiled.can_fire(trigger, card["state"]):
+                return _Authorized(action, compiled, holder)
+            problem = f"no '{trigger}' transition leaves state '{card['state']}' under the options in force"
+        if problem not in reasons:
+            reasons.append(problem)
+    return "; ".join(reasons)
+
+
+def _action_problem(
+    action: Process, trigger: str, card: Row, holder: Row, actor: Row, reason: str | None, options: EffectiveOptions
+) -> str | None:
+    if action.actor == "system" and actor["id"] != SYSTEM["id"]:
+        return f"'{trigger}' is done by the batch sync ({action.symbolic_name}), not by a user"
+    if action.actor not in ("any", "system") and action.actor not in actor["roles"]:
+        return f"{actor['id']} does not have the {action.actor} role ({action.symbolic_name})"
+    scope = {"user": holder, "card": card_view(card), "options": options.for_scripts(action.options).as_dict(), "actor": actor}
+    for prerequisite in action.prerequisites:
+        if parse(prerequisite.rule.text).truth(scope)[0] is not True:
+            return prerequisite.message
+    if action.triggers[trigger].reason == "required" and not (reason and reason.strip()):
+        return f"'{trigger}' needs a reason (--reason)"
+    return None
+
+
+def _apply(
+    connection: Connection, authorized: _Authorized, card: Row, trigger: str, actor: Row, connector: Connector, reason: str | None
+) -> ActionResult:
+    context = FireContext(authorized.compiled, connector, actor, authorized.compiled.fingerprint, now(), connection=connection)
+    work = Work()
+    source = card["state"]
+    refusals = store.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
+    batch = store.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
+    batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
+    name = authorized.action.symbolic_name
+    try:
+        decision = fire(
+            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, refusals=refusals
+        )
+    except BureauUnavailable as unavailable:
+        return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
+    work.flush(connection, context)
+    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", reason)
+
+
+def sync_queue(
+    workspace: Workspace,
+    engine: Engine,
+    connector: Connector,
+    *,
+    limit: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    chunk: int = store.CHUNK,
+) -> list[ActionResult]:
+    """The batch sync: every process run by the system fires its trigger on the cards waiting for it."""
+    options = effective_options(workspace.scripts, overrides)
+    results: list[ActionResult] = []
+    for action in workspace.processes.values():
+        if action.kind != "action" or action.actor != "system":
+            continue
+        for owner_name in action.acts_on:
+            owner = workspace.process(owner_name)
+            compiled = compile_process(owner, options, workspace.fingerprint)
+            for trigger in action.triggers:
+                states = [state for state in owner.states if compiled.can_fire(trigger, state)]
+                results += _sync_cards(
+                    engine, action, compiled, trigger, states, connector, limit and limit - len(results), chunk, options
+                )
+    return results
+
+
+def _sync_cards(
+    engine: Engine,
+    action: Process,
+    compiled: CompiledProcess,
+    trigger: str,
+    states: list[str],
+    connector: Connector,
+    limit: int | None,
+    chunk: int,
+    options: EffectiveOptions,
+) -> list[ActionResult]:
+    results: list[ActionResult] = []
+    last = 0
+    while states and (limit is None or len(results) < limit):
+        size = chunk if limit is None else min(chunk, limit - len(results))
+        with engine.begin() as connection:
+            query = (
+                select(db.cards)
+                .where(db.cards.c.process == compiled.process.symbolic_name, db.cards.c.state.in_(states), db.cards.c.id > last)
+                .order_by(db.cards.c.id)
+                .limit(size)
+            )
+            cards = [dict(row._mapping) for row in connection.execute(query)]
+            if not cards:
+                break
+            last = cards[-1]["id"]
+            results += _sync_chunk(connection, action, compiled, trigger, cards, connector, options)
+    return results
+
+
+def _sync_chunk(
+    connection: Connection,
+    action: Process,
+    compiled: CompiledProcess,
+    trigger: str,
+    cards: list[Row],
+    connector: Connector,
+    options: EffectiveOptions,
+) -> list[ActionResult]:
+    context = FireContext(compiled, connector, SYSTEM, compiled.fingerprint, now(), connection=connection)
+    holders = store.users_by_id(connection, [card["user_id"] for card in cards])
+    context.people.update(holders)
+    refusals = store.refusal_counts(connection, [card["id"] for card in cards])
+    work, results = Work(), []
+    for card in cards:
+        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
+        source = card["state"]
+        problem = _action_problem(action, trigger, card, holder, SYSTEM, None, options)
+        if problem:
+            results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, None, "skipped", problem))
+            continue
+        batch = {
+            "id": card["batch_id"],
+            "process": card["process"],
+            "actor": card["requester"],
+            "production_type": card["production_type"],
+        }
+        try:
+            decision = fire(
+                context,
+                work,
+                card,
+                holder,
+                trigger,
+                process=action.symbolic_name,
+                batch=batch,
+                refusals=refusals.get(card["id"], 0),
+            )
+        except BureauUnavailable as unavailable:
+            results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, None, "deferred", str(unavailable)))
+            continue
+        results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, decision.dest, "done"))
+    work.flush(connection, context)
+    return results

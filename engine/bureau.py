@@ -1,0 +1,136 @@
+"""The card bureau (Nexus GO Cards) behind one interface: `order(request) -> answer`.
+
+Connectors: a drop folder (the default: one JSON file per order, no network) and a simulated
+bureau (plans, dry runs and scenarios: writes nothing). Each order carries an idempotency key,
+the same for every attempt at the same card, so a retry can never order twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.errors import UsageError
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What the bureau needs to produce a card: the holder's data and the layout."""
+
+    key: str
+    card: int
+    process: str
+    batch: str
+    production_type: str | None
+    holder: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrderAnswer:
+    """The bureau's answer. `transient` means "try again later": the card stays where it is."""
+
+    accepted: bool
+    order_id: str | None = None
+    message: str | None = None
+    transient: bool = False
+
+
+class Connector(Protocol):
+    """Anything that can place an order at the bureau."""
+
+    name: str
+
+    def order(self, request: OrderRequest) -> OrderAnswer: ...
+
+
+class BureauUnavailable(Exception):
+    """The bureau could not answer now; the card keeps its state for a later attempt."""
+
+    def __init__(self, answer: OrderAnswer) -> None:
+        super().__init__(answer.message or "the bureau did not answer")
+        self.answer = answer
+
+
+class DropFolder:
+    """Writes each order as `<folder>/<key>.json` (written whole, then renamed into place).
+
+    If the folder holds `layouts.txt` (the layouts the bureau produces, one a line), an order for
+    another production type is refused, as the bureau would refuse it.
+    """
+
+    name = "dropfolder"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def order(self, request: OrderRequest) -> OrderAnswer:
+        layouts = self.folder / "layouts.txt"
+        if layouts.is_file():
+            known = {line.strip() for line in layouts.read_text(encoding="utf-8").splitlines() if line.strip()}
+            if request.production_type not in known:
+                return OrderAnswer(False, message=f"the bureau does not produce layout '{request.production_type}'")
+        name = _file_name(request.key)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = self.folder / f".{name}.partial"
+            partial.write_text(json.dumps(asdict(request), indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+            os.replace(partial, self.folder / f"{name}.json")
+        except OSError as error:
+            return OrderAnswer(False, message=f"cannot write the order: {error.strerror}", transient=True)
+        return OrderAnswer(True, order_id=name)
+
+
+def _file_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+
+
+@dataclass
+class Simulated:
+    """A bureau that accepts every order except those of users in `refuse`, and writes nothing."""
+
+    refuse: frozenset[str] = frozenset()
+    name: str = "simulated"
+    placed: list[OrderRequest] = field(default_factory=list)
+
+    def order(self, request: OrderRequest) -> OrderAnswer:
+        self.placed.append(request)
+        if request.holder.get("id") in self.refuse:
+            return OrderAnswer(False, message="refused by the simulated bureau")
+        return OrderAnswer(True, order_id=f"sim-{request.key}")
+
+
+def connector_from(name: str | None, orders: str | None = None) -> Connector:
+    """The connector named on the command line or in $CARDFLOW_CONNECTOR (default: drop folder)."""
+    chosen = name or os.environ.get("CARDFLOW_CONNECTOR") or "dropfolder"
+    if chosen == "dropfolder":
+        return DropFolder(Path(orders or os.environ.get("CARDFLOW_ORDERS") or "orders"))
+    raise UsageError(f"unknown connector '{chosen}' (dropfolder)")
+
+
+class LazyAnswer(Mapping[str, Any]):
+    """The `bureau` root of guards: reading it places the order, once, and remembers the answer."""
+
+    def __init__(self, place: Callable[[], OrderAnswer]) -> None:
+        self._place = place
+        self.answer: OrderAnswer | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        if self.answer is None:
+            self.answer = self._place()
+        if self.answer.transient:
+            raise BureauUnavailable(self.answer)
+        return {"accepted": self.answer.accepted, "order_id": self.answer.order_id, "reason": self.answer.message}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return 3

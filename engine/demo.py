@@ -1,0 +1,77 @@
+"""`cardflow demo`: the main job end to end on the shipped sample users, in a folder of its own."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from engine.actions import act, sync_queue
+from engine.bureau import DropFolder
+from engine.db import reading
+from engine.report import table
+from engine.run import RunRequest, Selection, run_batch
+from engine.store import find_cards, list_outbox, open_store, upsert_users
+from engine.users import read_users
+from engine.workspace import Workspace
+
+SAMPLE_USERS = Path(__file__).resolve().parent / "samples" / "users.csv"
+ORDER, REQUEST = "CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple"
+
+
+def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
+    """Run the demo in `folder` (store, orders), yielding lines to print as it goes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = open_store(str(folder / "cardflow.db"))
+    bureau = DropFolder(folder / "orders")
+    rows = read_users(SAMPLE_USERS)
+    with engine.begin() as connection:
+        upsert_users(connection, rows)
+    yield f"Demo store {folder / 'cardflow.db'}, orders in {folder / 'orders'}"
+    yield f"1. Imported {len(rows)} sample users (operators op1, op2; approvers ap1, ap2; some users inactive)."
+
+    def run(step: str, process: str, where: str, actor: str, **overrides: object) -> list[int]:
+        request = RunRequest(process, actor, Selection(where=where), overrides)
+        result = run_batch(workspace, engine, request, bureau)
+        made = [r.card for r in result.results if r.card is not None]
+        skipped = result.counts.get("skipped", 0)
+        states = ", ".join(f"{s} {n}" for s, n in sorted(result.counts.items()) if s != "skipped")
+        options = " with " + ", ".join(f"{k}={v}" for k, v in overrides.items()) if overrides else " with the default options"
+        lines.append(f"{step} {actor} runs {process} for {where}{options}: {states}; {skipped} skipped (not active).")
+        return made
+
+    lines: list[str] = []
+    sales = run("2.", ORDER, "user.department == 'Sales'", "op1")
+    act(workspace, engine, "abort", sales[:1], "op2", bureau)
+    lines.append(f"3. op2 aborts the queued card {sales[0]} (CardsAddonExtProdProcAbort).")
+    run("4.", REQUEST, "user.department == 'Engineering'", "op1")
+    support = run("5.", ORDER, "user.department == 'Support'", "op2", CardsAddonExtProdBatchOrderApproval=True)
+    act(workspace, engine, "approve", support[:4], "ap1", bureau)
+    act(workspace, engine, "reject", support[4:6], "ap1", bureau, reason="No budget for new cards this quarter")
+    act(workspace, engine, "postpone", support[6:7], "ap1", bureau, reason="Ask the manager")
+    lines.append(f"6. ap1 approves cards {support[:4]}, rejects {support[4:6]} with a reason, postpones {support[6:7]}.")
+    finance = run("7.", REQUEST, "user.department == 'Finance'", "op1", CardsBatchRequestApproval=True)
+    act(workspace, engine, "approve", finance[:3], "ap2", bureau)
+    act(workspace, engine, "reject", finance[3:4], "ap2", bureau, reason="Duplicate request")
+    lines.append(f"8. ap2 approves requests {finance[:3]} and rejects {finance[3:4]}.")
+    synced = sync_queue(workspace, engine, bureau, limit=8)
+    lines.append(f"9. The batch sync orders {len(synced)} queued cards at the bureau (limit 8); the rest stay queued.")
+    yield from lines
+    yield ""
+    yield from _summary(engine)
+    yield ""
+    yield f"Explore: cardflow cards --db {folder / 'cardflow.db'}; cardflow explain {support[0]} --db {folder / 'cardflow.db'}"
+
+
+def _summary(engine: Engine) -> Iterator[str]:
+    with reading(engine) as connection:
+        cards = find_cards(connection)
+        emails = list_outbox(connection)
+    counts = Counter((card["process"], card["state"]) for card in cards)
+    yield "Cards by process and state:"
+    yield table(["process", "state", "cards"], [[process, state, n] for (process, state), n in sorted(counts.items())])
+    totals = Counter(card["state"] for card in cards)
+    yield "Cards by state: " + ", ".join(f"{state} {n}" for state, n in sorted(totals.items()))
+    yield f"Emails queued in the outbox: {len(emails)} ({', '.join(f'{t} {n}' for t, n in sorted(Counter(e['template'] for e in emails).items()))})"

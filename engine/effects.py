@@ -1,0 +1,255 @@
+"""A fired trigger becomes rows: the card's new state, its audit row and decision, the bureau order
+and the emails it causes. Everything for one unit of work is gathered in a `Work` and written
+in the caller's transaction, so a state change and its effects commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from engine import store
+from engine.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
+from engine.compile import CompiledProcess, Decision
+from engine.store import Row, dumps
+
+#: The variables each kind of recipient's email context provides (templates may use only these).
+CONTEXT_VARIABLES: dict[str, frozenset[str]] = {
+    "holder": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
+    "requester": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
+    "approvers": frozenset({"recipient", "requester", "process", "batch", "cards"}),
+}
+
+
+def person(user: Row | None) -> Row:
+    """The part of a user an email or an order may show."""
+    if not user:
+        return {"id": None, "name": None, "email": None}
+    return {"id": user["id"], "name": user["name"], "email": user["email"], "locale": user.get("locale")}
+
+
+@dataclass
+class Work:
+    """The rows of one unit of work, written together by `flush`."""
+
+    rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    changes: list[Row] = field(default_factory=list)
+    approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+
+    def flush(self, connection: Connection, context: FireContext) -> None:
+        store.write_rows(connection, self.rows)
+        store.set_card_states(connection, self.changes)
+        if self.approvals:
+            _merge_approval_emails(connection, context, self.approvals)
+        self.rows, self.changes, self.approvals = defaultdict(list), [], defaultdict(list)
+
+
+@dataclass
+class FireContext:
+    """What firing needs besides the card: the machine, the bureau, who acts, and the people to tell."""
+
+    compiled: CompiledProcess
+    connector: Connector
+    actor: Row
+    fingerprint: str
+    at: str
+    people: dict[str, Row] = field(default_factory=dict)
+    approvers: list[Row] | None = None
+    connection: Connection | None = None
+
+    def user(self, user_id: str) -> Row | None:
+        if user_id not in self.people and self.connection is not None:
+            self.people.update(store.users_by_id(self.connection, [user_id]))
+        return self.people.get(user_id)
+
+    def approver_list(self) -> list[Row]:
+        if self.approvers is None:
+            self.approvers = store.users_with_role(self.connection, "approver") if self.connection is not None else []
+        return self.approvers
+
+
+def order_key(card: Row, refusals: int) -> str:
+    """The idempotency key of a card's order: stable across crashes and time-outs, new after a refusal."""
+    return f"{card['batch_id']}.{card['user_id']}.{refusals + 1}"
+
+
+def fire(
+    context: FireContext,
+    work: Work,
+    card: Row,
+    holder: Row,
+    trigger: str,
+    *,
+    process: str,
+    batch: Row,
+    reason: str | None = None,
+    refusals: int = 0,
+    stored: bool = True,
+) -> Decision:
+    """Fire `trigger` on `card` and gather the rows it causes; the card dict gets its new state.
+
+    `stored` says the card is already in the store (its state change is an update); a new card's
+    row is written by the caller with the state reached.
+    """
+    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, refusals)))
+    scope = {
+        "user": holder,
+        "card": card_view(card),
+        "options": context.compiled.options.as_dict(),
+        "batch": batch,
+        "actor": context.actor,
+        "bureau": answer,
+    }
+    decision = context.compiled.fire(trigger, card["state"], scope)
+    if decision.dest is None:
+        return decision
+    trace = {"trigger": trigger, "source": card["state"], "candidates": decision.trace}
+    if answer.answer is not None:
+        trace["bureau"] = _answer_view(answer.answer, context.connector.name)
+        _order_row(work, card, answer.answer, context, refusals)
+    identity = store.decision_id(trace)
+    work.rows["decisions"].append({"id": identity, "trace": dumps(trace)})
+    work.rows["transitions"].append(
+        {
+            "card_id": card["id"],
+            "process": process,
+            "trigger": trigger,
+            "source": card["state"],
+            "dest": decision.dest,
+            "actor": context.actor["id"],
+            "at": context.at,
+            "batch_id": batch.get("id"),
+            "fingerprint": context.fingerprint,
+            "decision_id": identity,
+            "reason": reason,
+        }
+    )
+    card["state"] = decision.dest
+    card["open"] = decision.dest not in context.compiled.process.finals
+    card["updated_at"] = context.at
+    if stored:
+        work.changes.append({"id": card["id"], "state": card["state"], "open": card["open"], "updated_at": context.at})
+    for effect in decision.effects:
+        _email(context, work, card, holder, effect.email, effect.to, reason)
+    return decision
+
+
+def card_view(card: Row) -> Row:
+    """A stored card as expressions and emails see it."""
+    return {
+        "id": card["id"],
+        "user": card["user_id"],
+        "state": card["state"],
+        "process": card["process"],
+        "requester": card["requester"],
+        "production_type": card["production_type"],
+        "batch": card["batch_id"],
+    }
+
+
+def _order_request(card: Row, holder: Row, refusals: int) -> OrderRequest:
+    return OrderRequest(
+        key=order_key(card, refusals),
+        card=card["id"],
+        process=card["process"],
+        batch=card["batch_id"],
+        production_type=card["production_type"],
+        holder={k: v for k, v in holder.items() if k not in ("roles", "open_cards")},
+    )
+
+
+def _answer_view(answer: OrderAnswer, connector: str) -> Row:
+    return {"connector": connector, "accepted": answer.accepted, "order_id": answer.order_id, "message": answer.message}
+
+
+def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, refusals: int) -> None:
+    work.rows["orders"].append(
+        {
+            "card_id": card["id"],
+            "idempotency_key": order_key(card, refusals),
+            "connector": context.connector.name,
+            "accepted": answer.accepted,
+            "order_id": answer.order_id,
+            "message": answer.message,
+            "at": context.at,
+        }
+    )
+
+
+def _email(context: FireContext, work: Work, card: Row, holder: Row, template: str, to: str, reason: str | None) -> None:
+    requester = context.user(card["requester"])
+    process = context.compiled.process
+    if to == "approvers":
+        entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
+        for approver in context.approver_list():
+            if approver["id"] != card["requester"]:
+                work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
+        return
+    recipient = holder if to == "holder" else requester
+    if recipient is None:
+        return
+    email_context = {
+        "recipient": person(recipient),
+        "holder": person(holder),
+        "requester": person(requester),
+        "card": {**card_view(card), "holder": person(holder)},
+        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
+        "batch": {"id": card["batch_id"]},
+        "reason": reason,
+    }
+    work.rows["outbox"].append(
+        _outbox_row(f"card:{uuid.uuid4().hex}", card["id"], card["batch_id"], template, recipient, email_context, context.at)
+    )
+
+
+def _outbox_row(key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, at: str) -> Row:
+    return {
+        "dedupe_key": key,
+        "card_id": card,
+        "batch_id": batch,
+        "template": template,
+        "recipient": recipient["email"],
+        "recipient_user": recipient["id"],
+        "locale": recipient.get("locale"),
+        "context": dumps(email_context),
+        "status": "pending",
+        "created_at": at,
+        "attempts": 0,
+    }
+
+
+def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
+    """One email per batch and approver: each unit of work adds its cards to the approver's email."""
+    process = context.compiled.process
+    for approver_id, entries in approvals.items():
+        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        for (template, batch), group in _group(entries).items():
+            key = f"batch:{batch}:{template}:{approver_id}"
+            existing = store.outbox_by_key(connection, key)
+            cards = [entry["card"] for entry in group]
+            if existing:
+                import json
+
+                previous = json.loads(existing["context"])
+                previous["cards"] = previous["cards"] + cards
+                store.replace_outbox_context(connection, key, previous, {})
+                continue
+            email_context = {
+                "recipient": person(approver),
+                "requester": person(context.actor),
+                "process": {"symbolic_name": process.symbolic_name, "name": process.name},
+                "batch": {"id": batch},
+                "cards": cards,
+            }
+            row = _outbox_row(key, None, batch, template, approver, email_context, context.at)
+            store.write_rows(connection, {"outbox": [row]})
+
+
+def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    grouped: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for entry in entries:
+        grouped[(entry["template"], entry["batch"])].append(entry)
+    return grouped

@@ -1,0 +1,118 @@
+"""`cardflow explain`: the story of a card, from its audit rows and decision traces, in sentences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from engine import store
+from engine.errors import UsageError
+from engine.store import Row
+
+
+def card_story(connection: Connection, card_id: int) -> Row:
+    """Everything known about a card: the card, its transitions with traces, its orders and emails."""
+    cards = store.get_cards(connection, [card_id])
+    if card_id not in cards:
+        raise UsageError(f"unknown card {card_id}")
+    card = cards[card_id]
+    holder = store.users_by_id(connection, [card["user_id"]]).get(card["user_id"], {})
+    return {
+        "card": {**card, "holder": {k: holder.get(k) for k in ("id", "name", "email", "state")}},
+        "transitions": [
+            {
+                k: row[k]
+                for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
+            }
+            for row in store.card_history(connection, card_id)
+        ],
+        "orders": [
+            {k: row[k] for k in ("at", "idempotency_key", "connector", "accepted", "order_id", "message")}
+            for row in store.card_orders(connection, card_id)
+        ],
+        "emails": [
+            {k: row[k] for k in ("id", "template", "recipient", "status", "created_at")}
+            for row in store.card_emails(connection, card_id)
+        ],
+    }
+
+
+def render_story(story: Row) -> str:
+    """The story for a reader: what happened, in order, and why each step went where it did."""
+    card = story["card"]
+    holder = card["holder"]
+    lines = [
+        f"Card {card['id']} for {holder.get('name') or '?'} ({card['user_id']}), process {card['process']}, "
+        f"batch {card['batch_id']}, requested by {card['requester']}"
+        + (f", production type {card['production_type']}" if card["production_type"] else "")
+        + ".",
+        f"It is now '{card['state']}' ({'open' if card['open'] else 'closed'}), since {card['updated_at']}.",
+        "",
+    ]
+    for number, step in enumerate(story["transitions"], 1):
+        lines += _step(number, step)
+    if story["orders"]:
+        lines.append("Bureau orders:")
+        lines += [
+            f"  {o['at']}  key {o['idempotency_key']} via {o['connector']}: "
+            + (f"accepted, order id {o['order_id']}" if o["accepted"] else f"refused: {o['message']}")
+            for o in story["orders"]
+        ]
+    if story["emails"]:
+        lines.append("Emails:")
+        lines += [f"  {e['created_at']}  {e['template']} to {e['recipient']} ({e['status']})" for e in story["emails"]]
+    return "\n".join(lines)
+
+
+def _step(number: int, step: Row) -> list[str]:
+    by = "the batch sync" if step["actor"] == "system" else step["actor"]
+    batch = f" in batch {step['batch_id']}" if step["trigger"] == "start" else ""
+    lines = [
+        f"{number}. {step['at']}  '{step['trigger']}' by {by} ({step['process']}){batch}: {step['source']} -> {step['dest']}."
+    ]
+    if step["reason"]:
+        lines.append(f"   Reason given: {step['reason']}")
+    trace = step["trace"]
+    for candidate in trace["candidates"]:
+        lines.append("   " + _candidate_sentence(candidate))
+    bureau = trace.get("bureau")
+    if bureau:
+        answer = f"accepted it (order id {bureau['order_id']})" if bureau["accepted"] else f"refused it: {bureau['message']}"
+        lines.append(f"   The card bureau ({bureau['connector']}) was asked to produce the card and {answer}.")
+    lines.append("")
+    return lines
+
+
+def _candidate_sentence(candidate: Row) -> str:
+    target = f"to '{candidate['dest']}' (transition #{candidate['transition']}, {candidate['at']})"
+    if candidate["guard"] is None:
+        return f"Taken: {target}, which has no guard." if candidate["fired"] else f"Not taken: {target}."
+    because = _because(candidate["reads"])
+    if candidate["fired"]:
+        return f"Taken: {target}, because `{candidate['guard']}` is true: {because}."
+    if candidate["result"] is None:
+        return f"Not considered: {target}; an earlier transition was taken."
+    return f"Not taken: {target}, because `{candidate['guard']}` is false: {because}."
+
+
+def _because(reads: list[Row]) -> str:
+    return "; ".join(_read_sentence(read) for read in reads) or "it reads nothing"
+
+
+def _read_sentence(read: Row) -> str:
+    value = _shown(read["value"])
+    name = read["name"]
+    if name.startswith("options."):
+        source = read["source"]
+        where = "the default" if source == "default" else ("set with --set" if source == "--set" else f"set at {source}")
+        return f"{name.removeprefix('options.')} is {value} ({where})"
+    return f"{name} is {value}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return repr(value) if isinstance(value, str) else str(value)

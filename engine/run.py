@@ -1,0 +1,355 @@
+"""Stage 5, run: a batch process for many users, chunk by chunk, every outcome persisted.
+
+Per user: the prerequisites (a failing one skips the user with its message), then a card in the
+initial state and the process's start trigger fired through the shared compiled machine. Each
+chunk is one transaction (cards, audit rows, decisions, orders, emails), so a crash loses at most
+the chunk in flight and rerunning the batch id finishes it without a second card for anyone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from engine import db, store
+from engine.bureau import BureauUnavailable, Connector
+from engine.clock import now
+from engine.compile import CompiledProcess, compile_process
+from engine.effects import FireContext, Work, fire
+from engine.errors import Refused, UsageError
+from engine.expressions import Compiled, ExpressionError, parse
+from engine.model import Process
+from engine.options import EffectiveOptions, effective_options
+from engine.store import Row, dumps
+from engine.workspace import Workspace
+
+START = "start"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which users a run is for: explicit ids, everyone, or those matching an expression."""
+
+    users: tuple[str, ...] = ()
+    all: bool = False
+    where: str | None = None
+
+    def describe(self) -> Row:
+        return {"users": list(self.users), "all": self.all, "where": self.where}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything an operator gives `cardflow run`."""
+
+    process: str
+    actor: str
+    selection: Selection
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    production_type: str | None = None
+    batch_id: str | None = None
+    dry_run: bool = False
+    strict: bool = False
+
+
+@dataclass
+class UserResult:
+    """What a run did for one user."""
+
+    user: str
+    card: int | None
+    state: str | None
+    status: str
+    reason: str | None = None
+
+    def as_json(self) -> Row:
+        return {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a run: the batch id, and per user the card made or the reason it was skipped."""
+
+    batch: str
+    process: str
+    dry_run: bool = False
+    resumed: bool = False
+    results: list[UserResult] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: UserResult, keep: bool) -> None:
+        self.counts[result.state if result.status == "created" and result.state else result.status] += 1
+        if keep:
+            self.results.append(result)
+
+    def as_json(self) -> Row:
+        return {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
+
+
+@dataclass
+class _Batch:
+    """A run prepared: the process compiled, the actor checked, the production type settled."""
+
+    request: RunRequest
+    process: Process
+    compiled: CompiledProcess
+    options: EffectiveOptions
+    actor: Row
+    record: Row
+    prerequisites: list[tuple[Compiled, str]]
+    where: Compiled | None
+
+
+Progress = Callable[[int], None]
+
+
+def run_batch(
+    workspace: Workspace,
+    engine: Engine,
+    request: RunRequest,
+    connector: Connector,
+    *,
+    keep_results: bool = True,
+    progress: Progress | None = None,
+    started: Callable[[str], None] | None = None,
+    chunk: int = store.CHUNK,
+) -> BatchResult:
+    """Run a batch process for the selected users; see the module docstring."""
+    with engine.begin() as connection:
+        batch = _prepare(workspace, connection, request)
+        existing = store.get_batch(connection, batch.record["id"])
+        if existing is not None:
+            _check_resumable(existing, batch)
+        if request.strict:
+            _refuse_if_any_skipped(connection, batch, chunk)
+        if not request.dry_run and existing is None:
+            connection.execute(db.batches.insert().values(**batch.record))
+    result = BatchResult(batch.record["id"], batch.process.symbolic_name, request.dry_run, existing is not None)
+    if started:
+        started(batch.record["id"])
+    for users in _selected(engine, batch, chunk):
+        with engine.begin() as connection:
+            _run_chunk(connection, batch, connector, users, result, keep_results)
+            if request.dry_run:
+                connection.rollback()
+        if progress:
+            progress(len(users))
+    if not request.dry_run:
+        with engine.begin() as connection:
+            created = sum(n for key, n in result.counts.items() if key not in ("skipped",))
+            connection.execute(
+                db.batches.update()
+                .where(db.batches.c.id == batch.record["id"])
+                .values(status="complete", finished_at=now(), created=created, skipped=result.counts["skipped"])
+            )
+    return result
+
+
+def new_batch_id() -> str:
+    """A batch id that sorts by time: B<date>-<time>-<random>."""
+    stamp = now().replace("-", "").replace(":", "").replace("Z", "")
+    return f"B{stamp.replace('T', '-')}-{secrets.token_hex(2)}"
+
+
+def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> _Batch:
+    process = workspace.process(request.process)
+    if process.kind != "batch":
+        raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
+    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name)
+    options = effective_options(workspace.scripts, request.overrides).for_scripts(process.options)
+    compiled = compile_process(process, options, workspace.fingerprint)
+    production_type = settle_production_type(process, options, request.production_type)
+    record = {
+        "id": request.batch_id or new_batch_id(),
+        "process": process.symbolic_name,
+        "actor": actor["id"],
+        "production_type": production_type,
+        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
+        "fingerprint": compiled.fingerprint,
+        "selection": dumps(request.selection.describe()),
+        "status": "running",
+        "created": 0,
+        "skipped": 0,
+        "created_at": now(),
+        "finished_at": None,
+    }
+    prerequisites = [(parse(p.rule.text), p.message) for p in process.prerequisites]
+    where = selection_expression(request.selection.where)
+    _check_users_exist(connection, request.selection)
+    return _Batch(request, process, compiled, options, actor, record, prerequisites, where)
+
+
+def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
+    """The acting user, who must exist and hold `role` (unless the role is 'any')."""
+    actor = store.users_by_id(connection, [actor_id]).get(actor_id)
+    if actor is None:
+        raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+    if role not in ("any", "system") and role not in actor["roles"]:
+        raise Refused(f"{actor_id} does not have the {role} role needed for {what}")
+    return actor
+
+
+def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:
+    """The production type of the batch, by the rules of DOMAIN.md; a wrong one is a usage error."""
+    if process.production_type is None:
+        if asked:
+            raise UsageError(f"{process.symbolic_name} has no production types; drop --production-type")
+        return None
+    scope = {"options": options.as_dict()}
+    choices = list(parse(process.production_type.choices.text).evaluate(scope)[0] or [])
+    selectable = bool(parse(process.production_type.selectable.text).evaluate(scope)[0])
+    if not choices:
+        raise UsageError(f"{process.symbolic_name}: no production types are configured")
+    if asked is None:
+        return str(choices[0])
+    if asked not in choices:
+        raise UsageError(f"--production-type {asked}: not one of {', '.join(map(str, choices))}")
+    if not selectable and asked != choices[0]:
+        raise UsageError(f"--production-type {asked}: selecting a production type is off; cards use '{choices[0]}'")
+    return asked
+
+
+def selection_expression(where: str | None) -> Compiled | None:
+    """The parsed --where expression, which may read `user` only."""
+    if where is None:
+        return None
+    try:
+        expression = parse(where)
+    except ExpressionError as error:
+        from engine.diagnostics import CODES
+
+        raise UsageError(f"--where: {CODES[error.code].format(**error.fields)}") from None
+    if expression.roots - {"user"}:
+        raise UsageError(f"--where may read `user` only, not {', '.join(sorted(expression.roots - {'user'}))}")
+    return expression
+
+
+def _check_users_exist(connection: Connection, selection: Selection) -> None:
+    if selection.users:
+        found = store.users_by_id(connection, selection.users)
+        missing = [user for user in selection.users if user not in found]
+        if missing:
+            raise UsageError(f"unknown user(s): {', '.join(missing)}")
+
+
+def _check_resumable(existing: Row, batch: _Batch) -> None:
+    if existing["process"] != batch.process.symbolic_name or existing["fingerprint"] != batch.compiled.fingerprint:
+        raise UsageError(
+            f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
+            "resume it with the same ones, or choose another --batch-id"
+        )
+    batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
+
+
+def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
+    selection = batch.request.selection
+    if selection.users:
+        ids = list(dict.fromkeys(selection.users))
+        for start in range(0, len(ids), chunk):
+            with db.reading(engine) as connection:
+                found = store.users_by_id(connection, ids[start : start + chunk])
+            yield [found[user] for user in ids[start : start + chunk]]
+        return
+    for users in store.user_chunks(engine, chunk):
+        chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
+        if chosen:
+            yield chosen
+
+
+def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) -> None:
+    skipped = []
+    for users in _selected(connection.engine, batch, chunk):
+        counts = store.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
+        for user in users:
+            failed = _failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
+            if failed:
+                skipped.append(f"{user['id']} ({failed})")
+    if skipped:
+        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        raise Refused(f"--strict: {len(skipped)} user(s) would be skipped, nothing written: {shown}")
+
+
+def _failed_prerequisite(batch: _Batch, user: Row) -> str | None:
+    scope = {"user": user, "options": batch.options.as_dict(), "batch": _batch_view(batch), "actor": batch.actor}
+    for rule, message in batch.prerequisites:
+        if rule.truth(scope)[0] is not True:
+            return message
+    return None
+
+
+def _batch_view(batch: _Batch) -> Row:
+    record = batch.record
+    return {
+        "id": record["id"],
+        "process": record["process"],
+        "actor": record["actor"],
+        "production_type": record["production_type"],
+    }
+
+
+def _run_chunk(
+    connection: Connection, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool
+) -> None:
+    ids = [user["id"] for user in users]
+    done = store.existing_cards(connection, batch.record["id"], ids)
+    counts = store.open_card_counts(connection, batch.process.symbolic_name, ids)
+    context = FireContext(batch.compiled, connector, batch.actor, batch.compiled.fingerprint, now(), connection=connection)
+    context.people.update((user["id"], user) for user in users)
+    work = Work()
+    next_id = store.next_card_id(connection)
+    for user in users:
+        if user["id"] in done:
+            card = done[user["id"]]
+            result.add(UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep)
+            continue
+        holder = {**user, "open_cards": counts.get(user["id"], 0)}
+        failed = _failed_prerequisite(batch, holder)
+        if failed:
+            result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
+            continue
+        outcome = _create_card(context, work, batch, holder, next_id)
+        if outcome.card is not None:
+            next_id += 1
+        result.add(outcome, keep)
+    work.flush(connection, context)
+
+
+def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int) -> UserResult:
+    at = context.at
+    card = {
+        "id": card_id,
+        "user_id": holder["id"],
+        "process": batch.process.symbolic_name,
+        "state": batch.process.initial,
+        "open": True,
+        "requester": batch.actor["id"],
+        "production_type": batch.record["production_type"],
+        "batch_id": batch.record["id"],
+        "created_at": at,
+        "updated_at": at,
+    }
+    try:
+        decision = fire(
+            context, work, card, holder, START, process=batch.process.symbolic_name, batch=_batch_view(batch), stored=False
+        )
+    except BureauUnavailable as unavailable:
+        return UserResult(holder["id"], None, None, "skipped", f"the card bureau is unavailable: {unavailable}")
+    if decision.dest is None:
+        return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
+    work.rows["cards"].append(card)
+    return UserResult(holder["id"], card_id, card["state"], "created")
+
+
+def count_selected(engine: Engine, selection: Selection) -> int | None:
+    """How many users a selection may hold (for a progress bar), when cheap to know."""
+    if selection.users:
+        return len(set(selection.users))
+    from sqlalchemy import func, select
+
+    with db.reading(engine) as connection:
+        return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())

@@ -1,0 +1,251 @@
+"""The store: reads and writes of users, batches, cards, transitions, orders and the outbox.
+
+Every function takes an open connection, so the caller decides what commits together: a state
+change, its audit row and its effects are always written in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine import db
+
+CHUNK = 500
+Row = dict[str, Any]
+
+
+def open_store(location: str | None = None) -> Engine:
+    """The store at --db, else $CARDFLOW_DB, else cardflow.db in the current folder."""
+    return db.connect(location or os.environ.get("CARDFLOW_DB") or "cardflow.db")
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+# users
+
+
+def upsert_users(connection: Connection, rows: Sequence[Row]) -> None:
+    """Insert users, or update the ones whose id exists (re-import)."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        statement = _insert(connection, db.users)
+        updates = {name: statement.excluded[name] for name in ("name", "email", "state", "roles", "attributes", "updated_at")}
+        connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates), list(chunk))
+
+
+def user_record(row: Any) -> Row:
+    """A stored user as expressions and templates see it: attributes plus id, name, email, state, roles."""
+    record: Row = json.loads(row.attributes)
+    record.update(id=row.id, name=row.name, email=row.email, state=row.state, roles=json.loads(row.roles))
+    return record
+
+
+def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
+    """The stored users among `ids`, by id."""
+    found: dict[str, Row] = {}
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), CHUNK):
+        query = select(db.users).where(db.users.c.id.in_(wanted[start : start + CHUNK]))
+        found.update((row.id, user_record(row)) for row in connection.execute(query))
+    return found
+
+
+def iter_users(connection: Connection, chunk: int = CHUNK) -> Iterator[list[Row]]:
+    """Every user, in id order, a chunk at a time (keyset pagination: memory stays flat)."""
+    last = None
+    while True:
+        query = select(db.users).order_by(db.users.c.id).limit(chunk)
+        if last is not None:
+            query = query.where(db.users.c.id > last)
+        rows = [user_record(row) for row in connection.execute(query)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
+def user_chunks(engine: Engine, chunk: int = CHUNK) -> Iterator[list[Row]]:
+    """Every user in id order, each chunk read in its own short read transaction."""
+    last = None
+    while True:
+        with db.reading(engine) as connection:
+            query = select(db.users).order_by(db.users.c.id).limit(chunk)
+            if last is not None:
+                query = query.where(db.users.c.id > last)
+            rows = [user_record(row) for row in connection.execute(query)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
+def users_with_role(connection: Connection, role: str) -> list[Row]:
+    """Active users holding `role`, in id order."""
+    return [user for chunk in iter_users(connection) for user in chunk if role in user["roles"] and user["state"] == "active"]
+
+
+# batches
+
+
+def get_batch(connection: Connection, batch_id: str) -> Row | None:
+    row = connection.execute(select(db.batches).where(db.batches.c.id == batch_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_batches(connection: Connection) -> list[Row]:
+    return [
+        dict(row._mapping) for row in connection.execute(select(db.batches).order_by(db.batches.c.created_at, db.batches.c.id))
+    ]
+
+
+# cards
+
+
+def open_card_counts(connection: Connection, process: str, user_ids: Sequence[str]) -> dict[str, int]:
+    """How many open cards of `process` each user has."""
+    query = (
+        select(db.cards.c.user_id, func.count())
+        .where(db.cards.c.process == process, db.cards.c.open.is_(True), db.cards.c.user_id.in_(list(user_ids)))
+        .group_by(db.cards.c.user_id)
+    )
+    return {user: count for user, count in connection.execute(query)}
+
+
+def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str]) -> dict[str, Row]:
+    """Cards this batch already made for these users (a resumed batch skips them)."""
+    query = select(db.cards).where(db.cards.c.batch_id == batch_id, db.cards.c.user_id.in_(list(user_ids)))
+    return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
+
+
+def next_card_id(connection: Connection) -> int:
+    return int(connection.execute(select(func.coalesce(func.max(db.cards.c.id), 0))).scalar_one()) + 1
+
+
+def get_cards(connection: Connection, ids: Iterable[int]) -> dict[int, Row]:
+    query = select(db.cards).where(db.cards.c.id.in_(list(ids)))
+    return {row.id: dict(row._mapping) for row in connection.execute(query)}
+
+
+def find_cards(
+    connection: Connection,
+    *,
+    user: str | None = None,
+    state: str | None = None,
+    process: str | None = None,
+    batch: str | None = None,
+    states: Sequence[str] | None = None,
+    processes: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Row]:
+    """Cards matching every given filter, oldest first."""
+    query = select(db.cards).order_by(db.cards.c.id)
+    for column, value in (
+        (db.cards.c.user_id, user),
+        (db.cards.c.state, state),
+        (db.cards.c.process, process),
+        (db.cards.c.batch_id, batch),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if states is not None:
+        query = query.where(db.cards.c.state.in_(list(states)))
+    if processes is not None:
+        query = query.where(db.cards.c.process.in_(list(processes)))
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def set_card_states(connection: Connection, changes: Sequence[Row]) -> None:
+    """Apply state changes: each a dict with id, state, open, updated_at."""
+    if changes:
+        statement = (
+            update(db.cards)
+            .where(db.cards.c.id == bindparam("card"))
+            .values(state=bindparam("new_state"), open=bindparam("new_open"), updated_at=bindparam("at"))
+        )
+        connection.execute(
+            statement, [{"card": c["id"], "new_state": c["state"], "new_open": c["open"], "at": c["updated_at"]} for c in changes]
+        )
+
+
+# audit, orders, outbox
+
+
+def decision_id(trace: Any) -> str:
+    """The content hash of a decision trace: equal traces are stored once."""
+    return hashlib.sha256(dumps(trace).encode()).hexdigest()[:24]
+
+
+def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
+    """Insert the rows of one unit of work, table by table (executemany)."""
+    if rows.get("decisions"):
+        unique = list({row["id"]: row for row in rows["decisions"]}.values())
+        connection.execute(_insert(connection, db.decisions).on_conflict_do_nothing(index_elements=["id"]), unique)
+    for name in ("cards", "transitions", "orders"):
+        if rows.get(name):
+            connection.execute(getattr(db, name).insert(), rows[name])
+    if rows.get("outbox"):
+        statement = _insert(connection, db.outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        connection.execute(statement, rows["outbox"])
+
+
+def outbox_by_key(connection: Connection, key: str) -> Row | None:
+    row = connection.execute(select(db.outbox).where(db.outbox.c.dedupe_key == key)).first()
+    return dict(row._mapping) if row else None
+
+
+def replace_outbox_context(connection: Connection, key: str, context: Row, parts: Row) -> None:
+    connection.execute(update(db.outbox).where(db.outbox.c.dedupe_key == key).values(context=dumps(context), **parts))
+
+
+def card_history(connection: Connection, card_id: int) -> list[Row]:
+    """The audit rows of a card in order, each with its decision trace."""
+    query = (
+        select(db.transitions, db.decisions.c.trace)
+        .join(db.decisions, db.decisions.c.id == db.transitions.c.decision_id)
+        .where(db.transitions.c.card_id == card_id)
+        .order_by(db.transitions.c.id)
+    )
+    return [{**dict(row._mapping), "trace": json.loads(row.trace)} for row in connection.execute(query)]
+
+
+def card_orders(connection: Connection, card_id: int) -> list[Row]:
+    query = select(db.orders).where(db.orders.c.card_id == card_id).order_by(db.orders.c.id)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def card_emails(connection: Connection, card_id: int) -> list[Row]:
+    query = select(db.outbox).where(db.outbox.c.card_id == card_id).order_by(db.outbox.c.id)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def list_outbox(connection: Connection, status: str | None = None) -> list[Row]:
+    query = select(db.outbox).order_by(db.outbox.c.id)
+    if status:
+        query = query.where(db.outbox.c.status == status)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def refusal_counts(connection: Connection, card_ids: Sequence[int]) -> dict[int, int]:
+    """How many times the bureau refused each card's order (each refusal means a new order key)."""
+    query = (
+        select(db.orders.c.card_id, func.count())
+        .where(db.orders.c.card_id.in_(list(card_ids)), db.orders.c.accepted.is_(False))
+        .group_by(db.orders.c.card_id)
+    )
+    return {card: count for card, count in connection.execute(query)}

@@ -1,0 +1,25 @@
+"""Build hook: a standard wheel carries cli.py and the reference workspace inside `engine/reference/`.
+
+An editable install needs neither copy: the project root is on the path, and the engine finds the
+workspace in the checkout. (Hatch's static `force-include` would copy them into site-packages for
+editable installs too, where the copies would go stale.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+SHIPPED = {
+    "cli.py": "cli.py",
+    "processes": "engine/reference/processes",
+    "rules": "engine/reference/rules",
+    "templates": "engine/reference/templates",
+}
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if version != "editable":
+            build_data["force_include"].update(SHIPPED)
