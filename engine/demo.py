@@ -74,4 +74,5 @@ def _summary(engine: Engine) -> Iterator[str]:
     yield table(["process", "state", "cards"], [[process, state, n] for (process, state), n in sorted(counts.items())])
     totals = Counter(card["state"] for card in cards)
     yield "Cards by state: " + ", ".join(f"{state} {n}" for state, n in sorted(totals.items()))
-    yield f"Emails queued in the outbox: {len(emails)} ({', '.join(f'{t} {n}' for t, n in sorted(Counter(e['template'] for e in emails).items()))})"
+    by_template = Counter(email["template"] for email in emails)
+    yield f"Emails queued in the outbox: {len(emails)} ({', '.join(f'{t} {n}' for t, n in sorted(by_template.items()))})"
