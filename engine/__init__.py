@@ -9,7 +9,12 @@ The pipeline, one module per stage, in order:
 - `options`: effective option values with provenance (default, file:line, --set).
 - `expressions`: the guard language: parsed by Jinja2, evaluated by traced, sandboxed closures.
 - `compile`: a process plus options to one shared, cached `transitions` Machine.
-- `report`: tables, JSON, Mermaid and Graphviz output.
+- `run`: a batch process for many users, chunk by chunk (`effects` turns each fired trigger
+  into rows; `actions` fires triggers on existing cards and runs the batch sync).
+- `report`: tables, JSON, Mermaid and Graphviz output; `explain`: the story of a card.
+
+Around them: `db` and `store` (the SQLAlchemy Core store and its migrations), `users` (import),
+`bureau` (card bureau connectors), `clock`, and `demo` (the main job on sample users).
 
 Around them: `diagnostics` (locations and the code table), `errors` (the exception tree) and
 `workspace` (finding a workspace and running the stages over it).

@@ -13,8 +13,8 @@ from conftest import ROOT
 
 
 @pytest.mark.slow
-def test_wheel_validates_from_an_empty_folder(tmp_path: Path) -> None:
-    """Build the wheel, install it alone, and validate the shipped workspace from an empty folder."""
+def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) -> None:
+    """Build the wheel, install it alone; validate and the demo work from an empty folder."""
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
@@ -40,6 +40,12 @@ def test_wheel_validates_from_an_empty_folder(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert str(site / "engine" / "reference") in result.stderr
+
+    demo = subprocess.run([str(site / "bin" / "cardflow"), "demo", "--dir", "demo"], cwd=empty, env=env, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr
+    summary = next(line for line in demo.stdout.splitlines() if line.startswith("Cards by state:"))
+    assert all(f" {state} " in summary for state in ("processing", "ordered", "approved", "rejected", "aborted"))
+    assert (empty / "demo" / "cardflow.db").is_file()
 
 
 def test_validate_does_not_import_sqlalchemy(tmp_path: Path) -> None:
