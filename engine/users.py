@@ -21,7 +21,8 @@ ROLES = ("operator", "approver", "admin")
 def read_users(path: Path) -> list[dict[str, Any]]:
     """Parse and check a users file; a problem is a UsageError naming FILE:LINE (or the record)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as stream:  # newline="": csv reads quoted line breaks as written
+            text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: cannot read: {error}") from None
     suffix = path.suffix.lower()
@@ -68,7 +69,7 @@ def _document_records(path: Path, text: str, suffix: str) -> list[tuple[str, dic
 def _row(where: str, record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a user must be a mapping")
-    missing = [key for key in REQUIRED if not record.get(key)]
+    missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
     if missing:
         raise UsageError(f"{where}: missing {', '.join(missing)}")
     roles = record.get("roles") or []

@@ -41,7 +41,9 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     assert result.stdout == ""
     assert str(site / "engine" / "reference") in result.stderr
 
-    demo = subprocess.run([str(site / "bin" / "cardflow"), "demo", "--dir", "demo"], cwd=empty, env=env, capture_output=True, text=True)
+    demo = subprocess.run(
+        [str(site / "bin" / "cardflow"), "demo", "--dir", "demo"], cwd=empty, env=env, capture_output=True, text=True
+    )
     assert demo.returncode == 0, demo.stderr
     summary = next(line for line in demo.stdout.splitlines() if line.startswith("Cards by state:"))
     assert all(f" {state} " in summary for state in ("processing", "ordered", "approved", "rejected", "aborted"))

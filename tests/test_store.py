@@ -1,0 +1,274 @@
+"""The store: schema version in `meta`, the upgrade path from version 1, refusals, --db and $CARDFLOW_DB."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Run
+from sqlalchemy import Engine, inspect, select, text
+
+from engine import db, store
+from engine.errors import UsageError
+
+V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
+USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
+
+
+def sql(path: Path, query: str, *parameters: Any) -> list[tuple[Any, ...]]:
+    """Rows of `query` read straight from the SQLite file with the standard library (no cardflow code)."""
+    with closing(sqlite3.connect(path)) as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def recorded_version(path: Path) -> str:
+    """The schema version written in the `meta` table of the SQLite file."""
+    ((value,),) = sql(path, "SELECT value FROM meta WHERE key = 'schema_version'")
+    return str(value)
+
+
+def user_ids(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [user["id"] for chunk in store.iter_users(connection) for user in chunk]
+
+
+def outbox_columns(engine: Engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("outbox")}
+
+
+def one_line(stderr: str) -> bool:
+    """A single `cardflow: ...` line: the CLI's refusal, not a traceback."""
+    return len(stderr.splitlines()) == 1 and stderr.startswith("cardflow: ") and "Traceback" not in stderr
+
+
+# versions and migrations
+
+
+def test_a_fresh_store_records_the_newest_version(tmp_path: Path) -> None:
+    """A new store runs every migration and records `VERSION` in `meta`."""
+    path = tmp_path / "fresh.db"
+    engine = db.connect(str(path))
+    with engine.connect() as connection:
+        version = db.schema_version(connection)
+    engine.dispose()
+    assert (version, int(recorded_version(path))) == (db.VERSION, db.VERSION)
+    assert len(db.MIGRATIONS) == db.VERSION
+
+
+def test_a_fresh_store_has_every_table_of_the_schema(tmp_path: Path) -> None:
+    """The migrations build exactly the columns the table objects describe (the upgrade path is the only path)."""
+    engine = db.connect(str(tmp_path / "fresh.db"))
+    found = {name: {c["name"] for c in inspect(engine).get_columns(name)} for name in inspect(engine).get_table_names()}
+    engine.dispose()
+    expected = {table.name: {c.name for c in table.columns} for table in db.metadata.sorted_tables}
+    assert expected == found
+
+
+def test_a_version_1_store_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A store left at version 1 is upgraded on open: rows survive and the outbox gains the version-2 columns."""
+    path = tmp_path / "old.db"
+    old = db.connect(str(path), migrate=False)
+    assert db.upgrade(old, target=1) == 1
+    assert outbox_columns(old) & V2_OUTBOX_COLUMNS == set()
+    with old.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, name, email, state, roles, attributes, updated_at) "
+                "VALUES (:id, :name, :email, :state, :roles, :attributes, :at)"
+            ),
+            {
+                "id": "op1",
+                "name": "Olle Operator",
+                "email": "op1@example.com",
+                "state": "active",
+                "roles": json.dumps(["operator"]),
+                "attributes": json.dumps({"department": "IT"}),
+                "at": "2024-01-01T00:00:00Z",
+            },
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outbox (dedupe_key, card_id, batch_id, template, recipient, recipient_user, locale, context, "
+                "status, created_at) VALUES (:key, 1, 'b1', 'card_ordered', 'op1@example.com', 'op1', 'sv', '{}', "
+                "'pending', '2024-01-01T00:00:00Z')"
+            ),
+            {"key": "k1"},
+        )
+    old.dispose()
+    assert recorded_version(path) == "1"
+
+    engine = db.connect(str(path))
+    with engine.connect() as connection:
+        version = db.schema_version(connection)
+        users = [user for chunk in store.iter_users(connection) for user in chunk]
+        emails = store.list_outbox(connection)
+    columns = outbox_columns(engine)
+    engine.dispose()
+    assert version == db.VERSION
+    assert str(db.VERSION) == recorded_version(path)
+    assert columns >= V2_OUTBOX_COLUMNS
+    expected_user = {
+        "id": "op1",
+        "name": "Olle Operator",
+        "email": "op1@example.com",
+        "state": "active",
+        "roles": ["operator"],
+        "department": "IT",
+    }
+    assert [expected_user] == users
+    (email,) = emails
+    assert (email["dedupe_key"], email["status"], email["recipient"]) == ("k1", "pending", "op1@example.com")
+    assert email["attempts"] == 0
+    unset = V2_OUTBOX_COLUMNS - {"attempts"}
+    assert dict.fromkeys(unset) == {name: email[name] for name in unset}
+
+
+def test_upgrade_to_the_version_reached_is_a_no_op(tmp_path: Path) -> None:
+    """`upgrade` on a store already at the newest version applies nothing and returns `VERSION`."""
+    engine = db.connect(str(tmp_path / "s.db"))
+    assert db.upgrade(engine) == db.VERSION
+    engine.dispose()
+
+
+def test_opening_twice_does_not_rerun_migrations(tmp_path: Path) -> None:
+    """Opening an existing store again keeps its version and its data; no migration runs a second time."""
+    path = tmp_path / "s.db"
+    first = db.connect(str(path))
+    with first.begin() as connection:
+        store.upsert_users(
+            connection,
+            [
+                {
+                    "id": "op1",
+                    "name": "Olle",
+                    "email": "op1@example.com",
+                    "state": "active",
+                    "roles": "[]",
+                    "attributes": "{}",
+                    "updated_at": "2024-01-01T00:00:00Z",
+                }
+            ],
+        )
+    first.dispose()
+    for _ in range(2):
+        again = db.connect(str(path))
+        ids = user_ids(again)
+        again.dispose()
+        assert ids == ["op1"]
+    assert [("schema_version", str(db.VERSION))] == sql(path, "SELECT key, value FROM meta")
+
+
+def test_a_store_from_a_newer_cardflow_is_refused(tmp_path: Path) -> None:
+    """A store whose recorded version is above `VERSION` is refused with a UsageError, and left as it was."""
+    path = tmp_path / "newer.db"
+    db.connect(str(path)).dispose()
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(db.VERSION + 1),))
+    with pytest.raises(UsageError, match=f"schema version {db.VERSION + 1}"):
+        db.connect(str(path))
+    assert str(db.VERSION + 1) == recorded_version(path)
+
+
+def test_the_cli_refuses_a_store_from_a_newer_cardflow(run: Run, tmp_path: Path) -> None:
+    """`users list` on a store from a newer cardflow exits 2 with one line and no traceback."""
+    path = tmp_path / "newer.db"
+    db.connect(str(path)).dispose()
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(db.VERSION + 1),))
+    result = run("users", "list", "--db", str(path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert True is one_line(result.stderr)
+    assert f"schema version {db.VERSION + 1}" in result.stderr
+
+
+STORE_COMMANDS = [["users", "list"], ["users", "list", "--json"], ["users", "import", "users.csv"]]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
+def test_a_db_that_is_not_a_database_exits_2(run: Run, tmp_path: Path, command: list[str]) -> None:
+    """--db pointing at a text file exits 2 with one line naming the store, and the file is left untouched."""
+    Path("users.csv").write_text(USERS_CSV, encoding="utf-8")
+    path = tmp_path / "notes.txt"
+    content = "These are my notes, not a database.\n" * 20
+    path.write_text(content, encoding="utf-8")
+    result = run(*command, "--db", str(path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert True is one_line(result.stderr)
+    assert str(path) in result.stderr
+    assert content == path.read_text(encoding="utf-8")
+
+
+def test_db_in_a_missing_folder_exits_2(run: Run, tmp_path: Path) -> None:
+    """--db in a folder that does not exist exits 2 with one line, no traceback."""
+    result = run("users", "list", "--db", str(tmp_path / "no" / "such" / "folder" / "s.db"))
+    assert result.exit_code == 2
+    assert True is one_line(result.stderr)
+
+
+# where the store is
+
+
+def test_cardflow_db_is_used_when_db_is_not_given(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$CARDFLOW_DB names the store when --db is not given; nothing is written in the current folder."""
+    path = tmp_path / "from-env.db"
+    monkeypatch.setenv("CARDFLOW_DB", str(path))
+    Path("users.csv").write_text(USERS_CSV, encoding="utf-8")
+    assert run("users", "import", "users.csv").exit_code == 0
+    listed = run("users", "list", "--json")
+    assert listed.exit_code == 0
+    assert [user["id"] for user in json.loads(listed.stdout)] == ["op1"]
+    assert sql(path, "SELECT id FROM users") == [("op1",)]
+    assert sorted(p.name for p in Path.cwd().iterdir() if p.name.startswith("cardflow.db")) == []
+
+
+def test_db_wins_over_cardflow_db(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--db is used even when $CARDFLOW_DB is set; the store the variable names is not created."""
+    from_env, from_option = tmp_path / "from-env.db", tmp_path / "from-option.db"
+    monkeypatch.setenv("CARDFLOW_DB", str(from_env))
+    Path("users.csv").write_text(USERS_CSV, encoding="utf-8")
+    assert run("users", "import", "users.csv", "--db", str(from_option)).exit_code == 0
+    assert sql(from_option, "SELECT id FROM users") == [("op1",)]
+    assert False is from_env.exists()
+
+
+def test_without_db_or_cardflow_db_the_store_is_cardflow_db_here(run: Run) -> None:
+    """With neither --db nor $CARDFLOW_DB the store is cardflow.db in the current folder."""
+    Path("users.csv").write_text(USERS_CSV, encoding="utf-8")
+    assert run("users", "import", "users.csv").exit_code == 0
+    assert sql(Path("cardflow.db"), "SELECT id FROM users") == [("op1",)]
+
+
+# parameterised SQL
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_sql_in_a_user_id_is_data(run: Run, tmp_path: Path, suffix: str) -> None:
+    """A user id holding `'); DROP TABLE users; --` imports as data; the table and the other users stay."""
+    path = tmp_path / "s.db"
+    evil, name = "x'); DROP TABLE users; --", "Robert'); DROP TABLE users;--"
+    Path("first.csv").write_text(USERS_CSV, encoding="utf-8")
+    assert run("users", "import", "first.csv", "--db", str(path)).exit_code == 0
+    user = {"id": evil, "name": name, "email": "bobby@example.com", "state": "active"}
+    file = Path(f"evil{suffix}")
+    if suffix == ".json":
+        file.write_text(json.dumps([user]), encoding="utf-8")
+    else:
+        with file.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([list(user), list(user.values())])
+    result = run("users", "import", str(file), "--db", str(path))
+    assert result.exit_code == 0
+    listed = run("users", "list", "--json", "--db", str(path))
+    assert [("op1", "Olle Operator"), (evil, name)] == [(user["id"], user["name"]) for user in json.loads(listed.stdout)]
+    assert sql(path, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'users'") == [("users",)]
+    engine = db.connect(str(path))
+    with engine.connect() as connection:
+        found = connection.execute(select(db.users.c.id).where(db.users.c.id == evil)).scalars().all()
+    engine.dispose()
+    assert [evil] == found
