@@ -205,7 +205,10 @@ def db_option(function: F) -> F:
 
 def connector_options(function: F) -> F:
     function = click.option(
-        "--connector", envvar="CARDFLOW_CONNECTOR", type=click.Choice(["dropfolder"]), help="How orders reach the card bureau."
+        "--connector",
+        envvar="CARDFLOW_CONNECTOR",
+        type=click.Choice(["dropfolder", "http"]),
+        help="How orders reach the card bureau: a drop folder (default) or the bureau's HTTP API (CARDFLOW_BUREAU_* settings).",
     )(function)
     return click.option(
         "--orders", envvar="CARDFLOW_ORDERS", metavar="DIR", help="Drop folder for orders (default: orders/ here)."
@@ -517,6 +520,58 @@ def outbox(ctx: click.Context, db: str | None, as_json: bool) -> None:
             ["id", "template", "to", "status", "card"], [[r["id"], r["template"], r["to"], r["status"], r["card"]] for r in rows]
         )
     )
+
+
+@outbox.command("send")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N emails.")
+@click.option("--to-dir", metavar="DIR", help="Write .eml files to DIR instead of SMTP.")
+@click.option("--now", "ignore_backoff", is_flag=True, help="Ignore the back-off: try every pending email now.")
+@db_option
+@json_option
+@click.pass_context
+def outbox_send(
+    ctx: click.Context, limit: int | None, to_dir: str | None, ignore_backoff: bool, db: str | None, as_json: bool
+) -> None:
+    """Deliver pending emails over SMTP, or as .eml files.
+
+    SMTP settings: CARDFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _STARTTLS, _FROM. With --to-dir DIR,
+    or when no SMTP host is set, each email is written as DIR/<id>.eml (default DIR: mail/).
+    A failed email stays pending with its error and a next attempt (exponential back-off);
+    after the last attempt it is marked failed. Exits 1 if any email could not be sent.
+    """
+    from engine.delivery import send_outbox, transport_for
+    from engine.report import table
+
+    results = send_outbox(_store(db), transport_for(to_dir), limit=limit, ignore_backoff=ignore_backoff)
+    if as_json:
+        _echo_json([r.as_json() for r in results])
+    elif results:
+        click.echo(
+            table(["id", "template", "to", "status", "error"], [[r.id, r.template, r.to, r.status, r.error] for r in results])
+        )
+    else:
+        click.echo("nothing to send")
+    ctx.exit(1 if any(r.status != "sent" for r in results) else 0)
+
+
+@cli.command()
+@click.argument("template")
+@click.option("--card", type=int, help="Render with the context of this card of the store.")
+@click.option("--sample", is_flag=True, help="Render with sample data (the default).")
+@click.option("--locale", metavar="LOCALE", help="Render the templates of this locale (e.g. sv), when present.")
+@workspace_option
+@db_option
+def preview(template: str, card: int | None, sample: bool, locale: str | None, workspace: str | None, db: str | None) -> None:
+    """Render an email template (subject, text, HTML) with sample data or a card's data."""
+    from engine.preview import preview_context, render_preview
+
+    found = _workspace(workspace)
+    if card is not None:
+        with _reading(db) as connection:
+            context, card_locale = preview_context(found, template, connection, card)
+    else:
+        context, card_locale = preview_context(found, template, None, None)
+    click.echo(render_preview(found, template, context, locale or card_locale))
 
 
 @cli.command()

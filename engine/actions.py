@@ -20,12 +20,13 @@ from engine.bureau import BureauUnavailable, Connector
 from engine.clock import now
 from engine.compile import CompiledProcess, compile_process
 from engine.effects import FireContext, Work, card_view, fire
+from engine.emails import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.expressions import parse
 from engine.model import Process
 from engine.options import EffectiveOptions, effective_options
 from engine.store import Row
-from engine.workspace import Workspace
+from engine.workspace import TEMPLATES, Workspace
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
@@ -74,6 +75,7 @@ def act(
 ) -> list[ActionResult]:
     """Fire `trigger` on every card as `actor_id`, or refuse them all with the reasons."""
     options = effective_options(workspace.scripts, overrides)
+    templates = templates_for(workspace.root / TEMPLATES)
     with engine.begin() as connection:
         actor = store.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
@@ -92,7 +94,8 @@ def act(
         if refusals:
             raise Refused(f"{trigger} refused, nothing changed: " + "; ".join(refusals))
         return [
-            _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason) for card_id in authorized
+            _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
+            for card_id in authorized
         ]
 
 
@@ -150,9 +153,18 @@ def _action_problem(
 
 
 def _apply(
-    connection: Connection, authorized: _Authorized, card: Row, trigger: str, actor: Row, connector: Connector, reason: str | None
+    connection: Connection,
+    authorized: _Authorized,
+    card: Row,
+    trigger: str,
+    actor: Row,
+    connector: Connector,
+    reason: str | None,
+    templates: Templates,
 ) -> ActionResult:
-    context = FireContext(authorized.compiled, connector, actor, authorized.compiled.fingerprint, now(), connection=connection)
+    context = FireContext(
+        authorized.compiled, connector, templates, actor, authorized.compiled.fingerprint, now(), connection=connection
+    )
     work = Work()
     source = card["state"]
     refusals = store.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
@@ -169,6 +181,18 @@ def _apply(
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", reason)
 
 
+@dataclass(frozen=True)
+class _Sync:
+    """One trigger of a system process, fired on the cards of one batch process."""
+
+    action: Process
+    compiled: CompiledProcess
+    trigger: str
+    connector: Connector
+    options: EffectiveOptions
+    templates: Templates
+
+
 def sync_queue(
     workspace: Workspace,
     engine: Engine,
@@ -180,32 +204,23 @@ def sync_queue(
 ) -> list[ActionResult]:
     """The batch sync: every process run by the system fires its trigger on the cards waiting for it."""
     options = effective_options(workspace.scripts, overrides)
+    templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
     for action in workspace.processes.values():
         if action.kind != "action" or action.actor != "system":
             continue
         for owner_name in action.acts_on:
-            owner = workspace.process(owner_name)
-            compiled = compile_process(owner, options, workspace.fingerprint)
+            compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
             for trigger in action.triggers:
-                states = [state for state in owner.states if compiled.can_fire(trigger, state)]
-                results += _sync_cards(
-                    engine, action, compiled, trigger, states, connector, limit and limit - len(results), chunk, options
-                )
+                sync = _Sync(action, compiled, trigger, connector, options, templates)
+                results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
     return results
 
 
-def _sync_cards(
-    engine: Engine,
-    action: Process,
-    compiled: CompiledProcess,
-    trigger: str,
-    states: list[str],
-    connector: Connector,
-    limit: int | None,
-    chunk: int,
-    options: EffectiveOptions,
-) -> list[ActionResult]:
+def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> list[ActionResult]:
+    """Fire the trigger on every card it can leave, oldest first, a chunk per transaction."""
+    owner = sync.compiled.process
+    states = [state for state in owner.states if sync.compiled.can_fire(sync.trigger, state)]
     results: list[ActionResult] = []
     last = 0
     while states and (limit is None or len(results) < limit):
@@ -213,7 +228,7 @@ def _sync_cards(
         with engine.begin() as connection:
             query = (
                 select(db.cards)
-                .where(db.cards.c.process == compiled.process.symbolic_name, db.cards.c.state.in_(states), db.cards.c.id > last)
+                .where(db.cards.c.process == owner.symbolic_name, db.cards.c.state.in_(states), db.cards.c.id > last)
                 .order_by(db.cards.c.id)
                 .limit(size)
             )
@@ -221,30 +236,25 @@ def _sync_cards(
             if not cards:
                 break
             last = cards[-1]["id"]
-            results += _sync_chunk(connection, action, compiled, trigger, cards, connector, options)
+            results += _sync_chunk(connection, sync, cards)
     return results
 
 
-def _sync_chunk(
-    connection: Connection,
-    action: Process,
-    compiled: CompiledProcess,
-    trigger: str,
-    cards: list[Row],
-    connector: Connector,
-    options: EffectiveOptions,
-) -> list[ActionResult]:
-    context = FireContext(compiled, connector, SYSTEM, compiled.fingerprint, now(), connection=connection)
+def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
+    context = FireContext(
+        sync.compiled, sync.connector, sync.templates, SYSTEM, sync.compiled.fingerprint, now(), connection=connection
+    )
     holders = store.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
     refusals = store.refusal_counts(connection, [card["id"] for card in cards])
+    name = sync.action.symbolic_name
     work, results = Work(), []
     for card in cards:
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
-        problem = _action_problem(action, trigger, card, holder, SYSTEM, None, options)
+        problem = _action_problem(sync.action, sync.trigger, card, holder, SYSTEM, None, sync.options)
         if problem:
-            results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, None, "skipped", problem))
+            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue
         batch = {
             "id": card["batch_id"],
@@ -254,18 +264,11 @@ def _sync_chunk(
         }
         try:
             decision = fire(
-                context,
-                work,
-                card,
-                holder,
-                trigger,
-                process=action.symbolic_name,
-                batch=batch,
-                refusals=refusals.get(card["id"], 0),
+                context, work, card, holder, sync.trigger, process=name, batch=batch, refusals=refusals.get(card["id"], 0)
             )
         except BureauUnavailable as unavailable:
-            results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, None, "deferred", str(unavailable)))
+            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        results.append(ActionResult(card["id"], action.symbolic_name, trigger, source, decision.dest, "done"))
+        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done"))
     work.flush(connection, context)
     return results

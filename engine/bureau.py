@@ -109,7 +109,11 @@ def connector_from(name: str | None, orders: str | None = None) -> Connector:
     chosen = name or os.environ.get("CARDFLOW_CONNECTOR") or "dropfolder"
     if chosen == "dropfolder":
         return DropFolder(Path(orders or os.environ.get("CARDFLOW_ORDERS") or "orders"))
-    raise UsageError(f"unknown connector '{chosen}' (dropfolder)")
+    if chosen == "http":
+        from engine.bureau_http import HttpBureau
+
+        return HttpBureau.from_env()
+    raise UsageError(f"unknown connector '{chosen}' (dropfolder or http)")
 
 
 class LazyAnswer(Mapping[str, Any]):

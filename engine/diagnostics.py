@@ -47,6 +47,12 @@ CODES: dict[str, str] = {
     "E402": "{name}: value {value!r} is not one of {allowed}",
     "E403": "{name}: values must cover {missing}",
     "E404": "{name}: {detail}",
+    # email templates
+    "E501": "email template '{name}' has no {part} part ({file})",
+    "E502": "template does not parse: {detail}",
+    "E503": "template uses '{name}', which emails to {to} do not provide (they provide: {known})",
+    "E504": "template reads the private attribute '{attr}' (the sandbox refuses it)",
+    "E505": "template reads '{name}', which is not provided (known: {known})",
 }
 
 

@@ -14,14 +14,8 @@ from sqlalchemy import Connection
 from engine import store
 from engine.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.compile import CompiledProcess, Decision
+from engine.emails import Templates, message_id
 from engine.store import Row, dumps
-
-#: The variables each kind of recipient's email context provides (templates may use only these).
-CONTEXT_VARIABLES: dict[str, frozenset[str]] = {
-    "holder": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
-    "requester": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
-    "approvers": frozenset({"recipient", "requester", "process", "batch", "cards"}),
-}
 
 
 def person(user: Row | None) -> Row:
@@ -53,6 +47,7 @@ class FireContext:
 
     compiled: CompiledProcess
     connector: Connector
+    templates: Templates
     actor: Row
     fingerprint: str
     at: str
@@ -200,12 +195,16 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
         "batch": {"id": card["batch_id"]},
         "reason": reason,
     }
-    work.rows["outbox"].append(
-        _outbox_row(f"card:{uuid.uuid4().hex}", card["id"], card["batch_id"], template, recipient, email_context, context.at)
-    )
+    key = f"card:{uuid.uuid4().hex}"
+    work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context))
 
 
-def _outbox_row(key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, at: str) -> Row:
+def _outbox_row(
+    key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, context: FireContext
+) -> Row:
+    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction."""
+    locale = recipient.get("locale")
+    rendered = context.templates.render(template, email_context, locale)
     return {
         "dedupe_key": key,
         "card_id": card,
@@ -213,11 +212,15 @@ def _outbox_row(key: str, card: int | None, batch: str | None, template: str, re
         "template": template,
         "recipient": recipient["email"],
         "recipient_user": recipient["id"],
-        "locale": recipient.get("locale"),
+        "locale": locale,
         "context": dumps(email_context),
         "status": "pending",
-        "created_at": at,
+        "created_at": context.at,
         "attempts": 0,
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+        "message_id": message_id(key),
     }
 
 
@@ -235,7 +238,9 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
 
                 previous = json.loads(existing["context"])
                 previous["cards"] = previous["cards"] + cards
-                store.replace_outbox_context(connection, key, previous, {})
+                rendered = context.templates.render(template, previous, existing["locale"])
+                parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
+                store.replace_outbox_context(connection, key, previous, parts)
                 continue
             email_context = {
                 "recipient": person(approver),
@@ -244,7 +249,7 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
                 "batch": {"id": batch},
                 "cards": cards,
             }
-            row = _outbox_row(key, None, batch, template, approver, email_context, context.at)
+            row = _outbox_row(key, None, batch, template, approver, email_context, context)
             store.write_rows(connection, {"outbox": [row]})
 
 

@@ -232,6 +232,11 @@ def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
         "subject": row.get("subject"),
         "status": row["status"],
         "card": row["card_id"],
+        "batch": row["batch_id"],
+        "message_id": row.get("message_id"),
+        "attempts": row.get("attempts", 0),
+        "error": row.get("error"),
+        "next_attempt_at": row.get("next_attempt_at"),
     }
 
 

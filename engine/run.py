@@ -21,12 +21,13 @@ from engine.bureau import BureauUnavailable, Connector
 from engine.clock import now
 from engine.compile import CompiledProcess, compile_process
 from engine.effects import FireContext, Work, fire
+from engine.emails import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.expressions import Compiled, ExpressionError, parse
 from engine.model import Process
 from engine.options import EffectiveOptions, effective_options
 from engine.store import Row, dumps
-from engine.workspace import Workspace
+from engine.workspace import TEMPLATES, Workspace
 
 START = "start"
 
@@ -103,6 +104,7 @@ class _Batch:
     record: Row
     prerequisites: list[tuple[Compiled, str]]
     where: Compiled | None
+    templates: Templates
 
 
 Progress = Callable[[int], None]
@@ -181,7 +183,8 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     prerequisites = [(parse(p.rule.text), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)
     _check_users_exist(connection, request.selection)
-    return _Batch(request, process, compiled, options, actor, record, prerequisites, where)
+    templates = templates_for(workspace.root / TEMPLATES)
+    return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
 
 
 def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
@@ -298,7 +301,9 @@ def _run_chunk(
     ids = [user["id"] for user in users]
     done = store.existing_cards(connection, batch.record["id"], ids)
     counts = store.open_card_counts(connection, batch.process.symbolic_name, ids)
-    context = FireContext(batch.compiled, connector, batch.actor, batch.compiled.fingerprint, now(), connection=connection)
+    context = FireContext(
+        batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
+    )
     context.people.update((user["id"], user) for user in users)
     work = Work()
     next_id = store.next_card_id(connection)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine import check
 from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
+from engine.emails import check_templates
 from engine.errors import UsageError, WorkspaceInvalid
 from engine.load import load_file
 from engine.model import OptionScript, Process, build_process, build_script
@@ -89,6 +90,11 @@ def load_workspace(root: Path) -> Workspace:
                 process = build_process(document)
                 processes.setdefault(process.symbolic_name, process)
     found += check.run_checks(processes, scripts)
+    found += check_templates(root, processes)
+    templates = root / TEMPLATES
+    for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16])
 
 

@@ -1,0 +1,317 @@
+"""The card bureau's REST API (a Nexus GO Cards-style API) as a connector: `--connector http`.
+
+Settings, from the environment (`HttpBureau.from_env`); a missing or bad one is a usage error:
+
+    CARDFLOW_BUREAU_URL            the API's base URL, http:// or https:// (required)
+    CARDFLOW_BUREAU_CLIENT_ID      OAuth2 client id (required)
+    CARDFLOW_BUREAU_CLIENT_SECRET  OAuth2 client secret (required; never printed)
+    CARDFLOW_BUREAU_ORG_ID         the organisation the cards are ordered for (required)
+    CARDFLOW_BUREAU_TIMEOUT        seconds to wait for each network operation (default 10)
+
+The protocol, two calls:
+
+    POST {base}/oauth/token
+        Content-Type: application/x-www-form-urlencoded
+        grant_type=client_credentials&client_id=...&client_secret=...
+      -> 200 {"access_token": "...", "expires_in": 3600}
+      The token is kept until shortly before it expires (60 s when `expires_in` is missing).
+
+    POST {base}/organisations/{org_id}/orders
+        Authorization: Bearer <token>
+        Idempotency-Key: <the order's key>
+        Content-Type: application/json
+        {"layout": "<production type>", "reference": "<card id>", "batch": "<batch id>",
+         "process": "<process>", "cardholder": {"id": ..., "name": ..., "email": ..., <other attributes>}}
+      -> 200/201 {"orderId": "..."}
+
+The idempotency key is the same for every attempt at one order (a new one only after a refusal),
+so a bureau that deduplicates by key answers a repeated attempt with the first order's id: an
+attempt whose answer was lost (a time-out after the bureau accepted) never orders a second card.
+A key that is not printable ASCII is sent percent-encoded (the same key always the same way).
+
+How answers become `OrderAnswer`s:
+
+    200/201 with an "orderId"             accepted, with that order id
+    401                                   the token is dropped and the order sent once more
+                                          with a fresh one; a second 401 is transient
+    408, 409, 429, 5xx                    transient: the card stays where it is for a later attempt
+                                          (409 is how idempotent APIs say "an attempt with this key
+                                          is still being processed": refusing would order twice)
+    other 4xx                             refused, with the bureau's message ("message" or "error"
+                                          of a JSON body, else the body text), on one line
+    other 2xx, a 2xx without a JSON       transient (the bureau may have taken the order: the next
+    "orderId", 1xx, 3xx                   attempt, under the same key, gets its id)
+    time-out, refused or reset            transient
+    connection, TLS or DNS failure
+    the token endpoint refusing the       transient for every order of this connector (the
+    client credentials                    credentials are asked for once, not once per card)
+
+Redirects are not followed (a POST must not silently become a GET elsewhere). No secret (client
+secret, access token) appears in a message; nothing is logged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import re
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.message import Message
+from typing import IO, Any
+
+from engine.bureau import OrderAnswer, OrderRequest
+from engine.errors import UsageError
+
+URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (
+    "CARDFLOW_BUREAU_URL",
+    "CARDFLOW_BUREAU_CLIENT_ID",
+    "CARDFLOW_BUREAU_CLIENT_SECRET",
+    "CARDFLOW_BUREAU_ORG_ID",
+    "CARDFLOW_BUREAU_TIMEOUT",
+)
+DEFAULT_TIMEOUT = 10.0
+#: How long a token without `expires_in` is kept, in seconds.
+DEFAULT_TOKEN_LIFETIME = 60.0
+#: The most of an answer's body that is read (an order answer is a few hundred bytes).
+MAX_BODY = 1 << 20
+#: The longest message kept from the bureau.
+MAX_MESSAGE = 300
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
+
+
+class _Unavailable(Exception):
+    """The bureau could not be asked, or did not answer usably: the order is to be tried again later."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as what it is (a 3xx), not followed."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> urllib.request.Request | None:
+        return None
+
+
+class HttpBureau:
+    """Orders cards through the bureau's REST API; see the module docstring for the protocol."""
+
+    name = "http"
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        org_id: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._secret = client_secret
+        self.org_id = org_id
+        self.timeout = timeout
+        self._clock = clock
+        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._token: tuple[str, float] | None = None  # (token, when to stop using it)
+        self._credentials_refused: str | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpBureau({self.base_url!r}, client_id={self.client_id!r}, org_id={self.org_id!r}, timeout={self.timeout})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpBureau:
+        """The connector configured by the CARDFLOW_BUREAU_* variables; a usage error names what is wrong."""
+        env = os.environ if environ is None else environ
+        values = {name: env.get(name, "").strip() for name in (URL, CLIENT_ID, CLIENT_SECRET, ORG_ID)}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise UsageError(f"--connector http needs {', '.join(missing)} (the card bureau's API settings)")
+        parts = urllib.parse.urlsplit(values[URL])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"{URL} must be an http:// or https:// URL with a host, e.g. https://bureau.example.com/api")
+        return cls(values[URL], values[CLIENT_ID], values[CLIENT_SECRET], values[ORG_ID], _timeout(env.get(TIMEOUT)))
+
+    def order(self, request: OrderRequest) -> OrderAnswer:
+        """Place one order; network and server problems are transient answers, never exceptions."""
+        try:
+            reply = self._send(request)
+        except _Unavailable as problem:
+            return OrderAnswer(False, message=self._scrub(str(problem)), transient=True)
+        return self._answer(reply)
+
+    def _send(self, request: OrderRequest) -> _Reply:
+        body = json.dumps(order_body(request), ensure_ascii=False, default=str).encode("utf-8")
+        url = f"{self.base_url}/organisations/{urllib.parse.quote(self.org_id, safe='')}/orders"
+        headers = {"Content-Type": "application/json", "Idempotency-Key": header_key(request.key)}
+        reply = self._post(url, body, {**headers, "Authorization": f"Bearer {self._access_token()}"})
+        if reply.status == 401:
+            self._token = None
+            reply = self._post(url, body, {**headers, "Authorization": f"Bearer {self._access_token()}"})
+        return reply
+
+    def _answer(self, reply: _Reply) -> OrderAnswer:
+        status, message = reply.status, bureau_message(reply.body)
+        said = f": {self._scrub(message)}" if message else ""
+        if status in (200, 201):
+            order_id = _order_id(reply.body)
+            if order_id is not None:
+                return OrderAnswer(True, order_id=order_id)
+            return _later(f"the bureau answered HTTP {status} without an order id{said}")
+        if status == 401:
+            return _later(f"the bureau refused a fresh access token (HTTP 401){said}")
+        if status in TRANSIENT_STATUS or status >= 500:
+            return _later(f"the bureau answered HTTP {status}{said}")
+        if 400 <= status < 500:
+            return OrderAnswer(False, message=self._scrub(message) if message else f"refused by the bureau (HTTP {status})")
+        return _later(f"unexpected answer from the bureau: HTTP {status}{said}")
+
+    def _access_token(self) -> str:
+        if self._token is not None and self._clock() < self._token[1]:
+            return self._token[0]
+        if self._credentials_refused is not None:
+            raise _Unavailable(self._credentials_refused)
+        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+        started = self._clock()
+        reply = self._post(
+            f"{self.base_url}/oauth/token",
+            urllib.parse.urlencode(form).encode("ascii"),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        message = bureau_message(reply.body)
+        said = f": {self._scrub(message)}" if message else ""
+        if reply.status in (400, 401, 403):
+            self._credentials_refused = (
+                f"the bureau refused the client credentials (HTTP {reply.status}{said}); check {CLIENT_ID} and {CLIENT_SECRET}"
+            )
+            raise _Unavailable(self._credentials_refused)
+        if not 200 <= reply.status < 300:
+            raise _Unavailable(f"the bureau's token endpoint answered HTTP {reply.status}{said}")
+        data = _json(reply.body)
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise _Unavailable("the bureau's token endpoint answered without an access_token")
+        lifetime = data.get("expires_in", DEFAULT_TOKEN_LIFETIME)
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or not lifetime > 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        self._token = (token, started + lifetime - min(30.0, lifetime / 10))
+        return token
+
+    def _post(self, url: str, data: bytes, headers: dict[str, str]) -> _Reply:
+        headers = {"Accept": "application/json", "User-Agent": "cardflow", **headers}
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            try:
+                response = self._opener.open(request, timeout=self.timeout)
+            except urllib.error.HTTPError as error:  # an HTTP answer with an error status is still an answer
+                if error.fp is None:
+                    return _Reply(error.code, b"")
+                response = error
+            with response:
+                return _Reply(response.getcode(), response.read(MAX_BODY))
+        except (OSError, http.client.HTTPException) as error:
+            raise _Unavailable(self._network_problem(error)) from None
+
+    def _network_problem(self, error: BaseException) -> str:
+        reason: object = error.reason if isinstance(error, urllib.error.URLError) else error
+        where = urllib.parse.urlsplit(self.base_url).netloc
+        if isinstance(reason, TimeoutError):
+            return f"no answer from the bureau ({where}) within {self.timeout:g} s"
+        if isinstance(reason, ConnectionRefusedError):
+            return f"the bureau ({where}) refused the connection"
+        if isinstance(reason, ConnectionResetError | ConnectionAbortedError | http.client.RemoteDisconnected):
+            return f"the bureau ({where}) closed the connection without an answer"
+        if isinstance(reason, socket.gaierror):
+            return f"cannot resolve the bureau's host ({where})"
+        if isinstance(reason, ssl.SSLError):
+            return f"TLS with the bureau ({where}) failed: {getattr(reason, 'reason', None) or reason}"
+        return f"cannot reach the bureau ({where}): {_one_line(str(reason)) or type(reason).__name__}"
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._secret, self._token[0] if self._token else ""):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def order_body(request: OrderRequest) -> dict[str, Any]:
+    """The JSON body of an order: the layout, the card as reference, and the card holder."""
+    holder = request.holder
+    return {
+        "layout": request.production_type,
+        "reference": str(request.card),
+        "batch": request.batch,
+        "process": request.process,
+        "cardholder": {"id": holder.get("id"), "name": holder.get("name"), "email": holder.get("email"), **holder},
+    }
+
+
+def header_key(key: str) -> str:
+    """The idempotency key as a header value: as is when printable ASCII, else percent-encoded."""
+    return key if _PRINTABLE_ASCII.fullmatch(key) else urllib.parse.quote(key, safe="")
+
+
+def bureau_message(body: bytes) -> str:
+    """What the bureau says in an answer: "message" or "error" of a JSON body, else the text; one line."""
+    data = _json(body)
+    if isinstance(data, dict):
+        for field in ("message", "error_description", "error"):
+            value = data.get(field)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, str) and value.strip():
+                return _one_line(value)
+    return _one_line(body.decode("utf-8", errors="replace"))
+
+
+def _order_id(body: bytes) -> str | None:
+    data = _json(body)
+    value = data.get("orderId") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        return None
+    return str(value)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _later(message: str) -> OrderAnswer:
+    return OrderAnswer(False, message=message, transient=True)
+
+
+def _timeout(value: str | None) -> float:
+    if value is None or not value.strip():
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{TIMEOUT} must be a number of seconds greater than 0, not {value.strip()!r}")
+    return seconds

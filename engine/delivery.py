@@ -1,0 +1,265 @@
+"""Delivering the outbox: over SMTP (settings from the environment) or as .eml files in a folder.
+
+Each email is built with the standard `email` package (multipart text + HTML, UTF-8 names encoded,
+header values stripped of line breaks, so user data cannot add headers) and carries the
+Message-ID stored when it was rendered. An email is marked sent only after the transport took
+it; a failure leaves it pending with the error and a next attempt after an exponential back-off,
+until the last attempt marks it failed. A sent email is never picked again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import smtplib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, or_, select, update
+
+from engine import db
+from engine.clock import now
+from engine.emails import one_line
+from engine.errors import UsageError
+from engine.store import Row
+
+MAX_ATTEMPTS = 8
+FIRST_DELAY = timedelta(minutes=1)
+
+
+class Transport(Protocol):
+    """Something that takes a finished email, or raises."""
+
+    name: str
+
+    def send(self, message: EmailMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TransportDown(Exception):
+    """The transport cannot take any email now (server down): stop this run, try later."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """SMTP settings from CARDFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _STARTTLS, _FROM."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    starttls: bool
+    sender: str
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings | None:
+        host = os.environ.get("CARDFLOW_SMTP_HOST")
+        if not host:
+            return None
+        try:
+            port = int(os.environ.get("CARDFLOW_SMTP_PORT", "25"))
+        except ValueError:
+            raise UsageError("CARDFLOW_SMTP_PORT must be a port number") from None
+        starttls = os.environ.get("CARDFLOW_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes", "on")
+        return cls(host, port, os.environ.get("CARDFLOW_SMTP_USER"), os.environ.get("CARDFLOW_SMTP_PASSWORD"), starttls, sender())
+
+
+def sender() -> str:
+    """The From address: CARDFLOW_SMTP_FROM, else a cardflow address."""
+    return os.environ.get("CARDFLOW_SMTP_FROM") or "Card services <cardflow@localhost>"
+
+
+class Smtp:
+    """One SMTP connection for a run of deliveries."""
+
+    name = "smtp"
+
+    def __init__(self, settings: SmtpSettings, timeout: float = 30) -> None:
+        self.settings, self.timeout = settings, timeout
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.connection is None:
+            try:
+                connection = smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.timeout)
+                if self.settings.starttls:
+                    connection.starttls(context=ssl.create_default_context())
+                if self.settings.user:
+                    connection.login(self.settings.user, self.settings.password or "")
+            except (OSError, smtplib.SMTPException) as error:
+                raise TransportDown(f"SMTP {self.settings.host}:{self.settings.port}: {error}") from None
+            self.connection = connection
+        return self.connection
+
+    def send(self, message: EmailMessage) -> None:
+        connection = self._connect()
+        try:
+            connection.send_message(message)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self.connection = None
+            raise TransportDown(f"SMTP connection lost: {error}") from None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.connection.quit()
+            self.connection = None
+
+
+class Folder:
+    """Writes each email as `<folder>/<outbox id>.eml` (whole, then renamed into place)."""
+
+    name = "folder"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            name = message["X-Cardflow-Outbox"]
+            partial = self.folder / f".{name}.partial"
+            partial.write_bytes(bytes(message))
+            os.replace(partial, self.folder / f"{name}.eml")
+        except OSError as error:
+            raise TransportDown(f"cannot write to {self.folder}: {error.strerror}") from None
+
+    def close(self) -> None:
+        return None
+
+
+def build_message(row: Row, from_address: str) -> EmailMessage:
+    """The email of an outbox row: multipart text + HTML, headers safe from the data in them."""
+    message = EmailMessage()
+    display, address = parseaddr(from_address)
+    message["From"] = Address(display_name=one_line(display), addr_spec=address)
+    name = _recipient_name(row)
+    message["To"] = Address(display_name=one_line(name), addr_spec=_address(row["recipient"]))
+    message["Subject"] = one_line(row["subject"] or "")
+    message["Message-ID"] = row["message_id"]
+    message["Date"] = format_datetime(_parse(row["created_at"]))
+    message["X-Cardflow-Outbox"] = str(row["id"])
+    message.set_content(row["body_text"] or "", charset="utf-8")
+    message.add_alternative(row["body_html"] or "", subtype="html", charset="utf-8")
+    return message
+
+
+def _recipient_name(row: Row) -> str:
+    import json
+
+    return str(json.loads(row["context"]).get("recipient", {}).get("name") or "")
+
+
+def _address(text: str) -> str:
+    cleaned = one_line(text)
+    if cleaned != text.strip() or "@" not in cleaned or any(c in cleaned for c in '<>,;" '):
+        raise ValueError(f"not a single email address: {text!r}")
+    return cleaned
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Delivery:
+    """What happened to one email in a run of `outbox send`."""
+
+    id: int
+    template: str
+    to: str
+    status: str
+    error: str | None = None
+
+    def as_json(self) -> Row:
+        return {"id": self.id, "template": self.template, "to": self.to, "status": self.status, "error": self.error}
+
+
+def send_outbox(
+    engine: Engine, transport: Transport, *, limit: int | None = None, ignore_backoff: bool = False
+) -> list[Delivery]:
+    """Deliver pending emails that are due (all pending with `ignore_backoff`), oldest first."""
+    results: list[Delivery] = []
+    try:
+        for outbox_id in _due(engine, limit, ignore_backoff):
+            delivery = _deliver_one(engine, transport, outbox_id, ignore_backoff)
+            if delivery is not None:
+                results.append(delivery)
+                if delivery.status == "down":
+                    break
+    finally:
+        transport.close()
+    return results
+
+
+def _due(engine: Engine, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
+    query = select(db.outbox.c.id).where(db.outbox.c.status == "pending").order_by(db.outbox.c.id)
+    if not ignore_backoff:
+        query = query.where(or_(db.outbox.c.next_attempt_at.is_(None), db.outbox.c.next_attempt_at <= now()))
+    if limit is not None:
+        query = query.limit(limit)
+    with db.reading(engine) as connection:
+        ids = [row for (row,) in connection.execute(query)]
+    yield from ids
+
+
+def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, ignore_backoff: bool) -> Delivery | None:
+    """Send one email inside a write transaction, so two senders never send the same email."""
+    with engine.begin() as connection:
+        row = connection.execute(select(db.outbox).where(db.outbox.c.id == outbox_id, db.outbox.c.status == "pending")).first()
+        if row is None:
+            return None
+        email = dict(row._mapping)
+        try:
+            message = build_message(email, sender())
+        except ValueError as error:
+            _record(connection, email, "failed", str(error), final=True)
+            return Delivery(email["id"], email["template"], email["recipient"], "failed", str(error))
+        try:
+            transport.send(message)
+        except TransportDown as down:
+            _record(connection, email, "pending", str(down))
+            return Delivery(email["id"], email["template"], email["recipient"], "down", str(down))
+        except (smtplib.SMTPException, ValueError) as error:
+            status = _record(connection, email, "pending", f"{type(error).__name__}: {error}")
+            return Delivery(email["id"], email["template"], email["recipient"], status, str(error))
+        connection.execute(
+            update(db.outbox)
+            .where(db.outbox.c.id == outbox_id)
+            .values(status="sent", sent_at=now(), attempts=email["attempts"] + 1, error=None)
+        )
+    return Delivery(email["id"], email["template"], email["recipient"], "sent")
+
+
+def _record(connection: Any, email: Row, status: str, error: str, final: bool = False) -> str:
+    """Record a failed attempt: pending with a back-off, or failed after the last attempt."""
+    attempts = email["attempts"] + 1
+    if final or attempts >= MAX_ATTEMPTS:
+        status = "failed"
+    next_attempt = _stamp(_parse(now()) + FIRST_DELAY * 2 ** (attempts - 1))
+    connection.execute(
+        update(db.outbox)
+        .where(db.outbox.c.id == email["id"])
+        .values(status=status, attempts=attempts, error=error, next_attempt_at=None if status == "failed" else next_attempt)
+    )
+    return status
+
+
+def transport_for(to_dir: str | None) -> Transport:
+    """--to-dir DIR writes .eml files; else SMTP from CARDFLOW_SMTP_*; with neither, .eml files in mail/."""
+    if to_dir:
+        return Folder(Path(to_dir))
+    settings = SmtpSettings.from_env()
+    return Smtp(settings) if settings else Folder(Path("mail"))
