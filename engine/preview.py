@@ -49,16 +49,16 @@ def preview_context(
     reason = next((row["reason"] for row in reversed(history) if row["reason"]), None)
     if kind == "approvers":
         entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"]}
-        context = {
+        approvers: Row = {
             "recipient": SAMPLE_APPROVER,
             "requester": requester,
             "process": process_view,
             "batch": {"id": card["batch_id"]},
             "cards": [entry],
         }
-        return context, None
+        return approvers, None
     recipient = holder if kind == "holder" else requester
-    context: Row = {
+    context = {
         "recipient": recipient,
         "holder": holder,
         "requester": requester,
