@@ -28,6 +28,7 @@ from engine.options import EffectiveOptions, effective_options
 from engine.store import Row
 from engine.workspace import TEMPLATES, Workspace
 
+BUREAU_DOWN_AFTER = 3
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
 
@@ -72,9 +73,10 @@ def act(
     *,
     reason: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> list[ActionResult]:
     """Fire `trigger` on every card as `actor_id`, or refuse them all with the reasons."""
-    options = effective_options(workspace.scripts, overrides)
+    options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     with engine.begin() as connection:
         actor = store.users_by_id(connection, [actor_id]).get(actor_id)
@@ -200,10 +202,11 @@ def sync_queue(
     *,
     limit: int | None = None,
     overrides: Mapping[str, Any] | None = None,
+    sources: Mapping[str, str] | None = None,
     chunk: int = store.CHUNK,
 ) -> list[ActionResult]:
     """The batch sync: every process run by the system fires its trigger on the cards waiting for it."""
-    options = effective_options(workspace.scripts, overrides)
+    options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
     for action in workspace.processes.values():
@@ -237,7 +240,15 @@ def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> l
                 break
             last = cards[-1]["id"]
             results += _sync_chunk(connection, sync, cards)
+        if _bureau_down(results):
+            break
     return results
+
+
+def _bureau_down(results: list[ActionResult]) -> bool:
+    """The bureau did not answer the last few orders in a row: stop this sync, try again later."""
+    tail = results[-BUREAU_DOWN_AFTER:]
+    return len(tail) == BUREAU_DOWN_AFTER and all(result.status == "deferred" for result in tail)
 
 
 def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
@@ -248,8 +259,10 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
     context.people.update(holders)
     refusals = store.refusal_counts(connection, [card["id"] for card in cards])
     name = sync.action.symbolic_name
-    work, results = Work(), []
+    work, results = Work(), list[ActionResult]()
     for card in cards:
+        if _bureau_down(results):
+            break
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
         problem = _action_problem(sync.action, sync.trigger, card, holder, SYSTEM, None, sync.options)

@@ -154,7 +154,7 @@ class HttpBureau:
         try:
             reply = self._send(request)
         except _Unavailable as problem:
-            return OrderAnswer(False, message=self._scrub(str(problem)), transient=True)
+            return _later(str(problem))
         return self._answer(reply)
 
     def _send(self, request: OrderRequest) -> _Reply:
@@ -181,6 +181,8 @@ class HttpBureau:
             return _later(f"the bureau answered HTTP {status}{said}")
         if 400 <= status < 500:
             return OrderAnswer(False, message=self._scrub(message) if message else f"refused by the bureau (HTTP {status})")
+        if 300 <= status < 400:
+            return _later(f"the bureau answered HTTP {status}, a redirect (not followed): check {URL}")
         return _later(f"unexpected answer from the bureau: HTTP {status}{said}")
 
     def _access_token(self) -> str:
@@ -245,6 +247,7 @@ class HttpBureau:
         return f"cannot reach the bureau ({where}): {_one_line(str(reason)) or type(reason).__name__}"
 
     def _scrub(self, text: str) -> str:
+        """The bureau's text without the client secret or the access token, should it echo them."""
         for secret in (self._secret, self._token[0] if self._token else ""):
             if secret:
                 text = text.replace(secret, "***")

@@ -76,13 +76,15 @@ def _has_type(value: Any, kind: str, items: str | None) -> bool:
     return isinstance(value, simple[kind])
 
 
-def effective_options(scripts: Mapping[str, OptionScript], overrides: Mapping[str, Any] | None = None) -> EffectiveOptions:
-    """Every declared variable with its value in force; `overrides` come from `--set`."""
+def effective_options(
+    scripts: Mapping[str, OptionScript], overrides: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None
+) -> EffectiveOptions:
+    """Every declared variable with its value in force; `overrides` come from `--set` (or `sources` says whence)."""
     values: dict[str, OptionValue] = {}
     for script in scripts.values():
         for name, variable in script.variables.items():
             if overrides and name in overrides:
-                values[name] = OptionValue(variable, overrides[name], SET_ON_COMMAND_LINE)
+                values[name] = OptionValue(variable, overrides[name], (sources or {}).get(name, SET_ON_COMMAND_LINE))
             elif variable.has_value and variable.value_location is not None:
                 where = variable.value_location
                 values[name] = OptionValue(variable, variable.value, f"{where.file}:{where.line}")

@@ -56,6 +56,7 @@ class RunRequest:
     batch_id: str | None = None
     dry_run: bool = False
     strict: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,11 +144,12 @@ def run_batch(
             progress(len(users))
     if not request.dry_run:
         with engine.begin() as connection:
-            created = sum(n for key, n in result.counts.items() if key not in ("skipped",))
+            created = sum(n for key, n in result.counts.items() if key != "skipped")
+            status = "incomplete" if result.counts["deferred"] else "complete"
             connection.execute(
                 db.batches.update()
                 .where(db.batches.c.id == batch.record["id"])
-                .values(status="complete", finished_at=now(), created=created, skipped=result.counts["skipped"])
+                .values(status=status, finished_at=now(), created=created, skipped=result.counts["skipped"])
             )
     return result
 
@@ -163,7 +165,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     if process.kind != "batch":
         raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name)
-    options = effective_options(workspace.scripts, request.overrides).for_scripts(process.options)
+    options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
     compiled = compile_process(process, options, workspace.fingerprint)
     production_type = settle_production_type(process, options, request.production_type)
     record = {
@@ -310,7 +312,14 @@ def _run_chunk(
     for user in users:
         if user["id"] in done:
             card = done[user["id"]]
-            result.add(UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep)
+            if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
+                result.add(
+                    _start(context, work, batch, {**user, "open_cards": counts.get(user["id"], 0)}, card, stored=True), keep
+                )
+            else:
+                result.add(
+                    UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep
+                )
             continue
         holder = {**user, "open_cards": counts.get(user["id"], 0)}
         failed = _failed_prerequisite(batch, holder)
@@ -318,7 +327,7 @@ def _run_chunk(
             result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
             continue
         outcome = _create_card(context, work, batch, holder, next_id)
-        if outcome.card is not None:
+        if outcome.card == next_id:
             next_id += 1
         result.add(outcome, keep)
     work.flush(connection, context)
@@ -338,16 +347,24 @@ def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, c
         "created_at": at,
         "updated_at": at,
     }
+    return _start(context, work, batch, holder, card, stored=False)
+
+
+def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: Row, *, stored: bool) -> UserResult:
+    """Fire the start trigger on a card; if the bureau does not answer, the card waits in its initial state."""
+    name = batch.process.symbolic_name
     try:
-        decision = fire(
-            context, work, card, holder, START, process=batch.process.symbolic_name, batch=_batch_view(batch), stored=False
-        )
+        decision = fire(context, work, card, holder, START, process=name, batch=_batch_view(batch), stored=stored)
     except BureauUnavailable as unavailable:
-        return UserResult(holder["id"], None, None, "skipped", f"the card bureau is unavailable: {unavailable}")
+        if not stored:
+            work.rows["cards"].append(card)
+        reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
+        return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
     if decision.dest is None:
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
-    work.rows["cards"].append(card)
-    return UserResult(holder["id"], card_id, card["state"], "created")
+    if not stored:
+        work.rows["cards"].append(card)
+    return UserResult(holder["id"], card["id"], card["state"], "created")
 
 
 def count_selected(engine: Engine, selection: Selection) -> int | None:

@@ -107,6 +107,67 @@ OPTION_SCRIPT: Schema = {
     },
 }
 
+SCENARIO_USER: Schema = {
+    "id": {"type": ["string", "integer"], "required": True},
+    "name": _text(),
+    "email": _text(),
+    "state": _text(),
+    "roles": {"type": "list", "schema": {"type": "string", "allowed": ["operator", "approver", "admin"]}},
+}
+
+SCENARIO_CARD: Schema = {
+    "user": _text(),
+    "process": _text(),
+    "state": _text(),
+    "requester": _text(required=False),
+    "production_type": _text(required=False),
+}
+
+_REFS = {"type": "list", "empty": False, "schema": {"type": ["string", "integer"]}}
+STEP: Schema = {
+    "run": _text(required=False),
+    "approve": _REFS,
+    "reject": _REFS,
+    "postpone": _REFS,
+    "abort": _REFS,
+    "retry": _REFS,
+    "queue": {"type": "string", "allowed": ["run"]},
+    "as": _text(required=False),
+    "users": {"type": "list", "empty": False, "schema": {"type": ["string", "integer"]}},
+    "all": {"type": "boolean"},
+    "where": _text(required=False),
+    "production_type": _text(required=False),
+    "reason": _text(required=False),
+    "fail": {"type": "list", "schema": {"type": ["string", "integer"]}},
+    "limit": {"type": "integer", "min": 1},
+    "set": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
+    "refused": {"type": "boolean"},
+}
+STEP_ACTIONS = ("run", "approve", "reject", "postpone", "abort", "retry", "queue")
+
+EXPECT_EMAIL: Schema = {"template": _text(), "to": _text()}
+
+SCENARIO: Schema = {
+    "name": _text(),
+    "description": _text(required=False),
+    "users": {
+        "type": "list",
+        "required": True,
+        "empty": False,
+        "schema": {"type": "dict", "schema": SCENARIO_USER, "allow_unknown": True},
+    },
+    "cards": {"type": "list", "schema": {"type": "dict", "schema": SCENARIO_CARD}},
+    "options": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
+    "steps": {"type": "list", "required": True, "empty": False, "schema": {"type": "dict", "schema": STEP}},
+    "expect": {
+        "type": "dict",
+        "schema": {
+            "cards": {"type": "dict", "valuesrules": {"type": "list", "schema": {"type": "string"}}},
+            "emails": {"type": "list", "schema": {"type": "dict", "schema": EXPECT_EMAIL}},
+        },
+    },
+}
+
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
@@ -116,5 +177,6 @@ KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.
 DESCRIPTIVE: dict[str, frozenset[str]] = {
     "process": frozenset({"name", "package", "component", "start", "description"}),
+    "scenario": frozenset({"name", "description"}),
     "option_script": frozenset({"package", "description"}),
 }

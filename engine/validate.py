@@ -15,7 +15,11 @@ from engine.load import DocPath, Document
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "mapping"}
 
 
-_SCHEMAS: dict[str, schemas.Schema] = {"process": schemas.PROCESS, "option_script": schemas.OPTION_SCRIPT}
+_SCHEMAS: dict[str, schemas.Schema] = {
+    "process": schemas.PROCESS,
+    "option_script": schemas.OPTION_SCRIPT,
+    "scenario": schemas.SCENARIO,
+}
 
 
 @cache

@@ -34,6 +34,7 @@ TARGET = re.compile(r"(processes|rules)/[A-Za-z0-9_]+\.yaml")
 NOT_IN_CORPUS = {
     "E006": "a file over 1 MiB; tests/test_load.py writes one instead of shipping it",
     **{code: "email template files; tests/test_emails.py breaks them" for code in ("E501", "E502", "E503", "E504", "E505")},
+    **{code: "scenario files; tests/test_scenarios.py breaks them" for code in ("E601", "E602", "E603", "E604")},
 }
 
 Expected = frozenset[tuple[str, int, int]]

@@ -1,0 +1,85 @@
+"""Coverage of the rules by scenarios: transitions fired, guard outcomes seen, option values exercised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model import Process
+from engine.store import Row
+
+
+@dataclass
+class ProcessCoverage:
+    """What the scenarios exercised of one batch process."""
+
+    process: Process
+    fired: set[int] = field(default_factory=set)
+    outcomes: set[tuple[int, bool]] = field(default_factory=set)
+    option_values: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def guarded(self) -> list[int]:
+        return [t.index + 1 for t in self.process.transitions if t.guard]
+
+    @property
+    def goals(self) -> int:
+        return len(self.process.transitions) + 2 * len(self.guarded)
+
+    @property
+    def reached(self) -> int:
+        return len(self.fired) + len(self.outcomes)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.reached / self.goals if self.goals else 100.0
+
+    def missing(self) -> list[str]:
+        """What was never reached, in words."""
+        gaps = [f"transition {t.label} never fired" for t in self.process.transitions if t.index + 1 not in self.fired]
+        for index in self.guarded:
+            for outcome in (True, False):
+                if (index, outcome) not in self.outcomes:
+                    transition = self.process.transitions[index - 1]
+                    guard = transition.guard.text if transition.guard else ""
+                    gaps.append(f"guard of {transition.label} never {'true' if outcome else 'false'}: `{guard}`")
+        return gaps
+
+    def as_json(self) -> Row:
+        return {
+            "process": self.process.symbolic_name,
+            "percent": round(self.percent, 1),
+            "transitions": {"fired": sorted(self.fired), "total": len(self.process.transitions)},
+            "guard_outcomes": {"seen": [[i, o] for i, o in sorted(self.outcomes)], "total": 2 * len(self.guarded)},
+            "option_values": {name: sorted(values) for name, values in sorted(self.option_values.items())},
+            "missing": self.missing(),
+        }
+
+
+def measure(processes: Iterable[Process], traces: Iterable[tuple[str, Row]]) -> list[ProcessCoverage]:
+    """Coverage per batch process from the decision traces of scenario runs."""
+    coverage = {p.symbolic_name: ProcessCoverage(p) for p in processes if p.kind == "batch"}
+    for process, trace in traces:
+        entry = coverage.get(process)
+        if entry is not None:
+            _add(entry, trace)
+    return list(coverage.values())
+
+
+def _add(entry: ProcessCoverage, trace: Row) -> None:
+    for candidate in trace["candidates"]:
+        index = candidate["transition"]
+        if candidate["fired"]:
+            entry.fired.add(index)
+        if candidate["guard"] is not None and candidate["result"] in (True, False):
+            entry.outcomes.add((index, bool(candidate["result"])))
+        for read in candidate["reads"]:
+            if read["name"].startswith("options."):
+                entry.option_values.setdefault(read["name"].removeprefix("options."), set()).add(_shown(read["value"]))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,357 @@
+"""Scenarios (`*.scenario.yaml`): users, cards, options, steps and expectations, run in a fresh store.
+
+A scenario is loaded and checked like every other file (diagnostics with file:line:col), then run
+in a temporary SQLite store at a frozen time, with batch ids numbered by step and a simulated
+bureau that refuses the orders of the users a step lists under `fail`. Each expectation that does
+not hold is a failure located at its line in the scenario.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from engine import db, store
+from engine.actions import act, sync_queue
+from engine.bureau import Simulated
+from engine.clock import frozen
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.errors import CardflowError
+from engine.load import Document, load_file
+from engine.options import type_problem
+from engine.run import RunRequest, Selection, run_batch
+from engine.schemas import STEP_ACTIONS
+from engine.store import Row
+from engine.users import _row as user_row
+from engine.validate import validate
+from engine.workspace import Workspace
+
+SCENARIO_TIME = "2026-01-02T09:00:00Z"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a scenario: its action, its arguments and where it stands."""
+
+    number: int
+    action: str
+    data: dict[str, Any]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, checked scenario."""
+
+    file: str
+    name: str
+    document: Document = field(repr=False)
+    steps: tuple[Step, ...]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.document.data  # type: ignore[no-any-return]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.data.get("options") or {})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An expectation that did not hold, or a step that did not go as written."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass
+class Outcome:
+    """What a scenario run left in its store, per user: card states, emails, orders, decisions."""
+
+    cards: dict[str, list[str]] = field(default_factory=dict)
+    emails: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    orders: dict[str, list[bool]] = field(default_factory=dict)
+    decisions: dict[str, list[list[Row]]] = field(default_factory=dict)
+    traces: list[tuple[str, Row]] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario run: its failures and its outcome."""
+
+    scenario: Scenario
+    failures: list[Failure]
+    outcome: Outcome
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def find_scenarios(paths: list[Path]) -> list[Path]:
+    """Scenario files named by `paths` (files, or folders searched for *.scenario.yaml), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.rglob("*.scenario.yaml")) if path.is_dir() else [path]
+    return found
+
+
+def load_scenario(path: Path, workspace: Workspace, shown: str | None = None) -> tuple[Scenario | None, list[Diagnostic]]:
+    """Load, validate and check one scenario file."""
+    document, problems = load_file(path, shown or str(path))
+    if document is None:
+        return None, problems
+    shape, buildable = validate(document, "scenario")
+    if not buildable or problems:
+        return None, [*problems, *shape]
+    steps = tuple(Step(i + 1, _action(entry), entry, document.at(("steps", i))) for i, entry in enumerate(document.data["steps"]))
+    scenario = Scenario(document.file, document.data["name"], document, steps)
+    found = [*shape, *_check(scenario, workspace)]
+    return (None if found else scenario), found
+
+
+def _action(entry: dict[str, Any]) -> str:
+    return next((key for key in STEP_ACTIONS if key in entry), "")
+
+
+def _check(scenario: Scenario, workspace: Workspace) -> Iterator[Diagnostic]:
+    users = {str(user["id"]) for user in scenario.data["users"]}
+    yield from _check_options(scenario.document, ("options",), scenario.options, workspace)
+    for step in scenario.steps:
+        yield from _check_step(scenario.document, step, users, workspace)
+    for user in (scenario.data.get("expect") or {}).get("cards") or {}:
+        if str(user) not in users:
+            yield diagnostic(scenario.document.key_at(("expect", "cards", user)), "E601", name=user)
+
+
+def _check_step(document: Document, step: Step, users: set[str], workspace: Workspace) -> Iterator[Diagnostic]:
+    path = ("steps", step.number - 1)
+    actions = [key for key in STEP_ACTIONS if key in step.data]
+    if len(actions) != 1:
+        yield diagnostic(step.location, "E602", actions=", ".join(STEP_ACTIONS), found=", ".join(actions) or "none")
+        return
+    if step.action == "run":
+        process = workspace.processes.get(step.data["run"])
+        if process is None or process.kind != "batch":
+            yield diagnostic(
+                document.at((*path, "run")),
+                "E209",
+                name=step.data["run"],
+                hint=did_you_mean(step.data["run"], workspace.processes),
+            )
+        if sum(key in step.data for key in ("users", "all", "where")) != 1:
+            yield diagnostic(step.location, "E603")
+    for key in ("users", "fail", *(a for a in STEP_ACTIONS if a not in ("run", "queue"))):
+        for i, ref in enumerate(step.data.get(key) or []):
+            if isinstance(ref, str) and ref not in users:
+                yield diagnostic(document.at((*path, key, i)), "E601", name=ref)
+    if "as" in step.data and step.data["as"] not in users:
+        yield diagnostic(document.at((*path, "as")), "E601", name=step.data["as"])
+    yield from _check_options(document, (*path, "set"), step.data.get("set") or {}, workspace)
+
+
+def _check_options(
+    document: Document, path: tuple[Any, ...], options: Mapping[str, Any], workspace: Workspace
+) -> Iterator[Diagnostic]:
+    variables = {name: var for script in workspace.scripts.values() for name, var in script.variables.items()}
+    for name, value in options.items():
+        if name not in variables:
+            yield diagnostic(document.key_at((*path, name)), "E604", name=name, hint=did_you_mean(name, variables))
+            continue
+        problem = type_problem(variables[name], value)
+        if problem:
+            code, detail = problem.split(":", 1)
+            fields = {"allowed": detail} if code == "E402" else {"type": detail}
+            yield diagnostic(document.at((*path, name)), code, name=name, value=value, **fields)
+
+
+def run_scenario(
+    workspace: Workspace, scenario: Scenario, overrides: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None
+) -> ScenarioResult:
+    """Run a scenario in a fresh temporary store; `overrides` (e.g. a diff's --set) win over the scenario's options."""
+    with tempfile.TemporaryDirectory(prefix="cardflow-scenario-") as folder, frozen(SCENARIO_TIME):
+        engine = db.connect(str(Path(folder) / "scenario.db"))
+        try:
+            runner = _Runner(workspace, scenario, engine, dict(overrides or {}), dict(sources or {}))
+            failures = runner.run()
+            outcome = collect_outcome(engine)
+            failures += _expectations(scenario, outcome, engine)
+        finally:
+            engine.dispose()
+    return ScenarioResult(scenario, failures, outcome)
+
+
+@dataclass
+class _Runner:
+    workspace: Workspace
+    scenario: Scenario
+    engine: Engine
+    overrides: dict[str, Any]
+    sources: dict[str, str]
+
+    def run(self) -> list[Failure]:
+        self._seed()
+        failures = []
+        for step in self.scenario.steps:
+            problem = self._step(step)
+            if problem:
+                failures.append(Failure(step.location, problem))
+        return failures
+
+    def _seed(self) -> None:
+        users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u)) for i, u in enumerate(self.scenario.data["users"])]
+        with self.engine.begin() as connection:
+            store.upsert_users(connection, users)
+            for i, card in enumerate(self.scenario.data.get("cards") or []):
+                process = self.workspace.processes.get(card["process"])
+                finals = process.finals if process else frozenset()
+                connection.execute(
+                    db.cards.insert().values(
+                        id=i + 1,
+                        user_id=card["user"],
+                        process=card["process"],
+                        state=card["state"],
+                        open=card["state"] not in finals,
+                        requester=card.get("requester", "system"),
+                        production_type=card.get("production_type"),
+                        batch_id="existing",
+                        created_at=SCENARIO_TIME,
+                        updated_at=SCENARIO_TIME,
+                    )
+                )
+
+    def _options(self, step: Step) -> tuple[dict[str, Any], dict[str, str]]:
+        where = f"{self.scenario.file}:{self.scenario.document.at(('options',)).line}"
+        options = {**self.scenario.options, **(step.data.get("set") or {}), **self.overrides}
+        sources = {name: where for name in self.scenario.options}
+        sources.update({name: f"{self.scenario.file}:{step.location.line}" for name in step.data.get("set") or {}})
+        sources.update({name: self.sources.get(name, "--set") for name in self.overrides})
+        return options, sources
+
+    def _step(self, step: Step) -> str | None:
+        bureau = Simulated(refuse=frozenset(str(user) for user in step.data.get("fail") or []))
+        options, sources = self._options(step)
+        try:
+            self._do(step, bureau, options, sources)
+        except CardflowError as error:
+            return None if step.data.get("refused") else f"step {step.number} ({step.action}) failed: {error.message}"
+        return (
+            f"step {step.number} ({step.action}) was expected to be refused, but it was done"
+            if step.data.get("refused")
+            else None
+        )
+
+    def _do(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
+        data = step.data
+        if step.action == "run":
+            selection = Selection(tuple(str(u) for u in data.get("users") or ()), bool(data.get("all")), data.get("where"))
+            batch_id = f"{Path(self.scenario.file).name.split('.')[0]}-{step.number}"
+            request = RunRequest(
+                data["run"], str(data.get("as", "")), selection, options, data.get("production_type"), batch_id, sources=sources
+            )
+            run_batch(self.workspace, self.engine, request, bureau)
+        elif step.action == "queue":
+            sync_queue(self.workspace, self.engine, bureau, limit=data.get("limit"), overrides=options, sources=sources)
+        else:
+            cards = self._cards(data[step.action])
+            act(
+                self.workspace,
+                self.engine,
+                step.action,
+                cards,
+                str(data.get("as", "")),
+                bureau,
+                reason=data.get("reason"),
+                overrides=options,
+                sources=sources,
+            )
+
+    def _cards(self, refs: list[Any]) -> list[int]:
+        """Card ids for references: a number is a card id; a user id means that user's latest card."""
+        cards = []
+        with db.reading(self.engine) as connection:
+            for ref in refs:
+                if isinstance(ref, int):
+                    cards.append(ref)
+                    continue
+                mine = store.find_cards(connection, user=ref)
+                if not mine:
+                    raise CardflowError(f"user {ref} has no card")
+                cards.append(mine[-1]["id"])
+        return cards
+
+
+def collect_outcome(engine: Engine) -> Outcome:
+    """Per user: card states oldest first, emails, bureau answers, and each card's decisions."""
+    outcome = Outcome()
+    with db.reading(engine) as connection:
+        cards = store.find_cards(connection)
+        owner = {card["id"]: card for card in cards}
+        for card in cards:
+            outcome.cards.setdefault(card["user_id"], []).append(card["state"])
+            history = store.card_history(connection, card["id"])
+            outcome.decisions.setdefault(card["user_id"], []).append(
+                [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in history]
+            )
+            outcome.traces += [(card["process"], row["trace"]) for row in history]
+        for email in store.list_outbox(connection):
+            user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
+            outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))
+        for order in connection.execute(select(db.orders).order_by(db.orders.c.id)):
+            outcome.orders.setdefault(owner[order.card_id]["user_id"], []).append(bool(order.accepted))
+    return outcome
+
+
+def all_emails(outcome: Outcome) -> list[tuple[str, str]]:
+    return [email for emails in outcome.emails.values() for email in emails]
+
+
+def _expectations(scenario: Scenario, outcome: Outcome, engine: Engine) -> list[Failure]:
+    expect = scenario.data.get("expect") or {}
+    document = scenario.document
+    failures = []
+    for user, states in (expect.get("cards") or {}).items():
+        actual = outcome.cards.get(str(user), [])
+        if list(states) != actual:
+            failures.append(
+                Failure(document.key_at(("expect", "cards", user)), f"cards of {user}: expected {states}, got {actual}")
+            )
+    if "emails" in expect:
+        wanted = Counter((e["template"], e["to"]) for e in expect["emails"] or [])
+        got = Counter(all_emails(outcome))
+        if wanted != got:
+            missing, extra = sorted((wanted - got).elements()), sorted((got - wanted).elements())
+            message = (
+                "emails differ:"
+                + (f" missing {_emails(missing)}" if missing else "")
+                + (f" unexpected {_emails(extra)}" if extra else "")
+            )
+            failures.append(Failure(document.key_at(("expect", "emails")), message))
+    return failures
+
+
+def _emails(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{template} to {to}" for template, to in pairs)
+
+
+def result_json(result: ScenarioResult) -> Row:
+    """A scenario result as `cardflow test --json` gives it."""
+    return {
+        "scenario": result.scenario.file,
+        "name": result.scenario.name,
+        "passed": result.passed,
+        "failures": [
+            {"file": f.location.file, "line": f.location.line, "col": f.location.col, "message": f.message}
+            for f in result.failures
+        ],
+    }
