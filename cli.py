@@ -598,6 +598,69 @@ def demo(directory: Path | None, workspace: str | None) -> None:
         click.echo(line)
 
 
+@cli.command()
+@click.argument("name")
+@workspace_option
+@set_option
+@json_option
+def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """The outcome of a batch process under every combination of the options it reads.
+
+    Each bool is tried both ways and each enumerated option with each value; lists and options
+    pinned with --set keep their value (shown as fixed). For a representative user, each row
+    tells where `start` sends the card, every state it can end in, and flags (stuck states,
+    documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
+    """
+    from engine.matrix import outcome_matrix, render_matrix
+    from engine.options import parse_sets
+
+    found = _workspace(workspace)
+    result = outcome_matrix(found, name, parse_sets(sets, found.scripts))
+    click.echo(render_matrix(result)) if not as_json else _echo_json(result.as_json())
+
+
+@cli.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PERCENT", help="Fail when a process is covered less.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write JUnit XML to FILE.")
+@workspace_option
+@json_option
+@click.pass_context
+def test_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    min_coverage: float | None,
+    junit: Path | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Run scenarios (*.scenario.yaml; default: tests/scenarios) and report coverage of the rules.
+
+    Each failed expectation is reported at its line in the scenario. Coverage per batch process:
+    transitions fired, guard outcomes (true and false) seen, option values exercised, and what
+    was never reached. Exits 1 on a failure, a scenario with diagnostics, or coverage below
+    --min-coverage.
+    """
+    from engine.errors import UsageError
+    from engine.testing import junit_xml, render_suite, run_suite
+
+    chosen = list(paths) or [Path("tests/scenarios")]
+    missing = [str(path) for path in chosen if not path.exists()]
+    if missing:
+        raise UsageError(f"no such scenario file or folder: {', '.join(missing)}")
+    suite = run_suite(_workspace(workspace), chosen)
+    if junit:
+        junit.write_bytes(junit_xml(suite))
+    below = suite.below(min_coverage)
+    if as_json:
+        _echo_json(suite.as_json())
+    else:
+        click.echo(render_suite(suite))
+        for entry in below:
+            click.echo(f"coverage of {entry.process.symbolic_name} is {entry.percent:.1f}%, below {min_coverage}%")
+    ctx.exit(1 if suite.failed or suite.diagnostics or below else 0)
+
+
 def main() -> None:
     """Entry point of the `cardflow` console script."""
     cli(prog_name="cardflow")

@@ -123,6 +123,11 @@ class LazyAnswer(Mapping[str, Any]):
         self._place = place
         self.answer: OrderAnswer | None = None
 
+    @property
+    def pending(self) -> bool:
+        """True until the order has been placed (recording a guard must not place it)."""
+        return self.answer is None
+
     def _fields(self) -> dict[str, Any]:
         if self.answer is None:
             self.answer = self._place()

@@ -54,6 +54,7 @@ class _Card:
         self.state = ""
         self.scope: Scope = {}
         self.evaluated: dict[int, tuple[bool, Reads]] = {}
+        self.recorded: dict[int, tuple[bool, Reads]] = {}
         self.fired: Candidate | None = None
 
 
@@ -81,15 +82,30 @@ class CompiledProcess:
     def fire(self, trigger: str, state: str, scope: Scope) -> Decision:
         """Fire `trigger` on a card in `state`; the decision says where it went and why."""
         model = self.models[trigger]
-        model.state, model.scope, model.evaluated, model.fired = state, scope, {}, None
+        model.state, model.scope, model.evaluated, model.recorded, model.fired = state, scope, {}, {}, None
         if self.can_fire(trigger, state):
             self.machine.events[trigger].trigger(model)
         fired = model.fired
+        self._complete(trigger, state, model)
         trace = [self._entry(candidate, model) for candidate in self.candidates.get((trigger, state), ())]
         if fired is None:
             return Decision(trigger, state, None, None, trace)
         effects = [effect for effect, when in fired.effects if when is None or when.truth(scope)[0]]
         return Decision(trigger, state, fired.transition.dest, fired.transition, trace, effects)
+
+    def _complete(self, trigger: str, state: str, model: _Card) -> None:
+        """Evaluate, for the record, the runtime guards the machine did not need to evaluate.
+
+        A root that is still `pending` (the bureau, not asked) counts as unknown, so recording a
+        guard never places an order.
+        """
+        scope = {name: UNKNOWN if getattr(value, "pending", False) else value for name, value in model.scope.items()}
+        for candidate in self.candidates.get((trigger, state), ()):
+            index = candidate.transition.index
+            if candidate.folded is UNKNOWN and index not in model.evaluated and candidate.guard is not None:
+                result, reads = candidate.guard.truth(scope)
+                if result is not UNKNOWN:
+                    model.recorded[index] = (bool(result), reads)
 
     def _entry(self, candidate: Candidate, model: _Card) -> dict[str, Any]:
         transition = candidate.transition
@@ -103,6 +119,8 @@ class CompiledProcess:
             result, reads, stage = candidate.folded, list(candidate.option_reads), "options"
         elif transition.index in model.evaluated:
             (result, reads), stage = model.evaluated[transition.index], "runtime"
+        elif transition.index in model.recorded:
+            (result, reads), stage = model.recorded[transition.index], "recorded"
         else:
             result, reads, stage = None, list(candidate.option_reads), "not evaluated"
         entry["result"], entry["stage"] = result, stage

@@ -31,6 +31,7 @@ from engine.errors import UsageError
 from engine.store import Row
 
 MAX_ATTEMPTS = 8
+DOWN = "transport down: "
 FIRST_DELAY = timedelta(minutes=1)
 
 
@@ -192,13 +193,14 @@ def send_outbox(
 ) -> list[Delivery]:
     """Deliver pending emails that are due (all pending with `ignore_backoff`), oldest first."""
     results: list[Delivery] = []
+    down: str | None = None
     try:
         for outbox_id in _due(engine, limit, ignore_backoff):
-            delivery = _deliver_one(engine, transport, outbox_id, ignore_backoff)
+            delivery = _deliver_one(engine, transport, outbox_id, down)
             if delivery is not None:
                 results.append(delivery)
-                if delivery.status == "down":
-                    break
+                if delivery.error and delivery.error.startswith(DOWN):
+                    down = delivery.error
     finally:
         transport.close()
     return results
@@ -215,8 +217,12 @@ def _due(engine: Engine, limit: int | None, ignore_backoff: bool) -> Iterator[in
     yield from ids
 
 
-def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, ignore_backoff: bool) -> Delivery | None:
-    """Send one email inside a write transaction, so two senders never send the same email."""
+def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str | None) -> Delivery | None:
+    """Send one email inside a write transaction, so two senders never send the same email.
+
+    Once the transport is `down` in this run, the email is not tried: the failed attempt is
+    recorded with the same error and back-off as the one that found the transport down.
+    """
     with engine.begin() as connection:
         row = connection.execute(select(db.outbox).where(db.outbox.c.id == outbox_id, db.outbox.c.status == "pending")).first()
         if row is None:
@@ -228,10 +234,13 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, ignore_ba
             _record(connection, email, "failed", str(error), final=True)
             return Delivery(email["id"], email["template"], email["recipient"], "failed", str(error))
         try:
+            if down is not None:
+                raise TransportDown(down.removeprefix(DOWN))
             transport.send(message)
-        except TransportDown as down:
-            _record(connection, email, "pending", str(down))
-            return Delivery(email["id"], email["template"], email["recipient"], "down", str(down))
+        except TransportDown as unavailable:
+            error = f"{DOWN}{unavailable}"
+            status = _record(connection, email, "pending", error)
+            return Delivery(email["id"], email["template"], email["recipient"], status, error)
         except (smtplib.SMTPException, ValueError) as error:
             status = _record(connection, email, "pending", f"{type(error).__name__}: {error}")
             return Delivery(email["id"], email["template"], email["recipient"], status, str(error))

@@ -93,6 +93,9 @@ def _candidate_sentence(candidate: Row) -> str:
         return f"Taken: {target}, because `{candidate['guard']}` is true: {because}."
     if candidate["result"] is None:
         return f"Not considered: {target}; an earlier transition was taken."
+    if candidate["stage"] == "recorded":
+        state = "true" if candidate["result"] else "false"
+        return f"Not taken: {target}; an earlier transition was taken (`{candidate['guard']}` is {state}: {because})."
     return f"Not taken: {target}, because `{candidate['guard']}` is false: {because}."
 
 

@@ -54,7 +54,7 @@ def test_decision_trace_names_options_and_sources() -> None:
         ("requested", False, "options"),
         ("processing", False, "options"),
         ("ordered", True, "runtime"),
-        ("failed", None, "not evaluated"),
+        ("failed", False, "recorded"),
     ]
     reads = {r["name"]: r for r in decision.trace[2]["reads"]}
     assert reads["options.CardsAddonExtProdQueue"]["source"] == "--set"
@@ -80,3 +80,25 @@ def test_no_transition_from_a_state() -> None:
 def test_workspace_path_is_a_path() -> None:
     """The reference workspace in a checkout is the repository root."""
     assert isinstance(load_workspace(ROOT).root, Path)
+
+
+class _Unasked(dict[str, object]):
+    """A bureau root that fails the test if it is read: it stands for an order not yet placed."""
+
+    pending = True
+
+    def get(self, key: str, default: object = None) -> object:
+        raise AssertionError("the bureau was asked while only recording a guard")
+
+
+def test_recording_a_guard_never_asks_the_bureau() -> None:
+    """Guards evaluated only for the record treat an unasked bureau as unknown."""
+    process = compiled(CardsAddonExtProdQueue=False, CardsAddonExtProdBatchOrderApproval=True)
+    decision = process.fire("start", "registered", {"options": process.options.as_dict(), "bureau": _Unasked()})
+    assert decision.dest == "requested"
+    assert [(e["dest"], e["result"]) for e in decision.trace] == [
+        ("requested", True),
+        ("processing", False),
+        ("ordered", False),
+        ("failed", False),
+    ]
