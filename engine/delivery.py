@@ -230,17 +230,17 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
         email = dict(row._mapping)
         try:
             message = build_message(email, sender())
-        except ValueError as error:
-            _record(connection, email, "failed", str(error), final=True)
-            return Delivery(email["id"], email["template"], email["recipient"], "failed", str(error))
+        except ValueError as invalid:
+            _record(connection, email, "failed", str(invalid), final=True)
+            return Delivery(email["id"], email["template"], email["recipient"], "failed", str(invalid))
         try:
             if down is not None:
                 raise TransportDown(down.removeprefix(DOWN))
             transport.send(message)
         except TransportDown as unavailable:
-            error = f"{DOWN}{unavailable}"
-            status = _record(connection, email, "pending", error)
-            return Delivery(email["id"], email["template"], email["recipient"], status, error)
+            reason = f"{DOWN}{unavailable}"
+            status = _record(connection, email, "pending", reason)
+            return Delivery(email["id"], email["template"], email["recipient"], status, reason)
         except (smtplib.SMTPException, ValueError) as error:
             status = _record(connection, email, "pending", f"{type(error).__name__}: {error}")
             return Delivery(email["id"], email["template"], email["recipient"], status, str(error))

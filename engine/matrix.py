@@ -93,7 +93,9 @@ def outcome_matrix(workspace: Workspace, name: str, overrides: Mapping[str, Any]
     """The matrix of batch process `name`; `overrides` (from `--set`) pin variables so they are not varied."""
     process = workspace.process(name)
     if process.kind != "batch":
-        raise UsageError(f"{name} is an action process with no card lifecycle of its own; it acts on {', '.join(process.acts_on)}")
+        raise UsageError(
+            f"{name} is an action process with no card lifecycle of its own; it acts on {', '.join(process.acts_on)}"
+        )
     pinned = dict(overrides or {})
     read = options_read(process, workspace.scripts)
     domains = {var: values for var, variable in read.items() if var not in pinned and (values := values_of(variable))}
@@ -113,7 +115,9 @@ def outcome_matrix(workspace: Workspace, name: str, overrides: Mapping[str, Any]
 def options_read(process: Process, scripts: Mapping[str, Any]) -> dict[str, Variable]:
     """The declared option variables the process's expressions read, sorted by name."""
     declared = declared_options(process, scripts)
-    names = {attr for placed in expressions_of(process) for root, attr in parse(placed.source.text).attributes if root == "options"}
+    names = {
+        attr for placed in expressions_of(process) for root, attr in parse(placed.source.text).attributes if root == "options"
+    }
     return {name: declared[name] for name in sorted(names) if name in declared}
 
 
@@ -194,7 +198,11 @@ def start_outcomes(compiled: CompiledProcess, scope: Mapping[str, Any]) -> dict[
     """The states `start` sends a new card to, with the bureau accepting and refusing, and the emails sent to reach each."""
     outcomes: dict[str, set[str]] = {}
     for accepted in (True, False):
-        bureau = {"accepted": accepted, "reason": None if accepted else "refused", "order_id": "matrix-order" if accepted else None}
+        bureau = {
+            "accepted": accepted,
+            "reason": None if accepted else "refused",
+            "order_id": "matrix-order" if accepted else None,
+        }
         decision = compiled.fire(START, compiled.process.initial, {**scope, "bureau": bureau})
         if decision.dest is not None:
             outcomes.setdefault(decision.dest, set()).update(effect.email for effect in decision.effects)
@@ -206,7 +214,7 @@ def successors(compiled: CompiledProcess, triggers: Iterable[str]) -> dict[str, 
     ways: dict[str, set[str]] = {}
     for trigger in sorted(triggers):
         event = compiled.machine.events.get(trigger)
-        for source, transitions in (event.transitions.items() if event else ()):
+        for source, transitions in event.transitions.items() if event else ():
             ways.setdefault(source, set()).update(compiled.candidate_of(t).transition.dest for t in transitions)
     return ways
 
@@ -237,14 +245,15 @@ def render_matrix(matrix: Matrix) -> str:
     from engine.report import table
 
     headers = [*matrix.varied, "start", "end states", "flags"]
-    rows = [
-        [*(combination.options[name] for name in matrix.varied), _start_cell(combination.start)]
-        + [", ".join(combination.end_states), "; ".join(combination.flags)]
-        for combination in matrix.combinations
-    ]
+    rows = [_row(matrix.varied, combination) for combination in matrix.combinations]
     fixed = ", ".join(f"{name} = {_shown(value)}" for name, value in matrix.fixed.items()) or "none"
     legend = "start: the states a new card reaches (both bureau answers), with the emails sent in parentheses"
     return "\n".join([table(headers, rows), "", f"fixed: {fixed}", legend])
+
+
+def _row(varied: list[str], combination: Combination) -> list[Any]:
+    values = [combination.options[name] for name in varied]
+    return [*values, _start_cell(combination.start), ", ".join(combination.end_states), "; ".join(combination.flags)]
 
 
 def _start_cell(start: Mapping[str, list[str]]) -> str:
@@ -265,4 +274,3 @@ def _check_size(name: str, domains: Mapping[str, tuple[Any, ...]]) -> None:
         count *= len(values)
     if count > MAX_COMBINATIONS:
         raise UsageError(f"{name}: {count} combinations of options (more than {MAX_COMBINATIONS}); pin some with --set VAR=VALUE")
-

@@ -80,4 +80,4 @@ def junit_xml(suite: Suite) -> bytes:
     for found in suite.diagnostics:
         case = ElementTree.SubElement(root, "testcase", classname=found.location.file, name="load")
         ElementTree.SubElement(case, "error", message=found.message).text = str(found)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))
