@@ -1,0 +1,183 @@
+"""`cardflow matrix`: the outcome of a batch process under every combination of its options."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import Run
+
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+REQUEST = "CardsBoProcRequestMulitple"
+APPROVAL = "CardsAddonExtProdBatchOrderApproval"
+QUEUE = "CardsAddonExtProdQueue"
+EMAIL = "CardsAddonExtProdOrderedEmail"
+ORDER_BOOLS = [
+    APPROVAL,
+    "CardsAddonExtProdMultipleCards",
+    EMAIL,
+    QUEUE,
+    "CardsAddonExtProdSelectProductionType",
+]
+Golden = Callable[[str, str], None]
+
+
+def matrix_json(run: Run, *args: str) -> dict[str, Any]:
+    result = run("matrix", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def rows(data: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
+    """The combinations whose varied options have the given values."""
+    return [c for c in data["combinations"] if all(c["options"][k] == v for k, v in options.items())]
+
+
+def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Golden) -> None:
+    """The order process varies its 5 boolean options (2^5 rows) in a stable order; golden JSON."""
+    result = run("matrix", ORDER, "--json")
+    assert result.exit_code == 0
+    golden("matrix_order.json", result.stdout)
+    data = json.loads(result.stdout)
+    assert data["process"] == ORDER
+    assert data["varied"] == ORDER_BOOLS
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"]}
+    assert len(data["combinations"]) == 2 ** len(ORDER_BOOLS)
+    assert [list(c["options"].values()) for c in data["combinations"][:3]] == [
+        [False, False, False, False, False],
+        [False, False, False, False, True],
+        [False, False, False, True, False],
+    ]
+
+
+def test_order_matrix_follows_the_domain(run: Run) -> None:
+    """Defaults queue the card; approval starts at requested; queue off orders or fails at once."""
+    data = matrix_json(run, ORDER)
+    defaults = rows(data, **{APPROVAL: False, QUEUE: True, EMAIL: True})
+    assert defaults and all(c["start"] == ["processing"] and c["flags"] == [] for c in defaults)
+    assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "ordered")}
+    for c in rows(data, **{APPROVAL: True}):
+        assert c["start"] == ["requested"] and c["start_emails"] == {"requested": ["approval_requested"]}
+        assert c["end_states"] == ["aborted", "failed", "ordered", "rejected"]
+    for c in rows(data, **{APPROVAL: False, QUEUE: False}):
+        assert c["start"] == ["failed", "ordered"]
+        assert c["flags"] == ["outcome unreachable: processing"]
+    assert all(c["stuck"] == [] for c in data["combinations"])
+
+
+def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
+    """Flipping the "Card ordered" email option changes start emails and nothing else."""
+    data = matrix_json(run, ORDER)
+    without = {json.dumps({**c["options"], EMAIL: None}): c for c in rows(data, **{EMAIL: False})}
+    changed = 0
+    for c in rows(data, **{EMAIL: True}):
+        other = without[json.dumps({**c["options"], EMAIL: None})]
+        drop = ("options", "start_emails")
+        assert {k: v for k, v in c.items() if k not in drop} == {k: v for k, v in other.items() if k not in drop}
+        changed += c["start_emails"] != other["start_emails"]
+    assert changed == 4  # queue off, approval off: "ordered" sends card_ordered only with the option on
+    emails = {json.dumps(c["start_emails"]) for c in rows(data, **{APPROVAL: False, QUEUE: False, EMAIL: True})}
+    assert emails == {json.dumps({"failed": [], "ordered": ["card_ordered"]})}
+
+
+def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
+    """The request process: approval off → approved; on → requested, then approved/rejected/aborted; golden JSON."""
+    result = run("matrix", REQUEST, "--json")
+    assert result.exit_code == 0
+    golden("matrix_request.json", result.stdout)
+    data = json.loads(result.stdout)
+    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {}
+    off, on = data["combinations"]
+    assert (off["options"], off["start"], off["end_states"]) == ({"CardsBatchRequestApproval": False}, ["approved"], ["approved"])
+    assert off["flags"] == ["outcome unreachable: rejected"]
+    assert (on["start"], on["end_states"], on["flags"]) == (["requested"], ["aborted", "approved", "rejected"], [])
+
+
+def test_set_pins_a_variable_and_fixes_a_list(run: Run) -> None:
+    """--set pins a bool (not varied, shown as fixed) and gives a list its value."""
+    data = matrix_json(run, ORDER, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
+    assert QUEUE not in data["varied"] and len(data["combinations"]) == 16
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False}
+    assert all("processing" not in c["start"] for c in data["combinations"])
+
+
+def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
+    """Without --json: a header with the varied options, one row per combination, then the fixed options."""
+    result = run("matrix", REQUEST)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CARDSBATCHREQUESTAPPROVAL", "START", "END", "STATES", "FLAGS"]
+    assert lines[1].split()[:3] == ["false", "approved", "approved"]
+    assert lines[2].split()[:3] == ["true", "requested", "(approval_requested)"]
+    assert "fixed: none" in lines
+
+
+def stuck_workspace(workspace: Path) -> Path:
+    """The request process where approve, reject and abort of `requested` need CardsRequestApproval."""
+    path = workspace / "processes" / f"{REQUEST}.yaml"
+    text = path.read_text()
+    for trigger, dest in (("approve", "approved"), ("reject", "rejected"), ("abort", "aborted")):
+        old = f"  - trigger: {trigger}\n    source: requested\n    dest: {dest}\n"
+        assert old in text
+        text = text.replace(old, f"{old}    guard: options.CardsRequestApproval\n")
+    path.write_text(text)
+    return workspace
+
+
+def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Path) -> None:
+    """A valid workspace whose `requested` only loops (postpone) when an option is off shows it stuck."""
+    ws = str(stuck_workspace(workspace))
+    assert run("validate", "--workspace", ws).exit_code == 0
+    data = matrix_json(run, REQUEST, "--workspace", ws)
+    assert data["varied"] == ["CardsBatchRequestApproval", "CardsRequestApproval"]
+    by_options = {tuple(c["options"].values()): c for c in data["combinations"]}
+    stuck = by_options[(True, False)]
+    assert (stuck["start"], stuck["end_states"], stuck["stuck"]) == (["requested"], ["requested"], ["requested"])
+    assert stuck["unreachable_outcomes"] == ["approved", "rejected"]
+    assert stuck["flags"] == ["outcome unreachable: approved", "outcome unreachable: rejected", "stuck: requested"]
+    assert by_options[(True, True)]["flags"] == []
+    assert by_options[(False, False)]["flags"] == by_options[(False, True)]["flags"] == ["outcome unreachable: rejected"]
+    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws).stdout
+
+
+def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
+    """States that loop among themselves with no path to a final or handover state are flagged "never ends"."""
+    path = stuck_workspace(workspace) / "processes" / f"{REQUEST}.yaml"
+    postpone = "  - trigger: postpone\n    source: requested\n    dest: requested\n"
+    held = postpone.replace("dest: requested", "dest: held") + "  - trigger: approve\n    source: held\n    dest: requested\n"
+    text = path.read_text()
+    assert postpone in text
+    path.write_text(text.replace(postpone, held).replace("  aborted:\n", "  held:\n    description: Postponed.\n  aborted:\n"))
+    assert run("validate", "--workspace", str(workspace)).exit_code == 0
+    data = matrix_json(run, REQUEST, "--workspace", str(workspace))
+    looping = {tuple(c["options"].values()): c for c in data["combinations"]}[(True, False)]
+    assert (looping["end_states"], looping["stuck"]) == ([], [])
+    assert looping["flags"] == [
+        "never ends: held",
+        "never ends: requested",
+        "outcome unreachable: approved",
+        "outcome unreachable: rejected",
+    ]
+
+
+def test_unknown_process_is_a_one_line_usage_error(run: Run) -> None:
+    """An unknown process name exits 2 with one line on stderr and nothing on stdout."""
+    result = run("matrix", "CardsBoProcRequestMultiple")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "cardflow: unknown process 'CardsBoProcRequestMultiple' (did you mean 'CardsBoProcRequestMulitple'?)"
+    ]
+
+
+def test_action_process_is_a_one_line_usage_error(run: Run) -> None:
+    """An action process has no lifecycle of its own: exit 2 with one line naming what it acts on."""
+    result = run("matrix", "CardsBoProcDecideRequest", "--json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("cardflow: CardsBoProcDecideRequest is an action process")
+    assert ORDER in line and REQUEST in line
