@@ -26,6 +26,9 @@ class CardflowGroup(click.Group):
             ctx.exit(error.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            sys.stderr.close()
+            ctx.exit(1)
         except Exception as error:  # the promise: no traceback reaches a user
             if os.environ.get("CARDFLOW_DEBUG"):
                 raise
@@ -216,9 +219,14 @@ def connector_options(function: F) -> F:
 
 
 def _store(location: str | None) -> Any:
+    """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file)."""
     from engine.store import open_store
 
-    return open_store(location)
+    engine = open_store(location)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(engine.dispose)
+    return engine
 
 
 def _reading(location: str | None) -> Any:
@@ -335,7 +343,12 @@ def run(
             progress=advance,
             started=lambda batch: click.echo(f"cardflow: batch {batch}", err=True),
         )
-    click.echo(render_batch(result) if not as_json else _json_text(result.as_json()))
+    if as_json:
+        click.echo(_json_text(result.as_json()))
+    else:
+        from engine.report import render_plan
+
+        click.echo(render_plan(result) if dry_run else render_batch(result))
 
 
 class _NoProgress:
@@ -659,6 +672,115 @@ def test_command(
         for entry in below:
             click.echo(f"coverage of {entry.process.symbolic_name} is {entry.percent:.1f}%, below {min_coverage}%")
     ctx.exit(1 if suite.failed or suite.diagnostics or below else 0)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user to plan for (repeatable).")
+@click.option("--all", "everyone", is_flag=True, help="Plan for every user in the store.")
+@click.option("--where", metavar="EXPR", help="Plan for the users matching EXPR.")
+@click.option("--as", "actor", metavar="ID", help="The operator who would run it (default: a planner with the operator role).")
+@click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
+@set_option
+@workspace_option
+@db_option
+@json_option
+def plan(
+    name: str,
+    user_ids: tuple[str, ...],
+    everyone: bool,
+    where: str | None,
+    actor: str | None,
+    production_type: str | None,
+    sets: tuple[str, ...],
+    workspace: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """What `run` would do to each user, writing nothing: card state, emails, bureau orders.
+
+    The bureau is simulated (it accepts every order). Takes the same selection as `run`.
+    """
+    from engine.bureau import Simulated
+    from engine.errors import UsageError
+    from engine.options import parse_sets
+    from engine.report import render_plan
+    from engine.run import PLANNER, RunRequest, Selection, run_batch
+
+    if sum((bool(user_ids), everyone, where is not None)) != 1:
+        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    found = _workspace(workspace)
+    selection = Selection(tuple(user_ids), everyone, where)
+    request = RunRequest(name, actor or PLANNER["id"], selection, parse_sets(sets, found.scripts), production_type, dry_run=True)
+    result = run_batch(found, _store(db), request, Simulated())
+    if as_json:
+        _echo_json(
+            {
+                "process": result.process,
+                "summary": dict(sorted(result.counts.items())),
+                "results": [r.as_json() for r in result.results],
+            }
+        )
+        return
+    click.echo(render_plan(result))
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--left", "left_ws", required=True, type=click.Path(file_okay=False), metavar="WS", help="The workspace of the left side."
+)
+@click.option(
+    "--right",
+    "right_ws",
+    type=click.Path(file_okay=False),
+    metavar="WS",
+    help="The workspace of the right side (default: --left).",
+)
+@click.option(
+    "--population", metavar="PROCESS", help="Instead of scenarios: plan PROCESS for the users of the store (--db) on both sides."
+)
+@click.option("--where", metavar="EXPR", help="With --population: only the users matching EXPR.")
+@set_option
+@db_option
+@json_option
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    scenarios: tuple[Path, ...],
+    left_ws: str,
+    right_ws: str | None,
+    population: str | None,
+    where: str | None,
+    sets: tuple[str, ...],
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Compare outcomes under two configurations: two workspaces, or one workspace and --set.
+
+    Per user: the card states, emails and bureau orders that differ, the options that differ
+    and the guards whose result flipped, with their YAML locations. Summary first, grouped by
+    change. Exit 0 when both sides agree, 1 when they differ.
+    """
+    from engine.diff import diff_population, diff_scenarios, load_scenarios, render_report
+    from engine.errors import UsageError
+    from engine.options import parse_sets
+    from engine.run import Selection
+
+    left = _workspace(left_ws)
+    right = _workspace(right_ws) if right_ws else left
+    overrides = parse_sets(sets, right.scripts)
+    if population and scenarios:
+        raise UsageError("give scenarios or --population, not both")
+    if population:
+        selection = Selection(where=where) if where else Selection(all=True)
+        report = diff_population(left, right, overrides, _store(db), population, selection)
+    elif scenarios:
+        report = diff_scenarios(left, right, overrides, load_scenarios(list(scenarios), left))
+    else:
+        raise UsageError("give scenario files (or --population PROCESS)")
+    click.echo(_json_text(report.as_json()) if as_json else render_report(report))
+    ctx.exit(0 if report.same else 1)
 
 
 def main() -> None:

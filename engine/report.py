@@ -262,3 +262,30 @@ def render_actions(results: Sequence[Any]) -> str:
         return "nothing to do"
     rows = [[r.card, r.trigger, r.source, r.dest, r.status, r.message] for r in results]
     return table(["card", "trigger", "from", "to", "status", "message"], rows)
+
+
+def render_plan(result: Any) -> str:
+    """`cardflow plan` for a reader: per user what run would do, then the totals."""
+    lines = []
+    if result.results and len(result.results) <= 100:
+        rows = [
+            [r.user, r.state, r.status, r.reason, ", ".join(f"{t} to {to}" for t, to in r.emails or []), _orders(r.orders)]
+            for r in result.results
+        ]
+        lines.append(table(["user", "state", "status", "reason", "emails", "bureau"], rows))
+    lines.append(plan_summary(result))
+    return "\n".join(lines)
+
+
+def plan_summary(result: Any) -> str:
+    states = ", ".join(f"{state} {n}" for state, n in sorted(result.counts.items()) if state != "skipped") or "no cards"
+    emails = sum(len(r.emails or []) for r in result.results)
+    orders = sum(len(r.orders or []) for r in result.results)
+    return (
+        f"plan for {result.process} (nothing written): {states}; skipped {result.counts.get('skipped', 0)}; "
+        f"{emails} email(s); {orders} bureau order(s)"
+    )
+
+
+def _orders(orders: list[bool] | None) -> str:
+    return ", ".join("ordered" if accepted else "refused" for accepted in orders or [])

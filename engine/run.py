@@ -8,6 +8,7 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -68,9 +69,16 @@ class UserResult:
     state: str | None
     status: str
     reason: str | None = None
+    emails: list[tuple[str, str]] | None = None
+    orders: list[bool] | None = None
+    trace: Row | None = None
 
     def as_json(self) -> Row:
-        return {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
+        found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
+        if self.emails is not None:
+            found["emails"] = [{"template": template, "to": to} for template, to in self.emails]
+            found["orders"] = [{"accepted": accepted} for accepted in self.orders or []]
+        return found
 
 
 @dataclass
@@ -122,27 +130,30 @@ def run_batch(
     started: Callable[[str], None] | None = None,
     chunk: int = store.CHUNK,
 ) -> BatchResult:
-    """Run a batch process for the selected users; see the module docstring."""
-    with engine.begin() as connection:
+    """Run a batch process for the selected users; see the module docstring.
+
+    With `request.dry_run` (a plan) nothing is written: each chunk is worked out on a read-only
+    connection and its rows are dropped, and each result tells the emails and orders it would make.
+    """
+    plan = request.dry_run
+    with db.reading(engine) if plan else engine.begin() as connection:
         batch = _prepare(workspace, connection, request)
         existing = store.get_batch(connection, batch.record["id"])
         if existing is not None:
             _check_resumable(existing, batch)
         if request.strict:
             _refuse_if_any_skipped(connection, batch, chunk)
-        if not request.dry_run and existing is None:
+        if not plan and existing is None:
             connection.execute(db.batches.insert().values(**batch.record))
-    result = BatchResult(batch.record["id"], batch.process.symbolic_name, request.dry_run, existing is not None)
+    result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
     if started:
         started(batch.record["id"])
     for users in _selected(engine, batch, chunk):
-        with engine.begin() as connection:
-            _run_chunk(connection, batch, connector, users, result, keep_results)
-            if request.dry_run:
-                connection.rollback()
+        with db.reading(engine) if plan else engine.begin() as connection:
+            _run_chunk(connection, batch, connector, users, result, keep_results, plan=plan)
         if progress:
             progress(len(users))
-    if not request.dry_run:
+    if not plan:
         with engine.begin() as connection:
             created = sum(n for key, n in result.counts.items() if key != "skipped")
             status = "incomplete" if result.counts["deferred"] else "complete"
@@ -189,8 +200,13 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
 
 
+PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}
+
+
 def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
-    """The acting user, who must exist and hold `role` (unless the role is 'any')."""
+    """The acting user, who must exist and hold `role` (unless the role is 'any'); plans may act as PLANNER."""
+    if actor_id == PLANNER["id"]:
+        return PLANNER
     actor = store.users_by_id(connection, [actor_id]).get(actor_id)
     if actor is None:
         raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
@@ -298,7 +314,14 @@ def _batch_view(batch: _Batch) -> Row:
 
 
 def _run_chunk(
-    connection: Connection, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool
+    connection: Connection,
+    batch: _Batch,
+    connector: Connector,
+    users: list[Row],
+    result: BatchResult,
+    keep: bool,
+    *,
+    plan: bool = False,
 ) -> None:
     ids = [user["id"] for user in users]
     done = store.existing_cards(connection, batch.record["id"], ids)
@@ -329,8 +352,23 @@ def _run_chunk(
         outcome = _create_card(context, work, batch, holder, next_id)
         if outcome.card == next_id:
             next_id += 1
+        if plan:
+            _planned(outcome, work, context)
+            work = Work()
         result.add(outcome, keep)
-    work.flush(connection, context)
+    if not plan:
+        work.flush(connection, context)
+
+
+def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
+    """Tell a planned result what its rows would have been: the emails, the bureau answer, the decision."""
+    outcome.emails = [(row["template"], row["recipient"]) for row in work.rows["outbox"]]
+    approvers = {approver["id"]: approver["email"] for approver in context.approver_list()}
+    outcome.emails += [
+        (entry["template"], approvers[approver]) for approver, entries in work.approvals.items() for entry in entries
+    ]
+    outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
+    outcome.trace = json.loads(work.rows["decisions"][-1]["trace"]) if work.rows["decisions"] else None
 
 
 def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int) -> UserResult:
@@ -375,3 +413,27 @@ def count_selected(engine: Engine, selection: Selection) -> int | None:
 
     with db.reading(engine) as connection:
         return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+
+
+class Planner:
+    """Plans a batch chunk by chunk without writing: for comparing two configurations in lockstep."""
+
+    def __init__(self, workspace: Workspace, engine: Engine, request: RunRequest, connector: Connector) -> None:
+        self.engine, self.connector = engine, connector
+        with db.reading(engine) as connection:
+            self.batch = _prepare(workspace, connection, request)
+
+    @property
+    def options(self) -> EffectiveOptions:
+        return self.batch.options
+
+    def users(self, chunk: int = store.CHUNK) -> Iterator[list[Row]]:
+        """The selected users, a chunk at a time."""
+        return _selected(self.engine, self.batch, chunk)
+
+    def plan(self, users: list[Row]) -> list[UserResult]:
+        """What the run would do for these users."""
+        result = BatchResult(self.batch.record["id"], self.batch.process.symbolic_name, True)
+        with db.reading(self.engine) as connection:
+            _run_chunk(connection, self.batch, self.connector, users, result, True, plan=True)
+        return result.results
