@@ -1,0 +1,194 @@
+"""Testers' tools: scenarios and coverage (`test`), `plan`, and `diff` with causes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, Run
+
+SCENARIOS = ROOT / "tests" / "scenarios"
+FIVE = ROOT / "tests" / "diff" / "five_users.scenario.yaml"
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+
+
+def test_shipped_suite_passes_with_full_coverage(run: Run, tmp_path: Path) -> None:
+    """The shipped scenarios pass and cover every transition and both outcomes of every guard of both processes."""
+    junit = tmp_path / "junit.xml"
+    result = run("test", str(SCENARIOS), "--min-coverage", "100", "--junit", str(junit), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["failed"] == 0 and report["passed"] == len(list(SCENARIOS.glob("*.scenario.yaml")))
+    coverage = {entry["process"]: entry for entry in report["coverage"]}
+    for process in (ORDER, "CardsBoProcRequestMulitple"):
+        assert coverage[process]["percent"] == 100.0 and coverage[process]["missing"] == []
+    assert coverage[ORDER]["option_values"]["CardsAddonExtProdQueue"] == ["false", "true"]
+    cases = ElementTree.parse(junit).getroot().findall("testcase")
+    assert len(cases) == report["passed"] and not any(case.find("failure") is not None for case in cases)
+
+
+def test_broken_expectation_fails_at_its_line(run: Run, tmp_path: Path) -> None:
+    """A wrong expected state fails the scenario, reported at the expectation's file:line:col."""
+    scenario = tmp_path / "broken.scenario.yaml"
+    text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text().replace("u2: [failed]", "u2: [ordered]")
+    scenario.write_text(text)
+    line = text.splitlines().index("    u2: [ordered]") + 1
+    result = run("test", str(scenario))
+    assert result.exit_code == 1
+    assert f"FAIL {scenario}" in result.stdout
+    assert f"{scenario}:{line}:5: cards of u2: expected ['ordered'], got ['failed']" in result.stdout
+
+
+def test_wrong_emails_and_unexpected_refusal_are_failures(run: Run, tmp_path: Path) -> None:
+    """Missing or extra emails, and a step refused when it should not be, fail at their lines."""
+    scenario = tmp_path / "emails.scenario.yaml"
+    text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text()
+    text = text.replace("to: alice@example.com", "to: nobody@example.com").replace("    as: op1\n", "    as: u1\n")
+    scenario.write_text(text)
+    result = run("test", str(scenario), "--json")
+    (outcome,) = json.loads(result.stdout)["scenarios"]
+    messages = [failure["message"] for failure in outcome["failures"]]
+    assert result.exit_code == 1
+    assert any(m.startswith("step 1 (run) failed: u1 does not have the operator role") for m in messages)
+    assert any("emails differ: missing card_ordered to nobody@example.com" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "edit, code, line",
+    [
+        (("    users: [u1, u2]\n", "    users: [u1, ghost]\n"), "E601", 16),
+        (
+            (
+                "  - run: CardsAddonExtProdBoProcOrderMultiple\n",
+                "  - run: CardsAddonExtProdBoProcOrderMultiple\n    queue: run\n",
+            ),
+            "E602",
+            14,
+        ),
+        (("    users: [u1, u2]\n", ""), "E603", 14),
+        (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
+        (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
+        (("steps:\n", "stepz:\n"), "E101", 13),
+        (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 16),
+    ],
+)
+def test_malformed_scenarios_give_located_diagnostics(
+    run: Run, tmp_path: Path, edit: tuple[str, str], code: str, line: int
+) -> None:
+    """A malformed scenario is a diagnostic at file:line:col with a stable code, and the suite fails."""
+    scenario = tmp_path / "bad.scenario.yaml"
+    text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text()
+    assert edit[0] in text
+    scenario.write_text(text.replace(edit[0], edit[1], 1))
+    result = run("test", str(scenario), "--json")
+    assert result.exit_code == 1
+    found = json.loads(result.stdout)["diagnostics"]
+    assert (code, line) in {(d["code"], d["line"]) for d in found}, found
+
+
+def test_min_coverage_fails_a_partial_suite(run: Run) -> None:
+    """One scenario alone covers less than 100%, so --min-coverage 100 fails and says which process."""
+    result = run("test", str(SCENARIOS / "order_queue_off.scenario.yaml"), "--min-coverage", "100")
+    assert result.exit_code == 1
+    assert f"coverage of {ORDER} is" in result.stdout and "never:" in result.stdout
+
+
+def test_missing_scenario_path(run: Run) -> None:
+    """A path that does not exist is a usage error."""
+    assert run("test", "no/such/folder").exit_code == 2
+
+
+@pytest.fixture
+def populated(run: Run, tmp_path: Path) -> Run:
+    """A store with 200 active users and an operator, in the current folder."""
+    rows = ["id,name,email,state,roles,department", "op1,Olle,op1@example.com,active,operator,IT"]
+    rows += [
+        f"u{i:03d},User {i},u{i}@example.com,{'inactive' if i % 10 == 0 else 'active'},,{'Sales' if i % 2 else 'Support'}"
+        for i in range(200)
+    ]
+    (tmp_path / "cwd" / "users.csv").write_text("\n".join(rows) + "\n")
+    assert run("users", "import", "users.csv").exit_code == 0
+    return run
+
+
+def test_plan_writes_nothing_and_agrees_with_run(populated: Run) -> None:
+    """plan leaves the store's bytes unchanged, and the following run does what it said."""
+    args = [ORDER, "--where", "user.department == 'Sales'", "--set", "CardsAddonExtProdQueue=false"]
+    assert populated("run", ORDER, "--user", "u001", "--as", "op1").exit_code == 0
+    before = Path("cardflow.db").read_bytes()
+    planned = json.loads(populated("plan", *args, "--json").stdout)
+    assert Path("cardflow.db").read_bytes() == before
+    assert not Path("orders").exists() or [p.name for p in Path("orders").glob("*.json")] == []
+    done = json.loads(populated("run", *args, "--as", "op1", "--json").stdout)
+    assert [(r["user"], r["state"], r["status"]) for r in planned["results"]] == [
+        (r["user"], r["state"], r["status"]) for r in done["results"]
+    ]
+    assert planned["summary"] == {"ordered": 99, "skipped": 1}  # the 100 Sales users; u001 already has an open card
+    ordered = next(r for r in planned["results"] if r["user"] == "u003")
+    assert ordered["emails"] == [{"template": "card_ordered", "to": "u3@example.com"}] and ordered["orders"] == [
+        {"accepted": True}
+    ]
+
+
+def test_diff_queue_off_changes_five_users(run: Run) -> None:
+    """Five users go from processing to ordered when the queue is off; the option and its source are named; exit 1."""
+    result = run("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1] == (
+        "5 users: processing -> ordered (emails: card_ordered), because CardsAddonExtProdQueue true -> false (--set)"
+    )
+    report = json.loads(run("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false", "--json").stdout)
+    assert (report["same"], report["changed"]) == (False, 5)
+    user = report["users"][0]
+    assert user["options"] == [{"name": "CardsAddonExtProdQueue", "left": True, "right": False, "where": "--set"}]
+    flipped = {(g["transition"], g["left"], g["right"]) for g in user["guards"]}
+    assert flipped == {(2, True, False), (3, False, True)}
+    assert all(g["at"].startswith(f"processes/{ORDER}.yaml:") for g in user["guards"])
+
+
+def test_diff_same_side_twice_is_the_same(run: Run) -> None:
+    """The same configuration on both sides gives no difference and exit 0."""
+    result = run("diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT))
+    assert result.exit_code == 0 and result.stdout.splitlines()[0] == "6 users compared, 0 changed"
+
+
+def test_diff_two_workspaces_names_the_line_that_set_the_value(run: Run, workspace: Path) -> None:
+    """A right workspace whose option script sets `value:` is named by file and line."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = rules.read_text()
+    block = text.index("  CardsAddonExtProdQueue:")
+    text = text[:block] + text[block:].replace("    default: true\n", "    default: true\n    value: false\n", 1)
+    rules.write_text(text)
+    line = text.splitlines().index("    value: false") + 1
+    result = run("diff", str(FIVE), "--left", str(ROOT), "--right", str(workspace))
+    assert result.exit_code == 1
+    assert f"because CardsAddonExtProdQueue true -> false (rules/CardsAddonExtProdScriptOptions.yaml:{line})" in result.stdout
+
+
+def test_diff_population_changes_nothing(populated: Run) -> None:
+    """diff --population plans every user on both sides; the store's bytes stay the same."""
+    before = Path("cardflow.db").read_bytes()
+    result = populated("diff", "--population", ORDER, "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false", "--json")
+    assert Path("cardflow.db").read_bytes() == before
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["compared"] == 201
+    (group,) = report["groups"]
+    assert (group["count"], group["left"], group["right"]) == (
+        181,
+        "processing",
+        "ordered (emails: card_ordered)",
+    )  # 180 active + op1
+    same = populated("diff", "--population", ORDER, "--left", str(ROOT))
+    assert same.exit_code == 0
+
+
+def test_diff_needs_scenarios_or_population(run: Run, tmp_path: Path) -> None:
+    """diff without scenarios or --population, or with both, is a usage error."""
+    assert run("diff", "--left", str(ROOT)).exit_code == 2
+    assert run("diff", str(FIVE), "--population", ORDER, "--left", str(ROOT)).exit_code == 2
+    shutil.copy(FIVE, tmp_path / "x.scenario.yaml")
+    assert run("diff", str(tmp_path), "--left", str(tmp_path)).exit_code == 2
