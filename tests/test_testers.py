@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Run
 
 SCENARIOS = ROOT / "tests" / "scenarios"
