@@ -45,6 +45,7 @@ class Decision:
     transition: Transition | None
     trace: list[dict[str, Any]]
     effects: list[Effect] = field(default_factory=list)
+    key: tuple[Any, ...] = ()
 
 
 class _Card:
@@ -69,6 +70,8 @@ class CompiledProcess:
     candidates: Mapping[tuple[str, str], tuple[Candidate, ...]] = field(repr=False)
     models: Mapping[str, _Card] = field(repr=False)
     placed: Mapping[int, Candidate] = field(repr=False)
+    traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    records: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict, repr=False)
 
     def candidate_of(self, machine_transition: Any) -> Candidate:
         """The candidate a transition of the machine was built from."""
@@ -87,11 +90,25 @@ class CompiledProcess:
             self.machine.events[trigger].trigger(model)
         fired = model.fired
         self._complete(trigger, state, model)
-        trace = [self._entry(candidate, model) for candidate in self.candidates.get((trigger, state), ())]
+        key = self._trace_key(trigger, state, model)
+        trace = self.traces.get(key)
+        if trace is None:
+            trace = self.traces[key] = [self._entry(candidate, model) for candidate in self.candidates.get((trigger, state), ())]
         if fired is None:
-            return Decision(trigger, state, None, None, trace)
+            return Decision(trigger, state, None, None, trace, key=key)
         effects = [effect for effect, when in fired.effects if when is None or when.truth(scope)[0]]
-        return Decision(trigger, state, fired.transition.dest, fired.transition, trace, effects)
+        return Decision(trigger, state, fired.transition.dest, fired.transition, trace, effects, key)
+
+    @staticmethod
+    def _trace_key(trigger: str, state: str, model: _Card) -> tuple[Any, ...]:
+        """What makes a trace differ between cards: the runtime results and the values they read."""
+        runtime = tuple(
+            (index, result, tuple((name, repr(value)) for name, value in reads))
+            for found in (model.evaluated, model.recorded)
+            for index, (result, reads) in sorted(found.items())
+        )
+        fired = model.fired.transition.index if model.fired else None
+        return (trigger, state, fired, runtime)
 
     def _complete(self, trigger: str, state: str, model: _Card) -> None:
         """Evaluate, for the record, the runtime guards the machine did not need to evaluate.

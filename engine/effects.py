@@ -32,13 +32,14 @@ class Work:
     rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     changes: list[Row] = field(default_factory=list)
     approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    decision_ids: set[str] = field(default_factory=set)
 
     def flush(self, connection: Connection, context: FireContext) -> None:
         store.write_rows(connection, self.rows)
         store.set_card_states(connection, self.changes)
         if self.approvals:
             _merge_approval_emails(connection, context, self.approvals)
-        self.rows, self.changes, self.approvals = defaultdict(list), [], defaultdict(list)
+        self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
 
 
 @dataclass
@@ -101,12 +102,10 @@ def fire(
     decision = context.compiled.fire(trigger, card["state"], scope)
     if decision.dest is None:
         return decision
-    trace = {"trigger": trigger, "source": card["state"], "candidates": decision.trace}
+    bureau = _answer_view(answer.answer, context.connector.name) if answer.answer is not None else None
     if answer.answer is not None:
-        trace["bureau"] = _answer_view(answer.answer, context.connector.name)
         _order_row(work, card, answer.answer, context, refusals)
-    identity = store.decision_id(trace)
-    work.rows["decisions"].append({"id": identity, "trace": dumps(trace)})
+    identity = _record(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {
             "card_id": card["id"],
@@ -130,6 +129,23 @@ def fire(
     for effect in decision.effects:
         _email(context, work, card, holder, effect.email, effect.to, reason)
     return decision
+
+
+def _record(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
+    """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
+    key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)
+    cached = compiled.records.get(key)
+    if cached is None:
+        trace: Row = {"trigger": decision.trigger, "source": decision.source, "candidates": decision.trace}
+        if bureau:
+            trace["bureau"] = bureau
+        text = dumps(trace)
+        cached = compiled.records[key] = (store.decision_id_of(text), text)
+    identity, text = cached
+    if identity not in work.decision_ids:
+        work.decision_ids.add(identity)
+        work.rows["decisions"].append({"id": identity, "trace": text})
+    return identity
 
 
 def card_view(card: Row) -> Row:
@@ -157,7 +173,8 @@ def _order_request(card: Row, holder: Row, refusals: int) -> OrderRequest:
 
 
 def _answer_view(answer: OrderAnswer, connector: str) -> Row:
-    return {"connector": connector, "accepted": answer.accepted, "order_id": answer.order_id, "message": answer.message}
+    """The bureau's answer as the decision trace keeps it (the order id is in the orders table)."""
+    return {"connector": connector, "accepted": answer.accepted, "message": answer.message}
 
 
 def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, refusals: int) -> None:

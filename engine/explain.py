@@ -78,7 +78,7 @@ def _step(number: int, step: Row) -> list[str]:
         lines.append("   " + _candidate_sentence(candidate))
     bureau = trace.get("bureau")
     if bureau:
-        answer = f"accepted it (order id {bureau['order_id']})" if bureau["accepted"] else f"refused it: {bureau['message']}"
+        answer = "accepted it" if bureau["accepted"] else f"refused it: {bureau['message']}"
         lines.append(f"   The card bureau ({bureau['connector']}) was asked to produce the card and {answer}.")
     lines.append("")
     return lines

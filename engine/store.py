@@ -186,9 +186,9 @@ def set_card_states(connection: Connection, changes: Sequence[Row]) -> None:
 # audit, orders, outbox
 
 
-def decision_id(trace: Any) -> str:
-    """The content hash of a decision trace: equal traces are stored once."""
-    return hashlib.sha256(dumps(trace).encode()).hexdigest()[:24]
+def decision_id_of(text: str) -> str:
+    """The content hash of a decision trace's JSON: equal traces are stored once."""
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
