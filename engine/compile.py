@@ -86,8 +86,8 @@ class CompiledProcess:
         """Fire `trigger` on a card in `state`; the decision says where it went and why."""
         model = self.models[trigger]
         model.state, model.scope, model.evaluated, model.recorded, model.fired = state, scope, {}, {}, None
-        if self.can_fire(trigger, state):
-            self.machine.events[trigger].trigger(model)
+        if self.can_fire(trigger, state) and self.machine.events[trigger].trigger(model):
+            model.fired = self._fired(trigger, state, model)
         fired = model.fired
         self._complete(trigger, state, model)
         key = self._trace_key(trigger, state, model)
@@ -109,6 +109,13 @@ class CompiledProcess:
         )
         fired = model.fired.transition.index if model.fired else None
         return (trigger, state, fired, runtime)
+
+    def _fired(self, trigger: str, state: str, model: _Card) -> Candidate | None:
+        """The candidate the machine took: the first kept one whose guard held (the machine tries them in order)."""
+        for candidate in self.candidates.get((trigger, state), ()):
+            if candidate.folded is True or (candidate.kept and model.evaluated.get(candidate.transition.index, (False,))[0]):
+                return candidate
+        return None
 
     def _complete(self, trigger: str, state: str, model: _Card) -> None:
         """Evaluate, for the record, the runtime guards the machine did not need to evaluate.
@@ -178,7 +185,6 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
                     source,
                     transition.dest,
                     conditions=[_condition(candidate)] if candidate.folded is UNKNOWN else [],
-                    after=[_mark(candidate)],
                 )
                 placed[id(machine.events[transition.trigger].transitions[source][-1])] = candidate
     models = {trigger: _Card() for trigger in {t.trigger for t in process.transitions}}
@@ -210,10 +216,3 @@ def _condition(candidate: Candidate) -> Any:
         return result is True
 
     return condition
-
-
-def _mark(candidate: Candidate) -> Any:
-    def mark(event: Any) -> None:
-        event.model.fired = candidate
-
-    return mark
