@@ -210,8 +210,9 @@ def connector_options(function: F) -> F:
     function = click.option(
         "--connector",
         envvar="CARDFLOW_CONNECTOR",
-        type=click.Choice(["dropfolder", "http"]),
-        help="How orders reach the card bureau: a drop folder (default) or the bureau's HTTP API (CARDFLOW_BUREAU_* settings).",
+        type=click.Choice(["dropfolder", "http", "simulated"]),
+        help="How orders reach the card bureau: a drop folder (default), the bureau's HTTP API (CARDFLOW_BUREAU_* settings), "
+        "or simulated (accepts every order, sends nothing: for rehearsals).",
     )(function)
     return click.option(
         "--orders", envvar="CARDFLOW_ORDERS", metavar="DIR", help="Drop folder for orders (default: orders/ here)."

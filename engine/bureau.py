@@ -109,11 +109,13 @@ def connector_from(name: str | None, orders: str | None = None) -> Connector:
     chosen = name or os.environ.get("CARDFLOW_CONNECTOR") or "dropfolder"
     if chosen == "dropfolder":
         return DropFolder(Path(orders or os.environ.get("CARDFLOW_ORDERS") or "orders"))
+    if chosen == "simulated":
+        return Simulated()
     if chosen == "http":
         from engine.bureau_http import HttpBureau
 
         return HttpBureau.from_env()
-    raise UsageError(f"unknown connector '{chosen}' (dropfolder or http)")
+    raise UsageError(f"unknown connector '{chosen}' (dropfolder, http or simulated)")
 
 
 class LazyAnswer(Mapping[str, Any]):

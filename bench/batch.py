@@ -1,0 +1,232 @@
+"""Batch throughput and memory against a hand-written floor, measured in the same process.
+
+    python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--record]
+
+Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
+(b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
+Each case runs in a child process of its own, which first runs the floor (a dict transition
+table, sqlite3 executemany in one transaction, the same precompiled email templates, on the
+same schema and users) and then the engine through its public API; the ratio is engine time
+over floor time in that child. Then the case runs once more through the CLI (`cardflow run
+--all`) in a fresh store. Peak RSS is the child's high-water mark. The bureau is simulated
+everywhere (it accepts every order and writes nothing), so no case measures a file system or
+a network. `--record` appends the figures to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CASES = {
+    "a": ("CardsAddonExtProdBoProcOrderMultiple", {}),
+    "b": ("CardsAddonExtProdBoProcOrderMultiple", {"CardsAddonExtProdQueue": False, "CardsAddonExtProdOrderedEmail": True}),
+    "c": ("CardsBoProcRequestMulitple", {}),
+}
+NOW = "2026-11-21T09:00:00Z"
+OUTBOX_COLUMNS = "dedupe_key, card_id, batch_id, template, recipient, recipient_user, context, status, created_at, subject, body_text, body_html, attempts"
+
+
+def make_store(path: Path, users: int) -> None:
+    """A store with `users` active card holders and one operator (not timed)."""
+    from engine.db import connect
+    from engine.store import upsert_users
+
+    engine = connect(str(path))
+    chunk = []
+    with engine.begin() as connection:
+        for i in range(users):
+            chunk.append(
+                {"id": f"u{i:07d}", "name": f"User {i}", "email": f"u{i}@example.com", "state": "active",
+                 "roles": "[]", "attributes": '{"department": "Sales"}', "updated_at": NOW}
+            )  # fmt: skip
+            if len(chunk) == 5000:
+                upsert_users(connection, chunk)
+                chunk = []
+        chunk.append(
+            {
+                "id": "op1",
+                "name": "Op",
+                "email": "op1@example.com",
+                "state": "active",
+                "roles": '["operator"]',
+                "attributes": "{}",
+                "updated_at": NOW,
+            }
+        )
+        upsert_users(connection, chunk)
+    engine.dispose()
+
+
+def floor(path: Path, case: str) -> float:
+    """The same work by hand: read users, check the prerequisite, look the next state up, write rows."""
+    from engine.emails import templates_for
+
+    process, options = CASES[case]
+    queue = options.get("CardsAddonExtProdQueue", True)
+    dest = {"a": "processing", "b": "ordered", "c": "approved"}[case]
+    templates = templates_for(ROOT / "templates" / "email")
+    table = {("start", "registered"): dest}
+    started = time.perf_counter()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    cards, audit, orders, outbox = [], [], [], []
+    card_id = 0
+    for uid, name, email, state, attributes in con.execute("select id, name, email, state, attributes from users order by id"):
+        json.loads(attributes)
+        if state != "active":
+            continue
+        card_id += 1
+        state_to = table[("start", "registered")]
+        cards.append((card_id, uid, process, state_to, 1, "op1", "standard", "F", NOW, NOW))
+        audit.append((card_id, process, "start", "registered", state_to, "op1", NOW, "F", "fp", "d1", None))
+        if not queue:
+            orders.append((card_id, f"F.{uid}.1", "simulated", 1, f"sim-{uid}", None, NOW))
+            context = {"holder": {"id": uid, "name": name, "email": email}, "card": {"id": card_id, "production_type": "standard"},
+                       "batch": {"id": "F"}, "process": {"name": "Order multiple cards"}, "recipient": {}, "requester": {}, "reason": None}  # fmt: skip
+            rendered = templates.render("card_ordered", context)
+            outbox.append(
+                (
+                    f"f{card_id}",
+                    card_id,
+                    "F",
+                    "card_ordered",
+                    email,
+                    uid,
+                    json.dumps(context),
+                    "pending",
+                    NOW,
+                    rendered.subject,
+                    rendered.text,
+                    rendered.html,
+                )
+            )
+    con.executemany(
+        "insert into cards (id, user_id, process, state, open, requester, production_type, batch_id, created_at, updated_at) values (?,?,?,?,?,?,?,?,?,?)",
+        cards,
+    )
+    con.executemany(
+        "insert into transitions (card_id, process, trigger, source, dest, actor, at, batch_id, fingerprint, decision_id, reason) values (?,?,?,?,?,?,?,?,?,?,?)",
+        audit,
+    )
+    con.executemany(
+        "insert into orders (card_id, idempotency_key, connector, accepted, order_id, message, at) values (?,?,?,?,?,?,?)", orders
+    )
+    con.executemany(
+        "insert into outbox (dedupe_key, card_id, batch_id, template, recipient, recipient_user, context, status, created_at, subject, body_text, body_html, attempts) values (?,?,?,?,?,?,?,?,?,?,?,?,0)",
+        outbox,
+    )
+    con.execute("COMMIT")
+    con.close()
+    return time.perf_counter() - started
+
+
+def engine_api(path: Path, case: str) -> tuple[float, int]:
+    """The engine through its public API: the time and the number of cards made."""
+    from engine.bureau import Simulated
+    from engine.db import connect
+    from engine.run import RunRequest, Selection, run_batch
+    from engine.workspace import load_workspace
+
+    process, options = CASES[case]
+    workspace = load_workspace(ROOT)
+    engine = connect(str(path))
+    started = time.perf_counter()
+    result = run_batch(
+        workspace, engine, RunRequest(process, "op1", Selection(all=True), options), Simulated(), keep_results=False
+    )
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed, sum(n for state, n in result.counts.items() if state != "skipped")
+
+
+def child(case: str, users: int) -> None:
+    """One case in this process: floor, then engine; print the figures as JSON."""
+    with tempfile.TemporaryDirectory() as folder:
+        floor_db, engine_db = Path(folder) / "floor.db", Path(folder) / "engine.db"
+        make_store(floor_db, users)
+        make_store(engine_db, users)
+        floor_seconds = floor(floor_db, case)
+        engine_seconds, cards = engine_api(engine_db, case)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"case": case, "cards": cards, "floor": floor_seconds, "api": engine_seconds, "rss": peak}))
+
+
+def cli(case: str, users: int) -> tuple[float, float]:
+    """The case through the command line in a fresh store: wall time and the child's peak RSS (MiB)."""
+    process, options = CASES[case]
+    with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "cli.db"
+        make_store(store, users)
+        sets = [arg for name, value in options.items() for arg in ("--set", f"{name}={json.dumps(value)}")]
+        command = [str(Path(sys.executable).with_name("cardflow")), "run", process, "--all", "--as", "op1", "--db", str(store),
+                   "--connector", "simulated", *sets]  # fmt: skip
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CARDFLOW_NOW": NOW}
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        if status != 0:
+            raise SystemExit(f"cardflow run failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--cases", default="a,b,c")
+    parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.users)
+        return 0
+    lines = []
+    for case in args.cases.split(","):
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", case, "--users", str(args.users)], capture_output=True, text=True, check=True
+        )
+        figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+        cards = figures["cards"]
+        line = (
+            f"({case}) {CASES[case][0]} {CASES[case][1] or 'default options'}: {cards} cards; "
+            f"floor {cards / figures['floor']:,.0f} cards/s; API {cards / figures['api']:,.0f} cards/s, "
+            f"ratio {figures['api'] / figures['floor']:.2f}; peak RSS {figures['rss']:.0f} MiB"
+        )
+        if not args.no_cli:
+            seconds, rss = cli(case, args.users)
+            ratio = seconds / figures["floor"]
+            line += f"; CLI {cards / seconds:,.0f} cards/s (start-up included), ratio {ratio:.2f}, peak RSS {rss:.0f} MiB"
+        print(line, flush=True)
+        lines.append(line)
+    if args.record:
+        record(args.users, lines)
+    return 0
+
+
+def record(users: int, lines: list[str]) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, commit {commit}\n{machine}\n\n"
+    with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
+        results.write(heading + "".join(f"- {line}\n" for line in lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
