@@ -38,7 +38,10 @@ CASES = {
     "c": ("CardsBoProcRequestMulitple", {}),
 }
 NOW = "2026-11-21T09:00:00Z"
-OUTBOX_COLUMNS = "dedupe_key, card_id, batch_id, template, recipient, recipient_user, context, status, created_at, subject, body_text, body_html, attempts"
+OUTBOX_COLUMNS = (
+    "dedupe_key, card_id, batch_id, template, recipient, recipient_user, context, status, created_at, "
+    "subject, body_text, body_html, attempts"
+)
 
 
 def make_store(path: Path, users: int) -> None:
@@ -96,8 +99,15 @@ def floor(path: Path, case: str) -> float:
         audit.append((card_id, process, "start", "registered", state_to, "op1", NOW, "F", "fp", "d1", None))
         if not queue:
             orders.append((card_id, f"F.{uid}.1", "simulated", 1, f"sim-{uid}", None, NOW))
-            context = {"holder": {"id": uid, "name": name, "email": email}, "card": {"id": card_id, "production_type": "standard"},
-                       "batch": {"id": "F"}, "process": {"name": "Order multiple cards"}, "recipient": {}, "requester": {}, "reason": None}  # fmt: skip
+            context = {
+                "holder": {"id": uid, "name": name, "email": email},
+                "card": {"id": card_id, "production_type": "standard"},
+                "batch": {"id": "F"},
+                "process": {"name": "Order multiple cards"},
+                "recipient": {},
+                "requester": {},
+                "reason": None,
+            }
             rendered = templates.render("card_ordered", context)
             outbox.append(
                 (
@@ -113,23 +123,17 @@ def floor(path: Path, case: str) -> float:
                     rendered.subject,
                     rendered.text,
                     rendered.html,
+                    0,
                 )
             )
-    con.executemany(
-        "insert into cards (id, user_id, process, state, open, requester, production_type, batch_id, created_at, updated_at) values (?,?,?,?,?,?,?,?,?,?)",
-        cards,
-    )
-    con.executemany(
-        "insert into transitions (card_id, process, trigger, source, dest, actor, at, batch_id, fingerprint, decision_id, reason) values (?,?,?,?,?,?,?,?,?,?,?)",
-        audit,
-    )
-    con.executemany(
-        "insert into orders (card_id, idempotency_key, connector, accepted, order_id, message, at) values (?,?,?,?,?,?,?)", orders
-    )
-    con.executemany(
-        "insert into outbox (dedupe_key, card_id, batch_id, template, recipient, recipient_user, context, status, created_at, subject, body_text, body_html, attempts) values (?,?,?,?,?,?,?,?,?,?,?,?,0)",
-        outbox,
-    )
+    for table, columns, rows in (
+        ("cards", "id, user_id, process, state, open, requester, production_type, batch_id, created_at, updated_at", cards),
+        ("transitions", "card_id, process, trigger, source, dest, actor, at, batch_id, fingerprint, decision_id, reason", audit),
+        ("orders", "card_id, idempotency_key, connector, accepted, order_id, message, at", orders),
+        ("outbox", OUTBOX_COLUMNS, outbox),
+    ):
+        marks = ", ".join("?" * len(columns.split(", ")))
+        con.executemany(f"insert into {table} ({columns}) values ({marks})", rows)
     con.execute("COMMIT")
     con.close()
     return time.perf_counter() - started
