@@ -95,10 +95,13 @@ def act(
                 authorized[card_id] = outcome
         if refusals:
             raise Refused(f"{trigger} refused, nothing changed: " + "; ".join(refusals))
-        return [
-            _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
-            for card_id in authorized
-        ]
+        try:
+            return [
+                _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
+                for card_id in authorized
+            ]
+        except IntegrityError:
+            raise Refused(f"{trigger} refused, nothing changed: the user already has another open card of this process") from None
 
 
 def _authorize(

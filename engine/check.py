@@ -21,7 +21,7 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "action prerequisite": frozenset({"user", "card", "options", "actor"}),
     "guard": frozenset({"user", "card", "options", "batch", "actor", "bureau"}),
     "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
-    "production type": frozenset({"options"}),
+    "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
     "selection": frozenset({"user"}),
 }
 #: The attributes of the fixed records; `user` and `actor` carry any imported attribute.
@@ -58,6 +58,8 @@ def expressions_of(process: Process) -> Iterator[Placed]:
     kind = f"{process.kind} prerequisite"
     for prerequisite in process.prerequisites:
         yield Placed(process, prerequisite.rule, kind)
+    if process.exclusive:
+        yield Placed(process, process.exclusive, "production type")
     if process.production_type:
         yield Placed(process, process.production_type.choices, "production type")
         yield Placed(process, process.production_type.selectable, "production type")

@@ -70,6 +70,7 @@ class CompiledProcess:
     candidates: Mapping[tuple[str, str], tuple[Candidate, ...]] = field(repr=False)
     models: Mapping[str, _Card] = field(repr=False)
     placed: Mapping[int, Candidate] = field(repr=False)
+    exclusive: bool = False
     traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     records: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict, repr=False)
 
@@ -189,7 +190,8 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
                 placed[id(machine.events[transition.trigger].transitions[source][-1])] = candidate
     models = {trigger: _Card() for trigger in {t.trigger for t in process.transitions}}
     frozen = {key: tuple(group) for key, group in candidates.items()}
-    return CompiledProcess(process, options, fingerprint, machine, frozen, models, placed)
+    exclusive = bool(process.exclusive and parse(process.exclusive.text).truth(scope)[0] is True)
+    return CompiledProcess(process, options, fingerprint, machine, frozen, models, placed, exclusive)
 
 
 def _candidate(transition: Transition, scope: Scope) -> Candidate:

@@ -79,6 +79,8 @@ cards = Table(
     Column("created_at", String, nullable=False),
     Column("updated_at", String, nullable=False),
     UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
+    # version 3: the user of an open card of an exclusive process; unique per process
+    Column("open_key", String),
 )
 
 decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
@@ -140,12 +142,29 @@ outbox = Table(
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
+Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 
 
 def _v1(connection: Connection) -> None:
-    """The first schema: every table as it is now, but the outbox without its delivery columns."""
-    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table is not outbox])
+    """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
+    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in (outbox, cards)])
     first = MetaData()
+    cards_v1 = Table(
+        "cards",
+        first,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", String, nullable=False, index=True),
+        Column("process", String, nullable=False),
+        Column("state", String, nullable=False, index=True),
+        Column("open", Boolean, nullable=False),
+        Column("requester", String, nullable=False),
+        Column("production_type", String),
+        Column("batch_id", String, nullable=False),
+        Column("created_at", String, nullable=False),
+        Column("updated_at", String, nullable=False),
+        UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
+    )
+    Index("cards_user_process", cards_v1.c.user_id, cards_v1.c.process)
     outbox_v1 = Table(
         "outbox",
         first,
@@ -180,7 +199,13 @@ def _v2(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {kind}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(connection: Connection) -> None:
+    """One open card per user of an exclusive process, enforced by a unique index (NULLs do not collide)."""
+    connection.execute(text("ALTER TABLE cards ADD COLUMN open_key VARCHAR"))
+    connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 VERSION = len(MIGRATIONS)
 
 

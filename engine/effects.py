@@ -121,11 +121,23 @@ def fire(
             "reason": reason,
         }
     )
+    reopened = not card["open"]
     card["state"] = decision.dest
     card["open"] = decision.dest not in context.compiled.process.finals
     card["updated_at"] = context.at
+    if not card["open"]:
+        card["open_key"] = None
+    elif reopened and context.compiled.exclusive:
+        card["open_key"] = card["user_id"]
     if stored:
-        work.changes.append({"id": card["id"], "state": card["state"], "open": card["open"], "updated_at": context.at})
+        change = {
+            "id": card["id"],
+            "state": card["state"],
+            "open": card["open"],
+            "open_key": card.get("open_key"),
+            "updated_at": context.at,
+        }
+        work.changes.append(change)
     for effect in decision.effects:
         _email(context, work, card, holder, effect.email, effect.to, reason)
     return decision

@@ -103,6 +103,7 @@ class Process:
     acts_on: tuple[str, ...]
     triggers: dict[str, Trigger]
     production_type: ProductionType | None
+    exclusive: Source | None
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
@@ -198,6 +199,7 @@ def build_process(document: Document) -> Process:
         )
         if production
         else None,
+        exclusive=source(("exclusive",)),
         prerequisites=tuple(
             Prerequisite(source(("prerequisites", i, "rule")), entry["message"])  # type: ignore[arg-type]
             for i, entry in enumerate(data.get("prerequisites", ()))

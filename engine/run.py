@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from engine import db, store
 from engine.bureau import BureauUnavailable, Connector
@@ -149,8 +150,7 @@ def run_batch(
     if started:
         started(batch.record["id"])
     for users in _selected(engine, batch, chunk):
-        with db.reading(engine) if plan else engine.begin() as connection:
-            _run_chunk(connection, batch, connector, users, result, keep_results, plan=plan)
+        _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
         if progress:
             progress(len(users))
     if not plan:
@@ -163,6 +163,26 @@ def run_batch(
                 .values(status=status, finished_at=now(), created=created, skipped=result.counts["skipped"])
             )
     return result
+
+
+def _chunk_with_retry(
+    engine: Engine, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool, plan: bool
+) -> None:
+    """One chunk in one transaction. If the store refuses a second open card (another batch got there
+    first, on a database that does not serialize writers), the chunk is worked out again: the
+    prerequisites then see the other card and skip the user."""
+    for attempt in range(3):
+        partial = BatchResult(result.batch, result.process, plan)
+        try:
+            with db.reading(engine) if plan else engine.begin() as connection:
+                _run_chunk(connection, batch, connector, users, partial, True, plan=plan)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            continue
+        for outcome in partial.results:
+            result.add(outcome, keep)
+        return
 
 
 def new_batch_id() -> str:
@@ -384,6 +404,7 @@ def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, c
         "batch_id": batch.record["id"],
         "created_at": at,
         "updated_at": at,
+        "open_key": holder["id"] if batch.compiled.exclusive else None,
     }
     return _start(context, work, batch, holder, card, stored=False)
 

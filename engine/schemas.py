@@ -71,6 +71,7 @@ PROCESS: Schema = {
         "valuesrules": {"type": "dict", "schema": TRIGGER},
     },
     "production_type": {"type": "dict", "schema": PRODUCTION_TYPE},
+    "exclusive": _text(required=False),
     "prerequisites": {"type": "list", "schema": {"type": "dict", "schema": PREREQUISITE}},
     "states": {
         "type": "dict",
@@ -171,7 +172,7 @@ SCENARIO: Schema = {
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
-    "action": (("acts_on",), ("states", "transitions", "production_type")),
+    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive")),
 }
 
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.

@@ -171,16 +171,20 @@ def find_cards(
 
 
 def set_card_states(connection: Connection, changes: Sequence[Row]) -> None:
-    """Apply state changes: each a dict with id, state, open, updated_at."""
+    """Apply state changes: each a dict with id, state, open, open_key, updated_at."""
     if changes:
         statement = (
             update(db.cards)
             .where(db.cards.c.id == bindparam("card"))
-            .values(state=bindparam("new_state"), open=bindparam("new_open"), updated_at=bindparam("at"))
+            .values(
+                state=bindparam("new_state"), open=bindparam("new_open"), open_key=bindparam("key"), updated_at=bindparam("at")
+            )
         )
-        connection.execute(
-            statement, [{"card": c["id"], "new_state": c["state"], "new_open": c["open"], "at": c["updated_at"]} for c in changes]
-        )
+        rows = [
+            {"card": c["id"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"], "at": c["updated_at"]}
+            for c in changes
+        ]
+        connection.execute(statement, rows)
 
 
 # audit, orders, outbox

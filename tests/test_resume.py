@@ -1,0 +1,88 @@
+"""Batches killed at any point (SIGKILL) leave the store consistent and resumable, never doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+USERS = 20_000
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A store with 20,000 card holders (every tenth inactive) and an operator."""
+    rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator"]
+    rows += [f"u{i:05d},User {i},u{i}@example.com,{'inactive' if i % 10 == 0 else 'active'}," for i in range(USERS)]
+    (tmp_path / "users.csv").write_text("\n".join(rows) + "\n")
+    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=tmp_path, check=True, capture_output=True)
+    return tmp_path / "cardflow.db"
+
+
+def run_batch(folder: Path, *, kill_when: int | None = None, kill_after: float | None = None) -> int | None:
+    """`cardflow run` with the queue off (so orders and emails apply), killed with SIGKILL when told."""
+    command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--batch-id", "B1", "--connector", "simulated"]
+    command += ["--set", "CardsAddonExtProdQueue=false", "--set", "CardsAddonExtProdMultipleCards=true"]
+    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    while process.poll() is None and time.monotonic() - started < 120:
+        if kill_after is not None and time.monotonic() - started >= kill_after:
+            break
+        if kill_when is not None and count(folder / "cardflow.db", "select count(*) from cards") >= kill_when:
+            break
+        time.sleep(0.005)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        return None
+    return process.returncode
+
+
+def count(database: Path, query: str) -> int:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            return int(connection.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def batch_status(database: Path) -> str:
+    with sqlite3.connect(database) as connection:
+        return str(connection.execute("select status from batches where id = 'B1'").fetchone()[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kill", [{"kill_when": 500}, {"kill_when": 7_000}, {"kill_after": 0.9}], ids=["after-1-chunk", "after-14-chunks", "mid-chunk"]
+)
+def test_killed_batch_resumes_without_a_second_card(store: Path, kill: dict[str, float]) -> None:
+    """Killed, the batch shows as running; rerun, every eligible user has one card, one audit row, one order, one email."""
+    folder = store.parent
+    assert run_batch(folder, **kill) is None, "the batch finished before it could be killed"  # type: ignore[arg-type]
+    assert count(store, "select count(*) from cards") < 18_001
+    assert batch_status(store) == "running"
+    listed = subprocess.run([CARDFLOW, "batches"], cwd=folder, capture_output=True, text=True, check=True).stdout
+    assert "running" in listed
+    assert run_batch(folder) == 0
+    assert batch_status(store) == "complete"
+    eligible = 18_001  # 18,000 active holders and the operator
+    assert count(store, "select count(*) from cards") == eligible
+    assert count(store, "select count(distinct user_id) from cards") == eligible
+    assert count(store, "select count(*) from cards where state = 'ordered'") == eligible
+    assert count(store, "select count(*) from transitions") == eligible
+    assert count(store, "select count(distinct card_id) from transitions") == eligible
+    assert count(store, "select count(*) from orders") == eligible
+    assert count(store, "select count(distinct idempotency_key) from orders") == eligible
+    assert count(store, "select count(*) from outbox where template = 'card_ordered'") == eligible
+    assert count(store, "select count(distinct card_id) from outbox") == eligible
+    assert (
+        count(store, "select count(*) from transitions t left join decisions d on d.id = t.decision_id where d.id is null") == 0
+    )
