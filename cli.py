@@ -341,6 +341,7 @@ def run(
             engine,
             request,
             bureau,
+            keep_results=True if as_json else 101,  # a table is shown for up to 100 users; memory stays flat beyond
             progress=advance,
             started=lambda batch: click.echo(f"cardflow: batch {batch}", err=True),
         )

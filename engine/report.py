@@ -243,7 +243,7 @@ def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
 def render_batch(result: Any) -> str:
     """`cardflow run` for a reader: the users (up to 100) and a summary line."""
     lines = []
-    if result.results and len(result.results) <= 100:
+    if result.results and result.total <= 100:
         rows = [[r.user, r.card, r.state, r.status, r.reason] for r in result.results]
         lines.append(table(["user", "card", "state", "status", "reason"], rows))
     created = {state: n for state, n in sorted(result.counts.items()) if state != "skipped"}
@@ -267,7 +267,7 @@ def render_actions(results: Sequence[Any]) -> str:
 def render_plan(result: Any) -> str:
     """`cardflow plan` for a reader: per user what run would do, then the totals."""
     lines = []
-    if result.results and len(result.results) <= 100:
+    if result.results and result.total <= 100:
         rows = [
             [r.user, r.state, r.status, r.reason, ", ".join(f"{t} to {to}" for t, to in r.emails or []), _orders(r.orders)]
             for r in result.results

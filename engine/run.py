@@ -93,10 +93,15 @@ class BatchResult:
     results: list[UserResult] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
-    def add(self, result: UserResult, keep: bool) -> None:
+    def add(self, result: UserResult, keep: bool | int) -> None:
+        """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
         self.counts[result.state if result.status == "created" and result.state else result.status] += 1
-        if keep:
+        if keep is True or (keep is not False and len(self.results) < keep):
             self.results.append(result)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def as_json(self) -> Row:
         return {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
@@ -126,7 +131,7 @@ def run_batch(
     request: RunRequest,
     connector: Connector,
     *,
-    keep_results: bool = True,
+    keep_results: bool | int = True,
     progress: Progress | None = None,
     started: Callable[[str], None] | None = None,
     chunk: int = store.CHUNK,
@@ -166,7 +171,7 @@ def run_batch(
 
 
 def _chunk_with_retry(
-    engine: Engine, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool, plan: bool
+    engine: Engine, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool | int, plan: bool
 ) -> None:
     """One chunk in one transaction. If the store refuses a second open card (another batch got there
     first, on a database that does not serialize writers), the chunk is worked out again: the
