@@ -355,6 +355,7 @@ def _run_chunk(
         batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
     )
     context.people.update((user["id"], user) for user in users)
+    context.people[batch.actor["id"]] = batch.actor
     work = Work()
     next_id = store.next_card_id(connection)
     for user in users:
