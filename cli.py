@@ -219,6 +219,23 @@ def connector_options(function: F) -> F:
     )(function)
 
 
+def selection_options(function: F) -> F:
+    """--user ID... | --all | --where EXPR: which users a run (or plan) is for."""
+    example = "user.department == 'Sales'"
+    function = click.option("--where", metavar="EXPR", help=f'The users matching EXPR, e.g. "{example}".')(function)
+    function = click.option("--all", "everyone", is_flag=True, help="Every user in the store.")(function)
+    return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
+
+
+def _selection(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Any:
+    from engine.errors import UsageError
+    from engine.run import Selection
+
+    if sum((bool(user_ids), everyone, where is not None)) != 1:
+        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    return Selection(tuple(user_ids), everyone, where)
+
+
 def _store(location: str | None) -> Any:
     """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file)."""
     from engine.store import open_store
@@ -286,9 +303,7 @@ def users_list(db: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user to run the process for (repeatable).")
-@click.option("--all", "everyone", is_flag=True, help="Run for every user in the store.")
-@click.option("--where", metavar="EXPR", help="Run for the users matching EXPR, e.g. \"user.department == 'Sales'\".")
+@selection_options
 @click.option("--as", "actor", required=True, metavar="ID", help="The operator running the process.")
 @click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
 @click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
@@ -322,16 +337,12 @@ def run(
     options say; the others are reported as skipped with the prerequisite's message.
     """
     from engine.bureau import Simulated
-    from engine.errors import UsageError
-    from engine.report import render_batch
-    from engine.run import RunRequest, Selection, count_selected, run_batch
-
-    if sum((bool(user_ids), everyone, where is not None)) != 1:
-        raise UsageError("choose the users with exactly one of --user, --all or --where")
-    found = _workspace(workspace)
     from engine.options import parse_sets
+    from engine.report import render_batch
+    from engine.run import RunRequest, count_selected, run_batch
 
-    selection = Selection(tuple(user_ids), everyone, where)
+    selection = _selection(user_ids, everyone, where)
+    found = _workspace(workspace)
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = _store(db)
     bureau = Simulated() if dry_run else _connector(connector, orders)
@@ -678,9 +689,7 @@ def test_command(
 
 @cli.command()
 @click.argument("name")
-@click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user to plan for (repeatable).")
-@click.option("--all", "everyone", is_flag=True, help="Plan for every user in the store.")
-@click.option("--where", metavar="EXPR", help="Plan for the users matching EXPR.")
+@selection_options
 @click.option("--as", "actor", metavar="ID", help="The operator who would run it (default: a planner with the operator role).")
 @click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
 @set_option
@@ -704,15 +713,12 @@ def plan(
     The bureau is simulated (it accepts every order). Takes the same selection as `run`.
     """
     from engine.bureau import Simulated
-    from engine.errors import UsageError
     from engine.options import parse_sets
     from engine.report import render_plan
-    from engine.run import PLANNER, RunRequest, Selection, run_batch
+    from engine.run import PLANNER, RunRequest, run_batch
 
-    if sum((bool(user_ids), everyone, where is not None)) != 1:
-        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    selection = _selection(user_ids, everyone, where)
     found = _workspace(workspace)
-    selection = Selection(tuple(user_ids), everyone, where)
     request = RunRequest(name, actor or PLANNER["id"], selection, parse_sets(sets, found.scripts), production_type, dry_run=True)
     result = run_batch(found, _store(db), request, Simulated())
     if as_json:

@@ -64,33 +64,32 @@ def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
     return found
 
 
+def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> list[Row]:
+    """The next `chunk` users in id order after the id `after` (keyset pagination: memory stays flat)."""
+    query = select(db.users).order_by(db.users.c.id).limit(chunk)
+    if after is not None:
+        query = query.where(db.users.c.id > after)
+    return [user_record(row) for row in connection.execute(query)]
+
+
 def iter_users(connection: Connection, chunk: int = CHUNK) -> Iterator[list[Row]]:
-    """Every user, in id order, a chunk at a time (keyset pagination: memory stays flat)."""
-    last = None
-    while True:
-        query = select(db.users).order_by(db.users.c.id).limit(chunk)
-        if last is not None:
-            query = query.where(db.users.c.id > last)
-        rows = [user_record(row) for row in connection.execute(query)]
-        if not rows:
-            return
+    """Every user, in id order, a chunk at a time, on one connection."""
+    rows = user_page(connection, None, chunk)
+    while rows:
         yield rows
-        last = rows[-1]["id"]
+        rows = user_page(connection, rows[-1]["id"], chunk)
 
 
 def user_chunks(engine: Engine, chunk: int = CHUNK) -> Iterator[list[Row]]:
-    """Every user in id order, each chunk read in its own short read transaction."""
-    last = None
+    """Every user in id order, each chunk read in its own short read transaction (writers are not held up)."""
+    after: str | None = None
     while True:
         with db.reading(engine) as connection:
-            query = select(db.users).order_by(db.users.c.id).limit(chunk)
-            if last is not None:
-                query = query.where(db.users.c.id > last)
-            rows = [user_record(row) for row in connection.execute(query)]
+            rows = user_page(connection, after, chunk)
         if not rows:
             return
         yield rows
-        last = rows[-1]["id"]
+        after = rows[-1]["id"]
 
 
 def users_with_role(connection: Connection, role: str) -> list[Row]:
