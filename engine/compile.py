@@ -72,7 +72,7 @@ class CompiledProcess:
     placed: Mapping[int, Candidate] = field(repr=False)
     exclusive: bool = False
     traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
-    records: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict, repr=False)
+    records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def candidate_of(self, machine_transition: Any) -> Candidate:
         """The candidate a transition of the machine was built from."""

@@ -5,6 +5,7 @@ in the caller's transaction, so a state change and its effects commit together o
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Work:
     changes: list[Row] = field(default_factory=list)
     approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     decision_ids: set[str] = field(default_factory=set)
+    last_trace: Row | None = None
 
     def flush(self, connection: Connection, context: FireContext) -> None:
         store.write_rows(connection, self.rows)
@@ -152,8 +154,8 @@ def _record(compiled: CompiledProcess, work: Work, decision: Decision, bureau: R
         if bureau:
             trace["bureau"] = bureau
         text = dumps(trace)
-        cached = compiled.records[key] = (store.decision_id_of(text), text)
-    identity, text = cached
+        cached = compiled.records[key] = (store.decision_id_of(text), text, trace)
+    identity, text, work.last_trace = cached
     if identity not in work.decision_ids:
         work.decision_ids.add(identity)
         work.rows["decisions"].append({"id": identity, "trace": text})
@@ -263,8 +265,6 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
             existing = store.outbox_by_key(connection, key)
             cards = [entry["card"] for entry in group]
             if existing:
-                import json
-
                 previous = json.loads(existing["context"])
                 previous["cards"] = previous["cards"] + cards
                 rendered = context.templates.render(template, previous, existing["locale"])

@@ -8,7 +8,6 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -394,7 +393,7 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
         (entry["template"], approvers[approver]) for approver, entries in work.approvals.items() for entry in entries
     ]
     outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
-    outcome.trace = json.loads(work.rows["decisions"][-1]["trace"]) if work.rows["decisions"] else None
+    outcome.trace = work.last_trace
 
 
 def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int) -> UserResult:

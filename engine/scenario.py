@@ -28,7 +28,7 @@ from engine.options import type_problem
 from engine.run import RunRequest, Selection, run_batch
 from engine.schemas import STEP_ACTIONS
 from engine.store import Row
-from engine.users import _row as user_row
+from engine.users import user_row
 from engine.validate import validate
 from engine.workspace import Workspace
 

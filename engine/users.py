@@ -34,7 +34,7 @@ def read_users(path: Path) -> list[dict[str, Any]]:
         raise UsageError(f"{path}: unknown format '{suffix}' (use .csv, .json, .yaml)")
     rows, seen = [], set()
     for where, record in records:
-        row = _row(where, record)
+        row = user_row(where, record)
         if row["id"] in seen:
             raise UsageError(f"{where}: duplicate user id '{row['id']}'")
         seen.add(row["id"])
@@ -66,7 +66,7 @@ def _document_records(path: Path, text: str, suffix: str) -> list[tuple[str, dic
     return [(f"{path}: user #{i + 1}", record) for i, record in enumerate(data)]
 
 
-def _row(where: str, record: Any) -> dict[str, Any]:
+def user_row(where: str, record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a user must be a mapping")
     missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
