@@ -67,6 +67,7 @@ def _document_records(path: Path, text: str, suffix: str) -> list[tuple[str, dic
 
 
 def user_row(where: str, record: Any) -> dict[str, Any]:
+    """A user record checked and shaped as a row of the users table; `where` names it in errors."""
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a user must be a mapping")
     missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
