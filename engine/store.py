@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
@@ -47,11 +49,20 @@ def upsert_users(connection: Connection, rows: Sequence[Row]) -> None:
         connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates), list(chunk))
 
 
-def user_record(row: Any) -> Row:
-    """A stored user as expressions and templates see it: attributes plus id, name, email, state, roles."""
-    record: Row = json.loads(row.attributes)
-    record.update(id=row.id, name=row.name, email=row.email, state=row.state, roles=json.loads(row.roles))
+_USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)
+
+
+def user_record(row: Sequence[Any]) -> Row:
+    """A stored user (id, name, email, state, roles, attributes) as expressions and templates see it:
+    its attributes plus id, name, email, state and roles."""
+    user_id, name, email, state, roles, attributes = row
+    record: Row = json.loads(attributes) if attributes != "{}" else {}
+    record.update(id=user_id, name=name, email=email, state=state, roles=json.loads(roles) if roles != "[]" else [])
     return record
+
+
+def _select_users() -> Any:
+    return select(*_USER_COLUMNS)
 
 
 def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
@@ -59,14 +70,14 @@ def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
     found: dict[str, Row] = {}
     wanted = list(dict.fromkeys(ids))
     for start in range(0, len(wanted), CHUNK):
-        query = select(db.users).where(db.users.c.id.in_(wanted[start : start + CHUNK]))
-        found.update((row.id, user_record(row)) for row in connection.execute(query))
+        query = _select_users().where(db.users.c.id.in_(wanted[start : start + CHUNK]))
+        found.update((row[0], user_record(row)) for row in connection.execute(query))
     return found
 
 
 def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> list[Row]:
     """The next `chunk` users in id order after the id `after` (keyset pagination: memory stays flat)."""
-    query = select(db.users).order_by(db.users.c.id).limit(chunk)
+    query = _select_users().order_by(db.users.c.id).limit(chunk)
     if after is not None:
         query = query.where(db.users.c.id > after)
     return [user_record(row) for row in connection.execute(query)]
@@ -94,7 +105,7 @@ def user_chunks(engine: Engine, chunk: int = CHUNK) -> Iterator[list[Row]]:
 
 def users_with_role(connection: Connection, role: str) -> list[Row]:
     """Active users holding `role`, in id order (roles are a JSON list; the LIKE narrows, the check decides)."""
-    query = select(db.users).where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
+    query = _select_users().where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
     return [user for user in map(user_record, connection.execute(query)) if role in user["roles"]]
 
 
@@ -115,20 +126,38 @@ def list_batches(connection: Connection) -> list[Row]:
 # cards
 
 
-def open_card_counts(connection: Connection, process: str, user_ids: Sequence[str]) -> dict[str, int]:
-    """How many open cards of `process` each user has."""
+def open_card_counts(
+    connection: Connection, process: str, user_ids: Sequence[str], *, contiguous: bool = False
+) -> dict[str, int]:
+    """How many open cards of `process` each user has. `contiguous` says the ids are every user
+    from the first to the last in id order (a page of users), so one range scan finds them."""
+    if contiguous and user_ids:
+        # the process is compared here, not in SQL, so that no planner prefers the (process, open_key) index
+        query = (
+            select(db.cards.c.user_id, db.cards.c.process, func.count())
+            .where(_among(db.cards.c.user_id, user_ids, contiguous), db.cards.c.open.is_(True))
+            .group_by(db.cards.c.user_id, db.cards.c.process)
+        )
+        return {user: count for user, of, count in connection.execute(query) if of == process}
     query = (
         select(db.cards.c.user_id, func.count())
-        .where(db.cards.c.process == process, db.cards.c.open.is_(True), db.cards.c.user_id.in_(list(user_ids)))
+        .where(db.cards.c.process == process, db.cards.c.open.is_(True), _among(db.cards.c.user_id, user_ids, False))
         .group_by(db.cards.c.user_id)
     )
     return {user: count for user, count in connection.execute(query)}
 
 
-def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str]) -> dict[str, Row]:
-    """Cards this batch already made for these users (a resumed batch skips them)."""
-    query = select(db.cards).where(db.cards.c.batch_id == batch_id, db.cards.c.user_id.in_(list(user_ids)))
+def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str], *, contiguous: bool = False) -> dict[str, Row]:
+    """Cards this batch already made for these users (a resumed batch skips them); `contiguous` as above."""
+    query = select(db.cards).where(db.cards.c.batch_id == batch_id, _among(db.cards.c.user_id, user_ids, contiguous))
     return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
+
+
+def _among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
+    """`column` is one of `user_ids`: a range when they are contiguous, else a list."""
+    if contiguous and user_ids:
+        return column.between(user_ids[0], user_ids[-1])
+    return column.in_(list(user_ids))
 
 
 def next_card_id(connection: Connection) -> int:
@@ -199,13 +228,35 @@ def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
     """Insert the rows of one unit of work, table by table (executemany)."""
     if rows.get("decisions"):
         unique = list({row["id"]: row for row in rows["decisions"]}.values())
-        connection.execute(_insert(connection, db.decisions).on_conflict_do_nothing(index_elements=["id"]), unique)
+        insert_many(connection, db.decisions, unique, skip_existing="id")
     for name in ("cards", "transitions", "orders"):
         if rows.get(name):
-            connection.execute(getattr(db, name).insert(), rows[name])
+            insert_many(connection, getattr(db, name), rows[name])
     if rows.get("outbox"):
-        statement = _insert(connection, db.outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        connection.execute(statement, rows["outbox"])
+        insert_many(connection, db.outbox, rows["outbox"], skip_existing="dedupe_key")
+
+
+def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip_existing: str | None = None) -> None:
+    """Insert rows (dicts with the same keys) in one DBAPI executemany, or skip the ones whose
+    `skip_existing` column is taken. The statement is compiled once per dialect, table and columns;
+    the rows go to the driver as tuples, which is what makes the hot path of a batch cheap."""
+    columns = tuple(rows[0])
+    sql, order = _insert_statement(connection.dialect, table, columns, skip_existing)
+    if order is None:
+        connection.exec_driver_sql(sql, list(rows))
+    else:
+        values = itemgetter(*order)
+        connection.exec_driver_sql(sql, [values(row) for row in rows] if len(order) > 1 else [(values(row),) for row in rows])
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(dialect: Any, table: Any, columns: tuple[str, ...], skip_existing: str | None) -> tuple[str, Any]:
+    """The SQL of an insert of `columns` and the order its positional parameters take (None when named)."""
+    statement = (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+    if skip_existing:
+        statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    return compiled.string, tuple(compiled.positiontup) if compiled.positional else None
 
 
 def outbox_by_key(connection: Connection, key: str) -> Row | None:

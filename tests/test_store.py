@@ -272,3 +272,44 @@ def test_sql_in_a_user_id_is_data(run: Run, tmp_path: Path, suffix: str) -> None
         found = connection.execute(select(db.users.c.id).where(db.users.c.id == evil)).scalars().all()
     engine.dispose()
     assert [evil] == found
+
+
+# reads of a page of users
+
+
+def _card(card_id: int, user: str, process: str, open_: bool, batch: str = "B1") -> dict[str, Any]:
+    return {"id": card_id, "user_id": user, "process": process, "state": "s", "open": open_, "requester": "op",
+            "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None}  # fmt: skip
+
+
+def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(tmp_path: Path) -> None:
+    """For a contiguous page of users, the range query counts open cards and finds a batch's cards
+    exactly as the list query does: other processes, closed cards and users outside the page are
+    not counted, and other batches' cards are not found."""
+    engine = db.connect(str(tmp_path / "store.db"))
+    cards = [
+        _card(1, "u02", "P", True),
+        _card(2, "u02", "P", True, "B2"),
+        _card(3, "u03", "P", False),
+        _card(4, "u03", "Q", True, "B3"),
+        _card(5, "u04", "P", True, "B2"),
+        _card(6, "u01", "P", True),  # before the page
+        _card(7, "u06", "P", True),  # after it
+    ]
+    page = ["u02", "u03", "u04", "u05"]
+    with engine.begin() as connection:
+        store.insert_many(connection, db.cards, cards)
+        for contiguous in (False, True):
+            assert store.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
+            found = store.existing_cards(connection, "B1", page, contiguous=contiguous)
+            assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
+
+
+def test_insert_many_skips_rows_whose_key_is_taken(tmp_path: Path) -> None:
+    """`skip_existing` inserts the new rows and leaves a row with a taken key as it was."""
+    engine = db.connect(str(tmp_path / "store.db"))
+    with engine.begin() as connection:
+        store.insert_many(connection, db.decisions, [{"id": "d1", "trace": "first"}])
+        again = [{"id": "d1", "trace": "second"}, {"id": "d2", "trace": "x"}]
+        store.insert_many(connection, db.decisions, again, skip_existing="id")
+    assert sql(tmp_path / "store.db", "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]
