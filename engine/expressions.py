@@ -88,6 +88,55 @@ def parse(source: str) -> Compiled:
     return Compiled(source, frozenset(roots), frozenset(attributes), frozenset(constants), closure)
 
 
+def specialize(source: str, known: Mapping[str, Mapping[str, Any]]) -> Compiled:
+    """`source` compiled for a scope whose `known` roots are fixed (a batch's options, its actor):
+    their attributes become constants and the `and`/`or`/`not` they decide fold away. Only the
+    truth of the result is kept: the closure returns True, False or UNKNOWN, as `truth` of the
+    unspecialized expression would (reads of the known roots are not recorded). Prerequisites,
+    checked once per user, are compiled this way."""
+    compiled = parse(source)
+    tree = Parser(_ENV, source, state="variable").parse_expression()
+    folded = _boolean(_fold(tree, known))
+    roots: set[str] = set()
+    attributes: set[tuple[str, str]] = set()
+    closure = _compile(folded, roots, attributes)
+    return Compiled(source, frozenset(roots), frozenset(attributes), compiled.constants, closure)
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _fold(node: Any, known: Mapping[str, Mapping[str, Any]]) -> Any:
+    """The tree with known attributes as constants and the logic they decide folded."""
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(node.node, nodes.Name) and node.node.name in known:
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        value = known[node.node.name].get(attr) if isinstance(attr, str) and not attr.startswith("_") else UNKNOWN
+        return nodes.Const(value) if isinstance(value, _PLAIN) else node
+    for name in node.fields:
+        child = getattr(node, name)
+        if isinstance(child, nodes.Node):
+            setattr(node, name, _fold(child, known))
+        elif isinstance(child, list):
+            setattr(node, name, [_fold(item, known) if isinstance(item, nodes.Node) else item for item in child])
+    if isinstance(node, nodes.Not) and isinstance(node.node, nodes.Const):
+        return nodes.Const(not node.node.value)
+    if isinstance(node, (nodes.And, nodes.Or)):
+        stop = isinstance(node, nodes.Or)
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(side, nodes.Const):
+                return nodes.Const(stop) if bool(side.value) is stop else _boolean(other)
+    return node
+
+
+def _boolean(node: Any) -> Any:
+    """`node`, made to give True, False or UNKNOWN like `and`/`or` do (its truth, not its value)."""
+    if isinstance(node, nodes.Const):
+        return nodes.Const(bool(node.value))
+    if isinstance(node, (nodes.Compare, nodes.Not, nodes.And, nodes.Or)):
+        return node
+    return nodes.Not(nodes.Not(node))
+
+
 def _compile(node: nodes.Node, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
     builder = _BUILDERS.get(type(node))
     if builder is None:
@@ -181,6 +230,8 @@ def _lookup(
 
 
 def _attribute(record: Any, attr: str) -> Any:
+    if type(record) is dict:  # the common case, without the cost of an ABC check
+        return record.get(attr)
     if record is UNKNOWN:
         return UNKNOWN
     if isinstance(record, Mapping):
@@ -191,7 +242,7 @@ def _attribute(record: Any, attr: str) -> Any:
 def _index(base: Closure, index: Closure) -> Closure:
     def lookup(scope: Scope, reads: Reads) -> Any:
         container, key = base(scope, reads), index(scope, reads)
-        if UNKNOWN in (container, key):
+        if container is UNKNOWN or key is UNKNOWN:
             return UNKNOWN
         if isinstance(container, (list, tuple)) and isinstance(key, int) and -len(container) <= key < len(container):
             return container[key]
@@ -219,7 +270,7 @@ def _logic(is_and: bool, left: Closure, right: Closure) -> Closure:
         second = _truth(right(scope, reads))
         if second is stop:
             return stop
-        return UNKNOWN if UNKNOWN in (first, second) else not stop
+        return UNKNOWN if first is UNKNOWN or second is UNKNOWN else not stop
 
     return combine
 
@@ -253,7 +304,7 @@ def _compare(first: Closure, rest: list[tuple[str, Closure]]) -> Closure:
         left = first(scope, reads)
         for op, operand in rest:
             right = operand(scope, reads)
-            if UNKNOWN in (left, right):
+            if left is UNKNOWN or right is UNKNOWN:
                 return UNKNOWN
             try:
                 if not _OPERATORS[op](left, right):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.expressions import UNKNOWN, ExpressionError, parse, residual
+from engine.expressions import UNKNOWN, ExpressionError, parse, residual, specialize
 
 
 def test_reads_are_recorded_in_order() -> None:
@@ -91,3 +91,53 @@ def test_residual_keeps_only_undecided_conjuncts() -> None:
     """The runtime part of a guard is what remains after the options decide theirs."""
     assert residual("not options.A and options.B and bureau.accepted", {"options": {"A": False, "B": True}}) == "bureau.accepted"
     assert residual("options.B", {"options": {"B": True}}) is None
+
+
+SPECIALIZED = [
+    "user.state == 'active'",
+    "options.M or user.open_cards == 0",
+    "user.open_cards == 0 or options.M",
+    "options.M and user.department",
+    "not options.M and user.department == 'Sales'",
+    "(options.M and user.open_cards) == 1",
+    "user.department if options.M else options.N",
+    "options.N in ['a', 'b'] and user.state != 'gone'",
+    "actor.id == user.manager or not options.M",
+    "options.M",
+    "not options.M",
+    "bureau.accepted and options.M",
+]
+USERS = [
+    {"state": "active", "open_cards": 0, "department": "Sales", "manager": "op"},
+    {"state": "gone", "open_cards": 2, "department": "", "manager": "x"},
+    {"state": "active", "open_cards": 1},
+]
+
+
+@pytest.mark.parametrize("source", SPECIALIZED)
+def test_specialized_expressions_keep_their_truth(source: str) -> None:
+    """With the options and the actor fixed, the specialized closure gives exactly the truth of the
+    expression (True, False or UNKNOWN) for every user, option value and bureau state."""
+    for m in (True, False, None):
+        for n in ("a", "c"):
+            known = {"options": {"M": m, "N": n}, "actor": {"id": "op"}}
+            specialized = specialize(source, known)
+            for user in USERS:
+                for bureau in ({"accepted": True}, {"accepted": False}, UNKNOWN):
+                    scope = {**known, "user": user, "bureau": bureau}
+                    assert specialized.closure({"user": user, "bureau": bureau}, []) is parse(source).truth(scope)[0], (
+                        m,
+                        n,
+                        user,
+                        bureau,
+                    )
+
+
+def test_specialized_expressions_read_only_what_is_left() -> None:
+    """What the options decide is gone from the specialized expression: it reads only the rest."""
+    assert specialize("options.M or user.open_cards == 0", {"options": {"M": True}}).attributes == frozenset()
+    kept = specialize("options.M or user.open_cards == 0", {"options": {"M": False}})
+    assert kept.attributes == {("user", "open_cards")}
+    reads: list[tuple[str, object]] = []
+    assert kept.closure({"user": {"open_cards": 0}}, reads) is True
+    assert reads == [("user.open_cards", 0)]
