@@ -5,12 +5,17 @@ the options is left out of the machine, one whose guard is true becomes uncondit
 rest keep a runtime condition. Machines are cached per (definitions, process, options) fingerprint
 and shared by all cards: a card is a plain record whose state is set on one reusable model per
 trigger before firing (never a Machine or `add_model` per card).
+
+The last step of folding: when the options decide every candidate of a trigger in a state, nothing
+of the card can change where the machine goes or what the trace says, so the machine's decision
+for the first such card is kept and given to the others (their effects' `when` still read the card).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from transitions import Machine
@@ -35,7 +40,7 @@ class Candidate:
         return self.folded is not False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
     """What firing a trigger on a card did: the transition taken (if any) and why."""
 
@@ -71,8 +76,14 @@ class CompiledProcess:
     models: Mapping[str, _Card] = field(repr=False)
     placed: Mapping[int, Candidate] = field(repr=False)
     exclusive: bool = False
+    decided: dict[tuple[str, str], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
     traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def option_values(self) -> dict[str, Any]:
+        """The options as guards read them (one dict for every card; never changed)."""
+        return self.options.as_dict()
 
     def candidate_of(self, machine_transition: Any) -> Candidate:
         """The candidate a transition of the machine was built from."""
@@ -85,6 +96,32 @@ class CompiledProcess:
 
     def fire(self, trigger: str, state: str, scope: Scope) -> Decision:
         """Fire `trigger` on a card in `state`; the decision says where it went and why."""
+        decided = self.decided.get((trigger, state))
+        if decided is None:
+            decision = self.fire_machine(trigger, state, scope)
+            if self.options_decide(trigger, state):
+                fired = self._candidate_taken(decision)
+                conditional = fired is not None and any(when is not None for _, when in fired.effects)
+                self.decided[(trigger, state)] = (decision, fired if conditional else None)
+            return decision
+        decision, effects_read_card = decided
+        if effects_read_card is None:
+            return decision
+        return replace(decision, effects=self._effects(effects_read_card, scope))
+
+    def settled(self, trigger: str, state: str) -> Decision | None:
+        """The decision every card in `state` gets for `trigger`, once known (the options decide it
+        and no effect's `when` reads the card); None when the card must be fired with its scope."""
+        decided = self.decided.get((trigger, state))
+        return decided[0] if decided is not None and decided[1] is None and decided[0].dest is not None else None
+
+    def options_decide(self, trigger: str, state: str) -> bool:
+        """Whether the options alone decide every candidate of `trigger` in `state` (no runtime guard)."""
+        group = self.candidates.get((trigger, state), ())
+        return bool(group) and all(candidate.folded is not UNKNOWN for candidate in group)
+
+    def fire_machine(self, trigger: str, state: str, scope: Scope) -> Decision:
+        """Fire `trigger` through the machine, always (`fire` may reuse a decision the options made)."""
         model = self.models[trigger]
         model.state, model.scope, model.evaluated, model.recorded, model.fired = state, scope, {}, {}, None
         if self.can_fire(trigger, state) and self.machine.events[trigger].trigger(model):
@@ -97,8 +134,15 @@ class CompiledProcess:
             trace = self.traces[key] = [self._entry(candidate, model) for candidate in self.candidates.get((trigger, state), ())]
         if fired is None:
             return Decision(trigger, state, None, None, trace, key=key)
-        effects = [effect for effect, when in fired.effects if when is None or when.truth(scope)[0]]
-        return Decision(trigger, state, fired.transition.dest, fired.transition, trace, effects, key)
+        return Decision(trigger, state, fired.transition.dest, fired.transition, trace, self._effects(fired, scope), key)
+
+    @staticmethod
+    def _effects(fired: Candidate, scope: Scope) -> list[Effect]:
+        return [effect for effect, when in fired.effects if when is None or when.truth(scope)[0]]
+
+    def _candidate_taken(self, decision: Decision) -> Candidate | None:
+        group = self.candidates.get((decision.trigger, decision.source), ())
+        return next((candidate for candidate in group if candidate.transition is decision.transition), None)
 
     @staticmethod
     def _trace_key(trigger: str, state: str, model: _Card) -> tuple[Any, ...]:

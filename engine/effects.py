@@ -92,21 +92,24 @@ def fire(
     `stored` says the card is already in the store (its state change is an update); a new card's
     row is written by the caller with the state reached.
     """
-    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, refusals)))
-    scope = {
-        "user": holder,
-        "card": card_view(card),
-        "options": context.compiled.options.as_dict(),
-        "batch": batch,
-        "actor": context.actor,
-        "bureau": answer,
-    }
-    decision = context.compiled.fire(trigger, card["state"], scope)
-    if decision.dest is None:
-        return decision
-    bureau = _answer_view(answer.answer, context.connector.name) if answer.answer is not None else None
-    if answer.answer is not None:
-        _order_row(work, card, answer.answer, context, refusals)
+    decision = context.compiled.settled(trigger, card["state"])
+    bureau = None
+    if decision is None:  # the card's values matter: fire with the card in scope
+        answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, refusals)))
+        scope = {
+            "user": holder,
+            "card": card_view(card),
+            "options": context.compiled.option_values,
+            "batch": batch,
+            "actor": context.actor,
+            "bureau": answer,
+        }
+        decision = context.compiled.fire(trigger, card["state"], scope)
+        if decision.dest is None:
+            return decision
+        if answer.answer is not None:
+            bureau = _answer_view(answer.answer, context.connector.name)
+            _order_row(work, card, answer.answer, context, refusals)
     identity = _record(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {

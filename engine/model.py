@@ -7,6 +7,7 @@ sources stay text here and are parsed by `engine.check`, which reports where the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.diagnostics import Location
@@ -109,11 +110,11 @@ class Process:
     transitions: tuple[Transition, ...]
     document: Document = field(repr=False, compare=False)
 
-    @property
+    @cached_property
     def initial(self) -> str:
         return next(state.name for state in self.states.values() if state.initial)
 
-    @property
+    @cached_property
     def finals(self) -> frozenset[str]:
         return frozenset(state.name for state in self.states.values() if state.final)
 

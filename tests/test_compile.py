@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Any
 
 from conftest import ROOT
 
+from engine.bureau import LazyAnswer, OrderAnswer
 from engine.compile import compile_process
+from engine.matrix import options_read, representative_scope, values_of
 from engine.options import effective_options
 from engine.workspace import load_workspace
 
@@ -102,3 +106,65 @@ def test_recording_a_guard_never_asks_the_bureau() -> None:
         ("ordered", False),
         ("failed", False),
     ]
+
+
+def _option_combinations(workspace: Any, process: Any) -> list[dict[str, Any]]:
+    """Every combination of the options a process reads (each over the values `matrix` tries)."""
+    variables = options_read(process, workspace.scripts)
+    domains = {name: values_of(variable) for name, variable in variables.items()}
+    domains = {name: values for name, values in domains.items() if values}
+    return [dict(zip(domains, values, strict=True)) for values in itertools.product(*domains.values())]
+
+
+def _cards(compiled: Any, state: str) -> list[dict[str, Any]]:
+    """Scopes of different cards in `state`: users and bureau answers that differ."""
+    base = representative_scope(compiled)
+    scopes = []
+    for user_state, accepted in (("active", True), ("inactive", False), ("active", False)):
+        user = {**base["user"], "state": user_state, "id": f"u-{user_state}-{accepted}"}
+        bureau = {"accepted": accepted, "reason": None if accepted else "refused", "order_id": "o" if accepted else None}
+        scopes.append({**base, "user": user, "card": {**base["card"], "state": state}, "bureau": bureau})
+    return scopes
+
+
+def test_a_step_the_options_decide_gives_the_machines_decision_to_every_card() -> None:
+    """For every batch process, option combination and (trigger, state): `fire` agrees with firing
+    the machine for each of several different cards, and a step the options decide entirely is
+    fired through the machine once and then reused (the very same decision)."""
+    workspace = load_workspace(ROOT)
+    checked = reused = 0
+    for process in workspace.processes.values():
+        if process.kind != "batch":
+            continue
+        for combination in _option_combinations(workspace, process):
+            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
+            compiled = compile_process(process, options, f"{workspace.fingerprint}:memo-test")
+            for trigger, state in compiled.candidates:
+                decisions = []
+                for scope in _cards(compiled, state):
+                    expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
+                    assert (got.dest, got.trace, got.effects, got.key) == (
+                        expected.dest,
+                        expected.trace,
+                        expected.effects,
+                        expected.key,
+                    ), (process.symbolic_name, combination, trigger, state)
+                    decisions.append(got)
+                    checked += 1
+                if compiled.options_decide(trigger, state):
+                    assert decisions[1] is decisions[2], (process.symbolic_name, combination, trigger, state)
+                    reused += 1
+    assert checked > 100 and reused > 10
+
+
+def test_a_step_with_a_runtime_guard_fires_the_machine_for_every_card() -> None:
+    """Queue off: `start` reads the bureau, so each card is fired through the machine and each
+    asks the bureau (nothing is reused from card to card)."""
+    process = compiled(CardsAddonExtProdQueue=False)
+    asked: list[int] = []
+    for card in range(5):
+        answer = LazyAnswer(lambda card=card: asked.append(card) or OrderAnswer(accepted=card % 2 == 0, order_id=None))
+        decision = process.fire("start", "registered", {"options": process.option_values, "bureau": answer})
+        assert decision.dest == ("ordered" if card % 2 == 0 else "failed")
+    assert asked == [0, 1, 2, 3, 4]
+    assert not process.options_decide("start", "registered")
