@@ -258,6 +258,9 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 def _tune_sqlite(engine: Engine) -> None:
     """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up.
+    The WAL is copied back into the database (checkpointed) every 10,000 pages (40 MB) rather
+    than SQLite's 1,000: a batch commits every chunk, and checkpointing that often was about a
+    tenth of a batch's time; `checkpoint` runs one when a batch ends.
 
     pysqlite's own transaction handling is switched off, as the SQLAlchemy documentation advises,
     so that SQLAlchemy's `begin` issues the BEGIN.
@@ -270,12 +273,24 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout = 60000")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         reading = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what the write-ahead log holds back into the database file (SQLite; as far as readers allow)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:  # on the driver's connection: a checkpoint runs outside any transaction
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                cursor.close()
 
 
 def reading(engine: Engine) -> Connection:

@@ -133,6 +133,13 @@ class _Batch:
     resumed: bool = False
 
     @cached_property
+    def counts_open(self) -> bool:
+        """Whether a prerequisite or a guard reads `user.open_cards` (else a chunk need not count them)."""
+        expressions = [parse(t.guard.text) for t in self.process.transitions if t.guard]
+        expressions += [rule for rule, _ in self.prerequisites]
+        return any(("user", "open_cards") in expression.attributes for expression in expressions)
+
+    @cached_property
     def view(self) -> Row:
         """The batch as expressions see it (once the record is settled)."""
         record = self.record
@@ -186,6 +193,7 @@ def run_batch(
                 .where(db.batches.c.id == batch.record["id"])
                 .values(status=status, finished_at=now(), created=created, skipped=result.counts["skipped"])
             )
+        db.checkpoint(engine)
     return result
 
 
@@ -383,7 +391,9 @@ def _run_chunk(
     ids = [user["id"] for user in users]
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
     done = store.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
-    counts = store.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+    counts = None
+    if batch.counts_open:
+        counts = store.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
     context = FireContext(
         batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
     )
@@ -394,7 +404,8 @@ def _run_chunk(
     scope = _prerequisite_scope(batch)
     reads: Reads = []
     for user in users:
-        user["open_cards"] = counts.get(user["id"], 0)
+        if counts is not None:
+            user["open_cards"] = counts.get(user["id"], 0)
         if user["id"] in done:
             card = done[user["id"]]
             if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
