@@ -217,11 +217,13 @@ def _lookup(
         raise ExpressionError("E304", construct=f"the private attribute '{attr}'")
     base = sub(base_node)
     if isinstance(base_node, nodes.Name):
-        attributes.add((base_node.name, attr))
-        dotted = f"{base_node.name}.{attr}"
+        name = base_node.name
+        attributes.add((name, attr))
+        dotted = f"{name}.{attr}"
 
         def read_root(scope: Scope, reads: Reads) -> Any:
-            value = _attribute(base(scope, reads), attr)
+            record = scope.get(name, UNKNOWN)
+            value = record.get(attr) if type(record) is dict else _attribute(record, attr)
             reads.append((dotted, value))
             return value
 
@@ -300,6 +302,9 @@ def _compare(first: Closure, rest: list[tuple[str, Closure]]) -> Closure:
         if op not in _OPERATORS:
             raise ExpressionError("E304", construct=f"the operator '{op}'")
 
+    if len(rest) == 1:  # the common case, without the loop
+        return _compare_one(first, *rest[0])
+
     def compare(scope: Scope, reads: Reads) -> Any:
         left = first(scope, reads)
         for op, operand in rest:
@@ -315,6 +320,21 @@ def _compare(first: Closure, rest: list[tuple[str, Closure]]) -> Closure:
         return True
 
     return compare
+
+
+def _compare_one(first: Closure, op: str, operand: Closure) -> Closure:
+    function = _OPERATORS[op]
+
+    def compare_one(scope: Scope, reads: Reads) -> Any:
+        left, right = first(scope, reads), operand(scope, reads)
+        if left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        try:
+            return function(left, right)
+        except TypeError:
+            return False
+
+    return compare_one
 
 
 def _conditional(test: Closure, yes: Closure, no: Closure) -> Closure:

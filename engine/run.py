@@ -34,6 +34,10 @@ from engine.store import Row, dumps
 from engine.workspace import TEMPLATES, Workspace
 
 START = "start"
+#: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
+#: the last page of every index), smaller ones lose less work to a crash and hold the write lock
+#: for less time. 2,000 users are about 40 ms of work with the default options.
+BATCH_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,7 @@ def run_batch(
     keep_results: bool | int = True,
     progress: Progress | None = None,
     started: Callable[[str], None] | None = None,
-    chunk: int = store.CHUNK,
+    chunk: int = BATCH_CHUNK,
 ) -> BatchResult:
     """Run a batch process for the selected users; see the module docstring.
 
@@ -403,6 +407,7 @@ def _run_chunk(
     next_id = store.next_card_id(connection)
     scope = _prerequisite_scope(batch)
     reads: Reads = []
+    blank = _blank_card(batch, context.at)
     for user in users:
         if counts is not None:
             user["open_cards"] = counts.get(user["id"], 0)
@@ -419,7 +424,7 @@ def _run_chunk(
         if failed:
             result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
             continue
-        outcome = _create_card(context, work, batch, user, next_id)
+        outcome = _create_card(context, work, batch, user, next_id, blank)
         if outcome.card == next_id:
             next_id += 1
         if plan:
@@ -441,11 +446,11 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
     outcome.trace = work.last_trace
 
 
-def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int) -> UserResult:
-    at = context.at
-    card = {
-        "id": card_id,
-        "user_id": holder["id"],
+def _blank_card(batch: _Batch, at: str) -> Row:
+    """A new card of this batch, made at `at`, before its id and holder are filled in."""
+    return {
+        "id": None,
+        "user_id": None,
         "process": batch.process.symbolic_name,
         "state": batch.process.initial,
         "open": True,
@@ -454,8 +459,15 @@ def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, c
         "batch_id": batch.record["id"],
         "created_at": at,
         "updated_at": at,
-        "open_key": holder["id"] if batch.compiled.exclusive else None,
+        "open_key": None,
     }
+
+
+def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int, blank: Row) -> UserResult:
+    card = blank.copy()
+    card["id"], card["user_id"] = card_id, holder["id"]
+    if batch.compiled.exclusive:
+        card["open_key"] = holder["id"]
     return _start(context, work, batch, holder, card, stored=False)
 
 

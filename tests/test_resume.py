@@ -61,7 +61,7 @@ def batch_status(database: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "kill", [{"kill_when": 500}, {"kill_when": 7_000}, {"kill_after": 0.9}], ids=["after-1-chunk", "after-14-chunks", "mid-chunk"]
+    "kill", [{"kill_when": 500}, {"kill_when": 8_000}, {"kill_after": 0.9}], ids=["after-1-chunk", "after-4-chunks", "mid-chunk"]
 )
 def test_killed_batch_resumes_without_a_second_card(store: Path, kill: dict[str, float]) -> None:
     """Killed, the batch shows as running; rerun, every eligible user has one card, one audit row, one order, one email."""
