@@ -20,7 +20,7 @@ from typing import Any
 
 from transitions import Machine
 
-from engine.expressions import UNKNOWN, Compiled, Reads, Scope, parse
+from engine.expressions import UNKNOWN, Compiled, Reads, Scope, parse, specialize
 from engine.model import Effect, Process, Transition
 from engine.options import EffectiveOptions
 
@@ -34,6 +34,7 @@ class Candidate:
     folded: Any
     option_reads: tuple[tuple[str, Any], ...]
     effects: tuple[tuple[Effect, Compiled | None], ...]
+    runtime: Compiled | None = None  # the guard specialized under the options, when they leave it undecided
 
     @property
     def kept(self) -> bool:
@@ -117,8 +118,13 @@ class CompiledProcess:
 
     def options_decide(self, trigger: str, state: str) -> bool:
         """Whether the options alone decide every candidate of `trigger` in `state` (no runtime guard)."""
-        group = self.candidates.get((trigger, state), ())
-        return bool(group) and all(candidate.folded is not UNKNOWN for candidate in group)
+        return (trigger, state) in self._decided_by_options
+
+    @cached_property
+    def _decided_by_options(self) -> frozenset[tuple[str, str]]:
+        return frozenset(
+            step for step, group in self.candidates.items() if all(candidate.folded is not UNKNOWN for candidate in group)
+        )
 
     def fire_machine(self, trigger: str, state: str, scope: Scope) -> Decision:
         """Fire `trigger` through the machine, always (`fire` may reuse a decision the options made)."""
@@ -168,13 +174,16 @@ class CompiledProcess:
         A root that is still `pending` (the bureau, not asked) counts as unknown, so recording a
         guard never places an order.
         """
-        scope = {name: UNKNOWN if getattr(value, "pending", False) else value for name, value in model.scope.items()}
+        scope = None
         for candidate in self.candidates.get((trigger, state), ()):
             index = candidate.transition.index
-            if candidate.folded is UNKNOWN and index not in model.evaluated and candidate.guard is not None:
-                result, reads = candidate.guard.truth(scope)
+            if candidate.runtime is not None and index not in model.evaluated:
+                if scope is None:
+                    scope = {name: UNKNOWN if getattr(value, "pending", False) else value for name, value in model.scope.items()}
+                reads: Reads = []
+                result = candidate.runtime.closure(scope, reads)
                 if result is not UNKNOWN:
-                    model.recorded[index] = (bool(result), reads)
+                    model.recorded[index] = (result, reads)
 
     def _entry(self, candidate: Candidate, model: _Card) -> dict[str, Any]:
         transition = candidate.transition
@@ -188,14 +197,21 @@ class CompiledProcess:
             result, reads, stage = candidate.folded, list(candidate.option_reads), "options"
         elif transition.index in model.evaluated:
             (result, reads), stage = model.evaluated[transition.index], "runtime"
+            reads = self._with_option_reads(candidate, reads)
         elif transition.index in model.recorded:
             (result, reads), stage = model.recorded[transition.index], "recorded"
+            reads = self._with_option_reads(candidate, reads)
         else:
             result, reads, stage = None, list(candidate.option_reads), "not evaluated"
         entry["result"], entry["stage"] = result, stage
         entry["reads"] = [self._read(name, value) for name, value in reads]
         entry["fired"] = model.fired is candidate
         return entry
+
+    @staticmethod
+    def _with_option_reads(candidate: Candidate, reads: Reads) -> Reads:
+        """What a runtime guard read: the options it read when folded, then what it read of the card."""
+        return [*candidate.option_reads, *(read for read in reads if not read[0].startswith("options."))]
 
     def _read(self, name: str, value: Any) -> dict[str, Any]:
         root, _, attr = name.partition(".")
@@ -248,17 +264,19 @@ def _candidate(transition: Transition, scope: Scope) -> Candidate:
         if decided is not False:
             effects.append((effect, when if decided is UNKNOWN else None))
     option_reads = tuple((name, value) for name, value in reads if name.startswith("options."))
-    return Candidate(transition, guard, folded, option_reads, tuple(effects))
+    runtime = specialize(guard.source, scope) if guard is not None and folded is UNKNOWN else None
+    return Candidate(transition, guard, folded, option_reads, tuple(effects), runtime)
 
 
 def _condition(candidate: Candidate) -> Any:
-    assert candidate.guard is not None
-    guard, index = candidate.guard, candidate.transition.index
+    assert candidate.runtime is not None
+    closure, index = candidate.runtime.closure, candidate.transition.index
 
     def condition(event: Any) -> bool:
         model = event.model
-        result, reads = guard.truth(model.scope)
-        model.evaluated[index] = (bool(result is True), reads)
-        return result is True
+        reads: Reads = []
+        held = closure(model.scope, reads) is True
+        model.evaluated[index] = (held, reads)
+        return held
 
     return condition

@@ -5,9 +5,11 @@ in the caller's transaction, so a state change and its effects commit together o
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -57,6 +59,7 @@ class FireContext:
     people: dict[str, Row] = field(default_factory=dict)
     approvers: list[Row] | None = None
     connection: Connection | None = None
+    email_keys: Iterator[str] = field(default_factory=lambda: _email_keys(uuid.uuid4().hex))
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
@@ -67,6 +70,11 @@ class FireContext:
         if self.approvers is None:
             self.approvers = store.users_with_role(self.connection, "approver") if self.connection is not None else []
         return self.approvers
+
+
+def _email_keys(prefix: str) -> Iterator[str]:
+    """Dedupe keys for the emails of one unit of work: a random prefix, then a count."""
+    return (f"card:{prefix}.{n}" for n in itertools.count())
 
 
 def order_key(card: Row, refusals: int) -> str:
@@ -229,7 +237,7 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
         "batch": {"id": card["batch_id"]},
         "reason": reason,
     }
-    key = f"card:{uuid.uuid4().hex}"
+    key = next(context.email_keys)
     work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context))
 
 
@@ -247,7 +255,7 @@ def _outbox_row(
         "recipient": recipient["email"],
         "recipient_user": recipient["id"],
         "locale": locale,
-        "context": dumps(email_context),
+        "context": _CONTEXT_JSON(email_context),
         "status": "pending",
         "created_at": context.at,
         "attempts": 0,
@@ -256,6 +264,11 @@ def _outbox_row(
         "body_html": rendered.html,
         "message_id": message_id(key),
     }
+
+
+#: An email's context as stored with it (for delivery and merging; key order does not matter, and
+#: not sorting keys makes it a third cheaper than `dumps`).
+_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:

@@ -7,6 +7,7 @@ so a missing variable is an error, never an empty string; the sandbox refuses Py
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,6 +161,4 @@ def _shown(path: Path, root: Path) -> str:
 
 def message_id(key: str) -> str:
     """A stable Message-ID for an outbox row: the same for every delivery attempt."""
-    import hashlib
-
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@cardflow.local>"

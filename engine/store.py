@@ -27,8 +27,12 @@ def open_store(location: str | None = None) -> Engine:
     return db.connect(location or os.environ.get("CARDFLOW_DB") or "cardflow.db")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    """JSON as the store keeps it: keys sorted, non-ASCII as is, anything else as its str()."""
+    return _ENCODER.encode(data)
 
 
 def _insert(connection: Connection, table: Any) -> Any:
