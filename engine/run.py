@@ -221,9 +221,10 @@ def _chunk_with_retry(
     prerequisites then see the other card and skip the user."""
     for attempt in range(3):
         partial = BatchResult(result.batch, result.process, plan)
+        still = keep if isinstance(keep, bool) else max(0, keep - len(result.results))  # results still to keep
         try:
             with db.reading(engine) if plan else engine.begin() as connection:
-                _run_chunk(connection, batch, connector, users, partial, True, plan=plan, resumed=batch.resumed or attempt > 0)
+                _run_chunk(connection, batch, connector, users, partial, still, plan=plan, resumed=batch.resumed or attempt > 0)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -386,7 +387,7 @@ def _run_chunk(
     connector: Connector,
     users: list[Row],
     result: BatchResult,
-    keep: bool,
+    keep: bool | int,
     *,
     plan: bool = False,
     resumed: bool = True,
