@@ -138,8 +138,10 @@ class _Batch:
 
     @cached_property
     def counts_open(self) -> bool:
-        """Whether a prerequisite or a guard reads `user.open_cards` (else a chunk need not count them)."""
-        expressions = [parse(t.guard.text) for t in self.process.transitions if t.guard]
+        """Whether a prerequisite, a guard or an effect's `when` reads `user.open_cards` (else a chunk need not count them)."""
+        transitions = self.process.transitions
+        expressions = [parse(t.guard.text) for t in transitions if t.guard]
+        expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
         expressions += [rule for rule, _ in self.prerequisites]
         return any(("user", "open_cards") in expression.attributes for expression in expressions)
 

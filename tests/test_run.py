@@ -471,3 +471,21 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     line = next(line for line in result.stdout.splitlines() if line.startswith("Cards by state:"))
     for state in ("processing", "ordered", "approved", "rejected", "aborted"):
         assert f" {state} " in line + " "
+
+
+def test_a_guard_reading_open_cards_sees_them(cf: Run, workspace: Path) -> None:
+    """When only a guard (not a prerequisite) reads `user.open_cards`, the batch still counts them:
+    a second request for a user who holds an open one waits for an approver."""
+    path = workspace / "processes" / f"{REQUEST}.yaml"
+    text = path.read_text()
+    assert "    guard: not options.CardsBatchRequestApproval\n" in text
+    text = text.replace(
+        "    guard: not options.CardsBatchRequestApproval\n",
+        "    guard: not options.CardsBatchRequestApproval and user.open_cards == 0\n"
+        "  - trigger: start\n    source: registered\n    dest: requested\n"
+        "    guard: not options.CardsBatchRequestApproval and user.open_cards > 0\n",
+    )
+    path.write_text(text)
+    first = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
+    second = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
+    assert [r["state"] for r in first + second] == ["approved", "requested"]
