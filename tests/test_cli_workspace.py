@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import sys
 from pathlib import Path
 
+import pytest
 from conftest import Run
+
+import cli
 
 
 def test_validate_reference_workspace_is_clean(run: Run) -> None:
@@ -189,3 +194,26 @@ def test_workspace_that_is_not_one(run: Run, tmp_path: Path) -> None:
     """--workspace pointing at a folder without processes/ is a usage error."""
     result = run("validate", "--workspace", str(tmp_path))
     assert result.exit_code == 2 and "is not a workspace" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["validate"], ["users", "list"]])
+def test_the_console_script_turns_the_collector_back_on_once_started(
+    run: Run, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`main` keeps the garbage collector off during start-up only: by the time a command has its
+    workspace or its store, collection is on again (a long batch must not run without it)."""
+    seen: list[bool] = []
+    original = cli._started_up
+
+    def spy() -> None:
+        original()
+        seen.append(gc.isenabled())
+
+    monkeypatch.setattr(cli, "_started_up", spy)
+    monkeypatch.setattr(sys, "argv", ["cardflow", *command])
+    try:
+        with pytest.raises(SystemExit):
+            cli.main()
+        assert seen and all(seen)
+    finally:
+        gc.enable()
