@@ -1,6 +1,6 @@
 """Batch throughput and memory against a hand-written floor, measured in the same process.
 
-    python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--record]
+    python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--repeat N] [--record]
 
 Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
 (b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
@@ -12,8 +12,9 @@ runs once more through the CLI (`cardflow run --all`) in a fresh store; its time
 start-up of Python, the imports and loading the workspace (about 0.35 s). Peak RSS is the
 engine's high-water mark: the child's is reset after the floor (Linux), and the CLI's is its
 own process's. The bureau is simulated everywhere (it accepts every order and writes nothing),
-so no case measures a file system or a network. `--record` appends the figures to
-bench/RESULTS.md.
+so no case measures a file system or a network. `--repeat N` runs every measure (floor, API,
+CLI) N times on fresh stores and keeps the best of each, as `timeit` does, which steadies the
+figures on a noisy machine. `--record` appends the figures to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -177,17 +178,22 @@ def engine_api(path: Path, case: str) -> tuple[float, int]:
     return elapsed, sum(n for state, n in result.counts.items() if state != "skipped")
 
 
-def child(case: str, users: int) -> None:
-    """One case in this process: floor, then engine; print the figures as JSON."""
+def child(case: str, users: int, repeat: int) -> None:
+    """One case in this process: floor, then engine, `repeat` times on fresh stores; print the
+    best time of each (and the engine's highest peak RSS) as JSON."""
+    floor_times, engine_times, peaks = [], [], []
     with tempfile.TemporaryDirectory() as folder:
-        floor_db, engine_db = Path(folder) / "floor.db", Path(folder) / "engine.db"
-        make_store(floor_db, users)
-        make_store(engine_db, users)
-        floor_seconds = floor(floor_db, case)
-        gc.collect()
-        reset_peak_rss()  # so that the engine's peak is not the floor's (it holds every row of the batch)
-        engine_seconds, cards = engine_api(engine_db, case)
-    print(json.dumps({"case": case, "cards": cards, "floor": floor_seconds, "api": engine_seconds, "rss": peak_rss()}))
+        for attempt in range(repeat):
+            floor_db, engine_db = Path(folder) / f"floor{attempt}.db", Path(folder) / f"engine{attempt}.db"
+            make_store(floor_db, users)
+            make_store(engine_db, users)
+            floor_times.append(floor(floor_db, case))
+            gc.collect()
+            reset_peak_rss()  # so that the engine's peak is not the floor's (it holds every row of the batch)
+            seconds, cards = engine_api(engine_db, case)
+            engine_times.append(seconds)
+            peaks.append(peak_rss())
+    print(json.dumps({"case": case, "cards": cards, "floor": min(floor_times), "api": min(engine_times), "rss": max(peaks)}))
 
 
 def reset_peak_rss() -> None:
@@ -207,8 +213,15 @@ def peak_rss() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cli(case: str, users: int) -> tuple[float, float]:
-    """The case through the command line in a fresh store: wall time and the child's peak RSS (MiB)."""
+def cli(case: str, users: int, repeat: int = 1) -> tuple[float, float]:
+    """The case through the command line in a fresh store, `repeat` times: the best wall time and
+    the highest peak RSS (MiB) of the child."""
+    runs = [_cli_once(case, users) for _ in range(repeat)]
+    return min(seconds for seconds, _ in runs), max(rss for _, rss in runs)
+
+
+def _cli_once(case: str, users: int) -> tuple[float, float]:
+    """One run through the command line in a fresh store: wall time and the child's peak RSS (MiB)."""
     process, options = CASES[case]
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "cli.db"
@@ -232,16 +245,20 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--cases", default="a,b,c")
     parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="Run each measure N times on fresh stores and keep the best.")
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.users)
+        child(args.child, args.users, args.repeat)
         return 0
     lines = []
     for case in args.cases.split(","):
         output = subprocess.run(
-            [sys.executable, __file__, "--child", case, "--users", str(args.users)], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--child", case, "--users", str(args.users), "--repeat", str(args.repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
         cards = figures["cards"]
@@ -251,20 +268,21 @@ def main() -> int:
             f"ratio {figures['api'] / figures['floor']:.2f}; peak RSS {figures['rss']:.0f} MiB"
         )
         if not args.no_cli:
-            seconds, rss = cli(case, args.users)
+            seconds, rss = cli(case, args.users, args.repeat)
             ratio = seconds / figures["floor"]
             line += f"; CLI {cards / seconds:,.0f} cards/s (start-up included), ratio {ratio:.2f}, peak RSS {rss:.0f} MiB"
         print(line, flush=True)
         lines.append(line)
     if args.record:
-        record(args.users, lines)
+        record(args.users, lines, args.repeat)
     return 0
 
 
-def record(users: int, lines: list[str]) -> None:
+def record(users: int, lines: list[str], repeat: int) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, commit {commit}\n{machine}\n\n"
+    best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
+    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, commit {commit}{best}\n{machine}\n\n"
     with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
         results.write(heading + "".join(f"- {line}\n" for line in lines))
 
