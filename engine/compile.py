@@ -27,14 +27,14 @@ from engine.options import EffectiveOptions
 
 @dataclass(frozen=True)
 class Candidate:
-    """A YAML transition as compiled: its guard, and what the options alone decide about it."""
+    """A YAML transition as compiled: what the options alone decide about its guard, and the guard
+    specialized under them (`runtime`) when they leave it undecided."""
 
     transition: Transition
-    guard: Compiled | None
     folded: Any
     option_reads: tuple[tuple[str, Any], ...]
     effects: tuple[tuple[Effect, Compiled | None], ...]
-    runtime: Compiled | None = None  # the guard specialized under the options, when they leave it undecided
+    runtime: Compiled | None = None
 
     @property
     def kept(self) -> bool:
@@ -265,7 +265,7 @@ def _candidate(transition: Transition, scope: Scope) -> Candidate:
             effects.append((effect, when if decided is UNKNOWN else None))
     option_reads = tuple((name, value) for name, value in reads if name.startswith("options."))
     runtime = specialize(guard.source, scope) if guard is not None and folded is UNKNOWN else None
-    return Candidate(transition, guard, folded, option_reads, tuple(effects), runtime)
+    return Candidate(transition, folded, option_reads, tuple(effects), runtime)
 
 
 def _condition(candidate: Candidate) -> Any:

@@ -8,6 +8,7 @@ only path. Timestamps are ISO-8601 text in UTC; JSON is text, so both databases 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -285,12 +286,9 @@ def _tune_sqlite(engine: Engine) -> None:
 def checkpoint(engine: Engine) -> None:
     """Copy what the write-ahead log holds back into the database file (SQLite; as far as readers allow)."""
     if engine.dialect.name == "sqlite":
-        with engine.connect() as connection:  # on the driver's connection: a checkpoint runs outside any transaction
-            cursor = connection.connection.cursor()
-            try:
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                cursor.close()
+        # on the driver's connection: a checkpoint runs outside any transaction
+        with engine.connect() as connection, closing(connection.connection.cursor()) as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def reading(engine: Engine) -> Connection:

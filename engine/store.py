@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -107,12 +108,9 @@ def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> 
     The hottest read of a batch, so its rows come straight from the driver as tuples."""
     sql, order, defaults = _user_page_statement(connection.dialect, after is None)
     parameters = {**defaults, "after": after, "chunk": chunk}
-    cursor = connection.connection.cursor()
-    try:
+    with closing(connection.connection.cursor()) as cursor:
         cursor.execute(sql, [parameters[name] for name in order] if order is not None else parameters)
         return [user_record(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
 
 
 @lru_cache(maxsize=8)
@@ -175,17 +173,18 @@ def open_card_counts(
 ) -> dict[str, int]:
     """How many open cards of `process` each user has. `contiguous` says the ids are every user
     from the first to the last in id order (a page of users), so one range scan finds them."""
+    among = _among(db.cards.c.user_id, user_ids, contiguous)
     if contiguous and user_ids:
         # the process is compared here, not in SQL, so that no planner prefers the (process, open_key) index
         query = (
             select(db.cards.c.user_id, db.cards.c.process, func.count())
-            .where(_among(db.cards.c.user_id, user_ids, contiguous), db.cards.c.open.is_(True))
+            .where(among, db.cards.c.open.is_(True))
             .group_by(db.cards.c.user_id, db.cards.c.process)
         )
         return {user: count for user, of, count in connection.execute(query) if of == process}
     query = (
         select(db.cards.c.user_id, func.count())
-        .where(db.cards.c.process == process, db.cards.c.open.is_(True), _among(db.cards.c.user_id, user_ids, False))
+        .where(db.cards.c.process == process, db.cards.c.open.is_(True), among)
         .group_by(db.cards.c.user_id)
     )
     return {user: count for user, count in connection.execute(query)}
