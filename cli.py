@@ -62,7 +62,7 @@ def set_option(function: F) -> F:
 
 
 def _workspace(path: str | None, *, valid: bool = True) -> Any:
-    from engine.workspace import load_workspace, locate
+    from engine.definitions.workspace import load_workspace, locate
 
     workspace = load_workspace(locate(path))
     _started_up()
@@ -76,13 +76,13 @@ def _started_up() -> None:
 
 
 def _options(workspace: Any, sets: tuple[str, ...]) -> Any:
-    from engine.options import effective_options, parse_sets
+    from engine.definitions.options import effective_options, parse_sets
 
     return effective_options(workspace.scripts, parse_sets(sets, workspace.scripts))
 
 
 def _echo_json(data: Any) -> None:
-    from engine.report import to_json
+    from engine.report.tables import to_json
 
     click.echo(to_json(data))
 
@@ -127,7 +127,7 @@ def validate(ctx: click.Context, workspace: str | None, as_json: bool) -> None:
 @json_option
 def processes(workspace: str | None, as_json: bool) -> None:
     """List the processes of the workspace by symbolic name."""
-    from engine.report import process_row, table
+    from engine.report.tables import process_row, table
 
     rows = [process_row(process) for process in _workspace(workspace).processes.values()]
     if as_json:
@@ -144,7 +144,7 @@ def processes(workspace: str | None, as_json: bool) -> None:
 @json_option
 def show(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
     """Show one process: metadata, options with their values, states and transitions."""
-    from engine.report import process_detail, render_detail
+    from engine.report.tables import process_detail, render_detail
 
     found = _workspace(workspace)
     detail = process_detail(found.process(name), _options(found, sets))
@@ -160,7 +160,7 @@ def options(workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None
 
     SOURCE is `default`, the FILE:LINE of a `value:` in rules/, or `--set`.
     """
-    from engine.report import option_rows, table
+    from engine.report.tables import option_rows, table
 
     rows = option_rows(_options(_workspace(workspace), sets))
     if as_json:
@@ -182,9 +182,9 @@ def graph(name: str, form: str, workspace: str | None, sets: tuple[str, ...]) ->
     Transitions that the options rule out are left out; guards the options decide are
     dropped from the labels, so what remains is what can happen at run time.
     """
-    from engine.compile import compile_process
+    from engine.definitions.compile import compile_process
     from engine.errors import UsageError
-    from engine.report import dot, mermaid
+    from engine.report.tables import dot, mermaid
 
     found = _workspace(workspace)
     process = found.process(name)
@@ -199,7 +199,7 @@ def graph(name: str, form: str, workspace: str | None, sets: tuple[str, ...]) ->
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Copy the reference workspace into DIRECTORY for a site to edit."""
-    from engine.workspace import init_workspace
+    from engine.definitions.workspace import init_workspace
 
     for path in init_workspace(directory):
         click.echo(f"created {path}")
@@ -237,7 +237,7 @@ def selection_options(function: F) -> F:
 
 def _selection(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Any:
     from engine.errors import UsageError
-    from engine.run import Selection
+    from engine.batch.run import Selection
 
     if sum((bool(user_ids), everyone, where is not None)) != 1:
         raise UsageError("choose the users with exactly one of --user, --all or --where")
@@ -246,7 +246,7 @@ def _selection(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> 
 
 def _store(location: str | None) -> Any:
     """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file)."""
-    from engine.store import open_store
+    from engine.store.queries import open_store
 
     engine = open_store(location)
     _started_up()
@@ -257,13 +257,13 @@ def _store(location: str | None) -> Any:
 
 
 def _reading(location: str | None) -> Any:
-    from engine.db import reading
+    from engine.store.db import reading
 
     return reading(_store(location))
 
 
 def _connector(name: str | None, orders: str | None) -> Any:
-    from engine.bureau import connector_from
+    from engine.outbound.bureau import connector_from
 
     return connector_from(name, orders)
 
@@ -282,8 +282,8 @@ def users_import(file: Path, db: str | None) -> None:
     CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
     (or a mapping with `users:`). The file is checked whole before anything is written.
     """
-    from engine.store import upsert_users
-    from engine.users import read_users
+    from engine.store.queries import upsert_users
+    from engine.store.users import read_users
 
     rows = read_users(file)
     engine = _store(db)
@@ -297,8 +297,8 @@ def users_import(file: Path, db: str | None) -> None:
 @json_option
 def users_list(db: str | None, as_json: bool) -> None:
     """List the users of the store."""
-    from engine.report import table
-    from engine.store import iter_users
+    from engine.report.tables import table
+    from engine.store.queries import iter_users
 
     with _reading(db) as connection:
         rows = [user for chunk in iter_users(connection) for user in chunk]
@@ -345,10 +345,10 @@ def run(
     Each selected user who meets the prerequisites gets one card, sent on its way as the
     options say; the others are reported as skipped with the prerequisite's message.
     """
-    from engine.bureau import Simulated
-    from engine.options import parse_sets
-    from engine.report import render_batch
-    from engine.run import RunRequest, count_selected, run_batch
+    from engine.outbound.bureau import Simulated
+    from engine.definitions.options import parse_sets
+    from engine.report.tables import render_batch
+    from engine.batch.run import RunRequest, count_selected, run_batch
 
     selection = _selection(user_ids, everyone, where)
     found = _workspace(workspace)
@@ -368,7 +368,7 @@ def run(
     if as_json:
         click.echo(_json_text(result.as_json()))
     else:
-        from engine.report import render_plan
+        from engine.report.tables import render_plan
 
         click.echo(render_plan(result) if dry_run else render_batch(result))
 
@@ -399,7 +399,7 @@ def _progress(total: int | None) -> Any:
 
 
 def _json_text(data: Any) -> str:
-    from engine.report import to_json
+    from engine.report.tables import to_json
 
     return to_json(data)
 
@@ -425,9 +425,9 @@ def _action_command(trigger: str, summary: str) -> None:
         orders: str | None,
         as_json: bool,
     ) -> None:
-        from engine.actions import act
-        from engine.options import parse_sets
-        from engine.report import render_actions
+        from engine.batch.actions import act
+        from engine.definitions.options import parse_sets
+        from engine.report.tables import render_actions
 
         found = _workspace(workspace)
         results = act(
@@ -472,9 +472,9 @@ def queue_run(
     as_json: bool,
 ) -> None:
     """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
-    from engine.actions import sync_queue
-    from engine.options import parse_sets
-    from engine.report import render_actions
+    from engine.batch.actions import sync_queue
+    from engine.definitions.options import parse_sets
+    from engine.report.tables import render_actions
 
     found = _workspace(workspace)
     results = sync_queue(found, _store(db), _connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts))
@@ -490,8 +490,8 @@ def queue_run(
 @json_option
 def cards(user: str | None, state: str | None, process: str | None, batch: str | None, db: str | None, as_json: bool) -> None:
     """List cards, oldest first."""
-    from engine.report import card_row, table
-    from engine.store import find_cards
+    from engine.report.tables import card_row, table
+    from engine.store.queries import find_cards
 
     with _reading(db) as connection:
         rows = [card_row(c) for c in find_cards(connection, user=user, state=state, process=process, batch=batch)]
@@ -508,7 +508,7 @@ def cards(user: str | None, state: str | None, process: str | None, batch: str |
 @json_option
 def explain(card: int, db: str | None, as_json: bool) -> None:
     """Tell the story of a card: each step, who did it, and why it went where it did."""
-    from engine.explain import card_story, render_story
+    from engine.report.explain import card_story, render_story
 
     with _reading(db) as connection:
         story = card_story(connection, card)
@@ -520,8 +520,8 @@ def explain(card: int, db: str | None, as_json: bool) -> None:
 @json_option
 def batches(db: str | None, as_json: bool) -> None:
     """List the batches run so far, with their status (running = incomplete, resume with --batch-id)."""
-    from engine.report import table
-    from engine.store import list_batches
+    from engine.report.tables import table
+    from engine.store.queries import list_batches
 
     with _reading(db) as connection:
         rows = [
@@ -542,8 +542,8 @@ def outbox(ctx: click.Context, db: str | None, as_json: bool) -> None:
     """The emails waiting to be sent, and those sent."""
     if ctx.invoked_subcommand is not None:
         return
-    from engine.report import outbox_row, table
-    from engine.store import list_outbox
+    from engine.report.tables import outbox_row, table
+    from engine.store.queries import list_outbox
 
     with _reading(db) as connection:
         rows = [outbox_row(row) for row in list_outbox(connection)]
@@ -574,8 +574,8 @@ def outbox_send(
     A failed email stays pending with its error and a next attempt (exponential back-off);
     after the last attempt it is marked failed. Exits 1 if any email could not be sent.
     """
-    from engine.delivery import send_outbox, transport_for
-    from engine.report import table
+    from engine.outbound.delivery import send_outbox, transport_for
+    from engine.report.tables import table
 
     results = send_outbox(_store(db), transport_for(to_dir), limit=limit, ignore_backoff=ignore_backoff)
     if as_json:
@@ -598,7 +598,7 @@ def outbox_send(
 @db_option
 def preview(template: str, card: int | None, sample: bool, locale: str | None, workspace: str | None, db: str | None) -> None:
     """Render an email template (subject, text, HTML) with sample data or a card's data."""
-    from engine.preview import preview_context, render_preview
+    from engine.outbound.preview import preview_context, render_preview
 
     found = _workspace(workspace)
     if card is not None:
@@ -626,7 +626,7 @@ def demo(directory: Path | None, workspace: str | None) -> None:
     """
     import tempfile
 
-    from engine.demo import run_demo
+    from engine.testing.demo import run_demo
 
     folder = directory or Path(tempfile.mkdtemp(prefix="cardflow-demo-"))
     for line in run_demo(_workspace(workspace), folder):
@@ -646,8 +646,8 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
     tells where `start` sends the card, every state it can end in, and flags (stuck states,
     documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
     """
-    from engine.matrix import outcome_matrix, render_matrix
-    from engine.options import parse_sets
+    from engine.testing.matrix import outcome_matrix, render_matrix
+    from engine.definitions.options import parse_sets
 
     found = _workspace(workspace)
     result = outcome_matrix(found, name, parse_sets(sets, found.scripts))
@@ -677,7 +677,7 @@ def test_command(
     --min-coverage.
     """
     from engine.errors import UsageError
-    from engine.testing import junit_xml, render_suite, run_suite
+    from engine.testing.suite import junit_xml, render_suite, run_suite
 
     chosen = list(paths) or [Path("tests/scenarios")]
     missing = [str(path) for path in chosen if not path.exists()]
@@ -721,10 +721,10 @@ def plan(
 
     The bureau is simulated (it accepts every order). Takes the same selection as `run`.
     """
-    from engine.bureau import Simulated
-    from engine.options import parse_sets
-    from engine.report import render_plan
-    from engine.run import PLANNER, RunRequest, run_batch
+    from engine.outbound.bureau import Simulated
+    from engine.definitions.options import parse_sets
+    from engine.report.tables import render_plan
+    from engine.batch.run import PLANNER, RunRequest, run_batch
 
     selection = _selection(user_ids, everyone, where)
     found = _workspace(workspace)
@@ -779,10 +779,10 @@ def diff(
     and the guards whose result flipped, with their YAML locations. Summary first, grouped by
     change. Exit 0 when both sides agree, 1 when they differ.
     """
-    from engine.diff import diff_population, diff_scenarios, load_scenarios, render_report
+    from engine.testing.diff import diff_population, diff_scenarios, load_scenarios, render_report
     from engine.errors import UsageError
-    from engine.options import parse_sets
-    from engine.run import Selection
+    from engine.definitions.options import parse_sets
+    from engine.batch.run import Selection
 
     left = _workspace(left_ws)
     right = _workspace(right_ws) if right_ws else left

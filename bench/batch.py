@@ -58,8 +58,8 @@ DECISION = "d" * 24
 
 def make_store(path: Path, users: int) -> None:
     """A store with `users` active card holders and one operator (not timed)."""
-    from engine.db import connect
-    from engine.store import upsert_users
+    from engine.store.db import connect
+    from engine.store.queries import upsert_users
 
     engine = connect(str(path))
     chunk = []
@@ -90,7 +90,7 @@ def make_store(path: Path, users: int) -> None:
 def floor(path: Path, case: str) -> float:
     """The same work by hand: read users, check the prerequisites, look the next state up, write the
     same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails)."""
-    from engine.emails import message_id, templates_for
+    from engine.definitions.templates import message_id, templates_for
 
     process, options = CASES[case]
     queue = options.get("CardsAddonExtProdQueue", True)
@@ -161,10 +161,10 @@ def floor(path: Path, case: str) -> float:
 
 def engine_api(path: Path, case: str) -> tuple[float, int]:
     """The engine through its public API: the time and the number of cards made."""
-    from engine.bureau import Simulated
-    from engine.db import connect
-    from engine.run import RunRequest, Selection, run_batch
-    from engine.workspace import load_workspace
+    from engine.outbound.bureau import Simulated
+    from engine.store.db import connect
+    from engine.batch.run import RunRequest, Selection, run_batch
+    from engine.definitions.workspace import load_workspace
 
     process, options = CASES[case]
     workspace = load_workspace(ROOT)

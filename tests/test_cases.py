@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import cli
 from engine.diagnostics import CODES
-from engine.workspace import load_workspace
+from engine.definitions.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))

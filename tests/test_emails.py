@@ -23,7 +23,7 @@ import pytest
 from conftest import Run
 from smtp_server import SmtpServer
 
-from engine.emails import RenderError, Templates
+from engine.definitions.templates import RenderError, Templates
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 NOW = "2026-11-21T09:00:00Z"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.load import MAX_BYTES, load_file, load_text
-from engine.workspace import load_workspace
+from engine.definitions.load import MAX_BYTES, load_file, load_text
+from engine.definitions.workspace import load_workspace
 
 
 def codes(text: str) -> list[tuple[str, int, int]]:

@@ -13,7 +13,7 @@ import pytest
 from conftest import Run
 from sqlalchemy import Engine, inspect, select, text
 
-from engine import db, store
+from engine.store import db, queries
 from engine.errors import UsageError
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
@@ -34,7 +34,7 @@ def recorded_version(path: Path) -> str:
 
 def user_ids(engine: Engine) -> list[str]:
     with engine.connect() as connection:
-        return [user["id"] for chunk in store.iter_users(connection) for user in chunk]
+        return [user["id"] for chunk in queries.iter_users(connection) for user in chunk]
 
 
 def outbox_columns(engine: Engine) -> set[str]:
@@ -105,8 +105,8 @@ def test_a_version_1_store_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
     engine = db.connect(str(path))
     with engine.connect() as connection:
         version = db.schema_version(connection)
-        users = [user for chunk in store.iter_users(connection) for user in chunk]
-        emails = store.list_outbox(connection)
+        users = [user for chunk in queries.iter_users(connection) for user in chunk]
+        emails = queries.list_outbox(connection)
     columns = outbox_columns(engine)
     engine.dispose()
     assert version == db.VERSION
@@ -140,7 +140,7 @@ def test_opening_twice_does_not_rerun_migrations(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     first = db.connect(str(path))
     with first.begin() as connection:
-        store.upsert_users(
+        queries.upsert_users(
             connection,
             [
                 {
@@ -286,7 +286,7 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(tmp_path: Path
     """For a contiguous page of users, the range query counts open cards and finds a batch's cards
     exactly as the list query does: other processes, closed cards and users outside the page are
     not counted, and other batches' cards are not found."""
-    engine = db.connect(str(tmp_path / "store.db"))
+    engine = db.connect(str(tmp_path / "queries.db"))
     cards = [
         _card(1, "u02", "P", True),
         _card(2, "u02", "P", True, "B2"),
@@ -298,18 +298,18 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(tmp_path: Path
     ]
     page = ["u02", "u03", "u04", "u05"]
     with engine.begin() as connection:
-        store.insert_many(connection, db.cards, cards)
+        queries.insert_many(connection, db.cards, cards)
         for contiguous in (False, True):
-            assert store.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
-            found = store.existing_cards(connection, "B1", page, contiguous=contiguous)
+            assert queries.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
+            found = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
             assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
 
 
 def test_insert_many_skips_rows_whose_key_is_taken(tmp_path: Path) -> None:
     """`skip_existing` inserts the new rows and leaves a row with a taken key as it was."""
-    engine = db.connect(str(tmp_path / "store.db"))
+    engine = db.connect(str(tmp_path / "queries.db"))
     with engine.begin() as connection:
-        store.insert_many(connection, db.decisions, [{"id": "d1", "trace": "first"}])
+        queries.insert_many(connection, db.decisions, [{"id": "d1", "trace": "first"}])
         again = [{"id": "d1", "trace": "second"}, {"id": "d2", "trace": "x"}]
-        store.insert_many(connection, db.decisions, again, skip_existing="id")
-    assert sql(tmp_path / "store.db", "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]
+        queries.insert_many(connection, db.decisions, again, skip_existing="id")
+    assert sql(tmp_path / "queries.db", "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]

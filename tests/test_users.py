@@ -187,8 +187,8 @@ def test_numeric_id_zero_imports_as_a_string(run: Run, tmp_path: Path) -> None:
 
 
 def test_the_shipped_sample_users_import(run: Run, tmp_path: Path) -> None:
-    """engine/samples/users.csv imports, and every user in it lists back."""
-    sample = Path(__file__).resolve().parents[1] / "engine" / "samples" / "users.csv"
+    """engine/testing/samples/users.csv imports, and every user in it lists back."""
+    sample = Path(__file__).resolve().parents[1] / "engine" / "testing" / "samples" / "users.csv"
     store = tmp_path / "store.db"
     imported(run, sample, store)
     with sample.open(encoding="utf-8", newline="") as handle:

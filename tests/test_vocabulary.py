@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from engine import model, schemas
+from engine.definitions import model, schemas
 
 #: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
 DERIVED: dict[type, set[str]] = {

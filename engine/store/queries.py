@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from engine import db
+from engine.store import db
 
 CHUNK = 500
 Row = dict[str, Any]

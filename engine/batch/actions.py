@@ -16,18 +16,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine import db, store
-from engine.bureau import BureauUnavailable, Connector
+from engine.store import db, queries
+from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.clock import now
-from engine.compile import CompiledProcess, compile_process
-from engine.effects import FireContext, Work, card_view, fire
-from engine.emails import Templates, templates_for
+from engine.definitions.compile import CompiledProcess, compile_process
+from engine.batch.effects import FireContext, Work, card_view, fire
+from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
-from engine.expressions import parse
-from engine.model import Process
-from engine.options import EffectiveOptions, effective_options
-from engine.store import Row
-from engine.workspace import TEMPLATES, Workspace
+from engine.definitions.expressions import parse
+from engine.definitions.model import Process
+from engine.definitions.options import EffectiveOptions, effective_options
+from engine.store.queries import Row
+from engine.definitions.workspace import TEMPLATES, Workspace
 
 BUREAU_DOWN_AFTER = 3
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
@@ -80,10 +80,10 @@ def act(
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     with engine.begin() as connection:
-        actor = store.users_by_id(connection, [actor_id]).get(actor_id)
+        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
-        cards = store.get_cards(connection, card_ids)
+        cards = queries.get_cards(connection, card_ids)
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
@@ -124,10 +124,10 @@ def _authorize(
     ]
     if not actions:
         return f"no process fires '{trigger}' on cards of {owner.symbolic_name}"
-    holder = store.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
+    holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
     holder = {
         **holder,
-        "open_cards": store.open_card_counts(connection, owner.symbolic_name, [holder["id"]]).get(holder["id"], 0),
+        "open_cards": queries.open_card_counts(connection, owner.symbolic_name, [holder["id"]]).get(holder["id"], 0),
     }
     reasons: list[str] = []
     for action in actions:
@@ -173,8 +173,8 @@ def _apply(
     )
     work = Work()
     source = card["state"]
-    refusals = store.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
-    batch = store.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
+    refusals = queries.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
+    batch = queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
     batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
     name = authorized.action.symbolic_name
     try:
@@ -207,7 +207,7 @@ def sync_queue(
     limit: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
-    chunk: int = store.CHUNK,
+    chunk: int = queries.CHUNK,
 ) -> list[ActionResult]:
     """The batch sync: every process run by the system fires its trigger on the cards waiting for it."""
     options = effective_options(workspace.scripts, overrides, sources)
@@ -259,9 +259,9 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
     context = FireContext(
         sync.compiled, sync.connector, sync.templates, SYSTEM, sync.compiled.fingerprint, now(), connection=connection
     )
-    holders = store.users_by_id(connection, [card["user_id"] for card in cards])
+    holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
-    refusals = store.refusal_counts(connection, [card["id"] for card in cards])
+    refusals = queries.refusal_counts(connection, [card["id"] for card in cards])
     name = sync.action.symbolic_name
     work, results = Work(), list[ActionResult]()
     for card in cards:

@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.bureau import Simulated
+from engine.outbound.bureau import Simulated
 from engine.errors import UsageError
-from engine.options import EffectiveOptions, effective_options
-from engine.run import PLANNER, Planner, RunRequest, Selection, UserResult
-from engine.scenario import Outcome, Scenario, find_scenarios, load_scenario, run_scenario
-from engine.store import Row
-from engine.workspace import Workspace
+from engine.definitions.options import EffectiveOptions, effective_options
+from engine.batch.run import PLANNER, Planner, RunRequest, Selection, UserResult
+from engine.testing.scenario import Outcome, Scenario, find_scenarios, load_scenario, run_scenario
+from engine.store.queries import Row
+from engine.definitions.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any
 
 import cerberus
 
-from engine import schemas
+from engine.definitions import schemas
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
-from engine.load import DocPath, Document
+from engine.definitions.load import DocPath, Document
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "mapping"}
 

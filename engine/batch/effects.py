@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from engine import store
-from engine.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
-from engine.compile import CompiledProcess, Decision
-from engine.emails import Templates, message_id
-from engine.store import Row, dumps
+from engine.store import queries
+from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
+from engine.definitions.compile import CompiledProcess, Decision
+from engine.definitions.templates import Templates, message_id
+from engine.store.queries import Row, dumps
 
 
 def person(user: Row | None) -> Row:
@@ -39,8 +39,8 @@ class Work:
     last_trace: Row | None = None
 
     def flush(self, connection: Connection, context: FireContext) -> None:
-        store.write_rows(connection, self.rows)
-        store.set_card_states(connection, self.changes)
+        queries.write_rows(connection, self.rows)
+        queries.set_card_states(connection, self.changes)
         if self.approvals:
             _merge_approval_emails(connection, context, self.approvals)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
@@ -63,12 +63,12 @@ class FireContext:
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
-            self.people.update(store.users_by_id(self.connection, [user_id]))
+            self.people.update(queries.users_by_id(self.connection, [user_id]))
         return self.people.get(user_id)
 
     def approver_list(self) -> list[Row]:
         if self.approvers is None:
-            self.approvers = store.users_with_role(self.connection, "approver") if self.connection is not None else []
+            self.approvers = queries.users_with_role(self.connection, "approver") if self.connection is not None else []
         return self.approvers
 
 
@@ -165,7 +165,7 @@ def _record(compiled: CompiledProcess, work: Work, decision: Decision, bureau: R
         if bureau:
             trace["bureau"] = bureau
         text = dumps(trace)
-        cached = compiled.records[key] = (store.decision_id_of(text), text, trace)
+        cached = compiled.records[key] = (queries.decision_id_of(text), text, trace)
     identity, text, work.last_trace = cached
     if identity not in work.decision_ids:
         work.decision_ids.add(identity)
@@ -278,14 +278,14 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
         approver = next(a for a in context.approver_list() if a["id"] == approver_id)
         for (template, batch), group in _group(entries).items():
             key = f"batch:{batch}:{template}:{approver_id}"
-            existing = store.outbox_by_key(connection, key)
+            existing = queries.outbox_by_key(connection, key)
             cards = [entry["card"] for entry in group]
             if existing:
                 previous = json.loads(existing["context"])
                 previous["cards"] = previous["cards"] + cards
                 rendered = context.templates.render(template, previous, existing["locale"])
                 parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
-                store.replace_outbox_context(connection, key, previous, parts)
+                queries.replace_outbox_context(connection, key, previous, parts)
                 continue
             email_context = {
                 "recipient": person(approver),
@@ -295,7 +295,7 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
                 "cards": cards,
             }
             row = _outbox_row(key, None, batch, template, approver, email_context, context)
-            store.write_rows(connection, {"outbox": [row]})
+            queries.write_rows(connection, {"outbox": [row]})
 
 
 def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:

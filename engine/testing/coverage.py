@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.model import Process
-from engine.store import Row
+from engine.definitions.model import Process
+from engine.store.queries import Row
 
 
 @dataclass

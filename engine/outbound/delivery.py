@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, or_, select, update
 
-from engine import db
+from engine.store import db
 from engine.clock import now
-from engine.emails import one_line
+from engine.definitions.templates import one_line
 from engine.errors import UsageError
-from engine.store import Row
+from engine.store.queries import Row
 
 MAX_ATTEMPTS = 8
 DOWN = "transport down: "

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.check import MAX_COMBINATIONS, declared_options, expressions_of
-from engine.compile import CompiledProcess, compile_process
+from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
+from engine.definitions.compile import CompiledProcess, compile_process
 from engine.errors import UsageError
-from engine.expressions import parse
-from engine.model import Process, Variable
-from engine.options import effective_options
-from engine.workspace import Workspace
+from engine.definitions.expressions import parse
+from engine.definitions.model import Process, Variable
+from engine.definitions.options import effective_options
+from engine.definitions.workspace import Workspace
 
 START = "start"
 #: The representative card holder: active, without open cards.
@@ -242,7 +242,7 @@ def _can_close(process: Process, state: str, ways: Mapping[str, set[str]]) -> bo
 
 def render_matrix(matrix: Matrix) -> str:
     """The matrix for a reader: one row per combination, then the fixed options."""
-    from engine.report import table
+    from engine.report.tables import table
 
     headers = [*matrix.varied, "start", "end states", "flags"]
     rows = [_row(matrix.varied, combination) for combination in matrix.combinations]

@@ -1,7 +1,7 @@
 """The typed data between stages: frozen dataclasses built from validated documents.
 
-Each dataclass mirrors one schema of `engine.schemas` (a test proves the keys agree); expression
-sources stay text here and are parsed by `engine.check`, which reports where they fail.
+Each dataclass mirrors one schema of `engine.definitions.schemas` (a test proves the keys agree); expression
+sources stay text here and are parsed by `engine.definitions.check`, which reports where they fail.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from engine.diagnostics import Location
-from engine.load import Document
+from engine.definitions.load import Document
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import check
+from engine.definitions import check
 from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
-from engine.emails import check_templates
+from engine.definitions.templates import check_templates
 from engine.errors import UsageError, WorkspaceInvalid
-from engine.load import load_file
-from engine.model import OptionScript, Process, build_process, build_script
-from engine.validate import validate
+from engine.definitions.load import load_file
+from engine.definitions.model import OptionScript, Process, build_process, build_script
+from engine.definitions.validate import validate
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)

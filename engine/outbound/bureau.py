@@ -112,7 +112,7 @@ def connector_from(name: str | None, orders: str | None = None) -> Connector:
     if chosen == "simulated":
         return Simulated()
     if chosen == "http":
-        from engine.bureau_http import HttpBureau
+        from engine.outbound.bureau_http import HttpBureau
 
         return HttpBureau.from_env()
     raise UsageError(f"unknown connector '{chosen}' (dropfolder, http or simulated)")

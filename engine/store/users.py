@@ -12,7 +12,7 @@ import yaml
 
 from engine.clock import now
 from engine.errors import UsageError
-from engine.store import dumps
+from engine.store.queries import dumps
 
 REQUIRED = ("id", "name", "email", "state")
 ROLES = ("operator", "approver", "admin")

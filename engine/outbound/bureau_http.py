@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import IO, Any
 
-from engine.bureau import OrderAnswer, OrderRequest
+from engine.outbound.bureau import OrderAnswer, OrderRequest
 from engine.errors import UsageError
 
 URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (

@@ -6,18 +6,18 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine import store
+from engine.store import queries
 from engine.errors import UsageError
-from engine.store import Row
+from engine.store.queries import Row
 
 
 def card_story(connection: Connection, card_id: int) -> Row:
     """Everything known about a card: the card, its transitions with traces, its orders and emails."""
-    cards = store.get_cards(connection, [card_id])
+    cards = queries.get_cards(connection, [card_id])
     if card_id not in cards:
         raise UsageError(f"unknown card {card_id}")
     card = cards[card_id]
-    holder = store.users_by_id(connection, [card["user_id"]]).get(card["user_id"], {})
+    holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"], {})
     return {
         "card": {**card, "holder": {k: holder.get(k) for k in ("id", "name", "email", "state")}},
         "transitions": [
@@ -25,15 +25,15 @@ def card_story(connection: Connection, card_id: int) -> Row:
                 k: row[k]
                 for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
             }
-            for row in store.card_history(connection, card_id)
+            for row in queries.card_history(connection, card_id)
         ],
         "orders": [
             {k: row[k] for k in ("at", "idempotency_key", "connector", "accepted", "order_id", "message")}
-            for row in store.card_orders(connection, card_id)
+            for row in queries.card_orders(connection, card_id)
         ],
         "emails": [
             {k: row[k] for k in ("id", "template", "recipient", "status", "created_at")}
-            for row in store.card_emails(connection, card_id)
+            for row in queries.card_emails(connection, card_id)
         ],
     }
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from transitions import Machine
 
-from engine.expressions import UNKNOWN, Compiled, Reads, Scope, parse, specialize
-from engine.model import Effect, Process, Transition
-from engine.options import EffectiveOptions
+from engine.definitions.expressions import UNKNOWN, Compiled, Reads, Scope, parse, specialize
+from engine.definitions.model import Effect, Process, Transition
+from engine.definitions.options import EffectiveOptions
 
 
 @dataclass(frozen=True)

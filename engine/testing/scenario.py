@@ -17,20 +17,20 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine import db, store
-from engine.actions import act, sync_queue
-from engine.bureau import Simulated
+from engine.store import db, queries
+from engine.batch.actions import act, sync_queue
+from engine.outbound.bureau import Simulated
 from engine.clock import frozen
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.errors import CardflowError
-from engine.load import Document, load_file
-from engine.options import type_problem
-from engine.run import RunRequest, Selection, run_batch
-from engine.schemas import STEP_ACTIONS
-from engine.store import Row
-from engine.users import user_row
-from engine.validate import validate
-from engine.workspace import Workspace
+from engine.definitions.load import Document, load_file
+from engine.definitions.options import type_problem
+from engine.batch.run import RunRequest, Selection, run_batch
+from engine.definitions.schemas import STEP_ACTIONS
+from engine.store.queries import Row
+from engine.store.users import user_row
+from engine.definitions.validate import validate
+from engine.definitions.workspace import Workspace
 
 SCENARIO_TIME = "2026-01-02T09:00:00Z"
 
@@ -211,7 +211,7 @@ class _Runner:
     def _seed(self) -> None:
         users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u)) for i, u in enumerate(self.scenario.data["users"])]
         with self.engine.begin() as connection:
-            store.upsert_users(connection, users)
+            queries.upsert_users(connection, users)
             for i, card in enumerate(self.scenario.data.get("cards") or []):
                 process = self.workspace.processes.get(card["process"])
                 finals = process.finals if process else frozenset()
@@ -284,7 +284,7 @@ class _Runner:
                 if isinstance(ref, int):
                     cards.append(ref)
                     continue
-                mine = store.find_cards(connection, user=ref)
+                mine = queries.find_cards(connection, user=ref)
                 if not mine:
                     raise CardflowError(f"user {ref} has no card")
                 cards.append(mine[-1]["id"])
@@ -295,16 +295,16 @@ def collect_outcome(engine: Engine) -> Outcome:
     """Per user: card states oldest first, emails, bureau answers, and each card's decisions."""
     outcome = Outcome()
     with db.reading(engine) as connection:
-        cards = store.find_cards(connection)
+        cards = queries.find_cards(connection)
         owner = {card["id"]: card for card in cards}
         for card in cards:
             outcome.cards.setdefault(card["user_id"], []).append(card["state"])
-            history = store.card_history(connection, card["id"])
+            history = queries.card_history(connection, card["id"])
             outcome.decisions.setdefault(card["user_id"], []).append(
                 [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in history]
             )
             outcome.traces += [(card["process"], row["trace"]) for row in history]
-        for email in store.list_outbox(connection):
+        for email in queries.list_outbox(connection):
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
             outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))
         for order in connection.execute(select(db.orders).order_by(db.orders.c.id)):

@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine import store
-from engine.effects import card_view, person
-from engine.emails import PARTS, templates_for
+from engine.store import queries
+from engine.batch.effects import card_view, person
+from engine.definitions.templates import PARTS, templates_for
 from engine.errors import UsageError
-from engine.store import Row
-from engine.workspace import TEMPLATES, Workspace
+from engine.store.queries import Row
+from engine.definitions.workspace import TEMPLATES, Workspace
 
 SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
 SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}
@@ -37,15 +37,15 @@ def preview_context(
     kind = recipient_kind(workspace, template)
     if connection is None or card_id is None:
         return _sample(kind), None
-    cards = store.get_cards(connection, [card_id])
+    cards = queries.get_cards(connection, [card_id])
     if card_id not in cards:
         raise UsageError(f"unknown card {card_id}")
     card = cards[card_id]
-    people = store.users_by_id(connection, [card["user_id"], card["requester"]])
+    people = queries.users_by_id(connection, [card["user_id"], card["requester"]])
     holder, requester = person(people.get(card["user_id"])), person(people.get(card["requester"]))
     process = workspace.processes.get(card["process"])
     process_view = {"symbolic_name": card["process"], "name": process.name if process else card["process"]}
-    history = store.card_history(connection, card_id)
+    history = queries.card_history(connection, card_id)
     reason = next((row["reason"] for row in reversed(history) if row["reason"]), None)
     if kind == "approvers":
         entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"]}

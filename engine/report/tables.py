@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.compile import CompiledProcess
-from engine.expressions import residual
+from engine.definitions.compile import CompiledProcess
+from engine.definitions.expressions import residual
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

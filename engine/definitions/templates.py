@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from engine.diagnostics import Diagnostic, Location, diagnostic
 from engine.errors import CardflowError
-from engine.model import Process
+from engine.definitions.model import Process
 
 PARTS = {"subject": "subject.txt", "text": "text.txt", "html": "html"}
 #: The variables each kind of recipient's email context provides (templates may use only these).

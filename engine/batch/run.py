@@ -20,18 +20,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine import db, store
-from engine.bureau import BureauUnavailable, Connector
+from engine.store import db, queries
+from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.clock import now
-from engine.compile import CompiledProcess, compile_process
-from engine.effects import FireContext, Work, fire
-from engine.emails import Templates, templates_for
+from engine.definitions.compile import CompiledProcess, compile_process
+from engine.batch.effects import FireContext, Work, fire
+from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
-from engine.expressions import Compiled, ExpressionError, Reads, parse, specialize
-from engine.model import Process
-from engine.options import EffectiveOptions, effective_options
-from engine.store import Row, dumps
-from engine.workspace import TEMPLATES, Workspace
+from engine.definitions.expressions import Compiled, ExpressionError, Reads, parse, specialize
+from engine.definitions.model import Process
+from engine.definitions.options import EffectiveOptions, effective_options
+from engine.store.queries import Row, dumps
+from engine.definitions.workspace import TEMPLATES, Workspace
 
 START = "start"
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
@@ -174,7 +174,7 @@ def run_batch(
     plan = request.dry_run
     with db.reading(engine) if plan else engine.begin() as connection:
         batch = _prepare(workspace, connection, request)
-        existing = store.get_batch(connection, batch.record["id"])
+        existing = queries.get_batch(connection, batch.record["id"])
         if existing is not None:
             _check_resumable(existing, batch)
             batch.resumed = True
@@ -278,7 +278,7 @@ def require_actor(connection: Connection, actor_id: str, role: str, what: str) -
     """The acting user, who must exist and hold `role` (unless the role is 'any'); plans may act as PLANNER."""
     if actor_id == PLANNER["id"]:
         return PLANNER
-    actor = store.users_by_id(connection, [actor_id]).get(actor_id)
+    actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
     if actor is None:
         raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
     if role not in ("any", "system") and role not in actor["roles"]:
@@ -323,7 +323,7 @@ def selection_expression(where: str | None) -> Compiled | None:
 
 def _check_users_exist(connection: Connection, selection: Selection) -> None:
     if selection.users:
-        found = store.users_by_id(connection, selection.users)
+        found = queries.users_by_id(connection, selection.users)
         missing = [user for user in selection.users if user not in found]
         if missing:
             raise UsageError(f"unknown user(s): {', '.join(missing)}")
@@ -344,10 +344,10 @@ def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
         ids = list(dict.fromkeys(selection.users))
         for start in range(0, len(ids), chunk):
             with db.reading(engine) as connection:
-                found = store.users_by_id(connection, ids[start : start + chunk])
+                found = queries.users_by_id(connection, ids[start : start + chunk])
             yield [found[user] for user in ids[start : start + chunk]]
         return
-    for users in store.user_chunks(engine, chunk):
+    for users in queries.user_chunks(engine, chunk):
         chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
         if chosen:
             yield chosen
@@ -356,7 +356,7 @@ def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
 def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) -> None:
     skipped = []
     for users in _selected(connection.engine, batch, chunk):
-        counts = store.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
         for user in users:
             failed = _failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
             if failed:
@@ -397,17 +397,17 @@ def _run_chunk(
     """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already."""
     ids = [user["id"] for user in users]
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
-    done = store.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
+    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
     counts = None
     if batch.counts_open:
-        counts = store.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
     context = FireContext(
         batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
     )
     context.people.update(zip(ids, users, strict=True))
     context.people[batch.actor["id"]] = batch.actor
     work = Work()
-    next_id = store.next_card_id(connection)
+    next_id = queries.next_card_id(connection)
     scope = _prerequisite_scope(batch)
     reads: Reads = []
     blank = _blank_card(batch, context.at)
@@ -513,7 +513,7 @@ class Planner:
     def options(self) -> EffectiveOptions:
         return self.batch.options
 
-    def users(self, chunk: int = store.CHUNK) -> Iterator[list[Row]]:
+    def users(self, chunk: int = queries.CHUNK) -> Iterator[list[Row]]:
         """The selected users, a chunk at a time."""
         return _selected(self.engine, self.batch, chunk)
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
-from engine.expressions import Compiled, ExpressionError, parse
-from engine.model import OptionScript, Process, Source, Transition, Variable
-from engine.options import type_problem
+from engine.definitions.expressions import Compiled, ExpressionError, parse
+from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
+from engine.definitions.options import type_problem
 
 #: Which roots an expression may read, by where it stands.
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import UsageError
-from engine.load import load_text
-from engine.model import OptionScript, Variable
+from engine.definitions.load import load_text
+from engine.definitions.model import OptionScript, Variable
 
 SET_ON_COMMAND_LINE = "--set"
 DEFAULT = "default"
