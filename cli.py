@@ -184,7 +184,7 @@ def graph(name: str, form: str, workspace: str | None, sets: tuple[str, ...]) ->
     """
     from engine.definitions.compile import compile_process
     from engine.errors import UsageError
-    from engine.report.tables import dot, mermaid
+    from engine.report.graphs import dot, mermaid
 
     found = _workspace(workspace)
     process = found.process(name)
@@ -236,8 +236,8 @@ def selection_options(function: F) -> F:
 
 
 def _selection(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Any:
+    from engine.batch.request import Selection
     from engine.errors import UsageError
-    from engine.batch.run import Selection
 
     if sum((bool(user_ids), everyone, where is not None)) != 1:
         raise UsageError("choose the users with exactly one of --user, --all or --where")
@@ -263,7 +263,7 @@ def _reading(location: str | None) -> Any:
 
 
 def _connector(name: str | None, orders: str | None) -> Any:
-    from engine.outbound.bureau import connector_from
+    from engine.outbound.connectors import connector_from
 
     return connector_from(name, orders)
 
@@ -345,10 +345,11 @@ def run(
     Each selected user who meets the prerequisites gets one card, sent on its way as the
     options say; the others are reported as skipped with the prerequisite's message.
     """
-    from engine.outbound.bureau import Simulated
+    from engine.batch.request import RunRequest, count_selected
+    from engine.batch.run import run_batch
     from engine.definitions.options import parse_sets
+    from engine.outbound.bureau import Simulated
     from engine.report.tables import render_batch
-    from engine.batch.run import RunRequest, count_selected, run_batch
 
     selection = _selection(user_ids, everyone, where)
     found = _workspace(workspace)
@@ -646,8 +647,8 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
     tells where `start` sends the card, every state it can end in, and flags (stuck states,
     documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
     """
-    from engine.testing.matrix import outcome_matrix, render_matrix
     from engine.definitions.options import parse_sets
+    from engine.testing.matrix import outcome_matrix, render_matrix
 
     found = _workspace(workspace)
     result = outcome_matrix(found, name, parse_sets(sets, found.scripts))
@@ -721,10 +722,11 @@ def plan(
 
     The bureau is simulated (it accepts every order). Takes the same selection as `run`.
     """
-    from engine.outbound.bureau import Simulated
+    from engine.batch.request import PLANNER, RunRequest
+    from engine.batch.run import run_batch
     from engine.definitions.options import parse_sets
+    from engine.outbound.bureau import Simulated
     from engine.report.tables import render_plan
-    from engine.batch.run import PLANNER, RunRequest, run_batch
 
     selection = _selection(user_ids, everyone, where)
     found = _workspace(workspace)
@@ -779,10 +781,10 @@ def diff(
     and the guards whose result flipped, with their YAML locations. Summary first, grouped by
     change. Exit 0 when both sides agree, 1 when they differ.
     """
-    from engine.testing.diff import diff_population, diff_scenarios, load_scenarios, render_report
-    from engine.errors import UsageError
+    from engine.batch.request import Selection
     from engine.definitions.options import parse_sets
-    from engine.batch.run import Selection
+    from engine.errors import UsageError
+    from engine.testing.diff import diff_population, diff_scenarios, load_scenarios, render_report
 
     left = _workspace(left_ws)
     right = _workspace(right_ws) if right_ws else left

@@ -161,10 +161,11 @@ def floor(path: Path, case: str) -> float:
 
 def engine_api(path: Path, case: str) -> tuple[float, int]:
     """The engine through its public API: the time and the number of cards made."""
+    from engine.batch.request import RunRequest, Selection
+    from engine.batch.run import run_batch
+    from engine.definitions.workspace import load_workspace
     from engine.outbound.bureau import Simulated
     from engine.store.db import connect
-    from engine.batch.run import RunRequest, Selection, run_batch
-    from engine.definitions.workspace import load_workspace
 
     process, options = CASES[case]
     workspace = load_workspace(ROOT)

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from engine.diagnostics import CODES
 from engine.definitions.workspace import load_workspace
+from engine.diagnostics import CODES
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))

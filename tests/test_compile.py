@@ -8,11 +8,11 @@ from typing import Any
 
 from conftest import ROOT
 
-from engine.outbound.bureau import LazyAnswer, OrderAnswer
 from engine.definitions.compile import compile_process
-from engine.testing.matrix import options_read, representative_scope, values_of
 from engine.definitions.options import effective_options
 from engine.definitions.workspace import load_workspace
+from engine.outbound.bureau import LazyAnswer, OrderAnswer
+from engine.testing.matrix import options_read, representative_scope, values_of
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions.expressions import UNKNOWN, ExpressionError, parse, residual, specialize
+from engine.definitions.closures import UNKNOWN
+from engine.definitions.expressions import ExpressionError, parse, residual, specialize
 
 
 def test_reads_are_recorded_in_order() -> None:

@@ -13,8 +13,8 @@ import pytest
 from conftest import Run
 from sqlalchemy import Engine, inspect, select, text
 
-from engine.store import db, queries
 from engine.errors import UsageError
+from engine.store import db, queries
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"

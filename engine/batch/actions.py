@@ -16,18 +16,19 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.store import db, queries
-from engine.outbound.bureau import BureauUnavailable, Connector
+from engine.batch.effects import FireContext, Work, fire
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
-from engine.batch.effects import FireContext, Work, card_view, fire
-from engine.definitions.templates import Templates, templates_for
-from engine.errors import Refused, UsageError
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.store.queries import Row
+from engine.definitions.templates import Templates, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
+from engine.errors import Refused, UsageError
+from engine.outbound.bureau import BureauUnavailable, Connector
+from engine.store import db, queries
+from engine.store.queries import Row
+from engine.store.views import card_view
 
 BUREAU_DOWN_AFTER = 3
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}

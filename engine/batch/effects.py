@@ -14,18 +14,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from engine.store import queries
-from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.templates import Templates, message_id
+from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
+from engine.store import queries
 from engine.store.queries import Row, dumps
-
-
-def person(user: Row | None) -> Row:
-    """The part of a user an email or an order may show."""
-    if not user:
-        return {"id": None, "name": None, "email": None}
-    return {"id": user["id"], "name": user["name"], "email": user["email"], "locale": user.get("locale")}
+from engine.store.views import card_view, person
 
 
 @dataclass
@@ -171,19 +165,6 @@ def _record(compiled: CompiledProcess, work: Work, decision: Decision, bureau: R
         work.decision_ids.add(identity)
         work.rows["decisions"].append({"id": identity, "trace": text})
     return identity
-
-
-def card_view(card: Row) -> Row:
-    """A stored card as expressions and emails see it."""
-    return {
-        "id": card["id"],
-        "user": card["user_id"],
-        "state": card["state"],
-        "process": card["process"],
-        "requester": card["requester"],
-        "production_type": card["production_type"],
-        "batch": card["batch_id"],
-    }
 
 
 def _order_request(card: Row, holder: Row, refusals: int) -> OrderRequest:

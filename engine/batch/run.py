@@ -9,116 +9,42 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 from __future__ import annotations
 
 import gc
-import secrets
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.store import db, queries
-from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.clock import now
-from engine.definitions.compile import CompiledProcess, compile_process
 from engine.batch.effects import FireContext, Work, fire
-from engine.definitions.templates import Templates, templates_for
-from engine.errors import Refused, UsageError
-from engine.definitions.expressions import Compiled, ExpressionError, Reads, parse, specialize
+from engine.batch.request import (
+    RunRequest,
+    check_users_exist,
+    new_batch_id,
+    require_actor,
+    selection_expression,
+    settle_production_type,
+)
+from engine.batch.results import BatchResult, UserResult
+from engine.clock import now
+from engine.definitions.closures import Reads
+from engine.definitions.compile import CompiledProcess, compile_process
+from engine.definitions.expressions import Compiled, parse, specialize
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.store.queries import Row, dumps
+from engine.definitions.templates import Templates, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
+from engine.errors import Refused, UsageError
+from engine.outbound.bureau import BureauUnavailable, Connector
+from engine.store import db, queries
+from engine.store.queries import Row, dumps
 
 START = "start"
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
 #: the last page of every index), smaller ones lose less work to a crash and hold the write lock
 #: for less time. 2,000 users are about 40 ms of work with the default options.
 BATCH_CHUNK = 2000
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which users a run is for: explicit ids, everyone, or those matching an expression."""
-
-    users: tuple[str, ...] = ()
-    all: bool = False
-    where: str | None = None
-
-    def describe(self) -> Row:
-        return {"users": list(self.users), "all": self.all, "where": self.where}
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Everything an operator gives `cardflow run`."""
-
-    process: str
-    actor: str
-    selection: Selection
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    production_type: str | None = None
-    batch_id: str | None = None
-    dry_run: bool = False
-    strict: bool = False
-    sources: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class UserResult:
-    """What a run did for one user."""
-
-    user: str
-    card: int | None
-    state: str | None
-    status: str
-    reason: str | None = None
-    emails: list[tuple[str, str]] | None = None
-    orders: list[bool] | None = None
-    trace: Row | None = None
-
-    def as_json(self) -> Row:
-        found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
-        if self.emails is not None:
-            found["emails"] = [{"template": template, "to": to} for template, to in self.emails]
-            found["orders"] = [{"accepted": accepted} for accepted in self.orders or []]
-        return found
-
-
-@dataclass
-class BatchResult:
-    """The outcome of a run: the batch id, and per user the card made or the reason it was skipped."""
-
-    batch: str
-    process: str
-    dry_run: bool = False
-    resumed: bool = False
-    results: list[UserResult] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def add(self, result: UserResult, keep: bool | int) -> None:
-        """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
-        self.counts[result.state if result.status == "created" and result.state else result.status] += 1
-        if keep is True or (keep is not False and len(self.results) < keep):
-            self.results.append(result)
-
-    def merge(self, other: BatchResult, keep: bool | int) -> None:
-        """Add the counts of `other`, and its results as `add` would keep them."""
-        self.counts.update(other.counts)
-        if keep is True:
-            self.results.extend(other.results)
-        elif keep is not False:
-            self.results.extend(other.results[: max(0, keep - len(self.results))])
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def as_json(self) -> Row:
-        return {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
 
 
 @dataclass
@@ -235,12 +161,6 @@ def _chunk_with_retry(
         return
 
 
-def new_batch_id() -> str:
-    """A batch id that sorts by time: B<date>-<time>-<random>."""
-    stamp = now().replace("-", "").replace(":", "").replace("Z", "")
-    return f"B{stamp.replace('T', '-')}-{secrets.token_hex(2)}"
-
-
 def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> _Batch:
     process = workspace.process(request.process)
     if process.kind != "batch":
@@ -266,67 +186,9 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     known = {"options": compiled.option_values, "actor": actor}
     prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)
-    _check_users_exist(connection, request.selection)
+    check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
-
-
-PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}
-
-
-def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
-    """The acting user, who must exist and hold `role` (unless the role is 'any'); plans may act as PLANNER."""
-    if actor_id == PLANNER["id"]:
-        return PLANNER
-    actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
-    if actor is None:
-        raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
-    if role not in ("any", "system") and role not in actor["roles"]:
-        raise Refused(f"{actor_id} does not have the {role} role needed for {what}")
-    return actor
-
-
-def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:
-    """The production type of the batch, by the rules of DOMAIN.md; a wrong one is a usage error."""
-    if process.production_type is None:
-        if asked:
-            raise UsageError(f"{process.symbolic_name} has no production types; drop --production-type")
-        return None
-    scope = {"options": options.as_dict()}
-    choices = list(parse(process.production_type.choices.text).evaluate(scope)[0] or [])
-    selectable = bool(parse(process.production_type.selectable.text).evaluate(scope)[0])
-    if not choices:
-        raise UsageError(f"{process.symbolic_name}: no production types are configured")
-    if asked is None:
-        return str(choices[0])
-    if asked not in choices:
-        raise UsageError(f"--production-type {asked}: not one of {', '.join(map(str, choices))}")
-    if not selectable and asked != choices[0]:
-        raise UsageError(f"--production-type {asked}: selecting a production type is off; cards use '{choices[0]}'")
-    return asked
-
-
-def selection_expression(where: str | None) -> Compiled | None:
-    """The parsed --where expression, which may read `user` only."""
-    if where is None:
-        return None
-    try:
-        expression = parse(where)
-    except ExpressionError as error:
-        from engine.diagnostics import CODES
-
-        raise UsageError(f"--where: {CODES[error.code].format(**error.fields)}") from None
-    if expression.roots - {"user"}:
-        raise UsageError(f"--where may read `user` only, not {', '.join(sorted(expression.roots - {'user'}))}")
-    return expression
-
-
-def _check_users_exist(connection: Connection, selection: Selection) -> None:
-    if selection.users:
-        found = queries.users_by_id(connection, selection.users)
-        missing = [user for user in selection.users if user not in found]
-        if missing:
-            raise UsageError(f"unknown user(s): {', '.join(missing)}")
 
 
 def _check_resumable(existing: Row, batch: _Batch) -> None:
@@ -489,16 +351,6 @@ def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: R
     if not stored:
         work.rows["cards"].append(card)
     return UserResult(holder["id"], card["id"], card["state"], "created")
-
-
-def count_selected(engine: Engine, selection: Selection) -> int | None:
-    """How many users a selection may hold (for a progress bar), when cheap to know."""
-    if selection.users:
-        return len(set(selection.users))
-    from sqlalchemy import func, select
-
-    with db.reading(engine) as connection:
-        return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
 
 
 class Planner:

@@ -1,0 +1,9 @@
+"""Definitions: what administrators write, from YAML text to checked, compiled processes.
+
+load (YAML with locations) → validate (shape, with `schemas`) → model (frozen dataclasses) →
+check (meaning) → options (effective values, with provenance) → expressions and closures (the
+guard language) → compile (one shared `transitions` Machine per process and options). `templates`
+finds, checks and renders the email templates; `workspace` runs the stages over a folder.
+
+May import: the ground floor (diagnostics, errors, clock). Nothing here touches the store.
+"""

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import type_problem
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 
 #: Which roots an expression may read, by where it stands.
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {

@@ -20,7 +20,8 @@ from typing import Any
 
 from transitions import Machine
 
-from engine.definitions.expressions import UNKNOWN, Compiled, Reads, Scope, parse, specialize
+from engine.definitions.closures import UNKNOWN, Reads, Scope
+from engine.definitions.expressions import Compiled, parse, specialize
 from engine.definitions.model import Effect, Process, Transition
 from engine.definitions.options import EffectiveOptions
 

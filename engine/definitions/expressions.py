@@ -21,23 +21,27 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.definitions.closures import (
+    FILTERS,
+    OPERATORS,
+    TESTS,
+    UNKNOWN,
+    Closure,
+    Reads,
+    Scope,
+    attribute,
+    collect,
+    compare,
+    conditional,
+    index,
+    logic,
+    negate,
+    unary,
+)
+
 ROOTS = ("user", "card", "options", "batch", "actor", "bureau")
-Reads = list[tuple[str, Any]]
-Scope = Mapping[str, Any]
-Closure = Callable[[Scope, Reads], Any]
 
 
-class _Unknown:
-    """A value not known yet (a runtime root while folding at compile time)."""
-
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-    def __bool__(self) -> bool:
-        raise TypeError("UNKNOWN has no truth value")
-
-
-UNKNOWN: Any = _Unknown()
 _ENV = SandboxedEnvironment()
 
 
@@ -158,7 +162,7 @@ def _const(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]
 
 def _sequence(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
     items = [sub(item) for item in node.items]
-    return lambda scope, reads: _collect([item(scope, reads) for item in items])
+    return lambda scope, reads: collect([item(scope, reads) for item in items])
 
 
 def _name(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
@@ -174,32 +178,35 @@ def _getattr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, st
 def _getitem(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
     if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
         return _lookup(node.node, node.arg.value, sub, roots, attributes)
-    return _index(sub(node.node), sub(node.arg))
+    return index(sub(node.node), sub(node.arg))
 
 
 def _and_or(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
-    return _logic(isinstance(node, nodes.And), sub(node.left), sub(node.right))
+    return logic(isinstance(node, nodes.And), sub(node.left), sub(node.right))
 
 
 def _negation(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
-    return _not(sub(node.node))
+    return negate(sub(node.node))
 
 
 def _comparison(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
-    return _compare(sub(node.expr), [(op.op, sub(op.expr)) for op in node.ops])
+    for operand in node.ops:
+        if operand.op not in OPERATORS:
+            raise ExpressionError("E304", construct=f"the operator '{operand.op}'")
+    return compare(sub(node.expr), [(op.op, sub(op.expr)) for op in node.ops])
 
 
 def _condexpr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
     if node.expr2 is None:
         raise ExpressionError("E304", construct="'x if c' without 'else'")
-    return _conditional(sub(node.test), sub(node.expr1), sub(node.expr2))
+    return conditional(sub(node.test), sub(node.expr1), sub(node.expr2))
 
 
 def _test_or_filter(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
-    table = _TESTS if isinstance(node, nodes.Test) else _FILTERS
+    table = TESTS if isinstance(node, nodes.Test) else FILTERS
     if node.name not in table or node.args or node.kwargs or node.node is None:
         raise ExpressionError("E304", construct=_construct_name(node))
-    return _unary(table[node.name], sub(node.node))
+    return unary(table[node.name], sub(node.node))
 
 
 def _construct_name(node: nodes.Node) -> str:
@@ -223,154 +230,12 @@ def _lookup(
 
         def read_root(scope: Scope, reads: Reads) -> Any:
             record = scope.get(name, UNKNOWN)
-            value = record.get(attr) if type(record) is dict else _attribute(record, attr)
+            value = record.get(attr) if type(record) is dict else attribute(record, attr)
             reads.append((dotted, value))
             return value
 
         return read_root
-    return lambda scope, reads: _attribute(base(scope, reads), attr)
-
-
-def _attribute(record: Any, attr: str) -> Any:
-    if type(record) is dict:  # the common case, without the cost of an ABC check
-        return record.get(attr)
-    if record is UNKNOWN:
-        return UNKNOWN
-    if isinstance(record, Mapping):
-        return record.get(attr)
-    return None
-
-
-def _index(base: Closure, index: Closure) -> Closure:
-    def lookup(scope: Scope, reads: Reads) -> Any:
-        container, key = base(scope, reads), index(scope, reads)
-        if container is UNKNOWN or key is UNKNOWN:
-            return UNKNOWN
-        if isinstance(container, (list, tuple)) and isinstance(key, int) and -len(container) <= key < len(container):
-            return container[key]
-        return container.get(key) if isinstance(container, Mapping) else None
-
-    return lookup
-
-
-def _collect(values: list[Any]) -> Any:
-    return UNKNOWN if any(value is UNKNOWN for value in values) else values
-
-
-def _truth(value: Any) -> Any:
-    return value if value is UNKNOWN else bool(value)
-
-
-def _logic(is_and: bool, left: Closure, right: Closure) -> Closure:
-    """Kleene's three-valued and/or, short-circuiting like Python."""
-    stop = not is_and
-
-    def combine(scope: Scope, reads: Reads) -> Any:
-        first = _truth(left(scope, reads))
-        if first is stop:
-            return stop
-        second = _truth(right(scope, reads))
-        if second is stop:
-            return stop
-        return UNKNOWN if first is UNKNOWN or second is UNKNOWN else not stop
-
-    return combine
-
-
-def _not(operand: Closure) -> Closure:
-    def negate(scope: Scope, reads: Reads) -> Any:
-        value = _truth(operand(scope, reads))
-        return value if value is UNKNOWN else not value
-
-    return negate
-
-
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: bool(a == b),
-    "ne": lambda a, b: bool(a != b),
-    "lt": lambda a, b: bool(a < b),
-    "lteq": lambda a, b: bool(a <= b),
-    "gt": lambda a, b: bool(a > b),
-    "gteq": lambda a, b: bool(a >= b),
-    "in": lambda a, b: a in b,
-    "notin": lambda a, b: a not in b,
-}
-
-
-def _compare(first: Closure, rest: list[tuple[str, Closure]]) -> Closure:
-    for op, _ in rest:
-        if op not in _OPERATORS:
-            raise ExpressionError("E304", construct=f"the operator '{op}'")
-
-    if len(rest) == 1:  # the common case, without the loop
-        return _compare_one(first, *rest[0])
-
-    def compare(scope: Scope, reads: Reads) -> Any:
-        left = first(scope, reads)
-        for op, operand in rest:
-            right = operand(scope, reads)
-            if left is UNKNOWN or right is UNKNOWN:
-                return UNKNOWN
-            try:
-                if not _OPERATORS[op](left, right):
-                    return False
-            except TypeError:
-                return False
-            left = right
-        return True
-
-    return compare
-
-
-def _compare_one(first: Closure, op: str, operand: Closure) -> Closure:
-    function = _OPERATORS[op]
-
-    def compare_one(scope: Scope, reads: Reads) -> Any:
-        left, right = first(scope, reads), operand(scope, reads)
-        if left is UNKNOWN or right is UNKNOWN:
-            return UNKNOWN
-        try:
-            return function(left, right)
-        except TypeError:
-            return False
-
-    return compare_one
-
-
-def _conditional(test: Closure, yes: Closure, no: Closure) -> Closure:
-    def choose(scope: Scope, reads: Reads) -> Any:
-        condition = _truth(test(scope, reads))
-        if condition is UNKNOWN:
-            return UNKNOWN
-        return yes(scope, reads) if condition else no(scope, reads)
-
-    return choose
-
-
-def _unary(function: Callable[[Any], Any], operand: Closure) -> Closure:
-    def apply(scope: Scope, reads: Reads) -> Any:
-        value = operand(scope, reads)
-        if value is UNKNOWN:
-            return UNKNOWN
-        try:
-            return function(value)
-        except (TypeError, AttributeError, IndexError):
-            return None
-
-    return apply
-
-
-_TESTS: dict[str, Callable[[Any], Any]] = {
-    "defined": lambda value: value is not None,
-    "undefined": lambda value: value is None,
-    "none": lambda value: value is None,
-}
-_FILTERS: dict[str, Callable[[Any], Any]] = {
-    "length": len,
-    "lower": lambda value: value.lower(),
-    "upper": lambda value: value.upper(),
-    "first": lambda value: value[0],
-}
+    return lambda scope, reads: attribute(base(scope, reads), attr)
 
 
 def residual(source: str, scope: Scope) -> str | None:

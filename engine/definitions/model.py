@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from engine.diagnostics import Location
 from engine.definitions.load import Document
+from engine.diagnostics import Location
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import UsageError
 from engine.definitions.load import load_text
 from engine.definitions.model import OptionScript, Variable
+from engine.errors import UsageError
 
 SET_ON_COMMAND_LINE = "--set"
 DEFAULT = "default"

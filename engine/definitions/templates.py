@@ -18,9 +18,9 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.definitions.model import Process
 from engine.diagnostics import Diagnostic, Location, diagnostic
 from engine.errors import CardflowError
-from engine.definitions.model import Process
 
 PARTS = {"subject": "subject.txt", "text": "text.txt", "html": "html"}
 #: The variables each kind of recipient's email context provides (templates may use only these).

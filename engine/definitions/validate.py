@@ -9,8 +9,8 @@ from typing import Any
 import cerberus
 
 from engine.definitions import schemas
-from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.definitions.load import DocPath, Document
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "mapping"}
 

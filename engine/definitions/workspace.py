@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.definitions import check
-from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
-from engine.definitions.templates import check_templates
-from engine.errors import UsageError, WorkspaceInvalid
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, build_process, build_script
+from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
+from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
+from engine.errors import UsageError, WorkspaceInvalid
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
 _PACKAGE = Path(__file__).resolve().parents[1]

@@ -1,0 +1,5 @@
+"""Outbound: what leaves cardflow. The card bureau's connectors (`bureau`, `bureau_http`, chosen by
+`connectors`), delivery of the outbox over SMTP or to a folder (`delivery`), and `preview` of an email.
+
+May import: store, definitions and the ground floor.
+"""

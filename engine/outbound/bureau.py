@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.errors import UsageError
-
 
 @dataclass(frozen=True)
 class OrderRequest:
@@ -102,20 +100,6 @@ class Simulated:
         if request.holder.get("id") in self.refuse:
             return OrderAnswer(False, message="refused by the simulated bureau")
         return OrderAnswer(True, order_id=f"sim-{request.key}")
-
-
-def connector_from(name: str | None, orders: str | None = None) -> Connector:
-    """The connector named on the command line or in $CARDFLOW_CONNECTOR (default: drop folder)."""
-    chosen = name or os.environ.get("CARDFLOW_CONNECTOR") or "dropfolder"
-    if chosen == "dropfolder":
-        return DropFolder(Path(orders or os.environ.get("CARDFLOW_ORDERS") or "orders"))
-    if chosen == "simulated":
-        return Simulated()
-    if chosen == "http":
-        from engine.outbound.bureau_http import HttpBureau
-
-        return HttpBureau.from_env()
-    raise UsageError(f"unknown connector '{chosen}' (dropfolder, http or simulated)")
 
 
 class LazyAnswer(Mapping[str, Any]):

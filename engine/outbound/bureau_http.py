@@ -68,8 +68,8 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import IO, Any
 
-from engine.outbound.bureau import OrderAnswer, OrderRequest
 from engine.errors import UsageError
+from engine.outbound.bureau import OrderAnswer, OrderRequest
 
 URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (
     "CARDFLOW_BUREAU_URL",

@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, or_, select, update
 
-from engine.store import db
 from engine.clock import now
 from engine.definitions.templates import one_line
 from engine.errors import UsageError
+from engine.store import db
 from engine.store.queries import Row
 
 MAX_ATTEMPTS = 8

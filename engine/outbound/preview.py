@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.store import queries
-from engine.batch.effects import card_view, person
 from engine.definitions.templates import PARTS, templates_for
-from engine.errors import UsageError
-from engine.store.queries import Row
 from engine.definitions.workspace import TEMPLATES, Workspace
+from engine.errors import UsageError
+from engine.store import queries
+from engine.store.queries import Row
+from engine.store.views import card_view, person
 
 SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
 SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}

@@ -1,0 +1,5 @@
+"""Reports for people and scripts: tables and JSON (`tables`), Mermaid and Graphviz of a compiled
+machine (`graphs`), and the story of a card in sentences (`explain`).
+
+May import: batch, outbound, store, definitions and the ground floor.
+"""

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.store import queries
 from engine.errors import UsageError
+from engine.store import queries
 from engine.store.queries import Row
 
 

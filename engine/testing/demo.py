@@ -9,13 +9,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from engine.batch.actions import act, sync_queue
+from engine.batch.request import RunRequest, Selection
+from engine.batch.run import run_batch
+from engine.definitions.workspace import Workspace
 from engine.outbound.bureau import DropFolder
-from engine.store.db import reading
 from engine.report.tables import table
-from engine.batch.run import RunRequest, Selection, run_batch
+from engine.store.db import reading
 from engine.store.queries import find_cards, list_outbox, open_store, upsert_users
 from engine.store.users import read_users
-from engine.definitions.workspace import Workspace
 
 SAMPLE_USERS = Path(__file__).resolve().parent / "samples" / "users.csv"
 ORDER, REQUEST = "CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple"

@@ -16,13 +16,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.outbound.bureau import Simulated
-from engine.errors import UsageError
+from engine.batch.request import PLANNER, RunRequest, Selection
+from engine.batch.results import UserResult
+from engine.batch.run import Planner
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.batch.run import PLANNER, Planner, RunRequest, Selection, UserResult
-from engine.testing.scenario import Outcome, Scenario, find_scenarios, load_scenario, run_scenario
-from engine.store.queries import Row
 from engine.definitions.workspace import Workspace
+from engine.errors import UsageError
+from engine.outbound.bureau import Simulated
+from engine.store.queries import Row
+from engine.testing.scenario import Outcome, Scenario, find_scenarios, load_scenario, run_scenario
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import Any
 
 from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
-from engine.errors import UsageError
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process, Variable
 from engine.definitions.options import effective_options
 from engine.definitions.workspace import Workspace
+from engine.errors import UsageError
 
 START = "start"
 #: The representative card holder: active, without open cards.

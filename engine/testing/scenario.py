@@ -17,20 +17,21 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.store import db, queries
 from engine.batch.actions import act, sync_queue
-from engine.outbound.bureau import Simulated
+from engine.batch.request import RunRequest, Selection
+from engine.batch.run import run_batch
 from engine.clock import frozen
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
-from engine.errors import CardflowError
 from engine.definitions.load import Document, load_file
 from engine.definitions.options import type_problem
-from engine.batch.run import RunRequest, Selection, run_batch
 from engine.definitions.schemas import STEP_ACTIONS
-from engine.store.queries import Row
-from engine.store.users import user_row
 from engine.definitions.validate import validate
 from engine.definitions.workspace import Workspace
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.errors import CardflowError
+from engine.outbound.bureau import Simulated
+from engine.store import db, queries
+from engine.store.queries import Row
+from engine.store.users import user_row
 
 SCENARIO_TIME = "2026-01-02T09:00:00Z"
 

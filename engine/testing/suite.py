@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.testing.coverage import ProcessCoverage, measure
-from engine.diagnostics import Diagnostic, sort_unique
-from engine.testing.scenario import ScenarioResult, find_scenarios, load_scenario, result_json, run_scenario
-from engine.store.queries import Row
 from engine.definitions.workspace import Workspace
+from engine.diagnostics import Diagnostic, sort_unique
+from engine.store.queries import Row
+from engine.testing.coverage import ProcessCoverage, measure
+from engine.testing.scenario import ScenarioResult, find_scenarios, load_scenario, result_json, run_scenario
 
 
 @dataclass

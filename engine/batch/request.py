@@ -1,0 +1,121 @@
+"""What an operator asks `cardflow run` for, and the checks made before any card: who acts, which
+users, which production type. Nothing here writes; `engine.batch.run` carries the request out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from engine.clock import now
+from engine.definitions.expressions import Compiled, ExpressionError, parse
+from engine.definitions.model import Process
+from engine.definitions.options import EffectiveOptions
+from engine.errors import Refused, UsageError
+from engine.store import db, queries
+from engine.store.queries import Row
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which users a run is for: explicit ids, everyone, or those matching an expression."""
+
+    users: tuple[str, ...] = ()
+    all: bool = False
+    where: str | None = None
+
+    def describe(self) -> Row:
+        return {"users": list(self.users), "all": self.all, "where": self.where}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything an operator gives `cardflow run`."""
+
+    process: str
+    actor: str
+    selection: Selection
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    production_type: str | None = None
+    batch_id: str | None = None
+    dry_run: bool = False
+    strict: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def new_batch_id() -> str:
+    """A batch id that sorts by time: B<date>-<time>-<random>."""
+    stamp = now().replace("-", "").replace(":", "").replace("Z", "")
+    return f"B{stamp.replace('T', '-')}-{secrets.token_hex(2)}"
+
+
+PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}
+
+
+def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
+    """The acting user, who must exist and hold `role` (unless the role is 'any'); plans may act as PLANNER."""
+    if actor_id == PLANNER["id"]:
+        return PLANNER
+    actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
+    if actor is None:
+        raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+    if role not in ("any", "system") and role not in actor["roles"]:
+        raise Refused(f"{actor_id} does not have the {role} role needed for {what}")
+    return actor
+
+
+def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:
+    """The production type of the batch, by the rules of DOMAIN.md; a wrong one is a usage error."""
+    if process.production_type is None:
+        if asked:
+            raise UsageError(f"{process.symbolic_name} has no production types; drop --production-type")
+        return None
+    scope = {"options": options.as_dict()}
+    choices = list(parse(process.production_type.choices.text).evaluate(scope)[0] or [])
+    selectable = bool(parse(process.production_type.selectable.text).evaluate(scope)[0])
+    if not choices:
+        raise UsageError(f"{process.symbolic_name}: no production types are configured")
+    if asked is None:
+        return str(choices[0])
+    if asked not in choices:
+        raise UsageError(f"--production-type {asked}: not one of {', '.join(map(str, choices))}")
+    if not selectable and asked != choices[0]:
+        raise UsageError(f"--production-type {asked}: selecting a production type is off; cards use '{choices[0]}'")
+    return asked
+
+
+def selection_expression(where: str | None) -> Compiled | None:
+    """The parsed --where expression, which may read `user` only."""
+    if where is None:
+        return None
+    try:
+        expression = parse(where)
+    except ExpressionError as error:
+        from engine.diagnostics import CODES
+
+        raise UsageError(f"--where: {CODES[error.code].format(**error.fields)}") from None
+    if expression.roots - {"user"}:
+        raise UsageError(f"--where may read `user` only, not {', '.join(sorted(expression.roots - {'user'}))}")
+    return expression
+
+
+def check_users_exist(connection: Connection, selection: Selection) -> None:
+    if selection.users:
+        found = queries.users_by_id(connection, selection.users)
+        missing = [user for user in selection.users if user not in found]
+        if missing:
+            raise UsageError(f"unknown user(s): {', '.join(missing)}")
+
+
+def count_selected(engine: Engine, selection: Selection) -> int | None:
+    """How many users a selection may hold (for a progress bar), when cheap to know."""
+    if selection.users:
+        return len(set(selection.users))
+    from sqlalchemy import func, select
+
+    with db.reading(engine) as connection:
+        return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())

@@ -1,0 +1,62 @@
+"""What a run reports: per user the card made or the reason it was skipped, and the counts of a batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from engine.store.queries import Row
+
+
+@dataclass(slots=True)
+class UserResult:
+    """What a run did for one user."""
+
+    user: str
+    card: int | None
+    state: str | None
+    status: str
+    reason: str | None = None
+    emails: list[tuple[str, str]] | None = None
+    orders: list[bool] | None = None
+    trace: Row | None = None
+
+    def as_json(self) -> Row:
+        found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
+        if self.emails is not None:
+            found["emails"] = [{"template": template, "to": to} for template, to in self.emails]
+            found["orders"] = [{"accepted": accepted} for accepted in self.orders or []]
+        return found
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a run: the batch id, and per user the card made or the reason it was skipped."""
+
+    batch: str
+    process: str
+    dry_run: bool = False
+    resumed: bool = False
+    results: list[UserResult] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: UserResult, keep: bool | int) -> None:
+        """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
+        self.counts[result.state if result.status == "created" and result.state else result.status] += 1
+        if keep is True or (keep is not False and len(self.results) < keep):
+            self.results.append(result)
+
+    def merge(self, other: BatchResult, keep: bool | int) -> None:
+        """Add the counts of `other`, and its results as `add` would keep them."""
+        self.counts.update(other.counts)
+        if keep is True:
+            self.results.extend(other.results)
+        elif keep is not False:
+            self.results.extend(other.results[: max(0, keep - len(self.results))])
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_json(self) -> Row:
+        return {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}

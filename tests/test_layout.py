@@ -1,0 +1,149 @@
+"""The house keeps its shape: imports run one way, top down, and no module grows past 400 lines."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Each folder of engine/ and its floor: a module may import its own folder and any lower floor,
+# never a higher floor nor another folder on its own floor. The ground is engine/ itself.
+FLOORS = {
+    "testing": 5,
+    "web": 5,
+    "report": 4,
+    "batch": 3,
+    "work": 3,
+    "outbound": 2,
+    "definitions": 1,
+    "store": 1,
+    "": 0,
+}
+LONGEST = 400
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def engine_modules() -> list[Path]:
+    return sorted((ROOT / "engine").rglob("*.py"))
+
+
+def imported(path: Path) -> Iterator[tuple[int, str]]:
+    """Every engine module `path` imports, at module level or inside a function, with its line."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names if alias.name.startswith("engine"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            if base == "engine" or base.startswith("engine."):
+                yield from ((node.lineno, f"{base}.{alias.name}") for alias in node.names)
+
+
+def folder(module: str) -> str:
+    """The engine folder a module lives in ('' for the ground floor); `engine.store.db` -> 'store'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (ROOT / "engine" / parts[1]).is_dir() else ""
+
+
+def wrong_way(importer: str, target: str) -> bool:
+    """True when `importer` may not import `target`: a higher floor, or a peer folder on its own floor."""
+    mine, theirs = folder(importer), folder(target)
+    return mine != theirs and FLOORS[theirs] >= FLOORS[mine]
+
+
+def backward_imports(paths: list[Path]) -> list[str]:
+    found = []
+    for path in paths:
+        importer = module_name(path)
+        for line, target in imported(path):
+            if folder(target) not in FLOORS:
+                found.append(f"{path.relative_to(ROOT)}:{line}: {target} is in no known folder")
+            elif wrong_way(importer, target):
+                found.append(f"{path.relative_to(ROOT)}:{line}: {importer} imports {target} (up or sideways)")
+    return found
+
+
+def test_every_engine_folder_has_a_floor() -> None:
+    """Each folder of engine/ is on a floor of the house, so the direction test covers it."""
+    folders = {path.parent.name for path in engine_modules() if path.parent != ROOT / "engine"}
+    assert folders <= set(FLOORS)
+
+
+def test_every_engine_folder_says_its_role() -> None:
+    """Each folder's __init__.py has a docstring naming its role and what it may import."""
+    for package in sorted((ROOT / "engine").glob("*/__init__.py")):
+        docstring = ast.get_docstring(ast.parse(package.read_text(encoding="utf-8")))
+        assert docstring and "May import" in docstring, package
+
+
+def test_imports_run_one_way_top_down() -> None:
+    """No engine module imports a higher floor or a peer folder on its own floor."""
+    assert backward_imports(engine_modules()) == []
+
+
+def test_the_direction_test_sees_an_import_that_runs_back_up() -> None:
+    """A store module that imports the batch runtime is reported, with its line."""
+    bad = ROOT / "engine" / "store" / "_probe_for_test.py"
+    bad.write_text('"""probe"""\n\n\ndef f() -> None:\n    from engine.batch.run import run_batch\n', encoding="utf-8")
+    try:
+        assert backward_imports([bad]) == [
+            "engine/store/_probe_for_test.py:5: engine.store._probe_for_test imports engine.batch.run.run_batch (up or sideways)"
+        ]
+    finally:
+        bad.unlink()
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """No two engine modules import each other, directly or round a longer loop."""
+    modules = {module_name(path): path for path in engine_modules()}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for _, target in imported(path):
+            owner = target if target in modules else target.rpartition(".")[0]
+            if owner in modules and owner != name and modules[owner].name != "__init__.py":
+                graph[name].add(owner)
+    assert _cycle(graph) is None
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (loop := visit(nxt)):
+                return loop
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (loop := visit(node)):
+            return loop
+    return None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*engine_modules(), ROOT / "cli.py", *sorted((ROOT / "commands").glob("*.py"))],
+    ids=lambda path: str(path.relative_to(ROOT)),
+)
+def test_no_module_is_longer_than_400_lines(path: Path) -> None:
+    """Modules stay small: split by responsibility before one passes 400 lines."""
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= LONGEST
