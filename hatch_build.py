@@ -1,4 +1,4 @@
-"""Build hook: a standard wheel carries cli.py and the reference workspace inside `engine/reference/`.
+"""Build hook: a standard wheel carries cli.py, commands/ and the reference workspace inside `engine/reference/`.
 
 An editable install needs neither copy: the project root is on the path, and the engine finds the
 workspace in the checkout. (Hatch's static `force-include` would copy them into site-packages for
@@ -13,6 +13,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SHIPPED = {
     "cli.py": "cli.py",
+    "commands": "commands",
     "processes": "engine/reference/processes",
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",

@@ -12,6 +12,7 @@ import pytest
 from conftest import Run
 
 import cli
+from commands import shared
 
 
 def test_validate_reference_workspace_is_clean(run: Run) -> None:
@@ -203,13 +204,13 @@ def test_the_console_script_turns_the_collector_back_on_once_started(
     """`main` keeps the garbage collector off during start-up only: by the time a command has its
     workspace or its store, collection is on again (a long batch must not run without it)."""
     seen: list[bool] = []
-    original = cli._started_up
+    original = shared.started_up
 
     def spy() -> None:
         original()
         seen.append(gc.isenabled())
 
-    monkeypatch.setattr(cli, "_started_up", spy)
+    monkeypatch.setattr(shared, "started_up", spy)
     monkeypatch.setattr(sys, "argv", ["cardflow", *command])
     try:
         with pytest.raises(SystemExit):

@@ -23,7 +23,7 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     )
     wheel = next(dist.glob("cardflow-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"cli.py", "engine/reference/processes/CardsAddonExtProdBoProcOrderMultiple.yaml"} <= names
+    assert {"cli.py", "commands/operate.py", "engine/reference/processes/CardsAddonExtProdBoProcOrderMultiple.yaml"} <= names
     assert "engine/reference/rules/CardsScriptOptions.yaml" in names
 
     site = tmp_path / "site"

@@ -1,0 +1,116 @@
+"""Administrators: check definitions, read processes and options, draw machines, start a workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from commands.shared import echo_json, json_option, open_workspace, options_from, set_option, workspace_option
+
+
+@click.command()
+@workspace_option
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, workspace: str | None, as_json: bool) -> None:
+    """Check every process and option script; print FILE:LINE:COL: CODE message.
+
+    Exits 0 when there is no error, 1 when there are diagnostics.
+    """
+    found = open_workspace(workspace, valid=False)
+    if as_json:
+        echo_json([item.as_json() for item in found.diagnostics])
+    else:
+        for item in found.diagnostics:
+            click.echo(str(item))
+    errors = sum(1 for item in found.diagnostics if item.severity == "error")
+    summary = f"{len(found.processes)} processes, {len(found.scripts)} option scripts in {found.root}"
+    click.echo(f"cardflow: {errors} error(s); {summary}" if errors else f"cardflow: ok; {summary}", err=True)
+    ctx.exit(1 if errors else 0)
+
+
+@click.command()
+@workspace_option
+@json_option
+def processes(workspace: str | None, as_json: bool) -> None:
+    """List the processes of the workspace by symbolic name."""
+    from engine.report.tables import process_row, table
+
+    rows = [process_row(process) for process in open_workspace(workspace).processes.values()]
+    if as_json:
+        echo_json(rows)
+        return
+    columns = ["symbolic_name", "kind", "name", "actor", "outcome"]
+    click.echo(table(columns, [[row[c] for c in columns] for row in rows]))
+
+
+@click.command()
+@click.argument("name")
+@workspace_option
+@set_option
+@json_option
+def show(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Show one process: metadata, options with their values, states and transitions."""
+    from engine.report.tables import process_detail, render_detail
+
+    found = open_workspace(workspace)
+    detail = process_detail(found.process(name), options_from(found, sets))
+    click.echo(render_detail(detail)) if not as_json else echo_json(detail)
+
+
+@click.command()
+@workspace_option
+@set_option
+@json_option
+def options(workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Show every option variable's effective value and where it came from.
+
+    SOURCE is `default`, the FILE:LINE of a `value:` in rules/, or `--set`.
+    """
+    from engine.report.tables import option_rows, table
+
+    rows = option_rows(options_from(open_workspace(workspace), sets))
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        table(["variable", "value", "source", "option"], [[r["variable"], r["value"], r["source"], r["option"]] for r in rows])
+    )
+
+
+@click.command()
+@click.argument("name")
+@click.option("--format", "form", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@workspace_option
+@set_option
+def graph(name: str, form: str, workspace: str | None, sets: tuple[str, ...]) -> None:
+    """Draw the compiled machine of a batch process under the effective options.
+
+    Transitions that the options rule out are left out; guards the options decide are
+    dropped from the labels, so what remains is what can happen at run time.
+    """
+    from engine.definitions.compile import compile_process
+    from engine.errors import UsageError
+    from engine.report.graphs import dot, mermaid
+
+    found = open_workspace(workspace)
+    process = found.process(name)
+    if process.kind != "batch":
+        targets = ", ".join(process.acts_on)
+        raise UsageError(f"{name} is an action process with no machine of its own; it acts on {targets}")
+    compiled = compile_process(process, options_from(found, sets), found.fingerprint)
+    click.echo(mermaid(compiled) if form == "mermaid" else dot(compiled))
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Copy the reference workspace into DIRECTORY for a site to edit."""
+    from engine.definitions.workspace import init_workspace
+
+    for path in init_workspace(directory):
+        click.echo(f"created {path}")
+
+
+COMMANDS: list[click.Command] = [validate, processes, show, options, graph, init]

@@ -1,0 +1,85 @@
+"""Emails: the outbox, its delivery, and a template previewed."""
+
+from __future__ import annotations
+
+import click
+
+from commands.shared import db_option, echo_json, json_option, open_reading, open_workspace, store_at, workspace_option
+
+
+@click.group(invoke_without_command=True)
+@db_option
+@json_option
+@click.pass_context
+def outbox(ctx: click.Context, db: str | None, as_json: bool) -> None:
+    """The emails waiting to be sent, and those sent."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from engine.report.tables import outbox_row, table
+    from engine.store.queries import list_outbox
+
+    with open_reading(db) as connection:
+        rows = [outbox_row(row) for row in list_outbox(connection)]
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        table(
+            ["id", "template", "to", "status", "card"], [[r["id"], r["template"], r["to"], r["status"], r["card"]] for r in rows]
+        )
+    )
+
+
+@outbox.command("send")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N emails.")
+@click.option("--to-dir", metavar="DIR", help="Write .eml files to DIR instead of SMTP.")
+@click.option("--now", "ignore_backoff", is_flag=True, help="Ignore the back-off: try every pending email now.")
+@db_option
+@json_option
+@click.pass_context
+def outbox_send(
+    ctx: click.Context, limit: int | None, to_dir: str | None, ignore_backoff: bool, db: str | None, as_json: bool
+) -> None:
+    """Deliver pending emails over SMTP, or as .eml files.
+
+    SMTP settings: CARDFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _STARTTLS, _FROM. With --to-dir DIR,
+    or when no SMTP host is set, each email is written as DIR/<id>.eml (default DIR: mail/).
+    A failed email stays pending with its error and a next attempt (exponential back-off);
+    after the last attempt it is marked failed. Exits 1 if any email could not be sent.
+    """
+    from engine.outbound.delivery import send_outbox, transport_for
+    from engine.report.tables import table
+
+    results = send_outbox(store_at(db), transport_for(to_dir), limit=limit, ignore_backoff=ignore_backoff)
+    if as_json:
+        echo_json([r.as_json() for r in results])
+    elif results:
+        click.echo(
+            table(["id", "template", "to", "status", "error"], [[r.id, r.template, r.to, r.status, r.error] for r in results])
+        )
+    else:
+        click.echo("nothing to send")
+    ctx.exit(1 if any(r.status != "sent" for r in results) else 0)
+
+
+@click.command()
+@click.argument("template")
+@click.option("--card", type=int, help="Render with the context of this card of the store.")
+@click.option("--sample", is_flag=True, help="Render with sample data (the default).")
+@click.option("--locale", metavar="LOCALE", help="Render the templates of this locale (e.g. sv), when present.")
+@workspace_option
+@db_option
+def preview(template: str, card: int | None, sample: bool, locale: str | None, workspace: str | None, db: str | None) -> None:
+    """Render an email template (subject, text, HTML) with sample data or a card's data."""
+    from engine.outbound.preview import preview_context, render_preview
+
+    found = open_workspace(workspace)
+    if card is not None:
+        with open_reading(db) as connection:
+            context, card_locale = preview_context(found, template, connection, card)
+    else:
+        context, card_locale = preview_context(found, template, None, None)
+    click.echo(render_preview(found, template, context, locale or card_locale))
+
+
+COMMANDS: list[click.Command] = [outbox, preview]

@@ -1,0 +1,197 @@
+"""What every persona's commands share: the common options, and opening the workspace, the store and the bureau."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+
+def workspace_option(function: F) -> F:
+    return click.option(
+        "--workspace",
+        envvar="CARDFLOW_WORKSPACE",
+        type=click.Path(file_okay=False),
+        help="Workspace folder (processes/, rules/, templates/email/). Default: the current folder if it "
+        "holds processes/, else the reference workspace shipped with cardflow.",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")(function)
+
+
+def set_option(function: F) -> F:
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="VAR=VALUE",
+        help="Override an option for this command; VALUE is YAML flow (false, [a, b]). Repeatable.",
+    )(function)
+
+
+def open_workspace(path: str | None, *, valid: bool = True) -> Any:
+    from engine.definitions.workspace import load_workspace, locate
+
+    workspace = load_workspace(locate(path))
+    started_up()
+    return workspace.require_valid() if valid else workspace
+
+
+def started_up() -> None:
+    """Start-up is over (the imports are done, the workspace or the store is open): `main` kept
+    the cyclic garbage collector off until now, as start-up allocates much and frees little."""
+    gc.enable()
+
+
+def options_from(workspace: Any, sets: tuple[str, ...]) -> Any:
+    from engine.definitions.options import effective_options, parse_sets
+
+    return effective_options(workspace.scripts, parse_sets(sets, workspace.scripts))
+
+
+def echo_json(data: Any) -> None:
+    from engine.report.tables import to_json
+
+    click.echo(to_json(data))
+
+
+def db_option(function: F) -> F:
+    return click.option(
+        "--db",
+        envvar="CARDFLOW_DB",
+        metavar="PATH|URL",
+        help="The store: an SQLite file (default cardflow.db here) or a database URL.",
+    )(function)
+
+
+def connector_options(function: F) -> F:
+    function = click.option(
+        "--connector",
+        envvar="CARDFLOW_CONNECTOR",
+        type=click.Choice(["dropfolder", "http", "simulated"]),
+        help="How orders reach the card bureau: a drop folder (default), the bureau's HTTP API (CARDFLOW_BUREAU_* settings), "
+        "or simulated (accepts every order, sends nothing: for rehearsals).",
+    )(function)
+    return click.option(
+        "--orders", envvar="CARDFLOW_ORDERS", metavar="DIR", help="Drop folder for orders (default: orders/ here)."
+    )(function)
+
+
+def selection_options(function: F) -> F:
+    """--user ID... | --all | --where EXPR: which users a run (or plan) is for."""
+    example = "user.department == 'Sales'"
+    function = click.option("--where", metavar="EXPR", help=f'The users matching EXPR, e.g. "{example}".')(function)
+    function = click.option("--all", "everyone", is_flag=True, help="Every user in the store.")(function)
+    return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
+
+
+def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Any:
+    from engine.batch.request import Selection
+    from engine.errors import UsageError
+
+    if sum((bool(user_ids), everyone, where is not None)) != 1:
+        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    return Selection(tuple(user_ids), everyone, where)
+
+
+def store_at(location: str | None) -> Any:
+    """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file)."""
+    from engine.store.queries import open_store
+
+    engine = open_store(location)
+    started_up()
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(engine.dispose)
+    return engine
+
+
+def open_reading(location: str | None) -> Any:
+    from engine.store.db import reading
+
+    return reading(store_at(location))
+
+
+def bureau_connector(name: str | None, orders: str | None) -> Any:
+    from engine.outbound.connectors import connector_from
+
+    return connector_from(name, orders)
+
+
+class _NoProgress:
+    def __enter__(self) -> Any:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def progress_bar(total: int | None) -> Any:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if total is None or not sys.stderr.isatty():
+        return _NoProgress()
+
+    class _Bar:
+        def __enter__(self) -> Any:
+            self.bar: Any = click.progressbar(length=total, label="cards", file=sys.stderr)
+            self.bar.__enter__()
+            return self.bar.update
+
+        def __exit__(self, *exc: object) -> None:
+            self.bar.__exit__(None, None, None)
+
+    return _Bar()
+
+
+def json_text(data: Any) -> str:
+    from engine.report.tables import to_json
+
+    return to_json(data)
+
+
+def action_command(trigger: str, summary: str) -> click.Command:
+    @click.command(trigger, help=summary)
+    @click.argument("cards", nargs=-1, required=True, type=int)
+    @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
+    @click.option("--reason", metavar="TEXT", help="Why (required to reject).")
+    @set_option
+    @workspace_option
+    @db_option
+    @connector_options
+    @json_option
+    def command(
+        cards: tuple[int, ...],
+        actor: str,
+        reason: str | None,
+        sets: tuple[str, ...],
+        workspace: str | None,
+        db: str | None,
+        connector: str | None,
+        orders: str | None,
+        as_json: bool,
+    ) -> None:
+        from engine.batch.actions import act
+        from engine.definitions.options import parse_sets
+        from engine.report.tables import render_actions
+
+        found = open_workspace(workspace)
+        results = act(
+            found,
+            store_at(db),
+            trigger,
+            list(cards),
+            actor,
+            bureau_connector(connector, orders),
+            reason=reason,
+            overrides=parse_sets(sets, found.scripts),
+        )
+        click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+
+    return command

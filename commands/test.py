@@ -1,0 +1,156 @@
+"""Testers: scenarios with coverage, differences between configurations, the outcome matrix, a card explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from commands.shared import (
+    db_option,
+    echo_json,
+    json_option,
+    json_text,
+    open_reading,
+    open_workspace,
+    set_option,
+    store_at,
+    workspace_option,
+)
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PERCENT", help="Fail when a process is covered less.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write JUnit XML to FILE.")
+@workspace_option
+@json_option
+@click.pass_context
+def test_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    min_coverage: float | None,
+    junit: Path | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Run scenarios (*.scenario.yaml; default: tests/scenarios) and report coverage of the rules.
+
+    Each failed expectation is reported at its line in the scenario. Coverage per batch process:
+    transitions fired, guard outcomes (true and false) seen, option values exercised, and what
+    was never reached. Exits 1 on a failure, a scenario with diagnostics, or coverage below
+    --min-coverage.
+    """
+    from engine.errors import UsageError
+    from engine.testing.suite import junit_xml, render_suite, run_suite
+
+    chosen = list(paths) or [Path("tests/scenarios")]
+    missing = [str(path) for path in chosen if not path.exists()]
+    if missing:
+        raise UsageError(f"no such scenario file or folder: {', '.join(missing)}")
+    suite = run_suite(open_workspace(workspace), chosen)
+    if junit:
+        junit.write_bytes(junit_xml(suite))
+    below = suite.below(min_coverage)
+    if as_json:
+        echo_json(suite.as_json())
+    else:
+        click.echo(render_suite(suite))
+        for entry in below:
+            click.echo(f"coverage of {entry.process.symbolic_name} is {entry.percent:.1f}%, below {min_coverage}%")
+    ctx.exit(1 if suite.failed or suite.diagnostics or below else 0)
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--left", "left_ws", required=True, type=click.Path(file_okay=False), metavar="WS", help="The workspace of the left side."
+)
+@click.option(
+    "--right",
+    "right_ws",
+    type=click.Path(file_okay=False),
+    metavar="WS",
+    help="The workspace of the right side (default: --left).",
+)
+@click.option(
+    "--population", metavar="PROCESS", help="Instead of scenarios: plan PROCESS for the users of the store (--db) on both sides."
+)
+@click.option("--where", metavar="EXPR", help="With --population: only the users matching EXPR.")
+@set_option
+@db_option
+@json_option
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    scenarios: tuple[Path, ...],
+    left_ws: str,
+    right_ws: str | None,
+    population: str | None,
+    where: str | None,
+    sets: tuple[str, ...],
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Compare outcomes under two configurations: two workspaces, or one workspace and --set.
+
+    Per user: the card states, emails and bureau orders that differ, the options that differ
+    and the guards whose result flipped, with their YAML locations. Summary first, grouped by
+    change. Exit 0 when both sides agree, 1 when they differ.
+    """
+    from engine.batch.request import Selection
+    from engine.definitions.options import parse_sets
+    from engine.errors import UsageError
+    from engine.testing.diff import diff_population, diff_scenarios, load_scenarios, render_report
+
+    left = open_workspace(left_ws)
+    right = open_workspace(right_ws) if right_ws else left
+    overrides = parse_sets(sets, right.scripts)
+    if population and scenarios:
+        raise UsageError("give scenarios or --population, not both")
+    if population:
+        selection = Selection(where=where) if where else Selection(all=True)
+        report = diff_population(left, right, overrides, store_at(db), population, selection)
+    elif scenarios:
+        report = diff_scenarios(left, right, overrides, load_scenarios(list(scenarios), left))
+    else:
+        raise UsageError("give scenario files (or --population PROCESS)")
+    click.echo(json_text(report.as_json()) if as_json else render_report(report))
+    ctx.exit(0 if report.same else 1)
+
+
+@click.command()
+@click.argument("name")
+@workspace_option
+@set_option
+@json_option
+def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """The outcome of a batch process under every combination of the options it reads.
+
+    Each bool is tried both ways and each enumerated option with each value; lists and options
+    pinned with --set keep their value (shown as fixed). For a representative user, each row
+    tells where `start` sends the card, every state it can end in, and flags (stuck states,
+    documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
+    """
+    from engine.definitions.options import parse_sets
+    from engine.testing.matrix import outcome_matrix, render_matrix
+
+    found = open_workspace(workspace)
+    result = outcome_matrix(found, name, parse_sets(sets, found.scripts))
+    click.echo(render_matrix(result)) if not as_json else echo_json(result.as_json())
+
+
+@click.command()
+@click.argument("card", type=int)
+@db_option
+@json_option
+def explain(card: int, db: str | None, as_json: bool) -> None:
+    """Tell the story of a card: each step, who did it, and why it went where it did."""
+    from engine.report.explain import card_story, render_story
+
+    with open_reading(db) as connection:
+        story = card_story(connection, card)
+    click.echo(json_text(story) if as_json else render_story(story))
+
+
+COMMANDS: list[click.Command] = [test_command, diff, matrix, explain]
