@@ -1,21 +1,18 @@
 """cardflow's engine: card processes from YAML to persisted, explained outcomes.
 
-The pipeline, one module per stage, in order:
+A house by stage, one folder per floor; imports run from the top down, never back up
+(`tests/test_layout.py` keeps it so):
 
-- `load`: YAML text to data plus the file:line:col of every node (safe, bounded).
-- `validate`: the shape of each document, with cerberus (`schemas` declares every key once).
-- `model`: frozen dataclasses built from valid documents.
-- `check`: named semantic checks (states, reachability, guards, options, ambiguity).
-- `options`: effective option values with provenance (default, file:line, --set).
-- `expressions`: the guard language: parsed by Jinja2, evaluated by traced, sandboxed closures.
-- `compile`: a process plus options to one shared, cached `transitions` Machine.
-- `run`: a batch process for many users, chunk by chunk (`effects` turns each fired trigger
-  into rows; `actions` fires triggers on existing cards and runs the batch sync).
-- `report`: tables, JSON, Mermaid and Graphviz output; `explain`: the story of a card.
-
-Around them: `db` and `store` (the SQLAlchemy Core store and its migrations), `users` (import),
-`bureau` (card bureau connectors), `clock`, and `demo` (the main job on sample users).
-
-Around them: `diagnostics` (locations and the code table), `errors` (the exception tree) and
-`workspace` (finding a workspace and running the stages over it).
+- `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
+- `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
+- `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`); a fired
+  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`).
+- `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
+- `store/` and `definitions/`, side by side and independent of each other:
+  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import.
+  - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
+    `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails)
+    and `workspace` (the stages over a folder).
+- the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
+  tree), `clock` (the time rows are stamped with).
 """
