@@ -1,17 +1,28 @@
-"""Shared fixtures: a copy of the reference workspace and an in-process command line."""
+"""Shared fixtures: a copy of the reference workspace, an in-process command line, a PostgreSQL
+server with a fresh database per test, and the hypothesis profiles (`ci`, the default, and `deep`)."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+
+settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")  # `pytest --hypothesis-profile=deep` chooses the long run
 
 
 @pytest.fixture
@@ -60,3 +71,54 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert actual == path.read_text(encoding="utf-8")
 
     return compare
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server the tests may create databases on.
+
+    $CARDFLOW_TEST_POSTGRES names one (CI starts it with .ci/postgres); otherwise a throw-away
+    server is started for the session where this machine can (PostgreSQL installed, run as root
+    or postgres). Without either, PostgreSQL tests skip with a loud message, except in CI, where
+    they fail.
+    """
+    given = os.environ.get("CARDFLOW_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    folder = Path(tempfile.mkdtemp(prefix="cardflow-postgres-"))  # in /tmp: the postgres user must reach it
+    script = str(ROOT / ".ci" / "postgres")
+    try:
+        started = subprocess.run([script, "start", str(folder), str(_free_port())], capture_output=True, text=True)
+        if started.returncode != 0:
+            message = f"NO POSTGRESQL SERVER: the PostgreSQL tests did not run ({started.stderr.strip()[-300:]})"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([script, "stop", str(folder)], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server, dropped after the test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"cardflow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
