@@ -26,7 +26,7 @@ from engine.definitions.templates import Templates, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, queries
+from engine.store import db, dialect, queries
 from engine.store.queries import Row
 from engine.store.views import card_view
 
@@ -84,7 +84,7 @@ def act(
         actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
-        cards = queries.get_cards(connection, card_ids)
+        cards = queries.get_cards(connection, card_ids, lock=True)  # a second command waits, then sees the new states
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
@@ -184,7 +184,8 @@ def _apply(
         )
     except BureauUnavailable as unavailable:
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
-    work.flush(connection, context)
+    if work.flush(connection, context):
+        raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", reason)
 
 
@@ -240,6 +241,7 @@ def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> l
                 .order_by(db.cards.c.id)
                 .limit(size)
             )
+            query = dialect.of(connection).claim(query)  # cards another sync holds are left to it
             cards = [dict(row._mapping) for row in connection.execute(query)]
             if not cards:
                 break
@@ -288,5 +290,11 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
         results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done"))
-    work.flush(connection, context)
-    return results
+    lost = work.flush(connection, context)
+    return [_moved_meanwhile(result) if result.card in lost else result for result in results]
+
+
+def _moved_meanwhile(result: ActionResult) -> ActionResult:
+    """A card another command moved after this sync read it: skipped, nothing of it written."""
+    message = f"moved from '{result.source}' by another command meanwhile"
+    return ActionResult(result.card, result.process, result.trigger, result.source, None, "skipped", message)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.templates import Templates, message_id
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
-from engine.store import queries
+from engine.store import db, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view, person
 
@@ -32,12 +32,20 @@ class Work:
     decision_ids: set[str] = field(default_factory=set)
     last_trace: Row | None = None
 
-    def flush(self, connection: Connection, context: FireContext) -> None:
-        queries.write_rows(connection, self.rows)
-        queries.set_card_states(connection, self.changes)
-        if self.approvals:
-            _merge_approval_emails(connection, context, self.approvals)
+    def flush(self, connection: Connection, context: FireContext) -> set[int]:
+        """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
+        A card another command moved meanwhile keeps its state, and its audit rows, orders and
+        emails are not written; return those cards' ids."""
+        lost = queries.set_card_states(connection, self.changes)
+        rows, approvals = self.rows, self.approvals
+        if lost:
+            rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
+            approvals = defaultdict(list, {a: [e for e in es if e["card"]["id"] not in lost] for a, es in approvals.items()})
+        queries.write_rows(connection, rows)
+        if any(approvals.values()):
+            _merge_approval_emails(connection, context, {a: es for a, es in approvals.items() if es})
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
+        return lost
 
 
 @dataclass
@@ -128,7 +136,7 @@ def fire(
             "reason": reason,
         }
     )
-    reopened = not card["open"]
+    reopened, source = not card["open"], card["state"]
     card["state"] = decision.dest
     card["open"] = decision.dest not in context.compiled.process.finals
     card["updated_at"] = context.at
@@ -139,6 +147,7 @@ def fire(
     if stored:
         change = {
             "id": card["id"],
+            "was": source,
             "state": card["state"],
             "open": card["open"],
             "open_key": card.get("open_key"),
@@ -276,7 +285,7 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
                 "cards": cards,
             }
             row = _outbox_row(key, None, batch, template, approver, email_context, context)
-            queries.write_rows(connection, {"outbox": [row]})
+            queries.insert_many(connection, db.outbox, [row], skip_existing="dedupe_key")
 
 
 def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:

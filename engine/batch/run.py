@@ -269,35 +269,48 @@ def _run_chunk(
     context.people.update(zip(ids, users, strict=True))
     context.people[batch.actor["id"]] = batch.actor
     work = Work()
-    next_id = queries.next_card_id(connection)
-    scope = _prerequisite_scope(batch)
-    reads: Reads = []
+    failures = _failures(batch, users, done, counts)
+    card_ids = queries.new_card_ids(connection, sum(failed is None for failed in failures.values()), planned=plan)
+    used = 0
     blank = _blank_card(batch, context.at)
     for user in users:
-        if counts is not None:
-            user["open_cards"] = counts.get(user["id"], 0)
         if user["id"] in done:
-            card = done[user["id"]]
-            if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
-                result.add(_start(context, work, batch, user, card, stored=True), keep)
-            else:
-                result.add(
-                    UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep
-                )
+            result.add(_resume_card(context, work, batch, user, done[user["id"]]), keep)
             continue
-        failed = _failed_prerequisite(batch, user, scope, reads)
+        failed = failures[user["id"]]
         if failed:
             result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
             continue
-        outcome = _create_card(context, work, batch, user, next_id, blank)
-        if outcome.card == next_id:
-            next_id += 1
+        outcome = _create_card(context, work, batch, user, card_ids[used], blank)
+        if outcome.card == card_ids[used]:
+            used += 1
         if plan:
             _planned(outcome, work, context)
             work = Work()
         result.add(outcome, keep)
     if not plan:
         work.flush(connection, context)
+
+
+def _failures(batch: _Batch, users: list[Row], done: dict[str, Row], counts: dict[str, int] | None) -> dict[str, str | None]:
+    """The first failed prerequisite of each user without a card of this batch (None: all hold);
+    so that the chunk knows how many card ids it needs before it makes any card."""
+    scope = _prerequisite_scope(batch)
+    reads: Reads = []
+    failures: dict[str, str | None] = {}
+    for user in users:
+        if counts is not None:
+            user["open_cards"] = counts.get(user["id"], 0)
+        if user["id"] not in done:
+            failures[user["id"]] = _failed_prerequisite(batch, user, scope, reads)
+    return failures
+
+
+def _resume_card(context: FireContext, work: Work, batch: _Batch, user: Row, card: Row) -> UserResult:
+    """A card an earlier run of this batch made: deferred (still initial), it is started again under the same order key."""
+    if card["state"] == batch.process.initial:
+        return _start(context, work, batch, user, card, stored=True)
+    return UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
 
 
 def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, or_, select, update
 from engine.clock import now
 from engine.definitions.templates import one_line
 from engine.errors import UsageError
-from engine.store import db
+from engine.store import db, dialect
 from engine.store.queries import Row
 
 MAX_ATTEMPTS = 8
@@ -224,7 +224,8 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
     recorded with the same error and back-off as the one that found the transport down.
     """
     with engine.begin() as connection:
-        row = connection.execute(select(db.outbox).where(db.outbox.c.id == outbox_id, db.outbox.c.status == "pending")).first()
+        pending = select(db.outbox).where(db.outbox.c.id == outbox_id, db.outbox.c.status == "pending")
+        row = connection.execute(dialect.of(connection).claim(pending)).first()  # None: sent, or another sender holds it
         if row is None:
             return None
         email = dict(row._mapping)

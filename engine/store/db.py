@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from engine.errors import UsageError
+from engine.store import dialect
 
 metadata = MetaData()
 READ_ONLY = "cardflow_read_only"
@@ -219,19 +220,23 @@ def schema_version(connection: Connection) -> int:
 
 
 def upgrade(engine: Engine, target: int = VERSION) -> int:
-    """Apply the migrations the store lacks, each in its own transaction; return the version reached."""
-    with engine.begin() as connection:
-        current = schema_version(connection)
-    if current > VERSION:
-        raise UsageError(f"the store has schema version {current}; this cardflow knows up to {VERSION}")
-    for version in range(current + 1, target + 1):
+    """Apply the migrations the store lacks, each in its own transaction; return the version reached.
+
+    Each step reads the version again inside its transaction, under the dialect's migration lock
+    (BEGIN IMMEDIATE on SQLite), so commands opening a new store at once apply each step once."""
+    while True:
         with engine.begin() as connection:
-            MIGRATIONS[version - 1](connection)
-            if version == 1:
+            dialect.of(connection).lock_migrations(connection)
+            current = schema_version(connection)
+            if current > VERSION:
+                raise UsageError(f"the store has schema version {current}; this cardflow knows up to {VERSION}")
+            if current >= target:
+                return current
+            MIGRATIONS[current](connection)
+            if current == 0:
                 connection.execute(meta.insert().values(key="schema_version", value="1"))
             else:
-                connection.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))
-    return max(current, target)
+                connection.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(current + 1)))
 
 
 def connect(url_or_path: str, *, migrate: bool = True) -> Engine:

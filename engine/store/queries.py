@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from engine.store import db
+from engine.store import db, dialect
 
 CHUNK = 500
 Row = dict[str, Any]
@@ -203,12 +203,16 @@ def _among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
     return column.in_(list(user_ids))
 
 
-def next_card_id(connection: Connection) -> int:
-    return int(connection.execute(select(func.coalesce(func.max(db.cards.c.id), 0))).scalar_one()) + 1
+def new_card_ids(connection: Connection, count: int, *, planned: bool = False) -> list[int]:
+    """Ids for `count` new cards, taken from the database before their rows are written (see `dialect`)."""
+    return dialect.of(connection).card_ids(connection, count, planned=planned)
 
 
-def get_cards(connection: Connection, ids: Iterable[int]) -> dict[int, Row]:
-    query = select(db.cards).where(db.cards.c.id.in_(list(ids)))
+def get_cards(connection: Connection, ids: Iterable[int], *, lock: bool = False) -> dict[int, Row]:
+    """The cards among `ids`, by id; with `lock`, held as read until the transaction ends (PostgreSQL)."""
+    query = select(db.cards).where(db.cards.c.id.in_(list(ids))).order_by(db.cards.c.id)
+    if lock:
+        query = dialect.of(connection).lock(query)
     return {row.id: dict(row._mapping) for row in connection.execute(query)}
 
 
@@ -242,21 +246,27 @@ def find_cards(
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def set_card_states(connection: Connection, changes: Sequence[Row]) -> None:
-    """Apply state changes: each a dict with id, state, open, open_key, updated_at."""
-    if changes:
-        statement = (
-            update(db.cards)
-            .where(db.cards.c.id == bindparam("card"))
-            .values(
-                state=bindparam("new_state"), open=bindparam("new_open"), open_key=bindparam("key"), updated_at=bindparam("at")
-            )
-        )
-        rows = [
-            {"card": c["id"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"], "at": c["updated_at"]}
-            for c in changes
-        ]
-        connection.execute(statement, rows)
+def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
+    """Apply state changes, each a compare-and-set: a dict with id, the state it was read in
+    (`was`), and the new state, open, open_key, updated_at. Return the ids of the cards that were
+    no longer in the state read (another command moved them): those are left as they are."""
+    statement = _compare_and_set()
+    lost: set[int] = set()
+    for c in changes:
+        row = {"card": c["id"], "was": c["was"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"]}
+        if connection.execute(statement, {**row, "at": c["updated_at"]}).rowcount != 1:
+            lost.add(c["id"])
+    return lost
+
+
+@lru_cache(maxsize=1)
+def _compare_and_set() -> Any:
+    cards = db.cards
+    return (
+        update(cards)
+        .where(cards.c.id == bindparam("card"), cards.c.state == bindparam("was"))
+        .values(state=bindparam("new_state"), open=bindparam("new_open"), open_key=bindparam("key"), updated_at=bindparam("at"))
+    )
 
 
 # audit, orders, outbox
@@ -268,21 +278,25 @@ def decision_id_of(text: str) -> str:
 
 
 def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
-    """Insert the rows of one unit of work, table by table (executemany)."""
+    """Insert the rows of one unit of work, table by table (COPY or executemany); their emails'
+    dedupe keys are new (an email whose key may exist goes through `insert_many` with `skip_existing`)."""
     if rows.get("decisions"):
         unique = list({row["id"]: row for row in rows["decisions"]}.values())
         insert_many(connection, db.decisions, unique, skip_existing="id")
-    for name in ("cards", "transitions", "orders"):
+    for name in ("cards", "transitions", "orders", "outbox"):
         if rows.get(name):
             insert_many(connection, getattr(db, name), rows[name])
-    if rows.get("outbox"):
-        insert_many(connection, db.outbox, rows["outbox"], skip_existing="dedupe_key")
 
 
 def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip_existing: str | None = None) -> None:
     """Insert rows (dicts with the same keys) in one DBAPI executemany, or skip the ones whose
     `skip_existing` column is taken. The statement is compiled once per dialect, table and columns;
-    the rows go to the driver as tuples, which is what makes the hot path of a batch cheap."""
+    the rows go to the driver as tuples, which is what makes the hot path of a batch cheap. Where
+    the store copies (PostgreSQL), rows that need no skipping go in with one COPY instead."""
+    store = dialect.of(connection)
+    if skip_existing is None and store.copies:
+        store.copy_rows(connection, table, rows)
+        return
     columns = tuple(rows[0])
     sql, order = _insert_statement(connection.dialect, table, columns, skip_existing)
     if order is None:

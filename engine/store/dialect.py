@@ -1,0 +1,103 @@
+"""What differs between the two stores, in one place; `of` gives the store's `Dialect`.
+
+The rules are the same on both (DESIGN.md, Store): ids from the database, every state change a
+compare-and-set, claims of work that two commands never share, migrations one at a time. How:
+
+| | SQLite | PostgreSQL |
+|---|---|---|
+| ids of new cards (known before the chunk's rows are written) | the highest id + 1 | a block from the table's sequence |
+| claims of work (queued cards, pending emails) | BEGIN IMMEDIATE (db.py) | `FOR UPDATE SKIP LOCKED` |
+| cards an action reads before it changes them | BEGIN IMMEDIATE | `FOR UPDATE` (the second waits, then sees the new state) |
+| migrations | BEGIN IMMEDIATE | a transaction-scoped advisory lock |
+| bulk inserts of the hot tables | executemany | COPY |
+
+SQLite's writers take turns (every write transaction begins with BEGIN IMMEDIATE), so what it
+reads in a write transaction stays true until it commits; PostgreSQL's writers run side by side,
+so they lock the rows they mean to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import closing
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table, text
+
+#: The key of the advisory lock the migrations take on PostgreSQL ("cardflow" in ASCII, as a number).
+MIGRATION_LOCK = 0x63617264666C6F77
+
+
+class Dialect:
+    """SQLite: the writer holds the whole store, so nothing here needs a lock of its own."""
+
+    name = "sqlite"
+    copies = False
+
+    def card_ids(self, connection: Connection, count: int, *, planned: bool = False) -> list[int]:
+        """`count` ids for new cards, in increasing order (`planned`: for a plan, which writes nothing)."""
+        if count == 0:
+            return []
+        first = int(connection.execute(text("SELECT coalesce(max(id), 0) FROM cards")).scalar_one()) + 1
+        return list(range(first, first + count))
+
+    def claim(self, query: Select[Any]) -> Select[Any]:
+        """The query, so that the rows it returns are this transaction's alone (others skip them)."""
+        return query
+
+    def lock(self, query: Select[Any]) -> Select[Any]:
+        """The query, so that the rows it returns stay as read until this transaction ends."""
+        return query
+
+    def lock_migrations(self, connection: Connection) -> None:
+        """Make this transaction the only one migrating the store until it ends."""
+
+    def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError("SQLite has no COPY; see `copies`")
+
+
+class PostgreSQL(Dialect):
+    """PostgreSQL: writers run side by side, so claims and actions lock their rows."""
+
+    name = "postgresql"
+    copies = True
+
+    def card_ids(self, connection: Connection, count: int, *, planned: bool = False) -> list[int]:
+        if planned:  # a plan must not take values from the sequence: its ids are only shown
+            return super().card_ids(connection, count)
+        if count == 0:
+            return []
+        query = text("SELECT nextval(pg_get_serial_sequence('cards', 'id')) FROM generate_series(1, :count)")
+        return sorted(int(value) for (value,) in connection.execute(query, {"count": count}))
+
+    def claim(self, query: Select[Any]) -> Select[Any]:
+        return query.with_for_update(skip_locked=True)
+
+    def lock(self, query: Select[Any]) -> Select[Any]:
+        return query.with_for_update()
+
+    def lock_migrations(self, connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+    def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows (dicts with the same keys) with one COPY, in the caller's transaction."""
+        columns = tuple(rows[0])
+        quote = connection.dialect.identifier_preparer.quote
+        statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
+        values = itemgetter(*columns)
+        single = len(columns) == 1
+        with closing(connection.connection.cursor()) as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row((values(row),) if single else values(row))
+
+
+_DIALECTS: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgreSQL()}
+
+
+def of(connection: Connection) -> Dialect:
+    """The dialect of the store `connection` is open on."""
+    try:
+        return _DIALECTS[connection.dialect.name]
+    except KeyError:
+        raise NotImplementedError(f"cardflow does not support {connection.dialect.name} stores") from None
