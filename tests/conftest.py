@@ -1,5 +1,11 @@
-"""Shared fixtures: a copy of the reference workspace, an in-process command line, a PostgreSQL
-server with a fresh database per test, and the hypothesis profiles (`ci`, the default, and `deep`)."""
+"""Shared fixtures: a copy of the reference workspace, an in-process command line, the store under
+test, a PostgreSQL server with a fresh database per test, and the hypothesis profiles (`ci`, the
+default, and `deep`).
+
+The store under test is SQLite (`cardflow.db` in the command line's folder), or with
+`CARDFLOW_TEST_DB=postgres` a fresh database on the test server, named by $CARDFLOW_DB for every
+command of the test, in-process or not. Tests that are about SQLite itself (its file, WAL, the
+default path) are marked `sqlite_only` and skip on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -19,6 +26,10 @@ from hypothesis import HealthCheck, settings
 import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+STORE_KIND = os.environ.get("CARDFLOW_TEST_DB", "sqlite")
+if STORE_KIND not in ("sqlite", "postgres"):
+    raise pytest.UsageError(f"CARDFLOW_TEST_DB={STORE_KIND}: use sqlite (the default) or postgres")
+ON_POSTGRES = STORE_KIND == "postgres"
 
 settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("deep", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,16 +46,85 @@ def workspace(tmp_path: Path) -> Path:
     return target
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"store under test: {STORE_KIND} (CARDFLOW_TEST_DB)"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if ON_POSTGRES and item.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite only by nature")
+
+
+class StoreUnderTest:
+    """The store a test's commands use, read through SQLAlchemy (never with sqlite3 directly)."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url, self.folder = url, folder
+        self._engine: Any = None
+
+    @property
+    def location(self) -> str:
+        """What `--db` or $CARDFLOW_DB takes for this store: the file's path, or the database URL."""
+        return self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite") else self.url
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            url = f"sqlite:///file:{self.location}?mode=ro&uri=true" if self.url.startswith("sqlite") else self.url
+            self._engine = create_engine(url, poolclass=NullPool)
+        return self._engine
+
+    def rows(self, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
+        """The rows of an SQL query on the store."""
+        from sqlalchemy import text
+
+        with self.engine().connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), parameters)]
+
+    def scalar(self, sql: str, **parameters: Any) -> Any:
+        """The one value of an SQL query on the store."""
+        ((value,),) = self.rows(sql, **parameters)
+        return value
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table of the store, each table's rows sorted."""
+        from sqlalchemy import inspect
+
+        tables = inspect(self.engine()).get_table_names()
+        return {table: sorted(self.rows(f'SELECT * FROM "{table}"'), key=repr) for table in tables}
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+@pytest.fixture
+def stored(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    """The store under test: `cardflow.db` in the command line's folder (tmp_path/cwd), or on
+    PostgreSQL a fresh database that $CARDFLOW_DB names for this test's commands."""
+    folder = tmp_path / "cwd"
+    folder.mkdir(exist_ok=True)
+    if ON_POSTGRES:
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("CARDFLOW_DB", url)
+    else:
+        url = f"sqlite:///{folder / 'cardflow.db'}"
+        monkeypatch.delenv("CARDFLOW_DB", raising=False)
+    store = StoreUnderTest(url, folder)
+    yield store
+    store.dispose()
+
+
 Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Run:
-    """Run `cardflow ARGS...` in-process, in an empty folder, returning click's Result."""
-    home = tmp_path / "cwd"
-    home.mkdir(exist_ok=True)
-    monkeypatch.chdir(home)
-    for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_DB", "CARDFLOW_CONNECTOR"):
+def run(monkeypatch: pytest.MonkeyPatch, stored: StoreUnderTest) -> Run:
+    """Run `cardflow ARGS...` in-process, in an empty folder, on the store under test, returning click's Result."""
+    monkeypatch.chdir(stored.folder)
+    for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR"):
         monkeypatch.delenv(name, raising=False)
 
     def invoke(*args: str, input: str | None = None) -> Result:

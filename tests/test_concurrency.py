@@ -1,98 +1,181 @@
-"""Batches side by side: the store itself keeps one open card per user; two syncs never order twice."""
+"""Commands side by side, as real processes on the store under test (SQLite, or PostgreSQL with
+CARDFLOW_TEST_DB=postgres): one open card per user, each queued card ordered once, one approval
+of a card, disjoint batches that do not collide, and a new store that many commands open at once."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import pytest
+from conftest import ON_POSTGRES, StoreUnderTest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from engine.store import db
 
 CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 USERS = 1_000
+HOLDERS = "user.roles|length == 0"
+STAFF = [
+    "id,name,email,state,roles",
+    "op1,Olle,op1@example.com,active,operator",
+    "op2,Oda,op2@example.com,active,operator",
+    "ap1,Anna,ap1@example.com,active,approver",
+    "ap2,Arvid,ap2@example.com,active,approver",
+]
+
+
+def import_users(folder: Path, count: int, width: int = 4) -> None:
+    """Import the staff and `count` active card holders u0000, u0001, ... into the store under test."""
+    rows = STAFF + [f"u{i:0{width}d},User {i},u{i}@example.com,active," for i in range(count)]
+    (folder / "users.csv").write_text("\n".join(rows) + "\n")
+    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=folder, check=True, capture_output=True)
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """A folder with a store of 1,000 active card holders and two operators."""
-    rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator", "op2,Oda,op2@example.com,active,operator"]
-    rows += [f"u{i:04d},User {i},u{i}@example.com,active," for i in range(USERS)]
-    (tmp_path / "users.csv").write_text("\n".join(rows) + "\n")
-    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=tmp_path, check=True, capture_output=True)
-    return tmp_path
+def folder(stored: StoreUnderTest) -> Path:
+    """The commands' folder, its store holding 1,000 active card holders, two operators and two approvers."""
+    import_users(stored.folder, USERS)
+    return stored.folder
 
 
-def at_once(folder: Path, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
-    """Start every command, then wait for all of them."""
-    started = [
-        subprocess.Popen([CARDFLOW, *c], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
-    ]
+def cardflow(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CARDFLOW, *args], cwd=folder, check=True, capture_output=True, text=True)
+
+
+@contextmanager
+def held(stored: StoreUnderTest, table: str, waiting: int) -> Iterator[None]:
+    """On PostgreSQL, hold `table` against writers (and lockers) until `waiting` other sessions wait
+    for it, then let them go at once: the commands race on the same rows. SQLite's writers take
+    turns by design (BEGIN IMMEDIATE), so there the commands simply run."""
+    if not ON_POSTGRES:
+        yield
+        return
+    with stored.engine().connect() as connection:
+        connection.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+        yield
+        waiters = "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 120
+        while stored.scalar(waiters) < waiting:
+            assert time.monotonic() < deadline, "the commands never reached the lock"
+            time.sleep(0.02)
+        connection.rollback()
+
+
+def at_once(
+    folder: Path, *commands: list[str], gate: Callable[[], AbstractContextManager[None]] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start every command (with `gate`, while it is held), then wait for all of them."""
+    with gate() if gate else nullcontext():
+        started = [
+            subprocess.Popen([CARDFLOW, *c], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for c in commands
+        ]
     finished = []
     for process, command in zip(started, commands, strict=True):
-        out, err = process.communicate(timeout=120)
+        out, err = process.communicate(timeout=300)
         finished.append(subprocess.CompletedProcess(command, process.returncode, out, err))
     return finished
 
 
-def query(folder: Path, sql: str) -> int:
-    with sqlite3.connect(folder / "cardflow.db") as connection:
-        return int(connection.execute(sql).fetchone()[0])
-
-
-def test_two_runs_at_once_give_each_user_one_open_card(folder: Path) -> None:
+def test_two_runs_at_once_give_each_user_one_open_card(folder: Path, stored: StoreUnderTest) -> None:
     """Two operators order cards for the same 1,000 users at the same moment: 1,000 open cards, no errors."""
-    runs = at_once(
-        folder,
-        ["run", ORDER, "--where", "user.roles|length == 0", "--as", "op1"],
-        ["run", ORDER, "--where", "user.roles|length == 0", "--as", "op2"],
-    )
+    runs = at_once(folder, ["run", ORDER, "--where", HOLDERS, "--as", "op1"], ["run", ORDER, "--where", HOLDERS, "--as", "op2"])
     for run in runs:
         assert run.returncode == 0, run.stderr
         assert "locked" not in run.stderr and "Traceback" not in run.stderr
-    assert query(folder, "select count(*) from cards where open") == USERS
-    assert query(folder, "select count(distinct user_id) from cards") == USERS
-    assert query(folder, "select count(*) from cards where open_key is not null") == USERS
+    assert stored.scalar("select count(*) from cards where open") == USERS
+    assert stored.scalar("select count(distinct user_id) from cards") == USERS
+    assert stored.scalar("select count(*) from cards where open_key is not null") == USERS
 
 
-def test_the_store_refuses_a_second_open_card(folder: Path) -> None:
+def test_the_store_refuses_a_second_open_card(folder: Path, stored: StoreUnderTest) -> None:
     """The one-open-card rule is a unique index: an insert that breaks it fails in the database itself."""
-    subprocess.run([CARDFLOW, "run", ORDER, "--user", "u0001", "--as", "op1"], cwd=folder, check=True, capture_output=True)
-    with sqlite3.connect(folder / "cardflow.db") as connection, pytest.raises(sqlite3.IntegrityError):
-        connection.execute(
-            "insert into cards (user_id, process, state, open, requester, batch_id, created_at, updated_at, open_key) "
-            "values ('u0001', ?, 'processing', 1, 'op1', 'other', 'x', 'x', 'u0001')",
-            (ORDER,),
-        )
+    cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1")
+    insert = text(
+        "insert into cards (id, user_id, process, state, open, requester, batch_id, created_at, updated_at, open_key) "
+        "values (999999, 'u0001', :process, 'processing', :open, 'op1', 'other', 'x', 'x', 'u0001')"
+    )
+    engine = db.connect(stored.location)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert, {"process": ORDER, "open": True})
+    engine.dispose()
 
 
-def test_multiple_cards_on_leaves_the_key_empty(folder: Path) -> None:
+def test_multiple_cards_on_leaves_the_key_empty(folder: Path, stored: StoreUnderTest) -> None:
     """With multiple orders allowed, cards carry no key and a user may hold several open ones."""
     for _ in range(2):
-        command = ["run", ORDER, "--user", "u0001", "--as", "op1", "--set", "CardsAddonExtProdMultipleCards=true"]
-        subprocess.run([CARDFLOW, *command], cwd=folder, check=True, capture_output=True)
-    assert query(folder, "select count(*) from cards where user_id = 'u0001' and open and open_key is null") == 2
+        cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1", "--set", "CardsAddonExtProdMultipleCards=true")
+    assert stored.scalar("select count(*) from cards where user_id = 'u0001' and open and open_key is null") == 2
 
 
-def test_closing_a_card_frees_the_key(folder: Path) -> None:
+def test_closing_a_card_frees_the_key(folder: Path, stored: StoreUnderTest) -> None:
     """An aborted card is closed and releases the user's key, so a new order can be made."""
-    subprocess.run([CARDFLOW, "run", ORDER, "--user", "u0001", "--as", "op1"], cwd=folder, check=True, capture_output=True)
-    subprocess.run([CARDFLOW, "abort", "1", "--as", "op2"], cwd=folder, check=True, capture_output=True)
-    assert query(folder, "select count(*) from cards where open_key is not null") == 0
-    subprocess.run([CARDFLOW, "run", ORDER, "--user", "u0001", "--as", "op1"], cwd=folder, check=True, capture_output=True)
-    assert query(folder, "select count(*) from cards where user_id = 'u0001' and open") == 1
+    cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1")
+    (card,) = (row[0] for row in stored.rows("select id from cards"))
+    cardflow(folder, "abort", str(card), "--as", "op2")
+    assert stored.scalar("select count(*) from cards where open_key is not null") == 0
+    cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1")
+    assert stored.scalar("select count(*) from cards where user_id = 'u0001' and open") == 1
 
 
-def test_two_queue_runs_at_once_order_each_card_once(folder: Path) -> None:
-    """Two batch syncs at the same moment order each queued card exactly once: one order, one file per card."""
-    subprocess.run([CARDFLOW, "run", ORDER, "--all", "--as", "op1"], cwd=folder, check=True, capture_output=True)
-    queued = query(folder, "select count(*) from cards where state = 'processing'")
-    syncs = at_once(folder, ["queue", "run"], ["queue", "run"])
-    for sync in syncs:
-        assert sync.returncode == 0, sync.stderr
-    assert query(folder, "select count(*) from cards where state = 'ordered'") == queued
-    assert query(folder, "select count(*) from orders") == queued
-    assert query(folder, "select count(distinct card_id) from orders") == queued
-    assert query(folder, "select count(*) from transitions where trigger = 'order'") == queued
-    assert len(list((folder / "orders").glob("*.json"))) == queued
+def test_two_queue_runs_at_once_order_each_card_once(folder: Path, stored: StoreUnderTest) -> None:
+    """Two batch syncs at the same moment over 1,000 queued cards: exactly 1,000 orders, transitions and emails."""
+    cardflow(folder, "run", ORDER, "--where", HOLDERS, "--as", "op1")
+    assert stored.scalar("select count(*) from cards where state = 'processing'") == USERS
+    sync = ["queue", "run", "--set", "CardsAddonExtProdOrderedEmail=true"]
+    for finished in at_once(folder, sync, sync, gate=partial(held, stored, "cards", waiting=2)):
+        assert finished.returncode == 0, finished.stderr
+    assert stored.scalar("select count(*) from cards where state = 'ordered'") == USERS
+    assert stored.scalar("select count(*) from orders") == USERS
+    assert stored.scalar("select count(distinct card_id) from orders") == USERS
+    assert stored.scalar("select count(*) from transitions where trigger = 'order'") == USERS
+    assert stored.scalar("select count(*) from outbox where template = 'card_ordered'") == USERS
+    assert stored.scalar("select count(distinct card_id) from outbox where template = 'card_ordered'") == USERS
+    assert len(list((folder / "orders").glob("*.json"))) == USERS
+
+
+def test_two_approvals_of_one_card_at_once_apply_once(folder: Path, stored: StoreUnderTest) -> None:
+    """Two approvers approve the same card at the same moment: one succeeds, the other is refused; one email."""
+    cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1", "--set", "CardsAddonExtProdBatchOrderApproval=true")
+    (card,) = (str(row[0]) for row in stored.rows("select id from cards"))
+    gate = partial(held, stored, "cards", waiting=2)
+    outcomes = at_once(folder, ["approve", card, "--as", "ap1"], ["approve", card, "--as", "ap2"], gate=gate)
+    assert sorted(finished.returncode for finished in outcomes) == [0, 1], [finished.stderr for finished in outcomes]
+    refused = next(finished for finished in outcomes if finished.returncode == 1)
+    assert refused.stderr.startswith("cardflow: ") and "Traceback" not in refused.stderr
+    assert stored.scalar("select count(*) from transitions where trigger = 'approve'") == 1
+    assert stored.scalar("select count(*) from outbox where template = 'request_approved'") == 1
+    assert stored.scalar("select state from cards") == "processing"
+
+
+@pytest.mark.slow
+def test_two_runs_over_disjoint_halves_at_once_both_complete(stored: StoreUnderTest) -> None:
+    """Two operators run the batch over the two halves of 20,000 users at once: both complete, 20,000 cards."""
+    import_users(stored.folder, 20_000, width=5)
+    halves = [f"{HOLDERS} and user.id < 'u10000'", f"{HOLDERS} and user.id >= 'u10000'"]
+    runs = at_once(stored.folder, *(["run", ORDER, "--where", half, "--as", "op1"] for half in halves))
+    for run in runs:
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert stored.scalar("select count(*) from cards") == 20_000
+    assert stored.scalar("select count(distinct user_id) from cards") == 20_000
+    assert stored.scalar("select count(*) from transitions") == 20_000
+    assert stored.rows("select status, created from batches") == [("complete", 10_000), ("complete", 10_000)]
+
+
+def test_four_commands_opening_a_new_store_at_once_all_succeed(stored: StoreUnderTest) -> None:
+    """Four commands open the same empty store at the same moment: all succeed, the schema at the newest version."""
+    for n in range(4):
+        (stored.folder / f"users{n}.csv").write_text(f"id,name,email,state\nu{n},User {n},u{n}@example.com,active\n")
+    outcomes = at_once(stored.folder, *(["users", "import", f"users{n}.csv"] for n in range(4)))
+    for finished in outcomes:
+        assert (finished.returncode, finished.stderr) == (0, "")
+    assert stored.scalar("select value from meta where key = 'schema_version'") == str(db.VERSION)
+    assert stored.scalar("select count(*) from users") == 4

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import Run, StoreUnderTest
 
 ORDER, REQUEST = "CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple"
 USERS = """id,name,email,state,roles,department
@@ -44,13 +43,6 @@ def states(cf: Run, *cards: int) -> list[str]:
 
 def emails(cf: Run) -> list[tuple[str, str]]:
     return sorted((row["template"], row["to"]) for row in ok(cf("outbox", "--json")))
-
-
-def snapshot() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the store in the current folder."""
-    with sqlite3.connect("cardflow.db") as connection:
-        tables = [name for (name,) in connection.execute("select name from sqlite_master where type = 'table'")]
-        return {table: sorted(connection.execute(f"select * from {table}").fetchall(), key=repr) for table in tables}
 
 
 def start(cf: Run, process: str, *args: str) -> list[dict[str, Any]]:
@@ -175,23 +167,22 @@ def test_refused_order_then_retry(cf: Run) -> None:
     assert emails(cf) == [("card_ordered", "alice@example.com")]
 
 
-def test_retry_refused_for_non_operator_and_wrong_state(cf: Run) -> None:
+def test_retry_refused_for_non_operator_and_wrong_state(cf: Run, stored: StoreUnderTest) -> None:
     """Retry needs the operator role and a failed card."""
     card = card_of(start(cf, ORDER, "--user", "u1"), "u1")
-    before = snapshot()
+    before = stored.snapshot()
     result = cf("retry", str(card), "--as", "op2")
     assert result.exit_code == 1 and 'Only a card in state "failed"' in result.stderr
     assert cf("retry", str(card), "--as", "ap1").exit_code == 1
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
-def test_approval_on_requests_and_tells_each_approver_once(cf: Run) -> None:
+def test_approval_on_requests_and_tells_each_approver_once(cf: Run, stored: StoreUnderTest) -> None:
     """Approval on: cards wait in requested; each approver gets one email for the batch, listing its cards."""
     results = start(cf, ORDER, "--user", "u1", "--user", "u2", "--set", "CardsAddonExtProdBatchOrderApproval=true")
     assert [r["state"] for r in results] == ["requested", "requested"]
     assert emails(cf) == [("approval_requested", "ap1@example.com"), ("approval_requested", "ap2@example.com")]
-    with sqlite3.connect("cardflow.db") as connection:
-        (context,) = connection.execute("select context from outbox where recipient = 'ap1@example.com'").fetchone()
+    context = stored.scalar("select context from outbox where recipient = 'ap1@example.com'")
     assert [card["id"] for card in json.loads(context)["cards"]] == [card_of(results, "u1"), card_of(results, "u2")]
 
 
@@ -222,13 +213,13 @@ def test_approve_reject_postpone_and_withdraw(cf: Run) -> None:
     ]
 
 
-def test_withdraw_is_for_the_requester_only(cf: Run) -> None:
+def test_withdraw_is_for_the_requester_only(cf: Run, stored: StoreUnderTest) -> None:
     """Another operator cannot withdraw someone else's request; nothing changes."""
     card = card_of(start(cf, ORDER, "--user", "u1", "--set", "CardsAddonExtProdBatchOrderApproval=true"), "u1")
-    before = snapshot()
+    before = stored.snapshot()
     result = cf("abort", str(card), "--as", "op2")
     assert result.exit_code == 1 and "Only the requester can withdraw" in result.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
 def test_approval_on_and_queue_off_orders_on_approval(cf: Run) -> None:
@@ -243,51 +234,51 @@ def test_approval_on_and_queue_off_orders_on_approval(cf: Run) -> None:
     ]
 
 
-def test_four_eyes(cf: Run) -> None:
+def test_four_eyes(cf: Run, stored: StoreUnderTest) -> None:
     """An approver who started the request cannot decide it; nothing changes."""
     (result,) = ok(
         cf("run", ORDER, "--user", "u1", "--as", "ap2", "--json", "--set", "CardsAddonExtProdBatchOrderApproval=true")
     )["results"]
-    before = snapshot()
+    before = stored.snapshot()
     for action in (["approve"], ["reject", "--reason", "x"], ["postpone"]):
         refused = cf(action[0], str(result["card"]), "--as", "ap2", *action[1:])
         assert refused.exit_code == 1 and "Four-eyes" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
     assert ("approval_requested", "ap2@example.com") not in emails(cf)
 
 
-def test_role_checks(cf: Run) -> None:
+def test_role_checks(cf: Run, stored: StoreUnderTest) -> None:
     """Running needs the operator role; deciding needs the approver role; refusals change nothing."""
-    before = snapshot()
+    before = stored.snapshot()
     refused = cf("run", ORDER, "--user", "u1", "--as", "ap1")
     assert refused.exit_code == 1 and "does not have the operator role" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
     card = card_of(start(cf, ORDER, "--user", "u1", "--set", "CardsAddonExtProdBatchOrderApproval=true"), "u1")
-    before = snapshot()
+    before = stored.snapshot()
     refused = cf("approve", str(card), "--as", "op2")
     assert refused.exit_code == 1 and "does not have the approver role" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
-def test_reject_needs_a_reason(cf: Run) -> None:
+def test_reject_needs_a_reason(cf: Run, stored: StoreUnderTest) -> None:
     """Reject without a reason is refused; nothing changes."""
     card = card_of(start(cf, ORDER, "--user", "u1", "--set", "CardsAddonExtProdBatchOrderApproval=true"), "u1")
-    before = snapshot()
+    before = stored.snapshot()
     for reason in ([], ["--reason", "  "]):
         refused = cf("reject", str(card), "--as", "ap1", *reason)
         assert refused.exit_code == 1 and "needs a reason" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
-def test_abort_from_a_wrong_state(cf: Run) -> None:
+def test_abort_from_a_wrong_state(cf: Run, stored: StoreUnderTest) -> None:
     """Abort of an ordered card is refused for everyone; one refused card refuses the whole command."""
     ordered = card_of(start(cf, ORDER, "--user", "u1", "--set", "CardsAddonExtProdQueue=false"), "u1")
     queued = card_of(start(cf, ORDER, "--user", "u2"), "u2")
-    before = snapshot()
+    before = stored.snapshot()
     for actor in ("op1", "op2", "ap1"):
         refused = cf("abort", str(queued), str(ordered), "--as", actor)
         assert refused.exit_code == 1 and f"card {ordered} (ordered)" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
 def test_decide_a_card_that_is_not_requested(cf: Run) -> None:
@@ -297,7 +288,7 @@ def test_decide_a_card_that_is_not_requested(cf: Run) -> None:
     assert refused.exit_code == 1 and 'Only a card in state "requested" can be decided' in refused.stderr
 
 
-def test_production_type_selection(cf: Run) -> None:
+def test_production_type_selection(cf: Run, stored: StoreUnderTest) -> None:
     """Selection on: the operator's type is recorded on the card and sent with the order; a wrong type writes nothing."""
     sets = [
         "--set",
@@ -310,12 +301,12 @@ def test_production_type_selection(cf: Run) -> None:
     )
     assert (result["state"], ok(cf("cards", "--json"))[0]["production_type"]) == ("ordered", "contractor")
     assert json.loads(next(Path("orders").glob("*.json")).read_text())["production_type"] == "contractor"
-    before = snapshot()
+    before = stored.snapshot()
     for args in (["--production-type", "premium", *sets], ["--production-type", "contractor"]):
         refused = cf("run", ORDER, "--user", "u2", "--as", "op1", *args)
         assert refused.exit_code == 2, args
         assert len(refused.stderr.strip().splitlines()) == 1
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
 def test_production_type_default_is_the_first(cf: Run) -> None:
@@ -352,9 +343,9 @@ def test_request_multiple_refuses_a_production_type(cf: Run) -> None:
     assert refused.exit_code == 2
 
 
-def test_unknown_users_process_or_actor_write_nothing(cf: Run) -> None:
+def test_unknown_users_process_or_actor_write_nothing(cf: Run, stored: StoreUnderTest) -> None:
     """Unknown users, an unknown process, an unknown actor, or no selection: exit 2, nothing written."""
-    before = snapshot()
+    before = stored.snapshot()
     for args in (
         [ORDER, "--user", "u1", "--user", "nobody", "--as", "op1"],
         ["CardsAddonExtProdBoProcOrderMultple", "--user", "u1", "--as", "op1"],
@@ -368,24 +359,24 @@ def test_unknown_users_process_or_actor_write_nothing(cf: Run) -> None:
         result = cf("run", *args)
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
-    assert snapshot() == before
+    assert stored.snapshot() == before
 
 
-def test_strict_refuses_a_batch_with_a_skipped_user(cf: Run) -> None:
+def test_strict_refuses_a_batch_with_a_skipped_user(cf: Run, stored: StoreUnderTest) -> None:
     """--strict: one user who would be skipped refuses the whole batch, nothing written."""
-    before = snapshot()
+    before = stored.snapshot()
     refused = cf("run", ORDER, "--all", "--as", "op1", "--strict")
     assert refused.exit_code == 1 and "u4" in refused.stderr
-    assert snapshot() == before
+    assert stored.snapshot() == before
     assert ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--strict", "--json"))["results"][0]["status"] == "created"
 
 
-def test_dry_run_writes_nothing_and_tells_the_outcome(cf: Run) -> None:
+def test_dry_run_writes_nothing_and_tells_the_outcome(cf: Run, stored: StoreUnderTest) -> None:
     """--dry-run reports what would happen, with a simulated bureau, and writes nothing."""
-    before = snapshot()
+    before = stored.snapshot()
     output = ok(cf("run", ORDER, "--all", "--as", "op1", "--dry-run", "--json", "--set", "CardsAddonExtProdQueue=false"))
     assert sorted(r["state"] for r in output["results"] if r["status"] == "created") == ["ordered"] * 7
-    assert snapshot() == before
+    assert stored.snapshot() == before
     assert not Path("orders").exists()
 
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Run
+from conftest import ROOT, Run, StoreUnderTest
 
 SCENARIOS = ROOT / "tests" / "scenarios"
 FIVE = ROOT / "tests" / "diff" / "five_users.scenario.yaml"
@@ -114,13 +114,13 @@ def populated(run: Run, tmp_path: Path) -> Run:
     return run
 
 
-def test_plan_writes_nothing_and_agrees_with_run(populated: Run) -> None:
-    """plan leaves the store's bytes unchanged, and the following run does what it said."""
+def test_plan_writes_nothing_and_agrees_with_run(populated: Run, stored: StoreUnderTest) -> None:
+    """plan leaves every row of the store as it was, and the following run does what it said."""
     args = [ORDER, "--where", "user.department == 'Sales'", "--set", "CardsAddonExtProdQueue=false"]
     assert populated("run", ORDER, "--user", "u001", "--as", "op1").exit_code == 0
-    before = Path("cardflow.db").read_bytes()
+    before = stored.snapshot()
     planned = json.loads(populated("plan", *args, "--json").stdout)
-    assert Path("cardflow.db").read_bytes() == before
+    assert stored.snapshot() == before
     assert not Path("orders").exists() or [p.name for p in Path("orders").glob("*.json")] == []
     done = json.loads(populated("run", *args, "--as", "op1", "--json").stdout)
     assert [(r["user"], r["state"], r["status"]) for r in planned["results"]] == [
@@ -168,11 +168,11 @@ def test_diff_two_workspaces_names_the_line_that_set_the_value(run: Run, workspa
     assert f"because CardsAddonExtProdQueue true -> false (rules/CardsAddonExtProdScriptOptions.yaml:{line})" in result.stdout
 
 
-def test_diff_population_changes_nothing(populated: Run) -> None:
-    """diff --population plans every user on both sides; the store's bytes stay the same."""
-    before = Path("cardflow.db").read_bytes()
+def test_diff_population_changes_nothing(populated: Run, stored: StoreUnderTest) -> None:
+    """diff --population plans every user on both sides; every row of the store stays as it was."""
+    before = stored.snapshot()
     result = populated("diff", "--population", ORDER, "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false", "--json")
-    assert Path("cardflow.db").read_bytes() == before
+    assert stored.snapshot() == before
     report = json.loads(result.stdout)
     assert result.exit_code == 1 and report["compared"] == 201
     (group,) = report["groups"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Run
+from conftest import Run, StoreUnderTest
 
 CSV_USERS = (
     "id,name,email,state,roles,department,locale\n"
@@ -90,7 +90,7 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def listed(run: Run, store: Path) -> list[dict[str, Any]]:
+def listed(run: Run, store: str | Path) -> list[dict[str, Any]]:
     """The users of the store as `cardflow users list --json` prints them."""
     result = run("users", "list", "--json", "--db", str(store))
     assert result.exit_code == 0, result.stderr
@@ -98,7 +98,7 @@ def listed(run: Run, store: Path) -> list[dict[str, Any]]:
     return users
 
 
-def imported(run: Run, file: Path, store: Path) -> None:
+def imported(run: Run, file: Path, store: str | Path) -> None:
     """Import `file` into `store`, which must succeed."""
     result = run("users", "import", str(file), "--db", str(store))
     assert (result.exit_code, result.stderr) == (0, "")
@@ -107,9 +107,9 @@ def imported(run: Run, file: Path, store: Path) -> None:
 # formats
 
 
-def test_csv_import_lists_back_every_field(run: Run, tmp_path: Path) -> None:
+def test_csv_import_lists_back_every_field(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """A CSV file imports; ids, names, emails, states, roles and extra columns come back from `users list --json`."""
-    store = tmp_path / "store.db"
+    store = stored.location
     file = write(tmp_path / "in" / "users.csv", CSV_USERS)
     result = run("users", "import", str(file), "--db", str(store))
     assert result.exit_code == 0
@@ -118,9 +118,11 @@ def test_csv_import_lists_back_every_field(run: Run, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("separator", [" ", ";", "; ", " ; "])
-def test_csv_roles_are_separated_by_spaces_or_semicolons(run: Run, tmp_path: Path, separator: str) -> None:
+def test_csv_roles_are_separated_by_spaces_or_semicolons(
+    run: Run, stored: StoreUnderTest, tmp_path: Path, separator: str
+) -> None:
     """CSV roles split on spaces and semicolons alike, and come back as a sorted list."""
-    store = tmp_path / "store.db"
+    store = stored.location
     file = write_csv(
         tmp_path / "in" / "users.csv",
         [["id", "name", "email", "state", "roles"], ["u1", "Ulla", "u1@example.com", "active", f"operator{separator}admin"]],
@@ -129,31 +131,31 @@ def test_csv_roles_are_separated_by_spaces_or_semicolons(run: Run, tmp_path: Pat
     assert [user["roles"] for user in listed(run, store)] == [["admin", "operator"]]
 
 
-def test_json_list_imports(run: Run, tmp_path: Path) -> None:
+def test_json_list_imports(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """A JSON list of users imports; numeric ids become strings and other attributes keep their values."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "users.json", json.dumps(DOCUMENT_USERS)), store)
     assert listed(run, store) == EXPECTED_DOCUMENT_USERS
 
 
-def test_json_mapping_with_users_imports(run: Run, tmp_path: Path) -> None:
+def test_json_mapping_with_users_imports(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """A JSON mapping with `users:` imports like a bare list."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "users.json", json.dumps({"users": DOCUMENT_USERS})), store)
     assert listed(run, store) == EXPECTED_DOCUMENT_USERS
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml"])
-def test_yaml_list_imports(run: Run, tmp_path: Path, suffix: str) -> None:
+def test_yaml_list_imports(run: Run, stored: StoreUnderTest, tmp_path: Path, suffix: str) -> None:
     """A YAML list of users (.yaml or .yml) imports; numeric ids become strings."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / f"users{suffix}", yaml.safe_dump(DOCUMENT_USERS)), store)
     assert listed(run, store) == EXPECTED_DOCUMENT_USERS
 
 
-def test_yaml_mapping_with_users_and_role_string_imports(run: Run, tmp_path: Path) -> None:
+def test_yaml_mapping_with_users_and_role_string_imports(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """A YAML mapping with `users:` imports, and roles may be given as one space-separated string."""
-    store = tmp_path / "store.db"
+    store = stored.location
     text = (
         "users:\n"
         "  - id: 7\n"
@@ -177,19 +179,19 @@ def test_yaml_mapping_with_users_and_role_string_imports(run: Run, tmp_path: Pat
     assert expected == listed(run, store)
 
 
-def test_numeric_id_zero_imports_as_a_string(run: Run, tmp_path: Path) -> None:
+def test_numeric_id_zero_imports_as_a_string(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """A numeric id 0 is an id like any other: it imports and lists back as "0" (not "missing id")."""
-    store = tmp_path / "store.db"
+    store = stored.location
     users = [{"id": 0, "name": "Zero", "email": "zero@example.com", "state": "active"}]
     result = run("users", "import", str(write(tmp_path / "in" / "users.json", json.dumps(users))), "--db", str(store))
     assert (result.exit_code, result.stderr) == (0, "")
     assert [user["id"] for user in listed(run, store)] == ["0"]
 
 
-def test_the_shipped_sample_users_import(run: Run, tmp_path: Path) -> None:
+def test_the_shipped_sample_users_import(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """engine/testing/samples/users.csv imports, and every user in it lists back."""
     sample = Path(__file__).resolve().parents[1] / "engine" / "testing" / "samples" / "users.csv"
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, sample, store)
     with sample.open(encoding="utf-8", newline="") as handle:
         expected = sorted(row["id"] for row in csv.DictReader(handle))
@@ -199,9 +201,9 @@ def test_the_shipped_sample_users_import(run: Run, tmp_path: Path) -> None:
 # re-import
 
 
-def test_reimport_updates_users_without_duplicates_and_keeps_the_others(run: Run, tmp_path: Path) -> None:
+def test_reimport_updates_users_without_duplicates_and_keeps_the_others(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """Re-importing a changed user updates it in place; users missing from the second file stay."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "first.csv", CSV_USERS), store)
     second = write(
         tmp_path / "in" / "second.csv",
@@ -222,9 +224,9 @@ def test_reimport_updates_users_without_duplicates_and_keeps_the_others(run: Run
     assert [*EXPECTED_CSV_USERS[:2], changed] == users
 
 
-def test_reimporting_the_same_file_changes_nothing(run: Run, tmp_path: Path) -> None:
+def test_reimporting_the_same_file_changes_nothing(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """Importing the same file twice leaves the same users, once each."""
-    store = tmp_path / "store.db"
+    store = stored.location
     file = write(tmp_path / "in" / "users.csv", CSV_USERS)
     imported(run, file, store)
     imported(run, file, store)
@@ -286,10 +288,10 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize(("name", "text", "mentions"), list(BAD_INPUTS.values()), ids=list(BAD_INPUTS))
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    run: Run, tmp_path: Path, name: str, text: str, mentions: list[str]
+    run: Run, stored: StoreUnderTest, tmp_path: Path, name: str, text: str, mentions: list[str]
 ) -> None:
     """Bad input exits 2 with one line on stderr naming the file and where, and the store keeps the users it had."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "good.csv", CSV_USERS), store)
     file = write(tmp_path / "in" / name, text)
     result = run("users", "import", str(file), "--db", str(store))
@@ -301,9 +303,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert listed(run, store) == EXPECTED_CSV_USERS
 
 
-def test_a_bad_row_after_good_ones_writes_none_of_them(run: Run, tmp_path: Path) -> None:
+def test_a_bad_row_after_good_ones_writes_none_of_them(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """The file is checked whole first: good rows before a bad one are not imported either."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "good.csv", CSV_USERS), store)
     text = (
         "id,name,email,state\n"
@@ -327,9 +329,9 @@ def test_a_missing_file_exits_2_and_creates_no_store(run: Run, tmp_path: Path) -
     assert False is store.exists()
 
 
-def test_a_missing_file_leaves_an_existing_store_alone(run: Run, tmp_path: Path) -> None:
+def test_a_missing_file_leaves_an_existing_store_alone(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """Importing a file that does not exist into a store with users leaves those users as they were."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, write(tmp_path / "in" / "good.csv", CSV_USERS), store)
     result = run("users", "import", str(tmp_path / "in" / "nowhere.json"), "--db", str(store))
     assert result.exit_code == 2
@@ -351,9 +353,11 @@ def _hostile_file(folder: Path, suffix: str) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml", ".csv"])
-def test_header_injection_and_markup_in_names_list_back_unchanged(run: Run, tmp_path: Path, suffix: str) -> None:
+def test_header_injection_and_markup_in_names_list_back_unchanged(
+    run: Run, stored: StoreUnderTest, tmp_path: Path, suffix: str
+) -> None:
     """A name holding CR LF, a Bcc: header and <script> imports and lists back byte for byte (data is data)."""
-    store = tmp_path / "store.db"
+    store = stored.location
     imported(run, _hostile_file(tmp_path / "in", suffix), store)
     (user,) = listed(run, store)
     assert (user["name"], user["note"]) == (HOSTILE_NAME, "<b>bold</b>\r\nBcc: y")
@@ -362,9 +366,9 @@ def test_header_injection_and_markup_in_names_list_back_unchanged(run: Run, tmp_
 # size
 
 
-def test_five_thousand_users_import_from_csv(run: Run, tmp_path: Path) -> None:
+def test_five_thousand_users_import_from_csv(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
     """5,000 users import from one CSV file, and `users list --json` returns all 5,000 in id order."""
-    store = tmp_path / "store.db"
+    store = stored.location
     rows = [["id", "name", "email", "state", "roles", "department"]]
     rows += [[f"u{n:05d}", f"User {n}", f"u{n}@example.com", "active", "operator", f"D{n % 7}"] for n in range(5000)]
     file = write_csv(tmp_path / "in" / "many.csv", rows)
