@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import StoreUnderTest
+from sqlalchemy.exc import DBAPIError
 
 USERS = 20_000
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
@@ -18,25 +19,25 @@ CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    """A store with 20,000 card holders (every tenth inactive) and an operator."""
+def store(stored: StoreUnderTest) -> StoreUnderTest:
+    """The store under test with 20,000 card holders (every tenth inactive) and an operator."""
     rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator"]
     rows += [f"u{i:05d},User {i},u{i}@example.com,{'inactive' if i % 10 == 0 else 'active'}," for i in range(USERS)]
-    (tmp_path / "users.csv").write_text("\n".join(rows) + "\n")
-    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=tmp_path, check=True, capture_output=True)
-    return tmp_path / "cardflow.db"
+    (stored.folder / "users.csv").write_text("\n".join(rows) + "\n")
+    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=stored.folder, check=True, capture_output=True)
+    return stored
 
 
-def run_batch(folder: Path, *, kill_when: int | None = None, kill_after: float | None = None) -> int | None:
+def run_batch(store: StoreUnderTest, *, kill_when: int | None = None, kill_after: float | None = None) -> int | None:
     """`cardflow run` with the queue off (so orders and emails apply), killed with SIGKILL when told."""
     command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--batch-id", "B1", "--connector", "simulated"]
     command += ["--set", "CardsAddonExtProdQueue=false", "--set", "CardsAddonExtProdMultipleCards=true"]
-    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=store.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     while process.poll() is None and time.monotonic() - started < 120:
         if kill_after is not None and time.monotonic() - started >= kill_after:
             break
-        if kill_when is not None and count(folder / "cardflow.db", "select count(*) from cards") >= kill_when:
+        if kill_when is not None and count(store, "select count(*) from cards") >= kill_when:
             break
         time.sleep(0.005)
     if process.poll() is None:
@@ -46,32 +47,31 @@ def run_batch(folder: Path, *, kill_when: int | None = None, kill_after: float |
     return process.returncode
 
 
-def count(database: Path, query: str) -> int:
+def count(store: StoreUnderTest, query: str) -> int:
+    """The count `query` gives on the store; 0 while the store or its tables do not exist yet."""
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
-            return int(connection.execute(query).fetchone()[0])
-    except sqlite3.OperationalError:
+        return int(store.scalar(query))
+    except DBAPIError:
         return 0
 
 
-def batch_status(database: Path) -> str:
-    with sqlite3.connect(database) as connection:
-        return str(connection.execute("select status from batches where id = 'B1'").fetchone()[0])
+def batch_status(store: StoreUnderTest) -> str:
+    return str(store.scalar("select status from batches where id = 'B1'"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kill", [{"kill_when": 500}, {"kill_when": 8_000}, {"kill_after": 0.9}], ids=["after-1-chunk", "after-4-chunks", "mid-chunk"]
 )
-def test_killed_batch_resumes_without_a_second_card(store: Path, kill: dict[str, float]) -> None:
+def test_killed_batch_resumes_without_a_second_card(store: StoreUnderTest, kill: dict[str, float]) -> None:
     """Killed, the batch shows as running; rerun, every eligible user has one card, one audit row, one order, one email."""
-    folder = store.parent
-    assert run_batch(folder, **kill) is None, "the batch finished before it could be killed"  # type: ignore[arg-type]
+    folder = store.folder
+    assert run_batch(store, **kill) is None, "the batch finished before it could be killed"  # type: ignore[arg-type]
     assert count(store, "select count(*) from cards") < 18_001
     assert batch_status(store) == "running"
     listed = subprocess.run([CARDFLOW, "batches"], cwd=folder, capture_output=True, text=True, check=True).stdout
     assert "running" in listed
-    assert run_batch(folder) == 0
+    assert run_batch(store) == 0
     assert batch_status(store) == "complete"
     eligible = 18_001  # 18,000 active holders and the operator
     assert count(store, "select count(*) from cards") == eligible

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
-from sqlalchemy import Engine, inspect, select, text
+from conftest import Run, StoreUnderTest
+from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from engine.errors import UsageError
 from engine.store import db, queries
@@ -20,16 +18,27 @@ V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempt
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
 
 
-def sql(path: Path, query: str, *parameters: Any) -> list[tuple[Any, ...]]:
-    """Rows of `query` read straight from the SQLite file with the standard library (no cardflow code)."""
-    with closing(sqlite3.connect(path)) as connection:
-        return connection.execute(query, parameters).fetchall()
+def sql(location: str | Path, query: str, **parameters: Any) -> list[tuple[Any, ...]]:
+    """Rows of `query` read from the store at `location` (a file or a URL) through SQLAlchemy, not cardflow's code."""
+    store = StoreUnderTest(str(location) if "://" in str(location) else f"sqlite:///{location}", Path())
+    try:
+        return store.rows(query, **parameters)
+    finally:
+        store.dispose()
 
 
-def recorded_version(path: Path) -> str:
-    """The schema version written in the `meta` table of the SQLite file."""
-    ((value,),) = sql(path, "SELECT value FROM meta WHERE key = 'schema_version'")
+def recorded_version(location: str | Path) -> str:
+    """The schema version written in the `meta` table of the store."""
+    ((value,),) = sql(location, "SELECT value FROM meta WHERE key = 'schema_version'")
     return str(value)
+
+
+def set_recorded_version(location: str, version: int) -> None:
+    """Write another schema version into `meta`, as a newer cardflow would."""
+    engine = create_engine(location if "://" in location else f"sqlite:///{location}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), {"v": str(version)})
+    engine.dispose()
 
 
 def user_ids(engine: Engine) -> list[str]:
@@ -49,10 +58,10 @@ def one_line(stderr: str) -> bool:
 # versions and migrations
 
 
-def test_a_fresh_store_records_the_newest_version(tmp_path: Path) -> None:
+def test_a_fresh_store_records_the_newest_version(stored: StoreUnderTest) -> None:
     """A new store runs every migration and records `VERSION` in `meta`."""
-    path = tmp_path / "fresh.db"
-    engine = db.connect(str(path))
+    path = stored.location
+    engine = db.connect(path)
     with engine.connect() as connection:
         version = db.schema_version(connection)
     engine.dispose()
@@ -60,19 +69,19 @@ def test_a_fresh_store_records_the_newest_version(tmp_path: Path) -> None:
     assert len(db.MIGRATIONS) == db.VERSION
 
 
-def test_a_fresh_store_has_every_table_of_the_schema(tmp_path: Path) -> None:
+def test_a_fresh_store_has_every_table_of_the_schema(stored: StoreUnderTest) -> None:
     """The migrations build exactly the columns the table objects describe (the upgrade path is the only path)."""
-    engine = db.connect(str(tmp_path / "fresh.db"))
+    engine = db.connect(stored.location)
     found = {name: {c["name"] for c in inspect(engine).get_columns(name)} for name in inspect(engine).get_table_names()}
     engine.dispose()
     expected = {table.name: {c.name for c in table.columns} for table in db.metadata.sorted_tables}
     assert expected == found
 
 
-def test_a_version_1_store_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_1_store_upgrades_and_keeps_its_rows(stored: StoreUnderTest) -> None:
     """A store left at version 1 is upgraded on open: rows survive and the outbox gains the version-2 columns."""
-    path = tmp_path / "old.db"
-    old = db.connect(str(path), migrate=False)
+    path = stored.location
+    old = db.connect(path, migrate=False)
     assert db.upgrade(old, target=1) == 1
     assert outbox_columns(old) & V2_OUTBOX_COLUMNS == set()
     with old.begin() as connection:
@@ -128,17 +137,17 @@ def test_a_version_1_store_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
     assert dict.fromkeys(unset) == {name: email[name] for name in unset}
 
 
-def test_upgrade_to_the_version_reached_is_a_no_op(tmp_path: Path) -> None:
+def test_upgrade_to_the_version_reached_is_a_no_op(stored: StoreUnderTest) -> None:
     """`upgrade` on a store already at the newest version applies nothing and returns `VERSION`."""
-    engine = db.connect(str(tmp_path / "s.db"))
+    engine = db.connect(stored.location)
     assert db.upgrade(engine) == db.VERSION
     engine.dispose()
 
 
-def test_opening_twice_does_not_rerun_migrations(tmp_path: Path) -> None:
+def test_opening_twice_does_not_rerun_migrations(stored: StoreUnderTest) -> None:
     """Opening an existing store again keeps its version and its data; no migration runs a second time."""
-    path = tmp_path / "s.db"
-    first = db.connect(str(path))
+    path = stored.location
+    first = db.connect(path)
     with first.begin() as connection:
         queries.upsert_users(
             connection,
@@ -156,30 +165,28 @@ def test_opening_twice_does_not_rerun_migrations(tmp_path: Path) -> None:
         )
     first.dispose()
     for _ in range(2):
-        again = db.connect(str(path))
+        again = db.connect(path)
         ids = user_ids(again)
         again.dispose()
         assert ids == ["op1"]
     assert [("schema_version", str(db.VERSION))] == sql(path, "SELECT key, value FROM meta")
 
 
-def test_a_store_from_a_newer_cardflow_is_refused(tmp_path: Path) -> None:
+def test_a_store_from_a_newer_cardflow_is_refused(stored: StoreUnderTest) -> None:
     """A store whose recorded version is above `VERSION` is refused with a UsageError, and left as it was."""
-    path = tmp_path / "newer.db"
-    db.connect(str(path)).dispose()
-    with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(db.VERSION + 1),))
+    path = stored.location
+    db.connect(path).dispose()
+    set_recorded_version(path, db.VERSION + 1)
     with pytest.raises(UsageError, match=f"schema version {db.VERSION + 1}"):
-        db.connect(str(path))
+        db.connect(path)
     assert str(db.VERSION + 1) == recorded_version(path)
 
 
-def test_the_cli_refuses_a_store_from_a_newer_cardflow(run: Run, tmp_path: Path) -> None:
+def test_the_cli_refuses_a_store_from_a_newer_cardflow(run: Run, stored: StoreUnderTest) -> None:
     """`users list` on a store from a newer cardflow exits 2 with one line and no traceback."""
-    path = tmp_path / "newer.db"
-    db.connect(str(path)).dispose()
-    with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(db.VERSION + 1),))
+    path = stored.location
+    db.connect(path).dispose()
+    set_recorded_version(path, db.VERSION + 1)
     result = run("users", "list", "--db", str(path))
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -190,6 +197,7 @@ def test_the_cli_refuses_a_store_from_a_newer_cardflow(run: Run, tmp_path: Path)
 STORE_COMMANDS = [["users", "list"], ["users", "list", "--json"], ["users", "import", "users.csv"]]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
 def test_a_db_that_is_not_a_database_exits_2(run: Run, tmp_path: Path, command: list[str]) -> None:
     """--db pointing at a text file exits 2 with one line naming the store, and the file is left untouched."""
@@ -205,6 +213,7 @@ def test_a_db_that_is_not_a_database_exits_2(run: Run, tmp_path: Path, command: 
     assert content == path.read_text(encoding="utf-8")
 
 
+@pytest.mark.sqlite_only
 def test_db_in_a_missing_folder_exits_2(run: Run, tmp_path: Path) -> None:
     """--db in a folder that does not exist exits 2 with one line, no traceback."""
     result = run("users", "list", "--db", str(tmp_path / "no" / "such" / "folder" / "s.db"))
@@ -215,6 +224,7 @@ def test_db_in_a_missing_folder_exits_2(run: Run, tmp_path: Path) -> None:
 # where the store is
 
 
+@pytest.mark.sqlite_only
 def test_cardflow_db_is_used_when_db_is_not_given(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """$CARDFLOW_DB names the store when --db is not given; nothing is written in the current folder."""
     path = tmp_path / "from-env.db"
@@ -228,6 +238,7 @@ def test_cardflow_db_is_used_when_db_is_not_given(run: Run, tmp_path: Path, monk
     assert sorted(p.name for p in Path.cwd().iterdir() if p.name.startswith("cardflow.db")) == []
 
 
+@pytest.mark.sqlite_only
 def test_db_wins_over_cardflow_db(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--db is used even when $CARDFLOW_DB is set; the store the variable names is not created."""
     from_env, from_option = tmp_path / "from-env.db", tmp_path / "from-option.db"
@@ -238,6 +249,7 @@ def test_db_wins_over_cardflow_db(run: Run, tmp_path: Path, monkeypatch: pytest.
     assert False is from_env.exists()
 
 
+@pytest.mark.sqlite_only
 def test_without_db_or_cardflow_db_the_store_is_cardflow_db_here(run: Run) -> None:
     """With neither --db nor $CARDFLOW_DB the store is cardflow.db in the current folder."""
     Path("users.csv").write_text(USERS_CSV, encoding="utf-8")
@@ -249,9 +261,9 @@ def test_without_db_or_cardflow_db_the_store_is_cardflow_db_here(run: Run) -> No
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
-def test_sql_in_a_user_id_is_data(run: Run, tmp_path: Path, suffix: str) -> None:
+def test_sql_in_a_user_id_is_data(run: Run, stored: StoreUnderTest, suffix: str) -> None:
     """A user id holding `'); DROP TABLE users; --` imports as data; the table and the other users stay."""
-    path = tmp_path / "s.db"
+    path = stored.location
     evil, name = "x'); DROP TABLE users; --", "Robert'); DROP TABLE users;--"
     Path("first.csv").write_text(USERS_CSV, encoding="utf-8")
     assert run("users", "import", "first.csv", "--db", str(path)).exit_code == 0
@@ -266,8 +278,8 @@ def test_sql_in_a_user_id_is_data(run: Run, tmp_path: Path, suffix: str) -> None
     assert result.exit_code == 0
     listed = run("users", "list", "--json", "--db", str(path))
     assert [("op1", "Olle Operator"), (evil, name)] == [(user["id"], user["name"]) for user in json.loads(listed.stdout)]
-    assert sql(path, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'users'") == [("users",)]
-    engine = db.connect(str(path))
+    engine = db.connect(path)
+    assert True is inspect(engine).has_table("users")
     with engine.connect() as connection:
         found = connection.execute(select(db.users.c.id).where(db.users.c.id == evil)).scalars().all()
     engine.dispose()
@@ -282,11 +294,11 @@ def _card(card_id: int, user: str, process: str, open_: bool, batch: str = "B1")
             "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None}  # fmt: skip
 
 
-def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(tmp_path: Path) -> None:
+def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreUnderTest) -> None:
     """For a contiguous page of users, the range query counts open cards and finds a batch's cards
     exactly as the list query does: other processes, closed cards and users outside the page are
     not counted, and other batches' cards are not found."""
-    engine = db.connect(str(tmp_path / "queries.db"))
+    engine = db.connect(stored.location)
     cards = [
         _card(1, "u02", "P", True),
         _card(2, "u02", "P", True, "B2"),
@@ -303,13 +315,15 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(tmp_path: Path
             assert queries.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
             found = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
             assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
+    engine.dispose()
 
 
-def test_insert_many_skips_rows_whose_key_is_taken(tmp_path: Path) -> None:
+def test_insert_many_skips_rows_whose_key_is_taken(stored: StoreUnderTest) -> None:
     """`skip_existing` inserts the new rows and leaves a row with a taken key as it was."""
-    engine = db.connect(str(tmp_path / "queries.db"))
+    engine = db.connect(stored.location)
     with engine.begin() as connection:
         queries.insert_many(connection, db.decisions, [{"id": "d1", "trace": "first"}])
         again = [{"id": "d1", "trace": "second"}, {"id": "d2", "trace": "x"}]
         queries.insert_many(connection, db.decisions, again, skip_existing="id")
-    assert sql(tmp_path / "queries.db", "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]
+    engine.dispose()
+    assert sql(stored.location, "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]

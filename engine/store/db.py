@@ -252,8 +252,10 @@ def connect(url_or_path: str, *, migrate: bool = True) -> Engine:
         try:
             upgrade(engine)
         except UsageError:
+            engine.dispose()
             raise
         except Exception as error:
+            engine.dispose()
             raise UsageError(f"cannot open the store {url_or_path!r}: {str(error).splitlines()[0]}") from None
     return engine
 
