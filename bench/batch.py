@@ -1,6 +1,7 @@
 """Batch throughput and memory against a hand-written floor, measured in the same process.
 
     python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--repeat N] [--record]
+                          [--db postgresql+psycopg://USER@HOST:PORT/DB]
 
 Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
 (b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
@@ -15,6 +16,10 @@ own process's. The bureau is simulated everywhere (it accepts every order and wr
 so no case measures a file system or a network. `--repeat N` runs every measure (floor, API,
 CLI) N times on fresh stores and keeps the best of each, as `timeit` does, which steadies the
 figures on a noisy machine. `--record` appends the figures to bench/RESULTS.md.
+
+With `--db URL` of a PostgreSQL server, every store (floor, API, CLI) is a fresh database created
+on that server for the measure and dropped after it, and the floor is written for PostgreSQL:
+psycopg, the same reads and rows, COPY of every table in one transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,12 +63,33 @@ FINGERPRINT = "f" * 16 + ":" + "f" * 16
 DECISION = "d" * 24
 
 
-def make_store(path: Path, users: int) -> None:
+@contextlib.contextmanager
+def fresh_store(folder: str, name: str, server: str | None) -> Iterator[str]:
+    """The location of a new, empty store: an SQLite file in `folder`, or with `server` (a
+    PostgreSQL URL) a database created on it for this measure and dropped after it."""
+    if server is None:
+        yield str(Path(folder) / f"{name}.db")
+        return
+    from sqlalchemy import create_engine, text
+
+    database = f"cardflow_bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield f"{server.rsplit('/', 1)[0]}/{database}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_store(location: str, users: int) -> None:
     """A store with `users` active card holders and one operator (not timed)."""
     from engine.store.db import connect
     from engine.store.queries import upsert_users
 
-    engine = connect(str(path))
+    engine = connect(location)
     chunk = []
     with engine.begin() as connection:
         for i in range(users):
@@ -87,26 +115,74 @@ def make_store(path: Path, users: int) -> None:
     engine.dispose()
 
 
-def floor(path: Path, case: str) -> float:
+def floor(location: str, case: str) -> float:
     """The same work by hand: read users, check the prerequisites, look the next state up, write the
     same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails)."""
-    from engine.definitions.templates import message_id, templates_for
+    if "://" in location:
+        return floor_postgres(location, case)
+    process, templates = CASES[case][0], floor_templates()
+    started = time.perf_counter()
+    con = sqlite3.connect(location, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    holding = set()
+    if case in EXCLUSIVE:  # the prerequisite "no open card of this process yet"
+        holding = {user for (user,) in con.execute("select user_id from cards where process = ? and open", (process,))}
+    users = con.execute("select id, name, email, state, attributes from users order by id")
+    tables = floor_rows(case, users, holding, templates)
+    con.execute("insert into decisions (id, trace) values (?, ?)", (DECISION, json.dumps({"trigger": "start"})))
+    for table, columns, rows in tables:
+        marks = ", ".join("?" * len(columns.split(", ")))
+        con.executemany(f"insert into {table} ({columns}) values ({marks})", rows)
+    con.execute("COMMIT")
+    con.close()
+    return time.perf_counter() - started
+
+
+def floor_postgres(url: str, case: str) -> float:
+    """The floor on PostgreSQL: the same reads and rows, written with COPY in one transaction."""
+    import psycopg
+
+    process, templates = CASES[case][0], floor_templates()
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("+psycopg", "", 1)) as con:
+        holding = set()
+        if case in EXCLUSIVE:
+            holding = {user for (user,) in con.execute("select user_id from cards where process = %s and open", (process,))}
+        users = con.execute("select id, name, email, state, attributes from users order by id")
+        tables = floor_rows(case, users, holding, templates)
+        con.execute("insert into decisions (id, trace) values (%s, %s)", (DECISION, json.dumps({"trigger": "start"})))
+        with con.cursor() as cursor:
+            for table, columns, rows in tables:
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        con.commit()
+    return time.perf_counter() - started
+
+
+def floor_templates() -> Any:
+    """The email templates, precompiled before the floor's clock starts (as the engine's are)."""
+    from engine.definitions.templates import templates_for
+
+    return templates_for(ROOT / "templates" / "email")
+
+
+#: The cases whose process keeps one open card per user (CardsAddonExtProdMultipleCards off).
+EXCLUSIVE = ("a", "b")
+
+
+def floor_rows(case: str, users: Any, holding: set[str], templates: Any) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
+    """The rows the floor writes for `users` (id, name, email, state, attributes), table by table."""
+    from engine.definitions.templates import message_id
 
     process, options = CASES[case]
     queue = options.get("CardsAddonExtProdQueue", True)
-    exclusive = case in ("a", "b")  # Order multiple cards with CardsAddonExtProdMultipleCards off
+    exclusive = case in EXCLUSIVE
     dest = {"a": "processing", "b": "ordered", "c": "approved"}[case]
-    templates = templates_for(ROOT / "templates" / "email")
     table = {("start", "registered"): dest}
-    started = time.perf_counter()
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("BEGIN IMMEDIATE")
-    holding = set()
-    if exclusive:  # the prerequisite "no open card of this process yet"
-        holding = {user for (user,) in con.execute("select user_id from cards where process = ? and open", (process,))}
     cards, audit, orders, outbox = [], [], [], []
     card_id = 0
-    for uid, name, email, state, attributes in con.execute("select id, name, email, state, attributes from users order by id"):
+    for uid, name, email, state, attributes in users:
         json.loads(attributes)
         if state != "active" or uid in holding:
             continue
@@ -145,21 +221,15 @@ def floor(path: Path, case: str) -> float:
                     message_id(key),
                 )
             )
-    con.execute("insert into decisions (id, trace) values (?, ?)", (DECISION, json.dumps({"trigger": "start"})))
-    for table, columns, rows in (
+    return [
         ("cards", CARD_COLUMNS, cards),
         ("transitions", "card_id, process, trigger, source, dest, actor, at, batch_id, fingerprint, decision_id, reason", audit),
         ("orders", "card_id, idempotency_key, connector, accepted, order_id, message, at", orders),
         ("outbox", OUTBOX_COLUMNS, outbox),
-    ):
-        marks = ", ".join("?" * len(columns.split(", ")))
-        con.executemany(f"insert into {table} ({columns}) values ({marks})", rows)
-    con.execute("COMMIT")
-    con.close()
-    return time.perf_counter() - started
+    ]
 
 
-def engine_api(path: Path, case: str) -> tuple[float, int]:
+def engine_api(location: str, case: str) -> tuple[float, int]:
     """The engine through its public API: the time and the number of cards made."""
     from engine.batch.request import RunRequest, Selection
     from engine.batch.run import run_batch
@@ -169,7 +239,7 @@ def engine_api(path: Path, case: str) -> tuple[float, int]:
 
     process, options = CASES[case]
     workspace = load_workspace(ROOT)
-    engine = connect(str(path))
+    engine = connect(location)
     started = time.perf_counter()
     result = run_batch(
         workspace, engine, RunRequest(process, "op1", Selection(all=True), options), Simulated(), keep_results=False
@@ -179,21 +249,24 @@ def engine_api(path: Path, case: str) -> tuple[float, int]:
     return elapsed, sum(n for state, n in result.counts.items() if state != "skipped")
 
 
-def child(case: str, users: int, repeat: int) -> None:
+def child(case: str, users: int, repeat: int, server: str | None) -> None:
     """One case in this process: floor, then engine, `repeat` times on fresh stores; print the
     best time of each (and the engine's highest peak RSS) as JSON."""
     floor_times, engine_times, peaks = [], [], []
     with tempfile.TemporaryDirectory() as folder:
         for attempt in range(repeat):
-            floor_db, engine_db = Path(folder) / f"floor{attempt}.db", Path(folder) / f"engine{attempt}.db"
-            make_store(floor_db, users)
-            make_store(engine_db, users)
-            floor_times.append(floor(floor_db, case))
-            gc.collect()
-            reset_peak_rss()  # so that the engine's peak is not the floor's (it holds every row of the batch)
-            seconds, cards = engine_api(engine_db, case)
-            engine_times.append(seconds)
-            peaks.append(peak_rss())
+            with (
+                fresh_store(folder, f"floor{attempt}", server) as floor_db,
+                fresh_store(folder, f"engine{attempt}", server) as engine_db,
+            ):
+                make_store(floor_db, users)
+                make_store(engine_db, users)
+                floor_times.append(floor(floor_db, case))
+                gc.collect()
+                reset_peak_rss()  # so that the engine's peak is not the floor's (it holds every row of the batch)
+                seconds, cards = engine_api(engine_db, case)
+                engine_times.append(seconds)
+                peaks.append(peak_rss())
     print(json.dumps({"case": case, "cards": cards, "floor": min(floor_times), "api": min(engine_times), "rss": max(peaks)}))
 
 
@@ -214,21 +287,20 @@ def peak_rss() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cli(case: str, users: int, repeat: int = 1) -> tuple[float, float]:
+def cli(case: str, users: int, repeat: int = 1, server: str | None = None) -> tuple[float, float]:
     """The case through the command line in a fresh store, `repeat` times: the best wall time and
     the highest peak RSS (MiB) of the child."""
-    runs = [_cli_once(case, users) for _ in range(repeat)]
+    runs = [_cli_once(case, users, server) for _ in range(repeat)]
     return min(seconds for seconds, _ in runs), max(rss for _, rss in runs)
 
 
-def _cli_once(case: str, users: int) -> tuple[float, float]:
+def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float]:
     """One run through the command line in a fresh store: wall time and the child's peak RSS (MiB)."""
     process, options = CASES[case]
-    with tempfile.TemporaryDirectory() as folder:
-        store = Path(folder) / "cli.db"
+    with tempfile.TemporaryDirectory() as folder, fresh_store(folder, "cli", server) as store:
         make_store(store, users)
         sets = [arg for name, value in options.items() for arg in ("--set", f"{name}={json.dumps(value)}")]
-        command = [str(Path(sys.executable).with_name("cardflow")), "run", process, "--all", "--as", "op1", "--db", str(store),
+        command = [str(Path(sys.executable).with_name("cardflow")), "run", process, "--all", "--as", "op1", "--db", store,
                    "--connector", "simulated", *sets]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -248,15 +320,17 @@ def main() -> int:
     parser.add_argument("--no-cli", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="Run each measure N times on fresh stores and keep the best.")
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
+    parser.add_argument("--db", help="A PostgreSQL server URL (postgresql+psycopg://...): measure on fresh databases there.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.users, args.repeat)
+        child(args.child, args.users, args.repeat, args.db)
         return 0
     lines = []
     for case in args.cases.split(","):
         output = subprocess.run(
-            [sys.executable, __file__, "--child", case, "--users", str(args.users), "--repeat", str(args.repeat)],
+            [sys.executable, __file__, "--child", case, "--users", str(args.users), "--repeat", str(args.repeat)]
+            + (["--db", args.db] if args.db else []),
             capture_output=True,
             text=True,
             check=True,
@@ -269,21 +343,21 @@ def main() -> int:
             f"ratio {figures['api'] / figures['floor']:.2f}; peak RSS {figures['rss']:.0f} MiB"
         )
         if not args.no_cli:
-            seconds, rss = cli(case, args.users, args.repeat)
+            seconds, rss = cli(case, args.users, args.repeat, args.db)
             ratio = seconds / figures["floor"]
             line += f"; CLI {cards / seconds:,.0f} cards/s (start-up included), ratio {ratio:.2f}, peak RSS {rss:.0f} MiB"
         print(line, flush=True)
         lines.append(line)
     if args.record:
-        record(args.users, lines, args.repeat)
+        record(args.users, lines, args.repeat, "PostgreSQL" if args.db else "SQLite")
     return 0
 
 
-def record(users: int, lines: list[str], repeat: int) -> None:
+def record(users: int, lines: list[str], repeat: int, store: str = "SQLite") -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
-    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, commit {commit}{best}\n{machine}\n\n"
+    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, {store}, commit {commit}{best}\n{machine}\n\n"
     with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
         results.write(heading + "".join(f"- {line}\n" for line in lines))
 

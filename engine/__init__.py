@@ -9,7 +9,7 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`).
 - `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
-  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import.
+  - `store/`: tables and migrations (`db`), dialect differences (`dialect`), reads and writes (`queries`, `views`), users import.
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails)
     and `workspace` (the stages over a folder).
