@@ -87,7 +87,8 @@ def at_once(
 
 def test_two_runs_at_once_give_each_user_one_open_card(folder: Path, stored: StoreUnderTest) -> None:
     """Two operators order cards for the same 1,000 users at the same moment: 1,000 open cards, no errors."""
-    runs = at_once(folder, ["run", ORDER, "--where", HOLDERS, "--as", "op1"], ["run", ORDER, "--where", HOLDERS, "--as", "op2"])
+    commands = [["run", ORDER, "--where", HOLDERS, "--as", operator] for operator in ("op1", "op2")]
+    runs = at_once(folder, *commands, gate=partial(held, stored, "cards", waiting=2))
     for run in runs:
         assert run.returncode == 0, run.stderr
         assert "locked" not in run.stderr and "Traceback" not in run.stderr

@@ -24,6 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy.exc import IntegrityError
 
 #: The key of the advisory lock the migrations take on PostgreSQL ("cardflow" in ASCII, as a number).
 MIGRATION_LOCK = 0x63617264666C6F77
@@ -87,9 +88,14 @@ class PostgreSQL(Dialect):
         statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
         values = itemgetter(*columns)
         single = len(columns) == 1
-        with closing(connection.connection.cursor()) as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row((values(row),) if single else values(row))
+        import psycopg
+
+        try:
+            with closing(connection.connection.cursor()) as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row((values(row),) if single else values(row))
+        except psycopg.IntegrityError as error:  # as SQLAlchemy's own statements raise it, for the callers that retry
+            raise IntegrityError(statement, None, error) from error
 
 
 _DIALECTS: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgreSQL()}
