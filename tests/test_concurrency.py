@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ON_POSTGRES, StoreUnderTest
+from smtp_server import SmtpServer
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -180,3 +181,21 @@ def test_four_commands_opening_a_new_store_at_once_all_succeed(stored: StoreUnde
         assert (finished.returncode, finished.stderr) == (0, "")
     assert stored.scalar("select value from meta where key = 'schema_version'") == str(db.VERSION)
     assert stored.scalar("select count(*) from users") == 4
+
+
+def test_two_outbox_sends_at_once_send_each_email_once(
+    folder: Path, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `outbox send` at the same moment over 1,000 pending emails: the SMTP server gets each email once."""
+    cardflow(folder, "run", ORDER, "--where", HOLDERS, "--as", "op1", "--connector", "simulated",
+             "--set", "CardsAddonExtProdQueue=false", "--set", "CardsAddonExtProdOrderedEmail=true")  # fmt: skip
+    assert stored.scalar("select count(*) from outbox where status = 'pending'") == USERS
+    with SmtpServer() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        sends = at_once(folder, ["outbox", "send"], ["outbox", "send"], gate=partial(held, stored, "outbox", waiting=2))
+        for finished in sends:
+            assert finished.returncode == 0, finished.stderr
+        received = [message["Message-ID"] for message in server.messages()]
+    assert len(received) == USERS and len(set(received)) == USERS
+    assert stored.rows("select status, attempts, count(*) from outbox group by status, attempts") == [("sent", 1, USERS)]
