@@ -327,3 +327,26 @@ def test_insert_many_skips_rows_whose_key_is_taken(stored: StoreUnderTest) -> No
         queries.insert_many(connection, db.decisions, again, skip_existing="id")
     engine.dispose()
     assert sql(stored.location, "SELECT id, trace FROM decisions ORDER BY id") == [("d1", "first"), ("d2", "x")]
+
+
+def test_a_state_change_is_a_compare_and_set(stored: StoreUnderTest) -> None:
+    """A change applies only to a card still in the state it was read in; the others are left and reported."""
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        queries.insert_many(connection, db.cards, [_card(1, "u01", "P", True), _card(2, "u02", "P", True)])
+        change = {"state": "t", "open": False, "open_key": None, "updated_at": "t2"}
+        lost = queries.set_card_states(connection, [{**change, "id": 1, "was": "s"}, {**change, "id": 2, "was": "other"}])
+    engine.dispose()
+    assert lost == {2}
+    assert sql(stored.location, "SELECT id, state, updated_at FROM cards ORDER BY id") == [(1, "t", "t2"), (2, "s", "t")]
+
+
+def test_new_card_ids_never_repeat(stored: StoreUnderTest) -> None:
+    """Ids taken for new cards are increasing and never handed out twice, even before the cards are written."""
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        first = queries.new_card_ids(connection, 3)
+        queries.insert_many(connection, db.cards, [_card(i, f"u{i}", "P", True, f"B{i}") for i in first])
+        second = queries.new_card_ids(connection, 2)
+    engine.dispose()
+    assert first == sorted(first) and second == sorted(second) and set(first).isdisjoint(second) and len(first) == 3
