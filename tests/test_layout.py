@@ -147,3 +147,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_module_is_longer_than_400_lines(path: Path) -> None:
     """Modules stay small: split by responsibility before one passes 400 lines."""
     assert len(path.read_text(encoding="utf-8").splitlines()) <= LONGEST
+
+
+def test_no_test_reads_the_store_with_sqlite3() -> None:
+    """Tests read the store under test through SQLAlchemy (conftest's `stored`), so they read PostgreSQL too."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == "sqlite3" for name in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
