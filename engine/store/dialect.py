@@ -31,7 +31,8 @@ MIGRATION_LOCK = 0x63617264666C6F77
 
 
 class Dialect:
-    """SQLite: the writer holds the whole store, so nothing here needs a lock of its own."""
+    """SQLite's ways, the base of the others: the writer holds the whole store, so nothing here
+    needs a lock of its own."""
 
     name = "sqlite"
     copies = False
@@ -83,13 +84,13 @@ class PostgreSQL(Dialect):
 
     def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows (dicts with the same keys) with one COPY, in the caller's transaction."""
+        import psycopg  # here, not at the top: an SQLite store needs no PostgreSQL driver
+
         columns = tuple(rows[0])
         quote = connection.dialect.identifier_preparer.quote
         statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
         values = itemgetter(*columns)
         single = len(columns) == 1
-        import psycopg
-
         try:
             with closing(connection.connection.cursor()) as cursor, cursor.copy(statement) as copy:
                 for row in rows:
