@@ -186,10 +186,11 @@ def test_four_commands_opening_a_new_store_at_once_all_succeed(stored: StoreUnde
 def test_two_outbox_sends_at_once_send_each_email_once(
     folder: Path, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two `outbox send` at the same moment over 1,000 pending emails: the SMTP server gets each email once."""
-    cardflow(folder, "run", ORDER, "--where", HOLDERS, "--as", "op1", "--connector", "simulated",
+    """Two `outbox send` at the same moment over 200 pending emails: the SMTP server gets each email once."""
+    emails = 200
+    cardflow(folder, "run", ORDER, "--where", f"{HOLDERS} and user.id < 'u0200'", "--as", "op1", "--connector", "simulated",
              "--set", "CardsAddonExtProdQueue=false", "--set", "CardsAddonExtProdOrderedEmail=true")  # fmt: skip
-    assert stored.scalar("select count(*) from outbox where status = 'pending'") == USERS
+    assert stored.scalar("select count(*) from outbox where status = 'pending'") == emails
     with SmtpServer() as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
@@ -197,5 +198,5 @@ def test_two_outbox_sends_at_once_send_each_email_once(
         for finished in sends:
             assert finished.returncode == 0, finished.stderr
         received = [message["Message-ID"] for message in server.messages()]
-    assert len(received) == USERS and len(set(received)) == USERS
-    assert stored.rows("select status, attempts, count(*) from outbox group by status, attempts") == [("sent", 1, USERS)]
+    assert len(received) == emails and len(set(received)) == emails
+    assert stored.rows("select status, attempts, count(*) from outbox group by status, attempts") == [("sent", 1, emails)]
