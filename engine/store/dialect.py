@@ -5,7 +5,7 @@ compare-and-set, claims of work that two commands never share, migrations one at
 
 | | SQLite | PostgreSQL |
 |---|---|---|
-| ids of new cards (known before the chunk's rows are written) | the highest id + 1 | a block from the table's sequence |
+| ids of new cards (known before their rows are written) | the highest id + 1 | a block from the table's sequence, in one step |
 | claims of work (queued cards, pending emails) | BEGIN IMMEDIATE (db.py) | `FOR UPDATE SKIP LOCKED` |
 | cards an action reads before it changes them | BEGIN IMMEDIATE | `FOR UPDATE` (the second waits, then sees the new state) |
 | migrations | BEGIN IMMEDIATE | a transaction-scoped advisory lock |
@@ -28,6 +28,8 @@ from sqlalchemy.exc import IntegrityError
 
 #: The key of the advisory lock the migrations take on PostgreSQL ("cardflow" in ASCII, as a number).
 MIGRATION_LOCK = 0x63617264666C6F77
+#: The key of the lock held while a block of card ids is taken from the sequence (the next number).
+CARD_IDS_LOCK = MIGRATION_LOCK + 1
 
 
 class Dialect:
@@ -70,8 +72,17 @@ class PostgreSQL(Dialect):
             return super().card_ids(connection, count)
         if count == 0:
             return []
-        query = text("SELECT nextval(pg_get_serial_sequence('cards', 'id')) FROM generate_series(1, :count)")
-        return sorted(int(value) for (value,) in connection.execute(query, {"count": count}))
+        # One nextval per id cost as much as writing the card; so the block is taken in one step,
+        # under a lock held for that step alone (every taker of card ids comes through here).
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": CARD_IDS_LOCK})
+        try:
+            taken = text(
+                "SELECT setval(pg_get_serial_sequence('cards', 'id'), nextval(pg_get_serial_sequence('cards', 'id')) + :more)"
+            )
+            last = int(connection.execute(taken, {"more": count - 1}).scalar_one())
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": CARD_IDS_LOCK})
+        return list(range(last - count + 1, last + 1))
 
     def claim(self, query: Select[Any]) -> Select[Any]:
         return query.with_for_update(skip_locked=True)
@@ -98,6 +109,10 @@ class PostgreSQL(Dialect):
         except psycopg.IntegrityError as error:  # as SQLAlchemy's own statements raise it, for the callers that retry
             raise IntegrityError(statement, None, error) from error
 
+
+_TAKE_CARD_IDS = text(
+    "SELECT setval(pg_get_serial_sequence('cards', 'id'), nextval(pg_get_serial_sequence('cards', 'id')) + :more)"
+)
 
 _DIALECTS: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgreSQL()}
 
