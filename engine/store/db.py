@@ -139,6 +139,8 @@ outbox = Table(
     Column("next_attempt_at", String),
     Column("error", Text),
     Column("sent_at", String),
+    # attempt history: every failed attempt and every re-queue, as a JSON list
+    Column("history", Text),
 )
 
 Index("outbox_status", outbox.c.status)
@@ -206,7 +208,12 @@ def _v3(connection: Connection) -> None:
     connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _outbox_history(connection: Connection) -> None:
+    """The outbox keeps each email's attempt history (failures and re-queues by `outbox retry`)."""
+    connection.execute(text("ALTER TABLE outbox ADD COLUMN history TEXT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _outbox_history]
 VERSION = len(MIGRATIONS)
 
 
