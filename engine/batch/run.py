@@ -33,7 +33,7 @@ from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import Compiled, parse, specialize
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.definitions.templates import Templates, templates_for
+from engine.definitions.templates import RenderError, Templates, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import BureauUnavailable, Connector
@@ -111,11 +111,14 @@ def run_batch(
     result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
     if started:
         started(batch.record["id"])
-    with _collector_spared():
-        for users in _selected(engine, batch, chunk):
-            _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
-            if progress:
-                progress(len(users))
+    try:
+        with _collector_spared():
+            for users in _selected(engine, batch, chunk):
+                _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
+                if progress:
+                    progress(len(users))
+    except RenderError as error:
+        raise _stopped(engine, batch, result, plan, error.message) from None
     if not plan:
         with engine.begin() as connection:
             created = sum(n for key, n in result.counts.items() if key != "skipped")
@@ -127,6 +130,23 @@ def run_batch(
             )
         db.checkpoint(engine)
     return result
+
+
+def _stopped(engine: Engine, batch: _Batch, result: BatchResult, plan: bool, problem: str) -> Refused:
+    """An email of a chunk could not be rendered: that chunk wrote nothing. A batch that made no card
+    is removed (no batch is left `running` with 0 cards); one that made some is left `incomplete`."""
+    made = sum(n for key, n in result.counts.items() if key != "skipped")
+    if not plan:
+        with engine.begin() as connection:
+            rows = db.batches.c.id == batch.record["id"]
+            if made == 0 and not batch.resumed:
+                connection.execute(db.batches.delete().where(rows))
+            else:
+                connection.execute(db.batches.update().where(rows).values(status="incomplete", created=made))
+    after = ""
+    if made:
+        after = f"; {made} card(s) made before it are kept: fix the template, then run --batch-id {batch.record['id']} again"
+    return Refused(f"batch {batch.record['id']} stopped, the chunk in work was not written: {problem}{after}")
 
 
 @contextmanager
