@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
@@ -27,6 +28,7 @@ from engine.batch.request import (
     settle_production_type,
 )
 from engine.batch.results import BatchResult, UserResult
+from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -61,6 +63,8 @@ class _Batch:
     where: Compiled | None
     templates: Templates
     resumed: bool = False
+    unanswered: int = 0  # orders in a row the bureau did not answer
+    stopped: str | None = None  # why the run stopped ordering (the bureau is down)
 
     @cached_property
     def counts_open(self) -> bool:
@@ -117,12 +121,16 @@ def run_batch(
                 _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
                 if progress:
                     progress(len(users))
+                if batch.stopped:
+                    result.stopped = batch.stopped
+                    break
     except RenderError as error:
-        raise _stopped(engine, batch, result, plan, error.message) from None
+        made = sum(n for key, n in result.counts.items() if key != "skipped")
+        raise stopped_by_an_email(engine, batch.record["id"], made, batch.resumed, plan, error.message) from None
     if not plan:
         with engine.begin() as connection:
             created = sum(n for key, n in result.counts.items() if key != "skipped")
-            status = "incomplete" if result.counts["deferred"] else "complete"
+            status = "incomplete" if result.counts["deferred"] or result.stopped else "complete"
             connection.execute(
                 db.batches.update()
                 .where(db.batches.c.id == batch.record["id"])
@@ -130,23 +138,6 @@ def run_batch(
             )
         db.checkpoint(engine)
     return result
-
-
-def _stopped(engine: Engine, batch: _Batch, result: BatchResult, plan: bool, problem: str) -> Refused:
-    """An email of a chunk could not be rendered: that chunk wrote nothing. A batch that made no card
-    is removed (no batch is left `running` with 0 cards); one that made some is left `incomplete`."""
-    made = sum(n for key, n in result.counts.items() if key != "skipped")
-    if not plan:
-        with engine.begin() as connection:
-            rows = db.batches.c.id == batch.record["id"]
-            if made == 0 and not batch.resumed:
-                connection.execute(db.batches.delete().where(rows))
-            else:
-                connection.execute(db.batches.update().where(rows).values(status="incomplete", created=made))
-    after = ""
-    if made:
-        after = f"; {made} card(s) made before it are kept: fix the template, then run --batch-id {batch.record['id']} again"
-    return Refused(f"batch {batch.record['id']} stopped, the chunk in work was not written: {problem}{after}")
 
 
 @contextmanager
@@ -293,13 +284,13 @@ def _run_chunk(
     scope = _prerequisite_scope(batch)
     reads: Reads = []
     blank = _blank_card(batch, context.at)
-    for user in users:
+    for user in takewhile(lambda _: batch.stopped is None, users):  # until the bureau is found down
         if counts is not None:
             user["open_cards"] = counts.get(user["id"], 0)
         if user["id"] in done:
             card = done[user["id"]]
             if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
-                result.add(_start(context, work, batch, user, card, stored=True), keep)
+                result.add(_counted(batch, _start(context, work, batch, user, card, stored=True)), keep)
             else:
                 result.add(
                     UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep
@@ -309,7 +300,7 @@ def _run_chunk(
         if failed:
             result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
             continue
-        outcome = _create_card(context, work, batch, user, next_id, blank)
+        outcome = _counted(batch, _create_card(context, work, batch, user, next_id, blank))
         if outcome.card == next_id:
             next_id += 1
         if plan:
@@ -329,6 +320,14 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
     ]
     outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
     outcome.trace = work.last_trace
+
+
+def _counted(batch: _Batch, outcome: UserResult) -> UserResult:
+    """Count orders the bureau left unanswered in a row; at BUREAU_DOWN_AFTER the run stops ordering."""
+    batch.unanswered = batch.unanswered + 1 if outcome.status == "deferred" else 0
+    if batch.unanswered >= BUREAU_DOWN_AFTER:
+        batch.stopped = bureau_down(batch.process.symbolic_name, batch.record["id"], outcome.reason)
+    return outcome
 
 
 def _blank_card(batch: _Batch, at: str) -> Row:
@@ -364,6 +363,7 @@ def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: R
     except BureauUnavailable as unavailable:
         if not stored:
             work.rows["cards"].append(card)
+        unanswered(work, card, context.connector.name, str(unavailable), context.at)
         reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
         return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
     if decision.dest is None:

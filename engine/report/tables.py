@@ -152,8 +152,8 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def card_row(card: dict[str, Any]) -> dict[str, Any]:
-    """A card as `cardflow cards --json` gives it."""
+def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A card as `cardflow cards --json` gives it; `bureau` tells the order attempts the bureau did not answer."""
     return {
         "id": card["id"],
         "user": card["user_id"],
@@ -163,6 +163,7 @@ def card_row(card: dict[str, Any]) -> dict[str, Any]:
         "batch": card["batch_id"],
         "created_at": card["created_at"],
         "updated_at": card["updated_at"],
+        "bureau": attempts,
     }
 
 
