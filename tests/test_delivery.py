@@ -232,3 +232,15 @@ def test_outbox_table_shows_stored_line_breaks_escaped(run: Run, smtp: SmtpServe
     order(run, users)
     shown = run("outbox").stdout
     assert "u0@example.com\\r\\nBcc: evil@example.com" in shown and len(shown.strip().splitlines()) == 2
+
+
+def test_a_mailbox_name_beyond_ascii_goes_out_with_smtputf8(run: Run, smtp: SmtpServer) -> None:
+    """åsa@exämple.com: the server offers SMTPUTF8, so the mailbox name goes as is and the domain in IDNA."""
+    users = [{"id": "a", "name": "Åsa", "email": "åsa@exämple.com", "state": "active"}]
+    store_users([*STAFF, *users])
+    order(run, users)
+    code, deliveries = send(run)
+    assert code == 0, deliveries
+    (item,) = smtp.received
+    assert item.rcpt_tos == ["åsa@xn--exmple-cua.com"]
+    assert "<åsa@xn--exmple-cua.com>".encode() in header_section(item.raw)

@@ -32,7 +32,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 #: A whole email part may be at most this long (a 100 MB body is no email).
 MAX_OUTPUT = 4 * 1024 * 1024
 #: One render of a template may take at most this long.
-RENDER_SECONDS = 2.0
+RENDER_SECONDS = 1.0
 #: A string, list or tuple built by `*` may have at most this many items.
 MAX_SEQUENCE = 1_000_000
 #: An integer built by `**` may have at most this many bits (about 3,000 digits).

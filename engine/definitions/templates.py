@@ -132,12 +132,15 @@ def check_templates(root: Path, processes: dict[str, Process]) -> list[Diagnosti
                 reason, where = sent.get((effect.email, effect.to), (True, effect.location))
                 sent[(effect.email, effect.to)] = (reason and transition.trigger in reasoned, where)
     found: list[Diagnostic] = []
+    environment = Templates(folder).environment  # compiled afresh: the files may have changed since the last check
     for (email, to), (reason, where) in sent.items():
-        found += _check_one(folder, root, email, to, reason, where)
+        found += _check_one(environment, folder, root, email, to, reason, where)
     return found
 
 
-def _check_one(folder: Path, root: Path, name: str, to: str, reason: bool, where: Location) -> list[Diagnostic]:
+def _check_one(
+    environment: BoundedSandbox, folder: Path, root: Path, name: str, to: str, reason: bool, where: Location
+) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     known = CONTEXT_VARIABLES[to] if reason else CONTEXT_VARIABLES[to] - {"reason"}
     locales = sorted({path.parent.name for path in folder.glob(f"*/{name}.*") if path.parent.name != "."})
@@ -147,13 +150,14 @@ def _check_one(folder: Path, root: Path, name: str, to: str, reason: bool, where
             if not path.is_file():
                 found.append(diagnostic(where, "E501", name=name, part=part, file=_shown(path, root)))
                 continue
-            found += _check_file(folder, path, root, known, to, locale or None)
+            found += _check_file(environment, folder, path, root, known, to, locale or None)
     return found
 
 
-def _check_file(folder: Path, path: Path, root: Path, known: frozenset[str], to: str, locale: str | None) -> Iterator[Diagnostic]:
+def _check_file(
+    environment: BoundedSandbox, folder: Path, path: Path, root: Path, known: frozenset[str], to: str, locale: str | None
+) -> Iterator[Diagnostic]:
     shown = _shown(path, root)
-    environment = templates_for(folder).environment
     try:
         source = path.read_text(encoding="utf-8")
         tree = environment.parse(source)
