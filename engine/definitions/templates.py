@@ -77,6 +77,15 @@ class Templates:
             keep_trailing_newline=True,
             auto_reload=False,
         )
+        self.digest: str | None = None
+
+    def refresh(self) -> None:
+        """Forget the compiled templates if any file of the folder changed since they were compiled."""
+        files = sorted(self.folder.rglob("*")) if self.folder.is_dir() else []
+        digest = hashlib.sha256(b"".join(bytes(p) + b"\0" + p.read_bytes() for p in files if p.is_file())).hexdigest()
+        if digest != self.digest and self.environment.cache is not None:
+            self.environment.cache.clear()
+        self.digest = digest
 
     def file_name(self, name: str, part: str, locale: str | None = None) -> str:
         """The loader name of a part, in the locale's folder when it has the template, else the default."""
@@ -132,7 +141,9 @@ def check_templates(root: Path, processes: dict[str, Process]) -> list[Diagnosti
                 reason, where = sent.get((effect.email, effect.to), (True, effect.location))
                 sent[(effect.email, effect.to)] = (reason and transition.trigger in reasoned, where)
     found: list[Diagnostic] = []
-    environment = Templates(folder).environment  # compiled afresh: the files may have changed since the last check
+    templates = templates_for(folder)
+    templates.refresh()  # the files may have changed since this process compiled them
+    environment = templates.environment  # what validate compiles here, a batch then renders without compiling again
     for (email, to), (reason, where) in sent.items():
         found += _check_one(environment, folder, root, email, to, reason, where)
     return found

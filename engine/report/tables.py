@@ -153,8 +153,9 @@ def _indent(text: str) -> str:
 
 
 def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A card as `cardflow cards --json` gives it; `bureau` tells the order attempts the bureau did not answer."""
-    return {
+    """A card as `cardflow cards --json` gives it; `bureau`, only on a card whose orders the bureau left
+    unanswered, tells how many and the last one's time and error."""
+    row = {
         "id": card["id"],
         "user": card["user_id"],
         "process": card["process"],
@@ -163,8 +164,10 @@ def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> di
         "batch": card["batch_id"],
         "created_at": card["created_at"],
         "updated_at": card["updated_at"],
-        "bureau": attempts,
     }
+    if attempts:
+        row["bureau"] = attempts
+    return row
 
 
 def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
