@@ -27,7 +27,7 @@ def validate(ctx: click.Context, workspace: str | None, as_json: bool) -> None:
 
     Exits 0 when there is no error, 1 when there are diagnostics.
     """
-    found = open_workspace(workspace, valid=False)
+    found = open_workspace(workspace, valid=False, render_templates=True)
     if as_json:
         echo_json([item.as_json() for item in found.diagnostics])
     else:

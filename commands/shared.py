@@ -36,10 +36,10 @@ def set_option(function: F) -> F:
     )(function)
 
 
-def open_workspace(path: str | None, *, valid: bool = True) -> Any:
+def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Any:
     from engine.definitions.workspace import load_workspace, locate
 
-    workspace = load_workspace(locate(path))
+    workspace = load_workspace(locate(path), render_templates=render_templates)
     started_up()
     return workspace.require_valid() if valid else workspace
 

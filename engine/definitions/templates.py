@@ -128,9 +128,11 @@ def templates_for(folder: Path) -> Templates:
     return Templates(folder)
 
 
-def check_templates(root: Path, processes: dict[str, Process]) -> list[Diagnostic]:
+def check_templates(root: Path, processes: dict[str, Process], *, render: bool = True) -> list[Diagnostic]:
     """Every template a process names exists in full (in each locale that has it), parses, reads only
-    what its context provides, and renders with a sample email of its kind."""
+    what its context provides, and (with `render`) renders with a sample email of its kind. Rendering
+    compiles every template, so only `validate` asks for it; a batch meeting a template that fails
+    stops at its line and writes nothing of the chunk."""
     folder = root / "templates" / "email"
     # a reason comes only with what a person fires on a card (approve, reject, ... with --reason)
     reasoned = {name for p in processes.values() if p.kind == "action" and p.actor != "system" for name in p.triggers}
@@ -145,13 +147,15 @@ def check_templates(root: Path, processes: dict[str, Process]) -> list[Diagnosti
     templates.refresh()  # the files may have changed since this process compiled them
     environment = templates.environment  # what validate compiles here, a batch then renders without compiling again
     for (email, to), (reason, where) in sent.items():
-        found += _check_one(environment, folder, root, email, to, reason, where)
+        found += _check_one(environment, folder, root, (email, to), reason, where, render=render)
     return found
 
 
 def _check_one(
-    environment: BoundedSandbox, folder: Path, root: Path, name: str, to: str, reason: bool, where: Location
+    environment: BoundedSandbox, folder: Path, root: Path, sent: tuple[str, str], reason: bool, where: Location, *, render: bool
 ) -> list[Diagnostic]:
+    """The template `sent` (name, to whom) in full; `reason`: whether its emails always carry one."""
+    name, to = sent
     found: list[Diagnostic] = []
     known = CONTEXT_VARIABLES[to] if reason else CONTEXT_VARIABLES[to] - {"reason"}
     locales = sorted({path.parent.name for path in folder.glob(f"*/{name}.*") if path.parent.name != "."})
@@ -161,12 +165,20 @@ def _check_one(
             if not path.is_file():
                 found.append(diagnostic(where, "E501", name=name, part=part, file=_shown(path, root)))
                 continue
-            found += _check_file(environment, folder, path, root, known, to, locale or None)
+            found += _check_file(environment, folder, path, root, known, to, locale or None, render=render)
     return found
 
 
 def _check_file(
-    environment: BoundedSandbox, folder: Path, path: Path, root: Path, known: frozenset[str], to: str, locale: str | None
+    environment: BoundedSandbox,
+    folder: Path,
+    path: Path,
+    root: Path,
+    known: frozenset[str],
+    to: str,
+    locale: str | None,
+    *,
+    render: bool,
 ) -> Iterator[Diagnostic]:
     shown = _shown(path, root)
     try:
@@ -187,7 +199,7 @@ def _check_file(
         yield diagnostic(Location(shown, error.lineno or 1), "E502", detail=error.message or "syntax error")
         return
     yield from static
-    if not static:
+    if render and not static:
         yield from _render_sample(environment, folder, path, root, to, locale, "reason" in known)
 
 
