@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
+from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from engine.definitions.email_samples import sample_context
 from engine.definitions.model import Process
@@ -76,6 +77,7 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             keep_trailing_newline=True,
             auto_reload=False,
+            bytecode_cache=_bytecode_cache(),
         )
         self.digest: str | None = None
 
@@ -120,6 +122,16 @@ class Templates:
 def one_line(text: str) -> str:
     """Header-safe text: control characters (CR, LF, ...) become spaces, runs of space one."""
     return re.sub(r"[\x00-\x1f\x7f\s]+", " ", text).strip()
+
+
+@cache
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept between commands (keyed by name and source checksum), in Jinja2's
+    per-user folder (private to the user, checked by Jinja2); none when that folder cannot be made."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
 
 
 @cache
