@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from commands import administer, decide, demo, mail, operate, test
+from commands.shared import STORE_KEY
 from engine.errors import CardflowError
+from engine.store.checks import one_line_error
+
+
+def _from_the_database(error: BaseException) -> bool:
+    """An error of the database or its driver (told as one line with the store's path, never SQL)."""
+    return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
 
 
 class CardflowGroup(click.Group):
@@ -34,6 +41,10 @@ class CardflowGroup(click.Group):
         except Exception as error:  # the promise: no traceback reaches a user
             if os.environ.get("CARDFLOW_DEBUG"):
                 raise
+            if _from_the_database(error):
+                store = ctx.meta.get(STORE_KEY, "?")
+                click.echo(f"cardflow: the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)", err=True)
+                ctx.exit(2)
             click.echo(f"cardflow: internal error: {type(error).__name__}: {error} (CARDFLOW_DEBUG=1 shows more)", err=True)
             ctx.exit(2)
 

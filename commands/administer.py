@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from commands.shared import echo_json, json_option, open_workspace, options_from, set_option, workspace_option
+from commands.shared import (
+    STORE_KEY,
+    db_option,
+    echo_json,
+    json_option,
+    open_workspace,
+    options_from,
+    set_option,
+    workspace_option,
+)
 
 
 @click.command()
@@ -18,7 +27,7 @@ def validate(ctx: click.Context, workspace: str | None, as_json: bool) -> None:
 
     Exits 0 when there is no error, 1 when there are diagnostics.
     """
-    found = open_workspace(workspace, valid=False)
+    found = open_workspace(workspace, valid=False, render_templates=True)
     if as_json:
         echo_json([item.as_json() for item in found.diagnostics])
     else:
@@ -113,4 +122,35 @@ def init(directory: Path) -> None:
         click.echo(f"created {path}")
 
 
-COMMANDS: list[click.Command] = [validate, processes, show, options, graph, init]
+@click.command("check-store")
+@click.option("--upgrade", is_flag=True, help="Upgrade an older store to this cardflow's schema first (keep a backup).")
+@db_option
+@json_option
+@click.pass_context
+def check_store(ctx: click.Context, upgrade: bool, db: str | None, as_json: bool) -> None:
+    """Check the store: every page and index (SQLite's integrity_check), its schema version, tables and columns.
+
+    Only reads the store (unless --upgrade). Exits 0 when it is whole, 1 with one line per problem.
+    """
+    from engine.store.health import check_store as problems_of
+    from engine.store.health import upgrade_store
+    from engine.store.queries import store_location
+
+    location = ctx.meta[STORE_KEY] = store_location(db)
+    if upgrade:
+        click.echo(f"cardflow: the store {location} is at schema version {upgrade_store(location)}", err=True)
+    problems = problems_of(location)
+    if as_json:
+        echo_json({"store": location, "problems": problems})
+    for problem in [] if as_json else problems:
+        click.echo(f"{location}: {problem}")
+    click.echo(
+        f"cardflow: {len(problems)} problem(s) in the store {location}"
+        if problems
+        else f"cardflow: ok; the store {location} is whole",
+        err=True,
+    )
+    ctx.exit(1 if problems else 0)
+
+
+COMMANDS: list[click.Command] = [check_store, validate, processes, show, options, graph, init]

@@ -62,6 +62,31 @@ def outbox_send(
     ctx.exit(1 if any(r.status != "sent" for r in results) else 0)
 
 
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--failed", "every_failed", is_flag=True, help="Every failed email.")
+@db_option
+@json_option
+def outbox_retry(ids: tuple[int, ...], every_failed: bool, db: str | None, as_json: bool) -> None:
+    """Re-queue failed emails (by id, or --failed for all) for a new round of attempts, due now.
+
+    Their attempts and error history are kept (`outbox --json` shows them).
+    """
+    from engine.errors import UsageError
+    from engine.outbound.delivery import retry_emails
+
+    if bool(ids) == every_failed:
+        raise UsageError("name the emails to retry (outbox retry ID...) or give --failed, not both")
+    requeued = retry_emails(store_at(db), None if every_failed else list(ids))
+    if as_json:
+        echo_json({"requeued": requeued})
+    else:
+        click.echo(
+            f"re-queued {len(requeued)} email(s){': ' + ', '.join(map(str, requeued)) if requeued else ''}; "
+            "`cardflow outbox send` delivers them"
+        )
+
+
 @click.command()
 @click.argument("template")
 @click.option("--card", type=int, help="Render with the context of this card of the store.")

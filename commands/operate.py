@@ -129,6 +129,9 @@ def run(
         from engine.report.tables import render_plan
 
         click.echo(render_plan(result) if dry_run else render_batch(result))
+    if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
+        click.echo(f"cardflow: {result.stopped}", err=True)
+        click.get_current_context().exit(1)
 
 
 @click.command()
@@ -165,7 +168,7 @@ def plan(
     selection = choose_users(user_ids, everyone, where)
     found = open_workspace(workspace)
     request = RunRequest(name, actor or PLANNER["id"], selection, parse_sets(sets, found.scripts), production_type, dry_run=True)
-    result = run_batch(found, store_at(db), request, Simulated())
+    result = run_batch(found, store_at(db, mode="read"), request, Simulated())
     if as_json:
         echo_json(
             {
@@ -221,14 +224,21 @@ def queue_run(
 def cards(user: str | None, state: str | None, process: str | None, batch: str | None, db: str | None, as_json: bool) -> None:
     """List cards, oldest first."""
     from engine.report.tables import card_row, table
-    from engine.store.queries import find_cards
+    from engine.store.queries import find_cards, unanswered_attempts
 
     with open_reading(db) as connection:
-        rows = [card_row(c) for c in find_cards(connection, user=user, state=state, process=process, batch=batch)]
+        attempts = unanswered_attempts(connection)
+        found = find_cards(connection, user=user, state=state, process=process, batch=batch)
+        rows = [card_row(c, attempts.get(c["id"])) for c in found]
     if as_json:
         echo_json(rows)
         return
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
+    if any(r["bureau"] for r in rows):  # orders the bureau did not answer: how many, and the last error
+        columns.append("bureau")
+        rows = [
+            {**r, "bureau": r["bureau"] and f"{r['bureau']['unanswered']} unanswered: {r['bureau']['last_error']}"} for r in rows
+        ]
     click.echo(table(columns, [[r[c] for c in columns] for r in rows]))
 
 

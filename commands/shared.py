@@ -36,10 +36,10 @@ def set_option(function: F) -> F:
     )(function)
 
 
-def open_workspace(path: str | None, *, valid: bool = True) -> Any:
+def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Any:
     from engine.definitions.workspace import load_workspace, locate
 
-    workspace = load_workspace(locate(path))
+    workspace = load_workspace(locate(path), render_templates=render_templates)
     started_up()
     return workspace.require_valid() if valid else workspace
 
@@ -101,22 +101,31 @@ def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -
     return Selection(tuple(user_ids), everyone, where)
 
 
-def store_at(location: str | None) -> Any:
-    """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file)."""
-    from engine.store.queries import open_store
+STORE_KEY = "cardflow.store"
 
-    engine = open_store(location)
-    started_up()
+
+def store_at(location: str | None, *, mode: str = "write") -> Any:
+    """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file).
+
+    Commands that only read pass `mode="read"`: the store must exist, is opened read-only and is not migrated.
+    """
+    from engine.store.queries import open_store, store_location
+
     context = click.get_current_context(silent=True)
+    if context is not None:  # for the one-line error, should the database fail later
+        context.find_root().meta[STORE_KEY] = store_location(location)
+    engine = open_store(location, mode=mode)
+    started_up()
     if context is not None:
         context.call_on_close(engine.dispose)
     return engine
 
 
 def open_reading(location: str | None) -> Any:
+    """A read-only connection to an existing store (a read command never creates nor migrates one)."""
     from engine.store.db import reading
 
-    return reading(store_at(location))
+    return reading(store_at(location, mode="read"))
 
 
 def bureau_connector(name: str | None, orders: str | None) -> Any:

@@ -110,7 +110,7 @@ def diff(
         raise UsageError("give scenarios or --population, not both")
     if population:
         selection = Selection(where=where) if where else Selection(all=True)
-        report = diff_population(left, right, overrides, store_at(db), population, selection)
+        report = diff_population(left, right, overrides, store_at(db, mode="read"), population, selection)
     elif scenarios:
         report = diff_scenarios(left, right, overrides, load_scenarios(list(scenarios), left))
     else:

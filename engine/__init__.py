@@ -6,12 +6,14 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`); a fired
-  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`).
-- `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
+  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early (`stopping`).
+- `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
-  - `store/`: tables and migrations (`db`), dialect differences (`dialect`), reads and writes (`queries`, `views`), users import.
+  - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), reads and
+    writes (`queries`, `views`), users import, `health` (check-store).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
-    `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails)
+    `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
+    `templates` (emails, in `sandbox`, checked with `email_samples`)
     and `workspace` (the stages over a folder).
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with).

@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "E503": "template uses '{name}', which emails to {to} do not provide (they provide: {known})",
     "E504": "template reads the private attribute '{attr}' (the sandbox refuses it)",
     "E505": "template reads '{name}', which is not provided (known: {known})",
+    "E506": "template fails with a sample email to {to}: {detail}",
     # scenarios
     "E601": "unknown user '{name}' (not among the scenario's users)",
     "E602": "a step needs exactly one of {actions}; this one has {found}",

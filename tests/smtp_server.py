@@ -8,6 +8,7 @@ to play a mail server that goes down and comes back:
         server.stop()  # connections are refused now
         server.start()  # the same host and port accept mail again
         server.received  # every email accepted so far, in order
+        server.refuse.add("x@example.com")  # RCPT TO:<x@example.com> gets a 550
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address in self.server.refuse:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         message = email.message_from_bytes(content, policy=email.policy.default)
@@ -64,6 +71,7 @@ class SmtpServer:
         self.host = host
         self.port = port or free_port(host)
         self.received: list[Received] = []
+        self.refuse: set[str] = set()  # recipients answered with 550
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -74,7 +82,7 @@ class SmtpServer:
     def start(self) -> None:
         """Listen (again) on the server's port; returns when the server answers."""
         if self._controller is None:
-            controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=5)
+            controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=5, enable_SMTPUTF8=True)
             controller.start()
             self._controller = controller
 

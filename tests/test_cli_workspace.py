@@ -203,6 +203,9 @@ def test_the_console_script_turns_the_collector_back_on_once_started(
 ) -> None:
     """`main` keeps the garbage collector off during start-up only: by the time a command has its
     workspace or its store, collection is on again (a long batch must not run without it)."""
+    from engine.store import db
+
+    db.connect("cardflow.db").dispose()  # a read command needs a store to exist
     seen: list[bool] = []
     original = shared.started_up
 

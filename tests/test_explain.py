@@ -48,5 +48,8 @@ def test_explain_golden(story: str, golden: object) -> None:
 
 def test_explain_unknown_card(run: Run) -> None:
     """An unknown card is a one-line usage error."""
+    from engine.store import db
+
+    db.connect("cardflow.db").dispose()
     result = run("explain", "99")
     assert result.exit_code == 2 and result.stderr.strip() == "cardflow: unknown card 99"

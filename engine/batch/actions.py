@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -30,7 +30,6 @@ from engine.store import db, dialect, queries
 from engine.store.queries import Row
 from engine.store.views import card_view
 
-BUREAU_DOWN_AFTER = 3
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
 
@@ -183,6 +182,9 @@ def _apply(
             context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, refusals=refusals
         )
     except BureauUnavailable as unavailable:
+        attempt = Work()
+        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, refusals)
+        queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
     if work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
@@ -287,6 +289,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
                 context, work, card, holder, sync.trigger, process=name, batch=batch, refusals=refusals.get(card["id"], 0)
             )
         except BureauUnavailable as unavailable:
+            unanswered(work, card, sync.connector.name, str(unavailable), context.at, refusals.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
         results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done"))

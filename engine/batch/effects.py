@@ -79,6 +79,16 @@ def _email_keys(prefix: str) -> Iterator[str]:
     return (f"card:{prefix}.{n}" for n in itertools.count())
 
 
+#: After this many orders in a row without an answer, a run or a sync stops ordering (the bureau is down).
+BUREAU_DOWN_AFTER = 3
+
+
+def unanswered(work: Work, card: Row, connector: str, message: str, at: str, refusals: int = 0) -> None:
+    """Record an order attempt the bureau did not answer (it is written with the unit of work)."""
+    attempt = {"card_id": card["id"], "idempotency_key": order_key(card, refusals), "connector": connector, "at": at}
+    work.rows["bureau_attempts"].append({**attempt, "error": message})
+
+
 def order_key(card: Row, refusals: int) -> str:
     """The idempotency key of a card's order: stable across crashes and time-outs, new after a refusal."""
     return f"{card['batch_id']}.{card['user_id']}.{refusals + 1}"

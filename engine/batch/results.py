@@ -39,6 +39,7 @@ class BatchResult:
     resumed: bool = False
     results: list[UserResult] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    stopped: str | None = None  # why the run stopped before every user was worked on
 
     def add(self, result: UserResult, keep: bool | int) -> None:
         """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
@@ -59,4 +60,7 @@ class BatchResult:
         return sum(self.counts.values())
 
     def as_json(self) -> Row:
-        return {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
+        found: Row = {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
+        if self.stopped:
+            found["stopped"] = self.stopped
+        return found

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
@@ -27,13 +28,14 @@ from engine.batch.request import (
     settle_production_type,
 )
 from engine.batch.results import BatchResult, UserResult
+from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import Compiled, parse, specialize
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.definitions.templates import Templates, templates_for
+from engine.definitions.templates import RenderError, Templates, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import BureauUnavailable, Connector
@@ -61,6 +63,8 @@ class _Batch:
     where: Compiled | None
     templates: Templates
     resumed: bool = False
+    unanswered: int = 0  # orders in a row the bureau did not answer
+    stopped: str | None = None  # why the run stopped ordering (the bureau is down)
 
     @cached_property
     def counts_open(self) -> bool:
@@ -111,15 +115,22 @@ def run_batch(
     result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
     if started:
         started(batch.record["id"])
-    with _collector_spared():
-        for users in _selected(engine, batch, chunk):
-            _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
-            if progress:
-                progress(len(users))
+    try:
+        with _collector_spared():
+            for users in _selected(engine, batch, chunk):
+                _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
+                if progress:
+                    progress(len(users))
+                if batch.stopped:
+                    result.stopped = batch.stopped
+                    break
+    except RenderError as error:
+        made = sum(n for key, n in result.counts.items() if key != "skipped")
+        raise stopped_by_an_email(engine, batch.record["id"], made, batch.resumed, plan, error.message) from None
     if not plan:
         with engine.begin() as connection:
             created = sum(n for key, n in result.counts.items() if key != "skipped")
-            status = "incomplete" if result.counts["deferred"] else "complete"
+            status = "incomplete" if result.counts["deferred"] or result.stopped else "complete"
             connection.execute(
                 db.batches.update()
                 .where(db.batches.c.id == batch.record["id"])
@@ -273,15 +284,17 @@ def _run_chunk(
     card_ids = queries.new_card_ids(connection, sum(failed is None for failed in failures.values()), planned=plan)
     used = 0
     blank = _blank_card(batch, context.at)
-    for user in users:
+    for user in takewhile(lambda _: batch.stopped is None, users):  # until the bureau is found down
         if user["id"] in done:
-            result.add(_resume_card(context, work, batch, user, done[user["id"]]), keep)
+            card = done[user["id"]]
+            again = _resume_card(context, work, batch, user, card)
+            result.add(_counted(batch, again) if card["state"] == batch.process.initial else again, keep)
             continue
         failed = failures[user["id"]]
         if failed:
             result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
             continue
-        outcome = _create_card(context, work, batch, user, card_ids[used], blank)
+        outcome = _counted(batch, _create_card(context, work, batch, user, card_ids[used], blank))
         if outcome.card == card_ids[used]:
             used += 1
         if plan:
@@ -324,6 +337,14 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
     outcome.trace = work.last_trace
 
 
+def _counted(batch: _Batch, outcome: UserResult) -> UserResult:
+    """Count orders the bureau left unanswered in a row; at BUREAU_DOWN_AFTER the run stops ordering."""
+    batch.unanswered = batch.unanswered + 1 if outcome.status == "deferred" else 0
+    if batch.unanswered >= BUREAU_DOWN_AFTER:
+        batch.stopped = bureau_down(batch.process.symbolic_name, batch.record["id"], outcome.reason)
+    return outcome
+
+
 def _blank_card(batch: _Batch, at: str) -> Row:
     """A new card of this batch, made at `at`, before its id and holder are filled in."""
     return {
@@ -357,6 +378,7 @@ def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: R
     except BureauUnavailable as unavailable:
         if not stored:
             work.rows["cards"].append(card)
+        unanswered(work, card, context.connector.name, str(unavailable), context.at)
         reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
         return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
     if decision.dest is None:

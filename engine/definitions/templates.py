@@ -2,7 +2,9 @@
 
 A template NAME is three files in `templates/email/` (or `templates/email/<locale>/`):
 `NAME.subject.txt`, `NAME.text.txt` and `NAME.html` (autoescaped). Rendering uses `StrictUndefined`,
-so a missing variable is an error, never an empty string; the sandbox refuses Python internals.
+so a missing variable is an error, never an empty string; the sandbox (`sandbox`) refuses Python
+internals and changes to the data, and bounds time and size. `validate` renders every file with
+a sample email of its kind, so what would fail in a batch fails there, at its line.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
+from engine.definitions.email_samples import sample_context
 from engine.definitions.model import Process
+from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic
 from engine.errors import CardflowError
 
@@ -43,6 +47,10 @@ CONTEXT_ATTRIBUTES: dict[str, frozenset[str]] = {
 }
 
 
+#: How long `validate` lets one template render with its sample email (a batch allows RENDER_SECONDS).
+VALIDATE_SECONDS = 0.5
+
+
 class RenderError(CardflowError):
     """An email could not be rendered (undefined variable, refused by the sandbox, missing file)."""
 
@@ -63,13 +71,23 @@ class Templates:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.environment = SandboxedEnvironment(
+        self.environment = BoundedSandbox(
             loader=FileSystemLoader(str(folder)),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             keep_trailing_newline=True,
             auto_reload=False,
+            bytecode_cache=_bytecode_cache(),
         )
+        self.digest: str | None = None
+
+    def refresh(self) -> None:
+        """Forget the compiled templates if any file of the folder changed since they were compiled."""
+        files = sorted(self.folder.rglob("*")) if self.folder.is_dir() else []
+        digest = hashlib.sha256(b"".join(bytes(p) + b"\0" + p.read_bytes() for p in files if p.is_file())).hexdigest()
+        if digest != self.digest and self.environment.cache is not None:
+            self.environment.cache.clear()
+        self.digest = digest
 
     def file_name(self, name: str, part: str, locale: str | None = None) -> str:
         """The loader name of a part, in the locale's folder when it has the template, else the default."""
@@ -79,12 +97,26 @@ class Templates:
         return base
 
     def render(self, name: str, context: dict[str, Any], locale: str | None = None) -> Rendered:
-        """Render every part of template `name`; RenderError with the template and reason on failure."""
+        """Render every part of template `name`; RenderError with the template's file:line and reason on failure."""
         try:
-            parts = {part: self.environment.get_template(self.file_name(name, part, locale)).render(context) for part in PARTS}
-        except TemplateError as error:
-            raise RenderError(f"cannot render email template '{name}': {type(error).__name__}: {error}") from None
-        return Rendered(one_line(parts["subject"]), parts["text"], parts["html"])
+            templates = [self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS]
+            subject, text, html = render_bounded(self.environment, templates, context)
+        except TemplateProblem as problem:
+            where = f" at {self.shown(problem.file)}:{problem.line}" if problem.file and problem.line else ""
+            raise RenderError(f"cannot render email template '{name}'{where}: {problem.message}") from None
+        except (TemplateError, ValueError, RecursionError) as error:
+            line = f":{error.lineno}" if isinstance(error, TemplateSyntaxError) and error.lineno else ""
+            file = f" at {self.shown(error.filename)}{line}" if isinstance(error, TemplateSyntaxError) and error.filename else ""
+            raise RenderError(f"cannot render email template '{name}'{file}: {type(error).__name__}: {error}") from None
+        return Rendered(one_line(subject), text, html)
+
+    def shown(self, file: str | None) -> str:
+        """A template file as the user knows it: under templates/email/ of the workspace."""
+        path = Path(file or "")
+        try:
+            return str(path.relative_to(self.folder.parent.parent))
+        except ValueError:
+            return str(path)
 
 
 def one_line(text: str) -> str:
@@ -93,50 +125,97 @@ def one_line(text: str) -> str:
 
 
 @cache
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept between commands (keyed by name and source checksum), in Jinja2's
+    per-user folder (private to the user, checked by Jinja2); none when that folder cannot be made."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
+@cache
 def templates_for(folder: Path) -> Templates:
     """The templates of a folder, created once per process."""
     return Templates(folder)
 
 
-def check_templates(root: Path, processes: dict[str, Process]) -> list[Diagnostic]:
-    """Every template a process names exists in full, parses, and reads only what its context provides."""
+def check_templates(root: Path, processes: dict[str, Process], *, render: bool = True) -> list[Diagnostic]:
+    """Every template a process names exists in full (in each locale that has it), parses, reads only
+    what its context provides, and (with `render`) renders with a sample email of its kind. Rendering
+    compiles every template, so only `validate` asks for it; a batch meeting a template that fails
+    stops at its line and writes nothing of the chunk."""
     folder = root / "templates" / "email"
-    found: list[Diagnostic] = []
-    checked: set[tuple[str, str]] = set()
+    # a reason comes only with what a person fires on a card (approve, reject, ... with --reason)
+    reasoned = {name for p in processes.values() if p.kind == "action" and p.actor != "system" for name in p.triggers}
+    sent: dict[tuple[str, str], tuple[bool, Location]] = {}  # (email, to): with a reason every time, first effect
     for process in processes.values():
         for transition in process.transitions:
             for effect in transition.effects:
-                key = (effect.email, effect.to)
-                if key in checked:
-                    continue
-                checked.add(key)
-                found += _check_one(folder, root, effect.email, effect.to, effect.location)
-    return found
-
-
-def _check_one(folder: Path, root: Path, name: str, to: str, where: Location) -> list[Diagnostic]:
+                reason, where = sent.get((effect.email, effect.to), (True, effect.location))
+                sent[(effect.email, effect.to)] = (reason and transition.trigger in reasoned, where)
     found: list[Diagnostic] = []
-    for part, suffix in PARTS.items():
-        path = folder / f"{name}.{suffix}"
-        if not path.is_file():
-            found.append(diagnostic(where, "E501", name=name, part=part, file=_shown(path, root)))
-            continue
-        for variant in [path, *sorted(folder.glob(f"*/{name}.{suffix}"))]:
-            found += _check_file(variant, root, CONTEXT_VARIABLES[to], to)
+    templates = templates_for(folder)
+    templates.refresh()  # the files may have changed since this process compiled them
+    environment = templates.environment  # what validate compiles here, a batch then renders without compiling again
+    for (email, to), (reason, where) in sent.items():
+        found += _check_one(environment, folder, root, (email, to), reason, where, render=render)
     return found
 
 
-def _check_file(path: Path, root: Path, known: frozenset[str], to: str) -> Iterator[Diagnostic]:
+def _check_one(
+    environment: BoundedSandbox, folder: Path, root: Path, sent: tuple[str, str], reason: bool, where: Location, *, render: bool
+) -> list[Diagnostic]:
+    """The template `sent` (name, to whom) in full; `reason`: whether its emails always carry one."""
+    name, to = sent
+    found: list[Diagnostic] = []
+    known = CONTEXT_VARIABLES[to] if reason else CONTEXT_VARIABLES[to] - {"reason"}
+    locales = sorted({path.parent.name for path in folder.glob(f"*/{name}.*") if path.parent.name != "."})
+    for part, suffix in PARTS.items():
+        for locale in ["", *locales]:
+            path = folder / locale / f"{name}.{suffix}"
+            if not path.is_file():
+                found.append(diagnostic(where, "E501", name=name, part=part, file=_shown(path, root)))
+                continue
+            found += _check_file(environment, folder, path, root, known, to, locale or None, render=render)
+    return found
+
+
+def _check_file(
+    environment: BoundedSandbox,
+    folder: Path,
+    path: Path,
+    root: Path,
+    known: frozenset[str],
+    to: str,
+    locale: str | None,
+    *,
+    render: bool,
+) -> Iterator[Diagnostic]:
     shown = _shown(path, root)
     try:
         source = path.read_text(encoding="utf-8")
-        tree = templates_for(path.parent).environment.parse(source)
+        tree = environment.parse(source)
     except TemplateSyntaxError as error:
         yield diagnostic(Location(shown, error.lineno or 1), "E502", detail=error.message or "syntax error")
         return
     except (OSError, UnicodeDecodeError) as error:
         yield diagnostic(Location(shown), "E008", detail=str(error))
         return
+    except (ValueError, RecursionError, MemoryError) as error:  # a 5,000-digit literal, nesting beyond the parser
+        yield diagnostic(Location(shown, _long_number_line(source)), "E502", detail=_detail(error))
+        return
+    try:
+        static = list(_static_problems(tree, shown, known, to))
+    except TemplateSyntaxError as error:  # found while compiling: a block defined twice, ...
+        yield diagnostic(Location(shown, error.lineno or 1), "E502", detail=error.message or "syntax error")
+        return
+    yield from static
+    if render and not static:
+        yield from _render_sample(environment, folder, path, root, to, locale, "reason" in known)
+
+
+def _static_problems(tree: nodes.Template, shown: str, known: frozenset[str], to: str) -> Iterator[Diagnostic]:
     for name in sorted(meta.find_undeclared_variables(tree) - known):
         line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), 1)
         yield diagnostic(Location(shown, line), "E503", name=name, to=to, known=", ".join(sorted(known)))
@@ -150,6 +229,33 @@ def _check_file(path: Path, root: Path, known: frozenset[str], to: str) -> Itera
             if attributes is not None and attr not in attributes:
                 name = f"{node.node.name}.{attr}"
                 yield diagnostic(Location(shown, node.lineno), "E505", name=name, known=", ".join(sorted(attributes)))
+
+
+def _render_sample(
+    environment: BoundedSandbox, folder: Path, path: Path, root: Path, to: str, locale: str | None, reason: bool
+) -> Iterator[Diagnostic]:
+    """The file rendered with a sample email to `to` (in its locale): E506 at the line where it fails."""
+    try:
+        template = environment.get_template(path.relative_to(folder).as_posix())
+        render_bounded(environment, [template], sample_context(to, locale, reason=reason), seconds=VALIDATE_SECONDS)
+    except TemplateProblem as problem:
+        file = _shown(Path(problem.file), root) if problem.file else _shown(path, root)
+        yield diagnostic(Location(file, problem.line or 1), "E506", to=to, detail=problem.message)
+    except TemplateSyntaxError as error:
+        yield diagnostic(Location(_shown(path, root), error.lineno or 1), "E502", detail=error.message or "syntax error")
+    except (TemplateError, ValueError, RecursionError, MemoryError) as error:
+        yield diagnostic(Location(_shown(path, root)), "E506", to=to, detail=_detail(error))
+
+
+def _long_number_line(source: str) -> int:
+    """The line of the first number too long for Python to read (1 if there is none)."""
+    found = re.search(r"\d{4000,}", source)
+    return source.count("\n", 0, found.start()) + 1 if found else 1
+
+
+def _detail(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}"
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -65,8 +65,9 @@ def locate(explicit: str | None = None) -> Path:
     return here if (here / PROCESSES).is_dir() else reference_workspace()
 
 
-def load_workspace(root: Path) -> Workspace:
-    """Load, validate and check every process and option script under `root`."""
+def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
+    """Load, validate and check every process and option script under `root`; with `render_templates`
+    (`cardflow validate`) also render every email template with a sample email of its kind."""
     found: list[Diagnostic] = []
     digest = hashlib.sha256()
     scripts: dict[str, OptionScript] = {}
@@ -90,7 +91,7 @@ def load_workspace(root: Path) -> Workspace:
                 process = build_process(document)
                 processes.setdefault(process.symbolic_name, process)
     found += check.run_checks(processes, scripts)
-    found += check_templates(root, processes)
+    found += check_templates(root, processes, render=render_templates)
     templates = root / TEMPLATES
     for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
         if path.is_file():

@@ -55,7 +55,9 @@ class BureauUnavailable(Exception):
 
 
 class DropFolder:
-    """Writes each order as `<folder>/<key>.json` (written whole, then renamed into place).
+    """Writes each order once as `<folder>/<key>.json` (written whole, then renamed into place): an
+    attempt under a key whose file exists (a run resumed after a crash) leaves the file as it is.
+    The bureau must still deduplicate by key, as it may have taken the file before the crash.
 
     If the folder holds `layouts.txt` (the layouts the bureau produces, one a line), an order for
     another production type is refused, as the bureau would refuse it.
@@ -73,6 +75,8 @@ class DropFolder:
             if request.production_type not in known:
                 return OrderAnswer(False, message=f"the bureau does not produce layout '{request.production_type}'")
         name = _file_name(request.key)
+        if (self.folder / f"{name}.json").is_file():  # written by an earlier attempt (a crash before its commit)
+            return OrderAnswer(True, order_id=name)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             partial = self.folder / f".{name}.partial"

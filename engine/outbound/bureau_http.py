@@ -293,9 +293,10 @@ def _order_id(body: bytes) -> str | None:
 
 
 def _json(body: bytes) -> Any:
+    """The JSON of a body, or None when it is none (or nested deeper than Python's parser goes)."""
     try:
         return json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
         return None
 
 

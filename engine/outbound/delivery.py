@@ -1,32 +1,34 @@
 """Delivering the outbox: over SMTP (settings from the environment) or as .eml files in a folder.
 
-Each email is built with the standard `email` package (multipart text + HTML, UTF-8 names encoded,
-header values stripped of line breaks, so user data cannot add headers) and carries the
+Each email is built by `message` (multipart text + HTML, headers written so that user data cannot
+add one) and carries the
 Message-ID stored when it was rendered. An email is marked sent only after the transport took
 it; a failure leaves it pending with the error and a next attempt after an exponential back-off,
-until the last attempt marks it failed. A sent email is never picked again.
+until the last attempt marks it failed; `retry_emails` gives a failed email a new round of attempts,
+keeping its history. A sent email is never picked again. A refusal of one email (a recipient, a
+malformed address) fails that email only; only a lost connection stops the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import smtplib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address
+from email.errors import MessageError
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, or_, select, update
 
 from engine.clock import now
-from engine.definitions.templates import one_line
-from engine.errors import UsageError
+from engine.errors import Refused, UsageError
+from engine.outbound.message import build_message
 from engine.store import db, dialect
 from engine.store.queries import Row
 
@@ -47,6 +49,22 @@ class Transport(Protocol):
 
 class TransportDown(Exception):
     """The transport cannot take any email now (server down): stop this run, try later."""
+
+
+class MessageRefused(Exception):
+    """The server refused this one email (a recipient, its size, a line): the others go on.
+
+    A permanent refusal (5xx) fails the email at once; a temporary one (4xx) is tried again later.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.permanent = 500 <= code < 600
+
+
+def _said(text: bytes | str) -> str:
+    shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return " ".join(shown.split())[:300]
 
 
 @dataclass(frozen=True)
@@ -101,10 +119,24 @@ class Smtp:
         return self.connection
 
     def send(self, message: EmailMessage) -> None:
+        """Send one email; a refusal of this email is MessageRefused, a lost connection TransportDown."""
         connection = self._connect()
+        envelope = (message["From"].address, [message["To"].address])
         try:
-            connection.send_message(message)
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            connection.send_message(message, *envelope)
+        except smtplib.SMTPServerDisconnected as error:
+            self.connection = None
+            raise TransportDown(f"SMTP connection lost: {error}") from None
+        except smtplib.SMTPRecipientsRefused as error:
+            code, said = next(iter(error.recipients.values()))
+            raise MessageRefused(code, f"the server refused the recipient: {code} {_said(said)}") from None
+        except smtplib.SMTPResponseException as error:
+            raise MessageRefused(
+                error.smtp_code, f"the server refused the email: {error.smtp_code} {_said(error.smtp_error)}"
+            ) from None
+        except smtplib.SMTPNotSupportedError as error:
+            raise MessageRefused(550, f"the server cannot take this address: {error}") from None
+        except OSError as error:  # after the SMTP errors: smtplib.SMTPException is an OSError
             self.connection = None
             raise TransportDown(f"SMTP connection lost: {error}") from None
 
@@ -135,35 +167,6 @@ class Folder:
 
     def close(self) -> None:
         return None
-
-
-def build_message(row: Row, from_address: str) -> EmailMessage:
-    """The email of an outbox row: multipart text + HTML, headers safe from the data in them."""
-    message = EmailMessage()
-    display, address = parseaddr(from_address)
-    message["From"] = Address(display_name=one_line(display), addr_spec=address)
-    name = _recipient_name(row)
-    message["To"] = Address(display_name=one_line(name), addr_spec=_address(row["recipient"]))
-    message["Subject"] = one_line(row["subject"] or "")
-    message["Message-ID"] = row["message_id"]
-    message["Date"] = format_datetime(_parse(row["created_at"]))
-    message["X-Cardflow-Outbox"] = str(row["id"])
-    message.set_content(row["body_text"] or "", charset="utf-8")
-    message.add_alternative(row["body_html"] or "", subtype="html", charset="utf-8")
-    return message
-
-
-def _recipient_name(row: Row) -> str:
-    import json
-
-    return str(json.loads(row["context"]).get("recipient", {}).get("name") or "")
-
-
-def _address(text: str) -> str:
-    cleaned = one_line(text)
-    if cleaned != text.strip() or "@" not in cleaned or any(c in cleaned for c in '<>,;" '):
-        raise ValueError(f"not a single email address: {text!r}")
-    return cleaned
 
 
 def _parse(stamp: str) -> datetime:
@@ -231,9 +234,10 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
         email = dict(row._mapping)
         try:
             message = build_message(email, sender())
-        except ValueError as invalid:
-            _record(connection, email, "failed", str(invalid), final=True)
-            return Delivery(email["id"], email["template"], email["recipient"], "failed", str(invalid))
+        except (ValueError, TypeError, LookupError, MessageError) as invalid:  # this email only: the others go on
+            problem = f"cannot build the email: {invalid}"
+            _record(connection, email, "failed", problem, final=True)
+            return Delivery(email["id"], email["template"], email["recipient"], "failed", problem)
         try:
             if down is not None:
                 raise TransportDown(down.removeprefix(DOWN))
@@ -242,6 +246,9 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
             reason = f"{DOWN}{unavailable}"
             status = _record(connection, email, "pending", reason)
             return Delivery(email["id"], email["template"], email["recipient"], status, reason)
+        except MessageRefused as refused:
+            status = _record(connection, email, "pending", str(refused), final=refused.permanent)
+            return Delivery(email["id"], email["template"], email["recipient"], status, str(refused))
         except (smtplib.SMTPException, ValueError) as error:
             status = _record(connection, email, "pending", f"{type(error).__name__}: {error}")
             return Delivery(email["id"], email["template"], email["recipient"], status, str(error))
@@ -254,17 +261,61 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
 
 
 def _record(connection: Any, email: Row, status: str, error: str, final: bool = False) -> str:
-    """Record a failed attempt: pending with a back-off, or failed after the last attempt."""
+    """Record a failed attempt in the history: pending with a back-off, or failed after the last attempt of its round."""
     attempts = email["attempts"] + 1
-    if final or attempts >= MAX_ATTEMPTS:
+    history = _history(email)
+    round_attempts = attempts - next((entry["after"] for entry in reversed(history) if "retried" in entry), 0)
+    if final or round_attempts >= MAX_ATTEMPTS:
         status = "failed"
-    next_attempt = _stamp(_parse(now()) + FIRST_DELAY * 2 ** (attempts - 1))
+    next_attempt = _stamp(_parse(now()) + FIRST_DELAY * 2 ** (round_attempts - 1))
+    history.append({"at": now(), "attempt": attempts, "error": error})
     connection.execute(
         update(db.outbox)
         .where(db.outbox.c.id == email["id"])
-        .values(status=status, attempts=attempts, error=error, next_attempt_at=None if status == "failed" else next_attempt)
+        .values(
+            status=status,
+            attempts=attempts,
+            error=error,
+            next_attempt_at=None if status == "failed" else next_attempt,
+            history=json.dumps(history, ensure_ascii=False),
+        )
     )
     return status
+
+
+def _history(email: Row) -> list[Row]:
+    try:
+        history = json.loads(email.get("history") or "[]")
+    except ValueError:
+        return []
+    return history if isinstance(history, list) else []
+
+
+def retry_emails(engine: Engine, ids: list[int] | None) -> list[int]:
+    """Re-queue failed emails (those of `ids`, or every failed one when `ids` is None) for a new round of
+    attempts, due now; their attempts and history are kept. Unknown ids, or emails not failed, are refused."""
+    with engine.begin() as connection:
+        query = select(db.outbox.c.id, db.outbox.c.status, db.outbox.c.attempts, db.outbox.c.history)
+        if ids is None:
+            rows = [dict(r._mapping) for r in connection.execute(query.where(db.outbox.c.status == "failed"))]
+        else:
+            found = {r.id: dict(r._mapping) for r in connection.execute(query.where(db.outbox.c.id.in_(ids)))}
+            problems = [
+                f"{i} ({found[i]['status'] if i in found else 'unknown'})"
+                for i in ids
+                if i not in found or found[i]["status"] != "failed"
+            ]
+            if problems:
+                raise Refused(f"only failed emails can be retried; not: {', '.join(problems)}; nothing re-queued")
+            rows = [found[i] for i in dict.fromkeys(ids)]
+        for row in rows:
+            history = [*_history(row), {"at": now(), "retried": True, "after": row["attempts"]}]
+            connection.execute(
+                update(db.outbox)
+                .where(db.outbox.c.id == row["id"], db.outbox.c.status == "failed")
+                .values(status="pending", next_attempt_at=None, history=json.dumps(history, ensure_ascii=False))
+            )
+    return [row["id"] for row in rows]
 
 
 def transport_for(to_dir: str | None) -> Transport:

@@ -6,16 +6,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.definitions.email_samples import SAMPLE_APPROVER, sample_context
 from engine.definitions.templates import PARTS, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
+from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
 from engine.store import queries
 from engine.store.queries import Row
 from engine.store.views import card_view, person
-
-SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
-SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}
-SAMPLE_APPROVER = {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.com", "locale": None}
 
 
 def recipient_kind(workspace: Workspace, template: str) -> str:
@@ -25,9 +23,20 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
             for effect in transition.effects:
                 if effect.email == template:
                     return effect.to
-    if not (workspace.root / TEMPLATES / f"{template}.{PARTS['subject']}").is_file():
-        raise UsageError(f"unknown email template '{template}'")
+    folder = workspace.root / TEMPLATES
+    if not (folder / f"{template}.{PARTS['subject']}").is_file():
+        known = sorted(path.name.removesuffix(f".{PARTS['subject']}") for path in folder.glob(f"*.{PARTS['subject']}"))
+        raise UsageError(f"unknown email template '{template}'{did_you_mean(template, known)}")
     return "holder"
+
+
+def _needs_reason(workspace: Workspace, template: str) -> list[str]:
+    """The triggers whose transitions send `template`, when every one of them requires a reason (else [])."""
+    triggers = {
+        t.trigger for p in workspace.processes.values() for t in p.transitions if any(e.email == template for e in t.effects)
+    }
+    required = {name for p in workspace.processes.values() for name, t in p.triggers.items() if t.reason == "required"}
+    return sorted(triggers) if triggers and triggers <= required else []
 
 
 def preview_context(
@@ -47,6 +56,12 @@ def preview_context(
     process_view = {"symbolic_name": card["process"], "name": process.name if process else card["process"]}
     history = queries.card_history(connection, card_id)
     reason = next((row["reason"] for row in reversed(history) if row["reason"]), None)
+    needed = _needs_reason(workspace, template)
+    if reason is None and needed:
+        raise UsageError(
+            f"card {card_id} has no reason to show in '{template}': it was never {' or '.join(needed)}ed "
+            f"(its state is {card['state']}); try `cardflow explain {card_id}`"
+        )
     if kind == "approvers":
         entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"]}
         approvers: Row = {
@@ -71,35 +86,7 @@ def preview_context(
 
 
 def _sample(kind: str) -> Row:
-    process: Row = {"symbolic_name": "CardsAddonExtProdBoProcOrderMultiple", "name": "Order multiple cards"}
-    batch: Row = {"id": "B20261121-090000-ab12"}
-    if kind == "approvers":
-        cards = [
-            {"id": 41, "holder": SAMPLE_HOLDER, "production_type": "standard"},
-            {"id": 42, "holder": {**SAMPLE_HOLDER, "id": "u002", "name": "Bertil Berg"}, "production_type": "standard"},
-        ]
-        return {"recipient": SAMPLE_APPROVER, "requester": SAMPLE_REQUESTER, "process": process, "batch": batch, "cards": cards}
-    card: Row = {
-        "id": 41,
-        "user": "u001",
-        "state": "ordered",
-        "process": process["symbolic_name"],
-        "requester": "op1",
-        "production_type": "standard",
-        "batch": batch["id"],
-        "holder": SAMPLE_HOLDER,
-    }
-    recipient = SAMPLE_HOLDER if kind == "holder" else SAMPLE_REQUESTER
-    reason = "No budget for new cards this quarter"
-    return {
-        "recipient": recipient,
-        "holder": SAMPLE_HOLDER,
-        "requester": SAMPLE_REQUESTER,
-        "card": card,
-        "process": process,
-        "batch": batch,
-        "reason": reason,
-    }
+    return sample_context(kind)
 
 
 def render_preview(workspace: Workspace, template: str, context: Any, locale: str | None) -> str:

@@ -31,6 +31,10 @@ def card_story(connection: Connection, card_id: int) -> Row:
             {k: row[k] for k in ("at", "idempotency_key", "connector", "accepted", "order_id", "message")}
             for row in queries.card_orders(connection, card_id)
         ],
+        "unanswered": [
+            {k: row[k] for k in ("at", "idempotency_key", "connector", "error")}
+            for row in queries.card_attempts(connection, card_id)
+        ],
         "emails": [
             {k: row[k] for k in ("id", "template", "recipient", "status", "created_at")}
             for row in queries.card_emails(connection, card_id)
@@ -59,6 +63,9 @@ def render_story(story: Row) -> str:
             + (f"accepted, order id {o['order_id']}" if o["accepted"] else f"refused: {o['message']}")
             for o in story["orders"]
         ]
+    if story["unanswered"]:
+        lines.append("Bureau orders without an answer (the card waited; the next run or sync tries again):")
+        lines += [f"  {a['at']}  key {a['idempotency_key']} via {a['connector']}: {a['error']}" for a in story["unanswered"]]
     if story["emails"]:
         lines.append("Emails:")
         lines += [f"  {e['created_at']}  {e['template']} to {e['recipient']} ({e['status']})" for e in story["emails"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,15 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_cell(v) for v in value) + "]"
-    return str(value)
+    return _CONTROL.sub(_escaped, str(value))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A control character in a cell, shown as its escape (so stored CR/LF cannot break a table or fake a row)."""
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def to_json(data: Any) -> str:
@@ -143,9 +152,10 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def card_row(card: dict[str, Any]) -> dict[str, Any]:
-    """A card as `cardflow cards --json` gives it."""
-    return {
+def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A card as `cardflow cards --json` gives it; `bureau`, only on a card whose orders the bureau left
+    unanswered, tells how many and the last one's time and error."""
+    row = {
         "id": card["id"],
         "user": card["user_id"],
         "process": card["process"],
@@ -155,6 +165,9 @@ def card_row(card: dict[str, Any]) -> dict[str, Any]:
         "created_at": card["created_at"],
         "updated_at": card["updated_at"],
     }
+    if attempts:
+        row["bureau"] = attempts
+    return row
 
 
 def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +184,7 @@ def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
         "attempts": row.get("attempts", 0),
         "error": row.get("error"),
         "next_attempt_at": row.get("next_attempt_at"),
+        "history": json.loads(row["history"]) if row.get("history") else [],
     }
 
 

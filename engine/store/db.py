@@ -7,6 +7,7 @@ only path. Timestamps are ISO-8601 text in UTC; JSON is text, so both databases 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -30,8 +31,8 @@ from sqlalchemy import (
     text,
 )
 
-from engine.errors import UsageError
-from engine.store import dialect
+from engine.errors import CardflowError, UsageError
+from engine.store import checks, dialect
 
 metadata = MetaData()
 READ_ONLY = "cardflow_read_only"
@@ -140,6 +141,19 @@ outbox = Table(
     Column("next_attempt_at", String),
     Column("error", Text),
     Column("sent_at", String),
+    # attempt history: every failed attempt and every re-queue, as a JSON list
+    Column("history", Text),
+)
+
+bureau_attempts = Table(
+    "bureau_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_id", Integer, nullable=False, index=True),
+    Column("idempotency_key", String, nullable=False),
+    Column("connector", String, nullable=False),
+    Column("at", String, nullable=False),
+    Column("error", Text, nullable=False),
 )
 
 Index("outbox_status", outbox.c.status)
@@ -149,7 +163,8 @@ Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in (outbox, cards)])
+    later = (outbox, cards, bureau_attempts)  # made (or changed) by later migrations
+    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     cards_v1 = Table(
         "cards",
@@ -207,7 +222,17 @@ def _v3(connection: Connection) -> None:
     connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _outbox_history(connection: Connection) -> None:
+    """The outbox keeps each email's attempt history (failures and re-queues by `outbox retry`)."""
+    connection.execute(text("ALTER TABLE outbox ADD COLUMN history TEXT"))
+
+
+def _bureau_attempts(connection: Connection) -> None:
+    """Each order attempt the bureau did not answer (time-out, 5xx, connection lost), with its error and time."""
+    bureau_attempts.create(connection)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _outbox_history, _bureau_attempts]
 VERSION = len(MIGRATIONS)
 
 
@@ -239,24 +264,41 @@ def upgrade(engine: Engine, target: int = VERSION) -> int:
                 connection.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(current + 1)))
 
 
-def connect(url_or_path: str, *, migrate: bool = True) -> Engine:
-    """An engine for a database URL or an SQLite file path, upgraded to the newest schema."""
+def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> Engine:
+    """An engine for a database URL or an SQLite file path.
+
+    `mode="write"` (commands that write) may create a missing store and upgrades it to the newest
+    schema; `mode="read"` opens an existing store read-only (SQLite: `mode=ro`), never creates or
+    migrates it, and refuses an older schema. Either way a file that is empty, not SQLite, another
+    application's database or a store that lost a table is refused, naming it: cardflow never
+    creates its tables inside a foreign database. Database errors become one line with the path.
+    """
+    shown = url_or_path if "://" not in url_or_path else checks.hidden_password(url_or_path)
+    path = checks.sqlite_path(url_or_path)
+    if path is not None:
+        checks.check_file(path, shown, mode)
     url = url_or_path if "://" in url_or_path else f"sqlite:///{Path(url_or_path)}"
+    if path is not None and mode == "read":
+        url = f"sqlite:///file:{checks.quote_path(path)}?mode=ro{'' if os.access(path, os.W_OK) else '&immutable=1'}&uri=true"
     try:
         engine = create_engine(url, connect_args=_connect_args(url))
     except Exception as error:  # a bad URL or a missing driver: a usage error, not a traceback
-        raise UsageError(f"cannot open the store {url_or_path!r}: {error}") from None
+        raise UsageError(f"cannot open the store {shown!r}: {error}") from None
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
-    if migrate:
-        try:
+        _tune_sqlite(engine, read_only=mode == "read")
+    try:
+        with engine.connect() as connection:
+            tables = set(connection.dialect.get_table_names(connection))
+            version = schema_version(connection) if "meta" in tables else 0
+        checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
+        if migrate and mode == "write":
             upgrade(engine)
-        except UsageError:
-            engine.dispose()
-            raise
-        except Exception as error:
-            engine.dispose()
-            raise UsageError(f"cannot open the store {url_or_path!r}: {str(error).splitlines()[0]}") from None
+    except CardflowError:
+        engine.dispose()
+        raise
+    except Exception as error:
+        engine.dispose()
+        raise UsageError(f"cannot open the store {shown!r}: {checks.one_line_error(error)}") from None
     return engine
 
 
@@ -264,14 +306,15 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {"timeout": 60} if url.startswith("sqlite") else {}
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up.
     The WAL is copied back into the database (checkpointed) every 10,000 pages (40 MB) rather
     than SQLite's 1,000: a batch commits every chunk, and checkpointing that often was about a
     tenth of a batch's time; `checkpoint` runs one when a batch ends.
 
     pysqlite's own transaction handling is switched off, as the SQLAlchemy documentation advises,
-    so that SQLAlchemy's `begin` issues the BEGIN.
+    so that SQLAlchemy's `begin` issues the BEGIN. A read-only store is only read (no WAL switch,
+    plain BEGIN).
     """
 
     @event.listens_for(engine, "connect")
@@ -279,6 +322,9 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 60000")
+        if read_only:
+            cursor.close()
+            return
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
@@ -286,7 +332,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        reading = connection.get_execution_options().get(READ_ONLY, False)
+        reading = read_only or connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 

@@ -23,9 +23,14 @@ CHUNK = 500
 Row = dict[str, Any]
 
 
-def open_store(location: str | None = None) -> Engine:
-    """The store at --db, else $CARDFLOW_DB, else cardflow.db in the current folder."""
-    return db.connect(location or os.environ.get("CARDFLOW_DB") or "cardflow.db")
+def open_store(location: str | None = None, *, mode: str = "write") -> Engine:
+    """The store at --db, else $CARDFLOW_DB, else cardflow.db in the current folder (see `db.connect` for `mode`)."""
+    return db.connect(store_location(location), mode=mode)
+
+
+def store_location(location: str | None = None) -> str:
+    """Where the store is: --db, else $CARDFLOW_DB, else cardflow.db in the current folder."""
+    return location or os.environ.get("CARDFLOW_DB") or "cardflow.db"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
@@ -283,7 +288,7 @@ def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
     if rows.get("decisions"):
         unique = list({row["id"]: row for row in rows["decisions"]}.values())
         insert_many(connection, db.decisions, unique, skip_existing="id")
-    for name in ("cards", "transitions", "orders", "outbox"):
+    for name in ("cards", "transitions", "orders", "outbox", "bureau_attempts"):
         if rows.get(name):
             insert_many(connection, getattr(db, name), rows[name])
 
@@ -350,6 +355,22 @@ def list_outbox(connection: Connection, status: str | None = None) -> list[Row]:
     query = select(db.outbox).order_by(db.outbox.c.id)
     if status:
         query = query.where(db.outbox.c.status == status)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def unanswered_attempts(connection: Connection) -> dict[int, Row]:
+    """Per card with order attempts the bureau did not answer: how many, and the last one's time and error."""
+    found: dict[int, Row] = {}
+    table = db.bureau_attempts
+    for card, at, error in connection.execute(select(table.c.card_id, table.c.at, table.c.error).order_by(table.c.id)):
+        seen = found.setdefault(card, {"unanswered": 0})
+        seen.update(unanswered=seen["unanswered"] + 1, last_at=at, last_error=error)
+    return found
+
+
+def card_attempts(connection: Connection, card_id: int) -> list[Row]:
+    """The order attempts of a card that the bureau did not answer, oldest first."""
+    query = select(db.bureau_attempts).where(db.bureau_attempts.c.card_id == card_id).order_by(db.bureau_attempts.c.id)
     return [dict(row._mapping) for row in connection.execute(query)]
 
 

@@ -1,0 +1,33 @@
+"""When a run stops before its end: the bureau stopped answering, or an email could not be rendered.
+Either way what was done is kept, nothing is half-written, and the message says how to finish."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.errors import Refused
+from engine.store import db
+
+
+def bureau_down(process: str, batch_id: str, reason: str | None) -> str:
+    """Why a run stopped ordering after BUREAU_DOWN_AFTER unanswered orders, and how to finish it."""
+    return (
+        f"the card bureau did not answer {BUREAU_DOWN_AFTER} orders in a row ({reason}); the run stopped "
+        f"ordering and the rest of the users wait: run `cardflow run {process} --batch-id {batch_id}` "
+        "with the same selection again when the bureau answers"
+    )
+
+
+def stopped_by_an_email(engine: Engine, batch_id: str, made: int, resumed: bool, plan: bool, problem: str) -> Refused:
+    """An email of a chunk could not be rendered, so that chunk wrote nothing. A new batch that made no
+    card is removed (none is left `running` with 0 cards); one that made some is left `incomplete`."""
+    if not plan:
+        with engine.begin() as connection:
+            rows = db.batches.c.id == batch_id
+            if made == 0 and not resumed:
+                connection.execute(db.batches.delete().where(rows))
+            else:
+                connection.execute(db.batches.update().where(rows).values(status="incomplete"))
+    after = f"; {made} card(s) made before it are kept: fix the template, then run --batch-id {batch_id} again" if made else ""
+    return Refused(f"batch {batch_id} stopped, the chunk in work was not written: {problem}{after}")

@@ -1,0 +1,46 @@
+"""Sample email contexts, one per kind of recipient: what `preview --sample` shows and what
+`validate` renders every template with, so a template that would fail in a batch fails there first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
+SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}
+SAMPLE_APPROVER = {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.com", "locale": None}
+SAMPLE_REASON = "No budget for new cards this quarter"
+
+
+def sample_context(kind: str, locale: str | None = None, *, reason: bool = True) -> dict[str, Any]:
+    """The context of a sample email to `kind` (holder, requester or approvers), its people in
+    `locale`; without `reason` when the emails of that kind are never sent with one."""
+    holder, requester, approver = ({**person, "locale": locale} for person in (SAMPLE_HOLDER, SAMPLE_REQUESTER, SAMPLE_APPROVER))
+    process = {"symbolic_name": "CardsAddonExtProdBoProcOrderMultiple", "name": "Order multiple cards"}
+    batch = {"id": "B20261121-090000-ab12"}
+    if kind == "approvers":
+        cards = [
+            {"id": 41, "holder": holder, "production_type": "standard"},
+            {"id": 42, "holder": {**holder, "id": "u002", "name": "Bertil Berg"}, "production_type": "standard"},
+        ]
+        return {"recipient": approver, "requester": requester, "process": process, "batch": batch, "cards": cards}
+    card = {
+        "id": 41,
+        "user": "u001",
+        "state": "ordered",
+        "process": process["symbolic_name"],
+        "requester": "op1",
+        "production_type": "standard",
+        "batch": batch["id"],
+        "holder": holder,
+    }
+    context = {
+        "recipient": holder if kind == "holder" else requester,
+        "holder": holder,
+        "requester": requester,
+        "card": card,
+        "process": process,
+        "batch": batch,
+    }
+    if reason:
+        context["reason"] = SAMPLE_REASON
+    return context

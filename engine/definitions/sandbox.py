@@ -1,0 +1,233 @@
+"""The sandbox email templates render in: immutable, bounded in time and size, failures at their line.
+
+Administrators write templates, so a template may be hostile or just wrong. The environment is
+Jinja2's `ImmutableSandboxedEnvironment` (no Python internals, and no `list.append` or
+`dict.update` on the data it is given), with bounds on what one expression may build (`9 ** 99999999`,
+`'x' * 10**8`, `center(10**9)`, `range(10**9)`, huge format widths) and on a whole render: at most
+`RENDER_SECONDS` (a timer in the main thread; elsewhere checked at every call and attribute) and
+`MAX_OUTPUT` characters per part. `render_bounded` turns every failure of a template, whatever
+it is (sandbox refusal, undefined variable, division by zero, recursion, over a bound), into a
+`TemplateProblem` naming the template file and line where it happened.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from types import TracebackType
+from typing import Any
+
+from jinja2 import Environment, Template
+from jinja2.exceptions import SecurityError
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+#: A whole email part may be at most this long (a 100 MB body is no email).
+MAX_OUTPUT = 4 * 1024 * 1024
+#: One render of a template may take at most this long.
+RENDER_SECONDS = 1.0
+#: A string, list or tuple built by `*` may have at most this many items.
+MAX_SEQUENCE = 1_000_000
+#: An integer built by `**` may have at most this many bits (about 3,000 digits).
+MAX_INT_BITS = 10_000
+#: A width, count or indent given to a filter or a string method may be at most this.
+MAX_WIDTH = 10_000
+MAX_RANGE = 10_000
+_WIDE_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice", "tojson", "urlize", "format")
+_WIDE_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_BIG_WIDTH = re.compile(r"\d{5,}|\*")
+_PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d{5,}|\*)|%[-#0 +]*\d*\.\d{5,}")
+_BRACE_WIDTH = re.compile(r"\{[^{}]*[:!][^{}]*\d{5,}")
+
+
+class TemplateProblem(Exception):
+    """A template failed to render: what went wrong, and the template file and line where."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.file, self.line = message, file, line
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+
+
+class RenderTimeout(Exception):
+    """A render ran past RENDER_SECONDS."""
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox with bounds on what an expression may build and a render may take."""
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals.pop("lipsum", None)
+        self.globals["range"] = _bounded_range
+        for name in _WIDE_FILTERS:
+            if name in self.filters:
+                self.filters[name] = _narrow(self.filters[name], name)
+        self.deadline = threading.local()
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self.check_time()
+        if operator == "**":
+            _check_power(left, right)
+        elif operator == "*":
+            _check_repeat(left, right)
+        elif operator == "%" and isinstance(left, str) and _PERCENT_WIDTH.search(left):
+            raise SecurityError(f"a format width over {MAX_WIDTH} is refused")
+        return super().call_binop(context, operator, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.check_time()
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        __self.check_time()
+        if getattr(__obj, "__name__", None) in _WIDE_METHODS and isinstance(getattr(__obj, "__self__", None), str):
+            _check_widths(__obj.__name__, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None and _BRACE_WIDTH.search(str(value.__self__)):
+            raise SecurityError(f"a format width over {MAX_WIDTH} is refused")
+        return wrapped
+
+    def check_time(self) -> None:
+        """Outside the main thread (no timer there), a render past its deadline stops at its next call."""
+        deadline = getattr(self.deadline, "at", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise RenderTimeout()
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise SecurityError(f"a range of more than {MAX_RANGE} numbers is refused")
+    return numbers
+
+
+def _check_power(left: Any, right: Any) -> None:
+    numbers = isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
+    if numbers and right * math.log2(abs(left)) > MAX_INT_BITS:
+        raise SecurityError(f"{left} ** {right} is too large a number (over {MAX_INT_BITS} bits)")
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(count, int) and len(sequence) * count > MAX_SEQUENCE:
+            raise SecurityError(f"repeating {len(sequence)} items {count} times is refused (over {MAX_SEQUENCE})")
+
+
+def _check_widths(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WIDTH:
+            raise SecurityError(f"{name}({value}) is refused: widths and counts are at most {MAX_WIDTH}")
+        if name == "format" and isinstance(value, str) and _PERCENT_WIDTH.search(value):
+            raise SecurityError(f"a format width over {MAX_WIDTH} is refused")
+
+
+def _narrow(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """A filter that refuses widths and counts over MAX_WIDTH (its first argument, the value, is free)."""
+
+    @wraps(function)
+    def narrowed(*args: Any, **kwargs: Any) -> Any:
+        values = [a for a in args if not _is_context(a)]
+        if name == "format" and values and isinstance(values[0], str) and _PERCENT_WIDTH.search(values[0]):
+            raise SecurityError(f"a format width over {MAX_WIDTH} is refused")
+        if name != "format":  # format's arguments are the values to format, not widths
+            _check_widths(name, tuple(values[1:]), kwargs)
+        return function(*args, **kwargs)
+
+    return narrowed
+
+
+def _is_context(value: Any) -> bool:
+    """The environment or context Jinja passes first to some filters (not a value of the template)."""
+    return isinstance(value, Environment | EvalContext | Context)
+
+
+def render_bounded(
+    environment: BoundedSandbox, templates: list[Template], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
+) -> list[str]:
+    """Render each template within the bounds (one deadline of `seconds` for them all); TemplateProblem
+    at the template's file and line on any failure."""
+    try:
+        with _deadline(environment, seconds):
+            return [_generate(template, context) for template in templates]
+    except TemplateProblem:
+        raise
+    except RenderTimeout as late:
+        raise TemplateProblem(f"rendering took longer than {seconds:g} s", *_where(late.__traceback__)) from None
+    except RecursionError as deep:
+        message = "too deep a recursion (a macro or an include that calls itself?)"
+        raise TemplateProblem(message, *_where(deep.__traceback__)) from None
+    except Exception as error:  # any failure of a template is a problem of that template
+        message = f"{type(error).__name__}: {_one_line(str(error))}"
+        raise TemplateProblem(message, *_where(error.__traceback__)) from None
+
+
+def _generate(template: Template, context: dict[str, Any]) -> str:
+    chunks, size = [], 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise TemplateProblem(f"the rendered text is over {MAX_OUTPUT:,} characters", template.filename)
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _where(traceback: TracebackType | None) -> tuple[str | None, int | None]:
+    """The file and line of the innermost template frame of a failure (an included template's when
+    it failed there): Jinja's rewritten frames carry the template's file and line, its own frames
+    the template they run."""
+    found: tuple[str | None, int | None] = (None, None)
+    while traceback is not None:
+        frame = traceback.tb_frame
+        template = frame.f_globals.get("__jinja_template__")
+        if "__jinja_exception__" in frame.f_globals:
+            found = (frame.f_code.co_filename, traceback.tb_lineno)
+        elif template is not None:
+            found = (template.filename, template.get_corresponding_lineno(traceback.tb_lineno))
+        traceback = traceback.tb_next
+    return found
+
+
+_MAIN = threading.main_thread()
+
+
+@contextmanager
+def _deadline(environment: BoundedSandbox, seconds: float) -> Iterator[None]:
+    """`seconds` from now: a SIGALRM timer in the main thread, a deadline the hooks check elsewhere."""
+    environment.deadline.at = time.monotonic() + seconds
+    timer = threading.current_thread() is _MAIN and hasattr(signal, "setitimer")
+    previous = None
+    if timer:
+        previous = signal.signal(signal.SIGALRM, _out_of_time)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        environment.deadline.at = None
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous or signal.SIG_DFL)
+
+
+def _out_of_time(signum: int, frame: Any) -> None:
+    raise RenderTimeout()

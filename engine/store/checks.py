@@ -1,0 +1,101 @@
+"""Is it a cardflow store? The checks made when a store is opened: the file (missing, empty, not
+SQLite) and the schema (another application's tables, a version this cardflow cannot use, a lost
+table), each refused with one line naming the store; and database errors told in one line."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+from engine.errors import UsageError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def one_line_error(error: BaseException) -> str:
+    """A database error in one line, without the SQL statement or its parameters."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
+
+
+def hidden_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def sqlite_path(url_or_path: str) -> Path | None:
+    if "://" not in url_or_path:
+        return Path(url_or_path)
+    if url_or_path.startswith("sqlite:///") and "?" not in url_or_path and url_or_path != "sqlite:///:memory:":
+        return Path(url_or_path.removeprefix("sqlite:///"))
+    return None
+
+
+def check_file(path: Path, shown: str, mode: str) -> None:
+    """A store file that exists is an SQLite file with content; a missing one is created only to write."""
+    if not path.exists():
+        if mode == "read":
+            raise UsageError(f"no store at {shown} (only commands that write create one; check --db or CARDFLOW_DB)")
+        _create(path, shown)
+        return
+    if path.is_dir():
+        raise UsageError(f"the store {shown} is a folder, not a database file")
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise UsageError(f"cannot read the store {shown}: {error.strerror}") from None
+    if not header:
+        raise UsageError(
+            f"the store {shown} is an empty file, not a cardflow store (its data is gone): restore it from a backup, "
+            "or remove it to start a new store"
+        )
+    if header != SQLITE_HEADER:
+        raise UsageError(f"{shown} is not an SQLite database, so not a cardflow store")
+
+
+def _create(path: Path, shown: str) -> None:
+    """A new, empty SQLite file at `path`, made beside it and linked into place whole, so another
+    command opening the same new store at the same moment never sees it empty (which is refused)."""
+    import sqlite3
+
+    spare = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        with closing(sqlite3.connect(spare)) as connection:
+            connection.execute("PRAGMA journal_mode = WAL")  # writes the header: the file is a database
+        os.link(spare, path)
+    except FileExistsError:
+        pass  # another command made it first: open theirs
+    except (OSError, sqlite3.Error) as error:
+        raise UsageError(f"cannot create the store {shown}: {getattr(error, 'strerror', None) or error}") from None
+    finally:
+        spare.unlink(missing_ok=True)
+
+
+def check_schema(tables: set[str], version: int, newest: int, expected: set[str], shown: str, mode: str) -> None:
+    """The database (its `tables`, its recorded `version`) is a cardflow store, or empty to be made
+    one, at a version this cardflow (`newest`, with the `expected` tables) can use."""
+    if version == 0 and tables:
+        listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise UsageError(f"{shown} is not a cardflow store (it holds other tables: {listed}); cardflow leaves it alone")
+    if version > newest:
+        raise UsageError(f"the store has schema version {version}; this cardflow knows up to {newest}")
+    if mode == "read" and version < newest:
+        raise UsageError(
+            f"the store {shown} has schema version {version}, this cardflow needs {newest}: "
+            f"`cardflow check-store --upgrade --db {shown}` upgrades it (keep a backup)"
+            if version
+            else f"{shown} is an empty database, not yet a cardflow store"
+        )
+    if version == newest or (mode == "read" and version):
+        missing = sorted(expected - tables)
+        if missing:
+            raise UsageError(f"the store {shown} lacks its table(s) {', '.join(missing)}: restore it from a backup")
+
+
+def quote_path(path: Path) -> str:
+    """A file path as it goes into an SQLite URI (`file:PATH?mode=ro`)."""
+    return quote(str(path))

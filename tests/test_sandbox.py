@@ -1,0 +1,138 @@
+"""Email templates in the bounded, immutable sandbox: what validate finds by rendering each template
+with a sample email (at its file and line), what rendering refuses in a batch, and preview's answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Run
+
+from engine.definitions.templates import RenderError, Templates
+
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+APPROVAL = ("--set", "CardsAddonExtProdBatchOrderApproval=true")
+FILE = "card_ordered.text.txt"
+STAFF = [
+    {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "state": "active", "roles": ["operator"]},
+    {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.com", "state": "active", "roles": ["approver"]},
+]
+
+HOSTILE = [
+    ("update", "{{ card.holder.update({'email': 'mallory@example.com'}) }}", "E506"),
+    ("attr", "{{ holder|attr('__class__') }}", "E506"),
+    ("format", "{{ '{0.__class__}'.format(holder) }}", "E506"),
+    ("include-etc", "{% include '/etc/passwd' %}", "E506"),
+    ("include-up", "{% include '../../processes/" + ORDER + ".yaml' %}", "E506"),
+    ("include-self", "{% include '" + FILE + "' %}", "E506"),
+    ("power", "{{ 9 ** 99999999 }}", "E506"),
+    ("center", "{{ holder.name|center(10**9) }}", "E506"),
+    ("repeat", "{{ 'x' * 10**8 }}", "E506"),
+    ("ljust", "{{ holder.name.ljust(10**9) }}", "E506"),
+    ("width", "{{ '%999999999s' % holder.name }}", "E506"),
+    ("division", "{{ card.id / 0 }}", "E506"),
+    ("range", "{% for i in range(10**9) %}{% endfor %}", "E506"),
+    ("macro", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "E506"),
+    ("forever", "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", "E506"),
+    ("block-twice", "{% block a %}{% endblock %}{% block a %}{% endblock %}", "E502"),
+    ("digits", "{{ " + "7" * 5000 + " }}", "E502"),
+    ("reason", "Because: {{ reason }}", "E503"),
+]
+
+
+def insert_line(workspace: Path, file: str, line: str) -> int:
+    """Insert `line` as line 3 of a template; its number."""
+    path = workspace / "templates" / "email" / file
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(2, line + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return 3
+
+
+@pytest.mark.parametrize(("line", "code"), [(line, code) for _, line, code in HOSTILE], ids=[name for name, _, _ in HOSTILE])
+def test_validate_reports_what_a_template_would_do_at_its_line(run: Run, workspace: Path, line: str, code: str) -> None:
+    """A template that would change data, reach internals or files, fail, hang or blow up is one diagnostic at its line."""
+    at = insert_line(workspace, FILE, line)
+    started = time.monotonic()
+    result = run("validate", "--workspace", str(workspace), "--json")
+    assert time.monotonic() - started < 2
+    assert result.exit_code == 1, result.output
+    found = [(d["file"], d["line"], d["code"]) for d in json.loads(result.stdout)]
+    assert found == [(f"templates/email/{FILE}", at, code)]
+
+
+def test_validate_renders_the_swedish_templates_too(run: Run, workspace: Path) -> None:
+    """A failure in a locale's template is found at that file's line."""
+    at = insert_line(workspace, "sv/request_rejected.html", "{{ (card.id - 41) and 1 / 0 }}{{ 1 / (card.id - 41) }}")
+    result = run("validate", "--workspace", str(workspace), "--json")
+    found = [(d["file"], d["line"], d["code"]) for d in json.loads(result.stdout)]
+    assert found == [("templates/email/sv/request_rejected.html", at, "E506")]
+
+
+def test_a_locale_folder_missing_one_part_is_an_error(run: Run, workspace: Path) -> None:
+    """sv/ with card_ordered's subject and text but no HTML: E501 naming the missing file (no mixed-language email)."""
+    (workspace / "templates" / "email" / "sv" / "card_ordered.html").unlink()
+    result = run("validate", "--workspace", str(workspace), "--json")
+    assert result.exit_code == 1
+    (found,) = json.loads(result.stdout)
+    assert found["code"] == "E501" and "templates/email/sv/card_ordered.html" in found["message"]
+
+
+def templates_with(folder: Path, text: str) -> Templates:
+    for suffix in ("subject.txt", "text.txt", "html"):
+        (folder / f"probe.{suffix}").write_text("ok" if suffix != "text.txt" else text, encoding="utf-8")
+    return Templates(folder)
+
+
+def test_a_mutating_template_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    """`holder.update(...)` and `cards.append(...)` raise RenderError; the data given to the template is unchanged."""
+    context = {"holder": {"email": "alice@example.com"}, "cards": [{"id": 1}]}
+    for text in ("{{ holder.update({'email': 'mallory@example.com'}) }}", "{{ cards.append({'id': 666}) }}"):
+        with pytest.raises(RenderError, match=r"probe\.text\.txt:1: SecurityError"):
+            templates_with(tmp_path, text).render("probe", context)
+    assert context == {"holder": {"email": "alice@example.com"}, "cards": [{"id": 1}]}
+
+
+def test_output_over_the_bound_is_a_render_error(tmp_path: Path) -> None:
+    """A template that writes more than MAX_OUTPUT characters is refused, not stored."""
+    templates = templates_with(tmp_path, "{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}")
+    with pytest.raises(RenderError, match="over 4,194,304 characters"):
+        templates.render("probe", {})
+
+
+def test_a_template_failing_on_one_user_stops_the_batch_at_its_line_and_leaves_no_running_batch(
+    run: Run, workspace: Path
+) -> None:
+    """Data-dependent failure in a batch: exit 1 naming file:line, nothing written, no batch left `running` with 0 cards."""
+    insert_line(workspace, FILE, "{{ 100 / (holder.name|length - 5) }}")
+    users = [*STAFF, {"id": "u1", "name": "Bobby", "email": "bobby@example.com", "state": "active"}]
+    Path("users.json").write_text(json.dumps(users), encoding="utf-8")
+    assert run("users", "import", "users.json").exit_code == 0
+    ws = ("--workspace", str(workspace))
+    result = run("run", ORDER, "--user", "u1", "--as", "op1", *ws, "--set", "CardsAddonExtProdQueue=false")
+    assert result.exit_code == 1
+    assert f"templates/email/{FILE}:3: ZeroDivisionError" in result.output and "Traceback" not in result.output
+    assert json.loads(run("batches", "--json").stdout) == []
+    assert json.loads(run("cards", "--json").stdout) == []
+
+
+def test_preview_of_a_rejection_on_an_approved_card_says_there_is_no_reason(run: Run) -> None:
+    """`preview request_rejected --card N` on an approved card exits 2 saying it has no reason, never "Reason: None"."""
+    users = [*STAFF, {"id": "u1", "name": "Alice", "email": "alice@example.com", "state": "active"}]
+    Path("users.json").write_text(json.dumps(users), encoding="utf-8")
+    assert run("users", "import", "users.json").exit_code == 0
+    (row,) = json.loads(run("run", ORDER, "--user", "u1", "--as", "op1", "--json", *APPROVAL).stdout)["results"]
+    assert run("approve", str(row["card"]), "--as", "ap1", *APPROVAL).exit_code == 0
+    result = run("preview", "request_rejected", "--card", str(row["card"]))
+    assert result.exit_code == 2 and "no reason" in result.output and "None" not in result.output
+
+
+def test_preview_of_an_unknown_template_is_one_line_with_a_suggestion(run: Run) -> None:
+    """`preview request_rejectd` is one line: unknown template, did you mean 'request_rejected'."""
+    result = run("preview", "request_rejectd", "--sample")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "cardflow: unknown email template 'request_rejectd' (did you mean 'request_rejected'?)"
+    ]
