@@ -90,13 +90,15 @@ def make_store(path: Path, users: int) -> None:
 def floor(path: Path, case: str) -> float:
     """The same work by hand: read users, check the prerequisites, look the next state up, write the
     same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails)."""
-    from engine.definitions.templates import message_id, templates_for
+    from engine.definitions.templates import PARTS, message_id, one_line, templates_for
 
     process, options = CASES[case]
     queue = options.get("CardsAddonExtProdQueue", True)
     exclusive = case in ("a", "b")  # Order multiple cards with CardsAddonExtProdMultipleCards off
     dest = {"a": "processing", "b": "ordered", "c": "approved"}[case]
     templates = templates_for(ROOT / "templates" / "email")
+    # each part rendered with Jinja's own `render`, as the engine did until 2026-12-01 (the floor is unchanged)
+    parts = [templates.environment.get_template(templates.file_name("card_ordered", part)) for part in PARTS]
     table = {("start", "registered"): dest}
     started = time.perf_counter()
     con = sqlite3.connect(path, isolation_level=None)
@@ -125,7 +127,7 @@ def floor(path: Path, case: str) -> float:
                 "requester": {},
                 "reason": None,
             }
-            rendered = templates.render("card_ordered", context)
+            subject, text, html = (template.render(context) for template in parts)
             key = f"card:{BATCH}.{card_id}"
             outbox.append(
                 (
@@ -138,9 +140,9 @@ def floor(path: Path, case: str) -> float:
                     json.dumps(context),
                     "pending",
                     NOW,
-                    rendered.subject,
-                    rendered.text,
-                    rendered.html,
+                    one_line(subject),
+                    text,
+                    html,
                     0,
                     message_id(key),
                 )

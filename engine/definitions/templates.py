@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.definitions.model import Process
@@ -70,6 +71,7 @@ class Templates:
             keep_trailing_newline=True,
             auto_reload=False,
         )
+        self._compiled: dict[tuple[str, str | None], tuple[dict[str, Any], tuple[Template, ...]]] = {}
 
     def file_name(self, name: str, part: str, locale: str | None = None) -> str:
         """The loader name of a part, in the locale's folder when it has the template, else the default."""
@@ -79,12 +81,35 @@ class Templates:
         return base
 
     def render(self, name: str, context: dict[str, Any], locale: str | None = None) -> Rendered:
-        """Render every part of template `name`; RenderError with the template and reason on failure."""
+        """Render every part of template `name`; RenderError with the template and reason on failure.
+
+        The three parts are rendered from one context: the variables are merged with the
+        environment's globals once and shared by each part's Jinja context (Jinja's `render`
+        copies the globals and the variables for every part)."""
         try:
-            parts = {part: self.environment.get_template(self.file_name(name, part, locale)).render(context) for part in PARTS}
+            globals_, templates = self._parts(name, locale)
+            variables = {**globals_, **context}
+            subject, text, html = (self._render_part(template, variables, globals_) for template in templates)
         except TemplateError as error:
             raise RenderError(f"cannot render email template '{name}': {type(error).__name__}: {error}") from None
-        return Rendered(one_line(parts["subject"]), parts["text"], parts["html"])
+        return Rendered(one_line(subject), text, html)
+
+    def _parts(self, name: str, locale: str | None) -> tuple[dict[str, Any], tuple[Template, ...]]:
+        """The globals and the compiled subject, text and HTML templates of `name` in `locale`, looked up once."""
+        found = self._compiled.get((name, locale))
+        if found is None:
+            templates = tuple(self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS)
+            found = self._compiled[(name, locale)] = (dict(templates[0].globals), templates)
+        return found
+
+    def _render_part(self, template: Template, variables: dict[str, Any], globals_: dict[str, Any]) -> str:
+        """One part rendered as `Template.render` does, on the shared variables."""
+        context = new_context(self.environment, template.name, template.blocks, variables, True, globals_)
+        try:
+            return self.environment.concat(template.root_render_func(context))
+        except Exception:
+            self.environment.handle_exception()
+            raise
 
 
 def one_line(text: str) -> str:
