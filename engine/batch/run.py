@@ -27,6 +27,7 @@ from engine.batch.request import (
     settle_production_type,
 )
 from engine.batch.results import BatchResult, UserResult
+from engine.batch.settled import SettledStart, settled_start
 from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -258,11 +259,7 @@ def _run_chunk(
 ) -> None:
     """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already."""
     ids = [user["id"] for user in users]
-    contiguous = not batch.request.selection.users  # a page of the users table, in id order
-    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
-    counts = None
-    if batch.counts_open:
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+    done, counts = _looked_up(connection, batch, ids, resumed)
     context = FireContext(
         batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
     )
@@ -273,21 +270,23 @@ def _run_chunk(
     scope = _prerequisite_scope(batch)
     reads: Reads = []
     blank = _blank_card(batch, context.at)
+    quick: SettledStart | None = None
     for user in users:
         if counts is not None:
             user["open_cards"] = counts.get(user["id"], 0)
         if user["id"] in done:
-            card = done[user["id"]]
-            if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
-                result.add(_start(context, work, batch, user, card, stored=True), keep)
-            else:
-                result.add(
-                    UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch"), keep
-                )
+            _again(context, work, batch, user, done[user["id"]], result, keep)
             continue
         failed = _failed_prerequisite(batch, user, scope, reads)
         if failed:
-            result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
+            result.note(keep, user["id"], None, None, "skipped", failed)
+            continue
+        if quick is None and not plan:
+            quick = settled_start(context, work, START, blank)
+        if quick is not None:  # the decision is settled: the rows straight away
+            quick.add(user["id"], next_id)
+            result.note(keep, user["id"], next_id, quick.dest, "created")
+            next_id += 1
             continue
         outcome = _create_card(context, work, batch, user, next_id, blank)
         if outcome.card == next_id:
@@ -298,6 +297,26 @@ def _run_chunk(
         result.add(outcome, keep)
     if not plan:
         work.flush(connection, context)
+
+
+def _looked_up(
+    connection: Connection, batch: _Batch, ids: list[str], resumed: bool
+) -> tuple[dict[str, Row], dict[str, int] | None]:
+    """The cards this batch made already for these users (when resumed), and their open cards (when read)."""
+    contiguous = not batch.request.selection.users  # a page of the users table, in id order
+    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
+    counts = None
+    if batch.counts_open:
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+    return done, counts
+
+
+def _again(context: FireContext, work: Work, batch: _Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
+    """A user this batch already made a card for (a resumed batch)."""
+    if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
+        result.add(_start(context, work, batch, user, card, stored=True), keep)
+    else:
+        result.note(keep, user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
 
 
 def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
