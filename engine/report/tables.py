@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 
@@ -14,6 +16,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], page: int = 1000) -> Iterator[str]:
+    """`table` line by line as the rows come: the columns are as wide as in the first `page` rows
+    (a longer cell later stretches its own line), so a listing of any length streams."""
+    pending = iter(rows)
+    cells = [[_cell(value) for value in row] for row in islice(pending, page)]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    yield "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    for row in itertools.chain(cells, ([_cell(value) for value in row] for row in pending)):
+        yield "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
 
 def _cell(value: Any) -> str:
@@ -29,6 +42,20 @@ def _cell(value: Any) -> str:
 def to_json(data: Any) -> str:
     """Stable JSON for scripts: sorted keys where data are mappings, two-space indent."""
     return json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+
+
+def json_array(items: Iterable[Any], page: int = 1000) -> Iterator[str]:
+    """`to_json` of a list, in pieces of up to `page` items as they come (output that streams)."""
+    pieces: list[str] = []
+    opening = "[\n  "
+    for item in items:
+        pieces.append(opening + json.dumps(item, indent=2, default=str, ensure_ascii=False).replace("\n", "\n  "))
+        opening = ",\n  "
+        if len(pieces) == page:
+            yield "".join(pieces)
+            pieces = []
+    pieces.append("[]" if opening == "[\n  " else "\n]")
+    yield "".join(pieces)
 
 
 def process_row(process: Any) -> dict[str, Any]:
