@@ -282,10 +282,15 @@ def main() -> int:
 
 
 def record(users: int, lines: list[str], repeat: int) -> None:
+    best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
+    record_section(f"{users:,} users{best}", lines)
+
+
+def record_section(title: str, lines: list[str]) -> None:
+    """Append figures to bench/RESULTS.md under a heading with the date, the commit and the machine."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
-    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, commit {commit}{best}\n{machine}\n\n"
+    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {title}, commit {commit}\n{machine}\n\n"
     with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
         results.write(heading + "".join(f"- {line}\n" for line in lines))
 
