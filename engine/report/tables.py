@@ -49,13 +49,44 @@ def json_array(items: Iterable[Any], page: int = 1000) -> Iterator[str]:
     pieces: list[str] = []
     opening = "[\n  "
     for item in items:
-        pieces.append(opening + json.dumps(item, indent=2, default=str, ensure_ascii=False).replace("\n", "\n  "))
+        pieces.append(opening + _indented(item))
         opening = ",\n  "
         if len(pieces) == page:
             yield "".join(pieces)
             pieces = []
     pieces.append("[]" if opening == "[\n  " else "\n]")
     yield "".join(pieces)
+
+
+def _indented(item: Any) -> str:
+    """One item of `to_json`'s array, two spaces in: a mapping's scalars encoded one by one (the
+    indenting encoder is pure Python, about five times slower), anything else by `json.dumps`."""
+    if not isinstance(item, dict) or not all(type(key) is str for key in item):
+        return _dumps(item).replace("\n", "\n  ")
+    if not item:
+        return "{}"
+    fields = ",\n    ".join(f"{_string(key)}: {_value(value)}" for key, value in item.items())
+    return "{\n    " + fields + "\n  }"
+
+
+def _value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return _dumps(value).replace("\n", "\n    ")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+
+
+_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 def process_row(process: Any) -> dict[str, Any]:
