@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -115,7 +116,8 @@ def run(
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
-    with progress_bar(count_selected(engine, selection)) as advance:
+    shown = sys.stderr.isatty()  # the bar's total is counted only when a bar is shown
+    with progress_bar(count_selected(engine, selection) if shown else None) as advance:
         result = run_batch(
             found,
             engine,
