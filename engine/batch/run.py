@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.effects import FireContext, Work, fire
+from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
@@ -71,6 +72,11 @@ class _Batch:
         expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
         expressions += [rule for rule, _ in self.prerequisites]
         return any(("user", "open_cards") in expression.attributes for expression in expressions)
+
+    @cached_property
+    def checks(self) -> Prerequisites:
+        """The prerequisites, remembered per values read."""
+        return Prerequisites(self.prerequisites)
 
     @cached_property
     def view(self) -> Row:
@@ -232,14 +238,7 @@ def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) ->
 def _failed_prerequisite(batch: _Batch, user: Row, scope: Row | None = None, reads: Reads | None = None) -> str | None:
     """The message of the first prerequisite `user` fails (None when all hold); `scope` and `reads`
     may be reused from user to user."""
-    if scope is None:
-        scope = _prerequisite_scope(batch)
-    scope["user"] = user
-    reads = [] if reads is None else reads
-    for rule, message in batch.prerequisites:
-        if rule.closure(scope, reads) is not True:  # specialized: the closure gives the truth itself
-            return message
-    return None
+    return batch.checks.first_failed(user, _prerequisite_scope(batch) if scope is None else scope, [] if reads is None else reads)
 
 
 def _prerequisite_scope(batch: _Batch) -> Row:
@@ -267,8 +266,7 @@ def _run_chunk(
     context.people[batch.actor["id"]] = batch.actor
     work = Work()
     next_id = queries.next_card_id(connection)
-    scope = _prerequisite_scope(batch)
-    reads: Reads = []
+    scope, reads, checks = _prerequisite_scope(batch), list[tuple[str, object]](), batch.checks
     blank = _blank_card(batch, context.at)
     quick: SettledStart | None = None
     for user in users:
@@ -277,7 +275,7 @@ def _run_chunk(
         if user["id"] in done:
             _again(context, work, batch, user, done[user["id"]], result, keep)
             continue
-        failed = _failed_prerequisite(batch, user, scope, reads)
+        failed = checks.first_failed(user, scope, reads)
         if failed:
             result.note(keep, user["id"], None, None, "skipped", failed)
             continue
