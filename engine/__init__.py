@@ -5,8 +5,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
-- `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`, and
-  `settled` for the rows of new cards whose start is settled); a fired trigger turned into rows
+- `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
+  `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger turned into rows
   (`effects`); approve … retry and the batch sync (`actions`).
 - `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
