@@ -4,7 +4,8 @@
 
 Each round runs every command once, in turn (`python -c pass`, `cardflow --help`, `validate`,
 `options`, `processes`, `cards` on a small store), so a busy machine slows them alike; the
-figures are the medians over the rounds. Budgets (issue 14): `validate` under 150 ms,
+figures are the medians over the rounds, in wall time and in CPU time (the child's user and
+system time, from wait4: on a shared machine it does not count the waits for a core). Budgets (issue 14): `validate` under 150 ms,
 `cards` under 250 ms. `--record` appends the figures to bench/RESULTS.md.
 """
 
@@ -47,18 +48,24 @@ def small_store(folder: Path) -> Path:
     return store
 
 
-def measure(runs: int) -> dict[str, float]:
-    """The median wall time (s) of each command over `runs` interleaved rounds."""
+def measure(runs: int) -> dict[str, tuple[float, float]]:
+    """The median wall time and the median CPU time (user and system, s) of each command over
+    `runs` interleaved rounds."""
     with tempfile.TemporaryDirectory() as folder:
         listed = commands(small_store(Path(folder)))
-        times: dict[str, list[float]] = {name: [] for name in listed}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in listed}
         env = {key: value for key, value in os.environ.items() if not key.startswith("CARDFLOW_")}
         for _ in range(runs):
             for name, command in listed.items():
                 started = time.perf_counter()
-                subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+                process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _, status, usage = os.wait4(process.pid, 0)
+                if status != 0:
+                    raise SystemExit(f"{name} failed")
+                times[name].append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
+    return {
+        name: (statistics.median(t[0] for t in values), statistics.median(t[1] for t in values)) for name, values in times.items()
+    }
 
 
 def main() -> int:
@@ -68,12 +75,14 @@ def main() -> int:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     medians = measure(args.runs)
-    base = medians["python -c pass"]
+    base = medians["python -c pass"][0]
     lines = []
-    for name, seconds in medians.items():
+    for name, (seconds, cpu) in medians.items():
         budget = BUDGETS.get(name)
         verdict = f" (budget {budget * 1000:.0f} ms: {'met' if seconds <= budget else 'NOT met'})" if budget else ""
-        lines.append(f"`{name}`: {seconds * 1000:.0f} ms, {seconds / base:.1f}x `python -c pass`{verdict}")
+        lines.append(
+            f"`{name}`: {seconds * 1000:.0f} ms wall, {seconds / base:.1f}x `python -c pass`; {cpu * 1000:.0f} ms CPU{verdict}"
+        )
     lines.append(f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
     print("\n".join(lines))
     if args.record:
