@@ -124,3 +124,23 @@ def test_an_empty_listing_is_an_empty_array(run: Run) -> None:
     assert run("users", "import", "users.csv").exit_code == 0
     assert json.loads(run("cards", "--json").stdout) == []
     assert json.loads(run("batches", "--json").stdout) == []
+
+
+def test_listings_page_through_a_postgresql_store(postgres_url: str) -> None:
+    """The same keyset pages on PostgreSQL: users in id order in pages of 2, a window, no batches yet."""
+    from engine.store.queries import upsert_users
+
+    engine = connect(postgres_url)
+    users = [
+        {"id": f"u{n}", "name": f"U {n}", "email": f"u{n}@example.com", "state": "active", "roles": "[]", "attributes": "{}",
+         "updated_at": "2026-12-01T00:00:00Z"}
+        for n in range(5)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        upsert_users(connection, users)
+    with reading(engine) as connection:
+        assert [user["id"] for user in listing.users(connection, page=2)] == [f"u{n}" for n in range(5)]
+        assert [user["id"] for user in listing.users(connection, limit=2, offset=1, page=1)] == ["u1", "u2"]
+        assert list(listing.batches(connection)) == [] and list(listing.cards(connection, state="ordered")) == []
+        assert list(listing.outbox(connection, status="pending", page=2)) == []
+    engine.dispose()
