@@ -15,11 +15,15 @@ engine's high-water mark: the child's is reset after the floor (Linux), and the 
 own process's. The bureau is simulated everywhere (it accepts every order and writes nothing),
 so no case measures a file system or a network. `--repeat N` runs every measure (floor, API,
 CLI) N times on fresh stores and keeps the best of each, as `timeit` does, which steadies the
-figures on a noisy machine. `--record` appends the figures to bench/RESULTS.md.
+figures on a noisy machine. Each ratio is given in wall time and in CPU time (the process's own
+user and system time; the CLI's from wait4): on a machine shared with other work the wall time
+also counts the time the process waited for a core, the CPU time does not. `--record` appends
+the figures to bench/RESULTS.md.
 
 With `--db URL` of a PostgreSQL server, every store (floor, API, CLI) is a fresh database created
 on that server for the measure and dropped after it, and the floor is written for PostgreSQL:
-psycopg, the same reads and rows, COPY of every table in one transaction.
+psycopg, the same reads and rows, COPY of every table in one transaction. The CPU time is then
+the client's alone (floor, API or CLI): the server's work is in the wall time only.
 """
 
 from __future__ import annotations
@@ -84,12 +88,12 @@ def fresh_store(folder: str, name: str, server: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-def make_store(location: str, users: int) -> None:
+def make_store(location: str | Path, users: int) -> None:
     """A store with `users` active card holders and one operator (not timed)."""
     from engine.store.db import connect
     from engine.store.queries import upsert_users
 
-    engine = connect(location)
+    engine = connect(str(location))
     chunk = []
     with engine.begin() as connection:
         for i in range(users):
@@ -115,41 +119,43 @@ def make_store(location: str, users: int) -> None:
     engine.dispose()
 
 
-def floor(location: str, case: str) -> float:
+def floor(location: str, case: str) -> tuple[float, float]:
     """The same work by hand: read users, check the prerequisites, look the next state up, write the
-    same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails)."""
+    same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails):
+    the wall and CPU time."""
     if "://" in location:
         return floor_postgres(location, case)
-    process, templates = CASES[case][0], floor_templates()
-    started = time.perf_counter()
+    process, parts = CASES[case][0], floor_templates()
+    started, cpu = time.perf_counter(), time.process_time()
     con = sqlite3.connect(location, isolation_level=None)
     con.execute("BEGIN IMMEDIATE")
     holding = set()
     if case in EXCLUSIVE:  # the prerequisite "no open card of this process yet"
         holding = {user for (user,) in con.execute("select user_id from cards where process = ? and open", (process,))}
     users = con.execute("select id, name, email, state, attributes from users order by id")
-    tables = floor_rows(case, users, holding, templates)
+    tables = floor_rows(case, users, holding, parts)
     con.execute("insert into decisions (id, trace) values (?, ?)", (DECISION, json.dumps({"trigger": "start"})))
     for table, columns, rows in tables:
         marks = ", ".join("?" * len(columns.split(", ")))
         con.executemany(f"insert into {table} ({columns}) values ({marks})", rows)
     con.execute("COMMIT")
     con.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def floor_postgres(url: str, case: str) -> float:
-    """The floor on PostgreSQL: the same reads and rows, written with COPY in one transaction."""
+def floor_postgres(url: str, case: str) -> tuple[float, float]:
+    """The floor on PostgreSQL: the same reads and rows, written with COPY in one transaction; the
+    wall and CPU time."""
     import psycopg
 
-    process, templates = CASES[case][0], floor_templates()
-    started = time.perf_counter()
+    process, parts = CASES[case][0], floor_templates()
+    started, cpu = time.perf_counter(), time.process_time()
     with psycopg.connect(url.replace("+psycopg", "", 1)) as con:
         holding = set()
         if case in EXCLUSIVE:
             holding = {user for (user,) in con.execute("select user_id from cards where process = %s and open", (process,))}
         users = con.execute("select id, name, email, state, attributes from users order by id")
-        tables = floor_rows(case, users, holding, templates)
+        tables = floor_rows(case, users, holding, parts)
         con.execute("insert into decisions (id, trace) values (%s, %s)", (DECISION, json.dumps({"trigger": "start"})))
         with con.cursor() as cursor:
             for table, columns, rows in tables:
@@ -157,23 +163,27 @@ def floor_postgres(url: str, case: str) -> float:
                     for row in rows:
                         copy.write_row(row)
         con.commit()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def floor_templates() -> Any:
-    """The email templates, precompiled before the floor's clock starts (as the engine's are)."""
-    from engine.definitions.templates import templates_for
+def floor_templates() -> list[Any]:
+    """The parts of the "card ordered" email (subject, text, html), precompiled before the floor's
+    clock starts (as the engine's are)."""
+    from engine.definitions.templates import PARTS, templates_for
 
-    return templates_for(ROOT / "templates" / "email")
+    templates = templates_for(ROOT / "templates" / "email")
+    # each part rendered with Jinja's own `render`, as the engine did until 2026-12-01 (the floor is unchanged)
+    return [templates.environment.get_template(templates.file_name("card_ordered", part)) for part in PARTS]
 
 
 #: The cases whose process keeps one open card per user (CardsAddonExtProdMultipleCards off).
 EXCLUSIVE = ("a", "b")
 
 
-def floor_rows(case: str, users: Any, holding: set[str], templates: Any) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
-    """The rows the floor writes for `users` (id, name, email, state, attributes), table by table."""
-    from engine.definitions.templates import message_id
+def floor_rows(case: str, users: Any, holding: set[str], parts: list[Any]) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
+    """The rows the floor writes for `users` (id, name, email, state, attributes), table by table;
+    `parts` are the email's templates (subject, text, html) from `floor_templates`."""
+    from engine.definitions.templates import message_id, one_line
 
     process, options = CASES[case]
     queue = options.get("CardsAddonExtProdQueue", True)
@@ -201,7 +211,7 @@ def floor_rows(case: str, users: Any, holding: set[str], templates: Any) -> list
                 "requester": {},
                 "reason": None,
             }
-            rendered = templates.render("card_ordered", context)
+            subject, text, html = (template.render(context) for template in parts)
             key = f"card:{BATCH}.{card_id}"
             outbox.append(
                 (
@@ -214,9 +224,9 @@ def floor_rows(case: str, users: Any, holding: set[str], templates: Any) -> list
                     json.dumps(context),
                     "pending",
                     NOW,
-                    rendered.subject,
-                    rendered.text,
-                    rendered.html,
+                    one_line(subject),
+                    text,
+                    html,
                     0,
                     message_id(key),
                 )
@@ -229,8 +239,8 @@ def floor_rows(case: str, users: Any, holding: set[str], templates: Any) -> list
     ]
 
 
-def engine_api(location: str, case: str) -> tuple[float, int]:
-    """The engine through its public API: the time and the number of cards made."""
+def engine_api(location: str, case: str) -> tuple[float, float, int]:
+    """The engine through its public API: the wall and CPU time, and the number of cards made."""
     from engine.batch.request import RunRequest, Selection
     from engine.batch.run import run_batch
     from engine.definitions.workspace import load_workspace
@@ -240,19 +250,19 @@ def engine_api(location: str, case: str) -> tuple[float, int]:
     process, options = CASES[case]
     workspace = load_workspace(ROOT)
     engine = connect(location)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_batch(
         workspace, engine, RunRequest(process, "op1", Selection(all=True), options), Simulated(), keep_results=False
     )
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, time.process_time() - cpu
     engine.dispose()
-    return elapsed, sum(n for state, n in result.counts.items() if state != "skipped")
+    return elapsed, used, sum(n for state, n in result.counts.items() if state != "skipped")
 
 
 def child(case: str, users: int, repeat: int, server: str | None) -> None:
     """One case in this process: floor, then engine, `repeat` times on fresh stores; print the
     best time of each (and the engine's highest peak RSS) as JSON."""
-    floor_times, engine_times, peaks = [], [], []
+    floor_times, engine_times, floor_cpu, engine_cpu, peaks = [], [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         for attempt in range(repeat):
             with (
@@ -261,13 +271,17 @@ def child(case: str, users: int, repeat: int, server: str | None) -> None:
             ):
                 make_store(floor_db, users)
                 make_store(engine_db, users)
-                floor_times.append(floor(floor_db, case))
+                seconds, cpu = floor(floor_db, case)
+                floor_times.append(seconds)
+                floor_cpu.append(cpu)
                 gc.collect()
                 reset_peak_rss()  # so that the engine's peak is not the floor's (it holds every row of the batch)
-                seconds, cards = engine_api(engine_db, case)
+                seconds, cpu, cards = engine_api(engine_db, case)
                 engine_times.append(seconds)
+                engine_cpu.append(cpu)
                 peaks.append(peak_rss())
-    print(json.dumps({"case": case, "cards": cards, "floor": min(floor_times), "api": min(engine_times), "rss": max(peaks)}))
+    figures = {"case": case, "cards": cards, "floor": min(floor_times), "api": min(engine_times), "rss": max(peaks)}
+    print(json.dumps({**figures, "floor_cpu": min(floor_cpu), "api_cpu": min(engine_cpu)}))
 
 
 def reset_peak_rss() -> None:
@@ -287,15 +301,16 @@ def peak_rss() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cli(case: str, users: int, repeat: int = 1, server: str | None = None) -> tuple[float, float]:
-    """The case through the command line in a fresh store, `repeat` times: the best wall time and
-    the highest peak RSS (MiB) of the child."""
+def cli(case: str, users: int, repeat: int = 1, server: str | None = None) -> tuple[float, float, float]:
+    """The case through the command line in a fresh store, `repeat` times: the best wall time, the
+    best CPU time and the highest peak RSS (MiB) of the child."""
     runs = [_cli_once(case, users, server) for _ in range(repeat)]
-    return min(seconds for seconds, _ in runs), max(rss for _, rss in runs)
+    return min(run[0] for run in runs), min(run[1] for run in runs), max(run[2] for run in runs)
 
 
-def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float]:
-    """One run through the command line in a fresh store: wall time and the child's peak RSS (MiB)."""
+def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float, float]:
+    """One run through the command line in a fresh store: wall time, CPU time (user and system)
+    and the child's peak RSS (MiB)."""
     process, options = CASES[case]
     with tempfile.TemporaryDirectory() as folder, fresh_store(folder, "cli", server) as store:
         make_store(store, users)
@@ -310,7 +325,7 @@ def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float]:
         elapsed = time.perf_counter() - started
         if status != 0:
             raise SystemExit(f"cardflow run failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -340,12 +355,16 @@ def main() -> int:
         line = (
             f"({case}) {CASES[case][0]} {CASES[case][1] or 'default options'}: {cards} cards; "
             f"floor {cards / figures['floor']:,.0f} cards/s; API {cards / figures['api']:,.0f} cards/s, "
-            f"ratio {figures['api'] / figures['floor']:.2f}; peak RSS {figures['rss']:.0f} MiB"
+            f"ratio {figures['api'] / figures['floor']:.2f} (CPU time {figures['api_cpu'] / figures['floor_cpu']:.2f}); "
+            f"peak RSS {figures['rss']:.0f} MiB"
         )
         if not args.no_cli:
-            seconds, rss = cli(case, args.users, args.repeat, args.db)
-            ratio = seconds / figures["floor"]
-            line += f"; CLI {cards / seconds:,.0f} cards/s (start-up included), ratio {ratio:.2f}, peak RSS {rss:.0f} MiB"
+            seconds, cpu, rss = cli(case, args.users, args.repeat, args.db)
+            ratio, cpu_ratio = seconds / figures["floor"], cpu / figures["floor_cpu"]
+            line += (
+                f"; CLI {cards / seconds:,.0f} cards/s (start-up included), ratio {ratio:.2f} (CPU time {cpu_ratio:.2f}), "
+                f"peak RSS {rss:.0f} MiB"
+            )
         print(line, flush=True)
         lines.append(line)
     if args.record:
@@ -353,11 +372,16 @@ def main() -> int:
     return 0
 
 
-def record(users: int, lines: list[str], repeat: int, store: str = "SQLite") -> None:
+def record(users: int, lines: list[str], repeat: int = 1, store: str = "SQLite") -> None:
+    best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
+    record_section(f"{users:,} users, {store}{best}", lines)
+
+
+def record_section(title: str, lines: list[str]) -> None:
+    """Append figures to bench/RESULTS.md under a heading with the date, the commit and the machine."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    best = f", best of {repeat} runs of each measure" if repeat > 1 else ""
-    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {users:,} users, {store}, commit {commit}{best}\n{machine}\n\n"
+    heading = f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {title}, commit {commit}\n{machine}\n\n"
     with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
         results.write(heading + "".join(f"- {line}\n" for line in lines))
 

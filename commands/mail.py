@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import click
 
-from commands.shared import db_option, echo_json, json_option, open_reading, open_workspace, store_at, workspace_option
+from commands.shared import (
+    db_option,
+    echo_json,
+    echo_listing,
+    json_option,
+    open_reading,
+    open_workspace,
+    page_options,
+    store_at,
+    workspace_option,
+)
 
 
 @click.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), help="Only emails with this status.")
+@page_options
 @db_option
 @json_option
 @click.pass_context
-def outbox(ctx: click.Context, db: str | None, as_json: bool) -> None:
-    """The emails waiting to be sent, and those sent."""
+def outbox(ctx: click.Context, status: str | None, limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
+    """The emails waiting to be sent, and those sent (read a page at a time, without their bodies)."""
     if ctx.invoked_subcommand is not None:
         return
-    from engine.report.tables import outbox_row, table
-    from engine.store.queries import list_outbox
+    from engine.report.tables import outbox_row
+    from engine.store import listing
 
     with open_reading(db) as connection:
-        rows = [outbox_row(row) for row in list_outbox(connection)]
-    if as_json:
-        echo_json(rows)
-        return
-    click.echo(
-        table(
-            ["id", "template", "to", "status", "card"], [[r["id"], r["template"], r["to"], r["status"], r["card"]] for r in rows]
+        rows = map(outbox_row, listing.outbox(connection, status=status, limit=limit, offset=offset))
+        echo_listing(
+            rows,
+            as_json,
+            ["id", "template", "to", "status", "card"],
+            lambda r: [r[k] for k in ("id", "template", "to", "status", "card")],
         )
-    )
 
 
 @outbox.command("send")

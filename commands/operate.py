@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,10 +15,12 @@ from commands.shared import (
     connector_options,
     db_option,
     echo_json,
+    echo_listing,
     json_option,
     json_text,
     open_reading,
     open_workspace,
+    page_options,
     progress_bar,
     selection_options,
     set_option,
@@ -50,21 +54,21 @@ def users_import(file: Path, db: str | None) -> None:
 
 
 @users.command("list")
+@page_options
 @db_option
 @json_option
-def users_list(db: str | None, as_json: bool) -> None:
-    """List the users of the store."""
-    from engine.report.tables import table
-    from engine.store.queries import iter_users
+def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
+    """List the users of the store, in id order (read a page at a time)."""
+    from engine.store import listing
 
     with open_reading(db) as connection:
-        rows = [user for chunk in iter_users(connection) for user in chunk]
-    if as_json:
-        echo_json(rows)
-        return
-    click.echo(
-        table(["id", "name", "email", "state", "roles"], [[u["id"], u["name"], u["email"], u["state"], u["roles"]] for u in rows])
-    )
+        rows = listing.users(connection, limit=limit, offset=offset)
+        echo_listing(
+            rows,
+            as_json,
+            ["id", "name", "email", "state", "roles"],
+            lambda u: [u[k] for k in ("id", "name", "email", "state", "roles")],
+        )
 
 
 @click.command()
@@ -113,7 +117,8 @@ def run(
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
-    with progress_bar(count_selected(engine, selection)) as advance:
+    shown = sys.stderr.isatty()  # the bar's total is counted only when a bar is shown
+    with progress_bar(count_selected(engine, selection) if shown else None) as advance:
         result = run_batch(
             found,
             engine,
@@ -219,46 +224,52 @@ def queue_run(
 @click.option("--state", metavar="STATE", help="Only cards in this state.")
 @click.option("--process", metavar="NAME", help="Only cards of this process.")
 @click.option("--batch", metavar="ID", help="Only cards of this batch.")
+@page_options
 @db_option
 @json_option
-def cards(user: str | None, state: str | None, process: str | None, batch: str | None, db: str | None, as_json: bool) -> None:
-    """List cards, oldest first."""
-    from engine.report.tables import card_row, table
-    from engine.store.queries import find_cards, unanswered_attempts
+def cards(
+    user: str | None,
+    state: str | None,
+    process: str | None,
+    batch: str | None,
+    limit: int | None,
+    offset: int,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """List cards, oldest first (read a page at a time)."""
+    from engine.report.tables import card_row
+    from engine.store import listing
+    from engine.store.queries import unanswered_attempts
 
+    columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
     with open_reading(db) as connection:
         attempts = unanswered_attempts(connection)
-        found = find_cards(connection, user=user, state=state, process=process, batch=batch)
-        rows = [card_row(c, attempts.get(c["id"])) for c in found]
-    if as_json:
-        echo_json(rows)
-        return
-    columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
-    if any(r["bureau"] for r in rows):  # orders the bureau did not answer: how many, and the last error
-        columns.append("bureau")
-        rows = [
-            {**r, "bureau": r["bureau"] and f"{r['bureau']['unanswered']} unanswered: {r['bureau']['last_error']}"} for r in rows
-        ]
-    click.echo(table(columns, [[r[c] for c in columns] for r in rows]))
+        if attempts:  # orders the bureau did not answer: how many, and the last error
+            columns.append("bureau")
+        found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
+        rows = (card_row(card, attempts.get(card["id"])) for card in found)
+        echo_listing(rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])
+
+
+def _card_cell(row: dict[str, Any], column: str) -> Any:
+    if column != "bureau":
+        return row[column]
+    bureau = row.get("bureau")
+    return bureau and f"{bureau['unanswered']} unanswered: {bureau['last_error']}"
 
 
 @click.command()
+@page_options
 @db_option
 @json_option
-def batches(db: str | None, as_json: bool) -> None:
+def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
     """List the batches run so far, with their status (running = incomplete, resume with --batch-id)."""
-    from engine.report.tables import table
-    from engine.store.queries import list_batches
+    from engine.store import listing
 
     with open_reading(db) as connection:
-        rows = [
-            {k: b[k] for k in ("id", "process", "actor", "status", "created", "skipped", "created_at")}
-            for b in list_batches(connection)
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    click.echo(table(list(rows[0]) if rows else ["id"], [list(r.values()) for r in rows]))
+        rows = listing.batches(connection, limit=limit, offset=offset)
+        echo_listing(rows, as_json, list(listing.BATCH_COLUMNS), lambda b: list(b.values()))
 
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")

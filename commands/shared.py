@@ -62,6 +62,31 @@ def echo_json(data: Any) -> None:
     click.echo(to_json(data))
 
 
+def page_options(function: F) -> F:
+    """--limit N and --offset N: a window of a listing (it is read a page at a time either way)."""
+    function = click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows.")(function)
+    return click.option("--limit", type=click.IntRange(min=0), help="Show at most N rows.")(function)
+
+
+def echo_listing(rows: Any, as_json: bool, headers: list[str], cells: Callable[[Any], list[Any]]) -> None:
+    """Print rows as they are read: a JSON array with --json, else a table (columns as wide as its first page)."""
+    from engine.report.tables import json_array, table_lines
+
+    if as_json:
+        for piece in json_array(rows):
+            click.echo(piece, nl=False)
+        click.echo()
+        return
+    lines: list[str] = []
+    for line in table_lines(headers, map(cells, rows)):
+        lines.append(line)
+        if len(lines) == 1000:
+            click.echo("\n".join(lines))
+            lines = []
+    if lines:
+        click.echo("\n".join(lines))
+
+
 def db_option(function: F) -> F:
     return click.option(
         "--db",

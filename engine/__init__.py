@@ -5,12 +5,15 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
-- `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`); a fired
-  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early (`stopping`).
+- `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
+  `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
+  turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early
+  (`stopping`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), reads and
-    writes (`queries`, `views`), users import, `health` (check-store).
+    writes (`queries`, `views`), the listings a page at a time (`listing`), users import, `health`
+    (check-store).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
     `templates` (emails, in `sandbox`, checked with `email_samples`)

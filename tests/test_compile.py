@@ -157,9 +157,50 @@ def test_a_step_the_options_decide_gives_the_machines_decision_to_every_card() -
     assert checked > 100 and reused > 10
 
 
-def test_a_step_with_a_runtime_guard_fires_the_machine_for_every_card() -> None:
-    """Queue off: `start` reads the bureau, so each card is fired through the machine and each
-    asks the bureau (nothing is reused from card to card)."""
+def _answers(compiled: Any, state: str) -> list[dict[str, Any]]:
+    """Scopes of cards in `state` whose bureau answers repeat (accepted, refused, accepted, ...)."""
+    scopes = []
+    for number, accepted in enumerate((True, False, True, False, True, True)):
+        card = _cards(compiled, state)[number % 3]
+        bureau = {"accepted": accepted, "reason": None if accepted else "refused", "order_id": f"o{number}"}
+        scopes.append({**card, "user": {**card["user"], "id": f"u{number}"}, "bureau": bureau})
+    return scopes
+
+
+def test_a_step_decided_by_one_runtime_value_reuses_the_machines_decision_per_value() -> None:
+    """For every batch process, option combination and (trigger, state) whose runtime guards read
+    one value (the bureau's answer): `fire` agrees with firing the machine for every card, and
+    a card whose value was seen before gets the very same decision (the machine is not fired)."""
+    workspace = load_workspace(ROOT)
+    checked = reused = 0
+    for process in workspace.processes.values():
+        if process.kind != "batch":
+            continue
+        for combination in _option_combinations(workspace, process):
+            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
+            compiled = compile_process(process, options, f"{workspace.fingerprint}:keyed-test")
+            for trigger, state in compiled.candidates:
+                seen: dict[object, object] = {}
+                for scope in _answers(compiled, state):
+                    expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
+                    assert (got.dest, got.trace, got.effects, got.key) == (
+                        expected.dest,
+                        expected.trace,
+                        expected.effects,
+                        expected.key,
+                    ), (process.symbolic_name, combination, trigger, state)
+                    checked += 1
+                    value = scope["bureau"]["accepted"]
+                    if (trigger, state) in compiled._probes and value in seen:
+                        assert got is seen[value], (process.symbolic_name, combination, trigger, state)
+                        reused += 1
+                    seen.setdefault(value, got)
+    assert checked > 100 and reused > 10
+
+
+def test_a_step_with_a_runtime_guard_asks_the_bureau_for_every_card() -> None:
+    """Queue off: `start` reads the bureau, so each card asks the bureau (the answer decides
+    the card; only the decision for an answer seen before is reused)."""
     process = compiled(CardsAddonExtProdQueue=False)
     asked: list[int] = []
     for card in range(5):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -80,10 +79,10 @@ def test_an_empty_store_file_is_refused_by_every_command(run: Run, command: list
 def test_a_foreign_sqlite_database_is_refused_and_left_alone(run: Run, command: list[str]) -> None:
     """Another application's SQLite file is not a cardflow store: refused, naming it; no cardflow table is created in it."""
     Path("users.json").write_text(json.dumps(USERS), encoding="utf-8")
-    connection = sqlite3.connect("other.db")
-    connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
-    connection.commit()
-    connection.close()
+    other = db.create_engine("sqlite:///other.db")  # another application's database, made without cardflow
+    with other.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    other.dispose()
     result = run(*command, "--db", "other.db")
     assert result.exit_code == 2 and one_line(result.stderr) and "other.db is not a cardflow store" in result.stderr
     engine = db.create_engine("sqlite:///other.db")

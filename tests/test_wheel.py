@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,3 +64,40 @@ def test_validate_does_not_import_sqlalchemy(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def _imported_by(commands: list[list[str]], modules: list[str], folder: Path) -> dict[str, list[str]]:
+    """For each command run in-process in a fresh interpreter, which of `modules` it imported."""
+    code = (
+        "import json, sys, cli\n"
+        f"args, modules = {commands!r}[int(sys.argv[1])], {modules!r}\n"
+        "try:\n"
+        "    cli.cli(args, standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps([name for name in modules if name in sys.modules]))\n"
+    )
+    found = {}
+    for number, args in enumerate(commands):
+        result = subprocess.run([sys.executable, "-c", code, str(number)], cwd=folder, capture_output=True, text=True, check=True)
+        found[" ".join(args)] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_commands_without_a_store_import_neither_sqlalchemy_nor_the_compiler(tmp_path: Path) -> None:
+    """`--help`, validate, options and processes import neither SQLAlchemy nor the compiler."""
+    commands = [["--help"], ["validate"], ["options"], ["processes"]]
+    modules = ["sqlalchemy", "engine.definitions.compile", "transitions"]
+    assert _imported_by(commands, modules, ROOT) == {" ".join(args): [] for args in commands}
+
+
+def test_listing_commands_import_no_compiler_machine_or_jinja(tmp_path: Path) -> None:
+    """`cards`, `batches`, `outbox` and `users list` print rows without the compiler, transitions or Jinja."""
+    store = tmp_path / "cardflow.db"
+    from engine.store.db import connect
+
+    connect(str(store)).dispose()
+    commands = [["cards", "--db", str(store)], ["batches", "--db", str(store)], ["outbox", "--db", str(store)]]
+    commands += [["users", "list", "--db", str(store)], ["cards", "--json", "--db", str(store)]]
+    modules = ["engine.definitions.compile", "transitions", "jinja2", "cerberus"]
+    assert _imported_by(commands, modules, tmp_path) == {" ".join(args): [] for args in commands}

@@ -31,6 +31,8 @@ class Work:
     approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     decision_ids: set[str] = field(default_factory=set)
     last_trace: Row | None = None
+    #: Rows made as tuples, by (table, columns): the hot path of a batch builds no dict per row.
+    tuples: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = field(default_factory=dict)
 
     def flush(self, connection: Connection, context: FireContext) -> set[int]:
         """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
@@ -42,9 +44,12 @@ class Work:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
             approvals = defaultdict(list, {a: [e for e in es if e["card"]["id"] not in lost] for a, es in approvals.items()})
         queries.write_rows(connection, rows)
+        for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
+            queries.insert_tuples(connection, table, columns, tuples)
         if any(approvals.values()):
             _merge_approval_emails(connection, context, {a: es for a, es in approvals.items() if es})
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
+        self.tuples = {}
         return lost
 
 
@@ -130,7 +135,7 @@ def fire(
         if answer.answer is not None:
             bureau = _answer_view(answer.answer, context.connector.name)
             _order_row(work, card, answer.answer, context, refusals)
-    identity = _record(context.compiled, work, decision, bureau)
+    identity = record_decision(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {
             "card_id": card["id"],
@@ -169,7 +174,7 @@ def fire(
     return decision
 
 
-def _record(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
+def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
     key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)
     cached = compiled.records.get(key)
@@ -238,13 +243,22 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
         "reason": reason,
     }
     key = next(context.email_keys)
-    work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context))
+    kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
+    work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context, kept))
 
 
 def _outbox_row(
-    key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, context: FireContext
+    key: str,
+    card: int | None,
+    batch: str | None,
+    template: str,
+    recipient: Row,
+    email_context: Row,
+    context: FireContext,
+    kept: Row | None = None,
 ) -> Row:
-    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction."""
+    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
+    The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
     locale = recipient.get("locale")
     rendered = context.templates.render(template, email_context, locale)
     return {
@@ -255,7 +269,7 @@ def _outbox_row(
         "recipient": recipient["email"],
         "recipient_user": recipient["id"],
         "locale": locale,
-        "context": _CONTEXT_JSON(email_context),
+        "context": _CONTEXT_JSON(email_context if kept is None else kept),
         "status": "pending",
         "created_at": context.at,
         "attempts": 0,

@@ -47,6 +47,14 @@ class BatchResult:
         if keep is True or (keep is not False and len(self.results) < keep):
             self.results.append(result)
 
+    def note(
+        self, keep: bool | int, user: str, card: int | None, state: str | None, status: str, reason: str | None = None
+    ) -> None:
+        """Count a result as `add` does; the result object is made only when it is kept."""
+        self.counts[state if status == "created" and state else status] += 1
+        if keep is True or (keep is not False and len(self.results) < keep):
+            self.results.append(UserResult(user, card, state, status, reason))
+
     def merge(self, other: BatchResult, keep: bool | int) -> None:
         """Add the counts of `other`, and its results as `add` would keep them."""
         self.counts.update(other.counts)

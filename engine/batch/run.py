@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
+from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
@@ -28,6 +29,7 @@ from engine.batch.request import (
     settle_production_type,
 )
 from engine.batch.results import BatchResult, UserResult
+from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
@@ -74,6 +76,11 @@ class _Batch:
         expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
         expressions += [rule for rule, _ in self.prerequisites]
         return any(("user", "open_cards") in expression.attributes for expression in expressions)
+
+    @cached_property
+    def checks(self) -> Prerequisites:
+        """The prerequisites, remembered per values read."""
+        return Prerequisites(self.prerequisites)
 
     @cached_property
     def view(self) -> Row:
@@ -242,14 +249,7 @@ def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) ->
 def _failed_prerequisite(batch: _Batch, user: Row, scope: Row | None = None, reads: Reads | None = None) -> str | None:
     """The message of the first prerequisite `user` fails (None when all hold); `scope` and `reads`
     may be reused from user to user."""
-    if scope is None:
-        scope = _prerequisite_scope(batch)
-    scope["user"] = user
-    reads = [] if reads is None else reads
-    for rule, message in batch.prerequisites:
-        if rule.closure(scope, reads) is not True:  # specialized: the closure gives the truth itself
-            return message
-    return None
+    return batch.checks.first_failed(user, _prerequisite_scope(batch) if scope is None else scope, [] if reads is None else reads)
 
 
 def _prerequisite_scope(batch: _Batch) -> Row:
@@ -269,11 +269,7 @@ def _run_chunk(
 ) -> None:
     """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already."""
     ids = [user["id"] for user in users]
-    contiguous = not batch.request.selection.users  # a page of the users table, in id order
-    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
-    counts = None
-    if batch.counts_open:
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+    done, counts = _looked_up(connection, batch, ids, resumed)
     context = FireContext(
         batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
     )
@@ -284,15 +280,21 @@ def _run_chunk(
     card_ids = queries.new_card_ids(connection, sum(failed is None for failed in failures.values()), planned=plan)
     used = 0
     blank = _blank_card(batch, context.at)
+    quick: SettledStart | None = None
     for user in takewhile(lambda _: batch.stopped is None, users):  # until the bureau is found down
         if user["id"] in done:
-            card = done[user["id"]]
-            again = _resume_card(context, work, batch, user, card)
-            result.add(_counted(batch, again) if card["state"] == batch.process.initial else again, keep)
+            _again(context, work, batch, user, done[user["id"]], result, keep)
             continue
         failed = failures[user["id"]]
         if failed:
-            result.add(UserResult(user["id"], None, None, "skipped", failed), keep)
+            result.note(keep, user["id"], None, None, "skipped", failed)
+            continue
+        if quick is None and not plan:
+            quick = settled_start(context, work, START, blank)
+        if quick is not None:  # the decision is settled: the rows straight away
+            quick.add(user["id"], card_ids[used])
+            result.note(keep, user["id"], card_ids[used], quick.dest, "created")
+            used += 1
             continue
         outcome = _counted(batch, _create_card(context, work, batch, user, card_ids[used], blank))
         if outcome.card == card_ids[used]:
@@ -319,11 +321,24 @@ def _failures(batch: _Batch, users: list[Row], done: dict[str, Row], counts: dic
     return failures
 
 
-def _resume_card(context: FireContext, work: Work, batch: _Batch, user: Row, card: Row) -> UserResult:
-    """A card an earlier run of this batch made: deferred (still initial), it is started again under the same order key."""
-    if card["state"] == batch.process.initial:
-        return _start(context, work, batch, user, card, stored=True)
-    return UserResult(user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
+def _looked_up(
+    connection: Connection, batch: _Batch, ids: list[str], resumed: bool
+) -> tuple[dict[str, Row], dict[str, int] | None]:
+    """The cards this batch made already for these users (when resumed), and their open cards (when read)."""
+    contiguous = not batch.request.selection.users  # a page of the users table, in id order
+    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
+    counts = None
+    if batch.counts_open:
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
+    return done, counts
+
+
+def _again(context: FireContext, work: Work, batch: _Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
+    """A user this batch already made a card for (a resumed batch)."""
+    if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
+        result.add(_counted(batch, _start(context, work, batch, user, card, stored=True)), keep)
+    else:
+        result.note(keep, user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
 
 
 def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:

@@ -9,6 +9,8 @@ trigger before firing (never a Machine or `add_model` per card).
 The last step of folding: when the options decide every candidate of a trigger in a state, nothing
 of the card can change where the machine goes or what the trace says, so the machine's decision
 for the first such card is kept and given to the others (their effects' `when` still read the card).
+A step whose runtime guards all read one value of the card's scope (the bureau's `accepted`, when
+the queue is off) is decided by that value: the machine's decision is kept per value read.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class CompiledProcess:
     decided: dict[tuple[str, str], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
     traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    keyed: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def option_values(self) -> dict[str, Any]:
@@ -100,16 +103,48 @@ class CompiledProcess:
         """Fire `trigger` on a card in `state`; the decision says where it went and why."""
         decided = self.decided.get((trigger, state))
         if decided is None:
-            decision = self.fire_machine(trigger, state, scope)
-            if self.options_decide(trigger, state):
-                fired = self._candidate_taken(decision)
-                conditional = fired is not None and any(when is not None for _, when in fired.effects)
-                self.decided[(trigger, state)] = (decision, fired if conditional else None)
-            return decision
+            probe = self._probes.get((trigger, state))
+            if probe is None:
+                decision = self.fire_machine(trigger, state, scope)
+                if self.options_decide(trigger, state):
+                    self.decided[(trigger, state)] = self._kept(decision)
+                return decision
+            reads: Reads = []
+            held = probe.closure(scope, reads)
+            key = (trigger, state, held, tuple((name, repr(value)) for name, value in reads))
+            decided = self.keyed.get(key)
+            if decided is None:
+                decision = self.fire_machine(trigger, state, scope)
+                if len(self.keyed) < KEYED_LIMIT:
+                    self.keyed[key] = self._kept(decision)
+                return decision
         decision, effects_read_card = decided
         if effects_read_card is None:
             return decision
         return replace(decision, effects=self._effects(effects_read_card, scope))
+
+    def _kept(self, decision: Decision) -> tuple[Decision, Candidate | None]:
+        """A decision as kept for reuse, with the candidate taken when its effects' `when` read the card."""
+        fired = self._candidate_taken(decision)
+        conditional = fired is not None and any(when is not None for _, when in fired.effects)
+        return decision, fired if conditional else None
+
+    @cached_property
+    def _probes(self) -> dict[tuple[str, str], Compiled]:
+        """Per step with runtime guards that all read the same one value (and nothing else of the
+        card), the guard the machine evaluates first: evaluating it reads that value, and the value
+        decides every guard, so the machine's decision can be kept per value read."""
+        probes = {}
+        for step, group in self.candidates.items():
+            kept = [candidate for candidate in group if candidate.kept]
+            runtime = [candidate.runtime for candidate in kept if candidate.runtime is not None]
+            if not runtime or kept[0].runtime is None:
+                continue
+            read = {name for compiled in runtime for name in compiled.attributes}
+            roots = {root for compiled in runtime for root in compiled.roots}
+            if len(read) == 1 and roots == {next(iter(read))[0]}:
+                probes[step] = kept[0].runtime
+        return probes
 
     def settled(self, trigger: str, state: str) -> Decision | None:
         """The decision every card in `state` gets for `trigger`, once known (the options decide it
@@ -219,6 +254,10 @@ class CompiledProcess:
         source = self.options.provenance(attr) if root == "options" else root
         return {"name": name, "value": value, "source": source}
 
+
+#: The most decisions kept per value read, over all steps of a compiled process (the values read
+#: may be many, e.g. a guard on a user's attribute; beyond this, cards are fired through the machine).
+KEYED_LIMIT = 256
 
 _CACHE: dict[tuple[str, str, str], CompiledProcess] = {}
 

@@ -238,6 +238,19 @@ def _lookup(
     return lambda scope, reads: attribute(base(scope, reads), attr)
 
 
+def reads_only_attributes(source: str, root: str) -> bool:
+    """Whether `source` uses `root` only as `root.name` or `root['name']` (never the whole record),
+    so that its value is decided by the values of the attributes it names."""
+    tree = Parser(_ENV, source, state="variable").parse_expression()
+    lookups: Any = tree.find_all((nodes.Getattr, nodes.Getitem))
+    named = {
+        id(node.node)
+        for node in lookups
+        if isinstance(node.node, nodes.Name) and (isinstance(node, nodes.Getattr) or isinstance(node.arg, nodes.Const))
+    }
+    return all(id(name) in named for name in tree.find_all(nodes.Name) if name.name == root)
+
+
 def residual(source: str, scope: Scope) -> str | None:
     """The conjuncts of `source` still undecided in `scope` (None when the options decide it all).
 

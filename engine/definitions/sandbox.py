@@ -17,7 +17,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from types import TracebackType
@@ -26,7 +26,7 @@ from typing import Any
 from jinja2 import Environment, Template
 from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context
+from jinja2.runtime import Context, new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: A whole email part may be at most this long (a 100 MB body is no email).
@@ -158,13 +158,18 @@ def _is_context(value: Any) -> bool:
 
 
 def render_bounded(
-    environment: BoundedSandbox, templates: list[Template], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
+    environment: BoundedSandbox, templates: Sequence[Template], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
 ) -> list[str]:
     """Render each template within the bounds (one deadline of `seconds` for them all); TemplateProblem
-    at the template's file and line on any failure."""
+    at the template's file and line on any failure.
+
+    The templates share one context: the variables are merged with the environment's globals once
+    (Jinja's `render` copies the globals and the variables for every template)."""
+    globals_ = templates[0].globals if templates else {}
+    variables = {**globals_, **context}
     try:
         with _deadline(environment, seconds):
-            return [_generate(template, context) for template in templates]
+            return [_generate(environment, template, variables, globals_) for template in templates]
     except TemplateProblem:
         raise
     except RenderTimeout as late:
@@ -177,13 +182,20 @@ def render_bounded(
         raise TemplateProblem(message, *_where(error.__traceback__)) from None
 
 
-def _generate(template: Template, context: dict[str, Any]) -> str:
+def _generate(environment: BoundedSandbox, template: Template, variables: dict[str, Any], globals_: Any) -> str:
+    """One template rendered as `Template.generate` does, on the shared variables, at most MAX_OUTPUT long."""
+    context = new_context(environment, template.name, template.blocks, variables, True, globals_)
     chunks, size = [], 0
-    for chunk in template.generate(context):
-        size += len(chunk)
-        if size > MAX_OUTPUT:
-            raise TemplateProblem(f"the rendered text is over {MAX_OUTPUT:,} characters", template.filename)
-        chunks.append(chunk)
+    try:
+        for chunk in template.root_render_func(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                break
+            chunks.append(chunk)
+    except Exception:
+        environment.handle_exception()  # re-raised with the template's own file and line in its traceback
+    if size > MAX_OUTPUT:
+        raise TemplateProblem(f"the rendered text is over {MAX_OUTPUT:,} characters", template.filename)
     return "".join(chunks)
 
 

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
 from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from engine.definitions.email_samples import sample_context
@@ -80,6 +80,7 @@ class Templates:
             bytecode_cache=_bytecode_cache(),
         )
         self.digest: str | None = None
+        self._compiled: dict[tuple[str, str | None], tuple[Template, ...]] = {}
 
     def refresh(self) -> None:
         """Forget the compiled templates if any file of the folder changed since they were compiled."""
@@ -87,6 +88,7 @@ class Templates:
         digest = hashlib.sha256(b"".join(bytes(p) + b"\0" + p.read_bytes() for p in files if p.is_file())).hexdigest()
         if digest != self.digest and self.environment.cache is not None:
             self.environment.cache.clear()
+            self._compiled.clear()
         self.digest = digest
 
     def file_name(self, name: str, part: str, locale: str | None = None) -> str:
@@ -97,10 +99,10 @@ class Templates:
         return base
 
     def render(self, name: str, context: dict[str, Any], locale: str | None = None) -> Rendered:
-        """Render every part of template `name`; RenderError with the template's file:line and reason on failure."""
+        """Render every part of template `name`, from one context and within the bounds; RenderError with
+        the template's file:line and reason on failure."""
         try:
-            templates = [self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS]
-            subject, text, html = render_bounded(self.environment, templates, context)
+            subject, text, html = render_bounded(self.environment, self._parts(name, locale), context)
         except TemplateProblem as problem:
             where = f" at {self.shown(problem.file)}:{problem.line}" if problem.file and problem.line else ""
             raise RenderError(f"cannot render email template '{name}'{where}: {problem.message}") from None
@@ -109,6 +111,15 @@ class Templates:
             file = f" at {self.shown(error.filename)}{line}" if isinstance(error, TemplateSyntaxError) and error.filename else ""
             raise RenderError(f"cannot render email template '{name}'{file}: {type(error).__name__}: {error}") from None
         return Rendered(one_line(subject), text, html)
+
+    def _parts(self, name: str, locale: str | None) -> tuple[Template, ...]:
+        """The compiled subject, text and HTML templates of `name` in `locale`, looked up once."""
+        found = self._compiled.get((name, locale))
+        if found is None:
+            found = self._compiled[(name, locale)] = tuple(
+                self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS
+            )
+        return found
 
     def shown(self, file: str | None) -> str:
         """A template file as the user knows it: under templates/email/ of the workspace."""

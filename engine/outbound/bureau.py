@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,14 +93,12 @@ def _file_name(key: str) -> str:
 
 @dataclass
 class Simulated:
-    """A bureau that accepts every order except those of users in `refuse`, and writes nothing."""
+    """A bureau that accepts every order except those of users in `refuse`, and writes and keeps nothing."""
 
     refuse: frozenset[str] = frozenset()
     name: str = "simulated"
-    placed: list[OrderRequest] = field(default_factory=list)
 
     def order(self, request: OrderRequest) -> OrderAnswer:
-        self.placed.append(request)
         if request.holder.get("id") in self.refuse:
             return OrderAnswer(False, message="refused by the simulated bureau")
         return OrderAnswer(True, order_id=f"sim-{request.key}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 
@@ -15,6 +17,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], page: int = 1000) -> Iterator[str]:
+    """`table` line by line as the rows come: the columns are as wide as in the first `page` rows
+    (a longer cell later stretches its own line), so a listing of any length streams."""
+    pending = iter(rows)
+    cells = [[_cell(value) for value in row] for row in islice(pending, page)]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    yield "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    for row in itertools.chain(cells, ([_cell(value) for value in row] for row in pending)):
+        yield "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
 
 def _cell(value: Any) -> str:
@@ -38,6 +51,51 @@ def _escaped(match: re.Match[str]) -> str:
 def to_json(data: Any) -> str:
     """Stable JSON for scripts: sorted keys where data are mappings, two-space indent."""
     return json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+
+
+def json_array(items: Iterable[Any], page: int = 1000) -> Iterator[str]:
+    """`to_json` of a list, in pieces of up to `page` items as they come (output that streams)."""
+    pieces: list[str] = []
+    opening = "[\n  "
+    for item in items:
+        pieces.append(opening + _indented(item))
+        opening = ",\n  "
+        if len(pieces) == page:
+            yield "".join(pieces)
+            pieces = []
+    pieces.append("[]" if opening == "[\n  " else "\n]")
+    yield "".join(pieces)
+
+
+def _indented(item: Any) -> str:
+    """One item of `to_json`'s array, two spaces in: a mapping's scalars encoded one by one (the
+    indenting encoder is pure Python, about five times slower), anything else by `json.dumps`."""
+    if not isinstance(item, dict) or not all(type(key) is str for key in item):
+        return _dumps(item).replace("\n", "\n  ")
+    if not item:
+        return "{}"
+    fields = ",\n    ".join(f"{_string(key)}: {_value(value)}" for key, value in item.items())
+    return "{\n    " + fields + "\n  }"
+
+
+def _value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return _dumps(value).replace("\n", "\n    ")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+
+
+_string: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 def process_row(process: Any) -> dict[str, Any]:

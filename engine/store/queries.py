@@ -311,6 +311,20 @@ def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip
         connection.exec_driver_sql(sql, [values(row) for row in rows] if len(order) > 1 else [(values(row),) for row in rows])
 
 
+def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples of `columns` into `table` in one DBAPI executemany."""
+    if not rows:
+        return
+    sql, order = _insert_statement(connection.dialect, getattr(db, table), columns, None)
+    if order is None:  # named parameters
+        connection.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in rows])
+    elif order == columns:
+        connection.exec_driver_sql(sql, list(rows))
+    else:
+        positions = itemgetter(*(columns.index(name) for name in order))
+        connection.exec_driver_sql(sql, [positions(row) for row in rows])
+
+
 @lru_cache(maxsize=64)
 def _insert_statement(dialect: Any, table: Any, columns: tuple[str, ...], skip_existing: str | None) -> tuple[str, Any]:
     """The SQL of an insert of `columns` and the order its positional parameters take (None when named)."""
