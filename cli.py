@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from commands import administer, decide, demo, mail, operate, test
+from engine.diagnostics import one_line
 from engine.errors import CardflowError
 
 
@@ -24,7 +25,7 @@ class CardflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CardflowError as error:
-            click.echo(f"cardflow: {error.message}", err=True)
+            click.echo(one_line(f"cardflow: {error.message}"), err=True)
             ctx.exit(error.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

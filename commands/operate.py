@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,6 +25,7 @@ from commands.shared import (
     store_at,
     workspace_option,
 )
+from engine.errors import Unfinished
 
 
 @click.group()
@@ -113,22 +116,37 @@ def run(
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
-    with progress_bar(count_selected(engine, selection)) as advance:
-        result = run_batch(
-            found,
-            engine,
-            request,
-            bureau,
-            keep_results=True if as_json else 101,  # a table is shown for up to 100 users; memory stays flat beyond
-            progress=advance,
-            started=lambda batch: click.echo(f"cardflow: batch {batch}", err=True),
-        )
+    started: list[str] = []
+
+    def announce(batch: str) -> None:
+        started.append(batch)
+        if not dry_run:  # a plan writes no batch: an id would name nothing
+            click.echo(f"cardflow: batch {batch}", err=True)
+
+    try:
+        with progress_bar(count_selected(engine, selection)) as advance:
+            result = run_batch(
+                found,
+                engine,
+                request,
+                bureau,
+                keep_results=True if as_json else 101,  # a table is shown for up to 100 users; memory stays flat beyond
+                progress=advance,
+                started=announce,
+            )
+    except KeyboardInterrupt:
+        raise interrupted(request, started, sets) from None
     if as_json:
         click.echo(json_text(result.as_json()))
     else:
         from engine.report.tables import render_plan
 
         click.echo(render_plan(result) if dry_run else render_batch(result))
+    if result.counts["deferred"] and not dry_run:
+        raise Unfinished(
+            f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
+            f"resume with {resume_command(request, result.batch, sets)}"
+        )
 
 
 @click.command()
@@ -202,13 +220,30 @@ def queue_run(
     """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
     from engine.batch.actions import sync_queue
     from engine.definitions.options import parse_sets
-    from engine.report.tables import render_actions
 
     found = open_workspace(workspace)
     results = sync_queue(
         found, store_at(db), bureau_connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts)
     )
-    click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+    click.echo(json_text([r.as_json() for r in results]) if as_json else render_queue(results))
+    unanswered = sum(1 for r in results if r.status == "deferred")
+    if unanswered:
+        raise Unfinished(
+            f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
+            "run `cardflow queue run` again once it answers"
+        )
+
+
+def render_queue(results: list[Any]) -> str:
+    """`queue run` for a reader: the cards, then one line of totals (per state reached, and left waiting)."""
+    from collections import Counter
+
+    from engine.report.tables import render_actions
+
+    if not results:
+        return render_actions(results)
+    counts = Counter(r.dest if r.status == "done" and r.dest else r.status for r in results)
+    return render_actions(results) + "\nqueue run: " + ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
 
 
 @click.command()
@@ -253,6 +288,24 @@ def batches(db: str | None, as_json: bool) -> None:
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
+
+
+def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:
+    """The command line that finishes batch `batch` of `request`."""
+    selection = request.selection
+    if selection.users:
+        chosen = " ".join(f"--user {shlex.quote(user)}" for user in selection.users)
+    else:
+        chosen = "--all" if selection.all else f"--where {shlex.quote(selection.where)}"
+    options = "".join(f" --set {shlex.quote(item)}" for item in sets)
+    return f"cardflow run {request.process} {chosen} --as {shlex.quote(request.actor)}{options} --batch-id {shlex.quote(batch)}"
+
+
+def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exception:
+    """Ctrl-C during a run: say how to finish the batch (or that nothing was written)."""
+    if not started or request.dry_run:
+        return click.Abort()
+    return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
 
 
 COMMANDS: list[click.Command] = [users, run, plan, queue, cards, batches, abort, retry]

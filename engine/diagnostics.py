@@ -83,7 +83,7 @@ class Diagnostic:
     severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.code} {self.message}"
+        return one_line(f"{self.location}: {self.code} {self.message}")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +99,13 @@ class Diagnostic:
 def diagnostic(location: Location, code: str, **fields: Any) -> Diagnostic:
     """Build a diagnostic from the code table; unknown codes are a programmer error."""
     return Diagnostic(location, code, CODES[code].format(**fields))
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks, tabs and other control characters escaped, so it prints as one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def sort_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

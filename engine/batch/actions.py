@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.effects import FireContext, Work, bureau_refusal, fire
+from engine.batch.request import refuse_inactive
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -84,6 +85,7 @@ def act(
         actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+        refuse_inactive(actor, f"{trigger} cards")
         cards = queries.get_cards(connection, card_ids)
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
@@ -184,8 +186,9 @@ def _apply(
         )
     except BureauUnavailable as unavailable:
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
+    refused = bureau_refusal(work) if decision.dest is not None else None
     work.flush(connection, context)
-    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", reason)
+    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason)
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
         except BureauUnavailable as unavailable:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done"))
+        refused = bureau_refusal(work) if decision.dest is not None else None
+        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused))
     work.flush(connection, context)
     return results

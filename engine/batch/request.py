@@ -63,9 +63,16 @@ def require_actor(connection: Connection, actor_id: str, role: str, what: str) -
     actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
     if actor is None:
         raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+    refuse_inactive(actor, "run batches")
     if role not in ("any", "system") and role not in actor["roles"]:
         raise Refused(f"{actor_id} does not have the {role} role needed for {what}")
     return actor
+
+
+def refuse_inactive(actor: Row, doing: str) -> None:
+    """Staff act only while active, as a card holder must be active to get a card (DOMAIN.md)."""
+    if actor.get("state") != "active":
+        raise Refused(f"{actor['id']} is {actor.get('state')}; an inactive user cannot {doing}")
 
 
 def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:

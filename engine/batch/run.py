@@ -9,6 +9,7 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.effects import FireContext, Work, bureau_refusal, fire
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
@@ -118,7 +119,7 @@ def run_batch(
                 progress(len(users))
     if not plan:
         with engine.begin() as connection:
-            created = sum(n for key, n in result.counts.items() if key != "skipped")
+            created = queries.batch_card_count(connection, batch.record["id"])
             status = "incomplete" if result.counts["deferred"] else "complete"
             connection.execute(
                 db.batches.update()
@@ -192,12 +193,27 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
 
 
 def _check_resumable(existing: Row, batch: _Batch) -> None:
+    """Resuming finishes the batch as it was started: same process, definitions, options and users."""
     if existing["process"] != batch.process.symbolic_name or existing["fingerprint"] != batch.compiled.fingerprint:
         raise UsageError(
             f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
             "resume it with the same ones, or choose another --batch-id"
         )
+    started = json.loads(existing["selection"])
+    if started != batch.request.selection.describe():
+        raise Refused(
+            f"batch {existing['id']} ({existing['status']}) was started for {_described(started)}, not "
+            f"{_described(batch.request.selection.describe())}; resuming finishes the original selection only: "
+            "run it again with that selection, or choose another --batch-id"
+        )
     batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
+
+
+def _described(selection: Row) -> str:
+    """A selection in the words of the command line."""
+    if selection.get("users"):
+        return " ".join(f"--user {user}" for user in selection["users"])
+    return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 
 def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
@@ -350,7 +366,7 @@ def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: R
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
     if not stored:
         work.rows["cards"].append(card)
-    return UserResult(holder["id"], card["id"], card["state"], "created")
+    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work))
 
 
 class Planner:

@@ -183,11 +183,20 @@ def render_batch(result: Any) -> str:
     created = {state: n for state, n in sorted(result.counts.items()) if state != "skipped"}
     summary = ", ".join(f"{state} {n}" for state, n in created.items()) or "none"
     verb = "would create" if result.dry_run else "created"
+    batch = "dry run" if result.dry_run else f"batch {result.batch}"
     lines.append(
-        f"batch {result.batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
+        f"{batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
         f"skipped {result.counts.get('skipped', 0)}" + (" [dry run: nothing written]" if result.dry_run else "")
     )
+    lines += _table_left_out(result)
     return "\n".join(lines)
+
+
+def _table_left_out(result: Any) -> list[str]:
+    """A line saying the table was left out, and how to see every result, when there are over 100."""
+    if result.total <= 100:
+        return []
+    return [f"{result.total} results: the table shows at most 100 users; --json lists every one"]
 
 
 def render_actions(results: Sequence[Any]) -> str:
@@ -208,6 +217,7 @@ def render_plan(result: Any) -> str:
         ]
         lines.append(table(["user", "state", "status", "reason", "emails", "bureau"], rows))
     lines.append(plan_summary(result))
+    lines += _table_left_out(result)
     return "\n".join(lines)
 
 

@@ -160,9 +160,20 @@ def get_batch(connection: Connection, batch_id: str) -> Row | None:
 
 
 def list_batches(connection: Connection) -> list[Row]:
-    return [
+    """Every batch, oldest first; a batch still running (or killed) counts the cards it has made so far."""
+    rows = [
         dict(row._mapping) for row in connection.execute(select(db.batches).order_by(db.batches.c.created_at, db.batches.c.id))
     ]
+    for row in rows:
+        if row["status"] == "running":
+            row["created"] = batch_card_count(connection, row["id"])
+    return rows
+
+
+def batch_card_count(connection: Connection, batch_id: str) -> int:
+    """How many cards batch `batch_id` has made (whichever run of it made them)."""
+    query = select(func.count()).select_from(db.cards).where(db.cards.c.batch_id == batch_id)
+    return int(connection.execute(query).scalar_one())
 
 
 # cards
