@@ -224,3 +224,30 @@ def test_the_vendors_setting_names_are_accepted() -> None:
     assert (bureau.base_url, bureau.client_id, bureau.org_id) == ("https://caas.example.com", "id", "org")
     ours = HttpBureau.from_env({**vendor, "CARDFLOW_BUREAU_CLIENT_ID": "mine", "CARDFLOW_BUREAU_URL": "http://127.0.0.1:1"})
     assert (ours.base_url, ours.client_id) == ("http://127.0.0.1:1", "mine")
+
+
+def test_where_on_an_attribute_no_user_has_is_an_error(cf: Run) -> None:
+    """`--where user.departmnt == ...` is a usage error with "did you mean", and writes no batch."""
+    result = cf("run", ORDER, "--where", "user.departmnt == 'Sales'", "--as", "op1")
+    assert result.exit_code == 2 and "'user.departmnt'" in result.stderr and "did you mean 'department'" in result.stderr
+    assert ok(cf("batches", "--json")) == []
+
+
+def test_where_reads_open_cards(cf: Run) -> None:
+    """`user.open_cards` works in `--where` as it does in guards."""
+    ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json"))
+    multiple = ("--set", "CardsAddonExtProdMultipleCards=true")
+    output = ok(cf("run", ORDER, "--where", "user.open_cards > 0", "--as", "op1", "--json", *multiple))
+    assert [r["user"] for r in output["results"]] == ["u1"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["(" * 200 + "user.id" + ")" * 200, "not " * 500 + "user.id", "user.id == " + "9" * 5000, "user.id|first == 1"],
+    ids=["deep", "long", "huge-number", "first-of-text"],
+)
+def test_where_too_big_or_odd_is_one_line_error(cf: Run, where: str) -> None:
+    """Deep, long or odd `--where` expressions give a one-line error (or a plain result), never an internal error."""
+    result = cf("run", ORDER, "--where", where, "--as", "op1")
+    assert result.exit_code in (0, 2) and "internal error" not in result.output
+    assert len(result.stderr.strip().splitlines()) <= 2

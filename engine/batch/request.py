@@ -110,6 +110,23 @@ def selection_expression(where: str | None) -> Compiled | None:
     return expression
 
 
+#: What every user has, whatever the users file held: the columns, and what a run counts.
+USER_FIELDS = frozenset({"id", "name", "email", "state", "roles", "open_cards"})
+
+
+def check_where_attributes(connection: Connection, where: Compiled | None) -> None:
+    """An attribute --where reads that no stored user has is a mistake (it would select nobody)."""
+    if where is None:
+        return
+    for root, name in sorted(where.attributes):
+        if root != "user" or name in USER_FIELDS or queries.users_have_attribute(connection, name):
+            continue
+        from engine.diagnostics import did_you_mean
+
+        known = USER_FIELDS | queries.attribute_names(connection)
+        raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
+
+
 def check_users_exist(connection: Connection, selection: Selection) -> None:
     if selection.users:
         found = queries.users_by_id(connection, selection.users)

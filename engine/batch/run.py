@@ -22,6 +22,7 @@ from engine.batch.effects import FireContext, Work, bureau_refusal, fire
 from engine.batch.request import (
     RunRequest,
     check_users_exist,
+    check_where_attributes,
     new_batch_id,
     require_actor,
     selection_expression,
@@ -187,6 +188,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     known = {"options": compiled.option_values, "actor": actor}
     prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)
+    check_where_attributes(connection, where)
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
@@ -225,10 +227,21 @@ def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
                 found = queries.users_by_id(connection, ids[start : start + chunk])
             yield [found[user] for user in ids[start : start + chunk]]
         return
+    counted = batch.where is not None and ("user", "open_cards") in batch.where.attributes
     for users in queries.user_chunks(engine, chunk):
+        if counted:
+            _count_open_cards(engine, batch, users)
         chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
         if chosen:
             yield chosen
+
+
+def _count_open_cards(engine: Engine, batch: _Batch, users: list[Row]) -> None:
+    """Give each user of a page of the users table its `open_cards`, for a --where that reads it."""
+    with db.reading(engine) as connection:
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users], contiguous=True)
+    for user in users:
+        user["open_cards"] = counts.get(user["id"], 0)
 
 
 def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) -> None:
