@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +35,43 @@ def users() -> None:
 
 
 @users.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "yaml"]),
+    help="The file's format (default: by its suffix; from stdin, guessed).",
+)
 @db_option
-def users_import(file: Path, db: str | None) -> None:
+def users_import(file: Path, fmt: str | None, db: str | None) -> None:
     """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
 
     CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
-    (or a mapping with `users:`). The file is checked whole before anything is written.
+    (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
+    is written.
     """
     from engine.store.queries import upsert_users
-    from engine.store.users import read_users
+    from engine.store.users import guess_format, parse_users, read_users
 
-    rows = read_users(file)
+    if str(file) == "-":
+        text = read_stdin()
+        rows = parse_users(text, "<stdin>", fmt or guess_format(text))
+    else:
+        rows = read_users(file, fmt)
     engine = store_at(db)
     with engine.begin() as connection:
         upsert_users(connection, rows)
-    click.echo(f"imported {len(rows)} user(s) from {file}")
+    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
+
+
+def read_stdin() -> str:
+    """All of stdin as UTF-8 text (a byte-order mark dropped); other bytes are a usage error."""
+    from engine.errors import UsageError
+
+    try:
+        return sys.stdin.buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"<stdin>: cannot read: {error}") from None
 
 
 @users.command("list")

@@ -47,6 +47,21 @@ class RunRequest:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+MAX_BATCH_ID = 100
+
+
+def check_batch_id(batch_id: str | None) -> None:
+    """A batch id names files (orders/) and rows: printable, no path separators, no leading dot."""
+    if batch_id is None:
+        return
+    bad = not batch_id.strip() or not batch_id.isprintable() or "/" in batch_id or "\\" in batch_id
+    if bad or batch_id.startswith(".") or len(batch_id) > MAX_BATCH_ID:
+        raise UsageError(
+            f"--batch-id {batch_id!r}: a batch id is 1 to {MAX_BATCH_ID} printable characters, "
+            "without '/' or '\\' and not starting with '.' (e.g. B-2026-05-sales)"
+        )
+
+
 def new_batch_id() -> str:
     """A batch id that sorts by time: B<date>-<time>-<random>."""
     stamp = now().replace("-", "").replace(":", "").replace("Z", "")

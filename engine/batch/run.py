@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.batch.effects import FireContext, Work, bureau_refusal, fire
 from engine.batch.request import (
     RunRequest,
+    check_batch_id,
     check_users_exist,
     check_where_attributes,
     new_batch_id,
@@ -164,6 +165,7 @@ def _chunk_with_retry(
 
 
 def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> _Batch:
+    check_batch_id(request.batch_id)
     process = workspace.process(request.process)
     if process.kind != "batch":
         raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
