@@ -251,3 +251,38 @@ def test_where_too_big_or_odd_is_one_line_error(cf: Run, where: str) -> None:
     result = cf("run", ORDER, "--where", where, "--as", "op1")
     assert result.exit_code in (0, 2) and "internal error" not in result.output
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_cards_with_an_unknown_state_or_process_is_an_error(cf: Run) -> None:
+    """`cards --state procesing` is a usage error with "did you mean", not an empty table."""
+    result = cf("cards", "--state", "procesing")
+    assert result.exit_code == 2 and "did you mean 'processing'" in result.stderr
+    result = cf("cards", "--process", "CardsBoProcRequestMultiple")
+    assert result.exit_code == 2 and f"did you mean '{REQUEST}'" in result.stderr
+    assert cf("cards", "--state", "processing").exit_code == 0
+
+
+@pytest.mark.parametrize("batch_id", ["../escaped", "a/b", ".hidden", "line\nbreak", "x" * 101, " "])
+def test_a_batch_id_that_could_name_a_path_elsewhere_is_refused(cf: Run, tmp_path: Path, batch_id: str) -> None:
+    """Batch ids are checked: no separators, no leading dot, printable, bounded; nothing is written."""
+    result = cf("run", ORDER, "--user", "u1", "--as", "op1", "--batch-id", batch_id, "--set", "CardsAddonExtProdQueue=false")
+    assert result.exit_code == 2 and "--batch-id" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert card_count(cf) == 0 and not (tmp_path / "cwd" / "escaped").exists()
+
+
+def test_a_scenario_without_a_name_is_a_diagnostic(run: Run, tmp_path: Path) -> None:
+    """A scenario without `name:` gets E103 at its file, never an internal error."""
+    scenario = tmp_path / "nameless.scenario.yaml"
+    scenario.write_text("users:\n  - {id: op1, name: O, email: o@example.com, state: active, roles: [operator]}\nsteps:\n  - {queue: run}\n")
+    result = run("test", str(scenario))
+    assert result.exit_code == 1 and "E103" in result.output and "internal error" not in result.output
+
+
+def test_empty_production_types_do_not_validate(run: Run, workspace: Path) -> None:
+    """`CardsAddonExtProdProductionTypes` set to [] is an E404 at the value's line, not a failure at every run."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = rules.read_text()
+    rules.write_text(text.replace("    default: [standard]\n", "    default: [standard]\n    value: []\n", 1))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    assert "rules/CardsAddonExtProdScriptOptions.yaml:" in result.stdout and "E404 CardsAddonExtProdProductionTypes" in result.stdout

@@ -116,7 +116,8 @@ def load_scenario(path: Path, workspace: Workspace, shown: str | None = None) ->
     if not buildable or problems:
         return None, [*problems, *shape]
     steps = tuple(Step(i + 1, _action(entry), entry, document.at(("steps", i))) for i, entry in enumerate(document.data["steps"]))
-    scenario = Scenario(document.file, document.data["name"], document, steps)
+    name = document.data.get("name")  # descriptive: a missing or odd name is reported (E103/E102), not fatal
+    scenario = Scenario(document.file, str(name) if name is not None else Path(document.file).name, document, steps)
     found = [*shape, *_check(scenario, workspace)]
     return (None if found else scenario), found
 
