@@ -277,7 +277,13 @@ def render_queue(results: list[Any]) -> str:
 @db_option
 @json_option
 def cards(
-    user: str | None, state: str | None, process: str | None, batch: str | None, workspace: str | None, db: str | None, as_json: bool
+    user: str | None,
+    state: str | None,
+    process: str | None,
+    batch: str | None,
+    workspace: str | None,
+    db: str | None,
+    as_json: bool,
 ) -> None:
     """List cards, oldest first; an unknown --state or --process (in the workspace) is an error."""
     from engine.report.tables import card_row, table

@@ -273,7 +273,8 @@ def test_a_batch_id_that_could_name_a_path_elsewhere_is_refused(cf: Run, tmp_pat
 def test_a_scenario_without_a_name_is_a_diagnostic(run: Run, tmp_path: Path) -> None:
     """A scenario without `name:` gets E103 at its file, never an internal error."""
     scenario = tmp_path / "nameless.scenario.yaml"
-    scenario.write_text("users:\n  - {id: op1, name: O, email: o@example.com, state: active, roles: [operator]}\nsteps:\n  - {queue: run}\n")
+    user = "{id: op1, name: O, email: o@example.com, state: active, roles: [operator]}"
+    scenario.write_text(f"users:\n  - {user}\nsteps:\n  - {{queue: run}}\n")
     result = run("test", str(scenario))
     assert result.exit_code == 1 and "E103" in result.output and "internal error" not in result.output
 
@@ -285,4 +286,5 @@ def test_empty_production_types_do_not_validate(run: Run, workspace: Path) -> No
     rules.write_text(text.replace("    default: [standard]\n", "    default: [standard]\n    value: []\n", 1))
     result = run("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
-    assert "rules/CardsAddonExtProdScriptOptions.yaml:" in result.stdout and "E404 CardsAddonExtProdProductionTypes" in result.stdout
+    assert "rules/CardsAddonExtProdScriptOptions.yaml:" in result.stdout
+    assert "E404 CardsAddonExtProdProductionTypes" in result.stdout
