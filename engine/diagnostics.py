@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",

@@ -288,3 +288,28 @@ def test_empty_production_types_do_not_validate(run: Run, workspace: Path) -> No
     assert result.exit_code == 1
     assert "rules/CardsAddonExtProdScriptOptions.yaml:" in result.stdout
     assert "E404 CardsAddonExtProdProductionTypes" in result.stdout
+
+
+def test_a_subfolder_of_a_site_uses_the_site(run: Run, workspace: Path) -> None:
+    """From a subfolder of a workspace, commands use that workspace (found walking up), not the shipped one."""
+    (workspace / "deep" / "er").mkdir(parents=True)
+    os.chdir(workspace / "deep" / "er")
+    result = run("validate")
+    assert result.exit_code == 0 and f"in {workspace}" in result.stderr
+
+
+def test_init_copies_the_scenario_suite(run: Run, tmp_path: Path) -> None:
+    """`init` copies the scenario suite, so `cardflow test` passes in the new site as it is."""
+    site = tmp_path / "site"
+    assert run("init", str(site)).exit_code == 0
+    assert (site / "tests" / "scenarios" / "order_default.scenario.yaml").is_file()
+    os.chdir(site)
+    result = run("test", "--min-coverage", "100")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_empty_processes_folder_is_not_ok(run: Run, tmp_path: Path) -> None:
+    """A workspace whose processes/ holds no definition fails `validate` with E290."""
+    (tmp_path / "empty" / "processes").mkdir(parents=True)
+    result = run("validate", "--workspace", str(tmp_path / "empty"))
+    assert result.exit_code == 1 and "E290" in result.stdout

@@ -12,10 +12,11 @@ from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, build_process, build_script
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
-from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean, sort_unique
 from engine.errors import UsageError, WorkspaceInvalid
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
+SCENARIOS = "tests/scenarios"
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +55,8 @@ def reference_workspace() -> Path:
 
 
 def locate(explicit: str | None = None) -> Path:
-    """--workspace, else $CARDFLOW_WORKSPACE, else the current directory if it holds processes/, else the reference."""
+    """--workspace, else $CARDFLOW_WORKSPACE, else the nearest folder at or above the current one
+    that holds processes/ (as git finds its repository), else the reference."""
     chosen = explicit or os.environ.get("CARDFLOW_WORKSPACE")
     if chosen:
         root = Path(chosen)
@@ -62,7 +64,7 @@ def locate(explicit: str | None = None) -> Path:
             raise UsageError(f"{chosen} is not a workspace (no {PROCESSES}/ folder in it)")
         return root
     here = Path.cwd()
-    return here if (here / PROCESSES).is_dir() else reference_workspace()
+    return next((folder for folder in (here, *here.parents) if (folder / PROCESSES).is_dir()), reference_workspace())
 
 
 def load_workspace(root: Path) -> Workspace:
@@ -89,6 +91,8 @@ def load_workspace(root: Path) -> Workspace:
             else:
                 process = build_process(document)
                 processes.setdefault(process.symbolic_name, process)
+    if not processes and not found:
+        found.append(diagnostic(Location(f"{PROCESSES}/"), "E290", folder=str(root / PROCESSES)))
     found += check.run_checks(processes, scripts)
     found += check_templates(root, processes)
     templates = root / TEMPLATES
@@ -99,14 +103,14 @@ def load_workspace(root: Path) -> Workspace:
 
 
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
-    """Copy the reference workspace (processes, rules, templates) into `dest` for a site to edit."""
+    """Copy the reference workspace (processes, rules, templates, the scenario suite) into `dest` for a site to edit."""
     import shutil
 
     source = source or reference_workspace()
     if (dest / PROCESSES).exists():
         raise UsageError(f"{dest} already holds a workspace ({PROCESSES}/ exists); nothing copied")
     copied = []
-    for folder in (PROCESSES, RULES, TEMPLATES):
+    for folder in (PROCESSES, RULES, TEMPLATES, SCENARIOS):
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)
