@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table, columns padded to their widest cell."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, upper: bool = True) -> str:
+    """A plain-text table, columns padded to their widest cell; headers upper-cased unless `upper` is false
+    (names such as option variables are shown as written)."""
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines = ["  ".join((h.upper() if upper else h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
 
