@@ -313,3 +313,23 @@ def test_an_empty_processes_folder_is_not_ok(run: Run, tmp_path: Path) -> None:
     (tmp_path / "empty" / "processes").mkdir(parents=True)
     result = run("validate", "--workspace", str(tmp_path / "empty"))
     assert result.exit_code == 1 and "E290" in result.stdout
+
+
+def test_an_empty_value_in_an_option_script_is_one_diagnostic(run: Run, workspace: Path) -> None:
+    """An empty `value:` gives its own diagnostic and none of the ones that would follow in other files."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    rules.write_text(rules.read_text().replace("    default: true\n", "    default: true\n    value:\n", 1))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("rules/CardsAddonExtProdScriptOptions.yaml:") and " E102 " in line
+
+
+def test_a_bad_recipient_is_one_diagnostic(run: Run, workspace: Path) -> None:
+    """A bad `to:` in a process gives its E104 and no "unknown process" in the processes acting on it."""
+    process = workspace / "processes" / f"{ORDER}.yaml"
+    process.write_text(process.read_text().replace("to: holder", "to: holdr", 1))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"processes/{ORDER}.yaml:") and " E104 " in line

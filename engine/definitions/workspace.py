@@ -12,7 +12,7 @@ from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, build_process, build_script
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean, sort_unique
+from engine.diagnostics import CODES, Diagnostic, Location, diagnostic, did_you_mean, sort_unique
 from engine.errors import UsageError, WorkspaceInvalid
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
@@ -73,6 +73,7 @@ def load_workspace(root: Path) -> Workspace:
     digest = hashlib.sha256()
     scripts: dict[str, OptionScript] = {}
     processes: dict[str, Process] = {}
+    unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
     for folder, kind in ((RULES, "option_script"), (PROCESSES, "process")):
         for path in sorted((root / folder).glob("*.yaml")):
             shown = f"{folder}/{path.name}"
@@ -80,10 +81,12 @@ def load_workspace(root: Path) -> Workspace:
             document, problems = load_file(path, shown)
             found += problems
             if document is None:
+                unbuilt[kind].add(path.stem)
                 continue
             shape, buildable = validate(document, kind)
             found += shape
             if not buildable or problems:
+                unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
                 continue
             if kind == "option_script":
                 script = build_script(document)
@@ -93,13 +96,39 @@ def load_workspace(root: Path) -> Workspace:
                 processes.setdefault(process.symbolic_name, process)
     if not processes and not found:
         found.append(diagnostic(Location(f"{PROCESSES}/"), "E290", folder=str(root / PROCESSES)))
-    found += check.run_checks(processes, scripts)
+    found += [d for d in check.run_checks(processes, scripts) if not _follows_from_unbuilt(d, unbuilt, processes)]
     found += check_templates(root, processes)
     templates = root / TEMPLATES
     for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16])
+
+
+def _declared_name(data: object, kind: str, stem: str) -> str:
+    """The name a file that could not be built declares (its symbolic name or script), else its stem."""
+    key = "script" if kind == "option_script" else "symbolic_name"
+    name = data.get(key) if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else stem
+
+
+def _follows_from_unbuilt(found: Diagnostic, unbuilt: dict[str, set[str]], processes: dict[str, Process]) -> bool:
+    """Whether a diagnostic of meaning only follows from a file that could not be built (and was
+    reported already): a reference to its name, an option of its script, a trigger it would fire."""
+    scripts, broken = unbuilt["option_script"], unbuilt["process"]
+    if found.code == "E212":
+        return any(found.message.startswith(CODES["E212"].format(name=name, hint="")) for name in scripts)
+    if found.code == "E209":
+        return any(found.message.startswith(CODES["E209"].format(name=name, hint="")) for name in broken)
+    if found.code == "E214":
+        return bool(broken)  # the process that fires it may be the one that could not be built
+    files = {p.document.file: p for p in processes.values()}
+    process = files.get(found.location.file)
+    if process is None:
+        return False
+    if found.code == "E302":
+        return bool(scripts & set(process.options))
+    return found.code in ("E203", "E210") and bool(broken & set(process.acts_on))
 
 
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
