@@ -4,6 +4,7 @@ users, which production type. Nothing here writes; `engine.batch.run` carries th
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,29 @@ def check_where_attributes(connection: Connection, where: Compiled | None) -> No
 
         known = USER_FIELDS | queries.attribute_names(connection)
         raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
+
+
+def check_resumable(existing: Row, process: str, fingerprint: str, selection: Selection) -> None:
+    """Resuming finishes a batch as it was started: same process, definitions, options and users."""
+    if existing["process"] != process or existing["fingerprint"] != fingerprint:
+        raise UsageError(
+            f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
+            "resume it with the same ones, or choose another --batch-id"
+        )
+    started = json.loads(existing["selection"])
+    if started != selection.describe():
+        raise Refused(
+            f"batch {existing['id']} ({existing['status']}) was started for {_described(started)}, not "
+            f"{_described(selection.describe())}; resuming finishes the original selection only: "
+            "run it again with that selection, or choose another --batch-id"
+        )
+
+
+def _described(selection: Row) -> str:
+    """A selection in the words of the command line."""
+    if selection.get("users"):
+        return " ".join(f"--user {user}" for user in selection["users"])
+    return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 
 def check_users_exist(connection: Connection, selection: Selection) -> None:

@@ -9,7 +9,6 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from engine.batch.effects import FireContext, Work, bureau_refusal, fire
 from engine.batch.request import (
     RunRequest,
     check_batch_id,
+    check_resumable,
     check_users_exist,
     check_where_attributes,
     new_batch_id,
@@ -105,7 +105,8 @@ def run_batch(
         batch = _prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
         if existing is not None:
-            _check_resumable(existing, batch)
+            check_resumable(existing, batch.process.symbolic_name, batch.compiled.fingerprint, request.selection)
+            batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
             batch.resumed = True
         if request.strict:
             _refuse_if_any_skipped(connection, batch, chunk)
@@ -194,30 +195,6 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
-
-
-def _check_resumable(existing: Row, batch: _Batch) -> None:
-    """Resuming finishes the batch as it was started: same process, definitions, options and users."""
-    if existing["process"] != batch.process.symbolic_name or existing["fingerprint"] != batch.compiled.fingerprint:
-        raise UsageError(
-            f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
-            "resume it with the same ones, or choose another --batch-id"
-        )
-    started = json.loads(existing["selection"])
-    if started != batch.request.selection.describe():
-        raise Refused(
-            f"batch {existing['id']} ({existing['status']}) was started for {_described(started)}, not "
-            f"{_described(batch.request.selection.describe())}; resuming finishes the original selection only: "
-            "run it again with that selection, or choose another --batch-id"
-        )
-    batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
-
-
-def _described(selection: Row) -> str:
-    """A selection in the words of the command line."""
-    if selection.get("users"):
-        return " ".join(f"--user {user}" for user in selection["users"])
-    return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 
 def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
