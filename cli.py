@@ -48,7 +48,7 @@ def cli() -> None:
     `cardflow validate` checks them and points at the line. Operators run processes by
     symbolic name; approvers decide requests; testers plan, test and diff outcomes.
 
-    Exit codes: 0 success, 1 content problem (diagnostics, refusals, differences),
+    Exit codes: 0 success, 1 content problem (diagnostics, refusals, differences, unfinished work),
     2 usage error or unusable input.
     """
 

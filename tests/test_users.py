@@ -233,6 +233,13 @@ def test_reimporting_the_same_file_changes_nothing(run: Run, tmp_path: Path) -> 
 
 # bad input: exit 2, one line naming the file (and where), nothing written
 
+#: The alias bomb the definitions loader refuses with E005 (tests/test_load.py), as a users file.
+LOADER_BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 10)}]" for i in range(1, 9)]
+    + ["users: [{id: u1, name: A, email: a@example.com, state: active, x: *i}]"]
+)
+
 BAD_INPUTS = {
     "missing-id": ("users.csv", "id,name,email,state\n,Ann,ann@example.com,active\n", [":2: ", "missing id"]),
     "missing-name": (
@@ -298,6 +305,7 @@ BAD_INPUTS = {
         "users: [{id: u1, name: A, email: a@example.com, state: active, x: *i}]\n",
         ["alias bomb"],
     ),
+    "yaml-alias-bomb-of-the-loader": ("users.yaml", LOADER_BOMB, ["alias bomb"]),
     "yaml-recursive-alias": ("users.yaml", "- &u {id: u1, name: A, email: a@example.com, state: active, me: *u}\n", ["expands"]),
     "yaml-huge-number": ("users.yaml", f"- {{id: {'9' * 5000}, name: A, email: a@example.com, state: active}}\n", ["not valid"]),
     "email-no-domain": ("users.csv", "id,name,email,state\nu1,Ann,a@,active\n", [":2: ", "'a@'"]),
