@@ -35,7 +35,8 @@ class CardflowGroup(click.Group):
         except Exception as error:  # the promise: no traceback reaches a user
             if os.environ.get("CARDFLOW_DEBUG"):
                 raise
-            click.echo(f"cardflow: internal error: {type(error).__name__}: {error} (CARDFLOW_DEBUG=1 shows more)", err=True)
+            problem = f"{type(error).__name__}: {error}"
+            click.echo(one_line(f"cardflow: internal error: {problem} (CARDFLOW_DEBUG=1 shows more)"), err=True)
             ctx.exit(2)
 
 

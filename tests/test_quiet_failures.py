@@ -333,3 +333,18 @@ def test_a_bad_recipient_is_one_diagnostic(run: Run, workspace: Path) -> None:
     assert result.exit_code == 1
     (line,) = result.stdout.splitlines()
     assert line.startswith(f"processes/{ORDER}.yaml:") and " E104 " in line
+
+
+def test_a_control_character_in_a_set_name_stays_on_one_line(run: Run) -> None:
+    """`--set` with a line break in the variable's name is refused in one line, the break escaped."""
+    result = run("options", "--set", "CardsAddonExt\nProdQueue=false")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1 and "\\n" in result.stderr
+
+
+def test_a_control_character_in_a_diagnostic_is_escaped(run: Run, workspace: Path) -> None:
+    """A key holding a tab or a line separator is reported in one `FILE:LINE:COL: CODE message` line."""
+    process = workspace / "processes" / f"{ORDER}.yaml"
+    process.write_text(process.read_text() + '"bad\\tkey\\u2028here": 1\n')
+    result = run("validate", "--workspace", str(workspace))
+    (line,) = result.stdout.splitlines()
+    assert " E101 " in line and "\\t" in line and "\\u2028" in line
