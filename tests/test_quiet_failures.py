@@ -348,3 +348,20 @@ def test_a_control_character_in_a_diagnostic_is_escaped(run: Run, workspace: Pat
     result = run("validate", "--workspace", str(workspace))
     (line,) = result.stdout.splitlines()
     assert " E101 " in line and "\\t" in line and "\\u2028" in line
+
+
+def test_a_scenario_may_give_a_user_two_existing_cards(run: Run, tmp_path: Path) -> None:
+    """Two existing cards for one user (found by the fuzz suite: a unique-constraint crash) seed and run."""
+    scenario = tmp_path / "two.scenario.yaml"
+    card = "{user: u3, process: CardsAddonExtProdBoProcOrderMultiple, state: aborted, requester: op1}"
+    scenario.write_text(
+        "name: two existing cards\n"
+        "users:\n"
+        "  - {id: op1, name: O, email: op1@example.com, state: active, roles: [operator]}\n"
+        "  - {id: u3, name: C, email: c@example.com, state: active}\n"
+        f"cards:\n  - {card}\n  - {card}\n"
+        f"steps:\n  - {{run: {ORDER}, as: op1, users: [u3]}}\n"
+        "expect:\n  cards:\n    u3: [aborted, aborted, processing]\n"
+    )
+    result = run("test", str(scenario))
+    assert result.exit_code == 0, result.output

@@ -214,7 +214,9 @@ class _Runner:
         users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u)) for i, u in enumerate(self.scenario.data["users"])]
         with self.engine.begin() as connection:
             queries.upsert_users(connection, users)
+            seen: dict[str, int] = {}
             for i, card in enumerate(self.scenario.data.get("cards") or []):
+                seen[card["user"]] = seen.get(card["user"], 0) + 1  # a user's second card is of another (earlier) batch
                 process = self.workspace.processes.get(card["process"])
                 finals = process.finals if process else frozenset()
                 connection.execute(
@@ -226,7 +228,7 @@ class _Runner:
                         open=card["state"] not in finals,
                         requester=card.get("requester", "system"),
                         production_type=card.get("production_type"),
-                        batch_id="existing",
+                        batch_id="existing" if seen[card["user"]] == 1 else f"existing-{seen[card['user']]}",
                         created_at=SCENARIO_TIME,
                         updated_at=SCENARIO_TIME,
                     )
