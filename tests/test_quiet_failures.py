@@ -365,3 +365,12 @@ def test_a_scenario_may_give_a_user_two_existing_cards(run: Run, tmp_path: Path)
     )
     result = run("test", str(scenario))
     assert result.exit_code == 0, result.output
+
+
+def test_a_list_as_the_kind_of_a_process_is_a_diagnostic(run: Run, workspace: Path) -> None:
+    """`kind: []` is a shape error (found by the fuzz suite: "unhashable type: 'list'")."""
+    process = workspace / "processes" / "CardsAddonExtProdBatchSync.yaml"
+    process.write_text(process.read_text().replace("kind: action", "kind: []"))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1 and "internal error" not in result.output
+    assert any(" E10" in line for line in result.stdout.splitlines())

@@ -102,7 +102,7 @@ def _known_keys(error: Any, kind: str) -> list[str]:
 def _kind_keys(document: Document) -> list[Diagnostic]:
     data = document.data
     kind = data.get("kind")
-    if kind not in schemas.KIND_KEYS:
+    if not isinstance(kind, str) or kind not in schemas.KIND_KEYS:
         return []
     needed, forbidden = schemas.KIND_KEYS[kind]
     found = [diagnostic(document.at(()), "E103", key=key) for key in needed if key not in data]
