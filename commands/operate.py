@@ -242,30 +242,19 @@ def queue_run(
     """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
     from engine.batch.actions import sync_queue
     from engine.definitions.options import parse_sets
+    from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
     results = sync_queue(
         found, store_at(db), bureau_connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts)
     )
-    click.echo(json_text([r.as_json() for r in results]) if as_json else render_queue(results))
+    click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
             f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
             "run `cardflow queue run` again once it answers"
         )
-
-
-def render_queue(results: list[Any]) -> str:
-    """`queue run` for a reader: the cards, then one line of totals (per state reached, and left waiting)."""
-    from collections import Counter
-
-    from engine.report.tables import render_actions
-
-    if not results:
-        return render_actions(results)
-    counts = Counter(r.dest if r.status == "done" and r.dest else r.status for r in results)
-    return render_actions(results) + "\nqueue run: " + ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
 
 
 @click.command()

@@ -208,6 +208,16 @@ def render_actions(results: Sequence[Any]) -> str:
     return table(["card", "trigger", "from", "to", "status", "message"], rows)
 
 
+def render_sync(results: Sequence[Any]) -> str:
+    """`cardflow queue run` for a reader: the cards, then one line of totals (per state reached, and left waiting)."""
+    from collections import Counter
+
+    if not results:
+        return render_actions(results)
+    counts = Counter(r.dest if r.status == "done" and r.dest else r.status for r in results)
+    return render_actions(results) + "\nqueue run: " + ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
+
+
 def render_plan(result: Any) -> str:
     """`cardflow plan` for a reader: per user what run would do, then the totals."""
     lines = []
