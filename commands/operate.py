@@ -279,7 +279,7 @@ def cards(
     from engine.store.queries import find_cards
 
     if state is not None or process is not None:
-        known_names(open_workspace(workspace, valid=False), state, process)
+        open_workspace(workspace, valid=False).require_names(state=state, process=process)
 
     with open_reading(db) as connection:
         rows = [card_row(c) for c in find_cards(connection, user=user, state=state, process=process, batch=batch)]
@@ -311,19 +311,6 @@ def batches(db: str | None, as_json: bool) -> None:
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
-
-
-def known_names(found: Any, state: str | None, process: str | None) -> None:
-    """Refuse a --process or --state that no process of the workspace has, with a close name."""
-    from engine.diagnostics import did_you_mean
-    from engine.errors import UsageError
-
-    if process is not None:
-        found.process(process)
-    processes = [found.processes[process]] if process is not None else list(found.processes.values())
-    states = {name for p in processes for name in p.states}
-    if state is not None and state not in states:
-        raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
 
 
 def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:

@@ -40,6 +40,13 @@ class Workspace:
             raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
         return self.processes[name]
 
+    def require_names(self, *, state: str | None = None, process: str | None = None) -> None:
+        """A UsageError with a close name when `process`, or `state` (of it, or of any process), is unknown."""
+        chosen = [self.process(process)] if process is not None else list(self.processes.values())
+        states = {name for found in chosen for name in found.states}
+        if state is not None and state not in states:
+            raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
+
     def require_valid(self) -> Workspace:
         """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
         if not self.ok:
