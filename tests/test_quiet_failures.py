@@ -374,3 +374,12 @@ def test_a_list_as_the_kind_of_a_process_is_a_diagnostic(run: Run, workspace: Pa
     result = run("validate", "--workspace", str(workspace))
     assert result.exit_code == 1 and "internal error" not in result.output
     assert any(" E10" in line for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("text", ["?\n", "script: X\n1: a\nnull: b\n"], ids=["null-key", "mixed-keys"])
+def test_keys_of_mixed_types_are_diagnosed(run: Run, workspace: Path, text: str) -> None:
+    """Null and number keys beside text ones are diagnosed (found by the fuzz suite: cerberus could not sort them)."""
+    (workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml").write_text(text)
+    for command in ("validate", "options"):
+        result = run(command, "--workspace", str(workspace))
+        assert result.exit_code == 1 and "internal error" not in result.output
