@@ -15,6 +15,7 @@ import click
 
 from commands import administer, decide, demo, mail, operate, test
 from commands.shared import STORE_KEY
+from engine.diagnostics import one_line
 from engine.errors import CardflowError
 from engine.store.checks import one_line_error
 
@@ -31,7 +32,7 @@ class CardflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CardflowError as error:
-            click.echo(f"cardflow: {error.message}", err=True)
+            click.echo(one_line(f"cardflow: {error.message}"), err=True)
             ctx.exit(error.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -45,7 +46,8 @@ class CardflowGroup(click.Group):
                 store = ctx.meta.get(STORE_KEY, "?")
                 click.echo(f"cardflow: the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)", err=True)
                 ctx.exit(2)
-            click.echo(f"cardflow: internal error: {type(error).__name__}: {error} (CARDFLOW_DEBUG=1 shows more)", err=True)
+            problem = f"{type(error).__name__}: {error}"
+            click.echo(one_line(f"cardflow: internal error: {problem} (CARDFLOW_DEBUG=1 shows more)"), err=True)
             ctx.exit(2)
 
 
@@ -58,7 +60,7 @@ def cli() -> None:
     `cardflow validate` checks them and points at the line. Operators run processes by
     symbolic name; approvers decide requests; testers plan, test and diff outcomes.
 
-    Exit codes: 0 success, 1 content problem (diagnostics, refusals, differences),
+    Exit codes: 0 success, 1 content problem (diagnostics, refusals, differences, unfinished work),
     2 usage error or unusable input.
     """
 

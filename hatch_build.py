@@ -1,4 +1,4 @@
-"""Build hook: a standard wheel carries cli.py, commands/ and the reference workspace inside `engine/reference/`.
+"""Build hook: a standard wheel carries cli.py, commands/ and the reference workspace (and its scenarios) in `engine/reference/`.
 
 An editable install needs neither copy: the project root is on the path, and the engine finds the
 workspace in the checkout. (Hatch's static `force-include` would copy them into site-packages for
@@ -17,6 +17,7 @@ SHIPPED = {
     "processes": "engine/reference/processes",
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",
+    "tests/scenarios": "engine/reference/tests/scenarios",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from commands.shared import (
     store_at,
     workspace_option,
 )
+from engine.errors import Unfinished
 
 
 @click.group()
@@ -35,22 +37,43 @@ def users() -> None:
 
 
 @users.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "yaml"]),
+    help="The file's format (default: by its suffix; from stdin, guessed).",
+)
 @db_option
-def users_import(file: Path, db: str | None) -> None:
+def users_import(file: Path, fmt: str | None, db: str | None) -> None:
     """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
 
     CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
-    (or a mapping with `users:`). The file is checked whole before anything is written.
+    (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
+    is written.
     """
     from engine.store.queries import upsert_users
-    from engine.store.users import read_users
+    from engine.store.users import guess_format, parse_users, read_users
 
-    rows = read_users(file)
+    if str(file) == "-":
+        text = read_stdin()
+        rows = parse_users(text, "<stdin>", fmt or guess_format(text))
+    else:
+        rows = read_users(file, fmt)
     engine = store_at(db)
     with engine.begin() as connection:
         upsert_users(connection, rows)
-    click.echo(f"imported {len(rows)} user(s) from {file}")
+    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
+
+
+def read_stdin() -> str:
+    """All of stdin as UTF-8 text (a byte-order mark dropped); other bytes are a usage error."""
+    from engine.errors import UsageError
+
+    try:
+        return sys.stdin.buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"<stdin>: cannot read: {error}") from None
 
 
 @users.command("list")
@@ -117,17 +140,27 @@ def run(
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
+    started: list[str] = []
+
+    def announce(batch: str) -> None:
+        started.append(batch)
+        if not dry_run:  # a plan writes no batch: an id would name nothing
+            click.echo(f"cardflow: batch {batch}", err=True)
+
     shown = sys.stderr.isatty()  # the bar's total is counted only when a bar is shown
-    with progress_bar(count_selected(engine, selection) if shown else None) as advance:
-        result = run_batch(
-            found,
-            engine,
-            request,
-            bureau,
-            keep_results=True if as_json else 101,  # a table is shown for up to 100 users; memory stays flat beyond
-            progress=advance,
-            started=lambda batch: click.echo(f"cardflow: batch {batch}", err=True),
-        )
+    try:
+        with progress_bar(count_selected(engine, selection) if shown else None) as advance:
+            result = run_batch(
+                found,
+                engine,
+                request,
+                bureau,
+                keep_results=True if as_json else 101,  # a table is shown for up to 100 users; memory stays flat beyond
+                progress=advance,
+                started=announce,
+            )
+    except KeyboardInterrupt:
+        raise interrupted(request, started, sets) from None
     if as_json:
         click.echo(json_text(result.as_json()))
     else:
@@ -137,6 +170,11 @@ def run(
     if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
         click.echo(f"cardflow: {result.stopped}", err=True)
         click.get_current_context().exit(1)
+    if result.counts["deferred"] and not dry_run:
+        raise Unfinished(
+            f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
+            f"resume with {resume_command(request, result.batch, sets)}"
+        )
 
 
 @click.command()
@@ -210,13 +248,19 @@ def queue_run(
     """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
     from engine.batch.actions import sync_queue
     from engine.definitions.options import parse_sets
-    from engine.report.tables import render_actions
+    from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
     results = sync_queue(
         found, store_at(db), bureau_connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts)
     )
-    click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+    click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
+    unanswered = sum(1 for r in results if r.status == "deferred")
+    if unanswered:
+        raise Unfinished(
+            f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
+            "run `cardflow queue run` again once it answers"
+        )
 
 
 @click.command()
@@ -225,6 +269,7 @@ def queue_run(
 @click.option("--process", metavar="NAME", help="Only cards of this process.")
 @click.option("--batch", metavar="ID", help="Only cards of this batch.")
 @page_options
+@workspace_option
 @db_option
 @json_option
 def cards(
@@ -234,14 +279,17 @@ def cards(
     batch: str | None,
     limit: int | None,
     offset: int,
+    workspace: str | None,
     db: str | None,
     as_json: bool,
 ) -> None:
-    """List cards, oldest first (read a page at a time)."""
+    """List cards, oldest first (read a page at a time); an unknown --state or --process (in the workspace) is an error."""
     from engine.report.tables import card_row
     from engine.store import listing
     from engine.store.queries import unanswered_attempts
 
+    if state is not None or process is not None:
+        open_workspace(workspace, valid=False).require_names(state=state, process=process)
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
     with open_reading(db) as connection:
         attempts = unanswered_attempts(connection)
@@ -274,6 +322,24 @@ def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> No
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
+
+
+def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:
+    """The command line that finishes batch `batch` of `request`."""
+    selection = request.selection
+    if selection.users:
+        chosen = " ".join(f"--user {shlex.quote(user)}" for user in selection.users)
+    else:
+        chosen = "--all" if selection.all else f"--where {shlex.quote(selection.where)}"
+    options = "".join(f" --set {shlex.quote(item)}" for item in sets)
+    return f"cardflow run {request.process} {chosen} --as {shlex.quote(request.actor)}{options} --batch-id {shlex.quote(batch)}"
+
+
+def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exception:
+    """Ctrl-C during a run: say how to finish the batch (or that nothing was written)."""
+    if not started or request.dry_run:
+        return click.Abort()
+    return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
 
 
 COMMANDS: list[click.Command] = [users, run, plan, queue, cards, batches, abort, retry]

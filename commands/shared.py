@@ -17,8 +17,8 @@ def workspace_option(function: F) -> F:
         "--workspace",
         envvar="CARDFLOW_WORKSPACE",
         type=click.Path(file_okay=False),
-        help="Workspace folder (processes/, rules/, templates/email/). Default: the current folder if it "
-        "holds processes/, else the reference workspace shipped with cardflow.",
+        help="Workspace folder (processes/, rules/, templates/email/). Default: the nearest folder at or above "
+        "the current one that holds processes/, else the reference workspace shipped with cardflow.",
     )(function)
 
 

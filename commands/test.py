@@ -19,6 +19,12 @@ from commands.shared import (
 )
 
 
+def default_scenarios(root: Path) -> Path:
+    """tests/scenarios here, else the workspace's own (a site made by `cardflow init` has one)."""
+    here = Path("tests/scenarios")
+    return here if here.exists() else root / "tests" / "scenarios"
+
+
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PERCENT", help="Fail when a process is covered less.")
@@ -44,11 +50,12 @@ def test_command(
     from engine.errors import UsageError
     from engine.testing.suite import junit_xml, render_suite, run_suite
 
-    chosen = list(paths) or [Path("tests/scenarios")]
+    found = open_workspace(workspace)
+    chosen = list(paths) or [default_scenarios(found.root)]
     missing = [str(path) for path in chosen if not path.exists()]
     if missing:
         raise UsageError(f"no such scenario file or folder: {', '.join(missing)}")
-    suite = run_suite(open_workspace(workspace), chosen)
+    suite = run_suite(found, chosen)
     if junit:
         junit.write_bytes(junit_xml(suite))
     below = suite.below(min_coverage)

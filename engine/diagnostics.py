@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
@@ -84,7 +85,7 @@ class Diagnostic:
     severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.code} {self.message}"
+        return one_line(f"{self.location}: {self.code} {self.message}")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +101,13 @@ class Diagnostic:
 def diagnostic(location: Location, code: str, **fields: Any) -> Diagnostic:
     """Build a diagnostic from the code table; unknown codes are a programmer error."""
     return Diagnostic(location, code, CODES[code].format(**fields))
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks, tabs and other control characters escaped, so it prints as one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def sort_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

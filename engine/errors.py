@@ -29,3 +29,9 @@ class Refused(CardflowError):
     """A process or action was refused by a rule (role, four-eyes, state, prerequisite)."""
 
     exit_code = 1
+
+
+class Unfinished(CardflowError):
+    """Work was left undone (a batch incomplete, orders unanswered); the message says how to finish it."""
+
+    exit_code = 1

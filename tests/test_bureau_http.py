@@ -55,7 +55,11 @@ def start(cf: Run, *args: str) -> dict[str, Any]:
 
 
 def sync(cf: Run) -> list[dict[str, Any]]:
-    return ok(cf("queue", "run", "--json"))  # type: ignore[no-any-return]
+    """`queue run --json`; it exits 1 exactly when an order got no answer (work left undone)."""
+    result = cf("queue", "run", "--json")
+    synced: list[dict[str, Any]] = json.loads(result.stdout)
+    assert result.exit_code == (1 if any(r["status"] == "deferred" for r in synced) else 0), result.output
+    return synced
 
 
 def state(cf: Run, card: int) -> str:
@@ -149,7 +153,8 @@ def test_bad_credentials_defer_and_order_nothing(cf: Run, bureau: FakeBureau, mo
     cards = start(cf, "--user", "u2")
     monkeypatch.setenv("CARDFLOW_BUREAU_CLIENT_SECRET", "wrong-secret-value")
     result = cf("queue", "run", "--json")
-    synced = ok(result)
+    synced = json.loads(result.stdout)
+    assert result.exit_code == 1
     assert [(r["status"], r["to"]) for r in synced] == [("deferred", None), ("deferred", None)]
     assert "refused the client credentials" in synced[0]["message"] and "Client authentication failed" in synced[0]["message"]
     assert "wrong-secret-value" not in result.output

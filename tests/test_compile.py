@@ -209,3 +209,15 @@ def test_a_step_with_a_runtime_guard_asks_the_bureau_for_every_card() -> None:
         assert decision.dest == ("ordered" if card % 2 == 0 else "failed")
     assert asked == [0, 1, 2, 3, 4]
     assert not process.options_decide("start", "registered")
+
+
+def test_the_same_values_from_another_source_are_traced_with_that_source() -> None:
+    """Two commands in one process with equal values set in different places trace their own sources."""
+    workspace = load_workspace(ROOT)
+    process = workspace.processes["CardsAddonExtProdBoProcOrderMultiple"]
+    for source in ("a.scenario.yaml:3", "b.scenario.yaml:9"):
+        options = effective_options(workspace.scripts, {"CardsAddonExtProdQueue": False}, {"CardsAddonExtProdQueue": source})
+        machine = compile_process(process, options, workspace.fingerprint)
+        decision = machine.fire("start", "registered", {"options": machine.options.as_dict(), "bureau": {"accepted": True}})
+        reads = {r["name"]: r for r in decision.trace[2]["reads"]}
+        assert reads["options.CardsAddonExtProdQueue"]["source"] == source

@@ -235,6 +235,13 @@ def test_reimporting_the_same_file_changes_nothing(run: Run, stored: StoreUnderT
 
 # bad input: exit 2, one line naming the file (and where), nothing written
 
+#: The alias bomb the definitions loader refuses with E005 (tests/test_load.py), as a users file.
+LOADER_BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 10)}]" for i in range(1, 9)]
+    + ["users: [{id: u1, name: A, email: a@example.com, state: active, x: *i}]"]
+)
+
 BAD_INPUTS = {
     "missing-id": ("users.csv", "id,name,email,state\n,Ann,ann@example.com,active\n", [":2: ", "missing id"]),
     "missing-name": (
@@ -283,6 +290,30 @@ BAD_INPUTS = {
     "yaml-top-level-string": ("users.yaml", "just a string\n", ["expected a list of users"]),
     "json-top-level-number": ("users.json", "42\n", ["expected a list of users"]),
     "yaml-user-not-a-mapping": ("users.yaml", "- u1\n", ["user #1", "mapping"]),
+    "csv-bare-line-break": ("users.csv", "id,name,email,state\nu1,An\rn,a@example.com,active\n", [":2: ", "not valid CSV"]),
+    "csv-huge-cell": ("users.csv", f"id,name,email,state\nu1,{'A' * 200_000},a@example.com,active\n", ["not valid CSV"]),
+    "csv-nul-byte": ("users.csv", "id,name,email,state\nu\x001,An,a@example.com,active\n", [":2: ", "control characters"]),
+    "json-deep-nesting": ("users.json", "[" * 100_000 + "]" * 100_000, ["not valid JSON"]),
+    "json-roles-a-number": (
+        "users.json",
+        json.dumps([{"id": "u1", "name": "A", "email": "a@example.com", "state": "active", "roles": 5}]),
+        ["user #1", "roles must be a list"],
+    ),
+    "yaml-alias-bomb": (
+        "users.yaml",
+        'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n'
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+        "users: [{id: u1, name: A, email: a@example.com, state: active, x: *i}]\n",
+        ["alias bomb"],
+    ),
+    "yaml-alias-bomb-of-the-loader": ("users.yaml", LOADER_BOMB, ["alias bomb"]),
+    "yaml-recursive-alias": ("users.yaml", "- &u {id: u1, name: A, email: a@example.com, state: active, me: *u}\n", ["expands"]),
+    "yaml-huge-number": ("users.yaml", f"- {{id: {'9' * 5000}, name: A, email: a@example.com, state: active}}\n", ["not valid"]),
+    "email-no-domain": ("users.csv", "id,name,email,state\nu1,Ann,a@,active\n", [":2: ", "'a@'"]),
+    "email-no-local-part": ("users.csv", "id,name,email,state\nu1,Ann,@example.com,active\n", [":2: ", "'@example.com'"]),
+    "email-two-ats": ("users.csv", "id,name,email,state\nu1,Ann,a@b@c,active\n", [":2: ", "'a@b@c'"]),
+    "email-brackets": ("users.json", json.dumps([{"id": "u1", "name": "A", "email": "x@[[com", "state": "active"}]), ["user #1"]),
 }
 
 
@@ -380,3 +411,29 @@ def test_five_thousand_users_import_from_csv(run: Run, stored: StoreUnderTest, t
     assert [f"u{n:05d}" for n in range(5000)] == [user["id"] for user in users]
     last = {"id": "u04999", "name": "User 4999", "email": "u4999@example.com", "state": "active", "roles": ["operator"]}
     assert last == {key: users[-1][key] for key in last}
+
+
+def test_an_internationalized_domain_is_accepted(run: Run, tmp_path: Path) -> None:
+    """An address at an IDN domain (exämple.com) imports as written."""
+    store = tmp_path / "store.db"
+    imported(run, write(tmp_path / "in" / "users.csv", "id,name,email,state\nu1,Ann,ann@exämple.com,active\n"), store)
+    assert [user["email"] for user in listed(run, store)] == ["ann@exämple.com"]
+
+
+def test_users_import_reads_stdin(run: Run, tmp_path: Path) -> None:
+    """`users import -` reads the users from stdin (CSV here, guessed; --format says so outright)."""
+    store = tmp_path / "store.db"
+    result = run("users", "import", "-", "--db", str(store), input="id,name,email,state\nu1,Ann,ann@example.com,active\n")
+    assert result.exit_code == 0, result.output
+    document = json.dumps([{"id": "u2", "name": "Bo", "email": "bo@example.com", "state": "active"}])
+    assert run("users", "import", "-", "--format", "json", "--db", str(store), input=document).exit_code == 0
+    assert [user["id"] for user in listed(run, store)] == ["u1", "u2"]
+
+
+def test_yaml_dates_and_mixed_keys_import_as_text(run: Run, tmp_path: Path) -> None:
+    """A YAML date, a number where text is expected, and keys of mixed types import as text."""
+    store = tmp_path / "store.db"
+    text = "- {id: 7, name: 2024-01-02, email: a@example.com, state: active, 1: one, extra: {2: two, b: three}}\n"
+    imported(run, write(tmp_path / "in" / "users.yaml", text), store)
+    (user,) = listed(run, store)
+    assert (user["id"], user["name"], user["1"], user["extra"]) == ("7", "2024-01-02", "one", {"2": "two", "b": "three"})

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
+from engine.batch.request import refuse_inactive
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -83,6 +84,7 @@ def act(
         actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+        refuse_inactive(actor, f"{trigger} cards")
         cards = queries.get_cards(connection, card_ids, lock=True)  # a second command waits, then sees the new states
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
@@ -186,9 +188,10 @@ def _apply(
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, refusals)
         queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
+    refused = bureau_refusal(work) if decision.dest is not None else None
     if work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
-    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", reason)
+    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason)
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,8 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             unanswered(work, card, sync.connector.name, str(unavailable), context.at, refusals.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done"))
+        refused = bureau_refusal(work) if decision.dest is not None else None
+        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused))
     lost = work.flush(connection, context)
     return [_moved_meanwhile(result) if result.card in lost else result for result in results]
 

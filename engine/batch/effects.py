@@ -174,6 +174,14 @@ def fire(
     return decision
 
 
+def bureau_refusal(work: Work) -> str | None:
+    """The card bureau's reason when it refused the order of the trigger fired last, else None."""
+    bureau = (work.last_trace or {}).get("bureau")
+    if not bureau or bureau.get("accepted"):
+        return None
+    return f"the card bureau refused the order: {bureau.get('message') or 'no reason given'}"
+
+
 def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
     key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)

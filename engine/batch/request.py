@@ -4,6 +4,7 @@ users, which production type. Nothing here writes; `engine.batch.run` carries th
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,21 @@ class RunRequest:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+MAX_BATCH_ID = 100
+
+
+def check_batch_id(batch_id: str | None) -> None:
+    """A batch id names files (orders/) and rows: printable, no path separators, no leading dot."""
+    if batch_id is None:
+        return
+    bad = not batch_id.strip() or not batch_id.isprintable() or "/" in batch_id or "\\" in batch_id
+    if bad or batch_id.startswith(".") or len(batch_id) > MAX_BATCH_ID:
+        raise UsageError(
+            f"--batch-id {batch_id!r}: a batch id is 1 to {MAX_BATCH_ID} printable characters, "
+            "without '/' or '\\' and not starting with '.' (e.g. B-2026-05-sales)"
+        )
+
+
 def new_batch_id() -> str:
     """A batch id that sorts by time: B<date>-<time>-<random>."""
     stamp = now().replace("-", "").replace(":", "").replace("Z", "")
@@ -63,9 +79,16 @@ def require_actor(connection: Connection, actor_id: str, role: str, what: str) -
     actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
     if actor is None:
         raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+    refuse_inactive(actor, "run batches")
     if role not in ("any", "system") and role not in actor["roles"]:
         raise Refused(f"{actor_id} does not have the {role} role needed for {what}")
     return actor
+
+
+def refuse_inactive(actor: Row, doing: str) -> None:
+    """Staff act only while active, as a card holder must be active to get a card (DOMAIN.md)."""
+    if actor.get("state") != "active":
+        raise Refused(f"{actor['id']} is {actor.get('state')}; an inactive user cannot {doing}")
 
 
 def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:
@@ -101,6 +124,46 @@ def selection_expression(where: str | None) -> Compiled | None:
     if expression.roots - {"user"}:
         raise UsageError(f"--where may read `user` only, not {', '.join(sorted(expression.roots - {'user'}))}")
     return expression
+
+
+#: What every user has, whatever the users file held: the columns, and what a run counts.
+USER_FIELDS = frozenset({"id", "name", "email", "state", "roles", "open_cards"})
+
+
+def check_where_attributes(connection: Connection, where: Compiled | None) -> None:
+    """An attribute --where reads that no stored user has is a mistake (it would select nobody)."""
+    if where is None:
+        return
+    for root, name in sorted(where.attributes):
+        if root != "user" or name in USER_FIELDS or queries.users_have_attribute(connection, name):
+            continue
+        from engine.diagnostics import did_you_mean
+
+        known = USER_FIELDS | queries.attribute_names(connection)
+        raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
+
+
+def check_resumable(existing: Row, process: str, fingerprint: str, selection: Selection) -> None:
+    """Resuming finishes a batch as it was started: same process, definitions, options and users."""
+    if existing["process"] != process or existing["fingerprint"] != fingerprint:
+        raise UsageError(
+            f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
+            "resume it with the same ones, or choose another --batch-id"
+        )
+    started = json.loads(existing["selection"])
+    if started != selection.describe():
+        raise Refused(
+            f"batch {existing['id']} ({existing['status']}) was started for {_described(started)}, not "
+            f"{_described(selection.describe())}; resuming finishes the original selection only: "
+            "run it again with that selection, or choose another --batch-id"
+        )
+
+
+def _described(selection: Row) -> str:
+    """A selection in the words of the command line."""
+    if selection.get("users"):
+        return " ".join(f"--user {user}" for user in selection["users"])
+    return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 
 def check_users_exist(connection: Connection, selection: Selection) -> None:

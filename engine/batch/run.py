@@ -18,11 +18,14 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
 from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
+    check_batch_id,
+    check_resumable,
     check_users_exist,
+    check_where_attributes,
     new_batch_id,
     require_actor,
     selection_expression,
@@ -113,7 +116,8 @@ def run_batch(
         batch = _prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
         if existing is not None:
-            _check_resumable(existing, batch)
+            check_resumable(existing, batch.process.symbolic_name, batch.compiled.fingerprint, request.selection)
+            batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
             batch.resumed = True
         if request.strict:
             _refuse_if_any_skipped(connection, batch, chunk)
@@ -136,7 +140,7 @@ def run_batch(
         raise stopped_by_an_email(engine, batch.record["id"], made, batch.resumed, plan, error.message) from None
     if not plan:
         with engine.begin() as connection:
-            created = sum(n for key, n in result.counts.items() if key != "skipped")
+            created = queries.batch_card_count(connection, batch.record["id"])
             status = "incomplete" if result.counts["deferred"] or result.stopped else "complete"
             connection.execute(
                 db.batches.update()
@@ -180,6 +184,7 @@ def _chunk_with_retry(
 
 
 def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> _Batch:
+    check_batch_id(request.batch_id)
     process = workspace.process(request.process)
     if process.kind != "batch":
         raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
@@ -204,18 +209,10 @@ def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) 
     known = {"options": compiled.option_values, "actor": actor}
     prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)
+    check_where_attributes(connection, where)
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
-
-
-def _check_resumable(existing: Row, batch: _Batch) -> None:
-    if existing["process"] != batch.process.symbolic_name or existing["fingerprint"] != batch.compiled.fingerprint:
-        raise UsageError(
-            f"batch {existing['id']} was started for {existing['process']} with other definitions or options; "
-            "resume it with the same ones, or choose another --batch-id"
-        )
-    batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
 
 
 def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
@@ -227,10 +224,21 @@ def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
                 found = queries.users_by_id(connection, ids[start : start + chunk])
             yield [found[user] for user in ids[start : start + chunk]]
         return
+    counted = batch.where is not None and ("user", "open_cards") in batch.where.attributes
     for users in queries.user_chunks(engine, chunk):
+        if counted:
+            _count_open_cards(engine, batch, users)
         chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
         if chosen:
             yield chosen
+
+
+def _count_open_cards(engine: Engine, batch: _Batch, users: list[Row]) -> None:
+    """Give each user of a page of the users table its `open_cards`, for a --where that reads it."""
+    with db.reading(engine) as connection:
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users], contiguous=True)
+    for user in users:
+        user["open_cards"] = counts.get(user["id"], 0)
 
 
 def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) -> None:
@@ -400,7 +408,7 @@ def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: R
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
     if not stored:
         work.rows["cards"].append(card)
-    return UserResult(holder["id"], card["id"], card["state"], "created")
+    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work))
 
 
 class Planner:

@@ -270,6 +270,27 @@ def _value_diagnostic(where: Location, name: str, value: Any, problem: str) -> D
     return diagnostic(where, code, name=name, value=value, type=detail)
 
 
+def check_production_types(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    """The production types a process offers, as the options in force give them, must not be empty."""
+    for process in _batches(processes):
+        if process.production_type is None:
+            continue
+        options = declared_options(process, scripts)
+        try:
+            read = parse(process.production_type.choices.text).attributes
+        except ExpressionError:
+            continue  # reported by check_expressions
+        for root, name in sorted(read):
+            variable = options.get(name)
+            if root != "options" or variable is None or variable.type != "list":
+                continue
+            value = variable.value if variable.has_value else variable.default
+            if isinstance(value, list) and not value:
+                where = variable.value_location if variable.has_value and variable.value_location else variable.location
+                detail = f"{process.symbolic_name} needs at least one production type here"
+                yield diagnostic(where, "E404", name=name, detail=detail)
+
+
 def check_ambiguous(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     """Two transitions for the same trigger and source must never both be able to fire."""
     for process in _batches(processes):
@@ -363,4 +384,5 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_triggers,
     check_actions,
     check_ambiguous,
+    check_production_types,
 )

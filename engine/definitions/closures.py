@@ -147,7 +147,7 @@ def unary(function: Callable[[Any], Any], operand: Closure) -> Closure:
             return UNKNOWN
         try:
             return function(value)
-        except (TypeError, AttributeError, IndexError):
+        except (TypeError, AttributeError, IndexError, KeyError):  # `first` of a mapping, `length` of a number
             return None
 
     return apply

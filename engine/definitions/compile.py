@@ -259,13 +259,15 @@ class CompiledProcess:
 #: may be many, e.g. a guard on a user's attribute; beyond this, cards are fired through the machine).
 KEYED_LIMIT = 256
 
-_CACHE: dict[tuple[str, str, str], CompiledProcess] = {}
+_CACHE: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], CompiledProcess] = {}
 
 
 def compile_process(process: Process, options: EffectiveOptions, definitions: str = "") -> CompiledProcess:
-    """The compiled machine of a batch process under `options`, built once per fingerprint."""
+    """The compiled machine of a batch process under `options`, built once per fingerprint and
+    provenance (the traces name where each option was set, so two sources are two machines)."""
     options = options.for_scripts(process.options)
-    key = (definitions, process.symbolic_name, options.fingerprint)
+    sources = tuple(sorted((name, value.source) for name, value in options.values.items()))
+    key = (definitions, process.symbolic_name, options.fingerprint, sources)
     if key not in _CACHE:
         _CACHE[key] = _build(process, options, f"{definitions}:{options.fingerprint}")
     return _CACHE[key]

@@ -43,6 +43,9 @@ ROOTS = ("user", "card", "options", "batch", "actor", "bureau")
 
 
 _ENV = SandboxedEnvironment()
+#: The bounds of an expression: longer or deeper ones are refused (E301) before they are parsed,
+#: so neither Jinja's recursive parser nor our closures can run out of stack.
+MAX_LENGTH, MAX_DEPTH = 2000, 32
 
 
 class ExpressionError(Exception):
@@ -77,7 +80,8 @@ class Compiled:
 
 @lru_cache(maxsize=4096)
 def parse(source: str) -> Compiled:
-    """Parse and compile `source`; raise ExpressionError (E301 syntax, E304 construct)."""
+    """Parse and compile `source`; raise ExpressionError (E301 syntax or too big, E304 construct)."""
+    _check_bounds(source)
     try:
         parser = Parser(_ENV, source, state="variable")
         tree = parser.parse_expression()
@@ -85,11 +89,31 @@ def parse(source: str) -> Compiled:
             raise TemplateSyntaxError("unexpected text after the expression", parser.stream.current.lineno)
     except TemplateSyntaxError as error:
         raise ExpressionError("E301", detail=error.message or "syntax error") from None
+    except (RecursionError, ValueError, OverflowError) as error:  # a number past int's digit limit, a parser too deep
+        raise ExpressionError("E301", detail=f"{type(error).__name__}: {str(error).splitlines()[0][:80]}") from None
     roots: set[str] = set()
     attributes: set[tuple[str, str]] = set()
-    closure = _compile(tree, roots, attributes)
+    try:
+        closure = _compile(tree, roots, attributes)
+    except RecursionError:
+        raise ExpressionError("E301", detail=f"nested more than {MAX_DEPTH} levels deep") from None
     constants = {node.value for node in tree.find_all(nodes.Const) if isinstance(node.value, (str, int, bool))}
     return Compiled(source, frozenset(roots), frozenset(attributes), frozenset(constants), closure)
+
+
+def _check_bounds(source: str) -> None:
+    """Refuse an expression over MAX_LENGTH characters or with brackets (or `not`s) over MAX_DEPTH deep."""
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError("E301", detail=f"{len(source)} characters; the limit is {MAX_LENGTH}")
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_DEPTH or source.count("not ") > MAX_DEPTH or source.count(" if ") > MAX_DEPTH:
+        raise ExpressionError("E301", detail=f"nested more than {MAX_DEPTH} levels deep")
 
 
 def specialize(source: str, known: Mapping[str, Mapping[str, Any]]) -> Compiled:

@@ -36,7 +36,10 @@ def validate(document: Document, kind: str) -> tuple[list[Diagnostic], bool]:
     if not isinstance(document.data, dict):
         return [diagnostic(document.at(()), "E102", expected="mapping", actual=_type_name(document.data))], False
     validator = _validator(kind)
-    validator.validate(document.data, normalize=False)
+    try:
+        validator.validate(document.data, normalize=False)
+    except TypeError:  # keys of mixed types (null, numbers, text): cerberus cannot sort its error paths
+        validator.validate(_text_keys(document.data), normalize=False)
     errors = list(_leaves(validator._errors))
     found = [_diagnostic(document, error, kind) for error in errors]
     buildable = all(_harmless(error, kind) for error in errors)
@@ -45,6 +48,15 @@ def validate(document: Document, kind: str) -> tuple[list[Diagnostic], bool]:
         found += kind_problems
         buildable = buildable and not kind_problems
     return found, buildable
+
+
+def _text_keys(data: Any) -> Any:
+    """`data` with every mapping key as text, so that paths of errors compare."""
+    if isinstance(data, dict):
+        return {str(key): _text_keys(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_text_keys(value) for value in data]
+    return data
 
 
 def _harmless(error: Any, kind: str) -> bool:
@@ -102,7 +114,7 @@ def _known_keys(error: Any, kind: str) -> list[str]:
 def _kind_keys(document: Document) -> list[Diagnostic]:
     data = document.data
     kind = data.get("kind")
-    if kind not in schemas.KIND_KEYS:
+    if not isinstance(kind, str) or kind not in schemas.KIND_KEYS:
         return []
     needed, forbidden = schemas.KIND_KEYS[kind]
     found = [diagnostic(document.at(()), "E103", key=key) for key in needed if key not in data]

@@ -12,10 +12,11 @@ from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, build_process, build_script
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
-from engine.diagnostics import Diagnostic, did_you_mean, sort_unique
+from engine.diagnostics import CODES, Diagnostic, Location, diagnostic, did_you_mean, sort_unique
 from engine.errors import UsageError, WorkspaceInvalid
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
+SCENARIOS = "tests/scenarios"
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +40,13 @@ class Workspace:
             raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
         return self.processes[name]
 
+    def require_names(self, *, state: str | None = None, process: str | None = None) -> None:
+        """A UsageError with a close name when `process`, or `state` (of it, or of any process), is unknown."""
+        chosen = [self.process(process)] if process is not None else list(self.processes.values())
+        states = {name for found in chosen for name in found.states}
+        if state is not None and state not in states:
+            raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
+
     def require_valid(self) -> Workspace:
         """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
         if not self.ok:
@@ -54,7 +62,8 @@ def reference_workspace() -> Path:
 
 
 def locate(explicit: str | None = None) -> Path:
-    """--workspace, else $CARDFLOW_WORKSPACE, else the current directory if it holds processes/, else the reference."""
+    """--workspace, else $CARDFLOW_WORKSPACE, else the nearest folder at or above the current one
+    that holds processes/ (as git finds its repository), else the reference."""
     chosen = explicit or os.environ.get("CARDFLOW_WORKSPACE")
     if chosen:
         root = Path(chosen)
@@ -62,7 +71,7 @@ def locate(explicit: str | None = None) -> Path:
             raise UsageError(f"{chosen} is not a workspace (no {PROCESSES}/ folder in it)")
         return root
     here = Path.cwd()
-    return here if (here / PROCESSES).is_dir() else reference_workspace()
+    return next((folder for folder in (here, *here.parents) if (folder / PROCESSES).is_dir()), reference_workspace())
 
 
 def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
@@ -72,6 +81,7 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     digest = hashlib.sha256()
     scripts: dict[str, OptionScript] = {}
     processes: dict[str, Process] = {}
+    unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
     for folder, kind in ((RULES, "option_script"), (PROCESSES, "process")):
         for path in sorted((root / folder).glob("*.yaml")):
             shown = f"{folder}/{path.name}"
@@ -79,10 +89,12 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
             document, problems = load_file(path, shown)
             found += problems
             if document is None:
+                unbuilt[kind].add(path.stem)
                 continue
             shape, buildable = validate(document, kind)
             found += shape
             if not buildable or problems:
+                unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
                 continue
             if kind == "option_script":
                 script = build_script(document)
@@ -90,7 +102,9 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
             else:
                 process = build_process(document)
                 processes.setdefault(process.symbolic_name, process)
-    found += check.run_checks(processes, scripts)
+    if not processes and not found:
+        found.append(diagnostic(Location(f"{PROCESSES}/"), "E290", folder=str(root / PROCESSES)))
+    found += [d for d in check.run_checks(processes, scripts) if not _follows_from_unbuilt(d, unbuilt, processes)]
     found += check_templates(root, processes, render=render_templates)
     templates = root / TEMPLATES
     for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
@@ -99,15 +113,41 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16])
 
 
+def _declared_name(data: object, kind: str, stem: str) -> str:
+    """The name a file that could not be built declares (its symbolic name or script), else its stem."""
+    key = "script" if kind == "option_script" else "symbolic_name"
+    name = data.get(key) if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else stem
+
+
+def _follows_from_unbuilt(found: Diagnostic, unbuilt: dict[str, set[str]], processes: dict[str, Process]) -> bool:
+    """Whether a diagnostic of meaning only follows from a file that could not be built (and was
+    reported already): a reference to its name, an option of its script, a trigger it would fire."""
+    scripts, broken = unbuilt["option_script"], unbuilt["process"]
+    if found.code == "E212":
+        return any(found.message.startswith(CODES["E212"].format(name=name, hint="")) for name in scripts)
+    if found.code == "E209":
+        return any(found.message.startswith(CODES["E209"].format(name=name, hint="")) for name in broken)
+    if found.code == "E214":
+        return bool(broken)  # the process that fires it may be the one that could not be built
+    files = {p.document.file: p for p in processes.values()}
+    process = files.get(found.location.file)
+    if process is None:
+        return False
+    if found.code == "E302":
+        return bool(scripts & set(process.options))
+    return found.code in ("E203", "E210") and bool(broken & set(process.acts_on))
+
+
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
-    """Copy the reference workspace (processes, rules, templates) into `dest` for a site to edit."""
+    """Copy the reference workspace (processes, rules, templates, the scenario suite) into `dest` for a site to edit."""
     import shutil
 
     source = source or reference_workspace()
     if (dest / PROCESSES).exists():
         raise UsageError(f"{dest} already holds a workspace ({PROCESSES}/ exists); nothing copied")
     copied = []
-    for folder in (PROCESSES, RULES, TEMPLATES):
+    for folder in (PROCESSES, RULES, TEMPLATES, SCENARIOS):
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)

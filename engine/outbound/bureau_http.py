@@ -8,6 +8,9 @@ Settings, from the environment (`HttpBureau.from_env`); a missing or bad one is 
     CARDFLOW_BUREAU_ORG_ID         the organisation the cards are ordered for (required)
     CARDFLOW_BUREAU_TIMEOUT        seconds to wait for each network operation (default 10)
 
+The vendor's names from smartid.env are accepted too: IDM_CAAS_CLIENT_ID, IDM_CAAS_CLIENT_SECRET,
+IDM_CAAS_ORGANISATION_ID and IDM_CAAS_HOSTNAME (a host name: https://HOST); ours win when both are set.
+
 The protocol, two calls:
 
     POST {base}/oauth/token
@@ -78,6 +81,14 @@ URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (
     "CARDFLOW_BUREAU_ORG_ID",
     "CARDFLOW_BUREAU_TIMEOUT",
 )
+#: The vendor's names for the same settings (Identity Manager's smartid.env), accepted beside ours;
+#: ours win when both are set. IDM_CAAS_HOSTNAME is a host name: the API is https://HOST then.
+VENDOR_NAMES = {
+    URL: "IDM_CAAS_HOSTNAME",
+    CLIENT_ID: "IDM_CAAS_CLIENT_ID",
+    CLIENT_SECRET: "IDM_CAAS_CLIENT_SECRET",
+    ORG_ID: "IDM_CAAS_ORGANISATION_ID",
+}
 DEFAULT_TIMEOUT = 10.0
 #: How long a token without `expires_in` is kept, in seconds.
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -140,8 +151,8 @@ class HttpBureau:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpBureau:
         """The connector configured by the CARDFLOW_BUREAU_* variables; a usage error names what is wrong."""
         env = os.environ if environ is None else environ
-        values = {name: env.get(name, "").strip() for name in (URL, CLIENT_ID, CLIENT_SECRET, ORG_ID)}
-        missing = [name for name, value in values.items() if not value]
+        values = {name: _setting(env, name) for name in (URL, CLIENT_ID, CLIENT_SECRET, ORG_ID)}
+        missing = [f"{name} (or {VENDOR_NAMES[name]})" for name, value in values.items() if not value]
         if missing:
             raise UsageError(f"--connector http needs {', '.join(missing)} (the card bureau's API settings)")
         parts = urllib.parse.urlsplit(values[URL])
@@ -319,3 +330,14 @@ def _timeout(value: str | None) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise UsageError(f"{TIMEOUT} must be a number of seconds greater than 0, not {value.strip()!r}")
     return seconds
+
+
+def _setting(env: Mapping[str, str], name: str) -> str:
+    """A setting by our name, else by the vendor's (a vendor host name becomes an https:// URL)."""
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    vendor = env.get(VENDOR_NAMES[name], "").strip()
+    if name == URL and vendor and "://" not in vendor:
+        return f"https://{vendor}"
+    return vendor

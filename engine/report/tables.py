@@ -10,11 +10,12 @@ from itertools import islice
 from typing import Any
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table, columns padded to their widest cell."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, upper: bool = True) -> str:
+    """A plain-text table, columns padded to their widest cell; headers upper-cased unless `upper` is false
+    (names such as option variables are shown as written)."""
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines = ["  ".join((h.upper() if upper else h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
 
@@ -255,11 +256,20 @@ def render_batch(result: Any) -> str:
     created = {state: n for state, n in sorted(result.counts.items()) if state != "skipped"}
     summary = ", ".join(f"{state} {n}" for state, n in created.items()) or "none"
     verb = "would create" if result.dry_run else "created"
+    batch = "dry run" if result.dry_run else f"batch {result.batch}"
     lines.append(
-        f"batch {result.batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
+        f"{batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
         f"skipped {result.counts.get('skipped', 0)}" + (" [dry run: nothing written]" if result.dry_run else "")
     )
+    lines += _table_left_out(result)
     return "\n".join(lines)
+
+
+def _table_left_out(result: Any) -> list[str]:
+    """A line saying the table was left out, and how to see every result, when there are over 100."""
+    if result.total <= 100:
+        return []
+    return [f"{result.total} results: the table shows at most 100 users; --json lists every one"]
 
 
 def render_actions(results: Sequence[Any]) -> str:
@@ -268,6 +278,16 @@ def render_actions(results: Sequence[Any]) -> str:
         return "nothing to do"
     rows = [[r.card, r.trigger, r.source, r.dest, r.status, r.message] for r in results]
     return table(["card", "trigger", "from", "to", "status", "message"], rows)
+
+
+def render_sync(results: Sequence[Any]) -> str:
+    """`cardflow queue run` for a reader: the cards, then one line of totals (per state reached, and left waiting)."""
+    from collections import Counter
+
+    if not results:
+        return render_actions(results)
+    counts = Counter(r.dest if r.status == "done" and r.dest else r.status for r in results)
+    return render_actions(results) + "\nqueue run: " + ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
 
 
 def render_plan(result: Any) -> str:
@@ -280,6 +300,7 @@ def render_plan(result: Any) -> str:
         ]
         lines.append(table(["user", "state", "status", "reason", "emails", "bureau"], rows))
     lines.append(plan_summary(result))
+    lines += _table_left_out(result)
     return "\n".join(lines)
 
 

@@ -150,6 +150,18 @@ def user_chunks(engine: Engine, chunk: int = CHUNK) -> Iterator[list[Row]]:
         after = rows[-1]["id"]
 
 
+def users_have_attribute(connection: Connection, name: str) -> bool:
+    """Whether any stored user has the attribute `name` (its JSON key; a LIKE stops at the first)."""
+    key = json.dumps(name, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(db.users.c.id).where(db.users.c.attributes.like(f"%{key}:%", escape="\\")).limit(1)
+    return connection.execute(query).first() is not None
+
+
+def attribute_names(connection: Connection, sample: int = CHUNK) -> set[str]:
+    """The attribute names of the first `sample` users (for "did you mean" hints)."""
+    return {name for user in user_page(connection, None, sample) for name in user}
+
+
 def users_with_role(connection: Connection, role: str) -> list[Row]:
     """Active users holding `role`, in id order (roles are a JSON list; the LIKE narrows, the check decides)."""
     query = _select_users().where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
@@ -165,9 +177,20 @@ def get_batch(connection: Connection, batch_id: str) -> Row | None:
 
 
 def list_batches(connection: Connection) -> list[Row]:
-    return [
+    """Every batch, oldest first; a batch still running (or killed) counts the cards it has made so far."""
+    rows = [
         dict(row._mapping) for row in connection.execute(select(db.batches).order_by(db.batches.c.created_at, db.batches.c.id))
     ]
+    for row in rows:
+        if row["status"] == "running":
+            row["created"] = batch_card_count(connection, row["id"])
+    return rows
+
+
+def batch_card_count(connection: Connection, batch_id: str) -> int:
+    """How many cards batch `batch_id` has made (whichever run of it made them)."""
+    query = select(func.count()).select_from(db.cards).where(db.cards.c.batch_id == batch_id)
+    return int(connection.execute(query).scalar_one())
 
 
 # cards

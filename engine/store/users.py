@@ -1,10 +1,17 @@
-"""Users into the store from CSV, JSON or YAML: checked whole first, then written in one transaction."""
+"""Users into the store from CSV, JSON or YAML: checked whole first, then written in one transaction.
+
+Every problem is a UsageError naming the file and the line (CSV) or the record (JSON, YAML):
+malformed text, a user that is not a mapping, a missing field, an unknown role, an address that
+mail could not be delivered to, attributes nested too deep, a YAML document that expands past its
+size (an alias bomb).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +23,59 @@ from engine.store.queries import dumps
 
 REQUIRED = ("id", "name", "email", "state")
 ROLES = ("operator", "approver", "admin")
+FORMATS = ("csv", "json", "yaml")
+#: Attributes nest at most this deep (a list in a mapping in a list ...).
+MAX_DEPTH = 16
+#: A YAML users file expands to at most this many nodes per byte of text (aliases included).
+NODES_PER_BYTE = 2
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_users(path: Path) -> list[dict[str, Any]]:
+class _UsersLoader(_Loader):  # type: ignore[misc, valid-type]
+    """Safe YAML whose dates and times stay text, as the CSV and JSON forms give them."""
+
+
+_UsersLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def read_users(path: Path, format: str | None = None) -> list[dict[str, Any]]:
     """Parse and check a users file; a problem is a UsageError naming FILE:LINE (or the record)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:  # newline="": csv reads quoted line breaks as written
             text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: cannot read: {error}") from None
+    return parse_users(text, str(path), format or format_of(path))
+
+
+def format_of(path: Path) -> str:
+    """The format a file's name says (.csv, .json, .yaml or .yml)."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        records = _csv_records(path, text)
-    elif suffix in (".json", ".yaml", ".yml"):
-        records = _document_records(path, text, suffix)
+    chosen = {".csv": "csv", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(suffix)
+    if chosen is None:
+        raise UsageError(f"{path}: unknown format '{suffix}' (use .csv, .json, .yaml, or --format)")
+    return chosen
+
+
+def guess_format(text: str) -> str:
+    """The format of text with no file name (stdin): JSON if it opens a list or mapping, CSV if its
+    first line has a comma, else YAML."""
+    start = text.lstrip("\ufeff \t\r\n")
+    if start[:1] in ("[", "{"):
+        return "json"
+    return "csv" if "," in start.split("\n", 1)[0] else "yaml"
+
+
+def parse_users(text: str, name: str, format: str) -> list[dict[str, Any]]:
+    """The user rows of `text` (named `name` in errors) in `format` (csv, json or yaml), checked whole."""
+    text = text.removeprefix("\ufeff")
+    if format == "csv":
+        records = _csv_records(name, text)
+    elif format in ("json", "yaml"):
+        records = _document_records(name, text, format)
     else:
-        raise UsageError(f"{path}: unknown format '{suffix}' (use .csv, .json, .yaml)")
+        raise UsageError(f"unknown format '{format}' (use {', '.join(FORMATS)})")
     rows, seen = [], set()
     for where, record in records:
         row = user_row(where, record)
@@ -42,50 +86,150 @@ def read_users(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv_records(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+def _csv_records(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     records = []
-    for record in reader:
-        if None in record:
-            raise UsageError(f"{path}:{reader.line_num}: more cells than columns")
-        roles = record.get("roles") or ""
-        record["roles"] = [role for role in roles.replace(";", " ").replace(",", " ").split() if role]
-        records.append((f"{path}:{reader.line_num}", {k: v for k, v in record.items() if v not in (None, "")}))
+    try:
+        for record in reader:
+            if None in record:
+                raise UsageError(f"{name}:{reader.line_num}: more cells than columns")
+            records.append((f"{name}:{reader.line_num}", {k: v for k, v in record.items() if v not in (None, "")}))
+    except csv.Error as error:  # a NUL byte, a line break inside an unquoted cell, a cell over csv's size limit
+        raise UsageError(f"{name}:{reader.line_num + 1}: not valid CSV: {error} (quote cells that hold line breaks)") from None
     return records
 
 
-def _document_records(path: Path, text: str, suffix: str) -> list[tuple[str, dict[str, Any]]]:
+def _document_records(name: str, text: str, format: str) -> list[tuple[str, dict[str, Any]]]:
     try:
-        data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = json.loads(text) if format == "json" else _yaml(name, text)
     except (ValueError, yaml.YAMLError) as error:
-        raise UsageError(f"{path}: not valid {suffix[1:].upper()}: {str(error).splitlines()[0]}") from None
+        raise UsageError(f"{name}: not valid {format.upper()}: {str(error).splitlines()[0]}") from None
+    except RecursionError:
+        raise UsageError(f"{name}: not valid {format.upper()}: nested too deep") from None
     if isinstance(data, dict) and "users" in data:
         data = data["users"]
     if not isinstance(data, list):
-        raise UsageError(f"{path}: expected a list of users (or a mapping with 'users')")
-    return [(f"{path}: user #{i + 1}", record) for i, record in enumerate(data)]
+        raise UsageError(f"{name}: expected a list of users (or a mapping with 'users')")
+    return [(f"{name}: user #{i + 1}", record) for i, record in enumerate(data)]
+
+
+def _yaml(name: str, text: str) -> Any:
+    """Safe YAML, refused when aliases expand it far past its size (an alias bomb) or it nests too deep."""
+    loader = _UsersLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        limit = max(1000, NODES_PER_BYTE * len(text))
+        if _expanded_size(node, limit) > limit:
+            raise UsageError(f"{name}: the YAML expands to more than {limit} nodes (an alias bomb?); nothing imported")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes `root` stands for with every alias expanded, counting up to just past `limit`."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done and children:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            if len(stack) > limit:  # a cycle (an alias inside its own anchor) or nesting past any use
+                return limit + 1
+            continue
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(child), limit + 1) for child in children))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def user_row(where: str, record: Any) -> dict[str, Any]:
     """A user record checked and shaped as a row of the users table; `where` names it in errors."""
     if not isinstance(record, dict):
         raise UsageError(f"{where}: a user must be a mapping")
+    record = {str(key): value for key, value in record.items()}
     missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
     if missing:
         raise UsageError(f"{where}: missing {', '.join(missing)}")
-    roles = record.get("roles") or []
-    if isinstance(roles, str):
-        roles = roles.replace(",", " ").split()
-    unknown = [role for role in roles if role not in ROLES]
-    if unknown:
-        raise UsageError(f"{where}: unknown role(s) {', '.join(map(str, unknown))} (known: {', '.join(ROLES)})")
-    attributes = {k: v for k, v in record.items() if k not in (*REQUIRED, "roles")}
+    texts = [key for key in REQUIRED if isinstance(record[key], (dict, list))]
+    if texts:
+        raise UsageError(f"{where}: {', '.join(texts)} must be text, not a list or mapping")
+    unprintable = [key for key in ("id", "state") if not str(record[key]).isprintable()]  # names are data, kept as given
+    if unprintable:
+        raise UsageError(f"{where}: {', '.join(unprintable)} must not hold line breaks, tabs or other control characters")
+    roles = _roles(where, record.get("roles"))
+    email = str(record["email"]).strip()
+    problem = address_problem(email)
+    if problem:
+        raise UsageError(f"{where}: email {email!r} is not an address mail can be sent to: {problem}")
+    attributes = {k: _plain(where, k, v, 1) for k, v in record.items() if k not in (*REQUIRED, "roles")}
     return {
         "id": str(record["id"]),
         "name": str(record["name"]),
-        "email": str(record["email"]),
+        "email": email,
         "state": str(record["state"]),
         "roles": dumps(sorted(set(roles))),
         "attributes": dumps(attributes),
         "updated_at": now(),
     }
+
+
+def _roles(where: str, given: Any) -> list[str]:
+    """The roles of a record: a list, or one string separated by spaces, commas or semicolons."""
+    if given is None or given == "":
+        return []
+    if isinstance(given, str):
+        given = given.replace(";", " ").replace(",", " ").split()
+    if not isinstance(given, list) or not all(isinstance(role, str) for role in given):
+        raise UsageError(f"{where}: roles must be a list of names or one text (known: {', '.join(ROLES)})")
+    unknown = [role for role in given if role not in ROLES]
+    if unknown:
+        raise UsageError(f"{where}: unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
+    return given
+
+
+def _plain(where: str, key: str, value: Any, depth: int) -> Any:
+    """An attribute value as JSON keeps it: mapping keys as text, nesting bounded (and no cycles)."""
+    if depth > MAX_DEPTH:
+        raise UsageError(f"{where}: attribute '{key}' nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        return {str(k): _plain(where, key, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(where, key, v, depth + 1) for v in value]
+    if isinstance(value, float) and value != value:  # NaN: JSON has no such number
+        return None
+    return value
+
+
+_LOCAL = re.compile(r"^[^\s@<>()\[\],;:\\\"]+$")
+_LABEL = re.compile(r"^(?!-)[^\W_](?:[\w-]*[^\W_])?$")  # letters (any script) and digits, inner hyphens
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` cannot take mail (None when it can): one '@', a local part, a domain of dotted
+    labels (internationalized names such as exämple.com are fine)."""
+    if not address.isprintable() or address.count("@") != 1:
+        return "it needs exactly one '@' and no control characters"
+    local, domain = address.split("@")
+    if not local or not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        return "the part before '@' is empty or holds spaces or one of <>()[],;:\\\""
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) and len(label) <= 63 for label in labels):
+        return "the domain after '@' must be dotted names of letters, digits and inner hyphens (like example.com)"
+    try:
+        domain.encode("idna")
+    except UnicodeError:
+        return "the domain is not a valid internationalized name"
+    return None

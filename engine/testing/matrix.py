@@ -151,7 +151,9 @@ def combination_of(compiled: CompiledProcess, chosen: dict[str, Any], triggers: 
     stuck = sorted(state for state in reached if not _closes(process, state) and not ways.get(state, set()) - {state})
     ends = sorted(state for state in reached if _closes(process, state) or state in stuck)
     unreachable = sorted(state for state in process.outcome if state not in reached)
-    flags = [f"stuck: {state}" for state in stuck] + [f"outcome unreachable: {state}" for state in unreachable]
+    flags = [f"stuck: {state}" for state in stuck]
+    if process.outcome and len(unreachable) == len(process.outcome):  # the outcomes are alternatives: one suffices
+        flags.append(f"no outcome reached (documented: {', '.join(process.outcome)})")
     flags += [f"never ends: {state}" for state in sorted(reached - set(stuck)) if not _can_close(process, state, ways)]
     if skipped:
         flags.append(f"skipped: {skipped}")
@@ -244,11 +246,27 @@ def render_matrix(matrix: Matrix) -> str:
     """The matrix for a reader: one row per combination, then the fixed options."""
     from engine.report.tables import table
 
-    headers = [*matrix.varied, "start", "end states", "flags"]
+    prefix = _common_prefix(matrix.varied)
+    headers = [*(name.removeprefix(prefix) for name in matrix.varied), "start", "end states", "flags"]
     rows = [_row(matrix.varied, combination) for combination in matrix.combinations]
     fixed = ", ".join(f"{name} = {_shown(value)}" for name, value in matrix.fixed.items()) or "none"
-    legend = "start: the states a new card reaches (both bureau answers), with the emails sent in parentheses"
-    return "\n".join([table(headers, rows), "", f"fixed: {fixed}", legend])
+    legend = ["start: the states a new card reaches (both bureau answers), with the emails sent in parentheses"]
+    if prefix:
+        legend.append(f"option columns: the variables named {prefix}<column>")
+    return "\n".join([table(headers, rows, upper=False), "", f"fixed: {fixed}", *legend])
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The prefix all `names` share, up to the start of a capitalized word ('' for fewer than two names)."""
+    if len(names) < 2:
+        return ""
+    shared = names[0]
+    for name in names[1:]:
+        while not name.startswith(shared):
+            shared = shared[:-1]
+    while shared and not all(len(name) > len(shared) and name[len(shared)].isupper() for name in names):
+        shared = shared[:-1]
+    return shared
 
 
 def _row(varied: list[str], combination: Combination) -> list[Any]:

@@ -116,7 +116,8 @@ def load_scenario(path: Path, workspace: Workspace, shown: str | None = None) ->
     if not buildable or problems:
         return None, [*problems, *shape]
     steps = tuple(Step(i + 1, _action(entry), entry, document.at(("steps", i))) for i, entry in enumerate(document.data["steps"]))
-    scenario = Scenario(document.file, document.data["name"], document, steps)
+    name = document.data.get("name")  # descriptive: a missing or odd name is reported (E103/E102), not fatal
+    scenario = Scenario(document.file, str(name) if name is not None else Path(document.file).name, document, steps)
     found = [*shape, *_check(scenario, workspace)]
     return (None if found else scenario), found
 
@@ -213,7 +214,9 @@ class _Runner:
         users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u)) for i, u in enumerate(self.scenario.data["users"])]
         with self.engine.begin() as connection:
             queries.upsert_users(connection, users)
+            seen: dict[str, int] = {}
             for i, card in enumerate(self.scenario.data.get("cards") or []):
+                seen[card["user"]] = seen.get(card["user"], 0) + 1  # a user's second card is of another (earlier) batch
                 process = self.workspace.processes.get(card["process"])
                 finals = process.finals if process else frozenset()
                 connection.execute(
@@ -225,7 +228,7 @@ class _Runner:
                         open=card["state"] not in finals,
                         requester=card.get("requester", "system"),
                         production_type=card.get("production_type"),
-                        batch_id="existing",
+                        batch_id="existing" if seen[card["user"]] == 1 else f"existing-{seen[card['user']]}",
                         created_at=SCENARIO_TIME,
                         updated_at=SCENARIO_TIME,
                     )
