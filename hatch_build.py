@@ -17,6 +17,7 @@ SHIPPED = {
     "processes": "engine/reference/processes",
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",
+    "schedule.yaml": "engine/reference/schedule.yaml",
 }
 
 
