@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,6 +76,11 @@ def users_list(db: str | None, as_json: bool) -> None:
 @click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
 @click.option("--dry-run", is_flag=True, help="Do everything but write: the bureau is simulated, nothing is kept.")
 @click.option("--strict", is_flag=True, help="Refuse the whole batch if any user would be skipped.")
+@click.option("--workers", is_flag=True, help="Split the batch into chunk jobs for `cardflow worker` and wait (PostgreSQL).")
+@click.option("--detach", is_flag=True, help="With --workers: return the batch id at once instead of waiting.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True, help="With --workers: users per chunk job."
+)
 @set_option
 @workspace_option
 @db_option
@@ -90,6 +96,9 @@ def run(
     batch_id: str | None,
     dry_run: bool,
     strict: bool,
+    workers: bool,
+    detach: bool,
+    chunk_size: int,
     sets: tuple[str, ...],
     workspace: str | None,
     db: str | None,
@@ -101,6 +110,8 @@ def run(
 
     Each selected user who meets the prerequisites gets one card, sent on its way as the
     options say; the others are reported as skipped with the prerequisite's message.
+    With --workers the batch is split into chunk jobs that `cardflow worker` processes work
+    (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
     """
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
@@ -112,6 +123,9 @@ def run(
     found = open_workspace(workspace)
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
+    if workers or detach:
+        _run_on_workers(found, engine, request, chunk_size, detach, as_json)
+        return
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
     with progress_bar(count_selected(engine, selection)) as advance:
         result = run_batch(
@@ -129,6 +143,40 @@ def run(
         from engine.report.tables import render_plan
 
         click.echo(render_plan(result) if dry_run else render_batch(result))
+
+
+def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
+    """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
+    from engine.batch.chunks import start_chunked, wait_for_batch
+    from engine.work.jobs import defer_chunks
+    from engine.work.queue import require_postgres
+
+    require_postgres(engine)
+    started = start_chunked(found, engine, request, chunk=chunk)
+    defer_chunks(engine, started)
+    if detach:
+        summary = {"batch": started.batch, "status": "running", "chunks": len(started.pending)}
+        click.echo(
+            json_text(summary) if as_json else f"batch {started.batch}: {len(started.pending)} chunk(s) queued for workers"
+        )
+        return
+    click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
+    with progress_bar(count_selected_for(engine, request)) as advance:
+        record = wait_for_batch(engine, started.batch, advance)
+    summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
+    summary = {"batch": summary.pop("id"), **summary}
+    click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
+    if record["status"] != "complete":
+        click.echo(
+            f"cardflow: batch {started.batch} is {record['status']}; run it again with --batch-id {started.batch}", err=True
+        )
+        click.get_current_context().exit(1)
+
+
+def count_selected_for(engine: Any, request: Any) -> int | None:
+    from engine.batch.request import count_selected
+
+    return count_selected(engine, request.selection)
 
 
 @click.command()
@@ -211,6 +259,35 @@ def queue_run(
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
 
 
+@click.group()
+def orders() -> None:
+    """Card orders at the card bureau."""
+
+
+@orders.command("sync")
+@set_option
+@workspace_option
+@db_option
+@connector_options
+@json_option
+def orders_sync(
+    sets: tuple[str, ...], workspace: str | None, db: str | None, connector: str | None, orders: str | None, as_json: bool
+) -> None:
+    """Update card order: ask the bureau for the status of ordered cards and move each on
+    (in production, produced, or failed with the bureau's reason). Cards the bureau could not
+    be asked about stay for the next sync. With SQLite, run it from cron; workers run it on the
+    workspace's schedule."""
+    from engine.batch.status import sync_order_status
+    from engine.definitions.options import parse_sets
+    from engine.report.tables import render_actions
+
+    found = open_workspace(workspace)
+    results = sync_order_status(
+        found, store_at(db), bureau_connector(connector, orders), overrides=parse_sets(sets, found.scripts)
+    )
+    click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+
+
 @click.command()
 @click.option("--user", metavar="ID", help="Only this user's cards.")
 @click.option("--state", metavar="STATE", help="Only cards in this state.")
@@ -236,13 +313,21 @@ def cards(user: str | None, state: str | None, process: str | None, batch: str |
 @db_option
 @json_option
 def batches(db: str | None, as_json: bool) -> None:
-    """List the batches run so far, with their status (running = incomplete, resume with --batch-id)."""
+    """List the batches run so far, with their status (running = incomplete, resume with --batch-id).
+
+    For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
+    out of all its users; the status becomes `complete` when the last chunk is done."""
     from engine.report.tables import table
+    from engine.store.chunks import progress
     from engine.store.queries import list_batches
 
     with open_reading(db) as connection:
+        done = progress(connection)
         rows = [
-            {k: b[k] for k in ("id", "process", "actor", "status", "created", "skipped", "created_at")}
+            {
+                **{k: b[k] for k in ("id", "process", "actor", "status", "created", "skipped", "created_at")},
+                "progress": "{}/{}".format(*done[b["id"]]) if b["id"] in done else None,
+            }
             for b in list_batches(connection)
         ]
     if as_json:
@@ -255,4 +340,4 @@ abort = action_command("abort", "Abort cards: a queued order (operator), or your
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
 
 
-COMMANDS: list[click.Command] = [users, run, plan, queue, cards, batches, abort, retry]
+COMMANDS: list[click.Command] = [users, run, plan, queue, orders, cards, batches, abort, retry]

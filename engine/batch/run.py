@@ -255,8 +255,10 @@ def _run_chunk(
     *,
     plan: bool = False,
     resumed: bool = True,
+    first_id: int | None = None,
 ) -> None:
-    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already."""
+    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already;
+    `first_id` is the first of the card ids reserved for it (default: the next id of the store)."""
     ids = [user["id"] for user in users]
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
     done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
@@ -269,7 +271,7 @@ def _run_chunk(
     context.people.update(zip(ids, users, strict=True))
     context.people[batch.actor["id"]] = batch.actor
     work = Work()
-    next_id = queries.next_card_id(connection)
+    next_id = queries.next_card_id(connection) if first_id is None else first_id
     scope = _prerequisite_scope(batch)
     reads: Reads = []
     blank = _blank_card(batch, context.at)

@@ -141,6 +141,22 @@ outbox = Table(
     Column("sent_at", String),
 )
 
+# version 4: a batch worked by several workers, a chunk (a key range of users) per job
+batch_chunks = Table(
+    "batch_chunks",
+    metadata,
+    Column("batch_id", String, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("first_user", String, nullable=False),
+    Column("last_user", String, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("status", String, nullable=False),
+    Column("created", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("deferred", Integer, nullable=False, default=0),
+    Column("finished_at", String),
+)
+
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
 Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
@@ -148,7 +164,8 @@ Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in (outbox, cards)])
+    later = (outbox, cards, batch_chunks)
+    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     cards_v1 = Table(
         "cards",
@@ -206,7 +223,12 @@ def _v3(connection: Connection) -> None:
     connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(connection: Connection) -> None:
+    """The chunks of batches worked by `cardflow worker`: one row per key range of users, with its outcome."""
+    batch_chunks.create(connection)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,123 @@
+"""The chunks of a batch worked by several workers: one row per key range of users, claimed, done
+once, and the batch finished when the last one is done. Every function takes an open connection,
+except `reserve_card_ids`, which reserves in a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Engine, func, select, text, update
+
+from engine.clock import now
+from engine.store import db
+from engine.store.queries import Row, user_record
+
+PENDING, DONE = "pending", "done"
+
+
+def add_chunks(connection: Connection, batch_id: str, ranges: Sequence[tuple[str, str, int]]) -> None:
+    """Record the chunks of a batch: each (first user, last user, users in it), numbered from 1."""
+    rows = [
+        {"batch_id": batch_id, "number": n, "first_user": first, "last_user": last, "users": count, "status": PENDING}
+        for n, (first, last, count) in enumerate(ranges, start=1)
+    ]
+    if rows:
+        connection.execute(db.batch_chunks.insert(), rows)
+
+
+def chunks_of(connection: Connection, batch_id: str) -> list[Row]:
+    """The chunks of a batch, in order."""
+    query = select(db.batch_chunks).where(db.batch_chunks.c.batch_id == batch_id).order_by(db.batch_chunks.c.number)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def reopen_deferred(connection: Connection, batch_id: str) -> None:
+    """Chunks whose cards waited for the bureau are worked again (a resumed batch)."""
+    table = db.batch_chunks
+    connection.execute(
+        update(table).where(table.c.batch_id == batch_id, table.c.deferred > 0).values(status=PENDING, finished_at=None)
+    )
+
+
+def claim_chunk(connection: Connection, batch_id: str, number: int) -> Row | None:
+    """The chunk, locked for this transaction (another worker's claim waits), or None if unknown."""
+    table = db.batch_chunks
+    query = select(table).where(table.c.batch_id == batch_id, table.c.number == number).with_for_update()
+    row = connection.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def finish_chunk(connection: Connection, batch_id: str, number: int, counts: Row) -> None:
+    """Mark a chunk done with its counts (created, skipped, deferred), in the transaction of its cards."""
+    table = db.batch_chunks
+    connection.execute(
+        update(table)
+        .where(table.c.batch_id == batch_id, table.c.number == number)
+        .values(status=DONE, finished_at=now(), **counts)
+    )
+
+
+def finish_batch_if_done(connection: Connection, batch_id: str) -> str | None:
+    """When no chunk is pending, record the batch's outcome (once: a compare-and-set on `running`)."""
+    table = db.batch_chunks
+    pending, created, skipped, deferred = connection.execute(
+        select(
+            func.count().filter(table.c.status == PENDING),
+            func.coalesce(func.sum(table.c.created), 0),
+            func.coalesce(func.sum(table.c.skipped), 0),
+            func.coalesce(func.sum(table.c.deferred), 0),
+        ).where(table.c.batch_id == batch_id)
+    ).one()
+    if pending:
+        return None
+    status = "incomplete" if deferred else "complete"
+    moved = connection.execute(
+        update(db.batches)
+        .where(db.batches.c.id == batch_id, db.batches.c.status == "running")
+        .values(status=status, finished_at=now(), created=created, skipped=skipped)
+    )
+    return status if moved.rowcount else None
+
+
+def progress(connection: Connection, batch_id: str | None = None) -> dict[str, tuple[int, int]]:
+    """Per batch worked in chunks (or just `batch_id`): (users in chunks done, users in all its chunks)."""
+    table = db.batch_chunks
+    query = select(
+        table.c.batch_id,
+        func.coalesce(func.sum(table.c.users).filter(table.c.status == DONE), 0),
+        func.sum(table.c.users),
+    ).group_by(table.c.batch_id)
+    if batch_id is not None:
+        query = query.where(table.c.batch_id == batch_id)
+    return {batch: (int(done), int(total)) for batch, done, total in connection.execute(query)}
+
+
+def users_between(connection: Connection, first: str, last: str) -> list[Row]:
+    """The users whose ids lie from `first` to `last`, in id order."""
+    users = db.users
+    query = (
+        select(users.c.id, users.c.name, users.c.email, users.c.state, users.c.roles, users.c.attributes)
+        .where(users.c.id.between(first, last))
+        .order_by(users.c.id)
+    )
+    return [user_record(row) for row in connection.execute(query)]
+
+
+def reserve_card_ids(engine: Engine, count: int) -> int | None:
+    """On PostgreSQL, the first of `count` card ids reserved for one chunk, so that chunks worked at
+    once by several workers never pick the same ids (None on SQLite, where writers take turns).
+
+    The reservation moves the cards' id sequence past both the highest id stored and the highest
+    reserved, under an advisory lock held for this short transaction only.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('cardflow.card_ids'))"))
+        sequence = connection.execute(text("SELECT pg_get_serial_sequence('cards', 'id')")).scalar_one()
+        last = connection.execute(
+            text(f"SELECT GREATEST((SELECT coalesce(max(id), 0) FROM cards), (SELECT last_value FROM {sequence}))")
+        ).scalar_one()
+        connection.execute(text("SELECT setval(:sequence, :value)"), {"sequence": sequence, "value": int(last) + count})
+    return int(last) + 1
