@@ -54,28 +54,37 @@ def open_queue(engine: Engine) -> Any:
 
 
 def defer_chunks(engine: Engine, started: Started) -> int:
-    """Put a job on the queue for every pending chunk of a started batch; returns how many were new.
+    """Put a job on the store's queue for every pending chunk of a started batch; returns how many were new."""
+    app = open_queue(engine)
+    with app.open():
+        return defer_chunks_on(app, started)
+
+
+def defer_chunks_on(app: Any, started: Started) -> int:
+    """Put a job on `app`'s (open) queue for every pending chunk of a started batch; returns how many were new.
 
     Each job has a queueing lock of its own, so deferring the same batch again (a resumed batch)
     adds no second job for a chunk still waiting."""
     from procrastinate.exceptions import AlreadyEnqueued
 
-    app = open_queue(engine)
     added = 0
-    with app.open():
-        for number in started.pending:
-            deferrer = app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:{number}")
-            try:
-                deferrer.defer(batch=started.batch, number=number, request=started.request)
-            except AlreadyEnqueued:
-                continue
-            added += 1
+    for number in started.pending:
+        deferrer = app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:{number}")
+        try:
+            deferrer.defer(batch=started.batch, number=number, request=started.request)
+        except AlreadyEnqueued:
+            continue
+        added += 1
     return added
 
 
 def build_app(runtime: Runtime, schedules: Mapping[str, str], *, stalled_after: float) -> Any:
-    """The app a worker runs: the chunk job, the scheduled jobs on their cron expressions, the stalled-job retry."""
-    app = open_queue(runtime.engine)
+    """The app a worker runs on the store's queue; see `register_jobs`."""
+    return register_jobs(open_queue(runtime.engine), runtime, schedules, stalled_after=stalled_after)
+
+
+def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, stalled_after: float) -> Any:
+    """Give `app` the jobs: the chunk job, the scheduled jobs on their cron expressions, the stalled-job retry."""
 
     def chunk(batch: str, number: int, request: dict[str, Any]) -> str:
         return run_chunk(runtime.workspace, runtime.engine, runtime.bureau, request_from_json(request), number)
