@@ -161,7 +161,7 @@ def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: b
         )
         return
     click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
-    with progress_bar(count_selected_for(engine, request)) as advance:
+    with progress_bar(started.users) as advance:
         record = wait_for_batch(engine, started.batch, advance)
     summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
     summary = {"batch": summary.pop("id"), **summary}
@@ -171,12 +171,6 @@ def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: b
             f"cardflow: batch {started.batch} is {record['status']}; run it again with --batch-id {started.batch}", err=True
         )
         click.get_current_context().exit(1)
-
-
-def count_selected_for(engine: Any, request: Any) -> int | None:
-    from engine.batch.request import count_selected
-
-    return count_selected(engine, request.selection)
 
 
 @click.command()

@@ -44,6 +44,7 @@ def worker(
 
     engine = store_at(db)
     require_postgres(engine)
+    _log_to_stderr()
     found = open_workspace(workspace)
     runtime = Runtime(found, engine, bureau_connector(connector, orders))
     schedules = found.schedules
@@ -51,6 +52,26 @@ def worker(
     click.echo(f"cardflow: worker started (concurrency {concurrency}; scheduled jobs: {shown})", err=True)
     run_worker(runtime, schedules, concurrency=concurrency, stalled_after=stalled_after, name=name)
     click.echo("cardflow: worker stopped", err=True)
+
+
+def _log_to_stderr() -> None:
+    """What the queue reports of warnings and failed jobs goes to stderr, one line each (the traceback
+    only with CARDFLOW_DEBUG)."""
+    import logging
+    import os
+
+    class _OneLine(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if not os.environ.get("CARDFLOW_DEBUG"):
+                record.exc_info, record.exc_text = None, None
+            return super().format(record)
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine("cardflow worker: %(message)s"))
+    queue_log = logging.getLogger("procrastinate")
+    queue_log.setLevel(logging.WARNING)
+    queue_log.addHandler(handler)
+    logging.getLogger("engine").addHandler(handler)
 
 
 COMMANDS: list[click.Command] = [worker]

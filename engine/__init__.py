@@ -6,13 +6,17 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`); a fired
-  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`).
+  trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`); the
+  order-status sync (`status`); a batch split into chunks for workers (`chunks`).
+- `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
+  `jobs`).
 - `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
-  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import.
+  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import,
+    the chunks of batches worked by workers (`chunks`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
-    `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails)
-    and `workspace` (the stages over a folder).
+    `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails),
+    `schedule` (the scheduled jobs) and `workspace` (the stages over a folder).
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with).
 """

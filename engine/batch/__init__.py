@@ -1,6 +1,7 @@
 """The batch runtime: a process run for many users (`request` checks what is asked, `run` carries it
 out chunk by chunk, `results` reports it), a fired trigger turned into rows (`effects`), and
-triggers fired on existing cards: approve, reject, postpone, abort, retry and the batch sync (`actions`).
+triggers fired on existing cards: approve, reject, postpone, abort, retry and the batch sync (`actions`);
+the order-status sync (`status`); a batch split into chunks that workers work (`chunks`).
 
 May import: outbound, store, definitions and the ground floor.
 """

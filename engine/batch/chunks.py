@@ -27,11 +27,12 @@ from engine.store.queries import Row
 
 @dataclass(frozen=True)
 class Started:
-    """A batch split into chunks: its id, and the numbers of the chunks still to work."""
+    """A batch split into chunks: its id, the numbers of the chunks still to work, the users in all of them."""
 
     batch: str
     pending: list[int]
     request: Row
+    users: int = 0
 
 
 def request_as_json(request: RunRequest) -> Row:
@@ -81,10 +82,11 @@ def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, 
         elif existing is not None and existing["status"] != "running":
             chunks.reopen_deferred(connection, batch_id)
             _reopen(connection, batch_id)
-        pending = [c["number"] for c in chunks.chunks_of(connection, batch_id) if c["status"] == chunks.PENDING]
+        every = chunks.chunks_of(connection, batch_id)
     with engine.begin() as connection:
         chunks.finish_batch_if_done(connection, batch_id)  # nothing to work: complete at once
-    return Started(batch_id, pending, request_as_json(_named(request, batch_id)))
+    pending = [c["number"] for c in every if c["status"] == chunks.PENDING]
+    return Started(batch_id, pending, request_as_json(_named(request, batch_id)), sum(c["users"] for c in every))
 
 
 def _named(request: RunRequest, batch_id: str) -> RunRequest:
@@ -182,7 +184,7 @@ def batch_progress(engine: Engine, batch_id: str) -> tuple[str, int, int]:
 
 def wait_for_batch(engine: Engine, batch_id: str, progress: Callable[[int], None] | None = None, poll: float = 0.5) -> Row:
     """Wait until the workers have done every chunk of the batch; tell `progress` the users done as
-    they are done; return the batch's record."""
+    they are done (those done already first); return the batch's record."""
     import time
 
     seen = 0

@@ -3,7 +3,8 @@
 load (YAML with locations) → validate (shape, with `schemas`) → model (frozen dataclasses) →
 check (meaning) → options (effective values, with provenance) → expressions and closures (the
 guard language) → compile (one shared `transitions` Machine per process and options). `templates`
-finds, checks and renders the email templates; `workspace` runs the stages over a folder.
+finds, checks and renders the email templates; `schedule` reads the scheduled jobs and checks
+their cron expressions; `workspace` runs the stages over a folder.
 
 May import: the ground floor (diagnostics, errors, clock). Nothing here touches the store.
 """
