@@ -310,7 +310,8 @@ def batches(db: str | None, as_json: bool) -> None:
     """List the batches run so far, with their status (running = incomplete, resume with --batch-id).
 
     For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
-    out of all its users; the status becomes `complete` when the last chunk is done."""
+    out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
+    the status becomes `complete` when the last chunk is done."""
     from engine.report.tables import table
     from engine.store.chunks import progress
     from engine.store.queries import list_batches
@@ -320,14 +321,15 @@ def batches(db: str | None, as_json: bool) -> None:
         rows = [
             {
                 **{k: b[k] for k in ("id", "process", "actor", "status", "created", "skipped", "created_at")},
-                "progress": "{}/{}".format(*done[b["id"]]) if b["id"] in done else None,
+                "progress": dict(zip(("done", "users"), done[b["id"]], strict=True)) if b["id"] in done else None,
             }
             for b in list_batches(connection)
         ]
     if as_json:
         echo_json(rows)
         return
-    click.echo(table(list(rows[0]) if rows else ["id"], [list(r.values()) for r in rows]))
+    shown = [{**r, "progress": "{done}/{users}".format(**r["progress"]) if r["progress"] else None} for r in rows]
+    click.echo(table(list(shown[0]) if shown else ["id"], [list(r.values()) for r in shown]))
 
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")

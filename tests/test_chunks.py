@@ -3,6 +3,7 @@ the jobs on procrastinate's in-memory queue; no workers on SQLite."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,14 @@ def test_no_workers_on_sqlite(run: Run, command: list[str]) -> None:
     assert result.exit_code == 2
     assert "no workers with SQLite" in result.stderr
     assert all(job in result.stderr for job in ("queue run", "outbox send", "orders sync"))
+
+
+def test_batches_shows_the_progress_of_a_batch_for_workers(store: Engine, tmp_path: Path, run: Run) -> None:
+    """`cardflow batches --json` gives the users of the chunks done out of all, and the table shows done/users."""
+    workspace = load_workspace(ROOT)
+    started = start_chunked(workspace, store, request(), chunk=4)
+    run_chunk(workspace, store, DropFolder(tmp_path / "orders"), request_from_json(started.request), 1)
+    listed = run("batches", "--json", "--db", str(tmp_path / "cardflow.db"))
+    (batch,) = json.loads(listed.stdout)
+    assert (batch["id"], batch["status"], batch["progress"]) == (started.batch, "running", {"done": 4, "users": 11})
+    assert "4/11" in run("batches", "--db", str(tmp_path / "cardflow.db")).stdout

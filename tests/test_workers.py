@@ -171,3 +171,5 @@ def test_run_with_workers_waits_for_them(site: Site) -> None:
     assert out.stdout.lstrip().startswith('{\n  "batch": "B')
     summary = json.loads(out.stdout)
     assert (summary["status"], summary["created"], summary["skipped"]) == ("complete", 3_001, 0)
+    (listed,) = json.loads(site.cardflow("batches", "--json").stdout)
+    assert (listed["status"], listed["progress"]) == ("complete", {"done": 3_001, "users": 3_001})
