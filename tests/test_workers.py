@@ -173,3 +173,22 @@ def test_run_with_workers_waits_for_them(site: Site) -> None:
     assert (summary["status"], summary["created"], summary["skipped"]) == ("complete", 3_001, 0)
     (listed,) = json.loads(site.cardflow("batches", "--json").stdout)
     assert (listed["status"], listed["progress"]) == ("complete", {"done": 3_001, "users": 3_001})
+
+
+def test_a_worker_runs_the_scheduled_outbox_delivery_and_order_status_sync(site: Site, workspace: Path) -> None:
+    """Scheduled on a worker: every pending email delivered once (.eml files without SMTP settings),
+    and the bureau's status files move the ordered cards on."""
+    (workspace / "schedule.yaml").write_text(
+        'jobs:\n  outbox-send:\n    schedule: "* * * * * */2"\n  orders-sync:\n    schedule: "* * * * * */2"\n'
+    )
+    site.users(200)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace))
+    (site.folder / "orders" / "status").mkdir()
+    for order in sorted((site.folder / "orders").glob("*.json"))[:50]:
+        (site.folder / "orders" / "status" / order.name).write_text('{"status": "produced"}')
+    worker = site.worker("--workspace", str(workspace))
+    wait_for(lambda: site.value("SELECT count(*) FROM outbox WHERE status = 'pending'") == 0, worker)
+    wait_for(lambda: site.value("SELECT count(*) FROM cards WHERE state = 'produced'") == 50, worker)
+    assert site.value("SELECT count(*) FROM outbox WHERE status = 'sent'") == 201
+    assert len(list((site.folder / "mail").glob("*.eml"))) == 201
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'produced' AND actor = 'system'") == 50
