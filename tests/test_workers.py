@@ -192,3 +192,19 @@ def test_a_worker_runs_the_scheduled_outbox_delivery_and_order_status_sync(site:
     assert site.value("SELECT count(*) FROM outbox WHERE status = 'sent'") == 201
     assert len(list((site.folder / "mail").glob("*.eml"))) == 201
     assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'produced' AND actor = 'system'") == 50
+
+
+def test_two_order_status_syncs_at_once_move_each_card_once(site: Site) -> None:
+    """Two `orders sync` at the same moment over 1,000 ordered cards: each card moves once, one audit row each."""
+    site.users(999)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF)
+    (site.folder / "orders" / "status").mkdir()
+    for order in (site.folder / "orders").glob("*.json"):
+        (site.folder / "orders" / "status" / order.name).write_text('{"status": "in_production"}')
+    both = [
+        subprocess.Popen([CARDFLOW, "orders", "sync"], cwd=site.folder, env=site.env, stdout=subprocess.DEVNULL) for _ in range(2)
+    ]
+    assert [process.wait(timeout=300) for process in both] == [0, 0]
+    assert site.value("SELECT count(*) FROM cards WHERE state = 'in_production'") == 1_000
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'production_started'") == 1_000
+    assert site.value("SELECT count(DISTINCT card_id) FROM transitions WHERE trigger = 'production_started'") == 1_000

@@ -8,8 +8,9 @@ twice (a killed worker's job is retried) gives nobody a second card or email.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -90,8 +91,6 @@ def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, 
 
 
 def _named(request: RunRequest, batch_id: str) -> RunRequest:
-    from dataclasses import replace
-
     return replace(request, batch_id=batch_id)
 
 
@@ -185,8 +184,6 @@ def batch_progress(engine: Engine, batch_id: str) -> tuple[str, int, int]:
 def wait_for_batch(engine: Engine, batch_id: str, progress: Callable[[int], None] | None = None, poll: float = 0.5) -> Row:
     """Wait until the workers have done every chunk of the batch; tell `progress` the users done as
     they are done (those done already first); return the batch's record."""
-    import time
-
     seen = 0
     while True:
         status, done, _total = batch_progress(engine, batch_id)
