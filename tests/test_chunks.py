@@ -19,7 +19,7 @@ from engine.outbound.bureau import DropFolder
 from engine.store import db
 from engine.store.queries import upsert_users
 from engine.store.users import user_row
-from engine.work.jobs import CHUNK_TASK, STALLED_TASK, Runtime, defer_chunks_on, register_jobs
+from engine.work.jobs import CHUNK_TASK, CLEANUP_TASK, STALLED_TASK, Runtime, defer_chunks_on, register_jobs
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 QUEUE_OFF = {"CardsAddonExtProdQueue": False}
@@ -112,7 +112,7 @@ def test_scheduled_jobs_are_periodic_with_a_lock_each(store: Engine, tmp_path: P
     schedules = {"batch-sync": "*/5 * * * *", "orders-sync": "0 * * * *"}
     register_jobs(app, Runtime(load_workspace(ROOT), store, DropFolder(tmp_path)), schedules, stalled_after=30)
     periodic = {task.task.name: task for task in app.periodic_registry.periodic_tasks.values()}
-    assert set(periodic) == {"cardflow.batch-sync", "cardflow.orders-sync", STALLED_TASK}
+    assert set(periodic) == {"cardflow.batch-sync", "cardflow.orders-sync", STALLED_TASK, CLEANUP_TASK}
     assert periodic["cardflow.batch-sync"].cron == "*/5 * * * *"
     sync = app.tasks["cardflow.batch-sync"]
     assert (sync.lock, sync.queueing_lock) == ("cardflow.batch-sync", "cardflow.batch-sync")

@@ -8,6 +8,8 @@
   runs, and at most one waits, across all workers.
 - `cardflow.retry-stalled`: every few seconds, the jobs of a worker that stopped beating (killed)
   go back to the queue; the job itself is idempotent, so the retry finishes what was lost.
+- `cardflow.remove-old-jobs`: hourly, the jobs that succeeded more than a week ago are removed
+  (the queue would otherwise keep a row for every scheduled run).
 
 Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store.
 """
@@ -30,6 +32,9 @@ CHUNK_TASK = "cardflow.chunk"
 STALLED_TASK = "cardflow.retry-stalled"
 #: How often the workers look for jobs of a worker that stopped beating (cron, seconds last).
 STALLED_CHECK = "* * * * * */5"
+CLEANUP_TASK = "cardflow.remove-old-jobs"
+#: Finished jobs (and their events) are kept this long, then removed once an hour; failed ones stay.
+KEEP_FINISHED_HOURS = 7 * 24
 
 Job = Callable[["Runtime"], Any]
 
@@ -100,6 +105,12 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
 
     task = app.task(name=STALLED_TASK, queueing_lock=STALLED_TASK)(retry_stalled)
     app.periodic(cron=STALLED_CHECK, periodic_id="stalled")(task)
+
+    async def remove_old_jobs(timestamp: int) -> None:
+        await app.job_manager.delete_old_jobs(nb_hours=KEEP_FINISHED_HOURS)
+
+    cleanup = app.task(name=CLEANUP_TASK, queueing_lock=CLEANUP_TASK)(remove_old_jobs)
+    app.periodic(cron="7 * * * *", periodic_id="cleanup")(cleanup)
     return app
 
 
