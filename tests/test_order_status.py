@@ -116,3 +116,25 @@ def test_the_http_bureau_reports_statuses(run: Run, tmp_path: Path, monkeypatch:
     assert sorted((r["card"], r["to"]) for r in results) == sorted([(cards["u1"], "produced"), (cards["u2"], "failed")])
     assert states(run) == {"u1": "produced", "u2": "failed", "u3": "ordered"}
     assert "Photo rejected by the bureau" in run("explain", str(cards["u2"])).stdout
+
+
+def test_a_bureau_that_does_not_know_the_order_leaves_the_card_for_later(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order-status call answered 404 is a deferral with the bureau's words; the cards stay ordered."""
+    (tmp_path / "cwd" / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CARDFLOW_CONNECTOR", "http")
+    with FakeBureau() as first:
+        for name, value in first.env().items():
+            monkeypatch.setenv(name, value)
+        order_all(run)
+    with FakeBureau() as forgetful:  # another bureau: it never took these orders
+        for name, value in forgetful.env().items():
+            monkeypatch.setenv(name, value)
+        results = ok(run("orders", "sync", "--json"))
+    assert [r["status"] for r in results] == ["deferred", "deferred", "deferred"]
+    assert all("HTTP 404" in r["message"] and "unknown order" in r["message"] for r in results)
+    assert states(run) == {"u1": "ordered", "u2": "ordered", "u3": "ordered"}
