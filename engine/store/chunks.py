@@ -41,7 +41,9 @@ def reopen_deferred(connection: Connection, batch_id: str) -> None:
 
 
 def claim_chunk(connection: Connection, batch_id: str, number: int) -> Row | None:
-    """The chunk, locked for this transaction (another worker's claim waits), or None if unknown."""
+    """The chunk, locked for this transaction, or None if unknown. Another claim of the same chunk
+    waits (FOR UPDATE, not SKIP LOCKED): a job retried while its first attempt still runs must learn
+    whether that attempt committed, not skip the chunk and leave it to an attempt that may die."""
     table = db.batch_chunks
     query = select(table).where(table.c.batch_id == batch_id, table.c.number == number).with_for_update()
     row = connection.execute(query).first()
