@@ -119,7 +119,11 @@ def reserve_card_ids(engine: Engine, count: int) -> int | None:
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('cardflow.card_ids'))"))
         sequence = connection.execute(text("SELECT pg_get_serial_sequence('cards', 'id')")).scalar_one()
         last = connection.execute(
-            text(f"SELECT GREATEST((SELECT coalesce(max(id), 0) FROM cards), (SELECT last_value FROM {sequence}))")
+            text(
+                "SELECT GREATEST((SELECT coalesce(max(id), 0) FROM cards), "
+                "coalesce(pg_sequence_last_value(CAST(:sequence AS regclass)), 0))"
+            ),
+            {"sequence": sequence},
         ).scalar_one()
         connection.execute(text("SELECT setval(:sequence, :value)"), {"sequence": sequence, "value": int(last) + count})
     return int(last) + 1
