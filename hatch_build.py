@@ -18,6 +18,7 @@ SHIPPED = {
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",
     "tests/scenarios": "engine/reference/tests/scenarios",
+    "schedule.yaml": "engine/reference/schedule.yaml",
 }
 
 

@@ -102,6 +102,11 @@ def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) ->
 @click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
 @click.option("--dry-run", is_flag=True, help="Do everything but write: the bureau is simulated, nothing is kept.")
 @click.option("--strict", is_flag=True, help="Refuse the whole batch if any user would be skipped.")
+@click.option("--workers", is_flag=True, help="Split the batch into chunk jobs for `cardflow worker` and wait (PostgreSQL).")
+@click.option("--detach", is_flag=True, help="With --workers: return the batch id at once instead of waiting.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True, help="With --workers: users per chunk job."
+)
 @set_option
 @workspace_option
 @db_option
@@ -117,6 +122,9 @@ def run(
     batch_id: str | None,
     dry_run: bool,
     strict: bool,
+    workers: bool,
+    detach: bool,
+    chunk_size: int,
     sets: tuple[str, ...],
     workspace: str | None,
     db: str | None,
@@ -128,6 +136,8 @@ def run(
 
     Each selected user who meets the prerequisites gets one card, sent on its way as the
     options say; the others are reported as skipped with the prerequisite's message.
+    With --workers the batch is split into chunk jobs that `cardflow worker` processes work
+    (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
     """
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
@@ -139,6 +149,9 @@ def run(
     found = open_workspace(workspace)
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
+    if workers or detach:
+        _run_on_workers(found, engine, request, chunk_size, detach, as_json)
+        return
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
     started: list[str] = []
 
@@ -175,6 +188,34 @@ def run(
             f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
             f"resume with {resume_command(request, result.batch, sets)}"
         )
+
+
+def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
+    """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
+    from engine.batch.chunks import start_chunked, wait_for_batch
+    from engine.work.jobs import defer_chunks
+    from engine.work.queue import require_postgres
+
+    require_postgres(engine)
+    started = start_chunked(found, engine, request, chunk=chunk)
+    defer_chunks(engine, started)
+    if detach:
+        summary = {"batch": started.batch, "status": "running", "chunks": len(started.pending)}
+        click.echo(
+            json_text(summary) if as_json else f"batch {started.batch}: {len(started.pending)} chunk(s) queued for workers"
+        )
+        return
+    click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
+    with progress_bar(started.users) as advance:
+        record = wait_for_batch(engine, started.batch, advance)
+    summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
+    summary = {"batch": summary.pop("id"), **summary}
+    click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
+    if record["status"] != "complete":
+        click.echo(
+            f"cardflow: batch {started.batch} is {record['status']}; run it again with --batch-id {started.batch}", err=True
+        )
+        click.get_current_context().exit(1)
 
 
 @click.command()
@@ -263,6 +304,35 @@ def queue_run(
         )
 
 
+@click.group()
+def orders() -> None:
+    """Card orders at the card bureau."""
+
+
+@orders.command("sync")
+@set_option
+@workspace_option
+@db_option
+@connector_options
+@json_option
+def orders_sync(
+    sets: tuple[str, ...], workspace: str | None, db: str | None, connector: str | None, orders: str | None, as_json: bool
+) -> None:
+    """Update card order: ask the bureau for the status of ordered cards and move each on
+    (in production, produced, or failed with the bureau's reason). Cards the bureau could not
+    be asked about stay for the next sync. With SQLite, run it from cron; workers run it on the
+    workspace's schedule."""
+    from engine.batch.status import sync_order_status
+    from engine.definitions.options import parse_sets
+    from engine.report.tables import render_actions
+
+    found = open_workspace(workspace)
+    results = sync_order_status(
+        found, store_at(db), bureau_connector(connector, orders), overrides=parse_sets(sets, found.scripts)
+    )
+    click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+
+
 @click.command()
 @click.option("--user", metavar="ID", help="Only this user's cards.")
 @click.option("--state", metavar="STATE", help="Only cards in this state.")
@@ -286,7 +356,7 @@ def cards(
     """List cards, oldest first (read a page at a time); an unknown --state or --process (in the workspace) is an error."""
     from engine.report.tables import card_row
     from engine.store import listing
-    from engine.store.queries import unanswered_attempts
+    from engine.store.history import unanswered_attempts
 
     if state is not None or process is not None:
         open_workspace(workspace, valid=False).require_names(state=state, process=process)
@@ -312,12 +382,27 @@ def _card_cell(row: dict[str, Any], column: str) -> Any:
 @db_option
 @json_option
 def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
-    """List the batches run so far, with their status (running = incomplete, resume with --batch-id)."""
-    from engine.store import listing
+    """List the batches run so far, with their status (running = incomplete, resume with --batch-id).
 
+    For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
+    out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
+    the status becomes `complete` when the last chunk is done."""
+    from engine.store import listing
+    from engine.store.chunks import progress
+
+    columns = [*listing.BATCH_COLUMNS, "progress"]
     with open_reading(db) as connection:
-        rows = listing.batches(connection, limit=limit, offset=offset)
-        echo_listing(rows, as_json, list(listing.BATCH_COLUMNS), lambda b: list(b.values()))
+        done = progress(connection)
+        rows = (
+            {**b, "progress": dict(zip(("done", "users"), done[b["id"]], strict=True)) if b["id"] in done else None}
+            for b in listing.batches(connection, limit=limit, offset=offset)
+        )
+        echo_listing(rows, as_json, columns, _batch_cells)
+
+
+def _batch_cells(batch: dict[str, Any]) -> list[Any]:
+    shown = batch["progress"] and "{done}/{users}".format(**batch["progress"])
+    return [*(batch[column] for column in batch if column != "progress"), shown]
 
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
@@ -342,4 +427,4 @@ def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exce
     return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
 
 
-COMMANDS: list[click.Command] = [users, run, plan, queue, cards, batches, abort, retry]
+COMMANDS: list[click.Command] = [users, run, plan, queue, orders, cards, batches, abort, retry]

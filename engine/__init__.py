@@ -8,16 +8,18 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
   `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
   turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early
-  (`stopping`).
+  (`stopping`); the order-status sync (`status`); a batch split into chunks for workers (`chunks`).
+- `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
+  `jobs`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), reads and
     writes (`queries`, `views`), the listings a page at a time (`listing`), users import, `health`
-    (check-store).
+    (check-store), the chunks of batches worked by workers (`chunks`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
-    `templates` (emails, in `sandbox`, checked with `email_samples`)
-    and `workspace` (the stages over a folder).
+    `templates` (emails, in `sandbox`, checked with `email_samples`), `schedule` (the scheduled
+    jobs) and `workspace` (the stages over a folder).
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with).
 """

@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "E602": "a step needs exactly one of {actions}; this one has {found}",
     "E603": "a run step needs exactly one of users, all, where",
     "E604": "unknown option variable '{name}'{hint}",
+    # scheduled jobs
+    "E701": "bad cron expression {cron!r}: {detail}",
 }
 
 

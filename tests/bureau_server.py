@@ -7,6 +7,9 @@ order's id back and records nothing new. A test scripts what the next order call
     with FakeBureau() as bureau:
         bureau.then(respond(500), accept(delay=2), respond(400, {"message": "unknown layout"}))
         ...  # point CARDFLOW_BUREAU_* at bureau.env(); an order call with no step left is accepted
+        bureau.report("GO-00001", "IN_PRODUCTION")  # what GET .../orders/GO-00001 answers from now on
+
+An order's status call answers ORDERED until a test reports another status; an unknown order is a 404.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class FakeBureau:
         self.keys: list[str] = []  # the Idempotency-Key of every order call that got past authentication
         self.token_requests = 0
         self.tokens: set[str] = set()
+        self.statuses: dict[str, dict[str, Any]] = {}  # order id -> what its status call answers
         self._script: deque[Step] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -108,6 +112,20 @@ class FakeBureau:
             self.tokens.add(token)
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
 
+    def report(self, order_id: str, status: str, reason: str | None = None) -> None:
+        """From now on, the status call of `order_id` answers `status` (and `reason`)."""
+        with self._lock:
+            self.statuses[order_id] = {"orderId": order_id, "status": status, **({"reason": reason} if reason else {})}
+
+    def status(self, org: str, order_id: str, headers: Any) -> tuple[int, Any]:
+        if headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            return 401, {"error": "invalid_token"}
+        with self._lock:
+            known = any(order.order_id == order_id for order in self.orders)
+            if org != self.org_id or not known:
+                return 404, {"message": f"unknown order {order_id}"}
+            return 200, self.statuses.get(order_id, {"orderId": order_id, "status": "ORDERED"})
+
     def order(self, org: str, headers: Any, raw: bytes) -> tuple[int, Any]:
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.tokens:
@@ -151,6 +169,18 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = bureau.order(urllib.parse.unquote(parts[2]), self.headers, raw)
         else:
             status, body = 404, {"message": f"no such endpoint {self.path}"}
+        self._answer(status, body)
+
+    def do_GET(self) -> None:
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if len(parts) == 5 and parts[:2] == ["api", "organisations"] and parts[3] == "orders":
+            org, order_id = urllib.parse.unquote(parts[2]), urllib.parse.unquote(parts[4])
+            status, body = self.server.bureau.status(org, order_id, self.headers)
+        else:
+            status, body = 404, {"message": f"no such endpoint {self.path}"}
+        self._answer(status, body)
+
+    def _answer(self, status: int, body: Any) -> None:
         data = body.encode() if isinstance(body, str) else b"" if body is None else json.dumps(body).encode()
         try:
             self.send_response(status)

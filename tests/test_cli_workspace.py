@@ -148,6 +148,11 @@ def test_graph_mermaid_default_options(run: Run, golden: object) -> None:
         ("processing", "failed", "order"),
         ("failed", "ordered", "retry"),
         ("failed", "failed", "retry"),
+        ("ordered", "in_production", "production_started"),
+        ("ordered", "produced", "produced"),
+        ("in_production", "produced", "produced"),
+        ("ordered", "failed", "production_failed"),
+        ("in_production", "failed", "production_failed"),
     }
 
 

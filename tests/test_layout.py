@@ -24,6 +24,9 @@ FLOORS = {
     "": 0,
 }
 LONGEST = 400
+#: Peer folders a folder may import although they share its floor: the workers' jobs (work/) run
+#: the batch runtime's chunks and syncs; batch/ never imports work/.
+PEERS = {"work": {"batch"}}
 
 
 def module_name(path: Path) -> str:
@@ -60,7 +63,7 @@ def folder(module: str) -> str:
 def wrong_way(importer: str, target: str) -> bool:
     """True when `importer` may not import `target`: a higher floor, or a peer folder on its own floor."""
     mine, theirs = folder(importer), folder(target)
-    return mine != theirs and FLOORS[theirs] >= FLOORS[mine]
+    return mine != theirs and FLOORS[theirs] >= FLOORS[mine] and theirs not in PEERS.get(mine, set())
 
 
 def backward_imports(paths: list[Path]) -> list[str]:
@@ -103,6 +106,11 @@ def test_the_direction_test_sees_an_import_that_runs_back_up() -> None:
         ]
     finally:
         bad.unlink()
+
+
+def test_batch_may_not_import_the_workers_jobs() -> None:
+    """work/ may import its peer batch/, but not the other way round."""
+    assert wrong_way("engine.batch.run", "engine.work.jobs") and not wrong_way("engine.work.jobs", "engine.batch.run")
 
 
 def test_no_import_cycles_between_modules() -> None:

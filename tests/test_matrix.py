@@ -54,14 +54,14 @@ def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Gol
 
 
 def test_order_matrix_follows_the_domain(run: Run) -> None:
-    """Defaults queue the card; approval starts at requested; queue off orders or fails at once."""
+    """Defaults queue the card; approval starts at requested; queue off orders or fails at once; cards end produced."""
     data = matrix_json(run, ORDER)
     defaults = rows(data, **{APPROVAL: False, QUEUE: True, EMAIL: True})
     assert defaults and all(c["start"] == ["processing"] and c["flags"] == [] for c in defaults)
-    assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "ordered")}
+    assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "produced")}
     for c in rows(data, **{APPROVAL: True}):
         assert c["start"] == ["requested"] and c["start_emails"] == {"requested": ["approval_requested"]}
-        assert c["end_states"] == ["aborted", "failed", "ordered", "rejected"]
+        assert c["end_states"] == ["aborted", "failed", "produced", "rejected"]
     for c in rows(data, **{APPROVAL: False, QUEUE: False}):
         assert c["start"] == ["failed", "ordered"]
         assert c["flags"] == []  # the documented outcomes are alternatives: ordered is one

@@ -216,7 +216,8 @@ def sync_queue(
     sources: Mapping[str, str] | None = None,
     chunk: int = queries.CHUNK,
 ) -> list[ActionResult]:
-    """The batch sync: every process run by the system fires its trigger on the cards waiting for it."""
+    """The batch sync: every process run by the system fires its trigger on the cards waiting for it
+    (except the triggers the bureau's order status fires: those are the order-status sync's)."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
@@ -225,7 +226,7 @@ def sync_queue(
             continue
         for owner_name in action.acts_on:
             compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
-            for trigger in action.triggers:
+            for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
                 sync = _Sync(action, compiled, trigger, connector, options, templates)
                 results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
     return results

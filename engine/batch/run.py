@@ -11,85 +11,34 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
-from engine.batch.prerequisites import Prerequisites
+from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import (
     RunRequest,
-    check_batch_id,
     check_resumable,
-    check_users_exist,
-    check_where_attributes,
-    new_batch_id,
-    require_actor,
-    selection_expression,
-    settle_production_type,
 )
 from engine.batch.results import BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
-from engine.definitions.compile import CompiledProcess, compile_process
-from engine.definitions.expressions import Compiled, parse, specialize
-from engine.definitions.model import Process
-from engine.definitions.options import EffectiveOptions, effective_options
-from engine.definitions.templates import RenderError, Templates, templates_for
-from engine.definitions.workspace import TEMPLATES, Workspace
-from engine.errors import Refused, UsageError
+from engine.definitions.options import EffectiveOptions
+from engine.definitions.templates import RenderError
+from engine.definitions.workspace import Workspace
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, queries
-from engine.store.queries import Row, dumps
+from engine.store.queries import Row
 
 START = "start"
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
 #: the last page of every index), smaller ones lose less work to a crash and hold the write lock
 #: for less time. 2,000 users are about 40 ms of work with the default options.
 BATCH_CHUNK = 2000
-
-
-@dataclass
-class _Batch:
-    """A run prepared: the process compiled, the actor checked, the production type settled."""
-
-    request: RunRequest
-    process: Process
-    compiled: CompiledProcess
-    options: EffectiveOptions
-    actor: Row
-    record: Row
-    prerequisites: list[tuple[Compiled, str]]
-    where: Compiled | None
-    templates: Templates
-    resumed: bool = False
-    unanswered: int = 0  # orders in a row the bureau did not answer
-    stopped: str | None = None  # why the run stopped ordering (the bureau is down)
-
-    @cached_property
-    def counts_open(self) -> bool:
-        """Whether a prerequisite, a guard or an effect's `when` reads `user.open_cards` (else a chunk need not count them)."""
-        transitions = self.process.transitions
-        expressions = [parse(t.guard.text) for t in transitions if t.guard]
-        expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
-        expressions += [rule for rule, _ in self.prerequisites]
-        return any(("user", "open_cards") in expression.attributes for expression in expressions)
-
-    @cached_property
-    def checks(self) -> Prerequisites:
-        """The prerequisites, remembered per values read."""
-        return Prerequisites(self.prerequisites)
-
-    @cached_property
-    def view(self) -> Row:
-        """The batch as expressions see it (once the record is settled)."""
-        record = self.record
-        return {key: record[key] for key in ("id", "process", "actor", "production_type")}
 
 
 Progress = Callable[[int], None]
@@ -113,14 +62,14 @@ def run_batch(
     """
     plan = request.dry_run
     with db.reading(engine) if plan else engine.begin() as connection:
-        batch = _prepare(workspace, connection, request)
+        batch = prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
         if existing is not None:
             check_resumable(existing, batch.process.symbolic_name, batch.compiled.fingerprint, request.selection)
             batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])
             batch.resumed = True
         if request.strict:
-            _refuse_if_any_skipped(connection, batch, chunk)
+            refuse_if_any_skipped(connection, batch, chunk)
         if not plan and existing is None:
             connection.execute(db.batches.insert().values(**batch.record))
     result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
@@ -128,7 +77,7 @@ def run_batch(
         started(batch.record["id"])
     try:
         with _collector_spared():
-            for users in _selected(engine, batch, chunk):
+            for users in selected_users(engine, batch, chunk):
                 _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
                 if progress:
                     progress(len(users))
@@ -164,7 +113,7 @@ def _collector_spared() -> Iterator[None]:
 
 
 def _chunk_with_retry(
-    engine: Engine, batch: _Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool | int, plan: bool
+    engine: Engine, batch: Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool | int, plan: bool
 ) -> None:
     """One chunk in one transaction. If the store refuses a second open card (another batch got there
     first, on a database that does not serialize writers), the chunk is worked out again: the
@@ -183,90 +132,9 @@ def _chunk_with_retry(
         return
 
 
-def _prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> _Batch:
-    check_batch_id(request.batch_id)
-    process = workspace.process(request.process)
-    if process.kind != "batch":
-        raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
-    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name)
-    options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
-    compiled = compile_process(process, options, workspace.fingerprint)
-    production_type = settle_production_type(process, options, request.production_type)
-    record = {
-        "id": request.batch_id or new_batch_id(),
-        "process": process.symbolic_name,
-        "actor": actor["id"],
-        "production_type": production_type,
-        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
-        "fingerprint": compiled.fingerprint,
-        "selection": dumps(request.selection.describe()),
-        "status": "running",
-        "created": 0,
-        "skipped": 0,
-        "created_at": now(),
-        "finished_at": None,
-    }
-    known = {"options": compiled.option_values, "actor": actor}
-    prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
-    where = selection_expression(request.selection.where)
-    check_where_attributes(connection, where)
-    check_users_exist(connection, request.selection)
-    templates = templates_for(workspace.root / TEMPLATES)
-    return _Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
-
-
-def _selected(engine: Engine, batch: _Batch, chunk: int) -> Iterator[list[Row]]:
-    selection = batch.request.selection
-    if selection.users:
-        ids = list(dict.fromkeys(selection.users))
-        for start in range(0, len(ids), chunk):
-            with db.reading(engine) as connection:
-                found = queries.users_by_id(connection, ids[start : start + chunk])
-            yield [found[user] for user in ids[start : start + chunk]]
-        return
-    counted = batch.where is not None and ("user", "open_cards") in batch.where.attributes
-    for users in queries.user_chunks(engine, chunk):
-        if counted:
-            _count_open_cards(engine, batch, users)
-        chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
-        if chosen:
-            yield chosen
-
-
-def _count_open_cards(engine: Engine, batch: _Batch, users: list[Row]) -> None:
-    """Give each user of a page of the users table its `open_cards`, for a --where that reads it."""
-    with db.reading(engine) as connection:
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users], contiguous=True)
-    for user in users:
-        user["open_cards"] = counts.get(user["id"], 0)
-
-
-def _refuse_if_any_skipped(connection: Connection, batch: _Batch, chunk: int) -> None:
-    skipped = []
-    for users in _selected(connection.engine, batch, chunk):
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
-        for user in users:
-            failed = _failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
-            if failed:
-                skipped.append(f"{user['id']} ({failed})")
-    if skipped:
-        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-        raise Refused(f"--strict: {len(skipped)} user(s) would be skipped, nothing written: {shown}")
-
-
-def _failed_prerequisite(batch: _Batch, user: Row, scope: Row | None = None, reads: Reads | None = None) -> str | None:
-    """The message of the first prerequisite `user` fails (None when all hold); `scope` and `reads`
-    may be reused from user to user."""
-    return batch.checks.first_failed(user, _prerequisite_scope(batch) if scope is None else scope, [] if reads is None else reads)
-
-
-def _prerequisite_scope(batch: _Batch) -> Row:
-    return {"options": batch.compiled.option_values, "batch": batch.view, "actor": batch.actor}
-
-
 def _run_chunk(
     connection: Connection,
-    batch: _Batch,
+    batch: Batch,
     connector: Connector,
     users: list[Row],
     result: BatchResult,
@@ -315,22 +183,22 @@ def _run_chunk(
         work.flush(connection, context)
 
 
-def _failures(batch: _Batch, users: list[Row], done: dict[str, Row], counts: dict[str, int] | None) -> dict[str, str | None]:
+def _failures(batch: Batch, users: list[Row], done: dict[str, Row], counts: dict[str, int] | None) -> dict[str, str | None]:
     """The first failed prerequisite of each user without a card of this batch (None: all hold);
     so that the chunk knows how many card ids it needs before it makes any card."""
-    scope = _prerequisite_scope(batch)
+    scope = prerequisite_scope(batch)
     reads: Reads = []
     failures: dict[str, str | None] = {}
     for user in users:
         if counts is not None:
             user["open_cards"] = counts.get(user["id"], 0)
         if user["id"] not in done:
-            failures[user["id"]] = _failed_prerequisite(batch, user, scope, reads)
+            failures[user["id"]] = failed_prerequisite(batch, user, scope, reads)
     return failures
 
 
 def _looked_up(
-    connection: Connection, batch: _Batch, ids: list[str], resumed: bool
+    connection: Connection, batch: Batch, ids: list[str], resumed: bool
 ) -> tuple[dict[str, Row], dict[str, int] | None]:
     """The cards this batch made already for these users (when resumed), and their open cards (when read)."""
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
@@ -341,7 +209,7 @@ def _looked_up(
     return done, counts
 
 
-def _again(context: FireContext, work: Work, batch: _Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
+def _again(context: FireContext, work: Work, batch: Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
     """A user this batch already made a card for (a resumed batch)."""
     if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
         result.add(_counted(batch, _start(context, work, batch, user, card, stored=True)), keep)
@@ -360,7 +228,7 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
     outcome.trace = work.last_trace
 
 
-def _counted(batch: _Batch, outcome: UserResult) -> UserResult:
+def _counted(batch: Batch, outcome: UserResult) -> UserResult:
     """Count orders the bureau left unanswered in a row; at BUREAU_DOWN_AFTER the run stops ordering."""
     batch.unanswered = batch.unanswered + 1 if outcome.status == "deferred" else 0
     if batch.unanswered >= BUREAU_DOWN_AFTER:
@@ -368,7 +236,7 @@ def _counted(batch: _Batch, outcome: UserResult) -> UserResult:
     return outcome
 
 
-def _blank_card(batch: _Batch, at: str) -> Row:
+def _blank_card(batch: Batch, at: str) -> Row:
     """A new card of this batch, made at `at`, before its id and holder are filled in."""
     return {
         "id": None,
@@ -385,7 +253,7 @@ def _blank_card(batch: _Batch, at: str) -> Row:
     }
 
 
-def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, card_id: int, blank: Row) -> UserResult:
+def _create_card(context: FireContext, work: Work, batch: Batch, holder: Row, card_id: int, blank: Row) -> UserResult:
     card = blank.copy()
     card["id"], card["user_id"] = card_id, holder["id"]
     if batch.compiled.exclusive:
@@ -393,7 +261,7 @@ def _create_card(context: FireContext, work: Work, batch: _Batch, holder: Row, c
     return _start(context, work, batch, holder, card, stored=False)
 
 
-def _start(context: FireContext, work: Work, batch: _Batch, holder: Row, card: Row, *, stored: bool) -> UserResult:
+def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Row, *, stored: bool) -> UserResult:
     """Fire the start trigger on a card; if the bureau does not answer, the card waits in its initial state."""
     name = batch.process.symbolic_name
     try:
@@ -417,7 +285,7 @@ class Planner:
     def __init__(self, workspace: Workspace, engine: Engine, request: RunRequest, connector: Connector) -> None:
         self.engine, self.connector = engine, connector
         with db.reading(engine) as connection:
-            self.batch = _prepare(workspace, connection, request)
+            self.batch = prepare(workspace, connection, request)
 
     @property
     def options(self) -> EffectiveOptions:
@@ -425,7 +293,7 @@ class Planner:
 
     def users(self, chunk: int = queries.CHUNK) -> Iterator[list[Row]]:
         """The selected users, a chunk at a time."""
-        return _selected(self.engine, self.batch, chunk)
+        return selected_users(self.engine, self.batch, chunk)
 
     def plan(self, users: list[Row]) -> list[UserResult]:
         """What the run would do for these users."""

@@ -4,7 +4,8 @@ load (YAML with locations) → validate (shape, with `schemas`) → model (froze
 check (meaning) → options (effective values, with provenance) → expressions and closures (the
 guard language) → compile (one shared `transitions` Machine per process and options). `templates`
 finds, checks and renders the email templates (in the bounded `sandbox`, checked against
-`email_samples`); `workspace` runs the stages over a folder.
+`email_samples`); `schedule` reads the scheduled jobs and checks their cron expressions;
+`workspace` runs the stages over a folder.
 
 May import: the ground floor (diagnostics, errors, clock). Nothing here touches the store.
 """

@@ -69,6 +69,8 @@ class Trigger:
     description: str
     reason: str = "none"
     location: Location = field(default=Location(""), compare=False)
+    #: the bureau's order status that fires it (the order-status sync), if any
+    bureau_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,13 @@ def build_process(document: Document) -> Process:
         options=tuple(data.get("options", ())),
         acts_on=tuple(data.get("acts_on", ())),
         triggers={
-            name: Trigger(name, spec["description"], spec.get("reason", "none"), document.key_at(("triggers", name)))
+            name: Trigger(
+                name,
+                spec["description"],
+                spec.get("reason", "none"),
+                document.key_at(("triggers", name)),
+                spec.get("bureau_status"),
+            )
             for name, spec in data["triggers"].items()
         },
         production_type=ProductionType(

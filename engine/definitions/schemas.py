@@ -42,9 +42,13 @@ STATE: Schema = {
     "description": _text(),
 }
 
+BUREAU_STATUSES = ("in_production", "produced", "failed")
+
 TRIGGER: Schema = {
     "description": _text(),
     "reason": {"type": "string", "allowed": ["none", "optional", "required"]},
+    # fired by the order-status sync when the card bureau reports this status of the card's order
+    "bureau_status": {"type": "string", "allowed": list(BUREAU_STATUSES)},
 }
 
 PREREQUISITE: Schema = {"rule": _text(), "message": _text()}
@@ -133,6 +137,13 @@ STEP: Schema = {
     "abort": _REFS,
     "retry": _REFS,
     "queue": {"type": "string", "allowed": ["run"]},
+    "orders": {"type": "string", "allowed": ["sync"]},
+    # with `orders: sync`: the order status the bureau reports per user (failed ones take `reason`)
+    "status": {
+        "type": "dict",
+        "keysrules": {"type": "string"},
+        "valuesrules": {"type": "string", "allowed": ["ordered", "in_production", "produced", "failed"]},
+    },
     "as": _text(required=False),
     "users": {"type": "list", "empty": False, "schema": {"type": ["string", "integer"]}},
     "all": {"type": "boolean"},
@@ -144,7 +155,7 @@ STEP: Schema = {
     "set": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
     "refused": {"type": "boolean"},
 }
-STEP_ACTIONS = ("run", "approve", "reject", "postpone", "abort", "retry", "queue")
+STEP_ACTIONS = ("run", "approve", "reject", "postpone", "abort", "retry", "queue", "orders")
 
 EXPECT_EMAIL: Schema = {"template": _text(), "to": _text()}
 
@@ -169,6 +180,17 @@ SCENARIO: Schema = {
     },
 }
 
+SCHEDULED_JOB: Schema = {"schedule": _text(), "description": _text(required=False)}
+
+SCHEDULE: Schema = {
+    "jobs": {
+        "type": "dict",
+        "required": True,
+        "keysrules": {"type": "string", "allowed": ["batch-sync", "outbox-send", "orders-sync"]},
+        "valuesrules": {"type": "dict", "schema": SCHEDULED_JOB},
+    },
+}
+
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
@@ -180,4 +202,5 @@ DESCRIPTIVE: dict[str, frozenset[str]] = {
     "process": frozenset({"name", "package", "component", "start", "description"}),
     "scenario": frozenset({"name", "description"}),
     "option_script": frozenset({"package", "description"}),
+    "schedule": frozenset(),
 }

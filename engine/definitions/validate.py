@@ -19,6 +19,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "process": schemas.PROCESS,
     "option_script": schemas.OPTION_SCRIPT,
     "scenario": schemas.SCENARIO,
+    "schedule": schemas.SCHEDULE,
 }
 
 

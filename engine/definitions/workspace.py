@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.definitions import check
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, build_process, build_script
+from engine.definitions.schedule import SCHEDULE, read_schedules
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
 from engine.diagnostics import CODES, Diagnostic, Location, diagnostic, did_you_mean, sort_unique
@@ -29,6 +30,8 @@ class Workspace:
     scripts: dict[str, OptionScript]
     diagnostics: tuple[Diagnostic, ...]
     fingerprint: str
+    #: the cron expression of each scheduled job (schedule.yaml), for the workers
+    schedules: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -110,7 +113,23 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16])
+    schedules, problems = _schedules(root)
+    found += problems
+    return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16], schedules)
+
+
+def _schedules(root: Path) -> tuple[dict[str, str], list[Diagnostic]]:
+    """The scheduled jobs of `root`/schedule.yaml (none without the file), with its diagnostics.
+    Not part of the fingerprint: when a job runs changes no card's outcome."""
+    path = root / SCHEDULE
+    if not path.is_file():
+        return {}, []
+    document, found = load_file(path, SCHEDULE)
+    if document is None:
+        return {}, found
+    shape, buildable = validate(document, "schedule")
+    schedules, problems = read_schedules(document)
+    return (schedules if buildable and not problems else {}), found + shape + problems
 
 
 def _declared_name(data: object, kind: str, stem: str) -> str:
@@ -151,4 +170,7 @@ def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)
+    if (source / SCHEDULE).is_file():
+        shutil.copy2(source / SCHEDULE, dest / SCHEDULE)
+        copied.append(dest / SCHEDULE)
     return copied

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,12 +38,45 @@ class OrderAnswer:
     transient: bool = False
 
 
+@dataclass(frozen=True)
+class StatusRequest:
+    """Which order's status is asked for: the bureau's order id, and the card and holder it is for."""
+
+    order_id: str
+    card: int
+    holder: str
+
+
+#: The order statuses the bureau reports, as cardflow names them ("ordered": nothing new yet).
+ORDER_STATUSES = ("ordered", "in_production", "produced", "failed")
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """The bureau's order status (one of ORDER_STATUSES; None when it has nothing to say yet), with
+    its reason for a failure. `transient` means it could not be asked now: try again later."""
+
+    status: str | None
+    reason: str | None = None
+    transient: bool = False
+
+
+def status_name(text: object) -> str | None:
+    """A status as the bureau writes it ("IN_PRODUCTION", "in production") as cardflow names it, or None."""
+    if not isinstance(text, str):
+        return None
+    name = text.strip().lower().replace(" ", "_").replace("-", "_")
+    return name if name in ORDER_STATUSES else None
+
+
 class Connector(Protocol):
-    """Anything that can place an order at the bureau."""
+    """Anything that can place an order at the bureau, and tell the status of an order placed."""
 
     name: str
 
     def order(self, request: OrderRequest) -> OrderAnswer: ...
+
+    def status(self, request: StatusRequest) -> StatusAnswer: ...
 
 
 class BureauUnavailable(Exception):
@@ -60,7 +93,9 @@ class DropFolder:
     The bureau must still deduplicate by key, as it may have taken the file before the crash.
 
     If the folder holds `layouts.txt` (the layouts the bureau produces, one a line), an order for
-    another production type is refused, as the bureau would refuse it.
+    another production type is refused, as the bureau would refuse it. The bureau writes the status
+    of an order back as `<folder>/status/<order id>.json`: `{"status": "in_production"}`,
+    `{"status": "produced"}` or `{"status": "failed", "reason": "..."}` (no file: nothing new).
     """
 
     name = "dropfolder"
@@ -86,6 +121,20 @@ class DropFolder:
             return OrderAnswer(False, message=f"cannot write the order: {error.strerror}", transient=True)
         return OrderAnswer(True, order_id=name)
 
+    def status(self, request: StatusRequest) -> StatusAnswer:
+        path = self.folder / "status" / f"{_file_name(request.order_id)}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return StatusAnswer(None)
+        except (OSError, ValueError) as error:
+            return StatusAnswer(None, f"cannot read the status file {path}: {error}", transient=True)
+        status = status_name(data.get("status")) if isinstance(data, dict) else None
+        if status is None:
+            return StatusAnswer(None, f"the status file {path} has no known status ({', '.join(ORDER_STATUSES)})", transient=True)
+        reason = data.get("reason")
+        return StatusAnswer(status, str(reason) if reason else None)
+
 
 def _file_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
@@ -93,10 +142,16 @@ def _file_name(key: str) -> str:
 
 @dataclass
 class Simulated:
-    """A bureau that accepts every order except those of users in `refuse`, and writes and keeps nothing."""
+    """A bureau that accepts every order except those of users in `refuse`, and writes and keeps
+    nothing; it reports the order statuses of `statuses` (by holder: a status, or (status, reason))."""
 
     refuse: frozenset[str] = frozenset()
     name: str = "simulated"
+    statuses: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+
+    def status(self, request: StatusRequest) -> StatusAnswer:
+        status, reason = self.statuses.get(request.holder, (None, None))
+        return StatusAnswer(status, reason)
 
     def order(self, request: OrderRequest) -> OrderAnswer:
         if request.holder.get("id") in self.refuse:

@@ -26,6 +26,11 @@ The protocol, two calls:
         {"layout": "<production type>", "reference": "<card id>", "batch": "<batch id>",
          "process": "<process>", "cardholder": {"id": ..., "name": ..., "email": ..., <other attributes>}}
       -> 200/201 {"orderId": "..."}
+    GET {base}/organisations/{org_id}/orders/{order_id}        (the order-status sync)
+        Authorization: Bearer <token>
+      -> 200 {"orderId": "...", "status": "ORDERED" | "IN_PRODUCTION" | "PRODUCED" | "FAILED",
+              "reason": "<why it failed>"}
+      Any other answer, or a status not among those, is transient: the card stays where it is.
 
 The idempotency key is the same for every attempt at one order (a new one only after a refusal),
 so a bureau that deduplicates by key answers a repeated attempt with the first order's id: an
@@ -72,7 +77,7 @@ from email.message import Message
 from typing import IO, Any
 
 from engine.errors import UsageError
-from engine.outbound.bureau import OrderAnswer, OrderRequest
+from engine.outbound.bureau import OrderAnswer, OrderRequest, StatusAnswer, StatusRequest, status_name
 
 URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (
     "CARDFLOW_BUREAU_URL",
@@ -168,6 +173,25 @@ class HttpBureau:
             return _later(str(problem))
         return self._answer(reply)
 
+    def status(self, request: StatusRequest) -> StatusAnswer:
+        """The status of one order; problems are transient answers, never exceptions."""
+        org = urllib.parse.quote(self.org_id, safe="")
+        url = f"{self.base_url}/organisations/{org}/orders/{urllib.parse.quote(request.order_id, safe='')}"
+        try:
+            reply = self._post(url, None, {"Authorization": f"Bearer {self._access_token()}"})
+            if reply.status == 401:
+                self._token = None
+                reply = self._post(url, None, {"Authorization": f"Bearer {self._access_token()}"})
+        except _Unavailable as problem:
+            return StatusAnswer(None, str(problem), transient=True)
+        data = _json(reply.body) if reply.status == 200 else None
+        status = status_name(data.get("status")) if isinstance(data, dict) else None
+        if status is None:
+            said = bureau_message(reply.body)
+            return StatusAnswer(None, f"no order status from the bureau (HTTP {reply.status}{': ' + said if said else ''})", True)
+        reason = data.get("reason") if isinstance(data, dict) else None
+        return StatusAnswer(status, self._scrub(str(reason)) if reason else None)
+
     def _send(self, request: OrderRequest) -> _Reply:
         body = json.dumps(order_body(request), ensure_ascii=False, default=str).encode("utf-8")
         url = f"{self.base_url}/organisations/{urllib.parse.quote(self.org_id, safe='')}/orders"
@@ -227,9 +251,10 @@ class HttpBureau:
         self._token = (token, started + lifetime - min(30.0, lifetime / 10))
         return token
 
-    def _post(self, url: str, data: bytes, headers: dict[str, str]) -> _Reply:
+    def _post(self, url: str, data: bytes | None, headers: dict[str, str]) -> _Reply:
+        """A POST of `data`, or a GET when there is none."""
         headers = {"Accept": "application/json", "User-Agent": "cardflow", **headers}
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
         try:
             try:
                 response = self._opener.open(request, timeout=self.timeout)

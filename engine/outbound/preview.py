@@ -11,7 +11,7 @@ from engine.definitions.templates import PARTS, templates_for
 from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
-from engine.store import queries
+from engine.store import history, queries
 from engine.store.queries import Row
 from engine.store.views import card_view, person
 
@@ -54,8 +54,8 @@ def preview_context(
     holder, requester = person(people.get(card["user_id"])), person(people.get(card["requester"]))
     process = workspace.processes.get(card["process"])
     process_view = {"symbolic_name": card["process"], "name": process.name if process else card["process"]}
-    history = queries.card_history(connection, card_id)
-    reason = next((row["reason"] for row in reversed(history) if row["reason"]), None)
+    moves = history.card_history(connection, card_id)
+    reason = next((row["reason"] for row in reversed(moves) if row["reason"]), None)
     needed = _needs_reason(workspace, template)
     if reason is None and needed:
         raise UsageError(

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.errors import UsageError
-from engine.store import queries
+from engine.store import history, queries
 from engine.store.queries import Row
 
 
@@ -25,19 +25,19 @@ def card_story(connection: Connection, card_id: int) -> Row:
                 k: row[k]
                 for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
             }
-            for row in queries.card_history(connection, card_id)
+            for row in history.card_history(connection, card_id)
         ],
         "orders": [
             {k: row[k] for k in ("at", "idempotency_key", "connector", "accepted", "order_id", "message")}
-            for row in queries.card_orders(connection, card_id)
+            for row in history.card_orders(connection, card_id)
         ],
         "unanswered": [
             {k: row[k] for k in ("at", "idempotency_key", "connector", "error")}
-            for row in queries.card_attempts(connection, card_id)
+            for row in history.card_attempts(connection, card_id)
         ],
         "emails": [
             {k: row[k] for k in ("id", "template", "recipient", "status", "created_at")}
-            for row in queries.card_emails(connection, card_id)
+            for row in history.card_emails(connection, card_id)
         ],
     }
 

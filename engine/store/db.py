@@ -156,6 +156,22 @@ bureau_attempts = Table(
     Column("error", Text, nullable=False),
 )
 
+# version 4: a batch worked by several workers, a chunk (a key range of users) per job
+batch_chunks = Table(
+    "batch_chunks",
+    metadata,
+    Column("batch_id", String, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("first_user", String, nullable=False),
+    Column("last_user", String, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("status", String, nullable=False),
+    Column("created", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("deferred", Integer, nullable=False, default=0),
+    Column("finished_at", String),
+)
+
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
 Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
@@ -165,7 +181,7 @@ Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    later = (outbox, cards, bureau_attempts)  # made (or changed) by later migrations
+    later = (outbox, cards, bureau_attempts, batch_chunks)  # made (or changed) by later migrations
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     cards_v1 = Table(
@@ -243,7 +259,20 @@ def _indexes_for_reads(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at, id)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _outbox_history, _bureau_attempts, _indexes_for_reads]
+def _batch_chunks(connection: Connection) -> None:
+    """The chunks of batches worked by `cardflow worker`: one row per key range of users, with its outcome."""
+    batch_chunks.create(connection)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _outbox_history,
+    _bureau_attempts,
+    _indexes_for_reads,
+    _batch_chunks,
+]
 VERSION = len(MIGRATIONS)
 
 

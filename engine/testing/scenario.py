@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from engine.batch.actions import act, sync_queue
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
+from engine.batch.status import sync_order_status
 from engine.clock import frozen
 from engine.definitions.load import Document, load_file
 from engine.definitions.options import type_problem
@@ -29,7 +30,7 @@ from engine.definitions.workspace import Workspace
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.errors import CardflowError
 from engine.outbound.bureau import Simulated
-from engine.store import db, queries
+from engine.store import db, history, queries
 from engine.store.queries import Row
 from engine.store.users import user_row
 
@@ -153,13 +154,22 @@ def _check_step(document: Document, step: Step, users: set[str], workspace: Work
             )
         if sum(key in step.data for key in ("users", "all", "where")) != 1:
             yield diagnostic(step.location, "E603")
-    for key in ("users", "fail", *(a for a in STEP_ACTIONS if a not in ("run", "queue"))):
-        for i, ref in enumerate(step.data.get(key) or []):
-            if isinstance(ref, str) and ref not in users:
-                yield diagnostic(document.at((*path, key, i)), "E601", name=ref)
+    yield from _check_user_refs(document, step, users)
     if "as" in step.data and step.data["as"] not in users:
         yield diagnostic(document.at((*path, "as")), "E601", name=step.data["as"])
     yield from _check_options(document, (*path, "set"), step.data.get("set") or {}, workspace)
+
+
+def _check_user_refs(document: Document, step: Step, users: set[str]) -> Iterator[Diagnostic]:
+    """Every user a step names (its lists of users or cards, and the keys of `status`) is a scenario user."""
+    path = ("steps", step.number - 1)
+    for key in ("users", "fail", *(a for a in STEP_ACTIONS if a not in ("run", "queue", "orders"))):
+        for i, ref in enumerate(step.data.get(key) or []):
+            if isinstance(ref, str) and ref not in users:
+                yield diagnostic(document.at((*path, key, i)), "E601", name=ref)
+    for ref in step.data.get("status") or {}:
+        if ref not in users:
+            yield diagnostic(document.key_at((*path, "status", ref)), "E601", name=ref)
 
 
 def _check_options(
@@ -243,7 +253,12 @@ class _Runner:
         return options, sources
 
     def _step(self, step: Step) -> str | None:
-        bureau = Simulated(refuse=frozenset(str(user) for user in step.data.get("fail") or []))
+        reason = step.data.get("reason")
+        statuses = {
+            str(user): (status, reason if status == "failed" else None)
+            for user, status in (step.data.get("status") or {}).items()
+        }
+        bureau = Simulated(refuse=frozenset(str(user) for user in step.data.get("fail") or []), statuses=statuses)
         options, sources = self._options(step)
         try:
             self._do(step, bureau, options, sources)
@@ -266,6 +281,8 @@ class _Runner:
             run_batch(self.workspace, self.engine, request, bureau)
         elif step.action == "queue":
             sync_queue(self.workspace, self.engine, bureau, limit=data.get("limit"), overrides=options, sources=sources)
+        elif step.action == "orders":
+            sync_order_status(self.workspace, self.engine, bureau, overrides=options)
         else:
             cards = self._cards(data[step.action])
             act(
@@ -303,11 +320,11 @@ def collect_outcome(engine: Engine) -> Outcome:
         owner = {card["id"]: card for card in cards}
         for card in cards:
             outcome.cards.setdefault(card["user_id"], []).append(card["state"])
-            history = queries.card_history(connection, card["id"])
+            moves = history.card_history(connection, card["id"])
             outcome.decisions.setdefault(card["user_id"], []).append(
-                [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in history]
+                [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in moves]
             )
-            outcome.traces += [(card["process"], row["trace"]) for row in history]
+            outcome.traces += [(card["process"], row["trace"]) for row in moves]
         for email in queries.list_outbox(connection):
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
             outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))

@@ -1,0 +1,165 @@
+"""Cards per second of a batch worked by 1, 2 and 4 `cardflow worker` processes on PostgreSQL,
+against the same batch run by one `cardflow run` process on the same server in the same run.
+
+    python bench/workers.py [--users 20000] [--workers 1,2,4] [--chunk-size 1000] [--db URL] [--record]
+
+Each measure gets a fresh database on the server (`--db` names a server URL, e.g.
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres; without it a throw-away server is started
+with .ci/postgres) with the users imported (not timed) and a workspace without scheduled jobs, so
+only the batch runs. Case (a), the default options (cards queued), through the command line: the
+baseline is `cardflow run --all` (start-up included); a workers' measure starts the workers
+first (not timed), then times `cardflow run --all --workers` from its start until it returns, the
+batch complete. The ratio is the measure's cards/s over the baseline's. `--record` appends the
+figures to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+
+
+def fresh_database(server: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"cardflow_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(server: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(folder: Path, url: str, users: int) -> dict[str, str]:
+    """A folder with a workspace without schedules and `users` card holders in the store at `url`."""
+    env = {**os.environ, "CARDFLOW_DB": url, "CARDFLOW_WORKSPACE": str(folder / "ws")}
+    env.pop("CARDFLOW_CONNECTOR", None)
+    subprocess.run([CARDFLOW, "init", str(folder / "ws")], check=True, capture_output=True, env=env)
+    (folder / "ws" / "schedule.yaml").unlink(missing_ok=True)
+    rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator"]
+    rows += [f"u{i:07d},User {i},u{i}@example.com,active," for i in range(users)]
+    (folder / "users.csv").write_text("\n".join(rows) + "\n")
+    subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=folder, check=True, capture_output=True, env=env)
+    return env
+
+
+def registered(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT to_regclass('procrastinate_workers')")).scalar() is None:
+                return 0
+            return int(connection.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, float]:
+    """(cards, seconds) of one batch: by `cardflow run` alone (workers 0) or by that many workers."""
+    url = fresh_database(server)
+    folder = Path(tempfile.mkdtemp(prefix="cardflow-bench-"))
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        env = prepare(folder, url, users)
+        for _ in range(workers):
+            started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=subprocess.DEVNULL))
+        while registered(url) < workers:
+            time.sleep(0.1)
+        command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--json"]
+        if workers:
+            command += ["--workers", "--chunk-size", str(chunk)]
+        begin = time.perf_counter()
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - begin
+        output = json.loads(done.stdout)
+        cards = output["created"] if workers else sum(1 for r in output["results"] if r["status"] == "created")
+        return cards, seconds
+    finally:
+        for process in started:
+            process.send_signal(signal.SIGTERM)
+        for process in started:
+            process.wait(timeout=120)
+        drop_database(server, url)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_server() -> tuple[str, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="cardflow-bench-pg-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = subprocess.run([str(ROOT / ".ci" / "postgres"), "start", str(folder), str(port)], capture_output=True, text=True)
+    if started.returncode != 0:
+        sys.exit(f"cannot start PostgreSQL: {started.stderr.strip()[-300:]}")
+    return started.stdout.strip(), folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--db", help="a PostgreSQL server URL (default: start a throw-away one)")
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    server, folder = (args.db, None) if args.db else own_server()
+    try:
+        lines = figures(server, args.users, [int(n) for n in args.workers.split(",")], args.chunk_size)
+    finally:
+        if folder is not None:
+            subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", str(folder)], capture_output=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    print("\n".join(lines))
+    if args.record:
+        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
+            results.write("\n" + "\n".join(lines) + "\n")
+
+
+def figures(server: str, users: int, counts: list[int], chunk: int) -> list[str]:
+    cards, seconds = measure(server, users, 0, chunk)
+    baseline = cards / seconds
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines: list[Any] = [
+        f"## {stamp}, workers on PostgreSQL, {users:,} users, chunks of {chunk:,}, commit {commit}",
+        f"{platform.node() and 'vm'} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "",
+        f"- one `cardflow run` (no workers): {cards} cards in {seconds:.2f} s, {baseline:,.0f} cards/s",
+    ]
+    for count in counts:
+        cards, seconds = measure(server, users, count, chunk)
+        rate = cards / seconds
+        lines.append(f"- {count} worker(s): {cards} cards in {seconds:.2f} s, {rate:,.0f} cards/s, ratio {rate / baseline:.2f}")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""A batch worked by several workers: split into chunks (key ranges of users) when it starts, each
+chunk worked by one job in one transaction, the batch finished by whichever chunk is done last.
+
+A chunk is done once: its row is locked while it is worked and marked done in the transaction of
+its cards, and the users it covers are worked with the batch runtime's resume logic, so a job run
+twice (a killed worker's job is retried) gives nobody a second card or email.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from engine.batch.prepared import Batch, prepare, refuse_if_any_skipped, selected_users
+from engine.batch.request import RunRequest, Selection, check_resumable
+from engine.batch.results import BatchResult
+from engine.batch.run import BATCH_CHUNK, _run_chunk
+from engine.definitions.workspace import Workspace
+from engine.errors import UsageError
+from engine.outbound.bureau import Connector
+from engine.store import chunks, db, queries
+from engine.store.queries import Row
+
+
+@dataclass(frozen=True)
+class Started:
+    """A batch split into chunks: its id, the numbers of the chunks still to work, the users in all of them."""
+
+    batch: str
+    pending: list[int]
+    request: Row
+    users: int = 0
+
+
+def request_as_json(request: RunRequest) -> Row:
+    """A run request as a job carries it (JSON)."""
+    return {
+        "process": request.process,
+        "actor": request.actor,
+        "selection": request.selection.describe(),
+        "overrides": dict(request.overrides),
+        "sources": dict(request.sources),
+        "production_type": request.production_type,
+        "batch_id": request.batch_id,
+    }
+
+
+def request_from_json(data: Row) -> RunRequest:
+    """The run request a job carries."""
+    selection = data["selection"]
+    return RunRequest(
+        data["process"],
+        data["actor"],
+        Selection(tuple(selection["users"]), selection["all"], selection["where"]),
+        data["overrides"],
+        data["production_type"],
+        data["batch_id"],
+        sources=data["sources"],
+    )
+
+
+def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, chunk: int = BATCH_CHUNK) -> Started:
+    """Record the batch and its chunks (once; an existing batch id is resumed): nothing is worked here."""
+    if request.dry_run:
+        raise UsageError("--dry-run and --workers do not go together: a plan is worked out here, not by workers")
+    with engine.begin() as connection:
+        batch = prepare(workspace, connection, request)
+        batch_id = batch.record["id"]
+        existing = queries.get_batch(connection, batch_id)
+        if existing is not None:
+            _resume_checked(existing, batch)
+        if request.strict:
+            refuse_if_any_skipped(connection, batch, chunk)
+        if existing is None:
+            connection.execute(db.batches.insert().values(**batch.record))
+        known = chunks.chunks_of(connection, batch_id)
+        if not known:
+            chunks.add_chunks(connection, batch_id, list(_ranges(engine, batch, chunk)))
+        elif existing is not None and existing["status"] != "running":
+            chunks.reopen_deferred(connection, batch_id)
+            _reopen(connection, batch_id)
+        every = chunks.chunks_of(connection, batch_id)
+    with engine.begin() as connection:
+        chunks.finish_batch_if_done(connection, batch_id)  # nothing to work: complete at once
+    pending = [c["number"] for c in every if c["status"] == chunks.PENDING]
+    return Started(batch_id, pending, request_as_json(_named(request, batch_id)), sum(c["users"] for c in every))
+
+
+def _named(request: RunRequest, batch_id: str) -> RunRequest:
+    return replace(request, batch_id=batch_id)
+
+
+def _reopen(connection: Connection, batch_id: str) -> None:
+    connection.execute(db.batches.update().where(db.batches.c.id == batch_id).values(status="running", finished_at=None))
+
+
+def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str, int]]:
+    """The chunks of the selection: (first user id, last user id, users), in id order, no overlap."""
+    listed = batch.request.selection.users
+    if listed:
+        ids = sorted(set(listed))
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            yield part[0], part[-1], len(part)
+        return
+    for users in selected_users(engine, batch, chunk):
+        yield users[0]["id"], users[-1]["id"], len(users)
+
+
+def run_chunk(workspace: Workspace, engine: Engine, connector: Connector, request: RunRequest, number: int) -> str:
+    """Work chunk `number` of a started batch, once; returns what happened ("done", "already done")."""
+    with db.reading(engine) as connection:
+        batch = prepare(workspace, connection, request)
+        existing = queries.get_batch(connection, batch.record["id"])
+        known = {c["number"]: c for c in chunks.chunks_of(connection, batch.record["id"])}
+    if existing is None or number not in known:
+        raise UsageError(f"batch {request.batch_id} has no chunk {number}")
+    _resume_checked(existing, batch)
+    batch.resumed = True
+    if known[number]["status"] == chunks.DONE:
+        return "already done"
+    outcome = _work_with_retry(engine, batch, connector, number)
+    with engine.begin() as connection:
+        chunks.finish_batch_if_done(connection, batch.record["id"])
+    return outcome
+
+
+def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number: int) -> str:
+    """The chunk in one transaction; worked out again if the store refused a second open card."""
+    for attempt in range(3):
+        try:
+            with engine.begin() as connection:
+                return _work(connection, batch, connector, number)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _work(connection: Connection, batch: Batch, connector: Connector, number: int) -> str:
+    batch_id = batch.record["id"]
+    claimed = chunks.claim_chunk(connection, batch_id, number)
+    if claimed is None or claimed["status"] == chunks.DONE:
+        return "already done"
+    users = _users_of(connection, batch, claimed)
+    result = BatchResult(batch_id, batch.process.symbolic_name)
+    _run_chunk(connection, batch, connector, users, result, False, resumed=True)  # card ids: the store's sequence
+    counts = _counts(result)
+    chunks.finish_chunk(connection, batch_id, number, counts)
+    return "done"
+
+
+def _users_of(connection: Connection, batch: Batch, chunk: Row) -> list[Row]:
+    """The selected users in the chunk's key range, in id order."""
+    users = chunks.users_between(connection, chunk["first_user"], chunk["last_user"])
+    selection = batch.request.selection
+    if selection.users:
+        wanted = set(selection.users)
+        return [user for user in users if user["id"] in wanted]
+    where = batch.where
+    return [user for user in users if where is None or where.truth({"user": user})[0] is True]
+
+
+def _counts(result: BatchResult) -> dict[str, Any]:
+    skipped = result.counts["skipped"]
+    return {"created": result.total - skipped, "skipped": skipped, "deferred": result.counts["deferred"]}
+
+
+def batch_progress(engine: Engine, batch_id: str) -> tuple[str, int, int]:
+    """A batch's status, and the users of its chunks done and in all of them."""
+    with db.reading(engine) as connection:
+        record = queries.get_batch(connection, batch_id)
+        done, total = chunks.progress(connection, batch_id).get(batch_id, (0, 0))
+    if record is None:
+        raise UsageError(f"unknown batch {batch_id}")
+    return record["status"], done, total
+
+
+def wait_for_batch(engine: Engine, batch_id: str, progress: Callable[[int], None] | None = None, poll: float = 0.5) -> Row:
+    """Wait until the workers have done every chunk of the batch; tell `progress` the users done as
+    they are done (those done already first); return the batch's record."""
+    seen = 0
+    while True:
+        status, done, _total = batch_progress(engine, batch_id)
+        if progress and done > seen:
+            progress(done - seen)
+        seen = max(seen, done)
+        if status != "running":
+            with db.reading(engine) as connection:
+                record = queries.get_batch(connection, batch_id)
+            assert record is not None
+            return record
+        time.sleep(poll)
+
+
+def _resume_checked(existing: Row, batch: Batch) -> None:
+    """A started batch is worked on as it was started (process, definitions, options, users)."""
+    check_resumable(existing, batch.process.symbolic_name, batch.compiled.fingerprint, batch.request.selection)
+    batch.record.update(production_type=existing["production_type"], created_at=existing["created_at"])

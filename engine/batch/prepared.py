@@ -1,0 +1,152 @@
+"""A run prepared before any card: the process compiled under the options, the actor checked, the
+production type settled, the batch record drawn up, and the selected users read a chunk at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Connection, Engine
+
+from engine.batch.prerequisites import Prerequisites
+from engine.batch.request import (
+    RunRequest,
+    check_batch_id,
+    check_users_exist,
+    check_where_attributes,
+    new_batch_id,
+    require_actor,
+    selection_expression,
+    settle_production_type,
+)
+from engine.clock import now
+from engine.definitions.closures import Reads
+from engine.definitions.compile import CompiledProcess, compile_process
+from engine.definitions.expressions import Compiled, parse, specialize
+from engine.definitions.model import Process
+from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.templates import Templates, templates_for
+from engine.definitions.workspace import TEMPLATES, Workspace
+from engine.errors import Refused, UsageError
+from engine.store import db, queries
+from engine.store.queries import Row, dumps
+
+
+@dataclass
+class Batch:
+    """A run prepared: the process compiled, the actor checked, the production type settled."""
+
+    request: RunRequest
+    process: Process
+    compiled: CompiledProcess
+    options: EffectiveOptions
+    actor: Row
+    record: Row
+    prerequisites: list[tuple[Compiled, str]]
+    where: Compiled | None
+    templates: Templates
+    resumed: bool = False
+    unanswered: int = 0  # orders in a row the bureau did not answer
+    stopped: str | None = None  # why the run stopped ordering (the bureau is down)
+
+    @cached_property
+    def counts_open(self) -> bool:
+        """Whether a prerequisite, a guard or an effect's `when` reads `user.open_cards` (else a chunk need not count them)."""
+        transitions = self.process.transitions
+        expressions = [parse(t.guard.text) for t in transitions if t.guard]
+        expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
+        expressions += [rule for rule, _ in self.prerequisites]
+        return any(("user", "open_cards") in expression.attributes for expression in expressions)
+
+    @cached_property
+    def checks(self) -> Prerequisites:
+        """The prerequisites, remembered per values read."""
+        return Prerequisites(self.prerequisites)
+
+    @cached_property
+    def view(self) -> Row:
+        """The batch as expressions see it (once the record is settled)."""
+        record = self.record
+        return {key: record[key] for key in ("id", "process", "actor", "production_type")}
+
+
+def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> Batch:
+    check_batch_id(request.batch_id)
+    process = workspace.process(request.process)
+    if process.kind != "batch":
+        raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
+    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name)
+    options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
+    compiled = compile_process(process, options, workspace.fingerprint)
+    production_type = settle_production_type(process, options, request.production_type)
+    record = {
+        "id": request.batch_id or new_batch_id(),
+        "process": process.symbolic_name,
+        "actor": actor["id"],
+        "production_type": production_type,
+        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
+        "fingerprint": compiled.fingerprint,
+        "selection": dumps(request.selection.describe()),
+        "status": "running",
+        "created": 0,
+        "skipped": 0,
+        "created_at": now(),
+        "finished_at": None,
+    }
+    known = {"options": compiled.option_values, "actor": actor}
+    prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
+    where = selection_expression(request.selection.where)
+    check_where_attributes(connection, where)
+    check_users_exist(connection, request.selection)
+    templates = templates_for(workspace.root / TEMPLATES)
+    return Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)
+
+
+def selected_users(engine: Engine, batch: Batch, chunk: int) -> Iterator[list[Row]]:
+    selection = batch.request.selection
+    if selection.users:
+        ids = list(dict.fromkeys(selection.users))
+        for start in range(0, len(ids), chunk):
+            with db.reading(engine) as connection:
+                found = queries.users_by_id(connection, ids[start : start + chunk])
+            yield [found[user] for user in ids[start : start + chunk]]
+        return
+    counted = batch.where is not None and ("user", "open_cards") in batch.where.attributes
+    for users in queries.user_chunks(engine, chunk):
+        if counted:
+            _count_open_cards(engine, batch, users)
+        chosen = [user for user in users if batch.where is None or batch.where.truth({"user": user})[0] is True]
+        if chosen:
+            yield chosen
+
+
+def _count_open_cards(engine: Engine, batch: Batch, users: list[Row]) -> None:
+    """Give each user of a page of the users table its `open_cards`, for a --where that reads it."""
+    with db.reading(engine) as connection:
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users], contiguous=True)
+    for user in users:
+        user["open_cards"] = counts.get(user["id"], 0)
+
+
+def refuse_if_any_skipped(connection: Connection, batch: Batch, chunk: int) -> None:
+    skipped = []
+    for users in selected_users(connection.engine, batch, chunk):
+        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
+        for user in users:
+            failed = failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
+            if failed:
+                skipped.append(f"{user['id']} ({failed})")
+    if skipped:
+        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        raise Refused(f"--strict: {len(skipped)} user(s) would be skipped, nothing written: {shown}")
+
+
+def failed_prerequisite(batch: Batch, user: Row, scope: Row | None = None, reads: Reads | None = None) -> str | None:
+    """The message of the first prerequisite `user` fails (None when all hold); `scope` and `reads`
+    may be reused from user to user."""
+    return batch.checks.first_failed(user, prerequisite_scope(batch) if scope is None else scope, [] if reads is None else reads)
+
+
+def prerequisite_scope(batch: Batch) -> Row:
+    return {"options": batch.compiled.option_values, "batch": batch.view, "actor": batch.actor}

@@ -1,0 +1,162 @@
+"""cardflow's jobs on procrastinate, and the worker that runs them.
+
+- `cardflow.chunk`: one chunk of a batch started with `cardflow run --workers` (idempotent: see
+  `engine.batch.chunks`).
+- the scheduled jobs of the workspace (`schedule.yaml`): `batch-sync` (order queued cards),
+  `outbox-send` (deliver pending emails) and `orders-sync` (the order status of ordered cards),
+  each a procrastinate periodic task with a lock and a queueing lock of its own, so at most one
+  runs, and at most one waits, across all workers.
+- `cardflow.retry-stalled`: every few seconds, the jobs of a worker that stopped beating (killed)
+  go back to the queue; the job itself is idempotent, so the retry finishes what was lost.
+- `cardflow.remove-old-jobs`: hourly, the jobs that succeeded more than a week ago are removed
+  (the queue would otherwise keep a row for every scheduled run).
+
+Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from engine.batch.chunks import Started, request_from_json, run_chunk
+from engine.definitions.workspace import Workspace
+from engine.outbound.bureau import Connector
+from engine.work.queue import conninfo, install_schema, require_postgres
+
+CHUNK_TASK = "cardflow.chunk"
+STALLED_TASK = "cardflow.retry-stalled"
+#: How often the workers look for jobs of a worker that stopped beating (cron, seconds last).
+STALLED_CHECK = "* * * * * */5"
+CLEANUP_TASK = "cardflow.remove-old-jobs"
+#: Finished jobs (and their events) are kept this long, then removed once an hour; failed ones stay.
+KEEP_FINISHED_HOURS = 7 * 24
+
+Job = Callable[["Runtime"], Any]
+
+
+@dataclass
+class Runtime:
+    """What jobs work with: the workspace, the store and the card bureau (and the email transport)."""
+
+    workspace: Workspace
+    engine: Engine
+    bureau: Connector
+    scheduled: Mapping[str, Job] = field(default_factory=lambda: SCHEDULED)
+
+
+def open_queue(engine: Engine) -> Any:
+    """procrastinate's app on the store's database, its tables created if missing (PostgreSQL only)."""
+    require_postgres(engine)
+    install_schema(engine)
+    import procrastinate
+
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine)))
+
+
+def defer_chunks(engine: Engine, started: Started) -> int:
+    """Put a job on the store's queue for every pending chunk of a started batch; returns how many were new."""
+    app = open_queue(engine)
+    with app.open():
+        return defer_chunks_on(app, started)
+
+
+def defer_chunks_on(app: Any, started: Started) -> int:
+    """Put a job on `app`'s (open) queue for every pending chunk of a started batch; returns how many were new.
+
+    Each job has a queueing lock of its own, so deferring the same batch again (a resumed batch)
+    adds no second job for a chunk still waiting."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    added = 0
+    for number in started.pending:
+        deferrer = app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:{number}")
+        try:
+            deferrer.defer(batch=started.batch, number=number, request=started.request)
+        except AlreadyEnqueued:
+            continue
+        added += 1
+    return added
+
+
+def build_app(runtime: Runtime, schedules: Mapping[str, str], *, stalled_after: float) -> Any:
+    """The app a worker runs on the store's queue; see `register_jobs`."""
+    return register_jobs(open_queue(runtime.engine), runtime, schedules, stalled_after=stalled_after)
+
+
+def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, stalled_after: float) -> Any:
+    """Give `app` the jobs: the chunk job, the scheduled jobs on their cron expressions, the stalled-job retry."""
+
+    def chunk(batch: str, number: int, request: dict[str, Any]) -> str:
+        return run_chunk(runtime.workspace, runtime.engine, runtime.bureau, request_from_json(request), number)
+
+    app.task(name=CHUNK_TASK, retry=3)(chunk)
+    for name, cron in schedules.items():
+        _schedule(app, runtime, name, cron)
+
+    async def retry_stalled(timestamp: int) -> None:
+        for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+            logging.getLogger(__name__).warning("retrying job %s of a stopped worker", job.id)
+            await app.job_manager.retry_job(job)
+
+    task = app.task(name=STALLED_TASK, queueing_lock=STALLED_TASK)(retry_stalled)
+    app.periodic(cron=STALLED_CHECK, periodic_id="stalled")(task)
+
+    async def remove_old_jobs(timestamp: int) -> None:
+        await app.job_manager.delete_old_jobs(nb_hours=KEEP_FINISHED_HOURS)
+
+    cleanup = app.task(name=CLEANUP_TASK, queueing_lock=CLEANUP_TASK)(remove_old_jobs)
+    app.periodic(cron="7 * * * *", periodic_id="cleanup")(cleanup)
+    return app
+
+
+def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
+    job = runtime.scheduled[name]
+
+    def scheduled(timestamp: int) -> None:
+        job(runtime)
+
+    task = app.task(name=f"cardflow.{name}", lock=f"cardflow.{name}", queueing_lock=f"cardflow.{name}")(scheduled)
+    app.periodic(cron=cron, periodic_id=name)(task)
+
+
+def run_worker(
+    runtime: Runtime, schedules: Mapping[str, str], *, concurrency: int = 1, stalled_after: float = 30.0, name: str | None = None
+) -> None:
+    """Work jobs until SIGTERM or SIGINT, which stop the worker once its current jobs are done."""
+    app = build_app(runtime, schedules, stalled_after=stalled_after)
+    app.run_worker(
+        concurrency=concurrency,
+        name=name or "cardflow",
+        update_heartbeat_interval=max(stalled_after / 3, 0.5),
+        stalled_worker_timeout=stalled_after,
+        shutdown_graceful_timeout=None,
+    )
+
+
+def batch_sync(runtime: Runtime) -> None:
+    """The scheduled batch sync: order every queued card at the bureau."""
+    from engine.batch.actions import sync_queue
+
+    sync_queue(runtime.workspace, runtime.engine, runtime.bureau)
+
+
+def outbox_send(runtime: Runtime) -> None:
+    """Scheduled outbox delivery: every pending email that is due (SMTP from CARDFLOW_SMTP_*, else .eml files)."""
+    from engine.outbound.delivery import send_outbox, transport_for
+
+    send_outbox(runtime.engine, transport_for(None))
+
+
+def orders_sync(runtime: Runtime) -> None:
+    """The scheduled order-status sync: move ordered cards on as the bureau reports their orders."""
+    from engine.batch.status import sync_order_status
+
+    sync_order_status(runtime.workspace, runtime.engine, runtime.bureau)
+
+
+SCHEDULED: dict[str, Job] = {"batch-sync": batch_sync, "outbox-send": outbox_send, "orders-sync": orders_sync}

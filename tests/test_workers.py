@@ -1,0 +1,210 @@
+"""Workers on a real PostgreSQL server, as real processes: a batch worked by three `cardflow worker`
+processes while one is killed, the scheduled batch sync on two workers, SIGTERM after the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+QUEUE_OFF = ("--set", "CardsAddonExtProdQueue=false")
+
+pytestmark = pytest.mark.slow
+
+
+class Site:
+    """A folder whose commands share one PostgreSQL store; starts and reaps cardflow processes."""
+
+    def __init__(self, folder: Path, url: str) -> None:
+        self.folder, self.url = folder, url
+        self.env = {**os.environ, "CARDFLOW_DB": url}
+        for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR", "CARDFLOW_ORDERS"):
+            self.env.pop(name, None)
+        self.engine: Engine = create_engine(url)
+        self.workers: list[subprocess.Popen[str]] = []
+        self.logs: list[Any] = []
+
+    def cardflow(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([CARDFLOW, *args], cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def users(self, count: int) -> None:
+        rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator"]
+        rows += [f"u{i:05d},User {i},u{i}@example.com,active," for i in range(count)]
+        (self.folder / "users.csv").write_text("\n".join(rows) + "\n")
+        self.cardflow("users", "import", "users.csv")
+
+    def worker(self, *args: str) -> subprocess.Popen[str]:
+        """Start a worker (taken for dead 3 s after its last heartbeat) and wait until it is registered."""
+        before = self.value("SELECT count(*) FROM procrastinate_workers") if self.has_queue() else 0
+        log = open(self.folder / f"worker{len(self.workers)}.log", "w")  # noqa: SIM115 (closed by stop)
+        self.logs.append(log)
+        process = subprocess.Popen(
+            [CARDFLOW, "worker", "--stalled-after", "3", *args], cwd=self.folder, env=self.env, stderr=log, text=True
+        )
+        self.workers.append(process)
+        wait_for(lambda: self.has_queue() and self.value("SELECT count(*) FROM procrastinate_workers") > before, process)
+        return process
+
+    def has_queue(self) -> bool:
+        return self.value("SELECT to_regclass('procrastinate_workers') IS NOT NULL") is True
+
+    def value(self, sql: str, **parameters: Any) -> Any:
+        with self.engine.connect() as connection:
+            return connection.execute(text(sql), parameters).scalar()
+
+    def stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+        for log in self.logs:
+            log.close()
+        self.engine.dispose()
+
+
+def wait_for(condition: Callable[[], bool], *watched: subprocess.Popen[str], deadline: float = 180) -> None:
+    """Poll `condition` until it holds; fail at the deadline, or at once if a watched process died."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert all(process.poll() is None for process in watched), "a worker exited"
+        assert time.monotonic() < end, "the condition did not hold in time"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def site(tmp_path: Path, postgres_url: str) -> Iterator[Site]:
+    running = Site(tmp_path, postgres_url)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_three_workers_finish_a_batch_although_one_is_killed(site: Site) -> None:
+    """20,000 users, three workers, one killed with SIGKILL in the middle of a chunk: the batch completes
+    with exactly one card, audit row, order and email for every eligible user, and the lost job was retried."""
+    site.users(20_000)
+    victim = site.worker()
+    victim_id = site.value("SELECT max(id) FROM procrastinate_workers")
+    others = [site.worker(), site.worker()]
+    out = site.cardflow(
+        "run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--detach", "--chunk-size", "1000", "--json"
+    )
+    batch = json.loads(out.stdout)["batch"]
+    in_flight = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :worker"
+    done = "SELECT count(*) FROM batch_chunks WHERE status = 'done'"
+    wait_for(lambda: site.value(done) >= 2 and site.value(in_flight, worker=victim_id) is not None, *others)
+    lost = site.value(in_flight, worker=victim_id)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    wait_for(lambda: site.value("SELECT status FROM batches WHERE id = :b", b=batch) != "running", *others, deadline=300)
+    users = 20_001  # every card holder and the operator: all active, none with an open card
+    assert site.value("SELECT status FROM batches WHERE id = :b", b=batch) == "complete"
+    assert site.value("SELECT count(*) FROM cards") == site.value("SELECT count(DISTINCT user_id) FROM cards") == users
+    assert (
+        site.value("SELECT count(*) FROM transitions") == site.value("SELECT count(DISTINCT card_id) FROM transitions") == users
+    )
+    assert site.value("SELECT count(*) FROM orders") == site.value("SELECT count(DISTINCT card_id) FROM orders") == users
+    assert site.value("SELECT count(*) FROM outbox WHERE template = 'card_ordered'") == users
+    assert site.value("SELECT count(DISTINCT card_id) FROM outbox") == users
+    assert len(list((site.folder / "orders").glob("*.json"))) == users
+    assert site.value("SELECT attempts FROM procrastinate_jobs WHERE id = :j", j=lost) >= 1
+    assert site.value("SELECT status FROM procrastinate_jobs WHERE id = :j", j=lost) == "succeeded"
+    listed = site.cardflow("batches").stdout
+    assert batch in listed and "complete" in listed and f"{users}/{users}" in listed
+
+
+def test_two_workers_with_the_scheduled_batch_sync_order_each_card_once(site: Site, workspace: Path) -> None:
+    """The batch sync every two seconds on two workers: each of 1,000 queued cards is ordered exactly once."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  batch-sync:\n    schedule: "* * * * * */2"\n')
+    site.users(1_000)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", "--workspace", str(workspace))
+    queued = site.value("SELECT count(*) FROM cards WHERE state = 'processing'")
+    assert queued == 1_001
+    workers = [site.worker("--workspace", str(workspace)) for _ in range(2)]
+    wait_for(lambda: site.value("SELECT count(*) FROM cards WHERE state = 'processing'") == 0, *workers)
+    succeeded = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'cardflow.batch-sync' AND status = 'succeeded'"
+    wait_for(lambda: site.value(succeeded) >= 3, *workers)  # a few more syncs, with nothing left to order
+    assert site.value("SELECT count(*) FROM orders") == site.value("SELECT count(DISTINCT card_id) FROM orders") == queued
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'order'") == queued
+    assert site.value("SELECT count(*) FROM outbox WHERE template = 'card_ordered'") == queued
+    assert len(list((site.folder / "orders").glob("*.json"))) == queued
+    for process in workers:
+        process.send_signal(signal.SIGTERM)
+    assert [process.wait(timeout=60) for process in workers] == [0, 0]
+
+
+def test_sigterm_stops_a_worker_after_its_current_job(site: Site) -> None:
+    """SIGTERM during a chunk: the worker finishes that chunk, takes no other, and exits 0."""
+    site.users(6_000)
+    worker = site.worker()
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--detach", "--chunk-size", "2000")
+    doing = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing'"
+    wait_for(lambda: site.value(doing) is not None, worker)
+    job = site.value(doing)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
+    assert site.value("SELECT status FROM procrastinate_jobs WHERE id = :j", j=job) == "succeeded"
+    assert site.value("SELECT count(*) FROM batch_chunks WHERE status = 'done'") == 1
+    assert site.value("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'") >= 1
+    assert "worker stopped" in (site.folder / "worker0.log").read_text()
+
+
+def test_run_with_workers_waits_for_them(site: Site) -> None:
+    """`run --workers` (no --detach) waits until the workers are done and prints the batch id first (--json)."""
+    site.users(3_000)
+    site.worker("--concurrency", "2")
+    out = site.cardflow("run", ORDER, "--all", "--as", "op1", "--workers", "--chunk-size", "500", "--json")
+    assert out.stdout.lstrip().startswith('{\n  "batch": "B')
+    summary = json.loads(out.stdout)
+    assert (summary["status"], summary["created"], summary["skipped"]) == ("complete", 3_001, 0)
+    (listed,) = json.loads(site.cardflow("batches", "--json").stdout)
+    assert (listed["status"], listed["progress"]) == ("complete", {"done": 3_001, "users": 3_001})
+
+
+def test_a_worker_runs_the_scheduled_outbox_delivery_and_order_status_sync(site: Site, workspace: Path) -> None:
+    """Scheduled on a worker: every pending email delivered once (.eml files without SMTP settings),
+    and the bureau's status files move the ordered cards on."""
+    (workspace / "schedule.yaml").write_text(
+        'jobs:\n  outbox-send:\n    schedule: "* * * * * */2"\n  orders-sync:\n    schedule: "* * * * * */2"\n'
+    )
+    site.users(200)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace))
+    (site.folder / "orders" / "status").mkdir()
+    for order in sorted((site.folder / "orders").glob("*.json"))[:50]:
+        (site.folder / "orders" / "status" / order.name).write_text('{"status": "produced"}')
+    worker = site.worker("--workspace", str(workspace))
+    wait_for(lambda: site.value("SELECT count(*) FROM outbox WHERE status = 'pending'") == 0, worker)
+    wait_for(lambda: site.value("SELECT count(*) FROM cards WHERE state = 'produced'") == 50, worker)
+    assert site.value("SELECT count(*) FROM outbox WHERE status = 'sent'") == 201
+    assert len(list((site.folder / "mail").glob("*.eml"))) == 201
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'produced' AND actor = 'system'") == 50
+
+
+def test_two_order_status_syncs_at_once_move_each_card_once(site: Site) -> None:
+    """Two `orders sync` at the same moment over 1,000 ordered cards: each card moves once, one audit row each."""
+    site.users(999)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF)
+    (site.folder / "orders" / "status").mkdir()
+    for order in (site.folder / "orders").glob("*.json"):
+        (site.folder / "orders" / "status" / order.name).write_text('{"status": "in_production"}')
+    both = [
+        subprocess.Popen([CARDFLOW, "orders", "sync"], cwd=site.folder, env=site.env, stdout=subprocess.DEVNULL) for _ in range(2)
+    ]
+    assert [process.wait(timeout=300) for process in both] == [0, 0]
+    assert site.value("SELECT count(*) FROM cards WHERE state = 'in_production'") == 1_000
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'production_started'") == 1_000
+    assert site.value("SELECT count(DISTINCT card_id) FROM transitions WHERE trigger = 'production_started'") == 1_000
