@@ -3,6 +3,8 @@ the bureau's unanswered attempts (what `explain`, `cards` and preview read)."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Connection, select
 
 from engine.store import db
