@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -27,7 +28,7 @@ from commands.shared import (
 
 @click.group()
 def users() -> None:
-    """Users in the store: import them from CSV, JSON or YAML; list them."""
+    """Users in the store: import them from CSV, JSON or YAML; list them; console passwords and API tokens."""
 
 
 @users.command("import")
@@ -65,6 +66,36 @@ def users_list(db: str | None, as_json: bool) -> None:
     click.echo(
         table(["id", "name", "email", "state", "roles"], [[u["id"], u["name"], u["email"], u["state"], u["roles"]] for u in rows])
     )
+
+
+@users.command("password")
+@click.argument("user_id", metavar="ID")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@db_option
+def users_password(user_id: str, from_stdin: bool, db: str | None) -> None:
+    """Set the console password of user ID (prompted twice, or read with --stdin); kept as an argon2 hash."""
+    from engine.store.accounts import set_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = store_at(db)
+    with engine.begin() as connection:
+        set_password(connection, user_id, password)
+    click.echo(f"password set for {user_id}")
+
+
+@users.command("token")
+@click.argument("user_id", metavar="ID")
+@db_option
+def users_token(user_id: str, db: str | None) -> None:
+    """Make a new API token for user ID and print it (only its hash is kept: it is shown once)."""
+    from engine.store.accounts import issue_token
+
+    engine = store_at(db)
+    with engine.begin() as connection:
+        click.echo(issue_token(connection, user_id))
 
 
 @click.command()

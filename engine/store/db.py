@@ -141,6 +141,25 @@ outbox = Table(
     Column("sent_at", String),
 )
 
+# version 4: console log-ins; a row per user who has a password or API tokens
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("user_id", String, primary_key=True),
+    Column("password_hash", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("failed_at", String),
+    Column("updated_at", String, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String, primary_key=True),
+    Column("user_id", String, nullable=False, index=True),
+    Column("created_at", String, nullable=False),
+)
+
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
 Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
@@ -148,7 +167,8 @@ Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in (outbox, cards)])
+    later = (outbox, cards, credentials, api_tokens)
+    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     cards_v1 = Table(
         "cards",
@@ -206,7 +226,12 @@ def _v3(connection: Connection) -> None:
     connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(connection: Connection) -> None:
+    """Console log-ins: argon2 password hashes with failure counts, and hashed API tokens."""
+    metadata.create_all(connection, tables=[credentials, api_tokens])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 VERSION = len(MIGRATIONS)
 
 

@@ -11,11 +11,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import JSON, Connection, Engine, bindparam, cast, func, select, type_coerce, update
 
 from engine.store import db
 
@@ -149,6 +150,48 @@ def users_with_role(connection: Connection, role: str) -> list[Row]:
     """Active users holding `role`, in id order (roles are a JSON list; the LIKE narrows, the check decides)."""
     query = _select_users().where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
     return [user for user in map(user_record, connection.execute(query)) if role in user["roles"]]
+
+
+@dataclass(frozen=True)
+class UserSearch:
+    """The console's user search: a part of the name (any case), a department, a state; all optional."""
+
+    name: str = ""
+    department: str = ""
+    state: str = ""
+
+
+def _attribute(connection: Connection, name: str) -> Any:
+    """An attribute of the users' JSON `attributes` as text (SQLite: json_extract; PostgreSQL: ->>)."""
+    column = db.users.c.attributes
+    document = cast(column, JSON) if connection.dialect.name == "postgresql" else type_coerce(column, JSON)
+    return document[name].as_string()
+
+
+def _search_filters(connection: Connection, search: UserSearch) -> list[Any]:
+    filters: list[Any] = []
+    if search.name.strip():
+        pattern = "%" + search.name.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        filters.append(func.lower(db.users.c.name).like(pattern, escape="\\"))
+    if search.department.strip():
+        filters.append(_attribute(connection, "department") == search.department.strip())
+    if search.state.strip():
+        filters.append(db.users.c.state == search.state.strip())
+    return filters
+
+
+def search_users(connection: Connection, search: UserSearch, *, page: int = 1, size: int = 50) -> tuple[list[Row], int]:
+    """One page (from 1) of the users matching `search` in id order, and how many match in all."""
+    filters = _search_filters(connection, search)
+    total = int(connection.execute(select(func.count()).select_from(db.users).where(*filters)).scalar_one())
+    query = _select_users().where(*filters).order_by(db.users.c.id).limit(size).offset(max(0, page - 1) * size)
+    return [user_record(row) for row in connection.execute(query)], total
+
+
+def departments(connection: Connection) -> list[str]:
+    """The departments users belong to, sorted (for the search form)."""
+    query = select(_attribute(connection, "department")).distinct()
+    return sorted(value for (value,) in connection.execute(query) if value)
 
 
 # batches
@@ -334,6 +377,14 @@ def card_emails(connection: Connection, card_id: int) -> list[Row]:
 
 def list_outbox(connection: Connection, status: str | None = None) -> list[Row]:
     query = select(db.outbox).order_by(db.outbox.c.id)
+    if status:
+        query = query.where(db.outbox.c.status == status)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def recent_outbox(connection: Connection, status: str | None = None, limit: int = 200) -> list[Row]:
+    """The newest `limit` emails of the outbox (with `status`, when given), newest first."""
+    query = select(db.outbox).order_by(db.outbox.c.id.desc()).limit(limit)
     if status:
         query = query.where(db.outbox.c.status == status)
     return [dict(row._mapping) for row in connection.execute(query)]
