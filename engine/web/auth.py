@@ -126,7 +126,7 @@ def logout(request: Request) -> Response:
 
 @router.get("/")
 def home(request: Request, user: SignedIn) -> Response:
-    """ "What do you want to do?": the tasks the user's roles may start."""
+    """The home page, "What do you want to do?": the tasks the user's roles may start."""
     return render.page(
         request, "home.html", {"is_operator": has_role(user, "operator"), "is_approver": has_role(user, "approver")}
     )

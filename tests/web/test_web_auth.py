@@ -157,7 +157,7 @@ def test_every_form_refuses_strangers(client: TestClient, path: str) -> None:
 
 
 def test_home_lists_what_the_roles_may_start(client: TestClient) -> None:
-    """ "What do you want to do?" offers Batch orders to operators and Requests to approvers only."""
+    """The home page "What do you want to do?" offers Batch orders to operators and Requests to approvers only."""
     sign_in(client, "op1")
     operator = client.get("/").text
     client.post("/logout", data={"csrf": csrf_of(client)})

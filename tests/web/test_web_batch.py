@@ -175,7 +175,7 @@ def test_production_type_is_chosen_when_selection_is_on(make_console: Callable[[
 
 
 def test_every_user_found_runs_in_the_background(client: TestClient, store: Engine) -> None:
-    """ "All users found" runs the search's selection as a batch whose page polls its progress."""
+    """The choice "All users found" runs the search's selection as a batch whose page polls its progress."""
     sign_in(client, "op1")
     search = {"department": "Sales", "state": "active", "everyone": "1"}
     html = client.post(f"{ORDER}/confirm", data={"csrf": csrf_of(client), **search}).text
