@@ -72,5 +72,5 @@ def decide(
         )
     except Refused as refusal:
         return render.page(request, "approval.html", _approval_context(request, card_id, refusal.message), status_code=403)
-    request.session["flash"] = f"Card {card_id}: {decision} done, now '{results[0].dest}'."
+    request.session["flash"] = f"Card {card_id}: {render.TRIGGER_LABELS[decision]}; now '{results[0].dest}'."
     return RedirectResponse("/requests", status_code=303)
