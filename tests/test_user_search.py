@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from engine.batch.request import Selection, search_selection
 from engine.store import db
-from engine.store.queries import UserSearch, departments, iter_users, open_store, search_users, upsert_users
+from engine.store.queries import UserSearch, iter_users, open_store, search_users, upsert_users
 
 PEOPLE = [
     ("u1", "Alice Andersson", "active", "Sales"),
@@ -82,12 +82,6 @@ def test_search_pages_in_id_order(sqlite_store: Engine) -> None:
     assert {total for _, total in pages} == {5}
 
 
-def test_departments_for_the_form(sqlite_store: Engine) -> None:
-    """The departments users belong to, sorted, without blanks."""
-    with db.reading(sqlite_store) as connection:
-        assert departments(connection) == ["Sales", "Support"]
-
-
 def test_search_on_postgresql(postgres_url: str) -> None:
     """The same search on PostgreSQL (attributes read with ->>)."""
     engine = fill(open_store(postgres_url))
@@ -95,6 +89,5 @@ def test_search_on_postgresql(postgres_url: str) -> None:
         with db.reading(engine) as connection:
             found, total = search_users(connection, UserSearch(name="alice", department="Support"))
             assert ([u["id"] for u in found], total) == (["u5"], 1)
-            assert departments(connection) == ["Sales", "Support"]
     finally:
         engine.dispose()

@@ -183,15 +183,18 @@ def _search_filters(connection: Connection, search: UserSearch) -> list[Any]:
 def search_users(connection: Connection, search: UserSearch, *, page: int = 1, size: int = 50) -> tuple[list[Row], int]:
     """One page (from 1) of the users matching `search` in id order, and how many match in all."""
     filters = _search_filters(connection, search)
+    offset = max(0, page - 1) * size
+    if not filters:  # the count comes from the primary key's index; the page is a short range of it
+        total = int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+        query = _select_users().order_by(db.users.c.id).limit(size).offset(offset)
+        return [user_record(row) for row in connection.execute(query)], total
+    # with filters, one scan finds the page and counts every match (a window over the whole result)
+    query = select(*_USER_COLUMNS, func.count().over()).where(*filters).order_by(db.users.c.id).limit(size).offset(offset)
+    rows = connection.execute(query).all()
+    if rows or page == 1:
+        return [user_record(row[:-1]) for row in rows], int(rows[0][-1]) if rows else 0
     total = int(connection.execute(select(func.count()).select_from(db.users).where(*filters)).scalar_one())
-    query = _select_users().where(*filters).order_by(db.users.c.id).limit(size).offset(max(0, page - 1) * size)
-    return [user_record(row) for row in connection.execute(query)], total
-
-
-def departments(connection: Connection) -> list[str]:
-    """The departments users belong to, sorted (for the search form)."""
-    query = select(_attribute(connection, "department")).distinct()
-    return sorted(value for (value,) in connection.execute(query) if value)
+    return [], total
 
 
 # batches

@@ -67,10 +67,9 @@ def search_page(
     search = UserSearch(q, department, state)
     found: list[Row] = []
     total = 0
-    with db.reading(console.engine) as connection:
-        if searched:
+    if searched:
+        with db.reading(console.engine) as connection:
             found, total = queries.search_users(connection, search, page=page, size=PAGE_SIZE)
-        choices = queries.departments(connection)
     types, selectable = production_types(process, effective_options(console.workspace.scripts).for_scripts(process.options))
     context = {
         "process": process,
@@ -80,7 +79,6 @@ def search_page(
         "total": total,
         "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)),
-        "departments": choices,
         "states": STATES,
         "types": types if selectable else [],
         "problem": None,

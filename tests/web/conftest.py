@@ -28,14 +28,26 @@ def web_workspace(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    """A fresh store with the staff and card holders; every staff member has the password PASSWORD."""
-    engine = open_store(str(tmp_path / "console.db"))
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The staff and card holders in a store file, every staff member with the password PASSWORD
+    (made once: argon2 is slow on purpose)."""
+    path = tmp_path_factory.mktemp("template") / "console.db"
+    engine = open_store(str(path))
     with engine.begin() as connection:
         upsert_users(connection, user_rows())
         for user_id, *_ in STAFF:
             accounts.set_password(connection, user_id, PASSWORD)
+    engine.dispose()  # the last connection closed: SQLite folds the write-ahead log into the file
+    return path
+
+
+@pytest.fixture
+def store(store_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh copy of the template store for one test."""
+    path = tmp_path / "console.db"
+    shutil.copyfile(store_template, path)
+    engine = open_store(str(path))
     yield engine
     engine.dispose()
 
