@@ -1,12 +1,14 @@
 """The JSON API under /api/, for scripts: the same requests and answers as the command line's
 `--json` (`run`, `batches`, `cards`, `explain`, `approve` … `retry`), authenticated by per-user API
-tokens, with the same roles and the same four-eyes rule (the engine's). Documented at /api/openapi.json."""
+tokens, with the same roles and the same four-eyes rule (the engine's). Documented at /api/docs
+(Swagger UI, served by the console) and /api/openapi.json."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from engine.batch.actions import act, trigger_roles
@@ -19,6 +21,7 @@ from engine.report.explain import card_story
 from engine.report.tables import card_row
 from engine.store import db, queries
 from engine.store.queries import Row
+from engine.web import render
 from engine.web.app import console_of
 from engine.web.auth import api_role, api_user, has_role
 
@@ -47,6 +50,12 @@ class ActionBody(BaseModel):
 
     cards: list[int]
     reason: str | None = None
+
+
+@router.get("/docs", include_in_schema=False)
+def docs(request: Request) -> Response:
+    """The API's documentation: Swagger UI over /api/openapi.json, served by the console (no CDN)."""
+    return render.TEMPLATES.TemplateResponse(request, "api_docs.html", {})
 
 
 @router.post("/run")

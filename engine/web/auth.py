@@ -22,7 +22,7 @@ from engine.web import render
 from engine.web.app import console_of
 from engine.web.i18n import LANGUAGES, translate
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, not the API
 _BEARER = HTTPBearer(auto_error=False, description="An API token from `cardflow users token ID`.")
 
 

@@ -26,7 +26,7 @@ from engine.web.app import Console, console_of
 from engine.web.auth import CsrfChecked, has_role, role
 from engine.web.jobs import KEPT_RESULTS, Job
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, not the API
 PAGE_SIZE = 50
 #: A selection of more users than this (or "every user found") runs in the background.
 WAIT_FOR_AT_MOST = 100

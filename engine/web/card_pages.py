@@ -22,7 +22,7 @@ from engine.web import render
 from engine.web.app import console_of
 from engine.web.auth import CsrfChecked, SignedIn, role
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, not the API
 SHOWN = 200
 CARD_ACTIONS = ("abort", "retry")
 Operator = Annotated[Row, Depends(role("operator"))]

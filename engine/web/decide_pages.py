@@ -18,7 +18,7 @@ from engine.web import render
 from engine.web.app import console_of
 from engine.web.auth import CsrfChecked, role
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, not the API
 DECISIONS = ("approve", "reject", "postpone")
 Approver = Annotated[Row, Depends(role("approver"))]
 

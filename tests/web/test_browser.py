@@ -223,3 +223,9 @@ def test_the_process_graph_is_drawn(page: Page, serve: Callable[[], str]) -> Non
     page.get_by_role("link", name="Order multiple cards").click()
     expect(page.locator("body[data-graph=drawn]")).to_have_count(1)
     expect(page.locator("pre.mermaid svg")).to_have_count(1)
+
+
+def test_the_api_documentation_is_drawn(page: Page, serve: Callable[[], str]) -> None:
+    """Swagger UI (served by the console, under its CSP) shows the API's routes."""
+    page.goto(f"{serve()}/api/docs")
+    expect(page.get_by_text("/api/run", exact=True)).to_be_visible()

@@ -142,3 +142,10 @@ def test_the_api_is_documented(api: TestClient) -> None:
     """FastAPI's OpenAPI document lists the API's routes."""
     paths = api.get("/api/openapi.json").json()["paths"]
     assert {"/api/run", "/api/batches/{batch_id}", "/api/cards", "/api/cards/{card_id}", "/api/{trigger}"} <= set(paths)
+
+
+def test_the_docs_page_is_served_by_the_console(api: TestClient) -> None:
+    """/api/docs is Swagger UI from the console's own files, with no inline script."""
+    html = api.get("/api/docs").text
+    assert '<script src="/static/swagger/swagger-ui-bundle.js"' in html and html.count("<script") == 2
+    assert api.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
