@@ -8,7 +8,7 @@ The API takes no cookies: only `Authorization: Bearer TOKEN`, so a page elsewher
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -80,7 +80,7 @@ def api_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentia
     return user
 
 
-def api_role(*roles: str) -> Callable[..., Awaitable[Row]] | Callable[..., Row]:
+def api_role(*roles: str) -> Callable[..., Row]:
     """A dependency for the API: the token's user, who must hold one of `roles`."""
 
     def check(user: Annotated[Row, Depends(api_user)]) -> Row:
@@ -122,11 +122,3 @@ def login(
 def logout(request: Request) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
-
-
-@router.get("/")
-def home(request: Request, user: SignedIn) -> Response:
-    """The home page, "What do you want to do?": the tasks the user's roles may start."""
-    return render.page(
-        request, "home.html", {"is_operator": has_role(user, "operator"), "is_approver": has_role(user, "approver")}
-    )

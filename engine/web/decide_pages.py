@@ -1,4 +1,4 @@
-"""Requests for approvers: the open requests, and the "Card approval" form (Approved, Reject with a
+"""The home page, and for approvers the open requests and the "Card approval" form (Approved, Reject with a
 Reason, Postpone), which fires the trigger through the engine's `act`, as `cardflow approve` does:
 the engine refuses a decision on one's own request (four-eyes) and a rejection without a reason."""
 
@@ -15,27 +15,42 @@ from engine.report.explain import card_story
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.app import console_of
-from engine.web.auth import CsrfChecked, role
+from engine.web.app import Console, console_of
+from engine.web.auth import CsrfChecked, SignedIn, has_role, role
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 DECISIONS = ("approve", "reject", "postpone")
 Approver = Annotated[Row, Depends(role("approver"))]
 
 
-@router.get("/requests")
-def requests_page(request: Request, user: Approver) -> Response:
-    """The open requests, one row each, oldest first."""
-    console = console_of(request)
+def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[str, Row]]:
+    """The cards waiting for an approver's decision, oldest first, and the people they name."""
     with db.reading(console.engine) as connection:
         found = [
             card
             for process, states in decision_states(console.workspace).items()
-            for card in queries.find_cards(connection, process=process, states=states, limit=500)
+            for card in queries.find_cards(connection, process=process, states=states, limit=limit)
         ]
-        holders = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requester"] for card in found})
+        people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requester"] for card in found})
     found.sort(key=lambda card: card["id"])
-    return render.page(request, "requests.html", {"requests": found, "people": holders})
+    return found[:limit], people
+
+
+@router.get("/")
+def home(request: Request, user: SignedIn) -> Response:
+    """The home page, "What do you want to do?": the tasks the user's roles may start, and for an
+    approver the requests waiting (a postponed one stays there)."""
+    approver = has_role(user, "approver")
+    waiting, people = open_requests(console_of(request), 10) if approver else ([], {})
+    context = {"is_operator": has_role(user, "operator"), "is_approver": approver, "waiting": waiting, "people": people}
+    return render.page(request, "home.html", context)
+
+
+@router.get("/requests")
+def requests_page(request: Request, user: Approver) -> Response:
+    """The open requests, one row each, oldest first."""
+    found, people = open_requests(console_of(request))
+    return render.page(request, "requests.html", {"requests": found, "people": people})
 
 
 def _approval_context(request: Request, card_id: int, problem: str | None = None) -> dict[str, object]:

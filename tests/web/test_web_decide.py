@@ -111,3 +111,10 @@ def test_an_unknown_decision_is_refused(approver: TestClient, console: Console) 
     """Only Approved, Reject and Postpone are decisions."""
     assert decide(approver, 1, "abort").status_code == 400  # type: ignore[attr-defined]
     assert state_of(console, 1) == "requested"
+
+
+def test_a_postponed_request_stays_on_the_home_page(approver: TestClient) -> None:
+    """The approver's "What do you want to do?" lists the waiting requests, a postponed one too."""
+    decide(approver, 1, "postpone")
+    html = approver.get("/").text
+    assert all(f'href="/requests/{card}">Request {card}</a>' in html for card in (1, 2, 3))
