@@ -32,7 +32,8 @@ def serve(
     """
     import uvicorn
 
-    from engine.web.app import Console, create_app
+    from engine.web.app import create_app
+    from engine.web.console import Console
 
     found = open_workspace(workspace)
     console = Console(found, store_at(db), bureau_connector(connector, orders), secure_cookies=secure_cookies)

@@ -4,12 +4,14 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 (`tests/test_layout.py` keeps it so):
 
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
+- `web/`: the console (`cardflow serve`): log-in, BATCH ORDERS, requests, cards, the JSON API.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`); a fired
   trigger turned into rows (`effects`); approve … retry and the batch sync (`actions`).
 - `outbound/`: the card bureau's connectors, outbox delivery, an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
-  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import.
+  - `store/`: tables and migrations (`db`), reads and writes (`queries`, `views`), users import,
+    console log-ins (`accounts`) and the user search (`search`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`; `templates` (emails)
     and `workspace` (the stages over a folder).

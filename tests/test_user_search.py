@@ -1,4 +1,4 @@
-"""The console's user search (queries.search_users) and the selection it hands to a run
+"""The console's user search (store.search) and the selection it hands to a run
 (request.search_selection) find the same users, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from engine.batch.request import Selection, search_selection
 from engine.store import db
-from engine.store.queries import UserSearch, iter_users, open_store, search_users, upsert_users
+from engine.store.queries import iter_users, open_store, upsert_users
+from engine.store.search import UserSearch, search_users
 
 PEOPLE = [
     ("u1", "Alice Andersson", "active", "Sales"),

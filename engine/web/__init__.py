@@ -1,6 +1,7 @@
 """The console and the JSON API (`cardflow serve`): a second thin shell beside the command line.
 
-`app` builds the FastAPI application (security headers, sessions, static files, the routers);
+`app` builds the FastAPI application (security headers, sessions, static files, the routers) for a
+`console` (the workspace, store and bureau it serves);
 `auth` logs users in and out, keeps the CSRF token and checks roles; `render` fills the templates;
 `i18n` holds the words of the pages in English and Swedish; `batch_pages` the vendor's BATCH ORDERS
 steps; `decide_pages` the home page ("What do you want to do?"), the requests and the "Card

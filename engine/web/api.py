@@ -22,8 +22,8 @@ from engine.report.tables import card_row
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.app import console_of
 from engine.web.auth import api_role, api_user, has_role
+from engine.web.console import console_of
 
 router = APIRouter(prefix="/api", tags=["api"])
 ApiOperator = Annotated[Row, Depends(api_role("operator"))]

@@ -1,4 +1,4 @@
-"""The console's FastAPI application: settings, security headers, sessions, static files, the routers.
+"""The console's FastAPI application: security headers, sessions, static files, the routers.
 
 Every response carries a Content-Security-Policy without inline script (and with `frame-ancestors
 'none'`), X-Frame-Options, nosniff and a same-origin referrer; every page that is not a static file
@@ -8,24 +8,18 @@ become a page (or, under /api/, JSON) with the message; nothing else reaches a u
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
-from engine.definitions.workspace import Workspace
 from engine.errors import CardflowError, Refused
-from engine.outbound.bureau import Connector
-from engine.web import render
-from engine.web.jobs import Jobs
+from engine.web import api, auth, batch_pages, card_pages, decide_pages, render
+from engine.web.console import Console
 
 HERE = Path(__file__).resolve().parent
 CSP = (
@@ -40,29 +34,8 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class Console:
-    """What the console serves: one workspace, one store, one bureau connector."""
-
-    workspace: Workspace
-    engine: Engine
-    connector: Connector
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    secure_cookies: bool = False
-    sleep: Callable[[float], None] = time.sleep
-    jobs: Jobs = field(default_factory=Jobs)
-
-
-def console_of(request: Request) -> Console:
-    """The Console the application was built for (a FastAPI dependency)."""
-    found: Console = request.app.state.console
-    return found
-
-
 def create_app(console: Console) -> FastAPI:
     """The console and the JSON API for `console`'s workspace and store."""
-    from engine.web import api, auth, batch_pages, card_pages, decide_pages
-
     app = FastAPI(
         title="cardflow console API",
         description="Run card processes by symbolic name, follow batches, decide and act on cards. "

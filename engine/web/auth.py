@@ -19,7 +19,7 @@ from engine.errors import Refused
 from engine.store import accounts, db
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.app import console_of
+from engine.web.console import console_of
 from engine.web.i18n import LANGUAGES, translate
 
 router = APIRouter(include_in_schema=False)  # pages, not the API

@@ -20,10 +20,11 @@ from engine.definitions.options import effective_options
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Simulated
 from engine.store import db, queries
-from engine.store.queries import Row, UserSearch
+from engine.store.queries import Row
+from engine.store.search import UserSearch, search_users
 from engine.web import render
-from engine.web.app import Console, console_of
 from engine.web.auth import CsrfChecked, has_role, role
+from engine.web.console import Console, console_of
 from engine.web.jobs import KEPT_RESULTS, Job
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
@@ -69,7 +70,7 @@ def search_page(
     total = 0
     if searched:
         with db.reading(console.engine) as connection:
-            found, total = queries.search_users(connection, search, page=page, size=PAGE_SIZE)
+            found, total = search_users(connection, search, page=page, size=PAGE_SIZE)
     types, selectable = production_types(process, effective_options(console.workspace.scripts).for_scripts(process.options))
     context = {
         "process": process,
@@ -149,7 +150,7 @@ async def run(request: Request, name: str, user: Operator, batch_id: Annotated[s
 def _found(console: Console, form: Any) -> int:
     _, search = _selection(form)
     with db.reading(console.engine) as connection:
-        return queries.search_users(connection, search, page=1, size=1)[1]
+        return search_users(connection, search, page=1, size=1)[1]
 
 
 @router.get("/batches/{batch_id}")

@@ -19,8 +19,8 @@ from engine.report.tables import option_rows, outbox_row
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.app import console_of
 from engine.web.auth import CsrfChecked, SignedIn, role
+from engine.web.console import console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 SHOWN = 200

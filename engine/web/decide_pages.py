@@ -15,8 +15,8 @@ from engine.report.explain import card_story
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.app import Console, console_of
 from engine.web.auth import CsrfChecked, SignedIn, has_role, role
+from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 DECISIONS = ("approve", "reject", "postpone")

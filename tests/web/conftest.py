@@ -16,7 +16,8 @@ from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import DropFolder
 from engine.store import accounts
 from engine.store.queries import open_store, upsert_users
-from engine.web.app import Console, create_app
+from engine.web.app import create_app
+from engine.web.console import Console
 
 
 @pytest.fixture

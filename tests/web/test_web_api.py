@@ -10,7 +10,8 @@ from console_helpers import set_value
 from fastapi.testclient import TestClient
 
 from engine.store import accounts
-from engine.web.app import Console, create_app
+from engine.web.app import create_app
+from engine.web.console import Console
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from engine.store import db, queries
 from engine.web import batch_pages
-from engine.web.app import Console, create_app
+from engine.web.app import create_app
+from engine.web.console import Console
 
 ORDER = "/batch/CardsAddonExtProdBoProcOrderMultiple"
 REQUEST = "/batch/CardsBoProcRequestMulitple"

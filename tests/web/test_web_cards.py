@@ -13,7 +13,8 @@ from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.outbound.bureau import DropFolder
 from engine.store import db, queries
-from engine.web.app import Console, create_app
+from engine.web.app import create_app
+from engine.web.console import Console
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.store import db, queries
-from engine.web.app import Console, create_app
+from engine.web.app import create_app
+from engine.web.console import Console
 
 
 @pytest.fixture
