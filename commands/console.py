@@ -30,6 +30,7 @@ def serve(
     `cardflow users token ID`. Sessions are signed with $CARDFLOW_SECRET_KEY (default: a new
     key at each start, which logs everyone out when the server restarts).
     """
+    # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
     import uvicorn
 
     from engine.web.app import create_app

@@ -229,3 +229,17 @@ def test_the_api_documentation_is_drawn(page: Page, serve: Callable[[], str]) ->
     """Swagger UI (served by the console, under its CSP) shows the API's routes."""
     page.goto(f"{serve()}/api/docs")
     expect(page.get_by_text("/api/run", exact=True)).to_be_visible()
+
+
+def test_every_user_found_runs_as_a_batch(page: Page, serve: Callable[[], str], store: Engine) -> None:
+    """The choice "All users found by the search", the button, Next: the batch page ends with every card."""
+    log_in(page, serve(), "op1")
+    page.goto(page.url.rstrip("/") + f"/batch/{ORDER}")
+    page.get_by_label("Department").fill("Sales")
+    page.get_by_label("State").select_option("active")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_label("All 3 users found by the search").check()
+    page.get_by_role("button", name="Order multiple cards").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("td.state", has_text="processing")).to_have_count(3, timeout=20_000)
+    assert sorted(c["user_id"] for c in cards(store)) == ["u01", "u02", "u03"]
