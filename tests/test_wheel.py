@@ -25,6 +25,7 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"cli.py", "commands/operate.py", "engine/reference/processes/CardsAddonExtProdBoProcOrderMultiple.yaml"} <= names
     assert "engine/reference/rules/CardsScriptOptions.yaml" in names
+    assert {"commands/console.py", "engine/web/static/htmx.min.js", "engine/web/templates/search.html"} <= names  # the console
 
     site = tmp_path / "site"
     subprocess.run(

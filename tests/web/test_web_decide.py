@@ -55,6 +55,7 @@ def test_the_card_approval_form_has_the_vendor_buttons(approver: TestClient) -> 
     assert "<h1>Card approval</h1>" in html
     assert "Olle Operator (op1)" in html and "Alice Andersson (u01)" in html
     assert '<label for="reason">Reason</label>' in html
+    assert '<textarea id="reason" name="reason" rows="3" required' in html
     for label in ("Approved", "Reject", "Postpone"):
         assert f">{label}</button>" in html
 
