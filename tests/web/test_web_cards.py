@@ -132,3 +132,11 @@ def test_an_unknown_card_is_a_clear_message(operator: TestClient) -> None:
     """A card that does not exist is a 400 page naming it."""
     response = operator.get("/cards/999")
     assert response.status_code == 400 and "unknown card 999" in response.text
+
+
+def test_an_unfinished_batch_says_how_to_finish_it(operator: TestClient, console: Console) -> None:
+    """A batch left running (say, the server was stopped) tells how to finish it."""
+    with console.engine.begin() as connection:
+        connection.execute(db.batches.update().where(db.batches.c.id == "B-first").values(status="running"))
+    html = operator.get("/batches/B-first").text
+    assert "This batch is running: it did not finish." in html and "--batch-id B-first" in html
