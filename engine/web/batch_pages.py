@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.batch.request import RunRequest, Selection, new_batch_id, production_types, search_selection
 from engine.batch.run import run_batch
@@ -114,7 +115,10 @@ async def confirm(request: Request, name: str, user: Operator) -> Response:
     form = await request.form()
     selection, search = _selection(form)
     run_request = _request(form, process, user, plan=True)
-    planned = run_batch(console.workspace, console.engine, run_request, Simulated(), keep_results=KEPT_RESULTS)
+    # the engine's calls block: in a worker thread, so the server goes on answering meanwhile
+    planned = await run_in_threadpool(
+        run_batch, console.workspace, console.engine, run_request, Simulated(), keep_results=KEPT_RESULTS
+    )
     context = {
         "process": process,
         "plan": planned,
@@ -136,14 +140,14 @@ async def run(request: Request, name: str, user: Operator, batch_id: Annotated[s
     run_request = _request(form, process, user, plan=False)
     users = run_request.selection.users
     background = not users or len(users) > WAIT_FOR_AT_MOST
-    total = len(users) if users else _found(console, form)
+    total = len(users) if users else await run_in_threadpool(_found, console, form)
 
     def work(job: Job) -> Any:
         return run_batch(
             console.workspace, console.engine, run_request, console.connector, keep_results=KEPT_RESULTS, progress=job.advance
         )
 
-    console.jobs.start(batch_id, total, work, background=background)
+    await run_in_threadpool(console.jobs.start, batch_id, total, work, background=background)
     return RedirectResponse(f"/batches/{batch_id}", status_code=303)
 
 
