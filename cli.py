@@ -1,7 +1,7 @@
 """The `cardflow` command line: the root group, error handling and exit codes (0 ok, 1 content, 2 usage).
 
 The commands live beside it in `commands/`, one module per persona (administer, operate, decide,
-mail, test, demo, work); each parses, calls the engine, renders.
+people, mail, test, demo, work, console); each parses, calls the engine, renders.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from commands import administer, decide, demo, mail, operate, test, work
+from commands import administer, console, decide, demo, mail, operate, people, test, work
 from commands.shared import STORE_KEY
 from engine.diagnostics import one_line
 from engine.errors import CardflowError
@@ -65,7 +65,7 @@ def cli() -> None:
     """
 
 
-for persona in (administer, operate, decide, mail, test, demo, work):
+for persona in (administer, people, operate, decide, mail, test, demo, work, console):
     for command in persona.COMMANDS:
         cli.add_command(command)
 

@@ -1,10 +1,9 @@
-"""Operators: users, batch runs and plans, the queue, cards and batches; abort and retry."""
+"""Operators: batch runs and plans, the queue, order statuses, cards and batches; abort and retry."""
 
 from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,69 +28,6 @@ from commands.shared import (
     workspace_option,
 )
 from engine.errors import Unfinished
-
-
-@click.group()
-def users() -> None:
-    """Users in the store: import them from CSV, JSON or YAML; list them."""
-
-
-@users.command("import")
-@click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "json", "yaml"]),
-    help="The file's format (default: by its suffix; from stdin, guessed).",
-)
-@db_option
-def users_import(file: Path, fmt: str | None, db: str | None) -> None:
-    """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
-
-    CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
-    (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
-    is written.
-    """
-    from engine.store.queries import upsert_users
-    from engine.store.users import guess_format, parse_users, read_users
-
-    if str(file) == "-":
-        text = read_stdin()
-        rows = parse_users(text, "<stdin>", fmt or guess_format(text))
-    else:
-        rows = read_users(file, fmt)
-    engine = store_at(db)
-    with engine.begin() as connection:
-        upsert_users(connection, rows)
-    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
-
-
-def read_stdin() -> str:
-    """All of stdin as UTF-8 text (a byte-order mark dropped); other bytes are a usage error."""
-    from engine.errors import UsageError
-
-    try:
-        return sys.stdin.buffer.read().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UsageError(f"<stdin>: cannot read: {error}") from None
-
-
-@users.command("list")
-@page_options
-@db_option
-@json_option
-def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
-    """List the users of the store, in id order (read a page at a time)."""
-    from engine.store import listing
-
-    with open_reading(db) as connection:
-        rows = listing.users(connection, limit=limit, offset=offset)
-        echo_listing(
-            rows,
-            as_json,
-            ["id", "name", "email", "state", "roles"],
-            lambda u: [u[k] for k in ("id", "name", "email", "state", "roles")],
-        )
 
 
 @click.command()
@@ -427,4 +363,4 @@ def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exce
     return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
 
 
-COMMANDS: list[click.Command] = [users, run, plan, queue, orders, cards, batches, abort, retry]
+COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches, abort, retry]

@@ -4,6 +4,7 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 (`tests/test_layout.py` keeps it so):
 
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
+- `web/`: the console (`cardflow serve`): log-in, BATCH ORDERS, requests, cards, the JSON API.
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
   `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
@@ -14,8 +15,9 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), reads and
-    writes (`queries`, `views`), the listings a page at a time (`listing`), users import, `health`
-    (check-store), the chunks of batches worked by workers (`chunks`).
+    writes (`queries`, `views`, `history`), the listings a page at a time (`listing`), users import,
+    `health` (check-store), the chunks of batches worked by workers (`chunks`), console log-ins
+    (`accounts`) and the user search (`search`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
     `templates` (emails, in `sandbox`, checked with `email_samples`), `schedule` (the scheduled

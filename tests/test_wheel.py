@@ -28,6 +28,7 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     assert "engine/reference/rules/CardsScriptOptions.yaml" in names
     assert "engine/reference/tests/scenarios/order_default.scenario.yaml" in names
     assert {"engine/reference/schedule.yaml", "commands/work.py", "engine/work/jobs.py"} <= names
+    assert {"commands/console.py", "engine/web/static/htmx.min.js", "engine/web/templates/search.html"} <= names  # the console
 
     site = tmp_path / "site"
     subprocess.run(

@@ -306,3 +306,48 @@ def _moved_meanwhile(result: ActionResult) -> ActionResult:
     """A card another command moved after this sync read it: skipped, nothing of it written."""
     message = f"moved from '{result.source}' by another command meanwhile"
     return ActionResult(result.card, result.process, result.trigger, result.source, None, "skipped", message)
+
+
+def allowed_triggers(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> list[str]:
+    """The triggers `actor_id` may fire on a card now (its state, the actor's roles, the action's
+    rules), in the order the action processes declare them; a reason is assumed to be given."""
+    options = effective_options(workspace.scripts)
+    with db.reading(engine) as connection:
+        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
+        card = queries.get_cards(connection, [card_id]).get(card_id)
+        if actor is None or card is None:
+            return []
+        offered = [
+            trigger
+            for process in workspace.processes.values()
+            if process.kind == "action" and process.actor != "system" and card["process"] in process.acts_on
+            for trigger in process.triggers
+        ]
+        return [
+            trigger
+            for trigger in dict.fromkeys(offered)
+            if not isinstance(_authorize(workspace, connection, trigger, card, actor, "(given)", options), str)
+        ]
+
+
+def decision_states(workspace: Workspace, role: str = "approver") -> dict[str, list[str]]:
+    """Per batch process, the states in which a card waits for a decision by `role` (an open request)."""
+    found: dict[str, list[str]] = {}
+    for action in workspace.processes.values():
+        if action.kind != "action" or action.actor != role:
+            continue
+        for name in action.acts_on:
+            owner = workspace.process(name)
+            sources = [s for t in owner.transitions if t.trigger in action.triggers for s in t.source]
+            found.setdefault(name, [])
+            found[name] += [state for state in dict.fromkeys(sources) if state not in found[name]]
+    return found
+
+
+def trigger_roles(workspace: Workspace, trigger: str) -> set[str]:
+    """The roles of the action processes that offer `trigger` to users ('any' when anyone may try)."""
+    return {
+        process.actor
+        for process in workspace.processes.values()
+        if process.kind == "action" and process.actor != "system" and trigger in process.triggers
+    }

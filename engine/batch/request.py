@@ -91,15 +91,42 @@ def refuse_inactive(actor: Row, doing: str) -> None:
         raise Refused(f"{actor['id']} is {actor.get('state')}; an inactive user cannot {doing}")
 
 
+def production_types(process: Process, options: EffectiveOptions) -> tuple[list[str], bool]:
+    """The production types a batch of `process` may use under `options`, and whether the operator
+    chooses one (else the first is used); ([], False) for a process without production types."""
+    if process.production_type is None:
+        return [], False
+    scope = {"options": options.as_dict()}
+    choices = [str(choice) for choice in parse(process.production_type.choices.text).evaluate(scope)[0] or []]
+    return choices, bool(parse(process.production_type.selectable.text).evaluate(scope)[0])
+
+
+def search_selection(name: str = "", department: str = "", state: str = "") -> Selection:
+    """The users a console search found, as a selection a run can take: every user when no filter is
+    given, else an expression with the search's meaning (a part of the name in any case, a department,
+    a state)."""
+    parts = []
+    if name.strip():
+        parts.append(f"{_literal(name.strip().lower())} in user.name | lower")
+    if department.strip():
+        parts.append(f"user.department == {_literal(department.strip())}")
+    if state.strip():
+        parts.append(f"user.state == {_literal(state.strip())}")
+    return Selection(where=" and ".join(parts)) if parts else Selection(all=True)
+
+
+def _literal(text: str) -> str:
+    """A string literal of the expression language (Jinja's syntax) holding `text`."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def settle_production_type(process: Process, options: EffectiveOptions, asked: str | None) -> str | None:
     """The production type of the batch, by the rules of DOMAIN.md; a wrong one is a usage error."""
     if process.production_type is None:
         if asked:
             raise UsageError(f"{process.symbolic_name} has no production types; drop --production-type")
         return None
-    scope = {"options": options.as_dict()}
-    choices = list(parse(process.production_type.choices.text).evaluate(scope)[0] or [])
-    selectable = bool(parse(process.production_type.selectable.text).evaluate(scope)[0])
+    choices, selectable = production_types(process, options)
     if not choices:
         raise UsageError(f"{process.symbolic_name}: no production types are configured")
     if asked is None:

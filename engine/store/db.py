@@ -1,8 +1,8 @@
-"""The store's tables and migrations (SQLAlchemy Core; SQLite by default, PostgreSQL by URL).
+"""The store's migrations and opening it (SQLAlchemy Core; SQLite by default, PostgreSQL by URL).
 
-The table objects describe the newest schema; `MIGRATIONS` builds it step by step, and the
-version reached is recorded in `meta`. A fresh store runs every step, so the upgrade path is the
-only path. Timestamps are ISO-8601 text in UTC; JSON is text, so both databases read it alike.
+The tables (`engine.store.tables`, named here too as `db.cards` ...) describe the newest schema;
+`MIGRATIONS` builds it step by step, and the version reached is recorded in `meta`. A fresh store
+runs every step, so the upgrade path is the only path.
 """
 
 from __future__ import annotations
@@ -33,155 +33,52 @@ from sqlalchemy import (
 
 from engine.errors import CardflowError, UsageError
 from engine.store import checks, dialect
+from engine.store.tables import (
+    api_tokens as api_tokens,
+)
+from engine.store.tables import (
+    batch_chunks as batch_chunks,
+)
+from engine.store.tables import (
+    batches as batches,
+)
+from engine.store.tables import (
+    bureau_attempts as bureau_attempts,
+)
+from engine.store.tables import (
+    cards as cards,
+)
+from engine.store.tables import (
+    credentials as credentials,
+)
+from engine.store.tables import (
+    decisions as decisions,
+)
+from engine.store.tables import (
+    meta as meta,
+)
+from engine.store.tables import (
+    metadata as metadata,
+)
+from engine.store.tables import (
+    orders as orders,
+)
+from engine.store.tables import (
+    outbox as outbox,
+)
+from engine.store.tables import (
+    transitions as transitions,
+)
+from engine.store.tables import (
+    users as users,
+)
 
-metadata = MetaData()
 READ_ONLY = "cardflow_read_only"
-
-meta = Table("meta", metadata, Column("key", String, primary_key=True), Column("value", Text, nullable=False))
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("email", Text, nullable=False),
-    Column("state", String, nullable=False),
-    Column("roles", Text, nullable=False),
-    Column("attributes", Text, nullable=False),
-    Column("updated_at", String, nullable=False),
-)
-
-batches = Table(
-    "batches",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("process", String, nullable=False),
-    Column("actor", String, nullable=False),
-    Column("production_type", String),
-    Column("options", Text, nullable=False),
-    Column("fingerprint", String, nullable=False),
-    Column("selection", Text, nullable=False),
-    Column("status", String, nullable=False),
-    Column("created", Integer, nullable=False, default=0),
-    Column("skipped", Integer, nullable=False, default=0),
-    Column("created_at", String, nullable=False),
-    Column("finished_at", String),
-)
-
-cards = Table(
-    "cards",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", String, nullable=False),  # found through cards_user_process (version 4 dropped ix_cards_user_id)
-    Column("process", String, nullable=False),
-    Column("state", String, nullable=False, index=True),
-    Column("open", Boolean, nullable=False),
-    Column("requester", String, nullable=False),
-    Column("production_type", String),
-    Column("batch_id", String, nullable=False),
-    Column("created_at", String, nullable=False),
-    Column("updated_at", String, nullable=False),
-    UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
-    # version 3: the user of an open card of an exclusive process; unique per process
-    Column("open_key", String),
-)
-
-decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
-
-transitions = Table(
-    "transitions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_id", Integer, nullable=False, index=True),
-    Column("process", String, nullable=False),
-    Column("trigger", String, nullable=False),
-    Column("source", String, nullable=False),
-    Column("dest", String, nullable=False),
-    Column("actor", String, nullable=False),
-    Column("at", String, nullable=False),
-    Column("batch_id", String),
-    Column("fingerprint", String, nullable=False),
-    Column("decision_id", String, nullable=False),
-    Column("reason", Text),
-)
-
-orders = Table(
-    "orders",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_id", Integer, nullable=False, index=True),
-    Column("idempotency_key", String, nullable=False),
-    Column("connector", String, nullable=False),
-    Column("accepted", Boolean, nullable=False),
-    Column("order_id", String),
-    Column("message", Text),
-    Column("at", String, nullable=False),
-)
-
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("dedupe_key", String, nullable=False, unique=True),
-    Column("card_id", Integer),
-    Column("batch_id", String),
-    Column("template", String, nullable=False),
-    Column("recipient", Text, nullable=False),
-    Column("recipient_user", String, nullable=False),
-    Column("locale", String),
-    Column("context", Text, nullable=False),
-    Column("status", String, nullable=False),
-    Column("created_at", String, nullable=False),
-    # version 2: delivery
-    Column("subject", Text),
-    Column("body_text", Text),
-    Column("body_html", Text),
-    Column("message_id", String),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", String),
-    Column("error", Text),
-    Column("sent_at", String),
-    # attempt history: every failed attempt and every re-queue, as a JSON list
-    Column("history", Text),
-)
-
-bureau_attempts = Table(
-    "bureau_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_id", Integer, nullable=False, index=True),
-    Column("idempotency_key", String, nullable=False),
-    Column("connector", String, nullable=False),
-    Column("at", String, nullable=False),
-    Column("error", Text, nullable=False),
-)
-
-# version 4: a batch worked by several workers, a chunk (a key range of users) per job
-batch_chunks = Table(
-    "batch_chunks",
-    metadata,
-    Column("batch_id", String, primary_key=True),
-    Column("number", Integer, primary_key=True),
-    Column("first_user", String, nullable=False),
-    Column("last_user", String, nullable=False),
-    Column("users", Integer, nullable=False),
-    Column("status", String, nullable=False),
-    Column("created", Integer, nullable=False, default=0),
-    Column("skipped", Integer, nullable=False, default=0),
-    Column("deferred", Integer, nullable=False, default=0),
-    Column("finished_at", String),
-)
-
-Index("outbox_status", outbox.c.status)
-Index("cards_user_process", cards.c.user_id, cards.c.process)
-Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
-Index("outbox_card", outbox.c.card_id)  # version 4
-Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
 
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    later = (outbox, cards, bureau_attempts, batch_chunks)  # made (or changed) by later migrations
+    later = (outbox, cards, bureau_attempts, batch_chunks, credentials, api_tokens)  # made by later migrations
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     cards_v1 = Table(
@@ -264,6 +161,11 @@ def _batch_chunks(connection: Connection) -> None:
     batch_chunks.create(connection)
 
 
+def _console_logins(connection: Connection) -> None:
+    """Console log-ins: argon2 password hashes with failure counts, and hashed API tokens."""
+    metadata.create_all(connection, tables=[credentials, api_tokens])
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -272,6 +174,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _bureau_attempts,
     _indexes_for_reads,
     _batch_chunks,
+    _console_logins,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -63,7 +63,12 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
     yield ""
     yield from _summary(engine)
     yield ""
-    yield f"Explore: cardflow cards --db {folder / 'cardflow.db'}; cardflow explain {support[0]} --db {folder / 'cardflow.db'}"
+    store = folder / "cardflow.db"
+    yield f"Explore: cardflow cards --db {store}; cardflow explain {support[0]} --db {store}"
+    yield (
+        f"Console: cardflow users password op1 --db {store}; cardflow serve --db {store} --orders {folder / 'orders'}; "
+        "then open http://127.0.0.1:8000/ and log in as op1 (operator) or, with a password set the same way, ap1 (approver)"
+    )
 
 
 def _summary(engine: Engine) -> Iterator[str]:

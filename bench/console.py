@@ -1,0 +1,177 @@
+"""The console's budgets (DESIGN.md): first page under 1 s after start; a Search page over 100,000
+users under 200 ms.
+
+    python bench/console.py [--users 100000] [--runs 5] [--record]
+
+Makes a store of N users (a tenth of them inactive, five departments) in a temporary folder, sets
+an operator's password, then:
+- start-up: runs `cardflow serve` as a user would and times from the spawn until GET /login
+  answers 200, best and median of --runs starts; the baseline is `python -c pass` (interpreter
+  start) measured the same way, so the ratio says what cardflow adds;
+- search: logs in over HTTP and times the BATCH ORDERS search page (a page of 50 users with the
+  total) for: everyone, a department, a name part, a department and state, and the last page
+  (the deepest offset); best of --runs each, against GET /login (the page with no store read)
+  as the baseline in the same server.
+`--record` appends the figures to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.store import accounts  # noqa: E402
+from engine.store.queries import open_store, upsert_users  # noqa: E402
+
+START_BUDGET, SEARCH_BUDGET = 1.0, 0.200
+DEPARTMENTS = ["Sales", "Support", "Engineering", "Finance", "HR"]
+SEARCH = "/batch/CardsAddonExtProdBoProcOrderMultiple"
+
+
+def make_store(path: Path, users: int) -> None:
+    engine = open_store(str(path))
+    rows = [
+        {
+            "id": f"u{n:07d}",
+            "name": f"User {n:07d} Name{n % 997}",
+            "email": f"u{n}@example.com",
+            "state": "inactive" if n % 10 == 0 else "active",
+            "roles": "[]",
+            "attributes": json.dumps({"department": DEPARTMENTS[n % 5]}),
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        for n in range(users)
+    ]
+    rows.append({**rows[0], "id": "op1", "name": "Olle Operator", "roles": '["operator"]', "state": "active"})
+    with engine.begin() as connection:
+        upsert_users(connection, rows)
+        accounts.set_password(connection, "op1", "benchmark password")
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Spawn `cardflow serve`; the process, its URL and the seconds until /login answered."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "cardflow"), "serve", "--port", str(port), "--db", str(database)]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                return server, url, time.perf_counter() - started
+        except httpx.TransportError:
+            time.sleep(0.005)
+        if server.poll() is not None:
+            raise SystemExit("cardflow serve ended before answering")
+
+
+def interpreter_start(runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def log_in(client: httpx.Client) -> None:
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token
+    answer = client.post("/login", data={"user": "op1", "password": "benchmark password", "csrf": token.group(1)})
+    assert answer.status_code == 303, answer.text
+
+
+def best_of(client: httpx.Client, path: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        answer = client.get(path)
+        times.append(time.perf_counter() - started)
+        assert answer.status_code == 200, answer.text[:300]
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--record", action="store_true")
+    options = parser.parse_args()
+    lines = []
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "bench.db"
+        make_store(database, options.users)
+        starts, cpu = [], []
+        for _ in range(options.runs):
+            server, url, seconds = start_server(database)
+            starts.append(seconds)
+            server.terminate()
+            _, _, usage = os.wait4(server.pid, 0)  # the CPU the server used: start-up, one page, stopping
+            server.returncode = 0
+            cpu.append(usage.ru_utime + usage.ru_stime)
+        baseline = interpreter_start(options.runs)
+        lines.append(
+            f"- start-up to first page: best {min(starts):.3f} s, median {statistics.median(starts):.3f} s wall over "
+            f"{options.runs} starts (budget {START_BUDGET} s), CPU {min(cpu):.3f} s; interpreter start {baseline:.3f} s, "
+            f"ratio {min(starts) / baseline:.1f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
+        server, url, _ = start_server(database)
+        try:
+            with httpx.Client(base_url=url) as client:
+                log_in(client)
+                base = best_of(client, "/login", options.runs)
+                last = -(-(options.users + 1) // 50)
+                searches = {
+                    "everyone": {},
+                    "department Sales": {"department": "Sales"},
+                    "name part 'name99'": {"name": "name99"},
+                    "Support and inactive": {"department": "Support", "state": "inactive"},
+                    f"last page ({last})": {"page": str(last)},
+                }
+                for label, params in searches.items():
+                    path = f"{SEARCH}?" + urllib.parse.urlencode({"searched": "1", **params})
+                    seconds = best_of(client, path, options.runs)
+                    lines.append(
+                        f"- Search page over {options.users:,} users, {label}: {seconds * 1000:.0f} ms "
+                        f"(budget {SEARCH_BUDGET * 1000:.0f} ms); /login in the same server {base * 1000:.1f} ms, "
+                        f"ratio {seconds / base:.0f}"
+                    )
+        finally:
+            server.terminate()
+            server.wait()
+    print("\n".join(lines))
+    if options.record:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        header = f"\n## {stamp}, the console over {options.users:,} users, commit {commit}\n{machine}\n\n"
+        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
+            results.write(header + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The console: `cardflow serve`, the operators' and approvers' pages and the JSON API in a browser."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from commands.shared import bureau_connector, connector_options, db_option, open_workspace, store_at, workspace_option
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port to listen on.")
+@click.option(
+    "--secure-cookies",
+    is_flag=True,
+    envvar="CARDFLOW_SECURE_COOKIES",
+    help="Send the session cookie over HTTPS only (behind a TLS proxy).",
+)
+@workspace_option
+@db_option
+@connector_options
+def serve(
+    host: str, port: int, secure_cookies: bool, workspace: str | None, db: str | None, connector: str | None, orders: str | None
+) -> None:
+    """Serve the operator console and the JSON API (/api/, documented at /api/openapi.json).
+
+    Users log in with a password set by `cardflow users password ID`; scripts use a token from
+    `cardflow users token ID`. Sessions are signed with $CARDFLOW_SECRET_KEY (default: a new
+    key at each start, which logs everyone out when the server restarts).
+    """
+    # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
+    import uvicorn
+
+    from engine.web.app import create_app
+    from engine.web.console import Console
+
+    found = open_workspace(workspace)
+    console = Console(found, store_at(db), bureau_connector(connector, orders), secure_cookies=secure_cookies)
+    secret = os.environ.get("CARDFLOW_SECRET_KEY")
+    if secret:
+        console.secret = secret
+    click.echo(f"cardflow: the console is at http://{host}:{port}/ (Ctrl+C stops it)", err=True)
+    uvicorn.run(create_app(console), host=host, port=port, log_level="warning", server_header=False)
+
+
+COMMANDS: list[click.Command] = [serve]

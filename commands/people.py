@@ -1,0 +1,114 @@
+"""Users in the store, for operators and administrators: import them, list them, and give them a
+console password or an API token."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from commands.shared import (
+    db_option,
+    echo_listing,
+    json_option,
+    open_reading,
+    page_options,
+    store_at,
+)
+
+
+@click.group()
+def users() -> None:
+    """Users in the store: import them from CSV, JSON or YAML; list them; console passwords and API tokens."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "yaml"]),
+    help="The file's format (default: by its suffix; from stdin, guessed).",
+)
+@db_option
+def users_import(file: Path, fmt: str | None, db: str | None) -> None:
+    """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
+
+    CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
+    (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
+    is written.
+    """
+    from engine.store.queries import upsert_users
+    from engine.store.users import guess_format, parse_users, read_users
+
+    if str(file) == "-":
+        text = read_stdin()
+        rows = parse_users(text, "<stdin>", fmt or guess_format(text))
+    else:
+        rows = read_users(file, fmt)
+    engine = store_at(db)
+    with engine.begin() as connection:
+        upsert_users(connection, rows)
+    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
+
+
+def read_stdin() -> str:
+    """All of stdin as UTF-8 text (a byte-order mark dropped); other bytes are a usage error."""
+    from engine.errors import UsageError
+
+    try:
+        return sys.stdin.buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"<stdin>: cannot read: {error}") from None
+
+
+@users.command("list")
+@page_options
+@db_option
+@json_option
+def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
+    """List the users of the store, in id order (read a page at a time)."""
+    from engine.store import listing
+
+    with open_reading(db) as connection:
+        rows = listing.users(connection, limit=limit, offset=offset)
+        echo_listing(
+            rows,
+            as_json,
+            ["id", "name", "email", "state", "roles"],
+            lambda u: [u[k] for k in ("id", "name", "email", "state", "roles")],
+        )
+
+
+@users.command("password")
+@click.argument("user_id", metavar="ID")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@db_option
+def users_password(user_id: str, from_stdin: bool, db: str | None) -> None:
+    """Set the console password of user ID (prompted twice, or read with --stdin); kept as an argon2 hash."""
+    from engine.store.accounts import set_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = store_at(db)
+    with engine.begin() as connection:
+        set_password(connection, user_id, password)
+    click.echo(f"password set for {user_id}")
+
+
+@users.command("token")
+@click.argument("user_id", metavar="ID")
+@db_option
+def users_token(user_id: str, db: str | None) -> None:
+    """Make a new API token for user ID and print it (only its hash is kept: it is shown once)."""
+    from engine.store.accounts import issue_token
+
+    engine = store_at(db)
+    with engine.begin() as connection:
+        click.echo(issue_token(connection, user_id))
+
+
+COMMANDS: list[click.Command] = [users]

@@ -1,0 +1,91 @@
+"""The home page, and for approvers the open requests and the "Card approval" form (Approved, Reject with a
+Reason, Postpone), which fires the trigger through the engine's `act`, as `cardflow approve` does:
+the engine refuses a decision on one's own request (four-eyes) and a rejection without a reason."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from engine.batch.actions import act, decision_states
+from engine.errors import Refused, UsageError
+from engine.report.explain import card_story
+from engine.store import db, queries
+from engine.store.queries import Row
+from engine.web import render
+from engine.web.auth import CsrfChecked, SignedIn, has_role, role
+from engine.web.console import Console, console_of
+
+router = APIRouter(include_in_schema=False)  # pages, not the API
+DECISIONS = ("approve", "reject", "postpone")
+Approver = Annotated[Row, Depends(role("approver"))]
+
+
+def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[str, Row]]:
+    """The cards waiting for an approver's decision, oldest first, and the people they name."""
+    with db.reading(console.engine) as connection:
+        found = [
+            card
+            for process, states in decision_states(console.workspace).items()
+            for card in queries.find_cards(connection, process=process, states=states, limit=limit)
+        ]
+        people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requester"] for card in found})
+    found.sort(key=lambda card: card["id"])
+    return found[:limit], people
+
+
+@router.get("/")
+def home(request: Request, user: SignedIn) -> Response:
+    """The home page, "What do you want to do?": the tasks the user's roles may start, and for an
+    approver the requests waiting (a postponed one stays there)."""
+    approver = has_role(user, "approver")
+    waiting, people = open_requests(console_of(request), 10) if approver else ([], {})
+    context = {"is_operator": has_role(user, "operator"), "is_approver": approver, "waiting": waiting, "people": people}
+    return render.page(request, "home.html", context)
+
+
+@router.get("/requests")
+def requests_page(request: Request, user: Approver) -> Response:
+    """The open requests, one row each, oldest first."""
+    found, people = open_requests(console_of(request))
+    return render.page(request, "requests.html", {"requests": found, "people": people})
+
+
+def _approval_context(request: Request, card_id: int, problem: str | None = None) -> dict[str, object]:
+    console = console_of(request)
+    with db.reading(console.engine) as connection:
+        story = card_story(connection, card_id)
+        requester = queries.users_by_id(connection, [story["card"]["requester"]]).get(story["card"]["requester"])
+        batch = queries.get_batch(connection, story["card"]["batch_id"])
+    process = console.workspace.processes.get(story["card"]["process"])
+    return {"story": story, "requester": requester, "batch": batch, "process": process, "problem": problem}
+
+
+@router.get("/requests/{card_id}")
+def approval_form(request: Request, card_id: int, user: Approver) -> Response:
+    """The "Card approval" form: request, card and requester information, and the three decisions."""
+    return render.page(request, "approval.html", _approval_context(request, card_id))
+
+
+@router.post("/requests/{card_id}", dependencies=[CsrfChecked])
+def decide(
+    request: Request,
+    card_id: int,
+    user: Approver,
+    decision: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Approved, Reject or Postpone; a refusal shows the form again with the engine's reason."""
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision {decision!r}")
+    console = console_of(request)
+    try:
+        results = act(
+            console.workspace, console.engine, decision, [card_id], user["id"], console.connector, reason=reason or None
+        )
+    except Refused as refusal:
+        return render.page(request, "approval.html", _approval_context(request, card_id, refusal.message), status_code=403)
+    request.session["flash"] = f"Card {card_id}: {render.TRIGGER_LABELS[decision]}; now '{results[0].dest}'."
+    return RedirectResponse("/requests", status_code=303)

@@ -1,0 +1,70 @@
+"""Batches the console started, for the result and progress pages: a small one runs while the
+request waits, a large one in a thread of its own, its progress counted as the engine reports it.
+
+Only what the pages show is kept here (users done, the outcome, the first results); the batch
+itself, its cards and emails are in the store, as for any run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.batch.results import BatchResult
+from engine.errors import CardflowError
+
+KEPT_RESULTS = 500
+
+
+@dataclass
+class Job:
+    """One batch run from the console."""
+
+    batch: str
+    total: int | None
+    done: int = 0
+    result: BatchResult | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def advance(self, users: int) -> None:
+        self.done += users
+
+
+@dataclass
+class Jobs:
+    """The console's batch runs by batch id (the newest few hundred)."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    keep: int = 200
+
+    def get(self, batch: str) -> Job | None:
+        with self.lock:
+            return self.jobs.get(batch)
+
+    def start(self, batch: str, total: int | None, work: Any, *, background: bool) -> Job:
+        """Run `work(job)` (which returns a BatchResult) now, or in a thread when `background`."""
+        job = Job(batch, total)
+        with self.lock:
+            self.jobs[batch] = job
+            while len(self.jobs) > self.keep:
+                self.jobs.pop(next(iter(self.jobs)))
+        if background:
+            threading.Thread(target=self._run, args=(job, work), name=f"batch-{batch}", daemon=True).start()
+        else:
+            self._run(job, work)
+        return job
+
+    @staticmethod
+    def _run(job: Job, work: Any) -> None:
+        try:
+            job.result = work(job)
+        except CardflowError as error:
+            job.error = error.message
+        except Exception as error:  # a thread has no one to raise to: the progress page shows it
+            job.error = f"internal error: {type(error).__name__}: {error}"

@@ -1,0 +1,84 @@
+"""Console log-ins in the store: argon2 password hashes, failures counted with a growing delay,
+inactive users refused, API tokens kept as hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from engine.errors import UsageError
+from engine.store import accounts, db
+from engine.store.queries import open_store, upsert_users
+
+USERS = [
+    {"id": i, "name": i, "email": f"{i}@x", "state": s, "roles": '["operator"]', "attributes": "{}", "updated_at": "t"}
+    for i, s in (("op1", "active"), ("old", "inactive"))
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Engine:
+    engine = open_store(str(tmp_path / "accounts.db"))
+    with engine.begin() as connection:
+        upsert_users(connection, USERS)
+    return engine
+
+
+def test_right_password_logs_in(store: Engine) -> None:
+    """The password set is the one that logs in; the hash is argon2id."""
+    with store.begin() as connection:
+        accounts.set_password(connection, "op1", "a long secret")
+        outcome = accounts.log_in(connection, "op1", "a long secret")
+        stored = connection.execute(select(db.credentials.c.password_hash)).scalar_one()
+    assert (outcome.user or {}).get("id") == "op1" and outcome.problem is None
+    assert stored.startswith("$argon2id$")
+
+
+def test_wrong_password_and_unknown_user_look_alike(store: Engine) -> None:
+    """A wrong password and an unknown user get the same answer."""
+    with store.begin() as connection:
+        accounts.set_password(connection, "op1", "a long secret")
+        wrong = accounts.log_in(connection, "op1", "nope")
+        unknown = accounts.log_in(connection, "ghost", "nope")
+    assert (wrong.user, wrong.problem) == (unknown.user, unknown.problem) == (None, "wrong user or password")
+
+
+def test_failures_grow_a_delay_and_success_resets_it(store: Engine) -> None:
+    """Three failures are free; then 1, 2, 4 … seconds (at most 30); a success starts over."""
+    with store.begin() as connection:
+        accounts.set_password(connection, "op1", "a long secret")
+        delays = [accounts.log_in(connection, "op1", "nope").delay for _ in range(6)]
+        accounts.log_in(connection, "op1", "a long secret")
+        after = accounts.log_in(connection, "op1", "nope").delay
+    assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0]
+    assert after == 0.0
+    assert accounts.failure_delay(40) == accounts.MAX_DELAY
+
+
+def test_inactive_users_are_refused(store: Engine) -> None:
+    """A user who is not active cannot log in, even with the right password."""
+    with store.begin() as connection:
+        accounts.set_password(connection, "old", "a long secret")
+        outcome = accounts.log_in(connection, "old", "a long secret")
+    assert outcome.user is None and "inactive" in (outcome.problem or "")
+
+
+def test_passwords_need_a_user_and_a_length(store: Engine) -> None:
+    """Setting a password for an unknown user or a short one is a usage error."""
+    with store.begin() as connection, pytest.raises(UsageError, match="no such user"):
+        accounts.set_password(connection, "ghost", "a long secret")
+    with store.begin() as connection, pytest.raises(UsageError, match="at least 8"):
+        accounts.set_password(connection, "op1", "short")
+
+
+def test_tokens_find_their_active_user(store: Engine) -> None:
+    """A token is shown once, kept as its hash, and stops working when its user is inactive."""
+    with store.begin() as connection:
+        token = accounts.issue_token(connection, "op1")
+        assert (accounts.user_for_token(connection, token) or {}).get("id") == "op1"
+        assert accounts.user_for_token(connection, token + "x") is None
+        assert token not in connection.execute(select(db.api_tokens.c.token_hash)).scalars().all()
+        connection.execute(update(db.users).where(db.users.c.id == "op1").values(state="inactive"))
+        assert accounts.user_for_token(connection, token) is None

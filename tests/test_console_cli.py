@@ -1,0 +1,104 @@
+"""The console's commands: `users password` (prompted or --stdin), `users token`, `serve`, and the
+demo's hint to open its store in the console."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import Run
+from sqlalchemy import select
+
+from engine.store import accounts, db
+from engine.store.queries import open_store
+
+USERS = "id,name,email,state,roles\nop1,Olle,op1@x,active,operator\n"
+
+
+def store_with_users(run: Run, tmp_path: Path) -> str:
+    (tmp_path / "users.csv").write_text(USERS)
+    database = str(tmp_path / "c.db")
+    assert run("users", "import", str(tmp_path / "users.csv"), "--db", database).exit_code == 0
+    return database
+
+
+def test_password_from_stdin_logs_in(run: Run, tmp_path: Path) -> None:
+    """`users password ID --stdin` stores a hash that the log-in accepts."""
+    database = store_with_users(run, tmp_path)
+    result = run("users", "password", "op1", "--stdin", "--db", database, input="a long secret\n")
+    assert (result.exit_code, result.output.strip()) == (0, "password set for op1")
+    engine = open_store(database)
+    with engine.begin() as connection:
+        assert accounts.log_in(connection, "op1", "a long secret").user is not None
+    engine.dispose()
+
+
+def test_password_is_prompted_twice(run: Run, tmp_path: Path) -> None:
+    """Without --stdin the password is asked for twice, hidden."""
+    database = store_with_users(run, tmp_path)
+    result = run("users", "password", "op1", "--db", database, input="a long secret\na long secret\n")
+    assert result.exit_code == 0 and result.output.count("Password") == 1
+
+
+def test_password_for_an_unknown_user_or_too_short(run: Run, tmp_path: Path) -> None:
+    """An unknown user or a short password is a one-line error with exit 2."""
+    database = store_with_users(run, tmp_path)
+    unknown = run("users", "password", "ghost", "--stdin", "--db", database, input="a long secret\n")
+    short = run("users", "password", "op1", "--stdin", "--db", database, input="short\n")
+    assert (unknown.exit_code, short.exit_code) == (2, 2)
+    assert "no such user" in unknown.output and "at least 8" in short.output
+
+
+def test_token_is_printed_once_and_kept_hashed(run: Run, tmp_path: Path) -> None:
+    """`users token ID` prints a new token; the store keeps only its hash."""
+    database = store_with_users(run, tmp_path)
+    result = run("users", "token", "op1", "--db", database)
+    token = result.output.strip()
+    assert result.exit_code == 0 and token.startswith("cf_")
+    engine = open_store(database)
+    with engine.connect() as connection:
+        assert token not in connection.execute(select(db.api_tokens.c.token_hash)).scalars().all()
+        assert (accounts.user_for_token(connection, token) or {}).get("id") == "op1"
+    engine.dispose()
+
+
+def test_serve_answers_the_login_page(run: Run, tmp_path: Path) -> None:
+    """`cardflow serve` listens on 127.0.0.1 and answers the log-in page with its security headers."""
+    database = store_with_users(run, tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "cardflow"), "serve", "--port", str(port), "--db", database]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        deadline, answer = time.monotonic() + 30, None
+        while answer is None:
+            assert server.poll() is None and time.monotonic() < deadline, "cardflow serve did not answer"
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2)
+            except OSError:
+                time.sleep(0.05)
+        with answer:
+            assert answer.status == 200 and "Log in" in answer.read().decode()
+            assert answer.headers["X-Frame-Options"] == "DENY"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_serve_on_a_missing_store_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+    """A --db URL that cannot be opened stops `serve` with a one-line error, no traceback."""
+    result = run("serve", "--db", "nosuchdriver://x")
+    assert result.exit_code == 2 and "cannot open the store" in result.output
+
+
+def test_demo_says_how_to_open_its_store_in_the_console(run: Run, tmp_path: Path) -> None:
+    """The demo's last line tells how to set a password and serve its store."""
+    result = run("demo", "--dir", str(tmp_path / "demo"))
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("Console: cardflow users password op1 --db ") and "cardflow serve --db " in last

@@ -1,0 +1,152 @@
+"""The JSON API: per-user tokens, run by symbolic name as `run --json`, batches, cards, actions;
+the same roles and four-eyes as the command line and the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from console_helpers import set_value
+from fastapi.testclient import TestClient
+
+from engine.store import accounts
+from engine.web.app import create_app
+from engine.web.console import Console
+
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+
+
+@pytest.fixture
+def console(make_console: Callable[[], Console], web_workspace: object) -> Console:
+    set_value(web_workspace, "CardsAddonExtProdBatchOrderApproval", "true")  # type: ignore[arg-type]
+    return make_console()
+
+
+@pytest.fixture
+def api(console: Console) -> Iterator[TestClient]:
+    with TestClient(create_app(console)) as client:
+        yield client
+
+
+def token(console: Console, user: str) -> dict[str, str]:
+    with console.engine.begin() as connection:
+        return {"Authorization": f"Bearer {accounts.issue_token(connection, user)}"}
+
+
+def test_no_token_no_answer(api: TestClient) -> None:
+    """Without a valid token every API call is 401."""
+    assert api.get("/api/cards").status_code == 401
+    assert api.get("/api/cards", headers={"Authorization": "Bearer cf_nope"}).status_code == 401
+    assert api.post("/api/run", json={"process": ORDER, "all": True}).status_code == 401
+
+
+def test_a_session_cookie_is_not_a_token(api: TestClient) -> None:
+    """The API ignores the console's session: only a token authenticates (no cross-site use of a cookie)."""
+    from console_helpers import sign_in
+
+    sign_in(api, "op1")
+    assert api.get("/api/cards").status_code == 401
+
+
+def test_tokens_are_stored_hashed(console: Console) -> None:
+    """Only the SHA-256 of a token is kept; the token finds its user."""
+    from sqlalchemy import select
+
+    from engine.store import db
+
+    with console.engine.begin() as connection:
+        issued = accounts.issue_token(connection, "op1")
+        stored = connection.execute(select(db.api_tokens.c.token_hash)).scalars().all()
+        assert issued not in stored and len(stored[0]) == 64
+        assert accounts.user_for_token(connection, issued)["id"] == "op1"  # type: ignore[index]
+
+
+def test_an_inactive_users_token_is_refused(api: TestClient, console: Console) -> None:
+    """A token of a user who is not active does not authenticate."""
+    assert api.get("/api/cards", headers=token(console, "opx")).status_code == 401
+
+
+def test_run_answers_as_run_json(api: TestClient, console: Console) -> None:
+    """POST /api/run gives {batch, process, results} as `cardflow run --json`."""
+    body = {"process": ORDER, "users": ["u01", "u05"], "batch_id": "B-api"}
+    answer = api.post("/api/run", json=body, headers=token(console, "op1")).json()
+    assert (answer["batch"], answer["process"]) == ("B-api", ORDER)
+    assert [(r["user"], r["state"], r["status"]) for r in answer["results"]] == [
+        ("u01", "requested", "created"),
+        ("u05", None, "skipped"),
+    ]
+
+
+def test_run_takes_set_overrides(api: TestClient, console: Console) -> None:
+    """`set` overrides options as --set does, checked against their types."""
+    headers = token(console, "op1")
+    body = {"process": ORDER, "users": ["u01"], "dry_run": True, "set": ["CardsAddonExtProdBatchOrderApproval=false"]}
+    assert api.post("/api/run", json=body, headers=headers).json()["results"][0]["state"] == "processing"
+    body["set"] = ["CardsAddonExtProdBatchOrderApproval=maybe"]
+    assert api.post("/api/run", json=body, headers=headers).status_code == 400
+
+
+def test_run_needs_one_selection(api: TestClient, console: Console) -> None:
+    """Exactly one of users, all or where."""
+    response = api.post("/api/run", json={"process": ORDER, "users": ["u01"], "all": True}, headers=token(console, "op1"))
+    assert response.status_code == 400 and "exactly one" in response.json()["error"]
+
+
+def test_an_approver_cannot_run(api: TestClient, console: Console) -> None:
+    """Starting a batch needs the operator role."""
+    response = api.post("/api/run", json={"process": ORDER, "all": True}, headers=token(console, "ap1"))
+    assert response.status_code == 403
+
+
+def test_batch_status_and_cards(api: TestClient, console: Console) -> None:
+    """A batch's status, and its cards as `cardflow cards --json`, and a card's story as `explain --json`."""
+    headers = token(console, "op1")
+    api.post("/api/run", json={"process": ORDER, "users": ["u01", "u02"], "batch_id": "B-api"}, headers=headers)
+    batch = api.get("/api/batches/B-api", headers=headers).json()["batch"]
+    assert (batch["status"], batch["created"]) == ("complete", 2)
+    cards = api.get("/api/cards", params={"batch": "B-api"}, headers=headers).json()
+    assert [(c["user"], c["state"]) for c in cards] == [("u01", "requested"), ("u02", "requested")]
+    assert api.get("/api/cards", params={"user": "u02"}, headers=headers).json()[0]["id"] == 2
+    story = api.get("/api/cards/1", headers=headers).json()
+    assert story["transitions"][0]["trigger"] == "start"
+    assert api.get("/api/batches/B-none", headers=headers).status_code == 400
+
+
+def test_approve_reject_postpone_with_four_eyes(api: TestClient, console: Console) -> None:
+    """Approvers decide through the API; a reason is required to reject; nobody decides their own request."""
+    api.post("/api/run", json={"process": ORDER, "users": ["u01", "u02", "u03"]}, headers=token(console, "ap2"))
+    ap1, ap2 = token(console, "ap1"), token(console, "ap2")
+    assert api.post("/api/approve", json={"cards": [1]}, headers=ap2).status_code == 403
+    assert api.post("/api/reject", json={"cards": [2]}, headers=ap1).status_code == 403
+    assert api.post("/api/approve", json={"cards": [1]}, headers=ap1).json()[0]["to"] == "processing"
+    assert api.post("/api/reject", json={"cards": [2], "reason": "No"}, headers=ap1).json()[0]["to"] == "rejected"
+    assert api.post("/api/postpone", json={"cards": [3]}, headers=ap1).json()[0]["to"] == "requested"
+
+
+def test_operators_cannot_approve(api: TestClient, console: Console) -> None:
+    """The approve call needs the approver role."""
+    api.post("/api/run", json={"process": ORDER, "users": ["u01"]}, headers=token(console, "op1"))
+    response = api.post("/api/approve", json={"cards": [1]}, headers=token(console, "op2"))
+    assert response.status_code == 403 and "approver" in response.json()["error"]
+
+
+def test_abort_and_retry_need_the_operator(api: TestClient, console: Console) -> None:
+    """Abort by the requester (withdrawal) works; retry of a card that did not fail is refused; unknown triggers are 400."""
+    headers = token(console, "op1")
+    api.post("/api/run", json={"process": ORDER, "users": ["u01"]}, headers=headers)
+    assert api.post("/api/retry", json={"cards": [1]}, headers=headers).status_code == 403
+    assert api.post("/api/abort", json={"cards": [1]}, headers=headers).json()[0]["to"] == "aborted"
+    assert api.post("/api/explode", json={"cards": [1]}, headers=headers).status_code == 400
+
+
+def test_the_api_is_documented(api: TestClient) -> None:
+    """FastAPI's OpenAPI document lists the API's routes."""
+    paths = api.get("/api/openapi.json").json()["paths"]
+    assert {"/api/run", "/api/batches/{batch_id}", "/api/cards", "/api/cards/{card_id}", "/api/{trigger}"} <= set(paths)
+
+
+def test_the_docs_page_is_served_by_the_console(api: TestClient) -> None:
+    """/api/docs is Swagger UI from the console's own files, with no inline script."""
+    html = api.get("/api/docs").text
+    assert '<script src="/static/swagger/swagger-ui-bundle.js"' in html and html.count("<script") == 2
+    assert api.get("/static/swagger/swagger-ui-bundle.js").status_code == 200

@@ -1,0 +1,207 @@
+"""The console's doors: log-in and log-out, the session cookie, CSRF, roles, security headers."""
+
+from __future__ import annotations
+
+import pytest
+from console_helpers import PASSWORD, csrf_in, csrf_of, sign_in
+from fastapi.testclient import TestClient
+
+from engine.store import accounts
+
+PAGES = [
+    "/",
+    "/batch",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple",
+    "/requests",
+    "/requests/1",
+    "/cards",
+    "/cards/1",
+    "/outbox",
+    "/batches",
+    "/batches/B1",
+    "/batches/B1/progress",
+    "/options",
+    "/graph",
+    "/graph/CardsAddonExtProdBoProcOrderMultiple",
+]
+FORMS = [
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/confirm",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/run",
+    "/requests/1",
+    "/cards/1/abort",
+    "/cards/1/retry",
+    "/logout",
+]
+
+
+def test_login_form_has_the_vendor_labels(client: TestClient) -> None:
+    """The log-in form's fields are labelled "User" and "Password", its button "Log in", with a language choice."""
+    html = client.get("/login").text
+    assert '<label for="user">User</label>' in html
+    assert '<label for="password">Password</label>' in html
+    assert '<button type="submit">Log in</button>' in html
+    assert '<option value="sv"' in html
+
+
+def test_log_in_sets_a_signed_http_only_lax_cookie(client: TestClient) -> None:
+    """A right password leads home with a session cookie that is HttpOnly and SameSite=Lax."""
+    response = sign_in(client, "op1")
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "What do you want to do?" in client.get("/").text
+
+
+def test_a_forged_cookie_is_not_a_session(client: TestClient) -> None:
+    """A session cookie that was not signed by the console is ignored."""
+    client.cookies.set("cardflow_session", "eyJ1c2VyIjogIm9wMSJ9.forged.signature")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_wrong_password_says_so_and_keeps_you_out(client: TestClient) -> None:
+    """A wrong password answers 401 with a clear message and no session."""
+    response = sign_in(client, "op1", "not the password")
+    assert response.status_code == 401
+    assert "wrong user or password" in response.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_unknown_user_gets_the_same_message(client: TestClient) -> None:
+    """An unknown user id is answered like a wrong password (nothing tells who exists)."""
+    response = sign_in(client, "nobody", PASSWORD)
+    assert (response.status_code, "wrong user or password" in response.text) == (401, True)
+
+
+def test_repeated_failures_make_the_console_wait(client: TestClient, waits: list[float]) -> None:
+    """After three failures in a row each further attempt waits, longer each time; success resets it."""
+    for _ in range(5):
+        sign_in(client, "op2", "guess")
+    assert waits == [1.0, 2.0]
+    assert sign_in(client, "op2").status_code == 303
+    waits.clear()
+    sign_in(client, "op2", "guess")
+    assert waits == []
+
+
+def test_inactive_users_cannot_log_in(client: TestClient) -> None:
+    """An inactive user with the right password is refused, and told why."""
+    response = sign_in(client, "opx")
+    assert response.status_code == 401
+    assert "inactive" in response.text
+
+
+def test_a_user_made_inactive_loses_the_session(client: TestClient, store: object) -> None:
+    """The session ends as soon as its user is no longer active."""
+    from sqlalchemy import update
+
+    from engine.store import db
+
+    sign_in(client, "op2")
+    with store.begin() as connection:  # type: ignore[attr-defined]
+        connection.execute(update(db.users).where(db.users.c.id == "op2").values(state="inactive"))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_language_is_chosen_at_login(client: TestClient) -> None:
+    """Swedish chosen at log-in gives the pages in Swedish."""
+    sign_in(client, "op1", lang="sv")
+    html = client.get("/").text
+    assert "Vad vill du göra?" in html and "Batchbeställningar" in html
+
+
+def test_login_needs_the_csrf_token(client: TestClient) -> None:
+    """A log-in POST without the form's token is refused."""
+    client.get("/login")
+    response = client.post("/login", data={"user": "op1", "password": PASSWORD, "csrf": "x"})
+    assert response.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    """Log out (a form with the token) ends the session."""
+    sign_in(client, "op1")
+    response = client.post("/logout", data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert response.headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_logout_needs_the_csrf_token(client: TestClient) -> None:
+    """A log-out without the token (say, from another site) is refused and the session stays."""
+    sign_in(client, "op1")
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 200
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_sends_strangers_to_the_login(client: TestClient, path: str) -> None:
+    """No page shows anything to someone who is not logged in."""
+    response = client.get(path, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
+@pytest.mark.parametrize("path", FORMS)
+def test_every_form_refuses_a_bad_csrf_token(client: TestClient, path: str) -> None:
+    """Every form's POST is refused without the session's CSRF token, even when logged in."""
+    sign_in(client, "ap2")
+    response = client.post(path, data={"csrf": "forged", "decision": "approve", "user": "u01", "batch_id": "B1"})
+    assert response.status_code == 403
+    assert "CSRF" in response.text
+
+
+@pytest.mark.parametrize("path", FORMS[:-1])
+def test_every_form_refuses_strangers(client: TestClient, path: str) -> None:
+    """A form posted without a session leads to the log-in page."""
+    token = csrf_in(client.get("/login").text)
+    response = client.post(path, data={"csrf": token, "decision": "approve", "batch_id": "B1"}, follow_redirects=False)
+    assert (response.status_code, response.headers.get("location")) == (303, "/login")
+
+
+def test_home_lists_what_the_roles_may_start(client: TestClient) -> None:
+    """The home page "What do you want to do?" offers Batch orders to operators and Requests to approvers only."""
+    sign_in(client, "op1")
+    operator = client.get("/").text
+    client.post("/logout", data={"csrf": csrf_of(client)})
+    sign_in(client, "ap1")
+    approver = client.get("/").text
+    assert ('href="/batch">Batch orders' in operator, 'href="/requests">Requests' in operator) == (True, False)
+    assert ('href="/batch">Batch orders' in approver, 'href="/requests">Requests' in approver) == (False, True)
+
+
+def test_pages_carry_the_security_headers(client: TestClient) -> None:
+    """CSP without inline script, no framing, no sniffing, and no caching of pages with personal data."""
+    sign_in(client, "op1")
+    headers = client.get("/cards").headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_static_files_are_served_from_the_package(client: TestClient) -> None:
+    """htmx and mermaid come from the console itself (no CDN), cacheable."""
+    for name in ("htmx.min.js", "mermaid.min.js", "app.js", "app.css"):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200 and len(response.content) > 100
+        assert "no-store" not in response.headers.get("cache-control", "")
+
+
+def test_pages_have_no_inline_script(client: TestClient) -> None:
+    """Every <script> of a page loads a file (the CSP would block inline code)."""
+    sign_in(client, "ap2")
+    for path in ("/", "/batch", "/graph/CardsAddonExtProdBoProcOrderMultiple", "/login"):
+        html = client.get(path).text
+        assert html.count("<script") == html.count('<script src="/static/')
+
+
+def test_passwords_are_stored_as_argon2_hashes(store: object) -> None:
+    """The store keeps an argon2id hash, never the password."""
+    from sqlalchemy import select
+
+    from engine.store import db
+
+    with store.connect() as connection:  # type: ignore[attr-defined]
+        stored = connection.execute(select(db.credentials.c.password_hash).where(db.credentials.c.user_id == "op1")).scalar()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert accounts.failure_delay(10) == 30.0
