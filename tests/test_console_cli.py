@@ -17,7 +17,7 @@ from sqlalchemy import select
 from engine.store import accounts, db
 from engine.store.queries import open_store
 
-USERS = "id,name,email,state,roles\nop1,Olle,op1@x,active,operator\n"
+USERS = "id,name,email,state,roles\nop1,Olle,op1@example.com,active,operator\n"
 
 
 def store_with_users(run: Run, tmp_path: Path) -> str:
