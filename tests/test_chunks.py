@@ -122,7 +122,7 @@ def test_scheduled_jobs_are_periodic_with_a_lock_each(store: Engine, tmp_path: P
 @pytest.mark.parametrize("command", [["worker"], ["run", ORDER, "--all", "--as", "op1", "--workers"]])
 def test_no_workers_on_sqlite(run: Run, command: list[str]) -> None:
     """On SQLite, `worker` and `run --workers` exit 2 and say to run the three jobs from cron."""
-    result = run(*command)
+    result = run(*command, "--db", "cardflow.db")  # SQLite, whichever store the suite runs on
     assert result.exit_code == 2
     assert "no workers with SQLite" in result.stderr
     assert all(job in result.stderr for job in ("queue run", "outbox send", "orders sync"))
