@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -210,7 +211,7 @@ def test_the_console_script_turns_the_collector_back_on_once_started(
     workspace or its store, collection is on again (a long batch must not run without it)."""
     from engine.store import db
 
-    db.connect("cardflow.db").dispose()  # a read command needs a store to exist
+    db.connect(os.environ.get("CARDFLOW_DB") or "cardflow.db").dispose()  # a read command needs its store to exist
     seen: list[bool] = []
     original = shared.started_up
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -63,8 +64,8 @@ def holders(names: list[str], domain: str = "example.com") -> list[dict[str, Any
 
 
 def store_users(users: list[dict[str, Any]]) -> None:
-    """Write users straight into ./cardflow.db (as a store from before import checks would hold them)."""
-    engine = db.connect("cardflow.db")
+    """Write users straight into the store under test (as a store from before import checks would hold them)."""
+    engine = db.connect(os.environ.get("CARDFLOW_DB") or "cardflow.db")
     rows = [
         {
             "id": u["id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,6 @@ def test_explain_unknown_card(run: Run) -> None:
     """An unknown card is a one-line usage error."""
     from engine.store import db
 
-    db.connect("cardflow.db").dispose()
+    db.connect(os.environ.get("CARDFLOW_DB") or "cardflow.db").dispose()  # the store under test, made
     result = run("explain", "99")
     assert result.exit_code == 2 and result.stderr.strip() == "cardflow: unknown card 99"

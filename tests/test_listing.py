@@ -4,6 +4,7 @@ read command runs is an index search (SQLite's query planner is asked), never a 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -73,12 +74,13 @@ def _statements(run: Run, args: tuple[str, ...]) -> list[tuple[str, Any]]:
     return seen
 
 
+@pytest.mark.sqlite_only  # SQLite's EXPLAIN QUERY PLAN
 @pytest.mark.parametrize("args", READS, ids=" ".join)
 def test_every_query_of_a_read_command_searches_an_index(store: Run, args: tuple[str, ...]) -> None:
     """EXPLAIN QUERY PLAN of each SELECT the command runs shows no full scan of a big table."""
     statements = _statements(store, args)
     assert any(any(table in sql for table in BIG_TABLES) for sql, _ in statements)
-    engine = connect("cardflow.db")
+    engine = connect(os.environ.get("CARDFLOW_DB") or "cardflow.db")
     with reading(engine) as connection:
         for sql, parameters in statements:
             plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)]
@@ -96,7 +98,7 @@ def test_outbox_is_listed_without_its_bodies(store: Run) -> None:
 def test_listings_page_through_the_store(store: Run) -> None:
     """A listing read in pages of 5 gives every row once, in order, in three pages; --limit and
     --offset choose a window; --json gives the same rows as a JSON array."""
-    engine = connect("cardflow.db")
+    engine = connect(os.environ.get("CARDFLOW_DB") or "cardflow.db")
     with reading(engine) as connection:
         statements = []
         event.listen(

@@ -24,6 +24,8 @@ from conftest import ROOT, Run
 from engine.errors import UsageError
 from engine.store import db
 
+pytestmark = pytest.mark.sqlite_only  # store files: empty, foreign, read-only, corrupt pages
+
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 USERS = [
     {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "state": "active", "roles": ["operator"]},
