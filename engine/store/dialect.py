@@ -18,7 +18,7 @@ so they lock the rows they mean to change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from operator import itemgetter
 from typing import Any
@@ -60,6 +60,9 @@ class Dialect:
     def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         raise NotImplementedError("SQLite has no COPY; see `copies`")
 
+    def copy_tuples(self, connection: Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        raise NotImplementedError("SQLite has no COPY; see `copies`")
+
 
 class PostgreSQL(Dialect):
     """PostgreSQL: writers run side by side, so claims and actions lock their rows."""
@@ -95,17 +98,21 @@ class PostgreSQL(Dialect):
 
     def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows (dicts with the same keys) with one COPY, in the caller's transaction."""
-        import psycopg  # here, not at the top: an SQLite store needs no PostgreSQL driver
-
         columns = tuple(rows[0])
-        quote = connection.dialect.identifier_preparer.quote
-        statement = f"COPY {quote(table.name)} ({', '.join(map(quote, columns))}) FROM STDIN"
         values = itemgetter(*columns)
         single = len(columns) == 1
+        self.copy_tuples(connection, table.name, columns, ((values(row),) if single else values(row) for row in rows))
+
+    def copy_tuples(self, connection: Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert rows given as tuples of `columns` with one COPY, in the caller's transaction."""
+        import psycopg  # here, not at the top: an SQLite store needs no PostgreSQL driver
+
+        quote = connection.dialect.identifier_preparer.quote
+        statement = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
         try:
             with closing(connection.connection.cursor()) as cursor, cursor.copy(statement) as copy:
                 for row in rows:
-                    copy.write_row((values(row),) if single else values(row))
+                    copy.write_row(row)
         except psycopg.IntegrityError as error:  # as SQLAlchemy's own statements raise it, for the callers that retry
             raise IntegrityError(statement, None, error) from error
 

@@ -335,8 +335,13 @@ def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip
 
 
 def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows given as tuples of `columns` into `table` in one DBAPI executemany."""
+    """Insert rows given as tuples of `columns` into `table` in one DBAPI executemany (one COPY where
+    the store copies)."""
     if not rows:
+        return
+    store = dialect.of(connection)
+    if store.copies:
+        store.copy_tuples(connection, table, columns, rows)
         return
     sql, order = _insert_statement(connection.dialect, getattr(db, table), columns, None)
     if order is None:  # named parameters
