@@ -10,6 +10,7 @@ cardflow answered: exit 0, 1 or 2, no traceback or "internal error", one line pe
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,3 +164,10 @@ def replaced(path: Path, text: str | bytes) -> Iterator[None]:
 
 
 Check = Callable[..., Any]
+
+
+def reference_copy(root: Path) -> Path:
+    """A copy of the reference workspace (processes, rules, templates) in `root`, for examples to edit."""
+    for folder in ("processes", "rules", "templates"):
+        shutil.copytree(ROOT / folder, root / folder)
+    return root

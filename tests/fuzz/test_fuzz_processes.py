@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mutate import ROOT, documents, invoke, kept_promise, replaced, shipped
+from mutate import ROOT, documents, invoke, kept_promise, reference_copy, replaced, shipped
 
 PROCESSES = shipped("processes/*.yaml")
 TARGETS = sorted(path.name for path in (ROOT / "processes").glob("*.yaml"))
@@ -17,10 +16,7 @@ TARGETS = sorted(path.name for path in (ROOT / "processes").glob("*.yaml"))
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the reference workspace that each example edits and restores."""
-    root = tmp_path_factory.mktemp("fuzz-processes")
-    for folder in ("processes", "rules", "templates"):
-        shutil.copytree(ROOT / folder, root / folder)
-    return root
+    return reference_copy(tmp_path_factory.mktemp("fuzz-processes"))
 
 
 @given(text=documents(PROCESSES), target=st.sampled_from(TARGETS))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mutate import ROOT, SNIPPETS, invoke, kept_promise, replaced
+from mutate import ROOT, SNIPPETS, invoke, kept_promise, reference_copy, replaced
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 ATOMS = [
@@ -75,9 +74,7 @@ def expressions() -> st.SearchStrategy[str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace copy and a store with the sample users, in one folder."""
-    root = tmp_path_factory.mktemp("fuzz-where")
-    for folder in ("processes", "rules", "templates"):
-        shutil.copytree(ROOT / folder, root / folder)
+    root = reference_copy(tmp_path_factory.mktemp("fuzz-where"))
     result, _ = invoke("users", "import", str(ROOT / "engine" / "testing" / "samples" / "users.csv"), "--db", str(root / "s.db"))
     assert result.exit_code == 0
     return root
