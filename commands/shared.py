@@ -37,16 +37,20 @@ def set_option(function: F) -> F:
 
 
 def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Any:
-    from engine.definitions.workspace import load_workspace, locate
+    from engine.definitions.cache import load_workspace_cached
+    from engine.definitions.files import locate
 
-    workspace = load_workspace(locate(path), render_templates=render_templates)
+    workspace = load_workspace_cached(locate(path), render_templates=render_templates)
     started_up()
     return workspace.require_valid() if valid else workspace
 
 
 def started_up() -> None:
     """Start-up is over (the imports are done, the workspace or the store is open): `main` kept
-    the cyclic garbage collector off until now, as start-up allocates much and frees little."""
+    the cyclic garbage collector off until now, as start-up allocates much and frees little. What
+    start-up made (modules, classes, the workspace) lives as long as the command, so it is frozen
+    out of every later collection, the one at exit included."""
+    gc.freeze()
     gc.enable()
 
 

@@ -36,6 +36,19 @@ settings.register_profile("deep", max_examples=3000, deadline=None, suppress_hea
 settings.load_profile("ci")  # `pytest --hypothesis-profile=deep` chooses the long run
 
 
+@pytest.fixture(autouse=True, scope="session")
+def workspace_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The suite's own workspace cache ($CARDFLOW_CACHE), so no test reads or fills the user's."""
+    folder = tmp_path_factory.mktemp("workspace-cache")
+    kept = os.environ.get("CARDFLOW_CACHE")
+    os.environ["CARDFLOW_CACHE"] = str(folder)
+    yield folder
+    if kept is None:
+        os.environ.pop("CARDFLOW_CACHE", None)
+    else:
+        os.environ["CARDFLOW_CACHE"] = kept
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A fresh copy of the reference workspace that a test may edit."""

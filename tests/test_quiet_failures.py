@@ -164,7 +164,8 @@ def test_a_killed_batch_counts_the_cards_it_made(tmp_path: Path) -> None:
     """`batches` shows a running (killed) batch with the cards made so far, not 0."""
     from engine.batch.request import RunRequest, Selection
     from engine.batch.run import run_batch
-    from engine.definitions.workspace import load_workspace, reference_workspace
+    from engine.definitions.files import reference_workspace
+    from engine.definitions.workspace import load_workspace
     from engine.outbound.bureau import OrderAnswer, OrderRequest
     from engine.store import db
     from engine.store.queries import list_batches, open_store, upsert_users

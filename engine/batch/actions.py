@@ -21,10 +21,10 @@ from engine.batch.request import refuse_inactive
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
-from engine.definitions.model import Process
+from engine.definitions.files import TEMPLATES
+from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import Templates, templates_for
-from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, dialect, queries

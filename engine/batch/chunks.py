@@ -20,7 +20,7 @@ from engine.batch.prepared import Batch, prepare, refuse_if_any_skipped, selecte
 from engine.batch.request import RunRequest, Selection, check_resumable
 from engine.batch.results import BatchResult
 from engine.batch.run import BATCH_CHUNK, _run_chunk
-from engine.definitions.workspace import Workspace
+from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
 from engine.store import chunks, db, queries

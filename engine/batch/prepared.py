@@ -24,10 +24,10 @@ from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import Compiled, parse, specialize
-from engine.definitions.model import Process
+from engine.definitions.files import TEMPLATES
+from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import Templates, templates_for
-from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.errors import Refused, UsageError
 from engine.store import db, queries
 from engine.store.queries import Row, dumps

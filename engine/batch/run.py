@@ -27,9 +27,9 @@ from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
+from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.templates import RenderError
-from engine.definitions.workspace import Workspace
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, queries
 from engine.store.queries import Row

@@ -20,10 +20,10 @@ from engine.batch.actions import SYSTEM, ActionResult, _action_problem, _bureau_
 from engine.batch.effects import FireContext, Work, fire
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
-from engine.definitions.model import Process
+from engine.definitions.files import TEMPLATES
+from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import templates_for
-from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.outbound.bureau import Connector, StatusRequest
 from engine.store import db, queries
 from engine.store.queries import Row

@@ -8,7 +8,7 @@ Only `true`/`false` are booleans (`on`, `off`, `yes`, `no` stay strings); timest
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,12 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import BaseResolver, Resolver
 
+from engine.definitions.document import DocPath, Document
 from engine.diagnostics import Diagnostic, Location, diagnostic
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NODES = 100_000
-
-DocPath = tuple[Any, ...]
 
 _STANDARD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null")}
@@ -41,27 +40,6 @@ for _first, _entries in Resolver.yaml_implicit_resolvers.items():
     if _kept:
         _Resolver.yaml_implicit_resolvers[_first] = _kept
 _Resolver.add_implicit_resolver(_STANDARD + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
-@dataclass(frozen=True)
-class Document:
-    """A loaded YAML document: its data and where each node of it stands in the file."""
-
-    file: str
-    data: Any
-    locations: Mapping[DocPath, Location] = field(repr=False)
-    key_locations: Mapping[DocPath, Location] = field(repr=False)
-
-    def at(self, path: DocPath) -> Location:
-        """The location of the node at `path`, or of its nearest located ancestor."""
-        path = tuple(path)
-        while path not in self.locations and path:
-            path = path[:-1]
-        return self.locations.get(path, Location(self.file))
-
-    def key_at(self, path: DocPath) -> Location:
-        """The location of the key naming `path` (for mapping entries), else of the node."""
-        return self.key_locations.get(tuple(path)) or self.at(path)
 
 
 class _Stop(Exception):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from engine.definitions.load import Document
-from engine.diagnostics import Location
+from engine.definitions.document import Document
+from engine.diagnostics import Diagnostic, Location, did_you_mean
+from engine.errors import UsageError, WorkspaceInvalid
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,43 @@ class OptionScript:
     description: str
     variables: dict[str, Variable]
     document: Document = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Every process and option script of a workspace, with all diagnostics found in them."""
+
+    root: Path
+    processes: dict[str, Process]
+    scripts: dict[str, OptionScript]
+    diagnostics: tuple[Diagnostic, ...]
+    fingerprint: str
+    #: the cron expression of each scheduled job (schedule.yaml), for the workers
+    schedules: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(found.severity == "error" for found in self.diagnostics)
+
+    def process(self, name: str) -> Process:
+        """The process with symbolic name `name`, or a UsageError that suggests a close name."""
+        if name not in self.processes:
+            raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
+        return self.processes[name]
+
+    def require_names(self, *, state: str | None = None, process: str | None = None) -> None:
+        """A UsageError with a close name when `process`, or `state` (of it, or of any process), is unknown."""
+        chosen = [self.process(process)] if process is not None else list(self.processes.values())
+        states = {name for found in chosen for name in found.states}
+        if state is not None and state not in states:
+            raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
+
+    def require_valid(self) -> Workspace:
+        """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
+        if not self.ok:
+            count = sum(1 for found in self.diagnostics if found.severity == "error")
+            raise WorkspaceInvalid(f"the workspace {self.root} has {count} error(s); run `cardflow validate`")
+        return self
 
 
 def build_process(document: Document) -> Process:

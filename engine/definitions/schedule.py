@@ -8,7 +8,7 @@ shorthands @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually 
 
 from __future__ import annotations
 
-from engine.definitions.load import Document
+from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, diagnostic
 
 SCHEDULE = "schedule.yaml"

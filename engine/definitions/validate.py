@@ -9,7 +9,7 @@ from typing import Any
 import cerberus
 
 from engine.definitions import schemas
-from engine.definitions.load import DocPath, Document
+from engine.definitions.document import DocPath, Document
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "mapping"}

@@ -3,78 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.definitions import check
+from engine.definitions.files import PROCESSES, RULES, SCENARIOS, TEMPLATES, definition_files, reference_workspace, template_files
 from engine.definitions.load import load_file
-from engine.definitions.model import OptionScript, Process, build_process, build_script
+from engine.definitions.model import OptionScript, Process, Workspace, build_process, build_script
 from engine.definitions.schedule import SCHEDULE, read_schedules
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
-from engine.diagnostics import CODES, Diagnostic, Location, diagnostic, did_you_mean, sort_unique
-from engine.errors import UsageError, WorkspaceInvalid
-
-PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
-SCENARIOS = "tests/scenarios"
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Every process and option script of a workspace, with all diagnostics found in them."""
-
-    root: Path
-    processes: dict[str, Process]
-    scripts: dict[str, OptionScript]
-    diagnostics: tuple[Diagnostic, ...]
-    fingerprint: str
-    #: the cron expression of each scheduled job (schedule.yaml), for the workers
-    schedules: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not any(found.severity == "error" for found in self.diagnostics)
-
-    def process(self, name: str) -> Process:
-        """The process with symbolic name `name`, or a UsageError that suggests a close name."""
-        if name not in self.processes:
-            raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
-        return self.processes[name]
-
-    def require_names(self, *, state: str | None = None, process: str | None = None) -> None:
-        """A UsageError with a close name when `process`, or `state` (of it, or of any process), is unknown."""
-        chosen = [self.process(process)] if process is not None else list(self.processes.values())
-        states = {name for found in chosen for name in found.states}
-        if state is not None and state not in states:
-            raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
-
-    def require_valid(self) -> Workspace:
-        """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
-        if not self.ok:
-            count = sum(1 for found in self.diagnostics if found.severity == "error")
-            raise WorkspaceInvalid(f"the workspace {self.root} has {count} error(s); run `cardflow validate`")
-        return self
-
-
-def reference_workspace() -> Path:
-    """The workspace shipped with cardflow: inside the wheel, or the repository in a checkout."""
-    shipped = _PACKAGE / "reference"
-    return shipped if (shipped / PROCESSES).is_dir() else _PACKAGE.parent
-
-
-def locate(explicit: str | None = None) -> Path:
-    """--workspace, else $CARDFLOW_WORKSPACE, else the nearest folder at or above the current one
-    that holds processes/ (as git finds its repository), else the reference."""
-    chosen = explicit or os.environ.get("CARDFLOW_WORKSPACE")
-    if chosen:
-        root = Path(chosen)
-        if not (root / PROCESSES).is_dir():
-            raise UsageError(f"{chosen} is not a workspace (no {PROCESSES}/ folder in it)")
-        return root
-    here = Path.cwd()
-    return next((folder for folder in (here, *here.parents) if (folder / PROCESSES).is_dir()), reference_workspace())
+from engine.diagnostics import CODES, Diagnostic, Location, diagnostic, sort_unique
+from engine.errors import UsageError
 
 
 def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
@@ -85,34 +24,31 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     scripts: dict[str, OptionScript] = {}
     processes: dict[str, Process] = {}
     unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
-    for folder, kind in ((RULES, "option_script"), (PROCESSES, "process")):
-        for path in sorted((root / folder).glob("*.yaml")):
-            shown = f"{folder}/{path.name}"
-            digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
-            document, problems = load_file(path, shown)
-            found += problems
-            if document is None:
-                unbuilt[kind].add(path.stem)
-                continue
-            shape, buildable = validate(document, kind)
-            found += shape
-            if not buildable or problems:
-                unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
-                continue
-            if kind == "option_script":
-                script = build_script(document)
-                scripts.setdefault(script.script, script)
-            else:
-                process = build_process(document)
-                processes.setdefault(process.symbolic_name, process)
+    for kind, path in definition_files(root):
+        shown = f"{path.parent.name}/{path.name}"
+        digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
+        document, problems = load_file(path, shown)
+        found += problems
+        if document is None:
+            unbuilt[kind].add(path.stem)
+            continue
+        shape, buildable = validate(document, kind)
+        found += shape
+        if not buildable or problems:
+            unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
+            continue
+        if kind == "option_script":
+            script = build_script(document)
+            scripts.setdefault(script.script, script)
+        else:
+            process = build_process(document)
+            processes.setdefault(process.symbolic_name, process)
     if not processes and not found:
         found.append(diagnostic(Location(f"{PROCESSES}/"), "E290", folder=str(root / PROCESSES)))
     found += [d for d in check.run_checks(processes, scripts) if not _follows_from_unbuilt(d, unbuilt, processes)]
     found += check_templates(root, processes, render=render_templates)
-    templates = root / TEMPLATES
-    for path in sorted(templates.rglob("*")) if templates.is_dir() else ():
-        if path.is_file():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in template_files(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     schedules, problems = _schedules(root)
     found += problems
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16], schedules)

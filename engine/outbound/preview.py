@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.definitions.email_samples import SAMPLE_APPROVER, sample_context
+from engine.definitions.files import TEMPLATES
+from engine.definitions.model import Workspace
 from engine.definitions.templates import PARTS, templates_for
-from engine.definitions.workspace import TEMPLATES, Workspace
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
 from engine.store import history, queries

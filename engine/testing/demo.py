@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from engine.batch.actions import act, sync_queue
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
-from engine.definitions.workspace import Workspace
+from engine.definitions.model import Workspace
 from engine.outbound.bureau import DropFolder
 from engine.report.tables import table
 from engine.store.db import reading

@@ -19,8 +19,8 @@ from sqlalchemy import Engine
 from engine.batch.request import PLANNER, RunRequest, Selection
 from engine.batch.results import UserResult
 from engine.batch.run import Planner
+from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.definitions.workspace import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Simulated
 from engine.store.queries import Row

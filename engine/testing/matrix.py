@@ -20,9 +20,8 @@ from typing import Any
 from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
-from engine.definitions.model import Process, Variable
+from engine.definitions.model import Process, Variable, Workspace
 from engine.definitions.options import effective_options
-from engine.definitions.workspace import Workspace
 from engine.errors import UsageError
 
 START = "start"

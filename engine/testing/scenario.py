@@ -22,11 +22,12 @@ from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.batch.status import sync_order_status
 from engine.clock import frozen
-from engine.definitions.load import Document, load_file
+from engine.definitions.document import Document
+from engine.definitions.load import load_file
+from engine.definitions.model import Workspace
 from engine.definitions.options import type_problem
 from engine.definitions.schemas import STEP_ACTIONS
 from engine.definitions.validate import validate
-from engine.definitions.workspace import Workspace
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.errors import CardflowError
 from engine.outbound.bureau import Simulated

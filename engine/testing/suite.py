@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.definitions.workspace import Workspace
+from engine.definitions.model import Workspace
 from engine.diagnostics import Diagnostic, sort_unique
 from engine.store.queries import Row
 from engine.testing.coverage import ProcessCoverage, measure

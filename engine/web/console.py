@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from sqlalchemy import Engine
 
-from engine.definitions.workspace import Workspace
+from engine.definitions.model import Workspace
 from engine.outbound.bureau import Connector
 from engine.web.jobs import Jobs
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.batch.chunks import Started, request_from_json, run_chunk
-from engine.definitions.workspace import Workspace
+from engine.definitions.model import Workspace
 from engine.outbound.bureau import Connector
 from engine.work.queue import conninfo, install_schema, require_postgres
 
