@@ -5,7 +5,7 @@ users, which production type. Nothing here writes; `engine.batch.run` carries th
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +66,7 @@ def check_batch_id(batch_id: str | None) -> None:
 def new_batch_id() -> str:
     """A batch id that sorts by time: B<date>-<time>-<random>."""
     stamp = now().replace("-", "").replace(":", "").replace("Z", "")
-    return f"B{stamp.replace('T', '-')}-{secrets.token_hex(2)}"
+    return f"B{stamp.replace('T', '-')}-{os.urandom(2).hex()}"  # secrets.token_hex(2), without importing random
 
 
 PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}

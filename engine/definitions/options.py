@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions.load import load_text
 from engine.definitions.model import OptionScript, Variable
 from engine.errors import UsageError
 
@@ -106,6 +105,8 @@ def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dic
             from engine.diagnostics import did_you_mean
 
             raise UsageError(f"--set {name}: unknown option variable{did_you_mean(name, variables)}")
+        from engine.definitions.load import load_text  # YAML is imported only when there is a --set
+
         document, problems = load_text(text, "--set")
         if problems or document is None:
             raise UsageError(f"--set {name}: {text!r} is not a YAML value")
