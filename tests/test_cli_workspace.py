@@ -227,3 +227,21 @@ def test_the_console_script_turns_the_collector_back_on_once_started(
         assert seen and all(seen)
     finally:
         gc.enable()
+
+
+def test_every_command_is_listed_with_its_persona_for_lazy_loading() -> None:
+    """cli.COMMANDS names each command's module (only that module is imported to run it): the
+    table and the modules' own COMMANDS lists agree, both ways."""
+    import importlib
+
+    personas = sorted({path.stem for path in (Path(cli.__file__).parent / "commands").glob("*.py")} - {"__init__", "shared"})
+    defined = {
+        command.name: persona for persona in personas for command in importlib.import_module(f"commands.{persona}").COMMANDS
+    }
+    assert defined == cli.COMMANDS
+
+
+def test_an_unknown_command_suggests_a_close_one(run: Run) -> None:
+    result = run("valdate")
+    assert result.exit_code == 2
+    assert "no such command 'valdate' (did you mean 'validate'?)" in result.stderr
