@@ -136,3 +136,54 @@ def test_preview_of_an_unknown_template_is_one_line_with_a_suggestion(run: Run) 
     assert result.output.strip().splitlines() == [
         "cardflow: unknown email template 'request_rejectd' (did you mean 'request_rejected'?)"
     ]
+
+
+FOREVER = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+
+
+def test_a_render_session_times_each_render_with_one_watchdog_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """In a session (a batch) the renders do not arm a timer each, yet one that runs too long still
+    stops at its line; after the session, SIGALRM's handler is the one before and no watchdog runs."""
+    import signal
+    import threading
+
+    from engine.definitions.sandbox import TemplateProblem, render_bounded, render_session
+
+    before = signal.getsignal(signal.SIGALRM)
+    (tmp_path / "quick").mkdir()
+    quick = templates_with(tmp_path / "quick", "Hello {{ name }}")
+    (tmp_path / "slow").mkdir()
+    slow = templates_with(tmp_path / "slow", "line 1\n" + FOREVER)
+    parts = [slow.environment.get_template(f"probe.{suffix}") for suffix in ("subject.txt", "text.txt", "html")]
+    with render_session():
+        assert any(thread.name == "cardflow-render-watchdog" for thread in threading.enumerate())
+        assert signal.getsignal(signal.SIGALRM) is not before
+        for _ in range(200):
+            assert quick.render("probe", {"name": "Ann"}).text == "Hello Ann"
+        started = time.monotonic()
+        with pytest.raises(TemplateProblem, match=r"longer than 0\.2 s") as stopped:
+            render_bounded(slow.environment, parts, {}, seconds=0.2)
+        assert 0.2 <= time.monotonic() - started < 5
+        assert stopped.value.line == 2 and stopped.value.file and stopped.value.file.endswith("probe.text.txt")
+        assert quick.render("probe", {"name": "Bo"}).text == "Hello Bo"  # the next render is not stopped
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert not any(thread.name == "cardflow-render-watchdog" for thread in threading.enumerate())
+
+
+def test_a_template_that_runs_forever_for_one_user_stops_the_batch_at_the_render_bound(run: Run, workspace: Path) -> None:
+    """Data-dependent and endless (validate's sample passes): the batch stops at the template's line
+    after RENDER_SECONDS, exit 1, nothing written."""
+    from engine.definitions.sandbox import RENDER_SECONDS
+
+    insert_line(workspace, FILE, "{% if holder.name == 'Bobby' %}" + FOREVER + "{% endif %}")
+    users = [*STAFF, {"id": "u1", "name": "Bobby", "email": "bobby@example.com", "state": "active"}]
+    Path("users.json").write_text(json.dumps(users), encoding="utf-8")
+    assert run("users", "import", "users.json").exit_code == 0
+    ws = ("--workspace", str(workspace))
+    assert run("validate", *ws).exit_code == 0
+    started = time.monotonic()
+    result = run("run", ORDER, "--user", "u1", "--as", "op1", *ws, "--set", "CardsAddonExtProdQueue=false")
+    assert RENDER_SECONDS <= time.monotonic() - started < RENDER_SECONDS + 10
+    assert result.exit_code == 1
+    assert f"templates/email/{FILE}:3: rendering took longer than 1 s" in result.output
+    assert json.loads(run("cards", "--json").stdout) == []

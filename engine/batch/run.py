@@ -29,6 +29,7 @@ from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
+from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, queries
@@ -76,7 +77,7 @@ def run_batch(
     if started:
         started(batch.record["id"])
     try:
-        with _collector_spared():
+        with _collector_spared(), render_session():
             for users in selected_users(engine, batch, chunk):
                 _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
                 if progress:

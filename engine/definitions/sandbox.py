@@ -12,6 +12,7 @@ it is (sandbox refusal, undefined variable, division by zero, recursion, over a 
 
 from __future__ import annotations
 
+import _thread
 import math
 import re
 import signal
@@ -104,7 +105,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return wrapped
 
     def check_time(self) -> None:
-        """Outside the main thread (no timer there), a render past its deadline stops at its next call."""
+        """Outside the main thread (no timer there), a render past its deadline stops at its next call
+        (in the main thread there is no deadline here: the timer stops the render)."""
         deadline = getattr(self.deadline, "at", None)
         if deadline is not None and time.monotonic() > deadline:
             raise RenderTimeout()
@@ -158,14 +160,20 @@ def _is_context(value: Any) -> bool:
 
 
 def render_bounded(
-    environment: BoundedSandbox, templates: Sequence[Template], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
+    environment: BoundedSandbox,
+    templates: Sequence[Template],
+    context: dict[str, Any],
+    *,
+    seconds: float = RENDER_SECONDS,
+    globals_: dict[str, Any] | None = None,
 ) -> list[str]:
     """Render each template within the bounds (one deadline of `seconds` for them all); TemplateProblem
     at the template's file and line on any failure.
 
     The templates share one context: the variables are merged with the environment's globals once
-    (Jinja's `render` copies the globals and the variables for every template)."""
-    globals_ = templates[0].globals if templates else {}
+    (Jinja's `render` copies the globals and the variables for every template). `globals_` is
+    `flat_globals(templates)`, for a caller that renders the same templates many times."""
+    globals_ = flat_globals(templates) if globals_ is None else globals_
     variables = {**globals_, **context}
     try:
         with _deadline(environment, seconds):
@@ -180,6 +188,12 @@ def render_bounded(
     except Exception as error:  # any failure of a template is a problem of that template
         message = f"{type(error).__name__}: {_one_line(str(error))}"
         raise TemplateProblem(message, *_where(error.__traceback__)) from None
+
+
+def flat_globals(templates: Sequence[Template]) -> dict[str, Any]:
+    """The globals of the templates as one plain dict (Jinja keeps them as a ChainMap, which every
+    merge and every new context would walk again)."""
+    return dict(templates[0].globals) if templates else {}
 
 
 def _generate(environment: BoundedSandbox, template: Template, variables: dict[str, Any], globals_: Any) -> str:
@@ -220,26 +234,75 @@ def _where(traceback: TracebackType | None) -> tuple[str | None, int | None]:
     return found
 
 
-_MAIN = threading.main_thread()
+_MAIN = threading.main_thread().ident
+_TIMER = hasattr(signal, "setitimer")
+#: how often a render session's watchdog looks at the clock (a render stops at most this late)
+WATCH_SECONDS = 0.05
+
+
+class _Session:
+    """The render session open in the main thread: when its current render must end (None between renders)."""
+
+    open = 0
+    until: float | None = None
+
+
+@contextmanager
+def render_session() -> Iterator[None]:
+    """Many renders in a row (a batch's emails), timed by one watchdog: a thread that looks at the
+    clock every WATCH_SECONDS and, when a render runs past its deadline, stops it as the timer
+    would (SIGALRM's handler, raised in the main thread). A render then only notes its deadline;
+    arming a timer for each email cost a fifth of a render."""
+    if threading.get_ident() != _MAIN or not _TIMER or _Session.open:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    stop = threading.Event()
+    watchdog = threading.Thread(target=_watch, args=(stop,), name="cardflow-render-watchdog", daemon=True)
+    _Session.open = 1
+    watchdog.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watchdog.join()
+        _Session.open, _Session.until = 0, None
+        signal.signal(signal.SIGALRM, previous or signal.SIG_DFL)
+
+
+def _watch(stop: threading.Event) -> None:
+    while not stop.wait(WATCH_SECONDS):
+        until = _Session.until
+        if until is not None and time.monotonic() > until:
+            _thread.interrupt_main(signal.SIGALRM)
 
 
 @contextmanager
 def _deadline(environment: BoundedSandbox, seconds: float) -> Iterator[None]:
-    """`seconds` from now: a SIGALRM timer in the main thread, a deadline the hooks check elsewhere."""
-    environment.deadline.at = time.monotonic() + seconds
-    timer = threading.current_thread() is _MAIN and hasattr(signal, "setitimer")
-    previous = None
-    if timer:
+    """`seconds` from now: in the main thread a SIGALRM timer (or the session's watchdog), elsewhere
+    a deadline the hooks check."""
+    if threading.get_ident() != _MAIN or not _TIMER:
+        environment.deadline.at = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            environment.deadline.at = None
+    elif _Session.open:
+        _Session.until = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            _Session.until = None
+    else:
         previous = signal.signal(signal.SIGALRM, _out_of_time)
         signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        environment.deadline.at = None
-        if timer:
+        try:
+            yield
+        finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous or signal.SIG_DFL)
 
 
 def _out_of_time(signum: int, frame: Any) -> None:
-    raise RenderTimeout()
+    if not _Session.open or _Session.until is not None:  # the watchdog's call may come just after a render ended
+        raise RenderTimeout()

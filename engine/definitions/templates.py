@@ -22,7 +22,7 @@ from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from engine.definitions.email_samples import sample_context
 from engine.definitions.model import Process
-from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, render_bounded
+from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic
 from engine.errors import CardflowError
 
@@ -80,7 +80,7 @@ class Templates:
             bytecode_cache=_bytecode_cache(),
         )
         self.digest: str | None = None
-        self._compiled: dict[tuple[str, str | None], tuple[Template, ...]] = {}
+        self._compiled: dict[tuple[str, str | None], tuple[tuple[Template, ...], dict[str, Any]]] = {}
 
     def refresh(self) -> None:
         """Forget the compiled templates if any file of the folder changed since they were compiled."""
@@ -102,7 +102,8 @@ class Templates:
         """Render every part of template `name`, from one context and within the bounds; RenderError with
         the template's file:line and reason on failure."""
         try:
-            subject, text, html = render_bounded(self.environment, self._parts(name, locale), context)
+            parts, globals_ = self._parts(name, locale)
+            subject, text, html = render_bounded(self.environment, parts, context, globals_=globals_)
         except TemplateProblem as problem:
             where = f" at {self.shown(problem.file)}:{problem.line}" if problem.file and problem.line else ""
             raise RenderError(f"cannot render email template '{name}'{where}: {problem.message}") from None
@@ -112,13 +113,12 @@ class Templates:
             raise RenderError(f"cannot render email template '{name}'{file}: {type(error).__name__}: {error}") from None
         return Rendered(one_line(subject), text, html)
 
-    def _parts(self, name: str, locale: str | None) -> tuple[Template, ...]:
-        """The compiled subject, text and HTML templates of `name` in `locale`, looked up once."""
+    def _parts(self, name: str, locale: str | None) -> tuple[tuple[Template, ...], dict[str, Any]]:
+        """The compiled subject, text and HTML templates of `name` in `locale`, with their globals, looked up once."""
         found = self._compiled.get((name, locale))
         if found is None:
-            found = self._compiled[(name, locale)] = tuple(
-                self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS
-            )
+            parts = tuple(self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS)
+            found = self._compiled[(name, locale)] = (parts, flat_globals(parts))
         return found
 
     def shown(self, file: str | None) -> str:
