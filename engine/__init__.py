@@ -21,7 +21,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
     `templates` (emails, in `sandbox`, checked with `email_samples`), `schedule` (the scheduled
-    jobs) and `workspace` (the stages over a folder).
+    jobs), `files` and `workspace` (finding a folder, the stages over it) and `cache` (a workspace
+    that passed, kept until a file or the code changes).
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with).
 """

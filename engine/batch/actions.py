@@ -24,6 +24,7 @@ from engine.definitions.expressions import parse
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import BureauUnavailable, Connector
@@ -99,10 +100,11 @@ def act(
         if refusals:
             raise Refused(f"{trigger} refused, nothing changed: " + "; ".join(refusals))
         try:
-            return [
-                _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
-                for card_id in authorized
-            ]
+            with render_session():
+                return [
+                    _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
+                    for card_id in authorized
+                ]
         except IntegrityError:
             raise Refused(f"{trigger} refused, nothing changed: the user already has another open card of this process") from None
 
@@ -221,14 +223,15 @@ def sync_queue(
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
-    for action in workspace.processes.values():
-        if action.kind != "action" or action.actor != "system":
-            continue
-        for owner_name in action.acts_on:
-            compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
-            for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
-                sync = _Sync(action, compiled, trigger, connector, options, templates)
-                results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
+    with render_session():
+        for action in workspace.processes.values():
+            if action.kind != "action" or action.actor != "system":
+                continue
+            for owner_name in action.acts_on:
+                compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
+                for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
+                    sync = _Sync(action, compiled, trigger, connector, options, templates)
+                    results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
     return results
 
 

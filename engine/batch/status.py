@@ -23,6 +23,7 @@ from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.sandbox import render_session
 from engine.definitions.templates import templates_for
 from engine.outbound.bureau import Connector, StatusRequest
 from engine.store import db, queries
@@ -51,14 +52,15 @@ def sync_order_status(
     """Ask the bureau for the status of every ordered card and move each card on; see the module docstring."""
     options = effective_options(workspace.scripts, overrides)
     results: list[ActionResult] = []
-    for action in workspace.processes.values():
-        triggers = {spec.bureau_status: name for name, spec in action.triggers.items() if spec.bureau_status}
-        if action.kind != "action" or action.actor != "system" or not triggers:
-            continue
-        for owner_name in action.acts_on:
-            compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
-            sync = _StatusSync(action, compiled, triggers, connector, options)
-            results += _sync_cards(workspace, engine, sync, chunk)
+    with render_session():
+        for action in workspace.processes.values():
+            triggers = {spec.bureau_status: name for name, spec in action.triggers.items() if spec.bureau_status}
+            if action.kind != "action" or action.actor != "system" or not triggers:
+                continue
+            for owner_name in action.acts_on:
+                compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
+                sync = _StatusSync(action, compiled, triggers, connector, options)
+                results += _sync_cards(workspace, engine, sync, chunk)
     return results
 
 
