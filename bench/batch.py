@@ -1,7 +1,7 @@
 """Batch throughput and memory against a hand-written floor, measured in the same process.
 
     python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--repeat N] [--record]
-                          [--db postgresql+psycopg://USER@HOST:PORT/DB]
+                          [--db postgresql+psycopg://USER@HOST:PORT/DB] [--no-bytecode]
 
 Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
 (b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
@@ -19,6 +19,11 @@ figures on a noisy machine. Each ratio is given in wall time and in CPU time (th
 user and system time; the CLI's from wait4): on a machine shared with other work the wall time
 also counts the time the process waited for a core, the CPU time does not. `--record` appends
 the figures to bench/RESULTS.md.
+
+cardflow's own modules are byte-compiled first, as `pip install` does for a wheel, so that the
+CLI's start-up is an installed cardflow's (where PYTHONDONTWRITEBYTECODE is set, as on the
+machine of these figures, an editable checkout would otherwise compile them from source at every
+start, about 60 ms); `--no-bytecode` removes the compiled files and measures that instead.
 
 With `--db URL` of a PostgreSQL server, every store (floor, API, CLI) is a fresh database created
 on that server for the measure and dropped after it, and the floor is written for PostgreSQL:
@@ -336,12 +341,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="Run each measure N times on fresh stores and keep the best.")
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
     parser.add_argument("--db", help="A PostgreSQL server URL (postgresql+psycopg://...): measure on fresh databases there.")
+    parser.add_argument("--no-bytecode", action="store_true", help="Remove cardflow's compiled modules: measure from source.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.users, args.repeat, args.db)
         return 0
-    lines = []
+    lines = [bytecode(compiled=not args.no_bytecode)]
     for case in args.cases.split(","):
         output = subprocess.run(
             [sys.executable, __file__, "--child", case, "--users", str(args.users), "--repeat", str(args.repeat)]
@@ -367,9 +373,28 @@ def main() -> int:
             )
         print(line, flush=True)
         lines.append(line)
+    print(lines[0])
     if args.record:
         record(args.users, lines, args.repeat, "PostgreSQL" if args.db else "SQLite")
     return 0
+
+
+def bytecode(*, compiled: bool) -> str:
+    """Byte-compile cardflow's modules (as pip does at install), or remove them; the line that says which."""
+    import compileall
+    import shutil
+
+    folders = [ROOT / "engine", ROOT / "commands"]
+    if compiled:
+        for folder in folders:
+            compileall.compile_dir(folder, quiet=1)
+        compileall.compile_file(ROOT / "cli.py", quiet=1)
+        return "cardflow's modules byte-compiled first, as pip does at install"
+    for cache in [ROOT / "__pycache__", *(path for folder in folders for path in folder.rglob("__pycache__"))]:
+        shutil.rmtree(cache, ignore_errors=True)
+    return "cardflow's modules without bytecode" + (
+        " (PYTHONDONTWRITEBYTECODE is set: compiled from source at every start)" if sys.dont_write_bytecode else ""
+    )
 
 
 def record(users: int, lines: list[str], repeat: int = 1, store: str = "SQLite") -> None:

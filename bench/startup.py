@@ -1,6 +1,6 @@
 """Start-up: the median wall time of short commands, beside `python -c pass`, in interleaved runs.
 
-    python bench/startup.py [--runs 20] [--record]
+    python bench/startup.py [--runs 20] [--record] [--no-bytecode]
 
 Each round runs every command once, in turn (`python -c pass`, `cardflow --help`, `validate`,
 `options`, `processes`, `cards` on a small store, and `validate` with the workspace cache off, as
@@ -8,7 +8,8 @@ after an edit of the workspace), so a busy machine slows them alike; the
 figures are the medians over the rounds, in wall time and in CPU time (the child's user and
 system time, from wait4: on a shared machine it does not count the waits for a core). The
 commands use a workspace cache of their own ($CARDFLOW_CACHE in a temporary folder), filled by one
-round before the timed ones. Budgets (issue 14): `validate` under 150 ms, `cards` under 250 ms.
+round before the timed ones, and cardflow's modules are byte-compiled first as `pip install` does
+(`--no-bytecode`: from source, see bench/batch.py). Budgets (issue 14): `validate` under 150 ms, `cards` under 250 ms.
 `--record` appends the figures to bench/RESULTS.md.
 """
 
@@ -79,11 +80,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
+    parser.add_argument("--no-bytecode", action="store_true", help="Remove cardflow's compiled modules: measure from source.")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from batch import bytecode
+
+    compiled = bytecode(compiled=not args.no_bytecode)
     load = os.getloadavg()[0]
     medians = measure(args.runs)
     base = medians["python -c pass"][0]
-    lines = []
+    lines = [compiled]
     for name, (seconds, cpu) in medians.items():
         budget = BUDGETS.get(name)
         verdict = f" (budget {budget * 1000:.0f} ms: {'met' if seconds <= budget else 'NOT met'})" if budget else ""
@@ -93,7 +99,6 @@ def main() -> int:
     lines.append(f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
     print("\n".join(lines))
     if args.record:
-        sys.path.insert(0, str(ROOT / "bench"))
         from batch import record_section
 
         record_section(f"start-up, median of {args.runs} interleaved runs", lines)
