@@ -200,3 +200,33 @@ def test_two_outbox_sends_at_once_send_each_email_once(
         received = [message["Message-ID"] for message in server.messages()]
     assert len(received) == emails and len(set(received)) == emails
     assert stored.rows("select status, attempts, count(*) from outbox group by status, attempts") == [("sent", 1, emails)]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="on SQLite the open's transaction holds the write lock: no step commits in between")
+def test_a_store_another_command_migrates_between_two_reads_still_opens(
+    stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening reads the store's tables and its version; when another command's last migration step
+    commits between the two, the open reads again instead of finding tables "lost"."""
+    older = db.connect(stored.location, migrate=False)
+    db.upgrade(older, target=db.VERSION - 1)
+    dialect_class = type(older.dialect)
+    older.dispose()
+    real = dialect_class.get_table_names
+    migrated: list[bool] = []
+
+    def stale_then_migrated(self: object, connection: object, *args: object, **kwargs: object) -> list[str]:
+        names: list[str] = real(self, connection, *args, **kwargs)
+        if not migrated:  # these names are of the older version; now another command finishes the upgrade
+            migrated.append(True)
+            db.connect(stored.location).dispose()
+        return names
+
+    monkeypatch.setattr(dialect_class, "get_table_names", stale_then_migrated)
+    opened = db.connect(stored.location)
+    try:
+        with opened.connect() as connection:
+            assert db.schema_version(connection) == db.VERSION
+    finally:
+        opened.dispose()
+    assert migrated

@@ -187,6 +187,18 @@ def schema_version(connection: Connection) -> int:
     return int(value or 0)
 
 
+def _schema_state(connection: Connection) -> tuple[set[str], int]:
+    """The tables and the recorded version of one moment. Another command may be migrating the store
+    meanwhile (a step commits its tables and its version together), so the version is read before and
+    after the tables, and again until no step committed in between."""
+    while True:
+        before = schema_version(connection)
+        tables = set(connection.dialect.get_table_names(connection))
+        if schema_version(connection) == before:
+            return tables, before
+        connection.rollback()  # a fresh snapshot where the database gives one per transaction
+
+
 def upgrade(engine: Engine, target: int = VERSION) -> int:
     """Apply the migrations the store lacks, each in its own transaction; return the version reached.
 
@@ -231,8 +243,7 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
         _tune_sqlite(engine, read_only=mode == "read")
     try:
         with engine.connect() as connection:
-            tables = set(connection.dialect.get_table_names(connection))
-            version = schema_version(connection) if "meta" in tables else 0
+            tables, version = _schema_state(connection)
         checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
         if migrate and mode == "write":
             upgrade(engine)
