@@ -205,3 +205,20 @@ def test_validate_says_the_same_from_the_cache(run: Run, workspace: Path, folder
     assert list(folder.iterdir())
     assert (first.exit_code, first.stdout, first.stderr) == (second.exit_code, second.stdout, second.stderr)
     assert first.exit_code == 0
+
+
+def test_a_file_edited_while_the_workspace_loads_is_not_kept(
+    workspace: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is of the bytes before loading; if a file changed meanwhile, what was loaded is not
+    kept under it (an edit undone later would otherwise get the edited file's workspace)."""
+    process = workspace / PROCESS
+    real_load = workspace_module.load_workspace
+
+    def edited_meanwhile(root: Path, *, render_templates: bool = False) -> Any:
+        process.write_text(process.read_text().replace("\nname: ", "\nname: Edited ", 1))
+        return real_load(root, render_templates=render_templates)
+
+    monkeypatch.setattr(workspace_module, "load_workspace", edited_meanwhile)
+    load_workspace_cached(workspace)
+    assert not folder.exists() or not list(folder.iterdir())

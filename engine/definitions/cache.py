@@ -47,9 +47,16 @@ def load_workspace_cached(root: Path, *, render_templates: bool = False) -> Work
     if cached is not None:
         return dataclasses.replace(cached, root=root)
     workspace = _load(root, render_templates)
-    if workspace.ok:
+    if workspace.ok and _unchanged(root, render_templates, key):  # no file was edited while it loaded
         _write(entry, key, workspace)
     return workspace
+
+
+def _unchanged(root: Path, render_templates: bool, key: str) -> bool:
+    try:
+        return cache_key(root, render_templates) == key
+    except OSError:
+        return False
 
 
 def _load(root: Path, render_templates: bool) -> Workspace:
