@@ -106,10 +106,16 @@ def test_three_workers_finish_a_batch_although_one_is_killed(site: Site) -> None
     batch = json.loads(out.stdout)["batch"]
     in_flight = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :worker"
     done = "SELECT count(*) FROM batch_chunks WHERE status = 'done'"
-    wait_for(lambda: site.value(done) >= 2 and site.value(in_flight, worker=victim_id) is not None, *others)
-    lost = site.value(in_flight, worker=victim_id)
+    while True:  # stop the victim in the middle of a chunk job (not between two), then kill it there
+        wait_for(lambda: site.value(done) >= 2 and site.value(in_flight, worker=victim_id) is not None, *others)
+        victim.send_signal(signal.SIGSTOP)
+        if site.value(in_flight, worker=victim_id) is not None:
+            break
+        victim.send_signal(signal.SIGCONT)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
+    lost = site.value(in_flight, worker=victim_id)  # read after the kill: the job the victim really lost
+    assert lost is not None
     wait_for(lambda: site.value("SELECT status FROM batches WHERE id = :b", b=batch) != "running", *others, deadline=300)
     users = 20_001  # every card holder and the operator: all active, none with an open card
     assert site.value("SELECT status FROM batches WHERE id = :b", b=batch) == "complete"
