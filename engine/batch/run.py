@@ -105,12 +105,15 @@ def run_batch(
 def _collector_spared() -> Iterator[None]:
     """Keep the objects alive before the batch (workspace, compiled machine, libraries) out of the
     cyclic garbage collector's full passes while it runs: a chunk's rows die by reference count,
-    and re-scanning the long-lived heap every few chunks cost about a tenth of a batch's time."""
+    and re-scanning the long-lived heap every few chunks cost about a tenth of a batch's time.
+    What was frozen before (the command line's start-up) stays frozen."""
+    frozen_before = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def _chunk_with_retry(

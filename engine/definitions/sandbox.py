@@ -243,7 +243,7 @@ WATCH_SECONDS = 0.05
 class _Session:
     """The render session open in the main thread: when its current render must end (None between renders)."""
 
-    open = 0
+    open = False
     until: float | None = None
 
 
@@ -259,14 +259,14 @@ def render_session() -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, _out_of_time)
     stop = threading.Event()
     watchdog = threading.Thread(target=_watch, args=(stop,), name="cardflow-render-watchdog", daemon=True)
-    _Session.open = 1
+    _Session.open = True
     watchdog.start()
     try:
         yield
     finally:
         stop.set()
         watchdog.join()
-        _Session.open, _Session.until = 0, None
+        _Session.open, _Session.until = False, None
         signal.signal(signal.SIGALRM, previous or signal.SIG_DFL)
 
 
