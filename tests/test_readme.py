@@ -5,6 +5,8 @@ and the demo's store in it, and the blocks after it use that store and its users
 names them. A block that cannot run here (an install, the suite itself, a server, PostgreSQL, a
 password prompt) says so in the README, on the line before it: `<!-- readme-test: skip (why) -->`.
 A command exits 0 unless its comment begins `exit N` (`cardflow diff ...   # exit 1: ...`).
+The blocks share one folder and store, so they are selected together (`-k` on one block alone
+starts without the tour's first block).
 """
 
 from __future__ import annotations
