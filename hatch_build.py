@@ -1,4 +1,5 @@
-"""Build hook: a standard wheel carries cli.py, commands/ and the reference workspace (and its scenarios) in `engine/reference/`.
+"""Build hook: a standard wheel carries cli.py, commands/ and the reference workspace (with its scenarios and diff example)
+in `engine/reference/`.
 
 An editable install needs neither copy: the project root is on the path, and the engine finds the
 workspace in the checkout. (Hatch's static `force-include` would copy them into site-packages for
@@ -18,6 +19,7 @@ SHIPPED = {
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",
     "tests/scenarios": "engine/reference/tests/scenarios",
+    "tests/diff": "engine/reference/tests/diff",
     "schedule.yaml": "engine/reference/schedule.yaml",
 }
 

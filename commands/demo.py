@@ -20,7 +20,7 @@ from commands.shared import open_workspace, workspace_option
 def demo(directory: Path | None, workspace: str | None) -> None:
     """The main job end to end on sample users: runs, approvals, an abort, the batch sync, a summary.
 
-    Imports the shipped sample users into a fresh store, orders and requests cards with the
+    Imports the shipped sample users into a fresh store (leaving them in DIR/users.csv), orders and requests cards with the
     default options and with the approval step on, approves and rejects some, aborts a queued
     card, runs the batch sync, and prints the cards by process and state.
     """

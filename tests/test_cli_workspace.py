@@ -197,6 +197,15 @@ def test_init_copies_a_valid_workspace(run: Run, tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already holds a workspace" in again.stderr
 
 
+def test_init_copies_the_diff_example_the_readme_runs(run: Run, tmp_path: Path) -> None:
+    """`init DIR` copies the scenario suite and the diff example (`tests/diff/`), so the README's
+    `cardflow diff tests/diff/five_users.scenario.yaml` runs in the new workspace as written."""
+    target = tmp_path / "site"
+    assert run("init", str(target)).exit_code == 0
+    assert (target / "tests" / "scenarios" / "order_default.scenario.yaml").is_file()
+    assert (target / "tests" / "diff" / "five_users.scenario.yaml").is_file()
+
+
 def test_workspace_that_is_not_one(run: Run, tmp_path: Path) -> None:
     """--workspace pointing at a folder without processes/ is a usage error."""
     result = run("validate", "--workspace", str(tmp_path))

@@ -464,6 +464,19 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
         assert f" {state} " in line + " "
 
 
+def test_demo_leaves_the_sample_users_it_imported_in_its_folder(run: Run, tmp_path: Path) -> None:
+    """`cardflow demo --dir DIR` leaves the sample users as DIR/users.csv (the README imports that file again),
+    naming it, and keeps a users.csv that is already there."""
+    folder = tmp_path / "demo"
+    result = run("demo", "--dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert f"users in {folder / 'users.csv'}" in result.stdout
+    assert (folder / "users.csv").read_text(encoding="utf-8").startswith("id,name,email,state,roles")
+    (folder / "users.csv").write_text("a site's own file\n", encoding="utf-8")
+    assert run("demo", "--dir", str(folder)).exit_code == 0
+    assert (folder / "users.csv").read_text(encoding="utf-8") == "a site's own file\n"
+
+
 def test_a_guard_reading_open_cards_sees_them(cf: Run, workspace: Path) -> None:
     """When only a guard (not a prerequisite) reads `user.open_cards`, the batch still counts them:
     a second request for a user who holds an open one waits for an approver."""

@@ -11,6 +11,7 @@ from engine.errors import UsageError
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
 SCENARIOS = "tests/scenarios"
+DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` example compares
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

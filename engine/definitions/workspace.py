@@ -6,7 +6,16 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
-from engine.definitions.files import PROCESSES, RULES, SCENARIOS, TEMPLATES, definition_files, reference_workspace, template_files
+from engine.definitions.files import (
+    DIFF_EXAMPLES,
+    PROCESSES,
+    RULES,
+    SCENARIOS,
+    TEMPLATES,
+    definition_files,
+    reference_workspace,
+    template_files,
+)
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process, build_script
 from engine.definitions.schedule import SCHEDULE, read_schedules
@@ -95,14 +104,15 @@ def _follows_from_unbuilt(found: Diagnostic, unbuilt: dict[str, set[str]], proce
 
 
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
-    """Copy the reference workspace (processes, rules, templates, the scenario suite) into `dest` for a site to edit."""
+    """Copy the reference workspace (processes, rules, templates, the scenario suite and the diff example) into `dest`
+    for a site to edit."""
     import shutil
 
     source = source or reference_workspace()
     if (dest / PROCESSES).exists():
         raise UsageError(f"{dest} already holds a workspace ({PROCESSES}/ exists); nothing copied")
     copied = []
-    for folder in (PROCESSES, RULES, TEMPLATES, SCENARIOS):
+    for folder in (PROCESSES, RULES, TEMPLATES, SCENARIOS, DIFF_EXAMPLES):
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)

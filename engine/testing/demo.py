@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,8 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
     rows = read_users(SAMPLE_USERS)
     with engine.begin() as connection:
         upsert_users(connection, rows)
-    yield f"Demo store {folder / 'cardflow.db'}, orders in {folder / 'orders'}"
+    users = _keep_sample_users(folder)
+    yield f"Demo store {folder / 'cardflow.db'}, orders in {folder / 'orders'}, sample users in {users}"
     yield f"1. Imported {len(rows)} sample users (operators op1, op2; approvers ap1, ap2; some users inactive)."
 
     def run(step: str, process: str, where: str, actor: str, **overrides: object) -> list[int]:
@@ -69,6 +71,14 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
         f"Console: cardflow users password op1 --db {store}; cardflow serve --db {store} --orders {folder / 'orders'}; "
         "then open http://127.0.0.1:8000/ and log in as op1 (operator) or, with a password set the same way, ap1 (approver)"
     )
+
+
+def _keep_sample_users(folder: Path) -> Path:
+    """The sample users as `folder/users.csv`, to look at and import again (a file already there is kept)."""
+    kept = folder / "users.csv"
+    if not kept.exists():
+        shutil.copyfile(SAMPLE_USERS, kept)
+    return kept
 
 
 def _summary(engine: Engine) -> Iterator[str]:
