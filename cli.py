@@ -63,7 +63,8 @@ class CardflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CardflowError as error:
-            click.echo(one_line(f"cardflow: {error.message}"), err=True)
+            for line in error.lines():
+                click.echo(one_line(f"cardflow: {line}"), err=True)
             ctx.exit(error.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

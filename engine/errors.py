@@ -12,11 +12,26 @@ class CardflowError(Exception):
         super().__init__(message)
         self.message = message
 
+    def lines(self) -> list[str]:
+        """What the command line prints, a line each (one line, but for a list of problems)."""
+        return [self.message]
+
 
 class UsageError(CardflowError):
     """The command was asked for something unusable: unknown name, bad value, missing file."""
 
     exit_code = 2
+
+
+class InputProblems(UsageError):
+    """An input file has problems in several places (rows of a users file): every one, a line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
 
 
 class WorkspaceInvalid(CardflowError):

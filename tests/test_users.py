@@ -15,7 +15,7 @@ CSV_USERS = (
     "id,name,email,state,roles,department,locale\n"
     "op1,Olle Operator,op1@example.com,active,operator,IT,sv\n"
     "ap1,Anna Approver,ap1@example.com,active,approver;operator,HR,en\n"
-    "ad1,Adam Admin,ad1@example.com,disabled,admin approver,Security,de\n"
+    "ad1,Adam Admin,ad1@example.com,inactive,admin approver,Security,de\n"
 )
 
 EXPECTED_CSV_USERS = [
@@ -23,7 +23,7 @@ EXPECTED_CSV_USERS = [
         "id": "ad1",
         "name": "Adam Admin",
         "email": "ad1@example.com",
-        "state": "disabled",
+        "state": "inactive",
         "roles": ["admin", "approver"],
         "department": "Security",
         "locale": "de",
@@ -207,7 +207,7 @@ def test_reimport_updates_users_without_duplicates_and_keeps_the_others(run: Run
     imported(run, write(tmp_path / "in" / "first.csv", CSV_USERS), store)
     second = write(
         tmp_path / "in" / "second.csv",
-        "id,name,email,state,roles,department,locale\nop1,Olle Renamed,op1@example.com,disabled,admin;approver,IT,sv\n",
+        "id,name,email,state,roles,department,locale\nop1,Olle Renamed,op1@example.com,inactive,admin;approver,IT,sv\n",
     )
     imported(run, second, store)
     users = listed(run, store)
@@ -216,7 +216,7 @@ def test_reimport_updates_users_without_duplicates_and_keeps_the_others(run: Run
         "id": "op1",
         "name": "Olle Renamed",
         "email": "op1@example.com",
-        "state": "disabled",
+        "state": "inactive",
         "roles": ["admin", "approver"],
         "department": "IT",
         "locale": "sv",
@@ -254,7 +254,10 @@ BAD_INPUTS = {
     "missing-state-json": (
         "users.json",
         json.dumps(
-            [{"id": "u1", "name": "A", "email": "a@example.com", "state": "active"}, {"id": "u2", "name": "B", "email": "b@x"}]
+            [
+                {"id": "u1", "name": "A", "email": "a@example.com", "state": "active"},
+                {"id": "u2", "name": "B", "email": "b@example.com"},
+            ]
         ),
         ["user #2", "missing state"],
     ),
@@ -313,6 +316,12 @@ BAD_INPUTS = {
     "email-no-domain": ("users.csv", "id,name,email,state\nu1,Ann,a@,active\n", [":2: ", "'a@'"]),
     "email-no-local-part": ("users.csv", "id,name,email,state\nu1,Ann,@example.com,active\n", [":2: ", "'@example.com'"]),
     "email-two-ats": ("users.csv", "id,name,email,state\nu1,Ann,a@b@c,active\n", [":2: ", "'a@b@c'"]),
+    "unknown-state": ("users.csv", "id,name,email,state\nu1,Ann,ann@example.com,actve\n", [":2: ", "'actve'", "'active'?"]),
+    "state-in-capitals": (
+        "users.json",
+        json.dumps([{"id": "u1", "name": "A", "email": "a@example.com", "state": "Active"}]),
+        ["user #1", "'Active'", "'active'?"],
+    ),
     "email-brackets": ("users.json", json.dumps([{"id": "u1", "name": "A", "email": "x@[[com", "state": "active"}]), ["user #1"]),
 }
 
@@ -340,12 +349,35 @@ def test_a_bad_row_after_good_ones_writes_none_of_them(run: Run, stored: StoreUn
     imported(run, write(tmp_path / "in" / "good.csv", CSV_USERS), store)
     text = (
         "id,name,email,state\n"
-        "op1,Olle Changed,op1@example.com,disabled\n"
+        "op1,Olle Changed,op1@example.com,inactive\n"
         "new1,New One,new1@example.com,active\n"
         "new2,New Two,,active\n"
     )
     result = run("users", "import", str(write(tmp_path / "in" / "bad.csv", text)), "--db", str(store))
     assert result.exit_code == 2
+    assert listed(run, store) == EXPECTED_CSV_USERS
+
+
+def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
+    """A file with several bad rows exits 2 naming each problem on a line of its own, FILE:LINE first, and writes nothing."""
+    store = stored.location
+    imported(run, write(tmp_path / "in" / "good.csv", CSV_USERS), store)
+    text = (
+        "id,name,email,state,roles\n"
+        "op1,Olle Changed,op1@example.com,Active,operator\n"
+        "new1,New One,new1@example.com,active,wizard\n"
+        "new2,New Two,new2@,actve\n"
+        "new3,New Three,new3@example.com,inactive\n"
+        "new1,New Again,again@example.com,active\n"
+    )
+    file = write(tmp_path / "in" / "bad.csv", text)
+    result = run("users", "import", str(file), "--db", str(store))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [f"{file}:{n}" for n in (2, 3, 4, 4, 6)] + [str(file)]
+    assert ("'Active'" in lines[0] and "(did you mean 'active'?)" in lines[0]) and "wizard" in lines[1]
+    assert "(did you mean 'active'?)" in lines[2] and "'new2@'" in lines[3] and "duplicate user id 'new1'" in lines[4]
+    assert lines[5] == f"cardflow: {file}: 5 problems; nothing imported"
     assert listed(run, store) == EXPECTED_CSV_USERS
 
 

@@ -103,13 +103,13 @@ def production_types(process: Process, options: EffectiveOptions) -> tuple[list[
 
 def search_selection(name: str = "", department: str = "", state: str = "") -> Selection:
     """The users a console search found, as a selection a run can take: every user when no filter is
-    given, else an expression with the search's meaning (a part of the name in any case, a department,
-    a state)."""
+    given, else an expression with the search's meaning (a part of the name and a department in any
+    case, as `engine.store.folding` compares them; a state)."""
     parts = []
     if name.strip():
         parts.append(f"{_literal(name.strip().lower())} in user.name | lower")
     if department.strip():
-        parts.append(f"user.department == {_literal(department.strip())}")
+        parts.append(f"user.department | lower == {_literal(department.strip().lower())}")
     if state.strip():
         parts.append(f"user.state == {_literal(state.strip())}")
     return Selection(where=" and ".join(parts)) if parts else Selection(all=True)

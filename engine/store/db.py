@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from engine.errors import CardflowError, UsageError
-from engine.store import checks, dialect
+from engine.store import checks, dialect, folding
 from engine.store.tables import (
     api_tokens as api_tokens,
 )
@@ -77,10 +77,22 @@ READ_ONLY = "cardflow_read_only"
 
 
 def _v1(connection: Connection) -> None:
-    """The first schema: every table as it is now, but cards without `open_key` and the outbox without delivery."""
-    later = (outbox, cards, bureau_attempts, batch_chunks, credentials, api_tokens)  # made by later migrations
+    """The first schema: every table as it is now, but cards without `open_key`, the outbox without
+    delivery and users without their search columns."""
+    later = (outbox, cards, users, bureau_attempts, batch_chunks, credentials, api_tokens)  # made by later migrations
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
+    Table(
+        "users",
+        first,
+        Column("id", String, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("email", Text, nullable=False),
+        Column("state", String, nullable=False),
+        Column("roles", Text, nullable=False),
+        Column("attributes", Text, nullable=False),
+        Column("updated_at", String, nullable=False),
+    )
     cards_v1 = Table(
         "cards",
         first,
@@ -166,6 +178,15 @@ def _console_logins(connection: Connection) -> None:
     metadata.create_all(connection, tables=[credentials, api_tokens])
 
 
+def _folded_search(connection: Connection) -> None:
+    """The users' name and department in lower case (Unicode, accents kept) for the console's
+    search, filled for the users already stored; departments found through an index."""
+    connection.execute(text("ALTER TABLE users ADD COLUMN folded_name TEXT"))
+    connection.execute(text("ALTER TABLE users ADD COLUMN folded_department TEXT"))
+    folding.fill_folded(connection)
+    connection.execute(text("CREATE INDEX users_department ON users (folded_department, id)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -175,6 +196,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _indexes_for_reads,
     _batch_chunks,
     _console_logins,
+    _folded_search,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from engine.store import db, dialect
+from engine.store import db, dialect, folding
 
 CHUNK = 500
 Row = dict[str, Any]
@@ -60,12 +60,14 @@ def _dialect_insert(name: str) -> Any:
 
 
 def upsert_users(connection: Connection, rows: Sequence[Row]) -> None:
-    """Insert users, or update the ones whose id exists (re-import)."""
+    """Insert users, or update the ones whose id exists (re-import); their search columns are
+    written from their name and attributes."""
+    columns = ("name", "email", "state", "roles", "attributes", "updated_at", "folded_name", "folded_department")
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
+        chunk = [{**row, **folding.folded(row["name"], row["attributes"])} for row in rows[start : start + CHUNK]]
         statement = _insert(connection, db.users)
-        updates = {name: statement.excluded[name] for name in ("name", "email", "state", "roles", "attributes", "updated_at")}
-        connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates), list(chunk))
+        updates = {name: statement.excluded[name] for name in columns}
+        connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates), chunk)
 
 
 _USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)

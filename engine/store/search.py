@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, cast, func, select, type_coerce
+from sqlalchemy import Connection, func, select
 
 from engine.store import db
+from engine.store.folding import fold
 from engine.store.queries import Row, user_record
 
 USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)
@@ -16,27 +17,21 @@ USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.sta
 
 @dataclass(frozen=True)
 class UserSearch:
-    """The console's user search: a part of the name (any case), a department, a state; all optional."""
+    """The console's user search: a part of the name and a department (any case, accents kept), a state; all optional."""
 
     name: str = ""
     department: str = ""
     state: str = ""
 
 
-def _attribute(connection: Connection, name: str) -> Any:
-    """An attribute of the users' JSON `attributes` as text (SQLite: json_extract; PostgreSQL: ->>)."""
-    column = db.users.c.attributes
-    document = cast(column, JSON) if connection.dialect.name == "postgresql" else type_coerce(column, JSON)
-    return document[name].as_string()
-
-
-def _search_filters(connection: Connection, search: UserSearch) -> list[Any]:
+def _search_filters(search: UserSearch) -> list[Any]:
+    """The conditions of `search`: name and department compared folded (any case, accents kept)."""
     filters: list[Any] = []
     if search.name.strip():
-        pattern = "%" + search.name.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        filters.append(func.lower(db.users.c.name).like(pattern, escape="\\"))
+        pattern = "%" + fold(search.name.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        filters.append(db.users.c.folded_name.like(pattern, escape="\\"))
     if search.department.strip():
-        filters.append(_attribute(connection, "department") == search.department.strip())
+        filters.append(db.users.c.folded_department == fold(search.department.strip()))
     if search.state.strip():
         filters.append(db.users.c.state == search.state.strip())
     return filters
@@ -44,7 +39,7 @@ def _search_filters(connection: Connection, search: UserSearch) -> list[Any]:
 
 def search_users(connection: Connection, search: UserSearch, *, page: int = 1, size: int = 50) -> tuple[list[Row], int]:
     """One page (from 1) of the users matching `search` in id order, and how many match in all."""
-    filters = _search_filters(connection, search)
+    filters = _search_filters(search)
     offset = max(0, page - 1) * size
     if not filters:  # the count comes from the primary key's index; the page is a short range of it
         total = int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())

@@ -20,6 +20,9 @@ users = Table(
     Column("roles", Text, nullable=False),
     Column("attributes", Text, nullable=False),
     Column("updated_at", String, nullable=False),
+    # version 9: the name and the department in lower case, for the console's search (folding.py)
+    Column("folded_name", Text),
+    Column("folded_department", Text),
 )
 
 batches = Table(
@@ -167,3 +170,4 @@ Index("cards_user_process", cards.c.user_id, cards.c.process)
 Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
+Index("users_department", users.c.folded_department, users.c.id)  # version 9

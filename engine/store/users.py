@@ -1,9 +1,11 @@
 """Users into the store from CSV, JSON or YAML: checked whole first, then written in one transaction.
 
-Every problem is a UsageError naming the file and the line (CSV) or the record (JSON, YAML):
-malformed text, a user that is not a mapping, a missing field, an unknown role, an address that
-mail could not be delivered to, attributes nested too deep, a YAML document that expands past its
-size (an alias bomb).
+A file that cannot be read as a whole (malformed text, a YAML document that expands past its
+size: an alias bomb) is a UsageError naming it. Otherwise every problem of every user is reported,
+an InputProblems line each naming the file and the line (CSV) or the record (JSON, YAML): a user
+that is not a mapping, a missing field, a state that is not one of USER_STATES (with a "did you
+mean"), an unknown role, an address that mail could not be delivered to, attributes nested too
+deep, a duplicate id.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from engine.clock import now
-from engine.errors import UsageError
+from engine.diagnostics import did_you_mean
+from engine.errors import InputProblems, UsageError
 from engine.store.queries import dumps
 
 REQUIRED = ("id", "name", "email", "state")
+#: The states of users cardflow knows: an active user may get cards and act; an inactive one may not.
+USER_STATES = ("active", "inactive")
 ROLES = ("operator", "approver", "admin")
 FORMATS = ("csv", "json", "yaml")
 #: Attributes nest at most this deep (a list in a mapping in a list ...).
@@ -76,23 +81,42 @@ def parse_users(text: str, name: str, format: str) -> list[dict[str, Any]]:
         records = _document_records(name, text, format)
     else:
         raise UsageError(f"unknown format '{format}' (use {', '.join(FORMATS)})")
-    rows, seen = [], set()
+    rows, problems, seen = [], [], set()
     for where, record in records:
-        row = user_row(where, record)
-        if row["id"] in seen:
-            raise UsageError(f"{where}: duplicate user id '{row['id']}'")
-        seen.add(row["id"])
+        row, found = checked_row(record)
+        user_id = _usable_id(record)
+        if user_id is not None and user_id in seen:
+            found.append(f"duplicate user id '{user_id}'")
+        seen.add(user_id)
+        problems += [f"{where}: {problem}" for problem in found]
         rows.append(row)
+    if len(problems) > 1:
+        problems.append(f"{name}: {len(problems)} problems; nothing imported")
+    if problems:
+        raise InputProblems(problems)
     return rows
 
 
-def _csv_records(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
+def _usable_id(record: Any) -> str | None:
+    """The id of a record as its row would hold it, when it has one that is text."""
+    value = record.get("id") if isinstance(record, dict) else None
+    return str(value) if value is not None and not isinstance(value, (dict, list)) and str(value).strip() else None
+
+
+class _Refused(NamedTuple):
+    """A record that could not be read (a CSV line with more cells than columns), with the problem."""
+
+    problem: str
+
+
+def _csv_records(name: str, text: str) -> list[tuple[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    records = []
+    records: list[tuple[str, Any]] = []
     try:
         for record in reader:
             if None in record:
-                raise UsageError(f"{name}:{reader.line_num}: more cells than columns")
+                records.append((f"{name}:{reader.line_num}", _Refused("more cells than columns")))
+                continue
             records.append((f"{name}:{reader.line_num}", {k: v for k, v in record.items() if v not in (None, "")}))
     except csv.Error as error:  # a NUL byte, a line break inside an unquoted cell, a cell over csv's size limit
         raise UsageError(f"{name}:{reader.line_num + 1}: not valid CSV: {error} (quote cells that hold line breaks)") from None
@@ -156,25 +180,34 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def user_row(where: str, record: Any) -> dict[str, Any]:
-    """A user record checked and shaped as a row of the users table; `where` names it in errors."""
+    """A user record checked and shaped as a row of the users table; its problems are an
+    InputProblems error, a line each naming `where`."""
+    row, problems = checked_row(record)
+    if problems:
+        raise InputProblems([f"{where}: {problem}" for problem in problems])
+    return row
+
+
+def checked_row(record: Any) -> tuple[dict[str, Any], list[str]]:
+    """A user record shaped as a row of the users table, and every problem it has (none: the row is good)."""
+    if isinstance(record, _Refused):
+        return {}, [record.problem]
     if not isinstance(record, dict):
-        raise UsageError(f"{where}: a user must be a mapping")
+        return {}, ["a user must be a mapping"]
     record = {str(key): value for key, value in record.items()}
-    missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
-    if missing:
-        raise UsageError(f"{where}: missing {', '.join(missing)}")
-    texts = [key for key in REQUIRED if isinstance(record[key], (dict, list))]
-    if texts:
-        raise UsageError(f"{where}: {', '.join(texts)} must be text, not a list or mapping")
-    unprintable = [key for key in ("id", "state") if not str(record[key]).isprintable()]  # names are data, kept as given
-    if unprintable:
-        raise UsageError(f"{where}: {', '.join(unprintable)} must not hold line breaks, tabs or other control characters")
-    roles = _roles(where, record.get("roles"))
-    email = str(record["email"]).strip()
-    problem = address_problem(email)
-    if problem:
-        raise UsageError(f"{where}: email {email!r} is not an address mail can be sent to: {problem}")
-    attributes = {k: _plain(where, k, v, 1) for k, v in record.items() if k not in (*REQUIRED, "roles")}
+    problems, unusable = _field_problems(record)
+    if "state" not in unusable:
+        problems += _state_problems(str(record["state"]))
+    roles = _roles(record.get("roles"), problems)
+    email = str(record.get("email", "")).strip()
+    if "email" not in unusable and (problem := address_problem(email)):
+        problems.append(f"email {email!r} is not an address mail can be sent to: {problem}")
+    try:
+        attributes = {k: _plain(k, v, 1) for k, v in record.items() if k not in (*REQUIRED, "roles")}
+    except UsageError as error:
+        problems.append(error.message)
+    if problems:
+        return {}, problems
     return {
         "id": str(record["id"]),
         "name": str(record["name"]),
@@ -183,31 +216,54 @@ def user_row(where: str, record: Any) -> dict[str, Any]:
         "roles": dumps(sorted(set(roles))),
         "attributes": dumps(attributes),
         "updated_at": now(),
-    }
+    }, []
 
 
-def _roles(where: str, given: Any) -> list[str]:
-    """The roles of a record: a list, or one string separated by spaces, commas or semicolons."""
+def _field_problems(record: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """The problems of the required fields (missing, not text, control characters), and the fields they make unusable."""
+    missing = [key for key in REQUIRED if record.get(key) is None or str(record[key]).strip() == ""]
+    texts = [key for key in REQUIRED if key not in missing and isinstance(record[key], (dict, list))]
+    unprintable = [key for key in ("id", "state") if key not in missing + texts and not str(record[key]).isprintable()]
+    problems = [f"missing {', '.join(missing)}"] if missing else []
+    if texts:
+        problems.append(f"{', '.join(texts)} must be text, not a list or mapping")
+    if unprintable:  # names are data, kept as given
+        problems.append(f"{', '.join(unprintable)} must not hold line breaks, tabs or other control characters")
+    return problems, {*missing, *texts, *unprintable}
+
+
+def _state_problems(state: str) -> list[str]:
+    """Why `state` is not a user's state (none when it is one of USER_STATES)."""
+    if state in USER_STATES:
+        return []
+    known = " or ".join(USER_STATES)
+    return [f"unknown state '{state}': a user is {known}{did_you_mean(state.lower(), USER_STATES)}"]
+
+
+def _roles(given: Any, problems: list[str]) -> list[str]:
+    """The roles of a record: a list, or one string separated by spaces, commas or semicolons; a
+    problem with them is added to `problems`."""
     if given is None or given == "":
         return []
     if isinstance(given, str):
         given = given.replace(";", " ").replace(",", " ").split()
     if not isinstance(given, list) or not all(isinstance(role, str) for role in given):
-        raise UsageError(f"{where}: roles must be a list of names or one text (known: {', '.join(ROLES)})")
+        problems.append(f"roles must be a list of names or one text (known: {', '.join(ROLES)})")
+        return []
     unknown = [role for role in given if role not in ROLES]
     if unknown:
-        raise UsageError(f"{where}: unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
+        problems.append(f"unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
     return given
 
 
-def _plain(where: str, key: str, value: Any, depth: int) -> Any:
+def _plain(key: str, value: Any, depth: int) -> Any:
     """An attribute value as JSON keeps it: mapping keys as text, nesting bounded (and no cycles)."""
     if depth > MAX_DEPTH:
-        raise UsageError(f"{where}: attribute '{key}' nests deeper than {MAX_DEPTH} levels")
+        raise UsageError(f"attribute '{key}' nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
-        return {str(k): _plain(where, key, v, depth + 1) for k, v in value.items()}
+        return {str(k): _plain(key, v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(where, key, v, depth + 1) for v in value]
+        return [_plain(key, v, depth + 1) for v in value]
     if isinstance(value, float) and value != value:  # NaN: JSON has no such number
         return None
     return value

@@ -23,6 +23,7 @@ from engine.outbound.bureau import Simulated
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.store.search import UserSearch, search_users
+from engine.store.users import USER_STATES
 from engine.web import render
 from engine.web.auth import CsrfChecked, has_role, role
 from engine.web.console import Console, console_of
@@ -32,7 +33,6 @@ router = APIRouter(include_in_schema=False)  # pages, not the API
 PAGE_SIZE = 50
 #: A selection of more users than this (or "every user found") runs in the background.
 WAIT_FOR_AT_MOST = 100
-STATES = ("active", "inactive")
 Operator = Annotated[Row, Depends(role("operator"))]
 
 
@@ -81,7 +81,7 @@ def search_page(
         "total": total,
         "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)),
-        "states": STATES,
+        "states": USER_STATES,
         "types": types if selectable else [],
         "problem": None,
     }
