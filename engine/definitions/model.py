@@ -81,6 +81,7 @@ class Prerequisite:
 
     rule: Source
     message: str
+    sv: str | None = None  # the message in Swedish, for the console
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Process:
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
+    sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
 
     @cached_property
@@ -249,7 +251,7 @@ def build_process(document: Document) -> Process:
         else None,
         exclusive=source(("exclusive",)),
         prerequisites=tuple(
-            Prerequisite(source(("prerequisites", i, "rule")), entry["message"])  # type: ignore[arg-type]
+            Prerequisite(source(("prerequisites", i, "rule")), entry["message"], entry.get("sv"))  # type: ignore[arg-type]
             for i, entry in enumerate(data.get("prerequisites", ()))
         ),
         states={
@@ -264,6 +266,7 @@ def build_process(document: Document) -> Process:
             for name, spec in data.get("states", {}).items()
         },
         transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        sv=dict(data.get("sv", {})),
         document=document,
     )
 

@@ -51,7 +51,10 @@ TRIGGER: Schema = {
     "bureau_status": {"type": "string", "allowed": list(BUREAU_STATUSES)},
 }
 
-PREREQUISITE: Schema = {"rule": _text(), "message": _text()}
+#: The console's second language: a workspace text may carry its Swedish variant under `sv`.
+PREREQUISITE: Schema = {"rule": _text(), "message": _text(), "sv": _text(required=False)}
+
+PROCESS_SV: Schema = {"name": _text(required=False), "description": _text(required=False)}
 
 PRODUCTION_TYPE: Schema = {"choices": _text(), "selectable": _text()}
 
@@ -84,6 +87,7 @@ PROCESS: Schema = {
         "valuesrules": {"type": "dict", "schema": STATE},
     },
     "transitions": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},
+    "sv": {"type": "dict", "empty": False, "schema": PROCESS_SV},
 }
 
 VALUE_OUTCOME: Schema = {"value": {"required": True, "nullable": False}, "outcome": _text()}

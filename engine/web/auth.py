@@ -111,7 +111,7 @@ def login(
         console.sleep(outcome.delay)
     language = lang if lang in LANGUAGES else "en"
     if outcome.user is None:
-        problem = translate(outcome.problem or "wrong user or password", language)
+        problem = translate(outcome.problem or "wrong user or password", language)  # the inactive case stays English
         return render.page(request, "login.html", {"problem": problem, "typed": user}, status_code=401)
     request.session.clear()
     request.session.update(user=outcome.user["id"], lang=language)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from engine.batch.actions import act, allowed_triggers
+from engine.batch.actions import act, allowed_actions
 from engine.definitions.compile import compile_process
 from engine.definitions.options import effective_options
 from engine.errors import UsageError
@@ -53,11 +53,12 @@ def card_page(request: Request, card_id: int, user: CardReader) -> Response:
     console = console_of(request)
     with db.reading(console.engine) as connection:
         story = card_story(connection, card_id)
-    allowed = allowed_triggers(console.workspace, console.engine, card_id, user["id"])
+    allowed = allowed_actions(console.workspace, console.engine, card_id, user["id"])
     context = {
         "story": story,
         "told": render_story(story).splitlines(),
-        "actions": [trigger for trigger in allowed if trigger in CARD_ACTIONS],
+        # each button is named for the action process that allows it ("Withdraw card request")
+        "actions": {trigger: action.name for trigger, action in allowed.items() if trigger in CARD_ACTIONS},
         "decidable": any(trigger not in CARD_ACTIONS for trigger in allowed),
     }
     return render.page(request, "card.html", context)
@@ -65,12 +66,12 @@ def card_page(request: Request, card_id: int, user: CardReader) -> Response:
 
 @router.post("/cards/{card_id}/{trigger}", dependencies=[CsrfChecked])
 def card_action(request: Request, card_id: int, trigger: str, user: Operator) -> Response:
-    """Abort card order or Retry, through the engine's `act` (which checks state, role and rules)."""
+    """Abort (or withdraw) or Retry, through the engine's `act` (which checks state, role and rules)."""
     if trigger not in CARD_ACTIONS:
         raise UsageError(f"unknown card action {trigger!r}")
     console = console_of(request)
-    results = act(console.workspace, console.engine, trigger, [card_id], user["id"], console.connector)
-    request.session["flash"] = f"Card {card_id}: {render.TRIGGER_LABELS[trigger]}: {results[0].source} -> {results[0].dest}."
+    act(console.workspace, console.engine, trigger, [card_id], user["id"], console.connector)
+    request.session["flash"] = render.translator(request)(render.TRIGGER_DONE[trigger], card=card_id)
     return RedirectResponse(f"/cards/{card_id}", status_code=303)
 
 

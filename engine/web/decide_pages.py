@@ -82,10 +82,8 @@ def decide(
         raise UsageError(f"unknown decision {decision!r}")
     console = console_of(request)
     try:
-        results = act(
-            console.workspace, console.engine, decision, [card_id], user["id"], console.connector, reason=reason or None
-        )
+        act(console.workspace, console.engine, decision, [card_id], user["id"], console.connector, reason=reason or None)
     except Refused as refusal:
         return render.page(request, "approval.html", _approval_context(request, card_id, refusal.message), status_code=403)
-    request.session["flash"] = f"Card {card_id}: {render.TRIGGER_LABELS[decision]}; now '{results[0].dest}'."
+    request.session["flash"] = render.translator(request)(render.TRIGGER_DONE[decision], card=card_id)
     return RedirectResponse("/requests", status_code=303)

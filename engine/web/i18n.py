@@ -1,57 +1,154 @@
 """The words of the console in its two languages, chosen at log-in: English (the vendor's labels,
-which the documented instructions name) and Swedish. A phrase without a Swedish entry shows in English."""
+which the documented instructions name) and Swedish.
+
+Two catalogues: `SWEDISH` holds every phrase the pages themselves show (a phrase may carry
+`{name}` fields the page fills in); the workspace holds its own texts (process names,
+descriptions, prerequisite messages) with their Swedish under `sv:` in the process YAML, read by
+`workspace_swedish`. Values a page shows as data (ids, names, states, dates) are not translated;
+templates mark them `translate="no"`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+
+from engine.definitions.model import Workspace
 
 LANGUAGES = {"en": "English", "sv": "Svenska"}
 
 SWEDISH = {
+    # log-in, the frame of every page
     "User": "Användare",
     "Password": "Lösenord",
     "Language": "Språk",
     "Log in": "Logga in",
     "Log out": "Logga ut",
+    "Identity Manager Operator": "Identity Manager Operatör",
+    "cardflow · Operator": "cardflow · Operatör",
+    "Skip to the content": "Hoppa till innehållet",
+    "Menu": "Meny",
+    "Main": "Huvudmeny",
+    "wrong user or password": "fel användare eller lösenord",
+    # the home page and BATCH ORDERS
     "What do you want to do?": "Vad vill du göra?",
     "Batch orders": "Batchbeställningar",
     "BATCH ORDERS": "BATCHBESTÄLLNINGAR",
-    "Order multiple cards": "Beställ flera kort",
-    "Request multiple cards": "Begär flera kort",
     "Search": "Sök",
     "Name": "Namn",
     "Department": "Avdelning",
     "State": "Status",
     "Any": "Alla",
+    "active": "aktiv",
+    "inactive": "inaktiv",
     "Select all": "Markera alla",
+    "Email": "E-post",
+    "Search results": "Sökresultat",
+    "{total} user(s) found; page {page} of {pages}.": "{total} användare hittades; sida {page} av {pages}.",
+    "‹ Previous page": "‹ Föregående sida",
+    "page {page} ›": "sida {page} ›",
+    "Pages": "Sidor",
+    "All {total} users found by the search": "Alla {total} användare som sökningen hittade",
     "Next": "Nästa",
     "Cancel": "Avbryt",
+    "The process was closed; nothing was written.": "Processen stängdes; inget sparades.",
+    # the confirmation and the batch
+    "Next will do this (nothing is written yet):": "Nästa gör detta (inget är sparat ännu):",
+    "Resulting state": "Status efteråt",
+    "Status": "Resultat",
+    "Message": "Meddelande",
+    "Emails": "E-post",
+    "{template} to {to}": "{template} till {to}",
+    "The first {shown} of {total} users are shown.": "De första {shown} av {total} användare visas.",
+    "created": "skapat",
+    "skipped": "hoppades över",
+    "deferred": "väntar",
+    "created: {count}": "skapade: {count}",
+    "skipped: {count}": "hoppades över: {count}",
+    "Production type": "Produktionstyp",
+    "Production type: {type}": "Produktionstyp: {type}",
+    "{process} by {actor}:": "{process} av {actor}:",
+    "complete": "klar",
+    "incomplete": "ofullständig",
+    "running": "pågår",
+    "This batch is {status}: it did not finish. Run it again with the same batch id to finish it:": (
+        "Den här batchen är {status}: den blev inte klar. Kör den igen med samma batch-id för att slutföra den:"
+    ),
+    "{done} of {total} users done": "{done} av {total} användare klara",
+    "done": "klart",
+    "Batch": "Batch",
+    "Batch {batch}": "Batch {batch}",
+    "Batches": "Batcher",
+    "Operator": "Operatör",
+    "Created": "Skapade",
+    "Skipped": "Hoppades över",
+    "Started": "Startad",
+    # requests and the approval
     "Requests": "Förfrågningar",
+    "Request": "Förfrågan",
+    "Request {card}": "Förfrågan {card}",
+    "Requested at": "Begärd",
+    "No open requests.": "Inga öppna förfrågningar.",
     "Card approval": "Godkännande av kort",
     "Approved": "Godkänd",
     "Reject": "Avvisa",
     "Reason": "Anledning",
     "Postpone": "Skjut upp",
-    "Cards": "Kort",
-    "Abort card order": "Avbryt kortbeställning",
-    "Retry": "Försök igen",
-    "Outbox": "Utkorg",
-    "Batches": "Batcher",
-    "Options": "Inställningar",
-    "Process graph": "Processgraf",
-    "Card": "Kort",
-    "Batch": "Batch",
+    "Required to reject; Approved and Postpone do without it.": "Krävs för att avvisa; Godkänd och Skjut upp klarar sig utan.",
     "Process": "Process",
     "Requester": "Beställare",
     "Card holder": "Kortinnehavare",
-    "Production type": "Produktionstyp",
-    "Status": "Resultat",
-    "Message": "Meddelande",
-    "Emails": "E-post",
-    "Previous": "Föregående",
-    "wrong user or password": "fel användare eller lösenord",
-    "The process was closed; nothing was written.": "Processen stängdes; inget sparades.",
+    "Card {card} approved": "Kort {card} godkänt",
+    "Card {card} rejected": "Kort {card} avvisat",
+    "Card {card} postponed": "Kort {card} uppskjutet",
+    "Card {card} aborted": "Kort {card} avbrutet",
+    "Card {card} ordered again": "Kort {card} beställt igen",
+    # cards, outbox, options, graphs
+    "Cards": "Kort",
+    "Card": "Kort",
+    "Card {card}": "Kort {card}",
+    "Updated": "Uppdaterad",
+    "Story": "Förlopp",
+    "Only the first {count} cards are shown; narrow the search.": "Bara de första {count} korten visas; begränsa sökningen.",
+    "Outbox": "Utkorg",
+    "Template": "Mall",
+    "To": "Till",
+    "Subject": "Ämne",
+    "Attempts": "Försök",
+    "Error": "Fel",
+    "pending": "väntar",
+    "sent": "skickat",
+    "failed": "misslyckat",
+    "Options": "Inställningar",
+    "Read-only: administrators change a value by adding value: to the variable in rules/.": (
+        "Skrivskyddat: administratörer ändrar ett värde genom att lägga till value: under variabeln i rules/."
+    ),
+    "Script": "Skript",
+    "Variable": "Variabel",
+    "Option": "Inställning",
+    "Type": "Typ",
+    "Value": "Värde",
+    "Default": "Standard",
+    "Set by": "Satt av",
+    "Process graph": "Processgraf",
+    "The compiled machine under the options in force.": "Den kompilerade maskinen med inställningarna som gäller.",
+    "That did not work": "Det gick inte",
 }
 
 
-def translate(text: str, language: str) -> str:
-    """`text` in `language` ('en' or 'sv')."""
-    return SWEDISH.get(text, text) if language == "sv" else text
+def translate(text: str, language: str, workspace: Mapping[str, str] | None = None, **values: object) -> str:
+    """`text` in `language` ('en' or 'sv'), from the console's catalogue or else the workspace's,
+    with its `{name}` fields filled in from `values`."""
+    if language == "sv":
+        text = SWEDISH.get(text) or (workspace or {}).get(text, text)
+    return text.format(**values) if values else text
+
+
+def workspace_swedish(workspace: Workspace) -> dict[str, str]:
+    """The Swedish the workspace gives its texts: process names, descriptions, prerequisite messages."""
+    found: dict[str, str] = {}
+    for process in workspace.processes.values():
+        for key in ("name", "description"):
+            if key in process.sv:
+                found[getattr(process, key)] = process.sv[key]
+        found.update((p.message, p.sv) for p in process.prerequisites if p.sv)
+    return found

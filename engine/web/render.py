@@ -4,6 +4,7 @@ signed-in user, their language and the session's CSRF token in every page's cont
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from engine.web.i18n import LANGUAGES, translate
+from engine.web.console import console_of
+from engine.web.i18n import LANGUAGES, translate, workspace_swedish
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -22,12 +24,13 @@ _ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
 )
 TEMPLATES = Jinja2Templates(env=_ENVIRONMENT)
-TRIGGER_LABELS = {
-    "abort": "Abort card order",
-    "retry": "Retry",
-    "approve": "Approved",
-    "reject": "Reject",
-    "postpone": "Postpone",
+#: What the console's buttons did, as a sentence (a catalogue phrase) for the message after it.
+TRIGGER_DONE = {
+    "abort": "Card {card} aborted",
+    "retry": "Card {card} ordered again",
+    "approve": "Card {card} approved",
+    "reject": "Card {card} rejected",
+    "postpone": "Card {card} postponed",
 }
 
 
@@ -45,16 +48,24 @@ def language(request: Request) -> str:
     return chosen if chosen in LANGUAGES else "en"
 
 
+def translator(request: Request) -> Callable[..., str]:
+    """`t(text, **values)`: a catalogue phrase (or a workspace text) in the session's language."""
+    lang = language(request)
+    texts = workspace_swedish(console_of(request).workspace) if lang == "sv" else {}
+    return lambda text, **values: translate(text, lang, texts, **values)
+
+
 def page(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
     """Render template `name` with `context` plus what every page needs."""
-    lang = language(request)
+    t = translator(request)
+    processes = console_of(request).workspace.processes
     full = {
         "user": getattr(request.state, "user", None),
-        "lang": lang,
+        "lang": language(request),
         "languages": LANGUAGES,
-        "t": lambda text: translate(text, lang),
+        "t": t,
+        "process_name": lambda symbolic: t(processes[symbolic].name) if symbolic in processes else symbolic,
         "csrf": csrf_token(request),
-        "trigger_labels": TRIGGER_LABELS,
         "flash": request.session.pop("flash", None),
         **(context or {}),
     }

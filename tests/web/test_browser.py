@@ -96,7 +96,17 @@ def serve(web_workspace: Path, store: Engine, tmp_path: Path) -> Iterator[Callab
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser page; CSP violations and script errors fail the test; a screenshot at the end."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield from _opened(browser, request, 1280, 900)
+
+
+@pytest.fixture
+def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The same in a window as wide as a phone's screen, 390 by 844 CSS pixels."""
+    yield from _opened(browser, request, 390, 844)
+
+
+def _opened(browser: Browser, request: pytest.FixtureRequest, width: int, height: int) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": width, "height": height})
     opened = context.new_page()
     problems: list[str] = []
     opened.on("console", lambda message: _note(message, problems))
@@ -244,3 +254,98 @@ def test_every_user_found_runs_as_a_batch(page: Page, serve: Callable[[], str], 
     page.get_by_role("button", name="Next").click()
     expect(page.locator("td.state", has_text="processing")).to_have_count(3, timeout=20_000)
     assert sorted(c["user_id"] for c in cards(store)) == ["u01", "u02", "u03"]
+
+
+PHONE_PAGES = (
+    "/",
+    "/batch",
+    f"/batch/{ORDER}?searched=1",
+    "/requests",
+    "/requests/1",
+    "/cards",
+    "/cards/1",
+    "/outbox",
+    "/batches",
+    "/options",
+    "/graph",
+    f"/graph/{ORDER}",
+)
+#: How far the page reaches past the window's right edge (0: no sideways scroll of the whole page).
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def _requests(store: Engine, web_workspace: Path, tmp_path: Path) -> None:
+    """Two open requests of op1's (the approval step on), so every page has rows to show."""
+    set_value(web_workspace, "CardsAddonExtProdBatchOrderApproval", "true")
+    workspace = load_workspace(web_workspace).require_valid()
+    run_batch(workspace, store, RunRequest(ORDER, "op1", Selection(users=("u01", "u06"))), DropFolder(tmp_path / "orders"))
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_no_page_scrolls_sideways_on_a_phone(
+    phone: Page, serve: Callable[[], str], store: Engine, web_workspace: Path, tmp_path: Path, language: str
+) -> None:
+    """At 390 by 844, in either language, no page (log-in, every page of an approver and operator, the
+    confirmation, the batch) is wider than the screen: a wide table scrolls in its own box."""
+    _requests(store, web_workspace, tmp_path)
+    url = serve()
+    phone.goto(f"{url}/login")
+    wider = {"/login": phone.evaluate(OVERFLOW)}
+    phone.locator("#user").fill("ap2")
+    phone.locator("#password").fill(PASSWORD)
+    phone.locator("#lang").select_option(language)
+    phone.locator("form.narrow button").click()
+    expect(phone.locator("h1")).to_have_count(1)
+    for path in PHONE_PAGES:
+        phone.goto(url + path)
+        if path.startswith("/graph/"):
+            expect(phone.locator("body[data-graph=drawn]")).to_have_count(1)
+        wider[path] = phone.evaluate(OVERFLOW)
+        name = path.strip("/").split("?")[0].replace("/", "-") or "home"
+        phone.screenshot(path=str(SHOTS / f"phone-{language}-{name}.png"), full_page=True)
+    phone.goto(f"{url}/batch/{ORDER}?searched=1")
+    phone.locator('input[name="user"][value="u03"]').check()
+    phone.locator("#selection button.primary").click()
+    wider["confirmation"] = phone.evaluate(OVERFLOW)
+    phone.locator(".steps button.primary").click()
+    expect(phone.locator("td.state", has_text="requested")).to_have_count(1)
+    wider["batch"] = phone.evaluate(OVERFLOW)
+    assert {path: px for path, px in wider.items() if px > 0} == {}
+
+
+def test_the_menu_folds_on_a_phone(phone: Page, serve: Callable[[], str]) -> None:
+    """On a phone the menu is folded under "Menu"; opening it shows the links."""
+    log_in(phone, serve(), "op1")
+    menu = phone.get_by_role("navigation", name="Main")
+    expect(menu).to_be_hidden()
+    phone.get_by_text("Menu", exact=True).click()
+    expect(menu.get_by_role("link", name="Batch orders")).to_be_visible()
+
+
+def test_labels_sit_by_their_fields_on_a_phone(phone: Page, serve: Callable[[], str]) -> None:
+    """On a phone each search field's label sits right above it, at its left edge."""
+    log_in(phone, serve(), "op1")
+    phone.goto(phone.url.rstrip("/") + f"/batch/{ORDER}")
+    gaps = []
+    for name in ("Name", "Department", "State"):
+        label = phone.locator("form.search label", has_text=name).bounding_box()
+        field = phone.get_by_label(name).bounding_box()
+        assert label and field
+        gaps.append((name, round(field["y"] - (label["y"] + label["height"])), round(field["x"] - label["x"])))
+    assert [(name, 0 <= below <= 8, left) for name, below, left in gaps] == [
+        (n, True, 0) for n in ("Name", "Department", "State")
+    ]
+
+
+def test_the_keyboard_skips_to_the_content_and_lands_on_the_results(page: Page, serve: Callable[[], str]) -> None:
+    """The first Tab reaches "Skip to the content", which moves the focus to the page's content;
+    after Search the focus is on the results."""
+    log_in(page, serve(), "op1")
+    page.goto(page.url.rstrip("/") + f"/batch/{ORDER}")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.get_by_label("Department").fill("Sales")
+    page.get_by_label("Department").press("Enter")
+    expect(page.get_by_role("region", name="Search results")).to_be_focused()

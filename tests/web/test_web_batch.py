@@ -99,8 +99,9 @@ def test_the_confirmation_shows_the_plan_and_writes_nothing(client: TestClient, 
     """The action button shows each user's resulting state and the skipped users with the prerequisite's message."""
     sign_in(client, "op1")
     html = confirm(client, ORDER, ["u01", "u02", "u05"])
-    assert re.search(r"<td>u01</td><td>processing</td><td>created</td>", html)
-    assert re.search(r"<td>u05</td><td></td><td>skipped</td><td>The user must be in state &#34;active&#34;.</td>", html)
+    assert re.search(r'<td translate="no">u01</td><td class="state" translate="no">processing</td><td>created</td>', html)
+    skipped = r'<td translate="no">u05</td><td class="state" translate="no"></td><td>skipped</td>'
+    assert re.search(skipped + r"<td>The user must be in state &#34;active&#34;.</td>", html)
     assert '<button type="submit" class="primary">Next</button>' in html and '<button type="submit">Cancel</button>' in html
     assert cards_in(store) == []
 
@@ -111,7 +112,10 @@ def test_the_plan_names_the_emails(make_console: Callable[[], Console], web_work
     with TestClient(create_app(make_console())) as client:
         sign_in(client, "op1")
         html = confirm(client, ORDER, ["u01"])
-    assert "<td>u01</td><td>ordered</td>" in html and "card_ordered to u01@example.com" in html
+    assert (
+        '<td translate="no">u01</td><td class="state" translate="no">ordered</td>' in html
+        and "card_ordered to u01@example.com" in html
+    )
 
 
 def test_nothing_ticked_is_a_clear_message(client: TestClient) -> None:
@@ -136,8 +140,8 @@ def test_next_orders_the_cards(client: TestClient, store: Engine) -> None:
     """Next runs the batch: the page shows the batch id and each user's outcome; the cards are processing."""
     sign_in(client, "op1")
     html = next_step(client, ORDER, confirm(client, ORDER, ["u01", "u02", "u05"]), ["u01", "u02", "u05"])
-    assert re.search(r'<span class="batch-id">B[0-9-]+-[0-9a-f]{4}</span>', html)
-    assert html.count('<td class="state">processing</td>') == 2
+    assert re.search(r'<span class="batch-id" translate="no">B[0-9-]+-[0-9a-f]{4}</span>', html)
+    assert html.count('<td class="state" translate="no">processing</td>') == 2
     assert "The user must be in state &#34;active&#34;." in html
     assert sorted((c["user_id"], c["state"], c["requester"]) for c in cards_in(store)) == [
         ("u01", "processing", "op1"),
@@ -188,7 +192,7 @@ def test_every_user_found_runs_in_the_background(client: TestClient, store: Engi
         assert time.monotonic() < deadline, "the batch did not finish"
         time.sleep(0.05)
     page = client.get(f"/batches/{batch_id}").text
-    assert page.count('<td class="state">processing</td>') == 3
+    assert page.count('<td class="state" translate="no">processing</td>') == 3
     assert sorted(c["user_id"] for c in cards_in(store)) == ["u01", "u02", "u03"]
 
 

@@ -42,7 +42,9 @@ def state_of(console: Console, card: int) -> str:
 
 def test_cards_search_by_state_user_and_batch(operator: TestClient) -> None:
     """The Cards page filters by state, user and batch."""
-    assert operator.get("/cards", params={"state": "processing"}).text.count('<td class="state">processing</td>') == 2
+    assert (
+        operator.get("/cards", params={"state": "processing"}).text.count('<td class="state" translate="no">processing</td>') == 2
+    )
     assert operator.get("/cards", params={"holder": "u02"}).text.count('href="/cards/') == 1
     assert operator.get("/cards", params={"batch": "nothing"}).text.count('href="/cards/') == 0
 
@@ -52,7 +54,7 @@ def test_a_card_page_tells_its_story_and_offers_abort(operator: TestClient) -> N
     html = operator.get("/cards/1").text
     assert "Card 1 for Alice Andersson (u01)" in html
     assert "&#39;start&#39; by op1" in html
-    assert ">Abort card order</button>" in html and ">Retry</button>" not in html
+    assert ">Abort card order</button>" in html and ">Retry card order</button>" not in html
 
 
 def test_abort_card_order(operator: TestClient, console: Console) -> None:
@@ -75,7 +77,7 @@ def test_retry_a_failed_card(make_console: Callable[[], Console], web_workspace:
     console.connector = DropFolder(tmp_path / "orders")
     with TestClient(create_app(console)) as client:
         sign_in(client, "op1")
-        assert ">Retry</button>" in client.get("/cards/1").text
+        assert ">Retry card order</button>" in client.get("/cards/1").text
         client.post("/cards/1/retry", data={"csrf": csrf_of(client)})
     assert state_of(console, 1) == "ordered"
 
@@ -98,7 +100,7 @@ def test_approvers_cannot_abort(console: Console) -> None:
 def test_outbox_and_batches(operator: TestClient) -> None:
     """Batches lists the batch with its status; Outbox lists emails (none yet with the queue on)."""
     assert 'href="/batches/B-first">B-first</a>' in operator.get("/batches").text
-    assert operator.get("/batches/B-first").text.count('<td class="state">processing</td>') == 2
+    assert operator.get("/batches/B-first").text.count('<td class="state" translate="no">processing</td>') == 2
     assert operator.get("/outbox").status_code == 200
 
 
@@ -117,13 +119,13 @@ def test_options_show_values_and_where_they_were_set(make_console: Callable[[], 
         html = client.get("/options").text
     assert "<code>CardsAddonExtProdQueue</code>" in html
     assert "CardsAddonExtProdScriptOptions.yaml:" in html and "<td>default</td>" in html
-    assert "<form" not in html.split("<main>")[1].replace('<form method="post" action="/logout"', "")
+    assert "<form" not in html.split("</header>")[1].replace('<form method="post" action="/logout"', "")
 
 
 def test_the_process_graph_is_mermaid_in_the_page(operator: TestClient) -> None:
     """The graph page holds the Mermaid text and loads the vendored mermaid script."""
     html = operator.get("/graph/CardsAddonExtProdBoProcOrderMultiple").text
-    assert '<pre class="mermaid" id="diagram">stateDiagram-v2' in html
+    assert '<pre class="mermaid" id="diagram" translate="no">stateDiagram-v2' in html
     assert '<script src="/static/mermaid.min.js"' in html
     assert "registered --&gt; processing" in html
 

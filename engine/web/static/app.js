@@ -11,6 +11,18 @@ document.addEventListener("change", function (event) {
   });
 });
 
+// A narrow screen starts with the menu folded (it is open for a wide one and without script).
+document.addEventListener("DOMContentLoaded", function () {
+  var menu = document.querySelector("details.menu");
+  if (menu && window.matchMedia("(max-width: 700px)").matches) menu.open = false;
+});
+
+// After a Search, the keyboard's focus goes to the results (an element marked data-focus-on-load).
+document.addEventListener("DOMContentLoaded", function () {
+  var results = document.querySelector("[data-focus-on-load]");
+  if (results) results.focus();
+});
+
 // The process graph: Mermaid draws every <pre class="mermaid"> once the page is loaded.
 window.addEventListener("load", function () {
   if (window.mermaid) {
