@@ -174,14 +174,14 @@ def test_pages_name_processes_not_symbolic_names(console: Console) -> None:
 
 
 def test_a_requester_withdraws_with_a_button_named_for_it(console: Console) -> None:
-    """The requester of an open request sees "Withdraw card request", an operator a queued card's "Abort card order"."""
+    """The requester of an open request sees "Abort card request" (the vendor's name), an operator "Abort card order"."""
     with TestClient(create_app(console)) as client:
         sign_in(client, "op1")
         _batch(client, REQUEST, ["u03"])  # approved at once: the request process has no approval step here
         _batch(client, ORDER, ["u01"])
         requested = client.get("/cards/2").text
         withdrawn = client.post("/cards/2/abort", data={"csrf": csrf_of(client)}).text
-    assert (">Withdraw card request</button>" in requested, ">Abort card order</button>" in requested) == (True, False)
+    assert (">Abort card request</button>" in requested, ">Abort card order</button>" in requested) == (True, False)
     assert '<p class="flash" role="status">Card 2 aborted</p>' in withdrawn
 
 
