@@ -137,7 +137,8 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
     Each bool is tried both ways and each enumerated option with each value; lists and options
     pinned with --set keep their value (shown as fixed). For a representative user, each row
     tells where `start` sends the card, every state it can end in, and flags (stuck states,
-    documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
+    documented outcomes no path reaches). The row of the options in force is marked with *
+    (`in_force` in --json). A report: exits 0 even when rows are flagged.
     """
     from engine.definitions.options import parse_sets
     from engine.testing.matrix import outcome_matrix, render_matrix
