@@ -44,8 +44,9 @@ def test_command(
 
     Each failed expectation is reported at its line in the scenario. Coverage per batch process:
     transitions fired, guard outcomes (true and false) seen, option values exercised, and what
-    was never reached. Exits 1 on a failure, a scenario with diagnostics, or coverage below
-    --min-coverage.
+    was never reached. A file that cannot run is reported with its diagnostics, last, and counted
+    as not run. Exits 1 on a failure, a scenario with diagnostics, or coverage below
+    --min-coverage; 2 when PATHS hold no scenario file.
     """
     from engine.errors import UsageError
     from engine.testing.suite import junit_xml, render_suite, run_suite

@@ -6,6 +6,7 @@ import json
 import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, Run, StoreUnderTest
@@ -28,6 +29,42 @@ def test_shipped_suite_passes_with_full_coverage(run: Run, tmp_path: Path) -> No
     assert coverage[ORDER]["option_values"]["CardsAddonExtProdQueue"] == ["false", "true"]
     cases = ElementTree.parse(junit).getroot().findall("testcase")
     assert len(cases) == report["passed"] and not any(case.find("failure") is not None for case in cases)
+
+
+def flipped_bools() -> list[Any]:
+    """Every bool option of the reference workspace: its script file, its name and the value that is not its default."""
+    import yaml
+
+    found = []
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        for name, variable in yaml.safe_load(path.read_text())["variables"].items():
+            if variable["type"] == "bool":
+                found.append(pytest.param(path.name, name, not variable["default"], id=f"{name}={not variable['default']}"))
+    return found
+
+
+def set_value(workspace: Path, script: str, name: str, value: bool) -> None:
+    """Give option `name` of `script` in `workspace` a `value:` line under its default, as an administrator does."""
+    path = workspace / "rules" / script
+    text = path.read_text()
+    block = text.index(f"  {name}:\n")
+    default = text.index("    default: ", block)
+    end = text.index("\n", default) + 1
+    path.write_text(text[:end] + f"    value: {'true' if value else 'false'}\n" + text[end:])
+
+
+@pytest.mark.parametrize("script, name, value", flipped_bools())
+def test_shipped_scenarios_pass_on_a_site_that_changed_an_option(
+    run: Run, workspace: Path, script: str, name: str, value: bool
+) -> None:
+    """The shipped scenarios pin the options they assume: a site that turns any bool option the other way
+    (the approval steps on, the queue off, ...) still sees every one of them pass."""
+    set_value(workspace, script, name, value)
+    assert run("options", "--workspace", str(workspace), "--json").exit_code == 0
+    result = run("test", str(SCENARIOS), "--workspace", str(workspace), "--json")
+    report = json.loads(result.stdout)
+    failed = {s["scenario"]: s["failures"] for s in report["scenarios"] if not s["passed"]}
+    assert (result.exit_code, failed, report["diagnostics"]) == (0, {}, [])
 
 
 def test_broken_expectation_fails_at_its_line(run: Run, tmp_path: Path) -> None:
@@ -59,20 +96,20 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(run: Run, tmp_path: Pa
 @pytest.mark.parametrize(
     "edit, code, line",
     [
-        (("    users: [u1, u2]\n", "    users: [u1, ghost]\n"), "E601", 16),
+        (("    users: [u1, u2]\n", "    users: [u1, ghost]\n"), "E601", 19),
         (
             (
                 "  - run: CardsAddonExtProdBoProcOrderMultiple\n",
                 "  - run: CardsAddonExtProdBoProcOrderMultiple\n    queue: run\n",
             ),
             "E602",
-            14,
+            17,
         ),
-        (("    users: [u1, u2]\n", ""), "E603", 14),
+        (("    users: [u1, u2]\n", ""), "E603", 17),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
-        (("steps:\n", "stepz:\n"), "E101", 13),
-        (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 16),
+        (("steps:\n", "stepz:\n"), "E101", 16),
+        (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 19),
     ],
 )
 def test_malformed_scenarios_give_located_diagnostics(
@@ -87,6 +124,31 @@ def test_malformed_scenarios_give_located_diagnostics(
     assert result.exit_code == 1
     found = json.loads(result.stdout)["diagnostics"]
     assert (code, line) in {(d["code"], d["line"]) for d in found}, found
+
+
+def test_a_scenario_with_a_schema_error_is_named_in_the_last_lines(run: Run, tmp_path: Path) -> None:
+    """A scenario file with a schema error is not "0 scenarios: 0 passed, 0 failed": its diagnostic
+    (file:line:col: CODE) ends the output above a count of the files not run, and the exit is 1."""
+    scenario = tmp_path / "bad.scenario.yaml"
+    text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text().replace("u2: [failed]", "u2: failed")
+    scenario.write_text(text)
+    line = text.splitlines().index("    u2: failed") + 1
+    result = run("test", str(scenario))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{scenario}:{line}:9: E102 must be of type list, not string",
+        "0 scenarios: 0 passed, 0 failed, 1 not run (errors above)",
+    ]
+    assert json.loads(run("test", str(scenario), "--json").stdout)["not_run"] == 1
+
+
+def test_a_folder_without_scenario_files_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+    """A folder holding no *.scenario.yaml is exit 2 naming it, not an empty suite that passes."""
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "typo.scenario.yml").write_text((SCENARIOS / "order_queue_off.scenario.yaml").read_text())
+    result = run("test", str(tmp_path / "scenarios"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"cardflow: no scenario files (*.scenario.yaml) in {tmp_path / 'scenarios'}"
 
 
 def test_min_coverage_fails_a_partial_suite(run: Run) -> None:
