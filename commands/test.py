@@ -85,7 +85,14 @@ def test_command(
     "--population", metavar="PROCESS", help="Instead of scenarios: plan PROCESS for the users of the store (--db) on both sides."
 )
 @click.option("--where", metavar="EXPR", help="With --population: only the users matching EXPR.")
-@set_option
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="VAR=VALUE",
+    help="Override an option on the right side only (the left keeps its values; the output says so). "
+    "VALUE is YAML flow (false, [a, b]). Repeatable.",
+)
 @db_option
 @json_option
 @click.pass_context
@@ -104,7 +111,9 @@ def diff(
 
     Per user: the card states, emails and bureau orders that differ, the options that differ
     and the guards whose result flipped, with their YAML locations. Summary first, grouped by
-    change. Exit 0 when both sides agree, 1 when they differ.
+    change. An email rendered differently (a changed template: subject, text or HTML) is a
+    difference too, shown per template and locale as a text diff for one sample email. --set
+    applies to the right side only. Exit 0 when both sides agree, 1 when they differ.
     """
     from engine.batch.request import Selection
     from engine.definitions.options import parse_sets

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ROOT, Run, StoreUnderTest
 
+Golden = Callable[[str, str], None]
+
 SCENARIOS = ROOT / "tests" / "scenarios"
 FIVE = ROOT / "tests" / "diff" / "five_users.scenario.yaml"
+EMAILS = ROOT / "tests" / "diff" / "ordered_emails.scenario.yaml"
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 
 
@@ -253,3 +257,75 @@ def test_diff_needs_scenarios_or_population(run: Run, tmp_path: Path) -> None:
     assert run("diff", str(FIVE), "--population", ORDER, "--left", str(ROOT)).exit_code == 2
     shutil.copy(FIVE, tmp_path / "x.scenario.yaml")
     assert run("diff", str(tmp_path), "--left", str(tmp_path)).exit_code == 2
+
+
+def reword_emails(workspace: Path) -> Path:
+    """Reword the "card ordered" email (its English subject, its Swedish text) and the approvers' email."""
+    folder = workspace / "templates" / "email"
+    edits = [
+        ("card_ordered.subject.txt", "Your card has been ordered", "Your new card is on its way"),
+        ("sv/card_ordered.text.txt", "Du behöver inte göra något nu.", "Du behöver inte göra något alls."),
+        ("approval_requested.text.txt", "Regards,", "Kind regards,"),
+    ]
+    for name, old, new in edits:
+        text = (folder / name).read_text(encoding="utf-8")
+        assert old in text
+        (folder / name).write_text(text.replace(old, new), encoding="utf-8")
+    return workspace
+
+
+def test_diff_shows_emails_rendered_differently_over_scenarios(run: Run, workspace: Path, golden: Golden) -> None:
+    """Reworded templates (en and sv) are a difference over scenarios, though no outcome changed: exit 1,
+    counted per template and locale, each shown as a text diff of one sample email; golden text and JSON."""
+    reword_emails(workspace)
+    result = run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace))
+    assert result.exit_code == 1
+    golden("diff_emails.txt", result.stdout)
+    report = json.loads(run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace), "--json").stdout)
+    assert (report["same"], report["changed"], report["emails_changed"]) == (False, 0, 4)
+    found = {(e["template"], e["locale"]): (e["count"], e["parts"], e["sample"]["recipient"]) for e in report["emails"]}
+    assert found == {
+        ("approval_requested", None): (1, ["text"], "ap1@example.com"),
+        ("card_ordered", None): (2, ["subject"], "alice@example.com"),
+        ("card_ordered", "sv"): (1, ["text"], "bertil@example.com"),
+    }
+    assert run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(ROOT)).exit_code == 0
+
+
+def test_diff_population_shows_emails_rendered_differently(populated: Run, workspace: Path) -> None:
+    """Over --population too, reworded templates are a difference (exit 1) with a sample diff; same templates, exit 0."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = rules.read_text()
+    block = text.index("  CardsAddonExtProdQueue:")
+    rules.write_text(text[:block] + text[block:].replace("    default: true\n", "    default: true\n    value: false\n", 1))
+    left = workspace.parent / "left"
+    shutil.copytree(workspace, left)
+    reword_emails(workspace)
+    assert (
+        populated(
+            "users", "import", "-", "--format", "csv", input="id,name,email,state,locale\nsv1,Sven,sv1@example.com,active,sv\n"
+        ).exit_code
+        == 0
+    )
+    result = populated("diff", "--population", ORDER, "--left", str(left), "--right", str(workspace), "--json")
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["changed"], report["emails_changed"]) == (1, 0, 182)  # 180 active + op1 + sv1
+    found = {(e["template"], e["locale"]): e for e in report["emails"]}
+    assert (found["card_ordered", None]["count"], found["card_ordered", "sv"]["count"]) == (181, 1)
+    assert "+Subject: Your new card is on its way (standard)" in found["card_ordered", None]["diff"]
+    assert found["card_ordered", "sv"]["sample"] == {"user": "sv1", "recipient": "sv1@example.com", "card": None}
+    shown = populated("diff", "--population", ORDER, "--left", str(left), "--right", str(workspace)).stdout
+    assert "182 emails rendered differently: card_ordered 181 emails, card_ordered (sv) 1 email" in shown.splitlines()
+    assert populated("diff", "--population", ORDER, "--left", str(left), "--right", str(left)).exit_code == 0
+
+
+def test_diff_set_applies_to_the_right_side_only_and_says_so(run: Run) -> None:
+    """With --left and --right, --set changes the right side alone; the output, the JSON and --help say so."""
+    args = ["diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT), "--set", "CardsAddonExtProdQueue=false"]
+    result = run(*args)
+    assert result.exit_code == 1
+    assert "--set CardsAddonExtProdQueue=false: applied to the right side only" in result.stdout.splitlines()
+    report = json.loads(run(*args, "--json").stdout)
+    assert report["set"] == {"side": "right", "values": {"CardsAddonExtProdQueue": False}}
+    assert report["users"][0]["left"]["cards"] == ["processing"]
+    assert "on the right side only" in " ".join(run("diff", "--help").stdout.split())
