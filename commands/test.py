@@ -44,8 +44,9 @@ def test_command(
 
     Each failed expectation is reported at its line in the scenario. Coverage per batch process:
     transitions fired, guard outcomes (true and false) seen, option values exercised, and what
-    was never reached. Exits 1 on a failure, a scenario with diagnostics, or coverage below
-    --min-coverage.
+    was never reached. A file that cannot run is reported with its diagnostics, last, and counted
+    as not run. Exits 1 on a failure, a scenario with diagnostics, or coverage below
+    --min-coverage; 2 when PATHS hold no scenario file.
     """
     from engine.errors import UsageError
     from engine.testing.suite import junit_xml, render_suite, run_suite
@@ -84,7 +85,14 @@ def test_command(
     "--population", metavar="PROCESS", help="Instead of scenarios: plan PROCESS for the users of the store (--db) on both sides."
 )
 @click.option("--where", metavar="EXPR", help="With --population: only the users matching EXPR.")
-@set_option
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="VAR=VALUE",
+    help="Override an option on the right side only (the left keeps its values; the output says so). "
+    "VALUE is YAML flow (false, [a, b]). Repeatable.",
+)
 @db_option
 @json_option
 @click.pass_context
@@ -103,7 +111,9 @@ def diff(
 
     Per user: the card states, emails and bureau orders that differ, the options that differ
     and the guards whose result flipped, with their YAML locations. Summary first, grouped by
-    change. Exit 0 when both sides agree, 1 when they differ.
+    change. An email rendered differently (a changed template: subject, text or HTML) is a
+    difference too, shown per template and locale as a text diff for one sample email. --set
+    applies to the right side only. Exit 0 when both sides agree, 1 when they differ.
     """
     from engine.batch.request import Selection
     from engine.definitions.options import parse_sets
@@ -137,7 +147,8 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
     Each bool is tried both ways and each enumerated option with each value; lists and options
     pinned with --set keep their value (shown as fixed). For a representative user, each row
     tells where `start` sends the card, every state it can end in, and flags (stuck states,
-    documented outcomes no path reaches). A report: exits 0 even when rows are flagged.
+    documented outcomes no path reaches). The row of the options in force is marked with *
+    (`in_force` in --json). A report: exits 0 even when rows are flagged.
     """
     from engine.definitions.options import parse_sets
     from engine.testing.matrix import outcome_matrix, render_matrix

@@ -75,7 +75,7 @@ def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
     changed = 0
     for c in rows(data, **{EMAIL: True}):
         other = without[json.dumps({**c["options"], EMAIL: None})]
-        drop = ("options", "start_emails")
+        drop = ("options", "start_emails", "in_force")
         assert {k: v for k, v in c.items() if k not in drop} == {k: v for k, v in other.items() if k not in drop}
         changed += c["start_emails"] != other["start_emails"]
     assert changed == 4  # queue off, approval off: "ordered" sends card_ordered only with the option on
@@ -110,9 +110,30 @@ def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CardsBatchRequestApproval", "start", "end", "states", "flags"]
-    assert lines[1].split()[:3] == ["false", "approved", "approved"]
+    assert lines[1].split()[:4] == ["*", "false", "approved", "approved"]
     assert lines[2].split()[:3] == ["true", "requested", "(approval_requested)"]
     assert "fixed: none" in lines
+
+
+def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) -> None:
+    """The row whose options the workspace (its `value:`) and --set give now is marked, in the table and in --json."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = rules.read_text()
+    block = text.index(f"  {APPROVAL}:")
+    rules.write_text(text[:block] + text[block:].replace("    default: false\n", "    default: false\n    value: true\n", 1))
+    ws = ["--workspace", str(workspace)]
+    data = matrix_json(run, ORDER, *ws, "--set", f"{QUEUE}=false")
+    (marked,) = [c for c in data["combinations"] if c["in_force"]]
+    assert marked["options"] == {
+        APPROVAL: True,
+        "CardsAddonExtProdMultipleCards": False,
+        EMAIL: True,
+        "CardsAddonExtProdSelectProductionType": False,
+    }
+    lines = run("matrix", ORDER, *ws).stdout.splitlines()
+    (row,) = [line for line in lines[1:] if line.startswith("*  ")]
+    assert row.split()[1:7] == ["true", "false", "true", "true", "false", "requested"]
+    assert "*: the options in force (the workspace's values and --set)" in lines
 
 
 def stuck_workspace(workspace: Path) -> Path:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, Run, StoreUnderTest
 
+Golden = Callable[[str, str], None]
+
 SCENARIOS = ROOT / "tests" / "scenarios"
 FIVE = ROOT / "tests" / "diff" / "five_users.scenario.yaml"
+EMAILS = ROOT / "tests" / "diff" / "ordered_emails.scenario.yaml"
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 
 
@@ -28,6 +33,42 @@ def test_shipped_suite_passes_with_full_coverage(run: Run, tmp_path: Path) -> No
     assert coverage[ORDER]["option_values"]["CardsAddonExtProdQueue"] == ["false", "true"]
     cases = ElementTree.parse(junit).getroot().findall("testcase")
     assert len(cases) == report["passed"] and not any(case.find("failure") is not None for case in cases)
+
+
+def flipped_bools() -> list[Any]:
+    """Every bool option of the reference workspace: its script file, its name and the value that is not its default."""
+    import yaml
+
+    found = []
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        for name, variable in yaml.safe_load(path.read_text())["variables"].items():
+            if variable["type"] == "bool":
+                found.append(pytest.param(path.name, name, not variable["default"], id=f"{name}={not variable['default']}"))
+    return found
+
+
+def set_value(workspace: Path, script: str, name: str, value: bool) -> None:
+    """Give option `name` of `script` in `workspace` a `value:` line under its default, as an administrator does."""
+    path = workspace / "rules" / script
+    text = path.read_text()
+    block = text.index(f"  {name}:\n")
+    default = text.index("    default: ", block)
+    end = text.index("\n", default) + 1
+    path.write_text(text[:end] + f"    value: {'true' if value else 'false'}\n" + text[end:])
+
+
+@pytest.mark.parametrize("script, name, value", flipped_bools())
+def test_shipped_scenarios_pass_on_a_site_that_changed_an_option(
+    run: Run, workspace: Path, script: str, name: str, value: bool
+) -> None:
+    """The shipped scenarios pin the options they assume: a site that turns any bool option the other way
+    (the approval steps on, the queue off, ...) still sees every one of them pass."""
+    set_value(workspace, script, name, value)
+    assert run("options", "--workspace", str(workspace), "--json").exit_code == 0
+    result = run("test", str(SCENARIOS), "--workspace", str(workspace), "--json")
+    report = json.loads(result.stdout)
+    failed = {s["scenario"]: s["failures"] for s in report["scenarios"] if not s["passed"]}
+    assert (result.exit_code, failed, report["diagnostics"]) == (0, {}, [])
 
 
 def test_broken_expectation_fails_at_its_line(run: Run, tmp_path: Path) -> None:
@@ -59,20 +100,20 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(run: Run, tmp_path: Pa
 @pytest.mark.parametrize(
     "edit, code, line",
     [
-        (("    users: [u1, u2]\n", "    users: [u1, ghost]\n"), "E601", 16),
+        (("    users: [u1, u2]\n", "    users: [u1, ghost]\n"), "E601", 19),
         (
             (
                 "  - run: CardsAddonExtProdBoProcOrderMultiple\n",
                 "  - run: CardsAddonExtProdBoProcOrderMultiple\n    queue: run\n",
             ),
             "E602",
-            14,
+            17,
         ),
-        (("    users: [u1, u2]\n", ""), "E603", 14),
+        (("    users: [u1, u2]\n", ""), "E603", 17),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
-        (("steps:\n", "stepz:\n"), "E101", 13),
-        (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 16),
+        (("steps:\n", "stepz:\n"), "E101", 16),
+        (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 19),
     ],
 )
 def test_malformed_scenarios_give_located_diagnostics(
@@ -87,6 +128,31 @@ def test_malformed_scenarios_give_located_diagnostics(
     assert result.exit_code == 1
     found = json.loads(result.stdout)["diagnostics"]
     assert (code, line) in {(d["code"], d["line"]) for d in found}, found
+
+
+def test_a_scenario_with_a_schema_error_is_named_in_the_last_lines(run: Run, tmp_path: Path) -> None:
+    """A scenario file with a schema error is not "0 scenarios: 0 passed, 0 failed": its diagnostic
+    (file:line:col: CODE) ends the output above a count of the files not run, and the exit is 1."""
+    scenario = tmp_path / "bad.scenario.yaml"
+    text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text().replace("u2: [failed]", "u2: failed")
+    scenario.write_text(text)
+    line = text.splitlines().index("    u2: failed") + 1
+    result = run("test", str(scenario))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{scenario}:{line}:9: E102 must be of type list, not string",
+        "0 scenarios: 0 passed, 0 failed, 1 not run (errors above)",
+    ]
+    assert json.loads(run("test", str(scenario), "--json").stdout)["not_run"] == 1
+
+
+def test_a_folder_without_scenario_files_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+    """A folder holding no *.scenario.yaml is exit 2 naming it, not an empty suite that passes."""
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "typo.scenario.yml").write_text((SCENARIOS / "order_queue_off.scenario.yaml").read_text())
+    result = run("test", str(tmp_path / "scenarios"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"cardflow: no scenario files (*.scenario.yaml) in {tmp_path / 'scenarios'}"
 
 
 def test_min_coverage_fails_a_partial_suite(run: Run) -> None:
@@ -191,3 +257,75 @@ def test_diff_needs_scenarios_or_population(run: Run, tmp_path: Path) -> None:
     assert run("diff", str(FIVE), "--population", ORDER, "--left", str(ROOT)).exit_code == 2
     shutil.copy(FIVE, tmp_path / "x.scenario.yaml")
     assert run("diff", str(tmp_path), "--left", str(tmp_path)).exit_code == 2
+
+
+def reword_emails(workspace: Path) -> Path:
+    """Reword the "card ordered" email (its English subject, its Swedish text) and the approvers' email."""
+    folder = workspace / "templates" / "email"
+    edits = [
+        ("card_ordered.subject.txt", "Your card has been ordered", "Your new card is on its way"),
+        ("sv/card_ordered.text.txt", "Du behöver inte göra något nu.", "Du behöver inte göra något alls."),
+        ("approval_requested.text.txt", "Regards,", "Kind regards,"),
+    ]
+    for name, old, new in edits:
+        text = (folder / name).read_text(encoding="utf-8")
+        assert old in text
+        (folder / name).write_text(text.replace(old, new), encoding="utf-8")
+    return workspace
+
+
+def test_diff_shows_emails_rendered_differently_over_scenarios(run: Run, workspace: Path, golden: Golden) -> None:
+    """Reworded templates (en and sv) are a difference over scenarios, though no outcome changed: exit 1,
+    counted per template and locale, each shown as a text diff of one sample email; golden text and JSON."""
+    reword_emails(workspace)
+    result = run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace))
+    assert result.exit_code == 1
+    golden("diff_emails.txt", result.stdout)
+    report = json.loads(run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace), "--json").stdout)
+    assert (report["same"], report["changed"], report["emails_changed"]) == (False, 0, 4)
+    found = {(e["template"], e["locale"]): (e["count"], e["parts"], e["sample"]["recipient"]) for e in report["emails"]}
+    assert found == {
+        ("approval_requested", None): (1, ["text"], "ap1@example.com"),
+        ("card_ordered", None): (2, ["subject"], "alice@example.com"),
+        ("card_ordered", "sv"): (1, ["text"], "bertil@example.com"),
+    }
+    assert run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(ROOT)).exit_code == 0
+
+
+def test_diff_population_shows_emails_rendered_differently(populated: Run, workspace: Path) -> None:
+    """Over --population too, reworded templates are a difference (exit 1) with a sample diff; same templates, exit 0."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    text = rules.read_text()
+    block = text.index("  CardsAddonExtProdQueue:")
+    rules.write_text(text[:block] + text[block:].replace("    default: true\n", "    default: true\n    value: false\n", 1))
+    left = workspace.parent / "left"
+    shutil.copytree(workspace, left)
+    reword_emails(workspace)
+    assert (
+        populated(
+            "users", "import", "-", "--format", "csv", input="id,name,email,state,locale\nsv1,Sven,sv1@example.com,active,sv\n"
+        ).exit_code
+        == 0
+    )
+    result = populated("diff", "--population", ORDER, "--left", str(left), "--right", str(workspace), "--json")
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["changed"], report["emails_changed"]) == (1, 0, 182)  # 180 active + op1 + sv1
+    found = {(e["template"], e["locale"]): e for e in report["emails"]}
+    assert (found["card_ordered", None]["count"], found["card_ordered", "sv"]["count"]) == (181, 1)
+    assert "+Subject: Your new card is on its way (standard)" in found["card_ordered", None]["diff"]
+    assert found["card_ordered", "sv"]["sample"] == {"user": "sv1", "recipient": "sv1@example.com", "card": None}
+    shown = populated("diff", "--population", ORDER, "--left", str(left), "--right", str(workspace)).stdout
+    assert "182 emails rendered differently: card_ordered 181 emails, card_ordered (sv) 1 email" in shown.splitlines()
+    assert populated("diff", "--population", ORDER, "--left", str(left), "--right", str(left)).exit_code == 0
+
+
+def test_diff_set_applies_to_the_right_side_only_and_says_so(run: Run) -> None:
+    """With --left and --right, --set changes the right side alone; the output, the JSON and --help say so."""
+    args = ["diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT), "--set", "CardsAddonExtProdQueue=false"]
+    result = run(*args)
+    assert result.exit_code == 1
+    assert "--set CardsAddonExtProdQueue=false: applied to the right side only" in result.stdout.splitlines()
+    report = json.loads(run(*args, "--json").stdout)
+    assert report["set"] == {"side": "right", "values": {"CardsAddonExtProdQueue": False}}
+    assert report["users"][0]["left"]["cards"] == ["processing"]
+    assert "on the right side only" in " ".join(run("diff", "--help").stdout.split())

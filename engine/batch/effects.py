@@ -295,7 +295,6 @@ _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
     """One email per batch and approver: each unit of work adds its cards to the approver's email."""
-    process = context.compiled.process
     for approver_id, entries in approvals.items():
         approver = next(a for a in context.approver_list() if a["id"] == approver_id)
         for (template, batch), group in _group(entries).items():
@@ -309,15 +308,34 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
                 parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
                 queries.replace_outbox_context(connection, key, previous, parts)
                 continue
-            email_context = {
-                "recipient": person(approver),
-                "requester": person(context.actor),
-                "process": {"symbolic_name": process.symbolic_name, "name": process.name},
-                "batch": {"id": batch},
-                "cards": cards,
-            }
-            row = _outbox_row(key, None, batch, template, approver, email_context, context)
+            row = _outbox_row(key, None, batch, template, approver, _approval_context(context, approver, batch, cards), context)
             queries.insert_many(connection, db.outbox, [row], skip_existing="dedupe_key")
+
+
+def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]]) -> list[Row]:
+    """The approvers' emails of one unit of work as rendered outbox rows, each with only this work's
+    cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
+    rows = []
+    for approver_id, entries in approvals.items():
+        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        for (template, batch), group in _group(entries).items():
+            email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
+            rows.append(
+                _outbox_row(f"plan:{batch}:{template}:{approver_id}", None, batch, template, approver, email_context, context)
+            )
+    return rows
+
+
+def _approval_context(context: FireContext, approver: Row, batch: str, cards: list[Row]) -> Row:
+    """The context of an approver's email about `cards` of `batch`."""
+    process = context.compiled.process
+    return {
+        "recipient": person(approver),
+        "requester": person(context.actor),
+        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
+        "batch": {"id": batch},
+        "cards": cards,
+    }
 
 
 def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:

@@ -20,6 +20,7 @@ class UserResult:
     emails: list[tuple[str, str]] | None = None
     orders: list[bool] | None = None
     trace: Row | None = None
+    rendered: list[Row] | None = None  # a plan's emails rendered (outbox rows), when it was asked for them
 
     def as_json(self) -> Row:
         found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}

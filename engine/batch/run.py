@@ -16,7 +16,15 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
+from engine.batch.effects import (
+    BUREAU_DOWN_AFTER,
+    FireContext,
+    Work,
+    bureau_refusal,
+    fire,
+    planned_approval_emails,
+    unanswered,
+)
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import (
     RunRequest,
@@ -146,8 +154,10 @@ def _run_chunk(
     *,
     plan: bool = False,
     resumed: bool = True,
+    rendered: bool = False,
 ) -> None:
-    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already."""
+    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already;
+    `rendered`: a plan keeps each user's emails rendered."""
     ids = [user["id"] for user in users]
     done, counts = _looked_up(connection, batch, ids, resumed)
     context = FireContext(
@@ -180,7 +190,7 @@ def _run_chunk(
         if outcome.card == card_ids[used]:
             used += 1
         if plan:
-            _planned(outcome, work, context)
+            _planned(outcome, work, context, rendered)
             work = Work()
         result.add(outcome, keep)
     if not plan:
@@ -221,8 +231,9 @@ def _again(context: FireContext, work: Work, batch: Batch, user: Row, card: Row,
         result.note(keep, user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
 
 
-def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
-    """Tell a planned result what its rows would have been: the emails, the bureau answer, the decision."""
+def _planned(outcome: UserResult, work: Work, context: FireContext, rendered: bool = False) -> None:
+    """Tell a planned result what its rows would have been: the emails (with `rendered`, as outbox rows,
+    the approvers' emails rendered for this card alone), the bureau answer, the decision."""
     outcome.emails = [(row["template"], row["recipient"]) for row in work.rows["outbox"]]
     approvers = {approver["id"]: approver["email"] for approver in context.approver_list()}
     outcome.emails += [
@@ -230,6 +241,8 @@ def _planned(outcome: UserResult, work: Work, context: FireContext) -> None:
     ]
     outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
     outcome.trace = work.last_trace
+    if rendered:
+        outcome.rendered = work.rows["outbox"] + planned_approval_emails(context, work.approvals)
 
 
 def _counted(batch: Batch, outcome: UserResult) -> UserResult:
@@ -284,7 +297,8 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
 
 
 class Planner:
-    """Plans a batch chunk by chunk without writing: for comparing two configurations in lockstep."""
+    """Plans a batch chunk by chunk without writing, each user's emails rendered: for comparing two
+    configurations in lockstep."""
 
     def __init__(self, workspace: Workspace, engine: Engine, request: RunRequest, connector: Connector) -> None:
         self.engine, self.connector = engine, connector
@@ -303,5 +317,5 @@ class Planner:
         """What the run would do for these users."""
         result = BatchResult(self.batch.record["id"], self.batch.process.symbolic_name, True)
         with db.reading(self.engine) as connection:
-            _run_chunk(connection, self.batch, self.connector, users, result, True, plan=True)
+            _run_chunk(connection, self.batch, self.connector, users, result, True, plan=True, rendered=True)
         return result.results

@@ -1,4 +1,5 @@
-"""`cardflow diff`: outcomes under two configurations, per user, each difference traced to its causes.
+"""`cardflow diff`: outcomes under two configurations, per user, each difference traced to its causes;
+and the emails rendered differently (a changed template), by template and locale (`email_diff`).
 
 The causes are the option values that differ between the two sides (with where the right side's
 value comes from) and the guards whose result flipped for that user's card, with their YAML
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.batch.request import PLANNER, RunRequest, Selection
+from engine.batch.request import PLANNER, RunRequest, Selection, new_batch_id
 from engine.batch.results import UserResult
 from engine.batch.run import Planner
 from engine.definitions.model import Workspace
@@ -24,6 +25,7 @@ from engine.definitions.options import EffectiveOptions, effective_options
 from engine.errors import UsageError
 from engine.outbound.bureau import Simulated
 from engine.store.queries import Row
+from engine.testing.email_diff import EmailChanges
 from engine.testing.scenario import Outcome, Scenario, find_scenarios, load_scenario, run_scenario
 
 
@@ -90,15 +92,18 @@ class UserDiff:
 
 @dataclass
 class DiffReport:
-    """All differences found, and how many users were compared."""
+    """All differences found, and how many users were compared; `overrides`: the --set values,
+    which apply to the right side only."""
 
     compared: int = 0
     users: list[UserDiff] = field(default_factory=list)
     groups: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    emails: EmailChanges = field(default_factory=EmailChanges)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def same(self) -> bool:
-        return not self.users
+        return not self.users and not self.emails.found
 
     def add(self, difference: UserDiff, keep: bool = True) -> None:
         because = "; ".join(str(o) for o in difference.options) or "the definitions differ"
@@ -110,6 +115,10 @@ class DiffReport:
         lines = [f"{self.compared} users compared, {sum(self.groups.values())} changed"]
         for (left, right, because), count in self.groups.most_common():
             lines.append(f"{count} user{'s' if count != 1 else ''}: {left} -> {right}, because {because}")
+        lines += self.emails.summary()
+        if self.overrides:
+            values = " ".join(f"{name}={_shown(value)}" for name, value in self.overrides.items())
+            lines.append(f"--set {values}: applied to the right side only")
         return lines
 
     def as_json(self) -> Row:
@@ -122,6 +131,9 @@ class DiffReport:
                 for (left, right, because), n in self.groups.most_common()
             ],
             "users": [user.as_json() for user in self.users],
+            "emails_changed": self.emails.count,
+            "emails": self.emails.as_json(),
+            "set": {"side": "right", "values": self.overrides},
         }
 
 
@@ -141,8 +153,8 @@ def option_changes(left: EffectiveOptions, right: EffectiveOptions) -> list[Opti
 
 
 def diff_scenarios(left: Workspace, right: Workspace, overrides: Mapping[str, Any], scenarios: Iterable[Scenario]) -> DiffReport:
-    """Run each scenario under both sides and compare the outcome of every user."""
-    report = DiffReport()
+    """Run each scenario under both sides and compare the outcome and the rendered emails of every user."""
+    report = DiffReport(overrides=dict(overrides))
     for scenario in scenarios:
         before = run_scenario(left, scenario).outcome
         after = run_scenario(right, scenario, overrides).outcome
@@ -155,6 +167,8 @@ def diff_scenarios(left: Workspace, right: Workspace, overrides: Mapping[str, An
             if left_outcome != right_outcome:
                 flips = _flips(before.decisions.get(user, []), after.decisions.get(user, []))
                 report.add(UserDiff(user, scenario.file, left_outcome, right_outcome, _relevant(changes, flips), flips))
+        for user in sorted(set(before.rendered) & set(after.rendered)):
+            report.emails.compare(user, before.rendered[user], after.rendered[user])
     return report
 
 
@@ -217,13 +231,16 @@ def diff_population(
     keep: int = 1000,
 ) -> DiffReport:
     """Plan the process for every selected user of the store under both sides, in lockstep; nothing is written."""
-    before = Planner(left, engine, RunRequest(process, PLANNER["id"], selection, {}, dry_run=True), Simulated())
-    after = Planner(right, engine, RunRequest(process, PLANNER["id"], selection, overrides, dry_run=True), Simulated())
+    batch = new_batch_id()  # one for both sides, so that the emails that name it agree
+    before = Planner(left, engine, RunRequest(process, PLANNER["id"], selection, {}, batch_id=batch, dry_run=True), Simulated())
+    request = RunRequest(process, PLANNER["id"], selection, overrides, batch_id=batch, dry_run=True)
+    after = Planner(right, engine, request, Simulated())
     changes = option_changes(before.options, after.options)
-    report = DiffReport()
+    report = DiffReport(emails=EmailChanges(cards=False), overrides=dict(overrides))
     for users in before.users():
         for old, new in zip(before.plan(users), after.plan(users), strict=True):
             report.compared += 1
+            report.emails.compare(old.user, old.rendered or [], new.rendered or [])
             left_outcome, right_outcome = _planned_outcome(old), _planned_outcome(new)
             if left_outcome != right_outcome:
                 flips = _trace_flips(old.trace, new.trace)
@@ -269,13 +286,15 @@ def _shown(value: Any) -> str:
 
 
 def render_report(report: DiffReport, shown: int = 50) -> str:
-    """The diff for a reader: the summary grouped by change, then each changed user with the causes."""
+    """The diff for a reader: the summary grouped by change, then each changed user with the causes,
+    then a sample of each template rendered differently."""
     lines = report.summary()
     for user in report.users[:shown]:
         lines += ["", f"{user.user} ({user.source}):", f"  left:  {describe(user.left)}", f"  right: {describe(user.right)}"]
         lines += [f"  because {change}" for change in user.options] + [f"  {flip}" for flip in user.flips]
     if len(report.users) > shown:
         lines.append(f"... and {len(report.users) - shown} more users (--json gives them all)")
+    lines += report.emails.details()
     return "\n".join(lines)
 
 

@@ -7,14 +7,14 @@ the process is compiled and a card of a representative user (active, no open car
 a trigger that some action process fires on the card is taken, whatever its runtime guard says.
 The result names where the card starts, every state it can end in, the states where it gets stuck
 (no way out but to itself, though neither final nor a handover) and the documented outcome states
-no path reaches.
+no path reaches. The row of the options in force (the workspace's values and `--set`) is marked.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
@@ -43,6 +43,8 @@ OPERATOR: dict[str, Any] = {
     "roles": ["operator"],
 }
 BATCH_ID = "matrix"
+#: The mark of the row whose options are the ones in force.
+IN_FORCE = "*"
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,14 @@ class Combination:
     stuck: list[str]
     unreachable_outcomes: list[str]
     flags: list[str]
+    in_force: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        """The combination as stable JSON data (`start_emails`: the templates sent, by start state)."""
+        """The combination as stable JSON data (`start_emails`: the templates sent, by start state;
+        `in_force`: whether these are the values the workspace and --set give now)."""
         return {
             "options": self.options,
+            "in_force": self.in_force,
             "start": sorted(self.start),
             "start_emails": {state: self.start[state] for state in sorted(self.start)},
             "end_states": self.end_states,
@@ -107,7 +112,8 @@ def outcome_matrix(workspace: Workspace, name: str, overrides: Mapping[str, Any]
         chosen = dict(zip(domains, values, strict=True))
         options = effective_options(workspace.scripts, {**pinned, **chosen})
         compiled = compile_process(process, options, workspace.fingerprint)
-        combinations.append(combination_of(compiled, chosen, triggers))
+        found = combination_of(compiled, chosen, triggers)
+        combinations.append(replace(found, in_force=all(base[var] == value for var, value in chosen.items())))
     return Matrix(name, list(domains), fixed, combinations)
 
 
@@ -246,10 +252,13 @@ def render_matrix(matrix: Matrix) -> str:
     from engine.report.tables import table
 
     prefix = _common_prefix(matrix.varied)
-    headers = [*(name.removeprefix(prefix) for name in matrix.varied), "start", "end states", "flags"]
+    headers = ["", *(name.removeprefix(prefix) for name in matrix.varied), "start", "end states", "flags"]
     rows = [_row(matrix.varied, combination) for combination in matrix.combinations]
     fixed = ", ".join(f"{name} = {_shown(value)}" for name, value in matrix.fixed.items()) or "none"
-    legend = ["start: the states a new card reaches (both bureau answers), with the emails sent in parentheses"]
+    legend = [
+        f"{IN_FORCE}: the options in force (the workspace's values and --set)",
+        "start: the states a new card reaches (both bureau answers), with the emails sent in parentheses",
+    ]
     if prefix:
         legend.append(f"option columns: the variables named {prefix}<column>")
     return "\n".join([table(headers, rows, upper=False), "", f"fixed: {fixed}", *legend])
@@ -270,7 +279,13 @@ def _common_prefix(names: list[str]) -> str:
 
 def _row(varied: list[str], combination: Combination) -> list[Any]:
     values = [combination.options[name] for name in varied]
-    return [*values, _start_cell(combination.start), ", ".join(combination.end_states), "; ".join(combination.flags)]
+    return [
+        IN_FORCE if combination.in_force else "",
+        *values,
+        _start_cell(combination.start),
+        ", ".join(combination.end_states),
+        "; ".join(combination.flags),
+    ]
 
 
 def _start_cell(start: Mapping[str, list[str]]) -> str:

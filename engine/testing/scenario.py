@@ -86,6 +86,7 @@ class Outcome:
     orders: dict[str, list[bool]] = field(default_factory=dict)
     decisions: dict[str, list[list[Row]]] = field(default_factory=dict)
     traces: list[tuple[str, Row]] = field(default_factory=list)
+    rendered: dict[str, list[Row]] = field(default_factory=dict)  # the outbox rows, as rendered
 
 
 @dataclass
@@ -314,7 +315,7 @@ class _Runner:
 
 
 def collect_outcome(engine: Engine) -> Outcome:
-    """Per user: card states oldest first, emails, bureau answers, and each card's decisions."""
+    """Per user: card states oldest first, emails (and as rendered), bureau answers, and each card's decisions."""
     outcome = Outcome()
     with db.reading(engine) as connection:
         cards = queries.find_cards(connection)
@@ -329,6 +330,7 @@ def collect_outcome(engine: Engine) -> Outcome:
         for email in queries.list_outbox(connection):
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
             outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))
+            outcome.rendered.setdefault(user, []).append(email)
         for order in connection.execute(select(db.orders).order_by(db.orders.c.id)):
             outcome.orders.setdefault(owner[order.card_id]["user_id"], []).append(bool(order.accepted))
     return outcome

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.definitions.model import Workspace
 from engine.diagnostics import Diagnostic, sort_unique
+from engine.errors import UsageError
 from engine.store.queries import Row
 from engine.testing.coverage import ProcessCoverage, measure
 from engine.testing.scenario import ScenarioResult, find_scenarios, load_scenario, result_json, run_scenario
@@ -20,6 +21,7 @@ class Suite:
     results: list[ScenarioResult] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     coverage: list[ProcessCoverage] = field(default_factory=list)
+    not_run: int = 0  # scenario files whose diagnostics kept them from running
 
     @property
     def failed(self) -> list[ScenarioResult]:
@@ -35,38 +37,48 @@ class Suite:
             "coverage": [entry.as_json() for entry in self.coverage],
             "passed": len(self.results) - len(self.failed),
             "failed": len(self.failed),
+            "not_run": self.not_run,
         }
 
 
 def run_suite(workspace: Workspace, paths: list[Path]) -> Suite:
-    """Load every scenario under `paths`, run the valid ones, and measure coverage over all of them."""
+    """Load every scenario under `paths`, run the valid ones, and measure coverage over all of them.
+    No scenario file under `paths` at all is a UsageError, not an empty success."""
     suite = Suite()
-    for path in find_scenarios(paths):
+    files = find_scenarios(paths)
+    if not files:
+        raise UsageError(f"no scenario files (*.scenario.yaml) in {', '.join(str(path) for path in paths)}")
+    for path in files:
         scenario, found = load_scenario(path, workspace)
         suite.diagnostics += found
         if scenario is not None:
             suite.results.append(run_scenario(workspace, scenario))
+        else:
+            suite.not_run += 1
     suite.diagnostics = sort_unique(suite.diagnostics)
     suite.coverage = measure(workspace.processes.values(), (t for r in suite.results for t in r.outcome.traces))
     return suite
 
 
 def render_suite(suite: Suite) -> str:
-    """The test run for a reader: one line per scenario, failures located, then coverage."""
-    lines = [str(d) for d in suite.diagnostics]
+    """The test run for a reader: one line per scenario, failures located, coverage, then the diagnostics
+    of the files that could not run, last, above the count that names them."""
+    lines = []
     for result in suite.results:
         lines.append(f"{'PASS' if result.passed else 'FAIL'} {result.scenario.file}  {result.scenario.name}")
         lines += [f"  {failure}" for failure in result.failures]
-    lines.append("")
-    lines.append("Coverage:")
-    for entry in suite.coverage:
+    lines += ["", "Coverage:"] if suite.results else []
+    for entry in suite.coverage if suite.results else []:
         transitions = f"transitions {len(entry.fired)}/{len(entry.process.transitions)}"
         guards = f"guard outcomes {len(entry.outcomes)}/{2 * len(entry.guarded)}"
         lines.append(f"  {entry.process.symbolic_name}  {entry.percent:.1f}%  {transitions}, {guards}")
         for name, values in sorted(entry.option_values.items()):
             lines.append(f"    {name}: {', '.join(sorted(values))}")
         lines += [f"    never: {gap}" for gap in entry.missing()]
-    lines.append(f"{len(suite.results)} scenarios: {len(suite.results) - len(suite.failed)} passed, {len(suite.failed)} failed")
+    lines += [str(d) for d in suite.diagnostics]
+    counts = f"{len(suite.results)} scenarios: {len(suite.results) - len(suite.failed)} passed, {len(suite.failed)} failed"
+    not_run = f", {suite.not_run} not run (errors above)" if suite.not_run else ""
+    lines.append(counts + not_run)
     return "\n".join(lines)
 
 
