@@ -12,6 +12,7 @@ from commands.shared import (
     db_option,
     echo_listing,
     json_option,
+    json_text,
     open_reading,
     page_options,
     store_at,
@@ -32,12 +33,13 @@ def users() -> None:
     help="The file's format (default: by its suffix; from stdin, guessed).",
 )
 @db_option
-def users_import(file: Path, fmt: str | None, db: str | None) -> None:
+@json_option
+def users_import(file: Path, fmt: str | None, db: str | None, as_json: bool) -> None:
     """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
 
     CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
     (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
-    is written.
+    is written. --json: {imported, source}.
     """
     from engine.store.queries import upsert_users
     from engine.store.users import guess_format, parse_users, read_users
@@ -50,7 +52,8 @@ def users_import(file: Path, fmt: str | None, db: str | None) -> None:
     engine = store_at(db)
     with engine.begin() as connection:
         upsert_users(connection, rows)
-    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
+    source = "stdin" if str(file) == "-" else str(file)
+    click.echo(json_text({"imported": len(rows), "source": source}) if as_json else f"imported {len(rows)} user(s) from {source}")
 
 
 def read_stdin() -> str:

@@ -1,37 +1,63 @@
-"""The exception tree: content problems are values (diagnostics); these are for refusals and misuse."""
+"""The exception tree: content problems are values (diagnostics); these are for refusals and misuse.
+
+Every error has one JSON shape, the same on the command line (`--json`, on stdout) and in the API:
+`{"error": {"code": CODE, "message": TEXT, "details": [...]}}` (`error_json`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+
+def error_json(code: str, message: str, details: Iterable[Any] = ()) -> dict[str, Any]:
+    """The one JSON shape of an error: a stable code, the one-line message, and the details behind it."""
+    return {"error": {"code": code, "message": message, "details": list(details)}}
+
+
+def clause(message: str) -> str:
+    """A message as one clause of a longer one: without its closing full stop (no `".;` when joined)."""
+    return message.rstrip().removesuffix(".")
+
 
 class CardflowError(Exception):
-    """Base of every error cardflow raises on purpose; `exit_code` says how the CLI ends."""
+    """Base of every error cardflow raises on purpose; `exit_code` says how the CLI ends, `code` names it in JSON."""
 
     exit_code = 2
+    code = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: Iterable[Any] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.details = list(details)
+
+    def as_json(self) -> dict[str, Any]:
+        return error_json(self.code, self.message, self.details)
 
 
 class UsageError(CardflowError):
     """The command was asked for something unusable: unknown name, bad value, missing file."""
 
     exit_code = 2
+    code = "usage"
 
 
 class WorkspaceInvalid(CardflowError):
     """The workspace has diagnostics, so nothing can be compiled or run from it."""
 
     exit_code = 1
+    code = "workspace_invalid"
 
 
 class Refused(CardflowError):
     """A process or action was refused by a rule (role, four-eyes, state, prerequisite)."""
 
     exit_code = 1
+    code = "refused"
 
 
 class Unfinished(CardflowError):
     """Work was left undone (a batch incomplete, orders unanswered); the message says how to finish it."""
 
     exit_code = 1
+    code = "unfinished"

@@ -55,6 +55,7 @@ class RenderError(CardflowError):
     """An email could not be rendered (undefined variable, refused by the sandbox, missing file)."""
 
     exit_code = 1
+    code = "render"
 
 
 @dataclass(frozen=True)
