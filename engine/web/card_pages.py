@@ -56,7 +56,7 @@ def card_page(request: Request, card_id: int, user: CardReader) -> Response:
     allowed = allowed_triggers(console.workspace, console.engine, card_id, user["id"])
     context = {
         "story": story,
-        "told": render_story(story).splitlines(),
+        "told": render_story(story, {p.symbolic_name: p.name for p in console.workspace.processes.values()}).splitlines(),
         "actions": [trigger for trigger in allowed if trigger in CARD_ACTIONS],
         "decidable": any(trigger not in CARD_ACTIONS for trigger in allowed),
     }
