@@ -223,11 +223,13 @@ def json_text(data: Any) -> str:
     return to_json(data)
 
 
-def action_command(trigger: str, summary: str) -> click.Command:
+def action_command(trigger: str, summary: str, reason_help: str) -> click.Command:
+    """The command that fires `trigger` on cards (all or none); `reason_help` says what its --reason is for."""
+
     @click.command(trigger, help=summary)
     @click.argument("cards", nargs=-1, required=True, type=int)
     @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
-    @click.option("--reason", metavar="TEXT", help="Why (required to reject).")
+    @click.option("--reason", metavar="TEXT", help=reason_help)
     @set_option
     @workspace_option
     @db_option

@@ -489,3 +489,15 @@ def test_a_guard_reading_open_cards_sees_them(cf: Run, workspace: Path) -> None:
     first = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
     second = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
     assert [r["state"] for r in first + second] == ["approved", "requested"]
+
+
+def test_reason_help_says_what_it_is_for_in_each_command(run: Run) -> None:
+    """`--reason` has its own help in approve, reject, postpone, abort and retry: whether it is needed and where it goes."""
+    helps = {}
+    for command in ("approve", "reject", "postpone", "abort", "retry"):
+        text = " ".join(run(command, "--help").stdout.split())
+        helps[command] = text[text.index("--reason TEXT") :].split(" --")[0]
+    assert helps["reject"].startswith("--reason TEXT Required: why the request is rejected")
+    assert all("Optional" in helps[command] for command in ("approve", "postpone", "abort", "retry"))
+    assert "approval email" in helps["approve"] and "ordered again" in helps["retry"] and "aborted" in helps["abort"]
+    assert len(set(helps.values())) == 5
