@@ -67,21 +67,26 @@ def read_stdin() -> str:
 
 
 @users.command("list")
+@click.option(
+    "--columns",
+    metavar="NAME,...",
+    help="The columns to show, fields (id, name, email, state, roles) or attributes (department, ...), comma-separated; "
+    "--json keeps only these too. Default: the fields, then every attribute of the first page of users.",
+)
 @page_options
 @db_option
 @json_option
-def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
-    """List the users of the store, in id order (read a page at a time)."""
+def users_list(columns: str | None, limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
+    """List the users of the store with their attributes, in id order (read a page at a time)."""
     from engine.store import listing
 
+    asked = [name.strip() for name in (columns or "").split(",") if name.strip()]
     with open_reading(db) as connection:
+        shown = listing.user_columns(connection, asked)
         rows = listing.users(connection, limit=limit, offset=offset)
-        echo_listing(
-            rows,
-            as_json,
-            ["id", "name", "email", "state", "roles"],
-            lambda u: [u[k] for k in ("id", "name", "email", "state", "roles")],
-        )
+        if as_json and asked:
+            rows = ({name: user.get(name) for name in shown} for user in rows)
+        echo_listing(rows, as_json, shown, lambda user: [user.get(name) for name in shown])
 
 
 @users.command("password")
