@@ -90,7 +90,7 @@ async def _http_error(request: Request, error: Any) -> Response:
     """An HTTP error (no token, no such route): under /api/ the one error shape, else FastAPI's answer."""
     if not _in_api(request) or error.status_code < 400:
         return await http_exception_handler(request, error)
-    phrase = HTTPStatus(error.status_code).phrase if error.status_code in HTTPStatus else f"HTTP {error.status_code}"
+    phrase = _phrase(error.status_code)
     message = error.detail if isinstance(error.detail, str) else phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
     return JSONResponse(error_json(code, message), status_code=error.status_code, headers=error.headers)
@@ -103,6 +103,13 @@ async def _invalid_request(request: Request, error: Any) -> Response:
     details = jsonable_encoder(error.errors())
     message = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in details) or "invalid request"
     return JSONResponse(error_json("invalid_request", message, details), status_code=422)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code HTTP does not name
+        return f"HTTP {status}"
 
 
 def _in_api(request: Request) -> bool:
