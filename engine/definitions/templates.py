@@ -266,8 +266,10 @@ def _unknown_attribute(record: str, attr: str, where: Location) -> Iterator[Diag
 def person_attributes(tree: nodes.Template) -> set[str]:
     """The names a template reads that no record of the context has but a person may (`holder.department`,
     `card.holder.department`): the sample people carry them, so that validate renders what a batch would."""
-    read = {node.attr for node in tree.find_all(nodes.Getattr) if not node.attr.startswith("_")}
-    return read - PERSON_FIELDS - set().union(*CONTEXT_ATTRIBUTES.values())
+    lookups: Iterator[Any] = tree.find_all((nodes.Getattr, nodes.Getitem))
+    read = {node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None) for node in lookups}
+    names = {name for name in read if isinstance(name, str) and not name.startswith("_")}
+    return names - PERSON_FIELDS - set().union(*CONTEXT_ATTRIBUTES.values())
 
 
 def _render_sample(
