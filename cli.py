@@ -10,13 +10,13 @@ import gc
 import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from commands.shared import STORE_KEY
+from commands.shared import ANSWERED_KEY, JSON_KEY, STORE_KEY
 from engine.diagnostics import did_you_mean, one_line
-from engine.errors import CardflowError
+from engine.errors import CardflowError, error_json
 from engine.store.checks import one_line_error
 
 
@@ -63,10 +63,11 @@ class CardflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CardflowError as error:
-            for line in error.lines():
-                click.echo(one_line(f"cardflow: {line}"), err=True)
-            ctx.exit(error.exit_code)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            _refuse(ctx, error.as_json(), error.lines(), error.exit_code)
+        except click.exceptions.ClickException as error:  # click prints it on stderr; with --json, stdout has it too
+            _tell_json(ctx, error_json("usage", error.format_message()))
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:  # the reader went away (| head): stop quietly
             sys.stderr.close()
@@ -76,11 +77,27 @@ class CardflowGroup(click.Group):
                 raise
             if _from_the_database(error):
                 store = ctx.meta.get(STORE_KEY, "?")
-                click.echo(f"cardflow: the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)", err=True)
-                ctx.exit(2)
-            problem = f"{type(error).__name__}: {error}"
-            click.echo(one_line(f"cardflow: internal error: {problem} (CARDFLOW_DEBUG=1 shows more)"), err=True)
-            ctx.exit(2)
+                message = f"the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)"
+                _refuse(ctx, error_json("store", message), [message], 2)
+            message = one_line(f"internal error: {type(error).__name__}: {error} (CARDFLOW_DEBUG=1 shows more)")
+            _refuse(ctx, error_json("internal", message), [message], 2)
+
+
+def _refuse(ctx: click.Context, document: dict[str, Any], lines: list[str], exit_code: int) -> NoReturn:
+    """End the command with an error: its lines on stderr (one, but for a list of problems) and, with --json,
+    its JSON on stdout."""
+    _tell_json(ctx, document)
+    for line in lines:
+        click.echo(one_line(f"cardflow: {line}"), err=True)
+    ctx.exit(exit_code)
+
+
+def _tell_json(ctx: click.Context, document: dict[str, Any]) -> None:
+    """With --json, the error as JSON on stdout, unless the command's answer is already there."""
+    if ctx.meta.get(JSON_KEY) and not ctx.meta.get(ANSWERED_KEY):
+        from engine.report.tables import to_json
+
+        click.echo(to_json(document))
 
 
 @click.group(cls=CardflowGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -60,11 +60,11 @@ def processes(workspace: str | None, as_json: bool) -> None:
 @set_option
 @json_option
 def show(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
-    """Show one process: metadata, options with their values, states and transitions."""
+    """Show one process: metadata, every trigger and who fires it, options with their values, states, transitions."""
     from engine.report.tables import process_detail, render_detail
 
     found = open_workspace(workspace)
-    detail = process_detail(found.process(name), options_from(found, sets))
+    detail = process_detail(found.process(name), options_from(found, sets), found.processes.values())
     click.echo(render_detail(detail)) if not as_json else echo_json(detail)
 
 
@@ -75,7 +75,8 @@ def show(name: str, workspace: str | None, sets: tuple[str, ...], as_json: bool)
 def options(workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None:
     """Show every option variable's effective value and where it came from.
 
-    SOURCE is `default`, the FILE:LINE of a `value:` in rules/, or `--set`.
+    SOURCE is `default`, the FILE:LINE of a `value:` in rules/, or `--set`; SCRIPT is the option
+    script that declares it (two scripts may name an option alike).
     """
     from engine.report.tables import option_rows, table
 
@@ -83,9 +84,8 @@ def options(workspace: str | None, sets: tuple[str, ...], as_json: bool) -> None
     if as_json:
         echo_json(rows)
         return
-    click.echo(
-        table(["variable", "value", "source", "option"], [[r["variable"], r["value"], r["source"], r["option"]] for r in rows])
-    )
+    columns = ["variable", "value", "source", "script", "option"]
+    click.echo(table(columns, [[r[column] for column in columns] for r in rows]))
 
 
 @click.command()

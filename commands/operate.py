@@ -341,8 +341,16 @@ def _batch_cells(batch: dict[str, Any]) -> list[Any]:
     return [*(batch[column] for column in batch if column != "progress"), shown]
 
 
-abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
-retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
+abort = action_command(
+    "abort",
+    "Abort cards: a queued order (operator), or your own open request (requester).",
+    "Optional: why the order is aborted or the request withdrawn; kept in the card's history (`cardflow explain`).",
+)
+retry = action_command(
+    "retry",
+    "Order failed cards at the bureau again (operator role).",
+    "Optional: why the card is ordered again (say, the bureau's problem fixed); kept in the card's history.",
+)
 
 
 def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:

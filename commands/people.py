@@ -12,6 +12,7 @@ from commands.shared import (
     db_option,
     echo_listing,
     json_option,
+    json_text,
     open_reading,
     page_options,
     store_at,
@@ -32,12 +33,13 @@ def users() -> None:
     help="The file's format (default: by its suffix; from stdin, guessed).",
 )
 @db_option
-def users_import(file: Path, fmt: str | None, db: str | None) -> None:
+@json_option
+def users_import(file: Path, fmt: str | None, db: str | None, as_json: bool) -> None:
     """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
 
     CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
     (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
-    is written.
+    is written. --json: {imported, source}.
     """
     from engine.store.queries import upsert_users
     from engine.store.users import guess_format, parse_users, read_users
@@ -50,7 +52,8 @@ def users_import(file: Path, fmt: str | None, db: str | None) -> None:
     engine = store_at(db)
     with engine.begin() as connection:
         upsert_users(connection, rows)
-    click.echo(f"imported {len(rows)} user(s) from {'stdin' if str(file) == '-' else file}")
+    source = "stdin" if str(file) == "-" else str(file)
+    click.echo(json_text({"imported": len(rows), "source": source}) if as_json else f"imported {len(rows)} user(s) from {source}")
 
 
 def read_stdin() -> str:
@@ -64,21 +67,26 @@ def read_stdin() -> str:
 
 
 @users.command("list")
+@click.option(
+    "--columns",
+    metavar="NAME,...",
+    help="The columns to show, fields (id, name, email, state, roles) or attributes (department, ...), comma-separated; "
+    "--json keeps only these too. Default: the fields, then every attribute of the first page of users.",
+)
 @page_options
 @db_option
 @json_option
-def users_list(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
-    """List the users of the store, in id order (read a page at a time)."""
+def users_list(columns: str | None, limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
+    """List the users of the store with their attributes, in id order (read a page at a time)."""
     from engine.store import listing
 
+    asked = [name.strip() for name in (columns or "").split(",") if name.strip()]
     with open_reading(db) as connection:
+        shown = listing.user_columns(connection, asked)
         rows = listing.users(connection, limit=limit, offset=offset)
-        echo_listing(
-            rows,
-            as_json,
-            ["id", "name", "email", "state", "roles"],
-            lambda u: [u[k] for k in ("id", "name", "email", "state", "roles")],
-        )
+        if as_json and asked:
+            rows = ({name: user.get(name) for name in shown} for user in rows)
+        echo_listing(rows, as_json, shown, lambda user: [user.get(name) for name in shown])
 
 
 @users.command("password")

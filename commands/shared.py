@@ -22,8 +22,33 @@ def workspace_option(function: F) -> F:
     )(function)
 
 
+JSON_KEY = "cardflow.json"  # the command was asked for JSON: a refusal is JSON on stdout too
+ANSWERED_KEY = "cardflow.answered"  # the command's JSON answer is on stdout: no second document after it
+
+
+def _wants_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().meta[JSON_KEY] = True
+    return value
+
+
 def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")(function)
+    """--json, read before any other option (eager), so a refusal of any of them is told as JSON too."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        is_eager=True,
+        callback=_wants_json,
+        help='Print stable JSON for scripts (a refusal too: {"error": {code, message, details}}).',
+    )(function)
+
+
+def answered() -> None:
+    """The command's JSON answer is (being) written on stdout; a later error is told on stderr only."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.find_root().meta[ANSWERED_KEY] = True
 
 
 def set_option(function: F) -> F:
@@ -63,6 +88,7 @@ def options_from(workspace: Any, sets: tuple[str, ...]) -> Any:
 def echo_json(data: Any) -> None:
     from engine.report.tables import to_json
 
+    answered()
     click.echo(to_json(data))
 
 
@@ -77,6 +103,7 @@ def echo_listing(rows: Any, as_json: bool, headers: list[str], cells: Callable[[
     from engine.report.tables import json_array, table_lines
 
     if as_json:
+        answered()
         for piece in json_array(rows):
             click.echo(piece, nl=False)
         click.echo()
@@ -189,16 +216,20 @@ def progress_bar(total: int | None) -> Any:
 
 
 def json_text(data: Any) -> str:
+    """The command's JSON answer as text, for it to print (a later error adds no second document)."""
     from engine.report.tables import to_json
 
+    answered()
     return to_json(data)
 
 
-def action_command(trigger: str, summary: str) -> click.Command:
+def action_command(trigger: str, summary: str, reason_help: str) -> click.Command:
+    """The command that fires `trigger` on cards (all or none); `reason_help` says what its --reason is for."""
+
     @click.command(trigger, help=summary)
     @click.argument("cards", nargs=-1, required=True, type=int)
     @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
-    @click.option("--reason", metavar="TEXT", help="Why (required to reject).")
+    @click.option("--reason", metavar="TEXT", help=reason_help)
     @set_option
     @workspace_option
     @db_option

@@ -160,15 +160,22 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
 
 @click.command()
 @click.argument("card", type=int)
+@workspace_option
 @db_option
 @json_option
-def explain(card: int, db: str | None, as_json: bool) -> None:
-    """Tell the story of a card: each step, who did it, and why it went where it did."""
+def explain(card: int, workspace: str | None, db: str | None, as_json: bool) -> None:
+    """Tell the story of a card: each step, who did it, and why it went where it did.
+
+    A step the system did is told by the name of its process in the workspace."""
     from engine.report.explain import card_story, render_story
 
     with open_reading(db) as connection:
         story = card_story(connection, card)
-    click.echo(json_text(story) if as_json else render_story(story))
+    if as_json:
+        click.echo(json_text(story))
+        return
+    processes = open_workspace(workspace, valid=False).processes.values()
+    click.echo(render_story(story, {process.symbolic_name: process.name for process in processes}))
 
 
 COMMANDS: list[click.Command] = [test_command, diff, matrix, explain]

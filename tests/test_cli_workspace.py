@@ -78,6 +78,26 @@ def test_show_gives_metadata_options_and_states(run: Run) -> None:
     assert "Prerequisites" in run("show", "CardsAddonExtProdBoProcOrderMultiple").stdout
 
 
+def test_show_lists_every_trigger_of_the_process_with_who_fires_it(run: Run) -> None:
+    """`show` lists the triggers its transitions take, those action processes fire too (approve, order, ...), and by whom."""
+    detail = json.loads(run("show", "CardsAddonExtProdBoProcOrderMultiple", "--json").stdout)
+    taken = {t["trigger"] for t in detail["transitions"]}
+    assert set(detail["triggers"]) == taken | {"start"}
+    assert detail["triggers"]["reject"]["fired_by"] == [{"process": "CardsBoProcDecideRequest", "actor": "approver"}]
+    assert detail["triggers"]["reject"]["reason"] == "required"
+    assert detail["triggers"]["start"]["fired_by"] == [{"process": "CardsAddonExtProdBoProcOrderMultiple", "actor": "operator"}]
+    shown = run("show", "CardsAddonExtProdBoProcOrderMultiple").stdout
+    assert re.search(r"^  order\s+CardsAddonExtProdBatchSync \(system\)\s+none\s", shown, re.MULTILINE)
+
+
+def test_options_shows_the_script_of_each_variable(run: Run) -> None:
+    """`options` has a SCRIPT column: two options of the same label ("Add an approval step") are told apart."""
+    table = run("options").stdout
+    assert table.splitlines()[0].split() == ["VARIABLE", "VALUE", "SOURCE", "SCRIPT", "OPTION"]
+    approval = [line.split()[3] for line in table.splitlines() if line.endswith("Add an approval step")]
+    assert len(approval) == 2 and len(set(approval)) == 2
+
+
 def test_show_unknown_process_suggests_a_name(run: Run) -> None:
     """An unknown process is a one-line usage error with exit 2 and a suggestion."""
     result = run("show", "CardsBoProcRequestMultiple")

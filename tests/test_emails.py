@@ -397,6 +397,33 @@ def test_template_problem_is_reported_at_its_file_and_line(run: Run, workspace: 
     assert found == [(f"templates/email/{file}", at, code)]
 
 
+def with_department_line(workspace: Path) -> list[str]:
+    """The workspace's card_ordered text part, with a second line that reads the holder's department."""
+    path = workspace / "templates" / "email" / "card_ordered.text.txt"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join([lines[0], "Department: {{ holder.department }}\n", *lines[1:]]), encoding="utf-8")
+    return ["--workspace", str(workspace)]
+
+
+def test_a_template_reads_the_holders_attributes(cf: Run, workspace: Path) -> None:
+    """`{{ holder.department }}` validates (the sample holder has one), and renders the holder's own attribute."""
+    ws = with_department_line(workspace)
+    assert ok(cf("validate", *ws, "--json")) == []
+    assert "Department: <department>" in ok(cf("preview", "card_ordered", *ws))
+    Path("departments.json").write_text(json.dumps([{**USERS[3], "department": "Sales"}]), encoding="utf-8")
+    ok(cf("users", "import", "departments.json"))
+    cards = start(cf, *QUEUE_OFF, *ws, users=("u1",))
+    assert "Department: Sales" in ok(cf("preview", "card_ordered", "--card", str(cards["u1"]), *ws))
+
+
+def test_a_holder_without_the_attribute_stops_the_batch_at_the_template_line(cf: Run, workspace: Path) -> None:
+    """A holder without the attribute a template reads: one line naming the file, line and attribute, exit 1, no card written."""
+    result = cf("run", ORDER, "--user", "u1", "--as", "op1", *QUEUE_OFF, *with_department_line(workspace))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "templates/email/card_ordered.text.txt:2" in result.stderr and "'department'" in result.stderr
+    assert ok(cf("cards", "--json")) == []
+
+
 def test_missing_html_part_is_reported_at_the_process_effect(run: Run, workspace: Path) -> None:
     """A template without its .html part gives E501 at the effect that names it in the process."""
     (workspace / "templates" / "email" / "card_ordered.html").unlink()

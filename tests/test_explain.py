@@ -42,6 +42,12 @@ def test_explain_names_options_and_where_they_were_set(story: str) -> None:
     assert "It is now 'ordered'" in story
 
 
+def test_each_step_names_the_process_that_did_it_in_words(story: str) -> None:
+    """A step of the system is told as the system's, by its process's name (the batch sync is not every system step)."""
+    assert "'start' by op1 (Order multiple cards, CardsAddonExtProdBoProcOrderMultiple) in batch B1" in story
+    assert "'order' by the system (Batch sync of queued card orders, CardsAddonExtProdBatchSync)" in story
+
+
 def test_explain_golden(story: str, golden: object) -> None:
     """The whole story, word for word."""
     golden("explain_approved_queued_ordered.txt", story)  # type: ignore[operator]

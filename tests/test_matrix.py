@@ -197,7 +197,7 @@ def test_action_process_is_a_one_line_usage_error(run: Run) -> None:
     """An action process has no lifecycle of its own: exit 2 with one line naming what it acts on."""
     result = run("matrix", "CardsBoProcDecideRequest", "--json")
     assert result.exit_code == 2
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["error"]["code"] == "usage"  # --json: the refusal as JSON on stdout
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("cardflow: CardsBoProcDecideRequest is an action process")
     assert ORDER in line and REQUEST in line

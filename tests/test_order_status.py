@@ -85,7 +85,8 @@ def test_each_move_is_in_the_audit_trail_and_explain_tells_it(run: Run, db: str,
     ]
     assert trail[2]["reason"].endswith("failed: Printer out of ribbon")
     told = run("explain", str(cards["u1"])).stdout
-    assert "'production_started' by the batch sync (CardsAddonExtProdProcUpdateCardOrder): ordered -> in_production." in told
+    by = "'production_started' by the system (Update card order, CardsAddonExtProdProcUpdateCardOrder)"
+    assert f"{by}: ordered -> in_production." in told
     assert "Reason given: the card bureau reports order" in told and "Printer out of ribbon" in told
 
 

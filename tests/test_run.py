@@ -288,6 +288,15 @@ def test_decide_a_card_that_is_not_requested(cf: Run) -> None:
     assert refused.exit_code == 1 and 'Only a card in state "requested" can be decided' in refused.stderr
 
 
+def test_refusals_join_messages_without_a_stray_full_stop(cf: Run) -> None:
+    """Messages ending in a quoted value are joined as clauses: no '".;' (two cards) nor '".)' (--strict)."""
+    first, second = (card_of(start(cf, ORDER, "--user", user), user) for user in ("u1", "u2"))
+    refused = cf("approve", str(first), str(second), "--as", "ap1").stderr
+    assert '"requested" can be decided; card' in refused and '".;' not in refused
+    strict = cf("run", REQUEST, "--user", "u4", "--as", "op1", "--strict").stderr
+    assert 'u4 (The user must be in state "active")' in strict and '".)' not in strict
+
+
 def test_production_type_selection(cf: Run, stored: StoreUnderTest) -> None:
     """Selection on: the operator's type is recorded on the card and sent with the order; a wrong type writes nothing."""
     sets = [
@@ -493,3 +502,15 @@ def test_a_guard_reading_open_cards_sees_them(cf: Run, workspace: Path) -> None:
     first = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
     second = start(cf, REQUEST, "--user", "u1", "--workspace", str(workspace))
     assert [r["state"] for r in first + second] == ["approved", "requested"]
+
+
+def test_reason_help_says_what_it_is_for_in_each_command(run: Run) -> None:
+    """`--reason` has its own help in approve, reject, postpone, abort and retry: whether it is needed and where it goes."""
+    helps = {}
+    for command in ("approve", "reject", "postpone", "abort", "retry"):
+        text = " ".join(run(command, "--help").stdout.split())
+        helps[command] = text[text.index("--reason TEXT") :].split(" --")[0]
+    assert helps["reject"].startswith("--reason TEXT Required: why the request is rejected")
+    assert all("Optional" in helps[command] for command in ("approve", "postpone", "abort", "retry"))
+    assert "approval email" in helps["approve"] and "ordered again" in helps["retry"] and "aborted" in helps["abort"]
+    assert len(set(helps.values())) == 5

@@ -207,7 +207,10 @@ def test_a_db_that_is_not_a_database_exits_2(run: Run, tmp_path: Path, command: 
     path.write_text(content, encoding="utf-8")
     result = run(*command, "--db", str(path))
     assert result.exit_code == 2
-    assert result.stdout == ""
+    if "--json" in command:  # the refusal as JSON on stdout too
+        assert json.loads(result.stdout)["error"]["message"] == result.stderr.strip().removeprefix("cardflow: ")
+    else:
+        assert result.stdout == ""
     assert True is one_line(result.stderr)
     assert str(path) in result.stderr
     assert content == path.read_text(encoding="utf-8")

@@ -117,6 +117,28 @@ def test_csv_import_lists_back_every_field(run: Run, stored: StoreUnderTest, tmp
     assert listed(run, store) == EXPECTED_CSV_USERS
 
 
+def test_users_list_shows_the_attributes(run: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
+    """The `users list` table shows each attribute (department, locale) after the fields, by name."""
+    imported(run, write(tmp_path / "in" / "users.csv", CSV_USERS), stored.location)
+    lines = run("users", "list", "--db", str(stored.location)).stdout.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "EMAIL", "STATE", "ROLES", "DEPARTMENT", "LOCALE"]
+    assert lines[1].split()[-2:] == ["Security", "de"]
+
+
+def test_users_list_columns_chooses_them_and_refuses_an_attribute_nobody_has(
+    run: Run, stored: StoreUnderTest, tmp_path: Path
+) -> None:
+    """`--columns id,department` shows those (the JSON too); an attribute no user has is a usage error with a hint."""
+    store = str(stored.location)
+    imported(run, write(tmp_path / "in" / "users.csv", CSV_USERS), store)
+    lines = run("users", "list", "--columns", "id,department", "--db", store).stdout.splitlines()
+    assert [line.split() for line in lines] == [["ID", "DEPARTMENT"], ["ad1", "Security"], ["ap1", "HR"], ["op1", "IT"]]
+    rows = json.loads(run("users", "list", "--columns", "id,department", "--json", "--db", store).stdout)
+    assert rows[0] == {"id": "ad1", "department": "Security"}
+    refused = run("users", "list", "--columns", "id,departmnt", "--db", store)
+    assert refused.exit_code == 2 and "(did you mean 'department'?)" in refused.stderr
+
+
 @pytest.mark.parametrize("separator", [" ", ";", "; ", " ; "])
 def test_csv_roles_are_separated_by_spaces_or_semicolons(
     run: Run, stored: StoreUnderTest, tmp_path: Path, separator: str

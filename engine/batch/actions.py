@@ -26,7 +26,7 @@ from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
-from engine.errors import Refused, UsageError
+from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, dialect, queries
 from engine.store.queries import Row
@@ -94,11 +94,12 @@ def act(
         for card_id in dict.fromkeys(card_ids):
             outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options)
             if isinstance(outcome, str):
-                refusals.append(f"card {card_id} ({cards[card_id]['state']}): {outcome}")
+                refusals.append({"card": card_id, "state": cards[card_id]["state"], "reason": outcome})
             else:
                 authorized[card_id] = outcome
         if refusals:
-            raise Refused(f"{trigger} refused, nothing changed: " + "; ".join(refusals))
+            told = "; ".join(f"card {r['card']} ({r['state']}): {clause(r['reason'])}" for r in refusals)
+            raise Refused(f"{trigger} refused, nothing changed: {told}", details=refusals)
         try:
             with render_session():
                 return [
@@ -143,7 +144,7 @@ def _authorize(
             problem = f"no '{trigger}' transition leaves state '{card['state']}' under the options in force"
         if problem not in reasons:
             reasons.append(problem)
-    return "; ".join(reasons)
+    return "; ".join(map(clause, reasons))
 
 
 def _action_problem(

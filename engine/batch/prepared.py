@@ -28,7 +28,7 @@ from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import Templates, templates_for
-from engine.errors import Refused, UsageError
+from engine.errors import Refused, UsageError, clause
 from engine.store import db, queries
 from engine.store.queries import Row, dumps
 
@@ -136,7 +136,7 @@ def refuse_if_any_skipped(connection: Connection, batch: Batch, chunk: int) -> N
         for user in users:
             failed = failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
             if failed:
-                skipped.append(f"{user['id']} ({failed})")
+                skipped.append(f"{user['id']} ({clause(failed)})")
     if skipped:
         shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
         raise Refused(f"--strict: {len(skipped)} user(s) would be skipped, nothing written: {shown}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
@@ -11,10 +12,16 @@ SAMPLE_APPROVER = {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.c
 SAMPLE_REASON = "No budget for new cards this quarter"
 
 
-def sample_context(kind: str, locale: str | None = None, *, reason: bool = True) -> dict[str, Any]:
+def sample_context(
+    kind: str, locale: str | None = None, *, reason: bool = True, attributes: Iterable[str] = ()
+) -> dict[str, Any]:
     """The context of a sample email to `kind` (holder, requester or approvers), its people in
-    `locale`; without `reason` when the emails of that kind are never sent with one."""
-    holder, requester, approver = ({**person, "locale": locale} for person in (SAMPLE_HOLDER, SAMPLE_REQUESTER, SAMPLE_APPROVER))
+    `locale` and with a sample value of each of `attributes` (`department`: "<department>");
+    without `reason` when the emails of that kind are never sent with one."""
+    extra = {name: f"<{name}>" for name in attributes}
+    holder, requester, approver = (
+        {**extra, **person, "locale": locale} for person in (SAMPLE_HOLDER, SAMPLE_REQUESTER, SAMPLE_APPROVER)
+    )
     process = {"symbolic_name": "CardsAddonExtProdBoProcOrderMultiple", "name": "Order multiple cards"}
     batch = {"id": "B20261121-090000-ab12"}
     if kind == "approvers":

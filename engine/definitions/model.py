@@ -202,8 +202,8 @@ class Workspace:
     def require_valid(self) -> Workspace:
         """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
         if not self.ok:
-            count = sum(1 for found in self.diagnostics if found.severity == "error")
-            raise WorkspaceInvalid(f"the workspace {self.root} has {count} error(s); run `cardflow validate`")
+            errors = [found.as_json() for found in self.diagnostics if found.severity == "error"]
+            raise WorkspaceInvalid(f"the workspace {self.root} has {len(errors)} error(s); run `cardflow validate`", errors)
         return self
 
 

@@ -23,7 +23,7 @@ from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 from engine.definitions.email_samples import sample_context
 from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
-from engine.diagnostics import Diagnostic, Location, diagnostic
+from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.errors import CardflowError
 
 PARTS = {"subject": "subject.txt", "text": "text.txt", "html": "html"}
@@ -35,12 +35,13 @@ CONTEXT_VARIABLES: dict[str, frozenset[str]] = {
 }
 
 
-_PERSON = frozenset({"id", "name", "email", "locale"})
-#: The attributes of the records in an email context.
+#: A person (recipient, holder, requester) always has these; the user's other attributes (department,
+#: ...) come with them, so a template may read any name on a person: the store, not the workspace,
+#: knows which users have it (an email to a user without it fails to render, with the file and line).
+PERSON_FIELDS = frozenset({"id", "name", "email", "locale"})
+PERSONS = frozenset({"recipient", "holder", "requester"})
+#: The attributes of the other records in an email context (a template may read only these).
 CONTEXT_ATTRIBUTES: dict[str, frozenset[str]] = {
-    "recipient": _PERSON,
-    "holder": _PERSON,
-    "requester": _PERSON,
     "card": frozenset({"id", "user", "state", "process", "requester", "production_type", "batch", "holder"}),
     "process": frozenset({"symbolic_name", "name"}),
     "batch": frozenset({"id"}),
@@ -55,6 +56,7 @@ class RenderError(CardflowError):
     """An email could not be rendered (undefined variable, refused by the sandbox, missing file)."""
 
     exit_code = 1
+    code = "render"
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ class Templates:
         if found is None:
             parts = tuple(self.environment.get_template(self.file_name(name, part, locale)) for part in PARTS)
             found = self._compiled[(name, locale)] = (parts, flat_globals(parts))
+        return found
+
+    def person_attributes(self, name: str, locale: str | None = None) -> set[str]:
+        """The user attributes the parts of template `name` read on people (for a sample email of it)."""
+        found: set[str] = set()
+        for part in PARTS:
+            source, _, _ = self.environment.loader.get_source(self.environment, self.file_name(name, part, locale))  # type: ignore[union-attr]
+            found |= person_attributes(self.environment.parse(source))
         return found
 
     def shown(self, file: str | None) -> str:
@@ -223,7 +233,8 @@ def _check_file(
         return
     yield from static
     if render and not static:
-        yield from _render_sample(environment, folder, path, root, to, locale, "reason" in known)
+        sample = sample_context(to, locale, reason="reason" in known, attributes=person_attributes(tree))
+        yield from _render_sample(environment, folder, path, root, to, sample)
 
 
 def _static_problems(tree: nodes.Template, shown: str, known: frozenset[str], to: str) -> Iterator[Diagnostic]:
@@ -236,19 +247,38 @@ def _static_problems(tree: nodes.Template, shown: str, known: frozenset[str], to
         if isinstance(attr, str) and attr.startswith("_"):
             yield diagnostic(Location(shown, node.lineno), "E504", attr=attr)
         elif isinstance(attr, str) and isinstance(node.node, nodes.Name) and node.node.name in known:
-            attributes = CONTEXT_ATTRIBUTES.get(node.node.name)
-            if attributes is not None and attr not in attributes:
-                name = f"{node.node.name}.{attr}"
-                yield diagnostic(Location(shown, node.lineno), "E505", name=name, known=", ".join(sorted(attributes)))
+            yield from _unknown_attribute(node.node.name, attr, Location(shown, node.lineno))
+
+
+def _unknown_attribute(record: str, attr: str, where: Location) -> Iterator[Diagnostic]:
+    """E505 for `record.attr` where the record has no such attribute; on a person, only for a near
+    miss of one of its fields (`holder.nam`): any other name may be an attribute of the users."""
+    if record in PERSONS:
+        if attr not in PERSON_FIELDS and did_you_mean(attr, PERSON_FIELDS):
+            known = f"{', '.join(sorted(PERSON_FIELDS))} or an attribute of the users{did_you_mean(attr, PERSON_FIELDS)}"
+            yield diagnostic(where, "E505", name=f"{record}.{attr}", known=known)
+        return
+    attributes = CONTEXT_ATTRIBUTES.get(record)
+    if attributes is not None and attr not in attributes:
+        yield diagnostic(where, "E505", name=f"{record}.{attr}", known=", ".join(sorted(attributes)))
+
+
+def person_attributes(tree: nodes.Template) -> set[str]:
+    """The names a template reads that no record of the context has but a person may (`holder.department`,
+    `card.holder.department`): the sample people carry them, so that validate renders what a batch would."""
+    lookups: Iterator[Any] = tree.find_all((nodes.Getattr, nodes.Getitem))
+    read = {node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None) for node in lookups}
+    names = {name for name in read if isinstance(name, str) and not name.startswith("_")}
+    return names - PERSON_FIELDS - set().union(*CONTEXT_ATTRIBUTES.values())
 
 
 def _render_sample(
-    environment: BoundedSandbox, folder: Path, path: Path, root: Path, to: str, locale: str | None, reason: bool
+    environment: BoundedSandbox, folder: Path, path: Path, root: Path, to: str, sample: dict[str, Any]
 ) -> Iterator[Diagnostic]:
     """The file rendered with a sample email to `to` (in its locale): E506 at the line where it fails."""
     try:
         template = environment.get_template(path.relative_to(folder).as_posix())
-        render_bounded(environment, [template], sample_context(to, locale, reason=reason), seconds=VALIDATE_SECONDS)
+        render_bounded(environment, [template], sample, seconds=VALIDATE_SECONDS)
     except TemplateProblem as problem:
         file = _shown(Path(problem.file), root) if problem.file else _shown(path, root)
         yield diagnostic(Location(file, problem.line or 1), "E506", to=to, detail=problem.message)

@@ -46,7 +46,8 @@ def preview_context(
     """The context to render `template` with, and the recipient's locale."""
     kind = recipient_kind(workspace, template)
     if connection is None or card_id is None:
-        return _sample(kind), None
+        attributes = templates_for(workspace.root / TEMPLATES).person_attributes(template)
+        return sample_context(kind, attributes=attributes), None
     cards = queries.get_cards(connection, [card_id])
     if card_id not in cards:
         raise UsageError(f"unknown card {card_id}")
@@ -84,10 +85,6 @@ def preview_context(
         "reason": reason,
     }
     return context, recipient.get("locale")
-
-
-def _sample(kind: str) -> Row:
-    return sample_context(kind)
 
 
 def render_preview(workspace: Workspace, template: str, context: Any, locale: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection
@@ -42,8 +43,11 @@ def card_story(connection: Connection, card_id: int) -> Row:
     }
 
 
-def render_story(story: Row) -> str:
-    """The story for a reader: what happened, in order, and why each step went where it did."""
+def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
+    """The story for a reader: what happened, in order, and why each step went where it did.
+
+    `names` gives each process's name by its symbolic name (from the workspace), so each step, the
+    system's too (the batch sync, the order-status sync), names the process that did it in words."""
     card = story["card"]
     holder = card["holder"]
     lines = [
@@ -55,7 +59,7 @@ def render_story(story: Row) -> str:
         "",
     ]
     for number, step in enumerate(story["transitions"], 1):
-        lines += _step(number, step)
+        lines += _step(number, step, names or {})
     if story["orders"]:
         lines.append("Bureau orders:")
         lines += [
@@ -72,12 +76,12 @@ def render_story(story: Row) -> str:
     return "\n".join(lines)
 
 
-def _step(number: int, step: Row) -> list[str]:
-    by = "the batch sync" if step["actor"] == "system" else step["actor"]
+def _step(number: int, step: Row, names: Mapping[str, str]) -> list[str]:
+    by = "the system" if step["actor"] == "system" else step["actor"]
+    process = step["process"]
+    named = f"{names[process]}, {process}" if process in names else process
     batch = f" in batch {step['batch_id']}" if step["trigger"] == "start" else ""
-    lines = [
-        f"{number}. {step['at']}  '{step['trigger']}' by {by} ({step['process']}){batch}: {step['source']} -> {step['dest']}."
-    ]
+    lines = [f"{number}. {step['at']}  '{step['trigger']}' by {by} ({named}){batch}: {step['source']} -> {step['dest']}."]
     if step["reason"]:
         lines.append(f"   Reason given: {step['reason']}")
     trace = step["trace"]

@@ -131,15 +131,15 @@ def option_items(options: Any) -> list[tuple[str, Any]]:
     return sorted(options.values.items(), key=lambda item: (item[1].variable.script, item[0]))
 
 
-def process_detail(process: Any, options: Any) -> dict[str, Any]:
-    """Everything `cardflow show` tells about a process: metadata, options, states, transitions."""
+def process_detail(process: Any, options: Any, processes: Iterable[Any] = ()) -> dict[str, Any]:
+    """Everything `cardflow show` tells about a process: metadata, triggers, options, states, transitions."""
     detail = {
         **process_row(process),
         "component": process.component,
         "start": process.start,
         "description": process.description,
         "acts_on": list(process.acts_on),
-        "triggers": {name: {"description": t.description, "reason": t.reason} for name, t in process.triggers.items()},
+        "triggers": trigger_rows(process, processes),
         "prerequisites": [{"rule": p.rule.text, "message": p.message} for p in process.prerequisites],
         "options": option_rows(options.for_scripts(process.options)),
         "states": {
@@ -161,6 +161,22 @@ def process_detail(process: Any, options: Any) -> dict[str, Any]:
     return detail
 
 
+def trigger_rows(process: Any, processes: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Every trigger of a process, those it declares and those its transitions take (an action
+    process fires them), each with its description, its reason rule and the processes that fire it."""
+    actions = [p for p in processes if p.kind == "action" and process.symbolic_name in p.acts_on]
+    rows = {}
+    for name in dict.fromkeys([*process.triggers, *(t.trigger for t in process.transitions)]):
+        firing = [action for action in actions if name in action.triggers]
+        declared = process.triggers.get(name) or next((action.triggers[name] for action in firing), None)
+        rows[name] = {
+            "description": declared.description if declared else "",
+            "reason": declared.reason if declared else "none",
+            "fired_by": [{"process": p.symbolic_name, "actor": p.actor} for p in firing or [process]],
+        }
+    return rows
+
+
 def render_detail(detail: dict[str, Any]) -> str:
     """`cardflow show` for a reader."""
     lines = [
@@ -174,10 +190,11 @@ def render_detail(detail: dict[str, Any]) -> str:
     if detail["acts_on"]:
         lines.append(f"  acts on:   {', '.join(detail['acts_on'])}")
     lines.append("\nTriggers:")
-    lines += [
-        f"  {name}: {t['description']}" + (f" (reason {t['reason']})" if t["reason"] != "none" else "")
+    rows = [
+        [name, ", ".join(f"{by['process']} ({by['actor']})" for by in t["fired_by"]), t["reason"], t["description"]]
         for name, t in detail["triggers"].items()
     ]
+    lines.append(_indent(table(["trigger", "fired by", "reason", "description"], rows)))
     if detail["prerequisites"]:
         lines.append("\nPrerequisites:")
         lines += [f"  {p['rule']}\n      else: {p['message']}" for p in detail["prerequisites"]]

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select, tuple_
 
+from engine.diagnostics import did_you_mean
+from engine.errors import UsageError
 from engine.store import db
-from engine.store.queries import Row, user_record
+from engine.store.queries import Row, attribute_names, user_record, users_have_attribute
 
 #: Rows per page: small enough to keep memory flat, big enough that a page costs little more than its rows.
 PAGE = 1000
@@ -78,6 +80,22 @@ def users(connection: Connection, *, limit: int | None = None, offset: int = 0, 
     query = select(*(db.users.c[name] for name in _USER_COLUMNS))
     for row in _by_id(connection, query, db.users.c.id, _USER_COLUMNS, limit, offset, page, first=""):
         yield user_record([row[name] for name in _USER_COLUMNS])
+
+
+#: The fields every user has, the first columns of `users list`.
+USER_FIELDS = ("id", "name", "email", "state", "roles")
+
+
+def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]:
+    """The columns `users list` shows: those asked for (a field, or an attribute some user has; else
+    a usage error), or by default the fields and then, by name, the attributes of the first page of users."""
+    if not asked:
+        return [*USER_FIELDS, *sorted(attribute_names(connection, PAGE) - set(USER_FIELDS))]
+    for name in asked:
+        if name not in USER_FIELDS and not users_have_attribute(connection, name):
+            known = attribute_names(connection, PAGE) | set(USER_FIELDS)
+            raise UsageError(f"--columns: no user has the attribute '{name}'{did_you_mean(name, known)}")
+    return list(asked)
 
 
 def batches(connection: Connection, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from engine.store.queries import Row
 
+#: What of a user an email does not show: the roles and state are the store's, `open_cards` a count for guards.
+_NOT_SHOWN = frozenset({"roles", "state", "open_cards"})
+
 
 def person(user: Row | None) -> Row:
-    """The part of a user an email or an order may show."""
+    """A user as an email shows them: id, name, email, locale and their other attributes (department, ...)."""
     if not user:
         return {"id": None, "name": None, "email": None}
-    return {"id": user["id"], "name": user["name"], "email": user["email"], "locale": user.get("locale")}
+    return {
+        **{key: value for key, value in user.items() if key not in _NOT_SHOWN},
+        "id": user["id"],
+        "name": user["name"],
+        "email": user["email"],
+        "locale": user.get("locale"),
+    }
 
 
 def card_view(card: Row) -> Row:

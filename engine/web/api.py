@@ -25,7 +25,26 @@ from engine.web import render
 from engine.web.auth import api_role, api_user, has_role
 from engine.web.console import console_of
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class ErrorBody(BaseModel):
+    """An error: a stable code, the one-line message, the details behind it (for a 422, FastAPI's items)."""
+
+    code: str = Field(description="usage, refused, workspace_invalid, unauthorized, not_found, invalid_request, ...")
+    message: str
+    details: list[Any] = Field(default_factory=list)
+
+
+class ErrorAnswer(BaseModel):
+    """Every error of the API, as `--json` commands print a refusal: {"error": {code, message, details}}."""
+
+    error: ErrorBody
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorAnswer, "description": text}
+    for status, text in [(400, "Unusable request"), (401, "No valid token"), (403, "Refused"), (422, "Malformed request")]
+}
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 ApiOperator = Annotated[Row, Depends(api_role("operator"))]
 ApiUser = Annotated[Row, Depends(api_user)]
 ApiReader = Annotated[Row, Depends(api_role("operator", "approver"))]

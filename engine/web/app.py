@@ -3,21 +3,28 @@
 Every response carries a Content-Security-Policy without inline script (and with `frame-ancestors
 'none'`), X-Frame-Options, nosniff and a same-origin referrer; every page that is not a static file
 is `Cache-Control: no-store`, as pages hold personal data. Errors the engine raises on purpose
-become a page (or, under /api/, JSON) with the message; nothing else reaches a user as a traceback.
+become a page with the message; under /api/ every error (the engine's, a missing token, a request
+FastAPI finds malformed) is JSON of one shape, the command line's (`engine.errors.error_json`).
+Nothing reaches a user as a traceback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from engine.errors import CardflowError, Refused
+from engine.errors import CardflowError, Refused, error_json
 from engine.web import api, auth, batch_pages, card_pages, decide_pages, render
 from engine.web.console import Console
 
@@ -58,6 +65,8 @@ def create_app(console: Console) -> FastAPI:
     for module in (auth, batch_pages, decide_pages, card_pages, api):
         app.include_router(module.router)
     app.add_exception_handler(CardflowError, _engine_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
 
 
@@ -72,6 +81,36 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
 async def _engine_error(request: Request, error: Any) -> Response:
     """A refusal or a usage error from the engine: its message, as JSON under /api/, else as a page."""
     status = 403 if isinstance(error, Refused) else 400
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": error.message}, status_code=status)
+    if _in_api(request):
+        return JSONResponse(error.as_json(), status_code=status)
     return render.page(request, "error.html", {"message": error.message}, status_code=status)
+
+
+async def _http_error(request: Request, error: Any) -> Response:
+    """An HTTP error (no token, no such route): under /api/ the one error shape, else FastAPI's answer."""
+    if not _in_api(request) or error.status_code < 400:
+        return await http_exception_handler(request, error)
+    phrase = _phrase(error.status_code)
+    message = error.detail if isinstance(error.detail, str) else phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return JSONResponse(error_json(code, message), status_code=error.status_code, headers=error.headers)
+
+
+async def _invalid_request(request: Request, error: Any) -> Response:
+    """A request FastAPI finds malformed (422): under /api/ the one error shape, FastAPI's own items as details."""
+    if not _in_api(request):
+        return await request_validation_exception_handler(request, error)
+    details = jsonable_encoder(error.errors())
+    message = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in details) or "invalid request"
+    return JSONResponse(error_json("invalid_request", message, details), status_code=422)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code HTTP does not name
+        return f"HTTP {status}"
+
+
+def _in_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")

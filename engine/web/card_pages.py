@@ -56,8 +56,8 @@ def card_page(request: Request, card_id: int, user: CardReader) -> Response:
     allowed = allowed_actions(console.workspace, console.engine, card_id, user["id"])
     context = {
         "story": story,
-        "told": render_story(story).splitlines(),
-        # each button is named for the action process that allows it ("Withdraw card request")
+        "told": render_story(story, {p.symbolic_name: p.name for p in console.workspace.processes.values()}).splitlines(),
+        # each button is named for the action process that allows it ("Abort card request")
         "actions": {trigger: action.name for trigger, action in allowed.items() if trigger in CARD_ACTIONS},
         "decidable": any(trigger not in CARD_ACTIONS for trigger in allowed),
     }

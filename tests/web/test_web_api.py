@@ -89,7 +89,7 @@ def test_run_takes_set_overrides(api: TestClient, console: Console) -> None:
 def test_run_needs_one_selection(api: TestClient, console: Console) -> None:
     """Exactly one of users, all or where."""
     response = api.post("/api/run", json={"process": ORDER, "users": ["u01"], "all": True}, headers=token(console, "op1"))
-    assert response.status_code == 400 and "exactly one" in response.json()["error"]
+    assert response.status_code == 400 and "exactly one" in response.json()["error"]["message"]
 
 
 def test_an_approver_cannot_run(api: TestClient, console: Console) -> None:
@@ -127,7 +127,7 @@ def test_operators_cannot_approve(api: TestClient, console: Console) -> None:
     """The approve call needs the approver role."""
     api.post("/api/run", json={"process": ORDER, "users": ["u01"]}, headers=token(console, "op1"))
     response = api.post("/api/approve", json={"cards": [1]}, headers=token(console, "op2"))
-    assert response.status_code == 403 and "approver" in response.json()["error"]
+    assert response.status_code == 403 and "approver" in response.json()["error"]["message"]
 
 
 def test_abort_and_retry_need_the_operator(api: TestClient, console: Console) -> None:
@@ -150,3 +150,42 @@ def test_the_docs_page_is_served_by_the_console(api: TestClient) -> None:
     html = api.get("/api/docs").text
     assert '<script src="/static/swagger/swagger-ui-bundle.js"' in html and html.count("<script") == 2
     assert api.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def error_of(response: object) -> dict[str, object]:
+    """The one error shape of the API: {"error": {code, message, details}}, nothing else."""
+    answer = response.json()  # type: ignore[attr-defined]
+    assert set(answer) == {"error"} and set(answer["error"]) == {"code", "message", "details"}, answer
+    return answer["error"]  # type: ignore[no-any-return]
+
+
+def test_every_api_error_has_the_one_shape(api: TestClient, console: Console) -> None:
+    """A missing token, a refusal, a usage error and an unknown route all answer {"error": {code, message, details}}."""
+    op1, op2, ap1 = token(console, "op1"), token(console, "op2"), token(console, "ap1")
+    assert error_of(api.get("/api/cards"))["code"] == "unauthorized"
+    assert error_of(api.post("/api/run", json={"process": ORDER, "all": True}, headers=ap1))["code"] == "refused"
+    assert error_of(api.get("/api/batches/B-none", headers=op1))["code"] == "usage"
+    assert error_of(api.get("/api/nowhere/at/all", headers=op1))["code"] == "not_found"
+    api.post("/api/run", json={"process": ORDER, "users": ["u01"]}, headers=op1)
+    refused = error_of(api.post("/api/approve", json={"cards": [1]}, headers=op2))
+    assert (refused["code"], refused["details"]) == ("refused", [])
+
+
+def test_a_malformed_body_is_the_one_shape_with_fastapis_items_as_details(api: TestClient, console: Console) -> None:
+    """FastAPI's own 422 (a missing or mistyped field) answers the one shape; its items (type, loc, msg) are the details."""
+    response = api.post("/api/approve", json={"cards": ["one"]}, headers=token(console, "ap1"))
+    error = error_of(response)
+    assert response.status_code == 422 and error["code"] == "invalid_request"
+    [item] = error["details"]  # type: ignore[misc]
+    assert (item["type"], item["loc"]) == ("int_parsing", ["body", "cards", 0])
+    assert error["message"] == f"body.cards.0: {item['msg']}"
+    assert error_of(api.post("/api/run", json={}, headers=token(console, "op1")))["details"][0]["loc"] == ["body", "process"]  # type: ignore[index]
+
+
+def test_the_openapi_document_names_the_one_error_shape(api: TestClient) -> None:
+    """/api/openapi.json documents 400, 401, 403 and 422 answers as ErrorAnswer, not FastAPI's HTTPValidationError."""
+    document = api.get("/api/openapi.json").json()
+    responses = document["paths"]["/api/run"]["post"]["responses"]
+    for status in ("400", "401", "403", "422"):
+        assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorAnswer")
+    assert "HTTPValidationError" not in document["components"]["schemas"]
