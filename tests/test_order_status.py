@@ -138,3 +138,47 @@ def test_a_bureau_that_does_not_know_the_order_leaves_the_card_for_later(
     assert [r["status"] for r in results] == ["deferred", "deferred", "deferred"]
     assert all("HTTP 404" in r["message"] and "unknown order" in r["message"] for r in results)
     assert states(run) == {"u1": "ordered", "u2": "ordered", "u3": "ordered"}
+
+
+def test_retry_after_a_production_failure_writes_a_new_order_the_old_status_cannot_fail(
+    run: Run, db: str, tmp_path: Path
+) -> None:
+    """A retry after a failed production writes a new order file under a new key; the old status no longer moves the card."""
+    cards = order_all(run)
+    orders = tmp_path / "cwd" / "orders"
+    report(orders, "u2", {"status": "failed", "reason": "Chip defect in the card blank"})
+    ok(run("orders", "sync", "--json"))
+    (retried,) = ok(run("retry", str(cards["u2"]), "--as", "op1", "--json"))
+    assert (retried["from"], retried["to"]) == ("failed", "ordered")
+    first, second = sorted(path.name for path in orders.glob("*.u2.*.json"))
+    assert first.endswith(".u2.1.json") and second.endswith(".u2.2.json")
+    assert ok(run("orders", "sync", "--json")) == []
+    assert states(run)["u2"] == "ordered"
+    (orders / "status" / second).write_text(json.dumps({"status": "produced"}))
+    (moved,) = ok(run("orders", "sync", "--json"))
+    assert (moved["card"], moved["to"]) == (cards["u2"], "produced")
+
+
+def test_retry_after_a_production_failure_posts_a_new_order_to_the_http_bureau(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTP a retry after FAILED posts a new order under a new key; the failed order's status no longer applies."""
+    (tmp_path / "cwd" / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    with FakeBureau() as bureau:
+        monkeypatch.setenv("CARDFLOW_CONNECTOR", "http")
+        for name, value in bureau.env().items():
+            monkeypatch.setenv(name, value)
+        cards = order_all(run)
+        (failed,) = [order for order in bureau.orders if order.body["reference"] == str(cards["u2"])]
+        bureau.report(failed.order_id, "FAILED", "Photo rejected by the bureau")
+        ok(run("orders", "sync", "--json"))
+        (retried,) = ok(run("retry", str(cards["u2"]), "--as", "op1", "--json"))
+        assert (retried["from"], retried["to"]) == ("failed", "ordered")
+        again = bureau.orders[-1]
+        assert len(bureau.orders) == 4 and again.body["reference"] == str(cards["u2"])
+        assert again.key != failed.key and again.order_id != failed.order_id
+        assert ok(run("orders", "sync", "--json")) == []
+        assert states(run)["u2"] == "ordered"

@@ -177,17 +177,17 @@ def _apply(
     )
     work = Work()
     source = card["state"]
-    refusals = queries.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
+    earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
     batch = queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
     batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
     name = authorized.action.symbolic_name
     try:
         decision = fire(
-            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, refusals=refusals
+            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, earlier_orders=earlier
         )
     except BureauUnavailable as unavailable:
         attempt = Work()
-        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, refusals)
+        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
     refused = bureau_refusal(work) if decision.dest is not None else None
@@ -273,7 +273,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
-    refusals = queries.refusal_counts(connection, [card["id"] for card in cards])
+    earlier = queries.order_counts(connection, [card["id"] for card in cards])
     name = sync.action.symbolic_name
     work, results = Work(), list[ActionResult]()
     for card in cards:
@@ -293,10 +293,10 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
         }
         try:
             decision = fire(
-                context, work, card, holder, sync.trigger, process=name, batch=batch, refusals=refusals.get(card["id"], 0)
+                context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier.get(card["id"], 0)
             )
         except BureauUnavailable as unavailable:
-            unanswered(work, card, sync.connector.name, str(unavailable), context.at, refusals.get(card["id"], 0))
+            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
         refused = bureau_refusal(work) if decision.dest is not None else None
