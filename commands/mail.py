@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.shared import (
+    command_again,
     db_option,
     echo_json,
     echo_listing,
@@ -69,7 +70,26 @@ def outbox_send(
         )
     else:
         click.echo("nothing to send")
+    _tell_unsent([r.status for r in results])
     ctx.exit(1 if any(r.status != "sent" for r in results) else 0)
+
+
+def _tell_unsent(statuses: list[str]) -> None:
+    """Say how to send again what this delivery left: the exact commands."""
+    pending, failed = statuses.count("pending"), statuses.count("failed")
+    if pending:
+        again = command_again({"ignore_backoff": True})
+        click.echo(
+            f"cardflow: {pending} email(s) stay pending, each tried again when its back-off ends: `{again}` tries them now",
+            err=True,
+        )
+    if failed:
+        requeue = command_again({"every_failed": True}, command=("outbox", "retry"))
+        click.echo(
+            f"cardflow: {failed} email(s) failed for good: `{requeue}` gives them a new round of attempts, "
+            "then `outbox send` delivers them",
+            err=True,
+        )
 
 
 @outbox.command("retry")

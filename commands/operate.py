@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
+from collections import Counter
 from typing import Any
 
 import click
@@ -12,6 +12,7 @@ from commands.shared import (
     action_command,
     bureau_connector,
     choose_users,
+    command_again,
     connector_options,
     db_option,
     echo_json,
@@ -25,6 +26,7 @@ from commands.shared import (
     selection_options,
     set_option,
     store_at,
+    tell_refusals,
     workspace_option,
 )
 from engine.errors import Unfinished
@@ -109,21 +111,34 @@ def run(
                 started=announce,
             )
     except KeyboardInterrupt:
-        raise interrupted(request, started, sets) from None
+        raise interrupted(request, started) from None
     if as_json:
         click.echo(json_text(result.as_json()))
     else:
         from engine.report.tables import render_plan
 
         click.echo(render_plan(result) if dry_run else render_batch(result))
+    every_refused = tell_refusals(result.refusals, *_retry_command(result))
     if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
-        click.echo(f"cardflow: {result.stopped}", err=True)
+        click.echo(f"cardflow: {result.stopped}: `{command_again({'batch_id': result.batch})}`", err=True)
         click.get_current_context().exit(1)
     if result.counts["deferred"] and not dry_run:
         raise Unfinished(
             f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
-            f"resume with {resume_command(request, result.batch, sets)}"
+            f"resume with `{command_again({'batch_id': result.batch})}`"
         )
+    if every_refused:
+        click.get_current_context().exit(1)
+
+
+def _retry_command(result: Any) -> tuple[str, str]:
+    """The exact `retry` of the cards whose orders the bureau refused in this run, or (when the results
+    kept do not name them all) its form and where to find the cards."""
+    refused = tuple(r.card for r in result.results if r.order is False)
+    if len(refused) == result.refusals.refused:
+        return command_again(command=("retry",), arguments=refused), ""
+    listed = f" (`cardflow cards --batch {result.batch}` lists them)"
+    return command_again(command=("retry",), arguments=("CARD...",)), listed
 
 
 def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
@@ -148,9 +163,8 @@ def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: b
     summary = {"batch": summary.pop("id"), **summary}
     click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
     if record["status"] != "complete":
-        click.echo(
-            f"cardflow: batch {started.batch} is {record['status']}; run it again with --batch-id {started.batch}", err=True
-        )
+        again = command_again({"batch_id": started.batch}, drop=("detach",))
+        click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
         click.get_current_context().exit(1)
 
 
@@ -224,20 +238,45 @@ def queue_run(
 ) -> None:
     """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
     from engine.batch.actions import sync_queue
+    from engine.batch.results import Refusals
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
-    results = sync_queue(
-        found, store_at(db), bureau_connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts)
-    )
+    kept: list[Any] = []
+    try:
+        results = sync_queue(
+            found,
+            store_at(db),
+            bureau_connector(connector, orders),
+            limit=limit,
+            overrides=parse_sets(sets, found.scripts),
+            committed=kept.extend,
+        )
+    except KeyboardInterrupt:
+        raise Unfinished(
+            f"interrupted: {_done_before(kept)}; the chunk in work was not written and its cards stay queued "
+            f"(an order sent meanwhile goes again under the same key, which the bureau keeps once): "
+            f"run `{command_again()}` to go on"
+        ) from None
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
+    every_refused = tell_refusals(Refusals.of(r.order for r in results), "cardflow retry CARD... --as ID")
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
             f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
-            "run `cardflow queue run` again once it answers"
+            f"run `{command_again()}` again once it answers"
         )
+    if every_refused:
+        click.get_current_context().exit(1)
+
+
+def _done_before(kept: list[Any]) -> str:
+    """What a batch sync had written when it was interrupted, by the state each card reached."""
+    reached = Counter(r.dest for r in kept if r.status == "done")
+    if not reached:
+        return "no card was ordered before it"
+    return f"{sum(reached.values())} card(s) done before it are kept (" + ", ".join(f"{n} {s}" for s, n in reached.items()) + ")"
 
 
 @click.group()
@@ -267,6 +306,12 @@ def orders_sync(
         found, store_at(db), bureau_connector(connector, orders), overrides=parse_sets(sets, found.scripts)
     )
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+    unread = sum(1 for r in results if r.status == "deferred")
+    if unread:
+        raise Unfinished(
+            f"the order status of {unread} card(s) could not be read (see the reasons); they stay where they are: "
+            f"run `{command_again()}` again once the bureau answers"
+        )
 
 
 @click.command()
@@ -345,22 +390,17 @@ abort = action_command("abort", "Abort cards: a queued order (operator), or your
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
 
 
-def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:
-    """The command line that finishes batch `batch` of `request`."""
-    selection = request.selection
-    if selection.users:
-        chosen = " ".join(f"--user {shlex.quote(user)}" for user in selection.users)
-    else:
-        chosen = "--all" if selection.all else f"--where {shlex.quote(selection.where)}"
-    options = "".join(f" --set {shlex.quote(item)}" for item in sets)
-    return f"cardflow run {request.process} {chosen} --as {shlex.quote(request.actor)}{options} --batch-id {shlex.quote(batch)}"
-
-
-def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exception:
-    """Ctrl-C during a run: say how to finish the batch (or that nothing was written)."""
-    if not started or request.dry_run:
-        return click.Abort()
-    return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
+def interrupted(request: Any, started: list[str]) -> Exception:
+    """Ctrl-C during a run: what was kept, and the exact command that finishes the batch."""
+    if request.dry_run:
+        return Unfinished("interrupted: a dry run writes nothing")
+    if not started:
+        return Unfinished("interrupted before the batch was recorded: nothing was written")
+    batch = started[0]
+    return Unfinished(
+        f"interrupted; batch {batch} is incomplete (the chunks done are kept, the chunk in work was not written): "
+        f"resume with `{command_again({'batch_id': batch})}`"
+    )
 
 
 COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches, abort, retry]

@@ -36,6 +36,12 @@ def ok(result: Any) -> Any:
     return json.loads(result.stdout)
 
 
+def unfinished(result: Any) -> Any:
+    """The JSON of a sync that left cards for the next one: exit 1, and the command to run again."""
+    assert result.exit_code == 1 and "run `cardflow orders sync" in result.stderr, result.output
+    return json.loads(result.stdout)
+
+
 def order_all(run: Run) -> dict[str, int]:
     """Order a card for u1, u2 and u3 straight at the bureau (queue off); their card ids by user."""
     users = ("--user", "u1", "--user", "u2", "--user", "u3")
@@ -93,7 +99,7 @@ def test_an_unreadable_status_file_leaves_the_card_for_the_next_sync(run: Run, d
     """A status file the bureau left half-written is a deferral with the reason, not a move and not a crash."""
     cards = order_all(run)
     report(tmp_path / "cwd" / "orders", "u3", {"status": "lost in the post"})
-    results = ok(run("orders", "sync", "--json"))
+    results = unfinished(run("orders", "sync", "--json"))
     assert [(r["card"], r["status"]) for r in results] == [(cards["u3"], "deferred")]
     assert states(run)["u3"] == "ordered"
 
@@ -134,7 +140,7 @@ def test_a_bureau_that_does_not_know_the_order_leaves_the_card_for_later(
     with FakeBureau() as forgetful:  # another bureau: it never took these orders
         for name, value in forgetful.env().items():
             monkeypatch.setenv(name, value)
-        results = ok(run("orders", "sync", "--json"))
+        results = unfinished(run("orders", "sync", "--json"))
     assert [r["status"] for r in results] == ["deferred", "deferred", "deferred"]
     assert all("HTTP 404" in r["message"] and "unknown order" in r["message"] for r in results)
     assert states(run) == {"u1": "ordered", "u2": "ordered", "u3": "ordered"}

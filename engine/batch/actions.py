@@ -9,14 +9,22 @@ before any is changed: one refusal changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
+from engine.batch.effects import (
+    BUREAU_DOWN_AFTER,
+    FireContext,
+    Work,
+    bureau_accepted,
+    bureau_refusal,
+    fire,
+    unanswered,
+)
 from engine.batch.request import refuse_inactive
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -46,6 +54,7 @@ class ActionResult:
     dest: str | None
     status: str
     message: str | None = None
+    order: bool | None = None  # the bureau's answer to the order the trigger placed: accepted or refused
 
     def as_json(self) -> Row:
         return {
@@ -190,10 +199,10 @@ def _apply(
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
-    refused = bureau_refusal(work) if decision.dest is not None else None
+    refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
     if work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
-    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason)
+    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
 
 
 @dataclass(frozen=True)
@@ -217,9 +226,11 @@ def sync_queue(
     overrides: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
     chunk: int = queries.CHUNK,
+    committed: Callable[[list[ActionResult]], None] | None = None,
 ) -> list[ActionResult]:
     """The batch sync: every process run by the system fires its trigger on the cards waiting for it
-    (except the triggers the bureau's order status fires: those are the order-status sync's)."""
+    (except the triggers the bureau's order status fires: those are the order-status sync's).
+    `committed` is told the results of each chunk once it is written (what an interrupt keeps)."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
@@ -231,11 +242,14 @@ def sync_queue(
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
                 for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
                     sync = _Sync(action, compiled, trigger, connector, options, templates)
-                    results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
+                    left = None if limit is None else limit - len(results)
+                    results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
     return results
 
 
-def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> list[ActionResult]:
+def _sync_cards(
+    engine: Engine, sync: _Sync, limit: int | None, chunk: int, committed: Callable[[list[ActionResult]], None]
+) -> list[ActionResult]:
     """Fire the trigger on every card it can leave, oldest first, a chunk per transaction."""
     owner = sync.compiled.process
     states = [state for state in owner.states if sync.compiled.can_fire(sync.trigger, state)]
@@ -255,7 +269,9 @@ def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> l
             if not cards:
                 break
             last = cards[-1]["id"]
-            results += _sync_chunk(connection, sync, cards)
+            done = _sync_chunk(connection, sync, cards)
+        committed(done)
+        results += done
         if _bureau_down(results):
             break
     return results
@@ -299,8 +315,8 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        refused = bureau_refusal(work) if decision.dest is not None else None
-        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused))
+        refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused, order))
     lost = work.flush(connection, context)
     return [_moved_meanwhile(result) if result.card in lost else result for result in results]
 

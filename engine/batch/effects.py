@@ -184,6 +184,12 @@ def bureau_refusal(work: Work) -> str | None:
     return f"the card bureau refused the order: {bureau.get('message') or 'no reason given'}"
 
 
+def bureau_accepted(work: Work) -> bool | None:
+    """Whether the card bureau accepted the order of the trigger fired last; None when it placed none."""
+    bureau = (work.last_trace or {}).get("bureau")
+    return None if not bureau else bool(bureau.get("accepted"))
+
+
 def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
     key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)

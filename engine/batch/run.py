@@ -16,7 +16,7 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_accepted, bureau_refusal, fire, unanswered
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import (
     RunRequest,
@@ -280,7 +280,7 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
     if not stored:
         work.rows["cards"].append(card)
-    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work))
+    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=bureau_accepted(work))
 
 
 class Planner:

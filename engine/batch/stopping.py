@@ -11,11 +11,12 @@ from engine.store import db
 
 
 def bureau_down(process: str, batch_id: str, reason: str | None) -> str:
-    """Why a run stopped ordering after BUREAU_DOWN_AFTER unanswered orders, and how to finish it."""
+    """Why a run stopped ordering after BUREAU_DOWN_AFTER unanswered orders, and how to finish it (the
+    command line, which knows how the run was asked for, adds the exact command)."""
     return (
-        f"the card bureau did not answer {BUREAU_DOWN_AFTER} orders in a row ({reason}); the run stopped "
-        f"ordering and the rest of the users wait: run `cardflow run {process} --batch-id {batch_id}` "
-        "with the same selection again when the bureau answers"
+        f"the card bureau did not answer {BUREAU_DOWN_AFTER} orders in a row ({reason}); the run of {process} "
+        f"stopped ordering and the rest of the users wait: run batch {batch_id} again (--batch-id {batch_id}, "
+        "the same selection, options and connector) when the bureau answers"
     )
 
 
