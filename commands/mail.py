@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from commands.again import command_again
 from commands.shared import (
-    command_again,
     db_option,
     echo_json,
     echo_listing,
@@ -56,7 +56,8 @@ def outbox_send(
     SMTP settings: CARDFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _STARTTLS, _FROM. With --to-dir DIR,
     or when no SMTP host is set, each email is written as DIR/<id>.eml (default DIR: mail/).
     A failed email stays pending with its error and a next attempt (exponential back-off);
-    after the last attempt it is marked failed. Exits 1 if any email could not be sent.
+    after the last attempt it is marked failed. Exits 1 if any email could not be sent, and
+    prints the commands that send it.
     """
     from engine.outbound.delivery import send_outbox, transport_for
     from engine.report.tables import table

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from typing import Any
 
 import click
 
+from commands.again import command_again, done_before, interrupted, report_run, tell_refusals
 from commands.shared import (
     action_command,
     bureau_connector,
     choose_users,
-    command_again,
     connector_options,
     db_option,
     echo_json,
@@ -26,7 +25,6 @@ from commands.shared import (
     selection_options,
     set_option,
     store_at,
-    tell_refusals,
     workspace_option,
 )
 from engine.errors import Unfinished
@@ -76,12 +74,17 @@ def run(
     options say; the others are reported as skipped with the prerequisite's message.
     With --workers the batch is split into chunk jobs that `cardflow worker` processes work
     (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
+
+    Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
+    exact command that finishes the batch. Exit 1 too when the bureau refused every order; when
+    it refused some, exit 0 with a line saying how many and the `retry` command.
     """
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
+    from engine.batch.stopping import StoppedByAnEmail
     from engine.definitions.options import parse_sets
+    from engine.errors import Refused
     from engine.outbound.bureau import Simulated
-    from engine.report.tables import render_batch
 
     selection = choose_users(user_ids, everyone, where)
     found = open_workspace(workspace)
@@ -112,33 +115,11 @@ def run(
             )
     except KeyboardInterrupt:
         raise interrupted(request, started) from None
-    if as_json:
-        click.echo(json_text(result.as_json()))
-    else:
-        from engine.report.tables import render_plan
-
-        click.echo(render_plan(result) if dry_run else render_batch(result))
-    every_refused = tell_refusals(result.refusals, *_retry_command(result))
-    if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
-        click.echo(f"cardflow: {result.stopped}: `{command_again({'batch_id': result.batch})}`", err=True)
-        click.get_current_context().exit(1)
-    if result.counts["deferred"] and not dry_run:
-        raise Unfinished(
-            f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
-            f"resume with `{command_again({'batch_id': result.batch})}`"
-        )
-    if every_refused:
-        click.get_current_context().exit(1)
-
-
-def _retry_command(result: Any) -> tuple[str, str]:
-    """The exact `retry` of the cards whose orders the bureau refused in this run, or (when the results
-    kept do not name them all) its form and where to find the cards."""
-    refused = tuple(r.card for r in result.results if r.order is False)
-    if len(refused) == result.refusals.refused:
-        return command_again(command=("retry",), arguments=refused), ""
-    listed = f" (`cardflow cards --batch {result.batch}` lists them)"
-    return command_again(command=("retry",), arguments=("CARD...",)), listed
+    except StoppedByAnEmail as stopped:
+        if stopped.batch_id is None:
+            raise
+        raise Refused(f"{stopped.message}: `{command_again({'batch_id': stopped.batch_id})}`") from None
+    report_run(result, dry_run, as_json)
 
 
 def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
@@ -236,7 +217,12 @@ def queue_run(
     orders: str | None,
     as_json: bool,
 ) -> None:
-    """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
+    """The batch sync: order every queued card at the card bureau (refused ones become failed).
+
+    Exit 1 when an order got no answer (the cards stay queued; the message gives the command to
+    run again), or when the bureau refused every order; when it refused some, exit 0 with a line
+    saying how many. Ctrl-C keeps the chunks done and says how to go on.
+    """
     from engine.batch.actions import sync_queue
     from engine.batch.results import Refusals
     from engine.definitions.options import parse_sets
@@ -255,12 +241,14 @@ def queue_run(
         )
     except KeyboardInterrupt:
         raise Unfinished(
-            f"interrupted: {_done_before(kept)}; the chunk in work was not written and its cards stay queued "
+            f"interrupted: {done_before(kept)}; the chunk in work was not written and its cards stay queued "
             f"(an order sent meanwhile goes again under the same key, which the bureau keeps once): "
             f"run `{command_again()}` to go on"
         ) from None
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
-    every_refused = tell_refusals(Refusals.of(r.order for r in results), "cardflow retry CARD... --as ID")
+    refused = tuple(r.card for r in results if r.order is False)  # an operator retries them: --as names one
+    retry = command_again({"actor": "OPERATOR"}, command=("retry",), arguments=refused)
+    every_refused = tell_refusals(Refusals.of(r.order for r in results), retry)
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
@@ -269,14 +257,6 @@ def queue_run(
         )
     if every_refused:
         click.get_current_context().exit(1)
-
-
-def _done_before(kept: list[Any]) -> str:
-    """What a batch sync had written when it was interrupted, by the state each card reached."""
-    reached = Counter(r.dest for r in kept if r.status == "done")
-    if not reached:
-        return "no card was ordered before it"
-    return f"{sum(reached.values())} card(s) done before it are kept (" + ", ".join(f"{n} {s}" for s, n in reached.items()) + ")"
 
 
 @click.group()
@@ -295,8 +275,8 @@ def orders_sync(
 ) -> None:
     """Update card order: ask the bureau for the status of ordered cards and move each on
     (in production, produced, or failed with the bureau's reason). Cards the bureau could not
-    be asked about stay for the next sync. With SQLite, run it from cron; workers run it on the
-    workspace's schedule."""
+    be asked about stay for the next sync (exit 1, with the command to run again). With SQLite,
+    run it from cron; workers run it on the workspace's schedule."""
     from engine.batch.status import sync_order_status
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_actions
@@ -388,19 +368,6 @@ def _batch_cells(batch: dict[str, Any]) -> list[Any]:
 
 abort = action_command("abort", "Abort cards: a queued order (operator), or your own open request (requester).")
 retry = action_command("retry", "Order failed cards at the bureau again (operator role).")
-
-
-def interrupted(request: Any, started: list[str]) -> Exception:
-    """Ctrl-C during a run: what was kept, and the exact command that finishes the batch."""
-    if request.dry_run:
-        return Unfinished("interrupted: a dry run writes nothing")
-    if not started:
-        return Unfinished("interrupted before the batch was recorded: nothing was written")
-    batch = started[0]
-    return Unfinished(
-        f"interrupted; batch {batch} is incomplete (the chunks done are kept, the chunk in work was not written): "
-        f"resume with `{command_again({'batch_id': batch})}`"
-    )
 
 
 COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches, abort, retry]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -195,8 +194,14 @@ def json_text(data: Any) -> str:
     return to_json(data)
 
 
+ACTION_EXIT = (
+    "Exit 1 when any card is refused (then nothing changes), or when the card bureau refused every "
+    "order the action placed; when it refused some, exit 0 with a line saying how many."
+)
+
+
 def action_command(trigger: str, summary: str) -> click.Command:
-    @click.command(trigger, help=summary)
+    @click.command(trigger, help=f"{summary}\n\n{ACTION_EXIT}")
     @click.argument("cards", nargs=-1, required=True, type=int)
     @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
     @click.option("--reason", metavar="TEXT", help="Why (required to reject).")
@@ -216,6 +221,7 @@ def action_command(trigger: str, summary: str) -> click.Command:
         orders: str | None,
         as_json: bool,
     ) -> None:
+        from commands.again import command_again, tell_refusals
         from engine.batch.actions import act
         from engine.batch.results import Refusals
         from engine.definitions.options import parse_sets
@@ -239,93 +245,3 @@ def action_command(trigger: str, summary: str) -> click.Command:
             click.get_current_context().exit(1)
 
     return command
-
-
-def command_again(
-    replace: dict[str, Any] | None = None,
-    *,
-    drop: tuple[str, ...] = (),
-    command: tuple[str, ...] | None = None,
-    arguments: tuple[Any, ...] | None = None,
-) -> str:
-    """The exact command line that runs this command again as the operator gave it: its arguments and
-    every option given on the command line or by the environment (defaults stay out), with `replace`d
-    values and without the `drop`ped ones. With `command` (a path such as ("retry",)) it is that
-    command instead, with `arguments` and the options of this one it shares. A password in a
-    database URL is shown as *** (the environment or ~/.pgpass can give it)."""
-    ctx = click.get_current_context()
-    target = ctx.command if command is None else _command_at(ctx, command)
-    replaced = replace or {}
-    words: list[str] = ["cardflow", *(_command_path(ctx) if command is None else command)]
-    options: list[str] = []
-    for param in target.params:
-        name = param.name or ""
-        if isinstance(param, click.Argument):
-            words += [str(item) for item in (_listed(ctx.params.get(name)) if command is None else arguments or ())]
-        elif name not in drop and (name in replaced or _given(ctx, name)):
-            options += _option_words(param, replaced.get(name, ctx.params.get(name)))
-    return " ".join(shlex.quote(word) for word in [*words, *options])
-
-
-def _given(ctx: click.Context, name: str) -> bool:
-    """Whether the operator gave this command's option `name`, on the command line or by the environment."""
-    from click.core import ParameterSource
-
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return name in ctx.params and ctx.get_parameter_source(name) in given
-
-
-def _command_at(ctx: click.Context, path: tuple[str, ...]) -> click.Command:
-    found: Any = ctx.find_root().command
-    for name in path:
-        found = found.get_command(ctx, name)
-    return found  # type: ignore[no-any-return]
-
-
-def _command_path(ctx: click.Context) -> list[str]:
-    names: list[str] = []
-    while ctx.parent is not None:
-        names.insert(0, ctx.info_name or "")
-        ctx = ctx.parent
-    return names
-
-
-def _listed(value: Any) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, list | tuple) else () if value is None else (value,)
-
-
-def _option_words(param: click.Parameter, value: Any) -> list[str]:
-    """An option and its value(s) as words of a command line."""
-    flag = param.opts[0]
-    if value is None or value is False:
-        return []
-    if getattr(param, "is_flag", False):
-        return [flag]
-    if param.name == "db":
-        value = _without_password(str(value))
-    return [word for item in _listed(value) for word in (flag, str(item))]
-
-
-def _without_password(location: str) -> str:
-    """A database URL with its password shown as ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(location) if "://" in location else None
-    if parts is None or not parts.password:
-        return location
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def tell_refusals(refusals: Any, retry: str, note: str = "") -> bool:
-    """Say on stderr how many orders the card bureau refused and how to order those cards again;
-    True when it refused every one: nothing the command was for was done, so it exits 1."""
-    if not refusals.refused:
-        return False
-    how_many = f"every order ({refusals.refused})" if refusals.every else f"{refusals.refused} of {refusals.answered} orders"
-    click.echo(
-        f"cardflow: the card bureau refused {how_many}; those cards failed with its reasons (in the results): "
-        f"once the cause is fixed, `{retry}`{note} orders them again",
-        err=True,
-    )
-    return bool(refusals.every)

@@ -149,7 +149,7 @@ def test_ctrl_c_in_a_queue_run_says_what_was_kept_and_the_command_goes_on(cf: Ru
 
 def test_a_password_in_a_database_url_is_not_repeated() -> None:
     """A resume command shows a --db URL's password as ***; the rest of the URL as given."""
-    from commands.shared import _without_password
+    from commands.again import _without_password
 
     assert _without_password("postgresql+psycopg://cf:s3cret@db.example.com:5432/cards") == (
         "postgresql+psycopg://cf:***@db.example.com:5432/cards"
@@ -197,3 +197,22 @@ def test_a_batch_sync_with_some_orders_refused_exits_0_and_says_how_many(cf: Run
     assert synced.exit_code == 0, synced.output
     assert "the card bureau refused 1 of 2 orders" in synced.stderr
     assert sorted(states(cf)) == ["failed", "ordered"]
+
+
+def test_the_command_given_by_a_batch_stopped_by_an_email_finishes_it_once_the_data_is_fixed(
+    run: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """An email failing on a user of the second chunk stops the batch; once the user is fixed the printed command finishes it."""
+    template = workspace / "templates" / "email" / "card_ordered.text.txt"
+    template.write_text("{{ 100 / (holder.name|length - 5) }}\n" + template.read_text(encoding="utf-8"), encoding="utf-8")
+    rows = ["id,name,email,state,roles", "op1,Olle Operator,op1@example.com,active,operator"]
+    rows += [f"u{n:04d},User {n:04d},u{n}@example.com,active," for n in range(2000)] + ["z1,Bobby,bobby@example.com,active,"]
+    (tmp_path / "cwd" / "users.csv").write_text("\n".join(rows) + "\n")
+    assert run("users", "import", "users.csv").exit_code == 0
+    stopped = run("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--connector", "simulated", "--workspace", str(workspace))
+    assert stopped.exit_code == 1 and "card_ordered.text.txt" in stopped.stderr, stopped.output
+    (tmp_path / "cwd" / "fixed.csv").write_text("id,name,email,state\nz1,Bobby Z,bobby@example.com,active\n")
+    assert run("users", "import", "fixed.csv").exit_code == 0
+    finished = run(*printed(stopped.stderr))
+    assert finished.exit_code == 0, finished.output
+    assert states(run) == ["ordered"] * 2002
