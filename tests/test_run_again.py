@@ -141,7 +141,7 @@ def test_ctrl_c_in_a_queue_run_says_what_was_kept_and_the_command_goes_on(cf: Ru
     assert process.returncode == 1, stderr
     assert "Aborted!" not in stderr and "interrupted: no card was ordered before it" in stderr
     again = printed(stderr, "run ")
-    assert again == ["queue", "run", "--connector", "http"]
+    assert again[:2] == ["queue", "run"] and again[again.index("--connector") + 1] == "http"
     finished = cf(*again)
     assert finished.exit_code == 0, finished.output
     assert states(cf) == ["ordered"] and len(bureau.orders) == 1 and len(bureau.keys) == 2  # the same key twice
