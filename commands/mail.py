@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from commands.again import command_again
 from commands.shared import (
     db_option,
     echo_json,
@@ -55,7 +56,8 @@ def outbox_send(
     SMTP settings: CARDFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _STARTTLS, _FROM. With --to-dir DIR,
     or when no SMTP host is set, each email is written as DIR/<id>.eml (default DIR: mail/).
     A failed email stays pending with its error and a next attempt (exponential back-off);
-    after the last attempt it is marked failed. Exits 1 if any email could not be sent.
+    after the last attempt it is marked failed. Exits 1 if any email could not be sent, and
+    prints the commands that send it.
     """
     from engine.outbound.delivery import send_outbox, transport_for
     from engine.report.tables import table
@@ -69,7 +71,26 @@ def outbox_send(
         )
     else:
         click.echo("nothing to send")
+    _tell_unsent([r.status for r in results])
     ctx.exit(1 if any(r.status != "sent" for r in results) else 0)
+
+
+def _tell_unsent(statuses: list[str]) -> None:
+    """Say how to send again what this delivery left: the exact commands."""
+    pending, failed = statuses.count("pending"), statuses.count("failed")
+    if pending:
+        again = command_again({"ignore_backoff": True})
+        click.echo(
+            f"cardflow: {pending} email(s) stay pending, each tried again when its back-off ends: `{again}` tries them now",
+            err=True,
+        )
+    if failed:
+        requeue = command_again({"every_failed": True}, command=("outbox", "retry"))
+        click.echo(
+            f"cardflow: {failed} email(s) failed for good: `{requeue}` gives them a new round of attempts, "
+            "then `outbox send` delivers them",
+            err=True,
+        )
 
 
 @outbox.command("retry")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from typing import Any
 
 import click
 
+from commands.again import command_again, done_before, interrupted, report_run, tell_refusals
 from commands.shared import (
     action_command,
     bureau_connector,
@@ -74,12 +74,17 @@ def run(
     options say; the others are reported as skipped with the prerequisite's message.
     With --workers the batch is split into chunk jobs that `cardflow worker` processes work
     (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
+
+    Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
+    exact command that finishes the batch. Exit 1 too when the bureau refused every order; when
+    it refused some, exit 0 with a line saying how many and the `retry` command.
     """
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
+    from engine.batch.stopping import StoppedByAnEmail
     from engine.definitions.options import parse_sets
+    from engine.errors import Refused
     from engine.outbound.bureau import Simulated
-    from engine.report.tables import render_batch
 
     selection = choose_users(user_ids, everyone, where)
     found = open_workspace(workspace)
@@ -109,21 +114,12 @@ def run(
                 started=announce,
             )
     except KeyboardInterrupt:
-        raise interrupted(request, started, sets) from None
-    if as_json:
-        click.echo(json_text(result.as_json()))
-    else:
-        from engine.report.tables import render_plan
-
-        click.echo(render_plan(result) if dry_run else render_batch(result))
-    if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
-        click.echo(f"cardflow: {result.stopped}", err=True)
-        click.get_current_context().exit(1)
-    if result.counts["deferred"] and not dry_run:
-        raise Unfinished(
-            f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
-            f"resume with {resume_command(request, result.batch, sets)}"
-        )
+        raise interrupted(request, started) from None
+    except StoppedByAnEmail as stopped:
+        if stopped.batch_id is None:
+            raise
+        raise Refused(f"{stopped.message}: `{command_again({'batch_id': stopped.batch_id})}`") from None
+    report_run(result, dry_run, as_json)
 
 
 def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
@@ -148,9 +144,8 @@ def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: b
     summary = {"batch": summary.pop("id"), **summary}
     click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
     if record["status"] != "complete":
-        click.echo(
-            f"cardflow: batch {started.batch} is {record['status']}; run it again with --batch-id {started.batch}", err=True
-        )
+        again = command_again({"batch_id": started.batch}, drop=("detach",))
+        click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
         click.get_current_context().exit(1)
 
 
@@ -222,22 +217,46 @@ def queue_run(
     orders: str | None,
     as_json: bool,
 ) -> None:
-    """The batch sync: order every queued card at the card bureau (refused ones become failed)."""
+    """The batch sync: order every queued card at the card bureau (refused ones become failed).
+
+    Exit 1 when an order got no answer (the cards stay queued; the message gives the command to
+    run again), or when the bureau refused every order; when it refused some, exit 0 with a line
+    saying how many. Ctrl-C keeps the chunks done and says how to go on.
+    """
     from engine.batch.actions import sync_queue
+    from engine.batch.results import Refusals
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
-    results = sync_queue(
-        found, store_at(db), bureau_connector(connector, orders), limit=limit, overrides=parse_sets(sets, found.scripts)
-    )
+    kept: list[Any] = []
+    try:
+        results = sync_queue(
+            found,
+            store_at(db),
+            bureau_connector(connector, orders),
+            limit=limit,
+            overrides=parse_sets(sets, found.scripts),
+            committed=kept.extend,
+        )
+    except KeyboardInterrupt:
+        raise Unfinished(
+            f"interrupted: {done_before(kept)}; the chunk in work was not written and its cards stay queued "
+            f"(an order sent meanwhile goes again under the same key, which the bureau keeps once): "
+            f"run `{command_again()}` to go on"
+        ) from None
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
+    refused = tuple(r.card for r in results if r.order is False)  # an operator retries them: --as names one
+    retry = command_again({"actor": "OPERATOR"}, command=("retry",), arguments=refused)
+    every_refused = tell_refusals(Refusals.of(r.order for r in results), retry)
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
             f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
-            "run `cardflow queue run` again once it answers"
+            f"run `{command_again()}` again once it answers"
         )
+    if every_refused:
+        click.get_current_context().exit(1)
 
 
 @click.group()
@@ -256,8 +275,8 @@ def orders_sync(
 ) -> None:
     """Update card order: ask the bureau for the status of ordered cards and move each on
     (in production, produced, or failed with the bureau's reason). Cards the bureau could not
-    be asked about stay for the next sync. With SQLite, run it from cron; workers run it on the
-    workspace's schedule."""
+    be asked about stay for the next sync (exit 1, with the command to run again). With SQLite,
+    run it from cron; workers run it on the workspace's schedule."""
     from engine.batch.status import sync_order_status
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_actions
@@ -267,6 +286,12 @@ def orders_sync(
         found, store_at(db), bureau_connector(connector, orders), overrides=parse_sets(sets, found.scripts)
     )
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+    unread = sum(1 for r in results if r.status == "deferred")
+    if unread:
+        raise Unfinished(
+            f"the order status of {unread} card(s) could not be read (see the reasons); they stay where they are: "
+            f"run `{command_again()}` again once the bureau answers"
+        )
 
 
 @click.command()
@@ -351,24 +376,6 @@ retry = action_command(
     "Order failed cards at the bureau again (operator role).",
     "Optional: why the card is ordered again (say, the bureau's problem fixed); kept in the card's history.",
 )
-
-
-def resume_command(request: Any, batch: str, sets: tuple[str, ...]) -> str:
-    """The command line that finishes batch `batch` of `request`."""
-    selection = request.selection
-    if selection.users:
-        chosen = " ".join(f"--user {shlex.quote(user)}" for user in selection.users)
-    else:
-        chosen = "--all" if selection.all else f"--where {shlex.quote(selection.where)}"
-    options = "".join(f" --set {shlex.quote(item)}" for item in sets)
-    return f"cardflow run {request.process} {chosen} --as {shlex.quote(request.actor)}{options} --batch-id {shlex.quote(batch)}"
-
-
-def interrupted(request: Any, started: list[str], sets: tuple[str, ...]) -> Exception:
-    """Ctrl-C during a run: say how to finish the batch (or that nothing was written)."""
-    if not started or request.dry_run:
-        return click.Abort()
-    return Unfinished(f"interrupted; batch {started[0]} is incomplete: resume with {resume_command(request, started[0], sets)}")
 
 
 COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches, abort, retry]

@@ -223,10 +223,16 @@ def json_text(data: Any) -> str:
     return to_json(data)
 
 
+ACTION_EXIT = (
+    "Exit 1 when any card is refused (then nothing changes), or when the card bureau refused every "
+    "order the action placed; when it refused some, exit 0 with a line saying how many."
+)
+
+
 def action_command(trigger: str, summary: str, reason_help: str) -> click.Command:
     """The command that fires `trigger` on cards (all or none); `reason_help` says what its --reason is for."""
 
-    @click.command(trigger, help=summary)
+    @click.command(trigger, help=f"{summary}\n\n{ACTION_EXIT}")
     @click.argument("cards", nargs=-1, required=True, type=int)
     @click.option("--as", "actor", required=True, metavar="ID", help="Who does it.")
     @click.option("--reason", metavar="TEXT", help=reason_help)
@@ -246,7 +252,9 @@ def action_command(trigger: str, summary: str, reason_help: str) -> click.Comman
         orders: str | None,
         as_json: bool,
     ) -> None:
+        from commands.again import command_again, tell_refusals
         from engine.batch.actions import act
+        from engine.batch.results import Refusals
         from engine.definitions.options import parse_sets
         from engine.report.tables import render_actions
 
@@ -262,5 +270,9 @@ def action_command(trigger: str, summary: str, reason_help: str) -> click.Comman
             overrides=parse_sets(sets, found.scripts),
         )
         click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
+        refused = tuple(r.card for r in results if r.order is False)
+        retry = command_again(command=("retry",), arguments=refused, drop=("reason",))
+        if tell_refusals(Refusals.of(r.order for r in results), retry):
+            click.get_current_context().exit(1)
 
     return command

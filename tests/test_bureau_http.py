@@ -55,10 +55,14 @@ def start(cf: Run, *args: str) -> dict[str, Any]:
 
 
 def sync(cf: Run) -> list[dict[str, Any]]:
-    """`queue run --json`; it exits 1 exactly when an order got no answer (work left undone)."""
+    """`queue run --json`; it exits 1 exactly when an order got no answer (work left undone) or the
+    bureau refused every order it answered."""
     result = cf("queue", "run", "--json")
     synced: list[dict[str, Any]] = json.loads(result.stdout)
-    assert result.exit_code == (1 if any(r["status"] == "deferred" for r in synced) else 0), result.output
+    deferred = any(r["status"] == "deferred" for r in synced)
+    answered = [r for r in synced if r["status"] == "done"]
+    every_refused = bool(answered) and all(r["message"] and "refused" in r["message"] for r in answered)
+    assert result.exit_code == (1 if deferred or every_refused else 0), result.output
     return synced
 
 

@@ -36,6 +36,12 @@ def ok(result: Any) -> Any:
     return json.loads(result.stdout)
 
 
+def unfinished(result: Any) -> Any:
+    """The JSON of a sync that left cards for the next one: exit 1, and the command to run again."""
+    assert result.exit_code == 1 and "run `cardflow orders sync" in result.stderr, result.output
+    return json.loads(result.stdout)
+
+
 def order_all(run: Run) -> dict[str, int]:
     """Order a card for u1, u2 and u3 straight at the bureau (queue off); their card ids by user."""
     users = ("--user", "u1", "--user", "u2", "--user", "u3")
@@ -94,7 +100,7 @@ def test_an_unreadable_status_file_leaves_the_card_for_the_next_sync(run: Run, d
     """A status file the bureau left half-written is a deferral with the reason, not a move and not a crash."""
     cards = order_all(run)
     report(tmp_path / "cwd" / "orders", "u3", {"status": "lost in the post"})
-    results = ok(run("orders", "sync", "--json"))
+    results = unfinished(run("orders", "sync", "--json"))
     assert [(r["card"], r["status"]) for r in results] == [(cards["u3"], "deferred")]
     assert states(run)["u3"] == "ordered"
 
@@ -135,7 +141,51 @@ def test_a_bureau_that_does_not_know_the_order_leaves_the_card_for_later(
     with FakeBureau() as forgetful:  # another bureau: it never took these orders
         for name, value in forgetful.env().items():
             monkeypatch.setenv(name, value)
-        results = ok(run("orders", "sync", "--json"))
+        results = unfinished(run("orders", "sync", "--json"))
     assert [r["status"] for r in results] == ["deferred", "deferred", "deferred"]
     assert all("HTTP 404" in r["message"] and "unknown order" in r["message"] for r in results)
     assert states(run) == {"u1": "ordered", "u2": "ordered", "u3": "ordered"}
+
+
+def test_retry_after_a_production_failure_writes_a_new_order_the_old_status_cannot_fail(
+    run: Run, db: str, tmp_path: Path
+) -> None:
+    """A retry after a failed production writes a new order file under a new key; the old status no longer moves the card."""
+    cards = order_all(run)
+    orders = tmp_path / "cwd" / "orders"
+    report(orders, "u2", {"status": "failed", "reason": "Chip defect in the card blank"})
+    ok(run("orders", "sync", "--json"))
+    (retried,) = ok(run("retry", str(cards["u2"]), "--as", "op1", "--json"))
+    assert (retried["from"], retried["to"]) == ("failed", "ordered")
+    first, second = sorted(path.name for path in orders.glob("*.u2.*.json"))
+    assert first.endswith(".u2.1.json") and second.endswith(".u2.2.json")
+    assert ok(run("orders", "sync", "--json")) == []
+    assert states(run)["u2"] == "ordered"
+    (orders / "status" / second).write_text(json.dumps({"status": "produced"}))
+    (moved,) = ok(run("orders", "sync", "--json"))
+    assert (moved["card"], moved["to"]) == (cards["u2"], "produced")
+
+
+def test_retry_after_a_production_failure_posts_a_new_order_to_the_http_bureau(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTP a retry after FAILED posts a new order under a new key; the failed order's status no longer applies."""
+    (tmp_path / "cwd" / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    with FakeBureau() as bureau:
+        monkeypatch.setenv("CARDFLOW_CONNECTOR", "http")
+        for name, value in bureau.env().items():
+            monkeypatch.setenv(name, value)
+        cards = order_all(run)
+        (failed,) = [order for order in bureau.orders if order.body["reference"] == str(cards["u2"])]
+        bureau.report(failed.order_id, "FAILED", "Photo rejected by the bureau")
+        ok(run("orders", "sync", "--json"))
+        (retried,) = ok(run("retry", str(cards["u2"]), "--as", "op1", "--json"))
+        assert (retried["from"], retried["to"]) == ("failed", "ordered")
+        again = bureau.orders[-1]
+        assert len(bureau.orders) == 4 and again.body["reference"] == str(cards["u2"])
+        assert again.key != failed.key and again.order_id != failed.order_id
+        assert ok(run("orders", "sync", "--json")) == []
+        assert states(run)["u2"] == "ordered"

@@ -47,6 +47,12 @@ def ok(result: Any) -> Any:
     return as_json(result)
 
 
+def refused(result: Any) -> Any:
+    """The JSON of a command in which the card bureau refused every order: exit 1, and it says so."""
+    assert result.exit_code == 1 and "the card bureau refused every order" in result.stderr, result.output
+    return as_json(result)
+
+
 def card_count(cf: Run) -> int:
     return len(ok(cf("cards", "--json")))
 
@@ -110,7 +116,8 @@ def test_an_incomplete_batch_exits_1_and_says_how_to_resume(cf: Run) -> None:
     queue_off = "CardsAddonExtProdQueue=false"
     result = cf("run", ORDER, "--user", "u1", "--as", "op1", "--batch-id", "B7", "--set", queue_off, "--connector", "http")
     assert result.exit_code == 1
-    assert f"resume with cardflow run {ORDER} --user u1 --as op1 --set {queue_off} --batch-id B7" in result.stderr
+    assert f"resume with `cardflow run {ORDER} --user u1 --as op1 --batch-id B7 --set {queue_off}" in result.stderr
+    assert "--connector http`" in result.stderr
     assert [b["status"] for b in ok(cf("batches", "--json"))] == ["incomplete"]
 
 
@@ -120,7 +127,8 @@ def test_a_queue_run_left_unanswered_exits_1(cf: Run) -> None:
     ok(cf("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1", "--json"))
     result = cf("queue", "run", "--connector", "http")
     assert result.exit_code == 1
-    assert "queue run: deferred 2" in result.stdout and "run `cardflow queue run` again" in result.stderr
+    assert "queue run: deferred 2" in result.stdout and "run `cardflow queue run" in result.stderr
+    assert "--connector http` again" in result.stderr
 
 
 def test_a_bureau_refusal_shows_its_reason_in_queue_run_and_retry(cf: Run) -> None:
@@ -128,9 +136,9 @@ def test_a_bureau_refusal_shows_its_reason_in_queue_run_and_retry(cf: Run) -> No
     (result,) = ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json"))["results"]
     Path("orders").mkdir()
     Path("orders/layouts.txt").write_text("premium\n")
-    (synced,) = ok(cf("queue", "run", "--json"))
+    (synced,) = refused(cf("queue", "run", "--json"))
     assert synced["to"] == "failed" and "does not produce layout 'standard'" in synced["message"]
-    (retried,) = ok(cf("retry", str(result["card"]), "--as", "op1", "--json"))
+    (retried,) = refused(cf("retry", str(result["card"]), "--as", "op1", "--json"))
     assert retried["to"] == "failed" and "does not produce layout 'standard'" in retried["message"]
 
 
@@ -138,7 +146,7 @@ def test_a_bureau_refusal_shows_its_reason_in_run(cf: Run) -> None:
     """Queue off, a refused order: the run's result for the user carries the bureau's reason."""
     Path("orders").mkdir()
     Path("orders/layouts.txt").write_text("premium\n")
-    output = ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json", "--set", "CardsAddonExtProdQueue=false"))
+    output = refused(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json", "--set", "CardsAddonExtProdQueue=false"))
     (result,) = output["results"]
     assert result["state"] == "failed" and "does not produce layout 'standard'" in result["reason"]
 
@@ -210,7 +218,7 @@ def test_ctrl_c_names_the_batch_to_resume(tmp_path: Path) -> None:
         rest = process.stderr.read()
         process.wait(timeout=60)
     assert process.returncode == 1, rest
-    assert f"resume with cardflow run {ORDER} --all --as op1 --batch-id B9" in rest
+    assert f"resume with `cardflow run {ORDER} --all --as op1 --batch-id B9 --connector simulated`" in rest
 
 
 def test_the_vendors_setting_names_are_accepted() -> None:

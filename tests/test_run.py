@@ -155,7 +155,9 @@ def test_refused_order_then_retry(cf: Run) -> None:
     card = card_of(start(cf, ORDER, "--user", "u1"), "u1")
     Path("orders").mkdir()
     Path("orders/layouts.txt").write_text("premium\n")
-    (synced,) = ok(cf("queue", "run", "--json"))
+    refused = cf("queue", "run", "--json")
+    assert refused.exit_code == 1, refused.output  # the bureau refused every order of the sync
+    (synced,) = json.loads(refused.stdout)
     assert (synced["to"], states(cf, card)) == ("failed", ["failed"])
     story = ok(cf("explain", str(card), "--json"))
     assert story["orders"][0]["accepted"] is False and "does not produce layout 'standard'" in story["orders"][0]["message"]

@@ -214,3 +214,29 @@ def test_two_order_status_syncs_at_once_move_each_card_once(site: Site) -> None:
     assert site.value("SELECT count(*) FROM cards WHERE state = 'in_production'") == 1_000
     assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'production_started'") == 1_000
     assert site.value("SELECT count(DISTINCT card_id) FROM transitions WHERE trigger = 'production_started'") == 1_000
+
+
+def test_the_command_given_by_an_incomplete_run_with_workers_finishes_the_batch(site: Site) -> None:
+    """Workers meeting a bureau that does not answer leave the batch incomplete; `run --workers` prints the exact
+    command (--as, --set, --db, --workers, --batch-id), and run as printed once the bureau answers it completes."""
+    import re
+    import shlex
+
+    from bureau_server import FakeBureau, respond
+
+    site.users(1)  # op1 and u00000
+    with FakeBureau() as bureau:
+        proxies = [name for name in site.env if name.lower().endswith("_proxy")]
+        site.env = {k: v for k, v in site.env.items() if k not in proxies}
+        site.env.update(bureau.env(), CARDFLOW_CONNECTOR="http", CARDFLOW_BUREAU_TIMEOUT="2")
+        bureau.then(respond(503), respond(503))
+        site.worker()
+        command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers"]
+        first = subprocess.run(command, cwd=site.folder, env=site.env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 1, first.stderr
+        (again,) = re.findall(r"run it again with `(cardflow [^`]*)`", first.stderr)
+        words = shlex.split(again)
+        assert {"--as", "--set", "--db", "--workers", "--batch-id"} <= set(words)
+        finished = site.cardflow(*words[1:])
+        assert "status: complete" in finished.stdout
+        assert len(bureau.orders) == 2

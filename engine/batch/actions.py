@@ -9,14 +9,22 @@ before any is changed: one refusal changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, bureau_refusal, fire, unanswered
+from engine.batch.effects import (
+    BUREAU_DOWN_AFTER,
+    FireContext,
+    Work,
+    bureau_accepted,
+    bureau_refusal,
+    fire,
+    unanswered,
+)
 from engine.batch.request import refuse_inactive
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -46,6 +54,7 @@ class ActionResult:
     dest: str | None
     status: str
     message: str | None = None
+    order: bool | None = None  # the bureau's answer to the order the trigger placed: accepted or refused
 
     def as_json(self) -> Row:
         return {
@@ -178,23 +187,23 @@ def _apply(
     )
     work = Work()
     source = card["state"]
-    refusals = queries.refusal_counts(connection, [card["id"]]).get(card["id"], 0)
+    earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
     batch = queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
     batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
     name = authorized.action.symbolic_name
     try:
         decision = fire(
-            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, refusals=refusals
+            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, earlier_orders=earlier
         )
     except BureauUnavailable as unavailable:
         attempt = Work()
-        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, refusals)
+        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
-    refused = bureau_refusal(work) if decision.dest is not None else None
+    refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
     if work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
-    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason)
+    return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
 
 
 @dataclass(frozen=True)
@@ -218,9 +227,11 @@ def sync_queue(
     overrides: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
     chunk: int = queries.CHUNK,
+    committed: Callable[[list[ActionResult]], None] | None = None,
 ) -> list[ActionResult]:
     """The batch sync: every process run by the system fires its trigger on the cards waiting for it
-    (except the triggers the bureau's order status fires: those are the order-status sync's)."""
+    (except the triggers the bureau's order status fires: those are the order-status sync's).
+    `committed` is told the results of each chunk once it is written (what an interrupt keeps)."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
@@ -232,11 +243,14 @@ def sync_queue(
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
                 for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
                     sync = _Sync(action, compiled, trigger, connector, options, templates)
-                    results += _sync_cards(engine, sync, None if limit is None else limit - len(results), chunk)
+                    left = None if limit is None else limit - len(results)
+                    results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
     return results
 
 
-def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> list[ActionResult]:
+def _sync_cards(
+    engine: Engine, sync: _Sync, limit: int | None, chunk: int, committed: Callable[[list[ActionResult]], None]
+) -> list[ActionResult]:
     """Fire the trigger on every card it can leave, oldest first, a chunk per transaction."""
     owner = sync.compiled.process
     states = [state for state in owner.states if sync.compiled.can_fire(sync.trigger, state)]
@@ -256,7 +270,9 @@ def _sync_cards(engine: Engine, sync: _Sync, limit: int | None, chunk: int) -> l
             if not cards:
                 break
             last = cards[-1]["id"]
-            results += _sync_chunk(connection, sync, cards)
+            done = _sync_chunk(connection, sync, cards)
+        committed(done)
+        results += done
         if _bureau_down(results):
             break
     return results
@@ -274,7 +290,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
-    refusals = queries.refusal_counts(connection, [card["id"] for card in cards])
+    earlier = queries.order_counts(connection, [card["id"] for card in cards])
     name = sync.action.symbolic_name
     work, results = Work(), list[ActionResult]()
     for card in cards:
@@ -294,14 +310,14 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
         }
         try:
             decision = fire(
-                context, work, card, holder, sync.trigger, process=name, batch=batch, refusals=refusals.get(card["id"], 0)
+                context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier.get(card["id"], 0)
             )
         except BureauUnavailable as unavailable:
-            unanswered(work, card, sync.connector.name, str(unavailable), context.at, refusals.get(card["id"], 0))
+            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        refused = bureau_refusal(work) if decision.dest is not None else None
-        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused))
+        refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused, order))
     lost = work.flush(connection, context)
     return [_moved_meanwhile(result) if result.card in lost else result for result in results]
 

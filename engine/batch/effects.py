@@ -88,15 +88,16 @@ def _email_keys(prefix: str) -> Iterator[str]:
 BUREAU_DOWN_AFTER = 3
 
 
-def unanswered(work: Work, card: Row, connector: str, message: str, at: str, refusals: int = 0) -> None:
+def unanswered(work: Work, card: Row, connector: str, message: str, at: str, earlier_orders: int = 0) -> None:
     """Record an order attempt the bureau did not answer (it is written with the unit of work)."""
-    attempt = {"card_id": card["id"], "idempotency_key": order_key(card, refusals), "connector": connector, "at": at}
+    attempt = {"card_id": card["id"], "idempotency_key": order_key(card, earlier_orders), "connector": connector, "at": at}
     work.rows["bureau_attempts"].append({**attempt, "error": message})
 
 
-def order_key(card: Row, refusals: int) -> str:
-    """The idempotency key of a card's order: stable across crashes and time-outs, new after a refusal."""
-    return f"{card['batch_id']}.{card['user_id']}.{refusals + 1}"
+def order_key(card: Row, earlier_orders: int) -> str:
+    """The idempotency key of a card's order: stable across crashes and time-outs (no answer, no order
+    recorded), new for each new order (after a refusal, or after a production failure)."""
+    return f"{card['batch_id']}.{card['user_id']}.{earlier_orders + 1}"
 
 
 def fire(
@@ -109,18 +110,19 @@ def fire(
     process: str,
     batch: Row,
     reason: str | None = None,
-    refusals: int = 0,
+    earlier_orders: int = 0,
     stored: bool = True,
 ) -> Decision:
     """Fire `trigger` on `card` and gather the rows it causes; the card dict gets its new state.
 
     `stored` says the card is already in the store (its state change is an update); a new card's
-    row is written by the caller with the state reached.
+    row is written by the caller with the state reached. `earlier_orders` is how many orders of the
+    card the bureau answered before: an order placed now is the next one, under its own key.
     """
     decision = context.compiled.settled(trigger, card["state"])
     bureau = None
     if decision is None:  # the card's values matter: fire with the card in scope
-        answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, refusals)))
+        answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
         scope = {
             "user": holder,
             "card": card_view(card),
@@ -134,7 +136,7 @@ def fire(
             return decision
         if answer.answer is not None:
             bureau = _answer_view(answer.answer, context.connector.name)
-            _order_row(work, card, answer.answer, context, refusals)
+            _order_row(work, card, answer.answer, context, earlier_orders)
     identity = record_decision(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {
@@ -182,6 +184,12 @@ def bureau_refusal(work: Work) -> str | None:
     return f"the card bureau refused the order: {bureau.get('message') or 'no reason given'}"
 
 
+def bureau_accepted(work: Work) -> bool | None:
+    """Whether the card bureau accepted the order of the trigger fired last; None when it placed none."""
+    bureau = (work.last_trace or {}).get("bureau")
+    return None if not bureau else bool(bureau.get("accepted"))
+
+
 def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
     key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)
@@ -199,9 +207,9 @@ def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, b
     return identity
 
 
-def _order_request(card: Row, holder: Row, refusals: int) -> OrderRequest:
+def _order_request(card: Row, holder: Row, earlier_orders: int) -> OrderRequest:
     return OrderRequest(
-        key=order_key(card, refusals),
+        key=order_key(card, earlier_orders),
         card=card["id"],
         process=card["process"],
         batch=card["batch_id"],
@@ -215,11 +223,11 @@ def _answer_view(answer: OrderAnswer, connector: str) -> Row:
     return {"connector": connector, "accepted": answer.accepted, "message": answer.message}
 
 
-def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, refusals: int) -> None:
+def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, earlier_orders: int) -> None:
     work.rows["orders"].append(
         {
             "card_id": card["id"],
-            "idempotency_key": order_key(card, refusals),
+            "idempotency_key": order_key(card, earlier_orders),
             "connector": context.connector.name,
             "accepted": answer.accepted,
             "order_id": answer.order_id,

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.store.queries import Row
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """How many of the orders a command placed the card bureau refused, of how many it answered."""
+
+    refused: int
+    answered: int
+
+    @classmethod
+    def of(cls, answers: Iterable[bool | None]) -> Refusals:
+        """From each result's answer: True accepted, False refused, None no order placed."""
+        given = [answer for answer in answers if answer is not None]
+        return cls(given.count(False), len(given))
+
+    @property
+    def every(self) -> bool:
+        """The bureau refused every order (there was one): nothing the command was for was done, exit 1."""
+        return 0 < self.refused == self.answered
 
 
 @dataclass(slots=True)
@@ -21,6 +41,7 @@ class UserResult:
     orders: list[bool] | None = None
     trace: Row | None = None
     rendered: list[Row] | None = None  # a plan's emails rendered (outbox rows), when it was asked for them
+    order: bool | None = None  # the bureau's answer to the order placed for it: accepted or refused
 
     def as_json(self) -> Row:
         found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
@@ -41,10 +62,17 @@ class BatchResult:
     results: list[UserResult] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None  # why the run stopped before every user was worked on
+    answers: Counter[str] = field(default_factory=Counter)  # the bureau's answers to this run's orders
+
+    @property
+    def refusals(self) -> Refusals:
+        return Refusals(self.answers["refused"], sum(self.answers.values()))
 
     def add(self, result: UserResult, keep: bool | int) -> None:
         """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
         self.counts[result.state if result.status == "created" and result.state else result.status] += 1
+        if result.order is not None:
+            self.answers["accepted" if result.order else "refused"] += 1
         if keep is True or (keep is not False and len(self.results) < keep):
             self.results.append(result)
 
@@ -59,6 +87,7 @@ class BatchResult:
     def merge(self, other: BatchResult, keep: bool | int) -> None:
         """Add the counts of `other`, and its results as `add` would keep them."""
         self.counts.update(other.counts)
+        self.answers.update(other.answers)
         if keep is True:
             self.results.extend(other.results)
         elif keep is not False:

@@ -20,6 +20,7 @@ from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
     Work,
+    bureau_accepted,
     bureau_refusal,
     fire,
     planned_approval_emails,
@@ -293,7 +294,7 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
     if not stored:
         work.rows["cards"].append(card)
-    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work))
+    return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=bureau_accepted(work))
 
 
 class Planner:

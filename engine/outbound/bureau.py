@@ -2,7 +2,8 @@
 
 Connectors: a drop folder (the default: one JSON file per order, no network) and a simulated
 bureau (plans, dry runs and scenarios: writes nothing). Each order carries an idempotency key,
-the same for every attempt at the same card, so a retry can never order twice.
+the same for every attempt at the same order, so a retry after a time-out can never order twice;
+a card ordered again (after a refusal or a failed production) is a new order with a new key.
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ The protocol, two calls:
               "reason": "<why it failed>"}
       Any other answer, or a status not among those, is transient: the card stays where it is.
 
-The idempotency key is the same for every attempt at one order (a new one only after a refusal),
-so a bureau that deduplicates by key answers a repeated attempt with the first order's id: an
-attempt whose answer was lost (a time-out after the bureau accepted) never orders a second card.
+The idempotency key is the same for every attempt at one order (a new order, after a refusal or a
+failed production, has a new one), so a bureau that deduplicates by key answers a repeated attempt
+with the first order's id: an attempt whose answer was lost (a time-out after the bureau accepted)
+never orders a second card.
 A key that is not printable ASCII is sent percent-encoded (the same key always the same way).
 
 How answers become `OrderAnswer`s:

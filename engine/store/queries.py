@@ -389,11 +389,8 @@ def recent_outbox(connection: Connection, status: str | None = None, limit: int 
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def refusal_counts(connection: Connection, card_ids: Sequence[int]) -> dict[int, int]:
-    """How many times the bureau refused each card's order (each refusal means a new order key)."""
-    query = (
-        select(db.orders.c.card_id, func.count())
-        .where(db.orders.c.card_id.in_(list(card_ids)), db.orders.c.accepted.is_(False))
-        .group_by(db.orders.c.card_id)
-    )
+def order_counts(connection: Connection, card_ids: Sequence[int]) -> dict[int, int]:
+    """How many orders the bureau answered for each card, refused or accepted: each is spent (refused,
+    or accepted and then failed in production), so the card's next order gets a new key."""
+    query = select(db.orders.c.card_id, func.count()).where(db.orders.c.card_id.in_(list(card_ids))).group_by(db.orders.c.card_id)
     return {card: count for card, count in connection.execute(query)}

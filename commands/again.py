@@ -1,0 +1,156 @@
+"""What a command left undone, said so that it can be finished: the exact command line that runs it
+again as it was given, what an interrupt kept, and the orders the card bureau refused."""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from typing import Any
+
+import click
+
+from commands.shared import json_text
+from engine.errors import Unfinished
+
+
+def command_again(
+    replace: dict[str, Any] | None = None,
+    *,
+    drop: tuple[str, ...] = (),
+    command: tuple[str, ...] | None = None,
+    arguments: tuple[Any, ...] | None = None,
+) -> str:
+    """The exact command line that runs this command again as the operator gave it: its arguments and
+    every option given on the command line or by the environment (defaults stay out), with `replace`d
+    values and without the `drop`ped ones. With `command` (a path such as ("retry",)) it is that
+    command instead, with `arguments` and the options of this one it shares. A password in a
+    database URL is shown as *** (the environment or ~/.pgpass can give it)."""
+    ctx = click.get_current_context()
+    target = ctx.command if command is None else _command_at(ctx, command)
+    replaced = replace or {}
+    words: list[str] = ["cardflow", *(_command_path(ctx) if command is None else command)]
+    options: list[str] = []
+    for param in target.params:
+        name = param.name or ""
+        if isinstance(param, click.Argument):
+            words += [str(item) for item in (_listed(ctx.params.get(name)) if command is None else arguments or ())]
+        elif name not in drop and (name in replaced or _given(ctx, name)):
+            options += _option_words(param, replaced.get(name, ctx.params.get(name)))
+    return " ".join(shlex.quote(word) for word in [*words, *options])
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the operator gave this command's option `name`, on the command line or by the environment."""
+    from click.core import ParameterSource
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return name in ctx.params and ctx.get_parameter_source(name) in given
+
+
+def _command_at(ctx: click.Context, path: tuple[str, ...]) -> click.Command:
+    found: Any = ctx.find_root().command
+    for name in path:
+        found = found.get_command(ctx, name)
+    return found  # type: ignore[no-any-return]
+
+
+def _command_path(ctx: click.Context) -> list[str]:
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
+
+
+def _listed(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else () if value is None else (value,)
+
+
+def _option_words(param: click.Parameter, value: Any) -> list[str]:
+    """An option and its value(s) as words of a command line."""
+    flag = param.opts[0]
+    if value is None or value is False:
+        return []
+    if getattr(param, "is_flag", False):
+        return [flag]
+    if param.name == "db":
+        value = _without_password(str(value))
+    return [word for item in _listed(value) for word in (flag, str(item))]
+
+
+def _without_password(location: str) -> str:
+    """A database URL with its password shown as ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location) if "://" in location else None
+    if parts is None or not parts.password:
+        return location
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def tell_refusals(refusals: Any, retry: str, note: str = "") -> bool:
+    """Say on stderr how many orders the card bureau refused and how to order those cards again;
+    True when it refused every one: nothing the command was for was done, so it exits 1."""
+    if not refusals.refused:
+        return False
+    how_many = f"every order ({refusals.refused})" if refusals.every else f"{refusals.refused} of {refusals.answered} orders"
+    click.echo(
+        f"cardflow: the card bureau refused {how_many}; those cards failed with its reasons (in the results): "
+        f"once the cause is fixed, `{retry}`{note} orders them again",
+        err=True,
+    )
+    return bool(refusals.every)
+
+
+def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
+    """Print a run's results; say what is left undone and the exact command that finishes it (exit 1),
+    and how many orders the bureau refused (exit 1 when it refused every one)."""
+    from engine.report.tables import render_batch, render_plan
+
+    if as_json:
+        click.echo(json_text(result.as_json()))
+    else:
+        click.echo(render_plan(result) if dry_run else render_batch(result))
+    every_refused = tell_refusals(result.refusals, *_retry_command(result))
+    if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
+        click.echo(f"cardflow: {result.stopped}: `{command_again({'batch_id': result.batch})}`", err=True)
+        click.get_current_context().exit(1)
+    if result.counts["deferred"] and not dry_run:
+        raise Unfinished(
+            f"batch {result.batch} is incomplete: {result.counts['deferred']} card(s) wait for the card bureau; "
+            f"resume with `{command_again({'batch_id': result.batch})}`"
+        )
+    if every_refused:
+        click.get_current_context().exit(1)
+
+
+def _retry_command(result: Any) -> tuple[str, str]:
+    """The exact `retry` of the cards whose orders the bureau refused in this run, or (when the results
+    kept do not name them all) its form and where to find the cards."""
+    refused = tuple(r.card for r in result.results if r.order is False)
+    if len(refused) == result.refusals.refused:
+        return command_again(command=("retry",), arguments=refused), ""
+    listed = f" (`cardflow cards --batch {result.batch}` lists them)"
+    return command_again(command=("retry",), arguments=("CARD...",)), listed
+
+
+def done_before(kept: list[Any]) -> str:
+    """What a batch sync had written when it was interrupted, by the state each card reached."""
+    reached = Counter(r.dest for r in kept if r.status == "done")
+    if not reached:
+        return "no card was ordered before it"
+    return f"{sum(reached.values())} card(s) done before it are kept (" + ", ".join(f"{n} {s}" for s, n in reached.items()) + ")"
+
+
+def interrupted(request: Any, started: list[str]) -> Exception:
+    """Ctrl-C during a run: what was kept, and the exact command that finishes the batch."""
+    if request.dry_run:
+        return Unfinished("interrupted: a dry run writes nothing")
+    if not started:
+        return Unfinished("interrupted before the batch was recorded: nothing was written")
+    batch = started[0]
+    return Unfinished(
+        f"interrupted; batch {batch} is incomplete (the chunks done are kept, the chunk in work was not written): "
+        f"resume with `{command_again({'batch_id': batch})}`"
+    )
