@@ -223,10 +223,12 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
     """An engine for a database URL or an SQLite file path.
 
     `mode="write"` (commands that write) may create a missing store and upgrades it to the newest
-    schema; `mode="read"` opens an existing store read-only (SQLite: `mode=ro`), never creates or
-    migrates it, and refuses an older schema. Either way a file that is empty, not SQLite, another
-    application's database or a store that lost a table is refused, naming it: cardflow never
-    creates its tables inside a foreign database. Database errors become one line with the path.
+    schema; `mode="existing"` writes too but only to a store that exists (a missing file or an
+    empty database is refused, as for `serve`); `mode="read"` opens an existing store read-only
+    (SQLite: `mode=ro`), never creates or migrates it, and refuses an older schema. Either way a
+    file that is empty, not SQLite, another application's database or a store that lost a table is
+    refused, naming it: cardflow never creates its tables inside a foreign database. Database
+    errors become one line with the path.
     """
     shown = url_or_path if "://" not in url_or_path else checks.hidden_password(url_or_path)
     path = checks.sqlite_path(url_or_path)
@@ -245,7 +247,7 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
         with engine.connect() as connection:
             tables, version = _schema_state(connection)
         checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
-        if migrate and mode == "write":
+        if migrate and mode != "read":
             upgrade(engine)
     except CardflowError:
         engine.dispose()
