@@ -25,6 +25,15 @@ def _from_the_database(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
 
 
+def _what_next(error: BaseException) -> str:
+    """After a database error: a locked store is busy (another program holds it), never damaged."""
+    from engine.store.lock import is_locked
+
+    if is_locked(error):
+        return " (another program holds it; try again once it is done)"
+    return " (`cardflow check-store` checks it)"
+
+
 #: the persona module of each command, imported only when that command runs (or `--help` lists them all)
 COMMANDS = {
     **dict.fromkeys(["check-store", "validate", "processes", "show", "options", "graph", "init"], "administer"),
@@ -75,7 +84,7 @@ class CardflowGroup(click.Group):
                 raise
             if _from_the_database(error):
                 store = ctx.meta.get(STORE_KEY, "?")
-                click.echo(f"cardflow: the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)", err=True)
+                click.echo(f"cardflow: the store {store}: {one_line_error(error)}{_what_next(error)}", err=True)
                 ctx.exit(2)
             problem = f"{type(error).__name__}: {error}"
             click.echo(one_line(f"cardflow: internal error: {problem} (CARDFLOW_DEBUG=1 shows more)"), err=True)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from engine.errors import CardflowError, UsageError
-from engine.store import checks, dialect
+from engine.store import checks, dialect, lock
 from engine.store.tables import (
     api_tokens as api_tokens,
 )
@@ -263,7 +263,8 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 
 def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
-    """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up.
+    """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up
+    (a writer waits for the lock as long as another holds it: `engine.store.lock`).
     The WAL is copied back into the database (checkpointed) every 10,000 pages (40 MB) rather
     than SQLite's 1,000: a batch commits every chunk, and checkpointing that often was about a
     tenth of a batch's time; `checkpoint` runs one when a batch ends.
@@ -277,7 +278,7 @@ def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute(f"PRAGMA busy_timeout = {lock.BUSY_TIMEOUT_MS}")
         if read_only:
             cursor.close()
             return
@@ -286,10 +287,14 @@ def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
+    store = Path(engine.url.database or ":memory:")
+
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        reading = read_only or connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if read_only or connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:  # waits as long as another command holds the store, and says for whom
+            lock.begin_immediate(connection.connection.driver_connection, store)
 
 
 def checkpoint(engine: Engine) -> None:
