@@ -53,7 +53,8 @@ def serve(
     if secret:
         console.secret = secret
     sock = listen(host, port)
-    click.echo(f"cardflow: the console is at http://{host}:{port}/ (Ctrl+C stops it)", err=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    click.echo(f"cardflow: the console is at http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
     serve_on(create_app(console), sock)
 
 

@@ -18,13 +18,13 @@ from engine.errors import UsageError
 def listen(host: str, port: int) -> socket.socket:
     """A socket listening on `host`:`port`, or a one-line usage error saying why it cannot be."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as error:
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not an active listener's port: Linux refuses that
-        sock.bind((host, port))
+        sock.bind(address)
         sock.listen(2048)
     except OSError as error:
         sock.close()
