@@ -287,7 +287,8 @@ def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
-    store = Path(engine.url.database or ":memory:")
+    named = engine.url.database
+    store = Path(named) if named and named != ":memory:" else None  # the file beside which the holder is noted
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:

@@ -58,9 +58,10 @@ def tell(line: str) -> None:
     print(f"cardflow: {line}", file=sys.stderr, flush=True)
 
 
-def begin_immediate(driver: Any, store: Path, say: Callable[[str], None] = tell) -> None:
+def begin_immediate(driver: Any, store: Path | None, say: Callable[[str], None] = tell) -> None:
     """BEGIN IMMEDIATE on the driver's connection, waiting as long as the lock is held elsewhere
-    (and saying so once for each holder), then record this process as the holder."""
+    (and saying so once for each holder), then record this process as the holder of the `store`
+    file (None: a store in memory, which nobody else can hold)."""
     driver.execute(f"PRAGMA busy_timeout = {NOTICE_AFTER_MS}")
     try:
         while True:
@@ -73,7 +74,8 @@ def begin_immediate(driver: Any, store: Path, say: Callable[[str], None] = tell)
                 _notice(store, say)
     finally:
         driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _record(store)
+    if store is not None:
+        _record(store)
 
 
 def is_locked(error: BaseException) -> bool:
@@ -89,8 +91,10 @@ def holder_file(store: Path) -> Path:
     return store.with_name(f"{store.name}-holder")
 
 
-def holder_of(store: Path) -> str:
+def holder_of(store: Path | None) -> str:
     """Who holds the store's lock, in words: "`run` batch B... (pid N)", or "another program"."""
+    if store is None:
+        return "another program"
     try:
         data = json.loads(holder_file(store).read_text(encoding="utf-8"))
         pid = int(data["pid"])
@@ -112,7 +116,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _notice(store: Path, say: Callable[[str], None]) -> None:
+def _notice(store: Path | None, say: Callable[[str], None]) -> None:
     line = f"waiting for the store: held by {holder_of(store)}"
     if line not in _told:
         _told.add(line)
