@@ -25,6 +25,15 @@ def _from_the_database(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
 
 
+def _what_next(error: BaseException) -> str:
+    """After a database error: a locked store is busy (another program holds it), never damaged."""
+    from engine.store.lock import is_locked
+
+    if is_locked(error):
+        return " (another program holds it; try again once it is done)"
+    return " (`cardflow check-store` checks it)"
+
+
 #: the persona module of each command, imported only when that command runs (or `--help` lists them all)
 COMMANDS = {
     **dict.fromkeys(["check-store", "validate", "processes", "show", "options", "graph", "init"], "administer"),
@@ -77,7 +86,7 @@ class CardflowGroup(click.Group):
                 raise
             if _from_the_database(error):
                 store = ctx.meta.get(STORE_KEY, "?")
-                message = f"the store {store}: {one_line_error(error)} (`cardflow check-store` checks it)"
+                message = f"the store {store}: {one_line_error(error)}{_what_next(error)}"
                 _refuse(ctx, error_json("store", message), [message], 2)
             message = one_line(f"internal error: {type(error).__name__}: {error} (CARDFLOW_DEBUG=1 shows more)")
             _refuse(ctx, error_json("internal", message), [message], 2)

@@ -12,6 +12,7 @@ from commands.shared import bureau_connector, connector_options, db_option, open
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="The port to listen on.")
+@click.option("--create", is_flag=True, help="Make a new store at --db if there is none (else that is an error).")
 @click.option(
     "--secure-cookies",
     is_flag=True,
@@ -22,27 +23,39 @@ from commands.shared import bureau_connector, connector_options, db_option, open
 @db_option
 @connector_options
 def serve(
-    host: str, port: int, secure_cookies: bool, workspace: str | None, db: str | None, connector: str | None, orders: str | None
+    host: str,
+    port: int,
+    create: bool,
+    secure_cookies: bool,
+    workspace: str | None,
+    db: str | None,
+    connector: str | None,
+    orders: str | None,
 ) -> None:
     """Serve the operator console and the JSON API (/api/, documented at /api/openapi.json).
 
     Users log in with a password set by `cardflow users password ID`; scripts use a token from
     `cardflow users token ID`. Sessions are signed with $CARDFLOW_SECRET_KEY (default: a new
     key at each start, which logs everyone out when the server restarts).
+
+    The store must exist (a missing one is an error, unless --create). Exit 2, with one line, when
+    the store cannot be served or the address cannot be had (a port in use).
     """
     # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
-    import uvicorn
-
     from engine.web.app import create_app
     from engine.web.console import Console
+    from engine.web.serving import listen, serve_on
 
     found = open_workspace(workspace)
-    console = Console(found, store_at(db), bureau_connector(connector, orders), secure_cookies=secure_cookies)
+    store = store_at(db, mode="write" if create else "existing")
+    console = Console(found, store, bureau_connector(connector, orders), secure_cookies=secure_cookies)
     secret = os.environ.get("CARDFLOW_SECRET_KEY")
     if secret:
         console.secret = secret
-    click.echo(f"cardflow: the console is at http://{host}:{port}/ (Ctrl+C stops it)", err=True)
-    uvicorn.run(create_app(console), host=host, port=port, log_level="warning", server_header=False)
+    sock = listen(host, port)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    click.echo(f"cardflow: the console is at http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
+    serve_on(create_app(console), sock)
 
 
 COMMANDS: list[click.Command] = [serve]

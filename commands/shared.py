@@ -165,11 +165,13 @@ def store_at(location: str | None, *, mode: str = "write") -> Any:
 
     Commands that only read pass `mode="read"`: the store must exist, is opened read-only and is not migrated.
     """
+    from engine.store.lock import hold_as
     from engine.store.queries import open_store, store_location
 
     context = click.get_current_context(silent=True)
     if context is not None:  # for the one-line error, should the database fail later
         context.find_root().meta[STORE_KEY] = store_location(location)
+        hold_as(command=context.command_path.partition(" ")[2] or context.command_path)  # for those who wait
     engine = open_store(location, mode=mode)
     started_up()
     if context is not None:

@@ -18,6 +18,13 @@ from commands.shared import bureau_connector, connector_options, db_option, open
     help="A worker silent this long is taken for dead; its jobs are worked again.",
 )
 @click.option("--name", metavar="NAME", help="The worker's name in procrastinate's tables (default: cardflow).")
+@click.option(
+    "--to-dir",
+    envvar="CARDFLOW_MAIL_DIR",
+    metavar="/DIR",
+    help="The scheduled outbox delivery writes .eml files to this absolute folder instead of SMTP "
+    "(needed without CARDFLOW_SMTP_HOST).",
+)
 @workspace_option
 @db_option
 @connector_options
@@ -25,6 +32,7 @@ def worker(
     concurrency: int,
     stalled_after: float,
     name: str | None,
+    to_dir: str | None,
     workspace: str | None,
     db: str | None,
     connector: str | None,
@@ -38,16 +46,21 @@ def worker(
     workers. SIGTERM (or Ctrl-C) stops the worker once its current jobs are done; a worker that
     is killed loses nothing: its jobs are worked again by another worker. With SQLite there are no
     workers: run `queue run`, `outbox send` and `orders sync` from cron.
+
+    Every folder a worker writes to is absolute, the same wherever it is started: the drop folder
+    (--orders or CARDFLOW_ORDERS, with the drop-folder connector) and, for the scheduled outbox
+    delivery without SMTP, the .eml folder (--to-dir or CARDFLOW_MAIL_DIR); a relative one is exit 2.
     """
-    from engine.work.jobs import Runtime, run_worker
+    from engine.work.jobs import Runtime, require_absolute_folders, run_worker
     from engine.work.queue import require_postgres
 
     engine = store_at(db)
     require_postgres(engine)
     _log_to_stderr()
     found = open_workspace(workspace)
-    runtime = Runtime(found, engine, bureau_connector(connector, orders))
+    runtime = Runtime(found, engine, bureau_connector(connector, orders), mail_dir=to_dir)
     schedules = found.schedules
+    require_absolute_folders(runtime, schedules)
     shown = ", ".join(f"{job} '{cron}'" for job, cron in schedules.items()) or "none"
     click.echo(f"cardflow: worker started (concurrency {concurrency}; scheduled jobs: {shown})", err=True)
     run_worker(runtime, schedules, concurrency=concurrency, stalled_after=stalled_after, name=name)

@@ -14,7 +14,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   `jobs`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
-  - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), reads and
+  - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), SQLite's
+    write lock (`lock`), reads and
     writes (`queries`, `views`, `history`), the listings a page at a time (`listing`), users import,
     `health` (check-store), the chunks of batches worked by workers (`chunks`), console log-ins
     (`accounts`) and the user search (`search`).

@@ -9,15 +9,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from conftest import Run
-from sqlalchemy import select
+from conftest import Run, StoreUnderTest
+from sqlalchemy import inspect, select
 
 from engine.store import accounts, db
 from engine.store.queries import open_store
 
 USERS = "id,name,email,state,roles\nop1,Olle,op1@example.com,active,operator\n"
+CARDFLOW = str(Path(sys.executable).parent / "cardflow")
 
 
 def store_with_users(run: Run, tmp_path: Path) -> str:
@@ -67,14 +71,18 @@ def test_token_is_printed_once_and_kept_hashed(run: Run, tmp_path: Path) -> None
     engine.dispose()
 
 
-def test_serve_answers_the_login_page(run: Run, tmp_path: Path) -> None:
-    """`cardflow serve` listens on 127.0.0.1 and answers the log-in page with its security headers."""
-    database = store_with_users(run, tmp_path)
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).parent / "cardflow"), "serve", "--port", str(port), "--db", database]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(*args: str, cwd: Path | None = None) -> Iterator[Any]:
+    """`cardflow serve ARGS...` running, once its log-in page answers; stopped at the end."""
+    port = free_port()
+    command = [CARDFLOW, "serve", "--port", str(port), *args]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ), cwd=cwd)
     try:
         deadline, answer = time.monotonic() + 30, None
         while answer is None:
@@ -84,11 +92,49 @@ def test_serve_answers_the_login_page(run: Run, tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.05)
         with answer:
-            assert answer.status == 200 and "Log in" in answer.read().decode()
-            assert answer.headers["X-Frame-Options"] == "DENY"
+            yield answer
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_serve_answers_the_login_page(run: Run, tmp_path: Path) -> None:
+    """`cardflow serve` listens on 127.0.0.1 and answers the log-in page with its security headers."""
+    database = store_with_users(run, tmp_path)
+    with serving("--db", database) as answer:
+        assert answer.status == 200 and "Log in" in answer.read().decode()
+        assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_serve_refuses_a_store_that_does_not_exist_unless_create(stored: StoreUnderTest) -> None:
+    """`serve` on a missing store (SQLite: no file; PostgreSQL: an empty database) exits 2 in one line and
+    makes nothing; with --create it makes the store and serves it."""
+    command = [CARDFLOW, "serve", "--port", str(free_port())]
+    done = subprocess.run(command, cwd=stored.folder, env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "--create makes a new one" in done.stderr and "console is at" not in done.stderr
+    assert not (stored.folder / "cardflow.db").exists()
+    if not stored.url.startswith("sqlite"):
+        assert inspect(stored.engine()).get_table_names() == []
+    with serving("--create", cwd=stored.folder) as answer:
+        assert answer.status == 200
+    assert "cards" in inspect(stored.engine()).get_table_names()
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_the_console_address(run: Run, tmp_path: Path) -> None:
+    """A port another program listens on stops `serve` with exit 2 and one line naming the port, and the
+    console's address is never announced."""
+    database = store_with_users(run, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [CARDFLOW, "serve", "--port", str(port), "--db", database]
+        done = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [f"cardflow: cannot listen on 127.0.0.1:{port}: the port is in use by another program (choose another with --port)"],
+    )
 
 
 def test_serve_on_a_missing_store_is_a_usage_error(run: Run, tmp_path: Path) -> None:

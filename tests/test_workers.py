@@ -29,7 +29,7 @@ class Site:
     def __init__(self, folder: Path, url: str) -> None:
         self.folder, self.url = folder, url
         self.env = {**os.environ, "CARDFLOW_DB": url}
-        for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR", "CARDFLOW_ORDERS"):
+        for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR", "CARDFLOW_ORDERS", "CARDFLOW_MAIL_DIR", "CARDFLOW_SMTP_HOST"):
             self.env.pop(name, None)
         self.engine: Engine = create_engine(url)
         self.workers: list[subprocess.Popen[str]] = []
@@ -46,13 +46,19 @@ class Site:
         (self.folder / "users.csv").write_text("\n".join(rows) + "\n")
         self.cardflow("users", "import", "users.csv")
 
-    def worker(self, *args: str) -> subprocess.Popen[str]:
-        """Start a worker (taken for dead 3 s after its last heartbeat) and wait until it is registered."""
+    def worker(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        """Start a worker (taken for dead 3 s after its last heartbeat) writing orders and emails to the site's
+        orders/ and mail/ (absolute paths), and wait until it is registered."""
         before = self.value("SELECT count(*) FROM procrastinate_workers") if self.has_queue() else 0
         log = open(self.folder / f"worker{len(self.workers)}.log", "w")  # noqa: SIM115 (closed by stop)
         self.logs.append(log)
+        folders = ("--orders", str(self.folder / "orders"), "--to-dir", str(self.folder / "mail"))
         process = subprocess.Popen(
-            [CARDFLOW, "worker", "--stalled-after", "3", *args], cwd=self.folder, env=self.env, stderr=log, text=True
+            [CARDFLOW, "worker", "--stalled-after", "3", *folders, *args],
+            cwd=cwd or self.folder,
+            env=self.env,
+            stderr=log,
+            text=True,
         )
         self.workers.append(process)
         wait_for(lambda: self.has_queue() and self.value("SELECT count(*) FROM procrastinate_workers") > before, process)
@@ -240,3 +246,33 @@ def test_the_command_given_by_an_incomplete_run_with_workers_finishes_the_batch(
         finished = site.cardflow(*words[1:])
         assert "status: complete" in finished.stdout
         assert len(bureau.orders) == 2
+
+
+def test_a_worker_refuses_folders_relative_to_where_it_was_started(site: Site, tmp_path: Path) -> None:
+    """A worker given no drop folder, or a relative one, or no .eml folder for the scheduled outbox
+    delivery without SMTP, exits 2 with one line and writes nothing where it was started."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    asked = [(), ("--orders", "orders"), ("--orders", str(site.folder / "orders")), ("--orders", "/o", "--to-dir", "mail")]
+    for args in asked:
+        done = subprocess.run(
+            [CARDFLOW, "worker", *args], cwd=elsewhere, env=site.env, capture_output=True, text=True, timeout=60
+        )
+        assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+        assert "absolute folder" in done.stderr and ("--orders" in done.stderr or "--to-dir" in done.stderr)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_worker_started_elsewhere_writes_orders_and_emails_to_its_absolute_folders(site: Site, workspace: Path) -> None:
+    """A worker started in another folder writes the orders of a `run --workers` and the emails of its
+    scheduled outbox delivery to the absolute folders it was given, and nothing where it was started."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  outbox-send:\n    schedule: "* * * * * */2"\n')
+    elsewhere = site.folder / "elsewhere"
+    elsewhere.mkdir()
+    site.users(100)
+    worker = site.worker("--workspace", str(workspace), cwd=elsewhere)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--workspace", str(workspace))
+    wait_for(lambda: site.value("SELECT count(*) FROM outbox WHERE status = 'pending'") == 0, worker)
+    assert len(list((site.folder / "orders").glob("*.json"))) == 101
+    assert len(list((site.folder / "mail").glob("*.eml"))) == site.value("SELECT count(*) FROM outbox") > 0
+    assert list(elsewhere.iterdir()) == []

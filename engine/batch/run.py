@@ -41,7 +41,7 @@ from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, queries
+from engine.store import db, lock, queries
 from engine.store.queries import Row
 
 START = "start"
@@ -83,6 +83,7 @@ def run_batch(
         if not plan and existing is None:
             connection.execute(db.batches.insert().values(**batch.record))
     result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
+    lock.hold_as(batch=batch.record["id"])  # named to the commands that wait for the store meanwhile
     if started:
         started(batch.record["id"])
     try:

@@ -1,5 +1,6 @@
 """The store: tables and migrations (`db`), what makes a file a cardflow store (`checks`) and
-`check-store` (`health`), what differs on PostgreSQL (`dialect`), reads and writes (`queries`), a
+`check-store` (`health`), what differs on PostgreSQL (`dialect`), SQLite's write lock (who holds
+it, waiting for it: `lock`), reads and writes (`queries`), a
 card's story (`history`), stored rows as templates and expressions see them (`views`), users
 imported from CSV, JSON or YAML (`users`), the chunks of batches worked by workers (`chunks`), the
 console's log-ins (`accounts`: argon2 password hashes, hashed API tokens), its paged user search

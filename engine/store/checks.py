@@ -34,11 +34,17 @@ def sqlite_path(url_or_path: str) -> Path | None:
     return None
 
 
+#: What a command that only serves an existing store (`mode="existing"`) says of a missing one.
+NO_STORE_TO_SERVE = "check --db or CARDFLOW_DB; --create makes a new one"
+
+
 def check_file(path: Path, shown: str, mode: str) -> None:
     """A store file that exists is an SQLite file with content; a missing one is created only to write."""
     if not path.exists():
         if mode == "read":
             raise UsageError(f"no store at {shown} (only commands that write create one; check --db or CARDFLOW_DB)")
+        if mode == "existing":
+            raise UsageError(f"no store at {shown} ({NO_STORE_TO_SERVE})")
         _create(path, shown)
         return
     if path.is_dir():
@@ -83,6 +89,8 @@ def check_schema(tables: set[str], version: int, newest: int, expected: set[str]
         raise UsageError(f"{shown} is not a cardflow store (it holds other tables: {listed}); cardflow leaves it alone")
     if version > newest:
         raise UsageError(f"the store has schema version {version}; this cardflow knows up to {newest}")
+    if mode == "existing" and version == 0:
+        raise UsageError(f"{shown} is an empty database, not yet a cardflow store ({NO_STORE_TO_SERVE})")
     if mode == "read" and version < newest:
         raise UsageError(
             f"the store {shown} has schema version {version}, this cardflow needs {newest}: "

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from engine.errors import CardflowError, UsageError
-from engine.store import checks, dialect, folding
+from engine.store import checks, dialect, folding, lock
 from engine.store.tables import (
     api_tokens as api_tokens,
 )
@@ -245,10 +245,12 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
     """An engine for a database URL or an SQLite file path.
 
     `mode="write"` (commands that write) may create a missing store and upgrades it to the newest
-    schema; `mode="read"` opens an existing store read-only (SQLite: `mode=ro`), never creates or
-    migrates it, and refuses an older schema. Either way a file that is empty, not SQLite, another
-    application's database or a store that lost a table is refused, naming it: cardflow never
-    creates its tables inside a foreign database. Database errors become one line with the path.
+    schema; `mode="existing"` writes too but only to a store that exists (a missing file or an
+    empty database is refused, as for `serve`); `mode="read"` opens an existing store read-only
+    (SQLite: `mode=ro`), never creates or migrates it, and refuses an older schema. Either way a
+    file that is empty, not SQLite, another application's database or a store that lost a table is
+    refused, naming it: cardflow never creates its tables inside a foreign database. Database
+    errors become one line with the path.
     """
     shown = url_or_path if "://" not in url_or_path else checks.hidden_password(url_or_path)
     path = checks.sqlite_path(url_or_path)
@@ -267,7 +269,7 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
         with engine.connect() as connection:
             tables, version = _schema_state(connection)
         checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
-        if migrate and mode == "write":
+        if migrate and mode != "read":
             upgrade(engine)
     except CardflowError:
         engine.dispose()
@@ -283,7 +285,8 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 
 def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
-    """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up.
+    """WAL for concurrent readers, a long busy time-out, and BEGIN IMMEDIATE so writers queue up
+    (a writer waits for the lock as long as another holds it: `engine.store.lock`).
     The WAL is copied back into the database (checkpointed) every 10,000 pages (40 MB) rather
     than SQLite's 1,000: a batch commits every chunk, and checkpointing that often was about a
     tenth of a batch's time; `checkpoint` runs one when a batch ends.
@@ -297,7 +300,7 @@ def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute(f"PRAGMA busy_timeout = {lock.BUSY_TIMEOUT_MS}")
         if read_only:
             cursor.close()
             return
@@ -306,10 +309,15 @@ def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
+    named = engine.url.database
+    store = Path(named) if named and named != ":memory:" else None  # the file beside which the holder is noted
+
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        reading = read_only or connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if read_only or connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:  # waits as long as another command holds the store, and says for whom
+            lock.begin_immediate(connection.connection.driver_connection, store)
 
 
 def checkpoint(engine: Engine) -> None:

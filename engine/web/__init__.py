@@ -6,7 +6,8 @@
 `i18n` holds the words of the pages in English and Swedish; `batch_pages` the vendor's BATCH ORDERS
 steps; `decide_pages` the home page ("What do you want to do?"), the requests and the "Card
 approval" form; `card_pages` cards, outbox, batches, options and graphs;
-`jobs` runs large batches in the background for the progress page; `api` the JSON API under /api/.
+`jobs` runs large batches in the background for the progress page; `api` the JSON API under /api/;
+`serving` takes the console's address and serves it.
 A route parses the request, calls the same engine function the command calls, renders a template:
 no SQL and no business rule here.
 

@@ -25,7 +25,8 @@ from sqlalchemy import Engine
 
 from engine.batch.chunks import Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
-from engine.outbound.bureau import Connector
+from engine.errors import UsageError
+from engine.outbound.bureau import Connector, DropFolder
 from engine.work.queue import conninfo, install_schema, require_postgres
 
 CHUNK_TASK = "cardflow.chunk"
@@ -41,12 +42,33 @@ Job = Callable[["Runtime"], Any]
 
 @dataclass
 class Runtime:
-    """What jobs work with: the workspace, the store and the card bureau (and the email transport)."""
+    """What jobs work with: the workspace, the store and the card bureau, and the folder emails are
+    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/)."""
 
     workspace: Workspace
     engine: Engine
     bureau: Connector
     scheduled: Mapping[str, Job] = field(default_factory=lambda: SCHEDULED)
+    mail_dir: str | None = None
+
+
+def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
+    """Every folder a worker writes to (the drop folder; the .eml folder when it delivers emails
+    without SMTP) is an absolute path, so the files land in the same place whatever folder, on
+    whatever machine, the worker was started in; a relative one is a usage error."""
+    from engine.outbound.delivery import Folder, transport_for
+
+    if isinstance(runtime.bureau, DropFolder) and not runtime.bureau.folder.is_absolute():
+        raise UsageError(
+            f"a worker writes orders only to an absolute folder, the same wherever it is started: "
+            f"'{runtime.bureau.folder}' is relative; give --orders /PATH (or CARDFLOW_ORDERS=/PATH)"
+        )
+    mail = transport_for(runtime.mail_dir) if OUTBOX_SEND in schedules else None
+    if isinstance(mail, Folder) and not mail.folder.is_absolute():
+        raise UsageError(
+            f"a worker writes emails (.eml files, without SMTP) only to an absolute folder, the same wherever it is "
+            f"started: '{mail.folder}' is relative; give --to-dir /PATH (or CARDFLOW_MAIL_DIR=/PATH), or CARDFLOW_SMTP_HOST"
+        )
 
 
 def open_queue(engine: Engine) -> Any:
@@ -146,10 +168,10 @@ def batch_sync(runtime: Runtime) -> None:
 
 
 def outbox_send(runtime: Runtime) -> None:
-    """Scheduled outbox delivery: every pending email that is due (SMTP from CARDFLOW_SMTP_*, else .eml files)."""
+    """Scheduled outbox delivery: every pending email that is due (.eml files in --to-dir, else SMTP from CARDFLOW_SMTP_*)."""
     from engine.outbound.delivery import send_outbox, transport_for
 
-    send_outbox(runtime.engine, transport_for(None))
+    send_outbox(runtime.engine, transport_for(runtime.mail_dir))
 
 
 def orders_sync(runtime: Runtime) -> None:
@@ -159,4 +181,6 @@ def orders_sync(runtime: Runtime) -> None:
     sync_order_status(runtime.workspace, runtime.engine, runtime.bureau)
 
 
-SCHEDULED: dict[str, Job] = {"batch-sync": batch_sync, "outbox-send": outbox_send, "orders-sync": orders_sync}
+#: The scheduled job that delivers emails (the one that may write .eml files).
+OUTBOX_SEND = "outbox-send"
+SCHEDULED: dict[str, Job] = {"batch-sync": batch_sync, OUTBOX_SEND: outbox_send, "orders-sync": orders_sync}
