@@ -7,7 +7,9 @@
   each a procrastinate periodic task with a lock and a queueing lock of its own, so at most one
   runs, and at most one waits, across all workers.
 - `cardflow.retry-stalled`: every few seconds, the jobs of a worker that stopped beating (killed)
-  go back to the queue; the job itself is idempotent, so the retry finishes what was lost.
+  go back to the queue; the job itself is idempotent, so the retry finishes what was lost. A job
+  whose twin already waits in the queue (the next run of a scheduled job) is given up (failed)
+  instead: the twin does the same work, and the lock the lost job held no longer blocks it.
 - `cardflow.remove-old-jobs`: hourly, the jobs that succeeded more than a week ago are removed
   (the queue would otherwise keep a row for every scheduled run).
 
@@ -122,8 +124,7 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
 
     async def retry_stalled(timestamp: int) -> None:
         for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
-            logging.getLogger(__name__).warning("retrying job %s of a stopped worker", job.id)
-            await app.job_manager.retry_job(job)
+            await _retry_or_give_up(app, job)
 
     task = app.task(name=STALLED_TASK, queueing_lock=STALLED_TASK)(retry_stalled)
     app.periodic(cron=STALLED_CHECK, periodic_id="stalled")(task)
@@ -134,6 +135,23 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     cleanup = app.task(name=CLEANUP_TASK, queueing_lock=CLEANUP_TASK)(remove_old_jobs)
     app.periodic(cron="7 * * * *", periodic_id="cleanup")(cleanup)
     return app
+
+
+async def _retry_or_give_up(app: Any, job: Any) -> None:
+    """Put the job of a stopped worker back on the queue; if the same job already waits there (its
+    queueing lock: the next run of a scheduled job, a chunk deferred again), give this one up as
+    failed instead, so the waiting one, which does the same work, goes ahead."""
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
+
+    log = logging.getLogger(__name__)
+    try:
+        await app.job_manager.retry_job(job)
+    except UniqueViolation:
+        log.warning("job %s of a stopped worker given up: the same job (%s) already waits", job.id, job.queueing_lock)
+        await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        return
+    log.warning("retrying job %s of a stopped worker", job.id)
 
 
 def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
