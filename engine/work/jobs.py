@@ -13,12 +13,14 @@
 - `cardflow.remove-old-jobs`: hourly, the jobs that succeeded more than a week ago are removed
   (the queue would otherwise keep a row for every scheduled run).
 
-Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store.
+Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store;
+`engine.work.worker` runs the worker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,19 +41,24 @@ CLEANUP_TASK = "cardflow.remove-old-jobs"
 #: Finished jobs (and their events) are kept this long, then removed once an hour; failed ones stay.
 KEEP_FINISHED_HOURS = 7 * 24
 
+#: How long the queue waits for a connection of its pool, in seconds (a lost store is noticed this soon).
+POOL_TIMEOUT = 10.0
+
 Job = Callable[["Runtime"], Any]
 
 
 @dataclass
 class Runtime:
-    """What jobs work with: the workspace, the store and the card bureau, and the folder emails are
-    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/)."""
+    """What jobs work with: the workspace, the store and the card bureau, the folder emails are
+    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/), and whether
+    the worker was asked to stop (`stopping`: a long job ends early, its rest left to the next run)."""
 
     workspace: Workspace
     engine: Engine
     bureau: Connector
     scheduled: Mapping[str, Job] = field(default_factory=lambda: SCHEDULED)
     mail_dir: str | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
@@ -79,7 +86,7 @@ def open_queue(engine: Engine) -> Any:
     install_schema(engine)
     import procrastinate
 
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine)))
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine), timeout=POOL_TIMEOUT))
 
 
 def defer_chunks(engine: Engine, started: Started) -> int:
@@ -164,20 +171,6 @@ def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
     app.periodic(cron=cron, periodic_id=name)(task)
 
 
-def run_worker(
-    runtime: Runtime, schedules: Mapping[str, str], *, concurrency: int = 1, stalled_after: float = 30.0, name: str | None = None
-) -> None:
-    """Work jobs until SIGTERM or SIGINT, which stop the worker once its current jobs are done."""
-    app = build_app(runtime, schedules, stalled_after=stalled_after)
-    app.run_worker(
-        concurrency=concurrency,
-        name=name or "cardflow",
-        update_heartbeat_interval=max(stalled_after / 3, 0.5),
-        stalled_worker_timeout=stalled_after,
-        shutdown_graceful_timeout=None,
-    )
-
-
 def batch_sync(runtime: Runtime) -> None:
     """The scheduled batch sync: order every queued card at the bureau."""
     from engine.batch.actions import sync_queue
@@ -189,7 +182,7 @@ def outbox_send(runtime: Runtime) -> None:
     """Scheduled outbox delivery: every pending email that is due (.eml files in --to-dir, else SMTP from CARDFLOW_SMTP_*)."""
     from engine.outbound.delivery import send_outbox, transport_for
 
-    send_outbox(runtime.engine, transport_for(runtime.mail_dir))
+    send_outbox(runtime.engine, transport_for(runtime.mail_dir), stop=runtime.stopping.is_set)
 
 
 def orders_sync(runtime: Runtime) -> None:
