@@ -1,5 +1,6 @@
 """Workers on a real PostgreSQL server, as real processes: a batch worked by three `cardflow worker`
-processes while one is killed, the scheduled batch sync on two workers, SIGTERM after the job."""
+processes while one is killed, the scheduled batch sync on two workers, SIGTERM after the job, a killed
+scheduled job, a restart of PostgreSQL under the workers."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ worker once its current jobs are done; a long job sees `Runtime.stopping` and en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -22,8 +23,10 @@ from engine.errors import Unfinished
 from engine.store.health import answers
 from engine.work.jobs import Runtime, build_app
 
-#: The longest pause between two attempts to reach a lost store, in seconds.
-LONGEST_PAUSE = 10.0
+#: The first and the longest pause before an attempt to reach a lost store, in seconds; the pause
+#: doubles after each attempt, and starts again from the first once a worker has worked a while.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 10.0
+WORKED_A_WHILE = 60.0
 #: How long a worker waits for a lost store before it gives up, in seconds (`--give-up-after`).
 GIVE_UP_AFTER = 300.0
 
@@ -62,6 +65,7 @@ class _Supervisor:
         self.runtime, self.schedules, self.stalled_after, self.options = runtime, schedules, stalled_after, options
         self.worker: Any = None
         self.stop_requested = asyncio.Event()
+        self.pause = FIRST_PAUSE
 
     async def run(self, give_up_after: float) -> None:
         loop = asyncio.get_running_loop()
@@ -69,10 +73,13 @@ class _Supervisor:
             loop.add_signal_handler(number, self.stop)
         try:
             while True:
+                started = time.monotonic()
                 lost = await self.work()
                 if self.stop_requested.is_set():
                     return
                 log.warning("lost the store (%s); reconnecting", lost)
+                if time.monotonic() - started > WORKED_A_WHILE:
+                    self.pause = FIRST_PAUSE
                 await self.wait_for_store(give_up_after)
         finally:
             for number in (signal.SIGTERM, signal.SIGINT):
@@ -104,20 +111,18 @@ class _Supervisor:
 
     async def wait_for_store(self, give_up_after: float) -> None:
         """Wait, with a growing pause, until the store answers; `StoreLost` once `give_up_after` seconds have passed."""
-        deadline, pause = time.monotonic() + give_up_after, 0.5
+        deadline = time.monotonic() + give_up_after
         self.runtime.engine.dispose()  # the pool's connections died with the store
         while not self.stop_requested.is_set():
-            if await asyncio.to_thread(answers, self.runtime.engine):
+            with contextlib.suppress(TimeoutError):  # a pause first: a worker that fails at once is not restarted in a loop
+                await asyncio.wait_for(self.stop_requested.wait(), timeout=max(min(self.pause, deadline - time.monotonic()), 0))
+            self.pause = min(self.pause * 2, LONGEST_PAUSE)
+            if self.stop_requested.is_set() or await asyncio.to_thread(answers, self.runtime.engine):
                 return
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() >= deadline:
                 raise StoreLost(
                     f"the store did not answer for {give_up_after:g} s: the worker stops, for a supervisor to start it again"
                 )
-            try:
-                await asyncio.wait_for(self.stop_requested.wait(), timeout=min(pause, left))
-            except TimeoutError:
-                pause = min(pause * 2, LONGEST_PAUSE)
 
 
 def one_line(error: BaseException) -> str:
