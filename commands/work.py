@@ -55,8 +55,8 @@ def worker(
     workers. SIGTERM (or Ctrl-C) stops the worker once its current jobs are done (the outbox
     delivery stops between two emails); a worker that is killed loses nothing: its jobs are worked
     again by another worker. A worker that loses the store (PostgreSQL restarted) reconnects and
-    carries on; after --give-up-after seconds without it, it exits 1 for a supervisor to restart it. With SQLite there are no
-    workers: run `queue run`, `outbox send` and `orders sync` from cron.
+    carries on; after --give-up-after seconds without it, it exits 1 for a supervisor to restart
+    it. With SQLite there are no workers: run `queue run`, `outbox send` and `orders sync` from cron.
 
     Every folder a worker writes to is absolute, the same wherever it is started: the drop folder
     (--orders or CARDFLOW_ORDERS, with the drop-folder connector) and, for the scheduled outbox

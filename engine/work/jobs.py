@@ -150,11 +150,14 @@ async def _retry_or_give_up(app: Any, job: Any) -> None:
     failed instead, so the waiting one, which does the same work, goes ahead."""
     from procrastinate.exceptions import UniqueViolation
     from procrastinate.jobs import Status
+    from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
 
     log = logging.getLogger(__name__)
     try:
         await app.job_manager.retry_job(job)
-    except UniqueViolation:
+    except UniqueViolation as twin:
+        if twin.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+            raise
         log.warning("job %s of a stopped worker given up: the same job (%s) already waits", job.id, job.queueing_lock)
         await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
         return
