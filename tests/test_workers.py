@@ -1,19 +1,23 @@
 """Workers on a real PostgreSQL server, as real processes: a batch worked by three `cardflow worker`
-processes while one is killed, the scheduled batch sync on two workers, SIGTERM after the job."""
+processes while one is killed, the scheduled batch sync on two workers, SIGTERM after the job, a killed
+scheduled job, a restart of PostgreSQL under the workers."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT, _free_port
 from sqlalchemy import Engine, create_engine, text
 
 CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
@@ -97,6 +101,44 @@ def site(tmp_path: Path, postgres_url: str) -> Iterator[Site]:
         yield running
     finally:
         running.stop()
+
+
+class OwnServer:
+    """A throw-away PostgreSQL server of one test's own (`.ci/postgres`), which the test may restart."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="cardflow-restart-"))  # in /tmp: the postgres user must reach it
+        self.script = str(ROOT / ".ci" / "postgres")
+        started = subprocess.run([self.script, "start", str(self.folder), str(_free_port())], capture_output=True, text=True)
+        if started.returncode != 0:
+            message = f"NO POSTGRESQL SERVER of its own: the test did not run ({started.stderr.strip()[-300:]})"
+            pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        self.url = started.stdout.strip()
+
+    def restart(self) -> None:
+        """`pg_ctl restart` (fast: every connection is cut), as the postgres user, as `.ci/postgres` runs it."""
+        pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1]
+        log = str(self.folder / "server.log")  # not pg_ctl's output: the server would hold it open
+        command = [str(pg_ctl), "-D", str(self.folder / "data"), "-l", log, "-m", "fast", "-w", "restart"]
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        subprocess.run([*as_postgres, *command], check=True, stdout=subprocess.DEVNULL, timeout=120)
+
+    def stop(self) -> None:
+        subprocess.run([self.script, "stop", str(self.folder)], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[Site]:
+    """A site on a PostgreSQL server of its own, which the test may restart."""
+    server = OwnServer()
+    running = Site(tmp_path, server.url)
+    running.server = server  # type: ignore[attr-defined]
+    try:
+        yield running
+    finally:
+        running.stop()
+        server.stop()
 
 
 def test_three_workers_finish_a_batch_although_one_is_killed(site: Site) -> None:
@@ -276,3 +318,94 @@ def test_a_worker_started_elsewhere_writes_orders_and_emails_to_its_absolute_fol
     assert len(list((site.folder / "orders").glob("*.json"))) == 101
     assert len(list((site.folder / "mail").glob("*.eml"))) == site.value("SELECT count(*) FROM outbox") > 0
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_worker_killed_during_the_scheduled_outbox_delivery_does_not_block_it(site: Site, workspace: Path) -> None:
+    """A worker killed (SIGKILL) in the middle of the scheduled outbox delivery, with a second worker running: the
+    lost job is given up for the next run already queued, which goes ahead, and every email is sent within a bound."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  outbox-send:\n    schedule: "* * * * * */2"\n')
+    site.users(2_000)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace))
+    workers: dict[int, subprocess.Popen[str]] = {}
+    for _ in range(2):
+        process = site.worker("--workspace", str(workspace))
+        workers[site.value("SELECT max(id) FROM procrastinate_workers")] = process
+    doing = "SELECT max(worker_id) FROM procrastinate_jobs WHERE task_name = 'cardflow.outbox-send' AND status = 'doing'"
+    pending = "SELECT count(*) FROM outbox WHERE status = 'pending'"
+    while True:  # stop the worker delivering in the middle of its delivery, then kill it there
+        wait_for(lambda: site.value(doing) is not None and site.value(pending) < 1_900, *workers.values())
+        victim_id = site.value(doing)
+        workers[victim_id].send_signal(signal.SIGSTOP)
+        if site.value(doing) == victim_id and site.value(pending) > 0:
+            break
+        workers[victim_id].send_signal(signal.SIGCONT)
+    victim = workers.pop(victim_id)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    lost = site.value("SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :w", w=victim_id)
+    wait_for(lambda: site.value(pending) == 0, *workers.values(), deadline=180)  # without the fix: never
+    assert site.value("SELECT count(*) FROM outbox WHERE status = 'sent'") == 2_001
+    assert len(list((site.folder / "mail").glob("*.eml"))) == 2_001
+    assert site.value("SELECT status FROM procrastinate_jobs WHERE id = :j", j=lost) == "failed"
+
+
+def test_two_workers_finish_a_batch_across_a_restart_of_the_database(restartable: Site) -> None:
+    """`pg_ctl restart` under two workers working a batch: they reconnect and carry on, and the batch
+    completes, with one card for everyone, without a new worker."""
+    site = restartable
+    site.users(6_000)
+    workers = [site.worker(), site.worker()]
+    out = site.cardflow(
+        "run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--detach", "--chunk-size", "500", "--json"
+    )
+    batch = json.loads(out.stdout)["batch"]
+    wait_for(lambda: site.value("SELECT count(*) FROM batch_chunks WHERE status = 'done'") >= 1, *workers)
+    site.engine.dispose()
+    site.server.restart()  # type: ignore[attr-defined]
+    status = "SELECT status FROM batches WHERE id = :b"
+    wait_for(lambda: _answers(site) and site.value(status, b=batch) != "running", *workers, deadline=240)
+    assert site.value(status, b=batch) == "complete"
+    assert site.value("SELECT count(*) FROM cards") == site.value("SELECT count(DISTINCT user_id) FROM cards") == 6_001
+    assert site.value("SELECT count(*) FROM orders") == site.value("SELECT count(DISTINCT card_id) FROM orders") == 6_001
+    for process in workers:
+        process.send_signal(signal.SIGTERM)
+    assert [process.wait(timeout=60) for process in workers] == [0, 0]
+
+
+def test_a_worker_whose_store_stays_away_exits_1_after_its_bound(restartable: Site) -> None:
+    """A worker whose PostgreSQL server stops for good reconnects until --give-up-after, then exits 1 with a
+    one-line message, not 0 as if it had been asked to stop."""
+    site = restartable
+    site.users(1)
+    worker = site.worker("--give-up-after", "3")
+    site.engine.dispose()
+    subprocess.run([site.server.script, "stop", str(site.server.folder)], check=True)  # type: ignore[attr-defined]
+    assert worker.wait(timeout=120) == 1
+    log = (site.folder / "worker0.log").read_text()
+    assert "lost the store" in log and "did not answer for 3 s" in log
+    assert "Traceback" not in log and "worker stopped" not in log
+
+
+def test_sigterm_stops_a_worker_between_two_emails_of_a_long_delivery(site: Site, workspace: Path) -> None:
+    """SIGTERM during the scheduled delivery of 3,000 emails: the worker stops after the email at hand, within
+    seconds, exits 0, and leaves the rest pending for the next run."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  outbox-send:\n    schedule: "* * * * * */2"\n')
+    site.users(3_000)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace))
+    worker = site.worker("--workspace", str(workspace))
+    sent = "SELECT count(*) FROM outbox WHERE status = 'sent'"
+    wait_for(lambda: site.value(sent) >= 100, worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
+    assert 100 <= site.value(sent) < 3_000
+    assert site.value(sent) == len(list((site.folder / "mail").glob("*.eml")))
+    assert site.value("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'") == 0
+
+
+def _answers(site: Site) -> bool:
+    """The site's database answers (a query on a connection cut by a restart fails once; the next one reconnects)."""
+    try:
+        return site.value("SELECT 1") == 1
+    except Exception:
+        site.engine.dispose()
+        return False

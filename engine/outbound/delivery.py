@@ -16,7 +16,7 @@ import json
 import os
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.errors import MessageError
@@ -192,13 +192,21 @@ class Delivery:
 
 
 def send_outbox(
-    engine: Engine, transport: Transport, *, limit: int | None = None, ignore_backoff: bool = False
+    engine: Engine,
+    transport: Transport,
+    *,
+    limit: int | None = None,
+    ignore_backoff: bool = False,
+    stop: Callable[[], bool] = lambda: False,
 ) -> list[Delivery]:
-    """Deliver pending emails that are due (all pending with `ignore_backoff`), oldest first."""
+    """Deliver pending emails that are due (all pending with `ignore_backoff`), oldest first, one
+    transaction each; once `stop()` is true, the rest stay pending for the next run."""
     results: list[Delivery] = []
     down: str | None = None
     try:
         for outbox_id in _due(engine, limit, ignore_backoff):
+            if stop():
+                break
             delivery = _deliver_one(engine, transport, outbox_id, down)
             if delivery is not None:
                 results.append(delivery)

@@ -11,6 +11,16 @@ from engine.store import checks, db
 MAX_PROBLEMS = 20
 
 
+def answers(engine: Engine) -> bool:
+    """Whether the store's database answers now (a worker waiting for a lost store asks)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # refused, reset, starting up, shutting down: not now
+        return False
+    return True
+
+
 def check_store(location: str) -> list[str]:
     """The problems of the store at `location`, one line each (none: it is whole). It is only read."""
     path = checks.sqlite_path(location)

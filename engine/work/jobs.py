@@ -7,16 +7,20 @@
   each a procrastinate periodic task with a lock and a queueing lock of its own, so at most one
   runs, and at most one waits, across all workers.
 - `cardflow.retry-stalled`: every few seconds, the jobs of a worker that stopped beating (killed)
-  go back to the queue; the job itself is idempotent, so the retry finishes what was lost.
+  go back to the queue; the job itself is idempotent, so the retry finishes what was lost. A job
+  whose twin already waits in the queue (the next run of a scheduled job) is given up (failed)
+  instead: the twin does the same work, and the lock the lost job held no longer blocks it.
 - `cardflow.remove-old-jobs`: hourly, the jobs that succeeded more than a week ago are removed
   (the queue would otherwise keep a row for every scheduled run).
 
-Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store.
+Jobs run in the worker's threads (`--concurrency N`), each with its own connections to the store;
+`engine.work.worker` runs the worker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,19 +41,24 @@ CLEANUP_TASK = "cardflow.remove-old-jobs"
 #: Finished jobs (and their events) are kept this long, then removed once an hour; failed ones stay.
 KEEP_FINISHED_HOURS = 7 * 24
 
+#: How long the queue waits for a connection of its pool, in seconds (a lost store is noticed this soon).
+POOL_TIMEOUT = 10.0
+
 Job = Callable[["Runtime"], Any]
 
 
 @dataclass
 class Runtime:
-    """What jobs work with: the workspace, the store and the card bureau, and the folder emails are
-    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/)."""
+    """What jobs work with: the workspace, the store and the card bureau, the folder emails are
+    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/), and whether
+    the worker was asked to stop (`stopping`: a long job ends early, its rest left to the next run)."""
 
     workspace: Workspace
     engine: Engine
     bureau: Connector
     scheduled: Mapping[str, Job] = field(default_factory=lambda: SCHEDULED)
     mail_dir: str | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
@@ -77,7 +86,7 @@ def open_queue(engine: Engine) -> Any:
     install_schema(engine)
     import procrastinate
 
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine)))
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine), timeout=POOL_TIMEOUT))
 
 
 def defer_chunks(engine: Engine, started: Started) -> int:
@@ -122,8 +131,7 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
 
     async def retry_stalled(timestamp: int) -> None:
         for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
-            logging.getLogger(__name__).warning("retrying job %s of a stopped worker", job.id)
-            await app.job_manager.retry_job(job)
+            await _retry_or_give_up(app, job)
 
     task = app.task(name=STALLED_TASK, queueing_lock=STALLED_TASK)(retry_stalled)
     app.periodic(cron=STALLED_CHECK, periodic_id="stalled")(task)
@@ -136,6 +144,26 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     return app
 
 
+async def _retry_or_give_up(app: Any, job: Any) -> None:
+    """Put the job of a stopped worker back on the queue; if the same job already waits there (its
+    queueing lock: the next run of a scheduled job, a chunk deferred again), give this one up as
+    failed instead, so the waiting one, which does the same work, goes ahead."""
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
+    from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
+
+    log = logging.getLogger(__name__)
+    try:
+        await app.job_manager.retry_job(job)
+    except UniqueViolation as twin:
+        if twin.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+            raise
+        log.warning("job %s of a stopped worker given up: the same job (%s) already waits", job.id, job.queueing_lock)
+        await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        return
+    log.warning("retrying job %s of a stopped worker", job.id)
+
+
 def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
     job = runtime.scheduled[name]
 
@@ -144,20 +172,6 @@ def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
 
     task = app.task(name=f"cardflow.{name}", lock=f"cardflow.{name}", queueing_lock=f"cardflow.{name}")(scheduled)
     app.periodic(cron=cron, periodic_id=name)(task)
-
-
-def run_worker(
-    runtime: Runtime, schedules: Mapping[str, str], *, concurrency: int = 1, stalled_after: float = 30.0, name: str | None = None
-) -> None:
-    """Work jobs until SIGTERM or SIGINT, which stop the worker once its current jobs are done."""
-    app = build_app(runtime, schedules, stalled_after=stalled_after)
-    app.run_worker(
-        concurrency=concurrency,
-        name=name or "cardflow",
-        update_heartbeat_interval=max(stalled_after / 3, 0.5),
-        stalled_worker_timeout=stalled_after,
-        shutdown_graceful_timeout=None,
-    )
 
 
 def batch_sync(runtime: Runtime) -> None:
@@ -171,7 +185,7 @@ def outbox_send(runtime: Runtime) -> None:
     """Scheduled outbox delivery: every pending email that is due (.eml files in --to-dir, else SMTP from CARDFLOW_SMTP_*)."""
     from engine.outbound.delivery import send_outbox, transport_for
 
-    send_outbox(runtime.engine, transport_for(runtime.mail_dir))
+    send_outbox(runtime.engine, transport_for(runtime.mail_dir), stop=runtime.stopping.is_set)
 
 
 def orders_sync(runtime: Runtime) -> None:
