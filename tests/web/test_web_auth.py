@@ -10,7 +10,7 @@ from console_helpers import PASSWORD, csrf_in, csrf_of, sign_in
 from fastapi.testclient import TestClient
 
 from engine.store import accounts
-from engine.web.app import create_app
+from engine.web.app import CSP, create_app
 from engine.web.console import Console
 from engine.web.throttle import Throttle, TooManyAttempts
 
@@ -212,6 +212,32 @@ def test_pages_carry_the_security_headers(client: TestClient) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-store"
+
+
+def test_a_number_beyond_the_store_is_404_in_a_page_path_and_422_in_its_query(client: TestClient) -> None:
+    """A card id or a page number no store can hold answers 404 in a page's path and 422 in its query, never 500."""
+    sign_in(client, "ap2")
+    huge = "99999999999999999999"
+    answers = [client.get(path).status_code for path in (f"/cards/{huge}", f"/requests/{huge}")]
+    answers.append(client.get(f"/batch/CardsAddonExtProdBoProcOrderMultiple?searched=1&page={huge}").status_code)
+    assert answers == [404, 404, 422]
+
+
+def test_an_unexpected_error_carries_the_security_headers(make_console: Callable[[], Console]) -> None:
+    """A bug's 500, a page's or the API's (then in the one error shape), carries the security headers and no-store."""
+    app = create_app(make_console())
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    app.add_api_route("/api/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page, api = client.get("/broken"), client.get("/api/broken")
+    for response in (page, api):
+        assert response.status_code == 500 and "a bug" not in response.text
+        assert response.headers["content-security-policy"] == CSP and response.headers["cache-control"] == "no-store"
+    assert api.json()["error"]["code"] == "internal_error"
 
 
 def test_static_files_are_served_from_the_package(client: TestClient) -> None:
