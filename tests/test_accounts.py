@@ -57,12 +57,13 @@ def test_failures_grow_a_delay_and_success_resets_it(store: Engine) -> None:
     assert accounts.failure_delay(40) == accounts.MAX_DELAY
 
 
-def test_inactive_users_are_refused(store: Engine) -> None:
-    """A user who is not active cannot log in, even with the right password."""
+def test_an_inactive_user_with_the_right_password_is_answered_as_a_wrong_password(store: Engine) -> None:
+    """A user who is not active cannot log in, even with the right password: the answer and the count of a wrong one."""
     with store.begin() as connection:
         accounts.set_password(connection, "old", "a long secret")
-        outcome = accounts.log_in(connection, "old", "a long secret")
-    assert outcome.user is None and "inactive" in (outcome.problem or "")
+        outcomes = [accounts.log_in(connection, "old", "a long secret") for _ in range(5)]
+    assert {(outcome.user, outcome.problem) for outcome in outcomes} == {(None, "wrong user or password")}
+    assert [outcome.delay for outcome in outcomes] == [0.0, 0.0, 0.0, 1.0, 2.0]
 
 
 def test_passwords_need_a_user_and_a_length(store: Engine) -> None:

@@ -3,8 +3,9 @@
 Only hashes are stored: a password as argon2id (a slow, salted hash), a token as its SHA-256 (a
 token is 32 random bytes, so a fast hash is enough and lets a token be found by its hash). A log-in
 is refused for an unknown user, a user without a password, a wrong password or a user who is not
-`active`; after `FREE_FAILURES` failures in a row each further attempt is answered only after a delay
-that doubles up to `MAX_DELAY` seconds (the console waits it), and a success resets the count.
+`active` (even with the right password: the same answer, counted as a failure); after `FREE_FAILURES`
+failures in a row each further attempt is answered only after a delay that doubles up to `MAX_DELAY`
+seconds (the console waits it), and a success resets the count.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def log_in(connection: Connection, user_id: str, password: str) -> LogIn:
     if user is None or found is None or not found["password_hash"]:
         _HASHER.hash(password)  # the same work as a real check: the answer time does not tell who exists
         return LogIn(None, "wrong user or password", delay)
-    if not _verified(found["password_hash"], password):
+    if not _verified(found["password_hash"], password) or user["state"] != "active":
         failures = found["failures"] + 1
         connection.execute(
             update(db.credentials).where(db.credentials.c.user_id == user_id).values(failures=failures, failed_at=now())
@@ -85,8 +86,6 @@ def log_in(connection: Connection, user_id: str, password: str) -> LogIn:
         return LogIn(None, "wrong user or password", delay)
     if found["failures"]:
         connection.execute(update(db.credentials).where(db.credentials.c.user_id == user_id).values(failures=0))
-    if user["state"] != "active":
-        return LogIn(None, f"the user is {user['state']}; only active users may log in", delay)
     return LogIn(user, None, delay)
 
 

@@ -23,6 +23,7 @@ from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import api_role, api_user, has_role
+from engine.web.bounds import MAX_IDS, CardId, CardInPath, Limit, StrictJsonRoute
 from engine.web.console import console_of
 
 
@@ -42,9 +43,15 @@ class ErrorAnswer(BaseModel):
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorAnswer, "description": text}
-    for status, text in [(400, "Unusable request"), (401, "No valid token"), (403, "Refused"), (422, "Malformed request")]
+    for status, text in [
+        (400, "Unusable request"),
+        (401, "No valid token"),
+        (403, "Refused"),
+        (404, "Not found"),
+        (422, "Malformed request"),
+    ]
 }
-router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS, route_class=StrictJsonRoute)
 ApiOperator = Annotated[Row, Depends(api_role("operator"))]
 ApiUser = Annotated[Row, Depends(api_user)]
 ApiReader = Annotated[Row, Depends(api_role("operator", "approver"))]
@@ -54,7 +61,7 @@ class RunBody(BaseModel):
     """What `cardflow run NAME ... --json` is asked for."""
 
     process: str = Field(description="The symbolic name, e.g. CardsAddonExtProdBoProcOrderMultiple")
-    users: list[str] = Field(default_factory=list, description="User ids (as --user)")
+    users: list[str] = Field(default_factory=list, max_length=MAX_IDS, description=f"User ids (as --user), at most {MAX_IDS}")
     all: bool = Field(False, description="Every user (as --all)")
     where: str | None = Field(None, description="An expression over `user` (as --where)")
     production_type: str | None = None
@@ -67,7 +74,7 @@ class RunBody(BaseModel):
 class ActionBody(BaseModel):
     """What `cardflow approve|reject|postpone|abort|retry CARD... --json` is asked for."""
 
-    cards: list[int]
+    cards: list[CardId] = Field(max_length=MAX_IDS, description=f"Card ids, at most {MAX_IDS}")
     reason: str | None = None
 
 
@@ -113,7 +120,7 @@ def cards(
     state: str | None = None,
     process: str | None = None,
     batch: str | None = None,
-    limit: int = 1000,
+    limit: Limit = 1000,
 ) -> Any:
     """Cards as `cardflow cards --json` gives them, oldest first (at most `limit`)."""
     with db.reading(console_of(request).engine) as connection:
@@ -122,7 +129,7 @@ def cards(
 
 
 @router.get("/cards/{card_id}")
-def card(request: Request, card_id: int, user: ApiReader) -> Any:
+def card(request: Request, card_id: CardInPath, user: ApiReader) -> Any:
     """A card's story as `cardflow explain CARD --json` gives it."""
     with db.reading(console_of(request).engine) as connection:
         return card_story(connection, card_id)

@@ -2,10 +2,11 @@
 
 Every response carries a Content-Security-Policy without inline script (and with `frame-ancestors
 'none'`), X-Frame-Options, nosniff and a same-origin referrer; every page that is not a static file
-is `Cache-Control: no-store`, as pages hold personal data. Errors the engine raises on purpose
-become a page with the message; under /api/ every error (the engine's, a missing token, a request
-FastAPI finds malformed) is JSON of one shape, the command line's (`engine.errors.error_json`).
-Nothing reaches a user as a traceback.
+is `Cache-Control: no-store`, as pages hold personal data, and so does every error, an unexpected
+one too. Errors the engine raises on purpose become a page with the message; under /api/ every
+error (the engine's, a missing token, a request FastAPI finds malformed) is JSON of one shape, the
+command line's (`engine.errors.error_json`). A path that does not parse (a card id beyond the
+store's, `engine.web.bounds`) names nothing: 404. Nothing reaches a user as a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -67,15 +68,28 @@ def create_app(console: Console) -> FastAPI:
     app.add_exception_handler(CardflowError, _engine_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _unexpected)
     return app
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
+    return _secured(request, await call_next(request))
+
+
+def _secured(request: Request, response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     if not request.url.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    """A bug: a 500 with the security headers (it is answered outside the middleware), the traceback only in the log."""
+    if _in_api(request):
+        return _secured(
+            request, JSONResponse(error_json("internal_error", "the console failed; its log says why"), status_code=500)
+        )
+    return _secured(request, PlainTextResponse("Internal Server Error", status_code=500))
 
 
 async def _engine_error(request: Request, error: Any) -> Response:
@@ -97,10 +111,13 @@ async def _http_error(request: Request, error: Any) -> Response:
 
 
 async def _invalid_request(request: Request, error: Any) -> Response:
-    """A request FastAPI finds malformed (422): under /api/ the one error shape, FastAPI's own items as details."""
+    """A request FastAPI finds malformed: a path that names nothing is a 404; else a 422, under /api/ the one error
+    shape with FastAPI's own items as details."""
+    details = jsonable_encoder(error.errors())
+    if details and all(item["loc"][0] == "path" for item in details):
+        return await _http_error(request, HTTPException(404))
     if not _in_api(request):
         return await request_validation_exception_handler(request, error)
-    details = jsonable_encoder(error.errors())
     message = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in details) or "invalid request"
     return JSONResponse(error_json("invalid_request", message, details), status_code=422)
 

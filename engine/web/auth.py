@@ -14,13 +14,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from engine.errors import Refused
 from engine.store import accounts, db
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.console import console_of
+from engine.web.console import Console, console_of
 from engine.web.i18n import LANGUAGES, translate
+from engine.web.throttle import TooManyAttempts
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 _BEARER = HTTPBearer(auto_error=False, description="An API token from `cardflow users token ID`.")
@@ -97,25 +99,38 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login", dependencies=[CsrfChecked])
-def login(
+async def login(
     request: Request,
     user: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     lang: Annotated[str, Form()] = "en",
 ) -> Response:
-    """Check the password; on success a fresh session (new CSRF token) in the chosen language."""
-    console = console_of(request)
-    with console.engine.begin() as connection:
-        outcome = accounts.log_in(connection, user.strip(), password)
-    if outcome.delay:
-        console.sleep(outcome.delay)
+    """Check the password; on success a fresh session (new CSRF token) in the chosen language.
+
+    The throttle's wait is awaited, holding no worker; only the password check runs in one."""
+    console, name = console_of(request), user.strip()
+    client = request.client.host if request.client else ""
     language = lang if lang in LANGUAGES else "en"
+    try:
+        with console.throttle.attempt(client, name) as delay:
+            outcome = await run_in_threadpool(_log_in, console, name, password)
+            console.throttle.record(client, name, outcome.user is not None)
+            if wait := max(delay, outcome.delay):
+                await console.sleep(wait)
+    except TooManyAttempts:
+        problem = translate("too many log-in attempts at once; try again in a moment", language)
+        return render.page(request, "login.html", {"problem": problem, "typed": user}, status_code=429)
     if outcome.user is None:
-        problem = translate(outcome.problem or "wrong user or password", language)  # the inactive case stays English
+        problem = translate("wrong user or password", language)
         return render.page(request, "login.html", {"problem": problem, "typed": user}, status_code=401)
     request.session.clear()
     request.session.update(user=outcome.user["id"], lang=language)
     return RedirectResponse("/", status_code=303)
+
+
+def _log_in(console: Console, name: str, password: str) -> accounts.LogIn:
+    with console.engine.begin() as connection:
+        return accounts.log_in(connection, name, password)
 
 
 @router.post("/logout", dependencies=[CsrfChecked])

@@ -26,6 +26,7 @@ from engine.store.search import UserSearch, search_users
 from engine.store.users import USER_STATES
 from engine.web import render
 from engine.web.auth import CsrfChecked, has_role, role
+from engine.web.bounds import PageNumber
 from engine.web.console import Console, console_of
 from engine.web.jobs import KEPT_RESULTS, Job
 
@@ -61,7 +62,7 @@ def search_page(
     q: Annotated[str, Query(alias="name")] = "",
     department: str = "",
     state: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     """The process's search page; after Search, a page of users with a check box each."""
     console = console_of(request)

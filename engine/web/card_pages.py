@@ -20,6 +20,7 @@ from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import CsrfChecked, SignedIn, role
+from engine.web.bounds import CardInPath
 from engine.web.console import console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
@@ -48,7 +49,7 @@ def cards_page(request: Request, user: CardReader, state: str = "", holder: str 
 
 
 @router.get("/cards/{card_id}")
-def card_page(request: Request, card_id: int, user: CardReader) -> Response:
+def card_page(request: Request, card_id: CardInPath, user: CardReader) -> Response:
     """A card: its story in words (`explain`) and the actions its state allows this user."""
     console = console_of(request)
     with db.reading(console.engine) as connection:
@@ -65,7 +66,7 @@ def card_page(request: Request, card_id: int, user: CardReader) -> Response:
 
 
 @router.post("/cards/{card_id}/{trigger}", dependencies=[CsrfChecked])
-def card_action(request: Request, card_id: int, trigger: str, user: Operator) -> Response:
+def card_action(request: Request, card_id: CardInPath, trigger: str, user: Operator) -> Response:
     """Abort (or withdraw) or Retry, through the engine's `act` (which checks state, role and rules)."""
     if trigger not in CARD_ACTIONS:
         raise UsageError(f"unknown card action {trigger!r}")

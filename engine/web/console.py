@@ -1,19 +1,20 @@
-"""What the console serves (one workspace, one store, one bureau connector, its session secret and
-its background batches), and how a route finds it."""
+"""What the console serves (one workspace, one store, one bureau connector, its session secret, its
+log-in throttle and its background batches), and how a route finds it."""
 
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import anyio
 from fastapi import Request
 from sqlalchemy import Engine
 
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import Connector
 from engine.web.jobs import Jobs
+from engine.web.throttle import Throttle
 
 
 @dataclass
@@ -25,7 +26,8 @@ class Console:
     connector: Connector
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    throttle: Throttle = field(default_factory=Throttle)
     jobs: Jobs = field(default_factory=Jobs)
 
 

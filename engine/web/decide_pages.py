@@ -16,6 +16,7 @@ from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import CsrfChecked, SignedIn, has_role, role
+from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
@@ -64,7 +65,7 @@ def _approval_context(request: Request, card_id: int, problem: str | None = None
 
 
 @router.get("/requests/{card_id}")
-def approval_form(request: Request, card_id: int, user: Approver) -> Response:
+def approval_form(request: Request, card_id: CardInPath, user: Approver) -> Response:
     """The "Card approval" form: request, card and requester information, and the three decisions."""
     return render.page(request, "approval.html", _approval_context(request, card_id))
 
@@ -72,7 +73,7 @@ def approval_form(request: Request, card_id: int, user: Approver) -> Response:
 @router.post("/requests/{card_id}", dependencies=[CsrfChecked])
 def decide(
     request: Request,
-    card_id: int,
+    card_id: CardInPath,
     user: Approver,
     decision: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",

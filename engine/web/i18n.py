@@ -29,6 +29,7 @@ SWEDISH = {
     "Menu": "Meny",
     "Main": "Huvudmeny",
     "wrong user or password": "fel användare eller lösenord",
+    "too many log-in attempts at once; try again in a moment": "för många inloggningsförsök samtidigt; försök igen om en stund",
     # the home page and BATCH ORDERS
     "What do you want to do?": "Vad vill du göra?",
     "Batch orders": "Batchbeställningar",

@@ -63,9 +63,12 @@ def waits() -> list[float]:
 def make_console(web_workspace: Path, store: Engine, tmp_path: Path, waits: list[float]) -> Callable[[], Console]:
     """Build the Console once the test has set the options it wants."""
 
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
     def build() -> Console:
         workspace = load_workspace(web_workspace).require_valid()
-        return Console(workspace, store, DropFolder(tmp_path / "orders"), sleep=waits.append)
+        return Console(workspace, store, DropFolder(tmp_path / "orders"), sleep=wait)
 
     return build
 

@@ -189,3 +189,38 @@ def test_the_openapi_document_names_the_one_error_shape(api: TestClient) -> None
     for status in ("400", "401", "403", "422"):
         assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorAnswer")
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+HUGE = "99999999999999999999"
+
+
+def test_a_number_beyond_the_store_is_404_in_a_path_and_422_in_a_query_or_body(api: TestClient, console: Console) -> None:
+    """A card id or a limit no store can hold answers 404 in the path, 422 in the query or the body, never 500."""
+    op1, ap1 = token(console, "op1"), token(console, "ap1")
+    path = api.get(f"/api/cards/{HUGE}", headers=op1)
+    assert (path.status_code, error_of(path)["code"]) == (404, "not_found")
+    limit = api.get(f"/api/cards?limit={HUGE}", headers=op1)
+    assert (limit.status_code, error_of(limit)["details"][0]["loc"]) == (422, ["query", "limit"])  # type: ignore[index]
+    body = api.post("/api/approve", content=f'{{"cards": [{HUGE}]}}', headers={**ap1, "Content-Type": "application/json"})
+    assert (body.status_code, error_of(body)["details"][0]["loc"]) == (422, ["body", "cards", 0])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "number", ["NaN", "Infinity", "-Infinity", "1e400", "9" * 5000], ids=["NaN", "Infinity", "-Infinity", "1e400", "5000-digits"]
+)
+def test_numbers_json_does_not_have_are_422(api: TestClient, console: Console, number: str) -> None:
+    """NaN, Infinity, a float beyond any float and a 5,000-digit integer in a JSON body are malformed JSON: 422, not 500."""
+    headers = {**token(console, "op1"), "Content-Type": "application/json"}
+    for body in (f'{{"cards": [{number}]}}', f'{{"cards": [1], "reason": {number}}}'):
+        response = api.post("/api/abort", content=body, headers=headers)
+        assert (response.status_code, error_of(response)["code"]) == (422, "invalid_request"), body
+
+
+def test_more_ids_than_one_call_may_name_is_422(api: TestClient, console: Console) -> None:
+    """More than MAX_IDS cards or users in one call answers 422 (too_long) before the store is asked."""
+    from engine.web.bounds import MAX_IDS
+
+    op1 = token(console, "op1")
+    cards = api.post("/api/abort", json={"cards": list(range(1, MAX_IDS + 2))}, headers=op1)
+    users = api.post("/api/run", json={"process": ORDER, "users": [f"u{n}" for n in range(MAX_IDS + 1)]}, headers=op1)
+    assert [(r.status_code, error_of(r)["details"][0]["type"]) for r in (cards, users)] == [(422, "too_long")] * 2  # type: ignore[index]

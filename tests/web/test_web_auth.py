@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import ExitStack
+
 import pytest
 from console_helpers import PASSWORD, csrf_in, csrf_of, sign_in
 from fastapi.testclient import TestClient
 
 from engine.store import accounts
+from engine.web.app import CSP, create_app
+from engine.web.console import Console
+from engine.web.throttle import Throttle, TooManyAttempts
 
 PAGES = [
     "/",
@@ -83,11 +89,40 @@ def test_repeated_failures_make_the_console_wait(client: TestClient, waits: list
     assert waits == []
 
 
-def test_inactive_users_cannot_log_in(client: TestClient) -> None:
-    """An inactive user with the right password is refused, and told why."""
+def test_an_inactive_user_with_the_right_password_gets_the_wrong_password_answer(client: TestClient) -> None:
+    """An inactive user with the right password is refused with the answer of a wrong password (nothing tells who exists)."""
     response = sign_in(client, "opx")
-    assert response.status_code == 401
-    assert "inactive" in response.text
+    assert (response.status_code, "wrong user or password" in response.text, "inactive" in response.text) == (401, True, False)
+
+
+@pytest.mark.parametrize("name", ["op2", "ghost", "u01", "opx"])
+def test_every_kind_of_failed_log_in_waits_alike(make_console: Callable[[], Console], waits: list[float], name: str) -> None:
+    """A wrong password, an unknown user, a user without a password and an inactive user with the right one wait alike."""
+    with TestClient(create_app(make_console())) as client:
+        for _ in range(5):
+            sign_in(client, name, "wrong password" if name == "op2" else PASSWORD)
+    assert waits == [1.0, 2.0]
+
+
+def test_one_client_trying_many_accounts_is_made_to_wait(client: TestClient, waits: list[float]) -> None:
+    """A client whose log-ins failed ten times in a row waits before each further one, whatever account it tries."""
+    for number in range(12):
+        sign_in(client, f"guess{number}", "wrong password")
+    assert waits == [1.0, 2.0]
+
+
+def test_too_many_attempts_under_way_are_refused_at_once() -> None:
+    """An account has one log-in attempt under way at a time, a client four; one more is refused at once."""
+    throttle = Throttle()
+    with throttle.attempt("10.0.0.1", "op1"), pytest.raises(TooManyAttempts), throttle.attempt("10.0.0.2", "OP1"):
+        pass
+    with ExitStack() as stack:
+        for number in range(4):
+            stack.enter_context(throttle.attempt("10.0.0.1", f"user{number}"))
+        with pytest.raises(TooManyAttempts), throttle.attempt("10.0.0.1", "user9"):
+            pass
+    with throttle.attempt("10.0.0.1", "op1") as delay:
+        assert delay == 0.0
 
 
 def test_a_user_made_inactive_loses_the_session(client: TestClient, store: object) -> None:
@@ -177,6 +212,32 @@ def test_pages_carry_the_security_headers(client: TestClient) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-store"
+
+
+def test_a_number_beyond_the_store_is_404_in_a_page_path_and_422_in_its_query(client: TestClient) -> None:
+    """A card id or a page number no store can hold answers 404 in a page's path and 422 in its query, never 500."""
+    sign_in(client, "ap2")
+    huge = "99999999999999999999"
+    answers = [client.get(path).status_code for path in (f"/cards/{huge}", f"/requests/{huge}")]
+    answers.append(client.get(f"/batch/CardsAddonExtProdBoProcOrderMultiple?searched=1&page={huge}").status_code)
+    assert answers == [404, 404, 422]
+
+
+def test_an_unexpected_error_carries_the_security_headers(make_console: Callable[[], Console]) -> None:
+    """A bug's 500, a page's or the API's (then in the one error shape), carries the security headers and no-store."""
+    app = create_app(make_console())
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    app.add_api_route("/api/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page, api = client.get("/broken"), client.get("/api/broken")
+    for response in (page, api):
+        assert response.status_code == 500 and "a bug" not in response.text
+        assert response.headers["content-security-policy"] == CSP and response.headers["cache-control"] == "no-store"
+    assert api.json()["error"]["code"] == "internal_error"
 
 
 def test_static_files_are_served_from_the_package(client: TestClient) -> None:
