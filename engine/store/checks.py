@@ -24,6 +24,11 @@ def one_line_error(error: BaseException) -> str:
     return lines[0] if lines else type(original).__name__
 
 
+def from_the_database(error: BaseException) -> bool:
+    """An error of the database or its driver (told as one line with the store's path, never SQL)."""
+    return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
+
+
 def hidden_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
