@@ -17,12 +17,7 @@ import click
 from commands.shared import ANSWERED_KEY, JSON_KEY, STORE_KEY
 from engine.diagnostics import did_you_mean, one_line
 from engine.errors import CardflowError, error_json
-from engine.store.checks import one_line_error
-
-
-def _from_the_database(error: BaseException) -> bool:
-    """An error of the database or its driver (told as one line with the store's path, never SQL)."""
-    return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
+from engine.store.checks import from_the_database, one_line_error
 
 
 def _what_next(error: BaseException) -> str:
@@ -84,7 +79,7 @@ class CardflowGroup(click.Group):
         except Exception as error:  # the promise: no traceback reaches a user
             if os.environ.get("CARDFLOW_DEBUG"):
                 raise
-            if _from_the_database(error):
+            if from_the_database(error):
                 store = ctx.meta.get(STORE_KEY, "?")
                 message = f"the store {store}: {one_line_error(error)}{_what_next(error)}"
                 _refuse(ctx, error_json("store", message), [message], 2)

@@ -1,5 +1,5 @@
 """What a command left undone, said so that it can be finished: the exact command line that runs it
-again as it was given, what an interrupt kept, and the orders the card bureau refused."""
+again as it was given, what an interrupt or a failing store kept, and the orders the card bureau refused."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from commands.shared import json_text
-from engine.errors import Unfinished
+from commands.shared import STORE_KEY, json_text
+from engine.errors import StoreFailed, Unfinished
 
 
 def command_again(
@@ -154,3 +154,26 @@ def interrupted(request: Any, started: list[str]) -> Exception:
         f"interrupted; batch {batch} is incomplete (the chunks done are kept, the chunk in work was not written): "
         f"resume with `{command_again({'batch_id': batch})}`"
     )
+
+
+def store_failed(error: Exception, kept: str, again: str) -> Exception | None:
+    """A database error while a command worked (a full disk, a restarted server): the store, the error
+    in one line, what was `kept`, how to check the store (`check-store`, exactly) and the command that goes
+    on once it is fixed (`again`), exit 2; None for any other error."""
+    from engine.store.checks import from_the_database, one_line_error
+    from engine.store.lock import is_locked
+
+    if not from_the_database(error):
+        return None
+    store = click.get_current_context().find_root().meta.get(STORE_KEY, "?")
+    checked = command_again(drop=("as_json",), command=("check-store",))
+    check = "another program holds it" if is_locked(error) else f"`{checked}` checks it"
+    return StoreFailed(f"the store {store} failed: {one_line_error(error)} ({check}); {kept}: once the store is fixed, {again}")
+
+
+def batch_failed(error: Exception, request: Any, started: list[str]) -> Exception | None:
+    """A database error once a batch is written: it is incomplete, and the exact command resumes it."""
+    if request.dry_run or not started:
+        return None
+    kept = f"batch {started[0]} is incomplete (the chunks done are kept, the chunk in work was not written)"
+    return store_failed(error, kept, f"resume with `{command_again({'batch_id': started[0]})}`")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from commands.again import command_again, done_before, interrupted, report_run, tell_refusals
+from commands.again import batch_failed, command_again, done_before, interrupted, report_run, store_failed, tell_refusals
 from commands.shared import (
     action_command,
     bureau_connector,
@@ -77,7 +77,9 @@ def run(
 
     Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
     exact command that finishes the batch. Exit 1 too when the bureau refused every order; when
-    it refused some, exit 0 with a line saying how many and the `retry` command.
+    it refused some, exit 0 with a line saying how many and the `retry` command. Exit 2 when the
+    store fails midway (a full disk, a restarted server): the message names `check-store` and the
+    exact command that resumes the batch.
     """
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
@@ -119,6 +121,11 @@ def run(
         if stopped.batch_id is None:
             raise
         raise Refused(f"{stopped.message}: `{command_again({'batch_id': stopped.batch_id})}`") from None
+    except Exception as error:  # the store failed mid-batch: say how to resume it
+        failed = batch_failed(error, request, started)
+        if failed is None:
+            raise
+        raise failed from error
     report_run(result, dry_run, as_json)
 
 
@@ -221,7 +228,8 @@ def queue_run(
 
     Exit 1 when an order got no answer (the cards stay queued; the message gives the command to
     run again), or when the bureau refused every order; when it refused some, exit 0 with a line
-    saying how many. Ctrl-C keeps the chunks done and says how to go on.
+    saying how many. Ctrl-C keeps the chunks done and says how to go on; so does a store that
+    fails midway (exit 2, naming `check-store`).
     """
     from engine.batch.actions import sync_queue
     from engine.batch.results import Refusals
@@ -240,11 +248,12 @@ def queue_run(
             committed=kept.extend,
         )
     except KeyboardInterrupt:
-        raise Unfinished(
-            f"interrupted: {done_before(kept)}; the chunk in work was not written and its cards stay queued "
-            f"(an order sent meanwhile goes again under the same key, which the bureau keeps once): "
-            f"run `{command_again()}` to go on"
-        ) from None
+        raise Unfinished(f"interrupted: {_sync_kept(kept)}: run `{command_again()}` to go on") from None
+    except Exception as error:  # the store failed mid-sync: the cards not yet ordered stay queued
+        failed = store_failed(error, _sync_kept(kept), f"run `{command_again()}` to go on")
+        if failed is None:
+            raise
+        raise failed from error
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
     refused = tuple(r.card for r in results if r.order is False)  # an operator retries them: --as names one
     retry = command_again({"actor": "OPERATOR"}, command=("retry",), arguments=refused)
@@ -257,6 +266,14 @@ def queue_run(
         )
     if every_refused:
         click.get_current_context().exit(1)
+
+
+def _sync_kept(kept: list[Any]) -> str:
+    """What a batch sync stopped midway keeps: the chunks done, and the cards of the chunk in work queued."""
+    return (
+        f"{done_before(kept)}; the chunk in work was not written and its cards stay queued "
+        f"(an order sent meanwhile goes again under the same key, which the bureau keeps once)"
+    )
 
 
 @click.group()

@@ -78,3 +78,10 @@ class Unfinished(CardflowError):
 
     exit_code = 1
     code = "unfinished"
+
+
+class StoreFailed(CardflowError):
+    """The store failed under a command (a full disk, a restarted server); the message says how to go on."""
+
+    exit_code = 2
+    code = "store"

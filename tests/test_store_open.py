@@ -15,8 +15,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, Run
@@ -207,3 +208,113 @@ def test_check_store_on_a_whole_store_is_ok(run: Run) -> None:
     populated(run)
     result = run("check-store", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout) == {"store": "cardflow.db", "problems": []}
+
+
+def test_a_writable_store_in_a_read_only_folder_can_be_read_and_checked(run: Run, shared_folder: Path) -> None:
+    """A store file the reader may write, in a folder it may not: read commands read it and `check-store` finds it whole."""
+    populated(run)
+    store = shared_folder / "cardflow.db"
+    shutil.copy("cardflow.db", store)
+    store.chmod(0o666)
+    shared_folder.chmod(0o555)
+    cards = as_reader(["cards", "--json"], shared_folder)
+    assert cards.returncode == 0, cards.stderr
+    assert [card["user"] for card in json.loads(cards.stdout)] == ["u1"]
+    checked = as_reader(["check-store", "--json"], shared_folder)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["problems"] == [], checked.stdout + checked.stderr
+
+
+def test_check_store_checks_a_read_only_store(run: Run, shared_folder: Path) -> None:
+    """`check-store` on a healthy store in a read-only file and folder exits 0 with no problem."""
+    populated(run)
+    store = shared_folder / "cardflow.db"
+    shutil.copy("cardflow.db", store)
+    store.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    shared_folder.chmod(0o555)
+    checked = as_reader(["check-store", "--json"], shared_folder)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["problems"] == [], checked.stdout + checked.stderr
+
+
+@contextmanager
+def sqlite_file(path: Path) -> Iterator[Any]:
+    """The driver's own connection to an SQLite file that is not the store under test (autocommit)."""
+    engine = db.create_engine(f"sqlite:///{path}")
+    connection = engine.raw_connection()
+    try:
+        yield connection.driver_connection
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def foreign_database(path: Path) -> None:
+    """Another application's SQLite file (rollback journal, SQLite's default), made without cardflow."""
+    with sqlite_file(path) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        connection.execute("INSERT INTO invoices (total) VALUES (12.5)")
+        connection.commit()
+
+
+def stray_log(path: Path) -> None:
+    """A write-ahead log of another store, with pages not yet folded into its database, copied to `path`."""
+    with sqlite_file(path.with_name("elsewhere.db")) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
+        connection.execute("CREATE TABLE cards (id INTEGER PRIMARY KEY, state TEXT)")
+        connection.execute("INSERT INTO cards (state) VALUES ('ordered')")
+        connection.commit()
+        shutil.copy(path.with_name("elsewhere.db-wal"), path)
+    path.with_name("elsewhere.db").unlink()
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    return {file.name: file.read_bytes() for file in sorted(folder.iterdir())}
+
+
+def test_a_foreign_sqlite_file_is_refused_before_anything_changes(run: Run) -> None:
+    """A write command on another application's SQLite file refuses it naming its tables, and leaves the
+    folder byte for byte as it was: the file not switched to WAL, no holder file beside it."""
+    Path("users.json").write_text(json.dumps(USERS), encoding="utf-8")
+    foreign_database(Path("cardflow.db"))
+    before = folder_state(Path.cwd())
+    result = run("users", "import", "users.json")
+    assert result.exit_code == 2 and one_line(result.stderr), result.stderr
+    assert "not a cardflow store (it holds other tables: invoices)" in result.stderr
+    assert folder_state(Path.cwd()) == before
+
+
+@pytest.mark.parametrize("command", [["users", "import", "users.json"], ["cards"]])
+def test_a_stray_write_ahead_log_beside_a_foreign_file_is_refused_before_it_is_merged(run: Run, command: list[str]) -> None:
+    """Another application's SQLite file with another store's `-wal` beside it: every command refuses in one
+    line naming the log, and the folder stays byte for byte as it was (the log not merged into the file)."""
+    Path("users.json").write_text(json.dumps(USERS), encoding="utf-8")
+    foreign_database(Path("cardflow.db"))
+    stray_log(Path("cardflow.db-wal"))
+    before = folder_state(Path.cwd())
+    result = run(*command)
+    assert result.exit_code == 2 and one_line(result.stderr) and "cardflow.db-wal" in result.stderr, result.stderr
+    assert folder_state(Path.cwd()) == before
+
+
+def test_a_stray_write_ahead_log_beside_a_missing_store_is_refused(run: Run) -> None:
+    """A `cardflow.db-wal` left by another store where no cardflow.db is: a write command refuses it in
+    one line naming it, and makes no store that would take in its pages."""
+    Path("users.json").write_text(json.dumps(USERS), encoding="utf-8")
+    stray_log(Path("cardflow.db-wal"))
+    before = folder_state(Path.cwd())
+    result = run("users", "import", "users.json")
+    assert result.exit_code == 2 and one_line(result.stderr) and "cardflow.db-wal" in result.stderr, result.stderr
+    assert folder_state(Path.cwd()) == before
+
+
+def test_a_stray_write_ahead_log_beside_a_store_not_in_wal_mode_is_refused(run: Run) -> None:
+    """A store in rollback-journal mode (as a copy may be) with another store's `-wal` beside it: a write
+    command refuses in one line naming the log, and changes nothing."""
+    populated(run)
+    with sqlite_file(Path("cardflow.db")) as connection:
+        connection.execute("PRAGMA journal_mode = DELETE")
+    stray_log(Path("cardflow.db-wal"))
+    before = folder_state(Path.cwd())
+    result = run("run", ORDER, "--all", "--as", "op1")
+    assert result.exit_code == 2 and one_line(result.stderr) and "cardflow.db-wal" in result.stderr, result.stderr
+    assert folder_state(Path.cwd()) == before

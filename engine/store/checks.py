@@ -13,6 +13,8 @@ from urllib.parse import quote
 from engine.errors import UsageError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: The byte of an SQLite file's header that holds 2 when the database is in WAL mode.
+WAL_MODE_AT = 18
 
 
 def one_line_error(error: BaseException) -> str:
@@ -20,6 +22,11 @@ def one_line_error(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     lines = str(original).strip().splitlines()
     return lines[0] if lines else type(original).__name__
+
+
+def from_the_database(error: BaseException) -> bool:
+    """An error of the database or its driver (told as one line with the store's path, never SQL)."""
+    return type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "_sqlite3")
 
 
 def hidden_password(url: str) -> str:
@@ -39,19 +46,16 @@ NO_STORE_TO_SERVE = "check --db or CARDFLOW_DB; --create makes a new one"
 
 
 def check_file(path: Path, shown: str, mode: str) -> None:
-    """A store file that exists is an SQLite file with content; a missing one is created only to write."""
+    """A store file that exists is an SQLite file with content and no other store's write-ahead log
+    beside it; a missing one is created only to write."""
     if not path.exists():
-        if mode == "read":
-            raise UsageError(f"no store at {shown} (only commands that write create one; check --db or CARDFLOW_DB)")
-        if mode == "existing":
-            raise UsageError(f"no store at {shown} ({NO_STORE_TO_SERVE})")
-        _create(path, shown)
+        _missing(path, shown, mode)
         return
     if path.is_dir():
         raise UsageError(f"the store {shown} is a folder, not a database file")
     try:
         with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
+            header = file.read(WAL_MODE_AT + 1)
     except OSError as error:
         raise UsageError(f"cannot read the store {shown}: {error.strerror}") from None
     if not header:
@@ -59,8 +63,51 @@ def check_file(path: Path, shown: str, mode: str) -> None:
             f"the store {shown} is an empty file, not a cardflow store (its data is gone): restore it from a backup, "
             "or remove it to start a new store"
         )
-    if header != SQLITE_HEADER:
+    if header[: len(SQLITE_HEADER)] != SQLITE_HEADER:
         raise UsageError(f"{shown} is not an SQLite database, so not a cardflow store")
+    if header[WAL_MODE_AT:] != b"\x02" and _holds_pages(_log_of(path)):  # SQLite would read it even so
+        raise _stray_log(path, shown, "beside a database that keeps no write-ahead log")
+
+
+def _missing(path: Path, shown: str, mode: str) -> None:
+    """No file at `path`: refused to read; created to write, unless another store's log lies there."""
+    if mode == "read":
+        raise UsageError(f"no store at {shown} (only commands that write create one; check --db or CARDFLOW_DB)")
+    if mode == "existing":
+        raise UsageError(f"no store at {shown} ({NO_STORE_TO_SERVE})")
+    if _holds_pages(_log_of(path)) and not path.exists():  # a store made meanwhile (its log after it) is opened
+        raise _stray_log(path, shown, "where no store is")
+    _create(path, shown)
+
+
+def _log_of(path: Path) -> Path:
+    return path.with_name(f"{path.name}-wal")
+
+
+def _holds_pages(log: Path) -> bool:
+    try:
+        return log.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _stray_log(path: Path, shown: str, where: str) -> UsageError:
+    """A write-ahead log that is not the store's: SQLite would take its pages for the store's (and copy them in)."""
+    return UsageError(
+        f"{shown}-wal is the write-ahead log of another database, {where}: cardflow leaves both alone; "
+        f"move {_log_of(path).name} away (or put back the database it belongs to)"
+    )
+
+
+def read_only_url(path: Path) -> str:
+    """The URL that opens the SQLite file at `path` only to read it. A store in WAL mode is read through
+    its shared-memory file (`-shm`): one that exists is used (read-only if need be), so every commit is
+    seen; where there is none and this user may not make one (the file or its folder is read-only), the
+    file is read `immutable`, as it is on disk."""
+    shared = path.with_name(f"{path.name}-shm")
+    may_make = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    immutable = "" if shared.exists() or may_make else "&immutable=1"
+    return f"sqlite:///file:{quote_path(path)}?mode=ro{immutable}&uri=true"
 
 
 def _create(path: Path, shown: str) -> None:

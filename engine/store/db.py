@@ -7,7 +7,6 @@ runs every step, so the upgrade path is the only path.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -249,35 +248,52 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
     empty database is refused, as for `serve`); `mode="read"` opens an existing store read-only
     (SQLite: `mode=ro`), never creates or migrates it, and refuses an older schema. Either way a
     file that is empty, not SQLite, another application's database or a store that lost a table is
-    refused, naming it: cardflow never creates its tables inside a foreign database. Database
-    errors become one line with the path.
+    refused, naming it: cardflow never creates its tables inside a foreign database. An SQLite file
+    is first only read, and opened to write (WAL mode, the holder file) once it is known to be a
+    cardflow store, so a refused file is left as it was. Database errors become one line with the path.
     """
     shown = url_or_path if "://" not in url_or_path else checks.hidden_password(url_or_path)
     path = checks.sqlite_path(url_or_path)
     if path is not None:
         checks.check_file(path, shown, mode)
-    url = url_or_path if "://" in url_or_path else f"sqlite:///{Path(url_or_path)}"
-    if path is not None and mode == "read":
-        url = f"sqlite:///file:{checks.quote_path(path)}?mode=ro{'' if os.access(path, os.W_OK) else '&immutable=1'}&uri=true"
+    engine = _engine(url_or_path if path is None else checks.read_only_url(path), shown, read_only=path is not None)
+    _opening(engine, shown, lambda: _check_schema(engine, shown, mode))
+    if mode == "read":
+        return engine
+    if path is not None:  # a cardflow store, or an empty database to make one: now it may be written
+        engine.dispose()
+        engine = _engine(f"sqlite:///{path}", shown, read_only=False)
+    if migrate:
+        _opening(engine, shown, lambda: upgrade(engine))
+    return engine
+
+
+def _engine(url: str, shown: str, *, read_only: bool) -> Engine:
     try:
         engine = create_engine(url, connect_args=_connect_args(url))
     except Exception as error:  # a bad URL or a missing driver: a usage error, not a traceback
         raise UsageError(f"cannot open the store {shown!r}: {error}") from None
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine, read_only=mode == "read")
+        _tune_sqlite(engine, read_only=read_only)
+    return engine
+
+
+def _check_schema(engine: Engine, shown: str, mode: str) -> None:
+    with engine.connect() as connection:
+        tables, version = _schema_state(connection)
+    checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
+
+
+def _opening(engine: Engine, shown: str, step: Callable[[], object]) -> None:
+    """Run a step of opening the store; on any error the engine is closed, a database error told in one line."""
     try:
-        with engine.connect() as connection:
-            tables, version = _schema_state(connection)
-        checks.check_schema(tables, version, VERSION, {table.name for table in metadata.sorted_tables}, shown, mode)
-        if migrate and mode != "read":
-            upgrade(engine)
+        step()
     except CardflowError:
         engine.dispose()
         raise
     except Exception as error:
         engine.dispose()
         raise UsageError(f"cannot open the store {shown!r}: {checks.one_line_error(error)}") from None
-    return engine
 
 
 def _connect_args(url: str) -> dict[str, Any]:

@@ -26,10 +26,7 @@ def check_store(location: str) -> list[str]:
     path = checks.sqlite_path(location)
     if path is not None:
         checks.check_file(path, location, "read")
-    url = location if "://" in location else f"sqlite:///{path}"
-    if path is not None:
-        url = f"sqlite:///file:{checks.quote_path(path)}?mode=ro&uri=true"
-    engine = create_engine(url)
+    engine = create_engine(location if path is None else checks.read_only_url(path))
     try:
         return _integrity(engine) + _schema(engine)
     except Exception as error:  # a store too broken to read its schema: that is the finding
