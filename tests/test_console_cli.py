@@ -137,6 +137,17 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_console_address(run: Run,
     )
 
 
+def test_serve_refuses_a_secret_key_shorter_than_32_bytes(run: Run, tmp_path: Path) -> None:
+    """A CARDFLOW_SECRET_KEY under 32 bytes stops `serve` with exit 2 and one line, before anything is served."""
+    database = store_with_users(run, tmp_path)
+    command = [CARDFLOW, "serve", "--port", str(free_port()), "--db", database]
+    environment = {**os.environ, "CARDFLOW_SECRET_KEY": "s" * 31}
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+    assert "CARDFLOW_SECRET_KEY is 31 bytes" in done.stderr and "at least 32" in done.stderr
+    assert "console is at" not in done.stderr
+
+
 def test_serve_on_a_missing_store_is_a_usage_error(run: Run, tmp_path: Path) -> None:
     """A --db URL that cannot be opened stops `serve` with a one-line error, no traceback."""
     result = run("serve", "--db", "nosuchdriver://x")

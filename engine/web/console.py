@@ -12,8 +12,11 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from engine.definitions.model import Workspace
+from engine.errors import UsageError
 from engine.outbound.bureau import Connector
 from engine.web.jobs import Jobs
+
+MIN_SECRET = 32  # bytes: a session key an attacker cannot guess (`secrets.token_urlsafe(32)` makes 43)
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Console:
     workspace: Workspace
     engine: Engine
     connector: Connector
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    secret: str = field(default_factory=lambda: session_secret(None))
     secure_cookies: bool = False
     sleep: Callable[[float], None] = time.sleep
     jobs: Jobs = field(default_factory=Jobs)
@@ -33,3 +36,16 @@ def console_of(request: Request) -> Console:
     """The Console the application was built for (a FastAPI dependency)."""
     found: Console = request.app.state.console
     return found
+
+
+def session_secret(given: str | None) -> str:
+    """The key that signs session cookies: `given` ($CARDFLOW_SECRET_KEY) when it is long enough to
+    resist guessing (at least MIN_SECRET bytes), else a usage error; a new random key when none is given."""
+    if not given:
+        return secrets.token_urlsafe(32)
+    if len(given.encode()) < MIN_SECRET:
+        raise UsageError(
+            f"CARDFLOW_SECRET_KEY is {len(given.encode())} bytes; a session key needs at least {MIN_SECRET} "
+            "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return given
