@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select, update
 
 from engine.clock import now
 from engine.errors import UsageError
-from engine.store import db, queries
+from engine.store import db, queries, sessions
 from engine.store.queries import Row
 
 FREE_FAILURES = 3
@@ -46,7 +46,8 @@ def _require_user(connection: Connection, user_id: str) -> Row:
 
 
 def set_password(connection: Connection, user_id: str, password: str) -> None:
-    """Store the argon2 hash of a new password for a user of the store (failure count reset)."""
+    """Store the argon2 hash of a new password for a user of the store (failure count reset, every
+    session of the user ended)."""
     _require_user(connection, user_id)
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"a password needs at least {MIN_PASSWORD} characters")
@@ -55,6 +56,7 @@ def set_password(connection: Connection, user_id: str, password: str) -> None:
         connection.execute(db.credentials.insert().values(user_id=user_id, **values))
     else:
         connection.execute(update(db.credentials).where(db.credentials.c.user_id == user_id).values(**values))
+    sessions.end_all(connection, user_id)  # a new password logs the user out everywhere
 
 
 def _credentials(connection: Connection, user_id: str) -> Row | None:
@@ -115,11 +117,5 @@ def user_for_token(connection: Connection, token: str) -> Row | None:
     user_id = connection.execute(query).scalar()
     if user_id is None:
         return None
-    user = queries.users_by_id(connection, [user_id]).get(user_id)
-    return user if user is not None and user["state"] == "active" else None
-
-
-def active_user(connection: Connection, user_id: str) -> Row | None:
-    """The user of a session, while it exists and is active (a user made inactive loses the session)."""
     user = queries.users_by_id(connection, [user_id]).get(user_id)
     return user if user is not None and user["state"] == "active" else None

@@ -1,7 +1,9 @@
 """Logging in and out, the CSRF check of every form, and the role checks of every page and API call.
 
-The session (a signed, HttpOnly, SameSite=Lax cookie) holds the user's id, language and CSRF token
-only; the user is read from the store on every request, so one made inactive loses access at once.
+The session cookie (signed, HttpOnly, SameSite=Lax) holds a session id, the language and the CSRF
+token only; the session itself is in the store (`engine.store.sessions`), read on every request with
+its user, so log-out, a new password, a changed role or a user made inactive end it at once, even
+for a copy of the cookie.
 The API takes no cookies: only `Authorization: Bearer TOKEN`, so a page elsewhere cannot act through it.
 """
 
@@ -16,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.errors import Refused
-from engine.store import accounts, db
+from engine.store import accounts, db, sessions
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.console import console_of
@@ -27,14 +29,18 @@ _BEARER = HTTPBearer(auto_error=False, description="An API token from `cardflow 
 
 
 def signed_in(request: Request) -> Row:
-    """The signed-in, active user; anyone else is sent to the log-in page."""
-    user_id = request.session.get("user")
+    """The user of a live session; anyone else is sent to the log-in page (a dead session is ended)."""
+    session_id = request.session.get("session")
     user = None
-    if isinstance(user_id, str):
-        with db.reading(console_of(request).engine) as connection:
-            user = accounts.active_user(connection, user_id)
+    if isinstance(session_id, str):
+        engine = console_of(request).engine
+        with db.reading(engine) as connection:
+            user = sessions.user_of(connection, session_id)
+        if user is None:
+            with engine.begin() as connection:
+                sessions.end(connection, session_id)
     if user is None:
-        request.session.pop("user", None)
+        request.session.pop("session", None)
         raise HTTPException(status_code=303, headers={"Location": "/login"})
     request.state.user = user
     return user
@@ -113,12 +119,19 @@ def login(
     if outcome.user is None:
         problem = translate(outcome.problem or "wrong user or password", language)  # the inactive case stays English
         return render.page(request, "login.html", {"problem": problem, "typed": user}, status_code=401)
+    with console.engine.begin() as connection:
+        session_id = sessions.start(connection, outcome.user)
     request.session.clear()
-    request.session.update(user=outcome.user["id"], lang=language)
+    request.session.update(session=session_id, lang=language)
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
 def logout(request: Request) -> Response:
+    """End the session in the store (a copy of the cookie is worth nothing after) and forget the cookie."""
+    session_id = request.session.get("session")
+    if isinstance(session_id, str):
+        with console_of(request).engine.begin() as connection:
+            sessions.end(connection, session_id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
