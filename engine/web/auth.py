@@ -76,14 +76,14 @@ CsrfChecked = Depends(csrf_checked)
 
 
 def api_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Row:
-    """The active user an API token belongs to; 401 without a valid token."""
-    user = None
+    """The active user an API token belongs to; 401 without a valid token, saying so when it expired."""
+    found = accounts.LogIn(None, "a valid API token is needed")
     if credentials is not None:
         with db.reading(console_of(request).engine) as connection:
-            user = accounts.user_for_token(connection, credentials.credentials)
-    if user is None:
-        raise HTTPException(status_code=401, detail="a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return user
+            found = accounts.check_token(connection, credentials.credentials)
+    if found.user is None:
+        raise HTTPException(status_code=401, detail=found.problem, headers={"WWW-Authenticate": "Bearer"})
+    return found.user
 
 
 def api_role(*roles: str) -> Callable[..., Row]:
