@@ -35,23 +35,21 @@ def serve(
     """Serve the operator console and the JSON API (/api/, documented at /api/openapi.json).
 
     Users log in with a password set by `cardflow users password ID`; scripts use a token from
-    `cardflow users token ID`. Sessions are signed with $CARDFLOW_SECRET_KEY (default: a new
-    key at each start, which logs everyone out when the server restarts).
+    `cardflow users token ID`. Sessions are signed with $CARDFLOW_SECRET_KEY (at least 32 bytes;
+    default: a new key at each start, which logs everyone out when the server restarts).
 
     The store must exist (a missing one is an error, unless --create). Exit 2, with one line, when
     the store cannot be served or the address cannot be had (a port in use).
     """
     # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
     from engine.web.app import create_app
-    from engine.web.console import Console
+    from engine.web.console import Console, session_secret
     from engine.web.serving import listen, serve_on
 
+    secret = session_secret(os.environ.get("CARDFLOW_SECRET_KEY"))
     found = open_workspace(workspace)
     store = store_at(db, mode="write" if create else "existing")
-    console = Console(found, store, bureau_connector(connector, orders), secure_cookies=secure_cookies)
-    secret = os.environ.get("CARDFLOW_SECRET_KEY")
-    if secret:
-        console.secret = secret
+    console = Console(found, store, bureau_connector(connector, orders), secret, secure_cookies=secure_cookies)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"cardflow: the console is at http://{shown}:{port}/ (Ctrl+C stops it)", err=True)

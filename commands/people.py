@@ -109,14 +109,86 @@ def users_password(user_id: str, from_stdin: bool, db: str | None) -> None:
 
 @users.command("token")
 @click.argument("user_id", metavar="ID")
+@click.option(
+    "--expires",
+    metavar="DAYS|PnD",
+    help="How long the new token is valid: days (30) or a duration (P90D, P12W). Default: 90 days.",
+)
+@click.option("--list", "listing", is_flag=True, help="List the user's tokens (id, created, expires, status) instead.")
+@click.option(
+    "--revoke",
+    metavar="TOKEN-ID",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Revoke the user's token TOKEN-ID (as --list shows it), or with --all every token of the user.",
+)
+@click.option("--all", "every", is_flag=True, help="With --revoke: every token of the user.")
 @db_option
-def users_token(user_id: str, db: str | None) -> None:
-    """Make a new API token for user ID and print it (only its hash is kept: it is shown once)."""
-    from engine.store.accounts import issue_token
+@json_option
+def users_token(
+    user_id: str, expires: str | None, listing: bool, revoke: str | None, every: bool, db: str | None, as_json: bool
+) -> None:
+    """Make a new API token for user ID and print it (only its hash is kept: it is shown once); a token
+    expires after 90 days unless --expires says otherwise. --list lists the user's tokens, --revoke
+    ends one (or --all). --json: the new token as {id, user, created_at, expires_at, token}; with
+    --list, [{id, user, created_at, expires_at, status: active|expired}].
+    """
+    _check_token_flags(expires, listing, revoke, every)
+    if listing:
+        _list_tokens(user_id, db, as_json)
+    elif revoke is not None:
+        _revoke_tokens(user_id, revoke or None, db, as_json)
+    else:
+        _issue_token(user_id, expires, db, as_json)
 
-    engine = store_at(db)
-    with engine.begin() as connection:
-        click.echo(issue_token(connection, user_id))
+
+def _check_token_flags(expires: str | None, listing: bool, revoke: str | None, every: bool) -> None:
+    from engine.errors import UsageError
+
+    if listing and (revoke is not None or expires):
+        raise UsageError("--list lists the tokens; it takes neither --revoke nor --expires")
+    if revoke is not None and expires:
+        raise UsageError("--revoke ends tokens; it takes no --expires")
+    if revoke is not None and bool(revoke) == every:
+        raise UsageError("--revoke takes one TOKEN-ID (see --list) or --all, not both and not neither")
+    if every and revoke is None:
+        raise UsageError("--all goes with --revoke")
+
+
+def _issue_token(user_id: str, expires: str | None, db: str | None, as_json: bool) -> None:
+    from engine.store.accounts import new_token, token_days
+
+    days = token_days(expires) if expires else None
+    with store_at(db).begin() as connection:
+        token = new_token(connection, user_id, days)
+    if as_json:
+        click.echo(json_text({**token.as_json(token.created_at), "token": token.secret}))
+        return
+    click.echo(token.secret)
+    click.echo(f"token {token.id} of {user_id} expires at {token.expires_at} (--revoke {token.id} ends it)", err=True)
+
+
+def _list_tokens(user_id: str, db: str | None, as_json: bool) -> None:
+    from engine.clock import now
+    from engine.store.accounts import tokens_of
+
+    with open_reading(db) as connection:
+        at = now()
+        rows = [token.as_json(at) for token in tokens_of(connection, user_id)]
+    headers = ["id", "created_at", "expires_at", "status"]
+    echo_listing(rows, as_json, headers, lambda row: [row[name] for name in headers])
+
+
+def _revoke_tokens(user_id: str, token_id: str | None, db: str | None, as_json: bool) -> None:
+    from engine.store.accounts import revoke_tokens
+
+    with store_at(db).begin() as connection:
+        revoked = revoke_tokens(connection, user_id, token_id)
+    if as_json:
+        click.echo(json_text({"user": user_id, "revoked": revoked}))
+    else:
+        click.echo(f"revoked {revoked} token(s) of {user_id}")
 
 
 COMMANDS: list[click.Command] = [users]

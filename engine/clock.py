@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _fixed: list[str] = []
 
@@ -18,6 +18,15 @@ def now() -> str:
     if fixed:
         return fixed
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def later(at: str, *, days: int = 0, hours: int = 0) -> str:
+    """The ISO-8601 time (UTC, seconds) `days` and `hours` after the ISO-8601 time `at`."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = (moment + timedelta(days=days, hours=hours)).astimezone(UTC).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @contextmanager

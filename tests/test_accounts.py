@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, update
+from conftest import StoreUnderTest
+from sqlalchemy import Engine, select, text, update
 
+from engine.clock import frozen
 from engine.errors import UsageError
 from engine.store import accounts, db
 from engine.store.queries import open_store, upsert_users
@@ -83,3 +85,21 @@ def test_tokens_find_their_active_user(store: Engine) -> None:
         assert token not in connection.execute(select(db.api_tokens.c.token_hash)).scalars().all()
         connection.execute(update(db.users).where(db.users.c.id == "op1").values(state="inactive"))
         assert accounts.user_for_token(connection, token) is None
+
+
+def test_tokens_issued_before_expiry_get_an_id_and_ninety_days_at_the_upgrade(stored: StoreUnderTest) -> None:
+    """A store from before token ids and expiry keeps its tokens: each gets the start of its hash as its
+    id and expires 90 days after the upgrade."""
+    old = db.connect(stored.location, migrate=False)
+    db.upgrade(old, target=9)  # version 10 added sessions, token ids and expiry
+    with old.begin() as connection:
+        upsert_users(connection, USERS[:1])
+        hashed = "ab" * 32
+        connection.execute(text("INSERT INTO api_tokens VALUES (:hashed, 'op1', '2026-01-01T00:00:00Z')"), {"hashed": hashed})
+    old.dispose()
+    with frozen("2026-02-01T00:00:00Z"):
+        engine = db.connect(stored.location)
+        with engine.connect() as connection:
+            (token,) = accounts.tokens_of(connection, "op1")
+    engine.dispose()
+    assert (token.id, token.created_at, token.expires_at) == (hashed[:12], "2026-01-01T00:00:00Z", "2026-05-02T00:00:00Z")

@@ -3,6 +3,7 @@ demo's hint to open its store in the console."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 from conftest import Run, StoreUnderTest
 from sqlalchemy import inspect, select
 
+from engine.clock import later
 from engine.store import accounts, db
 from engine.store.queries import open_store
 
@@ -62,13 +64,47 @@ def test_token_is_printed_once_and_kept_hashed(run: Run, tmp_path: Path) -> None
     """`users token ID` prints a new token; the store keeps only its hash."""
     database = store_with_users(run, tmp_path)
     result = run("users", "token", "op1", "--db", database)
-    token = result.output.strip()
+    token = result.stdout.strip()
     assert result.exit_code == 0 and token.startswith("cf_")
     engine = open_store(database)
     with engine.connect() as connection:
         assert token not in connection.execute(select(db.api_tokens.c.token_hash)).scalars().all()
         assert (accounts.user_for_token(connection, token) or {}).get("id") == "op1"
     engine.dispose()
+
+
+def test_tokens_are_listed_and_revoked_by_their_id(run: Run, tmp_path: Path) -> None:
+    """`users token ID --list` shows each token's id, times and status; `--revoke TOKEN-ID` ends one,
+    `--revoke --all` the rest; a revoked token no longer finds its user."""
+    database = store_with_users(run, tmp_path)
+    first = json.loads(run("users", "token", "op1", "--json", "--db", database).stdout)
+    second = json.loads(run("users", "token", "op1", "--json", "--db", database, "--expires", "30").stdout)
+    listed = json.loads(run("users", "token", "op1", "--list", "--json", "--db", database).stdout)
+    expected = sorted([(first["id"], "active"), (second["id"], "active")])
+    assert sorted((token["id"], token["status"]) for token in listed) == expected
+    revoked = run("users", "token", "op1", "--revoke", first["id"], "--db", database)
+    assert (revoked.exit_code, revoked.stdout.strip()) == (0, "revoked 1 token(s) of op1")
+    engine = open_store(database)
+    with engine.connect() as connection:
+        assert accounts.user_for_token(connection, first["token"]) is None
+        assert accounts.user_for_token(connection, second["token"]) is not None
+    engine.dispose()
+    assert run("users", "token", "op1", "--revoke", "--all", "--db", database).stdout.strip() == "revoked 1 token(s) of op1"
+    assert json.loads(run("users", "token", "op1", "--list", "--json", "--db", database).stdout) == []
+
+
+def test_a_token_expires_after_the_days_asked_or_ninety(run: Run, tmp_path: Path) -> None:
+    """A new token expires after 90 days, or after --expires (days or P<n>D); a bad --expires or an
+    unknown TOKEN-ID is a one-line usage error (exit 2) that issues or revokes nothing."""
+    database = store_with_users(run, tmp_path)
+    default = json.loads(run("users", "token", "op1", "--json", "--db", database).stdout)
+    asked = json.loads(run("users", "token", "op1", "--expires", "P7D", "--json", "--db", database).stdout)
+    assert default["expires_at"] == later(default["created_at"], days=90)
+    assert asked["expires_at"] == later(asked["created_at"], days=7)
+    for args in (["--expires", "P0D"], ["--expires", "soon"], ["--revoke", "nosuchid"], ["--revoke"], ["--all"]):
+        refused = run("users", "token", "op1", *args, "--db", database)
+        assert (refused.exit_code, refused.output.count("\n")) == (2, 1), (args, refused.output)
+    assert len(json.loads(run("users", "token", "op1", "--list", "--json", "--db", database).stdout)) == 2
 
 
 def free_port() -> int:
@@ -135,6 +171,17 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_console_address(run: Run,
         2,
         [f"cardflow: cannot listen on 127.0.0.1:{port}: the port is in use by another program (choose another with --port)"],
     )
+
+
+def test_serve_refuses_a_secret_key_shorter_than_32_bytes(run: Run, tmp_path: Path) -> None:
+    """A CARDFLOW_SECRET_KEY under 32 bytes stops `serve` with exit 2 and one line, before anything is served."""
+    database = store_with_users(run, tmp_path)
+    command = [CARDFLOW, "serve", "--port", str(free_port()), "--db", database]
+    environment = {**os.environ, "CARDFLOW_SECRET_KEY": "s" * 31}
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+    assert "CARDFLOW_SECRET_KEY is 31 bytes" in done.stderr and "at least 32" in done.stderr
+    assert "console is at" not in done.stderr
 
 
 def test_serve_on_a_missing_store_is_a_usage_error(run: Run, tmp_path: Path) -> None:

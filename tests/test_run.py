@@ -373,6 +373,15 @@ def test_unknown_users_process_or_actor_write_nothing(cf: Run, stored: StoreUnde
     assert stored.snapshot() == before
 
 
+def test_the_planners_pseudo_actor_cannot_run_a_batch(cf: Run, stored: StoreUnderTest) -> None:
+    """`run --as '(plan)'` is refused like any actor who is not a user of the store: exit 2, nothing written."""
+    before = stored.snapshot()
+    refused = cf("run", ORDER, "--user", "u1", "--as", "(plan)")
+    assert refused.exit_code == 2 and "(plan): no such user" in refused.stderr
+    assert stored.snapshot() == before
+    assert ok(cf("plan", ORDER, "--user", "u1"))  # a plan still acts as the planner
+
+
 def test_strict_refuses_a_batch_with_a_skipped_user(cf: Run, stored: StoreUnderTest) -> None:
     """--strict: one user who would be skipped refuses the whole batch, nothing written."""
     before = stored.snapshot()

@@ -76,7 +76,7 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     process = workspace.process(request.process)
     if process.kind != "batch":
         raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
-    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name)
+    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
     options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
     compiled = compile_process(process, options, workspace.fingerprint)
     production_type = settle_production_type(process, options, request.production_type)

@@ -72,9 +72,10 @@ def new_batch_id() -> str:
 PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}
 
 
-def require_actor(connection: Connection, actor_id: str, role: str, what: str) -> Row:
-    """The acting user, who must exist and hold `role` (unless the role is 'any'); plans may act as PLANNER."""
-    if actor_id == PLANNER["id"]:
+def require_actor(connection: Connection, actor_id: str, role: str, what: str, *, planning: bool = False) -> Row:
+    """The acting user, who must exist and hold `role` (unless the role is 'any'); a plan (`planning`:
+    it writes nothing) may act as PLANNER, a run that writes only as a user of the store."""
+    if planning and actor_id == PLANNER["id"]:
         return PLANNER
     actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
     if actor is None:

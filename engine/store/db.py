@@ -26,10 +26,12 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
     text,
 )
 
+from engine.clock import later, now
 from engine.errors import CardflowError, UsageError
 from engine.store import checks, dialect, folding, lock
 from engine.store.tables import (
@@ -66,6 +68,9 @@ from engine.store.tables import (
     outbox as outbox,
 )
 from engine.store.tables import (
+    sessions as sessions,
+)
+from engine.store.tables import (
     transitions as transitions,
 )
 from engine.store.tables import (
@@ -73,12 +78,13 @@ from engine.store.tables import (
 )
 
 READ_ONLY = "cardflow_read_only"
+TOKEN_DAYS = 90  # an API token's lifetime unless `users token --expires` says otherwise
 
 
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key`, the outbox without
     delivery and users without their search columns."""
-    later = (outbox, cards, users, bureau_attempts, batch_chunks, credentials, api_tokens)  # made by later migrations
+    later = (outbox, cards, users, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # made later
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     Table(
@@ -174,7 +180,27 @@ def _batch_chunks(connection: Connection) -> None:
 
 def _console_logins(connection: Connection) -> None:
     """Console log-ins: argon2 password hashes with failure counts, and hashed API tokens."""
-    metadata.create_all(connection, tables=[credentials, api_tokens])
+    metadata.create_all(connection, tables=[credentials])
+    first = MetaData()
+    Table(
+        "api_tokens",
+        first,
+        Column("token_hash", String, primary_key=True),
+        Column("user_id", String, nullable=False, index=True),
+        Column("created_at", String, nullable=False),
+    )
+    first.create_all(connection)
+
+
+def _sessions_and_token_expiry(connection: Connection) -> None:
+    """Console sessions in the store (so that they can be ended), and API tokens with a public id and
+    an expiry: the tokens already issued get TOKEN_DAYS from the upgrade."""
+    sessions.create(connection)
+    connection.execute(text("ALTER TABLE api_tokens ADD COLUMN token_id VARCHAR"))
+    connection.execute(text("ALTER TABLE api_tokens ADD COLUMN expires_at VARCHAR"))
+    expires = later(now(), days=TOKEN_DAYS)
+    connection.execute(api_tokens.update().values(token_id=func.substr(api_tokens.c.token_hash, 1, 12), expires_at=expires))
+    connection.execute(text("CREATE UNIQUE INDEX api_tokens_token_id ON api_tokens (token_id)"))
 
 
 def _folded_search(connection: Connection) -> None:
@@ -196,6 +222,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _batch_chunks,
     _console_logins,
     _folded_search,
+    _sessions_and_token_expiry,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -163,6 +163,21 @@ api_tokens = Table(
     Column("token_hash", String, primary_key=True),
     Column("user_id", String, nullable=False, index=True),
     Column("created_at", String, nullable=False),
+    # version 10: a token's public id (the start of its hash), to list and revoke it, and its expiry
+    Column("token_id", String),
+    Column("expires_at", String),
+)
+
+# version 10: console sessions, kept in the store so that log-out, a new password, a changed role or
+# an inactive user end them at once; the cookie holds the session's id, the store only its hash
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String, primary_key=True),
+    Column("user_id", String, nullable=False, index=True),
+    Column("roles", Text, nullable=False),  # the user's roles at log-in: a change ends the session
+    Column("created_at", String, nullable=False),
+    Column("expires_at", String, nullable=False),
 )
 
 Index("outbox_status", outbox.c.status)
@@ -171,3 +186,4 @@ Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
 Index("users_department", users.c.folded_department, users.c.id)  # version 9
+Index("api_tokens_token_id", api_tokens.c.token_id, unique=True)  # version 10

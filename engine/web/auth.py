@@ -1,7 +1,9 @@
 """Logging in and out, the CSRF check of every form, and the role checks of every page and API call.
 
-The session (a signed, HttpOnly, SameSite=Lax cookie) holds the user's id, language and CSRF token
-only; the user is read from the store on every request, so one made inactive loses access at once.
+The session cookie (signed, HttpOnly, SameSite=Lax) holds a session id, the language and the CSRF
+token only; the session itself is in the store (`engine.store.sessions`), read on every request with
+its user, so log-out, a new password, a changed role or a user made inactive end it at once, even
+for a copy of the cookie.
 The API takes no cookies: only `Authorization: Bearer TOKEN`, so a page elsewhere cannot act through it.
 """
 
@@ -17,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import Refused
-from engine.store import accounts, db
+from engine.store import accounts, db, sessions
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.console import Console, console_of
@@ -29,14 +31,18 @@ _BEARER = HTTPBearer(auto_error=False, description="An API token from `cardflow 
 
 
 def signed_in(request: Request) -> Row:
-    """The signed-in, active user; anyone else is sent to the log-in page."""
-    user_id = request.session.get("user")
+    """The user of a live session; anyone else is sent to the log-in page (a dead session is ended)."""
+    session_id = request.session.get("session")
     user = None
-    if isinstance(user_id, str):
-        with db.reading(console_of(request).engine) as connection:
-            user = accounts.active_user(connection, user_id)
+    if isinstance(session_id, str):
+        engine = console_of(request).engine
+        with db.reading(engine) as connection:
+            user = sessions.user_of(connection, session_id)
+        if user is None:
+            with engine.begin() as connection:
+                sessions.end(connection, session_id)
     if user is None:
-        request.session.pop("user", None)
+        request.session.pop("session", None)
         raise HTTPException(status_code=303, headers={"Location": "/login"})
     request.state.user = user
     return user
@@ -72,14 +78,14 @@ CsrfChecked = Depends(csrf_checked)
 
 
 def api_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Row:
-    """The active user an API token belongs to; 401 without a valid token."""
-    user = None
+    """The active user an API token belongs to; 401 without a valid token, saying so when it expired."""
+    found = accounts.LogIn(None, "a valid API token is needed")
     if credentials is not None:
         with db.reading(console_of(request).engine) as connection:
-            user = accounts.user_for_token(connection, credentials.credentials)
-    if user is None:
-        raise HTTPException(status_code=401, detail="a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
-    return user
+            found = accounts.check_token(connection, credentials.credentials)
+    if found.user is None:
+        raise HTTPException(status_code=401, detail=found.problem, headers={"WWW-Authenticate": "Bearer"})
+    return found.user
 
 
 def api_role(*roles: str) -> Callable[..., Row]:
@@ -123,8 +129,10 @@ async def login(
     if outcome.user is None:
         problem = translate("wrong user or password", language)
         return render.page(request, "login.html", {"problem": problem, "typed": user}, status_code=401)
+    with console.engine.begin() as connection:
+        session_id = sessions.start(connection, outcome.user)
     request.session.clear()
-    request.session.update(user=outcome.user["id"], lang=language)
+    request.session.update(session=session_id, lang=language)
     return RedirectResponse("/", status_code=303)
 
 
@@ -135,5 +143,10 @@ def _log_in(console: Console, name: str, password: str) -> accounts.LogIn:
 
 @router.post("/logout", dependencies=[CsrfChecked])
 def logout(request: Request) -> Response:
+    """End the session in the store (a copy of the cookie is worth nothing after) and forget the cookie."""
+    session_id = request.session.get("session")
+    if isinstance(session_id, str):
+        with console_of(request).engine.begin() as connection:
+            sessions.end(connection, session_id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

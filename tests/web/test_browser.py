@@ -78,7 +78,7 @@ def serve(web_workspace: Path, store: Engine, tmp_path: Path) -> Iterator[Callab
         database = str(store.url.database)
         command = [str(Path(sys.executable).parent / "cardflow"), "serve", "--port", str(port), "--db", database]
         command += ["--workspace", str(web_workspace), "--orders", str(tmp_path / "orders")]
-        environment = {**os.environ, "CARDFLOW_SECRET_KEY": "browser-tests"}
+        environment = {**os.environ, "CARDFLOW_SECRET_KEY": "browser-tests-" + "k" * 32}
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
         servers.append(server)
         url = f"http://127.0.0.1:{port}"

@@ -66,6 +66,29 @@ def test_an_inactive_users_token_is_refused(api: TestClient, console: Console) -
     assert api.get("/api/cards", headers=token(console, "opx")).status_code == 401
 
 
+def test_an_expired_token_gets_401_in_the_one_error_shape(api: TestClient, console: Console) -> None:
+    """A token past its expiry is 401 with the API's one JSON error shape, saying it expired; before, it works."""
+    from engine.clock import frozen, later, now
+
+    with console.engine.begin() as connection:
+        issued = {"Authorization": f"Bearer {accounts.issue_token(connection, 'op1', days=2)}"}
+    with frozen(later(now(), days=1)):
+        assert api.get("/api/cards", headers=issued).status_code == 200
+    with frozen(later(now(), days=2)):
+        answer = api.get("/api/cards", headers=issued)
+    assert (answer.status_code, answer.headers["www-authenticate"]) == (401, "Bearer")
+    assert answer.json()["error"]["code"] == "unauthorized" and "expired" in answer.json()["error"]["message"]
+
+
+def test_a_revoked_token_no_longer_authenticates(api: TestClient, console: Console) -> None:
+    """A token revoked by its id is refused at once; the user's other tokens keep working."""
+    with console.engine.begin() as connection:
+        kept, revoked = accounts.new_token(connection, "op1"), accounts.new_token(connection, "op1")
+        assert accounts.revoke_tokens(connection, "op1", revoked.id) == 1
+    assert api.get("/api/cards", headers={"Authorization": f"Bearer {revoked.secret}"}).status_code == 401
+    assert api.get("/api/cards", headers={"Authorization": f"Bearer {kept.secret}"}).status_code == 200
+
+
 def test_run_answers_as_run_json(api: TestClient, console: Console) -> None:
     """POST /api/run gives {batch, process, results} as `cardflow run --json`."""
     body = {"process": ORDER, "users": ["u01", "u05"], "batch_id": "B-api"}

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from console_helpers import PASSWORD, csrf_in, csrf_of, sign_in
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
 
-from engine.store import accounts
+from engine.clock import frozen, later, now
+from engine.store import accounts, db
 from engine.web.app import CSP, create_app
 from engine.web.console import Console
 from engine.web.throttle import Throttle, TooManyAttempts
@@ -266,3 +277,102 @@ def test_passwords_are_stored_as_argon2_hashes(store: object) -> None:
         stored = connection.execute(select(db.credentials.c.password_hash).where(db.credentials.c.user_id == "op1")).scalar()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert accounts.failure_delay(10) == 30.0
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class Visitor:
+    """A client of the real console that keeps one cookie by hand (so a test can copy it) and follows no redirect."""
+
+    def __init__(self, url: str, cookie: str = "") -> None:
+        self.url, self.cookie = url, cookie
+        self._opener = urllib.request.build_opener(_NoRedirects)
+
+    def call(self, path: str, form: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """GET `path` (or POST `form` to it): the status, the Location header and the body."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        asked = urllib.request.Request(self.url + path, data=data, headers={"Cookie": self.cookie} if self.cookie else {})
+        try:
+            with self._opener.open(asked, timeout=10) as answer:
+                return self._kept(answer.status, answer.headers, answer.read())
+        except urllib.error.HTTPError as answer:
+            return self._kept(answer.code, answer.headers, answer.read())
+
+    def _kept(self, status: int, headers: object, body: bytes) -> tuple[int, str, str]:
+        cookie = headers.get("set-cookie")  # type: ignore[attr-defined]
+        if cookie:
+            self.cookie = cookie.split(";", 1)[0]
+        return status, headers.get("location") or "", body.decode()  # type: ignore[attr-defined]
+
+    def log_in(self, user: str) -> None:
+        token = csrf_in(self.call("/login")[2])
+        status, location, _ = self.call("/login", {"user": user, "password": PASSWORD, "lang": "en", "csrf": token})
+        assert (status, location) == (303, "/")
+
+
+@pytest.fixture
+def served(store: Engine, web_workspace: Path, tmp_path: Path) -> Iterator[str]:
+    """`cardflow serve` over the test store on a free port of 127.0.0.1; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "cardflow"), "serve", "--port", str(port), "--db", str(store.url.database)]
+    command += ["--workspace", str(web_workspace), "--orders", str(tmp_path / "orders")]
+    environment = {**os.environ, "CARDFLOW_SECRET_KEY": "k" * 32}
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
+    try:
+        while not _answering(url):
+            assert server.poll() is None and time.monotonic() < deadline, "cardflow serve did not answer"
+            time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answering(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/login", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_copied_cookie_dies_with_log_out(served: str) -> None:
+    """On the real server, a copy of the session cookie stops working the moment its owner logs out."""
+    owner = Visitor(served)
+    owner.log_in("op1")
+    thief = Visitor(served, owner.cookie)
+    assert thief.call("/")[0] == 200
+    token = csrf_in(owner.call("/options")[2])
+    assert owner.call("/logout", {"csrf": token})[:2] == (303, "/login")
+    assert thief.call("/")[:2] == (303, "/login")
+
+
+def test_a_new_password_ends_every_session(client: TestClient, store: Engine) -> None:
+    """`users password` (a new password) logs the user out of every session at once."""
+    sign_in(client, "op1")
+    with store.begin() as connection:
+        accounts.set_password(connection, "op1", "another long secret")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_changed_role_ends_the_session(client: TestClient, store: Engine) -> None:
+    """A role taken away (the user's roles changed in the store) ends the session at once."""
+    sign_in(client, "ap2")
+    with store.begin() as connection:
+        connection.execute(update(db.users).where(db.users.c.id == "ap2").values(roles='["approver"]'))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_session_ends_after_twelve_hours_whatever_the_cookie_says(client: TestClient) -> None:
+    """The store, not the cookie, says when a session is over: twelve hours after log-in."""
+    sign_in(client, "op1")
+    with frozen(later(now(), hours=11)):
+        assert client.get("/", follow_redirects=False).status_code == 200
+    with frozen(later(now(), hours=12)):
+        assert client.get("/", follow_redirects=False).headers["location"] == "/login"
