@@ -96,8 +96,11 @@ def unanswered(work: Work, card: Row, connector: str, message: str, at: str, ear
 
 def order_key(card: Row, earlier_orders: int) -> str:
     """The idempotency key of a card's order: stable across crashes and time-outs (no answer, no order
-    recorded), new for each new order (after a refusal, or after a production failure)."""
-    return f"{card['batch_id']}.{card['user_id']}.{earlier_orders + 1}"
+    recorded), new for each new order (after a refusal, or after a production failure). One key per
+    card whatever its ids: the batch id's `%` and `.` are encoded, so the first `.` ends the batch id
+    and the last one begins the count."""
+    batch = str(card["batch_id"]).replace("%", "%25").replace(".", "%2E")
+    return f"{batch}.{card['user_id']}.{earlier_orders + 1}"
 
 
 def fire(

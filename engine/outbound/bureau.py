@@ -8,6 +8,7 @@ a card ordered again (after a refusal or a failed production) is a new order wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -123,7 +124,7 @@ class DropFolder:
         return OrderAnswer(True, order_id=name)
 
     def status(self, request: StatusRequest) -> StatusAnswer:
-        path = self.folder / "status" / f"{_file_name(request.order_id)}.json"
+        path = self.folder / "status" / f"{_status_name(request.order_id)}.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -137,8 +138,28 @@ class DropFolder:
         return StatusAnswer(status, str(reason) if reason else None)
 
 
+#: The characters an order file's name keeps as they are; every other one is written as `%XX` of its UTF-8 bytes.
+_KEPT = re.compile(r"[^A-Za-z0-9_.-]")
+#: A name this long or longer keeps its start and ends in a digest of the key (file names end at 255 bytes).
+_LONGEST_NAME = 200
+
+
 def _file_name(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    """The file name of an order key: one name per key (`%` itself is encoded, so no two keys share
+    a name); a key too long for a file name keeps its start and a digest of the whole key after `~`,
+    a character no encoded name holds."""
+    name = _KEPT.sub(lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass")), key)
+    if len(name) < _LONGEST_NAME:
+        return name
+    return f"{name[:100]}~{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def _status_name(order_id: str) -> str:
+    """The name of an order's status file: the order id when it is a name this folder gave, else encoded."""
+    return order_id if _GIVEN.fullmatch(order_id) and not order_id.startswith(".") else _file_name(order_id)
+
+
+_GIVEN = re.compile(r"[A-Za-z0-9_.%~-]{1,255}")
 
 
 @dataclass
