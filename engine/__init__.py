@@ -11,14 +11,14 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early
   (`stopping`); the order-status sync (`status`); a batch split into chunks for workers (`chunks`).
 - `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
-  `jobs`).
+  `jobs`), and a worker's life across a lost database (`worker`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), SQLite's
     write lock (`lock`), reads and
     writes (`queries`, `views`, `history`), the listings a page at a time (`listing`), users import,
     `health` (check-store), the chunks of batches worked by workers (`chunks`), console log-ins
-    (`accounts`) and the user search (`search`).
+    (`accounts`) and sessions (`sessions`), and the user search (`search`, `folding`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
     `templates` (emails, in `sandbox`, checked with `email_samples`), `schedule` (the scheduled
