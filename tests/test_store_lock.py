@@ -3,6 +3,7 @@ for whom it waits, and a locked store is never taken for a damaged one."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -77,6 +78,14 @@ class Folder:
             connection.exec_driver_sql("ROLLBACK")
         return False
 
+    def holder_pid(self) -> int | None:
+        """The pid the holder file beside the store names, if it names a batch."""
+        try:
+            record = json.loads(lock.holder_file(self.store).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return int(record["pid"]) if record.get("batch") else None
+
     def stop(self) -> None:
         for process in self.started:
             if process.poll() is None:
@@ -95,11 +104,12 @@ def folder(tmp_path: Path) -> Iterator[Folder]:
 
 
 def stopped_while_holding(process: subprocess.Popen[str], site: Folder) -> None:
-    """Stop `process` (SIGSTOP) at a moment it holds the store's write lock."""
+    """Stop `process` (SIGSTOP) at a moment it holds the store's write lock and has said so in the
+    holder file (not in the instant between taking the lock and writing its name there)."""
     while True:
         assert process.poll() is None, "the command ended before it was seen holding the store"
         process.send_signal(signal.SIGSTOP)
-        if site.held():
+        if site.held() and site.holder_pid() == process.pid:
             return
         process.send_signal(signal.SIGCONT)
         time.sleep(0.01)
