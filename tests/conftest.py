@@ -59,6 +59,14 @@ def workspace(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def extended_workspace(workspace: Path) -> Path:
+    """The reference workspace with, in YAML alone, a new trigger and state, an action process over
+    one card and a batch order over existing cards (tests/extended/README.md)."""
+    shutil.copytree(ROOT / "tests" / "extended" / "processes", workspace / "processes", dirs_exist_ok=True)
+    return workspace
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"store under test: {STORE_KIND} (CARDFLOW_TEST_DB)"
 

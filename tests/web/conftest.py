@@ -29,6 +29,13 @@ def web_workspace(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def extended_web_workspace(web_workspace: Path) -> Path:
+    """The console's workspace extended in YAML alone (tests/extended/README.md)."""
+    shutil.copytree(ROOT / "tests" / "extended" / "processes", web_workspace / "processes", dirs_exist_ok=True)
+    return web_workspace
+
+
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The staff and card holders in a store file, every staff member with the password PASSWORD
