@@ -46,6 +46,7 @@ COMMANDS = {
 
 SHORTCUTS_KEY = "cardflow.shortcuts"  # the workspace's triggers people fire, once read
 WORKSPACE_KEY = "cardflow.workspace"  # the --workspace given to the command, read before it is known
+UNREAD_KEY = "cardflow.unread"  # why the workspace's triggers could not be read
 TRIGGERS_TITLE = "Triggers (the workspace's; cardflow TRIGGER CARD... --as ID, all cards or none)"
 HIDDEN = "{names}: fired with `cardflow run PROCESS --card ID... --trigger NAME` (the command of that name comes first)."
 
@@ -67,7 +68,9 @@ class CardflowGroup(click.Group):
             triggers = self.triggers(ctx)
             if name not in triggers:
                 known = [*COMMANDS, *triggers]
-                ctx.fail(f"no such command '{name}'{did_you_mean(name, known)}; `cardflow --help` lists them")
+                unread = ctx.meta.get(UNREAD_KEY)
+                why = f" (the workspace's triggers are not known: {unread})" if unread else ""
+                ctx.fail(f"no such command '{name}'{did_you_mean(name, known)}{why}; `cardflow --help` lists them")
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -85,9 +88,9 @@ class CardflowGroup(click.Group):
             from commands.fire import workspace_shortcuts
 
             try:
-                meta[SHORTCUTS_KEY] = workspace_shortcuts(meta.get(WORKSPACE_KEY))
-            except CardflowError:
-                meta[SHORTCUTS_KEY] = {}
+                meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = workspace_shortcuts(meta.get(WORKSPACE_KEY))
+            except CardflowError as error:
+                meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = {}, str(error)
         found: dict[str, Any] = meta[SHORTCUTS_KEY]
         return found
 

@@ -114,12 +114,17 @@ def given_workspace(args: list[str]) -> str | None:
     return None
 
 
-def workspace_shortcuts(path: str | None) -> dict[str, Shortcut]:
+def workspace_shortcuts(path: str | None) -> tuple[dict[str, Shortcut], str | None]:
     """The triggers people fire in the workspace found as every command finds it (--workspace,
-    $CARDFLOW_WORKSPACE, the current folder, the reference), whether or not it validates."""
+    $CARDFLOW_WORKSPACE, the current folder, the reference), and what is wrong with it when it has
+    errors (a trigger of a process with errors is missing)."""
+    from engine.definitions.cache import load_workspace_cached
+    from engine.definitions.files import locate
     from engine.definitions.shortcuts import shortcuts
 
-    return shortcuts(open_workspace(path, valid=False))
+    workspace = load_workspace_cached(locate(path))
+    problem = None if workspace.ok else f"the workspace {workspace.root} has errors; run `cardflow validate`"
+    return shortcuts(workspace), problem
 
 
 #: the built-in commands of this module: none (its commands are the workspace's triggers, made on demand)

@@ -107,6 +107,21 @@ def test_a_trigger_the_workspace_does_not_declare_is_no_command(cf: Run) -> None
     assert result.exit_code == 2 and "no such command 'activate'" in result.stderr
 
 
+def test_a_trigger_of_a_workspace_that_cannot_be_read_says_why(cf: Run, tmp_path: Path) -> None:
+    """`approve 1 --workspace NOWHERE` is a usage error naming the workspace that could not be read."""
+    result = cf("approve", "1", "--as", "ap1", "--workspace", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "no such command 'approve'" in result.stderr
+    assert "the workspace's triggers are not known" in result.stderr and "nowhere is not a workspace" in result.stderr
+
+
+def test_a_trigger_of_a_workspace_with_errors_points_at_validate(cf: Run, workspace: Path) -> None:
+    """A trigger whose process has an error is no command yet: the usage error says the workspace has errors."""
+    path = workspace / "processes" / "CardsBoProcDecideRequest.yaml"
+    path.write_text(path.read_text().replace("kind: action", "kind: acton"))
+    result = cf("approve", "1", "--as", "ap1", "--workspace", str(workspace))
+    assert result.exit_code == 2 and "has errors; run `cardflow validate`" in result.stderr, result.output
+
+
 def renamed(workspace: Path, old: str, new: str) -> Path:
     """The workspace with the trigger `old` renamed `new` in every process (whole words)."""
     for path in (workspace / "processes").glob("*.yaml"):
