@@ -12,7 +12,7 @@ import gc
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -20,6 +20,9 @@ from commands.shared import ANSWERED_KEY, JSON_KEY, STORE_KEY
 from engine.diagnostics import did_you_mean, one_line
 from engine.errors import CardflowError, error_json
 from engine.store.checks import from_the_database, one_line_error
+
+if TYPE_CHECKING:
+    from engine.definitions.shortcuts import Shortcut
 
 
 def _what_next(error: BaseException) -> str:
@@ -80,7 +83,7 @@ class CardflowGroup(click.Group):
         command: click.Command = next(command for command in persona.COMMANDS if command.name == cmd_name)
         return command
 
-    def triggers(self, ctx: click.Context) -> dict[str, Any]:
+    def triggers(self, ctx: click.Context) -> dict[str, Shortcut]:
         """The workspace's triggers people fire, by name, read once (none when it cannot be read:
         the command that needs it then says why)."""
         meta = ctx.find_root().meta
@@ -91,7 +94,7 @@ class CardflowGroup(click.Group):
                 meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = workspace_shortcuts(meta.get(WORKSPACE_KEY))
             except CardflowError as error:
                 meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = {}, str(error)
-        found: dict[str, Any] = meta[SHORTCUTS_KEY]
+        found: dict[str, Shortcut] = meta[SHORTCUTS_KEY]
         return found
 
     def trigger_command(self, ctx: click.Context, name: str) -> click.Command | None:
