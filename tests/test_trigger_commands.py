@@ -122,6 +122,16 @@ def test_a_trigger_of_a_workspace_with_errors_points_at_validate(cf: Run, worksp
     assert result.exit_code == 2 and "has errors; run `cardflow validate`" in result.stderr, result.output
 
 
+def test_the_trigger_that_orders_again_is_the_one_a_person_fires_that_asks_the_bureau(extended_workspace: Path) -> None:
+    """From a refused card's state the workspace names the trigger whose guard reads `bureau`; none leaves `produced` so."""
+    from engine.definitions.shortcuts import reorder_trigger
+    from engine.definitions.workspace import load_workspace
+
+    found = load_workspace(extended_workspace)
+    assert reorder_trigger(found, ["ordered", "failed"]) == "retry"
+    assert reorder_trigger(found, ["produced"]) is None
+
+
 def renamed(workspace: Path, old: str, new: str) -> Path:
     """The workspace with the trigger `old` renamed `new` in every process (whole words)."""
     for path in (workspace / "processes").glob("*.yaml"):

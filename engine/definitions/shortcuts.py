@@ -28,12 +28,6 @@ class Shortcut:
     trigger: str
     offers: tuple[Offer, ...]
 
-    @property
-    def reason(self) -> str:
-        """`required` when every process offering it requires a reason, `none` when none takes one, else `optional`."""
-        rules = {offer.trigger.reason for offer in self.offers}
-        return rules.pop() if len(rules) == 1 and rules <= {"required", "none"} else "optional"
-
 
 def shortcuts(workspace: Workspace) -> dict[str, Shortcut]:
     """Every trigger an action process lets a person fire (its actor is not `system`), by name."""
