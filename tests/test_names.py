@@ -20,6 +20,7 @@ ASIDE = {"engine/testing/demo.py"}
 OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     "commands/mail.py": {"failed": "an email's delivery status", "retry": "the `outbox retry` command"},
     "engine/outbound/delivery.py": {"failed": "an email's delivery status"},
+    "engine/store/outbox.py": {"failed": "an email's delivery status"},
     "engine/outbound/bureau.py": {
         "ordered": "the bureau's order statuses (its protocol, mapped onto triggers by `bureau_status:`)",
         "in_production": "the bureau's order status",
