@@ -1,7 +1,9 @@
 """The `cardflow` command line: the root group, error handling and exit codes (0 ok, 1 content, 2 usage).
 
-The commands live beside it in `commands/`, one module per persona (administer, operate, decide,
-people, mail, test, demo, work, console); each parses, calls the engine, renders.
+The commands live beside it in `commands/`, one module per persona (administer, operate, people,
+mail, test, demo, work, console); each parses, calls the engine, renders. Any other name is a trigger
+that an action process of the workspace lets a person fire (`commands/fire.py`): the workspace is
+read only then, or for `--help`. A built-in command's name wins over a trigger of the same name.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import gc
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -18,6 +20,9 @@ from commands.shared import ANSWERED_KEY, JSON_KEY, STORE_KEY
 from engine.diagnostics import did_you_mean, one_line
 from engine.errors import CardflowError, error_json
 from engine.store.checks import from_the_database, one_line_error
+
+if TYPE_CHECKING:
+    from engine.definitions.shortcuts import Shortcut
 
 
 def _what_next(error: BaseException) -> str:
@@ -33,8 +38,7 @@ def _what_next(error: BaseException) -> str:
 COMMANDS = {
     **dict.fromkeys(["check-store", "validate", "processes", "show", "options", "graph", "init"], "administer"),
     **dict.fromkeys(["users"], "people"),
-    **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches", "abort", "retry"], "operate"),
-    **dict.fromkeys(["approve", "reject", "postpone"], "decide"),
+    **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches"], "operate"),
     **dict.fromkeys(["outbox", "preview"], "mail"),
     **dict.fromkeys(["test", "diff", "matrix", "explain"], "test"),
     **dict.fromkeys(["demo"], "demo"),
@@ -43,25 +47,76 @@ COMMANDS = {
 }
 
 
+SHORTCUTS_KEY = "cardflow.shortcuts"  # the workspace's triggers people fire, once read
+WORKSPACE_KEY = "cardflow.workspace"  # the --workspace given to the command, read before it is known
+UNREAD_KEY = "cardflow.unread"  # why the workspace's triggers could not be read
+TRIGGERS_TITLE = "Triggers (the workspace's; cardflow TRIGGER CARD... --as ID, all cards or none)"
+HIDDEN = "{names}: fired with `cardflow run PROCESS --card ID... --trigger NAME` (the command of that name comes first)."
+
+
 class CardflowGroup(click.Group):
     """Turns every error into a one-line message and an exit code; never a traceback. Its commands
-    are loaded lazily (click's documented pattern): a command imports its persona's module alone."""
+    are loaded lazily (click's documented pattern): a command imports its persona's module alone,
+    and a name that is no built-in command is looked up among the workspace's triggers."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted({*COMMANDS, *self.triggers(ctx)})
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
-            ctx.fail(f"no such command '{name}'{did_you_mean(name, COMMANDS)}; `cardflow --help` lists them")
+            from commands.fire import given_workspace
+
+            ctx.meta[WORKSPACE_KEY] = given_workspace(args[1:])
+            triggers = self.triggers(ctx)
+            if name not in triggers:
+                known = [*COMMANDS, *triggers]
+                unread = ctx.meta.get(UNREAD_KEY)
+                why = f" (the workspace's triggers are not known: {unread})" if unread else ""
+                ctx.fail(f"no such command '{name}'{did_you_mean(name, known)}{why}; `cardflow --help` lists them")
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
-            return None
+            return self.trigger_command(ctx, cmd_name)
         persona = importlib.import_module(f"commands.{COMMANDS[cmd_name]}")
         command: click.Command = next(command for command in persona.COMMANDS if command.name == cmd_name)
         return command
+
+    def triggers(self, ctx: click.Context) -> dict[str, Shortcut]:
+        """The workspace's triggers people fire, by name, read once (none when it cannot be read:
+        the command that needs it then says why)."""
+        meta = ctx.find_root().meta
+        if SHORTCUTS_KEY not in meta:
+            from commands.fire import workspace_shortcuts
+
+            try:
+                meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = workspace_shortcuts(meta.get(WORKSPACE_KEY))
+            except CardflowError as error:
+                meta[SHORTCUTS_KEY], meta[UNREAD_KEY] = {}, str(error)
+        found: dict[str, Shortcut] = meta[SHORTCUTS_KEY]
+        return found
+
+    def trigger_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command firing the workspace's trigger `name`, unless a built-in command has that name."""
+        from commands.fire import shortcut_command
+
+        shortcut = self.triggers(ctx).get(name)
+        return None if shortcut is None or name in COMMANDS else shortcut_command(shortcut)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`--help` lists the built-in commands, then the workspace's triggers (and any a built-in hides)."""
+        triggers = self.triggers(ctx)
+        for title, names in (("Commands", sorted(COMMANDS)), (TRIGGERS_TITLE, [t for t in triggers if t not in COMMANDS])):
+            found = [(name, command) for name in names if (command := self.get_command(ctx, name)) is not None]
+            if found:
+                limit = formatter.width - 6 - max(len(name) for name, _ in found)
+                with formatter.section(title):
+                    formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in found])
+        hidden = sorted(name for name in triggers if name in COMMANDS)
+        if hidden:
+            with formatter.section("Triggers named like a command"):
+                formatter.write_text(HIDDEN.format(names=", ".join(hidden)))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -22,7 +22,7 @@ def command_again(
 ) -> str:
     """The exact command line that runs this command again as the operator gave it: its arguments and
     every option given on the command line or by the environment (defaults stay out), with `replace`d
-    values and without the `drop`ped ones. With `command` (a path such as ("retry",)) it is that
+    values and without the `drop`ped ones. With `command` (a path such as ("outbox", "retry")) it is that
     command instead, with `arguments` and the options of this one it shares. A password in a
     database URL is shown as *** (the environment or ~/.pgpass can give it)."""
     ctx = click.get_current_context()
@@ -89,21 +89,40 @@ def _without_password(location: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def tell_refusals(refusals: Any, retry: str, note: str = "") -> bool:
-    """Say on stderr how many orders the card bureau refused and how to order those cards again;
-    True when it refused every one: nothing the command was for was done, so it exits 1."""
+def tell_refusals(refusals: Any, again: str, note: str = "") -> bool:
+    """Say on stderr how many orders the card bureau refused and how to order those cards again
+    (`again`, when the workspace has a way); True when it refused every one: nothing the command was
+    for was done, so it exits 1."""
     if not refusals.refused:
         return False
     how_many = f"every order ({refusals.refused})" if refusals.every else f"{refusals.refused} of {refusals.answered} orders"
+    then = f": once the cause is fixed, `{again}`{note} orders them again" if again else note
     click.echo(
-        f"cardflow: the card bureau refused {how_many}; those cards failed with its reasons (in the results): "
-        f"once the cause is fixed, `{retry}`{note} orders them again",
-        err=True,
+        f"cardflow: the card bureau refused {how_many}; those cards failed with its reasons (in the results){then}", err=True
     )
     return bool(refusals.every)
 
 
-def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
+def reorder_command(
+    workspace: Any,
+    states: list[str | None],
+    cards: list[Any],
+    replace: dict[str, Any] | None = None,
+    *,
+    processes: tuple[str, ...] = (),
+    drop: tuple[str, ...] = (),
+) -> str:
+    """The exact command that orders again the `cards` the bureau refused (into `states`): the trigger
+    of the workspace that does it, with the options of this command it shares; "" when there is none."""
+    from engine.definitions.shortcuts import reorder_trigger
+
+    trigger = reorder_trigger(workspace, [state for state in states if state is not None], processes)
+    if trigger is None:
+        return ""
+    return command_again(replace, command=(trigger,), arguments=tuple(cards), drop=drop)
+
+
+def report_run(result: Any, dry_run: bool, as_json: bool, workspace: Any) -> None:
     """Print a run's results; say what is left undone and the exact command that finishes it (exit 1),
     and how many orders the bureau refused (exit 1 when it refused every one)."""
     from engine.report.tables import render_batch, render_plan
@@ -112,7 +131,7 @@ def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
         click.echo(json_text(result.as_json()))
     else:
         click.echo(render_plan(result) if dry_run else render_batch(result))
-    every_refused = tell_refusals(result.refusals, *_retry_command(result))
+    every_refused = tell_refusals(result.refusals, *_reorder_run(result, workspace))
     if result.stopped:  # the bureau stopped answering: work is left, say how to finish it
         click.echo(f"cardflow: {result.stopped}: `{command_again({'batch_id': result.batch})}`", err=True)
         click.get_current_context().exit(1)
@@ -125,14 +144,24 @@ def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
         click.get_current_context().exit(1)
 
 
-def _retry_command(result: Any) -> tuple[str, str]:
-    """The exact `retry` of the cards whose orders the bureau refused in this run, or (when the results
-    kept do not name them all) its form and where to find the cards."""
-    refused = tuple(r.card for r in result.results if r.order is False)
+def _reorder_run(result: Any, workspace: Any) -> tuple[str, str]:
+    """The exact command that orders again the cards whose orders the bureau refused in this run, or
+    (when the results kept do not name them all) its form and where to find the cards."""
+    refused = [r for r in result.results if r.order is False]
+    states, processes = [r.state for r in refused], (result.process,)
     if len(refused) == result.refusals.refused:
-        return command_again(command=("retry",), arguments=refused), ""
+        return reorder_command(workspace, states, [r.card for r in refused], processes=processes), ""
     listed = f" (`cardflow cards --batch {result.batch}` lists them)"
-    return command_again(command=("retry",), arguments=("CARD...",)), listed
+    again = reorder_command(workspace, states or _refused_states(workspace, result.process), ["CARD..."], processes=processes)
+    return again, listed if again else ""
+
+
+def _refused_states(workspace: Any, process: str) -> list[str | None]:
+    """The states a card of `process` may be in once the bureau answered its order."""
+    from engine.definitions.shortcuts import ordered_states
+
+    found = workspace.processes.get(process)
+    return list(ordered_states(found)) if found is not None else []
 
 
 def done_before(kept: list[Any]) -> str:

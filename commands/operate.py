@@ -1,4 +1,4 @@
-"""Operators: batch runs and plans, the queue, order statuses, cards and batches; abort and retry."""
+"""Operators: batch runs and plans, the queue, order statuses, cards and batches."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ from typing import Any
 
 import click
 
-from commands.again import batch_failed, command_again, done_before, interrupted, report_run, store_failed, tell_refusals
+from commands.again import (
+    batch_failed,
+    command_again,
+    done_before,
+    interrupted,
+    reorder_command,
+    report_run,
+    store_failed,
+    tell_refusals,
+)
 from commands.shared import (
-    action_command,
     bureau_connector,
     choose_users,
     connector_options,
@@ -77,7 +85,7 @@ def run(
 
     Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
     exact command that finishes the batch. Exit 1 too when the bureau refused every order; when
-    it refused some, exit 0 with a line saying how many and the `retry` command. Exit 2 when the
+    it refused some, exit 0 with a line saying how many and the command that orders them again. Exit 2 when the
     store fails midway (a full disk, a restarted server): the message names `check-store` and the
     exact command that resumes the batch.
     """
@@ -126,7 +134,7 @@ def run(
         if failed is None:
             raise
         raise failed from error
-    report_run(result, dry_run, as_json)
+    report_run(result, dry_run, as_json, found)
 
 
 def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
@@ -255,9 +263,9 @@ def queue_run(
             raise
         raise failed from error
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_sync(results))
-    refused = tuple(r.card for r in results if r.order is False)  # an operator retries them: --as names one
-    retry = command_again({"actor": "OPERATOR"}, command=("retry",), arguments=refused)
-    every_refused = tell_refusals(Refusals.of(r.order for r in results), retry)
+    refused = [r for r in results if r.order is False]  # an operator orders them again: --as names one
+    again = reorder_command(found, [r.dest for r in refused], [r.card for r in refused], {"actor": "OPERATOR"})
+    every_refused = tell_refusals(Refusals.of(r.order for r in results), again)
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
@@ -383,16 +391,4 @@ def _batch_cells(batch: dict[str, Any]) -> list[Any]:
     return [*(batch[column] for column in batch if column != "progress"), shown]
 
 
-abort = action_command(
-    "abort",
-    "Abort cards: a queued order (operator), or your own open request (requester).",
-    "Optional: why the order is aborted or the request withdrawn; kept in the card's history (`cardflow explain`).",
-)
-retry = action_command(
-    "retry",
-    "Order failed cards at the bureau again (operator role).",
-    "Optional: why the card is ordered again (say, the bureau's problem fixed); kept in the card's history.",
-)
-
-
-COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches, abort, retry]
+COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches]

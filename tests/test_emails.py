@@ -486,6 +486,15 @@ def test_preview_sample_prints_subject_text_and_html(run: Run) -> None:
     assert "<" not in text and html.lstrip().startswith("<!DOCTYPE html>")
 
 
+def test_preview_sample_names_the_process_that_sends_the_email(run: Run, workspace: Path) -> None:
+    """A sample email's process is the one whose transition sends it, read from the workspace (renamed: the new name)."""
+    assert "Process:         Order multiple cards" in ok(run("preview", "card_ordered", "--sample"))
+    path = workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
+    path.write_text(path.read_text().replace("name: Order multiple cards", "name: Order many cards"))
+    output = ok(run("preview", "card_ordered", "--sample", "--workspace", str(workspace)))
+    assert "Process:         Order many cards" in output
+
+
 def test_preview_locale_sv_is_swedish(run: Run) -> None:
     """`preview card_ordered --locale sv` renders the Swedish templates."""
     output = ok(run("preview", "card_ordered", "--sample", "--locale", "sv"))

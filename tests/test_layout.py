@@ -1,8 +1,10 @@
-"""The house keeps its shape: imports run one way, top down, and no module grows past 400 lines."""
+"""The house keeps its shape: imports run one way, top down, no module grows past 400 lines, and
+SQL is built in engine/store/ alone."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,96 @@ def test_no_test_reads_the_store_with_sqlite3() -> None:
             if any(name.split(".")[0] == "sqlite3" for name in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+# --- SQL stays in engine/store/ ------------------------------------------------------------------------------------------
+
+#: What builds SQL: SQLAlchemy's query builders and text; the store's tables are the module-level Tables of tables.py.
+SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "func", "or_", "and_", "not_", "exists", "literal_column"}
+SQL_TEXT = re.compile(
+    r"\b(SELECT\b[^;]*\bFROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX)|ALTER TABLE|DROP TABLE)\b"
+)
+#: SQL still built outside engine/store/, per file and kind, in parts others are moving into the
+#: store (issue 19); the lead shrinks this list as their work is merged. Anything new fails.
+SQL_ELSEWHERE: dict[str, set[str]] = {
+    # the batch runtime (its queries move into engine/store/ with the use-case layer)
+    "engine/batch/actions.py": {"db.cards", "select"},
+    "engine/batch/chunks.py": {"db.batches"},
+    "engine/batch/effects.py": {"db.outbox"},
+    "engine/batch/request.py": {"db.users", "func", "select"},
+    "engine/batch/run.py": {"db.batches"},
+    "engine/batch/status.py": {"db.cards", "db.orders", "func", "select"},
+    "engine/batch/stopping.py": {"db.batches"},
+    # scenarios read their outcome from the store
+    "engine/testing/scenario.py": {"db.cards", "db.orders", "select"},
+    # the workers' queue (procrastinate's schema check)
+    "engine/work/queue.py": {"db.meta", "select", "text"},
+}
+
+
+def store_tables() -> set[str]:
+    """The names of the store's tables, as modules reach them (`db.cards`)."""
+    tree = ast.parse((ROOT / "engine" / "store" / "tables.py").read_text(encoding="utf-8"))
+    assigned = (node for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call))
+    return {target.id for node in assigned for target in node.targets if isinstance(target, ast.Name)} - {"metadata"}
+
+
+def sql_kinds(path: Path, tables: set[str]) -> set[str]:
+    """How a module builds SQL: the builders it imports from sqlalchemy, the tables it reads
+    (`db.cards`, or imported from the store's table modules) and SQL written as text."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            builds = (node.module or "").startswith(("sqlalchemy.sql", "sqlalchemy.dialects"))
+            found |= {alias.name for alias in node.names if alias.name in SQL_BUILDERS or builds}
+        elif isinstance(node, ast.ImportFrom) and node.module in ("engine.store.db", "engine.store.tables"):
+            found |= {f"db.{alias.name}" for alias in node.names if alias.name in tables}
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("db", "tables"):
+            found |= {f"db.{node.attr}"} if node.attr in tables else set()
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_TEXT.search(node.value):
+            found.add("SQL text")
+    return found
+
+
+def sql_outside_the_store(paths: list[Path]) -> dict[str, set[str]]:
+    tables = store_tables()
+    found = {str(path.relative_to(ROOT)): sql_kinds(path, tables) for path in paths}
+    return {path: kinds for path, kinds in found.items() if kinds}
+
+
+def outside_the_store() -> list[Path]:
+    modules = [path for path in engine_modules() if path.parent != ROOT / "engine" / "store"]
+    return [*modules, ROOT / "cli.py", *sorted((ROOT / "commands").glob("*.py"))]
+
+
+def test_sql_is_built_in_the_store_alone() -> None:
+    """Outside engine/store/ no module imports a query builder, reads a table or writes SQL, beyond what is listed."""
+    new = {path: kinds - SQL_ELSEWHERE.get(path, set()) for path, kinds in sql_outside_the_store(outside_the_store()).items()}
+    assert {path: sorted(kinds) for path, kinds in new.items() if kinds} == {}
+
+
+def test_the_sql_listed_outside_the_store_only_shrinks() -> None:
+    """Every entry of SQL_ELSEWHERE is still there: SQL moved into the store is taken off the list."""
+    found = sql_outside_the_store(outside_the_store())
+    stale = {path: kinds - found.get(path, set()) for path, kinds in SQL_ELSEWHERE.items()}
+    assert {path: sorted(kinds) for path, kinds in stale.items() if kinds} == {}
+
+
+def test_the_console_and_the_commands_stay_off_the_store_tables() -> None:
+    """engine/web/, commands/ and cli.py build no SQL and name no table: they call engine functions."""
+    shells = [path for path in outside_the_store() if path.parts[-2] in ("web", "commands") or path.name == "cli.py"]
+    assert sql_outside_the_store(shells) == {}
+
+
+def test_the_sql_test_sees_a_query_built_outside_the_store() -> None:
+    """A module that selects from `db.cards` and runs SQL text is reported with each kind; type imports are not."""
+    probe = ROOT / "engine" / "report" / "_probe_for_sql.py"
+    probe.write_text(
+        '"""probe"""\n\nfrom sqlalchemy import Engine, select\n\nfrom engine.store import db\n\n'
+        "Q = select(db.cards)\nRAW = 'SELECT id FROM cards'\n\n\ndef f(engine: Engine) -> None:\n    db.reading(engine)\n",
+        encoding="utf-8",
+    )
+    try:
+        assert sql_outside_the_store([probe]) == {"engine/report/_probe_for_sql.py": {"select", "db.cards", "SQL text"}}
+    finally:
+        probe.unlink()

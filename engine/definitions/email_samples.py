@@ -10,19 +10,29 @@ SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.anders
 SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}
 SAMPLE_APPROVER = {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.com", "locale": None}
 SAMPLE_REASON = "No budget for new cards this quarter"
+#: the process and card state of a sample email when nothing says which (no workspace's name)
+SAMPLE_PROCESS = {"symbolic_name": "SampleProcess", "name": "Sample process"}
+SAMPLE_STATE = "sample_state"
 
 
 def sample_context(
-    kind: str, locale: str | None = None, *, reason: bool = True, attributes: Iterable[str] = ()
+    kind: str,
+    locale: str | None = None,
+    *,
+    reason: bool = True,
+    attributes: Iterable[str] = (),
+    process: dict[str, str] | None = None,
+    state: str = SAMPLE_STATE,
 ) -> dict[str, Any]:
     """The context of a sample email to `kind` (holder, requester or approvers), its people in
     `locale` and with a sample value of each of `attributes` (`department`: "<department>");
-    without `reason` when the emails of that kind are never sent with one."""
+    without `reason` when the emails of that kind are never sent with one. Its card is of `process`
+    (symbolic_name and name) in `state`, when the caller knows which process sends the email."""
     extra = {name: f"<{name}>" for name in attributes}
     holder, requester, approver = (
         {**extra, **person, "locale": locale} for person in (SAMPLE_HOLDER, SAMPLE_REQUESTER, SAMPLE_APPROVER)
     )
-    process = {"symbolic_name": "CardsAddonExtProdBoProcOrderMultiple", "name": "Order multiple cards"}
+    process = dict(process or SAMPLE_PROCESS)
     batch = {"id": "B20261121-090000-ab12"}
     if kind == "approvers":
         cards = [
@@ -33,7 +43,7 @@ def sample_context(
     card = {
         "id": 41,
         "user": "u001",
-        "state": "ordered",
+        "state": state,
         "process": process["symbolic_name"],
         "requester": "op1",
         "production_type": "standard",

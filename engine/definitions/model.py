@@ -73,6 +73,8 @@ class Trigger:
     location: Location = field(default=Location(""), compare=False)
     #: the bureau's order status that fires it (the order-status sync), if any
     bureau_status: str | None = None
+    #: what a reason given with it is for and where it goes (the help of the command that fires it)
+    reason_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ def build_process(document: Document) -> Process:
                 spec.get("reason", "none"),
                 document.key_at(("triggers", name)),
                 spec.get("bureau_status"),
+                spec.get("reason_hint"),
             )
             for name, spec in data["triggers"].items()
         },

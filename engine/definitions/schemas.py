@@ -49,6 +49,8 @@ TRIGGER: Schema = {
     "reason": {"type": "string", "allowed": ["none", "optional", "required"]},
     # fired by the order-status sync when the card bureau reports this status of the card's order
     "bureau_status": {"type": "string", "allowed": list(BUREAU_STATUSES)},
+    # what a reason given with it is for and where it goes: the help of `cardflow TRIGGER --reason`
+    "reason_hint": _text(required=False),
 }
 
 #: The console's second language: a workspace text may carry its Swedish variant under `sv`.

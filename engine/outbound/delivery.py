@@ -22,14 +22,14 @@ from datetime import datetime, timedelta
 from email.errors import MessageError
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Connection, Engine
 
 from engine.clock import now
 from engine.errors import Refused, UsageError
 from engine.outbound.message import build_message
-from engine.store import db, dialect
+from engine.store import outbox
 from engine.store.queries import Row
 
 MAX_ATTEMPTS = 8
@@ -218,14 +218,7 @@ def send_outbox(
 
 
 def _due(engine: Engine, limit: int | None, ignore_backoff: bool) -> Iterator[int]:
-    query = select(db.outbox.c.id).where(db.outbox.c.status == "pending").order_by(db.outbox.c.id)
-    if not ignore_backoff:
-        query = query.where(or_(db.outbox.c.next_attempt_at.is_(None), db.outbox.c.next_attempt_at <= now()))
-    if limit is not None:
-        query = query.limit(limit)
-    with db.reading(engine) as connection:
-        ids = [row for (row,) in connection.execute(query)]
-    yield from ids
+    yield from outbox.due_emails(engine, limit, None if ignore_backoff else now())
 
 
 def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str | None) -> Delivery | None:
@@ -235,11 +228,9 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
     recorded with the same error and back-off as the one that found the transport down.
     """
     with engine.begin() as connection:
-        pending = select(db.outbox).where(db.outbox.c.id == outbox_id, db.outbox.c.status == "pending")
-        row = connection.execute(dialect.of(connection).claim(pending)).first()  # None: sent, or another sender holds it
-        if row is None:
+        email = outbox.claim_pending(connection, outbox_id)  # None: sent, or another sender holds it
+        if email is None:
             return None
-        email = dict(row._mapping)
         try:
             message = build_message(email, sender())
         except (ValueError, TypeError, LookupError, MessageError) as invalid:  # this email only: the others go on
@@ -260,15 +251,11 @@ def _deliver_one(engine: Engine, transport: Transport, outbox_id: int, down: str
         except (smtplib.SMTPException, ValueError) as error:
             status = _record(connection, email, "pending", f"{type(error).__name__}: {error}")
             return Delivery(email["id"], email["template"], email["recipient"], status, str(error))
-        connection.execute(
-            update(db.outbox)
-            .where(db.outbox.c.id == outbox_id)
-            .values(status="sent", sent_at=now(), attempts=email["attempts"] + 1, error=None)
-        )
+        outbox.mark_sent(connection, outbox_id, email["attempts"] + 1, now())
     return Delivery(email["id"], email["template"], email["recipient"], "sent")
 
 
-def _record(connection: Any, email: Row, status: str, error: str, final: bool = False) -> str:
+def _record(connection: Connection, email: Row, status: str, error: str, final: bool = False) -> str:
     """Record a failed attempt in the history: pending with a back-off, or failed after the last attempt of its round."""
     attempts = email["attempts"] + 1
     history = _history(email)
@@ -277,17 +264,14 @@ def _record(connection: Any, email: Row, status: str, error: str, final: bool = 
         status = "failed"
     next_attempt = _stamp(_parse(now()) + FIRST_DELAY * 2 ** (round_attempts - 1))
     history.append({"at": now(), "attempt": attempts, "error": error})
-    connection.execute(
-        update(db.outbox)
-        .where(db.outbox.c.id == email["id"])
-        .values(
-            status=status,
-            attempts=attempts,
-            error=error,
-            next_attempt_at=None if status == "failed" else next_attempt,
-            history=json.dumps(history, ensure_ascii=False),
-        )
-    )
+    values = {
+        "status": status,
+        "attempts": attempts,
+        "error": error,
+        "next_attempt_at": None if status == "failed" else next_attempt,
+        "history": json.dumps(history, ensure_ascii=False),
+    }
+    outbox.record_attempt(connection, email["id"], values)
     return status
 
 
@@ -303,11 +287,10 @@ def retry_emails(engine: Engine, ids: list[int] | None) -> list[int]:
     """Re-queue failed emails (those of `ids`, or every failed one when `ids` is None) for a new round of
     attempts, due now; their attempts and history are kept. Unknown ids, or emails not failed, are refused."""
     with engine.begin() as connection:
-        query = select(db.outbox.c.id, db.outbox.c.status, db.outbox.c.attempts, db.outbox.c.history)
+        found = outbox.emails_for_retry(connection, ids)
         if ids is None:
-            rows = [dict(r._mapping) for r in connection.execute(query.where(db.outbox.c.status == "failed"))]
+            rows = list(found.values())
         else:
-            found = {r.id: dict(r._mapping) for r in connection.execute(query.where(db.outbox.c.id.in_(ids)))}
             problems = [
                 f"{i} ({found[i]['status'] if i in found else 'unknown'})"
                 for i in ids
@@ -318,11 +301,7 @@ def retry_emails(engine: Engine, ids: list[int] | None) -> list[int]:
             rows = [found[i] for i in dict.fromkeys(ids)]
         for row in rows:
             history = [*_history(row), {"at": now(), "retried": True, "after": row["attempts"]}]
-            connection.execute(
-                update(db.outbox)
-                .where(db.outbox.c.id == row["id"], db.outbox.c.status == "failed")
-                .values(status="pending", next_attempt_at=None, history=json.dumps(history, ensure_ascii=False))
-            )
+            outbox.requeue(connection, row["id"], json.dumps(history, ensure_ascii=False))
     return [row["id"] for row in rows]
 
 

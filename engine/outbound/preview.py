@@ -31,6 +31,15 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
     return "holder"
 
 
+def _sender(workspace: Workspace, template: str) -> dict[str, Any]:
+    """The process that sends `template` and the state its card is then in, for a sample email ({} when none does)."""
+    for process in workspace.processes.values():
+        for transition in process.transitions:
+            if any(effect.email == template for effect in transition.effects):
+                return {"process": {"symbolic_name": process.symbolic_name, "name": process.name}, "state": transition.dest}
+    return {}
+
+
 def _needs_reason(workspace: Workspace, template: str) -> list[str]:
     """The triggers whose transitions send `template`, when every one of them requires a reason (else [])."""
     triggers = {
@@ -47,7 +56,7 @@ def preview_context(
     kind = recipient_kind(workspace, template)
     if connection is None or card_id is None:
         attributes = templates_for(workspace.root / TEMPLATES).person_attributes(template)
-        return sample_context(kind, attributes=attributes), None
+        return sample_context(kind, attributes=attributes, **_sender(workspace, template)), None
     cards = queries.get_cards(connection, [card_id])
     if card_id not in cards:
         raise UsageError(f"unknown card {card_id}")
