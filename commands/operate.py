@@ -332,20 +332,16 @@ def cards(
     as_json: bool,
 ) -> None:
     """List cards, oldest first (read a page at a time); an unknown --state or --process (in the workspace) is an error."""
-    from engine.report.tables import card_row
-    from engine.store import listing
-    from engine.store.history import unanswered_attempts
+    from engine.report import listings
 
     if state is not None or process is not None:
         open_workspace(workspace, valid=False).require_names(state=state, process=process)
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
     with open_reading(db) as connection:
-        attempts = unanswered_attempts(connection)
-        if attempts:  # orders the bureau did not answer: how many, and the last error
+        found = listings.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
+        if found.bureau:  # orders the bureau did not answer: how many, and the last error
             columns.append("bureau")
-        found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
-        rows = (card_row(card, attempts.get(card["id"])) for card in found)
-        echo_listing(rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])
+        echo_listing(found.rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])
 
 
 def _card_cell(row: dict[str, Any], column: str) -> Any:
@@ -365,17 +361,12 @@ def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> No
     For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
     out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
     the status becomes `complete` when the last chunk is done."""
-    from engine.store import listing
-    from engine.store.chunks import progress
+    from engine.records import json_fields
+    from engine.report import listings
 
-    columns = [*listing.BATCH_COLUMNS, "progress"]
+    columns = list(json_fields("batch"))
     with open_reading(db) as connection:
-        done = progress(connection)
-        rows = (
-            {**b, "progress": dict(zip(("done", "users"), done[b["id"]], strict=True)) if b["id"] in done else None}
-            for b in listing.batches(connection, limit=limit, offset=offset)
-        )
-        echo_listing(rows, as_json, columns, _batch_cells)
+        echo_listing(listings.batches(connection, limit=limit, offset=offset), as_json, columns, _batch_cells)
 
 
 def _batch_cells(batch: dict[str, Any]) -> list[Any]:

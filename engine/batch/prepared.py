@@ -31,6 +31,7 @@ from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.store import db, queries
 from engine.store.queries import Row, dumps
+from engine.store.views import batch_view
 
 
 @dataclass
@@ -67,8 +68,7 @@ class Batch:
     @cached_property
     def view(self) -> Row:
         """The batch as expressions see it (once the record is settled)."""
-        record = self.record
-        return {key: record[key] for key in ("id", "process", "actor", "production_type")}
+        return batch_view(self.record)
 
 
 def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> Batch:

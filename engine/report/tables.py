@@ -228,24 +228,6 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A card as `cardflow cards --json` gives it; `bureau`, only on a card whose orders the bureau left
-    unanswered, tells how many and the last one's time and error."""
-    row = {
-        "id": card["id"],
-        "user": card["user_id"],
-        "process": card["process"],
-        "state": card["state"],
-        "production_type": card["production_type"],
-        "batch": card["batch_id"],
-        "created_at": card["created_at"],
-        "updated_at": card["updated_at"],
-    }
-    if attempts:
-        row["bureau"] = attempts
-    return row
-
-
 def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
     """An email as `cardflow outbox --json` gives it."""
     return {

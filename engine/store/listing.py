@@ -14,13 +14,15 @@ from sqlalchemy import Connection, Select, select, tuple_
 
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
+from engine.records import json_columns, json_fields
 from engine.store import db
 from engine.store.queries import Row, attribute_names, user_record, users_have_attribute
 
 #: Rows per page: small enough to keep memory flat, big enough that a page costs little more than its rows.
 PAGE = 1000
 
-CARD_COLUMNS = ("id", "user_id", "process", "state", "production_type", "batch_id", "created_at", "updated_at")
+#: The columns each listing reads: those its record's JSON shows (`engine.records`).
+CARD_COLUMNS = json_columns("card")
 OUTBOX_COLUMNS = (
     "id",
     "template",
@@ -35,8 +37,8 @@ OUTBOX_COLUMNS = (
     "next_attempt_at",
     "history",
 )
-BATCH_COLUMNS = ("id", "process", "actor", "status", "created", "skipped", "created_at")
-_USER_COLUMNS = ("id", "name", "email", "state", "roles", "attributes")
+BATCH_COLUMNS = json_columns("batch")
+_USER_COLUMNS = json_columns("user")  # and the attributes column, spread by `user_record`
 
 
 def cards(
@@ -83,7 +85,7 @@ def users(connection: Connection, *, limit: int | None = None, offset: int = 0, 
 
 
 #: The fields every user has, the first columns of `users list`.
-USER_FIELDS = ("id", "name", "email", "state", "roles")
+USER_FIELDS = json_fields("user")
 
 
 def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]:

@@ -1,11 +1,20 @@
-"""Stored rows as expressions, emails and orders see them: the parts of a card and of a person they may show."""
+"""Stored rows as expressions, emails and orders see them: the fields of a card, a batch and a
+person that `engine.records` lets them read."""
 
 from __future__ import annotations
 
+from operator import itemgetter
+
+from engine.records import BATCH, CARD, readable_fields
 from engine.store.queries import Row
 
-#: What of a user an email does not show: the roles and state are the store's, `open_cards` a count for guards.
-_NOT_SHOWN = frozenset({"roles", "state", "open_cards"})
+#: What of a user an email shows besides their attributes (id, name, email, locale); the rest
+#: (roles, state, `open_cards`) is for expressions.
+_NOT_SHOWN = readable_fields("user") - readable_fields("user", "templates")
+_CARD = tuple((field.name, field.column) for field in CARD.fields if field.expressions and field.column)
+_CARD_VALUES = itemgetter(*(column for _, column in _CARD))
+_CARD_NAMES = tuple(name for name, _ in _CARD)
+_BATCH = tuple((field.name, field.column) for field in BATCH.fields if field.expressions and field.column)
 
 
 def person(user: Row | None) -> Row:
@@ -22,13 +31,10 @@ def person(user: Row | None) -> Row:
 
 
 def card_view(card: Row) -> Row:
-    """A stored card as expressions and emails see it."""
-    return {
-        "id": card["id"],
-        "user": card["user_id"],
-        "state": card["state"],
-        "process": card["process"],
-        "requester": card["requester"],
-        "production_type": card["production_type"],
-        "batch": card["batch_id"],
-    }
+    """A stored card as expressions and emails see it: its fields that expressions read."""
+    return dict(zip(_CARD_NAMES, _CARD_VALUES(card), strict=True))
+
+
+def batch_view(batch: Row) -> Row:
+    """A stored batch as expressions see it (a field the row lacks is None)."""
+    return {name: batch.get(column) for name, column in _BATCH}
