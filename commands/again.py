@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from commands.shared import STORE_KEY, json_text
 from engine.errors import StoreFailed, Unfinished
+
+if TYPE_CHECKING:  # imported where used: the batch runtime loads the store
+    from engine.batch.actions import ActionResult
+    from engine.batch.request import RunRequest
+    from engine.batch.results import BatchResult, Refusals
 
 
 def command_again(
@@ -89,7 +94,7 @@ def _without_password(location: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def tell_refusals(refusals: Any, retry: str, note: str = "") -> bool:
+def tell_refusals(refusals: Refusals, retry: str, note: str = "") -> bool:
     """Say on stderr how many orders the card bureau refused and how to order those cards again;
     True when it refused every one: nothing the command was for was done, so it exits 1."""
     if not refusals.refused:
@@ -103,7 +108,7 @@ def tell_refusals(refusals: Any, retry: str, note: str = "") -> bool:
     return bool(refusals.every)
 
 
-def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
+def report_run(result: BatchResult, dry_run: bool, as_json: bool) -> None:
     """Print a run's results; say what is left undone and the exact command that finishes it (exit 1),
     and how many orders the bureau refused (exit 1 when it refused every one)."""
     from engine.report.tables import render_batch, render_plan
@@ -125,7 +130,7 @@ def report_run(result: Any, dry_run: bool, as_json: bool) -> None:
         click.get_current_context().exit(1)
 
 
-def _retry_command(result: Any) -> tuple[str, str]:
+def _retry_command(result: BatchResult) -> tuple[str, str]:
     """The exact `retry` of the cards whose orders the bureau refused in this run, or (when the results
     kept do not name them all) its form and where to find the cards."""
     refused = tuple(r.card for r in result.results if r.order is False)
@@ -135,7 +140,7 @@ def _retry_command(result: Any) -> tuple[str, str]:
     return command_again(command=("retry",), arguments=("CARD...",)), listed
 
 
-def done_before(kept: list[Any]) -> str:
+def done_before(kept: list[ActionResult]) -> str:
     """What a batch sync had written when it was interrupted, by the state each card reached."""
     reached = Counter(r.dest for r in kept if r.status == "done")
     if not reached:
@@ -143,7 +148,7 @@ def done_before(kept: list[Any]) -> str:
     return f"{sum(reached.values())} card(s) done before it are kept (" + ", ".join(f"{n} {s}" for s, n in reached.items()) + ")"
 
 
-def interrupted(request: Any, started: list[str]) -> Exception:
+def interrupted(request: RunRequest, started: list[str]) -> Exception:
     """Ctrl-C during a run: what was kept, and the exact command that finishes the batch."""
     if request.dry_run:
         return Unfinished("interrupted: a dry run writes nothing")
@@ -171,7 +176,7 @@ def store_failed(error: Exception, kept: str, again: str) -> Exception | None:
     return StoreFailed(f"the store {store} failed: {one_line_error(error)} ({check}); {kept}: once the store is fixed, {again}")
 
 
-def batch_failed(error: Exception, request: Any, started: list[str]) -> Exception | None:
+def batch_failed(error: Exception, request: RunRequest, started: list[str]) -> Exception | None:
     """A database error once a batch is written: it is incomplete, and the exact command resumes it."""
     if request.dry_run or not started:
         return None

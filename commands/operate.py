@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,6 +28,13 @@ from commands.shared import (
     workspace_option,
 )
 from engine.errors import Unfinished
+
+if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the store nor the runtime
+    from sqlalchemy import Engine
+
+    from engine.batch.actions import ActionResult
+    from engine.batch.request import RunRequest
+    from engine.definitions.model import Workspace
 
 
 @click.command()
@@ -129,7 +136,7 @@ def run(
     report_run(result, dry_run, as_json)
 
 
-def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
+def _run_on_workers(found: Workspace, engine: Engine, request: RunRequest, chunk: int, detach: bool, as_json: bool) -> None:
     """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
     from engine.batch.chunks import start_chunked, wait_for_batch
     from engine.work.jobs import defer_chunks
@@ -237,7 +244,7 @@ def queue_run(
     from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
-    kept: list[Any] = []
+    kept: list[ActionResult] = []
     try:
         results = sync_queue(
             found,
@@ -268,7 +275,7 @@ def queue_run(
         click.get_current_context().exit(1)
 
 
-def _sync_kept(kept: list[Any]) -> str:
+def _sync_kept(kept: list[ActionResult]) -> str:
     """What a batch sync stopped midway keeps: the chunks done, and the cards of the chunk in work queued."""
     return (
         f"{done_before(kept)}; the chunk in work was not written and its cards stay queued "
