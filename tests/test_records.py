@@ -202,3 +202,32 @@ def test_api_batches_equals_batches_json(cf: Run, api: TestClient) -> None:
     batches = listed(cf, "batches")
     assert [batch["id"] for batch in batches] == ["B-1", "B-2"]
     assert answer(api, "/api/batches") == batches
+
+
+def test_where_reads_every_user_field_declared_for_expressions(cf: Run) -> None:
+    """`--where` accepts each user field declared readable by expressions, though no users file gave it."""
+    for name in sorted(readable_fields("user")):
+        result = cf("run", ORDER, "--where", f"user.{name} is defined", "--as", "op1", "--dry-run", "--json")
+        assert (result.exit_code, len(json.loads(result.stdout)["results"])) == (0, 6), name
+
+
+def test_validate_lets_guards_and_templates_read_only_the_declared_fields(run: Run, workspace: Path) -> None:
+    """A guard reading a card or batch field not declared for expressions, and a template reading one not
+    declared for templates, are located errors; the declared ones next to them pass."""
+    order = workspace / "processes" / f"{ORDER}.yaml"
+    guard = "    guard: options.CardsAddonExtProdBatchOrderApproval\n"
+    assert guard in order.read_text()
+    wider = "    guard: options.CardsAddonExtProdBatchOrderApproval and card.requester == card.created_at and batch.actor\n"
+    order.write_text(order.read_text().replace(guard, wider))
+    text = workspace / "templates" / "email" / "card_ordered.text.txt"
+    text.write_text(text.read_text() + "{{ card.requester }} {{ card.updated_at }} {{ batch.id }} {{ batch.actor }}\n")
+    result = run("validate", "--workspace", str(workspace), "--json")
+    found = [(d["file"], d["code"], d["message"].split("'")[1]) for d in json.loads(result.stdout)]
+    assert (result.exit_code, sorted(found)) == (
+        1,
+        [
+            (f"processes/{ORDER}.yaml", "E303", "card.created_at"),
+            ("templates/email/card_ordered.text.txt", "E505", "batch.actor"),
+            ("templates/email/card_ordered.text.txt", "E505", "card.updated_at"),
+        ],
+    )
