@@ -11,7 +11,6 @@ keeps the tables and this module in step).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -154,17 +153,21 @@ def stored_columns(record: str) -> tuple[str, ...]:
     return (*columns, found.attributes) if found.attributes else columns
 
 
+def json_names(record: str) -> tuple[str, ...]:
+    """The names of the JSON fields of `record` read from columns, in the order of `json_columns`."""
+    return tuple(field.name for field in RECORDS[record].fields if field.json and field.column)
+
+
 @cache
-def _json_plan(record: str) -> tuple[tuple[str, str | None, bool], ...]:
-    return tuple((field.name, field.column, field.optional) for field in RECORDS[record].fields if field.json)
+def _json_derived(record: str) -> tuple[tuple[str, bool], ...]:
+    return tuple((field.name, field.optional) for field in RECORDS[record].fields if field.json and not field.column)
 
 
-def json_row(record: str, row: Mapping[str, Any], **values: Any) -> dict[str, Any]:
-    """The JSON of a stored row of `record`: each JSON field from its column, a field without a
-    column from `values`; an optional field only when it has a value."""
-    found: dict[str, Any] = {}
-    for name, column, optional in _json_plan(record):
-        value = row[column] if column else values.get(name)
+def json_row(record: str, stored: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """The JSON of `record` from `stored`, a row of `json_columns` named by `json_names`: the JSON
+    fields no column holds are added from `values`, an optional one only when it has a value."""
+    for name, optional in _json_derived(record):
+        value = values.get(name)
         if value is not None or not optional:
-            found[name] = value
-    return found
+            stored[name] = value
+    return stored

@@ -109,9 +109,9 @@ def dumping(workspace: Path, template: str, kind: str, *, reason: bool) -> None:
     (workspace / "templates" / "email" / f"{template}.text.txt").write_text(f"{{{{ {{{names}}} }}}}\n")
 
 
-def test_the_emails_a_run_writes_have_exactly_the_declared_context(cf: Run, stored: StoreUnderTest, workspace: Path) -> None:
-    """Each email (to approvers, holders, requesters) is rendered with the declared variables of its kind,
-    each record with the fields templates may read."""
+def test_emails_and_their_previews_have_exactly_the_declared_context(cf: Run, stored: StoreUnderTest, workspace: Path) -> None:
+    """Each email (to approvers, holders, requesters), and its preview, is rendered with the declared
+    variables of its kind, each record with the fields templates may read."""
     dumping(workspace, "card_ordered", "holder", reason=False)
     dumping(workspace, "request_rejected", "requester", reason=True)
     at = ("--workspace", str(workspace))
@@ -125,6 +125,9 @@ def test_the_emails_a_run_writes_have_exactly_the_declared_context(cf: Run, stor
     assert sorted(rendered) == ["card_ordered", "request_rejected"]
     for text in rendered.values():
         assert_context_fields(ast.literal_eval(text))
+    for template, card in (("card_ordered", "3"), ("request_rejected", "1")):  # `preview --card` builds the same
+        shown = cf("preview", template, "--card", card, *at).stdout
+        assert_context_fields(ast.literal_eval(shown.split("--- text ---\n")[1].split("\n--- html ---")[0]))
 
 
 def listed(cf: Run, *args: str) -> list[dict[str, Any]]:
