@@ -4,7 +4,8 @@ with its type, the store column it comes from, and who may read it.
 A field is read by expressions (guards, prerequisites and `--where`), by email templates, and is
 in the JSON of the command line and the API, as its flags say; the store's column lists, what
 `check` and `templates` accept, the views expressions and emails get (`engine.store.views`) and
-the JSON of `cards`, `batches` and `users list` (`engine.report.listings`) derive from here.
+the JSON of `cards` and `batches` (`engine.report.listings`, for the command line and the API)
+and of `users list` derive from here.
 A column of a record's table is either a field's or named in `internal` (tests/test_records.py
 keeps the tables and this module in step).
 """
@@ -45,9 +46,6 @@ class Record:
     fields: tuple[Field, ...]
     internal: frozenset[str] = frozenset()
     attributes: str | None = None
-
-    def field(self, name: str) -> Field:
-        return next(field for field in self.fields if field.name == name)
 
 
 def _everywhere(name: str, kind: type, column: str | None = None, *, nullable: bool = False) -> Field:
@@ -143,13 +141,6 @@ def json_columns(record: str) -> tuple[str, ...]:
     """The store columns the JSON of `record` is read from, in field order, then the attributes column (if any)."""
     found = RECORDS[record]
     columns = tuple(field.column for field in found.fields if field.json and field.column)
-    return (*columns, found.attributes) if found.attributes else columns
-
-
-def stored_columns(record: str) -> tuple[str, ...]:
-    """Every column of `record`'s table that a field reads, then the attributes column (if any)."""
-    found = RECORDS[record]
-    columns = tuple(field.column for field in found.fields if field.column)
     return (*columns, found.attributes) if found.attributes else columns
 
 
