@@ -12,27 +12,119 @@ keeps the tables and this module in step).
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 #: Where a field may be read: expressions (guards, prerequisites, `--where`) or email templates.
 Place = Literal["expressions", "templates"]
 
 
+class Reader(enum.Enum):
+    """Who reads a field: marks in a record's annotations."""
+
+    EXPRESSIONS = "expressions"  # guards, prerequisites and `--where`
+    TEMPLATES = "templates"  # email templates
+    JSON = "json"  # the JSON of the command line and the API
+    OPTIONAL = "optional"  # in the JSON only when it has a value
+
+
+EXPRESSIONS, TEMPLATES, JSON, OPTIONAL = Reader
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The column of its record's table a field is kept in."""
+
+    column: str
+
+
+class Unanswered(TypedDict):
+    """A card's orders the bureau left unanswered: how many, the last one's time and error."""
+
+    unanswered: int
+    last_at: str
+    last_error: str
+
+
+class Progress(TypedDict):
+    """A batch worked by workers: the users of its chunks done, out of all its users."""
+
+    done: int
+    users: int
+
+
+class User(TypedDict, total=False):
+    """A user, with any attribute the users file gave it (department, ...) besides these."""
+
+    id: Annotated[str, Stored("id"), EXPRESSIONS, TEMPLATES, JSON]
+    name: Annotated[str, Stored("name"), EXPRESSIONS, TEMPLATES, JSON]
+    email: Annotated[str, Stored("email"), EXPRESSIONS, TEMPLATES, JSON]
+    state: Annotated[str, Stored("state"), EXPRESSIONS, JSON]
+    roles: Annotated[list[str], Stored("roles"), EXPRESSIONS, JSON]
+    open_cards: Annotated[int, EXPRESSIONS]  # counted by a run, for guards that limit open cards
+    locale: Annotated[str | None, TEMPLATES]  # an attribute; emails pick their language by it
+
+
+class Card(TypedDict, total=False):
+    """A card."""
+
+    id: Annotated[int, Stored("id"), EXPRESSIONS, TEMPLATES, JSON]
+    user: Annotated[str, Stored("user_id"), EXPRESSIONS, TEMPLATES, JSON]
+    process: Annotated[str, Stored("process"), EXPRESSIONS, TEMPLATES, JSON]
+    state: Annotated[str, Stored("state"), EXPRESSIONS, TEMPLATES, JSON]
+    requester: Annotated[str, Stored("requester"), EXPRESSIONS, TEMPLATES]
+    production_type: Annotated[str | None, Stored("production_type"), EXPRESSIONS, TEMPLATES, JSON]
+    batch: Annotated[str, Stored("batch_id"), EXPRESSIONS, TEMPLATES, JSON]
+    created_at: Annotated[str, Stored("created_at"), JSON]
+    updated_at: Annotated[str, Stored("updated_at"), JSON]
+    holder: Annotated[User, TEMPLATES]  # the holder as a person, in emails
+    bureau: Annotated[Unanswered, JSON, OPTIONAL]
+
+
+class Batch(TypedDict, total=False):
+    """A batch: a process run for users."""
+
+    id: Annotated[str, Stored("id"), EXPRESSIONS, TEMPLATES, JSON]
+    process: Annotated[str, Stored("process"), EXPRESSIONS, JSON]
+    actor: Annotated[str, Stored("actor"), EXPRESSIONS, JSON]
+    production_type: Annotated[str | None, Stored("production_type"), EXPRESSIONS]
+    status: Annotated[str, Stored("status"), JSON]
+    created: Annotated[int, Stored("created"), JSON]
+    skipped: Annotated[int, Stored("skipped"), JSON]
+    created_at: Annotated[str, Stored("created_at"), JSON]
+    progress: Annotated[Progress | None, JSON]  # None for a batch run by `run` alone
+
+
+class ProcessView(TypedDict, total=False):
+    """A process as an email names it."""
+
+    symbolic_name: Annotated[str, TEMPLATES]
+    name: Annotated[str, TEMPLATES]
+
+
 @dataclass(frozen=True)
 class Field:
-    """One field of a record: its name where it is read, its type, its column (None: not in the
-    record's table), and whether expressions, templates and the JSON read it."""
+    """One field of a record, read from its annotation: its name, its type, its column (None: not
+    in the record's table), and whether expressions, templates and the JSON read it."""
 
     name: str
-    type: type
+    type: Any
     column: str | None = None
     nullable: bool = False
     expressions: bool = False
     templates: bool = False
     json: bool = False
     optional: bool = False  # in the JSON only when it has a value
+
+    @property
+    def kind(self) -> type:
+        """The class of its values (a list, a mapping for a nested record), None aside."""
+        found = next(arg for arg in get_args(self.type) if arg is not NoneType) if self.nullable else self.type
+        origin = get_origin(found)
+        return dict if is_typeddict(found) else origin if isinstance(origin, type) else found
 
 
 @dataclass(frozen=True)
@@ -48,69 +140,29 @@ class Record:
     attributes: str | None = None
 
 
-def _everywhere(name: str, kind: type, column: str | None = None, *, nullable: bool = False) -> Field:
-    """A field that expressions and templates read and the JSON shows."""
-    return Field(name, kind, column or name, nullable, expressions=True, templates=True, json=True)
+def _fields(declared: type) -> tuple[Field, ...]:
+    """The fields of a TypedDict declared with `Annotated[type, Stored(column)?, readers...]`."""
+    found = []
+    for name, hint in get_type_hints(declared, include_extras=True).items():
+        kind, *marks = get_args(hint) if hasattr(hint, "__metadata__") else (hint,)
+        column = next((mark.column for mark in marks if isinstance(mark, Stored)), None)
+        nullable = get_origin(kind) in (Union, UnionType) and NoneType in get_args(kind)
+        readers = {mark.value: True for mark in marks if isinstance(mark, Reader)}
+        found.append(Field(name, kind, column, nullable, **readers))
+    return tuple(found)
 
 
-CARD = Record(
-    "card",
-    "cards",
-    (
-        _everywhere("id", int),
-        _everywhere("user", str, "user_id"),
-        _everywhere("process", str),
-        _everywhere("state", str),
-        Field("requester", str, "requester", expressions=True, templates=True),
-        _everywhere("production_type", str, nullable=True),
-        _everywhere("batch", str, "batch_id"),
-        Field("created_at", str, "created_at", json=True),
-        Field("updated_at", str, "updated_at", json=True),
-        Field("holder", dict, templates=True),  # the holder as a person, in emails
-        Field("bureau", dict, json=True, optional=True),  # orders the bureau left unanswered: how many, the last error
-    ),
-    internal=frozenset({"open", "open_key"}),  # whether it is open, and the exclusivity key built from it
-)
-
+CARD = Record("card", "cards", _fields(Card), internal=frozenset({"open", "open_key"}))  # open, and its exclusivity key
 USER = Record(
     "user",
     "users",
-    (
-        _everywhere("id", str),
-        _everywhere("name", str),
-        _everywhere("email", str),
-        Field("state", str, "state", expressions=True, json=True),
-        Field("roles", list, "roles", expressions=True, json=True),
-        Field("open_cards", int, expressions=True),  # counted by a run, for guards that limit open cards
-        Field("locale", str, nullable=True, templates=True),  # an attribute; emails pick their language by it
-    ),
+    _fields(User),
     internal=frozenset({"updated_at", "folded_name", "folded_department"}),  # import time, search columns
     attributes="attributes",
 )
-
-BATCH = Record(
-    "batch",
-    "batches",
-    (
-        _everywhere("id", str),
-        Field("process", str, "process", expressions=True, json=True),
-        Field("actor", str, "actor", expressions=True, json=True),
-        Field("production_type", str, "production_type", nullable=True, expressions=True),
-        Field("status", str, "status", json=True),
-        Field("created", int, "created", json=True),
-        Field("skipped", int, "skipped", json=True),
-        Field("created_at", str, "created_at", json=True),
-        Field("progress", dict, nullable=True, json=True),  # workers' batches: users of chunks done / all
-    ),
-    # what a resumed batch must match (options, definitions, selection), and when it ended
-    internal=frozenset({"options", "fingerprint", "selection", "finished_at"}),
-)
-
-PROCESS = Record(
-    "process",
-    None,
-    (Field("symbolic_name", str, templates=True), Field("name", str, templates=True)),
-)
+# internal: what a resumed batch must match (options, definitions, selection), and when it ended
+BATCH = Record("batch", "batches", _fields(Batch), internal=frozenset({"options", "fingerprint", "selection", "finished_at"}))
+PROCESS = Record("process", None, _fields(ProcessView))
 
 #: The variables of an email context, by kind of recipient: `reason` where a person's decision gives one.
 EMAIL_CONTEXT: dict[str, tuple[str, ...]] = {

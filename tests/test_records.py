@@ -24,7 +24,7 @@ from engine.outbound.bureau import DropFolder
 from engine.records import APPROVAL_CARD, EMAIL_CONTEXT, EMAIL_PERSONS, RECORDS, Record, json_fields, readable_fields
 from engine.store import accounts, db
 from engine.store.queries import open_store
-from engine.store.views import batch_view, card_view, person
+from engine.store.views import batch_of, batch_view, card_view, person
 from engine.web.app import create_app
 from engine.web.console import Console
 
@@ -59,15 +59,16 @@ def test_every_declared_column_exists_with_the_declared_type(record: Record) -> 
     table = db.metadata.tables[str(record.table)]
     for field in (field for field in record.fields if field.column):
         column = table.columns[field.column]
-        stored = str if field.type in (list, dict) and isinstance(column.type, Text) else field.type
+        stored = str if field.kind in (list, dict) and isinstance(column.type, Text) else field.kind
         assert (column.type.python_type, column.nullable) == (stored, field.nullable), field.name
 
 
 def test_guards_read_the_card_and_batch_fields_declared_for_expressions() -> None:
-    """The card and batch that guards and prerequisites get carry exactly the fields declared readable."""
+    """The card and batch that guards and prerequisites get (the batch read, or known from its card in
+    the syncs) carry exactly the fields declared readable."""
     card = {column.name: f"<{column.name}>" for column in db.cards.columns}
     assert set(card_view(card)) == readable_fields("card")
-    assert set(batch_view({"id": "B1"})) == readable_fields("batch")
+    assert set(batch_view({"id": "B1"})) == readable_fields("batch") == set(batch_of(card))
 
 
 def test_an_email_shows_a_person_with_the_fields_templates_read_and_their_attributes() -> None:

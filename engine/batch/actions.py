@@ -38,7 +38,7 @@ from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, dialect, queries
 from engine.store.queries import Row
-from engine.store.views import batch_view, card_view
+from engine.store.views import batch_of, batch_view, card_view
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
@@ -301,18 +301,11 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue
-        batch = {
-            "id": card["batch_id"],
-            "process": card["process"],
-            "actor": card["requester"],
-            "production_type": card["production_type"],
-        }
+        batch, earlier_orders = batch_of(card), earlier.get(card["id"], 0)
         try:
-            decision = fire(
-                context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier.get(card["id"], 0)
-            )
+            decision = fire(context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier_orders)
         except BureauUnavailable as unavailable:
-            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
+            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier_orders)
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
         refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)

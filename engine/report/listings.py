@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from sqlalchemy import Connection
 
-from engine.records import json_row
+from engine.records import Batch, Card, Progress, json_row
 from engine.store import listing
 from engine.store.chunks import progress
 from engine.store.history import unanswered_attempts
@@ -21,7 +21,7 @@ class Cards:
     the bureau left unanswered (the table then shows a column for them)."""
 
     bureau: bool
-    rows: Iterator[dict[str, Any]]
+    rows: Iterator[Card]
 
 
 def cards(
@@ -38,13 +38,15 @@ def cards(
     left unanswered tells how many and the last one's time and error."""
     attempts = unanswered_attempts(connection)
     found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
-    return Cards(bool(attempts), (json_row("card", card, bureau=attempts.get(card["id"])) for card in found))
+    rows = (cast(Card, json_row("card", card, bureau=attempts.get(card["id"]))) for card in found)
+    return Cards(bool(attempts), rows)
 
 
-def batches(connection: Connection, *, limit: int | None = None, offset: int = 0) -> Iterator[dict[str, Any]]:
+def batches(connection: Connection, *, limit: int | None = None, offset: int = 0) -> Iterator[Batch]:
     """Batches in the order they were started; `progress`, for a batch worked by workers, is
     {done, users}: the users of its chunks done out of all its users (None for a batch run by `run`)."""
     done = progress(connection)
     for batch in listing.batches(connection, limit=limit, offset=offset):
         chunks = done.get(batch["id"])
-        yield json_row("batch", batch, progress=dict(zip(("done", "users"), chunks, strict=True)) if chunks else None)
+        shown = Progress(done=chunks[0], users=chunks[1]) if chunks else None
+        yield cast(Batch, json_row("batch", batch, progress=shown))
