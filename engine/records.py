@@ -1,13 +1,13 @@
 """The runtime's records, declared once: each field of a card, a user, a batch and an email context,
 with its type, the store column it comes from, and who may read it.
 
-A field is read by expressions (guards, prerequisites and `--where`), by email templates, and is
-in the JSON of the command line and the API, as its flags say; the store's column lists, what
-`check` and `templates` accept, the views expressions and emails get (`engine.store.views`) and
-the JSON of `cards` and `batches` (`engine.report.listings`, for the command line and the API)
-and of `users list` derive from here.
-A column of a record's table is either a field's or named in `internal` (tests/test_records.py
-keeps the tables and this module in step).
+Each record is a TypedDict (so mypy knows its fields) whose annotations mark a field's column
+(`Stored`) and its readers: expressions (guards, prerequisites and `--where`), email templates,
+the JSON of the command line and the API. The store's column lists, what `check` and `templates`
+accept, the views expressions and emails get (`engine.store.views`) and the JSON of `cards` and
+`batches` (`engine.report.listings`, for the command line and the API) and of `users list` derive
+from here. A column of a record's table is either a field's or named in `internal`
+(tests/test_records.py keeps the tables, the views, the email contexts and the JSON in step).
 """
 
 from __future__ import annotations
