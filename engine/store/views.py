@@ -3,7 +3,6 @@ person that `engine.records` lets them read."""
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import cast
 
 from engine.records import BATCH, CARD, Batch, Card, User, readable_fields
@@ -13,8 +12,6 @@ from engine.store.queries import Row
 #: (roles, state, `open_cards`) is for expressions.
 _NOT_SHOWN = readable_fields("user") - readable_fields("user", "templates")
 _CARD = tuple((field.name, field.column) for field in CARD.fields if field.expressions and field.column)
-_CARD_VALUES = itemgetter(*(column for _, column in _CARD))
-_CARD_NAMES = tuple(name for name, _ in _CARD)
 _BATCH = tuple((field.name, field.column) for field in BATCH.fields if field.expressions and field.column)
 
 
@@ -28,7 +25,7 @@ def person(user: Row | None) -> User:
 
 def card_view(card: Row) -> Card:
     """A stored card as expressions and emails see it: its fields that expressions read."""
-    return cast(Card, dict(zip(_CARD_NAMES, _CARD_VALUES(card), strict=True)))
+    return cast(Card, {name: card[column] for name, column in _CARD})
 
 
 def batch_view(batch: Row) -> Batch:
