@@ -23,7 +23,7 @@ Place = Literal["expressions", "templates"]
 
 
 class Reader(enum.Enum):
-    """Who reads a field: marks in a record's annotations."""
+    """Who reads a field, and whether the JSON leaves it out when it is empty: marks in a record's annotations."""
 
     EXPRESSIONS = "expressions"  # guards, prerequisites and `--where`
     TEMPLATES = "templates"  # email templates
