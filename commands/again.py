@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from commands.shared import STORE_KEY, json_text
 from engine.errors import StoreFailed, Unfinished
+
+if TYPE_CHECKING:  # imported where used: the batch runtime loads the store
+    from engine.batch.actions import ActionResult
+    from engine.batch.request import RunRequest
+    from engine.batch.results import BatchResult, Refusals
+    from engine.definitions.model import Workspace
 
 
 def command_again(
@@ -89,7 +95,7 @@ def _without_password(location: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def tell_refusals(refusals: Any, again: str, note: str = "") -> bool:
+def tell_refusals(refusals: Refusals, again: str, note: str = "") -> bool:
     """Say on stderr how many orders the card bureau refused and how to order those cards again
     (`again`, when the workspace has a way); True when it refused every one: nothing the command was
     for was done, so it exits 1."""
@@ -104,7 +110,7 @@ def tell_refusals(refusals: Any, again: str, note: str = "") -> bool:
 
 
 def reorder_command(
-    workspace: Any,
+    workspace: Workspace,
     states: list[str | None],
     cards: list[Any],
     replace: dict[str, Any] | None = None,
@@ -122,7 +128,7 @@ def reorder_command(
     return command_again(replace, command=(trigger,), arguments=tuple(cards), drop=drop)
 
 
-def report_run(result: Any, dry_run: bool, as_json: bool, workspace: Any) -> None:
+def report_run(result: BatchResult, dry_run: bool, as_json: bool, workspace: Workspace) -> None:
     """Print a run's results; say what is left undone and the exact command that finishes it (exit 1),
     and how many orders the bureau refused (exit 1 when it refused every one)."""
     from engine.report.tables import render_batch, render_plan
@@ -144,7 +150,7 @@ def report_run(result: Any, dry_run: bool, as_json: bool, workspace: Any) -> Non
         click.get_current_context().exit(1)
 
 
-def _reorder_run(result: Any, workspace: Any) -> tuple[str, str]:
+def _reorder_run(result: BatchResult, workspace: Workspace) -> tuple[str, str]:
     """The exact command that orders again the cards whose orders the bureau refused in this run, or
     (when the results kept do not name them all) its form and where to find the cards."""
     refused = [r for r in result.results if r.order is False]
@@ -156,7 +162,7 @@ def _reorder_run(result: Any, workspace: Any) -> tuple[str, str]:
     return again, listed if again else ""
 
 
-def _refused_states(workspace: Any, process: str) -> list[str | None]:
+def _refused_states(workspace: Workspace, process: str) -> list[str | None]:
     """The states a card of `process` may be in once the bureau answered its order."""
     from engine.definitions.shortcuts import ordered_states
 
@@ -164,7 +170,7 @@ def _refused_states(workspace: Any, process: str) -> list[str | None]:
     return list(ordered_states(found)) if found is not None else []
 
 
-def done_before(kept: list[Any]) -> str:
+def done_before(kept: list[ActionResult]) -> str:
     """What a batch sync had written when it was interrupted, by the state each card reached."""
     reached = Counter(r.dest for r in kept if r.status == "done")
     if not reached:
@@ -172,7 +178,7 @@ def done_before(kept: list[Any]) -> str:
     return f"{sum(reached.values())} card(s) done before it are kept (" + ", ".join(f"{n} {s}" for s, n in reached.items()) + ")"
 
 
-def interrupted(request: Any, started: list[str]) -> Exception:
+def interrupted(request: RunRequest, started: list[str]) -> Exception:
     """Ctrl-C during a run: what was kept, and the exact command that finishes the batch."""
     if request.dry_run:
         return Unfinished("interrupted: a dry run writes nothing")
@@ -200,7 +206,7 @@ def store_failed(error: Exception, kept: str, again: str) -> Exception | None:
     return StoreFailed(f"the store {store} failed: {one_line_error(error)} ({check}); {kept}: once the store is fixed, {again}")
 
 
-def batch_failed(error: Exception, request: Any, started: list[str]) -> Exception | None:
+def batch_failed(error: Exception, request: RunRequest, started: list[str]) -> Exception | None:
     """A database error once a batch is written: it is incomplete, and the exact command resumes it."""
     if request.dry_run or not started:
         return None

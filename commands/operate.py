@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,13 @@ from commands.shared import (
     workspace_option,
 )
 from engine.errors import Unfinished
+
+if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the store nor the runtime
+    from sqlalchemy import Engine
+
+    from engine.batch.actions import ActionResult
+    from engine.batch.request import RunRequest
+    from engine.definitions.model import Workspace
 
 
 @click.command()
@@ -137,7 +144,7 @@ def run(
     report_run(result, dry_run, as_json, found)
 
 
-def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
+def _run_on_workers(found: Workspace, engine: Engine, request: RunRequest, chunk: int, detach: bool, as_json: bool) -> None:
     """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
     from engine.batch.chunks import start_chunked, wait_for_batch
     from engine.work.jobs import defer_chunks
@@ -245,7 +252,7 @@ def queue_run(
     from engine.report.tables import render_sync
 
     found = open_workspace(workspace)
-    kept: list[Any] = []
+    kept: list[ActionResult] = []
     try:
         results = sync_queue(
             found,
@@ -276,7 +283,7 @@ def queue_run(
         click.get_current_context().exit(1)
 
 
-def _sync_kept(kept: list[Any]) -> str:
+def _sync_kept(kept: list[ActionResult]) -> str:
     """What a batch sync stopped midway keeps: the chunks done, and the cards of the chunk in work queued."""
     return (
         f"{done_before(kept)}; the chunk in work was not written and its cards stay queued "
@@ -340,20 +347,16 @@ def cards(
     as_json: bool,
 ) -> None:
     """List cards, oldest first (read a page at a time); an unknown --state or --process (in the workspace) is an error."""
-    from engine.report.tables import card_row
-    from engine.store import listing
-    from engine.store.history import unanswered_attempts
+    from engine.report import listings
 
     if state is not None or process is not None:
         open_workspace(workspace, valid=False).require_names(state=state, process=process)
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
     with open_reading(db) as connection:
-        attempts = unanswered_attempts(connection)
-        if attempts:  # orders the bureau did not answer: how many, and the last error
+        found = listings.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
+        if found.bureau:  # orders the bureau did not answer: how many, and the last error
             columns.append("bureau")
-        found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
-        rows = (card_row(card, attempts.get(card["id"])) for card in found)
-        echo_listing(rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])
+        echo_listing(found.rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])
 
 
 def _card_cell(row: dict[str, Any], column: str) -> Any:
@@ -373,17 +376,12 @@ def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> No
     For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
     out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
     the status becomes `complete` when the last chunk is done."""
-    from engine.store import listing
-    from engine.store.chunks import progress
+    from engine.records import json_fields
+    from engine.report import listings
 
-    columns = [*listing.BATCH_COLUMNS, "progress"]
+    columns = list(json_fields("batch"))
     with open_reading(db) as connection:
-        done = progress(connection)
-        rows = (
-            {**b, "progress": dict(zip(("done", "users"), done[b["id"]], strict=True)) if b["id"] in done else None}
-            for b in listing.batches(connection, limit=limit, offset=offset)
-        )
-        echo_listing(rows, as_json, columns, _batch_cells)
+        echo_listing(listings.batches(connection, limit=limit, offset=offset), as_json, columns, _batch_cells)
 
 
 def _batch_cells(batch: dict[str, Any]) -> list[Any]:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # imported where used: a command that needs no store or workspace never loads them
+    from sqlalchemy import Connection, Engine
+
+    from engine.batch.request import Selection
+    from engine.definitions.model import Workspace
+    from engine.definitions.options import EffectiveOptions
+    from engine.outbound.bureau import Connector
 
 F = Callable[..., Any]
 
@@ -61,7 +69,7 @@ def set_option(function: F) -> F:
     )(function)
 
 
-def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Any:
+def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Workspace:
     from engine.definitions.cache import load_workspace_cached
     from engine.definitions.files import locate
 
@@ -79,7 +87,7 @@ def started_up() -> None:
     gc.enable()
 
 
-def options_from(workspace: Any, sets: tuple[str, ...]) -> Any:
+def options_from(workspace: Workspace, sets: tuple[str, ...]) -> EffectiveOptions:
     from engine.definitions.options import effective_options, parse_sets
 
     return effective_options(workspace.scripts, parse_sets(sets, workspace.scripts))
@@ -148,7 +156,7 @@ def selection_options(function: F) -> F:
     return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
 
 
-def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Any:
+def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Selection:
     from engine.batch.request import Selection
     from engine.errors import UsageError
 
@@ -160,7 +168,7 @@ def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -
 STORE_KEY = "cardflow.store"
 
 
-def store_at(location: str | None, *, mode: str = "write") -> Any:
+def store_at(location: str | None, *, mode: str = "write") -> Engine:
     """The store, closed when the command ends (so SQLite folds its write-ahead log back into the file).
 
     Commands that only read pass `mode="read"`: the store must exist, is opened read-only and is not migrated.
@@ -179,14 +187,14 @@ def store_at(location: str | None, *, mode: str = "write") -> Any:
     return engine
 
 
-def open_reading(location: str | None) -> Any:
+def open_reading(location: str | None) -> Connection:
     """A read-only connection to an existing store (a read command never creates nor migrates one)."""
     from engine.store.db import reading
 
     return reading(store_at(location, mode="read"))
 
 
-def bureau_connector(name: str | None, orders: str | None) -> Any:
+def bureau_connector(name: str | None, orders: str | None) -> Connector:
     from engine.outbound.connectors import connector_from
 
     return connector_from(name, orders)

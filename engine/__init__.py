@@ -5,7 +5,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 
 - `testing/`: scenarios, coverage, the suite runner, diff, the outcome matrix, the demo.
 - `web/`: the console (`cardflow serve`): log-in, BATCH ORDERS, requests, cards, the JSON API.
-- `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
+- `report/`: tables and JSON, the listings as `--json` and the API give them (`listings`), Mermaid
+  and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
   `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
   turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early
@@ -25,5 +26,6 @@ A house by stage, one folder per floor; imports run from the top down, never bac
     jobs), `files` and `workspace` (finding a folder, the stages over it) and `cache` (a workspace
     that passed, kept until a file or the code changes).
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
-  tree), `clock` (the time rows are stamped with).
+  tree), `clock` (the time rows are stamped with), `records` (card, user, batch and email context
+  declared once: what expressions, templates and the JSON read).
 """

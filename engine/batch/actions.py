@@ -38,7 +38,7 @@ from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, dialect, queries
 from engine.store.queries import Row
-from engine.store.views import card_view
+from engine.store.views import batch_of, batch_view, card_view
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
@@ -188,12 +188,11 @@ def _apply(
     work = Work()
     source = card["state"]
     earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
-    batch = queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
-    batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
+    batch = batch_view(queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]})
     name = authorized.action.symbolic_name
     try:
         decision = fire(
-            context, work, card, authorized.holder, trigger, process=name, batch=batch_view, reason=reason, earlier_orders=earlier
+            context, work, card, authorized.holder, trigger, process=name, batch=batch, reason=reason, earlier_orders=earlier
         )
     except BureauUnavailable as unavailable:
         attempt = Work()
@@ -302,18 +301,11 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue
-        batch = {
-            "id": card["batch_id"],
-            "process": card["process"],
-            "actor": card["requester"],
-            "production_type": card["production_type"],
-        }
+        batch, earlier_orders = batch_of(card), earlier.get(card["id"], 0)
         try:
-            decision = fire(
-                context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier.get(card["id"], 0)
-            )
+            decision = fire(context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier_orders)
         except BureauUnavailable as unavailable:
-            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
+            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier_orders)
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
         refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)

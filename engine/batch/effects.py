@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.templates import Templates, message_id
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
+from engine.records import Batch
 from engine.store import db, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view, person
@@ -111,7 +112,7 @@ def fire(
     trigger: str,
     *,
     process: str,
-    batch: Row,
+    batch: Batch,
     reason: str | None = None,
     earlier_orders: int = 0,
     stored: bool = True,

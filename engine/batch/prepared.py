@@ -29,8 +29,10 @@ from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
+from engine.records import Batch as BatchView
 from engine.store import db, queries
 from engine.store.queries import Row, dumps
+from engine.store.views import batch_view
 
 
 @dataclass
@@ -65,10 +67,9 @@ class Batch:
         return Prerequisites(self.prerequisites)
 
     @cached_property
-    def view(self) -> Row:
+    def view(self) -> BatchView:
         """The batch as expressions see it (once the record is settled)."""
-        record = self.record
-        return {key: record[key] for key in ("id", "process", "actor", "production_type")}
+        return batch_view(self.record)
 
 
 def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -> Batch:

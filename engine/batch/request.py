@@ -17,6 +17,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions
 from engine.errors import Refused, UsageError
+from engine.records import readable_fields
 from engine.store import db, queries
 from engine.store.queries import Row
 
@@ -155,7 +156,7 @@ def selection_expression(where: str | None) -> Compiled | None:
 
 
 #: What every user has, whatever the users file held: the columns, and what a run counts.
-USER_FIELDS = frozenset({"id", "name", "email", "state", "roles", "open_cards"})
+USER_FIELDS = readable_fields("user")
 
 
 def check_where_attributes(connection: Connection, where: Compiled | None) -> None:

@@ -28,6 +28,7 @@ from engine.definitions.templates import templates_for
 from engine.outbound.bureau import Connector, StatusRequest
 from engine.store import db, queries
 from engine.store.queries import Row
+from engine.store.views import batch_of
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,7 @@ def _move(
     if problem:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", problem)
     said = f"the card bureau reports order {order_id} {answer.status}" + (f": {answer.reason}" if answer.reason else "")
-    batch = {
-        "id": card["batch_id"],
-        "process": card["process"],
-        "actor": card["requester"],
-        "production_type": card["production_type"],
-    }
-    decision = fire(context, work, card, holder, trigger, process=name, batch=batch, reason=said)
+    decision = fire(context, work, card, holder, trigger, process=name, batch=batch_of(card), reason=said)
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", said)
 
 

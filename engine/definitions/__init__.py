@@ -8,5 +8,5 @@ finds, checks and renders the email templates (in the bounded `sandbox`, checked
 `files` finds a workspace and lists the files loading reads, `workspace` runs the stages over it,
 and `cache` keeps a workspace that passed, so an unchanged one is not checked again.
 
-May import: the ground floor (diagnostics, errors, clock). Nothing here touches the store.
+May import: the ground floor (diagnostics, errors, clock, records). Nothing here touches the store.
 """

@@ -14,6 +14,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import type_problem
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.records import readable_fields
 
 #: Which roots an expression may read, by where it stands.
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
@@ -26,8 +27,8 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
 }
 #: The attributes of the fixed records; `user` and `actor` carry any imported attribute.
 FIXED_ATTRIBUTES: dict[str, frozenset[str]] = {
-    "card": frozenset({"id", "user", "state", "process", "requester", "production_type", "batch"}),
-    "batch": frozenset({"id", "process", "actor", "production_type"}),
+    "card": readable_fields("card"),
+    "batch": readable_fields("batch"),
     "bureau": frozenset({"accepted", "reason", "order_id"}),
 }
 MAX_COMBINATIONS = 4096

@@ -25,26 +25,21 @@ from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.errors import CardflowError
+from engine.records import EMAIL_CONTEXT, EMAIL_PERSONS, readable_fields
 
 PARTS = {"subject": "subject.txt", "text": "text.txt", "html": "html"}
 #: The variables each kind of recipient's email context provides (templates may use only these).
-CONTEXT_VARIABLES: dict[str, frozenset[str]] = {
-    "holder": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
-    "requester": frozenset({"recipient", "holder", "requester", "card", "process", "batch", "reason"}),
-    "approvers": frozenset({"recipient", "requester", "process", "batch", "cards"}),
-}
+CONTEXT_VARIABLES: dict[str, frozenset[str]] = {kind: frozenset(names) for kind, names in EMAIL_CONTEXT.items()}
 
 
 #: A person (recipient, holder, requester) always has these; the user's other attributes (department,
 #: ...) come with them, so a template may read any name on a person: the store, not the workspace,
 #: knows which users have it (an email to a user without it fails to render, with the file and line).
-PERSON_FIELDS = frozenset({"id", "name", "email", "locale"})
-PERSONS = frozenset({"recipient", "holder", "requester"})
+PERSON_FIELDS = readable_fields("user", "templates")
+PERSONS = EMAIL_PERSONS
 #: The attributes of the other records in an email context (a template may read only these).
 CONTEXT_ATTRIBUTES: dict[str, frozenset[str]] = {
-    "card": frozenset({"id", "user", "state", "process", "requester", "production_type", "batch", "holder"}),
-    "process": frozenset({"symbolic_name", "name"}),
-    "batch": frozenset({"id"}),
+    name: readable_fields(name, "templates") for name in ("card", "process", "batch")
 }
 
 

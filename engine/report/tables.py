@@ -7,7 +7,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when used: `validate --json` and the like need neither the runtime nor the store
+    from engine.batch.actions import ActionResult
+    from engine.batch.results import BatchResult
+    from engine.definitions.model import Process
+    from engine.definitions.options import EffectiveOptions, OptionValue
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, upper: bool = True) -> str:
@@ -99,7 +105,7 @@ def _dumps(value: Any) -> str:
 _string: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
-def process_row(process: Any) -> dict[str, Any]:
+def process_row(process: Process) -> dict[str, Any]:
     """The one-line summary of a process, as `cardflow processes` lists it."""
     return {
         "symbolic_name": process.symbolic_name,
@@ -111,7 +117,7 @@ def process_row(process: Any) -> dict[str, Any]:
     }
 
 
-def option_rows(options: Any) -> list[dict[str, Any]]:
+def option_rows(options: EffectiveOptions) -> list[dict[str, Any]]:
     """Each effective option with its value and provenance, as `cardflow options` lists them."""
     return [
         {
@@ -127,11 +133,11 @@ def option_rows(options: Any) -> list[dict[str, Any]]:
     ]
 
 
-def option_items(options: Any) -> list[tuple[str, Any]]:
+def option_items(options: EffectiveOptions) -> list[tuple[str, OptionValue]]:
     return sorted(options.values.items(), key=lambda item: (item[1].variable.script, item[0]))
 
 
-def process_detail(process: Any, options: Any, processes: Iterable[Any] = ()) -> dict[str, Any]:
+def process_detail(process: Process, options: EffectiveOptions, processes: Iterable[Process] = ()) -> dict[str, Any]:
     """Everything `cardflow show` tells about a process: metadata, triggers, options, states, transitions."""
     detail = {
         **process_row(process),
@@ -161,7 +167,7 @@ def process_detail(process: Any, options: Any, processes: Iterable[Any] = ()) ->
     return detail
 
 
-def trigger_rows(process: Any, processes: Iterable[Any]) -> dict[str, dict[str, Any]]:
+def trigger_rows(process: Process, processes: Iterable[Process]) -> dict[str, dict[str, Any]]:
     """Every trigger of a process, those it declares and those its transitions take (an action
     process fires them), each with its description, its reason rule and the processes that fire it."""
     actions = [p for p in processes if p.kind == "action" and process.symbolic_name in p.acts_on]
@@ -228,24 +234,6 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def card_row(card: dict[str, Any], attempts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A card as `cardflow cards --json` gives it; `bureau`, only on a card whose orders the bureau left
-    unanswered, tells how many and the last one's time and error."""
-    row = {
-        "id": card["id"],
-        "user": card["user_id"],
-        "process": card["process"],
-        "state": card["state"],
-        "production_type": card["production_type"],
-        "batch": card["batch_id"],
-        "created_at": card["created_at"],
-        "updated_at": card["updated_at"],
-    }
-    if attempts:
-        row["bureau"] = attempts
-    return row
-
-
 def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
     """An email as `cardflow outbox --json` gives it."""
     return {
@@ -264,7 +252,7 @@ def outbox_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_batch(result: Any) -> str:
+def render_batch(result: BatchResult) -> str:
     """`cardflow run` for a reader: the users (up to 100) and a summary line."""
     lines = []
     if result.results and result.total <= 100:
@@ -282,14 +270,14 @@ def render_batch(result: Any) -> str:
     return "\n".join(lines)
 
 
-def _table_left_out(result: Any) -> list[str]:
+def _table_left_out(result: BatchResult) -> list[str]:
     """A line saying the table was left out, and how to see every result, when there are over 100."""
     if result.total <= 100:
         return []
     return [f"{result.total} results: the table shows at most 100 users; --json lists every one"]
 
 
-def render_actions(results: Sequence[Any]) -> str:
+def render_actions(results: Sequence[ActionResult]) -> str:
     """`cardflow approve/reject/.../queue run` for a reader."""
     if not results:
         return "nothing to do"
@@ -297,7 +285,7 @@ def render_actions(results: Sequence[Any]) -> str:
     return table(["card", "trigger", "from", "to", "status", "message"], rows)
 
 
-def render_sync(results: Sequence[Any]) -> str:
+def render_sync(results: Sequence[ActionResult]) -> str:
     """`cardflow queue run` for a reader: the cards, then one line of totals (per state reached, and left waiting)."""
     from collections import Counter
 
@@ -307,7 +295,7 @@ def render_sync(results: Sequence[Any]) -> str:
     return render_actions(results) + "\nqueue run: " + ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
 
 
-def render_plan(result: Any) -> str:
+def render_plan(result: BatchResult) -> str:
     """`cardflow plan` for a reader: per user what run would do, then the totals."""
     lines = []
     if result.results and result.total <= 100:
@@ -321,7 +309,7 @@ def render_plan(result: Any) -> str:
     return "\n".join(lines)
 
 
-def plan_summary(result: Any) -> str:
+def plan_summary(result: BatchResult) -> str:
     states = ", ".join(f"{state} {n}" for state, n in sorted(result.counts.items()) if state != "skipped") or "no cards"
     emails = sum(len(r.emails or []) for r in result.results)
     orders = sum(len(r.orders or []) for r in result.results)

@@ -8,5 +8,5 @@ console's log-ins (`accounts`: argon2 password hashes, hashed API tokens that ex
 (`sessions`), its paged user search
 (`search`) and the users' search columns in lower case (`folding`).
 
-May import: the ground floor (diagnostics, errors, clock). Not the definitions: the store keeps rows.
+May import: the ground floor (diagnostics, errors, clock, records). Not the definitions: the store keeps rows.
 """

@@ -14,13 +14,17 @@ from sqlalchemy import Connection, Select, select, tuple_
 
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
+from engine.records import json_columns, json_fields, json_names
 from engine.store import db
 from engine.store.queries import Row, attribute_names, user_record, users_have_attribute
 
 #: Rows per page: small enough to keep memory flat, big enough that a page costs little more than its rows.
 PAGE = 1000
 
-CARD_COLUMNS = ("id", "user_id", "process", "state", "production_type", "batch_id", "created_at", "updated_at")
+#: The columns each listing reads: those its record's JSON shows (`engine.records`), each row named
+#: by the JSON's field names (`user` for `user_id`, ...).
+CARD_COLUMNS = json_columns("card")
+_CARD_FIELDS = json_names("card")
 OUTBOX_COLUMNS = (
     "id",
     "template",
@@ -35,8 +39,9 @@ OUTBOX_COLUMNS = (
     "next_attempt_at",
     "history",
 )
-BATCH_COLUMNS = ("id", "process", "actor", "status", "created", "skipped", "created_at")
-_USER_COLUMNS = ("id", "name", "email", "state", "roles", "attributes")
+BATCH_COLUMNS = json_columns("batch")
+_BATCH_FIELDS = json_names("batch")
+_USER_COLUMNS = json_columns("user")  # and the attributes column, spread by `user_record`
 
 
 def cards(
@@ -50,7 +55,7 @@ def cards(
     offset: int = 0,
     page: int = PAGE,
 ) -> Iterator[Row]:
-    """Cards matching every given filter, oldest first, as rows of `CARD_COLUMNS`."""
+    """Cards matching every given filter, oldest first: `CARD_COLUMNS` named as the card's JSON fields."""
     filters = [
         column == value
         for column, value in (
@@ -62,7 +67,7 @@ def cards(
         if value is not None
     ]
     query = select(*(db.cards.c[name] for name in CARD_COLUMNS)).where(*filters)
-    return _by_id(connection, query, db.cards.c.id, CARD_COLUMNS, limit, offset, page)
+    return _by_id(connection, query, db.cards.c.id, _CARD_FIELDS, limit, offset, page)
 
 
 def outbox(
@@ -83,7 +88,7 @@ def users(connection: Connection, *, limit: int | None = None, offset: int = 0, 
 
 
 #: The fields every user has, the first columns of `users list`.
-USER_FIELDS = ("id", "name", "email", "state", "roles")
+USER_FIELDS = json_fields("user")
 
 
 def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]:
@@ -99,7 +104,7 @@ def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]
 
 
 def batches(connection: Connection, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
-    """Batches in the order they were started, as rows of `BATCH_COLUMNS`."""
+    """Batches in the order they were started: `BATCH_COLUMNS` named as the batch's JSON fields."""
     query = select(*(db.batches.c[name] for name in BATCH_COLUMNS))
     key = tuple_(db.batches.c.created_at, db.batches.c.id)
     last: tuple[Any, ...] = ("", "")
@@ -110,7 +115,7 @@ def batches(connection: Connection, *, limit: int | None = None, offset: int = 0
             .offset(offset if number == 0 else None)
             .limit(rows)
         ).all()
-        yield from (dict(zip(BATCH_COLUMNS, row, strict=True)) for row in found)
+        yield from (dict(zip(_BATCH_FIELDS, row, strict=True)) for row in found)
         if len(found) < rows:
             return
         last = (found[-1][BATCH_COLUMNS.index("created_at")], found[-1][0])

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
+from engine.records import json_columns
 from engine.store import db, dialect, folding
 
 CHUNK = 500
@@ -70,7 +71,7 @@ def upsert_users(connection: Connection, rows: Sequence[Row]) -> None:
         connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates), chunk)
 
 
-_USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)
+_USER_COLUMNS = tuple(db.users.c[name] for name in json_columns("user"))  # in `user_record`'s order
 
 
 def user_record(row: Sequence[Any]) -> Row:

@@ -1,34 +1,39 @@
-"""Stored rows as expressions, emails and orders see them: the parts of a card and of a person they may show."""
+"""Stored rows as expressions, emails and orders see them: the fields of a card, a batch and a
+person that `engine.records` lets them read."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from engine.records import BATCH, CARD, Batch, Card, User, readable_fields
 from engine.store.queries import Row
 
-#: What of a user an email does not show: the roles and state are the store's, `open_cards` a count for guards.
-_NOT_SHOWN = frozenset({"roles", "state", "open_cards"})
+#: What of a user an email shows besides their attributes (id, name, email, locale); the rest
+#: (roles, state, `open_cards`) is for expressions.
+_NOT_SHOWN = readable_fields("user") - readable_fields("user", "templates")
+_CARD = tuple((field.name, field.column) for field in CARD.fields if field.expressions and field.column)
+_BATCH = tuple((field.name, field.column) for field in BATCH.fields if field.expressions and field.column)
 
 
-def person(user: Row | None) -> Row:
+def person(user: Row | None) -> User:
     """A user as an email shows them: id, name, email, locale and their other attributes (department, ...)."""
     if not user:
-        return {"id": None, "name": None, "email": None}
-    return {
-        **{key: value for key, value in user.items() if key not in _NOT_SHOWN},
-        "id": user["id"],
-        "name": user["name"],
-        "email": user["email"],
-        "locale": user.get("locale"),
-    }
+        return cast(User, {"id": None, "name": None, "email": None})
+    shown = {key: value for key, value in user.items() if key not in _NOT_SHOWN}
+    return cast(User, {**shown, "id": user["id"], "name": user["name"], "email": user["email"], "locale": user.get("locale")})
 
 
-def card_view(card: Row) -> Row:
-    """A stored card as expressions and emails see it."""
-    return {
-        "id": card["id"],
-        "user": card["user_id"],
-        "state": card["state"],
-        "process": card["process"],
-        "requester": card["requester"],
-        "production_type": card["production_type"],
-        "batch": card["batch_id"],
-    }
+def card_view(card: Row) -> Card:
+    """A stored card as expressions and emails see it: its fields that expressions read."""
+    return cast(Card, {name: card[column] for name, column in _CARD})
+
+
+def batch_view(batch: Row) -> Batch:
+    """A stored batch as expressions see it (a field the row lacks is None)."""
+    return cast(Batch, {name: batch.get(column) for name, column in _BATCH})
+
+
+def batch_of(card: Row) -> Batch:
+    """A card's batch as expressions see it, from what the card holds (the syncs read no batch):
+    its process, and the card's requester as the batch's actor."""
+    return Batch(id=card["batch_id"], process=card["process"], actor=card["requester"], production_type=card["production_type"])

@@ -17,8 +17,8 @@ from engine.batch.run import run_batch
 from engine.definitions.options import parse_sets
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Simulated
+from engine.report import listings
 from engine.report.explain import card_story
-from engine.report.tables import card_row
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
@@ -99,6 +99,13 @@ def run(request: Request, body: RunBody, user: ApiOperator) -> Any:
     return run_batch(console.workspace, console.engine, run_request, bureau).as_json()
 
 
+@router.get("/batches")
+def batches(request: Request, user: ApiReader, limit: Limit = 1000) -> Any:
+    """Batches as `cardflow batches --json` gives them, in the order they were started (at most `limit`)."""
+    with db.reading(console_of(request).engine) as connection:
+        return list(listings.batches(connection, limit=limit))
+
+
 @router.get("/batches/{batch_id}")
 def batch_status(request: Request, batch_id: str, user: ApiReader) -> Any:
     """A batch's record: status (running, complete, incomplete), counts, options; and the console's progress."""
@@ -124,8 +131,7 @@ def cards(
 ) -> Any:
     """Cards as `cardflow cards --json` gives them, oldest first (at most `limit`)."""
     with db.reading(console_of(request).engine) as connection:
-        found = queries.find_cards(connection, user=holder, state=state, process=process, batch=batch, limit=limit)
-    return [card_row(card) for card in found]
+        return list(listings.cards(connection, user=holder, state=state, process=process, batch=batch, limit=limit).rows)
 
 
 @router.get("/cards/{card_id}")

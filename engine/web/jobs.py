@@ -8,8 +8,8 @@ itself, its cards and emails are in the store, as for any run.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.batch.results import BatchResult
 from engine.errors import CardflowError
@@ -47,7 +47,7 @@ class Jobs:
         with self.lock:
             return self.jobs.get(batch)
 
-    def start(self, batch: str, total: int | None, work: Any, *, background: bool) -> Job:
+    def start(self, batch: str, total: int | None, work: Callable[[Job], BatchResult], *, background: bool) -> Job:
         """Run `work(job)` (which returns a BatchResult) now, or in a thread when `background`."""
         job = Job(batch, total)
         with self.lock:
@@ -61,7 +61,7 @@ class Jobs:
         return job
 
     @staticmethod
-    def _run(job: Job, work: Any) -> None:
+    def _run(job: Job, work: Callable[[Job], BatchResult]) -> None:
         try:
             job.result = work(job)
         except CardflowError as error:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from engine.errors import UsageError
+
+if TYPE_CHECKING:  # the app is built by the caller
+    from fastapi import FastAPI
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -41,7 +44,7 @@ def _why(error: OSError) -> str:
     return str(error.strerror or error)
 
 
-def serve_on(app: Any, sock: socket.socket) -> None:
+def serve_on(app: FastAPI, sock: socket.socket) -> None:
     """Serve `app` on the listening socket until Ctrl+C (or SIGTERM)."""
     config = uvicorn.Config(app, log_level="warning", server_header=False)
     uvicorn.Server(config).run(sockets=[sock])
