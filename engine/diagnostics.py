@@ -37,6 +37,10 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    # scenario steps over the workspace's processes and triggers
+    "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
+    "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
+    "E232": "'{key}' does not select for {process}, which {works}: use one of {use}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
@@ -58,7 +62,7 @@ CODES: dict[str, str] = {
     # scenarios
     "E601": "unknown user '{name}' (not among the scenario's users)",
     "E602": "a step needs exactly one of {actions}; this one has {found}",
-    "E603": "a run step needs exactly one of users, all, where",
+    "E603": "a run step needs exactly one of {keys}",
     "E604": "unknown option variable '{name}'{hint}",
     # scheduled jobs
     "E701": "bad cron expression {cron!r}: {detail}",
