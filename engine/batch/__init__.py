@@ -2,7 +2,7 @@
 ready what is asked, `run` carries it out chunk by chunk, `results` reports it), a fired trigger turned into rows (`effects`), and
 triggers fired on existing cards: approve, reject, postpone, abort, retry and the batch sync (`actions`);
 a run stopped early (`stopping`); the order-status sync (`status`); a batch split into chunks that
-workers work (`chunks`).
+workers work (`chunks`); any process run by its name, over users or over cards (`by_name`).
 
 May import: outbound, store, definitions and the ground floor.
 """
