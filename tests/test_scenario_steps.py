@@ -62,6 +62,42 @@ def test_a_trigger_step_is_refused_as_the_command_refuses_it(run: Run, extended_
     assert expected.exit_code == 0, expected.stdout
 
 
+def test_a_run_step_runs_a_process_over_cards(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+    """The scenario of the issue: order, produce, run the batch order over cards (`cards:` by user id, that
+    user's newest card; then `where:` over card and user), and fire `activate:` on one user's card."""
+    steps = f"""\
+  - run: {ACTIVATE_MANY}
+    as: op1
+    cards: [u2]
+  - run: {ACTIVATE_MANY}
+    as: op1
+    where: "card.state == 'produced' and user.department == 'Support'"
+    trigger: activate
+  - activate: [u1]
+    as: op1
+"""
+    path = scenario(tmp_path, steps, "  cards:\n    u1: [active]\n    u2: [active]\n    u3: [active]\n")
+    result = run("test", str(path), "--workspace", str(extended_workspace), "--json")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["passed"] == 1
+
+
+def test_a_refused_card_refuses_a_run_step_over_cards(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+    """A card the run refuses (already active) fails the step with its reason, as it makes `run` exit 1;
+    `refused: true` expects it."""
+    steps = f"  - activate: [u1]\n    as: op1\n  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1, u2]\n"
+    failed = run(
+        "test", str(scenario(tmp_path, steps, "  cards:\n    u2: [active]\n")), "--workspace", str(extended_workspace), "--json"
+    )
+    (outcome,) = json.loads(failed.stdout)["scenarios"]
+    assert failed.exit_code == 1
+    assert [f["message"] for f in outcome["failures"]] == [
+        "step 4 (run) failed: card 1 (active) refused: Only a produced card can be activated"
+    ]
+    expected = scenario(tmp_path, steps + "    refused: true\n", "  cards:\n    u2: [active]\n")
+    assert run("test", str(expected), "--workspace", str(extended_workspace)).exit_code == 0
+
+
 def diagnostics_of(run: Run, workspace: Path, path: Path) -> list[dict[str, Any]]:
     result = run("test", str(path), "--workspace", str(workspace), "--json")
     assert result.exit_code == 1, result.stdout
@@ -121,12 +157,16 @@ def test_a_trigger_step_is_checked_as_the_fixed_steps_are(
         (f"  - run: {ORDER}\n    as: op1\n    all: true\n    trigger: begin\n", "E231", "    trigger: begin"),
         (f"  - run: {ORDER}\n    as: op1\n    cards: [u1]\n", "E232", "    cards: [u1]"),
         (f"  - run: {ORDER}\n    as: op1\n", "E603", f"  - run: {ORDER}"),
+        (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    all: true\n    trigger: activat\n", "E231", "    trigger: activat"),
+        (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    users: [u1]\n", "E232", "    users: [u1]"),
+        (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1]\n    all: true\n", "E603", f"  - run: {ACTIVATE_MANY}"),
     ],
 )
 def test_a_run_step_names_a_process_and_selects_as_it_selects(
     run: Run, extended_workspace: Path, tmp_path: Path, step: str, code: str, where: str
 ) -> None:
-    """An unknown process (E209), a trigger the process does not declare (E231), `cards:` for a process
-    that creates cards for users (E232), or no selection (E603) is a diagnostic at its line."""
+    """An unknown process (E209), a trigger the process does not declare (E231), the other kind's selection
+    (`cards:` for a process over users, `users:` for one over cards: E232), or not exactly one
+    selection (E603) is a diagnostic at its line."""
     path = scenario(tmp_path, step)
     assert [(d["code"], d["line"]) for d in diagnostics_of(run, extended_workspace, path)] == [(code, line_of(path, where))]

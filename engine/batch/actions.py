@@ -34,7 +34,6 @@ from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
-from engine.diagnostics import did_you_mean
 from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, dialect, queries
@@ -385,26 +384,3 @@ def trigger_roles(workspace: Workspace, trigger: str) -> set[str]:
         for process in workspace.processes.values()
         if process.kind == "action" and process.actor != "system" and trigger in process.triggers
     }
-
-
-def person_triggers(workspace: Workspace) -> list[str]:
-    """Every trigger an action process lets a person fire (the batch sync's aside), in the order declared."""
-    return list(
-        dict.fromkeys(
-            trigger
-            for process in workspace.processes.values()
-            if process.kind == "action" and process.actor != "system"
-            for trigger in process.triggers
-        )
-    )
-
-
-def check_person_trigger(workspace: Workspace, trigger: str, actor: Row) -> None:
-    """Before any card is read: a trigger no action process lets a person fire is a usage error naming
-    the ones there are; one the actor has no role for is refused."""
-    roles = trigger_roles(workspace, trigger)
-    if not roles:
-        known = person_triggers(workspace)
-        raise UsageError(f"unknown action '{trigger}'{did_you_mean(trigger, known)} (the actions: {', '.join(known)})")
-    if "any" not in roles and not roles & set(actor["roles"]):
-        raise Refused(f"{actor['id']} does not have the {' or '.join(sorted(roles))} role needed to {trigger}")

@@ -1,9 +1,11 @@
-"""Run any process by its symbolic name: the one entry the API and scenarios share.
+"""Run any process, or fire any trigger a person may fire, by its name: the one entry the API and
+scenarios share.
 
 A process that creates cards runs for the users selected (`engine.batch.run`); one that acts on
-existing cards runs over the cards selected. The rules that come before either are here once: which
+existing cards runs over the cards selected (`engine.batch.over_cards`). The rules that come before either are here once: which
 selection a process takes (exactly one of users|cards, all, where; the other kind named as the
-mistake it is), and that a dry run talks to a simulated bureau.
+mistake it is), and that a dry run talks to a simulated bureau. A trigger is a person's to fire when
+an action process that is not the system's offers it (`person_triggers`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from engine.batch.actions import trigger_roles
+from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards, run_over_cards
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import Progress, run_batch
 from engine.definitions.model import Process, Workspace
-from engine.errors import UsageError
+from engine.diagnostics import did_you_mean
+from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector, Simulated
 from engine.store.queries import Row
 
@@ -48,11 +53,6 @@ class NamedRun:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def creates_cards(process: Process) -> bool:
-    """Whether a run of `process` selects users (it creates their cards), rather than existing cards."""
-    return process.kind == "batch"
-
-
 def run_by_name(
     workspace: Workspace, engine: Engine, request: NamedRun, connector: Connector, *, progress: Progress | None = None
 ) -> Answer:
@@ -75,7 +75,20 @@ def run_by_name(
         )
         return run_batch(workspace, engine, run, bureau, progress=progress)
     _check_selection(process, request, "cards", "users", "acts on the existing cards selected")
-    raise UsageError(f"{process.symbolic_name} acts on existing cards; a run over cards is not ready yet")
+    if request.production_type is not None or request.strict:
+        raise UsageError(f"{process.symbolic_name} acts on existing cards: production_type and strict do not apply")
+    over = CardRunRequest(
+        process.symbolic_name,
+        request.actor,
+        CardSelection(request.cards, request.all, request.where),
+        request.trigger,
+        request.reason,
+        request.dry_run,
+        request.batch_id,
+        request.overrides,
+        request.sources,
+    )
+    return run_over_cards(workspace, engine, over, connector, progress=progress)
 
 
 def _check_selection(process: Process, request: NamedRun, mine: str, other: str, works: str) -> None:
@@ -84,3 +97,26 @@ def _check_selection(process: Process, request: NamedRun, mine: str, other: str,
         raise UsageError(f"{process.symbolic_name} {works}: choose them with {mine}, all or where, not {other}")
     if sum((bool(getattr(request, mine)), request.all, request.where is not None)) != 1:
         raise UsageError(f"choose the {mine} with exactly one of {mine}, all or where")
+
+
+def person_triggers(workspace: Workspace) -> list[str]:
+    """Every trigger an action process lets a person fire (the batch sync's aside), in the order declared."""
+    return list(
+        dict.fromkeys(
+            trigger
+            for process in workspace.processes.values()
+            if process.kind == "action" and process.actor != "system"
+            for trigger in process.triggers
+        )
+    )
+
+
+def check_person_trigger(workspace: Workspace, trigger: str, actor: Row) -> None:
+    """Before any card is read: a trigger no action process lets a person fire is a usage error naming
+    the ones there are; one the actor has no role for is refused."""
+    roles = trigger_roles(workspace, trigger)
+    if not roles:
+        known = person_triggers(workspace)
+        raise UsageError(f"unknown action '{trigger}'{did_you_mean(trigger, known)} (the actions: {', '.join(known)})")
+    if "any" not in roles and not roles & set(actor["roles"]):
+        raise Refused(f"{actor['id']} does not have the {' or '.join(sorted(roles))} role needed to {trigger}")

@@ -17,9 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.batch.actions import act, person_triggers, sync_queue
-from engine.batch.request import RunRequest, Selection
-from engine.batch.run import run_batch
+from engine.batch.actions import act, sync_queue
+from engine.batch.by_name import NamedRun, person_triggers, run_by_name
 from engine.batch.status import sync_order_status
 from engine.clock import frozen
 from engine.definitions.document import Document
@@ -27,7 +26,7 @@ from engine.definitions.load import load_file
 from engine.definitions.model import Workspace
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, Location, diagnostic
-from engine.errors import CardflowError
+from engine.errors import CardflowError, Refused, clause
 from engine.outbound.bureau import Simulated
 from engine.store import db, history, queries
 from engine.store.queries import Row
@@ -224,12 +223,7 @@ class _Runner:
     def _do(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
         data = step.data
         if step.action == "run":
-            selection = Selection(tuple(str(u) for u in data.get("users") or ()), bool(data.get("all")), data.get("where"))
-            batch_id = f"{Path(self.scenario.file).name.split('.')[0]}-{step.number}"
-            request = RunRequest(
-                data["run"], str(data.get("as", "")), selection, options, data.get("production_type"), batch_id, sources=sources
-            )
-            run_batch(self.workspace, self.engine, request, bureau)
+            self._run(step, bureau, options, sources)
         elif step.action == "queue":
             sync_queue(self.workspace, self.engine, bureau, limit=data.get("limit"), overrides=options, sources=sources)
         elif step.action == "orders":
@@ -247,6 +241,30 @@ class _Runner:
                 overrides=options,
                 sources=sources,
             )
+
+    def _run(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
+        """A run step: any process by name, over users or over cards (a refused card refuses the step, as it
+        makes `cardflow run` exit 1)."""
+        data = step.data
+        request = NamedRun(
+            data["run"],
+            str(data.get("as", "")),
+            users=tuple(str(u) for u in data.get("users") or ()),
+            cards=tuple(self._cards(data.get("cards") or [])),
+            all=bool(data.get("all")),
+            where=data.get("where"),
+            trigger=data.get("trigger"),
+            reason=data.get("reason"),
+            production_type=data.get("production_type"),
+            batch_id=f"{Path(self.scenario.file).name.split('.')[0]}-{step.number}",
+            overrides=options,
+            sources=sources,
+        )
+        refused = [
+            r for r in run_by_name(self.workspace, self.engine, request, bureau).as_json()["results"] if r["status"] == "refused"
+        ]
+        if refused:
+            raise Refused("; ".join(f"card {r['card']} ({r['from']}) refused: {clause(r['reason'] or '')}" for r in refused))
 
     def _cards(self, refs: list[Any]) -> list[int]:
         """Card ids for references: a number is a card id; a user id means that user's latest card."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from engine.batch.actions import person_triggers
-from engine.batch.by_name import creates_cards
+from engine.batch.by_name import person_triggers
+from engine.batch.over_cards import creates_cards
 from engine.definitions.document import Document
 from engine.definitions.model import Workspace
 from engine.definitions.options import type_problem

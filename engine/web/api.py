@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from engine.batch.actions import act, check_person_trigger
-from engine.batch.by_name import NamedRun, run_by_name
+from engine.batch.actions import act
+from engine.batch.by_name import NamedRun, check_person_trigger, run_by_name
 from engine.definitions.options import parse_sets
 from engine.errors import UsageError
 from engine.report.explain import card_story

@@ -99,6 +99,46 @@ def test_a_process_over_users_runs_by_name_as_run_json(api: TestClient, console:
     assert [(r["user"], r["state"], r["status"]) for r in legacy["results"]] == [("u02", "ordered", "created")]
 
 
+def test_a_process_over_cards_runs_by_name_as_run_json(api: TestClient, console: Console) -> None:
+    """POST /api/processes/NAME/run for a process that acts on cards (only the YAML declares it) fires its
+    trigger on the cards named: {batch, process, results: [{card, user, from, to, status, reason}]}."""
+    cards = produced(api, console, ["u01", "u02", "u03"])
+    body = {"cards": [cards["u01"], cards["u02"]], "batch_id": "B-activate"}
+    answer = api.post(f"/api/processes/{ACTIVATE_MANY}/run", json=body, headers=token(console, "op1"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "batch": "B-activate",
+        "process": ACTIVATE_MANY,
+        "results": [
+            {"card": cards["u01"], "user": "u01", "from": "produced", "to": "active", "status": "done", "reason": None},
+            {"card": cards["u02"], "user": "u02", "from": "produced", "to": "active", "status": "done", "reason": None},
+        ],
+    }
+    assert states(api, console) == {cards["u01"]: "active", cards["u02"]: "active", cards["u03"]: "produced"}
+
+
+def test_a_run_over_cards_selects_by_where_and_dry_runs(api: TestClient, console: Console) -> None:
+    """`where` reads the card and its holder; a dry run answers what it would do and changes nothing."""
+    cards = produced(api, console, ["u01", "u04"])
+    headers = token(console, "op1")
+    body = {"where": "card.state == 'produced' and user.department == 'Support'", "dry_run": True}
+    planned = api.post(f"/api/processes/{ACTIVATE_MANY}/run", json=body, headers=headers).json()
+    assert [(r["card"], r["to"], r["status"]) for r in planned["results"]] == [(cards["u04"], "active", "done")]
+    assert states(api, console) == {cards["u01"]: "produced", cards["u04"]: "produced"}
+
+
+def test_a_run_over_cards_refuses_a_card_with_its_reason(api: TestClient, console: Console) -> None:
+    """A card the process may not move is `refused` with the reason, beside the cards done (as `run --json`)."""
+    cards = produced(api, console, ["u01", "u02"])
+    headers = token(console, "op1")
+    api.post("/api/activate", json={"cards": [cards["u01"]]}, headers=headers)
+    answer = api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"cards": [cards["u01"], cards["u02"]]}, headers=headers)
+    assert [(r["card"], r["status"], r["reason"]) for r in answer.json()["results"]] == [
+        (cards["u01"], "refused", "Only a produced card can be activated"),
+        (cards["u02"], "done", None),
+    ]
+
+
 def test_an_unknown_process_is_404_with_a_did_you_mean(api: TestClient, console: Console) -> None:
     """A NAME the workspace does not have is 404 in the one error shape, with the close name."""
     error = error_of(api.post(f"/api/processes/{ORDER[:-1]}/run", json={"all": True}, headers=token(console, "op1")), 404)
@@ -106,19 +146,30 @@ def test_an_unknown_process_is_404_with_a_did_you_mean(api: TestClient, console:
 
 
 def test_a_run_by_name_takes_the_selection_its_process_takes(api: TestClient, console: Console) -> None:
-    """Cards for a process over users, or two selections at once, are a 400 naming what to choose."""
+    """Cards for a process over users, users for one over cards, two selections at once, or a trigger the
+    process does not fire, are a 400 naming what to choose."""
     headers = token(console, "op1")
     wrong = error_of(api.post(f"/api/processes/{ORDER}/run", json={"cards": [1]}, headers=headers), 400)
     assert "not cards" in wrong["message"]
     both = error_of(api.post(f"/api/processes/{ORDER}/run", json={"users": ["u01"], "all": True}, headers=headers), 400)
     assert "exactly one" in both["message"]
+    users = error_of(api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"users": ["u01"]}, headers=headers), 400)
+    assert "not users" in users["message"]
+    trigger = error_of(
+        api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"all": True, "trigger": "activat"}, headers=headers), 400
+    )
+    assert "did you mean 'activate'?" in trigger["message"]
 
 
 def test_an_approver_may_not_run_an_operators_process(api: TestClient, console: Console) -> None:
-    """The process's actor role is needed, as on the command line: 403, and nothing is made."""
+    """The process's actor role is needed, as on the command line, over users and over cards: 403, nothing changed."""
     error = error_of(api.post(f"/api/processes/{ORDER}/run", json={"all": True}, headers=token(console, "ap1")), 403)
     assert error["code"] == "refused" and "operator" in error["message"]
     assert states(api, console) == {}
+    cards = produced(api, console, ["u01"])
+    error = error_of(api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"all": True}, headers=token(console, "ap1")), 403)
+    assert error["code"] == "refused" and "operator" in error["message"]
+    assert states(api, console) == {cards["u01"]: "produced"}
 
 
 def test_a_trigger_only_the_workspace_declares_is_an_api_action(api: TestClient, console: Console) -> None:
