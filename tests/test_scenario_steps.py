@@ -170,3 +170,14 @@ def test_a_run_step_names_a_process_and_selects_as_it_selects(
     selection (E603) is a diagnostic at its line."""
     path = scenario(tmp_path, step)
     assert [(d["code"], d["line"]) for d in diagnostics_of(run, extended_workspace, path)] == [(code, line_of(path, where))]
+
+
+def test_a_trigger_named_like_a_step_key_is_fired_through_run(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+    """A trigger named like a fixed step key (here `reason`) is not a step key: `run:` with `trigger:` fires it."""
+    for path in (extended_workspace / "processes").glob("*.yaml"):
+        text = path.read_text()
+        path.write_text(text.replace("  activate:\n", "  reason:\n").replace("trigger: activate\n", "trigger: reason\n"))
+    steps = f"  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1]\n    trigger: reason\n    reason: Handed over\n"
+    path = scenario(tmp_path, steps, "  cards:\n    u1: [active]\n    u2: [produced]\n")
+    result = run("test", str(path), "--workspace", str(extended_workspace), "--json")
+    assert result.exit_code == 0, result.stdout

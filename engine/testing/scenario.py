@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from engine.batch.actions import act, sync_queue
-from engine.batch.by_name import NamedRun, person_triggers, run_by_name
+from engine.batch.by_name import NamedRun, run_by_name
 from engine.batch.status import sync_order_status
 from engine.clock import frozen
 from engine.definitions.document import Document
@@ -31,7 +31,7 @@ from engine.outbound.bureau import Simulated
 from engine.store import db, history, queries
 from engine.store.queries import Row
 from engine.store.users import user_row
-from engine.testing.steps import check_options, check_step, step_action
+from engine.testing.steps import check_options, check_step, step_action, step_triggers
 
 SCENARIO_TIME = "2026-01-02T09:00:00Z"
 
@@ -116,7 +116,7 @@ def load_scenario(path: Path, workspace: Workspace, shown: str | None = None) ->
     shape, buildable = validate(document, "scenario")
     if not buildable or problems:
         return None, [*problems, *shape]
-    triggers = person_triggers(workspace)
+    triggers = step_triggers(workspace)
     steps = tuple(
         Step(i + 1, step_action(entry, triggers), entry, document.at(("steps", i)))
         for i, entry in enumerate(document.data["steps"])

@@ -24,6 +24,12 @@ from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 USER_KEYS, CARD_KEYS = ("users", "all", "where"), ("cards", "all", "where")
 
 
+def step_triggers(workspace: Workspace) -> list[str]:
+    """The triggers that are step keys: those a person fires, but for one named like a fixed key (a
+    trigger `run` is fired with `run: PROCESS` and `trigger: run`)."""
+    return [trigger for trigger in person_triggers(workspace) if trigger not in STEP]
+
+
 def step_action(entry: Mapping[str, Any], triggers: list[str]) -> str:
     """The action of a step: its first fixed action key, else its first key naming a trigger; '' for none."""
     fixed = (key for key in STEP_ACTIONS if key in entry)
@@ -35,7 +41,7 @@ def check_step(
 ) -> Iterator[Diagnostic]:
     """Every problem of step `number` (from 1): its keys, its action, the users and options it names."""
     path = ("steps", number - 1)
-    triggers = person_triggers(workspace)
+    triggers = step_triggers(workspace)
     unknown = [key for key in data if key not in STEP and key not in triggers]
     yield from (_unknown_key(document, (*path, key), str(key), triggers) for key in unknown)
     actions = [key for key in data if key in STEP_ACTIONS or key in triggers]
