@@ -44,7 +44,7 @@ CODES: dict[str, str] = {
     # scenario steps over the workspace's processes and triggers
     "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
     "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
-    "E232": "'{key}' does not select for {process}, which {works}: use one of {use}",
+    "E232": "'{key}' is not for {process}, which {works} (choose with one of {use})",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

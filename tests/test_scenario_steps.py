@@ -154,20 +154,25 @@ def test_a_trigger_step_is_checked_as_the_fixed_steps_are(
     "step, code, where",
     [
         (f"  - run: {ORDER}x\n    as: op1\n    all: true\n", "E209", f"  - run: {ORDER}x"),
-        (f"  - run: {ORDER}\n    as: op1\n    all: true\n    trigger: begin\n", "E231", "    trigger: begin"),
+        (f"  - run: {ORDER}\n    as: op1\n    all: true\n    trigger: begin\n", "E232", "    trigger: begin"),
         (f"  - run: {ORDER}\n    as: op1\n    cards: [u1]\n", "E232", "    cards: [u1]"),
         (f"  - run: {ORDER}\n    as: op1\n", "E603", f"  - run: {ORDER}"),
         (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    all: true\n    trigger: activat\n", "E231", "    trigger: activat"),
         (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    users: [u1]\n", "E232", "    users: [u1]"),
+        (
+            f"  - run: {ACTIVATE_MANY}\n    as: op1\n    all: true\n    production_type: standard\n",
+            "E232",
+            "    production_type: standard",
+        ),
         (f"  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1]\n    all: true\n", "E603", f"  - run: {ACTIVATE_MANY}"),
     ],
 )
 def test_a_run_step_names_a_process_and_selects_as_it_selects(
     run: Run, extended_workspace: Path, tmp_path: Path, step: str, code: str, where: str
 ) -> None:
-    """An unknown process (E209), a trigger the process does not declare (E231), the other kind's selection
-    (`cards:` for a process over users, `users:` for one over cards: E232), or not exactly one
-    selection (E603) is a diagnostic at its line."""
+    """An unknown process (E209), a trigger the process does not declare (E231), a key of the other kind
+    of run (`cards:` or `trigger:` for a process over users, `users:` or `production_type:` for one over
+    cards: E232), or not exactly one selection (E603) is a diagnostic at its line."""
     path = scenario(tmp_path, step)
     assert [(d["code"], d["line"]) for d in diagnostics_of(run, extended_workspace, path)] == [(code, line_of(path, where))]
 

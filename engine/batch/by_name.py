@@ -61,6 +61,8 @@ def run_by_name(
     bureau = Simulated() if request.dry_run else connector
     if creates_cards(process):
         _check_selection(process, request, "users", "cards", "creates a card for each user selected")
+        if request.trigger is not None or request.reason is not None:
+            raise UsageError(f"{process.symbolic_name} creates cards for users: trigger and reason are for a process over cards")
         selection = Selection(request.users, request.all, request.where)
         run = RunRequest(
             process.symbolic_name,

@@ -20,8 +20,12 @@ from engine.definitions.options import type_problem
 from engine.definitions.schemas import STEP, STEP_ACTIONS
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
-#: The keys that choose who a run step is for, for a process over users and for one over cards.
-USER_KEYS, CARD_KEYS = ("users", "all", "where"), ("cards", "all", "where")
+#: Per kind of run (True: a process that creates cards, over users; False: one over existing cards),
+#: the keys that choose what it is for, and the keys only the other kind takes.
+RUN_KEYS = {
+    True: (("users", "all", "where"), ("cards", "trigger", "reason")),
+    False: (("cards", "all", "where"), ("users", "production_type")),
+}
 
 
 def step_triggers(workspace: Workspace) -> list[str]:
@@ -66,7 +70,8 @@ def _unknown_key(document: Document, path: tuple[Any, ...], key: str, triggers: 
 
 
 def _check_run(document: Document, path: tuple[Any, ...], data: Mapping[str, Any], workspace: Workspace) -> Iterator[Diagnostic]:
-    """A run step names a process, selects as that process selects, and fires only a trigger it declares."""
+    """A run step names a process, takes only the keys of its kind of run, selects as it selects, and
+    fires only a trigger it declares."""
     name = data["run"]
     process = workspace.processes.get(name)
     if process is None:
@@ -74,17 +79,19 @@ def _check_run(document: Document, path: tuple[Any, ...], data: Mapping[str, Any
         if sum(key in data for key in ("users", "cards", "all", "where")) != 1:
             yield diagnostic(document.at(path), "E603", keys="users, cards, all, where")
         return
-    keys, other = (USER_KEYS, "cards") if creates_cards(process) else (CARD_KEYS, "users")
-    if other in data:
-        works = "creates cards for users" if other == "cards" else "acts on existing cards"
-        yield diagnostic(document.key_at((*path, other)), "E232", key=other, process=name, works=works, use=", ".join(keys))
-    elif sum(key in data for key in keys) != 1:
+    creates = creates_cards(process)
+    keys, others = RUN_KEYS[creates]
+    works = "creates cards for users" if creates else "acts on existing cards"
+    misplaced = [key for key in others if key in data]
+    for key in misplaced:
+        yield diagnostic(document.key_at((*path, key)), "E232", key=key, process=name, works=works, use=", ".join(keys))
+    if not {"users", "cards"} & set(misplaced) and sum(key in data for key in keys) != 1:
         yield diagnostic(document.at(path), "E603", keys=", ".join(keys))
+    offered = [trigger for trigger, spec in process.triggers.items() if spec.bureau_status is None]
     trigger = data.get("trigger")
-    if trigger is not None and trigger not in process.triggers:
-        known = list(process.triggers)
-        where = document.at((*path, "trigger"))
-        yield diagnostic(where, "E231", name=trigger, process=name, hint=did_you_mean(trigger, known), known=", ".join(known))
+    if not creates and trigger is not None and trigger not in offered:
+        hint = did_you_mean(trigger, offered)
+        yield diagnostic(document.at((*path, "trigger")), "E231", name=trigger, process=name, hint=hint, known=", ".join(offered))
 
 
 def _check_cards(document: Document, path: tuple[Any, ...], value: Any) -> Iterator[Diagnostic]:

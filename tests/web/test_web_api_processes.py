@@ -146,8 +146,8 @@ def test_an_unknown_process_is_404_with_a_did_you_mean(api: TestClient, console:
 
 
 def test_a_run_by_name_takes_the_selection_its_process_takes(api: TestClient, console: Console) -> None:
-    """Cards for a process over users, users for one over cards, two selections at once, or a trigger the
-    process does not fire, are a 400 naming what to choose."""
+    """Cards for a process over users, users for one over cards, two selections at once, a trigger the
+    process does not fire, or a trigger for a process over users, are a 400 naming what to choose."""
     headers = token(console, "op1")
     wrong = error_of(api.post(f"/api/processes/{ORDER}/run", json={"cards": [1]}, headers=headers), 400)
     assert "not cards" in wrong["message"]
@@ -159,6 +159,8 @@ def test_a_run_by_name_takes_the_selection_its_process_takes(api: TestClient, co
         api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"all": True, "trigger": "activat"}, headers=headers), 400
     )
     assert "did you mean 'activate'?" in trigger["message"]
+    creating = error_of(api.post(f"/api/processes/{ORDER}/run", json={"all": True, "trigger": "activate"}, headers=headers), 400)
+    assert "trigger and reason are for a process over cards" in creating["message"]
 
 
 def test_an_approver_may_not_run_an_operators_process(api: TestClient, console: Console) -> None:
