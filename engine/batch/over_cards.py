@@ -145,20 +145,24 @@ def run_over_cards(
     *,
     progress: Progress | None = None,
     chunk: int = CARD_CHUNK,
+    started: Callable[[str], None] | None = None,
 ) -> CardRun:
-    """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring."""
+    """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
+    `progress` is told how many cards each chunk read; `started` the batch id once it is recorded."""
     connector = Simulated() if request.dry_run else connector
     with _transaction(engine, request.dry_run) as connection:
         run = _prepare(workspace, connection, request, connector)
     result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed)
     if not request.dry_run:
         lock.hold_as(batch=result.batch)  # named to the commands that wait for the store meanwhile
+    if started:
+        started(result.batch)
     with render_session():
         for read in _chunks(workspace, run, chunk):
-            done = _chunk(engine, run, read)
+            visited, done = _chunk(engine, run, read)
             result.results += done
             if progress:
-                progress(len(done))
+                progress(visited)
     result.unanswered = sum(1 for found in result.results if found.waiting)
     if not request.dry_run:
         _finish(engine, run, result)
@@ -264,7 +268,7 @@ def _chunks(workspace: Workspace, run: _Run, chunk: int) -> Iterator[Reader]:
         ids = list(dict.fromkeys(run.request.selection.cards))
         yield from (_named(ids[start : start + chunk], hold) for start in range(0, len(ids), chunk))
         return
-    for owner, states in _movable(workspace, run):
+    for owner, states in _movable(workspace, run.process, run.trigger, run.options):
         yield from _pages(owner, states, chunk, hold)
 
 
@@ -290,26 +294,41 @@ def _in_order(cards: dict[int, Row], ids: list[int]) -> list[Row]:
     return [cards[card] for card in ids if card in cards]
 
 
-def _movable(workspace: Workspace, run: _Run) -> Iterator[tuple[str, list[str]]]:
+def _movable(workspace: Workspace, process: Process, trigger: str, options: EffectiveOptions) -> Iterator[tuple[str, list[str]]]:
     """Each process the action acts on, with the states its trigger may leave under the options in force."""
-    for name in run.process.acts_on:
-        compiled = compile_process(workspace.process(name), run.options, workspace.fingerprint)
-        states = [state for state in compiled.process.states if compiled.can_fire(run.trigger, state)]
+    for name in process.acts_on:
+        compiled = compile_process(workspace.process(name), options, workspace.fingerprint)
+        states = [state for state in compiled.process.states if compiled.can_fire(trigger, state)]
         if states:
             yield name, states
 
 
-def _chunk(engine: Engine, run: _Run, read: Reader) -> list[CardResult]:
-    """One chunk in one transaction; if a move would give a holder a second open card of an exclusive
-    process (the store refuses it), the chunk is worked again a card per transaction."""
+def count_selected(workspace: Workspace, engine: Engine, request: CardRunRequest) -> int | None:
+    """How many cards a run reads (for a progress bar): the cards named, else every card its trigger may move."""
+    if request.selection.cards:
+        return len(set(request.selection.cards))
+    process = workspace.process(request.process)
+    try:
+        trigger = choose_trigger(process, request.trigger)
+    except UsageError:
+        return None  # the run says why
+    options = effective_options(workspace.scripts, request.overrides, request.sources)
+    with db.reading(engine) as connection:
+        return sum(card_runs.count_cards(connection, *movable) for movable in _movable(workspace, process, trigger, options))
+
+
+def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResult]]:
+    """One chunk in one transaction: how many cards it read, and the results. If a move would give a
+    holder a second open card of an exclusive process (the store refuses it), the chunk is worked
+    again a card per transaction."""
     seen: list[int] = []
     try:
         with _transaction(engine, run.request.dry_run) as connection:
             cards = read(connection)
             seen += [card["id"] for card in cards]
-            return _work(connection, run, cards)
+            return len(cards), _work(connection, run, cards)
     except IntegrityError:
-        return [result for card in seen for result in _alone(engine, run, card)]
+        return len(seen), [result for card in seen for result in _alone(engine, run, card)]
 
 
 def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:

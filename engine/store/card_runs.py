@@ -26,6 +26,12 @@ def card_page(
     return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
 
 
+def count_cards(connection: Connection, process: str, states: Sequence[str]) -> int:
+    """How many cards of `process` are in one of `states`."""
+    query = select(func.count()).select_from(db.cards).where(db.cards.c.process == process, db.cards.c.state.in_(list(states)))
+    return int(connection.execute(query).scalar_one())
+
+
 def cards_by_id(connection: Connection, ids: Iterable[int], *, hold: bool = True) -> dict[int, Row]:
     """The cards among `ids`, by id; with `hold`, held until the transaction ends (PostgreSQL): a
     second run waits, then sees their new states."""
