@@ -37,6 +37,14 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    "E220": "creates: trigger '{name}' is not declared in this process's triggers{hint}",
+    "E221": "creates: trigger '{name}' has no transition leaving the initial state '{initial}'",
+    "E222": "no trigger leaves the initial state '{initial}', so no card can be created",
+    "E223": "triggers {names} all leave the initial state '{initial}'; name the one that creates a card with `creates:`",
+    # scenario steps over the workspace's processes and triggers
+    "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
+    "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
+    "E232": "'{key}' is not for {process}, which {works} (choose with one of {use})",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
@@ -58,7 +66,7 @@ CODES: dict[str, str] = {
     # scenarios
     "E601": "unknown user '{name}' (not among the scenario's users)",
     "E602": "a step needs exactly one of {actions}; this one has {found}",
-    "E603": "a run step needs exactly one of users, all, where",
+    "E603": "a run step needs exactly one of {keys}",
     "E604": "unknown option variable '{name}'{hint}",
     # scheduled jobs
     "E701": "bad cron expression {cron!r}: {detail}",

@@ -127,17 +127,21 @@ def _authorize(
     actor: Row,
     reason: str | None,
     options: EffectiveOptions,
+    *,
+    by: Process | None = None,
 ) -> _Authorized | str:
+    """The action that may fire `trigger` on the card now (`by`: only that action process), or why none may."""
     owner = workspace.processes.get(card["process"])
     if owner is None:
         return f"its process {card['process']} is not defined in this workspace"
     actions = [
         p
-        for p in workspace.processes.values()
+        for p in ([by] if by is not None else workspace.processes.values())
         if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on
     ]
     if not actions:
-        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}"
+        acts = f" ({by.symbolic_name} acts on cards of {', '.join(by.acts_on)})" if by else ""
+        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}{acts}"
     holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
     holder = {
         **holder,
@@ -181,7 +185,12 @@ def _apply(
     connector: Connector,
     reason: str | None,
     templates: Templates,
+    *,
+    batch_id: str | None = None,
+    plan: bool = False,
 ) -> ActionResult:
+    """Fire the trigger on the card and write what it causes; `batch_id` names the run it is part of
+    (the audit row's batch; else the card's batch); a `plan` writes nothing."""
     context = FireContext(
         authorized.compiled, connector, templates, actor, authorized.compiled.fingerprint, now(), connection=connection
     )
@@ -189,6 +198,8 @@ def _apply(
     source = card["state"]
     earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
     batch = batch_view(queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]})
+    if batch_id is not None:
+        batch["id"] = batch_id
     name = authorized.action.symbolic_name
     try:
         decision = fire(
@@ -197,10 +208,11 @@ def _apply(
     except BureauUnavailable as unavailable:
         attempt = Work()
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
-        queries.write_rows(connection, attempt.rows)
+        if not plan:
+            queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
     refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
-    if work.flush(connection, context):
+    if not plan and work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
 

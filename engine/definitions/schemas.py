@@ -72,6 +72,8 @@ PROCESS: Schema = {
     "actor": {"type": "string", "required": True, "allowed": ["operator", "approver", "admin", "any", "system"]},
     "options": _texts(),
     "acts_on": _texts(),
+    # the trigger that creates a card of this batch process (default: the one leaving the initial state)
+    "creates": {"type": "string", "empty": False, "regex": NAME},
     "triggers": {
         "type": "dict",
         "required": True,
@@ -135,13 +137,11 @@ SCENARIO_CARD: Schema = {
 }
 
 _REFS = {"type": "list", "empty": False, "schema": {"type": ["string", "integer"]}}
+#: The keys of a scenario step. Its action is one of STEP_ACTIONS or a key naming a trigger that an
+#: action process of the workspace lets a person fire (`TRIGGER: [cards]`, shaped as `cards`); such
+#: keys are unknown to this schema and checked against the workspace (engine/testing/steps.py).
 STEP: Schema = {
     "run": _text(required=False),
-    "approve": _REFS,
-    "reject": _REFS,
-    "postpone": _REFS,
-    "abort": _REFS,
-    "retry": _REFS,
     "queue": {"type": "string", "allowed": ["run"]},
     "orders": {"type": "string", "allowed": ["sync"]},
     # with `orders: sync`: the order status the bureau reports per user (failed ones take `reason`)
@@ -152,8 +152,10 @@ STEP: Schema = {
     },
     "as": _text(required=False),
     "users": {"type": "list", "empty": False, "schema": {"type": ["string", "integer"]}},
+    "cards": _REFS,
     "all": {"type": "boolean"},
     "where": _text(required=False),
+    "trigger": {**_text(required=False), "regex": NAME},
     "production_type": _text(required=False),
     "reason": _text(required=False),
     "fail": {"type": "list", "schema": {"type": ["string", "integer"]}},
@@ -161,7 +163,7 @@ STEP: Schema = {
     "set": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
     "refused": {"type": "boolean"},
 }
-STEP_ACTIONS = ("run", "approve", "reject", "postpone", "abort", "retry", "queue", "orders")
+STEP_ACTIONS = ("run", "queue", "orders")
 
 EXPECT_EMAIL: Schema = {"template": _text(), "to": _text()}
 
@@ -176,7 +178,12 @@ SCENARIO: Schema = {
     },
     "cards": {"type": "list", "schema": {"type": "dict", "schema": SCENARIO_CARD}},
     "options": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
-    "steps": {"type": "list", "required": True, "empty": False, "schema": {"type": "dict", "schema": STEP}},
+    "steps": {
+        "type": "list",
+        "required": True,
+        "empty": False,
+        "schema": {"type": "dict", "schema": STEP, "allow_unknown": True},
+    },
     "expect": {
         "type": "dict",
         "schema": {
@@ -200,7 +207,7 @@ SCHEDULE: Schema = {
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
-    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive")),
+    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates")),
 }
 
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when used: `validate --json` and the like need neither the runtime nor the store
     from engine.batch.actions import ActionResult
+    from engine.batch.over_cards import CardRun
     from engine.batch.results import BatchResult
     from engine.definitions.model import Process
     from engine.definitions.options import EffectiveOptions, OptionValue
@@ -275,6 +276,24 @@ def _table_left_out(result: BatchResult) -> list[str]:
     if result.total <= 100:
         return []
     return [f"{result.total} results: the table shows at most 100 users; --json lists every one"]
+
+
+def render_card_run(result: CardRun) -> str:
+    """`cardflow run` over cards for a reader: the cards (up to 100) and a summary line."""
+    lines = []
+    if result.results and len(result.results) <= 100:
+        rows = [[r.card, r.user, r.source, r.dest, r.status, r.reason] for r in result.results]
+        lines.append(table(["card", "user", "from", "to", "status", "reason"], rows))
+    counts = result.counts
+    batch = "dry run" if result.dry_run else f"batch {result.batch}"
+    verb = "would do" if result.dry_run else "did"
+    lines.append(
+        f"{batch} ({result.process}, '{result.trigger}'): {verb} {counts['done']} card(s), refused {counts['refused']}"
+        + (" [dry run: nothing written]" if result.dry_run else "")
+    )
+    if len(result.results) > 100:
+        lines.append(f"{len(result.results)} results: the table shows at most 100 cards; --json lists every one")
+    return "\n".join(lines)
 
 
 def render_actions(results: Sequence[ActionResult]) -> str:

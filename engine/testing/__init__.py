@@ -1,7 +1,7 @@
-"""For testers: scenarios (`scenario`), coverage of the rules (`coverage`), the suite runner
-(`suite`), outcome differences between two configurations (`diff`, and `email_diff` for the emails
-rendered differently), the outcome matrix of a process (`matrix`), and `demo`, the main job end
-to end on the sample users (`samples/`).
+"""For testers: scenarios (`scenario`) and their steps over the workspace (`steps`), coverage of
+the rules (`coverage`), the suite runner (`suite`), outcome differences between two configurations
+(`diff`, and `email_diff` for the emails rendered differently), the outcome matrix of a process
+(`matrix`), and `demo`, the main job end to end on the sample users (`samples/`).
 
 May import: report, batch, outbound, store, definitions and the ground floor (the top floor).
 """

@@ -18,22 +18,20 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from engine.batch.actions import act, sync_queue
-from engine.batch.request import RunRequest, Selection
-from engine.batch.run import run_batch
+from engine.batch.by_name import NamedRun, run_by_name
 from engine.batch.status import sync_order_status
 from engine.clock import frozen
 from engine.definitions.document import Document
 from engine.definitions.load import load_file
 from engine.definitions.model import Workspace
-from engine.definitions.options import type_problem
-from engine.definitions.schemas import STEP_ACTIONS
 from engine.definitions.validate import validate
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
-from engine.errors import CardflowError
+from engine.diagnostics import Diagnostic, Location, diagnostic
+from engine.errors import CardflowError, Refused, clause
 from engine.outbound.bureau import Simulated
 from engine.store import db, history, queries
 from engine.store.queries import Row
 from engine.store.users import user_row
+from engine.testing.steps import check_options, check_step, step_action, step_triggers
 
 SCENARIO_TIME = "2026-01-02T09:00:00Z"
 
@@ -118,75 +116,25 @@ def load_scenario(path: Path, workspace: Workspace, shown: str | None = None) ->
     shape, buildable = validate(document, "scenario")
     if not buildable or problems:
         return None, [*problems, *shape]
-    steps = tuple(Step(i + 1, _action(entry), entry, document.at(("steps", i))) for i, entry in enumerate(document.data["steps"]))
+    triggers = step_triggers(workspace)
+    steps = tuple(
+        Step(i + 1, step_action(entry, triggers), entry, document.at(("steps", i)))
+        for i, entry in enumerate(document.data["steps"])
+    )
     name = document.data.get("name")  # descriptive: a missing or odd name is reported (E103/E102), not fatal
     scenario = Scenario(document.file, str(name) if name is not None else Path(document.file).name, document, steps)
     found = [*shape, *_check(scenario, workspace)]
     return (None if found else scenario), found
 
 
-def _action(entry: dict[str, Any]) -> str:
-    return next((key for key in STEP_ACTIONS if key in entry), "")
-
-
 def _check(scenario: Scenario, workspace: Workspace) -> Iterator[Diagnostic]:
     users = {str(user["id"]) for user in scenario.data["users"]}
-    yield from _check_options(scenario.document, ("options",), scenario.options, workspace)
+    yield from check_options(scenario.document, ("options",), scenario.options, workspace)
     for step in scenario.steps:
-        yield from _check_step(scenario.document, step, users, workspace)
+        yield from check_step(scenario.document, step.number, step.data, users, workspace)
     for user in (scenario.data.get("expect") or {}).get("cards") or {}:
         if str(user) not in users:
             yield diagnostic(scenario.document.key_at(("expect", "cards", user)), "E601", name=user)
-
-
-def _check_step(document: Document, step: Step, users: set[str], workspace: Workspace) -> Iterator[Diagnostic]:
-    path = ("steps", step.number - 1)
-    actions = [key for key in STEP_ACTIONS if key in step.data]
-    if len(actions) != 1:
-        yield diagnostic(step.location, "E602", actions=", ".join(STEP_ACTIONS), found=", ".join(actions) or "none")
-        return
-    if step.action == "run":
-        process = workspace.processes.get(step.data["run"])
-        if process is None or process.kind != "batch":
-            yield diagnostic(
-                document.at((*path, "run")),
-                "E209",
-                name=step.data["run"],
-                hint=did_you_mean(step.data["run"], workspace.processes),
-            )
-        if sum(key in step.data for key in ("users", "all", "where")) != 1:
-            yield diagnostic(step.location, "E603")
-    yield from _check_user_refs(document, step, users)
-    if "as" in step.data and step.data["as"] not in users:
-        yield diagnostic(document.at((*path, "as")), "E601", name=step.data["as"])
-    yield from _check_options(document, (*path, "set"), step.data.get("set") or {}, workspace)
-
-
-def _check_user_refs(document: Document, step: Step, users: set[str]) -> Iterator[Diagnostic]:
-    """Every user a step names (its lists of users or cards, and the keys of `status`) is a scenario user."""
-    path = ("steps", step.number - 1)
-    for key in ("users", "fail", *(a for a in STEP_ACTIONS if a not in ("run", "queue", "orders"))):
-        for i, ref in enumerate(step.data.get(key) or []):
-            if isinstance(ref, str) and ref not in users:
-                yield diagnostic(document.at((*path, key, i)), "E601", name=ref)
-    for ref in step.data.get("status") or {}:
-        if ref not in users:
-            yield diagnostic(document.key_at((*path, "status", ref)), "E601", name=ref)
-
-
-def _check_options(
-    document: Document, path: tuple[Any, ...], options: Mapping[str, Any], workspace: Workspace
-) -> Iterator[Diagnostic]:
-    variables = {name: var for script in workspace.scripts.values() for name, var in script.variables.items()}
-    for name, value in options.items():
-        if name not in variables:
-            yield diagnostic(document.key_at((*path, name)), "E604", name=name, hint=did_you_mean(name, variables))
-            continue
-        problem = type_problem(variables[name], value)
-        if problem:
-            code, detail = problem.split(":", 1)
-            fields = {"allowed": detail} if code == "E402" else {"type": detail}
-            yield diagnostic(document.at((*path, name)), code, name=name, value=value, **fields)
 
 
 def run_scenario(
@@ -275,12 +223,7 @@ class _Runner:
     def _do(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
         data = step.data
         if step.action == "run":
-            selection = Selection(tuple(str(u) for u in data.get("users") or ()), bool(data.get("all")), data.get("where"))
-            batch_id = f"{Path(self.scenario.file).name.split('.')[0]}-{step.number}"
-            request = RunRequest(
-                data["run"], str(data.get("as", "")), selection, options, data.get("production_type"), batch_id, sources=sources
-            )
-            run_batch(self.workspace, self.engine, request, bureau)
+            self._run(step, bureau, options, sources)
         elif step.action == "queue":
             sync_queue(self.workspace, self.engine, bureau, limit=data.get("limit"), overrides=options, sources=sources)
         elif step.action == "orders":
@@ -298,6 +241,30 @@ class _Runner:
                 overrides=options,
                 sources=sources,
             )
+
+    def _run(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
+        """A run step: any process by name, over users or over cards (a refused card refuses the step, as it
+        makes `cardflow run` exit 1)."""
+        data = step.data
+        request = NamedRun(
+            data["run"],
+            str(data.get("as", "")),
+            users=tuple(str(u) for u in data.get("users") or ()),
+            cards=tuple(self._cards(data.get("cards") or [])),
+            all=bool(data.get("all")),
+            where=data.get("where"),
+            trigger=data.get("trigger"),
+            reason=data.get("reason"),
+            production_type=data.get("production_type"),
+            batch_id=f"{Path(self.scenario.file).name.split('.')[0]}-{step.number}",
+            overrides=options,
+            sources=sources,
+        )
+        refused = [
+            r for r in run_by_name(self.workspace, self.engine, request, bureau).as_json()["results"] if r["status"] == "refused"
+        ]
+        if refused:
+            raise Refused("; ".join(f"card {r['card']} ({r['from']}) refused: {clause(r['reason'] or '')}" for r in refused))
 
     def _cards(self, refs: list[Any]) -> list[int]:
         """Card ids for references: a number is a card id; a user id means that user's latest card."""

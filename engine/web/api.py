@@ -1,28 +1,27 @@
 """The JSON API under /api/, for scripts: the same requests and answers as the command line's
-`--json` (`run`, `batches`, `cards`, `explain`, `approve` … `retry`), authenticated by per-user API
-tokens, with the same roles and the same four-eyes rule (the engine's). Documented at /api/docs
-(Swagger UI, served by the console) and /api/openapi.json."""
+`--json` (`run NAME` for every process, `batches`, `cards`, `explain`, and each trigger a person
+fires on cards: `approve` …), authenticated by per-user API tokens, with the same roles and the same
+four-eyes rule (the engine's). Documented at /api/docs (Swagger UI, served by the console) and
+/api/openapi.json."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from engine.batch.actions import act, trigger_roles
-from engine.batch.request import RunRequest, Selection
-from engine.batch.run import run_batch
+from engine.batch.actions import act
+from engine.batch.by_name import NamedRun, check_person_trigger, run_by_name
 from engine.definitions.options import parse_sets
-from engine.errors import Refused, UsageError
-from engine.outbound.bureau import Simulated
+from engine.errors import UsageError
 from engine.report import listings
 from engine.report.explain import card_story
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.auth import api_role, api_user, has_role
+from engine.web.auth import api_role, api_user
 from engine.web.bounds import MAX_IDS, CardId, CardInPath, Limit, StrictJsonRoute
 from engine.web.console import console_of
 
@@ -60,7 +59,7 @@ ApiReader = Annotated[Row, Depends(api_role("operator", "approver"))]
 class RunBody(BaseModel):
     """What `cardflow run NAME ... --json` is asked for."""
 
-    process: str = Field(description="The symbolic name, e.g. CardsAddonExtProdBoProcOrderMultiple")
+    process: str = Field(description="The symbolic name (`cardflow processes` lists them)")
     users: list[str] = Field(default_factory=list, max_length=MAX_IDS, description=f"User ids (as --user), at most {MAX_IDS}")
     all: bool = Field(False, description="Every user (as --all)")
     where: str | None = Field(None, description="An expression over `user` (as --where)")
@@ -71,8 +70,33 @@ class RunBody(BaseModel):
     set: list[str] = Field(default_factory=list, description="VAR=VALUE overrides (VALUE in YAML flow), as --set")
 
 
+class ProcessRunBody(BaseModel):
+    """What `cardflow run NAME ... --json` is asked for: users for a process that creates cards, cards
+    for one that acts on existing cards."""
+
+    users: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_IDS,
+        description=f"User ids (as --user), over users; at most {MAX_IDS}",
+    )
+    cards: list[CardId] = Field(
+        default_factory=list,
+        max_length=MAX_IDS,
+        description=f"Card ids (as --card), over cards; at most {MAX_IDS}",
+    )
+    all: bool = Field(False, description="Every user, or every card the process acts on (as --all)")
+    where: str | None = Field(None, description="An expression over `user`, or over `card` and `user` (as --where)")
+    trigger: str | None = Field(None, description="The trigger to fire (as --trigger), where the process declares several")
+    reason: str | None = Field(None, description="The reason (as --reason), where the trigger takes one")
+    production_type: str | None = None
+    batch_id: str | None = Field(None, description="Name the batch; an existing id resumes it")
+    dry_run: bool = Field(False, description="Do everything but write; the bureau is simulated")
+    strict: bool = Field(False, description="Refuse the whole batch if any user would be skipped (over users)")
+    set: list[str] = Field(default_factory=list, description="VAR=VALUE overrides (VALUE in YAML flow), as --set")
+
+
 class ActionBody(BaseModel):
-    """What `cardflow approve|reject|postpone|abort|retry CARD... --json` is asked for."""
+    """What `cardflow TRIGGER CARD... --json` is asked for (a trigger an action process lets a person fire)."""
 
     cards: list[CardId] = Field(max_length=MAX_IDS, description=f"Card ids, at most {MAX_IDS}")
     reason: str | None = None
@@ -88,15 +112,48 @@ def docs(request: Request) -> Response:
 def run(request: Request, body: RunBody, user: ApiOperator) -> Any:
     """Run a batch process by symbolic name, as the token's user: {batch, process, results}."""
     console = console_of(request)
-    if sum((bool(body.users), body.all, body.where is not None)) != 1:
-        raise UsageError("choose the users with exactly one of users, all or where")
-    selection = Selection(tuple(body.users), body.all, body.where)
     overrides = parse_sets(body.set, console.workspace.scripts)
-    run_request = RunRequest(
-        body.process, user["id"], selection, overrides, body.production_type, body.batch_id, body.dry_run, body.strict
+    asked = NamedRun(
+        body.process,
+        user["id"],
+        tuple(body.users),
+        all=body.all,
+        where=body.where,
+        production_type=body.production_type,
+        batch_id=body.batch_id,
+        dry_run=body.dry_run,
+        strict=body.strict,
+        overrides=overrides,
     )
-    bureau = Simulated() if body.dry_run else console.connector
-    return run_batch(console.workspace, console.engine, run_request, bureau).as_json()
+    return run_by_name(console.workspace, console.engine, asked, console.connector).as_json()
+
+
+@router.post("/processes/{name}/run", responses={404: {"model": ErrorAnswer, "description": "No process of that name"}})
+def run_process(request: Request, name: str, body: ProcessRunBody, user: ApiUser) -> Any:
+    """Run any process by symbolic name as the token's user, with the process's role: the JSON of
+    `cardflow run NAME --json` (over users: {batch, process, results: [{user, card, state, status,
+    reason}]}; over cards: {batch, process, results: [{card, user, from, to, status, reason}]})."""
+    console = console_of(request)
+    try:
+        console.workspace.process(name)
+    except UsageError as unknown:
+        raise HTTPException(404, unknown.message) from None
+    asked = NamedRun(
+        name,
+        user["id"],
+        tuple(body.users),
+        tuple(body.cards),
+        body.all,
+        body.where,
+        body.trigger,
+        body.reason,
+        body.production_type,
+        body.batch_id,
+        body.dry_run,
+        body.strict,
+        parse_sets(body.set, console.workspace.scripts),
+    )
+    return run_by_name(console.workspace, console.engine, asked, console.connector).as_json()
 
 
 @router.get("/batches")
@@ -141,14 +198,13 @@ def card(request: Request, card_id: CardInPath, user: ApiReader) -> Any:
         return card_story(connection, card_id)
 
 
-@router.post("/{trigger}", openapi_extra={"description": "trigger: approve, reject, postpone, abort or retry"})
+@router.post(
+    "/{trigger}",
+    openapi_extra={"description": "trigger: any trigger an action process of the workspace lets a person fire"},
+)
 def action(request: Request, trigger: str, body: ActionBody, user: ApiUser) -> Any:
     """Fire a trigger on cards (all or none), as the token's user; four-eyes and reasons as on the command line."""
     console = console_of(request)
-    if trigger not in ("approve", "reject", "postpone", "abort", "retry"):
-        raise UsageError(f"unknown action {trigger!r}")
-    roles = trigger_roles(console.workspace, trigger)
-    if "any" not in roles and not has_role(user, *roles):
-        raise Refused(f"{user['id']} does not have the {' or '.join(sorted(roles))} role needed to {trigger}")
+    check_person_trigger(console.workspace, trigger, user)
     results = act(console.workspace, console.engine, trigger, body.cards, user["id"], console.connector, reason=body.reason)
     return [result.as_json() for result in results]
