@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commands.again import batch_failed, command_again, interrupted, tell_refusals
+from commands.again import batch_failed, command_again, interrupted, reorder_command, tell_refusals
 from commands.shared import F, bureau_connector, json_text, progress_bar, store_at
 from engine.errors import Unfinished, UsageError
 
@@ -81,17 +81,18 @@ def run_cards(found: Any, request: Any, *, db: str | None, connector: str | None
         if failed is None:
             raise
         raise failed from error
-    _report(result, as_json)
+    _report(result, as_json, found)
 
 
-def _report(result: Any, as_json: bool) -> None:
+def _report(result: Any, as_json: bool, workspace: Any) -> None:
     """Print the run over cards; say what is left for the bureau (exit 1) and how many cards were refused (exit 1)."""
     from engine.batch.results import Refusals
     from engine.report.tables import render_card_run
 
     click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
-    refused_orders = tuple(r.card for r in result.results if r.order is False)
-    tell_refusals(Refusals.of(r.order for r in result.results), command_again(command=("retry",), arguments=refused_orders))
+    refused_orders = [r for r in result.results if r.order is False]
+    again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
+    tell_refusals(Refusals.of(r.order for r in result.results), again)
     if result.unanswered and not result.dry_run:
         raise Unfinished(
             f"batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
