@@ -150,11 +150,12 @@ def test_a_process_with_several_triggers_needs_trigger(cf: Run) -> None:
         (ORDER, ("--all", "--trigger", "start"), "--trigger is for a process that acts on cards"),
         (ACTIVATE, ("--card", "1", "--all"), "exactly one of --card, --all or --where"),
         (ACTIVATE, ("--card", "999"), "unknown card(s): 999"),
+        ("CardsAddonExtProdBatchSync", ("--all",), "run by the system"),
     ],
-    ids=["user over cards", "workers over cards", "production type", "card for users", "trigger for users", "two", "unknown"],
+    ids=["user over cards", "workers", "production type", "card for users", "trigger for users", "two", "unknown", "system"],
 )
 def test_the_wrong_selection_says_which_to_use(cf: Run, name: str, args: tuple[str, ...], words: str) -> None:
-    """Options of the other kind of run, two selections or an unknown card: exit 2, saying what to use."""
+    """Options of the other kind of run, two selections, an unknown card or a system process: exit 2, saying what to use."""
     result = cf("run", name, *args, "--as", "op1")
     assert result.exit_code == 2 and words in result.stderr, result.output
 
