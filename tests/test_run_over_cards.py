@@ -175,3 +175,12 @@ def test_help_teaches_both_forms(cf: Run) -> None:
     """`run --help` tells the run for users and the run over cards."""
     text = cf("run", "--help").stdout
     assert "--user ID" in text and "--card ID" in text and "--trigger" in text and "over existing cards" in text
+
+
+def test_explain_names_the_run_that_moved_a_card(cf: Run, stored: StoreUnderTest) -> None:
+    """`explain` tells the move a run over cards made with that run's batch id."""
+    cards = produce(cf, stored.folder, "u1")
+    ok(cf("run", ACTIVATE, "--card", str(cards["u1"]), "--batch-id", "activate-7", "--as", "op1", "--json"))
+    story = cf("explain", str(cards["u1"])).stdout
+    told = "'activate' by op1 (Activate multiple cards, TestBoProcActivateMultiple) in batch activate-7: produced -> active"
+    assert told in story
