@@ -184,3 +184,9 @@ def test_explain_names_the_run_that_moved_a_card(cf: Run, stored: StoreUnderTest
     story = cf("explain", str(cards["u1"])).stdout
     told = "'activate' by op1 (Activate multiple cards, TestBoProcActivateMultiple) in batch activate-7: produced -> active"
     assert told in story
+
+
+def test_plan_of_a_process_over_cards_says_how_to_run_it(cf: Run) -> None:
+    """`plan` (for users) of a process that acts on cards names the run over cards instead."""
+    result = cf("plan", ACTIVATE, "--all")
+    assert result.exit_code == 2 and f"`cardflow run {ACTIVATE}` takes --card ID..., --all or --where" in result.stderr
