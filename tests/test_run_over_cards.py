@@ -190,3 +190,12 @@ def test_plan_of_a_process_over_cards_says_how_to_run_it(cf: Run) -> None:
     """`plan` (for users) of a process that acts on cards names the run over cards instead."""
     result = cf("plan", ACTIVATE, "--all")
     assert result.exit_code == 2 and f"`cardflow run {ACTIVATE}` takes --card ID..., --all or --where" in result.stderr
+
+
+def test_an_actor_without_the_role_writes_nothing(cf: Run, stored: StoreUnderTest) -> None:
+    """An approver without the operator role cannot run the operators' process over cards: exit 1, nothing written."""
+    produce(cf, stored.folder, "u1")
+    before = stored.snapshot()
+    result = cf("run", ACTIVATE, "--all", "--as", "ap1")
+    assert result.exit_code == 1 and "does not have the operator role" in result.stderr, result.output
+    assert stored.snapshot() == before
