@@ -199,7 +199,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
     elif not request.dry_run:
-        connection.execute(db.batches.insert().values(**record))
+        card_runs.record_batch(connection, record)
     return run
 
 
@@ -387,13 +387,5 @@ def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
 def _finish(engine: Engine, run: _Run, result: CardRun) -> None:
     """The batch row's end: complete, or incomplete while a card waits for the bureau."""
     with engine.begin() as connection:
-        connection.execute(
-            db.batches.update()
-            .where(db.batches.c.id == result.batch)
-            .values(
-                status="incomplete" if result.unanswered else "complete",
-                finished_at=now(),
-                created=card_runs.moved_count(connection, result.batch),
-                skipped=result.counts["refused"],
-            )
-        )
+        status = "incomplete" if result.unanswered else "complete"
+        card_runs.finish_batch(connection, result.batch, status, result.counts["refused"], now())
