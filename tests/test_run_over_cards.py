@@ -5,10 +5,12 @@ run, resume; and the usage errors that say which kind of run a process takes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bureau_server import FakeBureau, respond
 from conftest import Run, StoreUnderTest
 
 ORDER, ACTIVATE, ACTIVATE_ONE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple", "TestProcActivateCard"
@@ -199,3 +201,28 @@ def test_an_actor_without_the_role_writes_nothing(cf: Run, stored: StoreUnderTes
     result = cf("run", ACTIVATE, "--all", "--as", "ap1")
     assert result.exit_code == 1 and "does not have the operator role" in result.stderr, result.output
     assert stored.snapshot() == before
+
+
+def test_a_bureau_that_does_not_answer_stops_the_run_and_the_batch_id_finishes_it(
+    cf: Run, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retrying four failed cards by name while the bureau answers 500: three calls, exit 1 with the command
+    that finishes the batch; once the bureau answers, that command orders every card, each once."""
+    produce(cf, stored.folder)
+    status = stored.folder / "orders" / "status"
+    for path in (stored.folder / "orders").glob("*.json"):
+        (status / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert cf("orders", "sync").exit_code == 0
+    with FakeBureau() as bureau:
+        for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+            monkeypatch.delenv(name)
+        for name, value in {**bureau.env(), "CARDFLOW_CONNECTOR": "http", "CARDFLOW_BUREAU_TIMEOUT": "1"}.items():
+            monkeypatch.setenv(name, value)
+        bureau.then(respond(500), respond(500), respond(500))
+        stopped = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-1", "--json")
+        assert stopped.exit_code == 1 and "did not answer 3 orders in a row" in stopped.stderr, stopped.output
+        assert "resume with `cardflow run CardsAddonExtProdProcRetryOrder --all --as op1 --batch-id retry-1" in stopped.stderr
+        assert set(states(cf).values()) == {"failed"}
+        finished = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-1", "--json")
+        assert finished.exit_code == 0, finished.output
+        assert set(states(cf).values()) == {"ordered"} and len(bureau.orders) == 4
