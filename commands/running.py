@@ -25,7 +25,7 @@ def run_selection_options(function: F) -> F:
         "--where",
         metavar="EXPR",
         help="The users matching EXPR (e.g. \"user.department == 'Sales'\"); over cards, the cards matching EXPR, "
-        "which reads `card` and `user` (the holder), e.g. \"card.state == 'produced' and user.department == 'Sales'\".",
+        "which reads `card` and `user` (the holder), e.g. \"card.state == 'STATE' and user.department == 'Sales'\".",
     )(function)
     function = click.option(
         "--all", "everyone", is_flag=True, help="Every user in the store; over cards, every card the process may act on now."
