@@ -25,7 +25,7 @@ def run_selection_options(function: F) -> F:
         "--where",
         metavar="EXPR",
         help="The users matching EXPR (e.g. \"user.department == 'Sales'\"); over cards, the cards matching EXPR, "
-        "which reads `card` and `user` (the holder), e.g. \"card.state == 'produced' and user.department == 'Sales'\".",
+        "which reads `card` and `user` (the holder), e.g. \"card.state == 'STATE' and user.department == 'Sales'\".",
     )(function)
     function = click.option(
         "--all", "everyone", is_flag=True, help="Every user in the store; over cards, every card the process may act on now."
@@ -94,8 +94,9 @@ def _report(result: Any, as_json: bool, workspace: Any) -> None:
     again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
     tell_refusals(Refusals.of(r.order for r in result.results), again)
     if result.unanswered and not result.dry_run:
+        stopped = f"{result.stopped}: " if result.stopped else ""
         raise Unfinished(
-            f"batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
+            f"{stopped}batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
             f"resume with `{command_again({'batch_id': result.batch})}`"
         )
     refused = result.counts["refused"]

@@ -10,23 +10,18 @@ batch id again fires nothing twice. A dry run writes nothing and simulates the b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.actions import _apply, _authorize
-from engine.batch.request import (
-    check_batch_id,
-    check_resumable,
-    check_where_attributes,
-    new_batch_id,
-    require_actor,
-    selection_expression,
-)
+from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
+from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.batch.request import check_batch_id, check_resumable, new_batch_id, require_actor
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -35,46 +30,27 @@ from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
-from engine.diagnostics import did_you_mean
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector, Simulated
 from engine.store import card_runs, db, lock, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view
 
+__all__ = [  # the request's types are declared in `card_request`, and used from here
+    "CARD_CHUNK",
+    "CardResult",
+    "CardRun",
+    "CardRunRequest",
+    "CardSelection",
+    "choose_trigger",
+    "count_selected",
+    "creates_cards",
+    "run_over_cards",
+]
+
 #: Cards per chunk, one transaction each.
 CARD_CHUNK = 500
-#: What a `--where` may read of a card: the fields of the card as expressions see it.
-CARD_FIELDS = frozenset(card_view(dict.fromkeys(db.cards.c.keys())))
-
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class CardSelection:
-    """Which cards a run is for: exactly one of explicit ids, every card the trigger may move, or those matching `where`."""
-
-    cards: tuple[int, ...] = ()
-    all: bool = False
-    where: str | None = None  # an expression over `card` and `user` (the holder)
-
-    def describe(self) -> Row:
-        return {"cards": list(self.cards), "all": self.all, "where": self.where}
-
-
-@dataclass(frozen=True)
-class CardRunRequest:
-    """Everything an operator gives `cardflow run` for a process that acts on existing cards."""
-
-    process: str  # the action process's symbolic name
-    actor: str
-    selection: CardSelection
-    trigger: str | None = None  # required when the process declares several triggers a person fires
-    reason: str | None = None
-    dry_run: bool = False
-    batch_id: str | None = None  # names the batch; an existing id resumes it
-    overrides: Mapping[str, Any] = field(default_factory=dict)  # --set
-    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +82,7 @@ class CardRun:
     resumed: bool = False
     results: list[CardResult] = field(default_factory=list)
     unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
+    stopped: str | None = None  # why the run stopped before the end (the bureau is down)
 
     @property
     def counts(self) -> Counter[str]:
@@ -135,6 +112,8 @@ class _Run:
     where: Compiled | None
     record: Row
     resumed: bool = False
+    unanswered: int = 0  # orders in a row the bureau did not answer
+    stopped: str | None = None  # why the run stopped (the bureau is down)
 
 
 def run_over_cards(
@@ -163,7 +142,9 @@ def run_over_cards(
             result.results += done
             if progress:
                 progress(visited)
-    result.unanswered = sum(1 for found in result.results if found.waiting)
+            if run.stopped:
+                break
+    result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
     if not request.dry_run:
         _finish(engine, run, result)
     return result
@@ -189,7 +170,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         raise UsageError(f"'{trigger}' needs a reason: give --reason TEXT")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
     where = card_where(connection, request.selection.where)
-    _check_selection(connection, request.selection)
+    check_card_selection(connection, request.selection)
     options = effective_options(workspace.scripts, request.overrides, request.sources)
     record = _record(workspace, process, actor, options, request)
     templates = templates_for(workspace.root / TEMPLATES)
@@ -199,44 +180,8 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
     elif not request.dry_run:
-        connection.execute(db.batches.insert().values(**record))
+        card_runs.record_batch(connection, record)
     return run
-
-
-def choose_trigger(process: Process, asked: str | None) -> str:
-    """The trigger a run of the action fires: the one it declares, or the one `--trigger` names among several."""
-    offered = [name for name, spec in process.triggers.items() if spec.bureau_status is None]
-    if asked is not None:
-        if asked not in offered:
-            hint = did_you_mean(asked, offered)
-            raise UsageError(f"--trigger {asked}: {process.symbolic_name} fires {', '.join(offered)}, not '{asked}'{hint}")
-        return asked
-    if len(offered) != 1:
-        raise UsageError(f"{process.symbolic_name} fires several triggers ({', '.join(offered)}): choose one with --trigger")
-    return offered[0]
-
-
-def card_where(connection: Connection, where: str | None) -> Compiled | None:
-    """The parsed --where over `card` and `user` (the holder); a field no card or no user has is an error."""
-    expression = selection_expression(where, frozenset({"card", "user"}))
-    if expression is None:
-        return None
-    for root, name in sorted(expression.attributes):
-        if root == "card" and name not in CARD_FIELDS:
-            raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, CARD_FIELDS)}")
-    check_where_attributes(connection, expression)
-    return expression
-
-
-def _check_selection(connection: Connection, selection: CardSelection) -> None:
-    """Exactly one of cards, all, where; every card named is in the store."""
-    if sum((bool(selection.cards), selection.all, selection.where is not None)) != 1:
-        raise UsageError("choose the cards with exactly one of --card, --all or --where")
-    if selection.cards:
-        known = card_runs.known_card_ids(connection, list(dict.fromkeys(selection.cards)))
-        missing = [str(card) for card in dict.fromkeys(selection.cards) if card not in known]
-        if missing:
-            raise UsageError(f"unknown card(s): {', '.join(missing)}")
 
 
 def _record(workspace: Workspace, process: Process, actor: Row, options: EffectiveOptions, request: CardRunRequest) -> Row:
@@ -348,7 +293,7 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
     moved = card_runs.moved_in_batch(connection, run.record["id"], [c["id"] for c in cards]) if run.resumed else {}
     holders = queries.users_by_id(connection, {card["user_id"] for card in cards})
     results = []
-    for card in cards:
+    for card in takewhile(lambda _: run.stopped is None, cards):  # until the bureau is found down
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         if run.where is not None and run.where.truth({"card": card_view(card), "user": holder})[0] is not True:
             continue
@@ -357,8 +302,16 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
             earlier = "done by an earlier run of this batch"
             results.append(CardResult(card["id"], card["user_id"], step["source"], step["dest"], "done", earlier))
             continue
-        results.append(_fire(connection, run, card))
+        results.append(_counted(run, _fire(connection, run, card)))
     return results
+
+
+def _counted(run: _Run, result: CardResult) -> CardResult:
+    """Count orders the bureau left unanswered in a row; at BUREAU_DOWN_AFTER the run stops."""
+    run.unanswered = run.unanswered + 1 if result.waiting else 0
+    if run.unanswered >= BUREAU_DOWN_AFTER:
+        run.stopped = f"the card bureau did not answer {run.unanswered} orders in a row; the run stopped"
+    return result
 
 
 def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
@@ -387,13 +340,5 @@ def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
 def _finish(engine: Engine, run: _Run, result: CardRun) -> None:
     """The batch row's end: complete, or incomplete while a card waits for the bureau."""
     with engine.begin() as connection:
-        connection.execute(
-            db.batches.update()
-            .where(db.batches.c.id == result.batch)
-            .values(
-                status="incomplete" if result.unanswered else "complete",
-                finished_at=now(),
-                created=card_runs.moved_count(connection, result.batch),
-                skipped=result.counts["refused"],
-            )
-        )
+        status = "incomplete" if result.unanswered else "complete"
+        card_runs.finish_batch(connection, result.batch, status, result.counts["refused"], now())
