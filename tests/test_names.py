@@ -41,6 +41,7 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     },
     "engine/testing/diff.py": {"ordered": "the bureau's answer to an order (accepted), beside `refused`"},
     "engine/testing/suite.py": {"failed": "the scenarios that failed"},
+    "engine/testing/matrix.py": {"start": "the matrix's `start` column and JSON key: the states a new card reaches"},
     "engine/testing/scenario.py": {"failed": "the bureau's order status a scenario's `orders: sync` step reports"},
     "engine/web/i18n.py": {"failed": "an email's delivery status, in Swedish"},
 }
@@ -49,13 +50,6 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
 #: shrinks this list as their work is merged. A new leak anywhere fails the test, and so does
 #: an entry here that is no longer a leak (the list only shrinks).
 EXPECTED_LEAKS: dict[str, set[str]] = {
-    # the creating trigger, `START` (moves to a `creates:` key)
-    "engine/batch/run.py": {"start"},
-    "engine/testing/matrix.py": {"start"},
-    # the scenario steps, a closed list (any trigger becomes a step)
-    "engine/definitions/schemas.py": {"approve", "reject", "postpone", "abort", "retry"},
-    # the API's action list
-    "engine/web/api.py": {"approve", "reject", "postpone", "abort", "retry"},
     # the console's actions and decision pages
     "engine/web/card_pages.py": {"abort", "retry"},
     "engine/web/decide_pages.py": {"approve", "reject", "postpone"},

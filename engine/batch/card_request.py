@@ -15,12 +15,12 @@ from engine.definitions.expressions import Compiled
 from engine.definitions.model import Process
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
-from engine.store import card_runs, db
+from engine.records import readable_fields
+from engine.store import card_runs
 from engine.store.queries import Row
-from engine.store.views import card_view
 
 #: What a `--where` may read of a card: the fields of the card as expressions see it.
-CARD_FIELDS = frozenset(card_view(dict.fromkeys(db.cards.c.keys())))
+CARD_FIELDS = readable_fields("card")
 
 
 @dataclass(frozen=True)
