@@ -37,6 +37,10 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    # the declared vocabulary: roles, scheduled jobs
+    "E240": "unknown role '{name}'{hint} (known: {known})",
+    "E241": "scheduled job '{name}' is neither a command nor a process the system runs{hint} (known: {known})",
+    "E242": "role '{name}' is marked system, as '{first}' is already; the system runs as one role",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

@@ -32,6 +32,7 @@ from engine.definitions.expressions import parse
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.roles import system_role
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
@@ -41,6 +42,12 @@ from engine.store.queries import Row
 from engine.store.views import card_view
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
+
+
+def system_actor(workspace: Workspace) -> Row:
+    """The built-in actor `system` as the system's processes see it: holding the workspace's system role."""
+    role = system_role(workspace.roles)
+    return {**SYSTEM, "roles": [role] if role else []}
 
 
 @dataclass
@@ -216,6 +223,7 @@ class _Sync:
     connector: Connector
     options: EffectiveOptions
     templates: Templates
+    actor: Row
 
 
 def sync_queue(
@@ -228,21 +236,23 @@ def sync_queue(
     sources: Mapping[str, str] | None = None,
     chunk: int = queries.CHUNK,
     committed: Callable[[list[ActionResult]], None] | None = None,
+    only: str | None = None,
 ) -> list[ActionResult]:
-    """The batch sync: every process run by the system fires its trigger on the cards waiting for it
-    (except the triggers the bureau's order status fires: those are the order-status sync's).
-    `committed` is told the results of each chunk once it is written (what an interrupt keeps)."""
+    """The batch sync: every process run by the system (or `only` the one so named: a scheduled job)
+    fires its trigger on the cards waiting for it (except the triggers the bureau's order status
+    fires: those are the order-status sync's). `committed` is told the results of each chunk once it
+    is written (what an interrupt keeps)."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
     with render_session():
         for action in workspace.processes.values():
-            if action.kind != "action" or action.actor != "system":
+            if action.kind != "action" or action.actor != "system" or only not in (None, action.symbolic_name):
                 continue
             for owner_name in action.acts_on:
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
                 for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
-                    sync = _Sync(action, compiled, trigger, connector, options, templates)
+                    sync = _Sync(action, compiled, trigger, connector, options, templates, system_actor(workspace))
                     left = None if limit is None else limit - len(results)
                     results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
     return results
@@ -286,7 +296,7 @@ def _bureau_down(results: list[ActionResult]) -> bool:
 
 def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
     context = FireContext(
-        sync.compiled, sync.connector, sync.templates, SYSTEM, sync.compiled.fingerprint, now(), connection=connection
+        sync.compiled, sync.connector, sync.templates, sync.actor, sync.compiled.fingerprint, now(), connection=connection
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
@@ -298,7 +308,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             break
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
-        problem = _action_problem(sync.action, sync.trigger, card, holder, SYSTEM, None, sync.options)
+        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options)
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue

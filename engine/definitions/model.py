@@ -171,6 +171,17 @@ class OptionScript:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A role users may hold and processes may require of their actor (roles.yaml)."""
+
+    name: str
+    description: str
+    sv: str | None = None  # the description in Swedish, for the console
+    system: bool = False  # the role the system's own processes run as
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Every process and option script of a workspace, with all diagnostics found in them."""
 
@@ -181,6 +192,8 @@ class Workspace:
     fingerprint: str
     #: the cron expression of each scheduled job (schedule.yaml), for the workers
     schedules: dict[str, str] = field(default_factory=dict)
+    #: the roles users may hold and processes may require (roles.yaml, else the default roles)
+    roles: dict[str, Role] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
