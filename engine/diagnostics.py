@@ -41,6 +41,8 @@ CODES: dict[str, str] = {
     "E240": "unknown role '{name}'{hint} (known: {known})",
     "E241": "scheduled job '{name}' is neither a command nor a process the system runs{hint} (known: {known})",
     "E242": "role '{name}' is marked system, as '{first}' is already; the system runs as one role",
+    # the store (validate --db): what the workspace reads that no user has
+    "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
@@ -105,8 +107,8 @@ class Diagnostic:
 
 
 def diagnostic(location: Location, code: str, **fields: Any) -> Diagnostic:
-    """Build a diagnostic from the code table; unknown codes are a programmer error."""
-    return Diagnostic(location, code, CODES[code].format(**fields))
+    """Build a diagnostic from the code table (a W code is a warning); unknown codes are a programmer error."""
+    return Diagnostic(location, code, CODES[code].format(**fields), "warning" if code.startswith("W") else "error")
 
 
 def one_line(text: str) -> str:

@@ -135,3 +135,46 @@ def states(run: Run) -> dict[str, str]:
     result = run("cards", "--json")
     assert result.exit_code == 0, result.output
     return {card["user"]: card["state"] for card in json.loads(result.stdout)}
+
+
+NIGHTLY = """symbolic_name: TestProcActivateNightly
+name: Activate produced cards at night
+package: Cards
+component: Identity Manager scheduled job
+start: Scheduled job > Activate produced cards
+description: As the system I activate every produced card.
+outcome: [active]
+kind: action
+actor: system
+acts_on: [CardsAddonExtProdBoProcOrderMultiple]
+triggers:
+  activate:
+    description: Activate the produced card.
+prerequisites:
+  - rule: card.state == 'produced'
+    message: Only a produced card is activated.
+"""
+
+
+def test_a_job_naming_a_process_added_in_yaml_alone_fires_its_new_trigger(
+    run: Run, extended_workspace: Path, stored: StoreUnderTest
+) -> None:
+    """A system process the code has never heard of, scheduled by its symbolic name, fires its trigger (the
+    extended workspace's new `activate`) on the cards waiting for it."""
+    (extended_workspace / "processes" / "TestProcActivateNightly.yaml").write_text(NIGHTLY)
+    (extended_workspace / "schedule.yaml").write_text('jobs:\n  TestProcActivateNightly:\n    schedule: "@daily"\n')
+    found = load_workspace(extended_workspace)
+    assert found.ok and found.schedules == {"TestProcActivateNightly": "@daily"}, found.diagnostics
+    (Path.cwd() / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    users = ("--user", "u1", "--user", "u2", "--set", "CardsAddonExtProdQueue=false")
+    assert run("run", ORDER, *users, "--as", "op1", "--workspace", str(extended_workspace)).exit_code == 0
+    orders = Path.cwd() / "orders"
+    (order,) = [path for path in orders.glob("*.json") if ".u1." in path.name]
+    (orders / "status").mkdir()
+    (orders / "status" / order.name).write_text('{"status": "produced"}')
+    assert run("orders", "sync", "--workspace", str(extended_workspace)).exit_code == 0
+    runtime = Runtime(found, db.connect(stored.location), DropFolder(orders))
+    scheduled_job(runtime, "TestProcActivateNightly")(runtime)
+    assert states(run) == {"u1": "active", "u2": "ordered"}
+    runtime.engine.dispose()

@@ -1,7 +1,8 @@
 """The batch runtime: a process run for many users (`request` checks what is asked, `prepared` makes
 ready what is asked, `run` carries it out chunk by chunk, `results` reports it), a fired trigger turned into rows (`effects`), and
 triggers fired on existing cards: approve, reject, postpone, abort, retry and the batch sync (`actions`);
-a run stopped early (`stopping`); the order-status sync (`status`); a batch split into chunks that
+a run stopped early (`stopping`); the order-status sync (`status`); the refusal of a run whose
+process reads a user attribute no stored user has (`attributes`); a batch split into chunks that
 workers work (`chunks`).
 
 May import: outbound, store, definitions and the ground floor.

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch.attributes import firing, refuse_unknown_attributes
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
@@ -26,6 +27,7 @@ from engine.batch.effects import (
     unanswered,
 )
 from engine.batch.request import refuse_inactive
+from engine.batch.results import none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -102,6 +104,7 @@ def act(
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
         refuse_inactive(actor, f"{trigger} cards")
+        refuse_unknown_attributes(workspace, connection, firing(workspace, trigger))
         cards = queries.get_cards(connection, card_ids, lock=True)  # a second command waits, then sees the new states
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
@@ -207,7 +210,9 @@ def _apply(
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
-    refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+    if decision.dest is None:
+        raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({source}): {none_held(decision)}")
+    refused, order = bureau_refusal(work), bureau_accepted(work)
     if work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
@@ -326,7 +331,10 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier.get(card["id"], 0))
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+        if decision.dest is None:
+            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", none_held(decision)))
+            continue
+        refused, order = bureau_refusal(work), bureau_accepted(work)
         results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused, order))
     lost = work.flush(connection, context)
     return [_moved_meanwhile(result) if result.card in lost else result for result in results]

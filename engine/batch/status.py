@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from engine.batch.actions import ActionResult, _action_problem, _bureau_down, system_actor
 from engine.batch.effects import FireContext, Work, fire
+from engine.batch.results import none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.files import TEMPLATES
@@ -139,6 +140,8 @@ def _move(
         "production_type": card["production_type"],
     }
     decision = fire(context, work, card, holder, trigger, process=name, batch=batch, reason=said)
+    if decision.dest is None:
+        return ActionResult(card["id"], name, trigger, source, None, "skipped", f"{said}; {none_held(decision)}")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", said)
 
 

@@ -21,6 +21,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, T
 from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from engine.definitions.email_samples import sample_context
+from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
@@ -270,6 +271,29 @@ def person_attributes(tree: nodes.Template) -> set[str]:
     read = {node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None) for node in lookups}
     names = {name for name in read if isinstance(name, str) and not name.startswith("_")}
     return names - PERSON_FIELDS - set().union(*CONTEXT_ATTRIBUTES.values())
+
+
+def person_reads(root: Path, email: str) -> list[tuple[str, str, Location]]:
+    """What the template `email` (every part, every locale) reads of a person beyond a person's
+    fields (`holder.department`), each where it is first read; not what it allows to be missing
+    (`| default(...)`, `is defined`). Each as (attribute, as written, where); a file that does not
+    parse reads nothing here (validate says why)."""
+    folder = root / TEMPLATES
+    environment = templates_for(folder).environment
+    found: dict[str, tuple[str, Location]] = {}
+    for path in sorted(p for p in folder.rglob(f"{email}.*") if p.name.removeprefix(email + ".") in PARTS.values()):
+        try:
+            tree = environment.parse(path.read_text(encoding="utf-8"))
+        except (TemplateSyntaxError, OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+            continue
+        checks: Iterator[Any] = tree.find_all((nodes.Filter, nodes.Test))
+        allowed = {id(node.node) for node in checks if node.name in ("default", "d", "defined")}
+        names = person_attributes(tree)
+        for node in tree.find_all(nodes.Getattr):
+            if node.attr in names and id(node) not in allowed:
+                shown = f"{node.node.name}.{node.attr}" if isinstance(node.node, nodes.Name) else node.attr
+                found.setdefault(node.attr, (shown, Location(_shown(path, root), node.lineno)))
+    return [(attr, shown, where) for attr, (shown, where) in sorted(found.items())]
 
 
 def _render_sample(
