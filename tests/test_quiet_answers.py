@@ -172,3 +172,18 @@ def test_validate_with_a_store_that_is_not_one_yet_checks_the_workspace_alone(cf
     result = cf("validate", "--db", str(tmp_path / "none.db"))
     assert result.exit_code == 0, result.output
     assert "the users were not checked (W240)" in result.stderr
+
+
+def test_a_template_reading_a_listed_holders_attribute_nobody_has_refuses_the_run(cf: Run, workspace: Path) -> None:
+    """`{{ entry.holder.departmnt }}` in the approvers' email refuses the run; the loop's own `loop.index` is no user's."""
+    edit(
+        workspace,
+        "templates/email/approval_requested.text.txt",
+        "{% for entry in cards %}\n",
+        "{% for entry in cards %}\n  {{ loop.index }} {{ entry.holder.departmnt }}\n",
+    )
+    result = cf("run", ORDER, "--user", "u1", "--as", "op1", "--set", "CardsAddonExtProdBatchOrderApproval=true")
+    assert result.exit_code == 2
+    assert "templates/email/approval_requested.text.txt:6:1: the email template approval_requested reads" in result.stderr
+    assert "'entry.holder.departmnt', which no user in the store has (did you mean 'department'?)" in result.stderr
+    assert "loop.index" not in result.stderr and cards(cf) == []

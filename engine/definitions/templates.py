@@ -281,7 +281,9 @@ def person_reads(root: Path, email: str) -> list[tuple[str, str, Location]]:
     folder = root / TEMPLATES
     environment = templates_for(folder).environment
     found: dict[str, tuple[str, Location]] = {}
-    for path in sorted(p for p in folder.rglob(f"{email}.*") if p.name.removeprefix(email + ".") in PARTS.values()):
+    locales = ["", *sorted(path.name for path in folder.iterdir() if path.is_dir())] if folder.is_dir() else []
+    files = [folder / locale / f"{email}.{suffix}" for locale in locales for suffix in PARTS.values()]
+    for path in (path for path in files if path.is_file()):
         try:
             tree = environment.parse(path.read_text(encoding="utf-8"))
         except (TemplateSyntaxError, OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
@@ -290,10 +292,23 @@ def person_reads(root: Path, email: str) -> list[tuple[str, str, Location]]:
         allowed = {id(node.node) for node in checks if node.name in ("default", "d", "defined")}
         names = person_attributes(tree)
         for node in tree.find_all(nodes.Getattr):
-            if node.attr in names and id(node) not in allowed:
-                shown = f"{node.node.name}.{node.attr}" if isinstance(node.node, nodes.Name) else node.attr
-                found.setdefault(node.attr, (shown, Location(_shown(path, root), node.lineno)))
+            if node.attr in names and _of_a_person(node.node) and id(node) not in allowed:
+                found.setdefault(node.attr, (_written(node), Location(_shown(path, root), node.lineno)))
     return [(attr, shown, where) for attr, (shown, where) in sorted(found.items())]
+
+
+def _written(node: nodes.Node) -> str:
+    """An attribute lookup as the template writes it (`entry.holder.department`)."""
+    if isinstance(node, nodes.Getattr):
+        return f"{_written(node.node)}.{node.attr}"
+    return node.name if isinstance(node, nodes.Name) else "..."
+
+
+def _of_a_person(node: nodes.Node) -> bool:
+    """Whether `node` stands for a person: `holder`, `recipient`, `requester`, or a card's (`entry.holder`)."""
+    if isinstance(node, nodes.Name):
+        return node.name in PERSONS
+    return isinstance(node, nodes.Getattr) and node.attr in PERSONS
 
 
 def _render_sample(
