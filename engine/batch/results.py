@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from engine.definitions.compile import Decision
 from engine.store.queries import Row
+
+if TYPE_CHECKING:
+    from engine.definitions.compile import Decision
 
 
 @dataclass(frozen=True)
