@@ -11,6 +11,12 @@ from typing import Any
 import pytest
 from conftest import Run, StoreUnderTest
 
+from engine.batch.actions import act
+from engine.definitions.workspace import load_workspace
+from engine.errors import InputProblems, Refused
+from engine.outbound.bureau import DropFolder
+from engine.store import db
+
 ORDER, ABORT, SYNC = "CardsAddonExtProdBoProcOrderMultiple", "CardsAddonExtProdProcAbort", "CardsAddonExtProdBatchSync"
 USERS = """id,name,email,state,roles,department
 op1,Olle Operator,op1@example.com,active,operator,IT
@@ -187,3 +193,61 @@ def test_a_template_reading_a_listed_holders_attribute_nobody_has_refuses_the_ru
     assert "templates/email/approval_requested.text.txt:6:1: the email template approval_requested reads" in result.stderr
     assert "'entry.holder.departmnt', which no user in the store has (did you mean 'department'?)" in result.stderr
     assert "loop.index" not in result.stderr and cards(cf) == []
+
+
+def produced_card(run: Run, workspace: Path) -> int:
+    """u1's card of the extended workspace, ordered straight at the bureau and reported produced."""
+    assert run("run", ORDER, "--user", "u1", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace)).exit_code == 0
+    orders = Path.cwd() / "orders"
+    (order,) = orders.glob("*.json")
+    (orders / "status").mkdir()
+    (orders / "status" / order.name).write_text('{"status": "produced"}')
+    assert run("orders", "sync", "--workspace", str(workspace)).exit_code == 0
+    (card,) = json.loads(run("cards", "--json").stdout)
+    assert card["state"] == "produced"
+    return int(card["id"])
+
+
+def test_a_new_action_reading_an_attribute_nobody_has_is_refused(
+    run: Run, extended_workspace: Path, stored: StoreUnderTest
+) -> None:
+    """An action process added in YAML alone (Activate card) whose prerequisite reads `user.departmnt` is refused
+    before any card moves, as the shipped ones are; the attribute fixed, its new trigger moves the card."""
+    (Path.cwd() / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    card = produced_card(run, extended_workspace)
+    rule = "  - rule: card.state == 'produced'\n"
+    edit(
+        extended_workspace,
+        "processes/TestProcActivateCard.yaml",
+        rule,
+        rule.replace("card.state", "user.departmnt != 'HR' and card.state"),
+    )
+    engine = db.connect(stored.location)
+    try:
+        with pytest.raises(InputProblems, match=r"reads 'user.departmnt', .* \(did you mean 'department'\?\)"):
+            act(load_workspace(extended_workspace), engine, "activate", [card], "op1", DropFolder(Path.cwd() / "orders"))
+        edit(extended_workspace, "processes/TestProcActivateCard.yaml", "user.departmnt", "user.department")
+        (done,) = act(load_workspace(extended_workspace), engine, "activate", [card], "op1", DropFolder(Path.cwd() / "orders"))
+        assert (done.status, done.dest) == ("done", "active")
+    finally:
+        engine.dispose()
+
+
+def test_a_new_trigger_whose_guard_fails_is_refused_not_done(run: Run, extended_workspace: Path, stored: StoreUnderTest) -> None:
+    """The extended workspace's new `activate`, given a guard that fails for the holder, is refused with the
+    guard and the value it read; the card stays produced."""
+    (Path.cwd() / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    card = produced_card(run, extended_workspace)
+    move = "  - trigger: activate\n    source: produced\n    dest: active\n"
+    edit(extended_workspace, f"processes/{ORDER}.yaml", move, move + "    guard: user.department == 'HR'\n")
+    engine = db.connect(stored.location)
+    try:
+        with pytest.raises(
+            Refused, match=r"no transition of 'activate' from 'produced' holds: .* is false \(user.department = 'Sales'\)"
+        ):
+            act(load_workspace(extended_workspace), engine, "activate", [card], "op1", DropFolder(Path.cwd() / "orders"))
+    finally:
+        engine.dispose()
+    assert [c["state"] for c in json.loads(run("cards", "--json").stdout)] == ["produced"]
