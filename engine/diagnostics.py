@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     "E242": "role '{name}' is marked system, as '{first}' is already; the system runs as one role",
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
+    "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

@@ -47,7 +47,7 @@ def read_roles(root: Path) -> tuple[dict[str, Role], list[Diagnostic], bytes]:
         return {}, found, path.read_bytes()
     shape, buildable = validate(document, "roles")
     roles = build_roles(document) if buildable and not found else {}
-    return roles, found + shape + _one_system_role(roles), path.read_bytes()
+    return roles, found + shape + _one_system_role(roles) + _no_keywords(roles), path.read_bytes()
 
 
 def build_roles(document: Document) -> dict[str, Role]:
@@ -62,6 +62,11 @@ def _one_system_role(roles: dict[str, Role]) -> list[Diagnostic]:
     """At most one role is the system's (E242 at each one after the first)."""
     marked = [role for role in roles.values() if role.system]
     return [diagnostic(role.location, "E242", name=role.name, first=marked[0].name) for role in marked[1:]]
+
+
+def _no_keywords(roles: dict[str, Role]) -> list[Diagnostic]:
+    """`any` and `system` are actor keywords; a role of that name could never be told apart (E243)."""
+    return [diagnostic(role.location, "E243", name=role.name) for role in roles.values() if role.name in ACTOR_KEYWORDS]
 
 
 def system_role(roles: dict[str, Role]) -> str | None:
