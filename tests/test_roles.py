@@ -117,3 +117,14 @@ def test_init_copies_the_roles(tmp_path: Path) -> None:
     """`cardflow init` gives a site the roles with the rest of the workspace."""
     init_workspace(tmp_path / "site", ROOT)
     assert (tmp_path / "site" / "roles.yaml").read_bytes() == (ROOT / "roles.yaml").read_bytes()
+
+
+def test_users_import_with_a_broken_roles_yaml_says_so(run: Run, workspace: Path) -> None:
+    """A roles.yaml that cannot be read makes `users import` a one-line error pointing at validate, not "unknown role"."""
+    (workspace / "roles.yaml").write_text("roles: [operator]\n")
+    (Path.cwd() / "users.csv").write_text(USERS)
+    result = run("users", "import", "users.csv", "--workspace", str(workspace))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"cardflow: {workspace}/roles.yaml has errors, so no role is known; run `cardflow validate`"
+    ]

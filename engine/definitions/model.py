@@ -212,6 +212,12 @@ class Workspace:
         if state is not None and state not in states:
             raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
 
+    def role_names(self) -> list[str]:
+        """The roles users may hold, or a UsageError when roles.yaml could not be read (validate says why)."""
+        if not self.roles:
+            raise UsageError(f"{self.root}/roles.yaml has errors, so no role is known; run `cardflow validate`")
+        return list(self.roles)
+
     def require_valid(self) -> Workspace:
         """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""
         if not self.ok:
