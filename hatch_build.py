@@ -21,6 +21,7 @@ SHIPPED = {
     "tests/scenarios": "engine/reference/tests/scenarios",
     "tests/diff": "engine/reference/tests/diff",
     "schedule.yaml": "engine/reference/schedule.yaml",
+    "roles.yaml": "engine/reference/roles.yaml",
 }
 
 

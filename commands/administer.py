@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,7 @@ from commands.shared import (
     db_option,
     echo_json,
     json_option,
+    open_reading,
     open_workspace,
     options_from,
     set_option,
@@ -20,23 +22,44 @@ from commands.shared import (
 
 @click.command()
 @workspace_option
+@db_option
 @json_option
 @click.pass_context
-def validate(ctx: click.Context, workspace: str | None, as_json: bool) -> None:
+def validate(ctx: click.Context, workspace: str | None, db: str | None, as_json: bool) -> None:
     """Check every process and option script; print FILE:LINE:COL: CODE message.
 
-    Exits 0 when there is no error, 1 when there are diagnostics.
+    With a store (--db or CARDFLOW_DB) also warn (W240) of each user attribute the workspace reads
+    that no user in the store has. Exits 0 when there is no error (warnings aside), 1 when there are.
     """
     found = open_workspace(workspace, valid=False, render_templates=True)
+    diagnostics = list(found.diagnostics)
+    if db is not None:
+        from engine.diagnostics import sort_unique
+
+        diagnostics = sort_unique(diagnostics + _store_warnings(found, db))
     if as_json:
-        echo_json([item.as_json() for item in found.diagnostics])
+        echo_json([item.as_json() for item in diagnostics])
     else:
-        for item in found.diagnostics:
+        for item in diagnostics:
             click.echo(str(item))
-    errors = sum(1 for item in found.diagnostics if item.severity == "error")
+    errors = sum(1 for item in diagnostics if item.severity == "error")
     summary = f"{len(found.processes)} processes, {len(found.scripts)} option scripts in {found.root}"
     click.echo(f"cardflow: {errors} error(s); {summary}" if errors else f"cardflow: ok; {summary}", err=True)
     ctx.exit(1 if errors else 0)
+
+
+def _store_warnings(found: Any, db: str) -> list[Any]:
+    """The W240 warnings of the workspace against the users of the store `db`; none, with a note on
+    stderr, when it is not (yet) a cardflow store: validate judges the workspace, the store only helps."""
+    from engine.batch.attributes import store_warnings
+    from engine.errors import CardflowError
+
+    try:
+        with open_reading(db) as connection:
+            return store_warnings(found, connection)
+    except CardflowError as error:
+        click.echo(f"cardflow: {error.message}; the users were not checked (W240)", err=True)
+        return []
 
 
 @click.command()

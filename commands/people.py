@@ -14,8 +14,10 @@ from commands.shared import (
     json_option,
     json_text,
     open_reading,
+    open_workspace,
     page_options,
     store_at,
+    workspace_option,
 )
 
 
@@ -33,22 +35,24 @@ def users() -> None:
     help="The file's format (default: by its suffix; from stdin, guessed).",
 )
 @db_option
+@workspace_option
 @json_option
-def users_import(file: Path, fmt: str | None, db: str | None, as_json: bool) -> None:
+def users_import(file: Path, fmt: str | None, db: str | None, workspace: str | None, as_json: bool) -> None:
     """Import users (id, name, email, state, roles, any other attribute); re-import updates them.
 
-    CSV: a header row; roles separated by spaces or semicolons. JSON/YAML: a list of users
-    (or a mapping with `users:`). FILE `-` reads stdin. The file is checked whole before anything
-    is written. --json: {imported, source}.
+    CSV: a header row; roles separated by spaces or semicolons, each a role of the workspace
+    (roles.yaml). JSON/YAML: a list of users (or a mapping with `users:`). FILE `-` reads stdin.
+    The file is checked whole before anything is written. --json: {imported, source}.
     """
     from engine.store.queries import upsert_users
     from engine.store.users import guess_format, parse_users, read_users
 
+    roles = open_workspace(workspace, valid=False).role_names()
     if str(file) == "-":
         text = read_stdin()
-        rows = parse_users(text, "<stdin>", fmt or guess_format(text))
+        rows = parse_users(text, "<stdin>", fmt or guess_format(text), roles)
     else:
-        rows = read_users(file, fmt)
+        rows = read_users(file, fmt, roles)
     engine = store_at(db)
     with engine.begin() as connection:
         upsert_users(connection, rows)

@@ -45,6 +45,13 @@ CODES: dict[str, str] = {
     "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
     "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
     "E232": "'{key}' is not for {process}, which {works} (choose with one of {use})",
+    # the declared vocabulary: roles, scheduled jobs
+    "E240": "unknown role '{name}'{hint} (known: {known})",
+    "E241": "scheduled job '{name}' is neither a command nor a process the system runs{hint} (known: {known})",
+    "E242": "role '{name}' is marked system, as '{first}' is already; the system runs as one role",
+    # the store (validate --db): what the workspace reads that no user has
+    "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
+    "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
@@ -109,8 +116,8 @@ class Diagnostic:
 
 
 def diagnostic(location: Location, code: str, **fields: Any) -> Diagnostic:
-    """Build a diagnostic from the code table; unknown codes are a programmer error."""
-    return Diagnostic(location, code, CODES[code].format(**fields))
+    """Build a diagnostic from the code table (a W code is a warning); unknown codes are a programmer error."""
+    return Diagnostic(location, code, CODES[code].format(**fields), "warning" if code.startswith("W") else "error")
 
 
 def one_line(text: str) -> str:

@@ -405,10 +405,12 @@ def with_department_line(workspace: Path) -> list[str]:
     return ["--workspace", str(workspace)]
 
 
-def test_a_template_reads_the_holders_attributes(cf: Run, workspace: Path) -> None:
+def test_a_template_reads_the_holders_attributes(cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`{{ holder.department }}` validates (the sample holder has one), and renders the holder's own attribute."""
     ws = with_department_line(workspace)
-    assert ok(cf("validate", *ws, "--json")) == []
+    with monkeypatch.context() as scoped:
+        scoped.delenv("CARDFLOW_DB", raising=False)  # no store to validate against (no user has a department: W240)
+        assert ok(cf("validate", *ws, "--json")) == []
     assert "Department: <department>" in ok(cf("preview", "card_ordered", *ws))
     Path("departments.json").write_text(json.dumps([{**USERS[3], "department": "Sales"}]), encoding="utf-8")
     ok(cf("users", "import", "departments.json"))
@@ -417,7 +419,11 @@ def test_a_template_reads_the_holders_attributes(cf: Run, workspace: Path) -> No
 
 
 def test_a_holder_without_the_attribute_stops_the_batch_at_the_template_line(cf: Run, workspace: Path) -> None:
-    """A holder without the attribute a template reads: one line naming the file, line and attribute, exit 1, no card written."""
+    """A holder without the attribute a template reads (another user has it): one line naming the file, line and
+    attribute, exit 1, no card written. (An attribute no user has refuses the run before: tests/test_quiet_answers.py.)"""
+    other = {"id": "u9", "name": "Ulla", "email": "ulla@example.com", "state": "active", "department": "Sales"}
+    Path("more.json").write_text(json.dumps([other]), encoding="utf-8")
+    ok(cf("users", "import", "more.json"))
     result = cf("run", ORDER, "--user", "u1", "--as", "op1", *QUEUE_OFF, *with_department_line(workspace))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "templates/email/card_ordered.text.txt:2" in result.stderr and "'department'" in result.stderr

@@ -201,6 +201,19 @@ def test_two_workers_with_the_scheduled_batch_sync_order_each_card_once(site: Si
     assert [process.wait(timeout=60) for process in workers] == [0, 0]
 
 
+def test_a_worker_runs_a_scheduled_job_named_by_a_system_process(site: Site, workspace: Path) -> None:
+    """A schedule naming the batch-sync process by its symbolic name: a worker runs it, ordering the queued cards."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  CardsAddonExtProdBatchSync:\n    schedule: "* * * * * */2"\n')
+    site.users(20)
+    site.cardflow("run", ORDER, "--all", "--as", "op1", "--workspace", str(workspace))
+    worker = site.worker("--workspace", str(workspace))
+    wait_for(lambda: site.value("SELECT count(*) FROM cards WHERE state = 'ordered'") == 21, worker)
+    done = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :task AND status = 'succeeded'"
+    wait_for(lambda: site.value(done, task="cardflow.CardsAddonExtProdBatchSync") >= 1, worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+
+
 def test_sigterm_stops_a_worker_after_its_current_job(site: Site) -> None:
     """SIGTERM during a chunk: the worker finishes that chunk, takes no other, and exits 0."""
     site.users(6_000)

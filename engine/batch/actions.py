@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch.attributes import firing, refuse_unknown_attributes
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
@@ -26,12 +27,14 @@ from engine.batch.effects import (
     unanswered,
 )
 from engine.batch.request import refuse_inactive
+from engine.batch.results import none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.roles import system_role
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
@@ -41,6 +44,12 @@ from engine.store.queries import Row
 from engine.store.views import batch_of, batch_view, card_view
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
+
+
+def system_actor(workspace: Workspace) -> Row:
+    """The built-in actor `system` as the system's processes see it: holding the workspace's system role."""
+    role = system_role(workspace.roles)
+    return {**SYSTEM, "roles": [role] if role else []}
 
 
 @dataclass
@@ -95,6 +104,7 @@ def act(
         if actor is None:
             raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
         refuse_inactive(actor, f"{trigger} cards")
+        refuse_unknown_attributes(workspace, connection, firing(workspace, trigger))
         cards = queries.get_cards(connection, card_ids, lock=True)  # a second command waits, then sees the new states
         missing = [str(card) for card in card_ids if card not in cards]
         if missing:
@@ -211,7 +221,9 @@ def _apply(
         if not plan:
             queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
-    refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+    if decision.dest is None:
+        raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({source}): {none_held(decision)}")
+    refused, order = bureau_refusal(work), bureau_accepted(work)
     if not plan and work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
@@ -227,6 +239,7 @@ class _Sync:
     connector: Connector
     options: EffectiveOptions
     templates: Templates
+    actor: Row
 
 
 def sync_queue(
@@ -239,21 +252,23 @@ def sync_queue(
     sources: Mapping[str, str] | None = None,
     chunk: int = queries.CHUNK,
     committed: Callable[[list[ActionResult]], None] | None = None,
+    only: str | None = None,
 ) -> list[ActionResult]:
-    """The batch sync: every process run by the system fires its trigger on the cards waiting for it
-    (except the triggers the bureau's order status fires: those are the order-status sync's).
-    `committed` is told the results of each chunk once it is written (what an interrupt keeps)."""
+    """The batch sync: every process run by the system (or `only` the one so named: a scheduled job)
+    fires its trigger on the cards waiting for it (except the triggers the bureau's order status
+    fires: those are the order-status sync's). `committed` is told the results of each chunk once it
+    is written (what an interrupt keeps)."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
     with render_session():
         for action in workspace.processes.values():
-            if action.kind != "action" or action.actor != "system":
+            if action.kind != "action" or action.actor != "system" or only not in (None, action.symbolic_name):
                 continue
             for owner_name in action.acts_on:
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
                 for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
-                    sync = _Sync(action, compiled, trigger, connector, options, templates)
+                    sync = _Sync(action, compiled, trigger, connector, options, templates, system_actor(workspace))
                     left = None if limit is None else limit - len(results)
                     results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
     return results
@@ -297,7 +312,7 @@ def _bureau_down(results: list[ActionResult]) -> bool:
 
 def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
     context = FireContext(
-        sync.compiled, sync.connector, sync.templates, SYSTEM, sync.compiled.fingerprint, now(), connection=connection
+        sync.compiled, sync.connector, sync.templates, sync.actor, sync.compiled.fingerprint, now(), connection=connection
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
@@ -309,7 +324,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             break
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
-        problem = _action_problem(sync.action, sync.trigger, card, holder, SYSTEM, None, sync.options)
+        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options)
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue
@@ -320,7 +335,10 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier_orders)
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
             continue
-        refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
+        if decision.dest is None:
+            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", none_held(decision)))
+            continue
+        refused, order = bureau_refusal(work), bureau_accepted(work)
         results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused, order))
     lost = work.flush(connection, context)
     return [_moved_meanwhile(result) if result.card in lost else result for result in results]

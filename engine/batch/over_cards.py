@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.actions import _apply, _authorize
+from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.batch.request import check_batch_id, check_resumable, new_batch_id, require_actor
@@ -171,6 +172,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
     where = card_where(connection, request.selection.where)
     check_card_selection(connection, request.selection)
+    refuse_unknown_attributes(workspace, connection, {process.symbolic_name, *process.acts_on})
     options = effective_options(workspace.scripts, request.overrides, request.sources)
     record = _record(workspace, process, actor, options, request)
     templates = templates_for(workspace.root / TEMPLATES)
@@ -326,14 +328,11 @@ def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
             connection, outcome, card, run.trigger, run.actor, run.connector, request.reason, run.templates,
             batch_id=run.record["id"], plan=request.dry_run,
         )  # fmt: skip
-    except Refused as moved:  # another command moved the card after this run read it
-        return CardResult(card["id"], card["user_id"], source, None, "refused", moved.message)
+    except Refused as refused:  # no transition's guard holds, or another command moved the card meanwhile
+        return CardResult(card["id"], card["user_id"], source, None, "refused", refused.message)
     if action.status == "deferred":
         reason = f"{action.message}; run batch {run.record['id']} again to finish"
         return CardResult(card["id"], card["user_id"], source, None, "refused", reason, waiting=True)
-    if action.dest is None:
-        reason = f"no transition of '{run.trigger}' fits card {card['id']} in state '{source}' (see `cardflow show`)"
-        return CardResult(card["id"], card["user_id"], source, None, "refused", reason)
     return CardResult(card["id"], card["user_id"], source, action.dest, "done", action.message, action.order)
 
 

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from sqlalchemy import Connection, Engine
 
+from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
@@ -108,6 +109,7 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)
     check_where_attributes(connection, where)
+    refuse_unknown_attributes(workspace, connection, [process.symbolic_name])
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     return Batch(request, process, compiled, options, actor, record, prerequisites, where, templates)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.store.queries import Row
+
+if TYPE_CHECKING:
+    from engine.definitions.compile import Decision
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,18 @@ class BatchResult:
         if self.stopped:
             found["stopped"] = self.stopped
         return found
+
+
+def none_held(decision: Decision) -> str:
+    """Why firing a trigger moved nothing, in words: no transition of it from the card's state held,
+    each candidate with its guard, its result and the values it read."""
+    shown = []
+    for entry in decision.trace:
+        read = ", ".join(f"{r['name']} = {r['value']!r}" for r in entry["reads"] if not r["name"].startswith("options."))
+        guard = f"`{entry['guard']}` is {_result(entry['result'])}" if entry["guard"] else "no guard"
+        shown.append(f"#{entry['transition']} ({entry['at']}) {guard}" + (f" ({read})" if read else ""))
+    return f"no transition of '{decision.trigger}' from '{decision.source}' holds: {'; '.join(shown) or 'none leaves it'}"
+
+
+def _result(value: object) -> str:
+    return "true" if value is True else "false" if value is False else "not known"

@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from engine.batch.actions import SYSTEM, ActionResult, _action_problem, _bureau_down
+from engine.batch.actions import ActionResult, _action_problem, _bureau_down, system_actor
 from engine.batch.effects import FireContext, Work, fire
+from engine.batch.results import none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.files import TEMPLATES
@@ -49,14 +50,16 @@ def sync_order_status(
     *,
     overrides: Mapping[str, Any] | None = None,
     chunk: int = queries.CHUNK,
+    only: str | None = None,
 ) -> list[ActionResult]:
-    """Ask the bureau for the status of every ordered card and move each card on; see the module docstring."""
+    """Ask the bureau for the status of every ordered card and move each card on (by every process
+    the system runs, or `only` the one so named: a scheduled job); see the module docstring."""
     options = effective_options(workspace.scripts, overrides)
     results: list[ActionResult] = []
     with render_session():
         for action in workspace.processes.values():
             triggers = {spec.bureau_status: name for name, spec in action.triggers.items() if spec.bureau_status}
-            if action.kind != "action" or action.actor != "system" or not triggers:
+            if action.kind != "action" or action.actor != "system" or not triggers or only not in (None, action.symbolic_name):
                 continue
             for owner_name in action.acts_on:
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
@@ -94,7 +97,7 @@ def _sync_chunk(workspace: Workspace, connection: Connection, sync: _StatusSync,
         sync.compiled,
         sync.connector,
         templates_for(workspace.root / TEMPLATES),
-        SYSTEM,
+        system_actor(workspace),
         sync.compiled.fingerprint,
         now(),
         connection=connection,
@@ -127,11 +130,13 @@ def _move(
     trigger = sync.triggers.get(answer.status or "")
     if trigger is None or not sync.compiled.can_fire(trigger, source):
         return None  # nothing new, or nothing this status can move
-    problem = _action_problem(sync.action, trigger, card, holder, SYSTEM, None, sync.options)
+    problem = _action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options)
     if problem:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", problem)
     said = f"the card bureau reports order {order_id} {answer.status}" + (f": {answer.reason}" if answer.reason else "")
     decision = fire(context, work, card, holder, trigger, process=name, batch=batch_of(card), reason=said)
+    if decision.dest is None:
+        return ActionResult(card["id"], name, trigger, source, None, "skipped", f"{said}; {none_held(decision)}")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", said)
 
 

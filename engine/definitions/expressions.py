@@ -101,6 +101,20 @@ def parse(source: str) -> Compiled:
     return Compiled(source, frozenset(roots), frozenset(attributes), frozenset(constants), closure)
 
 
+#: The tests that allow for a record without the attribute they test.
+ABSENCE_TESTS = frozenset({"defined", "undefined", "none"})
+
+
+def absence_tested(source: str) -> frozenset[tuple[str, str]]:
+    """The root attributes a valid expression tests with `is defined` or `is none`: it allows for
+    records without them (`user.locale is defined and ...`)."""
+    tree = Parser(_ENV, source, state="variable").parse_expression()
+    tested = (test.node for test in tree.find_all(nodes.Test) if test.name in ABSENCE_TESTS)
+    return frozenset(
+        (node.node.name, node.attr) for node in tested if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name)
+    )
+
+
 def _check_bounds(source: str) -> None:
     """Refuse an expression over MAX_LENGTH characters or with brackets (or `not`s) over MAX_DEPTH deep."""
     if len(source) > MAX_LENGTH:

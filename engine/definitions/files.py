@@ -12,6 +12,7 @@ from engine.errors import UsageError
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
 SCENARIOS = "tests/scenarios"
 DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` example compares
+ROLES = "roles.yaml"  # read by engine.definitions.roles
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -48,5 +49,5 @@ def template_files(root: Path) -> list[Path]:
 
 def input_files(root: Path) -> list[Path]:
     """Every file that loading the workspace at `root` reads."""
-    schedule = root / SCHEDULE
-    return [path for _, path in definition_files(root)] + template_files(root) + ([schedule] if schedule.is_file() else [])
+    extra = [root / name for name in (SCHEDULE, ROLES) if (root / name).is_file()]
+    return [path for _, path in definition_files(root)] + template_files(root) + extra

@@ -189,6 +189,17 @@ class OptionScript:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A role users may hold and processes may require of their actor (roles.yaml)."""
+
+    name: str
+    description: str
+    sv: str | None = None  # the description in Swedish, for the console
+    system: bool = False  # the role the system's own processes run as
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Every process and option script of a workspace, with all diagnostics found in them."""
 
@@ -199,6 +210,8 @@ class Workspace:
     fingerprint: str
     #: the cron expression of each scheduled job (schedule.yaml), for the workers
     schedules: dict[str, str] = field(default_factory=dict)
+    #: the roles users may hold and processes may require (roles.yaml, else the default roles)
+    roles: dict[str, Role] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -216,6 +229,12 @@ class Workspace:
         states = {name for found in chosen for name in found.states}
         if state is not None and state not in states:
             raise UsageError(f"--state {state}: unknown state{did_you_mean(state, states)} (known: {', '.join(sorted(states))})")
+
+    def role_names(self) -> list[str]:
+        """The roles users may hold, or a UsageError when roles.yaml could not be read (validate says why)."""
+        if not self.roles:
+            raise UsageError(f"{self.root}/roles.yaml has errors, so no role is known; run `cardflow validate`")
+        return list(self.roles)
 
     def require_valid(self) -> Workspace:
         """This workspace, or WorkspaceInvalid when it has errors (run `cardflow validate`)."""

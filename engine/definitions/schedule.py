@@ -1,5 +1,9 @@
 """The workspace's scheduled jobs (`schedule.yaml`): which job runs on which cron expression, checked.
 
+A job is one of the commands a worker can run (COMMAND_JOBS), or the symbolic name of a process
+the system runs (`actor: system`): the worker fires that process's triggers as the batch sync or
+the order-status sync would, for it alone. Any other name is an E241 with a close name.
+
 A cron expression has five fields (minute, hour, day of month, month, day of week) and an optional
 sixth, the second, as procrastinate reads it; each field a `*`, a number, a range `a-b`, a step
 `*/n` or `a-b/n`, or a comma list of those; months and days may be named (jan, mon). The
@@ -8,11 +12,15 @@ shorthands @hourly, @daily, @midnight, @weekly, @monthly, @yearly and @annually 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from engine.definitions.document import Document
-from engine.diagnostics import Diagnostic, diagnostic
+from engine.definitions.model import Process
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 SCHEDULE = "schedule.yaml"
-JOBS = ("batch-sync", "outbox-send", "orders-sync")
+#: The commands a scheduled job may name: `queue run`, `outbox send` and `orders sync`.
+COMMAND_JOBS = ("batch-sync", "outbox-send", "orders-sync")
 SHORTHANDS = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"})
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -65,14 +73,25 @@ def _number(text: str, names: tuple[str, ...], low: int) -> int | None:
     return names.index(text) + low if text in names else None
 
 
-def read_schedules(document: Document) -> tuple[dict[str, str], list[Diagnostic]]:
-    """The cron expression of each known job of a schedule document, and a diagnostic for each bad one
-    (the shape is validated apart: what is not a job with a schedule text is passed over here)."""
+def system_processes(processes: Mapping[str, Process]) -> list[str]:
+    """The symbolic names of the processes the system runs (a scheduled job may name each)."""
+    return [name for name, process in processes.items() if process.kind == "action" and process.actor == "system"]
+
+
+def read_schedules(document: Document, processes: Mapping[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
+    """The cron expression of each job of a schedule document, and a diagnostic for each bad one: an
+    unknown job (E241), a bad cron expression (E701). The shape is validated apart: what is not a
+    job with a schedule text is passed over here."""
     schedules: dict[str, str] = {}
     found: list[Diagnostic] = []
+    known = [*COMMAND_JOBS, *system_processes(processes)]
     jobs = document.data.get("jobs") if isinstance(document.data, dict) else None
     for job, spec in (jobs if isinstance(jobs, dict) else {}).items():
-        if job not in JOBS or not isinstance(spec, dict) or not isinstance(spec.get("schedule"), str):
+        if not isinstance(job, str) or not isinstance(spec, dict) or not isinstance(spec.get("schedule"), str):
+            continue
+        if job not in known:
+            where = document.key_at(("jobs", job))
+            found.append(diagnostic(where, "E241", name=job, hint=did_you_mean(job, known), known=", ".join(known)))
             continue
         problem = cron_problem(spec["schedule"])
         if problem:

@@ -69,7 +69,8 @@ PROCESS: Schema = {
     "description": _text(),
     "outcome": {**_texts(required=True), "empty": False},
     "kind": {"type": "string", "required": True, "allowed": ["batch", "action"]},
-    "actor": {"type": "string", "required": True, "allowed": ["operator", "approver", "admin", "any", "system"]},
+    # a role of roles.yaml, or `any` / `system` (checked with the roles: engine.definitions.check)
+    "actor": _text(),
     "options": _texts(),
     "acts_on": _texts(),
     # the trigger that creates a card of this batch process (default: the one leaving the initial state)
@@ -125,7 +126,7 @@ SCENARIO_USER: Schema = {
     "name": _text(),
     "email": _text(),
     "state": _text(),
-    "roles": {"type": "list", "schema": {"type": "string", "allowed": ["operator", "approver", "admin"]}},
+    "roles": {"type": "list", "schema": {"type": "string"}},  # the workspace's roles, checked as `users import` does
 }
 
 SCENARIO_CARD: Schema = {
@@ -193,13 +194,30 @@ SCENARIO: Schema = {
     },
 }
 
+ROLE: Schema = {
+    "description": _text(),
+    "sv": _text(required=False),  # the description in Swedish, for the console
+    "system": {"type": "boolean"},  # the role the system's own processes run as (at most one)
+}
+
+ROLES: Schema = {
+    "roles": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": ROLE},
+    },
+}
+
 SCHEDULED_JOB: Schema = {"schedule": _text(), "description": _text(required=False)}
 
 SCHEDULE: Schema = {
     "jobs": {
         "type": "dict",
         "required": True,
-        "keysrules": {"type": "string", "allowed": ["batch-sync", "outbox-send", "orders-sync"]},
+        # a command (engine.definitions.schedule.COMMAND_JOBS) or a process the system runs, checked by name
+        "keysrules": {"type": "string", "regex": r"[A-Za-z][A-Za-z0-9_-]*"},
         "valuesrules": {"type": "dict", "schema": SCHEDULED_JOB},
     },
 }
@@ -216,4 +234,5 @@ DESCRIPTIVE: dict[str, frozenset[str]] = {
     "scenario": frozenset({"name", "description"}),
     "option_script": frozenset({"package", "description"}),
     "schedule": frozenset(),
+    "roles": frozenset(),
 }

@@ -21,6 +21,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, T
 from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
 from engine.definitions.email_samples import sample_context
+from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
@@ -265,6 +266,44 @@ def person_attributes(tree: nodes.Template) -> set[str]:
     read = {node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None) for node in lookups}
     names = {name for name in read if isinstance(name, str) and not name.startswith("_")}
     return names - PERSON_FIELDS - set().union(*CONTEXT_ATTRIBUTES.values())
+
+
+def person_reads(root: Path, email: str) -> list[tuple[str, str, Location]]:
+    """What the template `email` (every part, every locale) reads of a person beyond a person's
+    fields (`holder.department`), each where it is first read; not what it allows to be missing
+    (`| default(...)`, `is defined`). Each as (attribute, as written, where); a file that does not
+    parse reads nothing here (validate says why)."""
+    folder = root / TEMPLATES
+    environment = templates_for(folder).environment
+    found: dict[str, tuple[str, Location]] = {}
+    locales = ["", *sorted(path.name for path in folder.iterdir() if path.is_dir())] if folder.is_dir() else []
+    files = [folder / locale / f"{email}.{suffix}" for locale in locales for suffix in PARTS.values()]
+    for path in (path for path in files if path.is_file()):
+        try:
+            tree = environment.parse(path.read_text(encoding="utf-8"))
+        except (TemplateSyntaxError, OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+            continue
+        checks: Iterator[Any] = tree.find_all((nodes.Filter, nodes.Test))
+        allowed = {id(node.node) for node in checks if node.name in ("default", "d", "defined")}
+        names = person_attributes(tree)
+        for node in tree.find_all(nodes.Getattr):
+            if node.attr in names and _of_a_person(node.node) and id(node) not in allowed:
+                found.setdefault(node.attr, (_written(node), Location(_shown(path, root), node.lineno)))
+    return [(attr, shown, where) for attr, (shown, where) in sorted(found.items())]
+
+
+def _written(node: nodes.Node) -> str:
+    """An attribute lookup as the template writes it (`entry.holder.department`)."""
+    if isinstance(node, nodes.Getattr):
+        return f"{_written(node.node)}.{node.attr}"
+    return node.name if isinstance(node, nodes.Name) else "..."
+
+
+def _of_a_person(node: nodes.Node) -> bool:
+    """Whether `node` stands for a person: `holder`, `recipient`, `requester`, or a card's (`entry.holder`)."""
+    if isinstance(node, nodes.Name):
+        return node.name in PERSONS
+    return isinstance(node, nodes.Getattr) and node.attr in PERSONS
 
 
 def _render_sample(

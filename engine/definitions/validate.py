@@ -20,6 +20,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "option_script": schemas.OPTION_SCRIPT,
     "scenario": schemas.SCENARIO,
     "schedule": schemas.SCHEDULE,
+    "roles": schemas.ROLES,
 }
 
 

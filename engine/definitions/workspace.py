@@ -9,6 +9,7 @@ from engine.definitions import check
 from engine.definitions.files import (
     DIFF_EXAMPLES,
     PROCESSES,
+    ROLES,
     RULES,
     SCENARIOS,
     TEMPLATES,
@@ -18,6 +19,7 @@ from engine.definitions.files import (
 )
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process, build_script
+from engine.definitions.roles import check_actors, read_roles
 from engine.definitions.schedule import SCHEDULE, read_schedules
 from engine.definitions.templates import check_templates
 from engine.definitions.validate import validate
@@ -58,12 +60,17 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     found += check_templates(root, processes, render=render_templates)
     for path in template_files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    schedules, problems = _schedules(root)
+    roles, problems, text = read_roles(root)
+    if text:  # who may fire what is part of an outcome (a workspace without the file keeps its fingerprint)
+        digest.update(ROLES.encode() + b"\0" + text + b"\0")
+    found += problems + list(check_actors(processes, roles))
+    schedules, problems = _schedules(root, processes)
     found += problems
-    return Workspace(root, processes, scripts, tuple(sort_unique(found)), digest.hexdigest()[:16], schedules)
+    fingerprint = digest.hexdigest()[:16]
+    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles)
 
 
-def _schedules(root: Path) -> tuple[dict[str, str], list[Diagnostic]]:
+def _schedules(root: Path, processes: dict[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
     """The scheduled jobs of `root`/schedule.yaml (none without the file), with its diagnostics.
     Not part of the fingerprint: when a job runs changes no card's outcome."""
     path = root / SCHEDULE
@@ -73,7 +80,7 @@ def _schedules(root: Path) -> tuple[dict[str, str], list[Diagnostic]]:
     if document is None:
         return {}, found
     shape, buildable = validate(document, "schedule")
-    schedules, problems = read_schedules(document)
+    schedules, problems = read_schedules(document, processes)
     return (schedules if buildable and not problems else {}), found + shape + problems
 
 
@@ -116,7 +123,8 @@ def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)
-    if (source / SCHEDULE).is_file():
-        shutil.copy2(source / SCHEDULE, dest / SCHEDULE)
-        copied.append(dest / SCHEDULE)
+    for name in (SCHEDULE, ROLES):
+        if (source / name).is_file():
+            shutil.copy2(source / name, dest / name)
+            copied.append(dest / name)
     return copied

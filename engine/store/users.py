@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,7 +28,9 @@ from engine.store.queries import dumps
 REQUIRED = ("id", "name", "email", "state")
 #: The states of users cardflow knows: an active user may get cards and act; an inactive one may not.
 USER_STATES = ("active", "inactive")
-ROLES = ("operator", "approver", "admin")
+#: The roles a users file may give when the caller names none (the default roles of a workspace
+#: without roles.yaml; `users import` passes the workspace's roles).
+ROLES = ("operator", "approver", "admin", "BaseRoleBatchSync")
 FORMATS = ("csv", "json", "yaml")
 #: Attributes nest at most this deep (a list in a mapping in a list ...).
 MAX_DEPTH = 16
@@ -44,14 +47,14 @@ class _UsersLoader(_Loader):  # type: ignore[misc, valid-type]
 _UsersLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
-def read_users(path: Path, format: str | None = None) -> list[dict[str, Any]]:
-    """Parse and check a users file; a problem is a UsageError naming FILE:LINE (or the record)."""
+def read_users(path: Path, format: str | None = None, roles: Collection[str] = ROLES) -> list[dict[str, Any]]:
+    """Parse and check a users file (its roles among `roles`); a problem is a UsageError naming FILE:LINE (or the record)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:  # newline="": csv reads quoted line breaks as written
             text = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: cannot read: {error}") from None
-    return parse_users(text, str(path), format or format_of(path))
+    return parse_users(text, str(path), format or format_of(path), roles)
 
 
 def format_of(path: Path) -> str:
@@ -72,8 +75,9 @@ def guess_format(text: str) -> str:
     return "csv" if "," in start.split("\n", 1)[0] else "yaml"
 
 
-def parse_users(text: str, name: str, format: str) -> list[dict[str, Any]]:
-    """The user rows of `text` (named `name` in errors) in `format` (csv, json or yaml), checked whole."""
+def parse_users(text: str, name: str, format: str, roles: Collection[str] = ROLES) -> list[dict[str, Any]]:
+    """The user rows of `text` (named `name` in errors) in `format` (csv, json or yaml), checked
+    whole; each user's roles must be among `roles`."""
     text = text.removeprefix("\ufeff")
     if format == "csv":
         records = _csv_records(name, text)
@@ -83,7 +87,7 @@ def parse_users(text: str, name: str, format: str) -> list[dict[str, Any]]:
         raise UsageError(f"unknown format '{format}' (use {', '.join(FORMATS)})")
     rows, problems, seen = [], [], set()
     for where, record in records:
-        row, found = checked_row(record)
+        row, found = checked_row(record, roles)
         user_id = _usable_id(record)
         if user_id is not None and user_id in seen:
             found.append(f"duplicate user id '{user_id}'")
@@ -179,17 +183,18 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def user_row(where: str, record: Any) -> dict[str, Any]:
+def user_row(where: str, record: Any, roles: Collection[str] = ROLES) -> dict[str, Any]:
     """A user record checked and shaped as a row of the users table; its problems are an
     InputProblems error, a line each naming `where`."""
-    row, problems = checked_row(record)
+    row, problems = checked_row(record, roles)
     if problems:
         raise InputProblems([f"{where}: {problem}" for problem in problems])
     return row
 
 
-def checked_row(record: Any) -> tuple[dict[str, Any], list[str]]:
-    """A user record shaped as a row of the users table, and every problem it has (none: the row is good)."""
+def checked_row(record: Any, roles: Collection[str] = ROLES) -> tuple[dict[str, Any], list[str]]:
+    """A user record shaped as a row of the users table, and every problem it has (none: the row is
+    good); its roles must be among `roles`."""
     if isinstance(record, _Refused):
         return {}, [record.problem]
     if not isinstance(record, dict):
@@ -198,7 +203,7 @@ def checked_row(record: Any) -> tuple[dict[str, Any], list[str]]:
     problems, unusable = _field_problems(record)
     if "state" not in unusable:
         problems += _state_problems(str(record["state"]))
-    roles = _roles(record.get("roles"), problems)
+    given = _roles(record.get("roles"), roles, problems)
     email = str(record.get("email", "")).strip()
     if "email" not in unusable and (problem := address_problem(email)):
         problems.append(f"email {email!r} is not an address mail can be sent to: {problem}")
@@ -213,7 +218,7 @@ def checked_row(record: Any) -> tuple[dict[str, Any], list[str]]:
         "name": str(record["name"]),
         "email": email,
         "state": str(record["state"]),
-        "roles": dumps(sorted(set(roles))),
+        "roles": dumps(sorted(set(given))),
         "attributes": dumps(attributes),
         "updated_at": now(),
     }, []
@@ -240,19 +245,21 @@ def _state_problems(state: str) -> list[str]:
     return [f"unknown state '{state}': a user is {known}{did_you_mean(state.lower(), USER_STATES)}"]
 
 
-def _roles(given: Any, problems: list[str]) -> list[str]:
-    """The roles of a record: a list, or one string separated by spaces, commas or semicolons; a
-    problem with them is added to `problems`."""
+def _roles(given: Any, roles: Collection[str], problems: list[str]) -> list[str]:
+    """The roles of a record: a list, or one string separated by spaces, commas or semicolons, each
+    one of `roles`; a problem with them is added to `problems`."""
     if given is None or given == "":
         return []
     if isinstance(given, str):
         given = given.replace(";", " ").replace(",", " ").split()
+    known = ", ".join(roles) or "none"
     if not isinstance(given, list) or not all(isinstance(role, str) for role in given):
-        problems.append(f"roles must be a list of names or one text (known: {', '.join(ROLES)})")
+        problems.append(f"roles must be a list of names or one text (known: {known})")
         return []
-    unknown = [role for role in given if role not in ROLES]
+    unknown = [role for role in given if role not in roles]
     if unknown:
-        problems.append(f"unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
+        hint = did_you_mean(unknown[0], roles)
+        problems.append(f"unknown role(s) {', '.join(unknown)}{hint} (known: {known})")
     return given
 
 

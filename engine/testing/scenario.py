@@ -171,7 +171,8 @@ class _Runner:
         return failures
 
     def _seed(self) -> None:
-        users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u)) for i, u in enumerate(self.scenario.data["users"])]
+        people = enumerate(self.scenario.data["users"])
+        users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u), list(self.workspace.roles)) for i, u in people]
         with self.engine.begin() as connection:
             queries.upsert_users(connection, users)
             seen: dict[str, int] = {}

@@ -3,7 +3,8 @@
 - `cardflow.chunk`: one chunk of a batch started with `cardflow run --workers` (idempotent: see
   `engine.batch.chunks`).
 - the scheduled jobs of the workspace (`schedule.yaml`): `batch-sync` (order queued cards),
-  `outbox-send` (deliver pending emails) and `orders-sync` (the order status of ordered cards),
+  `outbox-send` (deliver pending emails), `orders-sync` (the order status of ordered cards), or
+  a process the system runs, by its symbolic name (its triggers alone, as those syncs fire them),
   each a procrastinate periodic task with a lock and a queueing lock of its own, so at most one
   runs, and at most one waits, across all workers.
 - `cardflow.retry-stalled`: every few seconds, the jobs of a worker that stopped beating (killed)
@@ -165,7 +166,7 @@ async def _retry_or_give_up(app: Any, job: Any) -> None:
 
 
 def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
-    job = runtime.scheduled[name]
+    job = scheduled_job(runtime, name)
 
     def scheduled(timestamp: int) -> None:
         job(runtime)
@@ -193,6 +194,23 @@ def orders_sync(runtime: Runtime) -> None:
     from engine.batch.status import sync_order_status
 
     sync_order_status(runtime.workspace, runtime.engine, runtime.bureau)
+
+
+def scheduled_job(runtime: Runtime, name: str) -> Job:
+    """The job a schedule names: a command (`runtime.scheduled`), else a process the system runs
+    (the workspace checked the name), whose triggers it fires as the syncs would, for it alone."""
+    return runtime.scheduled.get(name) or _system_process(name)
+
+
+def _system_process(name: str) -> Job:
+    def run(runtime: Runtime) -> None:
+        from engine.batch.actions import sync_queue
+        from engine.batch.status import sync_order_status
+
+        sync_queue(runtime.workspace, runtime.engine, runtime.bureau, only=name)
+        sync_order_status(runtime.workspace, runtime.engine, runtime.bureau, only=name)
+
+    return run
 
 
 #: The scheduled job that delivers emails (the one that may write .eml files).
