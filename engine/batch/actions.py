@@ -86,8 +86,10 @@ def act(
     reason: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
+    process: str | None = None,
 ) -> list[ActionResult]:
-    """Fire `trigger` on every card as `actor_id`, or refuse them all with the reasons."""
+    """Fire `trigger` on every card as `actor_id` (through the action process named `process`, else
+    the first that allows it), or refuse them all with the reasons."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
     with engine.begin() as connection:
@@ -101,7 +103,7 @@ def act(
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
         authorized, refusals = {}, []
         for card_id in dict.fromkeys(card_ids):
-            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options)
+            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, process)
             if isinstance(outcome, str):
                 refusals.append({"card": card_id, "state": cards[card_id]["state"], "reason": outcome})
             else:
@@ -127,6 +129,7 @@ def _authorize(
     actor: Row,
     reason: str | None,
     options: EffectiveOptions,
+    only: str | None = None,
 ) -> _Authorized | str:
     owner = workspace.processes.get(card["process"])
     if owner is None:
@@ -134,7 +137,7 @@ def _authorize(
     actions = [
         p
         for p in workspace.processes.values()
-        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on
+        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on and only in (None, p.symbolic_name)
     ]
     if not actions:
         return f"no process fires '{trigger}' on cards of {owner.symbolic_name}"
@@ -349,6 +352,29 @@ def allowed_actions(workspace: Workspace, engine: Engine, card_id: int, actor_id
             for trigger in dict.fromkeys(offered)
         }
         return {trigger: outcome.action for trigger, outcome in found.items() if not isinstance(outcome, str)}
+
+
+def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> dict[str, tuple[str, ...]]:
+    """Per action process a person fires (by symbolic name, in workspace order), the triggers of it
+    `actor_id` may fire on a card now (its state, the actor's role, the process's prerequisites);
+    processes that may fire none are left out. A reason is assumed to be given."""
+    options = effective_options(workspace.scripts)
+    with db.reading(engine) as connection:
+        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
+        card = queries.get_cards(connection, [card_id]).get(card_id)
+        if actor is None or card is None:
+            return {}
+        found = {}
+        for process in workspace.processes.values():
+            if process.kind != "action" or process.actor == "system" or card["process"] not in process.acts_on:
+                continue
+            name = process.symbolic_name
+            outcomes = {
+                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, name)
+                for trigger in process.triggers
+            }
+            found[name] = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
+    return {name: triggers for name, triggers in found.items() if triggers}
 
 
 def decision_states(workspace: Workspace, role: str = "approver") -> dict[str, list[str]]:

@@ -73,6 +73,14 @@ class Trigger:
     location: Location = field(default=Location(""), compare=False)
     #: the bureau's order status that fires it (the order-status sync), if any
     bureau_status: str | None = None
+    #: the console's button for it (else its name, capitalized), and that label in Swedish
+    label: str | None = None
+    sv: str | None = None
+
+    @property
+    def button(self) -> str:
+        """What the console's button for this trigger says."""
+        return self.label or self.name.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,8 @@ def build_process(document: Document) -> Process:
                 spec.get("reason", "none"),
                 document.key_at(("triggers", name)),
                 spec.get("bureau_status"),
+                spec.get("label"),
+                spec.get("sv"),
             )
             for name, spec in data["triggers"].items()
         },

@@ -49,6 +49,9 @@ TRIGGER: Schema = {
     "reason": {"type": "string", "allowed": ["none", "optional", "required"]},
     # fired by the order-status sync when the card bureau reports this status of the card's order
     "bureau_status": {"type": "string", "allowed": list(BUREAU_STATUSES)},
+    # the console's button for it where a process offers several triggers, and that label in Swedish
+    "label": _text(required=False),
+    "sv": _text(required=False),
 }
 
 #: The console's second language: a workspace text may carry its Swedish variant under `sv`.

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.batch import offers
 from engine.batch.request import RunRequest, Selection, new_batch_id, production_types, search_selection
 from engine.batch.run import run_batch
 from engine.definitions.model import Process
@@ -48,8 +49,8 @@ def _batch_process(console: Console, name: str, user: Row) -> Process:
 
 @router.get("/batch")
 def batch_orders(request: Request, user: Operator, cancelled: str = "") -> Response:
-    """The BATCH ORDERS page: the batch processes the user may start."""
-    processes = [p for p in console_of(request).workspace.processes.values() if p.kind == "batch" and has_role(user, p.actor)]
+    """The BATCH ORDERS page: the batch orders (processes whose start is "Batch order > …") the user may start."""
+    processes = offers.batch_orders(console_of(request).workspace, user["roles"])
     return render.page(request, "batch_orders.html", {"processes": processes, "cancelled": bool(cancelled)})
 
 

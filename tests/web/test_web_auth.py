@@ -33,6 +33,7 @@ PAGES = [
     "/requests/1",
     "/cards",
     "/cards/1",
+    "/cards/1/process/CardsAddonExtProdProcAbort",
     "/outbox",
     "/batches",
     "/batches/B1",
@@ -45,8 +46,8 @@ FORMS = [
     "/batch/CardsAddonExtProdBoProcOrderMultiple/confirm",
     "/batch/CardsAddonExtProdBoProcOrderMultiple/run",
     "/requests/1",
-    "/cards/1/abort",
-    "/cards/1/retry",
+    "/cards/1/process/CardsAddonExtProdProcAbort",
+    "/cards/1/process/CardsAddonExtProdProcRetryOrder",
     "/logout",
 ]
 

@@ -120,3 +120,13 @@ def test_a_postponed_request_stays_on_the_home_page(approver: TestClient) -> Non
     decide(approver, 1, "postpone")
     html = approver.get("/").text
     assert all(f'href="/requests/{card}">Request {card}</a>' in html for card in (1, 2, 3))
+
+
+def test_the_form_s_buttons_are_the_workspace_s_trigger_labels_in_swedish(console: Console) -> None:
+    """In Swedish the Card approval form's buttons carry the triggers' `sv:` labels from the workspace."""
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "ap1", lang="sv")
+        html = client.get("/requests/1").text
+    for label in ("Godkänd", "Avvisa", "Skjut upp"):
+        assert f">{label}</button>" in html
+    assert "Krävs för Avvisa; de andra knapparna klarar sig utan." in html

@@ -22,6 +22,7 @@ from engine.web.i18n import SWEDISH, workspace_swedish
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 REQUEST = "CardsBoProcRequestMulitple"
+ABORT = "CardsAddonExtProdProcAbort"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SHOWN_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
 EDGES = " \t\n,:;·›‹()."
@@ -141,7 +142,8 @@ def test_every_page_shows_only_words_of_its_language(console: Console, language:
         pages |= {f"approver {path}": html for path, html in _approver_pages(client).items()}
         sign_in(client, "op2", lang=language)
         pages["abort"] = client.get("/cards/1").text
-        pages["aborted"] = client.post("/cards/1/abort", data={"csrf": csrf_of(client)}).text
+        pages["abort step"] = client.get(f"/cards/1/process/{ABORT}").text
+        pages["aborted"] = client.post(f"/cards/1/process/{ABORT}", data={"csrf": csrf_of(client), "trigger": "abort"}).text
     assert {path: catalogue.problems(html) for path, html in pages.items() if catalogue.problems(html)} == {}
 
 
@@ -180,16 +182,17 @@ def test_a_requester_withdraws_with_a_button_named_for_it(console: Console) -> N
         _batch(client, REQUEST, ["u03"])  # approved at once: the request process has no approval step here
         _batch(client, ORDER, ["u01"])
         requested = client.get("/cards/2").text
-        withdrawn = client.post("/cards/2/abort", data={"csrf": csrf_of(client)}).text
+        path = "/cards/2/process/CardsBoProcAbortRequest"
+        withdrawn = client.post(path, data={"csrf": csrf_of(client), "trigger": "abort"}).text
     assert (">Abort card request</button>" in requested, ">Abort card order</button>" in requested) == (True, False)
-    assert '<p class="flash" role="status">Card 2 aborted</p>' in withdrawn
+    assert '<p class="flash" role="status">Abort card request: card 2 is now aborted.</p>' in withdrawn
 
 
 def test_a_decision_is_told_in_a_sentence(console: Console) -> None:
-    """After Reject the approver reads "Kort 1 avvisat" (in Swedish), not the trigger and the state."""
+    """After Reject the approver reads the button's label and the card's new state in a Swedish sentence, not the trigger."""
     with TestClient(create_app(console)) as client:
         sign_in(client, "op1")
         _batch(client, ORDER, ["u01"])
         sign_in(client, "ap1", lang="sv")
         html = client.post("/requests/1", data={"csrf": csrf_of(client), "decision": "reject", "reason": "Nej"}).text
-    assert '<p class="flash" role="status">Kort 1 avvisat</p>' in html
+    assert '<p class="flash" role="status">Avvisa: kort 1 har nu status rejected.</p>' in html
