@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from commands.again import batch_failed, command_again, done_before, interrupted, report_run, store_failed, tell_refusals
+from commands.running import refuse_misplaced, run_cards, run_on_workers, run_selection_options
 from commands.shared import (
     action_command,
     bureau_connector,
@@ -32,7 +33,7 @@ from engine.errors import Unfinished
 
 @click.command()
 @click.argument("name")
-@selection_options
+@run_selection_options
 @click.option("--as", "actor", required=True, metavar="ID", help="The operator running the process.")
 @click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
 @click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
@@ -51,8 +52,11 @@ from engine.errors import Unfinished
 def run(
     name: str,
     user_ids: tuple[str, ...],
+    card_ids: tuple[int, ...],
     everyone: bool,
     where: str | None,
+    trigger: str | None,
+    reason: str | None,
     actor: str,
     production_type: str | None,
     batch_id: str | None,
@@ -68,11 +72,17 @@ def run(
     orders: str | None,
     as_json: bool,
 ) -> None:
-    """Run a batch process by symbolic name for the selected users, as operator --as.
+    """Run a process by symbolic name, as --as: for users, or over existing cards.
 
-    Each selected user who meets the prerequisites gets one card, sent on its way as the
+    A process that creates cards runs for users (--user ID... | --all | --where EXPR over `user`):
+    each selected user who meets the prerequisites gets one card, sent on its way as the
     options say; the others are reported as skipped with the prerequisite's message.
-    With --workers the batch is split into chunk jobs that `cardflow worker` processes work
+
+    A process that acts on existing cards runs over cards (--card ID... | --all, every card it may
+    act on now | --where EXPR over `card` and `user`, the holder), with --trigger T where it fires
+    several and --reason TEXT: each card is done or refused with the reason (exit 1 when any is).
+
+    For users, with --workers the batch is split into chunk jobs that `cardflow worker` processes work
     (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
 
     Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
@@ -81,6 +91,7 @@ def run(
     store fails midway (a full disk, a restarted server): the message names `check-store` and the
     exact command that resumes the batch.
     """
+    from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards
     from engine.batch.request import RunRequest, count_selected
     from engine.batch.run import run_batch
     from engine.batch.stopping import StoppedByAnEmail
@@ -88,12 +99,20 @@ def run(
     from engine.errors import Refused
     from engine.outbound.bureau import Simulated
 
-    selection = choose_users(user_ids, everyone, where)
     found = open_workspace(workspace)
+    over_cards = not creates_cards(found.process(name))
+    given = {"--user": user_ids, "--production-type": production_type, "--strict": strict, "--workers": workers or detach}
+    refuse_misplaced(name, over_cards, {**given, "--card": card_ids, "--trigger": trigger, "--reason": reason})
+    if over_cards:
+        selection = CardSelection(card_ids, everyone, where)
+        cards = CardRunRequest(name, actor, selection, trigger, reason, dry_run, batch_id, parse_sets(sets, found.scripts))
+        run_cards(found, cards, db=db, connector=connector, orders=orders, as_json=as_json)
+        return
+    selection = choose_users(user_ids, everyone, where)
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
     engine = store_at(db)
     if workers or detach:
-        _run_on_workers(found, engine, request, chunk_size, detach, as_json)
+        run_on_workers(found, engine, request, chunk_size, detach, as_json)
         return
     bureau = Simulated() if dry_run else bureau_connector(connector, orders)
     started: list[str] = []
@@ -127,33 +146,6 @@ def run(
             raise
         raise failed from error
     report_run(result, dry_run, as_json)
-
-
-def _run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
-    """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
-    from engine.batch.chunks import start_chunked, wait_for_batch
-    from engine.work.jobs import defer_chunks
-    from engine.work.queue import require_postgres
-
-    require_postgres(engine)
-    started = start_chunked(found, engine, request, chunk=chunk)
-    defer_chunks(engine, started)
-    if detach:
-        summary = {"batch": started.batch, "status": "running", "chunks": len(started.pending)}
-        click.echo(
-            json_text(summary) if as_json else f"batch {started.batch}: {len(started.pending)} chunk(s) queued for workers"
-        )
-        return
-    click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
-    with progress_bar(started.users) as advance:
-        record = wait_for_batch(engine, started.batch, advance)
-    summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
-    summary = {"batch": summary.pop("id"), **summary}
-    click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
-    if record["status"] != "complete":
-        again = command_again({"batch_id": started.batch}, drop=("detach",))
-        click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
-        click.get_current_context().exit(1)
 
 
 @click.command()

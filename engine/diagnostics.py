@@ -37,6 +37,10 @@ CODES: dict[str, str] = {
     "E212": "unknown option script '{name}'{hint}",
     "E213": "state '{name}' is both final and a handover",
     "E214": "trigger '{name}' in process {process} is fired by no process",
+    "E220": "creates: trigger '{name}' is not declared in this process's triggers{hint}",
+    "E221": "creates: trigger '{name}' has no transition leaving the initial state '{initial}'",
+    "E222": "no trigger leaves the initial state '{initial}', so no card can be created",
+    "E223": "triggers {names} all leave the initial state '{initial}'; name the one that creates a card with `creates:`",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

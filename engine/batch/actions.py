@@ -92,6 +92,7 @@ def act(
     the first that allows it), or refuse them all with the reasons."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
+    by = workspace.process(process) if process is not None else None
     with engine.begin() as connection:
         actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
@@ -103,7 +104,7 @@ def act(
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
         authorized, refusals = {}, []
         for card_id in dict.fromkeys(card_ids):
-            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, process)
+            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, by=by)
             if isinstance(outcome, str):
                 refusals.append({"card": card_id, "state": cards[card_id]["state"], "reason": outcome})
             else:
@@ -129,18 +130,21 @@ def _authorize(
     actor: Row,
     reason: str | None,
     options: EffectiveOptions,
-    only: str | None = None,
+    *,
+    by: Process | None = None,
 ) -> _Authorized | str:
+    """The action that may fire `trigger` on the card now (`by`: only that action process), or why none may."""
     owner = workspace.processes.get(card["process"])
     if owner is None:
         return f"its process {card['process']} is not defined in this workspace"
     actions = [
         p
-        for p in workspace.processes.values()
-        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on and only in (None, p.symbolic_name)
+        for p in ([by] if by is not None else workspace.processes.values())
+        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on
     ]
     if not actions:
-        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}"
+        acts = f" ({by.symbolic_name} acts on cards of {', '.join(by.acts_on)})" if by else ""
+        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}{acts}"
     holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
     holder = {
         **holder,
@@ -184,7 +188,12 @@ def _apply(
     connector: Connector,
     reason: str | None,
     templates: Templates,
+    *,
+    batch_id: str | None = None,
+    plan: bool = False,
 ) -> ActionResult:
+    """Fire the trigger on the card and write what it causes; `batch_id` names the run it is part of
+    (the audit row's batch; else the card's batch); a `plan` writes nothing."""
     context = FireContext(
         authorized.compiled, connector, templates, actor, authorized.compiled.fingerprint, now(), connection=connection
     )
@@ -193,6 +202,8 @@ def _apply(
     earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
     batch = queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]}
     batch_view = {key: batch.get(key) for key in ("id", "process", "actor", "production_type")}
+    if batch_id is not None:
+        batch_view["id"] = batch_id
     name = authorized.action.symbolic_name
     try:
         decision = fire(
@@ -201,10 +212,11 @@ def _apply(
     except BureauUnavailable as unavailable:
         attempt = Work()
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
-        queries.write_rows(connection, attempt.rows)
+        if not plan:
+            queries.write_rows(connection, attempt.rows)
         return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
     refused, order = (bureau_refusal(work), bureau_accepted(work)) if decision.dest is not None else (None, None)
-    if work.flush(connection, context):
+    if not plan and work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
 
@@ -368,12 +380,12 @@ def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_
         for process in workspace.processes.values():
             if process.kind != "action" or process.actor == "system" or card["process"] not in process.acts_on:
                 continue
-            name = process.symbolic_name
             outcomes = {
-                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, name)
+                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, by=process)
                 for trigger in process.triggers
             }
-            found[name] = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
+            allowed = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
+            found[process.symbolic_name] = allowed
     return {name: triggers for name, triggers in found.items() if triggers}
 
 

@@ -65,6 +65,14 @@ class Batch:
         return Prerequisites(self.prerequisites)
 
     @cached_property
+    def creates(self) -> str:
+        """The trigger that creates a card (a valid workspace names one for every batch process)."""
+        trigger = self.process.creating_trigger
+        if trigger is None:
+            raise UsageError(f"{self.process.symbolic_name} names no trigger that creates a card (run `cardflow validate`)")
+        return trigger
+
+    @cached_property
     def view(self) -> Row:
         """The batch as expressions see it (once the record is settled)."""
         record = self.record

@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -139,8 +139,8 @@ def settle_production_type(process: Process, options: EffectiveOptions, asked: s
     return asked
 
 
-def selection_expression(where: str | None) -> Compiled | None:
-    """The parsed --where expression, which may read `user` only."""
+def selection_expression(where: str | None, roots: frozenset[str] = frozenset({"user"})) -> Compiled | None:
+    """The parsed --where expression, which may read `roots` only (a selection of users: `user`)."""
     if where is None:
         return None
     try:
@@ -149,8 +149,9 @@ def selection_expression(where: str | None) -> Compiled | None:
         from engine.diagnostics import CODES
 
         raise UsageError(f"--where: {CODES[error.code].format(**error.fields)}") from None
-    if expression.roots - {"user"}:
-        raise UsageError(f"--where may read `user` only, not {', '.join(sorted(expression.roots - {'user'}))}")
+    if expression.roots - roots:
+        readable = " and ".join(f"`{root}`" for root in sorted(roots))
+        raise UsageError(f"--where may read {readable} only, not {', '.join(sorted(expression.roots - roots))}")
     return expression
 
 
@@ -171,7 +172,13 @@ def check_where_attributes(connection: Connection, where: Compiled | None) -> No
         raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
 
 
-def check_resumable(existing: Row, process: str, fingerprint: str, selection: Selection) -> None:
+class Described(Protocol):
+    """A selection (of users or of cards) as a batch row keeps it."""
+
+    def describe(self) -> Row: ...
+
+
+def check_resumable(existing: Row, process: str, fingerprint: str, selection: Described) -> None:
     """Resuming finishes a batch as it was started: same process, definitions, options and users."""
     if existing["process"] != process or existing["fingerprint"] != fingerprint:
         raise UsageError(
@@ -191,6 +198,8 @@ def _described(selection: Row) -> str:
     """A selection in the words of the command line."""
     if selection.get("users"):
         return " ".join(f"--user {user}" for user in selection["users"])
+    if selection.get("cards"):
+        return " ".join(f"--card {card}" for card in selection["cards"])
     return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 

@@ -1,7 +1,7 @@
 """Stage 5, run: a batch process for many users, chunk by chunk, every outcome persisted.
 
 Per user: the prerequisites (a failing one skips the user with its message), then a card in the
-initial state and the process's start trigger fired through the shared compiled machine. Each
+initial state and the process's creating trigger (`creates`) fired through the shared compiled machine. Each
 chunk is one transaction (cards, audit rows, decisions, orders, emails), so a crash loses at most
 the chunk in flight and rerunning the batch id finishes it without a second card for anyone.
 """
@@ -44,7 +44,6 @@ from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import db, lock, queries
 from engine.store.queries import Row
 
-START = "start"
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
 #: the last page of every index), smaller ones lose less work to a crash and hold the write lock
 #: for less time. 2,000 users are about 40 ms of work with the default options.
@@ -182,7 +181,7 @@ def _run_chunk(
             result.note(keep, user["id"], None, None, "skipped", failed)
             continue
         if quick is None and not plan:
-            quick = settled_start(context, work, START, blank)
+            quick = settled_start(context, work, batch.creates, blank)
         if quick is not None:  # the decision is settled: the rows straight away
             quick.add(user["id"], card_ids[used])
             result.note(keep, user["id"], card_ids[used], quick.dest, "created")
@@ -281,10 +280,10 @@ def _create_card(context: FireContext, work: Work, batch: Batch, holder: Row, ca
 
 
 def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Row, *, stored: bool) -> UserResult:
-    """Fire the start trigger on a card; if the bureau does not answer, the card waits in its initial state."""
+    """Fire the creating trigger on a card; if the bureau does not answer, the card waits in its initial state."""
     name = batch.process.symbolic_name
     try:
-        decision = fire(context, work, card, holder, START, process=name, batch=batch.view, stored=stored)
+        decision = fire(context, work, card, holder, batch.creates, process=name, batch=batch.view, stored=stored)
     except BureauUnavailable as unavailable:
         if not stored:
             work.rows["cards"].append(card)
@@ -292,7 +291,7 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
         reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
         return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
     if decision.dest is None:
-        return UserResult(holder["id"], None, None, "skipped", f"no transition of '{START}' fits (see `cardflow show`)")
+        return UserResult(holder["id"], None, None, "skipped", f"no transition of '{batch.creates}' fits (see `cardflow show`)")
     if not stored:
         work.rows["cards"].append(card)
     return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=bureau_accepted(work))

@@ -5,6 +5,7 @@ check (meaning) → options (effective values, with provenance) → expressions 
 guard language) → compile (one shared `transitions` Machine per process and options). `templates`
 finds, checks and renders the email templates (in the bounded `sandbox`, checked against
 `email_samples`); `schedule` reads the scheduled jobs and checks their cron expressions;
+`creating` checks the trigger that creates a card;
 `files` finds a workspace and lists the files loading reads, `workspace` runs the stages over it,
 and `cache` keeps a workspace that passed, so an unchanged one is not checked again.
 

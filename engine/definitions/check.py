@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.definitions.creating import check_creating_trigger
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import type_problem
@@ -382,6 +383,7 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_reachable,
     check_dead_ends,
     check_triggers,
+    check_creating_trigger,
     check_actions,
     check_ambiguous,
     check_production_types,

@@ -115,6 +115,7 @@ class Process:
     actor: str
     options: tuple[str, ...]
     acts_on: tuple[str, ...]
+    creates: str | None  # the trigger that creates a card, when the YAML names it
     triggers: dict[str, Trigger]
     production_type: ProductionType | None
     exclusive: Source | None
@@ -131,6 +132,21 @@ class Process:
     @cached_property
     def finals(self) -> frozenset[str]:
         return frozenset(state.name for state in self.states.values() if state.final)
+
+    @cached_property
+    def initial_triggers(self) -> tuple[str, ...]:
+        """The triggers with a transition leaving the initial state (not back to it), in the order of the transitions."""
+        initials = {state.name for state in self.states.values() if state.initial}
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions if initials & set(t.source) and t.dest not in initials))
+
+    @cached_property
+    def creating_trigger(self) -> str | None:
+        """The trigger that creates a card of this process: `creates`, else (a batch process) the one
+        trigger with a transition from the initial state; None when there is none (an action process)."""
+        if self.creates is not None or self.kind != "batch":
+            return self.creates
+        found = self.initial_triggers
+        return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -241,6 +257,7 @@ def build_process(document: Document) -> Process:
         actor=data["actor"],
         options=tuple(data.get("options", ())),
         acts_on=tuple(data.get("acts_on", ())),
+        creates=data.get("creates"),
         triggers={
             name: Trigger(
                 name,

@@ -73,6 +73,8 @@ PROCESS: Schema = {
     "actor": {"type": "string", "required": True, "allowed": ["operator", "approver", "admin", "any", "system"]},
     "options": _texts(),
     "acts_on": _texts(),
+    # the trigger that creates a card of this batch process (default: the one leaving the initial state)
+    "creates": {"type": "string", "empty": False, "regex": NAME},
     "triggers": {
         "type": "dict",
         "required": True,
@@ -201,7 +203,7 @@ SCHEDULE: Schema = {
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
-    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive")),
+    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates")),
 }
 
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.

@@ -80,7 +80,7 @@ def _step(number: int, step: Row, names: Mapping[str, str]) -> list[str]:
     by = "the system" if step["actor"] == "system" else step["actor"]
     process = step["process"]
     named = f"{names[process]}, {process}" if process in names else process
-    batch = f" in batch {step['batch_id']}" if step["trigger"] == "start" else ""
+    batch = f" in batch {step['batch_id']}" if number == 1 else ""  # the step that created the card
     lines = [f"{number}. {step['at']}  '{step['trigger']}' by {by} ({named}){batch}: {step['source']} -> {step['dest']}."]
     if step["reason"]:
         lines.append(f"   Reason given: {step['reason']}")

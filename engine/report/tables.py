@@ -289,6 +289,24 @@ def _table_left_out(result: Any) -> list[str]:
     return [f"{result.total} results: the table shows at most 100 users; --json lists every one"]
 
 
+def render_card_run(result: Any) -> str:
+    """`cardflow run` over cards for a reader: the cards (up to 100) and a summary line."""
+    lines = []
+    if result.results and len(result.results) <= 100:
+        rows = [[r.card, r.user, r.source, r.dest, r.status, r.reason] for r in result.results]
+        lines.append(table(["card", "user", "from", "to", "status", "reason"], rows))
+    counts = result.counts
+    batch = "dry run" if result.dry_run else f"batch {result.batch}"
+    verb = "would do" if result.dry_run else "did"
+    lines.append(
+        f"{batch} ({result.process}, '{result.trigger}'): {verb} {counts['done']} card(s), refused {counts['refused']}"
+        + (" [dry run: nothing written]" if result.dry_run else "")
+    )
+    if len(result.results) > 100:
+        lines.append(f"{len(result.results)} results: the table shows at most 100 cards; --json lists every one")
+    return "\n".join(lines)
+
+
 def render_actions(results: Sequence[Any]) -> str:
     """`cardflow approve/reject/.../queue run` for a reader."""
     if not results:

@@ -3,7 +3,7 @@
 For each combination of the options a process reads (each bool both ways, each enumerated value;
 a list or other non-enumerable variable, and any variable pinned with `--set`, keeps its value),
 the process is compiled and a card of a representative user (active, no open cards) is followed:
-`start` is fired with both bureau answers, then every transition left in the compiled machine for
+its creating trigger is fired with both bureau answers, then every transition left in the compiled machine for
 a trigger that some action process fires on the card is taken, whatever its runtime guard says.
 The result names where the card starts, every state it can end in, the states where it gets stuck
 (no way out but to itself, though neither final nor a handover) and the documented outcome states
@@ -24,7 +24,6 @@ from engine.definitions.model import Process, Variable, Workspace
 from engine.definitions.options import effective_options
 from engine.errors import UsageError
 
-START = "start"
 #: The representative card holder: active, without open cards.
 USER: dict[str, Any] = {
     "id": "matrix-user",
@@ -136,7 +135,7 @@ def values_of(variable: Variable) -> tuple[Any, ...] | None:
 
 
 def later_triggers(workspace: Workspace, process: Process) -> frozenset[str]:
-    """The triggers action processes fire on existing cards of `process` (its own `start` only creates cards)."""
+    """The triggers action processes fire on existing cards of `process` (its own creating trigger only creates cards)."""
     return frozenset(
         trigger
         for other in workspace.processes.values()
@@ -163,7 +162,7 @@ def combination_of(compiled: CompiledProcess, chosen: dict[str, Any], triggers: 
     if skipped:
         flags.append(f"skipped: {skipped}")
     elif not start:
-        flags.append(f"no transition of '{START}' fits")
+        flags.append(f"no transition of '{process.creating_trigger}' fits")
     return Combination(chosen, start, ends, stuck, unreachable, sorted(flags))
 
 
@@ -202,7 +201,8 @@ def failed_prerequisite(process: Process, scope: Mapping[str, Any]) -> str | Non
 
 
 def start_outcomes(compiled: CompiledProcess, scope: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The states `start` sends a new card to, with the bureau accepting and refusing, and the emails sent to reach each."""
+    """The states the creating trigger sends a new card to, with the bureau accepting and refusing, and the
+    emails sent to reach each."""
     outcomes: dict[str, set[str]] = {}
     for accepted in (True, False):
         bureau = {
@@ -210,7 +210,7 @@ def start_outcomes(compiled: CompiledProcess, scope: Mapping[str, Any]) -> dict[
             "reason": None if accepted else "refused",
             "order_id": "matrix-order" if accepted else None,
         }
-        decision = compiled.fire(START, compiled.process.initial, {**scope, "bureau": bureau})
+        decision = compiled.fire(str(compiled.process.creating_trigger), compiled.process.initial, {**scope, "bureau": bureau})
         if decision.dest is not None:
             outcomes.setdefault(decision.dest, set()).update(effect.email for effect in decision.effects)
     return {state: sorted(emails) for state, emails in sorted(outcomes.items())}

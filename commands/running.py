@@ -1,0 +1,130 @@
+"""What `cardflow run NAME` does beside parsing: the options of both kinds of run (for users, over
+cards) and which belong to which process, the run over cards with its report, and a batch handed to workers."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from commands.again import batch_failed, command_again, interrupted, tell_refusals
+from commands.shared import F, bureau_connector, json_text, progress_bar, store_at
+from engine.errors import Unfinished, UsageError
+
+
+def run_selection_options(function: F) -> F:
+    """--user ID... | --card ID... | --all | --where EXPR, --trigger and --reason: what `run` is for, either kind."""
+    function = click.option(
+        "--reason", metavar="TEXT", help="Over cards: why, kept in each card's history (needed where the trigger says so)."
+    )(function)
+    function = click.option("--trigger", metavar="T", help="Over cards: the trigger to fire, where the process fires several.")(
+        function
+    )
+    function = click.option(
+        "--where",
+        metavar="EXPR",
+        help="The users matching EXPR (e.g. \"user.department == 'Sales'\"); over cards, the cards matching EXPR, "
+        "which reads `card` and `user` (the holder), e.g. \"card.state == 'produced' and user.department == 'Sales'\".",
+    )(function)
+    function = click.option(
+        "--all", "everyone", is_flag=True, help="Every user in the store; over cards, every card the process may act on now."
+    )(function)
+    function = click.option("--card", "card_ids", multiple=True, type=int, metavar="ID", help="Over cards: a card (repeatable).")(
+        function
+    )
+    return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
+
+
+def refuse_misplaced(name: str, over_cards: bool, given: dict[str, Any]) -> None:
+    """One kind of run per process: an option of the other kind is a usage error saying what to use instead."""
+    if over_cards:
+        wrong = [flag for flag in ("--user", "--production-type", "--strict") if given.get(flag)]
+        if wrong:
+            raise UsageError(
+                f"{name} acts on existing cards: {wrong[0]} is for a process that creates cards; "
+                "choose cards with --card, --all or --where"
+            )
+        if given.get("--workers"):
+            raise UsageError(f"{name} acts on existing cards: --workers is not available over cards yet; run without it")
+        return
+    wrong = [flag for flag in ("--card", "--trigger", "--reason") if given.get(flag)]
+    if wrong:
+        raise UsageError(
+            f"{name} creates cards for users: {wrong[0]} is for a process that acts on cards; "
+            "choose users with --user, --all or --where"
+        )
+
+
+def run_cards(found: Any, request: Any, *, db: str | None, connector: str | None, orders: str | None, as_json: bool) -> None:
+    """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused."""
+    from engine.batch.over_cards import count_selected, run_over_cards
+    from engine.outbound.bureau import Simulated
+
+    engine = store_at(db)
+    bureau = Simulated() if request.dry_run else bureau_connector(connector, orders)
+    started: list[str] = []
+
+    def announce(batch: str) -> None:
+        started.append(batch)
+        if not request.dry_run:  # a dry run writes no batch: an id would name nothing
+            click.echo(f"cardflow: batch {batch}", err=True)
+
+    shown = sys.stderr.isatty()  # the bar's total is counted only when a bar is shown
+    try:
+        with progress_bar(count_selected(found, engine, request) if shown else None) as advance:
+            result = run_over_cards(found, engine, request, bureau, progress=advance, started=announce)
+    except KeyboardInterrupt:
+        raise interrupted(request, started) from None
+    except Exception as error:  # the store failed midway: say how to resume the batch
+        failed = batch_failed(error, request, started)
+        if failed is None:
+            raise
+        raise failed from error
+    _report(result, as_json)
+
+
+def _report(result: Any, as_json: bool) -> None:
+    """Print the run over cards; say what is left for the bureau (exit 1) and how many cards were refused (exit 1)."""
+    from engine.batch.results import Refusals
+    from engine.report.tables import render_card_run
+
+    click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
+    refused_orders = tuple(r.card for r in result.results if r.order is False)
+    tell_refusals(Refusals.of(r.order for r in result.results), command_again(command=("retry",), arguments=refused_orders))
+    if result.unanswered and not result.dry_run:
+        raise Unfinished(
+            f"batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
+            f"resume with `{command_again({'batch_id': result.batch})}`"
+        )
+    refused = result.counts["refused"]
+    if refused:
+        click.echo(f"cardflow: {refused} card(s) refused, the reasons are in the results", err=True)
+        click.get_current_context().exit(1)
+
+
+def run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
+    """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
+    from engine.batch.chunks import start_chunked, wait_for_batch
+    from engine.work.jobs import defer_chunks
+    from engine.work.queue import require_postgres
+
+    require_postgres(engine)
+    started = start_chunked(found, engine, request, chunk=chunk)
+    defer_chunks(engine, started)
+    if detach:
+        summary = {"batch": started.batch, "status": "running", "chunks": len(started.pending)}
+        click.echo(
+            json_text(summary) if as_json else f"batch {started.batch}: {len(started.pending)} chunk(s) queued for workers"
+        )
+        return
+    click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
+    with progress_bar(started.users) as advance:
+        record = wait_for_batch(engine, started.batch, advance)
+    summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
+    summary = {"batch": summary.pop("id"), **summary}
+    click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
+    if record["status"] != "complete":
+        again = command_again({"batch_id": started.batch}, drop=("detach",))
+        click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
+        click.get_current_context().exit(1)

@@ -1,0 +1,399 @@
+"""A process that acts on existing cards, run by its symbolic name over the cards selected.
+
+Per card, not all or nothing: each selected card is `done` (its trigger fired through the action's
+rules, as `actions` fires it) or `refused` with the reason (its state, a prerequisite's message,
+four-eyes, a card of a process the action does not act on). The cards are worked a chunk per
+transaction; the batch row names the run, each move's audit row names the batch, so running the
+batch id again fires nothing twice. A dry run writes nothing and simulates the bureau.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from engine.batch.actions import _apply, _authorize
+from engine.batch.request import (
+    check_batch_id,
+    check_resumable,
+    check_where_attributes,
+    new_batch_id,
+    require_actor,
+    selection_expression,
+)
+from engine.clock import now
+from engine.definitions.compile import compile_process
+from engine.definitions.expressions import Compiled
+from engine.definitions.files import TEMPLATES
+from engine.definitions.model import Process, Workspace
+from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.sandbox import render_session
+from engine.definitions.templates import Templates, templates_for
+from engine.diagnostics import did_you_mean
+from engine.errors import Refused, UsageError
+from engine.outbound.bureau import Connector, Simulated
+from engine.store import card_runs, db, lock, queries
+from engine.store.queries import Row, dumps
+from engine.store.views import card_view
+
+#: Cards per chunk, one transaction each.
+CARD_CHUNK = 500
+#: What a `--where` may read of a card: the fields of the card as expressions see it.
+CARD_FIELDS = frozenset(card_view(dict.fromkeys(db.cards.c.keys())))
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CardSelection:
+    """Which cards a run is for: exactly one of explicit ids, every card the trigger may move, or those matching `where`."""
+
+    cards: tuple[int, ...] = ()
+    all: bool = False
+    where: str | None = None  # an expression over `card` and `user` (the holder)
+
+    def describe(self) -> Row:
+        return {"cards": list(self.cards), "all": self.all, "where": self.where}
+
+
+@dataclass(frozen=True)
+class CardRunRequest:
+    """Everything an operator gives `cardflow run` for a process that acts on existing cards."""
+
+    process: str  # the action process's symbolic name
+    actor: str
+    selection: CardSelection
+    trigger: str | None = None  # required when the process declares several triggers a person fires
+    reason: str | None = None
+    dry_run: bool = False
+    batch_id: str | None = None  # names the batch; an existing id resumes it
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # --set
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """What a run did to one card: done (from, to) or refused with the reason."""
+
+    card: int
+    user: str
+    source: str
+    dest: str | None
+    status: str
+    reason: str | None = None
+    order: bool | None = None  # the bureau's answer to an order the trigger placed
+    waiting: bool = False  # the bureau did not answer: running the batch again fires it
+
+    def as_json(self) -> Row:
+        found = {"card": self.card, "user": self.user, "from": self.source, "to": self.dest}
+        return {**found, "status": self.status, "reason": self.reason}
+
+
+@dataclass
+class CardRun:
+    """The outcome of a run over cards: the batch, and per card what was done or why not."""
+
+    batch: str
+    process: str
+    trigger: str
+    dry_run: bool = False
+    resumed: bool = False
+    results: list[CardResult] = field(default_factory=list)
+    unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(result.status for result in self.results)
+
+    def as_json(self) -> Row:
+        return {"batch": self.batch, "process": self.process, "results": [result.as_json() for result in self.results]}
+
+
+def creates_cards(process: Process) -> bool:
+    """Whether `process` creates cards (run for users) rather than acting on existing ones (run over cards)."""
+    return process.kind == "batch" or process.creating_trigger is not None
+
+
+@dataclass
+class _Run:
+    """A run over cards made ready: the action, its trigger, who acts, and the batch row."""
+
+    workspace: Workspace
+    request: CardRunRequest
+    process: Process
+    trigger: str
+    actor: Row
+    options: EffectiveOptions
+    templates: Templates
+    connector: Connector
+    where: Compiled | None
+    record: Row
+    resumed: bool = False
+
+
+def run_over_cards(
+    workspace: Workspace,
+    engine: Engine,
+    request: CardRunRequest,
+    connector: Connector,
+    *,
+    progress: Progress | None = None,
+    chunk: int = CARD_CHUNK,
+    started: Callable[[str], None] | None = None,
+) -> CardRun:
+    """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
+    `progress` is told how many cards each chunk read; `started` the batch id once it is recorded."""
+    connector = Simulated() if request.dry_run else connector
+    with _transaction(engine, request.dry_run) as connection:
+        run = _prepare(workspace, connection, request, connector)
+    result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed)
+    if not request.dry_run:
+        lock.hold_as(batch=result.batch)  # named to the commands that wait for the store meanwhile
+    if started:
+        started(result.batch)
+    with render_session():
+        for read in _chunks(workspace, run, chunk):
+            visited, done = _chunk(engine, run, read)
+            result.results += done
+            if progress:
+                progress(visited)
+    result.unanswered = sum(1 for found in result.results if found.waiting)
+    if not request.dry_run:
+        _finish(engine, run, result)
+    return result
+
+
+@contextmanager
+def _transaction(engine: Engine, plan: bool) -> Iterator[Connection]:
+    """A read-only connection for a dry run, else a transaction that commits when the block ends."""
+    with db.reading(engine) if plan else engine.begin() as connection:
+        yield connection
+
+
+def _prepare(workspace: Workspace, connection: Connection, request: CardRunRequest, connector: Connector) -> _Run:
+    """Check what is asked before any card: the process, its trigger, the actor, the selection; record the batch."""
+    check_batch_id(request.batch_id)
+    process = workspace.process(request.process)
+    if creates_cards(process):
+        raise UsageError(f"{process.symbolic_name} creates cards: choose users with --user, --all or --where, not cards")
+    if process.actor == "system":
+        raise UsageError(f"{process.symbolic_name} is run by the system (the scheduled syncs), not by a person")
+    trigger = choose_trigger(process, request.trigger)
+    if process.triggers[trigger].reason == "required" and not (request.reason and request.reason.strip()):
+        raise UsageError(f"'{trigger}' needs a reason: give --reason TEXT")
+    actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
+    where = card_where(connection, request.selection.where)
+    _check_selection(connection, request.selection)
+    options = effective_options(workspace.scripts, request.overrides, request.sources)
+    record = _record(workspace, process, actor, options, request)
+    templates = templates_for(workspace.root / TEMPLATES)
+    run = _Run(workspace, request, process, trigger, actor, options, templates, connector, where, record)
+    existing = queries.get_batch(connection, record["id"])
+    if existing is not None:
+        check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
+        run.resumed = True
+    elif not request.dry_run:
+        connection.execute(db.batches.insert().values(**record))
+    return run
+
+
+def choose_trigger(process: Process, asked: str | None) -> str:
+    """The trigger a run of the action fires: the one it declares, or the one `--trigger` names among several."""
+    offered = [name for name, spec in process.triggers.items() if spec.bureau_status is None]
+    if asked is not None:
+        if asked not in offered:
+            hint = did_you_mean(asked, offered)
+            raise UsageError(f"--trigger {asked}: {process.symbolic_name} fires {', '.join(offered)}, not '{asked}'{hint}")
+        return asked
+    if len(offered) != 1:
+        raise UsageError(f"{process.symbolic_name} fires several triggers ({', '.join(offered)}): choose one with --trigger")
+    return offered[0]
+
+
+def card_where(connection: Connection, where: str | None) -> Compiled | None:
+    """The parsed --where over `card` and `user` (the holder); a field no card or no user has is an error."""
+    expression = selection_expression(where, frozenset({"card", "user"}))
+    if expression is None:
+        return None
+    for root, name in sorted(expression.attributes):
+        if root == "card" and name not in CARD_FIELDS:
+            raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, CARD_FIELDS)}")
+    check_where_attributes(connection, expression)
+    return expression
+
+
+def _check_selection(connection: Connection, selection: CardSelection) -> None:
+    """Exactly one of cards, all, where; every card named is in the store."""
+    if sum((bool(selection.cards), selection.all, selection.where is not None)) != 1:
+        raise UsageError("choose the cards with exactly one of --card, --all or --where")
+    if selection.cards:
+        known = card_runs.known_card_ids(connection, list(dict.fromkeys(selection.cards)))
+        missing = [str(card) for card in dict.fromkeys(selection.cards) if card not in known]
+        if missing:
+            raise UsageError(f"unknown card(s): {', '.join(missing)}")
+
+
+def _record(workspace: Workspace, process: Process, actor: Row, options: EffectiveOptions, request: CardRunRequest) -> Row:
+    """The batch row of the run."""
+    return {
+        "id": request.batch_id or new_batch_id(),
+        "process": process.symbolic_name,
+        "actor": actor["id"],
+        "production_type": None,
+        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
+        "fingerprint": workspace.fingerprint,
+        "selection": dumps(request.selection.describe()),
+        "status": "running",
+        "created": 0,
+        "skipped": 0,
+        "created_at": now(),
+        "finished_at": None,
+    }
+
+
+Reader = Callable[[Connection], list[Row]]
+
+
+def _chunks(workspace: Workspace, run: _Run, chunk: int) -> Iterator[Reader]:
+    """How to read each chunk of the selected cards, in its own transaction: the ids named, in
+    their order; else every card of the processes acted on in a state the trigger may leave, by id."""
+    hold = not run.request.dry_run
+    if run.request.selection.cards:
+        ids = list(dict.fromkeys(run.request.selection.cards))
+        yield from (_named(ids[start : start + chunk], hold) for start in range(0, len(ids), chunk))
+        return
+    for owner, states in _movable(workspace, run.process, run.trigger, run.options):
+        yield from _pages(owner, states, chunk, hold)
+
+
+def _named(ids: list[int], hold: bool) -> Reader:
+    return lambda connection: _in_order(card_runs.cards_by_id(connection, ids, hold=hold), ids)
+
+
+def _pages(owner: str, states: list[str], chunk: int, hold: bool) -> Iterator[Reader]:
+    """Readers of the pages of `owner`'s cards in `states`, each read after the one before it."""
+    after = 0
+    while after >= 0:
+        found: list[Row] = []
+
+        def read(connection: Connection, after: int = after, found: list[Row] = found) -> list[Row]:
+            found.extend(card_runs.card_page(connection, owner, states, after, chunk, hold=hold))
+            return found
+
+        yield read
+        after = found[-1]["id"] if len(found) == chunk else -1
+
+
+def _in_order(cards: dict[int, Row], ids: list[int]) -> list[Row]:
+    return [cards[card] for card in ids if card in cards]
+
+
+def _movable(workspace: Workspace, process: Process, trigger: str, options: EffectiveOptions) -> Iterator[tuple[str, list[str]]]:
+    """Each process the action acts on, with the states its trigger may leave under the options in force."""
+    for name in process.acts_on:
+        compiled = compile_process(workspace.process(name), options, workspace.fingerprint)
+        states = [state for state in compiled.process.states if compiled.can_fire(trigger, state)]
+        if states:
+            yield name, states
+
+
+def count_selected(workspace: Workspace, engine: Engine, request: CardRunRequest) -> int | None:
+    """How many cards a run reads (for a progress bar): the cards named, else every card its trigger may move."""
+    if request.selection.cards:
+        return len(set(request.selection.cards))
+    process = workspace.process(request.process)
+    try:
+        trigger = choose_trigger(process, request.trigger)
+    except UsageError:
+        return None  # the run says why
+    options = effective_options(workspace.scripts, request.overrides, request.sources)
+    with db.reading(engine) as connection:
+        return sum(card_runs.count_cards(connection, *movable) for movable in _movable(workspace, process, trigger, options))
+
+
+def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResult]]:
+    """One chunk in one transaction: how many cards it read, and the results. If a move would give a
+    holder a second open card of an exclusive process (the store refuses it), the chunk is worked
+    again a card per transaction."""
+    seen: list[int] = []
+    try:
+        with _transaction(engine, run.request.dry_run) as connection:
+            cards = read(connection)
+            seen += [card["id"] for card in cards]
+            return len(cards), _work(connection, run, cards)
+    except IntegrityError:
+        return len(seen), [result for card in seen for result in _alone(engine, run, card)]
+
+
+def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:
+    """One card in its own transaction; refused when its holder would get a second open card."""
+    try:
+        with engine.begin() as connection:
+            return _work(connection, run, list(card_runs.cards_by_id(connection, [card_id]).values()))
+    except IntegrityError:
+        with db.reading(engine) as connection:
+            card = card_runs.cards_by_id(connection, [card_id], hold=False)[card_id]
+        reason = "the user already has another open card of this process"
+        return [CardResult(card_id, card["user_id"], card["state"], None, "refused", reason)]
+
+
+def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResult]:
+    """Fire the trigger on each card of a chunk (those `where` selects), or say why not."""
+    moved = card_runs.moved_in_batch(connection, run.record["id"], [c["id"] for c in cards]) if run.resumed else {}
+    holders = queries.users_by_id(connection, {card["user_id"] for card in cards})
+    results = []
+    for card in cards:
+        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
+        if run.where is not None and run.where.truth({"card": card_view(card), "user": holder})[0] is not True:
+            continue
+        if card["id"] in moved:
+            step = moved[card["id"]]
+            earlier = "done by an earlier run of this batch"
+            results.append(CardResult(card["id"], card["user_id"], step["source"], step["dest"], "done", earlier))
+            continue
+        results.append(_fire(connection, run, card))
+    return results
+
+
+def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
+    """Fire the run's trigger on one card through the action's rules."""
+    request = run.request
+    outcome = _authorize(run.workspace, connection, run.trigger, card, run.actor, request.reason, run.options, by=run.process)
+    if isinstance(outcome, str):
+        return CardResult(card["id"], card["user_id"], card["state"], None, "refused", outcome)
+    source = card["state"]
+    try:
+        action = _apply(
+            connection, outcome, card, run.trigger, run.actor, run.connector, request.reason, run.templates,
+            batch_id=run.record["id"], plan=request.dry_run,
+        )  # fmt: skip
+    except Refused as moved:  # another command moved the card after this run read it
+        return CardResult(card["id"], card["user_id"], source, None, "refused", moved.message)
+    if action.status == "deferred":
+        reason = f"{action.message}; run batch {run.record['id']} again to finish"
+        return CardResult(card["id"], card["user_id"], source, None, "refused", reason, waiting=True)
+    if action.dest is None:
+        reason = f"no transition of '{run.trigger}' fits card {card['id']} in state '{source}' (see `cardflow show`)"
+        return CardResult(card["id"], card["user_id"], source, None, "refused", reason)
+    return CardResult(card["id"], card["user_id"], source, action.dest, "done", action.message, action.order)
+
+
+def _finish(engine: Engine, run: _Run, result: CardRun) -> None:
+    """The batch row's end: complete, or incomplete while a card waits for the bureau."""
+    with engine.begin() as connection:
+        connection.execute(
+            db.batches.update()
+            .where(db.batches.c.id == result.batch)
+            .values(
+                status="incomplete" if result.unanswered else "complete",
+                finished_at=now(),
+                created=card_runs.moved_count(connection, result.batch),
+                skipped=result.counts["refused"],
+            )
+        )

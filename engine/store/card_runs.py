@@ -1,0 +1,61 @@
+"""The reads of a run over existing cards: a page of the cards a trigger may move, the cards named
+by id (held until the chunk commits), and the cards a batch has moved already (a resumed run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, distinct, func, select
+
+from engine.store import db, dialect
+from engine.store.queries import Row
+
+
+def card_page(
+    connection: Connection, process: str, states: Sequence[str], after: int, limit: int, *, hold: bool = True
+) -> list[Row]:
+    """Up to `limit` cards of `process` in one of `states` with an id above `after`, in id order; with
+    `hold`, cards another run holds are left to it (PostgreSQL), the others held until the transaction ends."""
+    cards = db.cards
+    query = (
+        select(cards)
+        .where(cards.c.process == process, cards.c.state.in_(list(states)), cards.c.id > after)
+        .order_by(cards.c.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
+
+
+def count_cards(connection: Connection, process: str, states: Sequence[str]) -> int:
+    """How many cards of `process` are in one of `states`."""
+    query = select(func.count()).select_from(db.cards).where(db.cards.c.process == process, db.cards.c.state.in_(list(states)))
+    return int(connection.execute(query).scalar_one())
+
+
+def cards_by_id(connection: Connection, ids: Iterable[int], *, hold: bool = True) -> dict[int, Row]:
+    """The cards among `ids`, by id; with `hold`, held until the transaction ends (PostgreSQL): a
+    second run waits, then sees their new states."""
+    query = select(db.cards).where(db.cards.c.id.in_(list(ids))).order_by(db.cards.c.id)
+    return {row.id: dict(row._mapping) for row in connection.execute(dialect.of(connection).lock(query) if hold else query)}
+
+
+def known_card_ids(connection: Connection, ids: Sequence[int]) -> set[int]:
+    """Which of `ids` are cards in the store."""
+    return {card for (card,) in connection.execute(select(db.cards.c.id).where(db.cards.c.id.in_(list(ids))))}
+
+
+def moved_in_batch(connection: Connection, batch_id: str, card_ids: Sequence[int]) -> dict[int, Row]:
+    """The last move batch `batch_id` made of each of `card_ids` (card_id, source, dest, reason), by card."""
+    transitions = db.transitions
+    query = (
+        select(transitions.c.card_id, transitions.c.source, transitions.c.dest, transitions.c.reason)
+        .where(transitions.c.batch_id == batch_id, transitions.c.card_id.in_(list(card_ids)))
+        .order_by(transitions.c.id)
+    )
+    return {row.card_id: dict(row._mapping) for row in connection.execute(query)}
+
+
+def moved_count(connection: Connection, batch_id: str) -> int:
+    """How many cards batch `batch_id` has moved (whichever run of it moved them)."""
+    query = select(func.count(distinct(db.transitions.c.card_id))).where(db.transitions.c.batch_id == batch_id)
+    return int(connection.execute(query).scalar_one())

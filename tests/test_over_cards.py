@@ -1,0 +1,150 @@
+"""The engine's run of a process over existing cards (`engine.batch.over_cards`), called as the
+command line, the API and scenarios call it, on the extended workspace (processes the code never heard of)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Run, StoreUnderTest
+
+from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards, run_over_cards
+from engine.definitions.workspace import load_workspace
+from engine.errors import Refused, UsageError
+from engine.outbound.bureau import Simulated
+from engine.store.queries import open_store
+
+ORDER, ACTIVATE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple"
+USERS = """id,name,email,state,roles,department
+op1,Olle Operator,op1@example.com,active,operator,IT
+op9,Otto Former,op9@example.com,inactive,operator,IT
+u1,Alice,alice@example.com,active,,Sales
+u2,Bertil,bertil@example.com,active,,Sales
+u3,Cecilia,cecilia@example.com,active,,Support
+"""
+
+
+def produced(run: Run, folder: Path, *users: str) -> dict[str, int]:
+    """Order a card for u1, u2 and u3 straight at the bureau and let the bureau report `users`' cards
+    produced (the order-status sync); every card id by user."""
+    args = ("--user", "u1", "--user", "u2", "--user", "u3", "--set", "CardsAddonExtProdQueue=false")
+    result = run("run", ORDER, *args, "--as", "op1", "--json")
+    assert result.exit_code == 0, result.output
+    cards = {r["user"]: r["card"] for r in json.loads(result.stdout)["results"]}
+    (folder / "orders" / "status").mkdir(parents=True)
+    for path in (folder / "orders").glob("*.json"):
+        if any(f".{user}." in path.name for user in users):
+            (folder / "orders" / "status" / path.name).write_text('{"status": "produced"}')
+    assert run("orders", "sync").exit_code == 0
+    return cards
+
+
+@pytest.fixture
+def ready(run: Run, stored: StoreUnderTest, extended_workspace: Path) -> dict[str, Any]:
+    """The extended workspace, the store with users, and cards: u1's and u2's produced, u3's ordered."""
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    cards = produced(run, stored.folder, "u1", "u2")
+    return {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location), "cards": cards}
+
+
+def activate(ready: dict[str, Any], selection: CardSelection, **fields: Any) -> Any:
+    request = CardRunRequest(ACTIVATE, fields.pop("actor", "op1"), selection, **fields)
+    return run_over_cards(ready["workspace"], ready["engine"], request, Simulated())
+
+
+def states(stored: StoreUnderTest) -> dict[str, str]:
+    return dict(stored.rows("SELECT user_id, state FROM cards"))  # type: ignore[arg-type]
+
+
+def test_every_card_the_trigger_may_move_is_done(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """`all` fires the trigger on every card in a state it may leave: the produced cards become active."""
+    run = activate(ready, CardSelection(all=True))
+    cards = ready["cards"]
+    assert [r.as_json() for r in run.results] == [
+        {"card": cards["u1"], "user": "u1", "from": "produced", "to": "active", "status": "done", "reason": None},
+        {"card": cards["u2"], "user": "u2", "from": "produced", "to": "active", "status": "done", "reason": None},
+    ]
+    assert states(stored) == {"u1": "active", "u2": "active", "u3": "ordered"}
+    assert set(run.as_json()) == {"batch", "process", "results"}
+    assert stored.rows("SELECT process, status, created, skipped FROM batches WHERE id = :id", id=run.batch) == [
+        (ACTIVATE, "complete", 2, 0)
+    ]
+
+
+def test_a_card_in_the_wrong_state_is_refused_and_the_others_done(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """Per card, not all or nothing: the ordered card is refused with the prerequisite's message, the produced one done."""
+    cards = ready["cards"]
+    run = activate(ready, CardSelection(cards=(cards["u3"], cards["u1"])))
+    assert [(r.card, r.status, r.reason) for r in run.results] == [
+        (cards["u3"], "refused", "Only a produced card can be activated"),
+        (cards["u1"], "done", None),
+    ]
+    assert states(stored) == {"u1": "active", "u2": "produced", "u3": "ordered"}
+
+
+def test_a_dry_run_writes_nothing(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """A dry run tells what would be done and leaves the store as it was."""
+    before = stored.snapshot()
+    run = activate(ready, CardSelection(all=True), dry_run=True)
+    assert [(r.status, r.dest) for r in run.results] == [("done", "active"), ("done", "active")]
+    assert stored.snapshot() == before
+
+
+def test_running_a_batch_again_fires_nothing_twice(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """Running the batch id again reports the cards done before and writes no second move."""
+    cards = ready["cards"]
+    selection = CardSelection(cards=(cards["u1"], cards["u2"]))
+    activate(ready, selection, batch_id="act-1")
+    again = activate(ready, selection, batch_id="act-1")
+    assert [(r.status, r.reason) for r in again.results] == [("done", "done by an earlier run of this batch")] * 2
+    assert stored.scalar("SELECT count(*) FROM transitions WHERE batch_id = 'act-1'") == 2
+    with pytest.raises(Refused):
+        activate(ready, CardSelection(all=True), batch_id="act-1")
+
+
+def test_where_reads_the_card_and_its_holder(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """`where` selects by the card's fields and the holder's attributes."""
+    run = activate(ready, CardSelection(where="card.state == 'produced' and user.name == 'Bertil'"))
+    assert [r.user for r in run.results] == ["u2"]
+    assert states(stored) == {"u1": "produced", "u2": "active", "u3": "ordered"}
+
+
+@pytest.mark.parametrize(
+    "selection, fields, words",
+    [
+        (CardSelection(where="card.stat == 'produced'"), {}, "did you mean 'state'"),
+        (CardSelection(where="user.departmnt == 'Sales'"), {}, "did you mean 'department'"),
+        (CardSelection(cards=(999,)), {}, "unknown card(s): 999"),
+        (CardSelection(all=True), {"trigger": "activat"}, "did you mean 'activate'"),
+        (CardSelection(all=True), {"actor": "nobody"}, "no such user"),
+        (CardSelection(all=True, where="card.id > 0"), {}, "exactly one of --card, --all or --where"),
+    ],
+    ids=["card field", "user attribute", "unknown card", "trigger", "actor", "two selections"],
+)
+def test_a_mistake_in_the_request_changes_nothing(
+    ready: dict[str, Any], stored: StoreUnderTest, selection: CardSelection, fields: dict[str, str], words: str
+) -> None:
+    """An unknown card, field, trigger or actor is a usage error before anything is written."""
+    before = stored.snapshot()
+    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        activate(ready, selection, **fields)
+    assert stored.snapshot() == before
+
+
+def test_an_inactive_actor_is_refused(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """The actor must be active: an inactive operator's run is refused, nothing written."""
+    before = stored.snapshot()
+    with pytest.raises(Refused, match="inactive"):
+        activate(ready, CardSelection(all=True), actor="op9")
+    assert stored.snapshot() == before
+
+
+def test_a_process_that_creates_cards_is_not_run_over_cards(ready: dict[str, Any]) -> None:
+    """One name, one kind of run: a process that creates cards selects users, and `creates_cards` tells them apart."""
+    workspace = ready["workspace"]
+    assert creates_cards(workspace.process(ORDER)) and not creates_cards(workspace.process(ACTIVATE))
+    with pytest.raises(UsageError, match="creates cards"):
+        run_over_cards(workspace, ready["engine"], CardRunRequest(ORDER, "op1", CardSelection(all=True)), Simulated())

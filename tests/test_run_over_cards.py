@@ -1,0 +1,176 @@
+"""`cardflow run NAME` for a process that acts on existing cards, on the extended workspace (a new
+trigger, state and processes in YAML alone): selection, per-card results, JSON, exit codes, dry
+run, resume; and the usage errors that say which kind of run a process takes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Run, StoreUnderTest
+
+ORDER, ACTIVATE, ACTIVATE_ONE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple", "TestProcActivateCard"
+DECIDE = "CardsBoProcDecideRequest"
+USERS = """id,name,email,state,roles,department
+op1,Olle Operator,op1@example.com,active,operator,IT
+ap1,Anna Approver,ap1@example.com,active,approver,HR
+ap2,Arvid Approver,ap2@example.com,active,approver operator,HR
+u1,Alice,alice@example.com,active,,Sales
+u2,Bertil,bertil@example.com,active,,Sales
+u3,Cecilia,cecilia@example.com,active,,Support
+u4,David,david@example.com,active,,Sales
+"""
+
+
+@pytest.fixture
+def cf(run: Run, stored: StoreUnderTest, extended_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The CLI on the extended workspace, with users in the store."""
+    monkeypatch.setenv("CARDFLOW_WORKSPACE", str(extended_workspace))
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    return run
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def produce(cf: Run, folder: Path, *users: str) -> dict[str, int]:
+    """Order a card for u1 to u4 at the bureau (queue off) and let the bureau report `users`' cards
+    produced (a status file each, then the order-status sync); the card ids by user."""
+    holders = [word for user in ("u1", "u2", "u3", "u4") for word in ("--user", user)]
+    output = ok(cf("run", ORDER, *holders, "--as", "op1", "--json", "--set", "CardsAddonExtProdQueue=false"))
+    (folder / "orders" / "status").mkdir(parents=True)
+    for path in (folder / "orders").glob("*.json"):
+        if any(f".{user}." in path.name for user in users):
+            (folder / "orders" / "status" / path.name).write_text('{"status": "produced"}')
+    assert cf("orders", "sync").exit_code == 0
+    return {r["user"]: r["card"] for r in output["results"]}
+
+
+def states(cf: Run) -> dict[str, str]:
+    return {card["user"]: card["state"] for card in ok(cf("cards", "--json"))}
+
+
+def test_every_produced_card_is_activated(cf: Run, stored: StoreUnderTest) -> None:
+    """`run TestBoProcActivateMultiple --all` activates every produced card, exit 0, the JSON of the contract."""
+    cards = produce(cf, stored.folder, "u1", "u2")
+    output = ok(cf("run", ACTIVATE, "--all", "--as", "op1", "--json"))
+    assert set(output) == {"batch", "process", "results"} and output["process"] == ACTIVATE
+    assert output["results"] == [
+        {"card": cards["u1"], "user": "u1", "from": "produced", "to": "active", "status": "done", "reason": None},
+        {"card": cards["u2"], "user": "u2", "from": "produced", "to": "active", "status": "done", "reason": None},
+    ]
+    assert states(cf) == {"u1": "active", "u2": "active", "u3": "ordered", "u4": "ordered"}
+    (batch,) = [b for b in ok(cf("batches", "--json")) if b["id"] == output["batch"]]
+    assert (batch["process"], batch["status"]) == (ACTIVATE, "complete")
+
+
+def test_a_refused_card_beside_done_ones_exits_1(cf: Run, stored: StoreUnderTest) -> None:
+    """A card in the wrong state is refused with the prerequisite's message, the others are done; exit 1."""
+    cards = produce(cf, stored.folder, "u1")
+    result = cf("run", ACTIVATE, "--card", str(cards["u1"]), "--card", str(cards["u3"]), "--as", "op1")
+    assert result.exit_code == 1, result.output
+    assert "Only a produced card can be activated" in result.stdout and "1 card(s) refused" in result.stderr
+    assert states(cf)["u1"] == "active" and states(cf)["u3"] == "ordered"
+
+
+def test_a_dry_run_changes_nothing(cf: Run, stored: StoreUnderTest) -> None:
+    """`--dry-run` says what would be done and writes nothing."""
+    produce(cf, stored.folder, "u1", "u2")
+    before = stored.snapshot()
+    output = ok(cf("run", ACTIVATE, "--all", "--as", "op1", "--dry-run", "--json"))
+    assert [(r["user"], r["to"], r["status"]) for r in output["results"]] == [("u1", "active", "done"), ("u2", "active", "done")]
+    assert stored.snapshot() == before
+
+
+def test_a_batch_id_resumes_without_firing_twice(cf: Run, stored: StoreUnderTest) -> None:
+    """Running the same batch id again fires nothing twice; the cards done are reported as done before."""
+    cards = produce(cf, stored.folder, "u1", "u2")
+    named = ("--card", str(cards["u1"]), "--card", str(cards["u2"]), "--batch-id", "activate-1", "--as", "op1", "--json")
+    ok(cf("run", ACTIVATE, *named))
+    again = ok(cf("run", ACTIVATE, *named))
+    assert [r["reason"] for r in again["results"]] == ["done by an earlier run of this batch"] * 2
+    assert stored.scalar("SELECT count(*) FROM transitions WHERE batch_id = 'activate-1'") == 2
+
+
+def test_where_reads_the_card_and_the_holder(cf: Run, stored: StoreUnderTest) -> None:
+    """`--where` over `card` and `user` selects the produced cards of the Sales department only."""
+    produce(cf, stored.folder, "u1", "u3")
+    where = "card.state == 'produced' and user.department == 'Sales'"
+    output = ok(cf("run", ACTIVATE, "--where", where, "--as", "op1", "--json"))
+    assert [r["user"] for r in output["results"]] == ["u1"]
+    assert states(cf) == {"u1": "active", "u2": "ordered", "u3": "produced", "u4": "ordered"}
+
+
+def test_a_where_field_nobody_has_gets_a_did_you_mean(cf: Run, stored: StoreUnderTest) -> None:
+    """A card field or holder attribute that does not exist is a usage error with a close name; nothing is written."""
+    produce(cf, stored.folder, "u1")
+    before = stored.snapshot()
+    for where, hint in (("card.stat == 'produced'", "'state'"), ("user.departmnt == 'Sales'", "'department'")):
+        result = cf("run", ACTIVATE, "--where", where, "--as", "op1")
+        assert result.exit_code == 2 and f"did you mean {hint}" in result.stderr, result.output
+    assert stored.snapshot() == before
+
+
+def test_a_process_over_one_card_runs_by_name_with_a_reason(cf: Run, stored: StoreUnderTest) -> None:
+    """The action over one card runs by name too, and keeps the reason in the card's history."""
+    cards = produce(cf, stored.folder, "u1")
+    ok(cf("run", ACTIVATE_ONE, "--card", str(cards["u1"]), "--reason", "Picked up at the desk", "--as", "op1", "--json"))
+    reasons = stored.rows("SELECT reason FROM transitions WHERE card_id = :card AND dest = 'active'", card=cards["u1"])
+    assert reasons == [("Picked up at the desk",)]
+
+
+def test_a_process_with_several_triggers_needs_trigger(cf: Run) -> None:
+    """The approvers' process fires approve, reject, postpone: without --trigger the run says to choose (exit 2);
+    four-eyes refuses the requests the approver made, the others are approved."""
+    approval = ("--set", "CardsAddonExtProdBatchOrderApproval=true")
+    ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json", *approval))
+    ok(cf("run", ORDER, "--user", "u2", "--as", "ap2", "--json", *approval))
+    result = cf("run", DECIDE, "--all", "--as", "ap2")
+    assert result.exit_code == 2 and "--trigger" in result.stderr
+    typo = cf("run", DECIDE, "--all", "--as", "ap2", "--trigger", "aprove")
+    assert typo.exit_code == 2 and "did you mean 'approve'" in typo.stderr
+    decided = cf("run", DECIDE, "--all", "--as", "ap2", "--trigger", "approve", "--json", *approval)
+    assert decided.exit_code == 1
+    assert [(r["user"], r["status"]) for r in json.loads(decided.stdout)["results"]] == [("u1", "done"), ("u2", "refused")]
+    assert "Four-eyes" in json.loads(decided.stdout)["results"][1]["reason"]
+
+
+@pytest.mark.parametrize(
+    "name, args, words",
+    [
+        (ACTIVATE, ("--user", "u1"), "choose cards with --card, --all or --where"),
+        (ACTIVATE, ("--all", "--workers"), "--workers is not available over cards"),
+        (ACTIVATE, ("--all", "--production-type", "standard"), "--production-type is for a process that creates cards"),
+        (ORDER, ("--card", "1"), "choose users with --user, --all or --where"),
+        (ORDER, ("--all", "--trigger", "start"), "--trigger is for a process that acts on cards"),
+        (ACTIVATE, ("--card", "1", "--all"), "exactly one of --card, --all or --where"),
+        (ACTIVATE, ("--card", "999"), "unknown card(s): 999"),
+    ],
+    ids=["user over cards", "workers over cards", "production type", "card for users", "trigger for users", "two", "unknown"],
+)
+def test_the_wrong_selection_says_which_to_use(cf: Run, name: str, args: tuple[str, ...], words: str) -> None:
+    """Options of the other kind of run, two selections or an unknown card: exit 2, saying what to use."""
+    result = cf("run", name, *args, "--as", "op1")
+    assert result.exit_code == 2 and words in result.stderr, result.output
+
+
+def test_the_shortcuts_stay_all_or_nothing(cf: Run, stored: StoreUnderTest) -> None:
+    """`approve CARD...` still refuses every card when one is refused: nothing changes."""
+    approval = ("--set", "CardsAddonExtProdBatchOrderApproval=true")
+    output = ok(cf("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1", "--json", *approval))
+    first, second = (r["card"] for r in output["results"])
+    ok(cf("reject", str(second), "--as", "ap1", "--reason", "No", "--json"))
+    result = cf("approve", str(first), str(second), "--as", "ap1")
+    assert result.exit_code == 1 and "nothing changed" in result.stderr
+    assert states(cf) == {"u1": "requested", "u2": "rejected"}
+
+
+def test_help_teaches_both_forms(cf: Run) -> None:
+    """`run --help` tells the run for users and the run over cards."""
+    text = cf("run", "--help").stdout
+    assert "--user ID" in text and "--card ID" in text and "--trigger" in text and "over existing cards" in text
