@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from engine.batch.over_cards import creates_cards
 from engine.definitions.model import Process, Trigger, Workspace
 
 #: The vendor's menu of batch orders: a process whose `start` is "Batch order > …".
@@ -46,7 +47,7 @@ def batch_orders(workspace: Workspace, roles: Iterable[str]) -> list[Process]:
 
 def acts_on_cards(process: Process) -> bool:
     """A process that fires triggers on existing cards (rather than creating cards for users)."""
-    return process.kind == "action"
+    return not creates_cards(process)
 
 
 def on_one_card(process: Process) -> bool:

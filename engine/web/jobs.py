@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.batch.over_cards import CardRun
 from engine.batch.results import BatchResult
 from engine.errors import CardflowError
 
@@ -24,7 +25,7 @@ class Job:
     batch: str
     total: int | None
     done: int = 0
-    result: BatchResult | None = None
+    result: BatchResult | CardRun | None = None
     error: str | None = None
 
     @property
@@ -48,7 +49,7 @@ class Jobs:
             return self.jobs.get(batch)
 
     def start(self, batch: str, total: int | None, work: Any, *, background: bool) -> Job:
-        """Run `work(job)` (which returns a BatchResult) now, or in a thread when `background`."""
+        """Run `work(job)` (which returns a BatchResult, or a CardRun) now, or in a thread when `background`."""
         job = Job(batch, total)
         with self.lock:
             self.jobs[batch] = job

@@ -144,3 +144,79 @@ def test_the_step_speaks_swedish(console: Console) -> None:
         assert "<h1>Aktivera kort</h1>" in client.get(STEP).text
         done = client.post(STEP, data={"csrf": csrf_of(client), "trigger": "activate"}).text
     assert '<p class="flash" role="status">Aktivera kort: kort 1 har nu status active.</p>' in done
+
+
+def confirm_many(client: TestClient, cards: list[int], **extra: str) -> object:
+    """Tick `cards` on the search page of Activate multiple cards and press its button."""
+    data = {"csrf": csrf_of(client), "card": [str(card) for card in cards], "trigger": "activate", **extra}
+    return client.post(f"/batch/{ACTIVATE_MANY}/cards/confirm", data=data)
+
+
+def test_a_batch_order_over_cards_searches_cards(operator: TestClient) -> None:
+    """BATCH ORDERS' link of a process over cards leads to a search of cards: a check box per card
+    and the process's button."""
+    response = operator.get(f"/batch/{ACTIVATE_MANY}", follow_redirects=True)
+    assert response.url.path == f"/batch/{ACTIVATE_MANY}/cards"
+    html = operator.get(f"/batch/{ACTIVATE_MANY}/cards", params={"searched": "1", "state": "produced"}).text
+    assert '<input type="checkbox" name="card" value="1"' in html and 'name="card" value="2"' not in html
+    assert 'value="activate" class="primary">Activate multiple cards</button>' in html
+
+
+def test_the_confirmation_shows_what_next_would_do_to_each_card(operator: TestClient, console: Console) -> None:
+    """The confirmation is a dry run: card 1 done (produced -> active), card 2 refused with the
+    prerequisite's message; nothing is written."""
+    html = confirm_many(operator, [1, 2]).text  # type: ignore[attr-defined]
+    assert '<td class="state" translate="no">produced</td>\n      <td class="state" translate="no">active</td>' in html
+    assert "Only a produced card can be activated" in html
+    assert '<span class="pill">done: <span translate="no">1</span></span>' in html
+    assert '<span class="pill">refused: <span translate="no">1</span></span>' in html
+    assert (state_of(console, 1), state_of(console, 2)) == ("produced", "ordered")
+    with db.reading(console.engine) as connection:
+        assert [b["process"] for b in queries.list_batches(connection)] == ["CardsAddonExtProdBoProcOrderMultiple"]
+
+
+def test_next_runs_the_batch_over_the_ticked_cards(operator: TestClient, console: Console) -> None:
+    """Next activates the ticked cards that may be activated, refuses the others, and the batch page tells each."""
+    confirm = confirm_many(operator, [1, 2]).text  # type: ignore[attr-defined]
+    batch_id = confirm.split('name="batch_id" value="')[1].split('"')[0]
+    data = {"csrf": csrf_of(operator), "batch_id": batch_id, "trigger": "activate", "card": ["1", "2"]}
+    page = operator.post(f"/batch/{ACTIVATE_MANY}/cards/run", data=data)
+    assert page.url.path == f"/batches/{batch_id}"
+    assert (state_of(console, 1), state_of(console, 2)) == ("active", "ordered")
+    assert '<a href="/cards/1">1</a></td>\n      <td class="state" translate="no">active</td><td>done</td>' in page.text
+    assert '<span class="pill">done: 1</span> <span class="pill">refused: 1</span>' in page.text
+
+
+def test_cancel_of_a_batch_over_cards_writes_nothing(operator: TestClient, console: Console) -> None:
+    """Cancel on the confirmation goes back to BATCH ORDERS: no batch, no card moved."""
+    confirm = confirm_many(operator, [1]).text  # type: ignore[attr-defined]
+    assert '<form method="get" action="/batch">' in confirm and ">Cancel</button>" in confirm
+    assert "The process was closed; nothing was written." in operator.get("/batch", params={"cancelled": "1"}).text
+    assert state_of(console, 1) == "produced"
+
+
+def test_no_ticked_card_is_a_usage_error(operator: TestClient) -> None:
+    """Pressing the button with no card ticked says to tick them first (400)."""
+    response = operator.post(f"/batch/{ACTIVATE_MANY}/cards/confirm", data={"csrf": csrf_of(operator), "trigger": "activate"})
+    assert response.status_code == 400 and "Select the check boxes of the cards first." in response.text
+
+
+def test_an_approver_may_not_run_a_batch_over_cards(console: Console) -> None:
+    """BATCH ORDERS and its pages are the operator's: an approver is refused them."""
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "ap1")
+        assert client.get(f"/batch/{ACTIVATE_MANY}/cards").status_code == 403
+        assert confirm_many(client, [1]).status_code == 403  # type: ignore[attr-defined]
+    assert state_of(console, 1) == "produced"
+
+
+def test_a_batch_over_cards_speaks_swedish(console: Console) -> None:
+    """In Swedish BATCH ORDERS names the process by its `sv:` name, its button too, and the confirmation counts in Swedish."""
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op1", lang="sv")
+        orders = client.get("/batch").text
+        search = client.get(f"/batch/{ACTIVATE_MANY}/cards", params={"searched": "1"}).text
+        confirm = confirm_many(client, [1, 2]).text  # type: ignore[attr-defined]
+    assert ">Aktivera flera kort</a>" in orders
+    assert ">Aktivera flera kort</button>" in search
+    assert "klart: <span" in confirm and "nekat: <span" in confirm
