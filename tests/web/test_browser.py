@@ -274,6 +274,39 @@ def test_an_operator_activates_a_produced_card_from_its_page(
     assert [(c["user_id"], c["state"]) for c in cards(store)] == [("u01", "active"), ("u02", "ordered")]
 
 
+#: The words of the extended workspace's batch order over cards, in each language.
+ACTIVATE_MANY_WORDS = {
+    "en": {"orders": "Batch orders", "process": "Activate multiple cards", "search": "Search", "next": "Next"},
+    "sv": {"orders": "Batchbeställningar", "process": "Aktivera flera kort", "search": "Sök", "next": "Nästa"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_an_operator_activates_ticked_cards_as_a_batch_order(
+    page: Page, serve: Callable[[], str], store: Engine, extended_web_workspace: Path, tmp_path: Path, language: str
+) -> None:
+    """BATCH ORDERS, Activate multiple cards, Search, tick two produced cards and an ordered one, the
+    process's button: the confirmation says two done, one refused; Next: two cards are active."""
+    workspace = load_workspace(extended_web_workspace).require_valid()
+    produced = ("u01", "u02")
+    produce(Console(workspace, store, DropFolder(tmp_path / "orders")), ordered=(*produced, "u03"), produced=produced)
+    words = ACTIVATE_MANY_WORDS[language]
+    log_in_speaking(page, serve(), "op1", language)
+    page.get_by_role("link", name=words["orders"]).first.click()
+    page.get_by_role("link", name=words["process"]).click()
+    page.get_by_role("button", name=words["search"], exact=True).click()
+    for name in ("Alice Andersson", "Bertil Berg", "Cecilia Carlsson"):
+        page.get_by_role("checkbox", name=name).check()
+    page.get_by_role("button", name=words["process"]).click()
+    expect(page.locator("table.plan tr.done")).to_have_count(2)
+    expect(page.locator("table.plan tr.refused")).to_have_count(1)
+    page.screenshot(path=str(SHOTS / f"batch-over-cards-confirm-{language}.png"), full_page=True)
+    assert [c["state"] for c in cards(store)] == ["produced", "produced", "ordered"]
+    page.get_by_role("button", name=words["next"]).click()
+    expect(page.locator("td.state", has_text="active")).to_have_count(2)
+    assert [c["state"] for c in cards(store)] == ["active", "active", "ordered"]
+
+
 def test_the_process_graph_is_drawn(page: Page, serve: Callable[[], str]) -> None:
     """Mermaid (served by the console, under its CSP) draws the compiled machine as SVG."""
     log_in(page, serve(), "adm")
