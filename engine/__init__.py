@@ -8,7 +8,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
 - `report/`: tables and JSON, Mermaid and Graphviz, `explain` (the story of a card).
 - `batch/`: a process run for many users, chunk by chunk (`request`, `run`, `results`,
   `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
-  turned into rows (`effects`); approve … retry and the batch sync (`actions`); a run stopped early
+  turned into rows (`effects`); approve … retry and the batch sync (`actions`); what a person may
+  start (`offers`); a run stopped early
   (`stopping`); the order-status sync (`status`); a batch split into chunks for workers (`chunks`).
 - `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
   `jobs`), and a worker's life across a lost database (`worker`).

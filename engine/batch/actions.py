@@ -366,29 +366,6 @@ def allowed_actions(workspace: Workspace, engine: Engine, card_id: int, actor_id
         return {trigger: outcome.action for trigger, outcome in found.items() if not isinstance(outcome, str)}
 
 
-def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> dict[str, tuple[str, ...]]:
-    """Per action process a person fires (by symbolic name, in workspace order), the triggers of it
-    `actor_id` may fire on a card now (its state, the actor's role, the process's prerequisites);
-    processes that may fire none are left out. A reason is assumed to be given."""
-    options = effective_options(workspace.scripts)
-    with db.reading(engine) as connection:
-        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
-        card = queries.get_cards(connection, [card_id]).get(card_id)
-        if actor is None or card is None:
-            return {}
-        found = {}
-        for process in workspace.processes.values():
-            if process.kind != "action" or process.actor == "system" or card["process"] not in process.acts_on:
-                continue
-            outcomes = {
-                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, by=process)
-                for trigger in process.triggers
-            }
-            allowed = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
-            found[process.symbolic_name] = allowed
-    return {name: triggers for name, triggers in found.items() if triggers}
-
-
 def decision_states(workspace: Workspace, role: str = "approver") -> dict[str, list[str]]:
     """Per batch process, the states in which a card waits for a decision by `role` (an open request)."""
     found: dict[str, list[str]] = {}

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import Engine
+
+from engine.batch.actions import _authorize, _Authorized
 from engine.batch.over_cards import creates_cards
 from engine.definitions.model import Process, Trigger, Workspace
+from engine.definitions.options import effective_options
+from engine.store import db, queries
 
 #: The vendor's menu of batch orders: a process whose `start` is "Batch order > …".
 BATCH_ORDER = "Batch order"
@@ -78,3 +83,26 @@ def triggers_of_role(workspace: Workspace, role: str, owner: str) -> dict[str, T
         if acts_on_cards(action) and action.actor == role and owner in action.acts_on
         for name, trigger in person_triggers(action).items()
     }
+
+
+def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> dict[str, tuple[str, ...]]:
+    """Per action process a person fires (by symbolic name, in workspace order), the triggers of it
+    `actor_id` may fire on a card now (its state, the actor's role, the process's prerequisites);
+    processes that may fire none are left out. A reason is assumed to be given; `act` fires them."""
+    options = effective_options(workspace.scripts)
+    with db.reading(engine) as connection:
+        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
+        card = queries.get_cards(connection, [card_id]).get(card_id)
+        if actor is None or card is None:
+            return {}
+        found = {}
+        for process in workspace.processes.values():
+            if process.kind != "action" or process.actor == "system" or card["process"] not in process.acts_on:
+                continue
+            outcomes = {
+                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, by=process)
+                for trigger in process.triggers
+            }
+            allowed = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
+            found[process.symbolic_name] = allowed
+    return {name: triggers for name, triggers in found.items() if triggers}

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from engine.batch.actions import act, allowed_processes
-from engine.batch.offers import acting_states, on_one_card, person_triggers
+from engine.batch.actions import act
+from engine.batch.offers import acting_states, allowed_processes, on_one_card, person_triggers
 from engine.definitions.compile import compile_process
 from engine.definitions.model import Process
 from engine.definitions.options import effective_options
