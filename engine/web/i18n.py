@@ -104,6 +104,7 @@ SWEDISH = {
     "Required.": "Krävs.",
     "Required for {buttons}; the other buttons do without it.": "Krävs för {buttons}; de andra knapparna klarar sig utan.",
     "Next will do this to the card (nothing is written yet):": "Nästa gör detta med kortet (inget är sparat ännu):",
+    "Choose what to do with the card (nothing is written yet):": "Välj vad som ska göras med kortet (inget är sparat ännu):",
     "{process} cannot act on this card now.": "{process} kan inte användas på det här kortet nu.",
     "The cards {process} can act on: open one to start it.": "Korten som {process} kan användas på: öppna ett för att starta.",
     # cards, outbox, options, graphs

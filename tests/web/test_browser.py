@@ -344,6 +344,7 @@ PHONE_PAGES = (
     "/requests/1",
     "/cards",
     "/cards/1",
+    "/cards/1/process/CardsBoProcDecideRequest",
     "/outbox",
     "/batches",
     "/options",

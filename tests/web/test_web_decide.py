@@ -130,3 +130,18 @@ def test_the_form_s_buttons_are_the_workspace_s_trigger_labels_in_swedish(consol
     for label in ("Godkänd", "Avvisa", "Skjut upp"):
         assert f">{label}</button>" in html
     assert "Krävs för Avvisa; de andra knapparna klarar sig utan." in html
+
+
+def test_a_request_s_card_page_offers_the_approver_the_decision_step(approver: TestClient, console: Console) -> None:
+    """A requested card's page has a "Decide card requests" button for an approver; its step has a
+    button per decision and the required Reason; Reject there rejects the card."""
+    page = approver.get("/cards/1").text
+    assert ">Decide card requests</button>" in page and "Card approval</a>" not in page
+    step = approver.get("/cards/1/process/CardsBoProcDecideRequest").text
+    for label in ("Approved", "Reject", "Postpone"):
+        assert f">{label}</button>" in step
+    assert '<textarea id="reason" name="reason" rows="3" required' in step
+    data = {"csrf": csrf_of(approver), "trigger": "reject", "reason": "No budget"}
+    done = approver.post("/cards/1/process/CardsBoProcDecideRequest", data=data).text
+    assert '<p class="flash" role="status">Reject: card 1 is now rejected.</p>' in done
+    assert state_of(console, 1) == "rejected"

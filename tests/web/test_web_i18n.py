@@ -111,7 +111,8 @@ def _operator_pages(client: TestClient) -> dict[str, str]:
 
 
 def _approver_pages(client: TestClient) -> dict[str, str]:
-    pages = {path: client.get(path).text for path in ("/", "/requests", "/requests/1", "/cards/1")}
+    paths = ("/", "/requests", "/requests/1", "/cards/1", "/cards/1/process/CardsBoProcDecideRequest")
+    pages = {path: client.get(path).text for path in paths}
     token = csrf_of(client)
     pages["approved"] = client.post("/requests/1", data={"csrf": token, "decision": "approve"}).text
     pages["refused"] = client.post("/requests/1", data={"csrf": token, "decision": "approve"}).text
