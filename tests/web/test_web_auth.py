@@ -29,6 +29,7 @@ PAGES = [
     "/",
     "/batch",
     "/batch/CardsAddonExtProdBoProcOrderMultiple",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards",
     "/requests",
     "/requests/1",
     "/cards",
@@ -45,6 +46,8 @@ PAGES = [
 FORMS = [
     "/batch/CardsAddonExtProdBoProcOrderMultiple/confirm",
     "/batch/CardsAddonExtProdBoProcOrderMultiple/run",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards/confirm",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards/run",
     "/requests/1",
     "/cards/1/process/CardsAddonExtProdProcAbort",
     "/cards/1/process/CardsAddonExtProdProcRetryOrder",
