@@ -93,8 +93,9 @@ def _report(result: Any, as_json: bool) -> None:
     refused_orders = tuple(r.card for r in result.results if r.order is False)
     tell_refusals(Refusals.of(r.order for r in result.results), command_again(command=("retry",), arguments=refused_orders))
     if result.unanswered and not result.dry_run:
+        stopped = f"{result.stopped}: " if result.stopped else ""
         raise Unfinished(
-            f"batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
+            f"{stopped}batch {result.batch} is incomplete: {result.unanswered} card(s) wait for the card bureau; "
             f"resume with `{command_again({'batch_id': result.batch})}`"
         )
     refused = result.counts["refused"]

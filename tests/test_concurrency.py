@@ -158,6 +158,18 @@ def test_two_approvals_of_one_card_at_once_apply_once(folder: Path, stored: Stor
     assert stored.scalar("select state from cards") == "processing"
 
 
+def test_two_runs_over_the_same_cards_at_once_move_each_card_once(folder: Path, stored: StoreUnderTest) -> None:
+    """Two operators abort every queued card by the process's name at the same moment: each card is
+    aborted once (the runs share the cards between them), no refusals, no errors."""
+    cardflow(folder, "run", ORDER, "--where", HOLDERS, "--as", "op1")
+    commands = [["run", "CardsAddonExtProdProcAbort", "--all", "--as", operator] for operator in ("op1", "op2")]
+    for finished in at_once(folder, *commands, gate=partial(held, stored, "cards", waiting=2)):
+        assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+    assert stored.scalar("select count(*) from cards where state = 'aborted'") == USERS
+    assert stored.scalar("select count(*) from transitions where trigger = 'abort'") == USERS
+    assert stored.scalar("select count(distinct card_id) from transitions where trigger = 'abort'") == USERS
+
+
 @pytest.mark.slow
 def test_two_runs_over_disjoint_halves_at_once_both_complete(stored: StoreUnderTest) -> None:
     """Two operators run the batch over the two halves of 20,000 users at once: both complete, 20,000 cards."""

@@ -11,9 +11,11 @@ import pytest
 from conftest import Run, StoreUnderTest
 
 from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards, run_over_cards
+from engine.batch.status import sync_order_status
 from engine.definitions.workspace import load_workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Simulated
+from engine.outbound.connectors import connector_from
 from engine.store.queries import open_store
 
 ORDER, ACTIVATE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple"
@@ -148,3 +150,45 @@ def test_a_process_that_creates_cards_is_not_run_over_cards(ready: dict[str, Any
     assert creates_cards(workspace.process(ORDER)) and not creates_cards(workspace.process(ACTIVATE))
     with pytest.raises(UsageError, match="creates cards"):
         run_over_cards(workspace, ready["engine"], CardRunRequest(ORDER, "op1", CardSelection(all=True)), Simulated())
+
+
+def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
+    run: Run, stored: StoreUnderTest, extended_workspace: Path
+) -> None:
+    """When the store refuses a move (a second open card of an exclusive process), that card is refused
+    and the other cards of its chunk are still done, each in its own transaction."""
+    retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
+    text = retry.read_text(encoding="utf-8")
+    without_open_card_rule = text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")]
+    retry.write_text(without_open_card_rule, encoding="utf-8")
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    cards = produced(run, stored.folder)
+    (stored.folder / "orders" / "status").mkdir(exist_ok=True)
+    for path in (stored.folder / "orders").glob("*.json"):
+        if ".u1." in path.name or ".u2." in path.name:
+            (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert run("orders", "sync").exit_code == 0
+    assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    ready = {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location)}
+    request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=(cards["u1"], cards["u2"])))
+    result = run_over_cards(ready["workspace"], ready["engine"], request, Simulated())
+    assert [(r.card, r.status, r.reason) for r in result.results] == [
+        (cards["u1"], "refused", "the user already has another open card of this process"),
+        (cards["u2"], "done", None),
+    ]
+
+
+def test_a_dry_run_asks_the_simulated_bureau_not_the_real_one(ready: dict[str, Any], stored: StoreUnderTest) -> None:
+    """A dry run that would order a card (retry) writes no order file, whatever connector it is given."""
+    folder = stored.folder / "orders"
+    (folder / "status").mkdir(exist_ok=True)
+    for path in folder.glob("*.u3.*.json"):
+        (folder / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    engine = ready["engine"]
+    sync_order_status(ready["workspace"], engine, connector_from("dropfolder", str(folder)))
+    files = sorted(folder.glob("*.json"))
+    request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(all=True), dry_run=True)
+    result = run_over_cards(ready["workspace"], engine, request, connector_from("dropfolder", str(folder)))
+    assert [(r.user, r.dest, r.status) for r in result.results] == [("u3", "ordered", "done")]
+    assert sorted(folder.glob("*.json")) == files

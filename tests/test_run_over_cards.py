@@ -5,10 +5,12 @@ run, resume; and the usage errors that say which kind of run a process takes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bureau_server import FakeBureau, respond
 from conftest import Run, StoreUnderTest
 
 ORDER, ACTIVATE, ACTIVATE_ONE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple", "TestProcActivateCard"
@@ -150,11 +152,12 @@ def test_a_process_with_several_triggers_needs_trigger(cf: Run) -> None:
         (ORDER, ("--all", "--trigger", "start"), "--trigger is for a process that acts on cards"),
         (ACTIVATE, ("--card", "1", "--all"), "exactly one of --card, --all or --where"),
         (ACTIVATE, ("--card", "999"), "unknown card(s): 999"),
+        ("CardsAddonExtProdBatchSync", ("--all",), "run by the system"),
     ],
-    ids=["user over cards", "workers over cards", "production type", "card for users", "trigger for users", "two", "unknown"],
+    ids=["user over cards", "workers", "production type", "card for users", "trigger for users", "two", "unknown", "system"],
 )
 def test_the_wrong_selection_says_which_to_use(cf: Run, name: str, args: tuple[str, ...], words: str) -> None:
-    """Options of the other kind of run, two selections or an unknown card: exit 2, saying what to use."""
+    """Options of the other kind of run, two selections, an unknown card or a system process: exit 2, saying what to use."""
     result = cf("run", name, *args, "--as", "op1")
     assert result.exit_code == 2 and words in result.stderr, result.output
 
@@ -174,3 +177,52 @@ def test_help_teaches_both_forms(cf: Run) -> None:
     """`run --help` tells the run for users and the run over cards."""
     text = cf("run", "--help").stdout
     assert "--user ID" in text and "--card ID" in text and "--trigger" in text and "over existing cards" in text
+
+
+def test_explain_names_the_run_that_moved_a_card(cf: Run, stored: StoreUnderTest) -> None:
+    """`explain` tells the move a run over cards made with that run's batch id."""
+    cards = produce(cf, stored.folder, "u1")
+    ok(cf("run", ACTIVATE, "--card", str(cards["u1"]), "--batch-id", "activate-7", "--as", "op1", "--json"))
+    story = cf("explain", str(cards["u1"])).stdout
+    told = "'activate' by op1 (Activate multiple cards, TestBoProcActivateMultiple) in batch activate-7: produced -> active"
+    assert told in story
+
+
+def test_plan_of_a_process_over_cards_says_how_to_run_it(cf: Run) -> None:
+    """`plan` (for users) of a process that acts on cards names the run over cards instead."""
+    result = cf("plan", ACTIVATE, "--all")
+    assert result.exit_code == 2 and f"`cardflow run {ACTIVATE}` takes --card ID..., --all or --where" in result.stderr
+
+
+def test_an_actor_without_the_role_writes_nothing(cf: Run, stored: StoreUnderTest) -> None:
+    """An approver without the operator role cannot run the operators' process over cards: exit 1, nothing written."""
+    produce(cf, stored.folder, "u1")
+    before = stored.snapshot()
+    result = cf("run", ACTIVATE, "--all", "--as", "ap1")
+    assert result.exit_code == 1 and "does not have the operator role" in result.stderr, result.output
+    assert stored.snapshot() == before
+
+
+def test_a_bureau_that_does_not_answer_stops_the_run_and_the_batch_id_finishes_it(
+    cf: Run, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retrying four failed cards by name while the bureau answers 500: three calls, exit 1 with the command
+    that finishes the batch; once the bureau answers, that command orders every card, each once."""
+    produce(cf, stored.folder)
+    status = stored.folder / "orders" / "status"
+    for path in (stored.folder / "orders").glob("*.json"):
+        (status / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert cf("orders", "sync").exit_code == 0
+    with FakeBureau() as bureau:
+        for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+            monkeypatch.delenv(name)
+        for name, value in {**bureau.env(), "CARDFLOW_CONNECTOR": "http", "CARDFLOW_BUREAU_TIMEOUT": "1"}.items():
+            monkeypatch.setenv(name, value)
+        bureau.then(respond(500), respond(500), respond(500))
+        stopped = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-1", "--json")
+        assert stopped.exit_code == 1 and "did not answer 3 orders in a row" in stopped.stderr, stopped.output
+        assert "resume with `cardflow run CardsAddonExtProdProcRetryOrder --all --as op1 --batch-id retry-1" in stopped.stderr
+        assert set(states(cf).values()) == {"failed"}
+        finished = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-1", "--json")
+        assert finished.exit_code == 0, finished.output
+        assert set(states(cf).values()) == {"ordered"} and len(bureau.orders) == 4

@@ -13,12 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.actions import _apply, _authorize
+from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.batch.request import (
     check_batch_id,
     check_resumable,
@@ -106,6 +108,7 @@ class CardRun:
     resumed: bool = False
     results: list[CardResult] = field(default_factory=list)
     unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
+    stopped: str | None = None  # why the run stopped before the end (the bureau is down)
 
     @property
     def counts(self) -> Counter[str]:
@@ -135,6 +138,8 @@ class _Run:
     where: Compiled | None
     record: Row
     resumed: bool = False
+    unanswered: int = 0  # orders in a row the bureau did not answer
+    stopped: str | None = None  # why the run stopped (the bureau is down)
 
 
 def run_over_cards(
@@ -163,7 +168,9 @@ def run_over_cards(
             result.results += done
             if progress:
                 progress(visited)
-    result.unanswered = sum(1 for found in result.results if found.waiting)
+            if run.stopped:
+                break
+    result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
     if not request.dry_run:
         _finish(engine, run, result)
     return result
@@ -199,7 +206,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
     elif not request.dry_run:
-        connection.execute(db.batches.insert().values(**record))
+        card_runs.record_batch(connection, record)
     return run
 
 
@@ -348,7 +355,7 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
     moved = card_runs.moved_in_batch(connection, run.record["id"], [c["id"] for c in cards]) if run.resumed else {}
     holders = queries.users_by_id(connection, {card["user_id"] for card in cards})
     results = []
-    for card in cards:
+    for card in takewhile(lambda _: run.stopped is None, cards):  # until the bureau is found down
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         if run.where is not None and run.where.truth({"card": card_view(card), "user": holder})[0] is not True:
             continue
@@ -357,8 +364,16 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
             earlier = "done by an earlier run of this batch"
             results.append(CardResult(card["id"], card["user_id"], step["source"], step["dest"], "done", earlier))
             continue
-        results.append(_fire(connection, run, card))
+        results.append(_counted(run, _fire(connection, run, card)))
     return results
+
+
+def _counted(run: _Run, result: CardResult) -> CardResult:
+    """Count orders the bureau left unanswered in a row; at BUREAU_DOWN_AFTER the run stops."""
+    run.unanswered = run.unanswered + 1 if result.waiting else 0
+    if run.unanswered >= BUREAU_DOWN_AFTER:
+        run.stopped = f"the card bureau did not answer {run.unanswered} orders in a row; the run stopped"
+    return result
 
 
 def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
@@ -387,13 +402,5 @@ def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
 def _finish(engine: Engine, run: _Run, result: CardRun) -> None:
     """The batch row's end: complete, or incomplete while a card waits for the bureau."""
     with engine.begin() as connection:
-        connection.execute(
-            db.batches.update()
-            .where(db.batches.c.id == result.batch)
-            .values(
-                status="incomplete" if result.unanswered else "complete",
-                finished_at=now(),
-                created=card_runs.moved_count(connection, result.batch),
-                skipped=result.counts["refused"],
-            )
-        )
+        status = "incomplete" if result.unanswered else "complete"
+        card_runs.finish_batch(connection, result.batch, status, result.counts["refused"], now())

@@ -83,7 +83,8 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     check_batch_id(request.batch_id)
     process = workspace.process(request.process)
     if process.kind != "batch":
-        raise UsageError(f"{process.symbolic_name} is an action process; it is fired on cards, not run for users")
+        name = process.symbolic_name
+        raise UsageError(f"{name} acts on existing cards, not users: `cardflow run {name}` takes --card ID..., --all or --where")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
     options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
     compiled = compile_process(process, options, workspace.fingerprint)

@@ -59,7 +59,7 @@ def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
         "",
     ]
     for number, step in enumerate(story["transitions"], 1):
-        lines += _step(number, step, names or {})
+        lines += _step(number, step, names or {}, card["batch_id"])
     if story["orders"]:
         lines.append("Bureau orders:")
         lines += [
@@ -76,11 +76,13 @@ def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _step(number: int, step: Row, names: Mapping[str, str]) -> list[str]:
+def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> list[str]:
+    """One move of the card in words; its batch is named where it was made and where a run over cards moved it."""
     by = "the system" if step["actor"] == "system" else step["actor"]
     process = step["process"]
     named = f"{names[process]}, {process}" if process in names else process
-    batch = f" in batch {step['batch_id']}" if number == 1 else ""  # the step that created the card
+    in_batch = number == 1 or step["batch_id"] not in (None, made_by)
+    batch = f" in batch {step['batch_id']}" if in_batch else ""
     lines = [f"{number}. {step['at']}  '{step['trigger']}' by {by} ({named}){batch}: {step['source']} -> {step['dest']}."]
     if step["reason"]:
         lines.append(f"   Reason given: {step['reason']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, distinct, func, select
+from sqlalchemy import Connection, distinct, func, select, update
 
 from engine.store import db, dialect
 from engine.store.queries import Row
@@ -59,3 +59,17 @@ def moved_count(connection: Connection, batch_id: str) -> int:
     """How many cards batch `batch_id` has moved (whichever run of it moved them)."""
     query = select(func.count(distinct(db.transitions.c.card_id))).where(db.transitions.c.batch_id == batch_id)
     return int(connection.execute(query).scalar_one())
+
+
+def record_batch(connection: Connection, record: Row) -> None:
+    """Write the batch row of a run over cards (status running)."""
+    connection.execute(db.batches.insert().values(**record))
+
+
+def finish_batch(connection: Connection, batch_id: str, status: str, refused: int, at: str) -> None:
+    """A run over cards ended: its status, when, how many cards the batch moved in all and how many this run refused."""
+    connection.execute(
+        update(db.batches)
+        .where(db.batches.c.id == batch_id)
+        .values(status=status, finished_at=at, created=moved_count(connection, batch_id), skipped=refused)
+    )
