@@ -297,6 +297,7 @@ def test_an_operator_activates_ticked_cards_as_a_batch_order(
     page.get_by_role("button", name=words["search"], exact=True).click()
     for name in ("Alice Andersson", "Bertil Berg", "Cecilia Carlsson"):
         page.get_by_role("checkbox", name=name).check()
+    page.screenshot(path=str(SHOTS / f"batch-over-cards-search-{language}.png"), full_page=True)
     page.get_by_role("button", name=words["process"]).click()
     expect(page.locator("table.plan tr.done")).to_have_count(2)
     expect(page.locator("table.plan tr.refused")).to_have_count(1)
