@@ -141,10 +141,12 @@ SWEDISH = {
 
 
 def translate(text: str, language: str, workspace: Mapping[str, str] | None = None, **values: object) -> str:
-    """`text` in `language` ('en' or 'sv'), from the console's catalogue or else the workspace's,
-    with its `{name}` fields filled in from `values`."""
+    """`text` in `language` ('en' or 'sv'), from the console's catalogue or else the workspace's
+    (a workspace message quoted as a clause, its final period dropped as refusals quote prerequisite
+    messages, is found too), with its `{name}` fields filled in from `values`."""
     if language == "sv":
-        text = SWEDISH.get(text) or (workspace or {}).get(text, text)
+        texts = workspace or {}
+        text = SWEDISH.get(text) or texts.get(text) or texts.get(f"{text}.", "").removesuffix(".") or text
     return text.format(**values) if values else text
 
 

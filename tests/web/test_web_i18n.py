@@ -13,7 +13,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 import pytest
-from console_helpers import csrf_of, set_value, sign_in
+from console_helpers import csrf_of, produce, set_value, sign_in
 from fastapi.testclient import TestClient
 
 from engine.web.app import create_app
@@ -197,3 +197,24 @@ def test_a_decision_is_told_in_a_sentence(console: Console) -> None:
         sign_in(client, "ap1", lang="sv")
         html = client.post("/requests/1", data={"csrf": csrf_of(client), "decision": "reject", "reason": "Nej"}).text
     assert '<p class="flash" role="status">Avvisa: kort 1 har nu status rejected.</p>' in html
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_pages_of_a_new_process_show_only_words_of_its_language(
+    make_console: Callable[[], Console], extended_web_workspace: object, language: str
+) -> None:
+    """The home page, a card's step and the batch order over cards of processes added in YAML alone
+    (tests/extended/) show only catalogue phrases and the workspace's texts of the chosen language."""
+    console = make_console()
+    produce(console, ordered=("u01", "u02"), produced=("u01",))
+    catalogue = Catalogue(console, language)
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op1", lang=language)
+        paths = ("/", "/batch", "/cards/1", "/cards/1/process/TestProcActivateCard", "/cards?action=TestProcActivateCard")
+        pages = {path: client.get(path).text for path in paths}
+        pages["search"] = client.get("/batch/TestBoProcActivateMultiple/cards", params={"searched": "1"}).text
+        data = {"csrf": csrf_of(client), "card": ["1", "2"], "trigger": "activate"}
+        pages["confirm"] = client.post("/batch/TestBoProcActivateMultiple/cards/confirm", data=data).text
+        data["batch_id"] = "B-activate"
+        pages["batch"] = client.post("/batch/TestBoProcActivateMultiple/cards/run", data=data).text
+    assert {path: catalogue.problems(html) for path, html in pages.items() if catalogue.problems(html)} == {}
