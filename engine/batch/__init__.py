@@ -2,10 +2,10 @@
 ready what is asked, `run` carries it out chunk by chunk, `results` reports it), a fired trigger turned into rows (`effects`), and
 triggers fired on existing cards: approve, reject, postpone, abort, retry and the batch sync (`actions`);
 an action process run by name over the cards selected (`card_request` checks what is asked,
-`over_cards` runs it, per card done or refused);
-a run stopped early (`stopping`); the order-status sync (`status`); the refusal of a run whose
-process reads a user attribute no stored user has (`attributes`); a batch split into chunks that
-workers work (`chunks`); any process run by its name, over users or over cards (`by_name`).
+`over_cards` runs it, per card done or refused); what a person may start, read from the workspace
+(`offers`); a run stopped early (`stopping`); the order-status sync (`status`); the refusal of a run
+whose process reads a user attribute no stored user has (`attributes`); a batch split into chunks
+that workers work (`chunks`); any process run by its name, over users or over cards (`by_name`).
 
 May import: outbound, store, definitions and the ground floor.
 """

@@ -95,10 +95,13 @@ def act(
     reason: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     sources: Mapping[str, str] | None = None,
+    process: str | None = None,
 ) -> list[ActionResult]:
-    """Fire `trigger` on every card as `actor_id`, or refuse them all with the reasons."""
+    """Fire `trigger` on every card as `actor_id` (through the action process named `process`, else
+    the first that allows it), or refuse them all with the reasons."""
     options = effective_options(workspace.scripts, overrides, sources)
     templates = templates_for(workspace.root / TEMPLATES)
+    by = workspace.process(process) if process is not None else None
     with engine.begin() as connection:
         actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
         if actor is None:
@@ -111,7 +114,7 @@ def act(
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
         authorized, refusals = {}, []
         for card_id in dict.fromkeys(card_ids):
-            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options)
+            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, by=by)
             if isinstance(outcome, str):
                 refusals.append({"card": card_id, "state": cards[card_id]["state"], "reason": outcome})
             else:

@@ -75,6 +75,14 @@ class Trigger:
     bureau_status: str | None = None
     #: what a reason given with it is for and where it goes (the help of the command that fires it)
     reason_hint: str | None = None
+    #: the console's button for it (else its name, capitalized), and that label in Swedish
+    label: str | None = None
+    sv: str | None = None
+
+    @property
+    def button(self) -> str:
+        """What the console's button for this trigger says."""
+        return self.label or self.name.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,8 @@ def build_process(document: Document) -> Process:
                 document.key_at(("triggers", name)),
                 spec.get("bureau_status"),
                 spec.get("reason_hint"),
+                spec.get("label"),
+                spec.get("sv"),
             )
             for name, spec in data["triggers"].items()
         },

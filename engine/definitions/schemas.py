@@ -51,6 +51,9 @@ TRIGGER: Schema = {
     "bureau_status": {"type": "string", "allowed": list(BUREAU_STATUSES)},
     # what a reason given with it is for and where it goes: the help of `cardflow TRIGGER --reason`
     "reason_hint": _text(required=False),
+    # the console's button for it where a process offers several triggers, and that label in Swedish
+    "label": _text(required=False),
+    "sv": _text(required=False),
 }
 
 #: The console's second language: a workspace text may carry its Swedish variant under `sv`.

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.batch import offers
+from engine.batch.over_cards import CardRun
 from engine.batch.request import RunRequest, Selection, new_batch_id, production_types, search_selection
 from engine.batch.run import run_batch
 from engine.definitions.model import Process
@@ -25,7 +27,7 @@ from engine.store.queries import Row
 from engine.store.search import UserSearch, search_users
 from engine.store.users import USER_STATES
 from engine.web import render
-from engine.web.auth import CsrfChecked, has_role, role
+from engine.web.auth import CsrfChecked, role
 from engine.web.bounds import PageNumber
 from engine.web.console import Console, console_of
 from engine.web.jobs import KEPT_RESULTS, Job
@@ -37,19 +39,28 @@ WAIT_FOR_AT_MOST = 100
 Operator = Annotated[Row, Depends(role("operator"))]
 
 
-def _batch_process(console: Console, name: str, user: Row) -> Process:
+def _batch_order(console: Console, name: str, user: Row) -> Process:
+    """The batch order `name`, which the user's roles may start."""
     process = console.workspace.process(name)
-    if process.kind != "batch":
-        raise UsageError(f"{name} is not a batch process")
-    if not has_role(user, process.actor):
+    if not offers.is_batch_order(process):
+        raise UsageError(f"{name} is not a batch order")
+    if not offers.may_start(process, user["roles"]):
         raise Refused(f"{user['id']} does not have the {process.actor} role needed for {process.name}")
+    return process
+
+
+def _batch_process(console: Console, name: str, user: Row) -> Process:
+    """The batch order `name` over users (one that creates cards)."""
+    process = _batch_order(console, name, user)
+    if offers.acts_on_cards(process):
+        raise UsageError(f"{name} acts on cards: choose them on /batch/{name}/cards")
     return process
 
 
 @router.get("/batch")
 def batch_orders(request: Request, user: Operator, cancelled: str = "") -> Response:
-    """The BATCH ORDERS page: the batch processes the user may start."""
-    processes = [p for p in console_of(request).workspace.processes.values() if p.kind == "batch" and has_role(user, p.actor)]
+    """The BATCH ORDERS page: the batch orders (processes whose start is "Batch order > …") the user may start."""
+    processes = offers.batch_orders(console_of(request).workspace, user["roles"])
     return render.page(request, "batch_orders.html", {"processes": processes, "cancelled": bool(cancelled)})
 
 
@@ -64,8 +75,11 @@ def search_page(
     state: str = "",
     page: PageNumber = 1,
 ) -> Response:
-    """The process's search page; after Search, a page of users with a check box each."""
+    """The process's search page; after Search, a page of users with a check box each (a batch order
+    over cards searches cards instead)."""
     console = console_of(request)
+    if offers.acts_on_cards(_batch_order(console, name, user)):
+        return RedirectResponse(f"/batch/{name}/cards", status_code=303)
     process = _batch_process(console, name, user)
     search = UserSearch(q, department, state)
     found: list[Row] = []
@@ -168,7 +182,29 @@ def batch_page(request: Request, batch_id: str, user: Operator) -> Response:
         cards = queries.find_cards(connection, batch=batch_id, limit=KEPT_RESULTS) if record else []
     if record is None and job is None:
         raise UsageError(f"unknown batch {batch_id}")
-    return render.page(request, "batch.html", {"batch_id": batch_id, "record": record, "job": job, "cards": cards})
+    process = console.workspace.processes.get(record["process"]) if record else None
+    context = {
+        "batch_id": batch_id,
+        "record": record,
+        "job": job,
+        "cards": cards,
+        "outcome": _outcome(job),
+        "over_cards": process is not None and offers.acts_on_cards(process),
+    }
+    return render.page(request, "batch.html", context)
+
+
+def _outcome(job: Job | None) -> list[dict[str, Any]]:
+    """Per user or card, what the console's run did: the card, its state after, the status and why."""
+    if job is None or job.result is None:
+        return []
+    if isinstance(job.result, CardRun):
+        return [_row(r.user, r.card, r.dest or r.source, r.status, r.reason) for r in job.result.results]
+    return [_row(r.user, r.card, r.state, r.status, r.reason) for r in job.result.results]
+
+
+def _row(user: str, card: int | None, state: str | None, status: str, reason: str | None) -> dict[str, Any]:
+    return {"user": user, "card": card, "state": state, "status": status, "reason": reason}
 
 
 @router.get("/batches/{batch_id}/progress")

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from engine.batch.actions import act, allowed_actions
+from engine.batch.actions import act
+from engine.batch.offers import acting_states, allowed_processes, on_one_card, person_triggers
 from engine.definitions.compile import compile_process
+from engine.definitions.model import Process
 from engine.definitions.options import effective_options
-from engine.errors import UsageError
+from engine.errors import Refused, UsageError
 from engine.report.explain import card_story, render_story
 from engine.report.graphs import mermaid
 from engine.report.tables import option_rows, outbox_row
@@ -21,21 +23,33 @@ from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import CsrfChecked, SignedIn, role
 from engine.web.bounds import CardInPath
-from engine.web.console import console_of
+from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 SHOWN = 200
-CARD_ACTIONS = ("abort", "retry")
 Operator = Annotated[Row, Depends(role("operator"))]
 CardReader = Annotated[Row, Depends(role("operator", "approver"))]
 
 
 @router.get("/cards")
-def cards_page(request: Request, user: CardReader, state: str = "", holder: str = "", batch: str = "") -> Response:
-    """Cards matching the filters, oldest first (the first 200)."""
+def cards_page(
+    request: Request, user: CardReader, state: str = "", holder: str = "", batch: str = "", action: str = ""
+) -> Response:
+    """Cards matching the filters, oldest first (the first 200); with `action`, only those waiting
+    in a state that action process acts on (its link on the home page)."""
     console = console_of(request)
+    process = _card_process(console, action) if action else None
+    filters = {"state": state or None, "user": holder or None, "batch": batch or None}
     with db.reading(console.engine) as connection:
-        found = queries.find_cards(connection, state=state or None, user=holder or None, batch=batch or None, limit=SHOWN + 1)
+        if process is None:
+            found = queries.find_cards(connection, **filters, limit=SHOWN + 1)
+        else:
+            found = [
+                card
+                for owner, states in acting_states(console.workspace, process).items()
+                for card in queries.find_cards(connection, **filters, process=owner, states=states, limit=SHOWN + 1)
+            ]
+            found.sort(key=lambda card: card["id"])
     states = sorted({name for p in console.workspace.processes.values() for name in p.states})
     context = {
         "cards": found[:SHOWN],
@@ -44,35 +58,84 @@ def cards_page(request: Request, user: CardReader, state: str = "", holder: str 
         "holder": holder,
         "batch": batch,
         "states": states,
+        "action": process,
     }
     return render.page(request, "cards.html", context)
 
 
+def _card_process(console: Console, name: str) -> Process:
+    """The process `name`, which must be one a person starts from a card's page."""
+    process = console.workspace.process(name)
+    if not on_one_card(process):
+        raise UsageError(f"{name} is not started from a card's page")
+    return process
+
+
 @router.get("/cards/{card_id}")
-def card_page(request: Request, card_id: CardInPath, user: CardReader) -> Response:
-    """A card: its story in words (`explain`) and the actions its state allows this user."""
+def card_page(request: Request, card_id: CardInPath, user: CardReader, cancelled: str = "") -> Response:
+    """A card: its story in words (`explain`) and a button for each process this user may start on it now."""
     console = console_of(request)
     with db.reading(console.engine) as connection:
         story = card_story(connection, card_id)
-    allowed = allowed_actions(console.workspace, console.engine, card_id, user["id"])
+    allowed = allowed_processes(console.workspace, console.engine, card_id, user["id"])
     context = {
         "story": story,
         "told": render_story(story, {p.symbolic_name: p.name for p in console.workspace.processes.values()}).splitlines(),
-        # each button is named for the action process that allows it ("Abort card request")
-        "actions": {trigger: action.name for trigger, action in allowed.items() if trigger in CARD_ACTIONS},
-        "decidable": any(trigger not in CARD_ACTIONS for trigger in allowed),
+        "processes": [console.workspace.processes[name] for name in allowed if on_one_card(console.workspace.processes[name])],
+        "cancelled": bool(cancelled),
     }
     return render.page(request, "card.html", context)
 
 
-@router.post("/cards/{card_id}/{trigger}", dependencies=[CsrfChecked])
-def card_action(request: Request, card_id: CardInPath, trigger: str, user: Operator) -> Response:
-    """Abort (or withdraw) or Retry, through the engine's `act` (which checks state, role and rules)."""
-    if trigger not in CARD_ACTIONS:
-        raise UsageError(f"unknown card action {trigger!r}")
+def _step_context(request: Request, card_id: int, process: Process, user: Row, problem: str | None = None) -> dict[str, object]:
+    """What the confirmation step of `process` on a card shows: the card, the triggers allowed now, a problem."""
     console = console_of(request)
-    act(console.workspace, console.engine, trigger, [card_id], user["id"], console.connector)
-    request.session["flash"] = render.translator(request)(render.TRIGGER_DONE[trigger], card=card_id)
+    with db.reading(console.engine) as connection:
+        story = card_story(connection, card_id)
+    allowed = allowed_processes(console.workspace, console.engine, card_id, user["id"]).get(process.symbolic_name, ())
+    triggers = person_triggers(process)
+    return {"story": story, "process": process, "triggers": [triggers[name] for name in allowed], "problem": problem}
+
+
+@router.get("/cards/{card_id}/process/{name}")
+def card_step(request: Request, card_id: CardInPath, name: str, user: CardReader) -> Response:
+    """The confirmation step of a process on one card: its triggers allowed now (Next, or one button
+    each), a Reason field when one takes a reason, and Cancel."""
+    return render.page(request, "card_step.html", _step_context(request, card_id, _card_process(console_of(request), name), user))
+
+
+@router.post("/cards/{card_id}/process/{name}", dependencies=[CsrfChecked])
+def card_action(
+    request: Request,
+    card_id: CardInPath,
+    name: str,
+    user: CardReader,
+    trigger: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Next: fire the trigger through the engine's `act` (which checks state, role and rules); a
+    refusal shows the step again with the engine's reason."""
+    console = console_of(request)
+    process = _card_process(console, name)
+    if trigger not in person_triggers(process):
+        raise UsageError(f"{process.name} has no trigger {trigger!r}")
+    try:
+        done = act(
+            console.workspace,
+            console.engine,
+            trigger,
+            [card_id],
+            user["id"],
+            console.connector,
+            reason=reason or None,
+            process=name,
+        )
+    except Refused as refusal:
+        context = _step_context(request, card_id, process, user, refusal.message)
+        return render.page(request, "card_step.html", context, status_code=403)
+    triggers = person_triggers(process)
+    label = process.name if len(triggers) == 1 else triggers[trigger].button
+    request.session["flash"] = render.done_sentence(request, render.translator(request)(label), done)
     return RedirectResponse(f"/cards/{card_id}", status_code=303)
 
 

@@ -1,6 +1,8 @@
-"""The home page, and for approvers the open requests and the "Card approval" form (Approved, Reject with a
-Reason, Postpone), which fires the trigger through the engine's `act`, as `cardflow approve` does:
-the engine refuses a decision on one's own request (four-eyes) and a rejection without a reason."""
+"""The home page ("What do you want to do?": the processes the user's roles may start), and for
+approvers the open requests and the "Card approval" form: a button per trigger of the approvers'
+processes (the shipped workspace's Approved, Reject with a Reason, Postpone), which fires it through
+the engine's `act`, as the command line's shortcut does: the engine refuses a decision on one's own
+request (four-eyes) and a decision without the reason its trigger requires."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine.batch.actions import act, decision_states
+from engine.batch.offers import is_batch_order, startable, triggers_of_role
+from engine.definitions.model import Process
 from engine.errors import Refused, UsageError
 from engine.report.explain import card_story
 from engine.store import db, queries
@@ -20,8 +24,8 @@ from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
-DECISIONS = ("approve", "reject", "postpone")
-Approver = Annotated[Row, Depends(role("approver"))]
+APPROVER = "approver"
+Approver = Annotated[Row, Depends(role(APPROVER))]
 
 
 def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[str, Row]]:
@@ -37,13 +41,25 @@ def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[s
     return found[:limit], people
 
 
+def start_page(process: Process) -> str:
+    """Where a process begins: BATCH ORDERS' search page, or the cards it can act on (then a card's button)."""
+    return f"/batch/{process.symbolic_name}" if is_batch_order(process) else f"/cards?action={process.symbolic_name}"
+
+
 @router.get("/")
 def home(request: Request, user: SignedIn) -> Response:
-    """The home page, "What do you want to do?": the tasks the user's roles may start, and for an
-    approver the requests waiting (a postponed one stays there)."""
-    approver = has_role(user, "approver")
+    """The home page, "What do you want to do?": the processes the user's roles may start, the pages
+    they may read, and for an approver the requests waiting (a postponed one stays there)."""
+    approver = has_role(user, APPROVER)
     waiting, people = open_requests(console_of(request), 10) if approver else ([], {})
-    context = {"is_operator": has_role(user, "operator"), "is_approver": approver, "waiting": waiting, "people": people}
+    processes = [(process, start_page(process)) for process in startable(console_of(request).workspace, user["roles"])]
+    context = {
+        "processes": processes,
+        "is_operator": has_role(user, "operator"),
+        "is_approver": approver,
+        "waiting": waiting,
+        "people": people,
+    }
     return render.page(request, "home.html", context)
 
 
@@ -61,7 +77,9 @@ def _approval_context(request: Request, card_id: int, problem: str | None = None
         requester = queries.users_by_id(connection, [story["card"]["requester"]]).get(story["card"]["requester"])
         batch = queries.get_batch(connection, story["card"]["batch_id"])
     process = console.workspace.processes.get(story["card"]["process"])
-    return {"story": story, "requester": requester, "batch": batch, "process": process, "problem": problem}
+    triggers = list(triggers_of_role(console.workspace, APPROVER, story["card"]["process"]).values())
+    context = {"story": story, "requester": requester, "batch": batch, "process": process, "problem": problem}
+    return {**context, "triggers": triggers}
 
 
 @router.get("/requests/{card_id}")
@@ -78,13 +96,18 @@ def decide(
     decision: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    """Approved, Reject or Postpone; a refusal shows the form again with the engine's reason."""
-    if decision not in DECISIONS:
-        raise UsageError(f"unknown decision {decision!r}")
+    """A decision (one of the form's buttons); a refusal shows the form again with the engine's reason."""
     console = console_of(request)
+    with db.reading(console.engine) as connection:
+        card = queries.get_cards(connection, [card_id]).get(card_id)
+    if card is None:
+        raise UsageError(f"unknown card {card_id}")
+    offered = triggers_of_role(console.workspace, APPROVER, card["process"])
+    if decision not in offered:
+        raise UsageError(f"unknown decision {decision!r}")
     try:
-        act(console.workspace, console.engine, decision, [card_id], user["id"], console.connector, reason=reason or None)
+        done = act(console.workspace, console.engine, decision, [card_id], user["id"], console.connector, reason=reason or None)
     except Refused as refusal:
         return render.page(request, "approval.html", _approval_context(request, card_id, refusal.message), status_code=403)
-    request.session["flash"] = render.translator(request)(render.TRIGGER_DONE[decision], card=card_id)
+    request.session["flash"] = render.done_sentence(request, render.translator(request)(offered[decision].button), done)
     return RedirectResponse("/requests", status_code=303)

@@ -65,6 +65,10 @@ SWEDISH = {
     "deferred": "väntar",
     "created: {count}": "skapade: {count}",
     "skipped: {count}": "hoppades över: {count}",
+    "done: {count}": "klara: {count}",
+    "refused: {count}": "nekade: {count}",
+    "refused": "nekat",
+    "{total} card(s) found.": "{total} kort hittades.",
     "Production type": "Produktionstyp",
     "Production type: {type}": "Produktionstyp: {type}",
     "{process} by {actor}:": "{process} av {actor}:",
@@ -90,19 +94,19 @@ SWEDISH = {
     "Requested at": "Begärd",
     "No open requests.": "Inga öppna förfrågningar.",
     "Card approval": "Godkännande av kort",
-    "Approved": "Godkänd",
-    "Reject": "Avvisa",
     "Reason": "Anledning",
-    "Postpone": "Skjut upp",
-    "Required to reject; Approved and Postpone do without it.": "Krävs för att avvisa; Godkänd och Skjut upp klarar sig utan.",
     "Process": "Process",
     "Requester": "Beställare",
     "Card holder": "Kortinnehavare",
-    "Card {card} approved": "Kort {card} godkänt",
-    "Card {card} rejected": "Kort {card} avvisat",
-    "Card {card} postponed": "Kort {card} uppskjutet",
-    "Card {card} aborted": "Kort {card} avbrutet",
-    "Card {card} ordered again": "Kort {card} beställt igen",
+    "{action}: card {card} is now {state}.": "{action}: kort {card} har nu status {state}.",
+    "{action}: card {card}: {message}": "{action}: kort {card}: {message}",
+    "Optional.": "Frivilligt.",
+    "Required.": "Krävs.",
+    "Required for {buttons}; the other buttons do without it.": "Krävs för {buttons}; de andra knapparna klarar sig utan.",
+    "Next will do this to the card (nothing is written yet):": "Nästa gör detta med kortet (inget är sparat ännu):",
+    "Choose what to do with the card (nothing is written yet):": "Välj vad som ska göras med kortet (inget är sparat ännu):",
+    "{process} cannot act on this card now.": "{process} kan inte användas på det här kortet nu.",
+    "The cards {process} can act on: open one to start it.": "Korten som {process} kan användas på: öppna ett för att starta.",
     # cards, outbox, options, graphs
     "Cards": "Kort",
     "Card": "Kort",
@@ -137,19 +141,22 @@ SWEDISH = {
 
 
 def translate(text: str, language: str, workspace: Mapping[str, str] | None = None, **values: object) -> str:
-    """`text` in `language` ('en' or 'sv'), from the console's catalogue or else the workspace's,
-    with its `{name}` fields filled in from `values`."""
+    """`text` in `language` ('en' or 'sv'), from the console's catalogue or else the workspace's
+    (a workspace message quoted as a clause, its final period dropped as refusals quote prerequisite
+    messages, is found too), with its `{name}` fields filled in from `values`."""
     if language == "sv":
-        text = SWEDISH.get(text) or (workspace or {}).get(text, text)
+        texts = workspace or {}
+        text = SWEDISH.get(text) or texts.get(text) or texts.get(f"{text}.", "").removesuffix(".") or text
     return text.format(**values) if values else text
 
 
 def workspace_swedish(workspace: Workspace) -> dict[str, str]:
-    """The Swedish the workspace gives its texts: process names, descriptions, prerequisite messages."""
+    """The Swedish the workspace gives its texts: process names, descriptions, prerequisite messages, trigger labels."""
     found: dict[str, str] = {}
     for process in workspace.processes.values():
         for key in ("name", "description"):
             if key in process.sv:
                 found[getattr(process, key)] = process.sv[key]
         found.update((p.message, p.sv) for p in process.prerequisites if p.sv)
+        found.update((t.button, t.sv) for t in process.triggers.values() if t.sv)
     return found

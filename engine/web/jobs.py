@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine.batch.over_cards import CardRun
 from engine.batch.results import BatchResult
 from engine.errors import CardflowError
 
@@ -24,7 +25,7 @@ class Job:
     batch: str
     total: int | None
     done: int = 0
-    result: BatchResult | None = None
+    result: BatchResult | CardRun | None = None
     error: str | None = None
 
     @property
@@ -47,8 +48,8 @@ class Jobs:
         with self.lock:
             return self.jobs.get(batch)
 
-    def start(self, batch: str, total: int | None, work: Callable[[Job], BatchResult], *, background: bool) -> Job:
-        """Run `work(job)` (which returns a BatchResult) now, or in a thread when `background`."""
+    def start(self, batch: str, total: int | None, work: Callable[[Job], BatchResult | CardRun], *, background: bool) -> Job:
+        """Run `work(job)` (which returns a BatchResult, or a CardRun) now, or in a thread when `background`."""
         job = Job(batch, total)
         with self.lock:
             self.jobs[batch] = job
@@ -61,7 +62,7 @@ class Jobs:
         return job
 
     @staticmethod
-    def _run(job: Job, work: Callable[[Job], BatchResult]) -> None:
+    def _run(job: Job, work: Callable[[Job], BatchResult | CardRun]) -> None:
         try:
             job.result = work(job)
         except CardflowError as error:

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from engine.batch.actions import ActionResult
 from engine.web.console import console_of
 from engine.web.i18n import LANGUAGES, translate, workspace_swedish
 
@@ -24,14 +25,6 @@ _ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
 )
 TEMPLATES = Jinja2Templates(env=_ENVIRONMENT)
-#: What the console's buttons did, as a sentence (a catalogue phrase) for the message after it.
-TRIGGER_DONE = {
-    "abort": "Card {card} aborted",
-    "retry": "Card {card} ordered again",
-    "approve": "Card {card} approved",
-    "reject": "Card {card} rejected",
-    "postpone": "Card {card} postponed",
-}
 
 
 def csrf_token(request: Request) -> str:
@@ -70,3 +63,15 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *, 
         **(context or {}),
     }
     return TEMPLATES.TemplateResponse(request, name, full, status_code=status_code)
+
+
+def done_sentence(request: Request, action: str, done: list[ActionResult]) -> str:
+    """What a button (`action`, its label in the session's language) did to cards, as a sentence for
+    the message after it ("Activate card: card 7 is now active.")."""
+    t = translator(request)
+    return " ".join(
+        t("{action}: card {card} is now {state}.", action=action, card=result.card, state=result.dest)
+        if result.dest is not None
+        else t("{action}: card {card}: {message}", action=action, card=result.card, message=result.message or "")
+        for result in done
+    )

@@ -74,3 +74,16 @@ def sign_in(client: TestClient, user: str, password: str = PASSWORD, lang: str =
 def csrf_of(client: TestClient) -> str:
     """The signed-in session's CSRF token, as every page's forms carry it."""
     return csrf_in(client.get("/options").text)
+
+
+def produce(console: Any, ordered: tuple[str, ...], produced: tuple[str, ...]) -> None:
+    """Order a card for each of `ordered` straight at the bureau (queue off), then let the bureau
+    report those of `produced` produced (the order-status sync): cards 1, 2, … in that order."""
+    from engine.batch.request import RunRequest, Selection
+    from engine.batch.run import run_batch
+    from engine.batch.status import sync_order_status
+    from engine.outbound.bureau import Simulated
+
+    order = RunRequest("CardsAddonExtProdBoProcOrderMultiple", "op1", Selection(users=ordered), {"CardsAddonExtProdQueue": False})
+    run_batch(console.workspace, console.engine, order, console.connector)
+    sync_order_status(console.workspace, console.engine, Simulated(statuses={user: ("produced", None) for user in produced}))

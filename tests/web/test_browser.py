@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import PASSWORD, ROOT, XSS, set_value
+from console_helpers import PASSWORD, ROOT, XSS, produce, set_value
 from sqlalchemy import Engine
 
 from engine.batch.request import RunRequest, Selection
@@ -26,6 +26,7 @@ from engine.batch.run import run_batch
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import DropFolder
 from engine.store import db, queries
+from engine.web.console import Console
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "tests" / "screenshots"
@@ -133,6 +134,16 @@ def log_in(page: Page, url: str, user: str) -> None:
     expect(page.get_by_role("heading", name="What do you want to do?")).to_be_visible()
 
 
+def log_in_speaking(page: Page, url: str, user: str, language: str) -> None:
+    """Log in choosing the console's language."""
+    page.goto(f"{url}/login")
+    page.locator("#user").fill(user)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#lang").select_option(language)
+    page.locator("form.narrow button").click()
+    expect(page.locator("h1")).to_have_count(1)
+
+
 def cards(store: Engine) -> list[dict[str, Any]]:
     with db.reading(store) as connection:
         return queries.find_cards(connection)
@@ -214,7 +225,7 @@ def test_an_approver_rejects_one_and_approves_another(
 
 
 def test_an_operator_aborts_a_processing_card(page: Page, serve: Callable[[], str], store: Engine, tmp_path: Path) -> None:
-    """Cards, state Processing, Search, the card, Abort card order: aborted."""
+    """Cards, state Processing, Search, the card, Abort card order, Next: aborted."""
     workspace = load_workspace(ROOT)
     run_batch(workspace, store, RunRequest(ORDER, "op1", Selection(users=("u04",))), DropFolder(tmp_path / "orders"))
     log_in(page, serve(), "op2")
@@ -223,8 +234,78 @@ def test_an_operator_aborts_a_processing_card(page: Page, serve: Callable[[], st
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="1", exact=True).click()
     page.get_by_role("button", name="Abort card order").click()
+    expect(page.get_by_role("heading", name="Abort card order")).to_be_visible()
+    page.get_by_role("button", name="Next").click()
     expect(page.locator("h1 .state")).to_have_text("aborted")
     assert [c["state"] for c in cards(store)] == ["aborted"]
+
+
+#: The words of the extended workspace's card process on the page, in each language.
+ACTIVATE_WORDS = {
+    "en": {"process": "Activate card", "next": "Next", "reason": "Reason", "cancel": "Cancel"},
+    "sv": {"process": "Aktivera kort", "next": "Nästa", "reason": "Anledning", "cancel": "Avbryt"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_an_operator_activates_a_produced_card_from_its_page(
+    page: Page, serve: Callable[[], str], store: Engine, extended_web_workspace: Path, tmp_path: Path, language: str
+) -> None:
+    """A process the code has never heard of: "What do you want to do?", Activate card, the produced card,
+    its Activate card button, the step (Cancel changes nothing), a Reason, Next: the card is active."""
+    workspace = load_workspace(extended_web_workspace).require_valid()
+    produce(Console(workspace, store, DropFolder(tmp_path / "orders")), ordered=("u01", "u02"), produced=("u01",))
+    words = ACTIVATE_WORDS[language]
+    log_in_speaking(page, serve(), "op1", language)
+    page.screenshot(path=str(SHOTS / f"home-processes-{language}.png"), full_page=True)
+    page.get_by_role("link", name=words["process"], exact=True).click()
+    page.get_by_role("link", name="1", exact=True).click()
+    expect(page.get_by_role("button", name=words["process"])).to_be_visible()
+    page.screenshot(path=str(SHOTS / f"card-page-process-buttons-{language}.png"), full_page=True)
+    page.get_by_role("button", name=words["process"]).click()
+    page.get_by_role("button", name=words["cancel"]).click()
+    expect(page.locator("h1 .state")).to_have_text("produced")
+    page.get_by_role("button", name=words["process"]).click()
+    page.get_by_label(words["reason"]).fill("Handed over at the desk")
+    page.screenshot(path=str(SHOTS / f"card-step-{language}.png"), full_page=True)
+    page.get_by_role("button", name=words["next"]).click()
+    expect(page.locator("h1 .state")).to_have_text("active")
+    expect(page.get_by_role("button", name=words["process"])).to_have_count(0)
+    assert [(c["user_id"], c["state"]) for c in cards(store)] == [("u01", "active"), ("u02", "ordered")]
+
+
+#: The words of the extended workspace's batch order over cards, in each language.
+ACTIVATE_MANY_WORDS = {
+    "en": {"orders": "Batch orders", "process": "Activate multiple cards", "search": "Search", "next": "Next"},
+    "sv": {"orders": "Batchbeställningar", "process": "Aktivera flera kort", "search": "Sök", "next": "Nästa"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_an_operator_activates_ticked_cards_as_a_batch_order(
+    page: Page, serve: Callable[[], str], store: Engine, extended_web_workspace: Path, tmp_path: Path, language: str
+) -> None:
+    """BATCH ORDERS, Activate multiple cards, Search, tick two produced cards and an ordered one, the
+    process's button: the confirmation says two done, one refused; Next: two cards are active."""
+    workspace = load_workspace(extended_web_workspace).require_valid()
+    produced = ("u01", "u02")
+    produce(Console(workspace, store, DropFolder(tmp_path / "orders")), ordered=(*produced, "u03"), produced=produced)
+    words = ACTIVATE_MANY_WORDS[language]
+    log_in_speaking(page, serve(), "op1", language)
+    page.get_by_role("link", name=words["orders"]).first.click()
+    page.get_by_role("link", name=words["process"]).click()
+    page.get_by_role("button", name=words["search"], exact=True).click()
+    for name in ("Alice Andersson", "Bertil Berg", "Cecilia Carlsson"):
+        page.get_by_role("checkbox", name=name).check()
+    page.screenshot(path=str(SHOTS / f"batch-over-cards-search-{language}.png"), full_page=True)
+    page.get_by_role("button", name=words["process"]).click()
+    expect(page.locator("table.plan tr.done")).to_have_count(2)
+    expect(page.locator("table.plan tr.refused")).to_have_count(1)
+    page.screenshot(path=str(SHOTS / f"batch-over-cards-confirm-{language}.png"), full_page=True)
+    assert [c["state"] for c in cards(store)] == ["produced", "produced", "ordered"]
+    page.get_by_role("button", name=words["next"]).click()
+    expect(page.locator("td.state", has_text="active")).to_have_count(2)
+    assert [c["state"] for c in cards(store)] == ["active", "active", "ordered"]
 
 
 def test_the_process_graph_is_drawn(page: Page, serve: Callable[[], str]) -> None:
@@ -264,6 +345,7 @@ PHONE_PAGES = (
     "/requests/1",
     "/cards",
     "/cards/1",
+    "/cards/1/process/CardsBoProcDecideRequest",
     "/outbox",
     "/batches",
     "/options",

@@ -29,10 +29,12 @@ PAGES = [
     "/",
     "/batch",
     "/batch/CardsAddonExtProdBoProcOrderMultiple",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards",
     "/requests",
     "/requests/1",
     "/cards",
     "/cards/1",
+    "/cards/1/process/CardsAddonExtProdProcAbort",
     "/outbox",
     "/batches",
     "/batches/B1",
@@ -44,9 +46,11 @@ PAGES = [
 FORMS = [
     "/batch/CardsAddonExtProdBoProcOrderMultiple/confirm",
     "/batch/CardsAddonExtProdBoProcOrderMultiple/run",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards/confirm",
+    "/batch/CardsAddonExtProdBoProcOrderMultiple/cards/run",
     "/requests/1",
-    "/cards/1/abort",
-    "/cards/1/retry",
+    "/cards/1/process/CardsAddonExtProdProcAbort",
+    "/cards/1/process/CardsAddonExtProdProcRetryOrder",
     "/logout",
 ]
 

@@ -17,6 +17,8 @@ from engine.web.app import create_app
 from engine.web.console import Console
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+ABORT = "/cards/1/process/CardsAddonExtProdProcAbort"
+RETRY = "/cards/1/process/CardsAddonExtProdProcRetryOrder"
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def test_a_card_page_tells_its_story_and_offers_abort(operator: TestClient) -> N
 
 def test_abort_card_order(operator: TestClient, console: Console) -> None:
     """An operator aborts a processing card; it is aborted and offers no action any more."""
-    response = operator.post("/cards/1/abort", data={"csrf": csrf_of(operator)})
+    response = operator.post(ABORT, data={"csrf": csrf_of(operator), "trigger": "abort"})
     assert response.status_code == 200
     assert state_of(console, 1) == "aborted"
     assert "</button>" not in response.text.split('<div class="actions">')[1].split("</div>")[0]
@@ -78,13 +80,13 @@ def test_retry_a_failed_card(make_console: Callable[[], Console], web_workspace:
     with TestClient(create_app(console)) as client:
         sign_in(client, "op1")
         assert ">Retry card order</button>" in client.get("/cards/1").text
-        client.post("/cards/1/retry", data={"csrf": csrf_of(client)})
+        client.post(RETRY, data={"csrf": csrf_of(client), "trigger": "retry"})
     assert state_of(console, 1) == "ordered"
 
 
 def test_a_refused_action_says_why(operator: TestClient, console: Console) -> None:
     """Retry on a processing card is refused with the engine's reason; nothing changes."""
-    response = operator.post("/cards/1/retry", data={"csrf": csrf_of(operator)})
+    response = operator.post(RETRY, data={"csrf": csrf_of(operator), "trigger": "retry"})
     assert response.status_code == 403 and "refused" in response.text
     assert state_of(console, 1) == "processing"
 
@@ -93,7 +95,7 @@ def test_approvers_cannot_abort(console: Console) -> None:
     """Abort card order is for operators: an approver is refused."""
     with TestClient(create_app(console)) as client:
         sign_in(client, "ap1")
-        assert client.post("/cards/1/abort", data={"csrf": csrf_of(client)}).status_code == 403
+        assert client.post(ABORT, data={"csrf": csrf_of(client), "trigger": "abort"}).status_code == 403
     assert state_of(console, 1) == "processing"
 
 

@@ -120,3 +120,28 @@ def test_a_postponed_request_stays_on_the_home_page(approver: TestClient) -> Non
     decide(approver, 1, "postpone")
     html = approver.get("/").text
     assert all(f'href="/requests/{card}">Request {card}</a>' in html for card in (1, 2, 3))
+
+
+def test_the_form_s_buttons_are_the_workspace_s_trigger_labels_in_swedish(console: Console) -> None:
+    """In Swedish the Card approval form's buttons carry the triggers' `sv:` labels from the workspace."""
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "ap1", lang="sv")
+        html = client.get("/requests/1").text
+    for label in ("Godkänd", "Avvisa", "Skjut upp"):
+        assert f">{label}</button>" in html
+    assert "Krävs för Avvisa; de andra knapparna klarar sig utan." in html
+
+
+def test_a_request_s_card_page_offers_the_approver_the_decision_step(approver: TestClient, console: Console) -> None:
+    """A requested card's page has a "Decide card requests" button for an approver; its step has a
+    button per decision and the required Reason; Reject there rejects the card."""
+    page = approver.get("/cards/1").text
+    assert ">Decide card requests</button>" in page and "Card approval</a>" not in page
+    step = approver.get("/cards/1/process/CardsBoProcDecideRequest").text
+    for label in ("Approved", "Reject", "Postpone"):
+        assert f">{label}</button>" in step
+    assert '<textarea id="reason" name="reason" rows="3" required' in step
+    data = {"csrf": csrf_of(approver), "trigger": "reject", "reason": "No budget"}
+    done = approver.post("/cards/1/process/CardsBoProcDecideRequest", data=data).text
+    assert '<p class="flash" role="status">Reject: card 1 is now rejected.</p>' in done
+    assert state_of(console, 1) == "rejected"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 import pytest
-from console_helpers import csrf_of, set_value, sign_in
+from console_helpers import csrf_of, produce, set_value, sign_in
 from fastapi.testclient import TestClient
 
 from engine.web.app import create_app
@@ -22,6 +22,7 @@ from engine.web.i18n import SWEDISH, workspace_swedish
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 REQUEST = "CardsBoProcRequestMulitple"
+ABORT = "CardsAddonExtProdProcAbort"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SHOWN_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
 EDGES = " \t\n,:;·›‹()."
@@ -110,7 +111,8 @@ def _operator_pages(client: TestClient) -> dict[str, str]:
 
 
 def _approver_pages(client: TestClient) -> dict[str, str]:
-    pages = {path: client.get(path).text for path in ("/", "/requests", "/requests/1", "/cards/1")}
+    paths = ("/", "/requests", "/requests/1", "/cards/1", "/cards/1/process/CardsBoProcDecideRequest")
+    pages = {path: client.get(path).text for path in paths}
     token = csrf_of(client)
     pages["approved"] = client.post("/requests/1", data={"csrf": token, "decision": "approve"}).text
     pages["refused"] = client.post("/requests/1", data={"csrf": token, "decision": "approve"}).text
@@ -141,7 +143,8 @@ def test_every_page_shows_only_words_of_its_language(console: Console, language:
         pages |= {f"approver {path}": html for path, html in _approver_pages(client).items()}
         sign_in(client, "op2", lang=language)
         pages["abort"] = client.get("/cards/1").text
-        pages["aborted"] = client.post("/cards/1/abort", data={"csrf": csrf_of(client)}).text
+        pages["abort step"] = client.get(f"/cards/1/process/{ABORT}").text
+        pages["aborted"] = client.post(f"/cards/1/process/{ABORT}", data={"csrf": csrf_of(client), "trigger": "abort"}).text
     assert {path: catalogue.problems(html) for path, html in pages.items() if catalogue.problems(html)} == {}
 
 
@@ -180,16 +183,38 @@ def test_a_requester_withdraws_with_a_button_named_for_it(console: Console) -> N
         _batch(client, REQUEST, ["u03"])  # approved at once: the request process has no approval step here
         _batch(client, ORDER, ["u01"])
         requested = client.get("/cards/2").text
-        withdrawn = client.post("/cards/2/abort", data={"csrf": csrf_of(client)}).text
+        path = "/cards/2/process/CardsBoProcAbortRequest"
+        withdrawn = client.post(path, data={"csrf": csrf_of(client), "trigger": "abort"}).text
     assert (">Abort card request</button>" in requested, ">Abort card order</button>" in requested) == (True, False)
-    assert '<p class="flash" role="status">Card 2 aborted</p>' in withdrawn
+    assert '<p class="flash" role="status">Abort card request: card 2 is now aborted.</p>' in withdrawn
 
 
 def test_a_decision_is_told_in_a_sentence(console: Console) -> None:
-    """After Reject the approver reads "Kort 1 avvisat" (in Swedish), not the trigger and the state."""
+    """After Reject the approver reads the button's label and the card's new state in a Swedish sentence, not the trigger."""
     with TestClient(create_app(console)) as client:
         sign_in(client, "op1")
         _batch(client, ORDER, ["u01"])
         sign_in(client, "ap1", lang="sv")
         html = client.post("/requests/1", data={"csrf": csrf_of(client), "decision": "reject", "reason": "Nej"}).text
-    assert '<p class="flash" role="status">Kort 1 avvisat</p>' in html
+    assert '<p class="flash" role="status">Avvisa: kort 1 har nu status rejected.</p>' in html
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_pages_of_a_new_process_show_only_words_of_its_language(
+    make_console: Callable[[], Console], extended_web_workspace: object, language: str
+) -> None:
+    """The home page, a card's step and the batch order over cards of processes added in YAML alone
+    (tests/extended/) show only catalogue phrases and the workspace's texts of the chosen language."""
+    console = make_console()
+    produce(console, ordered=("u01", "u02"), produced=("u01",))
+    catalogue = Catalogue(console, language)
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op1", lang=language)
+        paths = ("/", "/batch", "/cards/1", "/cards/1/process/TestProcActivateCard", "/cards?action=TestProcActivateCard")
+        pages = {path: client.get(path).text for path in paths}
+        pages["search"] = client.get("/batch/TestBoProcActivateMultiple/cards", params={"searched": "1"}).text
+        data = {"csrf": csrf_of(client), "card": ["1", "2"], "trigger": "activate"}
+        pages["confirm"] = client.post("/batch/TestBoProcActivateMultiple/cards/confirm", data=data).text
+        data["batch_id"] = "B-activate"
+        pages["batch"] = client.post("/batch/TestBoProcActivateMultiple/cards/run", data=data).text
+    assert {path: catalogue.problems(html) for path, html in pages.items() if catalogue.problems(html)} == {}

@@ -1,0 +1,44 @@
+"""What a person may start, read from the workspace alone (engine.batch.offers), over the extended
+workspace (tests/extended/): processes by role, the batch orders, where a card process acts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.batch import offers
+from engine.definitions.workspace import load_workspace
+
+
+def test_a_role_may_start_the_processes_whose_actor_it_is(extended_workspace: Path) -> None:
+    """An operator may start the operator's processes, the new ones too; never the system's nor another role's."""
+    workspace = load_workspace(extended_workspace).require_valid()
+    names = [p.symbolic_name for p in offers.startable(workspace, ["operator"])]
+    assert {"TestProcActivateCard", "TestBoProcActivateMultiple", "CardsAddonExtProdBoProcOrderMultiple"} <= set(names)
+    assert all(workspace.processes[name].actor == "operator" for name in names)
+    assert [p.symbolic_name for p in offers.startable(workspace, ["approver"])] == ["CardsBoProcDecideRequest"]
+
+
+def test_batch_orders_are_the_processes_started_from_the_batch_order_menu(extended_workspace: Path) -> None:
+    """BATCH ORDERS holds the processes that create cards and those whose start is "Batch order > …"."""
+    workspace = load_workspace(extended_workspace).require_valid()
+    orders = {p.symbolic_name: offers.acts_on_cards(p) for p in offers.batch_orders(workspace, ["operator"])}
+    assert orders == {
+        "CardsAddonExtProdBoProcOrderMultiple": False,
+        "CardsBoProcRequestMulitple": False,
+        "TestBoProcActivateMultiple": True,
+    }
+
+
+def test_a_card_process_is_started_from_one_card(extended_workspace: Path) -> None:
+    """ "Activate card" is started from a card's page; the batch order over cards and the system's processes are not."""
+    workspace = load_workspace(extended_workspace).require_valid()
+    on_a_card = {name for name, p in workspace.processes.items() if offers.on_one_card(p)}
+    assert "TestProcActivateCard" in on_a_card
+    assert not on_a_card & {"TestBoProcActivateMultiple", "CardsAddonExtProdBatchSync", "CardsAddonExtProdBoProcOrderMultiple"}
+
+
+def test_a_card_process_acts_on_the_states_its_triggers_leave(extended_workspace: Path) -> None:
+    """The cards "Activate card" waits for are the produced cards of the process it acts on."""
+    workspace = load_workspace(extended_workspace).require_valid()
+    process = workspace.process("TestProcActivateCard")
+    assert offers.acting_states(workspace, process) == {"CardsAddonExtProdBoProcOrderMultiple": ["produced"]}
