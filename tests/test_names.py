@@ -46,16 +46,6 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     "engine/web/i18n.py": {"failed": "an email's delivery status, in Swedish"},
 }
 
-#: Leaks still there, per file, in parts other engineers are opening up (issue 19); the lead
-#: shrinks this list as their work is merged. A new leak anywhere fails the test, and so does
-#: an entry here that is no longer a leak (the list only shrinks).
-EXPECTED_LEAKS: dict[str, set[str]] = {
-    # the console's actions and decision pages
-    "engine/web/card_pages.py": {"abort", "retry"},
-    "engine/web/decide_pages.py": {"approve", "reject", "postpone"},
-    "engine/web/render.py": {"approve", "reject", "postpone", "abort", "retry"},
-}
-
 
 def shipped_names() -> set[str]:
     """Every process, state, trigger, option script and option variable name of the shipped workspace."""
@@ -108,19 +98,10 @@ def test_the_shipped_names_are_read_from_the_workspace() -> None:
     assert {"CardsScriptOptions", "production_failed", "rejected"} <= names
 
 
-def test_no_new_shipped_name_is_written_in_the_code() -> None:
-    """No process, state, trigger or option name of the shipped workspace is a literal in engine/, commands/ or cli.py,
-    beyond the leaks listed as still expected."""
+def test_no_shipped_name_is_written_in_the_code() -> None:
+    """No process, state, trigger or option name of the shipped workspace is a literal in engine/, commands/ or cli.py."""
     found = leaks(code_files(), shipped_names())
-    new = {path: named - EXPECTED_LEAKS.get(path, set()) for path, named in found.items()}
-    assert {path: sorted(named) for path, named in new.items() if named} == {}
-
-
-def test_the_expected_leaks_only_shrink() -> None:
-    """Every leak still listed as expected is still in its file: a leak fixed is taken off the list."""
-    found = leaks(code_files(), shipped_names())
-    stale = {path: named - found.get(path, set()) for path, named in EXPECTED_LEAKS.items()}
-    assert {path: sorted(named) for path, named in stale.items() if named} == {}
+    assert {path: sorted(named) for path, named in found.items()} == {}
 
 
 def test_the_other_vocabularies_listed_are_still_used() -> None:
