@@ -353,29 +353,6 @@ def _moved_meanwhile(result: ActionResult) -> ActionResult:
     return ActionResult(result.card, result.process, result.trigger, result.source, None, "skipped", message)
 
 
-def allowed_actions(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> dict[str, Process]:
-    """The triggers `actor_id` may fire on a card now (its state, the actor's roles, the action's
-    rules), each with the action process that allows it, in the order the action processes
-    declare them; a reason is assumed to be given."""
-    options = effective_options(workspace.scripts)
-    with db.reading(engine) as connection:
-        actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
-        card = queries.get_cards(connection, [card_id]).get(card_id)
-        if actor is None or card is None:
-            return {}
-        offered = [
-            trigger
-            for process in workspace.processes.values()
-            if process.kind == "action" and process.actor != "system" and card["process"] in process.acts_on
-            for trigger in process.triggers
-        ]
-        found = {
-            trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options)
-            for trigger in dict.fromkeys(offered)
-        }
-        return {trigger: outcome.action for trigger, outcome in found.items() if not isinstance(outcome, str)}
-
-
 def decision_states(workspace: Workspace, role: str = "approver") -> dict[str, list[str]]:
     """Per batch process, the states in which a card waits for a decision by `role` (an open request)."""
     found: dict[str, list[str]] = {}
