@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Run, StoreUnderTest
 from sqlalchemy import Engine
-from test_run_over_cards import ACTIVATE, USERS, produce
+from test_run_over_cards import ACTIVATE, ORDER, USERS, produce
 
 from engine.batch.card_chunks import card_request_as_json, card_request_from_json, run_card_chunk, start_card_chunks
 from engine.batch.card_request import CardRunRequest, CardSelection
@@ -114,3 +114,27 @@ def test_workers_over_cards_need_postgres(cf: Run) -> None:
     result = cf("run", ACTIVATE, "--all", "--as", "op1", "--workers", "--db", "cardflow-sqlite.db")
     assert result.exit_code == 2
     assert "no workers with SQLite" in result.stderr
+
+
+def test_a_chunk_whose_move_the_store_refuses_works_each_card_alone(
+    cf: Run, stored: StoreUnderTest, extended_workspace: Path, engine: Engine, tmp_path: Path
+) -> None:
+    """When the store refuses a move of a chunk (a second open card of an exclusive process), that card
+    is refused and the chunk's other cards are still done, each alone; the chunk is done once, the batch complete."""
+    retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
+    text = retry.read_text(encoding="utf-8")
+    retry.write_text(text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")], encoding="utf-8")
+    cards = produce(cf, stored.folder)
+    for path in (stored.folder / "orders").glob("*.json"):
+        if ".u1." in path.name or ".u2." in path.name:
+            (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert cf("orders", "sync").exit_code == 0
+    assert cf("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    found = load_workspace(extended_workspace)
+    request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=(cards["u1"], cards["u2"])))
+    started = start_card_chunks(found, engine, request)
+    assert run_card_chunk(found, engine, DropFolder(tmp_path / "orders"), carried(started.request), 1) == "done"
+    assert stored.rows("SELECT status, created, skipped FROM batches WHERE id = :b", b=started.batch) == [("complete", 1, 1)]
+    moved = "SELECT card_id FROM transitions WHERE batch_id = :b"
+    assert stored.rows(moved, b=started.batch) == [(cards["u2"],)]
+    assert stored.rows("SELECT status FROM batch_chunks WHERE batch_id = :b", b=started.batch) == [("done",)]

@@ -115,33 +115,34 @@ def run_card_chunk(workspace: Workspace, engine: Engine, connector: Connector, r
     if known[number]["status"] == chunks.DONE:
         return "already done"
     with render_session():
-        outcome = _work_chunk(engine, run, number)
+        outcome = _work_chunk(engine, run, known[number])
     with engine.begin() as connection:
         chunks.finish_batch_if_done(connection, run.record["id"], over_cards=True)
     return outcome
 
 
-def _work_chunk(engine: Engine, run: _Run, number: int) -> str:
+def _work_chunk(engine: Engine, run: _Run, chunk: Row) -> str:
     """The chunk's cards and its done mark in one transaction; if a move would give a holder a second
-    open card of an exclusive process (the store refuses it), each card in a transaction of its own."""
-    batch_id = run.record["id"]
+    open card of an exclusive process (the store refuses it), each card in a transaction of its own
+    (a card the batch moved already is not fired again), then the mark."""
+    batch_id, number = run.record["id"], chunk["number"]
     try:
         with engine.begin() as connection:
             claimed = chunks.claim_chunk(connection, batch_id, number)
             if claimed is None or claimed["status"] == chunks.DONE:
                 return "already done"
-            results = _work(connection, run, _cards_of(connection, run, claimed, hold=True))
+            results = _work(connection, run, _cards_of(connection, run, chunk, hold=True))
             chunks.finish_chunk(connection, batch_id, number, _counts(results))
             return "done"
     except IntegrityError:
         run.unanswered, run.stopped = 0, None
-    with engine.begin() as connection:  # the claim is held while each card is worked alone
+    with db.reading(engine) as reading:
+        ids = [card["id"] for card in _cards_of(reading, run, chunk, hold=False)]
+    results = [result for card in ids if run.stopped is None for result in _alone(engine, run, card)]
+    with engine.begin() as connection:
         claimed = chunks.claim_chunk(connection, batch_id, number)
         if claimed is None or claimed["status"] == chunks.DONE:
             return "already done"
-        with db.reading(engine) as reading:
-            ids = [card["id"] for card in _cards_of(reading, run, claimed, hold=False)]
-        results = [result for card in ids if run.stopped is None for result in _alone(engine, run, card)]
         chunks.finish_chunk(connection, batch_id, number, _counts(results))
     return "done"
 
