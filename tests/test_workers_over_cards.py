@@ -122,3 +122,36 @@ def test_cards_refused_on_workers_are_counted_and_exit_1(site: Site) -> None:
     assert (summary["status"], summary["created"], summary["skipped"]) == ("complete", 2, 1)
     assert "1 card(s) refused" in done.stderr and "--dry-run" in done.stderr
     assert site.value("SELECT count(*) FROM cards WHERE state = 'active'") == 3
+
+
+def test_the_command_given_by_an_incomplete_run_over_cards_on_workers_finishes_it(site: Site) -> None:
+    """Workers ordering failed cards again at a bureau that does not answer leave the batch incomplete;
+    `run --workers` exits 1 with the exact command (--batch-id), which, once the bureau answers, completes it
+    with one order per card."""
+    import re
+    import shlex
+
+    from bureau_server import FakeBureau, respond
+
+    site.users(1)  # op1 and u00000
+    site.cardflow("run", ORDER, "--all", "--as", "op1", "--set", "CardsAddonExtProdQueue=false")
+    (site.folder / "orders" / "status").mkdir()
+    for order in (site.folder / "orders").glob("*.json"):
+        (site.folder / "orders" / "status" / order.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    site.cardflow("orders", "sync")
+    with FakeBureau() as bureau:
+        proxies = [name for name in site.env if name.lower().endswith("_proxy")]
+        site.env = {k: v for k, v in site.env.items() if k not in proxies}
+        site.env.update(bureau.env(), CARDFLOW_CONNECTOR="http", CARDFLOW_BUREAU_TIMEOUT="2")
+        bureau.then(respond(503), respond(503))
+        site.worker()
+        command = [CARDFLOW, "run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--workers"]
+        first = subprocess.run(command, cwd=site.folder, env=site.env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 1, first.stderr
+        (again,) = re.findall(r"run it again with `(cardflow [^`]*)`", first.stderr)
+        assert "--batch-id" in shlex.split(again)
+        finished = site.cardflow(*shlex.split(again)[1:])
+        assert "status: complete" in finished.stdout and "created: 2" in finished.stdout
+        assert len(bureau.orders) == 2
+    assert site.value("SELECT count(*) FROM cards WHERE state = 'ordered'") == 2
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'retry'") == 2
