@@ -53,7 +53,11 @@ if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the st
 @click.option("--workers", is_flag=True, help="Split the batch into chunk jobs for `cardflow worker` and wait (PostgreSQL).")
 @click.option("--detach", is_flag=True, help="With --workers: return the batch id at once instead of waiting.")
 @click.option(
-    "--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True, help="With --workers: users per chunk job."
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="With --workers: users (or cards) per chunk job.",
 )
 @set_option
 @workspace_option
@@ -93,8 +97,8 @@ def run(
     act on now | --where EXPR over `card` and `user`, the holder), with --trigger T where it fires
     several and --reason TEXT: each card is done or refused with the reason (exit 1 when any is).
 
-    For users, with --workers the batch is split into chunk jobs that `cardflow worker` processes work
-    (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
+    With --workers the batch (of users or of cards) is split into chunk jobs that `cardflow worker`
+    processes work (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
 
     Exit 1 when work is left (cards waiting for the card bureau, Ctrl-C): the message gives the
     exact command that finishes the batch. Exit 1 too when the bureau refused every order; when
@@ -112,12 +116,13 @@ def run(
 
     found = open_workspace(workspace)
     over_cards = not creates_cards(found.process(name))
-    given = {"--user": user_ids, "--production-type": production_type, "--strict": strict, "--workers": workers or detach}
+    given = {"--user": user_ids, "--production-type": production_type, "--strict": strict}
     refuse_misplaced(name, over_cards, {**given, "--card": card_ids, "--trigger": trigger, "--reason": reason})
     if over_cards:
         chosen = CardSelection(card_ids, everyone, where)
         cards = CardRunRequest(name, actor, chosen, trigger, reason, dry_run, batch_id, parse_sets(sets, found.scripts))
-        run_cards(found, cards, db=db, connector=connector, orders=orders, as_json=as_json)
+        on_workers = (chunk_size, detach) if workers or detach else None
+        run_cards(found, cards, db=db, connector=connector, orders=orders, as_json=as_json, workers=on_workers)
         return
     selection = choose_users(user_ids, everyone, where)
     request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)

@@ -45,8 +45,6 @@ def refuse_misplaced(name: str, over_cards: bool, given: dict[str, Any]) -> None
                 f"{name} acts on existing cards: {wrong[0]} is for a process that creates cards; "
                 "choose cards with --card, --all or --where"
             )
-        if given.get("--workers"):
-            raise UsageError(f"{name} acts on existing cards: --workers is not available over cards yet; run without it")
         return
     wrong = [flag for flag in ("--card", "--trigger", "--reason") if given.get(flag)]
     if wrong:
@@ -56,12 +54,25 @@ def refuse_misplaced(name: str, over_cards: bool, given: dict[str, Any]) -> None
         )
 
 
-def run_cards(found: Any, request: Any, *, db: str | None, connector: str | None, orders: str | None, as_json: bool) -> None:
-    """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused."""
+def run_cards(
+    found: Any,
+    request: Any,
+    *,
+    db: str | None,
+    connector: str | None,
+    orders: str | None,
+    as_json: bool,
+    workers: tuple[int, bool] | None = None,
+) -> None:
+    """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused.
+    With `workers` (the chunk size, and whether to detach), the cards are left to `cardflow worker` in chunk jobs."""
     from engine.batch.over_cards import count_selected, run_over_cards
     from engine.outbound.bureau import Simulated
 
     engine = store_at(db)
+    if workers is not None:
+        run_on_workers(found, engine, request, *workers, as_json, over_cards=True)
+        return
     bureau = Simulated() if request.dry_run else bureau_connector(connector, orders)
     started: list[str] = []
 
@@ -105,14 +116,17 @@ def _report(result: Any, as_json: bool, workspace: Any) -> None:
         click.get_current_context().exit(1)
 
 
-def run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool) -> None:
-    """Split the batch into chunk jobs for the workers; wait for them unless `detach`."""
+def run_on_workers(
+    found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool, *, over_cards: bool = False
+) -> None:
+    """Split the batch (of users, or `over_cards`) into chunk jobs for the workers; wait for them unless `detach`."""
+    from engine.batch.card_chunks import start_card_chunks
     from engine.batch.chunks import start_chunked, wait_for_batch
     from engine.work.jobs import defer_chunks
     from engine.work.queue import require_postgres
 
     require_postgres(engine)
-    started = start_chunked(found, engine, request, chunk=chunk)
+    started = (start_card_chunks if over_cards else start_chunked)(found, engine, request, chunk=chunk)
     defer_chunks(engine, started)
     if detach:
         summary = {"batch": started.batch, "status": "running", "chunks": len(started.pending)}
@@ -130,3 +144,12 @@ def run_on_workers(found: Any, engine: Any, request: Any, chunk: int, detach: bo
         again = command_again({"batch_id": started.batch}, drop=("detach",))
         click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
         click.get_current_context().exit(1)
+    if over_cards and record["skipped"]:
+        _tell_refused_on_workers(record["skipped"])
+
+
+def _tell_refused_on_workers(refused: int) -> None:
+    """Cards the workers refused: how many, and the dry run that gives the reason of each card left (exit 1)."""
+    plan = command_again({"dry_run": True}, drop=("workers", "detach", "chunk_size", "batch_id", "as_json"))
+    click.echo(f"cardflow: {refused} card(s) refused; `{plan}` gives the reason for each card left", err=True)
+    click.get_current_context().exit(1)

@@ -11,7 +11,7 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   `prerequisites`, and `settled` for the rows of new cards whose start is settled); a fired trigger
   turned into rows (`effects`); approve … retry and the batch sync (`actions`); what a person may
   start (`offers`); a run stopped early (`stopping`); the order-status sync (`status`); a batch split
-  into chunks for workers (`chunks`); any process run by its name (`by_name`).
+  into chunks for workers (`chunks`; over cards, `card_chunks`); any process run by its name (`by_name`).
 - `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
   `jobs`), and a worker's life across a lost database (`worker`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.

@@ -146,7 +146,6 @@ def test_a_process_with_several_triggers_needs_trigger(cf: Run) -> None:
     "name, args, words",
     [
         (ACTIVATE, ("--user", "u1"), "choose cards with --card, --all or --where"),
-        (ACTIVATE, ("--all", "--workers"), "--workers is not available over cards"),
         (ACTIVATE, ("--all", "--production-type", "standard"), "--production-type is for a process that creates cards"),
         (ORDER, ("--card", "1"), "choose users with --user, --all or --where"),
         (ORDER, ("--all", "--trigger", "start"), "--trigger is for a process that acts on cards"),
@@ -154,7 +153,7 @@ def test_a_process_with_several_triggers_needs_trigger(cf: Run) -> None:
         (ACTIVATE, ("--card", "999"), "unknown card(s): 999"),
         ("CardsAddonExtProdBatchSync", ("--all",), "run by the system"),
     ],
-    ids=["user over cards", "workers", "production type", "card for users", "trigger for users", "two", "unknown", "system"],
+    ids=["user over cards", "production type", "card for users", "trigger for users", "two", "unknown", "system"],
 )
 def test_the_wrong_selection_says_which_to_use(cf: Run, name: str, args: tuple[str, ...], words: str) -> None:
     """Options of the other kind of run, two selections, an unknown card or a system process: exit 2, saying what to use."""

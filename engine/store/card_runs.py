@@ -1,11 +1,12 @@
 """The reads of a run over existing cards: a page of the cards a trigger may move, the cards named
-by id (held until the chunk commits), and the cards a batch has moved already (a resumed run)."""
+by id (held until the chunk commits), and the cards a batch has moved already (a resumed run);
+for workers, the id ranges of the cards a trigger may move and the cards of one range."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, distinct, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select, update
 
 from engine.store import db, dialect
 from engine.store.queries import Row
@@ -73,3 +74,26 @@ def finish_batch(connection: Connection, batch_id: str, status: str, refused: in
         .where(db.batches.c.id == batch_id)
         .values(status=status, finished_at=at, created=moved_count(connection, batch_id), skipped=refused)
     )
+
+
+Movable = Sequence[tuple[str, Sequence[str]]]  # (process, the states its cards may be moved from)
+
+
+def _in_movable(movable: Movable) -> ColumnElement[bool]:
+    cards = db.cards
+    chosen = [and_(cards.c.process == process, cards.c.state.in_(list(states))) for process, states in movable]
+    return or_(*chosen) if chosen else false()
+
+
+def movable_ids_after(connection: Connection, movable: Movable, after: int, limit: int) -> list[int]:
+    """Up to `limit` ids above `after`, in order, of the cards of each process in one of its states."""
+    query = select(db.cards.c.id).where(_in_movable(movable), db.cards.c.id > after).order_by(db.cards.c.id).limit(limit)
+    return [card for (card,) in connection.execute(query)]
+
+
+def movable_between(connection: Connection, movable: Movable, first: int, last: int, *, hold: bool = True) -> list[Row]:
+    """The cards with an id from `first` to `last` of each process in one of its states, in id order;
+    with `hold`, held until the transaction ends (PostgreSQL: a second run waits, then sees their new states)."""
+    cards = db.cards
+    query = select(cards).where(_in_movable(movable), cards.c.id.between(first, last)).order_by(cards.c.id)
+    return [dict(row._mapping) for row in connection.execute(dialect.of(connection).lock(query) if hold else query)]

@@ -1,6 +1,7 @@
-"""The chunks of a batch worked by several workers: one row per key range of users, claimed, done
-once, and the batch finished when the last one is done. Every function takes an open connection;
-card ids come from the store's sequence (`queries.new_card_ids`), so chunks worked at once never share one.
+"""The chunks of a batch worked by several workers: one row per key range of users (for a run over
+cards, of card ids, written as text), claimed, done once, and the batch finished when the last one
+is done. Every function takes an open connection; card ids come from the store's sequence
+(`queries.new_card_ids`), so chunks worked at once never share one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, func, select, update
 
 from engine.clock import now
-from engine.store import db
+from engine.store import card_runs, db
 from engine.store.queries import Row, user_record
 
 PENDING, DONE = "pending", "done"
@@ -60,8 +61,9 @@ def finish_chunk(connection: Connection, batch_id: str, number: int, counts: Row
     )
 
 
-def finish_batch_if_done(connection: Connection, batch_id: str) -> str | None:
-    """When no chunk is pending, record the batch's outcome (once: a compare-and-set on `running`)."""
+def finish_batch_if_done(connection: Connection, batch_id: str, *, over_cards: bool = False) -> str | None:
+    """When no chunk is pending, record the batch's outcome (once: a compare-and-set on `running`);
+    over cards, `created` is every card the batch moved, whichever run of it moved them."""
     table = db.batch_chunks
     pending, created, skipped, deferred = connection.execute(
         select(
@@ -74,6 +76,8 @@ def finish_batch_if_done(connection: Connection, batch_id: str) -> str | None:
     if pending:
         return None
     status = "incomplete" if deferred else "complete"
+    if over_cards:
+        created = card_runs.moved_count(connection, batch_id)
     moved = connection.execute(
         update(db.batches)
         .where(db.batches.c.id == batch_id, db.batches.c.status == "running")
@@ -104,3 +108,8 @@ def users_between(connection: Connection, first: str, last: str) -> list[Row]:
         .order_by(users.c.id)
     )
     return [user_record(row) for row in connection.execute(query)]
+
+
+def reopen_batch(connection: Connection, batch_id: str) -> None:
+    """A finished batch is running again (resumed with chunks to work)."""
+    connection.execute(update(db.batches).where(db.batches.c.id == batch_id).values(status="running", finished_at=None))

@@ -1,7 +1,8 @@
 """cardflow's jobs on procrastinate, and the worker that runs them.
 
-- `cardflow.chunk`: one chunk of a batch started with `cardflow run --workers` (idempotent: see
-  `engine.batch.chunks`).
+- `cardflow.chunk`: one chunk of a batch started with `cardflow run --workers`, of users or, for
+  a process that acts on existing cards, of cards (idempotent: see `engine.batch.chunks` and
+  `engine.batch.card_chunks`).
 - the scheduled jobs of the workspace (`schedule.yaml`): `batch-sync` (order queued cards),
   `outbox-send` (deliver pending emails), `orders-sync` (the order status of ordered cards), or
   a process the system runs, by its symbolic name (its triggers alone, as those syncs fire them),
@@ -28,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.batch.card_chunks import OVER_CARDS, card_request_from_json, run_card_chunk
 from engine.batch.chunks import Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
@@ -124,7 +126,7 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     """Give `app` the jobs: the chunk job, the scheduled jobs on their cron expressions, the stalled-job retry."""
 
     def chunk(batch: str, number: int, request: dict[str, Any]) -> str:
-        return run_chunk(runtime.workspace, runtime.engine, runtime.bureau, request_from_json(request), number)
+        return work_chunk(runtime, request, number)
 
     app.task(name=CHUNK_TASK, retry=3)(chunk)
     for name, cron in schedules.items():
@@ -143,6 +145,13 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     cleanup = app.task(name=CLEANUP_TASK, queueing_lock=CLEANUP_TASK)(remove_old_jobs)
     app.periodic(cron="7 * * * *", periodic_id="cleanup")(cleanup)
     return app
+
+
+def work_chunk(runtime: Runtime, request: dict[str, Any], number: int) -> str:
+    """Work one chunk of a batch: of users, or of cards for a run over cards (its request says which)."""
+    if request.get("over") == OVER_CARDS:
+        return run_card_chunk(runtime.workspace, runtime.engine, runtime.bureau, card_request_from_json(request), number)
+    return run_chunk(runtime.workspace, runtime.engine, runtime.bureau, request_from_json(request), number)
 
 
 async def _retry_or_give_up(app: Any, job: Any) -> None:
