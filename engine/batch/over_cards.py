@@ -33,7 +33,7 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector, Simulated
-from engine.store import card_runs, db, lock, queries
+from engine.store import batches, card_runs, db, lock, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view
 
@@ -182,7 +182,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
     elif not request.dry_run:
-        card_runs.record_batch(connection, record)
+        batches.add_batch(connection, record)
     return run
 
 

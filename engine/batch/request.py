@@ -216,7 +216,7 @@ def count_selected(engine: Engine, selection: Selection) -> int | None:
     """How many users a selection may hold (for a progress bar), when cheap to know."""
     if selection.users:
         return len(set(selection.users))
-    from sqlalchemy import func, select
+    from engine.store.search import count_users
 
     with db.reading(engine) as connection:
-        return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+        return count_users(connection)
