@@ -36,33 +36,19 @@ def run_selection_options(function: F) -> F:
     return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
 
 
-def refuse_misplaced(name: str, over_cards: bool, given: dict[str, Any]) -> None:
-    """One kind of run per process: an option of the other kind is a usage error saying what to use instead."""
-    if over_cards:
-        wrong = [flag for flag in ("--user", "--production-type", "--strict") if given.get(flag)]
-        if wrong:
-            raise UsageError(
-                f"{name} acts on existing cards: {wrong[0]} is for a process that creates cards; "
-                "choose cards with --card, --all or --where"
-            )
-        if given.get("--workers"):
-            raise UsageError(f"{name} acts on existing cards: --workers is not available over cards yet; run without it")
-        return
-    wrong = [flag for flag in ("--card", "--trigger", "--reason") if given.get(flag)]
-    if wrong:
-        raise UsageError(
-            f"{name} creates cards for users: {wrong[0]} is for a process that acts on cards; "
-            "choose users with --user, --all or --where"
-        )
+def refuse_workers_over_cards(name: str, workers: bool) -> None:
+    """Which options fit which kind of run is the engine's (`engine.batch.by_name.request_for`); --workers
+    over cards is the command line's alone, and not there yet."""
+    if workers:
+        raise UsageError(f"{name} acts on existing cards: --workers is not available over cards yet; run without it")
 
 
 def run_cards(found: Any, request: Any, *, db: str | None, connector: str | None, orders: str | None, as_json: bool) -> None:
     """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused."""
     from engine.batch.over_cards import count_selected, run_over_cards
-    from engine.outbound.bureau import Simulated
 
     engine = store_at(db)
-    bureau = Simulated() if request.dry_run else bureau_connector(connector, orders)
+    bureau = bureau_connector(connector, orders)
     started: list[str] = []
 
     def announce(batch: str) -> None:

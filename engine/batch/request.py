@@ -17,6 +17,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions
 from engine.errors import Refused, UsageError
+from engine.outbound.bureau import Connector, Simulated
 from engine.records import readable_fields
 from engine.store import db, queries
 from engine.store.queries import Row
@@ -50,6 +51,11 @@ class RunRequest:
 
 
 MAX_BATCH_ID = 100
+
+
+def run_bureau(dry_run: bool, connector: Connector) -> Connector:
+    """The bureau a run orders from: a dry run's is simulated (it orders nothing), whoever calls."""
+    return Simulated() if dry_run else connector
 
 
 def check_batch_id(batch_id: str | None) -> None:
@@ -202,6 +208,12 @@ def _described(selection: Row) -> str:
     if selection.get("cards"):
         return " ".join(f"--card {card}" for card in selection["cards"])
     return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
+
+
+def check_one_selection(noun: str, flag: str, ids: tuple[Any, ...], everyone: bool, where: str | None) -> None:
+    """A run is for exactly one of: the `ids` named (`flag`, e.g. --user), all (--all), those matching --where."""
+    if sum((bool(ids), everyone, where is not None)) != 1:
+        raise UsageError(f"choose the {noun} with exactly one of {flag}, --all or --where")
 
 
 def check_users_exist(connection: Connection, selection: Selection) -> None:

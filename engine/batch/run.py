@@ -27,10 +27,7 @@ from engine.batch.effects import (
     unanswered,
 )
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
-from engine.batch.request import (
-    RunRequest,
-    check_resumable,
-)
+from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
@@ -70,6 +67,7 @@ def run_batch(
     connection and its rows are dropped, and each result tells the emails and orders it would make.
     """
     plan = request.dry_run
+    connector = run_bureau(plan, connector)
     with db.reading(engine) if plan else engine.begin() as connection:
         batch = prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
