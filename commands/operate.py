@@ -17,7 +17,7 @@ from commands.again import (
     store_failed,
     tell_refusals,
 )
-from commands.running import refuse_misplaced, run_cards, run_on_workers, run_selection_options
+from commands.running import run_cards, run_on_workers, run_selection_options
 from commands.shared import (
     bureau_connector,
     choose_users,
@@ -106,31 +106,28 @@ def run(
     store fails midway (a full disk, a restarted server): the message names `check-store` and the
     exact command that resumes the batch.
     """
-    from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards
-    from engine.batch.request import RunRequest, count_selected
+    from engine.batch.by_name import NamedRun, request_for
+    from engine.batch.over_cards import CardRunRequest
+    from engine.batch.request import count_selected
     from engine.batch.run import run_batch
     from engine.batch.stopping import StoppedByAnEmail
     from engine.definitions.options import parse_sets
     from engine.errors import Refused
-    from engine.outbound.bureau import Simulated
 
     found = open_workspace(workspace)
-    over_cards = not creates_cards(found.process(name))
-    given = {"--user": user_ids, "--production-type": production_type, "--strict": strict}
-    refuse_misplaced(name, over_cards, {**given, "--card": card_ids, "--trigger": trigger, "--reason": reason})
-    if over_cards:
-        chosen = CardSelection(card_ids, everyone, where)
-        cards = CardRunRequest(name, actor, chosen, trigger, reason, dry_run, batch_id, parse_sets(sets, found.scripts))
+    found.process(name)  # an unknown process first, before its options are judged
+    chosen = (user_ids, card_ids, everyone, where, trigger, reason, production_type, batch_id, dry_run, strict)
+    request = request_for(found, NamedRun(name, actor, *chosen, parse_sets(sets, found.scripts)))
+    if isinstance(request, CardRunRequest):
         on_workers = (chunk_size, detach) if workers or detach else None
-        run_cards(found, cards, db=db, connector=connector, orders=orders, as_json=as_json, workers=on_workers)
+        run_cards(found, request, db=db, connector=connector, orders=orders, as_json=as_json, workers=on_workers)
         return
-    selection = choose_users(user_ids, everyone, where)
-    request = RunRequest(name, actor, selection, parse_sets(sets, found.scripts), production_type, batch_id, dry_run, strict)
+    selection = request.selection
     engine = store_at(db)
     if workers or detach:
         run_on_workers(found, engine, request, chunk_size, detach, as_json)
         return
-    bureau = Simulated() if dry_run else bureau_connector(connector, orders)
+    bureau = bureau_connector(connector, orders)
     started: list[str] = []
 
     def announce(batch: str) -> None:

@@ -10,7 +10,7 @@ import click
 
 from commands.again import batch_failed, command_again, interrupted, reorder_command, tell_refusals
 from commands.shared import F, bureau_connector, json_text, progress_bar, store_at
-from engine.errors import Unfinished, UsageError
+from engine.errors import Unfinished
 
 
 def run_selection_options(function: F) -> F:
@@ -36,24 +36,6 @@ def run_selection_options(function: F) -> F:
     return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
 
 
-def refuse_misplaced(name: str, over_cards: bool, given: dict[str, Any]) -> None:
-    """One kind of run per process: an option of the other kind is a usage error saying what to use instead."""
-    if over_cards:
-        wrong = [flag for flag in ("--user", "--production-type", "--strict") if given.get(flag)]
-        if wrong:
-            raise UsageError(
-                f"{name} acts on existing cards: {wrong[0]} is for a process that creates cards; "
-                "choose cards with --card, --all or --where"
-            )
-        return
-    wrong = [flag for flag in ("--card", "--trigger", "--reason") if given.get(flag)]
-    if wrong:
-        raise UsageError(
-            f"{name} creates cards for users: {wrong[0]} is for a process that acts on cards; "
-            "choose users with --user, --all or --where"
-        )
-
-
 def run_cards(
     found: Any,
     request: Any,
@@ -67,13 +49,12 @@ def run_cards(
     """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused.
     With `workers` (the chunk size, and whether to detach), the cards are left to `cardflow worker` in chunk jobs."""
     from engine.batch.over_cards import count_selected, run_over_cards
-    from engine.outbound.bureau import Simulated
 
     engine = store_at(db)
     if workers is not None:
         run_on_workers(found, engine, request, *workers, as_json, over_cards=True)
         return
-    bureau = Simulated() if request.dry_run else bureau_connector(connector, orders)
+    bureau = bureau_connector(connector, orders)
     started: list[str] = []
 
     def announce(batch: str) -> None:

@@ -157,11 +157,10 @@ def selection_options(function: F) -> F:
 
 
 def choose_users(user_ids: tuple[str, ...], everyone: bool, where: str | None) -> Selection:
-    from engine.batch.request import Selection
-    from engine.errors import UsageError
+    """The users `plan` is for: exactly one of --user, --all, --where (the engine's rule)."""
+    from engine.batch.request import Selection, check_one_selection
 
-    if sum((bool(user_ids), everyone, where is not None)) != 1:
-        raise UsageError("choose the users with exactly one of --user, --all or --where")
+    check_one_selection("users", "--user", user_ids, everyone, where)
     return Selection(tuple(user_ids), everyone, where)
 
 

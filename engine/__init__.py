@@ -19,7 +19,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), SQLite's
     write lock (`lock`), reads and
     writes (`queries`, `views`, `history`), the listings a page at a time (`listing`), users import,
-    `health` (check-store), the chunks of batches worked by workers (`chunks`), console log-ins
+    `health` (check-store), the chunks of batches worked by workers (`chunks`), batch rows
+    (`batches`), the syncs' claims (`syncs`), procrastinate's tables (`task_queue`): all the SQL; console log-ins
     (`accounts`) and sessions (`sessions`), and the user search (`search`, `folding`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;

@@ -44,7 +44,7 @@ CODES: dict[str, str] = {
     # scenario steps over the workspace's processes and triggers
     "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
     "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
-    "E232": "'{key}' is not for {process}, which {works} (choose with one of {use})",
+    "E232": "{problem}",
     # the declared vocabulary: roles, scheduled jobs
     "E240": "unknown role '{name}'{hint} (known: {known})",
     "E241": "scheduled job '{name}' is neither a command nor a process the system runs{hint} (known: {known})",

@@ -180,22 +180,6 @@ SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "func", "or_", "
 SQL_TEXT = re.compile(
     r"\b(SELECT\b[^;]*\bFROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX)|ALTER TABLE|DROP TABLE)\b"
 )
-#: SQL still built outside engine/store/, per file and kind, in parts others are moving into the
-#: store (issue 19); the lead shrinks this list as their work is merged. Anything new fails.
-SQL_ELSEWHERE: dict[str, set[str]] = {
-    # the batch runtime (its queries move into engine/store/ with the use-case layer)
-    "engine/batch/actions.py": {"db.cards", "select"},
-    "engine/batch/chunks.py": {"db.batches"},
-    "engine/batch/effects.py": {"db.outbox"},
-    "engine/batch/request.py": {"db.users", "func", "select"},
-    "engine/batch/run.py": {"db.batches"},
-    "engine/batch/status.py": {"db.cards", "db.orders", "func", "select"},
-    "engine/batch/stopping.py": {"db.batches"},
-    # scenarios read their outcome from the store
-    "engine/testing/scenario.py": {"db.cards", "db.orders", "select"},
-    # the workers' queue (procrastinate's schema check)
-    "engine/work/queue.py": {"db.meta", "select", "text"},
-}
 
 
 def store_tables() -> set[str]:
@@ -234,16 +218,8 @@ def outside_the_store() -> list[Path]:
 
 
 def test_sql_is_built_in_the_store_alone() -> None:
-    """Outside engine/store/ no module imports a query builder, reads a table or writes SQL, beyond what is listed."""
-    new = {path: kinds - SQL_ELSEWHERE.get(path, set()) for path, kinds in sql_outside_the_store(outside_the_store()).items()}
-    assert {path: sorted(kinds) for path, kinds in new.items() if kinds} == {}
-
-
-def test_the_sql_listed_outside_the_store_only_shrinks() -> None:
-    """Every entry of SQL_ELSEWHERE is still there: SQL moved into the store is taken off the list."""
-    found = sql_outside_the_store(outside_the_store())
-    stale = {path: kinds - found.get(path, set()) for path, kinds in SQL_ELSEWHERE.items()}
-    assert {path: sorted(kinds) for path, kinds in stale.items() if kinds} == {}
+    """Outside engine/store/ no module imports a query builder, reads a table or writes SQL."""
+    assert {path: sorted(kinds) for path, kinds in sql_outside_the_store(outside_the_store()).items()} == {}
 
 
 def test_the_console_and_the_commands_stay_off_the_store_tables() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.batch import offers
 from engine.definitions.workspace import load_workspace
+from engine.errors import Refused
 
 
 def test_a_role_may_start_the_processes_whose_actor_it_is(extended_workspace: Path) -> None:
@@ -42,3 +45,13 @@ def test_a_card_process_acts_on_the_states_its_triggers_leave(extended_workspace
     workspace = load_workspace(extended_workspace).require_valid()
     process = workspace.process("TestProcActivateCard")
     assert offers.acting_states(workspace, process) == {"CardsAddonExtProdBoProcOrderMultiple": ["produced"]}
+
+
+def test_a_person_without_the_processs_role_is_refused_naming_it(extended_workspace: Path) -> None:
+    """The console's batch pages refuse through the engine: who, the role needed and the process's name; its holder passes."""
+    workspace = load_workspace(extended_workspace).require_valid()
+    process = workspace.processes["TestBoProcActivateMultiple"]
+    with pytest.raises(Refused) as refused:
+        offers.require_may_start(process, {"id": "ap1", "roles": ["approver"]})
+    assert refused.value.message == f"ap1 does not have the operator role needed for {process.name}"
+    offers.require_may_start(process, {"id": "op1", "roles": ["operator"]})

@@ -98,6 +98,7 @@ def test_every_skipped_readme_block_says_why() -> None:
 
 @pytest.mark.slow
 @pytest.mark.sqlite_only  # the tour's store is the demo's SQLite file
+@pytest.mark.xdist_group("readme")  # the blocks run in order in one shell: one worker takes them all
 @pytest.mark.parametrize("block", RUNNABLE, ids=[f"README.md:{block.line}" for block in RUNNABLE])
 def test_readme_command_block_runs_as_written(shell: Shell, block: Block) -> None:
     """Each command of a runnable README block exits as the README says (0, or the `# exit N` it names), with no traceback."""

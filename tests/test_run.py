@@ -525,3 +525,23 @@ def test_reason_help_says_what_it_is_for_in_each_command(run: Run) -> None:
     assert all("Optional" in helps[command] for command in ("approve", "postpone", "abort", "retry"))
     assert "approval email" in helps["approve"] and "ordered again" in helps["retry"] and "aborted" in helps["abort"]
     assert len(set(helps.values())) == 5
+
+
+def test_a_dry_run_orders_nothing_whatever_bureau_it_is_given(cf: Run, stored: StoreUnderTest, tmp_path: Path) -> None:
+    """The engine simulates a dry run's bureau itself (the console's plan, the API, the command line alike):
+    a drop folder handed to a dry run gets no order, and every order is answered."""
+    from engine.batch.request import RunRequest, Selection
+    from engine.batch.run import run_batch
+    from engine.definitions.workspace import load_workspace
+    from engine.outbound.bureau import DropFolder
+    from engine.store.queries import open_store
+
+    workspace = load_workspace(Path(__file__).resolve().parents[1])
+    request = RunRequest(ORDER, "op1", Selection(all=True), {"CardsAddonExtProdQueue": False}, dry_run=True)
+    engine = open_store(stored.url)
+    try:
+        result = run_batch(workspace, engine, request, DropFolder(tmp_path / "bureau"))
+    finally:
+        engine.dispose()
+    assert [r.order for r in result.results if r.status == "created"] == [True] * 7
+    assert not (tmp_path / "bureau").exists()

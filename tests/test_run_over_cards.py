@@ -161,6 +161,47 @@ def test_the_wrong_selection_says_which_to_use(cf: Run, name: str, args: tuple[s
     assert result.exit_code == 2 and words in result.stderr, result.output
 
 
+#: Mistakes the command line, the API and scenario steps word alike, in the engine's words (the same
+#: literals are asserted for the API in tests/web/test_web_api_processes.py).
+USER_OVER_CARDS = (
+    f"{ACTIVATE} acts on existing cards: --user is for a process that creates cards; choose cards with --card, --all or --where"
+)
+CARD_FOR_USERS = (
+    f"{ORDER} creates cards for users: --card is for a process that acts on cards; choose users with --user, --all or --where"
+)
+
+
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        (ACTIVATE, ("--user", "u1"), USER_OVER_CARDS),
+        (ORDER, ("--card", "1"), CARD_FOR_USERS),
+        (ACTIVATE, ("--card", "1", "--all"), "choose the cards with exactly one of --card, --all or --where"),
+        (ORDER, ("--user", "u1", "--where", "true"), "choose the users with exactly one of --user, --all or --where"),
+    ],
+    ids=["user over cards", "card for users", "two cards", "two users"],
+)
+def test_a_wrong_option_gets_the_engines_words(cf: Run, name: str, args: tuple[str, ...], message: str) -> None:
+    """`cardflow run` says what the engine's `request_for` says, as the API and a scenario step do (one line, exit 2)."""
+    result = cf("run", name, *args, "--as", "op1")
+    assert (result.exit_code, result.stderr) == (2, f"cardflow: {message}\n")
+
+
+def test_a_scenario_step_gets_the_words_of_the_command_line(cf: Run, extended_workspace: Path, tmp_path: Path) -> None:
+    """A run step with an option of the other kind of run is an E232 with the message `cardflow run` gives."""
+    steps = [f"  - run: {ACTIVATE}\n    as: op1\n    users: [u1]\n", f"  - run: {ORDER}\n    as: op1\n    cards: [1]\n"]
+    for step, message in zip(steps, (USER_OVER_CARDS, CARD_FOR_USERS), strict=True):
+        path = tmp_path / "wrong.scenario.yaml"
+        users = (
+            "  - {id: op1, name: Olle, email: op1@example.com, state: active, roles: [operator]}\n"
+            "  - {id: u1, name: Alice, email: a@example.com, state: active}\n"
+        )
+        path.write_text(f"name: wrong\nusers:\n{users}steps:\n{step}")
+        result = cf("test", str(path), "--json")
+        assert result.exit_code == 1, result.output
+        assert [(d["code"], d["message"]) for d in json.loads(result.stdout)["diagnostics"]] == [("E232", message)]
+
+
 def test_the_shortcuts_stay_all_or_nothing(cf: Run, stored: StoreUnderTest) -> None:
     """`approve CARD...` still refuses every card when one is refused: nothing changes."""
     approval = ("--set", "CardsAddonExtProdBatchOrderApproval=true")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.attributes import firing, refuse_unknown_attributes
@@ -39,7 +39,7 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, dialect, queries
+from engine.store import queries, syncs
 from engine.store.queries import Row
 from engine.store.views import batch_of, batch_view, card_view
 
@@ -288,14 +288,7 @@ def _sync_cards(
     while states and (limit is None or len(results) < limit):
         size = chunk if limit is None else min(chunk, limit - len(results))
         with engine.begin() as connection:
-            query = (
-                select(db.cards)
-                .where(db.cards.c.process == owner.symbolic_name, db.cards.c.state.in_(states), db.cards.c.id > last)
-                .order_by(db.cards.c.id)
-                .limit(size)
-            )
-            query = dialect.of(connection).claim(query)  # cards another sync holds are left to it
-            cards = [dict(row._mapping) for row in connection.execute(query)]
+            cards = syncs.claim_cards(connection, owner.symbolic_name, states, last, size)  # another sync's are left to it
             if not cards:
                 break
             last = cards[-1]["id"]

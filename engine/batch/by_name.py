@@ -1,16 +1,16 @@
 """Run any process, or fire any trigger a person may fire, by its name: the one entry the API and
-scenarios share.
+scenarios share (the command line shares its rules).
 
 A process that creates cards runs for the users selected (`engine.batch.run`); one that acts on
 existing cards runs over the cards selected (`engine.batch.over_cards`). The rules that come before either are here once: which
 selection a process takes (exactly one of users|cards, all, where; the other kind named as the
-mistake it is), and that a dry run talks to a simulated bureau. A trigger is a person's to fire when
+mistake it is): `request_for`, which the command line calls too. A trigger is a person's to fire when
 an action process that is not the system's offers it (`person_triggers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,12 +18,12 @@ from sqlalchemy import Engine
 
 from engine.batch.actions import trigger_roles
 from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards, run_over_cards
-from engine.batch.request import RunRequest, Selection
+from engine.batch.request import RunRequest, Selection, check_one_selection
 from engine.batch.run import Progress, run_batch
 from engine.definitions.model import Process, Workspace
 from engine.diagnostics import did_you_mean
 from engine.errors import Refused, UsageError
-from engine.outbound.bureau import Connector, Simulated
+from engine.outbound.bureau import Connector
 from engine.store.queries import Row
 
 
@@ -53,18 +53,64 @@ class NamedRun:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def run_by_name(
-    workspace: Workspace, engine: Engine, request: NamedRun, connector: Connector, *, progress: Progress | None = None
-) -> Answer:
-    """Run `request.process` over what it selects (see the module docstring); a dry run's bureau is simulated."""
+@dataclass(frozen=True)
+class Kind:
+    """One kind of run: what a process of that kind does, the ids that select for it, and the options
+    only it takes (NamedRun's fields, with the command line's flags, which the API and scenarios document)."""
+
+    works: str
+    short: str
+    ids: str
+    flag: str
+    only: tuple[tuple[str, str], ...]
+
+
+#: The two kinds of run, by `creates_cards`: over users (True) and over existing cards (False).
+KINDS = {
+    True: Kind(
+        "creates cards for users",
+        "creates cards",
+        "users",
+        "--user",
+        (("users", "--user"), ("production_type", "--production-type"), ("strict", "--strict")),
+    ),
+    False: Kind(
+        "acts on existing cards",
+        "acts on cards",
+        "cards",
+        "--card",
+        (("cards", "--card"), ("trigger", "--trigger"), ("reason", "--reason")),
+    ),
+}
+
+
+def misplaced(process: Process, given: Iterable[str]) -> str | None:
+    """Why the first of the options `given` (NamedRun's fields) that only the other kind of run takes
+    does not fit `process`, saying what to use instead; None when every one fits."""
+    mine, other = KINDS[creates_cards(process)], KINDS[not creates_cards(process)]
+    flags = dict(other.only)
+    wrong = next((flags[name] for name in given if name in flags), None)
+    if wrong is None:
+        return None
+    return (
+        f"{process.symbolic_name} {mine.works}: {wrong} is for a process that {other.short}; "
+        f"choose {mine.ids} with {mine.flag}, --all or --where"
+    )
+
+
+def request_for(workspace: Workspace, request: NamedRun) -> RunRequest | CardRunRequest:
+    """The request of the process's kind of run, once every option given fits it (`misplaced`) and it
+    selects exactly one way; the command line, the API and scenarios all come through here."""
     process = workspace.process(request.process)
-    bureau = Simulated() if request.dry_run else connector
+    kind = KINDS[creates_cards(process)]
+    given = [name for name in _OPTIONS if getattr(request, name) not in (None, False, ())]
+    problem = misplaced(process, given)
+    if problem:
+        raise UsageError(problem)
+    check_one_selection(kind.ids, kind.flag, getattr(request, kind.ids), request.all, request.where)
     if creates_cards(process):
-        _check_selection(process, request, "users", "cards", "creates a card for each user selected")
-        if request.trigger is not None or request.reason is not None:
-            raise UsageError(f"{process.symbolic_name} creates cards for users: trigger and reason are for a process over cards")
         selection = Selection(request.users, request.all, request.where)
-        run = RunRequest(
+        return RunRequest(
             process.symbolic_name,
             request.actor,
             selection,
@@ -75,11 +121,7 @@ def run_by_name(
             request.strict,
             request.sources,
         )
-        return run_batch(workspace, engine, run, bureau, progress=progress)
-    _check_selection(process, request, "cards", "users", "acts on the existing cards selected")
-    if request.production_type is not None or request.strict:
-        raise UsageError(f"{process.symbolic_name} acts on existing cards: production_type and strict do not apply")
-    over = CardRunRequest(
+    return CardRunRequest(
         process.symbolic_name,
         request.actor,
         CardSelection(request.cards, request.all, request.where),
@@ -90,15 +132,20 @@ def run_by_name(
         request.overrides,
         request.sources,
     )
-    return run_over_cards(workspace, engine, over, connector, progress=progress)
 
 
-def _check_selection(process: Process, request: NamedRun, mine: str, other: str, works: str) -> None:
-    """Exactly one of `mine`, all, where; `other` (the other kind's ids) is named as the mistake."""
-    if getattr(request, other):
-        raise UsageError(f"{process.symbolic_name} {works}: choose them with {mine}, all or where, not {other}")
-    if sum((bool(getattr(request, mine)), request.all, request.where is not None)) != 1:
-        raise UsageError(f"choose the {mine} with exactly one of {mine}, all or where")
+#: The options of a NamedRun that belong to one kind of run or the other.
+_OPTIONS = tuple(name for kind in KINDS.values() for name, _ in kind.only)
+
+
+def run_by_name(
+    workspace: Workspace, engine: Engine, request: NamedRun, connector: Connector, *, progress: Progress | None = None
+) -> Answer:
+    """Run `request.process` over what it selects (see the module docstring)."""
+    asked = request_for(workspace, request)
+    if isinstance(asked, RunRequest):
+        return run_batch(workspace, engine, asked, connector, progress=progress)
+    return run_over_cards(workspace, engine, asked, connector, progress=progress)
 
 
 def person_triggers(workspace: Workspace) -> list[str]:

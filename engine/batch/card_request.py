@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.batch.request import check_where_attributes, selection_expression
+from engine.batch.request import check_one_selection, check_where_attributes, selection_expression
 from engine.definitions.expressions import Compiled
 from engine.definitions.model import Process
 from engine.diagnostics import did_you_mean
@@ -77,8 +77,7 @@ def card_where(connection: Connection, where: str | None) -> Compiled | None:
 
 def check_card_selection(connection: Connection, selection: CardSelection) -> None:
     """Exactly one of cards, all, where; every card named is in the store."""
-    if sum((bool(selection.cards), selection.all, selection.where is not None)) != 1:
-        raise UsageError("choose the cards with exactly one of --card, --all or --where")
+    check_one_selection("cards", "--card", selection.cards, selection.all, selection.where)
     if selection.cards:
         known = card_runs.known_card_ids(connection, list(dict.fromkeys(selection.cards)))
         missing = [str(card) for card in dict.fromkeys(selection.cards) if card not in known]

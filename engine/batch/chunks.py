@@ -23,7 +23,7 @@ from engine.batch.run import BATCH_CHUNK, _run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
-from engine.store import chunks, db, queries
+from engine.store import batches, chunks, db, queries
 from engine.store.queries import Row
 
 
@@ -77,13 +77,13 @@ def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, 
         if request.strict:
             refuse_if_any_skipped(connection, batch, chunk)
         if existing is None:
-            connection.execute(db.batches.insert().values(**batch.record))
+            batches.add_batch(connection, batch.record)
         known = chunks.chunks_of(connection, batch_id)
         if not known:
             chunks.add_chunks(connection, batch_id, list(_ranges(engine, batch, chunk)))
         elif existing is not None and existing["status"] != "running":
             chunks.reopen_deferred(connection, batch_id)
-            _reopen(connection, batch_id)
+            batches.reopen_batch(connection, batch_id)
         every = chunks.chunks_of(connection, batch_id)
     with engine.begin() as connection:
         chunks.finish_batch_if_done(connection, batch_id)  # nothing to work: complete at once
@@ -93,10 +93,6 @@ def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, 
 
 def _named(request: RunRequest, batch_id: str) -> RunRequest:
     return replace(request, batch_id=batch_id)
-
-
-def _reopen(connection: Connection, batch_id: str) -> None:
-    connection.execute(db.batches.update().where(db.batches.c.id == batch_id).values(status="running", finished_at=None))
 
 
 def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str, int]]:

@@ -18,7 +18,7 @@ from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.templates import Templates, message_id
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.records import Batch
-from engine.store import db, queries
+from engine.store import outbox, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view, person
 
@@ -321,7 +321,7 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
                 queries.replace_outbox_context(connection, key, previous, parts)
                 continue
             row = _outbox_row(key, None, batch, template, approver, _approval_context(context, approver, batch, cards), context)
-            queries.insert_many(connection, db.outbox, [row], skip_existing="dedupe_key")
+            outbox.add_once(connection, row)
 
 
 def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]]) -> list[Row]:

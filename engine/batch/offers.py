@@ -16,7 +16,9 @@ from engine.batch.actions import _authorize, _Authorized
 from engine.batch.over_cards import creates_cards
 from engine.definitions.model import Process, Trigger, Workspace
 from engine.definitions.options import effective_options
+from engine.errors import Refused
 from engine.store import db, queries
+from engine.store.queries import Row
 
 #: The vendor's menu of batch orders: a process whose `start` is "Batch order > …".
 BATCH_ORDER = "Batch order"
@@ -32,6 +34,12 @@ def menu(process: Process) -> str:
 def may_start(process: Process, roles: Iterable[str]) -> bool:
     """Whether a person with `roles` may start `process`: its actor is one of them (never the system's)."""
     return process.actor != SYSTEM and process.actor in set(roles)
+
+
+def require_may_start(process: Process, user: Row) -> None:
+    """Refuse a person who may not start `process` (`may_start`), naming the role it needs."""
+    if not may_start(process, user["roles"]):
+        raise Refused(f"{user['id']} does not have the {process.actor} role needed for {process.name}")
 
 
 def startable(workspace: Workspace, roles: Iterable[str]) -> list[Process]:

@@ -22,7 +22,7 @@ from engine.batch.actions import _apply, _authorize
 from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
-from engine.batch.request import check_batch_id, check_resumable, new_batch_id, require_actor
+from engine.batch.request import check_batch_id, check_resumable, new_batch_id, require_actor, run_bureau
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -32,8 +32,8 @@ from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
-from engine.outbound.bureau import Connector, Simulated
-from engine.store import card_runs, db, lock, queries
+from engine.outbound.bureau import Connector
+from engine.store import batches, card_runs, db, lock, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view
 
@@ -129,7 +129,7 @@ def run_over_cards(
 ) -> CardRun:
     """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
     `progress` is told how many cards each chunk read; `started` the batch id once it is recorded."""
-    connector = Simulated() if request.dry_run else connector
+    connector = run_bureau(request.dry_run, connector)
     with _transaction(engine, request.dry_run) as connection:
         run = _prepare(workspace, connection, request, connector)
     result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed)
@@ -182,7 +182,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
     elif not request.dry_run:
-        card_runs.record_batch(connection, record)
+        batches.add_batch(connection, record)
     return run
 
 

@@ -17,6 +17,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions
 from engine.errors import Refused, UsageError
+from engine.outbound.bureau import Connector, Simulated
 from engine.records import readable_fields
 from engine.store import db, queries
 from engine.store.queries import Row
@@ -50,6 +51,11 @@ class RunRequest:
 
 
 MAX_BATCH_ID = 100
+
+
+def run_bureau(dry_run: bool, connector: Connector) -> Connector:
+    """The bureau a run orders from: a dry run's is simulated (it orders nothing), whoever calls."""
+    return Simulated() if dry_run else connector
 
 
 def check_batch_id(batch_id: str | None) -> None:
@@ -204,6 +210,12 @@ def _described(selection: Row) -> str:
     return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 
+def check_one_selection(noun: str, flag: str, ids: tuple[Any, ...], everyone: bool, where: str | None) -> None:
+    """A run is for exactly one of: the `ids` named (`flag`, e.g. --user), all (--all), those matching --where."""
+    if sum((bool(ids), everyone, where is not None)) != 1:
+        raise UsageError(f"choose the {noun} with exactly one of {flag}, --all or --where")
+
+
 def check_users_exist(connection: Connection, selection: Selection) -> None:
     if selection.users:
         found = queries.users_by_id(connection, selection.users)
@@ -216,7 +228,7 @@ def count_selected(engine: Engine, selection: Selection) -> int | None:
     """How many users a selection may hold (for a progress bar), when cheap to know."""
     if selection.users:
         return len(set(selection.users))
-    from sqlalchemy import func, select
+    from engine.store.search import count_users
 
     with db.reading(engine) as connection:
-        return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+        return count_users(connection)

@@ -27,10 +27,7 @@ from engine.batch.effects import (
     unanswered,
 )
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
-from engine.batch.request import (
-    RunRequest,
-    check_resumable,
-)
+from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
@@ -41,7 +38,7 @@ from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, lock, queries
+from engine.store import batches, db, lock, queries
 from engine.store.queries import Row
 
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
@@ -70,6 +67,7 @@ def run_batch(
     connection and its rows are dropped, and each result tells the emails and orders it would make.
     """
     plan = request.dry_run
+    connector = run_bureau(plan, connector)
     with db.reading(engine) if plan else engine.begin() as connection:
         batch = prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
@@ -80,7 +78,7 @@ def run_batch(
         if request.strict:
             refuse_if_any_skipped(connection, batch, chunk)
         if not plan and existing is None:
-            connection.execute(db.batches.insert().values(**batch.record))
+            batches.add_batch(connection, batch.record)
     result = BatchResult(batch.record["id"], batch.process.symbolic_name, plan, existing is not None)
     lock.hold_as(batch=batch.record["id"])  # named to the commands that wait for the store meanwhile
     if started:
@@ -101,11 +99,7 @@ def run_batch(
         with engine.begin() as connection:
             created = queries.batch_card_count(connection, batch.record["id"])
             status = "incomplete" if result.counts["deferred"] or result.stopped else "complete"
-            connection.execute(
-                db.batches.update()
-                .where(db.batches.c.id == batch.record["id"])
-                .values(status=status, finished_at=now(), created=created, skipped=result.counts["skipped"])
-            )
+            batches.finish_batch(connection, batch.record["id"], status, now(), created=created, skipped=result.counts["skipped"])
         db.checkpoint(engine)
     return result
 

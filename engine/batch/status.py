@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import ActionResult, _action_problem, _bureau_down, system_actor
 from engine.batch.effects import FireContext, Work, fire
@@ -27,7 +27,7 @@ from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import templates_for
 from engine.outbound.bureau import Connector, StatusRequest
-from engine.store import db, queries
+from engine.store import queries, syncs
 from engine.store.queries import Row
 from engine.store.views import batch_of
 
@@ -75,14 +75,7 @@ def _sync_cards(workspace: Workspace, engine: Engine, sync: _StatusSync, chunk: 
     last = 0
     while states:
         with engine.begin() as connection:
-            query = (
-                select(db.cards)
-                .where(db.cards.c.process == owner.symbolic_name, db.cards.c.state.in_(states), db.cards.c.id > last)
-                .order_by(db.cards.c.id)
-                .limit(chunk)
-                .with_for_update(skip_locked=True)
-            )
-            cards = [dict(row._mapping) for row in connection.execute(query)]
+            cards = syncs.claim_cards(connection, owner.symbolic_name, states, last, chunk)
             if not cards:
                 break
             last = cards[-1]["id"]
@@ -104,7 +97,7 @@ def _sync_chunk(workspace: Workspace, connection: Connection, sync: _StatusSync,
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)
-    order_ids = _order_ids(connection, [card["id"] for card in cards])
+    order_ids = syncs.latest_order_ids(connection, [card["id"] for card in cards])
     work, results = Work(), list[ActionResult]()
     for card in cards:
         if _bureau_down(results):
@@ -138,16 +131,3 @@ def _move(
     if decision.dest is None:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", f"{said}; {none_held(decision)}")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", said)
-
-
-def _order_ids(connection: Connection, card_ids: list[int]) -> dict[int, str]:
-    """The bureau's order id of each card's latest accepted order."""
-    orders = db.orders
-    latest = (
-        select(orders.c.card_id, func.max(orders.c.id).label("id"))
-        .where(orders.c.card_id.in_(card_ids), orders.c.accepted.is_(True), orders.c.order_id.is_not(None))
-        .group_by(orders.c.card_id)
-        .subquery()
-    )
-    query = select(orders.c.card_id, orders.c.order_id).join(latest, latest.c.id == orders.c.id)
-    return {card: order_id for card, order_id in connection.execute(query)}

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.errors import Refused
-from engine.store import db
+from engine.store import batches
 
 
 def bureau_down(process: str, batch_id: str, reason: str | None) -> str:
@@ -33,11 +33,10 @@ def stopped_by_an_email(engine: Engine, batch_id: str, made: int, resumed: bool,
     card is removed (none is left `running` with 0 cards); one that made some is left `incomplete`."""
     if not plan:
         with engine.begin() as connection:
-            rows = db.batches.c.id == batch_id
             if made == 0 and not resumed:
-                connection.execute(db.batches.delete().where(rows))
+                batches.drop_batch(connection, batch_id)
             else:
-                connection.execute(db.batches.update().where(rows).values(status="incomplete"))
+                batches.set_status(connection, batch_id, "incomplete")
     after = (
         f"; {made} card(s) made before it are kept: once the data it fails on is fixed, run --batch-id {batch_id} "
         "again (a fixed template changes the definitions, so the rest is then a new batch)"

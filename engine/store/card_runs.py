@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select
 
-from engine.store import db, dialect
+from engine.store import batches, db, dialect
 from engine.store.queries import Row
 
 
@@ -62,18 +62,9 @@ def moved_count(connection: Connection, batch_id: str) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-def record_batch(connection: Connection, record: Row) -> None:
-    """Write the batch row of a run over cards (status running)."""
-    connection.execute(db.batches.insert().values(**record))
-
-
 def finish_batch(connection: Connection, batch_id: str, status: str, refused: int, at: str) -> None:
     """A run over cards ended: its status, when, how many cards the batch moved in all and how many this run refused."""
-    connection.execute(
-        update(db.batches)
-        .where(db.batches.c.id == batch_id)
-        .values(status=status, finished_at=at, created=moved_count(connection, batch_id), skipped=refused)
-    )
+    batches.finish_batch(connection, batch_id, status, at, created=moved_count(connection, batch_id), skipped=refused)
 
 
 Movable = Sequence[tuple[str, Sequence[str]]]  # (process, the states its cards may be moved from)

@@ -27,6 +27,11 @@ def card_orders(connection: Connection, card_id: int) -> list[Row]:
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def all_orders(connection: Connection) -> list[Row]:
+    """Every order placed, of every card, oldest first (a scenario's outcome)."""
+    return [dict(row._mapping) for row in connection.execute(select(db.orders).order_by(db.orders.c.id))]
+
+
 def card_emails(connection: Connection, card_id: int) -> list[Row]:
     query = select(db.outbox).where(db.outbox.c.card_id == card_id).order_by(db.outbox.c.id)
     return [dict(row._mapping) for row in connection.execute(query)]

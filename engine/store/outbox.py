@@ -1,11 +1,11 @@
 """The outbox's reads and writes for delivery: the emails due, claiming one to send, recording an
-attempt or its sending, and re-queuing failed emails."""
+attempt or its sending, and re-queuing failed emails; an email written unless its dedupe key is taken."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, or_, select, update
 
-from engine.store import db, dialect
+from engine.store import db, dialect, queries
 from engine.store.queries import Row
 
 
@@ -53,3 +53,8 @@ def requeue(connection: Connection, outbox_id: int, history: str) -> None:
         .where(db.outbox.c.id == outbox_id, db.outbox.c.status == "failed")
         .values(status="pending", next_attempt_at=None, history=history)
     )
+
+
+def add_once(connection: Connection, email: Row) -> None:
+    """Write an email (an outbox row) unless one with its dedupe key exists (a batch's merged email)."""
+    queries.insert_many(connection, db.outbox, [email], skip_existing="dedupe_key")

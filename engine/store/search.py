@@ -1,5 +1,6 @@
 """The console's user search: a page of the users matching a part of the name, a department and a
-state, in id order, with how many match in all (the BATCH ORDERS search page over any number of users)."""
+state, in id order, with how many match in all (the BATCH ORDERS search page over any number of users);
+how many users the store holds (a run's progress bar)."""
 
 from __future__ import annotations
 
@@ -37,12 +38,17 @@ def _search_filters(search: UserSearch) -> list[Any]:
     return filters
 
 
+def count_users(connection: Connection) -> int:
+    """How many users the store holds (from the primary key's index)."""
+    return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+
+
 def search_users(connection: Connection, search: UserSearch, *, page: int = 1, size: int = 50) -> tuple[list[Row], int]:
     """One page (from 1) of the users matching `search` in id order, and how many match in all."""
     filters = _search_filters(search)
     offset = max(0, page - 1) * size
     if not filters:  # the count comes from the primary key's index; the page is a short range of it
-        total = int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+        total = count_users(connection)
         query = select(*USER_COLUMNS).order_by(db.users.c.id).limit(size).offset(offset)
         return [user_record(row) for row in connection.execute(query)], total
     # with filters, one scan finds the page and counts every match (a window over the whole result)

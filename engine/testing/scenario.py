@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from engine.batch.actions import act, sync_queue
 from engine.batch.by_name import NamedRun, run_by_name
@@ -175,25 +175,31 @@ class _Runner:
         users = [user_row(f"{self.scenario.file}: user #{i + 1}", dict(u), list(self.workspace.roles)) for i, u in people]
         with self.engine.begin() as connection:
             queries.upsert_users(connection, users)
-            seen: dict[str, int] = {}
-            for i, card in enumerate(self.scenario.data.get("cards") or []):
-                seen[card["user"]] = seen.get(card["user"], 0) + 1  # a user's second card is of another (earlier) batch
-                process = self.workspace.processes.get(card["process"])
-                finals = process.finals if process else frozenset()
-                connection.execute(
-                    db.cards.insert().values(
-                        id=i + 1,
-                        user_id=card["user"],
-                        process=card["process"],
-                        state=card["state"],
-                        open=card["state"] not in finals,
-                        requester=card.get("requester", "system"),
-                        production_type=card.get("production_type"),
-                        batch_id="existing" if seen[card["user"]] == 1 else f"existing-{seen[card['user']]}",
-                        created_at=SCENARIO_TIME,
-                        updated_at=SCENARIO_TIME,
-                    )
-                )
+            queries.write_rows(connection, {"cards": self._seed_cards()})
+
+    def _seed_cards(self) -> list[Row]:
+        """The scenario's cards as rows, numbered from 1; a user's second card is of another (earlier) batch."""
+        seen: dict[str, int] = {}
+        rows = []
+        for i, card in enumerate(self.scenario.data.get("cards") or []):
+            seen[card["user"]] = seen.get(card["user"], 0) + 1
+            process = self.workspace.processes.get(card["process"])
+            finals = process.finals if process else frozenset()
+            rows.append(
+                {
+                    "id": i + 1,
+                    "user_id": card["user"],
+                    "process": card["process"],
+                    "state": card["state"],
+                    "open": card["state"] not in finals,
+                    "requester": card.get("requester", "system"),
+                    "production_type": card.get("production_type"),
+                    "batch_id": "existing" if seen[card["user"]] == 1 else f"existing-{seen[card['user']]}",
+                    "created_at": SCENARIO_TIME,
+                    "updated_at": SCENARIO_TIME,
+                }
+            )
+        return rows
 
     def _options(self, step: Step) -> tuple[dict[str, Any], dict[str, str]]:
         where = f"{self.scenario.file}:{self.scenario.document.at(('options',)).line}"
@@ -299,8 +305,8 @@ def collect_outcome(engine: Engine) -> Outcome:
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
             outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))
             outcome.rendered.setdefault(user, []).append(email)
-        for order in connection.execute(select(db.orders).order_by(db.orders.c.id)):
-            outcome.orders.setdefault(owner[order.card_id]["user_id"], []).append(bool(order.accepted))
+        for order in history.all_orders(connection):
+            outcome.orders.setdefault(owner[order["card_id"]]["user_id"], []).append(bool(order["accepted"]))
     return outcome
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from engine.batch.by_name import person_triggers
+from engine.batch.by_name import KINDS, misplaced, person_triggers
 from engine.batch.over_cards import creates_cards
 from engine.definitions.document import Document
 from engine.definitions.model import Workspace
@@ -21,10 +21,10 @@ from engine.definitions.schemas import STEP, STEP_ACTIONS
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 #: Per kind of run (True: a process that creates cards, over users; False: one over existing cards),
-#: the keys that choose what it is for, and the keys only the other kind takes.
+#: the keys that choose what it is for, and the keys only the other kind takes (the engine's `KINDS`).
 RUN_KEYS = {
-    True: (("users", "all", "where"), ("cards", "trigger", "reason")),
-    False: (("cards", "all", "where"), ("users", "production_type")),
+    creates: ((kind.ids, "all", "where"), tuple(name for name, _ in KINDS[not creates].only if name in STEP))
+    for creates, kind in KINDS.items()
 }
 
 
@@ -81,11 +81,10 @@ def _check_run(document: Document, path: tuple[Any, ...], data: Mapping[str, Any
         return
     creates = creates_cards(process)
     keys, others = RUN_KEYS[creates]
-    works = "creates cards for users" if creates else "acts on existing cards"
-    misplaced = [key for key in others if key in data]
-    for key in misplaced:
-        yield diagnostic(document.key_at((*path, key)), "E232", key=key, process=name, works=works, use=", ".join(keys))
-    if not {"users", "cards"} & set(misplaced) and sum(key in data for key in keys) != 1:
+    wrong = [key for key in others if key in data]
+    for key in wrong:  # in the words `cardflow run` and the API use for the same mistake
+        yield diagnostic(document.key_at((*path, key)), "E232", problem=misplaced(process, [key]))
+    if not {"users", "cards"} & set(wrong) and sum(key in data for key in keys) != 1:
         yield diagnostic(document.at(path), "E603", keys=", ".join(keys))
     offered = [trigger for trigger, spec in process.triggers.items() if spec.bureau_status is None]
     trigger = data.get("trigger")

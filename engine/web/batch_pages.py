@@ -20,8 +20,7 @@ from engine.batch.request import RunRequest, Selection, new_batch_id, production
 from engine.batch.run import run_batch
 from engine.definitions.model import Process
 from engine.definitions.options import effective_options
-from engine.errors import Refused, UsageError
-from engine.outbound.bureau import Simulated
+from engine.errors import UsageError
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.store.search import UserSearch, search_users
@@ -44,8 +43,7 @@ def _batch_order(console: Console, name: str, user: Row) -> Process:
     process = console.workspace.process(name)
     if not offers.is_batch_order(process):
         raise UsageError(f"{name} is not a batch order")
-    if not offers.may_start(process, user["roles"]):
-        raise Refused(f"{user['id']} does not have the {process.actor} role needed for {process.name}")
+    offers.require_may_start(process, user)
     return process
 
 
@@ -132,7 +130,7 @@ async def confirm(request: Request, name: str, user: Operator) -> Response:
     run_request = _request(form, process, user, plan=True)
     # the engine's calls block: in a worker thread, so the server goes on answering meanwhile
     planned = await run_in_threadpool(
-        run_batch, console.workspace, console.engine, run_request, Simulated(), keep_results=KEPT_RESULTS
+        run_batch, console.workspace, console.engine, run_request, console.connector, keep_results=KEPT_RESULTS
     )
     context = {
         "process": process,

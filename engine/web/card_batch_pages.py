@@ -18,7 +18,7 @@ from engine.batch import offers
 from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_cards
 from engine.batch.request import new_batch_id
 from engine.definitions.model import Process, Trigger
-from engine.errors import Refused, UsageError
+from engine.errors import UsageError
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
@@ -37,8 +37,7 @@ def cards_process(console: Console, name: str, user: Row) -> Process:
     process = console.workspace.process(name)
     if not (offers.is_batch_order(process) and offers.acts_on_cards(process)):
         raise UsageError(f"{name} is not a batch order over cards")
-    if not offers.may_start(process, user["roles"]):
-        raise Refused(f"{user['id']} does not have the {process.actor} role needed for {process.name}")
+    offers.require_may_start(process, user)
     return process
 
 

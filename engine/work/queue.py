@@ -10,16 +10,15 @@ created them is recorded in cardflow's `meta` table.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 
 from engine.errors import UsageError
-from engine.store import db
+from engine.store import task_queue
 
 NO_WORKERS = (
     "there are no workers with SQLite: run `cardflow queue run`, `cardflow outbox send` and "
     "`cardflow orders sync` from cron instead (workers need a PostgreSQL store: --db postgresql+psycopg://...)"
 )
-_SCHEMA_LOCK = "cardflow.procrastinate_schema"
 
 
 def require_postgres(engine: Engine) -> None:
@@ -38,20 +37,9 @@ def install_schema(engine: Engine) -> bool:
     import procrastinate
     from procrastinate.schema import SchemaManager
 
-    with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": _SCHEMA_LOCK})
-        if connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
-            return False
-        cursor = connection.connection.cursor()  # no parameters: the schema's own % signs stay as written
-        try:
-            cursor.execute(SchemaManager.get_schema())
-        finally:
-            cursor.close()
-        connection.execute(db.meta.insert().values(key="procrastinate_schema", value=procrastinate.__version__))
-    return True
+    return task_queue.install_schema(engine, SchemaManager.get_schema(), procrastinate.__version__)
 
 
 def schema_version(engine: Engine) -> str | None:
     """The procrastinate version that created the queue's tables (None: not created yet)."""
-    with db.reading(engine) as connection:
-        return connection.execute(select(db.meta.c.value).where(db.meta.c.key == "procrastinate_schema")).scalar()
+    return task_queue.schema_version(engine)

@@ -150,17 +150,52 @@ def test_a_run_by_name_takes_the_selection_its_process_takes(api: TestClient, co
     process does not fire, or a trigger for a process over users, are a 400 naming what to choose."""
     headers = token(console, "op1")
     wrong = error_of(api.post(f"/api/processes/{ORDER}/run", json={"cards": [1]}, headers=headers), 400)
-    assert "not cards" in wrong["message"]
+    assert "choose users with --user, --all or --where" in wrong["message"]
     both = error_of(api.post(f"/api/processes/{ORDER}/run", json={"users": ["u01"], "all": True}, headers=headers), 400)
     assert "exactly one" in both["message"]
     users = error_of(api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"users": ["u01"]}, headers=headers), 400)
-    assert "not users" in users["message"]
+    assert "choose cards with --card, --all or --where" in users["message"]
     trigger = error_of(
         api.post(f"/api/processes/{ACTIVATE_MANY}/run", json={"all": True, "trigger": "activat"}, headers=headers), 400
     )
     assert "did you mean 'activate'?" in trigger["message"]
     creating = error_of(api.post(f"/api/processes/{ORDER}/run", json={"all": True, "trigger": "activate"}, headers=headers), 400)
-    assert "trigger and reason are for a process over cards" in creating["message"]
+    assert "--trigger is for a process that acts on cards" in creating["message"]
+
+
+#: Mistakes the command line, the API and scenario steps word alike, in the engine's words (the same
+#: literals are asserted for `cardflow run` in tests/test_run_over_cards.py and for steps in tests/test_scenario_steps.py).
+SAME_WORDS = [
+    (
+        ACTIVATE_MANY,
+        {"users": ["u01"]},
+        f"{ACTIVATE_MANY} acts on existing cards: --user is for a process that creates cards; "
+        "choose cards with --card, --all or --where",
+    ),
+    (
+        ACTIVATE_MANY,
+        {"all": True, "production_type": "standard"},
+        f"{ACTIVATE_MANY} acts on existing cards: --production-type is for a process that creates cards; "
+        "choose cards with --card, --all or --where",
+    ),
+    (
+        ORDER,
+        {"cards": [1]},
+        f"{ORDER} creates cards for users: --card is for a process that acts on cards; "
+        "choose users with --user, --all or --where",
+    ),
+    (ACTIVATE_MANY, {"cards": [1], "all": True}, "choose the cards with exactly one of --card, --all or --where"),
+    (ORDER, {"users": ["u01"], "where": "true"}, "choose the users with exactly one of --user, --all or --where"),
+]
+
+
+@pytest.mark.parametrize("name, body, message", SAME_WORDS, ids=["users", "production type", "cards", "two", "two users"])
+def test_a_wrong_option_gets_the_words_of_the_command_line(
+    api: TestClient, console: Console, name: str, body: dict[str, Any], message: str
+) -> None:
+    """An option of the other kind of run, or two selections, is a 400 with the message `cardflow run` gives."""
+    error = error_of(api.post(f"/api/processes/{name}/run", json=body, headers=token(console, "op1")), 400)
+    assert (error["code"], error["message"]) == ("usage", message)
 
 
 def test_an_approver_may_not_run_an_operators_process(api: TestClient, console: Console) -> None:
