@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +76,6 @@ class Shell:
         return done
 
 
-@pytest.fixture(scope="module")
-def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
-    """One shell for the module: the blocks run in README order over one workspace and one demo store."""
-    yield Shell(tmp_path_factory.mktemp("readme"))
-
-
 def expected_status(command: str) -> int:
     """The exit status the README gives a command: `# exit N` at the start of its comment, else 0."""
     found = EXPECTED.search(command)
@@ -98,12 +91,14 @@ def test_every_skipped_readme_block_says_why() -> None:
 
 @pytest.mark.slow
 @pytest.mark.sqlite_only  # the tour's store is the demo's SQLite file
-@pytest.mark.xdist_group("readme")  # the blocks run in order in one shell: one worker takes them all
-@pytest.mark.parametrize("block", RUNNABLE, ids=[f"README.md:{block.line}" for block in RUNNABLE])
-def test_readme_command_block_runs_as_written(shell: Shell, block: Block) -> None:
-    """Each command of a runnable README block exits as the README says (0, or the `# exit N` it names), with no traceback."""
-    for command in block.commands:
-        done = shell.run(command)
-        told = f"README.md:{block.line}: `{command}` in {shell.folder}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        assert done.returncode == expected_status(command), told
-        assert "Traceback" not in done.stderr, told
+def test_readme_command_blocks_run_as_written_in_order(tmp_path: Path) -> None:
+    """Each command of each runnable README block, in README order in one shell over one workspace and
+    one demo store, exits as the README says (0, or the `# exit N` it names), with no traceback. One
+    test, not one per block: the blocks build on each other, and a test runner may spread or reorder tests."""
+    shell = Shell(tmp_path)
+    for block in RUNNABLE:
+        for command in block.commands:
+            done = shell.run(command)
+            told = f"README.md:{block.line}: `{command}` in {shell.folder}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            assert done.returncode == expected_status(command), told
+            assert "Traceback" not in done.stderr, told
