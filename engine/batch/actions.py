@@ -346,11 +346,11 @@ def _moved_meanwhile(result: ActionResult) -> ActionResult:
     return ActionResult(result.card, result.process, result.trigger, result.source, None, "skipped", message)
 
 
-def decision_states(workspace: Workspace, role: str = "approver") -> dict[str, list[str]]:
-    """Per batch process, the states in which a card waits for a decision by `role` (an open request)."""
+def decision_states(workspace: Workspace, roles: frozenset[str]) -> dict[str, list[str]]:
+    """Per batch process, the states in which a card waits for a decision by one of `roles` (an open request)."""
     found: dict[str, list[str]] = {}
     for action in workspace.processes.values():
-        if action.kind != "action" or action.actor != role:
+        if action.kind != "action" or action.actor not in roles:
             continue
         for name in action.acts_on:
             owner = workspace.process(name)

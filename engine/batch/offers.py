@@ -9,6 +9,7 @@ trigger is named here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -22,6 +23,8 @@ from engine.store.queries import Row
 
 #: The vendor's menu of batch orders: a process whose `start` is "Batch order > …".
 BATCH_ORDER = "Batch order"
+#: The vendor's menu of decisions: a process whose `start` is "Approvals > …" (the requests waiting).
+APPROVALS = "Approvals"
 #: The actor of the processes the system runs on its own (scheduled jobs), never a person.
 SYSTEM = "system"
 
@@ -83,14 +86,42 @@ def acting_states(workspace: Workspace, process: Process) -> dict[str, list[str]
     return found
 
 
-def triggers_of_role(workspace: Workspace, role: str, owner: str) -> dict[str, Trigger]:
-    """The triggers the processes of `role` fire on cards of process `owner` (an approver's decisions)."""
+def triggers_of_roles(workspace: Workspace, roles: Iterable[str], owner: str) -> dict[str, Trigger]:
+    """The triggers the processes of `roles` fire on cards of process `owner` (an approver's decisions)."""
+    held = set(roles)
     return {
         name: trigger
         for action in workspace.processes.values()
-        if acts_on_cards(action) and action.actor == role and owner in action.acts_on
+        if acts_on_cards(action) and action.actor in held and owner in action.acts_on
         for name, trigger in person_triggers(action).items()
     }
+
+
+@dataclass(frozen=True)
+class Desks:
+    """Which roles each part of the console is for, read from the actors of the workspace's processes
+    (never from role names): `batch` starts batch orders (BATCH ORDERS, the outbox, the batches),
+    `decide` decides requests (the processes under "Approvals > …"), `cards` is every role a person's
+    process names (the cards)."""
+
+    batch: frozenset[str]
+    decide: frozenset[str]
+    cards: frozenset[str]
+
+    def of(self, roles: Iterable[str]) -> dict[str, bool]:
+        """Which parts a person with `roles` sees."""
+        held = set(roles)
+        return {"batch": bool(held & self.batch), "decide": bool(held & self.decide), "cards": bool(held & self.cards)}
+
+
+def desks(workspace: Workspace) -> Desks:
+    """The roles of each part of the console (`Desks`)."""
+    people = [p for p in workspace.processes.values() if p.actor not in (SYSTEM, "any")]
+    return Desks(
+        batch=frozenset(p.actor for p in people if is_batch_order(p)),
+        decide=frozenset(p.actor for p in people if menu(p) == APPROVALS),
+        cards=frozenset(p.actor for p in people),
+    )
 
 
 def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_id: str) -> dict[str, tuple[str, ...]]:

@@ -21,7 +21,7 @@ from engine.report.explain import card_story
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.auth import api_role, api_user
+from engine.web.auth import api_desk, api_user
 from engine.web.bounds import MAX_IDS, CardId, CardInPath, Limit, StrictJsonRoute
 from engine.web.console import console_of
 
@@ -51,9 +51,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     ]
 }
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS, route_class=StrictJsonRoute)
-ApiOperator = Annotated[Row, Depends(api_role("operator"))]
+ApiOperator = Annotated[Row, Depends(api_desk("batch"))]
 ApiUser = Annotated[Row, Depends(api_user)]
-ApiReader = Annotated[Row, Depends(api_role("operator", "approver"))]
+ApiReader = Annotated[Row, Depends(api_desk("cards"))]
 
 
 class RunBody(BaseModel):

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from engine.batch.offers import desks
 from engine.errors import Refused
 from engine.store import accounts, db, sessions
 from engine.store.queries import Row
@@ -51,19 +52,30 @@ def signed_in(request: Request) -> Row:
 SignedIn = Annotated[Row, Depends(signed_in)]
 
 
-def has_role(user: Row, *roles: str) -> bool:
-    return any(role in user["roles"] for role in roles)
+def desk(part: str) -> Callable[..., Row]:
+    """A dependency: the signed-in user, who must hold a role of that part of the console
+    (`engine.batch.offers.desks`: "batch", "decide" or "cards"), read from the workspace's processes."""
 
-
-def role(*roles: str) -> Callable[[Row], Row]:
-    """A dependency: the signed-in user, who must hold one of `roles`."""
-
-    def check(user: SignedIn) -> Row:
-        if not has_role(user, *roles):
-            raise Refused(f"{user['id']} does not have the {' or '.join(roles)} role this page needs")
-        return user
+    def check(request: Request, user: SignedIn) -> Row:
+        return _at_desk(request, user, part)
 
     return check
+
+
+def api_desk(part: str) -> Callable[..., Row]:
+    """`desk` for the API: the token's user."""
+
+    def check(request: Request, user: Annotated[Row, Depends(api_user)]) -> Row:
+        return _at_desk(request, user, part)
+
+    return check
+
+
+def _at_desk(request: Request, user: Row, part: str) -> Row:
+    roles: frozenset[str] = getattr(desks(console_of(request).workspace), part)
+    if not roles & set(user["roles"]):
+        raise Refused(f"{user['id']} does not have the {' or '.join(sorted(roles)) or 'needed'} role this needs")
+    return user
 
 
 async def csrf_checked(request: Request) -> None:
@@ -86,17 +98,6 @@ def api_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentia
     if found.user is None:
         raise HTTPException(status_code=401, detail=found.problem, headers={"WWW-Authenticate": "Bearer"})
     return found.user
-
-
-def api_role(*roles: str) -> Callable[..., Row]:
-    """A dependency for the API: the token's user, who must hold one of `roles`."""
-
-    def check(user: Annotated[Row, Depends(api_user)]) -> Row:
-        if not has_role(user, *roles):
-            raise Refused(f"{user['id']} does not have the {' or '.join(roles)} role")
-        return user
-
-    return check
 
 
 @router.get("/login")

@@ -26,7 +26,7 @@ from engine.store.queries import Row
 from engine.store.search import UserSearch, search_users
 from engine.store.users import USER_STATES
 from engine.web import render
-from engine.web.auth import CsrfChecked, role
+from engine.web.auth import CsrfChecked, desk
 from engine.web.bounds import PageNumber
 from engine.web.console import Console, console_of
 from engine.web.jobs import KEPT_RESULTS, Job
@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)  # pages, not the API
 PAGE_SIZE = 50
 #: A selection of more users than this (or "every user found") runs in the background.
 WAIT_FOR_AT_MOST = 100
-Operator = Annotated[Row, Depends(role("operator"))]
+Operator = Annotated[Row, Depends(desk("batch"))]
 
 
 def _batch_order(console: Console, name: str, user: Row) -> Process:

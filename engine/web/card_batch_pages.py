@@ -22,14 +22,14 @@ from engine.errors import UsageError
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.auth import CsrfChecked, role
+from engine.web.auth import CsrfChecked, desk
 from engine.web.bounds import LARGEST
 from engine.web.console import Console, console_of
 from engine.web.jobs import Job
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 SHOWN = 200
-Operator = Annotated[Row, Depends(role("operator"))]
+Operator = Annotated[Row, Depends(desk("batch"))]
 
 
 def cards_process(console: Console, name: str, user: Row) -> Process:

@@ -21,14 +21,14 @@ from engine.report.tables import option_rows, outbox_row
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.auth import CsrfChecked, SignedIn, role
+from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 SHOWN = 200
-Operator = Annotated[Row, Depends(role("operator"))]
-CardReader = Annotated[Row, Depends(role("operator", "approver"))]
+Operator = Annotated[Row, Depends(desk("batch"))]
+CardReader = Annotated[Row, Depends(desk("cards"))]
 
 
 @router.get("/cards")

@@ -12,20 +12,19 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine.batch.actions import act, decision_states
-from engine.batch.offers import is_batch_order, startable, triggers_of_role
+from engine.batch.offers import desks, is_batch_order, startable, triggers_of_roles
 from engine.definitions.model import Process
 from engine.errors import Refused, UsageError
 from engine.report.explain import card_story
 from engine.store import db, queries
 from engine.store.queries import Row
 from engine.web import render
-from engine.web.auth import CsrfChecked, SignedIn, has_role, role
+from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
-APPROVER = "approver"
-Approver = Annotated[Row, Depends(role(APPROVER))]
+Approver = Annotated[Row, Depends(desk("decide"))]
 
 
 def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[str, Row]]:
@@ -33,7 +32,7 @@ def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[s
     with db.reading(console.engine) as connection:
         found = [
             card
-            for process, states in decision_states(console.workspace).items()
+            for process, states in decision_states(console.workspace, desks(console.workspace).decide).items()
             for card in queries.find_cards(connection, process=process, states=states, limit=limit)
         ]
         people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requester"] for card in found})
@@ -50,13 +49,11 @@ def start_page(process: Process) -> str:
 def home(request: Request, user: SignedIn) -> Response:
     """The home page, "What do you want to do?": the processes the user's roles may start, the pages
     they may read, and for an approver the requests waiting (a postponed one stays there)."""
-    approver = has_role(user, APPROVER)
+    approver = desks(console_of(request).workspace).of(user["roles"])["decide"]
     waiting, people = open_requests(console_of(request), 10) if approver else ([], {})
     processes = [(process, start_page(process)) for process in startable(console_of(request).workspace, user["roles"])]
     context = {
         "processes": processes,
-        "is_operator": has_role(user, "operator"),
-        "is_approver": approver,
         "waiting": waiting,
         "people": people,
     }
@@ -77,7 +74,7 @@ def _approval_context(request: Request, card_id: int, problem: str | None = None
         requester = queries.users_by_id(connection, [story["card"]["requester"]]).get(story["card"]["requester"])
         batch = queries.get_batch(connection, story["card"]["batch_id"])
     process = console.workspace.processes.get(story["card"]["process"])
-    triggers = list(triggers_of_role(console.workspace, APPROVER, story["card"]["process"]).values())
+    triggers = list(triggers_of_roles(console.workspace, desks(console.workspace).decide, story["card"]["process"]).values())
     context = {"story": story, "requester": requester, "batch": batch, "process": process, "problem": problem}
     return {**context, "triggers": triggers}
 
@@ -102,7 +99,7 @@ def decide(
         card = queries.get_cards(connection, [card_id]).get(card_id)
     if card is None:
         raise UsageError(f"unknown card {card_id}")
-    offered = triggers_of_role(console.workspace, APPROVER, card["process"])
+    offered = triggers_of_roles(console.workspace, desks(console.workspace).decide, card["process"])
     if decision not in offered:
         raise UsageError(f"unknown decision {decision!r}")
     try:

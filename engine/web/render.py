@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from engine.batch.actions import ActionResult
+from engine.batch.offers import desks
 from engine.web.console import console_of
 from engine.web.i18n import LANGUAGES, translate, workspace_swedish
 
@@ -52,8 +53,10 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *, 
     """Render template `name` with `context` plus what every page needs."""
     t = translator(request)
     processes = console_of(request).workspace.processes
+    user = getattr(request.state, "user", None)
     full = {
-        "user": getattr(request.state, "user", None),
+        "user": user,
+        "desk": desks(console_of(request).workspace).of(user["roles"]) if user else {},
         "lang": language(request),
         "languages": LANGUAGES,
         "t": t,

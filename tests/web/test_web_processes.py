@@ -220,3 +220,18 @@ def test_a_batch_over_cards_speaks_swedish(console: Console) -> None:
     assert ">Aktivera flera kort</a>" in orders
     assert ">Aktivera flera kort</button>" in search
     assert "klart: <span" in confirm and "nekat: <span" in confirm
+
+
+def test_the_console_follows_the_roles_the_processes_name(web_workspace: Path, make_console: Callable[[], Console]) -> None:
+    """Give the operator's processes to the approver in the YAML alone: the menu, BATCH ORDERS, the
+    outbox and the batches follow the processes' actors (ap1 has them now, op1 has not), as the API does."""
+    for path in (web_workspace / "processes").glob("*.yaml"):
+        path.write_text(path.read_text(encoding="utf-8").replace("actor: operator", "actor: approver"), encoding="utf-8")
+    with TestClient(create_app(make_console())) as client:
+        sign_in(client, "ap1")
+        home = client.get("/").text
+        pages = [client.get(page).status_code for page in ("/batch", "/outbox", "/batches")]
+        assert '<a href="/batch">' in home and pages == [200, 200, 200]
+        sign_in(client, "op1")
+        assert '<a href="/batch">' not in client.get("/").text
+        assert [client.get(page).status_code for page in ("/batch", "/outbox", "/batches")] == [403, 403, 403]
