@@ -22,7 +22,7 @@ from engine.batch.actions import _apply, _authorize
 from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
-from engine.batch.request import check_batch_id, check_resumable, new_batch_id, require_actor, run_bureau
+from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -34,7 +34,7 @@ from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector
 from engine.store import batches, card_runs, db, lock, queries
-from engine.store.queries import Row, dumps
+from engine.store.queries import Row
 from engine.store.views import card_view
 
 __all__ = [  # the request's types are declared in `card_request`, and used from here
@@ -174,7 +174,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     check_card_selection(connection, request.selection)
     refuse_unknown_attributes(workspace, connection, {process.symbolic_name, *process.acts_on})
     options = effective_options(workspace.scripts, request.overrides, request.sources)
-    record = _record(workspace, process, actor, options, request)
+    record = batch_record(process, actor, options, workspace.fingerprint, request)
     templates = templates_for(workspace.root / TEMPLATES)
     run = _Run(workspace, request, process, trigger, actor, options, templates, connector, where, record)
     existing = queries.get_batch(connection, record["id"])
@@ -184,24 +184,6 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     elif not request.dry_run:
         batches.add_batch(connection, record)
     return run
-
-
-def _record(workspace: Workspace, process: Process, actor: Row, options: EffectiveOptions, request: CardRunRequest) -> Row:
-    """The batch row of the run."""
-    return {
-        "id": request.batch_id or new_batch_id(),
-        "process": process.symbolic_name,
-        "actor": actor["id"],
-        "production_type": None,
-        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
-        "fingerprint": workspace.fingerprint,
-        "selection": dumps(request.selection.describe()),
-        "status": "running",
-        "created": 0,
-        "skipped": 0,
-        "created_at": now(),
-        "finished_at": None,
-    }
 
 
 Reader = Callable[[Connection], list[Row]]

@@ -13,15 +13,14 @@ from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
+    batch_record,
     check_batch_id,
     check_users_exist,
     check_where_attributes,
-    new_batch_id,
     require_actor,
     selection_expression,
     settle_production_type,
 )
-from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import Compiled, parse, specialize
@@ -32,7 +31,7 @@ from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.records import Batch as BatchView
 from engine.store import db, queries
-from engine.store.queries import Row, dumps
+from engine.store.queries import Row
 from engine.store.views import batch_view
 
 
@@ -91,20 +90,7 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
     compiled = compile_process(process, options, workspace.fingerprint)
     production_type = settle_production_type(process, options, request.production_type)
-    record = {
-        "id": request.batch_id or new_batch_id(),
-        "process": process.symbolic_name,
-        "actor": actor["id"],
-        "production_type": production_type,
-        "options": dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
-        "fingerprint": compiled.fingerprint,
-        "selection": dumps(request.selection.describe()),
-        "status": "running",
-        "created": 0,
-        "skipped": 0,
-        "created_at": now(),
-        "finished_at": None,
-    }
+    record = batch_record(process, actor, options, compiled.fingerprint, request, production_type)
     known = {"options": compiled.option_values, "actor": actor}
     prerequisites = [(specialize(p.rule.text, known), p.message) for p in process.prerequisites]
     where = selection_expression(request.selection.where)

@@ -76,6 +76,37 @@ def new_batch_id() -> str:
     return f"B{stamp.replace('T', '-')}-{os.urandom(2).hex()}"  # secrets.token_hex(2), without importing random
 
 
+class Asked(Protocol):
+    """What a run was asked for, as its batch row records it (a run over users or over cards)."""
+
+    @property
+    def batch_id(self) -> str | None: ...
+
+    @property
+    def selection(self) -> Any: ...
+
+
+def batch_record(
+    process: Process, actor: Row, options: EffectiveOptions, fingerprint: str, asked: Asked, production_type: str | None = None
+) -> Row:
+    """The batch row a run starts with (status running): who, the options in force with their
+    sources, the workspace's fingerprint, and the selection it was asked for."""
+    return {
+        "id": asked.batch_id or new_batch_id(),
+        "process": process.symbolic_name,
+        "actor": actor["id"],
+        "production_type": production_type,
+        "options": queries.dumps({name: {"value": o.value, "source": o.source} for name, o in options.values.items()}),
+        "fingerprint": fingerprint,
+        "selection": queries.dumps(asked.selection.describe()),
+        "status": "running",
+        "created": 0,
+        "skipped": 0,
+        "created_at": now(),
+        "finished_at": None,
+    }
+
+
 PLANNER: Row = {"id": "(plan)", "name": "cardflow plan", "email": "", "state": "active", "roles": ["operator"]}
 
 
