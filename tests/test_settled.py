@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
+from engine.clock import frozen
 from engine.definitions import compile as compile_module
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import Simulated
@@ -51,7 +52,8 @@ def test_a_settled_start_writes_the_rows_a_fired_start_writes(tmp_path: Path, pr
     with engine.begin() as connection:
         upsert_users(connection, _users())
     request = RunRequest(process, "op1", Selection(users=tuple(f"u{i}" for i in range(5))), options)
-    run_batch(workspace, engine, request, Simulated(), chunk=2)
+    with frozen("2026-12-01T00:00:00Z"):  # the chunks commit at one time: a second turning over between them is not a difference
+        run_batch(workspace, engine, request, Simulated(), chunk=2)
     with engine.connect() as connection:
         cards = [dict(row._mapping) for row in connection.execute(select(db.cards).order_by(db.cards.c.id))]
         audit = [dict(row._mapping) for row in connection.execute(select(db.transitions).order_by(db.transitions.c.card_id))]
