@@ -222,3 +222,15 @@ def test_a_file_edited_while_the_workspace_loads_is_not_kept(
     monkeypatch.setattr(workspace_module, "load_workspace", edited_meanwhile)
     load_workspace_cached(workspace)
     assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_what_templates_read_is_kept_in_the_cache_and_follows_an_edit(workspace: Path, folder: Path, loads: list[Path]) -> None:
+    """The attributes the templates read of a person are found at load and kept, so a run checks them
+    without parsing a template; an edited template is a miss and its new reads are found."""
+    assert load_workspace_cached(workspace).template_reads["card_ordered"] == ()
+    path = workspace / "templates/email/card_ordered.text.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("Card services", "Card services, {{ holder.departmnt }}", 1))
+    reads = load_workspace_cached(workspace).template_reads["card_ordered"]
+    assert [(attr, shown) for attr, shown, _ in reads] == [("departmnt", "holder.departmnt")]
+    assert reads[0][2].file == "templates/email/card_ordered.text.txt"
+    assert len(loads) == 2

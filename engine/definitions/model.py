@@ -220,6 +220,9 @@ class Workspace:
     schedules: dict[str, str] = field(default_factory=dict)
     #: the roles users may hold and processes may require (roles.yaml, else the default roles)
     roles: dict[str, Role] = field(default_factory=dict)
+    #: what each email template reads of a person beyond a person's fields, found once at load (kept
+    #: in the workspace cache, so that a run does not parse its templates again to check them)
+    template_reads: dict[str, tuple[tuple[str, str, Location], ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.definitions.check import expressions_of
 from engine.definitions.expressions import ExpressionError, absence_tested, parse
@@ -42,6 +43,17 @@ def user_reads(workspace: Workspace, names: Iterable[str]) -> list[UserRead]:
     return sorted(found)
 
 
+def emails_of(process: Process) -> set[str]:
+    """The email templates a process sends."""
+    return {effect.email for transition in process.transitions for effect in transition.effects}
+
+
+def template_reads(root: Path, processes: Iterable[Process]) -> dict[str, tuple[tuple[str, str, Location], ...]]:
+    """What each template the processes send reads of a person (`person_reads`), by template."""
+    emails = {email for process in processes for email in emails_of(process)}
+    return {email: tuple(person_reads(root, email)) for email in sorted(emails)}
+
+
 def _expression_reads(process: Process) -> Iterator[UserRead]:
     for placed in expressions_of(process):
         try:
@@ -55,8 +67,8 @@ def _expression_reads(process: Process) -> Iterator[UserRead]:
 
 
 def _template_reads(workspace: Workspace, process: Process) -> Iterator[UserRead]:
-    emails = {effect.email for transition in process.transitions for effect in transition.effects}
-    for email in sorted(emails):
-        for attr, shown, where in person_reads(workspace.root, email):
+    for email in sorted(emails_of(process)):
+        found = workspace.template_reads.get(email)
+        for attr, shown, where in person_reads(workspace.root, email) if found is None else found:
             if attr not in PERSON_FIELDS | USER_FIELDS:
                 yield UserRead(where, shown, attr, f"email template {email}")

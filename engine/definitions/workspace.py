@@ -19,6 +19,7 @@ from engine.definitions.files import (
 )
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process, build_script
+from engine.definitions.reads import template_reads
 from engine.definitions.roles import check_actors, read_roles
 from engine.definitions.schedule import SCHEDULE, read_schedules
 from engine.definitions.templates import check_templates
@@ -67,7 +68,8 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     schedules, problems = _schedules(root, processes)
     found += problems
     fingerprint = digest.hexdigest()[:16]
-    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles)
+    reads = template_reads(root, processes.values())
+    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, reads)
 
 
 def _schedules(root: Path, processes: dict[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
