@@ -228,3 +228,24 @@ def test_upgrade_workspace_help_names_what_it_does(run: Run) -> None:
     assert "invoke: bureau.order" in result.stdout
     assert "--workspace" in result.stdout
     assert "--json" in result.stdout
+
+
+def test_upgrade_workspace_edits_flow_style_block_scalars_and_crlf_files(run: Run, workspace: Path) -> None:
+    """A transition in flow style gets `, invoke: ...` inside its braces, a folded guard gets the line
+    after its last line, and a file with CRLF line ends keeps them; the result validates."""
+    text = old_shape(workspace)
+    text = text.replace(
+        "  - trigger: order\n    source: processing\n    dest: failed\n    guard: not bureau.accepted\n",
+        "  - {trigger: order, source: processing, dest: failed, guard: not bureau.accepted}  # refused\n",
+    )
+    text = text.replace(
+        "    source: failed\n    dest: ordered\n    guard: bureau.accepted\n",
+        "    source: failed\n    dest: ordered\n    guard: >-\n      bureau.accepted\n      and true\n    # the answer\n",
+    )
+    (workspace / ORDER_FILE).write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    assert run("upgrade-workspace", "--workspace", str(workspace)).exit_code == 0
+    after = (workspace / ORDER_FILE).read_bytes().decode("utf-8")
+    assert "\n" not in after.replace("\r\n", "")
+    assert "guard: not bureau.accepted, invoke: bureau.order}  # refused\r\n" in after
+    assert "      and true\r\n    invoke: bureau.order\r\n    # the answer\r\n" in after
+    assert run("validate", "--workspace", str(workspace)).exit_code == 0
