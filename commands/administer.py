@@ -188,9 +188,15 @@ def upgrade_workspace(workspace: str | None, as_json: bool) -> None:
     """
     from engine.definitions.files import locate
     from engine.definitions.upgrade import upgrade_workspace as upgrade
+    from engine.errors import WorkspaceInvalid
 
     root = locate(workspace)
-    changes = upgrade(root)
+    try:
+        changes = upgrade(root)
+    except WorkspaceInvalid as refused:
+        for found in [] if as_json else refused.details:  # the diagnostics first, as `validate` prints them
+            click.echo(f"{found['file']}:{found['line']}:{found['col']}: {found['code']} {found['message']}")
+        raise
     if as_json:
         echo_json([change.as_json() for change in changes])
     else:

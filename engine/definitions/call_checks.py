@@ -113,8 +113,9 @@ def check_called_states(processes: Processes, scripts: Scripts) -> Iterator[Diag
         for group in groups(process).values():
             call = group_call(group)
             for outcome in outcomes(group, call, options) if call else ():
-                if outcome.accepted is not None and outcome.accepted.invoke:
-                    entered.setdefault(outcome.accepted.dest, (str(call), outcome.accepted))
+                taken = outcome.accepted
+                if taken is not None and taken.invoke and taken.dest not in taken.source:  # a state entered, not kept
+                    entered.setdefault(taken.dest, (str(call), taken))
         for transition in process.transitions:
             if transition.invoke is None and transition.dest in entered and transition.dest not in transition.source:
                 call, other = entered[transition.dest]
