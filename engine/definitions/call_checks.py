@@ -28,7 +28,6 @@ Processes = Mapping[str, Process]
 Scripts = Mapping[str, OptionScript]
 #: The most option combinations weighed for one group of transitions.
 MOST_COMBINATIONS = 4096
-UPGRADE = "cardflow upgrade-workspace"
 
 
 @dataclass(frozen=True)
