@@ -52,6 +52,15 @@ CODES: dict[str, str] = {
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
+    # external calls: declared (`invoke: CONNECTOR.OPERATION`), never implied by reading a value
+    "E260": "guard reads '{name}', but {label} declares no call: add `invoke: {call}`"
+    " (`cardflow upgrade-workspace [--workspace DIR]` adds it wherever it is missing)",
+    "E261": "invoke '{name}' is not a known call{hint} (known: {known})",
+    "E262": "transitions {first} and {second} for trigger '{trigger}' from '{source}' declare different calls"
+    " ({one}, {other}); one firing makes one call",
+    "E263": "{answer} answer of {call} on '{trigger}' from '{source}' leads nowhere: {why}{when}",
+    "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
+    " declare `invoke: {call}`, or lead it to a state of its own",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

@@ -35,6 +35,7 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
         "ordered": "the bureau's order status in a scenario's `orders: sync` step",
     },
     "engine/definitions/model.py": {"start": "the process's `start:` key (its menu path)"},
+    "engine/definitions/calls.py": {"order": "the card bureau's operation (`invoke: bureau.order`), not the trigger"},
     "engine/report/tables.py": {
         "start": "the process's `start:` key in `show`",
         "ordered": "the bureau's answer to an order (accepted), beside `refused`",

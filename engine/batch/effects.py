@@ -9,11 +9,13 @@ import itertools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from sqlalchemy import Connection
 
+from engine.definitions.calls import BUREAU
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.templates import Templates, message_id
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
@@ -85,6 +87,9 @@ def _email_keys(prefix: str) -> Iterator[str]:
     return (f"card:{prefix}.{n}" for n in itertools.count())
 
 
+#: What a guard reads of the bureau where its transitions declare no call: nothing (no order is placed).
+NO_CALL: Mapping[str, object] = MappingProxyType({})
+
 #: After this many orders in a row without an answer, a run or a sync stops ordering (the bureau is down).
 BUREAU_DOWN_AFTER = 3
 
@@ -126,6 +131,7 @@ def fire(
     decision = context.compiled.settled(trigger, card["state"])
     bureau = None
     if decision is None:  # the card's values matter: fire with the card in scope
+        call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
         answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
         scope = {
             "user": holder,
@@ -133,11 +139,13 @@ def fire(
             "options": context.compiled.option_values,
             "batch": batch,
             "actor": context.actor,
-            "bureau": answer,
+            BUREAU: answer if call else NO_CALL,
         }
         decision = context.compiled.fire(trigger, card["state"], scope)
-        if decision.dest is None:
+        if decision.transition is None:
             return decision
+        if decision.transition.invoke is not None:
+            answer.place()  # the transition taken declares the call: it is made, whatever its guard read
         if answer.answer is not None:
             bureau = _answer_view(answer.answer, context.connector.name)
             _order_row(work, card, answer.answer, context, earlier_orders)

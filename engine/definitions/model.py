@@ -45,6 +45,8 @@ class Transition:
     guard: Source | None
     effects: tuple[Effect, ...]
     location: Location
+    #: the external call (CONNECTOR.OPERATION) made when this transition is tried; its guard reads the answer
+    invoke: Source | None = None
 
     @property
     def label(self) -> str:
@@ -337,6 +339,7 @@ def _transition(document: Document, index: int, spec: dict[str, Any], source: An
             for j, effect in enumerate(spec.get("effects", ()))
         ),
         location=document.at(where),
+        invoke=source((*where, "invoke")),
     )
 
 

@@ -32,6 +32,8 @@ TRANSITION: Schema = {
     "source": _names(required=True),
     "dest": _text(),
     "guard": _text(required=False),
+    # the external call whose answer the guards of this transition decide on: CONNECTOR.OPERATION
+    "invoke": _text(required=False),
     "effects": {"type": "list", "schema": {"type": "dict", "schema": EFFECT}},
 }
 
