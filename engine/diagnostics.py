@@ -53,6 +53,12 @@ CODES: dict[str, str] = {
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
+    # connectors.yaml: the systems cardflow calls
+    "E310": "unknown connector kind '{name}'{hint} (known: {known})",
+    "E311": "a connector of kind {kind} has no operation '{name}'{hint} (known: {known})",
+    "E312": "a connector of kind {kind} has no setting '{name}'{hint} (known: {known})",
+    "E313": "connector '{name}' needs the setting '{setting}' and names no environment variable for it (a {kind} has no default)",
+    "E314": "a card has no field '{name}' to send{hint} (known: {known})",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
