@@ -62,6 +62,12 @@ CODES: dict[str, str] = {
     "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
     " declare `invoke: {call}`, or lead it to a state of its own",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
+    # connectors.yaml: the systems cardflow calls
+    "E310": "unknown connector kind '{name}'{hint} (known: {known})",
+    "E311": "a connector of kind {kind} has no operation '{name}'{hint} (known: {known})",
+    "E312": "a connector of kind {kind} has no setting '{name}'{hint} (known: {known})",
+    "E313": "connector '{name}' needs the setting '{setting}' and names no environment variable for it (a {kind} has no default)",
+    "E314": "a card has no field '{name}' to send{hint} (known: {known})",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
