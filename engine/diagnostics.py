@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "E312": "a connector of kind {kind} has no setting '{name}'{hint} (known: {known})",
     "E313": "connector '{name}' needs the setting '{setting}' and names no environment variable for it (a {kind} has no default)",
     "E314": "a card has no field '{name}' to send{hint} (known: {known})",
+    "E315": "invoke '{call}' names no connector operation connectors.yaml declares{hint} (declared: {known})",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",

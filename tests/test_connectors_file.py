@@ -88,3 +88,20 @@ def test_an_edited_connectors_file_is_read_again_past_the_cache(
     (workspace / "connectors.yaml").write_text((ROOT / "connectors.yaml").read_text().replace("kind: folder", "kind: foldr"))
     result = run("validate", "--workspace", str(workspace))
     assert result.exit_code == 1 and "E310" in result.stdout
+
+
+def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_where_it_is_invoked(
+    workspace: Path, run: Run
+) -> None:
+    """The processes call what connectors.yaml declares: renaming the bureau's `order` operation leaves
+    every `invoke: bureau.order` of the order process calling nothing (E315 at each, with a close name)."""
+    shipped = (ROOT / "connectors.yaml").read_text()
+    (workspace / "connectors.yaml").write_text(shipped.replace("      order:\n", "      place_order:\n"))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    refusals = [line for line in result.stdout.splitlines() if " E315 " in line]
+    assert len(refusals) == 8
+    assert refusals[0] == (
+        "processes/CardsAddonExtProdBoProcOrderMultiple.yaml:80:13: E315 invoke 'bureau.order' names no connector"
+        " operation connectors.yaml declares (did you mean 'bureau.place_order'?) (declared: bureau.place_order, bureau.status)"
+    )

@@ -12,14 +12,15 @@ without the file has one connector, `bureau`, of the kind `--connector` chooses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.definitions.calls import call_names
 from engine.definitions.document import Document
 from engine.definitions.files import CONNECTORS
 from engine.definitions.load import load_file
-from engine.definitions.model import Connector, Operation
+from engine.definitions.model import Connector, Operation, Process
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import CARD
@@ -180,3 +181,23 @@ def _sent_fields(document: Document, where: tuple[str, ...], operation: Operatio
                 hint=did_you_mean(field_name, known),
                 known=", ".join(known),
             )
+
+
+def check_invoked(processes: Iterable[Process], connectors: Mapping[str, Connector]) -> Iterator[Diagnostic]:
+    """A transition's `invoke: NAME.OPERATION` names a connector the workspace declares, and one of its
+    operations (E315). Nothing is said when connectors.yaml could not be built (its own diagnostics say
+    why), nor of a call cardflow does not know how to make (E261 says that)."""
+    if not connectors:
+        return
+    makes = set(call_names())
+    known = sorted(f"{name}.{operation}" for name, connector in connectors.items() for operation in connector.operations)
+    for process in processes:
+        for transition in process.transitions:
+            if transition.invoke is None or transition.invoke.text not in makes:
+                continue
+            name, _, operation = transition.invoke.text.partition(".")
+            if operation not in (connectors[name].operations if name in connectors else {}):
+                call = transition.invoke.text
+                yield diagnostic(
+                    transition.invoke.location, "E315", call=call, hint=did_you_mean(call, known), known=", ".join(known)
+                )

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
-from engine.definitions.connectors import read_connectors
+from engine.definitions.connectors import check_invoked, read_connectors
 from engine.definitions.files import (
     CONNECTORS,
     DIFF_EXAMPLES,
@@ -70,7 +70,7 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     schedules, problems = _schedules(root, processes)
     found += problems
     connectors, problems = read_connectors(root)
-    found += problems
+    found += problems + list(check_invoked(processes.values(), connectors))
     fingerprint = digest.hexdigest()[:16]
     reads = template_reads(root, processes.values())
     return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, connectors, reads)
