@@ -52,6 +52,9 @@ CODES: dict[str, str] = {
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
+    # exclusivity groups across processes
+    "E250": "exclusive: {problem}; {shape}",
+    "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",

@@ -12,7 +12,7 @@ from conftest import Run, StoreUnderTest
 from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from engine.errors import UsageError
-from engine.store import db, queries
+from engine.store import db, open_cards, queries
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
@@ -294,7 +294,8 @@ def test_sql_in_a_user_id_is_data(run: Run, stored: StoreUnderTest, suffix: str)
 
 def _card(card_id: int, user: str, process: str, open_: bool, batch: str = "B1") -> dict[str, Any]:
     return {"id": card_id, "user_id": user, "process": process, "state": "s", "open": open_, "requester": "op",
-            "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None}  # fmt: skip
+            "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None,
+            "requested_by": "op"}  # fmt: skip
 
 
 def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreUnderTest) -> None:
@@ -315,7 +316,7 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreU
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, cards)
         for contiguous in (False, True):
-            assert queries.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
+            assert open_cards.counts(connection, ("P",), page, contiguous=contiguous) == {"u02": 2, "u04": 1}
             found = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
             assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
     engine.dispose()
@@ -337,7 +338,7 @@ def test_a_state_change_is_a_compare_and_set(stored: StoreUnderTest) -> None:
     engine = db.connect(stored.location)
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, [_card(1, "u01", "P", True), _card(2, "u02", "P", True)])
-        change = {"state": "t", "open": False, "open_key": None, "updated_at": "t2"}
+        change = {"state": "t", "open": False, "open_key": None, "requested_by": "op", "updated_at": "t2"}
         lost = queries.set_card_states(connection, [{**change, "id": 1, "was": "s"}, {**change, "id": 2, "was": "other"}])
     engine.dispose()
     assert lost == {2}

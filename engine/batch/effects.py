@@ -161,10 +161,12 @@ def fire(
     card["state"] = decision.dest
     card["open"] = decision.dest not in context.compiled.process.finals
     card["updated_at"] = context.at
+    if decision.dest != source:  # who moved the card into its state made the request it now waits on
+        card["requested_by"] = context.actor["id"]
     if not card["open"]:
         card["open_key"] = None
-    elif reopened and context.compiled.exclusive:
-        card["open_key"] = card["user_id"]
+    elif reopened:
+        card["open_key"] = context.compiled.open_key(card["user_id"])
     if stored:
         change = {
             "id": card["id"],
@@ -172,6 +174,7 @@ def fire(
             "state": card["state"],
             "open": card["open"],
             "open_key": card.get("open_key"),
+            "requested_by": card["requested_by"],
             "updated_at": context.at,
         }
         work.changes.append(change)
