@@ -36,6 +36,9 @@ prerequisites:
 AGAIN_TRANSITION = """  - trigger: order_again
     source: produced
     dest: requested
+    effects:
+      - email: approval_requested
+        to: approvers
 
 """
 
@@ -123,3 +126,9 @@ def test_a_new_card_is_requested_by_its_creator(cf: Run, stored: StoreUnderTest)
     card = json.loads(made.stdout)["results"][0]["card"]
     assert cf("postpone", str(card), "--as", "op2").exit_code == 0
     assert stored.rows("select requester, requested_by, state from cards") == [("op1", "op1", "requested")]
+
+
+def test_the_approvers_asked_are_all_but_who_made_the_request(cf: Run, stored: StoreUnderTest) -> None:
+    """op2's request goes to the approvers but op2: op1, the card's orderer, is asked to decide it."""
+    ordered_again(cf, stored.folder)
+    assert stored.rows("select recipient_user from outbox where template = 'approval_requested'") == [("op1",)]

@@ -250,7 +250,7 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
     if to == "approvers":
         entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
         for approver in context.approver_list():
-            if approver["id"] != card["requester"]:
+            if approver["id"] != card["requested_by"]:  # nobody is asked to decide their own request
                 work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
         return
     recipient = holder if to == "holder" else requester
