@@ -138,3 +138,22 @@ def test_two_processes_of_a_group_at_once_give_nobody_two_open_cards(stored: Sto
     assert sum(len(json.loads(finished.stdout)["results"]) for finished in runs) == 2 * USERS
     assert all("already has an open card order" in reason for reason in reasons[ORDER])  # its prerequisite
     assert all(reason.endswith("(group card_order)") for reason in reasons[ORDER_CARD])  # the group's refusal
+
+
+def test_reopening_a_card_while_another_of_the_group_is_open_is_refused_naming_it(
+    cf: Run, stored: StoreUnderTest, exclusive_workspace: Path
+) -> None:
+    """u1's failed "Order multiple cards" card may not be retried while u1's "Order card" card is open:
+    the store refuses the retry, and the refusal names that card (retry without its own open-card rule)."""
+    retry = exclusive_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
+    rules = retry.read_text(encoding="utf-8")
+    retry.write_text(rules[: rules.index("  - rule: options.CardsAddonExtProdMultipleCards")], encoding="utf-8")
+    failed = ordered(cf, ORDER, "u1", "--set", "CardsAddonExtProdQueue=false")["card"]
+    (stored.folder / "orders" / "status").mkdir(parents=True)
+    for path in (stored.folder / "orders").glob("*.json"):
+        (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert cf("orders", "sync").exit_code == 0
+    card = ordered(cf, ORDER_CARD, "u1")["card"]
+    refused = cf("retry", str(failed), "--as", "op1")
+    expected = f"retry refused, nothing changed: user u1 already has open card {card} of 'Order card' (group card_order)"
+    assert (refused.exit_code, refused.stderr.strip()) == (1, f"cardflow: {expected}")
