@@ -157,3 +157,18 @@ def test_reopening_a_card_while_another_of_the_group_is_open_is_refused_naming_i
     refused = cf("retry", str(failed), "--as", "op1")
     expected = f"retry refused, nothing changed: user u1 already has open card {card} of 'Order card' (group card_order)"
     assert (refused.exit_code, refused.stderr.strip()) == (1, f"cardflow: {expected}")
+
+
+def test_a_new_process_joins_a_process_s_own_group_by_its_name(
+    run: Run, stored: StoreUnderTest, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`exclusive: EXPR` is the group named after the process: "Order card" naming that group joins
+    the shipped "Order multiple cards" as it is, and an open card of it refuses "Order card"."""
+    added = (Path(__file__).parent / "exclusive" / "processes" / f"{ORDER_CARD}.yaml").read_text(encoding="utf-8")
+    (workspace / "processes" / f"{ORDER_CARD}.yaml").write_text(added.replace("group: card_order", f"group: {ORDER}"))
+    monkeypatch.setenv("CARDFLOW_WORKSPACE", str(workspace))
+    (stored.folder / "users.csv").write_text(STAFF_AND_HOLDERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    card = ordered(run, ORDER, "u1")["card"]
+    refused = ordered(run, ORDER_CARD, "u1")
+    assert refused["reason"] == f"user u1 already has open card {card} of 'Order multiple cards' (group {ORDER})"
