@@ -61,6 +61,9 @@ CODES: dict[str, str] = {
     "E263": "{answer} answer of {call} on '{trigger}' from '{source}' leads nowhere: {why}{when}",
     "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
     " declare `invoke: {call}`, or lead it to a state of its own",
+    # exclusivity groups across processes
+    "E250": "exclusive: {problem}; {shape}",
+    "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # connectors.yaml: the systems cardflow calls
     "E310": "unknown connector kind '{name}'{hint} (known: {known})",

@@ -169,10 +169,12 @@ def fire(
     card["state"] = decision.dest
     card["open"] = decision.dest not in context.compiled.process.finals
     card["updated_at"] = context.at
+    if decision.dest != source:  # who moved the card into its state made the request it now waits on
+        card["requested_by"] = context.actor["id"]
     if not card["open"]:
         card["open_key"] = None
-    elif reopened and context.compiled.exclusive:
-        card["open_key"] = card["user_id"]
+    elif reopened:
+        card["open_key"] = context.compiled.open_key(card["user_id"])
     if stored:
         change = {
             "id": card["id"],
@@ -180,6 +182,7 @@ def fire(
             "state": card["state"],
             "open": card["open"],
             "open_key": card.get("open_key"),
+            "requested_by": card["requested_by"],
             "updated_at": context.at,
         }
         work.changes.append(change)
@@ -255,7 +258,7 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
     if to == "approvers":
         entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
         for approver in context.approver_list():
-            if approver["id"] != card["requester"]:
+            if approver["id"] != card["requested_by"]:  # nobody is asked to decide their own request
                 work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
         return
     recipient = holder if to == "holder" else requester
