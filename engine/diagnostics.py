@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
+    # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
+    "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # expressions
     "E301": "expression does not parse: {detail}",
@@ -90,6 +92,14 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """An expression's text and where it stands."""
+
+    text: str
+    location: Location
 
 
 @dataclass(frozen=True, order=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from engine import effects
 from engine.definitions.check import expressions_of
 from engine.definitions.expressions import ExpressionError, absence_tested, parse
 from engine.definitions.model import Process, Workspace
@@ -55,7 +56,7 @@ def _expression_reads(process: Process) -> Iterator[UserRead]:
 
 
 def _template_reads(workspace: Workspace, process: Process) -> Iterator[UserRead]:
-    emails = {effect.email for transition in process.transitions for effect in transition.effects}
+    emails = {email for transition in process.transitions for email, _ in effects.emails(transition.effects)}
     for email in sorted(emails):
         for attr, shown, where in person_reads(workspace.root, email):
             if attr not in PERSON_FIELDS | USER_FIELDS:

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
 from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
+from engine import effects
 from engine.definitions.email_samples import sample_context
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process
@@ -169,8 +170,9 @@ def check_templates(root: Path, processes: dict[str, Process], *, render: bool =
     for process in processes.values():
         for transition in process.transitions:
             for effect in transition.effects:
-                reason, where = sent.get((effect.email, effect.to), (True, effect.location))
-                sent[(effect.email, effect.to)] = (reason and transition.trigger in reasoned, where)
+                for pair in effects.kind(effect).emails(effect):
+                    reason, where = sent.get(pair, (True, effect.location))
+                    sent[pair] = (reason and transition.trigger in reasoned, where)
     found: list[Diagnostic] = []
     templates = templates_for(folder)
     templates.refresh()  # the files may have changed since this process compiled them
