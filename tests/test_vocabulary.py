@@ -8,6 +8,7 @@ import pytest
 
 from engine import effects
 from engine.definitions import model, schemas
+from engine.definitions.model import CardField
 from engine.effects import email
 
 #: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
@@ -17,6 +18,7 @@ DERIVED: dict[type, set[str]] = {
     model.State: {"name", "location"},
     model.Trigger: {"name", "location"},
     email.Email: {"location"},
+    CardField: {"name", "location"},
     model.Variable: {"name", "script", "has_value", "location", "value_location"},
     model.OptionScript: {"document"},
 }
@@ -30,6 +32,7 @@ DERIVED: dict[type, set[str]] = {
         (schemas.STATE, model.State),
         (schemas.TRIGGER, model.Trigger),
         (effects.schema_of("email"), email.Email),
+        (schemas.FIELD, CardField),
         (schemas.PREREQUISITE, model.Prerequisite),
         (schemas.PRODUCTION_TYPE, model.ProductionType),
         (schemas.VARIABLE, model.Variable),

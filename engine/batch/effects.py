@@ -163,6 +163,7 @@ def fire(
             "fingerprint": context.fingerprint,
             "decision_id": identity,
             "reason": reason,
+            "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
         }
     )
     reopened, source = not card["open"], card["state"]

@@ -263,6 +263,7 @@ def _blank_card(batch: Batch, at: str) -> Row:
         "created_at": at,
         "updated_at": at,
         "open_key": None,
+        "fields": "{}",  # the card fields' values, set by `set` effects
     }
 
 

@@ -80,6 +80,18 @@ class Prerequisite:
 
 
 @dataclass(frozen=True)
+class CardField:
+    """A card field a card-creating process declares (engine.definitions.fields): its type, the values
+    it may take (None: any of its type), what it is for."""
+
+    name: str
+    type: str
+    values: tuple[Any, ...] | None
+    description: str
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class ProductionType:
     """Where the production types come from and whether the operator selects one."""
 
@@ -109,6 +121,7 @@ class Process:
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
+    fields: dict[str, CardField]
     sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
 
@@ -300,6 +313,16 @@ def build_process(document: Document) -> Process:
             for name, spec in data.get("states", {}).items()
         },
         transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        fields={
+            name: CardField(
+                name,
+                spec["type"],
+                tuple(spec["values"]) if "values" in spec else None,
+                spec["description"],
+                document.key_at(("fields", name)),
+            )
+            for name, spec in data.get("fields", {}).items()
+        },
         sv=dict(data.get("sv", {})),
         document=document,
     )

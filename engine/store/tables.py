@@ -58,6 +58,8 @@ cards = Table(
     UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
     # version 3: the user of an open card of an exclusive process; unique per process
     Column("open_key", String),
+    # version 12: the values of the card fields its lifecycle declares, as a JSON object
+    Column("fields", Text, nullable=False, server_default="{}"),
 )
 
 decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
@@ -77,6 +79,8 @@ transitions = Table(
     Column("fingerprint", String, nullable=False),
     Column("decision_id", String, nullable=False),
     Column("reason", Text),
+    # version 12: the card fields the step set, as a JSON object (None: it set none)
+    Column("fields", Text),
 )
 
 orders = Table(
