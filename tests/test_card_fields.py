@@ -234,3 +234,21 @@ def test_an_email_reading_card_fields_previews_with_sample_values_and_with_a_car
     ok(cf("run", ACTIVATE, "--all", "--as", "op1", "--json"))
     card = cf("preview", "card_activated", "--card", str(cards["u1"]["card"]))
     assert card.exit_code == 0 and "Valid until 2027-01-31; PIN by sms." in card.stdout
+
+
+def test_a_value_that_does_not_fit_refuses_a_step_over_cards_and_moves_nothing(
+    cf: Run, stored: StoreUnderTest, fields_workspace: Path
+) -> None:
+    """Activation setting valid_until from the PIN delivery ('sms' is no date) refuses the card: it stays
+    produced, no email, no field written; the one-card command exits 1 with the same reason."""
+    order = fields_workspace / "processes" / f"{ORDER}.yaml"
+    _replaced(order, """      - set: {valid_until: "'2027-01-31'"}\n""", "      - set: {valid_until: user.pin_delivery}\n")
+    cards = order_and_produce(cf, stored.folder)
+    result = cf("run", ACTIVATE, "--card", str(cards["u1"]["card"]), "--as", "op1", "--json")
+    (refused,) = json.loads(result.stdout)["results"]
+    assert result.exit_code == 1 and refused["status"] == "refused"
+    assert "card field 'valid_until' (date) cannot be set: 'sms' is not an ISO date" in refused["reason"]
+    assert fields(cf)["u1"] == ("produced", {"pin_delivery": "sms"})
+    assert stored.scalar("SELECT count(*) FROM outbox WHERE template = 'card_activated'") == 0
+    single = cf("activate", str(cards["u1"]["card"]), "--as", "op1")
+    assert single.exit_code == 1 and "'sms' is not an ISO date" in single.output
