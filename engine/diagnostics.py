@@ -64,6 +64,13 @@ CODES: dict[str, str] = {
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
+    # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
+    "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
+    "E271": "set: unknown card field '{name}'{hint} (declared here: {known})",
+    "E272": "card field '{name}' is declared again, differently ({other} declares it as {type}); a field has one declaration",
+    "E273": "card field '{name}' clashes with a field every card has ({known})",
+    "E274": "card field '{name}' ({type}): {problem}",
+    "E275": "card field '{name}': {problem}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # connectors.yaml: the systems cardflow calls
     "E310": "unknown connector kind '{name}'{hint} (known: {known})",
@@ -109,6 +116,14 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """An expression's text and where it stands."""
+
+    text: str
+    location: Location
 
 
 @dataclass(frozen=True, order=True)

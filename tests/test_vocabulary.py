@@ -6,7 +6,10 @@ import dataclasses
 
 import pytest
 
+from engine import effects
 from engine.definitions import model, schemas
+from engine.definitions.model import CardField
+from engine.effects import email
 
 #: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
 DERIVED: dict[type, set[str]] = {
@@ -14,7 +17,8 @@ DERIVED: dict[type, set[str]] = {
     model.Transition: {"index", "location"},
     model.State: {"name", "location"},
     model.Trigger: {"name", "location"},
-    model.Effect: {"location"},
+    email.Email: {"location"},
+    CardField: {"name", "location"},
     model.Variable: {"name", "script", "has_value", "location", "value_location"},
     model.OptionScript: {"document"},
 }
@@ -27,7 +31,8 @@ DERIVED: dict[type, set[str]] = {
         (schemas.TRANSITION, model.Transition),
         (schemas.STATE, model.State),
         (schemas.TRIGGER, model.Trigger),
-        (schemas.EFFECT, model.Effect),
+        (effects.schema_of("email"), email.Email),
+        (schemas.FIELD, CardField),
         (schemas.PREREQUISITE, model.Prerequisite),
         (schemas.PRODUCTION_TYPE, model.ProductionType),
         (schemas.VARIABLE, model.Variable),

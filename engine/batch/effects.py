@@ -1,12 +1,12 @@
 """A fired trigger becomes rows: the card's new state, its audit row and decision, the bureau order
-and the emails it causes. Everything for one unit of work is gathered in a `Work` and written
-in the caller's transaction, so a state change and its effects commit together or not at all.
+and the rows its effects add (each effect by its kind, engine.effects). Everything for one unit of
+work is gathered in a `Work` and written in the caller's transaction, so a state change and its
+effects commit together or not at all.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -15,14 +15,18 @@ from types import MappingProxyType
 
 from sqlalchemy import Connection
 
+from engine import effects
 from engine.definitions.calls import BUREAU
 from engine.definitions.compile import CompiledProcess, Decision
-from engine.definitions.templates import Templates, message_id
+from engine.definitions.templates import Templates
+from engine.effects.base import Firing
+from engine.effects.email import planned_approval_emails as planned_approval_emails
+from engine.errors import Refused
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.records import Batch
-from engine.store import outbox, queries
+from engine.store import queries
 from engine.store.queries import Row, dumps
-from engine.store.views import card_view, person
+from engine.store.views import card_view
 
 
 @dataclass
@@ -42,15 +46,15 @@ class Work:
         A card another command moved meanwhile keeps its state, and its audit rows, orders and
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
-        rows, approvals = self.rows, self.approvals
+        rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
-            approvals = defaultdict(list, {a: [e for e in es if e["card"]["id"] not in lost] for a, es in approvals.items()})
         queries.write_rows(connection, rows)
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
             queries.insert_tuples(connection, table, columns, tuples)
-        if any(approvals.values()):
-            _merge_approval_emails(connection, context, {a: es for a, es in approvals.items() if es})
+        for kind in effects.KINDS.values():
+            if kind.flush is not None:
+                kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
         self.tuples = {}
         return lost
@@ -128,27 +132,18 @@ def fire(
     row is written by the caller with the state reached. `earlier_orders` is how many orders of the
     card the bureau answered before: an order placed now is the next one, under its own key.
     """
-    decision = context.compiled.settled(trigger, card["state"])
-    bureau = None
+    decision, answer = context.compiled.settled(trigger, card["state"]), None
     if decision is None:  # the card's values matter: fire with the card in scope
-        call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
-        answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
-        scope = {
-            "user": holder,
-            "card": card_view(card),
-            "options": context.compiled.option_values,
-            "batch": batch,
-            "actor": context.actor,
-            BUREAU: answer if call else NO_CALL,
-        }
-        decision = context.compiled.fire(trigger, card["state"], scope)
+        decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
         if decision.transition is None:
             return decision
-        if decision.transition.invoke is not None:
-            answer.place()  # the transition taken declares the call: it is made, whatever its guard read
-        if answer.answer is not None:
-            bureau = _answer_view(answer.answer, context.connector.name)
-            _order_row(work, card, answer.answer, context, earlier_orders)
+    firing = Firing(context, work, card, holder, reason, batch) if decision.effects else None
+    if firing is not None:
+        _refuse(trigger, decision, firing)
+    bureau = None
+    if answer is not None and answer.answer is not None:
+        bureau = _answer_view(answer.answer, context.connector.name)
+        _order_row(work, card, answer.answer, context, earlier_orders)
     identity = record_decision(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {
@@ -163,13 +158,23 @@ def fire(
             "fingerprint": context.fingerprint,
             "decision_id": identity,
             "reason": reason,
+            "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
         }
     )
+    _move(context, work, card, decision.dest, stored)
+    if firing is not None:
+        for effect in decision.effects:
+            effects.kind(effect).fire(effect, firing)
+    return decision
+
+
+def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
+    """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
     reopened, source = not card["open"], card["state"]
-    card["state"] = decision.dest
-    card["open"] = decision.dest not in context.compiled.process.finals
+    card["state"] = dest
+    card["open"] = dest not in context.compiled.process.finals
     card["updated_at"] = context.at
-    if decision.dest != source:  # who moved the card into its state made the request it now waits on
+    if dest != source:  # who moved the card into its state made the request it now waits on
         card["requested_by"] = context.actor["id"]
     if not card["open"]:
         card["open_key"] = None
@@ -186,9 +191,41 @@ def fire(
             "updated_at": context.at,
         }
         work.changes.append(change)
+
+
+def _fire_in_scope(
+    context: FireContext, card: Row, holder: Row, trigger: str, batch: Batch, earlier_orders: int
+) -> tuple[Decision, LazyAnswer]:
+    """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
+    transition taken declares it, whatever its guard read."""
+    call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
+    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
+    scope = {
+        "user": holder,
+        "card": card_view(card),
+        "options": context.compiled.option_values,
+        "batch": batch,
+        "actor": context.actor,
+        BUREAU: answer if call else NO_CALL,
+    }
+    decision = context.compiled.fire(trigger, card["state"], scope)
+    if decision.transition is not None and decision.transition.invoke is not None:
+        answer.place()
+    return decision, answer
+
+
+def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:
+    """Refused when an effect cannot be done (a card field's value of the wrong type); nothing of the
+    card is written yet (an order the bureau took is asked again, under the same key)."""
+    refusals = []
     for effect in decision.effects:
-        _email(context, work, card, holder, effect.email, effect.to, reason)
-    return decision
+        refusal = effects.kind(effect).refusal
+        found = refusal(effect, firing) if refusal is not None else None
+        if found:
+            refusals.append(found)
+    if refusals:
+        card = firing.card
+        raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({card['state']}): {'; '.join(refusals)}")
 
 
 def bureau_refusal(work: Work) -> str | None:
@@ -250,119 +287,3 @@ def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext,
             "at": context.at,
         }
     )
-
-
-def _email(context: FireContext, work: Work, card: Row, holder: Row, template: str, to: str, reason: str | None) -> None:
-    requester = context.user(card["requester"])
-    process = context.compiled.process
-    if to == "approvers":
-        entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
-        for approver in context.approver_list():
-            if approver["id"] != card["requested_by"]:  # nobody is asked to decide their own request
-                work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
-        return
-    recipient = holder if to == "holder" else requester
-    if recipient is None:
-        return
-    email_context = {
-        "recipient": person(recipient),
-        "holder": person(holder),
-        "requester": person(requester),
-        "card": {**card_view(card), "holder": person(holder)},
-        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
-        "batch": {"id": card["batch_id"]},
-        "reason": reason,
-    }
-    key = next(context.email_keys)
-    kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
-    work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context, kept))
-
-
-def _outbox_row(
-    key: str,
-    card: int | None,
-    batch: str | None,
-    template: str,
-    recipient: Row,
-    email_context: Row,
-    context: FireContext,
-    kept: Row | None = None,
-) -> Row:
-    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
-    The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
-    locale = recipient.get("locale")
-    rendered = context.templates.render(template, email_context, locale)
-    return {
-        "dedupe_key": key,
-        "card_id": card,
-        "batch_id": batch,
-        "template": template,
-        "recipient": recipient["email"],
-        "recipient_user": recipient["id"],
-        "locale": locale,
-        "context": _CONTEXT_JSON(email_context if kept is None else kept),
-        "status": "pending",
-        "created_at": context.at,
-        "attempts": 0,
-        "subject": rendered.subject,
-        "body_text": rendered.text,
-        "body_html": rendered.html,
-        "message_id": message_id(key),
-    }
-
-
-#: An email's context as stored with it (for delivery and merging; key order does not matter, and
-#: not sorting keys makes it a third cheaper than `dumps`).
-_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
-def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
-    """One email per batch and approver: each unit of work adds its cards to the approver's email."""
-    for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
-        for (template, batch), group in _group(entries).items():
-            key = f"batch:{batch}:{template}:{approver_id}"
-            existing = queries.outbox_by_key(connection, key)
-            cards = [entry["card"] for entry in group]
-            if existing:
-                previous = json.loads(existing["context"])
-                previous["cards"] = previous["cards"] + cards
-                rendered = context.templates.render(template, previous, existing["locale"])
-                parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
-                queries.replace_outbox_context(connection, key, previous, parts)
-                continue
-            row = _outbox_row(key, None, batch, template, approver, _approval_context(context, approver, batch, cards), context)
-            outbox.add_once(connection, row)
-
-
-def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]]) -> list[Row]:
-    """The approvers' emails of one unit of work as rendered outbox rows, each with only this work's
-    cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
-    rows = []
-    for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
-        for (template, batch), group in _group(entries).items():
-            email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
-            rows.append(
-                _outbox_row(f"plan:{batch}:{template}:{approver_id}", None, batch, template, approver, email_context, context)
-            )
-    return rows
-
-
-def _approval_context(context: FireContext, approver: Row, batch: str, cards: list[Row]) -> Row:
-    """The context of an approver's email about `cards` of `batch`."""
-    process = context.compiled.process
-    return {
-        "recipient": person(approver),
-        "requester": person(context.actor),
-        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
-        "batch": {"id": batch},
-        "cards": cards,
-    }
-
-
-def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:
-    grouped: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for entry in entries:
-        grouped[(entry["template"], entry["batch"])].append(entry)
-    return grouped

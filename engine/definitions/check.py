@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import effects
 from engine.definitions.call_checks import CALL_CHECKS
 from engine.definitions.calls import KNOWN_CALLS
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
+from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import declared_options, type_problem
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
@@ -26,6 +28,7 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "action prerequisite": frozenset({"user", "card", "options", "actor"}),
     "guard": frozenset({"user", "card", "options", "batch", "actor", *KNOWN_CALLS}),
     "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
+    "effect value": frozenset({"user", "card", "options", "batch", "actor"}),
     "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
     "selection": frozenset({"user"}),
 }
@@ -74,31 +77,35 @@ def expressions_of(process: Process) -> Iterator[Placed]:
         for effect in transition.effects:
             if effect.when:
                 yield Placed(process, effect.when, "effect condition")
+            for value in effects.kind(effect).expressions(effect):
+                yield Placed(process, value, "effect value")
 
 
 def expression_problems(
-    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable]
+    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable], fields: frozenset[str] = frozenset()
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(code, fields) for every name an expression may not read in its place."""
+    """(code, fields) for every name an expression may not read in its place; `fields`: the declared card fields."""
     for root in sorted(expression.roots - roots):
         yield "E303", {"name": root, "known": ", ".join(sorted(roots))}
     for root, attr in sorted(expression.attributes):
+        known = FIXED_ATTRIBUTES.get(root, frozenset()) | (fields if root == "card" else frozenset())
         if root == "options" and attr not in options:
             yield "E302", {"name": attr, "hint": did_you_mean(attr, options)}
-        elif root in FIXED_ATTRIBUTES and root in roots and attr not in FIXED_ATTRIBUTES[root]:
-            yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(FIXED_ATTRIBUTES[root]))}
+        elif root in FIXED_ATTRIBUTES and root in roots and attr not in known:
+            yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(known))}
 
 
 def check_expressions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     for process in processes.values():
         options = declared_options(process, scripts)
+        declared = frozenset(card_fields(process, processes))
         for placed in expressions_of(process):
             try:
                 expression = parse(placed.source.text)
             except ExpressionError as error:
                 yield diagnostic(placed.source.location, error.code, **error.fields)
                 continue
-            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options):
+            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options, declared):
                 yield diagnostic(placed.source.location, code, **fields)
 
 
@@ -388,4 +395,6 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_ambiguous,
     check_production_types,
     *CALL_CHECKS,
+    check_fields,
+    effects.check_effects,
 )

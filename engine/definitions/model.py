@@ -12,27 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from engine import effects
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
+from engine.diagnostics import Source as Source
+from engine.effects.base import Effect as Effect
 from engine.errors import UsageError, WorkspaceInvalid
-
-
-@dataclass(frozen=True)
-class Source:
-    """An expression's text and where it stands."""
-
-    text: str
-    location: Location
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A named effect of a transition: send the email template `email` to `to`, optionally `when`."""
-
-    email: str
-    to: str
-    when: Source | None
-    location: Location
 
 
 @dataclass(frozen=True)
@@ -98,6 +83,18 @@ class Prerequisite:
 
 
 @dataclass(frozen=True)
+class CardField:
+    """A card field a card-creating process declares (engine.definitions.fields): its type, the values
+    it may take (None: any of its type), what it is for."""
+
+    name: str
+    type: str
+    values: tuple[Any, ...] | None
+    description: str
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class ProductionType:
     """Where the production types come from and whether the operator selects one."""
 
@@ -136,6 +133,7 @@ class Process:
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
+    fields: dict[str, CardField]
     sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
 
@@ -363,6 +361,16 @@ def build_process(document: Document) -> Process:
             for name, spec in data.get("states", {}).items()
         },
         transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        fields={
+            name: CardField(
+                name,
+                spec["type"],
+                tuple(spec["values"]) if "values" in spec else None,
+                spec["description"],
+                document.key_at(("fields", name)),
+            )
+            for name, spec in data.get("fields", {}).items()
+        },
         sv=dict(data.get("sv", {})),
         document=document,
     )
@@ -389,12 +397,16 @@ def _transition(document: Document, index: int, spec: dict[str, Any], source: An
         dest=spec["dest"],
         guard=source((*where, "guard")),
         effects=tuple(
-            Effect(effect["email"], effect["to"], source((*where, "effects", j, "when")), document.at((*where, "effects", j)))
-            for j, effect in enumerate(spec.get("effects", ()))
+            _effect(document, (*where, "effects", j), entry, source) for j, entry in enumerate(spec.get("effects", ()))
         ),
         location=document.at(where),
         invoke=source((*where, "invoke")),
     )
+
+
+def _effect(document: Document, where: tuple[Any, ...], entry: dict[str, Any], source: Any) -> Effect:
+    """An effect entry built by its kind (engine.effects), with its condition and location."""
+    return effects.build(entry, source((*where, "when")), document.at(where), lambda path: document.at((*where, *path)))
 
 
 def build_script(document: Document) -> OptionScript:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine import effects
 from engine.definitions.email_samples import SAMPLE_APPROVER, sample_context
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Workspace
@@ -21,9 +22,9 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
     """Who a template is sent to (holder, requester or approvers), from the effects that name it."""
     for process in workspace.processes.values():
         for transition in process.transitions:
-            for effect in transition.effects:
-                if effect.email == template:
-                    return effect.to
+            for email, to in effects.emails(transition.effects):
+                if email == template:
+                    return to
     folder = workspace.root / TEMPLATES
     if not (folder / f"{template}.{PARTS['subject']}").is_file():
         known = sorted(path.name.removesuffix(f".{PARTS['subject']}") for path in folder.glob(f"*.{PARTS['subject']}"))
@@ -32,18 +33,23 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
 
 
 def _sender(workspace: Workspace, template: str) -> dict[str, Any]:
-    """The process that sends `template` and the state its card is then in, for a sample email ({} when none does)."""
+    """The process that sends `template`, the state its card is then in and its card fields, for a
+    sample email ({} when none does)."""
     for process in workspace.processes.values():
         for transition in process.transitions:
-            if any(effect.email == template for effect in transition.effects):
-                return {"process": {"symbolic_name": process.symbolic_name, "name": process.name}, "state": transition.dest}
+            if any(email == template for email, _ in effects.emails(transition.effects)):
+                named = {"symbolic_name": process.symbolic_name, "name": process.name}
+                return {"process": named, "state": transition.dest, "fields": tuple(process.fields)}
     return {}
 
 
 def _needs_reason(workspace: Workspace, template: str) -> list[str]:
     """The triggers whose transitions send `template`, when every one of them requires a reason (else [])."""
     triggers = {
-        t.trigger for p in workspace.processes.values() for t in p.transitions if any(e.email == template for e in t.effects)
+        t.trigger
+        for p in workspace.processes.values()
+        for t in p.transitions
+        if any(email == template for email, _ in effects.emails(t.effects))
     }
     required = {name for p in workspace.processes.values() for name, t in p.triggers.items() if t.reason == "required"}
     return sorted(triggers) if triggers and triggers <= required else []
@@ -88,7 +94,7 @@ def preview_context(
         "recipient": recipient,
         "holder": holder,
         "requester": requester,
-        "card": {**card_view(card), "holder": holder},
+        "card": {**dict.fromkeys(process.fields if process else ()), **card_view(card), "holder": holder},  # unset fields: None
         "process": process_view,
         "batch": {"id": card["batch_id"]},
         "reason": reason,

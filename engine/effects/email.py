@@ -1,0 +1,189 @@
+"""Effect kind `email`: send a template to the card's holder, its requester or the approvers.
+
+An email to a person is one outbox row, rendered now in the recipient's locale. The approvers get
+one email per batch and template: each unit of work adds its cards to it when it is written
+(`flush`), so a batch of many chunks still sends an approver one email. Delivery is the outbox's
+(`engine.outbound.delivery`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from engine.diagnostics import Location, Source
+from engine.effects.base import At, Effect, FireContext, Firing, Kind, Row, Work
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+RECIPIENTS = ("holder", "requester", "approvers")
+
+
+@dataclass(frozen=True)
+class Email(Effect):
+    """Send the email template `email` to `to` (holder, requester or approvers)."""
+
+    KIND: ClassVar[str] = "email"
+
+    email: str
+    to: str
+
+
+SCHEMA = {
+    "email": {"type": "string", "required": True, "empty": False},
+    "to": {"type": "string", "required": True, "allowed": list(RECIPIENTS)},
+}
+
+
+def build(spec: Mapping[str, Any], when: Source | None, location: Location, at: At) -> Email:
+    return Email(when, location, spec["email"], spec["to"])
+
+
+def describe(effect: Email) -> str:
+    return f"email {effect.email} to {effect.to}"
+
+
+def emails(effect: Email) -> tuple[tuple[str, str], ...]:
+    return ((effect.email, effect.to),)
+
+
+def fire(effect: Email, firing: Firing) -> None:
+    """An outbox row for the holder or the requester; for the approvers, the card added to their email."""
+    from engine.store.views import card_view, person  # when firing only: the store imports SQLAlchemy
+
+    context, card, holder = firing.context, firing.card, firing.holder
+    requester = context.user(card["requester"])
+    if effect.to == "approvers":
+        entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
+        for approver in context.approver_list():
+            if approver["id"] != card["requested_by"]:  # nobody is asked to decide their own request
+                firing.work.approvals[approver["id"]].append({"card": entry, "template": effect.email, "batch": card["batch_id"]})
+        return
+    recipient = holder if effect.to == "holder" else requester
+    if recipient is None:
+        return
+    process = context.compiled.process
+    email_context = {
+        "recipient": person(recipient),
+        "holder": person(holder),
+        "requester": person(requester),
+        "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": person(holder)},  # unset fields: None
+        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
+        "batch": {"id": card["batch_id"]},
+        "reason": firing.reason,
+    }
+    key = next(context.email_keys)
+    kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
+    row = outbox_row(key, card["id"], card["batch_id"], effect.email, recipient, email_context, context, kept)
+    firing.work.rows["outbox"].append(row)
+
+
+def outbox_row(
+    key: str,
+    card: int | None,
+    batch: str | None,
+    template: str,
+    recipient: Row,
+    email_context: Row,
+    context: FireContext,
+    kept: Row | None = None,
+) -> Row:
+    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
+    The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
+    from engine.definitions.templates import message_id  # the templates' module imports Jinja
+
+    locale = recipient.get("locale")
+    rendered = context.templates.render(template, email_context, locale)
+    return {
+        "dedupe_key": key,
+        "card_id": card,
+        "batch_id": batch,
+        "template": template,
+        "recipient": recipient["email"],
+        "recipient_user": recipient["id"],
+        "locale": locale,
+        "context": _CONTEXT_JSON(email_context if kept is None else kept),
+        "status": "pending",
+        "created_at": context.at,
+        "attempts": 0,
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+        "message_id": message_id(key),
+    }
+
+
+#: An email's context as stored with it (for delivery and merging; key order does not matter, and
+#: not sorting keys makes it a third cheaper than `dumps`).
+_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def flush(connection: Connection, context: FireContext, work: Work, lost: set[int]) -> None:
+    """Add the unit of work's cards to the approvers' emails (not those of cards another command moved)."""
+    approvals = {a: [e for e in es if e["card"]["id"] not in lost] for a, es in work.approvals.items()}
+    if any(approvals.values()):
+        _merge_approval_emails(connection, context, {a: es for a, es in approvals.items() if es})
+    work.approvals = defaultdict(list)
+
+
+def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
+    """One email per batch and approver: each unit of work adds its cards to the approver's email."""
+    from engine.store import outbox, queries
+
+    for approver_id, entries in approvals.items():
+        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        for (template, batch), group in _group(entries).items():
+            key = f"batch:{batch}:{template}:{approver_id}"
+            existing = queries.outbox_by_key(connection, key)
+            cards = [entry["card"] for entry in group]
+            if existing:
+                previous = json.loads(existing["context"])
+                previous["cards"] = previous["cards"] + cards
+                rendered = context.templates.render(template, previous, existing["locale"])
+                parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
+                queries.replace_outbox_context(connection, key, previous, parts)
+                continue
+            row = outbox_row(key, None, batch, template, approver, _approval_context(context, approver, batch, cards), context)
+            outbox.add_once(connection, row)
+
+
+def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]]) -> list[Row]:
+    """The approvers' emails of one unit of work as rendered outbox rows, each with only this work's
+    cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
+    rows = []
+    for approver_id, entries in approvals.items():
+        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        for (template, batch), group in _group(entries).items():
+            email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
+            rows.append(
+                outbox_row(f"plan:{batch}:{template}:{approver_id}", None, batch, template, approver, email_context, context)
+            )
+    return rows
+
+
+def _approval_context(context: FireContext, approver: Row, batch: str, cards: list[Row]) -> Row:
+    """The context of an approver's email about `cards` of `batch`."""
+    from engine.store.views import person
+
+    process = context.compiled.process
+    return {
+        "recipient": person(approver),
+        "requester": person(context.actor),
+        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
+        "batch": {"id": batch},
+        "cards": cards,
+    }
+
+
+def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    grouped: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for entry in entries:
+        grouped[(entry["template"], entry["batch"])].append(entry)
+    return grouped
+
+
+KIND = Kind("email", SCHEMA, build, fire, describe, emails=emails, flush=flush)
