@@ -113,7 +113,7 @@ def test_an_unknown_kind_is_an_unknown_key_with_a_suggestion(run: Run, extended_
     """`stmp:` names no kind: E270 at the entry and E101 at the key, suggesting `stamp`."""
     workspace = _stamped(extended_workspace, "stmp: hello")
     result = json.loads(run("validate", "--workspace", str(workspace), "--json").stdout)
-    assert [(found["code"], found["line"], found["col"]) for found in result] == [("E101", 160, 9), ("E270", 160, 9)]
+    assert [(found["code"], found["line"], found["col"]) for found in result] == [("E101", 166, 9), ("E270", 166, 9)]
     assert "did you mean 'stamp'" in result[0]["message"]
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.definitions.calls import call_names
+from engine.definitions.declared import Connector, Operation
 from engine.definitions.document import Document
 from engine.definitions.files import CONNECTORS
 from engine.definitions.load import load_file
-from engine.definitions.model import Connector, Operation, Process
+from engine.definitions.model import Process
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import CARD

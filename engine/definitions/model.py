@@ -6,13 +6,13 @@ sources stay text here and are parsed by `engine.definitions.check`, which repor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from engine import effects
+from engine.definitions.declared import Connector, Role
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
@@ -207,40 +207,6 @@ class OptionScript:
 
 
 @dataclass(frozen=True)
-class Role:
-    """A role users may hold and processes may require of their actor (roles.yaml)."""
-
-    name: str
-    description: str
-    sv: str | None = None  # the description in Swedish, for the console
-    system: bool = False  # the role the system's own processes run as
-    location: Location = field(default=Location(""), compare=False)
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One thing a connector does; `sends` (root → fields) is what its call carries, None: the kind's own."""
-
-    name: str
-    description: str
-    sends: Mapping[str, tuple[str, ...]] | None = None
-    location: Location = field(default=Location(""), compare=False)
-
-
-@dataclass(frozen=True)
-class Connector:
-    """A system the workspace calls (connectors.yaml), by the name its transitions use."""
-
-    name: str
-    kind: str
-    description: str
-    operations: Mapping[str, Operation]
-    #: each setting the connector names with the environment variables it is read from, in order
-    settings: Mapping[str, tuple[str, ...]]
-    location: Location = field(default=Location(""), compare=False)
-
-
-@dataclass(frozen=True)
 class Workspace:
     """Every process and option script of a workspace, with all diagnostics found in them."""
 
@@ -314,11 +280,11 @@ def build_process(document: Document) -> Process:
     production = data.get("production_type")
     return Process(
         symbolic_name=data["symbolic_name"],
-        name=_text(data.get("name")),
-        package=_text(data.get("package")),
-        component=_text(data.get("component")),
-        start=_text(data.get("start")),
-        description=_text(data.get("description")),
+        name=text_of(data.get("name")),
+        package=text_of(data.get("package")),
+        component=text_of(data.get("component")),
+        start=text_of(data.get("start")),
+        description=text_of(data.get("description")),
         outcome=tuple(data["outcome"]),
         kind=data["kind"],
         actor=data["actor"],
@@ -409,31 +375,6 @@ def _effect(document: Document, where: tuple[Any, ...], entry: dict[str, Any], s
     return effects.build(entry, source((*where, "when")), document.at(where), lambda path: document.at((*where, *path)))
 
 
-def build_script(document: Document) -> OptionScript:
-    """The OptionScript of a document that passed validation."""
-    data = document.data
-    script = data["script"]
-    variables = {}
-    for name, spec in data["variables"].items():
-        path = ("variables", name)
-        variables[name] = Variable(
-            name=name,
-            script=script,
-            option=spec["option"],
-            description=spec["description"],
-            type=spec["type"],
-            items=spec.get("items"),
-            default=spec["default"],
-            values=tuple(ValueOutcome(entry["value"], entry["outcome"]) for entry in spec.get("values", ())),
-            outcome=spec.get("outcome"),
-            value=spec.get("value"),
-            has_value="value" in spec,
-            location=document.key_at(path),
-            value_location=document.at((*path, "value")) if "value" in spec else None,
-        )
-    return OptionScript(script, _text(data.get("package")), _text(data.get("description")), variables, document)
-
-
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     """Descriptive text as a string, even when validation already reported it as missing or wrong."""
     return value if isinstance(value, str) else ""

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions.model import OptionScript, Process, Variable
+from engine.definitions.document import Document
+from engine.definitions.model import OptionScript, Process, ValueOutcome, Variable, text_of
 from engine.errors import UsageError
 
 SET_ON_COMMAND_LINE = "--set"
@@ -122,3 +123,28 @@ def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dic
 def declared_options(process: Process, scripts: Mapping[str, OptionScript]) -> dict[str, Variable]:
     """The option variables of the scripts a process reads."""
     return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}
+
+
+def build_script(document: Document) -> OptionScript:
+    """The OptionScript of a document that passed validation."""
+    data = document.data
+    script = data["script"]
+    variables = {}
+    for name, spec in data["variables"].items():
+        path = ("variables", name)
+        variables[name] = Variable(
+            name=name,
+            script=script,
+            option=spec["option"],
+            description=spec["description"],
+            type=spec["type"],
+            items=spec.get("items"),
+            default=spec["default"],
+            values=tuple(ValueOutcome(entry["value"], entry["outcome"]) for entry in spec.get("values", ())),
+            outcome=spec.get("outcome"),
+            value=spec.get("value"),
+            has_value="value" in spec,
+            location=document.key_at(path),
+            value_location=document.at((*path, "value")) if "value" in spec else None,
+        )
+    return OptionScript(script, text_of(data.get("package")), text_of(data.get("description")), variables, document)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from engine.definitions.declared import Role
 from engine.definitions.document import Document
 from engine.definitions.files import ROLES
 from engine.definitions.load import load_file
-from engine.definitions.model import Process, Role
+from engine.definitions.model import Process
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 

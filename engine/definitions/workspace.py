@@ -20,7 +20,8 @@ from engine.definitions.files import (
     template_files,
 )
 from engine.definitions.load import load_file
-from engine.definitions.model import OptionScript, Process, Workspace, build_process, build_script
+from engine.definitions.model import OptionScript, Process, Workspace, build_process
+from engine.definitions.options import build_script
 from engine.definitions.reads import template_reads
 from engine.definitions.roles import check_actors, read_roles
 from engine.definitions.schedule import SCHEDULE, read_schedules

@@ -13,27 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
     Connection,
     Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     create_engine,
     event,
-    func,
     select,
-    text,
 )
 
-from engine.clock import later, now
 from engine.errors import CardflowError, UsageError
-from engine.store import checks, dialect, folding, lock
+from engine.store import checks, dialect, lock, migrations
 from engine.store.tables import (
     api_tokens as api_tokens,
 )
@@ -78,182 +66,11 @@ from engine.store.tables import (
 )
 
 READ_ONLY = "cardflow_read_only"
-TOKEN_DAYS = 90  # an API token's lifetime unless `users token --expires` says otherwise
+TOKEN_DAYS = migrations.TOKEN_DAYS
 
 
-def _v1(connection: Connection) -> None:
-    """The first schema: every table as it is now, but cards without `open_key` and fields, the outbox
-    without delivery, users without their search columns and audit rows without the fields they set."""
-    later = (outbox, cards, users, transitions, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # made later
-    metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
-    first = MetaData()
-    Table(
-        "users",
-        first,
-        Column("id", String, primary_key=True),
-        Column("name", Text, nullable=False),
-        Column("email", Text, nullable=False),
-        Column("state", String, nullable=False),
-        Column("roles", Text, nullable=False),
-        Column("attributes", Text, nullable=False),
-        Column("updated_at", String, nullable=False),
-    )
-    cards_v1 = Table(
-        "cards",
-        first,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("user_id", String, nullable=False, index=True),
-        Column("process", String, nullable=False),
-        Column("state", String, nullable=False, index=True),
-        Column("open", Boolean, nullable=False),
-        Column("requester", String, nullable=False),
-        Column("production_type", String),
-        Column("batch_id", String, nullable=False),
-        Column("created_at", String, nullable=False),
-        Column("updated_at", String, nullable=False),
-        UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
-    )
-    Index("cards_user_process", cards_v1.c.user_id, cards_v1.c.process)
-    audit = (Column(name, String, nullable=False) for name in ("process", "trigger", "source", "dest", "actor", "at"))
-    Table("transitions", first, Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("card_id", Integer, nullable=False, index=True),
-          *audit, Column("batch_id", String), Column("fingerprint", String, nullable=False),
-          Column("decision_id", String, nullable=False), Column("reason", Text))  # fmt: skip
-    outbox_v1 = Table(
-        "outbox",
-        first,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("dedupe_key", String, nullable=False, unique=True),
-        Column("card_id", Integer),
-        Column("batch_id", String),
-        Column("template", String, nullable=False),
-        Column("recipient", Text, nullable=False),
-        Column("recipient_user", String, nullable=False),
-        Column("locale", String),
-        Column("context", Text, nullable=False),
-        Column("status", String, nullable=False),
-        Column("created_at", String, nullable=False),
-    )
-    Index("outbox_status", outbox_v1.c.status)
-    first.create_all(connection)
-
-
-def _v2(connection: Connection) -> None:
-    """Delivery of emails: rendered parts, Message-ID, attempts and back-off."""
-    for name, kind in (
-        ("subject", "TEXT"),
-        ("body_text", "TEXT"),
-        ("body_html", "TEXT"),
-        ("message_id", "VARCHAR"),
-        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-        ("next_attempt_at", "VARCHAR"),
-        ("error", "TEXT"),
-        ("sent_at", "VARCHAR"),
-    ):
-        connection.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {kind}"))
-
-
-def _v3(connection: Connection) -> None:
-    """One open card per user of an exclusive process, enforced by a unique index (NULLs do not collide)."""
-    connection.execute(text("ALTER TABLE cards ADD COLUMN open_key VARCHAR"))
-    connection.execute(text("CREATE UNIQUE INDEX one_open_card ON cards (process, open_key)"))
-
-
-def _outbox_history(connection: Connection) -> None:
-    """The outbox keeps each email's attempt history (failures and re-queues by `outbox retry`)."""
-    connection.execute(text("ALTER TABLE outbox ADD COLUMN history TEXT"))
-
-
-def _bureau_attempts(connection: Connection) -> None:
-    """Each order attempt the bureau did not answer (time-out, 5xx, connection lost), with its error and time."""
-    bureau_attempts.create(connection)
-
-
-def _indexes_for_reads(connection: Connection) -> None:
-    """Indexes for every read a command runs: a card's emails (`explain`), batches in order; and
-    `ix_cards_user_id` dropped, as `cards_user_process` leads with the same column (one index
-    less to write per card)."""
-    connection.execute(text("DROP INDEX IF EXISTS ix_cards_user_id"))
-    connection.execute(text("CREATE INDEX IF NOT EXISTS outbox_card ON outbox (card_id)"))
-    connection.execute(text("CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at, id)"))
-
-
-def _batch_chunks(connection: Connection) -> None:
-    """The chunks of batches worked by `cardflow worker`: one row per key range of users, with its outcome."""
-    batch_chunks.create(connection)
-
-
-def _console_logins(connection: Connection) -> None:
-    """Console log-ins: argon2 password hashes with failure counts, and hashed API tokens."""
-    metadata.create_all(connection, tables=[credentials])
-    first = MetaData()
-    Table(
-        "api_tokens",
-        first,
-        Column("token_hash", String, primary_key=True),
-        Column("user_id", String, nullable=False, index=True),
-        Column("created_at", String, nullable=False),
-    )
-    first.create_all(connection)
-
-
-def _sessions_and_token_expiry(connection: Connection) -> None:
-    """Console sessions in the store (so that they can be ended), and API tokens with a public id and
-    an expiry: the tokens already issued get TOKEN_DAYS from the upgrade."""
-    sessions.create(connection)
-    connection.execute(text("ALTER TABLE api_tokens ADD COLUMN token_id VARCHAR"))
-    connection.execute(text("ALTER TABLE api_tokens ADD COLUMN expires_at VARCHAR"))
-    expires = later(now(), days=TOKEN_DAYS)
-    connection.execute(api_tokens.update().values(token_id=func.substr(api_tokens.c.token_hash, 1, 12), expires_at=expires))
-    connection.execute(text("CREATE UNIQUE INDEX api_tokens_token_id ON api_tokens (token_id)"))
-
-
-def _card_fields(connection: Connection) -> None:
-    """Card fields (engine.definitions.fields): their values on each card, a JSON object (`{}` for
-    the cards already stored), and on each step's audit row the fields it set."""
-    connection.execute(text("ALTER TABLE cards ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'"))
-    connection.execute(text("ALTER TABLE transitions ADD COLUMN fields TEXT"))
-
-
-def _folded_search(connection: Connection) -> None:
-    """The users' name and department in lower case (Unicode, accents kept) for the console's
-    search, filled for the users already stored; departments found through an index."""
-    connection.execute(text("ALTER TABLE users ADD COLUMN folded_name TEXT"))
-    connection.execute(text("ALTER TABLE users ADD COLUMN folded_department TEXT"))
-    folding.fill_folded(connection)
-    connection.execute(text("CREATE INDEX users_department ON users (folded_department, id)"))
-
-
-def _groups_and_requested_by(connection: Connection) -> None:
-    """Exclusivity across processes: an open key is `GROUP:USER`, unique on its own (the keys stored
-    are of each process's own group, named after it); and each card's `requested_by`, the actor of
-    the last move into its state (else its requester)."""
-    connection.execute(text("UPDATE cards SET open_key = process || ':' || open_key WHERE open_key IS NOT NULL"))
-    connection.execute(text("DROP INDEX one_open_card"))
-    connection.execute(text("CREATE UNIQUE INDEX one_open_card_per_group ON cards (open_key)"))
-    connection.execute(text("ALTER TABLE cards ADD COLUMN requested_by VARCHAR"))
-    moved_in = (
-        "SELECT t.actor FROM transitions t WHERE t.card_id = cards.id AND t.dest = cards.state AND t.source <> t.dest "
-        "ORDER BY t.id DESC LIMIT 1"
-    )
-    connection.execute(text(f"UPDATE cards SET requested_by = COALESCE(({moved_in}), requester)"))
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1,
-    _v2,
-    _v3,
-    _outbox_history,
-    _bureau_attempts,
-    _indexes_for_reads,
-    _batch_chunks,
-    _console_logins,
-    _folded_search,
-    _sessions_and_token_expiry,
-    _groups_and_requested_by,
-    _card_fields,
-]
-VERSION = len(MIGRATIONS)
+MIGRATIONS = migrations.MIGRATIONS
+VERSION = migrations.VERSION
 
 
 def schema_version(connection: Connection) -> int:
