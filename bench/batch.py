@@ -1,7 +1,7 @@
 """Batch throughput and memory against a hand-written floor, measured in the same process.
 
     python bench/batch.py --users 100000 [--cases a,b,c] [--no-cli] [--repeat N] [--record]
-                          [--db postgresql+psycopg://USER@HOST:PORT/DB] [--no-bytecode]
+                          [--db postgresql+psycopg://USER@HOST:PORT/DB] [--no-bytecode] [--interleaved]
 
 Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
 (b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
@@ -19,6 +19,12 @@ figures on a noisy machine. Each ratio is given in wall time and in CPU time (th
 user and system time; the CLI's from wait4): on a machine shared with other work the wall time
 also counts the time the process waited for a core, the CPU time does not. `--record` appends
 the figures to bench/RESULTS.md.
+
+`--interleaved` measures differently, for a machine shared with other work: the floor, the engine
+through its API and the CLI each run in a fresh process of their own, taking turns (the order
+turned each round), for `--repeat` rounds (at least 3); the line gives the ratio of the medians and
+the ratio of the bests, in wall and CPU time, and the load average before and after. The floor is
+the same floor.
 
 cardflow's own modules are byte-compiled first, as `pip install` does for a wheel, so that the
 CLI's start-up is an installed cardflow's (where PYTHONDONTWRITEBYTECODE is set, as on the
@@ -41,6 +47,7 @@ import os
 import platform
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -289,6 +296,53 @@ def child(case: str, users: int, repeat: int, server: str | None) -> None:
     print(json.dumps({**figures, "floor_cpu": min(floor_cpu), "api_cpu": min(engine_cpu)}))
 
 
+def one_measure(case: str, users: int, measure: str, server: str | None) -> None:
+    """One measure of one case (the floor or the engine through its API) in this fresh process, on a
+    fresh store: print its wall and CPU time as JSON (`--interleaved`)."""
+    with tempfile.TemporaryDirectory() as folder, fresh_store(folder, measure, server) as store:
+        make_store(store, users)
+        gc.collect()
+        if measure == "floor":
+            seconds, cpu = floor(store, case)
+            cards = 0
+        else:
+            seconds, cpu, cards = engine_api(store, case)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "cards": cards}))
+
+
+def interleaved(case: str, users: int, rounds: int, server: str | None, with_cli: bool) -> str:
+    """The case measured in fresh processes, the floor, the API and the CLI taking turns round by round
+    (the order turned each round), so that a machine's slow minute falls on all of them: the ratio of
+    the medians and of the bests, in wall and CPU time."""
+    times: dict[str, list[tuple[float, float]]] = {"floor": [], "api": [], "cli": []}
+    cards = 0
+    for number in range(rounds):
+        order = ["floor", "api", "cli"] if with_cli else ["floor", "api"]
+        for measure in order if number % 2 == 0 else order[::-1]:
+            if measure == "cli":
+                seconds, cpu, _ = _cli_once(case, users, server)
+                times["cli"].append((seconds, cpu))
+                continue
+            command = [sys.executable, __file__, "--child", case, "--measure", measure, "--users", str(users)]
+            output = subprocess.run(command + (["--db", server] if server else []), capture_output=True, text=True, check=True)
+            figures = json.loads(output.stdout.strip().splitlines()[-1])
+            times[measure].append((figures["seconds"], figures["cpu"]))
+            cards = figures["cards"] or cards
+    line = f"({case}) {CASES[case][0]} {CASES[case][1] or 'default options'}: {cards} cards, {rounds} rounds"
+    for measure in ("api", "cli") if with_cli else ("api",):
+        median_wall, median_cpu = (_ratio(times[measure], times["floor"], index, statistics.median) for index in (0, 1))
+        best_wall, best_cpu = (_ratio(times[measure], times["floor"], index, min) for index in (0, 1))
+        line += (
+            f"; {measure.upper()} ratio of medians {median_wall:.2f} (CPU time {median_cpu:.2f}),"
+            f" of bests {best_wall:.2f} (CPU time {best_cpu:.2f})"
+        )
+    return line + f"; floor median {cards / statistics.median(t[0] for t in times['floor']):,.0f} cards/s"
+
+
+def _ratio(engine: list[tuple[float, float]], floor_times: list[tuple[float, float]], index: int, pick: Any) -> float:
+    return float(pick(t[index] for t in engine) / pick(t[index] for t in floor_times))
+
+
 def reset_peak_rss() -> None:
     """Reset this process's high-water mark of resident memory (Linux: /proc/self/clear_refs)."""
     with contextlib.suppress(OSError):
@@ -342,12 +396,24 @@ def main() -> int:
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
     parser.add_argument("--db", help="A PostgreSQL server URL (postgresql+psycopg://...): measure on fresh databases there.")
     parser.add_argument("--no-bytecode", action="store_true", help="Remove cardflow's compiled modules: measure from source.")
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="Measure the floor, the API and the CLI each in a fresh process, taking turns, --repeat rounds; "
+        "report the ratios of the medians and of the bests (and the load average before and after).",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["floor", "api"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and args.measure:
+        one_measure(args.child, args.users, args.measure, args.db)
+        return 0
     if args.child:
         child(args.child, args.users, args.repeat, args.db)
         return 0
     lines = [bytecode(compiled=not args.no_bytecode)]
+    if args.interleaved:
+        return _interleaved_run(args, lines)
     for case in args.cases.split(","):
         output = subprocess.run(
             [sys.executable, __file__, "--child", case, "--users", str(args.users), "--repeat", str(args.repeat)]
@@ -376,6 +442,22 @@ def main() -> int:
     print(lines[0])
     if args.record:
         record(args.users, lines, args.repeat, "PostgreSQL" if args.db else "SQLite")
+    return 0
+
+
+def _interleaved_run(args: argparse.Namespace, lines: list[str]) -> int:
+    before = os.getloadavg()[0]
+    for case in args.cases.split(","):
+        line = interleaved(case, args.users, max(args.repeat, 3), args.db, not args.no_cli)
+        print(line, flush=True)
+        lines.append(line)
+    lines.append(f"load average (1 min) before {before:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(lines[0])
+    print(lines[-1])
+    if args.record:
+        record_section(
+            f"{args.users:,} users, {'PostgreSQL' if args.db else 'SQLite'}, interleaved, {max(args.repeat, 3)} rounds", lines
+        )
     return 0
 
 
