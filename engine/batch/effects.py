@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from engine.definitions.compile import CompiledProcess, Decision
+from engine.definitions.model import Workspace
+from engine.definitions.options import EffectiveOptions
+from engine.definitions.recipients import deciding_roles
 from engine.definitions.templates import Templates, message_id
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.records import Batch
@@ -65,19 +68,37 @@ class FireContext:
     fingerprint: str
     at: str
     people: dict[str, Row] = field(default_factory=dict)
-    approvers: list[Row] | None = None
     connection: Connection | None = None
     email_keys: Iterator[str] = field(default_factory=lambda: _email_keys(uuid.uuid4().hex))
+    #: the workspace: the processes of the holder's other cards (`fire`) and who decides a state (`approvers`)
+    workspace: Workspace | None = None
+    #: every option in force (a card of another process reads its own scripts' options)
+    options: EffectiveOptions | None = None
+    #: the users of each role, read once a unit of work (shared by the contexts of the cards it fires on)
+    roles: dict[str, list[Row]] = field(default_factory=dict)
+    deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
             self.people.update(queries.users_by_id(self.connection, [user_id]))
         return self.people.get(user_id)
 
-    def approver_list(self) -> list[Row]:
-        if self.approvers is None:
-            self.approvers = queries.users_with_role(self.connection, "approver") if self.connection is not None else []
-        return self.approvers
+    def users_with_role(self, role: str) -> list[Row]:
+        """The active users holding `role`, in id order."""
+        if role not in self.roles:
+            self.roles[role] = queries.users_with_role(self.connection, role) if self.connection is not None else []
+            self.people.update((user["id"], user) for user in self.roles[role])
+        return self.roles[role]
+
+    def approvers_of(self, card: Row) -> list[Row]:
+        """The users who may decide `card` in its state: holding a role of an action process that a
+        person fires from it (`engine.definitions.recipients`), each once, in id order."""
+        key = (card["process"], card["state"])
+        if key not in self.deciders:
+            processes = self.workspace.processes if self.workspace is not None else {}
+            found = {u["id"]: u for role in deciding_roles(processes, *key) for u in self.users_with_role(role)}
+            self.deciders[key] = [found[user_id] for user_id in sorted(found)]
+        return self.deciders[key]
 
 
 def _email_keys(prefix: str) -> Iterator[str]:
@@ -246,7 +267,7 @@ def _email(context: FireContext, work: Work, card: Row, holder: Row, template: s
     process = context.compiled.process
     if to == "approvers":
         entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
-        for approver in context.approver_list():
+        for approver in context.approvers_of(card):
             if approver["id"] != card["requester"]:
                 work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
         return
@@ -308,7 +329,7 @@ _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
     """One email per batch and approver: each unit of work adds its cards to the approver's email."""
     for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        approver = context.people[approver_id]
         for (template, batch), group in _group(entries).items():
             key = f"batch:{batch}:{template}:{approver_id}"
             existing = queries.outbox_by_key(connection, key)
@@ -329,7 +350,7 @@ def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]
     cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
     rows = []
     for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        approver = context.people[approver_id]
         for (template, batch), group in _group(entries).items():
             email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
             rows.append(
