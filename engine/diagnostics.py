@@ -52,7 +52,15 @@ CODES: dict[str, str] = {
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
+    # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
+    "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
+    # effects: whom an email goes to, and `fire` (a trigger on the holder's other cards)
+    "E280": "unknown role '{name}'{hint} (known: {known})",
+    "E281": "fire: trigger '{name}' is declared by no process that creates cards{hint}",
+    "E282": "fire: trigger '{name}' has no transition in any process",
+    "E283": "fire: '{trigger}' fires '{name}' and the fires loop ({path}): a card could be fired again",
+    "E284": "fire: '{trigger}' starts a chain of fires {depth} deep ({path}); at most {limit}",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
@@ -90,6 +98,14 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """An expression's text and where it stands."""
+
+    text: str
+    location: Location
 
 
 @dataclass(frozen=True, order=True)

@@ -22,13 +22,17 @@ FLOORS = {
     "work": 3,
     "outbound": 2,
     "definitions": 1,
+    "effects": 1,
     "store": 1,
     "": 0,
 }
 LONGEST = 400
 #: Peer folders a folder may import although they share its floor: the workers' jobs (work/) run
 #: the batch runtime's chunks and syncs; batch/ never imports work/.
-PEERS = {"work": {"batch"}}
+#: The effect kinds (effects/) are built and checked by the definitions and, when they fire, write
+#: through the store: definitions/ imports effects/, whose kinds import definitions/ and store/ only
+#: inside functions or for types (tests below keep module-level imports out of both ways).
+PEERS = {"work": {"batch"}, "definitions": {"effects"}, "effects": {"definitions", "store"}}
 
 
 def module_name(path: Path) -> str:

@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
+from engine import effects
 from engine.definitions import model, schemas
+from engine.effects import email, fire
 
 #: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
 DERIVED: dict[type, set[str]] = {
@@ -14,7 +16,8 @@ DERIVED: dict[type, set[str]] = {
     model.Transition: {"index", "location"},
     model.State: {"name", "location"},
     model.Trigger: {"name", "location"},
-    model.Effect: {"location"},
+    email.Email: {"location", "role"},  # `role` is the name under `to: {role: NAME}`
+    fire.Fire: {"location"},
     model.Variable: {"name", "script", "has_value", "location", "value_location"},
     model.OptionScript: {"document"},
 }
@@ -27,7 +30,8 @@ DERIVED: dict[type, set[str]] = {
         (schemas.TRANSITION, model.Transition),
         (schemas.STATE, model.State),
         (schemas.TRIGGER, model.Trigger),
-        (schemas.EFFECT, model.Effect),
+        (effects.schema_of("email"), email.Email),
+        (effects.schema_of("fire"), fire.Fire),
         (schemas.PREREQUISITE, model.Prerequisite),
         (schemas.PRODUCTION_TYPE, model.ProductionType),
         (schemas.VARIABLE, model.Variable),

@@ -1,29 +1,35 @@
 """A fired trigger becomes rows: the card's new state, its audit row and decision, the bureau order
-and the emails it causes. Everything for one unit of work is gathered in a `Work` and written
-in the caller's transaction, so a state change and its effects commit together or not at all.
+and the rows its effects add (each effect by its kind, engine.effects). Everything for one unit of
+work is gathered in a `Work` and written in the caller's transaction, so a state change and its
+effects commit together or not at all.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 from sqlalchemy import Connection
 
-from engine.definitions.compile import CompiledProcess, Decision
+from engine import effects
+from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.recipients import deciding_roles
-from engine.definitions.templates import Templates, message_id
+from engine.definitions.templates import Templates
+from engine.effects.base import Firing
+from engine.effects.email import planned_approval_emails as planned_approval_emails
+from engine.effects.fire import MAX_DEPTH
+from engine.errors import Refused
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.records import Batch
-from engine.store import outbox, queries
+from engine.store import queries
 from engine.store.queries import Row, dumps
-from engine.store.views import card_view, person
+from engine.store.views import card_view
 
 
 @dataclass
@@ -43,15 +49,15 @@ class Work:
         A card another command moved meanwhile keeps its state, and its audit rows, orders and
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
-        rows, approvals = self.rows, self.approvals
+        rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
-            approvals = defaultdict(list, {a: [e for e in es if e["card"]["id"] not in lost] for a, es in approvals.items()})
         queries.write_rows(connection, rows)
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
             queries.insert_tuples(connection, table, columns, tuples)
-        if any(approvals.values()):
-            _merge_approval_emails(connection, context, {a: es for a, es in approvals.items() if es})
+        for kind in effects.KINDS.values():
+            if kind.flush is not None:
+                kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
         self.tuples = {}
         return lost
@@ -77,6 +83,8 @@ class FireContext:
     #: the users of each role, read once a unit of work (shared by the contexts of the cards it fires on)
     roles: dict[str, list[Row]] = field(default_factory=dict)
     deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+    #: the cards, each with the trigger fired on it, whose `fire` effects led to this context's transitions
+    chain: tuple[tuple[int, str], ...] = ()
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
@@ -99,6 +107,52 @@ class FireContext:
             found = {u["id"]: u for role in deciding_roles(processes, *key) for u in self.users_with_role(role)}
             self.deciders[key] = [found[user_id] for user_id in sorted(found)]
         return self.deciders[key]
+
+    def compiled_for(self, process: str) -> CompiledProcess | None:
+        """The machine of `process` under the options in force; None when the workspace has no such batch process."""
+        if process == self.compiled.process.symbolic_name:
+            return self.compiled
+        found = self.workspace.processes.get(process) if self.workspace is not None else None
+        if self.workspace is None or found is None or found.kind != "batch":
+            return None
+        return compile_process(found, self.options or self.compiled.options, self.workspace.fingerprint)
+
+    def holder_cards(self, firing: Firing) -> list[Row]:
+        """The holder's other cards, in the states this unit of work leaves them in (not written yet)."""
+        if self.connection is None:
+            return []
+        cards = {card["id"]: card for card in queries.find_cards(self.connection, user=firing.holder["id"])}
+        for change in firing.work.changes:
+            if change["id"] in cards:
+                cards[change["id"]].update({key: change[key] for key in ("state", "open", "open_key", "updated_at")})
+        return [card for card_id, card in cards.items() if card_id != firing.card["id"]]
+
+    def cascade(self, firing: Firing, card: Row, trigger: str) -> None:
+        """Fire `trigger` on `card`, another card of the holder, as `firing` caused it: with the same
+        actor and batch, the cause as its reason; refused when the chain would reach a card again or
+        grow longer than `engine.effects.fire.MAX_DEPTH`."""
+        chain = (*self.chain, (firing.card["id"], firing.trigger))
+        _refuse_loop(chain, card, trigger)
+        compiled = self.compiled_for(card["process"])
+        if compiled is None:
+            return
+        context = replace(self, compiled=compiled, fingerprint=compiled.fingerprint, chain=chain)
+        earlier = queries.order_counts(self.connection, [card["id"]]).get(card["id"], 0) if self.connection is not None else 0
+        reason = f"fired by card {firing.card['id']}'s {firing.trigger}"
+        work, batch = cast(Work, firing.work), cast(Batch, firing.batch)  # this module's, which made the firing
+        last_trace = work.last_trace  # what the caller reads of its own transition (the bureau's answer)
+        fire(
+            context,
+            work,
+            card,
+            firing.holder,
+            trigger,
+            process=card["process"],
+            batch=batch,
+            reason=reason,
+            earlier_orders=earlier,
+        )
+        work.last_trace = last_trace
 
 
 def _email_keys(prefix: str) -> Iterator[str]:
@@ -145,7 +199,7 @@ def fire(
     card the bureau answered before: an order placed now is the next one, under its own key.
     """
     decision = context.compiled.settled(trigger, card["state"])
-    bureau = None
+    answer = None
     if decision is None:  # the card's values matter: fire with the card in scope
         answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
         scope = {
@@ -159,9 +213,13 @@ def fire(
         decision = context.compiled.fire(trigger, card["state"], scope)
         if decision.dest is None:
             return decision
-        if answer.answer is not None:
-            bureau = _answer_view(answer.answer, context.connector.name)
-            _order_row(work, card, answer.answer, context, earlier_orders)
+    firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
+    if firing is not None:
+        _refuse(trigger, decision, firing)
+    bureau = None
+    if answer is not None and answer.answer is not None:
+        bureau = _answer_view(answer.answer, context.connector.name)
+        _order_row(work, card, answer.answer, context, earlier_orders)
     identity = record_decision(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
         {
@@ -196,9 +254,40 @@ def fire(
             "updated_at": context.at,
         }
         work.changes.append(change)
-    for effect in decision.effects:
-        _email(context, work, card, holder, effect.email, effect.to, reason)
+    if firing is not None:
+        for effect in decision.effects:
+            effects.kind(effect).fire(effect, firing)
     return decision
+
+
+def _refuse_loop(chain: tuple[tuple[int, str], ...], card: Row, trigger: str) -> None:
+    """Refused when a chain of fires reaches a card already in it, or grows too long."""
+    if card["id"] not in {card_id for card_id, _ in chain} and len(chain) <= MAX_DEPTH:
+        return
+    steps = " -> ".join(f"{fired} on card {card_id}" for card_id, fired in (*chain, (card["id"], trigger)))
+    first, fired = chain[0]
+    problem = f"fire would reach card {card['id']} again" if len(chain) <= MAX_DEPTH else f"fires go more than {MAX_DEPTH} deep"
+    raise Refused(f"{fired} refused, nothing changed: card {first}: {problem} ({steps})")
+
+
+def _firing(context: FireContext, work: Work, card: Row, holder: Row, reason: str | None, batch: Batch, trigger: str) -> Firing:
+    """The firing of a transition's effects, made before the card moves: its requester is who made
+    the request the transition decides (who moved the card into the state it leaves, else its creator)."""
+    return Firing(context, work, card, holder, reason, batch, trigger, card.get("requested_by") or card["requester"])
+
+
+def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:
+    """Refused when an effect cannot be done (a card field's value of the wrong type); nothing of the
+    card is written yet (an order the bureau took is asked again, under the same key)."""
+    refusals = []
+    for effect in decision.effects:
+        refusal = effects.kind(effect).refusal
+        found = refusal(effect, firing) if refusal is not None else None
+        if found:
+            refusals.append(found)
+    if refusals:
+        card = firing.card
+        raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({card['state']}): {'; '.join(refusals)}")
 
 
 def bureau_refusal(work: Work) -> str | None:
@@ -260,119 +349,3 @@ def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext,
             "at": context.at,
         }
     )
-
-
-def _email(context: FireContext, work: Work, card: Row, holder: Row, template: str, to: str, reason: str | None) -> None:
-    requester = context.user(card["requester"])
-    process = context.compiled.process
-    if to == "approvers":
-        entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
-        for approver in context.approvers_of(card):
-            if approver["id"] != card["requester"]:
-                work.approvals[approver["id"]].append({"card": entry, "template": template, "batch": card["batch_id"]})
-        return
-    recipient = holder if to == "holder" else requester
-    if recipient is None:
-        return
-    email_context = {
-        "recipient": person(recipient),
-        "holder": person(holder),
-        "requester": person(requester),
-        "card": {**card_view(card), "holder": person(holder)},
-        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
-        "batch": {"id": card["batch_id"]},
-        "reason": reason,
-    }
-    key = next(context.email_keys)
-    kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
-    work.rows["outbox"].append(_outbox_row(key, card["id"], card["batch_id"], template, recipient, email_context, context, kept))
-
-
-def _outbox_row(
-    key: str,
-    card: int | None,
-    batch: str | None,
-    template: str,
-    recipient: Row,
-    email_context: Row,
-    context: FireContext,
-    kept: Row | None = None,
-) -> Row:
-    """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
-    The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
-    locale = recipient.get("locale")
-    rendered = context.templates.render(template, email_context, locale)
-    return {
-        "dedupe_key": key,
-        "card_id": card,
-        "batch_id": batch,
-        "template": template,
-        "recipient": recipient["email"],
-        "recipient_user": recipient["id"],
-        "locale": locale,
-        "context": _CONTEXT_JSON(email_context if kept is None else kept),
-        "status": "pending",
-        "created_at": context.at,
-        "attempts": 0,
-        "subject": rendered.subject,
-        "body_text": rendered.text,
-        "body_html": rendered.html,
-        "message_id": message_id(key),
-    }
-
-
-#: An email's context as stored with it (for delivery and merging; key order does not matter, and
-#: not sorting keys makes it a third cheaper than `dumps`).
-_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
-def _merge_approval_emails(connection: Connection, context: FireContext, approvals: dict[str, list[Row]]) -> None:
-    """One email per batch and approver: each unit of work adds its cards to the approver's email."""
-    for approver_id, entries in approvals.items():
-        approver = context.people[approver_id]
-        for (template, batch), group in _group(entries).items():
-            key = f"batch:{batch}:{template}:{approver_id}"
-            existing = queries.outbox_by_key(connection, key)
-            cards = [entry["card"] for entry in group]
-            if existing:
-                previous = json.loads(existing["context"])
-                previous["cards"] = previous["cards"] + cards
-                rendered = context.templates.render(template, previous, existing["locale"])
-                parts = {"subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
-                queries.replace_outbox_context(connection, key, previous, parts)
-                continue
-            row = _outbox_row(key, None, batch, template, approver, _approval_context(context, approver, batch, cards), context)
-            outbox.add_once(connection, row)
-
-
-def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]]) -> list[Row]:
-    """The approvers' emails of one unit of work as rendered outbox rows, each with only this work's
-    cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
-    rows = []
-    for approver_id, entries in approvals.items():
-        approver = context.people[approver_id]
-        for (template, batch), group in _group(entries).items():
-            email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
-            rows.append(
-                _outbox_row(f"plan:{batch}:{template}:{approver_id}", None, batch, template, approver, email_context, context)
-            )
-    return rows
-
-
-def _approval_context(context: FireContext, approver: Row, batch: str, cards: list[Row]) -> Row:
-    """The context of an approver's email about `cards` of `batch`."""
-    process = context.compiled.process
-    return {
-        "recipient": person(approver),
-        "requester": person(context.actor),
-        "process": {"symbolic_name": process.symbolic_name, "name": process.name},
-        "batch": {"id": batch},
-        "cards": cards,
-    }
-
-
-def _group(entries: list[Row]) -> dict[tuple[str, str], list[Row]]:
-    grouped: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for entry in entries:
-        grouped[(entry["template"], entry["batch"])].append(entry)
-    return grouped

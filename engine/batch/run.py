@@ -37,6 +37,7 @@ from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
+from engine.errors import Refused
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import batches, db, lock, queries
 from engine.store.queries import Row
@@ -293,6 +294,8 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
         unanswered(work, card, context.connector.name, str(unavailable), context.at)
         reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
         return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
+    except Refused as refused:  # an effect cannot be done (a card field's value of the wrong type): no card
+        return UserResult(holder["id"], None, None, "skipped", refused.message)
     if decision.dest is None:
         return UserResult(holder["id"], None, None, "skipped", f"no transition of '{batch.creates}' fits (see `cardflow show`)")
     if not stored:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
+from engine import effects
 from engine.definitions.files import input_files
 from engine.definitions.model import Workspace
 
@@ -89,7 +90,8 @@ def entry_name(root: Path, render_templates: bool) -> str:
 
 def cache_key(root: Path, render_templates: bool) -> str:
     """The digest of everything a loaded workspace depends on (OSError if an input cannot be read)."""
-    digest = hashlib.sha256(f"{sys.version}\0{render_templates}\0{root.resolve()}\0".encode())
+    kinds = ",".join(effects.KINDS)  # a kind registered at run time (a test's own) judges differently
+    digest = hashlib.sha256(f"{sys.version}\0{render_templates}\0{root.resolve()}\0{kinds}\0".encode())
     for path in _code_files():
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
@@ -99,8 +101,9 @@ def cache_key(root: Path, render_templates: bool) -> str:
 
 
 def _code_files() -> Iterator[Path]:
-    """The modules that load and judge a workspace: this floor, the ground floor, the libraries' packages."""
+    """The modules that load and judge a workspace: this floor, the effect kinds, the ground floor, the libraries' packages."""
     yield from sorted(_HERE.glob("*.py"))
+    yield from sorted((_HERE.parent / "effects").glob("*.py"))
     yield from sorted(_HERE.parent.glob("*.py"))
     for name in LIBRARIES:
         spec = find_spec(name)

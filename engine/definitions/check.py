@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import effects
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
@@ -23,6 +24,7 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "action prerequisite": frozenset({"user", "card", "options", "actor"}),
     "guard": frozenset({"user", "card", "options", "batch", "actor", "bureau"}),
     "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
+    "effect value": frozenset({"user", "card", "options", "batch", "actor"}),
     "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
     "selection": frozenset({"user"}),
 }
@@ -71,6 +73,8 @@ def expressions_of(process: Process) -> Iterator[Placed]:
         for effect in transition.effects:
             if effect.when:
                 yield Placed(process, effect.when, "effect condition")
+            for value in effects.kind(effect).expressions(effect):
+                yield Placed(process, value, "effect value")
 
 
 def declared_options(process: Process, scripts: Scripts) -> dict[str, Variable]:
@@ -388,4 +392,5 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_actions,
     check_ambiguous,
     check_production_types,
+    effects.check_effects,
 )

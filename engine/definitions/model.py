@@ -11,27 +11,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from engine import effects
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
+from engine.diagnostics import Source as Source
+from engine.effects.base import Effect as Effect
 from engine.errors import UsageError, WorkspaceInvalid
-
-
-@dataclass(frozen=True)
-class Source:
-    """An expression's text and where it stands."""
-
-    text: str
-    location: Location
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A named effect of a transition: send the email template `email` to `to`, optionally `when`."""
-
-    email: str
-    to: str
-    when: Source | None
-    location: Location
 
 
 @dataclass(frozen=True)
@@ -333,11 +318,15 @@ def _transition(document: Document, index: int, spec: dict[str, Any], source: An
         dest=spec["dest"],
         guard=source((*where, "guard")),
         effects=tuple(
-            Effect(effect["email"], effect["to"], source((*where, "effects", j, "when")), document.at((*where, "effects", j)))
-            for j, effect in enumerate(spec.get("effects", ()))
+            _effect(document, (*where, "effects", j), entry, source) for j, entry in enumerate(spec.get("effects", ()))
         ),
         location=document.at(where),
     )
+
+
+def _effect(document: Document, where: tuple[Any, ...], entry: dict[str, Any], source: Any) -> Effect:
+    """An effect entry built by its kind (engine.effects), with its condition and location."""
+    return effects.build(entry, source((*where, "when")), document.at(where), lambda path: document.at((*where, *path)))
 
 
 def build_script(document: Document) -> OptionScript:

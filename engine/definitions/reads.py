@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import effects
 from engine.definitions.check import expressions_of
 from engine.definitions.expressions import ExpressionError, absence_tested, parse
 from engine.definitions.model import Process, Workspace
@@ -45,7 +46,7 @@ def user_reads(workspace: Workspace, names: Iterable[str]) -> list[UserRead]:
 
 def emails_of(process: Process) -> set[str]:
     """The email templates a process sends."""
-    return {effect.email for transition in process.transitions for effect in transition.effects}
+    return {email for transition in process.transitions for email, _ in effects.emails(transition.effects)}
 
 
 def template_reads(root: Path, processes: Iterable[Process]) -> dict[str, tuple[tuple[str, str, Location], ...]]:

@@ -20,11 +20,13 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes, select_autoescape
 from jinja2.bccache import BytecodeCache, FileSystemBytecodeCache
 
+from engine import effects
 from engine.definitions.email_samples import sample_context
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.effects.fire import fires_by_trigger
 from engine.errors import CardflowError
 from engine.records import EMAIL_CONTEXT, EMAIL_PERSONS, readable_fields
 
@@ -163,14 +165,17 @@ def check_templates(root: Path, processes: dict[str, Process], *, render: bool =
     compiles every template, so only `validate` asks for it; a batch meeting a template that fails
     stops at its line and writes nothing of the chunk."""
     folder = root / "templates" / "email"
-    # a reason comes only with what a person fires on a card (approve, reject, ... with --reason)
+    # a reason comes only with what a person fires on a card (approve, reject, ... with --reason),
+    # and with what a `fire` effect fires (the card and trigger that caused it)
     reasoned = {name for p in processes.values() if p.kind == "action" and p.actor != "system" for name in p.triggers}
+    reasoned |= {name for fired in fires_by_trigger(processes).values() for name in fired}
     sent: dict[tuple[str, str], tuple[bool, Location]] = {}  # (email, to): with a reason every time, first effect
     for process in processes.values():
         for transition in process.transitions:
             for effect in transition.effects:
-                reason, where = sent.get((effect.email, effect.to), (True, effect.location))
-                sent[(effect.email, effect.to)] = (reason and transition.trigger in reasoned, where)
+                for pair in effects.kind(effect).emails(effect):
+                    reason, where = sent.get(pair, (True, effect.location))
+                    sent[pair] = (reason and transition.trigger in reasoned, where)
     found: list[Diagnostic] = []
     templates = templates_for(folder)
     templates.refresh()  # the files may have changed since this process compiled them

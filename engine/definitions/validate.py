@@ -8,6 +8,7 @@ from typing import Any
 
 import cerberus
 
+from engine import effects
 from engine.definitions import schemas
 from engine.definitions.document import DocPath, Document
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
@@ -47,9 +48,41 @@ def validate(document: Document, kind: str) -> tuple[list[Diagnostic], bool]:
     buildable = all(_harmless(error, kind) for error in errors)
     if kind == "process":
         kind_problems = _kind_keys(document)
-        found += kind_problems
-        buildable = buildable and not kind_problems
+        effect_problems, effects_buildable = _effects(document)
+        found += kind_problems + effect_problems
+        buildable = buildable and not kind_problems and effects_buildable
     return found, buildable
+
+
+def _effects(document: Document) -> tuple[list[Diagnostic], bool]:
+    """Each effect entry against its kind's schema (engine.effects): one kind key, then its keys."""
+    found: list[Diagnostic] = []
+    buildable = True
+    for path, entry in _effect_entries(document.data):
+        names = effects.kind_keys(entry)
+        if len(names) != 1:
+            where = document.key_at((*path, names[1])) if names else document.at(path)
+            found.append(diagnostic(where, "E270", found=", ".join(map(str, names)) or "none", kinds=", ".join(effects.KINDS)))
+            known = effects.known_keys()
+            found += [_unknown(document, (*path, key), known) for key in entry if key not in known]
+            buildable = False
+            continue
+        validator = cerberus.Validator(effects.schema_of(names[0]), allow_unknown=False)
+        validator.validate(_text_keys(entry), normalize=False)
+        for error in _leaves(validator._errors):
+            found.append(_diagnostic(document, error, "", prefix=path, known=list(effects.schema_of(names[0]))))
+            buildable = buildable and error.code == cerberus.errors.UNKNOWN_FIELD.code
+    return found, buildable
+
+
+def _effect_entries(data: dict[str, Any]) -> Iterator[tuple[DocPath, dict[Any, Any]]]:
+    """(path, entry) of every effect entry that is a mapping (the process schema checked the rest)."""
+    transitions = data.get("transitions")
+    for i, transition in enumerate(transitions if isinstance(transitions, list) else ()):
+        entries = transition.get("effects") if isinstance(transition, dict) else None
+        for j, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if isinstance(entry, dict):
+                yield ("transitions", i, "effects", j), entry
 
 
 def _text_keys(data: Any) -> Any:
@@ -77,12 +110,17 @@ def _leaves(errors: Any) -> Iterator[Any]:
             yield error
 
 
-def _diagnostic(document: Document, error: Any, kind: str) -> Diagnostic:
-    path: DocPath = tuple(error.document_path)
+def _unknown(document: Document, path: DocPath, known: list[str]) -> Diagnostic:
+    key = path[-1]
+    return diagnostic(document.key_at(path), "E101", key=key, hint=did_you_mean(str(key), known))
+
+
+def _diagnostic(document: Document, error: Any, kind: str, *, prefix: DocPath = (), known: list[str] | None = None) -> Diagnostic:
+    """The diagnostic of a cerberus error; `prefix` and `known`: of an entry validated on its own (an effect)."""
+    path: DocPath = (*prefix, *error.document_path)
     rule = error.rule
     if error.code == cerberus.errors.UNKNOWN_FIELD.code:
-        key = path[-1]
-        return diagnostic(document.key_at(path), "E101", key=key, hint=did_you_mean(str(key), _known_keys(error, kind)))
+        return _unknown(document, path, known if known is not None else _known_keys(error, kind))
     if rule == "required":
         return diagnostic(document.at(path[:-1]), "E103", key=path[-1])
     if rule == "type":

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine import effects
 from engine.definitions.email_samples import SAMPLE_APPROVER, sample_context
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Workspace
@@ -22,9 +23,9 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
     """Who a template is sent to (holder, requester, actor, approvers or role), from the effects that name it."""
     for process in workspace.processes.values():
         for transition in process.transitions:
-            for effect in transition.effects:
-                if effect.email == template:
-                    return effect.to
+            for email, to in effects.emails(transition.effects):
+                if email == template:
+                    return to
     folder = workspace.root / TEMPLATES
     if not (folder / f"{template}.{PARTS['subject']}").is_file():
         known = sorted(path.name.removesuffix(f".{PARTS['subject']}") for path in folder.glob(f"*.{PARTS['subject']}"))
@@ -36,7 +37,7 @@ def _sender(workspace: Workspace, template: str) -> dict[str, Any]:
     """The process that sends `template` and the state its card is then in, for a sample email ({} when none does)."""
     for process in workspace.processes.values():
         for transition in process.transitions:
-            if any(effect.email == template for effect in transition.effects):
+            if any(email == template for email, _ in effects.emails(transition.effects)):
                 return {"process": {"symbolic_name": process.symbolic_name, "name": process.name}, "state": transition.dest}
     return {}
 
@@ -44,7 +45,10 @@ def _sender(workspace: Workspace, template: str) -> dict[str, Any]:
 def _needs_reason(workspace: Workspace, template: str) -> list[str]:
     """The triggers whose transitions send `template`, when every one of them requires a reason (else [])."""
     triggers = {
-        t.trigger for p in workspace.processes.values() for t in p.transitions if any(e.email == template for e in t.effects)
+        t.trigger
+        for p in workspace.processes.values()
+        for t in p.transitions
+        if any(email == template for email, _ in effects.emails(t.effects))
     }
     required = {name for p in workspace.processes.values() for name, t in p.triggers.items() if t.reason == "required"}
     return sorted(triggers) if triggers and triggers <= required else []

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from engine import effects
+
 if TYPE_CHECKING:  # imported when used: `validate --json` and the like need neither the runtime nor the store
     from engine.batch.actions import ActionResult
     from engine.batch.over_cards import CardRun
@@ -159,7 +161,7 @@ def process_detail(process: Process, options: EffectiveOptions, processes: Itera
                 "source": list(t.source),
                 "dest": t.dest,
                 "guard": t.guard.text if t.guard else None,
-                "effects": [f"email {e.email} to {e.to}" + (f" when {e.when.text}" if e.when else "") for e in t.effects],
+                "effects": [effects.kind(e).describe(e) + (f" when {e.when.text}" if e.when else "") for e in t.effects],
                 "at": str(t.location),
             }
             for t in process.transitions

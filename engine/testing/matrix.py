@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine import effects
 from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -212,7 +213,7 @@ def start_outcomes(compiled: CompiledProcess, scope: Mapping[str, Any]) -> dict[
         }
         decision = compiled.fire(str(compiled.process.creating_trigger), compiled.process.initial, {**scope, "bureau": bureau})
         if decision.dest is not None:
-            outcomes.setdefault(decision.dest, set()).update(effect.email for effect in decision.effects)
+            outcomes.setdefault(decision.dest, set()).update(email for email, _ in effects.emails(decision.effects))
     return {state: sorted(emails) for state, emails in sorted(outcomes.items())}
 
 
