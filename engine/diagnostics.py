@@ -54,6 +54,9 @@ CODES: dict[str, str] = {
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
     # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
     "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
+    # exclusivity groups across processes
+    "E250": "exclusive: {problem}; {shape}",
+    "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # effects: whom an email goes to, and `fire` (a trigger on the holder's other cards)
     "E280": "unknown role '{name}'{hint} (known: {known})",

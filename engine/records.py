@@ -76,6 +76,8 @@ class Card(TypedDict, total=False):
     process: Annotated[str, Stored("process"), EXPRESSIONS, TEMPLATES, JSON]
     state: Annotated[str, Stored("state"), EXPRESSIONS, TEMPLATES, JSON]
     requester: Annotated[str, Stored("requester"), EXPRESSIONS, TEMPLATES]
+    # who made the request the card waits on: the actor of the move into its state (a new card: its creator)
+    requested_by: Annotated[str | None, Stored("requested_by"), EXPRESSIONS, TEMPLATES, JSON]
     production_type: Annotated[str | None, Stored("production_type"), EXPRESSIONS, TEMPLATES, JSON]
     batch: Annotated[str, Stored("batch_id"), EXPRESSIONS, TEMPLATES, JSON]
     created_at: Annotated[str, Stored("created_at"), JSON]

@@ -75,6 +75,23 @@ def fire_workspace(extended_workspace: Path) -> Path:
     return extended_workspace
 
 
+#: The line of the reference "Order multiple cards" that makes it exclusive in its own group.
+OWN_GROUP = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
+
+
+@pytest.fixture
+def exclusive_workspace(workspace: Path) -> Path:
+    """The reference workspace with "Order card" added in YAML alone and "Order multiple cards" in
+    its exclusivity group, card_order (tests/exclusive/README.md)."""
+    order = workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
+    text = order.read_text(encoding="utf-8")
+    assert OWN_GROUP in text
+    grouped = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
+    order.write_text(text.replace(OWN_GROUP, grouped), encoding="utf-8")
+    shutil.copytree(ROOT / "tests" / "exclusive" / "processes", workspace / "processes", dirs_exist_ok=True)
+    return workspace
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"store under test: {STORE_KIND} (CARDFLOW_TEST_DB)"
 

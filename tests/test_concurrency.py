@@ -103,11 +103,11 @@ def test_the_store_refuses_a_second_open_card(folder: Path, stored: StoreUnderTe
     cardflow(folder, "run", ORDER, "--user", "u0001", "--as", "op1")
     insert = text(
         "insert into cards (id, user_id, process, state, open, requester, batch_id, created_at, updated_at, open_key) "
-        "values (999999, 'u0001', :process, 'processing', :open, 'op1', 'other', 'x', 'x', 'u0001')"
+        "values (999999, 'u0001', :process, 'processing', :open, 'op1', 'other', 'x', 'x', :key)"
     )
     engine = db.connect(stored.location)
     with pytest.raises(IntegrityError), engine.begin() as connection:
-        connection.execute(insert, {"process": ORDER, "open": True})
+        connection.execute(insert, {"process": ORDER, "open": True, "key": f"{ORDER}:u0001"})
     engine.dispose()
 
 

@@ -117,7 +117,17 @@ def test_listings_page_through_the_store(store: Run) -> None:
     assert window == users[3:7]
     shown = json.loads(store("cards", "--json", "--limit", "5", "--offset", "1").stdout)
     assert [card["id"] for card in shown] == whole[1:6]
-    assert set(shown[0]) == {"id", "user", "process", "state", "production_type", "batch", "created_at", "updated_at"}
+    assert set(shown[0]) == {
+        "id",
+        "user",
+        "process",
+        "state",
+        "requested_by",
+        "production_type",
+        "batch",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_an_empty_listing_is_an_empty_array(run: Run) -> None:

@@ -170,11 +170,12 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
             (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
     assert run("orders", "sync").exit_code == 0
     assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    (new,) = [card["id"] for card in json.loads(run("cards", "--user", "u1", "--json").stdout) if card["id"] != cards["u1"]]
     ready = {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location)}
     request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=(cards["u1"], cards["u2"])))
     result = run_over_cards(ready["workspace"], ready["engine"], request, Simulated())
     assert [(r.card, r.status, r.reason) for r in result.results] == [
-        (cards["u1"], "refused", "the user already has another open card of this process"),
+        (cards["u1"], "refused", f"user u1 already has open card {new} of 'Order multiple cards' (group {ORDER})"),
         (cards["u2"], "done", None),
     ]
 

@@ -65,7 +65,17 @@ def test_default_order_queues_cards(cf: Run) -> None:
     assert emails(cf) == []
     assert not Path("orders").exists()
     cards = ok(cf("cards", "--json"))
-    assert {key for key in cards[0]} == {"id", "user", "process", "state", "production_type", "batch", "created_at", "updated_at"}
+    assert {key for key in cards[0]} == {
+        "id",
+        "user",
+        "process",
+        "state",
+        "requested_by",
+        "production_type",
+        "batch",
+        "created_at",
+        "updated_at",
+    }
     assert cards[0]["production_type"] == "standard" and cards[0]["batch"] == output["batch"]
 
 

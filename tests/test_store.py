@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from conftest import Run, StoreUnderTest
 from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from engine.errors import UsageError
-from engine.store import db, queries
+from engine.store import db, open_cards, queries
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
@@ -294,7 +295,8 @@ def test_sql_in_a_user_id_is_data(run: Run, stored: StoreUnderTest, suffix: str)
 
 def _card(card_id: int, user: str, process: str, open_: bool, batch: str = "B1") -> dict[str, Any]:
     return {"id": card_id, "user_id": user, "process": process, "state": "s", "open": open_, "requester": "op",
-            "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None}  # fmt: skip
+            "production_type": None, "batch_id": batch, "created_at": "t", "updated_at": "t", "open_key": None,
+            "requested_by": "op"}  # fmt: skip
 
 
 def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreUnderTest) -> None:
@@ -315,7 +317,7 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreU
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, cards)
         for contiguous in (False, True):
-            assert queries.open_card_counts(connection, "P", page, contiguous=contiguous) == {"u02": 2, "u04": 1}
+            assert open_cards.counts(connection, ("P",), page, contiguous=contiguous) == {"u02": 2, "u04": 1}
             found = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
             assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
     engine.dispose()
@@ -337,7 +339,7 @@ def test_a_state_change_is_a_compare_and_set(stored: StoreUnderTest) -> None:
     engine = db.connect(stored.location)
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, [_card(1, "u01", "P", True), _card(2, "u02", "P", True)])
-        change = {"state": "t", "open": False, "open_key": None, "updated_at": "t2"}
+        change = {"state": "t", "open": False, "open_key": None, "requested_by": "op", "updated_at": "t2"}
         lost = queries.set_card_states(connection, [{**change, "id": 1, "was": "s"}, {**change, "id": 2, "was": "other"}])
     engine.dispose()
     assert lost == {2}
@@ -353,3 +355,44 @@ def test_new_card_ids_never_repeat(stored: StoreUnderTest) -> None:
         second = queries.new_card_ids(connection, 2)
     engine.dispose()
     assert first == sorted(first) and second == sorted(second) and set(first).isdisjoint(second) and len(first) == 3
+
+
+def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: StoreUnderTest) -> None:
+    """Upgrading a version-10 store qualifies each open key with its process (the process's own
+    group), makes the key unique on its own, and gives each card `requested_by`: the actor of the
+    last move into its state, else (no such move, or a move within the state) its requester."""
+    old = db.connect(stored.location, migrate=False)
+    assert db.upgrade(old, target=10) == 10
+    card = (
+        "INSERT INTO cards (id, user_id, process, state, open, requester, batch_id, created_at, updated_at, open_key) "
+        "VALUES (:id, :user, :process, :state, :open, 'op1', :batch, 't', 't', :key)"
+    )
+    move = (
+        "INSERT INTO transitions (card_id, process, trigger, source, dest, actor, at, fingerprint, decision_id) "
+        "VALUES (:card, 'P', :trigger, :source, :dest, :actor, 't', 'f', 'd')"
+    )
+    with old.begin() as connection:
+        for row in (
+            {"id": 1, "user": "u1", "process": "P", "state": "requested", "open": True, "batch": "B1", "key": "u1"},
+            {"id": 2, "user": "u1", "process": "Q", "state": "ordered", "open": True, "batch": "B2", "key": "u1"},
+            {"id": 3, "user": "u2", "process": "P", "state": "aborted", "open": False, "batch": "B1", "key": None},
+        ):
+            connection.execute(text(card), row)
+        for row in (
+            {"card": 1, "trigger": "start", "source": "registered", "dest": "requested", "actor": "op1"},
+            {"card": 1, "trigger": "request_again", "source": "produced", "dest": "requested", "actor": "op2"},
+            {"card": 1, "trigger": "postpone", "source": "requested", "dest": "requested", "actor": "ap1"},
+            {"card": 2, "trigger": "order", "source": "processing", "dest": "ordered", "actor": "system"},
+        ):
+            connection.execute(text(move), row)
+    old.dispose()
+
+    engine = db.connect(stored.location)
+    engine.dispose()
+    rows = sql(stored.location, "SELECT id, open_key, requested_by FROM cards ORDER BY id")
+    assert rows == [(1, "P:u1", "op2"), (2, "Q:u1", "system"), (3, None, "op1")]
+    insert = "INSERT INTO cards (id, user_id, process, state, open, requester, batch_id, created_at, updated_at, open_key) "
+    engine = db.connect(stored.location)
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # another process, the same group's key
+        connection.execute(text(insert + "VALUES (4, 'u1', 'R', 's', :open, 'op1', 'B3', 't', 't', 'P:u1')"), {"open": True})
+    engine.dispose()

@@ -26,6 +26,7 @@ from engine.batch.effects import (
     fire,
     unanswered,
 )
+from engine.batch.exclusivity import refused_move
 from engine.batch.request import refuse_inactive
 from engine.batch.results import none_held
 from engine.clock import now
@@ -39,7 +40,7 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import queries, syncs
+from engine.store import db, open_cards, queries, syncs
 from engine.store.queries import Row
 from engine.store.views import batch_of, batch_view, card_view
 
@@ -131,7 +132,14 @@ def act(
                     for card_id in authorized
                 ]
         except IntegrityError:
-            raise Refused(f"{trigger} refused, nothing changed: the user already has another open card of this process") from None
+            raise Refused(f"{trigger} refused, nothing changed: {_refused_move(workspace, engine, authorized, cards)}") from None
+
+
+def _refused_move(workspace: Workspace, engine: Engine, authorized: dict[int, _Authorized], cards: dict[int, Row]) -> str:
+    """Why the store refused the moves: the open card of its group that a reopened card's holder has."""
+    with db.reading(engine) as connection:
+        found = [refused_move(connection, workspace, authorized[card].compiled, cards[card]) for card in authorized]
+    return "; ".join(dict.fromkeys(found))
 
 
 def _authorize(
@@ -160,7 +168,7 @@ def _authorize(
     holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
     holder = {
         **holder,
-        "open_cards": queries.open_card_counts(connection, owner.symbolic_name, [holder["id"]]).get(holder["id"], 0),
+        "open_cards": open_cards.counts(connection, workspace.exclusive_group(owner), [holder["id"]]).get(holder["id"], 0),
     }
     reasons: list[str] = []
     for action in actions:

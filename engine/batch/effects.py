@@ -124,7 +124,7 @@ class FireContext:
         cards = {card["id"]: card for card in queries.find_cards(self.connection, user=firing.holder["id"])}
         for change in firing.work.changes:
             if change["id"] in cards:
-                cards[change["id"]].update({key: change[key] for key in ("state", "open", "open_key", "updated_at")})
+                cards[change["id"]].update({key: value for key, value in change.items() if key not in ("id", "was")})
         return [card for card_id, card in cards.items() if card_id != firing.card["id"]]
 
     def cascade(self, firing: Firing, card: Row, trigger: str) -> None:
@@ -236,14 +236,25 @@ def fire(
             "reason": reason,
         }
     )
+    _move(context, work, card, str(decision.dest), stored)
+    if firing is not None:
+        for effect in decision.effects:
+            effects.kind(effect).fire(effect, firing)
+    return decision
+
+
+def _move(context: FireContext, work: Work, card: Row, dest: str, stored: bool) -> None:
+    """Put the card dict in state `dest`; a stored card's change is a compare-and-set of the unit of work."""
     reopened, source = not card["open"], card["state"]
-    card["state"] = decision.dest
-    card["open"] = decision.dest not in context.compiled.process.finals
+    card["state"] = dest
+    card["open"] = dest not in context.compiled.process.finals
     card["updated_at"] = context.at
+    if dest != source:  # who moved the card into its state made the request it now waits on
+        card["requested_by"] = context.actor["id"]
     if not card["open"]:
         card["open_key"] = None
-    elif reopened and context.compiled.exclusive:
-        card["open_key"] = card["user_id"]
+    elif reopened:
+        card["open_key"] = context.compiled.open_key(card["user_id"])
     if stored:
         change = {
             "id": card["id"],
@@ -251,13 +262,10 @@ def fire(
             "state": card["state"],
             "open": card["open"],
             "open_key": card.get("open_key"),
+            "requested_by": card["requested_by"],
             "updated_at": context.at,
         }
         work.changes.append(change)
-    if firing is not None:
-        for effect in decision.effects:
-            effects.kind(effect).fire(effect, firing)
-    return decision
 
 
 def _refuse_loop(chain: tuple[tuple[int, str], ...], card: Row, trigger: str) -> None:

@@ -22,6 +22,7 @@ from engine.batch.actions import _apply, _authorize
 from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.clock import now
 from engine.definitions.compile import compile_process
@@ -268,7 +269,8 @@ def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:
     except IntegrityError:
         with db.reading(engine) as connection:
             card = card_runs.cards_by_id(connection, [card_id], hold=False)[card_id]
-        reason = "the user already has another open card of this process"
+            owner = compile_process(run.workspace.process(card["process"]), run.options, run.workspace.fingerprint)
+            reason = refused_move(connection, run.workspace, owner, card)
         return [CardResult(card_id, card["user_id"], card["state"], None, "refused", reason)]
 
 

@@ -10,6 +10,7 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine
 
 from engine.batch.attributes import refuse_unknown_attributes
+from engine.batch.exclusivity import refused_new_card
 from engine.batch.prerequisites import Prerequisites
 from engine.batch.request import (
     RunRequest,
@@ -30,7 +31,7 @@ from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.records import Batch as BatchView
-from engine.store import db, queries
+from engine.store import db, open_cards, queries
 from engine.store.queries import Row
 from engine.store.views import batch_view
 
@@ -48,6 +49,8 @@ class Batch:
     prerequisites: list[tuple[Compiled, str]]
     where: Compiled | None
     templates: Templates
+    #: the processes a user's open cards are counted over (its exclusivity group), by symbolic name with their names
+    group: dict[str, str]
     workspace: Workspace | None = None  # what a fire on other cards and the approvers are found in
     every_option: EffectiveOptions | None = None  # of every script (a fire reaches cards of other processes)
     resumed: bool = False
@@ -101,7 +104,10 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     refuse_unknown_attributes(workspace, connection, [process.symbolic_name])
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
-    return Batch(request, process, compiled, options, actor, record, prerequisites, where, templates, workspace, every_option)
+    group = workspace.exclusive_group(process)
+    return Batch(
+        request, process, compiled, options, actor, record, prerequisites, where, templates, group, workspace, every_option
+    )
 
 
 def selected_users(engine: Engine, batch: Batch, chunk: int) -> Iterator[list[Row]]:
@@ -125,7 +131,7 @@ def selected_users(engine: Engine, batch: Batch, chunk: int) -> Iterator[list[Ro
 def _count_open_cards(engine: Engine, batch: Batch, users: list[Row]) -> None:
     """Give each user of a page of the users table its `open_cards`, for a --where that reads it."""
     with db.reading(engine) as connection:
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users], contiguous=True)
+        counts = open_cards.counts(connection, batch.group, [u["id"] for u in users], contiguous=True)
     for user in users:
         user["open_cards"] = counts.get(user["id"], 0)
 
@@ -133,9 +139,12 @@ def _count_open_cards(engine: Engine, batch: Batch, users: list[Row]) -> None:
 def refuse_if_any_skipped(connection: Connection, batch: Batch, chunk: int) -> None:
     skipped = []
     for users in selected_users(connection.engine, batch, chunk):
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, [u["id"] for u in users])
+        opened = open_cards.by_user(connection, batch.group, [u["id"] for u in users])
         for user in users:
-            failed = failed_prerequisite(batch, {**user, "open_cards": counts.get(user["id"], 0)})
+            held = opened.get(user["id"])
+            failed = failed_prerequisite(batch, {**user, "open_cards": held.total if held else 0}) or refused_new_card(
+                batch.compiled, batch.group, user["id"], held
+            )
             if failed:
                 skipped.append(f"{user['id']} ({clause(failed)})")
     if skipped:

@@ -26,6 +26,7 @@ from engine.batch.effects import (
     planned_approval_emails,
     unanswered,
 )
+from engine.batch.exclusivity import refused_new_card
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import BatchResult, UserResult
@@ -39,7 +40,8 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
 from engine.errors import Refused
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import batches, db, lock, queries
+from engine.store import batches, db, lock, open_cards, queries
+from engine.store.open_cards import OpenCards
 from engine.store.queries import Row
 
 #: Users per chunk, one transaction each: bigger chunks commit less often (each commit rewrites
@@ -201,30 +203,34 @@ def _run_chunk(
         work.flush(connection, context)
 
 
-def _failures(batch: Batch, users: list[Row], done: dict[str, Row], counts: dict[str, int] | None) -> dict[str, str | None]:
-    """The first failed prerequisite of each user without a card of this batch (None: all hold);
-    so that the chunk knows how many card ids it needs before it makes any card."""
+def _failures(batch: Batch, users: list[Row], done: dict[str, Row], opened: dict[str, OpenCards] | None) -> dict[str, str | None]:
+    """Why each user without a card of this batch gets none (None: they get one): the first failed
+    prerequisite, else an open card of the process's exclusivity group while its rule holds; so
+    that the chunk knows how many card ids it needs before it makes any card."""
     scope = prerequisite_scope(batch)
     reads: Reads = []
     failures: dict[str, str | None] = {}
     for user in users:
-        if counts is not None:
-            user["open_cards"] = counts.get(user["id"], 0)
+        held = opened.get(user["id"]) if opened is not None else None
+        if opened is not None:
+            user["open_cards"] = held.total if held else 0
         if user["id"] not in done:
-            failures[user["id"]] = failed_prerequisite(batch, user, scope, reads)
+            failed = failed_prerequisite(batch, user, scope, reads)
+            failures[user["id"]] = failed or refused_new_card(batch.compiled, batch.group, user["id"], held)
     return failures
 
 
 def _looked_up(
     connection: Connection, batch: Batch, ids: list[str], resumed: bool
-) -> tuple[dict[str, Row], dict[str, int] | None]:
-    """The cards this batch made already for these users (when resumed), and their open cards (when read)."""
+) -> tuple[dict[str, Row], dict[str, OpenCards] | None]:
+    """The cards this batch made already for these users (when resumed), and their open cards of the
+    group (when read, or when the exclusivity rule holds)."""
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
     done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
-    counts = None
-    if batch.counts_open:
-        counts = queries.open_card_counts(connection, batch.process.symbolic_name, ids, contiguous=contiguous)
-    return done, counts
+    opened = None
+    if batch.counts_open or batch.compiled.exclusive:
+        opened = open_cards.by_user(connection, batch.group, ids, contiguous=contiguous)
+    return done, opened
 
 
 def _again(context: FireContext, work: Work, batch: Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
@@ -272,14 +278,14 @@ def _blank_card(batch: Batch, at: str) -> Row:
         "created_at": at,
         "updated_at": at,
         "open_key": None,
+        "requested_by": batch.actor["id"],
     }
 
 
 def _create_card(context: FireContext, work: Work, batch: Batch, holder: Row, card_id: int, blank: Row) -> UserResult:
     card = blank.copy()
     card["id"], card["user_id"] = card_id, holder["id"]
-    if batch.compiled.exclusive:
-        card["open_key"] = holder["id"]
+    card["open_key"] = batch.compiled.open_key(holder["id"])
     return _start(context, work, batch, holder, card, stored=False)
 
 

@@ -24,6 +24,7 @@ CARD_COLUMNS = (
     "created_at",
     "updated_at",
     "open_key",
+    "requested_by",
 )
 TRANSITION_COLUMNS = (
     "card_id",
@@ -46,7 +47,7 @@ class SettledStart:
 
     dest: str
     open: bool
-    keyed: bool
+    group: str | None  # the exclusivity group whose key a new card takes (`GROUP:USER`), if any
     card: tuple[str, str, bool, str, str | None, str, str, str]
     audit: tuple[str, str, str, str, str, str, str, str, str, None]
     cards: list[tuple[object, ...]]
@@ -55,9 +56,10 @@ class SettledStart:
     def add(self, user_id: str, card_id: int) -> None:
         """The rows of a new card `card_id` for `user_id`."""
         process, dest, is_open, requester, production_type, batch, created, updated = self.card
-        open_key = user_id if self.keyed else None
+        open_key = f"{self.group}:{user_id}" if self.group else None
+        # requested_by: the actor of the start, the batch's actor, who is the requester
         self.cards.append(
-            (card_id, user_id, process, dest, is_open, requester, production_type, batch, created, updated, open_key)
+            (card_id, user_id, process, dest, is_open, requester, production_type, batch, created, updated, open_key, requester)
         )
         self.transitions.append((card_id, *self.audit))
 
@@ -78,7 +80,7 @@ def settled_start(context: FireContext, work: Work, trigger: str, blank: dict[st
     return SettledStart(
         decision.dest,
         is_open,
-        compiled.exclusive and is_open,
+        compiled.group if is_open else None,
         (*card, batch, at, at),
         audit,
         work.tuples.setdefault(("cards", CARD_COLUMNS), []),

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine import effects
 from engine.definitions.creating import check_creating_trigger
+from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import type_problem
@@ -62,8 +63,8 @@ def expressions_of(process: Process) -> Iterator[Placed]:
     kind = f"{process.kind} prerequisite"
     for prerequisite in process.prerequisites:
         yield Placed(process, prerequisite.rule, kind)
-    if process.exclusive:
-        yield Placed(process, process.exclusive, "production type")
+    if process.exclusive and process.exclusive.when:
+        yield Placed(process, process.exclusive.when, "production type")
     if process.production_type:
         yield Placed(process, process.production_type.choices, "production type")
         yield Placed(process, process.production_type.selectable, "production type")
@@ -389,6 +390,7 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_dead_ends,
     check_triggers,
     check_creating_trigger,
+    check_exclusive,
     check_actions,
     check_ambiguous,
     check_production_types,

@@ -94,6 +94,16 @@ class CompiledProcess:
         """The candidate a transition of the machine was built from."""
         return self.placed[id(machine_transition)]
 
+    @property
+    def group(self) -> str | None:
+        """The exclusivity group whose rule holds under these options, else None."""
+        return self.process.exclusive.group if self.exclusive and self.process.exclusive else None
+
+    def open_key(self, user_id: str) -> str | None:
+        """The key of an open card of `user_id` while the exclusivity rule holds (`GROUP:USER`), else None."""
+        group = self.group
+        return f"{group}:{user_id}" if group else None
+
     def can_fire(self, trigger: str, state: str) -> bool:
         """Whether some transition for `trigger` leaves `state` under these options."""
         event = self.machine.events.get(trigger)
@@ -292,7 +302,8 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
                 placed[id(machine.events[transition.trigger].transitions[source][-1])] = candidate
     models = {trigger: _Card() for trigger in {t.trigger for t in process.transitions}}
     frozen = {key: tuple(group) for key, group in candidates.items()}
-    exclusive = bool(process.exclusive and parse(process.exclusive.text).truth(scope)[0] is True)
+    when = process.exclusive.when if process.exclusive else None
+    exclusive = process.exclusive is not None and (when is None or parse(when.text).truth(scope)[0] is True)
     return CompiledProcess(process, options, fingerprint, machine, frozen, models, placed, exclusive)
 
 

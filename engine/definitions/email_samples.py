@@ -48,6 +48,7 @@ def sample_context(
         "state": state,
         "process": process["symbolic_name"],
         "requester": "op1",
+        "requested_by": "op1",
         "production_type": "standard",
         "batch": batch["id"],
         "holder": holder,

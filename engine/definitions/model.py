@@ -88,6 +88,15 @@ class ProductionType:
 
 
 @dataclass(frozen=True)
+class Exclusive:
+    """One open card per user across the processes of `group`, while `when` holds (None: always)."""
+
+    group: str
+    when: Source | None
+    location: Location
+
+
+@dataclass(frozen=True)
 class Process:
     """A process definition: metadata, prerequisites and, for batch processes, the card lifecycle."""
 
@@ -105,7 +114,7 @@ class Process:
     creates: str | None  # the trigger that creates a card, when the YAML names it
     triggers: dict[str, Trigger]
     production_type: ProductionType | None
-    exclusive: Source | None
+    exclusive: Exclusive | None
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
@@ -219,6 +228,14 @@ class Workspace:
             raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
         return self.processes[name]
 
+    def exclusive_group(self, process: Process) -> dict[str, str]:
+        """The processes whose open cards a user's `open_cards` counts for `process`, each symbolic
+        name with its name: every process of its exclusivity group, else the process alone."""
+        if process.exclusive is None:
+            return {process.symbolic_name: process.name}
+        group = process.exclusive.group
+        return {p.symbolic_name: p.name for p in self.processes.values() if p.exclusive and p.exclusive.group == group}
+
     def require_names(self, *, state: str | None = None, process: str | None = None) -> None:
         """A UsageError with a close name when `process`, or `state` (of it, or of any process), is unknown."""
         chosen = [self.process(process)] if process is not None else list(self.processes.values())
@@ -286,7 +303,7 @@ def build_process(document: Document) -> Process:
         )
         if production
         else None,
-        exclusive=source(("exclusive",)),
+        exclusive=_exclusive(data, document, source),
         prerequisites=tuple(
             Prerequisite(source(("prerequisites", i, "rule")), entry["message"], entry.get("sv"))  # type: ignore[arg-type]
             for i, entry in enumerate(data.get("prerequisites", ()))
@@ -306,6 +323,17 @@ def build_process(document: Document) -> Process:
         sv=dict(data.get("sv", {})),
         document=document,
     )
+
+
+def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:
+    """`exclusive: EXPR` (the group named after the process) or `exclusive: {group, when}`; None when
+    absent or malformed (`engine.definitions.exclusive` reports it)."""
+    value, where = data.get("exclusive"), document.at(("exclusive",))
+    if isinstance(value, str):
+        return Exclusive(data["symbolic_name"], source(("exclusive",)), where)
+    if isinstance(value, dict) and isinstance(value.get("group"), str):
+        return Exclusive(value["group"], source(("exclusive", "when")), where)
+    return None
 
 
 def _transition(document: Document, index: int, spec: dict[str, Any], source: Any) -> Transition:

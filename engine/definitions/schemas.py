@@ -84,7 +84,8 @@ PROCESS: Schema = {
         "valuesrules": {"type": "dict", "schema": TRIGGER},
     },
     "production_type": {"type": "dict", "schema": PRODUCTION_TYPE},
-    "exclusive": _text(required=False),
+    # an expression, or {group, when}: checked by engine.definitions.exclusive (E250, E251)
+    "exclusive": {"nullable": False},
     "prerequisites": {"type": "list", "schema": {"type": "dict", "schema": PREREQUISITE}},
     "states": {
         "type": "dict",

@@ -212,6 +212,21 @@ def _folded_search(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX users_department ON users (folded_department, id)"))
 
 
+def _groups_and_requested_by(connection: Connection) -> None:
+    """Exclusivity across processes: an open key is `GROUP:USER`, unique on its own (the keys stored
+    are of each process's own group, named after it); and each card's `requested_by`, the actor of
+    the last move into its state (else its requester)."""
+    connection.execute(text("UPDATE cards SET open_key = process || ':' || open_key WHERE open_key IS NOT NULL"))
+    connection.execute(text("DROP INDEX one_open_card"))
+    connection.execute(text("CREATE UNIQUE INDEX one_open_card_per_group ON cards (open_key)"))
+    connection.execute(text("ALTER TABLE cards ADD COLUMN requested_by VARCHAR"))
+    moved_in = (
+        "SELECT t.actor FROM transitions t WHERE t.card_id = cards.id AND t.dest = cards.state AND t.source <> t.dest "
+        "ORDER BY t.id DESC LIMIT 1"
+    )
+    connection.execute(text(f"UPDATE cards SET requested_by = COALESCE(({moved_in}), requester)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -223,6 +238,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _console_logins,
     _folded_search,
     _sessions_and_token_expiry,
+    _groups_and_requested_by,
 ]
 VERSION = len(MIGRATIONS)
 

@@ -199,35 +199,13 @@ def batch_card_count(connection: Connection, batch_id: str) -> int:
 # cards
 
 
-def open_card_counts(
-    connection: Connection, process: str, user_ids: Sequence[str], *, contiguous: bool = False
-) -> dict[str, int]:
-    """How many open cards of `process` each user has. `contiguous` says the ids are every user
-    from the first to the last in id order (a page of users), so one range scan finds them."""
-    among = _among(db.cards.c.user_id, user_ids, contiguous)
-    if contiguous and user_ids:
-        # the process is compared here, not in SQL, so that no planner prefers the (process, open_key) index
-        query = (
-            select(db.cards.c.user_id, db.cards.c.process, func.count())
-            .where(among, db.cards.c.open.is_(True))
-            .group_by(db.cards.c.user_id, db.cards.c.process)
-        )
-        return {user: count for user, of, count in connection.execute(query) if of == process}
-    query = (
-        select(db.cards.c.user_id, func.count())
-        .where(db.cards.c.process == process, db.cards.c.open.is_(True), among)
-        .group_by(db.cards.c.user_id)
-    )
-    return {user: count for user, count in connection.execute(query)}
-
-
 def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str], *, contiguous: bool = False) -> dict[str, Row]:
     """Cards this batch already made for these users (a resumed batch skips them); `contiguous` as above."""
-    query = select(db.cards).where(db.cards.c.batch_id == batch_id, _among(db.cards.c.user_id, user_ids, contiguous))
+    query = select(db.cards).where(db.cards.c.batch_id == batch_id, among(db.cards.c.user_id, user_ids, contiguous))
     return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
 
 
-def _among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
+def among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
     """`column` is one of `user_ids`: a range when they are contiguous, else a list."""
     if contiguous and user_ids:
         return column.between(user_ids[0], user_ids[-1])
@@ -279,12 +257,13 @@ def find_cards(
 
 def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     """Apply state changes, each a compare-and-set: a dict with id, the state it was read in
-    (`was`), and the new state, open, open_key, updated_at. Return the ids of the cards that were
-    no longer in the state read (another command moved them): those are left as they are."""
+    (`was`), and the new state, open, open_key, requested_by, updated_at. Return the ids of the cards
+    that were no longer in the state read (another command moved them): those are left as they are."""
     statement = _compare_and_set()
     lost: set[int] = set()
     for c in changes:
         row = {"card": c["id"], "was": c["was"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"]}
+        row["by"] = c["requested_by"]
         if connection.execute(statement, {**row, "at": c["updated_at"]}).rowcount != 1:
             lost.add(c["id"])
     return lost
@@ -296,7 +275,13 @@ def _compare_and_set() -> Any:
     return (
         update(cards)
         .where(cards.c.id == bindparam("card"), cards.c.state == bindparam("was"))
-        .values(state=bindparam("new_state"), open=bindparam("new_open"), open_key=bindparam("key"), updated_at=bindparam("at"))
+        .values(
+            state=bindparam("new_state"),
+            open=bindparam("new_open"),
+            open_key=bindparam("key"),
+            requested_by=bindparam("by"),
+            updated_at=bindparam("at"),
+        )
     )
 
 

@@ -56,8 +56,11 @@ cards = Table(
     Column("created_at", String, nullable=False),
     Column("updated_at", String, nullable=False),
     UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
-    # version 3: the user of an open card of an exclusive process; unique per process
+    # version 3: the user of an open card of an exclusive process; version 11: `GROUP:USER`, unique
+    # over the exclusivity group (a process's own group is named after it)
     Column("open_key", String),
+    # version 11: who made the request the card waits on (the actor of the move into its state)
+    Column("requested_by", String),
 )
 
 decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
@@ -182,7 +185,7 @@ sessions = Table(
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
-Index("one_open_card", cards.c.process, cards.c.open_key, unique=True)
+Index("one_open_card_per_group", cards.c.open_key, unique=True)  # version 11
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
 Index("users_department", users.c.folded_department, users.c.id)  # version 9

@@ -178,6 +178,7 @@ def representative_scope(compiled: CompiledProcess) -> dict[str, Any]:
         "state": process.initial,
         "process": process.symbolic_name,
         "requester": OPERATOR["id"],
+        "requested_by": OPERATOR["id"],
         "production_type": production_type,
         "batch": BATCH_ID,
     }

@@ -193,6 +193,7 @@ class _Runner:
                     "state": card["state"],
                     "open": card["state"] not in finals,
                     "requester": card.get("requester", "system"),
+                    "requested_by": card.get("requester", "system"),
                     "production_type": card.get("production_type"),
                     "batch_id": "existing" if seen[card["user"]] == 1 else f"existing-{seen[card['user']]}",
                     "created_at": SCENARIO_TIME,

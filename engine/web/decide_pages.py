@@ -35,7 +35,7 @@ def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[s
             for process, states in decision_states(console.workspace, desks(console.workspace).decide).items()
             for card in queries.find_cards(connection, process=process, states=states, limit=limit)
         ]
-        people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requester"] for card in found})
+        people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requested_by"] for card in found})
     found.sort(key=lambda card: card["id"])
     return found[:limit], people
 
@@ -71,7 +71,8 @@ def _approval_context(request: Request, card_id: int, problem: str | None = None
     console = console_of(request)
     with db.reading(console.engine) as connection:
         story = card_story(connection, card_id)
-        requester = queries.users_by_id(connection, [story["card"]["requester"]]).get(story["card"]["requester"])
+        made_by = story["card"]["requested_by"]  # who made the request being decided
+        requester = queries.users_by_id(connection, [made_by]).get(made_by)
         batch = queries.get_batch(connection, story["card"]["batch_id"])
     process = console.workspace.processes.get(story["card"]["process"])
     triggers = list(triggers_of_roles(console.workspace, desks(console.workspace).decide, story["card"]["process"]).values())

@@ -1,0 +1,53 @@
+"""The console runs a process of an exclusivity group (tests/exclusive): a user with an open card
+of another process of the group is refused, the plan and the result naming that card and its process."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from console_helpers import ROOT, csrf_of, sign_in
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from engine.store import db, queries
+
+OWN_GROUP = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
+GROUPED = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
+
+
+@pytest.fixture
+def web_workspace(web_workspace: Path) -> Path:
+    """The console's workspace with "Order card" and "Order multiple cards" in the group card_order."""
+    order = web_workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
+    order.write_text(order.read_text(encoding="utf-8").replace(OWN_GROUP, GROUPED), encoding="utf-8")
+    shutil.copytree(ROOT / "tests" / "exclusive" / "processes", web_workspace / "processes", dirs_exist_ok=True)
+    return web_workspace
+
+
+def ordered(client: TestClient, process: str, user: str) -> tuple[str, str]:
+    """The plan page and the result page of running `process` for `user` from BATCH ORDERS, as text."""
+    path = f"/batch/{process}"
+    plan = client.post(f"{path}/confirm", data={"csrf": csrf_of(client), "user": [user]})
+    assert plan.status_code == 200, plan.text
+    batch_id = re.search(r'name="batch_id" value="([^"]+)"', plan.text)
+    assert batch_id
+    done = client.post(f"{path}/run", data={"csrf": csrf_of(client), "user": [user], "batch_id": batch_id.group(1)})
+    assert done.status_code == 200, done.text
+    return html.unescape(plan.text), html.unescape(done.text)
+
+
+def test_the_console_names_the_open_card_of_the_group(client: TestClient, store: Engine) -> None:
+    """u01 holds an open "Order multiple cards" card: "Order card" plans and reports the refusal naming it."""
+    sign_in(client, "op1")
+    ordered(client, "CardsAddonExtProdBoProcOrderMultiple", "u01")
+    with db.reading(store) as connection:
+        (card,) = queries.find_cards(connection, user="u01")
+    plan, done = ordered(client, "TestProcOrderCard", "u01")
+    words = f"user u01 already has open card {card['id']} of 'Order multiple cards' (group card_order)"
+    assert words in plan and words in done
+    with db.reading(store) as connection:
+        assert len(queries.find_cards(connection, user="u01")) == 1
