@@ -110,6 +110,25 @@ def more_transitions(workspace: Path, transitions: str) -> None:
     path.write_text(text.replace(LAST_TRANSITION, LAST_TRANSITION + transitions))
 
 
+def test_a_batch_that_creates_cards_fires_on_the_holders_older_cards(cf: Run, fire_workspace: Path) -> None:
+    """A new order that aborts the holder's queued ones (`fire: abort` on start -> processing): a second run for
+    u1 aborts u1's first card, as its own transition with the cause as reason, and leaves u2's queued card."""
+    edit(
+        fire_workspace,
+        "    dest: processing\n    guard: not options.CardsAddonExtProdBatchOrderApproval and options.CardsAddonExtProdQueue\n",
+        "    dest: processing\n    guard: not options.CardsAddonExtProdBatchOrderApproval and options.CardsAddonExtProdQueue\n"
+        "    effects:\n      - fire: abort\n        where: \"card.state == 'processing'\"\n",
+    )
+    several = ("--set", "CardsAddonExtProdMultipleCards=true")
+    (first, others) = [
+        r["card"] for r in ok(cf("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1", "--json", *several))["results"]
+    ]
+    (second,) = [r["card"] for r in ok(cf("run", ORDER, "--user", "u1", "--as", "op1", "--json", *several))["results"]]
+    assert states(cf) == {first: "aborted", second: "processing", others: "processing"}
+    (aborted,) = [step for step in ok(cf("explain", str(first), "--json"))["transitions"] if step["trigger"] == "abort"]
+    assert aborted["reason"] == f"fired by card {second}'s start"
+
+
 def with_loop_back(workspace: Path) -> None:
     """`activate` also fires `touch` on the other active cards, whose `touch` fires `poke` on theirs:
     the card being activated would be poked (no trigger loops; the cards do)."""
