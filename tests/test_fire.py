@@ -129,6 +129,24 @@ def test_a_batch_that_creates_cards_fires_on_the_holders_older_cards(cf: Run, fi
     assert aborted["reason"] == f"fired by card {second}'s start"
 
 
+def test_a_sync_fires_on_a_card_of_its_own_chunk_in_the_state_the_fire_left(
+    cf: Run, tmp_path: Path, fire_workspace: Path
+) -> None:
+    """The status sync reports both of u1's ordered cards produced, in one chunk; the first one's `fire:
+    production_failed` fails the second, which the sync then finds failed (not ordered, as it read it):
+    the second keeps its fired transition and state, and is not produced."""
+    edit(
+        fire_workspace,
+        "    source: [ordered, in_production]\n    dest: produced\n",
+        "    source: [ordered, in_production]\n    dest: produced\n    effects:\n"
+        "      - fire: production_failed\n        where: \"card.state == 'ordered'\"\n",
+    )
+    first, second = produced(cf, tmp_path / "cwd", "u1", "u1")
+    assert states(cf) == {first: "produced", second: "failed"}
+    history = [(step["trigger"], step["reason"]) for step in ok(cf("explain", str(second), "--json"))["transitions"]]
+    assert history[-1] == ("production_failed", f"fired by card {first}'s produced")
+
+
 def with_loop_back(workspace: Path) -> None:
     """`activate` also fires `touch` on the other active cards, whose `touch` fires `poke` on theirs:
     the card being activated would be poked (no trigger loops; the cards do)."""

@@ -43,6 +43,9 @@ class Work:
     last_trace: Row | None = None
     #: Rows made as tuples, by (table, columns): the hot path of a batch builds no dict per row.
     tuples: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = field(default_factory=dict)
+    #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
+    #: before is fired on in that state, not in the one it read)
+    fired: dict[int, Row] = field(default_factory=dict)
 
     def flush(self, connection: Connection, context: FireContext) -> set[int]:
         """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
@@ -59,7 +62,7 @@ class Work:
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
-        self.tuples = {}
+        self.tuples, self.fired = {}, {}
         return lost
 
 
@@ -153,6 +156,7 @@ class FireContext:
             earlier_orders=earlier,
         )
         work.last_trace = last_trace
+        work.fired[card["id"]] = card
 
 
 def _email_keys(prefix: str) -> Iterator[str]:
@@ -198,6 +202,8 @@ def fire(
     row is written by the caller with the state reached. `earlier_orders` is how many orders of the
     card the bureau answered before: an order placed now is the next one, under its own key.
     """
+    if work.fired:  # a `fire` moved cards in this unit of work: this one may be among them
+        _as_fired(work, card)
     decision = context.compiled.settled(trigger, card["state"])
     answer = None
     if decision is None:  # the card's values matter: fire with the card in scope
@@ -241,6 +247,13 @@ def fire(
         for effect in decision.effects:
             effects.kind(effect).fire(effect, firing)
     return decision
+
+
+def _as_fired(work: Work, card: Row) -> None:
+    """Bring a card read before this unit of work fired on it to the state the fire left it in."""
+    moved = work.fired.get(card["id"])
+    if moved is not None and moved is not card:
+        card.update(moved)
 
 
 def _move(context: FireContext, work: Work, card: Row, dest: str, stored: bool) -> None:
