@@ -28,7 +28,7 @@ A house by stage, one folder per floor; imports run from the top down, never bac
     jobs), `files` and `workspace` (finding a folder, the stages over it) and `cache` (a workspace
     that passed, kept until a file or the code changes).
 - `effects/`, beside `definitions/` (which builds and checks effects through it): the effect
-  registry, one module a kind (`email`): its schema, dataclass, checks, how it fires, what it writes.
+  registry, one module a kind (`email`, `set_fields`): its schema, dataclass, checks, how it fires, what it writes.
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with), `records` (card, user, batch and email context
   declared once: what expressions, templates and the JSON read).

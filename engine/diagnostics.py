@@ -54,6 +54,11 @@ CODES: dict[str, str] = {
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
     # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
     "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
+    "E271": "set: unknown card field '{name}'{hint} (declared here: {known})",
+    "E272": "card field '{name}' is declared again, differently ({other} declares it as {type}); a field has one declaration",
+    "E273": "card field '{name}' clashes with a field every card has ({known})",
+    "E274": "card field '{name}' ({type}): {problem}",
+    "E275": "card field '{name}': {problem}",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

@@ -83,6 +83,9 @@ class Card(TypedDict, total=False):
     created_at: Annotated[str, Stored("created_at"), JSON]
     updated_at: Annotated[str, Stored("updated_at"), JSON]
     holder: Annotated[User, TEMPLATES]  # the holder as a person, in emails
+    # the values of the card fields its lifecycle declares (engine.definitions.fields); expressions
+    # and templates read each as card.NAME
+    fields: Annotated[dict[str, Any], Stored("fields"), JSON]
     bureau: Annotated[Unanswered, JSON, OPTIONAL]
 
 

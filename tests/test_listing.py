@@ -127,6 +127,7 @@ def test_listings_page_through_the_store(store: Run) -> None:
         "batch",
         "created_at",
         "updated_at",
+        "fields",
     }
 
 

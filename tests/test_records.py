@@ -66,7 +66,7 @@ def test_every_declared_column_exists_with_the_declared_type(record: Record) -> 
 def test_guards_read_the_card_and_batch_fields_declared_for_expressions() -> None:
     """The card and batch that guards and prerequisites get (the batch read, or known from its card in
     the syncs) carry exactly the fields declared readable."""
-    card = {column.name: f"<{column.name}>" for column in db.cards.columns}
+    card = {**{column.name: f"<{column.name}>" for column in db.cards.columns}, "fields": "{}"}  # no card field set
     assert set(card_view(card)) == readable_fields("card")
     assert set(batch_view({"id": "B1"})) == readable_fields("batch") == set(batch_of(card))
 

@@ -75,6 +75,7 @@ def test_default_order_queues_cards(cf: Run) -> None:
         "batch",
         "created_at",
         "updated_at",
+        "fields",
     }
     assert cards[0]["production_type"] == "standard" and cards[0]["batch"] == output["batch"]
 

@@ -63,14 +63,16 @@ def choose_trigger(process: Process, asked: str | None) -> str:
     return offered[0]
 
 
-def card_where(connection: Connection, where: str | None) -> Compiled | None:
-    """The parsed --where over `card` and `user` (the holder); a field no card or no user has is an error."""
+def card_where(connection: Connection, where: str | None, declared: frozenset[str] = frozenset()) -> Compiled | None:
+    """The parsed --where over `card` and `user` (the holder); a field no card or no user has is an
+    error (`declared`: the card fields of the cards the run acts on)."""
     expression = selection_expression(where, frozenset({"card", "user"}))
     if expression is None:
         return None
+    known = CARD_FIELDS | declared
     for root, name in sorted(expression.attributes):
-        if root == "card" and name not in CARD_FIELDS:
-            raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, CARD_FIELDS)}")
+        if root == "card" and name not in known:
+            raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, known)}")
     check_where_attributes(connection, expression)
     return expression
 

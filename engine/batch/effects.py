@@ -240,6 +240,7 @@ def fire(
             "fingerprint": context.fingerprint,
             "decision_id": identity,
             "reason": reason,
+            "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
         }
     )
     _move(context, work, card, str(decision.dest), stored)

@@ -27,6 +27,7 @@ from engine.batch.request import batch_record, check_batch_id, check_resumable, 
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
+from engine.definitions.fields import card_fields
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
@@ -171,7 +172,7 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     if process.triggers[trigger].reason == "required" and not (request.reason and request.reason.strip()):
         raise UsageError(f"'{trigger}' needs a reason: give --reason TEXT")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
-    where = card_where(connection, request.selection.where)
+    where = card_where(connection, request.selection.where, frozenset(card_fields(process, workspace.processes)))
     check_card_selection(connection, request.selection)
     refuse_unknown_attributes(workspace, connection, {process.symbolic_name, *process.acts_on})
     options = effective_options(workspace.scripts, request.overrides, request.sources)

@@ -279,6 +279,7 @@ def _blank_card(batch: Batch, at: str) -> Row:
         "updated_at": at,
         "open_key": None,
         "requested_by": batch.actor["id"],
+        "fields": "{}",  # the card fields' values, set by `set` effects
     }
 
 

@@ -1,7 +1,5 @@
-"""Stage 3, check: the meaning of valid documents, one small named check per rule.
-
-Each `check_*` takes the processes and option scripts and yields diagnostics with locations.
-"""
+"""Stage 3, check: the meaning of valid documents, one small named check per rule (each `check_*`
+takes the processes and option scripts and yields diagnostics with locations)."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ from engine import effects
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
+from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import type_problem
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
@@ -84,28 +83,30 @@ def declared_options(process: Process, scripts: Scripts) -> dict[str, Variable]:
 
 
 def expression_problems(
-    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable]
+    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable], fields: frozenset[str] = frozenset()
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(code, fields) for every name an expression may not read in its place."""
+    """(code, fields) for every name an expression may not read in its place; `fields`: the declared card fields."""
     for root in sorted(expression.roots - roots):
         yield "E303", {"name": root, "known": ", ".join(sorted(roots))}
     for root, attr in sorted(expression.attributes):
+        known = FIXED_ATTRIBUTES.get(root, frozenset()) | (fields if root == "card" else frozenset())
         if root == "options" and attr not in options:
             yield "E302", {"name": attr, "hint": did_you_mean(attr, options)}
-        elif root in FIXED_ATTRIBUTES and root in roots and attr not in FIXED_ATTRIBUTES[root]:
-            yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(FIXED_ATTRIBUTES[root]))}
+        elif root in FIXED_ATTRIBUTES and root in roots and attr not in known:
+            yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(known))}
 
 
 def check_expressions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     for process in processes.values():
         options = declared_options(process, scripts)
+        declared = frozenset(card_fields(process, processes))
         for placed in expressions_of(process):
             try:
                 expression = parse(placed.source.text)
             except ExpressionError as error:
                 yield diagnostic(placed.source.location, error.code, **error.fields)
                 continue
-            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options):
+            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options, declared):
                 yield diagnostic(placed.source.location, code, **fields)
 
 
@@ -394,5 +395,6 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_actions,
     check_ambiguous,
     check_production_types,
+    check_fields,
     effects.check_effects,
 )

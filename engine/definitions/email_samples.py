@@ -25,11 +25,13 @@ def sample_context(
     attributes: Iterable[str] = (),
     process: dict[str, str] | None = None,
     state: str = SAMPLE_STATE,
+    fields: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The context of a sample email to `kind` (holder, requester, actor, approvers or role), its people in
     `locale` and with a sample value of each of `attributes` (`department`: "<department>");
     without `reason` when the emails of that kind are never sent with one. Its card is of `process`
-    (symbolic_name and name) in `state`, when the caller knows which process sends the email."""
+    (symbolic_name and name) in `state`, when the caller knows which process sends the email, with a
+    sample value of each of its card `fields`."""
     extra = {name: f"<{name}>" for name in attributes}
     holder, requester, approver = (
         {**extra, **person, "locale": locale} for person in (SAMPLE_HOLDER, SAMPLE_REQUESTER, SAMPLE_APPROVER)
@@ -43,6 +45,7 @@ def sample_context(
         ]
         return {"recipient": approver, "requester": requester, "process": process, "batch": batch, "cards": cards}
     card = {
+        **{name: f"<{name}>" for name in fields},
         "id": 41,
         "user": "u001",
         "state": state,

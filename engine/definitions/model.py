@@ -80,6 +80,18 @@ class Prerequisite:
 
 
 @dataclass(frozen=True)
+class CardField:
+    """A card field a card-creating process declares (engine.definitions.fields): its type, the values
+    it may take (None: any of its type), what it is for."""
+
+    name: str
+    type: str
+    values: tuple[Any, ...] | None
+    description: str
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class ProductionType:
     """Where the production types come from and whether the operator selects one."""
 
@@ -118,6 +130,7 @@ class Process:
     prerequisites: tuple[Prerequisite, ...]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
+    fields: dict[str, CardField]
     sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
 
@@ -284,19 +297,7 @@ def build_process(document: Document) -> Process:
         options=tuple(data.get("options", ())),
         acts_on=tuple(data.get("acts_on", ())),
         creates=data.get("creates"),
-        triggers={
-            name: Trigger(
-                name,
-                spec["description"],
-                spec.get("reason", "none"),
-                document.key_at(("triggers", name)),
-                spec.get("bureau_status"),
-                spec.get("reason_hint"),
-                spec.get("label"),
-                spec.get("sv"),
-            )
-            for name, spec in data["triggers"].items()
-        },
+        triggers={name: _trigger(document, name, spec) for name, spec in data["triggers"].items()},
         production_type=ProductionType(
             source(("production_type", "choices")),  # type: ignore[arg-type]
             source(("production_type", "selectable")),  # type: ignore[arg-type]
@@ -308,21 +309,33 @@ def build_process(document: Document) -> Process:
             Prerequisite(source(("prerequisites", i, "rule")), entry["message"], entry.get("sv"))  # type: ignore[arg-type]
             for i, entry in enumerate(data.get("prerequisites", ()))
         ),
-        states={
-            name: State(
-                name,
-                spec["description"],
-                spec.get("initial", False),
-                spec.get("final", False),
-                spec.get("handover"),
-                document.key_at(("states", name)),
-            )
-            for name, spec in data.get("states", {}).items()
-        },
+        states={name: _state(document, name, spec) for name, spec in data.get("states", {}).items()},
         transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        fields={
+            name: CardField(
+                name,
+                spec["type"],
+                tuple(spec["values"]) if "values" in spec else None,
+                spec["description"],
+                document.key_at(("fields", name)),
+            )
+            for name, spec in data.get("fields", {}).items()
+        },
         sv=dict(data.get("sv", {})),
         document=document,
     )
+
+
+def _trigger(document: Document, name: str, spec: dict[str, Any]) -> Trigger:
+    get, where = spec.get, document.key_at(("triggers", name))
+    return Trigger(
+        name, spec["description"], get("reason", "none"), where, get("bureau_status"), get("reason_hint"), get("label"), get("sv")
+    )
+
+
+def _state(document: Document, name: str, spec: dict[str, Any]) -> State:
+    get, where = spec.get, document.key_at(("states", name))
+    return State(name, spec["description"], get("initial", False), get("final", False), get("handover"), where)
 
 
 def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:

@@ -33,6 +33,13 @@ TRANSITION: Schema = {
     "effects": {"type": "list", "schema": EFFECT},
 }
 
+#: A card field a card-creating process declares (engine.definitions.fields).
+FIELD: Schema = {
+    "type": {"type": "string", "required": True, "allowed": ["date", "datetime", "string", "integer", "boolean"]},
+    "values": {"type": "list", "empty": False, "schema": {"type": ["string", "integer", "boolean"]}},
+    "description": _text(),
+}
+
 STATE: Schema = {
     "initial": {"type": "boolean"},
     "final": {"type": "boolean"},
@@ -94,6 +101,13 @@ PROCESS: Schema = {
         "valuesrules": {"type": "dict", "schema": STATE},
     },
     "transitions": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},
+    # the typed fields of its cards, which `set` effects give values and expressions read as card.NAME
+    "fields": {
+        "type": "dict",
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": FIELD},
+    },
     "sv": {"type": "dict", "empty": False, "schema": PROCESS_SV},
 }
 
@@ -191,6 +205,8 @@ SCENARIO: Schema = {
         "type": "dict",
         "schema": {
             "cards": {"type": "dict", "valuesrules": {"type": "list", "schema": {"type": "string"}}},
+            # per user, card fields of their newest card and the values expected (others are not compared)
+            "fields": {"type": "dict", "valuesrules": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}}},
             "emails": {"type": "list", "schema": {"type": "dict", "schema": EXPECT_EMAIL}},
         },
     },
@@ -227,7 +243,7 @@ SCHEDULE: Schema = {
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
-    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates")),
+    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates", "fields")),
 }
 
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.

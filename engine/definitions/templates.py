@@ -170,25 +170,36 @@ def check_templates(root: Path, processes: dict[str, Process], *, render: bool =
     reasoned = {name for p in processes.values() if p.kind == "action" and p.actor != "system" for name in p.triggers}
     reasoned |= {name for fired in fires_by_trigger(processes).values() for name in fired}
     sent: dict[tuple[str, str], tuple[bool, Location]] = {}  # (email, to): with a reason every time, first effect
+    fields: dict[tuple[str, str], frozenset[str]] = {}  # (email, to): the card fields of the cards it is about
     for process in processes.values():
         for transition in process.transitions:
             for effect in transition.effects:
                 for pair in effects.kind(effect).emails(effect):
                     reason, where = sent.get(pair, (True, effect.location))
                     sent[pair] = (reason and transition.trigger in reasoned, where)
+                    fields[pair] = fields.get(pair, frozenset()) | frozenset(process.fields)
     found: list[Diagnostic] = []
     templates = templates_for(folder)
     templates.refresh()  # the files may have changed since this process compiled them
     environment = templates.environment  # what validate compiles here, a batch then renders without compiling again
     for (email, to), (reason, where) in sent.items():
-        found += _check_one(environment, folder, root, (email, to), reason, where, render=render)
+        found += _check_one(environment, folder, root, (email, to), reason, where, render=render, fields=fields[(email, to)])
     return found
 
 
 def _check_one(
-    environment: BoundedSandbox, folder: Path, root: Path, sent: tuple[str, str], reason: bool, where: Location, *, render: bool
+    environment: BoundedSandbox,
+    folder: Path,
+    root: Path,
+    sent: tuple[str, str],
+    reason: bool,
+    where: Location,
+    *,
+    render: bool,
+    fields: frozenset[str] = frozenset(),
 ) -> list[Diagnostic]:
-    """The template `sent` (name, to whom) in full; `reason`: whether its emails always carry one."""
+    """The template `sent` (name, to whom) in full; `reason`: whether its emails always carry one;
+    `fields`: the card fields of the cards it is sent about."""
     name, to = sent
     found: list[Diagnostic] = []
     known = CONTEXT_VARIABLES[to] if reason else CONTEXT_VARIABLES[to] - {"reason"}
@@ -199,7 +210,7 @@ def _check_one(
             if not path.is_file():
                 found.append(diagnostic(where, "E501", name=name, part=part, file=_shown(path, root)))
                 continue
-            found += _check_file(environment, folder, path, root, known, to, locale or None, render=render)
+            found += _check_file(environment, folder, path, root, known, to, locale or None, render=render, fields=fields)
     return found
 
 
@@ -213,6 +224,7 @@ def _check_file(
     locale: str | None,
     *,
     render: bool,
+    fields: frozenset[str] = frozenset(),
 ) -> Iterator[Diagnostic]:
     shown = _shown(path, root)
     try:
@@ -228,17 +240,19 @@ def _check_file(
         yield diagnostic(Location(shown, _long_number_line(source)), "E502", detail=_detail(error))
         return
     try:
-        static = list(_static_problems(tree, shown, known, to))
+        static = list(_static_problems(tree, shown, known, to, fields))
     except TemplateSyntaxError as error:  # found while compiling: a block defined twice, ...
         yield diagnostic(Location(shown, error.lineno or 1), "E502", detail=error.message or "syntax error")
         return
     yield from static
     if render and not static:
-        sample = sample_context(to, locale, reason="reason" in known, attributes=person_attributes(tree))
+        sample = sample_context(to, locale, reason="reason" in known, attributes=person_attributes(tree), fields=fields)
         yield from _render_sample(environment, folder, path, root, to, sample)
 
 
-def _static_problems(tree: nodes.Template, shown: str, known: frozenset[str], to: str) -> Iterator[Diagnostic]:
+def _static_problems(
+    tree: nodes.Template, shown: str, known: frozenset[str], to: str, fields: frozenset[str] = frozenset()
+) -> Iterator[Diagnostic]:
     for name in sorted(meta.find_undeclared_variables(tree) - known):
         line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), 1)
         yield diagnostic(Location(shown, line), "E503", name=name, to=to, known=", ".join(sorted(known)))
@@ -248,10 +262,10 @@ def _static_problems(tree: nodes.Template, shown: str, known: frozenset[str], to
         if isinstance(attr, str) and attr.startswith("_"):
             yield diagnostic(Location(shown, node.lineno), "E504", attr=attr)
         elif isinstance(attr, str) and isinstance(node.node, nodes.Name) and node.node.name in known:
-            yield from _unknown_attribute(node.node.name, attr, Location(shown, node.lineno))
+            yield from _unknown_attribute(node.node.name, attr, Location(shown, node.lineno), fields)
 
 
-def _unknown_attribute(record: str, attr: str, where: Location) -> Iterator[Diagnostic]:
+def _unknown_attribute(record: str, attr: str, where: Location, fields: frozenset[str] = frozenset()) -> Iterator[Diagnostic]:
     """E505 for `record.attr` where the record has no such attribute; on a person, only for a near
     miss of one of its fields (`holder.nam`): any other name may be an attribute of the users."""
     if record in PERSONS:
@@ -260,6 +274,8 @@ def _unknown_attribute(record: str, attr: str, where: Location) -> Iterator[Diag
             yield diagnostic(where, "E505", name=f"{record}.{attr}", known=known)
         return
     attributes = CONTEXT_ATTRIBUTES.get(record)
+    if attributes is not None and record == "card":
+        attributes |= fields  # the card fields its lifecycle declares
     if attributes is not None and attr not in attributes:
         yield diagnostic(where, "E505", name=f"{record}.{attr}", known=", ".join(sorted(attributes)))
 

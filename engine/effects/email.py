@@ -86,7 +86,7 @@ def fire(effect: Email, firing: Firing) -> None:
         "recipient": person(recipient),
         "holder": person(holder),
         "requester": person(requester),
-        "card": {**card_view(card), "holder": person(holder)},
+        "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": person(holder)},  # unset fields: None
         "process": {"symbolic_name": process.symbolic_name, "name": process.name},
         "batch": {"id": card["batch_id"]},
         "reason": firing.reason,

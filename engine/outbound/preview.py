@@ -34,11 +34,13 @@ def recipient_kind(workspace: Workspace, template: str) -> str:
 
 
 def _sender(workspace: Workspace, template: str) -> dict[str, Any]:
-    """The process that sends `template` and the state its card is then in, for a sample email ({} when none does)."""
+    """The process that sends `template`, the state its card is then in and its card fields, for a
+    sample email ({} when none does)."""
     for process in workspace.processes.values():
         for transition in process.transitions:
             if any(email == template for email, _ in effects.emails(transition.effects)):
-                return {"process": {"symbolic_name": process.symbolic_name, "name": process.name}, "state": transition.dest}
+                named = {"symbolic_name": process.symbolic_name, "name": process.name}
+                return {"process": named, "state": transition.dest, "fields": tuple(process.fields)}
     return {}
 
 
@@ -93,7 +95,7 @@ def preview_context(
         "recipient": recipient,
         "holder": holder,
         "requester": requester,
-        "card": {**card_view(card), "holder": holder},
+        "card": {**dict.fromkeys(process.fields if process else ()), **card_view(card), "holder": holder},  # unset fields: None
         "process": process_view,
         "batch": {"id": card["batch_id"]},
         "reason": reason,

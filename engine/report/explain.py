@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,11 +21,18 @@ def card_story(connection: Connection, card_id: int) -> Row:
     card = cards[card_id]
     holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"], {})
     return {
-        "card": {**card, "holder": {k: holder.get(k) for k in ("id", "name", "email", "state")}},
+        "card": {
+            **card,
+            "fields": _fields(card["fields"]),
+            "holder": {k: holder.get(k) for k in ("id", "name", "email", "state")},
+        },
         "transitions": [
             {
-                k: row[k]
-                for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
+                **{
+                    k: row[k]
+                    for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
+                },
+                "fields": _fields(row["fields"]),  # the card fields the step set
             }
             for row in history.card_history(connection, card_id)
         ],
@@ -43,6 +51,10 @@ def card_story(connection: Connection, card_id: int) -> Row:
     }
 
 
+def _fields(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text and text != "{}" else {}
+
+
 def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
     """The story for a reader: what happened, in order, and why each step went where it did.
 
@@ -56,6 +68,7 @@ def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
         + (f", production type {card['production_type']}" if card["production_type"] else "")
         + ".",
         f"It is now '{card['state']}' ({'open' if card['open'] else 'closed'}), since {card['updated_at']}.",
+        *([_field_line("Its card fields", card["fields"])] if card["fields"] else []),
         "",
     ]
     for number, step in enumerate(story["transitions"], 1):
@@ -86,6 +99,8 @@ def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> lis
     lines = [f"{number}. {step['at']}  '{step['trigger']}' by {by} ({named}){batch}: {step['source']} -> {step['dest']}."]
     if step["reason"]:
         lines.append(f"   Reason given: {step['reason']}")
+    if step.get("fields"):
+        lines.append(_field_line("   Card fields set", step["fields"]))
     trace = step["trace"]
     for candidate in trace["candidates"]:
         lines.append("   " + _candidate_sentence(candidate))
@@ -95,6 +110,10 @@ def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> lis
         lines.append(f"   The card bureau ({bureau['connector']}) was asked to produce the card and {answer}.")
     lines.append("")
     return lines
+
+
+def _field_line(said: str, fields: Mapping[str, Any]) -> str:
+    return f"{said}: " + ", ".join(f"{name} = {_shown(value)}" for name, value in fields.items()) + "."
 
 
 def _candidate_sentence(candidate: Row) -> str:

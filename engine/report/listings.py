@@ -3,6 +3,7 @@ the JSON its record declares (`engine.records`), read a page at a time (`engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -13,6 +14,7 @@ from engine.records import Batch, Card, Progress, json_row
 from engine.store import listing
 from engine.store.chunks import progress
 from engine.store.history import unanswered_attempts
+from engine.store.queries import Row
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,14 @@ def cards(
     left unanswered tells how many and the last one's time and error."""
     attempts = unanswered_attempts(connection)
     found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
-    rows = (cast(Card, json_row("card", card, bureau=attempts.get(card["id"]))) for card in found)
+    rows = (cast(Card, json_row("card", _decoded(card), bureau=attempts.get(card["id"]))) for card in found)
     return Cards(bool(attempts), rows)
+
+
+def _decoded(card: Row) -> Row:
+    """A listed card with its card fields as an object (the store keeps them as JSON text)."""
+    card["fields"] = json.loads(card["fields"]) if card["fields"] != "{}" else {}
+    return card
 
 
 def batches(connection: Connection, *, limit: int | None = None, offset: int = 0) -> Iterator[Batch]:

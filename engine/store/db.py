@@ -82,9 +82,9 @@ TOKEN_DAYS = 90  # an API token's lifetime unless `users token --expires` says o
 
 
 def _v1(connection: Connection) -> None:
-    """The first schema: every table as it is now, but cards without `open_key`, the outbox without
-    delivery and users without their search columns."""
-    later = (outbox, cards, users, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # made later
+    """The first schema: every table as it is now, but cards without `open_key` and fields, the outbox
+    without delivery, users without their search columns and audit rows without the fields they set."""
+    later = (outbox, cards, users, transitions, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # made later
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     Table(
@@ -114,6 +114,11 @@ def _v1(connection: Connection) -> None:
         UniqueConstraint("batch_id", "user_id", name="one_card_per_user_and_batch"),
     )
     Index("cards_user_process", cards_v1.c.user_id, cards_v1.c.process)
+    audit = (Column(name, String, nullable=False) for name in ("process", "trigger", "source", "dest", "actor", "at"))
+    Table("transitions", first, Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("card_id", Integer, nullable=False, index=True),
+          *audit, Column("batch_id", String), Column("fingerprint", String, nullable=False),
+          Column("decision_id", String, nullable=False), Column("reason", Text))  # fmt: skip
     outbox_v1 = Table(
         "outbox",
         first,
@@ -182,13 +187,8 @@ def _console_logins(connection: Connection) -> None:
     """Console log-ins: argon2 password hashes with failure counts, and hashed API tokens."""
     metadata.create_all(connection, tables=[credentials])
     first = MetaData()
-    Table(
-        "api_tokens",
-        first,
-        Column("token_hash", String, primary_key=True),
-        Column("user_id", String, nullable=False, index=True),
-        Column("created_at", String, nullable=False),
-    )
+    Table("api_tokens", first, Column("token_hash", String, primary_key=True),
+          Column("user_id", String, nullable=False, index=True), Column("created_at", String, nullable=False))  # fmt: skip
     first.create_all(connection)
 
 
@@ -201,6 +201,13 @@ def _sessions_and_token_expiry(connection: Connection) -> None:
     expires = later(now(), days=TOKEN_DAYS)
     connection.execute(api_tokens.update().values(token_id=func.substr(api_tokens.c.token_hash, 1, 12), expires_at=expires))
     connection.execute(text("CREATE UNIQUE INDEX api_tokens_token_id ON api_tokens (token_id)"))
+
+
+def _card_fields(connection: Connection) -> None:
+    """Card fields (engine.definitions.fields): their values on each card, a JSON object (`{}` for
+    the cards already stored), and on each step's audit row the fields it set."""
+    connection.execute(text("ALTER TABLE cards ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'"))
+    connection.execute(text("ALTER TABLE transitions ADD COLUMN fields TEXT"))
 
 
 def _folded_search(connection: Connection) -> None:
@@ -239,6 +246,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _folded_search,
     _sessions_and_token_expiry,
     _groups_and_requested_by,
+    _card_fields,
 ]
 VERSION = len(MIGRATIONS)
 

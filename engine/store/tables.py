@@ -61,6 +61,8 @@ cards = Table(
     Column("open_key", String),
     # version 11: who made the request the card waits on (the actor of the move into its state)
     Column("requested_by", String),
+    # version 12: the values of the card fields its lifecycle declares, as a JSON object
+    Column("fields", Text, nullable=False, server_default="{}"),
 )
 
 decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
@@ -80,6 +82,8 @@ transitions = Table(
     Column("fingerprint", String, nullable=False),
     Column("decision_id", String, nullable=False),
     Column("reason", Text),
+    # version 12: the card fields the step set, as a JSON object (None: it set none)
+    Column("fields", Text),
 )
 
 orders = Table(

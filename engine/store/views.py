@@ -3,6 +3,7 @@ person that `engine.records` lets them read."""
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 from engine.records import BATCH, CARD, Batch, Card, User, readable_fields
@@ -24,8 +25,13 @@ def person(user: Row | None) -> User:
 
 
 def card_view(card: Row) -> Card:
-    """A stored card as expressions and emails see it: its fields that expressions read."""
-    return cast(Card, {name: card[column] for name, column in _CARD})
+    """A stored card as expressions and emails see it: its fields that expressions read, and the
+    values of its declared card fields (a built-in field's name is never a declared one's)."""
+    view = {name: card[column] for name, column in _CARD}
+    fields = card.get("fields")
+    if fields and fields != "{}":
+        view.update((name, value) for name, value in json.loads(fields).items() if name not in view)
+    return cast(Card, view)
 
 
 def batch_view(batch: Row) -> Batch:

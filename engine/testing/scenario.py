@@ -8,6 +8,7 @@ not hold is a failure located at its line in the scenario.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -85,6 +86,7 @@ class Outcome:
     decisions: dict[str, list[list[Row]]] = field(default_factory=dict)
     traces: list[tuple[str, Row]] = field(default_factory=list)
     rendered: dict[str, list[Row]] = field(default_factory=dict)  # the outbox rows, as rendered
+    fields: dict[str, Row] = field(default_factory=dict)  # the card fields of each user's newest card
 
 
 @dataclass
@@ -132,9 +134,10 @@ def _check(scenario: Scenario, workspace: Workspace) -> Iterator[Diagnostic]:
     yield from check_options(scenario.document, ("options",), scenario.options, workspace)
     for step in scenario.steps:
         yield from check_step(scenario.document, step.number, step.data, users, workspace)
-    for user in (scenario.data.get("expect") or {}).get("cards") or {}:
-        if str(user) not in users:
-            yield diagnostic(scenario.document.key_at(("expect", "cards", user)), "E601", name=user)
+    for part in ("cards", "fields"):
+        for user in (scenario.data.get("expect") or {}).get(part) or {}:
+            if str(user) not in users:
+                yield diagnostic(scenario.document.key_at(("expect", part, user)), "E601", name=user)
 
 
 def run_scenario(
@@ -297,6 +300,7 @@ def collect_outcome(engine: Engine) -> Outcome:
         owner = {card["id"]: card for card in cards}
         for card in cards:
             outcome.cards.setdefault(card["user_id"], []).append(card["state"])
+            outcome.fields[card["user_id"]] = json.loads(card["fields"])
             moves = history.card_history(connection, card["id"])
             outcome.decisions.setdefault(card["user_id"], []).append(
                 [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in moves]
@@ -325,6 +329,11 @@ def _expectations(scenario: Scenario, outcome: Outcome, engine: Engine) -> list[
             failures.append(
                 Failure(document.key_at(("expect", "cards", user)), f"cards of {user}: expected {states}, got {actual}")
             )
+    for user, wanted_fields in (expect.get("fields") or {}).items():
+        got_fields = {name: outcome.fields.get(str(user), {}).get(name) for name in wanted_fields}
+        if got_fields != wanted_fields:
+            where = document.key_at(("expect", "fields", user))
+            failures.append(Failure(where, f"card fields of {user}'s newest card: expected {wanted_fields}, got {got_fields}"))
     if "emails" in expect:
         wanted = Counter((e["template"], e["to"]) for e in expect["emails"] or [])
         got = Counter(all_emails(outcome))

@@ -144,3 +144,22 @@ def test_an_unfinished_batch_says_how_to_finish_it(operator: TestClient, console
         connection.execute(db.batches.update().where(db.batches.c.id == "B-first").values(status="running"))
     html = operator.get("/batches/B-first").text
     assert "This batch is running: it did not finish." in html and "--batch-id B-first" in html
+
+
+def test_a_card_page_shows_its_card_fields(make_console: Callable[[], Console], web_workspace: Path) -> None:
+    """A card whose process declares `pin_delivery` and sets it when the card is queued shows it among its facts."""
+    path = web_workspace / "processes" / f"{ORDER}.yaml"
+    queued = (
+        "    dest: processing\n    guard: not options.CardsAddonExtProdBatchOrderApproval and options.CardsAddonExtProdQueue\n"
+    )
+    declared = "fields:\n  pin_delivery: {type: string, description: How the PIN goes.}\n\nstates:\n"
+    text = path.read_text().replace("states:\n", declared)
+    assert text.count(queued) == 1
+    path.write_text(text.replace(queued, queued + "    effects:\n      - set: {pin_delivery: \"'sms'\"}\n"))
+    console = make_console()
+    run_batch(console.workspace, console.engine, RunRequest(ORDER, "op1", Selection(users=("u01",))), console.connector)
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op2")
+        html = client.get("/cards/1").text
+    assert '<dt translate="no">pin_delivery</dt><dd class="field" translate="no">sms</dd>' in html
+    assert "Card fields set: pin_delivery = &#39;sms&#39;." in html
