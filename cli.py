@@ -36,7 +36,9 @@ def _what_next(error: BaseException) -> str:
 
 #: the persona module of each command, imported only when that command runs (or `--help` lists them all)
 COMMANDS = {
-    **dict.fromkeys(["check-store", "validate", "processes", "show", "options", "graph", "init"], "administer"),
+    **dict.fromkeys(
+        ["check-store", "validate", "processes", "show", "options", "graph", "init", "upgrade-workspace"], "administer"
+    ),
     **dict.fromkeys(["users"], "people"),
     **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches"], "operate"),
     **dict.fromkeys(["outbox", "preview"], "mail"),

@@ -22,6 +22,7 @@ SHIPPED = {
     "tests/diff": "engine/reference/tests/diff",
     "schedule.yaml": "engine/reference/schedule.yaml",
     "roles.yaml": "engine/reference/roles.yaml",
+    "connectors.yaml": "engine/reference/connectors.yaml",
 }
 
 

@@ -176,4 +176,34 @@ def check_store(ctx: click.Context, upgrade: bool, db: str | None, as_json: bool
     ctx.exit(1 if problems else 0)
 
 
-COMMANDS: list[click.Command] = [check_store, validate, processes, show, options, graph, init]
+@click.command("upgrade-workspace")
+@workspace_option
+@json_option
+def upgrade_workspace(workspace: str | None, as_json: bool) -> None:
+    """Rewrite a workspace of the old shape in place: add `invoke: bureau.order` after each guard
+    that reads the bureau's answer without declaring the call (comments and layout kept).
+
+    Prints each change (--json: [{file, line, col, transition, added}]); a second run changes
+    nothing. Refuses (exit 1, nothing written) a workspace with other errors.
+    """
+    from engine.definitions.files import locate
+    from engine.definitions.upgrade import upgrade_workspace as upgrade
+    from engine.errors import WorkspaceInvalid
+
+    root = locate(workspace)
+    try:
+        changes = upgrade(root)
+    except WorkspaceInvalid as refused:
+        for found in [] if as_json else refused.details:  # the diagnostics first, as `validate` prints them
+            click.echo(f"{found['file']}:{found['line']}:{found['col']}: {found['code']} {found['message']}")
+        raise
+    if as_json:
+        echo_json([change.as_json() for change in changes])
+    else:
+        for change in changes:
+            click.echo(str(change))
+    summary = f"{len(changes)} transition(s) now declare their call" if changes else "nothing to change"
+    click.echo(f"cardflow: {summary} in {root}", err=True)
+
+
+COMMANDS: list[click.Command] = [check_store, validate, processes, show, options, graph, init, upgrade_workspace]

@@ -52,6 +52,18 @@ CODES: dict[str, str] = {
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",
+    # external calls: declared (`invoke: CONNECTOR.OPERATION`), never implied by reading a value
+    "E260": "guard reads '{name}', but {label} declares no call: add `invoke: {call}`"
+    " (`cardflow upgrade-workspace [--workspace DIR]` adds it wherever it is missing)",
+    "E261": "invoke '{name}' is not a known call{hint} (known: {known})",
+    "E262": "transitions {first} and {second} for trigger '{trigger}' from '{source}' declare different calls"
+    " ({one}, {other}); one firing makes one call",
+    "E263": "{answer} answer of {call} on '{trigger}' from '{source}' leads nowhere: {why}{when}",
+    "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
+    " declare `invoke: {call}`, or lead it to a state of its own",
+    # exclusivity groups across processes
+    "E250": "exclusive: {problem}; {shape}",
+    "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
     # effects (engine.effects): an entry's kind, and card fields (the `set` kind)
     "E270": "an effect needs exactly one kind key of {kinds}; found: {found}",
     "E271": "set: unknown card field '{name}'{hint} (declared here: {known})",
@@ -59,16 +71,20 @@ CODES: dict[str, str] = {
     "E273": "card field '{name}' clashes with a field every card has ({known})",
     "E274": "card field '{name}' ({type}): {problem}",
     "E275": "card field '{name}': {problem}",
-    # exclusivity groups across processes
-    "E250": "exclusive: {problem}; {shape}",
-    "E251": "exclusive group {name!r} is not a name (letters, digits, _)",
-    "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # effects: whom an email goes to, and `fire` (a trigger on the holder's other cards)
     "E280": "unknown role '{name}'{hint} (known: {known})",
     "E281": "fire: trigger '{name}' is declared by no process that creates cards{hint}",
     "E282": "fire: trigger '{name}' has no transition in any process",
     "E283": "fire: '{trigger}' fires '{name}' and the fires loop ({path}): a card could be fired again",
     "E284": "fire: '{trigger}' starts a chain of fires {depth} deep ({path}); at most {limit}",
+    "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
+    # connectors.yaml: the systems cardflow calls
+    "E310": "unknown connector kind '{name}'{hint} (known: {known})",
+    "E311": "a connector of kind {kind} has no operation '{name}'{hint} (known: {known})",
+    "E312": "a connector of kind {kind} has no setting '{name}'{hint} (known: {known})",
+    "E313": "connector '{name}' needs the setting '{setting}' and names no environment variable for it (a {kind} has no default)",
+    "E314": "a card has no field '{name}' to send{hint} (known: {known})",
+    "E315": "invoke '{call}' names no connector operation connectors.yaml declares{hint} (declared: {known})",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",

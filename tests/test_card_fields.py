@@ -32,6 +32,7 @@ FIELDS = """fields:
 states:
 """
 ORDERED = """    guard: not options.CardsAddonExtProdBatchOrderApproval and not options.CardsAddonExtProdQueue and bureau.accepted
+    invoke: bureau.order
     effects:
       - email: card_ordered
         to: holder

@@ -437,12 +437,12 @@ def test_missing_html_part_is_reported_at_the_process_effect(run: Run, workspace
     assert result.exit_code == 1, result.output
     process = workspace / "processes" / f"{ORDER}.yaml"
     text = process.read_text(encoding="utf-8").splitlines()
-    first = next(i for i, line in enumerate(text) if line.strip() == "- email: card_ordered")
+    first = next(i for i, line in enumerate(text) if line.strip().startswith(("- email: card_ordered", "- {email: card_ordered")))
     (found,) = json.loads(result.stdout)
     assert (found["file"], found["line"], found["col"], found["code"]) == (
         f"processes/{ORDER}.yaml",
         first + 1,
-        text[first].index("email") + 1,
+        text[first].index("- ") + 3,
         "E501",
     )
     assert "card_ordered" in found["message"] and "html" in found["message"]

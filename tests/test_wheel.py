@@ -30,6 +30,7 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     assert "engine/reference/tests/diff/five_users.scenario.yaml" in names  # `init` copies it for the README's diff
     assert {"engine/reference/schedule.yaml", "commands/work.py", "engine/work/jobs.py"} <= names
     assert "engine/reference/roles.yaml" in names  # the roles the reference workspace declares
+    assert "engine/reference/connectors.yaml" in names  # the systems it calls
     assert {"commands/console.py", "engine/web/static/htmx.min.js", "engine/web/templates/search.html"} <= names  # the console
 
     site = tmp_path / "site"

@@ -9,13 +9,15 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import cast
 
 from sqlalchemy import Connection
 
 from engine import effects
+from engine.definitions.calls import BUREAU
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
@@ -164,6 +166,9 @@ def _email_keys(prefix: str) -> Iterator[str]:
     return (f"card:{prefix}.{n}" for n in itertools.count())
 
 
+#: What a guard reads of the bureau where its transitions declare no call: nothing (no order is placed).
+NO_CALL: Mapping[str, object] = MappingProxyType({})
+
 #: After this many orders in a row without an answer, a run or a sync stops ordering (the bureau is down).
 BUREAU_DOWN_AFTER = 3
 
@@ -204,20 +209,10 @@ def fire(
     """
     if work.fired:  # a `fire` moved cards in this unit of work: this one may be among them
         _as_fired(work, card)
-    decision = context.compiled.settled(trigger, card["state"])
-    answer = None
+    decision, answer = context.compiled.settled(trigger, card["state"]), None
     if decision is None:  # the card's values matter: fire with the card in scope
-        answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
-        scope = {
-            "user": holder,
-            "card": card_view(card),
-            "options": context.compiled.option_values,
-            "batch": batch,
-            "actor": context.actor,
-            "bureau": answer,
-        }
-        decision = context.compiled.fire(trigger, card["state"], scope)
-        if decision.dest is None:
+        decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
+        if decision.transition is None:
             return decision
     firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
     if firing is not None:
@@ -243,7 +238,7 @@ def fire(
             "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
         }
     )
-    _move(context, work, card, str(decision.dest), stored)
+    _move(context, work, card, decision.dest, stored)
     if firing is not None:
         for effect in decision.effects:
             effects.kind(effect).fire(effect, firing)
@@ -257,8 +252,8 @@ def _as_fired(work: Work, card: Row) -> None:
         card.update(moved)
 
 
-def _move(context: FireContext, work: Work, card: Row, dest: str, stored: bool) -> None:
-    """Put the card dict in state `dest`; a stored card's change is a compare-and-set of the unit of work."""
+def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
+    """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
     reopened, source = not card["open"], card["state"]
     card["state"] = dest
     card["open"] = dest not in context.compiled.process.finals
@@ -296,6 +291,27 @@ def _firing(context: FireContext, work: Work, card: Row, holder: Row, reason: st
     """The firing of a transition's effects, made before the card moves: its requester is who made
     the request the transition decides (who moved the card into the state it leaves, else its creator)."""
     return Firing(context, work, card, holder, reason, batch, trigger, card.get("requested_by") or card["requester"])
+
+
+def _fire_in_scope(
+    context: FireContext, card: Row, holder: Row, trigger: str, batch: Batch, earlier_orders: int
+) -> tuple[Decision, LazyAnswer]:
+    """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
+    transition taken declares it, whatever its guard read."""
+    call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
+    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
+    scope = {
+        "user": holder,
+        "card": card_view(card),
+        "options": context.compiled.option_values,
+        "batch": batch,
+        "actor": context.actor,
+        BUREAU: answer if call else NO_CALL,
+    }
+    decision = context.compiled.fire(trigger, card["state"], scope)
+    if decision.transition is not None and decision.transition.invoke is not None:
+        answer.place()
+    return decision, answer
 
 
 def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:

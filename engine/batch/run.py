@@ -210,13 +210,16 @@ def _failures(batch: Batch, users: list[Row], done: dict[str, Row], opened: dict
     scope = prerequisite_scope(batch)
     reads: Reads = []
     failures: dict[str, str | None] = {}
+    exclusive = batch.compiled.exclusive
     for user in users:
         held = opened.get(user["id"]) if opened is not None else None
         if opened is not None:
             user["open_cards"] = held.total if held else 0
         if user["id"] not in done:
             failed = failed_prerequisite(batch, user, scope, reads)
-            failures[user["id"]] = failed or refused_new_card(batch.compiled, batch.group, user["id"], held)
+            if failed is None and held is not None and exclusive:
+                failed = refused_new_card(batch.compiled, batch.group, user["id"], held)
+            failures[user["id"]] = failed
     return failures
 
 

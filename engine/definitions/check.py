@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import effects
+from engine.definitions.call_checks import CALL_CHECKS
+from engine.definitions.calls import KNOWN_CALLS
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
-from engine.definitions.options import type_problem
+from engine.definitions.options import declared_options, type_problem
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
 from engine.records import readable_fields
 
@@ -22,7 +24,7 @@ from engine.records import readable_fields
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "batch prerequisite": frozenset({"user", "options", "batch", "actor"}),
     "action prerequisite": frozenset({"user", "card", "options", "actor"}),
-    "guard": frozenset({"user", "card", "options", "batch", "actor", "bureau"}),
+    "guard": frozenset({"user", "card", "options", "batch", "actor", *KNOWN_CALLS}),
     "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
     "effect value": frozenset({"user", "card", "options", "batch", "actor"}),
     "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
@@ -32,7 +34,7 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
 FIXED_ATTRIBUTES: dict[str, frozenset[str]] = {
     "card": readable_fields("card"),
     "batch": readable_fields("batch"),
-    "bureau": frozenset({"accepted", "reason", "order_id"}),
+    **{connector: frozenset().union(*operations.values()) for connector, operations in KNOWN_CALLS.items()},
 }
 MAX_COMBINATIONS = 4096
 
@@ -75,11 +77,6 @@ def expressions_of(process: Process) -> Iterator[Placed]:
                 yield Placed(process, effect.when, "effect condition")
             for value in effects.kind(effect).expressions(effect):
                 yield Placed(process, value, "effect value")
-
-
-def declared_options(process: Process, scripts: Scripts) -> dict[str, Variable]:
-    """The option variables of the scripts a process reads."""
-    return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}
 
 
 def expression_problems(
@@ -395,6 +392,7 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_actions,
     check_ambiguous,
     check_production_types,
+    *CALL_CHECKS,
     check_fields,
     effects.check_effects,
 )

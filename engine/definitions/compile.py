@@ -157,10 +157,26 @@ class CompiledProcess:
         return probes
 
     def settled(self, trigger: str, state: str) -> Decision | None:
-        """The decision every card in `state` gets for `trigger`, once known (the options decide it
-        and no effect's `when` reads the card); None when the card must be fired with its scope."""
+        """The decision every card in `state` gets for `trigger`, once known (the options decide it,
+        no effect's `when` reads the card and it makes no call); None when the card must be fired
+        with its scope."""
         decided = self.decided.get((trigger, state))
-        return decided[0] if decided is not None and decided[1] is None and decided[0].dest is not None else None
+        if decided is None or decided[1] is not None or decided[0].transition is None:
+            return None
+        return decided[0] if decided[0].transition.invoke is None else None
+
+    def call_of(self, trigger: str, state: str) -> str | None:
+        """The call (CONNECTOR.OPERATION) the transitions of `trigger` from `state` declare, if any."""
+        return self._calls.get((trigger, state))
+
+    @cached_property
+    def _calls(self) -> dict[tuple[str, str], str]:
+        return {
+            step: candidate.transition.invoke.text
+            for step, group in self.candidates.items()
+            for candidate in group
+            if candidate.transition.invoke is not None
+        }
 
     def options_decide(self, trigger: str, state: str) -> bool:
         """Whether the options alone decide every candidate of `trigger` in `state` (no runtime guard)."""

@@ -19,6 +19,7 @@ from engine.definitions.schemas import NAME
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 KEYS = ("group", "when")
+_KINDS = {list: "a list", int: "a number", float: "a number", bool: "a boolean"}
 _SHAPE = "write `exclusive: EXPR` or `exclusive: {group: NAME, when: EXPR}`"
 
 
@@ -37,7 +38,8 @@ def _problems(document: Document, value: Any) -> Iterator[Diagnostic]:
             yield diagnostic(where, "E250", problem="the expression is empty", shape=_SHAPE)
         return
     if not isinstance(value, dict):
-        yield diagnostic(where, "E250", problem=f"a {type(value).__name__} is neither an expression nor a mapping", shape=_SHAPE)
+        kind = _KINDS.get(type(value), type(value).__name__)
+        yield diagnostic(where, "E250", problem=f"{kind} is neither an expression nor a mapping", shape=_SHAPE)
         return
     for key in value:
         if key not in KEYS:

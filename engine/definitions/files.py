@@ -13,6 +13,7 @@ PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
 SCENARIOS = "tests/scenarios"
 DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` example compares
 ROLES = "roles.yaml"  # read by engine.definitions.roles
+CONNECTORS = "connectors.yaml"  # read by engine.definitions.connectors
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -49,5 +50,5 @@ def template_files(root: Path) -> list[Path]:
 
 def input_files(root: Path) -> list[Path]:
     """Every file that loading the workspace at `root` reads."""
-    extra = [root / name for name in (SCHEDULE, ROLES) if (root / name).is_file()]
+    extra = [root / name for name in (SCHEDULE, ROLES, CONNECTORS) if (root / name).is_file()]
     return [path for _, path in definition_files(root)] + template_files(root) + extra

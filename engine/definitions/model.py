@@ -6,6 +6,7 @@ sources stay text here and are parsed by `engine.definitions.check`, which repor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,8 @@ class Transition:
     guard: Source | None
     effects: tuple[Effect, ...]
     location: Location
+    #: the external call (CONNECTOR.OPERATION) made when this transition is tried; its guard reads the answer
+    invoke: Source | None = None
 
     @property
     def label(self) -> str:
@@ -215,6 +218,29 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Operation:
+    """One thing a connector does; `sends` (root → fields) is what its call carries, None: the kind's own."""
+
+    name: str
+    description: str
+    sends: Mapping[str, tuple[str, ...]] | None = None
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A system the workspace calls (connectors.yaml), by the name its transitions use."""
+
+    name: str
+    kind: str
+    description: str
+    operations: Mapping[str, Operation]
+    #: each setting the connector names with the environment variables it is read from, in order
+    settings: Mapping[str, tuple[str, ...]]
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Every process and option script of a workspace, with all diagnostics found in them."""
 
@@ -227,6 +253,8 @@ class Workspace:
     schedules: dict[str, str] = field(default_factory=dict)
     #: the roles users may hold and processes may require (roles.yaml, else the default roles)
     roles: dict[str, Role] = field(default_factory=dict)
+    #: the systems the workspace calls (connectors.yaml, else the default bureau), by name
+    connectors: dict[str, Connector] = field(default_factory=dict)
     #: what each email template reads of a person beyond a person's fields, found once at load (kept
     #: in the workspace cache, so that a run does not parse its templates again to check them)
     template_reads: dict[str, tuple[tuple[str, str, Location], ...]] = field(default_factory=dict)
@@ -362,6 +390,7 @@ def _transition(document: Document, index: int, spec: dict[str, Any], source: An
             _effect(document, (*where, "effects", j), entry, source) for j, entry in enumerate(spec.get("effects", ()))
         ),
         location=document.at(where),
+        invoke=source((*where, "invoke")),
     )
 
 

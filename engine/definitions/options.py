@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions.model import OptionScript, Variable
+from engine.definitions.model import OptionScript, Process, Variable
 from engine.errors import UsageError
 
 SET_ON_COMMAND_LINE = "--set"
@@ -117,3 +117,8 @@ def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dic
             raise UsageError(f"--set {name}: {document.data!r} is not {want}")
         parsed[name] = document.data
     return parsed
+
+
+def declared_options(process: Process, scripts: Mapping[str, OptionScript]) -> dict[str, Variable]:
+    """The option variables of the scripts a process reads."""
+    return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}

@@ -30,6 +30,8 @@ TRANSITION: Schema = {
     "source": _names(required=True),
     "dest": _text(),
     "guard": _text(required=False),
+    # the external call whose answer the guards of this transition decide on: CONNECTOR.OPERATION
+    "invoke": _text(required=False),
     "effects": {"type": "list", "schema": EFFECT},
 }
 
@@ -240,6 +242,47 @@ SCHEDULE: Schema = {
     },
 }
 
+#: One operation of a connector: what it is for, and what its call sends (fields of the card and its holder).
+CONNECTOR_OPERATION: Schema = {
+    "description": _text(required=False),
+    "sends": {
+        "type": "dict",
+        "keysrules": {"type": "string", "allowed": ["card", "holder"]},
+        "valuesrules": {"type": "list", "empty": False, "schema": {"type": "string", "regex": NAME}},
+    },
+}
+
+#: An environment variable's name, or several tried in order.
+_ENVIRONMENT = {
+    "type": ["string", "list"],
+    "regex": r"[A-Za-z_][A-Za-z0-9_]*",
+    "empty": False,
+    "schema": {"type": "string", "regex": r"[A-Za-z_][A-Za-z0-9_]*"},
+}
+
+CONNECTOR: Schema = {
+    "kind": _text(),  # checked against engine.definitions.connectors.KINDS, with a close name
+    "description": _text(),
+    "settings": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}, "valuesrules": _ENVIRONMENT},
+    "operations": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": CONNECTOR_OPERATION},
+    },
+}
+
+CONNECTORS: Schema = {
+    "connectors": {
+        "type": "dict",
+        "required": True,
+        "empty": False,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {"type": "dict", "schema": CONNECTOR},
+    },
+}
+
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
@@ -253,4 +296,5 @@ DESCRIPTIVE: dict[str, frozenset[str]] = {
     "option_script": frozenset({"package", "description"}),
     "schedule": frozenset(),
     "roles": frozenset(),
+    "connectors": frozenset(),
 }

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.model import Process, Transition, Trigger, Workspace
-
-#: the expression root a guard reads when its transition orders the card at the card bureau
-BUREAU_ROOT = "bureau"
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def shortcuts(workspace: Workspace) -> dict[str, Shortcut]:
 
 def reorder_trigger(workspace: Workspace, states: Iterable[str], processes: Iterable[str] = ()) -> str | None:
     """The trigger a person fires to order again a card the bureau refused into one of `states`: one
-    whose transition leaves that state and asks the bureau (its guard reads `bureau`), in the given
+    whose transition leaves that state and asks the bureau (it declares the call), in the given
     processes (every process when none is given); None when no such trigger exists."""
     offered = shortcuts(workspace)
     chosen = [workspace.processes[name] for name in processes if name in workspace.processes]
@@ -61,12 +59,5 @@ def ordered_states(process: Process) -> list[str]:
 
 
 def asks_the_bureau(transition: Transition) -> bool:
-    """Whether the transition's guard reads the bureau's answer (it places an order)."""
-    from engine.definitions.expressions import ExpressionError, parse
-
-    if transition.guard is None:
-        return False
-    try:
-        return BUREAU_ROOT in parse(transition.guard.text).roots
-    except ExpressionError:
-        return False
+    """Whether the transition declares an order at the bureau (`invoke: bureau.order`)."""
+    return transition.invoke is not None and connector_of(transition.invoke.text) == BUREAU

@@ -22,6 +22,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "scenario": schemas.SCENARIO,
     "schedule": schemas.SCHEDULE,
     "roles": schemas.ROLES,
+    "connectors": schemas.CONNECTORS,
 }
 
 

@@ -6,7 +6,9 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
+from engine.definitions.connectors import check_invoked, read_connectors
 from engine.definitions.files import (
+    CONNECTORS,
     DIFF_EXAMPLES,
     PROCESSES,
     ROLES,
@@ -68,9 +70,11 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     found += problems + list(check_actors(processes, roles)) + list(check_role_recipients(processes, roles))
     schedules, problems = _schedules(root, processes)
     found += problems
+    connectors, problems = read_connectors(root)
+    found += problems + list(check_invoked(processes.values(), connectors))
     fingerprint = digest.hexdigest()[:16]
     reads = template_reads(root, processes.values())
-    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, reads)
+    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, connectors, reads)
 
 
 def _schedules(root: Path, processes: dict[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
@@ -126,7 +130,7 @@ def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)
-    for name in (SCHEDULE, ROLES):
+    for name in (SCHEDULE, ROLES, CONNECTORS):
         if (source / name).is_file():
             shutil.copy2(source / name, dest / name)
             copied.append(dest / name)

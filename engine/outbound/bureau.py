@@ -182,7 +182,8 @@ class Simulated:
 
 
 class LazyAnswer(Mapping[str, Any]):
-    """The `bureau` root of guards: reading it places the order, once, and remembers the answer."""
+    """The `bureau` root of the guards of a transition that declares `invoke: bureau.order`: the
+    order is placed once, when a guard reads the answer or the transition is taken, and the answer kept."""
 
     def __init__(self, place: Callable[[], OrderAnswer]) -> None:
         self._place = place
@@ -192,6 +193,12 @@ class LazyAnswer(Mapping[str, Any]):
     def pending(self) -> bool:
         """True until the order has been placed (recording a guard must not place it)."""
         return self.answer is None
+
+    def place(self) -> OrderAnswer:
+        """Place the order unless a guard has placed it; BureauUnavailable when the bureau did not answer."""
+        self._fields()
+        assert self.answer is not None
+        return self.answer
 
     def _fields(self) -> dict[str, Any]:
         if self.answer is None:

@@ -61,24 +61,20 @@ secret, access token) appears in a message; nothing is logged.
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import os
 import re
-import socket
-import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from email.message import Message
-from typing import IO, Any
+from typing import Any
 
 from engine.errors import UsageError
 from engine.outbound.bureau import OrderAnswer, OrderRequest, StatusAnswer, StatusRequest, status_name
+from engine.outbound.http import Reply, Unreachable, json_of, message_of, opener, send
 
 URL, CLIENT_ID, CLIENT_SECRET, ORG_ID, TIMEOUT = (
     "CARDFLOW_BUREAU_URL",
@@ -98,31 +94,8 @@ VENDOR_NAMES = {
 DEFAULT_TIMEOUT = 10.0
 #: How long a token without `expires_in` is kept, in seconds.
 DEFAULT_TOKEN_LIFETIME = 60.0
-#: The most of an answer's body that is read (an order answer is a few hundred bytes).
-MAX_BODY = 1 << 20
-#: The longest message kept from the bureau.
-MAX_MESSAGE = 300
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 _PRINTABLE_ASCII = re.compile(r"[!-~]+")
-
-
-class _Unavailable(Exception):
-    """The bureau could not be asked, or did not answer usably: the order is to be tried again later."""
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as what it is (a 3xx), not followed."""
-
-    def redirect_request(
-        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
-    ) -> urllib.request.Request | None:
-        return None
 
 
 class HttpBureau:
@@ -146,7 +119,7 @@ class HttpBureau:
         self.org_id = org_id
         self.timeout = timeout
         self._clock = clock
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener = opener()
         self._token: tuple[str, float] | None = None  # (token, when to stop using it)
         self._credentials_refused: str | None = None
 
@@ -170,7 +143,7 @@ class HttpBureau:
         """Place one order; network and server problems are transient answers, never exceptions."""
         try:
             reply = self._send(request)
-        except _Unavailable as problem:
+        except Unreachable as problem:
             return _later(str(problem))
         return self._answer(reply)
 
@@ -183,9 +156,9 @@ class HttpBureau:
             if reply.status == 401:
                 self._token = None
                 reply = self._post(url, None, {"Authorization": f"Bearer {self._access_token()}"})
-        except _Unavailable as problem:
+        except Unreachable as problem:
             return StatusAnswer(None, str(problem), transient=True)
-        data = _json(reply.body) if reply.status == 200 else None
+        data = json_of(reply.body) if reply.status == 200 else None
         status = status_name(data.get("status")) if isinstance(data, dict) else None
         if status is None:
             said = bureau_message(reply.body)
@@ -193,7 +166,7 @@ class HttpBureau:
         reason = data.get("reason") if isinstance(data, dict) else None
         return StatusAnswer(status, self._scrub(str(reason)) if reason else None)
 
-    def _send(self, request: OrderRequest) -> _Reply:
+    def _send(self, request: OrderRequest) -> Reply:
         body = json.dumps(order_body(request), ensure_ascii=False, default=str).encode("utf-8")
         url = f"{self.base_url}/organisations/{urllib.parse.quote(self.org_id, safe='')}/orders"
         headers = {"Content-Type": "application/json", "Idempotency-Key": header_key(request.key)}
@@ -203,7 +176,7 @@ class HttpBureau:
             reply = self._post(url, body, {**headers, "Authorization": f"Bearer {self._access_token()}"})
         return reply
 
-    def _answer(self, reply: _Reply) -> OrderAnswer:
+    def _answer(self, reply: Reply) -> OrderAnswer:
         status, message = reply.status, bureau_message(reply.body)
         said = f": {self._scrub(message)}" if message else ""
         if status in (200, 201):
@@ -225,7 +198,7 @@ class HttpBureau:
         if self._token is not None and self._clock() < self._token[1]:
             return self._token[0]
         if self._credentials_refused is not None:
-            raise _Unavailable(self._credentials_refused)
+            raise Unreachable(self._credentials_refused)
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
         started = self._clock()
         reply = self._post(
@@ -239,49 +212,22 @@ class HttpBureau:
             self._credentials_refused = (
                 f"the bureau refused the client credentials (HTTP {reply.status}{said}); check {CLIENT_ID} and {CLIENT_SECRET}"
             )
-            raise _Unavailable(self._credentials_refused)
+            raise Unreachable(self._credentials_refused)
         if not 200 <= reply.status < 300:
-            raise _Unavailable(f"the bureau's token endpoint answered HTTP {reply.status}{said}")
-        data = _json(reply.body)
+            raise Unreachable(f"the bureau's token endpoint answered HTTP {reply.status}{said}")
+        data = json_of(reply.body)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise _Unavailable("the bureau's token endpoint answered without an access_token")
+            raise Unreachable("the bureau's token endpoint answered without an access_token")
         lifetime = data.get("expires_in", DEFAULT_TOKEN_LIFETIME)
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or not lifetime > 0:
             lifetime = DEFAULT_TOKEN_LIFETIME
         self._token = (token, started + lifetime - min(30.0, lifetime / 10))
         return token
 
-    def _post(self, url: str, data: bytes | None, headers: dict[str, str]) -> _Reply:
+    def _post(self, url: str, data: bytes | None, headers: dict[str, str]) -> Reply:
         """A POST of `data`, or a GET when there is none."""
-        headers = {"Accept": "application/json", "User-Agent": "cardflow", **headers}
-        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
-        try:
-            try:
-                response = self._opener.open(request, timeout=self.timeout)
-            except urllib.error.HTTPError as error:  # an HTTP answer with an error status is still an answer
-                if error.fp is None:
-                    return _Reply(error.code, b"")
-                response = error
-            with response:
-                return _Reply(response.getcode(), response.read(MAX_BODY))
-        except (OSError, http.client.HTTPException) as error:
-            raise _Unavailable(self._network_problem(error)) from None
-
-    def _network_problem(self, error: BaseException) -> str:
-        reason: object = error.reason if isinstance(error, urllib.error.URLError) else error
-        where = urllib.parse.urlsplit(self.base_url).netloc
-        if isinstance(reason, TimeoutError):
-            return f"no answer from the bureau ({where}) within {self.timeout:g} s"
-        if isinstance(reason, ConnectionRefusedError):
-            return f"the bureau ({where}) refused the connection"
-        if isinstance(reason, ConnectionResetError | ConnectionAbortedError | http.client.RemoteDisconnected):
-            return f"the bureau ({where}) closed the connection without an answer"
-        if isinstance(reason, socket.gaierror):
-            return f"cannot resolve the bureau's host ({where})"
-        if isinstance(reason, ssl.SSLError):
-            return f"TLS with the bureau ({where}) failed: {getattr(reason, 'reason', None) or reason}"
-        return f"cannot reach the bureau ({where}): {_one_line(str(reason)) or type(reason).__name__}"
+        return send(self._opener, url, data, headers, self.timeout, "the bureau")
 
     def _scrub(self, text: str) -> str:
         """The bureau's text without the client secret or the access token, should it echo them."""
@@ -308,38 +254,16 @@ def header_key(key: str) -> str:
     return key if _PRINTABLE_ASCII.fullmatch(key) else urllib.parse.quote(key, safe="")
 
 
-def bureau_message(body: bytes) -> str:
-    """What the bureau says in an answer: "message" or "error" of a JSON body, else the text; one line."""
-    data = _json(body)
-    if isinstance(data, dict):
-        for field in ("message", "error_description", "error"):
-            value = data.get(field)
-            if isinstance(value, dict):
-                value = value.get("message")
-            if isinstance(value, str) and value.strip():
-                return _one_line(value)
-    return _one_line(body.decode("utf-8", errors="replace"))
+#: What the bureau says in an answer (its message, one line).
+bureau_message = message_of
 
 
 def _order_id(body: bytes) -> str | None:
-    data = _json(body)
+    data = json_of(body)
     value = data.get("orderId") if isinstance(data, dict) else None
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         return None
     return str(value)
-
-
-def _json(body: bytes) -> Any:
-    """The JSON of a body, or None when it is none (or nested deeper than Python's parser goes)."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
-        return None
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def _later(message: str) -> OrderAnswer:

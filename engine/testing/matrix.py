@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import effects
-from engine.definitions.check import MAX_COMBINATIONS, declared_options, expressions_of
+from engine.definitions.check import MAX_COMBINATIONS, expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process, Variable, Workspace
-from engine.definitions.options import effective_options
+from engine.definitions.options import declared_options, effective_options
 from engine.errors import UsageError
 
 #: The representative card holder: active, without open cards.

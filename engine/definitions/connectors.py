@@ -1,0 +1,203 @@
+"""The systems cardflow calls (`connectors.yaml`): each connector's kind, its operations, the fields
+an operation sends, and the environment variables its settings are read from.
+
+A kind is what cardflow knows how to talk to: the Nexus GO Cards HTTP API, a folder of JSON files
+(the bureau's drop folder, or a local printer's folder of print jobs), a webhook, or the simulated
+bureau of plans and scenarios. A connector is a site's use of a kind under a name of its own; a
+transition calls one of its operations with `invoke: NAME.OPERATION`, and its guards read the
+answer under that name. Settings are never written in the file: each names the environment
+variables it is read from, in order (the vendor's IDM_CAAS_* among them by default). A workspace
+without the file has one connector, `bureau`, of the kind `--connector` chooses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.definitions.calls import call_names
+from engine.definitions.document import Document
+from engine.definitions.files import CONNECTORS
+from engine.definitions.load import load_file
+from engine.definitions.model import Connector, Operation, Process
+from engine.definitions.validate import validate
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
+from engine.records import CARD
+
+#: What an operation may send: fields of the card, and of its holder (any attribute a user has).
+SENT_ROOTS = ("card", "holder")
+CARD_FIELDS = frozenset(found.name for found in CARD.fields if found.name not in CARD.internal)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A system cardflow can talk to: its operations (None: the site names them) and its settings,
+    each with the environment variables it is read from unless the connector names others."""
+
+    description: str
+    operations: frozenset[str] | None
+    settings: Mapping[str, tuple[str, ...]]
+    required: frozenset[str] = frozenset()
+
+
+_BUREAU_OPERATIONS = frozenset({"order", "status"})
+KINDS: dict[str, Kind] = {
+    "go_cards": Kind(
+        "the Nexus GO Cards HTTP API (OAuth2 client credentials, an Idempotency-Key on each order)",
+        _BUREAU_OPERATIONS,
+        {
+            "url": ("CARDFLOW_BUREAU_URL", "IDM_CAAS_HOSTNAME"),
+            "client_id": ("CARDFLOW_BUREAU_CLIENT_ID", "IDM_CAAS_CLIENT_ID"),
+            "client_secret": ("CARDFLOW_BUREAU_CLIENT_SECRET", "IDM_CAAS_CLIENT_SECRET"),
+            "org_id": ("CARDFLOW_BUREAU_ORG_ID", "IDM_CAAS_ORGANISATION_ID"),
+            "timeout": ("CARDFLOW_BUREAU_TIMEOUT",),
+        },
+        frozenset({"url", "client_id", "client_secret", "org_id"}),
+    ),
+    "folder": Kind(
+        "a folder of JSON files, one a call, its status written back (a drop folder, a printer's print jobs)",
+        _BUREAU_OPERATIONS,
+        {"folder": ("CARDFLOW_ORDERS",)},
+    ),
+    "webhook": Kind(
+        "a JSON POST to a URL, with an Idempotency-Key and, given a secret, an HMAC signature",
+        None,
+        {"url": (), "secret": (), "timeout": ()},
+        frozenset({"url"}),
+    ),
+    "simulated": Kind("accepts every call and writes nothing (plans, dry runs, scenarios)", _BUREAU_OPERATIONS, {}),
+}
+
+
+def environment(connector: Connector, setting: str) -> tuple[str, ...]:
+    """The variables `setting` of `connector` is read from: the connector's own, else its kind's defaults."""
+    return connector.settings.get(setting) or KINDS[connector.kind].settings.get(setting, ())
+
+
+#: A workspace without connectors.yaml: the card bureau, of the kind `--connector` chooses at run time.
+DEFAULT_CONNECTORS: dict[str, Connector] = {
+    "bureau": Connector(
+        "bureau",
+        "folder",
+        "The card bureau that produces the cards.",
+        {
+            "order": Operation("order", "Order a card for its holder."),
+            "status": Operation("status", "Ask what became of an order."),
+        },
+        {},
+    )
+}
+
+
+def read_connectors(root: Path) -> tuple[dict[str, Connector], list[Diagnostic]]:
+    """The connectors of the workspace at `root` and the diagnostics of its connectors.yaml; the
+    default connector without the file, none when it cannot be built."""
+    path = root / CONNECTORS
+    if not path.is_file():
+        return dict(DEFAULT_CONNECTORS), []
+    document, found = load_file(path, CONNECTORS)
+    if document is None:
+        return {}, found
+    shape, buildable = validate(document, "connectors")
+    if not buildable or found:
+        return {}, found + shape
+    connectors = build_connectors(document)
+    return connectors, found + shape + list(check_connectors(document, connectors))
+
+
+def build_connectors(document: Document) -> dict[str, Connector]:
+    """The connectors of a connectors document that passed validation."""
+    built = {}
+    for name, spec in document.data["connectors"].items():
+        where = ("connectors", name)
+        operations = {
+            operation: Operation(
+                operation,
+                entry.get("description", ""),
+                {root: tuple(fields) for root, fields in entry["sends"].items()} if "sends" in entry else None,
+                document.key_at((*where, "operations", operation)),
+            )
+            for operation, entry in spec["operations"].items()
+        }
+        settings = {
+            setting: tuple([names] if isinstance(names, str) else names) for setting, names in spec.get("settings", {}).items()
+        }
+        built[name] = Connector(name, spec["kind"], spec["description"], operations, settings, document.key_at(where))
+    return built
+
+
+def check_connectors(document: Document, connectors: Mapping[str, Connector]) -> Iterator[Diagnostic]:
+    """What the shape cannot say: a known kind, operations and settings the kind has, a card field
+    that exists, and a setting the kind needs that has no variable to come from."""
+    for name, connector in connectors.items():
+        where = ("connectors", name)
+        kind = KINDS.get(connector.kind)
+        if kind is None:
+            yield diagnostic(
+                document.at((*where, "kind")),
+                "E310",
+                name=connector.kind,
+                hint=did_you_mean(connector.kind, KINDS),
+                known=", ".join(KINDS),
+            )
+            continue
+        for operation in connector.operations.values():
+            if kind.operations is not None and operation.name not in kind.operations:
+                known = sorted(kind.operations)
+                yield diagnostic(
+                    operation.location,
+                    "E311",
+                    name=operation.name,
+                    kind=connector.kind,
+                    hint=did_you_mean(operation.name, known),
+                    known=", ".join(known),
+                )
+            yield from _sent_fields(document, (*where, "operations", operation.name), operation)
+        for setting in connector.settings:
+            if setting not in kind.settings:
+                known = sorted(kind.settings)
+                yield diagnostic(
+                    document.key_at((*where, "settings", setting)),
+                    "E312",
+                    name=setting,
+                    kind=connector.kind,
+                    hint=did_you_mean(setting, known),
+                    known=", ".join(known) or "none",
+                )
+        for setting in sorted(kind.required - {s for s in kind.settings if environment(connector, s)}):
+            yield diagnostic(connector.location, "E313", name=name, setting=setting, kind=connector.kind)
+
+
+def _sent_fields(document: Document, where: tuple[str, ...], operation: Operation) -> Iterator[Diagnostic]:
+    """A card field an operation sends must be one a card has (the holder's attributes are the store's)."""
+    known = sorted(CARD_FIELDS)
+    for index, field_name in enumerate((operation.sends or {}).get("card", ())):
+        if field_name not in CARD_FIELDS:
+            yield diagnostic(
+                document.at((*where, "sends", "card", index)),
+                "E314",
+                name=field_name,
+                hint=did_you_mean(field_name, known),
+                known=", ".join(known),
+            )
+
+
+def check_invoked(processes: Iterable[Process], connectors: Mapping[str, Connector]) -> Iterator[Diagnostic]:
+    """A transition's `invoke: NAME.OPERATION` names a connector the workspace declares, and one of its
+    operations (E315). Nothing is said when connectors.yaml could not be built (its own diagnostics say
+    why), nor of a call cardflow does not know how to make (E261 says that)."""
+    if not connectors:
+        return
+    makes = set(call_names())
+    known = sorted(f"{name}.{operation}" for name, connector in connectors.items() for operation in connector.operations)
+    for process in processes:
+        for transition in process.transitions:
+            if transition.invoke is None or transition.invoke.text not in makes:
+                continue
+            name, _, operation = transition.invoke.text.partition(".")
+            if operation not in (connectors[name].operations if name in connectors else {}):
+                call = transition.invoke.text
+                yield diagnostic(
+                    transition.invoke.location, "E315", call=call, hint=did_you_mean(call, known), known=", ".join(known)
+                )

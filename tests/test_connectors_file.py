@@ -1,0 +1,107 @@
+"""connectors.yaml: the systems a workspace calls, declared beside its processes (issue 22, item 2).
+Its diagnostics are in the corpus (tests/cases/connector_*.yaml); here what a workspace gets from it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Run
+
+from engine.definitions.connectors import DEFAULT_CONNECTORS, KINDS, environment, read_connectors
+from engine.definitions.workspace import init_workspace, load_workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HR = """connectors:
+  hr:
+    kind: webhook
+    description: Tell HR about new cards.
+    settings: {url: [HR_HOOK_URL, LEGACY_HOOK_URL], secret: HR_HOOK_SECRET}
+    operations:
+      notify:
+        description: A card was activated.
+        sends: {card: [id, state, production_type], holder: [id, name, department]}
+"""
+
+
+def test_a_workspace_without_the_file_calls_the_card_bureau(workspace: Path) -> None:
+    """No connectors.yaml: the one connector a workspace of the old shape calls, the bureau."""
+    loaded = load_workspace(workspace)
+    assert loaded.ok and loaded.connectors == DEFAULT_CONNECTORS
+    assert sorted(loaded.connectors["bureau"].operations) == ["order", "status"]
+
+
+def test_the_shipped_workspace_declares_the_card_bureau_with_order_and_status() -> None:
+    loaded = load_workspace(ROOT)
+    assert loaded.ok
+    bureau = loaded.connectors["bureau"]
+    assert (bureau.kind, sorted(bureau.operations)) == ("folder", ["order", "status"])
+    assert environment(bureau, "folder") == ("CARDFLOW_ORDERS",)
+
+
+def test_a_webhook_declares_its_operations_fields_and_the_variables_its_settings_come_from(workspace: Path) -> None:
+    (workspace / "connectors.yaml").write_text(HR)
+    connectors, found = read_connectors(workspace)
+    assert found == []
+    hr = connectors["hr"]
+    assert (hr.kind, list(hr.operations)) == ("webhook", ["notify"])
+    assert hr.operations["notify"].sends == {"card": ("id", "state", "production_type"), "holder": ("id", "name", "department")}
+    assert environment(hr, "url") == ("HR_HOOK_URL", "LEGACY_HOOK_URL")
+    assert environment(hr, "secret") == ("HR_HOOK_SECRET",)
+    assert environment(hr, "timeout") == ()
+
+
+def test_a_go_cards_connector_reads_the_vendors_variables_by_default() -> None:
+    """Without `settings`, the GO Cards API is configured as the vendor's smartid.env does it."""
+    assert KINDS["go_cards"].settings["client_id"] == ("CARDFLOW_BUREAU_CLIENT_ID", "IDM_CAAS_CLIENT_ID")
+    assert KINDS["go_cards"].settings["url"] == ("CARDFLOW_BUREAU_URL", "IDM_CAAS_HOSTNAME")
+
+
+def test_a_connectors_file_that_is_not_yaml_is_reported_at_its_line(workspace: Path, run: Run) -> None:
+    (workspace / "connectors.yaml").write_text("connectors:\n  bureau: [unclosed\n")
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("connectors.yaml:3:1: E00")
+
+
+def test_a_value_written_where_a_variable_name_belongs_is_refused(workspace: Path, run: Run) -> None:
+    """Settings name environment variables; a URL written in the file is a shape error, not a secret kept."""
+    (workspace / "connectors.yaml").write_text(HR.replace("[HR_HOOK_URL, LEGACY_HOOK_URL]", "https://hr.example.com/hook"))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    assert "connectors.yaml:5:21: E1" in result.stdout
+
+
+def test_init_copies_the_connectors(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "site")
+    assert (tmp_path / "site" / "connectors.yaml").read_text() == (ROOT / "connectors.yaml").read_text()
+
+
+def test_an_edited_connectors_file_is_read_again_past_the_cache(
+    workspace: Path, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARDFLOW_CACHE", str(tmp_path / "cache"))
+    shutil.copy(ROOT / "connectors.yaml", workspace / "connectors.yaml")
+    assert run("validate", "--workspace", str(workspace)).exit_code == 0
+    (workspace / "connectors.yaml").write_text((ROOT / "connectors.yaml").read_text().replace("kind: folder", "kind: foldr"))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1 and "E310" in result.stdout
+
+
+def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_where_it_is_invoked(
+    workspace: Path, run: Run
+) -> None:
+    """The processes call what connectors.yaml declares: renaming the bureau's `order` operation leaves
+    every `invoke: bureau.order` of the order process calling nothing (E315 at each, with a close name)."""
+    shipped = (ROOT / "connectors.yaml").read_text()
+    (workspace / "connectors.yaml").write_text(shipped.replace("      order:\n", "      place_order:\n"))
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    refusals = [line for line in result.stdout.splitlines() if " E315 " in line]
+    assert len(refusals) == 8
+    assert refusals[0] == (
+        "processes/CardsAddonExtProdBoProcOrderMultiple.yaml:80:13: E315 invoke 'bureau.order' names no connector"
+        " operation connectors.yaml declares (did you mean 'bureau.place_order'?) (declared: bureau.place_order, bureau.status)"
+    )
