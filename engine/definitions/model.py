@@ -14,6 +14,11 @@ from typing import Any
 
 from engine import effects
 from engine.definitions.document import Document
+from engine.definitions.scripts import OptionScript as OptionScript
+from engine.definitions.scripts import ValueOutcome as ValueOutcome
+from engine.definitions.scripts import Variable as Variable
+from engine.definitions.scripts import build_script as build_script
+from engine.definitions.scripts import text_of as _text
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
 from engine.effects.base import Effect as Effect
@@ -159,51 +164,6 @@ class Process:
             return self.creates
         found = self.initial_triggers
         return found[0] if len(found) == 1 else None
-
-
-@dataclass(frozen=True)
-class ValueOutcome:
-    """What one value of an option variable does."""
-
-    value: Any
-    outcome: str
-
-
-@dataclass(frozen=True)
-class Variable:
-    """An option variable as the vendor documents it, plus the administrator's `value:` if set."""
-
-    name: str
-    script: str
-    option: str
-    description: str
-    type: str
-    items: str | None
-    default: Any
-    values: tuple[ValueOutcome, ...]
-    outcome: str | None
-    value: Any
-    has_value: bool
-    location: Location
-    value_location: Location | None
-
-    @property
-    def allowed(self) -> tuple[Any, ...] | None:
-        """The values an option may take, when the script enumerates them."""
-        if self.type == "bool":
-            return (True, False)
-        return tuple(entry.value for entry in self.values) or None
-
-
-@dataclass(frozen=True)
-class OptionScript:
-    """An option script (rules/<script>.yaml) and its variables."""
-
-    script: str
-    package: str
-    description: str
-    variables: dict[str, Variable]
-    document: Document = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -397,33 +357,3 @@ def _transition(document: Document, index: int, spec: dict[str, Any], source: An
 def _effect(document: Document, where: tuple[Any, ...], entry: dict[str, Any], source: Any) -> Effect:
     """An effect entry built by its kind (engine.effects), with its condition and location."""
     return effects.build(entry, source((*where, "when")), document.at(where), lambda path: document.at((*where, *path)))
-
-
-def build_script(document: Document) -> OptionScript:
-    """The OptionScript of a document that passed validation."""
-    data = document.data
-    script = data["script"]
-    variables = {}
-    for name, spec in data["variables"].items():
-        path = ("variables", name)
-        variables[name] = Variable(
-            name=name,
-            script=script,
-            option=spec["option"],
-            description=spec["description"],
-            type=spec["type"],
-            items=spec.get("items"),
-            default=spec["default"],
-            values=tuple(ValueOutcome(entry["value"], entry["outcome"]) for entry in spec.get("values", ())),
-            outcome=spec.get("outcome"),
-            value=spec.get("value"),
-            has_value="value" in spec,
-            location=document.key_at(path),
-            value_location=document.at((*path, "value")) if "value" in spec else None,
-        )
-    return OptionScript(script, _text(data.get("package")), _text(data.get("description")), variables, document)
-
-
-def _text(value: Any) -> str:
-    """Descriptive text as a string, even when validation already reported it as missing or wrong."""
-    return value if isinstance(value, str) else ""
