@@ -71,6 +71,12 @@ CODES: dict[str, str] = {
     "E273": "card field '{name}' clashes with a field every card has ({known})",
     "E274": "card field '{name}' ({type}): {problem}",
     "E275": "card field '{name}': {problem}",
+    # effects: whom an email goes to, and `fire` (a trigger on the holder's other cards)
+    "E280": "unknown role '{name}'{hint} (known: {known})",
+    "E281": "fire: trigger '{name}' is declared by no process that creates cards{hint}",
+    "E282": "fire: trigger '{name}' has no transition in any process",
+    "E283": "fire: '{trigger}' fires '{name}' and the fires loop ({path}): a card could be fired again",
+    "E284": "fire: '{trigger}' starts a chain of fires {depth} deep ({path}); at most {limit}",
     "E290": "no process definitions in {folder} (a workspace needs at least one processes/*.yaml)",
     # connectors.yaml: the systems cardflow calls
     "E310": "unknown connector kind '{name}'{hint} (known: {known})",

@@ -170,11 +170,17 @@ BATCH = Record("batch", "batches", _fields(Batch), internal=frozenset({"options"
 PROCESS = Record("process", None, _fields(ProcessView))
 
 #: The variables of an email context, by kind of recipient: `reason` where a person's decision gives one.
+#: A person (holder, requester, actor) gets an email about one card; a group (the approvers, a role)
+#: one per batch and template, listing its cards.
 EMAIL_CONTEXT: dict[str, tuple[str, ...]] = {
     "holder": ("recipient", "holder", "requester", "card", "process", "batch", "reason"),
     "requester": ("recipient", "holder", "requester", "card", "process", "batch", "reason"),
+    "actor": ("recipient", "holder", "requester", "card", "process", "batch", "reason"),
     "approvers": ("recipient", "requester", "process", "batch", "cards"),
+    "role": ("recipient", "requester", "process", "batch", "cards"),
 }
+#: The recipients whose email lists the cards of a batch (one email per batch, template and person).
+GROUP_RECIPIENTS = frozenset({"approvers", "role"})
 #: What a person (recipient, holder, requester) is in an email context: a user as templates read it.
 EMAIL_PERSONS = frozenset({"recipient", "holder", "requester"})
 #: Each card of an approvers' email: the card's id and production type, its holder as a person.

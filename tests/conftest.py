@@ -67,6 +67,14 @@ def extended_workspace(workspace: Path) -> Path:
     return workspace
 
 
+@pytest.fixture
+def fire_workspace(extended_workspace: Path) -> Path:
+    """The extended workspace with, in YAML alone, the effects `fire` and the email recipients
+    `actor`, `requester`, `approvers` and `role:` at work (tests/fire/README.md)."""
+    shutil.copytree(ROOT / "tests" / "fire", extended_workspace, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+    return extended_workspace
+
+
 #: The line of the reference "Order multiple cards" that makes it exclusive in its own group.
 OWN_GROUP = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
 

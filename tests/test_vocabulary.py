@@ -9,7 +9,7 @@ import pytest
 from engine import effects
 from engine.definitions import model, schemas
 from engine.definitions.model import CardField
-from engine.effects import email
+from engine.effects import email, fire
 
 #: Dataclass fields that are derived or bookkeeping, not keys of the YAML.
 DERIVED: dict[type, set[str]] = {
@@ -17,7 +17,8 @@ DERIVED: dict[type, set[str]] = {
     model.Transition: {"index", "location"},
     model.State: {"name", "location"},
     model.Trigger: {"name", "location"},
-    email.Email: {"location"},
+    email.Email: {"location", "role"},  # `role` is the name under `to: {role: NAME}`
+    fire.Fire: {"location"},
     CardField: {"name", "location"},
     model.Variable: {"name", "script", "has_value", "location", "value_location"},
     model.OptionScript: {"document"},
@@ -32,6 +33,7 @@ DERIVED: dict[type, set[str]] = {
         (schemas.STATE, model.State),
         (schemas.TRIGGER, model.Trigger),
         (effects.schema_of("email"), email.Email),
+        (effects.schema_of("fire"), fire.Fire),
         (schemas.FIELD, CardField),
         (schemas.PREREQUISITE, model.Prerequisite),
         (schemas.PRODUCTION_TYPE, model.ProductionType),

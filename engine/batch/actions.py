@@ -83,6 +83,8 @@ class _Authorized:
     action: Process
     compiled: CompiledProcess
     holder: Row
+    workspace: Workspace
+    options: EffectiveOptions
 
 
 def act(
@@ -174,7 +176,7 @@ def _authorize(
         if problem is None:
             compiled = compile_process(owner, options, workspace.fingerprint)
             if compiled.can_fire(trigger, card["state"]):
-                return _Authorized(action, compiled, holder)
+                return _Authorized(action, compiled, holder, workspace, options)
             problem = f"no '{trigger}' transition leaves state '{card['state']}' under the options in force"
         if problem not in reasons:
             reasons.append(problem)
@@ -212,8 +214,17 @@ def _apply(
 ) -> ActionResult:
     """Fire the trigger on the card and write what it causes; `batch_id` names the run it is part of
     (the audit row's batch; else the card's batch); a `plan` writes nothing."""
+    compiled = authorized.compiled
     context = FireContext(
-        authorized.compiled, connector, templates, actor, authorized.compiled.fingerprint, now(), connection=connection
+        compiled,
+        connector,
+        templates,
+        actor,
+        compiled.fingerprint,
+        now(),
+        connection=connection,
+        workspace=authorized.workspace,
+        options=authorized.options,
     )
     work = Work()
     source = card["state"]
@@ -251,6 +262,7 @@ class _Sync:
     options: EffectiveOptions
     templates: Templates
     actor: Row
+    workspace: Workspace
 
 
 def sync_queue(
@@ -279,7 +291,7 @@ def sync_queue(
             for owner_name in action.acts_on:
                 compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
                 for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
-                    sync = _Sync(action, compiled, trigger, connector, options, templates, system_actor(workspace))
+                    sync = _Sync(action, compiled, trigger, connector, options, templates, system_actor(workspace), workspace)
                     left = None if limit is None else limit - len(results)
                     results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
     return results
@@ -315,8 +327,17 @@ def _bureau_down(results: list[ActionResult]) -> bool:
 
 
 def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
+    compiled = sync.compiled
     context = FireContext(
-        sync.compiled, sync.connector, sync.templates, sync.actor, sync.compiled.fingerprint, now(), connection=connection
+        compiled,
+        sync.connector,
+        sync.templates,
+        sync.actor,
+        compiled.fingerprint,
+        now(),
+        connection=connection,
+        workspace=sync.workspace,
+        options=sync.options,
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)

@@ -10,17 +10,22 @@ import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import cast
 
 from sqlalchemy import Connection
 
 from engine import effects
 from engine.definitions.calls import BUREAU
-from engine.definitions.compile import CompiledProcess, Decision
+from engine.definitions.compile import CompiledProcess, Decision, compile_process
+from engine.definitions.model import Workspace
+from engine.definitions.options import EffectiveOptions
+from engine.definitions.recipients import deciding_roles
 from engine.definitions.templates import Templates
 from engine.effects.base import Firing
 from engine.effects.email import planned_approval_emails as planned_approval_emails
+from engine.effects.fire import MAX_DEPTH
 from engine.errors import Refused
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
 from engine.records import Batch
@@ -40,6 +45,9 @@ class Work:
     last_trace: Row | None = None
     #: Rows made as tuples, by (table, columns): the hot path of a batch builds no dict per row.
     tuples: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = field(default_factory=dict)
+    #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
+    #: before is fired on in that state, not in the one it read)
+    fired: dict[int, Row] = field(default_factory=dict)
 
     def flush(self, connection: Connection, context: FireContext) -> set[int]:
         """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
@@ -56,7 +64,7 @@ class Work:
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
-        self.tuples = {}
+        self.tuples, self.fired = {}, {}
         return lost
 
 
@@ -71,19 +79,86 @@ class FireContext:
     fingerprint: str
     at: str
     people: dict[str, Row] = field(default_factory=dict)
-    approvers: list[Row] | None = None
     connection: Connection | None = None
     email_keys: Iterator[str] = field(default_factory=lambda: _email_keys(uuid.uuid4().hex))
+    #: the workspace: the processes of the holder's other cards (`fire`) and who decides a state (`approvers`)
+    workspace: Workspace | None = None
+    #: every option in force (a card of another process reads its own scripts' options)
+    options: EffectiveOptions | None = None
+    #: the users of each role, read once a unit of work (shared by the contexts of the cards it fires on)
+    roles: dict[str, list[Row]] = field(default_factory=dict)
+    deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+    #: the cards, each with the trigger fired on it, whose `fire` effects led to this context's transitions
+    chain: tuple[tuple[int, str], ...] = ()
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
             self.people.update(queries.users_by_id(self.connection, [user_id]))
         return self.people.get(user_id)
 
-    def approver_list(self) -> list[Row]:
-        if self.approvers is None:
-            self.approvers = queries.users_with_role(self.connection, "approver") if self.connection is not None else []
-        return self.approvers
+    def users_with_role(self, role: str) -> list[Row]:
+        """The active users holding `role`, in id order."""
+        if role not in self.roles:
+            self.roles[role] = queries.users_with_role(self.connection, role) if self.connection is not None else []
+            self.people.update((user["id"], user) for user in self.roles[role])
+        return self.roles[role]
+
+    def approvers_of(self, card: Row) -> list[Row]:
+        """The users who may decide `card` in its state: holding a role of an action process that a
+        person fires from it (`engine.definitions.recipients`), each once, in id order."""
+        key = (card["process"], card["state"])
+        if key not in self.deciders:
+            processes = self.workspace.processes if self.workspace is not None else {}
+            found = {u["id"]: u for role in deciding_roles(processes, *key) for u in self.users_with_role(role)}
+            self.deciders[key] = [found[user_id] for user_id in sorted(found)]
+        return self.deciders[key]
+
+    def compiled_for(self, process: str) -> CompiledProcess | None:
+        """The machine of `process` under the options in force; None when the workspace has no such batch process."""
+        if process == self.compiled.process.symbolic_name:
+            return self.compiled
+        found = self.workspace.processes.get(process) if self.workspace is not None else None
+        if self.workspace is None or found is None or found.kind != "batch":
+            return None
+        return compile_process(found, self.options or self.compiled.options, self.workspace.fingerprint)
+
+    def holder_cards(self, firing: Firing) -> list[Row]:
+        """The holder's other cards, in the states this unit of work leaves them in (not written yet)."""
+        if self.connection is None:
+            return []
+        cards = {card["id"]: card for card in queries.find_cards(self.connection, user=firing.holder["id"])}
+        for change in firing.work.changes:
+            if change["id"] in cards:
+                cards[change["id"]].update({key: value for key, value in change.items() if key not in ("id", "was")})
+        return [card for card_id, card in cards.items() if card_id != firing.card["id"]]
+
+    def cascade(self, firing: Firing, card: Row, trigger: str) -> None:
+        """Fire `trigger` on `card`, another card of the holder, as `firing` caused it: with the same
+        actor and batch, the cause as its reason; refused when the chain would reach a card again or
+        grow longer than `engine.effects.fire.MAX_DEPTH`."""
+        chain = (*self.chain, (firing.card["id"], firing.trigger))
+        _refuse_loop(chain, card, trigger)
+        compiled = self.compiled_for(card["process"])
+        if compiled is None:
+            return
+        context = replace(self, compiled=compiled, fingerprint=compiled.fingerprint, chain=chain)
+        earlier = queries.order_counts(self.connection, [card["id"]]).get(card["id"], 0) if self.connection is not None else 0
+        reason = f"fired by card {firing.card['id']}'s {firing.trigger}"
+        work, batch = cast(Work, firing.work), cast(Batch, firing.batch)  # this module's, which made the firing
+        last_trace = work.last_trace  # what the caller reads of its own transition (the bureau's answer)
+        fire(
+            context,
+            work,
+            card,
+            firing.holder,
+            trigger,
+            process=card["process"],
+            batch=batch,
+            reason=reason,
+            earlier_orders=earlier,
+        )
+        work.last_trace = last_trace
+        work.fired[card["id"]] = card
 
 
 def _email_keys(prefix: str) -> Iterator[str]:
@@ -132,12 +207,14 @@ def fire(
     row is written by the caller with the state reached. `earlier_orders` is how many orders of the
     card the bureau answered before: an order placed now is the next one, under its own key.
     """
+    if work.fired:  # a `fire` moved cards in this unit of work: this one may be among them
+        _as_fired(work, card)
     decision, answer = context.compiled.settled(trigger, card["state"]), None
     if decision is None:  # the card's values matter: fire with the card in scope
         decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
         if decision.transition is None:
             return decision
-    firing = Firing(context, work, card, holder, reason, batch) if decision.effects else None
+    firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
     if firing is not None:
         _refuse(trigger, decision, firing)
     bureau = None
@@ -168,6 +245,13 @@ def fire(
     return decision
 
 
+def _as_fired(work: Work, card: Row) -> None:
+    """Bring a card read before this unit of work fired on it to the state the fire left it in."""
+    moved = work.fired.get(card["id"])
+    if moved is not None and moved is not card:
+        card.update(moved)
+
+
 def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
     """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
     reopened, source = not card["open"], card["state"]
@@ -191,6 +275,22 @@ def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored:
             "updated_at": context.at,
         }
         work.changes.append(change)
+
+
+def _refuse_loop(chain: tuple[tuple[int, str], ...], card: Row, trigger: str) -> None:
+    """Refused when a chain of fires reaches a card already in it, or grows too long."""
+    if card["id"] not in {card_id for card_id, _ in chain} and len(chain) <= MAX_DEPTH:
+        return
+    steps = " -> ".join(f"{fired} on card {card_id}" for card_id, fired in (*chain, (card["id"], trigger)))
+    first, fired = chain[0]
+    problem = f"fire would reach card {card['id']} again" if len(chain) <= MAX_DEPTH else f"fires go more than {MAX_DEPTH} deep"
+    raise Refused(f"{fired} refused, nothing changed: card {first}: {problem} ({steps})")
+
+
+def _firing(context: FireContext, work: Work, card: Row, holder: Row, reason: str | None, batch: Batch, trigger: str) -> Firing:
+    """The firing of a transition's effects, made before the card moves: its requester is who made
+    the request the transition decides (who moved the card into the state it leaves, else its creator)."""
+    return Firing(context, work, card, holder, reason, batch, trigger, card.get("requested_by") or card["requester"])
 
 
 def _fire_in_scope(

@@ -51,6 +51,8 @@ class Batch:
     templates: Templates
     #: the processes a user's open cards are counted over (its exclusivity group), by symbolic name with their names
     group: dict[str, str]
+    workspace: Workspace | None = None  # what a fire on other cards and the approvers are found in
+    every_option: EffectiveOptions | None = None  # of every script (a fire reaches cards of other processes)
     resumed: bool = False
     unanswered: int = 0  # orders in a row the bureau did not answer
     stopped: str | None = None  # why the run stopped ordering (the bureau is down)
@@ -90,7 +92,8 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
         name = process.symbolic_name
         raise UsageError(f"{name} acts on existing cards, not users: `cardflow run {name}` takes --card ID..., --all or --where")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
-    options = effective_options(workspace.scripts, request.overrides, request.sources).for_scripts(process.options)
+    every_option = effective_options(workspace.scripts, request.overrides, request.sources)
+    options = every_option.for_scripts(process.options)
     compiled = compile_process(process, options, workspace.fingerprint)
     production_type = settle_production_type(process, options, request.production_type)
     record = batch_record(process, actor, options, compiled.fingerprint, request, production_type)
@@ -102,7 +105,9 @@ def prepare(workspace: Workspace, connection: Connection, request: RunRequest) -
     check_users_exist(connection, request.selection)
     templates = templates_for(workspace.root / TEMPLATES)
     group = workspace.exclusive_group(process)
-    return Batch(request, process, compiled, options, actor, record, prerequisites, where, templates, group)
+    return Batch(
+        request, process, compiled, options, actor, record, prerequisites, where, templates, group, workspace, every_option
+    )
 
 
 def selected_users(engine: Engine, batch: Batch, chunk: int) -> Iterator[list[Row]]:

@@ -159,7 +159,15 @@ def _run_chunk(
     ids = [user["id"] for user in users]
     done, counts = _looked_up(connection, batch, ids, resumed)
     context = FireContext(
-        batch.compiled, connector, batch.templates, batch.actor, batch.compiled.fingerprint, now(), connection=connection
+        batch.compiled,
+        connector,
+        batch.templates,
+        batch.actor,
+        batch.compiled.fingerprint,
+        now(),
+        connection=connection,
+        workspace=batch.workspace,
+        options=batch.every_option,
     )
     context.people.update(zip(ids, users, strict=True))
     context.people[batch.actor["id"]] = batch.actor
@@ -240,9 +248,10 @@ def _planned(outcome: UserResult, work: Work, context: FireContext, rendered: bo
     """Tell a planned result what its rows would have been: the emails (with `rendered`, as outbox rows,
     the approvers' emails rendered for this card alone), the bureau answer, the decision."""
     outcome.emails = [(row["template"], row["recipient"]) for row in work.rows["outbox"]]
-    approvers = {approver["id"]: approver["email"] for approver in context.approver_list()}
     outcome.emails += [
-        (entry["template"], approvers[approver]) for approver, entries in work.approvals.items() for entry in entries
+        (entry["template"], context.people[approver]["email"])
+        for approver, entries in work.approvals.items()
+        for entry in entries
     ]
     outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
     outcome.trace = work.last_trace

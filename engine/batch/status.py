@@ -94,6 +94,8 @@ def _sync_chunk(workspace: Workspace, connection: Connection, sync: _StatusSync,
         sync.compiled.fingerprint,
         now(),
         connection=connection,
+        workspace=workspace,
+        options=sync.options,
     )
     holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
     context.people.update(holders)

@@ -1,7 +1,5 @@
-"""Stage 3, check: the meaning of valid documents, one small named check per rule.
-
-Each `check_*` takes the processes and option scripts and yields diagnostics with locations.
-"""
+"""Stage 3, check: the meaning of valid documents, one small named check per rule (each `check_*`
+takes the processes and option scripts and yields diagnostics with locations)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from engine.records import GROUP_RECIPIENTS
+
 SAMPLE_HOLDER = {"id": "u001", "name": "Alice Andersson", "email": "alice.andersson@example.com", "locale": None}
 SAMPLE_REQUESTER = {"id": "op1", "name": "Olle Operator", "email": "op1@example.com", "locale": None}
 SAMPLE_APPROVER = {"id": "ap1", "name": "Anna Approver", "email": "ap1@example.com", "locale": None}
@@ -25,7 +27,7 @@ def sample_context(
     state: str = SAMPLE_STATE,
     fields: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The context of a sample email to `kind` (holder, requester or approvers), its people in
+    """The context of a sample email to `kind` (holder, requester, actor, approvers or role), its people in
     `locale` and with a sample value of each of `attributes` (`department`: "<department>");
     without `reason` when the emails of that kind are never sent with one. Its card is of `process`
     (symbolic_name and name) in `state`, when the caller knows which process sends the email, with a
@@ -36,7 +38,7 @@ def sample_context(
     )
     process = dict(process or SAMPLE_PROCESS)
     batch = {"id": "B20261121-090000-ab12"}
-    if kind == "approvers":
+    if kind in GROUP_RECIPIENTS:
         cards = [
             {"id": 41, "holder": holder, "production_type": "standard"},
             {"id": 42, "holder": {**holder, "id": "u002", "name": "Bertil Berg"}, "production_type": "standard"},

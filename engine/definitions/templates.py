@@ -26,6 +26,7 @@ from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process
 from engine.definitions.sandbox import BoundedSandbox, TemplateProblem, flat_globals, render_bounded
 from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.effects.fire import fires_by_trigger
 from engine.errors import CardflowError
 from engine.records import EMAIL_CONTEXT, EMAIL_PERSONS, readable_fields
 
@@ -164,8 +165,10 @@ def check_templates(root: Path, processes: dict[str, Process], *, render: bool =
     compiles every template, so only `validate` asks for it; a batch meeting a template that fails
     stops at its line and writes nothing of the chunk."""
     folder = root / "templates" / "email"
-    # a reason comes only with what a person fires on a card (approve, reject, ... with --reason)
+    # a reason comes only with what a person fires on a card (approve, reject, ... with --reason),
+    # and with what a `fire` effect fires (the card and trigger that caused it)
     reasoned = {name for p in processes.values() if p.kind == "action" and p.actor != "system" for name in p.triggers}
+    reasoned |= {name for fired in fires_by_trigger(processes).values() for name in fired}
     sent: dict[tuple[str, str], tuple[bool, Location]] = {}  # (email, to): with a reason every time, first effect
     fields: dict[tuple[str, str], frozenset[str]] = {}  # (email, to): the card fields of the cards it is about
     for process in processes.values():

@@ -23,6 +23,7 @@ from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process
 from engine.definitions.options import build_script
 from engine.definitions.reads import template_reads
+from engine.definitions.recipients import check_role_recipients
 from engine.definitions.roles import check_actors, read_roles
 from engine.definitions.schedule import SCHEDULE, read_schedules
 from engine.definitions.templates import check_templates
@@ -67,7 +68,7 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     roles, problems, text = read_roles(root)
     if text:  # who may fire what is part of an outcome (a workspace without the file keeps its fingerprint)
         digest.update(ROLES.encode() + b"\0" + text + b"\0")
-    found += problems + list(check_actors(processes, roles))
+    found += problems + list(check_actors(processes, roles)) + list(check_role_recipients(processes, roles))
     schedules, problems = _schedules(root, processes)
     found += problems
     connectors, problems = read_connectors(root)

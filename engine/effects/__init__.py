@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.effects import email, set_fields
+from engine.effects import email, fire, set_fields
 from engine.effects.base import SHARED, At, Effect, Kind, Schema
 
 if TYPE_CHECKING:
     from engine.definitions.model import Process
     from engine.diagnostics import Diagnostic, Location, Source
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (email.KIND, set_fields.KIND)}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (email.KIND, set_fields.KIND, fire.KIND)}
 
 
 def register(kind: Kind) -> None:

@@ -40,6 +40,7 @@ class Work(Protocol):
     """The rows of one unit of work (`engine.batch.effects.Work`): by table, and the approvers' emails to merge."""
 
     rows: dict[str, list[Row]]
+    changes: list[Row]
     approvals: dict[str, list[Row]]
 
 
@@ -54,13 +55,22 @@ class FireContext(Protocol):
 
     def user(self, user_id: str) -> Row | None: ...
 
-    def approver_list(self) -> list[Row]: ...
+    def users_with_role(self, role: str) -> list[Row]: ...
+
+    def approvers_of(self, card: Row) -> list[Row]: ...
+
+    def holder_cards(self, firing: Firing) -> list[Row]: ...
+
+    def compiled_for(self, process: str) -> Any: ...
+
+    def cascade(self, firing: Firing, card: Row, trigger: str) -> None: ...
 
 
 @dataclass(slots=True)
 class Firing:
     """One effect being fired: the card (already in its new state), its holder, the reason given and
-    the batch, with the scope its expressions read."""
+    the batch, with the scope its expressions read; the trigger fired, and who made the request it
+    decides (who moved the card into the state it left, else who created it)."""
 
     context: FireContext
     work: Work
@@ -68,6 +78,8 @@ class Firing:
     holder: Row
     reason: str | None
     batch: Mapping[str, Any]
+    trigger: str = ""
+    requester: str | None = None
 
     def scope(self) -> dict[str, Any]:
         """What an effect's expressions read: user, card, options, batch and actor."""

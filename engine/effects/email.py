@@ -1,8 +1,14 @@
-"""Effect kind `email`: send a template to the card's holder, its requester or the approvers.
+"""Effect kind `email`: send a template to a person or a group of people.
 
-An email to a person is one outbox row, rendered now in the recipient's locale. The approvers get
-one email per batch and template: each unit of work adds its cards to it when it is written
-(`flush`), so a batch of many chunks still sends an approver one email. Delivery is the outbox's
+`to:` names a person: the card's `holder`, its `requester` (who made the request the transition
+decides: who moved the card into the state it leaves, else who created it) or the `actor` (who
+fired the trigger); or a group: the `approvers` (the users holding the role of an action process
+that a person fires from the card's new state: `engine.definitions.recipients`; never the person
+whose request waits) or `{role: NAME}` (every active user with that declared role).
+
+An email to a person is one outbox row, rendered now in the recipient's locale. A group's members
+get one email per batch and template: each unit of work adds its cards to it when it is written
+(`flush`), so a batch of many chunks still sends each one email. Delivery is the outbox's
 (`engine.outbound.delivery`).
 """
 
@@ -20,31 +26,43 @@ from engine.effects.base import At, Effect, FireContext, Firing, Kind, Row, Work
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-RECIPIENTS = ("holder", "requester", "approvers")
+#: What `to:` may name: a person, the approvers, or (as `{role: NAME}`) a role.
+RECIPIENTS = ("holder", "requester", "actor", "approvers", "role")
 
 
 @dataclass(frozen=True)
 class Email(Effect):
-    """Send the email template `email` to `to` (holder, requester or approvers)."""
+    """Send the email template `email` to `to` (holder, requester, actor, approvers, or role: the users with `role`)."""
 
     KIND: ClassVar[str] = "email"
 
     email: str
     to: str
+    role: str | None = None
 
 
 SCHEMA = {
     "email": {"type": "string", "required": True, "empty": False},
-    "to": {"type": "string", "required": True, "allowed": list(RECIPIENTS)},
+    # a name of RECIPIENTS, or {role: NAME} (a mapping's keys must be allowed too: `role`); a bare
+    # `to: role` names no role (E104 in engine.definitions.recipients)
+    "to": {
+        "type": ["string", "dict"],
+        "required": True,
+        "allowed": list(RECIPIENTS),
+        "schema": {"role": {"type": "string", "required": True, "empty": False}},
+    },
 }
 
 
 def build(spec: Mapping[str, Any], when: Source | None, location: Location, at: At) -> Email:
-    return Email(when, location, spec["email"], spec["to"])
+    to = spec["to"]
+    if isinstance(to, Mapping):
+        return Email(when, location, spec["email"], "role", to["role"])
+    return Email(when, location, spec["email"], to)
 
 
 def describe(effect: Email) -> str:
-    return f"email {effect.email} to {effect.to}"
+    return f"email {effect.email} to " + (f"role {effect.role}" if effect.role else effect.to)
 
 
 def emails(effect: Email) -> tuple[tuple[str, str], ...]:
@@ -52,19 +70,16 @@ def emails(effect: Email) -> tuple[tuple[str, str], ...]:
 
 
 def fire(effect: Email, firing: Firing) -> None:
-    """An outbox row for the holder or the requester; for the approvers, the card added to their email."""
+    """An outbox row for a person; for a group, the card added to each member's email of the batch."""
     from engine.store.views import card_view, person  # when firing only: the store imports SQLAlchemy
 
     context, card, holder = firing.context, firing.card, firing.holder
-    requester = context.user(card["requester"])
-    if effect.to == "approvers":
-        entry = {"id": card["id"], "holder": person(holder), "production_type": card["production_type"]}
-        for approver in context.approver_list():
-            if approver["id"] != card["requested_by"]:  # nobody is asked to decide their own request
-                firing.work.approvals[approver["id"]].append({"card": entry, "template": effect.email, "batch": card["batch_id"]})
+    if effect.to in ("approvers", "role"):
+        _to_group(effect, firing)
         return
-    recipient = holder if effect.to == "holder" else requester
-    if recipient is None:
+    requester = context.user(firing.requester) if firing.requester else None
+    recipient = {"holder": holder, "requester": requester, "actor": context.actor}[effect.to]
+    if recipient is None or not recipient.get("email"):  # the system, or a user no longer in the store
         return
     process = context.compiled.process
     email_context = {
@@ -122,6 +137,22 @@ def outbox_row(
 _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+def _to_group(effect: Email, firing: Firing) -> None:
+    """The card added to the batch's email of each member of the group (approvers: never the person
+    whose request now waits on them, who moved the card into this state)."""
+    from engine.store.views import person
+
+    context, card = firing.context, firing.card
+    if effect.role is not None:
+        members = context.users_with_role(effect.role)
+    else:
+        waiting_on = card.get("requested_by") or card["requester"]
+        members = [user for user in context.approvers_of(card) if user["id"] != waiting_on]
+    entry = {"id": card["id"], "holder": person(firing.holder), "production_type": card["production_type"]}
+    for member in members:
+        firing.work.approvals[member["id"]].append({"card": entry, "template": effect.email, "batch": card["batch_id"]})
+
+
 def flush(connection: Connection, context: FireContext, work: Work, lost: set[int]) -> None:
     """Add the unit of work's cards to the approvers' emails (not those of cards another command moved)."""
     approvals = {a: [e for e in es if e["card"]["id"] not in lost] for a, es in work.approvals.items()}
@@ -135,7 +166,7 @@ def _merge_approval_emails(connection: Connection, context: FireContext, approva
     from engine.store import outbox, queries
 
     for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        approver = context.user(approver_id) or {"id": approver_id}
         for (template, batch), group in _group(entries).items():
             key = f"batch:{batch}:{template}:{approver_id}"
             existing = queries.outbox_by_key(connection, key)
@@ -156,7 +187,7 @@ def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]
     cards (a plan that compares rendered emails; a run merges them into the batch's emails instead)."""
     rows = []
     for approver_id, entries in approvals.items():
-        approver = next(a for a in context.approver_list() if a["id"] == approver_id)
+        approver = context.user(approver_id) or {"id": approver_id}
         for (template, batch), group in _group(entries).items():
             email_context = _approval_context(context, approver, batch, [entry["card"] for entry in group])
             rows.append(

@@ -13,13 +13,14 @@ from engine.definitions.model import Workspace
 from engine.definitions.templates import PARTS, templates_for
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
+from engine.records import GROUP_RECIPIENTS
 from engine.store import history, queries
 from engine.store.queries import Row
 from engine.store.views import card_view, person
 
 
 def recipient_kind(workspace: Workspace, template: str) -> str:
-    """Who a template is sent to (holder, requester or approvers), from the effects that name it."""
+    """Who a template is sent to (holder, requester, actor, approvers or role), from the effects that name it."""
     for process in workspace.processes.values():
         for transition in process.transitions:
             for email, to in effects.emails(transition.effects):
@@ -79,7 +80,7 @@ def preview_context(
             f"card {card_id} has no reason to show in '{template}': it was never {' or '.join(needed)}ed "
             f"(its state is {card['state']}); try `cardflow explain {card_id}`"
         )
-    if kind == "approvers":
+    if kind in GROUP_RECIPIENTS:
         entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"]}
         approvers: Row = {
             "recipient": SAMPLE_APPROVER,
