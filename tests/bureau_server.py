@@ -155,9 +155,28 @@ class _Server(ThreadingHTTPServer):
     bureau: FakeBureau
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class JsonHandler(BaseHTTPRequestHandler):
+    """A handler that answers JSON (or text) and stays quiet; the fake servers' handlers are ones."""
+
     timeout = 5  # a handler never waits longer than this for a client
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = body.encode() if isinstance(body, str) else b"" if body is None else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up waiting (the time-out under test)
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Handler(JsonHandler):
+    server: _Server
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -179,17 +198,3 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, body = 404, {"message": f"no such endpoint {self.path}"}
         self._answer(status, body)
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = body.encode() if isinstance(body, str) else b"" if body is None else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up waiting (the time-out under test)
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

@@ -15,10 +15,10 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bureau_server import Step, accept, respond
+from bureau_server import JsonHandler, Step, accept, respond
 
 __all__ = ["Delivery", "FakeReceiver", "accept", "respond"]
 
@@ -87,22 +87,9 @@ class _Server(ThreadingHTTPServer):
     receiver: FakeReceiver
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: _Server
-    timeout = 5
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, body = self.server.receiver.receive(self.headers, raw)
-        data = body.encode() if isinstance(body, str) else b"" if body is None else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the caller gave up waiting (the time-out under test)
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self._answer(*self.server.receiver.receive(self.headers, raw))
