@@ -3,11 +3,13 @@ Its diagnostics are in the corpus (tests/cases/connector_*.yaml); here what a wo
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import Run, StoreUnderTest
 
 from engine.definitions.connectors import DEFAULT_CONNECTORS, KINDS, environment, read_connectors
 from engine.definitions.workspace import init_workspace, load_workspace
@@ -105,3 +107,42 @@ def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_wher
         "processes/CardsAddonExtProdBoProcOrderMultiple.yaml:80:13: E315 invoke 'bureau.order' names no connector"
         " operation connectors.yaml declares (did you mean 'bureau.place_order'?) (declared: bureau.place_order, bureau.status)"
     )
+
+
+USERS = """id,name,email,state,roles,department
+op1,Olle Operator,op1@example.com,active,operator,IT
+u1,Alice,alice@example.com,active,,Sales
+"""
+
+
+def _orders(workspace: Path, run: Run, stored: StoreUnderTest) -> list[dict[str, Any]]:
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    order = "CardsAddonExtProdBoProcOrderMultiple"
+    result = run(
+        "run", order, "--user", "u1", "--as", "op1", "--set", "CardsAddonExtProdQueue=false", "--workspace", str(workspace)
+    )
+    assert result.exit_code == 0, result.output
+    return [json.loads(path.read_text()) for path in sorted((stored.folder / "orders").glob("*.json"))]
+
+
+def test_an_order_sends_the_holder_attributes_the_operation_declares(workspace: Path, run: Run, stored: StoreUnderTest) -> None:
+    """`sends: {holder: [...]}` on the bureau's order is what the order carries of its holder (as the
+    vendor maps CardsMapUserToCard); without it, every attribute the holder has."""
+    shipped = (ROOT / "connectors.yaml").read_text()
+    (workspace / "connectors.yaml").write_text(
+        shipped.replace("      order:\n", "      order:\n        sends: {holder: [id, name]}\n")
+    )
+    (order,) = _orders(workspace, run, stored)
+    assert order["holder"] == {"id": "u1", "name": "Alice"}
+
+
+def test_without_sends_an_order_carries_every_attribute_of_its_holder(workspace: Path, run: Run, stored: StoreUnderTest) -> None:
+    (order,) = _orders(workspace, run, stored)
+    assert order["holder"] == {
+        "id": "u1",
+        "name": "Alice",
+        "email": "alice@example.com",
+        "state": "active",
+        "department": "Sales",
+    }

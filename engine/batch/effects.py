@@ -299,7 +299,8 @@ def _fire_in_scope(
     """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
     transition taken declares it, whatever its guard read."""
     call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
-    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders)))
+    sent = _holder_sent(context, call)
+    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders, sent)))
     scope = {
         "user": holder,
         "card": card_view(card),
@@ -359,15 +360,32 @@ def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, b
     return identity
 
 
-def _order_request(card: Row, holder: Row, earlier_orders: int) -> OrderRequest:
+def _order_request(card: Row, holder: Row, earlier_orders: int, sent: tuple[str, ...] | None = None) -> OrderRequest:
+    """The order of `card`: the holder's attributes, or those the connector's operation `sends` (as the
+    vendor maps CardsMapUserToCard)."""
+    chosen = (
+        {k: v for k, v in holder.items() if k not in ("roles", "open_cards")}
+        if sent is None
+        else {k: holder.get(k) for k in sent}
+    )
     return OrderRequest(
         key=order_key(card, earlier_orders),
         card=card["id"],
         process=card["process"],
         batch=card["batch_id"],
         production_type=card["production_type"],
-        holder={k: v for k, v in holder.items() if k not in ("roles", "open_cards")},
+        holder=chosen,
     )
+
+
+def _holder_sent(context: FireContext, call: str | None) -> tuple[str, ...] | None:
+    """The holder's attributes the declared call sends (connectors.yaml `sends: {holder: [...]}`); None: all."""
+    if context.workspace is None or not call:
+        return None
+    name, _, operation = call.partition(".")
+    connector = context.workspace.connectors.get(name)
+    declared = connector.operations.get(operation) if connector is not None else None
+    return declared.sends.get("holder") if declared is not None and declared.sends else None
 
 
 def _answer_view(answer: OrderAnswer, connector: str) -> Row:
