@@ -49,7 +49,7 @@ def serve(
     secret = session_secret(os.environ.get("CARDFLOW_SECRET_KEY"))
     found = open_workspace(workspace)
     store = store_at(db, mode="write" if create else "existing")
-    console = Console(found, store, bureau_connector(connector, orders), secret, secure_cookies=secure_cookies)
+    console = Console(found, store, bureau_connector(connector, orders, found), secret, secure_cookies=secure_cookies)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"cardflow: the console is at http://{shown}:{port}/ (Ctrl+C stops it)", err=True)

@@ -89,7 +89,7 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
             trigger,
             list(cards),
             actor,
-            bureau_connector(connector, orders),
+            bureau_connector(connector, orders, found),
             reason=reason,
             overrides=parse_sets(sets, found.scripts),
         )

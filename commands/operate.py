@@ -127,7 +127,7 @@ def run(
     if workers or detach:
         run_on_workers(found, engine, request, chunk_size, detach, as_json)
         return
-    bureau = bureau_connector(connector, orders)
+    bureau = bureau_connector(connector, orders, found)
     started: list[str] = []
 
     def announce(batch: str) -> None:
@@ -247,7 +247,7 @@ def queue_run(
         results = sync_queue(
             found,
             store_at(db),
-            bureau_connector(connector, orders),
+            bureau_connector(connector, orders, found),
             limit=limit,
             overrides=parse_sets(sets, found.scripts),
             committed=kept.extend,
@@ -305,7 +305,7 @@ def orders_sync(
 
     found = open_workspace(workspace)
     results = sync_order_status(
-        found, store_at(db), bureau_connector(connector, orders), overrides=parse_sets(sets, found.scripts)
+        found, store_at(db), bureau_connector(connector, orders, found), overrides=parse_sets(sets, found.scripts)
     )
     click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
     unread = sum(1 for r in results if r.status == "deferred")

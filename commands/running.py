@@ -54,7 +54,7 @@ def run_cards(
     if workers is not None:
         run_on_workers(found, engine, request, *workers, as_json, over_cards=True)
         return
-    bureau = bureau_connector(connector, orders)
+    bureau = bureau_connector(connector, orders, found)
     started: list[str] = []
 
     def announce(batch: str) -> None:

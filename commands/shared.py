@@ -193,10 +193,13 @@ def open_reading(location: str | None) -> Connection:
     return reading(store_at(location, mode="read"))
 
 
-def bureau_connector(name: str | None, orders: str | None) -> Connector:
+def bureau_connector(name: str | None, orders: str | None, workspace: Workspace) -> Connector:
+    """The bureau's connector: `--connector`, else $CARDFLOW_CONNECTOR, else the kind connectors.yaml declares."""
+    from engine.definitions.calls import BUREAU
     from engine.outbound.connectors import connector_from
 
-    return connector_from(name, orders)
+    declared = workspace.connectors.get(BUREAU)
+    return connector_from(name, orders, declared.kind if declared is not None else None)
 
 
 class _NoProgress:

@@ -70,7 +70,7 @@ def worker(
     require_postgres(engine)
     _log_to_stderr()
     found = open_workspace(workspace)
-    runtime = Runtime(found, engine, bureau_connector(connector, orders), mail_dir=to_dir)
+    runtime = Runtime(found, engine, bureau_connector(connector, orders, found), mail_dir=to_dir)
     schedules = found.schedules
     require_absolute_folders(runtime, schedules)
     shown = ", ".join(f"{job} '{cron}'" for job, cron in schedules.items()) or "none"

@@ -85,6 +85,7 @@ CODES: dict[str, str] = {
     "E313": "connector '{name}' needs the setting '{setting}' and names no environment variable for it (a {kind} has no default)",
     "E314": "a card has no field '{name}' to send{hint} (known: {known})",
     "E315": "invoke '{call}' names no connector operation connectors.yaml declares{hint} (declared: {known})",
+    "E316": "invoke '{call}': connector '{name}' is a {kind}, and cardflow makes this call through a connector of kind {kinds}",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",

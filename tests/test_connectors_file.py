@@ -146,3 +146,50 @@ def test_without_sends_an_order_carries_every_attribute_of_its_holder(workspace:
         "state": "active",
         "department": "Sales",
     }
+
+
+def _declare_bureau_kind(workspace: Path, kind: str) -> None:
+    shipped = (ROOT / "connectors.yaml").read_text()
+    (workspace / "connectors.yaml").write_text(shipped.replace("    kind: folder\n", f"    kind: {kind}\n"))
+
+
+def test_the_bureau_kind_declared_is_the_one_a_run_orders_through(workspace: Path, run: Run, stored: StoreUnderTest) -> None:
+    """`kind: simulated` in connectors.yaml: a run orders through the simulated bureau (no order file);
+    `--connector dropfolder` still chooses for one command."""
+    _declare_bureau_kind(workspace, "simulated")
+    assert _orders(workspace, run, stored) == []
+    assert json.loads(run("cards", "--json").stdout)[0]["state"] == "ordered"
+    order = "CardsAddonExtProdBoProcOrderMultiple"
+    queue_off = ("--set", "CardsAddonExtProdQueue=false")
+    args = ("run", order, "--user", "u1", "--as", "op1", "--batch-id", "again", *queue_off, "--workspace", str(workspace))
+    result = run(*args, "--connector", "dropfolder", "--set", "CardsAddonExtProdMultipleCards=true")
+    assert result.exit_code == 0, result.output
+    assert len(list((stored.folder / "orders").glob("*.json"))) == 1
+
+
+def test_a_go_cards_bureau_without_its_settings_is_one_line_naming_them(
+    workspace: Path, run: Run, stored: StoreUnderTest
+) -> None:
+    _declare_bureau_kind(workspace, "go_cards")
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    result = run("run", "CardsAddonExtProdBoProcOrderMultiple", "--user", "u1", "--as", "op1", "--workspace", str(workspace))
+    assert result.exit_code == 2
+    assert "CARDFLOW_BUREAU_URL (or IDM_CAAS_HOSTNAME)" in result.output
+
+
+def test_a_bureau_declared_as_a_webhook_cannot_be_ordered_through(workspace: Path, run: Run) -> None:
+    """cardflow orders cards through a folder, the GO Cards API or the simulated bureau; a webhook
+    named `bureau` would be quietly ignored, so each invoke of it is E316."""
+    (workspace / "connectors.yaml").write_text(
+        "connectors:\n  bureau:\n    kind: webhook\n    description: A bureau behind a webhook.\n"
+        "    settings: {url: BUREAU_HOOK}\n    operations: {order: {}, status: {}}\n"
+    )
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if " E316 " in line]
+    assert len(lines) == 8
+    assert lines[0].endswith(
+        "E316 invoke 'bureau.order': connector 'bureau' is a webhook, and cardflow makes this call through a connector"
+        " of kind go_cards, folder, simulated"
+    )

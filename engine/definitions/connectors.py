@@ -69,6 +69,9 @@ KINDS: dict[str, Kind] = {
     ),
     "simulated": Kind("accepts every call and writes nothing (plans, dry runs, scenarios)", _BUREAU_OPERATIONS, {}),
 }
+#: The kinds a card can be ordered through today (a webhook's calls come with the table of calls).
+ORDERING_KINDS = tuple(name for name, kind in KINDS.items() if kind.operations is not None)
+_UNKNOWN = Kind("", frozenset(), {})  # an unknown kind (E310 says so)
 
 
 def environment(connector: Connector, setting: str) -> tuple[str, ...]:
@@ -197,8 +200,9 @@ def check_invoked(processes: Iterable[Process], connectors: Mapping[str, Connect
             if transition.invoke is None or transition.invoke.text not in makes:
                 continue
             name, _, operation = transition.invoke.text.partition(".")
+            call, where = transition.invoke.text, transition.invoke.location
             if operation not in (connectors[name].operations if name in connectors else {}):
-                call = transition.invoke.text
-                yield diagnostic(
-                    transition.invoke.location, "E315", call=call, hint=did_you_mean(call, known), known=", ".join(known)
-                )
+                yield diagnostic(where, "E315", call=call, hint=did_you_mean(call, known), known=", ".join(known))
+            elif KINDS.get(connectors[name].kind, _UNKNOWN).operations is None:  # a webhook: no card is ordered through it
+                kind = connectors[name].kind
+                yield diagnostic(where, "E316", call=call, name=name, kind=kind, kinds=", ".join(ORDERING_KINDS))
