@@ -17,6 +17,7 @@ from typing import cast
 from sqlalchemy import Connection
 
 from engine import effects
+from engine.batch.orders import answer_view, holder_sent, order_key, order_request
 from engine.definitions.calls import BUREAU
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
@@ -27,7 +28,7 @@ from engine.effects.base import Firing
 from engine.effects.email import planned_approval_emails as planned_approval_emails
 from engine.effects.fire import MAX_DEPTH
 from engine.errors import Refused
-from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, OrderRequest
+from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer
 from engine.records import Batch
 from engine.store import queries
 from engine.store.queries import Row, dumps
@@ -179,15 +180,6 @@ def unanswered(work: Work, card: Row, connector: str, message: str, at: str, ear
     work.rows["bureau_attempts"].append({**attempt, "error": message})
 
 
-def order_key(card: Row, earlier_orders: int) -> str:
-    """The idempotency key of a card's order: stable across crashes and time-outs (no answer, no order
-    recorded), new for each new order (after a refusal, or after a production failure). One key per
-    card whatever its ids: the batch id's `%` and `.` are encoded, so the first `.` ends the batch id
-    and the last one begins the count."""
-    batch = str(card["batch_id"]).replace("%", "%25").replace(".", "%2E")
-    return f"{batch}.{card['user_id']}.{earlier_orders + 1}"
-
-
 def fire(
     context: FireContext,
     work: Work,
@@ -219,7 +211,7 @@ def fire(
         _refuse(trigger, decision, firing)
     bureau = None
     if answer is not None and answer.answer is not None:
-        bureau = _answer_view(answer.answer, context.connector.name)
+        bureau = answer_view(answer.answer, context.connector.name)
         _order_row(work, card, answer.answer, context, earlier_orders)
     identity = record_decision(context.compiled, work, decision, bureau)
     work.rows["transitions"].append(
@@ -299,8 +291,8 @@ def _fire_in_scope(
     """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
     transition taken declares it, whatever its guard read."""
     call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
-    sent = _holder_sent(context, call)
-    answer = LazyAnswer(lambda: context.connector.order(_order_request(card, holder, earlier_orders, sent)))
+    sent = holder_sent(context.workspace, call)
+    answer = LazyAnswer(lambda: context.connector.order(order_request(card, holder, earlier_orders, sent)))
     scope = {
         "user": holder,
         "card": card_view(card),
@@ -358,39 +350,6 @@ def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, b
         work.decision_ids.add(identity)
         work.rows["decisions"].append({"id": identity, "trace": text})
     return identity
-
-
-def _order_request(card: Row, holder: Row, earlier_orders: int, sent: tuple[str, ...] | None = None) -> OrderRequest:
-    """The order of `card`: the holder's attributes, or those the connector's operation `sends` (as the
-    vendor maps CardsMapUserToCard)."""
-    chosen = (
-        {k: v for k, v in holder.items() if k not in ("roles", "open_cards")}
-        if sent is None
-        else {k: holder.get(k) for k in sent}
-    )
-    return OrderRequest(
-        key=order_key(card, earlier_orders),
-        card=card["id"],
-        process=card["process"],
-        batch=card["batch_id"],
-        production_type=card["production_type"],
-        holder=chosen,
-    )
-
-
-def _holder_sent(context: FireContext, call: str | None) -> tuple[str, ...] | None:
-    """The holder's attributes the declared call sends (connectors.yaml `sends: {holder: [...]}`); None: all."""
-    if context.workspace is None or not call:
-        return None
-    name, _, operation = call.partition(".")
-    connector = context.workspace.connectors.get(name)
-    declared = connector.operations.get(operation) if connector is not None else None
-    return declared.sends.get("holder") if declared is not None and declared.sends else None
-
-
-def _answer_view(answer: OrderAnswer, connector: str) -> Row:
-    """The bureau's answer as the decision trace keeps it (the order id is in the orders table)."""
-    return {"connector": connector, "accepted": answer.accepted, "message": answer.message}
 
 
 def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, earlier_orders: int) -> None:

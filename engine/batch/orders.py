@@ -1,0 +1,49 @@
+"""A card's order at the bureau: its idempotency key, what it sends and how its answer is kept."""
+
+from __future__ import annotations
+
+from engine.definitions.model import Workspace
+from engine.outbound.bureau import OrderAnswer, OrderRequest
+from engine.store.queries import Row
+
+
+def order_key(card: Row, earlier_orders: int) -> str:
+    """The idempotency key of a card's order: stable across crashes and time-outs (no answer, no order
+    recorded), new for each new order (after a refusal, or after a production failure). One key per
+    card whatever its ids: the batch id's `%` and `.` are encoded, so the first `.` ends the batch id
+    and the last one begins the count."""
+    batch = str(card["batch_id"]).replace("%", "%25").replace(".", "%2E")
+    return f"{batch}.{card['user_id']}.{earlier_orders + 1}"
+
+
+def order_request(card: Row, holder: Row, earlier_orders: int, sent: tuple[str, ...] | None = None) -> OrderRequest:
+    """The order of `card`: the holder's attributes, or those the connector's operation `sends` (as the
+    vendor maps CardsMapUserToCard)."""
+    chosen = (
+        {k: v for k, v in holder.items() if k not in ("roles", "open_cards")}
+        if sent is None
+        else {k: holder.get(k) for k in sent}
+    )
+    return OrderRequest(
+        key=order_key(card, earlier_orders),
+        card=card["id"],
+        process=card["process"],
+        batch=card["batch_id"],
+        production_type=card["production_type"],
+        holder=chosen,
+    )
+
+
+def holder_sent(workspace: Workspace | None, call: str | None) -> tuple[str, ...] | None:
+    """The holder's attributes the declared call sends (connectors.yaml `sends: {holder: [...]}`); None: all."""
+    if workspace is None or not call:
+        return None
+    name, _, operation = call.partition(".")
+    connector = workspace.connectors.get(name)
+    declared = connector.operations.get(operation) if connector is not None else None
+    return declared.sends.get("holder") if declared is not None and declared.sends else None
+
+
+def answer_view(answer: OrderAnswer, connector: str) -> Row:
+    """The bureau's answer as the decision trace keeps it (the order id is in the orders table)."""
+    return {"connector": connector, "accepted": answer.accepted, "message": answer.message}
