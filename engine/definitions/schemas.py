@@ -16,6 +16,12 @@ def _texts(required: bool = False) -> Schema:
     return {"type": "list", "required": required, "schema": {"type": "string", "empty": False}}
 
 
+def _by_name(entry: Schema, required: bool = False) -> Schema:
+    """A non-empty mapping from names to mappings of the shape `entry` (triggers, states, roles, ...)."""
+    return {"type": "dict", "required": required, "empty": False, "keysrules": {"type": "string", "regex": NAME},
+            "valuesrules": {"type": "dict", "schema": entry}}  # fmt: skip
+
+
 def _names(required: bool = False) -> Schema:
     """One name or a list of names (sources of a transition)."""
     return {"type": ["string", "list"], "required": required, "empty": False, "schema": {"type": "string"}}
@@ -85,31 +91,15 @@ PROCESS: Schema = {
     "acts_on": _texts(),
     # the trigger that creates a card of this batch process (default: the one leaving the initial state)
     "creates": {"type": "string", "empty": False, "regex": NAME},
-    "triggers": {
-        "type": "dict",
-        "required": True,
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": TRIGGER},
-    },
+    "triggers": _by_name(TRIGGER, required=True),
     "production_type": {"type": "dict", "schema": PRODUCTION_TYPE},
     # an expression, or {group, when}: checked by engine.definitions.exclusive (E250, E251)
     "exclusive": {"nullable": False},
     "prerequisites": {"type": "list", "schema": {"type": "dict", "schema": PREREQUISITE}},
-    "states": {
-        "type": "dict",
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": STATE},
-    },
+    "states": _by_name(STATE),
     "transitions": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},
     # the typed fields of its cards, which `set` effects give values and expressions read as card.NAME
-    "fields": {
-        "type": "dict",
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": FIELD},
-    },
+    "fields": _by_name(FIELD),
     "sv": {"type": "dict", "empty": False, "schema": PROCESS_SV},
 }
 
@@ -130,13 +120,7 @@ OPTION_SCRIPT: Schema = {
     "script": {**_text(), "regex": NAME},
     "package": _text(),
     "description": _text(),
-    "variables": {
-        "type": "dict",
-        "required": True,
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": VARIABLE},
-    },
+    "variables": _by_name(VARIABLE, required=True),
 }
 
 SCENARIO_USER: Schema = {
@@ -221,13 +205,7 @@ ROLE: Schema = {
 }
 
 ROLES: Schema = {
-    "roles": {
-        "type": "dict",
-        "required": True,
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": ROLE},
-    },
+    "roles": _by_name(ROLE, required=True),
 }
 
 SCHEDULED_JOB: Schema = {"schedule": _text(), "description": _text(required=False)}
@@ -264,23 +242,11 @@ CONNECTOR: Schema = {
     "kind": _text(),  # checked against engine.definitions.connectors.KINDS, with a close name
     "description": _text(),
     "settings": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}, "valuesrules": _ENVIRONMENT},
-    "operations": {
-        "type": "dict",
-        "required": True,
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": CONNECTOR_OPERATION},
-    },
+    "operations": _by_name(CONNECTOR_OPERATION, required=True),
 }
 
 CONNECTORS: Schema = {
-    "connectors": {
-        "type": "dict",
-        "required": True,
-        "empty": False,
-        "keysrules": {"type": "string", "regex": NAME},
-        "valuesrules": {"type": "dict", "schema": CONNECTOR},
-    },
+    "connectors": _by_name(CONNECTOR, required=True),
 }
 
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).

@@ -133,7 +133,9 @@ class HttpBureau:
         values = {name: _setting(env, name) for name in (URL, CLIENT_ID, CLIENT_SECRET, ORG_ID)}
         missing = [f"{name} (or {VENDOR_NAMES[name]})" for name, value in values.items() if not value]
         if missing:
-            raise UsageError(f"--connector http needs {', '.join(missing)} (the card bureau's API settings)")
+            raise UsageError(
+                f"the card bureau's GO Cards API (connectors.yaml kind go_cards, or --connector http) needs {', '.join(missing)}"
+            )
         parts = urllib.parse.urlsplit(values[URL])
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"{URL} must be an http:// or https:// URL with a host, e.g. https://bureau.example.com/api")
