@@ -1,7 +1,7 @@
 """The `cardflow` command line: the root group, error handling and exit codes (0 ok, 1 content, 2 usage).
 
 The commands live beside it in `commands/`, one module per persona (administer, operate, people,
-mail, test, demo, work, console); each parses, calls the engine, renders. Any other name is a trigger
+mail, calls, test, demo, work, console); each parses, calls the engine, renders. Any other name is a trigger
 that an action process of the workspace lets a person fire (`commands/fire.py`): the workspace is
 read only then, or for `--help`. A built-in command's name wins over a trigger of the same name.
 """
@@ -42,6 +42,7 @@ COMMANDS = {
     **dict.fromkeys(["users"], "people"),
     **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches"], "operate"),
     **dict.fromkeys(["outbox", "preview"], "mail"),
+    **dict.fromkeys(["calls"], "calls"),
     **dict.fromkeys(["test", "diff", "matrix", "explain"], "test"),
     **dict.fromkeys(["demo"], "demo"),
     **dict.fromkeys(["worker"], "work"),

@@ -236,7 +236,7 @@ def queue_run(
     saying how many. Ctrl-C keeps the chunks done and says how to go on; so does a store that
     fails midway (exit 2, naming `check-store`).
     """
-    from engine.batch.actions import sync_queue
+    from engine.batch.queue import sync_queue
     from engine.batch.results import Refusals
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_sync
@@ -253,9 +253,9 @@ def queue_run(
             committed=kept.extend,
         )
     except KeyboardInterrupt:
-        raise Unfinished(f"interrupted: {_sync_kept(kept)}: run `{command_again()}` to go on") from None
+        raise Unfinished(f"interrupted: {_sync_kept(kept)}, then `{command_again()}` to go on") from None
     except Exception as error:  # the store failed mid-sync: the cards not yet ordered stay queued
-        failed = store_failed(error, _sync_kept(kept), f"run `{command_again()}` to go on")
+        failed = store_failed(error, _sync_kept(kept), f"then `{command_again()}` to go on")
         if failed is None:
             raise
         raise failed from error
@@ -266,8 +266,9 @@ def queue_run(
     unanswered = sum(1 for r in results if r.status == "deferred")
     if unanswered:
         raise Unfinished(
-            f"{unanswered} order(s) got no answer from the card bureau and stay queued; "
-            f"run `{command_again()}` again once it answers"
+            f"{unanswered} order(s) got no answer from the card bureau and stay queued, each a pending call "
+            f"(`cardflow calls` shows them; the workers try them again on their own): "
+            f"run `{command_again(command=('calls', 'send'), replace={'every': True})}` once it answers"
         )
     if every_refused:
         click.get_current_context().exit(1)
@@ -275,9 +276,11 @@ def queue_run(
 
 def _sync_kept(kept: list[ActionResult]) -> str:
     """What a batch sync stopped midway keeps: the chunks done, and the cards of the chunk in work queued."""
+    calls = command_again(command=("calls", "send"), replace={"every": True})
     return (
-        f"{done_before(kept)}; the chunk in work was not written and its cards stay queued "
-        f"(an order sent meanwhile goes again under the same key, which the bureau keeps once)"
+        f"{done_before(kept)}; the cards of the chunk in work stay queued, each written with its call or not at all: "
+        f"run `{calls}` to send those calls (one sent meanwhile goes again under the same key, which the bureau "
+        f"keeps once)"
     )
 
 

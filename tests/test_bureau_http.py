@@ -99,20 +99,21 @@ def test_queued_cards_are_ordered_with_the_holders_data(cf: Run, bureau: FakeBur
 
 
 def test_server_error_defers_then_orders_once(cf: Run, bureau: FakeBureau) -> None:
-    """A 500 leaves the card processing (deferred); the next sync orders it; the bureau holds one order."""
+    """A 500 leaves the card processing (deferred) with its call pending; `calls send` orders it; the bureau holds one order."""
     card = start(cf)["u1"]
     bureau.then(respond(500, {"message": "database down"}))
     (deferred,) = sync(cf)
     assert (deferred["status"], deferred["to"]) == ("deferred", None)
     assert "HTTP 500" in deferred["message"] and "database down" in deferred["message"]
     assert state(cf, card) == "processing" and orders(cf, card) == [] and bureau.orders == []
-    (done,) = sync(cf)
-    assert (done["status"], done["to"], state(cf, card)) == ("done", "ordered", "ordered")
+    assert sync(cf) == []  # the card waits for its call, which the sync leaves to the outbox
+    (done,) = ok(cf("calls", "send", "--now", "--json"))
+    assert (done["status"], done["to"], state(cf, card)) == ("answered", "ordered", "ordered")
     assert len(bureau.orders) == 1 and [o["order_id"] for o in orders(cf, card)] == [bureau.orders[0].order_id]
 
 
 def test_time_out_after_the_bureau_accepted_orders_once(cf: Run, bureau: FakeBureau, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A time-out after the bureau took the order defers the card; the next sync gets the same order id under the same key."""
+    """A time-out after the bureau took the order defers the card; `calls send` gets the same order id under the same key."""
     monkeypatch.setenv("CARDFLOW_BUREAU_TIMEOUT", "0.5")
     card = start(cf)["u1"]
     bureau.then(accept(delay=5))
@@ -121,7 +122,7 @@ def test_time_out_after_the_bureau_accepted_orders_once(cf: Run, bureau: FakeBur
     assert time.monotonic() - began < 3
     assert deferred["status"] == "deferred" and "within 0.5 s" in deferred["message"]
     assert state(cf, card) == "processing" and len(bureau.orders) == 1
-    (done,) = sync(cf)
+    (done,) = ok(cf("calls", "send", "--now", "--json"))
     assert (done["to"], state(cf, card)) == ("ordered", "ordered")
     assert len(bureau.orders) == 1 and bureau.keys == [bureau.orders[0].key] * 2
     assert [o["order_id"] for o in orders(cf, card)] == [bureau.orders[0].order_id]

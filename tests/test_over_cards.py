@@ -16,6 +16,7 @@ from engine.definitions.workspace import load_workspace
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Simulated
 from engine.outbound.connectors import connector_from
+from engine.store import calls
 from engine.store.queries import open_store
 
 ORDER, ACTIVATE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple"
@@ -155,8 +156,8 @@ def test_a_process_that_creates_cards_is_not_run_over_cards(ready: dict[str, Any
 def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
     run: Run, stored: StoreUnderTest, extended_workspace: Path
 ) -> None:
-    """When the store refuses a move (a second open card of an exclusive process), that card is refused
-    and the other cards of its chunk are still done, each in its own transaction."""
+    """A move the store would refuse (a second open card of an exclusive process) is refused before its
+    order is recorded or placed, and the other cards of its chunk are still done."""
     retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
     text = retry.read_text(encoding="utf-8")
     without_open_card_rule = text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")]
@@ -173,11 +174,25 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
     (new,) = [card["id"] for card in json.loads(run("cards", "--user", "u1", "--json").stdout) if card["id"] != cards["u1"]]
     ready = {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location)}
     request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=(cards["u1"], cards["u2"])))
+    before = _calls_of(ready["engine"])
     result = run_over_cards(ready["workspace"], ready["engine"], request, Simulated())
     assert [(r.card, r.status, r.reason) for r in result.results] == [
-        (cards["u1"], "refused", f"user u1 already has open card {new} of 'Order multiple cards' (group {ORDER})"),
+        (
+            cards["u1"],
+            "refused",
+            f"retry refused, nothing changed: user u1 already has open card {new} of 'Order multiple cards' (group {ORDER})",
+        ),
         (cards["u2"], "done", None),
     ]
+    made = _calls_of(ready["engine"])
+    assert (made.count(cards["u1"]), made.count(cards["u2"])) == (before.count(cards["u1"]), before.count(cards["u2"]) + 1)
+
+
+def _calls_of(engine: Any) -> list[int]:
+    """The card of each call the store holds, oldest first."""
+    with engine.connect() as connection:
+        rows = list(calls.listing(connection))
+        return [row["card_id"] for row in rows]
 
 
 def test_a_dry_run_asks_the_simulated_bureau_not_the_real_one(ready: dict[str, Any], stored: StoreUnderTest) -> None:

@@ -127,8 +127,8 @@ def test_a_queue_run_left_unanswered_exits_1(cf: Run) -> None:
     ok(cf("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1", "--json"))
     result = cf("queue", "run", "--connector", "http")
     assert result.exit_code == 1
-    assert "queue run: deferred 2" in result.stdout and "run `cardflow queue run" in result.stderr
-    assert "--connector http` again" in result.stderr
+    assert "queue run: deferred 2" in result.stdout and "run `cardflow calls send" in result.stderr
+    assert "--now --connector http` once it answers" in result.stderr
 
 
 def test_a_bureau_refusal_shows_its_reason_in_queue_run_and_retry(cf: Run) -> None:
@@ -175,7 +175,7 @@ def test_a_killed_batch_counts_the_cards_it_made(tmp_path: Path) -> None:
     from engine.definitions.files import reference_workspace
     from engine.definitions.workspace import load_workspace
     from engine.outbound.bureau import OrderAnswer, OrderRequest
-    from engine.store import db
+    from engine.store import calls, db
     from engine.store.queries import list_batches, open_store, upsert_users
     from engine.store.users import user_row
 
@@ -200,7 +200,9 @@ def test_a_killed_batch_counts_the_cards_it_made(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         run_batch(load_workspace(reference_workspace()), engine, request, DiesOnThirdOrder(), chunk=2)
     with db.reading(engine) as connection:
-        assert [(b["id"], b["status"], b["created"]) for b in list_batches(connection)] == [("K", "running", 2)]
+        # the second chunk's two cards were committed with their calls before the kill: four cards, two calls pending
+        assert [(b["id"], b["status"], b["created"]) for b in list_batches(connection)] == [("K", "running", 4)]
+        assert [row["status"] for row in calls.listing(connection)] == ["answered", "answered", "pending", "pending"]
 
 
 def test_ctrl_c_names_the_batch_to_resume(tmp_path: Path) -> None:

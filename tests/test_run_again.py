@@ -84,12 +84,14 @@ def test_the_resume_command_of_an_incomplete_run_finishes_the_batch(cf: Run, bur
 
 
 def test_the_command_given_by_an_unanswered_queue_run_orders_the_cards(cf: Run, bureau: FakeBureau) -> None:
-    """`queue run` left unanswered names itself with its --connector; run as printed, it orders the queued cards."""
+    """`queue run` left unanswered names `calls send --now` with its --connector; run as printed, it orders the queued cards."""
     assert cf("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1").exit_code == 0
     bureau.then(respond(503), respond(503))
     unanswered = cf("queue", "run", "--connector", "http")
     assert unanswered.exit_code == 1, unanswered.output
-    finished = cf(*printed(unanswered.stderr))
+    again = printed(unanswered.stderr, "run ")
+    assert again[:3] == ["calls", "send", "--now"] and again[again.index("--connector") + 1] == "http"
+    finished = cf(*again)
     assert finished.exit_code == 0, finished.output
     assert states(cf) == ["ordered", "ordered"] and len(bureau.orders) == 2
 
@@ -140,8 +142,8 @@ def test_ctrl_c_in_a_queue_run_says_what_was_kept_and_the_command_goes_on(cf: Ru
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1, stderr
     assert "Aborted!" not in stderr and "interrupted: no card was ordered before it" in stderr
-    again = printed(stderr, "run ")
-    assert again[:2] == ["queue", "run"] and again[again.index("--connector") + 1] == "http"
+    again = printed(stderr, "run ")  # the chunk in work was committed with its calls: sending them finishes it
+    assert again[:3] == ["calls", "send", "--now"] and again[again.index("--connector") + 1] == "http"
     finished = cf(*again)
     assert finished.exit_code == 0, finished.output
     assert states(cf) == ["ordered"] and len(bureau.orders) == 1 and len(bureau.keys) == 2  # the same key twice

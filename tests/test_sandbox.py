@@ -105,7 +105,8 @@ def test_output_over_the_bound_is_a_render_error(tmp_path: Path) -> None:
 def test_a_template_failing_on_one_user_stops_the_batch_at_its_line_and_leaves_no_running_batch(
     run: Run, workspace: Path
 ) -> None:
-    """Data-dependent failure in a batch: exit 1 naming file:line, nothing written, no batch left `running` with 0 cards."""
+    """Data-dependent failure in a batch: exit 1 naming file:line, no batch left `running`. The card was written
+    with its order (sent once it committed) before the email failed: it waits, and its batch is incomplete."""
     insert_line(workspace, FILE, "{{ 100 / (holder.name|length - 5) }}")
     users = [*STAFF, {"id": "u1", "name": "Bobby", "email": "bobby@example.com", "state": "active"}]
     Path("users.json").write_text(json.dumps(users), encoding="utf-8")
@@ -114,8 +115,9 @@ def test_a_template_failing_on_one_user_stops_the_batch_at_its_line_and_leaves_n
     result = run("run", ORDER, "--user", "u1", "--as", "op1", *ws, "--set", "CardsAddonExtProdQueue=false")
     assert result.exit_code == 1
     assert f"templates/email/{FILE}:3: ZeroDivisionError" in result.output and "Traceback" not in result.output
-    assert json.loads(run("batches", "--json").stdout) == []
-    assert json.loads(run("cards", "--json").stdout) == []
+    assert [b["status"] for b in json.loads(run("batches", "--json").stdout)] == ["incomplete"]
+    assert [card["state"] for card in json.loads(run("cards", "--json").stdout)] == ["registered"]
+    assert [call["status"] for call in json.loads(run("calls", "--json").stdout)] == ["pending"]
 
 
 def test_preview_of_a_rejection_on_an_approved_card_says_there_is_no_reason(run: Run) -> None:
@@ -172,7 +174,7 @@ def test_a_render_session_times_each_render_with_one_watchdog_and_leaves_nothing
 
 def test_a_template_that_runs_forever_for_one_user_stops_the_batch_at_the_render_bound(run: Run, workspace: Path) -> None:
     """Data-dependent and endless (validate's sample passes): the batch stops at the template's line
-    after RENDER_SECONDS, exit 1, nothing written."""
+    after RENDER_SECONDS, exit 1; the card waits in its first state with its order (sent once it committed)."""
     from engine.definitions.sandbox import RENDER_SECONDS
 
     insert_line(workspace, FILE, "{% if holder.name == 'Bobby' %}" + FOREVER + "{% endif %}")
@@ -186,4 +188,4 @@ def test_a_template_that_runs_forever_for_one_user_stops_the_batch_at_the_render
     assert RENDER_SECONDS <= time.monotonic() - started < RENDER_SECONDS + 10
     assert result.exit_code == 1
     assert f"templates/email/{FILE}:3: rendering took longer than 1 s" in result.output
-    assert json.loads(run("cards", "--json").stdout) == []
+    assert [card["state"] for card in json.loads(run("cards", "--json").stdout)] == ["registered"]

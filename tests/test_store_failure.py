@@ -109,7 +109,7 @@ def test_a_database_error_mid_batch_sync_exits_2_pointing_at_check_store_and_the
     assert "cardflow check-store" in error and "stay queued" in error and "SELECT" not in error, error
     ordered = many.scalar("SELECT count(*) FROM orders")
     assert 0 < ordered < queued  # the chunks done are kept
-    words = error.rsplit("run `", 1)[1].split("`", 1)[0].split()
+    words = error.rsplit("then `", 1)[1].split("`", 1)[0].split()
     assert words[:3] == ["cardflow", "queue", "run"]
     assert run(*words[1:]).exit_code == 0
     assert many.rows("SELECT count(*), count(DISTINCT card_id) FROM orders") == [(queued, queued)]

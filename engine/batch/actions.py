@@ -9,26 +9,25 @@ before any is changed: one refusal changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.attributes import firing, refuse_unknown_attributes
+from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send
 from engine.batch.effects import (
-    BUREAU_DOWN_AFTER,
     FireContext,
     Work,
-    bureau_accepted,
-    bureau_refusal,
     fire,
     unanswered,
 )
 from engine.batch.exclusivity import refused_move
+from engine.batch.orders import bureau_accepted, bureau_refusal
 from engine.batch.request import refuse_inactive
-from engine.batch.results import none_held
+from engine.batch.results import PENDING, none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
@@ -40,9 +39,9 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, open_cards, queries, syncs
+from engine.store import db, open_cards, queries
 from engine.store.queries import Row
-from engine.store.views import batch_of, batch_view, card_view
+from engine.store.views import batch_view, card_view
 
 SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
 
@@ -125,14 +124,58 @@ def act(
         if refusals:
             told = "; ".join(f"card {r['card']} ({r['state']}): {clause(r['reason'])}" for r in refusals)
             raise Refused(f"{trigger} refused, nothing changed: {told}", details=refusals)
+        outbox = outbox_of(connector)
         try:
             with render_session():
-                return [
-                    _apply(connection, authorized[card_id], cards[card_id], trigger, actor, connector, reason, templates)
+                results = [
+                    _apply(connection, authorized[card_id], cards[card_id], trigger, actor, outbox, reason, templates)
                     for card_id in authorized
                 ]
         except IntegrityError:
             raise Refused(f"{trigger} refused, nothing changed: {_refused_move(workspace, engine, authorized, cards)}") from None
+    if any(result.status == PENDING for result in results):
+        results = _answered(engine, outbox, authorized, results, actor, reason, templates)
+    return results
+
+
+def _answered(
+    engine: Engine,
+    outbox: Outbox,
+    authorized: dict[int, _Authorized],
+    results: list[ActionResult],
+    actor: Row,
+    reason: str | None,
+    templates: Templates,
+) -> list[ActionResult]:
+    """Send the calls the committed firings made, then fire again, in a second transaction, on the cards
+    whose calls were answered (the guards read the answers); the others wait for the calls' next attempt."""
+    requests = outbox.take()
+    sent = send(engine, outbox, requests, now())
+    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    again = [result for result in results if result.status == PENDING and result.card not in unanswered]
+    redone: dict[int, ActionResult] = {}
+    if again:
+        with engine.begin() as connection, render_session():
+            cards = queries.get_cards(connection, [result.card for result in again], lock=True)
+            for result in again:
+                card = cards[result.card]
+                if card["state"] != result.source:
+                    moved = f"{result.trigger} refused, nothing changed: card {result.card} was moved from '{result.source}'"
+                    raise Refused(f"{moved} by another command")
+                redone[result.card] = _apply(
+                    connection, authorized[result.card], card, result.trigger, actor, outbox, reason, templates
+                )
+    outbox.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    final = []
+    for result in results:
+        if result.status != PENDING:
+            final.append(result)
+        elif result.card in unanswered:
+            final.append(replace(result, status="deferred", message=f"the card bureau is unavailable: {unanswered[result.card]}"))
+        else:
+            done = redone[result.card]
+            final.append(replace(done, status="deferred", message=WAITS) if done.status == PENDING else done)
+    return final
 
 
 def _refused_move(workspace: Workspace, engine: Engine, authorized: dict[int, _Authorized], cards: dict[int, Row]) -> str:
@@ -238,6 +281,11 @@ def _apply(
             context, work, card, authorized.holder, trigger, process=name, batch=batch, reason=reason, earlier_orders=earlier
         )
     except BureauUnavailable as unavailable:
+        if unavailable.pending:  # the call is sent once this commits, and the trigger fired again (`_answered`)
+            origin = Origin(card["id"], name, trigger, source, actor["id"], batch.get("id"), reason)
+            if not plan:
+                queries.write_rows(connection, {"calls": pending_calls(connector, origin, context.at)})
+            return ActionResult(card["id"], name, trigger, source, None, PENDING)
         attempt = Work()
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         if not plan:
@@ -249,130 +297,6 @@ def _apply(
     if not plan and work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
-
-
-@dataclass(frozen=True)
-class _Sync:
-    """One trigger of a system process, fired on the cards of one batch process."""
-
-    action: Process
-    compiled: CompiledProcess
-    trigger: str
-    connector: Connector
-    options: EffectiveOptions
-    templates: Templates
-    actor: Row
-    workspace: Workspace
-
-
-def sync_queue(
-    workspace: Workspace,
-    engine: Engine,
-    connector: Connector,
-    *,
-    limit: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    sources: Mapping[str, str] | None = None,
-    chunk: int = queries.CHUNK,
-    committed: Callable[[list[ActionResult]], None] | None = None,
-    only: str | None = None,
-) -> list[ActionResult]:
-    """The batch sync: every process run by the system (or `only` the one so named: a scheduled job)
-    fires its trigger on the cards waiting for it (except the triggers the bureau's order status
-    fires: those are the order-status sync's). `committed` is told the results of each chunk once it
-    is written (what an interrupt keeps)."""
-    options = effective_options(workspace.scripts, overrides, sources)
-    templates = templates_for(workspace.root / TEMPLATES)
-    results: list[ActionResult] = []
-    with render_session():
-        for action in workspace.processes.values():
-            if action.kind != "action" or action.actor != "system" or only not in (None, action.symbolic_name):
-                continue
-            for owner_name in action.acts_on:
-                compiled = compile_process(workspace.process(owner_name), options, workspace.fingerprint)
-                for trigger in (name for name, spec in action.triggers.items() if spec.bureau_status is None):
-                    sync = _Sync(action, compiled, trigger, connector, options, templates, system_actor(workspace), workspace)
-                    left = None if limit is None else limit - len(results)
-                    results += _sync_cards(engine, sync, left, chunk, committed or (lambda done: None))
-    return results
-
-
-def _sync_cards(
-    engine: Engine, sync: _Sync, limit: int | None, chunk: int, committed: Callable[[list[ActionResult]], None]
-) -> list[ActionResult]:
-    """Fire the trigger on every card it can leave, oldest first, a chunk per transaction."""
-    owner = sync.compiled.process
-    states = [state for state in owner.states if sync.compiled.can_fire(sync.trigger, state)]
-    results: list[ActionResult] = []
-    last = 0
-    while states and (limit is None or len(results) < limit):
-        size = chunk if limit is None else min(chunk, limit - len(results))
-        with engine.begin() as connection:
-            cards = syncs.claim_cards(connection, owner.symbolic_name, states, last, size)  # another sync's are left to it
-            if not cards:
-                break
-            last = cards[-1]["id"]
-            done = _sync_chunk(connection, sync, cards)
-        committed(done)
-        results += done
-        if _bureau_down(results):
-            break
-    return results
-
-
-def _bureau_down(results: list[ActionResult]) -> bool:
-    """The bureau did not answer the last few orders in a row: stop this sync, try again later."""
-    tail = results[-BUREAU_DOWN_AFTER:]
-    return len(tail) == BUREAU_DOWN_AFTER and all(result.status == "deferred" for result in tail)
-
-
-def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[ActionResult]:
-    compiled = sync.compiled
-    context = FireContext(
-        compiled,
-        sync.connector,
-        sync.templates,
-        sync.actor,
-        compiled.fingerprint,
-        now(),
-        connection=connection,
-        workspace=sync.workspace,
-        options=sync.options,
-    )
-    holders = queries.users_by_id(connection, [card["user_id"] for card in cards])
-    context.people.update(holders)
-    earlier = queries.order_counts(connection, [card["id"] for card in cards])
-    name = sync.action.symbolic_name
-    work, results = Work(), list[ActionResult]()
-    for card in cards:
-        if _bureau_down(results):
-            break
-        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
-        source = card["state"]
-        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options)
-        if problem:
-            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
-            continue
-        batch, earlier_orders = batch_of(card), earlier.get(card["id"], 0)
-        try:
-            decision = fire(context, work, card, holder, sync.trigger, process=name, batch=batch, earlier_orders=earlier_orders)
-        except BureauUnavailable as unavailable:
-            unanswered(work, card, sync.connector.name, str(unavailable), context.at, earlier_orders)
-            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "deferred", str(unavailable)))
-            continue
-        if decision.dest is None:
-            results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", none_held(decision)))
-            continue
-        refused, order = bureau_refusal(work), bureau_accepted(work)
-        results.append(ActionResult(card["id"], name, sync.trigger, source, decision.dest, "done", refused, order))
-    lost = work.flush(connection, context)
-    return [_moved_meanwhile(result) if result.card in lost else result for result in results]
-
-
-def _moved_meanwhile(result: ActionResult) -> ActionResult:
-    """A card another command moved after this sync read it: skipped, nothing of it written."""
-    message = f"moved from '{result.source}' by another command meanwhile"
-    return ActionResult(result.card, result.process, result.trigger, result.source, None, "skipped", message)
 
 
 def decision_states(workspace: Workspace, roles: frozenset[str]) -> dict[str, list[str]]:

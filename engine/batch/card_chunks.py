@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch.calls import outbox_of
 from engine.batch.card_request import CardRunRequest, CardSelection
 from engine.batch.chunks import Started
-from engine.batch.over_cards import CARD_CHUNK, CardResult, _alone, _movable, _prepare, _Run, _work
+from engine.batch.over_cards import CARD_CHUNK, CardResult, _alone, _answered, _movable, _prepare, _Run, _work
+from engine.batch.results import PENDING
 from engine.definitions.model import Workspace
 from engine.definitions.sandbox import render_session
 from engine.errors import UsageError
@@ -109,7 +111,7 @@ def run_card_chunk(workspace: Workspace, engine: Engine, connector: Connector, r
     with db.reading(engine) as connection:
         existing = queries.get_batch(connection, request.batch_id or "")
         known = {c["number"]: c for c in chunks.chunks_of(connection, request.batch_id or "")}
-        run = _prepare(workspace, connection, request, connector) if existing is not None else None
+        run = _prepare(workspace, connection, request, outbox_of(connector)) if existing is not None else None
     if run is None or number not in known:
         raise UsageError(f"batch {request.batch_id} has no chunk {number}")
     if known[number]["status"] == chunks.DONE:
@@ -132,8 +134,16 @@ def _work_chunk(engine: Engine, run: _Run, chunk: Row) -> str:
             if claimed is None or claimed["status"] == chunks.DONE:
                 return "already done"
             results = _work(connection, run, _cards_of(connection, run, chunk, hold=True))
+            if all(result.status != PENDING for result in results):
+                chunks.finish_chunk(connection, batch_id, number, _counts(results))
+                return "done"
+        results = _answered(engine, run, results)  # the calls made, sent once committed; then the mark
+        with engine.begin() as connection:
+            claimed = chunks.claim_chunk(connection, batch_id, number)
+            if claimed is None or claimed["status"] == chunks.DONE:
+                return "already done"
             chunks.finish_chunk(connection, batch_id, number, _counts(results))
-            return "done"
+        return "done"
     except IntegrityError:
         run.unanswered, run.stopped = 0, None
     with db.reading(engine) as reading:

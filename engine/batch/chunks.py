@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch.calls import outbox_of
 from engine.batch.prepared import Batch, prepare, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, Selection, check_resumable
 from engine.batch.results import BatchResult
-from engine.batch.run import BATCH_CHUNK, _run_chunk
+from engine.batch.run import BATCH_CHUNK, _finish_calls, _run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
@@ -127,18 +128,34 @@ def run_chunk(workspace: Workspace, engine: Engine, connector: Connector, reques
 
 
 def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number: int) -> str:
-    """The chunk in one transaction; worked out again if the store refused a second open card."""
+    """The chunk in one transaction, worked out again if the store refused a second open card; then
+    the calls it made, sent once it committed (engine.batch.calls), and the chunk's done mark."""
+    outbox = outbox_of(connector)
     for attempt in range(3):
         try:
             with engine.begin() as connection:
-                return _work(connection, batch, connector, number)
+                worked = _work(connection, batch, outbox, number)
         except IntegrityError:
+            outbox.take()
             if attempt == 2:
                 raise
+            continue
+        if isinstance(worked, str):
+            return worked
+        users, result = worked
+        _finish_calls(engine, batch, outbox, users, result, False)
+        with engine.begin() as connection:
+            claimed = chunks.claim_chunk(connection, batch.record["id"], number)
+            if claimed is None or claimed["status"] == chunks.DONE:
+                return "already done"
+            chunks.finish_chunk(connection, batch.record["id"], number, _counts(result))
+        return "done"
     raise AssertionError("unreachable")
 
 
-def _work(connection: Connection, batch: Batch, connector: Connector, number: int) -> str:
+def _work(connection: Connection, batch: Batch, connector: Connector, number: int) -> str | tuple[list[Row], BatchResult]:
+    """Work the chunk and mark it done; or, where its cards made calls, its users and results so far
+    (the mark waits for the calls' answers)."""
     batch_id = batch.record["id"]
     claimed = chunks.claim_chunk(connection, batch_id, number)
     if claimed is None or claimed["status"] == chunks.DONE:
@@ -146,8 +163,9 @@ def _work(connection: Connection, batch: Batch, connector: Connector, number: in
     users = _users_of(connection, batch, claimed)
     result = BatchResult(batch_id, batch.process.symbolic_name)
     _run_chunk(connection, batch, connector, users, result, False, resumed=True)  # card ids: the store's sequence
-    counts = _counts(result)
-    chunks.finish_chunk(connection, batch_id, number, counts)
+    if result.waiting:
+        return users, result
+    chunks.finish_chunk(connection, batch_id, number, _counts(result))
     return "done"
 
 

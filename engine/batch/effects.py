@@ -17,6 +17,7 @@ from typing import cast
 from sqlalchemy import Connection
 
 from engine import effects
+from engine.batch.exclusivity import refused_move
 from engine.batch.orders import answer_view, holder_sent, order_key, order_request
 from engine.definitions.calls import BUREAU
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
@@ -28,9 +29,9 @@ from engine.effects.base import Firing
 from engine.effects.email import planned_approval_emails as planned_approval_emails
 from engine.effects.fire import MAX_DEPTH
 from engine.errors import Refused
-from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer
+from engine.outbound.bureau import BureauUnavailable, Connector, LazyAnswer, OrderAnswer
 from engine.records import Batch
-from engine.store import queries
+from engine.store import calls, open_cards, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view
 
@@ -49,6 +50,8 @@ class Work:
     #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
     #: before is fired on in that state, not in the one it read)
     fired: dict[int, Row] = field(default_factory=dict)
+    #: The calls whose answers routed this unit of work's moves (engine.batch.calls), marked answered with them
+    answered_calls: list[Row] = field(default_factory=list)
 
     def flush(self, connection: Connection, context: FireContext) -> set[int]:
         """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
@@ -59,13 +62,14 @@ class Work:
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
         queries.write_rows(connection, rows)
+        calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
             queries.insert_tuples(connection, table, columns, tuples)
         for kind in effects.KINDS.values():
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
-        self.tuples, self.fired = {}, {}
+        self.tuples, self.fired, self.answered_calls = {}, {}, []
         return lost
 
 
@@ -203,7 +207,12 @@ def fire(
         _as_fired(work, card)
     decision, answer = context.compiled.settled(trigger, card["state"]), None
     if decision is None:  # the card's values matter: fire with the card in scope
-        decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
+        try:
+            decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
+        except BureauUnavailable as unavailable:
+            if unavailable.pending:
+                _refuse_before_the_call(context, work, card, holder, trigger, batch, reason, earlier_orders)
+            raise
         if decision.transition is None:
             return decision
     firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
@@ -285,14 +294,49 @@ def _firing(context: FireContext, work: Work, card: Row, holder: Row, reason: st
     return Firing(context, work, card, holder, reason, batch, trigger, card.get("requested_by") or card["requester"])
 
 
+def _refuse_before_the_call(
+    context: FireContext, work: Work, card: Row, holder: Row, trigger: str, batch: Batch, reason: str | None, earlier_orders: int
+) -> None:
+    """Refused, and no call recorded, when the firing would be refused whatever the call's answer: by its
+    effects, or by the store (a closed card reopened while its holder has another open card of its group)."""
+    try:
+        _refused_whatever_the_answer(context, work, card, holder, trigger, batch, reason, earlier_orders)
+    except Refused:
+        forget = getattr(context.connector, "forget", None)  # an outbox (engine.batch.calls) drops the call recorded
+        if forget is not None:
+            forget()
+        raise
+
+
+def _refused_whatever_the_answer(
+    context: FireContext, work: Work, card: Row, holder: Row, trigger: str, batch: Batch, reason: str | None, earlier_orders: int
+) -> None:
+    for accepted in (True, False):
+        answered = OrderAnswer(accepted, "sample" if accepted else None, None if accepted else "sample")
+        supposed, _ = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders, answered)
+        if supposed.effects:
+            _refuse(trigger, supposed, _firing(context, work, card, holder, reason, batch, trigger))
+        key = context.compiled.open_key(card["user_id"])
+        reopens = not card["open"] and supposed.dest is not None and supposed.dest not in context.compiled.process.finals
+        if reopens and key and context.connection is not None and open_cards.with_key(context.connection, key):
+            why = refused_move(context.connection, cast(Workspace, context.workspace), context.compiled, card)
+            raise Refused(f"{trigger} refused, nothing changed: {why}")
+
+
 def _fire_in_scope(
-    context: FireContext, card: Row, holder: Row, trigger: str, batch: Batch, earlier_orders: int
+    context: FireContext,
+    card: Row,
+    holder: Row,
+    trigger: str,
+    batch: Batch,
+    earlier_orders: int,
+    supposed: OrderAnswer | None = None,
 ) -> tuple[Decision, LazyAnswer]:
     """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
-    transition taken declares it, whatever its guard read."""
+    transition taken declares it, whatever its guard read (a `supposed` answer: none is made)."""
     call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
     sent = holder_sent(context.workspace, call)
-    answer = LazyAnswer(lambda: context.connector.order(order_request(card, holder, earlier_orders, sent)))
+    answer = LazyAnswer(lambda: supposed or context.connector.order(order_request(card, holder, earlier_orders, sent)))
     scope = {
         "user": holder,
         "card": card_view(card),
@@ -321,20 +365,6 @@ def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({card['state']}): {'; '.join(refusals)}")
 
 
-def bureau_refusal(work: Work) -> str | None:
-    """The card bureau's reason when it refused the order of the trigger fired last, else None."""
-    bureau = (work.last_trace or {}).get("bureau")
-    if not bureau or bureau.get("accepted"):
-        return None
-    return f"the card bureau refused the order: {bureau.get('message') or 'no reason given'}"
-
-
-def bureau_accepted(work: Work) -> bool | None:
-    """Whether the card bureau accepted the order of the trigger fired last; None when it placed none."""
-    bureau = (work.last_trace or {}).get("bureau")
-    return None if not bureau else bool(bureau.get("accepted"))
-
-
 def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
     key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)
@@ -353,10 +383,14 @@ def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, b
 
 
 def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, earlier_orders: int) -> None:
+    key = order_key(card, earlier_orders)
+    outcome = "accepted" if answer.accepted else "refused"
+    answered = {"key": key, "card": card["id"], "outcome": outcome, "reference": answer.order_id, "message": answer.message}
+    work.answered_calls.append({**answered, "at": context.at})
     work.rows["orders"].append(
         {
             "card_id": card["id"],
-            "idempotency_key": order_key(card, earlier_orders),
+            "idempotency_key": key,
             "connector": context.connector.name,
             "accepted": answer.accepted,
             "order_id": answer.order_id,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import OrderAnswer, OrderRequest
 from engine.store.queries import Row
+
+
+class Traced(Protocol):
+    """A unit of work (engine.batch.effects.Work), as far as these read it: the trace of the trigger fired last."""
+
+    last_trace: Row | None
 
 
 def order_key(card: Row, earlier_orders: int) -> str:
@@ -47,3 +55,17 @@ def holder_sent(workspace: Workspace | None, call: str | None) -> tuple[str, ...
 def answer_view(answer: OrderAnswer, connector: str) -> Row:
     """The bureau's answer as the decision trace keeps it (the order id is in the orders table)."""
     return {"connector": connector, "accepted": answer.accepted, "message": answer.message}
+
+
+def bureau_refusal(work: Traced) -> str | None:
+    """The card bureau's reason when it refused the order of the trigger fired last, else None."""
+    bureau = (work.last_trace or {}).get("bureau")
+    if not bureau or bureau.get("accepted"):
+        return None
+    return f"the card bureau refused the order: {bureau.get('message') or 'no reason given'}"
+
+
+def bureau_accepted(work: Traced) -> bool | None:
+    """Whether the card bureau accepted the order of the trigger fired last; None when it placed none."""
+    bureau = (work.last_trace or {}).get("bureau")
+    return None if not bureau else bool(bureau.get("accepted"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
@@ -20,10 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.batch.actions import _apply, _authorize
 from engine.batch.attributes import refuse_unknown_attributes
+from engine.batch.calls import WAITS, Outbox, outbox_of, send
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
+from engine.batch.results import PENDING
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -132,6 +134,8 @@ def run_over_cards(
     """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
     `progress` is told how many cards each chunk read; `started` the batch id once it is recorded."""
     connector = run_bureau(request.dry_run, connector)
+    if not request.dry_run:
+        connector = outbox_of(connector)
     with _transaction(engine, request.dry_run) as connection:
         run = _prepare(workspace, connection, request, connector)
     result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed)
@@ -257,16 +261,50 @@ def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResul
         with _transaction(engine, run.request.dry_run) as connection:
             cards = read(connection)
             seen += [card["id"] for card in cards]
-            return len(cards), _work(connection, run, cards)
+            results = _work(connection, run, cards)
     except IntegrityError:
         return len(seen), [result for card in seen for result in _alone(engine, run, card)]
+    return len(seen), _answered(engine, run, results)
+
+
+def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[CardResult]:
+    """Send the calls the committed chunk made, then fire again, in a second transaction, on the cards
+    whose calls were answered; the others wait for the calls' next attempt (running the batch again)."""
+    if not isinstance(run.connector, Outbox) or all(result.status != PENDING for result in results):
+        return results
+    requests = run.connector.take()
+    sent = send(engine, run.connector, requests, now())
+    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    again = [result.card for result in results if result.status == PENDING and result.card not in unanswered]
+    redone: dict[int, CardResult] = {}
+    if again:
+        with engine.begin() as connection:
+            cards = card_runs.cards_by_id(connection, again)
+            redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
+    run.connector.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    if sent.stopped:
+        run.stopped = f"{sent.stopped}; the run stopped"
+    final = []
+    for result in results:
+        done = redone.get(result.card)
+        if result.status != PENDING:
+            final.append(result)
+        elif result.card in unanswered:
+            reason = f"the card bureau is unavailable: {unanswered[result.card]}; run batch {run.record['id']} again to finish"
+            final.append(replace(result, status="refused", reason=reason, waiting=True))
+        elif done is None or done.status == PENDING:
+            final.append(replace(result, status="refused", reason=WAITS, waiting=True))
+        else:
+            final.append(done)
+    return final
 
 
 def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:
     """One card in its own transaction; refused when its holder would get a second open card."""
     try:
         with engine.begin() as connection:
-            return _work(connection, run, list(card_runs.cards_by_id(connection, [card_id]).values()))
+            results = _work(connection, run, list(card_runs.cards_by_id(connection, [card_id]).values()))
+        return _answered(engine, run, results)
     except IntegrityError:
         with db.reading(engine) as connection:
             card = card_runs.cards_by_id(connection, [card_id], hold=False)[card_id]
@@ -315,6 +353,8 @@ def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
         )  # fmt: skip
     except Refused as refused:  # no transition's guard holds, or another command moved the card meanwhile
         return CardResult(card["id"], card["user_id"], source, None, "refused", refused.message)
+    if action.status == PENDING:  # its call is sent once the chunk commits (`_answered`)
+        return CardResult(card["id"], card["user_id"], source, None, PENDING)
     if action.status == "deferred":
         reason = f"{action.message}; run batch {run.record['id']} again to finish"
         return CardResult(card["id"], card["user_id"], source, None, "refused", reason, waiting=True)

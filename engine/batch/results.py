@@ -32,6 +32,10 @@ class Refusals:
         return 0 < self.refused == self.answered
 
 
+#: A result's status while its card waits for the answer of a call made after the commit (engine.batch.calls).
+PENDING = "pending"
+
+
 @dataclass(slots=True)
 class UserResult:
     """What a run did for one user."""
@@ -67,13 +71,18 @@ class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None  # why the run stopped before every user was worked on
     answers: Counter[str] = field(default_factory=Counter)  # the bureau's answers to this run's orders
+    waiting: list[UserResult] = field(default_factory=list)  # PENDING: counted once their calls are answered
 
     @property
     def refusals(self) -> Refusals:
         return Refusals(self.answers["refused"], sum(self.answers.values()))
 
     def add(self, result: UserResult, keep: bool | int) -> None:
-        """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept."""
+        """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept.
+        A PENDING result waits aside, for the answer of its call."""
+        if result.status == PENDING:
+            self.waiting.append(result)
+            return
         self.counts[result.state if result.status == "created" and result.state else result.status] += 1
         if result.order is not None:
             self.answers["accepted" if result.order else "refused"] += 1

@@ -16,20 +16,20 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
     Work,
-    bureau_accepted,
-    bureau_refusal,
     fire,
     planned_approval_emails,
     unanswered,
 )
 from engine.batch.exclusivity import refused_new_card
+from engine.batch.orders import bureau_accepted, bureau_refusal
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
-from engine.batch.results import BatchResult, UserResult
+from engine.batch.results import PENDING, BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
@@ -125,21 +125,63 @@ def _collector_spared() -> Iterator[None]:
 def _chunk_with_retry(
     engine: Engine, batch: Batch, connector: Connector, users: list[Row], result: BatchResult, keep: bool | int, plan: bool
 ) -> None:
-    """One chunk in one transaction. If the store refuses a second open card (another batch got there
-    first, on a database that does not serialize writers), the chunk is worked out again: the
-    prerequisites then see the other card and skip the user."""
+    """One chunk in one transaction, then the calls it made (`_finish_calls`). If the store refuses a
+    second open card (another batch got there first, on a database that does not serialize writers),
+    the chunk is worked out again: the prerequisites then see the other card and skip the user; no
+    call of the chunk was made, as none is made before its row commits."""
     for attempt in range(3):
         partial = BatchResult(result.batch, result.process, plan)
         still = keep if isinstance(keep, bool) else max(0, keep - len(result.results))  # results still to keep
+        outbox = connector if plan else outbox_of(connector)
         try:
             with db.reading(engine) if plan else engine.begin() as connection:
-                _run_chunk(connection, batch, connector, users, partial, still, plan=plan, resumed=batch.resumed or attempt > 0)
+                _run_chunk(connection, batch, outbox, users, partial, still, plan=plan, resumed=batch.resumed or attempt > 0)
         except IntegrityError:
             if attempt == 2:
                 raise
+            if isinstance(outbox, Outbox):
+                outbox.take()
             continue
+        if isinstance(outbox, Outbox) and partial.waiting:
+            try:
+                _finish_calls(engine, batch, outbox, users, partial, still)
+            except RenderError:
+                result.merge(partial, keep)
+                raise
         result.merge(partial, keep)
         return
+
+
+def _finish_calls(engine: Engine, batch: Batch, outbox: Outbox, users: list[Row], partial: BatchResult, keep: bool | int) -> None:
+    """Send the calls the chunk committed, then fire again, in a second transaction, for the users
+    whose calls were answered; the others wait in the initial state for the call's next attempt."""
+    requests = outbox.take()
+    sent = send(engine, outbox, requests, now())
+    waiting, partial.waiting = partial.waiting, []
+    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    again = {result.user for result in waiting if result.card not in unanswered}
+    if again:
+        try:
+            with engine.begin() as connection:
+                _run_chunk(
+                    connection, batch, outbox, [user for user in users if user["id"] in again], partial, keep, resumed=True
+                )
+        except RenderError:  # the cards stay in their initial state with their calls: counted, kept
+            for result in waiting:
+                partial.add(UserResult(result.user, result.card, result.state, "deferred", WAITS), keep)
+            raise
+    outbox.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    for result in waiting:
+        if result.card in unanswered:
+            reason = _deferred(batch, unanswered[result.card])
+            partial.add(UserResult(result.user, result.card, result.state, "deferred", reason), keep)
+    for result in partial.waiting:
+        partial.add(UserResult(result.user, result.card, result.state, "deferred", WAITS), keep)
+    partial.waiting = []
+    if sent.stopped:
+        batch.stopped = bureau_down(batch.process.symbolic_name, batch.record["id"], sent.stopped)
+    order = {user["id"]: n for n, user in enumerate(users)}
+    partial.results.sort(key=lambda kept: order.get(kept.user, 0))
 
 
 def _run_chunk(
@@ -294,16 +336,21 @@ def _create_card(context: FireContext, work: Work, batch: Batch, holder: Row, ca
 
 
 def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Row, *, stored: bool) -> UserResult:
-    """Fire the creating trigger on a card; if the bureau does not answer, the card waits in its initial state."""
+    """Fire the creating trigger on a card. A card whose transition makes a call is written in its
+    initial state with the call, and fired again once the call is answered (`_finish_calls`)."""
     name = batch.process.symbolic_name
+    source = card["state"]
     try:
         decision = fire(context, work, card, holder, batch.creates, process=name, batch=batch.view, stored=stored)
     except BureauUnavailable as unavailable:
         if not stored:
             work.rows["cards"].append(card)
+        if unavailable.pending:
+            made = Origin(card["id"], name, batch.creates, source, context.actor["id"], batch.record["id"])
+            work.rows["calls"] += pending_calls(context.connector, made, context.at)
+            return UserResult(holder["id"], card["id"], card["state"], PENDING)
         unanswered(work, card, context.connector.name, str(unavailable), context.at)
-        reason = f"the card bureau did not answer ({unavailable}); run batch {batch.record['id']} again to finish"
-        return UserResult(holder["id"], card["id"], card["state"], "deferred", reason)
+        return UserResult(holder["id"], card["id"], card["state"], "deferred", _deferred(batch, str(unavailable)))
     except Refused as refused:  # an effect cannot be done (a card field's value of the wrong type): no card
         return UserResult(holder["id"], None, None, "skipped", refused.message)
     if decision.dest is None:
@@ -311,6 +358,10 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
     if not stored:
         work.rows["cards"].append(card)
     return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=bureau_accepted(work))
+
+
+def _deferred(batch: Batch, problem: str) -> str:
+    return f"the card bureau did not answer ({problem}); run batch {batch.record['id']} again to finish"
 
 
 class Planner:

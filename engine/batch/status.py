@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import ActionResult, _action_problem, _bureau_down, system_actor
+from engine.batch.actions import ActionResult, _action_problem, system_actor
 from engine.batch.effects import FireContext, Work, fire
+from engine.batch.queue import _bureau_down
 from engine.batch.results import none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process

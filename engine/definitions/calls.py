@@ -7,9 +7,11 @@ from __future__ import annotations
 
 #: The card bureau, the one connector today (its connectors proper are chosen by `--connector`).
 BUREAU = "bureau"
+#: The bureau's operation that orders a card (`invoke: bureau.order`).
+ORDER = "order"
 #: Per connector, per operation: the fields of its answer a guard may read.
 KNOWN_CALLS: dict[str, dict[str, frozenset[str]]] = {
-    BUREAU: {"order": frozenset({"accepted", "order_id", "reason"})},
+    BUREAU: {ORDER: frozenset({"accepted", "order_id", "reason"})},
 }
 #: The field of every answer that says whether the call was accepted (the outcome that routes the card).
 ACCEPTED = "accepted"

@@ -32,12 +32,14 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class OrderAnswer:
-    """The bureau's answer. `transient` means "try again later": the card stays where it is."""
+    """The bureau's answer. `transient` means "try again later": the card stays where it is; `pending`
+    (transient too) that the order is not sent yet: it is sent once the card's state change commits."""
 
     accepted: bool
     order_id: str | None = None
     message: str | None = None
     transient: bool = False
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ class BureauUnavailable(Exception):
     def __init__(self, answer: OrderAnswer) -> None:
         super().__init__(answer.message or "the bureau did not answer")
         self.answer = answer
+
+    @property
+    def pending(self) -> bool:
+        """The order is not sent yet (engine.batch.calls): it goes out once the card's state commits."""
+        return self.answer.pending
 
 
 class DropFolder:

@@ -13,17 +13,27 @@ from engine.store.queries import Row
 
 
 def card_page(
-    connection: Connection, process: str, states: Sequence[str], after: int, limit: int, *, hold: bool = True
+    connection: Connection,
+    process: str,
+    states: Sequence[str],
+    after: int,
+    limit: int,
+    *,
+    hold: bool = True,
+    calling: bool = True,
 ) -> list[Row]:
     """Up to `limit` cards of `process` in one of `states` with an id above `after`, in id order; with
-    `hold`, cards another run holds are left to it (PostgreSQL), the others held until the transaction ends."""
-    cards = db.cards
+    `hold`, cards another run holds are left to it (PostgreSQL), the others held until the transaction
+    ends; without `calling`, the cards with a pending call are left out."""
+    cards, calls = db.cards, db.calls
     query = (
         select(cards)
         .where(cards.c.process == process, cards.c.state.in_(list(states)), cards.c.id > after)
         .order_by(cards.c.id)
         .limit(limit)
     )
+    if not calling:
+        query = query.where(~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
     return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
 
 

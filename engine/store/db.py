@@ -35,6 +35,9 @@ from engine.store.tables import (
     bureau_attempts as bureau_attempts,
 )
 from engine.store.tables import (
+    calls as calls,
+)
+from engine.store.tables import (
     cards as cards,
 )
 from engine.store.tables import (

@@ -26,6 +26,7 @@ from engine.store.tables import (
     api_tokens,
     batch_chunks,
     bureau_attempts,
+    calls,
     cards,
     credentials,
     metadata,
@@ -41,7 +42,7 @@ TOKEN_DAYS = 90  # an API token's lifetime unless `users token --expires` says o
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and fields, the outbox
     without delivery, users without their search columns and audit rows without the fields they set."""
-    later = (outbox, cards, users, transitions, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # made later
+    later = (outbox, calls, cards, users, transitions, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # later
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     Table(
@@ -196,6 +197,11 @@ def _groups_and_requested_by(connection: Connection) -> None:
     connection.execute(text(f"UPDATE cards SET requested_by = COALESCE(({moved_in}), requester)"))
 
 
+def _calls(connection: Connection) -> None:
+    """The durable outbox of external calls (`invoke`): written with the state change, sent after it."""
+    calls.create(connection)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -209,5 +215,6 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sessions_and_token_expiry,
     _groups_and_requested_by,
     _card_fields,
+    _calls,
 ]
 VERSION = len(MIGRATIONS)

@@ -302,6 +302,8 @@ def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
     for name in ("cards", "transitions", "orders", "outbox", "bureau_attempts"):
         if rows.get(name):
             insert_many(connection, getattr(db, name), rows[name])
+    if rows.get("calls"):  # a resumed run records its pending calls again: the stored ones stay
+        insert_many(connection, db.calls, rows["calls"], skip_existing="idempotency_key")
 
 
 def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip_existing: str | None = None) -> None:

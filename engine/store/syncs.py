@@ -13,8 +13,9 @@ from engine.store.queries import Row
 
 def claim_cards(connection: Connection, process: str, states: Sequence[str], after: int, limit: int) -> list[Row]:
     """Up to `limit` cards of `process` in one of `states` with an id above `after`, oldest first, held
-    until the transaction ends; the cards another sync holds are left to it (PostgreSQL)."""
-    return card_runs.card_page(connection, process, states, after, limit, hold=True)
+    until the transaction ends; the cards another sync holds are left to it (PostgreSQL), and so are
+    those waiting for the answer of a call (the outbox sends it: engine.batch.calls)."""
+    return card_runs.card_page(connection, process, states, after, limit, hold=True, calling=False)
 
 
 def latest_order_ids(connection: Connection, card_ids: Sequence[int]) -> dict[int, str]:

@@ -137,6 +137,35 @@ bureau_attempts = Table(
     Column("error", Text, nullable=False),
 )
 
+# version 13: the durable outbox of external calls (`invoke`): a row written with the state change
+# that makes the call, sent after its commit, retried under the same idempotency key until answered
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String, nullable=False, unique=True),
+    Column("card_id", Integer, nullable=False, index=True),
+    Column("connector", String, nullable=False),
+    Column("operation", String, nullable=False),
+    Column("payload", Text, nullable=False),
+    # what to finish once the answer is in: the trigger fired on the card from `source`, by whom, how
+    Column("process", String, nullable=False),
+    Column("trigger", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("batch_id", String),
+    Column("reason", Text),
+    Column("status", String, nullable=False),  # pending | answered | cancelled
+    Column("outcome", String),  # accepted | refused (unavailable: still pending)
+    Column("reference", String),
+    Column("message", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", String, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("answered_at", String),
+    Index("calls_due", "status", "next_attempt_at"),
+)
+
 # version 4: a batch worked by several workers, a chunk (a key range of users) per job
 batch_chunks = Table(
     "batch_chunks",

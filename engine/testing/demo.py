@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from engine.batch.actions import act, sync_queue
+from engine.batch.actions import act
+from engine.batch.queue import sync_queue
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.definitions.model import Workspace

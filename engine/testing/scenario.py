@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.batch.actions import act, sync_queue
+from engine.batch.actions import act
 from engine.batch.by_name import NamedRun, run_by_name
+from engine.batch.queue import sync_queue
 from engine.batch.status import sync_order_status
 from engine.clock import frozen
 from engine.definitions.document import Document

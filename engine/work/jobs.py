@@ -186,7 +186,7 @@ def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
 
 def batch_sync(runtime: Runtime) -> None:
     """The scheduled batch sync: order every queued card at the bureau."""
-    from engine.batch.actions import sync_queue
+    from engine.batch.queue import sync_queue
 
     sync_queue(runtime.workspace, runtime.engine, runtime.bureau)
 
@@ -213,7 +213,7 @@ def scheduled_job(runtime: Runtime, name: str) -> Job:
 
 def _system_process(name: str) -> Job:
     def run(runtime: Runtime) -> None:
-        from engine.batch.actions import sync_queue
+        from engine.batch.queue import sync_queue
         from engine.batch.status import sync_order_status
 
         sync_queue(runtime.workspace, runtime.engine, runtime.bureau, only=name)

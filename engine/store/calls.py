@@ -1,0 +1,102 @@
+"""The `calls` table: external calls written with the state change that makes them (engine.batch.calls),
+their attempts, their answers, and the ones due for another attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from engine.store import db
+from engine.store.queries import Row
+
+#: A call the other side did not answer is tried again after a minute, then twice as long each time,
+#: at most six hours apart.
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(hours=6)
+
+STATUSES = ("pending", "answered", "cancelled")
+
+
+def answered(connection: Connection, answers: Sequence[Row]) -> None:
+    """Mark calls answered (`key`, `outcome`, `reference`, `message`, `at`), in the transaction of the
+    move their answer routes."""
+    if not answers:
+        return
+    table = db.calls
+    statement = (
+        update(table)
+        .where(table.c.idempotency_key == bindparam("key"), table.c.status == "pending")
+        .values(
+            status="answered",
+            outcome=bindparam("outcome"),
+            reference=bindparam("reference"),
+            message=bindparam("message"),
+            answered_at=bindparam("at"),
+            attempts=table.c.attempts + 1,
+        )
+    )
+    connection.execute(statement, list(answers))
+
+
+def retry_later(connection: Connection, unanswered: Mapping[str, str], at: str) -> None:
+    """Count one more attempt of each call the other side did not answer (key: what went wrong) and
+    set when it is tried next: after FIRST_RETRY, doubling each time, at most LONGEST_WAIT."""
+    if not unanswered:
+        return
+    table = db.calls
+    keys = table.c.idempotency_key
+    found = connection.execute(select(keys, table.c.attempts).where(keys.in_(list(unanswered))))
+    updates = [
+        {"key": key, "attempts": attempts + 1, "next": next_attempt(at, attempts + 1), "message": unanswered[key]}
+        for key, attempts in found
+    ]
+    statement = (
+        update(table)
+        .where(table.c.idempotency_key == bindparam("key"))
+        .values(attempts=bindparam("attempts"), next_attempt_at=bindparam("next"), message=bindparam("message"))
+    )
+    if updates:
+        connection.execute(statement, updates)
+
+
+def cancel(connection: Connection, keys: Sequence[str], why: str, at: str) -> None:
+    """Calls that will not be made: their card left the state that made them before they were sent."""
+    if keys:
+        table = db.calls
+        statement = update(table).where(table.c.idempotency_key.in_(list(keys)), table.c.status == "pending")
+        connection.execute(statement.values(status="cancelled", message=why, answered_at=at))
+
+
+def next_attempt(at: str, attempts: int) -> str:
+    """When a call tried `attempts` times without an answer is tried again."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    wait: timedelta = min(FIRST_RETRY * 2 ** max(0, attempts - 1), LONGEST_WAIT)
+    return (moment + wait).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
+    """The pending calls whose next attempt is due at `at`, oldest first."""
+    table = db.calls
+    query = (
+        select(table)
+        .where(table.c.status == "pending", table.c.next_attempt_at <= at)
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    )
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def listing(connection: Connection, *, status: str | None = None, card: int | None = None) -> Iterator[Row]:
+    """Every call (or those of one status, or of one card), oldest first, streamed."""
+    table = db.calls
+    query = select(table).order_by(table.c.id)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    if card is not None:
+        query = query.where(table.c.card_id == card)
+    for row in connection.execution_options(yield_per=1000).execute(query).mappings():
+        yield dict(row)
