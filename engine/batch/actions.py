@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.attributes import firing, refuse_unknown_attributes
-from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send
+from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.effects import (
     FireContext,
     Work,
@@ -149,9 +149,7 @@ def _answered(
 ) -> list[ActionResult]:
     """Send the calls the committed firings made, then fire again, in a second transaction, on the cards
     whose calls were answered (the guards read the answers); the others wait for the calls' next attempt."""
-    requests = outbox.take()
-    sent = send(engine, outbox, requests, now())
-    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    unanswered = send_written(engine, outbox).cards
     again = [result for result in results if result.status == PENDING and result.card not in unanswered]
     redone: dict[int, ActionResult] = {}
     if again:
@@ -165,7 +163,7 @@ def _answered(
                 redone[result.card] = _apply(
                     connection, authorized[result.card], card, result.trigger, actor, outbox, reason, templates
                 )
-    outbox.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    outbox.leave_the_rest()
     final = []
     for result in results:
         if result.status != PENDING:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import Engine
 
 from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.clock import now
 from engine.definitions.calls import BUREAU, ORDER
 from engine.outbound.bureau import Connector, OrderAnswer, OrderRequest, StatusAnswer, StatusRequest
 from engine.store import calls, queries
@@ -60,6 +61,11 @@ class Outbox:
     def forget(self) -> None:
         """Drop the orders recorded for a firing that was refused: no row, no call."""
         self.recorded = []
+
+    def leave_the_rest(self) -> None:
+        """Send nothing more now: a call written by a second firing (a `fire` effect's) waits for
+        `cardflow calls send` (or the workers)."""
+        self.take()
 
     def take(self) -> list[OrderRequest]:
         """The orders written since the last `take`, to be sent (each once: a guard read twice records it twice)."""
@@ -114,39 +120,48 @@ def pending_calls(outbox: Connector, origin: Origin, at: str) -> list[Row]:
 
 @dataclass
 class Sent:
-    """What `send` got: the keys answered (their answers are on the outbox), the keys the other side
-    did not answer (with what went wrong), and why sending stopped early, if it did."""
+    """What `send` got: the keys answered (their answers are on the outbox); the keys the other side did
+    not answer, or that were not sent because it had stopped answering (`unsent`), with what went wrong,
+    and the same by card; why sending stopped early, if it did."""
 
     answered: list[str] = field(default_factory=list)
     unanswered: dict[str, str] = field(default_factory=dict)
+    unsent: set[str] = field(default_factory=set)
+    cards: dict[int, str] = field(default_factory=dict)
     stopped: str | None = None
+
+
+def send_written(engine: Engine, outbox: Outbox) -> Sent:
+    """Send the calls written since the last `take` (their rows committed), now."""
+    return send(engine, outbox, outbox.take(), now())
 
 
 def send(engine: Engine, outbox: Outbox, requests: Sequence[OrderRequest], at: str) -> Sent:
     """Make each call once (its row committed before); after BUREAU_DOWN_AFTER unanswered in a row the
-    rest wait for their next attempt. The attempts without an answer are recorded with their back-off."""
+    rest wait for their next attempt, unsent. Each attempt without an answer is recorded, with its back-off."""
     sent = Sent()
     misses = 0
     for request in requests:
         if misses >= BUREAU_DOWN_AFTER:
             sent.stopped = sent.stopped or f"the card bureau did not answer {misses} orders in a row"
-            sent.unanswered[request.key] = f"not sent: {sent.stopped}"
+            sent.unanswered[request.key] = sent.cards[request.card] = f"not sent: {sent.stopped}"
+            sent.unsent.add(request.key)
             continue
         answer = outbox.connector.order(request)
         if answer.transient:
             misses += 1
-            sent.unanswered[request.key] = answer.message or "the bureau did not answer"
+            sent.unanswered[request.key] = sent.cards[request.card] = answer.message or "the bureau did not answer"
             continue
         misses = 0
         outbox.answers[request.key] = answer
         sent.answered.append(request.key)
-    if sent.unanswered:
+    tried = [request for request in requests if request.key in sent.unanswered and request.key not in sent.unsent]
+    if tried:
         with engine.begin() as connection:
-            calls.retry_later(connection, sent.unanswered, at)
+            calls.retry_later(connection, {request.key: sent.unanswered[request.key] for request in tried}, at)
             attempts = [
                 {"card_id": r.card, "idempotency_key": r.key, "connector": outbox.name, "at": at, "error": sent.unanswered[r.key]}
-                for r in requests
-                if r.key in sent.unanswered and not sent.unanswered[r.key].startswith("not sent")
+                for r in tried
             ]
             queries.write_rows(connection, {"bureau_attempts": attempts})
     return sent

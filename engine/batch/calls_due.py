@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import system_actor
+from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import Outbox, request_of, send
-from engine.batch.effects import FireContext, Work, fire
+from engine.batch.results import PENDING
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.files import TEMPLATES
@@ -21,10 +21,9 @@ from engine.definitions.options import EffectiveOptions, effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused
-from engine.outbound.bureau import BureauUnavailable, Connector
+from engine.outbound.bureau import Connector
 from engine.store import calls, db, queries
 from engine.store.queries import Row
-from engine.store.views import batch_view
 
 #: The latest time there is: `--now` sends every pending call, due or not.
 EVERY = "9999-12-31T23:59:59Z"
@@ -80,7 +79,7 @@ def send_due(
     with render_session():
         for row in live:
             key = row["idempotency_key"]
-            if key in sent.unanswered:
+            if key in sent.unanswered:  # tried without an answer, or not sent: the other side stopped answering
                 results.append(
                     CallResult(row["id"], row["card_id"], key, "pending", "unavailable", row["source"], sent.unanswered[key])
                 )
@@ -88,7 +87,7 @@ def send_due(
             answer = outbox.answers[key]
             outcome = "accepted" if answer.accepted else "refused"
             with engine.begin() as connection:
-                to, problem = _finish(workspace, connection, outbox, row, templates, at)
+                to, problem = _finish(workspace, connection, outbox, row, templates)
                 if problem is not None:  # answered, but the card stays: say why on the call
                     calls.answered(
                         connection, [{"key": key, "outcome": outcome, "reference": answer.order_id, "message": problem, "at": at}]
@@ -102,48 +101,30 @@ def _left(row: Row) -> str:
 
 
 def _finish(
-    workspace: Workspace, connection: Connection, outbox: Outbox, row: Row, templates: Templates, at: str
+    workspace: Workspace, connection: Connection, outbox: Outbox, row: Row, templates: Templates
 ) -> tuple[str | None, str | None]:
-    """Fire the call's trigger again on its card, with the answer; the card's new state, or why it stays."""
+    """Fire the call's trigger again on its card, with the answer, as the firing that made it; the card's
+    new state, or why it stays."""
     card = queries.get_cards(connection, [row["card_id"]], lock=True)[row["card_id"]]
     if card["state"] != row["source"]:
         return card["state"], _left(row)
-    owner = workspace.processes.get(card["process"])
-    if owner is None:
-        return card["state"], f"its process {card['process']} is not defined in this workspace"
+    owner, by = workspace.processes.get(card["process"]), workspace.processes.get(row["process"])
+    if owner is None or by is None:
+        missing = card["process"] if owner is None else row["process"]
+        return card["state"], f"its process {missing} is not defined in this workspace"
     record = queries.get_batch(connection, row["batch_id"]) if row["batch_id"] else None
     options = _options(workspace, record)
-    compiled = compile_process(owner, options, workspace.fingerprint)
     people = queries.users_by_id(connection, [card["user_id"], row["actor"]])
     actor = system_actor(workspace) if row["actor"] == "system" else people.get(row["actor"]) or {"id": row["actor"], "roles": []}
     holder = people.get(card["user_id"]) or {"id": card["user_id"]}
-    batch = batch_view(record or {"id": row["batch_id"]})
-    context = FireContext(
-        compiled, outbox, templates, actor, compiled.fingerprint, at, connection=connection, workspace=workspace, options=options
-    )
-    context.people.update(people)
-    earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
-    work = Work()
+    firing = _Authorized(by, compile_process(owner, options, workspace.fingerprint), holder, workspace, options)
     try:
-        decision = fire(
-            context,
-            work,
-            card,
-            holder,
-            row["trigger"],
-            process=row["process"],
-            batch=batch,
-            reason=row["reason"],
-            earlier_orders=earlier,
-        )
+        done = _apply(connection, firing, card, row["trigger"], actor, outbox, row["reason"], templates, batch_id=row["batch_id"])
     except Refused as refused:
         return card["state"], refused.message
-    except BureauUnavailable:
+    if done.status == PENDING:
         return card["state"], "its firing now needs another call (see `cardflow calls`)"
-    if decision.dest is None:
-        return card["state"], f"no transition of '{row['trigger']}' from '{row['source']}' holds with the answer"
-    work.flush(connection, context)
-    return decision.dest, None
+    return done.dest, None
 
 
 def _options(workspace: Workspace, record: Row | None) -> EffectiveOptions:

@@ -298,29 +298,27 @@ def _refuse_before_the_call(
     context: FireContext, work: Work, card: Row, holder: Row, trigger: str, batch: Batch, reason: str | None, earlier_orders: int
 ) -> None:
     """Refused, and no call recorded, when the firing would be refused whatever the call's answer: by its
-    effects, or by the store (a closed card reopened while its holder has another open card of its group)."""
+    effects, or by the store (a closed card reopened while its holder has another open card of its group).
+    Where neither can happen (an open card, no effect that refuses) the guards are not weighed again."""
+    key = None if card["open"] else context.compiled.open_key(card["user_id"])
+    group = context.compiled.candidates.get((trigger, card["state"]), ())
+    if key is None and all(effects.kind(effect).refusal is None for candidate in group for effect, _ in candidate.effects):
+        return
     try:
-        _refused_whatever_the_answer(context, work, card, holder, trigger, batch, reason, earlier_orders)
+        for accepted in (True, False):
+            answered = OrderAnswer(accepted, "sample" if accepted else None, None if accepted else "sample")
+            supposed, _ = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders, answered)
+            if supposed.effects:
+                _refuse(trigger, supposed, _firing(context, work, card, holder, reason, batch, trigger))
+            reopens = supposed.dest is not None and supposed.dest not in context.compiled.process.finals
+            if key and reopens and context.connection is not None and open_cards.with_key(context.connection, key):
+                why = refused_move(context.connection, cast(Workspace, context.workspace), context.compiled, card)
+                raise Refused(f"{trigger} refused, nothing changed: {why}")
     except Refused:
         forget = getattr(context.connector, "forget", None)  # an outbox (engine.batch.calls) drops the call recorded
         if forget is not None:
             forget()
         raise
-
-
-def _refused_whatever_the_answer(
-    context: FireContext, work: Work, card: Row, holder: Row, trigger: str, batch: Batch, reason: str | None, earlier_orders: int
-) -> None:
-    for accepted in (True, False):
-        answered = OrderAnswer(accepted, "sample" if accepted else None, None if accepted else "sample")
-        supposed, _ = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders, answered)
-        if supposed.effects:
-            _refuse(trigger, supposed, _firing(context, work, card, holder, reason, batch, trigger))
-        key = context.compiled.open_key(card["user_id"])
-        reopens = not card["open"] and supposed.dest is not None and supposed.dest not in context.compiled.process.finals
-        if reopens and key and context.connection is not None and open_cards.with_key(context.connection, key):
-            why = refused_move(context.connection, cast(Workspace, context.workspace), context.compiled, card)
-            raise Refused(f"{trigger} refused, nothing changed: {why}")
 
 
 def _fire_in_scope(

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.batch.actions import _apply, _authorize
 from engine.batch.attributes import refuse_unknown_attributes
-from engine.batch.calls import WAITS, Outbox, outbox_of, send
+from engine.batch.calls import WAITS, Outbox, outbox_of, send_written
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
 from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.batch.exclusivity import refused_move
@@ -272,16 +272,15 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
     whose calls were answered; the others wait for the calls' next attempt (running the batch again)."""
     if not isinstance(run.connector, Outbox) or all(result.status != PENDING for result in results):
         return results
-    requests = run.connector.take()
-    sent = send(engine, run.connector, requests, now())
-    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    sent = send_written(engine, run.connector)
+    unanswered = sent.cards
     again = [result.card for result in results if result.status == PENDING and result.card not in unanswered]
     redone: dict[int, CardResult] = {}
     if again:
         with engine.begin() as connection:
             cards = card_runs.cards_by_id(connection, again)
             redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
-    run.connector.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    run.connector.leave_the_rest()
     if sent.stopped:
         run.stopped = f"{sent.stopped}; the run stopped"
     final = []

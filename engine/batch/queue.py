@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import ActionResult, _action_problem, system_actor
-from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send
+from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
 from engine.batch.orders import bureau_accepted, bureau_refusal
 from engine.batch.results import PENDING, none_held
@@ -104,9 +104,7 @@ def _answered(engine: Engine, sync: _Sync, results: list[ActionResult]) -> list[
     """Send the calls the committed chunk made, then fire again, in a second transaction, on the cards
     whose calls were answered; the others wait for the calls' next attempt."""
     outbox = cast(Outbox, sync.connector)
-    requests = outbox.take()
-    sent = send(engine, outbox, requests, now())
-    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    unanswered = send_written(engine, outbox).cards
     again = [result.card for result in results if result.status == PENDING and result.card not in unanswered]
     redone: dict[int, ActionResult] = {}
     if again:
@@ -114,7 +112,7 @@ def _answered(engine: Engine, sync: _Sync, results: list[ActionResult]) -> list[
             cards = queries.get_cards(connection, again, lock=True)
             fresh = [cards[card] for card in again if cards[card]["state"] in {r.source for r in results if r.card == card}]
             redone = {result.card: result for result in _sync_chunk(connection, sync, fresh)}
-    outbox.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    outbox.leave_the_rest()
     final = []
     for result in results:
         if result.status != PENDING:

@@ -16,7 +16,7 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send
+from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
@@ -155,10 +155,9 @@ def _chunk_with_retry(
 def _finish_calls(engine: Engine, batch: Batch, outbox: Outbox, users: list[Row], partial: BatchResult, keep: bool | int) -> None:
     """Send the calls the chunk committed, then fire again, in a second transaction, for the users
     whose calls were answered; the others wait in the initial state for the call's next attempt."""
-    requests = outbox.take()
-    sent = send(engine, outbox, requests, now())
+    sent = send_written(engine, outbox)
     waiting, partial.waiting = partial.waiting, []
-    unanswered = {request.card: sent.unanswered[request.key] for request in requests if request.key in sent.unanswered}
+    unanswered = sent.cards
     again = {result.user for result in waiting if result.card not in unanswered}
     if again:
         try:
@@ -170,7 +169,7 @@ def _finish_calls(engine: Engine, batch: Batch, outbox: Outbox, users: list[Row]
             for result in waiting:
                 partial.add(UserResult(result.user, result.card, result.state, "deferred", WAITS), keep)
             raise
-    outbox.take()  # a call made by the second firing (a `fire` effect's) waits for `cardflow calls send`
+    outbox.leave_the_rest()
     for result in waiting:
         if result.card in unanswered:
             reason = _deferred(batch, unanswered[result.card])
