@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from commands.again import command_again
 from commands.shared import (
     bureau_connector,
     connector_options,
@@ -16,6 +17,7 @@ from commands.shared import (
     store_at,
     workspace_option,
 )
+from engine.errors import Unfinished
 
 COLUMNS = ["id", "card", "call", "status", "outcome", "attempts", "next_attempt_at", "message"]
 
@@ -64,9 +66,7 @@ def _row(found: dict[str, object]) -> dict[str, object]:
 @db_option
 @connector_options
 @json_option
-@click.pass_context
 def calls_send(
-    ctx: click.Context,
     every: bool,
     limit: int | None,
     workspace: str | None,
@@ -81,17 +81,31 @@ def calls_send(
     Exit 1 when a call still got no answer (it stays pending, tried again later)."""
     from engine.batch.calls_due import send_due
     from engine.report.tables import table
+    from engine.store import calls as stored
 
     found = open_workspace(workspace)
-    results = send_due(found, store_at(db), bureau_connector(connector, orders, found), every=every, limit=limit)
+    engine = store_at(db)
+    results = send_due(found, engine, bureau_connector(connector, orders, found), every=every, limit=limit)
+    with engine.connect() as connection:
+        waiting, first = stored.pending(connection)
+    again = command_again(replace={"every": True}, drop=("limit",))
     if as_json:
         echo_json([result.as_json() for result in results])
     elif results:
         rows = [[r.call, r.card, r.status, r.outcome or "-", r.to or "-", r.message or ""] for r in results]
         click.echo(table(["call", "card", "status", "outcome", "to", "message"], rows))
     else:
-        click.echo("no call is due")
-    ctx.exit(1 if any(result.status == "pending" for result in results) else 0)
+        click.echo(
+            f"no call is due: {waiting} pending, the first due at {first} (`{again}` sends them now)"
+            if waiting
+            else "no call is pending"
+        )
+    unanswered = sum(1 for result in results if result.status == "pending")
+    if unanswered:
+        raise Unfinished(
+            f"{unanswered} call(s) got no answer and stay pending, tried again with back-off from {first} "
+            f"(by the workers, or cron): run `{again}` once the other side answers"
+        )
 
 
 COMMANDS: list[click.Command] = [calls]

@@ -76,10 +76,11 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
         orders: str | None,
         as_json: bool,
     ) -> None:
-        from commands.again import reorder_command, tell_refusals
+        from commands.again import command_again, reorder_command, tell_refusals
         from engine.batch.actions import act
         from engine.batch.results import Refusals
         from engine.definitions.options import parse_sets
+        from engine.errors import Unfinished
         from engine.report.tables import render_actions
 
         found = open_workspace(workspace)
@@ -96,7 +97,15 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
         click.echo(json_text([r.as_json() for r in results]) if as_json else render_actions(results))
         refused = [r for r in results if r.order is False]
         again = reorder_command(found, [r.dest for r in refused], [r.card for r in refused], drop=("reason",))
-        if tell_refusals(Refusals.of(r.order for r in results), again):
+        every_refused = tell_refusals(Refusals.of(r.order for r in results), again)
+        waiting = sum(1 for r in results if r.status == "deferred")
+        if waiting:
+            send = command_again(command=("calls", "send"), replace={"every": True})
+            raise Unfinished(
+                f"{waiting} card(s) wait for the card bureau's answer, each with its call pending (the workers try "
+                f"again on their own): run `{send}` once it answers"
+            )
+        if every_refused:
             click.get_current_context().exit(1)
 
     return command

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.store import db
 from engine.store.queries import Row
@@ -88,6 +88,14 @@ def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
         .limit(limit)
     )
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def pending(connection: Connection) -> tuple[int, str | None]:
+    """How many calls are pending, and when the first of them is due."""
+    table = db.calls
+    query = select(func.count(), func.min(table.c.next_attempt_at)).where(table.c.status == "pending")
+    count, first = connection.execute(query).one()
+    return int(count), first
 
 
 def listing(connection: Connection, *, status: str | None = None, card: int | None = None) -> Iterator[Row]:
