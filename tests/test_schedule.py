@@ -48,9 +48,9 @@ def test_bad_cron_expressions_say_what_is_wrong(expression: str, words: str) -> 
     assert problem is not None and words in problem
 
 
-def test_the_reference_workspace_schedules_the_three_jobs() -> None:
-    """The shipped schedule.yaml schedules the batch sync, outbox delivery and the order-status sync."""
-    assert set(load_workspace(ROOT).schedules) == {"batch-sync", "outbox-send", "orders-sync"}
+def test_the_reference_workspace_schedules_the_four_jobs() -> None:
+    """The shipped schedule.yaml schedules the batch sync, outbox delivery, the order-status sync and the calls' retries."""
+    assert set(load_workspace(ROOT).schedules) == {"batch-sync", "outbox-send", "orders-sync", "calls-send"}
 
 
 def test_a_workspace_without_schedule_has_no_scheduled_jobs(workspace: Path) -> None:

@@ -261,6 +261,24 @@ def test_a_worker_runs_the_scheduled_outbox_delivery_and_order_status_sync(site:
     assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'produced' AND actor = 'system'") == 50
 
 
+def test_a_worker_sends_the_pending_calls_again_on_its_schedule(site: Site, workspace: Path) -> None:
+    """Orders that got no answer (the drop folder could not be written) wait as pending calls; once it can,
+    the scheduled `calls-send` of a worker sends each once, when due, and the cards are ordered."""
+    (workspace / "schedule.yaml").write_text('jobs:\n  calls-send:\n    schedule: "* * * * * */2"\n')
+    site.users(20)
+    (site.folder / "orders").write_text("not a folder")
+    run = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workspace", str(workspace)]
+    waiting = subprocess.run(run, cwd=site.folder, env=site.env, capture_output=True, text=True, timeout=300)
+    assert waiting.returncode == 1, waiting.stderr
+    assert site.value("SELECT count(*) FROM calls WHERE status = 'pending'") == 21
+    (site.folder / "orders").unlink()
+    site.env["CARDFLOW_NOW"] = "2099-01-01T00:00:00Z"  # every call is due
+    worker = site.worker("--workspace", str(workspace))
+    wait_for(lambda: site.value("SELECT count(*) FROM cards WHERE state = 'ordered'") == 21, worker)
+    assert site.value("SELECT count(*) FROM calls WHERE status = 'answered'") == 21
+    assert len(list((site.folder / "orders").glob("*.json"))) == 21
+
+
 def test_two_order_status_syncs_at_once_move_each_card_once(site: Site) -> None:
     """Two `orders sync` at the same moment over 1,000 ordered cards: each card moves once, one audit row each."""
     site.users(999)

@@ -19,8 +19,8 @@ from engine.definitions.model import Process
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 SCHEDULE = "schedule.yaml"
-#: The commands a scheduled job may name: `queue run`, `outbox send` and `orders sync`.
-COMMAND_JOBS = ("batch-sync", "outbox-send", "orders-sync")
+#: The commands a scheduled job may name: `queue run`, `outbox send`, `orders sync` and `calls send`.
+COMMAND_JOBS = ("batch-sync", "outbox-send", "orders-sync", "calls-send")
 SHORTHANDS = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"})
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

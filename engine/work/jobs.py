@@ -205,6 +205,13 @@ def orders_sync(runtime: Runtime) -> None:
     sync_order_status(runtime.workspace, runtime.engine, runtime.bureau)
 
 
+def calls_send(runtime: Runtime) -> None:
+    """The scheduled sending of pending calls: those due again after no answer, or left by a crash."""
+    from engine.batch.calls_due import send_due
+
+    send_due(runtime.workspace, runtime.engine, runtime.bureau)
+
+
 def scheduled_job(runtime: Runtime, name: str) -> Job:
     """The job a schedule names: a command (`runtime.scheduled`), else a process the system runs
     (the workspace checked the name), whose triggers it fires as the syncs would, for it alone."""
@@ -224,4 +231,9 @@ def _system_process(name: str) -> Job:
 
 #: The scheduled job that delivers emails (the one that may write .eml files).
 OUTBOX_SEND = "outbox-send"
-SCHEDULED: dict[str, Job] = {"batch-sync": batch_sync, OUTBOX_SEND: outbox_send, "orders-sync": orders_sync}
+SCHEDULED: dict[str, Job] = {
+    "batch-sync": batch_sync,
+    OUTBOX_SEND: outbox_send,
+    "orders-sync": orders_sync,
+    "calls-send": calls_send,
+}
