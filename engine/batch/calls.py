@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -102,7 +102,7 @@ def pending_calls(outbox: Connector, origin: Origin, at: str) -> list[Row]:
             "card_id": origin.card,
             "connector": BUREAU,
             "operation": ORDER,
-            "payload": json.dumps(asdict(request), ensure_ascii=False, sort_keys=True, default=str),
+            "payload": json.dumps(vars(request), ensure_ascii=False, default=str),  # not asdict: no deep copy
             "process": origin.process,
             "trigger": origin.trigger,
             "source": origin.source,

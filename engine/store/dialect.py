@@ -10,6 +10,7 @@ compare-and-set, claims of work that two commands never share, migrations one at
 | cards an action reads before it changes them | BEGIN IMMEDIATE | `FOR UPDATE` (the second waits, then sees the new state) |
 | migrations | BEGIN IMMEDIATE | a transaction-scoped advisory lock |
 | bulk inserts of the hot tables | executemany | COPY |
+| compare-and-set of many cards' states | `UPDATE ... FROM (VALUES ...) RETURNING id` | the same, its columns named and typed |
 
 SQLite's writers take turns (every write transaction begins with BEGIN IMMEDIATE), so what it
 reads in a write transaction stays true until it commits; PostgreSQL's writers run side by side,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import closing
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -28,6 +30,8 @@ from sqlalchemy.exc import IntegrityError
 
 #: The key of the advisory lock the migrations take on PostgreSQL ("cardflow" in ASCII, as a number).
 MIGRATION_LOCK = 0x63617264666C6F77
+#: Cards a compare-and-set statement sets at most (seven parameters each, under SQLite's 32,766).
+SET_STATES_SLICE = 1000
 #: The key of the lock held while a block of card ids is taken from the sequence (the next number).
 CARD_IDS_LOCK = MIGRATION_LOCK + 1
 
@@ -56,6 +60,27 @@ class Dialect:
 
     def lock_migrations(self, connection: Connection) -> None:
         """Make this transaction the only one migrating the store until it ends."""
+
+    def set_states(self, connection: Connection, changes: Sequence[tuple[Any, ...]]) -> set[int]:
+        """Compare-and-set many cards at once, each change `(id, state read, state, open, open_key,
+        requested_by, updated_at)` with one card id once: a statement a slice, the ids of the cards
+        that were still in the state read (and so were set)."""
+        done: set[int] = set()
+        for start in range(0, len(changes), SET_STATES_SLICE):
+            part = changes[start : start + SET_STATES_SLICE]
+            flat = tuple(value for change in part for value in change)
+            done.update(row[0] for row in connection.exec_driver_sql(self._set_states_sql(len(part)), flat))
+        return done
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def _set_states_sql(count: int) -> str:
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)  # SQLite names a VALUES table's columns column1, ...
+        return (
+            "UPDATE cards SET state = v.column3, open = v.column4, open_key = v.column5, requested_by = v.column6, "
+            f"updated_at = v.column7 FROM (VALUES {values}) AS v "
+            "WHERE cards.id = v.column1 AND cards.state = v.column2 RETURNING cards.id"
+        )
 
     def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         raise NotImplementedError("SQLite has no COPY; see `copies`")
@@ -95,6 +120,17 @@ class PostgreSQL(Dialect):
 
     def lock_migrations(self, connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def _set_states_sql(count: int) -> str:
+        typed = "(%s::integer, %s::text, %s::text, %s::boolean, %s::text, %s::text, %s::text)"
+        values = ", ".join([typed] + ["(%s, %s, %s, %s, %s, %s, %s)"] * (count - 1))
+        return (
+            "UPDATE cards SET state = v.new_state, open = v.new_open, open_key = v.key, requested_by = v.by, "
+            f"updated_at = v.at FROM (VALUES {values}) AS v (card, was, new_state, new_open, key, by, at) "
+            "WHERE cards.id = v.card AND cards.state = v.was RETURNING cards.id"
+        )
 
     def copy_rows(self, connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows (dicts with the same keys) with one COPY, in the caller's transaction."""
