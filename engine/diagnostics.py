@@ -55,7 +55,7 @@ CODES: dict[str, str] = {
     # external calls: declared (`invoke: CONNECTOR.OPERATION`), never implied by reading a value
     "E260": "guard reads '{name}', but {label} declares no call: add `invoke: {call}`"
     " (`cardflow upgrade-workspace [--workspace DIR]` adds it wherever it is missing)",
-    "E261": "invoke '{name}' is not a known call{hint} (known: {known})",
+    "E261": "invoke '{name}' is not a call: write CONNECTOR.OPERATION, a connector of connectors.yaml and one of its operations",
     "E262": "transitions {first} and {second} for trigger '{trigger}' from '{source}' declare different calls"
     " ({one}, {other}); one firing makes one call",
     "E263": "{answer} answer of {call} on '{trigger}' from '{source}' leads nowhere: {why}{when}",
@@ -86,6 +86,7 @@ CODES: dict[str, str] = {
     "E314": "a card has no field '{name}' to send{hint} (known: {known})",
     "E315": "invoke '{call}' names no connector operation connectors.yaml declares{hint} (declared: {known})",
     "E316": "invoke '{call}': connector '{name}' is a {kind}, and cardflow makes this call through a connector of kind {kinds}",
+    "E317": "invoke '{call}' cannot be made by a transition: {why}",
     # expressions
     "E301": "expression does not parse: {detail}",
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",

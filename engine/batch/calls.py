@@ -13,15 +13,19 @@ A crash between the commit and the send loses nothing: the row is there, and it 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.batch.invoking import as_order_answer
 from engine.clock import now
+from engine.definitions import declared
 from engine.definitions.calls import BUREAU, ORDER
-from engine.outbound.bureau import Connector, OrderAnswer, OrderRequest, StatusAnswer, StatusRequest
+from engine.outbound.bureau import Connector, OrderAnswer, OrderRequest, Simulated, StatusAnswer, StatusRequest
+from engine.outbound.callers import Caller, caller_of
+from engine.outbound.calls import Call, CallAnswer
 from engine.store import calls, queries
 from engine.store.queries import Row
 
@@ -32,27 +36,49 @@ WAITS = "the card waits for the answer of a call; `cardflow calls send` (or the 
 PENDING = "sent once this change commits"
 
 
-class Outbox:
-    """A connector that records each order instead of placing it, until `send` has its answer."""
+#: A call the outbox keeps: the card's order at the bureau, or a call of another connector.
+Made = OrderRequest | Call
 
-    def __init__(self, connector: Connector) -> None:
+
+class Outbox:
+    """A connector that records each order, and each call of another connector, instead of making it,
+    until `send` has its answer. `connectors`: the workspace's declared connectors (those calls go to)."""
+
+    def __init__(self, connector: Connector, connectors: Mapping[str, declared.Connector] | None = None) -> None:
         self.connector = connector
         self.name = connector.name
+        self.connectors = dict(connectors or {})
+        self.callers: dict[str, Caller] = {}
         self.answers: dict[str, OrderAnswer] = {}
-        self.recorded: list[OrderRequest] = []  # since the last `unwritten`
-        self.written: list[OrderRequest] = []  # those with their rows made (`pending_calls`), until `take`
+        self.recorded: list[Made] = []  # since the last `unwritten`
+        self.written: list[Made] = []  # those with their rows made (`pending_calls`), until `take`
 
     def order(self, request: OrderRequest) -> OrderAnswer:
-        answer = self.answers.get(request.key)
+        return self._record(request)
+
+    def record_call(self, call: Call, connector: declared.Connector) -> OrderAnswer:
+        """Record a call of `connector` (answered from `answers` once sent)."""
+        self.connectors.setdefault(connector.name, connector)
+        return self._record(call)
+
+    def _record(self, made: Made) -> OrderAnswer:
+        answer = self.answers.get(made.key)
         if answer is not None:
             return answer
-        self.recorded.append(request)
+        self.recorded.append(made)
         return OrderAnswer(False, message=PENDING, transient=True, pending=True)
+
+    def caller(self, name: str) -> Caller | None:
+        """The connector `name` calls go to (made once, with its settings from the environment); None
+        when the workspace no longer declares it."""
+        if name not in self.callers and name in self.connectors:
+            self.callers[name] = caller_of(self.connectors[name])
+        return self.callers.get(name)
 
     def status(self, request: StatusRequest) -> StatusAnswer:
         return self.connector.status(request)
 
-    def unwritten(self) -> list[OrderRequest]:
+    def unwritten(self) -> list[Made]:
         """The orders recorded since the last call, whose rows are to be written."""
         found, self.recorded = self.recorded, []
         self.written += found
@@ -67,7 +93,7 @@ class Outbox:
         `cardflow calls send` (or the workers)."""
         self.take()
 
-    def take(self) -> list[OrderRequest]:
+    def take(self) -> list[Made]:
         """The orders written since the last `take`, to be sent (each once: a guard read twice records it twice)."""
         taken = list({request.key: request for request in self.written}.values())
         self.recorded, self.written = [], []
@@ -100,9 +126,9 @@ def pending_calls(outbox: Connector, origin: Origin, at: str) -> list[Row]:
         {
             "idempotency_key": request.key,
             "card_id": origin.card,
-            "connector": BUREAU,
-            "operation": ORDER,
-            "payload": json.dumps(vars(request), ensure_ascii=False, default=str),  # not asdict: no deep copy
+            "connector": BUREAU if isinstance(request, OrderRequest) else request.connector,
+            "operation": ORDER if isinstance(request, OrderRequest) else request.operation,
+            "payload": _payload(request),
             "process": origin.process,
             "trigger": origin.trigger,
             "source": origin.source,
@@ -136,23 +162,29 @@ def send_written(engine: Engine, outbox: Outbox) -> Sent:
     return send(engine, outbox, outbox.take(), now())
 
 
-def send(engine: Engine, outbox: Outbox, requests: Sequence[OrderRequest], at: str) -> Sent:
-    """Make each call once (its row committed before); after BUREAU_DOWN_AFTER unanswered in a row the
-    rest wait for their next attempt, unsent. Each attempt without an answer is recorded, with its back-off."""
+def send(engine: Engine, outbox: Outbox, requests: Sequence[Made], at: str) -> Sent:
+    """Make each call once (its row committed before); after BUREAU_DOWN_AFTER unanswered in a row by
+    one connector, the rest of its calls wait for their next attempt, unsent. Each attempt without an
+    answer is recorded, with its back-off."""
     sent = Sent()
-    misses = 0
+    misses: dict[str, int] = {}
     for request in requests:
-        if misses >= BUREAU_DOWN_AFTER:
-            sent.stopped = sent.stopped or f"the card bureau did not answer {misses} orders in a row"
-            sent.unanswered[request.key] = sent.cards[request.card] = f"not sent: {sent.stopped}"
+        name = BUREAU if isinstance(request, OrderRequest) else request.connector
+        card = request.card or 0
+        if misses.get(name, 0) >= BUREAU_DOWN_AFTER:
+            why = f"the card bureau did not answer {misses[name]} orders in a row"
+            if name != BUREAU:
+                why = f"the connector {name} did not answer {misses[name]} calls in a row"
+            sent.stopped = sent.stopped or why
+            sent.unanswered[request.key] = sent.cards[card] = f"not sent: {why}"
             sent.unsent.add(request.key)
             continue
-        answer = outbox.connector.order(request)
+        answer = _make(outbox, request)
         if answer.transient:
-            misses += 1
-            sent.unanswered[request.key] = sent.cards[request.card] = answer.message or "the bureau did not answer"
+            misses[name] = misses.get(name, 0) + 1
+            sent.unanswered[request.key] = sent.cards[card] = answer.message or f"{name} did not answer"
             continue
-        misses = 0
+        misses[name] = 0
         outbox.answers[request.key] = answer
         sent.answered.append(request.key)
     tried = [request for request in requests if request.key in sent.unanswered and request.key not in sent.unsent]
@@ -162,11 +194,32 @@ def send(engine: Engine, outbox: Outbox, requests: Sequence[OrderRequest], at: s
             attempts = [
                 {"card_id": r.card, "idempotency_key": r.key, "connector": outbox.name, "at": at, "error": sent.unanswered[r.key]}
                 for r in tried
+                if isinstance(r, OrderRequest)
             ]
             queries.write_rows(connection, {"bureau_attempts": attempts})
     return sent
 
 
-def request_of(row: Row) -> OrderRequest:
-    """The order a stored call sends: exactly what was committed with it."""
-    return OrderRequest(**json.loads(row["payload"]))
+def _make(outbox: Outbox, request: Made) -> OrderAnswer:
+    """Make one call: an order through the bureau's connector, any other through its own (all of
+    them through a simulated bureau: it simulates every call)."""
+    if isinstance(request, OrderRequest):
+        return outbox.connector.order(request)
+    simulated: Caller | None = outbox.connector if isinstance(outbox.connector, Simulated) else None
+    caller = simulated or outbox.caller(request.connector)
+    if caller is None:
+        return as_order_answer(CallAnswer("unavailable", message=f"connectors.yaml declares no connector {request.connector}"))
+    return as_order_answer(caller.call(request))
+
+
+def _payload(request: Made) -> str:
+    """What a call's row keeps of it: an order whole (not asdict: no deep copy), a call's data."""
+    return json.dumps(vars(request) if isinstance(request, OrderRequest) else request.payload, ensure_ascii=False, default=str)
+
+
+def request_of(row: Row) -> Made:
+    """The call a stored row makes: exactly what was committed with it."""
+    payload = json.loads(row["payload"])
+    if (row["connector"], row["operation"]) == (BUREAU, ORDER):
+        return OrderRequest(**payload)
+    return Call(row["connector"], row["operation"], row["idempotency_key"], payload, row["card_id"])

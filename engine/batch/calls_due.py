@@ -73,7 +73,7 @@ def send_due(
         with engine.begin() as connection:
             for row in gone:
                 calls.cancel(connection, [row["idempotency_key"]], _left(row), at)
-    outbox = Outbox(connector)
+    outbox = Outbox(connector, workspace.connectors)
     sent = send(engine, outbox, [request_of(row) for row in live], at)
     templates = templates_for(workspace.root / TEMPLATES)
     with render_session():

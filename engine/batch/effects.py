@@ -17,9 +17,10 @@ from typing import cast
 from sqlalchemy import Connection
 
 from engine import effects
+from engine.batch import invoking
 from engine.batch.exclusivity import refused_move
-from engine.batch.orders import answer_view, holder_sent, order_key, order_request
-from engine.definitions.calls import BUREAU
+from engine.batch.orders import order_key
+from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
@@ -218,11 +219,10 @@ def fire(
     firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
     if firing is not None:
         _refuse(trigger, decision, firing)
-    bureau = None
+    answered = None
     if answer is not None and answer.answer is not None:
-        bureau = answer_view(answer.answer, context.connector.name)
-        _order_row(work, card, answer.answer, context, earlier_orders)
-    identity = record_decision(context.compiled, work, decision, bureau)
+        answered = invoking.answered(work, card, answer, context, earlier_orders)
+    identity = record_decision(context.compiled, work, decision, answered)
     work.rows["transitions"].append(
         {
             "card_id": card["id"],
@@ -330,19 +330,21 @@ def _fire_in_scope(
     earlier_orders: int,
     supposed: OrderAnswer | None = None,
 ) -> tuple[Decision, LazyAnswer]:
-    """Fire with the card, its holder and the bureau's answer in scope; the call is made where the
-    transition taken declares it, whatever its guard read (a `supposed` answer: none is made)."""
-    call = context.compiled.call_of(trigger, card["state"])  # validate lets `bureau.order` alone be declared
-    sent = holder_sent(context.workspace, call)
-    answer = LazyAnswer(lambda: supposed or context.connector.order(order_request(card, holder, earlier_orders, sent)))
+    """Fire with the card, its holder and the answer of the call its transitions declare in scope; the
+    call is made where the transition taken declares it, whatever its guard read (a `supposed` answer:
+    none is made)."""
+    call = context.compiled.call_of(trigger, card["state"])
+    answer = invoking.answer_of(context, card, holder, call, trigger, earlier_orders, supposed)
     scope = {
         "user": holder,
         "card": card_view(card),
         "options": context.compiled.option_values,
         "batch": batch,
         "actor": context.actor,
-        BUREAU: answer if call else NO_CALL,
+        BUREAU: NO_CALL,
     }
+    if call:
+        scope[connector_of(call)] = answer
     decision = context.compiled.fire(trigger, card["state"], scope)
     if decision.transition is not None and decision.transition.invoke is not None:
         answer.place()
@@ -363,14 +365,15 @@ def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({card['state']}): {'; '.join(refusals)}")
 
 
-def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, bureau: Row | None) -> str:
-    """The id of the decision's trace, stored once per unit of work (equal traces are one row)."""
-    key = (decision.key, tuple(sorted(bureau.items())) if bureau else None)
+def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, answered: tuple[str, Row] | None) -> str:
+    """The id of the decision's trace, stored once per unit of work (equal traces are one row);
+    `answered`: where the trace keeps the answer of the call made (`bureau`, `call`), and what it keeps."""
+    key = (decision.key, (answered[0], tuple(sorted(answered[1].items()))) if answered else None)
     cached = compiled.records.get(key)
     if cached is None:
         trace: Row = {"trigger": decision.trigger, "source": decision.source, "candidates": decision.trace}
-        if bureau:
-            trace["bureau"] = bureau
+        if answered:
+            trace[answered[0]] = answered[1]
         text = dumps(trace)
         cached = compiled.records[key] = (queries.decision_id_of(text), text, trace)
     identity, text, work.last_trace = cached
@@ -378,21 +381,3 @@ def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, b
         work.decision_ids.add(identity)
         work.rows["decisions"].append({"id": identity, "trace": text})
     return identity
-
-
-def _order_row(work: Work, card: Row, answer: OrderAnswer, context: FireContext, earlier_orders: int) -> None:
-    key = order_key(card, earlier_orders)
-    outcome = "accepted" if answer.accepted else "refused"
-    answered = {"key": key, "card": card["id"], "outcome": outcome, "reference": answer.order_id, "message": answer.message}
-    work.answered_calls.append({**answered, "at": context.at})
-    work.rows["orders"].append(
-        {
-            "card_id": card["id"],
-            "idempotency_key": key,
-            "connector": context.connector.name,
-            "accepted": answer.accepted,
-            "order_id": answer.order_id,
-            "message": answer.message,
-            "at": context.at,
-        }
-    )

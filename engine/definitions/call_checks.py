@@ -1,9 +1,10 @@
 """Stage 3, check: the external calls transitions declare (`invoke:`), one small check per rule.
 
 A call is declared, never implied by reading a value: a guard reads a call's answer only on a
-transition that declares the call (E260), the call is a known one (E261), the transitions of one
-(trigger, source) make one call (E262), both answers of a call lead somewhere, and elsewhere
-(E263), and a state entered on an accepted answer is not entered without the call (E264).
+transition that declares the call (E260), the call is CONNECTOR.OPERATION (E261; which connectors
+and operations there are is connectors.yaml's: E315), the transitions of one (trigger, source) make
+one call (E262), both answers of a call lead somewhere, and elsewhere (E263), and a state entered on
+an accepted answer is not entered without the call (E264).
 
 The answers are weighed like the outcome matrix does: under every combination of the options the
 group's guards read, the guards are tried in order with the call accepted and refused; a
@@ -17,12 +18,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions.calls import KNOWN_CALLS, call_names, connector_of, sample_answer
+from engine.definitions.calls import BUREAU, ORDER, call_roots, connector_of, sample_answer, well_formed
 from engine.definitions.closures import UNKNOWN
 from engine.definitions.expressions import ExpressionError, parse
 from engine.definitions.model import OptionScript, Process, Transition, Variable
 from engine.definitions.options import declared_options
-from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
+from engine.diagnostics import Diagnostic, diagnostic
 
 Processes = Mapping[str, Process]
 Scripts = Mapping[str, OptionScript]
@@ -41,38 +42,51 @@ class Outcome:
 
 def check_guards_read_declared_calls(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     """A guard reads a call's answer only where its transition declares that call (E260)."""
+    invoked = invoked_calls(processes)
     for process in _batches(processes):
         for transition in process.transitions:
-            for name, call in undeclared_reads(transition):
+            for name, call in undeclared_reads(transition, invoked):
                 fields = {"name": name, "label": transition.label, "call": call}
                 yield diagnostic(transition.guard.location if transition.guard else transition.location, "E260", **fields)
 
 
-def undeclared_reads(transition: Transition) -> Iterator[tuple[str, str]]:
+def invoked_calls(processes: Processes) -> list[str]:
+    """Every call a transition of the workspace declares, once each."""
+    found = (t.invoke.text for process in processes.values() for t in process.transitions if t.invoke)
+    return list(dict.fromkeys(found))
+
+
+def invoked_roots(processes: Processes) -> frozenset[str]:
+    """The roots guards may read call answers under: the bureau's, and each connector a transition invokes."""
+    return call_roots(invoked_calls(processes))
+
+
+def undeclared_reads(transition: Transition, invoked: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """(what the guard reads, the call to declare) for each connector whose answer the guard reads
-    while the transition declares no call of that connector."""
+    while the transition declares no call of that connector; `invoked`: the workspace's calls (whose
+    connectors' answers a guard could read), the bureau's order alone when not given."""
     if transition.guard is None:
         return
     try:
         guard = parse(transition.guard.text)
     except ExpressionError:
         return  # reported by check_expressions
+    invoked = invoked or []
     declared = connector_of(transition.invoke.text) if transition.invoke else None
-    for connector in sorted(guard.roots & KNOWN_CALLS.keys() - {declared}):
+    for connector in sorted(guard.roots & call_roots(invoked) - {declared}):
         read = sorted(f"{root}.{attr}" for root, attr in guard.attributes if root == connector) or [connector]
-        operations = list(KNOWN_CALLS[connector])
-        yield read[0], f"{connector}.{operations[0] if len(operations) == 1 else 'OPERATION'}"
+        calls = [call for call in invoked if connector_of(call) == connector and well_formed(call)]
+        if connector == BUREAU:
+            calls = [f"{BUREAU}.{ORDER}"]
+        yield read[0], calls[0] if len(calls) == 1 else f"{connector}.OPERATION"
 
 
 def check_known_calls(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
-    """`invoke` names a known connector and operation (E261)."""
-    known = call_names()
+    """`invoke` names a call as CONNECTOR.OPERATION (E261); connectors.yaml says which there are (E315)."""
     for process in _batches(processes):
         for transition in process.transitions:
-            if transition.invoke and transition.invoke.text not in known:
-                name = transition.invoke.text
-                hint = did_you_mean(name, known)
-                yield diagnostic(transition.invoke.location, "E261", name=name, hint=hint, known=", ".join(known))
+            if transition.invoke and not well_formed(transition.invoke.text):
+                yield diagnostic(transition.invoke.location, "E261", name=transition.invoke.text)
 
 
 def check_one_call_per_group(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
@@ -132,9 +146,9 @@ def groups(process: Process) -> dict[tuple[str, str], list[Transition]]:
 
 
 def group_call(group: list[Transition]) -> str | None:
-    """The one known call a group declares; None when it declares none, an unknown one or several."""
+    """The one call a group declares; None when it declares none, a malformed one or several."""
     calls = {t.invoke.text for t in group if t.invoke}
-    return calls.pop() if len(calls) == 1 and calls <= set(call_names()) else None
+    return calls.pop() if len(calls) == 1 and all(well_formed(call) for call in calls) else None
 
 
 def outcomes(group: list[Transition], call: str, options: Mapping[str, Variable]) -> Iterator[Outcome]:

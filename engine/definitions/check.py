@@ -9,22 +9,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import effects
-from engine.definitions.call_checks import CALL_CHECKS
-from engine.definitions.calls import KNOWN_CALLS
+from engine.definitions.call_checks import CALL_CHECKS, invoked_roots
+from engine.definitions.calls import answer_fields
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
-from engine.definitions.options import declared_options, type_problem
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.definitions.options import declared_options
+from engine.definitions.variable_checks import check_variables
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import readable_fields
 
 #: Which roots an expression may read, by where it stands.
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "batch prerequisite": frozenset({"user", "options", "batch", "actor"}),
     "action prerequisite": frozenset({"user", "card", "options", "actor"}),
-    "guard": frozenset({"user", "card", "options", "batch", "actor", *KNOWN_CALLS}),
+    "guard": frozenset({"user", "card", "options", "batch", "actor"}),  # and the answers of calls (`call_roots`)
     "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
     "effect value": frozenset({"user", "card", "options", "batch", "actor"}),
     "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
@@ -34,7 +35,6 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
 FIXED_ATTRIBUTES: dict[str, frozenset[str]] = {
     "card": readable_fields("card"),
     "batch": readable_fields("batch"),
-    **{connector: frozenset().union(*operations.values()) for connector, operations in KNOWN_CALLS.items()},
 }
 MAX_COMBINATIONS = 4096
 
@@ -80,20 +80,28 @@ def expressions_of(process: Process) -> Iterator[Placed]:
 
 
 def expression_problems(
-    expression: Compiled, roots: frozenset[str], options: Mapping[str, Variable], fields: frozenset[str] = frozenset()
+    expression: Compiled,
+    roots: frozenset[str],
+    options: Mapping[str, Variable],
+    fields: frozenset[str] = frozenset(),
+    calls: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(code, fields) for every name an expression may not read in its place; `fields`: the declared card fields."""
+    """(code, fields) for every name an expression may not read in its place; `fields`: the declared card
+    fields; `calls`: the roots of call answers (a guard's)."""
+    roots |= calls
     for root in sorted(expression.roots - roots):
         yield "E303", {"name": root, "known": ", ".join(sorted(roots))}
     for root, attr in sorted(expression.attributes):
-        known = FIXED_ATTRIBUTES.get(root, frozenset()) | (fields if root == "card" else frozenset())
+        fixed = answer_fields(root) if root in calls else FIXED_ATTRIBUTES.get(root)
+        known = (fixed or frozenset()) | (fields if root == "card" else frozenset())
         if root == "options" and attr not in options:
             yield "E302", {"name": attr, "hint": did_you_mean(attr, options)}
-        elif root in FIXED_ATTRIBUTES and root in roots and attr not in known:
+        elif fixed is not None and root in roots and attr not in known:
             yield "E303", {"name": f"{root}.{attr}", "known": ", ".join(sorted(known))}
 
 
 def check_expressions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    calls = invoked_roots(processes)
     for process in processes.values():
         options = declared_options(process, scripts)
         declared = frozenset(card_fields(process, processes))
@@ -103,7 +111,8 @@ def check_expressions(processes: Processes, scripts: Scripts) -> Iterator[Diagno
             except ExpressionError as error:
                 yield diagnostic(placed.source.location, error.code, **error.fields)
                 continue
-            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options, declared):
+            read = calls if placed.place == "guard" else frozenset()
+            for code, fields in expression_problems(expression, ROOTS_BY_PLACE[placed.place], options, declared, read):
                 yield diagnostic(placed.source.location, code, **fields)
 
 
@@ -230,49 +239,6 @@ def check_actions(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic
                 yield diagnostic(process.document.at(("outcome", i)), "E203", name=name, hint=did_you_mean(name, states))
             elif targets and name not in dests:
                 yield diagnostic(process.document.at(("outcome", i)), "E207", name=name)
-
-
-def check_variables(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
-    for script in scripts.values():
-        for name, variable in script.variables.items():
-            yield from _check_variable(script, name, variable)
-
-
-def _check_variable(script: OptionScript, name: str, variable: Variable) -> Iterator[Diagnostic]:
-    path = ("variables", name)
-    document = script.document
-    if variable.items and variable.type != "list":
-        yield diagnostic(document.key_at((*path, "items")), "E404", name=name, detail="'items' is only for type list")
-    for i, entry in enumerate(variable.values):
-        problem = type_problem(_plain(variable), [entry.value] if variable.type == "list" else entry.value)
-        if problem:
-            yield _value_diagnostic(document.at((*path, "values", i, "value")), name, entry.value, problem)
-    if variable.type == "bool":
-        missing = [str(v).lower() for v in (True, False) if v not in [entry.value for entry in variable.values]]
-        if missing:
-            yield diagnostic(document.key_at(path), "E403", name=name, missing=" and ".join(missing))
-    elif not variable.values and not variable.outcome:
-        yield diagnostic(document.key_at(path), "E404", name=name, detail="needs 'values' (each with its outcome) or 'outcome'")
-    for key, value in (("default", variable.default), ("value", variable.value)):
-        if key == "value" and not variable.has_value:
-            continue
-        problem = type_problem(variable, value)
-        if problem:
-            yield _value_diagnostic(document.at((*path, key)), name, value, problem)
-
-
-def _plain(variable: Variable) -> Variable:
-    """The variable without its enumerated values, to type-check the enumeration itself."""
-    from dataclasses import replace
-
-    return replace(variable, values=())
-
-
-def _value_diagnostic(where: Location, name: str, value: Any, problem: str) -> Diagnostic:
-    code, detail = problem.split(":", 1)
-    if code == "E402":
-        return diagnostic(where, code, name=name, value=value, allowed=detail)
-    return diagnostic(where, code, name=name, value=value, type=detail)
 
 
 def check_production_types(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.definitions.calls import call_names
+from engine.definitions.calls import BUREAU, ORDER, is_order, well_formed
 from engine.definitions.declared import Connector, Operation
 from engine.definitions.document import Document
 from engine.definitions.files import CONNECTORS
@@ -58,7 +58,7 @@ KINDS: dict[str, Kind] = {
     ),
     "folder": Kind(
         "a folder of JSON files, one a call, its status written back (a drop folder, a printer's print jobs)",
-        _BUREAU_OPERATIONS,
+        None,
         {"folder": ("CARDFLOW_ORDERS",)},
     ),
     "webhook": Kind(
@@ -67,11 +67,10 @@ KINDS: dict[str, Kind] = {
         {"url": (), "secret": (), "timeout": ()},
         frozenset({"url"}),
     ),
-    "simulated": Kind("accepts every call and writes nothing (plans, dry runs, scenarios)", _BUREAU_OPERATIONS, {}),
+    "simulated": Kind("accepts every call and writes nothing (plans, dry runs, scenarios)", None, {}),
 }
-#: The kinds a card can be ordered through today (a webhook's calls come with the table of calls).
-ORDERING_KINDS = tuple(name for name, kind in KINDS.items() if kind.operations is not None)
-_UNKNOWN = Kind("", frozenset(), {})  # an unknown kind (E310 says so)
+#: The kinds a card can be ordered through (`bureau.order`); a transition calls any connector but a go_cards one.
+ORDERING_KINDS = ("go_cards", "folder", "simulated")
 
 
 def environment(connector: Connector, setting: str) -> tuple[str, ...]:
@@ -188,21 +187,37 @@ def _sent_fields(document: Document, where: tuple[str, ...], operation: Operatio
 
 
 def check_invoked(processes: Iterable[Process], connectors: Mapping[str, Connector]) -> Iterator[Diagnostic]:
-    """A transition's `invoke: NAME.OPERATION` names a connector the workspace declares, and one of its
-    operations (E315). Nothing is said when connectors.yaml could not be built (its own diagnostics say
-    why), nor of a call cardflow does not know how to make (E261 says that)."""
+    """A transition's `invoke: NAME.OPERATION` names a connector the workspace declares and one of its
+    operations (E315), which a transition can call (E316, E317). Nothing is said when connectors.yaml
+    could not be built (its own diagnostics say why), nor of a malformed call (E261 says that)."""
     if not connectors:
         return
-    makes = set(call_names())
     known = sorted(f"{name}.{operation}" for name, connector in connectors.items() for operation in connector.operations)
     for process in processes:
         for transition in process.transitions:
-            if transition.invoke is None or transition.invoke.text not in makes:
+            if transition.invoke is None or not well_formed(transition.invoke.text):
                 continue
-            name, _, operation = transition.invoke.text.partition(".")
             call, where = transition.invoke.text, transition.invoke.location
+            name, _, operation = call.partition(".")
             if operation not in (connectors[name].operations if name in connectors else {}):
                 yield diagnostic(where, "E315", call=call, hint=did_you_mean(call, known), known=", ".join(known))
-            elif KINDS.get(connectors[name].kind, _UNKNOWN).operations is None:  # a webhook: no card is ordered through it
-                kind = connectors[name].kind
+                continue
+            kind = connectors[name].kind
+            if is_order(call) and kind not in ORDERING_KINDS:  # cards are ordered through a bureau's kind
                 yield diagnostic(where, "E316", call=call, name=name, kind=kind, kinds=", ".join(ORDERING_KINDS))
+            elif not is_order(call) and kind in KINDS:
+                why = _not_callable(connectors[name], operation)
+                if why:
+                    yield diagnostic(where, "E317", call=call, why=why)
+
+
+def _not_callable(connector: Connector, operation: str) -> str | None:
+    """Why a transition cannot call `operation` of `connector`, if it cannot."""
+    kind = connector.kind
+    if kind == "go_cards":
+        return f"cardflow orders through the GO Cards API as the connector '{BUREAU}' only (`invoke: {BUREAU}.{ORDER}`)"
+    if operation == "status" and connector.name == BUREAU:
+        return "the bureau's status is asked by the order-status sync (`cardflow orders sync`), not a transition"
+    if kind == "folder" and "folder" not in connector.settings:  # the bureau's drop folder is not theirs
+        return f"connector '{connector.name}' names no folder to write to: add `settings: {{folder: VARIABLE}}`"
+    return None

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.outbound.calls import Call, CallAnswer
+
 
 @dataclass(frozen=True)
 class OrderRequest:
@@ -118,7 +120,7 @@ class DropFolder:
             known = {line.strip() for line in layouts.read_text(encoding="utf-8").splitlines() if line.strip()}
             if request.production_type not in known:
                 return OrderAnswer(False, message=f"the bureau does not produce layout '{request.production_type}'")
-        name = _file_name(request.key)
+        name = key_file_name(request.key)
         if (self.folder / f"{name}.json").is_file():  # written by an earlier attempt (a crash before its commit)
             return OrderAnswer(True, order_id=name)
         try:
@@ -151,7 +153,7 @@ _KEPT = re.compile(r"[^A-Za-z0-9_.-]")
 _LONGEST_NAME = 200
 
 
-def _file_name(key: str) -> str:
+def key_file_name(key: str) -> str:
     """The file name of an order key: one name per key (`%` itself is encoded, so no two keys share
     a name); a key too long for a file name keeps its start and a digest of the whole key after `~`,
     a character no encoded name holds."""
@@ -163,7 +165,7 @@ def _file_name(key: str) -> str:
 
 def _status_name(order_id: str) -> str:
     """The name of an order's status file: the order id when it is a name this folder gave, else encoded."""
-    return order_id if _GIVEN.fullmatch(order_id) and not order_id.startswith(".") else _file_name(order_id)
+    return order_id if _GIVEN.fullmatch(order_id) and not order_id.startswith(".") else key_file_name(order_id)
 
 
 _GIVEN = re.compile(r"[A-Za-z0-9_.%~-]{1,255}")
@@ -172,7 +174,8 @@ _GIVEN = re.compile(r"[A-Za-z0-9_.%~-]{1,255}")
 @dataclass
 class Simulated:
     """A bureau that accepts every order except those of users in `refuse`, and writes and keeps
-    nothing; it reports the order statuses of `statuses` (by holder: a status, or (status, reason))."""
+    nothing; it reports the order statuses of `statuses` (by holder: a status, or (status, reason)).
+    Where it is the bureau, the calls of every other connector are simulated too: accepted."""
 
     refuse: frozenset[str] = frozenset()
     name: str = "simulated"
@@ -187,14 +190,20 @@ class Simulated:
             return OrderAnswer(False, message="refused by the simulated bureau")
         return OrderAnswer(True, order_id=f"sim-{request.key}")
 
+    def call(self, call: Call) -> CallAnswer:
+        """A call of any other connector: accepted, nothing sent (a scenario or a dry run reaches no other system)."""
+        return CallAnswer("accepted", reference=f"sim-{call.key}")
+
 
 class LazyAnswer(Mapping[str, Any]):
-    """The `bureau` root of the guards of a transition that declares `invoke: bureau.order`: the
-    order is placed once, when a guard reads the answer or the transition is taken, and the answer kept."""
+    """The root of a call's answer for the guards of a transition that declares it (`bureau` of
+    `invoke: bureau.order`): the call is made once, when a guard reads the answer or the transition is
+    taken, and the answer kept."""
 
     def __init__(self, place: Callable[[], OrderAnswer]) -> None:
         self._place = place
         self.answer: OrderAnswer | None = None
+        self.made: Call | None = None  # a call of another connector than the bureau's order (its key, its data)
 
     @property
     def pending(self) -> bool:
@@ -212,7 +221,15 @@ class LazyAnswer(Mapping[str, Any]):
             self.answer = self._place()
         if self.answer.transient:
             raise BureauUnavailable(self.answer)
-        return {"accepted": self.answer.accepted, "order_id": self.answer.order_id, "reason": self.answer.message}
+        accepted, reference = self.answer.accepted, self.answer.order_id
+        outcome = "accepted" if accepted else "refused"
+        return {
+            "accepted": accepted,
+            "outcome": outcome,
+            "reference": reference,
+            "order_id": reference,
+            "reason": self.answer.message,
+        }
 
     def __getitem__(self, key: str) -> Any:
         return self._fields()[key]
@@ -221,4 +238,4 @@ class LazyAnswer(Mapping[str, Any]):
         return iter(self._fields())
 
     def __len__(self) -> int:
-        return 3
+        return 5

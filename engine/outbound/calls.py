@@ -20,12 +20,14 @@ OUTCOMES: tuple[Outcome, ...] = ("accepted", "refused", "unavailable")
 
 @dataclass(frozen=True)
 class Call:
-    """One call: which operation of which connector, under which idempotency key, with what data."""
+    """One call: which operation of which connector, under which idempotency key, with what data, for
+    which card."""
 
     connector: str
     operation: str
     key: str
     payload: Mapping[str, Any]
+    card: int | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,19 @@ def next_attempt(at: str, attempts: int) -> str:
     return (moment + wait).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def made_before(connection: Connection, card: int, connector: str, operation: str) -> int:
+    """How many calls of `card` to `operation` of `connector` were answered or cancelled (a pending one
+    is the call being made)."""
+    table = db.calls
+    query = select(func.count()).where(
+        table.c.card_id == card,
+        table.c.connector == connector,
+        table.c.operation == operation,
+        table.c.status != "pending",
+    )
+    return int(connection.execute(query).scalar_one())
+
+
 def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
     """The pending calls whose next attempt is due at `at`, oldest first."""
     table = db.calls

@@ -1,0 +1,124 @@
+"""The call a transition declares (`invoke: CONNECTOR.OPERATION`), as the firing sees it: the answer
+its guards read under the connector's name, made once when a guard reads it or the transition is
+taken, and the rows its answer leaves. The card's order at the bureau (`bureau.order`) goes through
+the bureau's connector and leaves an order row; any other call goes to its declared connector
+(engine.outbound.callers) and leaves its row of the `calls` table answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from engine.batch.orders import answer_view, holder_sent, order_key, order_request
+from engine.definitions.calls import is_order
+from engine.definitions.model import Workspace
+from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, Simulated
+from engine.outbound.calls import Call, CallAnswer
+from engine.store import calls
+from engine.store.queries import Row
+from engine.store.views import card_view
+
+#: The holder's attributes a call never sends (the store's own bookkeeping).
+UNSENT = ("roles", "open_cards")
+
+
+class Calling(Protocol):
+    """What making a call needs of a firing's context (engine.batch.effects.FireContext)."""
+
+    connector: Connector
+    workspace: Workspace | None
+    connection: Connection | None
+    at: str
+
+
+class Answered(Protocol):
+    """Where a unit of work gathers its rows (engine.batch.effects.Work)."""
+
+    rows: Any
+    answered_calls: list[Row]
+
+
+def answer_of(
+    context: Calling,
+    card: Row,
+    holder: Row,
+    call: str | None,
+    trigger: str,
+    earlier_orders: int,
+    supposed: OrderAnswer | None = None,
+) -> LazyAnswer:
+    """The answer of `call` made for `card` (a `supposed` answer: none is made), as its guards read it."""
+    if call is None or is_order(call):
+        sent = holder_sent(context.workspace, call)
+        return LazyAnswer(lambda: supposed or context.connector.order(order_request(card, holder, earlier_orders, sent)))
+    made = _call(context, card, holder, call, trigger)
+    answer = LazyAnswer(lambda: supposed or _make(context, made))
+    answer.made = made
+    return answer
+
+
+def _call(context: Calling, card: Row, holder: Row, call: str, trigger: str) -> Call:
+    """The call of `card` with what its operation sends: its key is new for each call made and kept
+    for every attempt at one (the calls of the card to the operation answered or cancelled before count)."""
+    name, _, operation = call.partition(".")
+    earlier = calls.made_before(context.connection, card["id"], name, operation) if context.connection is not None else 0
+    key = f"{name}%{operation}%card{card['id']}.{earlier + 1}"  # `%` then a letter: never an order's key
+    declared = context.workspace.connectors.get(name) if context.workspace is not None else None
+    sends = declared.operations[operation].sends if declared is not None and operation in declared.operations else None
+    view = dict(card_view(card))
+    people = {k: v for k, v in holder.items() if k not in UNSENT}
+    payload = {
+        "process": card["process"],
+        "trigger": trigger,
+        "card": view if sends is None or "card" not in sends else {k: view.get(k) for k in sends["card"]},
+        "holder": people if sends is None or "holder" not in sends else {k: people.get(k) for k in sends["holder"]},
+    }
+    return Call(name, operation, key, payload, card["id"])
+
+
+def _make(context: Calling, made: Call) -> OrderAnswer:
+    """Record `made` on the outbox (sent once the firing commits); without one (a plan), ask the
+    simulated bureau, else suppose it accepted: a firing that writes nothing calls nobody."""
+    record: Callable[..., OrderAnswer] | None = getattr(context.connector, "record_call", None)
+    declared = context.workspace.connectors.get(made.connector) if context.workspace is not None else None
+    if record is not None and declared is not None:
+        return record(made, declared)
+    if isinstance(context.connector, Simulated):
+        return as_order_answer(context.connector.call(made))
+    return OrderAnswer(True, message="supposed accepted: nothing is sent")
+
+
+def answered(work: Answered, card: Row, answer: LazyAnswer, context: Calling, earlier_orders: int) -> tuple[str, Row]:
+    """Gather the rows the call's answer leaves (its call marked answered; an order's row), and return
+    where the decision trace keeps it with what it keeps (`bureau`: an order's answer; `call`: another's)."""
+    got = answer.answer
+    assert got is not None
+    outcome = "accepted" if got.accepted else "refused"
+    made = answer.made
+    key = made.key if made is not None else order_key(card, earlier_orders)
+    found = {"key": key, "card": card["id"], "outcome": outcome, "reference": got.order_id, "message": got.message}
+    work.answered_calls.append({**found, "at": context.at})
+    if made is not None:
+        view = {"connector": made.connector, "operation": made.operation, "accepted": got.accepted, "message": got.message}
+        return "call", view
+    work.rows["orders"].append(
+        {
+            "card_id": card["id"],
+            "idempotency_key": key,
+            "connector": context.connector.name,
+            "accepted": got.accepted,
+            "order_id": got.order_id,
+            "message": got.message,
+            "at": context.at,
+        }
+    )
+    return "bureau", answer_view(got, context.connector.name)
+
+
+def as_order_answer(answer: CallAnswer) -> OrderAnswer:
+    """A call's answer as the guards read it (the same as an order's: `reference` is its `order_id`)."""
+    unavailable = answer.outcome == "unavailable"
+    return OrderAnswer(answer.accepted, order_id=answer.reference, message=answer.message, transient=unavailable)
