@@ -175,6 +175,9 @@ def batch_page(request: Request, batch_id: str, user: Operator) -> Response:
     """A batch: its id and status, and per user the outcome (while it runs, the progress)."""
     console = console_of(request)
     job = console.jobs.get(batch_id)
+    # what the job had done, taken before the store is read: a job that finishes meanwhile is shown
+    # running (the page polls again), never finished beside the store's figures from before its end
+    running, outcome = job is not None and not job.finished, _outcome(job)
     with db.reading(console.engine) as connection:
         record = queries.get_batch(connection, batch_id)
         cards = queries.find_cards(connection, batch=batch_id, limit=KEPT_RESULTS) if record else []
@@ -185,8 +188,9 @@ def batch_page(request: Request, batch_id: str, user: Operator) -> Response:
         "batch_id": batch_id,
         "record": record,
         "job": job,
+        "running": running,
         "cards": cards,
-        "outcome": _outcome(job),
+        "outcome": outcome,
         "over_cards": process is not None and offers.acts_on_cards(process),
     }
     return render.page(request, "batch.html", context)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from console_helpers import XSS, csrf_of, set_value, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from engine.batch.results import BatchResult
 from engine.store import db, queries
 from engine.web import batch_pages
 from engine.web.app import create_app
@@ -194,6 +197,30 @@ def test_every_user_found_runs_in_the_background(client: TestClient, store: Engi
     page = client.get(f"/batches/{batch_id}").text
     assert page.count('<td class="state" translate="no">processing</td>') == 3
     assert sorted(c["user_id"] for c in cards_in(store)) == ["u01", "u02", "u03"]
+
+
+def test_a_batch_that_finishes_while_its_page_reads_the_store_is_shown_running(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job ends between the page's look at it and its read of the store (which then still says
+    "running", no card): the page polls on, rather than showing a finished batch without its cards
+    and never asking again (a browser test met this once a few hundred runs)."""
+    sign_in(client, "op1")
+    console: Console = client.app.state.console  # type: ignore[attr-defined]
+    job = console.jobs.start("B-race", 3, lambda job: None, background=False)
+    job.result = None
+    finished = BatchResult("B-race", ORDER.rsplit("/", 1)[-1], False)
+    reading = queries.get_batch
+
+    def finishing_meanwhile(connection: Any, batch_id: str) -> Any:
+        job.result = finished  # the run returns: the job is finished, the store's figures read before it
+        return reading(connection, batch_id)
+
+    monkeypatch.setattr(queries, "get_batch", finishing_meanwhile)
+    html = client.get("/batches/B-race").text
+    assert 'hx-get="/batches/B-race/progress"' in html
+    monkeypatch.setattr(queries, "get_batch", reading)
+    assert client.get("/batches/B-race/progress").headers.get("hx-refresh") == "true"
 
 
 def test_a_running_batch_shows_its_progress(client: TestClient) -> None:
