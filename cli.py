@@ -43,6 +43,7 @@ COMMANDS = {
     **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches"], "operate"),
     **dict.fromkeys(["outbox", "preview"], "mail"),
     **dict.fromkeys(["calls"], "calls"),
+    **dict.fromkeys(["timers"], "timers"),
     **dict.fromkeys(["test", "diff", "matrix", "explain"], "test"),
     **dict.fromkeys(["demo"], "demo"),
     **dict.fromkeys(["worker"], "work"),

@@ -61,6 +61,10 @@ CODES: dict[str, str] = {
     "E263": "{answer} answer of {call} on '{trigger}' from '{source}' leads nowhere: {why}{when}",
     "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
     " declare `invoke: {call}`, or lead it to a state of its own",
+    # timers on states (engine.definitions.timers)
+    "E265": "timer: {key}: {problem}",
+    "E266": "timer: repeats every {every} and has no `max`: a repeating timer needs an end (add `max: N`)",
+    "E267": "timer: fires '{name}', which no transition takes from '{state}'{hint} (taken from it: {known})",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

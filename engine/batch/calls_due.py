@@ -113,7 +113,7 @@ def _finish(
         missing = card["process"] if owner is None else row["process"]
         return card["state"], f"its process {missing} is not defined in this workspace"
     record = queries.get_batch(connection, row["batch_id"]) if row["batch_id"] else None
-    options = _options(workspace, record)
+    options = options_of(workspace, record)
     people = queries.users_by_id(connection, [card["user_id"], row["actor"]])
     actor = system_actor(workspace) if row["actor"] == "system" else people.get(row["actor"]) or {"id": row["actor"], "roles": []}
     holder = people.get(card["user_id"]) or {"id": card["user_id"]}
@@ -127,7 +127,7 @@ def _finish(
     return done.dest, None
 
 
-def _options(workspace: Workspace, record: Row | None) -> EffectiveOptions:
+def options_of(workspace: Workspace, record: Row | None) -> EffectiveOptions:
     """The options the call's batch ran with (`--set` included), else those in force."""
     if record is None:
         return effective_options(workspace.scripts)

@@ -17,7 +17,7 @@ from typing import cast
 from sqlalchemy import Connection
 
 from engine import effects
-from engine.batch import invoking
+from engine.batch import arming, invoking
 from engine.batch.exclusivity import refused_move
 from engine.batch.orders import order_key
 from engine.definitions.calls import BUREAU, connector_of
@@ -59,6 +59,9 @@ class Work:
         A card another command moved meanwhile keeps its state, and its audit rows, orders and
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
+        timed = context.timed
+        if timed:  # the timers of the states cards leave and enter (engine.batch.arming)
+            arming.arm_with(connection, timed, self.changes, arming.new_cards(self.rows, self.tuples), lost, context.at)
         rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
@@ -96,6 +99,15 @@ class FireContext:
     deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     #: the cards, each with the trigger fired on it, whose `fire` effects led to this context's transitions
     chain: tuple[tuple[int, str], ...] = ()
+    _timed: arming.Timed | None = None
+
+    @property
+    def timed(self) -> arming.Timed:
+        """The states with timers of the workspace's processes (of this process without a workspace)."""
+        if self._timed is None:
+            processes = self.workspace.processes if self.workspace is not None else {}
+            self._timed = arming.timed_states(processes or {self.compiled.process.symbolic_name: self.compiled.process})
+        return self._timed
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:
@@ -268,6 +280,7 @@ def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored:
     if stored:
         change = {
             "id": card["id"],
+            "process": card["process"],
             "was": source,
             "state": card["state"],
             "open": card["open"],

@@ -17,6 +17,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import declared_options
+from engine.definitions.timers import check_timers
 from engine.definitions.variable_checks import check_variables
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import readable_fields
@@ -360,5 +361,6 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_production_types,
     *CALL_CHECKS,
     check_fields,
+    check_timers,
     effects.check_effects,
 )

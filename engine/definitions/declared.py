@@ -1,5 +1,6 @@
-"""The vocabulary a workspace declares beside its processes: the roles users hold (roles.yaml) and
-the systems it calls (connectors.yaml), as frozen dataclasses built from validated documents."""
+"""The vocabulary a workspace declares beside its processes' states and transitions: the roles users
+hold (roles.yaml), the systems it calls (connectors.yaml) and the timers of states, as frozen
+dataclasses built from validated documents."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ class Connector:
     #: each setting the connector names with the environment variables it is read from, in order
     settings: Mapping[str, tuple[str, ...]]
     location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A timer on a state: `after` (an ISO 8601 duration) in the state, it fires `fire`; with `every`,
+    again each period, `most` times in all."""
+
+    state: str
+    index: int
+    after: str
+    fire: str
+    every: str | None = None
+    most: int | None = None
+    location: Location = field(default=Location(""), compare=False)
+
+    @property
+    def where(self) -> str:
+        """FILE:LINE of its declaration, as the audit trail names it."""
+        return f"{self.location.file}:{self.location.line}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import effects
-from engine.definitions.declared import Connector, Role
+from engine.definitions.declared import Connector, Role, Timer
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
@@ -49,6 +49,8 @@ class State:
     final: bool = False
     handover: str | None = None
     location: Location = field(default=Location(""), compare=False)
+    #: what happens at a time while a card is in the state (engine.definitions.timers)
+    timers: tuple[Timer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ def build_process(document: Document) -> Process:
                 spec.get("final", False),
                 spec.get("handover"),
                 document.key_at(("states", name)),
+                tuple(_timer(document, name, i, timer) for i, timer in enumerate(spec.get("timers", ()))),
             )
             for name, spec in data.get("states", {}).items()
         },
@@ -340,6 +343,11 @@ def build_process(document: Document) -> Process:
         sv=dict(data.get("sv", {})),
         document=document,
     )
+
+
+def _timer(document: Document, state: str, index: int, spec: dict[str, Any]) -> Timer:
+    where = document.at(("states", state, "timers", index))
+    return Timer(state, index, spec["after"], spec["fire"], spec.get("every"), spec.get("max"), where)
 
 
 def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:

@@ -48,11 +48,22 @@ FIELD: Schema = {
     "description": _text(),
 }
 
+#: A timer on a state (engine.definitions.timers): after an ISO 8601 duration in the state, it fires a
+#: trigger; with `every`, again each period, at most `max` times in all.
+TIMER: Schema = {
+    "after": _text(),
+    "fire": {**_text(), "regex": NAME},
+    "every": _text(required=False),
+    "max": {"type": "integer", "min": 1},
+    "description": _text(required=False),
+}
+
 STATE: Schema = {
     "initial": {"type": "boolean"},
     "final": {"type": "boolean"},
     "handover": _text(required=False),
     "description": _text(),
+    "timers": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TIMER}},
 }
 
 BUREAU_STATUSES = ("in_production", "produced", "failed")

@@ -62,6 +62,9 @@ from engine.store.tables import (
     sessions as sessions,
 )
 from engine.store.tables import (
+    timers as timers,
+)
+from engine.store.tables import (
     transitions as transitions,
 )
 from engine.store.tables import (

@@ -32,6 +32,7 @@ from engine.store.tables import (
     metadata,
     outbox,
     sessions,
+    timers,
     transitions,
     users,
 )
@@ -42,7 +43,19 @@ TOKEN_DAYS = 90  # an API token's lifetime unless `users token --expires` says o
 def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and fields, the outbox
     without delivery, users without their search columns and audit rows without the fields they set."""
-    later = (outbox, calls, cards, users, transitions, bureau_attempts, batch_chunks, credentials, api_tokens, sessions)  # later
+    later = (
+        outbox,
+        calls,
+        timers,
+        cards,
+        users,
+        transitions,
+        bureau_attempts,
+        batch_chunks,
+        credentials,
+        api_tokens,
+        sessions,
+    )  # later
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
     Table(
@@ -202,6 +215,11 @@ def _calls(connection: Connection) -> None:
     calls.create(connection)
 
 
+def _timers(connection: Connection) -> None:
+    """Timers on states: armed with a state change, fired once when due."""
+    timers.create(connection)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -216,5 +234,6 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _groups_and_requested_by,
     _card_fields,
     _calls,
+    _timers,
 ]
 VERSION = len(MIGRATIONS)

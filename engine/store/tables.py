@@ -166,6 +166,27 @@ calls = Table(
     Index("calls_due", "status", "next_attempt_at"),
 )
 
+# version 14: timers on states: armed with the change that brings a card into a state, dropped when
+# it leaves, fired once when due (each repetition its own row)
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_id", Integer, nullable=False, index=True),
+    Column("process", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("timer", Integer, nullable=False),  # its index among the state's timers
+    Column("location", String, nullable=False),  # FILE:LINE of its declaration
+    Column("trigger", String, nullable=False),
+    Column("due_at", String, nullable=False),
+    Column("fired", Integer, nullable=False, default=0),  # how many times the timer fired before this row
+    Column("status", String, nullable=False),  # armed | fired | refused
+    Column("message", Text),
+    Column("armed_at", String, nullable=False),
+    Column("fired_at", String),
+    Index("timers_due", "status", "due_at"),
+)
+
 # version 4: a batch worked by several workers, a chunk (a key range of users) per job
 batch_chunks = Table(
     "batch_chunks",

@@ -1,0 +1,92 @@
+"""Timers on states: what happens at a time while a card is in a state.
+
+    states:
+      requested:
+        timers:
+          - after: P3D          # ISO 8601: P3D, PT12H, P1W, P1M
+            fire: remind        # a trigger a transition takes from this state
+            every: P1D          # optional: again each period ...
+            max: 5              # ... at most this many times in all (required with `every`)
+
+A timer is armed when a card enters the state (a row written with the change) and dropped when the
+card leaves it; a transition back into the same state keeps it. `cardflow timers run` fires the
+due ones (engine.batch.timers_due), each once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+import isodate
+
+from engine.definitions.declared import Timer
+from engine.definitions.model import OptionScript, Process
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
+
+Processes = Mapping[str, Process]
+Scripts = Mapping[str, OptionScript]
+
+
+class BadDuration(ValueError):
+    """Not an ISO 8601 duration longer than zero."""
+
+
+def parse_duration(text: str) -> timedelta | isodate.Duration:
+    """An ISO 8601 duration (`P3D`, `PT12H`, `P1M`); BadDuration when it is none, or not longer than zero."""
+    try:
+        duration = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError, TypeError):
+        raise BadDuration(f"'{text}' is not an ISO 8601 duration (as P3D, PT12H, P1W, P1M)") from None
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    if start + duration <= start:
+        raise BadDuration(f"'{text}' is not longer than zero")
+    return duration
+
+
+def after(at: str, text: str) -> str:
+    """The ISO 8601 time (UTC, seconds) `text` after the ISO 8601 time `at`."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    later = (moment + parse_duration(text)).astimezone(UTC).replace(microsecond=0)
+    return later.isoformat().replace("+00:00", "Z")
+
+
+def next_due(due: str, every: str, now: str) -> str:
+    """The first time after `now` that is `due` plus a whole number of periods `every` (a repeating
+    timer that was not fired for a while fires once, then keeps its rhythm)."""
+    following = after(due, every)
+    while following <= now:
+        following = after(following, every)
+    return following
+
+
+def timers_of(process: Process) -> Iterator[Timer]:
+    """Every timer a process declares, state by state."""
+    for state in process.states.values():
+        yield from state.timers
+
+
+def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
+    """A timer's durations are ISO 8601 and longer than zero (E265), a repeating one has an end (E266),
+    and the trigger it fires is taken by a transition from its state (E267)."""
+    for process in processes.values():
+        for timer in timers_of(process):
+            where = ("states", timer.state, "timers", timer.index)
+            for key in ("after", "every"):
+                text = getattr(timer, key)
+                try:
+                    if text is not None:
+                        parse_duration(text)
+                except BadDuration as bad:
+                    yield diagnostic(process.document.at((*where, key)), "E265", key=key, problem=str(bad))
+            if timer.every is not None and timer.most is None:
+                yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)
+            taken = {t.trigger for t in process.transitions if timer.state in t.source}
+            if timer.fire not in taken:
+                hint = did_you_mean(timer.fire, taken)
+                known = ", ".join(sorted(taken)) or "none"
+                yield diagnostic(
+                    process.document.at((*where, "fire")), "E267", name=timer.fire, state=timer.state, hint=hint, known=known
+                )

@@ -1,0 +1,59 @@
+"""The `timers` table: timers armed with the state change that brings a card into a state, dropped
+when it leaves, each fired once (engine.batch.timers_due)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from sqlalchemy import Connection, delete, select, update
+
+from engine.store import db
+from engine.store.queries import Row, insert_many
+
+STATUSES = ("armed", "fired", "refused")
+
+
+def arm(connection: Connection, rows: Sequence[Row]) -> None:
+    """Write armed timers (`card_id`, `process`, `state`, `timer`, `location`, `trigger`, `due_at`, `fired`,
+    `armed_at`)."""
+    if rows:
+        insert_many(connection, db.timers, [{**row, "status": "armed"} for row in rows])
+
+
+def drop(connection: Connection, cards: Iterable[int]) -> None:
+    """Drop the armed timers of cards that left their state."""
+    ids = list(cards)
+    table = db.timers
+    for start in range(0, len(ids), 1000):
+        connection.execute(delete(table).where(table.c.card_id.in_(ids[start : start + 1000]), table.c.status == "armed"))
+
+
+def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
+    """The armed timers due at `at`, first due first."""
+    table = db.timers
+    query = select(table).where(table.c.status == "armed", table.c.due_at <= at).order_by(table.c.due_at, table.c.id)
+    return [dict(row) for row in connection.execute(query.limit(limit)).mappings()]
+
+
+def claim(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> bool:
+    """Mark an armed timer fired (or refused) in the caller's transaction; False when another command
+    fired or dropped it first (so each timer fires once)."""
+    table = db.timers
+    statement = update(table).where(table.c.id == timer, table.c.status == "armed")
+    return connection.execute(statement.values(status=status, fired_at=at, message=message)).rowcount == 1
+
+
+def claim_again(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> None:
+    """Give a timer claimed in this transaction another outcome (refused, with why)."""
+    table = db.timers
+    connection.execute(update(table).where(table.c.id == timer).values(status=status, fired_at=at, message=message))
+
+
+def listing(connection: Connection, *, due_before: str | None = None, status: str = "armed") -> Iterator[Row]:
+    """The timers of one status (default: armed), first due first, streamed."""
+    table = db.timers
+    query = select(table).where(table.c.status == status).order_by(table.c.due_at, table.c.id)
+    if due_before is not None:
+        query = query.where(table.c.due_at < due_before)
+    for row in connection.execution_options(yield_per=1000).execute(query).mappings():
+        yield dict(row)
