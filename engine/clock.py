@@ -29,6 +29,13 @@ def later(at: str, *, days: int = 0, hours: int = 0) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def move_to(at: str) -> None:
+    """Within a `frozen` block, `now()` is `at` from here on (a scenario's clock moving on)."""
+    if not _fixed:
+        raise RuntimeError("move_to outside frozen()")
+    _fixed[-1] = at
+
+
 @contextmanager
 def frozen(at: str) -> Iterator[None]:
     """Within the block, `now()` is `at` (scenarios run at a fixed time)."""

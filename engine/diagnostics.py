@@ -42,7 +42,8 @@ CODES: dict[str, str] = {
     "E222": "no trigger leaves the initial state '{initial}', so no card can be created",
     "E223": "triggers {names} all leave the initial state '{initial}'; name the one that creates a card with `creates:`",
     # scenario steps over the workspace's processes and triggers
-    "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders or a trigger a person fires ({triggers})",
+    "E230": "unknown step key '{key}'{hint}: a step's action is run, queue, orders, advance"
+    " or a trigger a person fires ({triggers})",
     "E231": "trigger '{name}' is not declared by {process}{hint} (it declares: {known})",
     "E232": "{problem}",
     # the declared vocabulary: roles, scheduled jobs
@@ -62,7 +63,7 @@ CODES: dict[str, str] = {
     "E264": "{label} enters '{state}' without a call, where {other} enters it on an accepted answer of {call}:"
     " declare `invoke: {call}`, or lead it to a state of its own",
     # timers on states (engine.definitions.timers)
-    "E265": "timer: {key}: {problem}",
+    "E265": "{key}: {problem}",
     "E266": "timer: repeats every {every} and has no `max`: a repeating timer needs an end (add `max: N`)",
     "E267": "timer: fires '{name}', which no transition takes from '{state}'{hint} (taken from it: {known})",
     # exclusivity groups across processes

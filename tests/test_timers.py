@@ -127,8 +127,8 @@ def test_a_repeating_timer_fires_once_after_a_downtime_and_stops_at_its_max(
 @pytest.mark.parametrize(
     ("timers", "expected"),
     [
-        ("      - after: P3X\n        fire: remind\n", "E265 timer: after: 'P3X' is not an ISO 8601 duration"),
-        ("      - after: PT0S\n        fire: remind\n", "E265 timer: after: 'PT0S' is not longer than zero"),
+        ("      - after: P3X\n        fire: remind\n", "E265 after: 'P3X' is not an ISO 8601 duration"),
+        ("      - after: PT0S\n        fire: remind\n", "E265 after: 'PT0S' is not longer than zero"),
         ("      - after: P3D\n        fire: remind\n        every: P1D\n", "E266 timer: repeats every P1D and has no `max`"),
         ("      - after: P3D\n        fire: remnd\n", "E267 timer: fires 'remnd', which no transition takes from 'requested'"),
     ],
@@ -139,3 +139,75 @@ def test_validate_says_what_is_wrong_with_a_timer(run: Run, workspace: Path, tim
     result = run("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert any(line.startswith(f"{REQUEST_FILE}:") and expected in line for line in result.stdout.splitlines()), result.stdout
+
+
+REMINDER = {
+    "subject.txt": "Card request {{ card.id }} for {{ holder.name }} still waits",
+    "text.txt": "Hello {{ recipient.name }},\n\nCard request {{ card.id }} for {{ holder.name }} still waits for an approver.\n",
+    "html": "<p>Hello {{ recipient.name }},</p><p>Card request {{ card.id }} for {{ holder.name }} still waits.</p>\n",
+}
+#: Two requests; u2's is decided after two days, u1's waits: reminded on days 3, 4 and 5 (max 3).
+SCENARIO = """\
+name: Waiting requests are reminded
+now: 2026-12-04T09:00:00Z
+users:
+  - {id: op1, name: Olle Operator, email: op1@example.com, state: active, roles: [operator]}
+  - {id: ap1, name: Anna Approver, email: ap1@example.com, state: active, roles: [approver]}
+  - {id: u1, name: Alice, email: alice@example.com, state: active}
+  - {id: u2, name: Bertil, email: bertil@example.com, state: active}
+options:
+  CardsBatchRequestApproval: true
+steps:
+  - run: CardsBoProcRequestMulitple
+    as: op1
+    users: [u1, u2]
+  - advance: P2D
+  - approve: [u2]
+    as: ap1
+  - advance: P8D
+expect:
+  cards:
+    u1: [requested]
+    u2: [approved]
+  emails:
+    - {template: approval_requested, to: ap1@example.com}
+    - {template: request_approved, to: op1@example.com}
+    - {template: request_reminder, to: op1@example.com}
+    - {template: request_reminder, to: op1@example.com}
+    - {template: request_reminder, to: op1@example.com}
+"""
+
+
+def reminding(workspace: Path) -> Path:
+    """The timed workspace whose `remind` emails the requester a reminder."""
+    timed(workspace)
+    path = workspace / REQUEST_FILE
+    text = path.read_text(encoding="utf-8")
+    loop = "  - trigger: remind\n    source: requested\n    dest: requested\n"
+    emailing = loop + "    effects:\n      - email: request_reminder\n        to: requester\n"
+    path.write_text(text.replace(loop, emailing), encoding="utf-8")
+    for part, body in REMINDER.items():
+        (workspace / "templates" / "email" / f"request_reminder.{part}").write_text(body, encoding="utf-8")
+    return workspace
+
+
+def test_a_scenario_advances_its_clock_and_the_timers_fire_as_the_days_pass(
+    run: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """`advance: P8D` fires each timer at its due time, in order: three daily reminders for the
+    request that waits, none for the one decided; a wrong count fails the scenario."""
+    path = tmp_path / "remind.scenario.yaml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    ws = ("--workspace", str(reminding(workspace)))
+    result = run("test", str(path), *ws, "--json")
+    assert result.exit_code == 0, result.stdout
+    path.write_text(SCENARIO.replace("advance: P8D", "advance: P2DT12H"), encoding="utf-8")  # day 4.5: two
+    failed = run("test", str(path), *ws, "--json")
+    assert failed.exit_code == 1 and "missing request_reminder to op1@example.com" in failed.stdout
+
+
+def test_a_step_that_advances_by_no_duration_is_E265(run: Run, workspace: Path, tmp_path: Path) -> None:
+    path = tmp_path / "remind.scenario.yaml"
+    path.write_text(SCENARIO.replace("advance: P2D", "advance: two days"), encoding="utf-8")
+    result = run("test", str(path), "--workspace", str(reminding(workspace)))
+    assert result.exit_code == 1 and "E265 advance: 'two days' is not an ISO 8601 duration" in result.stdout

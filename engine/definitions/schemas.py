@@ -158,6 +158,8 @@ STEP: Schema = {
     "run": _text(required=False),
     "queue": {"type": "string", "allowed": ["run"]},
     "orders": {"type": "string", "allowed": ["sync"]},
+    # the scenario's clock moves on by an ISO 8601 duration, firing the timers that fall due on the way
+    "advance": _text(required=False),
     # with `orders: sync`: the order status the bureau reports per user (failed ones take `reason`)
     "status": {
         "type": "dict",
@@ -177,12 +179,14 @@ STEP: Schema = {
     "set": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}},
     "refused": {"type": "boolean"},
 }
-STEP_ACTIONS = ("run", "queue", "orders")
+STEP_ACTIONS = ("run", "queue", "orders", "advance")
 
 EXPECT_EMAIL: Schema = {"template": _text(), "to": _text()}
 
 SCENARIO: Schema = {
     "name": _text(),
+    # when the scenario starts (ISO 8601; default engine.testing.scenario.SCENARIO_TIME)
+    "now": {"type": "string", "regex": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"},
     "description": _text(required=False),
     "users": {
         "type": "list",

@@ -22,15 +22,17 @@ from engine.batch.actions import act
 from engine.batch.by_name import NamedRun, run_by_name
 from engine.batch.queue import sync_queue
 from engine.batch.status import sync_order_status
-from engine.clock import frozen
+from engine.batch.timers_due import fire_due
+from engine.clock import frozen, move_to, now
 from engine.definitions.document import Document
 from engine.definitions.load import load_file
 from engine.definitions.model import Workspace
+from engine.definitions.timers import after
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, Location, diagnostic
 from engine.errors import CardflowError, Refused, clause
 from engine.outbound.bureau import Simulated
-from engine.store import db, history, queries
+from engine.store import db, history, queries, timers
 from engine.store.queries import Row
 from engine.store.users import user_row
 from engine.testing.steps import check_options, check_step, step_action, step_triggers
@@ -145,7 +147,8 @@ def run_scenario(
     workspace: Workspace, scenario: Scenario, overrides: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None
 ) -> ScenarioResult:
     """Run a scenario in a fresh temporary store; `overrides` (e.g. a diff's --set) win over the scenario's options."""
-    with tempfile.TemporaryDirectory(prefix="cardflow-scenario-") as folder, frozen(SCENARIO_TIME):
+    start = scenario.data.get("now") or SCENARIO_TIME
+    with tempfile.TemporaryDirectory(prefix="cardflow-scenario-") as folder, frozen(start):
         engine = db.connect(str(Path(folder) / "scenario.db"))
         try:
             runner = _Runner(workspace, scenario, engine, dict(overrides or {}), dict(sources or {}))
@@ -240,6 +243,8 @@ class _Runner:
             sync_queue(self.workspace, self.engine, bureau, limit=data.get("limit"), overrides=options, sources=sources)
         elif step.action == "orders":
             sync_order_status(self.workspace, self.engine, bureau, overrides=options)
+        elif step.action == "advance":
+            self._advance(str(data["advance"]), bureau)
         else:
             cards = self._cards(data[step.action])
             act(
@@ -253,6 +258,21 @@ class _Runner:
                 overrides=options,
                 sources=sources,
             )
+
+    def _advance(self, duration: str, bureau: Simulated) -> None:
+        """Move the clock on by `duration`, firing each timer at its due time, in order (a daily reminder
+        over a week fires seven times, as the days pass)."""
+        target = after(now(), duration)
+        while True:
+            with self.engine.connect() as connection:
+                due = timers.due(connection, target, 1)
+            if not due:
+                break
+            move_to(max(now(), due[0]["due_at"]))
+            refused = [r for r in fire_due(self.workspace, self.engine, bureau) if r.status == "refused"]
+            if refused:
+                raise Refused(f"the timer of card {refused[0].card} was refused: {refused[0].message}")
+        move_to(target)
 
     def _run(self, step: Step, bureau: Simulated, options: dict[str, Any], sources: dict[str, str]) -> None:
         """A run step: any process by name, over users or over cards (a refused card refuses the step, as it

@@ -2,9 +2,10 @@
 
 A step does one thing, named by its action key: `run: NAME` (any process: over users for one that
 creates cards, over cards for one that acts on them), `queue: run` (the batch sync), `orders: sync`
-(the order-status sync), or a trigger that an action process of the workspace lets a person fire
-(`TRIGGER: [cards]`, as the command `cardflow TRIGGER` does). The schema knows the fixed keys; a
-key it does not know is a trigger of the workspace or a mistake, diagnosed with what it could be.
+(the order-status sync), `advance: P3D` (the clock moves on, firing the timers due on the way), or a
+trigger that an action process of the workspace lets a person fire (`TRIGGER: [cards]`, as the
+command `cardflow TRIGGER` does). The schema knows the fixed keys; a key it does not know is a
+trigger of the workspace or a mistake, diagnosed with what it could be.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from engine.definitions.document import Document
 from engine.definitions.model import Workspace
 from engine.definitions.options import type_problem
 from engine.definitions.schemas import STEP, STEP_ACTIONS
+from engine.definitions.timers import BadDuration, parse_duration
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 #: Per kind of run (True: a process that creates cards, over users; False: one over existing cards),
@@ -55,6 +57,11 @@ def check_step(
         return
     if "run" in actions:
         yield from _check_run(document, path, data, workspace)
+    if "advance" in actions:
+        try:
+            parse_duration(str(data["advance"]))
+        except BadDuration as bad:
+            yield diagnostic(document.at((*path, "advance")), "E265", key="advance", problem=str(bad))
     refs = ["users", "fail", "cards", *(key for key in actions if key in triggers)]
     for key in (key for key in actions if key in triggers):
         yield from _check_cards(document, (*path, key), data[key])
