@@ -191,9 +191,7 @@ def reminding(workspace: Path) -> Path:
     return workspace
 
 
-def test_a_scenario_advances_its_clock_and_the_timers_fire_as_the_days_pass(
-    run: Run, workspace: Path, tmp_path: Path
-) -> None:
+def test_a_scenario_advances_its_clock_and_the_timers_fire_as_the_days_pass(run: Run, workspace: Path, tmp_path: Path) -> None:
     """`advance: P8D` fires each timer at its due time, in order: three daily reminders for the
     request that waits, none for the one decided; a wrong count fails the scenario."""
     path = tmp_path / "remind.scenario.yaml"
