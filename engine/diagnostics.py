@@ -66,6 +66,8 @@ CODES: dict[str, str] = {
     "E265": "{key}: {problem}",
     "E266": "timer: repeats every {every} and has no `max`: a repeating timer needs an end (add `max: N`)",
     "E267": "timer: fires '{name}', which no transition takes from '{state}'{hint} (taken from it: {known})",
+    "E268": "timer: working_days counts whole days: {key} '{text}' is not a number of days (write P3D)",
+    "E269": "calendar: {problem}",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
 HEADER = re.compile(r"# (breaks|target|expect): (.+)")
 EXPECT = re.compile(r"(E\d{3}) (\d+):(\d+)")
-TARGET = re.compile(r"(processes|rules)/[A-Za-z0-9_]+\.yaml|schedule\.yaml|roles\.yaml|connectors\.yaml")
+TARGET = re.compile(r"(processes|rules)/[A-Za-z0-9_]+\.yaml|schedule\.yaml|roles\.yaml|connectors\.yaml|calendar\.yaml")
 #: Codes no single broken file can produce, and why.
 NOT_IN_CORPUS = {
     "E006": "a file over 1 MiB; tests/test_load.py writes one instead of shipping it",

@@ -209,3 +209,60 @@ def test_a_step_that_advances_by_no_duration_is_E265(run: Run, workspace: Path, 
     path.write_text(SCENARIO.replace("advance: P2D", "advance: two days"), encoding="utf-8")
     result = run("test", str(path), "--workspace", str(reminding(workspace)))
     assert result.exit_code == 1 and "E265 advance: 'two days' is not an ISO 8601 duration" in result.stdout
+
+
+def test_working_days_skip_the_weekend_and_the_holidays_at_the_same_time_of_day() -> None:
+    """Friday 10:00 plus 3 working days is Wednesday 10:00; a listed holiday, and a country's public
+    holidays (the holidays library), are skipped too."""
+    from datetime import date
+
+    from engine.definitions.calendar import Calendar
+
+    assert Calendar().add_working_days("2026-12-04T10:00:00Z", 3) == "2026-12-09T10:00:00Z"
+    listed = Calendar(holidays=frozenset({date(2026, 12, 7)}))
+    assert listed.add_working_days("2026-12-04T10:00:00Z", 3) == "2026-12-10T10:00:00Z"
+    sweden = Calendar(country="SE")  # Christmas Day, a Friday in 2026, is a public holiday there
+    assert sweden.add_working_days("2026-12-24T10:00:00Z", 1) == "2026-12-28T10:00:00Z"
+    assert Calendar().add_working_days("2026-12-24T10:00:00Z", 1) == "2026-12-25T10:00:00Z"
+
+
+CALENDAR_FILE = "calendar:\n  holidays: [2026-12-08]\n"
+
+
+def test_a_reminder_after_three_working_days_waits_over_the_weekend_and_a_holiday(
+    cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request made on Friday 09:00 with a holiday on Tuesday is reminded on Thursday 09:00, not before."""
+    working = TIMED.replace("        max: 3\n", "        max: 3\n        working_days: true\n")
+    timed(workspace, working)
+    (workspace / "calendar.yaml").write_text(CALENDAR_FILE, encoding="utf-8")
+    ws = ("--workspace", str(workspace))
+    assert cf("run", REQUEST, "--user", "u1", "--as", "op1", *ws, *APPROVAL).exit_code == 0
+    assert [t["due"] for t in ok(cf("timers", "--json"))] == ["2026-12-10T09:00:00Z"]
+    at(monkeypatch, "2026-12-09T09:00:00Z")
+    assert ok(cf("timers", "run", "--json", *ws)) == []
+    at(monkeypatch, "2026-12-10T09:00:00Z")
+    assert len(ok(cf("timers", "run", "--json", *ws))) == 1
+    assert [t["due"] for t in ok(cf("timers", "--json"))] == ["2026-12-11T09:00:00Z"]  # every P1D: the next working day
+
+
+@pytest.mark.parametrize(
+    ("calendar", "expected"),
+    [
+        ("calendar:\n  holidays: [2026-13-01]\n", "E269 calendar: '2026-13-01' is not a date"),
+        ("calendar:\n  country: XX\n", "E269 calendar: no public holidays are known for country 'XX'"),
+        ("calendar:\n  weekend: [caturday]\n", "E104 value 'caturday' is not one of monday"),
+    ],
+    ids=["bad-date", "unknown-country", "unknown-weekday"],
+)
+def test_validate_says_what_is_wrong_with_the_calendar(run: Run, workspace: Path, calendar: str, expected: str) -> None:
+    (workspace / "calendar.yaml").write_text(calendar, encoding="utf-8")
+    result = run("validate", "--workspace", str(workspace))
+    assert result.exit_code == 1
+    assert any(line.startswith("calendar.yaml:") and expected in line for line in result.stdout.splitlines()), result.stdout
+
+
+def test_working_days_count_whole_days_only(run: Run, workspace: Path) -> None:
+    timed(workspace, WAITING + "    timers:\n      - after: PT36H\n        fire: remind\n        working_days: true\n")
+    result = run("validate", "--workspace", str(workspace))
+    assert "E268 timer: working_days counts whole days: after 'PT36H' is not a number of days" in result.stdout

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Timer
 from engine.definitions.model import Process
-from engine.definitions.timers import after
+from engine.definitions.timers import due_after
 from engine.store import timers
 from engine.store.queries import Row
 
@@ -36,6 +37,7 @@ def arm_with(
     new_cards: Iterable[Row],
     lost: set[int],
     at: str,
+    calendar: Calendar,
 ) -> None:
     """Drop the armed timers of the cards that left their state and arm those of the state each card
     (changed or new) is now in; nothing for the cards another command moved (`lost`)."""
@@ -51,10 +53,10 @@ def arm_with(
     for card in new_cards:
         now_in[card["id"]] = (card["process"], card["state"])
     timers.drop(connection, left)
-    timers.arm(connection, list(_armed(timed, now_in, at)))
+    timers.arm(connection, list(_armed(timed, now_in, at, calendar)))
 
 
-def _armed(timed: Timed, now_in: dict[int, tuple[str, str]], at: str) -> Iterator[Row]:
+def _armed(timed: Timed, now_in: dict[int, tuple[str, str]], at: str, calendar: Calendar) -> Iterator[Row]:
     for card, (process, state) in now_in.items():
         for timer in timed.get(process, {}).get(state, ()):
             yield {
@@ -64,7 +66,7 @@ def _armed(timed: Timed, now_in: dict[int, tuple[str, str]], at: str) -> Iterato
                 "timer": timer.index,
                 "location": timer.where,
                 "trigger": timer.fire,
-                "due_at": after(at, timer.after),
+                "due_at": due_after(at, timer.after, calendar if timer.working_days else None),
                 "fired": 0,
                 "armed_at": at,
             }

@@ -20,6 +20,7 @@ from engine import effects
 from engine.batch import arming, invoking
 from engine.batch.exclusivity import refused_move
 from engine.batch.orders import order_key
+from engine.definitions.calendar import Calendar
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
@@ -61,7 +62,8 @@ class Work:
         lost = queries.set_card_states(connection, self.changes)
         timed = context.timed
         if timed:  # the timers of the states cards leave and enter (engine.batch.arming)
-            arming.arm_with(connection, timed, self.changes, arming.new_cards(self.rows, self.tuples), lost, context.at)
+            calendar = context.workspace.calendar if context.workspace is not None else Calendar()
+            arming.arm_with(connection, timed, self.changes, arming.new_cards(self.rows, self.tuples), lost, context.at, calendar)
         rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})

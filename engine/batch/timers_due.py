@@ -16,6 +16,7 @@ from engine.batch.calls import outbox_of
 from engine.batch.calls_due import options_of
 from engine.batch.results import PENDING
 from engine.clock import now
+from engine.definitions.calendar import Calendar
 from engine.definitions.compile import compile_process
 from engine.definitions.declared import Timer
 from engine.definitions.files import TEMPLATES
@@ -95,17 +96,17 @@ def _fire(
     except Refused as refused:
         timers.claim_again(connection, row["id"], "refused", at, refused.message)
         return result("refused", found["state"], refused.message)
-    _repeat(connection, process.states[row["state"]].timers, row, done.dest, at)
+    _repeat(connection, process.states[row["state"]].timers, row, done.dest, at, workspace.calendar)
     return result(
         "fired", done.dest if done.status != PENDING else found["state"], None if done.status != PENDING else done.message
     )
 
 
-def _repeat(connection: Connection, declared: tuple[Timer, ...], row: Row, dest: str | None, at: str) -> None:
+def _repeat(connection: Connection, declared: tuple[Timer, ...], row: Row, dest: str | None, at: str, calendar: Calendar) -> None:
     """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
     timer = declared[row["timer"]] if row["timer"] < len(declared) else None
     if timer is None or timer.every is None or dest != row["state"] or row["fired"] + 1 >= (timer.most or 0):
         return
-    following = next_due(row["due_at"], timer.every, at)
+    following = next_due(row["due_at"], timer.every, at, calendar if timer.working_days else None)
     keep = ("card_id", "process", "state", "timer", "location", "trigger")
     timers.arm(connection, [{**{k: row[k] for k in keep}, "due_at": following, "fired": row["fired"] + 1, "armed_at": at}])

@@ -56,6 +56,8 @@ class Timer:
     every: str | None = None
     most: int | None = None
     location: Location = field(default=Location(""), compare=False)
+    #: the durations count working days of the workspace's calendar (engine.definitions.calendar)
+    working_days: bool = False
 
     @property
     def where(self) -> str:

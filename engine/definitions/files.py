@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.definitions.calendar import CALENDAR
 from engine.definitions.schedule import SCHEDULE
 from engine.errors import UsageError
 
@@ -50,5 +51,5 @@ def template_files(root: Path) -> list[Path]:
 
 def input_files(root: Path) -> list[Path]:
     """Every file that loading the workspace at `root` reads."""
-    extra = [root / name for name in (SCHEDULE, ROLES, CONNECTORS) if (root / name).is_file()]
+    extra = [root / name for name in (SCHEDULE, ROLES, CONNECTORS, CALENDAR) if (root / name).is_file()]
     return [path for _, path in definition_files(root)] + template_files(root) + extra

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import effects
+from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Connector, Role, Timer
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
@@ -226,6 +227,8 @@ class Workspace:
     #: what each email template reads of a person beyond a person's fields, found once at load (kept
     #: in the workspace cache, so that a run does not parse its templates again to check them)
     template_reads: dict[str, tuple[tuple[str, str, Location], ...]] = field(default_factory=dict)
+    #: the business days timers with `working_days` count (calendar.yaml, else Monday to Friday)
+    calendar: Calendar = field(default_factory=Calendar)
 
     @property
     def ok(self) -> bool:
@@ -347,7 +350,8 @@ def build_process(document: Document) -> Process:
 
 def _timer(document: Document, state: str, index: int, spec: dict[str, Any]) -> Timer:
     where = document.at(("states", state, "timers", index))
-    return Timer(state, index, spec["after"], spec["fire"], spec.get("every"), spec.get("max"), where)
+    working = spec.get("working_days", False)
+    return Timer(state, index, spec["after"], spec["fire"], spec.get("every"), spec.get("max"), where, working)
 
 
 def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:

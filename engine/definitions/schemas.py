@@ -55,7 +55,22 @@ TIMER: Schema = {
     "fire": {**_text(), "regex": NAME},
     "every": _text(required=False),
     "max": {"type": "integer", "min": 1},
+    "working_days": {"type": "boolean"},
     "description": _text(required=False),
+}
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: calendar.yaml: the workspace's business days (engine.definitions.calendar).
+CALENDAR: Schema = {
+    "calendar": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "weekend": {"type": "list", "schema": {"type": "string", "allowed": list(WEEKDAYS)}},
+            "holidays": {"type": "list", "schema": {"type": ["string", "date"]}},
+            "country": {"type": "string", "regex": "[A-Z]{2,3}"},
+        },
+    }
 }
 
 STATE: Schema = {

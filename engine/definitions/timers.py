@@ -7,6 +7,7 @@
             fire: remind        # a trigger a transition takes from this state
             every: P1D          # optional: again each period ...
             max: 5              # ... at most this many times in all (required with `every`)
+            working_days: true  # optional: the days are working days (calendar.yaml)
 
 A timer is armed when a card enters the state (a row written with the change) and dropped when the
 card leaves it; a transition back into the same state keeps it. `cardflow timers run` fires the
@@ -15,11 +16,13 @@ due ones (engine.batch.timers_due), each once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import isodate
 
+from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Timer
 from engine.definitions.model import OptionScript, Process
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
@@ -53,12 +56,24 @@ def after(at: str, text: str) -> str:
     return later.isoformat().replace("+00:00", "Z")
 
 
-def next_due(due: str, every: str, now: str) -> str:
+def working_days(text: str) -> int | None:
+    """The number of days of a duration of whole days (`P3D`), else None."""
+    return int(text[1:-1]) if re.fullmatch(r"P\d+D", text) else None
+
+
+def due_after(at: str, text: str, calendar: Calendar | None = None) -> str:
+    """The time `text` after `at`; with a `calendar` (a timer counting working days), that many of its
+    working days after, at the same time of day."""
+    days = working_days(text) if calendar is not None else None
+    return calendar.add_working_days(at, days) if calendar is not None and days is not None else after(at, text)
+
+
+def next_due(due: str, every: str, now: str, calendar: Calendar | None = None) -> str:
     """The first time after `now` that is `due` plus a whole number of periods `every` (a repeating
     timer that was not fired for a while fires once, then keeps its rhythm)."""
-    following = after(due, every)
+    following = due_after(due, every, calendar)
     while following <= now:
-        following = after(following, every)
+        following = due_after(following, every, calendar)
     return following
 
 
@@ -81,6 +96,10 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
                         parse_duration(text)
                 except BadDuration as bad:
                     yield diagnostic(process.document.at((*where, key)), "E265", key=key, problem=str(bad))
+            for key in ("after", "every") if timer.working_days else ():
+                text = getattr(timer, key)
+                if text is not None and working_days(text) is None:
+                    yield diagnostic(process.document.at((*where, key)), "E268", key=key, text=text)
             if timer.every is not None and timer.most is None:
                 yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)
             taken = {t.trigger for t in process.transitions if timer.state in t.source}

@@ -23,6 +23,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "schedule": schemas.SCHEDULE,
     "roles": schemas.ROLES,
     "connectors": schemas.CONNECTORS,
+    "calendar": schemas.CALENDAR,
 }
 
 

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
+from engine.definitions.calendar import CALENDAR, read_calendar
 from engine.definitions.connectors import check_invoked, read_connectors
 from engine.definitions.files import (
     CONNECTORS,
@@ -73,9 +74,15 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     found += problems
     connectors, problems = read_connectors(root)
     found += problems + list(check_invoked(processes.values(), connectors))
+    calendar, problems, text = read_calendar(root)
+    if text:  # which days count as working days is part of when a timer fires
+        digest.update(CALENDAR.encode() + b"\0" + text + b"\0")
+    found += problems
     fingerprint = digest.hexdigest()[:16]
     reads = template_reads(root, processes.values())
-    return Workspace(root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, connectors, reads)
+    return Workspace(
+        root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, connectors, reads, calendar
+    )
 
 
 def _schedules(root: Path, processes: dict[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
@@ -131,7 +138,7 @@ def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)
-    for name in (SCHEDULE, ROLES, CONNECTORS):
+    for name in (SCHEDULE, ROLES, CONNECTORS, CALENDAR):
         if (source / name).is_file():
             shutil.copy2(source / name, dest / name)
             copied.append(dest / name)
