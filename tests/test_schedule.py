@@ -50,7 +50,7 @@ def test_bad_cron_expressions_say_what_is_wrong(expression: str, words: str) -> 
 
 def test_the_reference_workspace_schedules_the_four_jobs() -> None:
     """The shipped schedule.yaml schedules the batch sync, outbox delivery, the order-status sync and the calls' retries."""
-    assert set(load_workspace(ROOT).schedules) == {"batch-sync", "outbox-send", "orders-sync", "calls-send"}
+    assert set(load_workspace(ROOT).schedules) == {"batch-sync", "outbox-send", "orders-sync", "calls-send", "timers-run"}
 
 
 def test_a_workspace_without_schedule_has_no_scheduled_jobs(workspace: Path) -> None:

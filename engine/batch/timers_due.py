@@ -56,16 +56,17 @@ class TimerResult:
 
 
 def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limit: int | None = None) -> list[TimerResult]:
-    """Fire every timer due now (at most `limit`), each in a transaction of its own."""
+    """Fire every timer due now (at most `limit`), each in a transaction of its own, first due first."""
     at = now()
-    with engine.connect() as connection:
-        due = timers.due(connection, at, limit)
     templates = templates_for(workspace.root / TEMPLATES)
     outbox = outbox_of(connector)
-    results = []
+    results: list[TimerResult] = []
     with render_session():
-        for row in due:
+        while limit is None or len(results) < limit:
             with engine.begin() as connection:
+                row = timers.next_due(connection, at)
+                if row is None:
+                    break
                 results.append(_fire(workspace, connection, outbox, row, templates, at))
             outbox.leave_the_rest()  # a call its trigger made waits for `cardflow calls send`
     return results

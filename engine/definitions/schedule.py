@@ -20,7 +20,7 @@ from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 SCHEDULE = "schedule.yaml"
 #: The commands a scheduled job may name: `queue run`, `outbox send`, `orders sync` and `calls send`.
-COMMAND_JOBS = ("batch-sync", "outbox-send", "orders-sync", "calls-send")
+COMMAND_JOBS = ("batch-sync", "outbox-send", "orders-sync", "calls-send", "timers-run")
 SHORTHANDS = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"})
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

@@ -35,6 +35,15 @@ def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
     return [dict(row) for row in connection.execute(query.limit(limit)).mappings()]
 
 
+def next_due(connection: Connection, at: str) -> Row | None:
+    """The first armed timer due at `at`, locked for this transaction; on PostgreSQL one another
+    transaction holds is skipped (SKIP LOCKED), so that workers fire different timers side by side."""
+    table = db.timers
+    query = select(table).where(table.c.status == "armed", table.c.due_at <= at).order_by(table.c.due_at, table.c.id)
+    found = connection.execute(query.limit(1).with_for_update(skip_locked=True)).mappings().first()
+    return dict(found) if found is not None else None
+
+
 def claim(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> bool:
     """Mark an armed timer fired (or refused) in the caller's transaction; False when another command
     fired or dropped it first (so each timer fires once)."""

@@ -212,6 +212,14 @@ def calls_send(runtime: Runtime) -> None:
     send_due(runtime.workspace, runtime.engine, runtime.bureau)
 
 
+def timers_run(runtime: Runtime) -> None:
+    """The scheduled firing of the timers that are due, each once (workers side by side skip the one
+    another holds)."""
+    from engine.batch.timers_due import fire_due
+
+    fire_due(runtime.workspace, runtime.engine, runtime.bureau)
+
+
 def scheduled_job(runtime: Runtime, name: str) -> Job:
     """The job a schedule names: a command (`runtime.scheduled`), else a process the system runs
     (the workspace checked the name), whose triggers it fires as the syncs would, for it alone."""
@@ -236,4 +244,5 @@ SCHEDULED: dict[str, Job] = {
     OUTBOX_SEND: outbox_send,
     "orders-sync": orders_sync,
     "calls-send": calls_send,
+    "timers-run": timers_run,
 }

@@ -1,0 +1,54 @@
+"""Timers on PostgreSQL, fired by several processes at once: each due timer is fired exactly once
+(one audit row each), whether two `timers run` commands or two workers' scheduled `timers-run` jobs
+take them side by side."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_timers import APPROVAL, REQUEST, timed
+from test_workers import CARDFLOW, Site, site, wait_for
+
+__all__ = ["site"]  # the fixture, used by name
+
+pytestmark = pytest.mark.slow
+ONCE = """  requested:
+    description: The card request waits for an approver.
+    timers:
+      - after: P3D
+        fire: remind
+"""
+
+
+def waiting_requests(site: Site, workspace: Path, count: int) -> Path:
+    """`count` requests waiting for an approver, each with a timer armed (due in three days)."""
+    timed(workspace, ONCE)
+    site.users(count - 1)  # op1 and u00000 ..
+    site.cardflow("run", REQUEST, "--all", "--as", "op1", *APPROVAL, "--workspace", str(workspace))
+    assert site.value("SELECT count(*) FROM timers WHERE status = 'armed'") == count
+    site.env["CARDFLOW_NOW"] = "2099-01-01T00:00:00Z"  # every timer is due
+    return workspace
+
+
+def fired_once(site: Site, count: int) -> None:
+    assert site.value("SELECT count(*) FROM timers WHERE status = 'fired'") == count
+    assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'remind'") == count
+    assert site.value("SELECT count(DISTINCT card_id) FROM transitions WHERE trigger = 'remind'") == count
+
+
+def test_two_timer_runs_at_once_fire_each_timer_once(site: Site, workspace: Path) -> None:
+    ws = waiting_requests(site, workspace, 2_000)
+    command = [CARDFLOW, "timers", "run", "--workspace", str(ws)]
+    both = [subprocess.Popen(command, cwd=site.folder, env=site.env, stdout=subprocess.DEVNULL) for _ in range(2)]
+    assert [process.wait(timeout=300) for process in both] == [0, 0]
+    fired_once(site, 2_000)
+
+
+def test_two_workers_fire_the_due_timers_on_their_schedule_each_once(site: Site, workspace: Path) -> None:
+    ws = waiting_requests(site, workspace, 500)
+    (ws / "schedule.yaml").write_text('jobs:\n  timers-run:\n    schedule: "* * * * * */2"\n')
+    workers = [site.worker("--workspace", str(ws)) for _ in range(2)]
+    wait_for(lambda: site.value("SELECT count(*) FROM timers WHERE status = 'armed'") == 0, *workers)
+    fired_once(site, 500)
