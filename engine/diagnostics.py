@@ -68,6 +68,8 @@ CODES: dict[str, str] = {
     "E267": "timer: fires '{name}', which no transition takes from '{state}'{hint} (taken from it: {known})",
     "E268": "timer: working_days counts whole days: {key} '{text}' is not a number of days (write P3D)",
     "E269": "calendar: {problem}",
+    "E276": "timer: at: '{name}' is no date field of the card{hint} (its date fields: {known})",
+    "E277": "timer: needs exactly one of `after` (a duration in the state) and `at` (a date field of the card){found}",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

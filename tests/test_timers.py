@@ -266,3 +266,61 @@ def test_working_days_count_whole_days_only(run: Run, workspace: Path) -> None:
     timed(workspace, WAITING + "    timers:\n      - after: PT36H\n        fire: remind\n        working_days: true\n")
     result = run("validate", "--workspace", str(workspace))
     assert "E268 timer: working_days counts whole days: after 'PT36H' is not a number of days" in result.stdout
+
+
+DECIDE_BY = """fields:
+  decide_by:
+    type: date
+    description: The day by which the request should be decided.
+
+states:
+"""
+SETS_IT = """      - email: approval_requested
+        to: approvers
+"""
+AT_DATE = """  requested:
+    description: The card request waits for an approver.
+    timers:
+      - at: decide_by
+        offset: -P1D
+        fire: remind
+"""
+
+
+def dated(workspace: Path, timers: str = AT_DATE) -> Path:
+    """The timed workspace whose requests get a `decide_by` date, and are reminded the day before it."""
+    timed(workspace, timers)
+    path = workspace / REQUEST_FILE
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\nstates:\n") == 1 and text.count(SETS_IT) == 1
+    setting = SETS_IT + "      - set: {decide_by: \"'2026-12-10'\"}\n"
+    text = text.replace("\nstates:\n", "\n" + DECIDE_BY).replace(SETS_IT, setting)
+    path.write_text(text, encoding="utf-8")
+    return workspace
+
+
+def test_a_timer_at_a_date_of_the_card_is_due_then_moved_by_its_offset(
+    cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`at: decide_by` with `offset: -P1D`: due at 00:00 UTC the day before the date the transition set."""
+    ws = ("--workspace", str(dated(workspace)))
+    assert cf("run", REQUEST, "--user", "u1", "--as", "op1", *ws, *APPROVAL).exit_code == 0
+    assert [t["due"] for t in ok(cf("timers", "--json"))] == ["2026-12-09T00:00:00Z"]
+    at(monkeypatch, "2026-12-09T00:00:00Z")
+    (fired,) = ok(cf("timers", "run", "--json", *ws))
+    assert (fired["trigger"], fired["status"]) == ("remind", "fired")
+
+
+@pytest.mark.parametrize(
+    ("timers", "expected"),
+    [
+        (AT_DATE.replace("at: decide_by", "at: decide_bye"), "E276 timer: at: 'decide_bye' is no date field of the card"),
+        (AT_DATE.replace("offset: -P1D", "after: P1D"), "E277 timer: needs exactly one of `after`"),
+        (AT_DATE.replace("offset: -P1D", "offset: a day before"), "E265 offset: 'a day before' is not an ISO 8601 duration"),
+    ],
+    ids=["unknown-field", "both", "bad-offset"],
+)
+def test_validate_says_what_is_wrong_with_a_timer_at_a_date(run: Run, workspace: Path, timers: str, expected: str) -> None:
+    dated(workspace, timers)
+    result = run("validate", "--workspace", str(workspace))
+    assert any(expected in line for line in result.stdout.splitlines()), result.stdout

@@ -4,18 +4,21 @@ its state loses its armed ones. A transition back into the state a card is in ke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Timer
-from engine.definitions.model import Process
-from engine.definitions.timers import due_after
+from engine.definitions.model import Process, Workspace
+from engine.definitions.timers import at_date, due_after
 from engine.store import timers
 from engine.store.queries import Row
 
+#: The rows of a unit of work that carry the card fields a `set` gave (engine.effects.set_fields.ROWS).
+SET = "card_fields"
 #: Per process, per state, its timers (only the states that have any).
 Timed = dict[str, dict[str, tuple[Timer, ...]]]
 
@@ -30,35 +33,42 @@ def timed_states(processes: Mapping[str, Process]) -> Timed:
     return found
 
 
-def arm_with(
-    connection: Connection,
-    timed: Timed,
-    changes: Iterable[Row],
-    new_cards: Iterable[Row],
-    lost: set[int],
-    at: str,
-    calendar: Calendar,
-) -> None:
+class Gathered(Protocol):
+    """A unit of work (engine.batch.effects.Work), as far as arming reads it."""
+
+    changes: list[Row]
+    rows: Any
+    tuples: Any
+
+
+def arm_work(connection: Connection, timed: Timed, workspace: Workspace | None, work: Gathered, lost: set[int], at: str) -> None:
     """Drop the armed timers of the cards that left their state and arm those of the state each card
     (changed or new) is now in; nothing for the cards another command moved (`lost`)."""
-    if not timed:
-        return
-    left, now_in = set(), {}
-    for change in changes:
+    left, now_in, fields = set(), {}, {}
+    for change in work.changes:
         if change["id"] in lost:
             continue
         if change["state"] != change["was"]:
             left.add(change["id"])
             now_in[change["id"]] = (change["process"], change["state"])
-    for card in new_cards:
+            fields[change["id"]] = change.get("fields")
+    for card in new_cards(work.rows, work.tuples):
         now_in[card["id"]] = (card["process"], card["state"])
+        fields[card["id"]] = card.get("fields")
+    fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
+    calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    timers.arm(connection, list(_armed(timed, now_in, at, calendar)))
+    timers.arm(connection, list(_armed(timed, now_in, fields, at, calendar)))
 
 
-def _armed(timed: Timed, now_in: dict[int, tuple[str, str]], at: str, calendar: Calendar) -> Iterator[Row]:
+def _armed(
+    timed: Timed, now_in: dict[int, tuple[str, str]], fields: dict[int, str | None], at: str, calendar: Calendar
+) -> Iterator[Row]:
     for card, (process, state) in now_in.items():
         for timer in timed.get(process, {}).get(state, ()):
+            due = _due(timer, fields.get(card), at, calendar)
+            if due is None:  # at a date field the card has no value for: nothing to wait for
+                continue
             yield {
                 "card_id": card,
                 "process": process,
@@ -66,15 +76,24 @@ def _armed(timed: Timed, now_in: dict[int, tuple[str, str]], at: str, calendar: 
                 "timer": timer.index,
                 "location": timer.where,
                 "trigger": timer.fire,
-                "due_at": due_after(at, timer.after, calendar if timer.working_days else None),
+                "due_at": due,
                 "fired": 0,
                 "armed_at": at,
             }
 
 
+def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar) -> str | None:
+    if timer.at is not None:
+        return at_date(json.loads(fields).get(timer.at) if fields else None, timer.offset)
+    return due_after(at, str(timer.after), calendar if timer.working_days else None)
+
+
 def new_cards(rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]) -> list[Row]:
     """The cards a unit of work inserts (as rows or as tuples), each with its id, process and state."""
-    found = [{"id": card["id"], "process": card["process"], "state": card["state"]} for card in rows.get("cards", ())]
+    found = [
+        {"id": card["id"], "process": card["process"], "state": card["state"], "fields": card.get("fields")}
+        for card in rows.get("cards", ())
+    ]
     for (table, columns), values in tuples.items():
         if table == "cards":
             id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")

@@ -20,7 +20,6 @@ from engine import effects
 from engine.batch import arming, invoking
 from engine.batch.exclusivity import refused_move
 from engine.batch.orders import order_key
-from engine.definitions.calendar import Calendar
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
@@ -60,10 +59,8 @@ class Work:
         A card another command moved meanwhile keeps its state, and its audit rows, orders and
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
-        timed = context.timed
-        if timed:  # the timers of the states cards leave and enter (engine.batch.arming)
-            calendar = context.workspace.calendar if context.workspace is not None else Calendar()
-            arming.arm_with(connection, timed, self.changes, arming.new_cards(self.rows, self.tuples), lost, context.at, calendar)
+        if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming)
+            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at)
         rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
@@ -283,6 +280,7 @@ def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored:
         change = {
             "id": card["id"],
             "process": card["process"],
+            "fields": card.get("fields"),  # the card fields a timer `at` one reads (as it entered the state)
             "was": source,
             "state": card["state"],
             "open": card["open"],

@@ -46,18 +46,21 @@ class Connector:
 
 @dataclass(frozen=True)
 class Timer:
-    """A timer on a state: `after` (an ISO 8601 duration) in the state, it fires `fire`; with `every`,
-    again each period, `most` times in all."""
+    """A timer on a state: `after` (an ISO 8601 duration) in the state, or `at` a date field of the card
+    moved by `offset`, it fires `fire`; with `every`, again each period, `most` times in all."""
 
     state: str
     index: int
-    after: str
+    after: str | None
     fire: str
     every: str | None = None
     most: int | None = None
     location: Location = field(default=Location(""), compare=False)
     #: the durations count working days of the workspace's calendar (engine.definitions.calendar)
     working_days: bool = False
+    #: instead of `after`: the card's date field it is due at, moved by `offset` (`-P60D`: 60 days before)
+    at: str | None = None
+    offset: str | None = None
 
     @property
     def where(self) -> str:

@@ -350,8 +350,8 @@ def build_process(document: Document) -> Process:
 
 def _timer(document: Document, state: str, index: int, spec: dict[str, Any]) -> Timer:
     where = document.at(("states", state, "timers", index))
-    working = spec.get("working_days", False)
-    return Timer(state, index, spec["after"], spec["fire"], spec.get("every"), spec.get("max"), where, working)
+    working, at, offset = spec.get("working_days", False), spec.get("at"), spec.get("offset")
+    return Timer(state, index, spec.get("after"), spec["fire"], spec.get("every"), spec.get("max"), where, working, at, offset)
 
 
 def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:

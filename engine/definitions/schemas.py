@@ -51,7 +51,10 @@ FIELD: Schema = {
 #: A timer on a state (engine.definitions.timers): after an ISO 8601 duration in the state, it fires a
 #: trigger; with `every`, again each period, at most `max` times in all.
 TIMER: Schema = {
-    "after": _text(),
+    "after": _text(required=False),
+    # or at a date field of the card, moved by an ISO 8601 duration (`-P60D`: 60 days before)
+    "at": {**_text(required=False), "regex": NAME},
+    "offset": _text(required=False),
     "fire": {**_text(), "regex": NAME},
     "every": _text(required=False),
     "max": {"type": "integer", "min": 1},

@@ -85,7 +85,8 @@ def timers_of(process: Process) -> Iterator[Timer]:
 
 def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     """A timer's durations are ISO 8601 and longer than zero (E265), a repeating one has an end (E266),
-    and the trigger it fires is taken by a transition from its state (E267)."""
+    the trigger it fires is taken by a transition from its state (E267), working days are whole days
+    (E268), and it is due `after` a duration or `at` a date field of the card (E276, E277)."""
     for process in processes.values():
         for timer in timers_of(process):
             where = ("states", timer.state, "timers", timer.index)
@@ -102,6 +103,7 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
                     yield diagnostic(process.document.at((*where, key)), "E268", key=key, text=text)
             if timer.every is not None and timer.most is None:
                 yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)
+            yield from _anchor_problems(process, timer, where)
             taken = {t.trigger for t in process.transitions if timer.state in t.source}
             if timer.fire not in taken:
                 hint = did_you_mean(timer.fire, taken)
@@ -109,3 +111,37 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
                 yield diagnostic(
                     process.document.at((*where, "fire")), "E267", name=timer.fire, state=timer.state, hint=hint, known=known
                 )
+
+
+def _anchor_problems(process: Process, timer: Timer, where: tuple[object, ...]) -> Iterator[Diagnostic]:
+    """Exactly one of `after` and `at` (E277); `at` a date field of the card (E276), `offset` a duration (E265)."""
+    if (timer.after is None) == (timer.at is None):
+        found = ": it has both" if timer.after is not None else ""
+        yield diagnostic(process.document.at(where), "E277", found=found)
+    if timer.at is not None:
+        dates = {name: f for name, f in process.fields.items() if f.type in ("date", "datetime")}
+        if timer.at not in dates:
+            hint, known = did_you_mean(timer.at, dates), ", ".join(sorted(dates)) or "none"
+            yield diagnostic(process.document.at((*where, "at")), "E276", name=timer.at, hint=hint, known=known)
+    if timer.offset is not None:
+        try:
+            isodate.parse_duration(timer.offset)
+        except (isodate.ISO8601Error, ValueError, TypeError):
+            problem = f"'{timer.offset}' is not an ISO 8601 duration (as -P60D, P1D)"
+            yield diagnostic(process.document.at((*where, "offset")), "E265", key="offset", problem=problem)
+
+
+def at_date(value: object, offset: str | None) -> str | None:
+    """When a timer `at` a card's date field with `value` is due: the date at 00:00 UTC (a date and
+    time as it is), moved by `offset`; None when the field has no date."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if offset:
+        moment = moment + isodate.parse_duration(offset)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
