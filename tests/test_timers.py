@@ -324,3 +324,19 @@ def test_validate_says_what_is_wrong_with_a_timer_at_a_date(run: Run, workspace:
     dated(workspace, timers)
     result = run("validate", "--workspace", str(workspace))
     assert any(expected in line for line in result.stdout.splitlines()), result.stdout
+
+
+def test_expressions_read_now_the_time_every_command_runs_at(cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prerequisite on `now` (requests close at the end of 2026) holds or not as CARDFLOW_NOW says."""
+    path = workspace / REQUEST_FILE
+    text = path.read_text(encoding="utf-8")
+    closing = "prerequisites:\n  - rule: now < '2027-01-01'\n    message: Requests close at the end of 2026.\n"
+    path.write_text(text.replace("prerequisites:\n", closing, 1), encoding="utf-8")
+    ws = ("--workspace", str(workspace))
+    checked = cf("validate", *ws)
+    assert checked.exit_code == 0, checked.stdout
+    (made,) = ok(cf("run", REQUEST, "--user", "u1", "--as", "op1", "--json", *ws))["results"]
+    assert made["status"] == "created"
+    at(monkeypatch, "2027-01-02T09:00:00Z")
+    (late,) = ok(cf("run", REQUEST, "--user", "u2", "--as", "op1", "--json", *ws))["results"]
+    assert (late["status"], late["reason"]) == ("skipped", "Requests close at the end of 2026.")

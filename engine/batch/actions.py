@@ -231,7 +231,8 @@ def _action_problem(
         return f"'{trigger}' is done by the batch sync ({action.symbolic_name}), not by a user"
     if action.actor not in ("any", "system") and action.actor not in actor["roles"]:
         return f"{actor['id']} does not have the {action.actor} role ({action.symbolic_name})"
-    scope = {"user": holder, "card": card_view(card), "options": options.for_scripts(action.options).as_dict(), "actor": actor}
+    options_read = options.for_scripts(action.options).as_dict()
+    scope = {"user": holder, "card": card_view(card), "options": options_read, "actor": actor, "now": now()}
     for prerequisite in action.prerequisites:
         if parse(prerequisite.rule.text).truth(scope)[0] is not True:
             return prerequisite.message

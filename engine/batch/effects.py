@@ -354,6 +354,7 @@ def _fire_in_scope(
         "options": context.compiled.option_values,
         "batch": batch,
         "actor": context.actor,
+        "now": context.at,
         BUREAU: NO_CALL,
     }
     if call:

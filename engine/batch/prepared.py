@@ -22,6 +22,7 @@ from engine.batch.request import (
     selection_expression,
     settle_production_type,
 )
+from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import Compiled, parse, specialize
@@ -159,4 +160,4 @@ def failed_prerequisite(batch: Batch, user: Row, scope: Row | None = None, reads
 
 
 def prerequisite_scope(batch: Batch) -> Row:
-    return {"options": batch.compiled.option_values, "batch": batch.view, "actor": batch.actor}
+    return {"options": batch.compiled.option_values, "batch": batch.view, "actor": batch.actor, "now": now()}

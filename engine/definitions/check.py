@@ -24,11 +24,11 @@ from engine.records import readable_fields
 
 #: Which roots an expression may read, by where it stands.
 ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
-    "batch prerequisite": frozenset({"user", "options", "batch", "actor"}),
-    "action prerequisite": frozenset({"user", "card", "options", "actor"}),
-    "guard": frozenset({"user", "card", "options", "batch", "actor"}),  # and the answers of calls (`call_roots`)
-    "effect condition": frozenset({"user", "card", "options", "batch", "actor"}),
-    "effect value": frozenset({"user", "card", "options", "batch", "actor"}),
+    "batch prerequisite": frozenset({"user", "options", "batch", "actor", "now"}),
+    "action prerequisite": frozenset({"user", "card", "options", "actor", "now"}),
+    "guard": frozenset({"user", "card", "options", "batch", "actor", "now"}),  # and the answers of calls (`call_roots`)
+    "effect condition": frozenset({"user", "card", "options", "batch", "actor", "now"}),
+    "effect value": frozenset({"user", "card", "options", "batch", "actor", "now"}),
     "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
     "selection": frozenset({"user"}),
 }

@@ -82,7 +82,7 @@ class Firing:
     requester: str | None = None
 
     def scope(self) -> dict[str, Any]:
-        """What an effect's expressions read: user, card, options, batch and actor."""
+        """What an effect's expressions read: user, card, options, batch, actor and now."""
         from engine.store.views import card_view  # when firing only: the store imports SQLAlchemy
 
         return {
@@ -91,6 +91,7 @@ class Firing:
             "options": self.context.compiled.option_values,
             "batch": self.batch,
             "actor": self.context.actor,
+            "now": self.context.at,
         }
 
 

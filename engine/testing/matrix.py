@@ -26,6 +26,8 @@ from engine.definitions.options import declared_options, effective_options
 from engine.errors import UsageError
 
 #: The representative card holder: active, without open cards.
+#: The time the matrix's sample firings happen at (what `now` reads).
+SAMPLE_NOW = "2026-01-02T09:00:00Z"
 USER: dict[str, Any] = {
     "id": "matrix-user",
     "name": "Representative user",
@@ -183,7 +185,7 @@ def representative_scope(compiled: CompiledProcess) -> dict[str, Any]:
         "batch": BATCH_ID,
     }
     batch = {"id": BATCH_ID, "process": process.symbolic_name, "actor": OPERATOR["id"], "production_type": production_type}
-    return {"user": USER, "card": card, "options": options, "batch": batch, "actor": OPERATOR}
+    return {"user": USER, "card": card, "options": options, "batch": batch, "actor": OPERATOR, "now": SAMPLE_NOW}
 
 
 def first_production_type(process: Process, options: Mapping[str, Any]) -> Any:
