@@ -17,10 +17,11 @@ from engine.batch.calls_due import options_of
 from engine.batch.results import PENDING
 from engine.clock import now
 from engine.definitions.calendar import Calendar
-from engine.definitions.compile import compile_process
+from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.declared import Timer
 from engine.definitions.files import TEMPLATES
-from engine.definitions.model import Workspace
+from engine.definitions.model import Process, Workspace
+from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.definitions.timers import next_due
@@ -55,52 +56,90 @@ class TimerResult:
         }
 
 
+#: How many due timers one transaction fires.
+CHUNK = 200
+
+
 def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limit: int | None = None) -> list[TimerResult]:
-    """Fire every timer due now (at most `limit`), each in a transaction of its own, first due first."""
+    """Fire every timer due now (at most `limit`), first due first, a chunk of them per transaction."""
     at = now()
     templates = templates_for(workspace.root / TEMPLATES)
     outbox = outbox_of(connector)
+    firings = _Firings(workspace)
     results: list[TimerResult] = []
     with render_session():
         while limit is None or len(results) < limit:
+            count = CHUNK if limit is None else min(CHUNK, limit - len(results))
             with engine.begin() as connection:
-                row = timers.next_due(connection, at)
-                if row is None:
+                due = timers.next_due(connection, at, count)
+                if not due:
                     break
-                results.append(_fire(workspace, connection, outbox, row, templates, at))
-            outbox.leave_the_rest()  # a call its trigger made waits for `cardflow calls send`
+                claimed = timers.claim_all(connection, [row["id"] for row in due], at)
+                cards = queries.get_cards(connection, {row["card_id"] for row in due}, lock=True)
+                holders = queries.users_by_id(connection, {card["user_id"] for card in cards.values()})
+                for row in due:
+                    card = cards.get(row["card_id"])
+                    if row["id"] not in claimed:
+                        results.append(
+                            _result(row, "gone", card["state"] if card else None, "fired or dropped by another command")
+                        )
+                        continue
+                    results.append(_fire(connection, firings, outbox, row, card, holders, templates, at))
+            outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
     return results
 
 
+class _Firings:
+    """What firing on a card of a process needs, made once a run per process and batch (the options it ran with)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.made: dict[tuple[str, str | None], tuple[CompiledProcess, EffectiveOptions]] = {}
+
+    def of(self, connection: Connection, process: Process, batch: str | None) -> tuple[CompiledProcess, EffectiveOptions]:
+        key = (process.symbolic_name, batch)
+        if key not in self.made:
+            record = queries.get_batch(connection, batch) if batch else None
+            options = options_of(self.workspace, record)  # those its batch ran with
+            self.made[key] = (compile_process(process, options, self.workspace.fingerprint), options)
+        return self.made[key]
+
+
+def _result(row: Row, status: str, to: str | None, message: str | None = None) -> TimerResult:
+    return TimerResult(row["id"], row["card_id"], row["trigger"], row["due_at"], status, to, message)
+
+
 def _fire(
-    workspace: Workspace, connection: Connection, connector: Connector, row: Row, templates: Templates, at: str
+    connection: Connection,
+    firings: _Firings,
+    connector: Connector,
+    row: Row,
+    card: Row | None,
+    holders: dict[str, Row],
+    templates: Templates,
+    at: str,
 ) -> TimerResult:
-    """Claim the timer, then fire its trigger on its card as the system (its next firing armed when it repeats)."""
-    found = queries.get_cards(connection, [row["card_id"]], lock=True).get(row["card_id"])
-
-    def result(status: str, to: str | None, message: str | None = None) -> TimerResult:
-        return TimerResult(row["id"], row["card_id"], row["trigger"], row["due_at"], status, to, message)
-
-    if not timers.claim(connection, row["id"], "fired", at):
-        return result("gone", found["state"] if found else None, "fired or dropped by another command")
+    """Fire the claimed timer's trigger on its card as the system (its next firing armed when it repeats)."""
+    workspace = firings.workspace
     process = workspace.processes.get(row["process"])
-    if found is None or found["state"] != row["state"] or process is None:
+    if card is None or card["state"] != row["state"] or process is None:
         why = f"card {row['card_id']} is no longer in '{row['state']}'" if process else f"no process {row['process']}"
-        return result("gone", found["state"] if found else None, why)
-    record = queries.get_batch(connection, found["batch_id"]) if found["batch_id"] else None
-    options = options_of(workspace, record)  # those its batch ran with
-    holder = queries.users_by_id(connection, [found["user_id"]]).get(found["user_id"]) or {"id": found["user_id"]}
-    firing = _Authorized(process, compile_process(process, options, workspace.fingerprint), holder, workspace, options)
+        return _result(row, "gone", card["state"] if card else None, why)
+    compiled, options = firings.of(connection, process, card["batch_id"])
+    holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
     reason = f"fired by the timer at {row['location']}, due {row['due_at']}"
     try:
-        done = _apply(connection, firing, found, row["trigger"], system_actor(workspace), connector, reason, templates)
+        done = _apply(
+            connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],
+            system_actor(workspace), connector, reason, templates,
+        )  # fmt: skip
     except Refused as refused:
         timers.claim_again(connection, row["id"], "refused", at, refused.message)
-        return result("refused", found["state"], refused.message)
+        return _result(row, "refused", card["state"], refused.message)
     _repeat(connection, process.states[row["state"]].timers, row, done.dest, at, workspace.calendar)
-    return result(
-        "fired", done.dest if done.status != PENDING else found["state"], None if done.status != PENDING else done.message
-    )
+    if done.status == PENDING:  # its trigger makes a call: the card moves once it is answered
+        return _result(row, "fired", card["state"], done.message)
+    return _result(row, "fired", done.dest)
 
 
 def _repeat(connection: Connection, declared: tuple[Timer, ...], row: Row, dest: str | None, at: str, calendar: Calendar) -> None:

@@ -35,21 +35,20 @@ def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
     return [dict(row) for row in connection.execute(query.limit(limit)).mappings()]
 
 
-def next_due(connection: Connection, at: str) -> Row | None:
-    """The first armed timer due at `at`, locked for this transaction; on PostgreSQL one another
-    transaction holds is skipped (SKIP LOCKED), so that workers fire different timers side by side."""
+def next_due(connection: Connection, at: str, count: int) -> list[Row]:
+    """The first `count` armed timers due at `at`, locked for this transaction; on PostgreSQL those
+    another transaction holds are skipped (SKIP LOCKED), so that workers fire different timers side by side."""
     table = db.timers
     query = select(table).where(table.c.status == "armed", table.c.due_at <= at).order_by(table.c.due_at, table.c.id)
-    found = connection.execute(query.limit(1).with_for_update(skip_locked=True)).mappings().first()
-    return dict(found) if found is not None else None
+    return [dict(row) for row in connection.execute(query.limit(count).with_for_update(skip_locked=True)).mappings()]
 
 
-def claim(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> bool:
-    """Mark an armed timer fired (or refused) in the caller's transaction; False when another command
-    fired or dropped it first (so each timer fires once)."""
+def claim_all(connection: Connection, ids: Sequence[int], at: str) -> set[int]:
+    """Mark armed timers fired in the caller's transaction; the ids it did (not those another command
+    fired or dropped first: each timer fires once)."""
     table = db.timers
-    statement = update(table).where(table.c.id == timer, table.c.status == "armed")
-    return connection.execute(statement.values(status=status, fired_at=at, message=message)).rowcount == 1
+    statement = update(table).where(table.c.id.in_(list(ids)), table.c.status == "armed").values(status="fired", fired_at=at)
+    return {row[0] for row in connection.execute(statement.returning(table.c.id))}
 
 
 def claim_again(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> None:
