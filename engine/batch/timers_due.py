@@ -1,7 +1,8 @@
 """The due timers fired, each once: `cardflow timers run` (cron on SQLite; the workers' scheduled
-job on PostgreSQL). Each timer is claimed and its trigger fired on its card, as the system, in one
-transaction: two commands at once never fire one timer twice (the claim is a compare-and-set), and
-a command killed mid-way loses none (what it did not commit stays armed). A repeating timer arms its
+job on PostgreSQL). A chunk of due timers is taken (on PostgreSQL, skipping those another
+transaction holds), claimed and each trigger fired on its card, as the system, in one transaction:
+two commands at once never fire one timer twice (the claim is a compare-and-set), and a command
+killed mid-way loses none (what it did not commit stays armed). A repeating timer arms its
 next firing after `now`: after a downtime it fires once, not once for each period missed.
 """
 
