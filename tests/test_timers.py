@@ -340,3 +340,17 @@ def test_expressions_read_now_the_time_every_command_runs_at(cf: Run, workspace:
     at(monkeypatch, "2027-01-02T09:00:00Z")
     (late,) = ok(cf("run", REQUEST, "--user", "u2", "--as", "op1", "--json", *ws))["results"]
     assert (late["status"], late["reason"]) == ("skipped", "Requests close at the end of 2026.")
+
+
+def test_coverage_counts_each_timer_fired_by_the_scenarios(run: Run, workspace: Path, tmp_path: Path) -> None:
+    """A timer is a coverage goal: reached once a scenario fires it, named as missing until then."""
+    path = tmp_path / "remind.scenario.yaml"
+    ws = ("--workspace", str(reminding(workspace)))
+    path.write_text(SCENARIO, encoding="utf-8")
+    reached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
+    (request,) = [c for c in reached if c["process"] == REQUEST]
+    assert request["timers"] == {"fired": [f"{REQUEST_FILE}:31"], "total": 1}
+    path.write_text(SCENARIO.split("  - advance: P2D\n")[0] + "expect:\n  cards:\n    u1: [requested]\n", encoding="utf-8")
+    unreached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
+    (request,) = [c for c in unreached if c["process"] == REQUEST]
+    assert request["timers"]["fired"] == [] and f"the timer at {REQUEST_FILE}:31 never fired" in request["missing"]

@@ -1,4 +1,4 @@
-"""Coverage of the rules by scenarios: transitions fired, guard outcomes seen, option values exercised."""
+"""Coverage of the rules by scenarios: transitions fired, guard outcomes seen, timers fired, option values exercised."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ class ProcessCoverage:
     fired: set[int] = field(default_factory=set)
     outcomes: set[tuple[int, bool]] = field(default_factory=set)
     option_values: dict[str, set[str]] = field(default_factory=dict)
+    timers: set[str] = field(default_factory=set)  # FILE:LINE of each of its timers that fired
+
+    @property
+    def declared_timers(self) -> list[str]:
+        return [timer.where for state in self.process.states.values() for timer in state.timers]
 
     @property
     def guarded(self) -> list[int]:
@@ -25,11 +30,11 @@ class ProcessCoverage:
 
     @property
     def goals(self) -> int:
-        return len(self.process.transitions) + 2 * len(self.guarded)
+        return len(self.process.transitions) + 2 * len(self.guarded) + len(self.declared_timers)
 
     @property
     def reached(self) -> int:
-        return len(self.fired) + len(self.outcomes)
+        return len(self.fired) + len(self.outcomes) + len(self.timers & set(self.declared_timers))
 
     @property
     def percent(self) -> float:
@@ -44,6 +49,7 @@ class ProcessCoverage:
                     transition = self.process.transitions[index - 1]
                     guard = transition.guard.text if transition.guard else ""
                     gaps.append(f"guard of {transition.label} never {'true' if outcome else 'false'}: `{guard}`")
+        gaps += [f"the timer at {where} never fired" for where in self.declared_timers if where not in self.timers]
         return gaps
 
     def as_json(self) -> Row:
@@ -52,18 +58,25 @@ class ProcessCoverage:
             "percent": round(self.percent, 1),
             "transitions": {"fired": sorted(self.fired), "total": len(self.process.transitions)},
             "guard_outcomes": {"seen": [[i, o] for i, o in sorted(self.outcomes)], "total": 2 * len(self.guarded)},
+            "timers": {"fired": sorted(self.timers & set(self.declared_timers)), "total": len(self.declared_timers)},
             "option_values": {name: sorted(values) for name, values in sorted(self.option_values.items())},
             "missing": self.missing(),
         }
 
 
-def measure(processes: Iterable[Process], traces: Iterable[tuple[str, Row]]) -> list[ProcessCoverage]:
-    """Coverage per batch process from the decision traces of scenario runs."""
+def measure(
+    processes: Iterable[Process], traces: Iterable[tuple[str, Row]], timers: Iterable[tuple[str, str]] = ()
+) -> list[ProcessCoverage]:
+    """Coverage per batch process from the decision traces of scenario runs and the timers they fired
+    ((process, FILE:LINE) each)."""
     coverage = {p.symbolic_name: ProcessCoverage(p) for p in processes if p.kind == "batch"}
     for process, trace in traces:
         entry = coverage.get(process)
         if entry is not None:
             _add(entry, trace)
+    for process, where in timers:
+        if process in coverage:
+            coverage[process].timers.add(where)
     return list(coverage.values())
 
 

@@ -90,6 +90,7 @@ class Outcome:
     traces: list[tuple[str, Row]] = field(default_factory=list)
     rendered: dict[str, list[Row]] = field(default_factory=dict)  # the outbox rows, as rendered
     fields: dict[str, Row] = field(default_factory=dict)  # the card fields of each user's newest card
+    timers: list[tuple[str, str]] = field(default_factory=list)  # (process, FILE:LINE) of each timer fired
 
 
 @dataclass
@@ -327,6 +328,7 @@ def collect_outcome(engine: Engine) -> Outcome:
                 [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in moves]
             )
             outcome.traces += [(card["process"], row["trace"]) for row in moves]
+        outcome.timers = [(row["process"], row["location"]) for row in timers.listing(connection, status="fired")]
         for email in queries.list_outbox(connection):
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
             outcome.emails.setdefault(user, []).append((email["template"], email["recipient"]))

@@ -56,7 +56,8 @@ def run_suite(workspace: Workspace, paths: list[Path]) -> Suite:
         else:
             suite.not_run += 1
     suite.diagnostics = sort_unique(suite.diagnostics)
-    suite.coverage = measure(workspace.processes.values(), (t for r in suite.results for t in r.outcome.traces))
+    traces = (t for r in suite.results for t in r.outcome.traces)
+    suite.coverage = measure(workspace.processes.values(), traces, (t for r in suite.results for t in r.outcome.timers))
     return suite
 
 
