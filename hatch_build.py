@@ -23,6 +23,7 @@ SHIPPED = {
     "schedule.yaml": "engine/reference/schedule.yaml",
     "roles.yaml": "engine/reference/roles.yaml",
     "connectors.yaml": "engine/reference/connectors.yaml",
+    "calendar.yaml": "engine/reference/calendar.yaml",
 }
 
 

@@ -73,7 +73,7 @@ def test_an_order_guard_dropped_is_refused_and_orders_nothing(cf: Run, workspace
     (E263), and the batch sync refuses to run, so no card reaches `ordered` without an order."""
     assert cf("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # queued: processing
     edit(workspace, "processing\n    dest: ordered\n    guard: bureau.accepted\n", "processing\n    dest: ordered\n")
-    assert ("E263", ORDER_FILE, 133) in diagnostics(cf)
+    assert ("E263", ORDER_FILE, 159) in diagnostics(cf)
     result = cf("queue", "run")
     assert result.exit_code == 1
     assert cards(cf) == [("u1", "processing")]
@@ -88,7 +88,7 @@ def test_an_order_transition_without_call_or_guard_is_refused(cf: Run, workspace
     edit(workspace, accepted, "processing\n    dest: ordered\n")
     refused = "  - trigger: order\n    source: processing\n    dest: failed\n    guard: not bureau.accepted\n" + INVOKE
     edit(workspace, refused, "")
-    assert ("E264", ORDER_FILE, 132) in diagnostics(cf)
+    assert ("E264", ORDER_FILE, 158) in diagnostics(cf)
     assert cf("queue", "run").exit_code == 1
     assert cards(cf) == [("u1", "processing")]
     assert order_files(stored.folder) == []
@@ -107,7 +107,7 @@ def test_a_postpone_guard_reading_the_bureau_is_refused_and_orders_nothing(
         "  - trigger: postpone\n    source: requested\n    dest: requested\n    guard: bureau.order_id\n",
     )
     result = cf("validate")
-    assert f"{ORDER_FILE}:126:12: E260" in result.stdout
+    assert f"{ORDER_FILE}:140:12: E260" in result.stdout
     assert "cardflow upgrade-workspace" in result.stdout
     assert cf("postpone", str(card["id"]), "--as", "ap1").exit_code == 1
     assert cards(cf) == [("u1", "requested")]
@@ -168,7 +168,7 @@ def test_upgrade_workspace_adds_invoke_after_each_guard_keeping_the_rest(run: Ru
     assert len(changes) == 8
     assert changes[0] == {
         "file": ORDER_FILE,
-        "line": 79,
+        "line": 93,
         "col": 5,
         "transition": "#3 (start: registered -> ordered)",
         "added": "invoke: bureau.order",
@@ -219,7 +219,7 @@ def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, w
     assert result.exit_code == 1
     assert "would still have errors" in result.stderr
     (line,) = result.stdout.splitlines()  # the one error the rewrite would leave, where the added `invoke:` would stand
-    assert line.startswith(f"{ORDER_FILE}:127:13: E263 ")
+    assert line.startswith(f"{ORDER_FILE}:141:13: E263 ")
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 

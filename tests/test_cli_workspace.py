@@ -36,7 +36,7 @@ def test_validate_reports_many_errors_sorted_in_one_run(run: Run, workspace: Pat
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     found = [re.match(r"(\S+):(\d+):(\d+): (E\d+)", line).groups() for line in lines]  # type: ignore[union-attr]
-    assert [(int(line), code) for _, line, _, code in found] == [(3, "E103"), (6, "E101"), (42, "E302"), (48, "E203")]
+    assert [(int(line), code) for _, line, _, code in found] == [(3, "E103"), (6, "E101"), (56, "E302"), (62, "E203")]
     assert {file for file, *_ in found} == {"processes/CardsBoProcRequestMulitple.yaml"}
 
 

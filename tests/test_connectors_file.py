@@ -104,7 +104,7 @@ def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_wher
     refusals = [line for line in result.stdout.splitlines() if " E315 " in line]
     assert len(refusals) == 8
     assert refusals[0] == (
-        "processes/CardsAddonExtProdBoProcOrderMultiple.yaml:80:13: E315 invoke 'bureau.order' names no connector"
+        "processes/CardsAddonExtProdBoProcOrderMultiple.yaml:94:13: E315 invoke 'bureau.order' names no connector"
         " operation connectors.yaml declares (did you mean 'bureau.place_order'?) (declared: bureau.place_order, bureau.status)"
     )
 

@@ -22,6 +22,8 @@ ORDER_BOOLS = [
     "CardsAddonExtProdSelectProductionType",
 ]
 Golden = Callable[[str, str], None]
+#: The options of the reminders' timers: not varied (no guard reads them), shown with their values.
+REMINDERS = {"CardsApprovalEscalationDays": 0, "CardsApprovalReminderDays": 3}
 
 
 def matrix_json(run: Run, *args: str) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Gol
     data = json.loads(result.stdout)
     assert data["process"] == ORDER
     assert data["varied"] == ORDER_BOOLS
-    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"]}
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"], **REMINDERS}
     assert len(data["combinations"]) == 2 ** len(ORDER_BOOLS)
     assert [list(c["options"].values()) for c in data["combinations"][:3]] == [
         [False, False, False, False, False],
@@ -89,7 +91,7 @@ def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
     assert result.exit_code == 0
     golden("matrix_request.json", result.stdout)
     data = json.loads(result.stdout)
-    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {}
+    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == REMINDERS
     off, on = data["combinations"]
     assert (off["options"], off["start"], off["end_states"]) == ({"CardsBatchRequestApproval": False}, ["approved"], ["approved"])
     assert off["flags"] == []
@@ -100,7 +102,7 @@ def test_set_pins_a_variable_and_fixes_a_list(run: Run) -> None:
     """--set pins a bool (not varied, shown as fixed) and gives a list its value."""
     data = matrix_json(run, ORDER, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
     assert QUEUE not in data["varied"] and len(data["combinations"]) == 16
-    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False}
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS}
     assert all("processing" not in c["start"] for c in data["combinations"])
 
 
@@ -112,7 +114,7 @@ def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     assert lines[0].split() == ["CardsBatchRequestApproval", "start", "end", "states", "flags"]
     assert lines[1].split()[:4] == ["*", "false", "approved", "approved"]
     assert lines[2].split()[:3] == ["true", "requested", "(approval_requested)"]
-    assert "fixed: none" in lines
+    assert "fixed: CardsApprovalEscalationDays = 0, CardsApprovalReminderDays = 3" in lines
 
 
 def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) -> None:

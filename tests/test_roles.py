@@ -31,10 +31,11 @@ def with_auditor(workspace: Path) -> Path:
     return workspace
 
 
-def test_the_reference_workspace_declares_four_roles_and_the_system_role() -> None:
-    """The shipped roles.yaml declares operator, approver, admin and BaseRoleBatchSync, the system's role."""
+def test_the_reference_workspace_declares_its_roles_and_the_system_role() -> None:
+    """The shipped roles.yaml declares operator, approver, escalation_approver, admin and
+    BaseRoleBatchSync, the system's role."""
     found = load_workspace(ROOT)
-    assert list(found.roles) == ["operator", "approver", "admin", "BaseRoleBatchSync"] and found.ok
+    assert list(found.roles) == ["operator", "approver", "escalation_approver", "admin", "BaseRoleBatchSync"] and found.ok
     assert system_role(found.roles) == "BaseRoleBatchSync"
     assert all(role.description and role.sv for role in found.roles.values())
 

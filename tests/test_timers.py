@@ -32,12 +32,10 @@ TIMED = """  requested:
         max: 3
 """
 TRIGGERS = """triggers:
-  start:
 """
 REMIND = """triggers:
   remind:
     description: Remind the approvers of a request that waits.
-  start:
 """
 LOOP = """  - trigger: postpone
     source: requested
@@ -54,11 +52,26 @@ FRIDAY = "2026-12-04T09:00:00Z"
 APPROVAL = ("--set", "CardsBatchRequestApproval=true")
 
 
+#: The shipped reminders and escalation of a waiting request, which these tests replace by their own.
+SHIPPED = """    # Reminders and escalation while it waits (CardsScriptReminderOptions; working days of calendar.yaml)
+    timers:
+      - after: options.CardsApprovalReminderDays
+        every: options.CardsApprovalReminderDays
+        max: 3
+        working_days: true
+        fire: remind_approvers
+      - after: options.CardsApprovalEscalationDays
+        working_days: true
+        fire: escalate
+"""
+
+
 def timed(workspace: Path, timers: str = TIMED) -> Path:
-    """The reference workspace whose waiting requests are reminded (`remind`, a self-loop) by `timers`."""
+    """The reference workspace whose waiting requests are reminded (`remind`, a self-loop) by `timers`
+    instead of the shipped timers."""
     path = workspace / REQUEST_FILE
-    text = path.read_text(encoding="utf-8")
-    assert WAITING in text and TRIGGERS in text and LOOP in text
+    text = path.read_text(encoding="utf-8").replace(WAITING + SHIPPED, WAITING)
+    assert WAITING in text and TRIGGERS in text and LOOP in text and SHIPPED not in text
     path.write_text(text.replace(WAITING, timers).replace(TRIGGERS, REMIND).replace(LOOP, REMINDING), encoding="utf-8")
     return workspace
 
@@ -346,11 +359,12 @@ def test_coverage_counts_each_timer_fired_by_the_scenarios(run: Run, workspace: 
     """A timer is a coverage goal: reached once a scenario fires it, named as missing until then."""
     path = tmp_path / "remind.scenario.yaml"
     ws = ("--workspace", str(reminding(workspace)))
+    line = (workspace / REQUEST_FILE).read_text(encoding="utf-8").splitlines().index("      - after: P3D") + 1
     path.write_text(SCENARIO, encoding="utf-8")
     reached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in reached if c["process"] == REQUEST]
-    assert request["timers"] == {"fired": [f"{REQUEST_FILE}:31"], "total": 1}
+    assert request["timers"] == {"fired": [f"{REQUEST_FILE}:{line}"], "total": 1}
     path.write_text(SCENARIO.split("  - advance: P2D\n")[0] + "expect:\n  cards:\n    u1: [requested]\n", encoding="utf-8")
     unreached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in unreached if c["process"] == REQUEST]
-    assert request["timers"]["fired"] == [] and f"the timer at {REQUEST_FILE}:31 never fired" in request["missing"]
+    assert request["timers"]["fired"] == [] and f"the timer at {REQUEST_FILE}:{line} never fired" in request["missing"]

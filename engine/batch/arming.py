@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Timer
 from engine.definitions.model import Process, Workspace
-from engine.definitions.timers import at_date, due_after
+from engine.definitions.timers import at_date, due_after, duration_of
 from engine.store import timers
 from engine.store.queries import Row
 
@@ -41,7 +41,15 @@ class Gathered(Protocol):
     tuples: Any
 
 
-def arm_work(connection: Connection, timed: Timed, workspace: Workspace | None, work: Gathered, lost: set[int], at: str) -> None:
+def arm_work(
+    connection: Connection,
+    timed: Timed,
+    workspace: Workspace | None,
+    work: Gathered,
+    lost: set[int],
+    at: str,
+    options: Mapping[str, Any],
+) -> None:
     """Drop the armed timers of the cards that left their state and arm those of the state each card
     (changed or new) is now in; nothing for the cards another command moved (`lost`)."""
     left, now_in, fields = set(), {}, {}
@@ -58,16 +66,21 @@ def arm_work(connection: Connection, timed: Timed, workspace: Workspace | None, 
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    timers.arm(connection, list(_armed(timed, now_in, fields, at, calendar)))
+    timers.arm(connection, list(_armed(timed, now_in, fields, at, calendar, options)))
 
 
 def _armed(
-    timed: Timed, now_in: dict[int, tuple[str, str]], fields: dict[int, str | None], at: str, calendar: Calendar
+    timed: Timed,
+    now_in: dict[int, tuple[str, str]],
+    fields: dict[int, str | None],
+    at: str,
+    calendar: Calendar,
+    options: Mapping[str, Any],
 ) -> Iterator[Row]:
     for card, (process, state) in now_in.items():
         for timer in timed.get(process, {}).get(state, ()):
-            due = _due(timer, fields.get(card), at, calendar)
-            if due is None:  # at a date field the card has no value for: nothing to wait for
+            due = _due(timer, fields.get(card), at, calendar, options)
+            if due is None:  # at a date field the card has no value for, or turned off by its options
                 continue
             yield {
                 "card_id": card,
@@ -82,10 +95,11 @@ def _armed(
             }
 
 
-def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar) -> str | None:
+def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options: Mapping[str, Any]) -> str | None:
     if timer.at is not None:
         return at_date(json.loads(fields).get(timer.at) if fields else None, timer.offset)
-    return due_after(at, str(timer.after), calendar if timer.working_days else None)
+    after = duration_of(str(timer.after), options)
+    return None if after is None else due_after(at, after, calendar if timer.working_days else None)
 
 
 def new_cards(rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]) -> list[Row]:

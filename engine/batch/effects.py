@@ -60,7 +60,8 @@ class Work:
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
         if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming)
-            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at)
+            options = context.options.as_dict() if context.options is not None else context.compiled.option_values
+            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
         rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})

@@ -8,7 +8,9 @@ next firing after `now`: after a downtime it fires once, not once for each perio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -25,7 +27,7 @@ from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
-from engine.definitions.timers import next_due
+from engine.definitions.timers import duration_of, next_due
 from engine.errors import Refused
 from engine.outbound.bureau import Connector
 from engine.store import queries, timers
@@ -120,7 +122,8 @@ def _fire(
     templates: Templates,
     at: str,
 ) -> TimerResult:
-    """Fire the claimed timer's trigger on its card as the system (its next firing armed when it repeats)."""
+    """Fire the claimed timer's trigger on its card as the system (its next firing armed when it repeats),
+    as part of the run `timers-AT`: the approvers' emails of one run's reminders are one email each."""
     workspace = firings.workspace
     process = workspace.processes.get(row["process"])
     if card is None or card["state"] != row["state"] or process is None:
@@ -132,22 +135,33 @@ def _fire(
     try:
         done = _apply(
             connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],
-            system_actor(workspace), connector, reason, templates,
+            system_actor(workspace), connector, reason, templates, batch_id=f"timers-{at}",
         )  # fmt: skip
     except Refused as refused:
         timers.claim_again(connection, row["id"], "refused", at, refused.message)
         return _result(row, "refused", card["state"], refused.message)
-    _repeat(connection, process.states[row["state"]].timers, row, done.dest, at, workspace.calendar)
+    _repeat(connection, process.states[row["state"]].timers, row, done.dest, at, workspace.calendar, options.as_dict())
     if done.status == PENDING:  # its trigger makes a call: the card moves once it is answered
         return _result(row, "fired", card["state"], done.message)
     return _result(row, "fired", done.dest)
 
 
-def _repeat(connection: Connection, declared: tuple[Timer, ...], row: Row, dest: str | None, at: str, calendar: Calendar) -> None:
+def _repeat(
+    connection: Connection,
+    declared: tuple[Timer, ...],
+    row: Row,
+    dest: str | None,
+    at: str,
+    calendar: Calendar,
+    options: Mapping[str, Any],
+) -> None:
     """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
     timer = declared[row["timer"]] if row["timer"] < len(declared) else None
     if timer is None or timer.every is None or dest != row["state"] or row["fired"] + 1 >= (timer.most or 0):
         return
-    following = next_due(row["due_at"], timer.every, at, calendar if timer.working_days else None)
+    every = duration_of(timer.every, options)
+    if every is None:  # turned off by the options
+        return
+    following = next_due(row["due_at"], every, at, calendar if timer.working_days else None)
     keep = ("card_id", "process", "state", "timer", "location", "trigger")
     timers.arm(connection, [{**{k: row[k] for k in keep}, "due_at": following, "fired": row["fired"] + 1, "armed_at": at}])

@@ -17,7 +17,7 @@ from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
 from engine.definitions.options import declared_options
-from engine.definitions.timers import check_timers
+from engine.definitions.timers import check_timers, literal, timers_of
 from engine.definitions.variable_checks import check_variables
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import readable_fields
@@ -29,7 +29,7 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "guard": frozenset({"user", "card", "options", "batch", "actor", "now"}),  # and the answers of calls (`call_roots`)
     "effect condition": frozenset({"user", "card", "options", "batch", "actor", "now"}),
     "effect value": frozenset({"user", "card", "options", "batch", "actor", "now"}),
-    "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
+    "production type": frozenset({"options"}),  # also `exclusive` and timer durations: decided by the options alone
     "selection": frozenset({"user"}),
 }
 #: The attributes of the fixed records; `user` and `actor` carry any imported attribute.
@@ -70,6 +70,7 @@ def expressions_of(process: Process) -> Iterator[Placed]:
     if process.production_type:
         yield Placed(process, process.production_type.choices, "production type")
         yield Placed(process, process.production_type.selectable, "production type")
+    yield from _timer_expressions(process)
     for transition in process.transitions:
         if transition.guard:
             yield Placed(process, transition.guard, "guard")
@@ -78,6 +79,16 @@ def expressions_of(process: Process) -> Iterator[Placed]:
                 yield Placed(process, effect.when, "effect condition")
             for value in effects.kind(effect).expressions(effect):
                 yield Placed(process, value, "effect value")
+
+
+def _timer_expressions(process: Process) -> Iterator[Placed]:
+    """The durations of timers written as expressions over options (`after: options.Days`)."""
+    for timer in timers_of(process):
+        for key in ("after", "every"):
+            text = getattr(timer, key)
+            if text is not None and not literal(text):
+                where = process.document.at(("states", timer.state, "timers", timer.index, key))
+                yield Placed(process, Source(text, where), "production type")
 
 
 def expression_problems(

@@ -31,6 +31,7 @@ DEFAULT_ROLES: dict[str, Role] = {
     for role in (
         Role("operator", "Runs batch orders and acts on the cards of a batch."),
         Role("approver", "Decides on card requests (four-eyes, never on a request of their own)."),
+        Role("escalation_approver", "Gets the card requests that waited too long for a decision (CardsApprovalEscalationDays)."),
         Role("admin", "Administers cardflow, its users and its releases."),
         Role("BaseRoleBatchSync", "The role the system's scheduled processes run as (the vendor's batch sync).", system=True),
     )

@@ -3,7 +3,8 @@
     states:
       requested:
         timers:
-          - after: P3D          # ISO 8601: P3D, PT12H, P1W, P1M
+          - after: P3D          # ISO 8601: P3D, PT12H, P1W, P1M; or an expression over options
+                                #   (`options.Days`: a whole number is days; 0 turns the timer off)
             fire: remind        # a trigger a transition takes from this state
             every: P1D          # optional: again each period ...
             max: 5              # ... at most this many times in all (required with `every`)
@@ -19,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import isodate
 
 from engine.definitions.calendar import Calendar
 from engine.definitions.declared import Timer
+from engine.definitions.expressions import parse
 from engine.definitions.model import OptionScript, Process
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
@@ -77,6 +80,32 @@ def next_due(due: str, every: str, now: str, calendar: Calendar | None = None) -
     return following
 
 
+def literal(text: str) -> bool:
+    """Whether a timer's duration is written as ISO 8601 (`P3D`, `-P60D`), not as an expression over options."""
+    return text.lstrip("-").startswith("P")
+
+
+def duration_of(text: str, options: Mapping[str, Any]) -> str | None:
+    """A timer's duration as ISO 8601 text: as written, or the value of its expression over `options`
+    (a whole number is that many days); None when that is zero or less (the timer is off)."""
+    if literal(text):
+        return text
+    value = parse(text).evaluate({"options": options})[0]
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return f"P{value}D" if value > 0 else None
+    return str(value) if _positive(str(value)) else None
+
+
+def _positive(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except BadDuration:
+        return False
+    return True
+
+
 def timers_of(process: Process) -> Iterator[Timer]:
     """Every timer a process declares, state by state."""
     for state in process.states.values():
@@ -93,13 +122,13 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
             for key in ("after", "every"):
                 text = getattr(timer, key)
                 try:
-                    if text is not None:
+                    if text is not None and literal(text):  # an expression over options: check_expressions
                         parse_duration(text)
                 except BadDuration as bad:
                     yield diagnostic(process.document.at((*where, key)), "E265", key=key, problem=str(bad))
             for key in ("after", "every") if timer.working_days else ():
                 text = getattr(timer, key)
-                if text is not None and working_days(text) is None:
+                if text is not None and literal(text) and working_days(text) is None:
                     yield diagnostic(process.document.at((*where, key)), "E268", key=key, text=text)
             if timer.every is not None and timer.most is None:
                 yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)

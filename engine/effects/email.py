@@ -150,7 +150,8 @@ def _to_group(effect: Email, firing: Firing) -> None:
         members = [user for user in context.approvers_of(card) if user["id"] != waiting_on]
     entry = {"id": card["id"], "holder": person(firing.holder), "production_type": card["production_type"]}
     for member in members:
-        firing.work.approvals[member["id"]].append({"card": entry, "template": effect.email, "batch": card["batch_id"]})
+        batch = firing.batch.get("id") or card["batch_id"]  # the run that fired it: one email a run and member
+        firing.work.approvals[member["id"]].append({"card": entry, "template": effect.email, "batch": batch})
 
 
 def flush(connection: Connection, context: FireContext, work: Work, lost: set[int]) -> None:

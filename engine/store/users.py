@@ -30,7 +30,7 @@ REQUIRED = ("id", "name", "email", "state")
 USER_STATES = ("active", "inactive")
 #: The roles a users file may give when the caller names none (the default roles of a workspace
 #: without roles.yaml; `users import` passes the workspace's roles).
-ROLES = ("operator", "approver", "admin", "BaseRoleBatchSync")
+ROLES = ("operator", "approver", "escalation_approver", "admin", "BaseRoleBatchSync")
 FORMATS = ("csv", "json", "yaml")
 #: Attributes nest at most this deep (a list in a mapping in a list ...).
 MAX_DEPTH = 16

@@ -33,6 +33,8 @@ SHIPPED = sorted(path.relative_to(EMAIL).as_posix() for path in EMAIL.rglob("*")
 KIND = {
     "card_ordered": "holder",
     "approval_requested": "approvers",
+    "approval_reminder": "approvers",
+    "approval_escalated": "role",
     "request_approved": "requester",
     "request_rejected": "requester",
 }
