@@ -368,3 +368,29 @@ def test_coverage_counts_each_timer_fired_by_the_scenarios(run: Run, workspace: 
     unreached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in unreached if c["process"] == REQUEST]
     assert request["timers"]["fired"] == [] and f"the timer at {REQUEST_FILE}:{line} never fired" in request["missing"]
+
+
+def test_a_timer_whose_trigger_no_transition_takes_is_refused_and_the_others_of_its_chunk_fire(
+    cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The due timers of one transaction fire together: u2's reminder is refused (its guard does not
+    hold), marked so with why (exit 1), while u1's fires and is written."""
+    timed(workspace, TIMED.replace("        every: P1D\n        max: 3\n", ""))
+    path = workspace / REQUEST_FILE
+    text = path.read_text(encoding="utf-8")
+    looping = "  - trigger: remind\n    source: requested\n    dest: requested\n"
+    path.write_text(text.replace(looping, looping + "    guard: user.id == 'u1'\n"), encoding="utf-8")
+    ws = ("--workspace", str(workspace))
+    first, second = (
+        r["card"]
+        for r in ok(cf("run", REQUEST, "--user", "u1", "--user", "u2", "--as", "op1", "--json", *ws, *APPROVAL))["results"]
+    )
+    at(monkeypatch, "2026-12-07T09:00:00Z")
+    result = cf("timers", "run", "--json", *ws)
+    assert result.exit_code == 1
+    outcome = {r["card"]: (r["status"], r["message"]) for r in json.loads(result.stdout)}
+    assert outcome[first] == ("fired", None)
+    assert outcome[second][0] == "refused" and "no transition of it fits" in outcome[second][1]
+    reminded = [t for t in ok(cf("explain", str(first), "--json", *ws))["transitions"] if t["trigger"] == "remind"]
+    refused = [t for t in ok(cf("explain", str(second), "--json", *ws))["transitions"] if t["trigger"] == "remind"]
+    assert len(reminded) == 1 and refused == []

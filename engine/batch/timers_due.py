@@ -18,6 +18,7 @@ from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import outbox_of
 from engine.batch.calls_due import options_of
 from engine.batch.results import PENDING
+from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
 from engine.definitions.calendar import Calendar
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -80,16 +81,63 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
                 claimed = timers.claim_all(connection, [row["id"] for row in due], at)
                 cards = queries.get_cards(connection, {row["card_id"] for row in due}, lock=True)
                 holders = queries.users_by_id(connection, {card["user_id"] for card in cards.values()})
-                for row in due:
-                    card = cards.get(row["card_id"])
-                    if row["id"] not in claimed:
-                        results.append(
-                            _result(row, "gone", card["state"] if card else None, "fired or dropped by another command")
-                        )
-                        continue
-                    results.append(_fire(connection, firings, outbox, row, card, holders, templates, at))
+                chunk = _Chunk(connection, firings, outbox, cards, holders, templates, at)
+                results += chunk.fire([row for row in due if row["id"] in claimed])
+                gone = "fired or dropped by another command"
+                results += [_result(row, "gone", _state(cards, row), gone) for row in due if row["id"] not in claimed]
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
     return results
+
+
+def _state(cards: dict[int, Row], row: Row) -> str | None:
+    card = cards.get(row["card_id"])
+    return card["state"] if card else None
+
+
+@dataclass
+class _Chunk:
+    """The claimed timers of one transaction: those whose trigger makes no call fired together, a unit
+    of work per process and batch; the others one by one (their calls go through the outbox)."""
+
+    connection: Connection
+    firings: _Firings
+    connector: Connector
+    cards: dict[int, Row]
+    holders: dict[str, Row]
+    templates: Templates
+    at: str
+
+    def fire(self, due: list[Row]) -> list[TimerResult]:
+        workspace, results = self.firings.workspace, []
+        groups: dict[tuple[str, str | None], list[tuple[Row, Row]]] = {}
+        for row in due:
+            card, process = self.cards.get(row["card_id"]), workspace.processes.get(row["process"])
+            if card is not None and process is not None and card["state"] == row["state"]:
+                made = self.firings.of(self.connection, process, card["batch_id"])
+                if plain(process, made[0], row["trigger"], row["state"]):
+                    groups.setdefault((process.symbolic_name, card["batch_id"]), []).append((row, card))
+                    continue
+            results.append(_fire(self.connection, self.firings, self.connector, row, card, self.holders, self.templates, self.at))
+        for (name, batch), claimed in groups.items():
+            process = workspace.processes[name]
+            made = self.firings.of(self.connection, process, batch)
+            actor = system_actor(workspace)
+            args = (self.holders, actor, self.connector, self.templates, self.at, _reason)
+            done = fire_group(self.connection, workspace, made, claimed, *args)
+            for row, _ in claimed:
+                fired = done[row["id"]]
+                if fired.refused is not None:
+                    timers.claim_again(self.connection, row["id"], "refused", self.at, fired.refused)
+                    results.append(_result(row, "refused", row["state"], fired.refused))
+                    continue
+                declared = process.states[row["state"]].timers
+                _repeat(self.connection, declared, row, fired.dest, self.at, workspace.calendar, made[1].as_dict())
+                results.append(_result(row, "fired", fired.dest))
+        return results
+
+
+def _reason(row: Row) -> str:
+    return f"fired by the timer at {row['location']}, due {row['due_at']}"
 
 
 class _Firings:
@@ -131,7 +179,7 @@ def _fire(
         return _result(row, "gone", card["state"] if card else None, why)
     compiled, options = firings.of(connection, process, card["batch_id"])
     holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
-    reason = f"fired by the timer at {row['location']}, due {row['due_at']}"
+    reason = _reason(row)
     try:
         done = _apply(
             connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],

@@ -1,0 +1,109 @@
+"""A chunk of claimed timers fired in one unit of work: the cards of one process and batch share a
+firing context and their rows are written by one flush (what makes 10,000 due timers cheap). A
+card whose trigger is refused leaves nothing of its own in the unit of work (its rows are taken
+back), and its timer says why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from engine.batch.effects import FireContext, Work, fire
+from engine.definitions.compile import CompiledProcess
+from engine.definitions.model import Process, Workspace
+from engine.definitions.options import EffectiveOptions
+from engine.definitions.templates import Templates
+from engine.errors import Refused
+from engine.outbound.bureau import Connector
+from engine.store import queries
+from engine.store.queries import Row
+from engine.store.views import batch_view
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What firing one timer's trigger did: the card's new state, or why it was refused."""
+
+    dest: str | None
+    refused: str | None = None
+
+
+def fire_group(
+    connection: Connection,
+    workspace: Workspace,
+    made: tuple[CompiledProcess, EffectiveOptions],
+    claimed: list[tuple[Row, Row]],
+    holders: dict[str, Row],
+    actor: Row,
+    connector: Connector,
+    templates: Templates,
+    at: str,
+    reason_of: Callable[[Row], str],
+) -> dict[int, Fired]:
+    """Fire each (timer, card) of one process and batch in one unit of work; by timer id, what it did."""
+    compiled, options = made
+    context = FireContext(
+        compiled, connector, templates, actor, compiled.fingerprint, at,
+        connection=connection, workspace=workspace, options=options,
+    )  # fmt: skip
+    context.people.update(holders)
+    card_batch = claimed[0][1]["batch_id"]
+    batch = batch_view(queries.get_batch(connection, card_batch) or {"id": card_batch})
+    batch["id"] = f"timers-{at}"  # the run that fired them: one approvers' email a run
+    earlier = queries.order_counts(connection, [card["id"] for _, card in claimed])
+    work, done = Work(), {}
+    for row, card in claimed:
+        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
+        mark = _mark(work)
+        try:
+            decision = fire(
+                context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
+                reason=reason_of(row), earlier_orders=earlier.get(card["id"], 0),
+            )  # fmt: skip
+        except Refused as refused:
+            _undo(work, mark)
+            done[row["id"]] = Fired(None, refused.message)
+            continue
+        if decision.dest is None:
+            _undo(work, mark)
+            done[row["id"]] = Fired(
+                None, f"{row['trigger']} refused, nothing changed: no transition of it fits card {card['id']}"
+            )
+            continue
+        done[row["id"]] = Fired(decision.dest)
+    lost = work.flush(connection, context)
+    for row, card in claimed:
+        if card["id"] in lost and done[row["id"]].refused is None:
+            done[row["id"]] = Fired(None, f"card {card['id']} was moved by another command meanwhile")
+    return done
+
+
+def plain(process: Process, compiled: CompiledProcess, trigger: str, state: str) -> bool:
+    """Whether a timer's trigger fires without a call (a call goes through the outbox, a timer at a time)."""
+    return process.kind == "batch" and compiled.call_of(trigger, state) is None
+
+
+Mark = tuple[dict[str, int], int, dict[str, int], int, set[int]]
+
+
+def _mark(work: Work) -> Mark:
+    """How much of each list the unit of work holds now."""
+    rows = {name: len(found) for name, found in work.rows.items()}
+    approvals = {name: len(found) for name, found in work.approvals.items()}
+    return rows, len(work.changes), approvals, len(work.answered_calls), set(work.fired)
+
+
+def _undo(work: Work, mark: Mark) -> None:
+    """Take back what was gathered since `mark` (a firing that was refused half-way)."""
+    rows, changes, approvals, answered, fired = mark
+    for name, found in work.rows.items():
+        del found[rows.get(name, 0) :]
+    for name, found in work.approvals.items():
+        del found[approvals.get(name, 0) :]
+    del work.changes[changes:]
+    del work.answered_calls[answered:]
+    work.decision_ids = {row["id"] for row in work.rows.get("decisions", ())}
+    for card in set(work.fired) - fired:
+        del work.fired[card]
