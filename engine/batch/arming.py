@@ -5,7 +5,7 @@ its state loses its armed ones. A transition back into the state a card is in ke
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -56,17 +56,22 @@ def arm_work(
     for change in work.changes:
         if change["id"] in lost:
             continue
+        states = timed.get(change["process"], {})
         if change["state"] != change["was"]:
-            left.add(change["id"])
-            now_in[change["id"]] = (change["process"], change["state"])
-            fields[change["id"]] = change.get("fields")
-    for card in new_cards(work.rows, work.tuples):
+            if change["was"] in states:  # only a state with timers has some to drop
+                left.add(change["id"])
+            if change["state"] in states:
+                now_in[change["id"]] = (change["process"], change["state"])
+                fields[change["id"]] = change.get("fields")
+    for card in new_cards(work.rows, work.tuples, timed):
         now_in[card["id"]] = (card["process"], card["state"])
         fields[card["id"]] = card.get("fields")
+    if not left and not now_in:
+        return
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    timers.arm(connection, list(_armed(timed, now_in, fields, at, calendar, options)))
+    timers.arm_tuples(connection, _armed(timed, now_in, fields, at, calendar, options))
 
 
 def _armed(
@@ -76,23 +81,26 @@ def _armed(
     at: str,
     calendar: Calendar,
     options: Mapping[str, Any],
-) -> Iterator[Row]:
-    for card, (process, state) in now_in.items():
-        for timer in timed.get(process, {}).get(state, ()):
-            due = _due(timer, fields.get(card), at, calendar, options)
-            if due is None:  # at a date field the card has no value for, or turned off by its options
+) -> list[tuple[Any, ...]]:
+    """The rows of the timers armed, as tuples of `timers.COLUMNS`: a timer due after a duration is
+    due at one moment for every card entering its state now, worked out once."""
+    by_state: dict[tuple[str, str], list[int]] = {}
+    for card, entered in now_in.items():
+        by_state.setdefault(entered, []).append(card)
+    found: list[tuple[Any, ...]] = []
+    for (process, state), cards in by_state.items():
+        for timer in timed[process][state]:
+            head = (process, state, timer.index, timer.where, timer.fire)
+            if timer.at is None:
+                due = _due(timer, None, at, calendar, options)
+                if due is not None:  # None: turned off by its options
+                    found += [(card, *head, due, 0, "armed", at) for card in cards]
                 continue
-            yield {
-                "card_id": card,
-                "process": process,
-                "state": state,
-                "timer": timer.index,
-                "location": timer.where,
-                "trigger": timer.fire,
-                "due_at": due,
-                "fired": 0,
-                "armed_at": at,
-            }
+            for card in cards:
+                due = _due(timer, fields.get(card), at, calendar, options)
+                if due is not None:  # None: the card has no date in that field
+                    found.append((card, *head, due, 0, "armed", at))
+    return found
 
 
 def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options: Mapping[str, Any]) -> str | None:
@@ -102,14 +110,22 @@ def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options:
     return None if after is None else due_after(at, after, calendar if timer.working_days else None)
 
 
-def new_cards(rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]]) -> list[Row]:
-    """The cards a unit of work inserts (as rows or as tuples), each with its id, process and state."""
+def new_cards(
+    rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], timed: Timed
+) -> list[Row]:
+    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, each with its
+    id, process, state and fields (a batch's many new cards in other states cost a look each)."""
     found = [
         {"id": card["id"], "process": card["process"], "state": card["state"], "fields": card.get("fields")}
         for card in rows.get("cards", ())
+        if card["state"] in timed.get(card["process"], ())
     ]
     for (table, columns), values in tuples.items():
         if table == "cards":
             id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")
-            found += [{"id": v[id_at], "process": v[process_at], "state": v[state_at]} for v in values]
+            found += [
+                {"id": v[id_at], "process": v[process_at], "state": v[state_at]}
+                for v in values
+                if v[state_at] in timed.get(v[process_at], ())
+            ]
     return found

@@ -4,11 +4,12 @@ when it leaves, each fired once (engine.batch.timers_due)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
 from engine.store import db
-from engine.store.queries import Row, insert_many
+from engine.store.queries import Row, insert_many, insert_tuples
 
 STATUSES = ("armed", "fired", "refused")
 
@@ -18,6 +19,15 @@ def arm(connection: Connection, rows: Sequence[Row]) -> None:
     `armed_at`)."""
     if rows:
         insert_many(connection, db.timers, [{**row, "status": "armed"} for row in rows])
+
+
+#: The columns of a timer armed, in the order `arm_tuples` takes them.
+COLUMNS = ("card_id", "process", "state", "timer", "location", "trigger", "due_at", "fired", "status", "armed_at")
+
+
+def arm_tuples(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Write armed timers given as tuples of COLUMNS (a batch's many, without a dict each)."""
+    insert_tuples(connection, "timers", COLUMNS, rows)
 
 
 def drop(connection: Connection, cards: Iterable[int]) -> None:
