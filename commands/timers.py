@@ -35,7 +35,16 @@ def timers(ctx: click.Context, due_before: str | None, db: str | None, as_json: 
     """
     if ctx.invoked_subcommand is not None:
         return
+    from engine.clock import moment, stamp
+    from engine.errors import UsageError
     from engine.store import timers as stored
+
+    if due_before is not None:
+        try:
+            due_before = stamp(moment(due_before))
+        except ValueError:
+            example = "as 2026-12-10 or 2026-12-10T09:00:00Z"
+            raise UsageError(f"--due-before {due_before!r} is not an ISO 8601 date or time ({example})") from None
 
     with open_reading(db) as connection:
         rows = (_row(found) for found in stored.listing(connection, due_before=due_before))

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from engine.errors import UsageError
+
 _fixed: list[str] = []
 
 
@@ -16,17 +18,28 @@ def now() -> str:
         return _fixed[-1]
     fixed = os.environ.get("CARDFLOW_NOW")
     if fixed:
+        try:
+            moment(fixed)
+        except ValueError:
+            raise UsageError(f"CARDFLOW_NOW={fixed!r} is not an ISO 8601 time (as 2026-12-04T09:00:00Z)") from None
         return fixed
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return stamp(datetime.now(UTC))
+
+
+def moment(at: str) -> datetime:
+    """An ISO-8601 time (`Z` or an offset; without one, UTC) as an aware datetime; ValueError if it is none."""
+    found = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def stamp(when: datetime) -> str:
+    """A datetime as the text rows are stamped with: UTC, to the second, `Z`."""
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def later(at: str, *, days: int = 0, hours: int = 0) -> str:
     """The ISO-8601 time (UTC, seconds) `days` and `hours` after the ISO-8601 time `at`."""
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = (moment + timedelta(days=days, hours=hours)).astimezone(UTC).replace(microsecond=0)
-    return moment.isoformat().replace("+00:00", "Z")
+    return stamp(moment(at) + timedelta(days=days, hours=hours))
 
 
 def move_to(at: str) -> None:

@@ -394,3 +394,13 @@ def test_a_timer_whose_trigger_no_transition_takes_is_refused_and_the_others_of_
     reminded = [t for t in ok(cf("explain", str(first), "--json", *ws))["transitions"] if t["trigger"] == "remind"]
     refused = [t for t in ok(cf("explain", str(second), "--json", *ws))["transitions"] if t["trigger"] == "remind"]
     assert len(reminded) == 1 and refused == []
+
+
+def test_a_date_or_a_clock_that_is_no_time_is_a_one_line_error(cf: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--due-before tomorrow` and `CARDFLOW_NOW=yesterday` would compare as text and find nothing:
+    each is a usage error (exit 2) saying what to write."""
+    result = cf("timers", "--due-before", "tomorrow")
+    assert result.exit_code == 2 and "--due-before 'tomorrow' is not an ISO 8601 date or time" in result.output
+    monkeypatch.setenv("CARDFLOW_NOW", "yesterday")
+    result = cf("timers", "run")
+    assert result.exit_code == 2 and "CARDFLOW_NOW='yesterday' is not an ISO 8601 time (as 2026-12-04T09:00:00Z)" in result.output

@@ -10,9 +10,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from engine.definitions.calendar import Calendar
-from engine.definitions.declared import Timer
-from engine.definitions.model import Process, Workspace
+from engine.definitions.declared import Calendar, Timer
+from engine.definitions.model import Workspace
 from engine.definitions.timers import at_date, due_after, duration_of
 from engine.store import timers
 from engine.store.queries import Row
@@ -21,16 +20,6 @@ from engine.store.queries import Row
 SET = "card_fields"
 #: Per process, per state, its timers (only the states that have any).
 Timed = dict[str, dict[str, tuple[Timer, ...]]]
-
-
-def timed_states(processes: Mapping[str, Process]) -> Timed:
-    """The states with timers, by process (empty when no process declares a timer)."""
-    found: Timed = {}
-    for name, process in processes.items():
-        states = {state.name: state.timers for state in process.states.values() if state.timers}
-        if states:
-            found[name] = states
-    return found
 
 
 class Gathered(Protocol):
@@ -71,7 +60,7 @@ def arm_work(
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    timers.arm_tuples(connection, _armed(timed, now_in, fields, at, calendar, options))
+    timers.arm(connection, _armed(timed, now_in, fields, at, calendar, options))
 
 
 def _armed(

@@ -99,15 +99,14 @@ class FireContext:
     deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     #: the cards, each with the trigger fired on it, whose `fire` effects led to this context's transitions
     chain: tuple[tuple[int, str], ...] = ()
-    _timed: arming.Timed | None = None
 
     @property
     def timed(self) -> arming.Timed:
         """The states with timers of the workspace's processes (of this process without a workspace)."""
-        if self._timed is None:
-            processes = self.workspace.processes if self.workspace is not None else {}
-            self._timed = arming.timed_states(processes or {self.compiled.process.symbolic_name: self.compiled.process})
-        return self._timed
+        if self.workspace is not None:
+            return self.workspace.timed
+        process = self.compiled.process
+        return {process.symbolic_name: process.timed} if process.timed else {}
 
     def user(self, user_id: str) -> Row | None:
         if user_id not in self.people and self.connection is not None:

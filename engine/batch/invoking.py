@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from engine.batch.orders import answer_view, holder_sent, order_key, order_request
+from engine.batch.orders import UNSENT, answer_view, holder_sent, order_key, order_request
 from engine.definitions.calls import is_order
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, Simulated
@@ -20,9 +20,6 @@ from engine.outbound.calls import Call, CallAnswer
 from engine.store import calls
 from engine.store.queries import Row
 from engine.store.views import card_view
-
-#: The holder's attributes a call never sends (the store's own bookkeeping).
-UNSENT = ("roles", "open_cards")
 
 
 class Calling(Protocol):

@@ -15,6 +15,10 @@ class Traced(Protocol):
     last_trace: Row | None
 
 
+#: The holder's attributes a call never sends (the store's own bookkeeping).
+UNSENT = ("roles", "open_cards")
+
+
 def order_key(card: Row, earlier_orders: int) -> str:
     """The idempotency key of a card's order: stable across crashes and time-outs (no answer, no order
     recorded), new for each new order (after a refusal, or after a production failure). One key per
@@ -27,11 +31,7 @@ def order_key(card: Row, earlier_orders: int) -> str:
 def order_request(card: Row, holder: Row, earlier_orders: int, sent: tuple[str, ...] | None = None) -> OrderRequest:
     """The order of `card`: the holder's attributes, or those the connector's operation `sends` (as the
     vendor maps CardsMapUserToCard)."""
-    chosen = (
-        {k: v for k, v in holder.items() if k not in ("roles", "open_cards")}
-        if sent is None
-        else {k: holder.get(k) for k in sent}
-    )
+    chosen = {k: v for k, v in holder.items() if k not in UNSENT} if sent is None else {k: holder.get(k) for k in sent}
     return OrderRequest(
         key=order_key(card, earlier_orders),
         card=card["id"],

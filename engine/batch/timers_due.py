@@ -20,9 +20,8 @@ from engine.batch.calls_due import options_of
 from engine.batch.results import PENDING
 from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
-from engine.definitions.calendar import Calendar
 from engine.definitions.compile import CompiledProcess, compile_process
-from engine.definitions.declared import Timer
+from engine.definitions.declared import Calendar, Timer
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions
@@ -211,5 +210,5 @@ def _repeat(
     if every is None:  # turned off by the options
         return
     following = next_due(row["due_at"], every, at, calendar if timer.working_days else None)
-    keep = ("card_id", "process", "state", "timer", "location", "trigger")
-    timers.arm(connection, [{**{k: row[k] for k in keep}, "due_at": following, "fired": row["fired"] + 1, "armed_at": at}])
+    head = tuple(row[name] for name in timers.COLUMNS[:6])  # card_id, process, state, timer, location, trigger
+    timers.arm(connection, [(*head, following, row["fired"] + 1, "armed", at)])

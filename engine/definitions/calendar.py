@@ -12,52 +12,17 @@ Wednesday 10:00. A workspace without the file works Monday to Friday.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from engine.definitions.declared import Calendar
 from engine.definitions.document import Document
+from engine.definitions.files import CALENDAR
 from engine.definitions.load import load_file
 from engine.definitions.schemas import WEEKDAYS
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic
-
-CALENDAR = "calendar.yaml"
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """The days that are not working days: weekdays of the weekend (0 Monday .. 6 Sunday), listed
-    holidays, and the public holidays of `country`."""
-
-    weekend: frozenset[int] = frozenset({5, 6})
-    holidays: frozenset[date] = frozenset()
-    country: str | None = None
-    _public: dict[int, frozenset[date]] = field(default_factory=dict, compare=False, repr=False)
-
-    def working(self, day: date) -> bool:
-        return day.weekday() not in self.weekend and day not in self.holidays and day not in self._of_year(day.year)
-
-    def add_working_days(self, at: str, days: int) -> str:
-        """The ISO 8601 time `days` working days after `at`, at the same time of day."""
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        counted = 0
-        while counted < days:
-            moment += timedelta(days=1)
-            counted += self.working(moment.date())
-        return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-    def _of_year(self, year: int) -> frozenset[date]:
-        if self.country is None:
-            return frozenset()
-        if year not in self._public:
-            import holidays  # only a calendar naming a country needs it
-
-            self._public[year] = frozenset(holidays.country_holidays(self.country, years=[year]))
-        return self._public[year]
 
 
 def read_calendar(root: Path) -> tuple[Calendar, list[Diagnostic], bytes]:

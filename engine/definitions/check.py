@@ -29,7 +29,8 @@ ROOTS_BY_PLACE: dict[str, frozenset[str]] = {
     "guard": frozenset({"user", "card", "options", "batch", "actor", "now"}),  # and the answers of calls (`call_roots`)
     "effect condition": frozenset({"user", "card", "options", "batch", "actor", "now"}),
     "effect value": frozenset({"user", "card", "options", "batch", "actor", "now"}),
-    "production type": frozenset({"options"}),  # also `exclusive` and timer durations: decided by the options alone
+    "production type": frozenset({"options"}),  # also `exclusive`: both are decided by the options alone
+    "timer duration": frozenset({"options"}),
     "selection": frozenset({"user"}),
 }
 #: The attributes of the fixed records; `user` and `actor` carry any imported attribute.
@@ -88,7 +89,7 @@ def _timer_expressions(process: Process) -> Iterator[Placed]:
             text = getattr(timer, key)
             if text is not None and not literal(text):
                 where = process.document.at(("states", timer.state, "timers", timer.index, key))
-                yield Placed(process, Source(text, where), "production type")
+                yield Placed(process, Source(text, where), "timer duration")
 
 
 def expression_problems(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
+from engine.clock import moment, stamp
 from engine.diagnostics import Location
 
 
@@ -66,3 +68,34 @@ class Timer:
     def where(self) -> str:
         """FILE:LINE of its declaration, as the audit trail names it."""
         return f"{self.location.file}:{self.location.line}"
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The days that are not working days: weekdays of the weekend (0 Monday .. 6 Sunday), listed
+    holidays, and the public holidays of `country`."""
+
+    weekend: frozenset[int] = frozenset({5, 6})
+    holidays: frozenset[date] = frozenset()
+    country: str | None = None
+    _public: dict[int, frozenset[date]] = field(default_factory=dict, compare=False, repr=False)
+
+    def working(self, day: date) -> bool:
+        return day.weekday() not in self.weekend and day not in self.holidays and day not in self._of_year(day.year)
+
+    def add_working_days(self, at: str, days: int) -> str:
+        """The ISO 8601 time `days` working days after `at`, at the same time of day."""
+        when, counted = moment(at), 0
+        while counted < days:
+            when += timedelta(days=1)
+            counted += self.working(when.date())
+        return stamp(when)
+
+    def _of_year(self, year: int) -> frozenset[date]:
+        if self.country is None:
+            return frozenset()
+        if year not in self._public:
+            import holidays  # only a calendar naming a country needs it
+
+            self._public[year] = frozenset(holidays.country_holidays(self.country, years=[year]))
+        return self._public[year]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.definitions.calendar import CALENDAR
 from engine.definitions.schedule import SCHEDULE
 from engine.errors import UsageError
 
@@ -15,6 +14,7 @@ SCENARIOS = "tests/scenarios"
 DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` example compares
 ROLES = "roles.yaml"  # read by engine.definitions.roles
 CONNECTORS = "connectors.yaml"  # read by engine.definitions.connectors
+CALENDAR = "calendar.yaml"  # read by engine.definitions.calendar
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import effects
-from engine.definitions.calendar import Calendar
-from engine.definitions.declared import Connector, Role, Timer
+from engine.definitions.declared import Calendar, Connector, Role, Timer
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
@@ -149,6 +148,10 @@ class Process:
         return frozenset(state.name for state in self.states.values() if state.final)
 
     @cached_property
+    def timed(self) -> dict[str, tuple[Timer, ...]]:  # the timers of each state that has some
+        return {state.name: state.timers for state in self.states.values() if state.timers}
+
+    @cached_property
     def initial_triggers(self) -> tuple[str, ...]:
         """The triggers with a transition leaving the initial state (not back to it), in the order of the transitions."""
         initials = {state.name for state in self.states.values() if state.initial}
@@ -233,6 +236,11 @@ class Workspace:
     @property
     def ok(self) -> bool:
         return not any(found.severity == "error" for found in self.diagnostics)
+
+    @cached_property
+    def timed(self) -> dict[str, dict[str, tuple[Timer, ...]]]:
+        """By process, the timers of each state that has some (empty when no process declares a timer)."""
+        return {name: process.timed for name, process in self.processes.items() if process.timed}
 
     def process(self, name: str) -> Process:
         """The process with symbolic name `name`, or a UsageError that suggests a close name."""

@@ -20,15 +20,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import isodate
-
-from engine.definitions.calendar import Calendar
-from engine.definitions.declared import Timer
+from engine.clock import moment, stamp
+from engine.definitions.declared import Calendar, Timer
 from engine.definitions.expressions import parse
 from engine.definitions.model import OptionScript, Process
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
+
+if TYPE_CHECKING:
+    from isodate import Duration
 
 Processes = Mapping[str, Process]
 Scripts = Mapping[str, OptionScript]
@@ -38,8 +39,10 @@ class BadDuration(ValueError):
     """Not an ISO 8601 duration longer than zero."""
 
 
-def parse_duration(text: str) -> timedelta | isodate.Duration:
+def parse_duration(text: str) -> timedelta | Duration:
     """An ISO 8601 duration (`P3D`, `PT12H`, `P1M`); BadDuration when it is none, or not longer than zero."""
+    import isodate  # a run imports it only when a card enters a state with timers
+
     try:
         duration = isodate.parse_duration(text)
     except (isodate.ISO8601Error, ValueError, TypeError):
@@ -52,11 +55,7 @@ def parse_duration(text: str) -> timedelta | isodate.Duration:
 
 def after(at: str, text: str) -> str:
     """The ISO 8601 time (UTC, seconds) `text` after the ISO 8601 time `at`."""
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    later = (moment + parse_duration(text)).astimezone(UTC).replace(microsecond=0)
-    return later.isoformat().replace("+00:00", "Z")
+    return stamp(moment(at) + parse_duration(text))
 
 
 def working_days(text: str) -> int | None:
@@ -153,6 +152,8 @@ def _anchor_problems(process: Process, timer: Timer, where: tuple[object, ...]) 
             hint, known = did_you_mean(timer.at, dates), ", ".join(sorted(dates)) or "none"
             yield diagnostic(process.document.at((*where, "at")), "E276", name=timer.at, hint=hint, known=known)
     if timer.offset is not None:
+        import isodate
+
         try:
             isodate.parse_duration(timer.offset)
         except (isodate.ISO8601Error, ValueError, TypeError):
@@ -166,11 +167,11 @@ def at_date(value: object, offset: str | None) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = moment(value)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     if offset:
-        moment = moment + isodate.parse_duration(offset)
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        import isodate
+
+        when = when + isodate.parse_duration(offset)
+    return stamp(when)

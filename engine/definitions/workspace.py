@@ -6,9 +6,10 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
-from engine.definitions.calendar import CALENDAR, read_calendar
+from engine.definitions.calendar import read_calendar
 from engine.definitions.connectors import check_invoked, read_connectors
 from engine.definitions.files import (
+    CALENDAR,
     CONNECTORS,
     DIFF_EXAMPLES,
     PROCESSES,

@@ -120,14 +120,8 @@ class DropFolder:
             known = {line.strip() for line in layouts.read_text(encoding="utf-8").splitlines() if line.strip()}
             if request.production_type not in known:
                 return OrderAnswer(False, message=f"the bureau does not produce layout '{request.production_type}'")
-        name = key_file_name(request.key)
-        if (self.folder / f"{name}.json").is_file():  # written by an earlier attempt (a crash before its commit)
-            return OrderAnswer(True, order_id=name)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = self.folder / f".{name}.partial"
-            partial.write_text(json.dumps(asdict(request), indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-            os.replace(partial, self.folder / f"{name}.json")
+            name = write_once(self.folder, request.key, asdict(request))
         except OSError as error:
             return OrderAnswer(False, message=f"cannot write the order: {error.strerror}", transient=True)
         return OrderAnswer(True, order_id=name)
@@ -153,7 +147,20 @@ _KEPT = re.compile(r"[^A-Za-z0-9_.-]")
 _LONGEST_NAME = 200
 
 
-def key_file_name(key: str) -> str:
+def write_once(folder: Path, key: str, data: Mapping[str, Any]) -> str:
+    """Write `data` as `<folder>/<name>.json` for the key (whole, then renamed into place) unless an
+    earlier attempt under the key wrote it (a crash before its commit); the name. OSError when the
+    folder cannot be written."""
+    name = _file_name(key)
+    if not (folder / f"{name}.json").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{name}.partial"
+        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        os.replace(partial, folder / f"{name}.json")
+    return name
+
+
+def _file_name(key: str) -> str:
     """The file name of an order key: one name per key (`%` itself is encoded, so no two keys share
     a name); a key too long for a file name keeps its start and a digest of the whole key after `~`,
     a character no encoded name holds."""
@@ -165,7 +172,7 @@ def key_file_name(key: str) -> str:
 
 def _status_name(order_id: str) -> str:
     """The name of an order's status file: the order id when it is a name this folder gave, else encoded."""
-    return order_id if _GIVEN.fullmatch(order_id) and not order_id.startswith(".") else key_file_name(order_id)
+    return order_id if _GIVEN.fullmatch(order_id) and not order_id.startswith(".") else _file_name(order_id)
 
 
 _GIVEN = re.compile(r"[A-Za-z0-9_.%~-]{1,255}")

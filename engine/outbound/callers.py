@@ -13,14 +13,13 @@ connector (engine.outbound.bureau), which the command line may choose (`--connec
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Protocol
 
 from engine.definitions.connectors import environment
 from engine.definitions.declared import Connector
-from engine.outbound.bureau import Simulated, key_file_name
+from engine.outbound.bureau import Simulated, write_once
 from engine.outbound.calls import Call, CallAnswer
 from engine.outbound.webhook import DEFAULT_TIMEOUT, Webhook
 
@@ -39,15 +38,9 @@ class Folder:
         self.name, self.folder = name, folder
 
     def call(self, call: Call) -> CallAnswer:
-        name = key_file_name(call.key)
-        if (self.folder / f"{name}.json").is_file():
-            return CallAnswer("accepted", reference=name)
         data = {"key": call.key, "operation": call.operation, "card": call.card, **call.payload}
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = self.folder / f".{name}.partial"
-            partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-            os.replace(partial, self.folder / f"{name}.json")
+            name = write_once(self.folder, call.key, data)
         except OSError as error:
             return CallAnswer("unavailable", message=f"the connector {self.name} cannot write {self.folder}: {error.strerror}")
         return CallAnswer("accepted", reference=name)

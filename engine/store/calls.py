@@ -4,10 +4,11 @@ their attempts, their answers, and the ones due for another attempt."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from engine.clock import moment, stamp
 from engine.store import db
 from engine.store.queries import Row
 
@@ -71,11 +72,8 @@ def cancel(connection: Connection, keys: Sequence[str], why: str, at: str) -> No
 
 def next_attempt(at: str, attempts: int) -> str:
     """When a call tried `attempts` times without an answer is tried again."""
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     wait: timedelta = min(FIRST_RETRY * 2 ** max(0, attempts - 1), LONGEST_WAIT)
-    return (moment + wait).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return stamp(moment(at) + wait)
 
 
 def made_before(connection: Connection, card: int, connector: str, operation: str) -> int:

@@ -9,23 +9,16 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from engine.store import db
-from engine.store.queries import Row, insert_many, insert_tuples
+from engine.store.queries import Row, insert_tuples
 
 STATUSES = ("armed", "fired", "refused")
 
 
-def arm(connection: Connection, rows: Sequence[Row]) -> None:
-    """Write armed timers (`card_id`, `process`, `state`, `timer`, `location`, `trigger`, `due_at`, `fired`,
-    `armed_at`)."""
-    if rows:
-        insert_many(connection, db.timers, [{**row, "status": "armed"} for row in rows])
-
-
-#: The columns of a timer armed, in the order `arm_tuples` takes them.
+#: The columns of a timer armed, in the order `arm` takes them.
 COLUMNS = ("card_id", "process", "state", "timer", "location", "trigger", "due_at", "fired", "status", "armed_at")
 
 
-def arm_tuples(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def arm(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Write armed timers given as tuples of COLUMNS (a batch's many, without a dict each)."""
     insert_tuples(connection, "timers", COLUMNS, rows)
 
@@ -36,13 +29,6 @@ def drop(connection: Connection, cards: Iterable[int]) -> None:
     table = db.timers
     for start in range(0, len(ids), 1000):
         connection.execute(delete(table).where(table.c.card_id.in_(ids[start : start + 1000]), table.c.status == "armed"))
-
-
-def due(connection: Connection, at: str, limit: int | None = None) -> list[Row]:
-    """The armed timers due at `at`, first due first."""
-    table = db.timers
-    query = select(table).where(table.c.status == "armed", table.c.due_at <= at).order_by(table.c.due_at, table.c.id)
-    return [dict(row) for row in connection.execute(query.limit(limit)).mappings()]
 
 
 def next_due(connection: Connection, at: str, count: int) -> list[Row]:

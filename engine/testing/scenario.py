@@ -266,7 +266,7 @@ class _Runner:
         target = after(now(), duration)
         while True:
             with self.engine.connect() as connection:
-                due = timers.due(connection, target, 1)
+                due = timers.next_due(connection, target, 1)
             if not due:
                 break
             move_to(max(now(), due[0]["due_at"]))
