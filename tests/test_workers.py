@@ -152,7 +152,9 @@ def test_three_workers_finish_a_batch_although_one_is_killed(site: Site) -> None
         "run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--detach", "--chunk-size", "1000", "--json"
     )
     batch = json.loads(out.stdout)["batch"]
-    in_flight = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :worker"
+    in_flight = (
+        "SELECT max(id) FROM procrastinate_jobs WHERE task_name = 'cardflow.chunk' AND status = 'doing' AND worker_id = :worker"
+    )
     done = "SELECT count(*) FROM batch_chunks WHERE status = 'done'"
     while True:  # stop the victim in the middle of a chunk job (not between two), then kill it there
         wait_for(lambda: site.value(done) >= 2 and site.value(in_flight, worker=victim_id) is not None, *others)
@@ -219,14 +221,14 @@ def test_sigterm_stops_a_worker_after_its_current_job(site: Site) -> None:
     site.users(6_000)
     worker = site.worker()
     site.cardflow("run", ORDER, "--all", "--as", "op1", *QUEUE_OFF, "--workers", "--detach", "--chunk-size", "2000")
-    doing = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing'"
+    doing = "SELECT max(id) FROM procrastinate_jobs WHERE task_name = 'cardflow.chunk' AND status = 'doing'"
     wait_for(lambda: site.value(doing) is not None, worker)
     job = site.value(doing)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=120) == 0
     assert site.value("SELECT status FROM procrastinate_jobs WHERE id = :j", j=job) == "succeeded"
     assert site.value("SELECT count(*) FROM batch_chunks WHERE status = 'done'") == 1
-    assert site.value("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'") >= 1
+    assert site.value("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'cardflow.chunk' AND status = 'todo'") >= 1
     assert "worker stopped" in (site.folder / "worker0.log").read_text()
 
 
@@ -373,7 +375,10 @@ def test_a_worker_killed_during_the_scheduled_outbox_delivery_does_not_block_it(
     victim = workers.pop(victim_id)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    lost = site.value("SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :w", w=victim_id)
+    lost = site.value(
+        "SELECT max(id) FROM procrastinate_jobs WHERE task_name = 'cardflow.outbox-send' AND status = 'doing' AND worker_id = :w",
+        w=victim_id,
+    )
     wait_for(lambda: site.value(pending) == 0, *workers.values(), deadline=180)  # without the fix: never
     assert site.value("SELECT count(*) FROM outbox WHERE status = 'sent'") == 2_001
     assert len(list((site.folder / "mail").glob("*.eml"))) == 2_001

@@ -74,7 +74,9 @@ def test_a_killed_workers_chunk_over_cards_is_finished_by_another(site: Site) ->
     other = site.worker()
     out = site.cardflow("run", ACTIVATE, "--all", "--as", "op1", "--workers", "--detach", "--chunk-size", "500", "--json")
     batch = json.loads(out.stdout)["batch"]
-    in_flight = "SELECT max(id) FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = :worker"
+    in_flight = (
+        "SELECT max(id) FROM procrastinate_jobs WHERE task_name = 'cardflow.chunk' AND status = 'doing' AND worker_id = :worker"
+    )
     done = "SELECT count(*) FROM batch_chunks WHERE status = 'done' AND batch_id = :b"
     while True:  # stop the victim in the middle of a chunk job, then kill it there
         wait_for(lambda: site.value(done, b=batch) >= 1 and site.value(in_flight, worker=victim_id) is not None, other)
