@@ -16,6 +16,7 @@ SHIPPED = {
     "cli.py": "cli.py",
     "commands": "commands",
     "processes": "engine/reference/processes",
+    "lifecycles": "engine/reference/lifecycles",
     "rules": "engine/reference/rules",
     "templates": "engine/reference/templates",
     "tests/scenarios": "engine/reference/tests/scenarios",

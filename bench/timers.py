@@ -36,7 +36,7 @@ REMINDER_EMAIL = "    effects:\n      - email: approval_reminder\n        to: ap
 
 def quiet_workspace(folder: Path) -> Path:
     """The reference workspace whose reminder fires without an email."""
-    for name in ("processes", "rules", "templates"):
+    for name in ("processes", "lifecycles", "rules", "templates"):
         shutil.copytree(ROOT / name, folder / name)
     for name in ("roles.yaml", "calendar.yaml"):
         shutil.copy2(ROOT / name, folder / name)

@@ -70,6 +70,10 @@ CODES: dict[str, str] = {
     "E269": "calendar: {problem}",
     "E276": "timer: at: '{name}' is no date field of the card{hint} (its date fields: {known})",
     "E277": "timer: needs exactly one of `after` (a duration in the state) and `at` (a date field of the card){found}",
+    # lifecycles shared by processes (engine.definitions.lifecycles)
+    "E278": "lifecycle '{name}' is not in lifecycles/{hint} (known: {known})",
+    "E279": "{key}: lifecycle '{name}' {what} for every process that names it; a process with a lifecycle"
+    " adds only its own triggers and the transitions that create its cards",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

@@ -53,7 +53,7 @@ def workspace_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def workspace(tmp_path: Path) -> Path:
     """A fresh copy of the reference workspace that a test may edit."""
     target = tmp_path / "ws"
-    for folder in ("processes", "rules", "templates"):
+    for folder in ("processes", "lifecycles", "rules", "templates"):
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, target / folder)
     return target
@@ -75,19 +75,17 @@ def fire_workspace(extended_workspace: Path) -> Path:
     return extended_workspace
 
 
-#: The line of the reference "Order multiple cards" that makes it exclusive in its own group.
-OWN_GROUP = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
+#: The line of the reference "Order multiple cards" and "Order card" that puts them in one exclusivity group.
+ORDER_GROUP = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
 
 
 @pytest.fixture
 def exclusive_workspace(workspace: Path) -> Path:
-    """The reference workspace with "Order card" added in YAML alone and "Order multiple cards" in
-    its exclusivity group, card_order (tests/exclusive/README.md)."""
-    order = workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
-    text = order.read_text(encoding="utf-8")
-    assert OWN_GROUP in text
-    grouped = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
-    order.write_text(text.replace(OWN_GROUP, grouped), encoding="utf-8")
+    """The reference workspace, whose "Order card" and "Order multiple cards" share the exclusivity group
+    card_order, with a third process of the group added in YAML alone: one of a lifecycle of its own and
+    without the shipped prerequisite on `user.open_cards`, so the group's own refusal shows (tests/exclusive/README.md)."""
+    for name in ("CardsAddonExtProdBoProcOrderMultiple", "CardsAddonExtProdProcOrder"):
+        assert ORDER_GROUP in (workspace / "processes" / f"{name}.yaml").read_text(encoding="utf-8")
     shutil.copytree(ROOT / "tests" / "exclusive" / "processes", workspace / "processes", dirs_exist_ok=True)
     return workspace
 

@@ -13,7 +13,8 @@ import pytest
 from conftest import Run, StoreUnderTest
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
-ORDER_FILE = f"processes/{ORDER}.yaml"
+ORDER_FILE = "lifecycles/CardOrder.yaml"  # the order's states and transitions, but for how each process creates a card
+CREATING = [f"processes/{ORDER}.yaml", "processes/CardsAddonExtProdProcOrder.yaml"]
 REPO = Path(__file__).resolve().parents[1]
 USERS = """id,name,email,state,roles,department
 op1,Olle Operator,op1@example.com,active,operator,IT
@@ -46,7 +47,11 @@ def edit(workspace: Path, old: str, new: str) -> None:
 
 
 def old_shape(workspace: Path) -> str:
-    """Turn the workspace's order process into the old shape (no `invoke:`); its text."""
+    """Turn the workspace's order lifecycle and the processes that name it into the old shape (no
+    `invoke:`); the lifecycle's text."""
+    for name in CREATING:
+        path = workspace / name
+        path.write_text(path.read_text().replace(INVOKE, ""))
     path = workspace / ORDER_FILE
     text = path.read_text().replace(INVOKE, "")
     path.write_text(text)
@@ -73,7 +78,7 @@ def test_an_order_guard_dropped_is_refused_and_orders_nothing(cf: Run, workspace
     (E263), and the batch sync refuses to run, so no card reaches `ordered` without an order."""
     assert cf("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # queued: processing
     edit(workspace, "processing\n    dest: ordered\n    guard: bureau.accepted\n", "processing\n    dest: ordered\n")
-    assert ("E263", ORDER_FILE, 159) in diagnostics(cf)
+    assert ("E263", ORDER_FILE, 107) in diagnostics(cf)
     result = cf("queue", "run")
     assert result.exit_code == 1
     assert cards(cf) == [("u1", "processing")]
@@ -88,7 +93,7 @@ def test_an_order_transition_without_call_or_guard_is_refused(cf: Run, workspace
     edit(workspace, accepted, "processing\n    dest: ordered\n")
     refused = "  - trigger: order\n    source: processing\n    dest: failed\n    guard: not bureau.accepted\n" + INVOKE
     edit(workspace, refused, "")
-    assert ("E264", ORDER_FILE, 158) in diagnostics(cf)
+    assert ("E264", ORDER_FILE, 106) in diagnostics(cf)
     assert cf("queue", "run").exit_code == 1
     assert cards(cf) == [("u1", "processing")]
     assert order_files(stored.folder) == []
@@ -107,7 +112,7 @@ def test_a_postpone_guard_reading_the_bureau_is_refused_and_orders_nothing(
         "  - trigger: postpone\n    source: requested\n    dest: requested\n    guard: bureau.order_id\n",
     )
     result = cf("validate")
-    assert f"{ORDER_FILE}:140:12: E260" in result.stdout
+    assert f"{ORDER_FILE}:88:12: E260" in result.stdout
     assert "cardflow upgrade-workspace" in result.stdout
     assert cf("postpone", str(card["id"]), "--as", "ap1").exit_code == 1
     assert cards(cf) == [("u1", "requested")]
@@ -165,20 +170,21 @@ def test_upgrade_workspace_adds_invoke_after_each_guard_keeping_the_rest(run: Ru
     result = run("upgrade-workspace", "--workspace", str(workspace), "--json")
     assert result.exit_code == 0, result.output
     changes = json.loads(result.stdout)
-    assert len(changes) == 8
+    assert len(changes) == 10  # two in each process that orders, six in the lifecycle they share (once)
     assert changes[0] == {
-        "file": ORDER_FILE,
-        "line": 93,
+        "file": CREATING[0],
+        "line": 51,
         "col": 5,
         "transition": "#3 (start: registered -> ordered)",
         "added": "invoke: bureau.order",
     }
     after = (workspace / ORDER_FILE).read_text()
     assert after.replace(INVOKE, "") == text
-    lines = after.splitlines()
-    added = [i for i, line in enumerate(lines) if line == INVOKE.rstrip("\n")]
-    assert len(added) == 8
-    assert all(lines[i - 1].startswith("    guard: ") for i in added)
+    for name, count in ((ORDER_FILE, 6), (CREATING[0], 2), (CREATING[1], 2)):
+        lines = (workspace / name).read_text().splitlines()
+        added = [i for i, line in enumerate(lines) if line == INVOKE.rstrip("\n")]
+        assert len(added) == count and sum(change["file"] == name for change in changes) == count
+        assert all(lines[i - 1].startswith("    guard: ") for i in added)
 
 
 def test_upgrade_workspace_twice_changes_nothing_the_second_time(run: Run, workspace: Path) -> None:
@@ -219,7 +225,7 @@ def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, w
     assert result.exit_code == 1
     assert "would still have errors" in result.stderr
     (line,) = result.stdout.splitlines()  # the one error the rewrite would leave, where the added `invoke:` would stand
-    assert line.startswith(f"{ORDER_FILE}:141:13: E263 ")
+    assert line.startswith(f"{ORDER_FILE}:89:13: E263 ")
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
 HEADER = re.compile(r"# (breaks|target|expect): (.+)")
 EXPECT = re.compile(r"(E\d{3}) (\d+):(\d+)")
-TARGET = re.compile(r"(processes|rules)/[A-Za-z0-9_]+\.yaml|schedule\.yaml|roles\.yaml|connectors\.yaml|calendar\.yaml")
+TARGET = re.compile(r"(processes|rules|lifecycles)/[A-Za-z0-9_]+\.yaml|(schedule|roles|connectors|calendar)\.yaml")
 #: Codes no single broken file can produce, and why.
 NOT_IN_CORPUS = {
     "E006": "a file over 1 MiB; tests/test_load.py writes one instead of shipping it",
@@ -71,7 +71,7 @@ def read_case(path: Path) -> Case:
         fields[match[1]].append(match[2].strip())
     assert len(fields["breaks"]) == len(fields["target"]) == 1, f"{path.name}: needs one breaks and one target line"
     (breaks,), (target,) = fields["breaks"], fields["target"]
-    assert TARGET.fullmatch(target), f"{path.name}: target {target!r} is not processes/*.yaml, rules/*.yaml or schedule.yaml"
+    assert TARGET.fullmatch(target), f"{path.name}: target {target!r} is no definition or workspace file"
     expects = [EXPECT.fullmatch(text) for text in fields["expect"]]
     assert expects and all(expects), f"{path.name}: needs '# expect: CODE LINE:COL' lines, got {fields['expect']}"
     expected = frozenset((m[1], int(m[2]), int(m[3])) for m in expects if m)
@@ -80,7 +80,7 @@ def read_case(path: Path) -> Case:
 
 def install(case: Case, tmp_path: Path) -> Path:
     """A copy of the reference workspace in `tmp_path` with the case file written, byte for byte, over its target."""
-    for folder in ("processes", "rules", "templates"):
+    for folder in ("processes", "lifecycles", "rules", "templates"):
         if (REPO / folder).is_dir():
             shutil.copytree(REPO / folder, tmp_path / folder)
     (tmp_path / case.target).write_bytes(case.path.read_bytes())

@@ -36,25 +36,25 @@ def test_validate_reports_many_errors_sorted_in_one_run(run: Run, workspace: Pat
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     found = [re.match(r"(\S+):(\d+):(\d+): (E\d+)", line).groups() for line in lines]  # type: ignore[union-attr]
-    assert [(int(line), code) for _, line, _, code in found] == [(3, "E103"), (6, "E101"), (56, "E302"), (62, "E203")]
+    assert [(int(line), code) for _, line, _, code in found] == [(3, "E103"), (6, "E101"), (28, "E302"), (34, "E203")]
     assert {file for file, *_ in found} == {"processes/CardsBoProcRequestMulitple.yaml"}
 
 
 def test_validate_json_has_the_contract_fields(run: Run, workspace: Path) -> None:
     """--json gives file, line, col, code, severity and message for each diagnostic."""
-    path = workspace / "processes" / "CardsBoProcRequestMulitple.yaml"
+    path = workspace / "lifecycles" / "CardRequest.yaml"
     path.write_text(path.read_text().replace("dest: rejected", "dest: rejectd"))
     result = run("validate", "--workspace", str(workspace), "--json")
     assert result.exit_code == 1
     (entry,) = [e for e in json.loads(result.stdout) if e["code"] == "E203"]
     assert set(entry) == {"file", "line", "col", "code", "severity", "message"}
-    assert (entry["file"], entry["code"], entry["severity"]) == ("processes/CardsBoProcRequestMulitple.yaml", "E203", "error")
+    assert (entry["file"], entry["code"], entry["severity"]) == ("lifecycles/CardRequest.yaml", "E203", "error")
     assert "did you mean 'rejected'" in entry["message"]
 
 
 def test_commands_refuse_an_invalid_workspace(run: Run, workspace: Path) -> None:
     """Commands that compile or show refuse a workspace with errors, with exit 1."""
-    path = workspace / "processes" / "CardsBoProcRequestMulitple.yaml"
+    path = workspace / "lifecycles" / "CardRequest.yaml"
     path.write_text(path.read_text().replace("dest: rejected", "dest: rejectd"))
     result = run("graph", "CardsBoProcRequestMulitple", "--workspace", str(workspace))
     assert result.exit_code == 1

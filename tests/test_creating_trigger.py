@@ -72,11 +72,13 @@ def test_a_renamed_creating_trigger_gives_the_same_matrix(run: Run, workspace: P
 
 def test_creates_chooses_among_triggers_leaving_the_initial_state(run: Run, workspace: Path) -> None:
     """Two triggers leave the initial state: `creates: start` says which creates a card, and the workspace validates."""
-    path = workspace / "processes" / f"{ORDER}.yaml"
-    text = path.read_text(encoding="utf-8")
-    text = text.replace("source: [requested, processing]", "source: [registered, requested, processing]")
-    path.write_text(text, encoding="utf-8")
+    lifecycle = workspace / "lifecycles" / "CardOrder.yaml"  # shared by the two processes that order cards
+    text = lifecycle.read_text(encoding="utf-8")
+    lifecycle.write_text(text.replace("source: [requested, processing]", "source: [registered, requested, processing]"))
     assert "E223" in run("validate", "--workspace", str(workspace)).stdout
-    path.write_text(text.replace("\nkind: batch\n", "\nkind: batch\ncreates: start\n"), encoding="utf-8")
+    for name in (ORDER, "CardsAddonExtProdProcOrder"):
+        path = workspace / "processes" / f"{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("\nkind: batch\n", "\nkind: batch\ncreates: start\n"), encoding="utf-8")
     result = run("validate", "--workspace", str(workspace))
     assert result.exit_code == 0, result.output

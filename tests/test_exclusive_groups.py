@@ -17,7 +17,8 @@ from test_concurrency import HOLDERS, USERS, at_once, held, import_users
 from engine.definitions.workspace import load_workspace
 from engine.store import db
 
-ORDER, ORDER_CARD = "CardsAddonExtProdBoProcOrderMultiple", "TestProcOrderCard"
+ORDER_GROUP = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
+ORDER, ORDER_CARD, SHIPPED_ORDER_CARD = "CardsAddonExtProdBoProcOrderMultiple", "TestProcOrderCard", "CardsAddonExtProdProcOrder"
 STAFF_AND_HOLDERS = """id,name,email,state,roles
 op1,Olle Operator,op1@example.com,active,operator
 u1,Alice,alice@example.com,active,
@@ -46,7 +47,7 @@ def test_the_processes_naming_a_group_count_together(exclusive_workspace: Path) 
     """Both processes name card_order; a process without a group counts its own cards alone."""
     workspace = load_workspace(exclusive_workspace)
     assert workspace.ok, [str(found) for found in workspace.diagnostics]
-    grouped = {ORDER: "Order multiple cards", ORDER_CARD: "Order card"}
+    grouped = {ORDER: "Order multiple cards", SHIPPED_ORDER_CARD: "Order card", ORDER_CARD: "Order card, test"}
     assert workspace.exclusive_group(workspace.process(ORDER_CARD)) == grouped
     request = workspace.process("CardsBoProcRequestMulitple")
     assert workspace.exclusive_group(request) == {"CardsBoProcRequestMulitple": "Request multiple cards"}
@@ -155,15 +156,18 @@ def test_reopening_a_card_while_another_of_the_group_is_open_is_refused_naming_i
     assert cf("orders", "sync").exit_code == 0
     card = ordered(cf, ORDER_CARD, "u1")["card"]
     refused = cf("retry", str(failed), "--as", "op1")
-    expected = f"retry refused, nothing changed: user u1 already has open card {card} of 'Order card' (group card_order)"
+    expected = f"retry refused, nothing changed: user u1 already has open card {card} of 'Order card, test' (group card_order)"
     assert (refused.exit_code, refused.stderr.strip()) == (1, f"cardflow: {expected}")
 
 
 def test_a_new_process_joins_a_process_s_own_group_by_its_name(
     run: Run, stored: StoreUnderTest, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`exclusive: EXPR` is the group named after the process: "Order card" naming that group joins
-    the shipped "Order multiple cards" as it is, and an open card of it refuses "Order card"."""
+    """`exclusive: EXPR` is the group named after the process: with "Order multiple cards" in a group of its
+    own, a new process naming that group joins it, and an open card of it refuses the new one."""
+    order = workspace / "processes" / f"{ORDER}.yaml"
+    own = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
+    order.write_text(order.read_text(encoding="utf-8").replace(ORDER_GROUP, own), encoding="utf-8")
     added = (Path(__file__).parent / "exclusive" / "processes" / f"{ORDER_CARD}.yaml").read_text(encoding="utf-8")
     (workspace / "processes" / f"{ORDER_CARD}.yaml").write_text(added.replace("group: card_order", f"group: {ORDER}"))
     monkeypatch.setenv("CARDFLOW_WORKSPACE", str(workspace))

@@ -139,8 +139,8 @@ def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) ->
 
 
 def stuck_workspace(workspace: Path) -> Path:
-    """The request process where approve, reject and abort of `requested` need CardsRequestApproval."""
-    path = workspace / "processes" / f"{REQUEST}.yaml"
+    """The request lifecycle where approve, reject and abort of `requested` need CardsRequestApproval."""
+    path = workspace / "lifecycles" / "CardRequest.yaml"
     text = path.read_text()
     for trigger, dest in (("approve", "approved"), ("reject", "rejected"), ("abort", "aborted")):
         old = f"  - trigger: {trigger}\n    source: requested\n    dest: {dest}\n"
@@ -168,7 +168,7 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
 
 def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
     """States that loop among themselves with no path to a final or handover state are flagged "never ends"."""
-    path = stuck_workspace(workspace) / "processes" / f"{REQUEST}.yaml"
+    path = stuck_workspace(workspace) / "lifecycles" / "CardRequest.yaml"
     postpone = "  - trigger: postpone\n    source: requested\n    dest: requested\n"
     held = postpone.replace("dest: requested", "dest: held") + "  - trigger: approve\n    source: held\n    dest: requested\n"
     text = path.read_text()

@@ -1,5 +1,5 @@
 """The code knows no name of the shipped workspace: no process, state, trigger or option name of
-processes/*.yaml and rules/*.yaml is a string literal in `engine/`, `commands/` or `cli.py`
+processes/*.yaml, lifecycles/*.yaml and rules/*.yaml is a string literal in `engine/`, `commands/` or `cli.py`
 (comments and docstrings aside; the demo and its sample data aside). A workspace renames them all
 and the code still works (DESIGN.md, "The open vocabulary")."""
 
@@ -50,11 +50,12 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
 
 
 def shipped_names() -> set[str]:
-    """Every process, state, trigger, option script and option variable name of the shipped workspace."""
+    """Every process, lifecycle, state, trigger, option script and option variable name of the shipped workspace."""
     names: set[str] = set()
-    for path in sorted((ROOT / "processes").glob("*.yaml")):
+    definitions = [*sorted((ROOT / "processes").glob("*.yaml")), *sorted((ROOT / "lifecycles").glob("*.yaml"))]
+    for path in definitions:
         process = yaml.safe_load(path.read_text(encoding="utf-8"))
-        names |= {process["symbolic_name"], *process.get("states", {}), *process.get("triggers", {})}
+        names |= {process.get("symbolic_name") or process["lifecycle"], *process.get("states", {}), *process.get("triggers", {})}
         names |= {transition["trigger"] for transition in process.get("transitions", [])}
     for path in sorted((ROOT / "rules").glob("*.yaml")):
         script = yaml.safe_load(path.read_text(encoding="utf-8"))

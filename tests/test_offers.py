@@ -27,7 +27,9 @@ def test_batch_orders_are_the_processes_started_from_the_batch_order_menu(extend
     orders = {p.symbolic_name: offers.acts_on_cards(p) for p in offers.batch_orders(workspace, ["operator"])}
     assert orders == {
         "CardsAddonExtProdBoProcOrderMultiple": False,
+        "CardsAddonExtProdProcOrder": False,  # "User > Order card": creates cards, so offered here too
         "CardsBoProcRequestMulitple": False,
+        "CardsProcRequest": False,
         "TestBoProcActivateMultiple": True,
     }
 

@@ -180,7 +180,7 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
         (
             cards["u1"],
             "refused",
-            f"retry refused, nothing changed: user u1 already has open card {new} of 'Order multiple cards' (group {ORDER})",
+            f"retry refused, nothing changed: user u1 already has open card {new} of 'Order multiple cards' (group card_order)",
         ),
         (cards["u2"], "done", None),
     ]

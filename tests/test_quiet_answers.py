@@ -145,7 +145,7 @@ def test_a_trigger_whose_guards_all_fail_is_refused_with_the_reason(cf: Run, wor
     (card,) = cards(cf)
     edit(
         workspace,
-        f"processes/{ORDER}.yaml",
+        "lifecycles/CardOrder.yaml",
         "source: [requested, processing]\n    dest: aborted\n",
         "source: [requested, processing]\n    dest: aborted\n    guard: user.department != 'Support'\n",
     )
@@ -163,7 +163,7 @@ def test_a_sync_whose_guards_all_fail_skips_the_card_with_the_reason(cf: Run, wo
     assert cf("run", ORDER, "--user", "f1", "--user", "u1", "--as", "op1").exit_code == 0
     for dest, guard in (("ordered", "bureau.accepted"), ("failed", "not bureau.accepted")):
         old = f"trigger: order\n    source: processing\n    dest: {dest}\n    guard: {guard}\n"
-        edit(workspace, f"processes/{ORDER}.yaml", old, old.replace("guard: ", "guard: user.department != 'Support' and "))
+        edit(workspace, "lifecycles/CardOrder.yaml", old, old.replace("guard: ", "guard: user.department != 'Support' and "))
     result = cf("queue", "run", "--json")
     assert result.exit_code == 0, result.output
     outcome = {r["card"]: (r["status"], r["to"]) for r in json.loads(result.stdout)}

@@ -13,7 +13,7 @@ import pytest
 from conftest import Run
 
 REQUEST = "CardsBoProcRequestMulitple"
-REQUEST_FILE = f"processes/{REQUEST}.yaml"
+REQUEST_FILE = "lifecycles/CardRequest.yaml"  # the states, transitions and timers of the request
 USERS = """id,name,email,state,roles
 op1,Olle Operator,op1@example.com,active,operator
 ap1,Anna Approver,ap1@example.com,active,approver
@@ -303,12 +303,12 @@ AT_DATE = """  requested:
 def dated(workspace: Path, timers: str = AT_DATE) -> Path:
     """The timed workspace whose requests get a `decide_by` date, and are reminded the day before it."""
     timed(workspace, timers)
-    path = workspace / REQUEST_FILE
-    text = path.read_text(encoding="utf-8")
-    assert text.count("\nstates:\n") == 1 and text.count(SETS_IT) == 1
+    lifecycle, process = workspace / REQUEST_FILE, workspace / "processes" / f"{REQUEST}.yaml"
+    text, creating = lifecycle.read_text(encoding="utf-8"), process.read_text(encoding="utf-8")
+    assert text.count("\nstates:\n") == 1 and creating.count(SETS_IT) == 1
     setting = SETS_IT + "      - set: {decide_by: \"'2026-12-10'\"}\n"
-    text = text.replace("\nstates:\n", "\n" + DECIDE_BY).replace(SETS_IT, setting)
-    path.write_text(text, encoding="utf-8")
+    lifecycle.write_text(text.replace("\nstates:\n", "\n" + DECIDE_BY), encoding="utf-8")
+    process.write_text(creating.replace(SETS_IT, setting), encoding="utf-8")
     return workspace
 
 
@@ -341,7 +341,7 @@ def test_validate_says_what_is_wrong_with_a_timer_at_a_date(run: Run, workspace:
 
 def test_expressions_read_now_the_time_every_command_runs_at(cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A prerequisite on `now` (requests close at the end of 2026) holds or not as CARDFLOW_NOW says."""
-    path = workspace / REQUEST_FILE
+    path = workspace / "processes" / f"{REQUEST}.yaml"
     text = path.read_text(encoding="utf-8")
     closing = "prerequisites:\n  - rule: now < '2027-01-01'\n    message: Requests close at the end of 2026.\n"
     path.write_text(text.replace("prerequisites:\n", closing, 1), encoding="utf-8")

@@ -133,8 +133,8 @@ def test_the_trigger_that_orders_again_is_the_one_a_person_fires_that_asks_the_b
 
 
 def renamed(workspace: Path, old: str, new: str) -> Path:
-    """The workspace with the trigger `old` renamed `new` in every process (whole words)."""
-    for path in (workspace / "processes").glob("*.yaml"):
+    """The workspace with the trigger `old` renamed `new` in every process and lifecycle (whole words)."""
+    for path in [*(workspace / "processes").glob("*.yaml"), *(workspace / "lifecycles").glob("*.yaml")]:
         path.write_text(re.sub(rf"\b{old}\b", new, path.read_text()))
     return workspace
 

@@ -25,6 +25,7 @@ def test_wheel_validates_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) 
     wheel = next(dist.glob("cardflow-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"cli.py", "commands/operate.py", "engine/reference/processes/CardsAddonExtProdBoProcOrderMultiple.yaml"} <= names
+    assert "engine/reference/lifecycles/CardOrder.yaml" in names
     assert "engine/reference/rules/CardsScriptOptions.yaml" in names
     assert "engine/reference/tests/scenarios/order_default.scenario.yaml" in names
     assert "engine/reference/tests/diff/five_users.scenario.yaml" in names  # `init` copies it for the README's diff

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from engine.clock import moment, stamp
+from engine.definitions.document import Document
 from engine.diagnostics import Location
 
 
@@ -63,6 +65,13 @@ class Timer:
     #: instead of `after`: the card's date field it is due at, moved by `offset` (`-P60D`: 60 days before)
     at: str | None = None
     offset: str | None = None
+
+    @classmethod
+    def of(cls, document: Document, state: str, index: int, spec: Mapping[str, Any]) -> Timer:
+        """The timer of a validated entry of `state`'s `timers` list."""
+        where = document.at(("states", state, "timers", index))
+        anchor = (spec.get("working_days", False), spec.get("at"), spec.get("offset"))
+        return cls(state, index, spec.get("after"), spec["fire"], spec.get("every"), spec.get("max"), where, *anchor)
 
     @property
     def where(self) -> str:

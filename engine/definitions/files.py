@@ -10,6 +10,7 @@ from engine.definitions.schedule import SCHEDULE
 from engine.errors import UsageError
 
 PROCESSES, RULES, TEMPLATES = "processes", "rules", "templates/email"
+LIFECYCLES = "lifecycles"  # read by engine.definitions.lifecycles
 SCENARIOS = "tests/scenarios"
 DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` example compares
 ROLES = "roles.yaml"  # read by engine.definitions.roles
@@ -52,4 +53,5 @@ def template_files(root: Path) -> list[Path]:
 def input_files(root: Path) -> list[Path]:
     """Every file that loading the workspace at `root` reads."""
     extra = [root / name for name in (SCHEDULE, ROLES, CONNECTORS, CALENDAR) if (root / name).is_file()]
-    return [path for _, path in definition_files(root)] + template_files(root) + extra
+    lifecycles = sorted((root / LIFECYCLES).glob("*.yaml"))
+    return [path for _, path in definition_files(root)] + lifecycles + template_files(root) + extra

@@ -138,6 +138,7 @@ class Process:
     fields: dict[str, CardField]
     sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
+    lifecycle: str | None = None  # the shared lifecycle its states and transitions come from (lifecycles/)
 
     @cached_property
     def initial(self) -> str:
@@ -336,7 +337,7 @@ def build_process(document: Document) -> Process:
                 spec.get("final", False),
                 spec.get("handover"),
                 document.key_at(("states", name)),
-                tuple(_timer(document, name, i, timer) for i, timer in enumerate(spec.get("timers", ()))),
+                tuple(Timer.of(document, name, i, timer) for i, timer in enumerate(spec.get("timers", ()))),
             )
             for name, spec in data.get("states", {}).items()
         },
@@ -353,13 +354,8 @@ def build_process(document: Document) -> Process:
         },
         sv=dict(data.get("sv", {})),
         document=document,
+        lifecycle=data.get("lifecycle"),
     )
-
-
-def _timer(document: Document, state: str, index: int, spec: dict[str, Any]) -> Timer:
-    where = document.at(("states", state, "timers", index))
-    working, at, offset = spec.get("working_days", False), spec.get("at"), spec.get("offset")
-    return Timer(state, index, spec.get("after"), spec["fire"], spec.get("every"), spec.get("max"), where, working, at, offset)
 
 
 def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:

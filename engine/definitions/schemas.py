@@ -130,6 +130,19 @@ PROCESS: Schema = {
     # the typed fields of its cards, which `set` effects give values and expressions read as card.NAME
     "fields": _by_name(FIELD),
     "sv": {"type": "dict", "empty": False, "schema": PROCESS_SV},
+    # the shared lifecycle (lifecycles/NAME.yaml) its triggers, states, transitions and fields come from
+    "lifecycle": {"type": "string", "empty": False, "regex": NAME},
+}
+
+#: lifecycles/NAME.yaml: the states, transitions, triggers and card fields of the processes that name
+#: it (engine.definitions.lifecycles).
+LIFECYCLE: Schema = {
+    "lifecycle": {**_text(), "regex": NAME},
+    "description": _text(),
+    "triggers": _by_name(TRIGGER),
+    "states": _by_name(STATE, required=True),
+    "transitions": {"type": "list", "required": True, "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},
+    "fields": _by_name(FIELD),
 }
 
 VALUE_OUTCOME: Schema = {"value": {"required": True, "nullable": False}, "outcome": _text()}
@@ -285,7 +298,7 @@ CONNECTORS: Schema = {
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
-    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates", "fields")),
+    "action": (("acts_on",), ("states", "transitions", "production_type", "exclusive", "creates", "fields", "lifecycle")),
 }
 
 #: Top-level keys that only describe; a problem in them does not stop the checks of meaning.
@@ -293,6 +306,7 @@ DESCRIPTIVE: dict[str, frozenset[str]] = {
     "process": frozenset({"name", "package", "component", "start", "description"}),
     "scenario": frozenset({"name", "description"}),
     "option_script": frozenset({"package", "description"}),
+    "lifecycle": frozenset({"description"}),
     "schedule": frozenset(),
     "roles": frozenset(),
     "connectors": frozenset(),

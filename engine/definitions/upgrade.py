@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from engine.definitions.call_checks import undeclared_reads
-from engine.definitions.files import PROCESSES, ROLES, RULES, TEMPLATES
+from engine.definitions.files import LIFECYCLES, PROCESSES, ROLES, RULES, TEMPLATES
 from engine.definitions.model import Process, Transition
 from engine.definitions.schedule import SCHEDULE
 from engine.definitions.workspace import load_workspace
@@ -54,17 +55,29 @@ def upgrade_workspace(root: Path) -> list[Change]:
     _refuse([d for d in workspace.diagnostics if d.severity == "error" and d.code != OLD_SHAPE], root, "has errors besides")
     texts: dict[Path, str] = {}
     changes: list[Change] = []
-    for process in workspace.processes.values():
-        edits = calls_to_declare(process)
-        if edits:
-            path = root / process.document.file
-            texts[path], added = _rewrite(path.read_bytes().decode("utf-8"), edits)
-            changes += [Change(process.document.file, *where, t.label, f"invoke: {call}") for t, call, where in added]
+    for file, edits in _edits_by_file(workspace.processes.values()).items():
+        path = root / file
+        texts[path], added = _rewrite(path.read_bytes().decode("utf-8"), edits)
+        changes += [Change(file, *where, t.label, f"invoke: {call}") for t, call, where in added]
     if texts:
         _refuse(_errors_after(root, texts), root, "would still have errors after adding")
         for path, text in texts.items():
             _replace(path, text)
     return changes
+
+
+def _edits_by_file(processes: Iterable[Process]) -> dict[str, dict[int, tuple[Transition, str]]]:
+    """The calls to declare, by the file each transition is written in (a process's, or a lifecycle's
+    that several processes share: edited once) and its position among that file's transitions."""
+    found: dict[str, dict[int, tuple[Transition, str]]] = {}
+    for process in processes:
+        first: dict[str, int] = {}
+        for transition in process.transitions:
+            first.setdefault(transition.location.file, transition.index)
+        for transition, call in calls_to_declare(process):
+            file = transition.location.file
+            found.setdefault(file, {})[transition.index - first[file]] = (transition, call)
+    return found
 
 
 def _refuse(errors: list[Diagnostic], root: Path, why: str) -> None:
@@ -73,13 +86,14 @@ def _refuse(errors: list[Diagnostic], root: Path, why: str) -> None:
         raise WorkspaceInvalid(message, [found.as_json() for found in errors])
 
 
-def _rewrite(text: str, edits: list[tuple[Transition, str]]) -> tuple[str, list[tuple[Transition, str, tuple[int, int]]]]:
-    """`text` with `invoke: CALL` added after the guard of each transition of `edits`, and where each guard is."""
+def _rewrite(text: str, edits: dict[int, tuple[Transition, str]]) -> tuple[str, list[tuple[Transition, str, tuple[int, int]]]]:
+    """`text` with `invoke: CALL` added after the guard of each transition of `edits` (by its position
+    in the file), and where each guard is."""
     transitions = _transition_nodes(text)
     inserts: list[tuple[int, str]] = []
     added = []
-    for transition, call in edits:
-        node = transitions[transition.index]
+    for position, (transition, call) in sorted(edits.items()):
+        node = transitions[position]
         key, value = next((k, v) for k, v in node.value if k.value == "guard")
         if node.flow_style:
             inserts.append((value.end_mark.index, f", invoke: {call}"))
@@ -113,7 +127,7 @@ def _errors_after(root: Path, texts: dict[Path, str]) -> list[Diagnostic]:
     """The errors of the workspace with `texts` written over its files, found in a scratch copy."""
     with tempfile.TemporaryDirectory(prefix="cardflow-upgrade-") as scratch:
         copy = Path(scratch)
-        for name in (PROCESSES, RULES, TEMPLATES):
+        for name in (PROCESSES, LIFECYCLES, RULES, TEMPLATES):
             if (root / name).is_dir():
                 shutil.copytree(root / name, copy / name)
         for name in (ROLES, SCHEDULE):

@@ -24,6 +24,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "roles": schemas.ROLES,
     "connectors": schemas.CONNECTORS,
     "calendar": schemas.CALENDAR,
+    "lifecycle": schemas.LIFECYCLE,
 }
 
 
@@ -48,6 +49,10 @@ def validate(document: Document, kind: str) -> tuple[list[Diagnostic], bool]:
     errors = list(_leaves(validator._errors))
     found = [_diagnostic(document, error, kind) for error in errors]
     buildable = all(_harmless(error, kind) for error in errors)
+    if kind == "lifecycle":
+        effect_problems, effects_buildable = _effects(document)
+        found += effect_problems
+        buildable = buildable and effects_buildable
     if kind == "process":
         kind_problems = _kind_keys(document)
         effect_problems, effects_buildable = _effects(document)

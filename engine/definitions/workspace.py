@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from engine.definitions import check
 from engine.definitions.calendar import read_calendar
@@ -12,6 +13,7 @@ from engine.definitions.files import (
     CALENDAR,
     CONNECTORS,
     DIFF_EXAMPLES,
+    LIFECYCLES,
     PROCESSES,
     ROLES,
     RULES,
@@ -21,6 +23,7 @@ from engine.definitions.files import (
     reference_workspace,
     template_files,
 )
+from engine.definitions.lifecycles import Lifecycles, read_lifecycles
 from engine.definitions.load import load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process
 from engine.definitions.options import build_script
@@ -37,30 +40,11 @@ from engine.errors import UsageError
 def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     """Load, validate and check every process and option script under `root`; with `render_templates`
     (`cardflow validate`) also render every email template with a sample email of its kind."""
-    found: list[Diagnostic] = []
     digest = hashlib.sha256()
-    scripts: dict[str, OptionScript] = {}
-    processes: dict[str, Process] = {}
-    unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
-    for kind, path in definition_files(root):
-        shown = f"{path.parent.name}/{path.name}"
-        digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
-        document, problems = load_file(path, shown)
-        found += problems
-        if document is None:
-            unbuilt[kind].add(path.stem)
-            continue
-        shape, buildable = validate(document, kind)
-        found += shape
-        if not buildable or problems:
-            unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
-            continue
-        if kind == "option_script":
-            script = build_script(document)
-            scripts.setdefault(script.script, script)
-        else:
-            process = build_process(document)
-            processes.setdefault(process.symbolic_name, process)
+    lifecycles, found, read = read_lifecycles(root)
+    for shown, text in read:
+        digest.update(shown.encode() + b"\0" + text + b"\0")
+    scripts, processes, unbuilt = _definitions(root, lifecycles, digest, found)
     if not processes and not found:
         found.append(diagnostic(Location(f"{PROCESSES}/"), "E290", folder=str(root / PROCESSES)))
     found += [d for d in check.run_checks(processes, scripts) if not _follows_from_unbuilt(d, unbuilt, processes)]
@@ -84,6 +68,39 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
     return Workspace(
         root, processes, scripts, tuple(sort_unique(found)), fingerprint, schedules, roles, connectors, reads, calendar
     )
+
+
+def _definitions(
+    root: Path, lifecycles: Lifecycles, digest: Any, found: list[Diagnostic]
+) -> tuple[dict[str, OptionScript], dict[str, Process], dict[str, set[str]]]:
+    """The option scripts and processes of `root` that can be built (a process with its lifecycle merged
+    in), and the names of those that cannot; their problems are added to `found`, their bytes to `digest`."""
+    scripts: dict[str, OptionScript] = {}
+    processes: dict[str, Process] = {}
+    unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
+    for kind, path in definition_files(root):
+        shown = f"{path.parent.name}/{path.name}"
+        digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
+        document, problems = load_file(path, shown)
+        if document is not None and kind == "process":
+            document, merging = lifecycles.merged(document)
+            problems += merging
+        found += problems
+        if document is None:
+            unbuilt[kind].add(path.stem)
+            continue
+        shape, buildable = validate(document, kind)
+        found += shape
+        if not buildable or problems:
+            unbuilt[kind].add(_declared_name(document.data, kind, path.stem))
+            continue
+        if kind == "option_script":
+            script = build_script(document)
+            scripts.setdefault(script.script, script)
+        else:
+            process = build_process(document)
+            processes.setdefault(process.symbolic_name, process)
+    return scripts, processes, unbuilt
 
 
 def _schedules(root: Path, processes: dict[str, Process]) -> tuple[dict[str, str], list[Diagnostic]]:
@@ -117,17 +134,14 @@ def _follows_from_unbuilt(found: Diagnostic, unbuilt: dict[str, set[str]], proce
         return any(found.message.startswith(CODES["E209"].format(name=name, hint="")) for name in broken)
     if found.code == "E214":
         return bool(broken)  # the process that fires it may be the one that could not be built
-    files = {p.document.file: p for p in processes.values()}
-    process = files.get(found.location.file)
-    if process is None:
-        return False
+    owners = [p for p in processes.values() if found.location.file in (p.document.file, f"{LIFECYCLES}/{p.lifecycle}.yaml")]
     if found.code == "E302":
-        return bool(scripts & set(process.options))
-    return found.code in ("E203", "E210") and bool(broken & set(process.acts_on))
+        return any(scripts & set(process.options) for process in owners)
+    return found.code in ("E203", "E210") and any(broken & set(process.acts_on) for process in owners)
 
 
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
-    """Copy the reference workspace (processes, rules, templates, the scenario suite and the diff example) into `dest`
+    """Copy the reference workspace (processes, lifecycles, rules, templates, the scenario suite and the diff example) into `dest`
     for a site to edit."""
     import shutil
 
@@ -135,7 +149,7 @@ def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
     if (dest / PROCESSES).exists():
         raise UsageError(f"{dest} already holds a workspace ({PROCESSES}/ exists); nothing copied")
     copied = []
-    for folder in (PROCESSES, RULES, TEMPLATES, SCENARIOS, DIFF_EXAMPLES):
+    for folder in (PROCESSES, LIFECYCLES, RULES, TEMPLATES, SCENARIOS, DIFF_EXAMPLES):
         if (source / folder).is_dir():
             shutil.copytree(source / folder, dest / folder)
             copied.append(dest / folder)

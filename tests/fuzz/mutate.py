@@ -169,6 +169,6 @@ Check = Callable[..., Any]
 
 def reference_copy(root: Path) -> Path:
     """A copy of the reference workspace (processes, rules, templates) in `root`, for examples to edit."""
-    for folder in ("processes", "rules", "templates"):
+    for folder in ("processes", "lifecycles", "rules", "templates"):
         shutil.copytree(ROOT / folder, root / folder)
     return root

@@ -122,7 +122,7 @@ def template_texts(draw: st.DrawFn) -> tuple[str, str]:
 def workspace() -> Iterator[Path]:
     """A copy of the reference workspace, its templates restored after every example."""
     folder = Path(tempfile.mkdtemp(prefix="cardflow-fuzz-templates-"))
-    for part in ("processes", "rules", "templates"):
+    for part in ("processes", "lifecycles", "rules", "templates"):
         shutil.copytree(ROOT / part, folder / part)
     try:
         yield folder

@@ -24,7 +24,7 @@ from engine.web.console import Console
 def web_workspace(tmp_path: Path) -> Path:
     """A copy of the reference workspace for the console (tests may set option values in it)."""
     target = tmp_path / "ws"
-    for folder in ("processes", "rules", "templates"):
+    for folder in ("processes", "lifecycles", "rules", "templates"):
         shutil.copytree(ROOT / folder, target / folder)
     return target
 

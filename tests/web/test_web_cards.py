@@ -148,12 +148,13 @@ def test_an_unfinished_batch_says_how_to_finish_it(operator: TestClient, console
 
 def test_a_card_page_shows_its_card_fields(make_console: Callable[[], Console], web_workspace: Path) -> None:
     """A card whose process declares `pin_delivery` and sets it when the card is queued shows it among its facts."""
-    path = web_workspace / "processes" / f"{ORDER}.yaml"
+    path, lifecycle = web_workspace / "processes" / f"{ORDER}.yaml", web_workspace / "lifecycles" / "CardOrder.yaml"
     queued = (
         "    dest: processing\n    guard: not options.CardsAddonExtProdBatchOrderApproval and options.CardsAddonExtProdQueue\n"
     )
     declared = "fields:\n  pin_delivery: {type: string, description: How the PIN goes.}\n\nstates:\n"
-    text = path.read_text().replace("states:\n", declared)
+    lifecycle.write_text(lifecycle.read_text().replace("states:\n", declared))
+    text = path.read_text()
     assert text.count(queued) == 1
     path.write_text(text.replace(queued, queued + "    effects:\n      - set: {pin_delivery: \"'sms'\"}\n"))
     console = make_console()

@@ -15,15 +15,15 @@ from sqlalchemy import Engine
 
 from engine.store import db, queries
 
-OWN_GROUP = "exclusive: not options.CardsAddonExtProdMultipleCards\n"
 GROUPED = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
 
 
 @pytest.fixture
 def web_workspace(web_workspace: Path) -> Path:
-    """The console's workspace with "Order card" and "Order multiple cards" in the group card_order."""
-    order = web_workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
-    order.write_text(order.read_text(encoding="utf-8").replace(OWN_GROUP, GROUPED), encoding="utf-8")
+    """The console's workspace, whose "Order card" and "Order multiple cards" share the group card_order,
+    with a third process of the group, which has no prerequisite of its own on open cards (tests/exclusive)."""
+    for name in ("CardsAddonExtProdBoProcOrderMultiple", "CardsAddonExtProdProcOrder"):
+        assert GROUPED in (web_workspace / "processes" / f"{name}.yaml").read_text(encoding="utf-8")
     shutil.copytree(ROOT / "tests" / "exclusive" / "processes", web_workspace / "processes", dirs_exist_ok=True)
     return web_workspace
 
