@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import Run, StoreUnderTest
+from conftest import ORDER_GROUP, Run, StoreUnderTest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from test_concurrency import HOLDERS, USERS, at_once, held, import_users
@@ -17,7 +17,6 @@ from test_concurrency import HOLDERS, USERS, at_once, held, import_users
 from engine.definitions.workspace import load_workspace
 from engine.store import db
 
-ORDER_GROUP = "exclusive: {group: card_order, when: not options.CardsAddonExtProdMultipleCards}\n"
 ORDER, ORDER_CARD, SHIPPED_ORDER_CARD = "CardsAddonExtProdBoProcOrderMultiple", "TestProcOrderCard", "CardsAddonExtProdProcOrder"
 STAFF_AND_HOLDERS = """id,name,email,state,roles
 op1,Olle Operator,op1@example.com,active,operator

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from engine.definitions.document import DocPath, Document
 from engine.definitions.files import LIFECYCLES
-from engine.definitions.load import load_file
+from engine.definitions.load import load_bytes
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
@@ -80,9 +80,9 @@ def read_lifecycles(root: Path) -> tuple[Lifecycles, list[Diagnostic], list[tupl
     found: list[Diagnostic] = []
     read: list[tuple[str, bytes]] = []
     for path in sorted((root / LIFECYCLES).glob("*.yaml")):
-        shown = f"{LIFECYCLES}/{path.name}"
-        read.append((shown, path.read_bytes()))
-        document, problems = load_file(path, shown)
+        shown, data = f"{LIFECYCLES}/{path.name}", path.read_bytes()
+        read.append((shown, data))
+        document, problems = load_bytes(data, shown)
         found += problems
         if document is None:
             broken.add(path.stem)

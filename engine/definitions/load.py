@@ -211,7 +211,18 @@ def load_file(path: Path, file: str | None = None) -> tuple[Document | None, lis
         size = path.stat().st_size
         if size > MAX_BYTES:
             return None, [diagnostic(Location(shown), "E006", size=size, limit=MAX_BYTES)]
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+        data = path.read_bytes()
+    except OSError as error:
         return None, [diagnostic(Location(shown), "E008", detail=str(error))]
-    return load_text(text, shown)
+    return load_bytes(data, shown)
+
+
+def load_bytes(data: bytes, file: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Load a YAML file's bytes, already read (and hashed) by the caller; too large or not UTF-8 is refused."""
+    if len(data) > MAX_BYTES:
+        return None, [diagnostic(Location(file), "E006", size=len(data), limit=MAX_BYTES)]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return None, [diagnostic(Location(file), "E008", detail=str(error))]
+    return load_text(text, file)

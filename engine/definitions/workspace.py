@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from engine.definitions import check
 from engine.definitions.calendar import read_calendar
@@ -24,7 +23,7 @@ from engine.definitions.files import (
     template_files,
 )
 from engine.definitions.lifecycles import Lifecycles, read_lifecycles
-from engine.definitions.load import load_file
+from engine.definitions.load import load_bytes, load_file
 from engine.definitions.model import OptionScript, Process, Workspace, build_process
 from engine.definitions.options import build_script
 from engine.definitions.reads import template_reads
@@ -71,7 +70,7 @@ def load_workspace(root: Path, *, render_templates: bool = False) -> Workspace:
 
 
 def _definitions(
-    root: Path, lifecycles: Lifecycles, digest: Any, found: list[Diagnostic]
+    root: Path, lifecycles: Lifecycles, digest: hashlib._Hash, found: list[Diagnostic]
 ) -> tuple[dict[str, OptionScript], dict[str, Process], dict[str, set[str]]]:
     """The option scripts and processes of `root` that can be built (a process with its lifecycle merged
     in), and the names of those that cannot; their problems are added to `found`, their bytes to `digest`."""
@@ -79,9 +78,9 @@ def _definitions(
     processes: dict[str, Process] = {}
     unbuilt: dict[str, set[str]] = {"option_script": set(), "process": set()}
     for kind, path in definition_files(root):
-        shown = f"{path.parent.name}/{path.name}"
-        digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
-        document, problems = load_file(path, shown)
+        shown, data = f"{path.parent.name}/{path.name}", path.read_bytes()
+        digest.update(shown.encode() + b"\0" + data + b"\0")
+        document, problems = load_bytes(data, shown)
         if document is not None and kind == "process":
             document, merging = lifecycles.merged(document)
             problems += merging
@@ -134,10 +133,16 @@ def _follows_from_unbuilt(found: Diagnostic, unbuilt: dict[str, set[str]], proce
         return any(found.message.startswith(CODES["E209"].format(name=name, hint="")) for name in broken)
     if found.code == "E214":
         return bool(broken)  # the process that fires it may be the one that could not be built
-    owners = [p for p in processes.values() if found.location.file in (p.document.file, f"{LIFECYCLES}/{p.lifecycle}.yaml")]
+    owners = [p for p in processes.values() if found.location.file in _files_of(p)]
     if found.code == "E302":
         return any(scripts & set(process.options) for process in owners)
     return found.code in ("E203", "E210") and any(broken & set(process.acts_on) for process in owners)
+
+
+def _files_of(process: Process) -> tuple[str, ...]:
+    """The definition files a process is written in: its own, and its lifecycle's."""
+    own = process.document.file
+    return (own, f"{LIFECYCLES}/{process.lifecycle}.yaml") if process.lifecycle else (own,)
 
 
 def init_workspace(dest: Path, source: Path | None = None) -> list[Path]:
