@@ -388,6 +388,7 @@ def test_no_page_scrolls_sideways_on_a_phone(
     phone.goto(f"{url}/batch/{ORDER}?searched=1")
     phone.locator('input[name="user"][value="u03"]').check()
     phone.locator("#selection button.primary").click()
+    expect(phone.locator(".steps button.primary")).to_be_visible()
     wider["confirmation"] = phone.evaluate(OVERFLOW)
     phone.locator(".steps button.primary").click()
     expect(phone.locator("td.state", has_text="requested")).to_have_count(1)
