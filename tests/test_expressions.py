@@ -67,6 +67,9 @@ def test_evaluation(source: str, scope: dict[str, object], expected: object) -> 
         ("user.name ~ 'x'", "E304"),
         ("user.name|attr('x')", "E304"),
         ("1 + 1", "E304"),
+        ("now|plus('P3X')", "E301"),
+        ("now|plus('P1D', 'P2D')", "E304"),
+        ("now|plus", "E304"),
     ],
 )
 def test_refused_constructs(source: str, code: str) -> None:
@@ -74,6 +77,36 @@ def test_refused_constructs(source: str, code: str) -> None:
     with pytest.raises(ExpressionError) as caught:
         parse(source)
     assert caught.value.code == code
+
+
+NOW = "2026-12-02T18:30:00Z"
+
+
+@pytest.mark.parametrize(
+    "source, scope, expected",
+    [
+        ("now|plus(options.Validity)", {"options": {"Validity": "P3Y"}}, "2029-12-02T18:30:00Z"),
+        ("now|plus(options.Validity)|date", {"options": {"Validity": "P3Y"}}, "2029-12-02"),
+        ("card.valid_until|minus('P60D')", {"card": {"valid_until": "2027-03-01"}}, "2026-12-31"),
+        ("card.valid_until|minus(7)", {"card": {"valid_until": "2027-03-01"}}, "2027-02-22"),
+        ("now|minus('PT12H')", {}, "2026-12-02T06:30:00Z"),
+        ("card.valid_until|minus('P7D')", {"card": {}}, None),  # no date: nothing to move
+        ("now|plus(options.Validity)", {"options": {"Validity": "three years"}}, None),
+        ("now|plus(options.Validity)", {"options": {"Validity": True}}, None),
+        ("user.name|date", {"user": {"name": "Alice"}}, None),
+    ],
+)
+def test_times_move_by_durations(source: str, scope: dict[str, object], expected: object) -> None:
+    """`plus`/`minus` move a date (a date stays a date) or a time by an ISO 8601 duration or whole
+    days; `date` keeps a time's date; what is not a time or a duration gives nothing, never an error."""
+    assert parse(source).evaluate({"now": NOW, **scope})[0] == expected
+
+
+def test_moved_times_compare_with_now() -> None:
+    """A reminder's condition: the validity, moved back 7 days, has passed."""
+    expression = parse("card.valid_until|minus('P7D') <= now")
+    assert expression.truth({"now": NOW, "card": {"valid_until": "2026-12-09"}})[0] is True
+    assert expression.truth({"now": NOW, "card": {"valid_until": "2026-12-10"}})[0] is False
 
 
 def test_attribute_on_a_plain_value_gives_none() -> None:

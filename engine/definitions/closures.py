@@ -7,7 +7,10 @@ roots: user, card, options, ...) and a list it appends the root attributes read 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
+
+from engine.clock import moment, stamp
 
 
 class _Unknown:
@@ -147,7 +150,22 @@ def unary(function: Callable[[Any], Any], operand: Closure) -> Closure:
             return UNKNOWN
         try:
             return function(value)
-        except (TypeError, AttributeError, IndexError, KeyError):  # `first` of a mapping, `length` of a number
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError):  # `first` of a mapping, `date` of a name
+            return None
+
+    return apply
+
+
+def binary(function: Callable[[Any, Any], Any], operand: Closure, argument: Closure) -> Closure:
+    """A filter with one argument; None where it does not apply (as `unary`)."""
+
+    def apply(scope: Scope, reads: Reads) -> Any:
+        value, given = operand(scope, reads), argument(scope, reads)
+        if value is UNKNOWN or given is UNKNOWN:
+            return UNKNOWN
+        try:
+            return function(value, given)
+        except (TypeError, AttributeError, ValueError, OverflowError):  # not a time, not a duration, past year 9999
             return None
 
     return apply
@@ -163,4 +181,24 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
     "lower": lambda value: value.lower(),
     "upper": lambda value: value.upper(),
     "first": lambda value: value[0],
+    "date": lambda value: moment(value).date().isoformat(),
+}
+
+
+def shifted(at: str, duration: str | int, sign: int) -> str:
+    """The ISO 8601 date or time `at` moved by `duration` (ISO 8601, or a whole number of days) forwards
+    (`sign` 1) or back (-1): a date stays a date. ValueError when either is not what it should be."""
+    import isodate  # imported when an expression moves a time, not when one is parsed
+
+    if isinstance(duration, bool) or not isinstance(duration, (str, int)):
+        raise ValueError(f"{duration!r} is not a duration")
+    step = timedelta(days=duration) if isinstance(duration, int) else isodate.parse_duration(duration)
+    when = moment(at) + step if sign > 0 else moment(at) - step
+    return when.date().isoformat() if len(at) == len("2026-12-02") else stamp(when)
+
+
+#: The filters with one argument: `now | plus('P3Y')`, `card.valid_until | minus(options.Days)`.
+MOVES: dict[str, Callable[[Any, Any], Any]] = {
+    "plus": lambda at, duration: shifted(at, duration, 1),
+    "minus": lambda at, duration: shifted(at, duration, -1),
 }

@@ -3,7 +3,8 @@
 An expression is parsed with Jinja2's parser, then compiled into Python closures over a small,
 safe subset: names of known roots, attribute and item lookups on records (never on Python
 objects, never `_private`), constants, comparisons, `and`/`or`/`not`, `in`, `x if c else y`,
-the tests `defined`/`none` and the filters `length`/`lower`/`upper`/`first`. There are no calls,
+the tests `defined`/`none`, the filters `length`/`lower`/`upper`/`first`/`date` and the moves of a
+time by a duration `plus(D)`/`minus(D)` (`now | plus('P3Y') | date`). There are no calls,
 so nothing reaches Python internals. Evaluation records every root attribute it reads (the
 decision trace) and is three-valued: a root bound to UNKNOWN folds away at compile time when the
 options alone decide the result.
@@ -23,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from engine.definitions.closures import (
     FILTERS,
+    MOVES,
     OPERATORS,
     TESTS,
     UNKNOWN,
@@ -30,12 +32,14 @@ from engine.definitions.closures import (
     Reads,
     Scope,
     attribute,
+    binary,
     collect,
     compare,
     conditional,
     index,
     logic,
     negate,
+    shifted,
     unary,
 )
 
@@ -241,10 +245,23 @@ def _condexpr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, s
 
 
 def _test_or_filter(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
+    if isinstance(node, nodes.Filter) and node.name in MOVES and len(node.args) == 1 and not node.kwargs and node.node:
+        _check_duration(node.args[0])
+        return binary(MOVES[node.name], sub(node.node), sub(node.args[0]))
     table = TESTS if isinstance(node, nodes.Test) else FILTERS
     if node.name not in table or node.args or node.kwargs or node.node is None:
         raise ExpressionError("E304", construct=_construct_name(node))
     return unary(table[node.name], sub(node.node))
+
+
+def _check_duration(argument: nodes.Node) -> None:
+    """Refuse a written duration that is none (`plus('P3X')`); one read from a root is checked where it is set."""
+    if isinstance(argument, nodes.Const) and isinstance(argument.value, str):
+        try:
+            shifted("2000-01-01", argument.value, 1)
+        except ValueError:
+            detail = f"'{argument.value}' is not an ISO 8601 duration (as P3Y, P60D, PT12H)"
+            raise ExpressionError("E301", detail=detail) from None
 
 
 def _construct_name(node: nodes.Node) -> str:
