@@ -38,7 +38,7 @@ def quiet_workspace(folder: Path) -> Path:
     """The reference workspace whose reminder fires without an email."""
     for name in ("processes", "lifecycles", "rules", "templates"):
         shutil.copytree(ROOT / name, folder / name)
-    for name in ("roles.yaml", "calendar.yaml"):
+    for name in ("roles.yaml", "calendar.yaml", "connectors.yaml"):
         shutil.copy2(ROOT / name, folder / name)
     path = folder / "processes" / f"{REQUEST}.yaml"
     text = path.read_text(encoding="utf-8")

@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "E278": "lifecycle '{name}' is not in lifecycles/{hint} (known: {known})",
     "E279": "{key}: lifecycle '{name}' {what} for every process that names it; a process with a lifecycle"
     " adds only its own triggers and the transitions that create its cards",
+    "E285": "lifecycle '{name}' includes itself ({path}); a lifecycle includes only others",
+    "E286": "{key} is declared by lifecycle '{name}' too ({at}), which this one includes; declare it once",
     # exclusivity groups across processes
     "E250": "exclusive: {problem}; {shape}",
     "E251": "exclusive group {name!r} is not a name (letters, digits, _)",

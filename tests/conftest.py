@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
+from workspace_copies import copy_reference, extend
 
 import cli
 
@@ -52,18 +53,14 @@ def workspace_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A fresh copy of the reference workspace that a test may edit."""
-    target = tmp_path / "ws"
-    for folder in ("processes", "lifecycles", "rules", "templates"):
-        if (ROOT / folder).is_dir():
-            shutil.copytree(ROOT / folder, target / folder)
-    return target
+    return copy_reference(tmp_path / "ws")
 
 
 @pytest.fixture
 def extended_workspace(workspace: Path) -> Path:
     """The reference workspace with, in YAML alone, a new trigger and state, an action process over
     one card and a batch order over existing cards (tests/extended/README.md)."""
-    shutil.copytree(ROOT / "tests" / "extended" / "processes", workspace / "processes", dirs_exist_ok=True)
+    extend(workspace)
     return workspace
 
 

@@ -14,12 +14,12 @@ diagnostics located in the target must be exactly the expected ones, no more and
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from workspace_copies import copy_reference
 
 import cli
 from engine.definitions.workspace import load_workspace
@@ -80,9 +80,7 @@ def read_case(path: Path) -> Case:
 
 def install(case: Case, tmp_path: Path) -> Path:
     """A copy of the reference workspace in `tmp_path` with the case file written, byte for byte, over its target."""
-    for folder in ("processes", "lifecycles", "rules", "templates"):
-        if (REPO / folder).is_dir():
-            shutil.copytree(REPO / folder, tmp_path / folder)
+    copy_reference(tmp_path)
     (tmp_path / case.target).write_bytes(case.path.read_bytes())
     return tmp_path
 

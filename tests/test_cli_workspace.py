@@ -174,6 +174,12 @@ def test_graph_mermaid_default_options(run: Run, golden: object) -> None:
         ("in_production", "produced", "produced"),
         ("ordered", "failed", "production_failed"),
         ("in_production", "failed", "production_failed"),
+        ("produced", "active", "activate"),  # the card in use (lifecycles/CardInUse.yaml) ...
+        ("active", "inactive", "deactivate"),  # ... without the deactivation's approval step
+        ("active", "inactive", "supersede"),
+        ("inactive", "active", "reactivate"),
+        ("active", "locked", "lock"),
+        ("inactive", "locked", "lock"),
     }
 
 

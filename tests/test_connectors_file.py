@@ -29,10 +29,13 @@ HR = """connectors:
 
 
 def test_a_workspace_without_the_file_calls_the_card_bureau(workspace: Path) -> None:
-    """No connectors.yaml: the one connector a workspace of the old shape calls, the bureau."""
+    """No connectors.yaml: the one connector a workspace of the old shape calls, the bureau; a call of any
+    other connector (the shipped printer's) is then E315 where it is invoked."""
+    (workspace / "connectors.yaml").unlink()
     loaded = load_workspace(workspace)
-    assert loaded.ok and loaded.connectors == DEFAULT_CONNECTORS
+    assert loaded.connectors == DEFAULT_CONNECTORS
     assert sorted(loaded.connectors["bureau"].operations) == ["order", "status"]
+    assert {(d.code, d.message.split("'")[1]) for d in loaded.diagnostics} == {("E315", "printer.print")}
 
 
 def test_the_shipped_workspace_declares_the_card_bureau_with_order_and_status() -> None:
@@ -105,7 +108,8 @@ def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_wher
     assert len(refusals) == 10  # each transition that invokes it, in the lifecycle and in the processes that order
     assert refusals[0] == (
         "lifecycles/CardOrder.yaml:64:13: E315 invoke 'bureau.order' names no connector"
-        " operation connectors.yaml declares (did you mean 'bureau.place_order'?) (declared: bureau.place_order, bureau.status)"
+        " operation connectors.yaml declares (did you mean 'bureau.place_order'?)"
+        " (declared: bureau.place_order, bureau.status, printer.print)"
     )
 
 
@@ -150,7 +154,7 @@ def test_without_sends_an_order_carries_every_attribute_of_its_holder(workspace:
 
 def _declare_bureau_kind(workspace: Path, kind: str) -> None:
     shipped = (ROOT / "connectors.yaml").read_text()
-    (workspace / "connectors.yaml").write_text(shipped.replace("    kind: folder\n", f"    kind: {kind}\n"))
+    (workspace / "connectors.yaml").write_text(shipped.replace("    kind: folder\n", f"    kind: {kind}\n", 1))  # the bureau's
 
 
 def test_the_bureau_kind_declared_is_the_one_a_run_orders_through(workspace: Path, run: Run, stored: StoreUnderTest) -> None:

@@ -105,15 +105,15 @@ def test_a_kind_registered_at_run_time_validates_and_is_shown(run: Run, extended
 
 def test_a_registered_kind_s_shape_and_checks_are_diagnostics(run: Run, extended_workspace: Path, stamp: None) -> None:
     """The kind's schema gives E105 for an empty stamp and its own check E106, at the effect's line and column."""
-    assert _diagnostics(run, _stamped(extended_workspace, "stamp: ''")) == [("E105", 166, 16)]
-    assert _diagnostics(run, _stamped(extended_workspace, "stamp: LOUD")) == [("E106", 166, 9)]
+    assert _diagnostics(run, _stamped(extended_workspace, "stamp: ''")) == [("E105", 173, 16)]
+    assert _diagnostics(run, _stamped(extended_workspace, "stamp: LOUD")) == [("E106", 173, 9)]
 
 
 def test_an_unknown_kind_is_an_unknown_key_with_a_suggestion(run: Run, extended_workspace: Path, stamp: None) -> None:
     """`stmp:` names no kind: E270 at the entry and E101 at the key, suggesting `stamp`."""
     workspace = _stamped(extended_workspace, "stmp: hello")
     result = json.loads(run("validate", "--workspace", str(workspace), "--json").stdout)
-    assert [(found["code"], found["line"], found["col"]) for found in result] == [("E101", 166, 9), ("E270", 166, 9)]
+    assert [(found["code"], found["line"], found["col"]) for found in result] == [("E101", 173, 9), ("E270", 173, 9)]
     assert "did you mean 'stamp'" in result[0]["message"]
 
 

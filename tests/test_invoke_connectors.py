@@ -35,13 +35,22 @@ CALLING = """  - trigger: activate
     guard: not hr.accepted
     invoke: hr.card_activated
 """
-BUREAU = """  bureau:
-    kind: folder
-    description: The card bureau.
-    operations:
-      order: {description: Order a card.}
-      status: {description: Ask what became of an order.}
+#: Its `reactivate` (which the reference's Reactivate card fires) enters `active` too: with the same call (E264).
+REACTIVATE = """  - trigger: reactivate
+    source: inactive
+    dest: active
 """
+REACTIVATE_CALLING = (
+    REACTIVATE
+    + """    guard: hr.accepted
+    invoke: hr.card_activated
+  - trigger: reactivate
+    source: inactive
+    dest: inactive
+    guard: not hr.accepted
+    invoke: hr.card_activated
+"""
+)
 HR = """  hr:
     kind: KIND
     description: The HR system, told of each activated card.
@@ -57,10 +66,11 @@ def declare(workspace: Path, kind: str, settings: str) -> Path:
     """The extended workspace whose `activate` calls `hr`, a connector of `kind` with `settings`."""
     order = workspace / ORDER_FILE
     text = order.read_text(encoding="utf-8")
-    assert ACTIVATE in text
-    order.write_text(text.replace(ACTIVATE, CALLING), encoding="utf-8")
+    assert ACTIVATE in text and REACTIVATE in text
+    order.write_text(text.replace(ACTIVATE, CALLING).replace(REACTIVATE, REACTIVATE_CALLING), encoding="utf-8")
     hr = HR.replace("KIND", kind).replace("SETTINGS", settings)
-    (workspace / "connectors.yaml").write_text(f"connectors:\n{BUREAU}{hr}", encoding="utf-8")
+    shipped = (workspace / "connectors.yaml").read_text(encoding="utf-8")  # the bureau and the printer
+    (workspace / "connectors.yaml").write_text(shipped + hr, encoding="utf-8")
     return workspace
 
 

@@ -24,6 +24,10 @@ def edit(workspace: Path, file: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+def line_of(workspace: Path, file: Path, text: str) -> int:
+    return next(i for i, line in enumerate((workspace / file).read_text().splitlines(), 1) if text in line)
+
+
 def errors(workspace: Path) -> list[tuple[str, str, int]]:
     return [(d.code, d.location.file, d.location.line) for d in load_workspace(workspace).diagnostics if d.severity == "error"]
 
@@ -37,7 +41,7 @@ def test_two_processes_naming_one_lifecycle_share_its_states_and_transitions(wor
     assert one.states == many.states and "requested" in one.states
     shared = [t for t in one.transitions if t.trigger != "start"]
     assert shared == [t for t in many.transitions if t.trigger != "start"]
-    assert {t.location.file for t in shared} == {str(LIFECYCLE)}
+    assert {t.location.file for t in shared} == {str(LIFECYCLE), str(IN_USE)}  # and the lifecycle it includes
     assert [t.trigger for t in one.transitions[:2]] == ["start", "start"]  # its own come first
     guards = {p.symbolic_name: p.transitions[0].guard.text for p in (one, many) if p.transitions[0].guard}
     assert guards == {REQUEST_ONE: "options.CardsRequestApproval", REQUEST_MANY: "options.CardsBatchRequestApproval"}
@@ -66,7 +70,7 @@ def test_each_process_creates_its_cards_its_own_way_and_both_live_the_lifecycle(
 def test_a_problem_in_a_lifecycle_is_reported_once_in_its_file(workspace: Path) -> None:
     """A typo in a shared transition: one E203 at the lifecycle's line, not one a process that names it."""
     edit(workspace, LIFECYCLE, "    dest: rejected\n", "    dest: rejectd\n")
-    line = next(i for i, text in enumerate((workspace / LIFECYCLE).read_text().splitlines(), 1) if "rejectd" in text)
+    line = line_of(workspace, LIFECYCLE, "rejectd")
     assert [found for found in errors(workspace) if found[0] == "E203"] == [("E203", str(LIFECYCLE), line)]
 
 
@@ -89,7 +93,7 @@ def test_an_edited_lifecycle_is_read_again_and_changes_the_fingerprint(cf: Run, 
 def test_a_lifecycle_that_names_another_file_is_refused(workspace: Path) -> None:
     edit(workspace, LIFECYCLE, "lifecycle: CardRequest\n", "lifecycle: CardOrder\n")
     codes = errors(workspace)
-    assert ("E106", str(LIFECYCLE), 3) in codes
+    assert ("E106", str(LIFECYCLE), line_of(workspace, LIFECYCLE, "lifecycle: CardOrder")) in codes
     assert all(file != f"processes/{REQUEST_ONE}.yaml" for _, file, _ in codes)  # reported once, in the lifecycle
 
 
@@ -105,3 +109,48 @@ def test_init_copies_the_lifecycles(run: Run, tmp_path: Path) -> None:
     assert run("init", str(target)).exit_code == 0
     assert (target / LIFECYCLE).is_file()
     assert run("validate", "--workspace", str(target)).exit_code == 0
+
+
+IN_USE = Path("lifecycles") / "CardInUse.yaml"
+ORDER = Path("lifecycles") / "CardOrder.yaml"
+MAKERS = (REQUEST_ONE, REQUEST_MANY, "CardsAddonExtProdProcOrder", "CardsAddonExtProdBoProcOrderMultiple")
+
+
+def test_a_lifecycle_included_by_two_is_shared_by_every_process_of_both(workspace: Path) -> None:
+    """CardInUse, included by CardRequest and CardOrder: the four processes that make cards have its
+    states and transitions, each located in its file, after their lifecycle's own."""
+    loaded = load_workspace(workspace)
+    assert loaded.ok, loaded.diagnostics
+    shared = [
+        [(t.trigger, t.source, t.dest, t.location) for t in loaded.processes[name].transitions if t.location.file == str(IN_USE)]
+        for name in MAKERS
+    ]
+    assert shared[0] and all(transitions == shared[0] for transitions in shared)
+    for name in MAKERS:
+        process = loaded.processes[name]
+        assert {"active", "inactive", "locked"} <= set(process.states)
+        files = [t.location.file for t in process.transitions]
+        assert files.index(str(IN_USE)) > max(i for i, file in enumerate(files) if file != str(IN_USE))  # its own first
+        assert "valid_until" in process.fields
+
+
+def test_a_problem_in_an_included_lifecycle_is_reported_once_in_its_file(workspace: Path) -> None:
+    edit(workspace, IN_USE, "    dest: locked\n", "    dest: lockd\n")
+    assert [found for found in errors(workspace) if found[0] == "E203"] == [
+        ("E203", str(IN_USE), line_of(workspace, IN_USE, "lockd"))
+    ]
+
+
+def test_an_unknown_included_lifecycle_is_E278_and_its_processes_are_not_built(workspace: Path) -> None:
+    edit(workspace, ORDER, "includes: [CardInUse]", "includes: [CardInUze]")
+    loaded = load_workspace(workspace)
+    (found,) = [d for d in loaded.diagnostics if d.code == "E278"]
+    assert (found.location.file, found.location.line) == (str(ORDER), line_of(workspace, ORDER, "CardInUze"))
+    assert "did you mean 'CardInUse'?" in found.message
+    assert "CardsAddonExtProdProcOrder" not in loaded.processes and REQUEST_ONE in loaded.processes
+
+
+def test_lifecycles_that_include_each_other_are_E285_once(workspace: Path) -> None:
+    edit(workspace, IN_USE, "lifecycle: CardInUse\n", "lifecycle: CardInUse\nincludes: [CardOrder]\n")
+    (loop,) = [d for d in load_workspace(workspace).diagnostics if d.code == "E285"]
+    assert "(CardInUse -> CardOrder -> CardInUse)" in loop.message and loop.location.file == str(ORDER)

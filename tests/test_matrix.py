@@ -14,16 +14,22 @@ REQUEST = "CardsBoProcRequestMulitple"
 APPROVAL = "CardsAddonExtProdBatchOrderApproval"
 QUEUE = "CardsAddonExtProdQueue"
 EMAIL = "CardsAddonExtProdOrderedEmail"
+#: The options of the card in use (CardInUse, included by both lifecycles): varied too, pinned by the
+#: tests about ordering and requesting with `--set` (then shown as fixed).
+IN_USE = {"CardsDeactivationApproval": False, "CardsMultipleActive": False}
+PIN = [arg for name, value in IN_USE.items() for arg in ("--set", f"{name}={str(value).lower()}")]
 ORDER_BOOLS = [
     APPROVAL,
     "CardsAddonExtProdMultipleCards",
     EMAIL,
     QUEUE,
     "CardsAddonExtProdSelectProductionType",
+    *IN_USE,
 ]
 Golden = Callable[[str, str], None]
-#: The options of the reminders' timers: not varied (no guard reads them), shown with their values.
-REMINDERS = {"CardsApprovalEscalationDays": 0, "CardsApprovalReminderDays": 3}
+#: The options of the reminders' timers and the validity: not varied (no guard reads them, or not
+#: a bool), shown with their values.
+REMINDERS = {"CardsApprovalEscalationDays": 0, "CardsApprovalReminderDays": 3, "CardsValidityPeriod": "P3Y"}
 
 
 def matrix_json(run: Run, *args: str) -> dict[str, Any]:
@@ -39,7 +45,7 @@ def rows(data: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
 
 
 def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Golden) -> None:
-    """The order process varies its 5 boolean options (2^5 rows) in a stable order; golden JSON."""
+    """The order process varies its 7 boolean options (2^7 rows) in a stable order; golden JSON."""
     result = run("matrix", ORDER, "--json")
     assert result.exit_code == 0
     golden("matrix_order.json", result.stdout)
@@ -49,21 +55,22 @@ def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Gol
     assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"], **REMINDERS}
     assert len(data["combinations"]) == 2 ** len(ORDER_BOOLS)
     assert [list(c["options"].values()) for c in data["combinations"][:3]] == [
-        [False, False, False, False, False],
-        [False, False, False, False, True],
-        [False, False, False, True, False],
+        [False, False, False, False, False, False, False],
+        [False, False, False, False, False, False, True],
+        [False, False, False, False, False, True, False],
     ]
 
 
 def test_order_matrix_follows_the_domain(run: Run) -> None:
-    """Defaults queue the card; approval starts at requested; queue off orders or fails at once; cards end produced."""
+    """Defaults queue the card; approval starts at requested; queue off orders or fails at once; cards end
+    failed, aborted, rejected, or locked after their life in use (produced is no end: it is activated)."""
     data = matrix_json(run, ORDER)
     defaults = rows(data, **{APPROVAL: False, QUEUE: True, EMAIL: True})
     assert defaults and all(c["start"] == ["processing"] and c["flags"] == [] for c in defaults)
-    assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "produced")}
+    assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "locked")}
     for c in rows(data, **{APPROVAL: True}):
         assert c["start"] == ["requested"] and c["start_emails"] == {"requested": ["approval_requested"]}
-        assert c["end_states"] == ["aborted", "failed", "produced", "rejected"]
+        assert c["end_states"] == ["aborted", "failed", "locked", "rejected"]
     for c in rows(data, **{APPROVAL: False, QUEUE: False}):
         assert c["start"] == ["failed", "ordered"]
         assert c["flags"] == []  # the documented outcomes are alternatives: ordered is one
@@ -72,7 +79,7 @@ def test_order_matrix_follows_the_domain(run: Run) -> None:
 
 def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
     """Flipping the "Card ordered" email option changes start emails and nothing else."""
-    data = matrix_json(run, ORDER)
+    data = matrix_json(run, ORDER, *PIN)
     without = {json.dumps({**c["options"], EMAIL: None}): c for c in rows(data, **{EMAIL: False})}
     changed = 0
     for c in rows(data, **{EMAIL: True}):
@@ -86,35 +93,42 @@ def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
 
 
 def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
-    """The request process: approval off → approved; on → requested, then approved/rejected/aborted; golden JSON."""
+    """The request process: approval off → approved; on → requested, then approved/rejected/aborted; an
+    approved card is issued, activated and, in the end, locked; golden JSON."""
     result = run("matrix", REQUEST, "--json")
     assert result.exit_code == 0
     golden("matrix_request.json", result.stdout)
-    data = json.loads(result.stdout)
-    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == REMINDERS
+    assert json.loads(result.stdout)["varied"] == ["CardsBatchRequestApproval", *IN_USE]
+    data = matrix_json(run, REQUEST, *PIN)
+    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {**REMINDERS, **IN_USE}
     off, on = data["combinations"]
-    assert (off["options"], off["start"], off["end_states"]) == ({"CardsBatchRequestApproval": False}, ["approved"], ["approved"])
+    assert (off["options"], off["start"], off["end_states"]) == ({"CardsBatchRequestApproval": False}, ["approved"], ["locked"])
     assert off["flags"] == []
-    assert (on["start"], on["end_states"], on["flags"]) == (["requested"], ["aborted", "approved", "rejected"], [])
+    assert (on["start"], on["end_states"], on["flags"]) == (["requested"], ["aborted", "locked", "rejected"], [])
 
 
 def test_set_pins_a_variable_and_fixes_a_list(run: Run) -> None:
     """--set pins a bool (not varied, shown as fixed) and gives a list its value."""
-    data = matrix_json(run, ORDER, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
+    data = matrix_json(run, ORDER, *PIN, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
     assert QUEUE not in data["varied"] and len(data["combinations"]) == 16
-    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS}
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS, **IN_USE}
     assert all("processing" not in c["start"] for c in data["combinations"])
 
 
 def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     """Without --json: a header with the varied options, one row per combination, then the fixed options."""
-    result = run("matrix", REQUEST)
+    result = run("matrix", REQUEST, *PIN)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CardsBatchRequestApproval", "start", "end", "states", "flags"]
-    assert lines[1].split()[:4] == ["*", "false", "approved", "approved"]
+    assert lines[1].split()[:4] == ["*", "false", "approved", "locked"]
     assert lines[2].split()[:3] == ["true", "requested", "(approval_requested)"]
-    assert "fixed: CardsApprovalEscalationDays = 0, CardsApprovalReminderDays = 3" in lines
+    fixed = " ".join(line.strip() for line in lines[lines.index("") + 1 :] if not line.startswith(("*:", "start:")))
+    assert fixed == (
+        "fixed: CardsApprovalEscalationDays = 0, CardsApprovalReminderDays = 3, CardsDeactivationApproval = false, "
+        "CardsMultipleActive = false, CardsValidityPeriod = P3Y"
+    )
+    assert max(map(len, lines)) <= 100
 
 
 def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) -> None:
@@ -124,7 +138,7 @@ def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) ->
     block = text.index(f"  {APPROVAL}:")
     rules.write_text(text[:block] + text[block:].replace("    default: false\n", "    default: false\n    value: true\n", 1))
     ws = ["--workspace", str(workspace)]
-    data = matrix_json(run, ORDER, *ws, "--set", f"{QUEUE}=false")
+    data = matrix_json(run, ORDER, *ws, *PIN, "--set", f"{QUEUE}=false")
     (marked,) = [c for c in data["combinations"] if c["in_force"]]
     assert marked["options"] == {
         APPROVAL: True,
@@ -132,7 +146,7 @@ def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) ->
         EMAIL: True,
         "CardsAddonExtProdSelectProductionType": False,
     }
-    lines = run("matrix", ORDER, *ws).stdout.splitlines()
+    lines = run("matrix", ORDER, *ws, *PIN).stdout.splitlines()
     (row,) = [line for line in lines[1:] if line.startswith("*  ")]
     assert row.split()[1:7] == ["true", "false", "true", "true", "false", "requested"]
     assert "*: the options in force (the workspace's values and --set)" in lines
@@ -154,7 +168,7 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
     """A valid workspace whose `requested` only loops (postpone) when an option is off shows it stuck."""
     ws = str(stuck_workspace(workspace))
     assert run("validate", "--workspace", ws).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", ws)
+    data = matrix_json(run, REQUEST, "--workspace", ws, *PIN)
     assert data["varied"] == ["CardsBatchRequestApproval", "CardsRequestApproval"]
     by_options = {tuple(c["options"].values()): c for c in data["combinations"]}
     stuck = by_options[(True, False)]
@@ -163,7 +177,7 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
     assert stuck["flags"] == ["no outcome reached (documented: approved, rejected)", "stuck: requested"]
     assert by_options[(True, True)]["flags"] == []
     assert by_options[(False, False)]["flags"] == by_options[(False, True)]["flags"] == []
-    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws).stdout
+    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws, *PIN).stdout
 
 
 def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
@@ -175,7 +189,7 @@ def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
     assert postpone in text
     path.write_text(text.replace(postpone, held).replace("  aborted:\n", "  held:\n    description: Postponed.\n  aborted:\n"))
     assert run("validate", "--workspace", str(workspace)).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", str(workspace))
+    data = matrix_json(run, REQUEST, "--workspace", str(workspace), *PIN)
     looping = {tuple(c["options"].values()): c for c in data["combinations"]}[(True, False)]
     assert (looping["end_states"], looping["stuck"]) == ([], [])
     assert looping["flags"] == [
@@ -207,7 +221,7 @@ def test_action_process_is_a_one_line_usage_error(run: Run) -> None:
 
 def test_human_output_keeps_names_as_written_and_lines_short(run: Run) -> None:
     """The table shows option columns as written, less their common prefix (named below), in lines under 160."""
-    result = run("matrix", ORDER)
+    result = run("matrix", ORDER, *PIN)
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["BatchOrderApproval", "MultipleCards", "OrderedEmail", "Queue", "SelectProductionType"]
     assert "option columns: the variables named CardsAddonExtProd<column>" in lines

@@ -30,6 +30,7 @@ def test_batch_orders_are_the_processes_started_from_the_batch_order_menu(extend
         "CardsAddonExtProdProcOrder": False,  # "User > Order card": creates cards, so offered here too
         "CardsBoProcRequestMulitple": False,
         "CardsProcRequest": False,
+        "CardsBoProcIssueMultiple": True,  # "Batch order > Issue multiple cards": over approved cards
         "TestBoProcActivateMultiple": True,
     }
 
@@ -43,10 +44,16 @@ def test_a_card_process_is_started_from_one_card(extended_workspace: Path) -> No
 
 
 def test_a_card_process_acts_on_the_states_its_triggers_leave(extended_workspace: Path) -> None:
-    """The cards "Activate card" waits for are the produced cards of the process it acts on."""
+    """The cards "Activate card" waits for: those in the states its trigger leaves, in each process it acts on
+    (the produced cards of an order, the issued cards of a request)."""
     workspace = load_workspace(extended_workspace).require_valid()
     process = workspace.process("TestProcActivateCard")
-    assert offers.acting_states(workspace, process) == {"CardsAddonExtProdBoProcOrderMultiple": ["produced"]}
+    assert offers.acting_states(workspace, process) == {
+        "CardsAddonExtProdBoProcOrderMultiple": ["produced"],
+        "CardsAddonExtProdProcOrder": ["produced"],
+        "CardsBoProcRequestMulitple": ["issued"],
+        "CardsProcRequest": ["issued"],
+    }
 
 
 def test_a_person_without_the_processs_role_is_refused_naming_it(extended_workspace: Path) -> None:

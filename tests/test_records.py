@@ -93,12 +93,14 @@ def cf(run: Run, stored: StoreUnderTest) -> Run:
     return run
 
 
-def assert_context_fields(context: dict[str, Any]) -> None:
-    """Each record of an email context carries the fields templates may read (a person: and attributes)."""
+def assert_context_fields(context: dict[str, Any], card_fields: frozenset[str] = frozenset()) -> None:
+    """Each record of an email context carries the fields templates may read (a person: and attributes;
+    a card: and the `card_fields` its lifecycle declares)."""
     for name in EMAIL_PERSONS & set(context):
         assert readable_fields("user", "templates") <= set(context[name]), name
     for name in {"card", "process", "batch"} & set(context):
-        assert set(context[name]) == readable_fields(name, "templates"), name
+        declared = card_fields if name == "card" else frozenset()
+        assert set(context[name]) == readable_fields(name, "templates") | declared, name
     for card in context.get("cards", []):
         assert list(card) == list(APPROVAL_CARD)
 
@@ -124,11 +126,12 @@ def test_emails_and_their_previews_have_exactly_the_declared_context(cf: Run, st
     assert_context_fields(json.loads(emails["approval_requested"]))
     rendered = dict(stored.rows("SELECT template, body_text FROM outbox WHERE template <> 'approval_requested'"))
     assert sorted(rendered) == ["card_ordered", "request_rejected"]
+    fields = frozenset(load_workspace(workspace).processes[ORDER].fields)
     for text in rendered.values():
-        assert_context_fields(ast.literal_eval(text))
+        assert_context_fields(ast.literal_eval(text), fields)
     for template, card in (("card_ordered", "3"), ("request_rejected", "1")):  # `preview --card` builds the same
         shown = cf("preview", template, "--card", card, *at).stdout
-        assert_context_fields(ast.literal_eval(shown.split("--- text ---\n")[1].split("\n--- html ---")[0]))
+        assert_context_fields(ast.literal_eval(shown.split("--- text ---\n")[1].split("\n--- html ---")[0]), fields)
 
 
 def listed(cf: Run, *args: str) -> list[dict[str, Any]]:

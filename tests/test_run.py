@@ -298,14 +298,16 @@ def test_decide_a_card_that_is_not_requested(cf: Run) -> None:
     """Approve on a queued card is refused with the state rule's message."""
     card = card_of(start(cf, ORDER, "--user", "u1"), "u1")
     refused = cf("approve", str(card), "--as", "ap1")
-    assert refused.exit_code == 1 and 'Only a card in state "requested" can be decided' in refused.stderr
+    assert (
+        refused.exit_code == 1 and 'Only a card in state "requested" or "deactivation_requested" can be decided' in refused.stderr
+    )
 
 
 def test_refusals_join_messages_without_a_stray_full_stop(cf: Run) -> None:
     """Messages ending in a quoted value are joined as clauses: no '".;' (two cards) nor '".)' (--strict)."""
     first, second = (card_of(start(cf, ORDER, "--user", user), user) for user in ("u1", "u2"))
     refused = cf("approve", str(first), str(second), "--as", "ap1").stderr
-    assert '"requested" can be decided; card' in refused and '".;' not in refused
+    assert '"deactivation_requested" can be decided; card' in refused and '".;' not in refused
     strict = cf("run", REQUEST, "--user", "u4", "--as", "op1", "--strict").stderr
     assert 'u4 (The user must be in state "active")' in strict and '".)' not in strict
 

@@ -127,8 +127,8 @@ def test_a_trigger_only_the_batch_sync_fires_is_not_a_step(run: Run, extended_wo
 
 
 def test_a_trigger_unknown_to_the_workspace_is_not_a_step(run: Run, workspace: Path, tmp_path: Path) -> None:
-    """In the reference workspace, which declares no `activate`, the same step is E230."""
-    path = scenario(tmp_path, "  - activate: [u1]\n    as: op1\n")
+    """In the reference workspace, which declares no `encode`, such a step is E230."""
+    path = scenario(tmp_path, "  - encode: [u1]\n    as: op1\n")
     assert [d["code"] for d in diagnostics_of(run, workspace, path)] == ["E230"]
 
 
@@ -179,7 +179,7 @@ def test_a_run_step_names_a_process_and_selects_as_it_selects(
 
 def test_a_trigger_named_like_a_step_key_is_fired_through_run(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """A trigger named like a fixed step key (here `reason`) is not a step key: `run:` with `trigger:` fires it."""
-    for path in (extended_workspace / "processes").glob("*.yaml"):
+    for path in [*(extended_workspace / "processes").glob("*.yaml"), *(extended_workspace / "lifecycles").glob("*.yaml")]:
         text = path.read_text()
         path.write_text(text.replace("  activate:\n", "  reason:\n").replace("trigger: activate\n", "trigger: reason\n"))
     steps = f"  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1]\n    trigger: reason\n    reason: Handed over\n"

@@ -77,9 +77,11 @@ def test_the_workspace_is_found_for_a_trigger_as_for_any_command(
 
 
 def test_help_lists_the_workspace_triggers(cf: Run, extended_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`cardflow --help` lists the workspace's triggers under their own heading: `activate` only where it is declared."""
+    """`cardflow --help` lists the workspace's triggers under their own heading, each as the workspace
+    declares it: a trigger only where it is declared."""
     shipped = cf("--help").stdout
-    assert re.search(r"^  approve\s", shipped, re.MULTILINE) and not re.search(r"^  activate\s", shipped, re.MULTILINE)
+    assert re.search(r"^  approve\s", shipped, re.MULTILINE) and not re.search(r"^  encode\s", shipped, re.MULTILINE)
+    assert re.search(r"^  activate\s+Activate the card; its validity starts \(Activate card", shipped, re.MULTILINE)
     monkeypatch.setenv("CARDFLOW_WORKSPACE", str(extended_workspace))
     extended = cf("--help").stdout
     triggers = extended[extended.index("Triggers (") :]
@@ -102,9 +104,9 @@ def test_an_unknown_command_suggests_a_trigger_of_the_workspace(cf: Run, extende
 
 
 def test_a_trigger_the_workspace_does_not_declare_is_no_command(cf: Run) -> None:
-    """In the shipped workspace `activate` is no command: exit 2, no traceback."""
-    result = cf("activate", "1", "--as", "op1")
-    assert result.exit_code == 2 and "no such command 'activate'" in result.stderr
+    """In the shipped workspace `encode` is no command: exit 2, no traceback."""
+    result = cf("encode", "1", "--as", "op1")
+    assert result.exit_code == 2 and "no such command 'encode'" in result.stderr
 
 
 def test_a_trigger_of_a_workspace_that_cannot_be_read_says_why(cf: Run, tmp_path: Path) -> None:

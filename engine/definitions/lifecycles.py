@@ -15,13 +15,16 @@
       - {trigger: start, source: registered, dest: requested, guard: options.CardsRequestApproval}
 
 A process naming a lifecycle declares no states or fields of its own; its triggers and transitions
-come before the lifecycle's. The merged document keeps every node's place in its own file, so a
-problem in a lifecycle is reported in the lifecycle file (once, however many processes share it).
+come before the lifecycle's. A lifecycle may include others (`includes: [CardInUse]`: the part of
+the life that several lifecycles share, as a card in use after it was issued or produced); it gets
+their triggers, states, transitions and fields after its own, and declares none of theirs again.
+The merged document keeps every node's place in its own file, so a problem in a lifecycle is
+reported in the lifecycle file (once, however many processes share it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from engine.definitions.document import DocPath, Document
@@ -73,8 +76,8 @@ class Lifecycles:
 
 
 def read_lifecycles(root: Path) -> tuple[Lifecycles, list[Diagnostic], list[tuple[str, bytes]]]:
-    """The lifecycles of `root`/lifecycles/*.yaml, their diagnostics, and each file's shown name and bytes
-    (for the workspace's fingerprint)."""
+    """The lifecycles of `root`/lifecycles/*.yaml (each with those it includes merged in), their
+    diagnostics, and each file's shown name and bytes (for the workspace's fingerprint)."""
     built: dict[str, Document] = {}
     broken: set[str] = set()
     found: list[Diagnostic] = []
@@ -97,22 +100,70 @@ def read_lifecycles(root: Path) -> tuple[Lifecycles, list[Diagnostic], list[tupl
             broken.add(path.stem)
         else:
             built[path.stem] = document
-    return Lifecycles(built, broken), found, read
+    resolved: dict[str, Document] = {}
+    for name in built:
+        found += _resolve(name, built, broken, resolved, ())
+    return Lifecycles(resolved, broken), found, read
+
+
+def _resolve(
+    name: str, built: Mapping[str, Document], broken: set[str], resolved: dict[str, Document], trail: tuple[str, ...]
+) -> list[Diagnostic]:
+    """Put `name` with what it includes merged in into `resolved`, or into `broken` when a problem of its
+    `includes` (a name unknown or broken, a loop, a node declared twice) stops it; those problems."""
+    if name in resolved or name in broken or name in trail:
+        return []
+    document = built[name]
+    merged, found, whole = document, [], True
+    for index, included in enumerate(document.data.get("includes", [])):
+        where = document.at(("includes", index))
+        if included in (*trail, name):
+            found.append(diagnostic(where, "E285", name=name, path=" -> ".join((*trail, name, included))))
+        elif included not in built and included not in broken:
+            known = sorted(set(built) | broken)
+            hint = did_you_mean(included, known)
+            found.append(diagnostic(where, "E278", name=included, hint=hint, known=", ".join(known)))
+        else:
+            found += _resolve(included, built, broken, resolved, (*trail, name))
+        if included not in resolved:
+            whole = False  # its problem is reported here, in its own file, or where the loop closes
+            continue
+        clashes = list(_declared_twice(merged, resolved[included], included))
+        found += clashes
+        whole = whole and not clashes
+        merged = _merge(merged, resolved[included]) if not clashes else merged
+    if whole:
+        resolved[name] = merged
+    else:
+        broken.add(name)  # its problems are reported once, here
+    return found
+
+
+def _declared_twice(lifecycle: Document, included: Document, name: str) -> Iterator[Diagnostic]:
+    """E286 for each trigger, state and field both `lifecycle` and the one it includes declare."""
+    for key in ("triggers", "states", "fields"):
+        own, theirs = lifecycle.data.get(key) or {}, included.data.get(key) or {}
+        for entry in own:
+            if entry in theirs:
+                where = lifecycle.key_at((key, entry))
+                yield diagnostic(where, "E286", key=f"{key[:-1]} '{entry}'", name=name, at=str(included.key_at((key, entry))))
 
 
 def _merge(process: Document, lifecycle: Document) -> Document:
-    """One document: the process's keys, its triggers and transitions first, then the lifecycle's."""
+    """One document: the keys of `process` (a process, or a lifecycle that includes `lifecycle`), its
+    transitions first, then the lifecycle's; the triggers, states and fields of both."""
     data = dict(process.data)
+    data.pop("includes", None)
     shared = lifecycle.data
     own = data.get("transitions", [])
     shift = len(own) if isinstance(own, list) else 0
     if isinstance(data.get("triggers", {}), dict):
         data["triggers"] = {**shared.get("triggers", {}), **data.get("triggers", {})}
-    data["states"] = shared["states"]
+    data["states"] = {**data.get("states", {}), **shared["states"]}
     if isinstance(own, list):  # else the process's own shape is wrong: validate reports it
         data["transitions"] = [*own, *shared["transitions"]]
     if "fields" in shared:
-        data["fields"] = shared["fields"]
+        data["fields"] = {**data.get("fields", {}), **shared["fields"]}
     locations = dict(process.locations)
     key_locations = dict(process.key_locations)
     for source, target in ((lifecycle.locations, locations), (lifecycle.key_locations, key_locations)):

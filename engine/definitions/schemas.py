@@ -139,6 +139,7 @@ PROCESS: Schema = {
 LIFECYCLE: Schema = {
     "lifecycle": {**_text(), "regex": NAME},
     "description": _text(),
+    "includes": {"type": "list", "empty": False, "schema": {**_text(), "regex": NAME}},
     "triggers": _by_name(TRIGGER),
     "states": _by_name(STATE, required=True),
     "transitions": {"type": "list", "required": True, "empty": False, "schema": {"type": "dict", "schema": TRANSITION}},

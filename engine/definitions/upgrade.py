@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from engine.definitions.call_checks import undeclared_reads
-from engine.definitions.files import LIFECYCLES, PROCESSES, ROLES, RULES, TEMPLATES
+from engine.definitions.files import CALENDAR, CONNECTORS, LIFECYCLES, PROCESSES, ROLES, RULES, TEMPLATES
 from engine.definitions.model import Process, Transition
 from engine.definitions.schedule import SCHEDULE
 from engine.definitions.workspace import load_workspace
@@ -130,7 +130,7 @@ def _errors_after(root: Path, texts: dict[Path, str]) -> list[Diagnostic]:
         for name in (PROCESSES, LIFECYCLES, RULES, TEMPLATES):
             if (root / name).is_dir():
                 shutil.copytree(root / name, copy / name)
-        for name in (ROLES, SCHEDULE):
+        for name in (ROLES, SCHEDULE, CONNECTORS, CALENDAR):  # every file a workspace reads
             if (root / name).is_file():
                 shutil.copy2(root / name, copy / name)
         for path, text in texts.items():

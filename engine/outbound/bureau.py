@@ -182,7 +182,8 @@ _GIVEN = re.compile(r"[A-Za-z0-9_.%~-]{1,255}")
 class Simulated:
     """A bureau that accepts every order except those of users in `refuse`, and writes and keeps
     nothing; it reports the order statuses of `statuses` (by holder: a status, or (status, reason)).
-    Where it is the bureau, the calls of every other connector are simulated too: accepted."""
+    Where it is the bureau, the calls of every other connector are simulated too: accepted, except
+    those for the cards of users in `refuse`."""
 
     refuse: frozenset[str] = frozenset()
     name: str = "simulated"
@@ -198,7 +199,11 @@ class Simulated:
         return OrderAnswer(True, order_id=f"sim-{request.key}")
 
     def call(self, call: Call) -> CallAnswer:
-        """A call of any other connector: accepted, nothing sent (a scenario or a dry run reaches no other system)."""
+        """A call of any other connector: accepted unless its holder is in `refuse`, nothing sent (a scenario
+        or a dry run reaches no other system)."""
+        holder = call.payload.get("holder")
+        if isinstance(holder, Mapping) and holder.get("id") in self.refuse:
+            return CallAnswer("refused", message=f"refused by the simulated {call.connector}")
         return CallAnswer("accepted", reference=f"sim-{call.key}")
 
 

@@ -13,6 +13,7 @@ no path reaches. The row of the options in force (the workspace's values and `--
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -259,13 +260,14 @@ def render_matrix(matrix: Matrix) -> str:
     headers = ["", *(name.removeprefix(prefix) for name in matrix.varied), "start", "end states", "flags"]
     rows = [_row(matrix.varied, combination) for combination in matrix.combinations]
     fixed = ", ".join(f"{name} = {_shown(value)}" for name, value in matrix.fixed.items()) or "none"
+    lines = textwrap.wrap(f"fixed: {fixed}", width=100, subsequent_indent="       ", break_on_hyphens=False)
     legend = [
         f"{IN_FORCE}: the options in force (the workspace's values and --set)",
         "start: the states a new card reaches (both bureau answers), with the emails sent in parentheses",
     ]
     if prefix:
         legend.append(f"option columns: the variables named {prefix}<column>")
-    return "\n".join([table(headers, rows, upper=False), "", f"fixed: {fixed}", *legend])
+    return "\n".join([table(headers, rows, upper=False), "", *lines, *legend])
 
 
 def _common_prefix(names: list[str]) -> str:

@@ -10,7 +10,6 @@ cardflow answered: exit 0, 1 or 2, no traceback or "internal error", one line pe
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 from hypothesis import strategies as st
+from workspace_copies import copy_reference
 
 import cli
 
@@ -169,6 +169,5 @@ Check = Callable[..., Any]
 
 def reference_copy(root: Path) -> Path:
     """A copy of the reference workspace (processes, rules, templates) in `root`, for examples to edit."""
-    for folder in ("processes", "lifecycles", "rules", "templates"):
-        shutil.copytree(ROOT / folder, root / folder)
+    copy_reference(root)
     return root

@@ -22,10 +22,12 @@ from click.testing import CliRunner
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from workspace_copies import copy_reference
 
 import cli
 from engine.definitions.email_samples import sample_context
 from engine.definitions.templates import PARTS, RenderError, Templates
+from engine.definitions.workspace import load_workspace
 
 SECONDS = 2.0
 EMAIL = ROOT / "templates" / "email"
@@ -37,7 +39,12 @@ KIND = {
     "approval_escalated": "role",
     "request_approved": "requester",
     "request_rejected": "requester",
+    "card_active": "holder",
+    "card_locked": "holder",
+    "deactivation_requested": "approvers",
 }
+#: The card fields the shipped lifecycles declare (a sample card has a value of each).
+FIELDS = sorted({name for process in load_workspace(ROOT).processes.values() for name in process.fields})
 DIAGNOSTIC = re.compile(r"^[^\n]+:\d+:\d+: E\d{3} [^\n]+$")
 
 SNIPPETS = [
@@ -122,8 +129,7 @@ def template_texts(draw: st.DrawFn) -> tuple[str, str]:
 def workspace() -> Iterator[Path]:
     """A copy of the reference workspace, its templates restored after every example."""
     folder = Path(tempfile.mkdtemp(prefix="cardflow-fuzz-templates-"))
-    for part in ("processes", "lifecycles", "rules", "templates"):
-        shutil.copytree(ROOT / part, folder / part)
+    copy_reference(folder)
     try:
         yield folder
     finally:
@@ -173,7 +179,7 @@ def test_rendering_gives_an_email_or_a_render_error_at_a_line(
         templates = Templates(folder / "templates" / "email")
         started = time.monotonic()
         try:
-            rendered = templates.render(template, sample_context(KIND[template], locale), locale)
+            rendered = templates.render(template, sample_context(KIND[template], locale, fields=FIELDS), locale)
         except RenderError as error:
             assert "\n" not in error.message and template in error.message, error.message
         else:
@@ -189,6 +195,6 @@ def test_the_shipped_templates_render_for_every_kind_and_locale() -> None:
     templates = Templates(EMAIL)
     for name, kind in KIND.items():
         for locale in (None, "sv"):
-            rendered = templates.render(name, sample_context(kind, locale), locale)
+            rendered = templates.render(name, sample_context(kind, locale, fields=FIELDS), locale)
             assert rendered.subject and rendered.text and rendered.html
     assert set(PARTS) == {"subject", "text", "html"}

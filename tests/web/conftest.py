@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from console_helpers import PASSWORD, ROOT, STAFF, user_rows
+from console_helpers import PASSWORD, STAFF, user_rows
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from workspace_copies import copy_reference, extend
 
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import DropFolder
@@ -24,15 +25,14 @@ from engine.web.console import Console
 def web_workspace(tmp_path: Path) -> Path:
     """A copy of the reference workspace for the console (tests may set option values in it)."""
     target = tmp_path / "ws"
-    for folder in ("processes", "lifecycles", "rules", "templates"):
-        shutil.copytree(ROOT / folder, target / folder)
+    copy_reference(target)
     return target
 
 
 @pytest.fixture
 def extended_web_workspace(web_workspace: Path) -> Path:
     """The console's workspace extended in YAML alone (tests/extended/README.md)."""
-    shutil.copytree(ROOT / "tests" / "extended" / "processes", web_workspace / "processes", dirs_exist_ok=True)
+    extend(web_workspace)
     return web_workspace
 
 
