@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -489,12 +490,15 @@ def test_order_paths_under_every_option_combination(cf: Run, approval: bool, que
 
 
 def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
-    """`cardflow demo` ends with cards processing, ordered, approved, rejected and aborted."""
+    """`cardflow demo` ends with cards processing, ordered, approved, rejected and aborted, and tells the
+    rest of a card's life: three requests printed (a print job each), activated, one locked."""
     result = run("demo", "--dir", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if line.startswith("Cards by state:"))
-    for state in ("processing", "ordered", "approved", "rejected", "aborted"):
-        assert f" {state} " in line + " "
+    for state in ("processing", "ordered", "approved", "rejected", "aborted", "active 2", "locked 1"):
+        assert f" {state} " in line + " " or f" {state}," in line
+    assert len(list((tmp_path / "demo" / "print-jobs").glob("*.json"))) == 3
+    assert "CARDFLOW_PRINT_JOBS" not in os.environ  # the demo's folder, for the demo only
 
 
 def test_demo_leaves_the_sample_users_it_imported_in_its_folder(run: Run, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -17,11 +18,14 @@ from engine.definitions.model import Workspace
 from engine.outbound.bureau import DropFolder
 from engine.report.tables import table
 from engine.store.db import reading
-from engine.store.queries import find_cards, list_outbox, open_store, upsert_users
+from engine.store.queries import find_cards, get_cards, list_outbox, open_store, upsert_users
 from engine.store.users import read_users
+from engine.store.views import card_view
 
 SAMPLE_USERS = Path(__file__).resolve().parent / "samples" / "users.csv"
 ORDER, REQUEST = "CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple"
+#: Where the printer connector (connectors.yaml) writes its print jobs.
+PRINT_JOBS = "CARDFLOW_PRINT_JOBS"
 
 
 def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
@@ -50,7 +54,7 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
     sales = run("2.", ORDER, "user.department == 'Sales'", "op1")
     act(workspace, engine, "abort", sales[:1], "op2", bureau)
     lines.append(f"3. op2 aborts the queued card {sales[0]} (CardsAddonExtProdProcAbort).")
-    run("4.", REQUEST, "user.department == 'Engineering'", "op1")
+    engineering = run("4.", REQUEST, "user.department == 'Engineering'", "op1")
     support = run("5.", ORDER, "user.department == 'Support'", "op2", CardsAddonExtProdBatchOrderApproval=True)
     act(workspace, engine, "approve", support[:4], "ap1", bureau)
     act(workspace, engine, "reject", support[4:6], "ap1", bureau, reason="No budget for new cards this quarter")
@@ -62,6 +66,7 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
     lines.append(f"8. ap2 approves requests {finance[:3]} and rejects {finance[3:4]}.")
     synced = sync_queue(workspace, engine, bureau, limit=8)
     lines.append(f"9. The batch sync orders {len(synced)} queued cards at the bureau (limit 8); the rest stay queued.")
+    lines += _card_in_use(workspace, engine, bureau, engineering[:3], folder / "print-jobs")
     yield from lines
     yield ""
     yield from _summary(engine)
@@ -72,6 +77,32 @@ def run_demo(workspace: Workspace, folder: Path) -> Iterator[str]:
         f"Console: cardflow users password op1 --db {store}; cardflow serve --db {store} --orders {folder / 'orders'}; "
         "then open http://127.0.0.1:8000/ and log in as op1 (operator) or, with a password set the same way, ap1 (approver)"
     )
+
+
+def _card_in_use(workspace: Workspace, engine: Engine, bureau: DropFolder, cards: list[int], prints: Path) -> list[str]:
+    """The rest of a card's life for three approved requests: issued on the printer (print jobs in
+    `prints`), activated, one deactivated and reactivated, one locked."""
+    kept = os.environ.get(PRINT_JOBS)
+    os.environ[PRINT_JOBS] = str(prints)  # the printer connector's folder, for this demo only
+    try:
+        act(workspace, engine, "issue", cards, "op1", bureau, process="CardsBoProcIssueMultiple")
+        act(workspace, engine, "activate", cards, "op1", bureau)
+        act(workspace, engine, "deactivate", cards[:1], "op2", bureau, reason="Left for a long trip")
+        act(workspace, engine, "reactivate", cards[:1], "op2", bureau)
+        act(workspace, engine, "lock", cards[1:2], "op1", bureau, reason="Reported lost")
+    finally:
+        if kept is None:
+            os.environ.pop(PRINT_JOBS, None)
+        else:
+            os.environ[PRINT_JOBS] = kept
+    with reading(engine) as connection:
+        valid = card_view(get_cards(connection, cards[:1])[cards[0]]).get("valid_until")
+    return [
+        f"10. op1 issues the approved requests {cards} (Issue multiple cards): "
+        f"{len(list(prints.glob('*.json')))} print jobs in {prints}.",
+        f"11. op1 activates them (Activate card): valid until {valid}.",
+        f"12. op2 deactivates card {cards[0]} and reactivates it; op1 locks card {cards[1]}, reported lost (Lock card).",
+    ]
 
 
 def _keep_sample_users(folder: Path) -> Path:
