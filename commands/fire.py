@@ -102,8 +102,8 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
         if waiting:
             send = command_again(command=("calls", "send"), replace={"every": True})
             raise Unfinished(
-                f"{waiting} card(s) wait for the card bureau's answer, each with its call pending (the workers try "
-                f"again on their own): run `{send}` once it answers"
+                f"{waiting} card(s) wait for the answer of a call, each with its call pending (the workers try "
+                f"again on their own): run `{send}` once the other side answers"
             )
         if every_refused:
             click.get_current_context().exit(1)

@@ -180,6 +180,9 @@ def test_graph_mermaid_default_options(run: Run, golden: object) -> None:
         ("inactive", "active", "reactivate"),
         ("active", "locked", "lock"),
         ("inactive", "locked", "lock"),
+        ("active", "active", "remind_expiry"),  # the timers of expiry
+        ("active", "expired", "expire"),
+        ("inactive", "expired", "expire"),
     }
 
 

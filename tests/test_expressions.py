@@ -102,6 +102,23 @@ def test_times_move_by_durations(source: str, scope: dict[str, object], expected
     assert parse(source).evaluate({"now": NOW, **scope})[0] == expected
 
 
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("options.Days | min", 7),
+        ("options.Days | max", 60),
+        ("options.Days | min | countdown", [6, 5, 4, 3, 2, 1]),
+        ("1 | countdown", []),
+        ("5000 | countdown", None),  # past the limit: nothing, never a list of millions
+        ("'seven' | countdown", None),
+        ("options.Days | min | countdown if options.Daily else []", []),
+    ],
+)
+def test_lists_of_days_for_reminders(source: str, expected: object) -> None:
+    """`min`/`max` of a list and `countdown` (the whole numbers below, down to 1) give a timer's days before a date."""
+    assert parse(source).evaluate({"options": {"Days": [60, 30, 14, 7], "Daily": False}})[0] == expected
+
+
 def test_moved_times_compare_with_now() -> None:
     """A reminder's condition: the validity, moved back 7 days, has passed."""
     expression = parse("card.valid_until|minus('P7D') <= now")

@@ -16,7 +16,7 @@ QUEUE = "CardsAddonExtProdQueue"
 EMAIL = "CardsAddonExtProdOrderedEmail"
 #: The options of the card in use (CardInUse, included by both lifecycles): varied too, pinned by the
 #: tests about ordering and requesting with `--set` (then shown as fixed).
-IN_USE = {"CardsDeactivationApproval": False, "CardsMultipleActive": False}
+IN_USE = {"CardsDeactivationApproval": False, "CardsEmailBeforeExpiringEachDay": True, "CardsMultipleActive": False}
 PIN = [arg for name, value in IN_USE.items() for arg in ("--set", f"{name}={str(value).lower()}")]
 ORDER_BOOLS = [
     APPROVAL,
@@ -29,7 +29,12 @@ ORDER_BOOLS = [
 Golden = Callable[[str, str], None]
 #: The options of the reminders' timers and the validity: not varied (no guard reads them, or not
 #: a bool), shown with their values.
-REMINDERS = {"CardsApprovalEscalationDays": 0, "CardsApprovalReminderDays": 3, "CardsValidityPeriod": "P3Y"}
+REMINDERS = {
+    "CardsApprovalEscalationDays": 0,
+    "CardsApprovalReminderDays": 3,
+    "CardsEmailBeforeExpiringDays": [60, 30, 14, 7],
+    "CardsValidityPeriod": "P3Y",
+}
 
 
 def matrix_json(run: Run, *args: str) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def rows(data: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
 
 
 def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Golden) -> None:
-    """The order process varies its 7 boolean options (2^7 rows) in a stable order; golden JSON."""
+    """The order process varies its 8 boolean options (2^8 rows) in a stable order; golden JSON."""
     result = run("matrix", ORDER, "--json")
     assert result.exit_code == 0
     golden("matrix_order.json", result.stdout)
@@ -55,9 +60,9 @@ def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Gol
     assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"], **REMINDERS}
     assert len(data["combinations"]) == 2 ** len(ORDER_BOOLS)
     assert [list(c["options"].values()) for c in data["combinations"][:3]] == [
-        [False, False, False, False, False, False, False],
-        [False, False, False, False, False, False, True],
-        [False, False, False, False, False, True, False],
+        [False, False, False, False, False, False, False, False],
+        [False, False, False, False, False, False, False, True],
+        [False, False, False, False, False, False, True, False],
     ]
 
 
@@ -126,6 +131,7 @@ def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     fixed = " ".join(line.strip() for line in lines[lines.index("") + 1 :] if not line.startswith(("*:", "start:")))
     assert fixed == (
         "fixed: CardsApprovalEscalationDays = 0, CardsApprovalReminderDays = 3, CardsDeactivationApproval = false, "
+        "CardsEmailBeforeExpiringDays = [60, 30, 14, 7], CardsEmailBeforeExpiringEachDay = true, "
         "CardsMultipleActive = false, CardsValidityPeriod = P3Y"
     )
     assert max(map(len, lines)) <= 100

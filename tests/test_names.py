@@ -46,6 +46,7 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     "engine/testing/matrix.py": {"start": "the matrix's `start` column and JSON key: the states a new card reaches"},
     "engine/testing/scenario.py": {"failed": "the bureau's order status a scenario's `orders: sync` step reports"},
     "engine/web/i18n.py": {"failed": "an email's delivery status, in Swedish"},
+    "engine/store/accounts.py": {"expired": "a console session's status"},
 }
 #: Literals of another vocabulary wherever they stand: a user's state (users are `active` or
 #: `inactive`, the two cardflow knows), which the shipped card states happen to share.

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from conftest import Run
 
+from engine.definitions.workspace import load_workspace
+
 REQUEST = "CardsBoProcRequestMulitple"
 REQUEST_FILE = "lifecycles/CardRequest.yaml"  # the states, transitions and timers of the request
 USERS = """id,name,email,state,roles
@@ -324,14 +326,38 @@ def test_a_timer_at_a_date_of_the_card_is_due_then_moved_by_its_offset(
     assert (fired["trigger"], fired["status"]) == ("remind", "fired")
 
 
+def test_a_timer_before_a_date_is_due_on_each_day_still_to_come(
+    cf: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`before: [30, 3, 1]` days of `decide_by` (2026-12-10), armed on Friday 2026-12-04: the 30-day one has
+    passed and is not sent late; the others are due at 00:00 UTC those days, each fired once."""
+    ws = ("--workspace", str(dated(workspace, AT_DATE.replace("offset: -P1D", "before: [30, 3, 1]"))))
+    assert cf("run", REQUEST, "--user", "u1", "--as", "op1", *ws, *APPROVAL).exit_code == 0
+    assert [t["due"] for t in ok(cf("timers", "--json"))] == ["2026-12-07T00:00:00Z", "2026-12-09T00:00:00Z"]
+    at(monkeypatch, "2026-12-09T00:00:00Z")
+    assert [(t["trigger"], t["status"]) for t in ok(cf("timers", "run", "--json", *ws))] == [("remind", "fired")] * 2
+
+
 @pytest.mark.parametrize(
     ("timers", "expected"),
     [
         (AT_DATE.replace("at: decide_by", "at: decide_bye"), "E276 timer: at: 'decide_bye' is no date field of the card"),
         (AT_DATE.replace("offset: -P1D", "after: P1D"), "E277 timer: needs exactly one of `after`"),
         (AT_DATE.replace("offset: -P1D", "offset: a day before"), "E265 offset: 'a day before' is not an ISO 8601 duration"),
+        (
+            AT_DATE.replace("offset: -P1D", "offset: -P1D\n        before: 2"),
+            "E287 timer: before: goes with `at` alone, not with `offset`",
+        ),
+        (
+            AT_DATE.replace("offset: -P1D", "before: options.CardsBatchRequestApproval"),
+            "E287 timer: before: 'options.CardsBatchRequestApproval' gives no whole number of days",
+        ),
+        (
+            AT_DATE.replace("at: decide_by\n        offset: -P1D", "after: P1D\n        before: 2"),
+            "E287 timer: before: needs `at`",
+        ),
     ],
-    ids=["unknown-field", "both", "bad-offset"],
+    ids=["unknown-field", "both", "bad-offset", "before-and-offset", "before-no-days", "before-without-at"],
 )
 def test_validate_says_what_is_wrong_with_a_timer_at_a_date(run: Run, workspace: Path, timers: str, expected: str) -> None:
     dated(workspace, timers)
@@ -363,7 +389,8 @@ def test_coverage_counts_each_timer_fired_by_the_scenarios(run: Run, workspace: 
     path.write_text(SCENARIO, encoding="utf-8")
     reached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in reached if c["process"] == REQUEST]
-    assert request["timers"] == {"fired": [f"{REQUEST_FILE}:{line}"], "total": 1}
+    declared = sum(len(state.timers) for state in load_workspace(workspace).processes[REQUEST].states.values())
+    assert request["timers"] == {"fired": [f"{REQUEST_FILE}:{line}"], "total": declared}  # and the card in use's
     path.write_text(SCENARIO.split("  - advance: P2D\n")[0] + "expect:\n  cards:\n    u1: [requested]\n", encoding="utf-8")
     unreached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in unreached if c["process"] == REQUEST]

@@ -169,7 +169,7 @@ def _answered(
         if result.status != PENDING:
             final.append(result)
         elif result.card in unanswered:
-            final.append(replace(result, status="deferred", message=f"the card bureau is unavailable: {unanswered[result.card]}"))
+            final.append(replace(result, status="deferred", message=f"the call waits for an answer: {unanswered[result.card]}"))
         else:
             done = redone[result.card]
             final.append(replace(done, status="deferred", message=WAITS) if done.status == PENDING else done)
@@ -289,7 +289,7 @@ def _apply(
         unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
         if not plan:
             queries.write_rows(connection, attempt.rows)
-        return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the card bureau is unavailable: {unavailable}")
+        return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the call waits for an answer: {unavailable}")
     if decision.dest is None:
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({source}): {none_held(decision)}")
     refused, order = bureau_refusal(work), bureau_accepted(work)

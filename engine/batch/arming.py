@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from engine.definitions.declared import Calendar, Timer
 from engine.definitions.model import Workspace
-from engine.definitions.timers import at_date, due_after, duration_of
+from engine.definitions.timers import at_date, days_before, due_after, duration_of
 from engine.store import timers
 from engine.store.queries import Row
 
@@ -85,10 +85,29 @@ def _armed(
                 if due is not None:  # None: turned off by its options
                     found += [(card, *head, due, 0, "armed", at) for card in cards]
                 continue
+            if timer.before is not None:
+                found += _reminders(timer, head, cards, fields, at, options)
+                continue
             for card in cards:
                 due = _due(timer, fields.get(card), at, calendar, options)
                 if due is not None:  # None: the card has no date in that field
                     found.append((card, *head, due, 0, "armed", at))
+    return found
+
+
+def _reminders(
+    timer: Timer, head: tuple[Any, ...], cards: list[int], fields: dict[int, str | None], at: str, options: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of a timer due whole days `before` a date: one a day still to come (a reminder whose day
+    has passed when the card enters the state is not sent late)."""
+    days = days_before(str(timer.before), options) or []
+    found = []
+    for card in cards:
+        date = json.loads(fields[card] or "{}").get(str(timer.at)) if fields.get(card) else None
+        for day in days:
+            due = at_date(date, f"-P{day}D")
+            if due is not None and due > at:
+                found.append((card, *head, due, 0, "armed", at))
     return found
 
 

@@ -289,7 +289,7 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
         if result.status != PENDING:
             final.append(result)
         elif result.card in unanswered:
-            reason = f"the card bureau is unavailable: {unanswered[result.card]}; run batch {run.record['id']} again to finish"
+            reason = f"the call waits for an answer: {unanswered[result.card]}; run batch {run.record['id']} again to finish"
             final.append(replace(result, status="refused", reason=reason, waiting=True))
         elif done is None or done.status == PENDING:
             final.append(replace(result, status="refused", reason=WAITS, waiting=True))

@@ -85,7 +85,7 @@ def expressions_of(process: Process) -> Iterator[Placed]:
 def _timer_expressions(process: Process) -> Iterator[Placed]:
     """The durations of timers written as expressions over options (`after: options.Days`)."""
     for timer in timers_of(process):
-        for key in ("after", "every"):
+        for key in ("after", "every", "before"):
             text = getattr(timer, key)
             if text is not None and not literal(text):
                 where = process.document.at(("states", timer.state, "timers", timer.index, key))

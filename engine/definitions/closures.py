@@ -182,7 +182,19 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
     "upper": lambda value: value.upper(),
     "first": lambda value: value[0],
     "date": lambda value: moment(value).date().isoformat(),
+    "min": lambda values: min(values),
+    "max": lambda values: max(values),
+    "countdown": lambda value: countdown(value),
 }
+#: The longest list `countdown` makes (a reminder a day for at most this many days).
+COUNTDOWN_LIMIT = 1000
+
+
+def countdown(value: int) -> list[int]:
+    """The whole numbers below `value` down to 1 (`7 | countdown`: 6, 5, .. 1); ValueError past the limit."""
+    if isinstance(value, bool) or not isinstance(value, int) or value > COUNTDOWN_LIMIT:
+        raise ValueError(f"{value!r} is no whole number up to {COUNTDOWN_LIMIT}")
+    return list(range(value - 1, 0, -1))
 
 
 def shifted(at: str, duration: str | int, sign: int) -> str:

@@ -4,6 +4,7 @@ dataclasses built from validated documents."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -65,12 +66,16 @@ class Timer:
     #: instead of `after`: the card's date field it is due at, moved by `offset` (`-P60D`: 60 days before)
     at: str | None = None
     offset: str | None = None
+    #: with `at`: an expression over options giving whole days, or a list of them: due that many days before
+    before: str | None = None
 
     @classmethod
     def of(cls, document: Document, state: str, index: int, spec: Mapping[str, Any]) -> Timer:
         """The timer of a validated entry of `state`'s `timers` list."""
         where = document.at(("states", state, "timers", index))
-        anchor = (spec.get("working_days", False), spec.get("at"), spec.get("offset"))
+        before = spec.get("before")
+        written = before if before is None or isinstance(before, str) else json.dumps(before)  # `[60, 30]`: an expression
+        anchor = (spec.get("working_days", False), spec.get("at"), spec.get("offset"), written)
         return cls(state, index, spec.get("after"), spec["fire"], spec.get("every"), spec.get("max"), where, *anchor)
 
     @property

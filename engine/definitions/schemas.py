@@ -55,6 +55,8 @@ TIMER: Schema = {
     # or at a date field of the card, moved by an ISO 8601 duration (`-P60D`: 60 days before)
     "at": {**_text(required=False), "regex": NAME},
     "offset": _text(required=False),
+    # or, with `at`: whole days before the date, one or a list (`options.Days`): due at each
+    "before": {"type": ["string", "integer", "list"], "required": False, "empty": False, "schema": {"type": "integer", "min": 0}},
     "fire": {**_text(), "regex": NAME},
     "every": _text(required=False),
     "max": {"type": "integer", "min": 1},

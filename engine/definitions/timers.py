@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import moment, stamp
 from engine.definitions.declared import Calendar, Timer
-from engine.definitions.expressions import parse
+from engine.definitions.expressions import ExpressionError, parse
 from engine.definitions.model import OptionScript, Process
+from engine.definitions.options import effective_options
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 if TYPE_CHECKING:
@@ -97,6 +98,16 @@ def duration_of(text: str, options: Mapping[str, Any]) -> str | None:
     return str(value) if _positive(str(value)) else None
 
 
+def days_before(text: str, options: Mapping[str, Any]) -> list[int] | None:
+    """The whole days before its date a timer with `before` is due at: its expression over `options`, a
+    whole number or a list of them, each 0 or more (an empty list: none); None when it is neither."""
+    value = parse(text).evaluate({"options": options})[0]
+    days = [value] if isinstance(value, int) else value
+    if not isinstance(days, list) or not all(isinstance(day, int) and not isinstance(day, bool) and day >= 0 for day in days):
+        return None
+    return sorted(set(days), reverse=True)
+
+
 def _positive(text: str) -> bool:
     try:
         parse_duration(text)
@@ -114,7 +125,9 @@ def timers_of(process: Process) -> Iterator[Timer]:
 def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]:
     """A timer's durations are ISO 8601 and longer than zero (E265), a repeating one has an end (E266),
     the trigger it fires is taken by a transition from its state (E267), working days are whole days
-    (E268), and it is due `after` a duration or `at` a date field of the card (E276, E277)."""
+    (E268), and it is due `after` a duration or `at` a date field of the card (E276, E277), `before`
+    it by whole days (E287)."""
+    values = effective_options(scripts).as_dict()
     for process in processes.values():
         for timer in timers_of(process):
             where = ("states", timer.state, "timers", timer.index)
@@ -132,6 +145,7 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
             if timer.every is not None and timer.most is None:
                 yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)
             yield from _anchor_problems(process, timer, where)
+            yield from _before_problems(process, timer, where, values)
             taken = {t.trigger for t in process.transitions if timer.state in t.source}
             if timer.fire not in taken:
                 hint = did_you_mean(timer.fire, taken)
@@ -139,6 +153,29 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
                 yield diagnostic(
                     process.document.at((*where, "fire")), "E267", name=timer.fire, state=timer.state, hint=hint, known=known
                 )
+
+
+def _before_problems(
+    process: Process, timer: Timer, where: tuple[object, ...], options: Mapping[str, Any]
+) -> Iterator[Diagnostic]:
+    """`before` goes with `at` alone (not `offset`, `every` or `working_days`) and gives whole days
+    under the options in force (E287)."""
+    if timer.before is None:
+        return
+    place = process.document.at((*where, "before"))
+    others = (("offset", timer.offset), ("every", timer.every), ("working_days", timer.working_days))
+    clash = [key for key, given in others if given]
+    if timer.at is None or clash:
+        problem = "needs `at` (a date field of the card)" if timer.at is None else f"goes with `at` alone, not with `{clash[0]}`"
+        yield diagnostic(place, "E287", problem=problem)
+        return
+    try:
+        days = days_before(timer.before, options)
+    except ExpressionError:
+        return  # check_expressions reports it at its place
+    if days is None:
+        problem = f"'{timer.before}' gives no whole number of days, nor a list of them, under the options in force"
+        yield diagnostic(place, "E287", problem=problem)
 
 
 def _anchor_problems(process: Process, timer: Timer, where: tuple[object, ...]) -> Iterator[Diagnostic]:
