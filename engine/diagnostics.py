@@ -70,6 +70,7 @@ CODES: dict[str, str] = {
     "E269": "calendar: {problem}",
     "E276": "timer: at: '{name}' is no date field of the card{hint} (its date fields: {known})",
     "E287": "timer: before: {problem}",
+    "E288": "alias '{name}' is {what}: a name finds one process",
     "E277": "timer: needs exactly one of `after` (a duration in the state) and `at` (a date field of the card){found}",
     # lifecycles shared by processes (engine.definitions.lifecycles)
     "E278": "lifecycle '{name}' is not in lifecycles/{hint} (known: {known})",

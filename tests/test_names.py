@@ -34,7 +34,7 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
         "failed": "the bureau's order status (also in a scenario's `orders: sync` step)",
         "ordered": "the bureau's order status in a scenario's `orders: sync` step",
     },
-    "engine/definitions/model.py": {"start": "the process's `start:` key (its menu path)"},
+    "engine/definitions/build.py": {"start": "the process's `start:` key (its menu path)"},
     "engine/definitions/calls.py": {"order": "the card bureau's operation (`invoke: bureau.order`), not the trigger"},
     "engine/report/tables.py": {
         "start": "the process's `start:` key in `show`",

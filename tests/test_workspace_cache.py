@@ -79,7 +79,7 @@ def test_any_change_to_an_input_is_a_miss(workspace: Path, folder: Path, loads: 
             process.read_text().replace("symbolic_name: CardsBoProcRequestMulitple", "symbolic_name: CardsCopy")
         )
     elif change == "remove a process":
-        (workspace / "processes" / "CardsBoProcAbortRequest.yaml").unlink()
+        (workspace / "processes" / "CardsProcAbortRequest.yaml").unlink()
     elif change == "edit an option script":
         script = workspace / "rules" / "CardsScriptOptions.yaml"
         script.write_text(script.read_text() + "\n# a comment changes the bytes\n")

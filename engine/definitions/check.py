@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import effects
+from engine.definitions.aliases import check_aliases
 from engine.definitions.call_checks import CALL_CHECKS, invoked_roots
 from engine.definitions.calls import answer_fields
 from engine.definitions.creating import check_creating_trigger
@@ -368,6 +369,7 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_triggers,
     check_creating_trigger,
     check_exclusive,
+    check_aliases,
     check_actions,
     check_ambiguous,
     check_production_types,

@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from engine import effects
 from engine.definitions.declared import Calendar, Connector, Role, Timer
 from engine.definitions.document import Document
 from engine.diagnostics import Diagnostic, Location, did_you_mean
@@ -139,6 +138,7 @@ class Process:
     sv: dict[str, str]  # the name and description in Swedish, for the console
     document: Document = field(repr=False, compare=False)
     lifecycle: str | None = None  # the shared lifecycle its states and transitions come from (lifecycles/)
+    aliases: tuple[str, ...] = ()  # the names it was known by before
 
     @cached_property
     def initial(self) -> str:
@@ -243,11 +243,16 @@ class Workspace:
         """By process, the timers of each state that has some (empty when no process declares a timer)."""
         return {name: process.timed for name, process in self.processes.items() if process.timed}
 
+    def named(self, name: str) -> Process | None:
+        """The process with symbolic name `name`, or known by it before (its `aliases`); None if none is."""
+        return self.processes.get(name) or next((p for p in self.processes.values() if name in p.aliases), None)
+
     def process(self, name: str) -> Process:
-        """The process with symbolic name `name`, or a UsageError that suggests a close name."""
-        if name not in self.processes:
+        """The process `named` `name`, or a UsageError that suggests a close name."""
+        found = self.named(name)
+        if found is None:
             raise UsageError(f"unknown process '{name}'{did_you_mean(name, self.processes)}")
-        return self.processes[name]
+        return found
 
     def exclusive_group(self, process: Process) -> dict[str, str]:
         """The processes whose open cards a user's `open_cards` counts for `process`, each symbolic
@@ -276,119 +281,6 @@ class Workspace:
             errors = [found.as_json() for found in self.diagnostics if found.severity == "error"]
             raise WorkspaceInvalid(f"the workspace {self.root} has {len(errors)} error(s); run `cardflow validate`", errors)
         return self
-
-
-def build_process(document: Document) -> Process:
-    """The Process of a document that passed validation."""
-    data = document.data
-
-    def source(path: tuple[Any, ...]) -> Source | None:
-        node: Any = data
-        for step in path:
-            if isinstance(node, dict):
-                node = node.get(step)
-            else:
-                node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
-        return Source(node, document.at(path)) if isinstance(node, str) else None
-
-    production = data.get("production_type")
-    return Process(
-        symbolic_name=data["symbolic_name"],
-        name=text_of(data.get("name")),
-        package=text_of(data.get("package")),
-        component=text_of(data.get("component")),
-        start=text_of(data.get("start")),
-        description=text_of(data.get("description")),
-        outcome=tuple(data["outcome"]),
-        kind=data["kind"],
-        actor=data["actor"],
-        options=tuple(data.get("options", ())),
-        acts_on=tuple(data.get("acts_on", ())),
-        creates=data.get("creates"),
-        triggers={
-            name: Trigger(
-                name,
-                spec["description"],
-                spec.get("reason", "none"),
-                document.key_at(("triggers", name)),
-                spec.get("bureau_status"),
-                spec.get("reason_hint"),
-                spec.get("label"),
-                spec.get("sv"),
-            )
-            for name, spec in data["triggers"].items()
-        },
-        production_type=ProductionType(
-            source(("production_type", "choices")),  # type: ignore[arg-type]
-            source(("production_type", "selectable")),  # type: ignore[arg-type]
-        )
-        if production
-        else None,
-        exclusive=_exclusive(data, document, source),
-        prerequisites=tuple(
-            Prerequisite(source(("prerequisites", i, "rule")), entry["message"], entry.get("sv"))  # type: ignore[arg-type]
-            for i, entry in enumerate(data.get("prerequisites", ()))
-        ),
-        states={
-            name: State(
-                name,
-                spec["description"],
-                spec.get("initial", False),
-                spec.get("final", False),
-                spec.get("handover"),
-                document.key_at(("states", name)),
-                tuple(Timer.of(document, name, i, timer) for i, timer in enumerate(spec.get("timers", ()))),
-            )
-            for name, spec in data.get("states", {}).items()
-        },
-        transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
-        fields={
-            name: CardField(
-                name,
-                spec["type"],
-                tuple(spec["values"]) if "values" in spec else None,
-                spec["description"],
-                document.key_at(("fields", name)),
-            )
-            for name, spec in data.get("fields", {}).items()
-        },
-        sv=dict(data.get("sv", {})),
-        document=document,
-        lifecycle=data.get("lifecycle"),
-    )
-
-
-def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusive | None:
-    """`exclusive: EXPR` (the group named after the process) or `exclusive: {group, when}`; None when
-    absent or malformed (`engine.definitions.exclusive` reports it)."""
-    value, where = data.get("exclusive"), document.at(("exclusive",))
-    if isinstance(value, str):
-        return Exclusive(data["symbolic_name"], source(("exclusive",)), where)
-    if isinstance(value, dict) and isinstance(value.get("group"), str):
-        return Exclusive(value["group"], source(("exclusive", "when")), where)
-    return None
-
-
-def _transition(document: Document, index: int, spec: dict[str, Any], source: Any) -> Transition:
-    where = ("transitions", index)
-    sources = spec["source"]
-    return Transition(
-        index=index,
-        trigger=spec["trigger"],
-        source=(sources,) if isinstance(sources, str) else tuple(sources),
-        dest=spec["dest"],
-        guard=source((*where, "guard")),
-        effects=tuple(
-            _effect(document, (*where, "effects", j), entry, source) for j, entry in enumerate(spec.get("effects", ()))
-        ),
-        location=document.at(where),
-        invoke=source((*where, "invoke")),
-    )
-
-
-def _effect(document: Document, where: tuple[Any, ...], entry: dict[str, Any], source: Any) -> Effect:
-    """An effect entry built by its kind (engine.effects), with its condition and location."""
-    return effects.build(entry, source((*where, "when")), document.at(where), lambda path: document.at((*where, *path)))
 
 
 def text_of(value: Any) -> str:

@@ -134,6 +134,8 @@ PROCESS: Schema = {
     "sv": {"type": "dict", "empty": False, "schema": PROCESS_SV},
     # the shared lifecycle (lifecycles/NAME.yaml) its triggers, states, transitions and fields come from
     "lifecycle": {"type": "string", "empty": False, "regex": NAME},
+    # the names it was known by before (commands, the API, scenarios and stored rows still find it by them)
+    "aliases": {"type": "list", "empty": False, "schema": {"type": "string", "regex": NAME}},
 }
 
 #: lifecycles/NAME.yaml: the states, transitions, triggers and card fields of the processes that name

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from engine.definitions import check
+from engine.definitions.build import build_process
 from engine.definitions.calendar import read_calendar
 from engine.definitions.connectors import check_invoked, read_connectors
 from engine.definitions.files import (
@@ -24,7 +25,7 @@ from engine.definitions.files import (
 )
 from engine.definitions.lifecycles import Lifecycles, read_lifecycles
 from engine.definitions.load import load_bytes, load_file
-from engine.definitions.model import OptionScript, Process, Workspace, build_process
+from engine.definitions.model import OptionScript, Process, Workspace
 from engine.definitions.options import build_script
 from engine.definitions.reads import template_reads
 from engine.definitions.recipients import check_role_recipients

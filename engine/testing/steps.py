@@ -80,7 +80,7 @@ def _check_run(document: Document, path: tuple[Any, ...], data: Mapping[str, Any
     """A run step names a process, takes only the keys of its kind of run, selects as it selects, and
     fires only a trigger it declares."""
     name = data["run"]
-    process = workspace.processes.get(name)
+    process = workspace.named(name)
     if process is None:
         yield diagnostic(document.at((*path, "run")), "E209", name=name, hint=did_you_mean(name, workspace.processes))
         if sum(key in data for key in ("users", "cards", "all", "where")) != 1:

@@ -183,7 +183,7 @@ def batch_page(request: Request, batch_id: str, user: Operator) -> Response:
         cards = queries.find_cards(connection, batch=batch_id, limit=KEPT_RESULTS) if record else []
     if record is None and job is None:
         raise UsageError(f"unknown batch {batch_id}")
-    process = console.workspace.processes.get(record["process"]) if record else None
+    process = console.workspace.named(record["process"]) if record else None
     context = {
         "batch_id": batch_id,
         "record": record,

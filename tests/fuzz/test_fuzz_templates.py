@@ -28,23 +28,22 @@ import cli
 from engine.definitions.email_samples import sample_context
 from engine.definitions.templates import PARTS, RenderError, Templates
 from engine.definitions.workspace import load_workspace
+from engine.effects.email import Email
 
 SECONDS = 2.0
 EMAIL = ROOT / "templates" / "email"
 SHIPPED = sorted(path.relative_to(EMAIL).as_posix() for path in EMAIL.rglob("*") if path.is_file())
+REFERENCE = load_workspace(ROOT)
+#: Each shipped template and whom it goes to (its sample email's kind), as the processes send it.
 KIND = {
-    "card_ordered": "holder",
-    "approval_requested": "approvers",
-    "approval_reminder": "approvers",
-    "approval_escalated": "role",
-    "request_approved": "requester",
-    "request_rejected": "requester",
-    "card_active": "holder",
-    "card_locked": "holder",
-    "deactivation_requested": "approvers",
+    effect.email: effect.to
+    for process in REFERENCE.processes.values()
+    for transition in process.transitions
+    for effect in transition.effects
+    if isinstance(effect, Email)
 }
 #: The card fields the shipped lifecycles declare (a sample card has a value of each).
-FIELDS = sorted({name for process in load_workspace(ROOT).processes.values() for name in process.fields})
+FIELDS = sorted({name for process in REFERENCE.processes.values() for name in process.fields})
 DIAGNOSTIC = re.compile(r"^[^\n]+:\d+:\d+: E\d{3} [^\n]+$")
 
 SNIPPETS = [

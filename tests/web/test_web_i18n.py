@@ -183,7 +183,7 @@ def test_a_requester_withdraws_with_a_button_named_for_it(console: Console) -> N
         _batch(client, REQUEST, ["u03"])  # approved at once: the request process has no approval step here
         _batch(client, ORDER, ["u01"])
         requested = client.get("/cards/2").text
-        path = "/cards/2/process/CardsBoProcAbortRequest"
+        path = "/cards/2/process/CardsProcAbortRequest"
         withdrawn = client.post(path, data={"csrf": csrf_of(client), "trigger": "abort"}).text
     assert (">Abort card request</button>" in requested, ">Abort card order</button>" in requested) == (True, False)
     assert '<p class="flash" role="status">Abort card request: card 2 is now aborted.</p>' in withdrawn
