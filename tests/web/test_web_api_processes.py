@@ -139,6 +139,14 @@ def test_a_run_over_cards_refuses_a_card_with_its_reason(api: TestClient, consol
     ]
 
 
+def test_a_renamed_process_runs_by_its_old_name(api: TestClient, console: Console) -> None:
+    """A name the workspace lists as an alias (Abort card request, once CardsBoProcAbortRequest) runs its process."""
+    body = {"all": True, "dry_run": True}
+    answer = api.post("/api/processes/CardsBoProcAbortRequest/run", json=body, headers=token(console, "op1"))
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["process"], answer.json()["results"]) == ("CardsProcAbortRequest", [])
+
+
 def test_an_unknown_process_is_404_with_a_did_you_mean(api: TestClient, console: Console) -> None:
     """A NAME the workspace does not have is 404 in the one error shape, with the close name."""
     error = error_of(api.post(f"/api/processes/{ORDER[:-1]}/run", json={"all": True}, headers=token(console, "op1")), 404)
