@@ -123,7 +123,7 @@ def test_a_field_declared_again_differently_by_another_process_is_refused(cf: Ru
     """A second lifecycle declaring `pin_delivery` as an integer gets E272 at its declaration (once, though
     two processes share it), naming the first."""
     request = fields_workspace / "lifecycles" / "CardRequest.yaml"
-    _replaced(request, "states:\n", "fields:\n  pin_delivery: {type: integer, description: A number.}\n\nstates:\n")
+    _replaced(request, "\nfields:\n", "\nfields:\n  pin_delivery: {type: integer, description: A number.}\n")
     found = ok_or_1(cf("validate", "--json"))
     assert [(d["file"], d["code"]) for d in found] == [("lifecycles/CardRequest.yaml", "E272")]
     assert f"processes/{ORDER}.yaml" in found[0]["message"]

@@ -14,18 +14,20 @@ REQUEST = "CardsBoProcRequestMulitple"
 APPROVAL = "CardsAddonExtProdBatchOrderApproval"
 QUEUE = "CardsAddonExtProdQueue"
 EMAIL = "CardsAddonExtProdOrderedEmail"
-#: The options of the card in use (CardInUse, included by both lifecycles): varied too, pinned by the
-#: tests about ordering and requesting with `--set` (then shown as fixed).
+#: The options of the card in use (CardInUse, included by both lifecycles) and of its PIN: varied too,
+#: pinned by the tests about ordering and requesting with `--set` (then shown as fixed).
 IN_USE = {"CardsDeactivationApproval": False, "CardsEmailBeforeExpiringEachDay": True, "CardsMultipleActive": False}
-PIN = [arg for name, value in IN_USE.items() for arg in ("--set", f"{name}={str(value).lower()}")]
-ORDER_BOOLS = [
-    APPROVAL,
-    "CardsAddonExtProdMultipleCards",
-    EMAIL,
-    QUEUE,
-    "CardsAddonExtProdSelectProductionType",
-    *IN_USE,
-]
+ORDER_PIN = {"CardsAddonExtProdActivateSetPIN": True, "CardsAddonExtProdPINLength": "6"}
+REQUEST_PIN = {"CardsPINDeliveryMethod": "print", "CardsPINLength": "6", "CardsPUKDeliveryMethod": "nopuk"}
+
+
+def pinned(values: dict[str, Any]) -> list[str]:
+    """`--set NAME=VALUE` for each (VALUE in YAML: a quoted "6" stays a string)."""
+    return [arg for name, value in values.items() for arg in ("--set", f"{name}={json.dumps(value)}")]
+
+
+PIN, PIN_REQUEST = pinned({**IN_USE, **ORDER_PIN}), pinned({**IN_USE, **REQUEST_PIN})
+ORDER_BOOLS = [APPROVAL, "CardsAddonExtProdMultipleCards", EMAIL, QUEUE, "CardsAddonExtProdSelectProductionType"]
 Golden = Callable[[str, str], None]
 #: The options of the reminders' timers and the validity: not varied (no guard reads them, or not
 #: a bool), shown with their values.
@@ -50,26 +52,30 @@ def rows(data: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
 
 
 def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Golden) -> None:
-    """The order process varies its 8 boolean options (2^8 rows) in a stable order; golden JSON."""
-    result = run("matrix", ORDER, "--json")
+    """The order process varies its 5 boolean options of ordering (2^5 rows, the card in use's pinned) in a
+    stable order; golden JSON. Unpinned, it varies those too, each enumerated value of a text option among them."""
+    result = run("matrix", ORDER, *PIN, "--json")
     assert result.exit_code == 0
     golden("matrix_order.json", result.stdout)
     data = json.loads(result.stdout)
     assert data["process"] == ORDER
     assert data["varied"] == ORDER_BOOLS
-    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"], **REMINDERS}
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["standard"], **REMINDERS, **IN_USE, **ORDER_PIN}
     assert len(data["combinations"]) == 2 ** len(ORDER_BOOLS)
     assert [list(c["options"].values()) for c in data["combinations"][:3]] == [
-        [False, False, False, False, False, False, False, False],
-        [False, False, False, False, False, False, False, True],
-        [False, False, False, False, False, False, True, False],
+        [False, False, False, False, False],
+        [False, False, False, False, True],
+        [False, False, False, True, False],
     ]
+    everything = matrix_json(run, ORDER)
+    assert everything["varied"] == sorted([*ORDER_BOOLS, *IN_USE, *ORDER_PIN])
+    assert len(everything["combinations"]) == 2 ** (len(ORDER_BOOLS) + len(IN_USE) + 1) * 2  # PINLength: "6" or "4"
 
 
 def test_order_matrix_follows_the_domain(run: Run) -> None:
     """Defaults queue the card; approval starts at requested; queue off orders or fails at once; cards end
     failed, aborted, rejected, or locked after their life in use (produced is no end: it is activated)."""
-    data = matrix_json(run, ORDER)
+    data = matrix_json(run, ORDER, *PIN)
     defaults = rows(data, **{APPROVAL: False, QUEUE: True, EMAIL: True})
     assert defaults and all(c["start"] == ["processing"] and c["flags"] == [] for c in defaults)
     assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "locked")}
@@ -102,10 +108,11 @@ def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
     approved card is issued, activated and, in the end, locked; golden JSON."""
     result = run("matrix", REQUEST, "--json")
     assert result.exit_code == 0
-    golden("matrix_request.json", result.stdout)
-    assert json.loads(result.stdout)["varied"] == ["CardsBatchRequestApproval", *IN_USE]
-    data = matrix_json(run, REQUEST, *PIN)
-    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {**REMINDERS, **IN_USE}
+    assert json.loads(result.stdout)["varied"] == sorted(["CardsBatchRequestApproval", *IN_USE, *REQUEST_PIN])
+    pinned_result = run("matrix", REQUEST, *PIN_REQUEST, "--json")
+    golden("matrix_request.json", pinned_result.stdout)
+    data = json.loads(pinned_result.stdout)
+    assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {**REMINDERS, **IN_USE, **REQUEST_PIN}
     off, on = data["combinations"]
     assert (off["options"], off["start"], off["end_states"]) == ({"CardsBatchRequestApproval": False}, ["approved"], ["locked"])
     assert off["flags"] == []
@@ -116,13 +123,13 @@ def test_set_pins_a_variable_and_fixes_a_list(run: Run) -> None:
     """--set pins a bool (not varied, shown as fixed) and gives a list its value."""
     data = matrix_json(run, ORDER, *PIN, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
     assert QUEUE not in data["varied"] and len(data["combinations"]) == 16
-    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS, **IN_USE}
+    assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS, **IN_USE, **ORDER_PIN}
     assert all("processing" not in c["start"] for c in data["combinations"])
 
 
 def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     """Without --json: a header with the varied options, one row per combination, then the fixed options."""
-    result = run("matrix", REQUEST, *PIN)
+    result = run("matrix", REQUEST, *PIN_REQUEST)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CardsBatchRequestApproval", "start", "end", "states", "flags"]
@@ -132,7 +139,8 @@ def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     assert fixed == (
         "fixed: CardsApprovalEscalationDays = 0, CardsApprovalReminderDays = 3, CardsDeactivationApproval = false, "
         "CardsEmailBeforeExpiringDays = [60, 30, 14, 7], CardsEmailBeforeExpiringEachDay = true, "
-        "CardsMultipleActive = false, CardsValidityPeriod = P3Y"
+        "CardsMultipleActive = false, CardsPINDeliveryMethod = print, CardsPINLength = 6, CardsPUKDeliveryMethod = nopuk, "
+        "CardsValidityPeriod = P3Y"
     )
     assert max(map(len, lines)) <= 100
 
@@ -174,7 +182,7 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
     """A valid workspace whose `requested` only loops (postpone) when an option is off shows it stuck."""
     ws = str(stuck_workspace(workspace))
     assert run("validate", "--workspace", ws).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", ws, *PIN)
+    data = matrix_json(run, REQUEST, "--workspace", ws, *PIN_REQUEST)
     assert data["varied"] == ["CardsBatchRequestApproval", "CardsRequestApproval"]
     by_options = {tuple(c["options"].values()): c for c in data["combinations"]}
     stuck = by_options[(True, False)]
@@ -183,7 +191,7 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
     assert stuck["flags"] == ["no outcome reached (documented: approved, rejected)", "stuck: requested"]
     assert by_options[(True, True)]["flags"] == []
     assert by_options[(False, False)]["flags"] == by_options[(False, True)]["flags"] == []
-    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws, *PIN).stdout
+    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws, *PIN_REQUEST).stdout
 
 
 def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
@@ -195,7 +203,7 @@ def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
     assert postpone in text
     path.write_text(text.replace(postpone, held).replace("  aborted:\n", "  held:\n    description: Postponed.\n  aborted:\n"))
     assert run("validate", "--workspace", str(workspace)).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", str(workspace), *PIN)
+    data = matrix_json(run, REQUEST, "--workspace", str(workspace), *PIN_REQUEST)
     looping = {tuple(c["options"].values()): c for c in data["combinations"]}[(True, False)]
     assert (looping["end_states"], looping["stuck"]) == ([], [])
     assert looping["flags"] == [

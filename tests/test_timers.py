@@ -287,8 +287,6 @@ DECIDE_BY = """fields:
   decide_by:
     type: date
     description: The day by which the request should be decided.
-
-states:
 """
 SETS_IT = """      - email: approval_requested
         to: approvers
@@ -307,9 +305,9 @@ def dated(workspace: Path, timers: str = AT_DATE) -> Path:
     timed(workspace, timers)
     lifecycle, process = workspace / REQUEST_FILE, workspace / "processes" / f"{REQUEST}.yaml"
     text, creating = lifecycle.read_text(encoding="utf-8"), process.read_text(encoding="utf-8")
-    assert text.count("\nstates:\n") == 1 and creating.count(SETS_IT) == 1
+    assert text.count("\nfields:\n") == 1 and creating.count(SETS_IT) == 1
     setting = SETS_IT + "      - set: {decide_by: \"'2026-12-10'\"}\n"
-    lifecycle.write_text(text.replace("\nstates:\n", "\n" + DECIDE_BY), encoding="utf-8")
+    lifecycle.write_text(text.replace("\nfields:\n", "\n" + DECIDE_BY), encoding="utf-8")  # beside the PIN's fields
     process.write_text(creating.replace(SETS_IT, setting), encoding="utf-8")
     return workspace
 

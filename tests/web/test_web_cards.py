@@ -152,8 +152,8 @@ def test_a_card_page_shows_its_card_fields(make_console: Callable[[], Console], 
     queued = (
         "    dest: processing\n    guard: not options.CardsAddonExtProdBatchOrderApproval and options.CardsAddonExtProdQueue\n"
     )
-    declared = "fields:\n  pin_delivery: {type: string, description: How the PIN goes.}\n\nstates:\n"
-    lifecycle.write_text(lifecycle.read_text().replace("states:\n", declared))
+    declared = "\nfields:\n  pin_delivery: {type: string, description: How the PIN goes.}\n"
+    lifecycle.write_text(lifecycle.read_text().replace("\nfields:\n", declared))  # beside the PIN's length
     text = path.read_text()
     assert text.count(queued) == 1
     path.write_text(text.replace(queued, queued + "    effects:\n      - set: {pin_delivery: \"'sms'\"}\n"))
