@@ -491,13 +491,16 @@ def test_order_paths_under_every_option_combination(cf: Run, approval: bool, que
 
 def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     """`cardflow demo` ends with cards processing, ordered, approved, rejected and aborted, and tells the
-    rest of a card's life: three requests printed (a print job each), activated, one locked."""
+    rest of a card's life: three requests printed (a print job each), activated, one locked, the other
+    two reminded of their expiry once the clock has moved on."""
     result = run("demo", "--dir", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if line.startswith("Cards by state:"))
     for state in ("processing", "ordered", "approved", "rejected", "aborted", "active 2", "locked 1"):
         assert f" {state} " in line + " " or f" {state}," in line
     assert len(list((tmp_path / "demo" / "print-jobs").glob("*.json"))) == 3
+    assert "first expiry reminder of each active card (2, card_expiring)" in result.stdout
+    assert " card_expiring 2," in next(line for line in result.stdout.splitlines() if line.startswith("Emails queued"))
     assert "CARDFLOW_PRINT_JOBS" not in os.environ  # the demo's folder, for the demo only
 
 

@@ -14,6 +14,8 @@ from engine.batch.actions import act
 from engine.batch.queue import sync_queue
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
+from engine.batch.timers_due import fire_due
+from engine.clock import frozen, later
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import DropFolder
 from engine.report.tables import table
@@ -97,12 +99,23 @@ def _card_in_use(workspace: Workspace, engine: Engine, bureau: DropFolder, cards
             os.environ[PRINT_JOBS] = kept
     with reading(engine) as connection:
         valid = card_view(get_cards(connection, cards[:1])[cards[0]]).get("valid_until")
+    fired, reminded = _expiry_reminders(workspace, engine, bureau, str(valid))
     return [
         f"10. op1 issues the approved requests {cards} (Issue multiple cards): "
         f"{len(list(prints.glob('*.json')))} print jobs in {prints}.",
         f"11. op1 activates them (Activate card): valid until {valid}.",
         f"12. op2 deactivates card {cards[0]} and reactivates it; op1 locks card {cards[1]}, reported lost (Lock card).",
+        f"13. 60 days before {valid} (the demo moves its clock there), the timers run: {fired} fire, among them the"
+        f" first expiry reminder of each active card ({reminded}, card_expiring); none for the locked card.",
     ]
+
+
+def _expiry_reminders(workspace: Workspace, engine: Engine, bureau: DropFolder, valid: str) -> tuple[int, int]:
+    """Fire the timers due by 60 days before `valid` (the first expiry reminder), with the clock there:
+    how many fired, and how many of them were expiry reminders."""
+    with frozen(later(f"{valid}T09:00:00Z", days=-60)):
+        fired = [result for result in fire_due(workspace, engine, bureau) if result.status == "fired"]
+    return len(fired), sum(1 for result in fired if result.trigger == "remind_expiry")
 
 
 def _keep_sample_users(folder: Path) -> Path:
