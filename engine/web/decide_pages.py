@@ -6,7 +6,7 @@ request (four-eyes) and a decision without the reason its trigger requires."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -77,7 +77,21 @@ def _approval_context(request: Request, card_id: int, problem: str | None = None
     process = console.workspace.processes.get(story["card"]["process"])
     triggers = list(triggers_of_roles(console.workspace, desks(console.workspace).decide, story["card"]["process"]).values())
     context = {"story": story, "requester": requester, "batch": batch, "process": process, "problem": problem}
-    return {**context, "triggers": triggers}
+    return {**context, "triggers": triggers, "asked": _asked(story, process)}
+
+
+def _asked(story: dict[str, Any], process: Process | None) -> dict[str, Any]:
+    """What the request being decided asks: when the card came into its state (the move that made the
+    request, a postponement aside), with which reason, and the state's description from the YAML."""
+    card = story["card"]
+    moves = [step for step in story["transitions"] if step["dest"] == card["state"] and step["source"] != card["state"]]
+    made = moves[-1] if moves else None
+    state = process.states.get(card["state"]) if process is not None else None
+    return {
+        "at": made["at"] if made else card["created_at"],
+        "reason": made["reason"] if made else None,
+        "what": state.description if state is not None else "",
+    }
 
 
 @router.get("/requests/{card_id}")

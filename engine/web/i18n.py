@@ -92,6 +92,7 @@ SWEDISH = {
     "Request": "Förfrågan",
     "Request {card}": "Förfrågan {card}",
     "Requested at": "Begärd",
+    "Asked": "Begäran",
     "No open requests.": "Inga öppna förfrågningar.",
     "Card approval": "Godkännande av kort",
     "Reason": "Anledning",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from console_helpers import XSS, csrf_of, set_value, sign_in
 from fastapi.testclient import TestClient
 
+from engine import clock
+from engine.batch.actions import act
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.store import db, queries
@@ -145,3 +148,26 @@ def test_a_request_s_card_page_offers_the_approver_the_decision_step(approver: T
     done = approver.post("/cards/1/process/CardsBoProcDecideRequest", data=data).text
     assert '<p class="flash" role="status">Reject: card 1 is now rejected.</p>' in done
     assert state_of(console, 1) == "rejected"
+
+
+def test_the_form_says_what_a_deactivation_asks_when_and_why(
+    make_console: Callable[[], Console], web_workspace: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deactivation waiting for its approval step: the form gives the state's description from the YAML,
+    when the deactivation was asked (not when the card was made) and the reason given with it."""
+    monkeypatch.setenv("CARDFLOW_PRINT_JOBS", str(tmp_path / "print-jobs"))  # the printer "Issue card" prints on
+    set_value(web_workspace, "CardsDeactivationApproval", "true")  # type: ignore[arg-type]
+    built = make_console()
+    request = "CardsBoProcRequestMulitple"
+    run_batch(built.workspace, built.engine, RunRequest(request, "op1", Selection(users=("u01",))), built.connector)
+    with clock.frozen("2027-05-04T10:00:00Z"):
+        for trigger, reason in (("issue", None), ("activate", None), ("deactivate", "Left the company")):
+            (done,) = act(built.workspace, built.engine, trigger, [1], "op2", built.connector, reason=reason)
+            assert done.status == "done", done.message
+    assert state_of(built, 1) == "deactivation_requested"
+    with TestClient(create_app(built)) as client:
+        sign_in(client, "ap1")
+        html = client.get("/requests/1").text
+    assert '<dd translate="no">2027-05-04T10:00:00Z</dd>' in html
+    assert "The card&#39;s deactivation waits for an approver" in html
+    assert '<dd class="reason" translate="no">Left the company</dd>' in html
