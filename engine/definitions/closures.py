@@ -143,29 +143,17 @@ def conditional(test: Closure, yes: Closure, no: Closure) -> Closure:
     return choose
 
 
-def unary(function: Callable[[Any], Any], operand: Closure) -> Closure:
-    def apply(scope: Scope, reads: Reads) -> Any:
-        value = operand(scope, reads)
-        if value is UNKNOWN:
-            return UNKNOWN
-        try:
-            return function(value)
-        except (TypeError, AttributeError, IndexError, KeyError, ValueError):  # `first` of a mapping, `date` of a name
-            return None
-
-    return apply
-
-
-def binary(function: Callable[[Any, Any], Any], operand: Closure, argument: Closure) -> Closure:
-    """A filter with one argument; None where it does not apply (as `unary`)."""
+def applied(function: Callable[..., Any], *operands: Closure) -> Closure:
+    """A filter (or a move of a time) over its operands: UNKNOWN if one is, None where it does not apply
+    (`first` of a mapping, `date` of a name, a duration that is none, a time past year 9999)."""
 
     def apply(scope: Scope, reads: Reads) -> Any:
-        value, given = operand(scope, reads), argument(scope, reads)
-        if value is UNKNOWN or given is UNKNOWN:
+        values = [operand(scope, reads) for operand in operands]
+        if any(value is UNKNOWN for value in values):
             return UNKNOWN
         try:
-            return function(value, given)
-        except (TypeError, AttributeError, ValueError, OverflowError):  # not a time, not a duration, past year 9999
+            return function(*values)
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError, OverflowError):
             return None
 
     return apply

@@ -31,8 +31,8 @@ from engine.definitions.closures import (
     Closure,
     Reads,
     Scope,
+    applied,
     attribute,
-    binary,
     collect,
     compare,
     conditional,
@@ -40,7 +40,6 @@ from engine.definitions.closures import (
     logic,
     negate,
     shifted,
-    unary,
 )
 
 ROOTS = ("user", "card", "options", "batch", "actor", "bureau")
@@ -247,11 +246,11 @@ def _condexpr(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, s
 def _test_or_filter(node: Any, sub: Sub, roots: set[str], attributes: set[tuple[str, str]]) -> Closure:
     if isinstance(node, nodes.Filter) and node.name in MOVES and len(node.args) == 1 and not node.kwargs and node.node:
         _check_duration(node.args[0])
-        return binary(MOVES[node.name], sub(node.node), sub(node.args[0]))
+        return applied(MOVES[node.name], sub(node.node), sub(node.args[0]))
     table = TESTS if isinstance(node, nodes.Test) else FILTERS
     if node.name not in table or node.args or node.kwargs or node.node is None:
         raise ExpressionError("E304", construct=_construct_name(node))
-    return unary(table[node.name], sub(node.node))
+    return applied(table[node.name], sub(node.node))
 
 
 def _check_duration(argument: nodes.Node) -> None:
