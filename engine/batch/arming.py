@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from engine.clock import moment, stamp
 from engine.definitions.declared import Calendar, Timer
 from engine.definitions.model import Workspace
 from engine.definitions.timers import at_date, days_before, due_after, duration_of
@@ -99,21 +101,29 @@ def _reminders(
     timer: Timer, head: tuple[Any, ...], cards: list[int], fields: dict[int, str | None], at: str, options: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of a timer due whole days `before` a date: one a day still to come (a reminder whose day
-    has passed when the card enters the state is not sent late)."""
+    has passed when the card enters the state is not sent late). The days are worked out once, the
+    card's date read once."""
     days = days_before(str(timer.before), options) or []
     found = []
     for card in cards:
-        date = json.loads(fields[card] or "{}").get(str(timer.at)) if fields.get(card) else None
+        date = at_date(_field(fields.get(card), str(timer.at)), None)
+        if date is None:  # the card has no date in that field
+            continue
         for day in days:
-            due = at_date(date, f"-P{day}D")
-            if due is not None and due > at:
+            due = stamp(moment(date) - timedelta(days=day))
+            if due > at:
                 found.append((card, *head, due, 0, "armed", at))
     return found
 
 
+def _field(fields: str | None, name: str) -> Any:
+    """The value of the card field `name` in a card's JSON `fields` (None without it)."""
+    return json.loads(fields).get(name) if fields else None
+
+
 def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options: Mapping[str, Any]) -> str | None:
     if timer.at is not None:
-        return at_date(json.loads(fields).get(timer.at) if fields else None, timer.offset)
+        return at_date(_field(fields, timer.at), timer.offset)
     after = duration_of(str(timer.after), options)
     return None if after is None else due_after(at, after, calendar if timer.working_days else None)
 
