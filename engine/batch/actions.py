@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.batch.attributes import firing, refuse_unknown_attributes
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
+from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import (
     FireContext,
     Work,
     fire,
-    unanswered,
 )
 from engine.batch.exclusivity import refused_move
-from engine.batch.orders import bureau_accepted, bureau_refusal
+from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.request import refuse_inactive
 from engine.batch.results import PENDING, none_held
 from engine.clock import now
@@ -193,8 +193,10 @@ def _authorize(
     options: EffectiveOptions,
     *,
     by: Process | None = None,
+    reads: ChunkReads | None = None,
 ) -> _Authorized | str:
-    """The action that may fire `trigger` on the card now (`by`: only that action process), or why none may."""
+    """The action that may fire `trigger` on the card now (`by`: only that action process), or why none
+    may; `reads`: the store's answers read once for the chunk of cards the card is in."""
     owner = workspace.processes.get(card["process"])
     if owner is None:
         return f"its process {card['process']} is not defined in this workspace"
@@ -206,14 +208,16 @@ def _authorize(
     if not actions:
         acts = f" ({by.symbolic_name} acts on cards of {', '.join(by.acts_on)})" if by else ""
         return f"no process fires '{trigger}' on cards of {owner.symbolic_name}{acts}"
-    holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
-    holder = {
-        **holder,
-        "open_cards": open_cards.counts(connection, workspace.exclusive_group(owner), [holder["id"]]).get(holder["id"], 0),
-    }
+    group = workspace.exclusive_group(owner)
+    if reads is None:
+        holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
+        holder = {**holder, "open_cards": open_cards.counts(connection, group, [holder["id"]]).get(holder["id"], 0)}
+    else:
+        holder = reads.holder(card)
+        holder = {**holder, "open_cards": reads.open_cards(group, holder["id"])}
     reasons: list[str] = []
     for action in actions:
-        problem = _action_problem(action, trigger, card, holder, actor, reason, options)
+        problem = _action_problem(action, trigger, card, holder, actor, reason, options, reads.at if reads else now())
         if problem is None:
             compiled = compile_process(owner, options, workspace.fingerprint)
             if compiled.can_fire(trigger, card["state"]):
@@ -225,14 +229,14 @@ def _authorize(
 
 
 def _action_problem(
-    action: Process, trigger: str, card: Row, holder: Row, actor: Row, reason: str | None, options: EffectiveOptions
+    action: Process, trigger: str, card: Row, holder: Row, actor: Row, reason: str | None, options: EffectiveOptions, at: str
 ) -> str | None:
     if action.actor == "system" and actor["id"] != SYSTEM["id"]:
         return f"'{trigger}' is done by the batch sync ({action.symbolic_name}), not by a user"
     if action.actor not in ("any", "system") and action.actor not in actor["roles"]:
         return f"{actor['id']} does not have the {action.actor} role ({action.symbolic_name})"
-    options_read = options.for_scripts(action.options).as_dict()
-    scope = {"user": holder, "card": card_view(card), "options": options_read, "actor": actor, "now": now()}
+    options_read = options.for_scripts(action.options).read
+    scope = {"user": holder, "card": card_view(card), "options": options_read, "actor": actor, "now": at}
     for prerequisite in action.prerequisites:
         if parse(prerequisite.rule.text).truth(scope)[0] is not True:
             return prerequisite.message
@@ -253,9 +257,13 @@ def _apply(
     *,
     batch_id: str | None = None,
     plan: bool = False,
+    reads: ChunkReads | None = None,
+    work: Work | None = None,
 ) -> ActionResult:
     """Fire the trigger on the card and write what it causes; `batch_id` names the run it is part of
-    (the audit row's batch; else the card's batch); a `plan` writes nothing."""
+    (the audit row's batch; else the card's batch); a `plan` writes nothing. With the `work` of a
+    chunk of cards (and its `reads`), the rows are gathered there for the caller to write once for the
+    chunk (`Work.flush`: a card another command moved meanwhile is among the ids it returns)."""
     compiled = authorized.compiled
     context = FireContext(
         compiled,
@@ -263,15 +271,16 @@ def _apply(
         templates,
         actor,
         compiled.fingerprint,
-        now(),
+        reads.at if reads is not None else now(),
         connection=connection,
         workspace=authorized.workspace,
         options=authorized.options,
+        reads=reads,
     )
-    work = Work()
+    shared, work = work is not None, work or Work()
     source = card["state"]
-    earlier = queries.order_counts(connection, [card["id"]]).get(card["id"], 0)
-    batch = batch_view(queries.get_batch(connection, card["batch_id"]) or {"id": card["batch_id"]})
+    earlier, stored_batch = _card_reads(connection, card, reads)
+    batch = batch_view(stored_batch or {"id": card["batch_id"]})
     if batch_id is not None:
         batch["id"] = batch_id
     name = authorized.action.symbolic_name
@@ -280,22 +289,41 @@ def _apply(
             context, work, card, authorized.holder, trigger, process=name, batch=batch, reason=reason, earlier_orders=earlier
         )
     except BureauUnavailable as unavailable:
+        waiting = Work()
         if unavailable.pending:  # the call is sent once this commits, and the trigger fired again (`_answered`)
             origin = Origin(card["id"], name, trigger, source, actor["id"], batch.get("id"), reason)
-            if not plan:
-                queries.write_rows(connection, {"calls": pending_calls(connector, origin, context.at)})
-            return ActionResult(card["id"], name, trigger, source, None, PENDING)
-        attempt = Work()
-        unanswered(attempt, card, context.connector.name, str(unavailable), context.at, earlier)
+            waiting.rows["calls"] += pending_calls(connector, origin, context.at)
+            result = ActionResult(card["id"], name, trigger, source, None, PENDING)
+        else:
+            unanswered(waiting, card, context.connector.name, str(unavailable), context.at, earlier)
+            why = f"the call waits for an answer: {unavailable}"
+            result = ActionResult(card["id"], name, trigger, source, None, "deferred", why)
         if not plan:
-            queries.write_rows(connection, attempt.rows)
-        return ActionResult(card["id"], name, trigger, source, None, "deferred", f"the call waits for an answer: {unavailable}")
+            _keep(connection, waiting, work if shared else None)
+        return result
     if decision.dest is None:
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} ({source}): {none_held(decision)}")
     refused, order = bureau_refusal(work), bureau_accepted(work)
-    if not plan and work.flush(connection, context):
+    if not plan and not shared and work.flush(connection, context):
         raise Refused(f"{trigger} refused, nothing changed: card {card['id']} was moved from '{source}' by another command")
     return ActionResult(card["id"], name, trigger, source, decision.dest, "done", refused or reason, order)
+
+
+def _card_reads(connection: Connection, card: Row, reads: ChunkReads | None) -> tuple[int, Row | None]:
+    """How many orders of the card the bureau answered before, and the row of the batch that made it."""
+    if reads is not None:
+        return reads.earlier_orders(card["id"]), reads.batch(card["batch_id"])
+    return queries.order_counts(connection, [card["id"]]).get(card["id"], 0), queries.get_batch(connection, card["batch_id"])
+
+
+def _keep(connection: Connection, waiting: Work, shared: Work | None) -> None:
+    """Write the rows of a firing that waits for a call (its pending call, an unanswered attempt), or
+    add them to the chunk's `shared` work."""
+    if shared is None:
+        queries.write_rows(connection, waiting.rows)
+        return
+    for table, rows in waiting.rows.items():
+        shared.rows[table] += rows
 
 
 def decision_states(workspace: Workspace, roles: frozenset[str]) -> dict[str, list[str]]:

@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 
 from engine import effects
 from engine.batch import arming, invoking
+from engine.batch.chunk_reads import ChunkReads
 from engine.batch.exclusivity import refused_move
-from engine.batch.orders import order_key
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
@@ -89,7 +89,7 @@ class FireContext:
     at: str
     people: dict[str, Row] = field(default_factory=dict)
     connection: Connection | None = None
-    email_keys: Iterator[str] = field(default_factory=lambda: _email_keys(uuid.uuid4().hex))
+    email_keys: Iterator[str] = field(default_factory=lambda: _email_keys())  # drawn at the first email
     #: the workspace: the processes of the holder's other cards (`fire`) and who decides a state (`approvers`)
     workspace: Workspace | None = None
     #: every option in force (a card of another process reads its own scripts' options)
@@ -99,6 +99,7 @@ class FireContext:
     deciders: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     #: the cards, each with the trigger fired on it, whose `fire` effects led to this context's transitions
     chain: tuple[tuple[int, str], ...] = ()
+    reads: ChunkReads | None = None  # the store's answers read once for a chunk of cards (engine.batch.chunk_reads)
 
     @property
     def timed(self) -> arming.Timed:
@@ -178,9 +179,10 @@ class FireContext:
         work.fired[card["id"]] = card
 
 
-def _email_keys(prefix: str) -> Iterator[str]:
+def _email_keys() -> Iterator[str]:
     """Dedupe keys for the emails of one unit of work: a random prefix, then a count."""
-    return (f"card:{prefix}.{n}" for n in itertools.count())
+    prefix = uuid.uuid4().hex
+    yield from (f"card:{prefix}.{n}" for n in itertools.count())
 
 
 #: What a guard reads of the bureau where its transitions declare no call: nothing (no order is placed).
@@ -188,12 +190,6 @@ NO_CALL: Mapping[str, object] = MappingProxyType({})
 
 #: After this many orders in a row without an answer, a run or a sync stops ordering (the bureau is down).
 BUREAU_DOWN_AFTER = 3
-
-
-def unanswered(work: Work, card: Row, connector: str, message: str, at: str, earlier_orders: int = 0) -> None:
-    """Record an order attempt the bureau did not answer (it is written with the unit of work)."""
-    attempt = {"card_id": card["id"], "idempotency_key": order_key(card, earlier_orders), "connector": connector, "at": at}
-    work.rows["bureau_attempts"].append({**attempt, "error": message})
 
 
 def fire(
@@ -220,7 +216,8 @@ def fire(
     decision, answer = context.compiled.settled(trigger, card["state"]), None
     if decision is None:  # the card's values matter: fire with the card in scope
         try:
-            decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders)
+            asked = invoking.asked_first(context, card, holder, trigger, earlier_orders)
+            decision, answer = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders, answer=asked)
         except BureauUnavailable as unavailable:
             if unavailable.pending:
                 _refuse_before_the_call(context, work, card, holder, trigger, batch, reason, earlier_orders)
@@ -342,12 +339,14 @@ def _fire_in_scope(
     batch: Batch,
     earlier_orders: int,
     supposed: OrderAnswer | None = None,
+    answer: LazyAnswer | None = None,
 ) -> tuple[Decision, LazyAnswer]:
-    """Fire with the card, its holder and the answer of the call its transitions declare in scope; the
-    call is made where the transition taken declares it, whatever its guard read (a `supposed` answer:
-    none is made)."""
+    """Fire with the card, its holder and the answer of the call its transitions declare in scope (the
+    `answer` asked already, if it was); the call is made where the transition taken declares it,
+    whatever its guard read (a `supposed` answer: none is made)."""
     call = context.compiled.call_of(trigger, card["state"])
-    answer = invoking.answer_of(context, card, holder, call, trigger, earlier_orders, supposed)
+    if answer is None:
+        answer = invoking.answer_of(context, card, holder, call, trigger, earlier_orders, supposed)
     scope = {
         "user": holder,
         "card": card_view(card),

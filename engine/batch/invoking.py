@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from engine.batch.chunk_reads import ChunkReads
 from engine.batch.orders import UNSENT, answer_view, holder_sent, order_key, order_request
-from engine.definitions.calls import is_order
+from engine.definitions.calls import connector_of, is_order
+from engine.definitions.compile import CompiledProcess
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import Connector, LazyAnswer, OrderAnswer, Simulated
 from engine.outbound.calls import Call, CallAnswer
@@ -25,9 +27,11 @@ from engine.store.views import card_view
 class Calling(Protocol):
     """What making a call needs of a firing's context (engine.batch.effects.FireContext)."""
 
+    compiled: CompiledProcess
     connector: Connector
     workspace: Workspace | None
     connection: Connection | None
+    reads: ChunkReads | None
     at: str
 
 
@@ -57,12 +61,28 @@ def answer_of(
     return answer
 
 
+def asked_first(context: Calling, card: Row, holder: Row, trigger: str, earlier_orders: int) -> LazyAnswer | None:
+    """Where the answer of the step's call decides every guard, the answer, asked before the machine
+    runs (its first guard would ask it): a call not answered yet is recorded without building a scope."""
+    call = context.compiled.call_of(trigger, card["state"])
+    if call is None or context.compiled.decided_by(trigger, card["state"]) != connector_of(call):
+        return None
+    answer = answer_of(context, card, holder, call, trigger, earlier_orders)
+    answer.place()  # BureauUnavailable while it waits
+    return answer
+
+
 def _call(context: Calling, card: Row, holder: Row, call: str, trigger: str) -> Call:
     """The call of `card` with what its operation sends: its key is new for each call made and kept
     for every attempt at one (the calls of the card to the operation answered or cancelled before count)."""
     name, _, operation = call.partition(".")
-    earlier = calls.made_before(context.connection, card["id"], name, operation) if context.connection is not None else 0
+    if context.reads is not None:
+        earlier = context.reads.earlier_calls(card["id"], name, operation)
+    else:
+        earlier = calls.made_before(context.connection, card["id"], name, operation) if context.connection is not None else 0
     key = f"{name}%{operation}%card{card['id']}.{earlier + 1}"  # `%` then a letter: never an order's key
+    if key in getattr(context.connector, "answers", ()):  # sent and answered (an outbox's): its data is in its row
+        return Call(name, operation, key, {}, card["id"])
     declared = context.workspace.connectors.get(name) if context.workspace is not None else None
     sends = declared.operations[operation].sends if declared is not None and operation in declared.operations else None
     view = dict(card_view(card))

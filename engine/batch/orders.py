@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.definitions.model import Workspace
 from engine.outbound.bureau import OrderAnswer, OrderRequest
@@ -69,3 +69,15 @@ def bureau_accepted(work: Traced) -> bool | None:
     """Whether the card bureau accepted the order of the trigger fired last; None when it placed none."""
     bureau = (work.last_trace or {}).get("bureau")
     return None if not bureau else bool(bureau.get("accepted"))
+
+
+class Gathering(Protocol):
+    """A unit of work (engine.batch.effects.Work), as far as `unanswered` adds to it: its rows by table."""
+
+    rows: Any
+
+
+def unanswered(work: Gathering, card: Row, connector: str, message: str, at: str, earlier_orders: int = 0) -> None:
+    """Record an order attempt the bureau did not answer (it is written with the unit of work)."""
+    attempt = {"card_id": card["id"], "idempotency_key": order_key(card, earlier_orders), "connector": connector, "at": at}
+    work.rows["bureau_attempts"].append({**attempt, "error": message})

@@ -3,13 +3,16 @@
 Per card, not all or nothing: each selected card is `done` (its trigger fired through the action's
 rules, as `actions` fires it) or `refused` with the reason (its state, a prerequisite's message,
 four-eyes, a card of a process the action does not act on). The cards are worked a chunk per
-transaction; the batch row names the run, each move's audit row names the batch, so running the
-batch id again fires nothing twice. A dry run writes nothing and simulates the bureau.
+transaction: what the firings read of the store is read once for the chunk (engine.batch.chunk_reads)
+and what they write is written at its end. A card whose trigger makes a call is fired again once the
+call is answered, as the action that made it (its rules were weighed then). The batch row names the
+run, each move's audit row names the batch, so running the batch id again fires nothing twice. A dry
+run writes nothing and simulates the bureau.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,11 +21,12 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.actions import _apply, _authorize
+from engine.batch.actions import _apply, _authorize, _Authorized
 from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.calls import WAITS, Outbox, outbox_of, send_written
 from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
-from engine.batch.effects import BUREAU_DOWN_AFTER
+from engine.batch.chunk_reads import ChunkReads
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work
 from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.batch.results import PENDING
@@ -119,6 +123,9 @@ class _Run:
     resumed: bool = False
     unanswered: int = 0  # orders in a row the bureau did not answer
     stopped: str | None = None  # why the run stopped (the bureau is down)
+    #: the cards whose call waits to be sent, with the action that made it: once the call is answered
+    #: the card is fired again as that action (its rules were weighed when the call was made)
+    calling: dict[int, _Authorized] = field(default_factory=dict)
 
 
 def run_over_cards(
@@ -263,6 +270,7 @@ def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResul
             seen += [card["id"] for card in cards]
             results = _work(connection, run, cards)
     except IntegrityError:
+        run.calling.clear()  # the chunk's calls were rolled back with it
         return len(seen), [result for card in seen for result in _alone(engine, run, card)]
     return len(seen), _answered(engine, run, results)
 
@@ -281,6 +289,7 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
             cards = card_runs.cards_by_id(connection, again)
             redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
     run.connector.leave_the_rest()
+    run.calling.clear()
     if sent.stopped:
         run.stopped = f"{sent.stopped}; the run stopped"
     final = []
@@ -313,21 +322,41 @@ def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:
 
 
 def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResult]:
-    """Fire the trigger on each card of a chunk (those `where` selects), or say why not."""
+    """Fire the trigger on each card of a chunk (those `where` selects), or say why not; what the
+    firings read of the store is read once for the chunk, and what they write is written at its end."""
     moved = card_runs.moved_in_batch(connection, run.record["id"], [c["id"] for c in cards]) if run.resumed else {}
-    holders = queries.users_by_id(connection, {card["user_id"] for card in cards})
+    reads, works = ChunkReads(connection, cards), defaultdict[str, Work](Work)
     results = []
     for card in takewhile(lambda _: run.stopped is None, cards):  # until the bureau is found down
-        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
-        if run.where is not None and run.where.truth({"card": card_view(card), "user": holder})[0] is not True:
+        if run.where is not None and run.where.truth({"card": card_view(card), "user": reads.holder(card)})[0] is not True:
             continue
         if card["id"] in moved:
             step = moved[card["id"]]
             earlier = "done by an earlier run of this batch"
             results.append(CardResult(card["id"], card["user_id"], step["source"], step["dest"], "done", earlier))
             continue
-        results.append(_counted(run, _fire(connection, run, card)))
-    return results
+        results.append(_counted(run, _fire(connection, run, card, reads, works[card["process"]])))
+    if run.request.dry_run:
+        return results
+    lost = {
+        card for process, work in works.items() for card in work.flush(connection, _flushing(run, connection, process, reads.at))
+    }
+    return [_lost(run, result) if result.card in lost and result.status == "done" else result for result in results]
+
+
+def _flushing(run: _Run, connection: Connection, process: str, at: str) -> FireContext:
+    """The context the rows of a chunk's cards of `process` are written in (timers armed, approvers' emails merged)."""
+    compiled = compile_process(run.workspace.process(process), run.options, run.workspace.fingerprint)
+    return FireContext(
+        compiled, run.connector, run.templates, run.actor, compiled.fingerprint, at,
+        connection=connection, workspace=run.workspace, options=run.options,
+    )  # fmt: skip
+
+
+def _lost(run: _Run, result: CardResult) -> CardResult:
+    """A card another command moved while the chunk was worked: refused, nothing of it written."""
+    moved = f"{run.trigger} refused, nothing changed: card {result.card} was moved from '{result.source}' by another command"
+    return replace(result, dest=None, status="refused", reason=moved, order=None)
 
 
 def _counted(run: _Run, result: CardResult) -> CardResult:
@@ -338,21 +367,24 @@ def _counted(run: _Run, result: CardResult) -> CardResult:
     return result
 
 
-def _fire(connection: Connection, run: _Run, card: Row) -> CardResult:
-    """Fire the run's trigger on one card through the action's rules."""
+def _fire(connection: Connection, run: _Run, card: Row, reads: ChunkReads, work: Work) -> CardResult:
+    """Fire the run's trigger on one card through the action's rules, gathering its rows in the chunk's `work`."""
     request = run.request
-    outcome = _authorize(run.workspace, connection, run.trigger, card, run.actor, request.reason, run.options, by=run.process)
+    outcome = run.calling.pop(card["id"], None) or _authorize(
+        run.workspace, connection, run.trigger, card, run.actor, request.reason, run.options, by=run.process, reads=reads
+    )
     if isinstance(outcome, str):
         return CardResult(card["id"], card["user_id"], card["state"], None, "refused", outcome)
     source = card["state"]
     try:
         action = _apply(
             connection, outcome, card, run.trigger, run.actor, run.connector, request.reason, run.templates,
-            batch_id=run.record["id"], plan=request.dry_run,
+            batch_id=run.record["id"], plan=request.dry_run, reads=reads, work=work,
         )  # fmt: skip
     except Refused as refused:  # no transition's guard holds, or another command moved the card meanwhile
         return CardResult(card["id"], card["user_id"], source, None, "refused", refused.message)
     if action.status == PENDING:  # its call is sent once the chunk commits (`_answered`)
+        run.calling[card["id"]] = outcome
         return CardResult(card["id"], card["user_id"], source, None, PENDING)
     if action.status == "deferred":
         reason = f"{action.message}; run batch {run.record['id']} again to finish"

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import ActionResult, _action_problem, system_actor
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
-from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire, unanswered
-from engine.batch.orders import bureau_accepted, bureau_refusal
+from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire
+from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.results import PENDING, none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
@@ -154,7 +154,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             break
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
-        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options)
+        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options, now())
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue

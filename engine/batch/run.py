@@ -23,10 +23,9 @@ from engine.batch.effects import (
     Work,
     fire,
     planned_approval_emails,
-    unanswered,
 )
 from engine.batch.exclusivity import refused_new_card
-from engine.batch.orders import bureau_accepted, bureau_refusal
+from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import PENDING, BatchResult, UserResult

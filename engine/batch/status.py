@@ -126,7 +126,7 @@ def _move(
     trigger = sync.triggers.get(answer.status or "")
     if trigger is None or not sync.compiled.can_fire(trigger, source):
         return None  # nothing new, or nothing this status can move
-    problem = _action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options)
+    problem = _action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options, context.at)
     if problem:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", problem)
     said = f"the card bureau reports order {order_id} {answer.status}" + (f": {answer.reason}" if answer.reason else "")

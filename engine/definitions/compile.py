@@ -156,6 +156,12 @@ class CompiledProcess:
                 probes[step] = kept[0].runtime
         return probes
 
+    def decided_by(self, trigger: str, state: str) -> str | None:
+        """The one root (`printer`: a call's answer) whose value decides every runtime guard of
+        `trigger` from `state`, read first when it is fired; None when the step has no such guards."""
+        probe = self._probes.get((trigger, state))
+        return next(iter(probe.roots)) if probe is not None else None
+
     def settled(self, trigger: str, state: str) -> Decision | None:
         """The decision every card in `state` gets for `trigger`, once known (the options decide it,
         no effect's `when` reads the card and it makes no call); None when the card must be fired

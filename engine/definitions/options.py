@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from engine.definitions.document import Document
@@ -34,20 +36,30 @@ class EffectiveOptions:
     """All option values in force for one command."""
 
     values: Mapping[str, OptionValue]
+    #: `for_scripts`' answers, made once each (a run asks them for every card)
+    _scoped: dict[frozenset[str], EffectiveOptions] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def for_scripts(self, scripts: Iterable[str]) -> EffectiveOptions:
         """The options of the given scripts only (what a process reads)."""
-        wanted = set(scripts)
-        return EffectiveOptions({n: v for n, v in self.values.items() if v.variable.script in wanted})
+        wanted = frozenset(scripts)
+        found = self._scoped.get(wanted)
+        if found is None:
+            found = self._scoped[wanted] = EffectiveOptions({n: v for n, v in self.values.items() if v.variable.script in wanted})
+        return found
 
     def as_dict(self) -> dict[str, Any]:
         return {name: option.value for name, option in self.values.items()}
+
+    @cached_property
+    def read(self) -> Mapping[str, Any]:
+        """The values as expressions read them: one mapping, made once, never changed."""
+        return MappingProxyType(self.as_dict())
 
     def provenance(self, name: str) -> str:
         option = self.values.get(name)
         return option.source if option else "undeclared"
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """A short hash of the names and values, the cache key of compiled machines."""
         text = json.dumps(sorted(self.as_dict().items()), default=str)

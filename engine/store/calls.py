@@ -119,3 +119,14 @@ def listing(connection: Connection, *, status: str | None = None, card: int | No
         query = query.where(table.c.card_id == card)
     for row in connection.execution_options(yield_per=1000).execute(query).mappings():
         yield dict(row)
+
+
+def made_before_each(connection: Connection, cards: Sequence[int]) -> dict[tuple[int, str, str], int]:
+    """`made_before` for each of `cards` at once: by (card, connector, operation), those with any."""
+    table = db.calls
+    query = (
+        select(table.c.card_id, table.c.connector, table.c.operation, func.count())
+        .where(table.c.card_id.in_(list(cards)), table.c.status != "pending")
+        .group_by(table.c.card_id, table.c.connector, table.c.operation)
+    )
+    return {(card, connector, operation): count for card, connector, operation, count in connection.execute(query)}
