@@ -4,7 +4,9 @@
                           [--db postgresql+psycopg://USER@HOST:PORT/DB] [--no-bytecode] [--interleaved]
 
 Cases: (a) CardsAddonExtProdBoProcOrderMultiple with the default options (queue on),
-(b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple.
+(b) the same with the queue off and the "card ordered" email, (c) CardsBoProcRequestMulitple,
+(d) CardsBoProcIssueMultiple over one approved card per user, each issue writing a print job file
+through the outbox (bench/issue_case.py says how, and what its floor does).
 Each case runs in a child process of its own, which first runs the floor (a dict transition
 table, sqlite3 executemany in one transaction, the same precompiled email templates, on the
 same schema and users, writing the same rows with values of the same sizes) and then the engine
@@ -61,10 +63,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import issue_case  # noqa: E402 (bench/issue_case.py, beside this script)
+
 CASES = {
     "a": ("CardsAddonExtProdBoProcOrderMultiple", {}),
     "b": ("CardsAddonExtProdBoProcOrderMultiple", {"CardsAddonExtProdQueue": False, "CardsAddonExtProdOrderedEmail": True}),
     "c": ("CardsBoProcRequestMulitple", {}),
+    "d": ("CardsBoProcIssueMultiple", {}),
 }
 NOW = "2026-11-21T09:00:00Z"
 OUTBOX_COLUMNS = (
@@ -98,6 +103,13 @@ def fresh_store(folder: str, name: str, server: str | None) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+def prepared_store(location: str, users: int, case: str) -> None:
+    """The store a case starts from (not timed): the users, and for (d) an approved card for each."""
+    make_store(location, users)
+    if case == "d":
+        engine_api(location, "c")  # "Request multiple cards" approves a card for each user
 
 
 def make_store(location: str | Path, users: int) -> None:
@@ -134,7 +146,12 @@ def make_store(location: str | Path, users: int) -> None:
 def floor(location: str, case: str) -> tuple[float, float]:
     """The same work by hand: read users, check the prerequisites, look the next state up, write the
     same rows (cards, audit rows, one decision, and with the queue off orders and rendered emails):
-    the wall and CPU time."""
+    the wall and CPU time. Case (d) has a floor of its own (bench/issue_case.py)."""
+    if case == "d" and "://" in location:
+        raise SystemExit("case (d) has a floor for SQLite only: measure it without --db")
+    if case == "d":
+        with issue_case.print_jobs() as jobs:
+            return issue_case.floor(location, jobs)[:2]
     if "://" in location:
         return floor_postgres(location, case)
     process, parts = CASES[case][0], floor_templates()
@@ -252,7 +269,10 @@ def floor_rows(case: str, users: Any, holding: set[str], parts: list[Any]) -> li
 
 
 def engine_api(location: str, case: str) -> tuple[float, float, int]:
-    """The engine through its public API: the wall and CPU time, and the number of cards made."""
+    """The engine through its public API: the wall and CPU time, and the number of cards made (issued: (d))."""
+    if case == "d":
+        with issue_case.print_jobs() as jobs:
+            return issue_case.engine_api(location, jobs)
     from engine.batch.request import RunRequest, Selection
     from engine.batch.run import run_batch
     from engine.definitions.workspace import load_workspace
@@ -281,8 +301,8 @@ def child(case: str, users: int, repeat: int, server: str | None) -> None:
                 fresh_store(folder, f"floor{attempt}", server) as floor_db,
                 fresh_store(folder, f"engine{attempt}", server) as engine_db,
             ):
-                make_store(floor_db, users)
-                make_store(engine_db, users)
+                prepared_store(floor_db, users, case)
+                prepared_store(engine_db, users, case)
                 seconds, cpu = floor(floor_db, case)
                 floor_times.append(seconds)
                 floor_cpu.append(cpu)
@@ -300,7 +320,7 @@ def one_measure(case: str, users: int, measure: str, server: str | None) -> None
     """One measure of one case (the floor or the engine through its API) in this fresh process, on a
     fresh store: print its wall and CPU time as JSON (`--interleaved`)."""
     with tempfile.TemporaryDirectory() as folder, fresh_store(folder, measure, server) as store:
-        make_store(store, users)
+        prepared_store(store, users, case)
         gc.collect()
         if measure == "floor":
             seconds, cpu = floor(store, case)
@@ -371,14 +391,25 @@ def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float, 
     """One run through the command line in a fresh store: wall time, CPU time (user and system)
     and the child's peak RSS (MiB)."""
     process, options = CASES[case]
-    with tempfile.TemporaryDirectory() as folder, fresh_store(folder, "cli", server) as store:
-        make_store(store, users)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_store(folder, "cli", server) as store,
+        issue_case.print_jobs() as print_jobs,
+    ):
+        prepared_store(store, users, case)
         sets = [arg for name, value in options.items() for arg in ("--set", f"{name}={json.dumps(value)}")]
+        # the bureau simulated (it is not called by (d), whose print jobs go to a folder of their own)
+        connector = [] if case == "d" else ["--connector", "simulated"]
         command = [str(Path(sys.executable).with_name("cardflow")), "run", process, "--all", "--as", "op1", "--db", store,
-                   "--connector", "simulated", *sets]  # fmt: skip
+                   *connector, *sets]  # fmt: skip
+        jobs = {"CARDFLOW_PRINT_JOBS": str(print_jobs), "CARDFLOW_ORDERS": f"{folder}/orders"}
         started = time.perf_counter()
         proc = subprocess.Popen(
-            command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "CARDFLOW_NOW": NOW}
+            command,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "CARDFLOW_NOW": NOW, **jobs},
         )
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - started
@@ -390,7 +421,7 @@ def _cli_once(case: str, users: int, server: str | None) -> tuple[float, float, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--cases", default="a,b,c")
+    parser.add_argument("--cases", default="a,b,c,d")
     parser.add_argument("--no-cli", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="Run each measure N times on fresh stores and keep the best.")
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
