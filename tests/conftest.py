@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -85,6 +86,12 @@ def exclusive_workspace(workspace: Path) -> Path:
         assert ORDER_GROUP in (workspace / "processes" / f"{name}.yaml").read_text(encoding="utf-8")
     shutil.copytree(ROOT / "tests" / "exclusive" / "processes", workspace / "processes", dirs_exist_ok=True)
     return workspace
+
+
+def as_at_a_terminal() -> None:
+    """A child's Ctrl-C as at a terminal (`preexec_fn`): a suite started in the background of a
+    shell ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

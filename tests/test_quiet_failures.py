@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from bureau_server import FakeBureau, accept
+from conftest import Run, as_at_a_terminal
 
 from engine.outbound.bureau_http import HttpBureau
 
@@ -206,21 +207,34 @@ def test_a_killed_batch_counts_the_cards_it_made(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_names_the_batch_to_resume(tmp_path: Path) -> None:
-    """Ctrl-C during a run ends with exit 1 and the command that resumes the batch, not a bare "Aborted!"."""
+    """Ctrl-C during a run ends with exit 1 and the command that resumes the batch, not a bare "Aborted!".
+    The bureau holds the first order for a minute, so the run is still under way when Ctrl-C comes."""
     rows = ["id,name,email,state,roles", "op1,Olle,op1@example.com,active,operator"]
-    rows += [f"u{i:05d},User {i},u{i}@example.com,active," for i in range(20_000)]
+    rows += [f"u{i:05d},User {i},u{i}@example.com,active," for i in range(20)]
     (tmp_path / "users.csv").write_text("\n".join(rows) + "\n")
     subprocess.run([CARDFLOW, "users", "import", "users.csv"], cwd=tmp_path, check=True, capture_output=True)
-    command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--batch-id", "B9", "--connector", "simulated"]
-    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
-        assert process.stderr is not None
-        first = process.stderr.readline()  # "cardflow: batch B9": the batch row is written, the first chunk is under way
-        assert "batch B9" in first
-        os.kill(process.pid, signal.SIGINT)
-        rest = process.stderr.read()
-        process.wait(timeout=60)
+    queue_off = "CardsAddonExtProdQueue=false"
+    command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--batch-id", "B9", "--connector", "http", "--set", queue_off]
+    with FakeBureau() as bureau:
+        bureau.then(accept(delay=60))
+        env = {**os.environ, **bureau.env(), "CARDFLOW_BUREAU_TIMEOUT": "60"}
+        with subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=as_at_a_terminal,
+        ) as process:
+            assert process.stderr is not None
+            first = process.stderr.readline()  # "cardflow: batch B9": the batch row is written, the first chunk is under way
+            assert "batch B9" in first
+            os.kill(process.pid, signal.SIGINT)
+            rest = process.stderr.read()
+            process.wait(timeout=60)
     assert process.returncode == 1, rest
-    assert f"resume with `cardflow run {ORDER} --all --as op1 --batch-id B9 --connector simulated`" in rest
+    assert f"resume with `cardflow run {ORDER} --all --as op1 --batch-id B9 --set {queue_off} --connector http`" in rest
 
 
 def test_the_vendors_setting_names_are_accepted() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from bureau_server import FakeBureau, accept, respond
-from conftest import Run
+from conftest import Run, as_at_a_terminal
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 QUEUE_OFF = ("--set", "CardsAddonExtProdQueue=false")
@@ -133,7 +133,9 @@ def test_ctrl_c_in_a_queue_run_says_what_was_kept_and_the_command_goes_on(cf: Ru
     assert cf("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0
     bureau.then(accept(delay=30))
     command = [CARDFLOW, "queue", "run", "--connector", "http"]
-    with subprocess.Popen(command, cwd=tmp_path / "cwd", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+    with subprocess.Popen(
+        command, cwd=tmp_path / "cwd", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_at_a_terminal
+    ) as process:
         deadline = time.monotonic() + 30
         while not bureau.orders and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
