@@ -4,6 +4,7 @@ take them side by side."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -52,3 +53,31 @@ def test_two_workers_fire_the_due_timers_on_their_schedule_each_once(site: Site,
     workers = [site.worker("--workspace", str(ws)) for _ in range(2)]
     wait_for(lambda: site.value("SELECT count(*) FROM timers WHERE status = 'armed'") == 0, *workers)
     fired_once(site, 500)
+
+
+def test_a_worker_killed_while_firing_timers_loses_none(site: Site, workspace: Path) -> None:
+    """10,000 due timers and two workers: the one firing them is killed (SIGKILL) part-way; the other
+    fires the rest once the killed one's job is found stalled, and each timer is fired exactly once."""
+    ws = waiting_requests(site, workspace, 10_000)
+    (ws / "schedule.yaml").write_text('jobs:\n  timers-run:\n    schedule: "* * * * * */2"\n')
+    workers = {}
+    for _ in range(2):
+        process = site.worker("--workspace", str(ws))
+        workers[site.value("SELECT max(id) FROM procrastinate_workers")] = process
+    firing = "SELECT worker_id FROM procrastinate_jobs WHERE task_name = 'cardflow.timers-run' AND status = 'doing'"
+    fired = "SELECT count(*) FROM timers WHERE status = 'fired'"
+    while True:  # stop the worker firing the timers part-way, then kill it there
+        wait_for(lambda: 0 < site.value(fired) < 10_000 and site.value(firing) is not None, *workers.values())
+        victim_id = site.value(firing)
+        victim = workers.get(victim_id)
+        if victim is None:
+            continue
+        victim.send_signal(signal.SIGSTOP)
+        if site.value(firing) == victim_id and site.value(fired) < 10_000:
+            break
+        victim.send_signal(signal.SIGCONT)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    survivor = next(process for worker_id, process in workers.items() if worker_id != victim_id)
+    wait_for(lambda: site.value("SELECT count(*) FROM timers WHERE status = 'armed'") == 0, survivor, deadline=300)
+    fired_once(site, 10_000)
