@@ -429,3 +429,42 @@ def test_a_date_or_a_clock_that_is_no_time_is_a_one_line_error(cf: Run, monkeypa
     monkeypatch.setenv("CARDFLOW_NOW", "yesterday")
     result = cf("timers", "run")
     assert result.exit_code == 2 and "CARDFLOW_NOW='yesterday' is not an ISO 8601 time (as 2026-12-04T09:00:00Z)" in result.output
+
+
+def test_plan_names_the_timers_each_card_would_arm(cf: Run) -> None:
+    """`plan` says which timers a run would arm, where each is declared and when it falls due: the
+    reminder three working days after Friday 09:00 is Wednesday 09:00; none when the option turns it off."""
+    planned = ok(cf("plan", REQUEST, "--user", "u1", *APPROVAL, "--json"))
+    [timer] = planned["results"][0]["timers"]
+    assert (timer["fire"], timer["due"]) == ("remind_approvers", "2026-12-09T09:00:00Z")
+    assert timer["timer"].startswith("lifecycles/CardRequest.yaml:")
+    assert (
+        ok(cf("plan", REQUEST, "--user", "u1", *APPROVAL, "--set", "CardsApprovalReminderDays=0", "--json"))["results"][0][
+            "timers"
+        ]
+        == []
+    )
+    text = cf("plan", REQUEST, "--user", "u1", *APPROVAL).stdout
+    assert "remind_approvers 2026-12-09T09:00:00Z" in text and "1 timer(s) armed" in text
+
+
+def test_diff_population_names_the_timers_a_change_moves_or_disarms(cf: Run, workspace: Path) -> None:
+    """`diff --population` shows a timer that a changed option moves (due two working days later) or
+    turns off, for each user, in the groups and the details, even where nothing else changes."""
+    rules = workspace / "rules" / "CardsScriptOptions.yaml"  # the approval step on, on both sides
+    rules.write_text(
+        rules.read_text().replace(
+            "    type: bool\n    default: false\n", "    type: bool\n    default: false\n    value: true\n", 1
+        )
+    )
+    base = ("diff", "--left", str(workspace), "--population", REQUEST, "--where", "user.id == 'u1'")
+    moved = cf(*base, "--set", "CardsApprovalReminderDays=5", "--json")
+    assert moved.exit_code == 1, moved.output
+    [group] = json.loads(moved.stdout)["groups"]
+    assert group["left"].endswith("(timers: remind_approvers due 2026-12-09T09:00:00Z)")
+    assert group["right"].endswith("(timers: remind_approvers due 2026-12-11T09:00:00Z)")
+    off = json.loads(cf(*base, "--set", "CardsApprovalReminderDays=0", "--json").stdout)
+    [user] = off["users"]
+    assert [timer.split(" (")[0] for timer in user["left"]["timers"]] == ["remind_approvers due 2026-12-09T09:00:00Z"]
+    assert (user["left"]["cards"], user["right"]["cards"], user["right"]["timers"]) == (["requested"], ["requested"], [])
+    assert "timers: remind_approvers due 2026-12-09T09:00:00Z" in cf(*base, "--set", "CardsApprovalReminderDays=0").stdout

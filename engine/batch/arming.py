@@ -43,6 +43,26 @@ def arm_work(
 ) -> None:
     """Drop the armed timers of the cards that left their state and arm those of the state each card
     (changed or new) is now in; nothing for the cards another command moved (`lost`)."""
+    left, now_in, fields = _entering(timed, work, lost)
+    if not left and not now_in:
+        return
+    calendar = workspace.calendar if workspace is not None else Calendar()
+    timers.drop(connection, left)
+    timers.arm(connection, _armed(timed, now_in, fields, at, calendar, options))
+
+
+def planned(timed: Timed, workspace: Workspace | None, work: Gathered, at: str, options: Mapping[str, Any]) -> list[Row]:
+    """The timers the unit of work would arm, written nowhere (a plan's): each with its card, where it
+    is declared, the trigger it fires and when it would be due, first due first."""
+    _, now_in, fields = _entering(timed, work, set())
+    calendar = workspace.calendar if workspace is not None else Calendar()
+    found = _armed(timed, now_in, fields, at, calendar, options)
+    return [{"card": row[0], "timer": row[4], "fire": row[5], "due": row[6]} for row in sorted(found, key=lambda row: row[6])]
+
+
+def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], dict[int, tuple[str, str]], dict[int, Any]]:
+    """The cards of the unit of work that leave a state with timers, those that enter one (with the
+    process and state), and the card fields each entering card has (as a `set` in it left them)."""
     left, now_in, fields = set(), {}, {}
     for change in work.changes:
         if change["id"] in lost:
@@ -57,12 +77,8 @@ def arm_work(
     for card in new_cards(work.rows, work.tuples, timed):
         now_in[card["id"]] = (card["process"], card["state"])
         fields[card["id"]] = card.get("fields")
-    if not left and not now_in:
-        return
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
-    calendar = workspace.calendar if workspace is not None else Calendar()
-    timers.drop(connection, left)
-    timers.arm(connection, _armed(timed, now_in, fields, at, calendar, options))
+    return left, now_in, fields
 
 
 def _armed(

@@ -50,12 +50,14 @@ class UserResult:
     trace: Row | None = None
     rendered: list[Row] | None = None  # a plan's emails rendered (outbox rows), when it was asked for them
     order: bool | None = None  # the bureau's answer to the order placed for it: accepted or refused
+    timers: list[Row] | None = None  # a plan's: the timers its card would arm (timer, fire, due)
 
     def as_json(self) -> Row:
         found: Row = {"user": self.user, "card": self.card, "state": self.state, "status": self.status, "reason": self.reason}
         if self.emails is not None:
             found["emails"] = [{"template": template, "to": to} for template, to in self.emails]
             found["orders"] = [{"accepted": accepted} for accepted in self.orders or []]
+            found["timers"] = [{key: timer[key] for key in ("timer", "fire", "due")} for timer in self.timers or []]
         return found
 
 

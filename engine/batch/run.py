@@ -16,6 +16,7 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from engine.batch import arming
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
@@ -286,7 +287,7 @@ def _again(context: FireContext, work: Work, batch: Batch, user: Row, card: Row,
 
 def _planned(outcome: UserResult, work: Work, context: FireContext, rendered: bool = False) -> None:
     """Tell a planned result what its rows would have been: the emails (with `rendered`, as outbox rows,
-    the approvers' emails rendered for this card alone), the bureau answer, the decision."""
+    the approvers' emails rendered for this card alone), the bureau answer, the timers armed, the decision."""
     outcome.emails = [(row["template"], row["recipient"]) for row in work.rows["outbox"]]
     outcome.emails += [
         (entry["template"], context.people[approver]["email"])
@@ -294,6 +295,8 @@ def _planned(outcome: UserResult, work: Work, context: FireContext, rendered: bo
         for entry in entries
     ]
     outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
+    options = context.options.as_dict() if context.options is not None else context.compiled.option_values
+    outcome.timers = arming.planned(context.timed, context.workspace, work, context.at, options)
     outcome.trace = work.last_trace
     if rendered:
         outcome.rendered = work.rows["outbox"] + planned_approval_emails(context, work.approvals)

@@ -321,10 +321,11 @@ def render_plan(result: BatchResult) -> str:
     lines = []
     if result.results and result.total <= 100:
         rows = [
-            [r.user, r.state, r.status, r.reason, ", ".join(f"{t} to {to}" for t, to in r.emails or []), _orders(r.orders)]
+            [r.user, r.state, r.status, r.reason, ", ".join(f"{t} to {to}" for t, to in r.emails or []), _orders(r.orders),
+             armed(r.timers)]
             for r in result.results
-        ]
-        lines.append(table(["user", "state", "status", "reason", "emails", "bureau"], rows))
+        ]  # fmt: skip
+        lines.append(table(["user", "state", "status", "reason", "emails", "bureau", "timers"], rows))
     lines.append(plan_summary(result))
     lines += _table_left_out(result)
     return "\n".join(lines)
@@ -334,10 +335,16 @@ def plan_summary(result: BatchResult) -> str:
     states = ", ".join(f"{state} {n}" for state, n in sorted(result.counts.items()) if state != "skipped") or "no cards"
     emails = sum(len(r.emails or []) for r in result.results)
     orders = sum(len(r.orders or []) for r in result.results)
+    timers = sum(len(r.timers or []) for r in result.results)
     return (
         f"plan for {result.process} (nothing written): {states}; skipped {result.counts.get('skipped', 0)}; "
-        f"{emails} email(s); {orders} bureau order(s)"
+        f"{emails} email(s); {orders} bureau order(s); {timers} timer(s) armed"
     )
+
+
+def armed(timers: list[dict[str, Any]] | None) -> str:
+    """The timers a plan's card would arm: the trigger each fires and when (the date of a whole day)."""
+    return ", ".join(f"{timer['fire']} {timer['due'].removesuffix('T00:00:00Z')}" for timer in timers or [])
 
 
 def _orders(orders: list[bool] | None) -> str:

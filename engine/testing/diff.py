@@ -256,6 +256,7 @@ def _planned_outcome(result: UserResult) -> Row:
         "cards": [result.state] if result.state else [],
         "emails": sorted(f"{template} to {to}" for template, to in result.emails or []),
         "orders": ["ordered" if accepted else "refused" for accepted in result.orders or []],
+        "timers": [f"{timer['fire']} due {timer['due']} ({timer['timer']})" for timer in result.timers or []],
         "skipped": result.reason if result.status == "skipped" else None,
     }
 
@@ -266,7 +267,9 @@ def _summary(outcome: Row) -> str:
         return "skipped"
     text = ", ".join(outcome["cards"]) or "no card"
     templates = sorted({email.split(" to ")[0] for email in outcome["emails"]})
-    return text + (f" (emails: {', '.join(templates)})" if templates else "")
+    text += f" (emails: {', '.join(templates)})" if templates else ""
+    armed = list(dict.fromkeys(timer.split(" (")[0] for timer in outcome.get("timers", [])))  # without where declared
+    return text + (f" (timers: {', '.join(armed)})" if armed else "")
 
 
 def describe(outcome: Row) -> str:
@@ -276,6 +279,8 @@ def describe(outcome: Row) -> str:
         parts.append("emails: " + "; ".join(outcome["emails"]))
     if outcome["orders"]:
         parts.append("bureau: " + ", ".join(outcome["orders"]))
+    if outcome.get("timers"):
+        parts.append("timers: " + "; ".join(outcome["timers"]))
     return " | ".join(parts)
 
 
