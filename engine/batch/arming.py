@@ -1,6 +1,7 @@
 """Timers armed and dropped with the state changes of a unit of work (engine.batch.effects.Work):
 a card that enters a state with timers gets them armed, in the same transaction; a card that leaves
-its state loses its armed ones. A transition back into the state a card is in keeps them."""
+its state loses its armed ones. A transition back into the state a card is in keeps them, except the
+timers at a date field that its `set` moved: those are armed anew, due at the new date."""
 
 from __future__ import annotations
 
@@ -44,11 +45,16 @@ def arm_work(
     """Drop the armed timers of the cards that left their state and arm those of the state each card
     (changed or new) is now in; nothing for the cards another command moved (`lost`)."""
     left, now_in, fields = _entering(timed, work, lost)
-    if not left and not now_in:
+    moved = _dates_moved(timed, work, lost)
+    if not left and not now_in and not moved:
         return
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
     timers.arm(connection, _armed(timed, now_in, fields, at, calendar, options))
+    if moved:  # the timers at a date that a `set` moved while the card stayed in its state: armed anew
+        timers.drop_some(connection, [(card, index) for card, (_, _, indexes) in moved.items() for index in indexes])
+        again = _armed(timed, {card: entered[:2] for card, entered in moved.items()}, fields, at, calendar, options)
+        timers.arm(connection, [row for row in again if row[3] in moved[row[0]][2]])
 
 
 def planned(timed: Timed, workspace: Workspace | None, work: Gathered, at: str, options: Mapping[str, Any]) -> list[Row]:
@@ -79,6 +85,29 @@ def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], d
         fields[card["id"]] = card.get("fields")
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     return left, now_in, fields
+
+
+def _dates_moved(timed: Timed, work: Gathered, lost: set[int]) -> dict[int, tuple[str, str, set[int]]]:
+    """The cards of the unit of work that stay in their state while a `set` changes a date field one of
+    its timers is due at: each with its process, state and those timers (by index)."""
+    given = {row["card_id"]: row["fields"] for row in work.rows.get(SET, ())}
+    if not given:
+        return {}
+    found: dict[int, tuple[str, str, set[int]]] = {}
+    for change in work.changes:
+        card = change["id"]
+        if card in lost or card not in given or change["state"] != change["was"]:
+            continue
+        before, after = _fields(change.get("fields")), _fields(given[card])
+        timers_of = timed.get(change["process"], {}).get(change["state"], ())
+        indexes = {t.index for t in timers_of if t.at is not None and before.get(t.at) != after.get(t.at)}
+        if indexes:
+            found[card] = (change["process"], change["state"], indexes)
+    return found
+
+
+def _fields(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
 
 
 def _armed(
@@ -134,7 +163,7 @@ def _reminders(
 
 def _field(fields: str | None, name: str) -> Any:
     """The value of the card field `name` in a card's JSON `fields` (None without it)."""
-    return json.loads(fields).get(name) if fields else None
+    return _fields(fields).get(name)
 
 
 def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options: Mapping[str, Any]) -> str | None:

@@ -31,6 +31,13 @@ def drop(connection: Connection, cards: Iterable[int]) -> None:
         connection.execute(delete(table).where(table.c.card_id.in_(ids[start : start + 1000]), table.c.status == "armed"))
 
 
+def drop_some(connection: Connection, timers: Sequence[tuple[int, int]]) -> None:
+    """Drop the armed timers given as (card, timer index in its state): those a moved date re-arms."""
+    table = db.timers
+    for card, index in timers:
+        connection.execute(delete(table).where(table.c.card_id == card, table.c.timer == index, table.c.status == "armed"))
+
+
 def next_due(connection: Connection, at: str, count: int) -> list[Row]:
     """The first `count` armed timers due at `at`, locked for this transaction; on PostgreSQL those
     another transaction holds are skipped (SKIP LOCKED), so that workers fire different timers side by side."""
