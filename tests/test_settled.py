@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 from sqlalchemy import select
 
+from engine.batch import run as run_module
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.clock import frozen
@@ -73,3 +74,23 @@ def test_a_settled_start_writes_the_rows_a_fired_start_writes(tmp_path: Path, pr
 
 def _without(row: dict[str, Any], *names: str) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key not in names}
+
+
+def test_a_start_that_sets_fields_from_the_options_is_fired_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request multiple cards approves at once and sets the PIN fields from the options (a `set` of
+    option values): the first card is fired through the machine, every other gets the settled
+    decision and the same fields as tuples, so the batch does not fire once a card."""
+    compile_module._CACHE.clear()
+    fired: list[str] = []
+    original = run_module.fire
+    monkeypatch.setattr(run_module, "fire", lambda *args, **kwargs: fired.append(args[4]) or original(*args, **kwargs))
+    engine = db.connect(str(tmp_path / "cardflow.db"))
+    with engine.begin() as connection:
+        upsert_users(connection, _users())
+    request = RunRequest(REQUEST, "op1", Selection(users=tuple(f"u{i}" for i in range(5))), {})
+    run_batch(load_workspace(ROOT), engine, request, Simulated(), chunk=2)
+    with engine.connect() as connection:
+        fields = [row.fields for row in connection.execute(select(db.cards.c.fields).order_by(db.cards.c.id))]
+    engine.dispose()
+    assert fired == ["start"]
+    assert len(fields) == 5 and len(set(fields)) == 1 and '"pin_channel": "print"' in fields[0]

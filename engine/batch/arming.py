@@ -186,8 +186,14 @@ def new_cards(
     for (table, columns), values in tuples.items():
         if table == "cards":
             id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")
+            fields_at = columns.index("fields") if "fields" in columns else None
             found += [
-                {"id": v[id_at], "process": v[process_at], "state": v[state_at]}
+                {
+                    "id": v[id_at],
+                    "process": v[process_at],
+                    "state": v[state_at],
+                    "fields": None if fields_at is None else v[fields_at],
+                }
                 for v in values
                 if v[state_at] in timed.get(v[process_at], ())
             ]

@@ -1,16 +1,23 @@
 """New cards whose start the options settle: their rows made as tuples, in the insert's column order.
 
 Once the machine's decision for the start of a new card is settled (the options decide it, it
-causes no effect and asks no bureau), every further card of the batch gets the same state and
-the same decision; nothing of the card is read, so the card and its audit row are written as
-tuples without a dict, a fire or a result object in between.
+asks no bureau, and its effects, if any, are `set`s of values read from the options alone), every
+further card of the batch gets the same state, the same decision and the same card fields; nothing
+of the card is read, so the card and its audit row are written as tuples without a dict, a fire or
+a result object in between.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from engine.batch.effects import FireContext, Work, record_decision
+from engine.definitions.compile import CompiledProcess, Decision
+from engine.definitions.expressions import parse
+from engine.definitions.fields import value_problem
+from engine.effects.set_fields import Set
 
 CARD_COLUMNS = (
     "id",
@@ -25,6 +32,7 @@ CARD_COLUMNS = (
     "updated_at",
     "open_key",
     "requested_by",
+    "fields",
 )
 TRANSITION_COLUMNS = (
     "card_id",
@@ -38,6 +46,7 @@ TRANSITION_COLUMNS = (
     "fingerprint",
     "decision_id",
     "reason",
+    "fields",
 )
 
 
@@ -49,7 +58,8 @@ class SettledStart:
     open: bool
     group: str | None  # the exclusivity group whose key a new card takes (`GROUP:USER`), if any
     card: tuple[str, str, bool, str, str | None, str, str, str]
-    audit: tuple[str, str, str, str, str, str, str, str, str, None]
+    audit: tuple[str, str, str, str, str, str, str, str, str, None, str | None]
+    fields: str  # the card fields every new card gets (JSON)
     cards: list[tuple[object, ...]]
     transitions: list[tuple[object, ...]]
 
@@ -59,8 +69,9 @@ class SettledStart:
         open_key = f"{self.group}:{user_id}" if self.group else None
         # requested_by: the actor of the start, the batch's actor, who is the requester
         self.cards.append(
-            (card_id, user_id, process, dest, is_open, requester, production_type, batch, created, updated, open_key, requester)
-        )
+            (card_id, user_id, process, dest, is_open, requester, production_type, batch, created, updated, open_key, requester,
+             self.fields)
+        )  # fmt: skip
         self.transitions.append((card_id, *self.audit))
 
 
@@ -69,20 +80,57 @@ def settled_start(context: FireContext, work: Work, trigger: str, blank: dict[st
     compiled = context.compiled
     state = str(blank["state"])
     decision = compiled.settled(trigger, state)
-    if decision is None or decision.dest is None or decision.effects:
+    if decision is None or decision.dest is None:
+        return None
+    given = _settled_fields(compiled, decision)
+    if given is None:
         return None
     identity = record_decision(compiled, work, decision, None)
     is_open = decision.dest not in compiled.process.finals
     process, batch, at = str(blank["process"]), str(blank["batch_id"]), context.at
     production_type = blank["production_type"]
     card = (process, decision.dest, is_open, str(blank["requester"]), None if production_type is None else str(production_type))
-    audit = (process, trigger, state, decision.dest, context.actor["id"], at, batch, context.fingerprint, identity, None)
+    set_fields = json.dumps(given, sort_keys=True) if given else None
+    audit = (
+        process,
+        trigger,
+        state,
+        decision.dest,
+        context.actor["id"],
+        at,
+        batch,
+        context.fingerprint,
+        identity,
+        None,
+        set_fields,
+    )
     return SettledStart(
         decision.dest,
         is_open,
         compiled.group if is_open else None,
         (*card, batch, at, at),
         audit,
+        set_fields or str(blank["fields"]),
         work.tuples.setdefault(("cards", CARD_COLUMNS), []),
         work.tuples.setdefault(("transitions", TRANSITION_COLUMNS), []),
     )
+
+
+def _settled_fields(compiled: CompiledProcess, decision: Decision) -> dict[str, Any] | None:
+    """The card fields the decision's effects give every new card: each effect a `set` whose values
+    read the options alone and fit their fields ({} without effects); None when any effect does
+    something else or may differ from card to card (those cards are fired one by one)."""
+    given: dict[str, Any] = {}
+    for effect in decision.effects:
+        if not isinstance(effect, Set):
+            return None
+        for name, source in effect.set:
+            expression = parse(source.text)
+            declared = compiled.process.fields.get(name)
+            if not expression.roots <= {"options"} or declared is None:
+                return None
+            value = expression.evaluate({"options": compiled.option_values})[0]
+            if value_problem(declared, value) is not None:
+                return None  # refused card by card, with why
+            given[name] = value
+    return given
