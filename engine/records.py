@@ -183,8 +183,9 @@ EMAIL_CONTEXT: dict[str, tuple[str, ...]] = {
 GROUP_RECIPIENTS = frozenset({"approvers", "role"})
 #: What a person (recipient, holder, requester) is in an email context: a user as templates read it.
 EMAIL_PERSONS = frozenset({"recipient", "holder", "requester"})
-#: Each card of an approvers' email: the card's id and production type, its holder as a person.
-APPROVAL_CARD = ("id", "holder", "production_type")
+#: Each card of an approvers' email: the card's id and production type, its holder as a person, and
+#: the reason given with the step that put it before them (a deactivation's, say), else None.
+APPROVAL_CARD = ("id", "holder", "production_type", "reason")
 
 RECORDS = {record.name: record for record in (CARD, USER, BATCH, PROCESS)}
 

@@ -40,8 +40,8 @@ def sample_context(
     batch = {"id": "B20261121-090000-ab12"}
     if kind in GROUP_RECIPIENTS:
         cards = [
-            {"id": 41, "holder": holder, "production_type": "standard"},
-            {"id": 42, "holder": {**holder, "id": "u002", "name": "Bertil Berg"}, "production_type": "standard"},
+            {"id": 41, "holder": holder, "production_type": "standard", "reason": "Lost on the train"},
+            {"id": 42, "holder": {**holder, "id": "u002", "name": "Bertil Berg"}, "production_type": "standard", "reason": None},
         ]
         return {"recipient": approver, "requester": requester, "process": process, "batch": batch, "cards": cards}
     card = {

@@ -81,7 +81,7 @@ def preview_context(
             f"(its state is {card['state']}); try `cardflow explain {card_id}`"
         )
     if kind in GROUP_RECIPIENTS:
-        entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"]}
+        entry = {"id": card["id"], "holder": holder, "production_type": card["production_type"], "reason": reason}
         approvers: Row = {
             "recipient": SAMPLE_APPROVER,
             "requester": requester,
