@@ -148,7 +148,12 @@ def _to_group(effect: Email, firing: Firing) -> None:
     else:
         waiting_on = card.get("requested_by") or card["requester"]
         members = [user for user in context.approvers_of(card) if user["id"] != waiting_on]
-    entry = {"id": card["id"], "holder": person(firing.holder), "production_type": card["production_type"], "reason": firing.reason}
+    entry = {
+        "id": card["id"],
+        "holder": person(firing.holder),
+        "production_type": card["production_type"],
+        "reason": firing.reason,
+    }
     for member in members:
         batch = firing.batch.get("id") or card["batch_id"]  # the run that fired it: one email a run and member
         firing.work.approvals[member["id"]].append({"card": entry, "template": effect.email, "batch": batch})
