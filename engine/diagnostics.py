@@ -114,6 +114,7 @@ CODES: dict[str, str] = {
     "E402": "{name}: value {value!r} is not one of {allowed}",
     "E403": "{name}: values must cover {missing}",
     "E404": "{name}: {detail}",
+    "E405": "{name}: value {value!r} is not {range}",
     # email templates
     "E501": "email template '{name}' has no {part} part ({file})",
     "E502": "template does not parse: {detail}",

@@ -67,7 +67,7 @@ class EffectiveOptions:
 
 
 def type_problem(variable: Variable, value: Any) -> str | None:
-    """Why `value` does not fit `variable` ('E401'/'E402' style text), or None when it fits."""
+    """Why `value` does not fit `variable` ('E401'/'E402'/'E405' style text), or None when it fits."""
     if not _has_type(value, variable.type, variable.items):
         shown = f"list of {variable.items}" if variable.type == "list" and variable.items else variable.type
         return f"E401:{shown}"
@@ -76,7 +76,20 @@ def type_problem(variable: Variable, value: Any) -> str | None:
         members = value if variable.type == "list" else [value]
         if any(member not in allowed for member in members):
             return "E402:" + ", ".join(map(str, allowed))
+    if _out_of_range(variable, value if variable.type == "list" else [value]):
+        return "E405:" + _range(variable.least, variable.most)
     return None
+
+
+def _out_of_range(variable: Variable, numbers: list[Any]) -> bool:
+    low, high = variable.least, variable.most
+    return any((low is not None and n < low) or (high is not None and n > high) for n in numbers)
+
+
+def _range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"within {low} to {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
 
 
 def _has_type(value: Any, kind: str, items: str | None) -> bool:
@@ -126,7 +139,7 @@ def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dic
         problem = type_problem(variables[name], document.data)
         if problem:
             code, detail = problem.split(":", 1)
-            want = "one of " + detail if code == "E402" else f"of type {detail}"
+            want = {"E402": f"one of {detail}", "E405": detail}.get(code, f"of type {detail}")
             raise UsageError(f"--set {name}: {document.data!r} is not {want}")
         parsed[name] = document.data
     return parsed
@@ -158,5 +171,7 @@ def build_script(document: Document) -> OptionScript:
             has_value="value" in spec,
             location=document.key_at(path),
             value_location=document.at((*path, "value")) if "value" in spec else None,
+            least=spec.get("min"),
+            most=spec.get("max"),
         )
     return OptionScript(script, text_of(data.get("package")), text_of(data.get("description")), variables, document)

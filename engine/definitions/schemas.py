@@ -157,6 +157,9 @@ VARIABLE: Schema = {
     "description": _text(),
     "type": {"type": "string", "required": True, "allowed": ["bool", "str", "int", "list"]},
     "items": {"type": "string", "allowed": ["str", "int"]},
+    # the least and the most an int (or each int of a list) may be
+    "min": {"type": "integer"},
+    "max": {"type": "integer"},
     "default": {"required": True, "nullable": False},
     "values": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": VALUE_OUTCOME}},
     "outcome": _text(required=False),

@@ -1,5 +1,6 @@
 """Stage 3, check: the option variables of the option scripts, each against its own declaration
-(a type every enumerated value, default and value has; both values of a bool enumerated)."""
+(a type every enumerated value, default and value has; both values of a bool enumerated; the
+`min` and `max` of a number kept by each of them)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ def check_variables(processes: Processes, scripts: Scripts) -> Iterator[Diagnost
 def _check_variable(script: OptionScript, name: str, variable: Variable) -> Iterator[Diagnostic]:
     path = ("variables", name)
     document = script.document
-    if variable.items and variable.type != "list":
-        yield diagnostic(document.key_at((*path, "items")), "E404", name=name, detail="'items' is only for type list")
+    yield from _declaration_problems(script, name, variable)
     for i, entry in enumerate(variable.values):
         problem = type_problem(_plain(variable), [entry.value] if variable.type == "list" else entry.value)
         if problem:
@@ -44,6 +44,22 @@ def _check_variable(script: OptionScript, name: str, variable: Variable) -> Iter
             yield _value_diagnostic(document.at((*path, key)), name, value, problem)
 
 
+def _declaration_problems(script: OptionScript, name: str, variable: Variable) -> Iterator[Diagnostic]:
+    """Keys that do not fit the variable: `items` on anything but a list, `min` and `max` on anything but
+    numbers, and a `max` below the `min`."""
+    path, document = ("variables", name), script.document
+    if variable.items and variable.type != "list":
+        yield diagnostic(document.key_at((*path, "items")), "E404", name=name, detail="'items' is only for type list")
+    numeric = variable.type == "int" or (variable.type == "list" and variable.items == "int")
+    for key, bound in (("min", variable.least), ("max", variable.most)):
+        if bound is not None and not numeric:
+            yield diagnostic(
+                document.key_at((*path, key)), "E404", name=name, detail=f"'{key}' is only for an int or a list of int"
+            )
+    if variable.least is not None and variable.most is not None and variable.least > variable.most:
+        yield diagnostic(document.key_at((*path, "max")), "E404", name=name, detail="'max' is less than 'min'")
+
+
 def _plain(variable: Variable) -> Variable:
     """The variable without its enumerated values, to type-check the enumeration itself."""
     return replace(variable, values=())
@@ -53,4 +69,6 @@ def _value_diagnostic(where: Location, name: str, value: Any, problem: str) -> D
     code, detail = problem.split(":", 1)
     if code == "E402":
         return diagnostic(where, code, name=name, value=value, allowed=detail)
+    if code == "E405":
+        return diagnostic(where, code, name=name, value=value, range=detail)
     return diagnostic(where, code, name=name, value=value, type=detail)
