@@ -183,6 +183,22 @@ def test_a_fire_that_reaches_the_card_being_fired_again_is_refused_and_nothing_c
     assert states(cf) == {first: "active", second: "produced"}
 
 
+def test_a_run_over_cards_whose_fire_comes_back_refuses_that_card_and_writes_nothing_of_it(
+    cf: Run, tmp_path: Path, fire_workspace: Path
+) -> None:
+    """The same loop in a run over cards, where a chunk's rows are written together: the refused card's
+    move and audit row are taken back out of the chunk, the other card is activated."""
+    first, second, third = produced(cf, tmp_path / "cwd", "u1", "u1", "u2")
+    ok(cf("activate", str(first), "--as", "op1", "--json", "--set", "CardsMultipleActive=true"))
+    with_loop_back(fire_workspace)
+    cards = ("--card", str(second), "--card", str(third))
+    refused = cf("run", "TestProcActivateCard", *cards, "--as", "op1", "--set", "CardsMultipleActive=true")
+    assert refused.exit_code == 1, refused.output
+    assert states(cf) == {first: "active", second: "produced", third: "active"}
+    moved = [line for line in cf("explain", str(second)).stdout.splitlines() if "activate" in line]
+    assert moved == [], moved
+
+
 def validate_json(cf: Run) -> list[dict[str, Any]]:
     result = cf("validate", "--json")
     assert result.exit_code == 1, result.output

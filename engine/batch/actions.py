@@ -284,11 +284,18 @@ def _apply(
     if batch_id is not None:
         batch["id"] = batch_id
     name = authorized.action.symbolic_name
+    mark = work.mark() if shared else None  # what a refused or waiting firing takes back out of the chunk's work
     try:
         decision = fire(
             context, work, card, authorized.holder, trigger, process=name, batch=batch, reason=reason, earlier_orders=earlier
         )
+    except Refused:
+        if mark is not None:
+            work.undo(mark)
+        raise
     except BureauUnavailable as unavailable:
+        if mark is not None:
+            work.undo(mark)
         waiting = Work()
         if unavailable.pending:  # the call is sent once this commits, and the trigger fired again (`_answered`)
             origin = Origin(card["id"], name, trigger, source, actor["id"], batch.get("id"), reason)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -20,6 +19,7 @@ from engine import effects
 from engine.batch import arming, invoking
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.exclusivity import refused_move
+from engine.batch.work import Work as Work
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
 from engine.definitions.model import Workspace
@@ -32,49 +32,9 @@ from engine.effects.fire import MAX_DEPTH
 from engine.errors import Refused
 from engine.outbound.bureau import BureauUnavailable, Connector, LazyAnswer, OrderAnswer
 from engine.records import Batch
-from engine.store import calls, open_cards, queries
+from engine.store import open_cards, queries
 from engine.store.queries import Row, dumps
 from engine.store.views import card_view
-
-
-@dataclass
-class Work:
-    """The rows of one unit of work, written together by `flush`."""
-
-    rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
-    changes: list[Row] = field(default_factory=list)
-    approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
-    decision_ids: set[str] = field(default_factory=set)
-    last_trace: Row | None = None
-    #: Rows made as tuples, by (table, columns): the hot path of a batch builds no dict per row.
-    tuples: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = field(default_factory=dict)
-    #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
-    #: before is fired on in that state, not in the one it read)
-    fired: dict[int, Row] = field(default_factory=dict)
-    #: The calls whose answers routed this unit of work's moves (engine.batch.calls), marked answered with them
-    answered_calls: list[Row] = field(default_factory=list)
-
-    def flush(self, connection: Connection, context: FireContext) -> set[int]:
-        """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
-        A card another command moved meanwhile keeps its state, and its audit rows, orders and
-        emails are not written; return those cards' ids."""
-        lost = queries.set_card_states(connection, self.changes)
-        if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming)
-            options = context.options.as_dict() if context.options is not None else context.compiled.option_values
-            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
-        rows = self.rows
-        if lost:
-            rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
-        queries.write_rows(connection, rows)
-        calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
-        for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
-            queries.insert_tuples(connection, table, columns, tuples)
-        for kind in effects.KINDS.values():
-            if kind.flush is not None:
-                kind.flush(connection, context, self, lost)
-        self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
-        self.tuples, self.fired, self.answered_calls = {}, {}, []
-        return lost
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""The rows of one unit of work (a card's firing, a chunk's), gathered as triggers are fired and
+written together by `flush`, so that a state change and its effects commit together or not at all.
+A firing that is refused part-way is taken back out of a shared unit of work (`mark`, `undo`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
+
+from engine import effects
+from engine.batch import arming
+from engine.store import calls, queries
+from engine.store.queries import Row
+
+if TYPE_CHECKING:
+    from engine.batch.effects import FireContext
+
+
+@dataclass
+class Work:
+    """The rows of one unit of work, written together by `flush`."""
+
+    rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    changes: list[Row] = field(default_factory=list)
+    approvals: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    decision_ids: set[str] = field(default_factory=set)
+    last_trace: Row | None = None
+    #: Rows made as tuples, by (table, columns): the hot path of a batch builds no dict per row.
+    tuples: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = field(default_factory=dict)
+    #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
+    #: before is fired on in that state, not in the one it read)
+    fired: dict[int, Row] = field(default_factory=dict)
+    #: The calls whose answers routed this unit of work's moves (engine.batch.calls), marked answered with them
+    answered_calls: list[Row] = field(default_factory=list)
+
+    def flush(self, connection: Connection, context: FireContext) -> set[int]:
+        """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
+        A card another command moved meanwhile keeps its state, and its audit rows, orders and
+        emails are not written; return those cards' ids."""
+        lost = queries.set_card_states(connection, self.changes)
+        if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming)
+            options = context.options.as_dict() if context.options is not None else context.compiled.option_values
+            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
+        rows = self.rows
+        if lost:
+            rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
+        queries.write_rows(connection, rows)
+        calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
+        for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
+            queries.insert_tuples(connection, table, columns, tuples)
+        for kind in effects.KINDS.values():
+            if kind.flush is not None:
+                kind.flush(connection, context, self, lost)
+        self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
+        self.tuples, self.fired, self.answered_calls = {}, {}, []
+        return lost
+
+    def mark(self) -> Mark:
+        """Where the unit of work stands now, to `undo` back to."""
+        return Mark(
+            {table: len(rows) for table, rows in self.rows.items()},
+            len(self.changes),
+            {member: len(entries) for member, entries in self.approvals.items()},
+            set(self.decision_ids),
+            self.last_trace,
+            {key: len(values) for key, values in self.tuples.items()},
+            dict(self.fired),
+            len(self.answered_calls),
+        )
+
+    def undo(self, mark: Mark) -> None:
+        """Take out everything gathered since `mark` (a firing refused part-way, or waiting for a call)."""
+        for table, rows in self.rows.items():
+            del rows[mark.rows.get(table, 0) :]
+        del self.changes[mark.changes :]
+        for member, entries in self.approvals.items():
+            del entries[mark.approvals.get(member, 0) :]
+        self.decision_ids, self.last_trace = mark.decision_ids, mark.last_trace
+        for key, values in self.tuples.items():
+            del values[mark.tuples.get(key, 0) :]
+        self.fired = mark.fired
+        del self.answered_calls[mark.answered_calls :]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How far a unit of work had gathered, list by list (`Work.mark`)."""
+
+    rows: dict[str, int]
+    changes: int
+    approvals: dict[str, int]
+    decision_ids: set[str]
+    last_trace: Row | None
+    tuples: dict[tuple[str, tuple[str, ...]], int]
+    fired: dict[int, Row]
+    answered_calls: int
