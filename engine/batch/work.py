@@ -6,17 +6,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Connection
 
 from engine import effects
 from engine.batch import arming
+from engine.definitions.model import Workspace
+from engine.definitions.options import EffectiveOptions
+from engine.effects.base import FireContext as Firing
 from engine.store import calls, queries
 from engine.store.queries import Row
 
-if TYPE_CHECKING:
-    from engine.batch.effects import FireContext
+
+class FireContext(Firing, Protocol):
+    """What writing a unit of work needs of the context it was fired in (engine.batch.effects.FireContext)."""
+
+    options: EffectiveOptions | None
+    workspace: Workspace | None
+
+    @property
+    def timed(self) -> arming.Timed: ...
 
 
 @dataclass
