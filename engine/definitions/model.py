@@ -193,8 +193,8 @@ class Variable:
     has_value: bool
     location: Location
     value_location: Location | None
-    least: int | None = None  # `min`: the least an int, or each int of a list, may be
-    most: int | None = None  # `max`: the most
+    min: int | None = None  # the least an int, or each int of a list, may be
+    max: int | None = None  # the most
 
     @property
     def allowed(self) -> tuple[Any, ...] | None:

@@ -77,12 +77,12 @@ def type_problem(variable: Variable, value: Any) -> str | None:
         if any(member not in allowed for member in members):
             return "E402:" + ", ".join(map(str, allowed))
     if _out_of_range(variable, value if variable.type == "list" else [value]):
-        return "E405:" + _range(variable.least, variable.most)
+        return "E405:" + _range(variable.min, variable.max)
     return None
 
 
 def _out_of_range(variable: Variable, numbers: list[Any]) -> bool:
-    low, high = variable.least, variable.most
+    low, high = variable.min, variable.max
     return any((low is not None and n < low) or (high is not None and n > high) for n in numbers)
 
 
@@ -171,7 +171,7 @@ def build_script(document: Document) -> OptionScript:
             has_value="value" in spec,
             location=document.key_at(path),
             value_location=document.at((*path, "value")) if "value" in spec else None,
-            least=spec.get("min"),
-            most=spec.get("max"),
+            min=spec.get("min"),
+            max=spec.get("max"),
         )
     return OptionScript(script, text_of(data.get("package")), text_of(data.get("description")), variables, document)

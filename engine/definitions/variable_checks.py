@@ -51,12 +51,12 @@ def _declaration_problems(script: OptionScript, name: str, variable: Variable) -
     if variable.items and variable.type != "list":
         yield diagnostic(document.key_at((*path, "items")), "E404", name=name, detail="'items' is only for type list")
     numeric = variable.type == "int" or (variable.type == "list" and variable.items == "int")
-    for key, bound in (("min", variable.least), ("max", variable.most)):
+    for key, bound in (("min", variable.min), ("max", variable.max)):
         if bound is not None and not numeric:
             yield diagnostic(
                 document.key_at((*path, key)), "E404", name=name, detail=f"'{key}' is only for an int or a list of int"
             )
-    if variable.least is not None and variable.most is not None and variable.least > variable.most:
+    if variable.min is not None and variable.max is not None and variable.min > variable.max:
         yield diagnostic(document.key_at((*path, "max")), "E404", name=name, detail="'max' is less than 'min'")
 
 
