@@ -56,18 +56,18 @@ def fire_group(
     work, done = Work(), {}
     for row, card in claimed:
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
-        mark = _mark(work)
+        mark = work.mark()
         try:
             decision = fire(
                 context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
                 reason=reason_of(row), earlier_orders=earlier.get(card["id"], 0),
             )  # fmt: skip
         except Refused as refused:
-            _undo(work, mark)
+            work.undo(mark)
             done[row["id"]] = Fired(None, refused.message)
             continue
         if decision.dest is None:
-            _undo(work, mark)
+            work.undo(mark)
             done[row["id"]] = Fired(
                 None, f"{row['trigger']} refused, nothing changed: no transition of it fits card {card['id']}"
             )
@@ -83,27 +83,3 @@ def fire_group(
 def plain(process: Process, compiled: CompiledProcess, trigger: str, state: str) -> bool:
     """Whether a timer's trigger fires without a call (a call goes through the outbox, a timer at a time)."""
     return process.kind == "batch" and compiled.call_of(trigger, state) is None
-
-
-Mark = tuple[dict[str, int], int, dict[str, int], int, set[int]]
-
-
-def _mark(work: Work) -> Mark:
-    """How much of each list the unit of work holds now."""
-    rows = {name: len(found) for name, found in work.rows.items()}
-    approvals = {name: len(found) for name, found in work.approvals.items()}
-    return rows, len(work.changes), approvals, len(work.answered_calls), set(work.fired)
-
-
-def _undo(work: Work, mark: Mark) -> None:
-    """Take back what was gathered since `mark` (a firing that was refused half-way)."""
-    rows, changes, approvals, answered, fired = mark
-    for name, found in work.rows.items():
-        del found[rows.get(name, 0) :]
-    for name, found in work.approvals.items():
-        del found[approvals.get(name, 0) :]
-    del work.changes[changes:]
-    del work.answered_calls[answered:]
-    work.decision_ids = {row["id"] for row in work.rows.get("decisions", ())}
-    for card in set(work.fired) - fired:
-        del work.fired[card]

@@ -8,8 +8,7 @@ next firing after `now`: after a downtime it fires once, not once for each perio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -21,7 +20,7 @@ from engine.batch.results import PENDING
 from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
-from engine.definitions.declared import Calendar, Timer
+from engine.definitions.declared import Timer
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions
@@ -60,7 +59,7 @@ class TimerResult:
 
 
 #: How many due timers one transaction fires.
-CHUNK = 200
+CHUNK = 1000
 
 
 def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limit: int | None = None) -> list[TimerResult]:
@@ -82,6 +81,7 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
                 holders = queries.users_by_id(connection, {card["user_id"] for card in cards.values()})
                 chunk = _Chunk(connection, firings, outbox, cards, holders, templates, at)
                 results += chunk.fire([row for row in due if row["id"] in claimed])
+                timers.arm(connection, chunk.again)
                 gone = "fired or dropped by another command"
                 results += [_result(row, "gone", _state(cards, row), gone) for row in due if row["id"] not in claimed]
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
@@ -105,6 +105,8 @@ class _Chunk:
     holders: dict[str, Row]
     templates: Templates
     at: str
+    #: the next firings of repeating timers, armed with the chunk (tuples of engine.store.timers.COLUMNS)
+    again: list[tuple[Any, ...]] = field(default_factory=list)
 
     def fire(self, due: list[Row]) -> list[TimerResult]:
         workspace, results = self.firings.workspace, []
@@ -116,7 +118,7 @@ class _Chunk:
                 if plain(process, made[0], row["trigger"], row["state"]):
                     groups.setdefault((process.symbolic_name, card["batch_id"]), []).append((row, card))
                     continue
-            results.append(_fire(self.connection, self.firings, self.connector, row, card, self.holders, self.templates, self.at))
+            results.append(self._fire_one(row, card))
         for (name, batch), claimed in groups.items():
             process = workspace.processes[name]
             made = self.firings.of(self.connection, process, batch)
@@ -129,10 +131,44 @@ class _Chunk:
                     timers.claim_again(self.connection, row["id"], "refused", self.at, fired.refused)
                     results.append(_result(row, "refused", row["state"], fired.refused))
                     continue
-                declared = process.states[row["state"]].timers
-                _repeat(self.connection, declared, row, fired.dest, self.at, workspace.calendar, made[1].as_dict())
+                self._repeat(process, row, fired.dest, made[1])
                 results.append(_result(row, "fired", fired.dest))
         return results
+
+    def _fire_one(self, row: Row, card: Row | None) -> TimerResult:
+        """Fire the claimed timer's trigger on its card alone, as the system (its call goes through the
+        outbox), as part of the run `timers-AT`: the approvers' emails of one run's reminders are one email each."""
+        workspace = self.firings.workspace
+        process = workspace.processes.get(row["process"])
+        if card is None or card["state"] != row["state"] or process is None:
+            why = f"card {row['card_id']} is no longer in '{row['state']}'" if process else f"no process {row['process']}"
+            return _result(row, "gone", card["state"] if card else None, why)
+        compiled, options = self.firings.of(self.connection, process, card["batch_id"])
+        holder = self.holders.get(card["user_id"]) or {"id": card["user_id"]}
+        try:
+            done = _apply(
+                self.connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],
+                system_actor(workspace), self.connector, _reason(row), self.templates, batch_id=f"timers-{self.at}",
+            )  # fmt: skip
+        except Refused as refused:
+            timers.claim_again(self.connection, row["id"], "refused", self.at, refused.message)
+            return _result(row, "refused", card["state"], refused.message)
+        self._repeat(process, row, done.dest, options)
+        if done.status == PENDING:  # its trigger makes a call: the card moves once it is answered
+            return _result(row, "fired", card["state"], done.message)
+        return _result(row, "fired", done.dest)
+
+    def _repeat(self, process: Process, row: Row, dest: str | None, options: EffectiveOptions) -> None:
+        """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
+        declared = process.states[row["state"]].timers
+        timer = declared[row["timer"]] if row["timer"] < len(declared) else None
+        if timer is None or timer.every is None or dest != row["state"] or row["fired"] + 1 >= (timer.most or 0):
+            return
+        following = self.firings.following(timer, row["due_at"], options, self.at)
+        if following is None:  # turned off by the options
+            return
+        head = tuple(row[name] for name in timers.COLUMNS[:6])  # card_id, process, state, timer, location, trigger
+        self.again.append((*head, following, row["fired"] + 1, "armed", self.at))
 
 
 def _reason(row: Row) -> str:
@@ -145,6 +181,7 @@ class _Firings:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.made: dict[tuple[str, str | None], tuple[CompiledProcess, EffectiveOptions]] = {}
+        self.nexts: dict[tuple[Timer, str, str, str], str | None] = {}
 
     def of(self, connection: Connection, process: Process, batch: str | None) -> tuple[CompiledProcess, EffectiveOptions]:
         key = (process.symbolic_name, batch)
@@ -154,61 +191,16 @@ class _Firings:
             self.made[key] = (compile_process(process, options, self.workspace.fingerprint), options)
         return self.made[key]
 
+    def following(self, timer: Timer, due: str, options: EffectiveOptions, at: str) -> str | None:
+        """When a repeating timer due at `due` fires next after `at` (None: the options turn it off);
+        worked out once for the many timers of a run that were due at the same moment."""
+        key = (timer, due, options.fingerprint, at)
+        if key not in self.nexts:
+            every = duration_of(timer.every or "", options.as_dict())
+            calendar = self.workspace.calendar if timer.working_days else None
+            self.nexts[key] = None if every is None else next_due(due, every, at, calendar)
+        return self.nexts[key]
+
 
 def _result(row: Row, status: str, to: str | None, message: str | None = None) -> TimerResult:
     return TimerResult(row["id"], row["card_id"], row["trigger"], row["due_at"], status, to, message)
-
-
-def _fire(
-    connection: Connection,
-    firings: _Firings,
-    connector: Connector,
-    row: Row,
-    card: Row | None,
-    holders: dict[str, Row],
-    templates: Templates,
-    at: str,
-) -> TimerResult:
-    """Fire the claimed timer's trigger on its card as the system (its next firing armed when it repeats),
-    as part of the run `timers-AT`: the approvers' emails of one run's reminders are one email each."""
-    workspace = firings.workspace
-    process = workspace.processes.get(row["process"])
-    if card is None or card["state"] != row["state"] or process is None:
-        why = f"card {row['card_id']} is no longer in '{row['state']}'" if process else f"no process {row['process']}"
-        return _result(row, "gone", card["state"] if card else None, why)
-    compiled, options = firings.of(connection, process, card["batch_id"])
-    holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
-    reason = _reason(row)
-    try:
-        done = _apply(
-            connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],
-            system_actor(workspace), connector, reason, templates, batch_id=f"timers-{at}",
-        )  # fmt: skip
-    except Refused as refused:
-        timers.claim_again(connection, row["id"], "refused", at, refused.message)
-        return _result(row, "refused", card["state"], refused.message)
-    _repeat(connection, process.states[row["state"]].timers, row, done.dest, at, workspace.calendar, options.as_dict())
-    if done.status == PENDING:  # its trigger makes a call: the card moves once it is answered
-        return _result(row, "fired", card["state"], done.message)
-    return _result(row, "fired", done.dest)
-
-
-def _repeat(
-    connection: Connection,
-    declared: tuple[Timer, ...],
-    row: Row,
-    dest: str | None,
-    at: str,
-    calendar: Calendar,
-    options: Mapping[str, Any],
-) -> None:
-    """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
-    timer = declared[row["timer"]] if row["timer"] < len(declared) else None
-    if timer is None or timer.every is None or dest != row["state"] or row["fired"] + 1 >= (timer.most or 0):
-        return
-    every = duration_of(timer.every, options)
-    if every is None:  # turned off by the options
-        return
-    following = next_due(row["due_at"], every, at, calendar if timer.working_days else None)
-    head = tuple(row[name] for name in timers.COLUMNS[:6])  # card_id, process, state, timer, location, trigger
-    timers.arm(connection, [(*head, following, row["fired"] + 1, "armed", at)])
