@@ -58,8 +58,14 @@ def _row(found: dict[str, object]) -> dict[str, object]:
         "process": found["process"],
         "state": found["state"],
         "due": found["due_at"],
-        "action": f"fire {found['trigger']} (the timer at {found['location']})",
+        "action": f"{_what(str(found['trigger']))} (the timer at {found['location']})",
     }
+
+
+def _what(trigger: str) -> str:
+    from engine.definitions.declared import is_own_trigger
+
+    return "run its effects" if is_own_trigger(trigger) else f"fire {trigger}"
 
 
 @timers.command("run")

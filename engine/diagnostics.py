@@ -72,6 +72,8 @@ CODES: dict[str, str] = {
     "E287": "timer: before: {problem}",
     "E288": "alias '{name}' is {what}: a name finds one process",
     "E277": "timer: needs exactly one of `after` (a duration in the state) and `at` (a date field of the card){found}",
+    "E289": "timer: needs exactly one of `fire` (a trigger a transition takes from the state) and `effects`"
+    " (what it does in the state){found}",
     # lifecycles shared by processes (engine.definitions.lifecycles)
     "E278": "lifecycle '{name}' is not in lifecycles/{hint} (known: {known})",
     "E279": "{key}: lifecycle '{name}' {what} for every process that names it; a process with a lifecycle"

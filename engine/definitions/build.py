@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import effects
-from engine.definitions.declared import Timer
+from engine.definitions.declared import Timer, own_trigger
 from engine.definitions.document import Document
 from engine.definitions.model import (
     CardField,
@@ -86,7 +86,7 @@ def build_process(document: Document) -> Process:
             )
             for name, spec in data.get("states", {}).items()
         },
-        transitions=tuple(_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))),
+        transitions=_transitions(document, data, source),
         fields={
             name: CardField(
                 name,
@@ -113,6 +113,31 @@ def _exclusive(data: dict[str, Any], document: Document, source: Any) -> Exclusi
     if isinstance(value, dict) and isinstance(value.get("group"), str):
         return Exclusive(value["group"], source(("exclusive", "when")), where)
     return None
+
+
+def _transitions(document: Document, data: dict[str, Any], source: Any) -> tuple[Transition, ...]:
+    """The transitions the YAML lists, then one for each timer that runs effects of its own: its own
+    trigger, from its state back to it, with its effects (so that a timer's effects fire, are audited,
+    explained and covered as a transition's)."""
+    listed = [_transition(document, i, spec, source) for i, spec in enumerate(data.get("transitions", ()))]
+    for state, spec in data.get("states", {}).items():
+        for i, timer in enumerate(spec.get("timers", ())):
+            if "effects" in timer and "fire" not in timer:
+                where = ("states", state, "timers", i)
+                listed.append(
+                    Transition(
+                        index=len(listed),
+                        trigger=own_trigger(state, i),
+                        source=(state,),
+                        dest=state,
+                        guard=None,
+                        effects=tuple(
+                            _effect(document, (*where, "effects", j), entry, source) for j, entry in enumerate(timer["effects"])
+                        ),
+                        location=document.at(where),
+                    )
+                )
+    return tuple(listed)
 
 
 def _transition(document: Document, index: int, spec: dict[str, Any], source: Any) -> Transition:

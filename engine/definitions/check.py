@@ -13,6 +13,7 @@ from engine.definitions.aliases import check_aliases
 from engine.definitions.call_checks import CALL_CHECKS, invoked_roots
 from engine.definitions.calls import answer_fields
 from engine.definitions.creating import check_creating_trigger
+from engine.definitions.declared import is_own_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
@@ -229,7 +230,7 @@ def check_triggers(processes: Processes, scripts: Scripts) -> Iterator[Diagnosti
             name for other in processes.values() if process.symbolic_name in other.acts_on for name in other.triggers
         }
         for transition in process.transitions:
-            if transition.trigger not in fired:
+            if transition.trigger not in fired and not is_own_trigger(transition.trigger):  # a timer fires its own
                 where = process.document.at(("transitions", transition.index, "trigger"))
                 yield diagnostic(where, "E214", name=transition.trigger, process=process.symbolic_name)
 

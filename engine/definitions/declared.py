@@ -52,7 +52,9 @@ class Connector:
 @dataclass(frozen=True)
 class Timer:
     """A timer on a state: `after` (an ISO 8601 duration) in the state, or `at` a date field of the card
-    moved by `offset`, it fires `fire`; with `every`, again each period, `most` times in all."""
+    moved by `offset`, it fires `fire`; with `every`, again each period, `most` times in all. A timer
+    that runs `effects` of its own fires a trigger of its own (`own_trigger`), taken by a transition
+    that keeps the card in the state (engine.definitions.build)."""
 
     state: str
     index: int
@@ -68,6 +70,8 @@ class Timer:
     offset: str | None = None
     #: with `at`: an expression over options giving whole days, or a list of them: due that many days before
     before: str | None = None
+    #: it runs its own `effects` (and `fire` is its own trigger), instead of firing a declared trigger
+    effects: bool = False
 
     @classmethod
     def of(cls, document: Document, state: str, index: int, spec: Mapping[str, Any]) -> Timer:
@@ -76,12 +80,25 @@ class Timer:
         before = spec.get("before")
         written = before if before is None or isinstance(before, str) else json.dumps(before)  # `[60, 30]`: an expression
         anchor = (spec.get("working_days", False), spec.get("at"), spec.get("offset"), written)
-        return cls(state, index, spec.get("after"), spec["fire"], spec.get("every"), spec.get("max"), where, *anchor)
+        runs = "effects" in spec
+        fire = spec.get("fire") or (own_trigger(state, index) if runs else "")
+        return cls(state, index, spec.get("after"), fire, spec.get("every"), spec.get("max"), where, *anchor, runs)
 
     @property
     def where(self) -> str:
         """FILE:LINE of its declaration, as the audit trail names it."""
         return f"{self.location.file}:{self.location.line}"
+
+
+def own_trigger(state: str, index: int) -> str:
+    """The trigger of a timer that runs its own effects: `timer:STATE:N` (N counts from 1, as its
+    place in the state's list); no YAML name has a colon, so no declared trigger is ever the same."""
+    return f"timer:{state}:{index + 1}"
+
+
+def is_own_trigger(name: str) -> bool:
+    """Whether `name` is the trigger of a timer's own effects (nobody but the timer fires it)."""
+    return name.startswith("timer:")
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,9 @@ TIMER: Schema = {
     "offset": _text(required=False),
     # or, with `at`: whole days before the date, one or a list (`options.Days`): due at each
     "before": {"type": ["string", "integer", "list"], "required": False, "empty": False, "schema": {"type": "integer", "min": 0}},
-    "fire": {**_text(), "regex": NAME},
+    # what it does: fire a trigger a transition takes from the state, or run its own effects in the state
+    "fire": {**_text(required=False), "regex": NAME},
+    "effects": {"type": "list", "empty": False, "schema": EFFECT},
     "every": _text(required=False),
     "max": {"type": "integer", "min": 1},
     "working_days": {"type": "boolean"},

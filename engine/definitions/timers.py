@@ -5,7 +5,8 @@
         timers:
           - after: P3D          # ISO 8601: P3D, PT12H, P1W, P1M; or an expression over options
                                 #   (`options.Days`: a whole number is days; 0 turns the timer off)
-            fire: remind        # a trigger a transition takes from this state
+            fire: remind        # a trigger a transition takes from this state, or instead
+                                #   effects: [...] of its own, run with the card kept in the state
             every: P1D          # optional: again each period ...
             max: 5              # ... at most this many times in all (required with `every`)
             working_days: true  # optional: the days are working days (calendar.yaml)
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import moment, stamp
-from engine.definitions.declared import Calendar, Timer
+from engine.definitions.declared import Calendar, Timer, is_own_trigger
 from engine.definitions.expressions import ExpressionError, parse
 from engine.definitions.model import OptionScript, Process
 from engine.definitions.options import effective_options
@@ -126,7 +127,7 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
     """A timer's durations are ISO 8601 and longer than zero (E265), a repeating one has an end (E266),
     the trigger it fires is taken by a transition from its state (E267), working days are whole days
     (E268), and it is due `after` a duration or `at` a date field of the card (E276, E277), `before`
-    it by whole days (E287)."""
+    it by whole days (E287); it either fires a trigger or runs effects of its own (E289)."""
     values = effective_options(scripts).as_dict()
     for process in processes.values():
         for timer in timers_of(process):
@@ -146,13 +147,23 @@ def check_timers(processes: Processes, scripts: Scripts) -> Iterator[Diagnostic]
                 yield diagnostic(process.document.key_at((*where, "every")), "E266", every=timer.every)
             yield from _anchor_problems(process, timer, where)
             yield from _before_problems(process, timer, where, values)
-            taken = {t.trigger for t in process.transitions if timer.state in t.source}
-            if timer.fire not in taken:
-                hint = did_you_mean(timer.fire, taken)
-                known = ", ".join(sorted(taken)) or "none"
-                yield diagnostic(
-                    process.document.at((*where, "fire")), "E267", name=timer.fire, state=timer.state, hint=hint, known=known
-                )
+            yield from _action_problems(process, timer, where)
+
+
+def _action_problems(process: Process, timer: Timer, where: tuple[object, ...]) -> Iterator[Diagnostic]:
+    """It fires a trigger a transition takes from its state (E267) or runs effects of its own, not
+    both nor neither (E289)."""
+    if not timer.fire or (timer.effects and not is_own_trigger(timer.fire)):
+        found = ": it has both" if timer.fire else ""
+        yield diagnostic(process.document.at(where), "E289", found=found)
+        return
+    taken = {t.trigger for t in process.transitions if timer.state in t.source}
+    if timer.fire not in taken:
+        hint = did_you_mean(timer.fire, taken)
+        known = ", ".join(sorted(taken)) or "none"
+        yield diagnostic(
+            process.document.at((*where, "fire")), "E267", name=timer.fire, state=timer.state, hint=hint, known=known
+        )
 
 
 def _before_problems(

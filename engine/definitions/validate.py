@@ -90,6 +90,14 @@ def _effect_entries(data: dict[str, Any]) -> Iterator[tuple[DocPath, dict[Any, A
         for j, entry in enumerate(entries if isinstance(entries, list) else ()):
             if isinstance(entry, dict):
                 yield ("transitions", i, "effects", j), entry
+    states = data.get("states")
+    for name, state in states.items() if isinstance(states, dict) else ():
+        timers = state.get("timers") if isinstance(state, dict) else None
+        for i, timer in enumerate(timers if isinstance(timers, list) else ()):
+            entries = timer.get("effects") if isinstance(timer, dict) else None
+            for j, entry in enumerate(entries if isinstance(entries, list) else ()):
+                if isinstance(entry, dict):
+                    yield ("states", name, "timers", i, "effects", j), entry
 
 
 def _text_keys(data: Any) -> Any:
