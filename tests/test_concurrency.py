@@ -4,6 +4,7 @@ of a card, disjoint batches that do not collide, and a new store that many comma
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from bureau_server import FakeBureau
 from conftest import ON_POSTGRES, StoreUnderTest
 from smtp_server import SmtpServer
 from sqlalchemy import text
@@ -168,6 +170,35 @@ def test_two_runs_over_the_same_cards_at_once_move_each_card_once(folder: Path, 
     assert stored.scalar("select count(*) from cards where state = 'aborted'") == USERS
     assert stored.scalar("select count(*) from transitions where trigger = 'abort'") == USERS
     assert stored.scalar("select count(distinct card_id) from transitions where trigger = 'abort'") == USERS
+
+
+#: The users both runs order for at an HTTP bureau (an order is a request and an answer each).
+ORDERED = 200
+
+
+def test_two_runs_at_once_with_the_queue_off_order_only_the_cards_that_exist(
+    folder: Path, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two operators order cards for the same 200 users at the same moment, the queue off, at a real
+    HTTP bureau: the run that loses the race for a user orders nothing for the card it could not
+    keep (an order is sent only after its card is committed), so the bureau receives exactly one
+    order for each card in `ordered` or `failed`, each under its own card's reference."""
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)  # talk to 127.0.0.1 directly
+    with FakeBureau() as bureau:
+        for name, value in {**bureau.env(), "CARDFLOW_CONNECTOR": "http"}.items():
+            monkeypatch.setenv(name, value)
+        queue_off = ("--set", "CardsAddonExtProdQueue=false")
+        some = f"{HOLDERS} and user.id < 'u{ORDERED:04d}'"
+        commands = [["run", ORDER, "--where", some, "--as", operator, *queue_off] for operator in ("op1", "op2")]
+        for run in at_once(folder, *commands, gate=partial(held, stored, "cards", waiting=2)):
+            assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        received = list(bureau.orders)
+    ordered = stored.scalar("select count(*) from cards where state in ('ordered', 'failed')")
+    assert ordered == ORDERED == stored.scalar("select count(*) from cards")
+    assert len(received) == ORDERED  # not a phantom order more
+    cards = {str(row[0]) for row in stored.rows("select id from cards")}
+    assert {order.body["reference"] for order in received} == cards
 
 
 @pytest.mark.slow
