@@ -9,8 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from test_timers import APPROVAL, REQUEST, timed
 from test_workers import CARDFLOW, Site, site, wait_for
+
+from engine.batch.timers_due import CHUNK
 
 __all__ = ["site"]  # the fixture, used by name
 
@@ -56,28 +59,29 @@ def test_two_workers_fire_the_due_timers_on_their_schedule_each_once(site: Site,
 
 
 def test_a_worker_killed_while_firing_timers_loses_none(site: Site, workspace: Path) -> None:
-    """10,000 due timers and two workers: the one firing them is killed (SIGKILL) part-way; the other
-    fires the rest once the killed one's job is found stalled, and each timer is fired exactly once."""
+    """10,000 due timers and two workers: the one firing them is killed (SIGKILL) in its sixth chunk,
+    held there by a lock on one of its cards; the other fires the rest once the killed one's job is
+    found stalled, and each timer is fired exactly once."""
     ws = waiting_requests(site, workspace, 10_000)
-    (ws / "schedule.yaml").write_text('jobs:\n  timers-run:\n    schedule: "* * * * * */2"\n')
-    workers = {}
-    for _ in range(2):
-        process = site.worker("--workspace", str(ws))
-        workers[site.value("SELECT max(id) FROM procrastinate_workers")] = process
-    firing = "SELECT worker_id FROM procrastinate_jobs WHERE task_name = 'cardflow.timers-run' AND status = 'doing'"
-    fired = "SELECT count(*) FROM timers WHERE status = 'fired'"
-    while True:  # stop the worker firing the timers part-way, then kill it there
-        wait_for(lambda: 0 < site.value(fired) < 10_000 and site.value(firing) is not None, *workers.values())
+    sixth = "SELECT card_id FROM timers WHERE status = 'armed' ORDER BY due_at, id OFFSET :done LIMIT 1"
+    card = site.value(sixth, done=5 * CHUNK)
+    with site.engine.connect() as holder:  # holds a card of the sixth chunk: its firing waits there
+        holder.execute(text("SELECT id FROM cards WHERE id = :card FOR UPDATE"), {"card": card})
+        pid = holder.execute(text("SELECT pg_backend_pid()")).scalar()
+        blocked = f"SELECT count(*) FROM pg_stat_activity WHERE {pid} = ANY(pg_blocking_pids(pid))"
+        (ws / "schedule.yaml").write_text('jobs:\n  timers-run:\n    schedule: "* * * * * */2"\n')
+        workers = {}
+        for _ in range(2):
+            process = site.worker("--workspace", str(ws))
+            workers[site.value("SELECT max(id) FROM procrastinate_workers")] = process
+        wait_for(lambda: site.value(blocked) == 1, *workers.values())
+        assert site.value("SELECT count(*) FROM timers WHERE status = 'fired'") == 5 * CHUNK
+        firing = "SELECT worker_id FROM procrastinate_jobs WHERE task_name = 'cardflow.timers-run' AND status = 'doing'"
         victim_id = site.value(firing)
-        victim = workers.get(victim_id)
-        if victim is None:
-            continue
-        victim.send_signal(signal.SIGSTOP)
-        if site.value(firing) == victim_id and site.value(fired) < 10_000:
-            break
-        victim.send_signal(signal.SIGCONT)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
+        victim = workers[victim_id]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        holder.rollback()
     survivor = next(process for worker_id, process in workers.items() if worker_id != victim_id)
     wait_for(lambda: site.value("SELECT count(*) FROM timers WHERE status = 'armed'") == 0, survivor, deadline=300)
     fired_once(site, 10_000)
