@@ -5,7 +5,9 @@ default, and `deep`).
 The store under test is SQLite (`cardflow.db` in the command line's folder), or with
 `CARDFLOW_TEST_DB=postgres` a fresh database on the test server, named by $CARDFLOW_DB for every
 command of the test, in-process or not. Tests that are about SQLite itself (its file, WAL, the
-default path) are marked `sqlite_only` and skip on PostgreSQL."""
+default path) are marked `sqlite_only` and skip on PostgreSQL. No test runs twice for nothing: one
+that reaches no store under test runs in the SQLite pass only, one that asks for a PostgreSQL
+database itself (`postgres_url`: workers, the queue, the server) in the PostgreSQL pass only."""
 
 from __future__ import annotations
 
@@ -102,8 +104,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Each test runs in the pass where it means something: one that reaches no store under test (its
+    fixtures ask for neither `stored` nor `postgres_url`) runs once, in the SQLite pass; one that asks for
+    a PostgreSQL database itself (workers, the queue, the server) once, in the PostgreSQL pass."""
+    fixtures = getattr(item, "fixturenames", ())
     if ON_POSTGRES and item.get_closest_marker("sqlite_only"):
         pytest.skip("SQLite only by nature")
+    if ON_POSTGRES and "stored" not in fixtures and "postgres_url" not in fixtures:
+        pytest.skip("reaches no store under test: runs in the SQLite pass only")
+    if not ON_POSTGRES and "postgres_url" in fixtures:
+        pytest.skip("PostgreSQL by nature (workers, the queue, the server): runs in the CARDFLOW_TEST_DB=postgres pass only")
 
 
 class StoreUnderTest:

@@ -28,11 +28,11 @@ ACTIVATE_MANY = "TestBoProcActivateMultiple"
 
 
 @pytest.fixture
-def store(request: pytest.FixtureRequest, store_template: Path, tmp_path: Path) -> Iterator[Engine]:
+def store(stored: Any, store_template: Path, tmp_path: Path) -> Iterator[Engine]:
     """The console's people in the store under test: a copy of the template file, or with
     CARDFLOW_TEST_DB=postgres a fresh PostgreSQL database (the API needs tokens, not passwords)."""
     if os.environ.get("CARDFLOW_TEST_DB") == "postgres":
-        engine = open_store(request.getfixturevalue("postgres_url"))
+        engine = open_store(stored.url)
         with engine.begin() as connection:
             upsert_users(connection, user_rows())
     else:
