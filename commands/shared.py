@@ -82,7 +82,11 @@ def started_up() -> None:
     """Start-up is over (the imports are done, the workspace or the store is open): `main` kept
     the cyclic garbage collector off until now, as start-up allocates much and frees little. What
     start-up made (modules, classes, the workspace) lives as long as the command, so it is frozen
-    out of every later collection, the one at exit included."""
+    out of every later collection, the one at exit included. A command run in a process that lives on
+    (a test's, a fuzzer's) finds the collector on and freezes nothing: there a freeze would keep the
+    garbage of every later cycle, and each batch would walk the frozen heap."""
+    if gc.isenabled():
+        return
     gc.freeze()
     gc.enable()
 

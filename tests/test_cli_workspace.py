@@ -265,6 +265,18 @@ def test_the_console_script_turns_the_collector_back_on_once_started(
         assert seen and all(seen)
     finally:
         gc.enable()
+        gc.unfreeze()  # what `main` froze for its exit
+
+
+def test_a_command_run_in_a_living_process_freezes_nothing(run: Run, workspace: Path) -> None:
+    """In-process (a test, a fuzzer: thousands of commands in one process), a command leaves the
+    collector as it found it: nothing frozen, so the garbage of one command does not outlive it."""
+    gc.unfreeze()
+    users = str(Path(cli.__file__).parent / "engine" / "testing" / "samples" / "users.csv")
+    commands = (["validate"], ["users", "import", users], ["run", "CardsAddonExtProdBoProcOrderMultiple", "--all", "--as", "op1"])
+    for command in commands:
+        assert run(*command, "--workspace", str(workspace)).exit_code == 0
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
 def test_every_command_is_listed_with_its_persona_for_lazy_loading() -> None:
