@@ -6,7 +6,15 @@ import os
 
 import click
 
-from commands.shared import bureau_connector, connector_options, db_option, open_workspace, store_at, workspace_option
+from commands.shared import (
+    bureau_connector,
+    connector_options,
+    db_option,
+    log_format_option,
+    open_workspace,
+    store_at,
+    workspace_option,
+)
 
 
 @click.command()
@@ -19,6 +27,7 @@ from commands.shared import bureau_connector, connector_options, db_option, open
     envvar="CARDFLOW_SECURE_COOKIES",
     help="Send the session cookie over HTTPS only (behind a TLS proxy).",
 )
+@log_format_option
 @workspace_option
 @db_option
 @connector_options
@@ -27,6 +36,7 @@ def serve(
     port: int,
     create: bool,
     secure_cookies: bool,
+    log_format: str,
     workspace: str | None,
     db: str | None,
     connector: str | None,
@@ -42,6 +52,7 @@ def serve(
     the store cannot be served or the address cannot be had (a port in use).
     """
     # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
+    from engine.report.logs import log_to_stderr, say
     from engine.web.app import create_app
     from engine.web.console import Console, session_secret
     from engine.web.serving import listen, serve_on
@@ -52,7 +63,8 @@ def serve(
     console = Console(found, store, bureau_connector(connector, orders, found), secret, secure_cookies=secure_cookies)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
-    click.echo(f"cardflow: the console is at http://{shown}:{port}/ (Ctrl+C stops it)", err=True)
+    say(log_format, f"the console is at http://{shown}:{port}/ (Ctrl+C stops it)")
+    log_to_stderr(log_format, "cardflow serve: ", ["engine", "uvicorn.error"], work=["engine"])
     serve_on(create_app(console), sock)
 
 

@@ -59,6 +59,18 @@ def answered() -> None:
         context.find_root().meta[ANSWERED_KEY] = True
 
 
+def log_format_option(function: F) -> F:
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        envvar="CARDFLOW_LOG_FORMAT",
+        help="Log lines on stderr as text, or as JSON objects (time, level, logger, message, batch, card, job) "
+        "for a log collector.",
+    )(function)
+
+
 def set_option(function: F) -> F:
     return click.option(
         "--set",

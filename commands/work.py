@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from commands.shared import bureau_connector, connector_options, db_option, open_workspace, store_at, workspace_option
+from commands.shared import (
+    bureau_connector,
+    connector_options,
+    db_option,
+    log_format_option,
+    open_workspace,
+    store_at,
+    workspace_option,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @click.command()
@@ -33,6 +46,17 @@ from commands.shared import bureau_connector, connector_options, db_option, open
     help="The scheduled outbox delivery writes .eml files to this absolute folder instead of SMTP "
     "(needed without CARDFLOW_SMTP_HOST).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (this worker's jobs and transitions; "
+    "the store's cards, emails, timers and queue).",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST", help="The address --metrics-port listens on."
+)
+@log_format_option
 @workspace_option
 @db_option
 @connector_options
@@ -42,6 +66,9 @@ def worker(
     give_up_after: float,
     name: str | None,
     to_dir: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_format: str,
     workspace: str | None,
     db: str | None,
     connector: str | None,
@@ -62,42 +89,38 @@ def worker(
     (--orders or CARDFLOW_ORDERS, with the drop-folder connector) and, for the scheduled outbox
     delivery without SMTP, the .eml folder (--to-dir or CARDFLOW_MAIL_DIR); a relative one is exit 2.
     """
+    from engine.report.logs import log_to_stderr, say
     from engine.work.jobs import Runtime, require_absolute_folders
     from engine.work.queue import require_postgres
     from engine.work.worker import run_worker
 
     engine = store_at(db)
     require_postgres(engine)
-    _log_to_stderr()
+    queue = ["procrastinate", "psycopg", "asyncio"]  # the queue, its connection pool, its event loop
+    log_to_stderr(log_format, "cardflow worker: ", ["engine", *queue], work=["engine", "procrastinate.worker"])
     found = open_workspace(workspace)
     runtime = Runtime(found, engine, bureau_connector(connector, orders, found), mail_dir=to_dir)
     schedules = found.schedules
     require_absolute_folders(runtime, schedules)
+    if metrics_port is not None:
+        _serve_metrics(engine, metrics_host, metrics_port, log_format)
     shown = ", ".join(f"{job} '{cron}'" for job, cron in schedules.items()) or "none"
-    click.echo(f"cardflow: worker started (concurrency {concurrency}; scheduled jobs: {shown})", err=True)
+    say(log_format, f"worker started (concurrency {concurrency}; scheduled jobs: {shown})")
     run_worker(runtime, schedules, concurrency=concurrency, stalled_after=stalled_after, name=name, give_up_after=give_up_after)
-    click.echo("cardflow: worker stopped", err=True)
+    say(log_format, "worker stopped")
 
 
-def _log_to_stderr() -> None:
-    """What the queue reports of warnings and failed jobs goes to stderr, one line each (the traceback
-    only with CARDFLOW_DEBUG)."""
-    import logging
-    import os
+def _serve_metrics(engine: Engine, host: str, port: int, log_format: str) -> None:
+    from engine.errors import UsageError
+    from engine.report.logs import say
+    from engine.report.metrics import serve_metrics
 
-    class _OneLine(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            if not os.environ.get("CARDFLOW_DEBUG"):
-                record.exc_info, record.exc_text = None, None
-            return super().format(record)
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(_OneLine("cardflow worker: %(message)s"))
-    for name in ("procrastinate", "psycopg", "asyncio"):  # the queue, its connection pool, its event loop
-        queue_log = logging.getLogger(name)
-        queue_log.setLevel(logging.WARNING)
-        queue_log.addHandler(handler)
-    logging.getLogger("engine").addHandler(handler)
+    try:
+        serve_metrics(engine, port, host)
+    except OSError as error:
+        said = f"--metrics-port {port}: cannot listen on {host}:{port} ({error.strerror})"
+        raise UsageError(f"{said}; choose another port") from None
+    say(log_format, f"metrics at http://{host}:{port}/metrics")
 
 
 COMMANDS: list[click.Command] = [worker]

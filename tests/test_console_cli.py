@@ -114,11 +114,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, cwd: Path | None = None) -> Iterator[Any]:
+def serving(*args: str, cwd: Path | None = None, stderr: Any = subprocess.DEVNULL) -> Iterator[Any]:
     """`cardflow serve ARGS...` running, once its log-in page answers; stopped at the end."""
     port = free_port()
     command = [CARDFLOW, "serve", "--port", str(port), *args]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ), cwd=cwd)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ), cwd=cwd)
     try:
         deadline, answer = time.monotonic() + 30, None
         while answer is None:
@@ -140,6 +140,18 @@ def test_serve_answers_the_login_page(run: Run, tmp_path: Path) -> None:
     with serving("--db", database) as answer:
         assert answer.status == 200 and "Log in" in answer.read().decode()
         assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_serve_logs_json_lines_and_answers_its_health_without_a_session(run: Run, tmp_path: Path) -> None:
+    """With --log-format json every line on stderr is a JSON object; /healthz answers anyone."""
+    database = store_with_users(run, tmp_path)
+    with open(tmp_path / "serve.log", "w") as log, serving("--db", database, "--log-format", "json", stderr=log) as answer:
+        port = answer.url.split(":")[2].split("/")[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as health:
+            assert json.loads(health.read()) == {"status": "ok"}
+    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()]
+    assert lines[0]["message"] == f"the console is at http://127.0.0.1:{port}/ (Ctrl+C stops it)"
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 
 def test_serve_refuses_a_store_that_does_not_exist_unless_create(stored: StoreUnderTest) -> None:

@@ -15,7 +15,7 @@ from engine.batch import arming
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.effects.base import FireContext as Firing
-from engine.store import calls, queries
+from engine.store import calls, queries, tally
 from engine.store.queries import Row
 
 
@@ -58,9 +58,13 @@ class Work:
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
         queries.write_rows(connection, rows)
+        tally.transitions(connection, ((row["process"], row["trigger"]) for row in rows.get("transitions", ())))
         calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
             queries.insert_tuples(connection, table, columns, tuples)
+            if table == "transitions":
+                process, trigger = columns.index("process"), columns.index("trigger")
+                tally.transitions(connection, ((row[process], row[trigger]) for row in tuples))
         for kind in effects.KINDS.values():
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)

@@ -149,7 +149,9 @@ def connect(url_or_path: str, *, mode: str = "write", migrate: bool = True) -> E
 
 def _engine(url: str, shown: str, *, read_only: bool) -> Engine:
     try:
-        engine = create_engine(url, connect_args=_connect_args(url))
+        # On a server, a pooled connection is tested before use: after a restart the console's next
+        # request gets a fresh one, not the dead one's error.
+        engine = create_engine(url, connect_args=_connect_args(url), pool_pre_ping=not url.startswith("sqlite"))
     except Exception as error:  # a bad URL or a missing driver: a usage error, not a traceback
         raise UsageError(f"cannot open the store {shown!r}: {error}") from None
     if engine.dialect.name == "sqlite":

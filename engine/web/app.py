@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from engine.errors import CardflowError, Refused, error_json
-from engine.web import api, auth, batch_pages, card_batch_pages, card_pages, decide_pages, render
+from engine.report.metrics import registry_for
+from engine.web import api, auth, batch_pages, card_batch_pages, card_pages, decide_pages, operations, render
 from engine.web.console import Console
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,7 @@ def create_app(console: Console) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.console = console
+    app.state.metrics = registry_for(console.engine)
     app.middleware("http")(_security_headers)
     app.add_middleware(
         SessionMiddleware,
@@ -63,7 +65,7 @@ def create_app(console: Console) -> FastAPI:
         https_only=console.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, batch_pages, card_batch_pages, decide_pages, card_pages, api):
+    for module in (operations, auth, batch_pages, card_batch_pages, decide_pages, card_pages, api):
         app.include_router(module.router)
     app.add_exception_handler(CardflowError, _engine_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -45,6 +45,7 @@ def _why(error: OSError) -> str:
 
 
 def serve_on(app: FastAPI, sock: socket.socket) -> None:
-    """Serve `app` on the listening socket until Ctrl+C (or SIGTERM)."""
-    config = uvicorn.Config(app, log_level="warning", server_header=False)
+    """Serve `app` on the listening socket until Ctrl+C (or SIGTERM); its log lines go where
+    `engine.report.logs` sent them (uvicorn does not configure logging of its own)."""
+    config = uvicorn.Config(app, log_level="warning", log_config=None, server_header=False)
     uvicorn.Server(config).run(sockets=[sock])

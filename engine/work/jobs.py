@@ -34,6 +34,7 @@ from engine.batch.chunks import Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector, DropFolder
+from engine.store import tally
 from engine.work.queue import conninfo, install_schema, require_postgres
 
 CHUNK_TASK = "cardflow.chunk"
@@ -46,6 +47,8 @@ KEEP_FINISHED_HOURS = 7 * 24
 
 #: How long the queue waits for a connection of its pool, in seconds (a lost store is noticed this soon).
 POOL_TIMEOUT = 10.0
+
+log = logging.getLogger(__name__)
 
 Job = Callable[["Runtime"], Any]
 
@@ -126,7 +129,10 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     """Give `app` the jobs: the chunk job, the scheduled jobs on their cron expressions, the stalled-job retry."""
 
     def chunk(batch: str, number: int, request: dict[str, Any]) -> str:
-        return work_chunk(runtime, request, number)
+        with tally.job(CHUNK_TASK):
+            done = work_chunk(runtime, request, number)
+        log.info("batch %s, chunk %s: %s", batch, number, done, extra={"batch": batch})
+        return done
 
     app.task(name=CHUNK_TASK, retry=3)(chunk)
     for name, cron in schedules.items():
@@ -162,7 +168,6 @@ async def _retry_or_give_up(app: Any, job: Any) -> None:
     from procrastinate.jobs import Status
     from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
 
-    log = logging.getLogger(__name__)
     try:
         await app.job_manager.retry_job(job)
     except UniqueViolation as twin:
@@ -178,7 +183,8 @@ def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
     job = scheduled_job(runtime, name)
 
     def scheduled(timestamp: int) -> None:
-        job(runtime)
+        with tally.job(f"cardflow.{name}"):
+            job(runtime)
 
     task = app.task(name=f"cardflow.{name}", lock=f"cardflow.{name}", queueing_lock=f"cardflow.{name}")(scheduled)
     app.periodic(cron=cron, periodic_id=name)(task)
