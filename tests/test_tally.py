@@ -4,11 +4,16 @@ transaction commits, never when it rolls back or is only planned."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import ROOT, Run, StoreUnderTest
 
 from engine.store import db, tally
+
+if TYPE_CHECKING:
+    from conftest import Run, StoreUnderTest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 

@@ -9,6 +9,7 @@ and status and each worker's seconds since its last heartbeat. A store that does
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,19 +17,21 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine
 
 from engine.clock import now
-from engine.store import db, tally
+from engine.store import db, gauges, tally
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CONTENT_TYPE_LATEST", "exposition", "registry_for", "serve_metrics"]
 
-#: The store's tables counted by status, with what each row is.
+#: The store's tables counted by status (engine.store.gauges.BY_STATUS), with what each row is.
 BY_STATUS = {
-    "outbox": (db.outbox, "Emails in the outbox, by status."),
-    "calls": (db.calls, "Calls to connectors (the bureau, webhooks), by status."),
-    "timers": (db.timers, "Timers on cards, by status."),
-    "batches": (db.batches, "Batches, by status."),
+    "outbox": "Emails in the outbox, by status.",
+    "calls": "Calls to connectors (the bureau, webhooks), by status.",
+    "timers": "Timers on cards, by status.",
+    "batches": "Batches, by status.",
 }
 
 
@@ -42,13 +45,14 @@ class _Cardflow(Collector):
         yield from _counters()
         try:
             with db.reading(self.engine) as connection:
-                gauges = list(_gauges(connection))
-        except Exception:  # down, restarting, unreachable: the scrape still answers, and says so
-            gauges = []
+                read = list(_gauges(connection))
+        except Exception as error:  # down, restarting, unreachable: the scrape still answers, and says so
+            log.warning("metrics: the store did not answer (%s: %s)", type(error).__name__, error)
+            read = []
         up = GaugeMetricFamily("cardflow_store_up", "Whether the store answered this scrape (1) or not (0).")
-        up.add_metric([], 1 if gauges else 0)
+        up.add_metric([], 1 if read else 0)
         yield up
-        yield from gauges
+        yield from read
 
 
 def registry_for(engine: Engine) -> CollectorRegistry:
@@ -96,35 +100,27 @@ def _counters() -> Iterator[Metric]:
 
 def _gauges(connection: Connection) -> Iterator[Metric]:
     cards = GaugeMetricFamily("cardflow_cards", "Cards in the store, by process and state.", labels=["process", "state"])
-    query = select(db.cards.c.process, db.cards.c.state, func.count()).group_by(db.cards.c.process, db.cards.c.state)
-    for process, state, count in connection.execute(query.order_by(db.cards.c.process, db.cards.c.state)):
+    for process, state, count in gauges.cards(connection):
         cards.add_metric([process, state], count)
     yield cards
-    for name, (table, description) in BY_STATUS.items():
+    for name, description in BY_STATUS.items():
         gauge = GaugeMetricFamily(f"cardflow_{name}", description, labels=["status"])
-        counted = select(table.c.status, func.count()).group_by(table.c.status).order_by(table.c.status)
-        for status, count in connection.execute(counted):
+        for status, count in gauges.by_status(connection, name):
             gauge.add_metric([status], count)
         yield gauge
     due = GaugeMetricFamily("cardflow_timers_due", "Armed timers due now (fired by the next `timers run`).")
-    armed = (db.timers.c.status == "armed") & (db.timers.c.due_at <= now())
-    due.add_metric([], connection.execute(select(func.count()).where(armed)).scalar_one())
+    due.add_metric([], gauges.timers_due(connection, now()))
     yield due
-    if inspect(connection).has_table("procrastinate_jobs"):
-        yield from _queue(connection)
-
-
-def _queue(connection: Connection) -> Iterator[Metric]:
-    """The job queue of the workers (PostgreSQL), and their heartbeats."""
-    jobs = GaugeMetricFamily("cardflow_queue_jobs", "Jobs on the workers' queue, by task and status.", labels=["task", "status"])
-    counted = text("SELECT task_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2 ORDER BY 1, 2")
-    for task, status, count in connection.execute(counted):
-        jobs.add_metric([task, status], count)
-    yield jobs
-    beats = GaugeMetricFamily(
-        "cardflow_worker_heartbeat_age_seconds", "Seconds since each registered worker's last heartbeat.", labels=["worker"]
-    )
-    ages = text("SELECT id, extract(epoch FROM now() - last_heartbeat) FROM procrastinate_workers ORDER BY id")
-    for worker, age in connection.execute(ages):
-        beats.add_metric([str(worker)], float(age))
-    yield beats
+    if gauges.has_queue(connection):
+        jobs = GaugeMetricFamily(
+            "cardflow_queue_jobs", "Jobs on the workers' queue, by task and status.", labels=["task", "status"]
+        )
+        for task, status, count in gauges.queue_jobs(connection):
+            jobs.add_metric([task, status], count)
+        yield jobs
+        beats = GaugeMetricFamily(
+            "cardflow_worker_heartbeat_age_seconds", "Seconds since each registered worker's last heartbeat.", labels=["worker"]
+        )
+        for worker, age in gauges.heartbeat_ages(connection):
+            beats.add_metric([str(worker)], float(age))
+        yield beats

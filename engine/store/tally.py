@@ -21,7 +21,7 @@ _PENDING = "cardflow_tally"
 TRANSITIONS: Counter[tuple[str, str]] = Counter()
 #: The upper bounds, in seconds, of the buckets a job's duration is counted in (the last: any).
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, float("inf"))
-#: The jobs this process worked, by (task, outcome: succeeded | failed).
+#: The jobs this process worked, by (task, outcome: succeeded | error).
 JOBS: Counter[tuple[str, str]] = Counter()
 #: By task: how many jobs took at most each bound of JOB_BUCKETS (not cumulative), and their seconds in all.
 JOB_DURATIONS: dict[str, list[int]] = {}
@@ -36,8 +36,8 @@ def transitions(connection: Connection, pairs: Iterable[tuple[Any, Any]]) -> Non
 
 @contextmanager
 def job(task: str) -> Iterator[None]:
-    """Count the job worked in the block: its outcome (failed when it raises) and how long it took."""
-    started, outcome = time.monotonic(), "failed"
+    """Count the job worked in the block: its outcome (error when it raises, else succeeded) and how long it took."""
+    started, outcome = time.monotonic(), "error"
     try:
         yield
         outcome = "succeeded"
