@@ -3,7 +3,10 @@ token, on the store under test (both stores)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +20,7 @@ from engine.web.console import Console
 
 __all__ = ["api", "console", "store"]  # the fixtures, used by name
 
+ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -121,3 +125,16 @@ def test_not_ready_while_the_store_is_down_and_ready_after(lost_store: TestClien
         admin.dispose()
     assert lost_store.get("/readyz").status_code == 200
     assert scrape(lost_store)["cardflow_store_up", ()] == 1
+
+
+def test_the_grafana_dashboard_reads_only_metrics_cardflow_serves(api: TestClient) -> None:
+    """docs/grafana-dashboard.json: every panel's query names metrics /metrics gives (the queue's on PostgreSQL with workers)."""
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    families = text_string_to_metric_families(api.get("/metrics").text)
+    served = {family.name + suffix for family in families for suffix in suffixes[family.type]}
+    served |= {"cardflow_queue_jobs", "cardflow_worker_heartbeat_age_seconds"}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    named = {name for query in queries for name in re.findall(r"cardflow_\w+", query)}
+    assert named and named <= served, named - served
+    assert {"cardflow_transitions_total", "cardflow_cards", "cardflow_job_duration_seconds_bucket"} <= named
