@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mutate import ROOT, documents, invoke, kept_promise, reference_copy, replaced, shipped
+from mutate import MATRIX_BUDGET, ROOT, documents, invoke, kept_promise, reference_copy, replaced, shipped
 
 SCRIPTS = shipped("rules/*.yaml")
 TARGETS = sorted(path.name for path in (ROOT / "rules").glob("*.yaml"))
@@ -28,7 +28,7 @@ def test_a_mutated_option_script_is_diagnosed(site: Path, text: str, target: str
         kept_promise(result, elapsed, diagnostics=True)
         if result.exit_code == 0:
             shown, took = invoke("matrix", "CardsAddonExtProdBoProcOrderMultiple", "--workspace", str(site))
-            kept_promise(shown, took)
+            kept_promise(shown, took, budget=MATRIX_BUDGET)
 
 
 @given(text=documents(SCRIPTS), target=st.sampled_from(TARGETS))
