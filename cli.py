@@ -48,6 +48,7 @@ COMMANDS = {
     **dict.fromkeys(["demo"], "demo"),
     **dict.fromkeys(["worker"], "work"),
     **dict.fromkeys(["serve"], "console"),
+    **dict.fromkeys(["incidents"], "watch"),
 }
 
 

@@ -93,7 +93,7 @@ def test_each_move_is_in_the_audit_trail_and_explain_tells_it(run: Run, db: str,
     told = run("explain", str(cards["u1"])).stdout
     by = "'production_started' by the system (Update card order, CardsAddonExtProdProcUpdateCardOrder)"
     assert f"{by}: ordered -> in_production." in told
-    assert "Reason given: the card bureau reports order" in told and "Printer out of ribbon" in told
+    assert "Reason given: the card bureau reports the order" in told and "Printer out of ribbon" in told
 
 
 def test_an_unreadable_status_file_leaves_the_card_for_the_next_sync(run: Run, db: str, tmp_path: Path) -> None:

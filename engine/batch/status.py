@@ -129,7 +129,9 @@ def _move(
     problem = _action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options, context.at)
     if problem:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", problem)
-    said = f"the card bureau reports order {order_id} {answer.status}" + (f": {answer.reason}" if answer.reason else "")
+    # the order's id is in the card's story (`explain`: its orders); the reason is the bureau's own, so
+    # that cards failed for one reason are counted together (`incidents`)
+    said = f"the card bureau reports the order {answer.status}" + (f": {answer.reason}" if answer.reason else "")
     decision = fire(context, work, card, holder, trigger, process=name, batch=batch_of(card), reason=said)
     if decision.dest is None:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", f"{said}; {none_held(decision)}")

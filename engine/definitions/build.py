@@ -83,6 +83,7 @@ def build_process(document: Document) -> Process:
                 spec.get("handover"),
                 document.key_at(("states", name)),
                 tuple(Timer.of(document, name, i, timer) for i, timer in enumerate(spec.get("timers", ()))),
+                spec.get("incident"),
             )
             for name, spec in data.get("states", {}).items()
         },

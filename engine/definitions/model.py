@@ -50,6 +50,8 @@ class State:
     location: Location = field(default=Location(""), compare=False)
     #: what happens at a time while a card is in the state (engine.definitions.timers)
     timers: tuple[Timer, ...] = ()
+    #: a card here needs a person (`cardflow incidents`): what they do about it
+    incident: str | None = None
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ STATE: Schema = {
     "initial": {"type": "boolean"},
     "final": {"type": "boolean"},
     "handover": _text(required=False),
+    # a card in this state needs a person (`cardflow incidents`): what they do about it
+    "incident": _text(required=False),
     "description": _text(),
     "timers": {"type": "list", "empty": False, "schema": {"type": "dict", "schema": TIMER}},
 }

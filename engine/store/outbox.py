@@ -3,7 +3,7 @@ attempt or its sending, and re-queuing failed emails; an email written unless it
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from engine.store import db, dialect, queries
 from engine.store.queries import Row
@@ -53,6 +53,13 @@ def requeue(connection: Connection, outbox_id: int, history: str) -> None:
         .where(db.outbox.c.id == outbox_id, db.outbox.c.status == "failed")
         .values(status="pending", next_attempt_at=None, history=history)
     )
+
+
+def failed_emails(connection: Connection) -> tuple[int, str | None]:
+    """How many emails failed for good (retried to the end, or refused by the server), and the oldest's moment."""
+    found = connection.execute(select(func.count(), func.min(db.outbox.c.created_at)).where(db.outbox.c.status == "failed"))
+    count, oldest = found.one()
+    return int(count), oldest
 
 
 def add_once(connection: Connection, email: Row) -> None:
