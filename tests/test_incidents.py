@@ -90,7 +90,8 @@ def test_the_human_form_names_each_group_and_its_commands(run: Run, ordered: Pat
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith("cards: 1, the oldest 2026-03-02T09:00:00Z: Deal with the bureau's reason")
-    assert "  reason: the card bureau reports the order failed: no such layout" in lines and "  $ cardflow retry CARD... --as YOU" in lines
+    assert "  reason: the card bureau reports the order failed: no such layout" in lines
+    assert "  $ cardflow retry CARD... --as YOU" in lines
     assert result.stderr.strip() == "cardflow: 1 group(s) need a person (1 in all)"
 
 
