@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import ROOT
 
-from engine.definitions.compile import compile_process
+from engine.definitions.compile import _CACHE, CACHE_SIZE, compile_process
 from engine.definitions.options import effective_options
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import LazyAnswer, OrderAnswer
@@ -26,6 +26,24 @@ def test_machine_is_cached_per_options() -> None:
     """The same options give the very same machine; other options give another."""
     assert compiled() is compiled()
     assert compiled(CardsAddonExtProdQueue=False) is not compiled()
+
+
+def test_the_machines_kept_are_bounded_the_least_recently_used_dropped_first() -> None:
+    """A process that lives on keeps at most CACHE_SIZE machines: compiling more drops the oldest, not
+    the one just used again."""
+    workspace = load_workspace(ROOT)
+    process = workspace.processes[ORDER]
+
+    def machine(number: int) -> Any:
+        options = effective_options(workspace.scripts, {"CardsAddonExtProdProductionTypes": [f"layout{number}"]})
+        return compile_process(process, options, f"{workspace.fingerprint}:bounded-test")
+
+    first, second = machine(0), machine(1)
+    for number in range(2, CACHE_SIZE + 10):
+        machine(number)
+        assert machine(0) is first  # used again each time: kept
+    assert len(_CACHE) == CACHE_SIZE
+    assert machine(1) is not second  # the least recently used: dropped, and made again
 
 
 def test_options_only_guards_are_folded() -> None:

@@ -15,6 +15,8 @@ the queue is off) is decided by that value: the machine's decision is kept per v
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -291,7 +293,13 @@ class CompiledProcess:
 #: may be many, e.g. a guard on a user's attribute; beyond this, cards are fired through the machine).
 KEYED_LIMIT = 256
 
-_CACHE: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], CompiledProcess] = {}
+#: The compiled machines kept, the least recently used dropped first: more than every process of a
+#: workspace under the options a site runs with; `matrix` compiles one a combination of the options
+#: (1,024 for the order process) and lets them go. Unbounded, a process that lives on (the console, a
+#: fuzzer, a worker across workspace changes) kept every machine it ever compiled.
+CACHE_SIZE = 256
+_CACHE: OrderedDict[tuple[str, str, str, tuple[tuple[str, str], ...]], CompiledProcess] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 def compile_process(process: Process, options: EffectiveOptions, definitions: str = "") -> CompiledProcess:
@@ -300,9 +308,17 @@ def compile_process(process: Process, options: EffectiveOptions, definitions: st
     options = options.for_scripts(process.options)
     sources = tuple(sorted((name, value.source) for name, value in options.values.items()))
     key = (definitions, process.symbolic_name, options.fingerprint, sources)
-    if key not in _CACHE:
-        _CACHE[key] = _build(process, options, f"{definitions}:{options.fingerprint}")
-    return _CACHE[key]
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+            return found
+    found = _build(process, options, f"{definitions}:{options.fingerprint}")
+    with _CACHE_LOCK:
+        _CACHE[key] = found
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return found
 
 
 def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> CompiledProcess:
