@@ -78,7 +78,7 @@ def test_an_order_guard_dropped_is_refused_and_orders_nothing(cf: Run, workspace
     (E263), and the batch sync refuses to run, so no card reaches `ordered` without an order."""
     assert cf("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # queued: processing
     edit(workspace, "processing\n    dest: ordered\n    guard: bureau.accepted\n", "processing\n    dest: ordered\n")
-    assert ("E263", ORDER_FILE, 107) in diagnostics(cf)
+    assert ("E263", ORDER_FILE, 108) in diagnostics(cf)
     result = cf("queue", "run")
     assert result.exit_code == 1
     assert cards(cf) == [("u1", "processing")]
@@ -93,7 +93,7 @@ def test_an_order_transition_without_call_or_guard_is_refused(cf: Run, workspace
     edit(workspace, accepted, "processing\n    dest: ordered\n")
     refused = "  - trigger: order\n    source: processing\n    dest: failed\n    guard: not bureau.accepted\n" + INVOKE
     edit(workspace, refused, "")
-    assert ("E264", ORDER_FILE, 106) in diagnostics(cf)
+    assert ("E264", ORDER_FILE, 107) in diagnostics(cf)
     assert cf("queue", "run").exit_code == 1
     assert cards(cf) == [("u1", "processing")]
     assert order_files(stored.folder) == []
@@ -112,7 +112,7 @@ def test_a_postpone_guard_reading_the_bureau_is_refused_and_orders_nothing(
         "  - trigger: postpone\n    source: requested\n    dest: requested\n    guard: bureau.order_id\n",
     )
     result = cf("validate")
-    assert f"{ORDER_FILE}:88:12: E260" in result.stdout
+    assert f"{ORDER_FILE}:89:12: E260" in result.stdout
     assert "cardflow upgrade-workspace" in result.stdout
     assert cf("postpone", str(card["id"]), "--as", "ap1").exit_code == 1
     assert cards(cf) == [("u1", "requested")]
@@ -225,7 +225,7 @@ def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, w
     assert result.exit_code == 1
     assert "would still have errors" in result.stderr
     (line,) = result.stdout.splitlines()  # the one error the rewrite would leave, where the added `invoke:` would stand
-    assert line.startswith(f"{ORDER_FILE}:89:13: E263 ")
+    assert line.startswith(f"{ORDER_FILE}:90:13: E263 ")
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 

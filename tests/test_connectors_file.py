@@ -107,7 +107,7 @@ def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_wher
     refusals = [line for line in result.stdout.splitlines() if " E315 " in line]
     assert len(refusals) == 10  # each transition that invokes it, in the lifecycle and in the processes that order
     assert refusals[0] == (
-        "lifecycles/CardOrder.yaml:64:13: E315 invoke 'bureau.order' names no connector"
+        "lifecycles/CardOrder.yaml:65:13: E315 invoke 'bureau.order' names no connector"
         " operation connectors.yaml declares (did you mean 'bureau.place_order'?)"
         " (declared: bureau.place_order, bureau.status, printer.print)"
     )
