@@ -4,6 +4,7 @@ command line, the API and scenarios call it, on the extended workspace (processe
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,14 @@ def produced(run: Run, folder: Path, *users: str) -> dict[str, int]:
 
 
 @pytest.fixture
-def ready(run: Run, stored: StoreUnderTest, extended_workspace: Path) -> dict[str, Any]:
+def ready(run: Run, stored: StoreUnderTest, extended_workspace: Path) -> Iterator[dict[str, Any]]:
     """The extended workspace, the store with users, and cards: u1's and u2's produced, u3's ordered."""
     (stored.folder / "users.csv").write_text(USERS)
     assert run("users", "import", "users.csv").exit_code == 0
     cards = produced(run, stored.folder, "u1", "u2")
-    return {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location), "cards": cards}
+    engine = open_store(stored.location)
+    yield {"workspace": load_workspace(extended_workspace), "engine": engine, "cards": cards}
+    engine.dispose()
 
 
 def activate(ready: dict[str, Any], selection: CardSelection, **fields: Any) -> Any:
@@ -172,7 +175,8 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
     assert run("orders", "sync").exit_code == 0
     assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
     (new,) = [card["id"] for card in json.loads(run("cards", "--user", "u1", "--json").stdout) if card["id"] != cards["u1"]]
-    ready = {"workspace": load_workspace(extended_workspace), "engine": open_store(stored.location)}
+    engine = open_store(stored.location)
+    ready = {"workspace": load_workspace(extended_workspace), "engine": engine}
     request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=(cards["u1"], cards["u2"])))
     before = _calls_of(ready["engine"])
     result = run_over_cards(ready["workspace"], ready["engine"], request, Simulated())
@@ -185,6 +189,7 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
         (cards["u2"], "done", None),
     ]
     made = _calls_of(ready["engine"])
+    engine.dispose()
     assert (made.count(cards["u1"]), made.count(cards["u2"])) == (before.count(cards["u1"]), before.count(cards["u2"]) + 1)
 
 
