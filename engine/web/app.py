@@ -27,7 +27,17 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from engine.errors import CardflowError, Refused, error_json
 from engine.report.metrics import registry_for
-from engine.web import api, auth, batch_pages, card_batch_pages, card_pages, decide_pages, operations, render
+from engine.web import (
+    api,
+    auth,
+    batch_pages,
+    card_batch_pages,
+    card_pages,
+    decide_pages,
+    incident_pages,
+    operations,
+    render,
+)
 from engine.web.console import Console
 
 HERE = Path(__file__).resolve().parent
@@ -65,7 +75,7 @@ def create_app(console: Console) -> FastAPI:
         https_only=console.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (operations, auth, batch_pages, card_batch_pages, decide_pages, card_pages, api):
+    for module in (operations, auth, batch_pages, card_batch_pages, decide_pages, card_pages, incident_pages, api):
         app.include_router(module.router)
     app.add_exception_handler(CardflowError, _engine_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -138,6 +138,24 @@ SWEDISH = {
     "Process graph": "Processgraf",
     "The compiled machine under the options in force.": "Den kompilerade maskinen med inställningarna som gäller.",
     "That did not work": "Det gick inte",
+    # incidents: what needs a person
+    "Incidents": "Incidenter",
+    "Waiting longer than (ISO 8601)": "Väntar längre än (ISO 8601)",
+    "Nothing needs a person.": "Inget behöver en människa.",
+    "Oldest": "Äldsta",
+    "Show them": "Visa dem",
+    "process": "process",
+    "state": "status",
+    "trigger": "utlösare",
+    "reason": "orsak",
+    "connector": "anslutning",
+    "operation": "operation",
+    "Cards that need a person": "Kort som behöver en människa",
+    "Cards waiting too long": "Kort som väntat för länge",
+    "Calls with no answer": "Anrop utan svar",
+    "Emails not delivered": "E-post som inte levererats",
+    "Batches that stopped": "Batcher som stannat",
+    "Timers refused": "Timrar som nekats",
 }
 
 

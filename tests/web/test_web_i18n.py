@@ -105,7 +105,15 @@ def _operator_pages(client: TestClient) -> dict[str, str]:
     assert batch_id
     for path in ("/batches", f"/batches/{batch_id.group(1)}", "/cards", "/cards?state=requested", "/cards/1", "/cards/999"):
         pages[path] = client.get(path).text
-    for path in ("/outbox", "/outbox?status=pending", "/options", "/graph", f"/graph/{ORDER}"):
+    for path in (
+        "/outbox",
+        "/outbox?status=pending",
+        "/options",
+        "/graph",
+        f"/graph/{ORDER}",
+        "/incidents",
+        "/incidents?waiting=PT1S",
+    ):
         pages[path] = client.get(path).text
     return pages
 

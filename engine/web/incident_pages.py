@@ -1,0 +1,52 @@
+"""The incidents page: what needs a person (`engine.report.incidents`), grouped, each group with its
+count, its oldest moment, what to do and where to look (the same as `cardflow incidents`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from engine.clock import moment, now, stamp
+from engine.definitions.timers import BadDuration, parse_duration
+from engine.errors import UsageError
+from engine.report.incidents import Incident, incidents_in
+from engine.store import db
+from engine.store.queries import Row
+from engine.web import render
+from engine.web.auth import desk
+from engine.web.console import console_of
+
+router = APIRouter(include_in_schema=False)  # pages, not the API
+#: Each group's heading, by its kind (engine.web.i18n has them in Swedish).
+TITLES = {
+    "cards": "Cards that need a person",
+    "waiting": "Cards waiting too long",
+    "calls": "Calls with no answer",
+    "emails": "Emails not delivered",
+    "batches": "Batches that stopped",
+    "timers": "Timers refused",
+}
+Operator = Annotated[Row, Depends(desk("batch"))]
+
+
+@router.get("/incidents")
+def incidents_page(request: Request, user: Operator, waiting: str = "P14D") -> Response:
+    """Every group of what needs a person; cards not moved for longer than `waiting` (ISO 8601) wait too long."""
+    try:
+        since = stamp(moment(now()) - parse_duration(waiting))
+    except BadDuration as error:
+        raise UsageError(f"waiting longer than: {error}") from None
+    console = console_of(request)
+    with db.reading(console.engine) as connection:
+        groups = incidents_in(console.workspace, connection, since)
+    shown = [{**group.as_json(), "title": TITLES[group.kind], "link": _link(group)} for group in groups]
+    return render.page(request, "incidents.html", {"groups": shown, "waiting": waiting})
+
+
+def _link(group: Incident) -> str | None:
+    """Where the console shows the group's rows."""
+    details: dict[str, Any] = group.details
+    if group.kind in ("cards", "waiting"):
+        return f"/cards?state={details['state']}"
+    return {"emails": "/outbox?status=failed", "batches": "/batches"}.get(group.kind)
