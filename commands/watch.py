@@ -32,15 +32,9 @@ def incidents(waiting: str, workspace: str | None, db: str | None, as_json: bool
 
     --json: [{kind, count, oldest, what, ..., actions}] (kind: cards, waiting, calls, emails, batches, timers)
     """
-    from engine.clock import moment, now, stamp
-    from engine.definitions.timers import BadDuration, parse_duration
-    from engine.errors import UsageError
-    from engine.report.incidents import incidents_in
+    from engine.report.incidents import incidents_in, waiting_since
 
-    try:
-        since = stamp(moment(now()) - parse_duration(waiting))
-    except BadDuration as error:
-        raise UsageError(f"--waiting-longer-than: {error}") from None
+    since = waiting_since(waiting, "--waiting-longer-than")
     found = open_workspace(workspace)
     with open_reading(db) as connection:
         groups = incidents_in(found, connection, since)

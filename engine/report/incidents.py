@@ -13,13 +13,17 @@ and the commands that apply:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.clock import moment, now, stamp
 from engine.definitions.model import Workspace
 from engine.definitions.shortcuts import shortcuts
+from engine.definitions.timers import BadDuration, parse_duration
+from engine.errors import UsageError
 from engine.store import incidents, outbox
 
 #: At most this many batch ids are named in the `batches` group.
@@ -42,6 +46,15 @@ class Incident:
         return {**shown, **self.details, "actions": list(self.actions)}
 
 
+def waiting_since(duration: str, named: str) -> str:
+    """The moment `duration` (ISO 8601) ago: a card not moved since then waits too long; `named` is the
+    option or field the duration came from, for the error."""
+    try:
+        return stamp(moment(now()) - parse_duration(duration))
+    except BadDuration as error:
+        raise UsageError(f"{named}: {error}") from None
+
+
 def incidents_in(workspace: Workspace, connection: Connection, waiting_since: str) -> list[Incident]:
     """Every group of what needs a person in the store, by kind; cards not moved since `waiting_since` wait too long."""
     return [
@@ -61,16 +74,17 @@ def _cards(workspace: Workspace, connection: Connection) -> list[Incident]:
         for state in process.states.values()
         if state.incident
     }
+    offered = shortcuts(workspace)
     found = []
     for process, state, trigger, reason, count, oldest in incidents.cards_in(connection, sorted(marked)):
         details = {"process": process, "state": state, "trigger": trigger, "reason": reason}
-        found.append(Incident("cards", count, oldest, str(marked[process, state]), _actions(workspace, process, state), details))
+        actions = _actions(workspace, offered, process, state)
+        found.append(Incident("cards", count, oldest, str(marked[process, state]), actions, details))
     return found
 
 
-def _actions(workspace: Workspace, process: str, state: str) -> tuple[str, ...]:
-    """The commands a person runs on such a card: each trigger offered to people that moves it on."""
-    offered = shortcuts(workspace)
+def _actions(workspace: Workspace, offered: Collection[str], process: str, state: str) -> tuple[str, ...]:
+    """The commands a person runs on such a card: each trigger `offered` to people that moves it on."""
     leaving = [t.trigger for t in workspace.processes[process].transitions if state in t.source and t.trigger in offered]
     commands = [f"cardflow {trigger} CARD... --as YOU" for trigger in dict.fromkeys(leaving)]
     return (*commands, f"cardflow cards --process {process} --state {state}")

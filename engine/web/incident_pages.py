@@ -7,10 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from engine.clock import moment, now, stamp
-from engine.definitions.timers import BadDuration, parse_duration
-from engine.errors import UsageError
-from engine.report.incidents import Incident, incidents_in
+from engine.report.incidents import Incident, incidents_in, waiting_since
 from engine.store import db
 from engine.store.queries import Row
 from engine.web import render
@@ -33,10 +30,7 @@ Operator = Annotated[Row, Depends(desk("batch"))]
 @router.get("/incidents")
 def incidents_page(request: Request, user: Operator, waiting: str = "P14D") -> Response:
     """Every group of what needs a person; cards not moved for longer than `waiting` (ISO 8601) wait too long."""
-    try:
-        since = stamp(moment(now()) - parse_duration(waiting))
-    except BadDuration as error:
-        raise UsageError(f"waiting longer than: {error}") from None
+    since = waiting_since(waiting, "waiting longer than")
     console = console_of(request)
     with db.reading(console.engine) as connection:
         groups = incidents_in(console.workspace, connection, since)
