@@ -8,6 +8,9 @@ from sqlalchemy import Connection, update
 from engine.store import db
 from engine.store.queries import Row
 
+#: What a batch can be: being run (or killed while it ran), run to its end, or stopped short.
+STATUSES = ("running", "complete", "incomplete")
+
 
 def add_batch(connection: Connection, record: Row) -> None:
     """Write the row of a batch that starts (status running)."""

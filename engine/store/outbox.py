@@ -8,6 +8,9 @@ from sqlalchemy import Connection, Engine, func, or_, select, update
 from engine.store import db, dialect, queries
 from engine.store.queries import Row
 
+#: What an email can be: waiting to be sent (again), sent, or failed for good.
+STATUSES = ("pending", "sent", "failed")
+
 
 def due_emails(engine: Engine, limit: int | None, at: str | None) -> list[int]:
     """The ids of the pending emails, oldest first: those whose next attempt is due at `at` (every one when None)."""

@@ -374,14 +374,6 @@ def list_outbox(connection: Connection, status: str | None = None) -> list[Row]:
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def recent_outbox(connection: Connection, status: str | None = None, limit: int = 200) -> list[Row]:
-    """The newest `limit` emails of the outbox (with `status`, when given), newest first."""
-    query = select(db.outbox).order_by(db.outbox.c.id.desc()).limit(limit)
-    if status:
-        query = query.where(db.outbox.c.status == status)
-    return [dict(row._mapping) for row in connection.execute(query)]
-
-
 def order_counts(connection: Connection, card_ids: Sequence[int]) -> dict[int, int]:
     """How many orders the bureau answered for each card, refused or accepted: each is spent (refused,
     or accepted and then failed in production), so the card's next order gets a new key."""

@@ -4,9 +4,10 @@ each was set) and the process graphs (Mermaid, rendered in the page by the vendo
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine.batch.actions import act
@@ -18,47 +19,64 @@ from engine.errors import Refused, UsageError
 from engine.report.explain import card_story, render_story
 from engine.report.graphs import mermaid
 from engine.report.tables import option_rows, outbox_row
-from engine.store import db, queries
+from engine.store import batches, db, outbox, pages
 from engine.store.queries import Row
-from engine.web import render
+from engine.web import paging, render
 from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
-SHOWN = 200
 Operator = Annotated[Row, Depends(desk("batch"))]
 CardReader = Annotated[Row, Depends(desk("cards"))]
 
 
 @router.get("/cards")
 def cards_page(
-    request: Request, user: CardReader, state: str = "", holder: str = "", batch: str = "", action: str = ""
+    request: Request,
+    user: CardReader,
+    state: str = "",
+    holder: str = "",
+    batch: str = "",
+    process: str = "",
+    updated_from: Annotated[date | None, Query()] = None,
+    updated_to: Annotated[date | None, Query()] = None,
+    order: str = "",
+    after: str = "",
+    before: str = "",
+    action: str = "",
 ) -> Response:
-    """Cards matching the filters, oldest first (the first 200); with `action`, only those waiting
-    in a state that action process acts on (its link on the home page)."""
+    """Cards matching the filters (the days of their last move both included), a page at a time in
+    the order they were made; with `action`, only those waiting in a state that action process acts
+    on (its link on the home page)."""
     console = console_of(request)
-    process = _card_process(console, action) if action else None
-    filters = {"state": state or None, "user": holder or None, "batch": batch or None}
+    acting = _card_process(console, action) if action else None
+    if process:
+        console.workspace.process(process)  # an unknown name is a usage error with a suggestion
+    filters = pages.card_filters(
+        process=process,
+        state=state,
+        user=holder,
+        batch=batch,
+        updated_from=updated_from,
+        updated_to=updated_to,
+        waiting=acting_states(console.workspace, acting) if acting else None,
+    )
     with db.reading(console.engine) as connection:
-        if process is None:
-            found = queries.find_cards(connection, **filters, limit=SHOWN + 1)
-        else:
-            found = [
-                card
-                for owner, states in acting_states(console.workspace, process).items()
-                for card in queries.find_cards(connection, **filters, process=owner, states=states, limit=SHOWN + 1)
-            ]
-            found.sort(key=lambda card: card["id"])
-    states = sorted({name for p in console.workspace.processes.values() for name in p.states})
+        found = pages.cards(connection, filters, paging.window(after, before, order, "oldest"))
     context = {
-        "cards": found[:SHOWN],
-        "more": len(found) > SHOWN,
+        "cards": found.rows,
+        "pager": paging.links("/cards", request.query_params, found),
         "state": state,
         "holder": holder,
         "batch": batch,
-        "states": states,
-        "action": process,
+        "process": process,
+        "updated_from": updated_from or "",
+        "updated_to": updated_to or "",
+        "order": order or "oldest",
+        "states": sorted({name for p in console.workspace.processes.values() for name in p.states}),
+        "processes": [p for p in console.workspace.processes.values() if p.kind == "batch"],
+        "action": acting,
     }
     return render.page(request, "cards.html", context)
 
@@ -140,19 +158,44 @@ def card_action(
 
 
 @router.get("/outbox")
-def outbox_page(request: Request, user: Operator, status: str = "") -> Response:
-    """The newest emails of the outbox and their delivery status."""
+def outbox_page(
+    request: Request, user: Operator, status: str = "", order: str = "", after: str = "", before: str = ""
+) -> Response:
+    """The emails of the outbox and their delivery status, a page at a time, newest first unless asked."""
+    if status and status not in outbox.STATUSES:
+        raise UsageError(f"status must be one of {', '.join(outbox.STATUSES)}, not {status!r}")
     with db.reading(console_of(request).engine) as connection:
-        emails = [outbox_row(row) for row in queries.recent_outbox(connection, status or None, SHOWN)]
-    return render.page(request, "outbox.html", {"emails": emails, "status": status})
+        found = pages.emails(connection, status or None, paging.window(after, before, order, "newest"))
+    context = {
+        "emails": [outbox_row(row) for row in found.rows],
+        "pager": paging.links("/outbox", request.query_params, found),
+        "status": status,
+        "statuses": outbox.STATUSES,
+        "order": order or "newest",
+    }
+    return render.page(request, "outbox.html", context)
 
 
 @router.get("/batches")
-def batches_page(request: Request, user: Operator) -> Response:
-    """Every batch run so far, newest first, with its status and counts."""
-    with db.reading(console_of(request).engine) as connection:
-        found = list(reversed(queries.list_batches(connection)))
-    return render.page(request, "batches.html", {"batches": found})
+def batches_page(
+    request: Request, user: Operator, status: str = "", process: str = "", order: str = "", after: str = "", before: str = ""
+) -> Response:
+    """The batches run so far with their status and counts, a page at a time, newest first unless asked."""
+    console = console_of(request)
+    if process:
+        console.workspace.process(process)
+    with db.reading(console.engine) as connection:
+        found = pages.batches(connection, status or None, process or None, paging.window(after, before, order, "newest", 2))
+    context = {
+        "batches": found.rows,
+        "pager": paging.links("/batches", request.query_params, found),
+        "status": status,
+        "statuses": batches.STATUSES,
+        "process": process,
+        "processes": list(console.workspace.processes.values()),
+        "order": order or "newest",
+    }
+    return render.page(request, "batches.html", context)
 
 
 @router.get("/options")

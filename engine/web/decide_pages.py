@@ -16,9 +16,10 @@ from engine.batch.offers import desks, is_batch_order, startable, triggers_of_ro
 from engine.definitions.model import Process
 from engine.errors import Refused, UsageError
 from engine.report.explain import card_story
-from engine.store import db, queries
+from engine.store import db, pages, queries
+from engine.store.pages import Page, Window
 from engine.store.queries import Row
-from engine.web import render
+from engine.web import paging, render
 from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
 from engine.web.console import Console, console_of
@@ -27,17 +28,14 @@ router = APIRouter(include_in_schema=False)  # pages, not the API
 Approver = Annotated[Row, Depends(desk("decide"))]
 
 
-def open_requests(console: Console, limit: int = 500) -> tuple[list[Row], dict[str, Row]]:
-    """The cards waiting for an approver's decision, oldest first, and the people they name."""
+def open_requests(console: Console, window: Window) -> tuple[Page, dict[str, Row]]:
+    """A page of the cards waiting for an approver's decision, and the people they name."""
+    waiting = decision_states(console.workspace, desks(console.workspace).decide)
     with db.reading(console.engine) as connection:
-        found = [
-            card
-            for process, states in decision_states(console.workspace, desks(console.workspace).decide).items()
-            for card in queries.find_cards(connection, process=process, states=states, limit=limit)
-        ]
-        people = queries.users_by_id(connection, {card["user_id"] for card in found} | {card["requested_by"] for card in found})
-    found.sort(key=lambda card: card["id"])
-    return found[:limit], people
+        found = pages.cards(connection, pages.card_filters(waiting=waiting), window)
+        named = {card["user_id"] for card in found.rows} | {card["requested_by"] for card in found.rows}
+        people = queries.users_by_id(connection, named)
+    return found, people
 
 
 def start_page(process: Process) -> str:
@@ -50,21 +48,23 @@ def home(request: Request, user: SignedIn) -> Response:
     """The home page, "What do you want to do?": the processes the user's roles may start, the pages
     they may read, and for an approver the requests waiting (a postponed one stays there)."""
     approver = desks(console_of(request).workspace).of(user["roles"])["decide"]
-    waiting, people = open_requests(console_of(request), 10) if approver else ([], {})
+    waiting, people = open_requests(console_of(request), Window(size=10)) if approver else (None, {})
     processes = [(process, start_page(process)) for process in startable(console_of(request).workspace, user["roles"])]
     context = {
         "processes": processes,
-        "waiting": waiting,
+        "waiting": waiting.rows if waiting else [],
         "people": people,
     }
     return render.page(request, "home.html", context)
 
 
 @router.get("/requests")
-def requests_page(request: Request, user: Approver) -> Response:
-    """The open requests, one row each, oldest first."""
-    found, people = open_requests(console_of(request))
-    return render.page(request, "requests.html", {"requests": found, "people": people})
+def requests_page(request: Request, user: Approver, order: str = "", after: str = "", before: str = "") -> Response:
+    """The open requests, one row each, a page at a time, oldest first unless asked."""
+    found, people = open_requests(console_of(request), paging.window(after, before, order, "oldest"))
+    pager = paging.links("/requests", request.query_params, found)
+    context = {"requests": found.rows, "people": people, "pager": pager, "order": order or "oldest"}
+    return render.page(request, "requests.html", context)
 
 
 def _approval_context(request: Request, card_id: int, problem: str | None = None) -> dict[str, object]:

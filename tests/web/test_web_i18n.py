@@ -129,8 +129,9 @@ def _approver_pages(client: TestClient) -> dict[str, str]:
 
 
 def _main(client: TestClient, path: str) -> str:
-    """The page's own part, without the card's story (`cardflow explain`'s text names the symbolic name)."""
-    return client.get(path).text.split("</header>")[1].split('<div class="story"')[0]
+    """The page's own part as a reader sees it: without the card's story (`cardflow explain`'s text
+    names the symbolic name) and the values a form sends (a filter sends the symbolic name)."""
+    return re.sub(r' value="[^"]*"', "", client.get(path).text.split("</header>")[1].split('<div class="story"')[0])
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""Paging the console's lists: the query's `after`/`before` cursors and `order` as a store window
+(`engine.store.pages`), and the links of a page (first, previous, next) keeping every other filter.
+
+A cursor is the edge row's key as base64url JSON, opaque to the reader; one the console did not
+write (edited by hand, cut short) is a usage error that says to start from the first page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from engine.errors import UsageError
+from engine.store.pages import Key, Page, Window
+
+ORDERS = ("oldest", "newest")
+#: Rows on one page of a list.
+PAGE_SIZE = 50
+_LARGEST = 2**63 - 1
+
+
+def cursor(key: Key) -> str:
+    """The key as a cursor a link carries."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def key_of(text: str, arity: int) -> Key:
+    """The key a cursor carries: `arity` strings or integers, else a usage error."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity or not all(_plain(value) for value in values):
+        raise UsageError("this page's link is damaged: open the list again from its first page")
+    return tuple(values)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int) and abs(value) <= _LARGEST)
+
+
+def window(after: str, before: str, order: str, default: str, arity: int = 1) -> Window:
+    """The window a list's query asks for (`order` empty: the list's `default`)."""
+    chosen = order or default
+    if chosen not in ORDERS:
+        raise UsageError(f"order must be {' or '.join(ORDERS)}, not {order!r}")
+    if after and before:
+        raise UsageError("a page is either after or before a row, not both: open the list again from its first page")
+    return Window(
+        after=key_of(after, arity) if after else None,
+        before=key_of(before, arity) if before else None,
+        newest_first=chosen == "newest",
+        size=PAGE_SIZE,
+    )
+
+
+def links(path: str, query: Mapping[str, str], page: Page) -> dict[str, Any]:
+    """What a page's pager shows: the rows' place (first, last, total) and the links to the first,
+    previous and next pages, each keeping the query's filters and order."""
+    kept = {name: value for name, value in query.items() if name not in ("after", "before") and value}
+
+    def to(**edge: str) -> str:
+        return f"{path}?{urlencode({**kept, **edge})}" if kept or edge else path
+
+    return {
+        "first": page.skipped + 1 if page.rows else 0,
+        "last": page.skipped + len(page.rows),
+        "total": page.total,
+        "start": to() if page.skipped else None,
+        "previous": to(before=cursor(page.earlier)) if page.earlier is not None else None,
+        "next": to(after=cursor(page.later)) if page.later is not None else None,
+    }
