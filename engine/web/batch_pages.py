@@ -33,6 +33,8 @@ from engine.web.jobs import KEPT_RESULTS, Job
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 PAGE_SIZE = 50
+#: The confirmation shows the counts per outcome and this many users' rows.
+CONFIRMATION_ROWS = 50
 #: A selection of more users than this (or "every user found") runs in the background.
 WAIT_FOR_AT_MOST = 100
 Operator = Annotated[Row, Depends(desk("batch"))]
@@ -139,7 +141,8 @@ async def confirm(request: Request, name: str, user: Operator) -> Response:
         "search": search,
         "production_type": run_request.production_type,
         "batch_id": new_batch_id(),
-        "shown": planned.results[:KEPT_RESULTS],
+        "shown": planned.results[:CONFIRMATION_ROWS],
+        "nothing_to_do": planned.counts["skipped"] == planned.total,
     }
     return render.page(request, "confirm.html", context)
 

@@ -101,6 +101,7 @@ async def confirm_cards(request: Request, name: str, user: Operator) -> Response
         "process": process,
         "plan": planned,
         "counts": dict(planned.counts),
+        "nothing_to_do": all(result.status == "refused" for result in planned.results),
         "run": run_request,
         "trigger": trigger,
         "batch_id": new_batch_id(),

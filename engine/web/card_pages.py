@@ -4,10 +4,9 @@ each was set) and the process graphs (Mermaid, rendered in the page by the vendo
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine.batch.actions import act
@@ -39,8 +38,8 @@ def cards_page(
     holder: str = "",
     batch: str = "",
     process: str = "",
-    updated_from: Annotated[date | None, Query()] = None,
-    updated_to: Annotated[date | None, Query()] = None,
+    updated_from: str = "",
+    updated_to: str = "",
     order: str = "",
     after: str = "",
     before: str = "",
@@ -58,8 +57,8 @@ def cards_page(
         state=state,
         user=holder,
         batch=batch,
-        updated_from=updated_from,
-        updated_to=updated_to,
+        updated_from=paging.day(updated_from, "updated from"),
+        updated_to=paging.day(updated_to, "updated to"),
         waiting=acting_states(console.workspace, acting) if acting else None,
     )
     with db.reading(console.engine) as connection:
@@ -71,8 +70,8 @@ def cards_page(
         "holder": holder,
         "batch": batch,
         "process": process,
-        "updated_from": updated_from or "",
-        "updated_to": updated_to or "",
+        "updated_from": updated_from,
+        "updated_to": updated_to,
         "order": order or "oldest",
         "states": sorted({name for p in console.workspace.processes.values() for name in p.states}),
         "processes": [p for p in console.workspace.processes.values() if p.kind == "batch"],

@@ -68,7 +68,11 @@ SWEDISH = {
     "Message": "Meddelande",
     "Emails": "E-post",
     "{template} to {to}": "{template} till {to}",
-    "The first {shown} of {total} users are shown.": "De första {shown} av {total} användare visas.",
+    "The first {shown} of {total} users are shown; {hidden} are not.": (
+        "De första {shown} av {total} användare visas; {hidden} visas inte."
+    ),
+    "Nothing to do: every selected user would be skipped.": "Inget att göra: alla valda användare skulle hoppas över.",
+    "Nothing to do: every ticked card would be refused.": "Inget att göra: alla markerade kort skulle nekas.",
     "created": "skapat",
     "skipped": "hoppades över",
     "deferred": "väntar",

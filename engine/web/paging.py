@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,6 +44,14 @@ def _plain(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, str) or (isinstance(value, int) and abs(value) <= _LARGEST)
+
+
+def day(text: str, named: str) -> date | None:
+    """The day a date field gives (YYYY-MM-DD), None when it is empty, else a usage error naming the field."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise UsageError(f"{named}: {text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def window(after: str, before: str, order: str, default: str, arity: int = 1) -> Window:

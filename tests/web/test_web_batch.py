@@ -231,3 +231,42 @@ def test_a_running_batch_shows_its_progress(client: TestClient) -> None:
     console.jobs.jobs["B-slow"].result = None
     html = client.get("/batches/B-slow").text
     assert 'hx-get="/batches/B-slow/progress" hx-trigger="every 1s"' in html and "0 of 10 users done" in html
+
+
+def test_a_large_confirmation_shows_counts_the_first_rows_and_next_at_the_top_and_the_end(
+    client: TestClient, store: Engine
+) -> None:
+    """120 users more in Sales (a tenth inactive): the counts per outcome, 50 rows, how many are not
+    shown, and Next and Cancel above the table and again below it."""
+    rows = [
+        {"id": f"s{n:03d}", "name": f"Seller {n}", "email": f"s{n}@example.com", "state": "inactive" if n % 10 == 0 else "active"}
+        for n in range(120)
+    ]
+    with store.begin() as connection:
+        queries.upsert_users(
+            connection, [{**row, "roles": "[]", "attributes": '{"department": "Sales"}', "updated_at": "x"} for row in rows]
+        )
+    sign_in(client, "op1")
+    html = client.post(f"{ORDER}/confirm", data={"csrf": csrf_of(client), "department": "Sales", "everyone": "1"}).text
+    counts = dict(
+        re.findall(
+            r'<span class="pill">(?:<span class="state" translate="no">)?(\w+)(?:</span>)?: <span translate="no">(\d+)</span>',
+            html,
+        )
+    )
+    assert counts == {"processing": "111", "skipped": "13"}  # 108 + u01..u03 made; 12 inactive + the inactive of the template
+    assert html.count("<tr class=") == 50
+    assert "The first 50 of 124 users are shown; 74 are not." in html
+    table, again = (
+        html.index('<table class="plan">'),
+        html.index('<button type="submit" form="next" class="primary">Next</button>'),
+    )
+    assert html.index('<form id="next"') < table < again and html.index('<form id="cancel"') < table < html.index('form="cancel"')
+
+
+def test_a_confirmation_with_nothing_to_do_offers_no_next(client: TestClient) -> None:
+    """Every selected user would be skipped (inactive): the plan says so and offers Cancel only."""
+    sign_in(client, "op1")
+    html = confirm(client, ORDER, ["u05"])
+    assert "Nothing to do: every selected user would be skipped." in html
+    assert 'id="next"' not in html and 'form="next"' not in html and 'id="cancel"' in html

@@ -190,7 +190,7 @@ def test_next_runs_the_batch_over_the_ticked_cards(operator: TestClient, console
 def test_cancel_of_a_batch_over_cards_writes_nothing(operator: TestClient, console: Console) -> None:
     """Cancel on the confirmation goes back to BATCH ORDERS: no batch, no card moved."""
     confirm = confirm_many(operator, [1]).text  # type: ignore[attr-defined]
-    assert '<form method="get" action="/batch">' in confirm and ">Cancel</button>" in confirm
+    assert '<form id="cancel" method="get" action="/batch">' in confirm and ">Cancel</button>" in confirm
     assert "The process was closed; nothing was written." in operator.get("/batch", params={"cancelled": "1"}).text
     assert state_of(console, 1) == "produced"
 
