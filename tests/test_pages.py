@@ -129,3 +129,13 @@ def test_a_page_past_the_last_row_is_empty_and_offers_the_way_back(store: Engine
     assert (page.rows, page.total, page.earlier, page.later) == ([], 137, None, None)
     assert [card["id"] for card in previous.rows] == list(range(128, 138))
     assert (previous.skipped, previous.later) == (127, (137,))
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_the_last_page_holds_the_last_rows_in_the_order_shown(store: Engine, newest_first: bool) -> None:
+    """A full page, whatever the total (keyset pages do not fall on multiples of their size)."""
+    with db.reading(store) as connection:
+        last = pages.cards(connection, [], Window(last=True, newest_first=newest_first, size=10))
+    expected = list(range(10, 0, -1)) if newest_first else list(range(128, 138))
+    assert [card["id"] for card in last.rows] == expected
+    assert (last.total, last.skipped, last.later, last.earlier is not None) == (137, 127, None, True)

@@ -23,12 +23,14 @@ BATCH_COLUMNS = ("id", "process", "actor", "status", "created", "skipped", "crea
 
 @dataclass(frozen=True)
 class Window:
-    """Which page: the `size` rows `after` (or `before`) a key in the order shown, newest or oldest first."""
+    """Which page: the `size` rows `after` (or `before`) a key in the order shown, or the `last` of
+    them, newest or oldest first."""
 
     after: Key | None = None
     before: Key | None = None
     newest_first: bool = False
     size: int = 50
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def page_of(
     """The page of `table`'s rows matching every filter that `window` names, in `keys` order: the
     `shown` columns (the keys among them; all, when not given)."""
     columns = [table.c[name] for name in keys]
-    backward = window.before is not None
+    backward = window.before is not None or window.last
     edge = window.before if backward else window.after
     ascending = window.newest_first == backward
     query = select(*(table.c[name] for name in shown)) if shown else select(table)

@@ -52,6 +52,7 @@ SWEDISH = {
     "Nothing found.": "Inget hittades.",
     "« First page": "« Första sidan",
     "Next page ›": "Nästa sida ›",
+    "Last page »": "Sista sidan »",
     "Order": "Ordning",
     "oldest first": "äldsta först",
     "newest first": "nyaste först",

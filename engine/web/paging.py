@@ -19,6 +19,8 @@ from engine.errors import UsageError
 from engine.store.pages import Key, Page, Window
 
 ORDERS = ("oldest", "newest")
+#: The `before` of the last page's link.
+LAST = "last"
 #: Rows on one page of a list.
 PAGE_SIZE = 50
 _LARGEST = 2**63 - 1
@@ -55,7 +57,7 @@ def day(text: str, named: str) -> date | None:
 
 
 def window(after: str, before: str, order: str, default: str, arity: int = 1) -> Window:
-    """The window a list's query asks for (`order` empty: the list's `default`)."""
+    """The window a list's query asks for (`before` "last": the last page; `order` empty: the list's `default`)."""
     chosen = order or default
     if chosen not in ORDERS:
         raise UsageError(f"order must be {' or '.join(ORDERS)}, not {order!r}")
@@ -63,7 +65,8 @@ def window(after: str, before: str, order: str, default: str, arity: int = 1) ->
         raise UsageError("a page is either after or before a row, not both: open the list again from its first page")
     return Window(
         after=key_of(after, arity) if after else None,
-        before=key_of(before, arity) if before else None,
+        before=key_of(before, arity) if before and before != LAST else None,
+        last=before == LAST,
         newest_first=chosen == "newest",
         size=PAGE_SIZE,
     )
@@ -84,4 +87,5 @@ def links(path: str, query: Mapping[str, str], page: Page) -> dict[str, Any]:
         "start": to() if page.skipped else None,
         "previous": to(before=cursor(page.earlier)) if page.earlier is not None else None,
         "next": to(after=cursor(page.later)) if page.later is not None else None,
+        "end": to(before=LAST) if page.later is not None else None,
     }
