@@ -92,10 +92,11 @@ def card_filters(
     batch: str | None = None,
     updated_from: date | None = None,
     updated_to: date | None = None,
+    processes: Sequence[str] | None = None,
     waiting: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Any]:
     """The filters of a list of cards: each given value, the days of the last move (both included),
-    and with `waiting` only cards of those processes in those states."""
+    with `processes` only cards of those, and with `waiting` only cards of those processes in those states."""
     cards = db.cards.c
     found: list[Any] = [
         column == value
@@ -106,6 +107,8 @@ def card_filters(
         found.append(cards.updated_at >= updated_from.isoformat())
     if updated_to:
         found.append(cards.updated_at < (updated_to + timedelta(days=1)).isoformat())
+    if processes is not None:
+        found.append(cards.process.in_(list(processes)))
     if waiting is not None:
         found.append(or_(false(), *(and_(cards.process == p, cards.state.in_(list(s))) for p, s in waiting.items())))
     return found

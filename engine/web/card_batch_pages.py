@@ -19,16 +19,15 @@ from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_card
 from engine.batch.request import new_batch_id
 from engine.definitions.model import Process, Trigger
 from engine.errors import UsageError
-from engine.store import db, queries
+from engine.store import db, pages, queries
 from engine.store.queries import Row
-from engine.web import render
+from engine.web import paging, render
 from engine.web.auth import CsrfChecked, desk
 from engine.web.bounds import LARGEST
 from engine.web.console import Console, console_of
 from engine.web.jobs import Job
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
-SHOWN = 200
 Operator = Annotated[Row, Depends(desk("batch"))]
 
 
@@ -43,25 +42,38 @@ def cards_process(console: Console, name: str, user: Row) -> Process:
 
 @router.get("/batch/{name}/cards")
 def search_cards(
-    request: Request, name: str, user: Operator, searched: str = "", state: str = "", holder: str = "", batch: str = ""
+    request: Request,
+    name: str,
+    user: Operator,
+    searched: str = "",
+    state: str = "",
+    holder: str = "",
+    batch: str = "",
+    order: str = "",
+    after: str = "",
+    before: str = "",
 ) -> Response:
-    """The process's search page over the cards it acts on; after Search, the cards with a check box each."""
+    """The process's search page over the cards it acts on; after Search, a page of the cards with a
+    check box each."""
     console = console_of(request)
     process = cards_process(console, name, user)
     found: list[Row] = []
     people: dict[str, Row] = {}
+    pager = None
     if searched:
+        filters = pages.card_filters(state=state, user=holder, batch=batch, processes=process.acts_on)
         with db.reading(console.engine) as connection:
-            filters = {"state": state or None, "user": holder or None, "batch": batch or None}
-            found = queries.find_cards(connection, **filters, processes=process.acts_on, limit=SHOWN + 1)
-            people = queries.users_by_id(connection, {card["user_id"] for card in found})
+            page = pages.cards(connection, filters, paging.window(after, before, order, "oldest"))
+            people = queries.users_by_id(connection, {card["user_id"] for card in page.rows})
+        found, pager = page.rows, paging.links(f"/batch/{name}/cards", request.query_params, page)
     states = sorted({s for owner in process.acts_on for s in console.workspace.process(owner).states})
     context = {
         "process": process,
         "search": {"state": state, "holder": holder, "batch": batch},
         "searched": bool(searched),
-        "found": found[:SHOWN],
-        "more": len(found) > SHOWN,
+        "found": found,
+        "pager": pager,
+        "order": order or "oldest",
         "people": people,
         "states": states,
         "triggers": list(offers.person_triggers(process).values()),

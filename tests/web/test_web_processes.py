@@ -4,12 +4,15 @@ and work: "What do you want to do?", BATCH ORDERS, a card's buttons and their co
 
 from __future__ import annotations
 
+import html as html_module
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from console_helpers import csrf_of, produce, sign_in
 from fastapi.testclient import TestClient
+from sqlalchemy import insert
 
 from engine.store import db, queries
 from engine.web.app import create_app
@@ -160,6 +163,24 @@ def test_a_batch_order_over_cards_searches_cards(operator: TestClient) -> None:
     html = operator.get(f"/batch/{ACTIVATE_MANY}/cards", params={"searched": "1", "state": "produced"}).text
     assert '<input type="checkbox" name="card" value="1"' in html and 'name="card" value="2"' not in html
     assert 'value="activate" class="primary">Activate multiple cards</button>' in html
+
+
+def test_the_search_of_cards_pages_through_many(operator: TestClient, console: Console) -> None:
+    """120 produced cards more: the search shows 50 with their place and total and a link to the next
+    50 that keeps the search."""
+    rows = [
+        {"user_id": f"m{n:03d}", "process": "CardsAddonExtProdBoProcOrderMultiple", "state": "produced", "open": True,
+         "requester": "op1", "batch_id": "MANY", "created_at": "2026-12-01T08:00:00Z", "updated_at": "2026-12-01T08:00:00Z"}
+        for n in range(120)
+    ]  # fmt: skip
+    with console.engine.begin() as connection:
+        connection.execute(insert(db.cards), rows)
+    html = operator.get(f"/batch/{ACTIVATE_MANY}/cards", params={"searched": "1", "state": "produced"}).text
+    assert html.count('name="card" value=') == 50 and "1–50 of 121" in html
+    following = re.search(r'<a href="([^"]+)" rel="next">', html)
+    assert following is not None and "state=produced" in following.group(1)
+    last = operator.get(html_module.unescape(following.group(1))).text
+    assert "51–100 of 121" in last and 'name="card" value="1"' not in last
 
 
 def test_the_confirmation_shows_what_next_would_do_to_each_card(operator: TestClient, console: Console) -> None:
