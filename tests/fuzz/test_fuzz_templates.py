@@ -18,13 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutate import invoke
 from workspace_copies import copy_reference
 
-import cli
 from engine.definitions.email_samples import sample_context
 from engine.definitions.templates import PARTS, RenderError, Templates
 from engine.definitions.workspace import load_workspace
@@ -148,13 +147,12 @@ def restore(workspace: Path, name: str) -> None:
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 @given(template_texts())
 def test_validate_gives_diagnostics_never_a_traceback(workspace: Path, mutated: tuple[str, str]) -> None:
-    """`cardflow validate` on a mutated template: exit 0 or 1, each line FILE:LINE:COL: CODE message, under 2 s."""
+    """`cardflow validate` on a mutated template: exit 0 or 1, each line FILE:LINE:COL: CODE message,
+    under 2 s of processor time (a wall clock fails on a loaded machine, not on a slow validate)."""
     name, text = mutated
     written(workspace, name, text)
     try:
-        started = time.monotonic()
-        result = CliRunner().invoke(cli.cli, ["validate", "--workspace", str(workspace)], catch_exceptions=False)
-        elapsed = time.monotonic() - started
+        result, elapsed = invoke("validate", "--workspace", str(workspace))
     finally:
         restore(workspace, name)
     assert result.exit_code in (0, 1), result.output
@@ -168,7 +166,8 @@ def test_validate_gives_diagnostics_never_a_traceback(workspace: Path, mutated: 
 def test_rendering_gives_an_email_or_a_render_error_at_a_line(
     workspace: Path, mutated: tuple[str, str], locale: str | None
 ) -> None:
-    """Rendering a mutated template as a batch does: the email, or one RenderError line naming the template; under 2 s."""
+    """Rendering a mutated template as a batch does: the email, or one RenderError line naming the
+    template; under 2 s of processor time."""
     name, text = mutated
     template = Path(name).name.split(".")[0]
     folder = Path(tempfile.mkdtemp(prefix="render-", dir=workspace))
@@ -176,14 +175,14 @@ def test_rendering_gives_an_email_or_a_render_error_at_a_line(
         shutil.copytree(workspace / "templates" / "email", folder / "templates" / "email")
         (folder / "templates" / "email" / name).write_bytes(text.encode("utf-8", "surrogatepass"))
         templates = Templates(folder / "templates" / "email")
-        started = time.monotonic()
+        started = time.process_time()
         try:
             rendered = templates.render(template, sample_context(KIND[template], locale, fields=FIELDS), locale)
         except RenderError as error:
             assert "\n" not in error.message and template in error.message, error.message
         else:
             assert "\n" not in rendered.subject and len(rendered.text) <= 4 * 1024 * 1024
-        elapsed = time.monotonic() - started
+        elapsed = time.process_time() - started
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert elapsed < SECONDS, (elapsed, name)
