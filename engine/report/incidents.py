@@ -91,12 +91,9 @@ def _actions(workspace: Workspace, offered: Collection[str], process: str, state
 
 
 def _waiting(workspace: Workspace, connection: Connection, since: str) -> list[Incident]:
-    pairs = sorted(
-        (process.symbolic_name, state.name)
-        for process in workspace.processes.values()
-        for state in process.states.values()
-        if not (state.final or state.incident)
-    )
+    states = [(process.symbolic_name, state) for process in workspace.processes.values() for state in process.states.values()]
+    pairs = sorted((process, state.name) for process, state in states if not (state.final or state.incident))
+    timed = [(process, state.name) for process, state in states if state.timers]
     return [
         Incident(
             "waiting",
@@ -106,7 +103,7 @@ def _waiting(workspace: Workspace, connection: Connection, since: str) -> list[I
             (f"cardflow cards --process {process} --state {state}", "cardflow explain CARD"),
             {"process": process, "state": state},
         )
-        for process, state, count, oldest in incidents.waiting(connection, pairs, since)
+        for process, state, count, oldest in incidents.waiting(connection, pairs, since, timed)
     ]
 
 
