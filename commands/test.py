@@ -160,22 +160,40 @@ def matrix(name: str, workspace: str | None, sets: tuple[str, ...], as_json: boo
 
 @click.command()
 @click.argument("card", type=int)
+@click.option(
+    "--format",
+    "shape",
+    type=click.Choice(["text", "mermaid", "html"]),
+    default="text",
+    show_default=True,
+    help="text: the story in sentences; mermaid: the card's path on its process graph (its moves numbered on "
+    "the edges, the states it passed through and the one it is in marked); html: one page with both, each move "
+    "opening on its decision trace (save it: `> card.html`).",
+)
 @workspace_option
 @db_option
 @json_option
-def explain(card: int, workspace: str | None, db: str | None, as_json: bool) -> None:
+def explain(card: int, shape: str, workspace: str | None, db: str | None, as_json: bool) -> None:
     """Tell the story of a card: each step, who did it, and why it went where it did.
 
-    A step the system did is told by the name of its process in the workspace."""
+    A step the system did is told by the name of its process in the workspace. The path is drawn on the
+    machine compiled for the options the card's batch ran with."""
     from engine.report.explain import card_story, render_story
+    from engine.report.paths import card_path, mermaid_path
+    from engine.report.story_page import story_page
 
     with open_reading(db) as connection:
         story = card_story(connection, card)
-    if as_json:
-        click.echo(json_text(story))
-        return
-    processes = open_workspace(workspace, valid=False).processes.values()
-    click.echo(render_story(story, {process.symbolic_name: process.name for process in processes}))
+        if as_json:
+            click.echo(json_text(story))
+            return
+        found = open_workspace(workspace, valid=shape != "text")
+        path = card_path(found, connection, story) if shape != "text" else None
+    names = {process.symbolic_name: process.name for process in found.processes.values()}
+    if path is None:
+        click.echo(render_story(story, names))
+    else:
+        click.echo(mermaid_path(path) if shape == "mermaid" else story_page(story, path, names))
 
 
 COMMANDS: list[click.Command] = [test_command, diff, matrix, explain]

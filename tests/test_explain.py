@@ -60,3 +60,44 @@ def test_explain_unknown_card(run: Run) -> None:
     db.connect(os.environ.get("CARDFLOW_DB") or "cardflow.db").dispose()  # the store under test, made
     result = run("explain", "99")
     assert result.exit_code == 2 and result.stderr.strip() == "cardflow: unknown card 99"
+
+
+@pytest.fixture
+def approval_off_again(story: str, workspace: Path) -> None:
+    """The approval step is switched off after the card ran with it on."""
+    rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
+    rules.write_text(rules.read_text().replace("    default: false\n    value: true\n", "    default: false\n", 1))
+
+
+def test_the_path_is_drawn_on_the_machine_its_batch_ran_on(approval_off_again: None, run: Run, workspace: Path) -> None:
+    """Mermaid: the moves numbered on their edges, the states passed through marked, the card's own
+    state current; the approval step is drawn although the options in force no longer have it."""
+    result = run("explain", "1", "--format", "mermaid", "--workspace", str(workspace))
+    assert result.exit_code == 0, result.stderr
+    diagram = result.stdout.splitlines()
+    assert diagram[0] == "stateDiagram-v2"
+    assert "    registered --> requested : 1 · start" in diagram
+    assert "    requested --> processing : 2 · approve" in diagram
+    assert "    processing --> ordered : 3 · order [bureau.accepted]" in diagram
+    assert "    processing --> aborted : abort" in diagram  # not taken: no number
+    marked = [line.split()[1:] for line in diagram if line.startswith("    class ")]
+    assert marked == [["registered", "visited"], ["requested", "visited"], ["processing", "visited"], ["ordered", "current"]]
+    drawn_now = run("graph", ORDER, "--workspace", str(workspace)).stdout
+    assert "requested" not in drawn_now  # the options in force have no approval step
+
+
+def test_the_story_as_one_page(story: str, run: Run, workspace: Path) -> None:
+    """HTML: the path, each move a timeline entry opening on why (the guard and the values it read),
+    Mermaid inlined so the page needs nothing else."""
+    result = run("explain", "1", "--format", "html", "--workspace", str(workspace))
+    assert result.exit_code == 0, result.stderr
+    page = result.stdout
+    assert '<pre class="mermaid">stateDiagram-v2' in page and "class ordered current" in page
+    assert page.count("<details") == 3 and "<details open><summary>" in page
+    assert "because `bureau.accepted` is true" in page.replace("&#96;", "`")
+    assert "<script src=" not in page and len(page) > 1_000_000  # the vendored script, inlined
+
+
+def test_a_format_that_is_not_one_is_a_usage_error(story: str, run: Run) -> None:
+    result = run("explain", "1", "--format", "svg")
+    assert result.exit_code == 2 and "'svg' is not one of 'text', 'mermaid', 'html'" in result.stderr

@@ -5,7 +5,6 @@ crash between a commit and its send, or after the other side did not answer (wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
@@ -17,7 +16,7 @@ from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Workspace
-from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.options import recorded_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused
@@ -113,7 +112,7 @@ def _finish(
         missing = card["process"] if owner is None else row["process"]
         return card["state"], f"its process {missing} is not defined in this workspace"
     record = queries.get_batch(connection, row["batch_id"]) if row["batch_id"] else None
-    options = options_of(workspace, record)
+    options = recorded_options(workspace.scripts, record["options"] if record else None)
     people = queries.users_by_id(connection, [card["user_id"], row["actor"]])
     actor = system_actor(workspace) if row["actor"] == "system" else people.get(row["actor"]) or {"id": row["actor"], "roles": []}
     holder = people.get(card["user_id"]) or {"id": card["user_id"]}
@@ -125,15 +124,3 @@ def _finish(
     if done.status == PENDING:
         return card["state"], "its firing now needs another call (see `cardflow calls`)"
     return done.dest, None
-
-
-def options_of(workspace: Workspace, record: Row | None) -> EffectiveOptions:
-    """The options the call's batch ran with (`--set` included), else those in force."""
-    if record is None:
-        return effective_options(workspace.scripts)
-    stored = json.loads(record["options"])
-    declared = {name for script in workspace.scripts.values() for name in script.variables}
-    kept = {name: value for name, value in stored.items() if name in declared}
-    return effective_options(
-        workspace.scripts, {n: v["value"] for n, v in kept.items()}, {n: v["source"] for n, v in kept.items()}
-    )

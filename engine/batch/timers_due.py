@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import outbox_of
-from engine.batch.calls_due import options_of
 from engine.batch.results import PENDING
 from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
@@ -23,7 +22,7 @@ from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.declared import Timer
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
-from engine.definitions.options import EffectiveOptions
+from engine.definitions.options import EffectiveOptions, recorded_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.definitions.timers import duration_of, next_due
@@ -187,7 +186,7 @@ class _Firings:
         key = (process.symbolic_name, batch)
         if key not in self.made:
             record = queries.get_batch(connection, batch) if batch else None
-            options = options_of(self.workspace, record)  # those its batch ran with
+            options = recorded_options(self.workspace.scripts, record["options"] if record else None)  # its batch's
             self.made[key] = (compile_process(process, options, self.workspace.fingerprint), options)
         return self.made[key]
 

@@ -118,6 +118,17 @@ def effective_options(
     return EffectiveOptions(values)
 
 
+def recorded_options(scripts: Mapping[str, OptionScript], stored: str | None) -> EffectiveOptions:
+    """The options a batch ran with, from its row's `options` (`--set` included; a variable no longer
+    declared is dropped), else (no row) those in force."""
+    if stored is None:
+        return effective_options(scripts)
+    values = json.loads(stored)
+    declared = {name for script in scripts.values() for name in script.variables}
+    kept = {name: value for name, value in values.items() if name in declared}
+    return effective_options(scripts, {n: v["value"] for n, v in kept.items()}, {n: v["source"] for n, v in kept.items()})
+
+
 def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dict[str, Any]:
     """Parse `VAR=VALUE` items (VALUE as YAML flow), checked against each variable's type."""
     variables = {name: var for script in scripts.values() for name, var in script.variables.items()}

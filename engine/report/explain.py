@@ -60,19 +60,29 @@ def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
 
     `names` gives each process's name by its symbolic name (from the workspace), so each step, the
     system's too (the batch sync, the order-status sync), names the process that did it in words."""
+    lines = [*story_head(story), ""]
+    for headline, why in timeline(story, names):
+        lines += [headline, *(f"   {line}" for line in why), ""]
+    return "\n".join(lines + story_appendix(story))
+
+
+def story_head(story: Row) -> list[str]:
+    """What the card is: its holder, process, batch and requester; its state since when; its fields."""
     card = story["card"]
     holder = card["holder"]
-    lines = [
+    return [
         f"Card {card['id']} for {holder.get('name') or '?'} ({card['user_id']}), process {card['process']}, "
         f"batch {card['batch_id']}, requested by {card['requester']}"
         + (f", production type {card['production_type']}" if card["production_type"] else "")
         + ".",
         f"It is now '{card['state']}' ({'open' if card['open'] else 'closed'}), since {card['updated_at']}.",
         *([_field_line("Its card fields", card["fields"])] if card["fields"] else []),
-        "",
     ]
-    for number, step in enumerate(story["transitions"], 1):
-        lines += _step(number, step, names or {}, card["batch_id"])
+
+
+def story_appendix(story: Row) -> list[str]:
+    """The card's orders at the bureau, the orders no answer came for, and its emails."""
+    lines = []
     if story["orders"]:
         lines.append("Bureau orders:")
         lines += [
@@ -86,7 +96,18 @@ def render_story(story: Row, names: Mapping[str, str] | None = None) -> str:
     if story["emails"]:
         lines.append("Emails:")
         lines += [f"  {e['created_at']}  {e['template']} to {e['recipient']} ({e['status']})" for e in story["emails"]]
-    return "\n".join(lines)
+    return lines
+
+
+def timeline(story: Row, names: Mapping[str, str] | None = None) -> list[tuple[str, list[str]]]:
+    """Each move of the card as (what happened, why: the reason given, the fields set, each candidate
+    transition with its guard, the values it read and its YAML line, the bureau's answer)."""
+    made_by = story["card"]["batch_id"]
+    entries = []
+    for number, step in enumerate(story["transitions"], 1):
+        headline, *why = _step(number, step, names or {}, made_by)
+        entries.append((headline, [line.strip() for line in why if line.strip()]))
+    return entries
 
 
 def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> list[str]:
@@ -108,7 +129,6 @@ def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> lis
     if bureau:
         answer = "accepted it" if bureau["accepted"] else f"refused it: {bureau['message']}"
         lines.append(f"   The card bureau ({bureau['connector']}) was asked to produce the card and {answer}.")
-    lines.append("")
     return lines
 
 

@@ -15,8 +15,9 @@ from engine.definitions.compile import compile_process
 from engine.definitions.model import Process
 from engine.definitions.options import effective_options
 from engine.errors import Refused, UsageError
-from engine.report.explain import card_story, render_story
+from engine.report.explain import card_story, story_appendix, story_head, timeline
 from engine.report.graphs import mermaid
+from engine.report.paths import card_path, mermaid_path
 from engine.report.tables import option_rows, outbox_row
 from engine.store import batches, db, outbox, pages
 from engine.store.queries import Row
@@ -90,14 +91,20 @@ def _card_process(console: Console, name: str) -> Process:
 
 @router.get("/cards/{card_id}")
 def card_page(request: Request, card_id: CardInPath, user: CardReader, cancelled: str = "") -> Response:
-    """A card: its story in words (`explain`) and a button for each process this user may start on it now."""
+    """A card: its path on its process graph, its story as a timeline whose entries open on their
+    decision trace (`explain --format html`), and a button for each process this user may start on it now."""
     console = console_of(request)
+    names = {p.symbolic_name: p.name for p in console.workspace.processes.values()}
     with db.reading(console.engine) as connection:
         story = card_story(connection, card_id)
+        path = card_path(console.workspace, connection, story) if story["card"]["process"] in names else None
     allowed = allowed_processes(console.workspace, console.engine, card_id, user["id"])
     context = {
         "story": story,
-        "told": render_story(story, {p.symbolic_name: p.name for p in console.workspace.processes.values()}).splitlines(),
+        "head": story_head(story),
+        "diagram": mermaid_path(path) if path else None,
+        "entries": timeline(story, names),
+        "appendix": story_appendix(story),
         "processes": [console.workspace.processes[name] for name in allowed if on_one_card(console.workspace.processes[name])],
         "cancelled": bool(cancelled),
     }

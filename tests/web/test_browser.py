@@ -317,6 +317,21 @@ def test_the_process_graph_is_drawn(page: Page, serve: Callable[[], str]) -> Non
     expect(page.locator("pre.mermaid svg")).to_have_count(1)
 
 
+def test_a_cards_page_draws_its_path(page: Page, serve: Callable[[], str], store: Engine, tmp_path: Path) -> None:
+    """The card's page: its path on the process graph (its state marked current, those it passed
+    through visited) and its story as a timeline whose last entry is open on its decision trace."""
+    workspace = load_workspace(ROOT)
+    run_batch(workspace, store, RunRequest(ORDER, "op1", Selection(users=("u04",))), DropFolder(tmp_path / "orders"))
+    log_in(page, serve(), "op2")
+    page.goto(page.url.rsplit("/", 1)[0] + "/cards/1")
+    expect(page.locator("body[data-graph=drawn]")).to_have_count(1)
+    expect(page.locator("#path svg g.current")).to_have_count(1)
+    expect(page.locator("#path svg g.current")).to_contain_text("processing")
+    expect(page.locator("#path svg g.visited")).to_have_count(1)
+    expect(page.locator("ol.timeline details[open]")).to_contain_text("Taken: to 'processing'")
+    page.screenshot(path=str(SHOTS / "card-path-en.png"), full_page=True)
+
+
 def test_the_api_documentation_is_drawn(page: Page, serve: Callable[[], str]) -> None:
     """Swagger UI (served by the console, under its CSP) shows the API's routes."""
     page.goto(f"{serve()}/api/docs")
