@@ -13,13 +13,22 @@ from engine.report.paths import CardPath, mermaid_path
 from engine.store.queries import Row
 
 MERMAID = Path(__file__).resolve().parents[1] / "web" / "static" / "mermaid.min.js"
-_ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+#: The report's HTML templates (the console's pages include the timeline too).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def html_environment(*folders: Path) -> jinja2.Environment:
+    """Jinja for HTML pages: autoescaped (data renders as text), an unknown name an error, from `folders` in order."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_ENVIRONMENT = html_environment(TEMPLATES)
 
 
 def story_page(story: Row, path: CardPath, names: dict[str, str]) -> str:

@@ -8,23 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from engine.batch.actions import ActionResult
 from engine.batch.offers import desks
+from engine.report.story_page import TEMPLATES as REPORT_TEMPLATES
+from engine.report.story_page import html_environment
 from engine.web.console import console_of
 from engine.web.i18n import LANGUAGES, translate, workspace_swedish
 
-_ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_ENVIRONMENT = html_environment(Path(__file__).resolve().parent / "templates", REPORT_TEMPLATES)
 TEMPLATES = Jinja2Templates(env=_ENVIRONMENT)
 
 
