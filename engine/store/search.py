@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from engine.store import db
+from engine.store import db, pages
 from engine.store.folding import fold
+from engine.store.pages import Page, Window
 from engine.store.queries import Row, user_record
 
 USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)
@@ -58,3 +59,11 @@ def search_users(connection: Connection, search: UserSearch, *, page: int = 1, s
         return [user_record(row[:-1]) for row in rows], int(rows[0][-1]) if rows else 0
     total = int(connection.execute(select(func.count()).select_from(db.users).where(*filters)).scalar_one())
     return [], total
+
+
+def users_page(connection: Connection, search: UserSearch, window: Window) -> Page:
+    """A page of the users matching `search`, by keyset in id order, with how many match and come before it."""
+    shown = [column.name for column in USER_COLUMNS]
+    found = pages.page_of(connection, db.users, _search_filters(search), ["id"], window, shown)
+    rows = [user_record([row[name] for name in shown]) for row in found.rows]
+    return Page(rows, found.total, found.skipped, found.earlier, found.later)

@@ -8,6 +8,7 @@ a second. A large selection runs in the background and its page shows the progre
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -23,11 +24,10 @@ from engine.definitions.options import effective_options
 from engine.errors import UsageError
 from engine.store import db, queries
 from engine.store.queries import Row
-from engine.store.search import UserSearch, search_users
+from engine.store.search import UserSearch, search_users, users_page
 from engine.store.users import USER_STATES
-from engine.web import render
+from engine.web import paging, render
 from engine.web.auth import CsrfChecked, desk
-from engine.web.bounds import PageNumber
 from engine.web.console import Console, console_of
 from engine.web.jobs import KEPT_RESULTS, Job
 
@@ -73,29 +73,30 @@ def search_page(
     q: Annotated[str, Query(alias="name")] = "",
     department: str = "",
     state: str = "",
-    page: PageNumber = 1,
+    after: str = "",
+    before: str = "",
 ) -> Response:
-    """The process's search page; after Search, a page of users with a check box each (a batch order
-    over cards searches cards instead)."""
+    """The process's search page; after Search, a page of users with a check box each, found by keyset
+    in id order (a batch order over cards searches cards instead)."""
     console = console_of(request)
     if offers.acts_on_cards(_batch_order(console, name, user)):
         return RedirectResponse(f"/batch/{name}/cards", status_code=303)
     process = _batch_process(console, name, user)
     search = UserSearch(q, department, state)
     found: list[Row] = []
-    total = 0
+    pager = None
     if searched:
+        window = replace(paging.window(after, before, "", "oldest", paging.BY_TEXT), size=PAGE_SIZE)
         with db.reading(console.engine) as connection:
-            found, total = search_users(connection, search, page=page, size=PAGE_SIZE)
+            page = users_page(connection, search, window)
+        found, pager = page.rows, paging.links(f"/batch/{name}", request.query_params, page)
     types, selectable = production_types(process, effective_options(console.workspace.scripts).for_scripts(process.options))
     context = {
         "process": process,
         "search": search,
         "searched": bool(searched),
         "found": found,
-        "total": total,
-        "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "pager": pager,
         "states": USER_STATES,
         "types": types if selectable else [],
         "problem": None,

@@ -22,7 +22,6 @@ LARGEST = 2**31 - 1  # the largest integer of the store's Integer columns (Postg
 MAX_IDS = 1000
 
 CardInPath = Annotated[int, Path(ge=1, le=LARGEST, description="A card's id")]
-PageNumber = Annotated[int, Query(ge=1, le=LARGEST)]
 Limit = Annotated[int, Query(ge=0, le=LARGEST)]
 CardId = Annotated[int, Field(ge=1, le=LARGEST)]
 

@@ -191,7 +191,9 @@ def batches_page(
     if process:
         console.workspace.process(process)
     with db.reading(console.engine) as connection:
-        found = pages.batches(connection, status or None, process or None, paging.window(after, before, order, "newest", 2))
+        found = pages.batches(
+            connection, status or None, process or None, paging.window(after, before, order, "newest", paging.BY_TIME_AND_ID)
+        )
     context = {
         "batches": found.rows,
         "pager": paging.links("/batches", request.query_params, found),

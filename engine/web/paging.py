@@ -18,6 +18,11 @@ from urllib.parse import urlencode
 from engine.errors import UsageError
 from engine.store.pages import Key, Page, Window
 
+Kinds = tuple[type, ...]
+#: The kinds of a list's key: a row's id (cards, emails), a text id (users), when and an id (batches).
+BY_ID: Kinds = (int,)
+BY_TEXT: Kinds = (str,)
+BY_TIME_AND_ID: Kinds = (str, str)
 ORDERS = ("oldest", "newest")
 #: The `before` of the last page's link.
 LAST = "last"
@@ -31,21 +36,21 @@ def cursor(key: Key) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def key_of(text: str, arity: int) -> Key:
-    """The key a cursor carries: `arity` strings or integers, else a usage error."""
+def key_of(text: str, kinds: Kinds) -> Key:
+    """The key a cursor carries: a value of each of `kinds` in turn (an id, a text), else a usage error."""
     try:
         values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
         values = None
-    if not isinstance(values, list) or len(values) != arity or not all(_plain(value) for value in values):
+    if not isinstance(values, list) or len(values) != len(kinds) or not all(map(_plain, values, kinds)):
         raise UsageError("this page's link is damaged: open the list again from its first page")
     return tuple(values)
 
 
-def _plain(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, str) or (isinstance(value, int) and abs(value) <= _LARGEST)
+def _plain(value: Any, kind: type) -> bool:
+    if kind is int:
+        return type(value) is int and abs(value) <= _LARGEST
+    return type(value) is kind
 
 
 def day(text: str, named: str) -> date | None:
@@ -56,7 +61,7 @@ def day(text: str, named: str) -> date | None:
         raise UsageError(f"{named}: {text!r} is not a day (YYYY-MM-DD)") from None
 
 
-def window(after: str, before: str, order: str, default: str, arity: int = 1) -> Window:
+def window(after: str, before: str, order: str, default: str, kinds: Kinds = BY_ID) -> Window:
     """The window a list's query asks for (`before` "last": the last page; `order` empty: the list's `default`)."""
     chosen = order or default
     if chosen not in ORDERS:
@@ -64,8 +69,8 @@ def window(after: str, before: str, order: str, default: str, arity: int = 1) ->
     if after and before:
         raise UsageError("a page is either after or before a row, not both: open the list again from its first page")
     return Window(
-        after=key_of(after, arity) if after else None,
-        before=key_of(before, arity) if before and before != LAST else None,
+        after=key_of(after, kinds) if after else None,
+        before=key_of(before, kinds) if before and before != LAST else None,
         last=before == LAST,
         newest_first=chosen == "newest",
         size=PAGE_SIZE,

@@ -117,6 +117,9 @@ def test_previous_goes_back_to_the_rows_before_the_page(client: TestClient) -> N
     [
         ("/cards?after=not-a-cursor", "this page&#39;s link is damaged"),
         ("/cards?after=WyJ4Il0&before=WyJ4Il0", "either after or before"),
+        ("/cards?after=WyJ4Il0", "this page&#39;s link is damaged"),  # ["x"]: a text where a card id goes
+        ("/batches?after=WzEsMl0", "this page&#39;s link is damaged"),  # [1,2]: numbers where a moment and an id go
+        ("/cards?after=WzEwMDAwMDAwMDAwMDAwMDAwMDAwMF0", "this page&#39;s link is damaged"),  # beyond any integer
         ("/cards?order=sideways", "order must be oldest or newest"),
         (f"/cards?process={ORDER}x", "did you mean"),
         ("/outbox?status=lost", "status must be one of pending, sent, failed"),
