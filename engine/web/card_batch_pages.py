@@ -73,7 +73,7 @@ def search_cards(
         "searched": bool(searched),
         "found": found,
         "pager": pager,
-        "order": order or "oldest",
+        "sorted_by": order or "oldest",
         "people": people,
         "states": states,
         "triggers": list(offers.person_triggers(process).values()),

@@ -73,7 +73,7 @@ def cards_page(
         "process": process,
         "updated_from": updated_from,
         "updated_to": updated_to,
-        "order": order or "oldest",
+        "sorted_by": order or "oldest",
         "states": sorted({name for p in console.workspace.processes.values() for name in p.states}),
         "processes": [p for p in console.workspace.processes.values() if p.kind == "batch"],
         "action": acting,
@@ -177,7 +177,7 @@ def outbox_page(
         "pager": paging.links("/outbox", request.query_params, found),
         "status": status,
         "statuses": outbox.STATUSES,
-        "order": order or "newest",
+        "sorted_by": order or "newest",
     }
     return render.page(request, "outbox.html", context)
 
@@ -201,7 +201,7 @@ def batches_page(
         "statuses": batches.STATUSES,
         "process": process,
         "processes": list(console.workspace.processes.values()),
-        "order": order or "newest",
+        "sorted_by": order or "newest",
     }
     return render.page(request, "batches.html", context)
 

@@ -63,7 +63,7 @@ def requests_page(request: Request, user: Approver, order: str = "", after: str 
     """The open requests, one row each, a page at a time, oldest first unless asked."""
     found, people = open_requests(console_of(request), paging.window(after, before, order, "oldest"))
     pager = paging.links("/requests", request.query_params, found)
-    context = {"requests": found.rows, "people": people, "pager": pager, "order": order or "oldest"}
+    context = {"requests": found.rows, "people": people, "pager": pager, "sorted_by": order or "oldest"}
     return render.page(request, "requests.html", context)
 
 

@@ -89,7 +89,7 @@ def links(path: str, query: Mapping[str, str], page: Page) -> dict[str, Any]:
         "first": page.skipped + 1 if page.rows else 0,
         "last": page.skipped + len(page.rows),
         "total": page.total,
-        "start": to() if page.skipped else None,
+        "beginning": to() if page.skipped else None,
         "previous": to(before=cursor(page.earlier)) if page.earlier is not None else None,
         "next": to(after=cursor(page.later)) if page.later is not None else None,
         "end": to(before=LAST) if page.later is not None else None,
