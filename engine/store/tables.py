@@ -48,7 +48,7 @@ cards = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", String, nullable=False),  # found through cards_user_process (version 4 dropped ix_cards_user_id)
     Column("process", String, nullable=False),
-    Column("state", String, nullable=False, index=True),
+    Column("state", String, nullable=False),  # found through cards_state_moved (version 15 dropped ix_cards_state)
     Column("open", Boolean, nullable=False),
     Column("requester", String, nullable=False),
     Column("production_type", String),
@@ -239,6 +239,7 @@ sessions = Table(
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
+Index("cards_state_moved", cards.c.state, cards.c.process, cards.c.updated_at)  # version 15
 Index("one_open_card_per_group", cards.c.open_key, unique=True)  # version 11
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
