@@ -40,7 +40,8 @@ COMMANDS = {
         ["check-store", "validate", "processes", "show", "options", "graph", "init", "upgrade-workspace"], "administer"
     ),
     **dict.fromkeys(["users"], "people"),
-    **dict.fromkeys(["run", "plan", "queue", "orders", "cards", "batches"], "operate"),
+    **dict.fromkeys(["run", "plan", "queue", "orders", "cards"], "operate"),
+    **dict.fromkeys(["batches"], "batches"),
     **dict.fromkeys(["outbox", "preview"], "mail"),
     **dict.fromkeys(["calls"], "calls"),
     **dict.fromkeys(["timers"], "timers"),

@@ -17,7 +17,7 @@ from commands.again import (
     store_failed,
     tell_refusals,
 )
-from commands.running import run_cards, run_on_workers, run_selection_options
+from commands.running import card_query, card_query_options, run_cards, run_on_workers, run_selection_options
 from commands.shared import (
     bureau_connector,
     choose_users,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the st
 @click.command()
 @click.argument("name")
 @run_selection_options
+@card_query_options
 @click.option("--as", "actor", required=True, metavar="ID", help="The operator running the process.")
 @click.option("--production-type", metavar="NAME", help="The production type of the batch (when selection is on).")
 @click.option("--batch-id", metavar="ID", help="Name the batch; an existing id resumes (finishes) that batch.")
@@ -86,6 +87,7 @@ def run(
     connector: str | None,
     orders: str | None,
     as_json: bool,
+    **filters: Any,
 ) -> None:
     """Run a process by symbolic name, as --as: for users, or over existing cards.
 
@@ -96,6 +98,10 @@ def run(
     A process that acts on existing cards runs over cards (--card ID... | --all, every card it may
     act on now | --where EXPR over `card` and `user`, the holder), with --trigger T where it fires
     several and --reason TEXT: each card is done or refused with the reason (exit 1 when any is).
+    A bulk action finds its cards with filters instead (--state, --card-process, --holder,
+    --in-batch, --moved-because, --moved-from, --moved-to; --where narrows them, e.g. by a declared
+    field or a user attribute); try it with --dry-run first. `cardflow batches pause ID` pauses it
+    after the chunk in work, `cardflow batches resume ID` finishes it.
 
     With --workers the batch (of users or of cards) is split into chunk jobs that `cardflow worker`
     processes work (PostgreSQL); the command waits with a progress bar, or returns the batch id with --detach.
@@ -117,7 +123,8 @@ def run(
     found = open_workspace(workspace)
     found.process(name)  # an unknown process first, before its options are judged
     chosen = (user_ids, card_ids, everyone, where, trigger, reason, production_type, batch_id, dry_run, strict)
-    request = request_for(found, NamedRun(name, actor, *chosen, parse_sets(sets, found.scripts)))
+    query = card_query(**filters)
+    request = request_for(found, NamedRun(name, actor, *chosen, query=query, overrides=parse_sets(sets, found.scripts)))
     if isinstance(request, CardRunRequest):
         on_workers = (chunk_size, detach) if workers or detach else None
         run_cards(found, request, db=db, connector=connector, orders=orders, as_json=as_json, workers=on_workers)
@@ -359,27 +366,4 @@ def _card_cell(row: dict[str, Any], column: str) -> Any:
     return bureau and f"{bureau['unanswered']} unanswered: {bureau['last_error']}"
 
 
-@click.command()
-@page_options
-@db_option
-@json_option
-def batches(limit: int | None, offset: int, db: str | None, as_json: bool) -> None:
-    """List the batches run so far, with their status (running = incomplete, resume with --batch-id).
-
-    For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
-    out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
-    the status becomes `complete` when the last chunk is done."""
-    from engine.records import json_fields
-    from engine.report import listings
-
-    columns = list(json_fields("batch"))
-    with open_reading(db) as connection:
-        echo_listing(listings.batches(connection, limit=limit, offset=offset), as_json, columns, _batch_cells)
-
-
-def _batch_cells(batch: dict[str, Any]) -> list[Any]:
-    shown = batch["progress"] and "{done}/{users}".format(**batch["progress"])
-    return [*(batch[column] for column in batch if column != "progress"), shown]
-
-
-COMMANDS: list[click.Command] = [run, plan, queue, orders, cards, batches]
+COMMANDS: list[click.Command] = [run, plan, queue, orders, cards]

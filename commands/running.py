@@ -36,6 +36,41 @@ def run_selection_options(function: F) -> F:
     return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
 
 
+#: The filters that find the cards of a bulk action (engine.store.pages.CardQuery), by parameter.
+_QUERY_HELP = {
+    "card_process": ("--card-process", "NAME", "Over cards: only cards of process NAME (a filter; filters select on their own)."),
+    "state": ("--state", "STATE", "Over cards: only cards in STATE (a filter)."),
+    "holder": ("--holder", "ID", "Over cards: only the cards of user ID (a filter)."),
+    "in_batch": ("--in-batch", "ID", "Over cards: only the cards batch ID made (a filter)."),
+    "moved_because": ("--moved-because", "TEXT", "Over cards: only cards moved into their state for the reason TEXT (a filter)."),
+}
+_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def card_query_options(function: F) -> F:
+    """The filters of a bulk action over cards: --card-process, --state, --holder, --in-batch,
+    --moved-because, --moved-from, --moved-to; --where narrows what they find."""
+    function = click.option("--moved-to", type=_DAY, metavar="DATE", help="Over cards: only cards last moved on or before DATE.")(
+        function
+    )
+    function = click.option(
+        "--moved-from", type=_DAY, metavar="DATE", help="Over cards: only cards last moved on or after DATE."
+    )(function)
+    for name, (flag, metavar, text) in reversed(_QUERY_HELP.items()):
+        function = click.option(flag, name, metavar=metavar, help=text)(function)
+    return function
+
+
+def card_query(card_process: str | None, state: str | None, holder: str | None, in_batch: str | None,
+               moved_because: str | None, moved_from: Any, moved_to: Any) -> Any:  # fmt: skip
+    """The query the filter flags give, or None when none is given."""
+    from engine.store.pages import CardQuery
+
+    days = [day.date() if day else None for day in (moved_from, moved_to)]
+    query = CardQuery(card_process, state, holder, in_batch, moved_because, *days)
+    return query or None
+
+
 def run_cards(
     found: Any,
     request: Any,
@@ -48,7 +83,8 @@ def run_cards(
 ) -> None:
     """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused.
     With `workers` (the chunk size, and whether to detach), the cards are left to `cardflow worker` in chunk jobs."""
-    from engine.batch.over_cards import count_selected, run_over_cards
+    from engine.batch.over_cards import run_over_cards
+    from engine.batch.selected_cards import count_selected
 
     engine = store_at(db)
     if workers is not None:
@@ -82,6 +118,11 @@ def _report(result: Any, as_json: bool, workspace: Any) -> None:
     from engine.report.tables import render_card_run
 
     click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
+    if result.paused_by:
+        raise Unfinished(
+            f"batch {result.batch} was paused by {result.paused_by} after {len(result.results)} card(s); "
+            f"resume it with `cardflow batches resume {result.batch} --as YOU`"
+        )
     refused_orders = [r for r in result.results if r.order is False]
     again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
     tell_refusals(Refusals.of(r.order for r in result.results), again)

@@ -90,7 +90,7 @@ class Card(TypedDict, total=False):
 
 
 class Batch(TypedDict, total=False):
-    """A batch: a process run for users."""
+    """A batch: a process run for users, or over cards."""
 
     id: Annotated[str, Stored("id"), EXPRESSIONS, TEMPLATES, JSON]
     process: Annotated[str, Stored("process"), EXPRESSIONS, JSON]
@@ -100,6 +100,10 @@ class Batch(TypedDict, total=False):
     created: Annotated[int, Stored("created"), JSON]
     skipped: Annotated[int, Stored("skipped"), JSON]
     created_at: Annotated[str, Stored("created_at"), JSON]
+    # a run over cards: the trigger it fires and the reason given (None for a batch for users)
+    trigger: Annotated[str | None, Stored("trigger"), JSON]
+    reason: Annotated[str | None, Stored("reason"), JSON]
+    paused_by: Annotated[str | None, Stored("paused_by"), JSON]  # who paused it, while it is paused
     progress: Annotated[Progress | None, JSON]  # None for a batch run by `run` alone
 
 

@@ -24,6 +24,7 @@ from engine.definitions.model import Process, Workspace
 from engine.diagnostics import did_you_mean
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector
+from engine.store.pages import CardQuery
 from engine.store.queries import Row
 
 
@@ -51,6 +52,7 @@ class NamedRun:
     strict: bool = False
     overrides: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    query: CardQuery | None = None  # over cards: the filters that find them (a bulk action)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ KINDS = {
         "acts on cards",
         "cards",
         "--card",
-        (("cards", "--card"), ("trigger", "--trigger"), ("reason", "--reason")),
+        (("cards", "--card"), ("trigger", "--trigger"), ("reason", "--reason"), ("query", "--state (a card filter)")),
     ),
 }
 
@@ -107,7 +109,8 @@ def request_for(workspace: Workspace, request: NamedRun) -> RunRequest | CardRun
     problem = misplaced(process, given)
     if problem:
         raise UsageError(problem)
-    check_one_selection(kind.ids, kind.flag, getattr(request, kind.ids), request.all, request.where)
+    if not request.query:  # filters select on their own, or with --where (check_card_selection)
+        check_one_selection(kind.ids, kind.flag, getattr(request, kind.ids), request.all, request.where)
     if creates_cards(process):
         selection = Selection(request.users, request.all, request.where)
         return RunRequest(
@@ -124,7 +127,7 @@ def request_for(workspace: Workspace, request: NamedRun) -> RunRequest | CardRun
     return CardRunRequest(
         process.symbolic_name,
         request.actor,
-        CardSelection(request.cards, request.all, request.where),
+        CardSelection(request.cards, request.all, request.where, request.query or None),
         request.trigger,
         request.reason,
         request.dry_run,

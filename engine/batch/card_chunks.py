@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from engine.batch.calls import outbox_of
 from engine.batch.card_request import CardRunRequest, CardSelection
 from engine.batch.chunks import Started
-from engine.batch.over_cards import CARD_CHUNK, CardResult, _alone, _answered, _movable, _prepare, _Run, _work
+from engine.batch.over_cards import CARD_CHUNK, CardResult, _alone, _answered, _prepare, _Run, _work
 from engine.batch.results import PENDING
+from engine.batch.selected_cards import movable, query_filters
 from engine.definitions.model import Workspace
 from engine.definitions.sandbox import render_session
 from engine.errors import UsageError
@@ -99,9 +100,9 @@ def _ranges(workspace: Workspace, connection: Connection, run: _Run, chunk: int)
             part = named[start : start + chunk]
             yield str(part[0]), str(part[-1]), len(part)
         return
-    movable = list(_movable(workspace, run.process, run.trigger, run.options))
+    moving, filters = list(movable(workspace, run.process, run.trigger, run.options)), query_filters(run.request)
     after = 0
-    while ids := card_runs.movable_ids_after(connection, movable, after, chunk):
+    while ids := card_runs.movable_ids_after(connection, moving, after, chunk, filters):
         yield str(ids[0]), str(ids[-1]), len(ids)
         after = ids[-1]
 
@@ -164,8 +165,8 @@ def _cards_of(connection: Connection, run: _Run, chunk: Row, *, hold: bool) -> l
         named = [card for card in dict.fromkeys(run.request.selection.cards) if first <= card <= last]
         found = card_runs.cards_by_id(connection, named, hold=hold)
         return [found[card] for card in sorted(found)]
-    movable = list(_movable(run.workspace, run.process, run.trigger, run.options))
-    return card_runs.movable_between(connection, movable, first, last, hold=hold)
+    moving = list(movable(run.workspace, run.process, run.trigger, run.options))
+    return card_runs.movable_between(connection, moving, first, last, hold=hold, filters=query_filters(run.request))
 
 
 def _counts(results: list[CardResult]) -> dict[str, Any]:

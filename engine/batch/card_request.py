@@ -12,11 +12,12 @@ from sqlalchemy import Connection
 
 from engine.batch.request import check_one_selection, check_where_attributes, selection_expression
 from engine.definitions.expressions import Compiled
-from engine.definitions.model import Process
+from engine.definitions.model import Process, Workspace
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
 from engine.records import readable_fields
 from engine.store import card_runs
+from engine.store.pages import CardQuery
 from engine.store.queries import Row
 
 #: What a `--where` may read of a card: the fields of the card as expressions see it.
@@ -25,14 +26,23 @@ CARD_FIELDS = readable_fields("card")
 
 @dataclass(frozen=True)
 class CardSelection:
-    """Which cards a run is for: exactly one of explicit ids, every card the trigger may move, or those matching `where`."""
+    """Which cards a run is for: exactly one of explicit ids, every card the trigger may move, or those
+    matching `where`; or those a `query` finds (its filters read by the store), narrowed by `where`."""
 
     cards: tuple[int, ...] = ()
     all: bool = False
     where: str | None = None  # an expression over `card` and `user` (the holder)
+    query: CardQuery | None = None
 
     def describe(self) -> Row:
-        return {"cards": list(self.cards), "all": self.all, "where": self.where}
+        described = {"cards": list(self.cards), "all": self.all, "where": self.where}
+        return {**described, "query": self.query.describe()} if self.query else described
+
+    @classmethod
+    def described(cls, described: Row) -> CardSelection:
+        """The selection `describe` gave (a batch row's, to resume it)."""
+        query = CardQuery.described(described["query"]) if described.get("query") else None
+        return cls(tuple(described.get("cards") or ()), bool(described.get("all")), described.get("where"), query)
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,29 @@ def card_where(connection: Connection, where: str | None, declared: frozenset[st
 
 
 def check_card_selection(connection: Connection, selection: CardSelection) -> None:
-    """Exactly one of cards, all, where; every card named is in the store."""
-    check_one_selection("cards", "--card", selection.cards, selection.all, selection.where)
+    """Exactly one of cards, all, where (or filters, which `where` may narrow); every card named is in the store."""
+    if selection.query:
+        if selection.cards or selection.all:
+            raise UsageError("choose the cards with filters or with --card/--all, not both")
+    else:
+        check_one_selection("cards", "--card", selection.cards, selection.all, selection.where)
     if selection.cards:
         known = card_runs.known_card_ids(connection, list(dict.fromkeys(selection.cards)))
         missing = [str(card) for card in dict.fromkeys(selection.cards) if card not in known]
         if missing:
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
+
+
+def check_query(workspace: Workspace, process: Process, query: CardQuery | None) -> None:
+    """The filters name a process whose cards `process` acts on and a state such cards have."""
+    if not query:
+        return
+    owners = list(process.acts_on)
+    if query.process and query.process not in owners:
+        hint = did_you_mean(query.process, owners)
+        raise UsageError(f"--card-process {query.process}: {process.symbolic_name} acts on cards of {', '.join(owners)}{hint}")
+    found = [query.process] if query.process else owners
+    states = sorted({state for owner in found for state in workspace.process(owner).states})
+    if query.state and query.state not in states:
+        hint = did_you_mean(query.state, states)
+        raise UsageError(f"--state {query.state}: the cards {process.symbolic_name} acts on have no state '{query.state}'{hint}")

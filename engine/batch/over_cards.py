@@ -24,12 +24,20 @@ from sqlalchemy.exc import IntegrityError
 from engine.batch.actions import _apply, _authorize, _Authorized
 from engine.batch.attributes import refuse_unknown_attributes
 from engine.batch.calls import WAITS, Outbox, outbox_of, send_written
-from engine.batch.card_request import CardRunRequest, CardSelection, card_where, check_card_selection, choose_trigger
+from engine.batch.card_request import (
+    CardRunRequest,
+    CardSelection,
+    card_where,
+    check_card_selection,
+    check_query,
+    choose_trigger,
+)
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work
 from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.batch.results import PENDING
+from engine.batch.selected_cards import Reader, chunk_readers
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -52,7 +60,6 @@ __all__ = [  # the request's types are declared in `card_request`, and used from
     "CardRunRequest",
     "CardSelection",
     "choose_trigger",
-    "count_selected",
     "creates_cards",
     "run_over_cards",
 ]
@@ -91,7 +98,8 @@ class CardRun:
     resumed: bool = False
     results: list[CardResult] = field(default_factory=list)
     unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
-    stopped: str | None = None  # why the run stopped before the end (the bureau is down)
+    stopped: str | None = None  # why the run stopped before the end (the bureau is down, a pause)
+    paused_by: str | None = None  # who paused the batch (`cardflow batches pause`): resuming finishes it
 
     @property
     def counts(self) -> Counter[str]:
@@ -151,12 +159,15 @@ def run_over_cards(
     if started:
         started(result.batch)
     with render_session():
-        for read in _chunks(workspace, run, chunk):
+        for read in chunk_readers(workspace, request, run.process, run.trigger, run.options, chunk):
             visited, done = _chunk(engine, run, read)
             result.results += done
             if progress:
                 progress(visited)
             if run.stopped:
+                break
+            if not request.dry_run and (paused_by := _paused(engine, result.batch)):
+                result.paused_by, run.stopped = paused_by, f"paused by {paused_by}"
                 break
     result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
     if not request.dry_run:
@@ -169,6 +180,12 @@ def _transaction(engine: Engine, plan: bool) -> Iterator[Connection]:
     """A read-only connection for a dry run, else a transaction that commits when the block ends."""
     with db.reading(engine) if plan else engine.begin() as connection:
         yield connection
+
+
+def _paused(engine: Engine, batch_id: str) -> str | None:
+    """Who paused the batch since it started, if anyone did (read between chunks)."""
+    with db.reading(engine) as connection:
+        return batches.paused_by(connection, batch_id)
 
 
 def _prepare(workspace: Workspace, connection: Connection, request: CardRunRequest, connector: Connector) -> _Run:
@@ -185,78 +202,25 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
     where = card_where(connection, request.selection.where, frozenset(card_fields(process, workspace.processes)))
     check_card_selection(connection, request.selection)
+    check_query(workspace, process, request.selection.query)
     refuse_unknown_attributes(workspace, connection, {process.symbolic_name, *process.acts_on})
     options = effective_options(workspace.scripts, request.overrides, request.sources)
-    record = batch_record(process, actor, options, workspace.fingerprint, request)
+    record = {
+        **batch_record(process, actor, options, workspace.fingerprint, request),
+        "trigger": trigger,
+        "reason": request.reason,
+    }
     templates = templates_for(workspace.root / TEMPLATES)
     run = _Run(workspace, request, process, trigger, actor, options, templates, connector, where, record)
     existing = queries.get_batch(connection, record["id"])
     if existing is not None:
         check_resumable(existing, process.symbolic_name, record["fingerprint"], request.selection)
         run.resumed = True
+        if not request.dry_run and existing["status"] == batches.PAUSED:
+            batches.reopen_batch(connection, existing["id"])  # resumed: running again, no longer paused
     elif not request.dry_run:
         batches.add_batch(connection, record)
     return run
-
-
-Reader = Callable[[Connection], list[Row]]
-
-
-def _chunks(workspace: Workspace, run: _Run, chunk: int) -> Iterator[Reader]:
-    """How to read each chunk of the selected cards, in its own transaction: the ids named, in
-    their order; else every card of the processes acted on in a state the trigger may leave, by id."""
-    hold = not run.request.dry_run
-    if run.request.selection.cards:
-        ids = list(dict.fromkeys(run.request.selection.cards))
-        yield from (_named(ids[start : start + chunk], hold) for start in range(0, len(ids), chunk))
-        return
-    for owner, states in _movable(workspace, run.process, run.trigger, run.options):
-        yield from _pages(owner, states, chunk, hold)
-
-
-def _named(ids: list[int], hold: bool) -> Reader:
-    return lambda connection: _in_order(card_runs.cards_by_id(connection, ids, hold=hold), ids)
-
-
-def _pages(owner: str, states: list[str], chunk: int, hold: bool) -> Iterator[Reader]:
-    """Readers of the pages of `owner`'s cards in `states`, each read after the one before it."""
-    after = 0
-    while after >= 0:
-        found: list[Row] = []
-
-        def read(connection: Connection, after: int = after, found: list[Row] = found) -> list[Row]:
-            found.extend(card_runs.card_page(connection, owner, states, after, chunk, hold=hold))
-            return found
-
-        yield read
-        after = found[-1]["id"] if len(found) == chunk else -1
-
-
-def _in_order(cards: dict[int, Row], ids: list[int]) -> list[Row]:
-    return [cards[card] for card in ids if card in cards]
-
-
-def _movable(workspace: Workspace, process: Process, trigger: str, options: EffectiveOptions) -> Iterator[tuple[str, list[str]]]:
-    """Each process the action acts on, with the states its trigger may leave under the options in force."""
-    for name in process.acts_on:
-        compiled = compile_process(workspace.process(name), options, workspace.fingerprint)
-        states = [state for state in compiled.process.states if compiled.can_fire(trigger, state)]
-        if states:
-            yield name, states
-
-
-def count_selected(workspace: Workspace, engine: Engine, request: CardRunRequest) -> int | None:
-    """How many cards a run reads (for a progress bar): the cards named, else every card its trigger may move."""
-    if request.selection.cards:
-        return len(set(request.selection.cards))
-    process = workspace.process(request.process)
-    try:
-        trigger = choose_trigger(process, request.trigger)
-    except UsageError:
-        return None  # the run says why
-    options = effective_options(workspace.scripts, request.overrides, request.sources)
-    with db.reading(engine) as connection:
-        return sum(card_runs.count_cards(connection, *movable) for movable in _movable(workspace, process, trigger, options))
 
 
 def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResult]]:
@@ -395,5 +359,5 @@ def _fire(connection: Connection, run: _Run, card: Row, reads: ChunkReads, work:
 def _finish(engine: Engine, run: _Run, result: CardRun) -> None:
     """The batch row's end: complete, or incomplete while a card waits for the bureau."""
     with engine.begin() as connection:
-        status = "incomplete" if result.unanswered else "complete"
+        status = batches.PAUSED if result.paused_by else "incomplete" if result.unanswered else "complete"
         card_runs.finish_batch(connection, result.batch, status, result.counts["refused"], now())

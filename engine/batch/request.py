@@ -232,12 +232,27 @@ def check_resumable(existing: Row, process: str, fingerprint: str, selection: De
         )
 
 
+#: The command line's flag of each filter of a run over the cards a query finds (engine.store.pages.CardQuery).
+QUERY_FLAGS = {
+    "process": "--card-process",
+    "state": "--state",
+    "holder": "--holder",
+    "batch": "--in-batch",
+    "reason": "--moved-because",
+    "moved_from": "--moved-from",
+    "moved_to": "--moved-to",
+}
+
+
 def _described(selection: Row) -> str:
     """A selection in the words of the command line."""
     if selection.get("users"):
         return " ".join(f"--user {user}" for user in selection["users"])
     if selection.get("cards"):
         return " ".join(f"--card {card}" for card in selection["cards"])
+    if selection.get("query"):
+        filters = " ".join(f"{QUERY_FLAGS[name]} {value!r}" for name, value in selection["query"].items())
+        return filters + (f" --where {selection['where']!r}" if selection.get("where") else "")
     return "--all" if selection.get("all") else f"--where {selection.get('where')!r}"
 
 

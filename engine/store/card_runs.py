@@ -5,6 +5,7 @@ for workers, the id ranges of the cards a trigger may move and the cards of one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select
 
@@ -21,14 +22,16 @@ def card_page(
     *,
     hold: bool = True,
     calling: bool = True,
+    filters: Sequence[Any] = (),
 ) -> list[Row]:
-    """Up to `limit` cards of `process` in one of `states` with an id above `after`, in id order; with
-    `hold`, cards another run holds are left to it (PostgreSQL), the others held until the transaction
-    ends; without `calling`, the cards with a pending call are left out."""
+    """Up to `limit` cards of `process` in one of `states` with an id above `after` (and matching
+    every one of `filters`), in id order; with `hold`, cards another run holds are left to it
+    (PostgreSQL), the others held until the transaction ends; without `calling`, the cards with a
+    pending call are left out."""
     cards, calls = db.cards, db.calls
     query = (
         select(cards)
-        .where(cards.c.process == process, cards.c.state.in_(list(states)), cards.c.id > after)
+        .where(cards.c.process == process, cards.c.state.in_(list(states)), cards.c.id > after, *filters)
         .order_by(cards.c.id)
         .limit(limit)
     )
@@ -37,9 +40,10 @@ def card_page(
     return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
 
 
-def count_cards(connection: Connection, process: str, states: Sequence[str]) -> int:
-    """How many cards of `process` are in one of `states`."""
-    query = select(func.count()).select_from(db.cards).where(db.cards.c.process == process, db.cards.c.state.in_(list(states)))
+def count_cards(connection: Connection, process: str, states: Sequence[str], filters: Sequence[Any] = ()) -> int:
+    """How many cards of `process` are in one of `states` (and match every one of `filters`)."""
+    cards = db.cards.c
+    query = select(func.count()).select_from(db.cards).where(cards.process == process, cards.state.in_(list(states)), *filters)
     return int(connection.execute(query).scalar_one())
 
 
@@ -86,15 +90,20 @@ def _in_movable(movable: Movable) -> ColumnElement[bool]:
     return or_(*chosen) if chosen else false()
 
 
-def movable_ids_after(connection: Connection, movable: Movable, after: int, limit: int) -> list[int]:
-    """Up to `limit` ids above `after`, in order, of the cards of each process in one of its states."""
-    query = select(db.cards.c.id).where(_in_movable(movable), db.cards.c.id > after).order_by(db.cards.c.id).limit(limit)
+def movable_ids_after(connection: Connection, movable: Movable, after: int, limit: int, filters: Sequence[Any] = ()) -> list[int]:
+    """Up to `limit` ids above `after`, in order, of the cards of each process in one of its states
+    (and matching every one of `filters`)."""
+    cards = db.cards.c
+    query = select(cards.id).where(_in_movable(movable), cards.id > after, *filters).order_by(cards.id).limit(limit)
     return [card for (card,) in connection.execute(query)]
 
 
-def movable_between(connection: Connection, movable: Movable, first: int, last: int, *, hold: bool = True) -> list[Row]:
-    """The cards with an id from `first` to `last` of each process in one of its states, in id order;
-    with `hold`, held until the transaction ends (PostgreSQL: a second run waits, then sees their new states)."""
+def movable_between(
+    connection: Connection, movable: Movable, first: int, last: int, *, hold: bool = True, filters: Sequence[Any] = ()
+) -> list[Row]:
+    """The cards with an id from `first` to `last` of each process in one of its states (and matching
+    every one of `filters`), in id order; with `hold`, held until the transaction ends (PostgreSQL: a
+    second run waits, then sees their new states)."""
     cards = db.cards
-    query = select(cards).where(_in_movable(movable), cards.c.id.between(first, last)).order_by(cards.c.id)
+    query = select(cards).where(_in_movable(movable), cards.c.id.between(first, last), *filters).order_by(cards.c.id)
     return [dict(row._mapping) for row in connection.execute(dialect.of(connection).lock(query) if hold else query)]

@@ -25,12 +25,14 @@ from engine.store import folding
 from engine.store.tables import (
     api_tokens,
     batch_chunks,
+    batches,
     bureau_attempts,
     calls,
     cards,
     credentials,
     metadata,
     outbox,
+    saved_views,
     sessions,
     timers,
     transitions,
@@ -44,6 +46,8 @@ def _v1(connection: Connection) -> None:
     """The first schema: every table as it is now, but cards without `open_key` and fields, the outbox
     without delivery, users without their search columns and audit rows without the fields they set."""
     later = (
+        batches,
+        saved_views,
         outbox,
         calls,
         timers,
@@ -106,6 +110,12 @@ def _v1(connection: Connection) -> None:
         Column("created_at", String, nullable=False),
     )
     Index("outbox_status", outbox_v1.c.status)
+    Table("batches", first, Column("id", String, primary_key=True),
+          *(Column(name, String, nullable=False) for name in ("process", "actor")), Column("production_type", String),
+          Column("options", Text, nullable=False), Column("fingerprint", String, nullable=False),
+          Column("selection", Text, nullable=False), Column("status", String, nullable=False),
+          *(Column(name, Integer, nullable=False, default=0) for name in ("created", "skipped")),
+          Column("created_at", String, nullable=False), Column("finished_at", String))  # fmt: skip
     first.create_all(connection)
 
 
@@ -227,6 +237,14 @@ def _cards_by_state_and_move(connection: Connection) -> None:
     connection.execute(text("DROP INDEX IF EXISTS ix_cards_state"))
 
 
+def _bulk_actions(connection: Connection) -> None:
+    """Bulk actions: a run over cards keeps its trigger and reason (to be resumed as asked) and who
+    paused it; each console user's saved views of a list."""
+    for name, kind in (("trigger", "VARCHAR"), ("reason", "TEXT"), ("paused_by", "VARCHAR")):
+        connection.execute(text(f"ALTER TABLE batches ADD COLUMN {name} {kind}"))
+    saved_views.create(connection)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -243,5 +261,6 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _calls,
     _timers,
     _cards_by_state_and_move,
+    _bulk_actions,
 ]
 VERSION = len(MIGRATIONS)

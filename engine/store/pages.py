@@ -84,25 +84,71 @@ def _beyond(columns: Sequence[Any], edge: Key, ascending: bool) -> ColumnElement
     return left > right if ascending else left < right
 
 
+@dataclass(frozen=True)
+class CardQuery:
+    """Cards by what an operator filters them on: their process, state, holder and batch, the reason
+    of the move into their state, and the days of their last move (both included)."""
+
+    process: str | None = None
+    state: str | None = None
+    holder: str | None = None
+    batch: str | None = None
+    reason: str | None = None
+    moved_from: date | None = None
+    moved_to: date | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) for name in _QUERY_FIELDS)
+
+    def filters(self, processes: Sequence[str] | None = None) -> list[Any]:
+        """The query's filters, with `processes` only cards of those."""
+        return card_filters(
+            process=self.process, state=self.state, user=self.holder, batch=self.batch, reason=self.reason,
+            updated_from=self.moved_from, updated_to=self.moved_to, processes=processes,
+        )  # fmt: skip
+
+    def describe(self) -> Row:
+        """The filters given, as JSON (a batch row keeps them, to be resumed)."""
+        return {name: _plain(getattr(self, name)) for name in _QUERY_FIELDS if getattr(self, name)}
+
+    @classmethod
+    def described(cls, described: Mapping[str, Any]) -> CardQuery:
+        """The query `describe` gave."""
+        days = [date.fromisoformat(described[name]) if described.get(name) else None for name in ("moved_from", "moved_to")]
+        texts = [described.get(name) for name in ("process", "state", "holder", "batch", "reason")]
+        return cls(*texts, *days)
+
+
+_QUERY_FIELDS = ("process", "state", "holder", "batch", "reason", "moved_from", "moved_to")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def card_filters(
     *,
     process: str | None = None,
     state: str | None = None,
     user: str | None = None,
     batch: str | None = None,
+    reason: str | None = None,
     updated_from: date | None = None,
     updated_to: date | None = None,
     processes: Sequence[str] | None = None,
     waiting: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Any]:
     """The filters of a list of cards: each given value, the days of the last move (both included),
-    with `processes` only cards of those, and with `waiting` only cards of those processes in those states."""
+    with `processes` only cards of those, and with `waiting` only cards of those processes in those
+    states; `reason` is the reason of the move that brought each card into its state."""
     cards = db.cards.c
     found: list[Any] = [
         column == value
         for column, value in ((cards.process, process), (cards.state, state), (cards.user_id, user), (cards.batch_id, batch))
         if value
     ]
+    if reason:
+        found.append(_last_reason() == reason)
     if updated_from:
         found.append(cards.updated_at >= updated_from.isoformat())
     if updated_to:
@@ -112,6 +158,12 @@ def card_filters(
     if waiting is not None:
         found.append(or_(false(), *(and_(cards.process == p, cards.state.in_(list(s))) for p, s in waiting.items())))
     return found
+
+
+def _last_reason() -> Any:
+    """The reason of each card's last move (the one into its state)."""
+    moves = db.transitions.c
+    return select(moves.reason).where(moves.card_id == db.cards.c.id).order_by(moves.id.desc()).limit(1).scalar_subquery()
 
 
 def cards(connection: Connection, filters: Sequence[Any], window: Window) -> Page:

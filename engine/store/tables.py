@@ -40,6 +40,10 @@ batches = Table(
     Column("skipped", Integer, nullable=False, default=0),
     Column("created_at", String, nullable=False),
     Column("finished_at", String),
+    # version 16: a run over cards: its trigger and reason (to resume it as it was asked), who paused it
+    Column("trigger", String),
+    Column("reason", Text),
+    Column("paused_by", String),
 )
 
 cards = Table(
@@ -235,6 +239,18 @@ sessions = Table(
     Column("roles", Text, nullable=False),  # the user's roles at log-in: a change ends the session
     Column("created_at", String, nullable=False),
     Column("expires_at", String, nullable=False),
+)
+
+saved_views = Table(  # version 16
+    "saved_views",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("page", String, nullable=False),  # the console's list it filters, e.g. /cards
+    Column("query", Text, nullable=False),  # the list's query string: its filters and order
+    Column("created_at", String, nullable=False),
+    UniqueConstraint("user_id", "name", name="one_view_name_per_user"),
 )
 
 Index("outbox_status", outbox.c.status)

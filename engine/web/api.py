@@ -151,7 +151,7 @@ def run_process(request: Request, name: str, body: ProcessRunBody, user: ApiUser
         body.batch_id,
         body.dry_run,
         body.strict,
-        parse_sets(body.set, console.workspace.scripts),
+        overrides=parse_sets(body.set, console.workspace.scripts),
     )
     return run_by_name(console.workspace, console.engine, asked, console.connector).as_json()
 

@@ -85,6 +85,7 @@ SWEDISH = {
     "{process} by {actor}:": "{process} av {actor}:",
     "complete": "klar",
     "incomplete": "ofullständig",
+    "paused": "pausad",
     "running": "pågår",
     "This batch is {status}: it did not finish. Run it again with the same batch id to finish it:": (
         "Den här batchen är {status}: den blev inte klar. Kör den igen med samma batch-id för att slutföra den:"
