@@ -161,3 +161,15 @@ def test_the_command_given_by_an_incomplete_run_over_cards_on_workers_finishes_i
         assert len(bureau.orders) == 2
     assert site.value("SELECT count(*) FROM cards WHERE state = 'ordered'") == 2
     assert site.value("SELECT count(*) FROM transitions WHERE trigger = 'retry'") == 2
+
+
+def test_workers_act_only_on_the_cards_a_bulk_actions_filters_find(site: Site) -> None:
+    """`run ACTIVATE --holder ... --workers`: the filters are read by the workers' chunk reads too,
+    so the one holder's card is activated and no other."""
+    produced(site, 30)
+    holder = site.value("SELECT user_id FROM cards WHERE state = 'produced' ORDER BY id LIMIT 1")
+    site.worker()
+    out = site.cardflow("run", ACTIVATE, "--state", "produced", "--holder", holder, "--as", "op1", "--workers", "--json")
+    assert json.loads(out.stdout)["created"] == 1
+    assert site.value("SELECT count(*) FROM cards WHERE state = 'active'") == 1
+    assert site.value("SELECT user_id FROM cards WHERE state = 'active'") == holder

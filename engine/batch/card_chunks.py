@@ -55,7 +55,7 @@ def card_request_from_json(data: Row) -> CardRunRequest:
     return CardRunRequest(
         data["process"],
         data["actor"],
-        CardSelection(tuple(selection["cards"]), selection["all"], selection["where"]),
+        CardSelection.described(selection),
         data["trigger"],
         data["reason"],
         batch_id=data["batch_id"],

@@ -86,6 +86,24 @@ def acting_states(workspace: Workspace, process: Process) -> dict[str, list[str]
     return found
 
 
+def bulk_actions(
+    workspace: Workspace, roles: Iterable[str], owner: str | None, state: str | None
+) -> list[tuple[Process, Trigger]]:
+    """What a person with `roles` may do to many cards at once: each trigger a person fires of the
+    action processes they may start that act on cards of `owner` (any, when None), those a
+    transition takes out of `state` (any, when None)."""
+    found = []
+    for process in startable(workspace, roles):
+        owners = [name for name in process.acts_on if owner in (None, name)]
+        if not (acts_on_cards(process) and owners):
+            continue
+        for name, trigger in person_triggers(process).items():
+            leaving = (t for o in owners for t in workspace.process(o).transitions if t.trigger == name)
+            if state is None or any(state in t.source for t in leaving):
+                found.append((process, trigger))
+    return found
+
+
 def triggers_of_roles(workspace: Workspace, roles: Iterable[str], owner: str) -> dict[str, Trigger]:
     """The triggers the processes of `roles` fire on cards of process `owner` (an approver's decisions)."""
     held = set(roles)

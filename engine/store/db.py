@@ -59,6 +59,9 @@ from engine.store.tables import (
     outbox as outbox,
 )
 from engine.store.tables import (
+    saved_views as saved_views,
+)
+from engine.store.tables import (
     sessions as sessions,
 )
 from engine.store.tables import (

@@ -31,6 +31,7 @@ from engine.web import (
     api,
     auth,
     batch_pages,
+    bulk_pages,
     card_batch_pages,
     card_pages,
     decide_pages,
@@ -75,7 +76,7 @@ def create_app(console: Console) -> FastAPI:
         https_only=console.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (operations, auth, batch_pages, card_batch_pages, decide_pages, card_pages, incident_pages, api):
+    for module in (operations, auth, batch_pages, bulk_pages, card_batch_pages, decide_pages, card_pages, incident_pages, api):
         app.include_router(module.router)
     app.add_exception_handler(CardflowError, _engine_error)
     app.add_exception_handler(HTTPException, _http_error)

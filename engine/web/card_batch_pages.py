@@ -132,5 +132,5 @@ async def run_cards(request: Request, name: str, user: Operator, batch_id: Annot
         return run_over_cards(console.workspace, console.engine, run_request, console.connector, progress=job.advance)
 
     total = len(run_request.selection.cards)
-    await run_in_threadpool(console.jobs.start, batch_id, total, work, background=False)
+    await run_in_threadpool(console.jobs.start, batch_id, total, work, background=False, over_cards=True)
     return RedirectResponse(f"/batches/{batch_id}", status_code=303)

@@ -19,11 +19,12 @@ from engine.report.explain import card_story, story_appendix, story_head, timeli
 from engine.report.graphs import mermaid
 from engine.report.paths import card_path, mermaid_path
 from engine.report.tables import option_rows, outbox_row
-from engine.store import batches, db, outbox, pages
+from engine.store import batches, db, outbox, pages, saved_views
 from engine.store.queries import Row
 from engine.web import paging, render
 from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
+from engine.web.bulk_pages import FILTERS, actions_for, card_query, kept_filters
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
@@ -35,48 +36,33 @@ CardReader = Annotated[Row, Depends(desk("cards"))]
 def cards_page(
     request: Request,
     user: CardReader,
-    state: str = "",
-    holder: str = "",
-    batch: str = "",
-    process: str = "",
-    updated_from: str = "",
-    updated_to: str = "",
     order: str = "",
     after: str = "",
     before: str = "",
     action: str = "",
 ) -> Response:
-    """Cards matching the filters (the days of their last move both included), a page at a time in
-    the order they were made; with `action`, only those waiting in a state that action process acts
-    on (its link on the home page)."""
+    """Cards matching the filters (`bulk_pages.FILTERS`: the days of their last move both included,
+    the reason of the move into their state), a page at a time in the order they were made; with
+    `action`, only those waiting in a state that action process acts on (its link on the home page).
+    Beside them: the user's saved views, and the actions they may take on every card found."""
     console = console_of(request)
     acting = _card_process(console, action) if action else None
-    if process:
-        console.workspace.process(process)  # an unknown name is a usage error with a suggestion
-    filters = pages.card_filters(
-        process=process,
-        state=state,
-        user=holder,
-        batch=batch,
-        updated_from=paging.day(updated_from, "updated from"),
-        updated_to=paging.day(updated_to, "updated to"),
-        waiting=acting_states(console.workspace, acting) if acting else None,
-    )
+    query = card_query(console, request.query_params)
+    waiting = pages.card_filters(waiting=acting_states(console.workspace, acting)) if acting else []
     with db.reading(console.engine) as connection:
-        found = pages.cards(connection, filters, paging.window(after, before, order, "oldest"))
+        found = pages.cards(connection, [*query.filters(), *waiting], paging.window(after, before, order, "oldest"))
+        views = saved_views.views_of(connection, user["id"], "/cards")
     context = {
         "cards": found.rows,
         "pager": paging.links("/cards", request.query_params, found),
-        "state": state,
-        "holder": holder,
-        "batch": batch,
-        "process": process,
-        "updated_from": updated_from,
-        "updated_to": updated_to,
+        **{name: request.query_params.get(name, "") for name in FILTERS},
+        "filters": kept_filters(request.query_params),
         "sorted_by": order or "oldest",
         "states": sorted({name for p in console.workspace.processes.values() for name in p.states}),
         "processes": [p for p in console.workspace.processes.values() if p.kind == "batch"],
         "action": acting,
+        "bulk": actions_for(console, user, query) if query and not acting else [],
+        "views": views,
     }
     return render.page(request, "cards.html", context)
 

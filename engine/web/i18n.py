@@ -167,6 +167,35 @@ SWEDISH = {
     "Emails not delivered": "E-post som inte levererats",
     "Batches that stopped": "Batcher som stannat",
     "Timers refused": "Timrar som nekats",
+    # bulk actions and saved views
+    "Every card these filters find:": "Varje kort som de här filtren hittar:",
+    "Nothing to do: no card these filters find would be changed.": "Inget att göra: inget kort som filtren hittar skulle ändras.",
+    "{hidden} more cards are not shown.": "{hidden} kort till visas inte.",
+    "Reason of the last move": "Orsak till senaste steget",
+    "Views": "Vyer",
+    "Your views": "Dina vyer",
+    "Delete view {name}": "Ta bort vyn {name}",
+    "Delete": "Ta bort",
+    "View name": "Vyns namn",
+    "Save view": "Spara vy",
+    "Act on all {count} cards found": "Gör något med alla {count} kort som hittats",
+    "Action": "Åtgärd",
+    "Preview": "Förhandsgranska",
+    "Pause": "Pausa",
+    "Resume": "Återuppta",
+    "Paused by {actor}: the cards done so far are kept; Resume does the rest.": (
+        "Pausad av {actor}: korten som redan är klara behålls; Återuppta gör resten."
+    ),
+    "{done} of {total} cards done": "{done} av {total} kort klara",
+    "holder": "innehavare",
+    "Where": "Där",
+    "Optional: an expression over card and user that narrows the cards found, e.g. a declared field or a user attribute.": (
+        "Valfritt: ett uttryck över card och user som begränsar korten som hittats, "
+        "t.ex. ett deklarerat fält eller ett användarattribut."
+    ),
+    "batch": "batch",
+    "updated_from": "uppdaterad från",
+    "updated_to": "uppdaterad till",
 }
 
 

@@ -4,6 +4,7 @@ count, its oldest moment, what to do and where to look (the same as `cardflow in
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -12,7 +13,8 @@ from engine.store import db
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import desk
-from engine.web.console import console_of
+from engine.web.bulk_pages import actions_for, card_query
+from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
 #: Each group's heading, by its kind (engine.web.i18n has them in Swedish).
@@ -34,7 +36,10 @@ def incidents_page(request: Request, user: Operator, waiting: str = "P14D") -> R
     console = console_of(request)
     with db.reading(console.engine) as connection:
         groups = incidents_in(console.workspace, connection, since)
-    shown = [{**group.as_json(), "title": TITLES[group.kind], "link": _link(group)} for group in groups]
+    shown = [
+        {**group.as_json(), "title": TITLES[group.kind], "link": _link(group), "bulk": _bulk(console, user, group)}
+        for group in groups
+    ]
     return render.page(request, "incidents.html", {"groups": shown, "waiting": waiting})
 
 
@@ -42,5 +47,22 @@ def _link(group: Incident) -> str | None:
     """Where the console shows the group's rows."""
     details: dict[str, Any] = group.details
     if group.kind in ("cards", "waiting"):
-        return f"/cards?state={details['state']}"
+        return "/cards?" + urlencode({name: details[name] for name in ("process", "state", "reason") if details.get(name)})
     return {"emails": "/outbox?status=failed", "batches": "/batches"}.get(group.kind)
+
+
+def _bulk(console: Console, user: Row, group: Incident) -> list[dict[str, str | None]]:
+    """The actions the user may take on every card of a group of cards, each a link to its preview."""
+    if group.kind not in ("cards", "waiting"):
+        return []
+    details: dict[str, Any] = group.details
+    filters = {name: details[name] for name in ("process", "state", "reason") if details.get(name)}
+    query = card_query(console, filters)
+    return [
+        {
+            "process": process.name,
+            "trigger": trigger.button if len(process.triggers) > 1 else None,
+            "href": "/bulk/preview?" + urlencode({**filters, "action": process.symbolic_name, "trigger": trigger.name}),
+        }
+        for process, trigger in actions_for(console, user, query)
+    ]

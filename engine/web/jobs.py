@@ -27,6 +27,8 @@ class Job:
     done: int = 0
     result: BatchResult | CardRun | None = None
     error: str | None = None
+    over_cards: bool = False  # a run over cards (its progress counts cards, not users)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -34,6 +36,10 @@ class Job:
 
     def advance(self, users: int) -> None:
         self.done += users
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the run to end; whether it has."""
+        return self.ended.wait(timeout)
 
 
 @dataclass
@@ -48,9 +54,17 @@ class Jobs:
         with self.lock:
             return self.jobs.get(batch)
 
-    def start(self, batch: str, total: int | None, work: Callable[[Job], BatchResult | CardRun], *, background: bool) -> Job:
-        """Run `work(job)` (which returns a BatchResult, or a CardRun) now, or in a thread when `background`."""
-        job = Job(batch, total)
+    def start(
+        self,
+        batch: str,
+        total: int | None,
+        work: Callable[[Job], BatchResult | CardRun],
+        *,
+        background: bool,
+        over_cards: bool = False,
+    ) -> Job:
+        """Run `work(job)` (which returns a BatchResult, or a CardRun `over_cards`) now, or in a thread when `background`."""
+        job = Job(batch, total, over_cards=over_cards)
         with self.lock:
             self.jobs[batch] = job
             while len(self.jobs) > self.keep:
@@ -69,3 +83,5 @@ class Jobs:
             job.error = error.message
         except Exception as error:  # a thread has no one to raise to: the progress page shows it
             job.error = f"internal error: {type(error).__name__}: {error}"
+        finally:
+            job.ended.set()

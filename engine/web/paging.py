@@ -77,6 +77,13 @@ def window(after: str, before: str, order: str, default: str, kinds: Kinds = BY_
     )
 
 
+def sorted_by(order: str) -> dict[str, str]:
+    """The query parameter of a list's `order` (none for the default), to keep in a link; an unknown order is a usage error."""
+    if order and order not in ORDERS:
+        raise UsageError(f"order must be {' or '.join(ORDERS)}, not {order!r}")
+    return dict(order=order) if order else {}  # the parameter named as the pages name it (`order: str`)
+
+
 def links(path: str, query: Mapping[str, str], page: Page) -> dict[str, Any]:
     """What a page's pager shows: the rows' place (first, last, total) and the links to the first,
     previous and next pages, each keeping the query's filters and order."""

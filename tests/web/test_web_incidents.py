@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from console_helpers import set_value, sign_in
@@ -18,6 +19,7 @@ from engine.web.app import create_app
 from engine.web.console import Console
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+RETRY = "CardsAddonExtProdProcRetryOrder"
 
 
 @pytest.fixture
@@ -47,7 +49,11 @@ def test_the_incidents_page_groups_failed_cards_with_what_to_do(
     assert page.status_code == 200
     assert f"<h1>{heading}</h1>" in page.text and group in page.text.replace("</span>", "")
     assert "the card bureau reports the order failed: no such layout" in page.text
-    assert "cardflow retry CARD... --as YOU" in page.text and 'href="/cards?state=failed"' in page.text
+    assert "cardflow retry CARD... --as YOU" in page.text
+    reason = quote_plus("the card bureau reports the order failed: no such layout")
+    group_of = f"process={ORDER}&amp;state=failed&amp;reason={reason}"
+    assert f'href="/cards?{group_of}"' in page.text  # Show them: the group's cards
+    assert f'href="/bulk/preview?{group_of}&amp;action={RETRY}&amp;trigger=retry"' in page.text  # the group's action
     assert 'href="/incidents"' in page.text  # in the menu
 
 
