@@ -209,6 +209,7 @@ def main() -> int:
                     "Cards of a process, newest first": f"/cards?process={ORDER}&order=newest",
                     "Cards, the last page": "/cards?before=last",
                     "Cards moved on one day": "/cards?updated_from=2025-06-15&updated_to=2025-06-15",
+                    "Cards failed for one reason": "/cards?state=failed&reason=no+such+layout",
                     "Incidents": "/incidents",
                 }
                 for label, path in pages.items():
