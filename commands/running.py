@@ -144,7 +144,7 @@ def run_on_workers(
     """Split the batch (of users, or `over_cards`) into chunk jobs for the workers; wait for them unless `detach`."""
     from engine.batch.card_chunks import start_card_chunks
     from engine.batch.chunks import start_chunked, wait_for_batch
-    from engine.work.jobs import defer_chunks
+    from engine.work.jobs import defer_chunks, failed_chunks
     from engine.work.queue import require_postgres
 
     require_postgres(engine)
@@ -158,12 +158,17 @@ def run_on_workers(
         return
     click.echo(f"cardflow: batch {started.batch} ({len(started.pending)} chunk(s) for `cardflow worker`)", err=True)
     with progress_bar(started.users) as advance:
-        record = wait_for_batch(engine, started.batch, advance)
+        record = wait_for_batch(engine, started.batch, advance, gave_up=lambda: failed_chunks(engine, started.batch))
     summary = {key: record[key] for key in ("id", "process", "status", "created", "skipped")}
     summary = {"batch": summary.pop("id"), **summary}
     click.echo(json_text(summary) if as_json else " ".join(f"{key}: {value}" for key, value in summary.items()))
     if record["status"] != "complete":
         again = command_again({"batch_id": started.batch}, drop=("detach",))
+        if record["failed_jobs"]:
+            why = "the workers' log says why, e.g. a worker whose workspace differs; the chunks done are kept"
+            click.echo(f"cardflow: {record['failed_jobs']} chunk job(s) of batch {started.batch} failed for good ({why}); "
+                       f"once that is fixed, run it again with `{again}`", err=True)  # fmt: skip
+            click.get_current_context().exit(1)
         click.echo(f"cardflow: batch {started.batch} is {record['status']}; run it again with `{again}`", err=True)
         click.get_current_context().exit(1)
     if over_cards and record["skipped"]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from test_workers import CARDFLOW, Site, wait_for
 
+from engine.definitions.files import reference_workspace
+
 ORDER, ACTIVATE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple"
 
 pytestmark = pytest.mark.slow
@@ -173,3 +175,16 @@ def test_workers_act_only_on_the_cards_a_bulk_actions_filters_find(site: Site) -
     assert json.loads(out.stdout)["created"] == 1
     assert site.value("SELECT count(*) FROM cards WHERE state = 'active'") == 1
     assert site.value("SELECT user_id FROM cards WHERE state = 'active'") == holder
+
+
+def test_a_run_whose_chunk_jobs_fail_for_good_stops_waiting_and_says_so(site: Site) -> None:
+    """A worker on the reference workspace does not know the extended workspace's process: each chunk
+    job fails until its retries are spent; `run --workers` stops waiting (never a hang), exits 1 and
+    names the failed jobs and the command that finishes the batch once that is fixed."""
+    produced(site, 3)
+    site.worker("--workspace", str(reference_workspace()))
+    command = ["run", ACTIVATE, "--all", "--as", "op1", "--workers"]
+    done = subprocess.run([CARDFLOW, *command], cwd=site.folder, env=site.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "1 chunk job(s) of batch" in done.stderr and "failed for good" in done.stderr and "--batch-id" in done.stderr
+    assert site.value("SELECT count(*) FROM cards WHERE state = 'active'") == 0

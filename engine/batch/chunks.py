@@ -195,20 +195,29 @@ def batch_progress(engine: Engine, batch_id: str) -> tuple[str, int, int]:
     return record["status"], done, total
 
 
-def wait_for_batch(engine: Engine, batch_id: str, progress: Callable[[int], None] | None = None, poll: float = 0.5) -> Row:
+def wait_for_batch(
+    engine: Engine,
+    batch_id: str,
+    progress: Callable[[int], None] | None = None,
+    poll: float = 0.5,
+    gave_up: Callable[[], int] | None = None,
+) -> Row:
     """Wait until the workers have done every chunk of the batch; tell `progress` the users done as
-    they are done (those done already first); return the batch's record."""
+    they are done (those done already first); return the batch's record. `gave_up` says how many of
+    its chunk jobs failed for good once none is left to run: then the wait ends, the record's
+    `failed_jobs` saying how many."""
     seen = 0
     while True:
         status, done, _total = batch_progress(engine, batch_id)
         if progress and done > seen:
             progress(done - seen)
         seen = max(seen, done)
-        if status != "running":
+        failed = gave_up() if gave_up and status == "running" else 0
+        if status != "running" or failed:
             with db.reading(engine) as connection:
                 record = queries.get_batch(connection, batch_id)
             assert record is not None
-            return record
+            return {**record, "failed_jobs": failed}
         time.sleep(poll)
 
 

@@ -32,3 +32,14 @@ def schema_version(engine: Engine) -> str | None:
     with db.reading(engine) as connection:
         value = connection.execute(select(db.meta.c.value).where(db.meta.c.key == _VERSION_KEY)).scalar()
     return None if value is None else str(value)
+
+
+def jobs_of_batch(engine: Engine, task: str, batch_id: str) -> tuple[int, int]:
+    """(waiting or running, failed for good) of the jobs of `task` for batch `batch_id`."""
+    counted = text(
+        "SELECT count(*) FILTER (WHERE status IN ('todo', 'doing')), count(*) FILTER (WHERE status = 'failed') "
+        "FROM procrastinate_jobs WHERE task_name = :task AND args->>'batch' = :batch"
+    )
+    with db.reading(engine) as connection:
+        waiting, failed = connection.execute(counted, {"task": task, "batch": batch_id}).one()
+    return int(waiting), int(failed)

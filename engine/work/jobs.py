@@ -34,7 +34,7 @@ from engine.batch.chunks import Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector, DropFolder
-from engine.store import tally
+from engine.store import tally, task_queue
 from engine.work.queue import conninfo, install_schema, require_postgres
 
 CHUNK_TASK = "cardflow.chunk"
@@ -93,6 +93,13 @@ def open_queue(engine: Engine) -> Any:
     import procrastinate
 
     return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine), timeout=POOL_TIMEOUT))
+
+
+def failed_chunks(engine: Engine, batch_id: str) -> int:
+    """How many chunk jobs of the batch failed for good (their retries spent), once none of them is
+    left to run; 0 while any waits or runs."""
+    waiting, failed = task_queue.jobs_of_batch(engine, CHUNK_TASK, batch_id)
+    return 0 if waiting else failed
 
 
 def defer_chunks(engine: Engine, started: Started) -> int:
