@@ -6,6 +6,7 @@ four-eyes rule (the engine's). Documented at /api/docs (Swagger UI, served by th
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -19,6 +20,7 @@ from engine.errors import UsageError
 from engine.report import listings
 from engine.report.explain import card_story
 from engine.store import db, queries
+from engine.store.pages import CardQuery
 from engine.store.queries import Row
 from engine.web import render
 from engine.web.auth import api_desk, api_user
@@ -70,6 +72,26 @@ class RunBody(BaseModel):
     set: list[str] = Field(default_factory=list, description="VAR=VALUE overrides (VALUE in YAML flow), as --set")
 
 
+class CardFilters(BaseModel):
+    """The filters that find the cards of a bulk action (as `cardflow run NAME --state ...`); `where` narrows them."""
+
+    card_process: str | None = Field(None, max_length=200, description="Only cards of this process (as --card-process)")
+    state: str | None = Field(None, max_length=200, description="Only cards in this state (as --state)")
+    holder: str | None = Field(None, max_length=200, description="Only this user's cards (as --holder)")
+    in_batch: str | None = Field(None, max_length=200, description="Only the cards this batch made (as --in-batch)")
+    moved_because: str | None = Field(
+        None, max_length=2000, description="The reason of the move into their state (as --moved-because)"
+    )
+    moved_from: date | None = Field(None, description="Last moved on or after this day (as --moved-from)")
+    moved_to: date | None = Field(None, description="Last moved on or before this day (as --moved-to)")
+
+    def query(self) -> CardQuery | None:
+        found = CardQuery(
+            self.card_process, self.state, self.holder, self.in_batch, self.moved_because, self.moved_from, self.moved_to
+        )
+        return found or None
+
+
 class ProcessRunBody(BaseModel):
     """What `cardflow run NAME ... --json` is asked for: users for a process that creates cards, cards
     for one that acts on existing cards."""
@@ -86,6 +108,7 @@ class ProcessRunBody(BaseModel):
     )
     all: bool = Field(False, description="Every user, or every card the process acts on (as --all)")
     where: str | None = Field(None, description="An expression over `user`, or over `card` and `user` (as --where)")
+    filters: CardFilters | None = Field(None, description="Over cards: the filters that find them (a bulk action)")
     trigger: str | None = Field(None, description="The trigger to fire (as --trigger), where the process declares several")
     reason: str | None = Field(None, description="The reason (as --reason), where the trigger takes one")
     production_type: str | None = None
@@ -152,6 +175,7 @@ def run_process(request: Request, name: str, body: ProcessRunBody, user: ApiUser
         body.dry_run,
         body.strict,
         overrides=parse_sets(body.set, console.workspace.scripts),
+        query=body.filters.query() if body.filters else None,
     )
     return run_by_name(console.workspace, console.engine, asked, console.connector).as_json()
 

@@ -20,7 +20,7 @@ from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_card
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.batch.status import sync_order_status
-from engine.store import db, queries
+from engine.store import accounts, db, queries
 from engine.store.pages import CardQuery
 from engine.web.app import create_app
 from engine.web.console import Console
@@ -201,3 +201,21 @@ def test_saved_views_are_each_users_own(console: Console) -> None:
             == 303
         )
         assert "Outage" not in client.get("/cards").text
+
+
+def test_the_api_runs_a_bulk_action_over_the_cards_its_filters_find(console: Console) -> None:
+    """POST /api/processes/NAME/run with `filters`: the dry run lists the outage's cards, the run
+    retries them, the answer is `cardflow run NAME --json`'s; a filter for a process that creates cards is a 400."""
+    with console.engine.begin() as connection:
+        headers = {"Authorization": f"Bearer {accounts.issue_token(connection, 'op2')}"}
+    filters = {"card_process": ORDER, "state": "failed", "moved_because": OUTAGE}
+    with TestClient(create_app(console)) as api:
+        planned = api.post(f"/api/processes/{RETRY}/run", json={"filters": filters, "dry_run": True}, headers=headers)
+        assert planned.status_code == 200, planned.text
+        assert sorted(r["user"] for r in planned.json()["results"]) == ["u01", "u02", "u03"]
+        assert set(states(console).values()) == {"failed"}
+        done = api.post(f"/api/processes/{RETRY}/run", json={"filters": filters}, headers=headers)
+        assert {r["to"] for r in done.json()["results"]} == {"ordered"}
+        wrong = api.post(f"/api/processes/{ORDER}/run", json={"filters": {"state": "failed"}}, headers=headers)
+    assert states(console) == {"u01": "ordered", "u02": "ordered", "u03": "ordered", "u04": "failed"}
+    assert wrong.status_code == 400 and "is for a process that acts on cards" in wrong.json()["error"]["message"]
