@@ -103,8 +103,13 @@ def _operator_pages(client: TestClient) -> dict[str, str]:
     _batch(client, REQUEST, ["u03"])
     batch_id = re.search(r'href="/batches/([^"]+)"', client.get("/batches").text)
     assert batch_id
+    client.post("/views", data={"state": "requested", "name": "Requested", "csrf": csrf_of(client)})  # a saved view
     for path in ("/batches", f"/batches/{batch_id.group(1)}", "/cards", "/cards?state=requested", "/cards/1", "/cards/999"):
         pages[path] = client.get(path).text
+    picked = re.search(r'<option value="([^"]+)">', pages["/cards?state=requested"].split('name="pick"')[1])
+    assert picked, "the Cards page offers no action over the requested cards"
+    pages["bulk preview"] = client.get("/bulk/preview", params={"state": "requested", "pick": picked.group(1)}).text
+    assert 'class="plan"' in pages["bulk preview"], pages["bulk preview"]
     for path in (
         "/outbox",
         "/outbox?status=pending",
