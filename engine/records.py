@@ -161,7 +161,8 @@ def _fields(declared: type) -> tuple[Field, ...]:
     return tuple(found)
 
 
-CARD = Record("card", "cards", _fields(Card), internal=frozenset({"open", "open_key"}))  # open, and its exclusivity key
+# open, its exclusivity key, and whether it waits in a state with timers with none armed (for the incidents)
+CARD = Record("card", "cards", _fields(Card), internal=frozenset({"open", "open_key", "timerless"}))
 USER = Record(
     "user",
     "users",

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Run
+    from conftest import Run, StoreUnderTest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+ORDER, REQUEST = "CardsAddonExtProdBoProcOrderMultiple", "CardsBoProcRequestMulitple"
 QUEUE_OFF = ("--set", "CardsAddonExtProdQueue=false")
 
 
@@ -99,3 +99,47 @@ def test_a_duration_that_is_none_is_a_usage_error(run: Run, workspace: Path) -> 
     result = run("incidents", "--workspace", str(workspace), "--waiting-longer-than", "14 days")
     assert result.exit_code == 2
     assert "--waiting-longer-than: '14 days' is not an ISO 8601 duration" in result.stderr
+
+
+def test_a_card_waits_with_no_timer_once_its_last_timer_has_fired(
+    run: Run, workspace: Path, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests waiting for approval arm their reminders and escalation: a card is not `timerless`
+    (the incidents read that mark, not the timers) while one is armed, however overdue, and waits
+    with no timer once the last has fired (`timers run`)."""
+    monkeypatch.setenv("CARDFLOW_NOW", "2026-03-02T09:00:00Z")
+    users = ROOT / "engine" / "testing" / "samples" / "users.csv"
+    assert run("users", "import", str(users)).exit_code == 0
+    approval = ("--set", "CardsBatchRequestApproval=true")
+    asked = run("run", REQUEST, "--user", "u001", "--user", "u002", "--as", "op1", *approval, "--workspace", str(workspace))
+    assert asked.exit_code == 0, asked.output
+    assert stored.scalar("SELECT count(*) FROM cards WHERE state = 'requested' AND NOT timerless") == 2
+    monkeypatch.setenv("CARDFLOW_NOW", "2026-06-01T09:00:00Z")
+    assert [g for g in incidents(run, workspace)[1] if g["kind"] == "waiting"] == []  # overdue, but armed
+    for week in range(1, 10):  # a run a week fires what is due; the reminder re-arms until its last
+        monkeypatch.setenv("CARDFLOW_NOW", f"2026-06-{week * 3:02d}T09:00:00Z")
+        assert run("timers", "run", "--workspace", str(workspace)).exit_code == 0
+        armed = stored.scalar("SELECT count(*) FROM timers WHERE status = 'armed'")
+        assert stored.scalar("SELECT count(*) FROM cards WHERE timerless") == 2 - armed  # a reminder each, or none
+        if armed == 0:
+            break
+    assert armed == 0 and stored.scalar("SELECT count(*) FROM cards WHERE timerless") == 2
+    monkeypatch.setenv("CARDFLOW_NOW", "2026-08-01T09:00:00Z")
+    waiting = [(g["state"], g["count"]) for g in incidents(run, workspace)[1] if g["kind"] == "waiting"]
+    assert waiting == [("requested", 2)]
+
+
+def test_a_card_entering_a_state_whose_timers_are_all_off_waits_with_none(
+    run: Run, workspace: Path, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reminders and escalation both off (0 days): a request enters `requested`, which declares timers,
+    with none armed; it is `timerless` at once and waits too long after the threshold."""
+    monkeypatch.setenv("CARDFLOW_NOW", "2026-03-02T09:00:00Z")
+    assert run("users", "import", str(ROOT / "engine" / "testing" / "samples" / "users.csv")).exit_code == 0
+    off = ("--set", "CardsBatchRequestApproval=true", "--set", "CardsApprovalReminderDays=0")
+    assert run("run", REQUEST, "--user", "u003", "--as", "op1", *off, "--workspace", str(workspace)).exit_code == 0
+    assert stored.scalar("SELECT count(*) FROM timers") == 0
+    assert stored.scalar("SELECT count(*) FROM cards WHERE state = 'requested' AND timerless") == 1
+    monkeypatch.setenv("CARDFLOW_NOW", "2026-04-01T09:00:00Z")
+    waiting = [(g["state"], g["count"]) for g in incidents(run, workspace)[1] if g["kind"] == "waiting"]
+    assert waiting == [("requested", 1)]

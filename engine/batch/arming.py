@@ -50,11 +50,14 @@ def arm_work(
         return
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    timers.arm(connection, _armed(timed, now_in, fields, at, calendar, options))
+    armed = _armed(timed, now_in, fields, at, calendar, options)
+    timers.arm(connection, armed)
+    timers.settle(connection, set(now_in) - {row[0] for row in armed})  # entered a state with timers, none armed
     if moved:  # the timers at a date that a `set` moved while the card stayed in its state: armed anew
         timers.drop_some(connection, [(card, index) for card, (_, _, indexes) in moved.items() for index in indexes])
         again = _armed(timed, {card: entered[:2] for card, entered in moved.items()}, fields, at, calendar, options)
         timers.arm(connection, [row for row in again if row[3] in moved[row[0]][2]])
+        timers.settle(connection, moved)
 
 
 def planned(timed: Timed, workspace: Workspace | None, work: Gathered, at: str, options: Mapping[str, Any]) -> list[Row]:

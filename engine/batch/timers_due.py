@@ -81,6 +81,7 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
                 chunk = _Chunk(connection, firings, outbox, cards, holders, templates, at)
                 results += chunk.fire([row for row in due if row["id"] in claimed])
                 timers.arm(connection, chunk.again)
+                timers.settle(connection, [row["card_id"] for row in due if row["id"] in claimed])  # their last fired?
                 gone = "fired or dropped by another command"
                 results += [_result(row, "gone", _state(cards, row), gone) for row in due if row["id"] not in claimed]
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`

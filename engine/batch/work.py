@@ -51,9 +51,6 @@ class Work:
         A card another command moved meanwhile keeps its state, and its audit rows, orders and
         emails are not written; return those cards' ids."""
         lost = queries.set_card_states(connection, self.changes)
-        if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming)
-            options = context.options.as_dict() if context.options is not None else context.compiled.option_values
-            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
         rows = self.rows
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
@@ -65,6 +62,9 @@ class Work:
             if table == "transitions":
                 process, trigger = columns.index("process"), columns.index("trigger")
                 tally.transitions(connection, ((row[process], row[trigger]) for row in tuples))
+        if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming), once the new cards are written
+            options = context.options.as_dict() if context.options is not None else context.compiled.option_values
+            arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
         for kind in effects.KINDS.values():
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)

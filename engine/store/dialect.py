@@ -78,7 +78,7 @@ class Dialect:
         values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)  # SQLite names a VALUES table's columns column1, ...
         return (
             "UPDATE cards SET state = v.column3, open = v.column4, open_key = v.column5, requested_by = v.column6, "
-            f"updated_at = v.column7 FROM (VALUES {values}) AS v "
+            f"updated_at = v.column7, timerless = FALSE FROM (VALUES {values}) AS v "
             "WHERE cards.id = v.column1 AND cards.state = v.column2 RETURNING cards.id"
         )
 
@@ -128,7 +128,7 @@ class PostgreSQL(Dialect):
         values = ", ".join([typed] + ["(%s, %s, %s, %s, %s, %s, %s)"] * (count - 1))
         return (
             "UPDATE cards SET state = v.new_state, open = v.new_open, open_key = v.key, requested_by = v.by, "
-            f"updated_at = v.at FROM (VALUES {values}) AS v (card, was, new_state, new_open, key, by, at) "
+            f"updated_at = v.at, timerless = FALSE FROM (VALUES {values}) AS v (card, was, new_state, new_open, key, by, at) "
             "WHERE cards.id = v.card AND cards.state = v.was RETURNING cards.id"
         )
 

@@ -245,6 +245,19 @@ def _bulk_actions(connection: Connection) -> None:
     saved_views.create(connection)
 
 
+def _timerless_cards(connection: Connection) -> None:
+    """Each card's `timerless` (in a state with timers, none armed for it now: engine.store.timers.settle),
+    filled for the cards stored (a state some timer was armed in has timers); the index the incidents
+    count the cards waiting with no timer from replaces `cards_state_moved` (`timerless` added before
+    the moment)."""
+    connection.execute(text("ALTER TABLE cards ADD COLUMN timerless BOOLEAN NOT NULL DEFAULT FALSE"))
+    timed_states = "SELECT 1 FROM timers t WHERE t.state = cards.state AND t.process = cards.process"
+    armed = "SELECT 1 FROM timers a WHERE a.card_id = cards.id AND a.status = 'armed'"
+    connection.execute(text(f"UPDATE cards SET timerless = TRUE WHERE EXISTS ({timed_states}) AND NOT EXISTS ({armed})"))
+    connection.execute(text("CREATE INDEX IF NOT EXISTS cards_waiting ON cards (state, process, timerless, updated_at)"))
+    connection.execute(text("DROP INDEX IF EXISTS cards_state_moved"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -262,5 +275,6 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _timers,
     _cards_by_state_and_move,
     _bulk_actions,
+    _timerless_cards,
 ]
 VERSION = len(MIGRATIONS)

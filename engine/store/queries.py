@@ -15,7 +15,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, false, func, select, update
 
 from engine.records import json_columns
 from engine.store import db, dialect, folding
@@ -286,6 +286,7 @@ def _compare_and_set() -> Any:
             open_key=bindparam("key"),
             requested_by=bindparam("by"),
             updated_at=bindparam("at"),
+            timerless=false(),  # a card that moves has no timer of its new state yet (engine.store.timers)
         )
     )
 

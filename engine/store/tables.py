@@ -4,7 +4,7 @@ step by step through its migrations."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, false
 
 metadata = MetaData()
 
@@ -52,7 +52,7 @@ cards = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", String, nullable=False),  # found through cards_user_process (version 4 dropped ix_cards_user_id)
     Column("process", String, nullable=False),
-    Column("state", String, nullable=False),  # found through cards_state_moved (version 15 dropped ix_cards_state)
+    Column("state", String, nullable=False),  # found through cards_waiting (version 15 dropped ix_cards_state)
     Column("open", Boolean, nullable=False),
     Column("requester", String, nullable=False),
     Column("production_type", String),
@@ -67,6 +67,8 @@ cards = Table(
     Column("requested_by", String),
     # version 12: the values of the card fields its lifecycle declares, as a JSON object
     Column("fields", Text, nullable=False, server_default="{}"),
+    # version 17: in a state with timers, none is armed for the card now (engine.store.timers.settle)
+    Column("timerless", Boolean, nullable=False, server_default=false()),
 )
 
 decisions = Table("decisions", metadata, Column("id", String, primary_key=True), Column("trace", Text, nullable=False))
@@ -255,7 +257,7 @@ saved_views = Table(  # version 16
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
-Index("cards_state_moved", cards.c.state, cards.c.process, cards.c.updated_at)  # version 15
+Index("cards_waiting", cards.c.state, cards.c.process, cards.c.timerless, cards.c.updated_at)  # version 17
 Index("one_open_card_per_group", cards.c.open_key, unique=True)  # version 11
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4

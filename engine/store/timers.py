@@ -38,6 +38,19 @@ def drop_some(connection: Connection, timers: Sequence[tuple[int, int]]) -> None
         connection.execute(delete(table).where(table.c.card_id == card, table.c.timer == index, table.c.status == "armed"))
 
 
+def settle(connection: Connection, cards: Iterable[int]) -> None:
+    """Mark each of `cards` `timerless` when no timer is armed for it now (else not): after a card's
+    timers fired, were dropped or armed anew in its state, or it entered a state with timers and none
+    could be armed. A move clears the mark (`queries.set_card_states`), and the cards a batch arms
+    timers for are not marked, so the hot path writes nothing for it; the incidents count the cards of
+    a state with timers that wait with none from the index `cards_waiting` alone."""
+    ids = sorted(set(cards))
+    timers = db.timers.c
+    armed = select(timers.id).where(timers.card_id == db.cards.c.id, timers.status == "armed").exists()
+    for start in range(0, len(ids), 1000):
+        connection.execute(update(db.cards).where(db.cards.c.id.in_(ids[start : start + 1000])).values(timerless=~armed))
+
+
 def next_due(connection: Connection, at: str, count: int) -> list[Row]:
     """The first `count` armed timers due at `at`, locked for this transaction; on PostgreSQL those
     another transaction holds are skipped (SKIP LOCKED), so that workers fire different timers side by side."""
