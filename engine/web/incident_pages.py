@@ -3,6 +3,7 @@ count, its oldest moment, what to do and where to look (the same as `cardflow in
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -36,8 +37,9 @@ def incidents_page(request: Request, user: Operator, waiting: str = "P14D") -> R
     console = console_of(request)
     with db.reading(console.engine) as connection:
         groups = incidents_in(console.workspace, connection, since)
+    shared = Counter((g.details["process"], g.details["state"]) for g in groups if g.kind == "cards")
     shown = [
-        {**group.as_json(), "title": TITLES[group.kind], "link": _link(group), "bulk": _bulk(console, user, group)}
+        {**group.as_json(), "title": TITLES[group.kind], "link": _link(group), "bulk": _bulk(console, user, group, shared)}
         for group in groups
     ]
     return render.page(request, "incidents.html", {"groups": shown, "waiting": waiting})
@@ -51,11 +53,13 @@ def _link(group: Incident) -> str | None:
     return {"emails": "/outbox?status=failed", "batches": "/batches"}.get(group.kind)
 
 
-def _bulk(console: Console, user: Row, group: Incident) -> list[dict[str, str | None]]:
-    """The actions the user may take on every card of a group of cards, each a link to its preview."""
-    if group.kind not in ("cards", "waiting"):
-        return []
+def _bulk(console: Console, user: Row, group: Incident, shared: Counter[tuple[str, str]]) -> list[dict[str, str | None]]:
+    """The actions the user may take on every card of a group of cards, each a link to its preview;
+    none where the filters would find more than the group: cards waiting too long (their filters
+    cannot say "no timer"), or a group with no reason beside others of its state."""
     details: dict[str, Any] = group.details
+    if group.kind != "cards" or (not details.get("reason") and shared[details["process"], details["state"]] > 1):
+        return []
     filters = {name: details[name] for name in ("process", "state", "reason") if details.get(name)}
     query = card_query(console, filters)
     return [

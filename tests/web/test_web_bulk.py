@@ -219,3 +219,18 @@ def test_the_api_runs_a_bulk_action_over_the_cards_its_filters_find(console: Con
         wrong = api.post(f"/api/processes/{ORDER}/run", json={"filters": {"state": "failed"}}, headers=headers)
     assert states(console) == {"u01": "ordered", "u02": "ordered", "u03": "ordered", "u04": "failed"}
     assert wrong.status_code == 400 and "is for a process that acts on cards" in wrong.json()["error"]["message"]
+
+
+def test_an_incidents_group_links_an_action_only_where_its_filters_find_the_group_alone(console: Console) -> None:
+    """The outage's group and the layout's each link Retry over their reason; a group whose move gave no
+    reason, beside others of its state, links none (a filter cannot say "no reason")."""
+    with console.engine.begin() as connection:  # u04's move into failed, as if it had come with no reason
+        connection.exec_driver_sql("UPDATE transitions SET reason = NULL WHERE dest = 'failed' AND card_id = 4")
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op2")
+        page = client.get("/incidents").text
+    groups = page.split('<article class="incident"')[1:]
+    outage = [g for g in groups if "bureau unavailable" in g]
+    silent = [g for g in groups if 'data-kind="cards"' in g and "bureau unavailable" not in g]
+    assert len(outage) == 1 and "/bulk/preview?" in outage[0]
+    assert len(silent) == 1 and "/bulk/preview?" not in silent[0] and ">Show them</a>" in silent[0]
