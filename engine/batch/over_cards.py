@@ -100,6 +100,7 @@ class CardRun:
     unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
     stopped: str | None = None  # why the run stopped before the end (the bureau is down, a pause)
     paused_by: str | None = None  # who paused the batch (`cardflow batches pause`): resuming finishes it
+    partial: bool = False  # a dry run that stopped after the cards it was to read at most (a preview)
 
     @property
     def counts(self) -> Counter[str]:
@@ -145,9 +146,13 @@ def run_over_cards(
     progress: Progress | None = None,
     chunk: int = CARD_CHUNK,
     started: Callable[[str], None] | None = None,
+    read_at_most: int | None = None,
 ) -> CardRun:
     """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
-    `progress` is told how many cards each chunk read; `started` the batch id once it is recorded."""
+    `progress` is told how many cards each chunk read; `started` the batch id once it is recorded. A dry
+    run may stop once it has read `read_at_most` cards (a preview of a large selection: `partial`)."""
+    if read_at_most is not None and not request.dry_run:
+        raise UsageError("only a dry run stops before the end of its selection")
     connector = run_bureau(request.dry_run, connector)
     if not request.dry_run:
         connector = outbox_of(connector)
@@ -159,16 +164,7 @@ def run_over_cards(
     if started:
         started(result.batch)
     with render_session():
-        for read in chunk_readers(workspace, request, run.process, run.trigger, run.options, chunk):
-            visited, done = _chunk(engine, run, read)
-            result.results += done
-            if progress:
-                progress(visited)
-            if run.stopped:
-                break
-            if not request.dry_run and (paused_by := _paused(engine, result.batch)):
-                result.paused_by, run.stopped = paused_by, f"paused by {paused_by}"
-                break
+        _work_chunks(workspace, engine, run, result, min(chunk, read_at_most or chunk), progress, read_at_most)
     result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
     if not request.dry_run:
         _finish(engine, run, result)
@@ -180,6 +176,34 @@ def _transaction(engine: Engine, plan: bool) -> Iterator[Connection]:
     """A read-only connection for a dry run, else a transaction that commits when the block ends."""
     with db.reading(engine) if plan else engine.begin() as connection:
         yield connection
+
+
+def _work_chunks(
+    workspace: Workspace,
+    engine: Engine,
+    run: _Run,
+    result: CardRun,
+    chunk: int,
+    progress: Progress | None,
+    read_at_most: int | None,
+) -> None:
+    """Work the selection a chunk at a time into `result`, until its end, the bureau found down, a
+    pause, or (a dry run) `read_at_most` cards read."""
+    read = 0
+    for reader in chunk_readers(workspace, run.request, run.process, run.trigger, run.options, chunk):
+        visited, done = _chunk(engine, run, reader)
+        result.results += done
+        read += visited
+        if progress:
+            progress(visited)
+        if run.stopped:
+            return
+        if read_at_most is not None and read >= read_at_most:
+            result.partial = True
+            return
+        if not run.request.dry_run and (paused_by := _paused(engine, result.batch)):
+            result.paused_by, run.stopped = paused_by, f"paused by {paused_by}"
+            return
 
 
 def _paused(engine: Engine, batch_id: str) -> str | None:

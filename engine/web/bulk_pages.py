@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -42,6 +43,8 @@ CardReader = Annotated[Row, Depends(desk("cards"))]
 FILTERS = ("process", "state", "reason", "holder", "batch", "updated_from", "updated_to")
 #: The preview shows this many cards' outcomes, and how many more there are.
 PREVIEW_ROWS = 50
+#: A preview is a dry run over at most this many of the cards found (their outcomes stand for the rest).
+PREVIEW_READS = 2000
 #: The longest name a saved view may have.
 VIEW_NAME = 100
 
@@ -99,7 +102,10 @@ async def preview(request: Request, user: Operator) -> Response:
     the counts per outcome and the first cards."""
     console = console_of(request)
     asked = _request(console, request.query_params, user, plan=True)
-    planned = await run_in_threadpool(run_over_cards, console.workspace, console.engine, asked, console.connector)
+    planned = await run_in_threadpool(
+        partial(run_over_cards, read_at_most=PREVIEW_READS), console.workspace, console.engine, asked, console.connector
+    )
+    found = await run_in_threadpool(count_selected, console.workspace, console.engine, asked) if planned.partial else None
     process = console.workspace.process(asked.process)
     context = {
         "process": process,
@@ -107,7 +113,10 @@ async def preview(request: Request, user: Operator) -> Response:
         "plan": planned.results[:PREVIEW_ROWS],
         "hidden": max(0, len(planned.results) - PREVIEW_ROWS),
         "counts": dict(Counter(result.status for result in planned.results)),
-        "nothing_to_do": all(result.status == "refused" for result in planned.results),
+        "nothing_to_do": not planned.partial and all(result.status == "refused" for result in planned.results),
+        "partial": planned.partial,
+        "found": found,
+        "reads": PREVIEW_READS,
         "run": asked,
         "filters": kept_filters(request.query_params),
         "where": asked.selection.where,

@@ -171,6 +171,9 @@ SWEDISH = {
     "Every card these filters find:": "Varje kort som de här filtren hittar:",
     "Nothing to do: no card these filters find would be changed.": "Inget att göra: inget kort som filtren hittar skulle ändras.",
     "{hidden} more cards are not shown.": "{hidden} kort till visas inte.",
+    "Previewed the first {reads} of {found} cards found: Next acts on them all; the counts are of those previewed.": (
+        "Förhandsgranskade de första {reads} av {found} kort som hittats: Nästa gör något med alla; antalen gäller de granskade."
+    ),
     "Reason of the last move": "Orsak till senaste steget",
     "Views": "Vyer",
     "Your views": "Dina vyer",

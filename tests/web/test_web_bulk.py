@@ -20,8 +20,10 @@ from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_card
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.batch.status import sync_order_status
+from engine.errors import UsageError
 from engine.store import accounts, db, queries
 from engine.store.pages import CardQuery
+from engine.web import bulk_pages
 from engine.web.app import create_app
 from engine.web.console import Console
 
@@ -234,3 +236,25 @@ def test_an_incidents_group_links_an_action_only_where_its_filters_find_the_grou
     silent = [g for g in groups if 'data-kind="cards"' in g and "bureau unavailable" not in g]
     assert len(outage) == 1 and "/bulk/preview?" in outage[0]
     assert len(silent) == 1 and "/bulk/preview?" not in silent[0] and ">Show them</a>" in silent[0]
+
+
+def test_a_preview_of_many_cards_reads_the_first_and_next_acts_on_all(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preview reads at most PREVIEW_READS cards (two here) and says how many were found; Next acts on all three."""
+    monkeypatch.setattr(bulk_pages, "PREVIEW_READS", 2)
+    asked = {**FAILED, "action": RETRY, "trigger": "retry"}
+    with TestClient(create_app(console)) as client:
+        sign_in(client, "op2")
+        preview = client.get("/bulk/preview?" + urlencode(asked))
+        assert "Previewed the first 2 of 3 cards found" in preview.text
+        assert 'done: <span translate="no">2</span>' in preview.text and preview.text.count('<tr class="done">') == 2
+        form = {**asked, "batch_id": "all-three", "csrf": csrf_of(client)}
+        assert client.post("/bulk/run", data=form, follow_redirects=False).status_code == 303
+        finished(console, "all-three")
+    assert states(console) == {"u01": "ordered", "u02": "ordered", "u03": "ordered", "u04": "failed"}
+
+
+def test_only_a_dry_run_stops_before_the_end(console: Console) -> None:
+    request = CardRunRequest(RETRY, "op1", CardSelection(query=CardQuery(state="failed")))
+    with pytest.raises(UsageError, match="only a dry run"):
+        run_over_cards(console.workspace, console.engine, request, console.connector, read_at_most=1)
+    assert set(states(console).values()) == {"failed"}
