@@ -251,9 +251,11 @@ def _timerless_cards(connection: Connection) -> None:
     count the cards waiting with no timer from replaces `cards_state_moved` (`timerless` added before
     the moment)."""
     connection.execute(text("ALTER TABLE cards ADD COLUMN timerless BOOLEAN NOT NULL DEFAULT FALSE"))
-    timed_states = "SELECT 1 FROM timers t WHERE t.state = cards.state AND t.process = cards.process"
-    armed = "SELECT 1 FROM timers a WHERE a.card_id = cards.id AND a.status = 'armed'"
-    connection.execute(text(f"UPDATE cards SET timerless = TRUE WHERE EXISTS ({timed_states}) AND NOT EXISTS ({armed})"))
+    # each subquery once, not a search of the timers per card (that took minutes over 1,000,000 cards)
+    timed_states = "SELECT DISTINCT state, process FROM timers"
+    armed = "SELECT card_id FROM timers WHERE status = 'armed'"
+    waiting = f"(state, process) IN ({timed_states}) AND id NOT IN ({armed})"
+    connection.execute(text(f"UPDATE cards SET timerless = TRUE WHERE {waiting}"))
     connection.execute(text("CREATE INDEX IF NOT EXISTS cards_waiting ON cards (state, process, timerless, updated_at)"))
     connection.execute(text("DROP INDEX IF EXISTS cards_state_moved"))
 
