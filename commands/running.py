@@ -109,15 +109,21 @@ def run_cards(
         if failed is None:
             raise
         raise failed from error
-    _report(result, as_json, found)
+    _report(result, as_json, found, filtered=bool(request.selection.query))
 
 
-def _report(result: Any, as_json: bool, workspace: Any) -> None:
+def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = False) -> None:
     """Print the run over cards; say what is left for the bureau (exit 1) and how many cards were refused (exit 1)."""
     from engine.batch.results import Refusals
     from engine.report.tables import render_card_run
 
     click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
+    if filtered and not result.results:  # a typo in --moved-because finds nothing: say where the right words are
+        click.echo(
+            "cardflow: the filters found no card this process can act on now; `cardflow cards --state STATE` lists "
+            "the cards of a state, and `cardflow incidents` gives the reasons cards were moved for, word for word",
+            err=True,
+        )
     if result.paused_by:
         raise Unfinished(
             f"batch {result.batch} was paused by {result.paused_by} after {len(result.results)} card(s); "

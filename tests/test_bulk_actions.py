@@ -183,3 +183,11 @@ def test_pausing_needs_a_person_who_may_start_the_process(run: Run, engine: Engi
 def test_the_run_help_teaches_the_filters(run: Run) -> None:
     shown = run("run", "--help").output
     assert all(flag in shown for flag in ("--state", "--moved-because", "--card-process", "--moved-from", "batches pause"))
+
+
+def test_filters_that_find_no_card_say_where_the_right_words_are(run: Run, failed: dict[str, int]) -> None:
+    """A reason mistyped finds nothing: nothing done, exit 0, and a line naming `cards` and `incidents`."""
+    result = run("run", RETRY, "--state", "failed", "--moved-because", "bureau unavailble", "--as", "op1")
+    assert result.exit_code == 0 and "did 0 card(s)" in result.stdout
+    assert "the filters found no card this process can act on now" in result.stderr and "cardflow incidents" in result.stderr
+    assert set(states(run).values()) == {"failed"}
