@@ -10,6 +10,7 @@ import click
 
 from commands.again import batch_failed, command_again, interrupted, reorder_command, tell_refusals
 from commands.shared import F, bureau_connector, json_text, progress_bar, store_at
+from engine.batch.card_filters import QUERY_FLAGS
 from engine.errors import Unfinished
 
 
@@ -36,39 +37,34 @@ def run_selection_options(function: F) -> F:
     return click.option("--user", "user_ids", multiple=True, metavar="ID", help="A user (repeatable).")(function)
 
 
-#: The filters that find the cards of a bulk action (engine.store.pages.CardQuery), by parameter.
-_QUERY_HELP = {
-    "card_process": ("--card-process", "NAME", "Over cards: only cards of process NAME (a filter; filters select on their own)."),
-    "state": ("--state", "STATE", "Over cards: only cards in STATE (a filter)."),
-    "holder": ("--holder", "ID", "Over cards: only the cards of user ID (a filter)."),
-    "in_batch": ("--in-batch", "ID", "Over cards: only the cards batch ID made (a filter)."),
-    "moved_because": ("--moved-because", "TEXT", "Over cards: only cards moved into their state for the reason TEXT (a filter)."),
-}
+#: Each filter of a bulk action (engine.store.pages.CardQuery's fields; its flag is QUERY_FLAGS'): what it takes and says.
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
+_FILTER_HELP: dict[str, tuple[str, Any, str]] = {
+    "process": ("NAME", None, "Over cards: only cards of process NAME (a filter; filters select on their own)."),
+    "state": ("STATE", None, "Over cards: only cards in STATE (a filter)."),
+    "holder": ("ID", None, "Over cards: only the cards of user ID (a filter)."),
+    "batch": ("ID", None, "Over cards: only the cards batch ID made (a filter)."),
+    "reason": ("TEXT", None, "Over cards: only cards moved into their state for the reason TEXT (a filter)."),
+    "moved_from": ("DATE", _DAY, "Over cards: only cards last moved on or after DATE."),
+    "moved_to": ("DATE", _DAY, "Over cards: only cards last moved on or before DATE."),
+}
 
 
 def card_query_options(function: F) -> F:
     """The filters of a bulk action over cards: --card-process, --state, --holder, --in-batch,
     --moved-because, --moved-from, --moved-to; --where narrows what they find."""
-    function = click.option("--moved-to", type=_DAY, metavar="DATE", help="Over cards: only cards last moved on or before DATE.")(
-        function
-    )
-    function = click.option(
-        "--moved-from", type=_DAY, metavar="DATE", help="Over cards: only cards last moved on or after DATE."
-    )(function)
-    for name, (flag, metavar, text) in reversed(_QUERY_HELP.items()):
-        function = click.option(flag, name, metavar=metavar, help=text)(function)
+    for field, (metavar, kind, text) in reversed(_FILTER_HELP.items()):
+        function = click.option(QUERY_FLAGS[field], metavar=metavar, type=kind, help=text)(function)
     return function
 
 
-def card_query(card_process: str | None, state: str | None, holder: str | None, in_batch: str | None,
-               moved_because: str | None, moved_from: Any, moved_to: Any) -> Any:  # fmt: skip
-    """The query the filter flags give, or None when none is given."""
+def card_query(**given: Any) -> Any:
+    """The query the filter flags give (by their parameters' names), or None when none is given."""
     from engine.store.pages import CardQuery
 
-    days = [day.date() if day else None for day in (moved_from, moved_to)]
-    query = CardQuery(card_process, state, holder, in_batch, moved_because, *days)
-    return query or None
+    values = {field: given[flag.lstrip("-").replace("-", "_")] for field, flag in QUERY_FLAGS.items()}
+    days = {field: values[field].date() for field in ("moved_from", "moved_to") if values[field]}
+    return CardQuery(**{**values, **days}) or None
 
 
 def run_cards(

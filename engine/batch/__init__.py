@@ -5,7 +5,9 @@ an action process run by name over the cards selected (`card_request` checks wha
 `over_cards` runs it, per card done or refused); what a person may start, read from the workspace
 (`offers`); a run stopped early (`stopping`); the order-status sync (`status`); the refusal of a run
 whose process reads a user attribute no stored user has (`attributes`); a batch split into chunks
-that workers work (`chunks`; a run over cards, `card_chunks`); any process run by its name, over users or over cards (`by_name`).
+that workers work (`chunks`; a run over cards, `card_chunks`); any process run by its name, over
+users or over cards (`by_name`); which cards a run over cards reads (`selected_cards`; a bulk
+action's filters, `card_filters`), paused and resumed (`bulk`).
 
 May import: outbound, store, definitions and the ground floor.
 """

@@ -17,6 +17,7 @@ from engine.batch.card_request import CardRunRequest, CardSelection
 from engine.batch.offers import require_may_start
 from engine.batch.request import require_actor
 from engine.definitions.model import Workspace
+from engine.definitions.options import recorded_overrides
 from engine.errors import Refused, UsageError
 from engine.store import batches, chunks, queries
 from engine.store.queries import Row
@@ -32,7 +33,7 @@ def pause(workspace: Workspace, engine: Engine, batch_id: str, actor_id: str) ->
             raise UsageError(f"batch {batch_id} is worked by `cardflow worker` in chunk jobs, which cannot be paused")
         if not batches.pause_batch(connection, batch_id, actor["id"]):
             raise Refused(f"batch {batch_id} is {batch['status']}, not running: there is nothing to pause")
-        return _run_over_cards(connection, batch_id)
+        return {**batch, "status": batches.PAUSED, "paused_by": actor["id"]}
 
 
 def resumed(workspace: Workspace, connection: Connection, batch_id: str, actor_id: str) -> CardRunRequest:
@@ -40,18 +41,13 @@ def resumed(workspace: Workspace, connection: Connection, batch_id: str, actor_i
     batch = _run_over_cards(connection, batch_id)
     if batch["status"] == "complete":
         raise Refused(f"batch {batch_id} is complete: there is nothing to resume")
-    options = json.loads(batch["options"])
     workspace.process(batch["process"])  # a process no longer in the workspace: a usage error that names it
+    overrides, sources = recorded_overrides(workspace.scripts, batch["options"])
+    selection = CardSelection.described(json.loads(batch["selection"]))
     return CardRunRequest(
-        batch["process"],
-        actor_id,
-        CardSelection.described(json.loads(batch["selection"])),
-        batch["trigger"],
-        batch["reason"],
-        batch_id=batch_id,
-        overrides={name: value["value"] for name, value in options.items()},
-        sources={name: value["source"] for name, value in options.items()},
-    )
+        batch["process"], actor_id, selection, batch["trigger"], batch["reason"],
+        batch_id=batch_id, overrides=overrides, sources=sources,
+    )  # fmt: skip
 
 
 def _run_over_cards(connection: Connection, batch_id: str) -> Row:

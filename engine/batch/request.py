@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
+from engine.batch.card_filters import QUERY_FLAGS
 from engine.clock import now
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import Process
@@ -230,18 +231,6 @@ def check_resumable(existing: Row, process: str, fingerprint: str, selection: De
             f"{_described(selection.describe())}; resuming finishes the original selection only: "
             "run it again with that selection, or choose another --batch-id"
         )
-
-
-#: The command line's flag of each filter of a run over the cards a query finds (engine.store.pages.CardQuery).
-QUERY_FLAGS = {
-    "process": "--card-process",
-    "state": "--state",
-    "holder": "--holder",
-    "batch": "--in-batch",
-    "reason": "--moved-because",
-    "moved_from": "--moved-from",
-    "moved_to": "--moved-to",
-}
 
 
 def _described(selection: Row) -> str:

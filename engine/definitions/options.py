@@ -123,10 +123,15 @@ def recorded_options(scripts: Mapping[str, OptionScript], stored: str | None) ->
     declared is dropped), else (no row) those in force."""
     if stored is None:
         return effective_options(scripts)
-    values = json.loads(stored)
+    return effective_options(scripts, *recorded_overrides(scripts, stored))
+
+
+def recorded_overrides(scripts: Mapping[str, OptionScript], stored: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values and sources of a batch row's `options`, as `effective_options` takes them (a
+    variable no longer declared is dropped): to run the batch again with what it ran with."""
     declared = {name for script in scripts.values() for name in script.variables}
-    kept = {name: value for name, value in values.items() if name in declared}
-    return effective_options(scripts, {n: v["value"] for n, v in kept.items()}, {n: v["source"] for n, v in kept.items()})
+    kept = {name: value for name, value in json.loads(stored).items() if name in declared}
+    return {n: v["value"] for n, v in kept.items()}, {n: v["source"] for n, v in kept.items()}
 
 
 def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dict[str, Any]:

@@ -114,9 +114,9 @@ class CardQuery:
     @classmethod
     def described(cls, described: Mapping[str, Any]) -> CardQuery:
         """The query `describe` gave."""
-        days = [date.fromisoformat(described[name]) if described.get(name) else None for name in ("moved_from", "moved_to")]
-        texts = [described.get(name) for name in ("process", "state", "holder", "batch", "reason")]
-        return cls(*texts, *days)
+        given: dict[str, Any] = {name: described.get(name) for name in _QUERY_FIELDS}
+        days = {name: date.fromisoformat(given[name]) for name in ("moved_from", "moved_to") if given[name]}
+        return cls(**{**given, **days})
 
 
 _QUERY_FIELDS = ("process", "state", "holder", "batch", "reason", "moved_from", "moved_to")

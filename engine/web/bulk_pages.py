@@ -49,12 +49,17 @@ PREVIEW_READS = 2000
 VIEW_NAME = 100
 
 
+def every_state(console: Console) -> list[str]:
+    """Every state of the workspace's processes, sorted (the Cards page's choice of state)."""
+    return sorted({state for process in console.workspace.processes.values() for state in process.states})
+
+
 def card_query(console: Console, values: Mapping[str, Any]) -> CardQuery:
     """The query the Cards page's filters in `values` give (an unknown process is a usage error)."""
     given = {name: str(values.get(name) or "").strip() for name in FILTERS}
     if given["process"]:
         console.workspace.process(given["process"])
-    states = sorted({state for process in console.workspace.processes.values() for state in process.states})
+    states = every_state(console)
     if given["state"] and given["state"] not in states:
         raise UsageError(f"no process has a state {given['state']!r}{did_you_mean(given['state'], states)}")
     return CardQuery(

@@ -24,7 +24,7 @@ from engine.store.queries import Row
 from engine.web import paging, render
 from engine.web.auth import CsrfChecked, SignedIn, desk
 from engine.web.bounds import CardInPath
-from engine.web.bulk_pages import FILTERS, actions_for, card_query, kept_filters
+from engine.web.bulk_pages import FILTERS, actions_for, card_query, every_state, kept_filters
 from engine.web.console import Console, console_of
 
 router = APIRouter(include_in_schema=False)  # pages, not the API
@@ -58,7 +58,7 @@ def cards_page(
         **{name: request.query_params.get(name, "") for name in FILTERS},
         "filters": kept_filters(request.query_params),
         "sorted_by": order or "oldest",
-        "states": sorted({name for p in console.workspace.processes.values() for name in p.states}),
+        "states": every_state(console),
         "processes": [p for p in console.workspace.processes.values() if p.kind == "batch"],
         "action": acting,
         "bulk": actions_for(console, user, query) if query and not acting else [],
