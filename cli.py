@@ -50,6 +50,7 @@ COMMANDS = {
     **dict.fromkeys(["worker"], "work"),
     **dict.fromkeys(["serve"], "console"),
     **dict.fromkeys(["incidents"], "watch"),
+    **dict.fromkeys(["publish", "releases", "release"], "releases"),
 }
 
 

@@ -60,7 +60,7 @@ def pause(batch_id: str, actor: str, workspace: str | None, db: str | None, as_j
     `cardflow batches resume ID` finishes it."""
     from engine.batch.bulk import pause as pause_batch
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     batch = pause_batch(found, store_at(db), batch_id, actor)
     shown = {key: batch[key] for key in ("id", "process", "status", "paused_by")}
     if as_json:
@@ -84,7 +84,7 @@ def resume(
     from engine.batch.bulk import resumed
     from engine.store.db import reading
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     engine = store_at(db)
     with reading(engine) as connection:
         request = resumed(found, connection, batch_id, actor)

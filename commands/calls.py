@@ -83,7 +83,7 @@ def calls_send(
     from engine.report.tables import table
     from engine.store import calls as stored
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     engine = store_at(db)
     results = send_due(found, engine, bureau_connector(connector, orders, found), every=every, limit=limit)
     with engine.connect() as connection:

@@ -52,15 +52,18 @@ def serve(
     the store cannot be served or the address cannot be had (a port in use).
     """
     # imported before the workspace is opened, while `main` keeps the cyclic collector off (start-up)
+    from engine.releases.live import Following
     from engine.report.logs import log_to_stderr, say
     from engine.web.app import create_app
     from engine.web.console import Console, session_secret
     from engine.web.serving import listen, serve_on
 
     secret = session_secret(os.environ.get("CARDFLOW_SECRET_KEY"))
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     store = store_at(db, mode="write" if create else "existing")
-    console = Console(found, store, bureau_connector(connector, orders, found), secret, secure_cookies=secure_cookies)
+    following = None if workspace else Following(store, found)
+    bureau = bureau_connector(connector, orders, found)
+    console = Console(found, store, bureau, secret, secure_cookies=secure_cookies, following=following)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     say(log_format, f"the console is at http://{shown}:{port}/ (Ctrl+C stops it)")

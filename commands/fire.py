@@ -83,7 +83,7 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
         from engine.errors import Unfinished
         from engine.report.tables import render_actions
 
-        found = open_workspace(workspace)
+        found = open_workspace(workspace, store=db)
         results = act(
             found,
             store_at(db),

@@ -129,7 +129,7 @@ def preview(template: str, card: int | None, sample: bool, locale: str | None, w
     """Render an email template (subject, text, HTML) with sample data or a card's data."""
     from engine.outbound.preview import preview_context, render_preview
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     if card is not None:
         with open_reading(db) as connection:
             context, card_locale = preview_context(found, template, connection, card)

@@ -120,7 +120,7 @@ def run(
     from engine.definitions.options import parse_sets
     from engine.errors import Refused
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     found.process(name)  # an unknown process first, before its options are judged
     chosen = (user_ids, card_ids, everyone, where, trigger, reason, production_type, batch_id, dry_run, strict)
     query = card_query(**filters)
@@ -200,7 +200,7 @@ def plan(
     from engine.report.tables import render_plan
 
     selection = choose_users(user_ids, everyone, where)
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     request = RunRequest(name, actor or PLANNER["id"], selection, parse_sets(sets, found.scripts), production_type, dry_run=True)
     result = run_batch(found, store_at(db, mode="read"), request, Simulated())
     if as_json:
@@ -248,7 +248,7 @@ def queue_run(
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_sync
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     kept: list[ActionResult] = []
     try:
         results = sync_queue(
@@ -313,7 +313,7 @@ def orders_sync(
     from engine.definitions.options import parse_sets
     from engine.report.tables import render_actions
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     results = sync_order_status(
         found, store_at(db), bureau_connector(connector, orders, found), overrides=parse_sets(sets, found.scripts)
     )
@@ -350,7 +350,7 @@ def cards(
     from engine.report import listings
 
     if state is not None or process is not None:
-        open_workspace(workspace, valid=False).require_names(state=state, process=process)
+        open_workspace(workspace, valid=False, store=db).require_names(state=state, process=process)
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
     with open_reading(db) as connection:
         found = listings.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)

@@ -47,7 +47,7 @@ def users_import(file: Path, fmt: str | None, db: str | None, workspace: str | N
     from engine.store.queries import upsert_users
     from engine.store.users import guess_format, parse_users, read_users
 
-    roles = open_workspace(workspace, valid=False).role_names()
+    roles = open_workspace(workspace, valid=False, store=db).role_names()
     if str(file) == "-":
         text = read_stdin()
         rows = parse_users(text, "<stdin>", fmt or guess_format(text), roles)

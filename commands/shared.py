@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -81,13 +82,35 @@ def set_option(function: F) -> F:
     )(function)
 
 
-def open_workspace(path: str | None, *, valid: bool = True, render_templates: bool = False) -> Workspace:
+def open_workspace(
+    path: str | None, *, valid: bool = True, render_templates: bool = False, store: str | Literal[False] | None = False
+) -> Workspace:
+    """The workspace a command runs: --workspace (or $CARDFLOW_WORKSPACE) when given; else, for a
+    command over a store (`store`: its --db), the store's live release; else the folder `locate` finds.
+    A workspace given while the store has a live release of other files is run, with a note saying so."""
     from engine.definitions.cache import load_workspace_cached
     from engine.definitions.files import locate
 
-    workspace = load_workspace_cached(locate(path), render_templates=render_templates)
+    root = _live_root(path, store) if store is not False else None
+    workspace = load_workspace_cached(root or locate(path), render_templates=render_templates)
     started_up()
     return workspace.require_valid() if valid else workspace
+
+
+def _live_root(path: str | None, store: str | None) -> Path | None:
+    """The folder of the store's live release, unless a workspace was given (then a note if it is not that release)."""
+    from engine.definitions.files import locate
+    from engine.releases.live import differs_from, live_release
+    from engine.store.queries import store_location
+
+    live = live_release(store_location(store))
+    if live is None:
+        return None
+    if path is None:
+        return live[1]
+    if differs_from(locate(path), live[0]):
+        click.echo(f"cardflow: note: running the workspace {path}, not the store's live release {live[0]}", err=True)
+    return None
 
 
 def started_up() -> None:

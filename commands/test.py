@@ -187,7 +187,7 @@ def explain(card: int, shape: str, workspace: str | None, db: str | None, as_jso
         if as_json:
             click.echo(json_text(story))
             return
-        found = open_workspace(workspace, valid=shape != "text")
+        found = open_workspace(workspace, valid=shape != "text", store=db)
         path = card_path(found, connection, story) if shape != "text" else None
     names = {process.symbolic_name: process.name for process in found.processes.values()}
     if path is None:

@@ -84,7 +84,7 @@ def timers_run(
     from engine.batch.timers_due import fire_due
     from engine.report.tables import table
 
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     results = fire_due(found, store_at(db), bureau_connector(connector, orders, found), limit=limit)
     if as_json:
         echo_json([result.as_json() for result in results])

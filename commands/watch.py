@@ -35,7 +35,7 @@ def incidents(waiting: str, workspace: str | None, db: str | None, as_json: bool
     from engine.report.incidents import incidents_in, waiting_since
 
     since = waiting_since(waiting, "--waiting-longer-than")
-    found = open_workspace(workspace)
+    found = open_workspace(workspace, store=db)
     with open_reading(db) as connection:
         groups = incidents_in(found, connection, since)
     if as_json:

@@ -76,8 +76,10 @@ def worker(
 ) -> None:
     """Work batch chunks (`run --workers`) and the scheduled jobs of the workspace (PostgreSQL only).
 
-    Any number of workers, on any number of machines, may share a store; every worker needs the
-    same workspace. The scheduled jobs (batch sync, outbox delivery, order-status sync) run on the
+    Any number of workers, on any number of machines, may share a store; each runs the store's
+    live release (`cardflow publish`), looked at again between jobs, and works a batch's chunks
+    under the release the batch started with; given --workspace, it runs that folder instead (then
+    every worker needs the same files). The scheduled jobs (batch sync, outbox delivery, order-status sync) run on the
     cron expressions of the workspace's schedule.yaml, at most one of each at a time across all
     workers. SIGTERM (or Ctrl-C) stops the worker once its current jobs are done (the outbox
     delivery stops between two emails); a worker that is killed loses nothing: its jobs are worked
@@ -89,6 +91,7 @@ def worker(
     (--orders or CARDFLOW_ORDERS, with the drop-folder connector) and, for the scheduled outbox
     delivery without SMTP, the .eml folder (--to-dir or CARDFLOW_MAIL_DIR); a relative one is exit 2.
     """
+    from engine.releases.live import Following
     from engine.report.logs import log_to_stderr, say
     from engine.work.jobs import Runtime, require_absolute_folders
     from engine.work.queue import require_postgres
@@ -98,8 +101,9 @@ def worker(
     require_postgres(engine)
     queue = ["procrastinate", "psycopg", "asyncio"]  # the queue, its connection pool, its event loop
     log_to_stderr(log_format, "cardflow worker: ", ["engine", *queue], work=["engine", "procrastinate.worker"])
-    found = open_workspace(workspace)
-    runtime = Runtime(found, engine, bureau_connector(connector, orders, found), mail_dir=to_dir)
+    found = open_workspace(workspace, store=db)
+    following = None if workspace else Following(engine, found)
+    runtime = Runtime(found, engine, bureau_connector(connector, orders, found), mail_dir=to_dir, following=following)
     schedules = found.schedules
     require_absolute_folders(runtime, schedules)
     if metrics_port is not None:

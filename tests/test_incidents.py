@@ -148,10 +148,10 @@ def test_a_card_entering_a_state_whose_timers_are_all_off_waits_with_none(
 def test_the_upgrade_marks_the_cards_stored_that_wait_with_no_timer(stored: StoreUnderTest) -> None:
     """Migration 17 on a store of the version before: a card in a state some timer was armed in, with
     none armed now, is `timerless`; a card with an armed timer, or in a state without timers, is not."""
-    from engine.store import db
+    from engine.store import db, migrations
 
     older = db.connect(stored.location, migrate=False)
-    db.upgrade(older, target=db.VERSION - 1)
+    db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._timerless_cards))
     card = {"process": REQUEST, "open": True, "requester": "op1", "batch_id": "b", "created_at": "t", "updated_at": "t"}
     timer = {
         "process": REQUEST,

@@ -21,6 +21,7 @@ FLOORS = {
     "batch": 3,
     "work": 3,
     "outbound": 2,
+    "releases": 2,
     "definitions": 1,
     "effects": 1,
     "store": 1,

@@ -47,6 +47,11 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     "engine/testing/scenario.py": {"failed": "the bureau's order status a scenario's `orders: sync` step reports"},
     "engine/web/i18n.py": {"failed": "an email's delivery status, in Swedish"},
     "engine/store/accounts.py": {"expired": "a console session's status"},
+    "commands/releases.py": {"approve": "the `release approve` command", "activate": "the `release activate` command"},
+    "engine/releases/publishing.py": {
+        "approved": "a release's log entry: a second admin approved it",
+        "requested": "a release's log entry: an earlier release asked for again",
+    },
 }
 #: Literals of another vocabulary wherever they stand: a user's state (users are `active` or
 #: `inactive`, the two cardflow knows), which the shipped card states happen to share.

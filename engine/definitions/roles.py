@@ -21,6 +21,9 @@ from engine.definitions.model import Process
 from engine.definitions.validate import validate
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
+#: The role that publishes and approves releases of the workspace (engine.releases).
+ADMIN = "admin"
+
 #: Actor keywords that are not roles: anyone may try; cardflow itself runs it.
 ACTOR_KEYWORDS = ("any", "system")
 
@@ -32,7 +35,7 @@ DEFAULT_ROLES: dict[str, Role] = {
         Role("operator", "Runs batch orders and acts on the cards of a batch."),
         Role("approver", "Decides on card requests (four-eyes, never on a request of their own)."),
         Role("escalation_approver", "Gets the card requests that waited too long for a decision (CardsApprovalEscalationDays)."),
-        Role("admin", "Administers cardflow, its users and its releases."),
+        Role(ADMIN, "Administers cardflow, its users and its releases."),
         Role("BaseRoleBatchSync", "The role the system's scheduled processes run as (the vendor's batch sync).", system=True),
     )
 }

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
 from engine.errors import UsageError
-from engine.store import history, queries
+from engine.store import history, queries, releases
 from engine.store.queries import Row
 
 
@@ -20,6 +20,8 @@ def card_story(connection: Connection, card_id: int) -> Row:
         raise UsageError(f"unknown card {card_id}")
     card = cards[card_id]
     holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"], {})
+    moves = list(history.card_history(connection, card_id))
+    release_of = _releases(connection, moves)
     return {
         "card": {
             **card,
@@ -33,8 +35,9 @@ def card_story(connection: Connection, card_id: int) -> Row:
                     for k in ("at", "process", "trigger", "source", "dest", "actor", "batch_id", "reason", "fingerprint", "trace")
                 },
                 "fields": _fields(row["fields"]),  # the card fields the step set
+                "release": release_of(row),  # the release of the workspace that decided it, if published
             }
-            for row in history.card_history(connection, card_id)
+            for row in moves
         ],
         "orders": [
             {k: row[k] for k in ("at", "idempotency_key", "connector", "accepted", "order_id", "message")}
@@ -49,6 +52,19 @@ def card_story(connection: Connection, card_id: int) -> Row:
             for row in history.card_emails(connection, card_id)
         ],
     }
+
+
+def _releases(connection: Connection, moves: list[Row]) -> Callable[[Row], str | None]:
+    """For a move, the release its workspace was published as: the newest one published with its
+    fingerprint by the time of the move (None for a workspace never published)."""
+    published = releases.published_with(connection, sorted({row["fingerprint"].partition(":")[0] for row in moves}))
+
+    def release_of(row: Row) -> str | None:
+        definitions = row["fingerprint"].partition(":")[0]
+        before = [release for fingerprint, release, at in published if fingerprint == definitions and at <= row["at"]]
+        return before[-1] if before else None
+
+    return release_of
 
 
 def _fields(text: str | None) -> dict[str, Any]:
@@ -117,6 +133,7 @@ def _step(number: int, step: Row, names: Mapping[str, str], made_by: str) -> lis
     named = f"{names[process]}, {process}" if process in names else process
     in_batch = number == 1 or step["batch_id"] not in (None, made_by)
     batch = f" in batch {step['batch_id']}" if in_batch else ""
+    batch += f", release {step['release']}" if step.get("release") else ""
     lines = [f"{number}. {step['at']}  '{step['trigger']}' by {by} ({named}){batch}: {step['source']} -> {step['dest']}."]
     if step["reason"]:
         lines.append(f"   Reason given: {step['reason']}")

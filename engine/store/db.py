@@ -59,6 +59,18 @@ from engine.store.tables import (
     outbox as outbox,
 )
 from engine.store.tables import (
+    release_blobs as release_blobs,
+)
+from engine.store.tables import (
+    release_files as release_files,
+)
+from engine.store.tables import (
+    release_log as release_log,
+)
+from engine.store.tables import (
+    releases as releases,
+)
+from engine.store.tables import (
     saved_views as saved_views,
 )
 from engine.store.tables import (

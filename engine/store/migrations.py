@@ -32,6 +32,10 @@ from engine.store.tables import (
     credentials,
     metadata,
     outbox,
+    release_blobs,
+    release_files,
+    release_log,
+    releases,
     saved_views,
     sessions,
     timers,
@@ -59,6 +63,10 @@ def _v1(connection: Connection) -> None:
         credentials,
         api_tokens,
         sessions,
+        releases,
+        release_files,
+        release_blobs,
+        release_log,
     )  # later
     metadata.create_all(connection, tables=[table for table in metadata.sorted_tables if table not in later])
     first = MetaData()
@@ -260,6 +268,12 @@ def _timerless_cards(connection: Connection) -> None:
     connection.execute(text("DROP INDEX IF EXISTS cards_state_moved"))
 
 
+def _releases(connection: Connection) -> None:
+    """The workspace as releases in the store: their files (each file's bytes once) and their log."""
+    for table in (releases, release_files, release_blobs, release_log):
+        table.create(connection)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1,
     _v2,
@@ -278,5 +292,6 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _cards_by_state_and_move,
     _bulk_actions,
     _timerless_cards,
+    _releases,
 ]
 VERSION = len(MIGRATIONS)

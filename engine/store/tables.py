@@ -4,7 +4,7 @@ step by step through its migrations."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint, false
 
 metadata = MetaData()
 
@@ -254,6 +254,44 @@ saved_views = Table(  # version 16
     Column("created_at", String, nullable=False),
     UniqueConstraint("user_id", "name", name="one_view_name_per_user"),
 )
+
+# version 18: the workspace as immutable releases, content-addressed (`engine.store.releases`)
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String, primary_key=True),  # the start of the SHA-256 of its files
+    Column("parent", String),  # the live release when it was published
+    Column("status", String, nullable=False),  # pending | live | retired
+    Column("published_by", String, nullable=False),
+    Column("published_at", String, nullable=False),
+    Column("requested_by", String, nullable=False),  # who asked for it to go live: its publisher, or who rolled back to it
+    Column("approved_by", String),
+    Column("message", Text, nullable=False),
+    Column("fingerprint", String, nullable=False),  # the workspace's, as each transition records it
+)
+release_files = Table(
+    "release_files",
+    metadata,
+    Column("release_id", String, primary_key=True),
+    Column("path", String, primary_key=True),  # relative to the workspace, with /
+    Column("digest", String, nullable=False),
+)
+release_blobs = Table(  # a file's bytes, once for every release that holds them
+    "release_blobs", metadata, Column("digest", String, primary_key=True), Column("content", LargeBinary, nullable=False)
+)
+release_log = Table(  # what happened to each release, when and by whom: which rules were live when
+    "release_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_id", String, nullable=False, index=True),
+    Column("event", String, nullable=False),  # published | requested | approved | live | retired | superseded
+    Column("actor", String),
+    Column("at", String, nullable=False),
+)
+_ONE = {"live": "one_live_release", "pending": "one_pending_release"}
+for _status, _name in _ONE.items():  # two approvals at once cannot make two releases live
+    _only = releases.c.status == _status
+    Index(_name, releases.c.status, unique=True, sqlite_where=_only, postgresql_where=_only)
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)

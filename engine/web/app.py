@@ -86,6 +86,8 @@ def create_app(console: Console) -> FastAPI:
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    if not request.url.path.startswith("/static/"):
+        await request.app.state.console.follow()
     return _secured(request, await call_next(request))
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
+from engine.releases.live import Following
 from engine.web.jobs import Jobs
 from engine.web.throttle import Throttle
 
@@ -22,7 +23,8 @@ MIN_SECRET = 32  # bytes: a session key an attacker cannot guess (`secrets.token
 
 @dataclass
 class Console:
-    """What the console serves: one workspace, one store, one bureau connector."""
+    """What the console serves: one workspace, one store, one bureau connector. Following the
+    store's releases (`following`), its workspace is the live release, looked at before each request."""
 
     workspace: Workspace
     engine: Engine
@@ -32,6 +34,12 @@ class Console:
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     throttle: Throttle = field(default_factory=Throttle)
     jobs: Jobs = field(default_factory=Jobs)
+    following: Following | None = None
+
+    async def follow(self) -> None:
+        """Run the store's live release from this request on (a batch started before keeps its own)."""
+        if self.following is not None:
+            self.workspace = await anyio.to_thread.run_sync(self.following.current)
 
 
 def console_of(request: Request) -> Console:

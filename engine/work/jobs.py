@@ -34,7 +34,8 @@ from engine.batch.chunks import Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector, DropFolder
-from engine.store import tally, task_queue
+from engine.releases.live import Following
+from engine.store import queries, tally, task_queue
 from engine.work.queue import conninfo, install_schema, require_postgres
 
 CHUNK_TASK = "cardflow.chunk"
@@ -56,8 +57,9 @@ Job = Callable[["Runtime"], Any]
 @dataclass
 class Runtime:
     """What jobs work with: the workspace, the store and the card bureau, the folder emails are
-    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/), and whether
-    the worker was asked to stop (`stopping`: a long job ends early, its rest left to the next run)."""
+    written to as .eml files (`mail_dir`; None: SMTP from CARDFLOW_SMTP_*, else mail/), whether
+    the worker was asked to stop (`stopping`: a long job ends early, its rest left to the next run),
+    and, for a worker that runs the store's live release, the releases it follows (`following`)."""
 
     workspace: Workspace
     engine: Engine
@@ -65,6 +67,21 @@ class Runtime:
     scheduled: Mapping[str, Job] = field(default_factory=lambda: SCHEDULED)
     mail_dir: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    following: Following | None = None
+
+    def follow(self) -> Workspace:
+        """The workspace of the next job: the store's live release now, when the worker follows it."""
+        if self.following is not None:
+            self.workspace = self.following.current()
+        return self.workspace
+
+    def of_batch(self, batch_id: str) -> Workspace:
+        """The workspace a chunk of batch `batch_id` runs: the release the batch started with."""
+        if self.following is None:
+            return self.workspace
+        with self.engine.connect() as connection:
+            batch = queries.get_batch(connection, batch_id)
+        return self.follow() if batch is None else self.following.of_batch(batch["fingerprint"])
 
 
 def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
@@ -137,7 +154,7 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
 
     def chunk(batch: str, number: int, request: dict[str, Any]) -> str:
         with tally.job(CHUNK_TASK):
-            done = work_chunk(runtime, request, number)
+            done = work_chunk(runtime, request, number, runtime.of_batch(batch))
         log.info("batch %s, chunk %s: %s", batch, number, done, extra={"batch": batch})
         return done
 
@@ -160,11 +177,13 @@ def register_jobs(app: Any, runtime: Runtime, schedules: Mapping[str, str], *, s
     return app
 
 
-def work_chunk(runtime: Runtime, request: dict[str, Any], number: int) -> str:
-    """Work one chunk of a batch: of users, or of cards for a run over cards (its request says which)."""
+def work_chunk(runtime: Runtime, request: dict[str, Any], number: int, workspace: Workspace | None = None) -> str:
+    """Work one chunk of a batch: of users, or of cards for a run over cards (its request says which),
+    under `workspace` (the release the batch started with), else the runtime's."""
+    found = workspace or runtime.workspace
     if request.get("over") == OVER_CARDS:
-        return run_card_chunk(runtime.workspace, runtime.engine, runtime.bureau, card_request_from_json(request), number)
-    return run_chunk(runtime.workspace, runtime.engine, runtime.bureau, request_from_json(request), number)
+        return run_card_chunk(found, runtime.engine, runtime.bureau, card_request_from_json(request), number)
+    return run_chunk(found, runtime.engine, runtime.bureau, request_from_json(request), number)
 
 
 async def _retry_or_give_up(app: Any, job: Any) -> None:
@@ -191,6 +210,7 @@ def _schedule(app: Any, runtime: Runtime, name: str, cron: str) -> None:
 
     def scheduled(timestamp: int) -> None:
         with tally.job(f"cardflow.{name}"):
+            runtime.follow()
             job(runtime)
 
     task = app.task(name=f"cardflow.{name}", lock=f"cardflow.{name}", queueing_lock=f"cardflow.{name}")(scheduled)

@@ -1,0 +1,97 @@
+"""Running the store's live release: its files written out once to a folder and loaded as any
+workspace is (and cached as any is), for a command, a worker between jobs, or the console between
+requests. A batch keeps the release it started with: its row records the workspace's fingerprint,
+and the release published with that fingerprint is what its chunks run."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.definitions.cache import load_workspace_cached
+from engine.definitions.model import Workspace
+from engine.errors import CardflowError, UsageError
+from engine.releases.contents import address, kept, workspace_files, written_out
+from engine.store import db, releases
+from engine.store.releases import LIVE
+
+log = logging.getLogger(__name__)
+
+
+def live_release(location: str) -> tuple[str, Path] | None:
+    """The live release of the store at `location` and the folder its files are in; None when the
+    store does not exist (yet), is of a version before releases, or has no live release."""
+    try:
+        engine = db.connect(location, mode="read")
+    except UsageError:  # no store yet, or an older one: it has no release (a command that writes makes or upgrades it)
+        return None
+    try:
+        with engine.connect() as connection:
+            live = releases.release_with_status(connection, LIVE)
+            return (live["id"], release_folder(connection, live["id"])) if live else None
+    finally:
+        engine.dispose()
+
+
+def live_id(engine: Engine) -> str | None:
+    """The id of the store's live release, if it has one."""
+    with engine.connect() as connection:
+        live = releases.release_with_status(connection, LIVE)
+        return live["id"] if live else None
+
+
+def release_folder(connection: Connection, release_id: str) -> Path:
+    """The folder holding the files of release `release_id` (read from the store the first time only)."""
+    return kept(release_id) or written_out(release_id, releases.release_files(connection, release_id))
+
+
+def differs_from(root: Path, release_id: str) -> bool:
+    """Whether the workspace folder at `root` holds other files than release `release_id`."""
+    return address(workspace_files(root)) != release_id
+
+
+class Following:
+    """The workspace a long-lived process runs: the store's live release, looked at again on each
+    `current()` (one indexed row), loaded once per release; for a batch, the release it started with.
+    A store without a live release runs `fallback` (the folder the process was started with); a live
+    release this cardflow cannot load (invalid under its checks) is logged, and the last one kept."""
+
+    def __init__(self, engine: Engine, fallback: Workspace) -> None:
+        self.engine = engine
+        self._loaded: dict[str, Workspace] = {}
+        self._fallback = self._last = fallback
+        self._lock = threading.Lock()
+
+    def current(self) -> Workspace:
+        try:
+            with self.engine.connect() as connection:
+                live = releases.release_with_status(connection, LIVE)
+                if live is None:
+                    return self._fallback
+                self._last = self._load(connection, live["id"])
+        except CardflowError as error:
+            log.error("the live release cannot be run (%s); still running the one before", error.message)
+        except SQLAlchemyError:  # the store is away: the work itself meets it, and says so
+            pass
+        return self._last
+
+    def of_batch(self, fingerprint: str) -> Workspace:
+        """The workspace a batch started with, by the fingerprint its row records (`DEFINITIONS:OPTIONS`)."""
+        definitions = fingerprint.partition(":")[0]
+        held = next((found for found in (*self._loaded.values(), self._fallback) if found.fingerprint == definitions), None)
+        if held is not None:
+            return held
+        with self.engine.connect() as connection:
+            release_id = releases.releases_of_fingerprints(connection, [definitions]).get(definitions)
+            return self._load(connection, release_id) if release_id else self.current()
+
+    def _load(self, connection: Connection, release_id: str) -> Workspace:
+        with self._lock:
+            found = self._loaded.get(release_id)
+            if found is None:
+                found = self._loaded[release_id] = load_workspace_cached(release_folder(connection, release_id)).require_valid()
+            return found

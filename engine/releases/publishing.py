@@ -1,0 +1,171 @@
+"""Publishing the workspace as a release, approving it, and making an earlier one live again.
+
+Only an active user holding the role `admin` (in the store) publishes, approves or activates. With
+more than one admin in the store a release waits, `pending`, until a second admin approves it
+(four-eyes: never the one who asked for it to go live); with one admin it goes live at once. A new
+publish or activation replaces a release still waiting (it is retired, logged `superseded`). The
+release that was live is retired when another goes live; `activate` asks for an earlier one again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from engine.clock import now
+from engine.definitions.model import Workspace
+from engine.definitions.roles import ADMIN
+from engine.errors import Refused, UsageError
+from engine.releases.contents import address, digest, workspace_files
+from engine.store import queries, releases
+from engine.store.queries import Row
+from engine.store.releases import LIVE, PENDING, RETIRED
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a publish, an approval or an activation did: the release's row after, and the live one before."""
+
+    release: Row
+    replaced: str | None = None  # the release that was live before, when this one went live
+    superseded: str | None = None  # a release that was waiting and no longer does
+
+    @property
+    def live(self) -> bool:
+        return bool(self.release["status"] == LIVE)
+
+
+def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = "") -> Step:
+    """Store the (valid) workspace as a release, as `actor_id`; live at once unless a second admin must approve."""
+    workspace.require_valid()
+    files = workspace_files(workspace.root)
+    release_id = address(files)
+    with engine.begin() as connection:
+        admins = _require_admin(connection, actor_id, "publishes")
+        known = _exact(connection, release_id)
+        if known is not None:
+            raise Refused(_published_already(known))
+        live = releases.release_with_status(connection, LIVE)
+        row = {
+            "id": release_id,
+            "parent": live["id"] if live else None,
+            "status": PENDING,
+            "published_by": actor_id,
+            "published_at": now(),
+            "requested_by": actor_id,
+            "approved_by": None,
+            "message": message,
+            "fingerprint": workspace.fingerprint,
+        }
+        superseded = _supersede(connection, actor_id)
+        releases.add_release(connection, row, {path: (digest(content), content) for path, content in files.items()})
+        if len(admins) > 1:
+            return Step(row, superseded=superseded)
+        return _go_live(connection, row, live, None, superseded)
+
+
+def approve(engine: Engine, reference: str, actor_id: str) -> Step:
+    """Approve the pending release `reference` as `actor_id`, a second admin: it goes live."""
+    with engine.begin() as connection:
+        _require_admin(connection, actor_id, "approves")
+        release = find_release(connection, reference)
+        if release["status"] != PENDING:
+            raise Refused(f"release {release['id']} is {release['status']}, not waiting for approval{_what_to_do(release)}")
+        if release["requested_by"] == actor_id:
+            raise Refused(
+                f"{actor_id} asked for release {release['id']} to go live and cannot approve it (four-eyes): "
+                "another admin approves it"
+            )
+        return _go_live(connection, release, releases.release_with_status(connection, LIVE), actor_id, None)
+
+
+def activate(engine: Engine, reference: str, actor_id: str) -> Step:
+    """Ask for an earlier release to be live again (a rollback), as `actor_id`; reviewed like a publish."""
+    with engine.begin() as connection:
+        admins = _require_admin(connection, actor_id, "activates")
+        release = find_release(connection, reference)
+        if release["status"] != RETIRED:
+            raise Refused(f"release {release['id']} is {release['status']}{_what_to_do(release)}")
+        superseded = _supersede(connection, actor_id)
+        if not releases.move_release(connection, release["id"], RETIRED, PENDING, requested_by=actor_id, approved_by=None):
+            raise Refused(f"release {release['id']} changed meanwhile; try again")
+        releases.log(connection, release["id"], "requested", actor_id)
+        release = {**release, "status": PENDING, "requested_by": actor_id, "approved_by": None}
+        if len(admins) > 1:
+            return Step(release, superseded=superseded)
+        return _go_live(connection, release, releases.release_with_status(connection, LIVE), None, superseded)
+
+
+def find_release(connection: Connection, reference: str) -> Row:
+    """The release named by `reference`: its id or a unique start of it, or `live` or `pending`."""
+    if reference in (LIVE, PENDING):
+        found = releases.release_with_status(connection, reference)
+        if found is None:
+            raise UsageError(f"no release is {reference}: `cardflow releases` lists them")
+        return found
+    matches = releases.releases_starting(connection, reference) if reference else []
+    if not matches:
+        raise UsageError(f"no release {reference!r} in the store: `cardflow releases` lists them")
+    if len(matches) > 1:
+        raise UsageError(f"{reference!r} starts {len(matches)} releases ({', '.join(m['id'] for m in matches)}); give more of it")
+    return matches[0]
+
+
+def _go_live(connection: Connection, release: Row, live: Row | None, approver: str | None, superseded: str | None) -> Step:
+    """Retire the live release and make `release` (pending) live; refused when either moved meanwhile."""
+    if live is not None and not releases.move_release(connection, live["id"], LIVE, RETIRED):
+        raise Refused(f"release {live['id']} is no longer live: another admin acted meanwhile; look again (`cardflow releases`)")
+    if live is not None:
+        releases.log(connection, live["id"], "retired", approver or release["requested_by"])
+    if not releases.move_release(connection, release["id"], PENDING, LIVE, approved_by=approver):
+        raise Refused(f"release {release['id']} is no longer waiting: another admin acted meanwhile")
+    if approver is not None:
+        releases.log(connection, release["id"], "approved", approver)
+    releases.log(connection, release["id"], "live", approver or release["requested_by"])
+    return Step({**release, "status": LIVE, "approved_by": approver}, live["id"] if live else None, superseded)
+
+
+def _supersede(connection: Connection, actor_id: str) -> str | None:
+    """Retire the release waiting for approval, if any (a newer request replaces it); its id."""
+    waiting = releases.release_with_status(connection, PENDING)
+    if waiting is None:
+        return None
+    if not releases.move_release(connection, waiting["id"], PENDING, RETIRED):
+        raise Refused(f"release {waiting['id']} changed meanwhile; try again")
+    releases.log(connection, waiting["id"], "superseded", actor_id)
+    return str(waiting["id"])
+
+
+def _require_admin(connection: Connection, actor_id: str, doing: str) -> list[Row]:
+    """The store's active admins, `actor_id` among them, else why not."""
+    actor = queries.users_by_id(connection, [actor_id]).get(actor_id)
+    if actor is None:
+        raise UsageError(f"--as {actor_id}: no such user in the store (import users first)")
+    if actor.get("state") != "active":
+        raise Refused(f"{actor_id} is {actor.get('state')}; an inactive user cannot act on releases")
+    if ADMIN not in actor["roles"]:
+        raise Refused(f"{actor_id} does not have the {ADMIN} role: an {ADMIN} {doing} releases")
+    return queries.users_with_role(connection, ADMIN)
+
+
+def _exact(connection: Connection, release_id: str) -> Row | None:
+    return next((row for row in releases.releases_starting(connection, release_id) if row["id"] == release_id), None)
+
+
+def _published_already(release: Row) -> str:
+    """Why the same files are not published twice, and what to do instead."""
+    if release["status"] == LIVE:
+        return f"nothing to publish: the workspace is release {release['id']}, live"
+    named = f"the workspace is release {release['id']}"
+    if release["status"] == PENDING:
+        return f"{named}, already waiting for a second admin (`cardflow release approve {release['id']} --as ID`)"
+    return f"{named}, retired: `cardflow release activate {release['id']} --as ID` makes it live again"
+
+
+def _what_to_do(release: Row) -> str:
+    if release["status"] == LIVE:
+        return ": it is live already"
+    if release["status"] == PENDING:
+        return f": a second admin approves it (`cardflow release approve {release['id']} --as ID`)"
+    return f": `cardflow release activate {release['id']} --as ID` asks for it again"
