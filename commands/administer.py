@@ -26,13 +26,15 @@ from commands.shared import (
 @json_option
 @click.pass_context
 def validate(ctx: click.Context, workspace: str | None, db: str | None, as_json: bool) -> None:
-    """Check every process and option script; print FILE:LINE:COL: CODE message.
+    """Check every process and option script (and release.yaml); print FILE:LINE:COL: CODE message.
 
     With a store (--db or CARDFLOW_DB) also warn (W240) of each user attribute the workspace reads
     that no user in the store has. Exits 0 when there is no error (warnings aside), 1 when there are.
     """
+    from engine.definitions.release_moves import read_moves
+
     found = open_workspace(workspace, valid=False, render_templates=True)
-    diagnostics = list(found.diagnostics)
+    diagnostics = list(found.diagnostics) + read_moves(found.root, found)[1]
     if db is not None:
         from engine.diagnostics import sort_unique
 

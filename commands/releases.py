@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from commands.shared import (
     echo_json,
     echo_listing,
     json_option,
+    json_text,
     open_reading,
     open_workspace,
     store_at,
@@ -29,58 +31,78 @@ def _as_option(doing: str) -> Callable[[F], F]:
 
 @click.command()
 @click.option("--message", "-m", default="", metavar="TEXT", help="What the release changes, for those who review it.")
+@click.option("--plan", is_flag=True, help="Publish nothing: plan it against the store (exit 0 no change, 2 changes).")
 @click.option(
-    "--plan", is_flag=True, help="Publish nothing: show what differs from the live release (exit 0 nothing, 2 changes)."
+    "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="With --plan: keep the plan in FILE."
 )
+@click.option(
+    "--plan-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Publish exactly the plan in FILE (refused when the workspace, the live release or the store changed since).",
+)
+@click.option("--sample", type=click.IntRange(min=0), default=100, show_default=True, help="Users each process is planned for.")
 @click.option("--as", "actor", metavar="ID", help="The admin who publishes (a user of the store holding the role admin).")
 @workspace_option
 @db_option
 @json_option
 @click.pass_context
 def publish(
-    ctx: click.Context, message: str, plan: bool, actor: str | None, workspace: str | None, db: str | None, as_json: bool
+    ctx: click.Context,
+    message: str,
+    plan: bool,
+    out: Path | None,
+    plan_file: Path | None,
+    sample: int,
+    actor: str | None,
+    workspace: str | None,
+    db: str | None,
+    as_json: bool,
 ) -> None:
-    """Store the workspace (its processes, rules, lifecycles, templates, roles, connectors, schedule and
-    calendar) in the store as an immutable release, named by the hash of its files.
+    """Store the workspace (its processes, rules, lifecycles, templates, roles, connectors, schedule,
+    calendar and release.yaml) in the store as an immutable release, named by the hash of its files.
+
+    It is planned against the store first: its files and option values against the live release,
+    the open cards it would strand (a process or state gone, a trigger that no longer leaves their
+    state), the cards in states whose timers change, and each process's outcomes for --sample users.
+    A release that strands cards is refused unless its release.yaml moves them
+    (`moves: PROCESS: {OLD_STATE: NEW_STATE}`); they are moved when it goes live.
 
     With one admin in the store it goes live at once; with more, it waits until a second admin
     approves it (`cardflow release approve ID --as ID`), never the one who published it. A release
     still waiting is replaced by a newer one. The workspace must be valid (`cardflow validate`).
-    --plan compares the workspace with the live release instead: files and option values, exit 0
-    when they are the same, 2 when anything differs."""
+
+    --plan publishes nothing: it shows the plan (exit 0 when the workspace is the live release, 2
+    when anything differs) and --out FILE keeps it; --plan-file FILE publishes exactly that plan.
+    """
     from engine.errors import UsageError
     from engine.releases.publishing import publish as publish_release
+    from engine.testing.release_plan import plan_release, read_plan, render_plan, require_current
 
-    found = open_workspace(workspace)
-    if plan:
-        ctx.exit(_plan(found, db, as_json))
-    if actor is None:
+    if plan and plan_file:
+        raise UsageError("give --plan (to make a plan) or --plan-file (to publish one), not both")
+    if out and not plan:
+        raise UsageError("--out keeps a plan: give it with --plan")
+    if not plan and actor is None:
         raise UsageError("publish needs --as ID (an admin of the store); --plan shows what it would change")
-    step = publish_release(store_at(db), found, actor, message)
+    found = open_workspace(workspace)
+    engine = store_at(db, mode="read" if plan else "existing")
+    if plan_file:
+        kept = read_plan(plan_file)
+        require_current(kept, found, engine)
+    else:
+        kept = plan_release(found, engine, sample).as_json()
+    if plan:
+        if out:
+            out.write_text(json_text(kept) + "\n", encoding="utf-8")
+        echo_json(kept) if as_json else click.echo(render_plan(kept))
+        ctx.exit(0 if kept["same"] else 2)
+    step = publish_release(engine, found, str(actor), message, kept)
     if as_json:
         echo_json(_shown(step.release))
         return
     click.echo(f"published release {step.release['id']}{_parent(step.release)}")
     _tell(step)
-
-
-def _plan(found: Any, db: str | None, as_json: bool) -> int:
-    from engine.releases.compare import compare
-    from engine.releases.contents import address, workspace_files
-    from engine.store.releases import LIVE, release_files, release_with_status
-
-    files = workspace_files(found.root)
-    with open_reading(db) as connection:
-        live = release_with_status(connection, LIVE)
-        before = release_files(connection, live["id"]) if live else {}
-    comparison = compare((live["id"] if live else "(none)", before), (address(files), files))
-    if as_json:
-        echo_json({**comparison.as_json(), "same": comparison.same})
-    elif comparison.same:
-        click.echo(f"the workspace is release {comparison.left}, live: nothing to publish")
-    else:
-        click.echo(_render(comparison))
-    return 0 if comparison.same else 2
 
 
 @click.command()
@@ -110,21 +132,27 @@ def show(reference: str, db: str | None, as_json: bool) -> None:
     its files, and what happened to it when."""
     from engine.releases.contents import digest
     from engine.releases.publishing import find_release
-    from engine.store.releases import release_files, release_log
+    from engine.store.releases import release_files, release_log, release_plan
+    from engine.testing.release_plan import render_plan
 
     with open_reading(db) as connection:
         row = find_release(connection, reference)
         files = release_files(connection, row["id"])
         log = release_log(connection, row["id"])
+        plan = release_plan(connection, row["id"])
     listed = [{"path": path, "digest": digest(content)[:12], "size": len(content)} for path, content in files.items()]
     if as_json:
-        echo_json({**_shown(row), "files": listed, "log": log})
+        echo_json({**_shown(row), "requested_by": row["requested_by"], "plan": plan, "files": listed, "log": log})
         return
-    click.echo("\n".join(f"{column}: {row[column] if row[column] is not None else '-'}" for column in RELEASE_COLUMNS))
+    shown = [*RELEASE_COLUMNS[:5], "requested_by", *RELEASE_COLUMNS[5:]]
+    click.echo("\n".join(f"{column}: {row[column] if row[column] is not None else '-'}" for column in shown))
     click.echo(f"files ({len(listed)}):")
     click.echo("\n".join(f"  {entry['path']}  {entry['size']} bytes  {entry['digest']}" for entry in listed))
     click.echo("log:")
     click.echo("\n".join(f"  {entry['at']}  {entry['event']}  {entry['actor'] or ''}".rstrip() for entry in log))
+    if plan is not None:
+        click.echo("plan (when published):")
+        click.echo("\n".join(f"  {line}" for line in render_plan(plan).splitlines()))
 
 
 @release.command("diff")
@@ -137,7 +165,7 @@ def diff(ctx: click.Context, left: str, right: str, db: str | None, as_json: boo
     """What changes from release A to release B (ids, unique starts, `live` or `pending`): the files
     added, removed and changed (a unified diff each), and the option values that differ, each with
     where it is set on either side. Exit 0 when they are the same, 1 when they differ."""
-    from engine.releases.compare import compare
+    from engine.releases.compare import compare, comparison_lines
     from engine.releases.publishing import find_release
     from engine.store.releases import release_files
 
@@ -148,7 +176,8 @@ def diff(ctx: click.Context, left: str, right: str, db: str | None, as_json: boo
     if as_json:
         echo_json({**comparison.as_json(), "same": comparison.same})
     else:
-        click.echo(_render(comparison) if not comparison.same else f"releases {sides[0]} and {sides[1]} are the same")
+        said = f"releases {sides[0]} and {sides[1]} are the same"
+        click.echo(said if comparison.same else "\n".join(comparison_lines(comparison.as_json())))
     ctx.exit(0 if comparison.same else 1)
 
 
@@ -193,32 +222,13 @@ def _tell(step: Any) -> None:
     release_id = step.release["id"]
     if step.superseded:
         click.echo(f"release {step.superseded} no longer waits: this one replaces it")
+    if step.moved:
+        click.echo(f"{step.moved} open card(s) moved as its release.yaml says (`cardflow explain CARD` names the release)")
     if step.live:
         replaced = f"; release {step.replaced} is retired" if step.replaced else ""
         click.echo(f"release {release_id} is live{replaced}: the next command, batch and worker job run it")
     else:
         click.echo(f"release {release_id} waits for a second admin: `cardflow release approve {release_id} --as ID`")
-
-
-def _render(comparison: Any) -> str:
-    lines = [f"from {comparison.left} to {comparison.right}:"]
-    lines += [f"  added    {path}" for path in comparison.added]
-    lines += [f"  removed  {path}" for path in comparison.removed]
-    lines += [f"  changed  {path}" for path in comparison.changed]
-    for option in comparison.options:
-        lines.append(
-            f"  option {option['variable']}: {_value(option['left'])} ({option['left_source']})"
-            f" -> {_value(option['right'])} ({option['right_source']})"
-        )
-    for unified in comparison.changed.values():
-        lines += ["", *unified]
-    return "\n".join(lines)
-
-
-def _value(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 COMMANDS: list[click.Command] = [publish, releases, release]

@@ -16,6 +16,7 @@ DIFF_EXAMPLES = "tests/diff"  # the scenario the README's `cardflow diff` exampl
 ROLES = "roles.yaml"  # read by engine.definitions.roles
 CONNECTORS = "connectors.yaml"  # read by engine.definitions.connectors
 CALENDAR = "calendar.yaml"  # read by engine.definitions.calendar
+RELEASE_FILE = "release.yaml"  # a release's own: where it moves the cards it would strand (engine.definitions.release_moves)
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

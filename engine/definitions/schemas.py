@@ -307,6 +307,21 @@ CONNECTORS: Schema = {
     "connectors": _by_name(CONNECTOR, required=True),
 }
 
+#: release.yaml: where a release moves the open cards it would strand, per process {state gone: state}.
+RELEASE: Schema = {
+    "moves": {
+        "type": "dict",
+        "required": True,
+        "keysrules": {"type": "string", "regex": NAME},
+        "valuesrules": {
+            "type": "dict",
+            "empty": False,
+            "keysrules": {"type": "string", "regex": NAME},
+            "valuesrules": {"type": "string", "regex": NAME},
+        },
+    },
+}
+
 #: Keys a batch process must have, and keys an action process must not have (and the reverse).
 KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "batch": (("states", "transitions"), ("acts_on",)),
@@ -322,4 +337,5 @@ DESCRIPTIVE: dict[str, frozenset[str]] = {
     "schedule": frozenset(),
     "roles": frozenset(),
     "connectors": frozenset(),
+    "release": frozenset(),
 }

@@ -25,6 +25,7 @@ _SCHEMAS: dict[str, schemas.Schema] = {
     "connectors": schemas.CONNECTORS,
     "calendar": schemas.CALENDAR,
     "lifecycle": schemas.LIFECYCLE,
+    "release": schemas.RELEASE,
 }
 
 

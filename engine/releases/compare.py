@@ -4,6 +4,7 @@ option values that differ, each with where it was set on either side."""
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,3 +78,18 @@ def _unified(path: str, before: bytes, after: bytes) -> list[str]:
     old = before.decode("utf-8", "replace").splitlines()
     new = after.decode("utf-8", "replace").splitlines()
     return list(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm=""))
+
+
+def comparison_lines(compared: Row) -> list[str]:
+    """A comparison (as JSON) for a reader: the files, the options with where each is set, each file's diff."""
+    files = compared["files"]
+    lines = [f"from {compared['left']} to {compared['right']}:"]
+    lines += [f"  added    {path}" for path in files["added"]]
+    lines += [f"  removed  {path}" for path in files["removed"]]
+    lines += [f"  changed  {path}" for path in files["changed"]]
+    for option in compared["options"]:
+        was, now = (json.dumps(option[side]) for side in ("left", "right"))
+        lines.append(f"  option {option['variable']}: {was} ({option['left_source']}) -> {now} ({option['right_source']})")
+    for unified in files["changed"].values():
+        lines += ["", *unified]
+    return lines

@@ -11,15 +11,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.definitions.cache import cache_folder
-from engine.definitions.files import input_files
+from engine.definitions.files import RELEASE_FILE, input_files
 from engine.errors import UsageError
 
 ID_LENGTH = 12  # hex digits of the SHA-256 a release is named by
 
 
 def workspace_files(root: Path) -> dict[str, bytes]:
-    """Every file loading the workspace at `root` reads, {path relative to it, with /: bytes}."""
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in input_files(root)}
+    """Every file loading the workspace at `root` reads, and its release.yaml, {path relative to it, with /: bytes}."""
+    paths = [*input_files(root), *([root / RELEASE_FILE] if (root / RELEASE_FILE).is_file() else [])]
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
 
 
 def digest(content: bytes) -> str:

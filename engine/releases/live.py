@@ -49,6 +49,11 @@ def release_folder(connection: Connection, release_id: str) -> Path:
     return kept(release_id) or written_out(release_id, releases.release_files(connection, release_id))
 
 
+def release_workspace(connection: Connection, release_id: str) -> Workspace:
+    """The workspace of release `release_id`, loaded (from the workspace cache when it can)."""
+    return load_workspace_cached(release_folder(connection, release_id))
+
+
 def differs_from(root: Path, release_id: str) -> bool:
     """Whether the workspace folder at `root` holds other files than release `release_id`."""
     return address(workspace_files(root)) != release_id

@@ -9,15 +9,19 @@ release that was live is retired when another goes live; `activate` asks for an 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
 from engine.clock import now
 from engine.definitions.model import Workspace
+from engine.definitions.release_moves import read_moves
 from engine.definitions.roles import ADMIN
-from engine.errors import Refused, UsageError
+from engine.errors import Refused, UsageError, WorkspaceInvalid
 from engine.releases.contents import address, digest, workspace_files
+from engine.releases.live import release_workspace
+from engine.releases.stranding import Stranded, move_stranded, require_none_left, stranded
 from engine.store import queries, releases
 from engine.store.queries import Row
 from engine.store.releases import LIVE, PENDING, RETIRED
@@ -30,14 +34,16 @@ class Step:
     release: Row
     replaced: str | None = None  # the release that was live before, when this one went live
     superseded: str | None = None  # a release that was waiting and no longer does
+    moved: int = 0  # open cards moved as its release.yaml says, when it went live
 
     @property
     def live(self) -> bool:
         return bool(self.release["status"] == LIVE)
 
 
-def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = "") -> Step:
-    """Store the (valid) workspace as a release, as `actor_id`; live at once unless a second admin must approve."""
+def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = "", plan: Row | None = None) -> Step:
+    """Store the (valid) workspace as a release, as `actor_id`, with the plan made for it (for its
+    reviewers); live at once unless a second admin must approve."""
     workspace.require_valid()
     files = workspace_files(workspace.root)
     release_id = address(files)
@@ -47,6 +53,7 @@ def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = 
         if known is not None:
             raise Refused(_published_already(known))
         live = releases.release_with_status(connection, LIVE)
+        require_none_left(_stranded(connection, workspace, live), release_id)
         row = {
             "id": release_id,
             "parent": live["id"] if live else None,
@@ -57,6 +64,7 @@ def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = 
             "approved_by": None,
             "message": message,
             "fingerprint": workspace.fingerprint,
+            "plan": json.dumps(plan) if plan is not None else None,
         }
         superseded = _supersede(connection, actor_id)
         releases.add_release(connection, row, {path: (digest(content), content) for path, content in files.items()})
@@ -113,7 +121,11 @@ def find_release(connection: Connection, reference: str) -> Row:
 
 
 def _go_live(connection: Connection, release: Row, live: Row | None, approver: str | None, superseded: str | None) -> Step:
-    """Retire the live release and make `release` (pending) live; refused when either moved meanwhile."""
+    """Retire the live release and make `release` (pending) live, moving the cards it would strand as
+    its release.yaml says (refused when it strands others); refused when either moved meanwhile."""
+    after = release_workspace(connection, release["id"])
+    found = _stranded(connection, after, live)
+    require_none_left(found, release["id"])
     if live is not None and not releases.move_release(connection, live["id"], LIVE, RETIRED):
         raise Refused(f"release {live['id']} is no longer live: another admin acted meanwhile; look again (`cardflow releases`)")
     if live is not None:
@@ -122,8 +134,18 @@ def _go_live(connection: Connection, release: Row, live: Row | None, approver: s
         raise Refused(f"release {release['id']} is no longer waiting: another admin acted meanwhile")
     if approver is not None:
         releases.log(connection, release["id"], "approved", approver)
-    releases.log(connection, release["id"], "live", approver or release["requested_by"])
-    return Step({**release, "status": LIVE, "approved_by": approver}, live["id"] if live else None, superseded)
+    actor = approver or release["requested_by"]
+    releases.log(connection, release["id"], "live", actor)
+    moved = move_stranded(connection, found, after, release, actor, now())
+    return Step({**release, "status": LIVE, "approved_by": approver}, live["id"] if live else None, superseded, moved)
+
+
+def _stranded(connection: Connection, after: Workspace, live: Row | None) -> list[Stranded]:
+    """The open cards `after` would strand, after the live release, with where its release.yaml moves them."""
+    moves, problems = read_moves(after.root, after)
+    if problems:
+        raise WorkspaceInvalid("; ".join(map(str, problems)))
+    return stranded(connection, release_workspace(connection, live["id"]) if live else None, after, moves)
 
 
 def _supersede(connection: Connection, actor_id: str) -> str | None:

@@ -8,12 +8,14 @@ publish beside an approval, never leave two live releases: the second finds the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from engine.clock import now
-from engine.store import db
+from engine.store import db, queries, timers
 from engine.store.queries import Row
 
 PENDING, LIVE, RETIRED = "pending", "live", "retired"
@@ -78,6 +80,12 @@ def log(connection: Connection, release_id: str, event: str, actor: str | None) 
     connection.execute(db.release_log.insert().values(release_id=release_id, event=event, actor=actor, at=now()))
 
 
+def release_plan(connection: Connection, release_id: str) -> Row | None:
+    """The plan a release was published with, if any."""
+    kept = connection.scalar(select(db.releases.c.plan).where(db.releases.c.id == release_id))
+    return json.loads(kept) if kept else None
+
+
 def release_log(connection: Connection, release_id: str) -> list[Row]:
     """What happened to a release, oldest first."""
     entries = db.release_log.c
@@ -99,3 +107,48 @@ def published_with(connection: Connection, fingerprints: list[str]) -> list[tupl
         .order_by(columns.published_at, columns.id)
     )
     return [(fingerprint, release_id, at) for fingerprint, release_id, at in connection.execute(query)]
+
+
+def open_cards(connection: Connection) -> list[tuple[str, str, int]]:
+    """(process, state, count) of the open cards (those that can still move), by process and state."""
+    columns = (db.cards.c.process, db.cards.c.state)
+    query = select(*columns, func.count()).where(db.cards.c.open).group_by(*columns).order_by(*columns)
+    return [(process, state, count) for process, state, count in connection.execute(query)]
+
+
+def move_cards(connection: Connection, process: str, was: str, to: Row, audit: Row) -> list[int]:
+    """Move the open cards of `process` in state `was` to state `to` ({state, open}), each with an audit
+    row (`audit`: trigger, actor, at, fingerprint, reason, trace); their armed timers are dropped.
+    Returns the ids of the cards moved."""
+    cards = db.cards.c
+    ids = list(connection.scalars(select(cards.id).where(cards.process == process, cards.state == was, cards.open)))
+    if not ids:
+        return []
+    trace = json.dumps(audit["trace"], sort_keys=True)
+    decision = queries.decision_id_of(trace)
+    if connection.execute(select(db.decisions.c.id).where(db.decisions.c.id == decision)).first() is None:
+        connection.execute(db.decisions.insert().values(id=decision, trace=trace))
+    moved = {key: audit[key] for key in ("trigger", "actor", "at", "fingerprint", "reason")}
+    step = {"process": process, "source": was, "dest": to["state"], "decision_id": decision, **moved}
+    rows = [{"card_id": card, **step} for card in ids]
+    connection.execute(db.transitions.insert(), rows)
+    kept_key = cards.open_key if to["open"] else None
+    for start in range(0, len(ids), 1000):
+        changed = update(db.cards).where(cards.id.in_(ids[start : start + 1000]), cards.state == was)
+        values = {"state": to["state"], "open": to["open"], "open_key": kept_key, "updated_at": audit["at"]}
+        connection.execute(changed.values(**values, timerless=False))
+    timers.drop(connection, ids)
+    return ids
+
+
+def store_mark(connection: Connection) -> str:
+    """A mark of the store's cards and users as they are: a plan made against them is stale once it changes."""
+    cards, users, moves = db.cards.c, db.users.c, db.transitions.c
+    figures = [
+        connection.scalar(select(func.count()).select_from(db.cards)),
+        connection.scalar(select(func.max(cards.updated_at))),
+        connection.scalar(select(func.max(moves.id))),
+        connection.scalar(select(func.count()).select_from(db.users)),
+        connection.scalar(select(func.max(users.updated_at))),
+    ]
+    return hashlib.sha256(json.dumps(figures, default=str).encode()).hexdigest()[:16]

@@ -268,6 +268,7 @@ releases = Table(
     Column("approved_by", String),
     Column("message", Text, nullable=False),
     Column("fingerprint", String, nullable=False),  # the workspace's, as each transition records it
+    Column("plan", Text),  # JSON: what it changed for the store's cards and users when published (engine.testing.release_plan)
 )
 release_files = Table(
     "release_files",
