@@ -37,6 +37,7 @@ from engine.web import (
     decide_pages,
     incident_pages,
     operations,
+    release_pages,
     render,
 )
 from engine.web.console import Console
@@ -76,7 +77,9 @@ def create_app(console: Console) -> FastAPI:
         https_only=console.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (operations, auth, batch_pages, bulk_pages, card_batch_pages, decide_pages, card_pages, incident_pages, api):
+    for module in (
+        operations, auth, batch_pages, bulk_pages, card_batch_pages, decide_pages, card_pages, incident_pages, release_pages, api,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.add_exception_handler(CardflowError, _engine_error)
     app.add_exception_handler(HTTPException, _http_error)

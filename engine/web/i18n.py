@@ -199,6 +199,40 @@ SWEDISH = {
     "batch": "batch",
     "updated_from": "uppdaterad från",
     "updated_to": "uppdaterad till",
+    # releases: the workspace published, reviewed by a second admin
+    "Releases": "Versioner",
+    "The workspace as published with `cardflow publish`: the live release is what every command, worker and this console run.": (
+        "Arbetsytan som publicerats med `cardflow publish`: den aktiva versionen är vad varje kommando, arbetare och den här "
+        "konsolen kör."
+    ),
+    "No release yet: `cardflow publish --as ID` publishes the workspace.": (
+        "Ingen version än: `cardflow publish --as ID` publicerar arbetsytan."
+    ),
+    "live": "aktiv",
+    "retired": "tidigare",
+    "Published by": "Publicerad av",
+    "After": "Efter",
+    "Approved by": "Godkänd av",
+    "What it changes": "Vad den ändrar",
+    "Before": "Före",
+    "You asked for this release to go live: another admin approves it.": (
+        "Du bad om att den här versionen ska bli aktiv: en annan administratör godkänner den."
+    ),
+    "Approve": "Godkänn",
+    "Open cards it moves": "Öppna kort som den flyttar",
+    "{count} cards of {process} in {state} go to {to}": "{count} kort i {process} med status {state} flyttas till {to}",
+    "Cards whose state's timers change": "Kort vars status får andra timrar",
+    "{count} cards of {process} in {state}: {before} timers, then {after}": (
+        "{count} kort i {process} med status {state}: {before} timrar, sedan {after}"
+    ),
+    "Outcomes for users of the store": "Utfall för användare i databasen",
+    "{process}: {compared} users planned, {changed} changed": "{process}: {compared} användare planerade, {changed} ändrade",
+    "Make it live again": "Gör den aktiv igen",
+    "Release {release} is live.": "Version {release} är aktiv.",
+    "Release {release} is live; {moved} open cards moved as its release.yaml says.": (
+        "Version {release} är aktiv; {moved} öppna kort flyttades enligt dess release.yaml."
+    ),
+    "Release {release} waits for another admin.": "Version {release} väntar på en annan administratör.",
 }
 
 

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from engine.batch.actions import ActionResult
 from engine.batch.offers import desks
+from engine.definitions.roles import ADMIN
 from engine.report.story_page import TEMPLATES as REPORT_TEMPLATES
 from engine.report.story_page import html_environment
 from engine.web.console import console_of
@@ -51,7 +52,7 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *, 
     user = getattr(request.state, "user", None)
     full = {
         "user": user,
-        "desk": desks(console_of(request).workspace).of(user["roles"]) if user else {},
+        "desk": {**desks(console_of(request).workspace).of(user["roles"]), "releases": ADMIN in user["roles"]} if user else {},
         "lang": language(request),
         "languages": LANGUAGES,
         "t": t,
