@@ -165,3 +165,10 @@ def test_mistakes_are_told_in_one_line(run: Run, admins: StoreUnderTest, workspa
     broken = run("publish", "--workspace", str(workspace), "--as", "ad1")
     assert broken.exit_code == 1 and "run `cardflow validate`" in broken.output
     assert admins.scalar("SELECT count(*) FROM releases") == 0
+
+
+def test_a_site_that_turned_review_off_has_its_releases_live_at_once(
+    run: Run, admins: StoreUnderTest, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARDFLOW_RELEASE_REVIEW", "off")
+    assert ok(run("publish", "--workspace", str(workspace), "--as", "ad1", "--json"))["status"] == "live"
