@@ -86,7 +86,7 @@ def publish(
     if not plan and actor is None:
         raise UsageError("publish needs --as ID (an admin of the store); --plan shows what it would change")
     found = open_workspace(workspace)
-    engine = store_at(db, mode="read" if plan else "existing")
+    engine = store_at(db, mode="read" if plan else "write")
     if plan_file:
         kept = read_plan(plan_file)
         require_current(kept, found, engine)

@@ -172,3 +172,38 @@ def test_a_site_that_turned_review_off_has_its_releases_live_at_once(
 ) -> None:
     monkeypatch.setenv("CARDFLOW_RELEASE_REVIEW", "off")
     assert ok(run("publish", "--workspace", str(workspace), "--as", "ad1", "--json"))["status"] == "live"
+
+
+def test_two_admins_approving_at_once_make_one_release_live_once(
+    run: Run, admins: StoreUnderTest, workspace: Path, reference: Path, queue_off: Path
+) -> None:
+    """Two approvals of the pending release at the same moment: one makes it live, the other is refused."""
+    import threading
+
+    from engine.errors import Refused
+    from engine.releases.publishing import approve
+    from engine.store.queries import open_store
+
+    (admins.folder / "third.csv").write_text("id,name,email,state,roles\nad3,Cy Admin,ad3@example.com,active,admin\n")
+    assert run("users", "import", "third.csv").exit_code == 0
+    base = ok(run("publish", "--workspace", str(reference), "--as", "ad1", "--json"))
+    ok(run("release", "approve", base["id"], "--as", "ad2", "--json"))
+    waiting = ok(run("publish", "--workspace", str(queue_off), "--as", "ad1", "--json"))["id"]
+    engine, start, outcomes = open_store(admins.url), threading.Barrier(2), []
+
+    def approve_as(admin: str) -> None:
+        start.wait()
+        try:
+            outcomes.append(approve(engine, waiting, admin).release["status"])
+        except Refused as refused:
+            outcomes.append(refused.message)
+
+    threads = [threading.Thread(target=approve_as, args=(admin,)) for admin in ("ad2", "ad3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    assert len(outcomes) == 2 and outcomes.count("live") == 1, outcomes
+    assert admins.rows("SELECT id FROM releases WHERE status = 'live'") == [(waiting,)]
+    assert admins.scalar("SELECT count(*) FROM release_log WHERE event = 'approved'") == 2  # base's and this one's
