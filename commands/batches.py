@@ -84,7 +84,7 @@ def resume(
     from engine.batch.bulk import resumed
     from engine.store.db import reading
 
-    found = open_workspace(workspace, store=db)
+    found = open_workspace(workspace, store=db, batch=batch_id)
     engine = store_at(db)
     with reading(engine) as connection:
         request = resumed(found, connection, batch_id, actor)

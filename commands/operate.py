@@ -120,7 +120,7 @@ def run(
     from engine.definitions.options import parse_sets
     from engine.errors import Refused
 
-    found = open_workspace(workspace, store=db)
+    found = open_workspace(workspace, store=db, batch=batch_id)
     found.process(name)  # an unknown process first, before its options are judged
     chosen = (user_ids, card_ids, everyone, where, trigger, reason, production_type, batch_id, dry_run, strict)
     query = card_query(**filters)

@@ -83,33 +83,40 @@ def set_option(function: F) -> F:
 
 
 def open_workspace(
-    path: str | None, *, valid: bool = True, render_templates: bool = False, store: str | Literal[False] | None = False
+    path: str | None,
+    *,
+    valid: bool = True,
+    render_templates: bool = False,
+    store: str | Literal[False] | None = False,
+    batch: str | None = None,
 ) -> Workspace:
     """The workspace a command runs: --workspace (or $CARDFLOW_WORKSPACE) when given; else, for a
-    command over a store (`store`: its --db), the store's live release; else the folder `locate` finds.
-    A workspace given while the store has a live release of other files is run, with a note saying so."""
+    command over a store (`store`: its --db), the release the batch it resumes (`batch`) started
+    with, or the store's live release; else the folder `locate` finds. A workspace given while the
+    store has a live release of other files is run, with a note saying so."""
     from engine.definitions.cache import load_workspace_cached
     from engine.definitions.files import locate
 
-    root = _live_root(path, store) if store is not False else None
+    root = _live_root(path, store, batch) if store is not False else None
     workspace = load_workspace_cached(root or locate(path), render_templates=render_templates)
     started_up()
     return workspace.require_valid() if valid else workspace
 
 
-def _live_root(path: str | None, store: str | None) -> Path | None:
-    """The folder of the store's live release, unless a workspace was given (then a note if it is not that release)."""
+def _live_root(path: str | None, store: str | None, batch: str | None) -> Path | None:
+    """The folder of the release to run, unless a workspace was given (then a note if it is not that release)."""
     from engine.definitions.files import locate
     from engine.releases.live import differs_from, live_release
     from engine.store.queries import store_location
 
-    live = live_release(store_location(store))
+    live = live_release(store_location(store), batch)
     if live is None:
         return None
     if path is None:
         return live[1]
     if differs_from(locate(path), live[0]):
-        click.echo(f"cardflow: note: running the workspace {path}, not the store's live release {live[0]}", err=True)
+        said = f"the release batch {batch} started with" if batch else "the store's live release"
+        click.echo(f"cardflow: note: running the workspace {path}, not {said} {live[0]}", err=True)
     return None
 
 

@@ -207,3 +207,17 @@ def test_two_admins_approving_at_once_make_one_release_live_once(
     assert len(outcomes) == 2 and outcomes.count("live") == 1, outcomes
     assert admins.rows("SELECT id FROM releases WHERE status = 'live'") == [(waiting,)]
     assert admins.scalar("SELECT count(*) FROM release_log WHERE event = 'approved'") == 2  # base's and this one's
+
+
+def test_a_batch_resumed_after_another_release_went_live_runs_the_release_it_started_with(
+    run: Run, admins: StoreUnderTest, reference: Path, queue_off: Path
+) -> None:
+    first = ok(run("publish", "--workspace", str(queue_off), "--as", "ad1", "--json"))["id"]
+    ok(run("release", "approve", first, "--as", "ad2", "--json"))
+    asked = ("run", ORDER, "--user", "u1", "--user", "u2", "--as", "op1", "--batch-id", "b1", "--json")
+    assert [r["state"] for r in ok(run(*asked))["results"]] == ["ordered", "ordered"]
+    second = ok(run("publish", "--workspace", str(reference), "--as", "ad2", "--json"))["id"]
+    ok(run("release", "approve", second, "--as", "ad1", "--json"))
+    again = run(*asked)
+    assert again.exit_code == 0 and "other definitions" not in again.output, again.output
+    assert run("run", ORDER, "--user", "u1", "--as", "op1", "--batch-id", "b1", "--workspace", str(reference)).exit_code == 2

@@ -16,25 +16,35 @@ from engine.definitions.cache import load_workspace_cached
 from engine.definitions.model import Workspace
 from engine.errors import CardflowError, UsageError
 from engine.releases.contents import address, kept, workspace_files, written_out
-from engine.store import db, releases
+from engine.store import db, queries, releases
 from engine.store.releases import LIVE
 
 log = logging.getLogger(__name__)
 
 
-def live_release(location: str) -> tuple[str, Path] | None:
-    """The live release of the store at `location` and the folder its files are in; None when the
-    store does not exist (yet), is of a version before releases, or has no live release."""
+def live_release(location: str, batch_id: str | None = None) -> tuple[str, Path] | None:
+    """The release a command over the store at `location` runs, and the folder its files are in: for
+    a batch it resumes (`batch_id`), the release that batch started with; else the live release.
+    None when the store does not exist (yet), is of a version before releases, or has no such release."""
     try:
         engine = db.connect(location, mode="read")
     except UsageError:  # no store yet, or an older one: it has no release (a command that writes makes or upgrades it)
         return None
     try:
         with engine.connect() as connection:
+            found = _of_batch(connection, batch_id) if batch_id else None
             live = releases.release_with_status(connection, LIVE)
-            return (live["id"], release_folder(connection, live["id"])) if live else None
+            release_id = found or (live["id"] if live else None)
+            return (release_id, release_folder(connection, release_id)) if release_id else None
     finally:
         engine.dispose()
+
+
+def _of_batch(connection: Connection, batch_id: str) -> str | None:
+    """The release batch `batch_id` started with, if it is stored and was started under a release."""
+    batch = queries.get_batch(connection, batch_id)
+    definitions = batch["fingerprint"].partition(":")[0] if batch else None
+    return releases.releases_of_fingerprints(connection, [definitions]).get(definitions) if definitions else None
 
 
 def live_id(engine: Engine) -> str | None:
