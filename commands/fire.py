@@ -112,13 +112,29 @@ def shortcut_command(shortcut: Shortcut) -> click.Command:
 
 
 def given_workspace(args: list[str]) -> str | None:
-    """The --workspace a command line gives its command (read before the command is known), if any."""
+    """The workspace whose triggers a command line's name is looked up in (read before the command is
+    known): its --workspace, else $CARDFLOW_WORKSPACE, else the live release of its store (--db or
+    $CARDFLOW_DB), if it has one; None for the folder every command finds."""
+    import os
+
+    given = _given(args, "--workspace") or os.environ.get("CARDFLOW_WORKSPACE")
+    if given:
+        return given
+    from engine.releases.live import live_release
+    from engine.store.queries import store_location
+
+    live = live_release(store_location(_given(args, "--db")))
+    return str(live[1]) if live else None
+
+
+def _given(args: list[str], option: str) -> str | None:
+    """The value of `option` on a command line, if it is there."""
     for number, word in enumerate(args):
         if word == "--":
             break
-        if word == "--workspace" and number + 1 < len(args):
+        if word == option and number + 1 < len(args):
             return args[number + 1]
-        if word.startswith("--workspace="):
+        if word.startswith(f"{option}="):
             return word.partition("=")[2]
     return None
 

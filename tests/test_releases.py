@@ -221,3 +221,16 @@ def test_a_batch_resumed_after_another_release_went_live_runs_the_release_it_sta
     again = run(*asked)
     assert again.exit_code == 0 and "other definitions" not in again.output, again.output
     assert run("run", ORDER, "--user", "u1", "--as", "op1", "--batch-id", "b1", "--workspace", str(reference)).exit_code == 2
+
+
+def test_the_triggers_of_the_live_release_are_commands(run: Run, admins: StoreUnderTest, workspace: Path) -> None:
+    """A trigger the live release declares is a command in any folder; one it no longer has is not."""
+    import re
+
+    for path in [*(workspace / "processes").glob("*.yaml"), *(workspace / "lifecycles").glob("*.yaml")]:
+        path.write_text(re.sub(r"\block\b", "block", path.read_text()))
+    published = ok(run("publish", "--workspace", str(workspace), "--as", "ad1", "--json"))
+    ok(run("release", "approve", published["id"], "--as", "ad2", "--json"))
+    assert run("block", "--help").exit_code == 0
+    gone = run("lock", "1", "--as", "op1")
+    assert gone.exit_code == 2 and "no such command 'lock'" in gone.output and "block" in gone.output
