@@ -104,3 +104,23 @@ def test_a_release_yaml_that_moves_cards_nowhere_is_told_at_its_line(run: Run, r
     assert told.exit_code == 2 and "release.yaml:3:16: E203 unknown state 'awaitin' (did you mean 'awaiting'?)" in told.output
     checked = run("validate", "--workspace", str(renamed))
     assert checked.exit_code == 1 and "release.yaml:3:16: E203 unknown state 'awaitin'" in checked.output
+
+
+def test_cards_in_a_state_that_gains_a_timer_are_planned_and_marked_waiting_with_none(
+    run: Run, stored: StoreUnderTest, tmp_path: Path
+) -> None:
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    shipped, timed = copy_reference(tmp_path / "shipped"), copy_reference(tmp_path / "timed")
+    live = ok(run("publish", "--workspace", str(shipped), "--as", "ad1", "--json"))
+    ok(run("release", "approve", live["id"], "--as", "ad2", "--json"))
+    ok(run("run", REQUEST, "--user", "u1", "--user", "u2", "--as", "op1", "--json"))  # approved at once: no timers there
+    lifecycle = timed / "lifecycles" / "CardRequest.yaml"
+    waits = "  approved:\n    description: The card request is approved; the card waits to be issued (single or mass production).\n"
+    lifecycle.write_text(lifecycle.read_text().replace(waits, waits + "    timers:\n      - after: P30D\n        fire: issue\n"))
+    planned = json.loads(run("publish", "--plan", "--workspace", str(timed), "--json").stdout)
+    assert planned["timers"] == [{"process": REQUEST, "state": "approved", "cards": 2, "before": 0, "after": 1}]
+    release = ok(run("publish", "--workspace", str(timed), "--as", "ad1", "--json"))
+    assert stored.scalar("SELECT count(*) FROM cards WHERE timerless") == 0
+    ok(run("release", "approve", release["id"], "--as", "ad2", "--json"))
+    assert stored.scalar("SELECT count(*) FROM cards WHERE timerless AND state = 'approved'") == 2

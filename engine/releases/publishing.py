@@ -23,7 +23,7 @@ from engine.definitions.roles import ADMIN
 from engine.errors import Refused, UsageError, WorkspaceInvalid
 from engine.releases.contents import address, digest, workspace_files
 from engine.releases.live import release_workspace
-from engine.releases.stranding import Stranded, move_stranded, require_none_left, stranded
+from engine.releases.stranding import Stranded, move_stranded, require_none_left, settle_timers, stranded, timers_changed
 from engine.store import queries, releases
 from engine.store.queries import Row
 from engine.store.releases import LIVE, PENDING, RETIRED
@@ -57,7 +57,9 @@ def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = 
         if known is not None:
             raise Refused(_published_already(known))
         live = releases.release_with_status(connection, LIVE)
-        require_none_left(_stranded(connection, workspace, live), release_id)
+        require_none_left(
+            _stranded(connection, workspace, release_workspace(connection, live["id"]) if live else None), release_id
+        )
         row = {
             "id": release_id,
             "parent": live["id"] if live else None,
@@ -134,7 +136,8 @@ def _go_live(connection: Connection, release: Row, live: Row | None, approver: s
     """Retire the live release and make `release` (pending) live, moving the cards it would strand as
     its release.yaml says (refused when it strands others); refused when either moved meanwhile."""
     after = release_workspace(connection, release["id"])
-    found = _stranded(connection, after, live)
+    before = release_workspace(connection, live["id"]) if live else None
+    found = _stranded(connection, after, before)
     require_none_left(found, release["id"])
     if live is not None and not releases.move_release(connection, live["id"], LIVE, RETIRED):
         raise Refused(f"release {live['id']} is no longer live: another admin acted meanwhile; look again (`cardflow releases`)")
@@ -147,15 +150,16 @@ def _go_live(connection: Connection, release: Row, live: Row | None, approver: s
     actor = approver or release["requested_by"]
     releases.log(connection, release["id"], "live", actor)
     moved = move_stranded(connection, found, after, release, actor, now())
+    settle_timers(connection, timers_changed(connection, before, after) if before else [])
     return Step({**release, "status": LIVE, "approved_by": approver}, live["id"] if live else None, superseded, moved)
 
 
-def _stranded(connection: Connection, after: Workspace, live: Row | None) -> list[Stranded]:
-    """The open cards `after` would strand, after the live release, with where its release.yaml moves them."""
+def _stranded(connection: Connection, after: Workspace, before: Workspace | None) -> list[Stranded]:
+    """The open cards `after` would strand, after `before` (the live release), with where its release.yaml moves them."""
     moves, problems = read_moves(after.root, after)
     if problems:
         raise WorkspaceInvalid("; ".join(map(str, problems)))
-    return stranded(connection, release_workspace(connection, live["id"]) if live else None, after, moves)
+    return stranded(connection, before, after, moves)
 
 
 def _supersede(connection: Connection, actor_id: str) -> str | None:

@@ -11,6 +11,8 @@ release's own processes:
 
 When it goes live the cards are moved, each with an audit row naming the release, and their armed
 timers dropped (a card moved into a state with timers waits with none: `cardflow incidents` shows it).
+Cards in a state whose timers the release changes keep those armed when they entered it; those left
+with none armed are marked so the incidents show them too.
 """
 
 from __future__ import annotations
@@ -107,3 +109,23 @@ def _why_stranded(before: Process | None, after: Process | None, state: str) -> 
 
 def _leaving(process: Process, state: str) -> set[str]:
     return {transition.trigger for transition in process.transitions if state in transition.source}
+
+
+def timers_changed(connection: Connection, before: Workspace, after: Workspace) -> list[Row]:
+    """The open cards in states whose timers a release changes, by state ({process, state, cards,
+    before, after}: the number of timers on each side): they keep the timers armed when they entered it."""
+    changed = []
+    for name, state, count in releases.open_cards(connection):
+        old, new = before.processes.get(name), after.processes.get(name)
+        if old is None or new is None or state not in old.states or state not in new.states:
+            continue
+        was, now = old.states[state].timers, new.states[state].timers
+        if was != now:  # what each does and when (where it is written is not compared)
+            changed.append({"process": name, "state": state, "cards": count, "before": len(was), "after": len(now)})
+    return changed
+
+
+def settle_timers(connection: Connection, changed: list[Row]) -> None:
+    """Mark the cards of states whose timers changed that wait with none armed now (`cardflow incidents` shows them)."""
+    for group in changed:
+        timers.settle(connection, releases.open_card_ids(connection, group["process"], group["state"]))

@@ -116,12 +116,18 @@ def open_cards(connection: Connection) -> list[tuple[str, str, int]]:
     return [(process, state, count) for process, state, count in connection.execute(query)]
 
 
+def open_card_ids(connection: Connection, process: str, state: str) -> list[int]:
+    """The ids of the open cards of `process` in `state`."""
+    cards = db.cards.c
+    return list(connection.scalars(select(cards.id).where(cards.process == process, cards.state == state, cards.open)))
+
+
 def move_cards(connection: Connection, process: str, was: str, to: Row, audit: Row) -> list[int]:
     """Move the open cards of `process` in state `was` to state `to` ({state, open}), each with an audit
     row (`audit`: trigger, actor, at, fingerprint, reason, trace); their armed timers are dropped.
     Returns the ids of the cards moved."""
     cards = db.cards.c
-    ids = list(connection.scalars(select(cards.id).where(cards.process == process, cards.state == was, cards.open)))
+    ids = open_card_ids(connection, process, was)
     if not ids:
         return []
     trace = json.dumps(audit["trace"], sort_keys=True)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from engine.batch.over_cards import creates_cards
 from engine.batch.request import Selection
@@ -23,7 +23,7 @@ from engine.errors import CardflowError, Refused, UsageError
 from engine.releases.compare import Comparison, compare, comparison_lines
 from engine.releases.contents import address, workspace_files
 from engine.releases.live import release_workspace
-from engine.releases.stranding import Stranded, stranded
+from engine.releases.stranding import Stranded, stranded, timers_changed
 from engine.store import queries, releases
 from engine.store.queries import Row
 from engine.store.releases import LIVE
@@ -80,7 +80,7 @@ def plan_release(workspace: Workspace, engine: Engine, sample: int = SAMPLE) -> 
                 (address(files), files),
             ),
             stranded(connection, before, workspace, moves),
-            _timers_changed(connection, before, workspace) if before else [],
+            timers_changed(connection, before, workspace) if before else [],
         )
         users = [user["id"] for user in queries.user_page(connection, None, sample)]
     if before is not None and not plan.same and users:
@@ -99,7 +99,7 @@ def render_plan(plan: Row) -> str:
     for entry in plan["timers"]:
         lines.append(
             f"timers: {entry['cards']} card(s) of {entry['process']} in '{entry['state']}': {entry['before']} timer(s) "
-            f"-> {entry['after']}; those armed before stay armed"
+            f"-> {entry['after']}; the timers armed before stay armed, new ones are not armed for them (`incidents` shows them)"
         )
     for entry in plan["population"]:
         lines.append(f"outcomes: {entry['process']}: {entry['compared']} users planned, {entry['changed']} changed")
@@ -148,16 +148,3 @@ def _population(before: Workspace, after: Workspace, engine: Engine, name: str, 
         return {"process": name, "compared": 0, "changed": 0, "summary": [f"not planned: {error.message}"]}
     changed = sum(report.groups.values())
     return {"process": name, "compared": report.compared, "changed": changed, "summary": report.summary()[1:]}
-
-
-def _timers_changed(connection: Connection, before: Workspace, after: Workspace) -> list[Row]:
-    """The open cards in states whose timers the release changes: they keep the timers armed before."""
-    changed = []
-    for name, state, count in releases.open_cards(connection):
-        old, new = before.processes.get(name), after.processes.get(name)
-        if old is None or new is None or state not in old.states or state not in new.states:
-            continue
-        was, now = old.states[state].timers, new.states[state].timers
-        if was != now:  # what each does and when (where it is written is not compared)
-            changed.append({"process": name, "state": state, "cards": count, "before": len(was), "after": len(now)})
-    return changed
