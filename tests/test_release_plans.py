@@ -116,8 +116,10 @@ def test_cards_in_a_state_that_gains_a_timer_are_planned_and_marked_waiting_with
     ok(run("release", "approve", live["id"], "--as", "ad2", "--json"))
     ok(run("run", REQUEST, "--user", "u1", "--user", "u2", "--as", "op1", "--json"))  # approved at once: no timers there
     lifecycle = timed / "lifecycles" / "CardRequest.yaml"
-    waits = "  approved:\n    description: The card request is approved; the card waits to be issued (single or mass production).\n"
-    lifecycle.write_text(lifecycle.read_text().replace(waits, waits + "    timers:\n      - after: P30D\n        fire: issue\n"))
+    waits = "  approved:\n    description: The card request is approved; the card waits to be issued"
+    text = lifecycle.read_text()
+    end = text.index("\n", text.index(waits)) + 1
+    lifecycle.write_text(text[:end] + "    timers:\n      - after: P30D\n        fire: issue\n" + text[end:])
     planned = json.loads(run("publish", "--plan", "--workspace", str(timed), "--json").stdout)
     assert planned["timers"] == [{"process": REQUEST, "state": "approved", "cards": 2, "before": 0, "after": 1}]
     release = ok(run("publish", "--workspace", str(timed), "--as", "ad1", "--json"))

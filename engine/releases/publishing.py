@@ -135,7 +135,7 @@ def find_release(connection: Connection, reference: str) -> Row:
 def _go_live(connection: Connection, release: Row, live: Row | None, approver: str | None, superseded: str | None) -> Step:
     """Retire the live release and make `release` (pending) live, moving the cards it would strand as
     its release.yaml says (refused when it strands others); refused when either moved meanwhile."""
-    after = release_workspace(connection, release["id"])
+    after = release_workspace(connection, release["id"]).require_valid()  # as this cardflow judges it now
     before = release_workspace(connection, live["id"]) if live else None
     found = _stranded(connection, after, before)
     require_none_left(found, release["id"])
