@@ -65,7 +65,7 @@ def test_command(
     else:
         click.echo(render_suite(suite))
         for entry in below:
-            click.echo(f"coverage of {entry.process.symbolic_name} is {entry.percent:.1f}%, below {min_coverage}%")
+            click.echo(f"coverage of {entry.process.symbolic_name} is {entry.shown}, below {min_coverage:g}%")
     ctx.exit(1 if suite.failed or suite.diagnostics or below else 0)
 
 

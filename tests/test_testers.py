@@ -329,3 +329,21 @@ def test_diff_set_applies_to_the_right_side_only_and_says_so(run: Run) -> None:
     assert report["set"] == {"side": "right", "values": {"CardsAddonExtProdQueue": False}}
     assert report["users"][0]["left"]["cards"] == ["processing"]
     assert "on the right side only" in " ".join(run("diff", "--help").stdout.split())
+
+
+def test_a_gate_of_100_fails_at_9999_and_never_says_100() -> None:
+    """Coverage is never rounded up: one target missed of 10,000 is 99.9%, below a gate of 100."""
+    from engine.definitions.workspace import load_workspace
+    from engine.testing.coverage import ProcessCoverage
+    from engine.testing.suite import Suite
+
+    process = load_workspace(ROOT).process(ORDER)
+
+    class Wide(ProcessCoverage):
+        goals = 10_000  # as wide as a big workspace's targets
+        reached = 9_999
+
+    entry = Wide(process)
+    assert 99.98 < entry.percent < 100 and Suite(coverage=[entry]).below(100) == [entry]
+    assert entry.shown == "99.9% (9999 of 10000 targets)" and entry.as_json()["percent"] == 99.9
+    assert Suite(coverage=[entry]).below(99.99) == []

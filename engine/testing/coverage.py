@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,13 @@ class ProcessCoverage:
     def percent(self) -> float:
         return 100.0 * self.reached / self.goals if self.goals else 100.0
 
+    @property
+    def shown(self) -> str:
+        """The percentage for a reader, never rounded up: 100 only when every target was reached (a
+        gate of 100 fails at 99.99, and the text must not say 100.0 then)."""
+        tenths = math.floor(self.percent * 10) / 10
+        return f"{tenths:.1f}% ({self.reached} of {self.goals} targets)"
+
     def missing(self) -> list[str]:
         """What was never reached, in words."""
         gaps = [f"transition {t.label} never fired" for t in self.process.transitions if t.index + 1 not in self.fired]
@@ -55,7 +63,9 @@ class ProcessCoverage:
     def as_json(self) -> Row:
         return {
             "process": self.process.symbolic_name,
-            "percent": round(self.percent, 1),
+            "percent": math.floor(self.percent * 10) / 10,  # never rounded up to 100
+            "reached": self.reached,
+            "targets": self.goals,
             "transitions": {"fired": sorted(self.fired), "total": len(self.process.transitions)},
             "guard_outcomes": {"seen": [[i, o] for i, o in sorted(self.outcomes)], "total": 2 * len(self.guarded)},
             "timers": {"fired": sorted(self.timers & set(self.declared_timers)), "total": len(self.declared_timers)},

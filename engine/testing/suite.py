@@ -74,7 +74,7 @@ def render_suite(suite: Suite) -> str:
         guards = f"guard outcomes {len(entry.outcomes)}/{2 * len(entry.guarded)}"
         declared = entry.declared_timers
         timed = f", timers {len(entry.timers & set(declared))}/{len(declared)}" if declared else ""
-        lines.append(f"  {entry.process.symbolic_name}  {entry.percent:.1f}%  {transitions}, {guards}{timed}")
+        lines.append(f"  {entry.process.symbolic_name}  {entry.shown}  {transitions}, {guards}{timed}")
         for name, values in sorted(entry.option_values.items()):
             lines.append(f"    {name}: {', '.join(sorted(values))}")
         lines += [f"    never: {gap}" for gap in entry.missing()]
