@@ -78,8 +78,9 @@ def worker(
 
     Any number of workers, on any number of machines, may share a store; each runs the store's
     live release (`cardflow publish`), looked at again between jobs, and works a batch's chunks
-    under the release the batch started with; given --workspace, it runs that folder instead (then
-    every worker needs the same files). The scheduled jobs (batch sync, outbox delivery, order-status sync) run on the
+    under the release the batch started with (a release that changes schedule.yaml reschedules the jobs
+    when the workers restart); given --workspace, it runs that folder instead (then every worker
+    needs the same files). The scheduled jobs (batch sync, outbox delivery, order-status sync) run on the
     cron expressions of the workspace's schedule.yaml, at most one of each at a time across all
     workers. SIGTERM (or Ctrl-C) stops the worker once its current jobs are done (the outbox
     delivery stops between two emails); a worker that is killed loses nothing: its jobs are worked
