@@ -50,6 +50,10 @@ CODES: dict[str, str] = {
     "E240": "unknown role '{name}'{hint} (known: {known})",
     "E241": "scheduled job '{name}' is neither a command nor a process the system runs{hint} (known: {known})",
     "E242": "role '{name}' is marked system, as '{first}' is already; the system runs as one role",
+    # never-fire analysis (engine.definitions.never_fire): what no option combination and no user reaches
+    "W206": "{label} never fires: {why}",
+    "W207": "guard of {label} is never false where it is tried: `{guard}` holds under every value of {options}",
+    "W208": "timer never fires: no value of {options} reaches its state '{state}'",
     # the store (validate --db): what the workspace reads that no user has
     "W240": "the {place} reads '{shown}', which no user in the store has{hint}",
     "E243": "'{name}' is an actor keyword (any: anyone; system: cardflow itself), not a name for a role",

@@ -28,7 +28,7 @@ from engine.diagnostics import CODES
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
 HEADER = re.compile(r"# (breaks|target|expect): (.+)")
-EXPECT = re.compile(r"(E\d{3}) (\d+):(\d+)")
+EXPECT = re.compile(r"([EW]\d{3}) (\d+):(\d+)")
 TARGET = re.compile(r"(processes|rules|lifecycles)/[A-Za-z0-9_]+\.yaml|(schedule|roles|connectors|calendar)\.yaml")
 #: Codes no single broken file can produce, and why.
 NOT_IN_CORPUS = {

@@ -9,10 +9,10 @@ from typing import Any
 from conftest import ROOT
 
 from engine.definitions.compile import _CACHE, CACHE_SIZE, compile_process
-from engine.definitions.options import effective_options
+from engine.definitions.options import effective_options, values_of
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import LazyAnswer, OrderAnswer
-from engine.testing.matrix import options_read, representative_scope, values_of
+from engine.testing.matrix import options_read, representative_scope
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 

@@ -18,6 +18,7 @@ from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
+from engine.definitions.never_fire import check_never_fire
 from engine.definitions.options import declared_options
 from engine.definitions.timers import check_timers, literal, timers_of
 from engine.definitions.variable_checks import check_variables
@@ -378,4 +379,5 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     check_fields,
     check_timers,
     effects.check_effects,
+    check_never_fire,
 )

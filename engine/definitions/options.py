@@ -161,6 +161,15 @@ def parse_sets(items: Iterable[str], scripts: Mapping[str, OptionScript]) -> dic
     return parsed
 
 
+def values_of(variable: Variable) -> tuple[Any, ...] | None:
+    """The values to try for a variable: false then true, or the enumerated ones in order; None if not enumerable."""
+    if variable.type == "bool":
+        return (False, True)
+    if variable.type == "list":
+        return None
+    return variable.allowed
+
+
 def declared_options(process: Process, scripts: Mapping[str, OptionScript]) -> dict[str, Variable]:
     """The option variables of the scripts a process reads."""
     return {name: var for script in process.options if script in scripts for name, var in scripts[script].variables.items()}

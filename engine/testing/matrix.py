@@ -23,7 +23,7 @@ from engine.definitions.check import MAX_COMBINATIONS, expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process, Variable, Workspace
-from engine.definitions.options import declared_options, effective_options
+from engine.definitions.options import declared_options, effective_options, values_of
 from engine.errors import UsageError
 
 #: The representative card holder: active, without open cards.
@@ -127,15 +127,6 @@ def options_read(process: Process, scripts: Mapping[str, Any]) -> dict[str, Vari
         attr for placed in expressions_of(process) for root, attr in parse(placed.source.text).attributes if root == "options"
     }
     return {name: declared[name] for name in sorted(names) if name in declared}
-
-
-def values_of(variable: Variable) -> tuple[Any, ...] | None:
-    """The values to try for a variable: false then true, or the enumerated ones in order; None if not enumerable."""
-    if variable.type == "bool":
-        return (False, True)
-    if variable.type == "list":
-        return None
-    return variable.allowed
 
 
 def later_triggers(workspace: Workspace, process: Process) -> frozenset[str]:
