@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +14,7 @@ from commands.shared import (
     json_text,
     open_reading,
     open_workspace,
+    progress_bar,
     set_option,
     store_at,
     workspace_option,
@@ -29,6 +31,13 @@ def default_scenarios(root: Path) -> Path:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PERCENT", help="Fail when a process is covered less.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Also write JUnit XML to FILE.")
+@click.option("--mutants", "with_mutants", is_flag=True, help="Also run the suite against each mutant of the workspace.")
+@click.option(
+    "--min-mutation-score",
+    type=click.FloatRange(0, 100),
+    metavar="PERCENT",
+    help="With --mutants: fail when fewer mutants are killed.",
+)
 @workspace_option
 @json_option
 @click.pass_context
@@ -37,6 +46,8 @@ def test_command(
     paths: tuple[Path, ...],
     min_coverage: float | None,
     junit: Path | None,
+    with_mutants: bool,
+    min_mutation_score: float | None,
     workspace: str | None,
     as_json: bool,
 ) -> None:
@@ -47,8 +58,15 @@ def test_command(
     was never reached. A file that cannot run is reported with its diagnostics, last, and counted
     as not run. Exits 1 on a failure, a scenario with diagnostics, or coverage below
     --min-coverage; 2 when PATHS hold no scenario file.
+
+    --mutants then asks whether the suite would notice a wrong rule: each guard negated, each
+    condition of an and/or guard dropped, each destination changed, each effect removed, each bool
+    option flipped, one at a time, each run against the scenarios (a process per core) until one
+    fails. The mutation score is the share killed; each survivor is listed at its YAML line.
+    --min-mutation-score fails (exit 1) below it.
     """
     from engine.errors import UsageError
+    from engine.testing.mutants import mutation_json, render_mutation, score
     from engine.testing.suite import junit_xml, render_suite, run_suite
 
     found = open_workspace(workspace)
@@ -56,17 +74,42 @@ def test_command(
     missing = [str(path) for path in chosen if not path.exists()]
     if missing:
         raise UsageError(f"no such scenario file or folder: {', '.join(missing)}")
+    if min_mutation_score is not None and not with_mutants:
+        raise UsageError("--min-mutation-score needs --mutants")
     suite = run_suite(found, chosen)
     if junit:
         junit.write_bytes(junit_xml(suite))
     below = suite.below(min_coverage)
+    broken = bool(suite.failed or suite.diagnostics)
+    if with_mutants and broken:
+        raise UsageError("the suite fails as it is: make it pass before asking what it would notice (--mutants)")
+    verdicts = _mutation(found, suite) if with_mutants else []
+    weak = with_mutants and min_mutation_score is not None and score(verdicts) < min_mutation_score
     if as_json:
-        echo_json(suite.as_json())
+        echo_json({**suite.as_json(), **({"mutants": mutation_json(verdicts)} if with_mutants else {})})
     else:
         click.echo(render_suite(suite))
         for entry in below:
             click.echo(f"coverage of {entry.process.symbolic_name} is {entry.shown}, below {min_coverage:g}%")
-    ctx.exit(1 if suite.failed or suite.diagnostics or below else 0)
+        if with_mutants:
+            click.echo(render_mutation(verdicts))
+        if weak:
+            click.echo(f"mutation score {score(verdicts):.1f}% is below {min_mutation_score:g}%")
+    ctx.exit(1 if broken or below or weak else 0)
+
+
+def _mutation(found: Any, suite: Any) -> list[Any]:
+    """The verdict on each mutant of the workspace, with a progress bar on a terminal."""
+    from engine.testing.mutants import judge, mutants
+
+    made = mutants(found)
+    verdicts = []
+    with progress_bar(len(made)) as bar:
+        for verdict in judge(found, [result.scenario for result in suite.results], made):
+            verdicts.append(verdict)
+            if bar is not None:
+                bar.update(1)
+    return verdicts
 
 
 @click.command()

@@ -1,0 +1,240 @@
+"""Mutation score: would the scenario suite notice a wrong rule?
+
+Mutants of the workspace, one change each, made on the loaded model (never on the files): each guard
+negated, each condition of an `and`/`or` guard dropped, each transition's destination changed (to
+the next state of its process), each effect removed, each bool option's value in force flipped. A
+transition written once in a lifecycle shared by several processes is one mutant, changed in all of
+them. Each mutant runs the suite's scenarios until one fails: then it is killed; a mutant no
+scenario notices survives and is reported at its YAML line. Mutants run in parallel, a process per core.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.definitions.model import Process, Transition, Workspace
+from engine.diagnostics import Location
+from engine.store.queries import Row
+from engine.testing.scenario import Scenario, run_scenario
+
+Change = Callable[[Workspace], Workspace]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One change to the workspace: what it is, where it stands in the YAML, and how to make it."""
+
+    number: int
+    kind: str  # guard negated | condition dropped | destination changed | effect removed | option flipped
+    what: str
+    location: Location
+    change: Change
+    option: str | None = None  # the option a flip changes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the suite did to a mutant: the scenario that killed it, or none (it survived)."""
+
+    mutant: Mutant
+    killed_by: str | None
+    equivalent: str | None = None  # why no suite could kill it: it changes nothing the scenarios run
+
+    def as_json(self) -> Row:
+        where, mutant = self.mutant.location, self.mutant
+        return {
+            "kind": mutant.kind,
+            "what": mutant.what,
+            "at": str(where),
+            "killed_by": self.killed_by,
+            "equivalent": self.equivalent,
+        }
+
+
+def mutants(workspace: Workspace) -> list[Mutant]:
+    """Every mutant of the workspace's batch processes and option values, in YAML order."""
+    found: list[tuple[Any, ...]] = []
+    seen: set[tuple[Location, str, str]] = set()
+    for process in workspace.processes.values():
+        for transition in process.transitions:
+            for kind, what, change in _transition_mutants(process, transition):
+                if (transition.location, kind, what) not in seen:
+                    seen.add((transition.location, kind, what))
+                    found.append((kind, what, transition.location, _everywhere(transition.location, change)))
+    for script in workspace.scripts.values():
+        for variable in script.variables.values():
+            value = variable.value if variable.has_value else variable.default
+            if variable.type == "bool":
+                where = variable.value_location or variable.location
+                what = f"{variable.name}: {_yaml(value)} -> {_yaml(not value)}"
+                found.append(("option flipped", what, where, _flip(variable.name), variable.name))
+    return [Mutant(number, *entry) for number, entry in enumerate(found, start=1)]
+
+
+def judge(workspace: Workspace, scenarios: list[Scenario], found: list[Mutant], cores: int | None = None) -> Iterator[Verdict]:
+    """Run the scenarios against each mutant (a process per core), stopping at the first that fails;
+    each verdict as soon as it is known. A flip of an option every scenario sets itself is equivalent
+    (it changes nothing the scenarios run), named so, and not run."""
+    pinned = set.intersection(*(set(scenario.options) for scenario in scenarios)) if scenarios else set()
+    equivalent = [mutant for mutant in found if mutant.option in pinned]
+    yield from (Verdict(mutant, None, "every scenario sets this option itself") for mutant in equivalent)
+    found = [mutant for mutant in found if mutant not in equivalent]
+    workers = max(1, min(cores or os.cpu_count() or 1, len(found)))
+    if workers == 1:
+        yield from (_judge_one(workspace, scenarios, mutant) for mutant in found)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        killers = pool.map(_killer, [(workspace, scenarios, mutant.number) for mutant in found])
+        yield from (Verdict(mutant, killer) for mutant, killer in zip(found, killers, strict=True))
+
+
+def score(verdicts: list[Verdict]) -> float:
+    """The share of the non-equivalent mutants killed, in percent (100 for none)."""
+    judged = [verdict for verdict in verdicts if verdict.equivalent is None]
+    return 100.0 * sum(v.killed_by is not None for v in judged) / len(judged) if judged else 100.0
+
+
+def mutation_json(verdicts: list[Verdict]) -> Row:
+    """The mutation score as `test --json` gives it: the score, the counts, every mutant's verdict."""
+    killed = sum(verdict.killed_by is not None for verdict in verdicts)
+    equivalent = sum(verdict.equivalent is not None for verdict in verdicts)
+    return {
+        "score": score(verdicts),
+        "killed": killed,
+        "equivalent": equivalent,
+        "total": len(verdicts),
+        "verdicts": [verdict.as_json() for verdict in verdicts],
+    }
+
+
+def render_mutation(verdicts: list[Verdict]) -> str:
+    """The survivors at their YAML lines, then the score."""
+    survivors = [v.mutant for v in verdicts if v.killed_by is None and v.equivalent is None]
+    equivalent = [v for v in verdicts if v.equivalent is not None]
+    lines = ["", "Mutants:"] + [f"  {m.location}: survived: {m.kind}: {m.what}" for m in survivors]
+    lines += [f"  {v.mutant.location}: equivalent: {v.mutant.kind}: {v.mutant.what} ({v.equivalent})" for v in equivalent]
+    judged = len(verdicts) - len(equivalent)
+    killed = judged - len(survivors)
+    lines.append(f"mutation score: {score(verdicts):.1f}% ({killed} of {judged} mutants killed; {len(equivalent)} equivalent)")
+    return "\n".join(lines)
+
+
+def _killer(job: tuple[Workspace, list[Scenario], int]) -> str | None:
+    workspace, scenarios, number = job
+    mutant = next(m for m in mutants(workspace) if m.number == number)  # a Change does not cross processes
+    return _judge_one(workspace, scenarios, mutant).killed_by
+
+
+def _judge_one(workspace: Workspace, scenarios: list[Scenario], mutant: Mutant) -> Verdict:
+    changed = replace(mutant.change(workspace), fingerprint=f"{workspace.fingerprint}-mutant{mutant.number}")
+    for scenario in scenarios:
+        try:
+            passed = run_scenario(changed, scenario).passed
+        except Exception:  # a mutant that breaks the run is noticed as surely as one that fails an expectation
+            passed = False
+        if not passed:
+            return Verdict(mutant, scenario.file)
+    return Verdict(mutant, None)
+
+
+Edit = Callable[[Transition], Transition]
+
+
+def _transition_mutants(process: Process, transition: Transition) -> Iterator[tuple[str, str, Edit]]:
+    label, guard = transition.label, transition.guard
+    if guard is not None:
+        yield "guard negated", f"{label}: not ({guard.text})", _guarded(f"not ({guard.text})")
+        operator, operands = split_condition(guard.text)
+        for dropped in range(len(operands) if operator else 0):
+            kept = f" {operator} ".join(operand for i, operand in enumerate(operands) if i != dropped)
+            yield "condition dropped", f"{label}: `{operands[dropped]}` dropped", _guarded(kept)
+    states = list(process.states)
+    other = states[(states.index(transition.dest) + 1) % len(states)] if transition.dest in states else None
+    if other and other != transition.dest:
+        yield "destination changed", f"{label}: -> {other}", _sent_to(other)
+    for number, effect in enumerate(transition.effects):
+        yield "effect removed", f"{label}: effect {number + 1} ({effect.kind}) removed", _without_effect(number)
+
+
+def _guarded(text: str) -> Edit:
+    def edit(transition: Transition) -> Transition:
+        assert transition.guard is not None
+        return replace(transition, guard=replace(transition.guard, text=text))
+
+    return edit
+
+
+def _sent_to(state: str) -> Edit:
+    return lambda transition: replace(transition, dest=state)
+
+
+def _without_effect(number: int) -> Edit:
+    return lambda transition: replace(transition, effects=transition.effects[:number] + transition.effects[number + 1 :])
+
+
+def split_condition(text: str) -> tuple[str | None, list[str]]:
+    """A guard's top-level operands when they are joined by one operator (`and` or `or`) outside any
+    parentheses or quotes: ('and', [a, b, c]); (None, [text]) otherwise."""
+    depth, quote, parts, start, operators = 0, "", [], 0, set()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            for operator in ("and", "or"):
+                word = f" {operator} "
+                if text.startswith(word, i):
+                    parts.append(text[start:i].strip())
+                    operators.add(operator)
+                    start = i + len(word)
+                    i = start - 1
+                    break
+        i += 1
+    parts.append(text[start:].strip())
+    if len(operators) != 1 or len(parts) < 2:
+        return None, [text]
+    return operators.pop(), parts
+
+
+def _everywhere(location: Location, change: Edit) -> Change:
+    """The change applied to the transition written at `location` in every process that has it."""
+
+    def changed(workspace: Workspace) -> Workspace:
+        processes = {
+            name: replace(process, transitions=tuple(change(t) if t.location == location else t for t in process.transitions))
+            for name, process in workspace.processes.items()
+        }
+        return replace(workspace, processes=processes)
+
+    return changed
+
+
+def _flip(name: str) -> Change:
+    def changed(workspace: Workspace) -> Workspace:
+        scripts = {}
+        for key, script in workspace.scripts.items():
+            variable = script.variables.get(name)
+            if variable is None:
+                scripts[key] = script
+                continue
+            flipped = not (variable.value if variable.has_value else variable.default)
+            kept = replace(variable, value=flipped, has_value=True, value_location=variable.value_location or variable.location)
+            scripts[key] = replace(script, variables={**script.variables, name: kept})
+        return replace(workspace, scripts=scripts)
+
+    return changed
+
+
+def _yaml(value: object) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
