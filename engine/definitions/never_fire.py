@@ -55,10 +55,14 @@ def _judged(process: Process, declared: Mapping[str, Variable]) -> Iterator[Diag
     domains = {name: values for name in names if (values := values_of(declared[name]))}
     if math.prod(len(values) for values in domains.values()) > MAX_COMBINATIONS:
         return
-    open_values = dict.fromkeys(names, UNKNOWN)  # a list or a number: any value
-    seen = _Seen()
+    seen, walked = _Seen(), set()
+    leaving = {state: [t for t in process.transitions if state in t.source] for state in process.states}
+    outcomes = _Outcomes(guards, names)
     for combination in itertools.product(*domains.values()):
-        _walk(process, guards, {"options": {**open_values, **dict(zip(domains, combination, strict=True))}}, seen)
+        outcome = outcomes.under(dict(zip(domains, combination, strict=True)))
+        if outcome not in walked:  # combinations that fold every guard alike reach alike
+            walked.add(outcome)
+            _walk(process.initial, leaving, dict(zip(guards, outcome, strict=True)), seen)
     shown = ", ".join(f"options.{name}" for name in domains) or "no option"
     unguarded = _reachable_ignoring_guards(process)
     for transition in process.transitions:
@@ -83,19 +87,35 @@ def _transition_warnings(transition: Transition, seen: _Seen, shown: str) -> Ite
 _unknown = object()  # a guard outcome the options leave open (it reads a user, a card, a call)
 
 
-def _walk(process: Process, guards: Mapping[int, Compiled], scope: dict[str, Any], seen: _Seen) -> None:
-    """The states and transitions one combination reaches, added to `seen`."""
-    outcome = {index: guard.truth(scope)[0] for index, guard in guards.items()}
-    reached, frontier = {process.initial}, [process.initial]
+class _Outcomes:
+    """Each guard folded under option values, worked out once per values of the options it reads."""
+
+    def __init__(self, guards: Mapping[int, Compiled], names: list[str]) -> None:
+        self.guards = guards
+        self.reads = {i: sorted({a for r, a in g.attributes if r == "options"}) for i, g in guards.items()}
+        self.open = dict.fromkeys(names, UNKNOWN)  # a list or a number: any value
+        self.known: dict[tuple[int, tuple[Any, ...]], Any] = {}
+
+    def under(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(self._one(index, values) for index in self.guards)
+
+    def _one(self, index: int, values: Mapping[str, Any]) -> Any:
+        key = (index, tuple(values.get(name, UNKNOWN) for name in self.reads[index]))
+        if key not in self.known:
+            result = self.guards[index].truth({"options": {**self.open, **values}})[0]
+            self.known[key] = result if isinstance(result, bool) else _unknown
+        return self.known[key]
+
+
+def _walk(initial: str, leaving: Mapping[str, list[Transition]], outcome: Mapping[int, Any], seen: _Seen) -> None:
+    """The states and transitions one combination of guard outcomes reaches, added to `seen`."""
+    reached, frontier = {initial}, [initial]
     while frontier:
-        state = frontier.pop()
-        for transition in process.transitions:
-            if state not in transition.source:
-                continue
+        for transition in leaving.get(frontier.pop(), ()):
             result = outcome.get(transition.index, True)
             seen.tried.add(transition.index)
-            if transition.index in guards:
-                seen.outcomes.setdefault(transition.index, set()).add(result if isinstance(result, bool) else _unknown)
+            if transition.index in outcome:
+                seen.outcomes.setdefault(transition.index, set()).add(result)
             if result is False:
                 continue
             seen.taken.add(transition.index)

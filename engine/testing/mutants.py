@@ -87,8 +87,8 @@ def judge(workspace: Workspace, scenarios: list[Scenario], found: list[Mutant], 
     if workers == 1:
         yield from (_judge_one(workspace, scenarios, mutant) for mutant in found)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        killers = pool.map(_killer, [(workspace, scenarios, mutant.number) for mutant in found])
+    with ProcessPoolExecutor(max_workers=workers, initializer=_begin, initargs=(workspace, scenarios)) as pool:
+        killers = pool.map(_killer, [mutant.number for mutant in found])
         yield from (Verdict(mutant, killer) for mutant, killer in zip(found, killers, strict=True))
 
 
@@ -123,10 +123,16 @@ def render_mutation(verdicts: list[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def _killer(job: tuple[Workspace, list[Scenario], int]) -> str | None:
-    workspace, scenarios, number = job
-    mutant = next(m for m in mutants(workspace) if m.number == number)  # a Change does not cross processes
-    return _judge_one(workspace, scenarios, mutant).killed_by
+#: a worker process's workspace, scenarios and mutants by number (a Change does not cross processes)
+_WORKER: dict[str, Any] = {}
+
+
+def _begin(workspace: Workspace, scenarios: list[Scenario]) -> None:
+    _WORKER.update(workspace=workspace, scenarios=scenarios, mutants={m.number: m for m in mutants(workspace)})
+
+
+def _killer(number: int) -> str | None:
+    return _judge_one(_WORKER["workspace"], _WORKER["scenarios"], _WORKER["mutants"][number]).killed_by
 
 
 def _judge_one(workspace: Workspace, scenarios: list[Scenario], mutant: Mutant) -> Verdict:

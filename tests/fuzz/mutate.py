@@ -127,7 +127,7 @@ def shipped(pattern: str) -> list[str]:
     return [path.read_text(encoding="utf-8") for path in sorted(ROOT.glob(pattern))]
 
 
-DIAGNOSTIC = re.compile(r"^[^\n]+:\d+:\d+: E\d{3} [^\n]*$")
+DIAGNOSTIC = re.compile(r"^[^\n]+:\d+:\d+: [EW]\d{3} [^\n]*$")
 
 
 def kept_promise(
