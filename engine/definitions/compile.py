@@ -321,6 +321,13 @@ def compile_process(process: Process, options: EffectiveOptions, definitions: st
     return found
 
 
+def forget(definitions: str) -> None:
+    """Drop the machines compiled for the workspace of fingerprint `definitions` (one that will not run again)."""
+    with _CACHE_LOCK:
+        for key in [key for key in _CACHE if key[0] == definitions]:
+            del _CACHE[key]
+
+
 def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> CompiledProcess:
     scope = {"options": options.as_dict()}
     machine = Machine(model=None, states=list(process.states), initial=process.initial, auto_transitions=False, send_event=True)

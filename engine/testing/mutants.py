@@ -16,12 +16,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.definitions.compile import forget
 from engine.definitions.model import Process, Transition, Workspace
 from engine.diagnostics import Location
 from engine.store.queries import Row
 from engine.testing.scenario import Scenario, run_scenario
 
 Change = Callable[[Workspace], Workspace]
+#: mutants a worker process judges before fresh ones take over (what a run leaves behind stays small)
+TASKS_PER_WORKER = 20
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ def judge(workspace: Workspace, scenarios: list[Scenario], found: list[Mutant], 
     if workers == 1:
         yield from (_judge_one(workspace, scenarios, mutant) for mutant in found)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_begin, initargs=(workspace, scenarios)) as pool:
-        killers = pool.map(_killer, [mutant.number for mutant in found])
-        yield from (Verdict(mutant, killer) for mutant, killer in zip(found, killers, strict=True))
+    size = workers * TASKS_PER_WORKER
+    for start in range(0, len(found), size):  # fresh workers for each share: what a run leaves behind stays small
+        share = found[start : start + size]
+        with ProcessPoolExecutor(workers, initializer=_begin, initargs=(workspace, scenarios)) as pool:
+            killers = list(pool.map(_killer, [mutant.number for mutant in share]))
+        yield from (Verdict(mutant, killer) for mutant, killer in zip(share, killers, strict=True))
 
 
 def score(verdicts: list[Verdict]) -> float:
@@ -137,14 +143,17 @@ def _killer(number: int) -> str | None:
 
 def _judge_one(workspace: Workspace, scenarios: list[Scenario], mutant: Mutant) -> Verdict:
     changed = replace(mutant.change(workspace), fingerprint=f"{workspace.fingerprint}-mutant{mutant.number}")
-    for scenario in scenarios:
-        try:
-            passed = run_scenario(changed, scenario).passed
-        except Exception:  # a mutant that breaks the run is noticed as surely as one that fails an expectation
-            passed = False
-        if not passed:
-            return Verdict(mutant, scenario.file)
-    return Verdict(mutant, None)
+    try:
+        for scenario in scenarios:
+            try:
+                passed = run_scenario(changed, scenario).passed
+            except Exception:  # a mutant that breaks the run is noticed as surely as one that fails an expectation
+                passed = False
+            if not passed:
+                return Verdict(mutant, scenario.file)
+        return Verdict(mutant, None)
+    finally:
+        forget(changed.fingerprint)  # its machines are not run again: memory stays flat over the mutants
 
 
 Edit = Callable[[Transition], Transition]
