@@ -18,7 +18,7 @@ from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
-from engine.definitions.never_fire import check_never_fire
+from engine.definitions.never_fire import check_never_fire, reachable_states
 from engine.definitions.options import declared_options
 from engine.definitions.timers import check_timers, literal, timers_of
 from engine.definitions.variable_checks import check_variables
@@ -334,18 +334,6 @@ def _domain(root: str, attr: str, options: Mapping[str, Variable], constants: se
         variable = options[attr]
         return list(variable.allowed or ()) if variable.type != "list" and variable.allowed else [variable.default]
     return [True, False, None, *sorted(constants, key=repr)]
-
-
-def reachable_states(process: Process, initial: str) -> set[str]:
-    """The states reachable from `initial` along any transition, guards ignored."""
-    reached, frontier = {initial}, [initial]
-    while frontier:
-        state = frontier.pop()
-        for transition in process.transitions:
-            if state in transition.source and transition.dest not in reached:
-                reached.add(transition.dest)
-                frontier.append(transition.dest)
-    return reached
 
 
 def _single_initial(process: Process) -> str | None:

@@ -325,7 +325,16 @@ def _undecided(part: str, scope: Scope) -> bool:
 
 
 def _split_and(source: str) -> list[str]:
-    parts, depth, quote, start, i = [], 0, "", 0, 0
+    parts = top_level(source, "and")
+    if " or " in source and len(parts) > 1:
+        return [source]
+    return parts
+
+
+def top_level(source: str, operator: str) -> list[str]:
+    """The operands `source` joins with `operator` (`and`, `or`) outside parentheses and quotes;
+    [source] when it joins none that way."""
+    parts, depth, quote, start, i, word = [], 0, "", 0, 0, f" {operator} "
     while i < len(source):
         char = source[i]
         if quote:
@@ -336,15 +345,13 @@ def _split_and(source: str) -> list[str]:
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif depth == 0 and source.startswith(" and ", i):
+        elif depth == 0 and source.startswith(word, i):
             parts.append(source[start:i].strip())
-            start = i = i + 5
+            start = i = i + len(word)
             continue
         i += 1
     parts.append(source[start:].strip())
-    if " or " in source and depth == 0 and len(parts) > 1:
-        return [source]
-    return parts
+    return parts if depth == 0 else [source]
 
 
 _BUILDERS: dict[type, Callable[[Any, Sub, set[str], set[tuple[str, str]]], Closure]] = {

@@ -64,7 +64,7 @@ def _judged(process: Process, declared: Mapping[str, Variable]) -> Iterator[Diag
             walked.add(outcome)
             _walk(process.initial, leaving, dict(zip(guards, outcome, strict=True)), seen)
     shown = ", ".join(f"options.{name}" for name in domains) or "no option"
-    unguarded = _reachable_ignoring_guards(process)
+    unguarded = reachable_states(process, process.initial)
     for transition in process.transitions:
         if any(source in unguarded for source in transition.source):  # else E205 says its state is unreachable
             yield from _transition_warnings(transition, seen, shown)
@@ -133,8 +133,9 @@ def _guards(process: Process) -> dict[int, Compiled] | None:
         return None
 
 
-def _reachable_ignoring_guards(process: Process) -> set[str]:
-    reached, frontier = {process.initial}, [process.initial]
+def reachable_states(process: Process, initial: str) -> set[str]:
+    """The states reachable from `initial` along any transition, guards ignored."""
+    reached, frontier = {initial}, [initial]
     while frontier:
         state = frontier.pop()
         for transition in process.transitions:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.definitions.compile import forget
+from engine.definitions.expressions import top_level
 from engine.definitions.model import Process, Transition, Workspace
 from engine.diagnostics import Location
 from engine.store.queries import Row
@@ -193,33 +194,10 @@ def _without_effect(number: int) -> Edit:
 
 def split_condition(text: str) -> tuple[str | None, list[str]]:
     """A guard's top-level operands when they are joined by one operator (`and` or `or`) outside any
-    parentheses or quotes: ('and', [a, b, c]); (None, [text]) otherwise."""
-    depth, quote, parts, start, operators = 0, "", [], 0, set()
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0:
-            for operator in ("and", "or"):
-                word = f" {operator} "
-                if text.startswith(word, i):
-                    parts.append(text[start:i].strip())
-                    operators.add(operator)
-                    start = i + len(word)
-                    i = start - 1
-                    break
-        i += 1
-    parts.append(text[start:].strip())
-    if len(operators) != 1 or len(parts) < 2:
-        return None, [text]
-    return operators.pop(), parts
+    parentheses or quotes: ('and', [a, b, c]); (None, [text]) otherwise (one operand, or both operators)."""
+    joined = {operator: top_level(text, operator) for operator in ("and", "or")}
+    split = [operator for operator, parts in joined.items() if len(parts) > 1]
+    return (split[0], joined[split[0]]) if len(split) == 1 else (None, [text])
 
 
 def _everywhere(location: Location, change: Edit) -> Change:
