@@ -3,7 +3,8 @@
 A house by stage, one folder per floor; imports run from the top down, never back up
 (`tests/test_layout.py` keeps it so):
 
-- `testing/`: scenarios and their steps, coverage, the suite runner, diff, the outcome matrix, the demo.
+- `testing/`: scenarios and their steps, coverage, the suite runner, diff, the outcome matrix, the
+  mutation score (`mutants`), a release planned against the store (`release_plan`), the demo.
 - `web/`: the console (`cardflow serve`): log-in, BATCH ORDERS, requests, cards, the JSON API.
 - `report/`: tables and JSON, the listings as `--json` and the API give them (`listings`), Mermaid
   and Graphviz, `explain` (the story of a card).
@@ -14,6 +15,9 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   into chunks for workers (`chunks`; over cards, `card_chunks`); any process run by its name (`by_name`).
 - `work/`, beside `batch/` (and allowed to import it): the workers' jobs on procrastinate (`queue`,
   `jobs`), and a worker's life across a lost database (`worker`).
+- `releases/`, beside `outbound/`: the workspace published into the store as releases (`contents`,
+  `publishing`, `stranding`, `compare`), and the live release run by commands, workers and the
+  console (`live`).
 - `outbound/`: the card bureau's connectors, outbox delivery (`delivery`, `message`), an email previewed.
 - `store/` and `definitions/`, side by side and independent of each other:
   - `store/`: tables and migrations (`db`, `checks`), dialect differences (`dialect`), SQLite's
