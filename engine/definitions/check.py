@@ -18,7 +18,7 @@ from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
 from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
-from engine.definitions.never_fire import check_never_fire, reachable_states
+from engine.definitions.never_fire import MAX_COMBINATIONS, check_never_fire, reachable_states
 from engine.definitions.options import declared_options
 from engine.definitions.timers import check_timers, literal, timers_of
 from engine.definitions.variable_checks import check_variables
@@ -41,7 +41,6 @@ FIXED_ATTRIBUTES: dict[str, frozenset[str]] = {
     "card": readable_fields("card"),
     "batch": readable_fields("batch"),
 }
-MAX_COMBINATIONS = 4096
 
 Processes = Mapping[str, Process]
 Scripts = Mapping[str, OptionScript]

@@ -25,7 +25,7 @@ from engine.definitions.model import OptionScript, Process, Transition, Variable
 from engine.definitions.options import declared_options, values_of
 from engine.diagnostics import Diagnostic, diagnostic
 
-MAX_COMBINATIONS = 4096  # as the ambiguity check (engine.definitions.check) enumerates at most
+MAX_COMBINATIONS = 4096  # the most option combinations any check enumerates (the ambiguity check and `matrix` too)
 
 
 @dataclass

@@ -43,15 +43,18 @@ def live_release(location: str, batch_id: str | None = None) -> tuple[str, Path]
 def _of_batch(connection: Connection, batch_id: str) -> str | None:
     """The release batch `batch_id` started with, if it is stored and was started under a release."""
     batch = queries.get_batch(connection, batch_id)
-    definitions = batch["fingerprint"].partition(":")[0] if batch else None
-    return releases.releases_of_fingerprints(connection, [definitions]).get(definitions) if definitions else None
+    return release_of(connection, batch["fingerprint"]) if batch else None
 
 
-def live_id(engine: Engine) -> str | None:
-    """The id of the store's live release, if it has one."""
-    with engine.connect() as connection:
-        live = releases.release_with_status(connection, LIVE)
-        return live["id"] if live else None
+def release_of(connection: Connection, fingerprint: str) -> str | None:
+    """The release a batch started with, by the fingerprint its row records (`DEFINITIONS:OPTIONS`)."""
+    definitions = definitions_of(fingerprint)
+    return releases.releases_of_fingerprints(connection, [definitions]).get(definitions)
+
+
+def definitions_of(fingerprint: str) -> str:
+    """The workspace's part of a batch's or a move's fingerprint (`DEFINITIONS:OPTIONS`)."""
+    return fingerprint.partition(":")[0]
 
 
 def release_folder(connection: Connection, release_id: str) -> Path:
@@ -96,12 +99,12 @@ class Following:
 
     def of_batch(self, fingerprint: str) -> Workspace:
         """The workspace a batch started with, by the fingerprint its row records (`DEFINITIONS:OPTIONS`)."""
-        definitions = fingerprint.partition(":")[0]
+        definitions = definitions_of(fingerprint)
         held = next((found for found in (*self._loaded.values(), self._fallback) if found.fingerprint == definitions), None)
         if held is not None:
             return held
         with self.engine.connect() as connection:
-            release_id = releases.releases_of_fingerprints(connection, [definitions]).get(definitions)
+            release_id = release_of(connection, fingerprint)
             return self._load(connection, release_id) if release_id else self.current()
 
     def _load(self, connection: Connection, release_id: str) -> Workspace:

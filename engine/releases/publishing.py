@@ -76,7 +76,7 @@ def publish(engine: Engine, workspace: Workspace, actor_id: str, message: str = 
         releases.add_release(connection, row, {path: (digest(content), content) for path, content in files.items()})
         if reviewed(admins):
             return Step(row, superseded=superseded)
-        return _go_live(connection, row, live, None, superseded)
+        return _go_live(connection, row, live, None, superseded, workspace)
 
 
 def approve(engine: Engine, reference: str, actor_id: str) -> Step:
@@ -132,10 +132,18 @@ def find_release(connection: Connection, reference: str) -> Row:
     return matches[0]
 
 
-def _go_live(connection: Connection, release: Row, live: Row | None, approver: str | None, superseded: str | None) -> Step:
+def _go_live(
+    connection: Connection,
+    release: Row,
+    live: Row | None,
+    approver: str | None,
+    superseded: str | None,
+    after: Workspace | None = None,
+) -> Step:
     """Retire the live release and make `release` (pending) live, moving the cards it would strand as
-    its release.yaml says (refused when it strands others); refused when either moved meanwhile."""
-    after = release_workspace(connection, release["id"]).require_valid()  # as this cardflow judges it now
+    its release.yaml says (refused when it strands others); refused when either moved meanwhile.
+    `after` is the release's workspace when the caller holds it (a publish), else it is loaded."""
+    after = (after or release_workspace(connection, release["id"])).require_valid()  # as this cardflow judges it now
     before = release_workspace(connection, live["id"]) if live else None
     found = _stranded(connection, after, before)
     require_none_left(found, release["id"])

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.errors import UsageError
+from engine.releases.live import definitions_of
 from engine.store import history, queries, releases
 from engine.store.queries import Row
 
@@ -57,10 +58,10 @@ def card_story(connection: Connection, card_id: int) -> Row:
 def _releases(connection: Connection, moves: list[Row]) -> Callable[[Row], str | None]:
     """For a move, the release its workspace was published as: the newest one published with its
     fingerprint by the time of the move (None for a workspace never published)."""
-    published = releases.published_with(connection, sorted({row["fingerprint"].partition(":")[0] for row in moves}))
+    published = releases.published_with(connection, sorted({definitions_of(row["fingerprint"]) for row in moves}))
 
     def release_of(row: Row) -> str | None:
-        definitions = row["fingerprint"].partition(":")[0]
+        definitions = definitions_of(row["fingerprint"])
         before = [release for fingerprint, release, at in published if fingerprint == definitions and at <= row["at"]]
         return before[-1] if before else None
 

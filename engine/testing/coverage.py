@@ -99,10 +99,11 @@ def _add(entry: ProcessCoverage, trace: Row) -> None:
             entry.outcomes.add((index, bool(candidate["result"])))
         for read in candidate["reads"]:
             if read["name"].startswith("options."):
-                entry.option_values.setdefault(read["name"].removeprefix("options."), set()).add(_shown(read["value"]))
+                entry.option_values.setdefault(read["name"].removeprefix("options."), set()).add(shown_value(read["value"]))
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """An option value as a tester reads it: true and false in YAML's words."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

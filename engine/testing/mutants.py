@@ -21,6 +21,7 @@ from engine.definitions.expressions import top_level
 from engine.definitions.model import Process, Transition, Workspace
 from engine.diagnostics import Location
 from engine.store.queries import Row
+from engine.testing.coverage import shown_value
 from engine.testing.scenario import Scenario, run_scenario
 
 Change = Callable[[Workspace], Workspace]
@@ -74,7 +75,7 @@ def mutants(workspace: Workspace) -> list[Mutant]:
             value = variable.value if variable.has_value else variable.default
             if variable.type == "bool":
                 where = variable.value_location or variable.location
-                what = f"{variable.name}: {_yaml(value)} -> {_yaml(not value)}"
+                what = f"{variable.name}: {shown_value(value)} -> {shown_value(not value)}"
                 found.append(("option flipped", what, where, _flip(variable.name), variable.name))
     return [Mutant(number, *entry) for number, entry in enumerate(found, start=1)]
 
@@ -227,7 +228,3 @@ def _flip(name: str) -> Change:
         return replace(workspace, scripts=scripts)
 
     return changed
-
-
-def _yaml(value: object) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
