@@ -45,7 +45,7 @@ COMMANDS = {
     **dict.fromkeys(["outbox", "preview"], "mail"),
     **dict.fromkeys(["calls"], "calls"),
     **dict.fromkeys(["timers"], "timers"),
-    **dict.fromkeys(["test", "diff", "matrix", "explain"], "test"),
+    **dict.fromkeys(["test", "generate", "diff", "matrix", "explain"], "test"),
     **dict.fromkeys(["demo"], "demo"),
     **dict.fromkeys(["worker"], "work"),
     **dict.fromkeys(["serve"], "console"),

@@ -72,6 +72,22 @@ def log_format_option(function: F) -> F:
     )(function)
 
 
+def criterion_option(default: tuple[str, ...]) -> Callable[[F], F]:
+    """--criterion NAME (repeatable): the coverage criteria counted (engine.testing.criteria)."""
+    from engine.testing.criteria import CRITERIA
+
+    return click.option(
+        "--criterion",
+        "criteria",
+        multiple=True,
+        default=default,
+        show_default=True,
+        type=click.Choice([*CRITERIA, "all"]),
+        help="A coverage criterion to count: transitions (timers included), guards (both outcomes), mcdc, "
+        "transition-pairs, option-pairs, or all. Repeatable.",
+    )
+
+
 def set_option(function: F) -> F:
     return click.option(
         "--set",
@@ -256,14 +272,15 @@ class _NoProgress:
         return None
 
 
-def progress_bar(total: int | None) -> Any:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+def progress_bar(total: int | None, label: str = "cards") -> Any:
+    """A progress bar on stderr when it is a terminal, counting `label`; nothing otherwise. Entered, it
+    gives the function that moves it on (None when there is no bar)."""
     if total is None or not sys.stderr.isatty():
         return _NoProgress()
 
     class _Bar:
         def __enter__(self) -> Any:
-            self.bar: Any = click.progressbar(length=total, label="cards", file=sys.stderr)
+            self.bar: Any = click.progressbar(length=total, label=label, file=sys.stderr)
             self.bar.__enter__()
             return self.bar.update
 

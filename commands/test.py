@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from commands.shared import (
+    criterion_option,
     db_option,
     echo_json,
     json_option,
@@ -19,6 +20,8 @@ from commands.shared import (
     store_at,
     workspace_option,
 )
+from engine.testing.criteria import BASIC
+from engine.testing.criteria import chosen as chosen_criteria
 
 
 def default_scenarios(root: Path) -> Path:
@@ -38,6 +41,7 @@ def default_scenarios(root: Path) -> Path:
     metavar="PERCENT",
     help="With --mutants: fail when fewer mutants are killed.",
 )
+@criterion_option(default=BASIC)
 @workspace_option
 @json_option
 @click.pass_context
@@ -48,14 +52,18 @@ def test_command(
     junit: Path | None,
     with_mutants: bool,
     min_mutation_score: float | None,
+    criteria: tuple[str, ...],
     workspace: str | None,
     as_json: bool,
 ) -> None:
     """Run scenarios (*.scenario.yaml; default: tests/scenarios) and report coverage of the rules.
 
     Each failed expectation is reported at its line in the scenario. Coverage per batch process:
-    transitions fired, guard outcomes (true and false) seen, option values exercised, and what
-    was never reached. A file that cannot run is reported with its diagnostics, last, and counted
+    transitions fired (timers included), guard outcomes (true and false) seen, option values
+    exercised, and what was never reached; --criterion adds MC/DC (each condition of a guard with
+    several shown to decide it alone), transition pairs (one after the other on a card) and option
+    pairs (two options' values in force together), or `all`. --min-coverage counts the criteria
+    chosen, never rounded up. A file that cannot run is reported with its diagnostics, last, and counted
     as not run. Exits 1 on a failure, a scenario with diagnostics, or coverage below
     --min-coverage; 2 when PATHS hold no scenario file.
 
@@ -76,7 +84,7 @@ def test_command(
         raise UsageError(f"no such scenario file or folder: {', '.join(missing)}")
     if min_mutation_score is not None and not with_mutants:
         raise UsageError("--min-mutation-score needs --mutants")
-    suite = run_suite(found, chosen)
+    suite = run_suite(found, chosen, chosen_criteria(criteria))
     if junit:
         junit.write_bytes(junit_xml(suite))
     below = suite.below(min_coverage)
@@ -104,12 +112,107 @@ def _mutation(found: Any, suite: Any) -> list[Any]:
 
     made = mutants(found)
     verdicts = []
-    with progress_bar(len(made)) as bar:
+    with progress_bar(len(made), "mutants") as advance:
         for verdict in judge(found, [result.scenario for result in suite.results], made):
             verdicts.append(verdict)
-            if bar is not None:
-                bar.update(1)
+            if advance is not None:
+                advance(1)
     return verdicts
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="The folder to write the scenarios in: a new one, or one generate wrote before (its files are replaced).",
+)
+@criterion_option(default=("all",))
+@click.option(
+    "--strength",
+    type=click.IntRange(2, 6),
+    default=2,
+    show_default=True,
+    metavar="N",
+    help="Of the covering array of the option values: every N options meet in each of their values.",
+)
+@click.option(
+    "--options",
+    "every",
+    type=click.Choice(["covering", "all"]),
+    default="covering",
+    show_default=True,
+    help="all: every combination of the option values (exhaustive) instead of a covering array.",
+)
+@click.option(
+    "--min-coverage", type=click.FloatRange(0, 100), metavar="PERCENT", help="Fail when the suite covers a process less."
+)
+@workspace_option
+@json_option
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    out: Path,
+    criteria: tuple[str, ...],
+    strength: int,
+    every: str,
+    min_coverage: float | None,
+    workspace: str | None,
+    as_json: bool,
+) -> None:
+    """Write scenarios that reach every target of the rules of each batch process NAME (default: all).
+
+    For each combination of a covering array of the option values a process reads (pairwise by
+    default), the compiled machine is searched for paths that reach what --criterion asks for
+    (default all): every transition and timer, both outcomes of every guard, MC/DC of guards with
+    several conditions, every pair of consecutive transitions, every pair of option values. Each
+    combination is one scenario file, each path one user in it, under a comment naming what it
+    reaches; the expectations are what the engine does now (a regression oracle: read and change
+    them). The suite is then run and its coverage shown, and every target no scenario reaches is
+    named with why. Never-fire warnings (W206-W208) come first. Exits 1 when a written scenario
+    fails or the coverage is below --min-coverage; 2 on a usage error.
+    """
+    from engine.definitions.never_fire import check_never_fire
+    from engine.testing.generated import generate as write_suite
+    from engine.testing.generated import render_generated
+
+    found = open_workspace(workspace)
+    processes = batch_processes(found, names)
+    warnings = list(check_never_fire({p.symbolic_name: p for p in processes}, found.scripts))
+    with progress_bar(len(processes), "processes") as advance:
+        result = write_suite(found, processes, out, chosen_criteria(criteria), None if every == "all" else strength, advance)
+    below = [entry for entry in result.coverage() if min_coverage is not None and entry.percent < min_coverage]
+    if as_json:
+        echo_json({**result.as_json(), "warnings": [warning.as_json() for warning in warnings]})
+    else:
+        for warning in warnings:
+            click.echo(str(warning))
+        click.echo(render_generated(result, out, criteria))
+        for entry in below:
+            click.echo(f"coverage of {entry.process.symbolic_name} is {entry.shown}, below {min_coverage:g}%")
+    ctx.exit(1 if result.suite.failed or below else 0)
+
+
+def batch_processes(workspace: Any, names: tuple[str, ...]) -> list[Any]:
+    """The batch processes named (every one when none is), each name checked."""
+    from engine.diagnostics import did_you_mean
+    from engine.errors import UsageError
+
+    batch = [process for process in workspace.processes.values() if process.kind == "batch"]
+    chosen = []
+    for name in dict.fromkeys(names):
+        process = workspace.named(name)
+        if process is None:
+            known = ", ".join(p.symbolic_name for p in batch)
+            raise UsageError(f"no process named {name}{did_you_mean(name, workspace.processes)} (the batch processes: {known})")
+        if process.kind != "batch":
+            acts_on = ", ".join(process.acts_on)
+            raise UsageError(f"{name} is an action process: its moves are generated with the processes it acts on ({acts_on})")
+        chosen.append(process)
+    return chosen or batch
 
 
 @click.command()
@@ -239,4 +342,4 @@ def explain(card: int, shape: str, workspace: str | None, db: str | None, as_jso
         click.echo(mermaid_path(path) if shape == "mermaid" else story_page(story, path, names))
 
 
-COMMANDS: list[click.Command] = [test_command, diff, matrix, explain]
+COMMANDS: list[click.Command] = [test_command, generate, diff, matrix, explain]

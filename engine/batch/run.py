@@ -112,9 +112,12 @@ def _collector_spared() -> Iterator[None]:
     """Keep the objects alive before the batch (workspace, compiled machine, libraries) out of the
     cyclic garbage collector's full passes while it runs: a chunk's rows die by reference count,
     and re-scanning the long-lived heap every few chunks cost about a tenth of a batch's time.
-    What was frozen before (the command line's start-up) stays frozen."""
+    What was frozen before (the command line's start-up) stays frozen, and nothing more is: frozen
+    again at each batch, a process that runs many (`cardflow test`, `generate`) kept every batch's
+    garbage for good and walked it all to count it."""
     frozen_before = gc.get_freeze_count() > 0
-    gc.freeze()
+    if not frozen_before:
+        gc.freeze()
     try:
         yield
     finally:

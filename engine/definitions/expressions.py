@@ -108,6 +108,7 @@ def parse(source: str) -> Compiled:
 ABSENCE_TESTS = frozenset({"defined", "undefined", "none"})
 
 
+@lru_cache(maxsize=4096)
 def absence_tested(source: str) -> frozenset[tuple[str, str]]:
     """The root attributes a valid expression tests with `is defined` or `is none`: it allows for
     records without them (`user.locale is defined and ...`)."""

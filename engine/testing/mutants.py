@@ -21,7 +21,7 @@ from engine.definitions.expressions import top_level
 from engine.definitions.model import Process, Transition, Workspace
 from engine.diagnostics import Location
 from engine.store.queries import Row
-from engine.testing.coverage import shown_value
+from engine.testing.criteria import shown_value
 from engine.testing.scenario import Scenario, run_scenario
 
 Change = Callable[[Workspace], Workspace]

@@ -87,7 +87,7 @@ class Outcome:
     emails: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     orders: dict[str, list[bool]] = field(default_factory=dict)
     decisions: dict[str, list[list[Row]]] = field(default_factory=dict)
-    traces: list[tuple[str, Row]] = field(default_factory=list)
+    lives: list[tuple[str, list[Row]]] = field(default_factory=list)  # each card's process and decision traces, in order
     rendered: dict[str, list[Row]] = field(default_factory=dict)  # the outbox rows, as rendered
     fields: dict[str, Row] = field(default_factory=dict)  # the card fields of each user's newest card
     timers: list[tuple[str, str]] = field(default_factory=list)  # (process, FILE:LINE) of each timer fired
@@ -155,7 +155,7 @@ def run_scenario(
             runner = _Runner(workspace, scenario, engine, dict(overrides or {}), dict(sources or {}))
             failures = runner.run()
             outcome = collect_outcome(engine)
-            failures += _expectations(scenario, outcome, engine)
+            failures += expectations(scenario, outcome)
         finally:
             engine.dispose()
     return ScenarioResult(scenario, failures, outcome)
@@ -327,7 +327,7 @@ def collect_outcome(engine: Engine) -> Outcome:
             outcome.decisions.setdefault(card["user_id"], []).append(
                 [{"trigger": row["trigger"], "dest": row["dest"], "trace": row["trace"]} for row in moves]
             )
-            outcome.traces += [(card["process"], row["trace"]) for row in moves]
+            outcome.lives.append((card["process"], [row["trace"] for row in moves]))
         outcome.timers = [(row["process"], row["location"]) for row in timers.listing(connection, status="fired")]
         for email in queries.list_outbox(connection):
             user = owner[email["card_id"]]["user_id"] if email["card_id"] in owner else "(batch)"
@@ -342,7 +342,8 @@ def all_emails(outcome: Outcome) -> list[tuple[str, str]]:
     return [email for emails in outcome.emails.values() for email in emails]
 
 
-def _expectations(scenario: Scenario, outcome: Outcome, engine: Engine) -> list[Failure]:
+def expectations(scenario: Scenario, outcome: Outcome) -> list[Failure]:
+    """Each expectation of the scenario that `outcome` does not meet."""
     expect = scenario.data.get("expect") or {}
     document = scenario.document
     failures = []

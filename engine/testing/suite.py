@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.definitions.model import Workspace
+from engine.definitions.options import effective_options
 from engine.diagnostics import Diagnostic, sort_unique
 from engine.errors import UsageError
 from engine.store.queries import Row
 from engine.testing.coverage import ProcessCoverage, measure
+from engine.testing.criteria import BASIC
 from engine.testing.scenario import ScenarioResult, find_scenarios, load_scenario, result_json, run_scenario
+
+#: the criteria beyond transitions and guard outcomes, as the coverage lines name them
+LABELS = {"mcdc": "MC/DC", "transition-pairs": "transition pairs", "option-pairs": "option pairs"}
 
 
 @dataclass
@@ -41,7 +48,7 @@ class Suite:
         }
 
 
-def run_suite(workspace: Workspace, paths: list[Path]) -> Suite:
+def run_suite(workspace: Workspace, paths: list[Path], criteria: tuple[str, ...] = BASIC) -> Suite:
     """Load every scenario under `paths`, run the valid ones, and measure coverage over all of them.
     No scenario file under `paths` at all is a UsageError, not an empty success."""
     suite = Suite()
@@ -55,10 +62,27 @@ def run_suite(workspace: Workspace, paths: list[Path]) -> Suite:
             suite.results.append(run_scenario(workspace, scenario))
         else:
             suite.not_run += 1
+    return measured(workspace, suite, criteria)
+
+
+def measured(workspace: Workspace, suite: Suite, criteria: tuple[str, ...] = BASIC) -> Suite:
+    """The suite with its diagnostics sorted and the coverage of its results measured."""
     suite.diagnostics = sort_unique(suite.diagnostics)
-    traces = (t for r in suite.results for t in r.outcome.traces)
-    suite.coverage = measure(workspace.processes.values(), traces, (t for r in suite.results for t in r.outcome.timers))
+    lives = (life for result in suite.results for life in result.outcome.lives)
+    timers = (timer for result in suite.results for timer in result.outcome.timers)
+    in_force = (pair for result in suite.results for pair in options_in_force(workspace, result))
+    suite.coverage = measure(workspace, lives, timers, in_force, criteria)
     return suite
+
+
+def options_in_force(workspace: Workspace, result: ScenarioResult) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The option values a scenario ran its processes under: its own, and each step's `set` on top
+    (for every process with a card in the scenario)."""
+    processes = sorted({process for process, _ in result.outcome.lives})
+    base = result.scenario.options
+    for values in [base, *({**base, **step.data["set"]} for step in result.scenario.steps if step.data.get("set"))]:
+        full = effective_options(workspace.scripts, values).as_dict()
+        yield from ((process, full) for process in processes)
 
 
 def render_suite(suite: Suite) -> str:
@@ -70,11 +94,7 @@ def render_suite(suite: Suite) -> str:
         lines += [f"  {failure}" for failure in result.failures]
     lines += ["", "Coverage:"] if suite.results else []
     for entry in suite.coverage if suite.results else []:
-        transitions = f"transitions {len(entry.fired)}/{len(entry.process.transitions)}"
-        guards = f"guard outcomes {len(entry.outcomes)}/{2 * len(entry.guarded)}"
-        declared = entry.declared_timers
-        timed = f", timers {len(entry.timers & set(declared))}/{len(declared)}" if declared else ""
-        lines.append(f"  {entry.process.symbolic_name}  {entry.shown}  {transitions}, {guards}{timed}")
+        lines.append(f"  {entry.process.symbolic_name}  {render_coverage(entry)}")
         for name, values in sorted(entry.option_values.items()):
             lines.append(f"    {name}: {', '.join(sorted(values))}")
         lines += [f"    never: {gap}" for gap in entry.missing()]
@@ -85,13 +105,34 @@ def render_suite(suite: Suite) -> str:
     return "\n".join(lines)
 
 
+def render_coverage(entry: ProcessCoverage) -> str:
+    """One process's coverage on a line: the percentage, then each criterion's count."""
+    transitions = f"transitions {len(entry.fired)}/{len(entry.process.transitions)}"
+    guards = f"guard outcomes {len(entry.outcomes)}/{2 * len(entry.guarded)}"
+    declared = entry.declared_timers
+    timed = f", timers {len(entry.timers & set(declared))}/{len(declared)}" if declared else ""
+    extra = "".join(f", {LABELS[name]} {'/'.join(map(str, entry.counts(name)))}" for name in entry.criteria if name in LABELS)
+    return f"{entry.shown}  {transitions}, {guards}{timed}{extra}"
+
+
 def junit_xml(suite: Suite) -> bytes:
-    """The results as JUnit XML, one testcase per scenario."""
-    root = ElementTree.Element("testsuite", name="cardflow", tests=str(len(suite.results)), failures=str(len(suite.failed)))
+    """The results as JUnit XML: a testcase per scenario, and per process a testcase per coverage
+    criterion counted, failed with the targets it missed."""
+    cases = len(suite.results) + sum(len(entry.criteria) for entry in suite.coverage) + len(suite.diagnostics)
+    short = len(suite.failed) + sum(bool(entry.missed(c)) for entry in suite.coverage for c in entry.criteria)
+    root = ElementTree.Element("testsuite", name="cardflow", tests=str(cases), failures=str(short))
     for result in suite.results:
         case = ElementTree.SubElement(root, "testcase", classname=result.scenario.file, name=result.scenario.name)
         for failure in result.failures:
             ElementTree.SubElement(case, "failure", message=failure.message).text = str(failure)
+    for entry in suite.coverage:
+        for criterion in entry.criteria:  # each criterion's targets a testcase, so a CI shows what was missed
+            case = ElementTree.SubElement(root, "testcase", classname=f"coverage.{entry.process.symbolic_name}", name=criterion)
+            missed = [entry.described(criterion, t) for t in entry.missed(criterion)]
+            if missed:
+                reached, total = entry.counts(criterion)
+                message = f"{criterion}: {reached} of {total} targets reached"
+                ElementTree.SubElement(case, "failure", message=message).text = "\n".join(missed)
     for found in suite.diagnostics:
         case = ElementTree.SubElement(root, "testcase", classname=found.location.file, name="load")
         ElementTree.SubElement(case, "error", message=found.message).text = str(found)
