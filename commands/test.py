@@ -170,10 +170,11 @@ def generate(
     (default all): every transition and timer, both outcomes of every guard, MC/DC of guards with
     several conditions, every pair of consecutive transitions, every pair of option values. Each
     combination is one scenario file, each path one user in it, under a comment naming what it
-    reaches; the expectations are what the engine does now (a regression oracle: read and change
-    them). The suite is then run and its coverage shown, and every target no scenario reaches is
-    named with why. Never-fire warnings (W206-W208) come first. Exits 1 when a written scenario
-    fails or the coverage is below --min-coverage; 2 on a usage error.
+    reaches; each file is run once as it is written, and its expectations are what the engine did
+    (a regression oracle: read and change them). The suite's coverage is shown, and every target
+    no scenario reaches is named with why. Never-fire warnings (W206-W208) come first. Exits 1 when
+    a written scenario fails its expectations or the coverage is below --min-coverage; 2 on a usage
+    error (an unknown or action process, --out a file or a folder of a tester's own scenarios).
     """
     from engine.definitions.never_fire import check_never_fire
     from engine.testing.generated import generate as write_suite
@@ -212,6 +213,8 @@ def batch_processes(workspace: Any, names: tuple[str, ...]) -> list[Any]:
             acts_on = ", ".join(process.acts_on)
             raise UsageError(f"{name} is an action process: its moves are generated with the processes it acts on ({acts_on})")
         chosen.append(process)
+    if not chosen and not batch:
+        raise UsageError("the workspace has no batch process to generate scenarios for")
     return chosen or batch
 
 

@@ -3,8 +3,10 @@
 A house by stage, one folder per floor; imports run from the top down, never back up
 (`tests/test_layout.py` keeps it so):
 
-- `testing/`: scenarios and their steps, coverage, the suite runner, diff, the outcome matrix, the
-  mutation score (`mutants`), a release planned against the store (`release_plan`), the demo.
+- `testing/`: scenarios and their steps, coverage by criterion (`criteria`), the suite runner, diff,
+  the outcome matrix, the mutation score (`mutants`, `equivalent`), generated scenarios (`search`,
+  `generate`, `generated`, `generated_text`), a release planned against the store (`release_plan`),
+  the demo.
 - `web/`: the console (`cardflow serve`): log-in, BATCH ORDERS, requests, cards, the JSON API.
 - `report/`: tables and JSON, the listings as `--json` and the API give them (`listings`), Mermaid
   and Graphviz, `explain` (the story of a card).

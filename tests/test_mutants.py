@@ -10,7 +10,9 @@ from pathlib import Path
 from conftest import ROOT, Run
 
 from engine.definitions.workspace import load_workspace
-from engine.testing.mutants import judge, mutants, score, split_condition
+from engine.testing.criteria import split_condition
+from engine.testing.equivalent import shadowed, unread_everywhere
+from engine.testing.mutants import judge, mutants, score
 from engine.testing.scenario import load_scenario
 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
@@ -54,8 +56,29 @@ def test_a_scenario_kills_the_mutant_it_would_notice_and_not_the_one_it_cannot()
     verdicts = {v.mutant.number: v for v in judge(workspace, [scenario], [negated, unseen, pinned], cores=1)}
     assert verdicts[negated.number].killed_by == str(QUEUE_OFF)
     assert verdicts[unseen.number].killed_by is None and verdicts[unseen.number].equivalent is None
-    assert verdicts[pinned.number].equivalent == "every scenario sets this option itself"
+    assert verdicts[pinned.number].equivalent == "every scenario sets this option itself or runs no process that reads it"
     assert score(list(verdicts.values())) == 50.0, "the equivalent mutant is not counted"
+
+
+def test_a_flip_of_an_option_no_process_of_the_scenario_reads_is_equivalent() -> None:
+    """The queue-off scenario runs "Order multiple cards" only: no process of it reads the request options."""
+    workspace = load_workspace(ROOT).require_valid()
+    scenario, _ = load_scenario(QUEUE_OFF, workspace)
+    assert scenario is not None
+    assert unread_everywhere(workspace, [scenario], "CardsBatchRequestApproval"), "a request option"
+    assert not unread_everywhere(workspace, [scenario], "CardsDeactivationApproval"), "read by a deactivation of its cards"
+    assert unread_everywhere(workspace, [scenario], "CardsAddonExtProdQueue"), "the scenario sets it"
+
+
+def test_a_dropped_condition_an_earlier_transition_decides_is_equivalent() -> None:
+    """`not options.CardsAddonExtProdQueue` in start -> ordered changes nothing (start -> processing, tried
+    before it, holds wherever it would); `bureau.accepted` does (nothing tried before holds then)."""
+    workspace = load_workspace(ROOT).require_valid()
+    dropped = {m.what: m for m in mutants(workspace) if m.kind == "condition dropped" and m.location.file == PROCESS_FILE}
+    queue = dropped["#3 (start: registered -> ordered): `not options.CardsAddonExtProdQueue` dropped"]
+    answer = dropped["#3 (start: registered -> ordered): `bureau.accepted` dropped"]
+    assert shadowed(workspace, queue.change(workspace))
+    assert not shadowed(workspace, answer.change(workspace))
 
 
 def test_the_command_reports_the_survivors_and_fails_below_the_score_asked(run: Run, tmp_path: Path) -> None:

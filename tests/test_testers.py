@@ -34,7 +34,9 @@ def test_shipped_suite_passes_with_full_coverage(run: Run, tmp_path: Path) -> No
     cases = ElementTree.parse(junit).getroot().findall("testcase")
     scenarios = [case for case in cases if not case.get("classname", "").startswith("coverage.")]
     assert len(scenarios) == report["passed"] and not any(case.find("failure") is not None for case in cases)
-    counted = {(case.get("classname"), case.get("name")) for case in cases} - {(c.get("classname"), c.get("name")) for c in scenarios}
+    counted = {(case.get("classname"), case.get("name")) for case in cases} - {
+        (c.get("classname"), c.get("name")) for c in scenarios
+    }
     assert counted == {(f"coverage.{process}", criterion) for process in coverage for criterion in ("transitions", "guards")}
 
 

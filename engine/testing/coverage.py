@@ -190,7 +190,7 @@ def measure(
     for process, traces in lives:
         entry = coverage.get(process)
         if entry is not None:
-            _add_life(entry, traces)
+            add_life(entry, traces)
     for process, where in timers:
         if process in coverage:
             coverage[process].timers.add(where)
@@ -200,18 +200,18 @@ def measure(
     return list(coverage.values())
 
 
-def _add_life(entry: ProcessCoverage, traces: list[Row]) -> None:
+def add_life(entry: ProcessCoverage, traces: list[Row]) -> None:
     """One card's decisions: each trace, and each pair of transitions fired one after the other."""
     last = None
     for trace in traces:
-        fired = add_trace(entry, trace)
+        fired = _add_trace(entry, trace)
         if fired is not None:
             if last is not None:
                 entry.pairs.add((last, fired))
             last = fired
 
 
-def add_trace(entry: ProcessCoverage, trace: Row) -> int | None:
+def _add_trace(entry: ProcessCoverage, trace: Row) -> int | None:
     """What one decision exercised; the number of the transition it fired, if any."""
     fired = None
     for candidate in trace["candidates"]:

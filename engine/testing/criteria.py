@@ -41,12 +41,16 @@ def chosen(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def conditions(guard: str) -> list[str]:
-    """The conditions of a guard: the operands of its top-level `or`, else of its top-level `and`."""
-    for operator in ("or", "and"):
-        parts = top_level(guard, operator)
-        if len(parts) > 1:
-            return parts
-    return [guard]
+    """The conditions of a guard: the operands of its top-level `and` or `or` (one operator only)."""
+    return split_condition(guard)[1]
+
+
+def split_condition(text: str) -> tuple[str | None, list[str]]:
+    """A guard's top-level operands when they are joined by one operator (`and` or `or`) outside any
+    parentheses or quotes: ('and', [a, b, c]); (None, [text]) otherwise (one operand, or both operators)."""
+    joined = {operator: top_level(text, operator) for operator in ("and", "or")}
+    split = [operator for operator, parts in joined.items() if len(parts) > 1]
+    return (split[0], joined[split[0]]) if len(split) == 1 else (None, [text])
 
 
 class Conditions:

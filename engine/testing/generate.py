@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.definitions.model import Process, Workspace
 from engine.effects.fire import Fire
-from engine.testing.coverage import ProcessCoverage, add_trace, option_domains
+from engine.testing.coverage import ProcessCoverage, add_life, option_domains
 from engine.testing.criteria import covering_rows, independent, pairs_in
 from engine.testing.search import Path, Search
 
@@ -81,12 +81,7 @@ def reach(
 
 def _add(entry: ProcessCoverage, path: Path, rows: list[dict[str, Any]]) -> None:
     for _, traces in path.lives(entry.process.symbolic_name):
-        last = None
-        for trace in traces:
-            fired = add_trace(entry, trace)
-            if fired is not None and last is not None:
-                entry.pairs.add((last, fired))
-            last = fired if fired is not None else last
+        add_life(entry, traces)
     for edge in path.edges:
         if edge.move.action == "advance":  # the clock moves past every timer of the state that fires it
             state = entry.process.states[edge.source]
@@ -106,7 +101,9 @@ def _chosen(
     candidates: list[Path], process: Process, criteria: tuple[str, ...], domains: Mapping[str, Any], rows: list[dict[str, Any]]
 ) -> list[Path]:
     """Greedy cover: the path with the most targets not yet reached, until none adds one; then MC/DC;
-    then a path for each combination that has none."""
+    then a path for each combination that has none, and one ending with each transition fired. The
+    paths that move every card (the clock, the batch sync) come first in a scenario, so that they move
+    no card of a later path."""
     reached_by = [_targets(process, criteria, domains, rows, path) for path in candidates]
     covered: set[Any] = set()
     chosen: list[int] = []
@@ -124,7 +121,35 @@ def _chosen(
             mine = [i for i, path in enumerate(candidates) if path.row == r]
             if mine:
                 chosen.append(max(mine, key=lambda i: (len(reached_by[i]), -len(candidates[i].edges))))
-    return [candidates[i] for i in chosen]
+    chosen += _ending_each(candidates, chosen)
+    return sorted((candidates[i] for i in chosen), key=lambda path: path.clock_order)
+
+
+def _ending_each(candidates: list[Path], chosen: list[int]) -> list[int]:
+    """The shortest paths to add so that each transition the chosen paths fire is the last move of one,
+    and each that sets off a trigger on the holder's other cards is the last move of one that has them:
+    a wrong destination or a missing effect then shows in the cards' final states, not only in what
+    happens to them next."""
+    fired = {(edge.fired, False) for i in chosen for edge in candidates[i].edges}
+    fired |= {(edge.fired, True) for path in candidates for edge in path.edges if edge.others and path.seeds}
+    ending = {_ending(candidates[i]) for i in chosen}
+    ending |= {(fired, False) for fired, _ in ending}  # ending with it covers it, whatever it does besides
+    added: list[int] = []
+    for key in sorted(fired - ending):
+        if key in ending:
+            continue
+        last = [i for i, path in enumerate(candidates) if _ending(path)[0] == key[0] and (_ending(path)[1] or not key[1])]
+        if last:
+            best = min(last, key=lambda i: (len(candidates[i].edges), i))
+            added.append(best)
+            ending |= {_ending(candidates[best]), (key[0], False)}
+    return added
+
+
+def _ending(path: Path) -> tuple[int, bool]:
+    """The transition a path ends with, and whether it ends acting on the holder's other cards."""
+    last = path.edges[-1]
+    return last.fired, bool(last.others and path.seeds)
 
 
 def _for_mcdc(

@@ -65,7 +65,7 @@ class Generated:
                 for found in self.plans
             ],
             "unreached": [{"process": p, "target": what, "why": why} for p, what, why in self.unreached],
-            "failed": [result.scenario.file for result in self.suite.failed],
+            "failing": [result.scenario.file for result in self.suite.failed],
         }
 
 
@@ -161,14 +161,14 @@ def _checked(workspace: Workspace, target: Path, ran: ScenarioResult) -> Scenari
 def _oracle(workspace: Workspace, found: Plan, row: int, paths: list[Any], target: Path) -> tuple[ScenarioResult, dict[int, int]]:
     """Write the scenario without expectations and run it; if it ran through, write it again expecting
     what happened. Returns the run and, per line of a step, the path it belongs to."""
-    text, owners = scenario_text(MARK, found, row, paths, None)
+    text, owners = scenario_text(MARK, workspace, found, row, paths, None)
     target.write_text(text)
     scenario, problems = load_scenario(target, workspace)
     if scenario is None:  # the generator wrote what the workspace does not take: a defect, said plainly
         raise UsageError(f"a generated scenario does not load: {problems[0] if problems else target}")
     result = run_scenario(workspace, scenario)
     if not result.failures:
-        target.write_text(scenario_text(MARK, found, row, paths, result.outcome)[0])
+        target.write_text(scenario_text(MARK, workspace, found, row, paths, result.outcome)[0])
     return result, {step.location.line: owners[step.number - 1] for step in scenario.steps}
 
 

@@ -9,31 +9,35 @@ from typing import Any
 
 import yaml
 
+from engine.definitions.model import Workspace
 from engine.testing.criteria import independent, shown_value
 from engine.testing.generate import Plan, reach
 from engine.testing.scenario import Outcome, all_emails
 from engine.testing.search import Move, Path, actor_id
 
 
-def scenario_text(mark: str, found: Plan, row: int, paths: list[Path], outcome: Outcome | None) -> tuple[str, list[int]]:
+def scenario_text(
+    mark: str, workspace: Workspace, found: Plan, row: int, paths: list[Path], outcome: Outcome | None
+) -> tuple[str, list[int]]:
     """The scenario of combination `row` with `paths` (holder u1 takes the first), expecting `outcome`
-    when given; and for each step, the index of the path it belongs to."""
+    when given; and for each step, the index of the path it belongs to. A user holds each role a
+    person may hold (every email to a role reaches someone)."""
     name = found.process.symbolic_name
     notes = _notes(found)
-    lines = [
-        f"{mark}: {name} under combination {row + 1} of {len(found.rows)} of the option values it reads",
-        f"# ({_array(found)}). Each holder's card takes one path; the comment above",
-        "# its steps names what it is the first to reach. The expectations are what the engine did when this",
-        "# file was written (a regression oracle): change them where the rules should do otherwise.",
-        f"name: {name}, generated combination {row + 1} of {len(found.rows)}",
-        "users:",
-    ]
-    roles = sorted({edge.move.actor for path in paths for edge in path.edges if edge.move.actor} | _recipients(found))
+    about = (
+        f"{name} under combination {row + 1} of {len(found.rows)} of the option values it reads ({_array(found)}). "
+        "Each holder's card takes one path; the comment above its steps names what it is the first to reach. "
+        "The expectations are what the engine did when this file was written (a regression oracle): change "
+        "them where the rules should do otherwise."
+    )
+    lines = textwrap.wrap(about, width=104, initial_indent=f"{mark}: ", subsequent_indent="# ", break_on_hyphens=False)
+    lines += [f"name: {name}, generated combination {row + 1} of {len(found.rows)}", "users:"]
+    roles = sorted(name for name, role in workspace.roles.items() if not role.system)
     lines += [f"  - {_flow(_person(actor_id(role), role.replace('_', ' ').capitalize(), [role]))}" for role in roles]
     lines += [f"  - {_flow(_person(f'u{i + 1}', f'User {i + 1}', []))}" for i in range(len(paths))]
-    seeds = [(i, state) for i, path in enumerate(paths) for state, _ in path.seeds]
+    seeds = [(i, state) for i, path in enumerate(paths) for state in [*(state for state, _ in path.seeds), path.start] if state]
     if seeds:
-        lines.append("cards:  # the holders' other cards, that a `fire` effect acts on")
+        lines.append("cards:  # made before the steps: the other cards a `fire` effect acts on, then a card a path starts from")
         creator = actor_id(found.process.actor)
         lines += [
             f"  - {_flow({'user': f'u{i + 1}', 'process': name, 'state': state, 'requester': creator})}" for i, state in seeds
@@ -44,7 +48,8 @@ def scenario_text(mark: str, found: Plan, row: int, paths: list[Path], outcome: 
     lines.append("steps:")
     owners: list[int] = []
     for i, path in enumerate(paths):
-        said = notes.get(id(path)) or ["nothing new (it keeps a path under these options)"]
+        said = notes.get(id(path)) or [_ends(path)]
+        said = [f"its card made in state {path.start}", *said] if path.start else said
         lines += _wrapped(f"u{i + 1}: " + "; ".join(said))
         for edge in path.edges:
             lines += [f"  {line}" for line in _step(name, edge.move, f"u{i + 1}")]
@@ -54,24 +59,17 @@ def scenario_text(mark: str, found: Plan, row: int, paths: list[Path], outcome: 
     return "\n".join(lines) + "\n", owners
 
 
+def _ends(path: Path) -> str:
+    """Why a path that reaches nothing new is there: what it ends with shows in the final states."""
+    besides = " and its effect on the holder's other cards" if path.edges[-1].others and path.seeds else ""
+    return f"it ends with #{path.edges[-1].fired}{besides}: the final states show where it leads"
+
+
 def _array(found: Plan) -> str:
     count = f"{found.exhaustive:,} in all"
     if len(found.rows) == found.exhaustive:
         return f"every combination: {count}"
     return f"a covering array of strength {found.strength}: every {found.strength} of them meet in each of their values; {count}"
-
-
-def _recipients(found: Plan) -> set[str]:
-    """The roles an email of the process goes to, so that someone holds each."""
-    roles = set()
-    for transition in found.process.transitions:
-        for effect in transition.effects:
-            to = getattr(effect, "to", None)
-            if isinstance(to, dict) and "role" in to:
-                roles.add(str(to["role"]))
-            elif to == "approvers":
-                roles.add("approver")
-    return roles
 
 
 def _person(user: str, name: str, roles: list[str]) -> dict[str, Any]:

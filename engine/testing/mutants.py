@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.definitions.compile import forget
-from engine.definitions.expressions import top_level
 from engine.definitions.model import Process, Transition, Workspace
 from engine.diagnostics import Location
 from engine.store.queries import Row
-from engine.testing.criteria import shown_value
+from engine.testing.criteria import shown_value, split_condition
+from engine.testing.equivalent import shadowed, unread_everywhere
 from engine.testing.scenario import Scenario, run_scenario
 
 Change = Callable[[Workspace], Workspace]
@@ -83,11 +83,11 @@ def mutants(workspace: Workspace) -> list[Mutant]:
 def judge(workspace: Workspace, scenarios: list[Scenario], found: list[Mutant], cores: int | None = None) -> Iterator[Verdict]:
     """Run the scenarios against each mutant (a process per core), stopping at the first that fails;
     each verdict as soon as it is known. A flip of an option every scenario sets itself is equivalent
-    (it changes nothing the scenarios run), named so, and not run."""
-    pinned = set.intersection(*(set(scenario.options) for scenario in scenarios)) if scenarios else set()
-    equivalent = [mutant for mutant in found if mutant.option in pinned]
-    yield from (Verdict(mutant, None, "every scenario sets this option itself") for mutant in equivalent)
-    found = [mutant for mutant in found if mutant not in equivalent]
+    (it changes nothing the scenarios run), named so, and not run; so is a dropped condition an earlier
+    transition decides anyway (engine.testing.equivalent)."""
+    equivalent = {mutant.number: why for mutant in found if (why := _equivalent(workspace, scenarios, mutant))}
+    yield from (Verdict(mutant, None, equivalent[mutant.number]) for mutant in found if mutant.number in equivalent)
+    found = [mutant for mutant in found if mutant.number not in equivalent]
     workers = max(1, min(cores or os.cpu_count() or 1, len(found)))
     if workers == 1:
         yield from (_judge_one(workspace, scenarios, mutant) for mutant in found)
@@ -98,6 +98,15 @@ def judge(workspace: Workspace, scenarios: list[Scenario], found: list[Mutant], 
         with ProcessPoolExecutor(workers, initializer=_begin, initargs=(workspace, scenarios)) as pool:
             killers = list(pool.map(_killer, [mutant.number for mutant in share]))
         yield from (Verdict(mutant, killer) for mutant, killer in zip(share, killers, strict=True))
+
+
+def _equivalent(workspace: Workspace, scenarios: list[Scenario], mutant: Mutant) -> str | None:
+    """Why no scenario of the suite could kill `mutant`, if none could (engine.testing.equivalent)."""
+    if mutant.option is not None and unread_everywhere(workspace, scenarios, mutant.option):
+        return "every scenario sets this option itself or runs no process that reads it"
+    if mutant.kind == "condition dropped" and shadowed(workspace, mutant.change(workspace)):
+        return "where the guard changes, a transition the machine tries before it holds"
+    return None
 
 
 def score(verdicts: list[Verdict]) -> float:
@@ -191,14 +200,6 @@ def _sent_to(state: str) -> Edit:
 
 def _without_effect(number: int) -> Edit:
     return lambda transition: replace(transition, effects=transition.effects[:number] + transition.effects[number + 1 :])
-
-
-def split_condition(text: str) -> tuple[str | None, list[str]]:
-    """A guard's top-level operands when they are joined by one operator (`and` or `or`) outside any
-    parentheses or quotes: ('and', [a, b, c]); (None, [text]) otherwise (one operand, or both operators)."""
-    joined = {operator: top_level(text, operator) for operator in ("and", "or")}
-    split = [operator for operator, parts in joined.items() if len(parts) > 1]
-    return (split[0], joined[split[0]]) if len(split) == 1 else (None, [text])
 
 
 def _everywhere(location: Location, change: Edit) -> Change:

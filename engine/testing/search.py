@@ -68,6 +68,14 @@ class Path:
     row: int
     edges: tuple[Edge, ...]
     seeds: tuple[tuple[str, Row], ...] = ()  # (state of another card, the trace of the trigger fired on it)
+    start: str | None = None  # the card is made in this state before the path (else the path makes it)
+
+    @property
+    def clock_order(self) -> tuple[bool, bool]:
+        """Where the path stands among a scenario's: first those that move the clock, then those that run
+        a step for every card (the batch sync), then the rest; the moves of each touch only their own card."""
+        actions = {edge.move.action for edge in self.edges}
+        return "advance" not in actions, "queue" not in actions
 
     def lives(self, process: str) -> list[tuple[str, list[Row]]]:
         return [(process, [edge.trace for edge in self.edges]), *((process, [trace]) for _, trace in self.seeds)]
@@ -101,6 +109,19 @@ class Search:
                         seen.add(key)
                         following.append(path)
             frontier = following
+        yield from self.made_in_place()
+
+    def made_in_place(self) -> Iterator[Path]:
+        """For each move whose `fire` effects act on the holder's other cards: the card made in the state
+        it leaves, beside the other cards, and the move alone (what a walk from the start cannot show:
+        a reactivation's effect on a card the activation before it already moved)."""
+        for state in self.process.states:
+            if state == self.process.initial:
+                continue
+            for edge in self.edges(state, ()):
+                seeds = self.seeds((edge,)) if edge.others and edge.move.action != "advance" else ()
+                if seeds:
+                    yield Path(self.row, (edge,), seeds, state)
 
     def edges(self, state: str, before: tuple[Edge, ...]) -> Iterator[Edge]:
         """The moves a card in `state` can make, each with the calls accepted and, where a guard reads
