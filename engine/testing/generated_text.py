@@ -4,6 +4,7 @@ a comment naming what it is the first to reach, and the expectations (when the e
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from typing import Any
 
@@ -131,10 +132,17 @@ def _witnesses(found: Plan, notes: dict[int, list[str]]) -> None:
         if pair is None:
             continue
         condition = whole.conditions.of[index][i]
-        for vector, other in (pair, pair[::-1]):
-            path = next(path for path, vectors in own if vector in vectors.get(index, ()))
+        paths = [next(path for path, vectors in own if vector in vectors.get(index, ())) for vector in pair]
+        for (vector, path), (other, elsewhere) in itertools.permutations(zip(pair, paths, strict=True)):
             where = f"`{condition}` {shown_value(vector[i])} makes guard #{index} {shown_value(vector[-1])}"
-            notes[id(path)].append(f"MC/DC: {where}, against {shown_value(other[i])} -> {shown_value(other[-1])} elsewhere")
+            against = f"{shown_value(other[i])} -> {shown_value(other[-1])} for {_holder(found, elsewhere)}"
+            notes[id(path)].append(f"MC/DC: {where}, against {against} (the other conditions alike where both read them)")
+
+
+def _holder(found: Plan, path: Path) -> str:
+    """The user whose card takes `path`, and the scenario: `u3 of combination 2`."""
+    mine = [other for other in found.paths if other.row == path.row]
+    return f"u{next(i for i, other in enumerate(mine) if other is path) + 1} of combination {path.row + 1}"
 
 
 def _short(found: Plan, criterion: str, target: Any) -> str:
