@@ -57,16 +57,23 @@ class Plan:
         return target in reach(self.process, (criterion,), self.domains, self.rows, [path]).reached_targets(criterion)
 
 
-def plan(workspace: Workspace, process: Process, criteria: tuple[str, ...], strength: int | None) -> Plan:
+def plan(
+    workspace: Workspace, process: Process, criteria: tuple[str, ...], strength: int | None, first: int | None = None
+) -> Plan:
     """The paths that reach every target of `criteria` the search can reach, under a covering array of
-    strength `strength` (None: every combination) of the option values the process reads."""
+    strength `strength` (None: every combination) of the option values the process reads (only its
+    `first` combinations, when given: a measurement). The combinations are searched one at a time,
+    each keeping only the paths chosen from it."""
     domains = option_domains(process, workspace)
     exhaustive = 1
     for values in domains.values():
         exhaustive *= len(values)
-    rows = covering_rows(domains, strength)
-    candidates = [path for r, row in enumerate(rows) for path in Search(workspace, process, r, row).paths()]
-    return Plan(process, criteria, domains, rows, exhaustive, strength, _chosen(candidates, process, criteria, domains, rows))
+    rows = covering_rows(domains, strength)[:first]
+    chooser = _Chooser(process, criteria, domains, rows)
+    for r, row in enumerate(rows):
+        chooser.take(list(Search(workspace, process, r, row).paths()))
+    chosen = sorted(chooser.chosen, key=lambda path: path.clock_order)
+    return Plan(process, criteria, domains, rows, exhaustive, strength, chosen)
 
 
 def reach(
@@ -97,83 +104,74 @@ def _targets(
     return {(c, t) for c in criteria if c != "mcdc" for t in entry.reached_targets(c)}
 
 
-def _chosen(
-    candidates: list[Path], process: Process, criteria: tuple[str, ...], domains: Mapping[str, Any], rows: list[dict[str, Any]]
-) -> list[Path]:
-    """Greedy cover: the path with the most targets not yet reached, until none adds one; then MC/DC;
-    then a path for each combination that has none, and one ending with each transition fired. The
-    paths that move every card (the clock, the batch sync) come first in a scenario, so that they move
-    no card of a later path."""
-    reached_by = [_targets(process, criteria, domains, rows, path) for path in candidates]
-    covered: set[Any] = set()
-    chosen: list[int] = []
-    while True:
-        gains = [(len(targets - covered), -len(candidates[i].edges), -i) for i, targets in enumerate(reached_by)]
-        best = max(range(len(candidates)), key=lambda i: gains[i], default=None)
-        if best is None or gains[best][0] == 0:
-            break
-        chosen.append(best)
-        covered |= reached_by[best]
-    if "mcdc" in criteria:
-        chosen += _for_mcdc(candidates, chosen, process, criteria, domains, rows)
-    for r in range(len(rows)):
-        if not any(candidates[i].row == r for i in chosen):
-            mine = [i for i, path in enumerate(candidates) if path.row == r]
-            if mine:
-                chosen.append(max(mine, key=lambda i: (len(reached_by[i]), -len(candidates[i].edges))))
-    chosen += _ending_each(candidates, chosen)
-    return sorted((candidates[i] for i in chosen), key=lambda path: path.clock_order)
+class _Chooser:
+    """Paths chosen one combination at a time: from each, greedily the paths with the most targets not
+    yet reached (shorter first among equals) until none adds one, or the one that reaches most when
+    none does (every combination keeps a path); then those that show a condition deciding its guard
+    alone; then one ending with each transition its paths fire, and with each that acts on the
+    holder's other cards, so that a wrong destination or a missing effect shows in the cards' final
+    states, not only in what happens to them next. The paths that move every card (the clock, the
+    batch sync) come first in a scenario, so that they move no card of a later path."""
 
+    def __init__(
+        self, process: Process, criteria: tuple[str, ...], domains: Mapping[str, Any], rows: list[dict[str, Any]]
+    ) -> None:
+        self.process, self.criteria, self.domains, self.rows = process, criteria, domains, rows
+        self.chosen: list[Path] = []
+        self.covered: set[Any] = set()
+        self.entry = ProcessCoverage(process, criteria, domains)  # the vectors of the chosen paths, for MC/DC
+        self.ending: set[tuple[int, bool]] = set()
 
-def _ending_each(candidates: list[Path], chosen: list[int]) -> list[int]:
-    """The shortest paths to add so that each transition the chosen paths fire is the last move of one,
-    and each that sets off a trigger on the holder's other cards is the last move of one that has them:
-    a wrong destination or a missing effect then shows in the cards' final states, not only in what
-    happens to them next."""
-    fired = {(edge.fired, False) for i in chosen for edge in candidates[i].edges}
-    fired |= {(edge.fired, True) for path in candidates for edge in path.edges if edge.others and path.seeds}
-    ending = {_ending(candidates[i]) for i in chosen}
-    ending |= {(fired, False) for fired, _ in ending}  # ending with it covers it, whatever it does besides
-    added: list[int] = []
-    for key in sorted(fired - ending):
-        if key in ending:
-            continue
-        last = [i for i, path in enumerate(candidates) if _ending(path)[0] == key[0] and (_ending(path)[1] or not key[1])]
-        if last:
-            best = min(last, key=lambda i: (len(candidates[i].edges), i))
-            added.append(best)
-            ending |= {_ending(candidates[best]), (key[0], False)}
-    return added
+    def take(self, candidates: list[Path]) -> None:
+        reached_by = [_targets(self.process, self.criteria, self.domains, self.rows, path) for path in candidates]
+        before = len(self.chosen)
+        while candidates:
+            gains = [(len(targets - self.covered), -len(candidates[i].edges), -i) for i, targets in enumerate(reached_by)]
+            best = max(range(len(candidates)), key=lambda i: gains[i])
+            if gains[best][0] == 0:
+                break
+            self._choose(candidates[best], reached_by[best])
+        if candidates and len(self.chosen) == before:
+            best = max(range(len(candidates)), key=lambda i: (len(reached_by[i]), -len(candidates[i].edges), -i))
+            self._choose(candidates[best], reached_by[best])
+        if "mcdc" in self.criteria:
+            self._for_mcdc(candidates)
+        self._ending_each(candidates)
+
+    def _choose(self, path: Path, targets: set[Any]) -> None:
+        self.chosen.append(path)
+        self.covered |= targets
+        self.ending |= {_ending(path), (_ending(path)[0], False)}  # ending with it covers it, whatever it does besides
+        _add(self.entry, path, self.rows)
+
+    def _for_mcdc(self, candidates: list[Path]) -> None:
+        """The shortest path of this combination that shows a condition deciding its guard alone, for
+        each condition not yet shown, where one does."""
+        by_length = sorted(candidates, key=lambda path: len(path.edges))
+        for index, condition in self.entry.conditions.targets():
+            if independent(self.entry.vectors.get(index, ()), condition) is not None:
+                continue
+            for path in by_length:
+                trial = reach(self.process, ("mcdc",), self.domains, self.rows, [path])
+                if independent(self.entry.vectors.get(index, set()) | trial.vectors.get(index, set()), condition):
+                    self._choose(path, set())
+                    break
+
+    def _ending_each(self, candidates: list[Path]) -> None:
+        fired = {(edge.fired, False) for path in self.chosen for edge in path.edges}
+        fired |= {(edge.fired, True) for path in candidates for edge in path.edges if edge.others and path.seeds}
+        for key in sorted(fired - self.ending):
+            if key in self.ending:
+                continue
+            last = [path for path in candidates if _ending(path)[0] == key[0] and (_ending(path)[1] or not key[1])]
+            if last:
+                self._choose(min(last, key=lambda path: len(path.edges)), set())
 
 
 def _ending(path: Path) -> tuple[int, bool]:
     """The transition a path ends with, and whether it ends acting on the holder's other cards."""
     last = path.edges[-1]
     return last.fired, bool(last.others and path.seeds)
-
-
-def _for_mcdc(
-    candidates: list[Path],
-    chosen: list[int],
-    process: Process,
-    criteria: tuple[str, ...],
-    domains: Mapping[str, Any],
-    rows: list[dict[str, Any]],
-) -> list[int]:
-    """The paths to add so that each condition is shown deciding its guard alone, where one can."""
-    entry = reach(process, criteria, domains, rows, [candidates[i] for i in chosen])
-    added: list[int] = []
-    by_length = sorted(range(len(candidates)), key=lambda i: len(candidates[i].edges))
-    for index, condition in entry.conditions.targets():
-        if independent(entry.vectors.get(index, ()), condition) is not None:
-            continue
-        for i in by_length:
-            trial = reach(process, ("mcdc",), domains, rows, [candidates[i]])
-            if independent(entry.vectors.get(index, set()) | trial.vectors.get(index, set()), condition) is not None:
-                added.append(i)
-                _add(entry, candidates[i], rows)
-                break
-    return added
 
 
 def why(process: Process, criterion: str, target: Any) -> str:
