@@ -10,7 +10,7 @@
   when a card of the process moved (a covering array of strength 2 of the options).
 
 The criteria a command counts are chosen by name (`CRITERIA`); the covering arrays that generation
-runs under come from allpairspy.
+runs under come from covertable.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from covertable import make
 
 from engine.definitions.expressions import Compiled, ExpressionError, parse, top_level
 from engine.definitions.model import Process
@@ -127,14 +129,12 @@ def pairs_in(values: Mapping[str, Any], domains: Mapping[str, Sequence[Any]]) ->
 
 def covering_rows(domains: Mapping[str, Sequence[Any]], strength: int | None) -> list[dict[str, Any]]:
     """Combinations of the option values in which every `strength` of them meet in each of their
-    values at least once (allpairspy); every combination when `strength` is None or not below the
-    number of options."""
+    values at least once (covertable's covering array; the same for the same domains); every
+    combination when `strength` is None or not below the number of options."""
     names = sorted(domains)
     if strength is None or strength >= len(names):
         return [dict(zip(names, values, strict=True)) for values in itertools.product(*(domains[n] for n in names))]
-    from allpairspy import AllPairs
-
-    return [dict(zip(names, row, strict=True)) for row in AllPairs([list(domains[n]) for n in names], n=strength)]
+    return [{name: row[name] for name in names} for row in make({name: list(domains[name]) for name in names}, strength=strength)]
 
 
 def shown_value(value: Any) -> str:

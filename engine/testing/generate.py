@@ -18,7 +18,7 @@ from engine.definitions.model import Process, Workspace
 from engine.effects.fire import Fire
 from engine.testing.coverage import ProcessCoverage, add_life, option_domains
 from engine.testing.criteria import covering_rows, independent, pairs_in
-from engine.testing.search import Path, Search
+from engine.testing.search import MAX_DEPTH, Path, Search
 
 
 @dataclass
@@ -50,8 +50,34 @@ class Plan:
                 refusal = next((word for path, word in self.dropped if self._reaches(path, criterion, target)), None)
                 if refusal is None and target not in missed:
                     refusal = "the search reached it, but the engine did not when it ran the scenarios"
-                found.append((entry.described(criterion, target), refusal or why(self.process, criterion, target)))
+                found.append((entry.described(criterion, target), refusal or self.why(criterion, target)))
         return found
+
+    def why(self, criterion: str, target: Any) -> str:
+        """Why the search reached no target like this one."""
+        transitions = self.process.transitions
+        tried = (
+            "under any combination of the options"
+            if self.strength is None
+            else f"under the {len(self.rows)} combinations of the covering array of strength {self.strength} (it may need "
+            f"more options at once: try --strength {self.strength + 1} or --options all)"
+        )
+        if criterion == "transition-pairs":
+            first, second = (transitions[n - 1] for n in target)
+            if any(timer.fire == first.trigger for state in first.source for timer in self.process.states[state].timers):
+                return "the first is fired by a timer, and a generated path moves the clock only as its last step"
+            if any(
+                isinstance(effect, Fire) and effect.fire in (first.trigger, second.trigger)
+                for t in transitions
+                for effect in t.effects
+            ):
+                return "one of them is set off from another card (a `fire` effect), and a generated path makes that card first"
+            return f"no path fires the second right after the first {tried}; a path keeps its options"
+        if criterion == "mcdc":
+            return f"no two evaluations differ in this condition and the outcome alone {tried}"
+        if criterion == "option-pairs":
+            return "no combination of the covering array holds both values"
+        return f"no path of the compiled machine reaches it within {MAX_DEPTH} moves {tried}"
 
     def _reaches(self, path: Path, criterion: str, target: Any) -> bool:
         return target in reach(self.process, (criterion,), self.domains, self.rows, [path]).reached_targets(criterion)
@@ -90,9 +116,7 @@ def _add(entry: ProcessCoverage, path: Path, rows: list[dict[str, Any]]) -> None
     for _, traces in path.lives(entry.process.symbolic_name):
         add_life(entry, traces)
     for edge in path.edges:
-        if edge.move.action == "advance":  # the clock moves past every timer of the state that fires it
-            state = entry.process.states[edge.source]
-            entry.timers.update(timer.where for timer in state.timers if timer.fire == edge.move.trigger)
+        entry.timers.update(edge.timers)  # the clock moves past every armed timer of the state that fires it
     entry.combinations.update(pairs_in(rows[path.row], entry.domains))
 
 
@@ -172,24 +196,3 @@ def _ending(path: Path) -> tuple[int, bool]:
     """The transition a path ends with, and whether it ends acting on the holder's other cards."""
     last = path.edges[-1]
     return last.fired, bool(last.others and path.seeds)
-
-
-def why(process: Process, criterion: str, target: Any) -> str:
-    """Why the search reached no target like this one."""
-    transitions = process.transitions
-    if criterion == "transition-pairs":
-        first, second = (transitions[n - 1] for n in target)
-        if any(timer.fire == first.trigger for timer in process.states[first.dest].timers):
-            return "the first is fired by a timer, and a generated path moves the clock only as its last step"
-        if any(
-            isinstance(effect, Fire) and effect.fire in (first.trigger, second.trigger)
-            for t in transitions
-            for effect in t.effects
-        ):
-            return "one of them is set off from another card (a `fire` effect), and a generated path makes that card first"
-        return "no path fires the second right after the first under one combination of the options (a path keeps its options)"
-    if criterion == "mcdc":
-        return "no two evaluations the search can make differ in this condition and the outcome alone"
-    if criterion == "option-pairs":
-        return "no combination of the covering array holds both values"
-    return "no path of the compiled machine reaches it under any combination of the options tried"

@@ -18,10 +18,11 @@ from typing import Any
 
 from engine.batch.actions import trigger_roles
 from engine.definitions.compile import CompiledProcess, compile_process
+from engine.definitions.declared import Timer
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import effective_options
-from engine.definitions.timers import after, duration_of
+from engine.definitions.timers import after, days_before, duration_of
 from engine.effects.fire import Fire
 from engine.store.queries import Row
 from engine.testing.matrix import representative_scope
@@ -29,7 +30,7 @@ from engine.testing.scenario import SCENARIO_TIME
 from engine.testing.steps import step_triggers
 
 #: the longest path followed (moves from the creation of the card)
-MAX_DEPTH = 10
+MAX_DEPTH = 20
 #: the roots of an expression that are not an external call's answer
 PLAIN_ROOTS = frozenset({"options", "user", "card", "actor", "batch", "now"})
 #: the holder of a path's card: active, no other cards unless the path makes them
@@ -59,6 +60,7 @@ class Edge:
     fired: int
     trace: Row
     others: tuple[str, ...]  # triggers its `fire` effects set off on the holder's other cards
+    timers: tuple[str, ...] = ()  # with `advance`: FILE:LINE of each armed timer of the state that fires it
 
 
 @dataclass(frozen=True)
@@ -131,20 +133,21 @@ class Search:
                 continue
             if action == "run" and before:
                 continue
-            if action == "advance" and not self.armed(state, trigger):
+            timers = tuple(timer.where for timer in self.armed(state, trigger)) if action == "advance" else ()
+            if action == "advance" and not timers:
                 continue
             for move in self.moves(trigger, action, state, before):
                 decision = self.compiled.fire(trigger, state, self.scope(state, move, before))
                 if decision.dest is not None and decision.transition is not None:
                     others = tuple(effect.fire for effect in decision.effects if isinstance(effect, Fire))
                     trace = {"trigger": trigger, "source": state, "candidates": decision.trace}
-                    yield Edge(move, state, decision.dest, decision.transition.index + 1, trace, others)
+                    yield Edge(move, state, decision.dest, decision.transition.index + 1, trace, others, timers)
 
-    def armed(self, state: str, trigger: str) -> bool:
-        """Whether a timer of `state` that fires `trigger` is armed under these options (a duration of
-        zero turns one off)."""
+    def armed(self, state: str, trigger: str) -> list[Timer]:
+        """The timers of `state` that fire `trigger` and are armed under these options (a duration of
+        zero, or no day before its date, turns one off)."""
         timers = [timer for timer in self.process.states[state].timers if timer.fire == trigger]
-        return any(timer.at or (timer.after and duration_of(timer.after, self.options)) for timer in timers)
+        return [timer for timer in timers if _armed(timer, self.options)]
 
     def moves(self, trigger: str, action: str, state: str, before: tuple[Edge, ...]) -> Iterator[Move]:
         answered = any(
@@ -226,6 +229,12 @@ class Search:
                     if decision.dest is not None:
                         found.append((state, {"trigger": trigger, "source": state, "candidates": decision.trace}))
         return tuple(dict(found).items())
+
+
+def _armed(timer: Timer, options: Mapping[str, Any]) -> bool:
+    if timer.after:
+        return duration_of(timer.after, options) is not None
+    return timer.before is None or bool(days_before(timer.before, options))
 
 
 def actor_id(role: str) -> str:
