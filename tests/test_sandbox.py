@@ -189,3 +189,26 @@ def test_a_template_that_runs_forever_for_one_user_stops_the_batch_at_the_render
     assert result.exit_code == 1
     assert f"templates/email/{FILE}:3: rendering took longer than 1 s" in result.output
     assert [card["state"] for card in json.loads(run("cards", "--json").stdout)] == ["registered"]
+
+
+def test_the_collectors_pauses_are_not_a_templates_time(tmp_path: Path) -> None:
+    """A full collection of a big heap that falls in a render is given back to it: the render ends, by
+    the timer and by the session's watchdog alike (a long-lived process stopped renders as out of time)."""
+    import gc
+
+    from engine.definitions.sandbox import render_bounded, render_session
+
+    heap: list[object] = []
+    pause = 0.0
+    while pause < 0.3:  # a heap whose full collection takes longer than the render may
+        heap += [[cycle := [], cycle] for _ in range(200_000)]
+        started = time.monotonic()
+        gc.collect()
+        pause = time.monotonic() - started
+    templates = templates_with(tmp_path, "Hello {{ pause() }}")
+    parts = [templates.environment.get_template(f"probe.{suffix}") for suffix in ("subject.txt", "text.txt", "html")]
+    collect = {"pause": lambda: (gc.collect(), "")[1]}
+    assert render_bounded(templates.environment, parts, {}, seconds=0.1, globals_=collect)[1] == "Hello "
+    with render_session():
+        assert render_bounded(templates.environment, parts, {}, seconds=0.1, globals_=collect)[1] == "Hello "
+    del heap

@@ -13,6 +13,7 @@ it is (sandbox refusal, undefined variable, division by zero, recursion, over a 
 from __future__ import annotations
 
 import _thread
+import gc
 import math
 import re
 import signal
@@ -247,6 +248,29 @@ class _Session:
     until: float | None = None
 
 
+class _Paused:
+    """The cyclic garbage collector's pauses, which are not a template's time: a full collection of a
+    big heap (a process that compiled many machines) took most of a second, and a render it fell in
+    was stopped as out of time. Each pause moves the current deadline on by its length."""
+
+    began: float | None = None  # when the collection in progress began
+    alarm: tuple[float, float] | None = None  # the timer's render: when it began and its seconds
+    total = 0.0  # the pauses since the timer's render began
+
+
+def _collector(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _Paused.began = time.monotonic()
+    elif _Paused.began is not None:
+        paused, _Paused.began = time.monotonic() - _Paused.began, None
+        _Paused.total += paused
+        if _Session.until is not None:
+            _Session.until += paused
+
+
+gc.callbacks.append(_collector)
+
+
 @contextmanager
 def render_session() -> Iterator[None]:
     """Many renders in a row (a batch's emails), timed by one watchdog: a thread that looks at the
@@ -295,14 +319,27 @@ def _deadline(environment: BoundedSandbox, seconds: float) -> Iterator[None]:
             _Session.until = None
     else:
         previous = signal.signal(signal.SIGALRM, _out_of_time)
+        _Paused.alarm, _Paused.total = (time.monotonic(), seconds), 0.0
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            _Paused.alarm = None
             signal.signal(signal.SIGALRM, previous or signal.SIG_DFL)
 
 
 def _out_of_time(signum: int, frame: Any) -> None:
-    if not _Session.open or _Session.until is not None:  # the watchdog's call may come just after a render ended
-        raise RenderTimeout()
+    if _Session.open and (_Session.until is None or time.monotonic() <= _Session.until):
+        return  # the watchdog's call came just after a render ended, or a pause moved the deadline on
+    if _Paused.began is not None:  # in a collection, whose callbacks would lose the exception: look again after it
+        if not _Session.open:
+            signal.setitimer(signal.ITIMER_REAL, WATCH_SECONDS)
+        return
+    if not _Session.open and _Paused.alarm is not None:  # the timer: the collector's pauses are given back
+        began, seconds = _Paused.alarm
+        left = seconds - (time.monotonic() - began - _Paused.total)
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+            return
+    raise RenderTimeout()
