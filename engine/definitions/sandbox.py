@@ -259,7 +259,7 @@ class _Paused:
 
 
 def _collector(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
+    if phase != "stop":  # a collection begins
         _Paused.began = time.monotonic()
     elif _Paused.began is not None:
         paused, _Paused.began = time.monotonic() - _Paused.began, None
