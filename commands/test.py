@@ -199,16 +199,12 @@ def generate(
 
 def batch_processes(workspace: Any, names: tuple[str, ...]) -> list[Any]:
     """The batch processes named (every one when none is), each name checked."""
-    from engine.diagnostics import did_you_mean
     from engine.errors import UsageError
 
     batch = [process for process in workspace.processes.values() if process.kind == "batch"]
     chosen = []
     for name in dict.fromkeys(names):
-        process = workspace.named(name)
-        if process is None:
-            known = ", ".join(p.symbolic_name for p in batch)
-            raise UsageError(f"no process named {name}{did_you_mean(name, workspace.processes)} (the batch processes: {known})")
+        process = workspace.process(name)  # an unknown name is a UsageError with the close one
         if process.kind != "batch":
             acts_on = ", ".join(process.acts_on)
             raise UsageError(f"{name} is an action process: its moves are generated with the processes it acts on ({acts_on})")

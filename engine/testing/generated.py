@@ -1,6 +1,6 @@
 """Generated scenarios, written: a scenario file per combination of the option values, each chosen
 path one user of it, run once so that its expectations are the engine's outcomes (a regression
-oracle a tester reads and changes), then the whole suite run again and its coverage measured.
+oracle a tester reads and changes); the coverage of those runs is the suite's.
 
 A path whose step the engine refuses (the search does not see everything a prerequisite reads) is
 dropped, and a target only it would have reached is reported with the engine's message. The files
@@ -22,8 +22,8 @@ from engine.errors import UsageError
 from engine.store.queries import Row
 from engine.testing.coverage import ProcessCoverage
 from engine.testing.generate import Plan, plan
-from engine.testing.generated_text import scenario_text
-from engine.testing.scenario import ScenarioResult, expectations, find_scenarios, load_scenario, run_scenario
+from engine.testing.generated_text import notes_of, scenario_text
+from engine.testing.scenario import Scenario, ScenarioResult, expectations, find_scenarios, load_scenario, run_scenario
 from engine.testing.suite import Suite, measured
 
 #: the first line of every file `cardflow generate` writes (it replaces only files that start so)
@@ -127,13 +127,14 @@ def _write(workspace: Workspace, found: Plan, folder: Path) -> list[ScenarioResu
     (`found.dropped`, with the engine's word) and its scenario written again without it. Returns each
     scenario's run, its expectations checked against what the engine did."""
     kept, results = [], []
+    notes = notes_of(found)  # what each path is the first to reach: of the plan, not of a file
     for row in range(len(found.rows)):
         paths = [path for path in found.paths if path.row == row]
         target = folder / f"{found.process.symbolic_name}-{row + 1:02d}.scenario.yaml"
         for _ in range(ROUNDS):
             if not paths:
                 break
-            result, owners = _oracle(workspace, found, row, paths, target)
+            result, owners = _oracle(workspace, found, row, paths, target, notes)
             refused = {
                 owners[failure.location.line]: failure.message for failure in result.failures if failure.location.line in owners
             }
@@ -141,6 +142,8 @@ def _write(workspace: Workspace, found: Plan, folder: Path) -> list[ScenarioResu
                 break
             found.dropped += [(paths[i], message) for i, message in refused.items()]
             paths = [path for i, path in enumerate(paths) if i not in refused] if refused else []
+            found.paths = [path for path in found.paths if path.row != row or path in paths]
+            notes = notes_of(found)
         if not paths:
             target.unlink(missing_ok=True)
         else:
@@ -150,26 +153,32 @@ def _write(workspace: Workspace, found: Plan, folder: Path) -> list[ScenarioResu
     return results
 
 
+def _oracle(
+    workspace: Workspace, found: Plan, row: int, paths: list[Any], target: Path, notes: dict[int, list[str]]
+) -> tuple[ScenarioResult, dict[int, int]]:
+    """Write the scenario without expectations and run it; if it ran through, write it again expecting
+    what happened. Returns the run and, per line of a step, the path it belongs to."""
+    text, owners = scenario_text(MARK, workspace, found, row, paths, None, notes)
+    target.write_text(text)
+    scenario = _loaded(target, workspace)
+    result = run_scenario(workspace, scenario)
+    if not result.failures:
+        target.write_text(scenario_text(MARK, workspace, found, row, paths, result.outcome, notes)[0])
+    return result, {step.location.line: owners[step.number - 1] for step in scenario.steps}
+
+
 def _checked(workspace: Workspace, target: Path, ran: ScenarioResult) -> ScenarioResult:
     """The written scenario, loaded as `cardflow test` loads it, its expectations held against the run."""
-    scenario, problems = load_scenario(target, workspace)
-    if scenario is None:
-        raise UsageError(f"a generated scenario does not load: {problems[0] if problems else target}")
+    scenario = _loaded(target, workspace)
     return ScenarioResult(scenario, [*ran.failures, *expectations(scenario, ran.outcome)], ran.outcome)
 
 
-def _oracle(workspace: Workspace, found: Plan, row: int, paths: list[Any], target: Path) -> tuple[ScenarioResult, dict[int, int]]:
-    """Write the scenario without expectations and run it; if it ran through, write it again expecting
-    what happened. Returns the run and, per line of a step, the path it belongs to."""
-    text, owners = scenario_text(MARK, workspace, found, row, paths, None)
-    target.write_text(text)
+def _loaded(target: Path, workspace: Workspace) -> Scenario:
+    """A generated scenario as `cardflow test` loads it; one that does not load is a defect, said plainly."""
     scenario, problems = load_scenario(target, workspace)
-    if scenario is None:  # the generator wrote what the workspace does not take: a defect, said plainly
+    if scenario is None:
         raise UsageError(f"a generated scenario does not load: {problems[0] if problems else target}")
-    result = run_scenario(workspace, scenario)
-    if not result.failures:
-        target.write_text(scenario_text(MARK, workspace, found, row, paths, result.outcome)[0])
-    return result, {step.location.line: owners[step.number - 1] for step in scenario.steps}
+    return scenario
 
 
 def render_generated(result: Generated, out: Path, criteria: tuple[str, ...]) -> str:

@@ -18,13 +18,18 @@ from engine.testing.search import Move, Path, actor_id
 
 
 def scenario_text(
-    mark: str, workspace: Workspace, found: Plan, row: int, paths: list[Path], outcome: Outcome | None
+    mark: str,
+    workspace: Workspace,
+    found: Plan,
+    row: int,
+    paths: list[Path],
+    outcome: Outcome | None,
+    notes: dict[int, list[str]],
 ) -> tuple[str, list[int]]:
     """The scenario of combination `row` with `paths` (holder u1 takes the first), expecting `outcome`
-    when given; and for each step, the index of the path it belongs to. A user holds each role a
-    person may hold (every email to a role reaches someone)."""
+    when given, each path under its `notes` (`notes_of`); and for each step, the index of the path it
+    belongs to. A user holds each role a person may hold (every email to a role reaches someone)."""
     name = found.process.symbolic_name
-    notes = _notes(found)
     about = (
         f"{name} under combination {row + 1} of {len(found.rows)} of the option values it reads ({_array(found)}). "
         "Each holder's card takes one path; the comment above its steps names what it is the first to reach. "
@@ -108,7 +113,7 @@ def _expectations(outcome: Outcome, holders: int) -> list[str]:
     return lines
 
 
-def _notes(found: Plan) -> dict[int, list[str]]:
+def notes_of(found: Plan) -> dict[int, list[str]]:
     """Per path (by id), the targets it is the first of the plan's paths to reach, in words; and for each
     MC/DC target, the two paths whose evaluations show the condition deciding alone."""
     notes: dict[int, list[str]] = {}

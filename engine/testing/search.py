@@ -33,7 +33,8 @@ from engine.testing.steps import step_triggers
 MAX_DEPTH = 20
 #: the roots of an expression that are not an external call's answer
 PLAIN_ROOTS = frozenset({"options", "user", "card", "actor", "batch", "now"})
-#: the holder of a path's card: active, no other cards unless the path makes them
+#: the holder of a path's card: active, without other open cards (a path makes some only where the
+#: process lets a holder have them: its `exclusive` does not hold)
 HOLDER: dict[str, Any] = {"state": "active", "roles": [], "open_cards": 0}
 
 
@@ -93,6 +94,7 @@ class Search:
         self.options = options.as_dict()
         self.kinds = move_kinds(workspace, process)
         self.horizon = horizon(process, self.options)
+        self.answered = connector_roots(process)
 
     def paths(self) -> Iterator[Path]:
         """Every path of one move more than a shortest path to a (state, last transition), and each path
@@ -200,18 +202,9 @@ class Search:
         card = {**scope["card"], "state": state, "requester": creator, "requested_by": requested_by}
         acting = actor_id(move.actor) if move.actor else "system"
         answer = {"accepted": not move.refused, "reason": "refused" if move.refused else None, "order_id": "generated"}
-        calls = dict.fromkeys(self.connector_roots(), answer)
+        calls = dict.fromkeys(self.answered, answer)
         actor = {"id": acting, "state": "active", "roles": [move.actor] if move.actor else []}
         return {**scope, **calls, "card": card, "user": {**scope["user"], **HOLDER}, "actor": actor}
-
-    def connector_roots(self) -> set[str]:
-        return {
-            root
-            for transition in self.process.transitions
-            if transition.guard
-            for root, _ in parse(transition.guard.text).attributes
-            if root not in PLAIN_ROOTS
-        }
 
     def seeds(self, path: tuple[Edge, ...]) -> tuple[tuple[str, Row], ...]:
         """The holder's other cards the path's `fire` effects act on: one in each state the trigger
@@ -235,6 +228,17 @@ def _armed(timer: Timer, options: Mapping[str, Any]) -> bool:
     if timer.after:
         return duration_of(timer.after, options) is not None
     return timer.before is None or bool(days_before(timer.before, options))
+
+
+def connector_roots(process: Process) -> set[str]:
+    """The roots the process's guards read that are an external call's answer (`bureau`, `printer`)."""
+    return {
+        root
+        for transition in process.transitions
+        if transition.guard
+        for root, _ in parse(transition.guard.text).attributes
+        if root not in PLAIN_ROOTS
+    }
 
 
 def actor_id(role: str) -> str:
