@@ -38,6 +38,7 @@ def ordered(cf: Run, process: str, user: str, *more: str) -> dict[str, object]:
     """Run `process` for `user` as op1; its one result as JSON."""
     result = cf("run", process, "--user", user, "--as", "op1", "--json", *more)
     assert "Traceback" not in result.output
+    assert "results" in json.loads(result.stdout), result.output
     (found,) = json.loads(result.stdout)["results"]
     return dict(found)
 
