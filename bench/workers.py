@@ -7,16 +7,18 @@ Each measure gets a fresh database on the server (`--db` names a server URL, e.g
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres; without it a throw-away server is started
 with .ci/postgres) with the users imported (not timed) and a workspace without scheduled jobs, so
 only the batch runs. Case (a), the default options (cards queued), through the command line: the
-baseline is `cardflow run --all` (start-up included); a workers' measure starts the workers
-first (not timed), then times `cardflow run --all --workers` from its start until it returns, the
-batch complete. The ratio is the measure's cards/s over the baseline's. `--record` appends the
-figures to bench/RESULTS.md.
+baseline is a plain `cardflow run --all` (start-up included; no `--json`, which would keep and
+print every result); a workers' measure starts the workers first (not timed), then times
+`cardflow run --all --workers` from its start until it returns, the batch complete. The ratio is
+the measure's cards/s over the baseline's. Beside it, the CPU a card costs on this machine: the
+command's own (wait4), the workers' and the PostgreSQL server's processes' (from /proc, before
+and after, so a server on another machine is not counted), and the cores busy on average (that
+CPU over the wall time). `--record` appends the figures to bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -82,8 +84,45 @@ def registered(url: str) -> int:
         engine.dispose()
 
 
-def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, float]:
-    """(cards, seconds) of one batch: by `cardflow run` alone (workers 0) or by that many workers."""
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time used so far by these processes and the children they reaped (Linux /proc)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
+
+
+def server_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def count_cards(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM cards")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, float, float]:
+    """(cards, seconds, CPU seconds) of one batch: by a plain `cardflow run` (workers 0) or by that many
+    workers; the CPU is the command's, the workers' and the server's on this machine."""
     url = fresh_database(server)
     folder = Path(tempfile.mkdtemp(prefix="cardflow-bench-"))
     started: list[subprocess.Popen[bytes]] = []
@@ -93,15 +132,19 @@ def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, flo
             started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=subprocess.DEVNULL))
         while registered(url) < workers:
             time.sleep(0.1)
-        command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1", "--json"]
+        command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1"]
         if workers:
             command += ["--workers", "--chunk-size", str(chunk)]
+        others = [process.pid for process in started] + server_pids()
+        before = cpu_seconds(others)
         begin = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=True)
+        run = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(run.pid, 0)
         seconds = time.perf_counter() - begin
-        output = json.loads(done.stdout)
-        cards = output["created"] if workers else sum(1 for r in output["results"] if r["status"] == "created")
-        return cards, seconds
+        if status != 0:
+            raise SystemExit(f"cardflow run failed: {run.stderr.read().decode() if run.stderr else ''}")
+        used = usage.ru_utime + usage.ru_stime + cpu_seconds(others) - before
+        return count_cards(url), seconds, used
     finally:
         for process in started:
             process.send_signal(signal.SIGTERM)
@@ -144,20 +187,26 @@ def main() -> None:
 
 
 def figures(server: str, users: int, counts: list[int], chunk: int) -> list[str]:
-    cards, seconds = measure(server, users, 0, chunk)
-    baseline = cards / seconds
+    cards, seconds, cpu = measure(server, users, 0, chunk)
+    baseline, baseline_cpu = cards / seconds, cpu / cards
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines: list[Any] = [
         f"## {stamp}, workers on PostgreSQL, {users:,} users, chunks of {chunk:,}, commit {commit}",
         f"{platform.node() and 'vm'} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
-        f"- one `cardflow run` (no workers): {cards} cards in {seconds:.2f} s, {baseline:,.0f} cards/s",
+        f"- one plain `cardflow run` (no workers): {cards} cards in {seconds:.2f} s, {baseline:,.0f} cards/s; "
+        f"CPU {baseline_cpu * 1e6:.0f} µs a card, {cpu / seconds:.2f} cores busy",
     ]
     for count in counts:
-        cards, seconds = measure(server, users, count, chunk)
+        cards, seconds, cpu = measure(server, users, count, chunk)
         rate = cards / seconds
-        lines.append(f"- {count} worker(s): {cards} cards in {seconds:.2f} s, {rate:,.0f} cards/s, ratio {rate / baseline:.2f}")
+        lines.append(
+            f"- {count} worker(s): {cards} cards in {seconds:.2f} s, {rate:,.0f} cards/s, ratio {rate / baseline:.2f}; "
+            f"CPU {cpu / cards * 1e6:.0f} µs a card ({cpu / cards / baseline_cpu:.2f}x the plain run's), "
+            f"{cpu / seconds:.2f} cores busy"
+        )
+    lines.append(f"- load average (1 min) after: {os.getloadavg()[0]:.2f}")
     return lines
 
 

@@ -172,6 +172,33 @@ def test_a_render_session_times_each_render_with_one_watchdog_and_leaves_nothing
     assert not any(thread.name == "cardflow-render-watchdog" for thread in threading.enumerate())
 
 
+def test_off_the_main_thread_a_render_stops_at_its_deadline_by_its_calls(tmp_path: Path) -> None:
+    """A console's worker thread has no timer: the sandbox looks at the clock at each call, so a
+    template that calls a macro forever stops at the deadline there too, at its line."""
+    import threading
+
+    from engine.definitions.sandbox import TemplateProblem, render_bounded
+
+    calling = FOREVER.replace("{% endfor %}{% endfor %}", "{{ m() }}{% endfor %}{% endfor %}")
+    looping = "{% macro m() %}{% endmacro %}line 1\n" + calling
+    slow = templates_with(tmp_path, looping)
+    parts = [slow.environment.get_template(f"probe.{suffix}") for suffix in ("subject.txt", "text.txt", "html")]
+    stopped: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            render_bounded(slow.environment, parts, {}, seconds=0.2)
+        except TemplateProblem as problem:
+            stopped.append(problem)
+
+    worker = threading.Thread(target=render, daemon=True)  # a render that never stops must not hold the tests
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert [str(problem) for problem in stopped] == ["rendering took longer than 0.2 s"]
+    assert isinstance(stopped[0], TemplateProblem) and stopped[0].line == 2
+
+
 def test_a_template_that_runs_forever_for_one_user_stops_the_batch_at_the_render_bound(run: Run, workspace: Path) -> None:
     """Data-dependent and endless (validate's sample passes): the batch stops at the template's line
     after RENDER_SECONDS, exit 1; the card waits in its first state with its order (sent once it committed)."""

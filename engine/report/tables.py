@@ -98,6 +98,8 @@ def _value(value: Any) -> str:
         return "true" if value else "false"
     if kind is int:
         return int.__repr__(value)
+    if (kind is list or kind is dict) and not value:  # an email's empty history: not worth the indenting encoder
+        return "[]" if kind is list else "{}"
     return _dumps(value).replace("\n", "\n    ")
 
 
