@@ -60,7 +60,7 @@ def drop_database(server: str, url: str) -> None:
 
 def prepare(folder: Path, url: str, users: int) -> dict[str, str]:
     """A folder with a workspace without schedules and `users` card holders in the store at `url`."""
-    env = {**os.environ, "CARDFLOW_DB": url, "CARDFLOW_WORKSPACE": str(folder / "ws")}
+    env = {**os.environ, "CARDFLOW_DB": url, "CARDFLOW_WORKSPACE": str(folder / "ws"), "CARDFLOW_ORDERS": str(folder / "orders")}
     env.pop("CARDFLOW_CONNECTOR", None)
     subprocess.run([CARDFLOW, "init", str(folder / "ws")], check=True, capture_output=True, env=env)
     (folder / "ws" / "schedule.yaml").unlink(missing_ok=True)
@@ -129,8 +129,13 @@ def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, flo
     try:
         env = prepare(folder, url, users)
         for _ in range(workers):
-            started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=subprocess.DEVNULL))
+            log = (folder / f"worker{len(started)}.log").open("wb")  # a pipe nobody reads would fill and stop it
+            started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=log))
         while registered(url) < workers:
+            for process in started:
+                if process.poll() is not None:
+                    said = (folder / f"worker{started.index(process)}.log").read_text(errors="replace").strip()
+                    raise SystemExit(f"a worker stopped before it registered: {said[-500:]}")
             time.sleep(0.1)
         command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1"]
         if workers:

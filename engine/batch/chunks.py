@@ -8,7 +8,6 @@ twice (a killed worker's job is retried) gives nobody a second card or email.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -104,6 +103,10 @@ def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             yield part[0], part[-1], len(part)
+        return
+    if batch.where is None:  # every user: the ranges from the ids alone, no user read
+        with db.reading(engine) as connection:
+            yield from chunks.user_ranges(connection, chunk)
         return
     for users in selected_users(engine, batch, chunk):
         yield users[0]["id"], users[-1]["id"], len(users)
@@ -202,23 +205,24 @@ def wait_for_batch(
     poll: float = 0.5,
     gave_up: Callable[[], int] | None = None,
 ) -> Row:
-    """Wait until the workers have done every chunk of the batch; tell `progress` the users done as
-    they are done (those done already first); return the batch's record. `gave_up` says how many of
+    """Wait until the workers have done every chunk of the batch, woken as each chunk is done; tell
+    `progress` the users done as they are done (those done already first); return the batch's record. `gave_up` says how many of
     its chunk jobs failed for good once none is left to run: then the wait ends, the record's
     `failed_jobs` saying how many."""
     seen = 0
-    while True:
-        status, done, _total = batch_progress(engine, batch_id)
-        if progress and done > seen:
-            progress(done - seen)
-        seen = max(seen, done)
-        failed = gave_up() if gave_up and status == "running" else 0
-        if status != "running" or failed:
-            with db.reading(engine) as connection:
-                record = queries.get_batch(connection, batch_id)
-            assert record is not None
-            return {**record, "failed_jobs": failed}
-        time.sleep(poll)
+    with chunks.done_notices(engine) as wait:  # listening before the first look: no notice is missed
+        while True:
+            status, done, _total = batch_progress(engine, batch_id)
+            if progress and done > seen:
+                progress(done - seen)
+            seen = max(seen, done)
+            failed = gave_up() if gave_up and status == "running" else 0
+            if status != "running" or failed:
+                with db.reading(engine) as connection:
+                    record = queries.get_batch(connection, batch_id)
+                assert record is not None
+                return {**record, "failed_jobs": failed}
+            wait(poll)  # a chunk done (any batch's) ends it early; `poll` is the longest, for jobs that failed
 
 
 def _resume_checked(existing: Row, batch: Batch) -> None:

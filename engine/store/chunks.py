@@ -6,15 +6,20 @@ is done. Every function takes an open connection; card ids come from the store's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from engine.clock import now
-from engine.store import card_runs, db
-from engine.store.queries import Row, user_record
+from engine.store import card_runs, db, dialect
+from engine.store.queries import Compiled, Row, compiled, raw_users, select_users
 
 PENDING, DONE = "pending", "done"
+#: Where a chunk marked done, and then its batch finished, are announced (PostgreSQL NOTIFY, the batch id).
+DONE_CHANNEL = "cardflow_chunk_done"
 
 
 def add_chunks(connection: Connection, batch_id: str, ranges: Sequence[tuple[str, str, int]]) -> None:
@@ -59,6 +64,13 @@ def finish_chunk(connection: Connection, batch_id: str, number: int, counts: Row
         .where(table.c.batch_id == batch_id, table.c.number == number)
         .values(status=DONE, finished_at=now(), **counts)
     )
+    dialect.of(connection).notify(connection, DONE_CHANNEL, batch_id)
+
+
+def done_notices(engine: Engine) -> AbstractContextManager[Callable[[float], None]]:
+    """A wait of at most so many seconds that a chunk marked done ends early (on PostgreSQL, where
+    the workers are): for the command that waits for its batch, instead of looking every half second."""
+    return dialect.of(engine).listening(engine, DONE_CHANNEL)
 
 
 def finish_batch_if_done(connection: Connection, batch_id: str, *, over_cards: bool = False) -> str | None:
@@ -83,7 +95,10 @@ def finish_batch_if_done(connection: Connection, batch_id: str, *, over_cards: b
         .where(db.batches.c.id == batch_id, db.batches.c.status == "running")
         .values(status=status, finished_at=now(), created=created, skipped=skipped)
     )
-    return status if moved.rowcount else None
+    if not moved.rowcount:
+        return None
+    dialect.of(connection).notify(connection, DONE_CHANNEL, batch_id)  # after its last chunk's notice: the batch's own
+    return status
 
 
 def progress(connection: Connection, batch_id: str | None = None) -> dict[str, tuple[int, int]]:
@@ -100,14 +115,23 @@ def progress(connection: Connection, batch_id: str | None = None) -> dict[str, t
 
 
 def users_between(connection: Connection, first: str, last: str) -> list[Row]:
-    """The users whose ids lie from `first` to `last`, in id order."""
-    users = db.users
-    query = (
-        select(users.c.id, users.c.name, users.c.email, users.c.state, users.c.roles, users.c.attributes)
-        .where(users.c.id.between(first, last))
-        .order_by(users.c.id)
-    )
-    return [user_record(row) for row in connection.execute(query)]
+    """The users whose ids lie from `first` to `last`, in id order (rows straight from the driver: a
+    chunk job's hottest read, as a page of users is a batch's)."""
+    return raw_users(connection, _between(connection.dialect), {"first": first, "last": last})
+
+
+@lru_cache(maxsize=4)
+def _between(dialect: Any) -> Compiled:
+    ids = db.users.c.id
+    return compiled(select_users().where(ids.between(bindparam("first", ""), bindparam("last", ""))).order_by(ids), dialect)
+
+
+def user_ranges(connection: Connection, chunk: int) -> list[tuple[str, str, int]]:
+    """Every user in chunks of `chunk` in id order, as (first id, last id, users): one query, no user read."""
+    ids = db.users.c.id
+    numbered = select(ids, ((func.row_number().over(order_by=ids) - 1) // chunk).label("part")).subquery()
+    query = select(func.min(numbered.c.id), func.max(numbered.c.id), func.count()).group_by(numbered.c.part)
+    return [(first, last, int(users)) for first, last, users in connection.execute(query.order_by(numbered.c.part))]
 
 
 def reopen_batch(connection: Connection, batch_id: str) -> None:

@@ -11,6 +11,7 @@ compare-and-set, claims of work that two commands never share, migrations one at
 | migrations | BEGIN IMMEDIATE | a transaction-scoped advisory lock |
 | bulk inserts of the hot tables | executemany | COPY |
 | compare-and-set of many cards' states | `UPDATE ... FROM (VALUES ...) RETURNING id` | the same, its columns named and typed |
+| a waiter told that work is done (a batch's chunks) | it looks again after a pause | LISTEN/NOTIFY, the pause its longest wait |
 
 SQLite's writers take turns (every write transaction begins with BEGIN IMMEDIATE), so what it
 reads in a write transaction stays true until it commits; PostgreSQL's writers run side by side,
@@ -19,13 +20,14 @@ so they lock the rows they mean to change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import closing
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy import Connection, Engine, Select, Table, text
 from sqlalchemy.exc import IntegrityError
 
 #: The key of the advisory lock the migrations take on PostgreSQL ("cardflow" in ASCII, as a number).
@@ -87,6 +89,14 @@ class Dialect:
 
     def copy_tuples(self, connection: Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         raise NotImplementedError("SQLite has no COPY; see `copies`")
+
+    def notify(self, connection: Connection, channel: str, payload: str) -> None:
+        """Tell whoever listens on `channel` once this transaction commits (on SQLite nobody listens)."""
+
+    @contextmanager
+    def listening(self, engine: Engine, channel: str) -> Iterator[Callable[[float], None]]:
+        """A wait of at most so many seconds, ended early by a notice on `channel` (SQLite: a pause)."""
+        yield time.sleep
 
 
 class PostgreSQL(Dialect):
@@ -152,6 +162,25 @@ class PostgreSQL(Dialect):
         except psycopg.IntegrityError as error:  # as SQLAlchemy's own statements raise it, for the callers that retry
             raise IntegrityError(statement, None, error) from error
 
+    def notify(self, connection: Connection, channel: str, payload: str) -> None:
+        connection.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
+
+    @contextmanager
+    def listening(self, engine: Engine, channel: str) -> Iterator[Callable[[float], None]]:
+        raw = engine.raw_connection()
+        driver: Any = raw.driver_connection
+        driver.autocommit = True
+        try:
+            driver.execute(f'LISTEN "{channel}"')  # a channel of cardflow's own, never a user's text
+
+            def wait(seconds: float) -> None:
+                for _ in driver.notifies(timeout=seconds, stop_after=1):
+                    pass
+
+            yield wait
+        finally:
+            raw.invalidate()  # a session that listened is not given back to the pool
+
 
 _TAKE_CARD_IDS = text(
     "SELECT setval(pg_get_serial_sequence('cards', 'id'), nextval(pg_get_serial_sequence('cards', 'id')) + :more)"
@@ -160,8 +189,8 @@ _TAKE_CARD_IDS = text(
 _DIALECTS: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgreSQL()}
 
 
-def of(connection: Connection) -> Dialect:
-    """The dialect of the store `connection` is open on."""
+def of(connection: Connection | Engine) -> Dialect:
+    """The dialect of the store `connection` (or an engine) is open on."""
     try:
         return _DIALECTS[connection.dialect.name]
     except KeyError:

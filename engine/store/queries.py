@@ -96,7 +96,8 @@ def _json(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-def _select_users() -> Any:
+def select_users() -> Any:
+    """A query of the users' columns in `user_record`'s order."""
     return select(*_USER_COLUMNS)
 
 
@@ -105,7 +106,7 @@ def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
     found: dict[str, Row] = {}
     wanted = list(dict.fromkeys(ids))
     for start in range(0, len(wanted), CHUNK):
-        query = _select_users().where(db.users.c.id.in_(wanted[start : start + CHUNK]))
+        query = select_users().where(db.users.c.id.in_(wanted[start : start + CHUNK]))
         found.update((row[0], user_record(row)) for row in connection.execute(query))
     return found
 
@@ -114,23 +115,37 @@ def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> 
     """The next `chunk` users in id order after the id `after` (keyset pagination: memory stays flat).
 
     The hottest read of a batch, so its rows come straight from the driver as tuples."""
-    sql, order, defaults = _user_page_statement(connection.dialect, after is None)
-    parameters = {**defaults, "after": after, "chunk": chunk}
+    return raw_users(connection, _user_page_statement(connection.dialect, after is None), {"after": after, "chunk": chunk})
+
+
+#: A statement compiled for one dialect: its SQL, the order of its positional parameters (None
+#: when named), and the values of the parameters the dialect adds itself.
+Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
+
+
+def raw_users(connection: Connection, statement: Compiled, values: Row) -> list[Row]:
+    """The users a `compiled` query of `select_users()` reads, rows straight from the driver as tuples."""
+    sql, order, defaults = statement
+    parameters = {**defaults, **values}
     with closing(connection.connection.cursor()) as cursor:
         cursor.execute(sql, [parameters[name] for name in order] if order is not None else parameters)
         return [user_record(row) for row in cursor.fetchall()]
 
 
+def compiled(query: Any, dialect: Any) -> Compiled:
+    """`query` compiled once for `dialect`, to be run on the driver's cursor (`raw_users`)."""
+    found = query.compile(dialect=dialect)
+    order = tuple(found.positiontup) if found.positional and found.positiontup is not None else None
+    return found.string, order, dict(found.construct_params())
+
+
 @lru_cache(maxsize=8)
-def _user_page_statement(dialect: Any, first: bool) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    """The SQL of a page of users, the order of its positional parameters (None when named), and the
-    values of the parameters the dialect adds itself."""
-    query = _select_users().order_by(db.users.c.id).limit(bindparam("chunk", CHUNK))
+def _user_page_statement(dialect: Any, first: bool) -> Compiled:
+    """A page of users, compiled."""
+    query = select_users().order_by(db.users.c.id).limit(bindparam("chunk", CHUNK))
     if not first:
         query = query.where(db.users.c.id > bindparam("after", ""))
-    compiled = query.compile(dialect=dialect)
-    order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup is not None else None
-    return compiled.string, order, dict(compiled.construct_params())
+    return compiled(query, dialect)
 
 
 def iter_users(connection: Connection, chunk: int = CHUNK) -> Iterator[list[Row]]:
@@ -167,7 +182,7 @@ def attribute_names(connection: Connection, sample: int = CHUNK) -> set[str]:
 
 def users_with_role(connection: Connection, role: str) -> list[Row]:
     """Active users holding `role`, in id order (roles are a JSON list; the LIKE narrows, the check decides)."""
-    query = _select_users().where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
+    query = select_users().where(db.users.c.state == "active", db.users.c.roles.like(f'%"{role}"%')).order_by(db.users.c.id)
     return [user for user in map(user_record, connection.execute(query)) if role in user["roles"]]
 
 

@@ -1,0 +1,82 @@
+"""Splitting a batch for workers without reading its users, and the wait for it woken by each chunk
+done: the key ranges of every user come from one query of the ids (the same chunks as the pages a
+batch reads), a chunk's users are read straight from the driver, and on PostgreSQL the command
+waiting for its batch is told (LISTEN/NOTIFY) when the last chunk is done, not at its next look."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Run, StoreUnderTest
+from sqlalchemy import Engine
+
+from engine.batch.chunks import request_from_json, run_chunk, start_chunked, wait_for_batch
+from engine.batch.request import RunRequest, Selection
+from engine.definitions.workspace import load_workspace
+from engine.outbound.bureau import DropFolder
+from engine.store import chunks, db, queries
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = "CardsAddonExtProdBoProcOrderMultiple"
+PEOPLE = "id,name,email,state,roles,department\nop1,Olle,op1@example.com,active,operator,Ops\n" + "".join(
+    f"u{i:02d},User {i},u{i}@example.com,{'inactive' if i % 5 == 0 else 'active'},,{'Sales' if i % 2 else 'Support'}\n"
+    for i in range(11)
+)
+
+
+@pytest.fixture
+def engine(run: Run, stored: StoreUnderTest) -> Iterator[Engine]:
+    """The store under test with an operator and eleven card holders (u00, u05, u10 inactive)."""
+    (stored.folder / "users.csv").write_text(PEOPLE)
+    assert run("users", "import", "users.csv").exit_code == 0
+    opened = db.connect(stored.location)
+    yield opened
+    opened.dispose()
+
+
+def test_the_ranges_of_every_user_are_the_pages_a_batch_reads(engine: Engine) -> None:
+    """Chunks of four over twelve users, inactive ones included: the same first and last ids and
+    counts as the pages of users, and each range reads back exactly its page."""
+    pages = list(queries.user_chunks(engine, 4))
+    with db.reading(engine) as connection:
+        ranges = chunks.user_ranges(connection, 4)
+        between = [chunks.users_between(connection, first, last) for first, last, _ in ranges]
+    assert ranges == [(page[0]["id"], page[-1]["id"], len(page)) for page in pages]
+    assert [len(page) for page in pages] == [4, 4, 4]
+    assert between == pages
+
+
+def test_a_batch_over_a_selection_is_split_over_the_users_it_selects(engine: Engine) -> None:
+    """`--where` still reads the users to split: each page of two users keeps its Sales holder."""
+    selection = Selection(all=False, where="user.department == 'Sales'")
+    started = start_chunked(load_workspace(ROOT), engine, RunRequest(ORDER, "op1", selection, {}), chunk=2)
+    with db.reading(engine) as connection:
+        split = [(c["first_user"], c["last_user"], c["users"]) for c in chunks.chunks_of(connection, started.batch)]
+    assert split == [(user, user, 1) for user in ("u01", "u03", "u05", "u07", "u09")]
+
+
+def test_the_wait_for_a_batch_ends_when_its_last_chunk_is_done_not_at_its_next_look(
+    engine: Engine, stored: StoreUnderTest, tmp_path: Path
+) -> None:
+    """With a look every ten minutes, the wait returns as soon as the chunks are worked elsewhere: on
+    PostgreSQL a notice wakes it at each chunk done. (SQLite has no workers: there it would look again
+    after the pause, which this test does not wait for.)"""
+    if not stored.url.startswith("postgresql"):
+        pytest.skip("workers, and so the notices of their chunks, are PostgreSQL's")
+    workspace = load_workspace(ROOT)
+    started = start_chunked(workspace, engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=5)
+    seen: list[int] = []
+    waited: list[dict[str, object]] = []
+    waiter = threading.Thread(target=lambda: waited.append(wait_for_batch(engine, started.batch, seen.append, poll=600)))
+    waiter.start()
+    request = request_from_json(started.request)
+    for number in started.pending:
+        assert run_chunk(workspace, engine, DropFolder(tmp_path / "orders"), request, number) == "done"
+    waiter.join(timeout=60)
+    assert not waiter.is_alive(), "the wait did not hear the chunks done"
+    assert [record["status"] for record in waited] == ["complete"]
+    assert sum(seen) == 12
+    assert stored.scalar("SELECT count(*) FROM cards") == 9  # the active holders and the operator
