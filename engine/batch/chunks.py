@@ -206,9 +206,9 @@ def wait_for_batch(
     gave_up: Callable[[], int] | None = None,
 ) -> Row:
     """Wait until the workers have done every chunk of the batch, woken as each chunk is done; tell
-    `progress` the users done as they are done (those done already first); return the batch's record. `gave_up` says how many of
-    its chunk jobs failed for good once none is left to run: then the wait ends, the record's
-    `failed_jobs` saying how many."""
+    `progress` the users done as they are done (those done already first); return the batch's
+    record. `gave_up` says how many of its chunk jobs failed for good once none is left to run: then
+    the wait ends, the record's `failed_jobs` saying how many."""
     seen = 0
     with chunks.done_notices(engine) as wait:  # listening before the first look: no notice is missed
         while True:
