@@ -184,25 +184,34 @@ def _email(case: Case, number: int, user: tuple[Any, ...], templates: Any) -> tu
 class _SQLite:
     """The floor's store on SQLite: sqlite3, an explicit transaction a chunk, executemany."""
 
+    #: The driver's mark of a parameter (the floors' SQL is written with `?`).
+    MARK = "?"
+
     def __init__(self, location: str) -> None:
         import sqlite3
 
         self.con: Any = sqlite3.connect(location, isolation_level=None)
 
-    def one(self, query: str) -> Any:
-        return self.con.execute(query).fetchone()[0]
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
+        return self.con.execute(sql.replace("?", self.MARK), parameters)
+
+    def one(self, sql: str) -> Any:
+        return self.query(sql).fetchone()[0]
 
     def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
         after = ""
-        while users := self.con.execute(
-            "select id, name, email, state, attributes from users where id > ? order by id limit ?", (after, CHUNK)
-        ).fetchall():
+        sql = "select id, name, email, state, attributes from users where id > ? order by id limit ?"
+        while users := self.query(sql, (after, CHUNK)).fetchall():
+            self.read()
             yield users
             after = users[-1][0]
 
+    def read(self) -> None:
+        """A page of users was read (SQLite reads outside a transaction)."""
+
     def held(self, case: Case, first: str, last: str) -> set[str]:
-        query = "select user_id from cards where user_id between ? and ? and open = 1 and open_key = ? || ':' || user_id"
-        return {uid for (uid,) in self.con.execute(query, (first, last, case.group))}
+        sql = "select user_id from cards where user_id between ? and ? and open = ? and open_key = ? || ':' || user_id"
+        return {uid for (uid,) in self.query(sql, (first, last, True, case.group))}
 
     def begin(self) -> None:
         self.con.execute("BEGIN IMMEDIATE")
@@ -227,23 +236,16 @@ class _SQLite:
 class _Postgres(_SQLite):
     """The floor's store on PostgreSQL: psycopg, a transaction a chunk, COPY for the rows."""
 
+    MARK = "%s"
+
     def __init__(self, location: str) -> None:
         import psycopg
 
         self.con = psycopg.connect(location.replace("+psycopg", "", 1))
 
-    def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
-        after = ""
-        while users := self.con.execute(
-            "select id, name, email, state, attributes from users where id > %s order by id limit %s", (after, CHUNK)
-        ).fetchall():
-            self.con.commit()
-            yield users
-            after = users[-1][0]
-
-    def held(self, case: Case, first: str, last: str) -> set[str]:
-        query = "select user_id from cards where user_id between %s and %s and open and open_key = %s || ':' || user_id"
-        return {uid for (uid,) in self.con.execute(query, (first, last, case.group))}
+    def read(self) -> None:
+        """The page's read transaction ends: no transaction stays open between chunks."""
+        self.con.commit()
 
     def begin(self) -> None:
         """psycopg opens the transaction at the first statement."""
@@ -255,7 +257,7 @@ class _Postgres(_SQLite):
 
     def update(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         with self.con.cursor() as cursor:
-            cursor.executemany(statement.replace("?", "%s"), rows)
+            cursor.executemany(statement.replace("?", self.MARK), rows)
 
     def upsert_decision(self) -> None:
         self.con.execute("insert into decisions (id, trace) values (%s, %s) on conflict do nothing", (DECISION, _TRACE))
