@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from batch import make_store, record  # noqa: E402
+from batch import make_store, record_section  # noqa: E402
 
 
 def main() -> int:
@@ -53,7 +53,7 @@ def main() -> int:
     )
     print(line)
     if args.record:
-        record(args.users, [line])
+        record_section(f"{args.users:,} users, SQLite", [line])
     return 0 if before == after else 1
 
 
