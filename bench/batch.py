@@ -274,6 +274,9 @@ def main() -> int:
     if args.child:
         one_measure(args.child, args.users, args.measure, args.db)
         return 0
+    unknown = [case for case in args.cases.split(",") if case not in CASES]
+    if unknown:
+        parser.error(f"--cases: no case {', '.join(unknown)} (the cases: {', '.join(CASES)})")
     lines = [bytecode(compiled=not args.no_bytecode)]
     before, rounds = os.getloadavg()[0], max(args.repeat, 3)
     for case in args.cases.split(","):

@@ -109,7 +109,7 @@ def _work(store: Any, case: Case, templates: Any) -> None:
         made = []
         for user in users:
             uid, _, _, state, attributes = user
-            json.loads(attributes)
+            json.loads(attributes)  # decoded, as every user's attributes are for the prerequisites
             if state == "active" and uid not in held:
                 card_id += 1
                 made.append((card_id, user))
@@ -119,17 +119,18 @@ def _work(store: Any, case: Case, templates: Any) -> None:
         if case.calls:
             store.insert("calls", CALL_COLUMNS, [_call(case, number, user) for number, user in made])
             store.commit()
-            answers = [(f"sim-{_key(user[0])}", user) for _, user in made]  # the simulated bureau accepts
+            keys = [_key(user[0]) for _, user in made]
+            answers = [f"sim-{key}" for key in keys]  # the simulated bureau accepts
             store.begin()
             moved = [(dest, True, NOW, number, "registered") for number, _ in made]
             store.update("update cards set state = ?, open = ?, updated_at = ? where id = ? and state = ?", moved)
             orders = [
-                (number, _key(user[0]), "simulated", 1, reference, None, NOW)
-                for (number, user), (reference, _) in zip(made, answers, strict=True)
+                (number, key, "simulated", 1, reference, None, NOW)
+                for (number, _), key, reference in zip(made, keys, answers, strict=True)
             ]
             store.insert("orders", ORDER_COLUMNS, orders)
             store.insert("outbox", OUTBOX_COLUMNS, [_email(case, number, user, templates) for number, user in made])
-            store.update(_ANSWERED, [(reference, NOW, _key(user[0])) for reference, user in answers])
+            store.update(_ANSWERED, [(reference, NOW, key) for key, reference in zip(keys, answers, strict=True)])
         store.upsert_decision()
         store.insert("transitions", AUDIT_COLUMNS, [_audit(case, number, dest) for number, _ in made])
         store.commit()

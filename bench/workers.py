@@ -129,8 +129,8 @@ def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, flo
     try:
         env = prepare(folder, url, users)
         for _ in range(workers):
-            log = (folder / f"worker{len(started)}.log").open("wb")  # a pipe nobody reads would fill and stop it
-            started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=log))
+            with (folder / f"worker{len(started)}.log").open("wb") as log:  # a pipe nobody reads would fill and stop it
+                started.append(subprocess.Popen([CARDFLOW, "worker"], cwd=folder, env=env, stderr=log))
         while registered(url) < workers:
             for process in started:
                 if process.poll() is not None:
@@ -143,11 +143,12 @@ def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, flo
         others = [process.pid for process in started] + server_pids()
         before = cpu_seconds(others)
         begin = time.perf_counter()
-        run = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (folder / "run.log").open("wb") as log:
+            run = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(run.pid, 0)
         seconds = time.perf_counter() - begin
         if status != 0:
-            raise SystemExit(f"cardflow run failed: {run.stderr.read().decode() if run.stderr else ''}")
+            raise SystemExit(f"cardflow run failed: {(folder / 'run.log').read_text(errors='replace').strip()[-500:]}")
         used = usage.ru_utime + usage.ru_stime + cpu_seconds(others) - before
         return count_cards(url), seconds, used
     finally:
