@@ -157,9 +157,9 @@ def check_store(ctx: click.Context, upgrade: bool, db: str | None, as_json: bool
 
     Only reads the store (unless --upgrade). Exits 0 when it is whole, 1 with one line per problem.
     """
+    from engine.store.checks import store_location
     from engine.store.health import check_store as problems_of
     from engine.store.health import upgrade_store
-    from engine.store.queries import store_location
 
     location = ctx.meta[STORE_KEY] = store_location(db)
     if upgrade:

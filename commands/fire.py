@@ -121,7 +121,7 @@ def given_workspace(args: list[str]) -> str | None:
     if given:
         return given
     from engine.releases.live import live_release
-    from engine.store.queries import store_location
+    from engine.store.checks import store_location
 
     live = live_release(store_location(_given(args, "--db")))
     return str(live[1]) if live else None

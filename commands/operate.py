@@ -27,7 +27,7 @@ from commands.shared import (
     echo_listing,
     json_option,
     json_text,
-    open_reading,
+    open_listing,
     open_workspace,
     page_options,
     progress_bar,
@@ -352,8 +352,8 @@ def cards(
     if state is not None or process is not None:
         open_workspace(workspace, valid=False, store=db).require_names(state=state, process=process)
     columns = ["id", "user", "process", "state", "production_type", "batch", "updated_at"]
-    with open_reading(db) as connection:
-        found = listings.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
+    with open_listing(db) as reads:
+        found = listings.cards(reads, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
         if found.bureau:  # orders the bureau did not answer: how many, and the last error
             columns.append("bureau")
         echo_listing(found.rows, as_json, columns, lambda r: [_card_cell(r, column) for column in columns])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # imported where used: a command that needs no store or works
     from engine.definitions.model import Workspace
     from engine.definitions.options import EffectiveOptions
     from engine.outbound.bureau import Connector
+    from engine.store.prepared import Reads
 
 F = Callable[..., Any]
 
@@ -123,7 +125,7 @@ def _live_root(path: str | None, store: str | None, batch: str | None) -> Path |
     """The folder of the release to run, unless a workspace was given (then a note if it is not that release)."""
     from engine.definitions.files import locate
     from engine.releases.live import differs_from, live_release
-    from engine.store.queries import store_location
+    from engine.store.checks import store_location
 
     live = live_release(store_location(store), batch)
     if live is None:
@@ -234,13 +236,9 @@ def store_at(location: str | None, *, mode: str = "write") -> Engine:
 
     Commands that only read pass `mode="read"`: the store must exist, is opened read-only and is not migrated.
     """
-    from engine.store.lock import hold_as
-    from engine.store.queries import open_store, store_location
+    from engine.store.queries import open_store
 
-    context = click.get_current_context(silent=True)
-    if context is not None:  # for the one-line error, should the database fail later
-        context.find_root().meta[STORE_KEY] = store_location(location)
-        hold_as(command=context.command_path.partition(" ")[2] or context.command_path)  # for those who wait
+    context = _opening_store(location)
     engine = open_store(location, mode=mode)
     started_up()
     if context is not None:
@@ -248,11 +246,43 @@ def store_at(location: str | None, *, mode: str = "write") -> Engine:
     return engine
 
 
+def _opening_store(location: str | None) -> click.Context | None:
+    """Note the store a command opens, for the one-line error should the database fail later, and
+    the command, for those who wait for the store's lock."""
+    from engine.store.checks import store_location
+    from engine.store.lock import hold_as
+
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.find_root().meta[STORE_KEY] = store_location(location)
+        hold_as(command=context.command_path.partition(" ")[2] or context.command_path)
+    return context
+
+
 def open_reading(location: str | None) -> Connection:
     """A read-only connection to an existing store (a read command never creates nor migrates one)."""
     from engine.store.db import reading
 
     return reading(store_at(location, mode="read"))
+
+
+@contextmanager
+def open_listing(location: str | None) -> Iterator[Reads]:
+    """Reads of an existing store for a listing: on an SQLite file, Python's sqlite3 with the
+    statements kept on disk (SQLAlchemy is not imported); elsewhere a read-only connection."""
+    from engine.store.checks import hidden_password, sqlite_path, store_location
+    from engine.store.prepared import Through, kept_reads
+
+    where = store_location(location)
+    path = sqlite_path(where)
+    if path is None:
+        with open_reading(location) as connection:
+            yield Through(connection)
+        return
+    _opening_store(location)
+    with kept_reads(path, where if "://" not in where else hidden_password(where)) as reads:
+        started_up()
+        yield reads
 
 
 def bureau_connector(name: str | None, orders: str | None, workspace: Workspace) -> Connector:

@@ -13,7 +13,7 @@ import pytest
 from conftest import Run
 from sqlalchemy import Engine, event
 
-from engine.store import listing
+from engine.store import listing, prepared
 from engine.store.db import connect, reading
 
 USERS = "id,name,email,state,roles\nop1,Olle,op1@example.com,active,operator\n" + "".join(
@@ -58,16 +58,25 @@ def store(run: Run) -> Run:
 
 
 def _statements(run: Run, args: tuple[str, ...]) -> list[tuple[str, Any]]:
-    """The SELECTs a command sends to the store, with their parameters."""
+    """The SELECTs a command sends to the store, with their parameters: through SQLAlchemy, or as
+    kept statements on sqlite3 (`engine.store.prepared`, the way `cards` reads an SQLite store)."""
     seen: list[tuple[str, Any]] = []
 
     def record(connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             seen.append((statement, parameters))
 
+    def record_kept(reads: prepared.Kept, shape: str, build: prepared.Build, **params: Any) -> list[tuple[Any, ...]]:
+        statement = reads.statements.get(shape, build)
+        seen.append((statement.sql, tuple({**statement.values, **params}[name] for name in statement.params)))
+        return kept_rows(reads, shape, build, **params)
+
+    kept_rows = prepared.Kept.rows
     event.listen(Engine, "before_cursor_execute", record)
     try:
-        result = run(*args)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(prepared.Kept, "rows", record_kept)
+            result = run(*args)
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from conftest import Run
 
+from engine import kept
 from engine.definitions import cache
 from engine.definitions import workspace as workspace_module
 from engine.definitions.cache import load_workspace_cached
@@ -164,10 +165,10 @@ def test_a_cache_turned_off_or_unwritable_only_costs_time(
 def test_the_default_folder_is_the_users_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CARDFLOW_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache.cache_folder() == tmp_path / "cardflow"
+    assert kept.cache_folder() == tmp_path / "cardflow"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache.cache_folder() == tmp_path / "home" / ".cache" / "cardflow"
+    assert kept.cache_folder() == tmp_path / "home" / ".cache" / "cardflow"
 
 
 AUDIT = """

@@ -10,9 +10,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.definitions.cache import cache_folder
 from engine.definitions.files import RELEASE_FILE, input_files
 from engine.errors import UsageError
+from engine.kept import cache_folder
 
 ID_LENGTH = 12  # hex digits of the SHA-256 a release is named by
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, cast
 
 from engine.records import Batch, Card, Progress, json_row
 from engine.store import listing
-from engine.store.chunks import progress
-from engine.store.history import unanswered_attempts
-from engine.store.queries import Row
+from engine.store.listing import Row
+from engine.store.prepared import Reads, reads
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Cards:
 
 
 def cards(
-    connection: Connection,
+    source: Connection | Reads,
     *,
     user: str | None = None,
     state: str | None = None,
@@ -37,9 +37,11 @@ def cards(
     offset: int = 0,
 ) -> Cards:
     """Cards matching every given filter, oldest first; `bureau` on a card whose orders the bureau
-    left unanswered tells how many and the last one's time and error."""
-    attempts = unanswered_attempts(connection)
-    found = listing.cards(connection, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
+    left unanswered tells how many and the last one's time and error. On an SQLite store opened by
+    `engine.store.prepared.kept_reads`, nothing here imports SQLAlchemy."""
+    read = reads(source)
+    attempts = listing.unanswered(read)
+    found = listing.cards(read, user=user, state=state, process=process, batch=batch, limit=limit, offset=offset)
     rows = (cast(Card, json_row("card", _decoded(card), bureau=attempts.get(card["id"]))) for card in found)
     return Cards(bool(attempts), rows)
 
@@ -53,6 +55,8 @@ def _decoded(card: Row) -> Row:
 def batches(connection: Connection, *, limit: int | None = None, offset: int = 0) -> Iterator[Batch]:
     """Batches in the order they were started; `progress`, for a batch worked by workers, is
     {done, users}: the users of its chunks done out of all its users (None for a batch run by `run`)."""
+    from engine.store.chunks import progress
+
     done = progress(connection)
     for batch in listing.batches(connection, limit=limit, offset=offset):
         chunks = done.get(batch["id"])

@@ -33,6 +33,11 @@ def hidden_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+def store_location(location: str | None = None) -> str:
+    """Where the store is: --db, else $CARDFLOW_DB, else cardflow.db in the current folder."""
+    return location or os.environ.get("CARDFLOW_DB") or "cardflow.db"
+
+
 def sqlite_path(url_or_path: str) -> Path | None:
     if "://" not in url_or_path:
         return Path(url_or_path)
@@ -100,14 +105,19 @@ def _stray_log(path: Path, shown: str, where: str) -> UsageError:
 
 
 def read_only_url(path: Path) -> str:
-    """The URL that opens the SQLite file at `path` only to read it. A store in WAL mode is read through
+    """The SQLAlchemy URL that opens the SQLite file at `path` only to read it (see `read_only_uri`)."""
+    return f"sqlite:///{read_only_uri(path)}&uri=true"
+
+
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens the file at `path` only to read it. A store in WAL mode is read through
     its shared-memory file (`-shm`): one that exists is used (read-only if need be), so every commit is
     seen; where there is none and this user may not make one (the file or its folder is read-only), the
     file is read `immutable`, as it is on disk."""
     shared = path.with_name(f"{path.name}-shm")
     may_make = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
     immutable = "" if shared.exists() or may_make else "&immutable=1"
-    return f"sqlite:///file:{quote_path(path)}?mode=ro{immutable}&uri=true"
+    return f"file:{quote_path(path)}?mode=ro{immutable}"
 
 
 def _create(path: Path, shown: str) -> None:

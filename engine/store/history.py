@@ -37,16 +37,6 @@ def card_emails(connection: Connection, card_id: int) -> list[Row]:
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def unanswered_attempts(connection: Connection) -> dict[int, Row]:
-    """Per card with order attempts the bureau did not answer: how many, and the last one's time and error."""
-    found: dict[int, Row] = {}
-    table = db.bureau_attempts
-    for card, at, error in connection.execute(select(table.c.card_id, table.c.at, table.c.error).order_by(table.c.id)):
-        seen = found.setdefault(card, {"unanswered": 0})
-        seen.update(unanswered=seen["unanswered"] + 1, last_at=at, last_error=error)
-    return found
-
-
 def card_attempts(connection: Connection, card_id: int) -> list[Row]:
     """The order attempts of a card that the bureau did not answer, oldest first."""
     query = select(db.bureau_attempts).where(db.bureau_attempts.c.card_id == card_id).order_by(db.bureau_attempts.c.id)

@@ -3,20 +3,25 @@
 Each listing is a keyset walk (`id > last id seen`, in id order, a page at a time) on one read
 connection, so memory stays flat however many rows the store holds, and every page is an index
 search (tests/test_listing.py asks SQLite's query planner). `limit` and `offset` choose a window.
+Cards, emails and users are read by `Reads` (`engine.store.prepared`): this module imports
+SQLAlchemy only to build a statement, so `cards` on an SQLite store runs without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
-
-from sqlalchemy import Connection, Select, select, tuple_
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
 from engine.records import json_columns, json_fields, json_names
-from engine.store import db
-from engine.store.queries import Row, attribute_names, user_record, users_have_attribute
+from engine.store.prepared import Reads, reads
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+Row = dict[str, Any]
 
 #: Rows per page: small enough to keep memory flat, big enough that a page costs little more than its rows.
 PAGE = 1000
@@ -45,7 +50,7 @@ _USER_COLUMNS = json_columns("user")  # and the attributes column, spread by `us
 
 
 def cards(
-    connection: Connection,
+    source: Connection | Reads,
     *,
     user: str | None = None,
     state: str | None = None,
@@ -56,35 +61,80 @@ def cards(
     page: int = PAGE,
 ) -> Iterator[Row]:
     """Cards matching every given filter, oldest first: `CARD_COLUMNS` named as the card's JSON fields."""
-    filters = [
-        column == value
-        for column, value in (
-            (db.cards.c.user_id, user),
-            (db.cards.c.state, state),
-            (db.cards.c.process, process),
-            (db.cards.c.batch_id, batch),
-        )
+    given = {
+        name: value
+        for name, value in (("user", user), ("state", state), ("process", process), ("batch", batch))
         if value is not None
-    ]
-    query = select(*(db.cards.c[name] for name in CARD_COLUMNS)).where(*filters)
-    return _by_id(connection, query, db.cards.c.id, _CARD_FIELDS, limit, offset, page)
+    }
+
+    def build(first: bool) -> Any:
+        from sqlalchemy import bindparam, select
+
+        from engine.store import db
+
+        columns = {
+            "user": db.cards.c.user_id,
+            "state": db.cards.c.state,
+            "process": db.cards.c.process,
+            "batch": db.cards.c.batch_id,
+        }
+        query = select(*(db.cards.c[name] for name in CARD_COLUMNS)).where(*(columns[name] == bindparam(name) for name in given))
+        return _window(query, db.cards.c.id, first)
+
+    return _by_id(reads(source), f"cards by {','.join(given)}", build, _CARD_FIELDS, given, limit, offset, page)
 
 
 def outbox(
-    connection: Connection, *, status: str | None = None, limit: int | None = None, offset: int = 0, page: int = PAGE
+    source: Connection | Reads, *, status: str | None = None, limit: int | None = None, offset: int = 0, page: int = PAGE
 ) -> Iterator[Row]:
     """Emails in the order they were queued, as rows of `OUTBOX_COLUMNS` (no bodies, no context)."""
-    query = select(*(db.outbox.c[name] for name in OUTBOX_COLUMNS))
-    if status is not None:
-        query = query.where(db.outbox.c.status == status)
-    return _by_id(connection, query, db.outbox.c.id, OUTBOX_COLUMNS, limit, offset, page)
+    given = {"status": status} if status is not None else {}
+
+    def build(first: bool) -> Any:
+        from sqlalchemy import bindparam, select
+
+        from engine.store import db
+
+        query = select(*(db.outbox.c[name] for name in OUTBOX_COLUMNS))
+        if given:
+            query = query.where(db.outbox.c.status == bindparam("status"))
+        return _window(query, db.outbox.c.id, first)
+
+    return _by_id(reads(source), f"outbox by {','.join(given)}", build, OUTBOX_COLUMNS, given, limit, offset, page)
 
 
-def users(connection: Connection, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
+def users(source: Connection | Reads, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
     """Users in id order, as expressions and templates see them (attributes, id, name, email, state, roles)."""
-    query = select(*(db.users.c[name] for name in _USER_COLUMNS))
-    for row in _by_id(connection, query, db.users.c.id, _USER_COLUMNS, limit, offset, page, first=""):
+    from engine.store.queries import user_record
+
+    def build(first: bool) -> Any:
+        from sqlalchemy import select
+
+        from engine.store import db
+
+        return _window(select(*(db.users.c[name] for name in _USER_COLUMNS)), db.users.c.id, first)
+
+    found = _by_id(reads(source), "users", build, _USER_COLUMNS, {}, limit, offset, page, first="")
+    for row in found:
         yield user_record([row[name] for name in _USER_COLUMNS])
+
+
+def unanswered(source: Connection | Reads) -> dict[int, Row]:
+    """Per card with order attempts the bureau did not answer: how many, and the last one's time and error."""
+
+    def build() -> Any:
+        from sqlalchemy import select
+
+        from engine.store import db
+
+        table = db.bureau_attempts
+        return select(table.c.card_id, table.c.at, table.c.error).order_by(table.c.id)
+
+    found: dict[int, Row] = {}
+    for card, at, error in reads(source).rows("unanswered attempts", build):
+        seen = found.setdefault(card, {"unanswered": 0})
+        seen.update(unanswered=seen["unanswered"] + 1, last_at=at, last_error=error)
+    return found
 
 
 #: The fields every user has, the first columns of `users list`.
@@ -94,6 +144,8 @@ USER_FIELDS = json_fields("user")
 def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]:
     """The columns `users list` shows: those asked for (a field, or an attribute some user has; else
     a usage error), or by default the fields and then, by name, the attributes of the first page of users."""
+    from engine.store.queries import attribute_names, users_have_attribute
+
     if not asked:
         return [*USER_FIELDS, *sorted(attribute_names(connection, PAGE) - set(USER_FIELDS))]
     for name in asked:
@@ -105,6 +157,10 @@ def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]
 
 def batches(connection: Connection, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
     """Batches in the order they were started: `BATCH_COLUMNS` named as the batch's JSON fields."""
+    from sqlalchemy import select, tuple_
+
+    from engine.store import db
+
     query = select(*(db.batches.c[name] for name in BATCH_COLUMNS))
     key = tuple_(db.batches.c.created_at, db.batches.c.id)
     last: tuple[Any, ...] = ("", "")
@@ -121,21 +177,38 @@ def batches(connection: Connection, *, limit: int | None = None, offset: int = 0
         last = (found[-1][BATCH_COLUMNS.index("created_at")], found[-1][0])
 
 
+def _window(query: Any, key: Any, first: bool) -> Any:
+    """`query`'s page after the last `key` seen (from it, on the first page), in `key` order."""
+    from sqlalchemy import bindparam
+
+    after = key >= bindparam("last") if first else key > bindparam("last")
+    return query.where(after).order_by(key).limit(bindparam("rows")).offset(bindparam("offset"))
+
+
 def _by_id(
-    connection: Connection,
-    query: Select[Any],
-    key: Any,
+    source: Reads,
+    shape: str,
+    build: Callable[[bool], Any],
     columns: Sequence[str],
+    given: Row,
     limit: int | None,
     offset: int,
     page: int,
     first: Any = 0,
 ) -> Iterator[Row]:
-    """The rows of `query` in `key` order, a page at a time after the last key seen (`key` is the first column)."""
+    """The rows `build` selects in key order (the key is the first column), a page at a time after
+    the last key seen; `given`: the values of its filters."""
     last = first
     for number, rows in enumerate(_pages(limit, page)):
-        window = query.where(key >= last if number == 0 else key > last).order_by(key)
-        found = connection.execute(window.offset(offset if number == 0 and offset else None).limit(rows)).all()
+        start = number == 0
+        found = source.rows(
+            f"{shape} {'first' if start else 'next'}",
+            partial(build, start),
+            **given,
+            last=last,
+            rows=rows,
+            offset=offset if start else 0,
+        )
         yield from (dict(zip(columns, row, strict=True)) for row in found)
         if len(found) < rows:
             return

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from functools import lru_cache
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, false, func, select, updat
 
 from engine.records import json_columns
 from engine.store import db, dialect, folding
+from engine.store.checks import store_location
 
 CHUNK = 500
 Row = dict[str, Any]
@@ -27,11 +27,6 @@ Row = dict[str, Any]
 def open_store(location: str | None = None, *, mode: str = "write") -> Engine:
     """The store at --db, else $CARDFLOW_DB, else cardflow.db in the current folder (see `db.connect` for `mode`)."""
     return db.connect(store_location(location), mode=mode)
-
-
-def store_location(location: str | None = None) -> str:
-    """Where the store is: --db, else $CARDFLOW_DB, else cardflow.db in the current folder."""
-    return location or os.environ.get("CARDFLOW_DB") or "cardflow.db"
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
