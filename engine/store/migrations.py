@@ -23,6 +23,7 @@ from sqlalchemy import (
 from engine.clock import later, now
 from engine.store import folding
 from engine.store.tables import (
+    ONE_RELEASE,
     api_tokens,
     batch_chunks,
     batches,
@@ -272,6 +273,8 @@ def _releases(connection: Connection) -> None:
     """The workspace as releases in the store: their files (each file's bytes once) and their log."""
     for table in (releases, release_files, release_blobs, release_log):
         table.create(connection)
+    for status, name in ONE_RELEASE.items():  # the same statement on both stores
+        connection.execute(text(f"CREATE UNIQUE INDEX {name} ON releases (status) WHERE status = '{status}'"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [

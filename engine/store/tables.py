@@ -289,10 +289,10 @@ release_log = Table(  # what happened to each release, when and by whom: which r
     Column("actor", String),
     Column("at", String, nullable=False),
 )
-_ONE = {"live": "one_live_release", "pending": "one_pending_release"}
-for _status, _name in _ONE.items():  # two approvals at once cannot make two releases live
-    _only = releases.c.status == _status
-    Index(_name, releases.c.status, unique=True, sqlite_where=_only, postgresql_where=_only)
+#: One release at most in each of these statuses (two approvals at once cannot make two releases live):
+#: partial unique indexes, made by the migration that makes the table (engine.store.migrations), not
+#: declared here: SQLAlchemy would import both dialects at start-up to check their `*_where` arguments.
+ONE_RELEASE = {"live": "one_live_release", "pending": "one_pending_release"}
 
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
