@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, StoreUnderTest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from engine.batch.chunks import request_from_json, run_chunk, start_chunked, wait_for_batch
 from engine.batch.request import RunRequest, Selection
 from engine.definitions.workspace import load_workspace
+from engine.errors import UsageError
 from engine.outbound.bureau import DropFolder
 from engine.store import chunks, db, queries
 
@@ -80,3 +81,29 @@ def test_the_wait_for_a_batch_ends_when_its_last_chunk_is_done_not_at_its_next_l
     assert [record["status"] for record in waited] == ["complete"]
     assert sum(seen) == 12
     assert stored.scalar("SELECT count(*) FROM cards") == 9  # the active holders and the operator
+
+
+def test_a_chunk_job_reads_its_own_chunk_row_alone(engine: Engine, tmp_path: Path) -> None:
+    """A job of a batch of six chunks reads only the row of the chunk it works (every query of the
+    chunks' rows names the chunk; the batch's end is told by one count over them), once done says
+    so, and an unknown chunk is a usage error."""
+    workspace = load_workspace(ROOT)
+    started = start_chunked(workspace, engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=2)
+    request, bureau = request_from_json(started.request), DropFolder(tmp_path / "orders")
+    assert len(started.pending) == 6
+    queried: list[str] = []
+
+    def record(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM batch_chunks" in statement and statement.lstrip().upper().startswith("SELECT"):
+            queried.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert run_chunk(workspace, engine, bureau, request, 3) == "done"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    rows = [statement for statement in queried if "count(" not in statement]
+    assert rows and all("batch_chunks.number =" in statement for statement in rows), queried
+    assert run_chunk(workspace, engine, bureau, request, 3) == "already done"
+    with pytest.raises(UsageError, match="has no chunk 7"):
+        run_chunk(workspace, engine, bureau, request, 7)

@@ -117,12 +117,12 @@ def run_chunk(workspace: Workspace, engine: Engine, connector: Connector, reques
     with db.reading(engine) as connection:
         batch = prepare(workspace, connection, request)
         existing = queries.get_batch(connection, batch.record["id"])
-        known = {c["number"]: c for c in chunks.chunks_of(connection, batch.record["id"])}
-    if existing is None or number not in known:
+        known = chunks.chunk_of(connection, batch.record["id"], number)  # this chunk's row alone: a batch may have thousands
+    if existing is None or known is None:
         raise UsageError(f"batch {request.batch_id} has no chunk {number}")
     _resume_checked(existing, batch)
     batch.resumed = True
-    if known[number]["status"] == chunks.DONE:
+    if known["status"] == chunks.DONE:
         return "already done"
     outcome = _work_with_retry(engine, batch, connector, number)
     with engine.begin() as connection:

@@ -46,13 +46,22 @@ def reopen_deferred(connection: Connection, batch_id: str) -> None:
     )
 
 
+def chunk_of(connection: Connection, batch_id: str, number: int) -> Row | None:
+    """Chunk `number` of a batch, or None if it has none."""
+    return _chunk(connection, batch_id, number, lock=False)
+
+
 def claim_chunk(connection: Connection, batch_id: str, number: int) -> Row | None:
     """The chunk, locked for this transaction, or None if unknown. Another claim of the same chunk
     waits (FOR UPDATE, not SKIP LOCKED): a job retried while its first attempt still runs must learn
     whether that attempt committed, not skip the chunk and leave it to an attempt that may die."""
+    return _chunk(connection, batch_id, number, lock=True)
+
+
+def _chunk(connection: Connection, batch_id: str, number: int, *, lock: bool) -> Row | None:
     table = db.batch_chunks
-    query = select(table).where(table.c.batch_id == batch_id, table.c.number == number).with_for_update()
-    row = connection.execute(query).first()
+    query = select(table).where(table.c.batch_id == batch_id, table.c.number == number)
+    row = connection.execute(query.with_for_update() if lock else query).first()
     return dict(row._mapping) if row else None
 
 
@@ -121,9 +130,9 @@ def users_between(connection: Connection, first: str, last: str) -> list[Row]:
 
 
 @lru_cache(maxsize=4)
-def _between(dialect: Any) -> Compiled:
+def _between(sql_dialect: Any) -> Compiled:
     ids = db.users.c.id
-    return compiled(select_users().where(ids.between(bindparam("first", ""), bindparam("last", ""))).order_by(ids), dialect)
+    return compiled(select_users().where(ids.between(bindparam("first", ""), bindparam("last", ""))).order_by(ids), sql_dialect)
 
 
 def user_ranges(connection: Connection, chunk: int) -> list[tuple[str, str, int]]:
