@@ -216,6 +216,7 @@ class LazyAnswer(Mapping[str, Any]):
         self._place = place
         self.answer: OrderAnswer | None = None
         self.made: Call | None = None  # a call of another connector than the bureau's order (its key, its data)
+        self._shown: tuple[OrderAnswer, dict[str, Any]] | None = None  # the answer, as the guards read it
 
     @property
     def pending(self) -> bool:
@@ -231,17 +232,14 @@ class LazyAnswer(Mapping[str, Any]):
     def _fields(self) -> dict[str, Any]:
         if self.answer is None:
             self.answer = self._place()
-        if self.answer.transient:
-            raise BureauUnavailable(self.answer)
-        accepted, reference = self.answer.accepted, self.answer.order_id
-        outcome = "accepted" if accepted else "refused"
-        return {
-            "accepted": accepted,
-            "outcome": outcome,
-            "reference": reference,
-            "order_id": reference,
-            "reason": self.answer.message,
-        }
+        answer = self.answer
+        if answer.transient:
+            raise BureauUnavailable(answer)
+        if self._shown is None or self._shown[0] is not answer:  # worked out once for each answer
+            outcome = "accepted" if answer.accepted else "refused"
+            fields = {"accepted": answer.accepted, "outcome": outcome, "reference": answer.order_id}
+            self._shown = answer, {**fields, "order_id": answer.order_id, "reason": answer.message}
+        return self._shown[1]
 
     def __getitem__(self, key: str) -> Any:
         return self._fields()[key]
