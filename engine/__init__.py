@@ -27,7 +27,8 @@ A house by stage, one folder per floor; imports run from the top down, never bac
     writes (`queries`, `views`, `history`), the listings a page at a time (`listing`), users import,
     `health` (check-store), the chunks of batches worked by workers (`chunks`), batch rows
     (`batches`), the syncs' claims (`syncs`), procrastinate's tables (`task_queue`): all the SQL; console log-ins
-    (`accounts`) and sessions (`sessions`), and the user search (`search`, `folding`).
+    (`accounts`) and sessions (`sessions`), and the user search (`search`, `folding`); reads that
+    run without SQLAlchemy on an SQLite store (`prepared`).
   - `definitions/`: the pipeline of what administrators write: `load` → `validate` (`schemas`) →
     `model` → `check` → `options` → `expressions` (`closures`) → `compile`;
     `templates` (emails, in `sandbox`, checked with `email_samples`), `schedule` (the scheduled
@@ -37,5 +38,5 @@ A house by stage, one folder per floor; imports run from the top down, never bac
   registry, one module a kind (`email`, `set_fields`): its schema, dataclass, checks, how it fires, what it writes.
 - the ground floor, here: `diagnostics` (locations and the code table), `errors` (the exception
   tree), `clock` (the time rows are stamped with), `records` (card, user, batch and email context
-  declared once: what expressions, templates and the JSON read).
+  declared once: what expressions, templates and the JSON read), `kept` (the cache folder).
 """
