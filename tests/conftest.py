@@ -6,8 +6,9 @@ The store under test is SQLite (`cardflow.db` in the command line's folder), or 
 `CARDFLOW_TEST_DB=postgres` a fresh database on the test server, named by $CARDFLOW_DB for every
 command of the test, in-process or not. Tests that are about SQLite itself (its file, WAL, the
 default path) are marked `sqlite_only` and skip on PostgreSQL. No test runs twice for nothing: one
-that reaches no store under test runs in the SQLite pass only, one that asks for a PostgreSQL
-database itself (`postgres_url`: workers, the queue, the server) in the PostgreSQL pass only."""
+that reaches no store under test (its commands run through `cli`, not `run`) runs in the SQLite
+pass only, one that asks for a PostgreSQL database itself (`postgres_url`: workers, the queue, the
+server) in the PostgreSQL pass only."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 from workspace_copies import copy_reference, extend
 
-import cli
+import cli as cli_module
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_KIND = os.environ.get("CARDFLOW_TEST_DB", "sqlite")
@@ -187,11 +188,24 @@ def run(monkeypatch: pytest.MonkeyPatch, stored: StoreUnderTest) -> Run:
     monkeypatch.chdir(stored.folder)
     for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR"):
         monkeypatch.delenv(name, raising=False)
+    return _invoke
 
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli.cli, list(args), input=input, catch_exceptions=False)
 
-    return invoke
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Run:
+    """`run` for a test whose commands reach no store under test (validate, test, matrix, a refusal
+    before any store is opened, a store of its own named by --db): in the same empty folder, with no
+    $CARDFLOW_DB, so it runs in the SQLite pass only (its PostgreSQL database would stay empty)."""
+    folder = tmp_path / "cwd"
+    folder.mkdir(exist_ok=True)
+    monkeypatch.chdir(folder)
+    for name in ("CARDFLOW_WORKSPACE", "CARDFLOW_CONNECTOR", "CARDFLOW_DB"):
+        monkeypatch.delenv(name, raising=False)
+    return _invoke
+
+
+def _invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli_module.cli, list(args), input=input, catch_exceptions=False)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

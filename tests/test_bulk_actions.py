@@ -180,8 +180,8 @@ def test_pausing_needs_a_person_who_may_start_the_process(run: Run, engine: Engi
     assert pause(workspace, engine, "b", "op1")["status"] == "paused"
 
 
-def test_the_run_help_teaches_the_filters(run: Run) -> None:
-    shown = run("run", "--help").output
+def test_the_run_help_teaches_the_filters(cli: Run) -> None:
+    shown = cli("run", "--help").output
     assert all(flag in shown for flag in ("--state", "--moved-because", "--card-process", "--moved-from", "batches pause"))
 
 

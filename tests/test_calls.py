@@ -163,11 +163,11 @@ def test_upgrade_workspace_then_runs_as_the_shipped_workspace(run: Run, cf: Run,
     assert len(outcomes[0][1]) == len(outcomes[1][1]) == 4
 
 
-def test_upgrade_workspace_adds_invoke_after_each_guard_keeping_the_rest(run: Run, workspace: Path) -> None:
+def test_upgrade_workspace_adds_invoke_after_each_guard_keeping_the_rest(cli: Run, workspace: Path) -> None:
     """The upgrade adds one `invoke: bureau.order` line after each guard reading the bureau, nothing else:
     comments, blank lines and layout stay; it prints each change (--json too)."""
     text = old_shape(workspace)
-    result = run("upgrade-workspace", "--workspace", str(workspace), "--json")
+    result = cli("upgrade-workspace", "--workspace", str(workspace), "--json")
     assert result.exit_code == 0, result.output
     changes = json.loads(result.stdout)
     assert len(changes) == 10  # two in each process that orders, six in the lifecycle they share (once)
@@ -187,24 +187,24 @@ def test_upgrade_workspace_adds_invoke_after_each_guard_keeping_the_rest(run: Ru
         assert all(lines[i - 1].startswith("    guard: ") for i in added)
 
 
-def test_upgrade_workspace_twice_changes_nothing_the_second_time(run: Run, workspace: Path) -> None:
+def test_upgrade_workspace_twice_changes_nothing_the_second_time(cli: Run, workspace: Path) -> None:
     """A second upgrade finds nothing to change, writes nothing and exits 0."""
     old_shape(workspace)
-    assert run("upgrade-workspace", "--workspace", str(workspace)).exit_code == 0
+    assert cli("upgrade-workspace", "--workspace", str(workspace)).exit_code == 0
     before = (workspace / ORDER_FILE).read_bytes()
-    again = run("upgrade-workspace", "--workspace", str(workspace))
+    again = cli("upgrade-workspace", "--workspace", str(workspace))
     assert again.exit_code == 0
     assert again.stdout == ""
     assert "nothing to change" in again.stderr
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 
-def test_upgrade_workspace_refuses_a_workspace_with_other_errors(run: Run, workspace: Path) -> None:
+def test_upgrade_workspace_refuses_a_workspace_with_other_errors(cli: Run, workspace: Path) -> None:
     """A workspace with an error besides the undeclared calls is refused (exit 1) and left as it was."""
     old_shape(workspace)
     edit(workspace, "    source: requested\n    dest: rejected\n", "    source: requested\n    dest: rejectd\n")
     before = (workspace / ORDER_FILE).read_bytes()
-    result = run("upgrade-workspace", "--workspace", str(workspace), "--json")
+    result = cli("upgrade-workspace", "--workspace", str(workspace), "--json")
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "workspace_invalid"
@@ -212,7 +212,7 @@ def test_upgrade_workspace_refuses_a_workspace_with_other_errors(run: Run, works
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 
-def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, workspace: Path) -> None:
+def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(cli: Run, workspace: Path) -> None:
     """A bureau read the call would not make valid (a postpone guard: the refused answer leads nowhere)
     is refused with the errors the rewrite would leave, and nothing is written."""
     edit(
@@ -221,7 +221,7 @@ def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, w
         "  - trigger: postpone\n    source: requested\n    dest: requested\n    guard: bureau.order_id\n",
     )
     before = (workspace / ORDER_FILE).read_bytes()
-    result = run("upgrade-workspace", "--workspace", str(workspace))
+    result = cli("upgrade-workspace", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert "would still have errors" in result.stderr
     (line,) = result.stdout.splitlines()  # the one error the rewrite would leave, where the added `invoke:` would stand
@@ -229,16 +229,16 @@ def test_upgrade_workspace_refuses_a_rewrite_that_would_not_validate(run: Run, w
     assert (workspace / ORDER_FILE).read_bytes() == before
 
 
-def test_upgrade_workspace_help_names_what_it_does(run: Run) -> None:
+def test_upgrade_workspace_help_names_what_it_does(cli: Run) -> None:
     """`cardflow upgrade-workspace --help` says what it adds and that it may be run twice."""
-    result = run("upgrade-workspace", "--help")
+    result = cli("upgrade-workspace", "--help")
     assert result.exit_code == 0
     assert "invoke: bureau.order" in result.stdout
     assert "--workspace" in result.stdout
     assert "--json" in result.stdout
 
 
-def test_upgrade_workspace_edits_flow_style_block_scalars_and_crlf_files(run: Run, workspace: Path) -> None:
+def test_upgrade_workspace_edits_flow_style_block_scalars_and_crlf_files(cli: Run, workspace: Path) -> None:
     """A transition in flow style gets `, invoke: ...` inside its braces, a folded guard gets the line
     after its last line, and a file with CRLF line ends keeps them; the result validates."""
     text = old_shape(workspace)
@@ -251,9 +251,9 @@ def test_upgrade_workspace_edits_flow_style_block_scalars_and_crlf_files(run: Ru
         "    source: failed\n    dest: ordered\n    guard: >-\n      bureau.accepted\n      and true\n    # the answer\n",
     )
     (workspace / ORDER_FILE).write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
-    assert run("upgrade-workspace", "--workspace", str(workspace)).exit_code == 0
+    assert cli("upgrade-workspace", "--workspace", str(workspace)).exit_code == 0
     after = (workspace / ORDER_FILE).read_bytes().decode("utf-8")
     assert "\n" not in after.replace("\r\n", "")
     assert "guard: not bureau.accepted, invoke: bureau.order}  # refused\r\n" in after
     assert "      and true\r\n    invoke: bureau.order\r\n    # the answer\r\n" in after
-    assert run("validate", "--workspace", str(workspace)).exit_code == 0
+    assert cli("validate", "--workspace", str(workspace)).exit_code == 0

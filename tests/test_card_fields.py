@@ -217,11 +217,11 @@ expect:
 
 
 @pytest.mark.parametrize("valid, passed", [("'2027-03-31'", True), ("'2027-01-31'", False)])
-def test_a_scenario_expects_the_card_fields(run: Run, fields_workspace: Path, tmp_path: Path, valid: str, passed: bool) -> None:
+def test_a_scenario_expects_the_card_fields(cli: Run, fields_workspace: Path, tmp_path: Path, valid: str, passed: bool) -> None:
     """A scenario's `expect: fields:` compares the named fields of each user's newest card; a wrong value fails at its line."""
     path = tmp_path / "fields.scenario.yaml"
     path.write_text(SCENARIO.replace("VALID", valid))
-    result = run("test", str(path), "--workspace", str(fields_workspace), "--json")
+    result = cli("test", str(path), "--workspace", str(fields_workspace), "--json")
     (outcome,) = json.loads(result.stdout)["scenarios"]
     assert (result.exit_code == 0, outcome["failures"] == []) == (passed, passed), result.stdout
     if not passed:

@@ -120,20 +120,20 @@ def test_scheduled_jobs_are_periodic_with_a_lock_each(store: Engine, tmp_path: P
 
 
 @pytest.mark.parametrize("command", [["worker"], ["run", ORDER, "--all", "--as", "op1", "--workers"]])
-def test_no_workers_on_sqlite(run: Run, command: list[str]) -> None:
+def test_no_workers_on_sqlite(cli: Run, command: list[str]) -> None:
     """On SQLite, `worker` and `run --workers` exit 2 and say to run the three jobs from cron."""
-    result = run(*command, "--db", "cardflow.db")  # SQLite, whichever store the suite runs on
+    result = cli(*command, "--db", "cardflow.db")  # SQLite, whichever store the suite runs on
     assert result.exit_code == 2
     assert "no workers with SQLite" in result.stderr
     assert all(job in result.stderr for job in ("queue run", "outbox send", "orders sync"))
 
 
-def test_batches_shows_the_progress_of_a_batch_for_workers(store: Engine, tmp_path: Path, run: Run) -> None:
+def test_batches_shows_the_progress_of_a_batch_for_workers(store: Engine, tmp_path: Path, cli: Run) -> None:
     """`cardflow batches --json` gives the users of the chunks done out of all, and the table shows done/users."""
     workspace = load_workspace(ROOT)
     started = start_chunked(workspace, store, request(), chunk=4)
     run_chunk(workspace, store, DropFolder(tmp_path / "orders"), request_from_json(started.request), 1)
-    listed = run("batches", "--json", "--db", str(tmp_path / "cardflow.db"))
+    listed = cli("batches", "--json", "--db", str(tmp_path / "cardflow.db"))
     (batch,) = json.loads(listed.stdout)
     assert (batch["id"], batch["status"], batch["progress"]) == (started.batch, "running", {"done": 4, "users": 11})
-    assert "4/11" in run("batches", "--db", str(tmp_path / "cardflow.db")).stdout
+    assert "4/11" in cli("batches", "--db", str(tmp_path / "cardflow.db")).stdout

@@ -64,17 +64,17 @@ def test_a_go_cards_connector_reads_the_vendors_variables_by_default() -> None:
     assert KINDS["go_cards"].settings["url"] == ("CARDFLOW_BUREAU_URL", "IDM_CAAS_HOSTNAME")
 
 
-def test_a_connectors_file_that_is_not_yaml_is_reported_at_its_line(workspace: Path, run: Run) -> None:
+def test_a_connectors_file_that_is_not_yaml_is_reported_at_its_line(workspace: Path, cli: Run) -> None:
     (workspace / "connectors.yaml").write_text("connectors:\n  bureau: [unclosed\n")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert result.stdout.startswith("connectors.yaml:3:1: E00")
 
 
-def test_a_value_written_where_a_variable_name_belongs_is_refused(workspace: Path, run: Run) -> None:
+def test_a_value_written_where_a_variable_name_belongs_is_refused(workspace: Path, cli: Run) -> None:
     """Settings name environment variables; a URL written in the file is a shape error, not a secret kept."""
     (workspace / "connectors.yaml").write_text(HR.replace("[HR_HOOK_URL, LEGACY_HOOK_URL]", "https://hr.example.com/hook"))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert "connectors.yaml:5:21: E1" in result.stdout
 
@@ -85,24 +85,24 @@ def test_init_copies_the_connectors(tmp_path: Path) -> None:
 
 
 def test_an_edited_connectors_file_is_read_again_past_the_cache(
-    workspace: Path, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CARDFLOW_CACHE", str(tmp_path / "cache"))
     shutil.copy(ROOT / "connectors.yaml", workspace / "connectors.yaml")
-    assert run("validate", "--workspace", str(workspace)).exit_code == 0
+    assert cli("validate", "--workspace", str(workspace)).exit_code == 0
     (workspace / "connectors.yaml").write_text((ROOT / "connectors.yaml").read_text().replace("kind: folder", "kind: foldr"))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1 and "E310" in result.stdout
 
 
 def test_a_call_of_an_operation_connectors_yaml_does_not_declare_is_refused_where_it_is_invoked(
-    workspace: Path, run: Run
+    workspace: Path, cli: Run
 ) -> None:
     """The processes call what connectors.yaml declares: renaming the bureau's `order` operation leaves
     every `invoke: bureau.order` of the order process calling nothing (E315 at each, with a close name)."""
     shipped = (ROOT / "connectors.yaml").read_text()
     (workspace / "connectors.yaml").write_text(shipped.replace("      order:\n", "      place_order:\n"))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     refusals = [line for line in result.stdout.splitlines() if " E315 " in line]
     assert len(refusals) == 10  # each transition that invokes it, in the lifecycle and in the processes that order
@@ -182,14 +182,14 @@ def test_a_go_cards_bureau_without_its_settings_is_one_line_naming_them(
     assert "CARDFLOW_BUREAU_URL (or IDM_CAAS_HOSTNAME)" in result.output
 
 
-def test_a_bureau_declared_as_a_webhook_cannot_be_ordered_through(workspace: Path, run: Run) -> None:
+def test_a_bureau_declared_as_a_webhook_cannot_be_ordered_through(workspace: Path, cli: Run) -> None:
     """cardflow orders cards through a folder, the GO Cards API or the simulated bureau; a webhook
     named `bureau` would be quietly ignored, so each invoke of it is E316."""
     (workspace / "connectors.yaml").write_text(
         "connectors:\n  bureau:\n    kind: webhook\n    description: A bureau behind a webhook.\n"
         "    settings: {url: BUREAU_HOOK}\n    operations: {order: {}, status: {}}\n"
     )
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines() if " E316 " in line]
     assert len(lines) == 10  # each transition that invokes it, in the lifecycle and in the processes that order

@@ -62,23 +62,23 @@ def test_a_renamed_creating_trigger_runs_as_before(run: Run, workspace: Path, tm
     assert after["emails"] == before["emails"]
 
 
-def test_a_renamed_creating_trigger_gives_the_same_matrix(run: Run, workspace: Path) -> None:
+def test_a_renamed_creating_trigger_gives_the_same_matrix(cli: Run, workspace: Path) -> None:
     """`matrix` follows the renamed creating trigger: every combination ends as with `start`."""
-    before = json.loads(run("matrix", ORDER, "--json").stdout)
-    after = run("matrix", ORDER, "--json", "--workspace", str(renamed(workspace, "begin")))
+    before = json.loads(cli("matrix", ORDER, "--json").stdout)
+    after = cli("matrix", ORDER, "--json", "--workspace", str(renamed(workspace, "begin")))
     assert after.exit_code == 0, after.output
     assert json.loads(after.stdout) == before
 
 
-def test_creates_chooses_among_triggers_leaving_the_initial_state(run: Run, workspace: Path) -> None:
+def test_creates_chooses_among_triggers_leaving_the_initial_state(cli: Run, workspace: Path) -> None:
     """Two triggers leave the initial state: `creates: start` says which creates a card, and the workspace validates."""
     lifecycle = workspace / "lifecycles" / "CardOrder.yaml"  # shared by the two processes that order cards
     text = lifecycle.read_text(encoding="utf-8")
     lifecycle.write_text(text.replace("source: [requested, processing]", "source: [registered, requested, processing]"))
-    assert "E223" in run("validate", "--workspace", str(workspace)).stdout
+    assert "E223" in cli("validate", "--workspace", str(workspace)).stdout
     for name in (ORDER, "CardsAddonExtProdProcOrder"):
         path = workspace / "processes" / f"{name}.yaml"
         text = path.read_text(encoding="utf-8")
         path.write_text(text.replace("\nkind: batch\n", "\nkind: batch\ncreates: start\n"), encoding="utf-8")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 0, result.output

@@ -94,33 +94,33 @@ def _diagnostics(run: Run, workspace: Path) -> list[tuple[str, int, int]]:
     return [(found["code"], found["line"], found["col"]) for found in json.loads(result.stdout)]
 
 
-def test_a_kind_registered_at_run_time_validates_and_is_shown(run: Run, extended_workspace: Path, stamp: None) -> None:
+def test_a_kind_registered_at_run_time_validates_and_is_shown(cli: Run, extended_workspace: Path, stamp: None) -> None:
     """A workspace using the toy kind validates clean and `show` lists its effect as the kind describes it."""
     workspace = _stamped(extended_workspace, "stamp: activated by the operator")
-    assert _diagnostics(run, workspace) == []
-    detail = json.loads(run("show", ORDER, "--workspace", str(workspace), "--json").stdout)
+    assert _diagnostics(cli, workspace) == []
+    detail = json.loads(cli("show", ORDER, "--workspace", str(workspace), "--json").stdout)
     (activate,) = [t for t in detail["transitions"] if t["trigger"] == "activate"]
     assert activate["effects"] == ["stamp activated by the operator"]
 
 
-def test_a_registered_kind_s_shape_and_checks_are_diagnostics(run: Run, extended_workspace: Path, stamp: None) -> None:
+def test_a_registered_kind_s_shape_and_checks_are_diagnostics(cli: Run, extended_workspace: Path, stamp: None) -> None:
     """The kind's schema gives E105 for an empty stamp and its own check E106, at the effect's line and column."""
-    assert _diagnostics(run, _stamped(extended_workspace, "stamp: ''")) == [("E105", 173, 16)]
-    assert _diagnostics(run, _stamped(extended_workspace, "stamp: LOUD")) == [("E106", 173, 9)]
+    assert _diagnostics(cli, _stamped(extended_workspace, "stamp: ''")) == [("E105", 173, 16)]
+    assert _diagnostics(cli, _stamped(extended_workspace, "stamp: LOUD")) == [("E106", 173, 9)]
 
 
-def test_an_unknown_kind_is_an_unknown_key_with_a_suggestion(run: Run, extended_workspace: Path, stamp: None) -> None:
+def test_an_unknown_kind_is_an_unknown_key_with_a_suggestion(cli: Run, extended_workspace: Path, stamp: None) -> None:
     """`stmp:` names no kind: E270 at the entry and E101 at the key, suggesting `stamp`."""
     workspace = _stamped(extended_workspace, "stmp: hello")
-    result = json.loads(run("validate", "--workspace", str(workspace), "--json").stdout)
+    result = json.loads(cli("validate", "--workspace", str(workspace), "--json").stdout)
     assert [(found["code"], found["line"], found["col"]) for found in result] == [("E101", 173, 9), ("E270", 173, 9)]
     assert "did you mean 'stamp'" in result[0]["message"]
 
 
-def test_two_kind_keys_in_one_entry_are_refused(run: Run, extended_workspace: Path, stamp: None) -> None:
+def test_two_kind_keys_in_one_entry_are_refused(cli: Run, extended_workspace: Path, stamp: None) -> None:
     """An entry with `email:` and `stamp:` has two kinds: E270 at the second kind key."""
     workspace = _stamped(extended_workspace, "{email: card_ordered, to: holder, stamp: x}")
-    assert [code for code, _, _ in _diagnostics(run, workspace)] == ["E270"]
+    assert [code for code, _, _ in _diagnostics(cli, workspace)] == ["E270"]
 
 
 def test_a_registered_kind_fires_with_the_transition_and_writes_with_its_unit_of_work(

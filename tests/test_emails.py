@@ -437,10 +437,10 @@ def test_a_holder_without_the_attribute_stops_the_batch_at_the_template_line(cf:
     assert (sent["status"], sent["to"]) == ("answered", "ordered")
 
 
-def test_missing_html_part_is_reported_at_the_process_effect(run: Run, workspace: Path) -> None:
+def test_missing_html_part_is_reported_at_the_process_effect(cli: Run, workspace: Path) -> None:
     """A template without its .html part gives E501 at the effect that names it in the process."""
     (workspace / "templates" / "email" / "card_ordered.html").unlink()
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     assert result.exit_code == 1, result.output
     process = workspace / "processes" / f"{ORDER}.yaml"
     text = process.read_text(encoding="utf-8").splitlines()
@@ -455,9 +455,9 @@ def test_missing_html_part_is_reported_at_the_process_effect(run: Run, workspace
     assert "card_ordered" in found["message"] and "html" in found["message"]
 
 
-def test_reference_templates_validate_clean(run: Run, workspace: Path) -> None:
+def test_reference_templates_validate_clean(cli: Run, workspace: Path) -> None:
     """The reference workspace's templates give no diagnostic."""
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     assert result.exit_code == 0 and json.loads(result.stdout) == [], result.output
 
 
@@ -490,27 +490,27 @@ def test_undefined_variable_is_a_render_error(tmp_path: Path) -> None:
 # --- preview ----------------------------------------------------------------------------------------------------------
 
 
-def test_preview_sample_prints_subject_text_and_html(run: Run) -> None:
+def test_preview_sample_prints_subject_text_and_html(cli: Run) -> None:
     """`preview card_ordered --sample` prints the subject, the text part and the HTML part."""
-    output = ok(run("preview", "card_ordered", "--sample"))
+    output = ok(cli("preview", "card_ordered", "--sample"))
     assert output.startswith("Subject: Your card has been ordered (standard)\n")
     text, html = output.split("--- text ---\n")[1].split("--- html ---\n")
     assert "Hello Alice Andersson," in text and "<p>Hello Alice Andersson,</p>" in html
     assert "<" not in text and html.lstrip().startswith("<!DOCTYPE html>")
 
 
-def test_preview_sample_names_the_process_that_sends_the_email(run: Run, workspace: Path) -> None:
+def test_preview_sample_names_the_process_that_sends_the_email(cli: Run, workspace: Path) -> None:
     """A sample email's process is the one whose transition sends it, read from the workspace (renamed: the new name)."""
-    assert "Process:         Order multiple cards" in ok(run("preview", "card_ordered", "--sample"))
+    assert "Process:         Order multiple cards" in ok(cli("preview", "card_ordered", "--sample"))
     path = workspace / "processes" / "CardsAddonExtProdBoProcOrderMultiple.yaml"
     path.write_text(path.read_text().replace("name: Order multiple cards", "name: Order many cards"))
-    output = ok(run("preview", "card_ordered", "--sample", "--workspace", str(workspace)))
+    output = ok(cli("preview", "card_ordered", "--sample", "--workspace", str(workspace)))
     assert "Process:         Order many cards" in output
 
 
-def test_preview_locale_sv_is_swedish(run: Run) -> None:
+def test_preview_locale_sv_is_swedish(cli: Run) -> None:
     """`preview card_ordered --locale sv` renders the Swedish templates."""
-    output = ok(run("preview", "card_ordered", "--sample", "--locale", "sv"))
+    output = ok(cli("preview", "card_ordered", "--sample", "--locale", "sv"))
     assert output.startswith("Subject: Ditt kort är beställt (standard)\n") and "Hej Alice Andersson," in output
 
 
@@ -525,9 +525,9 @@ def test_preview_of_a_rejected_card_shows_the_real_reason(cf: Run) -> None:
     assert "No budget" not in output  # not the sample's reason
 
 
-def test_preview_unknown_template_is_a_usage_error(run: Run) -> None:
+def test_preview_unknown_template_is_a_usage_error(cli: Run) -> None:
     """`preview` of a template that does not exist exits 2 and names it."""
-    result = run("preview", "no_such_template", "--sample")
+    result = cli("preview", "no_such_template", "--sample")
     assert result.exit_code == 2 and "no_such_template" in result.output
 
 

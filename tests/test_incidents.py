@@ -95,8 +95,8 @@ def test_the_human_form_names_each_group_and_its_commands(run: Run, ordered: Pat
     assert result.stderr.strip() == "cardflow: 1 group(s) need a person (1 in all)"
 
 
-def test_a_duration_that_is_none_is_a_usage_error(run: Run, workspace: Path) -> None:
-    result = run("incidents", "--workspace", str(workspace), "--waiting-longer-than", "14 days")
+def test_a_duration_that_is_none_is_a_usage_error(cli: Run, workspace: Path) -> None:
+    result = cli("incidents", "--workspace", str(workspace), "--waiting-longer-than", "14 days")
     assert result.exit_code == 2
     assert "--waiting-longer-than: '14 days' is not an ISO 8601 duration" in result.stderr
 

@@ -244,36 +244,36 @@ def test_a_folder_connector_writes_one_file_a_call(
     ids=["read-undeclared", "unknown-operation", "unknown-field", "malformed"],
 )
 def test_validate_says_what_is_wrong_with_a_call(
-    run: Run, extended_workspace: Path, change: tuple[str, str], expected: str
+    cli: Run, extended_workspace: Path, change: tuple[str, str], expected: str
 ) -> None:
     workspace = declare(extended_workspace, "webhook", "{url: HR_HOOK_URL}")
     order = workspace / ORDER_FILE
     text = order.read_text(encoding="utf-8")
     assert change[0] in text
     order.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert any(f"{ORDER_FILE}:" in line and expected in line for line in result.stdout.splitlines()), result.stdout
 
 
-def test_a_go_cards_connector_other_than_the_bureau_is_not_called_by_a_transition(run: Run, extended_workspace: Path) -> None:
+def test_a_go_cards_connector_other_than_the_bureau_is_not_called_by_a_transition(cli: Run, extended_workspace: Path) -> None:
     workspace = declare(extended_workspace, "go_cards", "{url: A, client_id: B, client_secret: C, org_id: D}")
     text = (workspace / "connectors.yaml").read_text(encoding="utf-8")
     (workspace / "connectors.yaml").write_text(text.replace("card_activated:", "order:"), encoding="utf-8")
     order = workspace / ORDER_FILE
     order.write_text(order.read_text(encoding="utf-8").replace("hr.card_activated", "hr.order"), encoding="utf-8")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert "E317 invoke 'hr.order' cannot be made by a transition: cardflow orders through the GO Cards API" in result.stdout
 
 
 def test_a_scenario_fires_a_calling_transition_and_reaches_no_other_system(
-    run: Run, hooked: Path, receiver: FakeReceiver, tmp_path: Path
+    cli: Run, hooked: Path, receiver: FakeReceiver, tmp_path: Path
 ) -> None:
     """In a scenario the simulated bureau answers every call (accepted): the card is active, and the
     HR webhook the workspace declares receives nothing."""
     path = scenario(tmp_path, "  - activate: [u1]\n    as: op1\n", "  cards:\n    u1: [active]\n    u2: [produced]\n")
-    result = run("test", str(path), "--workspace", str(hooked), "--json")
+    result = cli("test", str(path), "--workspace", str(hooked), "--json")
     assert result.exit_code == 0, result.stdout
     assert json.loads(result.stdout)["passed"] == 1
     assert receiver.deliveries == []

@@ -49,9 +49,9 @@ def test_approve_refused_prints_each_cards_reason_as_details(cf: Run) -> None:
     assert [(d["card"], d["state"]) for d in error["details"]] == [(card, "processing")]
 
 
-def test_cards_on_a_missing_store_prints_the_error_as_json(run: Run) -> None:
+def test_cards_on_a_missing_store_prints_the_error_as_json(cli: Run) -> None:
     """`cards --json` where there is no store: the error as JSON naming it, exit 2."""
-    error = refusal(run("cards", "--db", "missing.db", "--json"), 2)
+    error = refusal(cli("cards", "--db", "missing.db", "--json"), 2)
     assert error["code"] == "usage" and "missing.db" in error["message"]
 
 

@@ -104,11 +104,11 @@ def test_an_action_process_naming_a_lifecycle_is_refused(workspace: Path) -> Non
     assert [d.message for d in found] == ["'lifecycle' does not belong in a process of kind 'action'"]
 
 
-def test_init_copies_the_lifecycles(run: Run, tmp_path: Path) -> None:
+def test_init_copies_the_lifecycles(cli: Run, tmp_path: Path) -> None:
     target = tmp_path / "site"
-    assert run("init", str(target)).exit_code == 0
+    assert cli("init", str(target)).exit_code == 0
     assert (target / LIFECYCLE).is_file()
-    assert run("validate", "--workspace", str(target)).exit_code == 0
+    assert cli("validate", "--workspace", str(target)).exit_code == 0
 
 
 IN_USE = Path("lifecycles") / "CardInUse.yaml"

@@ -51,10 +51,10 @@ def rows(data: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
     return [c for c in data["combinations"] if all(c["options"][k] == v for k, v in options.items())]
 
 
-def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Golden) -> None:
+def test_order_matrix_lists_every_combination_of_its_bools(cli: Run, golden: Golden) -> None:
     """The order process varies its 5 boolean options of ordering (2^5 rows, the card in use's pinned) in a
     stable order; golden JSON. Unpinned, it varies those too, each enumerated value of a text option among them."""
-    result = run("matrix", ORDER, *PIN, "--json")
+    result = cli("matrix", ORDER, *PIN, "--json")
     assert result.exit_code == 0
     golden("matrix_order.json", result.stdout)
     data = json.loads(result.stdout)
@@ -67,15 +67,15 @@ def test_order_matrix_lists_every_combination_of_its_bools(run: Run, golden: Gol
         [False, False, False, False, True],
         [False, False, False, True, False],
     ]
-    everything = matrix_json(run, ORDER)
+    everything = matrix_json(cli, ORDER)
     assert everything["varied"] == sorted([*ORDER_BOOLS, *IN_USE, *ORDER_PIN])
     assert len(everything["combinations"]) == 2 ** (len(ORDER_BOOLS) + len(IN_USE) + 1) * 2  # PINLength: "6" or "4"
 
 
-def test_order_matrix_follows_the_domain(run: Run) -> None:
+def test_order_matrix_follows_the_domain(cli: Run) -> None:
     """Defaults queue the card; approval starts at requested; queue off orders or fails at once; cards end
     failed, aborted, rejected, or locked after their life in use (produced is no end: it is activated)."""
-    data = matrix_json(run, ORDER, *PIN)
+    data = matrix_json(cli, ORDER, *PIN)
     defaults = rows(data, **{APPROVAL: False, QUEUE: True, EMAIL: True})
     assert defaults and all(c["start"] == ["processing"] and c["flags"] == [] for c in defaults)
     assert {tuple(c["end_states"]) for c in defaults} == {("aborted", "failed", "locked")}
@@ -88,9 +88,9 @@ def test_order_matrix_follows_the_domain(run: Run) -> None:
     assert all(c["stuck"] == [] for c in data["combinations"])
 
 
-def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
+def test_ordered_email_option_changes_only_the_emails(cli: Run) -> None:
     """Flipping the "Card ordered" email option changes start emails and nothing else."""
-    data = matrix_json(run, ORDER, *PIN)
+    data = matrix_json(cli, ORDER, *PIN)
     without = {json.dumps({**c["options"], EMAIL: None}): c for c in rows(data, **{EMAIL: False})}
     changed = 0
     for c in rows(data, **{EMAIL: True}):
@@ -103,13 +103,13 @@ def test_ordered_email_option_changes_only_the_emails(run: Run) -> None:
     assert emails == {json.dumps({"failed": [], "ordered": ["card_ordered"]})}
 
 
-def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
+def test_request_matrix_approval_off_and_on(cli: Run, golden: Golden) -> None:
     """The request process: approval off → approved; on → requested, then approved/rejected/aborted; an
     approved card is issued, activated and, in the end, locked; golden JSON."""
-    result = run("matrix", REQUEST, "--json")
+    result = cli("matrix", REQUEST, "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["varied"] == sorted(["CardsBatchRequestApproval", *IN_USE, *REQUEST_PIN])
-    pinned_result = run("matrix", REQUEST, *PIN_REQUEST, "--json")
+    pinned_result = cli("matrix", REQUEST, *PIN_REQUEST, "--json")
     golden("matrix_request.json", pinned_result.stdout)
     data = json.loads(pinned_result.stdout)
     assert data["varied"] == ["CardsBatchRequestApproval"] and data["fixed"] == {**REMINDERS, **IN_USE, **REQUEST_PIN}
@@ -119,17 +119,17 @@ def test_request_matrix_approval_off_and_on(run: Run, golden: Golden) -> None:
     assert (on["start"], on["end_states"], on["flags"]) == (["requested"], ["aborted", "locked", "rejected"], [])
 
 
-def test_set_pins_a_variable_and_fixes_a_list(run: Run) -> None:
+def test_set_pins_a_variable_and_fixes_a_list(cli: Run) -> None:
     """--set pins a bool (not varied, shown as fixed) and gives a list its value."""
-    data = matrix_json(run, ORDER, *PIN, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
+    data = matrix_json(cli, ORDER, *PIN, "--set", f"{QUEUE}=false", "--set", "CardsAddonExtProdProductionTypes=[a, b]")
     assert QUEUE not in data["varied"] and len(data["combinations"]) == 16
     assert data["fixed"] == {"CardsAddonExtProdProductionTypes": ["a", "b"], QUEUE: False, **REMINDERS, **IN_USE, **ORDER_PIN}
     assert all("processing" not in c["start"] for c in data["combinations"])
 
 
-def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
+def test_human_output_is_a_table_with_the_fixed_line(cli: Run) -> None:
     """Without --json: a header with the varied options, one row per combination, then the fixed options."""
-    result = run("matrix", REQUEST, *PIN_REQUEST)
+    result = cli("matrix", REQUEST, *PIN_REQUEST)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CardsBatchRequestApproval", "start", "end", "states", "flags"]
@@ -145,14 +145,14 @@ def test_human_output_is_a_table_with_the_fixed_line(run: Run) -> None:
     assert max(map(len, lines)) <= 100
 
 
-def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) -> None:
+def test_the_row_of_the_options_in_force_is_marked(cli: Run, workspace: Path) -> None:
     """The row whose options the workspace (its `value:`) and --set give now is marked, in the table and in --json."""
     rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
     text = rules.read_text()
     block = text.index(f"  {APPROVAL}:")
     rules.write_text(text[:block] + text[block:].replace("    default: false\n", "    default: false\n    value: true\n", 1))
     ws = ["--workspace", str(workspace)]
-    data = matrix_json(run, ORDER, *ws, *PIN, "--set", f"{QUEUE}=false")
+    data = matrix_json(cli, ORDER, *ws, *PIN, "--set", f"{QUEUE}=false")
     (marked,) = [c for c in data["combinations"] if c["in_force"]]
     assert marked["options"] == {
         APPROVAL: True,
@@ -160,7 +160,7 @@ def test_the_row_of_the_options_in_force_is_marked(run: Run, workspace: Path) ->
         EMAIL: True,
         "CardsAddonExtProdSelectProductionType": False,
     }
-    lines = run("matrix", ORDER, *ws, *PIN).stdout.splitlines()
+    lines = cli("matrix", ORDER, *ws, *PIN).stdout.splitlines()
     (row,) = [line for line in lines[1:] if line.startswith("*  ")]
     assert row.split()[1:7] == ["true", "false", "true", "true", "false", "requested"]
     assert "*: the options in force (the workspace's values and --set)" in lines
@@ -178,11 +178,11 @@ def stuck_workspace(workspace: Path) -> Path:
     return workspace
 
 
-def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Path) -> None:
+def test_a_dead_end_under_some_options_is_flagged_stuck(cli: Run, workspace: Path) -> None:
     """A valid workspace whose `requested` only loops (postpone) when an option is off shows it stuck."""
     ws = str(stuck_workspace(workspace))
-    assert run("validate", "--workspace", ws).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", ws, *PIN_REQUEST)
+    assert cli("validate", "--workspace", ws).exit_code == 0
+    data = matrix_json(cli, REQUEST, "--workspace", ws, *PIN_REQUEST)
     assert data["varied"] == ["CardsBatchRequestApproval", "CardsRequestApproval"]
     by_options = {tuple(c["options"].values()): c for c in data["combinations"]}
     stuck = by_options[(True, False)]
@@ -191,10 +191,10 @@ def test_a_dead_end_under_some_options_is_flagged_stuck(run: Run, workspace: Pat
     assert stuck["flags"] == ["no outcome reached (documented: approved, rejected)", "stuck: requested"]
     assert by_options[(True, True)]["flags"] == []
     assert by_options[(False, False)]["flags"] == by_options[(False, True)]["flags"] == []
-    assert "stuck: requested" in run("matrix", REQUEST, "--workspace", ws, *PIN_REQUEST).stdout
+    assert "stuck: requested" in cli("matrix", REQUEST, "--workspace", ws, *PIN_REQUEST).stdout
 
 
-def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
+def test_a_cycle_without_an_end_is_flagged(cli: Run, workspace: Path) -> None:
     """States that loop among themselves with no path to a final or handover state are flagged "never ends"."""
     path = stuck_workspace(workspace) / "lifecycles" / "CardRequest.yaml"
     postpone = "  - trigger: postpone\n    source: requested\n    dest: requested\n"
@@ -202,8 +202,8 @@ def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
     text = path.read_text()
     assert postpone in text
     path.write_text(text.replace(postpone, held).replace("  aborted:\n", "  held:\n    description: Postponed.\n  aborted:\n"))
-    assert run("validate", "--workspace", str(workspace)).exit_code == 0
-    data = matrix_json(run, REQUEST, "--workspace", str(workspace), *PIN_REQUEST)
+    assert cli("validate", "--workspace", str(workspace)).exit_code == 0
+    data = matrix_json(cli, REQUEST, "--workspace", str(workspace), *PIN_REQUEST)
     looping = {tuple(c["options"].values()): c for c in data["combinations"]}[(True, False)]
     assert (looping["end_states"], looping["stuck"]) == ([], [])
     assert looping["flags"] == [
@@ -213,9 +213,9 @@ def test_a_cycle_without_an_end_is_flagged(run: Run, workspace: Path) -> None:
     ]
 
 
-def test_unknown_process_is_a_one_line_usage_error(run: Run) -> None:
+def test_unknown_process_is_a_one_line_usage_error(cli: Run) -> None:
     """An unknown process name exits 2 with one line on stderr and nothing on stdout."""
-    result = run("matrix", "CardsBoProcRequestMultiple")
+    result = cli("matrix", "CardsBoProcRequestMultiple")
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
@@ -223,9 +223,9 @@ def test_unknown_process_is_a_one_line_usage_error(run: Run) -> None:
     ]
 
 
-def test_action_process_is_a_one_line_usage_error(run: Run) -> None:
+def test_action_process_is_a_one_line_usage_error(cli: Run) -> None:
     """An action process has no lifecycle of its own: exit 2 with one line naming what it acts on."""
-    result = run("matrix", "CardsBoProcDecideRequest", "--json")
+    result = cli("matrix", "CardsBoProcDecideRequest", "--json")
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"]["code"] == "usage"  # --json: the refusal as JSON on stdout
     (line,) = result.stderr.strip().splitlines()
@@ -233,9 +233,9 @@ def test_action_process_is_a_one_line_usage_error(run: Run) -> None:
     assert ORDER in line and REQUEST in line
 
 
-def test_human_output_keeps_names_as_written_and_lines_short(run: Run) -> None:
+def test_human_output_keeps_names_as_written_and_lines_short(cli: Run) -> None:
     """The table shows option columns as written, less their common prefix (named below), in lines under 160."""
-    result = run("matrix", ORDER, *PIN)
+    result = cli("matrix", ORDER, *PIN)
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["BatchOrderApproval", "MultipleCards", "OrderedEmail", "Queue", "SelectProductionType"]
     assert "option columns: the variables named CardsAddonExtProd<column>" in lines

@@ -81,13 +81,13 @@ def test_a_dropped_condition_an_earlier_transition_decides_is_equivalent() -> No
     assert not shadowed(workspace, answer.change(workspace))
 
 
-def test_the_command_reports_the_survivors_and_fails_below_the_score_asked(run: Run, tmp_path: Path) -> None:
-    result = run("test", str(QUEUE_OFF), "--mutants", "--min-mutation-score", "100", "--json")
+def test_the_command_reports_the_survivors_and_fails_below_the_score_asked(cli: Run, tmp_path: Path) -> None:
+    result = cli("test", str(QUEUE_OFF), "--mutants", "--min-mutation-score", "100", "--json")
     assert result.exit_code == 1
     mutation = json.loads(result.stdout)["mutants"]
     assert 0 < mutation["killed"] < mutation["total"] - mutation["equivalent"] and mutation["score"] < 100
     survivors = [v for v in mutation["verdicts"] if v["killed_by"] is None and v["equivalent"] is None]
     assert survivors and all(v["at"].count(":") == 2 for v in survivors), "each survivor at FILE:LINE:COL"
-    told = run("test", str(QUEUE_OFF), "--mutants")
+    told = cli("test", str(QUEUE_OFF), "--mutants")
     assert told.exit_code == 0 and "mutation score: " in told.stdout and ": survived: guard negated: " in told.stdout
-    assert run("test", str(QUEUE_OFF), "--min-mutation-score", "50").exit_code == 2
+    assert cli("test", str(QUEUE_OFF), "--min-mutation-score", "50").exit_code == 2

@@ -46,11 +46,11 @@ def test_validate_checks_the_range_itself(run: Run, workspace: Path, declared: s
         assert checked.exit_code == 1 and expected in checked.output
 
 
-def test_a_range_on_a_bool_is_e404(run: Run, workspace: Path) -> None:
+def test_a_range_on_a_bool_is_e404(cli: Run, workspace: Path) -> None:
     script = workspace / "rules" / "CardsScriptExpiringOptions.yaml"
     text = script.read_text(encoding="utf-8")
     script.write_text(text.replace("    type: bool\n", "    type: bool\n    max: 3\n", 1), encoding="utf-8")
-    checked = run("validate", "--workspace", str(workspace))
+    checked = cli("validate", "--workspace", str(workspace))
     assert (
         checked.exit_code == 1
         and "E404 CardsEmailBeforeExpiringEachDay: 'max' is only for an int or a list of int" in checked.output

@@ -60,49 +60,49 @@ def report(folder: Path, card_user: str, status: dict[str, str]) -> None:
     (folder / "status" / order.name).write_text(json.dumps(status))
 
 
-def test_status_files_move_ordered_cards_on(run: Run, db: str, tmp_path: Path) -> None:
+def test_status_files_move_ordered_cards_on(cli: Run, db: str, tmp_path: Path) -> None:
     """In production, then produced; failed with the bureau's reason; no status file: the card stays ordered."""
-    cards = order_all(run)
+    cards = order_all(cli)
     orders = tmp_path / "cwd" / "orders"
     report(orders, "u1", {"status": "in_production"})
     report(orders, "u2", {"status": "failed", "reason": "Chip defect in the card blank"})
-    first = ok(run("orders", "sync", "--json"))
+    first = ok(cli("orders", "sync", "--json"))
     assert sorted((r["card"], r["to"]) for r in first) == sorted([(cards["u1"], "in_production"), (cards["u2"], "failed")])
     report(orders, "u1", {"status": "PRODUCED"})
-    second = ok(run("orders", "sync", "--json"))
+    second = ok(cli("orders", "sync", "--json"))
     assert [(r["card"], r["from"], r["to"]) for r in second] == [(cards["u1"], "in_production", "produced")]
-    assert states(run) == {"u1": "produced", "u2": "failed", "u3": "ordered"}
-    assert ok(run("orders", "sync", "--json")) == []  # nothing new: nothing moves twice
+    assert states(cli) == {"u1": "produced", "u2": "failed", "u3": "ordered"}
+    assert ok(cli("orders", "sync", "--json")) == []  # nothing new: nothing moves twice
 
 
-def test_each_move_is_in_the_audit_trail_and_explain_tells_it(run: Run, db: str, tmp_path: Path) -> None:
+def test_each_move_is_in_the_audit_trail_and_explain_tells_it(cli: Run, db: str, tmp_path: Path) -> None:
     """The audit rows of the moves name the trigger, the system as actor and the bureau's report; explain says it in words."""
-    cards = order_all(run)
+    cards = order_all(cli)
     orders = tmp_path / "cwd" / "orders"
     report(orders, "u1", {"status": "in_production"})
-    ok(run("orders", "sync", "--json"))
+    ok(cli("orders", "sync", "--json"))
     report(orders, "u1", {"status": "failed", "reason": "Printer out of ribbon"})
-    ok(run("orders", "sync", "--json"))
-    trail = ok(run("explain", str(cards["u1"]), "--json"))["transitions"]
+    ok(cli("orders", "sync", "--json"))
+    trail = ok(cli("explain", str(cards["u1"]), "--json"))["transitions"]
     assert [(t["trigger"], t["source"], t["dest"], t["actor"]) for t in trail] == [
         ("start", "registered", "ordered", "op1"),
         ("production_started", "ordered", "in_production", "system"),
         ("production_failed", "in_production", "failed", "system"),
     ]
     assert trail[2]["reason"].endswith("failed: Printer out of ribbon")
-    told = run("explain", str(cards["u1"])).stdout
+    told = cli("explain", str(cards["u1"])).stdout
     by = "'production_started' by the system (Update card order, CardsAddonExtProdProcUpdateCardOrder)"
     assert f"{by}: ordered -> in_production." in told
     assert "Reason given: the card bureau reports the order" in told and "Printer out of ribbon" in told
 
 
-def test_an_unreadable_status_file_leaves_the_card_for_the_next_sync(run: Run, db: str, tmp_path: Path) -> None:
+def test_an_unreadable_status_file_leaves_the_card_for_the_next_sync(cli: Run, db: str, tmp_path: Path) -> None:
     """A status file the bureau left half-written is a deferral with the reason, not a move and not a crash."""
-    cards = order_all(run)
+    cards = order_all(cli)
     report(tmp_path / "cwd" / "orders", "u3", {"status": "lost in the post"})
-    results = unfinished(run("orders", "sync", "--json"))
+    results = unfinished(cli("orders", "sync", "--json"))
     assert [(r["card"], r["status"]) for r in results] == [(cards["u3"], "deferred")]
-    assert states(run)["u3"] == "ordered"
+    assert states(cli)["u3"] == "ordered"
 
 
 def test_the_http_bureau_reports_statuses(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,21 +148,21 @@ def test_a_bureau_that_does_not_know_the_order_leaves_the_card_for_later(
 
 
 def test_retry_after_a_production_failure_writes_a_new_order_the_old_status_cannot_fail(
-    run: Run, db: str, tmp_path: Path
+    cli: Run, db: str, tmp_path: Path
 ) -> None:
     """A retry after a failed production writes a new order file under a new key; the old status no longer moves the card."""
-    cards = order_all(run)
+    cards = order_all(cli)
     orders = tmp_path / "cwd" / "orders"
     report(orders, "u2", {"status": "failed", "reason": "Chip defect in the card blank"})
-    ok(run("orders", "sync", "--json"))
-    (retried,) = ok(run("retry", str(cards["u2"]), "--as", "op1", "--json"))
+    ok(cli("orders", "sync", "--json"))
+    (retried,) = ok(cli("retry", str(cards["u2"]), "--as", "op1", "--json"))
     assert (retried["from"], retried["to"]) == ("failed", "ordered")
     first, second = sorted(path.name for path in orders.glob("*.u2.*.json"))
     assert first.endswith(".u2.1.json") and second.endswith(".u2.2.json")
-    assert ok(run("orders", "sync", "--json")) == []
-    assert states(run)["u2"] == "ordered"
+    assert ok(cli("orders", "sync", "--json")) == []
+    assert states(cli)["u2"] == "ordered"
     (orders / "status" / second).write_text(json.dumps({"status": "produced"}))
-    (moved,) = ok(run("orders", "sync", "--json"))
+    (moved,) = ok(cli("orders", "sync", "--json"))
     assert (moved["card"], moved["to"]) == (cards["u2"], "produced")
 
 

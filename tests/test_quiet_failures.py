@@ -295,87 +295,87 @@ def test_a_batch_id_that_could_name_a_path_elsewhere_is_refused(cf: Run, tmp_pat
     assert card_count(cf) == 0 and not (tmp_path / "cwd" / "escaped").exists()
 
 
-def test_a_scenario_without_a_name_is_a_diagnostic(run: Run, tmp_path: Path) -> None:
+def test_a_scenario_without_a_name_is_a_diagnostic(cli: Run, tmp_path: Path) -> None:
     """A scenario without `name:` gets E103 at its file, never an internal error."""
     scenario = tmp_path / "nameless.scenario.yaml"
     user = "{id: op1, name: O, email: o@example.com, state: active, roles: [operator]}"
     scenario.write_text(f"users:\n  - {user}\nsteps:\n  - {{queue: run}}\n")
-    result = run("test", str(scenario))
+    result = cli("test", str(scenario))
     assert result.exit_code == 1 and "E103" in result.output and "internal error" not in result.output
 
 
-def test_empty_production_types_do_not_validate(run: Run, workspace: Path) -> None:
+def test_empty_production_types_do_not_validate(cli: Run, workspace: Path) -> None:
     """`CardsAddonExtProdProductionTypes` set to [] is an E404 at the value's line, not a failure at every run."""
     rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
     text = rules.read_text()
     rules.write_text(text.replace("    default: [standard]\n", "    default: [standard]\n    value: []\n", 1))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert "rules/CardsAddonExtProdScriptOptions.yaml:" in result.stdout
     assert "E404 CardsAddonExtProdProductionTypes" in result.stdout
 
 
-def test_a_subfolder_of_a_site_uses_the_site(run: Run, workspace: Path) -> None:
+def test_a_subfolder_of_a_site_uses_the_site(cli: Run, workspace: Path) -> None:
     """From a subfolder of a workspace, commands use that workspace (found walking up), not the shipped one."""
     (workspace / "deep" / "er").mkdir(parents=True)
     os.chdir(workspace / "deep" / "er")
-    result = run("validate")
+    result = cli("validate")
     assert result.exit_code == 0 and f"in {workspace}" in result.stderr
 
 
-def test_init_copies_the_scenario_suite(run: Run, tmp_path: Path) -> None:
+def test_init_copies_the_scenario_suite(cli: Run, tmp_path: Path) -> None:
     """`init` copies the scenario suite, so `cardflow test` passes in the new site as it is."""
     site = tmp_path / "site"
-    assert run("init", str(site)).exit_code == 0
+    assert cli("init", str(site)).exit_code == 0
     assert (site / "tests" / "scenarios" / "order_default.scenario.yaml").is_file()
     os.chdir(site)
-    result = run("test", "--min-coverage", "100")
+    result = cli("test", "--min-coverage", "100")
     assert result.exit_code == 0, result.output
 
 
-def test_an_empty_processes_folder_is_not_ok(run: Run, tmp_path: Path) -> None:
+def test_an_empty_processes_folder_is_not_ok(cli: Run, tmp_path: Path) -> None:
     """A workspace whose processes/ holds no definition fails `validate` with E290."""
     (tmp_path / "empty" / "processes").mkdir(parents=True)
-    result = run("validate", "--workspace", str(tmp_path / "empty"))
+    result = cli("validate", "--workspace", str(tmp_path / "empty"))
     assert result.exit_code == 1 and "E290" in result.stdout
 
 
-def test_an_empty_value_in_an_option_script_is_one_diagnostic(run: Run, workspace: Path) -> None:
+def test_an_empty_value_in_an_option_script_is_one_diagnostic(cli: Run, workspace: Path) -> None:
     """An empty `value:` gives its own diagnostic and none of the ones that would follow in other files."""
     rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
     rules.write_text(rules.read_text().replace("    default: true\n", "    default: true\n    value:\n", 1))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     (line,) = result.stdout.splitlines()
     assert line.startswith("rules/CardsAddonExtProdScriptOptions.yaml:") and " E102 " in line
 
 
-def test_a_bad_recipient_is_one_diagnostic(run: Run, workspace: Path) -> None:
+def test_a_bad_recipient_is_one_diagnostic(cli: Run, workspace: Path) -> None:
     """A bad `to:` in a process gives its E104 and no "unknown process" in the processes acting on it."""
     process = workspace / "processes" / f"{ORDER}.yaml"
     process.write_text(process.read_text().replace("to: holder", "to: holdr", 1))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     (line,) = result.stdout.splitlines()
     assert line.startswith(f"processes/{ORDER}.yaml:") and " E104 " in line
 
 
-def test_a_control_character_in_a_set_name_stays_on_one_line(run: Run) -> None:
+def test_a_control_character_in_a_set_name_stays_on_one_line(cli: Run) -> None:
     """`--set` with a line break in the variable's name is refused in one line, the break escaped."""
-    result = run("options", "--set", "CardsAddonExt\nProdQueue=false")
+    result = cli("options", "--set", "CardsAddonExt\nProdQueue=false")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1 and "\\n" in result.stderr
 
 
-def test_a_control_character_in_a_diagnostic_is_escaped(run: Run, workspace: Path) -> None:
+def test_a_control_character_in_a_diagnostic_is_escaped(cli: Run, workspace: Path) -> None:
     """A key holding a tab or a line separator is reported in one `FILE:LINE:COL: CODE message` line."""
     process = workspace / "processes" / f"{ORDER}.yaml"
     process.write_text(process.read_text() + '"bad\\tkey\\u2028here": 1\n')
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     (line,) = result.stdout.splitlines()
     assert " E101 " in line and "\\t" in line and "\\u2028" in line
 
 
-def test_a_scenario_may_give_a_user_two_existing_cards(run: Run, tmp_path: Path) -> None:
+def test_a_scenario_may_give_a_user_two_existing_cards(cli: Run, tmp_path: Path) -> None:
     """Two existing cards for one user (found by the fuzz suite: a unique-constraint crash) seed and run."""
     scenario = tmp_path / "two.scenario.yaml"
     card = "{user: u3, process: CardsAddonExtProdBoProcOrderMultiple, state: aborted, requester: op1}"
@@ -388,23 +388,23 @@ def test_a_scenario_may_give_a_user_two_existing_cards(run: Run, tmp_path: Path)
         f"steps:\n  - {{run: {ORDER}, as: op1, users: [u3]}}\n"
         "expect:\n  cards:\n    u3: [aborted, aborted, processing]\n"
     )
-    result = run("test", str(scenario))
+    result = cli("test", str(scenario))
     assert result.exit_code == 0, result.output
 
 
-def test_a_list_as_the_kind_of_a_process_is_a_diagnostic(run: Run, workspace: Path) -> None:
+def test_a_list_as_the_kind_of_a_process_is_a_diagnostic(cli: Run, workspace: Path) -> None:
     """`kind: []` is a shape error (found by the fuzz suite: "unhashable type: 'list'")."""
     process = workspace / "processes" / "CardsAddonExtProdBatchSync.yaml"
     process.write_text(process.read_text().replace("kind: action", "kind: []"))
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1 and "internal error" not in result.output
     assert any(" E10" in line for line in result.stdout.splitlines())
 
 
 @pytest.mark.parametrize("text", ["?\n", "script: X\n1: a\nnull: b\n"], ids=["null-key", "mixed-keys"])
-def test_keys_of_mixed_types_are_diagnosed(run: Run, workspace: Path, text: str) -> None:
+def test_keys_of_mixed_types_are_diagnosed(cli: Run, workspace: Path, text: str) -> None:
     """Null and number keys beside text ones are diagnosed (found by the fuzz suite: cerberus could not sort them)."""
     (workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml").write_text(text)
     for command in ("validate", "options"):
-        result = run(command, "--workspace", str(workspace))
+        result = cli(command, "--workspace", str(workspace))
         assert result.exit_code == 1 and "internal error" not in result.output

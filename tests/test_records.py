@@ -218,7 +218,7 @@ def test_where_reads_every_user_field_declared_for_expressions(cf: Run) -> None:
         assert (result.exit_code, len(json.loads(result.stdout)["results"])) == (0, 6), name
 
 
-def test_validate_lets_guards_and_templates_read_only_the_declared_fields(run: Run, workspace: Path) -> None:
+def test_validate_lets_guards_and_templates_read_only_the_declared_fields(cli: Run, workspace: Path) -> None:
     """A guard reading a card or batch field not declared for expressions, and a template reading one not
     declared for templates, are located errors; the declared ones next to them pass."""
     order = workspace / "processes" / f"{ORDER}.yaml"
@@ -228,7 +228,7 @@ def test_validate_lets_guards_and_templates_read_only_the_declared_fields(run: R
     order.write_text(order.read_text().replace(guard, wider))
     text = workspace / "templates" / "email" / "card_ordered.text.txt"
     text.write_text(text.read_text() + "{{ card.requester }} {{ card.updated_at }} {{ batch.id }} {{ batch.actor }}\n")
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     found = [(d["file"], d["code"], d["message"].split("'")[1]) for d in json.loads(result.stdout)]
     assert (result.exit_code, sorted(found)) == (
         1,

@@ -72,14 +72,14 @@ def test_a_declared_role_runs_its_process(run: Run, workspace: Path) -> None:
     assert [r["status"] for r in json.loads(done.stdout)["results"]] == ["created"]
 
 
-def test_users_import_refuses_an_undeclared_role_with_a_close_name(run: Run, workspace: Path) -> None:
+def test_users_import_refuses_an_undeclared_role_with_a_close_name(cli: Run, workspace: Path) -> None:
     """A role the workspace does not declare is a file:line error with "did you mean", and nothing is imported."""
     (Path.cwd() / "users.csv").write_text(USERS.replace("operator\n", "operater\n"))
-    result = run("users", "import", "users.csv", "--workspace", str(workspace))
+    result = cli("users", "import", "users.csv", "--workspace", str(workspace))
     assert result.exit_code == 2
     assert "users.csv:2: unknown role(s) operater (did you mean 'operator'?)" in result.stderr
     assert "users.csv:3: unknown role(s) auditor" in result.stderr
-    assert run("users", "list", "--json").exit_code == 2  # no store was made: nothing imported
+    assert cli("users", "list", "--json").exit_code == 2  # no store was made: nothing imported
 
 
 def test_users_import_accepts_exactly_the_declared_roles(run: Run, workspace: Path) -> None:
@@ -120,11 +120,11 @@ def test_init_copies_the_roles(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "roles.yaml").read_bytes() == (ROOT / "roles.yaml").read_bytes()
 
 
-def test_users_import_with_a_broken_roles_yaml_says_so(run: Run, workspace: Path) -> None:
+def test_users_import_with_a_broken_roles_yaml_says_so(cli: Run, workspace: Path) -> None:
     """A roles.yaml that cannot be read makes `users import` a one-line error pointing at validate, not "unknown role"."""
     (workspace / "roles.yaml").write_text("roles: [operator]\n")
     (Path.cwd() / "users.csv").write_text(USERS)
-    result = run("users", "import", "users.csv", "--workspace", str(workspace))
+    result = cli("users", "import", "users.csv", "--workspace", str(workspace))
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"cardflow: {workspace}/roles.yaml has errors, so no role is known; run `cardflow validate`"

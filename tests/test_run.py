@@ -489,11 +489,11 @@ def test_order_paths_under_every_option_combination(cf: Run, approval: bool, que
     assert len(list(Path("orders").glob("*.json"))) == (1 if expected == "ordered" else 0)
 
 
-def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
+def test_demo_runs_end_to_end(cli: Run, tmp_path: Path) -> None:
     """`cardflow demo` ends with cards processing, ordered, approved, rejected and aborted, and tells the
     rest of a card's life: three requests printed (a print job each), activated, one locked, the other
     two reminded of their expiry once the clock has moved on."""
-    result = run("demo", "--dir", str(tmp_path / "demo"))
+    result = cli("demo", "--dir", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if line.startswith("Cards by state:"))
     for state in ("processing", "ordered", "approved", "rejected", "aborted", "active 2", "locked 1"):
@@ -504,16 +504,16 @@ def test_demo_runs_end_to_end(run: Run, tmp_path: Path) -> None:
     assert "CARDFLOW_PRINT_JOBS" not in os.environ  # the demo's folder, for the demo only
 
 
-def test_demo_leaves_the_sample_users_it_imported_in_its_folder(run: Run, tmp_path: Path) -> None:
+def test_demo_leaves_the_sample_users_it_imported_in_its_folder(cli: Run, tmp_path: Path) -> None:
     """`cardflow demo --dir DIR` leaves the sample users as DIR/users.csv (the README imports that file again),
     naming it, and keeps a users.csv that is already there."""
     folder = tmp_path / "demo"
-    result = run("demo", "--dir", str(folder))
+    result = cli("demo", "--dir", str(folder))
     assert result.exit_code == 0, result.output
     assert f"users in {folder / 'users.csv'}" in result.stdout
     assert (folder / "users.csv").read_text(encoding="utf-8").startswith("id,name,email,state,roles")
     (folder / "users.csv").write_text("a site's own file\n", encoding="utf-8")
-    assert run("demo", "--dir", str(folder)).exit_code == 0
+    assert cli("demo", "--dir", str(folder)).exit_code == 0
     assert (folder / "users.csv").read_text(encoding="utf-8") == "a site's own file\n"
 
 
@@ -535,11 +535,11 @@ def test_a_guard_reading_open_cards_sees_them(cf: Run, workspace: Path) -> None:
     assert [r["state"] for r in first + second] == ["approved", "requested"]
 
 
-def test_reason_help_says_what_it_is_for_in_each_command(run: Run) -> None:
+def test_reason_help_says_what_it_is_for_in_each_command(cli: Run) -> None:
     """`--reason` has its own help in approve, reject, postpone, abort and retry: whether it is needed and where it goes."""
     helps = {}
     for command in ("approve", "reject", "postpone", "abort", "retry"):
-        text = " ".join(run(command, "--help").stdout.split())
+        text = " ".join(cli(command, "--help").stdout.split())
         helps[command] = text[text.index("--reason TEXT") :].split(" --")[0]
     assert helps["reject"].startswith("--reason TEXT Required: why the request is rejected")
     assert all("Optional" in helps[command] for command in ("approve", "postpone", "abort", "retry"))

@@ -52,29 +52,29 @@ def insert_line(workspace: Path, file: str, line: str) -> int:
 
 
 @pytest.mark.parametrize(("line", "code"), [(line, code) for _, line, code in HOSTILE], ids=[name for name, _, _ in HOSTILE])
-def test_validate_reports_what_a_template_would_do_at_its_line(run: Run, workspace: Path, line: str, code: str) -> None:
+def test_validate_reports_what_a_template_would_do_at_its_line(cli: Run, workspace: Path, line: str, code: str) -> None:
     """A template that would change data, reach internals or files, fail, hang or blow up is one diagnostic at its line."""
     at = insert_line(workspace, FILE, line)
     started = time.monotonic()
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     assert time.monotonic() - started < 2
     assert result.exit_code == 1, result.output
     found = [(d["file"], d["line"], d["code"]) for d in json.loads(result.stdout)]
     assert found == [(f"templates/email/{FILE}", at, code)]
 
 
-def test_validate_renders_the_swedish_templates_too(run: Run, workspace: Path) -> None:
+def test_validate_renders_the_swedish_templates_too(cli: Run, workspace: Path) -> None:
     """A failure in a locale's template is found at that file's line."""
     at = insert_line(workspace, "sv/request_rejected.html", "{{ (card.id - 41) and 1 / 0 }}{{ 1 / (card.id - 41) }}")
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     found = [(d["file"], d["line"], d["code"]) for d in json.loads(result.stdout)]
     assert found == [("templates/email/sv/request_rejected.html", at, "E506")]
 
 
-def test_a_locale_folder_missing_one_part_is_an_error(run: Run, workspace: Path) -> None:
+def test_a_locale_folder_missing_one_part_is_an_error(cli: Run, workspace: Path) -> None:
     """sv/ with card_ordered's subject and text but no HTML: E501 naming the missing file (no mixed-language email)."""
     (workspace / "templates" / "email" / "sv" / "card_ordered.html").unlink()
-    result = run("validate", "--workspace", str(workspace), "--json")
+    result = cli("validate", "--workspace", str(workspace), "--json")
     assert result.exit_code == 1
     (found,) = json.loads(result.stdout)
     assert found["code"] == "E501" and "templates/email/sv/card_ordered.html" in found["message"]
@@ -131,9 +131,9 @@ def test_preview_of_a_rejection_on_an_approved_card_says_there_is_no_reason(run:
     assert result.exit_code == 2 and "no reason" in result.output and "None" not in result.output
 
 
-def test_preview_of_an_unknown_template_is_one_line_with_a_suggestion(run: Run) -> None:
+def test_preview_of_an_unknown_template_is_one_line_with_a_suggestion(cli: Run) -> None:
     """`preview request_rejectd` is one line: unknown template, did you mean 'request_rejected'."""
-    result = run("preview", "request_rejectd", "--sample")
+    result = cli("preview", "request_rejectd", "--sample")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "cardflow: unknown email template 'request_rejectd' (did you mean 'request_rejected'?)"

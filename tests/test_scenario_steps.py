@@ -42,27 +42,27 @@ def scenario(tmp_path: Path, steps: str, expect: str = "") -> Path:
     return path
 
 
-def test_a_trigger_of_the_workspace_is_a_step(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_trigger_of_the_workspace_is_a_step(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """`activate: [u1]` (a trigger only the workspace's YAML declares) fires on u1's newest card, as approve: does."""
     path = scenario(
         tmp_path, "  - activate: [u1]\n    as: op1\n    reason: Handed over\n", "  cards:\n    u1: [active]\n    u2: [produced]\n"
     )
-    result = run("test", str(path), "--workspace", str(extended_workspace), "--json")
+    result = cli("test", str(path), "--workspace", str(extended_workspace), "--json")
     assert result.exit_code == 0, result.stdout
     assert json.loads(result.stdout)["passed"] == 1
 
 
-def test_a_trigger_step_is_refused_as_the_command_refuses_it(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_trigger_step_is_refused_as_the_command_refuses_it(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """A trigger step by someone without the role fails the step, unless the step says `refused: true`."""
     steps = "  - activate: [u1]\n    as: ap1\n"
-    failed = run("test", str(scenario(tmp_path, steps)), "--workspace", str(extended_workspace), "--json")
+    failed = cli("test", str(scenario(tmp_path, steps)), "--workspace", str(extended_workspace), "--json")
     (outcome,) = json.loads(failed.stdout)["scenarios"]
     assert failed.exit_code == 1 and "step 3 (activate) failed" in outcome["failures"][0]["message"]
-    expected = run("test", str(scenario(tmp_path, steps + "    refused: true\n")), "--workspace", str(extended_workspace))
+    expected = cli("test", str(scenario(tmp_path, steps + "    refused: true\n")), "--workspace", str(extended_workspace))
     assert expected.exit_code == 0, expected.stdout
 
 
-def test_a_run_step_runs_a_process_over_cards(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_run_step_runs_a_process_over_cards(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """The scenario of the issue: order, produce, run the batch order over cards (`cards:` by user id, that
     user's newest card; then `where:` over card and user), and fire `activate:` on one user's card."""
     steps = f"""\
@@ -77,16 +77,16 @@ def test_a_run_step_runs_a_process_over_cards(run: Run, extended_workspace: Path
     as: op1
 """
     path = scenario(tmp_path, steps, "  cards:\n    u1: [active]\n    u2: [active]\n    u3: [active]\n")
-    result = run("test", str(path), "--workspace", str(extended_workspace), "--json")
+    result = cli("test", str(path), "--workspace", str(extended_workspace), "--json")
     assert result.exit_code == 0, result.stdout
     assert json.loads(result.stdout)["passed"] == 1
 
 
-def test_a_refused_card_refuses_a_run_step_over_cards(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_refused_card_refuses_a_run_step_over_cards(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """A card the run refuses (already active) fails the step with its reason, as it makes `run` exit 1;
     `refused: true` expects it."""
     steps = f"  - activate: [u1]\n    as: op1\n  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1, u2]\n"
-    failed = run(
+    failed = cli(
         "test", str(scenario(tmp_path, steps, "  cards:\n    u2: [active]\n")), "--workspace", str(extended_workspace), "--json"
     )
     (outcome,) = json.loads(failed.stdout)["scenarios"]
@@ -95,7 +95,7 @@ def test_a_refused_card_refuses_a_run_step_over_cards(run: Run, extended_workspa
         "step 4 (run) failed: card 1 (active) refused: Only a produced card can be activated"
     ]
     expected = scenario(tmp_path, steps + "    refused: true\n", "  cards:\n    u2: [active]\n")
-    assert run("test", str(expected), "--workspace", str(extended_workspace)).exit_code == 0
+    assert cli("test", str(expected), "--workspace", str(extended_workspace)).exit_code == 0
 
 
 def diagnostics_of(run: Run, workspace: Path, path: Path) -> list[dict[str, Any]]:
@@ -110,26 +110,26 @@ def line_of(path: Path, text: str) -> int:
     return len(lines) - lines[::-1].index(text)
 
 
-def test_an_unknown_step_key_names_the_triggers_it_could_be(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_an_unknown_step_key_names_the_triggers_it_could_be(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """A step key that is no step and no trigger a person fires is E230 at the key, with a did-you-mean and the triggers."""
     path = scenario(tmp_path, "  - activat: [u1]\n    as: op1\n")
-    (found,) = diagnostics_of(run, extended_workspace, path)
+    (found,) = diagnostics_of(cli, extended_workspace, path)
     assert (found["code"], found["line"], found["col"]) == ("E230", line_of(path, "  - activat: [u1]"), 5)
     assert "did you mean 'activate'?" in found["message"] and "approve" in found["message"]
 
 
-def test_a_trigger_only_the_batch_sync_fires_is_not_a_step(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_trigger_only_the_batch_sync_fires_is_not_a_step(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """`order:` (fired by the system's batch sync, never by a person) is E230, as any unknown key."""
     path = scenario(tmp_path, "  - order: [u1]\n    as: op1\n")
-    assert [(d["code"], d["line"]) for d in diagnostics_of(run, extended_workspace, path)] == [
+    assert [(d["code"], d["line"]) for d in diagnostics_of(cli, extended_workspace, path)] == [
         ("E230", line_of(path, "  - order: [u1]"))
     ]
 
 
-def test_a_trigger_unknown_to_the_workspace_is_not_a_step(run: Run, workspace: Path, tmp_path: Path) -> None:
+def test_a_trigger_unknown_to_the_workspace_is_not_a_step(cli: Run, workspace: Path, tmp_path: Path) -> None:
     """In the reference workspace, which declares no `encode`, such a step is E230."""
     path = scenario(tmp_path, "  - encode: [u1]\n    as: op1\n")
-    assert [d["code"] for d in diagnostics_of(run, workspace, path)] == ["E230"]
+    assert [d["code"] for d in diagnostics_of(cli, workspace, path)] == ["E230"]
 
 
 @pytest.mark.parametrize(
@@ -177,12 +177,12 @@ def test_a_run_step_names_a_process_and_selects_as_it_selects(
     assert [(d["code"], d["line"]) for d in diagnostics_of(run, extended_workspace, path)] == [(code, line_of(path, where))]
 
 
-def test_a_trigger_named_like_a_step_key_is_fired_through_run(run: Run, extended_workspace: Path, tmp_path: Path) -> None:
+def test_a_trigger_named_like_a_step_key_is_fired_through_run(cli: Run, extended_workspace: Path, tmp_path: Path) -> None:
     """A trigger named like a fixed step key (here `reason`) is not a step key: `run:` with `trigger:` fires it."""
     for path in [*(extended_workspace / "processes").glob("*.yaml"), *(extended_workspace / "lifecycles").glob("*.yaml")]:
         text = path.read_text()
         path.write_text(text.replace("  activate:\n", "  reason:\n").replace("trigger: activate\n", "trigger: reason\n"))
     steps = f"  - run: {ACTIVATE_MANY}\n    as: op1\n    cards: [u1]\n    trigger: reason\n    reason: Handed over\n"
     path = scenario(tmp_path, steps, "  cards:\n    u1: [active]\n    u2: [produced]\n")
-    result = run("test", str(path), "--workspace", str(extended_workspace), "--json")
+    result = cli("test", str(path), "--workspace", str(extended_workspace), "--json")
     assert result.exit_code == 0, result.stdout

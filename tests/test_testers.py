@@ -20,10 +20,10 @@ EMAILS = ROOT / "tests" / "diff" / "ordered_emails.scenario.yaml"
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 
 
-def test_shipped_suite_passes_with_full_coverage(run: Run, tmp_path: Path) -> None:
+def test_shipped_suite_passes_with_full_coverage(cli: Run, tmp_path: Path) -> None:
     """The shipped scenarios pass and cover every transition and both outcomes of every guard of both processes."""
     junit = tmp_path / "junit.xml"
-    result = run("test", str(SCENARIOS), "--min-coverage", "100", "--junit", str(junit), "--json")
+    result = cli("test", str(SCENARIOS), "--min-coverage", "100", "--junit", str(junit), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["failed"] == 0 and report["passed"] == len(list(SCENARIOS.glob("*.scenario.yaml")))
@@ -64,37 +64,37 @@ def set_value(workspace: Path, script: str, name: str, value: bool) -> None:
 
 @pytest.mark.parametrize("script, name, value", flipped_bools())
 def test_shipped_scenarios_pass_on_a_site_that_changed_an_option(
-    run: Run, workspace: Path, script: str, name: str, value: bool
+    cli: Run, workspace: Path, script: str, name: str, value: bool
 ) -> None:
     """The shipped scenarios pin the options they assume: a site that turns any bool option the other way
     (the approval steps on, the queue off, ...) still sees every one of them pass."""
     set_value(workspace, script, name, value)
-    assert run("options", "--workspace", str(workspace), "--json").exit_code == 0
-    result = run("test", str(SCENARIOS), "--workspace", str(workspace), "--json")
+    assert cli("options", "--workspace", str(workspace), "--json").exit_code == 0
+    result = cli("test", str(SCENARIOS), "--workspace", str(workspace), "--json")
     report = json.loads(result.stdout)
     failed = {s["scenario"]: s["failures"] for s in report["scenarios"] if not s["passed"]}
     assert (result.exit_code, failed, report["diagnostics"]) == (0, {}, [])
 
 
-def test_broken_expectation_fails_at_its_line(run: Run, tmp_path: Path) -> None:
+def test_broken_expectation_fails_at_its_line(cli: Run, tmp_path: Path) -> None:
     """A wrong expected state fails the scenario, reported at the expectation's file:line:col."""
     scenario = tmp_path / "broken.scenario.yaml"
     text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text().replace("u2: [failed]", "u2: [ordered]")
     scenario.write_text(text)
     line = text.splitlines().index("    u2: [ordered]") + 1
-    result = run("test", str(scenario))
+    result = cli("test", str(scenario))
     assert result.exit_code == 1
     assert f"FAIL {scenario}" in result.stdout
     assert f"{scenario}:{line}:5: cards of u2: expected ['ordered'], got ['failed']" in result.stdout
 
 
-def test_wrong_emails_and_unexpected_refusal_are_failures(run: Run, tmp_path: Path) -> None:
+def test_wrong_emails_and_unexpected_refusal_are_failures(cli: Run, tmp_path: Path) -> None:
     """Missing or extra emails, and a step refused when it should not be, fail at their lines."""
     scenario = tmp_path / "emails.scenario.yaml"
     text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text()
     text = text.replace("to: alice@example.com", "to: nobody@example.com").replace("    as: op1\n", "    as: u1\n")
     scenario.write_text(text)
-    result = run("test", str(scenario), "--json")
+    result = cli("test", str(scenario), "--json")
     (outcome,) = json.loads(result.stdout)["scenarios"]
     messages = [failure["message"] for failure in outcome["failures"]]
     assert result.exit_code == 1
@@ -122,54 +122,54 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(run: Run, tmp_path: Pa
     ],
 )
 def test_malformed_scenarios_give_located_diagnostics(
-    run: Run, tmp_path: Path, edit: tuple[str, str], code: str, line: int
+    cli: Run, tmp_path: Path, edit: tuple[str, str], code: str, line: int
 ) -> None:
     """A malformed scenario is a diagnostic at file:line:col with a stable code, and the suite fails."""
     scenario = tmp_path / "bad.scenario.yaml"
     text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text()
     assert edit[0] in text
     scenario.write_text(text.replace(edit[0], edit[1], 1))
-    result = run("test", str(scenario), "--json")
+    result = cli("test", str(scenario), "--json")
     assert result.exit_code == 1
     found = json.loads(result.stdout)["diagnostics"]
     assert (code, line) in {(d["code"], d["line"]) for d in found}, found
 
 
-def test_a_scenario_with_a_schema_error_is_named_in_the_last_lines(run: Run, tmp_path: Path) -> None:
+def test_a_scenario_with_a_schema_error_is_named_in_the_last_lines(cli: Run, tmp_path: Path) -> None:
     """A scenario file with a schema error is not "0 scenarios: 0 passed, 0 failed": its diagnostic
     (file:line:col: CODE) ends the output above a count of the files not run, and the exit is 1."""
     scenario = tmp_path / "bad.scenario.yaml"
     text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text().replace("u2: [failed]", "u2: failed")
     scenario.write_text(text)
     line = text.splitlines().index("    u2: failed") + 1
-    result = run("test", str(scenario))
+    result = cli("test", str(scenario))
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{scenario}:{line}:9: E102 must be of type list, not string",
         "0 scenarios: 0 passed, 0 failed, 1 not run (errors above)",
     ]
-    assert json.loads(run("test", str(scenario), "--json").stdout)["not_run"] == 1
+    assert json.loads(cli("test", str(scenario), "--json").stdout)["not_run"] == 1
 
 
-def test_a_folder_without_scenario_files_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+def test_a_folder_without_scenario_files_is_a_usage_error(cli: Run, tmp_path: Path) -> None:
     """A folder holding no *.scenario.yaml is exit 2 naming it, not an empty suite that passes."""
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "typo.scenario.yml").write_text((SCENARIOS / "order_queue_off.scenario.yaml").read_text())
-    result = run("test", str(tmp_path / "scenarios"))
+    result = cli("test", str(tmp_path / "scenarios"))
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip() == f"cardflow: no scenario files (*.scenario.yaml) in {tmp_path / 'scenarios'}"
 
 
-def test_min_coverage_fails_a_partial_suite(run: Run) -> None:
+def test_min_coverage_fails_a_partial_suite(cli: Run) -> None:
     """One scenario alone covers less than 100%, so --min-coverage 100 fails and says which process."""
-    result = run("test", str(SCENARIOS / "order_queue_off.scenario.yaml"), "--min-coverage", "100")
+    result = cli("test", str(SCENARIOS / "order_queue_off.scenario.yaml"), "--min-coverage", "100")
     assert result.exit_code == 1
     assert f"coverage of {ORDER} is" in result.stdout and "never:" in result.stdout
 
 
-def test_missing_scenario_path(run: Run) -> None:
+def test_missing_scenario_path(cli: Run) -> None:
     """A path that does not exist is a usage error."""
-    assert run("test", "no/such/folder").exit_code == 2
+    assert cli("test", "no/such/folder").exit_code == 2
 
 
 @pytest.fixture
@@ -204,14 +204,14 @@ def test_plan_writes_nothing_and_agrees_with_run(populated: Run, stored: StoreUn
     ]
 
 
-def test_diff_queue_off_changes_five_users(run: Run) -> None:
+def test_diff_queue_off_changes_five_users(cli: Run) -> None:
     """Five users go from processing to ordered when the queue is off; the option and its source are named; exit 1."""
-    result = run("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false")
+    result = cli("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1] == (
         "5 users: processing -> ordered (emails: card_ordered), because CardsAddonExtProdQueue true -> false (--set)"
     )
-    report = json.loads(run("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false", "--json").stdout)
+    report = json.loads(cli("diff", str(FIVE), "--left", str(ROOT), "--set", "CardsAddonExtProdQueue=false", "--json").stdout)
     assert (report["same"], report["changed"]) == (False, 5)
     user = report["users"][0]
     assert user["options"] == [{"name": "CardsAddonExtProdQueue", "left": True, "right": False, "where": "--set"}]
@@ -220,13 +220,13 @@ def test_diff_queue_off_changes_five_users(run: Run) -> None:
     assert all(g["at"].startswith(f"processes/{ORDER}.yaml:") for g in user["guards"])
 
 
-def test_diff_same_side_twice_is_the_same(run: Run) -> None:
+def test_diff_same_side_twice_is_the_same(cli: Run) -> None:
     """The same configuration on both sides gives no difference and exit 0."""
-    result = run("diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT))
+    result = cli("diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT))
     assert result.exit_code == 0 and result.stdout.splitlines()[0] == "6 users compared, 0 changed"
 
 
-def test_diff_two_workspaces_names_the_line_that_set_the_value(run: Run, workspace: Path) -> None:
+def test_diff_two_workspaces_names_the_line_that_set_the_value(cli: Run, workspace: Path) -> None:
     """A right workspace whose option script sets `value:` is named by file and line."""
     rules = workspace / "rules" / "CardsAddonExtProdScriptOptions.yaml"
     text = rules.read_text()
@@ -234,7 +234,7 @@ def test_diff_two_workspaces_names_the_line_that_set_the_value(run: Run, workspa
     text = text[:block] + text[block:].replace("    default: true\n", "    default: true\n    value: false\n", 1)
     rules.write_text(text)
     line = text.splitlines().index("    value: false") + 1
-    result = run("diff", str(FIVE), "--left", str(ROOT), "--right", str(workspace))
+    result = cli("diff", str(FIVE), "--left", str(ROOT), "--right", str(workspace))
     assert result.exit_code == 1
     assert f"because CardsAddonExtProdQueue true -> false (rules/CardsAddonExtProdScriptOptions.yaml:{line})" in result.stdout
 
@@ -256,12 +256,12 @@ def test_diff_population_changes_nothing(populated: Run, stored: StoreUnderTest)
     assert same.exit_code == 0
 
 
-def test_diff_needs_scenarios_or_population(run: Run, tmp_path: Path) -> None:
+def test_diff_needs_scenarios_or_population(cli: Run, tmp_path: Path) -> None:
     """diff without scenarios or --population, or with both, is a usage error."""
-    assert run("diff", "--left", str(ROOT)).exit_code == 2
-    assert run("diff", str(FIVE), "--population", ORDER, "--left", str(ROOT)).exit_code == 2
+    assert cli("diff", "--left", str(ROOT)).exit_code == 2
+    assert cli("diff", str(FIVE), "--population", ORDER, "--left", str(ROOT)).exit_code == 2
     shutil.copy(FIVE, tmp_path / "x.scenario.yaml")
-    assert run("diff", str(tmp_path), "--left", str(tmp_path)).exit_code == 2
+    assert cli("diff", str(tmp_path), "--left", str(tmp_path)).exit_code == 2
 
 
 def reword_emails(workspace: Path) -> Path:
@@ -279,14 +279,14 @@ def reword_emails(workspace: Path) -> Path:
     return workspace
 
 
-def test_diff_shows_emails_rendered_differently_over_scenarios(run: Run, workspace: Path, golden: Golden) -> None:
+def test_diff_shows_emails_rendered_differently_over_scenarios(cli: Run, workspace: Path, golden: Golden) -> None:
     """Reworded templates (en and sv) are a difference over scenarios, though no outcome changed: exit 1,
     counted per template and locale, each shown as a text diff of one sample email; golden text and JSON."""
     reword_emails(workspace)
-    result = run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace))
+    result = cli("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace))
     assert result.exit_code == 1
     golden("diff_emails.txt", result.stdout)
-    report = json.loads(run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace), "--json").stdout)
+    report = json.loads(cli("diff", str(EMAILS), "--left", str(ROOT), "--right", str(workspace), "--json").stdout)
     assert (report["same"], report["changed"], report["emails_changed"]) == (False, 0, 4)
     found = {(e["template"], e["locale"]): (e["count"], e["parts"], e["sample"]["recipient"]) for e in report["emails"]}
     assert found == {
@@ -294,7 +294,7 @@ def test_diff_shows_emails_rendered_differently_over_scenarios(run: Run, workspa
         ("card_ordered", None): (2, ["subject"], "alice@example.com"),
         ("card_ordered", "sv"): (1, ["text"], "bertil@example.com"),
     }
-    assert run("diff", str(EMAILS), "--left", str(ROOT), "--right", str(ROOT)).exit_code == 0
+    assert cli("diff", str(EMAILS), "--left", str(ROOT), "--right", str(ROOT)).exit_code == 0
 
 
 def test_diff_population_shows_emails_rendered_differently(populated: Run, workspace: Path) -> None:
@@ -324,16 +324,16 @@ def test_diff_population_shows_emails_rendered_differently(populated: Run, works
     assert populated("diff", "--population", ORDER, "--left", str(left), "--right", str(left)).exit_code == 0
 
 
-def test_diff_set_applies_to_the_right_side_only_and_says_so(run: Run) -> None:
+def test_diff_set_applies_to_the_right_side_only_and_says_so(cli: Run) -> None:
     """With --left and --right, --set changes the right side alone; the output, the JSON and --help say so."""
     args = ["diff", str(FIVE), "--left", str(ROOT), "--right", str(ROOT), "--set", "CardsAddonExtProdQueue=false"]
-    result = run(*args)
+    result = cli(*args)
     assert result.exit_code == 1
     assert "--set CardsAddonExtProdQueue=false: applied to the right side only" in result.stdout.splitlines()
-    report = json.loads(run(*args, "--json").stdout)
+    report = json.loads(cli(*args, "--json").stdout)
     assert report["set"] == {"side": "right", "values": {"CardsAddonExtProdQueue": False}}
     assert report["users"][0]["left"]["cards"] == ["processing"]
-    assert "on the right side only" in " ".join(run("diff", "--help").stdout.split())
+    assert "on the right side only" in " ".join(cli("diff", "--help").stdout.split())
 
 
 def test_a_gate_of_100_fails_at_9999_and_never_says_100() -> None:

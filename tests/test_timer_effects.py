@@ -34,14 +34,14 @@ def own_effects(workspace: Path, timers: str = OWN_EFFECTS) -> Path:
     return workspace
 
 
-def test_a_timer_runs_its_own_effects_and_the_card_stays_in_its_state(run: Run, workspace: Path, tmp_path: Path) -> None:
+def test_a_timer_runs_its_own_effects_and_the_card_stays_in_its_state(cli: Run, workspace: Path, tmp_path: Path) -> None:
     """Three reminders for the request that waits (days 3, 4, 5), none for the one decided on day 2
     (the scenario expects exactly those emails, and the card still waiting)."""
     ws = ("--workspace", str(own_effects(workspace)))
-    assert run("validate", *ws).exit_code == 0
+    assert cli("validate", *ws).exit_code == 0
     path = tmp_path / "remind.scenario.yaml"
     path.write_text(SCENARIO, encoding="utf-8")
-    result = run("test", str(path), *ws, "--json")
+    result = cli("test", str(path), *ws, "--json")
     assert result.exit_code == 0, result.stdout
     (coverage,) = [c for c in json.loads(result.stdout)["coverage"] if c["process"] == REQUEST]
     line = (workspace / REQUEST_FILE).read_text(encoding="utf-8").splitlines().index("      - after: P3D") + 1
@@ -93,11 +93,11 @@ EFFECTS = "        effects:\n          - email: request_reminder\n            to
     ids=["both", "neither", "unknown-template", "unknown-recipient"],
 )
 def test_validate_says_what_is_wrong_with_a_timer_that_runs_effects(
-    run: Run, workspace: Path, timers: str, expected: str
+    cli: Run, workspace: Path, timers: str, expected: str
 ) -> None:
     """Each problem is reported at its place in the state's timers, as a transition's effect would be."""
     own_effects(workspace, WAITING + "    timers:\n" + timers)
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     lines = (workspace / REQUEST_FILE).read_text(encoding="utf-8").splitlines()
     first = lines.index("      - after: P3D") + 1

@@ -149,9 +149,9 @@ def test_a_repeating_timer_fires_once_after_a_downtime_and_stops_at_its_max(
     ],
     ids=["not-a-duration", "zero", "no-end", "unknown-trigger"],
 )
-def test_validate_says_what_is_wrong_with_a_timer(run: Run, workspace: Path, timers: str, expected: str) -> None:
+def test_validate_says_what_is_wrong_with_a_timer(cli: Run, workspace: Path, timers: str, expected: str) -> None:
     timed(workspace, WAITING + "    timers:\n" + timers)
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert any(line.startswith(f"{REQUEST_FILE}:") and expected in line for line in result.stdout.splitlines()), result.stdout
 
@@ -206,23 +206,23 @@ def reminding(workspace: Path) -> Path:
     return workspace
 
 
-def test_a_scenario_advances_its_clock_and_the_timers_fire_as_the_days_pass(run: Run, workspace: Path, tmp_path: Path) -> None:
+def test_a_scenario_advances_its_clock_and_the_timers_fire_as_the_days_pass(cli: Run, workspace: Path, tmp_path: Path) -> None:
     """`advance: P8D` fires each timer at its due time, in order: three daily reminders for the
     request that waits, none for the one decided; a wrong count fails the scenario."""
     path = tmp_path / "remind.scenario.yaml"
     path.write_text(SCENARIO, encoding="utf-8")
     ws = ("--workspace", str(reminding(workspace)))
-    result = run("test", str(path), *ws, "--json")
+    result = cli("test", str(path), *ws, "--json")
     assert result.exit_code == 0, result.stdout
     path.write_text(SCENARIO.replace("advance: P8D", "advance: P2DT12H"), encoding="utf-8")  # day 4.5: two
-    failed = run("test", str(path), *ws, "--json")
+    failed = cli("test", str(path), *ws, "--json")
     assert failed.exit_code == 1 and "missing request_reminder to op1@example.com" in failed.stdout
 
 
-def test_a_step_that_advances_by_no_duration_is_E265(run: Run, workspace: Path, tmp_path: Path) -> None:
+def test_a_step_that_advances_by_no_duration_is_E265(cli: Run, workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "remind.scenario.yaml"
     path.write_text(SCENARIO.replace("advance: P2D", "advance: two days"), encoding="utf-8")
-    result = run("test", str(path), "--workspace", str(reminding(workspace)))
+    result = cli("test", str(path), "--workspace", str(reminding(workspace)))
     assert result.exit_code == 1 and "E265 advance: 'two days' is not an ISO 8601 duration" in result.stdout
 
 
@@ -270,16 +270,16 @@ def test_a_reminder_after_three_working_days_waits_over_the_weekend_and_a_holida
     ],
     ids=["bad-date", "unknown-country", "unknown-weekday"],
 )
-def test_validate_says_what_is_wrong_with_the_calendar(run: Run, workspace: Path, calendar: str, expected: str) -> None:
+def test_validate_says_what_is_wrong_with_the_calendar(cli: Run, workspace: Path, calendar: str, expected: str) -> None:
     (workspace / "calendar.yaml").write_text(calendar, encoding="utf-8")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert result.exit_code == 1
     assert any(line.startswith("calendar.yaml:") and expected in line for line in result.stdout.splitlines()), result.stdout
 
 
-def test_working_days_count_whole_days_only(run: Run, workspace: Path) -> None:
+def test_working_days_count_whole_days_only(cli: Run, workspace: Path) -> None:
     timed(workspace, WAITING + "    timers:\n      - after: PT36H\n        fire: remind\n        working_days: true\n")
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert "E268 timer: working_days counts whole days: after 'PT36H' is not a number of days" in result.stdout
 
 
@@ -357,9 +357,9 @@ def test_a_timer_before_a_date_is_due_on_each_day_still_to_come(
     ],
     ids=["unknown-field", "both", "bad-offset", "before-and-offset", "before-no-days", "before-without-at"],
 )
-def test_validate_says_what_is_wrong_with_a_timer_at_a_date(run: Run, workspace: Path, timers: str, expected: str) -> None:
+def test_validate_says_what_is_wrong_with_a_timer_at_a_date(cli: Run, workspace: Path, timers: str, expected: str) -> None:
     dated(workspace, timers)
-    result = run("validate", "--workspace", str(workspace))
+    result = cli("validate", "--workspace", str(workspace))
     assert any(expected in line for line in result.stdout.splitlines()), result.stdout
 
 
@@ -379,18 +379,18 @@ def test_expressions_read_now_the_time_every_command_runs_at(cf: Run, workspace:
     assert (late["status"], late["reason"]) == ("skipped", "Requests close at the end of 2026.")
 
 
-def test_coverage_counts_each_timer_fired_by_the_scenarios(run: Run, workspace: Path, tmp_path: Path) -> None:
+def test_coverage_counts_each_timer_fired_by_the_scenarios(cli: Run, workspace: Path, tmp_path: Path) -> None:
     """A timer is a coverage goal: reached once a scenario fires it, named as missing until then."""
     path = tmp_path / "remind.scenario.yaml"
     ws = ("--workspace", str(reminding(workspace)))
     line = (workspace / REQUEST_FILE).read_text(encoding="utf-8").splitlines().index("      - after: P3D") + 1
     path.write_text(SCENARIO, encoding="utf-8")
-    reached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
+    reached = json.loads(cli("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in reached if c["process"] == REQUEST]
     declared = sum(len(state.timers) for state in load_workspace(workspace).processes[REQUEST].states.values())
     assert request["timers"] == {"fired": [f"{REQUEST_FILE}:{line}"], "total": declared}  # and the card in use's
     path.write_text(SCENARIO.split("  - advance: P2D\n")[0] + "expect:\n  cards:\n    u1: [requested]\n", encoding="utf-8")
-    unreached = json.loads(run("test", str(path), *ws, "--json").stdout)["coverage"]
+    unreached = json.loads(cli("test", str(path), *ws, "--json").stdout)["coverage"]
     (request,) = [c for c in unreached if c["process"] == REQUEST]
     assert request["timers"]["fired"] == [] and f"the timer at {REQUEST_FILE}:{line} never fired" in request["missing"]
 

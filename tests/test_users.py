@@ -403,11 +403,11 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(run: Run
     assert listed(run, store) == EXPECTED_CSV_USERS
 
 
-def test_a_missing_file_exits_2_and_creates_no_store(run: Run, tmp_path: Path) -> None:
+def test_a_missing_file_exits_2_and_creates_no_store(cli: Run, tmp_path: Path) -> None:
     """A file that does not exist exits 2 with one line naming it; no store is created."""
     store = tmp_path / "store.db"
     missing = tmp_path / "in" / "nowhere.csv"
-    result = run("users", "import", str(missing), "--db", str(store))
+    result = cli("users", "import", str(missing), "--db", str(store))
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"cardflow: {missing}: cannot read")
@@ -467,27 +467,27 @@ def test_five_thousand_users_import_from_csv(run: Run, stored: StoreUnderTest, t
     assert last == {key: users[-1][key] for key in last}
 
 
-def test_an_internationalized_domain_is_accepted(run: Run, tmp_path: Path) -> None:
+def test_an_internationalized_domain_is_accepted(cli: Run, tmp_path: Path) -> None:
     """An address at an IDN domain (exämple.com) imports as written."""
     store = tmp_path / "store.db"
-    imported(run, write(tmp_path / "in" / "users.csv", "id,name,email,state\nu1,Ann,ann@exämple.com,active\n"), store)
-    assert [user["email"] for user in listed(run, store)] == ["ann@exämple.com"]
+    imported(cli, write(tmp_path / "in" / "users.csv", "id,name,email,state\nu1,Ann,ann@exämple.com,active\n"), store)
+    assert [user["email"] for user in listed(cli, store)] == ["ann@exämple.com"]
 
 
-def test_users_import_reads_stdin(run: Run, tmp_path: Path) -> None:
+def test_users_import_reads_stdin(cli: Run, tmp_path: Path) -> None:
     """`users import -` reads the users from stdin (CSV here, guessed; --format says so outright)."""
     store = tmp_path / "store.db"
-    result = run("users", "import", "-", "--db", str(store), input="id,name,email,state\nu1,Ann,ann@example.com,active\n")
+    result = cli("users", "import", "-", "--db", str(store), input="id,name,email,state\nu1,Ann,ann@example.com,active\n")
     assert result.exit_code == 0, result.output
     document = json.dumps([{"id": "u2", "name": "Bo", "email": "bo@example.com", "state": "active"}])
-    assert run("users", "import", "-", "--format", "json", "--db", str(store), input=document).exit_code == 0
-    assert [user["id"] for user in listed(run, store)] == ["u1", "u2"]
+    assert cli("users", "import", "-", "--format", "json", "--db", str(store), input=document).exit_code == 0
+    assert [user["id"] for user in listed(cli, store)] == ["u1", "u2"]
 
 
-def test_yaml_dates_and_mixed_keys_import_as_text(run: Run, tmp_path: Path) -> None:
+def test_yaml_dates_and_mixed_keys_import_as_text(cli: Run, tmp_path: Path) -> None:
     """A YAML date, a number where text is expected, and keys of mixed types import as text."""
     store = tmp_path / "store.db"
     text = "- {id: 7, name: 2024-01-02, email: a@example.com, state: active, 1: one, extra: {2: two, b: three}}\n"
-    imported(run, write(tmp_path / "in" / "users.yaml", text), store)
-    (user,) = listed(run, store)
+    imported(cli, write(tmp_path / "in" / "users.yaml", text), store)
+    (user,) = listed(cli, store)
     assert (user["id"], user["name"], user["1"], user["extra"]) == ("7", "2024-01-02", "one", {"2": "two", "b": "three"})

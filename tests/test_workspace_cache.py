@@ -197,12 +197,12 @@ def test_the_key_covers_every_file_loading_reads(workspace: Path) -> None:
     assert {path.name for path in read} >= {"schedule.yaml", "CardsScriptOptions.yaml", Path(PROCESS).name, "card_ordered.html"}
 
 
-def test_validate_says_the_same_from_the_cache(run: Run, workspace: Path, folder: Path) -> None:
+def test_validate_says_the_same_from_the_cache(cli: Run, workspace: Path, folder: Path) -> None:
     """The command line's answers, exit code included, are the same on a miss and on a hit."""
     process = workspace / PROCESS
     process.write_text(process.read_text().replace("description: ", "description: Changed ", 1))
-    first = run("validate", "--workspace", str(workspace), "--json")
-    second = run("validate", "--workspace", str(workspace), "--json")
+    first = cli("validate", "--workspace", str(workspace), "--json")
+    second = cli("validate", "--workspace", str(workspace), "--json")
     assert list(folder.iterdir())
     assert (first.exit_code, first.stdout, first.stderr) == (second.exit_code, second.stdout, second.stderr)
     assert first.exit_code == 0
