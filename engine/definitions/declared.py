@@ -14,6 +14,9 @@ from engine.clock import moment, stamp
 from engine.definitions.document import Document
 from engine.diagnostics import Location
 
+#: Actor keywords that are not roles: anyone may try; cardflow itself runs it.
+ACTOR_KEYWORDS = ("any", "system")
+
 
 @dataclass(frozen=True)
 class Role:

@@ -11,10 +11,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.definitions.closures import UNKNOWN
-from engine.definitions.declared import Role
+from engine.definitions.declared import ACTOR_KEYWORDS, Role
 from engine.definitions.expressions import ExpressionError, parse
 from engine.definitions.model import Process
-from engine.definitions.roles import ACTOR_KEYWORDS
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 #: The recipients an email's `to` may name, as a diagnostic lists them.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from engine.definitions.declared import Role
+from engine.definitions.declared import ACTOR_KEYWORDS, Role
 from engine.definitions.document import Document
 from engine.definitions.files import ROLES
 from engine.definitions.load import load_file
@@ -23,9 +23,6 @@ from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 #: The role that publishes and approves releases of the workspace (engine.releases).
 ADMIN = "admin"
-
-#: Actor keywords that are not roles: anyone may try; cardflow itself runs it.
-ACTOR_KEYWORDS = ("any", "system")
 
 
 #: The roles of a workspace without roles.yaml (as the reference workspace declares them).
