@@ -10,6 +10,7 @@ from commands.shared import (
     echo_json,
     echo_listing,
     json_option,
+    open_listing,
     open_reading,
     open_workspace,
     page_options,
@@ -31,8 +32,8 @@ def outbox(ctx: click.Context, status: str | None, limit: int | None, offset: in
     from engine.report.tables import outbox_row
     from engine.store import listing
 
-    with open_reading(db) as connection:
-        rows = map(outbox_row, listing.outbox(connection, status=status, limit=limit, offset=offset))
+    with open_listing(db) as reads:
+        rows = map(outbox_row, listing.outbox(reads, status=status, limit=limit, offset=offset))
         echo_listing(
             rows,
             as_json,

@@ -28,11 +28,12 @@ ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 
 @pytest.fixture
 def store(run: Run) -> Path:
-    """An SQLite store with the cards of two batches: approved requests and ordered cards."""
+    """An SQLite store with the cards of two batches: approved requests, and ordered cards with their emails."""
     Path("users.csv").write_text(USERS)
     assert run("users", "import", "users.csv").exit_code == 0
     assert run("run", "CardsBoProcRequestMulitple", "--all", "--as", "op1", "--batch-id", "R1").exit_code == 0
-    ordered = run("run", ORDER, "--all", "--as", "op1", "--batch-id", "O1", "--set", "CardsAddonExtProdQueue=false")
+    sets = ("--set", "CardsAddonExtProdQueue=false", "--set", "CardsAddonExtProdOrderedEmail=true")
+    ordered = run("run", ORDER, "--all", "--as", "op1", "--batch-id", "O1", *sets)
     assert ordered.exit_code == 0, ordered.output
     return Path("cardflow.db").resolve()
 
@@ -61,6 +62,20 @@ def test_kept_statements_read_what_sqlalchemy_reads(store: Path) -> None:
             assert _kept(store, **filters, **window) == _through(store, **filters, **window), (filters, window)
             compared += bool(_through(store, **filters, **window))
     assert compared > 20  # most combinations select cards: the comparison is not of empty lists
+
+
+def test_the_outbox_reads_alike_both_ways(store: Path) -> None:
+    """`outbox` (kept too): every email, then the pending ones, paged and windowed, the same both ways."""
+    engine = connect(str(store), mode="read")
+    for chosen in ({}, {"status": "pending"}, {"status": "sent"}):
+        for window in ({}, {"page": 3}, {"limit": 4, "offset": 2, "page": 3}):
+            with prepared.kept_reads(store, str(store)) as reads:
+                kept_rows = list(listing.outbox(reads, **chosen, **window))
+            with reading(engine) as connection:
+                assert kept_rows == list(listing.outbox(connection, **chosen, **window)), (chosen, window)
+    engine.dispose()
+    with prepared.kept_reads(store, str(store)) as reads:
+        assert len(list(listing.outbox(reads, status="pending"))) == 8
 
 
 def test_booleans_read_as_sqlalchemy_reads_them(store: Path) -> None:

@@ -4,7 +4,7 @@ Each listing is a keyset walk (`id > last id seen`, in id order, a page at a tim
 connection, so memory stays flat however many rows the store holds, and every page is an index
 search (tests/test_listing.py asks SQLite's query planner). `limit` and `offset` choose a window.
 Cards, emails and users are read by `Reads` (`engine.store.prepared`): this module imports
-SQLAlchemy only to build a statement, so `cards` on an SQLite store runs without it.
+SQLAlchemy only to build a statement, so `cards` and `outbox` on an SQLite store run without it.
 """
 
 from __future__ import annotations
