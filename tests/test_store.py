@@ -79,6 +79,30 @@ def test_a_fresh_store_has_every_table_of_the_schema(stored: StoreUnderTest) -> 
     assert expected == found
 
 
+def test_a_fresh_store_keeps_one_live_and_one_pending_release_at_most(stored: StoreUnderTest) -> None:
+    """The releases' partial unique indexes (made by their migration): a second live or pending
+    release is refused by the store itself; any number of retired ones are kept."""
+    engine = db.connect(stored.location)
+
+    def add(release: str, status: str) -> None:
+        row = {"id": release, "status": status, "published_by": "ad1", "published_at": "2026-12-04T00:00:00Z",
+               "requested_by": "ad1", "message": "", "fingerprint": "f"}  # fmt: skip
+        with engine.begin() as connection:
+            connection.execute(db.releases.insert().values(**row))
+
+    for status in ("live", "pending", "retired", "retired"):
+        add(f"r-{status}-{stored.scalar('SELECT count(*) FROM releases')}", status)
+    for status in ("live", "pending"):
+        with pytest.raises(IntegrityError):
+            add(f"second-{status}", status)
+    engine.dispose()
+    assert stored.rows("SELECT status, count(*) FROM releases GROUP BY status ORDER BY status") == [
+        ("live", 1),
+        ("pending", 1),
+        ("retired", 2),
+    ]
+
+
 def test_a_version_1_store_upgrades_and_keeps_its_rows(stored: StoreUnderTest) -> None:
     """A store left at version 1 is upgraded on open: rows survive and the outbox gains the version-2 columns."""
     path = stored.location
