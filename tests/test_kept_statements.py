@@ -26,6 +26,15 @@ USERS = "id,name,email,state,roles\nop1,Olle,op1@example.com,active,operator\n" 
 ORDER = "CardsAddonExtProdBoProcOrderMultiple"
 
 
+@pytest.fixture(autouse=True)
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A cache folder of this test's own: the suite's is shared by its workers, and a statement
+    another test kept would make this one's first compile a hit."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CARDFLOW_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def store(run: Run) -> Path:
     """An SQLite store with the cards of two batches: approved requests, and ordered cards with their emails."""
