@@ -13,7 +13,7 @@ from commands.shared import (
     echo_json,
     echo_listing,
     json_option,
-    open_reading,
+    open_listing,
     open_workspace,
     page_options,
     store_at,
@@ -39,8 +39,8 @@ def batches(ctx: click.Context, limit: int | None, offset: int, db: str | None, 
     from engine.report import listings
 
     columns = list(json_fields("batch"))
-    with open_reading(db) as connection:
-        echo_listing(listings.batches(connection, limit=limit, offset=offset), as_json, columns, _batch_cells)
+    with open_listing(db) as reads:
+        echo_listing(listings.batches(reads, limit=limit, offset=offset), as_json, columns, _batch_cells)
 
 
 def _batch_cells(batch: dict[str, Any]) -> list[Any]:

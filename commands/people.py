@@ -13,6 +13,7 @@ from commands.shared import (
     echo_listing,
     json_option,
     json_text,
+    open_listing,
     open_reading,
     open_workspace,
     page_options,
@@ -85,9 +86,9 @@ def users_list(columns: str | None, limit: int | None, offset: int, db: str | No
     from engine.store import listing
 
     asked = [name.strip() for name in (columns or "").split(",") if name.strip()]
-    with open_reading(db) as connection:
-        shown = listing.user_columns(connection, asked)
-        rows = listing.users(connection, limit=limit, offset=offset)
+    with open_listing(db) as reads:
+        shown = listing.user_columns(reads, asked)
+        rows = listing.users(reads, limit=limit, offset=offset)
         if as_json and asked:
             rows = ({name: user.get(name) for name in shown} for user in rows)
         echo_listing(rows, as_json, shown, lambda user: [user.get(name) for name in shown])

@@ -15,6 +15,7 @@ from conftest import Run
 from sqlalchemy import select
 
 from engine import kept
+from engine.errors import UsageError
 from engine.store import db, listing, prepared
 from engine.store.db import connect, reading
 
@@ -102,21 +103,41 @@ def test_booleans_read_as_sqlalchemy_reads_them(store: Path) -> None:
     assert found == expected and {type(open) for _, open in found} == {bool}
 
 
-def test_cards_runs_without_sqlalchemy_once_its_statements_are_kept(store: Path) -> None:
-    """The first `cards` compiles and keeps its statements; the next one never imports SQLAlchemy
-    and prints the same JSON (tests/test_bureau_faults.py reads unanswered orders this way)."""
+@pytest.mark.parametrize(
+    ("command", "rows"),
+    [(("cards",), 16), (("outbox",), 8), (("batches",), 2), (("users", "list"), 8)],
+    ids=["cards", "outbox", "batches", "users list"],
+)
+def test_a_listing_runs_without_sqlalchemy_once_its_statements_are_kept(store: Path, command: tuple[str, ...], rows: int) -> None:
+    """The first run of a listing compiles and keeps its statements; the next one never imports
+    SQLAlchemy and prints the same JSON (tests/test_bureau_faults.py reads unanswered orders this way)."""
     probe = (
         "import sys, cli\n"
-        "sys.argv = ['cardflow', 'cards', '--json']\n"
+        f"sys.argv = ['cardflow', *{list(command)!r}, '--json']\n"
         "try:\n    cli.main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
         "print('sqlalchemy' in sys.modules, file=sys.stderr)\n"
     )
     runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True) for _ in range(2)]
     assert [run.stderr.strip().splitlines()[-1] for run in runs] == ["True", "False"]
-    assert runs[0].stdout == runs[1].stdout
-    cards = json.loads(runs[1].stdout)
-    assert len(cards) == 16 and {card["state"] for card in cards} == {"approved", "ordered"}
+    assert runs[0].stdout == runs[1].stdout and len(json.loads(runs[1].stdout)) == rows
     assert kept.cache_folder() is not None and (kept.cache_folder() / "statements-sqlite.pickle").exists()
+
+
+def test_batches_and_users_read_alike_both_ways(store: Path) -> None:
+    """`batches` (with the workers' progress) and `users list` (its columns, a missing attribute's
+    hint), paged and windowed: the same both ways."""
+    engine = connect(str(store), mode="read")
+    for window in ({}, {"page": 1}, {"limit": 3, "offset": 1, "page": 2}):
+        with prepared.kept_reads(store, str(store)) as reads, reading(engine) as connection:
+            assert list(listing.batches(reads, **window)) == list(listing.batches(connection, **window))
+            assert list(listing.users(reads, **window)) == list(listing.users(connection, **window))
+            assert listing.progress(reads) == listing.progress(connection)
+    with prepared.kept_reads(store, str(store)) as reads, reading(engine) as connection:
+        assert listing.user_columns(reads) == listing.user_columns(connection) == ["id", "name", "email", "state", "roles"]
+        assert listing.users_have_attribute(reads, "id") is listing.users_have_attribute(connection, "id") is False
+        with pytest.raises(UsageError, match="no user has the attribute 'nope'"):
+            listing.user_columns(reads, ["nope"])
+    engine.dispose()
 
 
 def test_a_stale_or_torn_file_of_statements_is_compiled_again(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

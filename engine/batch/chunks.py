@@ -23,7 +23,7 @@ from engine.batch.run import BATCH_CHUNK, _finish_calls, _run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
-from engine.store import batches, chunks, db, queries
+from engine.store import batches, chunks, db, listing, queries
 from engine.store.queries import Row
 
 
@@ -192,7 +192,7 @@ def batch_progress(engine: Engine, batch_id: str) -> tuple[str, int, int]:
     """A batch's status, and the users of its chunks done and in all of them."""
     with db.reading(engine) as connection:
         record = queries.get_batch(connection, batch_id)
-        done, total = chunks.progress(connection, batch_id).get(batch_id, (0, 0))
+        done, total = listing.progress(connection, batch_id).get(batch_id, (0, 0))
     if record is None:
         raise UsageError(f"unknown batch {batch_id}")
     return record["status"], done, total

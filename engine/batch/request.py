@@ -20,7 +20,7 @@ from engine.definitions.options import EffectiveOptions
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector, Simulated
 from engine.records import readable_fields
-from engine.store import db, queries
+from engine.store import db, listing, queries
 from engine.store.queries import Row
 
 
@@ -203,11 +203,11 @@ def check_where_attributes(connection: Connection, where: Compiled | None) -> No
     if where is None:
         return
     for root, name in sorted(where.attributes):
-        if root != "user" or name in USER_FIELDS or queries.users_have_attribute(connection, name):
+        if root != "user" or name in USER_FIELDS or listing.users_have_attribute(connection, name):
             continue
         from engine.diagnostics import did_you_mean
 
-        known = USER_FIELDS | queries.attribute_names(connection)
+        known = USER_FIELDS | listing.attribute_names(connection)
         raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
 
 

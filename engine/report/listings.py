@@ -52,13 +52,12 @@ def _decoded(card: Row) -> Row:
     return card
 
 
-def batches(connection: Connection, *, limit: int | None = None, offset: int = 0) -> Iterator[Batch]:
+def batches(source: Connection | Reads, *, limit: int | None = None, offset: int = 0) -> Iterator[Batch]:
     """Batches in the order they were started; `progress`, for a batch worked by workers, is
     {done, users}: the users of its chunks done out of all its users (None for a batch run by `run`)."""
-    from engine.store.chunks import progress
-
-    done = progress(connection)
-    for batch in listing.batches(connection, limit=limit, offset=offset):
+    read = reads(source)
+    done = listing.progress(read)
+    for batch in listing.batches(read, limit=limit, offset=offset):
         chunks = done.get(batch["id"])
         shown = Progress(done=chunks[0], users=chunks[1]) if chunks else None
         yield cast(Batch, json_row("batch", batch, progress=shown))

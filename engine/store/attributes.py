@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select
 
 from engine.store import db
-from engine.store.queries import attribute_names, users_have_attribute
+from engine.store.listing import attribute_names, users_have_attribute
 
 __all__ = ["attribute_names", "attributes_no_user_has"]
 

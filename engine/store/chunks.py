@@ -110,19 +110,6 @@ def finish_batch_if_done(connection: Connection, batch_id: str, *, over_cards: b
     return status
 
 
-def progress(connection: Connection, batch_id: str | None = None) -> dict[str, tuple[int, int]]:
-    """Per batch worked in chunks (or just `batch_id`): (users in chunks done, users in all its chunks)."""
-    table = db.batch_chunks
-    query = select(
-        table.c.batch_id,
-        func.coalesce(func.sum(table.c.users).filter(table.c.status == DONE), 0),
-        func.sum(table.c.users),
-    ).group_by(table.c.batch_id)
-    if batch_id is not None:
-        query = query.where(table.c.batch_id == batch_id)
-    return {batch: (int(done), int(total)) for batch, done, total in connection.execute(query)}
-
-
 def users_between(connection: Connection, first: str, last: str) -> list[Row]:
     """The users whose ids lie from `first` to `last`, in id order (rows straight from the driver: a
     chunk job's hottest read, as a page of users is a batch's)."""

@@ -9,6 +9,7 @@ SQLAlchemy only to build a statement, so `cards` and `outbox` on an SQLite store
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from engine.diagnostics import did_you_mean
 from engine.errors import UsageError
 from engine.records import json_columns, json_fields, json_names
 from engine.store.prepared import Reads, reads
+from engine.store.user_rows import user_record
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -105,7 +107,6 @@ def outbox(
 
 def users(source: Connection | Reads, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
     """Users in id order, as expressions and templates see them (attributes, id, name, email, state, roles)."""
-    from engine.store.queries import user_record
 
     def build(first: bool) -> Any:
         from sqlalchemy import select
@@ -141,40 +142,89 @@ def unanswered(source: Connection | Reads) -> dict[int, Row]:
 USER_FIELDS = json_fields("user")
 
 
-def user_columns(connection: Connection, asked: Sequence[str] = ()) -> list[str]:
+def user_columns(source: Connection | Reads, asked: Sequence[str] = ()) -> list[str]:
     """The columns `users list` shows: those asked for (a field, or an attribute some user has; else
     a usage error), or by default the fields and then, by name, the attributes of the first page of users."""
-    from engine.store.queries import attribute_names, users_have_attribute
-
+    read = reads(source)
     if not asked:
-        return [*USER_FIELDS, *sorted(attribute_names(connection, PAGE) - set(USER_FIELDS))]
+        return [*USER_FIELDS, *sorted(attribute_names(read, PAGE) - set(USER_FIELDS))]
     for name in asked:
-        if name not in USER_FIELDS and not users_have_attribute(connection, name):
-            known = attribute_names(connection, PAGE) | set(USER_FIELDS)
+        if name not in USER_FIELDS and not users_have_attribute(read, name):
+            known = attribute_names(read, PAGE) | set(USER_FIELDS)
             raise UsageError(f"--columns: no user has the attribute '{name}'{did_you_mean(name, known)}")
     return list(asked)
 
 
-def batches(connection: Connection, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
+def attribute_names(source: Connection | Reads, sample: int = PAGE) -> set[str]:
+    """The attribute names of the first `sample` users (for "did you mean" hints)."""
+    return {name for user in users(source, limit=sample) for name in user}
+
+
+def users_have_attribute(source: Connection | Reads, name: str) -> bool:
+    """Whether any stored user has the attribute `name` (its JSON key; a LIKE stops at the first)."""
+    key = json.dumps(name, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+    def build() -> Any:
+        from sqlalchemy import bindparam, select
+
+        from engine.store import db
+
+        return select(db.users.c.id).where(db.users.c.attributes.like(bindparam("pattern"), escape="\\")).limit(1)
+
+    return bool(reads(source).rows("a user with the attribute", build, pattern=f"%{key}:%"))
+
+
+def batches(source: Connection | Reads, *, limit: int | None = None, offset: int = 0, page: int = PAGE) -> Iterator[Row]:
     """Batches in the order they were started: `BATCH_COLUMNS` named as the batch's JSON fields."""
-    from sqlalchemy import select, tuple_
 
-    from engine.store import db
+    def build(first: bool) -> Any:
+        from sqlalchemy import bindparam, select, tuple_
 
-    query = select(*(db.batches.c[name] for name in BATCH_COLUMNS))
-    key = tuple_(db.batches.c.created_at, db.batches.c.id)
-    last: tuple[Any, ...] = ("", "")
-    for number, rows in enumerate(_pages(limit, page)):
-        found = connection.execute(
-            query.where(key >= last if number == 0 else key > last)
+        from engine.store import db
+
+        key, last = tuple_(db.batches.c.created_at, db.batches.c.id), tuple_(bindparam("last_at"), bindparam("last_id"))
+        return (
+            select(*(db.batches.c[name] for name in BATCH_COLUMNS))
+            .where(key >= last if first else key > last)
             .order_by(db.batches.c.created_at, db.batches.c.id)
-            .offset(offset if number == 0 else None)
-            .limit(rows)
-        ).all()
+            .limit(bindparam("rows"))
+            .offset(bindparam("offset"))
+        )
+
+    read, last_at, last_id = reads(source), "", ""
+    for number, rows in enumerate(_pages(limit, page)):
+        start = number == 0
+        found = read.rows(
+            f"batches {'first' if start else 'next'}",
+            partial(build, start),
+            last_at=last_at,
+            last_id=last_id,
+            rows=rows,
+            offset=offset if start else 0,
+        )
         yield from (dict(zip(_BATCH_FIELDS, row, strict=True)) for row in found)
         if len(found) < rows:
             return
-        last = (found[-1][BATCH_COLUMNS.index("created_at")], found[-1][0])
+        last_at, last_id = found[-1][BATCH_COLUMNS.index("created_at")], found[-1][0]
+
+
+def progress(source: Connection | Reads, batch_id: str | None = None) -> dict[str, tuple[int, int]]:
+    """Per batch worked in chunks (or just `batch_id`): (users in chunks done, users in all its chunks)."""
+    given = {"batch": batch_id} if batch_id is not None else {}
+
+    def build() -> Any:
+        from sqlalchemy import bindparam, func, select
+
+        from engine.store import db
+        from engine.store.chunks import DONE
+
+        table = db.batch_chunks
+        done = func.coalesce(func.sum(table.c.users).filter(table.c.status == DONE), 0)
+        query = select(table.c.batch_id, done, func.sum(table.c.users)).group_by(table.c.batch_id)
+        return query.where(table.c.batch_id == bindparam("batch")) if given else query
+
+    found = reads(source).rows(f"progress by {','.join(given)}", build, **given)
+    return {batch: (int(done), int(total)) for batch, done, total in found}
 
 
 def _window(query: Any, key: Any, first: bool) -> Any:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, false, func, select, updat
 from engine.records import json_columns
 from engine.store import db, dialect, folding
 from engine.store.checks import store_location
+from engine.store.user_rows import user_record
 
 CHUNK = 500
 Row = dict[str, Any]
@@ -67,28 +68,6 @@ def upsert_users(connection: Connection, rows: Sequence[Row]) -> None:
 
 
 _USER_COLUMNS = tuple(db.users.c[name] for name in json_columns("user"))  # in `user_record`'s order
-
-
-def user_record(row: Sequence[Any]) -> Row:
-    """A stored user (id, name, email, state, roles, attributes) as expressions and templates see it:
-    its attributes plus id, name, email, state and roles."""
-    user_id, name, email, state, roles, attributes = row
-    record: Row = _json(attributes) if attributes != "{}" else {}
-    record["id"], record["name"], record["email"], record["state"] = user_id, name, email, state
-    record["roles"] = _json(roles) if roles != "[]" else []
-    return record
-
-
-_RAW_DECODE = json.JSONDecoder().raw_decode
-
-
-def _json(text: str) -> Any:
-    """JSON the store wrote itself: decoded without `json.loads`'s whitespace scans (a third of the cost)."""
-    try:
-        value, end = _RAW_DECODE(text)
-    except ValueError:
-        return json.loads(text)
-    return value if end == len(text) else json.loads(text)
 
 
 def select_users() -> Any:
@@ -161,18 +140,6 @@ def user_chunks(engine: Engine, chunk: int = CHUNK) -> Iterator[list[Row]]:
             return
         yield rows
         after = rows[-1]["id"]
-
-
-def users_have_attribute(connection: Connection, name: str) -> bool:
-    """Whether any stored user has the attribute `name` (its JSON key; a LIKE stops at the first)."""
-    key = json.dumps(name, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(db.users.c.id).where(db.users.c.attributes.like(f"%{key}:%", escape="\\")).limit(1)
-    return connection.execute(query).first() is not None
-
-
-def attribute_names(connection: Connection, sample: int = CHUNK) -> set[str]:
-    """The attribute names of the first `sample` users (for "did you mean" hints)."""
-    return {name for user in user_page(connection, None, sample) for name in user}
 
 
 def users_with_role(connection: Connection, role: str) -> list[Row]:

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, func, select
 from engine.store import db, pages
 from engine.store.folding import fold
 from engine.store.pages import Page, Window
-from engine.store.queries import Row, user_record
+from engine.store.queries import Row
+from engine.store.user_rows import user_record
 
 USER_COLUMNS = (db.users.c.id, db.users.c.name, db.users.c.email, db.users.c.state, db.users.c.roles, db.users.c.attributes)
 
