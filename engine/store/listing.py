@@ -3,8 +3,8 @@
 Each listing is a keyset walk (`id > last id seen`, in id order, a page at a time) on one read
 connection, so memory stays flat however many rows the store holds, and every page is an index
 search (tests/test_listing.py asks SQLite's query planner). `limit` and `offset` choose a window.
-Cards, emails and users are read by `Reads` (`engine.store.prepared`): this module imports
-SQLAlchemy only to build a statement, so `cards` and `outbox` on an SQLite store run without it.
+Every listing reads by `Reads` (`engine.store.prepared`): this module imports SQLAlchemy only
+to build a statement, so the listing commands on an SQLite store run without it.
 """
 
 from __future__ import annotations
