@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from conftest import Run, StoreUnderTest
 
-from engine.definitions.connectors import DEFAULT_CONNECTORS, KINDS, environment, read_connectors
+from engine.definitions.connector_kinds import KINDS, environment
+from engine.definitions.connectors import DEFAULT_CONNECTORS, read_connectors
 from engine.definitions.workspace import init_workspace, load_workspace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ from pathlib import Path
 from conftest import Run
 
 from engine.definitions.cache import load_workspace_cached
-from engine.definitions.roles import DEFAULT_ROLES, system_role
+from engine.definitions.declared import system_role
+from engine.definitions.roles import DEFAULT_ROLES
 from engine.definitions.workspace import init_workspace, load_workspace
 from engine.store.users import ROLES
 

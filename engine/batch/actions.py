@@ -30,11 +30,11 @@ from engine.batch.request import refuse_inactive
 from engine.batch.results import PENDING, none_held
 from engine.clock import now
 from engine.definitions.compile import CompiledProcess, compile_process
+from engine.definitions.declared import system_role
 from engine.definitions.expressions import parse
 from engine.definitions.files import TEMPLATES
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
-from engine.definitions.roles import system_role
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause

@@ -133,3 +133,8 @@ class Calendar:
 
             self._public[year] = frozenset(holidays.country_holidays(self.country, years=[year]))
         return self._public[year]
+
+
+def system_role(roles: Mapping[str, Role]) -> str | None:
+    """The role the system's own processes run as, if the workspace marks one."""
+    return next((role.name for role in roles.values() if role.system), None)

@@ -71,11 +71,6 @@ def _no_keywords(roles: dict[str, Role]) -> list[Diagnostic]:
     return [diagnostic(role.location, "E243", name=role.name) for role in roles.values() if role.name in ACTOR_KEYWORDS]
 
 
-def system_role(roles: dict[str, Role]) -> str | None:
-    """The role the system's own processes run as, if the workspace marks one."""
-    return next((role.name for role in roles.values() if role.system), None)
-
-
 def check_actors(processes: Mapping[str, Process], roles: Mapping[str, Role]) -> Iterator[Diagnostic]:
     """A process's `actor` names a declared role, `any` or `system` (E240, with a close name).
     Nothing is said when roles.yaml could not be built (its own diagnostics tell why)."""

@@ -297,7 +297,7 @@ _ENVIRONMENT = {
 }
 
 CONNECTOR: Schema = {
-    "kind": _text(),  # checked against engine.definitions.connectors.KINDS, with a close name
+    "kind": _text(),  # checked against engine.definitions.connector_kinds.KINDS, with a close name
     "description": _text(),
     "settings": {"type": "dict", "keysrules": {"type": "string", "regex": NAME}, "valuesrules": _ENVIRONMENT},
     "operations": _by_name(CONNECTOR_OPERATION, required=True),

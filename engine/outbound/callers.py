@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from engine.definitions.connectors import environment
+from engine.definitions.connector_kinds import environment
 from engine.definitions.declared import Connector
 from engine.outbound.bureau import Simulated, write_once
 from engine.outbound.calls import Call, CallAnswer
