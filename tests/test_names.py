@@ -43,6 +43,7 @@ OTHER_VOCABULARY: dict[str, dict[str, str]] = {
     "engine/testing/diff.py": {"ordered": "the bureau's answer to an order (accepted), beside `refused`"},
     "engine/testing/suite.py": {"failed": "the scenarios that failed"},
     "engine/definitions/connectors.py": {"order": "a bureau connector's operation (its protocol), which `invoke:` names"},
+    "engine/definitions/connector_kinds.py": {"order": "a bureau connector's operation (its protocol), beside `status`"},
     "engine/testing/matrix.py": {"start": "the matrix's `start` column and JSON key: the states a new card reaches"},
     "engine/testing/scenario.py": {"failed": "the bureau's order status a scenario's `orders: sync` step reports"},
     "engine/web/i18n.py": {"failed": "an email's delivery status, in Swedish"},
