@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from engine import effects
@@ -17,10 +16,11 @@ from engine.definitions.declared import is_own_trigger
 from engine.definitions.exclusive import check_exclusive
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.fields import card_fields, check_fields
-from engine.definitions.model import OptionScript, Process, Source, Transition, Variable
+from engine.definitions.model import OptionScript, Process, Transition, Variable
 from engine.definitions.never_fire import MAX_COMBINATIONS, check_never_fire, reachable_states
 from engine.definitions.options import declared_options
-from engine.definitions.timers import check_timers, literal, timers_of
+from engine.definitions.placed import expressions_of
+from engine.definitions.timers import check_timers
 from engine.definitions.variable_checks import check_variables
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 from engine.records import readable_fields
@@ -46,52 +46,12 @@ Processes = Mapping[str, Process]
 Scripts = Mapping[str, OptionScript]
 
 
-@dataclass(frozen=True)
-class Placed:
-    """An expression of a process, with the place it stands in (which decides the roots it may read)."""
-
-    process: Process
-    source: Source
-    place: str
-
-
 def run_checks(processes: Processes, scripts: Scripts) -> list[Diagnostic]:
     """Every check over the workspace, in one list."""
     found: list[Diagnostic] = []
     for check in CHECKS:
         found.extend(check(processes, scripts))
     return found
-
-
-def expressions_of(process: Process) -> Iterator[Placed]:
-    """Every expression of a process with its place."""
-    kind = f"{process.kind} prerequisite"
-    for prerequisite in process.prerequisites:
-        yield Placed(process, prerequisite.rule, kind)
-    if process.exclusive and process.exclusive.when:
-        yield Placed(process, process.exclusive.when, "production type")
-    if process.production_type:
-        yield Placed(process, process.production_type.choices, "production type")
-        yield Placed(process, process.production_type.selectable, "production type")
-    yield from _timer_expressions(process)
-    for transition in process.transitions:
-        if transition.guard:
-            yield Placed(process, transition.guard, "guard")
-        for effect in transition.effects:
-            if effect.when:
-                yield Placed(process, effect.when, "effect condition")
-            for value in effects.kind(effect).expressions(effect):
-                yield Placed(process, value, "effect value")
-
-
-def _timer_expressions(process: Process) -> Iterator[Placed]:
-    """The durations of timers written as expressions over options (`after: options.Days`)."""
-    for timer in timers_of(process):
-        for key in ("after", "every", "before"):
-            text = getattr(timer, key)
-            if text is not None and not literal(text):
-                where = process.document.at(("states", timer.state, "timers", timer.index, key))
-                yield Placed(process, Source(text, where), "timer duration")
 
 
 def expression_problems(

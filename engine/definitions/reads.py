@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import effects
-from engine.definitions.check import expressions_of
 from engine.definitions.expressions import ExpressionError, absence_tested, parse
 from engine.definitions.model import Process, Workspace
+from engine.definitions.placed import expressions_of
 from engine.definitions.templates import PERSON_FIELDS, person_reads
 from engine.diagnostics import Location
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import effects
-from engine.definitions.check import expressions_of
 from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.expressions import parse
 from engine.definitions.model import Process, Variable, Workspace
 from engine.definitions.never_fire import MAX_COMBINATIONS
 from engine.definitions.options import declared_options, effective_options, values_of
+from engine.definitions.placed import expressions_of
 from engine.errors import UsageError
 
 #: The representative card holder: active, without open cards.
