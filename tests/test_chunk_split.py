@@ -13,7 +13,7 @@ import pytest
 from conftest import Run, StoreUnderTest
 from sqlalchemy import Engine, event
 
-from engine.batch.chunks import request_from_json, run_chunk, start_chunked, wait_for_batch
+from engine.batch.chunks import Prepared, request_from_json, run_chunk, start_chunked, wait_for_batch
 from engine.batch.request import RunRequest, Selection
 from engine.definitions.workspace import load_workspace
 from engine.errors import UsageError
@@ -107,3 +107,62 @@ def test_a_chunk_job_reads_its_own_chunk_row_alone(engine: Engine, tmp_path: Pat
     assert run_chunk(workspace, engine, bureau, request, 3) == "already done"
     with pytest.raises(UsageError, match="has no chunk 7"):
         run_chunk(workspace, engine, bureau, request, 7)
+
+
+def test_a_worker_prepares_a_batch_once_for_all_its_chunks(engine: Engine, stored: StoreUnderTest, tmp_path: Path) -> None:
+    """With the batches a worker prepared, only a batch's first chunk reads the batch and its actor
+    again; the later chunks start from a copy (not stopped by an earlier chunk's bureau), the batch
+    completes with the same cards, a chunk done is still "already done" and an unknown one an error."""
+    workspace = load_workspace(ROOT)
+    started = start_chunked(workspace, engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=4)
+    request, bureau, prepared = request_from_json(started.request), DropFolder(tmp_path / "orders"), Prepared()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(" ".join(str(args[2]).split())))
+    read_again: list[bool] = []
+    for number in started.pending:
+        statements.clear()
+        assert run_chunk(workspace, engine, bureau, request, number, prepared) == "done"
+        read_again.append(any("FROM users WHERE users.id IN" in s or "batches.fingerprint" in s for s in statements))
+    assert read_again == [True, False, False]
+    with db.reading(engine) as connection:
+        assert queries.get_batch(connection, started.batch)["status"] == "complete"  # type: ignore[index]
+    assert stored.scalar("SELECT count(*) FROM cards") == 9  # the active holders and the operator
+    assert run_chunk(workspace, engine, bureau, request, 2, prepared) == "already done"
+    with pytest.raises(UsageError, match="has no chunk 7"):
+        run_chunk(workspace, engine, bureau, request, 7, prepared)
+    kept = prepared.get(workspace, request)
+    assert kept is not None
+    kept.stopped = "the card bureau did not answer"
+    again = prepared.get(workspace, request)
+    assert again is not None and again.stopped is None and again.record == kept.record and again.record is not kept.record
+
+
+def test_of_the_last_two_chunks_done_at_once_the_second_to_commit_finishes_the_batch(
+    engine: Engine, stored: StoreUnderTest
+) -> None:
+    """Each chunk's transaction ends by looking whether its batch is done: the second of two last
+    chunks done at once waits for the first's lock on the batch, then sees it done and finishes the
+    batch (without the lock, each would see the other pending and the batch would stay running)."""
+    if not stored.url.startswith("postgresql"):
+        pytest.skip("on SQLite one transaction writes at a time")
+    started = start_chunked(load_workspace(ROOT), engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=6)
+    assert started.pending == [1, 2]
+    counts = {"created": 6, "skipped": 0, "deferred": 0}
+    finished: list[str | None] = []
+
+    def second() -> None:
+        with engine.begin() as connection:
+            chunks.finish_chunk(connection, started.batch, 2, counts)
+            finished.append(chunks.finish_batch_if_done(connection, started.batch))
+
+    with engine.begin() as first:
+        chunks.finish_chunk(first, started.batch, 1, counts)
+        assert chunks.finish_batch_if_done(first, started.batch) is None  # chunk 2 is pending
+        other = threading.Thread(target=second)
+        other.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        while not stored.scalar(waiting):
+            assert other.is_alive(), "the second chunk did not wait for the first"
+    other.join(timeout=60)
+    assert finished == ["complete"]
+    assert stored.scalar("SELECT status FROM batches WHERE id = :id", id=started.batch) == "complete"

@@ -106,6 +106,22 @@ def test_the_jobs_run_on_an_in_memory_queue(store: Engine, tmp_path: Path) -> No
     assert count(store, "cards") == 11
 
 
+def test_a_batch_whose_chunk_waits_already_has_its_other_chunks_deferred(store: Engine, tmp_path: Path) -> None:
+    """The jobs of a batch go on the queue in one statement; where one of them waits there already
+    (its queueing lock), the others are still deferred, one at a time, and nothing twice."""
+    workspace = load_workspace(ROOT)
+    app = App(connector=InMemoryConnector())
+    register_jobs(app, Runtime(workspace, store, DropFolder(tmp_path / "orders")), {}, stalled_after=30)
+    started = start_chunked(workspace, store, request(), chunk=4)
+    with app.open():
+        app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:2").defer(
+            batch=started.batch, number=2, request=started.request
+        )
+        assert defer_chunks_on(app, started) == 2
+        jobs = app.connector.jobs.values()
+        assert sorted(job["args"]["number"] for job in jobs) == [1, 2, 3]
+
+
 def test_scheduled_jobs_are_periodic_with_a_lock_each(store: Engine, tmp_path: Path) -> None:
     """Each scheduled job is a periodic task on its cron expression with its own lock and queueing lock."""
     app = App(connector=InMemoryConnector())

@@ -1,5 +1,6 @@
 """A batch worked by several workers: split into chunks (key ranges of users) when it starts, each
-chunk worked by one job in one transaction, the batch finished by whichever chunk is done last.
+chunk worked by one job in one transaction, the batch finished by whichever chunk is done last, in
+that chunk's transaction.
 
 A chunk is done once: its row is locked while it is worked and marked done in the transaction of
 its cards, and the users it covers are worked with the batch runtime's resume logic, so a job run
@@ -8,6 +9,8 @@ twice (a killed worker's job is retried) gives nobody a second card or email.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -112,22 +115,52 @@ def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str
         yield users[0]["id"], users[-1]["id"], len(users)
 
 
-def run_chunk(workspace: Workspace, engine: Engine, connector: Connector, request: RunRequest, number: int) -> str:
-    """Work chunk `number` of a started batch, once; returns what happened ("done", "already done")."""
-    with db.reading(engine) as connection:
-        batch = prepare(workspace, connection, request)
-        existing = queries.get_batch(connection, batch.record["id"])
-        known = chunks.chunk_of(connection, batch.record["id"], number)  # this chunk's row alone: a batch may have thousands
-    if existing is None or known is None:
-        raise UsageError(f"batch {request.batch_id} has no chunk {number}")
-    _resume_checked(existing, batch)
+class Prepared:
+    """The batches a worker has prepared, each for the release it runs: a batch is prepared (its
+    process compiled, its actor, selection and record checked against the store) for the first of
+    its chunks a worker works, as a plain run prepares it once; its later chunks start from a copy
+    (`Batch.again`) of the batch that worked the first, with what it worked out on the way (the
+    prerequisites' checks). The last KEEP batches are kept."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._batches: OrderedDict[tuple[str, str, str], Batch] = OrderedDict()
+
+    def get(self, workspace: Workspace, request: RunRequest) -> Batch | None:
+        found = self._batches.get(_key(workspace, request))
+        return None if found is None else found.again()
+
+    def keep(self, workspace: Workspace, request: RunRequest, batch: Batch) -> None:
+        self._batches[_key(workspace, request)] = batch
+        while len(self._batches) > self.KEEP:
+            self._batches.popitem(last=False)
+
+
+def _key(workspace: Workspace, request: RunRequest) -> tuple[str, str, str]:
+    return str(workspace.root), workspace.fingerprint, json.dumps(request_as_json(request), sort_keys=True, default=str)
+
+
+def run_chunk(
+    workspace: Workspace, engine: Engine, connector: Connector, request: RunRequest, number: int, prepared: Prepared | None = None
+) -> str:
+    """Work chunk `number` of a started batch, once; returns what happened ("done", "already done").
+    With `prepared`, a batch prepared for an earlier chunk is not prepared again."""
+    batch = prepared.get(workspace, request) if prepared is not None else None
+    if batch is None:
+        with db.reading(engine) as connection:
+            batch = prepare(workspace, connection, request)
+            existing = queries.get_batch(connection, batch.record["id"])
+            known = chunks.chunk_of(connection, batch.record["id"], number)  # this chunk's row alone: a batch may have thousands
+        if existing is None or known is None:
+            raise UsageError(f"batch {request.batch_id} has no chunk {number}")
+        _resume_checked(existing, batch)
+        if prepared is not None:
+            prepared.keep(workspace, request, batch)
+        if known["status"] == chunks.DONE:
+            return "already done"
     batch.resumed = True
-    if known["status"] == chunks.DONE:
-        return "already done"
-    outcome = _work_with_retry(engine, batch, connector, number)
-    with engine.begin() as connection:
-        chunks.finish_batch_if_done(connection, batch.record["id"])
-    return outcome
+    return _work_with_retry(engine, batch, connector, number)
 
 
 def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number: int) -> str:
@@ -152,6 +185,7 @@ def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number:
             if claimed is None or claimed["status"] == chunks.DONE:
                 return "already done"
             chunks.finish_chunk(connection, batch.record["id"], number, _counts(result))
+            chunks.finish_batch_if_done(connection, batch.record["id"])
         return "done"
     raise AssertionError("unreachable")
 
@@ -161,7 +195,9 @@ def _work(connection: Connection, batch: Batch, connector: Connector, number: in
     (the mark waits for the calls' answers)."""
     batch_id = batch.record["id"]
     claimed = chunks.claim_chunk(connection, batch_id, number)
-    if claimed is None or claimed["status"] == chunks.DONE:
+    if claimed is None:
+        raise UsageError(f"batch {batch_id} has no chunk {number}")
+    if claimed["status"] == chunks.DONE:
         return "already done"
     users = _users_of(connection, batch, claimed)
     result = BatchResult(batch_id, batch.process.symbolic_name)
@@ -169,6 +205,7 @@ def _work(connection: Connection, batch: Batch, connector: Connector, number: in
     if result.waiting:
         return users, result
     chunks.finish_chunk(connection, batch_id, number, _counts(result))
+    chunks.finish_batch_if_done(connection, batch_id)  # the batch's last chunk finishes it, in its transaction
     return "done"
 
 

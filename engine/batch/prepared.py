@@ -3,6 +3,7 @@ production type settled, the batch record drawn up, and the selected users read 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -57,6 +58,13 @@ class Batch:
     resumed: bool = False
     unanswered: int = 0  # orders in a row the bureau did not answer
     stopped: str | None = None  # why the run stopped ordering (the bureau is down)
+
+    def again(self) -> Batch:
+        """This batch for another of its chunks: what was worked out once (the machine, the checks)
+        is kept, the run's own state (resumed, the bureau's misses, a stop) starts afresh."""
+        fresh = copy.copy(self)
+        fresh.record, fresh.resumed, fresh.unanswered, fresh.stopped = dict(self.record), False, 0, None
+        return fresh
 
     @cached_property
     def counts_open(self) -> bool:

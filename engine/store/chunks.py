@@ -84,8 +84,13 @@ def done_notices(engine: Engine) -> AbstractContextManager[Callable[[float], Non
 
 def finish_batch_if_done(connection: Connection, batch_id: str, *, over_cards: bool = False) -> str | None:
     """When no chunk is pending, record the batch's outcome (once: a compare-and-set on `running`);
-    over cards, `created` is every card the batch moved, whichever run of it moved them."""
+    over cards, `created` is every card the batch moved, whichever run of it moved them.
+
+    The batch's row is locked first, so that this may end the transaction that marks a chunk done:
+    of two last chunks done at once, the second to take the lock counts after the first committed
+    (on PostgreSQL each statement reads what has committed when it starts) and finishes the batch."""
     table = db.batch_chunks
+    connection.execute(dialect.of(connection).lock(select(db.batches.c.id).where(db.batches.c.id == batch_id)))
     pending, created, skipped, deferred = connection.execute(
         select(
             func.count().filter(table.c.status == PENDING),

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.batch.card_chunks import OVER_CARDS, card_request_from_json, run_card_chunk
-from engine.batch.chunks import Started, request_from_json, run_chunk
+from engine.batch.chunks import Prepared, Started, request_from_json, run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector, DropFolder
@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 Job = Callable[["Runtime"], Any]
 
 
+#: The batches whose release a worker remembers (the last ones it worked chunks of).
+KEPT_RELEASES = 64
+
+
 @dataclass
 class Runtime:
     """What jobs work with: the workspace, the store and the card bureau, the folder emails are
@@ -68,6 +72,9 @@ class Runtime:
     mail_dir: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     following: Following | None = None
+    #: the batches this worker has prepared for a chunk (engine.batch.chunks.Prepared), and the release each runs
+    prepared: Prepared = field(default_factory=Prepared)
+    releases: dict[str, str] = field(default_factory=dict)
 
     def follow(self) -> Workspace:
         """The workspace of the next job: the store's live release now, when the worker follows it."""
@@ -79,9 +86,15 @@ class Runtime:
         """The workspace a chunk of batch `batch_id` runs: the release the batch started with."""
         if self.following is None:
             return self.workspace
-        with self.engine.connect() as connection:
-            batch = queries.get_batch(connection, batch_id)
-        return self.follow() if batch is None else self.following.of_batch(batch["fingerprint"])
+        if batch_id not in self.releases:  # a batch's release never changes: read once
+            with self.engine.connect() as connection:
+                batch = queries.get_batch(connection, batch_id)
+            if batch is None:
+                return self.follow()
+            self.releases[batch_id] = batch["fingerprint"]
+            if len(self.releases) > KEPT_RELEASES:
+                del self.releases[next(iter(self.releases))]
+        return self.following.of_batch(self.releases[batch_id])
 
 
 def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
@@ -130,14 +143,25 @@ def defer_chunks_on(app: Any, started: Started) -> int:
     """Put a job on `app`'s (open) queue for every pending chunk of a started batch; returns how many were new.
 
     Each job has a queueing lock of its own, so deferring the same batch again (a resumed batch)
-    adds no second job for a chunk still waiting."""
+    adds no second job for a chunk still waiting. The jobs of a batch started afresh go in one
+    statement; where one of them waits already, they are deferred one at a time."""
     from procrastinate.exceptions import AlreadyEnqueued
 
+    def deferrer(number: int) -> Any:
+        return app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:{number}")
+
+    jobs = [deferrer(n).make_new_job(batch=started.batch, number=n, request=started.request) for n in started.pending]
+    if not jobs:
+        return 0
+    try:
+        app.job_manager.batch_defer_jobs(jobs)
+        return len(jobs)
+    except AlreadyEnqueued:
+        pass
     added = 0
     for number in started.pending:
-        deferrer = app.configure_task(CHUNK_TASK, queueing_lock=f"{started.batch}:{number}")
         try:
-            deferrer.defer(batch=started.batch, number=number, request=started.request)
+            deferrer(number).defer(batch=started.batch, number=number, request=started.request)
         except AlreadyEnqueued:
             continue
         added += 1
@@ -183,7 +207,7 @@ def work_chunk(runtime: Runtime, request: dict[str, Any], number: int, workspace
     found = workspace or runtime.workspace
     if request.get("over") == OVER_CARDS:
         return run_card_chunk(found, runtime.engine, runtime.bureau, card_request_from_json(request), number)
-    return run_chunk(found, runtime.engine, runtime.bureau, request_from_json(request), number)
+    return run_chunk(found, runtime.engine, runtime.bureau, request_from_json(request), number, runtime.prepared)
 
 
 async def _retry_or_give_up(app: Any, job: Any) -> None:
