@@ -1,7 +1,7 @@
 """Cards per second of a batch worked by 1, 2 and 4 `cardflow worker` processes on PostgreSQL,
 against the same batch run by one `cardflow run` process on the same server in the same run.
 
-    python bench/workers.py [--users 20000] [--workers 1,2,4] [--chunk-size 1000] [--db URL] [--record]
+    python bench/workers.py [--users 20000] [--workers 1,2,4] [--chunk-size 2000] [--repeat 3] [--db URL] [--record]
 
 Each measure gets a fresh database on the server (`--db` names a server URL, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres; without it a throw-away server is started
@@ -10,7 +10,9 @@ only the batch runs. Case (a), the default options (cards queued), through the c
 baseline is a plain `cardflow run --all` (start-up included; no `--json`, which would keep and
 print every result); a workers' measure starts the workers first (not timed), then times
 `cardflow run --all --workers` from its start until it returns, the batch complete. The ratio is
-the measure's cards/s over the baseline's. Beside it, the CPU a card costs on this machine: the
+the measure's cards/s over the baseline's; with `--repeat N` the measures take turns (the plain run,
+then each count of workers, N rounds) and each figure is the median of its N. The chunk is the
+command's own default (`run --workers --chunk-size`, 2,000 users). Beside it, the CPU a card costs on this machine: the
 command's own (wait4), the workers' and the PostgreSQL server's processes' (from /proc, before
 and after, so a server on another machine is not counted), and the cores busy on average (that
 CPU over the wall time). `--record` appends the figures to bench/RESULTS.md.
@@ -24,6 +26,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,13 +178,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--chunk-size", type=int, default=2000, help="users a chunk job (default: the command's, 2000)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, the measures taking turns; medians reported")
     parser.add_argument("--db", help="a PostgreSQL server URL (default: start a throw-away one)")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     server, folder = (args.db, None) if args.db else own_server()
     try:
-        lines = figures(server, args.users, [int(n) for n in args.workers.split(",")], args.chunk_size)
+        lines = figures(server, args.users, [int(n) for n in args.workers.split(",")], args.chunk_size, args.repeat)
     finally:
         if folder is not None:
             subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", str(folder)], capture_output=True)
@@ -192,20 +196,25 @@ def main() -> None:
             results.write("\n" + "\n".join(lines) + "\n")
 
 
-def figures(server: str, users: int, counts: list[int], chunk: int) -> list[str]:
-    cards, seconds, cpu = measure(server, users, 0, chunk)
+def figures(server: str, users: int, counts: list[int], chunk: int, repeat: int = 1) -> list[str]:
+    measures: dict[int, list[tuple[int, float, float]]] = {count: [] for count in [0, *counts]}
+    for _ in range(repeat):
+        for count in measures:
+            measures[count].append(measure(server, users, count, chunk))
+    (cards, seconds, cpu) = _median(measures[0])
     baseline, baseline_cpu = cards / seconds, cpu / cards
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rounds = f", median of {repeat} rounds taking turns" if repeat > 1 else ""
     lines: list[Any] = [
-        f"## {stamp}, workers on PostgreSQL, {users:,} users, chunks of {chunk:,}, commit {commit}",
+        f"## {stamp}, workers on PostgreSQL, {users:,} users, chunks of {chunk:,}{rounds}, commit {commit}",
         f"{platform.node() and 'vm'} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
         f"- one plain `cardflow run` (no workers): {cards} cards in {seconds:.2f} s, {baseline:,.0f} cards/s; "
         f"CPU {baseline_cpu * 1e6:.0f} µs a card, {cpu / seconds:.2f} cores busy",
     ]
     for count in counts:
-        cards, seconds, cpu = measure(server, users, count, chunk)
+        cards, seconds, cpu = _median(measures[count])
         rate = cards / seconds
         lines.append(
             f"- {count} worker(s): {cards} cards in {seconds:.2f} s, {rate:,.0f} cards/s, ratio {rate / baseline:.2f}; "
@@ -214,6 +223,11 @@ def figures(server: str, users: int, counts: list[int], chunk: int) -> list[str]
         )
     lines.append(f"- load average (1 min) after: {os.getloadavg()[0]:.2f}")
     return lines
+
+
+def _median(measured: list[tuple[int, float, float]]) -> tuple[int, float, float]:
+    """The cards, and the median wall and CPU seconds, of a measure's rounds."""
+    return measured[0][0], statistics.median(m[1] for m in measured), statistics.median(m[2] for m in measured)
 
 
 if __name__ == "__main__":
