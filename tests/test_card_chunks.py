@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, StoreUnderTest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from test_run_over_cards import ACTIVATE, ORDER, USERS, produce
 
 from engine.batch.card_chunks import card_request_as_json, card_request_from_json, run_card_chunk, start_card_chunks
@@ -83,6 +83,30 @@ def test_a_chunk_of_cards_worked_again_fires_no_card_twice(
     assert run_card_chunk(found, engine, bureau, again, 2) == "done"
     assert stored.scalar("SELECT count(*) FROM transitions WHERE trigger = 'activate'") == 3
     assert stored.rows("SELECT status, created, skipped FROM batches WHERE id = :b", b=started.batch) == [("complete", 3, 0)]
+
+
+def test_a_chunk_job_of_cards_reads_its_own_chunk_row_alone(
+    cf: Run, stored: StoreUnderTest, found: Workspace, engine: Engine, tmp_path: Path
+) -> None:
+    """A job of a run over three chunks reads only the row of the chunk it works (a run may have
+    thousands), and an unknown chunk is a usage error."""
+    produce(cf, stored.folder, "u1", "u2", "u4")
+    started = start_card_chunks(found, engine, every_card(), chunk=1)
+    again, bureau = carried(started.request), DropFolder(tmp_path / "orders")
+    queried: list[str] = []
+
+    def record(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM batch_chunks" in statement and statement.lstrip().upper().startswith("SELECT") and "count(" not in statement:
+            queried.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert run_card_chunk(found, engine, bureau, again, 2) == "done"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert queried and all("batch_chunks.number =" in statement for statement in queried), queried
+    with pytest.raises(UsageError, match="has no chunk 4"):
+        run_card_chunk(found, engine, bureau, again, 4)
 
 
 def carried(data: dict[str, object]) -> CardRunRequest:

@@ -111,14 +111,14 @@ def run_card_chunk(workspace: Workspace, engine: Engine, connector: Connector, r
     """Work chunk `number` of a started run over cards, once; returns what happened ("done", "already done")."""
     with db.reading(engine) as connection:
         existing = queries.get_batch(connection, request.batch_id or "")
-        known = {c["number"]: c for c in chunks.chunks_of(connection, request.batch_id or "")}
+        known = chunks.chunk_of(connection, request.batch_id or "", number)  # this chunk's row alone
         run = _prepare(workspace, connection, request, outbox_of(connector)) if existing is not None else None
-    if run is None or number not in known:
+    if run is None or known is None:
         raise UsageError(f"batch {request.batch_id} has no chunk {number}")
-    if known[number]["status"] == chunks.DONE:
+    if known["status"] == chunks.DONE:
         return "already done"
     with render_session():
-        outcome = _work_chunk(engine, run, known[number])
+        outcome = _work_chunk(engine, run, known)
     with engine.begin() as connection:
         chunks.finish_batch_if_done(connection, run.record["id"], over_cards=True)
     return outcome
