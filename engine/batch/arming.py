@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import timedelta
+from itertools import compress
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -190,6 +192,8 @@ def new_cards(
         if table == "cards":
             id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")
             fields_at = columns.index("fields") if "fields" in columns else None
+            armed = {(process, state) for process, states in timed.items() for state in states}
+            entering = compress(values, map(armed.__contains__, map(itemgetter(process_at, state_at), values)))
             found += [
                 {
                     "id": v[id_at],
@@ -197,7 +201,6 @@ def new_cards(
                     "state": v[state_at],
                     "fields": None if fields_at is None else v[fields_at],
                 }
-                for v in values
-                if v[state_at] in timed.get(v[process_at], ())
+                for v in entering
             ]
     return found

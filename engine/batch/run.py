@@ -27,7 +27,7 @@ from engine.batch.effects import (
 )
 from engine.batch.exclusivity import refused_new_card
 from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
-from engine.batch.prepared import Batch, failed_prerequisite, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
+from engine.batch.prepared import Batch, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import PENDING, BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
@@ -255,12 +255,13 @@ def _failures(batch: Batch, users: list[Row], done: dict[str, Row], opened: dict
     reads: Reads = []
     failures: dict[str, str | None] = {}
     exclusive = batch.compiled.exclusive
+    first_failed = batch.checks.first_failed  # as failed_prerequisite, without a call more a user
     for user in users:
         held = opened.get(user["id"]) if opened is not None else None
         if opened is not None:
             user["open_cards"] = held.total if held else 0
         if user["id"] not in done:
-            failed = failed_prerequisite(batch, user, scope, reads)
+            failed = first_failed(user, scope, reads)
             if failed is None and held is not None and exclusive:
                 failed = refused_new_card(batch.compiled, batch.group, user["id"], held)
             failures[user["id"]] = failed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from sqlalchemy import Connection
@@ -55,13 +56,12 @@ class Work:
         if lost:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
         queries.write_rows(connection, rows)
-        tally.transitions(connection, ((row["process"], row["trigger"]) for row in rows.get("transitions", ())))
+        tally.transitions(connection, map(itemgetter("process", "trigger"), rows.get("transitions", ())))
         calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
             queries.insert_tuples(connection, table, columns, tuples)
             if table == "transitions":
-                process, trigger = columns.index("process"), columns.index("trigger")
-                tally.transitions(connection, ((row[process], row[trigger]) for row in tuples))
+                tally.transitions(connection, map(itemgetter(columns.index("process"), columns.index("trigger")), tuples))
         if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming), once the new cards are written
             options = context.options.as_dict() if context.options is not None else context.compiled.option_values
             arming.arm_work(connection, context.timed, context.workspace, self, lost, context.at, options)
