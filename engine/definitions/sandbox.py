@@ -198,13 +198,14 @@ def flat_globals(templates: Sequence[Template]) -> dict[str, Any]:
 def _generate(environment: BoundedSandbox, template: Template, variables: dict[str, Any], globals_: Any) -> str:
     """One template rendered as `Template.generate` does, on the shared variables, at most MAX_OUTPUT long."""
     context = new_context(environment, template.name, template.blocks, variables, True, globals_)
-    chunks, size = [], 0
+    chunks: list[str] = []
+    append, size = chunks.append, 0  # a template yields a chunk for each text and each value
     try:
         for chunk in template.root_render_func(context):
             size += len(chunk)
             if size > MAX_OUTPUT:
                 break
-            chunks.append(chunk)
+            append(chunk)
     except Exception:
         environment.handle_exception()  # re-raised with the template's own file and line in its traceback
     if size > MAX_OUTPUT:
