@@ -43,7 +43,7 @@ def test_the_ranges_of_every_user_are_the_pages_a_batch_reads(engine: Engine) ->
     counts as the pages of users, and each range reads back exactly its page."""
     pages = list(queries.user_chunks(engine, 4))
     with db.reading(engine) as connection:
-        ranges = chunks.user_ranges(connection, 4)
+        ranges = list(chunks.user_ranges(connection, 4))
         between = [chunks.users_between(connection, first, last) for first, last, _ in ranges]
     assert ranges == [(page[0]["id"], page[-1]["id"], len(page)) for page in pages]
     assert [len(page) for page in pages] == [4, 4, 4]
