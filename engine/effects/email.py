@@ -82,11 +82,12 @@ def fire(effect: Email, firing: Firing) -> None:
     if recipient is None or not recipient.get("email"):  # the system, or a user no longer in the store
         return
     process = context.compiled.process
+    shown = person(holder)  # one view of the holder for each place the context shows them (templates cannot change it)
     email_context = {
-        "recipient": person(recipient),
-        "holder": person(holder),
-        "requester": person(requester),
-        "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": person(holder)},  # unset fields: None
+        "recipient": shown if recipient is holder else person(recipient),
+        "holder": shown,
+        "requester": shown if requester is holder else person(requester),
+        "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": shown},  # unset fields: None
         "process": {"symbolic_name": process.symbolic_name, "name": process.name},
         "batch": {"id": card["batch_id"]},
         "reason": firing.reason,
