@@ -53,8 +53,7 @@ def answer_of(
 ) -> LazyAnswer:
     """The answer of `call` made for `card` (a `supposed` answer: none is made), as its guards read it."""
     if call is None or is_order(call):
-        sent = holder_sent(context.workspace, call)
-        return LazyAnswer(lambda: supposed or context.connector.order(order_request(card, holder, earlier_orders, sent)))
+        return LazyAnswer(lambda: supposed or _order(context, card, holder, call, earlier_orders))
     made = _call(context, card, holder, call, trigger)
     answer = LazyAnswer(lambda: supposed or _make(context, made))
     answer.made = made
@@ -70,6 +69,15 @@ def asked_first(context: Calling, card: Row, holder: Row, trigger: str, earlier_
     answer = answer_of(context, card, holder, call, trigger, earlier_orders)
     answer.place()  # BureauUnavailable while it waits
     return answer
+
+
+def _order(context: Calling, card: Row, holder: Row, call: str | None, earlier_orders: int) -> OrderAnswer:
+    """The answer of the card's order: the outbox's, once it was sent (its request is not drawn up
+    again: it copies the holder), else the connector's."""
+    answered: OrderAnswer | None = getattr(context.connector, "answers", {}).get(order_key(card, earlier_orders))
+    if answered is not None:
+        return answered
+    return context.connector.order(order_request(card, holder, earlier_orders, holder_sent(context.workspace, call)))
 
 
 def _call(context: Calling, card: Row, holder: Row, call: str, trigger: str) -> Call:
