@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,28 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def statements_run(engine: Any) -> Iterator[list[str]]:
+    """The SQL of every statement run on `engine` (an SQLAlchemy Engine) in the block, in order."""
+    from sqlalchemy import event
+
+    run: list[str] = []
+
+    def record(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        run.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield run
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def chunk_rows_read(statements: list[str]) -> list[str]:
+    """The statements that read rows of `batch_chunks` (not a count over them)."""
+    return [s for s in statements if s.upper().startswith("SELECT") and "FROM batch_chunks" in s and "count(" not in s]
 
 
 def _free_port() -> int:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, StoreUnderTest
-from sqlalchemy import Engine, event
+from conftest import Run, StoreUnderTest, chunk_rows_read, statements_run
+from sqlalchemy import Engine
 from test_run_over_cards import ACTIVATE, ORDER, USERS, produce
 
 from engine.batch.card_chunks import card_request_as_json, card_request_from_json, run_card_chunk, start_card_chunks
@@ -93,18 +93,10 @@ def test_a_chunk_job_of_cards_reads_its_own_chunk_row_alone(
     produce(cf, stored.folder, "u1", "u2", "u4")
     started = start_card_chunks(found, engine, every_card(), chunk=1)
     again, bureau = carried(started.request), DropFolder(tmp_path / "orders")
-    queried: list[str] = []
-
-    def record(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if "FROM batch_chunks" in statement and statement.lstrip().upper().startswith("SELECT") and "count(" not in statement:
-            queried.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(engine) as statements:
         assert run_card_chunk(found, engine, bureau, again, 2) == "done"
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert queried and all("batch_chunks.number =" in statement for statement in queried), queried
+    read = chunk_rows_read(statements)
+    assert read and all("batch_chunks.number =" in statement for statement in read), read
     with pytest.raises(UsageError, match="has no chunk 4"):
         run_card_chunk(found, engine, bureau, again, 4)
 

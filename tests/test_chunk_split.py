@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, StoreUnderTest
-from sqlalchemy import Engine, event
+from conftest import Run, StoreUnderTest, chunk_rows_read, statements_run
+from sqlalchemy import Engine
 
 from engine.batch.chunks import Prepared, request_from_json, run_chunk, start_chunked, wait_for_batch
 from engine.batch.request import RunRequest, Selection
@@ -91,19 +91,10 @@ def test_a_chunk_job_reads_its_own_chunk_row_alone(engine: Engine, tmp_path: Pat
     started = start_chunked(workspace, engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=2)
     request, bureau = request_from_json(started.request), DropFolder(tmp_path / "orders")
     assert len(started.pending) == 6
-    queried: list[str] = []
-
-    def record(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if "FROM batch_chunks" in statement and statement.lstrip().upper().startswith("SELECT"):
-            queried.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(engine) as statements:
         assert run_chunk(workspace, engine, bureau, request, 3) == "done"
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    rows = [statement for statement in queried if "count(" not in statement]
-    assert rows and all("batch_chunks.number =" in statement for statement in rows), queried
+    read = chunk_rows_read(statements)
+    assert read and all("batch_chunks.number =" in statement for statement in read), statements
     assert run_chunk(workspace, engine, bureau, request, 3) == "already done"
     with pytest.raises(UsageError, match="has no chunk 7"):
         run_chunk(workspace, engine, bureau, request, 7)
@@ -116,12 +107,10 @@ def test_a_worker_prepares_a_batch_once_for_all_its_chunks(engine: Engine, store
     workspace = load_workspace(ROOT)
     started = start_chunked(workspace, engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=4)
     request, bureau, prepared = request_from_json(started.request), DropFolder(tmp_path / "orders"), Prepared()
-    statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(" ".join(str(args[2]).split())))
     read_again: list[bool] = []
     for number in started.pending:
-        statements.clear()
-        assert run_chunk(workspace, engine, bureau, request, number, prepared) == "done"
+        with statements_run(engine) as statements:
+            assert run_chunk(workspace, engine, bureau, request, number, prepared) == "done"
         read_again.append(any("FROM users WHERE users.id IN" in s or "batches.fingerprint" in s for s in statements))
     assert read_again == [True, False, False]
     with db.reading(engine) as connection:
