@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +75,7 @@ class Runtime:
     following: Following | None = None
     #: the batches this worker has prepared for a chunk (engine.batch.chunks.Prepared), and the release each runs
     prepared: Prepared = field(default_factory=Prepared)
-    releases: dict[str, str] = field(default_factory=dict)
+    releases: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     def follow(self) -> Workspace:
         """The workspace of the next job: the store's live release now, when the worker follows it."""
@@ -86,15 +87,16 @@ class Runtime:
         """The workspace a chunk of batch `batch_id` runs: the release the batch started with."""
         if self.following is None:
             return self.workspace
-        if batch_id not in self.releases:  # a batch's release never changes: read once
+        fingerprint = self.releases.get(batch_id)
+        if fingerprint is None:  # a batch's release never changes: read once
             with self.engine.connect() as connection:
                 batch = queries.get_batch(connection, batch_id)
             if batch is None:
                 return self.follow()
-            self.releases[batch_id] = batch["fingerprint"]
-            if len(self.releases) > KEPT_RELEASES:
-                del self.releases[next(iter(self.releases))]
-        return self.following.of_batch(self.releases[batch_id])
+            fingerprint = self.releases[batch_id] = batch["fingerprint"]
+            while len(self.releases) > KEPT_RELEASES:  # jobs of a worker may run side by side: one pop each
+                self.releases.popitem(last=False)
+        return self.following.of_batch(fingerprint)
 
 
 def require_absolute_folders(runtime: Runtime, schedules: Mapping[str, str]) -> None:
