@@ -78,3 +78,21 @@ def write(entry: Path, key: str, value: Any) -> None:
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+
+
+def used(entry: Path) -> None:
+    """Mark `entry` as just used, so that `keep_newest` keeps it longest."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+def keep_newest(folder: Path, pattern: str, count: int) -> None:
+    """Remove all but the `count` most recently used entries of `folder` matching `pattern` (an entry
+    another command removes first, or one it is reading, is only a miss for it)."""
+    try:
+        found = [(entry.stat().st_mtime_ns, entry) for entry in folder.glob(pattern)]
+    except OSError:
+        return
+    for _, entry in sorted(found, reverse=True)[count:]:
+        with contextlib.suppress(OSError):
+            entry.unlink()

@@ -4,10 +4,13 @@ foreign or unwritable only costs time."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,47 @@ def test_a_second_load_comes_from_the_cache_and_equals_a_fresh_one(workspace: Pa
     assert loads == [workspace]
     assert second == first == load_workspace(workspace)
     assert second.processes is not first.processes  # read back from the file, not kept in memory
-    assert [entry.name for entry in folder.iterdir()] == [cache.entry_name(workspace, False)]
+    assert [entry.name for entry in folder.iterdir()] == [cache.entry_name(cache.cache_key(workspace, False))]
+
+
+@pytest.mark.parametrize("render_templates", [False, True], ids=["plain", "rendered"])
+def test_a_copy_of_a_workspace_elsewhere_is_a_hit_with_its_own_root(
+    workspace: Path, folder: Path, loads: list[Path], tmp_path: Path, render_templates: bool
+) -> None:
+    """Nothing kept names the folder it was loaded from, so a copy (or the same files checked out
+    again) starts from the cache, with the root it was asked for."""
+    first = load_workspace_cached(workspace, render_templates=render_templates)
+    copy = shutil.copytree(workspace, tmp_path / "elsewhere")
+    found = load_workspace_cached(copy, render_templates=render_templates)
+    assert loads == [workspace]
+    assert found.root == copy and found == dataclasses.replace(first, root=copy)
+    (entry,) = folder.iterdir()
+    assert workspace.parent.name.encode() not in entry.read_bytes()
+
+
+def test_the_least_recently_used_entry_goes_first(
+    workspace: Path, folder: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "KEPT_ENTRIES", 2)
+    script = workspace / "rules" / "CardsScriptOptions.yaml"
+    original = script.read_text()
+
+    def load(version: str, age: int | None = None) -> None:
+        script.write_text(original + f"\n# {version}\n")
+        load_workspace_cached(workspace)
+        if age is not None:  # an explicit age: file times may be coarser than two loads apart
+            entry = folder / cache.entry_name(cache.cache_key(workspace, False))
+            os.utime(entry, (time.time() - age, time.time() - age))
+
+    load("a", age=100)
+    load("b", age=50)
+    load("a")  # a hit: a is now the most recently used
+    load("c")  # a third entry: b, the least recently used, goes
+    assert len(list(folder.iterdir())) == 2
+    assert len(loads) == 3
+    load("a")
+    load("b")
+    assert len(loads) == 4
 
 
 def test_the_root_given_is_the_root_returned(
@@ -130,23 +173,18 @@ def test_a_change_to_the_code_is_a_miss(
 @pytest.mark.parametrize("damage", ["torn", "not a pickle", "another key", "writable by others"])
 def test_a_damaged_or_foreign_entry_is_a_miss(workspace: Path, folder: Path, loads: list[Path], damage: str) -> None:
     load_workspace_cached(workspace)
-    entry = folder / cache.entry_name(workspace, False)
+    entry = folder / cache.entry_name(cache.cache_key(workspace, False))
     if damage == "torn":
         entry.write_bytes(entry.read_bytes()[:1000])
     elif damage == "not a pickle":
         entry.write_bytes(b"cardflow")
     elif damage == "another key":
-        replaced = cache.cache_key
-        try:
-            cache.cache_key = lambda root, render: "another"  # type: ignore[assignment]
-            load_workspace_cached(workspace)  # a miss that keeps the workspace under "another"
-        finally:
-            cache.cache_key = replaced
+        kept.write(entry, "another", load_workspace(workspace))
     else:
         entry.chmod(0o666)
     found = load_workspace_cached(workspace)
     assert found == load_workspace(workspace)
-    assert loads[-1] == workspace and len(loads) == (3 if damage == "another key" else 2)
+    assert loads[-1] == workspace and len(loads) == 2
 
 
 @pytest.mark.parametrize("setting", ["off", "a file, not a folder"])
