@@ -3,7 +3,11 @@
 A worker whose store goes away (PostgreSQL restarted, the network cut) does not end as if it had
 been asked to: it waits for the store with a growing pause and starts over on fresh connections,
 under a new worker id (the jobs the lost connection left `doing` are retried as a stopped
-worker's). A store silent for longer than `give_up_after` seconds ends the worker with
+worker's). When procrastinate stops its worker on its own (its listener lost the connection) and
+the store does not answer, the queue's pool is closed at once: what still waits for one of its
+connections (the job at hand marking itself done, the worker's own unregistering) fails now
+instead of each waiting out the pool's time-out, so the wait for the store starts when the store
+went away. A store silent for longer than `give_up_after` seconds ends the worker with
 `StoreLost` (exit 1), loudly, for a supervisor to start it again. SIGTERM and SIGINT stop the
 worker once its current jobs are done; a long job sees `Runtime.stopping` and ends early
 (the outbox delivery stops between two emails).
@@ -96,18 +100,42 @@ class _Supervisor:
         """Run a worker until it stops; what ended it, when it was not asked to stop."""
         from procrastinate.worker import Worker
 
+        class _Worker(Worker):
+            """procrastinate's worker, which tells when it stops (on its own, or asked to)."""
+
+            def stop(self) -> None:
+                stopping.set()
+                super().stop()  # type: ignore[no-untyped-call]
+
+        stopping = asyncio.Event()
+        watch: asyncio.Task[bool] | None = None
         try:
             app = await asyncio.to_thread(build_app, self.runtime, self.schedules, stalled_after=self.stalled_after)
             async with app.open_async():
                 if self.stop_requested.is_set():
                     return "stopped"
-                self.worker = Worker(app, **self.options)
-                await self.worker.run()
+                self.worker = _Worker(app, **self.options)
+                watch = asyncio.create_task(self.close_if_lost(app, stopping))
+                try:
+                    await self.worker.run()
+                finally:
+                    watch.cancel()
         except Exception as error:  # the store went away under the worker (or the worker broke): start again
-            return one_line(error)
+            closed = watch is not None and watch.done() and not watch.cancelled() and watch.result()
+            return "its database does not answer" if closed else one_line(error)
         finally:
             self.worker = None
         return "the worker stopped on its own: its connection to the store failed"
+
+    async def close_if_lost(self, app: Any, stopping: asyncio.Event) -> bool:
+        """Once the worker stops without being asked to, close the queue's pool if the store does not
+        answer; whether it did."""
+        await stopping.wait()
+        if self.stop_requested.is_set() or await asyncio.to_thread(answers, self.runtime.engine):
+            return False  # asked to stop, or the store is there: the jobs at hand finish as usual
+        log.warning("the store does not answer: the jobs at hand are left to be worked again")
+        await app.connector.close_async()
+        return True
 
     async def wait_for_store(self, give_up_after: float) -> None:
         """Wait, with a growing pause, until the store answers; `StoreLost` once `give_up_after` seconds have passed."""
