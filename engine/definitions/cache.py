@@ -7,8 +7,9 @@ that judged them (this floor, the ground floor and the libraries they use, by si
 time, and the Python version). The folder is not part of it (nothing loaded holds it but `root`,
 given back as asked), so a copy of a workspace elsewhere, or a version checked out again, is a hit.
 An entry is named by its key; the most recently used `KEPT_ENTRIES` are kept. A workspace with
-errors is never kept, so an error is always found afresh. Where entries are kept, and how (another user's is ignored, a
-cache that cannot be read or written costs only the time it would have saved): `engine.kept`.
+errors is never kept, so an error is always found afresh. Where entries are kept, and how (another
+user's is ignored, a cache that cannot be read or written costs only the time it would have
+saved): `engine.kept`.
 """
 
 from __future__ import annotations
