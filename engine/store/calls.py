@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.clock import moment, stamp
 from engine.store import db
-from engine.store.queries import Row
+from engine.store.queries import Compiled, Row, compiled, execute_many
 
 #: A call the other side did not answer is tried again after a minute, then twice as long each time,
 #: at most six hours apart.
@@ -22,23 +24,28 @@ STATUSES = ("pending", "answered", "cancelled")
 
 def answered(connection: Connection, answers: Sequence[Row]) -> None:
     """Mark calls answered (`key`, `outcome`, `reference`, `message`, `at`), in the transaction of the
-    move their answer routes."""
-    if not answers:
-        return
+    move their answer routes (a batch marks one a card: the rows go to the driver as they are)."""
+    if answers:
+        execute_many(connection, _answered_statement(connection.dialect), answers)
+
+
+@lru_cache(maxsize=4)
+def _answered_statement(dialect: Any) -> Compiled:
     table = db.calls
+    given: dict[str, Any] = {name: bindparam(name, None) for name in ("key", "outcome", "reference", "message", "at")}
     statement = (
         update(table)
-        .where(table.c.idempotency_key == bindparam("key"), table.c.status == "pending")
+        .where(table.c.idempotency_key == given["key"], table.c.status == "pending")
         .values(
             status="answered",
-            outcome=bindparam("outcome"),
-            reference=bindparam("reference"),
-            message=bindparam("message"),
-            answered_at=bindparam("at"),
+            outcome=given["outcome"],
+            reference=given["reference"],
+            message=given["message"],
+            answered_at=given["at"],
             attempts=table.c.attempts + 1,
         )
     )
-    connection.execute(statement, list(answers))
+    return compiled(statement, dialect)
 
 
 def retry_later(connection: Connection, unanswered: Mapping[str, str], at: str) -> None:

@@ -113,6 +113,17 @@ def compiled(query: Any, dialect: Any) -> Compiled:
     return found.string, order, dict(found.construct_params())
 
 
+def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row]) -> None:
+    """Run a `compiled` statement once for each row (dicts of its parameters) in one DBAPI executemany:
+    the rows go to the driver as they are, without SQLAlchemy's work on each (for columns that need
+    no conversion of their values)."""
+    sql, order, defaults = statement
+    if order is None:
+        connection.exec_driver_sql(sql, [{**defaults, **row} for row in rows])
+    else:
+        connection.exec_driver_sql(sql, [tuple({**defaults, **row}[name] for name in order) for row in rows])
+
+
 @lru_cache(maxsize=8)
 def _user_page_statement(dialect: Any, first: bool) -> Compiled:
     """A page of users, compiled."""
