@@ -326,7 +326,8 @@ def _card(card_id: int, user: str, process: str, open_: bool, batch: str = "B1")
 def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreUnderTest) -> None:
     """For a contiguous page of users, the range query counts open cards and finds a batch's cards
     exactly as the list query does: other processes, closed cards and users outside the page are
-    not counted, and other batches' cards are not found."""
+    not counted, and other batches' cards are not found. The cards are the same rows either way (the
+    range's come straight from the driver), their flags booleans."""
     engine = db.connect(stored.location)
     cards = [
         _card(1, "u02", "P", True),
@@ -340,11 +341,16 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreU
     page = ["u02", "u03", "u04", "u05"]
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, cards)
+        found = {}
         for contiguous in (False, True):
             assert open_cards.counts(connection, ("P",), page, contiguous=contiguous) == {"u02": 2, "u04": 1}
-            found = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
-            assert {user: card["id"] for user, card in found.items()} == {"u02": 1, "u03": 3}
+            found[contiguous] = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
+            assert {user: card["id"] for user, card in found[contiguous].items()} == {"u02": 1, "u03": 3}
     engine.dispose()
+    assert found[True] == found[False]
+    flags = {card["id"]: (card["open"], card["timerless"]) for card in found[True].values()}
+    assert flags == {1: (True, False), 3: (False, False)}
+    assert {type(card[flag]) for card in found[True].values() for flag in ("open", "timerless")} == {bool}
 
 
 def test_insert_many_skips_rows_whose_key_is_taken(stored: StoreUnderTest) -> None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, false, func, select, update
+from sqlalchemy import Boolean, Connection, Engine, bindparam, false, func, select, update
 
 from engine.records import json_columns
 from engine.store import db, dialect, folding
@@ -188,9 +188,35 @@ def batch_card_count(connection: Connection, batch_id: str) -> int:
 
 
 def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str], *, contiguous: bool = False) -> dict[str, Row]:
-    """Cards this batch already made for these users (a resumed batch skips them); `contiguous` as above."""
-    query = select(db.cards).where(db.cards.c.batch_id == batch_id, among(db.cards.c.user_id, user_ids, contiguous))
-    return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
+    """Cards this batch already made for these users (a resumed batch skips them); `contiguous` as above.
+
+    The second firing of a batch whose cards made calls reads one a card: over a range of users its
+    rows come straight from the driver, the flags made booleans as SQLAlchemy would."""
+    if not (contiguous and user_ids):
+        query = select(db.cards).where(db.cards.c.batch_id == batch_id, among(db.cards.c.user_id, user_ids, contiguous))
+        return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
+    sql, order, defaults = _existing_cards_statement(connection.dialect)
+    values = {**defaults, "batch": batch_id, "first": user_ids[0], "last": user_ids[-1]}
+    with closing(connection.connection.cursor()) as cursor:
+        cursor.execute(sql, [values[name] for name in order] if order is not None else values)
+        found = [dict(zip(_CARD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for card in found:
+        for flag in _CARD_FLAGS:
+            card[flag] = bool(card[flag])
+    return {card["user_id"]: card for card in found}
+
+
+_CARD_COLUMNS = tuple(column.name for column in db.cards.c)
+_CARD_FLAGS = tuple(column.name for column in db.cards.c if isinstance(column.type, Boolean))
+
+
+@lru_cache(maxsize=4)
+def _existing_cards_statement(dialect: Any) -> Compiled:
+    cards = db.cards
+    query = select(cards).where(
+        cards.c.batch_id == bindparam("batch", ""), cards.c.user_id.between(bindparam("first", ""), bindparam("last", ""))
+    )
+    return compiled(query, dialect)
 
 
 def among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
