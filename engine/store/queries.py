@@ -118,10 +118,12 @@ def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row
     the rows go to the driver as they are, without SQLAlchemy's work on each (for columns that need
     no conversion of their values)."""
     sql, order, defaults = statement
+    given = [{**defaults, **row} for row in rows]
     if order is None:
-        connection.exec_driver_sql(sql, [{**defaults, **row} for row in rows])
+        connection.exec_driver_sql(sql, given)
     else:
-        connection.exec_driver_sql(sql, [tuple({**defaults, **row}[name] for name in order) for row in rows])
+        values = itemgetter(*order)
+        connection.exec_driver_sql(sql, [values(row) for row in given] if len(order) > 1 else [(values(row),) for row in given])
 
 
 @lru_cache(maxsize=8)
