@@ -31,17 +31,16 @@ def answered(connection: Connection, answers: Sequence[Row]) -> None:
 
 @lru_cache(maxsize=4)
 def _answered_statement(dialect: Any) -> Compiled:
-    table = db.calls
-    given: dict[str, Any] = {name: bindparam(name, None) for name in ("key", "outcome", "reference", "message", "at")}
+    table = db.calls  # each parameter given by every row (None here only so that it compiles without one)
     statement = (
         update(table)
-        .where(table.c.idempotency_key == given["key"], table.c.status == "pending")
+        .where(table.c.idempotency_key == bindparam("key", None), table.c.status == "pending")
         .values(
             status="answered",
-            outcome=given["outcome"],
-            reference=given["reference"],
-            message=given["message"],
-            answered_at=given["at"],
+            outcome=bindparam("outcome", None),
+            reference=bindparam("reference", None),
+            message=bindparam("message", None),
+            answered_at=bindparam("at", None),
             attempts=table.c.attempts + 1,
         )
     )

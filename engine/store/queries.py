@@ -99,31 +99,35 @@ Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
 
 def raw_users(connection: Connection, statement: Compiled, values: Row) -> list[Row]:
     """The users a `compiled` query of `select_users()` reads, rows straight from the driver as tuples."""
-    sql, order, defaults = statement
-    parameters = {**defaults, **values}
-    with closing(connection.connection.cursor()) as cursor:
-        cursor.execute(sql, [parameters[name] for name in order] if order is not None else parameters)
-        return [user_record(row) for row in cursor.fetchall()]
+    return [user_record(row) for row in driver_rows(connection, statement, values)]
 
 
 def compiled(query: Any, dialect: Any) -> Compiled:
-    """`query` compiled once for `dialect`, to be run on the driver's cursor (`raw_users`)."""
+    """`query` compiled once for `dialect`, to be run on the driver's cursor (`driver_rows`, `execute_many`)."""
     found = query.compile(dialect=dialect)
     order = tuple(found.positiontup) if found.positional and found.positiontup is not None else None
     return found.string, order, dict(found.construct_params())
 
 
-def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row]) -> None:
-    """Run a `compiled` statement once for each row (dicts of its parameters) in one DBAPI executemany:
-    the rows go to the driver as they are, without SQLAlchemy's work on each (for columns that need
-    no conversion of their values)."""
+def driver_rows(connection: Connection, statement: Compiled, values: Row) -> list[tuple[Any, ...]]:
+    """The rows of a `compiled` query with `values` for its parameters, as the driver gives them
+    (tuples, without SQLAlchemy's work on each row or value)."""
     sql, order, defaults = statement
-    given = [{**defaults, **row} for row in rows]
-    if order is None:
-        connection.exec_driver_sql(sql, given)
-    else:
-        values = itemgetter(*order)
-        connection.exec_driver_sql(sql, [values(row) for row in given] if len(order) > 1 else [(values(row),) for row in given])
+    with closing(connection.connection.cursor()) as cursor:
+        cursor.execute(sql, _parameters(order, {**defaults, **values}))
+        return list(cursor.fetchall())
+
+
+def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row]) -> None:
+    """Run a `compiled` statement once for each row (dicts of its parameters) in one DBAPI executemany,
+    without SQLAlchemy's work on each row (for columns whose values need no conversion)."""
+    sql, order, defaults = statement
+    connection.exec_driver_sql(sql, [_parameters(order, {**defaults, **row}) for row in rows])
+
+
+def _parameters(order: tuple[str, ...] | None, values: Row) -> Row | tuple[Any, ...]:
+    """A statement's parameters as its driver takes them: in `order` where they are positional, else by name."""
+    return values if order is None else tuple(values[name] for name in order)
 
 
 @lru_cache(maxsize=8)
@@ -197,11 +201,9 @@ def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str
     if not (contiguous and user_ids):
         query = select(db.cards).where(db.cards.c.batch_id == batch_id, among(db.cards.c.user_id, user_ids, contiguous))
         return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
-    sql, order, defaults = _existing_cards_statement(connection.dialect)
-    values = {**defaults, "batch": batch_id, "first": user_ids[0], "last": user_ids[-1]}
-    with closing(connection.connection.cursor()) as cursor:
-        cursor.execute(sql, [values[name] for name in order] if order is not None else values)
-        found = [dict(zip(_CARD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    values = {"batch": batch_id, "first": user_ids[0], "last": user_ids[-1]}
+    rows = driver_rows(connection, _existing_cards_statement(connection.dialect), values)
+    found = [dict(zip(_CARD_COLUMNS, row, strict=True)) for row in rows]
     for card in found:
         for flag in _CARD_FLAGS:
             card[flag] = bool(card[flag])

@@ -121,7 +121,7 @@ class _Supervisor:
                 finally:
                     watch.cancel()
         except Exception as error:  # the store went away under the worker (or the worker broke): start again
-            closed = watch is not None and watch.done() and not watch.cancelled() and watch.result()
+            closed = watch is not None and watch.done() and not watch.cancelled() and watch.result()  # it never raises
             return "its database does not answer" if closed else one_line(error)
         finally:
             self.worker = None
@@ -134,7 +134,8 @@ class _Supervisor:
         if self.stop_requested.is_set() or await asyncio.to_thread(answers, self.runtime.engine):
             return False  # asked to stop, or the store is there: the jobs at hand finish as usual
         log.warning("the store does not answer: the jobs at hand are left to be worked again")
-        await app.connector.close_async()
+        with contextlib.suppress(Exception):  # a pool that fails to close is left to its own time-outs
+            await app.connector.close_async()
         return True
 
     async def wait_for_store(self, give_up_after: float) -> None:
