@@ -260,14 +260,38 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the test server, dropped after the test."""
+    with _fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def second_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    """A second store of the kind under test, for a test that compares two runs side by side: a
+    file beside the first on SQLite, another fresh database on PostgreSQL."""
+    folder = tmp_path / "second"
+    folder.mkdir(exist_ok=True)
+    if not ON_POSTGRES:
+        store = StoreUnderTest(f"sqlite:///{folder / 'cardflow.db'}", folder)
+        yield store
+        store.dispose()
+        return
+    with _fresh_database(request.getfixturevalue("postgres_server")) as url:
+        store = StoreUnderTest(url, folder)
+        yield store
+        store.dispose()
+
+
+@contextmanager
+def _fresh_database(server: str) -> Iterator[str]:
+    """The URL of a fresh, empty database on the PostgreSQL server at `server`, dropped after the block."""
     from sqlalchemy import create_engine, text
 
     name = f"cardflow_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{postgres_server.rsplit('/', 1)[0]}/{name}"
+        yield f"{server.rsplit('/', 1)[0]}/{name}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

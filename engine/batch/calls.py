@@ -128,7 +128,7 @@ def pending_calls(outbox: Connector, origin: Origin, at: str) -> list[Row]:
             "card_id": origin.card,
             "connector": BUREAU if isinstance(request, OrderRequest) else request.connector,
             "operation": ORDER if isinstance(request, OrderRequest) else request.operation,
-            "payload": _payload(request),
+            "payload": payload_of(request),
             "process": origin.process,
             "trigger": origin.trigger,
             "source": origin.source,
@@ -212,7 +212,7 @@ def _make(outbox: Outbox, request: Made) -> OrderAnswer:
     return as_order_answer(caller.call(request))
 
 
-def _payload(request: Made) -> str:
+def payload_of(request: Made) -> str:
     """What a call's row keeps of it: an order whole (not asdict: no deep copy), a call's data."""
     return json.dumps(vars(request) if isinstance(request, OrderRequest) else request.payload, ensure_ascii=False, default=str)
 

@@ -184,18 +184,38 @@ def fire(
             raise
         if decision.transition is None:
             return decision
-    firing = _firing(context, work, card, holder, reason, batch, trigger) if decision.effects else None
+    firing = firing_of(context, work, card, holder, reason, batch, trigger) if decision.effects else None
     if firing is not None:
         _refuse(trigger, decision, firing)
     answered = None
     if answer is not None and answer.answer is not None:
-        answered = invoking.answered(work, card, answer, context, earlier_orders)
+        answered = invoking.answered(work, card, answer.answer, answer.made, context, earlier_orders)
+    take(context, work, card, decision, firing, answered, process=process, batch=batch, reason=reason, stored=stored)
+    return decision
+
+
+def take(
+    context: FireContext,
+    work: Work,
+    card: Row,
+    decision: Decision,
+    firing: Firing | None,
+    answered: tuple[str, Row] | None,
+    *,
+    process: str,
+    batch: Batch,
+    reason: str | None,
+    stored: bool,
+) -> None:
+    """Gather the rows of `decision` taken on `card`: its trace, its audit row, the card's move and
+    the rows of its effects (fired by `firing`, made before the move); `answered`: what the trace
+    keeps of the answer of the call made (`invoking.answered`)."""
     identity = record_decision(context.compiled, work, decision, answered)
     work.rows["transitions"].append(
         {
             "card_id": card["id"],
             "process": process,
-            "trigger": trigger,
+            "trigger": decision.trigger,
             "source": card["state"],
             "dest": decision.dest,
             "actor": context.actor["id"],
@@ -207,11 +227,10 @@ def fire(
             "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
         }
     )
-    _move(context, work, card, decision.dest, stored)
+    move(context, work, card, decision.dest, stored)
     if firing is not None:
         for effect in decision.effects:
             effects.kind(effect).fire(effect, firing)
-    return decision
 
 
 def _as_fired(work: Work, card: Row) -> None:
@@ -221,7 +240,7 @@ def _as_fired(work: Work, card: Row) -> None:
         card.update(moved)
 
 
-def _move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
+def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
     """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
     reopened, source = not card["open"], card["state"]
     card["state"] = dest
@@ -258,7 +277,7 @@ def _refuse_loop(chain: tuple[tuple[int, str], ...], card: Row, trigger: str) ->
     raise Refused(f"{fired} refused, nothing changed: card {first}: {problem} ({steps})")
 
 
-def _firing(context: FireContext, work: Work, card: Row, holder: Row, reason: str | None, batch: Batch, trigger: str) -> Firing:
+def firing_of(context: FireContext, work: Work, card: Row, holder: Row, reason: str | None, batch: Batch, trigger: str) -> Firing:
     """The firing of a transition's effects, made before the card moves: its requester is who made
     the request the transition decides (who moved the card into the state it leaves, else its creator)."""
     return Firing(context, work, card, holder, reason, batch, trigger, card.get("requested_by") or card["requester"])
@@ -279,7 +298,7 @@ def _refuse_before_the_call(
             answered = OrderAnswer(accepted, "sample" if accepted else None, None if accepted else "sample")
             supposed, _ = _fire_in_scope(context, card, holder, trigger, batch, earlier_orders, answered)
             if supposed.effects:
-                _refuse(trigger, supposed, _firing(context, work, card, holder, reason, batch, trigger))
+                _refuse(trigger, supposed, firing_of(context, work, card, holder, reason, batch, trigger))
             reopens = supposed.dest is not None and supposed.dest not in context.compiled.process.finals
             if key and reopens and context.connection is not None and open_cards.with_key(context.connection, key):
                 why = refused_move(context.connection, cast(Workspace, context.workspace), context.compiled, card)

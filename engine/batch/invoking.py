@@ -116,13 +116,13 @@ def _make(context: Calling, made: Call) -> OrderAnswer:
     return OrderAnswer(True, message="supposed accepted: nothing is sent")
 
 
-def answered(work: Answered, card: Row, answer: LazyAnswer, context: Calling, earlier_orders: int) -> tuple[str, Row]:
-    """Gather the rows the call's answer leaves (its call marked answered; an order's row), and return
-    where the decision trace keeps it with what it keeps (`bureau`: an order's answer; `call`: another's)."""
-    got = answer.answer
-    assert got is not None
+def answered(
+    work: Answered, card: Row, got: OrderAnswer, made: Call | None, context: Calling, earlier_orders: int
+) -> tuple[str, Row]:
+    """Gather the rows the answer `got` of the call leaves (`made`: a call of another connector than the
+    bureau's order; marked answered, and an order's row), and return where the decision trace keeps it
+    with what it keeps (`bureau`: an order's answer; `call`: another's)."""
     outcome = "accepted" if got.accepted else "refused"
-    made = answer.made
     key = made.key if made is not None else order_key(card, earlier_orders)
     found = {"key": key, "card": card["id"], "outcome": outcome, "reference": got.order_id, "message": got.message}
     work.answered_calls.append({**found, "at": context.at})

@@ -169,3 +169,22 @@ def failed_prerequisite(batch: Batch, user: Row, scope: Row | None = None, reads
 
 def prerequisite_scope(batch: Batch) -> Row:
     return {"options": batch.compiled.option_values, "batch": batch.view, "actor": batch.actor, "now": now()}
+
+
+def blank_card(batch: Batch, at: str) -> Row:
+    """A new card of this batch, made at `at`, before its id and holder are filled in."""
+    return {
+        "id": None,
+        "user_id": None,
+        "process": batch.process.symbolic_name,
+        "state": batch.process.initial,
+        "open": True,
+        "requester": batch.actor["id"],
+        "production_type": batch.record["production_type"],
+        "batch_id": batch.record["id"],
+        "created_at": at,
+        "updated_at": at,
+        "open_key": None,
+        "requested_by": batch.actor["id"],
+        "fields": "{}",  # the card fields' values, set by `set` effects
+    }

@@ -27,10 +27,11 @@ from engine.batch.effects import (
 )
 from engine.batch.exclusivity import refused_new_card
 from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
-from engine.batch.prepared import Batch, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
+from engine.batch.prepared import Batch, blank_card, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import PENDING, BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
+from engine.batch.settled_calls import SettledAnswers, settled_answers, settled_orders
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
@@ -219,11 +220,13 @@ def _run_chunk(
     failures = _failures(batch, users, done, counts)
     card_ids = queries.new_card_ids(connection, sum(failed is None for failed in failures.values()), planned=plan)
     used = 0
-    blank = _blank_card(batch, context.at)
+    blank = blank_card(batch, context.at)
     quick: SettledStart | None = None
+    ordering = settled_orders(context, work, batch, blank) if not plan else None
+    answers = settled_answers(context, work, batch) if done and not plan else None
     for user in takewhile(lambda _: batch.stopped is None, users):  # until the bureau is found down
         if user["id"] in done:
-            _again(context, work, batch, user, done[user["id"]], result, keep)
+            _again(context, work, batch, user, done[user["id"]], result, keep, answers)
             continue
         failed = failures[user["id"]]
         if failed:
@@ -236,7 +239,8 @@ def _run_chunk(
             result.note(keep, user["id"], card_ids[used], quick.dest, "created")
             used += 1
             continue
-        outcome = _counted(batch, _create_card(context, work, batch, user, card_ids[used], blank))
+        waiting = ordering.add(user, card_ids[used]) if ordering is not None else None
+        outcome = _counted(batch, waiting or _create_card(context, work, batch, user, card_ids[used], blank))
         if outcome.card == card_ids[used]:
             used += 1
         if plan:
@@ -281,10 +285,20 @@ def _looked_up(
     return done, opened
 
 
-def _again(context: FireContext, work: Work, batch: Batch, user: Row, card: Row, result: BatchResult, keep: bool | int) -> None:
-    """A user this batch already made a card for (a resumed batch)."""
-    if card["state"] == batch.process.initial:  # deferred earlier: start it again, under the same order key
-        result.add(_counted(batch, _start(context, work, batch, user, card, stored=True)), keep)
+def _again(
+    context: FireContext,
+    work: Work,
+    batch: Batch,
+    user: Row,
+    card: Row,
+    result: BatchResult,
+    keep: bool | int,
+    answers: SettledAnswers | None,
+) -> None:
+    """A user this batch already made a card for (its order answered now, or a resumed batch)."""
+    if card["state"] == batch.process.initial:  # waiting on its order: start it again, under the same order key
+        settled = answers.fire(user, card) if answers is not None else None
+        result.add(_counted(batch, settled or _start(context, work, batch, user, card, stored=True)), keep)
     else:
         result.note(keep, user["id"], card["id"], card["state"], "created", "made by an earlier run of this batch")
 
@@ -312,25 +326,6 @@ def _counted(batch: Batch, outcome: UserResult) -> UserResult:
     if batch.unanswered >= BUREAU_DOWN_AFTER:
         batch.stopped = bureau_down(batch.process.symbolic_name, batch.record["id"], outcome.reason)
     return outcome
-
-
-def _blank_card(batch: Batch, at: str) -> Row:
-    """A new card of this batch, made at `at`, before its id and holder are filled in."""
-    return {
-        "id": None,
-        "user_id": None,
-        "process": batch.process.symbolic_name,
-        "state": batch.process.initial,
-        "open": True,
-        "requester": batch.actor["id"],
-        "production_type": batch.record["production_type"],
-        "batch_id": batch.record["id"],
-        "created_at": at,
-        "updated_at": at,
-        "open_key": None,
-        "requested_by": batch.actor["id"],
-        "fields": "{}",  # the card fields' values, set by `set` effects
-    }
 
 
 def _create_card(context: FireContext, work: Work, batch: Batch, holder: Row, card_id: int, blank: Row) -> UserResult:

@@ -121,9 +121,7 @@ class CompiledProcess:
                 if self.options_decide(trigger, state):
                     self.decided[(trigger, state)] = self._kept(decision)
                 return decision
-            reads: Reads = []
-            held = probe.closure(scope, reads)
-            key = (trigger, state, held, tuple((name, repr(value)) for name, value in reads))
+            key = _keyed(probe, trigger, state, scope)
             decided = self.keyed.get(key)
             if decided is None:
                 decision = self.fire_machine(trigger, state, scope)
@@ -157,6 +155,15 @@ class CompiledProcess:
             if len(read) == 1 and roots == {next(iter(read))[0]}:
                 probes[step] = kept[0].runtime
         return probes
+
+    def kept_for(self, trigger: str, state: str, value: Mapping[str, Any]) -> Decision | None:
+        """The decision the machine made for a card whose deciding root (`decided_by`) read `value`,
+        kept once the machine made it; None before, or when its effects' `when` read the card."""
+        probe = self._probes.get((trigger, state))
+        if probe is None:
+            return None
+        decided = self.keyed.get(_keyed(probe, trigger, state, {next(iter(probe.roots)): value}))
+        return decided[0] if decided is not None and decided[1] is None else None
 
     def decided_by(self, trigger: str, state: str) -> str | None:
         """The one root (`printer`: a call's answer) whose value decides every runtime guard of
@@ -378,3 +385,10 @@ def _condition(candidate: Candidate) -> Any:
         return held
 
     return condition
+
+
+def _keyed(probe: Compiled, trigger: str, state: str, scope: Scope) -> tuple[Any, ...]:
+    """The key a step's decision is kept under: the value its probe reads in `scope`, and what it held."""
+    reads: Reads = []
+    held = probe.closure(scope, reads)
+    return (trigger, state, held, tuple((name, repr(value)) for name, value in reads))

@@ -236,9 +236,7 @@ class LazyAnswer(Mapping[str, Any]):
         if answer.transient:
             raise BureauUnavailable(answer)
         if self._shown is None or self._shown[0] is not answer:  # worked out once for each answer
-            outcome = "accepted" if answer.accepted else "refused"
-            fields = {"accepted": answer.accepted, "outcome": outcome, "reference": answer.order_id}
-            self._shown = answer, {**fields, "order_id": answer.order_id, "reason": answer.message}
+            self._shown = answer, answer_fields(answer)
         return self._shown[1]
 
     def __getitem__(self, key: str) -> Any:
@@ -249,3 +247,10 @@ class LazyAnswer(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return 5
+
+
+def answer_fields(answer: OrderAnswer) -> dict[str, Any]:
+    """An answer as the guards read it under the connector's name (`bureau.accepted`, ...)."""
+    outcome = "accepted" if answer.accepted else "refused"
+    fields = {"accepted": answer.accepted, "outcome": outcome, "reference": answer.order_id}
+    return {**fields, "order_id": answer.order_id, "reason": answer.message}

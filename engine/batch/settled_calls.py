@@ -1,0 +1,150 @@
+"""New cards whose start waits on the answer of their order, settled: a first firing that only records
+the order, and a second one whose decision the answer settles.
+
+Where the answer of the creating step's order decides every guard of the step
+(`CompiledProcess.decided_by`) and none of its effects can refuse, firing the creating trigger on a
+new card through an outbox does one thing only: it records the card's order, and the card stays in
+its initial state (engine.batch.calls). `SettledOrders` writes that card and its pending call as
+tuples, without firing.
+
+Once the orders are answered, the machine's decision for the first card whose answer reads a value is
+kept (`CompiledProcess.kept_for`), and `SettledAnswers` gives it to every further card whose answer
+reads the same, without a scope or the machine: the rows are the ones `engine.batch.effects.fire`
+gathers (the order's row, the decision and audit rows, the move, and the effects, each fired by its
+kind as there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from engine import effects
+from engine.batch import invoking
+from engine.batch.calls import Outbox, payload_of
+from engine.batch.effects import FireContext, Work, firing_of, take
+from engine.batch.orders import bureau_refusal, holder_sent, order_key, order_request
+from engine.batch.prepared import Batch
+from engine.batch.results import PENDING, UserResult
+from engine.batch.settled import CARD_COLUMNS
+from engine.definitions.calls import BUREAU, ORDER, connector_of, is_order
+from engine.definitions.compile import Decision
+from engine.outbound.bureau import OrderAnswer, answer_fields
+from engine.store.queries import Row
+
+CALL_COLUMNS = (
+    "idempotency_key",
+    "card_id",
+    "connector",
+    "operation",
+    "payload",
+    "process",
+    "trigger",
+    "source",
+    "actor",
+    "batch_id",
+    "reason",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+_CARD_ROW = itemgetter(*CARD_COLUMNS)
+
+
+def _order_decides(context: FireContext, trigger: str, state: str) -> bool:
+    """Whether the answer of the order that `trigger` from `state` declares decides every guard of the step."""
+    call = context.compiled.call_of(trigger, state)
+    return call is not None and is_order(call) and context.compiled.decided_by(trigger, state) == connector_of(call)
+
+
+@dataclass
+class SettledOrders:
+    """The first firing of new cards whose order's answer decides their start: each card in its
+    initial state with its order recorded on the outbox and its pending call row."""
+
+    outbox: Outbox
+    blank: Row
+    sent: tuple[str, ...] | None  # the holder's attributes the order sends (None: all)
+    call: tuple[object, ...]  # a call row's parts after its payload
+    group: str | None
+    cards: list[tuple[object, ...]]
+    calls: list[tuple[object, ...]]
+
+    def add(self, holder: Row, card_id: int) -> UserResult | None:
+        """The rows of new card `card_id` for `holder`, waiting on its order; None when an answer of
+        its order's key is in already (the card is fired as usual)."""
+        card = {**self.blank, "id": card_id, "user_id": holder["id"]}
+        if order_key(card, 0) in self.outbox.answers:
+            return None
+        if self.group:
+            card["open_key"] = f"{self.group}:{holder['id']}"
+        request = order_request(card, holder, 0, self.sent)
+        self.outbox.written.append(request)
+        self.cards.append(_CARD_ROW(card))
+        self.calls.append((request.key, card_id, BUREAU, ORDER, payload_of(request), *self.call))
+        return UserResult(holder["id"], card_id, card["state"], PENDING)
+
+
+def settled_orders(context: FireContext, work: Work, batch: Batch, blank: Row) -> SettledOrders | None:
+    """The settled first firing of new cards like `blank` (without id or holder), else None."""
+    outbox, trigger, state = context.connector, batch.creates, str(blank["state"])
+    if not isinstance(outbox, Outbox) or not _order_decides(context, trigger, state):
+        return None
+    group = context.compiled.candidates.get((trigger, state), ())
+    if any(effects.kind(effect).refusal is not None for candidate in group for effect, _ in candidate.effects):
+        return None  # a firing that may be refused is weighed before its call is recorded
+    at = context.at
+    call = (blank["process"], trigger, state, context.actor["id"], blank["batch_id"], None, "pending", 0, at, at)
+    return SettledOrders(
+        outbox,
+        blank,
+        holder_sent(context.workspace, context.compiled.call_of(trigger, state)),
+        call,
+        context.compiled.group,
+        work.tuples.setdefault(("cards", CARD_COLUMNS), []),
+        work.tuples.setdefault(("calls", CALL_COLUMNS), []),
+    )
+
+
+@dataclass
+class SettledAnswers:
+    """The second firing of a batch's new cards whose order is answered: the decision kept for an answer
+    that reads the same, given without the machine."""
+
+    context: FireContext
+    work: Work
+    batch: Batch
+    answers: dict[str, OrderAnswer]
+    unrefused: dict[int, bool] = field(default_factory=dict)  # by decision: none of its effects can refuse
+
+    def fire(self, holder: Row, card: Row) -> UserResult | None:
+        """Fire the creating trigger on stored `card`, in its initial state with its order answered;
+        None when the decision is not settled for its answer (the card is fired as usual)."""
+        context, work, batch = self.context, self.work, self.batch
+        got = self.answers.get(order_key(card, 0))
+        if work.fired or got is None or got.transient:
+            return None
+        decision = context.compiled.kept_for(batch.creates, card["state"], answer_fields(got))
+        if decision is None or decision.transition is None or not self._unrefused(decision):
+            return None
+        firing = firing_of(context, work, card, holder, None, batch.view, batch.creates) if decision.effects else None
+        answered = invoking.answered(work, card, got, None, context, 0)
+        name = batch.process.symbolic_name
+        take(context, work, card, decision, firing, answered, process=name, batch=batch.view, reason=None, stored=True)
+        return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=got.accepted)
+
+    def _unrefused(self, decision: Decision) -> bool:
+        found = self.unrefused.get(id(decision))
+        if found is None:
+            found = self.unrefused[id(decision)] = all(effects.kind(effect).refusal is None for effect in decision.effects)
+        return found
+
+
+def settled_answers(context: FireContext, work: Work, batch: Batch) -> SettledAnswers | None:
+    """The settled second firing of the batch's new cards, else None."""
+    outbox = context.connector
+    if not isinstance(outbox, Outbox) or not _order_decides(context, batch.creates, batch.process.initial):
+        return None
+    return SettledAnswers(context, work, batch, outbox.answers)

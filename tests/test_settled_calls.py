@@ -1,0 +1,90 @@
+"""New cards whose start waits on their order's answer are settled, not fired one by one: the rows
+are those of the cards fired through the machine, on the store under test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ROOT, StoreUnderTest
+from sqlalchemy import select
+
+from engine.batch import run as run_module
+from engine.batch.request import RunRequest, Selection
+from engine.batch.run import run_batch
+from engine.clock import frozen
+from engine.definitions import compile as compile_module
+from engine.definitions.workspace import load_workspace
+from engine.outbound.bureau import Simulated
+from engine.store import db
+from engine.store.queries import upsert_users
+
+ORDER_MULTIPLE, ORDER_ONE = "CardsAddonExtProdBoProcOrderMultiple", "CardsAddonExtProdProcOrder"
+NO_QUEUE = {"CardsAddonExtProdQueue": False}
+CASES = [
+    (ORDER_MULTIPLE, NO_QUEUE),  # one open card order a user: each card takes the group's key
+    (ORDER_MULTIPLE, {**NO_QUEUE, "CardsAddonExtProdMultipleCards": True, "CardsAddonExtProdOrderedEmail": False}),
+    (ORDER_ONE, NO_QUEUE),
+]
+HOLDERS = 7
+REFUSED = frozenset({"u2", "u5"})  # the bureau refuses these: a card of each answer in a chunk
+#: What differs between two runs by design: an email's dedupe key and Message-ID have a random part.
+RANDOM = {"dedupe_key", "message_id"}
+
+
+def _users() -> list[dict[str, Any]]:
+    people = [
+        {"id": f"u{i}", "name": f"User {i}", "email": f"u{i}@example.com", "locale": "sv" if i % 2 else None}
+        for i in range(HOLDERS)
+    ]
+    people.append({"id": "op1", "name": "Op", "email": "op1@example.com", "roles": '["operator"]'})
+    base = {"state": "active", "roles": "[]", "attributes": '{"department": "IT"}', "updated_at": "2026-12-01T00:00:00Z"}
+    return [{**base, **person} for person in people]
+
+
+def _run(store: StoreUnderTest, process: str, options: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Run `process` for every holder in chunks of three (one user alone in the last), then every row of
+    the batch's tables but for what differs by design."""
+    compile_module._CACHE.clear()  # the machine decides afresh: the first card of each answer is fired
+    engine = db.connect(store.location)
+    with engine.begin() as connection:
+        upsert_users(connection, _users())
+    request = RunRequest(process, "op1", Selection(users=tuple(f"u{i}" for i in range(HOLDERS))), options, batch_id="b1")
+    with frozen("2026-12-01T00:00:00Z"):
+        result = run_batch(load_workspace(ROOT), engine, request, Simulated(refuse=REFUSED), chunk=3)
+    tables = ("cards", "calls", "orders", "transitions", "decisions", "outbox", "batches")
+    with engine.connect() as connection:
+        found = {
+            name: [
+                {key: value for key, value in row._mapping.items() if key not in RANDOM}
+                for row in connection.execute(select(getattr(db, name)).order_by(*getattr(db, name).primary_key))
+            ]
+            for name in tables
+        }
+    engine.dispose()
+    assert result.counts == {"ordered": HOLDERS - len(REFUSED), "failed": len(REFUSED)}
+    return found
+
+
+@pytest.mark.parametrize(("process", "options"), CASES, ids=[f"{p}-{sorted(o)}" for p, o in CASES])
+def test_settled_orders_and_answers_write_the_rows_fired_cards_write(
+    stored: StoreUnderTest, second_store: StoreUnderTest, monkeypatch: pytest.MonkeyPatch, process: str, options: dict[str, Any]
+) -> None:
+    """Every row of the batch equal, whether its cards were settled or each fired through the machine;
+    settled, the machine fires once for each answer (accepted, refused), not twice a card."""
+    fired: list[int] = []
+    original = run_module.fire
+    monkeypatch.setattr(run_module, "fire", lambda *args, **kwargs: fired.append(args[2]["id"]) or original(*args, **kwargs))
+    settled = _run(stored, process, options)
+    assert len(fired) == 2, fired  # the first card of each answer; no first firing at all
+    fired.clear()
+    monkeypatch.setattr(run_module, "settled_orders", lambda *args: None)
+    monkeypatch.setattr(run_module, "settled_answers", lambda *args: None)
+    by_the_machine = _run(second_store, process, options)
+    assert len(fired) == 2 * HOLDERS  # each card fired twice: its order recorded, then answered
+    assert {name: len(rows) for name, rows in settled.items()} == {name: len(rows) for name, rows in by_the_machine.items()}
+    assert len(settled["calls"]) == HOLDERS and len(settled["outbox"]) == (
+        0 if options.get("CardsAddonExtProdOrderedEmail") is False else HOLDERS - len(REFUSED)
+    )
+    for name, rows in settled.items():
+        assert rows == by_the_machine[name], name
