@@ -426,3 +426,38 @@ def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: Stor
     with pytest.raises(IntegrityError), engine.begin() as connection:  # another process, the same group's key
         connection.execute(text(insert + "VALUES (4, 'u1', 'R', 's', :open, 'op1', 'B3', 't', 't', 'P:u1')"), {"open": True})
     engine.dispose()
+
+
+def test_a_version_18_store_finds_the_timers_of_a_card_by_card_and_status(stored: StoreUnderTest) -> None:
+    """Migration 19 replaces the timers' index by card with one by card and status (a store of the
+    version before had `ix_timers_card_id` beside `timers_due`)."""
+    from engine.store import migrations
+
+    older = db.connect(stored.location, migrate=False)
+    db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._timers_by_card))
+    with older.begin() as connection:  # the index of the version before (the table is made as it is now)
+        connection.execute(text("DROP INDEX timers_card"))
+        connection.execute(text("CREATE INDEX ix_timers_card_id ON timers (card_id)"))
+    older.dispose()
+    engine = db.connect(stored.location)
+    indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("timers")}
+    engine.dispose()
+    assert indexes == {"timers_due": ["status", "due_at"], "timers_card": ["card_id", "status"]}
+
+
+@pytest.mark.sqlite_only
+def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) -> None:
+    """SQLite's plan for marking cards `timerless` finds each card's armed timers through the index by
+    card and status, not through the one by status (a search of every armed timer for each card)."""
+    from conftest import statements_run
+
+    from engine.store import timers
+
+    engine = db.connect(stored.location)
+    with engine.begin() as connection, statements_run(engine) as run:
+        timers.settle(connection, [1, 2])
+        (settling,) = run
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {settling}", (None,) * settling.count("?")).all()
+    engine.dispose()
+    searches = [row[-1] for row in plan if "timers" in row[-1]]
+    assert searches == ["SEARCH timers USING COVERING INDEX timers_card (card_id=? AND status=?)"], plan

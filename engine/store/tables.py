@@ -178,7 +178,7 @@ timers = Table(
     "timers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_id", Integer, nullable=False, index=True),
+    Column("card_id", Integer, nullable=False),
     Column("process", String, nullable=False),
     Column("state", String, nullable=False),
     Column("timer", Integer, nullable=False),  # its index among the state's timers
@@ -191,6 +191,7 @@ timers = Table(
     Column("armed_at", String, nullable=False),
     Column("fired_at", String),
     Index("timers_due", "status", "due_at"),
+    Index("timers_card", "card_id", "status"),  # version 19, replacing ix_timers_card_id
 )
 
 # version 4: a batch worked by several workers, a chunk (a key range of users) per job
