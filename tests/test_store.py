@@ -428,21 +428,24 @@ def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: Stor
     engine.dispose()
 
 
-def test_a_version_18_store_finds_the_timers_of_a_card_by_card_and_status(stored: StoreUnderTest) -> None:
-    """Migration 19 replaces the timers' index by card with one by card and status (a store of the
-    version before had `ix_timers_card_id` beside `timers_due`)."""
+def test_a_version_18_store_finds_the_timers_and_calls_of_a_card_by_card_and_status(stored: StoreUnderTest) -> None:
+    """Migration 19 replaces the timers' and calls' indexes by card with ones by card and status (a
+    store of the version before had `ix_timers_card_id` beside `timers_due`, `ix_calls_card_id` beside
+    `calls_due`)."""
     from engine.store import migrations
 
     older = db.connect(stored.location, migrate=False)
-    db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._timers_by_card))
-    with older.begin() as connection:  # the index of the version before (the table is made as it is now)
-        connection.execute(text("DROP INDEX timers_card"))
-        connection.execute(text("CREATE INDEX ix_timers_card_id ON timers (card_id)"))
+    db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._by_card_and_status))
+    with older.begin() as connection:  # the indexes of the version before (the tables are made as they are now)
+        for table in ("timers", "calls"):
+            connection.execute(text(f"DROP INDEX {table}_card"))
+            connection.execute(text(f"CREATE INDEX ix_{table}_card_id ON {table} (card_id)"))
     older.dispose()
     engine = db.connect(stored.location)
-    indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("timers")}
+    found = {table: {i["name"]: i["column_names"] for i in inspect(engine).get_indexes(table)} for table in ("timers", "calls")}
     engine.dispose()
-    assert indexes == {"timers_due": ["status", "due_at"], "timers_card": ["card_id", "status"]}
+    assert found["timers"] == {"timers_due": ["status", "due_at"], "timers_card": ["card_id", "status"]}
+    assert {name: found["calls"][name] for name in found["calls"] if "card" in name} == {"calls_card": ["card_id", "status"]}
 
 
 @pytest.mark.sqlite_only
@@ -461,3 +464,21 @@ def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) ->
     engine.dispose()
     searches = [row[-1] for row in plan if "timers" in row[-1]]
     assert searches == ["SEARCH timers USING COVERING INDEX timers_card (card_id=? AND status=?)"], plan
+
+
+@pytest.mark.sqlite_only
+def test_a_page_of_cards_without_pending_calls_searches_the_calls_by_card(stored: StoreUnderTest) -> None:
+    """SQLite's plan for a page of a run over cards that leaves out the cards with a pending call finds
+    each card's pending calls through the index by card and status, not through the one by status."""
+    from conftest import statements_run
+
+    from engine.store import card_runs
+
+    engine = db.connect(stored.location)
+    with engine.begin() as connection, statements_run(engine) as run:
+        card_runs.card_page(connection, "P", ["approved"], 0, 10, hold=False, calling=False)
+        (page,) = run
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {page}", (None,) * page.count("?")).all()
+    engine.dispose()
+    searches = [row[-1] for row in plan if "calls" in row[-1]]
+    assert searches == ["SEARCH calls USING COVERING INDEX calls_card (card_id=? AND status=?)"], plan

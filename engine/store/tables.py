@@ -150,7 +150,7 @@ calls = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("idempotency_key", String, nullable=False, unique=True),
-    Column("card_id", Integer, nullable=False, index=True),
+    Column("card_id", Integer, nullable=False),
     Column("connector", String, nullable=False),
     Column("operation", String, nullable=False),
     Column("payload", Text, nullable=False),
@@ -170,6 +170,7 @@ calls = Table(
     Column("created_at", String, nullable=False),
     Column("answered_at", String),
     Index("calls_due", "status", "next_attempt_at"),
+    Index("calls_card", "card_id", "status"),  # version 19, replacing ix_calls_card_id
 )
 
 # version 14: timers on states: armed with the change that brings a card into a state, dropped when
