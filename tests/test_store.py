@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run, StoreUnderTest
+from conftest import Run, StoreUnderTest, statements_run
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -452,8 +452,6 @@ def test_a_version_18_store_finds_the_timers_and_calls_of_a_card_by_card_and_sta
 def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) -> None:
     """SQLite's plan for marking cards `timerless` finds each card's armed timers through the index by
     card and status, not through the one by status (a search of every armed timer for each card)."""
-    from conftest import statements_run
-
     from engine.store import timers
 
     engine = db.connect(stored.location)
@@ -470,8 +468,6 @@ def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) ->
 def test_a_page_of_cards_without_pending_calls_searches_the_calls_by_card(stored: StoreUnderTest) -> None:
     """SQLite's plan for a page of a run over cards that leaves out the cards with a pending call finds
     each card's pending calls through the index by card and status, not through the one by status."""
-    from conftest import statements_run
-
     from engine.store import card_runs
 
     engine = db.connect(stored.location)
