@@ -478,3 +478,18 @@ def test_a_page_of_cards_without_pending_calls_searches_the_calls_by_card(stored
     engine.dispose()
     searches = [row[-1] for row in plan if "calls" in row[-1]]
     assert searches == ["SEARCH calls USING COVERING INDEX calls_card (card_id=? AND status=?)"], plan
+
+
+@pytest.mark.sqlite_only
+def test_claiming_due_timers_finds_them_by_id(stored: StoreUnderTest) -> None:
+    """SQLite's plan for marking due timers fired finds each by its id, not through the index by status
+    (which holds every armed timer)."""
+    from engine.store import timers
+
+    engine = db.connect(stored.location)
+    with engine.begin() as connection, statements_run(engine) as run:
+        timers.claim_all(connection, [1, 2, 3], "2026-12-01T00:00:00Z")
+        (claiming,) = run
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {claiming}", (None,) * claiming.count("?")).all()
+    engine.dispose()
+    assert [row[-1] for row in plan] == ["SEARCH timers USING INTEGER PRIMARY KEY (rowid=?)"], plan
