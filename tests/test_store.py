@@ -431,7 +431,7 @@ def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: Stor
 def test_a_version_18_store_finds_the_timers_and_calls_of_a_card_by_card_and_status(stored: StoreUnderTest) -> None:
     """Migration 19 replaces the timers' and calls' indexes by card with ones by card and status (a
     store of the version before had `ix_timers_card_id` beside `timers_due`, `ix_calls_card_id` beside
-    `calls_due`)."""
+    `calls_due`); migration 20 adds the cards' index by process, state and id."""
     from engine.store import migrations
 
     older = db.connect(stored.location, migrate=False)
@@ -442,10 +442,12 @@ def test_a_version_18_store_finds_the_timers_and_calls_of_a_card_by_card_and_sta
             connection.execute(text(f"CREATE INDEX ix_{table}_card_id ON {table} (card_id)"))
     older.dispose()
     engine = db.connect(stored.location)
-    found = {table: {i["name"]: i["column_names"] for i in inspect(engine).get_indexes(table)} for table in ("timers", "calls")}
+    tables = ("timers", "calls", "cards")
+    found = {table: {i["name"]: i["column_names"] for i in inspect(engine).get_indexes(table)} for table in tables}
     engine.dispose()
     assert found["timers"] == {"timers_due": ["status", "due_at"], "timers_card": ["card_id", "status"]}
     assert {name: found["calls"][name] for name in found["calls"] if "card" in name} == {"calls_card": ["card_id", "status"]}
+    assert found["cards"]["cards_process_state"] == ["process", "state", "id"]  # migration 20
 
 
 @pytest.mark.sqlite_only
@@ -465,9 +467,10 @@ def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) ->
 
 
 @pytest.mark.sqlite_only
-def test_a_page_of_cards_without_pending_calls_searches_the_calls_by_card(stored: StoreUnderTest) -> None:
-    """SQLite's plan for a page of a run over cards that leaves out the cards with a pending call finds
-    each card's pending calls through the index by card and status, not through the one by status."""
+def test_a_page_of_a_run_over_cards_is_read_in_id_order_from_an_index(stored: StoreUnderTest) -> None:
+    """SQLite's plan for a page of a run over the cards of a process in a state reads them from the
+    index by process, state and id, in order (no sort of every card still in the state), and finds
+    each card's pending calls (when those are left out) through the index by card and status."""
     from engine.store import card_runs
 
     engine = db.connect(stored.location)
@@ -476,8 +479,11 @@ def test_a_page_of_cards_without_pending_calls_searches_the_calls_by_card(stored
         (page,) = run
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {page}", (None,) * page.count("?")).all()
     engine.dispose()
-    searches = [row[-1] for row in plan if "calls" in row[-1]]
-    assert searches == ["SEARCH calls USING COVERING INDEX calls_card (card_id=? AND status=?)"], plan
+    assert [row[-1] for row in plan] == [
+        "SEARCH cards USING INDEX cards_process_state (process=? AND state=? AND id>?)",
+        "CORRELATED SCALAR SUBQUERY 1",
+        "SEARCH calls USING COVERING INDEX calls_card (card_id=? AND status=?)",
+    ], plan
 
 
 @pytest.mark.sqlite_only

@@ -31,13 +31,20 @@ def card_page(
     cards, calls = db.cards, db.calls
     query = (
         select(cards)
-        .where(cards.c.process == process, cards.c.state.in_(list(states)), cards.c.id > after, *filters)
+        .where(cards.c.process == process, _in_states(states), cards.c.id > after, *filters)
         .order_by(cards.c.id)
         .limit(limit)
     )
     if not calling:
         query = query.where(~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
     return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
+
+
+def _in_states(states: Sequence[str]) -> Any:
+    """A card is in one of `states`: for one state an equality, so that a page is read from the index
+    by process, state and id in order (an `IN` of several states sorts what it finds)."""
+    state = db.cards.c.state
+    return state == states[0] if len(states) == 1 else state.in_(list(states))
 
 
 def count_cards(connection: Connection, process: str, states: Sequence[str], filters: Sequence[Any] = ()) -> int:

@@ -299,6 +299,7 @@ ONE_RELEASE = {"live": "one_live_release", "pending": "one_pending_release"}
 Index("outbox_status", outbox.c.status)
 Index("cards_user_process", cards.c.user_id, cards.c.process)
 Index("cards_waiting", cards.c.state, cards.c.process, cards.c.timerless, cards.c.updated_at)  # version 17
+Index("cards_process_state", cards.c.process, cards.c.state, cards.c.id)  # version 20: a run over cards pages by id
 Index("one_open_card_per_group", cards.c.open_key, unique=True)  # version 11
 Index("outbox_card", outbox.c.card_id)  # version 4
 Index("batches_created", batches.c.created_at, batches.c.id)  # version 4
