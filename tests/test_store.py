@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run, StoreUnderTest, statements_run
+from conftest import Run, StoreUnderTest
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -426,76 +426,3 @@ def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: Stor
     with pytest.raises(IntegrityError), engine.begin() as connection:  # another process, the same group's key
         connection.execute(text(insert + "VALUES (4, 'u1', 'R', 's', :open, 'op1', 'B3', 't', 't', 'P:u1')"), {"open": True})
     engine.dispose()
-
-
-def test_a_version_18_store_finds_the_timers_and_calls_of_a_card_by_card_and_status(stored: StoreUnderTest) -> None:
-    """Migration 19 replaces the timers' and calls' indexes by card with ones by card and status (a
-    store of the version before had `ix_timers_card_id` beside `timers_due`, `ix_calls_card_id` beside
-    `calls_due`); migration 20 adds the cards' index by process, state and id."""
-    from engine.store import migrations
-
-    older = db.connect(stored.location, migrate=False)
-    db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._by_card_and_status))
-    with older.begin() as connection:  # the indexes of the version before (the tables are made as they are now)
-        for table in ("timers", "calls"):
-            connection.execute(text(f"DROP INDEX {table}_card"))
-            connection.execute(text(f"CREATE INDEX ix_{table}_card_id ON {table} (card_id)"))
-    older.dispose()
-    engine = db.connect(stored.location)
-    tables = ("timers", "calls", "cards")
-    found = {table: {i["name"]: i["column_names"] for i in inspect(engine).get_indexes(table)} for table in tables}
-    engine.dispose()
-    assert found["timers"] == {"timers_due": ["status", "due_at"], "timers_card": ["card_id", "status"]}
-    assert {name: found["calls"][name] for name in found["calls"] if "card" in name} == {"calls_card": ["card_id", "status"]}
-    assert found["cards"]["cards_process_state"] == ["process", "state", "id"]  # migration 20
-
-
-@pytest.mark.sqlite_only
-def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) -> None:
-    """SQLite's plan for marking cards `timerless` finds each card's armed timers through the index by
-    card and status, not through the one by status (a search of every armed timer for each card)."""
-    from engine.store import timers
-
-    engine = db.connect(stored.location)
-    with engine.begin() as connection, statements_run(engine) as run:
-        timers.settle(connection, [1, 2])
-        (settling,) = run
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {settling}", (None,) * settling.count("?")).all()
-    engine.dispose()
-    searches = [row[-1] for row in plan if "timers" in row[-1]]
-    assert searches == ["SEARCH timers USING COVERING INDEX timers_card (card_id=? AND status=?)"], plan
-
-
-@pytest.mark.sqlite_only
-def test_a_page_of_a_run_over_cards_is_read_in_id_order_from_an_index(stored: StoreUnderTest) -> None:
-    """SQLite's plan for a page of a run over the cards of a process in a state reads them from the
-    index by process, state and id, in order (no sort of every card still in the state), and finds
-    each card's pending calls (when those are left out) through the index by card and status."""
-    from engine.store import card_runs
-
-    engine = db.connect(stored.location)
-    with engine.begin() as connection, statements_run(engine) as run:
-        card_runs.card_page(connection, "P", ["approved"], 0, 10, hold=False, calling=False)
-        (page,) = run
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {page}", (None,) * page.count("?")).all()
-    engine.dispose()
-    assert [row[-1] for row in plan] == [
-        "SEARCH cards USING INDEX cards_process_state (process=? AND state=? AND id>?)",
-        "CORRELATED SCALAR SUBQUERY 1",
-        "SEARCH calls USING COVERING INDEX calls_card (card_id=? AND status=?)",
-    ], plan
-
-
-@pytest.mark.sqlite_only
-def test_claiming_due_timers_finds_them_by_id(stored: StoreUnderTest) -> None:
-    """SQLite's plan for marking due timers fired finds each by its id, not through the index by status
-    (which holds every armed timer)."""
-    from engine.store import timers
-
-    engine = db.connect(stored.location)
-    with engine.begin() as connection, statements_run(engine) as run:
-        timers.claim_all(connection, [1, 2, 3], "2026-12-01T00:00:00Z")
-        (claiming,) = run
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {claiming}", (None,) * claiming.count("?")).all()
-    engine.dispose()
-    assert [row[-1] for row in plan] == ["SEARCH timers USING INTEGER PRIMARY KEY (rowid=?)"], plan

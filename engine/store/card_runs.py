@@ -4,7 +4,10 @@ for workers, the id ranges of the cards a trigger may move and the cards of one 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select
@@ -27,24 +30,23 @@ def card_page(
     """Up to `limit` cards of `process` in one of `states` with an id above `after` (and matching
     every one of `filters`), in id order; with `hold`, cards another run holds are left to it
     (PostgreSQL), the others held until the transaction ends; without `calling`, the cards with a
-    pending call are left out."""
+    pending call are left out.
+
+    Each state's cards are read from the index by process, state and id, in id order, and the states'
+    pages merged: one query over several states would sort every card still in them at each page."""
     cards, calls = db.cards, db.calls
-    query = (
-        select(cards)
-        .where(cards.c.process == process, _in_states(states), cards.c.id > after, *filters)
-        .order_by(cards.c.id)
-        .limit(limit)
-    )
-    if not calling:
-        query = query.where(~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
-    return [dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)]
-
-
-def _in_states(states: Sequence[str]) -> Any:
-    """A card is in one of `states`: for one state an equality, so that a page is read from the index
-    by process, state and id in order (an `IN` of several states sorts what it finds)."""
-    state = db.cards.c.state
-    return state == states[0] if len(states) == 1 else state.in_(list(states))
+    pages = []
+    for state in dict.fromkeys(states):
+        query = (
+            select(cards)
+            .where(cards.c.process == process, cards.c.state == state, cards.c.id > after, *filters)
+            .order_by(cards.c.id)
+            .limit(limit)
+        )
+        if not calling:
+            query = query.where(~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
+        pages.append([dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)])
+    return pages[0] if len(pages) == 1 else list(islice(heapq.merge(*pages, key=itemgetter("id")), limit))
 
 
 def count_cards(connection: Connection, process: str, states: Sequence[str], filters: Sequence[Any] = ()) -> int:
