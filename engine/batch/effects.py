@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import cast
@@ -22,7 +22,7 @@ from engine.batch.exclusivity import refused_move
 from engine.batch.work import Work as Work
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
-from engine.definitions.model import Workspace
+from engine.definitions.model import Effect, Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.recipients import deciding_roles
 from engine.definitions.templates import Templates
@@ -291,7 +291,7 @@ def _refuse_before_the_call(
     Where neither can happen (an open card, no effect that refuses) the guards are not weighed again."""
     key = None if card["open"] else context.compiled.open_key(card["user_id"])
     group = context.compiled.candidates.get((trigger, card["state"]), ())
-    if key is None and all(effects.kind(effect).refusal is None for candidate in group for effect, _ in candidate.effects):
+    if key is None and not may_refuse(effect for candidate in group for effect, _ in candidate.effects):
         return
     try:
         for accepted in (True, False):
@@ -341,6 +341,11 @@ def _fire_in_scope(
     if decision.transition is not None and decision.transition.invoke is not None:
         answer.place()
     return decision, answer
+
+
+def may_refuse(found: Iterable[Effect]) -> bool:
+    """Whether any of these effects can refuse a firing (its kind has a `refusal`)."""
+    return any(effects.kind(effect).refusal is not None for effect in found)
 
 
 def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:

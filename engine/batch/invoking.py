@@ -60,11 +60,18 @@ def answer_of(
     return answer
 
 
+def deciding_call(compiled: CompiledProcess, trigger: str, state: str) -> str | None:
+    """The call `trigger` from `state` declares when its answer decides every guard of the step (the
+    answer is then asked before the machine runs), else None."""
+    call = compiled.call_of(trigger, state)
+    return call if call is not None and compiled.decided_by(trigger, state) == connector_of(call) else None
+
+
 def asked_first(context: Calling, card: Row, holder: Row, trigger: str, earlier_orders: int) -> LazyAnswer | None:
     """Where the answer of the step's call decides every guard, the answer, asked before the machine
     runs (its first guard would ask it): a call not answered yet is recorded without building a scope."""
-    call = context.compiled.call_of(trigger, card["state"])
-    if call is None or context.compiled.decided_by(trigger, card["state"]) != connector_of(call):
+    call = deciding_call(context.compiled, trigger, card["state"])
+    if call is None:
         return None
     answer = answer_of(context, card, holder, call, trigger, earlier_orders)
     answer.place()  # BureauUnavailable while it waits

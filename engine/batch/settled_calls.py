@@ -16,19 +16,18 @@ kind as there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from operator import itemgetter
 
-from engine import effects
 from engine.batch import invoking
 from engine.batch.calls import Outbox, payload_of
-from engine.batch.effects import FireContext, Work, firing_of, take
+from engine.batch.effects import FireContext, Work, firing_of, may_refuse, take
 from engine.batch.orders import bureau_refusal, holder_sent, order_key, order_request
 from engine.batch.prepared import Batch
 from engine.batch.results import PENDING, UserResult
 from engine.batch.settled import CARD_COLUMNS
-from engine.definitions.calls import BUREAU, ORDER, connector_of, is_order
-from engine.definitions.compile import Decision
+from engine.definitions.calls import BUREAU, ORDER, is_order
 from engine.outbound.bureau import OrderAnswer, answer_fields
 from engine.store.queries import Row
 
@@ -53,10 +52,10 @@ CALL_COLUMNS = (
 _CARD_ROW = itemgetter(*CARD_COLUMNS)
 
 
-def _order_decides(context: FireContext, trigger: str, state: str) -> bool:
-    """Whether the answer of the order that `trigger` from `state` declares decides every guard of the step."""
-    call = context.compiled.call_of(trigger, state)
-    return call is not None and is_order(call) and context.compiled.decided_by(trigger, state) == connector_of(call)
+def _deciding_order(context: FireContext, trigger: str, state: str) -> str | None:
+    """The order `trigger` from `state` declares when its answer decides every guard of the step, else None."""
+    call = invoking.deciding_call(context.compiled, trigger, state)
+    return call if call is not None and is_order(call) else None
 
 
 @dataclass
@@ -68,19 +67,17 @@ class SettledOrders:
     blank: Row
     sent: tuple[str, ...] | None  # the holder's attributes the order sends (None: all)
     call: tuple[object, ...]  # a call row's parts after its payload
-    group: str | None
+    open_key: Callable[[str], str | None]  # a new card's key of its exclusivity group (CompiledProcess.open_key)
     cards: list[tuple[object, ...]]
     calls: list[tuple[object, ...]]
 
     def add(self, holder: Row, card_id: int) -> UserResult | None:
         """The rows of new card `card_id` for `holder`, waiting on its order; None when an answer of
         its order's key is in already (the card is fired as usual)."""
-        card = {**self.blank, "id": card_id, "user_id": holder["id"]}
-        if order_key(card, 0) in self.outbox.answers:
-            return None
-        if self.group:
-            card["open_key"] = f"{self.group}:{holder['id']}"
+        card = {**self.blank, "id": card_id, "user_id": holder["id"], "open_key": self.open_key(holder["id"])}
         request = order_request(card, holder, 0, self.sent)
+        if request.key in self.outbox.answers:
+            return None
         self.outbox.written.append(request)
         self.cards.append(_CARD_ROW(card))
         self.calls.append((request.key, card_id, BUREAU, ORDER, payload_of(request), *self.call))
@@ -90,19 +87,20 @@ class SettledOrders:
 def settled_orders(context: FireContext, work: Work, batch: Batch, blank: Row) -> SettledOrders | None:
     """The settled first firing of new cards like `blank` (without id or holder), else None."""
     outbox, trigger, state = context.connector, batch.creates, str(blank["state"])
-    if not isinstance(outbox, Outbox) or not _order_decides(context, trigger, state):
+    order = _deciding_order(context, trigger, state)
+    if not isinstance(outbox, Outbox) or order is None:
         return None
     group = context.compiled.candidates.get((trigger, state), ())
-    if any(effects.kind(effect).refusal is not None for candidate in group for effect, _ in candidate.effects):
+    if may_refuse(effect for candidate in group for effect, _ in candidate.effects):
         return None  # a firing that may be refused is weighed before its call is recorded
     at = context.at
     call = (blank["process"], trigger, state, context.actor["id"], blank["batch_id"], None, "pending", 0, at, at)
     return SettledOrders(
         outbox,
         blank,
-        holder_sent(context.workspace, context.compiled.call_of(trigger, state)),
+        holder_sent(context.workspace, order),
         call,
-        context.compiled.group,
+        context.compiled.open_key,
         work.tuples.setdefault(("cards", CARD_COLUMNS), []),
         work.tuples.setdefault(("calls", CALL_COLUMNS), []),
     )
@@ -117,7 +115,6 @@ class SettledAnswers:
     work: Work
     batch: Batch
     answers: dict[str, OrderAnswer]
-    unrefused: dict[int, bool] = field(default_factory=dict)  # by decision: none of its effects can refuse
 
     def fire(self, holder: Row, card: Row) -> UserResult | None:
         """Fire the creating trigger on stored `card`, in its initial state with its order answered;
@@ -127,7 +124,7 @@ class SettledAnswers:
         if work.fired or got is None or got.transient:
             return None
         decision = context.compiled.kept_for(batch.creates, card["state"], answer_fields(got))
-        if decision is None or decision.transition is None or not self._unrefused(decision):
+        if decision is None or decision.transition is None or may_refuse(decision.effects):
             return None
         firing = firing_of(context, work, card, holder, None, batch.view, batch.creates) if decision.effects else None
         answered = invoking.answered(work, card, got, None, context, 0)
@@ -135,16 +132,10 @@ class SettledAnswers:
         take(context, work, card, decision, firing, answered, process=name, batch=batch.view, reason=None, stored=True)
         return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=got.accepted)
 
-    def _unrefused(self, decision: Decision) -> bool:
-        found = self.unrefused.get(id(decision))
-        if found is None:
-            found = self.unrefused[id(decision)] = all(effects.kind(effect).refusal is None for effect in decision.effects)
-        return found
-
 
 def settled_answers(context: FireContext, work: Work, batch: Batch) -> SettledAnswers | None:
     """The settled second firing of the batch's new cards, else None."""
     outbox = context.connector
-    if not isinstance(outbox, Outbox) or not _order_decides(context, batch.creates, batch.process.initial):
+    if not isinstance(outbox, Outbox) or _deciding_order(context, batch.creates, batch.process.initial) is None:
         return None
     return SettledAnswers(context, work, batch, outbox.answers)

@@ -35,17 +35,14 @@ def card_page(
     Each state's cards are read from the index by process, state and id, in id order, and the states'
     pages merged: one query over several states would sort every card still in them at each page."""
     cards, calls = db.cards, db.calls
+    if not calling:
+        filters = (*filters, ~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
+    claim = dialect.of(connection).claim if hold else None
     pages = []
     for state in dict.fromkeys(states):
-        query = (
-            select(cards)
-            .where(cards.c.process == process, cards.c.state == state, cards.c.id > after, *filters)
-            .order_by(cards.c.id)
-            .limit(limit)
-        )
-        if not calling:
-            query = query.where(~select(calls.c.id).where(calls.c.card_id == cards.c.id, calls.c.status == "pending").exists())
-        pages.append([dict(row._mapping) for row in connection.execute(dialect.of(connection).claim(query) if hold else query)])
+        query = select(cards).where(cards.c.process == process, cards.c.state == state, cards.c.id > after, *filters)
+        query = query.order_by(cards.c.id).limit(limit)
+        pages.append([dict(row._mapping) for row in connection.execute(claim(query) if claim else query)])
     return pages[0] if len(pages) == 1 else list(islice(heapq.merge(*pages, key=itemgetter("id")), limit))
 
 
