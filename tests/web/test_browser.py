@@ -107,6 +107,8 @@ def phone(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 def _opened(browser: Browser, request: pytest.FixtureRequest, width: int, height: int) -> Iterator[Page]:
+    if "serve" in request.fixturenames:  # the console stops after the page closes, not before: a request
+        request.getfixturevalue("serve")  # the page makes late (its icon) would find no server and fail the test
     context = browser.new_context(viewport={"width": width, "height": height})
     opened = context.new_page()
     problems: list[str] = []
