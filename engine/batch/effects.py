@@ -242,7 +242,8 @@ def _as_fired(work: Work, card: Row) -> None:
 
 def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
     """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
-    reopened, source = not card["open"], card["state"]
+    was_open, source, key = card["open"], card["state"], card.get("open_key")
+    reopened = not was_open
     card["state"] = dest
     card["open"] = dest not in context.compiled.process.finals
     card["updated_at"] = context.at
@@ -263,6 +264,7 @@ def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: 
             "open_key": card.get("open_key"),
             "requested_by": card["requested_by"],
             "updated_at": context.at,
+            "stayed": dest == source and card["open"] == was_open and card.get("open_key") == key,
         }
         work.changes.append(change)
 

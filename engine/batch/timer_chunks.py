@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import FireContext, Work, fire
 from engine.definitions.compile import CompiledProcess
 from engine.definitions.model import Process, Workspace
@@ -17,7 +18,6 @@ from engine.definitions.options import EffectiveOptions
 from engine.definitions.templates import Templates
 from engine.errors import Refused
 from engine.outbound.bureau import Connector
-from engine.store import queries
 from engine.store.queries import Row
 from engine.store.views import batch_view
 
@@ -35,7 +35,7 @@ def fire_group(
     workspace: Workspace,
     made: tuple[CompiledProcess, EffectiveOptions],
     claimed: list[tuple[Row, Row]],
-    holders: dict[str, Row],
+    reads: ChunkReads,
     actor: Row,
     connector: Connector,
     templates: Templates,
@@ -48,19 +48,21 @@ def fire_group(
         compiled, connector, templates, actor, compiled.fingerprint, at,
         connection=connection, workspace=workspace, options=options,
     )  # fmt: skip
-    context.people.update(holders)
     card_batch = claimed[0][1]["batch_id"]
-    batch = batch_view(queries.get_batch(connection, card_batch) or {"id": card_batch})
+    batch = batch_view(reads.batch(card_batch) or {"id": card_batch})
     batch["id"] = f"timers-{at}"  # the run that fired them: one approvers' email a run
-    earlier = queries.order_counts(connection, [card["id"] for _, card in claimed])
     work, done = Work(), {}
     for row, card in claimed:
-        holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
+        if _reads_nothing(compiled, row["trigger"], card["state"]):
+            holder, earlier = {"id": card["user_id"]}, 0
+        else:
+            holder, earlier = reads.holder(card), reads.earlier_orders(card["id"])
+            context.people.setdefault(holder["id"], holder)
         mark = work.mark()
         try:
             decision = fire(
                 context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
-                reason=reason_of(row), earlier_orders=earlier.get(card["id"], 0),
+                reason=reason_of(row), earlier_orders=earlier,
             )  # fmt: skip
         except Refused as refused:
             work.undo(mark)
@@ -78,6 +80,13 @@ def fire_group(
         if card["id"] in lost and done[row["id"]].refused is None:
             done[row["id"]] = Fired(None, f"card {card['id']} was moved by another command meanwhile")
     return done
+
+
+def _reads_nothing(compiled: CompiledProcess, trigger: str, state: str) -> bool:
+    """Whether firing `trigger` from `state` reads nothing of a card's holder or orders: its decision
+    is settled (the same for every card) and has no effects (which would tell or act for the holder)."""
+    decision = compiled.settled(trigger, state)
+    return decision is not None and not decision.effects
 
 
 def plain(process: Process, compiled: CompiledProcess, trigger: str, state: str) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import outbox_of
+from engine.batch.chunk_reads import ChunkReads
 from engine.batch.results import PENDING
 from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
@@ -77,11 +78,12 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
                     break
                 claimed = timers.claim_all(connection, [row["id"] for row in due], at)
                 cards = queries.get_cards(connection, {row["card_id"] for row in due}, lock=True)
-                holders = queries.users_by_id(connection, {card["user_id"] for card in cards.values()})
-                chunk = _Chunk(connection, firings, outbox, cards, holders, templates, at)
+                reads = ChunkReads(connection, list(cards.values()), at)  # their holders read when a firing needs them
+                chunk = _Chunk(connection, firings, outbox, cards, reads, templates, at)
                 results += chunk.fire([row for row in due if row["id"] in claimed])
                 timers.arm(connection, chunk.again)
-                timers.settle(connection, [row["card_id"] for row in due if row["id"] in claimed])  # their last fired?
+                again = {timer[0] for timer in chunk.again}  # their cards keep a timer armed
+                timers.settle(connection, [row["card_id"] for row in due if row["id"] in claimed and row["card_id"] not in again])
                 gone = "fired or dropped by another command"
                 results += [_result(row, "gone", _state(cards, row), gone) for row in due if row["id"] not in claimed]
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
@@ -102,7 +104,7 @@ class _Chunk:
     firings: _Firings
     connector: Connector
     cards: dict[int, Row]
-    holders: dict[str, Row]
+    reads: ChunkReads
     templates: Templates
     at: str
     #: the next firings of repeating timers, armed with the chunk (tuples of engine.store.timers.COLUMNS)
@@ -123,7 +125,7 @@ class _Chunk:
             process = workspace.processes[name]
             made = self.firings.of(self.connection, process, batch)
             actor = system_actor(workspace)
-            args = (self.holders, actor, self.connector, self.templates, self.at, _reason)
+            args = (self.reads, actor, self.connector, self.templates, self.at, _reason)
             done = fire_group(self.connection, workspace, made, claimed, *args)
             for row, _ in claimed:
                 fired = done[row["id"]]
@@ -144,7 +146,7 @@ class _Chunk:
             why = f"card {row['card_id']} is no longer in '{row['state']}'" if process else f"no process {row['process']}"
             return _result(row, "gone", card["state"] if card else None, why)
         compiled, options = self.firings.of(self.connection, process, card["batch_id"])
-        holder = self.holders.get(card["user_id"]) or {"id": card["user_id"]}
+        holder = self.reads.holder(card)
         try:
             done = _apply(
                 self.connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -99,9 +99,8 @@ class Work:
         del self.answered_calls[mark.answered_calls :]
 
 
-@dataclass(frozen=True)
-class Mark:
-    """How far a unit of work had gathered, list by list (`Work.mark`)."""
+class Mark(NamedTuple):
+    """How far a unit of work had gathered, list by list (`Work.mark`; a tuple: one is taken a card)."""
 
     rows: dict[str, int]
     changes: int

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.clock import moment, stamp
 from engine.store import db
-from engine.store.queries import Compiled, Row, compiled, execute_many
+from engine.store.driver import Compiled, compiled, execute_many
+from engine.store.queries import Row
 
 #: A call the other side did not answer is tried again after a minute, then twice as long each time,
 #: at most six hours apart.

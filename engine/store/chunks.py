@@ -15,7 +15,8 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from engine.clock import now
 from engine.store import card_runs, db, dialect
-from engine.store.queries import Compiled, Row, compiled, raw_users, select_users
+from engine.store.driver import Compiled, compiled
+from engine.store.queries import Row, raw_users, select_users
 
 PENDING, DONE = "pending", "done"
 #: Where a chunk marked done, and then its batch finished, are announced (PostgreSQL NOTIFY, the batch id).

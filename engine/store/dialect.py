@@ -34,6 +34,11 @@ from sqlalchemy.exc import IntegrityError
 MIGRATION_LOCK = 0x63617264666C6F77
 #: Cards a compare-and-set statement sets at most (seven parameters each, under SQLite's 32,766).
 SET_STATES_SLICE = 1000
+#: The columns a card's move sets (`Dialect.set_states`); a card that stays in its state sets `STAYED`.
+MOVED = ("state", "open", "open_key", "requested_by", "updated_at")
+STAYED = ("updated_at",)
+#: The types PostgreSQL is told of the cards' columns in a VALUES list (it would guess text).
+_TYPES = {"id": "integer", "state": "text", "open": "boolean", "open_key": "text", "requested_by": "text", "updated_at": "text"}
 #: The key of the lock held while a block of card ids is taken from the sequence (the next number).
 CARD_IDS_LOCK = MIGRATION_LOCK + 1
 
@@ -63,24 +68,27 @@ class Dialect:
     def lock_migrations(self, connection: Connection) -> None:
         """Make this transaction the only one migrating the store until it ends."""
 
-    def set_states(self, connection: Connection, changes: Sequence[tuple[Any, ...]]) -> set[int]:
-        """Compare-and-set many cards at once, each change `(id, state read, state, open, open_key,
-        requested_by, updated_at)` with one card id once: a statement a slice, the ids of the cards
-        that were still in the state read (and so were set)."""
+    def set_states(
+        self, connection: Connection, changes: Sequence[tuple[Any, ...]], columns: tuple[str, ...] = MOVED
+    ) -> set[int]:
+        """Compare-and-set many cards at once, each change `(id, state read, *values of columns)` with
+        one card id once: a statement a slice, the ids of the cards that were still in the state read
+        (and so were set)."""
         done: set[int] = set()
         for start in range(0, len(changes), SET_STATES_SLICE):
             part = changes[start : start + SET_STATES_SLICE]
             flat = tuple(value for change in part for value in change)
-            done.update(row[0] for row in connection.exec_driver_sql(self._set_states_sql(len(part)), flat))
+            done.update(row[0] for row in connection.exec_driver_sql(self._set_states_sql(len(part), columns), flat))
         return done
 
     @staticmethod
     @lru_cache(maxsize=8)
-    def _set_states_sql(count: int) -> str:
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)  # SQLite names a VALUES table's columns column1, ...
+    def _set_states_sql(count: int, columns: tuple[str, ...]) -> str:
+        marks = "(" + ", ".join(["?"] * (len(columns) + 2)) + ")"
+        values = ", ".join([marks] * count)  # SQLite names a VALUES table's columns column1, ...
+        sets = ", ".join(f"{name} = v.column{number}" for number, name in enumerate(columns, start=3))
         return (
-            "UPDATE cards SET state = v.column3, open = v.column4, open_key = v.column5, requested_by = v.column6, "
-            f"updated_at = v.column7, timerless = FALSE FROM (VALUES {values}) AS v "
+            f"UPDATE cards SET {sets}, timerless = FALSE FROM (VALUES {values}) AS v "
             "WHERE cards.id = v.column1 AND cards.state = v.column2 RETURNING cards.id"
         )
 
@@ -133,12 +141,13 @@ class PostgreSQL(Dialect):
 
     @staticmethod
     @lru_cache(maxsize=8)
-    def _set_states_sql(count: int) -> str:
-        typed = "(%s::integer, %s::text, %s::text, %s::boolean, %s::text, %s::text, %s::text)"
-        values = ", ".join([typed] + ["(%s, %s, %s, %s, %s, %s, %s)"] * (count - 1))
+    def _set_states_sql(count: int, columns: tuple[str, ...]) -> str:
+        typed = "(" + ", ".join(f"%s::{_TYPES[name]}" for name in ("id", "state", *columns)) + ")"
+        values = ", ".join([typed] + ["(" + ", ".join(["%s"] * (len(columns) + 2)) + ")"] * (count - 1))
+        sets = ", ".join(f"{name} = v.new_{name}" for name in columns)
+        names = ", ".join(f"new_{name}" for name in columns)
         return (
-            "UPDATE cards SET state = v.new_state, open = v.new_open, open_key = v.key, requested_by = v.by, "
-            f"updated_at = v.at, timerless = FALSE FROM (VALUES {values}) AS v (card, was, new_state, new_open, key, by, at) "
+            f"UPDATE cards SET {sets}, timerless = FALSE FROM (VALUES {values}) AS v (card, was, {names}) "
             "WHERE cards.id = v.card AND cards.state = v.was RETURNING cards.id"
         )
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Engine, bindparam, false, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, false, func, select, update
 
 from engine.records import json_columns
-from engine.store import db, dialect, folding
+from engine.store import db, dialect, driver, folding
 from engine.store.checks import store_location
+from engine.store.driver import Compiled, compiled, driver_rows
 from engine.store.user_rows import user_record
 
 CHUNK = 500
@@ -77,12 +77,7 @@ def select_users() -> Any:
 
 def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
     """The stored users among `ids`, by id."""
-    found: dict[str, Row] = {}
-    wanted = list(dict.fromkeys(ids))
-    for start in range(0, len(wanted), CHUNK):
-        query = select_users().where(db.users.c.id.in_(wanted[start : start + CHUNK]))
-        found.update((row[0], user_record(row)) for row in connection.execute(query))
-    return found
+    return {row[0]: user_record(row) for row in driver.by_ids(connection, _USER_COLUMNS, list(ids))}
 
 
 def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> list[Row]:
@@ -92,42 +87,9 @@ def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> 
     return raw_users(connection, _user_page_statement(connection.dialect, after is None), {"after": after, "chunk": chunk})
 
 
-#: A statement compiled for one dialect: its SQL, the order of its positional parameters (None
-#: when named), and the values of the parameters the dialect adds itself.
-Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
-
-
 def raw_users(connection: Connection, statement: Compiled, values: Row) -> list[Row]:
     """The users a `compiled` query of `select_users()` reads, rows straight from the driver as tuples."""
     return [user_record(row) for row in driver_rows(connection, statement, values)]
-
-
-def compiled(query: Any, dialect: Any) -> Compiled:
-    """`query` compiled once for `dialect`, to be run on the driver's cursor (`driver_rows`, `execute_many`)."""
-    found = query.compile(dialect=dialect)
-    order = tuple(found.positiontup) if found.positional and found.positiontup is not None else None
-    return found.string, order, dict(found.construct_params())
-
-
-def driver_rows(connection: Connection, statement: Compiled, values: Row) -> list[tuple[Any, ...]]:
-    """The rows of a `compiled` query with `values` for its parameters, as the driver gives them
-    (tuples, without SQLAlchemy's work on each row or value)."""
-    sql, order, defaults = statement
-    with closing(connection.connection.cursor()) as cursor:
-        cursor.execute(sql, _parameters(order, {**defaults, **values}))
-        return list(cursor.fetchall())
-
-
-def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row]) -> None:
-    """Run a `compiled` statement once for each row (dicts of its parameters) in one DBAPI executemany,
-    without SQLAlchemy's work on each row (for columns whose values need no conversion)."""
-    sql, order, defaults = statement
-    connection.exec_driver_sql(sql, [_parameters(order, {**defaults, **row}) for row in rows])
-
-
-def _parameters(order: tuple[str, ...] | None, values: Row) -> Row | tuple[Any, ...]:
-    """A statement's parameters as its driver takes them: in `order` where they are positional, else by name."""
-    return values if order is None else tuple(values[name] for name in order)
 
 
 @lru_cache(maxsize=8)
@@ -203,15 +165,7 @@ def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str
         return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
     values = {"batch": batch_id, "first": user_ids[0], "last": user_ids[-1]}
     rows = driver_rows(connection, _existing_cards_statement(connection.dialect), values)
-    found = [dict(zip(_CARD_COLUMNS, row, strict=True)) for row in rows]
-    for card in found:
-        for flag in _CARD_FLAGS:
-            card[flag] = bool(card[flag])
-    return {card["user_id"]: card for card in found}
-
-
-_CARD_COLUMNS = tuple(column.name for column in db.cards.c)
-_CARD_FLAGS = tuple(column.name for column in db.cards.c if isinstance(column.type, Boolean))
+    return {card["user_id"]: card for card in driver.records(db.cards, rows)}
 
 
 @lru_cache(maxsize=4)
@@ -237,10 +191,8 @@ def new_card_ids(connection: Connection, count: int, *, planned: bool = False) -
 
 def get_cards(connection: Connection, ids: Iterable[int], *, lock: bool = False) -> dict[int, Row]:
     """The cards among `ids`, by id; with `lock`, held as read until the transaction ends (PostgreSQL)."""
-    query = select(db.cards).where(db.cards.c.id.in_(list(ids))).order_by(db.cards.c.id)
-    if lock:
-        query = dialect.of(connection).lock(query)
-    return {row.id: dict(row._mapping) for row in connection.execute(query)}
+    rows = driver.by_ids(connection, tuple(db.cards.c), list(ids), lock=lock)
+    return {card["id"]: card for card in driver.records(db.cards, rows)}
 
 
 def find_cards(
@@ -275,13 +227,15 @@ def find_cards(
 
 def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     """Apply state changes, each a compare-and-set: a dict with id, the state it was read in
-    (`was`), and the new state, open, open_key, requested_by, updated_at. Return the ids of the cards
-    that were no longer in the state read (another command moved them): those are left as they are."""
+    (`was`), and the new state, open, open_key, requested_by, updated_at (and `stayed`: none of them
+    but updated_at changed). Return the ids of the cards that were no longer in the state read
+    (another command moved them): those are left as they are."""
     ids = [c["id"] for c in changes]
     if len(set(ids)) == len(ids):  # each card once (the common case): one statement a slice
-        fields = ("id", "was", "state", "open", "open_key", "requested_by", "updated_at")
-        rows = [tuple(change[name] for name in fields) for change in changes]
-        return set(ids) - dialect.of(connection).set_states(connection, rows)
+        cards = dialect.of(connection)
+        moved = [tuple(c[name] for name in ("id", "was", *dialect.MOVED)) for c in changes if not c.get("stayed")]
+        stayed = [(c["id"], c["was"], c["updated_at"]) for c in changes if c.get("stayed")]  # fewer indexes to write
+        return set(ids) - cards.set_states(connection, moved) - cards.set_states(connection, stayed, dialect.STAYED)
     statement = _compare_and_set()  # a card changed twice in one unit of work: in turn
     lost: set[int] = set()
     for c in changes:

@@ -4,11 +4,12 @@ when it leaves, each fired once (engine.batch.timers_due)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
-from engine.store import db
+from engine.store import db, driver
 from engine.store.queries import Row, insert_tuples
 
 STATUSES = ("armed", "fired", "refused")
@@ -54,9 +55,16 @@ def settle(connection: Connection, cards: Iterable[int]) -> None:
 def next_due(connection: Connection, at: str, count: int) -> list[Row]:
     """The first `count` armed timers due at `at`, locked for this transaction; on PostgreSQL those
     another transaction holds are skipped (SKIP LOCKED), so that workers fire different timers side by side."""
+    rows = driver.seen_rows(connection, _next_due_statement(connection.dialect), {"at": at, "count": count})
+    return driver.records(db.timers, rows)
+
+
+@lru_cache(maxsize=4)
+def _next_due_statement(for_dialect: Any) -> driver.Compiled:
     table = db.timers
-    query = select(table).where(table.c.status == "armed", table.c.due_at <= at).order_by(table.c.due_at, table.c.id)
-    return [dict(row) for row in connection.execute(query.limit(count).with_for_update(skip_locked=True)).mappings()]
+    query = select(table).where(table.c.status == "armed", table.c.due_at <= bindparam("at", ""))
+    query = query.order_by(table.c.due_at, table.c.id).limit(bindparam("count", 1))
+    return driver.compiled(query.with_for_update(skip_locked=True), for_dialect)
 
 
 def claim_all(connection: Connection, ids: Sequence[int], at: str) -> set[int]:
