@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run, StoreUnderTest
+from conftest import Run, StoreUnderTest, statements_run
 
 from engine.batch.over_cards import CardRunRequest, CardSelection, creates_cards, run_over_cards
 from engine.batch.status import sync_order_status
@@ -191,6 +191,54 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
     made = _calls_of(ready["engine"])
     engine.dispose()
     assert (made.count(cards["u1"]), made.count(cards["u2"])) == (before.count(cards["u1"]), before.count(cards["u2"]) + 1)
+
+
+def _retried(run: Run, stored: StoreUnderTest, workspace: Path, users: tuple[str, ...]) -> tuple[list[Any], list[str]]:
+    """Order cards for u1-u3, let the bureau refuse u1's and u2's, order u1 a new one, then retry the
+    refused cards of `users` in a run over cards: its results and the statements it ran."""
+    (stored.folder / "users.csv").write_text(USERS)
+    assert run("users", "import", "users.csv").exit_code == 0
+    cards = produced(run, stored.folder)
+    (stored.folder / "orders" / "status").mkdir(exist_ok=True)
+    for path in (stored.folder / "orders").glob("*.json"):
+        if ".u1." in path.name or ".u2." in path.name:
+            (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert run("orders", "sync").exit_code == 0
+    assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    engine = open_store(stored.location)
+    request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=tuple(cards[user] for user in users)))
+    with statements_run(engine) as statements:
+        result = run_over_cards(load_workspace(workspace), engine, request, Simulated())
+    engine.dispose()
+    return [(r.user, r.status, r.reason) for r in result.results], statements
+
+
+def _open_cards_counted(statements: list[str]) -> bool:
+    return any("GROUP BY cards.user_id, cards.process" in statement for statement in statements)
+
+
+def test_a_run_over_cards_counts_open_cards_for_a_prerequisite_that_reads_them(
+    run: Run, stored: StoreUnderTest, extended_workspace: Path
+) -> None:
+    """The holders' open cards are counted for the chunk where a prerequisite reads `user.open_cards`:
+    a holder with another open card order is refused by it, the other holder's card is ordered again."""
+    results, statements = _retried(run, stored, extended_workspace, ("u1", "u2"))
+    refused = 'The user has another open card order and "Allow multiple card orders" is off'
+    assert results == [("u1", "refused", refused), ("u2", "done", None)]
+    assert _open_cards_counted(statements)
+
+
+def test_a_run_over_cards_counts_no_open_cards_where_nothing_reads_them(
+    run: Run, stored: StoreUnderTest, extended_workspace: Path
+) -> None:
+    """Where no prerequisite, guard or effect's `when` of the step reads `user.open_cards` (and no
+    `fire` effect reaches other cards), a run over cards does not count them."""
+    retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
+    text = retry.read_text(encoding="utf-8")
+    retry.write_text(text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")], encoding="utf-8")
+    results, statements = _retried(run, stored, extended_workspace, ("u2",))
+    assert results == [("u2", "done", None)]
+    assert not _open_cards_counted(statements)
 
 
 def _calls_of(engine: Any) -> list[int]:

@@ -212,9 +212,11 @@ def _authorize(
     if reads is None:
         holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
         holder = {**holder, "open_cards": open_cards.counts(connection, group, [holder["id"]]).get(holder["id"], 0)}
-    else:
+    elif (trigger, card["state"]) in owner.steps_count_open or any(action.prerequisites_count_open for action in actions):
         holder = reads.holder(card)
         holder = {**holder, "open_cards": reads.open_cards(group, holder["id"])}
+    else:  # nothing the firing reads counts the holder's open cards (a chunk's run need not)
+        holder = reads.holder(card)
     reasons: list[str] = []
     for action in actions:
         problem = _action_problem(action, trigger, card, holder, actor, reason, options, reads.at if reads else now())

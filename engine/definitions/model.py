@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.definitions.declared import Calendar, Connector, Role, Timer
 from engine.definitions.document import Document
+from engine.definitions.expressions import parse
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
 from engine.effects.base import Effect as Effect
@@ -155,6 +156,22 @@ class Process:
         return {state.name: state.timers for state in self.states.values() if state.timers}
 
     @cached_property
+    def prerequisites_count_open(self) -> bool:
+        """Whether a prerequisite reads the user's `open_cards` (else a run need not count them for it)."""
+        return any(_reads_open_cards(prerequisite.rule) for prerequisite in self.prerequisites)
+
+    @cached_property
+    def steps_count_open(self) -> frozenset[tuple[str, str]]:
+        """The steps (trigger, source state) whose guard or effect's `when` reads the holder's
+        `open_cards`, or whose `fire` effect reaches other cards (whose rules may read it)."""
+        return frozenset(
+            (t.trigger, source)
+            for t in self.transitions
+            if _reads_open_cards(t.guard) or any(e.kind == "fire" or _reads_open_cards(e.when) for e in t.effects)
+            for source in t.source
+        )
+
+    @cached_property
     def initial_triggers(self) -> tuple[str, ...]:
         """The triggers with a transition leaving the initial state (not back to it), in the order of the transitions."""
         initials = {state.name for state in self.states.values() if state.initial}
@@ -290,3 +307,7 @@ class Workspace:
 def text_of(value: Any) -> str:
     """Descriptive text as a string, even when validation already reported it as missing or wrong."""
     return value if isinstance(value, str) else ""
+
+
+def _reads_open_cards(rule: Source | None) -> bool:
+    return rule is not None and ("user", "open_cards") in parse(rule.text).attributes

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select
 
-from engine.store import batches, db, dialect
+from engine.store import batches, db, dialect, driver, queries
 from engine.store.queries import Row
 
 
@@ -42,7 +42,7 @@ def card_page(
     for state in dict.fromkeys(states):
         query = select(cards).where(cards.c.process == process, cards.c.state == state, cards.c.id > after, *filters)
         query = query.order_by(cards.c.id).limit(limit)
-        pages.append([dict(row._mapping) for row in connection.execute(claim(query) if claim else query)])
+        pages.append(driver.records(cards, connection.execute(claim(query) if claim else query).all()))
     return pages[0] if len(pages) == 1 else list(islice(heapq.merge(*pages, key=itemgetter("id")), limit))
 
 
@@ -56,8 +56,7 @@ def count_cards(connection: Connection, process: str, states: Sequence[str], fil
 def cards_by_id(connection: Connection, ids: Iterable[int], *, hold: bool = True) -> dict[int, Row]:
     """The cards among `ids`, by id; with `hold`, held until the transaction ends (PostgreSQL): a
     second run waits, then sees their new states."""
-    query = select(db.cards).where(db.cards.c.id.in_(list(ids))).order_by(db.cards.c.id)
-    return {row.id: dict(row._mapping) for row in connection.execute(dialect.of(connection).lock(query) if hold else query)}
+    return queries.get_cards(connection, ids, lock=hold)
 
 
 def known_card_ids(connection: Connection, ids: Sequence[int]) -> set[int]:
@@ -112,4 +111,4 @@ def movable_between(
     second run waits, then sees their new states)."""
     cards = db.cards
     query = select(cards).where(_in_movable(movable), cards.c.id.between(first, last), *filters).order_by(cards.c.id)
-    return [dict(row._mapping) for row in connection.execute(dialect.of(connection).lock(query) if hold else query)]
+    return driver.records(cards, connection.execute(dialect.of(connection).lock(query) if hold else query).all())
