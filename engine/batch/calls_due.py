@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import Outbox, request_of, send
+from engine.batch.collector import collector_spared
 from engine.batch.results import PENDING
 from engine.clock import now
 from engine.definitions.compile import compile_process
@@ -75,7 +76,7 @@ def send_due(
     outbox = Outbox(connector, workspace.connectors)
     sent = send(engine, outbox, [request_of(row) for row in live], at)
     templates = templates_for(workspace.root / TEMPLATES)
-    with render_session():
+    with collector_spared(), render_session():
         for row in live:
             key = row["idempotency_key"]
             if key in sent.unanswered:  # tried without an answer, or not sent: the other side stopped answering

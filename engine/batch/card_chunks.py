@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.batch.calls import outbox_of
 from engine.batch.card_request import CardRunRequest, CardSelection
 from engine.batch.chunks import Started
+from engine.batch.collector import collector_spared
 from engine.batch.over_cards import CARD_CHUNK, CardResult, _alone, _answered, _prepare, _Run, _work
 from engine.batch.results import PENDING
 from engine.batch.selected_cards import movable, query_filters
@@ -117,7 +118,7 @@ def run_card_chunk(workspace: Workspace, engine: Engine, connector: Connector, r
         raise UsageError(f"batch {request.batch_id} has no chunk {number}")
     if known["status"] == chunks.DONE:
         return "already done"
-    with render_session():
+    with collector_spared(), render_session():
         outcome = _work_chunk(engine, run, known)
     with engine.begin() as connection:
         chunks.finish_batch_if_done(connection, run.record["id"], over_cards=True)

@@ -33,6 +33,7 @@ from engine.batch.card_request import (
     choose_trigger,
 )
 from engine.batch.chunk_reads import ChunkReads
+from engine.batch.collector import collector_spared
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work
 from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
@@ -163,7 +164,7 @@ def run_over_cards(
         lock.hold_as(batch=result.batch)  # named to the commands that wait for the store meanwhile
     if started:
         started(result.batch)
-    with render_session():
+    with collector_spared(), render_session():
         _work_chunks(workspace, engine, run, result, min(chunk, read_at_most or chunk), progress, read_at_most)
     result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
     if not request.dry_run:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import ActionResult, _action_problem, system_actor
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
+from engine.batch.collector import collector_spared
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire
 from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.results import PENDING, none_held
@@ -62,7 +63,7 @@ def sync_queue(
     templates = templates_for(workspace.root / TEMPLATES)
     results: list[ActionResult] = []
     outbox = outbox_of(connector)
-    with render_session():
+    with collector_spared(), render_session():
         for action in workspace.processes.values():
             if action.kind != "action" or action.actor != "system" or only not in (None, action.symbolic_name):
                 continue

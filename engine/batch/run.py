@@ -8,9 +8,7 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
@@ -18,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.batch import arming
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
+from engine.batch.collector import collector_spared
 from engine.batch.effects import (
     BUREAU_DOWN_AFTER,
     FireContext,
@@ -88,7 +87,7 @@ def run_batch(
     if started:
         started(batch.record["id"])
     try:
-        with _collector_spared(), render_session():
+        with collector_spared(), render_session():
             for users in selected_users(engine, batch, chunk):
                 _chunk_with_retry(engine, batch, connector, users, result, keep_results, plan)
                 if progress:
@@ -106,24 +105,6 @@ def run_batch(
             batches.finish_batch(connection, batch.record["id"], status, now(), created=created, skipped=result.counts["skipped"])
         db.checkpoint(engine)
     return result
-
-
-@contextmanager
-def _collector_spared() -> Iterator[None]:
-    """Keep the objects alive before the batch (workspace, compiled machine, libraries) out of the
-    cyclic garbage collector's full passes while it runs: a chunk's rows die by reference count,
-    and re-scanning the long-lived heap every few chunks cost about a tenth of a batch's time.
-    What was frozen before (the command line's start-up) stays frozen, and nothing more is: frozen
-    again at each batch, a process that runs many (`cardflow test`, `generate`) kept every batch's
-    garbage for good and walked it all to count it."""
-    frozen_before = gc.get_freeze_count() > 0
-    if not frozen_before:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if not frozen_before:
-            gc.unfreeze()
 
 
 def _chunk_with_retry(

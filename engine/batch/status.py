@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from engine.batch.actions import ActionResult, _action_problem, system_actor
+from engine.batch.collector import collector_spared
 from engine.batch.effects import FireContext, Work, fire
 from engine.batch.queue import _bureau_down
 from engine.batch.results import none_held
@@ -57,7 +58,7 @@ def sync_order_status(
     the system runs, or `only` the one so named: a scheduled job); see the module docstring."""
     options = effective_options(workspace.scripts, overrides)
     results: list[ActionResult] = []
-    with render_session():
+    with collector_spared(), render_session():
         for action in workspace.processes.values():
             triggers = {spec.bureau_status: name for name, spec in action.triggers.items() if spec.bureau_status}
             if action.kind != "action" or action.actor != "system" or not triggers or only not in (None, action.symbolic_name):

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from engine.batch.actions import _apply, _Authorized, system_actor
 from engine.batch.calls import outbox_of
 from engine.batch.chunk_reads import ChunkReads
+from engine.batch.collector import collector_spared
 from engine.batch.results import PENDING
 from engine.batch.timer_chunks import fire_group, plain
 from engine.clock import now
@@ -69,7 +70,7 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
     outbox = outbox_of(connector)
     firings = _Firings(workspace)
     results: list[TimerResult] = []
-    with render_session():
+    with collector_spared(), render_session():
         while limit is None or len(results) < limit:
             count = CHUNK if limit is None else min(CHUNK, limit - len(results))
             with engine.begin() as connection:

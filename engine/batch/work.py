@@ -78,24 +78,25 @@ class Work:
             {table: len(rows) for table, rows in self.rows.items()},
             len(self.changes),
             {member: len(entries) for member, entries in self.approvals.items()},
-            set(self.decision_ids),
             self.last_trace,
             {key: len(values) for key, values in self.tuples.items()},
-            dict(self.fired),
+            dict(self.fired) if self.fired else None,
             len(self.answered_calls),
         )
 
     def undo(self, mark: Mark) -> None:
         """Take out everything gathered since `mark` (a firing refused part-way, or waiting for a call)."""
         for table, rows in self.rows.items():
+            if table == "decisions":  # a trace is recorded once a unit of work: its id goes with its row
+                self.decision_ids.difference_update(row["id"] for row in rows[mark.rows.get(table, 0) :])
             del rows[mark.rows.get(table, 0) :]
         del self.changes[mark.changes :]
         for member, entries in self.approvals.items():
             del entries[mark.approvals.get(member, 0) :]
-        self.decision_ids, self.last_trace = mark.decision_ids, mark.last_trace
+        self.last_trace = mark.last_trace
         for key, values in self.tuples.items():
             del values[mark.tuples.get(key, 0) :]
-        self.fired = mark.fired
+        self.fired = mark.fired or {}
         del self.answered_calls[mark.answered_calls :]
 
 
@@ -105,8 +106,7 @@ class Mark(NamedTuple):
     rows: dict[str, int]
     changes: int
     approvals: dict[str, int]
-    decision_ids: set[str]
     last_trace: Row | None
     tuples: dict[tuple[str, tuple[str, ...]], int]
-    fired: dict[int, Row]
+    fired: dict[int, Row] | None
     answered_calls: int
