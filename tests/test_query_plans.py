@@ -54,10 +54,14 @@ def test_settling_cards_searches_their_timers_by_card(stored: StoreUnderTest) ->
 
 @pytest.mark.sqlite_only
 def test_claiming_due_timers_finds_them_by_id(stored: StoreUnderTest) -> None:
-    """Marking due timers fired finds each by its id, not through the index by status (which holds
-    every armed timer)."""
-    (plan,) = _plan(stored, lambda connection: timers.claim_all(connection, [1, 2, 3], "2026-12-01T00:00:00Z"))
-    assert plan == ["SEARCH timers USING INTEGER PRIMARY KEY (rowid=?)"]
+    """Claiming the first due timers finds them in the index by status and due time, in its order (no
+    sort), and marks each fired by its id, not through that index again (which holds every armed timer)."""
+    (plan,) = _plan(stored, lambda connection: timers.claim_due(connection, "2026-12-01T00:00:00Z", 10))
+    assert plan == [
+        "SEARCH timers USING INTEGER PRIMARY KEY (rowid=?)",
+        "LIST SUBQUERY 1",
+        "SEARCH timers USING COVERING INDEX timers_due (status=? AND due_at<?)",
+    ]
 
 
 @pytest.mark.sqlite_only

@@ -1,6 +1,6 @@
 """The due timers fired, each once: `cardflow timers run` (cron on SQLite; the workers' scheduled
-job on PostgreSQL). A chunk of due timers is taken (on PostgreSQL, skipping those another
-transaction holds), claimed and each trigger fired on its card, as the system, in one transaction:
+job on PostgreSQL). A chunk of due timers is claimed in one statement (on PostgreSQL, skipping those
+another transaction holds) and each trigger fired on its card, as the system, in one transaction:
 two commands at once never fire one timer twice (the claim is a compare-and-set), and a command
 killed mid-way loses none (what it did not commit stays armed). A repeating timer arms its
 next firing after `now`: after a downtime it fires once, not once for each period missed.
@@ -36,8 +36,8 @@ from engine.store.queries import Row
 
 @dataclass(frozen=True)
 class TimerResult:
-    """What became of one due timer: fired (the card moved to `to`), refused (why), or gone (another
-    command fired it, or its card had left the state)."""
+    """What became of one due timer: fired (the card moved to `to`), refused (why), or gone (its card
+    had left the state, or its process is no longer defined)."""
 
     timer: int
     card: int
@@ -74,26 +74,18 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
         while limit is None or len(results) < limit:
             count = CHUNK if limit is None else min(CHUNK, limit - len(results))
             with engine.begin() as connection:
-                due = timers.next_due(connection, at, count)
+                due = timers.claim_due(connection, at, count)
                 if not due:
                     break
-                claimed = timers.claim_all(connection, [row["id"] for row in due], at)
                 cards = queries.get_cards(connection, {row["card_id"] for row in due}, lock=True)
                 reads = ChunkReads(connection, list(cards.values()), at)  # their holders read when a firing needs them
                 chunk = _Chunk(connection, firings, outbox, cards, reads, templates, at)
-                results += chunk.fire([row for row in due if row["id"] in claimed])
+                results += chunk.fire(due)
                 timers.arm(connection, chunk.again)
                 again = {timer[0] for timer in chunk.again}  # their cards keep a timer armed
-                timers.settle(connection, [row["card_id"] for row in due if row["id"] in claimed and row["card_id"] not in again])
-                gone = "fired or dropped by another command"
-                results += [_result(row, "gone", _state(cards, row), gone) for row in due if row["id"] not in claimed]
+                timers.settle(connection, [row["card_id"] for row in due if row["card_id"] not in again])
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
     return results
-
-
-def _state(cards: dict[int, Row], row: Row) -> str | None:
-    card = cards.get(row["card_id"])
-    return card["state"] if card else None
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -67,20 +68,21 @@ def _next_due_statement(for_dialect: Any) -> driver.Compiled:
     return driver.compiled(query.with_for_update(skip_locked=True), for_dialect)
 
 
-def claim_all(connection: Connection, ids: Sequence[int], at: str) -> set[int]:
-    """Mark armed timers fired in the caller's transaction; the ids it did (not those another command
-    fired or dropped first: each timer fires once)."""
+def claim_due(connection: Connection, at: str, count: int) -> list[Row]:
+    """Mark the first `count` armed timers due at `at` fired, in one statement, and return them first
+    due first: a compare-and-set, so two commands never claim one timer; on PostgreSQL those another
+    transaction holds are skipped (SKIP LOCKED), so workers fire different timers side by side."""
+    rows = driver.seen_rows(connection, _claim_due_statement(connection.dialect), {"at": at, "count": count})
+    return sorted(driver.records(db.timers, rows), key=itemgetter("due_at", "id"))
+
+
+@lru_cache(maxsize=4)
+def _claim_due_statement(for_dialect: Any) -> driver.Compiled:
     table = db.timers
-    armed = _row_by_row(table.c.status) == "armed"
-    statement = update(table).where(table.c.id.in_(list(ids)), armed).values(status="fired", fired_at=at)
-    return {row[0] for row in connection.execute(statement.returning(table.c.id))}
-
-
-def _row_by_row(column: Any) -> Any:
-    """`column` as a value no index serves, checked on each row found by another condition: SQLite's
-    planner, without statistics, would rather search the index by status (every armed timer, for each
-    statement) than the timers by id."""
-    return column.concat("")
+    due = select(table.c.id).where(table.c.status == "armed", table.c.due_at <= bindparam("at", ""))
+    due = due.order_by(table.c.due_at, table.c.id).limit(bindparam("count", 1)).with_for_update(skip_locked=True)
+    claimed = update(table).where(table.c.id.in_(due.scalar_subquery()))  # the rows it found, locked: still armed
+    return driver.compiled(claimed.values(status="fired", fired_at=bindparam("at", "")).returning(*table.c), for_dialect)
 
 
 def claim_again(connection: Connection, timer: int, status: str, at: str, message: str | None = None) -> None:
