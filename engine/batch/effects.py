@@ -328,7 +328,16 @@ def _fire_in_scope(
     call = context.compiled.call_of(trigger, card["state"])
     if answer is None:
         answer = invoking.answer_of(context, card, holder, call, trigger, earlier_orders, supposed)
-    scope = {
+    decision = context.compiled.fire(trigger, card["state"], scope_of(context, card, holder, batch, call, answer))
+    if decision.transition is not None and decision.transition.invoke is not None:
+        answer.place()
+    return decision, answer
+
+
+def scope_of(context: FireContext, card: Row, holder: Row, batch: Batch, call: str | None, answer: object) -> Row:
+    """What the rules of a firing on `card` read: the card, its holder, the options, the batch, who
+    acts, the time, and the answer of the step's `call` under its connector's name."""
+    scope: Row = {
         "user": holder,
         "card": card_view(card),
         "options": context.compiled.option_values,
@@ -339,10 +348,7 @@ def _fire_in_scope(
     }
     if call:
         scope[connector_of(call)] = answer
-    decision = context.compiled.fire(trigger, card["state"], scope)
-    if decision.transition is not None and decision.transition.invoke is not None:
-        answer.place()
-    return decision, answer
+    return scope
 
 
 def may_refuse(found: Iterable[Effect]) -> bool:

@@ -54,7 +54,7 @@ def answer_of(
     """The answer of `call` made for `card` (a `supposed` answer: none is made), as its guards read it."""
     if call is None or is_order(call):
         return LazyAnswer(lambda: supposed or _order(context, card, holder, call, earlier_orders))
-    made = _call(context, card, holder, call, trigger)
+    made = call_made(context, card, holder, call, trigger)
     answer = LazyAnswer(lambda: supposed or _make(context, made))
     answer.made = made
     return answer
@@ -87,7 +87,7 @@ def _order(context: Calling, card: Row, holder: Row, call: str | None, earlier_o
     return context.connector.order(order_request(card, holder, earlier_orders, holder_sent(context.workspace, call)))
 
 
-def _call(context: Calling, card: Row, holder: Row, call: str, trigger: str) -> Call:
+def call_made(context: Calling, card: Row, holder: Row, call: str, trigger: str) -> Call:
     """The call of `card` with what its operation sends: its key is new for each call made and kept
     for every attempt at one (the calls of the card to the operation answered or cancelled before count)."""
     name, _, operation = call.partition(".")

@@ -39,6 +39,7 @@ from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.batch.results import PENDING
 from engine.batch.selected_cards import Reader, chunk_readers
+from engine.batch.settled_cards import SettledCards
 from engine.clock import now
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
@@ -315,7 +316,7 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
     firings read of the store is read once for the chunk, and what they write is written at its end."""
     moved = card_runs.moved_in_batch(connection, run.record["id"], [c["id"] for c in cards]) if run.resumed else {}
     reads, works = ChunkReads(connection, cards), defaultdict[str, Work](Work)
-    results = []
+    settled, results = SettledCards.of(run, connection, reads), []
     for card in takewhile(lambda _: run.stopped is None, cards):  # until the bureau is found down
         if run.where is not None and run.where.truth({"card": card_view(card), "user": reads.holder(card)})[0] is not True:
             continue
@@ -324,7 +325,7 @@ def _work(connection: Connection, run: _Run, cards: list[Row]) -> list[CardResul
             earlier = "done by an earlier run of this batch"
             results.append(CardResult(card["id"], card["user_id"], step["source"], step["dest"], "done", earlier))
             continue
-        results.append(_counted(run, _fire(connection, run, card, reads, works[card["process"]])))
+        results.append(_counted(run, _fire(connection, run, card, reads, works[card["process"]], settled)))
     if run.request.dry_run:
         return results
     lost = {
@@ -356,15 +357,23 @@ def _counted(run: _Run, result: CardResult) -> CardResult:
     return result
 
 
-def _fire(connection: Connection, run: _Run, card: Row, reads: ChunkReads, work: Work) -> CardResult:
+def _fire(
+    connection: Connection, run: _Run, card: Row, reads: ChunkReads, work: Work, settled: SettledCards | None
+) -> CardResult:
     """Fire the run's trigger on one card through the action's rules, gathering its rows in the chunk's `work`."""
     request = run.request
-    outcome = run.calling.pop(card["id"], None) or _authorize(
+    again = run.calling.pop(card["id"], None)  # its call answered: fired again as the action that made it
+    outcome = again or _authorize(
         run.workspace, connection, run.trigger, card, run.actor, request.reason, run.options, by=run.process, reads=reads
     )
     if isinstance(outcome, str):
         return CardResult(card["id"], card["user_id"], card["state"], None, "refused", outcome)
     source = card["state"]
+    if settled is not None and again is None and settled.first(outcome, card, work):
+        run.calling[card["id"]] = outcome
+        return CardResult(card["id"], card["user_id"], source, None, PENDING)
+    if settled is not None and again is not None and (done := settled.again(outcome, card, work)) is not None:
+        return CardResult(card["id"], card["user_id"], source, done.dest, "done", done.reason, done.order)
     try:
         action = _apply(
             connection, outcome, card, run.trigger, run.actor, run.connector, request.reason, run.templates,

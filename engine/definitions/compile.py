@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -156,14 +156,19 @@ class CompiledProcess:
                 probes[step] = kept[0].runtime
         return probes
 
-    def kept_for(self, trigger: str, state: str, value: Mapping[str, Any]) -> Decision | None:
+    def kept_for(
+        self, trigger: str, state: str, value: Mapping[str, Any], scope: Callable[[], Scope] | None = None
+    ) -> Decision | None:
         """The decision the machine made for a card whose deciding root (`decided_by`) read `value`,
-        kept once the machine made it; None before, or when its effects' `when` read the card."""
+        kept once the machine made it; None before. Where its effects' `when` read the card, they are
+        chosen in `scope()` (the card's); None without one."""
         probe = self._probes.get((trigger, state))
         if probe is None:
             return None
         decided = self.keyed.get(_keyed(probe, trigger, state, {next(iter(probe.roots)): value}))
-        return decided[0] if decided is not None and decided[1] is None else None
+        if decided is None or decided[1] is None:  # none kept, or kept whole (no effect's `when` reads the card)
+            return None if decided is None else decided[0]
+        return None if scope is None else replace(decided[0], effects=self._effects(decided[1], scope()))
 
     def decided_by(self, trigger: str, state: str) -> str | None:
         """The one root (`printer`: a call's answer) whose value decides every runtime guard of
