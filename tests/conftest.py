@@ -324,3 +324,23 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+#: What differs between two runs by design: an email's dedupe key and Message-ID have a random part.
+RANDOM_COLUMNS = frozenset({"dedupe_key", "message_id"})
+
+
+def table_rows(engine: Any, tables: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """Every row of each of `tables` (by primary key) on `engine`, but for what differs between runs by design."""
+    from sqlalchemy import select
+
+    from engine.store import db
+
+    with engine.connect() as connection:
+        return {
+            name: [
+                {key: value for key, value in row._mapping.items() if key not in RANDOM_COLUMNS}
+                for row in connection.execute(select(getattr(db, name)).order_by(*getattr(db, name).primary_key))
+            ]
+            for name in tables
+        }

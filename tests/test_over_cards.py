@@ -161,19 +161,8 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
 ) -> None:
     """A move the store would refuse (a second open card of an exclusive process) is refused before its
     order is recorded or placed, and the other cards of its chunk are still done."""
-    retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
-    text = retry.read_text(encoding="utf-8")
-    without_open_card_rule = text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")]
-    retry.write_text(without_open_card_rule, encoding="utf-8")
-    (stored.folder / "users.csv").write_text(USERS)
-    assert run("users", "import", "users.csv").exit_code == 0
-    cards = produced(run, stored.folder)
-    (stored.folder / "orders" / "status").mkdir(exist_ok=True)
-    for path in (stored.folder / "orders").glob("*.json"):
-        if ".u1." in path.name or ".u2." in path.name:
-            (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
-    assert run("orders", "sync").exit_code == 0
-    assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    _without_the_open_card_rule(extended_workspace)
+    cards = _refused_twice(run, stored)
     (new,) = [card["id"] for card in json.loads(run("cards", "--user", "u1", "--json").stdout) if card["id"] != cards["u1"]]
     engine = open_store(stored.location)
     ready = {"workspace": load_workspace(extended_workspace), "engine": engine}
@@ -193,9 +182,16 @@ def test_a_card_whose_holder_would_get_a_second_open_card_is_refused_alone(
     assert (made.count(cards["u1"]), made.count(cards["u2"])) == (before.count(cards["u1"]), before.count(cards["u2"]) + 1)
 
 
-def _retried(run: Run, stored: StoreUnderTest, workspace: Path, users: tuple[str, ...]) -> tuple[list[Any], list[str]]:
-    """Order cards for u1-u3, let the bureau refuse u1's and u2's, order u1 a new one, then retry the
-    refused cards of `users` in a run over cards: its results and the statements it ran."""
+def _without_the_open_card_rule(workspace: Path) -> None:
+    """The retry's prerequisite on the holder's open cards taken out of `workspace`."""
+    retry = workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
+    text = retry.read_text(encoding="utf-8")
+    retry.write_text(text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")], encoding="utf-8")
+
+
+def _refused_twice(run: Run, stored: StoreUnderTest) -> dict[str, int]:
+    """Order cards for u1-u3, let the bureau refuse u1's and u2's, and order u1 a new one (open): every
+    first card id by user."""
     (stored.folder / "users.csv").write_text(USERS)
     assert run("users", "import", "users.csv").exit_code == 0
     cards = produced(run, stored.folder)
@@ -205,6 +201,12 @@ def _retried(run: Run, stored: StoreUnderTest, workspace: Path, users: tuple[str
             (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
     assert run("orders", "sync").exit_code == 0
     assert run("run", ORDER, "--user", "u1", "--as", "op1").exit_code == 0  # u1's new card is open
+    return cards
+
+
+def _retried(run: Run, stored: StoreUnderTest, workspace: Path, users: tuple[str, ...]) -> tuple[list[Any], list[str]]:
+    """Retry the refused cards of `users` (`_refused_twice`) in a run over cards: its results and the statements it ran."""
+    cards = _refused_twice(run, stored)
     engine = open_store(stored.location)
     request = CardRunRequest("CardsAddonExtProdProcRetryOrder", "op1", CardSelection(cards=tuple(cards[user] for user in users)))
     with statements_run(engine) as statements:
@@ -233,9 +235,7 @@ def test_a_run_over_cards_counts_no_open_cards_where_nothing_reads_them(
 ) -> None:
     """Where no prerequisite, guard or effect's `when` of the step reads `user.open_cards` (and no
     `fire` effect reaches other cards), a run over cards does not count them."""
-    retry = extended_workspace / "processes" / "CardsAddonExtProdProcRetryOrder.yaml"
-    text = retry.read_text(encoding="utf-8")
-    retry.write_text(text[: text.index("  - rule: options.CardsAddonExtProdMultipleCards")], encoding="utf-8")
+    _without_the_open_card_rule(extended_workspace)
     results, statements = _retried(run, stored, extended_workspace, ("u2",))
     assert results == [("u2", "done", None)]
     assert not _open_cards_counted(statements)

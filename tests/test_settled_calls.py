@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT, StoreUnderTest
-from sqlalchemy import select
+from conftest import ROOT, StoreUnderTest, table_rows
 
 from engine.batch import run as run_module
 from engine.batch.request import RunRequest, Selection
@@ -28,8 +27,6 @@ CASES = [
 ]
 HOLDERS = 7
 REFUSED = frozenset({"u2", "u5"})  # the bureau refuses these: a card of each answer in a chunk
-#: What differs between two runs by design: an email's dedupe key and Message-ID have a random part.
-RANDOM = {"dedupe_key", "message_id"}
 
 
 def _users() -> list[dict[str, Any]]:
@@ -52,15 +49,7 @@ def _run(store: StoreUnderTest, process: str, options: dict[str, Any]) -> dict[s
     request = RunRequest(process, "op1", Selection(users=tuple(f"u{i}" for i in range(HOLDERS))), options, batch_id="b1")
     with frozen("2026-12-01T00:00:00Z"):
         result = run_batch(load_workspace(ROOT), engine, request, Simulated(refuse=REFUSED), chunk=3)
-    tables = ("cards", "calls", "orders", "transitions", "decisions", "outbox", "batches")
-    with engine.connect() as connection:
-        found = {
-            name: [
-                {key: value for key, value in row._mapping.items() if key not in RANDOM}
-                for row in connection.execute(select(getattr(db, name)).order_by(*getattr(db, name).primary_key))
-            ]
-            for name in tables
-        }
+    found = table_rows(engine, ("cards", "calls", "orders", "transitions", "decisions", "outbox", "batches"))
     engine.dispose()
     assert result.counts == {"ordered": HOLDERS - len(REFUSED), "failed": len(REFUSED)}
     return found

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT, StoreUnderTest
-from sqlalchemy import select
+from conftest import ROOT, StoreUnderTest, table_rows
 
 from engine.batch import over_cards
 from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_cards
@@ -26,8 +25,6 @@ HOLDERS = 7
 #: The holders whose PIN is sent by email (the issue's `pin_notice`, whose `when` reads the card); the others' is printed.
 BY_EMAIL = ("u0", "u1", "u2", "u3")
 REFUSED = frozenset({"u2", "u5"})  # the printer refuses these: a card of each answer in a chunk
-#: What differs between two runs by design: an email's dedupe key and Message-ID have a random part.
-RANDOM = {"dedupe_key", "message_id"}
 
 
 def _users() -> list[dict[str, Any]]:
@@ -52,15 +49,7 @@ def _issued(store: StoreUnderTest) -> dict[str, list[dict[str, Any]]]:
     with frozen("2026-12-02T00:00:00Z"):
         issue = CardRunRequest(ISSUE, "op1", CardSelection(all=True), batch_id="issue-1")
         result = run_over_cards(workspace, engine, issue, Simulated(refuse=REFUSED), chunk=3)
-    tables = ("cards", "calls", "transitions", "decisions", "outbox", "batches")
-    with engine.connect() as connection:
-        found = {
-            name: [
-                {key: value for key, value in row._mapping.items() if key not in RANDOM}
-                for row in connection.execute(select(getattr(db, name)).order_by(*getattr(db, name).primary_key))
-            ]
-            for name in tables
-        }
+    found = table_rows(engine, ("cards", "calls", "transitions", "decisions", "outbox", "batches"))
     engine.dispose()
     expected = [(f"u{i}", "failed" if f"u{i}" in REFUSED else "issued") for i in range(HOLDERS)]
     assert [(r.user, r.dest) for r in result.results] == expected

@@ -86,11 +86,10 @@ class SettledCards:
 
     def first(self, authorized: _Authorized, card: Row, work: Work) -> bool:
         """Record the call of `card` and its pending row; False when its firing is not settled (the card is fired as usual)."""
-        call = self._deciding_call(authorized.compiled, card)
-        if call is None or work.fired:
+        found = self._made(authorized, card, work)
+        if found is None:
             return False
-        context = self._context(authorized)
-        made = invoking.call_made(context, card, authorized.holder, call, self.trigger)
+        _, context, made = found
         declared = authorized.workspace.connectors.get(made.connector)
         if made.key in self.outbox.answers or declared is None:
             return False
@@ -102,11 +101,10 @@ class SettledCards:
     def again(self, authorized: _Authorized, card: Row, work: Work) -> Settled | None:
         """Fire the trigger on `card` with its call answered, by the decision kept for an answer that
         reads the same; None when it is not settled (the card is fired as usual)."""
-        call = self._deciding_call(authorized.compiled, card)
-        if call is None or work.fired:
+        found = self._made(authorized, card, work)
+        if found is None:
             return None
-        context = self._context(authorized)
-        made = invoking.call_made(context, card, authorized.holder, call, self.trigger)
+        call, context, made = found
         got = self.outbox.answers.get(made.key)
         if got is None or got.transient:
             return None
@@ -119,6 +117,15 @@ class SettledCards:
         answered = invoking.answered(work, card, got, Call(made.connector, made.operation, made.key, {}, card["id"]), context, 0)
         take(context, work, card, decision, firing, answered, process=self.process, batch=batch, reason=self.reason, stored=True)
         return Settled(decision.dest, bureau_refusal(work) or self.reason, bureau_accepted(work))
+
+    def _made(self, authorized: _Authorized, card: Row, work: Work) -> tuple[str, FireContext, Call] | None:
+        """The step's deciding call, the context it is made in and the call as `card` makes it now;
+        None when the card's firing is not settled."""
+        call = self._deciding_call(authorized.compiled, card)
+        if call is None or work.fired:
+            return None
+        context = self._context(authorized)
+        return call, context, invoking.call_made(context, card, authorized.holder, call, self.trigger)
 
     def _deciding_call(self, compiled: CompiledProcess, card: Row) -> str | None:
         """The call of the step when its answer decides every guard and no effect of the step can refuse."""
