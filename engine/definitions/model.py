@@ -13,7 +13,6 @@ from typing import Any
 
 from engine.definitions.declared import Calendar, Connector, Role, Timer
 from engine.definitions.document import Document
-from engine.definitions.expressions import parse
 from engine.diagnostics import Diagnostic, Location, did_you_mean
 from engine.diagnostics import Source as Source
 from engine.effects.base import Effect as Effect
@@ -310,4 +309,6 @@ def text_of(value: Any) -> str:
 
 
 def _reads_open_cards(rule: Source | None) -> bool:
+    from engine.definitions.expressions import parse  # when a run asks: loading a workspace parses nothing here
+
     return rule is not None and ("user", "open_cards") in parse(rule.text).attributes
