@@ -55,9 +55,10 @@ def test_cards_and_users_read_by_id_are_the_rows_sqlalchemy_reads(stored: StoreU
 
 def test_a_card_that_stays_in_its_state_sets_its_time_alone(stored: StoreUnderTest) -> None:
     """A change that leaves a card's state, openness, group key and requester as they were (a
-    transition back into its state) writes its time and clears `timerless`, and nothing else: the
-    statement sets no column an index by state or group key holds. It is still a compare-and-set (a
-    card no longer in the state read is left and reported), beside the moves of the same call."""
+    transition back into its state) writes its time and nothing else: the statement sets no column an
+    index by state or group key holds, and the card keeps its `timerless` mark (its timers stay as
+    they were), where a move clears it. It is still a compare-and-set (a card no longer in the state
+    read is left and reported), beside the moves of the same call."""
     engine = db.connect(stored.location)
     with engine.begin() as connection:
         queries.insert_many(connection, db.cards, [_card(number) for number in (1, 2, 3, 6)])
@@ -65,20 +66,20 @@ def test_a_card_that_stays_in_its_state_sets_its_time_alone(stored: StoreUnderTe
         moved = {"state": "t", "open": False, "open_key": None, "requested_by": "op2", "updated_at": "t2"}
         changes = [
             {**unchanged, "id": 6, "was": "s", "state": "s"},
-            {**unchanged, "id": 3, "was": "other", "state": "other"},  # moved by another command meanwhile
-            {**moved, "id": 1, "was": "s"},
+            {**unchanged, "id": 1, "was": "other", "state": "other"},  # moved by another command meanwhile
+            {**moved, "id": 3, "was": "s"},  # marked timerless: the move clears it
         ]
         with statements_run(engine) as statements:
             lost = queries.set_card_states(connection, changes)
     engine.dispose()
-    assert lost == {3}
+    assert lost == {1}
     rows = stored.rows("SELECT id, state, open, open_key, requested_by, updated_at, timerless FROM cards ORDER BY id")
     assert [(row[0], row[1], bool(row[2]), row[3], row[4], row[5], bool(row[6])) for row in rows] == [
-        (1, "t", False, None, "op2", "t2", False),
+        (1, "s", False, None, "op", "t", False),
         (2, "s", True, "g:u00002", "op", "t", False),
-        (3, "s", False, None, "op", "t", True),
-        (6, "s", True, "g:u00006", "op", "t2", False),
+        (3, "t", False, None, "op2", "t2", False),
+        (6, "s", True, "g:u00006", "op", "t2", True),
     ]
     sets = [statement.split(" FROM ")[0].split(" SET ")[1] for statement in statements if statement.startswith("UPDATE cards")]
     assert len(sets) == 2  # one statement for the moves, one for the cards that stayed
-    assert [re.sub(r"v\.\w+", "v", found) for found in sets if "state =" not in found] == ["updated_at = v, timerless = FALSE"]
+    assert [re.sub(r"v\.\w+", "v", found) for found in sets if "state =" not in found] == ["updated_at = v"]

@@ -34,7 +34,8 @@ from sqlalchemy.exc import IntegrityError
 MIGRATION_LOCK = 0x63617264666C6F77
 #: Cards a compare-and-set statement sets at most (seven parameters each, under SQLite's 32,766).
 SET_STATES_SLICE = 1000
-#: The columns a card's move sets (`Dialect.set_states`); a card that stays in its state sets `STAYED`.
+#: The columns a card's move sets (`Dialect.set_states`; a move also clears `timerless`: its new state's
+#: timers are armed after it); a card that stays in its state sets `STAYED` (its timers and mark stay).
 MOVED = ("state", "open", "open_key", "requested_by", "updated_at")
 STAYED = ("updated_at",)
 #: The types PostgreSQL is told of the cards' columns in a VALUES list (it would guess text).
@@ -88,7 +89,7 @@ class Dialect:
         values = ", ".join([marks] * count)  # SQLite names a VALUES table's columns column1, ...
         sets = ", ".join(f"{name} = v.column{number}" for number, name in enumerate(columns, start=3))
         return (
-            f"UPDATE cards SET {sets}, timerless = FALSE FROM (VALUES {values}) AS v "
+            f"UPDATE cards SET {sets}{_cleared(columns)} FROM (VALUES {values}) AS v "
             "WHERE cards.id = v.column1 AND cards.state = v.column2 RETURNING cards.id"
         )
 
@@ -147,7 +148,7 @@ class PostgreSQL(Dialect):
         sets = ", ".join(f"{name} = v.new_{name}" for name in columns)
         names = ", ".join(f"new_{name}" for name in columns)
         return (
-            f"UPDATE cards SET {sets}, timerless = FALSE FROM (VALUES {values}) AS v (card, was, {names}) "
+            f"UPDATE cards SET {sets}{_cleared(columns)} FROM (VALUES {values}) AS v (card, was, {names}) "
             "WHERE cards.id = v.card AND cards.state = v.was RETURNING cards.id"
         )
 
@@ -194,6 +195,12 @@ class PostgreSQL(Dialect):
 _TAKE_CARD_IDS = text(
     "SELECT setval(pg_get_serial_sequence('cards', 'id'), nextval(pg_get_serial_sequence('cards', 'id')) + :more)"
 )
+
+
+def _cleared(columns: tuple[str, ...]) -> str:
+    """The `timerless` mark cleared where the cards move (their new state's timers are armed after)."""
+    return ", timerless = FALSE" if "state" in columns else ""
+
 
 _DIALECTS: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgreSQL()}
 

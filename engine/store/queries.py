@@ -229,7 +229,8 @@ def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     """Apply state changes, each a compare-and-set: a dict with id, the state it was read in
     (`was`), and the new state, open, open_key, requested_by, updated_at (and `stayed`: none of them
     but updated_at changed). Return the ids of the cards that were no longer in the state read
-    (another command moved them): those are left as they are."""
+    (another command moved them): those are left as they are. A card that stays keeps its `timerless`
+    mark (no timer of its state is armed or dropped by staying)."""
     ids = [c["id"] for c in changes]
     if len(set(ids)) == len(ids):  # each card once (the common case): one statement a slice
         cards = dialect.of(connection)
