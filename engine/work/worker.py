@@ -122,7 +122,9 @@ class _Supervisor:
                     watch.cancel()
         except Exception as error:  # the store went away under the worker (or the worker broke): start again
             closed = watch is not None and watch.done() and not watch.cancelled() and watch.result()  # it never raises
-            return "its database does not answer" if closed else one_line(error)
+            if closed or not await asyncio.to_thread(answers, self.runtime.engine):  # the watch may not have asked yet
+                return "its database does not answer"
+            return one_line(error)
         finally:
             self.worker = None
         return "the worker stopped on its own: its connection to the store failed"
