@@ -164,7 +164,7 @@ def _cards_of(connection: Connection, run: _Run, chunk: Row, *, hold: bool) -> l
     first, last = int(chunk["first_user"]), int(chunk["last_user"])
     if run.request.selection.cards:
         named = [card for card in dict.fromkeys(run.request.selection.cards) if first <= card <= last]
-        found = card_runs.cards_by_id(connection, named, hold=hold)
+        found = queries.get_cards(connection, named, lock=hold)
         return [found[card] for card in sorted(found)]
     moving = list(movable(run.workspace, run.process, run.trigger, run.options))
     return card_runs.movable_between(connection, moving, first, last, hold=hold, filters=query_filters(run.request))

@@ -276,7 +276,7 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
     redone: dict[int, CardResult] = {}
     if again:
         with engine.begin() as connection:
-            cards = card_runs.cards_by_id(connection, again)
+            cards = queries.get_cards(connection, again, lock=True)
             redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
     run.connector.leave_the_rest()
     run.calling.clear()
@@ -301,11 +301,11 @@ def _alone(engine: Engine, run: _Run, card_id: int) -> list[CardResult]:
     """One card in its own transaction; refused when its holder would get a second open card."""
     try:
         with engine.begin() as connection:
-            results = _work(connection, run, list(card_runs.cards_by_id(connection, [card_id]).values()))
+            results = _work(connection, run, list(queries.get_cards(connection, [card_id], lock=True).values()))
         return _answered(engine, run, results)
     except IntegrityError:
         with db.reading(engine) as connection:
-            card = card_runs.cards_by_id(connection, [card_id], hold=False)[card_id]
+            card = queries.get_cards(connection, [card_id])[card_id]
             owner = compile_process(run.workspace.process(card["process"]), run.options, run.workspace.fingerprint)
             reason = refused_move(connection, run.workspace, owner, card)
         return [CardResult(card_id, card["user_id"], card["state"], None, "refused", reason)]

@@ -14,7 +14,7 @@ from engine.definitions.compile import compile_process
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.errors import UsageError
-from engine.store import card_runs, db
+from engine.store import card_runs, db, queries
 from engine.store.queries import Row
 
 Reader = Callable[[Connection], list[Row]]
@@ -69,7 +69,7 @@ def query_filters(request: CardRunRequest, owner: str | None = None) -> list[Any
 
 
 def _named(ids: list[int], hold: bool) -> Reader:
-    return lambda connection: _in_order(card_runs.cards_by_id(connection, ids, hold=hold), ids)
+    return lambda connection: _in_order(queries.get_cards(connection, ids, lock=hold), ids)
 
 
 def _pages(owner: str, states: list[str], filters: list[Any], chunk: int, hold: bool) -> Iterator[Reader]:

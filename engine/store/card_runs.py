@@ -1,18 +1,18 @@
-"""The reads of a run over existing cards: a page of the cards a trigger may move, the cards named
-by id (held until the chunk commits), and the cards a batch has moved already (a resumed run);
+"""The reads of a run over existing cards: a page of the cards a trigger may move (the cards named by
+id are `queries.get_cards`, held until the chunk commits), and the cards a batch has moved already (a resumed run);
 for workers, the id ranges of the cards a trigger may move and the cards of one range."""
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, distinct, false, func, or_, select
 
-from engine.store import batches, db, dialect, driver, queries
+from engine.store import batches, db, dialect, driver
 from engine.store.queries import Row
 
 
@@ -51,12 +51,6 @@ def count_cards(connection: Connection, process: str, states: Sequence[str], fil
     cards = db.cards.c
     query = select(func.count()).select_from(db.cards).where(cards.process == process, cards.state.in_(list(states)), *filters)
     return int(connection.execute(query).scalar_one())
-
-
-def cards_by_id(connection: Connection, ids: Iterable[int], *, hold: bool = True) -> dict[int, Row]:
-    """The cards among `ids`, by id; with `hold`, held until the transaction ends (PostgreSQL): a
-    second run waits, then sees their new states."""
-    return queries.get_cards(connection, ids, lock=hold)
 
 
 def known_card_ids(connection: Connection, ids: Sequence[int]) -> set[int]:

@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Connection, Table, bindparam, select
 
 from engine.store import dialect
-
-Row = dict[str, Any]
+from engine.store.user_rows import Row
 
 #: A statement compiled for one dialect: its SQL, the order of its positional parameters (None
 #: when named), and the values of the parameters the dialect adds itself.

@@ -62,10 +62,7 @@ def next_due(connection: Connection, at: str, count: int) -> list[Row]:
 
 @lru_cache(maxsize=4)
 def _next_due_statement(for_dialect: Any) -> driver.Compiled:
-    table = db.timers
-    query = select(table).where(table.c.status == "armed", table.c.due_at <= bindparam("at", ""))
-    query = query.order_by(table.c.due_at, table.c.id).limit(bindparam("count", 1))
-    return driver.compiled(query.with_for_update(skip_locked=True), for_dialect)
+    return driver.compiled(_first_due(*db.timers.c), for_dialect)
 
 
 def claim_due(connection: Connection, at: str, count: int) -> list[Row]:
@@ -79,9 +76,7 @@ def claim_due(connection: Connection, at: str, count: int) -> list[Row]:
 @lru_cache(maxsize=4)
 def _claim_due_statement(for_dialect: Any) -> driver.Compiled:
     table = db.timers
-    due = select(table.c.id).where(table.c.status == "armed", table.c.due_at <= bindparam("at", ""))
-    due = due.order_by(table.c.due_at, table.c.id).limit(bindparam("count", 1)).with_for_update(skip_locked=True)
-    claimed = update(table).where(table.c.id.in_(due.scalar_subquery()))  # the rows it found, locked: still armed
+    claimed = update(table).where(table.c.id.in_(_first_due(table.c.id).scalar_subquery()))  # found and locked: still armed
     return driver.compiled(claimed.values(status="fired", fired_at=bindparam("at", "")).returning(*table.c), for_dialect)
 
 
@@ -99,3 +94,11 @@ def listing(connection: Connection, *, due_before: str | None = None, status: st
         query = query.where(table.c.due_at < due_before)
     for row in connection.execution_options(yield_per=1000).execute(query).mappings():
         yield dict(row)
+
+
+def _first_due(*columns: Any) -> Any:
+    """`columns` of the first `count` armed timers due at `at`, first due first, locked (on PostgreSQL
+    skipping those another transaction holds)."""
+    table = db.timers
+    query = select(*columns).where(table.c.status == "armed", table.c.due_at <= bindparam("at", ""))
+    return query.order_by(table.c.due_at, table.c.id).limit(bindparam("count", 1)).with_for_update(skip_locked=True)
