@@ -51,25 +51,26 @@ def fire_group(
     card_batch = claimed[0][1]["batch_id"]
     batch = batch_view(reads.batch(card_batch) or {"id": card_batch})
     batch["id"] = f"timers-{at}"  # the run that fired them: one approvers' email a run
-    work, done = Work(), {}
+    work, done, quiet = Work(), {}, _Quiet(compiled)
     for row, card in claimed:
-        if _reads_nothing(compiled, row["trigger"], card["state"]):
-            holder, earlier = {"id": card["user_id"]}, 0
+        if not work.fired and quiet(row["trigger"], card["state"]):  # settled, no effects: it cannot be refused part-way
+            holder, earlier, mark = {"id": card["user_id"]}, 0, None
         else:
-            holder, earlier = reads.holder(card), reads.earlier_orders(card["id"])
+            holder, earlier, mark = reads.holder(card), reads.earlier_orders(card["id"]), work.mark()
             context.people.setdefault(holder["id"], holder)
-        mark = work.mark()
         try:
             decision = fire(
                 context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
                 reason=reason_of(row), earlier_orders=earlier,
             )  # fmt: skip
         except Refused as refused:
-            work.undo(mark)
+            if mark is not None:
+                work.undo(mark)
             done[row["id"]] = Fired(None, refused.message)
             continue
         if decision.dest is None:
-            work.undo(mark)
+            if mark is not None:
+                work.undo(mark)
             done[row["id"]] = Fired(
                 None, f"{row['trigger']} refused, nothing changed: no transition of it fits card {card['id']}"
             )
@@ -82,11 +83,24 @@ def fire_group(
     return done
 
 
-def _reads_nothing(compiled: CompiledProcess, trigger: str, state: str) -> bool:
-    """Whether firing `trigger` from `state` reads nothing of a card's holder or orders: its decision
-    is settled (the same for every card) and has no effects (which would tell or act for the holder)."""
-    decision = compiled.settled(trigger, state)
-    return decision is not None and not decision.effects
+class _Quiet(dict[tuple[str, str], bool]):
+    """Whether firing a trigger from a state reads nothing of a card's holder or orders, worked out
+    once a group: its decision is settled (the same for every card, a transition) and has no effects
+    (which would tell or act for the holder)."""
+
+    def __init__(self, compiled: CompiledProcess) -> None:
+        super().__init__()
+        self.compiled = compiled
+
+    def __call__(self, trigger: str, state: str) -> bool:
+        return self[trigger, state]
+
+    def __missing__(self, key: tuple[str, str]) -> bool:
+        decision = self.compiled.settled(*key)  # None until a first firing has settled it
+        if decision is None:
+            return False
+        self[key] = not decision.effects
+        return self[key]
 
 
 def plain(process: Process, compiled: CompiledProcess, trigger: str, state: str) -> bool:

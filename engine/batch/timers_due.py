@@ -9,7 +9,8 @@ next firing after `now`: after a downtime it fires once, not once for each perio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
@@ -34,10 +35,9 @@ from engine.store import queries, timers
 from engine.store.queries import Row
 
 
-@dataclass(frozen=True)
-class TimerResult:
+class TimerResult(NamedTuple):
     """What became of one due timer: fired (the card moved to `to`), refused (why), or gone (its card
-    had left the state, or its process is no longer defined)."""
+    had left the state, or its process is no longer defined). A tuple: one is made for each timer."""
 
     timer: int
     card: int
@@ -162,8 +162,11 @@ class _Chunk:
         following = self.firings.following(timer, row["due_at"], options, self.at)
         if following is None:  # turned off by the options
             return
-        head = tuple(row[name] for name in timers.COLUMNS[:6])  # card_id, process, state, timer, location, trigger
-        self.again.append((*head, following, row["fired"] + 1, "armed", self.at))
+        self.again.append((*_HEAD(row), following, row["fired"] + 1, "armed", self.at))
+
+
+#: What a repeating timer's next firing keeps of the one that fired: card_id, process, state, timer, location, trigger.
+_HEAD = itemgetter(*timers.COLUMNS[:6])
 
 
 def _reason(row: Row) -> str:
