@@ -6,7 +6,7 @@ back), and its timer says why."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -22,9 +22,8 @@ from engine.store.queries import Row
 from engine.store.views import batch_view
 
 
-@dataclass(frozen=True)
-class Fired:
-    """What firing one timer's trigger did: the card's new state, or why it was refused."""
+class Fired(NamedTuple):
+    """What firing one timer's trigger did: the card's new state, or why it was refused (a tuple: one a timer)."""
 
     dest: str | None
     refused: str | None = None

@@ -106,12 +106,15 @@ class _Chunk:
     def fire(self, due: list[Row]) -> list[TimerResult]:
         workspace, results = self.firings.workspace, []
         groups: dict[tuple[str, str | None], list[tuple[Row, Row]]] = {}
+        routes: dict[tuple[str, str | None, str, str], bool] = {}  # (process, batch, trigger, state): fired in a group
         for row in due:
-            card, process = self.cards.get(row["card_id"]), workspace.processes.get(row["process"])
-            if card is not None and process is not None and card["state"] == row["state"]:
-                made = self.firings.of(self.connection, process, card["batch_id"])
-                if plain(process, made[0], row["trigger"], row["state"]):
-                    groups.setdefault((process.symbolic_name, card["batch_id"]), []).append((row, card))
+            card = self.cards.get(row["card_id"])
+            if card is not None and card["state"] == row["state"]:
+                route = (row["process"], card["batch_id"], row["trigger"], row["state"])
+                if route not in routes:
+                    routes[route] = self._plain(*route)
+                if routes[route]:
+                    groups.setdefault(route[:2], []).append((row, card))
                     continue
             results.append(self._fire_one(row, card))
         for (name, batch), claimed in groups.items():
@@ -129,6 +132,11 @@ class _Chunk:
                 self._repeat(process, row, fired.dest, made[1])
                 results.append(_result(row, "fired", fired.dest))
         return results
+
+    def _plain(self, name: str, batch: str | None, trigger: str, state: str) -> bool:
+        """Whether the timers of a process and batch whose trigger fires from `state` are fired in a group."""
+        process = self.firings.workspace.processes.get(name)
+        return process is not None and plain(process, self.firings.of(self.connection, process, batch)[0], trigger, state)
 
     def _fire_one(self, row: Row, card: Row | None) -> TimerResult:
         """Fire the claimed timer's trigger on its card alone, as the system (its call goes through the
@@ -155,9 +163,10 @@ class _Chunk:
 
     def _repeat(self, process: Process, row: Row, dest: str | None, options: EffectiveOptions) -> None:
         """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
-        declared = process.states[row["state"]].timers
-        timer = declared[row["timer"]] if row["timer"] < len(declared) else None
-        if timer is None or timer.every is None or dest != row["state"] or row["fired"] + 1 >= (timer.most or 0):
+        if dest != row["state"]:
+            return
+        timer = self.firings.declared(process, row["state"], row["timer"])
+        if timer is None or timer.every is None or row["fired"] + 1 >= (timer.most or 0):
             return
         following = self.firings.following(timer, row["due_at"], options, self.at)
         if following is None:  # turned off by the options
@@ -179,7 +188,8 @@ class _Firings:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.made: dict[tuple[str, str | None], tuple[CompiledProcess, EffectiveOptions]] = {}
-        self.nexts: dict[tuple[Timer, str, str, str], str | None] = {}
+        self.nexts: dict[tuple[int, str, str, str], str | None] = {}
+        self.timers: dict[tuple[str, str, int], Timer | None] = {}
 
     def of(self, connection: Connection, process: Process, batch: str | None) -> tuple[CompiledProcess, EffectiveOptions]:
         key = (process.symbolic_name, batch)
@@ -189,10 +199,18 @@ class _Firings:
             self.made[key] = (compile_process(process, options, self.workspace.fingerprint), options)
         return self.made[key]
 
+    def declared(self, process: Process, state: str, number: int) -> Timer | None:
+        """The timer declared `number` in `state` (None: no longer declared)."""
+        key = (process.symbolic_name, state, number)
+        if key not in self.timers:
+            declared = process.states[state].timers
+            self.timers[key] = declared[number] if number < len(declared) else None
+        return self.timers[key]
+
     def following(self, timer: Timer, due: str, options: EffectiveOptions, at: str) -> str | None:
         """When a repeating timer due at `due` fires next after `at` (None: the options turn it off);
         worked out once for the many timers of a run that were due at the same moment."""
-        key = (timer, due, options.fingerprint, at)
+        key = (id(timer), due, options.fingerprint, at)  # a declared timer lives as long as the workspace
         if key not in self.nexts:
             every = duration_of(timer.every or "", options.as_dict())
             calendar = self.workspace.calendar if timer.working_days else None
