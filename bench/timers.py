@@ -1,6 +1,6 @@
-"""Firing due timers against a hand-written floor, measured in the same process.
+"""Firing due timers against a hand-written floor, each measured in fresh processes, taking turns.
 
-    python bench/timers.py [--armed 100000] [--due 10000] [--record]
+    python bench/timers.py [--armed 100000] [--due 10000] [--repeat 5] [--record]
 
 Set-up (not timed): a store whose ARMED card requests of "Request multiple cards" wait for an
 approver (approval on), each with its reminder armed (the shipped timer of state `requested`), in
@@ -8,19 +8,28 @@ a copy of the reference workspace whose reminder sends no email (the floor would
 the approvers' emails too); DUE of the timers are then made due. Measured: the engine's
 `fire_due` (what `cardflow timers run` and the workers' `timers-run` do) against a floor that does
 the same by hand in one sqlite3 transaction: read the due timers, mark them fired, write one audit
-row a card, move the card's `updated_at`, arm each repetition. The ratio is engine time over floor
-time; `--record` appends it to bench/RESULTS.md.
+row a card, move the card's `updated_at`, arm each repetition.
+
+Each round runs the floor and the engine each in a fresh process of its own, on its own copy of the
+prepared store, the order turned each round (a single pair of runs swung from 1.3 to 1.8 with the
+machine's minute); `--repeat N` rounds (at least 3). The line gives the ratio of the medians and of
+the bests, in wall and in CPU time, and the engine's peak RSS; `--record` appends it to
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -121,27 +130,74 @@ def floor(location: str) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def one_measure(measure: str, template: str, workspace: Path) -> None:
+    """One measure (the floor or the engine) in this fresh process, on a copy of the prepared store:
+    print its wall and CPU time, its timers fired and its peak RSS (MiB) as JSON."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = str(Path(folder) / "measure.db")
+        shutil.copy(template, store)
+        if Path(template + "-wal").exists():  # what the preparation left in the write-ahead log
+            shutil.copy(template + "-wal", store + "-wal")
+        if measure == "floor":
+            (seconds, cpu), fired = floor(store), 0
+        else:
+            seconds, cpu, fired = engine_fire(store, workspace)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "fired": fired, "rss": peak_rss()}))
+
+
+def interleaved(template: str, workspace: Path, rounds: int) -> tuple[dict[str, list[tuple[float, float]]], int, float]:
+    """The floor and the engine in fresh processes, taking turns round by round (the order turned each
+    round): their (wall, CPU) times, the timers the engine fired and its peak RSS."""
+    times: dict[str, list[tuple[float, float]]] = {"floor": [], "engine": []}
+    fired, rss = 0, 0.0
+    for number in range(rounds):
+        for measure in ("floor", "engine") if number % 2 == 0 else ("engine", "floor"):
+            command = [sys.executable, __file__, "--child", measure, "--template", template, "--workspace", str(workspace)]
+            output = subprocess.run(command, capture_output=True, text=True, check=True)
+            figures = json.loads(output.stdout.strip().splitlines()[-1])
+            times[measure].append((figures["seconds"], figures["cpu"]))
+            if measure == "engine":
+                fired, rss = figures["fired"], max(rss, figures["rss"])
+    return times, fired, rss
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--armed", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5, help="Rounds (at least 3): the floor and the engine once each.")
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
+    parser.add_argument("--child", choices=("floor", "engine"), help=argparse.SUPPRESS)
+    parser.add_argument("--template", help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        one_measure(args.child, args.template, Path(args.workspace))
+        return 0
+    if args.repeat < 3:
+        parser.error("--repeat: at least 3 rounds")
     with tempfile.TemporaryDirectory() as folder:
         workspace = quiet_workspace(Path(folder) / "ws")
-        stores = [str(Path(folder) / f"{name}.db") for name in ("floor", "engine")]
-        for store in stores:
-            armed_store(store, workspace, args.armed, args.due)
-        floor_wall, floor_cpu = floor(stores[0])
-        wall, cpu, fired = engine_fire(stores[1], workspace)
+        template = str(Path(folder) / "prepared.db")
+        armed_store(template, workspace, args.armed, args.due)
+        times, fired, rss = interleaved(template, workspace, args.repeat)
+    ratios = {pick.__name__: [_ratio(times, index, pick) for index in (0, 1)] for pick in (statistics.median, min)}
+    floor_median = statistics.median(wall for wall, _ in times["floor"])
     line = (
-        f"timers: {args.armed:,} armed, {args.due:,} due, {fired:,} fired; floor {floor_wall:.2f} s; engine {wall:.2f} s; "
-        f"ratio {wall / floor_wall:.2f} (CPU time {cpu / floor_cpu:.2f}); peak RSS {peak_rss():.0f} MiB"
+        f"timers: {args.armed:,} armed, {args.due:,} due, {fired:,} fired, {args.repeat} rounds;"
+        f" floor median {floor_median:.2f} s;"
+        f" engine median {statistics.median(wall for wall, _ in times['engine']):.2f} s;"
+        f" ratio of medians {ratios['median'][0]:.2f} (CPU time {ratios['median'][1]:.2f}),"
+        f" of bests {ratios['min'][0]:.2f} (CPU time {ratios['min'][1]:.2f}); peak RSS {rss:.0f} MiB"
     )
     print(line)
     if args.record:
-        record_section(f"{args.armed:,} armed timers, {args.due:,} due, SQLite", [line])
+        record_section(f"{args.armed:,} armed timers, {args.due:,} due, SQLite, interleaved in fresh processes", [line])
     return 0
+
+
+def _ratio(times: dict[str, list[tuple[float, float]]], index: int, pick: Any) -> float:
+    return float(pick(t[index] for t in times["engine"]) / pick(t[index] for t in times["floor"]))
 
 
 if __name__ == "__main__":

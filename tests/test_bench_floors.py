@@ -4,6 +4,9 @@ column the engine starts writing, or a call it starts making, fails this until t
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,50 @@ def test_a_floor_writes_the_rows_the_engine_writes(case: str, tmp_path: Path, mo
         assert (table, floor[table][0], floor[table][1]) == (table, rows, filled)
         sizes = f"{table}: the floor's values are {floor[table][2]} bytes, the engine's {size}"
         assert abs(floor[table][2] - size) <= 0.1 * size, sizes
+
+
+def test_the_timers_floor_writes_the_rows_the_engine_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/timers.py: on one prepared store, the floor and the engine fire the same due timers and
+    write the same rows (an audit row a card, each repetition armed), of the same sizes."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import timers  # bench/timers.py
+
+    workspace = timers.quiet_workspace(tmp_path / "ws")
+    prepared = tmp_path / "prepared.db"
+    timers.armed_store(str(prepared), workspace, 40, 12)
+    before = counts(prepared)
+    outcome = {}
+    for who in ("floor", "engine"):
+        store = tmp_path / f"{who}.db"
+        shutil.copy(prepared, store)
+        if who == "floor":
+            timers.floor(str(store))
+        else:
+            timers.engine_fire(str(store), workspace)
+        outcome[who] = written(store, before), fired(store, timers.FIRED_AT)
+    (floor, floor_fired), (engine, engine_fired) = outcome["floor"], outcome["engine"]
+    assert engine_fired == floor_fired == (12, 12)  # timers fired, cards whose time moved
+    assert floor.keys() == engine.keys() == {"transitions", "timers"}
+    for table in engine:
+        rows, filled, size = engine[table]
+        assert (table, floor[table][0], floor[table][1]) == (table, rows, filled)
+        sizes = f"{table}: the floor's values are {floor[table][2]} bytes, the engine's {size}"
+        assert abs(floor[table][2] - size) <= 0.1 * size, sizes
+
+
+def test_the_timers_bench_runs_its_rounds_in_fresh_processes(tmp_path: Path) -> None:
+    command = [sys.executable, str(BENCH / "timers.py"), "--armed", "30", "--due", "9", "--repeat", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "30 armed, 9 due, 9 fired, 3 rounds;" in done.stdout and "ratio of medians" in done.stdout
+
+
+def fired(location: Path, at: str) -> tuple[int, int]:
+    """How many timers were fired at `at`, and how many cards were changed then."""
+    engine = create_engine(f"sqlite:///{location}")
+    with engine.connect() as connection:
+        timers = connection.execute(text("SELECT count(*) FROM timers WHERE status = 'fired' AND fired_at = :at"), {"at": at})
+        cards = connection.execute(text("SELECT count(*) FROM cards WHERE updated_at = :at"), {"at": at})
+        found = timers.scalar_one(), cards.scalar_one()
+    engine.dispose()
+    return found
