@@ -11,8 +11,8 @@ from typing import NamedTuple
 from sqlalchemy import Connection
 
 from engine.batch.chunk_reads import ChunkReads
-from engine.batch.effects import FireContext, Work, fire
-from engine.definitions.compile import CompiledProcess
+from engine.batch.effects import FireContext, Work, fire, take
+from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.templates import Templates
@@ -50,26 +50,26 @@ def fire_group(
     card_batch = claimed[0][1]["batch_id"]
     batch = batch_view(reads.batch(card_batch) or {"id": card_batch})
     batch["id"] = f"timers-{at}"  # the run that fired them: one approvers' email a run
-    work, done, quiet = Work(), {}, _Quiet(compiled)
+    work, done, quiet, name = Work(), {}, _Quiet(compiled), compiled.process.symbolic_name
     for row, card in claimed:
-        if not work.fired and quiet(row["trigger"], card["state"]):  # settled, no effects: it cannot be refused part-way
-            holder, earlier, mark = {"id": card["user_id"]}, 0, None
-        else:
-            holder, earlier, mark = reads.holder(card), reads.earlier_orders(card["id"]), work.mark()
-            context.people.setdefault(holder["id"], holder)
+        settled = quiet(row["trigger"], card["state"]) if not work.fired else None
+        if settled is not None:  # the same for every card, no effects: it cannot be refused part-way
+            take(context, work, card, settled, None, None, process=name, batch=batch, reason=reason_of(row), stored=True)
+            done[row["id"]] = Fired(settled.dest)
+            continue
+        holder, earlier, mark = reads.holder(card), reads.earlier_orders(card["id"]), work.mark()
+        context.people.setdefault(holder["id"], holder)
         try:
             decision = fire(
                 context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
                 reason=reason_of(row), earlier_orders=earlier,
             )  # fmt: skip
         except Refused as refused:
-            if mark is not None:
-                work.undo(mark)
+            work.undo(mark)
             done[row["id"]] = Fired(None, refused.message)
             continue
         if decision.dest is None:
-            if mark is not None:
-                work.undo(mark)
+            work.undo(mark)
             done[row["id"]] = Fired(
                 None, f"{row['trigger']} refused, nothing changed: no transition of it fits card {card['id']}"
             )
@@ -82,23 +82,23 @@ def fire_group(
     return done
 
 
-class _Quiet(dict[tuple[str, str], bool]):
-    """Whether firing a trigger from a state reads nothing of a card's holder or orders, worked out
-    once a group: its decision is settled (the same for every card, a transition) and has no effects
-    (which would tell or act for the holder)."""
+class _Quiet(dict[tuple[str, str], Decision | None]):
+    """The decision of firing a trigger from a state when it reads nothing of a card, its holder or
+    orders, worked out once a group: settled (the same for every card, a transition) and without
+    effects (which would tell or act for the holder). None: the card is fired with its scope."""
 
     def __init__(self, compiled: CompiledProcess) -> None:
         super().__init__()
         self.compiled = compiled
 
-    def __call__(self, trigger: str, state: str) -> bool:
+    def __call__(self, trigger: str, state: str) -> Decision | None:
         return self[trigger, state]
 
-    def __missing__(self, key: tuple[str, str]) -> bool:
+    def __missing__(self, key: tuple[str, str]) -> Decision | None:
         decision = self.compiled.settled(*key)  # None until a first firing has settled it
         if decision is None:
-            return False
-        self[key] = not decision.effects
+            return None
+        self[key] = None if decision.effects else decision
         return self[key]
 
 
