@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -78,8 +79,8 @@ class Dialect:
         done: set[int] = set()
         for start in range(0, len(changes), SET_STATES_SLICE):
             part = changes[start : start + SET_STATES_SLICE]
-            flat = tuple(value for change in part for value in change)
-            done.update(row[0] for row in connection.exec_driver_sql(self._set_states_sql(len(part), columns), flat))
+            flat = tuple(chain.from_iterable(part))
+            done.update(connection.exec_driver_sql(self._set_states_sql(len(part), columns), flat).scalars().all())
         return done
 
     @staticmethod
