@@ -50,6 +50,17 @@ class ChunkReads:
         """The card's holder (a user no longer in the store: their id alone)."""
         return self.holders.get(card["user_id"]) or {"id": card["user_id"]}
 
+    def alone(self, card: Row) -> tuple[Row, int]:
+        """The card's holder and earlier orders for a first firing, which may settle the decision for
+        the chunk's other cards (then they read neither): each read for this card alone while the
+        chunk's are not read yet."""
+        holder = self._holders.get(card["user_id"]) if self._holders is not None else None
+        if holder is None:
+            holder = queries.users_by_id(self.connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
+        if self._orders is not None:
+            return holder, self.earlier_orders(card["id"])
+        return holder, queries.order_counts(self.connection, [card["id"]]).get(card["id"], 0)
+
     def open_cards(self, group: Collection[str], user: str) -> int:
         """How many open cards of the processes of `group` the user has, as the chunk began."""
         key = frozenset(group)

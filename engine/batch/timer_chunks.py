@@ -57,7 +57,11 @@ def fire_group(
             take(context, work, card, settled, None, None, process=name, batch=batch, reason=reason_of(row), stored=True)
             done[row["id"]] = Fired(settled.dest)
             continue
-        holder, earlier, mark = reads.holder(card), reads.earlier_orders(card["id"]), work.mark()
+        if quiet.first(row["trigger"], card["state"]):  # it may settle the decision: the others then read nothing
+            holder, earlier = reads.alone(card)
+        else:
+            holder, earlier = reads.holder(card), reads.earlier_orders(card["id"])
+        mark = work.mark()
         context.people.setdefault(holder["id"], holder)
         try:
             decision = fire(
@@ -90,9 +94,17 @@ class _Quiet(dict[tuple[str, str], Decision | None]):
     def __init__(self, compiled: CompiledProcess) -> None:
         super().__init__()
         self.compiled = compiled
+        self.fired: set[tuple[str, str]] = set()
 
     def __call__(self, trigger: str, state: str) -> Decision | None:
         return self[trigger, state]
+
+    def first(self, trigger: str, state: str) -> bool:
+        """Whether no card of the group was fired with its scope for this trigger and state yet."""
+        if (trigger, state) in self.fired:
+            return False
+        self.fired.add((trigger, state))
+        return True
 
     def __missing__(self, key: tuple[str, str]) -> Decision | None:
         decision = self.compiled.settled(*key)  # None until a first firing has settled it
