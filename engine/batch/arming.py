@@ -85,9 +85,9 @@ def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], d
             if change["state"] in states:
                 now_in[change["id"]] = (change["process"], change["state"])
                 fields[change["id"]] = change.get("fields")
-    for card in new_cards(work.rows, work.tuples, timed):
-        now_in[card["id"]] = (card["process"], card["state"])
-        fields[card["id"]] = card.get("fields")
+    for card, process, state, card_fields in new_cards(work.rows, work.tuples, timed):
+        now_in[card] = (process, state)
+        fields[card] = card_fields
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     return left, now_in, fields
 
@@ -180,27 +180,21 @@ def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options:
 
 def new_cards(
     rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], timed: Timed
-) -> list[Row]:
-    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, each with its
-    id, process, state and fields (a batch's many new cards in other states cost a look each)."""
+) -> list[tuple[int, str, str, str | None]]:
+    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, each as its id,
+    process, state and fields (a batch's many new cards in other states cost a look each, and none a dict)."""
     found = [
-        {"id": card["id"], "process": card["process"], "state": card["state"], "fields": card.get("fields")}
+        (card["id"], card["process"], card["state"], card.get("fields"))
         for card in rows.get("cards", ())
         if card["state"] in timed.get(card["process"], ())
     ]
     for (table, columns), values in tuples.items():
         if table == "cards":
             id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")
-            fields_at = columns.index("fields") if "fields" in columns else None
             armed = {(process, state) for process, states in timed.items() for state in states}
             entering = compress(values, map(armed.__contains__, map(itemgetter(process_at, state_at), values)))
-            found += [
-                {
-                    "id": v[id_at],
-                    "process": v[process_at],
-                    "state": v[state_at],
-                    "fields": None if fields_at is None else v[fields_at],
-                }
-                for v in entering
-            ]
+            if "fields" in columns:
+                found += map(itemgetter(id_at, process_at, state_at, columns.index("fields")), entering)
+            else:
+                found += [(v[id_at], v[process_at], v[state_at], None) for v in entering]
     return found
