@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -98,6 +98,25 @@ class BatchResult:
         self.counts[state if status == "created" and state else status] += 1
         if keep is True or (keep is not False and len(self.results) < keep):
             self.results.append(UserResult(user, card, state, status, reason))
+
+    def note_started(
+        self, keep: bool | int, users: Sequence[str], failures: Mapping[str, str | None], cards: Sequence[int], dest: str
+    ) -> None:
+        """Count, as `note` does for each in turn, `users` skipped for their failure or given the next of
+        `cards` in `dest` (created); only the results kept are made."""
+        skipped = sum(1 for user in users if failures[user] is not None)
+        for status, count in ((dest, len(users) - skipped), ("skipped", skipped)):
+            if count:
+                self.counts[status] += count
+        room = len(users) if keep is True else max(0, keep - len(self.results)) if keep is not False else 0
+        made = iter(cards)
+        for user in users[:room]:
+            failed = failures[user]
+            self.results.append(
+                UserResult(user, None, None, "skipped", failed)
+                if failed is not None
+                else UserResult(user, next(made), dest, "created")
+            )
 
     def merge(self, other: BatchResult, keep: bool | int) -> None:
         """Add the counts of `other`, and its results as `add` would keep them."""

@@ -205,7 +205,7 @@ def _run_chunk(
     quick: SettledStart | None = None
     ordering = settled_orders(context, work, batch, blank) if not plan else None
     answers = settled_answers(context, work, batch) if done and not plan else None
-    for user in takewhile(lambda _: batch.stopped is None, users):  # until the bureau is found down
+    for position, user in enumerate(takewhile(lambda _: batch.stopped is None, users)):  # until the bureau is found down
         if user["id"] in done:
             _again(context, work, batch, user, done[user["id"]], result, keep, answers)
             continue
@@ -215,6 +215,12 @@ def _run_chunk(
             continue
         if quick is None and not plan:
             quick = settled_start(context, work, batch.creates, blank)
+        if quick is not None and not done:  # settled, and no user after this one has a card yet: the rest in bulk
+            rest = [later["id"] for later in users[position:]]
+            passing = [later for later in rest if failures[later] is None]
+            quick.add_many(passing, card_ids[used : used + len(passing)])
+            result.note_started(keep, rest, failures, card_ids[used:], quick.dest)
+            break
         if quick is not None:  # the decision is settled: the rows straight away
             quick.add(user["id"], card_ids[used])
             result.note(keep, user["id"], card_ids[used], quick.dest, "created")

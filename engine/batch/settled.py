@@ -10,6 +10,7 @@ a result object in between.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,17 @@ class SettledStart:
              self.fields)
         )  # fmt: skip
         self.transitions.append((card_id, *self.audit))
+
+    def add_many(self, user_ids: Sequence[str], card_ids: Sequence[int]) -> None:
+        """The rows of new cards `card_ids` for `user_ids`, in turn (as `add` for each, in bulk)."""
+        process, dest, is_open, requester, production_type, batch, created, updated = self.card
+        group, fields, audit = self.group, self.fields, self.audit
+        self.cards += [
+            (card_id, user_id, process, dest, is_open, requester, production_type, batch, created, updated,
+             f"{group}:{user_id}" if group else None, requester, fields)
+            for user_id, card_id in zip(user_ids, card_ids, strict=True)
+        ]  # fmt: skip
+        self.transitions += [(card_id, *audit) for card_id in card_ids]
 
 
 def settled_start(context: FireContext, work: Work, trigger: str, blank: dict[str, object]) -> SettledStart | None:
