@@ -37,8 +37,12 @@ class Prerequisites:
         """The message of the first rule `user` fails (None when all hold); `scope` holds the other roots."""
         if self.attributes is None:
             return self._evaluated(user, scope, reads)
-        values = tuple(map(user.get, self.attributes))
-        key = (values, tuple(map(type, values)))  # 1 and True are equal keys, not equal values to a rule
+        if len(self.attributes) == 1:  # the common case (`user.state`): no tuples of one value
+            value = user.get(self.attributes[0])
+            key: tuple[Any, ...] = (value, type(value))
+        else:
+            values = tuple(map(user.get, self.attributes))
+            key = (values, tuple(map(type, values)))  # 1 and True are equal keys, not equal values to a rule
         try:
             found = self.decided.get(key, _UNSEEN)
         except TypeError:  # a value that cannot be a key (a list): checked rule by rule
