@@ -50,13 +50,28 @@ def test_the_ranges_of_every_user_are_the_pages_a_batch_reads(engine: Engine) ->
     assert between == pages
 
 
+def test_chunks_larger_than_a_page_are_cut_a_page_at_a_time(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of six over twelve users, with pages of three: the index is walked a page at a time (a
+    planner sorts the whole table for a range much larger than the pages it was analysed for), two
+    pages a chunk."""
+    monkeypatch.setattr("engine.batch.chunks.BATCH_CHUNK", 3)
+    pages = list(queries.user_chunks(engine, 3))
+    with statements_run(engine) as run:
+        started = start_chunked(load_workspace(ROOT), engine, RunRequest(ORDER, "op1", Selection(all=True), {}), chunk=6)
+    with db.reading(engine) as connection:
+        split = [(c["first_user"], c["last_user"], c["users"]) for c in chunks.chunks_of(connection, started.batch)]
+    assert split == [(pages[0][0]["id"], pages[1][-1]["id"], 6), (pages[2][0]["id"], pages[3][-1]["id"], 6)]
+    assert len([statement for statement in run if statement.startswith("SELECT min(")]) == 5  # four pages, then none
+
+
 def test_a_batch_over_a_selection_is_split_over_the_users_it_selects(engine: Engine) -> None:
-    """`--where` still reads the users to split: each page of two users keeps its Sales holder."""
+    """`--where` still reads the users to split: each page of two users keeps its Sales holder, and
+    the pages are joined into chunks of two selected users."""
     selection = Selection(all=False, where="user.department == 'Sales'")
     started = start_chunked(load_workspace(ROOT), engine, RunRequest(ORDER, "op1", selection, {}), chunk=2)
     with db.reading(engine) as connection:
         split = [(c["first_user"], c["last_user"], c["users"]) for c in chunks.chunks_of(connection, started.batch)]
-    assert split == [(user, user, 1) for user in ("u01", "u03", "u05", "u07", "u09")]
+    assert split == [("u01", "u03", 2), ("u05", "u07", 2), ("u09", "u09", 1)]
 
 
 def test_the_wait_for_a_batch_ends_when_its_last_chunk_is_done_not_at_its_next_look(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -107,12 +107,27 @@ def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str
             part = ids[start : start + chunk]
             yield part[0], part[-1], len(part)
         return
+    page = -(-chunk // -(-chunk // BATCH_CHUNK))  # at most BATCH_CHUNK users, a whole number of pages a chunk
     if batch.where is None:  # every user: the ranges from the ids alone, no user read
         with db.reading(engine) as connection:
-            yield from chunks.user_ranges(connection, chunk)
+            yield from merged(chunks.user_ranges(connection, page), chunk)
         return
-    for users in selected_users(engine, batch, chunk):
-        yield users[0]["id"], users[-1]["id"], len(users)
+    selected = selected_users(engine, batch, page)
+    yield from merged(((users[0]["id"], users[-1]["id"], len(users)) for users in selected), chunk)
+
+
+def merged(ranges: Iterable[tuple[str, str, int]], chunk: int) -> Iterator[tuple[str, str, int]]:
+    """Consecutive ranges of users (first, last, users) joined into chunks of at least `chunk` users
+    (the last one fewer): a range of the index is cut a page at a time, as a planner walks a page of
+    the index where it might sort the whole table for a larger one."""
+    first, last, users = None, "", 0
+    for start, end, count in ranges:
+        first, last, users = first if first is not None else start, end, users + count
+        if users >= chunk:
+            yield first, last, users
+            first, users = None, 0
+    if first is not None:
+        yield first, last, users
 
 
 class Prepared:
