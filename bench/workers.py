@@ -1,7 +1,7 @@
 """Cards per second of a batch worked by 1, 2 and 4 `cardflow worker` processes on PostgreSQL,
 against the same batch run by one `cardflow run` process on the same server in the same run.
 
-    python bench/workers.py [--users 20000] [--workers 1,2,4] [--chunk-size 2000] [--repeat 3] [--db URL] [--record]
+    python bench/workers.py [--users 20000] [--workers 1,2,4] [--chunk-size N] [--repeat 3] [--db URL] [--record]
 
 Each measure gets a fresh database on the server (`--db` names a server URL, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres; without it a throw-away server is started
@@ -12,7 +12,8 @@ print every result); a workers' measure starts the workers first (not timed), th
 `cardflow run --all --workers` from its start until it returns, the batch complete. The ratio is
 the measure's cards/s over the baseline's; with `--repeat N` the measures take turns (the plain run,
 then each count of workers, N rounds) and each figure is the median of its N. The chunk is the
-command's own default (`run --workers --chunk-size`, 2,000 users). Beside it, the CPU a card costs on this machine: the
+command's own default (8 chunks for each live worker, 2,000 to 10,000 users) unless `--chunk-size`
+names one. Beside it, the CPU a card costs on this machine: the
 command's own (wait4), the workers' and the PostgreSQL server's processes' (from /proc, before
 and after, so a server on another machine is not counted), and the cores busy on average (that
 CPU over the wall time). `--record` appends the figures to bench/RESULTS.md.
@@ -123,7 +124,7 @@ def count_cards(url: str) -> int:
         engine.dispose()
 
 
-def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, float, float]:
+def measure(server: str, users: int, workers: int, chunk: int | None) -> tuple[int, float, float]:
     """(cards, seconds, CPU seconds) of one batch: by a plain `cardflow run` (workers 0) or by that many
     workers; the CPU is the command's, the workers' and the server's on this machine."""
     url = fresh_database(server)
@@ -142,7 +143,7 @@ def measure(server: str, users: int, workers: int, chunk: int) -> tuple[int, flo
             time.sleep(0.1)
         command = [CARDFLOW, "run", ORDER, "--all", "--as", "op1"]
         if workers:
-            command += ["--workers", "--chunk-size", str(chunk)]
+            command += ["--workers", *(["--chunk-size", str(chunk)] if chunk else [])]
         others = [process.pid for process in started] + server_pids()
         before = cpu_seconds(others)
         begin = time.perf_counter()
@@ -178,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--chunk-size", type=int, default=2000, help="users a chunk job (default: the command's, 2000)")
+    parser.add_argument("--chunk-size", type=int, help="users a chunk job (default: the command's, by the workers live)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, the measures taking turns; medians reported")
     parser.add_argument("--db", help="a PostgreSQL server URL (default: start a throw-away one)")
     parser.add_argument("--record", action="store_true")
@@ -196,7 +197,7 @@ def main() -> None:
             results.write("\n" + "\n".join(lines) + "\n")
 
 
-def figures(server: str, users: int, counts: list[int], chunk: int, repeat: int = 1) -> list[str]:
+def figures(server: str, users: int, counts: list[int], chunk: int | None, repeat: int = 1) -> list[str]:
     measures: dict[int, list[tuple[int, float, float]]] = {count: [] for count in [0, *counts]}
     for _ in range(repeat):
         for count in measures:
@@ -206,8 +207,9 @@ def figures(server: str, users: int, counts: list[int], chunk: int, repeat: int 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rounds = f", median of {repeat} rounds taking turns" if repeat > 1 else ""
+    sized = f"chunks of {chunk:,}" if chunk else "chunks of the command's default (by the workers live)"
     lines: list[Any] = [
-        f"## {stamp}, workers on PostgreSQL, {users:,} users, chunks of {chunk:,}{rounds}, commit {commit}",
+        f"## {stamp}, workers on PostgreSQL, {users:,} users, {sized}{rounds}, commit {commit}",
         f"{platform.node() and 'vm'} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
         f"- one plain `cardflow run` (no workers): {cards} cards in {seconds:.2f} s, {baseline:,.0f} cards/s; "

@@ -56,9 +56,8 @@ if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the st
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=2000,
-    show_default=True,
-    help="With --workers: users (or cards) per chunk job.",
+    help="With --workers: users (or cards) per chunk job [default: users: 8 chunks a live worker, "
+    "2,000 to 10,000 users each; cards: 500].",
 )
 @set_option
 @workspace_option
@@ -80,7 +79,7 @@ def run(
     strict: bool,
     workers: bool,
     detach: bool,
-    chunk_size: int,
+    chunk_size: int | None,
     sets: tuple[str, ...],
     workspace: str | None,
     db: str | None,

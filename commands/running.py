@@ -75,7 +75,7 @@ def run_cards(
     connector: str | None,
     orders: str | None,
     as_json: bool,
-    workers: tuple[int, bool] | None = None,
+    workers: tuple[int | None, bool] | None = None,
 ) -> None:
     """Run an action process over the cards `request` selects; report each card, exit 1 when any was refused.
     With `workers` (the chunk size, and whether to detach), the cards are left to `cardflow worker` in chunk jobs."""
@@ -141,7 +141,7 @@ def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = Fals
 
 
 def run_on_workers(
-    found: Any, engine: Any, request: Any, chunk: int, detach: bool, as_json: bool, *, over_cards: bool = False
+    found: Any, engine: Any, request: Any, chunk: int | None, detach: bool, as_json: bool, *, over_cards: bool = False
 ) -> None:
     """Split the batch (of users, or `over_cards`) into chunk jobs for the workers; wait for them unless `detach`."""
     from engine.batch.card_chunks import start_card_chunks

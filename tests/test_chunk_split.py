@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, StoreUnderTest, chunk_rows_read, statements_run
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
-from engine.batch.chunks import Prepared, request_from_json, run_chunk, start_chunked, wait_for_batch
+from engine.batch.chunks import Prepared, chunk_for, request_from_json, run_chunk, start_chunked, wait_for_batch
 from engine.batch.request import RunRequest, Selection
 from engine.definitions.workspace import load_workspace
 from engine.errors import UsageError
@@ -62,6 +62,22 @@ def test_chunks_larger_than_a_page_are_cut_a_page_at_a_time(engine: Engine, monk
         split = [(c["first_user"], c["last_user"], c["users"]) for c in chunks.chunks_of(connection, started.batch)]
     assert split == [(pages[0][0]["id"], pages[1][-1]["id"], 6), (pages[2][0]["id"], pages[3][-1]["id"], 6)]
     assert len([statement for statement in run if statement.startswith("SELECT min(")]) == 5  # four pages, then none
+
+
+def test_without_a_chunk_size_a_batch_is_cut_for_the_workers_live_now(engine: Engine, stored: StoreUnderTest) -> None:
+    """Eight chunks for each worker with a recent heartbeat (a stale one does not count), of 2,000 to
+    10,000 users; 2,000 where no worker is live (SQLite has no queue: none ever is)."""
+    if stored.url.startswith("postgresql"):
+        from engine.work.queue import install_schema
+
+        install_schema(engine)
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()), (now())"))
+            connection.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '10 minutes')"))
+        expected = {100_000: 6_250, 10_000: 2_000, 1_000_000: 10_000}  # two live workers: sixteen chunks
+    else:
+        expected = {100_000: 2_000, 10_000: 2_000, 1_000_000: 2_000}
+    assert {users: chunk_for(engine, users) for users in expected} == expected
 
 
 def test_a_batch_over_a_selection_is_split_over_the_users_it_selects(engine: Engine) -> None:

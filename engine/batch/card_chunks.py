@@ -65,7 +65,7 @@ def card_request_from_json(data: Row) -> CardRunRequest:
     )
 
 
-def start_card_chunks(workspace: Workspace, engine: Engine, request: CardRunRequest, *, chunk: int = CARD_CHUNK) -> Started:
+def start_card_chunks(workspace: Workspace, engine: Engine, request: CardRunRequest, *, chunk: int | None = None) -> Started:
     """Record the batch and its chunks (once; an existing batch id is resumed): no card is fired here."""
     if request.dry_run:
         raise UsageError("--dry-run and --workers do not go together: a plan is worked out here, not by workers")
@@ -74,7 +74,7 @@ def start_card_chunks(workspace: Workspace, engine: Engine, request: CardRunRequ
         batch_id = run.record["id"]
         known = chunks.chunks_of(connection, batch_id)
         if not known:
-            chunks.add_chunks(connection, batch_id, list(_ranges(workspace, connection, run, chunk)))
+            chunks.add_chunks(connection, batch_id, list(_ranges(workspace, connection, run, chunk or CARD_CHUNK)))
         elif _status(connection, batch_id) != "running":
             chunks.reopen_deferred(connection, batch_id)
             chunks.reopen_batch(connection, batch_id)

@@ -26,7 +26,7 @@ from engine.batch.run import BATCH_CHUNK, _finish_calls, _run_chunk
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
-from engine.store import batches, chunks, db, listing, queries
+from engine.store import batches, chunks, db, gauges, listing, queries
 from engine.store.queries import Row
 
 
@@ -67,8 +67,18 @@ def request_from_json(data: Row) -> RunRequest:
     )
 
 
-def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, chunk: int = BATCH_CHUNK) -> Started:
-    """Record the batch and its chunks (once; an existing batch id is resumed): nothing is worked here."""
+#: Without a chunk size, a batch is cut into this many chunks for each live worker, of BATCH_CHUNK to
+#: MAX_CHUNK users: a job costs the queue a few milliseconds whatever its size, so fewer and larger jobs
+#: pay off, while each worker still has work until the end.
+CHUNKS_A_WORKER = 8
+MAX_CHUNK = 10_000
+#: A worker is live while its last heartbeat is this recent (seconds).
+LIVE_WITHIN = 60.0
+
+
+def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, chunk: int | None = None) -> Started:
+    """Record the batch and its chunks (once; an existing batch id is resumed): nothing is worked here.
+    `chunk`: users a chunk, else as many as `chunk_for` gives for the workers live now."""
     if request.dry_run:
         raise UsageError("--dry-run and --workers do not go together: a plan is worked out here, not by workers")
     with engine.begin() as connection:
@@ -78,7 +88,7 @@ def start_chunked(workspace: Workspace, engine: Engine, request: RunRequest, *, 
         if existing is not None:
             _resume_checked(existing, batch)
         if request.strict:
-            refuse_if_any_skipped(connection, batch, chunk)
+            refuse_if_any_skipped(connection, batch, chunk or BATCH_CHUNK)
         if existing is None:
             batches.add_batch(connection, batch.record)
         known = chunks.chunks_of(connection, batch_id)
@@ -98,22 +108,35 @@ def _named(request: RunRequest, batch_id: str) -> RunRequest:
     return replace(request, batch_id=batch_id)
 
 
-def _ranges(engine: Engine, batch: Batch, chunk: int) -> Iterator[tuple[str, str, int]]:
+def _ranges(engine: Engine, batch: Batch, chunk: int | None) -> Iterator[tuple[str, str, int]]:
     """The chunks of the selection: (first user id, last user id, users), in id order, no overlap."""
+    page = BATCH_CHUNK if chunk is None else -(-chunk // -(-chunk // BATCH_CHUNK))  # a whole number of pages a chunk
+    pages = list(_pages(engine, batch, page))
+    yield from merged(pages, chunk or chunk_for(engine, sum(users for _, _, users in pages)))
+
+
+def _pages(engine: Engine, batch: Batch, page: int) -> Iterator[tuple[str, str, int]]:
+    """The selection in ranges of at most `page` users: (first user id, last user id, users)."""
     listed = batch.request.selection.users
     if listed:
         ids = sorted(set(listed))
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
+        for start in range(0, len(ids), page):
+            part = ids[start : start + page]
             yield part[0], part[-1], len(part)
         return
-    page = -(-chunk // -(-chunk // BATCH_CHUNK))  # at most BATCH_CHUNK users, a whole number of pages a chunk
     if batch.where is None:  # every user: the ranges from the ids alone, no user read
         with db.reading(engine) as connection:
-            yield from merged(chunks.user_ranges(connection, page), chunk)
+            yield from chunks.user_ranges(connection, page)
         return
-    selected = selected_users(engine, batch, page)
-    yield from merged(((users[0]["id"], users[-1]["id"], len(users)) for users in selected), chunk)
+    yield from ((users[0]["id"], users[-1]["id"], len(users)) for users in selected_users(engine, batch, page))
+
+
+def chunk_for(engine: Engine, users: int) -> int:
+    """The users a chunk when none is asked for: CHUNKS_A_WORKER chunks for each live worker, of
+    BATCH_CHUNK to MAX_CHUNK users (BATCH_CHUNK while no worker is live: any may come)."""
+    with db.reading(engine) as connection:
+        live = gauges.live_workers(connection, LIVE_WITHIN)
+    return BATCH_CHUNK if not live else max(BATCH_CHUNK, min(MAX_CHUNK, -(-users // (live * CHUNKS_A_WORKER))))
 
 
 def merged(ranges: Iterable[tuple[str, str, int]], chunk: int) -> Iterator[tuple[str, str, int]]:

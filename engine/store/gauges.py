@@ -48,3 +48,11 @@ def heartbeat_ages(connection: Connection) -> Iterator[Any]:
     """(worker id, seconds since its last heartbeat) of each registered worker."""
     ages = "SELECT id, extract(epoch FROM now() - last_heartbeat) FROM procrastinate_workers ORDER BY id"
     yield from connection.execute(text(ages))
+
+
+def live_workers(connection: Connection, within: float) -> int:
+    """How many workers gave a heartbeat in the last `within` seconds (0 where the store has no queue)."""
+    if not has_queue(connection):
+        return 0
+    alive = "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :within)"
+    return int(connection.execute(text(alive), {"within": within}).scalar_one())
