@@ -65,7 +65,7 @@ def fire_group(
         context.people.setdefault(holder["id"], holder)
         try:
             decision = fire(
-                context, work, card, holder, row["trigger"], process=compiled.process.symbolic_name, batch=batch,
+                context, work, card, holder, row["trigger"], process=name, batch=batch,
                 reason=reason_of(row), earlier_orders=earlier,
             )  # fmt: skip
         except Refused as refused:
