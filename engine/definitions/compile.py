@@ -318,8 +318,7 @@ def compile_process(process: Process, options: EffectiveOptions, definitions: st
     """The compiled machine of a batch process under `options`, built once per fingerprint and
     provenance (the traces name where each option was set, so two sources are two machines)."""
     options = options.for_scripts(process.options)
-    sources = tuple(sorted((name, value.source) for name, value in options.values.items()))
-    key = (definitions, process.symbolic_name, options.fingerprint, sources)
+    key = (definitions, process.symbolic_name, options.fingerprint, options.sources)
     with _CACHE_LOCK:
         found = _CACHE.get(key)
         if found is not None:

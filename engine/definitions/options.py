@@ -60,6 +60,11 @@ class EffectiveOptions:
         return option.source if option else "undeclared"
 
     @cached_property
+    def sources(self) -> tuple[tuple[str, str], ...]:
+        """Where each value was set, by name (the traces name it: two sources are two machines)."""
+        return tuple(sorted((name, value.source) for name, value in self.values.items()))
+
+    @cached_property
     def fingerprint(self) -> str:
         """A short hash of the names and values, the cache key of compiled machines."""
         text = json.dumps(sorted(self.as_dict().items()), default=str)
