@@ -143,6 +143,7 @@ class DropFolder:
 
 #: The characters an order file's name keeps as they are; every other one is written as `%XX` of its UTF-8 bytes.
 _KEPT = re.compile(r"[^A-Za-z0-9_.-]")
+_PLAIN = re.compile(r"[A-Za-z0-9_.%-]*")
 #: A name this long or longer keeps its start and ends in a digest of the key (file names end at 255 bytes).
 _LONGEST_NAME = 200
 
@@ -152,11 +153,12 @@ def write_once(folder: Path, key: str, data: Mapping[str, Any]) -> str:
     earlier attempt under the key wrote it (a crash before its commit); the name. OSError when the
     folder cannot be written."""
     name = _file_name(key)
-    if not (folder / f"{name}.json").is_file():
+    final = folder / f"{name}.json"
+    if not final.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         partial = folder / f".{name}.partial"
         partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        os.replace(partial, folder / f"{name}.json")
+        os.replace(partial, final)
     return name
 
 
@@ -164,7 +166,10 @@ def _file_name(key: str) -> str:
     """The file name of an order key: one name per key (`%` itself is encoded, so no two keys share
     a name); a key too long for a file name keeps its start and a digest of the whole key after `~`,
     a character no encoded name holds."""
-    name = _KEPT.sub(lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass")), key)
+    if _PLAIN.fullmatch(key):  # the common key (`printer%print%card7.1`): only `%` to encode
+        name = key.replace("%", "%25")
+    else:
+        name = _KEPT.sub(lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass")), key)
     if len(name) < _LONGEST_NAME:
         return name
     return f"{name[:100]}~{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
