@@ -75,6 +75,7 @@ class SettledCards:
     reason: str | None
     contexts: dict[int, FireContext] = field(default_factory=dict)  # by the compiled machine's id
     batches: dict[str, Batch] = field(default_factory=dict)  # the cards' batches, as their rules read them
+    calls: dict[tuple[int, str], str | None] = field(default_factory=dict)  # `_deciding_call`, by machine and state
 
     @classmethod
     def of(cls, run: Run, connection: Connection, reads: ChunkReads) -> SettledCards | None:
@@ -128,11 +129,18 @@ class SettledCards:
         return call, context, invoking.call_made(context, card, authorized.holder, call, self.trigger)
 
     def _deciding_call(self, compiled: CompiledProcess, card: Row) -> str | None:
-        """The call of the step when its answer decides every guard and no effect of the step can refuse."""
-        call = invoking.deciding_call(compiled, self.trigger, card["state"])
+        """The call of the step when its answer decides every guard and no effect of the step can refuse
+        (worked out once a machine and state)."""
+        key = (id(compiled), card["state"])
+        if key not in self.calls:
+            self.calls[key] = self._deciding(compiled, card["state"])
+        return self.calls[key]
+
+    def _deciding(self, compiled: CompiledProcess, state: str) -> str | None:
+        call = invoking.deciding_call(compiled, self.trigger, state)
         if call is None or is_order(call):
             return None
-        group = compiled.candidates.get((self.trigger, card["state"]), ())
+        group = compiled.candidates.get((self.trigger, state), ())
         return None if may_refuse(effect for candidate in group for effect, _ in candidate.effects) else call
 
     def _context(self, authorized: _Authorized) -> FireContext:
