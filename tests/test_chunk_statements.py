@@ -83,3 +83,27 @@ def test_a_card_that_stays_in_its_state_sets_its_time_alone(stored: StoreUnderTe
     sets = [statement.split(" FROM ")[0].split(" SET ")[1] for statement in statements if statement.startswith("UPDATE cards")]
     assert len(sets) == 2  # one statement for the moves, one for the cards that stayed
     assert [re.sub(r"v\.\w+", "v", found) for found in sets if "state =" not in found] == ["updated_at = v"]
+
+
+def test_a_card_changed_twice_in_one_unit_of_work_keeps_its_mark_where_it_stayed(stored: StoreUnderTest) -> None:
+    """A unit of work that changes a card twice (a `fire` effect and its own firing) is written a change
+    at a time: a change that stays writes the card's time alone and keeps its `timerless` mark, as a
+    slice's statement does; a move clears it; each is still a compare-and-set."""
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        queries.insert_many(connection, db.cards, [_card(number) for number in (3, 6)])  # both marked timerless
+        stays = {"open": True, "open_key": "g:u00006", "requested_by": "op", "stayed": True}
+        changes = [
+            {**stays, "id": 6, "was": "s", "state": "s", "updated_at": "t2"},
+            {**stays, "id": 6, "was": "s", "state": "s", "updated_at": "t3"},
+            {"id": 3, "was": "s", "state": "t", "open": True, "open_key": None, "requested_by": "op2", "updated_at": "t2"},
+            {"id": 3, "was": "t", "state": "t", "open": True, "open_key": None, "requested_by": "op2", "updated_at": "t3",
+             "stayed": True},
+            {**stays, "id": 6, "was": "other", "state": "other", "updated_at": "t4"},  # not in that state: lost
+        ]  # fmt: skip
+        lost = queries.set_card_states(connection, changes)
+    engine.dispose()
+    assert lost == {6}
+    rows = stored.rows("SELECT id, state, requested_by, updated_at, timerless FROM cards ORDER BY id")
+    found = [(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+    assert found == [(3, "t", "op2", "t3", False), (6, "s", "op", "t3", True)]

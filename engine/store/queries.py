@@ -237,12 +237,15 @@ def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
         moved = [tuple(c[name] for name in ("id", "was", *dialect.MOVED)) for c in changes if not c.get("stayed")]
         stayed = [(c["id"], c["was"], c["updated_at"]) for c in changes if c.get("stayed")]  # fewer indexes to write
         return set(ids) - cards.set_states(connection, moved) - cards.set_states(connection, stayed, dialect.STAYED)
-    statement = _compare_and_set()  # a card changed twice in one unit of work: in turn
     lost: set[int] = set()
-    for c in changes:
-        row = {"card": c["id"], "was": c["was"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"]}
-        row["by"] = c["requested_by"]
-        if connection.execute(statement, {**row, "at": c["updated_at"]}).rowcount != 1:
+    for c in changes:  # a card changed twice in one unit of work: in turn
+        if c.get("stayed"):  # its time alone: it keeps its `timerless` mark, as in a slice
+            row = {"card": c["id"], "was": c["was"], "at": c["updated_at"]}
+            done = connection.execute(_stayed_compare_and_set(), row).rowcount
+        else:
+            row = {"card": c["id"], "was": c["was"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"]}
+            done = connection.execute(_compare_and_set(), {**row, "by": c["requested_by"], "at": c["updated_at"]}).rowcount
+        if done != 1:
             lost.add(c["id"])
     return lost
 
@@ -262,6 +265,13 @@ def _compare_and_set() -> Any:
             timerless=false(),  # a card that moves has no timer of its new state yet (engine.store.timers)
         )
     )
+
+
+@lru_cache(maxsize=1)
+def _stayed_compare_and_set() -> Any:
+    cards = db.cards
+    read = (cards.c.id == bindparam("card")) & (cards.c.state == bindparam("was"))
+    return update(cards).where(read).values(updated_at=bindparam("at"))
 
 
 # audit, orders, outbox
