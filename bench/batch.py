@@ -197,8 +197,8 @@ def interleaved(case: str, users: int, rounds: int, server: str | None, with_cli
             peaks[measure].append(rss)
     line = f"({case}) {CASES[case][0]} {CASES[case][1] or 'default options'}: {cards} cards, {rounds} rounds"
     for measure in ("api", "cli") if with_cli else ("api",):
-        median_wall, median_cpu = (_ratio(times[measure], times["floor"], index, statistics.median) for index in (0, 1))
-        best_wall, best_cpu = (_ratio(times[measure], times["floor"], index, min) for index in (0, 1))
+        median_wall, median_cpu = (ratio(times[measure], times["floor"], index, statistics.median) for index in (0, 1))
+        best_wall, best_cpu = (ratio(times[measure], times["floor"], index, min) for index in (0, 1))
         median = cards / statistics.median(t[0] for t in times[measure])
         line += (
             f"; {measure.upper()} {median:,.0f} cards/s, ratio of medians {median_wall:.2f} (CPU time {median_cpu:.2f}),"
@@ -207,7 +207,8 @@ def interleaved(case: str, users: int, rounds: int, server: str | None, with_cli
     return line + f"; floor median {cards / statistics.median(t[0] for t in times['floor']):,.0f} cards/s"
 
 
-def _ratio(engine: list[tuple[float, float]], floor_times: list[tuple[float, float]], index: int, pick: Any) -> float:
+def ratio(engine: list[tuple[float, float]], floor_times: list[tuple[float, float]], index: int, pick: Any) -> float:
+    """The engine's time over the floor's, each `pick`ed (median, min) of its rounds; `index` 0 wall, 1 CPU."""
     return float(pick(t[index] for t in engine) / pick(t[index] for t in floor_times))
 
 

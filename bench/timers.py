@@ -29,13 +29,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from batch import make_store, peak_rss, record_section  # noqa: E402
+from batch import make_store, peak_rss, ratio, record_section  # noqa: E402
 
 REQUEST = "CardsBoProcRequestMulitple"
 ARMED_AT = "2026-12-01T09:00:00Z"  # a Tuesday
@@ -181,7 +180,8 @@ def main() -> int:
         template = str(Path(folder) / "prepared.db")
         armed_store(template, workspace, args.armed, args.due)
         times, fired, rss = interleaved(template, workspace, args.repeat)
-    ratios = {pick.__name__: [_ratio(times, index, pick) for index in (0, 1)] for pick in (statistics.median, min)}
+    engine, floors = times["engine"], times["floor"]
+    ratios = {pick.__name__: [ratio(engine, floors, index, pick) for index in (0, 1)] for pick in (statistics.median, min)}
     floor_median = statistics.median(wall for wall, _ in times["floor"])
     line = (
         f"timers: {args.armed:,} armed, {args.due:,} due, {fired:,} fired, {args.repeat} rounds;"
@@ -194,10 +194,6 @@ def main() -> int:
     if args.record:
         record_section(f"{args.armed:,} armed timers, {args.due:,} due, SQLite, interleaved in fresh processes", [line])
     return 0
-
-
-def _ratio(times: dict[str, list[tuple[float, float]]], index: int, pick: Any) -> float:
-    return float(pick(t[index] for t in times["engine"]) / pick(t[index] for t in times["floor"]))
 
 
 if __name__ == "__main__":

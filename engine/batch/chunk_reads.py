@@ -54,8 +54,9 @@ class ChunkReads:
         """The card's holder and earlier orders for a first firing, which may settle the decision for
         the chunk's other cards (then they read neither): each read for this card alone while the
         chunk's are not read yet."""
-        holder = self._holders.get(card["user_id"]) if self._holders is not None else None
-        if holder is None:
+        if self._holders is not None:
+            holder = self.holder(card)
+        else:
             holder = queries.users_by_id(self.connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
         if self._orders is not None:
             return holder, self.earlier_orders(card["id"])

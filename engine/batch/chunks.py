@@ -13,6 +13,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from math import ceil
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -110,7 +111,7 @@ def _named(request: RunRequest, batch_id: str) -> RunRequest:
 
 def _ranges(engine: Engine, batch: Batch, chunk: int | None) -> Iterator[tuple[str, str, int]]:
     """The chunks of the selection: (first user id, last user id, users), in id order, no overlap."""
-    page = BATCH_CHUNK if chunk is None else -(-chunk // -(-chunk // BATCH_CHUNK))  # a whole number of pages a chunk
+    page = BATCH_CHUNK if chunk is None else ceil(chunk / ceil(chunk / BATCH_CHUNK))  # a whole number of pages a chunk
     pages = list(_pages(engine, batch, page))
     yield from merged(pages, chunk or chunk_for(engine, sum(users for _, _, users in pages)))
 
@@ -136,7 +137,7 @@ def chunk_for(engine: Engine, users: int) -> int:
     BATCH_CHUNK to MAX_CHUNK users (BATCH_CHUNK while no worker is live: any may come)."""
     with db.reading(engine) as connection:
         live = gauges.live_workers(connection, LIVE_WITHIN)
-    return BATCH_CHUNK if not live else max(BATCH_CHUNK, min(MAX_CHUNK, -(-users // (live * CHUNKS_A_WORKER))))
+    return BATCH_CHUNK if not live else max(BATCH_CHUNK, min(MAX_CHUNK, ceil(users / (live * CHUNKS_A_WORKER))))
 
 
 def merged(ranges: Iterable[tuple[str, str, int]], chunk: int) -> Iterator[tuple[str, str, int]]:

@@ -26,14 +26,11 @@ def by_user(
 ) -> dict[str, OpenCards]:
     """The open cards of `processes` of each user who has any. `contiguous` says the ids are every
     user from the first to the last in id order (a page of users), so one range scan finds them."""
-    cards = db.cards
     if contiguous and user_ids:  # a batch's page of users: one statement compiled once, the process compared here
         rows = seen_rows(connection, _in_range(connection.dialect), {"first": user_ids[0], "last": user_ids[-1]})
     else:
-        query = select(cards.c.user_id, cards.c.process, func.count(), func.min(cards.c.id)).where(
-            among(cards.c.user_id, user_ids, contiguous), cards.c.open.is_(True), cards.c.process.in_(list(processes))
-        )
-        rows = connection.execute(query.group_by(cards.c.user_id, cards.c.process)).all()
+        listed = among(db.cards.c.user_id, user_ids, contiguous), db.cards.c.process.in_(list(processes))
+        rows = connection.execute(_open_by_user(*listed)).all()
     found: dict[str, OpenCards] = {}
     for user, process, count, first in rows:
         if process in processes:
@@ -47,11 +44,14 @@ def by_user(
 def _in_range(for_dialect: Any) -> Compiled:
     """The open cards of the users from `first` to `last`, by user and process (in a range the process
     is compared in Python, so that no planner prefers another index)."""
+    return compiled(_open_by_user(db.cards.c.user_id.between(bindparam("first", ""), bindparam("last", ""))), for_dialect)
+
+
+def _open_by_user(*where: Any) -> Any:
+    """Open cards matching `where`, by user and process: how many, and the oldest one's id."""
     cards = db.cards
-    query = select(cards.c.user_id, cards.c.process, func.count(), func.min(cards.c.id)).where(
-        cards.c.user_id.between(bindparam("first", ""), bindparam("last", "")), cards.c.open.is_(True)
-    )
-    return compiled(query.group_by(cards.c.user_id, cards.c.process), for_dialect)
+    query = select(cards.c.user_id, cards.c.process, func.count(), func.min(cards.c.id)).where(cards.c.open.is_(True), *where)
+    return query.group_by(cards.c.user_id, cards.c.process)
 
 
 def counts(

@@ -13,7 +13,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, false, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from engine.records import json_columns
 from engine.store import db, dialect, driver, folding
@@ -231,47 +231,29 @@ def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     but updated_at changed). Return the ids of the cards that were no longer in the state read
     (another command moved them): those are left as they are. A card that stays keeps its `timerless`
     mark (no timer of its state is armed or dropped by staying)."""
-    ids = [c["id"] for c in changes]
+    ids, cards = [c["id"] for c in changes], dialect.of(connection)
     if len(set(ids)) == len(ids):  # each card once (the common case): one statement a slice
-        cards = dialect.of(connection)
-        moved = [tuple(c[name] for name in ("id", "was", *dialect.MOVED)) for c in changes if not c.get("stayed")]
-        stayed = [(c["id"], c["was"], c["updated_at"]) for c in changes if c.get("stayed")]  # fewer indexes to write
+        moved = [_moved(c) for c in changes if not c.get("stayed")]
+        stayed = [_stayed(c) for c in changes if c.get("stayed")]  # fewer indexes to write
         return set(ids) - cards.set_states(connection, moved) - cards.set_states(connection, stayed, dialect.STAYED)
     lost: set[int] = set()
-    for c in changes:  # a card changed twice in one unit of work: in turn
-        if c.get("stayed"):  # its time alone: it keeps its `timerless` mark, as in a slice
-            row = {"card": c["id"], "was": c["was"], "at": c["updated_at"]}
-            done = connection.execute(_stayed_compare_and_set(), row).rowcount
-        else:
-            row = {"card": c["id"], "was": c["was"], "new_state": c["state"], "new_open": c["open"], "key": c["open_key"]}
-            done = connection.execute(_compare_and_set(), {**row, "by": c["requested_by"], "at": c["updated_at"]}).rowcount
-        if done != 1:
+    for c in changes:  # a card changed twice in one unit of work: a change at a time
+        done = (
+            cards.set_states(connection, [_stayed(c)], dialect.STAYED)
+            if c.get("stayed")
+            else cards.set_states(connection, [_moved(c)])
+        )
+        if not done:
             lost.add(c["id"])
     return lost
 
 
-@lru_cache(maxsize=1)
-def _compare_and_set() -> Any:
-    cards = db.cards
-    return (
-        update(cards)
-        .where(cards.c.id == bindparam("card"), cards.c.state == bindparam("was"))
-        .values(
-            state=bindparam("new_state"),
-            open=bindparam("new_open"),
-            open_key=bindparam("key"),
-            requested_by=bindparam("by"),
-            updated_at=bindparam("at"),
-            timerless=false(),  # a card that moves has no timer of its new state yet (engine.store.timers)
-        )
-    )
+def _moved(change: Row) -> tuple[Any, ...]:
+    return tuple(change[name] for name in ("id", "was", *dialect.MOVED))
 
 
-@lru_cache(maxsize=1)
-def _stayed_compare_and_set() -> Any:
-    cards = db.cards
-    read = (cards.c.id == bindparam("card")) & (cards.c.state == bindparam("was"))
-    return update(cards).where(read).values(updated_at=bindparam("at"))
+def _stayed(change: Row) -> tuple[Any, ...]:
+    return change["id"], change["was"], change["updated_at"]
 
 
 # audit, orders, outbox
