@@ -167,7 +167,7 @@ def _call(case: Case, number: int, user: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _email(case: Case, number: int, user: tuple[Any, ...], templates: Any) -> tuple[Any, ...]:
     """The "card ordered" email's outbox row, rendered now by the engine's renderer."""
-    from engine.definitions.templates import message_id
+    from engine.effects.email import message_id
 
     uid, name, email, _, attributes = user
     holder = {**json.loads(attributes), "id": uid, "name": name, "email": email, "locale": None}

@@ -214,7 +214,12 @@ def _make(outbox: Outbox, request: Made) -> OrderAnswer:
 
 def payload_of(request: Made) -> str:
     """What a call's row keeps of it: an order whole (not asdict: no deep copy), a call's data."""
-    return json.dumps(vars(request) if isinstance(request, OrderRequest) else request.payload, ensure_ascii=False, default=str)
+    return _PAYLOAD_JSON(vars(request) if isinstance(request, OrderRequest) else request.payload)
+
+
+#: `json.dumps(..., ensure_ascii=False, default=str)` with its encoder made once (dumps makes one a call
+#: when given any argument).
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def request_of(row: Row) -> Made:

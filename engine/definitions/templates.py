@@ -359,8 +359,3 @@ def _shown(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def message_id(key: str) -> str:
-    """A stable Message-ID for an outbox row: the same for every delivery attempt."""
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@cardflow.local>"

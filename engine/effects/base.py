@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from engine.diagnostics import Diagnostic, Location, Source
+from engine.store.views import card_view
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -83,8 +84,6 @@ class Firing:
 
     def scope(self) -> dict[str, Any]:
         """What an effect's expressions read: user, card, options, batch, actor and now."""
-        from engine.store.views import card_view  # when firing only: the store imports SQLAlchemy
-
         return {
             "user": self.holder,
             "card": card_view(self.card),

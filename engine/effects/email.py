@@ -14,6 +14,7 @@ get one email per batch and template: each unit of work adds its cards to it whe
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.diagnostics import Location, Source
 from engine.effects.base import At, Effect, FireContext, Firing, Kind, Row, Work
+from engine.store.views import card_view, person
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -71,8 +73,6 @@ def emails(effect: Email) -> tuple[tuple[str, str], ...]:
 
 def fire(effect: Email, firing: Firing) -> None:
     """An outbox row for a person; for a group, the card added to each member's email of the batch."""
-    from engine.store.views import card_view, person  # when firing only: the store imports SQLAlchemy
-
     context, card, holder = firing.context, firing.card, firing.holder
     if effect.to in ("approvers", "role"):
         _to_group(effect, firing)
@@ -110,8 +110,6 @@ def outbox_row(
 ) -> Row:
     """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
     The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
-    from engine.definitions.templates import message_id  # the templates' module imports Jinja
-
     locale = recipient.get("locale")
     rendered = context.templates.render(template, email_context, locale)
     return {
@@ -133,6 +131,11 @@ def outbox_row(
     }
 
 
+def message_id(key: str) -> str:
+    """A stable Message-ID for an outbox row: the same for every delivery attempt."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@cardflow.local>"
+
+
 #: An email's context as stored with it (for delivery and merging; key order does not matter, and
 #: not sorting keys makes it a third cheaper than `dumps`).
 _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -141,8 +144,6 @@ _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 def _to_group(effect: Email, firing: Firing) -> None:
     """The card added to the batch's email of each member of the group (approvers: never the person
     whose request now waits on them, who moved the card into this state)."""
-    from engine.store.views import person
-
     context, card = firing.context, firing.card
     if effect.role is not None:
         members = context.users_with_role(effect.role)
@@ -205,8 +206,6 @@ def planned_approval_emails(context: FireContext, approvals: dict[str, list[Row]
 
 def _approval_context(context: FireContext, approver: Row, batch: str, cards: list[Row]) -> Row:
     """The context of an approver's email about `cards` of `batch`."""
-    from engine.store.views import person
-
     process = context.compiled.process
     return {
         "recipient": person(approver),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.diagnostics import Diagnostic, Location, Source, diagnostic, did_you_mean
 from engine.effects.base import At, Effect, Firing, Kind
+from engine.store.views import card_view
 
 if TYPE_CHECKING:
     from engine.definitions.model import Process
@@ -55,7 +56,6 @@ def describe(effect: Fire) -> str:
 def fire(effect: Fire, firing: Firing) -> None:
     """Fire the trigger on each other card of the holder that it can leave and `where` selects."""
     from engine.definitions.expressions import parse
-    from engine.store.views import card_view
 
     where = parse(effect.where.text) if effect.where else None
     for other in firing.context.holder_cards(firing):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.records import BATCH, CARD, Batch, Card, User, readable_fields
-from engine.store.queries import Row
+
+if TYPE_CHECKING:
+    from engine.store.queries import Row  # the views import no SQLAlchemy: emails fire with them
 
 #: What of a user an email shows besides their attributes (id, name, email, locale); the rest
 #: (roles, state, `open_cards`) is for expressions.
