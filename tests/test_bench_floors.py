@@ -101,6 +101,13 @@ def test_the_timers_bench_runs_its_rounds_in_fresh_processes(tmp_path: Path) -> 
     assert "30 armed, 9 due, 9 fired, 3 rounds;" in done.stdout and "ratio of medians" in done.stdout
 
 
+def test_the_arming_bench_runs_each_batch_in_a_fresh_process(tmp_path: Path) -> None:
+    command = [sys.executable, str(BENCH / "arming.py"), "--users", "40", "--repeat", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "40 users, 41 timers armed;" in done.stdout and "3 rounds, each run in a fresh process" in done.stdout
+
+
 def fired(location: Path, at: str) -> tuple[int, int]:
     """How many timers were fired at `at`, and how many cards were changed then."""
     engine = create_engine(f"sqlite:///{location}")

@@ -54,7 +54,7 @@ def arm_work(
     timers.drop(connection, left)
     armed = _armed(timed, now_in, fields, at, calendar, options)
     timers.arm(connection, armed)
-    timers.settle(connection, set(now_in) - {row[0] for row in armed})  # entered a state with timers, none armed
+    timers.settle(connection, now_in.keys() - map(itemgetter(0), armed))  # entered a state with timers, none armed
     if moved:  # the timers at a date that a `set` moved while the card stayed in its state: armed anew
         timers.drop_some(connection, [(card, index) for card, (_, _, indexes) in moved.items() for index in indexes])
         again = _armed(timed, {card: entered[:2] for card, entered in moved.items()}, fields, at, calendar, options)
@@ -85,9 +85,9 @@ def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], d
             if change["state"] in states:
                 now_in[change["id"]] = (change["process"], change["state"])
                 fields[change["id"]] = change.get("fields")
-    for card, process, state, card_fields in new_cards(work.rows, work.tuples, timed):
-        now_in[card] = (process, state)
-        fields[card] = card_fields
+    entered = new_cards(work.rows, work.tuples, timed)
+    now_in.update(zip(map(itemgetter(0), entered), map(itemgetter(1, 2), entered), strict=True))
+    fields.update(zip(map(itemgetter(0), entered), map(itemgetter(3), entered), strict=True))
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     return left, now_in, fields
 
@@ -126,8 +126,12 @@ def _armed(
     """The rows of the timers armed, as tuples of `timers.COLUMNS`: a timer due after a duration is
     due at one moment for every card entering its state now, worked out once."""
     by_state: dict[tuple[str, str], list[int]] = {}
-    for card, entered in now_in.items():
-        by_state.setdefault(entered, []).append(card)
+    states = set(now_in.values())
+    if len(states) == 1:  # a batch's new cards: all in one state
+        by_state[states.pop()] = list(now_in)
+    else:
+        for card, entered in now_in.items():
+            by_state.setdefault(entered, []).append(card)
     found: list[tuple[Any, ...]] = []
     for (process, state), cards in by_state.items():
         for timer in timed[process][state]:
@@ -135,7 +139,8 @@ def _armed(
             if timer.at is None:
                 due = _due(timer, None, at, calendar, options)
                 if due is not None:  # None: turned off by its options
-                    found += [(card, *head, due, 0, "armed", at) for card in cards]
+                    tail = (*head, due, 0, "armed", at)
+                    found += [(card, *tail) for card in cards]
                 continue
             if timer.before is not None:
                 found += _reminders(timer, head, cards, fields, at, options)

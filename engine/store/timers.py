@@ -47,6 +47,8 @@ def settle(connection: Connection, cards: Iterable[int]) -> None:
     timers for are not marked, so the hot path writes nothing for it; the incidents count the cards of
     a state with timers that wait with none from the index `cards_waiting` alone."""
     ids = sorted(set(cards))
+    if not ids:
+        return
     timers = db.timers.c
     armed = select(timers.id).where(timers.card_id == db.cards.c.id, timers.status == "armed").exists()
     for start in range(0, len(ids), 1000):
