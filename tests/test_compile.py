@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import ROOT
 
-from engine.definitions.compile import _CACHE, CACHE_SIZE, compile_process
+from engine.definitions.compile import _CACHE, CACHE_SIZE, KEYED_LIMIT, compile_process
 from engine.definitions.options import effective_options, values_of
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import LazyAnswer, OrderAnswer
@@ -241,3 +241,45 @@ def test_the_same_values_from_another_source_are_traced_with_that_source() -> No
         decision = machine.fire("start", "registered", {"options": machine.options.as_dict(), "bureau": {"accepted": True}})
         reads = {r["name"]: r for r in decision.trace[2]["reads"]}
         assert reads["options.CardsAddonExtProdQueue"]["source"] == source
+
+
+def test_a_decision_kept_for_a_value_read_is_the_one_fired_for_that_value() -> None:
+    """A batch's answered firings take the decision kept for the one value their answer's deciding
+    attribute reads (`kept_for`): for every batch process, option combination and step decided by one
+    value, what `fire` decided for that value, found again by the value alone (the second time from
+    the values remembered), and None for a value never fired."""
+    workspace = load_workspace(ROOT)
+    checked = 0
+    for process in workspace.processes.values():
+        if process.kind != "batch":
+            continue
+        for combination in _option_combinations(workspace, process):
+            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
+            made = compile_process(process, options, f"{workspace.fingerprint}:kept-test")
+            for trigger, state in made.candidates:
+                root = made.decided_by(trigger, state)
+                if root is None:
+                    continue
+                for answer in _answers(made, state):
+                    scope = {**answer, root: answer["bureau"]}  # the answer under the connector that decides the step
+                    assert made.kept_for(trigger, state, {**scope[root], "accepted": "never fired"}) is None
+                    fired = made.fire(trigger, state, scope)
+                    for _ in range(2):
+                        kept = made.kept_for(trigger, state, scope[root], lambda scope=scope: scope)
+                        assert kept is not None, (process.symbolic_name, combination, trigger, state)
+                        assert (kept.dest, kept.trace, kept.effects) == (fired.dest, fired.trace, fired.effects)
+                    checked += 1
+    assert checked > 50
+
+
+def test_the_values_a_kept_decision_is_found_by_are_bounded() -> None:
+    """An answer whose deciding value differs for every card (a reference) is remembered no more
+    than KEYED_LIMIT times, as the decisions themselves."""
+    made = compiled(CardsAddonExtProdQueue=False)
+    (trigger, state), *_ = (step for step in made.candidates if made.decided_by(*step) is not None)
+    base = _answers(made, state)[0]
+    for number in range(KEYED_LIMIT + 20):
+        scope = {**base, "bureau": {**base["bureau"], "accepted": f"yes {number}"}}
+        made.fire(trigger, state, scope)
+        assert made.kept_for(trigger, state, scope["bureau"], lambda scope=scope: scope) is not None or number >= KEYED_LIMIT
+    assert len(made.kept_reads) == len(made.keyed) == KEYED_LIMIT

@@ -50,6 +50,7 @@ class FireContext:
     people: dict[str, Row] = field(default_factory=dict)
     connection: Connection | None = None
     email_keys: Iterator[str] = field(default_factory=lambda: _email_keys())  # drawn at the first email
+    views: dict[str, Row] = field(default_factory=dict)  # people other than a card's holder as emails show them
     #: the workspace: the processes of the holder's other cards (`fire`) and who decides a state (`approvers`)
     workspace: Workspace | None = None
     #: every option in force (a card of another process reads its own scripts' options)

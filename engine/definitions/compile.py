@@ -86,6 +86,7 @@ class CompiledProcess:
     traces: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
     keyed: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
+    kept_reads: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def option_values(self) -> dict[str, Any]:
@@ -165,7 +166,12 @@ class CompiledProcess:
         probe = self._probes.get((trigger, state))
         if probe is None:
             return None
-        decided = self.keyed.get(_keyed(probe, trigger, state, {next(iter(probe.roots)): value}))
+        ((root, name),) = probe.attributes  # the one value the probe reads decides the key: looked up by it once kept
+        read = (trigger, state, name in value, repr(value.get(name)))
+        if (decided := self.kept_reads.get(read)) is None:
+            decided = self.keyed.get(_keyed(probe, trigger, state, {root: value}))
+            if decided is not None and len(self.kept_reads) < KEYED_LIMIT:
+                self.kept_reads[read] = decided
         if decided is None or decided[1] is None:  # none kept, or kept whole (no effect's `when` reads the card)
             return None if decided is None else decided[0]
         return None if scope is None else replace(decided[0], effects=self._effects(decided[1], scope()))
@@ -191,12 +197,8 @@ class CompiledProcess:
 
     @cached_property
     def _calls(self) -> dict[tuple[str, str], str]:
-        return {
-            step: candidate.transition.invoke.text
-            for step, group in self.candidates.items()
-            for candidate in group
-            if candidate.transition.invoke is not None
-        }
+        found = ((step, candidate.transition.invoke) for step, group in self.candidates.items() for candidate in group)
+        return {step: invoke.text for step, invoke in found if invoke is not None}
 
     def options_decide(self, trigger: str, state: str) -> bool:
         """Whether the options alone decide every candidate of `trigger` in `state` (no runtime guard)."""
@@ -204,9 +206,7 @@ class CompiledProcess:
 
     @cached_property
     def _decided_by_options(self) -> frozenset[tuple[str, str]]:
-        return frozenset(
-            step for step, group in self.candidates.items() if all(candidate.folded is not UNKNOWN for candidate in group)
-        )
+        return frozenset(step for step, group in self.candidates.items() if all(c.folded is not UNKNOWN for c in group))
 
     def fire_machine(self, trigger: str, state: str, scope: Scope) -> Decision:
         """Fire `trigger` through the machine, always (`fire` may reuse a decision the options made)."""

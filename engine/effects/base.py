@@ -53,6 +53,7 @@ class FireContext(Protocol):
     actor: Row
     at: str
     email_keys: Iterator[str]
+    views: dict[str, Any]  # people other than a card's holder as emails show them, made once a context
 
     def user(self, user_id: str) -> Row | None: ...
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.diagnostics import Location, Source
 from engine.effects.base import At, Effect, FireContext, Firing, Kind, Row, Work
+from engine.records import User
 from engine.store.views import card_view, person
 
 if TYPE_CHECKING:
@@ -78,15 +79,15 @@ def fire(effect: Email, firing: Firing) -> None:
         _to_group(effect, firing)
         return
     requester = context.user(firing.requester) if firing.requester else None
-    recipient = {"holder": holder, "requester": requester, "actor": context.actor}[effect.to]
+    recipient = holder if effect.to == "holder" else requester if effect.to == "requester" else context.actor
     if recipient is None or not recipient.get("email"):  # the system, or a user no longer in the store
         return
     process = context.compiled.process
     shown = person(holder)  # one view of the holder for each place the context shows them (templates cannot change it)
     email_context = {
-        "recipient": shown if recipient is holder else person(recipient),
+        "recipient": shown if recipient is holder else _shown(context, recipient),
         "holder": shown,
-        "requester": shown if requester is holder else person(requester),
+        "requester": shown if requester is holder else _shown(context, requester),
         "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": shown},  # unset fields: None
         "process": {"symbolic_name": process.symbolic_name, "name": process.name},
         "batch": {"id": card["batch_id"]},
@@ -96,6 +97,17 @@ def fire(effect: Email, firing: Firing) -> None:
     kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
     row = outbox_row(key, card["id"], card["batch_id"], effect.email, recipient, email_context, context, kept)
     firing.work.rows["outbox"].append(row)
+
+
+def _shown(context: FireContext, user: Row | None) -> User:
+    """Someone other than the card's holder as an email shows them, made once a context (the
+    requester of a batch's cards is one person; the templates cannot change a view)."""
+    if user is None:
+        return person(None)
+    view = context.views.get(user["id"])
+    if view is None:
+        view = context.views[user["id"]] = person(user)
+    return view
 
 
 def outbox_row(
