@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT, StoreUnderTest, table_rows
+from conftest import ROOT, StoreUnderTest, statements_run, table_rows
 
 from engine.batch import run as run_module
 from engine.batch.request import RunRequest, Selection
@@ -77,3 +77,19 @@ def test_settled_orders_and_answers_write_the_rows_fired_cards_write(
     )
     for name, rows in settled.items():
         assert rows == by_the_machine[name], name
+
+
+def test_the_answered_firing_reads_no_open_cards_where_every_user_has_a_card_of_the_batch(stored: StoreUnderTest) -> None:
+    """One open card order a user: a chunk reads its users' open cards to refuse a second one, once;
+    the second firing, whose users all have their card of the batch, does not read them again."""
+    compile_module._CACHE.clear()
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        upsert_users(connection, _users())
+    request = RunRequest(ORDER_MULTIPLE, "op1", Selection(users=tuple(f"u{i}" for i in range(HOLDERS))), NO_QUEUE, batch_id="b1")
+    with frozen("2026-12-01T00:00:00Z"), statements_run(engine) as run:
+        result = run_batch(load_workspace(ROOT), engine, request, Simulated(), chunk=3)
+    engine.dispose()
+    assert result.counts == {"ordered": HOLDERS}
+    open_cards_read = [statement for statement in run if "count(" in statement.lower() and "GROUP BY cards.user_id" in statement]
+    assert len(open_cards_read) == 3, run  # a chunk's, once: chunks of 3, 3 and 1 users

@@ -67,13 +67,14 @@ class Batch:
         return fresh
 
     @cached_property
-    def counts_open(self) -> bool:
-        """Whether a prerequisite, a guard or an effect's `when` reads `user.open_cards` (else a chunk need not count them)."""
+    def counts_open(self) -> tuple[bool, bool]:
+        """Whether a prerequisite, and whether a guard or an effect's `when`, reads `user.open_cards`
+        (else a chunk need not count them: for the first, once every user has a card of the batch)."""
         transitions = self.process.transitions
-        expressions = [parse(t.guard.text) for t in transitions if t.guard]
-        expressions += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
-        expressions += [rule for rule, _ in self.prerequisites]
-        return any(("user", "open_cards") in expression.attributes for expression in expressions)
+        firing = [parse(t.guard.text) for t in transitions if t.guard]
+        firing += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
+        reads = ("user", "open_cards")
+        return any(reads in rule.attributes for rule, _ in self.prerequisites), any(reads in e.attributes for e in firing)
 
     @cached_property
     def checks(self) -> Prerequisites:

@@ -263,11 +263,13 @@ def _looked_up(
     connection: Connection, batch: Batch, ids: list[str], resumed: bool
 ) -> tuple[dict[str, Row], dict[str, OpenCards] | None]:
     """The cards this batch made already for these users (when resumed), and their open cards of the
-    group (when read, or when the exclusivity rule holds)."""
+    group where a firing reads them, or a prerequisite or the exclusivity rule for a user who has no
+    card of the batch yet (not for the second firing of cards whose calls were answered)."""
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
     done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
     opened = None
-    if batch.counts_open or batch.compiled.exclusive:
+    before, firing = batch.counts_open  # read by a prerequisite (for a user without a card), by a firing
+    if firing or ((before or batch.compiled.exclusive) and len(done) < len(ids)):
         opened = open_cards.by_user(connection, batch.group, ids, contiguous=contiguous)
     return done, opened
 
