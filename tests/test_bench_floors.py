@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from engine.batch import timers_due
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 USERS = 60
 #: Tables whose rows are the run's own bookkeeping, not the work a floor does.
@@ -71,6 +73,8 @@ def test_the_timers_floor_writes_the_rows_the_engine_writes(tmp_path: Path, monk
     monkeypatch.syspath_prepend(str(BENCH))
     import timers  # bench/timers.py
 
+    assert timers.CHUNK == timers_due.CHUNK  # the floor commits as the engine does
+    monkeypatch.setattr(timers, "CHUNK", 5)  # the floor's 12 due timers in three transactions
     workspace = timers.quiet_workspace(tmp_path / "ws")
     prepared = tmp_path / "prepared.db"
     timers.armed_store(str(prepared), workspace, 40, 12)
