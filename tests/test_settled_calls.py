@@ -3,6 +3,8 @@ are those of the cards fired through the machine, on the store under test."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +95,32 @@ def test_the_answered_firing_reads_no_open_cards_where_every_user_has_a_card_of_
     assert result.counts == {"ordered": HOLDERS}
     open_cards_read = [statement for statement in run if "count(" in statement.lower() and "GROUP BY cards.user_id" in statement]
     assert len(open_cards_read) == 3, run  # a chunk's, once: chunks of 3, 3 and 1 users
+
+
+def test_a_guard_of_the_answered_firing_reads_the_open_cards_counted_afresh(stored: StoreUnderTest, workspace: Path) -> None:
+    """Where the answered firing's guard reads `user.open_cards`, the chunk counts them again for it:
+    the holder's new card is among them (1), not the count its prerequisites read before it was made (0)."""
+    process = workspace / "processes" / f"{ORDER_MULTIPLE}.yaml"
+    ordered = "not options.CardsAddonExtProdQueue and bureau.accepted\n"
+    text = process.read_text(encoding="utf-8")
+    assert ordered in text
+    process.write_text(text.replace(ordered, ordered[:-1] + " and user.open_cards < 5\n", 1), encoding="utf-8")
+    compile_module._CACHE.clear()
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        upsert_users(connection, _users())
+    request = RunRequest(ORDER_MULTIPLE, "op1", Selection(users=tuple(f"u{i}" for i in range(HOLDERS))), NO_QUEUE, batch_id="b1")
+    with frozen("2026-12-01T00:00:00Z"):
+        result = run_batch(load_workspace(workspace), engine, request, Simulated(), chunk=3)
+    rows = table_rows(engine, ("transitions", "decisions"))
+    engine.dispose()
+    assert result.counts == {"ordered": HOLDERS}
+    traces = {row["id"]: json.loads(row["trace"]) for row in rows["decisions"]}
+    read = [
+        found["value"]
+        for row in rows["transitions"]
+        for candidate in traces[row["decision_id"]]["candidates"]
+        for found in candidate.get("reads", [])
+        if found["name"] == "user.open_cards"
+    ]
+    assert read and set(read) == {1}, read
