@@ -170,7 +170,8 @@ def engine_api(location: str, jobs: Path) -> tuple[float, float, int]:
     os.environ["CARDFLOW_PRINT_JOBS"] = str(jobs)
     request = CardRunRequest(PROCESS, "op1", CardSelection(all=True))
     started, cpu = time.perf_counter(), time.process_time()
-    result = run_over_cards(workspace, engine, request, DropFolder(jobs.parent / "orders"))  # the bureau is not called
+    # the bureau is not called; the results counted, none kept (as bench/batch.py runs a batch over users)
+    result = run_over_cards(workspace, engine, request, DropFolder(jobs.parent / "orders"), keep_results=False)
     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
     engine.dispose()
     return elapsed, used, result.counts["done"]

@@ -97,7 +97,8 @@ def run_cards(
     shown = sys.stderr.isatty()  # the bar's total is counted only when a bar is shown
     try:
         with progress_bar(count_selected(found, engine, request) if shown else None) as advance:
-            result = run_over_cards(found, engine, request, bureau, progress=advance, started=announce)
+            keep = True if as_json else 101  # a table is shown for up to 100 cards; memory stays flat beyond
+            result = run_over_cards(found, engine, request, bureau, progress=advance, started=announce, keep_results=keep)
     except KeyboardInterrupt:
         raise interrupted(request, started) from None
     except Exception as error:  # the store failed midway: say how to resume the batch
@@ -114,7 +115,7 @@ def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = Fals
     from engine.report.tables import render_card_run
 
     click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
-    if filtered and not result.results:  # a typo in --moved-because finds nothing: say where the right words are
+    if filtered and not result.total:  # a typo in --moved-because finds nothing: say where the right words are
         click.echo(
             "cardflow: the filters found no card this process can act on now; `cardflow cards --state STATE` lists "
             "the cards of a state, and `cardflow incidents` gives the reasons cards were moved for, word for word",
@@ -122,12 +123,12 @@ def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = Fals
         )
     if result.paused_by:
         raise Unfinished(
-            f"batch {result.batch} was paused by {result.paused_by} after {len(result.results)} card(s); "
+            f"batch {result.batch} was paused by {result.paused_by} after {result.total} card(s); "
             f"resume it with `cardflow batches resume {result.batch} --as YOU`"
         )
     refused_orders = [r for r in result.results if r.order is False]
     again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
-    tell_refusals(Refusals.of(r.order for r in result.results), again)
+    tell_refusals(Refusals(result.answers["refused"], sum(result.answers.values())), again)
     if result.unanswered and not result.dry_run:
         stopped = f"{result.stopped}: " if result.stopped else ""
         raise Unfinished(

@@ -91,6 +91,20 @@ def test_a_card_in_the_wrong_state_is_refused_and_the_others_done(ready: dict[st
     assert states(stored) == {"u1": "active", "u2": "produced", "u3": "ordered"}
 
 
+@pytest.mark.parametrize("keep", [False, 1])
+def test_a_run_counts_every_card_and_keeps_the_results_it_is_asked_to(
+    ready: dict[str, Any], stored: StoreUnderTest, keep: bool | int
+) -> None:
+    """A run over a million cards keeps its counts, not a million results: with `keep_results` a number,
+    the first that many are kept, with False none; every card is counted either way."""
+    cards = ready["cards"]
+    request = CardRunRequest(ACTIVATE, "op1", CardSelection(cards=(cards["u3"], cards["u1"], cards["u2"])))
+    run = run_over_cards(ready["workspace"], ready["engine"], request, Simulated(), keep_results=keep)
+    assert run.counts == {"refused": 1, "done": 2} and run.total == 3
+    assert [(r.card, r.status) for r in run.results] == ([] if keep is False else [(cards["u3"], "refused")])
+    assert states(stored) == {"u1": "active", "u2": "active", "u3": "ordered"}
+
+
 def test_a_dry_run_writes_nothing(ready: dict[str, Any], stored: StoreUnderTest) -> None:
     """A dry run tells what would be done and leaves the store as it was."""
     before = stored.snapshot()

@@ -266,3 +266,22 @@ def test_a_bureau_that_does_not_answer_stops_the_run_and_the_batch_id_finishes_i
         finished = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-1", "--json")
         assert finished.exit_code == 0, finished.output
         assert set(states(cf).values()) == {"ordered"} and len(bureau.orders) == 4
+
+
+def test_a_run_over_more_than_a_hundred_cards_counts_them_all_and_shows_no_table(cf: Run, stored: StoreUnderTest) -> None:
+    """Over 100 cards the table is left out (the run keeps the first results only, so that memory stays
+    flat over a million cards); the summary counts every card, and --json lists every one."""
+    many = "".join(f"m{n:03d},Many {n},m{n}@example.com,active,,Sales\n" for n in range(105))
+    (stored.folder / "many.csv").write_text(USERS.splitlines()[0] + "\n" + many)
+    assert cf("users", "import", "many.csv").exit_code == 0
+    approval = ("--set", "CardsAddonExtProdBatchOrderApproval=true")
+    ordered = ok(cf("run", ORDER, "--where", "user.department == 'Sales'", "--as", "op1", "--json", *approval))
+    requested = len(ordered["results"])
+    assert requested == 108  # the 105 and u1, u2, u4
+    reject = ("run", DECIDE, "--all", "--as", "ap1", "--trigger", "reject", "--reason", "no budget", *approval)
+    assert len(ok(cf(*reject, "--dry-run", "--json"))["results"]) == requested  # every one listed
+    decided = cf(*reject)
+    assert decided.exit_code == 0, decided.output
+    assert f"did {requested} card(s), refused 0" in decided.stdout
+    assert f"{requested} results: the table shows at most 100 cards" in decided.stdout
+    assert "Many 1" not in decided.stdout and "m001" not in decided.stdout  # no table

@@ -12,7 +12,7 @@ run writes nothing and simulates the bureau.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -32,6 +32,7 @@ from engine.batch.card_request import (
     check_query,
     choose_trigger,
 )
+from engine.batch.card_results import CardResult, CardRun
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.collector import collector_spared
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work
@@ -71,47 +72,6 @@ CARD_CHUNK = 500
 Progress = Callable[[int], None]
 
 
-@dataclass(frozen=True)
-class CardResult:
-    """What a run did to one card: done (from, to) or refused with the reason."""
-
-    card: int
-    user: str
-    source: str
-    dest: str | None
-    status: str
-    reason: str | None = None
-    order: bool | None = None  # the bureau's answer to an order the trigger placed
-    waiting: bool = False  # the bureau did not answer: running the batch again fires it
-
-    def as_json(self) -> Row:
-        found = {"card": self.card, "user": self.user, "from": self.source, "to": self.dest}
-        return {**found, "status": self.status, "reason": self.reason}
-
-
-@dataclass
-class CardRun:
-    """The outcome of a run over cards: the batch, and per card what was done or why not."""
-
-    batch: str
-    process: str
-    trigger: str
-    dry_run: bool = False
-    resumed: bool = False
-    results: list[CardResult] = field(default_factory=list)
-    unanswered: int = 0  # cards whose order the bureau did not answer: run the batch again
-    stopped: str | None = None  # why the run stopped before the end (the bureau is down, a pause)
-    paused_by: str | None = None  # who paused the batch (`cardflow batches pause`): resuming finishes it
-    partial: bool = False  # a dry run that stopped after the cards it was to read at most (a preview)
-
-    @property
-    def counts(self) -> Counter[str]:
-        return Counter(result.status for result in self.results)
-
-    def as_json(self) -> Row:
-        return {"batch": self.batch, "process": self.process, "results": [result.as_json() for result in self.results]}
-
-
 def creates_cards(process: Process) -> bool:
     """Whether `process` creates cards (run for users) rather than acting on existing ones (run over cards)."""
     return process.kind == "batch" or process.creating_trigger is not None
@@ -149,10 +109,12 @@ def run_over_cards(
     chunk: int = CARD_CHUNK,
     started: Callable[[str], None] | None = None,
     read_at_most: int | None = None,
+    keep_results: bool | int = True,
 ) -> CardRun:
     """Fire the action's trigger on every selected card, a chunk per transaction; see the module docstring.
     `progress` is told how many cards each chunk read; `started` the batch id once it is recorded. A dry
-    run may stop once it has read `read_at_most` cards (a preview of a large selection: `partial`)."""
+    run may stop once it has read `read_at_most` cards (a preview of a large selection: `partial`).
+    Every card is counted; `keep_results` keeps every result (True), none, or the first that many."""
     if read_at_most is not None and not request.dry_run:
         raise UsageError("only a dry run stops before the end of its selection")
     connector = run_bureau(request.dry_run, connector)
@@ -160,14 +122,14 @@ def run_over_cards(
         connector = outbox_of(connector)
     with _transaction(engine, request.dry_run) as connection:
         run = _prepare(workspace, connection, request, connector)
-    result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed)
+    result = CardRun(run.record["id"], run.process.symbolic_name, run.trigger, request.dry_run, run.resumed, keep=keep_results)
     if not request.dry_run:
         lock.hold_as(batch=result.batch)  # named to the commands that wait for the store meanwhile
     if started:
         started(result.batch)
     with collector_spared(), render_session():
         _work_chunks(workspace, engine, run, result, min(chunk, read_at_most or chunk), progress, read_at_most)
-    result.unanswered, result.stopped = sum(1 for found in result.results if found.waiting), run.stopped
+    result.stopped = run.stopped
     if not request.dry_run:
         _finish(engine, run, result)
     return result
@@ -194,7 +156,7 @@ def _work_chunks(
     read = 0
     for reader in chunk_readers(workspace, run.request, run.process, run.trigger, run.options, chunk):
         visited, done = _chunk(engine, run, reader)
-        result.results += done
+        result.add(done)
         read += visited
         if progress:
             progress(visited)

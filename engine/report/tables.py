@@ -285,7 +285,7 @@ def _table_left_out(result: BatchResult) -> list[str]:
 def render_card_run(result: CardRun) -> str:
     """`cardflow run` over cards for a reader: the cards (up to 100) and a summary line."""
     lines = []
-    if result.results and len(result.results) <= 100:
+    if result.results and result.total <= 100:
         rows = [[r.card, r.user, r.source, r.dest, r.status, r.reason] for r in result.results]
         lines.append(table(["card", "user", "from", "to", "status", "reason"], rows))
     counts = result.counts
@@ -295,8 +295,8 @@ def render_card_run(result: CardRun) -> str:
         f"{batch} ({result.process}, '{result.trigger}'): {verb} {counts['done']} card(s), refused {counts['refused']}"
         + (" [dry run: nothing written]" if result.dry_run else "")
     )
-    if len(result.results) > 100:
-        lines.append(f"{len(result.results)} results: the table shows at most 100 cards; --json lists every one")
+    if result.total > 100:
+        lines.append(f"{result.total} results: the table shows at most 100 cards; --json lists every one")
     return "\n".join(lines)
 
 
