@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, StoreUnderTest, table_rows
 
 from engine.batch import over_cards
+from engine.batch.calls import Outbox
 from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_cards
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
@@ -74,3 +75,21 @@ def test_settled_issues_write_the_rows_fired_cards_write(
     assert len(settled["calls"]) == HOLDERS and len(settled["outbox"]) == len(set(BY_EMAIL) - REFUSED)
     for name, rows in settled.items():
         assert rows == by_the_machine[name], name
+
+
+def test_a_run_over_cards_lets_each_chunks_answers_go(stored: StoreUnderTest) -> None:
+    """The outbox of a run over cards lives as long as the run: once a chunk's answered cards are fired
+    again, their answers are let go (a run over a million cards kept a million answers)."""
+    workspace, engine = load_workspace(ROOT), db.connect(stored.location)
+    with engine.begin() as connection:
+        upsert_users(connection, _users())
+    held: list[int] = []
+    outbox = Outbox(Simulated())
+    taken = outbox.take
+    outbox.take = lambda: held.append(len(outbox.answers)) or taken()  # type: ignore[method-assign]
+    with frozen("2026-12-01T00:00:00Z"):
+        run_batch(workspace, engine, RunRequest(REQUEST, "op1", Selection(all=True), {}), Simulated())
+        result = run_over_cards(workspace, engine, CardRunRequest(ISSUE, "op1", CardSelection(all=True)), outbox, chunk=3)
+    engine.dispose()
+    assert result.counts == {"done": HOLDERS + 1} and outbox.answers == {}
+    assert max(held) <= 3, held  # a chunk's answers at most, never the run's

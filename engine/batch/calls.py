@@ -90,8 +90,10 @@ class Outbox:
 
     def leave_the_rest(self) -> None:
         """Send nothing more now: a call written by a second firing (a `fire` effect's) waits for
-        `cardflow calls send` (or the workers)."""
+        `cardflow calls send` (or the workers). The answers sent for the second firing are let go (an
+        outbox lives as long as a run: over a million cards it kept a million answers)."""
         self.take()
+        self.answers.clear()
 
     def take(self) -> list[Made]:
         """The orders written since the last `take`, to be sent (each once: a guard read twice records it twice)."""
