@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,18 @@ def _option_combinations(workspace: Any, process: Any) -> list[dict[str, Any]]:
     return [dict(zip(domains, values, strict=True)) for values in itertools.product(*domains.values())]
 
 
+def _every_batch_machine(tag: str) -> Iterator[tuple[Any, dict[str, Any], Any]]:
+    """Each batch process of the reference workspace, with each combination of its options, compiled
+    (under a fingerprint of its own, `tag`, so that no other test's machines are reused)."""
+    workspace = load_workspace(ROOT)
+    for process in workspace.processes.values():
+        if process.kind != "batch":
+            continue
+        for combination in _option_combinations(workspace, process):
+            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
+            yield process, combination, compile_process(process, options, f"{workspace.fingerprint}:{tag}")
+
+
 def _cards(compiled: Any, state: str) -> list[dict[str, Any]]:
     """Scopes of different cards in `state`: users and bureau answers that differ."""
     base = representative_scope(compiled)
@@ -149,29 +162,23 @@ def test_a_step_the_options_decide_gives_the_machines_decision_to_every_card() -
     """For every batch process, option combination and (trigger, state): `fire` agrees with firing
     the machine for each of several different cards, and a step the options decide entirely is
     fired through the machine once and then reused (the very same decision)."""
-    workspace = load_workspace(ROOT)
     checked = reused = 0
-    for process in workspace.processes.values():
-        if process.kind != "batch":
-            continue
-        for combination in _option_combinations(workspace, process):
-            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
-            compiled = compile_process(process, options, f"{workspace.fingerprint}:memo-test")
-            for trigger, state in compiled.candidates:
-                decisions = []
-                for scope in _cards(compiled, state):
-                    expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
-                    assert (got.dest, got.trace, got.effects, got.key) == (
-                        expected.dest,
-                        expected.trace,
-                        expected.effects,
-                        expected.key,
-                    ), (process.symbolic_name, combination, trigger, state)
-                    decisions.append(got)
-                    checked += 1
-                if compiled.options_decide(trigger, state):
-                    assert decisions[1] is decisions[2], (process.symbolic_name, combination, trigger, state)
-                    reused += 1
+    for process, combination, compiled in _every_batch_machine("memo-test"):
+        for trigger, state in compiled.candidates:
+            decisions = []
+            for scope in _cards(compiled, state):
+                expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
+                assert (got.dest, got.trace, got.effects, got.key) == (
+                    expected.dest,
+                    expected.trace,
+                    expected.effects,
+                    expected.key,
+                ), (process.symbolic_name, combination, trigger, state)
+                decisions.append(got)
+                checked += 1
+            if compiled.options_decide(trigger, state):
+                assert decisions[1] is decisions[2], (process.symbolic_name, combination, trigger, state)
+                reused += 1
     assert checked > 100 and reused > 10
 
 
@@ -189,32 +196,26 @@ def test_a_step_decided_by_one_runtime_value_reuses_the_machines_decision_per_va
     """For every batch process, option combination and (trigger, state) whose runtime guards read
     one value (the bureau's answer): `fire` agrees with firing the machine for every card, and
     a card whose value was seen before gets the very same decision (the machine is not fired)."""
-    workspace = load_workspace(ROOT)
     checked = reused = 0
-    for process in workspace.processes.values():
-        if process.kind != "batch":
-            continue
-        for combination in _option_combinations(workspace, process):
-            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
-            compiled = compile_process(process, options, f"{workspace.fingerprint}:keyed-test")
-            for trigger, state in compiled.candidates:
-                if compiled.decided_by(trigger, state) is None:
-                    continue  # no runtime value decides it: each card is fired, as the test above checks
-                seen: dict[object, object] = {}
-                for scope in _answers(compiled, state):
-                    expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
-                    assert (got.dest, got.trace, got.effects, got.key) == (
-                        expected.dest,
-                        expected.trace,
-                        expected.effects,
-                        expected.key,
-                    ), (process.symbolic_name, combination, trigger, state)
-                    checked += 1
-                    value = scope["bureau"]["accepted"]
-                    if value in seen:
-                        assert got is seen[value], (process.symbolic_name, combination, trigger, state)
-                        reused += 1
-                    seen.setdefault(value, got)
+    for process, combination, compiled in _every_batch_machine("keyed-test"):
+        for trigger, state in compiled.candidates:
+            if compiled.decided_by(trigger, state) is None:
+                continue  # no runtime value decides it: each card is fired, as the test above checks
+            seen: dict[object, object] = {}
+            for scope in _answers(compiled, state):
+                expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
+                assert (got.dest, got.trace, got.effects, got.key) == (
+                    expected.dest,
+                    expected.trace,
+                    expected.effects,
+                    expected.key,
+                ), (process.symbolic_name, combination, trigger, state)
+                checked += 1
+                value = scope["bureau"]["accepted"]
+                if value in seen:
+                    assert got is seen[value], (process.symbolic_name, combination, trigger, state)
+                    reused += 1
+                seen.setdefault(value, got)
     assert checked > 100 and reused > 10
 
 
@@ -248,27 +249,21 @@ def test_a_decision_kept_for_a_value_read_is_the_one_fired_for_that_value() -> N
     attribute reads (`kept_for`): for every batch process, option combination and step decided by one
     value, what `fire` decided for that value, found again by the value alone (the second time from
     the values remembered), and None for a value never fired."""
-    workspace = load_workspace(ROOT)
     checked = 0
-    for process in workspace.processes.values():
-        if process.kind != "batch":
-            continue
-        for combination in _option_combinations(workspace, process):
-            options = effective_options(workspace.scripts, combination).for_scripts(process.options)
-            made = compile_process(process, options, f"{workspace.fingerprint}:kept-test")
-            for trigger, state in made.candidates:
-                root = made.decided_by(trigger, state)
-                if root is None:
-                    continue
-                for answer in _answers(made, state):
-                    scope = {**answer, root: answer["bureau"]}  # the answer under the connector that decides the step
-                    assert made.kept_for(trigger, state, {**scope[root], "accepted": "never fired"}) is None
-                    fired = made.fire(trigger, state, scope)
-                    for _ in range(2):
-                        kept = made.kept_for(trigger, state, scope[root], lambda scope=scope: scope)
-                        assert kept is not None, (process.symbolic_name, combination, trigger, state)
-                        assert (kept.dest, kept.trace, kept.effects) == (fired.dest, fired.trace, fired.effects)
-                    checked += 1
+    for process, combination, made in _every_batch_machine("kept-test"):
+        for trigger, state in made.candidates:
+            root = made.decided_by(trigger, state)
+            if root is None:
+                continue
+            for answer in _answers(made, state):
+                scope = {**answer, root: answer["bureau"]}  # the answer under the connector that decides the step
+                assert made.kept_for(trigger, state, {**scope[root], "accepted": "never fired"}) is None
+                fired = made.fire(trigger, state, scope)
+                for _ in range(2):
+                    kept = made.kept_for(trigger, state, scope[root], lambda scope=scope: scope)
+                    assert kept is not None, (process.symbolic_name, combination, trigger, state)
+                    assert (kept.dest, kept.trace, kept.effects) == (fired.dest, fired.trace, fired.effects)
+                checked += 1
     assert checked > 50
 
 
