@@ -147,6 +147,11 @@ def _every_batch_machine(tag: str) -> Iterator[tuple[Any, dict[str, Any], Any]]:
             yield process, combination, compile_process(process, options, f"{workspace.fingerprint}:{tag}")
 
 
+def _agrees(got: Any, expected: Any, where: tuple[Any, ...]) -> None:
+    """`fire` decided as the machine did: the same destination, trace, effects and key."""
+    assert (got.dest, got.trace, got.effects, got.key) == (expected.dest, expected.trace, expected.effects, expected.key), where
+
+
 def _cards(compiled: Any, state: str) -> list[dict[str, Any]]:
     """Scopes of different cards in `state`: users and bureau answers that differ."""
     base = representative_scope(compiled)
@@ -168,12 +173,7 @@ def test_a_step_the_options_decide_gives_the_machines_decision_to_every_card() -
             decisions = []
             for scope in _cards(compiled, state):
                 expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
-                assert (got.dest, got.trace, got.effects, got.key) == (
-                    expected.dest,
-                    expected.trace,
-                    expected.effects,
-                    expected.key,
-                ), (process.symbolic_name, combination, trigger, state)
+                _agrees(got, expected, (process.symbolic_name, combination, trigger, state))
                 decisions.append(got)
                 checked += 1
             if compiled.options_decide(trigger, state):
@@ -204,12 +204,7 @@ def test_a_step_decided_by_one_runtime_value_reuses_the_machines_decision_per_va
             seen: dict[object, object] = {}
             for scope in _answers(compiled, state):
                 expected, got = compiled.fire_machine(trigger, state, scope), compiled.fire(trigger, state, scope)
-                assert (got.dest, got.trace, got.effects, got.key) == (
-                    expected.dest,
-                    expected.trace,
-                    expected.effects,
-                    expected.key,
-                ), (process.symbolic_name, combination, trigger, state)
+                _agrees(got, expected, (process.symbolic_name, combination, trigger, state))
                 checked += 1
                 value = scope["bureau"]["accepted"]
                 if value in seen:
