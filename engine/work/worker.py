@@ -62,6 +62,10 @@ def run_worker(
     asyncio.run(_Supervisor(runtime, schedules, stalled_after, options).run(give_up_after))
 
 
+#: What a worker says when it finds the store gone, whichever noticed first (its watch, or its jobs failing).
+JOBS_LEFT = "the store does not answer: the jobs at hand are left to be worked again"
+
+
 class _Supervisor:
     """Runs one procrastinate worker after another, as long as the store comes back, until asked to stop."""
 
@@ -122,7 +126,10 @@ class _Supervisor:
                     watch.cancel()
         except Exception as error:  # the store went away under the worker (or the worker broke): start again
             closed = watch is not None and watch.done() and not watch.cancelled() and watch.result()  # it never raises
-            if closed or not await asyncio.to_thread(answers, self.runtime.engine):  # the watch may not have asked yet
+            if closed:
+                return "its database does not answer"
+            if not await asyncio.to_thread(answers, self.runtime.engine):  # the worker raised before its watch asked
+                log.warning(JOBS_LEFT)
                 return "its database does not answer"
             return one_line(error)
         finally:
@@ -135,7 +142,7 @@ class _Supervisor:
         await stopping.wait()
         if self.stop_requested.is_set() or await asyncio.to_thread(answers, self.runtime.engine):
             return False  # asked to stop, or the store is there: the jobs at hand finish as usual
-        log.warning("the store does not answer: the jobs at hand are left to be worked again")
+        log.warning(JOBS_LEFT)
         with contextlib.suppress(Exception):  # a pool that fails to close is left to its own time-outs
             await app.connector.close_async()
         return True
