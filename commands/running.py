@@ -111,7 +111,6 @@ def run_cards(
 
 def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = False) -> None:
     """Print the run over cards; say what is left for the bureau (exit 1) and how many cards were refused (exit 1)."""
-    from engine.batch.results import Refusals
     from engine.report.tables import render_card_run
 
     click.echo(json_text(result.as_json()) if as_json else render_card_run(result))
@@ -128,7 +127,7 @@ def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = Fals
         )
     refused_orders = [r for r in result.results if r.order is False]
     again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
-    tell_refusals(Refusals(result.answers["refused"], sum(result.answers.values())), again)
+    tell_refusals(result.refusals, again)
     if result.unanswered and not result.dry_run:
         stopped = f"{result.stopped}: " if result.stopped else ""
         raise Unfinished(

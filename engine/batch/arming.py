@@ -126,12 +126,8 @@ def _armed(
     """The rows of the timers armed, as tuples of `timers.COLUMNS`: a timer due after a duration is
     due at one moment for every card entering its state now, worked out once."""
     by_state: dict[tuple[str, str], list[int]] = {}
-    states = set(now_in.values())
-    if len(states) == 1:  # a batch's new cards: all in one state
-        by_state[states.pop()] = list(now_in)
-    else:
-        for card, entered in now_in.items():
-            by_state.setdefault(entered, []).append(card)
+    for card, entered in now_in.items():
+        by_state.setdefault(entered, []).append(card)
     found: list[tuple[Any, ...]] = []
     for (process, state), cards in by_state.items():
         for timer in timed[process][state]:

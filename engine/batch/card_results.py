@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from engine.batch.results import Refusals
 from engine.store.queries import Row
 
 
@@ -47,6 +48,10 @@ class CardRun:
     paused_by: str | None = None  # who paused the batch (`cardflow batches pause`): resuming finishes it
     partial: bool = False  # a dry run that stopped after the cards it was to read at most (a preview)
     keep: bool | int = field(default=True, repr=False)
+
+    @property
+    def refusals(self) -> Refusals:
+        return Refusals.counted(self.answers)
 
     @property
     def total(self) -> int:

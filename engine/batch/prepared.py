@@ -7,6 +7,7 @@ import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine
 
@@ -38,6 +39,14 @@ from engine.store.queries import Row
 from engine.store.views import batch_view
 
 
+class OpenCardsRead(NamedTuple):
+    """Whether a prerequisite (`before` a user has a card), and whether a guard or an effect's `when`
+    (`firing`), reads `user.open_cards`."""
+
+    before: bool
+    firing: bool
+
+
 @dataclass
 class Batch:
     """A run prepared: the process compiled, the actor checked, the production type settled."""
@@ -67,14 +76,15 @@ class Batch:
         return fresh
 
     @cached_property
-    def counts_open(self) -> tuple[bool, bool]:
-        """Whether a prerequisite, and whether a guard or an effect's `when`, reads `user.open_cards`
-        (else a chunk need not count them: for the first, once every user has a card of the batch)."""
+    def counts_open(self) -> OpenCardsRead:
+        """Who reads `user.open_cards` (else a chunk need not count them: for the prerequisites, once
+        every user has a card of the batch)."""
         transitions = self.process.transitions
         firing = [parse(t.guard.text) for t in transitions if t.guard]
         firing += [parse(e.when.text) for t in transitions for e in t.effects if e.when]
         reads = ("user", "open_cards")
-        return any(reads in rule.attributes for rule, _ in self.prerequisites), any(reads in e.attributes for e in firing)
+        before = any(reads in rule.attributes for rule, _ in self.prerequisites)
+        return OpenCardsRead(before, any(reads in expression.attributes for expression in firing))
 
     @cached_property
     def checks(self) -> Prerequisites:

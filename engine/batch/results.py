@@ -21,6 +21,11 @@ class Refusals:
     answered: int
 
     @classmethod
+    def counted(cls, answers: Mapping[str, int]) -> Refusals:
+        """From a run's count of the bureau's answers (`accepted`, `refused`)."""
+        return cls(answers.get("refused", 0), sum(answers.values()))
+
+    @classmethod
     def of(cls, answers: Iterable[bool | None]) -> Refusals:
         """From each result's answer: True accepted, False refused, None no order placed."""
         given = [answer for answer in answers if answer is not None]
@@ -77,7 +82,7 @@ class BatchResult:
 
     @property
     def refusals(self) -> Refusals:
-        return Refusals(self.answers["refused"], sum(self.answers.values()))
+        return Refusals.counted(self.answers)
 
     def add(self, result: UserResult, keep: bool | int) -> None:
         """Count a result; keep it when `keep` is True, or while fewer than `keep` (a number) are kept.

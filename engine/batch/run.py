@@ -268,8 +268,8 @@ def _looked_up(
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
     done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
     opened = None
-    before, firing = batch.counts_open  # read by a prerequisite (for a user without a card), by a firing
-    if firing or ((before or batch.compiled.exclusive) and len(done) < len(ids)):
+    read = batch.counts_open
+    if read.firing or ((read.before or batch.compiled.exclusive) and len(done) < len(ids)):
         opened = open_cards.by_user(connection, batch.group, ids, contiguous=contiguous)
     return done, opened
 
