@@ -131,21 +131,21 @@ def make_store(location: str | Path, users: int) -> None:
     engine.dispose()
 
 
-def floor(location: str, case: str) -> tuple[float, float]:
-    """The same work by hand (bench/floors.py; case (d): bench/issue_case.py): the wall and CPU time."""
+def floor(location: str, case: str, jobs: Path | None = None) -> tuple[float, float]:
+    """The same work by hand (bench/floors.py; case (d): bench/issue_case.py, its print jobs written
+    into `jobs`): the wall and CPU time."""
     if case == "d" and "://" in location:
         raise SystemExit("case (d) has a floor for SQLite only: measure it without --db")
     if case == "d":
-        with issue_case.print_jobs() as jobs:
-            return issue_case.floor(location, jobs)[:2]
+        return issue_case.floor(location, _print_jobs(jobs))[:2]
     return floors.floor(location, case)
 
 
-def engine_api(location: str, case: str) -> tuple[float, float, int]:
-    """The engine through its public API: the wall and CPU time, and the number of cards made (issued: (d))."""
+def engine_api(location: str, case: str, jobs: Path | None = None) -> tuple[float, float, int]:
+    """The engine through its public API (case (d): its print jobs written into `jobs`): the wall and
+    CPU time, and the number of cards made (issued: (d))."""
     if case == "d":
-        with issue_case.print_jobs() as jobs:
-            return issue_case.engine_api(location, jobs)
+        return issue_case.engine_api(location, _print_jobs(jobs))
     from engine.batch.request import RunRequest, Selection
     from engine.batch.run import run_batch
     from engine.definitions.workspace import load_workspace
@@ -164,19 +164,32 @@ def engine_api(location: str, case: str) -> tuple[float, float, int]:
     return elapsed, used, sum(n for state, n in result.counts.items() if state != "skipped")
 
 
+def _print_jobs(jobs: Path | None) -> Path:
+    if jobs is None:
+        raise ValueError("case (d) writes print jobs: give it a folder for them (issue_case.print_jobs())")
+    return jobs
+
+
 def one_measure(case: str, users: int, measure: str, server: str | None) -> None:
     """One measure of one case (the floor or the engine through its API) in this fresh process, on a
-    fresh store: print its wall and CPU time, its cards and its peak RSS (MiB) as JSON."""
-    with tempfile.TemporaryDirectory() as folder, fresh_store(folder, measure, server) as store:
+    fresh store: print its wall and CPU time, its cards and its peak RSS (MiB) as JSON. The peak is
+    read before the print jobs' folder is removed: listing a million files to remove them is the
+    harness's memory (170 MiB at 1,000,000), not the measure's."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_store(folder, measure, server) as store,
+        issue_case.print_jobs() as jobs,
+    ):
         prepared_store(store, users, case)
         gc.collect()
         reset_peak_rss()  # the measure's high-water mark, not the preparation's
         if measure == "floor":
-            seconds, cpu = floor(store, case)
+            seconds, cpu = floor(store, case, jobs)
             cards = 0
         else:
-            seconds, cpu, cards = engine_api(store, case)
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "cards": cards, "rss": peak_rss()}))
+            seconds, cpu, cards = engine_api(store, case, jobs)
+        rss = peak_rss()
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "cards": cards, "rss": rss}))
 
 
 def interleaved(case: str, users: int, rounds: int, server: str | None, with_cli: bool) -> str:

@@ -4,9 +4,12 @@ column the engine starts writing, or a call it starts making, fails this until t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,32 @@ def fired(location: Path, at: str) -> tuple[int, int]:
         found = timers.scalar_one(), cards.scalar_one()
     engine.dispose()
     return found
+
+
+def test_a_measure_reads_its_peak_memory_before_the_print_jobs_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case (d) writes a print job a card; removing the folder lists every file (170 MiB at a million):
+    the harness's memory, not the engine's. The peak is read while the folder still holds the jobs."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import batch  # bench/batch.py
+    import issue_case
+
+    jobs_when_read: list[int] = []
+    folder = tmp_path / "print-jobs"
+
+    @contextlib.contextmanager
+    def print_jobs() -> Iterator[Path]:
+        yield folder / "jobs"
+        shutil.rmtree(folder)
+
+    def peak_rss() -> float:
+        jobs_when_read.append(sum(1 for path in folder.rglob("*") if path.is_file()))
+        return 1.0
+
+    monkeypatch.setenv("CARDFLOW_PRINT_JOBS", str(folder / "jobs"))  # restored after: the measure sets it
+    monkeypatch.setattr(issue_case, "print_jobs", print_jobs)
+    monkeypatch.setattr(batch, "peak_rss", peak_rss)
+    batch.one_measure("d", 12, "api", None)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["cards"] == 13
+    assert jobs_when_read == [13], "the peak was read after the print jobs were removed"
