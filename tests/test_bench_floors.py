@@ -11,11 +11,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from engine.batch import timers_due
+from engine.batch.over_cards import CARD_CHUNK
+from engine.batch.run import BATCH_CHUNK
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 USERS = 60
@@ -38,6 +41,12 @@ def written(location: Path, before: dict[str, int]) -> dict[str, tuple[int, froz
     return found
 
 
+def print_job(path: Path) -> dict[str, Any]:
+    """A print job as written, but for the batch that made its card (each store is prepared by a batch of its own)."""
+    job = json.loads(path.read_text(encoding="utf-8"))
+    return {**job, "card": {**job["card"], "batch": None}}
+
+
 def counts(location: Path) -> dict[str, int]:
     engine = create_engine(f"sqlite:///{location}")
     with engine.connect() as connection:
@@ -49,18 +58,22 @@ def counts(location: Path) -> dict[str, int]:
     return found
 
 
-@pytest.mark.parametrize("case", ["a", "b", "c"])
+@pytest.mark.parametrize("case", ["a", "b", "c", "d"])
 def test_a_floor_writes_the_rows_the_engine_writes(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setenv("CARDFLOW_PRINT_JOBS", str(tmp_path))  # restored after: case (d)'s measure sets it
     import batch  # bench/batch.py
 
-    outcome = {}
+    outcome, jobs = {}, {}
     for who, work in (("floor", batch.floor), ("engine", batch.engine_api)):
         store = tmp_path / f"{who}.db"
         batch.prepared_store(str(store), USERS, case)
         before = counts(store)
-        work(str(store), case)
+        work(str(store), case, tmp_path / f"{who}-jobs" / "jobs")
         outcome[who] = written(store, before)
+        jobs[who] = sorted(json.dumps(print_job(path), sort_keys=True) for path in (tmp_path / f"{who}-jobs").rglob("*.json"))
+    assert len(jobs["engine"]) == (USERS + 1 if case == "d" else 0)  # a print job for each approved card
+    assert jobs["floor"] == jobs["engine"]  # case (d): the same print jobs (of cards made by batches of their own)
     floor, engine = outcome["floor"], outcome["engine"]
     assert floor.keys() == engine.keys()
     for table in engine:
@@ -68,6 +81,14 @@ def test_a_floor_writes_the_rows_the_engine_writes(case: str, tmp_path: Path, mo
         assert (table, floor[table][0], floor[table][1]) == (table, rows, filled)
         sizes = f"{table}: the floor's values are {floor[table][2]} bytes, the engine's {size}"
         assert abs(floor[table][2] - size) <= 0.1 * size, sizes
+
+
+def test_each_floor_commits_by_the_engine_s_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import floors  # bench/floors.py
+    import issue_case
+
+    assert (floors.CHUNK, issue_case.CHUNK) == (BATCH_CHUNK, CARD_CHUNK)
 
 
 def test_the_timers_floor_writes_the_rows_the_engine_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
