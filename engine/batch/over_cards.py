@@ -67,8 +67,8 @@ __all__ = [  # the request's types are declared in `card_request`, and used from
     "run_over_cards",
 ]
 
-#: Cards per chunk, one transaction each (as many as a batch's users, engine.batch.run.BATCH_CHUNK: at 500, "Issue
-#: multiple cards" over 20,000 cards spent 3% more, in its commits and statements).
+#: Cards per chunk, one transaction each: as many as a batch's users (engine.batch.run.BATCH_CHUNK), and as the
+#: floor of bench/batch.py's case (d) commits.
 CARD_CHUNK = 2000
 Progress = Callable[[int], None]
 
