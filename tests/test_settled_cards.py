@@ -3,12 +3,13 @@ the rows are those of the cards fired through the machine, on the store under te
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 from conftest import ROOT, StoreUnderTest, table_rows
 
-from engine.batch import over_cards
+from engine.batch import invoking, over_cards
 from engine.batch.calls import Outbox
 from engine.batch.over_cards import CardRunRequest, CardSelection, run_over_cards
 from engine.batch.request import RunRequest, Selection
@@ -93,3 +94,20 @@ def test_a_run_over_cards_lets_each_chunks_answers_go(stored: StoreUnderTest) ->
     engine.dispose()
     assert result.counts == {"done": HOLDERS + 1} and outbox.answers == {}
     assert max(held) <= 3, held  # a chunk's answers at most, never the run's
+
+
+def test_a_settled_second_firing_finds_its_answer_by_the_call_recorded(
+    stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each card's call is drawn up once (its payload, its key from the calls made before): the second
+    firing finds the answer by the call its first firing recorded, not by drawing it up again."""
+    drawn: list[int] = []
+    original = invoking.call_made
+    monkeypatch.setattr(invoking, "call_made", lambda *args: drawn.append(args[1]["id"]) or original(*args))
+    fired: list[int] = []
+    applied = over_cards._apply
+    monkeypatch.setattr(over_cards, "_apply", lambda *args, **kwargs: fired.append(args[2]["id"]) or applied(*args, **kwargs))
+    _issued(stored)
+    assert len(fired) == 2  # the first card of each answer, fired through the machine once its answer is in
+    once_more = {card: 1 + (card in fired) for card in drawn}  # and again where the machine fires it
+    assert len(once_more) == HOLDERS and Counter(drawn) == once_more, drawn

@@ -52,6 +52,7 @@ from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector
+from engine.outbound.calls import Call
 from engine.store import batches, card_runs, db, lock, queries
 from engine.store.queries import Row
 from engine.store.views import card_view
@@ -98,6 +99,8 @@ class _Run:
     #: the cards whose call waits to be sent, with the action that made it: once the call is answered
     #: the card is fired again as that action (its rules were weighed when the call was made)
     calling: dict[int, _Authorized] = field(default_factory=dict)
+    #: the calls settled first firings recorded (engine.batch.settled_cards), by card, until fired again
+    made: dict[int, Call] = field(default_factory=dict)
 
 
 def run_over_cards(
@@ -224,6 +227,7 @@ def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResul
             results = _work(connection, run, cards)
     except IntegrityError:
         run.calling.clear()  # the chunk's calls were rolled back with it
+        run.made.clear()
         return len(seen), [result for card in seen for result in _alone(engine, run, card)]
     return len(seen), _answered(engine, run, results)
 
@@ -243,6 +247,7 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
             redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
     run.connector.leave_the_rest()
     run.calling.clear()
+    run.made.clear()
     if sent.stopped:
         run.stopped = f"{sent.stopped}; the run stopped"
     final = []

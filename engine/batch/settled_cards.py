@@ -58,6 +58,7 @@ class Run(Protocol):
     trigger: str
     process: Process
     record: Row
+    made: dict[int, Call]
 
 
 @dataclass
@@ -73,6 +74,7 @@ class SettledCards:
     process: str
     batch_id: str
     reason: str | None
+    made: dict[int, Call]  # the calls the first firings recorded, by card, until their second (the run's `made`)
     contexts: dict[int, FireContext] = field(default_factory=dict)  # by the compiled machine's id
     batches: dict[str, Batch] = field(default_factory=dict)  # the cards' batches, as their rules read them
     calls: dict[tuple[int, str], str | None] = field(default_factory=dict)  # `_deciding_call`, by machine and state
@@ -83,7 +85,7 @@ class SettledCards:
         if run.request.dry_run or not isinstance(run.connector, Outbox):
             return None
         name, batch, reason = run.process.symbolic_name, run.record["id"], run.request.reason
-        return cls(connection, reads, run.connector, run.templates, run.actor, run.trigger, name, batch, reason)
+        return cls(connection, reads, run.connector, run.templates, run.actor, run.trigger, name, batch, reason, run.made)
 
     def first(self, authorized: _Authorized, card: Row, work: Work) -> bool:
         """Record the call of `card` and its pending row; False when its firing is not settled (the card is fired as usual)."""
@@ -95,6 +97,7 @@ class SettledCards:
         if made.key in self.outbox.answers or declared is None:
             return False
         self.outbox.record_call(made, declared)
+        self.made[card["id"]] = made
         origin = Origin(card["id"], self.process, self.trigger, card["state"], self.actor["id"], self.batch_id, self.reason)
         work.rows["calls"] += pending_calls(self.outbox, origin, context.at)
         return True
@@ -102,7 +105,7 @@ class SettledCards:
     def again(self, authorized: _Authorized, card: Row, work: Work) -> Settled | None:
         """Fire the trigger on `card` with its call answered, by the decision kept for an answer that
         reads the same; None when it is not settled (the card is fired as usual)."""
-        found = self._made(authorized, card, work)
+        found = self._made(authorized, card, work, self.made.pop(card["id"], None))
         if found is None:
             return None
         call, context, made = found
@@ -119,14 +122,17 @@ class SettledCards:
         take(context, work, card, decision, firing, answered, process=self.process, batch=batch, reason=self.reason, stored=True)
         return Settled(decision.dest, bureau_refusal(work) or self.reason, bureau_accepted(work))
 
-    def _made(self, authorized: _Authorized, card: Row, work: Work) -> tuple[str, FireContext, Call] | None:
-        """The step's deciding call, the context it is made in and the call as `card` makes it now;
-        None when the card's firing is not settled."""
+    def _made(
+        self, authorized: _Authorized, card: Row, work: Work, recorded: Call | None = None
+    ) -> tuple[str, FireContext, Call] | None:
+        """The step's deciding call, the context it is made in and the call as `card` makes it now (the
+        one its first firing `recorded`: the same key, not drawn up again); None when the card's firing
+        is not settled."""
         call = self._deciding_call(authorized.compiled, card)
         if call is None or work.fired:
             return None
         context = self._context(authorized)
-        return call, context, invoking.call_made(context, card, authorized.holder, call, self.trigger)
+        return call, context, recorded or invoking.call_made(context, card, authorized.holder, call, self.trigger)
 
     def _deciding_call(self, compiled: CompiledProcess, card: Row) -> str | None:
         """The call of the step when its answer decides every guard and no effect of the step can refuse
