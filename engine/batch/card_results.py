@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine.batch.results import Refusals
+from engine.batch.results import Refusals, keeps
 from engine.store.queries import Row
 
 
@@ -65,7 +65,7 @@ class CardRun:
             if result.order is not None:
                 self.answers["accepted" if result.order else "refused"] += 1
             self.unanswered += result.waiting
-            if self.keep is True or (self.keep is not False and len(self.results) < self.keep):
+            if keeps(self.keep, len(self.results)):
                 self.results.append(result)
 
     def as_json(self) -> Row:

@@ -102,6 +102,11 @@ class _Run:
     #: the calls settled first firings recorded (engine.batch.settled_cards), by card, until fired again
     made: dict[int, Call] = field(default_factory=dict)
 
+    def forget_calls(self) -> None:
+        """The chunk's calls are done with (answered, or rolled back with it): its cards wait on none."""
+        self.calling.clear()
+        self.made.clear()
+
 
 def run_over_cards(
     workspace: Workspace,
@@ -226,8 +231,7 @@ def _chunk(engine: Engine, run: _Run, read: Reader) -> tuple[int, list[CardResul
             seen += [card["id"] for card in cards]
             results = _work(connection, run, cards)
     except IntegrityError:
-        run.calling.clear()  # the chunk's calls were rolled back with it
-        run.made.clear()
+        run.forget_calls()  # the chunk's calls were rolled back with it
         return len(seen), [result for card in seen for result in _alone(engine, run, card)]
     return len(seen), _answered(engine, run, results)
 
@@ -246,8 +250,7 @@ def _answered(engine: Engine, run: _Run, results: list[CardResult]) -> list[Card
             cards = queries.get_cards(connection, again, lock=True)
             redone = {result.card: result for result in _work(connection, run, [cards[card] for card in again if card in cards])}
     run.connector.leave_the_rest()
-    run.calling.clear()
-    run.made.clear()
+    run.forget_calls()
     if sent.stopped:
         run.stopped = f"{sent.stopped}; the run stopped"
     final = []

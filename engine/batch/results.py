@@ -66,6 +66,12 @@ class UserResult:
         return found
 
 
+def keeps(keep: bool | int, kept: int) -> bool:
+    """Whether a run that keeps `keep` results (every one: True, none: False, else the first that many)
+    keeps one more, having kept `kept`."""
+    return keep is True or (keep is not False and kept < keep)
+
+
 @dataclass
 class BatchResult:
     """The outcome of a run: the batch id, and per user the card made or the reason it was skipped."""
@@ -93,7 +99,7 @@ class BatchResult:
         self.counts[result.state if result.status == "created" and result.state else result.status] += 1
         if result.order is not None:
             self.answers["accepted" if result.order else "refused"] += 1
-        if keep is True or (keep is not False and len(self.results) < keep):
+        if keeps(keep, len(self.results)):
             self.results.append(result)
 
     def note(
@@ -101,7 +107,7 @@ class BatchResult:
     ) -> None:
         """Count a result as `add` does; the result object is made only when it is kept."""
         self.counts[state if status == "created" and state else status] += 1
-        if keep is True or (keep is not False and len(self.results) < keep):
+        if keeps(keep, len(self.results)):
             self.results.append(UserResult(user, card, state, status, reason))
 
     def note_started(
