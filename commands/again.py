@@ -153,21 +153,35 @@ def report_run(result: BatchResult, dry_run: bool, as_json: bool, workspace: Wor
 def _reorder_run(result: BatchResult, workspace: Workspace) -> tuple[str, str]:
     """The exact command that orders again the cards whose orders the bureau refused in this run, or
     (when the results kept do not name them all) its form and where to find the cards."""
-    refused = [r for r in result.results if r.order is False]
-    states, processes = [r.state for r in refused], (result.process,)
-    if len(refused) == result.refusals.refused:
-        return reorder_command(workspace, states, [r.card for r in refused], processes=processes), ""
-    listed = f" (`cardflow cards --batch {result.batch}` lists them)"
-    again = reorder_command(workspace, states or _refused_states(workspace, result.process), ["CARD..."], processes=processes)
-    return again, listed if again else ""
+    refused = [(r.state, r.card) for r in result.results if r.order is False]
+    return reorder_refused(workspace, refused, result.refusals, f"cardflow cards --batch {result.batch}", (result.process,))
 
 
-def _refused_states(workspace: Workspace, process: str) -> list[str | None]:
-    """The states a card of `process` may be in once the bureau answered its order."""
+def reorder_refused(
+    workspace: Workspace,
+    refused: list[tuple[str | None, Any]],
+    refusals: Refusals,
+    lists_them: str,
+    processes: tuple[str, ...] = (),
+    of: tuple[str, ...] = (),
+) -> tuple[str, str]:
+    """The exact command that orders again the (state, card)s the bureau `refused` in a run, or, when
+    the results kept do not name all the run's `refusals`, its form and the command that `lists_them`
+    (in the states where the cards of `processes`, or else of the processes `of`, land once refused)."""
+    states = [state for state, _ in refused]
+    if len(refused) == refusals.refused:
+        return reorder_command(workspace, states, [card for _, card in refused], processes=processes), ""
+    states = states or _refused_states(workspace, processes or of)
+    again = reorder_command(workspace, states, ["CARD..."], processes=processes)
+    return again, f" (`{lists_them}` lists them)" if again else ""
+
+
+def _refused_states(workspace: Workspace, processes: tuple[str, ...]) -> list[str | None]:
+    """The states a card of `processes` may be in once the bureau answered its order."""
     from engine.definitions.shortcuts import ordered_states
 
-    found = workspace.processes.get(process)
-    return list(ordered_states(found)) if found is not None else []
+    found = [workspace.processes[name] for name in processes if name in workspace.processes]
+    return [state for process in found for state in ordered_states(process)]
 
 
 def done_before(kept: list[ActionResult]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commands.again import batch_failed, command_again, interrupted, reorder_command, tell_refusals
+from commands.again import batch_failed, command_again, interrupted, reorder_refused, tell_refusals
 from commands.shared import F, bureau_connector, json_text, progress_bar, store_at
 from engine.batch.card_filters import QUERY_FLAGS
 from engine.errors import Unfinished
@@ -125,9 +125,9 @@ def _report(result: Any, as_json: bool, workspace: Any, *, filtered: bool = Fals
             f"batch {result.batch} was paused by {result.paused_by} after {result.total} card(s); "
             f"resume it with `cardflow batches resume {result.batch} --as YOU`"
         )
-    refused_orders = [r for r in result.results if r.order is False]
-    again = reorder_command(workspace, [r.dest for r in refused_orders], [r.card for r in refused_orders])
-    tell_refusals(result.refusals, again)
+    refused = [(r.dest, r.card) for r in result.results if r.order is False]
+    acts_on = tuple(workspace.process(result.process).acts_on)
+    tell_refusals(result.refusals, *reorder_refused(workspace, refused, result.refusals, "cardflow incidents", of=acts_on))
     if result.unanswered and not result.dry_run:
         stopped = f"{result.stopped}: " if result.stopped else ""
         raise Unfinished(

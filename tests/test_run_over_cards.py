@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bureau_server import FakeBureau, respond
+from bureau_server import FakeBureau, accept, respond
 from conftest import Run, StoreUnderTest
+from workspace_copies import copy_reference
 
 ORDER, ACTIVATE, ACTIVATE_ONE = "CardsAddonExtProdBoProcOrderMultiple", "TestBoProcActivateMultiple", "TestProcActivateCard"
 DECIDE = "CardsBoProcDecideRequest"
@@ -285,3 +286,35 @@ def test_a_run_over_more_than_a_hundred_cards_counts_them_all_and_shows_no_table
     assert f"did {requested} card(s), refused 0" in decided.stdout
     assert f"{requested} results: the table shows at most 100 cards" in decided.stdout
     assert "Many 1" not in decided.stdout and "m001" not in decided.stdout  # no table
+
+
+def test_orders_refused_past_the_results_kept_are_told_how_to_find(
+    cf: Run, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Over 100 cards the command line keeps the first results only: an order the bureau refused past them
+    is counted, and the command to order again names where to find the cards instead of leaving it out
+    (on the reference workspace, whose `failed` is an incident)."""
+    monkeypatch.setenv("CARDFLOW_WORKSPACE", str(copy_reference(tmp_path / "reference")))
+    many = "".join(f"m{n:03d},Many {n},m{n}@example.com,active,,Sales\n" for n in range(105))
+    (stored.folder / "many.csv").write_text(USERS.splitlines()[0] + "\n" + many)
+    assert cf("users", "import", "many.csv").exit_code == 0
+    ordered = ok(cf("run", ORDER, "--all", "--as", "op1", "--json", "--set", "CardsAddonExtProdQueue=false"))
+    (stored.folder / "orders" / "status").mkdir(parents=True)
+    for path in (stored.folder / "orders").glob("*.json"):
+        (stored.folder / "orders" / "status" / path.name).write_text('{"status": "failed", "reason": "Chip defect"}')
+    assert cf("orders", "sync").exit_code == 0
+    failed = sum(state == "failed" for state in states(cf).values())
+    assert failed == len(ordered["results"]) > 101
+    with FakeBureau() as bureau:
+        for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+            monkeypatch.delenv(name)
+        for name, value in {**bureau.env(), "CARDFLOW_CONNECTOR": "http"}.items():
+            monkeypatch.setenv(name, value)
+        bureau.then(*[accept()] * (failed - 1), respond(400, {"message": "unknown layout"}))  # the last card's order
+        retried = cf("run", "CardsAddonExtProdProcRetryOrder", "--all", "--as", "op1", "--batch-id", "retry-many")
+    assert retried.exit_code == 0, retried.output
+    assert f"the card bureau refused 1 of {failed} orders" in retried.stderr, retried.stderr
+    assert "`cardflow retry CARD... --as op1" in retried.stderr, retried.stderr
+    assert "(`cardflow incidents` lists them) orders them again" in retried.stderr, retried.stderr
+    listed = cf("incidents", "--json")
+    assert listed.exit_code == 1 and [(g["state"], g["count"]) for g in json.loads(listed.stdout)] == [("failed", 1)]
