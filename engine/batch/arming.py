@@ -6,9 +6,8 @@ timers at a date field that its `set` moved: those are armed anew, due at the ne
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from itertools import compress
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -25,6 +24,8 @@ from engine.store.queries import Row
 SET = "card_fields"
 #: Per process, per state, its timers (only the states that have any).
 Timed = dict[str, dict[str, tuple[Timer, ...]]]
+#: The cards that enter a state with timers, by process and state.
+Entering = dict[tuple[str, str], list[int]]
 
 
 class Gathered(Protocol):
@@ -52,12 +53,15 @@ def arm_work(
         return
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    armed = _armed(timed, now_in, fields, at, calendar, options)
+    armed, unarmed = _armed(timed, now_in, fields, at, calendar, options)
     timers.arm(connection, armed)
-    timers.settle(connection, now_in.keys() - map(itemgetter(0), armed))  # entered a state with timers, none armed
+    timers.settle(connection, unarmed)  # entered a state with timers, none armed
     if moved:  # the timers at a date that a `set` moved while the card stayed in its state: armed anew
         timers.drop_some(connection, [(card, index) for card, (_, _, indexes) in moved.items() for index in indexes])
-        again = _armed(timed, {card: entered[:2] for card, entered in moved.items()}, fields, at, calendar, options)
+        by_state: Entering = {}
+        for card, (process, state, _) in moved.items():
+            by_state.setdefault((process, state), []).append(card)
+        again, _ = _armed(timed, by_state, fields, at, calendar, options)
         timers.arm(connection, [row for row in again if row[3] in moved[row[0]][2]])
         timers.settle(connection, moved)
 
@@ -67,27 +71,30 @@ def planned(timed: Timed, workspace: Workspace | None, work: Gathered, at: str, 
     is declared, the trigger it fires and when it would be due, first due first."""
     _, now_in, fields = _entering(timed, work, set())
     calendar = workspace.calendar if workspace is not None else Calendar()
-    found = _armed(timed, now_in, fields, at, calendar, options)
+    found, _ = _armed(timed, now_in, fields, at, calendar, options)
     return [{"card": row[0], "timer": row[4], "fire": row[5], "due": row[6]} for row in sorted(found, key=lambda row: row[6])]
 
 
-def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], dict[int, tuple[str, str]], dict[int, Any]]:
-    """The cards of the unit of work that leave a state with timers, those that enter one (with the
-    process and state), and the card fields each entering card has (as a `set` in it left them)."""
-    left, now_in, fields = set(), {}, {}
+def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], Entering, dict[int, Any]]:
+    """The cards of the unit of work that leave a state with timers, those that enter one (by process
+    and state), and the card fields of each entering card whose timers read them (as a `set` in this
+    unit of work left them)."""
+    left: set[int] = set()
+    now_in: Entering = {}
+    fields: dict[int, Any] = {}
+    last: dict[int, Row] = {}  # a card moved twice in the unit of work is in the state of its last move
     for change in work.changes:
-        if change["id"] in lost:
-            continue
-        states = timed.get(change["process"], {})
-        if change["state"] != change["was"]:
-            if change["was"] in states:  # only a state with timers has some to drop
+        if change["id"] not in lost and change["state"] != change["was"]:
+            if change["was"] in timed.get(change["process"], {}):  # only a state with timers has some to drop
                 left.add(change["id"])
-            if change["state"] in states:
-                now_in[change["id"]] = (change["process"], change["state"])
-                fields[change["id"]] = change.get("fields")
-    entered = new_cards(work.rows, work.tuples, timed)
-    now_in.update(zip(map(itemgetter(0), entered), map(itemgetter(1, 2), entered), strict=True))
-    fields.update(zip(map(itemgetter(0), entered), map(itemgetter(3), entered), strict=True))
+            last[change["id"]] = change
+    for card, change in last.items():
+        if change["state"] in timed.get(change["process"], {}):
+            now_in.setdefault((change["process"], change["state"]), []).append(card)
+            fields[card] = change.get("fields")
+    for entered, cards, given in new_cards(work.rows, work.tuples, timed):
+        now_in.setdefault(entered, []).extend(cards)
+        fields.update(given)
     fields.update((row["card_id"], row["fields"]) for row in work.rows.get(SET, ()))  # set in this unit of work
     return left, now_in, fields
 
@@ -117,19 +124,20 @@ def _fields(text: str | None) -> dict[str, Any]:
 
 def _armed(
     timed: Timed,
-    now_in: dict[int, tuple[str, str]],
-    fields: dict[int, str | None],
+    now_in: Entering,
+    fields: dict[int, Any],
     at: str,
     calendar: Calendar,
     options: Mapping[str, Any],
-) -> list[tuple[Any, ...]]:
-    """The rows of the timers armed, as tuples of `timers.COLUMNS`: a timer due after a duration is
-    due at one moment for every card entering its state now, worked out once."""
-    by_state: dict[tuple[str, str], list[int]] = {}
-    for card, entered in now_in.items():
-        by_state.setdefault(entered, []).append(card)
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """The rows of the timers armed, as tuples of `timers.COLUMNS`, and the entering cards none was
+    armed for: a timer due after a duration is due at one moment for every card entering its state
+    now, worked out once."""
     found: list[tuple[Any, ...]] = []
-    for (process, state), cards in by_state.items():
+    unarmed: list[int] = []
+    for (process, state), cards in now_in.items():
+        everyone = False  # a timer after a duration was armed for every card of the state
+        first = len(found)
         for timer in timed[process][state]:
             head = (process, state, timer.index, timer.where, timer.fire)
             if timer.at is None:
@@ -137,6 +145,7 @@ def _armed(
                 if due is not None:  # None: turned off by its options
                     tail = (*head, due, 0, "armed", at)
                     found += [(card, *tail) for card in cards]
+                    everyone = True
                 continue
             if timer.before is not None:
                 found += _reminders(timer, head, cards, fields, at, options)
@@ -145,7 +154,10 @@ def _armed(
                 due = _due(timer, fields.get(card), at, calendar, options)
                 if due is not None:  # None: the card has no date in that field
                     found.append((card, *head, due, 0, "armed", at))
-    return found
+        if not everyone:
+            armed = set(map(itemgetter(0), found[first:]))
+            unarmed += [card for card in cards if card not in armed]
+    return found, unarmed
 
 
 def _reminders(
@@ -181,21 +193,35 @@ def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options:
 
 def new_cards(
     rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], timed: Timed
-) -> list[tuple[int, str, str, str | None]]:
-    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, each as its id,
-    process, state and fields (a batch's many new cards in other states cost a look each, and none a dict)."""
-    found = [
-        (card["id"], card["process"], card["state"], card.get("fields"))
-        for card in rows.get("cards", ())
-        if card["state"] in timed.get(card["process"], ())
-    ]
+) -> Iterator[tuple[tuple[str, str], list[int], dict[int, str | None]]]:
+    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, by process and
+    state: their ids, and the fields of those whose state has a timer that reads them. A batch's cards
+    made as tuples are most often all of one state: they cost a look each, and none a dict."""
+    by_state: dict[tuple[str, str], dict[int, str | None]] = {}
+    for card in rows.get("cards", ()):
+        if card["state"] in timed.get(card["process"], ()):
+            by_state.setdefault((card["process"], card["state"]), {})[card["id"]] = card.get("fields")
+    for entered, given in by_state.items():
+        yield entered, list(given), given
     for (table, columns), values in tuples.items():
-        if table == "cards":
-            id_at, process_at, state_at = columns.index("id"), columns.index("process"), columns.index("state")
-            armed = {(process, state) for process, states in timed.items() for state in states}
-            entering = compress(values, map(armed.__contains__, map(itemgetter(process_at, state_at), values)))
-            if "fields" in columns:
-                found += map(itemgetter(id_at, process_at, state_at, columns.index("fields")), entering)
-            else:
-                found += [(v[id_at], v[process_at], v[state_at], None) for v in entering]
-    return found
+        if table != "cards" or not values:
+            continue
+        id_at, key = columns.index("id"), itemgetter(columns.index("process"), columns.index("state"))
+        fields_at = columns.index("fields") if "fields" in columns else None
+        keys = list(map(key, values))
+        groups = [(keys[0], values)] if keys.count(keys[0]) == len(keys) else _grouped(keys, values)
+        for (process, state), group in groups:
+            declared = timed.get(process, {}).get(state)
+            if not declared:
+                continue
+            ids = list(map(itemgetter(id_at), group))
+            reads = fields_at is not None and any(timer.at is not None for timer in declared)
+            yield (process, state), ids, dict(zip(ids, map(itemgetter(fields_at), group), strict=True)) if reads else {}
+
+
+def _grouped(keys: list[tuple[str, str]], values: list[tuple[Any, ...]]) -> list[tuple[tuple[str, str], list[tuple[Any, ...]]]]:
+    """`values` by their key (process, state), in the order each key first comes."""
+    found: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for entered, value in zip(keys, values, strict=True):
+        found.setdefault(entered, []).append(value)
+    return list(found.items())
