@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import floors  # bench/floors.py, beside this module
 
 PROCESS = "CardsBoProcIssueMultiple"
 #: The processes whose approved cards "Issue multiple cards" acts on.
@@ -55,7 +56,7 @@ def print_jobs() -> Iterator[Path]:
 def floor(location: str, jobs: Path) -> tuple[float, float, int]:
     """The floor on SQLite: the wall and CPU time, and the number of cards issued."""
     started, cpu = time.perf_counter(), time.process_time()
-    con = sqlite3.connect(location, isolation_level=None)
+    con = floors.sqlite_connection(location)
     issued, after = 0, 0
     while True:
         con.execute("BEGIN IMMEDIATE")

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from batch import make_store, peak_rss, ratio, record_section  # noqa: E402
+from floors import sqlite_connection  # noqa: E402
 
 REQUEST = "CardsBoProcRequestMulitple"
 ARMED_AT = "2026-12-01T09:00:00Z"  # a Tuesday
@@ -101,7 +102,7 @@ def floor(location: str) -> tuple[float, float]:
     """The same rows by hand, a transaction for each CHUNK due timers (as the engine commits them, and as
     a competent job firing a million would: bounded transactions, the write lock held for a chunk)."""
     started, cpu = time.perf_counter(), time.process_time()
-    con = sqlite3.connect(location, isolation_level=None)
+    con = sqlite_connection(location)
     while True:
         con.execute("BEGIN IMMEDIATE")
         due = con.execute(
