@@ -132,6 +132,22 @@ def test_where_reads_the_card_and_its_holder(ready: dict[str, Any], stored: Stor
     assert states(stored) == {"u1": "produced", "u2": "active", "u3": "ordered"}
 
 
+def test_a_selection_that_finds_no_card_says_why(ready: dict[str, Any], run: Run) -> None:
+    """A --where that matches none of the cards the trigger may leave, or states no card is in, do
+    nothing and say so: how many cards were there, in which states of which processes."""
+    missed = activate(ready, CardSelection(where="user.name == 'Nobody'"))
+    assert missed.total == 0 and missed.nothing_selected == (
+        f"no card to act on: --where matched none of the 2 card(s) 'activate' may leave, in produced (of {ORDER})"
+    )
+    assert activate(ready, CardSelection(where="user.name == 'Alice'")).nothing_selected is None  # u1's: done
+    workspace = ("--workspace", str(ready["workspace"].root))
+    shown = run("run", ACTIVATE, "--where", "user.name == 'Nobody'", "--as", "op1", *workspace)
+    assert shown.exit_code == 0 and "--where matched none of the 1 card(s) 'activate' may leave" in shown.stdout, shown.output
+    assert run("run", ACTIVATE, "--all", "--as", "op1", *workspace).exit_code == 0  # u2's: none is left to activate
+    empty = activate(ready, CardSelection(all=True), dry_run=True)
+    assert empty.nothing_selected == f"no card to act on: 'activate' leaves cards in produced (of {ORDER}), and none is there now"
+
+
 @pytest.mark.parametrize(
     "selection, fields, words",
     [

@@ -352,6 +352,14 @@ def test_request_multiple_default_approves_at_once(cf: Run) -> None:
     assert emails(cf) == []
 
 
+def test_a_where_that_matches_no_user_says_so(cf: Run) -> None:
+    """A --where no user matches (a value mistyped) makes no card and says how many users it looked at."""
+    result = cf("run", REQUEST, "--where", "user.department == 'Sails'", "--as", "op1")
+    assert result.exit_code == 0 and "created 0 card(s)" in result.stdout
+    assert "--where matched none of the 8 user(s) in the store" in result.stdout
+    assert "matched none" not in cf("run", REQUEST, "--where", "user.department == 'Sales'", "--as", "op1").stdout
+
+
 def test_request_multiple_with_approval(cf: Run) -> None:
     """Request multiple cards with approval: approve gives approved, reject gives rejected, the requester may withdraw."""
     results = start(cf, REQUEST, "--user", "u1", "--user", "u2", "--user", "u3", "--set", "CardsBatchRequestApproval=true")

@@ -47,6 +47,7 @@ class CardRun:
     stopped: str | None = None  # why the run stopped before the end (the bureau is down, a pause)
     paused_by: str | None = None  # who paused the batch (`cardflow batches pause`): resuming finishes it
     partial: bool = False  # a dry run that stopped after the cards it was to read at most (a preview)
+    nothing_selected: str | None = None  # why the selection found no card, in words (a run that did nothing)
     keep: bool | int = field(default=True, repr=False)
 
     @property

@@ -39,7 +39,7 @@ from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work
 from engine.batch.exclusivity import refused_move
 from engine.batch.request import batch_record, check_batch_id, check_resumable, require_actor, run_bureau
 from engine.batch.results import PENDING
-from engine.batch.selected_cards import Reader, chunk_readers
+from engine.batch.selected_cards import Reader, chunk_readers, why_none
 from engine.batch.settled_cards import SettledCards
 from engine.clock import now
 from engine.definitions.compile import compile_process
@@ -139,6 +139,8 @@ def run_over_cards(
     with collector_spared(), render_session():
         _work_chunks(workspace, engine, run, result, min(chunk, read_at_most or chunk), progress, read_at_most)
     result.stopped = run.stopped
+    if not result.total and not request.selection.cards and not run.stopped:
+        result.nothing_selected = why_none(workspace, engine, request, run.process, run.trigger, run.options)
     if not request.dry_run:
         _finish(engine, run, result)
     return result

@@ -85,6 +85,7 @@ class BatchResult:
     stopped: str | None = None  # why the run stopped before every user was worked on
     answers: Counter[str] = field(default_factory=Counter)  # the bureau's answers to this run's orders
     waiting: list[UserResult] = field(default_factory=list)  # PENDING: counted once their calls are answered
+    nothing_selected: str | None = None  # why the selection found no user, in words (a run that did nothing)
 
     @property
     def refusals(self) -> Refusals:

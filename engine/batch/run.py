@@ -98,6 +98,7 @@ def run_batch(
     except RenderError as error:
         made = sum(n for key, n in result.counts.items() if key != "skipped")
         raise stopped_by_an_email(engine, batch.record["id"], made, batch.resumed, plan, error.message) from None
+    result.nothing_selected = _nothing_selected(engine, request, result)
     if not plan:
         with engine.begin() as connection:
             created = queries.batch_card_count(connection, batch.record["id"])
@@ -105,6 +106,15 @@ def run_batch(
             batches.finish_batch(connection, batch.record["id"], status, now(), created=created, skipped=result.counts["skipped"])
         db.checkpoint(engine)
     return result
+
+
+def _nothing_selected(engine: Engine, request: RunRequest, result: BatchResult) -> str | None:
+    """Why a run did nothing, when its --where matched no user (named users and --all always find some)."""
+    if result.total or not request.selection.where or result.stopped:
+        return None
+    with db.reading(engine) as connection:
+        users = queries.user_count(connection)
+    return f"--where matched none of the {users} user(s) in the store"
 
 
 def _chunk_with_retry(

@@ -60,6 +60,27 @@ def count_selected(workspace: Workspace, engine: Engine, request: CardRunRequest
         )
 
 
+def why_none(
+    workspace: Workspace, engine: Engine, request: CardRunRequest, process: Process, trigger: str, options: EffectiveOptions
+) -> str:
+    """Why a run over cards found no card to act on, in words: the states its trigger may leave, and
+    whether any card is there that its `--where` (or query) passed over."""
+    found = list(movable(workspace, process, trigger, options))
+    if not found:
+        return f"no card to act on: under the options in force '{trigger}' leaves no state of {', '.join(process.acts_on)}"
+    owners: dict[str, list[str]] = {}
+    for owner, names in found:
+        for name in names:
+            owners.setdefault(name, []).append(owner)
+    states = " and ".join(f"{state} (of {', '.join(of)})" for state, of in owners.items())
+    with db.reading(engine) as connection:
+        there = sum(card_runs.count_cards(connection, owner, names) for owner, names in found)
+    if not there:
+        return f"no card to act on: '{trigger}' leaves cards in {states}, and none is there now"
+    chosen = "--where" if request.selection.where else "the filters"
+    return f"no card to act on: {chosen} matched none of the {there} card(s) '{trigger}' may leave, in {states}"
+
+
 def query_filters(request: CardRunRequest, owner: str | None = None) -> list[Any]:
     """The filters of the query that selects the cards, if one does (with `owner`, on its cards alone)."""
     query = request.selection.query

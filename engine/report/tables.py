@@ -271,6 +271,7 @@ def render_batch(result: BatchResult) -> str:
         f"{batch} ({result.process}): {verb} {sum(created.values())} card(s) ({summary}), "
         f"skipped {result.counts.get('skipped', 0)}" + (" [dry run: nothing written]" if result.dry_run else "")
     )
+    lines += [result.nothing_selected] if result.nothing_selected else []
     lines += _table_left_out(result)
     return "\n".join(lines)
 
@@ -295,6 +296,7 @@ def render_card_run(result: CardRun) -> str:
         f"{batch} ({result.process}, '{result.trigger}'): {verb} {counts['done']} card(s), refused {counts['refused']}"
         + (" [dry run: nothing written]" if result.dry_run else "")
     )
+    lines += [result.nothing_selected] if result.nothing_selected else []
     if result.total > 100:
         lines.append(f"{result.total} results: the table shows at most 100 cards; --json lists every one")
     return "\n".join(lines)

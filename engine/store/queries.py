@@ -80,6 +80,11 @@ def users_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, Row]:
     return {row[0]: user_record(row) for row in driver.by_ids(connection, _USER_COLUMNS, list(ids))}
 
 
+def user_count(connection: Connection) -> int:
+    """How many users the store holds."""
+    return int(connection.execute(select(func.count()).select_from(db.users)).scalar_one())
+
+
 def user_page(connection: Connection, after: str | None, chunk: int = CHUNK) -> list[Row]:
     """The next `chunk` users in id order after the id `after` (keyset pagination: memory stays flat).
 
