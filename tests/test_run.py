@@ -357,6 +357,8 @@ def test_a_where_that_matches_no_user_says_so(cf: Run) -> None:
     result = cf("run", REQUEST, "--where", "user.department == 'Sails'", "--as", "op1")
     assert result.exit_code == 0 and "created 0 card(s)" in result.stdout
     assert "--where matched none of the 8 user(s) in the store" in result.stdout
+    said = ok(cf("run", REQUEST, "--where", "user.department == 'Sails'", "--as", "op1", "--json"))
+    assert said["results"] == [] and said["nothing_selected"] == "--where matched none of the 8 user(s) in the store"
     assert "matched none" not in cf("run", REQUEST, "--where", "user.department == 'Sales'", "--as", "op1").stdout
 
 

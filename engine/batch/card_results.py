@@ -70,4 +70,7 @@ class CardRun:
                 self.results.append(result)
 
     def as_json(self) -> Row:
-        return {"batch": self.batch, "process": self.process, "results": [result.as_json() for result in self.results]}
+        found: Row = {"batch": self.batch, "process": self.process, "results": [result.as_json() for result in self.results]}
+        if self.nothing_selected:
+            found["nothing_selected"] = self.nothing_selected
+        return found

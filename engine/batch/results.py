@@ -147,6 +147,8 @@ class BatchResult:
         found: Row = {"batch": self.batch, "process": self.process, "results": [r.as_json() for r in self.results]}
         if self.stopped:
             found["stopped"] = self.stopped
+        if self.nothing_selected:
+            found["nothing_selected"] = self.nothing_selected
         return found
 
 
