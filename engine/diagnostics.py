@@ -133,6 +133,7 @@ CODES: dict[str, str] = {
     "E602": "a step needs exactly one of {actions}; this one has {found}",
     "E603": "a run step needs exactly one of {keys}",
     "E604": "unknown option variable '{name}'{hint}",
+    "E605": "unknown state '{name}': no process of the workspace has it{hint}",
     # scheduled jobs
     "E701": "bad cron expression {cron!r}: {detail}",
 }

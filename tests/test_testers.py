@@ -116,6 +116,7 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(cli: Run, tmp_path: Pa
         ),
         (("    users: [u1, u2]\n", ""), "E603", 17),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
+        (("    u1: [ordered]\n", "    u1: [ordred]\n"), "E605", 23),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
         (("steps:\n", "stepz:\n"), "E101", 16),
         (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 19),
