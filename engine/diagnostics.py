@@ -134,6 +134,8 @@ CODES: dict[str, str] = {
     "E603": "a run step needs exactly one of {keys}",
     "E604": "unknown option variable '{name}'{hint}",
     "E605": "unknown state '{name}': no process of the workspace has it{hint}",
+    "E606": "unknown email '{name}': no effect of the workspace sends it{hint}",
+    "E607": "unknown card field '{name}': no process of the workspace declares it{hint}",
     # scheduled jobs
     "E701": "bad cron expression {cron!r}: {detail}",
 }

@@ -117,6 +117,8 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(cli: Run, tmp_path: Pa
         (("    users: [u1, u2]\n", ""), "E603", 17),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
         (("    u1: [ordered]\n", "    u1: [ordred]\n"), "E605", 23),
+        (("    - {template: card_ordered, to: alice", "    - {template: card_orderd, to: alice"), "E606", 26),
+        (("    u2: [failed]\n", "    u2: [failed]\n  fields:\n    u1: {pin_chanel: print}\n"), "E607", 26),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
         (("steps:\n", "stepz:\n"), "E101", 16),
         (("    as: op1\n", "    as: op1\n   as: x\n"), "E001", 19),

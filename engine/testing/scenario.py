@@ -29,12 +29,13 @@ from engine.definitions.load import load_file
 from engine.definitions.model import Workspace
 from engine.definitions.timers import after
 from engine.definitions.validate import validate
-from engine.diagnostics import Diagnostic, Location, diagnostic, did_you_mean
+from engine.diagnostics import Diagnostic, Location
 from engine.errors import CardflowError, Refused, clause
 from engine.outbound.bureau import Simulated
 from engine.store import db, history, queries, timers
 from engine.store.queries import Row
 from engine.store.users import user_row
+from engine.testing.expected import check_expected
 from engine.testing.steps import check_options, check_step, step_action, step_triggers
 
 SCENARIO_TIME = "2026-01-02T09:00:00Z"
@@ -138,17 +139,7 @@ def _check(scenario: Scenario, workspace: Workspace) -> Iterator[Diagnostic]:
     yield from check_options(scenario.document, ("options",), scenario.options, workspace)
     for step in scenario.steps:
         yield from check_step(scenario.document, step.number, step.data, users, workspace)
-    expected = (scenario.data.get("expect") or {}).get("cards") or {}
-    for part in ("cards", "fields"):
-        for user in (scenario.data.get("expect") or {}).get(part) or {}:
-            if str(user) not in users:
-                yield diagnostic(scenario.document.key_at(("expect", part, user)), "E601", name=user)
-    states = {state for process in workspace.processes.values() for state in process.states}
-    for user, names in expected.items():
-        for index, name in enumerate(names if isinstance(names, list) else []):
-            if str(name) not in states:
-                where = scenario.document.at(("expect", "cards", user, index))
-                yield diagnostic(where, "E605", name=name, hint=did_you_mean(str(name), states))
+    yield from check_expected(scenario.document, users, workspace)
 
 
 def run_scenario(
