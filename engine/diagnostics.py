@@ -115,6 +115,7 @@ CODES: dict[str, str] = {
     "E302": "option '{name}' is not declared in the scripts this process reads{hint}",
     "E303": "unknown name '{name}' (known here: {known})",
     "E304": "{construct} is not allowed in expressions",
+    "E305": "card.{name} is compared with {value!r}, which it never is here{hint} (it is one of: {known})",
     # options
     "E401": "{name}: value {value!r} is not of type {type}",
     "E402": "{name}: value {value!r} is not one of {allowed}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.definitions.closures import UNKNOWN
+from engine.definitions.compared import compared_values
 from engine.definitions.expressions import ExpressionError, parse, residual, specialize
 
 
@@ -192,3 +193,19 @@ def test_specialized_expressions_read_only_what_is_left() -> None:
     reads: list[tuple[str, object]] = []
     assert kept.closure({"user": {"open_cards": 0}}, reads) is True
     assert reads == [("user.open_cards", 0)]
+
+
+@pytest.mark.parametrize(
+    "source, compared",
+    [
+        ("card.state == 'active'", [("state", "active")]),
+        ("'active' != card.state", [("state", "active")]),
+        ("card.state in ['issued', 'produced']", [("state", "issued"), ("state", "produced")]),
+        ("not (card.state not in ('a',)) and user.state == 'active'", [("state", "a")]),
+        ("card.pin_channel == 'email' or card.puk_channel == options.Channel", [("pin_channel", "email")]),
+        ("card.state in options.States or card.id > 3", []),
+    ],
+)
+def test_the_values_a_card_field_is_compared_with_are_found(source: str, compared: list[tuple[str, object]]) -> None:
+    """What E305 checks: the literals a `card` field is compared with, whichever side and however nested."""
+    assert compared_values(source) == compared

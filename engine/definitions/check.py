@@ -11,6 +11,7 @@ from engine import effects
 from engine.definitions.aliases import check_aliases
 from engine.definitions.call_checks import CALL_CHECKS, invoked_roots
 from engine.definitions.calls import answer_fields
+from engine.definitions.compared import check_compared_values
 from engine.definitions.creating import check_creating_trigger
 from engine.definitions.declared import is_own_trigger
 from engine.definitions.exclusive import check_exclusive
@@ -325,6 +326,7 @@ CHECKS: tuple[Callable[[Processes, Scripts], Iterator[Diagnostic]], ...] = (
     *CALL_CHECKS,
     check_fields,
     check_timers,
+    check_compared_values,
     effects.check_effects,
     check_never_fire,
 )

@@ -104,6 +104,14 @@ def parse(source: str) -> Compiled:
     return Compiled(source, frozenset(roots), frozenset(attributes), frozenset(constants), closure)
 
 
+def syntax_tree(source: str) -> nodes.Expr:
+    """The syntax tree of an expression (ExpressionError when it does not parse), for checks that read its shape."""
+    try:
+        return Parser(_ENV, source, state="variable").parse_expression()
+    except TemplateSyntaxError as error:
+        raise ExpressionError("E301", detail=error.message or "syntax error") from None
+
+
 #: The tests that allow for a record without the attribute they test.
 ABSENCE_TESTS = frozenset({"defined", "undefined", "none"})
 

@@ -1,0 +1,82 @@
+"""The values an expression compares a card's closed fields with (its state; a declared card field
+that lists its values): each must be one the field can take, so that a prerequisite `card.state in
+['issued', 'prodused']` is E305 at its line, not a rule that quietly refuses every produced card."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from jinja2 import nodes
+
+from engine.definitions.expressions import ExpressionError, syntax_tree
+from engine.definitions.fields import card_fields
+from engine.definitions.model import OptionScript, Process
+from engine.definitions.placed import expressions_of
+from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
+
+#: Where an expression reads the card (a batch's prerequisite runs before there is one: E303 there).
+_READ_CARD = frozenset({"action prerequisite", "guard", "effect condition", "effect value"})
+#: The comparisons whose other side is one value, or a list of them (`in`).
+_EQUAL, _AMONG = frozenset({"eq", "ne"}), frozenset({"in", "notin"})
+
+
+def check_compared_values(processes: Mapping[str, Process], scripts: Mapping[str, OptionScript]) -> Iterator[Diagnostic]:
+    """E305 for a card's state or closed card field compared with a value it cannot take. A `fire`
+    effect's `where` reads the holder's other cards, of any process: their states are every process's."""
+    every_state = frozenset(state for process in processes.values() for state in process.states)
+    for process in processes.values():
+        fields = card_fields(process, processes)
+        states = _states(process, processes)
+        for placed in expressions_of(process):
+            if placed.place not in _READ_CARD:
+                continue
+            try:
+                compared = compared_values(placed.source.text)
+            except ExpressionError:
+                continue  # check_expressions says why
+            for name, value in compared:
+                if name == "state" and states is not None:
+                    known = every_state if placed.place == "effect value" else states
+                elif name in fields and fields[name].values is not None:
+                    known = frozenset(fields[name].values or ())
+                else:
+                    continue
+                if value not in known:
+                    shown = sorted(map(str, known))
+                    hint = did_you_mean(value, shown) if isinstance(value, str) else ""
+                    yield diagnostic(placed.source.location, "E305", name=name, value=value, hint=hint, known=", ".join(shown))
+
+
+def compared_values(source: str) -> list[tuple[str, Any]]:
+    """(card field, value) for each value the expression compares a card field with (==, !=, in, not in)."""
+    found: list[tuple[str, Any]] = []
+    tree = syntax_tree(source)
+    for compare in [tree] if isinstance(tree, nodes.Compare) else tree.find_all(nodes.Compare):
+        left = compare.expr
+        for operand in compare.ops:
+            right = operand.expr
+            if operand.op in _EQUAL:
+                found += _pair(left, right) + _pair(right, left)
+            elif operand.op in _AMONG and isinstance(right, (nodes.List, nodes.Tuple)):
+                found += [pair for item in right.items for pair in _pair(left, item)]
+            left = right
+    return found
+
+
+def _pair(field: nodes.Node, value: nodes.Node) -> list[tuple[str, Any]]:
+    """[(name, value)] when `field` is `card.NAME` and `value` a literal, else []."""
+    card = isinstance(field, nodes.Getattr) and isinstance(field.node, nodes.Name) and field.node.name == "card"
+    if card and isinstance(value, nodes.Const) and isinstance(value.value, (str, int, bool)):
+        return [(field.attr, value.value)]  # type: ignore[attr-defined]
+    return []
+
+
+def _states(process: Process, processes: Mapping[str, Process]) -> frozenset[str] | None:
+    """The states the cards of `process` can be in: its own, or (an action) those of the processes it acts
+    on; None while it acts on one that does not exist (E209 says so)."""
+    if process.kind == "batch":
+        return frozenset(process.states)
+    if any(name not in processes for name in process.acts_on):
+        return None
+    return frozenset(state for name in process.acts_on for state in processes[name].states)
