@@ -209,3 +209,12 @@ def test_specialized_expressions_read_only_what_is_left() -> None:
 def test_the_values_a_card_field_is_compared_with_are_found(source: str, compared: list[tuple[str, object]]) -> None:
     """What E305 checks: the literals a `card` field is compared with, whichever side and however nested."""
     assert compared_values(source) == compared
+
+
+def test_an_expression_too_deep_to_read_is_e301_for_the_checks_that_read_its_shape_too() -> None:
+    """The checks that walk an expression's tree (E305) refuse one too deep as `parse` does, never a RecursionError."""
+    deep = "(" * 140 + "card.state == 'x'" + ")" * 140
+    for read in (parse, compared_values):
+        with pytest.raises(ExpressionError) as raised:
+            read(deep)
+        assert raised.value.code == "E301"

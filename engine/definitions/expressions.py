@@ -84,16 +84,7 @@ class Compiled:
 @lru_cache(maxsize=4096)
 def parse(source: str) -> Compiled:
     """Parse and compile `source`; raise ExpressionError (E301 syntax or too big, E304 construct)."""
-    _check_bounds(source)
-    try:
-        parser = Parser(_ENV, source, state="variable")
-        tree = parser.parse_expression()
-        if not parser.stream.eos:
-            raise TemplateSyntaxError("unexpected text after the expression", parser.stream.current.lineno)
-    except TemplateSyntaxError as error:
-        raise ExpressionError("E301", detail=error.message or "syntax error") from None
-    except (RecursionError, ValueError, OverflowError) as error:  # a number past int's digit limit, a parser too deep
-        raise ExpressionError("E301", detail=f"{type(error).__name__}: {str(error).splitlines()[0][:80]}") from None
+    tree = syntax_tree(source)
     roots: set[str] = set()
     attributes: set[tuple[str, str]] = set()
     try:
@@ -105,11 +96,19 @@ def parse(source: str) -> Compiled:
 
 
 def syntax_tree(source: str) -> nodes.Expr:
-    """The syntax tree of an expression (ExpressionError when it does not parse), for checks that read its shape."""
+    """The syntax tree of an expression, for `parse` and for checks that read its shape; ExpressionError
+    (E301) when it does not parse, or is too long or too deep to (`_check_bounds`)."""
+    _check_bounds(source)
     try:
-        return Parser(_ENV, source, state="variable").parse_expression()
+        parser = Parser(_ENV, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("unexpected text after the expression", parser.stream.current.lineno)
     except TemplateSyntaxError as error:
         raise ExpressionError("E301", detail=error.message or "syntax error") from None
+    except (RecursionError, ValueError, OverflowError) as error:  # a number past int's digit limit, a parser too deep
+        raise ExpressionError("E301", detail=f"{type(error).__name__}: {str(error).splitlines()[0][:80]}") from None
+    return tree
 
 
 #: The tests that allow for a record without the attribute they test.
