@@ -389,6 +389,7 @@ def test_unknown_users_process_or_actor_write_nothing(cf: Run, stored: StoreUnde
         [ORDER, "--all", "--user", "u1", "--as", "op1"],
         [ORDER, "--where", "user.department ==", "--as", "op1"],
         [ORDER, "--where", "card.state == 'x'", "--as", "op1"],
+        [ORDER, "--where", "user.state == 'actve'", "--as", "op1"],  # no user is ever in that state
         ["CardsAddonExtProdProcAbort", "--user", "u1", "--as", "op1"],  # a process over cards selects cards
     ):
         result = cf("run", *args)

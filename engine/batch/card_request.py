@@ -4,13 +4,14 @@ cards, which trigger, and what a `--where` over cards may read. Nothing here wri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
 from engine.batch.request import check_one_selection, check_where_attributes, selection_expression
+from engine.definitions.compared import never_compared
 from engine.definitions.expressions import Compiled
 from engine.definitions.model import Process, Workspace
 from engine.diagnostics import did_you_mean
@@ -73,9 +74,12 @@ def choose_trigger(process: Process, asked: str | None) -> str:
     return offered[0]
 
 
-def card_where(connection: Connection, where: str | None, declared: frozenset[str] = frozenset()) -> Compiled | None:
+def card_where(
+    connection: Connection, where: str | None, declared: frozenset[str] = frozenset(), closed: Mapping[str, Collection[Any]] = {}
+) -> Compiled | None:
     """The parsed --where over `card` and `user` (the holder); a field no card or no user has is an
-    error (`declared`: the card fields of the cards the run acts on)."""
+    error, as is a value a closed field never takes (`declared`: the card fields of the cards the run
+    acts on; `closed`: their fields whose values are known, the state among them)."""
     expression = selection_expression(where, frozenset({"card", "user"}))
     if expression is None:
         return None
@@ -83,6 +87,11 @@ def card_where(connection: Connection, where: str | None, declared: frozenset[st
     for root, name in sorted(expression.attributes):
         if root == "card" and name not in known:
             raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, known)}")
+    for name, value, values in never_compared(expression.source, "card", closed):
+        hint = did_you_mean(value, values) if isinstance(value, str) else ""
+        raise UsageError(
+            f"--where: card.{name} is never {value!r} for the cards this run acts on{hint} (it is one of: {', '.join(values)})"
+        )
     check_where_attributes(connection, expression)
     return expression
 

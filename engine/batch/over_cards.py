@@ -42,6 +42,7 @@ from engine.batch.results import PENDING
 from engine.batch.selected_cards import Reader, chunk_readers, why_none
 from engine.batch.settled_cards import SettledCards
 from engine.clock import now
+from engine.definitions.compared import closed_fields
 from engine.definitions.compile import compile_process
 from engine.definitions.expressions import Compiled
 from engine.definitions.fields import card_fields
@@ -199,7 +200,8 @@ def _prepare(workspace: Workspace, connection: Connection, request: CardRunReque
     if process.triggers[trigger].reason == "required" and not (request.reason and request.reason.strip()):
         raise UsageError(f"'{trigger}' needs a reason: give --reason TEXT")
     actor = require_actor(connection, request.actor, process.actor, process.symbolic_name, planning=request.dry_run)
-    where = card_where(connection, request.selection.where, frozenset(card_fields(process, workspace.processes)))
+    declared = frozenset(card_fields(process, workspace.processes))
+    where = card_where(connection, request.selection.where, declared, closed_fields(process, workspace.processes))
     check_card_selection(connection, request.selection)
     check_query(workspace, process, request.selection.query)
     refuse_unknown_attributes(workspace, connection, {process.symbolic_name, *process.acts_on})

@@ -14,14 +14,17 @@ from sqlalchemy import Connection, Engine
 
 from engine.batch.card_filters import QUERY_FLAGS
 from engine.clock import now
+from engine.definitions.compared import never_compared
 from engine.definitions.expressions import Compiled, ExpressionError, parse
 from engine.definitions.model import Process
 from engine.definitions.options import EffectiveOptions
+from engine.diagnostics import did_you_mean
 from engine.errors import Refused, UsageError
 from engine.outbound.bureau import Connector, Simulated
 from engine.records import readable_fields
 from engine.store import db, listing, queries
 from engine.store.queries import Row
+from engine.store.users import USER_STATES
 
 
 @dataclass(frozen=True)
@@ -202,11 +205,12 @@ def check_where_attributes(connection: Connection, where: Compiled | None) -> No
     """An attribute --where reads that no stored user has is a mistake (it would select nobody)."""
     if where is None:
         return
+    for name, value, values in never_compared(where.source, "user", {"state": USER_STATES}):
+        hint = did_you_mean(value, values) if isinstance(value, str) else ""
+        raise UsageError(f"--where: user.{name} is never {value!r}{hint} (it is one of: {', '.join(values)})")
     for root, name in sorted(where.attributes):
         if root != "user" or name in USER_FIELDS or listing.users_have_attribute(connection, name):
             continue
-        from engine.diagnostics import did_you_mean
-
         known = USER_FIELDS | listing.attribute_names(connection)
         raise UsageError(f"--where: no user in the store has the attribute 'user.{name}'{did_you_mean(name, known)}")
 

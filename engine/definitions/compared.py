@@ -4,7 +4,7 @@ that lists its values): each must be one the field can take, so that a prerequis
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from jinja2 import nodes
@@ -26,30 +26,43 @@ def check_compared_values(processes: Mapping[str, Process], scripts: Mapping[str
     effect's `where` reads the holder's other cards, of any process: their states are every process's."""
     every_state = frozenset(state for process in processes.values() for state in process.states)
     for process in processes.values():
-        fields = card_fields(process, processes)
-        states = _states(process, processes)
+        closed = closed_fields(process, processes)
         for placed in expressions_of(process):
             if placed.place not in _READ_CARD:
                 continue
+            known = {**closed, "state": every_state} if placed.place == "effect value" else closed
             try:
-                compared = compared_values(placed.source.text)
+                problems = list(never_compared(placed.source.text, "card", known))
             except ExpressionError:
                 continue  # check_expressions says why
-            for name, value in compared:
-                if name == "state" and states is not None:
-                    known = every_state if placed.place == "effect value" else states
-                elif name in fields and fields[name].values is not None:
-                    known = frozenset(fields[name].values or ())
-                else:
-                    continue
-                if value not in known:
-                    shown = sorted(map(str, known))
-                    hint = did_you_mean(value, shown) if isinstance(value, str) else ""
-                    yield diagnostic(placed.source.location, "E305", name=name, value=value, hint=hint, known=", ".join(shown))
+            for name, value, values in problems:
+                hint = did_you_mean(value, values) if isinstance(value, str) else ""
+                yield diagnostic(placed.source.location, "E305", name=name, value=value, hint=hint, known=", ".join(values))
 
 
-def compared_values(source: str) -> list[tuple[str, Any]]:
-    """(card field, value) for each value the expression compares a card field with (==, !=, in, not in)."""
+def never_compared(source: str, root: str, closed: Mapping[str, Collection[Any]]) -> Iterator[tuple[str, Any, list[str]]]:
+    """(field, value, the field's values) for each value `source` compares `root.FIELD` with that the
+    field never takes; `closed`: the fields whose values are known, with them."""
+    for name, value in compared_values(source, root):
+        known = closed.get(name)
+        if known is not None and value not in known:
+            yield name, value, sorted(map(str, known))
+
+
+def closed_fields(process: Process, processes: Mapping[str, Process]) -> dict[str, Collection[Any]]:
+    """The card fields of `process`'s cards whose values are known: the state, and the declared
+    fields that list their values (no state while it acts on a process that does not exist: E209)."""
+    found: dict[str, Collection[Any]] = {
+        name: field.values for name, field in card_fields(process, processes).items() if field.values
+    }
+    states = _states(process, processes)
+    if states is not None:
+        found["state"] = states
+    return found
+
+
+def compared_values(source: str, root: str = "card") -> list[tuple[str, Any]]:
+    """(field, value) for each value the expression compares a field of `root` with (==, !=, in, not in)."""
     found: list[tuple[str, Any]] = []
     tree = syntax_tree(source)
     for compare in [tree] if isinstance(tree, nodes.Compare) else tree.find_all(nodes.Compare):
@@ -57,17 +70,17 @@ def compared_values(source: str) -> list[tuple[str, Any]]:
         for operand in compare.ops:
             right = operand.expr
             if operand.op in _EQUAL:
-                found += _pair(left, right) + _pair(right, left)
+                found += _pair(root, left, right) + _pair(root, right, left)
             elif operand.op in _AMONG and isinstance(right, (nodes.List, nodes.Tuple)):
-                found += [pair for item in right.items for pair in _pair(left, item)]
+                found += [pair for item in right.items for pair in _pair(root, left, item)]
             left = right
     return found
 
 
-def _pair(field: nodes.Node, value: nodes.Node) -> list[tuple[str, Any]]:
-    """[(name, value)] when `field` is `card.NAME` and `value` a literal, else []."""
-    card = isinstance(field, nodes.Getattr) and isinstance(field.node, nodes.Name) and field.node.name == "card"
-    if card and isinstance(value, nodes.Const) and isinstance(value.value, (str, int, bool)):
+def _pair(root: str, field: nodes.Node, value: nodes.Node) -> list[tuple[str, Any]]:
+    """[(name, value)] when `field` is `ROOT.NAME` and `value` a literal, else []."""
+    read = isinstance(field, nodes.Getattr) and isinstance(field.node, nodes.Name) and field.node.name == root
+    if read and isinstance(value, nodes.Const) and isinstance(value.value, (str, int, bool)):
         return [(field.attr, value.value)]  # type: ignore[attr-defined]
     return []
 

@@ -343,7 +343,7 @@ def plan_summary(result: BatchResult) -> str:
     return (
         f"plan for {result.process} (nothing written): {states}; skipped {result.counts.get('skipped', 0)}; "
         f"{emails} email(s); {orders} bureau order(s); {timers} timer(s) armed"
-    )
+    ) + (f"\n{result.nothing_selected}" if result.nothing_selected else "")
 
 
 def armed(timers: list[dict[str, Any]] | None) -> str:
