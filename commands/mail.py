@@ -60,10 +60,15 @@ def outbox_send(
     after the last attempt it is marked failed. Exits 1 if any email could not be sent, and
     prints the commands that send it.
     """
-    from engine.outbound.delivery import send_outbox, transport_for
+    from engine.outbound.delivery import Folder, send_outbox, transport_for
     from engine.report.tables import table
 
-    results = send_outbox(store_at(db), transport_for(to_dir), limit=limit, ignore_backoff=ignore_backoff)
+    transport = transport_for(to_dir)
+    results = send_outbox(store_at(db), transport, limit=limit, ignore_backoff=ignore_backoff)
+    written = sum(r.status == "sent" for r in results)
+    if isinstance(transport, Folder) and written:  # not mailed: an operator who forgot the SMTP host must not think so
+        why = "" if to_dir else " (no SMTP host is set: CARDFLOW_SMTP_HOST; --to-dir DIR names the folder)"
+        click.echo(f"cardflow: {written} email(s) written as .eml files in {transport.folder}/, not mailed{why}", err=True)
     if as_json:
         echo_json([r.as_json() for r in results])
     elif results:

@@ -245,3 +245,21 @@ def test_a_mailbox_name_beyond_ascii_goes_out_with_smtputf8(run: Run, smtp: Smtp
     (item,) = smtp.received
     assert item.rcpt_tos == ["åsa@xn--exmple-cua.com"]
     assert "<åsa@xn--exmple-cua.com>".encode() in header_section(item.raw)
+
+
+def test_emails_written_to_a_folder_say_they_were_not_mailed(run: Run, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SMTP nothing more is said; without an SMTP host the .eml files are written to mail/ and the
+    command says so, naming the setting (an operator who forgot it must not think the holders were mailed)."""
+    users = holders(["Alice", "Bertil", "Cecilia"])
+    store_users([*STAFF, *users])
+    order(run, users[:1])
+    mailed = run("outbox", "send")
+    assert mailed.exit_code == 0 and "not mailed" not in mailed.stderr and len(smtp.messages()) == 1
+    order(run, users[1:2])
+    chosen = run("outbox", "send", "--to-dir", "eml")
+    assert chosen.exit_code == 0 and "cardflow: 1 email(s) written as .eml files in eml/, not mailed\n" in chosen.stderr
+    monkeypatch.delenv("CARDFLOW_SMTP_HOST")
+    order(run, users[2:])
+    written = run("outbox", "send")
+    assert written.exit_code == 0 and len(list(Path("mail").glob("*.eml"))) == 1
+    assert "1 email(s) written as .eml files in mail/, not mailed (no SMTP host is set: CARDFLOW_SMTP_HOST" in written.stderr
