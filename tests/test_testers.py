@@ -170,6 +170,17 @@ def test_min_coverage_fails_a_partial_suite(cli: Run) -> None:
     assert f"coverage of {ORDER} is" in result.stdout and "never:" in result.stdout
 
 
+def test_coverage_names_the_processes_no_scenario_ran_in_one_line(cli: Run) -> None:
+    """One scenario of one process: its gaps listed one a line, each process it never ran in one line."""
+    result = cli("test", str(SCENARIOS / "order_queue_off.scenario.yaml"))
+    coverage = result.stdout.split("Coverage:\n", 1)[1].splitlines()
+    request = coverage.index(next(line for line in coverage if line.startswith("  CardsBoProcRequestMulitple ")))
+    assert coverage[request + 1].startswith("    no scenario ran it (") and "targets: --json lists them)" in coverage[request + 1]
+    assert not coverage[request + 2].startswith("    never:")
+    order = coverage.index(next(line for line in coverage if line.startswith(f"  {ORDER} ")))
+    assert any(line.startswith("    never:") for line in coverage[order:request])
+
+
 def test_missing_scenario_path(cli: Run) -> None:
     """A path that does not exist is a usage error."""
     assert cli("test", "no/such/folder").exit_code == 2

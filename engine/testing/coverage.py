@@ -45,6 +45,11 @@ class ProcessCoverage:
     combinations: set[OptionPair] = field(default_factory=set)
 
     @property
+    def ran(self) -> bool:
+        """Whether any scenario fired a trigger of the process (or one of its timers)."""
+        return bool(self.fired or self.outcomes or self.timers or self.option_values)
+
+    @property
     def declared_timers(self) -> list[str]:
         return [timer.where for state in self.process.states.values() for timer in state.timers]
 

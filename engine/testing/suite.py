@@ -97,7 +97,11 @@ def render_suite(suite: Suite) -> str:
         lines.append(f"  {entry.process.symbolic_name}  {render_coverage(entry)}")
         for name, values in sorted(entry.option_values.items()):
             lines.append(f"    {name}: {', '.join(sorted(values))}")
-        lines += [f"    never: {gap}" for gap in entry.missing()]
+        missing = entry.missing()
+        if entry.ran:
+            lines += [f"    never: {gap}" for gap in missing]
+        else:  # a process none of these scenarios ran: one line, not every target of it
+            lines.append(f"    no scenario ran it ({len(missing)} targets: --json lists them)")
     lines += [str(d) for d in suite.diagnostics]
     counts = f"{len(suite.results)} scenarios: {len(suite.results) - len(suite.failed)} passed, {len(suite.failed)} failed"
     not_run = f", {suite.not_run} not run (errors above)" if suite.not_run else ""
