@@ -30,7 +30,8 @@ def batches(ctx: click.Context, limit: int | None, offset: int, db: str | None, 
     """List the batches run so far, with their status (running = incomplete, resume with --batch-id;
     paused: `cardflow batches resume ID`).
 
-    For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
+    For a run over cards (one with a TRIGGER), CREATED counts the cards it did and SKIPPED those it
+    refused. For a batch worked by workers (`run --workers`), `progress` is the users of its chunks done
     out of all its users (--json: {"done": N, "users": M}; null for a batch run by `run` alone);
     the status becomes `complete` when the last chunk is done."""
     if ctx.invoked_subcommand is not None:
