@@ -137,6 +137,7 @@ CODES: dict[str, str] = {
     "E605": "unknown state '{name}': no process of the workspace has it{hint}",
     "E606": "unknown email '{name}': no effect of the workspace sends it{hint}",
     "E607": "unknown card field '{name}': no process of the workspace declares it{hint}",
+    "E608": "no user of the scenario has the address '{name}'{hint} (emails go to users only)",
     # scheduled jobs
     "E701": "bad cron expression {cron!r}: {detail}",
 }

@@ -92,14 +92,14 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(cli: Run, tmp_path: Pa
     """Missing or extra emails, and a step refused when it should not be, fail at their lines."""
     scenario = tmp_path / "emails.scenario.yaml"
     text = (SCENARIOS / "order_queue_off.scenario.yaml").read_text()
-    text = text.replace("to: alice@example.com", "to: nobody@example.com").replace("    as: op1\n", "    as: u1\n")
+    text = text.replace("to: alice@example.com", "to: cecilia@example.com").replace("    as: op1\n", "    as: u1\n")
     scenario.write_text(text)
     result = cli("test", str(scenario), "--json")
     (outcome,) = json.loads(result.stdout)["scenarios"]
     messages = [failure["message"] for failure in outcome["failures"]]
     assert result.exit_code == 1
     assert any(m.startswith("step 1 (run) failed: u1 does not have the operator role") for m in messages)
-    assert any("emails differ: missing card_ordered to nobody@example.com" in m for m in messages)
+    assert any("emails differ: missing card_ordered to cecilia@example.com" in m for m in messages)
 
 
 @pytest.mark.parametrize(
@@ -118,6 +118,11 @@ def test_wrong_emails_and_unexpected_refusal_are_failures(cli: Run, tmp_path: Pa
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueu: false\n"), "E604", 12),
         (("    u1: [ordered]\n", "    u1: [ordred]\n"), "E605", 23),
         (("    - {template: card_ordered, to: alice", "    - {template: card_orderd, to: alice"), "E606", 26),
+        (
+            ("    - {template: card_ordered, to: alice@example.com", "    - {template: card_ordered, to: alice@exmple.com"),
+            "E608",
+            26,
+        ),
         (("    u2: [failed]\n", "    u2: [failed]\n  fields:\n    u1: {pin_chanel: print}\n"), "E607", 26),
         (("  CardsAddonExtProdQueue: false\n", "  CardsAddonExtProdQueue: maybe\n"), "E401", 12),
         (("steps:\n", "stepz:\n"), "E101", 16),

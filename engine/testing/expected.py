@@ -15,7 +15,7 @@ from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 def check_expected(document: Document, users: Set[str], workspace: Workspace) -> Iterator[Diagnostic]:
     """The users of `expect` are the scenario's (E601), its states some process's (E605), its emails
-    some effect's (E606) and its card fields declared (E607)."""
+    some effect's (E606) to one of its users (E608) and its card fields declared (E607)."""
     expect = document.data.get("expect") or {}
     for part in ("cards", "fields"):
         for user in expect.get(part) or {}:
@@ -43,11 +43,15 @@ def _emails(document: Document, expect: dict[str, Any], workspace: Workspace) ->
         for effect in transition.effects
         for email, _ in effects.kind(effect).emails(effect)
     }
+    addresses = {str(user["email"]) for user in document.data.get("users") or [] if isinstance(user, dict) and user.get("email")}
     for index, email in enumerate(expect.get("emails") or []):
         name = email.get("template") if isinstance(email, dict) else None
         if isinstance(name, str) and name not in sent:
             where = document.at(("expect", "emails", index, "template"))
             yield diagnostic(where, "E606", name=name, hint=did_you_mean(name, sent))
+        to = email.get("to") if isinstance(email, dict) else None
+        if isinstance(to, str) and to not in addresses:
+            yield diagnostic(document.at(("expect", "emails", index, "to")), "E608", name=to, hint=did_you_mean(to, addresses))
 
 
 def _fields(document: Document, expect: dict[str, Any], workspace: Workspace) -> Iterator[Diagnostic]:
