@@ -139,6 +139,7 @@ def test_a_selection_that_finds_no_card_says_why(ready: dict[str, Any], run: Run
     assert missed.total == 0 and missed.nothing_selected == (
         f"no card to act on: --where matched none of the 2 card(s) 'activate' may leave, in produced (of {ORDER})"
     )
+    assert missed.as_json()["results"] == [] and missed.as_json()["nothing_selected"] == missed.nothing_selected
     assert activate(ready, CardSelection(where="user.name == 'Alice'")).nothing_selected is None  # u1's: done
     workspace = ("--workspace", str(ready["workspace"].root))
     shown = run("run", ACTIVATE, "--where", "user.name == 'Nobody'", "--as", "op1", *workspace)

@@ -87,11 +87,8 @@ def card_where(
     for root, name in sorted(expression.attributes):
         if root == "card" and name not in known:
             raise UsageError(f"--where: a card has no field 'card.{name}'{did_you_mean(name, known)}")
-    for name, value, values in never_compared(expression.source, "card", closed):
-        hint = did_you_mean(value, values) if isinstance(value, str) else ""
-        raise UsageError(
-            f"--where: card.{name} is never {value!r} for the cards this run acts on{hint} (it is one of: {', '.join(values)})"
-        )
+    for found in never_compared(expression.source, "card", closed):
+        raise UsageError(f"--where: {found.said('card', ' for the cards this run acts on')}")
     check_where_attributes(connection, expression)
     return expression
 

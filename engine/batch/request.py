@@ -205,9 +205,8 @@ def check_where_attributes(connection: Connection, where: Compiled | None) -> No
     """An attribute --where reads that no stored user has is a mistake (it would select nobody)."""
     if where is None:
         return
-    for name, value, values in never_compared(where.source, "user", {"state": USER_STATES}):
-        hint = did_you_mean(value, values) if isinstance(value, str) else ""
-        raise UsageError(f"--where: user.{name} is never {value!r}{hint} (it is one of: {', '.join(values)})")
+    for found in never_compared(where.source, "user", {"state": USER_STATES}):
+        raise UsageError(f"--where: {found.said('user')}")
     for root, name in sorted(where.attributes):
         if root != "user" or name in USER_FIELDS or listing.users_have_attribute(connection, name):
             continue

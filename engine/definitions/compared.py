@@ -5,7 +5,7 @@ that lists its values): each must be one the field can take, so that a prerequis
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import nodes
 
@@ -19,6 +19,23 @@ from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 _READ_CARD = frozenset({"action prerequisite", "guard", "effect condition", "effect value"})
 #: The comparisons whose other side is one value, or a list of them (`in`).
 _EQUAL, _AMONG = frozenset({"eq", "ne"}), frozenset({"in", "notin"})
+
+
+class Miscompared(NamedTuple):
+    """A value an expression compares a field with that the field never takes, and the values it takes."""
+
+    name: str
+    value: Any
+    values: list[str]
+
+    @property
+    def hint(self) -> str:
+        """A ' (did you mean ...?)' for a value close to one the field takes, else ''."""
+        return did_you_mean(self.value, self.values) if isinstance(self.value, str) else ""
+
+    def said(self, root: str, where: str = "") -> str:
+        """In words, for the field read as `ROOT.NAME` (`where`: of which records it is never the value)."""
+        return f"{root}.{self.name} is never {self.value!r}{where}{self.hint} (it is one of: {', '.join(self.values)})"
 
 
 def check_compared_values(processes: Mapping[str, Process], scripts: Mapping[str, OptionScript]) -> Iterator[Diagnostic]:
@@ -35,18 +52,18 @@ def check_compared_values(processes: Mapping[str, Process], scripts: Mapping[str
                 problems = list(never_compared(placed.source.text, "card", known))
             except ExpressionError:
                 continue  # check_expressions says why
-            for name, value, values in problems:
-                hint = did_you_mean(value, values) if isinstance(value, str) else ""
-                yield diagnostic(placed.source.location, "E305", name=name, value=value, hint=hint, known=", ".join(values))
+            for found in problems:
+                said = {"name": found.name, "value": found.value, "hint": found.hint, "known": ", ".join(found.values)}
+                yield diagnostic(placed.source.location, "E305", **said)
 
 
-def never_compared(source: str, root: str, closed: Mapping[str, Collection[Any]]) -> Iterator[tuple[str, Any, list[str]]]:
-    """(field, value, the field's values) for each value `source` compares `root.FIELD` with that the
-    field never takes; `closed`: the fields whose values are known, with them."""
+def never_compared(source: str, root: str, closed: Mapping[str, Collection[Any]]) -> Iterator[Miscompared]:
+    """Each value `source` compares `root.FIELD` with that the field never takes; `closed`: the fields
+    whose values are known, with them."""
     for name, value in compared_values(source, root):
         known = closed.get(name)
         if known is not None and value not in known:
-            yield name, value, sorted(map(str, known))
+            yield Miscompared(name, value, sorted(map(str, known)))
 
 
 def closed_fields(process: Process, processes: Mapping[str, Process]) -> dict[str, Collection[Any]]:
