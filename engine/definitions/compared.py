@@ -5,6 +5,7 @@ that lists its values): each must be one the field can take, so that a prerequis
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from jinja2 import nodes
@@ -80,6 +81,12 @@ def closed_fields(process: Process, processes: Mapping[str, Process]) -> dict[st
 
 def compared_values(source: str, root: str = "card") -> list[tuple[str, Any]]:
     """(field, value) for each value the expression compares a field of `root` with (==, !=, in, not in)."""
+    return list(_compared(source, root))
+
+
+@lru_cache(maxsize=4096)
+def _compared(source: str, root: str) -> tuple[tuple[str, Any], ...]:
+    """`compared_values`, each expression parsed once (a shared lifecycle's are checked for every process)."""
     found: list[tuple[str, Any]] = []
     tree = syntax_tree(source)
     for compare in [tree] if isinstance(tree, nodes.Compare) else tree.find_all(nodes.Compare):
@@ -91,7 +98,7 @@ def compared_values(source: str, root: str = "card") -> list[tuple[str, Any]]:
             elif operand.op in _AMONG and isinstance(right, (nodes.List, nodes.Tuple)):
                 found += [pair for item in right.items for pair in _pair(root, left, item)]
             left = right
-    return found
+    return tuple(found)
 
 
 def _pair(root: str, field: nodes.Node, value: nodes.Node) -> list[tuple[str, Any]]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Set
 from typing import Any
 
-from engine import effects
 from engine.definitions.document import Document
 from engine.definitions.model import Workspace
+from engine.definitions.reads import emails_of
 from engine.diagnostics import Diagnostic, diagnostic, did_you_mean
 
 
@@ -36,13 +36,7 @@ def _states(document: Document, expect: dict[str, Any], workspace: Workspace) ->
 
 
 def _emails(document: Document, expect: dict[str, Any], workspace: Workspace) -> Iterator[Diagnostic]:
-    sent = {
-        email
-        for process in workspace.processes.values()
-        for transition in process.transitions
-        for effect in transition.effects
-        for email, _ in effects.kind(effect).emails(effect)
-    }
+    sent = {email for process in workspace.processes.values() for email in emails_of(process)}
     addresses = {str(user["email"]) for user in document.data.get("users") or [] if isinstance(user, dict) and user.get("email")}
     for index, email in enumerate(expect.get("emails") or []):
         name = email.get("template") if isinstance(email, dict) else None
