@@ -204,8 +204,13 @@ def sort_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """A ' (did you mean 'x'?)' hint when a close candidate exists, else ''."""
+    """A ' (did you mean 'x'?)' hint when a close candidate exists, else ''; the case is weighed only
+    when no candidate is close without it ('ISSUED' is close to 'issued')."""
     import difflib
 
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    known = list(candidates)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close:
+        folded = {candidate.casefold(): candidate for candidate in known}
+        close = [folded[found] for found in difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)]
     return f" (did you mean '{close[0]}'?)" if close else ""

@@ -160,12 +160,27 @@ def test_a_selection_that_finds_no_card_says_why(ready: dict[str, Any], run: Run
             "card.state is never 'prodused' for the cards this run acts on (did you mean 'produced'",
         ),
         (CardSelection(where="user.state == 'actve'"), {}, "user.state is never 'actve' (did you mean 'active'"),
+        (
+            CardSelection(where="card.state == 'PRODUCED'"),
+            {},
+            "card.state is never 'PRODUCED' for the cards this run acts on (did you mean 'produced'",
+        ),
         (CardSelection(cards=(999,)), {}, "unknown card(s): 999"),
         (CardSelection(all=True), {"trigger": "activat"}, "did you mean 'activate'"),
         (CardSelection(all=True), {"actor": "nobody"}, "no such user"),
         (CardSelection(all=True, where="card.id > 0"), {}, "exactly one of --card, --all or --where"),
     ],
-    ids=["card field", "user attribute", "card state", "user state", "unknown card", "trigger", "actor", "two selections"],
+    ids=[
+        "card field",
+        "user attribute",
+        "card state",
+        "user state",
+        "state's case",
+        "unknown card",
+        "trigger",
+        "actor",
+        "two selections",
+    ],
 )
 def test_a_mistake_in_the_request_changes_nothing(
     ready: dict[str, Any], stored: StoreUnderTest, selection: CardSelection, fields: dict[str, str], words: str
