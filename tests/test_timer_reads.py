@@ -1,16 +1,20 @@
-"""What firing a chunk of due timers reads: where the trigger's decision is the same for every card and
-has no effects, the first card's firing reads its own holder and orders, and the others read nothing
-of theirs (no read of the whole chunk's holders for one card)."""
+"""What firing a chunk of due timers reads and writes: where the trigger's decision is the same for every
+card and has no effects, the first card's firing reads its own holder and orders, and the others read
+nothing of theirs (no read of the whole chunk's holders for one card); a card another command moved
+meanwhile gets nothing written."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import StoreUnderTest, statements_run
 
 from engine.batch.request import RunRequest, Selection
 from engine.batch.run import run_batch
 from engine.batch.timers_due import fire_due
+from engine.batch.work import Work
 from engine.clock import frozen
 from engine.definitions.workspace import load_workspace
 from engine.outbound.bureau import Simulated
@@ -21,7 +25,9 @@ REMINDER_EMAIL = "    effects:\n      - email: approval_reminder\n        to: ap
 HOLDERS = 12
 
 
-def test_settled_reminders_read_the_first_cards_holder_alone(stored: StoreUnderTest, workspace: Path) -> None:
+def reminded(stored: StoreUnderTest, workspace: Path) -> tuple[Any, Any]:
+    """The workspace whose waiting requests are reminded without an email, and a store of HOLDERS
+    requests (and the operator's) whose reminders are due on 2026-12-04 10:00."""
     lifecycle = workspace / "lifecycles" / "CardRequest.yaml"  # the reminder of `requested`, without its email
     text = lifecycle.read_text(encoding="utf-8")
     assert REMINDER_EMAIL in text
@@ -37,6 +43,11 @@ def test_settled_reminders_read_the_first_cards_holder_alone(stored: StoreUnderT
     request = RunRequest("CardsBoProcRequestMulitple", "op1", Selection(all=True), {"CardsBatchRequestApproval": True})
     with frozen("2026-12-01T09:00:00Z"):
         run_batch(found, engine, request, Simulated(), keep_results=False)
+    return found, engine
+
+
+def test_settled_reminders_read_the_first_cards_holder_alone(stored: StoreUnderTest, workspace: Path) -> None:
+    found, engine = reminded(stored, workspace)
     with frozen("2026-12-04T10:00:00Z"), statements_run(engine) as run:
         results = fire_due(found, engine, Simulated())
     engine.dispose()
@@ -46,3 +57,28 @@ def test_settled_reminders_read_the_first_cards_holder_alone(stored: StoreUnderT
     assert len(users_read) == len(orders_read) == 1, run  # the first card's, alone
     assert users_read[0].count("?") + users_read[0].count("%(") == 1
     assert stored.scalar("SELECT count(*) FROM transitions WHERE reason LIKE 'fired by the timer%'") == HOLDERS + 1
+    assert stored.scalar("SELECT count(*) FROM cards WHERE updated_at = '2026-12-04T10:00:00Z'") == HOLDERS + 1
+
+
+def test_a_reminded_card_another_command_moved_meanwhile_gets_no_audit_row(
+    stored: StoreUnderTest, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found, engine = reminded(stored, workspace)
+    moved = stored.scalar("SELECT min(id) FROM cards WHERE user_id = 'u003'")
+    flush = Work.flush
+
+    def moved_meanwhile(work: Work, connection: Any, context: Any) -> set[int]:
+        connection.exec_driver_sql(f"UPDATE cards SET state = 'approved' WHERE id = {moved}")  # as another command would
+        return flush(work, connection, context)
+
+    monkeypatch.setattr(Work, "flush", moved_meanwhile)
+    with frozen("2026-12-04T10:00:00Z"):
+        results = fire_due(found, engine, Simulated())
+    engine.dispose()
+    by_card = {result.card: result for result in results}
+    assert by_card[moved].status == "refused"
+    assert by_card[moved].message == f"card {moved} was moved by another command meanwhile"
+    assert sum(result.status == "fired" for result in results) == HOLDERS
+    reminded_cards = "SELECT card_id FROM transitions WHERE reason LIKE 'fired by the timer%'"
+    assert moved not in {row[0] for row in stored.rows(reminded_cards)}
+    assert stored.scalar("SELECT count(*) FROM transitions WHERE reason LIKE 'fired by the timer%'") == HOLDERS

@@ -9,7 +9,7 @@ next firing after `now`: after a downtime it fires once, not once for each perio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
@@ -33,6 +33,7 @@ from engine.errors import Refused
 from engine.outbound.bureau import Connector
 from engine.store import queries, timers
 from engine.store.queries import Row
+from engine.store.timers import Claimed
 
 
 class TimerResult(NamedTuple):
@@ -77,13 +78,13 @@ def fire_due(workspace: Workspace, engine: Engine, connector: Connector, *, limi
                 due = timers.claim_due(connection, at, count)
                 if not due:
                     break
-                cards = queries.get_cards(connection, {row["card_id"] for row in due}, lock=True)
+                cards = queries.get_cards(connection, {row.card_id for row in due}, lock=True)
                 reads = ChunkReads(connection, list(cards.values()), at)  # their holders read when a firing needs them
                 chunk = _Chunk(connection, firings, outbox, cards, reads, templates, at)
                 results += chunk.fire(due)
                 timers.arm(connection, chunk.again)
                 again = {timer[0] for timer in chunk.again}  # their cards keep a timer armed
-                timers.settle(connection, [row["card_id"] for row in due if row["card_id"] not in again])
+                timers.settle(connection, [row.card_id for row in due if row.card_id not in again])
             outbox.leave_the_rest()  # a call a timer's trigger made waits for `cardflow calls send`
     return results
 
@@ -103,14 +104,14 @@ class _Chunk:
     #: the next firings of repeating timers, armed with the chunk (tuples of engine.store.timers.COLUMNS)
     again: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def fire(self, due: list[Row]) -> list[TimerResult]:
+    def fire(self, due: list[Claimed]) -> list[TimerResult]:
         workspace, results = self.firings.workspace, []
-        groups: dict[tuple[str, str | None], list[tuple[Row, Row]]] = {}
+        groups: dict[tuple[str, str | None], list[tuple[Claimed, Row]]] = {}
         routes: dict[tuple[str, str | None, str, str], bool] = {}  # (process, batch, trigger, state): fired in a group
         for row in due:
-            card = self.cards.get(row["card_id"])
-            if card is not None and card["state"] == row["state"]:
-                route = (row["process"], card["batch_id"], row["trigger"], row["state"])
+            card = self.cards.get(row.card_id)
+            if card is not None and card["state"] == row.state:
+                route = (row.process, card["batch_id"], row.trigger, row.state)
                 if route not in routes:
                     routes[route] = self._plain(*route)
                 if routes[route]:
@@ -124,10 +125,10 @@ class _Chunk:
             args = (self.reads, actor, self.connector, self.templates, self.at, _reason)
             done = fire_group(self.connection, workspace, made, claimed, *args)
             for row, _ in claimed:
-                fired = done[row["id"]]
+                fired = done[row.id]
                 if fired.refused is not None:
-                    timers.claim_again(self.connection, row["id"], "refused", self.at, fired.refused)
-                    results.append(_result(row, "refused", row["state"], fired.refused))
+                    timers.claim_again(self.connection, row.id, "refused", self.at, fired.refused)
+                    results.append(_result(row, "refused", row.state, fired.refused))
                     continue
                 self._repeat(process, row, fired.dest, made[1])
                 results.append(_result(row, "fired", fired.dest))
@@ -138,48 +139,48 @@ class _Chunk:
         process = self.firings.workspace.processes.get(name)
         return process is not None and plain(process, self.firings.of(self.connection, process, batch)[0], trigger, state)
 
-    def _fire_one(self, row: Row, card: Row | None) -> TimerResult:
+    def _fire_one(self, row: Claimed, card: Row | None) -> TimerResult:
         """Fire the claimed timer's trigger on its card alone, as the system (its call goes through the
         outbox), as part of the run `timers-AT`: the approvers' emails of one run's reminders are one email each."""
         workspace = self.firings.workspace
-        process = workspace.processes.get(row["process"])
-        if card is None or card["state"] != row["state"] or process is None:
-            why = f"card {row['card_id']} is no longer in '{row['state']}'" if process else f"no process {row['process']}"
+        process = workspace.processes.get(row.process)
+        if card is None or card["state"] != row.state or process is None:
+            why = f"card {row.card_id} is no longer in '{row.state}'" if process else f"no process {row.process}"
             return _result(row, "gone", card["state"] if card else None, why)
         compiled, options = self.firings.of(self.connection, process, card["batch_id"])
         holder = self.reads.holder(card)
         try:
             done = _apply(
-                self.connection, _Authorized(process, compiled, holder, workspace, options), card, row["trigger"],
+                self.connection, _Authorized(process, compiled, holder, workspace, options), card, row.trigger,
                 system_actor(workspace), self.connector, _reason(row), self.templates, batch_id=f"timers-{self.at}",
             )  # fmt: skip
         except Refused as refused:
-            timers.claim_again(self.connection, row["id"], "refused", self.at, refused.message)
+            timers.claim_again(self.connection, row.id, "refused", self.at, refused.message)
             return _result(row, "refused", card["state"], refused.message)
         self._repeat(process, row, done.dest, options)
         if done.status == PENDING:  # its trigger makes a call: the card moves once it is answered
             return _result(row, "fired", card["state"], done.message)
         return _result(row, "fired", done.dest)
 
-    def _repeat(self, process: Process, row: Row, dest: str | None, options: EffectiveOptions) -> None:
+    def _repeat(self, process: Process, row: Claimed, dest: str | None, options: EffectiveOptions) -> None:
         """Arm the timer's next firing when it repeats, has firings left and its card stayed in the state."""
-        if dest != row["state"]:
+        if dest != row.state:
             return
-        timer = self.firings.declared(process, row["state"], row["timer"])
-        if timer is None or timer.every is None or row["fired"] + 1 >= (timer.most or 0):
+        timer = self.firings.declared(process, row.state, row.timer)
+        if timer is None or timer.every is None or row.fired + 1 >= (timer.most or 0):
             return
-        following = self.firings.following(timer, row["due_at"], options, self.at)
+        following = self.firings.following(timer, row.due_at, options, self.at)
         if following is None:  # turned off by the options
             return
-        self.again.append((*_HEAD(row), following, row["fired"] + 1, "armed", self.at))
+        self.again.append((*_HEAD(row), following, row.fired + 1, "armed", self.at))
 
 
 #: What a repeating timer's next firing keeps of the one that fired: card_id, process, state, timer, location, trigger.
-_HEAD = itemgetter(*timers.COLUMNS[:6])
+_HEAD = attrgetter(*timers.COLUMNS[:6])
 
 
-def _reason(row: Row) -> str:
-    return f"fired by the timer at {row['location']}, due {row['due_at']}"
+def _reason(row: Claimed) -> str:
+    return f"fired by the timer at {row.location}, due {row.due_at}"
 
 
 class _Firings:
@@ -218,5 +219,5 @@ class _Firings:
         return self.nexts[key]
 
 
-def _result(row: Row, status: str, to: str | None, message: str | None = None) -> TimerResult:
-    return TimerResult(row["id"], row["card_id"], row["trigger"], row["due_at"], status, to, message)
+def _result(row: Claimed, status: str, to: str | None, message: str | None = None) -> TimerResult:
+    return TimerResult(row.id, row.card_id, row.trigger, row.due_at, status, to, message)

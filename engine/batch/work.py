@@ -58,7 +58,10 @@ class Work:
         queries.write_rows(connection, rows)
         tally.transitions(connection, map(itemgetter("process", "trigger"), rows.get("transitions", ())))
         calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
-        for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled: never lost
+        for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled, cards a reminder left
+            if lost and "card_id" in columns:  # not the rows of the cards another command moved
+                at = columns.index("card_id")
+                tuples = [row for row in tuples if row[at] not in lost]
             queries.insert_tuples(connection, table, columns, tuples)
             if table == "transitions":
                 tally.transitions(connection, map(itemgetter(columns.index("process"), columns.index("trigger")), tuples))
