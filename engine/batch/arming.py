@@ -6,7 +6,7 @@ timers at a date field that its `set` moved: those are armed anew, due at the ne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from operator import itemgetter
 from typing import Any, Protocol
@@ -194,21 +194,18 @@ def _due(timer: Timer, fields: str | None, at: str, calendar: Calendar, options:
 def new_cards(
     rows: Mapping[str, list[Row]], tuples: Mapping[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]], timed: Timed
 ) -> Iterator[tuple[tuple[str, str], list[int], dict[int, str | None]]]:
-    """The cards a unit of work inserts (as rows or as tuples) in a state with timers, by process and
+    """The cards a unit of work inserts (as dicts or as tuples) in a state with timers, by process and
     state: their ids, and the fields of those whose state has a timer that reads them. A batch's cards
-    made as tuples are most often all of one state: they cost a look each, and none a dict."""
-    by_state: dict[tuple[str, str], dict[int, str | None]] = {}
-    for card in rows.get("cards", ()):
-        if card["state"] in timed.get(card["process"], ()):
-            by_state.setdefault((card["process"], card["state"]), {})[card["id"]] = card.get("fields")
-    for entered, given in by_state.items():
-        yield entered, list(given), given
-    for (table, columns), values in tuples.items():
-        if table != "cards" or not values:
-            continue
-        id_at, key = columns.index("id"), itemgetter(columns.index("process"), columns.index("state"))
-        fields_at = columns.index("fields") if "fields" in columns else None
-        keys = list(map(key, values))
+    are most often all of one state: they cost a look each, and a dict only where a timer reads fields."""
+    made: list[tuple[Sequence[Any], Any, tuple[Any, Any], Any]] = []
+    if rows.get("cards"):
+        made.append((rows["cards"], "id", ("process", "state"), "fields"))
+    for (table, columns), inserted in tuples.items():
+        if table == "cards" and inserted:
+            fields_at = columns.index("fields") if "fields" in columns else None
+            made.append((inserted, columns.index("id"), (columns.index("process"), columns.index("state")), fields_at))
+    for values, id_at, key_at, fields_at in made:
+        keys = list(map(itemgetter(*key_at), values))
         groups = [(keys[0], values)] if keys.count(keys[0]) == len(keys) else _grouped(keys, values)
         for (process, state), group in groups:
             declared = timed.get(process, {}).get(state)
@@ -219,9 +216,9 @@ def new_cards(
             yield (process, state), ids, dict(zip(ids, map(itemgetter(fields_at), group), strict=True)) if reads else {}
 
 
-def _grouped(keys: list[tuple[str, str]], values: list[tuple[Any, ...]]) -> list[tuple[tuple[str, str], list[tuple[Any, ...]]]]:
-    """`values` by their key (process, state), in the order each key first comes."""
-    found: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+def _grouped(keys: list[tuple[str, str]], values: Sequence[Any]) -> list[tuple[tuple[str, str], Sequence[Any]]]:
+    """`values` (dicts or tuples) by their key (process, state), in the order each key first comes."""
+    found: dict[tuple[str, str], list[Any]] = {}
     for entered, value in zip(keys, values, strict=True):
         found.setdefault(entered, []).append(value)
     return list(found.items())
