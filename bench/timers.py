@@ -106,8 +106,9 @@ def floor(location: str) -> tuple[float, float]:
     while True:
         con.execute("BEGIN IMMEDIATE")
         due = con.execute(
-            "select t.id, t.card_id, t.process, t.state, t.timer, t.location, t.trigger, t.due_at, t.fired, c.batch_id "
-            "from timers t join cards c on c.id = t.card_id where t.status = 'armed' and t.due_at <= ?"
+            "select t.id, t.card_id, k.process, k.state, t.kind, k.location, k.trigger, t.due_at, t.fired, c.batch_id "
+            "from timers t join timer_kinds k on k.id = t.kind join cards c on c.id = t.card_id"
+            " where t.status = 'armed' and t.due_at <= ?"
             " order by t.due_at, t.id limit ?",
             (FIRED_AT, CHUNK),
         ).fetchall()
@@ -126,14 +127,8 @@ def floor(location: str) -> tuple[float, float]:
             " reason) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             audit,
         )
-        again = [
-            (row[1], row[2], row[3], row[4], row[5], row[6], "2026-12-09T09:00:00Z", row[8] + 1, "armed", FIRED_AT) for row in due
-        ]
-        con.executemany(
-            "insert into timers (card_id, process, state, timer, location, trigger, due_at, fired, status, armed_at)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            again,
-        )
+        again = [(row[1], row[4], "2026-12-09T09:00:00Z", row[8] + 1, "armed", FIRED_AT) for row in due]
+        con.executemany("insert into timers (card_id, kind, due_at, fired, status, armed_at) values (?, ?, ?, ?, ?, ?)", again)
         con.execute("COMMIT")
     con.close()
     return time.perf_counter() - started, time.process_time() - cpu

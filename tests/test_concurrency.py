@@ -172,6 +172,20 @@ def test_two_runs_over_the_same_cards_at_once_move_each_card_once(folder: Path, 
     assert stored.scalar("select count(distinct card_id) from transitions where trigger = 'abort'") == USERS
 
 
+def test_two_runs_arming_the_same_new_timers_at_once_write_each_kind_once(folder: Path, stored: StoreUnderTest) -> None:
+    """Two operators request cards for the two halves of the users at the same moment, the approval on,
+    on a store where no timer was ever armed: both runs write the same timer kinds at once (each run's
+    insert waits for the other's, on PostgreSQL), the kinds are written once, and every timer names one."""
+    halves = [f"{HOLDERS} and user.id < 'u0500'", f"{HOLDERS} and user.id >= 'u0500'"]
+    approval = ("--set", "CardsBatchRequestApproval=true")
+    commands = [["run", "CardsBoProcRequestMulitple", "--where", half, "--as", "op1", *approval] for half in halves]
+    for finished in at_once(folder, *commands, gate=partial(held, stored, "timer_kinds", waiting=2)):
+        assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+    kinds = stored.rows("select process, state, trigger from timer_kinds order by trigger")
+    assert kinds == [("CardsBoProcRequestMulitple", "requested", "remind_approvers")]
+    assert stored.scalar("select count(*) from timers join timer_kinds on timer_kinds.id = timers.kind") == USERS
+
+
 #: The users both runs order for at an HTTP bureau (an order is a request and an answer each).
 ORDERED = 200
 

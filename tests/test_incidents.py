@@ -148,25 +148,19 @@ def test_a_card_entering_a_state_whose_timers_are_all_off_waits_with_none(
 def test_the_upgrade_marks_the_cards_stored_that_wait_with_no_timer(stored: StoreUnderTest) -> None:
     """Migration 17 on a store of the version before: a card in a state some timer was armed in, with
     none armed now, is `timerless`; a card with an armed timer, or in a state without timers, is not."""
+    from sqlalchemy import text
+
     from engine.store import db, migrations
 
     older = db.connect(stored.location, migrate=False)
     db.upgrade(older, target=migrations.MIGRATIONS.index(migrations._timerless_cards))
     card = {"process": REQUEST, "open": True, "requester": "op1", "batch_id": "b", "created_at": "t", "updated_at": "t"}
-    timer = {
-        "process": REQUEST,
-        "state": "requested",
-        "timer": 0,
-        "location": "x:1",
-        "trigger": "remind_approvers",
-        "due_at": "t",
-        "fired": 0,
-    }
+    timer = "INSERT INTO timers (card_id, process, state, timer, location, trigger, due_at, fired, status, armed_at) VALUES"
     with older.begin() as connection:
         for number, (user, state) in enumerate([("u1", "requested"), ("u2", "requested"), ("u3", "approved")], start=1):
             connection.execute(db.cards.insert().values(id=number, user_id=user, state=state, **card))
-        connection.execute(db.timers.insert().values(card_id=1, status="fired", armed_at="t", **timer))
-        connection.execute(db.timers.insert().values(card_id=2, status="armed", armed_at="t", **timer))
+        for card_id, status in ((1, "fired"), (2, "armed")):  # as version 17 stored them
+            connection.execute(text(f"{timer} ({card_id}, '{REQUEST}', 'requested', 0, 'x:1', 'go', 't', 0, '{status}', 't')"))
     db.upgrade(older)
     older.dispose()
     assert stored.rows("SELECT id FROM cards WHERE timerless ORDER BY id") == [(1,)]

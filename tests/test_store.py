@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import UsageError
-from engine.store import db, open_cards, queries
+from engine.store import db, open_cards, queries, timers
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
@@ -426,3 +426,36 @@ def test_a_version_10_store_upgrades_to_group_keys_and_requested_by(stored: Stor
     with pytest.raises(IntegrityError), engine.begin() as connection:  # another process, the same group's key
         connection.execute(text(insert + "VALUES (4, 'u1', 'R', 's', :open, 'op1', 'B3', 't', 't', 'P:u1')"), {"open": True})
     engine.dispose()
+
+
+def test_a_version_20_store_keeps_what_each_timer_is_once(stored: StoreUnderTest) -> None:
+    """Upgrading a version-20 store writes each timer's process, state, index, declaration and trigger
+    once in `timer_kinds`, each timer naming its kind: the timers listed and fired read the same."""
+    old = db.connect(stored.location, migrate=False)
+    assert db.upgrade(old, target=20) == 20
+    timer = (
+        "INSERT INTO timers (card_id, process, state, timer, location, trigger, due_at, fired, status, armed_at) "
+        "VALUES (:card, 'P', :state, :index, :location, :trigger, :due, 0, 'armed', 't')"
+    )
+    with old.begin() as connection:
+        for card, state, index, location, trigger, due in (
+            (1, "requested", 0, "l/R.yaml:3", "remind", "2026-12-04"),
+            (2, "requested", 0, "l/R.yaml:3", "remind", "2026-12-05"),
+            (2, "requested", 1, "l/R.yaml:8", "escalate", "2026-12-06"),
+        ):
+            connection.execute(text(timer), {"card": card, "state": state, "index": index, "location": location,
+                                             "trigger": trigger, "due": due})  # fmt: skip
+    old.dispose()
+
+    engine = db.connect(stored.location)
+    with engine.connect() as connection:
+        listed = [(row["card_id"], row["timer"], row["location"], row["trigger"]) for row in timers.listing(connection)]
+    engine.dispose()
+    assert listed == [(1, 0, "l/R.yaml:3", "remind"), (2, 0, "l/R.yaml:3", "remind"), (2, 1, "l/R.yaml:8", "escalate")]
+    assert sql(stored.location, "SELECT process, state, timer, trigger FROM timer_kinds ORDER BY id") == [
+        ("P", "requested", 0, "remind"),
+        ("P", "requested", 1, "escalate"),
+    ]
+    assert {column["name"] for column in inspect(stored.engine()).get_columns("timers")} == {
+        "id", "card_id", "kind", "due_at", "fired", "status", "message", "armed_at", "fired_at",
+    }  # fmt: skip

@@ -6,10 +6,10 @@ timers at a date field that its `set` moved: those are armed anew, due at the ne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -53,16 +53,20 @@ def arm_work(
         return
     calendar = workspace.calendar if workspace is not None else Calendar()
     timers.drop(connection, left)
-    armed, unarmed = _armed(timed, now_in, fields, at, calendar, options)
-    timers.arm(connection, armed)
+    kind_id = timers.kinds(connection)
+    armed, unarmed = _armed(timed, now_in, fields, at, calendar, options, kind_id)
+    timers.arm(connection, armed.rows)
+    for cards, tail in armed.shared:
+        timers.arm_cards(connection, cards, tail)
     timers.settle(connection, unarmed)  # entered a state with timers, none armed
     if moved:  # the timers at a date that a `set` moved while the card stayed in its state: armed anew
         timers.drop_some(connection, [(card, index) for card, (_, _, indexes) in moved.items() for index in indexes])
         by_state: Entering = {}
         for card, (process, state, _) in moved.items():
             by_state.setdefault((process, state), []).append(card)
-        again, _ = _armed(timed, by_state, fields, at, calendar, options)
-        timers.arm(connection, [row for row in again if row[3] in moved[row[0]][2]])
+        again, _ = _armed(timed, by_state, fields, at, calendar, options, _as_kind)
+        kept = [(card, kind_id(kind), *rest) for card, kind, *rest in again.every_row() if kind[2] in moved[card][2]]
+        timers.arm(connection, kept)
         timers.settle(connection, moved)
 
 
@@ -71,8 +75,9 @@ def planned(timed: Timed, workspace: Workspace | None, work: Gathered, at: str, 
     is declared, the trigger it fires and when it would be due, first due first."""
     _, now_in, fields = _entering(timed, work, set())
     calendar = workspace.calendar if workspace is not None else Calendar()
-    found, _ = _armed(timed, now_in, fields, at, calendar, options)
-    return [{"card": row[0], "timer": row[4], "fire": row[5], "due": row[6]} for row in sorted(found, key=lambda row: row[6])]
+    found, _ = _armed(timed, now_in, fields, at, calendar, options, _as_kind)
+    every = sorted(found.every_row(), key=itemgetter(2))
+    return [{"card": card, "timer": kind[3], "fire": kind[4], "due": due} for card, kind, due, *_ in every]
 
 
 def _entering(timed: Timed, work: Gathered, lost: set[int]) -> tuple[set[int], Entering, dict[int, Any]]:
@@ -118,6 +123,23 @@ def _dates_moved(timed: Timed, work: Gathered, lost: set[int]) -> dict[int, tupl
     return found
 
 
+class Armed(NamedTuple):
+    """The timers armed: rows as tuples of `timers.COLUMNS`, and the timers due at one moment for many
+    cards, each as those cards and the columns after `card_id` (written in one statement a timer)."""
+
+    rows: list[tuple[Any, ...]]
+    shared: list[tuple[list[int], tuple[Any, ...]]]
+
+    def every_row(self) -> list[tuple[Any, ...]]:
+        """Every timer armed as a row of `timers.COLUMNS`."""
+        return [*self.rows, *((card, *tail) for cards, tail in self.shared for card in cards)]
+
+
+def _as_kind(kind: timers.Kind) -> timers.Kind:
+    """The kind itself, for the rows of timers that are planned or sorted before they are written."""
+    return kind
+
+
 def _fields(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
@@ -129,43 +151,44 @@ def _armed(
     at: str,
     calendar: Calendar,
     options: Mapping[str, Any],
-) -> tuple[list[tuple[Any, ...]], list[int]]:
-    """The rows of the timers armed, as tuples of `timers.COLUMNS`, and the entering cards none was
-    armed for: a timer due after a duration is due at one moment for every card entering its state
-    now, worked out once."""
+    kind_of: Callable[[timers.Kind], Any],
+) -> tuple[Armed, list[int]]:
+    """The timers armed (`kind_of` gives each kind's id, or what stands for it), and the entering cards
+    none was armed for: a timer due after a duration is due at one moment for every card entering its
+    state now, worked out once, and written in one statement."""
     found: list[tuple[Any, ...]] = []
+    shared: list[tuple[list[int], tuple[Any, ...]]] = []
     unarmed: list[int] = []
     for (process, state), cards in now_in.items():
         everyone = False  # a timer after a duration was armed for every card of the state
         first = len(found)
         for timer in timed[process][state]:
-            head = (process, state, timer.index, timer.where, timer.fire)
+            kind = (process, state, timer.index, timer.where, timer.fire)  # written as `kind_of` gives it, once armed
             if timer.at is None:
                 due = _due(timer, None, at, calendar, options)
                 if due is not None:  # None: turned off by its options
-                    tail = (*head, due, 0, "armed", at)
-                    found += [(card, *tail) for card in cards]
+                    shared.append((cards, (kind_of(kind), due, 0, "armed", at)))
                     everyone = True
                 continue
             if timer.before is not None:
-                found += _reminders(timer, head, cards, fields, at, options)
+                found += [(card, kind_of(kind), *rest) for card, rest in _reminders(timer, cards, fields, at, options)]
                 continue
             for card in cards:
                 due = _due(timer, fields.get(card), at, calendar, options)
                 if due is not None:  # None: the card has no date in that field
-                    found.append((card, *head, due, 0, "armed", at))
+                    found.append((card, kind_of(kind), due, 0, "armed", at))
         if not everyone:
             armed = set(map(itemgetter(0), found[first:]))
             unarmed += [card for card in cards if card not in armed]
-    return found, unarmed
+    return Armed(found, shared), unarmed
 
 
 def _reminders(
-    timer: Timer, head: tuple[Any, ...], cards: list[int], fields: dict[int, str | None], at: str, options: Mapping[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The rows of a timer due whole days `before` a date: one a day still to come (a reminder whose day
-    has passed when the card enters the state is not sent late). The days are worked out once, the
-    card's date read once."""
+    timer: Timer, cards: list[int], fields: dict[int, str | None], at: str, options: Mapping[str, Any]
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """The rows of a timer due whole days `before` a date, each a card and the row's columns after its
+    kind: one a day still to come (a reminder whose day has passed when the card enters the state is
+    not sent late). The days are worked out once, the card's date read once."""
     days = days_before(str(timer.before), options) or []
     found = []
     for card in cards:
@@ -175,7 +198,7 @@ def _reminders(
         for day in days:
             due = stamp(moment(date) - timedelta(days=day))
             if due > at:
-                found.append((card, *head, due, 0, "armed", at))
+                found.append((card, (due, 0, "armed", at)))
     return found
 
 

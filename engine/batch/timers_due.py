@@ -9,7 +9,6 @@ next firing after `now`: after a downtime it fires once, not once for each perio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
@@ -172,11 +171,7 @@ class _Chunk:
         following = self.firings.following(timer, row.due_at, options, self.at)
         if following is None:  # turned off by the options
             return
-        self.again.append((*_HEAD(row), following, row.fired + 1, "armed", self.at))
-
-
-#: What a repeating timer's next firing keeps of the one that fired: card_id, process, state, timer, location, trigger.
-_HEAD = attrgetter(*timers.COLUMNS[:6])
+        self.again.append((row.card_id, row.kind, following, row.fired + 1, "armed", self.at))
 
 
 def _reason(row: Claimed) -> str:

@@ -77,6 +77,9 @@ from engine.store.tables import (
     sessions as sessions,
 )
 from engine.store.tables import (
+    timer_kinds as timer_kinds,
+)
+from engine.store.tables import (
     timers as timers,
 )
 from engine.store.tables import (

@@ -80,10 +80,11 @@ def stopped_batches(connection: Connection, before: str) -> list[Any]:
 
 def refused_timers(connection: Connection) -> list[Any]:
     """(process, state, trigger, message, count, oldest) of the timers whose firing was refused."""
-    timers = db.timers.c
-    columns = (timers.process, timers.state, timers.trigger, timers.message)
+    timers, kinds = db.timers.c, db.timer_kinds.c
+    columns = (kinds.process, kinds.state, kinds.trigger, timers.message)
     query = (
         select(*columns, func.count(), func.min(timers.fired_at))
+        .join_from(db.timers, db.timer_kinds, kinds.id == timers.kind)
         .where(timers.status == "refused")
         .group_by(*columns)
         .order_by(*columns)

@@ -282,11 +282,14 @@ def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
         insert_many(connection, db.calls, rows["calls"], skip_existing="idempotency_key")
 
 
-def insert_many(connection: Connection, table: Any, rows: Sequence[Row], *, skip_existing: str | None = None) -> None:
+def insert_many(
+    connection: Connection, table: Any, rows: Sequence[Row], *, skip_existing: str | tuple[str, ...] | None = None
+) -> None:
     """Insert rows (dicts with the same keys) in one DBAPI executemany, or skip the ones whose
-    `skip_existing` column is taken. The statement is compiled once per dialect, table and columns;
-    the rows go to the driver as tuples, which is what makes the hot path of a batch cheap. Where
-    the store copies (PostgreSQL), rows that need no skipping go in with one COPY instead."""
+    `skip_existing` column (or columns, of a unique constraint) is taken. The statement is compiled
+    once per dialect, table and columns; the rows go to the driver as tuples, which is what makes the
+    hot path of a batch cheap. Where the store copies (PostgreSQL), rows that need no skipping go in
+    with one COPY instead."""
     store = dialect.of(connection)
     if skip_existing is None and store.copies:
         store.copy_rows(connection, table, rows)
@@ -320,11 +323,14 @@ def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], 
 
 
 @lru_cache(maxsize=64)
-def _insert_statement(dialect: Any, table: Any, columns: tuple[str, ...], skip_existing: str | None) -> tuple[str, Any]:
+def _insert_statement(
+    dialect: Any, table: Any, columns: tuple[str, ...], skip_existing: str | tuple[str, ...] | None
+) -> tuple[str, Any]:
     """The SQL of an insert of `columns` and the order its positional parameters take (None when named)."""
     statement = _dialect_insert(dialect.name)(table)
     if skip_existing:
-        statement = statement.on_conflict_do_nothing(index_elements=[skip_existing])
+        conflict = [skip_existing] if isinstance(skip_existing, str) else list(skip_existing)
+        statement = statement.on_conflict_do_nothing(index_elements=conflict)
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     return compiled.string, tuple(compiled.positiontup) if compiled.positional else None
 

@@ -174,25 +174,35 @@ calls = Table(
 )
 
 # version 14: timers on states: armed with the change that brings a card into a state, dropped when
-# it leaves, fired once when due (each repetition its own row)
+# it leaves, fired once when due (each repetition its own row); version 21: what the timer is (its
+# process, state, declaration and trigger) kept once in `timer_kinds`, a row a card as small as it goes
 timers = Table(
     "timers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("card_id", Integer, nullable=False),
-    Column("process", String, nullable=False),
-    Column("state", String, nullable=False),
-    Column("timer", Integer, nullable=False),  # its index among the state's timers
-    Column("location", String, nullable=False),  # FILE:LINE of its declaration
-    Column("trigger", String, nullable=False),
     Column("due_at", String, nullable=False),
     Column("fired", Integer, nullable=False, default=0),  # how many times the timer fired before this row
     Column("status", String, nullable=False),  # armed | fired | refused
     Column("message", Text),
     Column("armed_at", String, nullable=False),
     Column("fired_at", String),
+    Column("kind", Integer, nullable=False),  # timer_kinds.id
     Index("timers_due", "status", "due_at"),
     Index("timers_card", "card_id", "status"),  # version 19, replacing ix_timers_card_id
+)
+
+# version 21: the timers declared, each written once the first time one is armed
+timer_kinds = Table(
+    "timer_kinds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("process", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("timer", Integer, nullable=False),  # its index among the state's timers
+    Column("location", String, nullable=False),  # FILE:LINE of its declaration
+    Column("trigger", String, nullable=False),
+    UniqueConstraint("process", "state", "timer", "location", "trigger", name="one_timer_kind"),
 )
 
 # version 4: a batch worked by several workers, a chunk (a key range of users) per job

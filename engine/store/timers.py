@@ -3,21 +3,25 @@ when it leaves, each fired once (engine.batch.timers_due)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from engine.store import db, driver
-from engine.store.queries import Row, insert_tuples
+from engine.store import db, dialect, driver
+from engine.store.queries import Row, insert_many, insert_tuples
 
 STATUSES = ("armed", "fired", "refused")
 
 
-#: The columns of a timer armed, in the order `arm` takes them.
-COLUMNS = ("card_id", "process", "state", "timer", "location", "trigger", "due_at", "fired", "status", "armed_at")
+#: What a timer is, kept once in `timer_kinds`: process, state, its index among the state's timers,
+#: FILE:LINE of its declaration, trigger.
+Kind = tuple[str, str, int, str, str]
+KIND = ("process", "state", "timer", "location", "trigger")
+#: The columns of a timer armed, in the order `arm` takes them (`kind`: the id `kinds` gives).
+COLUMNS = ("card_id", "kind", "due_at", "fired", "status", "armed_at")
 
 
 class Claimed(NamedTuple):
@@ -25,6 +29,7 @@ class Claimed(NamedTuple):
 
     id: int
     card_id: int
+    kind: int
     process: str
     state: str
     timer: int  # its index among the state's timers
@@ -39,6 +44,40 @@ def arm(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     insert_tuples(connection, "timers", COLUMNS, rows)
 
 
+def arm_cards(connection: Connection, cards: Sequence[int], tail: tuple[Any, ...]) -> None:
+    """Write a timer armed for each of `cards` with the same other columns (`tail`: COLUMNS after
+    card_id), in one statement: a batch's cards entering a state at one moment."""
+    dialect.of(connection).insert_for_ids(connection, "timers", "card_id", cards, dict(zip(COLUMNS[1:], tail, strict=True)))
+
+
+def kinds(connection: Connection) -> Callable[[Kind], int]:
+    """The id of each timer kind asked for, written the first time a timer of it is armed; each looked
+    up once in this transaction."""
+    known: dict[Kind, int] = {}
+    same = _kind_statement(connection.dialect)
+
+    def kind_id(kind: Kind) -> int:
+        if kind not in known:
+            values = dict(zip(KIND, kind, strict=True))
+            found = driver.seen_rows(connection, same, values)
+            if not found:
+                insert_many(connection, db.timer_kinds, [values], skip_existing=KIND)
+                found = driver.seen_rows(connection, same, values)  # ours, or another transaction's at the same moment
+            known[kind] = found[0][0]
+        return known[kind]
+
+    return kind_id
+
+
+@lru_cache(maxsize=4)
+def _kind_statement(for_dialect: Any) -> driver.Compiled:
+    table = db.timer_kinds
+    return driver.compiled(
+        select(table.c.id).where(*(table.c[name] == bindparam(name, None, type_=table.c[name].type) for name in KIND)),
+        for_dialect,
+    )
+
+
 def drop(connection: Connection, cards: Iterable[int]) -> None:
     """Drop the armed timers of cards that left their state."""
     ids = list(cards)
@@ -49,9 +88,10 @@ def drop(connection: Connection, cards: Iterable[int]) -> None:
 
 def drop_some(connection: Connection, timers: Sequence[tuple[int, int]]) -> None:
     """Drop the armed timers given as (card, timer index in its state): those a moved date re-arms."""
-    table = db.timers
+    table, indexed = db.timers, db.timer_kinds.c
     for card, index in timers:
-        connection.execute(delete(table).where(table.c.card_id == card, table.c.timer == index, table.c.status == "armed"))
+        of_index = select(indexed.id).where(indexed.timer == index).scalar_subquery()
+        connection.execute(delete(table).where(table.c.card_id == card, table.c.kind.in_(of_index), table.c.status == "armed"))
 
 
 def settle(connection: Connection, cards: Iterable[int]) -> None:
@@ -86,7 +126,16 @@ def claim_due(connection: Connection, at: str, count: int) -> list[Claimed]:
     due first: a compare-and-set, so two commands never claim one timer; on PostgreSQL those another
     transaction holds are skipped (SKIP LOCKED), so workers fire different timers side by side."""
     rows = driver.seen_rows(connection, _claim_due_statement(connection.dialect), {"at": at, "count": count})
-    return sorted(map(Claimed._make, rows), key=attrgetter("due_at", "id"))
+    if not rows:
+        return []
+    table = db.timer_kinds
+    of = {found[0]: found[1:] for found in connection.execute(select(table).where(table.c.id.in_({row[2] for row in rows})))}
+    claimed = [Claimed._make((timer, card, kind, *of[kind], due, fired)) for timer, card, kind, due, fired in rows]
+    return sorted(claimed, key=attrgetter("due_at", "id"))
+
+
+#: The columns of a claimed timer in `timers` (the others are its kind's).
+CLAIMED = ("id", "card_id", "kind", "due_at", "fired")
 
 
 @lru_cache(maxsize=4)
@@ -94,7 +143,7 @@ def _claim_due_statement(for_dialect: Any) -> driver.Compiled:
     table = db.timers
     claimed = update(table).where(table.c.id.in_(_first_due(table.c.id).scalar_subquery()))  # found and locked: still armed
     return driver.compiled(
-        claimed.values(status="fired", fired_at=bindparam("at", "")).returning(*(table.c[name] for name in Claimed._fields)),
+        claimed.values(status="fired", fired_at=bindparam("at", "")).returning(*(table.c[name] for name in CLAIMED)),
         for_dialect,
     )
 
@@ -107,8 +156,10 @@ def claim_again(connection: Connection, timer: int, status: str, at: str, messag
 
 def listing(connection: Connection, *, due_before: str | None = None, status: str = "armed") -> Iterator[Row]:
     """The timers of one status (default: armed), first due first, streamed."""
-    table = db.timers
-    query = select(table).where(table.c.status == status).order_by(table.c.due_at, table.c.id)
+    table, kinds = db.timers, db.timer_kinds
+    columns = (*(column for column in table.c if column.name != "kind"), *(kinds.c[name] for name in KIND))
+    query = select(*columns).join(kinds, kinds.c.id == table.c.kind).where(table.c.status == status)
+    query = query.order_by(table.c.due_at, table.c.id)
     if due_before is not None:
         query = query.where(table.c.due_at < due_before)
     for row in connection.execution_options(yield_per=1000).execute(query).mappings():
