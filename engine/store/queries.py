@@ -298,9 +298,12 @@ def insert_many(
     sql, order = _insert_statement(connection.dialect, table, columns, skip_existing)
     if order is None:
         connection.exec_driver_sql(sql, list(rows))
-    else:
-        values = itemgetter(*order)
-        connection.exec_driver_sql(sql, [values(row) for row in rows] if len(order) > 1 else [(values(row),) for row in rows])
+        return
+    values = itemgetter(*order)
+    tuples = [values(row) for row in rows] if len(order) > 1 else [(values(row),) for row in rows]
+    if skip_existing is None and store.insert_alike(connection, table.name, order, tuples):
+        return
+    connection.exec_driver_sql(sql, tuples)
 
 
 def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -311,6 +314,8 @@ def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], 
     store = dialect.of(connection)
     if store.copies:
         store.copy_tuples(connection, table, columns, rows)
+        return
+    if store.insert_alike(connection, table, columns, rows):
         return
     sql, order = _insert_statement(connection.dialect, getattr(db, table), columns, None)
     if order is None:  # named parameters
