@@ -287,6 +287,13 @@ def main() -> int:
     parser.add_argument("--record", action="store_true", help="Append the figures to bench/RESULTS.md.")
     parser.add_argument("--db", help="A PostgreSQL server URL (postgresql+psycopg://...): measure on fresh databases there.")
     parser.add_argument("--no-bytecode", action="store_true", help="Remove cardflow's compiled modules: measure from source.")
+    parser.add_argument(
+        "--floor-inserts",
+        choices=["executemany", "alike"],
+        default="executemany",
+        help="How the SQLite floors of (a), (b), (c) insert rows: executemany (the floor of the budgets), or rows alike in one"
+        " statement as the engine does (bench/floors.py).",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--measure", choices=["floor", "api"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -296,7 +303,10 @@ def main() -> int:
     unknown = [case for case in args.cases.split(",") if case not in CASES]
     if unknown:
         parser.error(f"--cases: no case {', '.join(unknown)} (the cases: {', '.join(CASES)})")
+    os.environ["BENCH_FLOOR_INSERTS"] = args.floor_inserts  # the floors' processes read it
     lines = [bytecode(compiled=not args.no_bytecode)]
+    if args.floor_inserts == "alike":
+        lines.append("the SQLite floors of (a), (b), (c) insert rows alike in one statement (--floor-inserts alike)")
     before, rounds = os.getloadavg()[0], max(args.repeat, 3)
     for case in args.cases.split(","):
         line = interleaved(case, args.users, rounds, args.db, not args.no_cli)

@@ -13,7 +13,9 @@ on the state), their audit, order and email rows written and the calls marked an
 is rendered by the engine's renderer (the workspace's templates, the three parts in one bounded
 render, under the session's watchdog) from the context the engine gives it, and stored with what
 the engine keeps of that context. On SQLite the rows go in with executemany; on PostgreSQL with
-COPY (updates with executemany), committed by chunk on both.
+COPY (updates with executemany), committed by chunk on both. With BENCH_FLOOR_INSERTS=alike
+(`bench/batch.py --floor-inserts alike`) the SQLite floor inserts a chunk's rows that differ in at
+most three columns as the engine does since 2026-12-05: one INSERT ... SELECT over `json_each`.
 
 The floors before 2026-12-04 (bench/RESULTS.md says why they were replaced) held the whole batch in
 one transaction, rendered each part with Jinja's own `render` and stored the whole context.
@@ -22,6 +24,7 @@ one transaction, rendered each part with Jinja's own `render` and stored the who
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +60,10 @@ _ANSWERED = (
 )
 #: A decision trace of the engine's size (one per distinct decision, as the engine stores them).
 _TRACE = json.dumps({"trigger": "start", "source": "registered", "candidates": [{"guard": "options." + "x" * 400}] * 4})
+
+
+#: Whether the SQLite floor inserts rows alike in one statement (see the module's docstring).
+ALIKE = os.environ.get("BENCH_FLOOR_INSERTS") == "alike"
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,8 @@ class _SQLite:
         self.con.execute("BEGIN IMMEDIATE")
 
     def insert(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        if ALIKE and _alike(self.con, table, columns, rows):
+            return
         marks = ", ".join("?" * len(columns.split(", ")))
         self.con.executemany(f"insert into {table} ({columns}) values ({marks})", rows)
 
@@ -277,3 +286,19 @@ class _Postgres(_SQLite):
 
     def commit(self) -> None:
         self.con.commit()
+
+
+def _alike(con: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> bool:
+    """Rows that differ in at most three columns, in one INSERT ... SELECT reading those from one JSON
+    array (the rest bound once); False for the others."""
+    values = list(zip(*rows, strict=True))
+    varying = [at for at, column in enumerate(values) if column.count(column[0]) != len(column)]
+    if len(rows) < 2 or len(varying) > 3:
+        return False
+    one = len(varying) == 1
+    picked = {at: "value" if one else f"json_extract(value, '$[{n}]')" for n, at in enumerate(varying)}
+    carried = json.dumps(values[varying[0]] if one else list(zip(*(values[at] for at in varying), strict=True)))
+    selected = ", ".join(picked.get(at, "?") for at in range(len(values)))
+    same = [value for at, value in enumerate(rows[0]) if at not in picked]
+    con.execute(f"insert into {table} ({columns}) select {selected} from json_each(?)", (*same, carried))
+    return True

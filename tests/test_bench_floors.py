@@ -58,11 +58,17 @@ def counts(location: Path) -> dict[str, int]:
     return found
 
 
-@pytest.mark.parametrize("case", ["a", "b", "c", "d"])
-def test_a_floor_writes_the_rows_the_engine_writes(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("case", "alike"), [("a", False), ("b", False), ("c", False), ("d", False), ("b", True), ("c", True)])
+def test_a_floor_writes_the_rows_the_engine_writes(
+    case: str, alike: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each floor, and the floors that insert rows alike in one statement (--floor-inserts alike)."""
     monkeypatch.syspath_prepend(str(BENCH))
     monkeypatch.setenv("CARDFLOW_PRINT_JOBS", str(tmp_path))  # restored after: case (d)'s measure sets it
     import batch  # bench/batch.py
+    import floors  # bench/floors.py
+
+    monkeypatch.setattr(floors, "ALIKE", alike)
 
     outcome, jobs = {}, {}
     for who, work in (("floor", batch.floor), ("engine", batch.engine_api)):
