@@ -171,12 +171,13 @@ def _armed(
                     everyone = True
                 continue
             if timer.before is not None:
-                found += [(card, kind_of(kind), *rest) for card, rest in _reminders(timer, cards, fields, at, options)]
-                continue
-            for card in cards:
-                due = _due(timer, fields.get(card), at, calendar, options)
-                if due is not None:  # None: the card has no date in that field
-                    found.append((card, kind_of(kind), due, 0, "armed", at))
+                dated = _reminders(timer, cards, fields, at, options)
+            else:  # None: the card has no date in that field
+                dues = ((card, _due(timer, fields.get(card), at, calendar, options)) for card in cards)
+                dated = [(card, (due, 0, "armed", at)) for card, due in dues if due is not None]
+            if dated:  # the kind looked up once for its cards
+                kind_id = kind_of(kind)
+                found += [(card, kind_id, *rest) for card, rest in dated]
         if not everyone:
             armed = set(map(itemgetter(0), found[first:]))
             unarmed += [card for card in cards if card not in armed]

@@ -10,7 +10,7 @@ compare-and-set, claims of work that two commands never share, migrations one at
 | cards an action reads before it changes them | BEGIN IMMEDIATE | `FOR UPDATE` (the second waits, then sees the new state) |
 | migrations | BEGIN IMMEDIATE | a transaction-scoped advisory lock |
 | bulk inserts of the hot tables | executemany | COPY |
-| rows that differ in one id alone (the timers a batch arms) | one INSERT ... SELECT over `json_each` | COPY |
+| many rows that differ in three columns at most (audit rows, cards, timers) | one INSERT ... SELECT over `json_each` | COPY |
 | compare-and-set of many cards' states | `UPDATE ... FROM (VALUES ...) RETURNING id` | the same, its columns named and typed |
 | a waiter told that work is done (a batch's chunks) | it looks again after a pause | LISTEN/NOTIFY, the pause its longest wait |
 

@@ -313,15 +313,15 @@ def _cards_by_process_and_state(connection: Connection) -> None:
 
 def _timer_kinds(connection: Connection) -> None:
     """What a timer is (its process, state, index, declaration and trigger) kept once in `timer_kinds`,
-    each armed timer naming its kind: a row of 140 bytes a card became one of 60, and arming a batch's
-    timers 18% cheaper (bench/arming.py)."""
+    each armed timer naming its kind: a row of 140 bytes a card became one of about 60."""
     timer_kinds.create(connection)
-    head = "process, state, timer, location, trigger"
+    names = ("process", "state", "timer", "location", "trigger")
+    head = ", ".join(names)
     connection.execute(text(f"INSERT INTO timer_kinds ({head}) SELECT DISTINCT {head} FROM timers ORDER BY {head}"))
     connection.execute(text("ALTER TABLE timers ADD COLUMN kind INTEGER NOT NULL DEFAULT 0"))
-    same = " AND ".join(f"timer_kinds.{name} = timers.{name}" for name in head.split(", "))
+    same = " AND ".join(f"timer_kinds.{name} = timers.{name}" for name in names)
     connection.execute(text(f"UPDATE timers SET kind = (SELECT timer_kinds.id FROM timer_kinds WHERE {same})"))
-    for name in head.split(", "):
+    for name in names:
         connection.execute(text(f"ALTER TABLE timers DROP COLUMN {name}"))
 
 
