@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from engine import json_text
 from engine.batch.effects import BUREAU_DOWN_AFTER
 from engine.batch.invoking import as_order_answer
 from engine.clock import now
@@ -219,9 +220,7 @@ def payload_of(request: Made) -> str:
     return _PAYLOAD_JSON(vars(request) if isinstance(request, OrderRequest) else request.payload)
 
 
-#: `json.dumps(..., ensure_ascii=False, default=str)` with its encoder made once (dumps makes one a call
-#: when given any argument).
-_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_PAYLOAD_JSON = json_text.compact()
 
 
 def request_of(row: Row) -> Made:

@@ -89,9 +89,7 @@ def send_due(
             with engine.begin() as connection:
                 to, problem = _finish(workspace, connection, outbox, row, templates)
                 if problem is not None:  # answered, but the card stays: say why on the call
-                    calls.answered(
-                        connection, [{"key": key, "outcome": outcome, "reference": answer.order_id, "message": problem, "at": at}]
-                    )
+                    calls.answered(connection, [calls.Answer(key, row["card_id"], outcome, answer.order_id, problem, at)])
             results.append(CallResult(row["id"], row["card_id"], key, "answered", outcome, to, problem or answer.message))
     return sorted(results, key=lambda result: result.call)
 

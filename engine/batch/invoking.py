@@ -39,7 +39,7 @@ class Answered(Protocol):
     """Where a unit of work gathers its rows (engine.batch.effects.Work)."""
 
     rows: Any
-    answered_calls: list[Row]
+    answered_calls: list[calls.Answer]
 
 
 def answer_of(
@@ -131,8 +131,7 @@ def answered(
     with what it keeps (`bureau`: an order's answer; `call`: another's)."""
     outcome = "accepted" if got.accepted else "refused"
     key = made.key if made is not None else order_key(card, earlier_orders)
-    found = {"key": key, "card": card["id"], "outcome": outcome, "reference": got.order_id, "message": got.message}
-    work.answered_calls.append({**found, "at": context.at})
+    work.answered_calls.append(calls.Answer(key, card["id"], outcome, got.order_id, got.message, context.at))
     if made is not None:
         view = {"connector": made.connector, "operation": made.operation, "accepted": got.accepted, "message": got.message}
         return "call", view

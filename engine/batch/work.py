@@ -45,7 +45,7 @@ class Work:
     #: before is fired on in that state, not in the one it read)
     fired: dict[int, Row] = field(default_factory=dict)
     #: The calls whose answers routed this unit of work's moves (engine.batch.calls), marked answered with them
-    answered_calls: list[Row] = field(default_factory=list)
+    answered_calls: list[calls.Answer] = field(default_factory=list)
 
     def flush(self, connection: Connection, context: FireContext) -> set[int]:
         """Write the unit of work: first the state changes, each a compare-and-set, then the rows.
@@ -57,7 +57,7 @@ class Work:
             rows = defaultdict(list, {name: [r for r in kept if r.get("card_id") not in lost] for name, kept in rows.items()})
         queries.write_rows(connection, rows)
         tally.transitions(connection, map(itemgetter("process", "trigger"), rows.get("transitions", ())))
-        calls.answered(connection, [answer for answer in self.answered_calls if answer["card"] not in lost])
+        calls.answered(connection, [answer for answer in self.answered_calls if answer.card not in lost])
         for (table, columns), tuples in self.tuples.items():  # new cards whose start was settled, cards a reminder left
             if lost and "card_id" in columns:  # not the rows of the cards another command moved
                 at = columns.index("card_id")

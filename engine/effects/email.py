@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from engine import json_text
 from engine.diagnostics import Location, Source
 from engine.effects.base import At, Effect, FireContext, Firing, Kind, Row, Work
 from engine.records import User
@@ -150,7 +151,7 @@ def message_id(key: str) -> str:
 
 #: An email's context as stored with it (for delivery and merging; key order does not matter, and
 #: not sorting keys makes it a third cheaper than `dumps`).
-_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_CONTEXT_JSON = json_text.compact()
 
 
 def _to_group(effect: Email, firing: Firing) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.clock import moment, stamp
 from engine.store import db
-from engine.store.driver import Compiled, compiled, execute_many
+from engine.store.driver import Compiled, compiled, execute_tuples
 from engine.store.queries import Row
 
 #: A call the other side did not answer is tried again after a minute, then twice as long each time,
@@ -23,11 +23,22 @@ LONGEST_WAIT = timedelta(hours=6)
 STATUSES = ("pending", "answered", "cancelled")
 
 
-def answered(connection: Connection, answers: Sequence[Row]) -> None:
-    """Mark calls answered (`key`, `outcome`, `reference`, `message`, `at`), in the transaction of the
-    move their answer routes (a batch marks one a card: the rows go to the driver as they are)."""
+class Answer(NamedTuple):
+    """A call's answer as its row keeps it (`answered`): the card whose call it is, and when it came."""
+
+    key: str
+    card: int
+    outcome: str
+    reference: str | None
+    message: str | None
+    at: str
+
+
+def answered(connection: Connection, answers: Sequence[Answer]) -> None:
+    """Mark calls answered, in the transaction of the move their answer routes (a batch marks one a
+    card: the tuples go to the driver as they are)."""
     if answers:
-        execute_many(connection, _answered_statement(connection.dialect), answers)
+        execute_tuples(connection, _answered_statement(connection.dialect), Answer._fields, answers)
 
 
 @lru_cache(maxsize=4)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import closing
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Connection, Table, bindparam, select
@@ -50,6 +51,23 @@ def execute_many(connection: Connection, statement: Compiled, rows: Sequence[Row
     without SQLAlchemy's work on each row (for columns whose values need no conversion)."""
     sql, order, defaults = statement
     connection.exec_driver_sql(sql, [_parameters(order, {**defaults, **row}) for row in rows])
+
+
+def execute_tuples(connection: Connection, statement: Compiled, fields: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """As `execute_many`, for rows given as tuples of the parameters `fields` (the statement's other
+    parameters keep the values it was compiled with): no dict is made a row where the driver's
+    parameters are positional."""
+    sql, order, defaults = statement
+    if order is None:
+        connection.exec_driver_sql(sql, [{**defaults, **dict(zip(fields, row, strict=True))} for row in rows])
+        return
+    rest = tuple(name for name in order if name not in fields)
+    if rest:
+        extra = tuple(defaults[name] for name in rest)
+        rows = [row + extra for row in rows]
+    named = (*fields, *rest)
+    values = itemgetter(*(named.index(name) for name in order))
+    connection.exec_driver_sql(sql, [values(row) for row in rows] if len(order) > 1 else [(values(row),) for row in rows])
 
 
 def _parameters(order: tuple[str, ...] | None, values: Row) -> Row | tuple[Any, ...]:

@@ -7,7 +7,6 @@ change, its audit row and its effects are always written in one transaction.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from operator import itemgetter
@@ -15,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
+from engine import json_text
 from engine.records import json_columns
 from engine.store import db, dialect, driver, folding
 from engine.store.checks import store_location
@@ -30,12 +30,8 @@ def open_store(location: str | None = None, *, mode: str = "write") -> Engine:
     return db.connect(store_location(location), mode=mode)
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
-
-
-def dumps(data: Any) -> str:
-    """JSON as the store keeps it: keys sorted, non-ASCII as is, anything else as its str()."""
-    return _ENCODER.encode(data)
+#: JSON as the store keeps it: keys sorted, non-ASCII as is, anything else as its str().
+dumps = json_text.compact(sort_keys=True)
 
 
 def _insert(connection: Connection, table: Any) -> Any:
@@ -253,8 +249,7 @@ def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     return lost
 
 
-def _moved(change: Row) -> tuple[Any, ...]:
-    return tuple(change[name] for name in ("id", "was", *dialect.MOVED))
+_moved = itemgetter("id", "was", *dialect.MOVED)
 
 
 def _stayed(change: Row) -> tuple[Any, ...]:
