@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.attributes import firing, refuse_unknown_attributes
+from engine.batch.authorizing import SYSTEM, Authorized, authorize
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import (
@@ -29,21 +30,17 @@ from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.request import refuse_inactive
 from engine.batch.results import PENDING, none_held
 from engine.clock import now
-from engine.definitions.compile import CompiledProcess, compile_process
 from engine.definitions.declared import system_role
-from engine.definitions.expressions import parse
 from engine.definitions.files import TEMPLATES
-from engine.definitions.model import Process, Workspace
-from engine.definitions.options import EffectiveOptions, effective_options
+from engine.definitions.model import Workspace
+from engine.definitions.options import effective_options
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import Templates, templates_for
 from engine.errors import Refused, UsageError, clause
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import db, open_cards, queries
+from engine.store import db, queries
 from engine.store.queries import Row
-from engine.store.views import batch_view, card_view
-
-SYSTEM: Row = {"id": "system", "name": "cardflow batch sync", "email": "", "state": "active", "roles": ["system"]}
+from engine.store.views import batch_view
 
 
 def system_actor(workspace: Workspace) -> Row:
@@ -77,15 +74,6 @@ class ActionResult:
         }
 
 
-@dataclass
-class _Authorized:
-    action: Process
-    compiled: CompiledProcess
-    holder: Row
-    workspace: Workspace
-    options: EffectiveOptions
-
-
 def act(
     workspace: Workspace,
     engine: Engine,
@@ -116,7 +104,7 @@ def act(
             raise UsageError(f"unknown card(s): {', '.join(missing)}")
         authorized, refusals = {}, []
         for card_id in dict.fromkeys(card_ids):
-            outcome = _authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, by=by)
+            outcome = authorize(workspace, connection, trigger, cards[card_id], actor, reason, options, by=by)
             if isinstance(outcome, str):
                 refusals.append({"card": card_id, "state": cards[card_id]["state"], "reason": outcome})
             else:
@@ -141,7 +129,7 @@ def act(
 def _answered(
     engine: Engine,
     outbox: Outbox,
-    authorized: dict[int, _Authorized],
+    authorized: dict[int, Authorized],
     results: list[ActionResult],
     actor: Row,
     reason: str | None,
@@ -176,80 +164,16 @@ def _answered(
     return final
 
 
-def _refused_move(workspace: Workspace, engine: Engine, authorized: dict[int, _Authorized], cards: dict[int, Row]) -> str:
+def _refused_move(workspace: Workspace, engine: Engine, authorized: dict[int, Authorized], cards: dict[int, Row]) -> str:
     """Why the store refused the moves: the open card of its group that a reopened card's holder has."""
     with db.reading(engine) as connection:
         found = [refused_move(connection, workspace, authorized[card].compiled, cards[card]) for card in authorized]
     return "; ".join(dict.fromkeys(found))
 
 
-def _authorize(
-    workspace: Workspace,
-    connection: Connection,
-    trigger: str,
-    card: Row,
-    actor: Row,
-    reason: str | None,
-    options: EffectiveOptions,
-    *,
-    by: Process | None = None,
-    reads: ChunkReads | None = None,
-) -> _Authorized | str:
-    """The action that may fire `trigger` on the card now (`by`: only that action process), or why none
-    may; `reads`: the store's answers read once for the chunk of cards the card is in."""
-    owner = workspace.processes.get(card["process"])
-    if owner is None:
-        return f"its process {card['process']} is not defined in this workspace"
-    actions = [
-        p
-        for p in ([by] if by is not None else workspace.processes.values())
-        if p.kind == "action" and trigger in p.triggers and owner.symbolic_name in p.acts_on
-    ]
-    if not actions:
-        acts = f" ({by.symbolic_name} acts on cards of {', '.join(by.acts_on)})" if by else ""
-        return f"no process fires '{trigger}' on cards of {owner.symbolic_name}{acts}"
-    group = workspace.exclusive_group(owner)
-    if reads is None:
-        holder = queries.users_by_id(connection, [card["user_id"]]).get(card["user_id"]) or {"id": card["user_id"]}
-        holder = {**holder, "open_cards": open_cards.counts(connection, group, [holder["id"]]).get(holder["id"], 0)}
-    elif (trigger, card["state"]) in owner.steps_count_open or any(action.prerequisites_count_open for action in actions):
-        holder = reads.holder(card)
-        holder = {**holder, "open_cards": reads.open_cards(group, holder["id"])}
-    else:  # nothing the firing reads counts the holder's open cards (a chunk's run need not)
-        holder = reads.holder(card)
-    reasons: list[str] = []
-    for action in actions:
-        problem = _action_problem(action, trigger, card, holder, actor, reason, options, reads.at if reads else now())
-        if problem is None:
-            compiled = compile_process(owner, options, workspace.fingerprint)
-            if compiled.can_fire(trigger, card["state"]):
-                return _Authorized(action, compiled, holder, workspace, options)
-            problem = f"no '{trigger}' transition leaves state '{card['state']}' under the options in force"
-        if problem not in reasons:
-            reasons.append(problem)
-    return "; ".join(map(clause, reasons))
-
-
-def _action_problem(
-    action: Process, trigger: str, card: Row, holder: Row, actor: Row, reason: str | None, options: EffectiveOptions, at: str
-) -> str | None:
-    if action.actor == "system" and actor["id"] != SYSTEM["id"]:
-        return f"'{trigger}' is done by the batch sync ({action.symbolic_name}), not by a user"
-    if action.actor not in ("any", "system") and action.actor not in actor["roles"]:
-        return f"{actor['id']} does not have the {action.actor} role ({action.symbolic_name})"
-    options_read = options.for_scripts(action.options).read
-    scope = {"user": holder, "card": card_view(card), "options": options_read, "actor": actor, "now": at}
-    for prerequisite in action.prerequisites:
-        if parse(prerequisite.rule.text).truth(scope)[0] is not True:
-            return prerequisite.message
-    if action.triggers[trigger].reason == "required" and not (reason and reason.strip()):
-        return f"'{trigger}' needs a reason (--reason)"
-    return None
-
-
 def _apply(
     connection: Connection,
-    authorized: _Authorized,
+    authorized: Authorized,
     card: Row,
     trigger: str,
     actor: Row,

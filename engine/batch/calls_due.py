@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import _apply, _Authorized, system_actor
+from engine.batch.actions import _apply, system_actor
+from engine.batch.authorizing import Authorized
 from engine.batch.calls import Outbox, request_of, send
 from engine.batch.collector import collector_spared
 from engine.batch.results import PENDING
@@ -115,7 +116,7 @@ def _finish(
     people = queries.users_by_id(connection, [card["user_id"], row["actor"]])
     actor = system_actor(workspace) if row["actor"] == "system" else people.get(row["actor"]) or {"id": row["actor"], "roles": []}
     holder = people.get(card["user_id"]) or {"id": card["user_id"]}
-    firing = _Authorized(by, compile_process(owner, options, workspace.fingerprint), holder, workspace, options)
+    firing = Authorized(by, compile_process(owner, options, workspace.fingerprint), holder, workspace, options)
     try:
         done = _apply(connection, firing, card, row["trigger"], actor, outbox, row["reason"], templates, batch_id=row["batch_id"])
     except Refused as refused:

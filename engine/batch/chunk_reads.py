@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -34,6 +35,8 @@ class ChunkReads:
     _calls: dict[tuple[int, str, str], int] | None = field(default=None, init=False, repr=False)
     _held: frozenset[int] = field(default=frozenset(), init=False, repr=False)
     _users: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    #: What authorizing a trigger reads that is not the card's, by trigger, process and state (engine.batch.actions)
+    steps: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._held = frozenset(card["id"] for card in self.cards)

@@ -19,6 +19,7 @@ from engine import effects
 from engine.batch import arming, invoking
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.exclusivity import refused_move
+from engine.batch.work import TRANSITION_COLUMNS
 from engine.batch.work import Work as Work
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
@@ -207,27 +208,20 @@ def take(
     batch: Batch,
     reason: str | None,
     stored: bool,
+    audit: list[tuple[object, ...]] | None = None,
 ) -> None:
     """Gather the rows of `decision` taken on `card`: its trace, its audit row, the card's move and
     the rows of its effects (fired by `firing`, made before the move); `answered`: what the trace
-    keeps of the answer of the call made (`invoking.answered`)."""
+    keeps of the answer of the call made (`invoking.answered`). With `audit` (the unit of work's
+    tuples of TRANSITION_COLUMNS), the audit row goes there as a tuple: for a decision whose effects
+    cannot refuse, so that no `set` effect adds its fields to the row."""
     identity = record_decision(context.compiled, work, decision, answered)
-    work.rows["transitions"].append(
-        {
-            "card_id": card["id"],
-            "process": process,
-            "trigger": decision.trigger,
-            "source": card["state"],
-            "dest": decision.dest,
-            "actor": context.actor["id"],
-            "at": context.at,
-            "batch_id": batch.get("id"),
-            "fingerprint": context.fingerprint,
-            "decision_id": identity,
-            "reason": reason,
-            "fields": None,  # the card fields a `set` effect gives (engine.effects.set)
-        }
-    )
+    values = (card["id"], process, decision.trigger, card["state"], decision.dest, context.actor["id"], context.at,
+              batch.get("id"), context.fingerprint, identity, reason, None)  # fmt: skip
+    if audit is not None:
+        audit.append(values)
+    else:  # `fields`, the last: the card fields a `set` effect gives (engine.effects.set)
+        work.rows["transitions"].append(dict(zip(TRANSITION_COLUMNS, values, strict=True)))
     move(context, work, card, decision.dest, stored)
     if firing is not None:
         for effect in decision.effects:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from engine.batch.actions import _authorize, _Authorized
+from engine.batch.authorizing import Authorized, authorize
 from engine.batch.over_cards import creates_cards
 from engine.definitions.model import Process, Trigger, Workspace
 from engine.definitions.options import effective_options
@@ -157,9 +157,9 @@ def allowed_processes(workspace: Workspace, engine: Engine, card_id: int, actor_
             if process.kind != "action" or process.actor == "system" or card["process"] not in process.acts_on:
                 continue
             outcomes = {
-                trigger: _authorize(workspace, connection, trigger, card, actor, "(given)", options, by=process)
+                trigger: authorize(workspace, connection, trigger, card, actor, "(given)", options, by=process)
                 for trigger in process.triggers
             }
-            allowed = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, _Authorized))
+            allowed = tuple(trigger for trigger, outcome in outcomes.items() if isinstance(outcome, Authorized))
             found[process.symbolic_name] = allowed
     return {name: triggers for name, triggers in found.items() if triggers}

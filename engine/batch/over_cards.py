@@ -21,8 +21,9 @@ from itertools import takewhile
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from engine.batch.actions import _apply, _authorize, _Authorized
+from engine.batch.actions import _apply
 from engine.batch.attributes import refuse_unknown_attributes
+from engine.batch.authorizing import Authorized, authorize
 from engine.batch.calls import WAITS, Outbox, outbox_of, send_written
 from engine.batch.card_request import (
     CardRunRequest,
@@ -99,7 +100,7 @@ class _Run:
     stopped: str | None = None  # why the run stopped (the bureau is down)
     #: the cards whose call waits to be sent, with the action that made it: once the call is answered
     #: the card is fired again as that action (its rules were weighed when the call was made)
-    calling: dict[int, _Authorized] = field(default_factory=dict)
+    calling: dict[int, Authorized] = field(default_factory=dict)
     #: the calls settled first firings recorded (engine.batch.settled_cards), by card, until fired again
     made: dict[int, Call] = field(default_factory=dict)
 
@@ -338,7 +339,7 @@ def _fire(
     """Fire the run's trigger on one card through the action's rules, gathering its rows in the chunk's `work`."""
     request = run.request
     again = run.calling.pop(card["id"], None)  # its call answered: fired again as the action that made it
-    outcome = again or _authorize(
+    outcome = again or authorize(
         run.workspace, connection, run.trigger, card, run.actor, request.reason, run.options, by=run.process, reads=reads
     )
     if isinstance(outcome, str):

@@ -10,7 +10,8 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import ActionResult, _action_problem, system_actor
+from engine.batch.actions import ActionResult, system_actor
+from engine.batch.authorizing import action_problem
 from engine.batch.calls import WAITS, Origin, Outbox, outbox_of, pending_calls, send_written
 from engine.batch.collector import collector_spared
 from engine.batch.effects import BUREAU_DOWN_AFTER, FireContext, Work, fire
@@ -155,7 +156,7 @@ def _sync_chunk(connection: Connection, sync: _Sync, cards: list[Row]) -> list[A
             break
         holder = holders.get(card["user_id"]) or {"id": card["user_id"]}
         source = card["state"]
-        problem = _action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options, now())
+        problem = action_problem(sync.action, sync.trigger, card, holder, sync.actor, None, sync.options, now())
         if problem:
             results.append(ActionResult(card["id"], name, sync.trigger, source, None, "skipped", problem))
             continue

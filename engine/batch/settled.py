@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.batch.effects import FireContext, Work, record_decision
+from engine.batch.work import TRANSITION_COLUMNS as TRANSITION_COLUMNS
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.expressions import parse
 from engine.definitions.fields import value_problem
@@ -33,20 +34,6 @@ CARD_COLUMNS = (
     "updated_at",
     "open_key",
     "requested_by",
-    "fields",
-)
-TRANSITION_COLUMNS = (
-    "card_id",
-    "process",
-    "trigger",
-    "source",
-    "dest",
-    "actor",
-    "at",
-    "batch_id",
-    "fingerprint",
-    "decision_id",
-    "reason",
     "fields",
 )
 
@@ -124,7 +111,7 @@ def settled_start(context: FireContext, work: Work, trigger: str, blank: dict[st
         audit,
         set_fields or str(blank["fields"]),
         work.tuples.setdefault(("cards", CARD_COLUMNS), []),
-        work.tuples.setdefault(("transitions", TRANSITION_COLUMNS), []),
+        work.audit(),
     )
 
 

@@ -129,7 +129,10 @@ class SettledAnswers:
         firing = firing_of(context, work, card, holder, None, batch.view, batch.creates) if decision.effects else None
         answered = invoking.answered(work, card, got, None, context, 0)
         name = batch.process.symbolic_name
-        take(context, work, card, decision, firing, answered, process=name, batch=batch.view, reason=None, stored=True)
+        take(
+            context, work, card, decision, firing, answered,
+            process=name, batch=batch.view, reason=None, stored=True, audit=work.audit(),
+        )  # fmt: skip
         return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=got.accepted)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from engine.batch import invoking
-from engine.batch.actions import _Authorized
+from engine.batch.authorizing import Authorized
 from engine.batch.calls import Origin, Outbox, pending_calls
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import FireContext, Work, firing_of, may_refuse, scope_of, take
@@ -87,7 +87,7 @@ class SettledCards:
         name, batch, reason = run.process.symbolic_name, run.record["id"], run.request.reason
         return cls(connection, reads, run.connector, run.templates, run.actor, run.trigger, name, batch, reason, run.made)
 
-    def first(self, authorized: _Authorized, card: Row, work: Work) -> bool:
+    def first(self, authorized: Authorized, card: Row, work: Work) -> bool:
         """Record the call of `card` and its pending row; False when its firing is not settled (the card is fired as usual)."""
         found = self._made(authorized, card, work)
         if found is None:
@@ -102,7 +102,7 @@ class SettledCards:
         work.rows["calls"] += pending_calls(self.outbox, origin, context.at)
         return True
 
-    def again(self, authorized: _Authorized, card: Row, work: Work) -> Settled | None:
+    def again(self, authorized: Authorized, card: Row, work: Work) -> Settled | None:
         """Fire the trigger on `card` with its call answered, by the decision kept for an answer that
         reads the same; None when it is not settled (the card is fired as usual)."""
         found = self._made(authorized, card, work, self.made.pop(card["id"], None))
@@ -119,11 +119,14 @@ class SettledCards:
             return None
         firing = firing_of(context, work, card, authorized.holder, self.reason, batch, self.trigger) if decision.effects else None
         answered = invoking.answered(work, card, got, Call(made.connector, made.operation, made.key, {}, card["id"]), context, 0)
-        take(context, work, card, decision, firing, answered, process=self.process, batch=batch, reason=self.reason, stored=True)
+        take(
+            context, work, card, decision, firing, answered,
+            process=self.process, batch=batch, reason=self.reason, stored=True, audit=work.audit(),
+        )  # fmt: skip
         return Settled(decision.dest, bureau_refusal(work) or self.reason, bureau_accepted(work))
 
     def _made(
-        self, authorized: _Authorized, card: Row, work: Work, recorded: Call | None = None
+        self, authorized: Authorized, card: Row, work: Work, recorded: Call | None = None
     ) -> tuple[str, FireContext, Call] | None:
         """The step's deciding call, the context it is made in and the call as `card` makes it now (the
         one its first firing `recorded`: the same key, not drawn up again); None when the card's firing
@@ -149,7 +152,7 @@ class SettledCards:
         group = compiled.candidates.get((self.trigger, state), ())
         return None if may_refuse(effect for candidate in group for effect, _ in candidate.effects) else call
 
-    def _context(self, authorized: _Authorized) -> FireContext:
+    def _context(self, authorized: Authorized) -> FireContext:
         compiled = authorized.compiled
         if id(compiled) not in self.contexts:
             self.contexts[id(compiled)] = FireContext(

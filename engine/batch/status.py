@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import ActionResult, _action_problem, system_actor
+from engine.batch.actions import ActionResult, system_actor
+from engine.batch.authorizing import action_problem
 from engine.batch.collector import collector_spared
 from engine.batch.effects import FireContext, Work, fire
 from engine.batch.queue import _bureau_down
@@ -127,7 +128,7 @@ def _move(
     trigger = sync.triggers.get(answer.status or "")
     if trigger is None or not sync.compiled.can_fire(trigger, source):
         return None  # nothing new, or nothing this status can move
-    problem = _action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options, context.at)
+    problem = action_problem(sync.action, trigger, card, holder, context.actor, None, sync.options, context.at)
     if problem:
         return ActionResult(card["id"], name, trigger, source, None, "skipped", problem)
     # the order's id is in the card's story (`explain`: its orders); the reason is the bureau's own, so

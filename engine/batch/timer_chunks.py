@@ -12,7 +12,6 @@ from sqlalchemy import Connection
 
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import FireContext, Work, fire, record_decision, take
-from engine.batch.settled import TRANSITION_COLUMNS
 from engine.definitions.compile import CompiledProcess, Decision
 from engine.definitions.model import Process, Workspace
 from engine.definitions.options import EffectiveOptions
@@ -53,7 +52,7 @@ def fire_group(
     batch = batch_view(reads.batch(card_batch) or {"id": card_batch})
     batch["id"] = f"timers-{at}"  # the run that fired them: one approvers' email a run
     work, done, quiet, name = Work(), {}, _Quiet(compiled), compiled.process.symbolic_name
-    stays = work.tuples.setdefault(("transitions", TRANSITION_COLUMNS), [])
+    stays = work.audit()
     for row, card in claimed:
         settled = quiet(row.trigger, card["state"]) if not work.fired else None
         if settled is not None:  # the same for every card, no effects: it cannot be refused part-way

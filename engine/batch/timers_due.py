@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
-from engine.batch.actions import _apply, _Authorized, system_actor
+from engine.batch.actions import _apply, system_actor
+from engine.batch.authorizing import Authorized
 from engine.batch.calls import outbox_of
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.collector import collector_spared
@@ -150,7 +151,7 @@ class _Chunk:
         holder = self.reads.holder(card)
         try:
             done = _apply(
-                self.connection, _Authorized(process, compiled, holder, workspace, options), card, row.trigger,
+                self.connection, Authorized(process, compiled, holder, workspace, options), card, row.trigger,
                 system_actor(workspace), self.connector, _reason(row), self.templates, batch_id=f"timers-{self.at}",
             )  # fmt: skip
         except Refused as refused:

@@ -19,6 +19,22 @@ from engine.effects.base import FireContext as Firing
 from engine.store import calls, queries, tally
 from engine.store.queries import Row
 
+#: The columns of an audit row gathered as a tuple (`Work.audit`).
+TRANSITION_COLUMNS = (
+    "card_id",
+    "process",
+    "trigger",
+    "source",
+    "dest",
+    "actor",
+    "at",
+    "batch_id",
+    "fingerprint",
+    "decision_id",
+    "reason",
+    "fields",
+)
+
 
 class FireContext(Firing, Protocol):
     """What writing a unit of work needs of the context it was fired in (engine.batch.effects.FireContext)."""
@@ -74,6 +90,10 @@ class Work:
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
         self.tuples, self.fired, self.answered_calls = {}, {}, []
         return lost
+
+    def audit(self) -> list[tuple[object, ...]]:
+        """The audit rows gathered as tuples of TRANSITION_COLUMNS (written with the others by `flush`)."""
+        return self.tuples.setdefault(("transitions", TRANSITION_COLUMNS), [])
 
     def mark(self) -> Mark:
         """Where the unit of work stands now, to `undo` back to."""
