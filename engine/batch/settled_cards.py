@@ -118,7 +118,7 @@ class SettledCards:
         if decision is None or decision.transition is None or decision.dest is None or may_refuse(decision.effects):
             return None
         firing = firing_of(context, work, card, authorized.holder, self.reason, batch, self.trigger) if decision.effects else None
-        answered = invoking.answered(work, card, got, Call(made.connector, made.operation, made.key, {}, card["id"]), context, 0)
+        answered = invoking.answered(work, card, got, made, context, 0)  # the call made: its connector, operation and key
         take(
             context, work, card, decision, firing, answered,
             process=self.process, batch=batch, reason=self.reason, stored=True, audit=work.audit(),
