@@ -19,7 +19,6 @@ from engine import effects
 from engine.batch import arming, invoking
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.exclusivity import refused_move
-from engine.batch.work import TRANSITION_COLUMNS
 from engine.batch.work import Work as Work
 from engine.definitions.calls import BUREAU, connector_of
 from engine.definitions.compile import CompiledProcess, Decision, compile_process
@@ -208,20 +207,16 @@ def take(
     batch: Batch,
     reason: str | None,
     stored: bool,
-    audit: list[tuple[object, ...]] | None = None,
 ) -> None:
-    """Gather the rows of `decision` taken on `card`: its trace, its audit row, the card's move and
-    the rows of its effects (fired by `firing`, made before the move); `answered`: what the trace
-    keeps of the answer of the call made (`invoking.answered`). With `audit` (the unit of work's
-    tuples of TRANSITION_COLUMNS), the audit row goes there as a tuple: for a decision whose effects
-    cannot refuse, so that no `set` effect adds its fields to the row."""
+    """Gather the rows of `decision` taken on `card`: its trace, its audit row (a tuple of
+    TRANSITION_COLUMNS, `Work.audit`), the card's move and the rows of its effects (fired by `firing`,
+    made before the move); `answered`: what the trace keeps of the answer of the call made
+    (`invoking.answered`)."""
     identity = record_decision(context.compiled, work, decision, answered)
-    values = (card["id"], process, decision.trigger, card["state"], decision.dest, context.actor["id"], context.at,
-              batch.get("id"), context.fingerprint, identity, reason, None)  # fmt: skip
-    if audit is not None:
-        audit.append(values)
-    else:  # `fields`, the last: the card fields a `set` effect gives (engine.effects.set)
-        work.rows["transitions"].append(dict(zip(TRANSITION_COLUMNS, values, strict=True)))
+    work.audit().append(
+        (card["id"], process, decision.trigger, card["state"], decision.dest, context.actor["id"], context.at,
+         batch.get("id"), context.fingerprint, identity, reason, None)  # `fields`: those a `set` effect gives
+    )  # fmt: skip
     move(context, work, card, decision.dest, stored)
     if firing is not None:
         for effect in decision.effects:

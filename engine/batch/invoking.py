@@ -35,11 +35,17 @@ class Calling(Protocol):
     at: str
 
 
+#: The columns of an order's row as a unit of work gathers it (`Work.gathered`).
+ORDER_COLUMNS = ("card_id", "idempotency_key", "connector", "accepted", "order_id", "message", "at")
+
+
 class Answered(Protocol):
     """Where a unit of work gathers its rows (engine.batch.effects.Work)."""
 
     rows: Any
     answered_calls: list[calls.Answer]
+
+    def gathered(self, table: str, columns: tuple[str, ...]) -> list[tuple[object, ...]]: ...
 
 
 def answer_of(
@@ -135,16 +141,8 @@ def answered(
     if made is not None:
         view = {"connector": made.connector, "operation": made.operation, "accepted": got.accepted, "message": got.message}
         return "call", view
-    work.rows["orders"].append(
-        {
-            "card_id": card["id"],
-            "idempotency_key": key,
-            "connector": context.connector.name,
-            "accepted": got.accepted,
-            "order_id": got.order_id,
-            "message": got.message,
-            "at": context.at,
-        }
+    work.gathered("orders", ORDER_COLUMNS).append(
+        (card["id"], key, context.connector.name, got.accepted, got.order_id, got.message, context.at)
     )
     return "bureau", answer_view(got, context.connector.name)
 

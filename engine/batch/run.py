@@ -25,6 +25,7 @@ from engine.batch.effects import (
     planned_approval_emails,
 )
 from engine.batch.exclusivity import refused_new_card
+from engine.batch.invoking import ORDER_COLUMNS
 from engine.batch.orders import bureau_accepted, bureau_refusal, unanswered
 from engine.batch.prepared import Batch, blank_card, prepare, prerequisite_scope, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, check_resumable, run_bureau
@@ -38,6 +39,7 @@ from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
+from engine.effects.email import OUTBOX_COLUMNS
 from engine.errors import Refused
 from engine.outbound.bureau import BureauUnavailable, Connector
 from engine.store import batches, db, lock, open_cards, queries
@@ -305,18 +307,19 @@ def _again(
 def _planned(outcome: UserResult, work: Work, context: FireContext, rendered: bool = False) -> None:
     """Tell a planned result what its rows would have been: the emails (with `rendered`, as outbox rows,
     the approvers' emails rendered for this card alone), the bureau answer, the timers armed, the decision."""
-    outcome.emails = [(row["template"], row["recipient"]) for row in work.rows["outbox"]]
+    outbox = [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in work.gathered("outbox", OUTBOX_COLUMNS)]
+    outcome.emails = [(str(row["template"]), str(row["recipient"])) for row in outbox]
     outcome.emails += [
         (entry["template"], context.people[approver]["email"])
         for approver, entries in work.approvals.items()
         for entry in entries
     ]
-    outcome.orders = [bool(row["accepted"]) for row in work.rows["orders"]]
+    outcome.orders = [bool(row[ORDER_COLUMNS.index("accepted")]) for row in work.gathered("orders", ORDER_COLUMNS)]
     options = context.options.as_dict() if context.options is not None else context.compiled.option_values
     outcome.timers = arming.planned(context.timed, context.workspace, work, context.at, options)
     outcome.trace = work.last_trace
     if rendered:
-        outcome.rendered = work.rows["outbox"] + planned_approval_emails(context, work.approvals)
+        outcome.rendered = outbox + planned_approval_emails(context, work.approvals)
 
 
 def _counted(batch: Batch, outcome: UserResult) -> UserResult:

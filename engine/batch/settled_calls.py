@@ -131,7 +131,7 @@ class SettledAnswers:
         name = batch.process.symbolic_name
         take(
             context, work, card, decision, firing, answered,
-            process=name, batch=batch.view, reason=None, stored=True, audit=work.audit(),
+            process=name, batch=batch.view, reason=None, stored=True,
         )  # fmt: skip
         return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=got.accepted)
 

@@ -121,7 +121,7 @@ class SettledCards:
         answered = invoking.answered(work, card, got, made, context, 0)  # the call made: its connector, operation and key
         take(
             context, work, card, decision, firing, answered,
-            process=self.process, batch=batch, reason=self.reason, stored=True, audit=work.audit(),
+            process=self.process, batch=batch, reason=self.reason, stored=True,
         )  # fmt: skip
         return Settled(decision.dest, bureau_refusal(work) or self.reason, bureau_accepted(work))
 

@@ -95,6 +95,10 @@ class Work:
         """The audit rows gathered as tuples of TRANSITION_COLUMNS (written with the others by `flush`)."""
         return self.tuples.setdefault(("transitions", TRANSITION_COLUMNS), [])
 
+    def gathered(self, table: str, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+        """The rows of `table` gathered as tuples of `columns` (written with the others by `flush`)."""
+        return self.tuples.setdefault((table, columns), [])
+
     def mark(self) -> Mark:
         """Where the unit of work stands now, to `undo` back to."""
         return Mark(

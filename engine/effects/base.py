@@ -44,6 +44,12 @@ class Work(Protocol):
     changes: list[Row]
     approvals: dict[str, list[Row]]
 
+    def gathered(self, table: str, columns: tuple[str, ...]) -> list[tuple[object, ...]]: ...
+
+    def audit(self) -> list[tuple[object, ...]]:
+        """The audit rows gathered, each a tuple whose last value is the card fields a `set` gave (JSON, or None)."""
+        ...
+
 
 class FireContext(Protocol):
     """What firing has besides the card (`engine.batch.effects.FireContext`)."""

@@ -96,8 +96,8 @@ def fire(effect: Email, firing: Firing) -> None:
     }
     key = next(context.email_keys)
     kept = {"recipient": {"name": recipient["name"]}}  # what delivery reads of it; a card's email is never merged
-    row = outbox_row(key, card["id"], card["batch_id"], effect.email, recipient, email_context, context, kept)
-    firing.work.rows["outbox"].append(row)
+    row = outbox_values(key, card["id"], card["batch_id"], effect.email, recipient, email_context, context, kept)
+    firing.work.gathered("outbox", OUTBOX_COLUMNS).append(row)
 
 
 def _shown(context: FireContext, user: Row | None) -> User:
@@ -111,37 +111,35 @@ def _shown(context: FireContext, user: Row | None) -> User:
     return view
 
 
+#: The columns of an outbox row, in the order `outbox_values` gives them.
+OUTBOX_COLUMNS = (
+    "dedupe_key", "card_id", "batch_id", "template", "recipient", "recipient_user", "locale", "context", "status",
+    "created_at", "attempts", "subject", "body_text", "body_html", "message_id",
+)  # fmt: skip
+
+
 def outbox_row(
-    key: str,
-    card: int | None,
-    batch: str | None,
-    template: str,
-    recipient: Row,
-    email_context: Row,
-    context: FireContext,
+    key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, context: FireContext,
     kept: Row | None = None,
-) -> Row:
+) -> Row:  # fmt: skip
     """An outbox row with the email rendered now, in the recipient's locale, in the caller's transaction.
     The row keeps `kept` of the context (default: all of it, which merging more cards into it needs)."""
+    values = outbox_values(key, card, batch, template, recipient, email_context, context, kept)
+    return dict(zip(OUTBOX_COLUMNS, values, strict=True))
+
+
+def outbox_values(
+    key: str, card: int | None, batch: str | None, template: str, recipient: Row, email_context: Row, context: FireContext,
+    kept: Row | None = None,
+) -> tuple[object, ...]:  # fmt: skip
+    """`outbox_row` as a tuple of OUTBOX_COLUMNS (a batch's card emails: no dict a row)."""
     locale = recipient.get("locale")
     rendered = context.templates.render(template, email_context, locale)
-    return {
-        "dedupe_key": key,
-        "card_id": card,
-        "batch_id": batch,
-        "template": template,
-        "recipient": recipient["email"],
-        "recipient_user": recipient["id"],
-        "locale": locale,
-        "context": _CONTEXT_JSON(email_context if kept is None else kept),
-        "status": "pending",
-        "created_at": context.at,
-        "attempts": 0,
-        "subject": rendered.subject,
-        "body_text": rendered.text,
-        "body_html": rendered.html,
-        "message_id": message_id(key),
-    }
+    return (
+        key, card, batch, template, recipient["email"], recipient["id"], locale,
+        _CONTEXT_JSON(email_context if kept is None else kept), "pending", context.at, 0,
+        rendered.subject, rendered.text, rendered.html, message_id(key),
+    )  # fmt: skip
 
 
 def message_id(key: str) -> str:

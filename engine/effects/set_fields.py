@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from engine.diagnostics import Diagnostic, Location, Source, diagnostic, did_you_mean
 from engine.effects.base import At, Effect, FireContext, Firing, Kind, Work
@@ -129,8 +129,9 @@ def fire(effect: Set, firing: Firing) -> None:
     given = values(effect, firing)
     fields = {**_loaded(card.get("fields")), **given}
     card["fields"] = json.dumps(fields, sort_keys=True)
-    audit = firing.work.rows["transitions"][-1]
-    audit["fields"] = json.dumps({**_loaded(audit.get("fields")), **given}, sort_keys=True)
+    audit = firing.work.audit()  # the step's row is the last, its fields the last of its values
+    *before, given_before = audit[-1]
+    audit[-1] = (*before, json.dumps({**_loaded(cast(str | None, given_before)), **given}, sort_keys=True))
     firing.work.rows[ROWS].append({"card_id": card["id"], "fields": card["fields"]})
 
 
