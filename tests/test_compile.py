@@ -273,3 +273,46 @@ def test_the_values_a_kept_decision_is_found_by_are_bounded() -> None:
         made.fire(trigger, state, scope)
         assert made.kept_for(trigger, state, scope["bureau"], lambda scope=scope: scope) is not None or number >= KEYED_LIMIT
     assert len(made.kept_reads) == len(made.keyed) == KEYED_LIMIT
+
+
+def test_the_effects_of_a_kept_decision_are_chosen_once_for_each_text_of_the_card_fields() -> None:
+    """An issue's PIN notice goes to the holders whose PIN goes by email (its `when` reads two card
+    fields): a kept decision gives a card the effects chosen for the first card whose fields read the
+    same, without weighing the `when` again; other fields, other effects."""
+    workspace = load_workspace(ROOT)
+    options = effective_options(workspace.scripts, {})
+    made = compile_process(workspace.processes["CardsBoProcRequestMulitple"], options, f"{workspace.fingerprint}:fields-test")
+    asked: list[str] = []
+
+    def scope(channel: str) -> Any:
+        card = {"id": 1, "state": "approved", "pin_channel": channel, "puk_channel": "nopuk"}
+        return lambda: asked.append(channel) or {"card": card, "options": made.option_values, "printer": {"accepted": True}}
+
+    made.fire("issue", "approved", scope("email")())  # the machine decides once, then the decision is kept
+    chosen = [
+        made.kept_for("issue", "approved", {"accepted": True}, scope(channel), f'{{"pin_channel": "{channel}"}}')
+        for channel in ("email", "email", "print", "email")
+    ]
+    emails = [[effect.email for effect in decision.effects] for decision in chosen]
+    assert emails == [["pin_notice"], ["pin_notice"], [], ["pin_notice"]]
+    assert asked == ["email", "email", "print"]  # the machine's firing, then once for each text of the fields
+
+
+def test_effects_whose_when_reads_more_than_the_card_fields_are_chosen_for_each_card() -> None:
+    """A `when` that reads the card's state (or anything but its declared fields and the options) is
+    weighed for every card: its candidate is not chosen by the fields alone."""
+    from engine.definitions.candidates import compile_candidate
+    from engine.definitions.model import Transition
+    from engine.diagnostics import Location, Source
+    from engine.effects.email import Email
+
+    where = Location("lifecycle.yaml", 1, 1)
+
+    def issue(when: str) -> Transition:
+        effect = Email(Source(when, where), where, "pin_notice", "holder")
+        return Transition(0, "issue", ("approved",), "issued", None, (effect,), where)
+
+    declared = ("pin_channel", "puk_channel")
+    assert compile_candidate(issue("card.pin_channel == 'email'"), {"options": {}}, declared).by_fields
+    assert not compile_candidate(issue("card.state == 'approved'"), {"options": {}}, declared).by_fields
+    assert not compile_candidate(issue("user.department == 'IT'"), {"options": {}}, declared).by_fields

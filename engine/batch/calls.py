@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 
@@ -108,8 +109,7 @@ def outbox_of(connector: Connector) -> Outbox:
     return connector if isinstance(connector, Outbox) else Outbox(connector)
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """What a call finishes once answered: `trigger` fired on `card` from `source` by `actor`, as `process`."""
 
     card: int

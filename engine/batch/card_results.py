@@ -12,7 +12,7 @@ from engine.batch.results import Refusals, keeps
 from engine.store.queries import Row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CardResult:
     """What a run did to one card: done (from, to) or refused with the reason."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -38,8 +38,7 @@ from engine.store.queries import Row
 from engine.store.views import batch_view
 
 
-@dataclass(frozen=True)
-class Settled:
+class Settled(NamedTuple):
     """What a settled firing did: the card moved to `dest` (None: its call waits to be sent), and why
     (the bureau's refusal, else the reason given)."""
 
@@ -114,7 +113,7 @@ class SettledCards:
             return None
         batch, answer = self._batch(card["batch_id"]), answer_fields(got)
         scope = partial(scope_of, context, card, authorized.holder, batch, call, answer)  # where its effects' `when` read it
-        decision = authorized.compiled.kept_for(self.trigger, card["state"], answer, scope)
+        decision = authorized.compiled.kept_for(self.trigger, card["state"], answer, scope, card.get("fields"))
         if decision is None or decision.transition is None or decision.dest is None or may_refuse(decision.effects):
             return None
         firing = firing_of(context, work, card, authorized.holder, self.reason, batch, self.trigger) if decision.effects else None

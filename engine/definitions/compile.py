@@ -22,26 +22,11 @@ from typing import Any
 
 from transitions import Machine
 
+from engine.definitions.candidates import Candidate, compile_candidate, condition, keyed
 from engine.definitions.closures import UNKNOWN, Reads, Scope
-from engine.definitions.expressions import Compiled, parse, specialize
+from engine.definitions.expressions import Compiled, parse
 from engine.definitions.model import Effect, Process, Transition
 from engine.definitions.options import EffectiveOptions
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A YAML transition as compiled: what the options alone decide about its guard, and the guard
-    specialized under them (`runtime`) when they leave it undecided."""
-
-    transition: Transition
-    folded: Any
-    option_reads: tuple[tuple[str, Any], ...]
-    effects: tuple[tuple[Effect, Compiled | None], ...]
-    runtime: Compiled | None = None
-
-    @property
-    def kept(self) -> bool:
-        return self.folded is not False
 
 
 @dataclass(frozen=True)
@@ -89,6 +74,7 @@ class CompiledProcess:
     records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
     keyed: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
     kept_reads: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
+    kept_effects: dict[tuple[int, str], tuple[Effect, ...]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def option_values(self) -> dict[str, Any]:
@@ -124,7 +110,7 @@ class CompiledProcess:
                 if self.options_decide(trigger, state):
                     self.decided[(trigger, state)] = self._kept(decision)
                 return decision
-            key = _keyed(probe, trigger, state, scope)
+            key = keyed(probe, trigger, state, scope)
             decided = self.keyed.get(key)
             if decided is None:
                 decision = self.fire_machine(trigger, state, scope)
@@ -160,23 +146,44 @@ class CompiledProcess:
         return probes
 
     def kept_for(
-        self, trigger: str, state: str, value: Mapping[str, Any], scope: Callable[[], Scope] | None = None
+        self,
+        trigger: str,
+        state: str,
+        value: Mapping[str, Any],
+        scope: Callable[[], Scope] | None = None,
+        fields: str | None = None,
     ) -> Decision | None:
         """The decision the machine made for a card whose deciding root (`decided_by`) read `value`,
         kept once the machine made it; None before. Where its effects' `when` read the card, they are
-        chosen in `scope()` (the card's); None without one."""
+        chosen in `scope()` (the card's; None without one), once for each text of the card's `fields`
+        where they read nothing else of it."""
         probe = self._probes.get((trigger, state))
         if probe is None:
             return None
         ((root, name),) = probe.attributes  # the one value the probe reads decides the key: looked up by it once kept
         read = (trigger, state, name in value, repr(value.get(name)))
         if (decided := self.kept_reads.get(read)) is None:
-            decided = self.keyed.get(_keyed(probe, trigger, state, {root: value}))
+            decided = self.keyed.get(keyed(probe, trigger, state, {root: value}))
             if decided is not None and len(self.kept_reads) < KEYED_LIMIT:
                 self.kept_reads[read] = decided
         if decided is None or decided[1] is None:  # none kept, or kept whole (no effect's `when` reads the card)
             return None if decided is None else decided[0]
-        return None if scope is None else decided[0].with_effects(self._effects(decided[1], scope()))
+        if scope is None:
+            return None
+        return decided[0].with_effects(self._effects_of(decided[1], scope, fields))
+
+    def _effects_of(self, fired: Candidate, scope: Callable[[], Scope], fields: str | None) -> list[Effect]:
+        """The effects of `fired` whose `when` hold for a card (`scope()`: its scope), kept per text of
+        its `fields` where they read nothing else of the card (its declared fields, as stored)."""
+        if fields is None or not fired.by_fields:
+            return self._effects(fired, scope())
+        key = (id(fired), fields)
+        found = self.kept_effects.get(key)
+        if found is None:
+            found = tuple(self._effects(fired, scope()))
+            if len(self.kept_effects) < KEYED_LIMIT:
+                self.kept_effects[key] = found
+        return list(found)
 
     def decided_by(self, trigger: str, state: str) -> str | None:
         """The one root (`printer`: a call's answer) whose value decides every runtime guard of
@@ -347,7 +354,7 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
     candidates: dict[tuple[str, str], list[Candidate]] = {}
     placed: dict[int, Candidate] = {}
     for transition in process.transitions:
-        candidate = _candidate(transition, scope)
+        candidate = compile_candidate(transition, scope, process.fields)
         for source in transition.source:
             candidates.setdefault((transition.trigger, source), []).append(candidate)
             if candidate.kept:
@@ -355,7 +362,7 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
                     transition.trigger,
                     source,
                     transition.dest,
-                    conditions=[_condition(candidate)] if candidate.folded is UNKNOWN else [],
+                    conditions=[condition(candidate)] if candidate.folded is UNKNOWN else [],
                 )
                 placed[id(machine.events[transition.trigger].transitions[source][-1])] = candidate
     models = {trigger: _Card() for trigger in {t.trigger for t in process.transitions}}
@@ -363,38 +370,3 @@ def _build(process: Process, options: EffectiveOptions, fingerprint: str) -> Com
     when = process.exclusive.when if process.exclusive else None
     exclusive = process.exclusive is not None and (when is None or parse(when.text).truth(scope)[0] is True)
     return CompiledProcess(process, options, fingerprint, machine, frozen, models, placed, exclusive)
-
-
-def _candidate(transition: Transition, scope: Scope) -> Candidate:
-    guard = parse(transition.guard.text) if transition.guard else None
-    folded, reads = guard.truth(scope) if guard else (True, [])
-    effects = []
-    for effect in transition.effects:
-        when = parse(effect.when.text) if effect.when else None
-        decided = when.truth(scope)[0] if when else True
-        if decided is not False:
-            effects.append((effect, when if decided is UNKNOWN else None))
-    option_reads = tuple((name, value) for name, value in reads if name.startswith("options."))
-    runtime = specialize(guard.source, scope) if guard is not None and folded is UNKNOWN else None
-    return Candidate(transition, folded, option_reads, tuple(effects), runtime)
-
-
-def _condition(candidate: Candidate) -> Any:
-    assert candidate.runtime is not None
-    closure, index = candidate.runtime.closure, candidate.transition.index
-
-    def condition(event: Any) -> bool:
-        model = event.model
-        reads: Reads = []
-        held = closure(model.scope, reads) is True
-        model.evaluated[index] = (held, reads)
-        return held
-
-    return condition
-
-
-def _keyed(probe: Compiled, trigger: str, state: str, scope: Scope) -> tuple[Any, ...]:
-    """The key a step's decision is kept under: the value its probe reads in `scope`, and what it held."""
-    reads: Reads = []
-    held = probe.closure(scope, reads)
-    return (trigger, state, held, tuple((name, repr(value)) for name, value in reads))
