@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import ON_POSTGRES, StoreUnderTest, statements_run
 
-from engine.batch.settled import TRANSITION_COLUMNS
+from engine.batch.work import TRANSITION_COLUMNS
 from engine.store import queries
 from engine.store.db import connect
 
@@ -33,6 +33,7 @@ def audit_rows(count: int, **varying: Any) -> list[tuple[Any, ...]]:
         ({}, True),  # the card alone
         ({"reason": lambda n: None if n % 2 else f'nöt "quoted" {n}', "fields": lambda n: f'{{"n": {n}}}'}, True),
         ({"reason": str, "fields": str, "batch_id": str, "actor": str}, False),  # four more: bound a row each
+        ({"reason": lambda n: f"{n} " + "long " * 30}, False),  # a long text (a payload): bound a row each
     ],
 )
 def test_rows_alike_are_stored_as_given(stored: StoreUnderTest, varying: dict[str, Any], in_one_statement: bool) -> None:

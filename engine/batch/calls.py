@@ -36,6 +36,8 @@ WAITS = "the card waits for the answer of a call; `cardflow calls send` (or the 
 
 #: What a call not sent yet answers to the guards that read it (they are read again once it is sent).
 PENDING = "sent once this change commits"
+#: What a call recorded on the outbox answers until it is sent (one for all: an answer never changes).
+_WAITING = OrderAnswer(False, message=PENDING, transient=True, pending=True)
 
 
 #: A call the outbox keeps: the card's order at the bureau, or a call of another connector.
@@ -68,7 +70,7 @@ class Outbox:
         if answer is not None:
             return answer
         self.recorded.append(made)
-        return OrderAnswer(False, message=PENDING, transient=True, pending=True)
+        return _WAITING
 
     def caller(self, name: str) -> Caller | None:
         """The connector `name` calls go to (made once, with its settings from the environment); None

@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.clock import now
+from engine.records import Card
 from engine.store import calls, open_cards, queries
 from engine.store.queries import Row
+from engine.store.views import card_view
 
 
 @dataclass
@@ -35,6 +37,7 @@ class ChunkReads:
     _calls: dict[tuple[int, str, str], int] | None = field(default=None, init=False, repr=False)
     _held: frozenset[int] = field(default=frozenset(), init=False, repr=False)
     _users: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _view: tuple[tuple[Any, ...], Card] | None = field(default=None, init=False, repr=False)
     #: What authorizing a trigger reads that is not the card's, by trigger, process and state (engine.batch.actions)
     steps: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -52,6 +55,14 @@ class ChunkReads:
     def holder(self, card: Row) -> Row:
         """The card's holder (a user no longer in the store: their id alone)."""
         return self.holders.get(card["user_id"]) or {"id": card["user_id"]}
+
+    def view(self, card: Row) -> Card:
+        """The card as expressions see it (`card_view`), made once for the card as it is: the authority
+        to fire on it and the call it makes read the same view; a card that moved or was set is seen anew."""
+        key = (card["id"], card["state"], card.get("fields"), card.get("requested_by"))
+        if self._view is None or self._view[0] != key:
+            self._view = (key, card_view(card))
+        return self._view[1]
 
     def alone(self, card: Row) -> tuple[Row, int]:
         """The card's holder and earlier orders for a first firing, which may settle the decision for

@@ -363,7 +363,7 @@ def _refuse(trigger: str, decision: Decision, firing: Firing) -> None:
 def record_decision(compiled: CompiledProcess, work: Work, decision: Decision, answered: tuple[str, Row] | None) -> str:
     """The id of the decision's trace, stored once per unit of work (equal traces are one row);
     `answered`: where the trace keeps the answer of the call made (`bureau`, `call`), and what it keeps."""
-    key = (decision.key, (answered[0], tuple(sorted(answered[1].items()))) if answered else None)
+    key = (decision.key, (answered[0], tuple(answered[1].items())) if answered else None)  # one code path builds each view
     cached = compiled.records.get(key)
     if cached is None:
         trace: Row = {"trigger": decision.trigger, "source": decision.source, "candidates": decision.trace}

@@ -106,7 +106,7 @@ def call_made(context: Calling, card: Row, holder: Row, call: str, trigger: str)
         return Call(name, operation, key, {}, card["id"])
     declared = context.workspace.connectors.get(name) if context.workspace is not None else None
     sends = declared.operations[operation].sends if declared is not None and operation in declared.operations else None
-    view = card_view(card)  # a view of its own
+    view = context.reads.view(card) if context.reads is not None else card_view(card)
     people = {k: v for k, v in holder.items() if k not in UNSENT}
     payload = {
         "process": card["process"],

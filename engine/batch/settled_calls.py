@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from operator import itemgetter
 
 from engine.batch import invoking
@@ -74,14 +75,29 @@ class SettledOrders:
     def add(self, holder: Row, card_id: int) -> UserResult | None:
         """The rows of new card `card_id` for `holder`, waiting on its order; None when an answer of
         its order's key is in already (the card is fired as usual)."""
-        card = {**self.blank, "id": card_id, "user_id": holder["id"], "open_key": self.open_key(holder["id"])}
-        request = order_request(card, holder, 0, self.sent)
+        user = holder["id"]
+        request = order_request({"id": card_id, "user_id": user, **self.ordered}, holder, 0, self.sent)
         if request.key in self.outbox.answers:
             return None
         self.outbox.written.append(request)
-        self.cards.append(_CARD_ROW(card))
+        self.cards.append((card_id, user, *self.card_middle, self.open_key(user), *self.card_tail))
         self.calls.append((request.key, card_id, BUREAU, ORDER, payload_of(request), *self.call))
-        return UserResult(holder["id"], card_id, card["state"], PENDING)
+        return UserResult(user, card_id, self.blank["state"], PENDING)
+
+    @cached_property
+    def ordered(self) -> Row:
+        """What an order reads of a new card besides its id and holder (`order_request`)."""
+        return {name: self.blank[name] for name in ("process", "batch_id", "production_type")}
+
+    @cached_property
+    def card_middle(self) -> tuple[object, ...]:
+        """A new card's row (CARD_COLUMNS) between its holder and its exclusivity key."""
+        return tuple(_CARD_ROW(self.blank)[2 : CARD_COLUMNS.index("open_key")])
+
+    @cached_property
+    def card_tail(self) -> tuple[object, ...]:
+        """A new card's row (CARD_COLUMNS) after its exclusivity key."""
+        return tuple(_CARD_ROW(self.blank)[CARD_COLUMNS.index("open_key") + 1 :])
 
 
 def settled_orders(context: FireContext, work: Work, batch: Batch, blank: Row) -> SettledOrders | None:
