@@ -74,7 +74,7 @@ class CompiledProcess:
     records: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
     keyed: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
     kept_reads: dict[tuple[Any, ...], tuple[Decision, Candidate | None]] = field(default_factory=dict, repr=False)
-    kept_effects: dict[tuple[int, str], tuple[Effect, ...]] = field(default_factory=dict, repr=False)
+    kept_effects: dict[tuple[int, str], Decision] = field(default_factory=dict, repr=False)
 
     @cached_property
     def option_values(self) -> dict[str, Any]:
@@ -168,22 +168,20 @@ class CompiledProcess:
                 self.kept_reads[read] = decided
         if decided is None or decided[1] is None:  # none kept, or kept whole (no effect's `when` reads the card)
             return None if decided is None else decided[0]
-        if scope is None:
-            return None
-        return decided[0].with_effects(self._effects_of(decided[1], scope, fields))
+        return None if scope is None else self._with_effects(decided[0], decided[1], scope, fields)
 
-    def _effects_of(self, fired: Candidate, scope: Callable[[], Scope], fields: str | None) -> list[Effect]:
-        """The effects of `fired` whose `when` hold for a card (`scope()`: its scope), kept per text of
-        its `fields` where they read nothing else of the card (its declared fields, as stored)."""
+    def _with_effects(self, decision: Decision, fired: Candidate, scope: Callable[[], Scope], fields: str | None) -> Decision:
+        """`decision` with the effects of `fired` whose `when` hold for a card (`scope()`: its scope), kept
+        per text of its `fields` where they read nothing else of the card (its declared fields, as stored)."""
         if fields is None or not fired.by_fields:
-            return self._effects(fired, scope())
-        key = (id(fired), fields)
+            return decision.with_effects(self._effects(fired, scope()))
+        key = (id(decision), fields)
         found = self.kept_effects.get(key)
         if found is None:
-            found = tuple(self._effects(fired, scope()))
+            found = decision.with_effects(self._effects(fired, scope()))
             if len(self.kept_effects) < KEYED_LIMIT:
                 self.kept_effects[key] = found
-        return list(found)
+        return found
 
     def decided_by(self, trigger: str, state: str) -> str | None:
         """The one root (`printer`: a call's answer) whose value decides every runtime guard of
