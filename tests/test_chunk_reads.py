@@ -77,3 +77,32 @@ def test_ten_times_the_cards_take_no_more_statements(
     result, many = issue_counting_statements(stored, other / "jobs", monkeypatch)
     assert result.counts == {"done": 40}
     assert many == few
+
+
+def test_the_calls_made_before_are_counted_for_more_cards_than_one_statement_reads(stored: StoreUnderTest) -> None:
+    """A chunk's earlier calls are read for all its cards at once (`calls.made_before_each`), in
+    statements of IDS cards at most: each card's answered and cancelled calls by connector and
+    operation, as `made_before` counts them one card at a time; pending ones are not counted."""
+    from engine.batch.settled_calls import CALL_COLUMNS
+    from engine.store import calls, queries
+    from engine.store.db import connect
+    from engine.store.driver import IDS
+
+    cards = range(1, IDS + 300)
+    at, statuses = "2026-12-01T00:00:00Z", ("answered", "cancelled", "pending")
+    rows = [
+        (f"printer%print%card{card}.{n}", card, "printer", "print", "{}", ISSUE, "issue", "approved", "op1", "b1", None,
+         status, 0, at, at)
+        for card in cards
+        for n, status in enumerate(statuses[: card % 3 + 1], start=1)
+    ]  # fmt: skip
+    engine = connect(stored.location)
+    with engine.begin() as connection:
+        queries.insert_tuples(connection, "calls", CALL_COLUMNS, rows)
+        each = calls.made_before_each(connection, list(cards))
+        one_by_one = {
+            card: calls.made_before(connection, card, "printer", "print") for card in (1, 2, 3, IDS, IDS + 1, IDS + 299)
+        }
+    engine.dispose()
+    assert {card: each.get((card, "printer", "print"), 0) for card in one_by_one} == one_by_one
+    assert sum(each.values()) == sum(min(card % 3 + 1, 2) for card in cards)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from engine.clock import moment, stamp
 from engine.store import db
-from engine.store.driver import Compiled, compiled, execute_tuples
+from engine.store.driver import Compiled, among_ids, compiled, execute_tuples, expanded
 from engine.store.queries import Row
 
 #: A call the other side did not answer is tried again after a minute, then twice as long each time,
@@ -141,10 +141,16 @@ def listing(connection: Connection, *, status: str | None = None, card: int | No
 
 def made_before_each(connection: Connection, cards: Sequence[int]) -> dict[tuple[int, str, str], int]:
     """`made_before` for each of `cards` at once: by (card, connector, operation), those with any."""
+    found = among_ids(connection, lambda size: _made_before_statement(connection.dialect, size), cards)
+    return {(card, connector, operation): count for card, connector, operation, count in found}
+
+
+@lru_cache(maxsize=16)
+def _made_before_statement(for_dialect: Any, size: int) -> Compiled:
     table = db.calls
     query = (
         select(table.c.card_id, table.c.connector, table.c.operation, func.count())
-        .where(table.c.card_id.in_(list(cards)), table.c.status != "pending")
+        .where(table.c.card_id.in_(bindparam("ids", expanding=True)), table.c.status != "pending")
         .group_by(table.c.card_id, table.c.connector, table.c.operation)
     )
-    return {(card, connector, operation): count for card, connector, operation, count in connection.execute(query)}
+    return expanded(query, for_dialect, size)

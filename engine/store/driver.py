@@ -4,7 +4,7 @@ without SQLAlchemy's work on each row and value."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from functools import lru_cache
 from operator import itemgetter
@@ -78,27 +78,40 @@ def _parameters(order: tuple[str, ...] | None, values: Row) -> Row | tuple[Any, 
 def by_ids(connection: Connection, columns: tuple[Column[Any], ...], ids: Sequence[Any], *, lock: bool = False) -> list[Any]:
     """The rows of `columns` (of one table, the first its key) whose key is among `ids`, in key order,
     as tuples; with `lock`, held as read until the transaction ends (PostgreSQL)."""
+    locking = dialect.of(connection) if lock else None
+    return among_ids(connection, lambda size: _by_ids_statement(connection.dialect, locking, columns, size), ids)
+
+
+def among_ids(connection: Connection, statement_of: Callable[[int], Compiled], ids: Sequence[Any]) -> list[Any]:
+    """The rows of a query whose one expanding parameter `ids` is given each slice of `ids` (IDS at
+    most, in order, each key once), as tuples; `statement_of(size)`: the query `expanded` to `size`
+    keys (a slice is padded to a power of two with its last key, which an IN list reads once)."""
     wanted = sorted({key for key in ids if key is not None})
     found: list[tuple[Any, ...]] = []
     for start in range(0, len(wanted), IDS):
         part = wanted[start : start + IDS]
         size = 1 << (len(part) - 1).bit_length()
-        padded = part + [part[-1]] * (size - len(part))  # a key twice in an IN list is read once
-        statement = _by_ids_statement(connection.dialect, dialect.of(connection) if lock else None, columns, size)
-        found += seen_rows(connection, statement, {f"ids_{number}": key for number, key in enumerate(padded, start=1)})
+        padded = part + [part[-1]] * (size - len(part))
+        found += seen_rows(connection, statement_of(size), {f"ids_{number}": key for number, key in enumerate(padded, start=1)})
     return found
+
+
+def expanded(query: Any, for_dialect: Any, size: int) -> Compiled:
+    """`query`, whose expanding parameter is `ids`, compiled once and expanded to `size` keys
+    (parameters ids_1 to ids_SIZE): a fraction of the time compiling `size` parameters takes."""
+    found = query.compile(dialect=for_dialect)
+    state = found.construct_expanded_state({"ids": [None] * size})
+    order = tuple(state.positiontup) if found.positional and state.positiontup is not None else None
+    defaults = {name: value for name, value in state.parameters.items() if not name.startswith("ids_")}
+    return state.statement, order, defaults
 
 
 @lru_cache(maxsize=64)
 def _by_ids_statement(for_dialect: Any, locking: dialect.Dialect | None, columns: tuple[Column[Any], ...], size: int) -> Compiled:
-    """The statement reading `size` keys (parameters ids_1 to ids_SIZE): compiled once with an expanding
-    IN, then expanded to `size` (a fraction of the time compiling `size` parameters takes)."""
+    """The statement reading `size` keys of `columns`, in key order (`expanded`)."""
     key = columns[0]
     query = select(*columns).where(key.in_(bindparam("ids", expanding=True))).order_by(key)
-    found = (locking.lock(query) if locking is not None else query).compile(dialect=for_dialect)
-    expanded = found.construct_expanded_state({"ids": [None] * size})
-    order = tuple(expanded.positiontup) if found.positional and expanded.positiontup is not None else None
-    return expanded.statement, order, {}
+    return expanded(locking.lock(query) if locking is not None else query, for_dialect, size)
 
 
 def records(table: Table, rows: Sequence[Any]) -> list[Row]:
