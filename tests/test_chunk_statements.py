@@ -107,3 +107,33 @@ def test_a_card_changed_twice_in_one_unit_of_work_keeps_its_mark_where_it_stayed
     rows = stored.rows("SELECT id, state, requested_by, updated_at, timerless FROM cards ORDER BY id")
     found = [(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
     assert found == [(3, "t", "op2", "t3", False), (6, "s", "op", "t3", True)]
+
+
+def test_a_move_that_leaves_the_rest_as_it_was_sets_the_state_and_time_alone(stored: StoreUnderTest) -> None:
+    """A move that leaves the card open under the same group key, from the same requester (an order
+    answered: registered to ordered), writes its state and time only, the `timerless` mark cleared
+    (its new state's timers are armed after), not the group key's index; still a compare-and-set,
+    beside the full moves of the same call."""
+    engine = db.connect(stored.location)
+    with engine.begin() as connection:
+        queries.insert_many(connection, db.cards, [_card(number) for number in (2, 3, 6)])
+        narrow = {"open": True, "requested_by": "op", "updated_at": "t2", "narrow": True}
+        changes = [
+            {**narrow, "id": 6, "was": "s", "state": "ordered", "open_key": "g:u00006"},
+            {**narrow, "id": 2, "was": "other", "state": "ordered", "open_key": "g:u00002"},  # moved meanwhile
+            {"id": 3, "was": "s", "state": "t", "open": False, "open_key": None, "requested_by": "op2", "updated_at": "t2"},
+        ]
+        with statements_run(engine) as statements:
+            lost = queries.set_card_states(connection, changes)
+    engine.dispose()
+    assert lost == {2}
+    rows = stored.rows("SELECT id, state, open, open_key, requested_by, updated_at, timerless FROM cards ORDER BY id")
+    assert [(row[0], row[1], bool(row[2]), row[3], row[4], row[5], bool(row[6])) for row in rows] == [
+        (2, "s", True, "g:u00002", "op", "t", False),
+        (3, "t", False, None, "op2", "t2", False),
+        (6, "ordered", True, "g:u00006", "op", "t2", False),
+    ]
+    sets = [statement.split(" FROM ")[0].split(" SET ")[1] for statement in statements if statement.startswith("UPDATE cards")]
+    assert sorted(re.sub(r"v\.\w+", "v", found) for found in sets if "open_key" not in found) == [
+        "state = v, updated_at = v, timerless = FALSE"
+    ]

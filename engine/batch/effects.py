@@ -232,7 +232,7 @@ def _as_fired(work: Work, card: Row) -> None:
 
 def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: bool) -> None:
     """The card dict takes its new state (and a stored card's change is gathered for `flush`)."""
-    was_open, source, key = card["open"], card["state"], card.get("open_key")
+    was_open, source, key, requested_by = card["open"], card["state"], card.get("open_key"), card.get("requested_by")
     reopened = not was_open
     card["state"] = dest
     card["open"] = dest not in context.compiled.process.finals
@@ -244,6 +244,7 @@ def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: 
     elif reopened:
         card["open_key"] = context.compiled.open_key(card["user_id"])
     if stored:
+        as_it_was = card["open"] == was_open and card.get("open_key") == key
         change = {
             "id": card["id"],
             "process": card["process"],
@@ -254,7 +255,8 @@ def move(context: FireContext, work: Work, card: Row, dest: str | None, stored: 
             "open_key": card.get("open_key"),
             "requested_by": card["requested_by"],
             "updated_at": context.at,
-            "stayed": dest == source and card["open"] == was_open and card.get("open_key") == key,
+            "stayed": dest == source and as_it_was,
+            "narrow": dest != source and as_it_was and card["requested_by"] == requested_by,  # the state alone moves
         }
         work.changes.append(change)
 

@@ -40,6 +40,7 @@ SET_STATES_SLICE = 1000
 #: The columns a card's move sets (`Dialect.set_states`; a move also clears `timerless`: its new state's
 #: timers are armed after it); a card that stays in its state sets `STAYED` (its timers and mark stay).
 MOVED = ("state", "open", "open_key", "requested_by", "updated_at")
+NARROW = ("state", "updated_at")  # a move that leaves the card open under the same key, from the same requester
 STAYED = ("updated_at",)
 #: The types PostgreSQL is told of the cards' columns in a VALUES list (it would guess text).
 _TYPES = {"id": "integer", "state": "text", "open": "boolean", "open_key": "text", "requested_by": "text", "updated_at": "text"}

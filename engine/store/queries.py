@@ -7,7 +7,7 @@ change, its audit row and its effects are always written in one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -228,32 +228,37 @@ def find_cards(
 
 def set_card_states(connection: Connection, changes: Sequence[Row]) -> set[int]:
     """Apply state changes, each a compare-and-set: a dict with id, the state it was read in
-    (`was`), and the new state, open, open_key, requested_by, updated_at (and `stayed`: none of them
-    but updated_at changed). Return the ids of the cards that were no longer in the state read
-    (another command moved them): those are left as they are. A card that stays keeps its `timerless`
-    mark (no timer of its state is armed or dropped by staying)."""
+    (`was`), and the new state, open, open_key, requested_by, updated_at (`stayed`: none of them but
+    updated_at changed; `narrow`: the state and updated_at alone). Return the ids of the cards that
+    were no longer in the state read (another command moved them): those are left as they are. A
+    card that stays keeps its `timerless` mark (no timer of its state is armed or dropped by staying)."""
     ids, cards = [c["id"] for c in changes], dialect.of(connection)
-    if len(set(ids)) == len(ids):  # each card once (the common case): one statement a slice
-        moved = [_moved(c) for c in changes if not c.get("stayed")]
-        stayed = [_stayed(c) for c in changes if c.get("stayed")]  # fewer indexes to write
-        return set(ids) - cards.set_states(connection, moved) - cards.set_states(connection, stayed, dialect.STAYED)
+    if len(set(ids)) == len(ids):  # each card once (the common case): one statement a slice of each kind
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for change in changes:
+            columns = _set(change)
+            by_columns.setdefault(columns, []).append(_VALUES[columns](change))
+        done: set[int] = set()
+        for columns, rows in by_columns.items():
+            done |= cards.set_states(connection, rows, columns)
+        return set(ids) - done
     lost: set[int] = set()
-    for c in changes:  # a card changed twice in one unit of work: a change at a time
-        done = (
-            cards.set_states(connection, [_stayed(c)], dialect.STAYED)
-            if c.get("stayed")
-            else cards.set_states(connection, [_moved(c)])
-        )
-        if not done:
-            lost.add(c["id"])
+    for change in changes:  # a card changed twice in one unit of work: a change at a time
+        columns = _set(change)
+        if not cards.set_states(connection, [_VALUES[columns](change)], columns):
+            lost.add(change["id"])
     return lost
 
 
-_moved = itemgetter("id", "was", *dialect.MOVED)
+def _set(change: Row) -> tuple[str, ...]:
+    """The columns a change sets: the fewer, the fewer indexes to write (a move that leaves the card
+    open under the same key, from the same requester, writes neither's)."""
+    return dialect.STAYED if change.get("stayed") else dialect.NARROW if change.get("narrow") else dialect.MOVED
 
 
-def _stayed(change: Row) -> tuple[Any, ...]:
-    return change["id"], change["was"], change["updated_at"]
+_VALUES: dict[tuple[str, ...], Callable[[Row], tuple[Any, ...]]] = {
+    columns: itemgetter("id", "was", *columns) for columns in (dialect.MOVED, dialect.NARROW, dialect.STAYED)
+}
 
 
 # audit, orders, outbox
