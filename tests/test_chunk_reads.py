@@ -83,7 +83,7 @@ def test_the_calls_made_before_are_counted_for_more_cards_than_one_statement_rea
     """A chunk's earlier calls are read for all its cards at once (`calls.made_before_each`), in
     statements of IDS cards at most: each card's answered and cancelled calls by connector and
     operation, as `made_before` counts them one card at a time; pending ones are not counted."""
-    from engine.batch.settled_calls import CALL_COLUMNS
+    from engine.batch.calls import CALL_COLUMNS
     from engine.store import calls, queries
     from engine.store.db import connect
     from engine.store.driver import IDS

@@ -66,3 +66,23 @@ def test_a_flag_and_an_empty_text_read_back_as_given(stored: StoreUnderTest) -> 
     assert stored.rows("SELECT id, open FROM cards ORDER BY id") == [(card["id"], card["open"]) for card in cards]
     assert stored.rows("SELECT card_id, reason FROM transitions ORDER BY id") == [(row[0], row[10]) for row in rows]
     assert ON_POSTGRES or len([statement for statement in run if "json_each" in statement]) == 2
+
+
+def test_rows_whose_key_is_stored_already_are_left_as_stored(stored: StoreUnderTest) -> None:
+    """Tuples inserted with `skip_existing` (a chunk's pending calls, one of which an earlier attempt
+    wrote): the stored row stays as it was, the others go in, on both stores (no COPY, no JSON array)."""
+    from engine.batch.calls import CALL_COLUMNS
+
+    def call(card: int, payload: str) -> tuple[Any, ...]:
+        return (f"printer%print%card{card}.1", card, "printer", "print", payload, "P", "issue", "approved", "op1", "B1",
+                None, "pending", 0, "t", "t")  # fmt: skip
+
+    engine = connect(stored.location)
+    with engine.begin() as connection:
+        queries.insert_tuples(connection, "calls", CALL_COLUMNS, [call(2, '{"earlier": true}')])
+    with engine.begin() as connection:
+        queries.insert_tuples(
+            connection, "calls", CALL_COLUMNS, [call(n, "{}") for n in (1, 2, 3)], skip_existing="idempotency_key"
+        )
+    engine.dispose()
+    assert stored.rows("SELECT card_id, payload FROM calls ORDER BY card_id") == [(1, "{}"), (2, '{"earlier": true}'), (3, "{}")]

@@ -123,30 +123,28 @@ class Origin(NamedTuple):
     reason: str | None = None
 
 
+#: The columns of a pending call's row as a unit of work gathers it (`pending_call_rows`).
+CALL_COLUMNS = (
+    "idempotency_key", "card_id", "connector", "operation", "payload", "process", "trigger", "source", "actor",
+    "batch_id", "reason", "status", "attempts", "next_attempt_at", "created_at",
+)  # fmt: skip
+
+
 def pending_calls(outbox: Connector, origin: Origin, at: str) -> list[Row]:
     """The rows of the calls the firing at `origin` recorded (written in its transaction), each pending from `at`."""
+    return [dict(zip(CALL_COLUMNS, row, strict=True)) for row in pending_call_rows(outbox, origin, at)]
+
+
+def pending_call_rows(outbox: Connector, origin: Origin, at: str) -> list[tuple[object, ...]]:
+    """`pending_calls` as tuples of CALL_COLUMNS."""
     if not isinstance(outbox, Outbox):
         return []
     return [
-        {
-            "idempotency_key": request.key,
-            "card_id": origin.card,
-            "connector": BUREAU if isinstance(request, OrderRequest) else request.connector,
-            "operation": ORDER if isinstance(request, OrderRequest) else request.operation,
-            "payload": payload_of(request),
-            "process": origin.process,
-            "trigger": origin.trigger,
-            "source": origin.source,
-            "actor": origin.actor,
-            "batch_id": origin.batch_id,
-            "reason": origin.reason,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": at,
-            "created_at": at,
-        }
+        (request.key, origin.card, BUREAU if isinstance(request, OrderRequest) else request.connector,
+         ORDER if isinstance(request, OrderRequest) else request.operation, payload_of(request), origin.process,
+         origin.trigger, origin.source, origin.actor, origin.batch_id, origin.reason, "pending", 0, at, at)
         for request in {r.key: r for r in outbox.unwritten()}.values()
-    ]
+    ]  # fmt: skip
 
 
 @dataclass

@@ -22,7 +22,7 @@ from functools import cached_property
 from operator import itemgetter
 
 from engine.batch import invoking
-from engine.batch.calls import Outbox, payload_of
+from engine.batch.calls import CALL_COLUMNS, Outbox, payload_of
 from engine.batch.effects import FireContext, Work, firing_of, may_refuse, take
 from engine.batch.orders import bureau_refusal, holder_sent, order_key, order_request
 from engine.batch.prepared import Batch
@@ -31,24 +31,6 @@ from engine.batch.settled import CARD_COLUMNS
 from engine.definitions.calls import BUREAU, ORDER, is_order
 from engine.outbound.bureau import OrderAnswer, answer_fields
 from engine.store.queries import Row
-
-CALL_COLUMNS = (
-    "idempotency_key",
-    "card_id",
-    "connector",
-    "operation",
-    "payload",
-    "process",
-    "trigger",
-    "source",
-    "actor",
-    "batch_id",
-    "reason",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-)
 
 _CARD_ROW = itemgetter(*CARD_COLUMNS)
 
@@ -118,7 +100,7 @@ def settled_orders(context: FireContext, work: Work, batch: Batch, blank: Row) -
         call,
         context.compiled.open_key,
         work.tuples.setdefault(("cards", CARD_COLUMNS), []),
-        work.tuples.setdefault(("calls", CALL_COLUMNS), []),
+        work.gathered("calls", CALL_COLUMNS),
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from engine.batch import invoking
 from engine.batch.authorizing import Authorized
-from engine.batch.calls import Origin, Outbox, pending_calls
+from engine.batch.calls import CALL_COLUMNS, Origin, Outbox, pending_call_rows
 from engine.batch.chunk_reads import ChunkReads
 from engine.batch.effects import FireContext, Work, firing_of, may_refuse, scope_of, take
 from engine.batch.orders import bureau_accepted, bureau_refusal
@@ -98,7 +98,8 @@ class SettledCards:
         self.outbox.record_call(made, declared)
         self.made[card["id"]] = made
         origin = Origin(card["id"], self.process, self.trigger, card["state"], self.actor["id"], self.batch_id, self.reason)
-        work.rows["calls"] += pending_calls(self.outbox, origin, context.at)
+        calls = work.gathered("calls", CALL_COLUMNS, skip_existing="idempotency_key")  # its pending row may be stored
+        calls += pending_call_rows(self.outbox, origin, context.at)
         return True
 
     def again(self, authorized: Authorized, card: Row, work: Work) -> Settled | None:

@@ -60,6 +60,8 @@ class Work:
     #: The cards a `fire` effect moved in this unit of work, as it left them (a card the caller read
     #: before is fired on in that state, not in the one it read)
     fired: dict[int, Row] = field(default_factory=dict)
+    #: The tuples of `tables` whose rows may be stored already, with the unique column that says so (`gathered`)
+    skipping: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
     #: The calls whose answers routed this unit of work's moves (engine.batch.calls), marked answered with them
     answered_calls: list[calls.Answer] = field(default_factory=list)
 
@@ -78,7 +80,7 @@ class Work:
             if lost and "card_id" in columns:  # not the rows of the cards another command moved
                 at = columns.index("card_id")
                 tuples = [row for row in tuples if row[at] not in lost]
-            queries.insert_tuples(connection, table, columns, tuples)
+            queries.insert_tuples(connection, table, columns, tuples, skip_existing=self.skipping.get((table, columns)))
             if table == "transitions":
                 tally.transitions(connection, map(itemgetter(columns.index("process"), columns.index("trigger")), tuples))
         if context.timed:  # the timers of the states cards leave and enter (engine.batch.arming), once the new cards are written
@@ -88,15 +90,18 @@ class Work:
             if kind.flush is not None:
                 kind.flush(connection, context, self, lost)
         self.rows, self.changes, self.approvals, self.decision_ids = defaultdict(list), [], defaultdict(list), set()
-        self.tuples, self.fired, self.answered_calls = {}, {}, []
+        self.tuples, self.fired, self.answered_calls, self.skipping = {}, {}, [], {}
         return lost
 
     def audit(self) -> list[tuple[object, ...]]:
         """The audit rows gathered as tuples of TRANSITION_COLUMNS (written with the others by `flush`)."""
         return self.tuples.setdefault(("transitions", TRANSITION_COLUMNS), [])
 
-    def gathered(self, table: str, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
-        """The rows of `table` gathered as tuples of `columns` (written with the others by `flush`)."""
+    def gathered(self, table: str, columns: tuple[str, ...], *, skip_existing: str | None = None) -> list[tuple[object, ...]]:
+        """The rows of `table` gathered as tuples of `columns` (written with the others by `flush`);
+        `skip_existing`: a unique column whose value may be stored already (that row stays as stored)."""
+        if skip_existing is not None:
+            self.skipping[(table, columns)] = skip_existing
         return self.tuples.setdefault((table, columns), [])
 
     def mark(self) -> Mark:

@@ -306,18 +306,26 @@ def insert_many(
     connection.exec_driver_sql(sql, tuples)
 
 
-def insert_tuples(connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_tuples(
+    connection: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    skip_existing: str | None = None,
+) -> None:
     """Insert rows given as tuples of `columns` into `table` in one DBAPI executemany (one COPY where
-    the store copies)."""
+    the store copies, one statement for rows alike on SQLite); with `skip_existing`, a row whose value
+    of that unique column is stored already is left as stored (an executemany on both stores)."""
     if not rows:
         return
     store = dialect.of(connection)
-    if store.copies:
+    if skip_existing is None and store.copies:
         store.copy_tuples(connection, table, columns, rows)
         return
-    if store.insert_alike(connection, table, columns, rows):
+    if skip_existing is None and store.insert_alike(connection, table, columns, rows):
         return
-    sql, order = _insert_statement(connection.dialect, getattr(db, table), columns, None)
+    sql, order = _insert_statement(connection.dialect, getattr(db, table), columns, skip_existing)
     if order is None:  # named parameters
         connection.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in rows])
     elif order == columns:
