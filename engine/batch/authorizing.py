@@ -70,7 +70,7 @@ def authorize(
     at = reads.at if reads else now()
     reasons: list[str] = []
     for action, before, options_read, after in step.actions:
-        problem = before or _prerequisite_failed(action, card, holder, actor, options_read, at) or after
+        problem = before or _prerequisite_failed(action, card, holder, actor, options_read, at, reads) or after
         if problem is None:
             if step.fires:
                 return Authorized(action, step.compiled, holder, workspace, options)
@@ -144,12 +144,20 @@ def _static_problems(
 
 
 def _prerequisite_failed(
-    action: Process, card: Row, holder: Row, actor: Row, options_read: Mapping[str, Any], at: str
+    action: Process,
+    card: Row,
+    holder: Row,
+    actor: Row,
+    options_read: Mapping[str, Any],
+    at: str,
+    reads: ChunkReads | None = None,
 ) -> str | None:
-    """The message of the action's first prerequisite the card and its holder fail, else None."""
+    """The message of the action's first prerequisite the card and its holder fail, else None (the
+    card seen through the chunk's `reads`, which the call it then makes sees too)."""
     if not action.prerequisites:
         return None
-    scope = {"user": holder, "card": card_view(card), "options": options_read, "actor": actor, "now": at}
+    view = reads.view(card) if reads is not None else card_view(card)
+    scope = {"user": holder, "card": view, "options": options_read, "actor": actor, "now": at}
     for prerequisite in action.prerequisites:
         if parse(prerequisite.rule.text).truth(scope)[0] is not True:
             return prerequisite.message
