@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.batch.collector import collector_spared
+from engine.batch.collector import YOUNG_OBJECTS, collector_spared
 
 
 @pytest.fixture
@@ -39,3 +39,27 @@ def test_a_heap_frozen_before_the_run_stays_as_it_was(unfrozen: None) -> None:
         made = [[] for _ in range(100)]
         assert gc.get_freeze_count() == frozen
     assert gc.get_freeze_count() == frozen and made
+
+
+def test_a_run_lets_a_chunk_of_rows_live_without_passes_and_restores_the_thresholds(unfrozen: None) -> None:
+    """Inside a run, objects that live until the chunk is written (YOUNG_OBJECTS of them less a
+    margin) start no pass of the collector; after it, the thresholds are what they were."""
+    before = gc.get_threshold()
+    passes: list[str] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(phase)
+
+    gc.collect()
+    gc.callbacks.append(counted)
+    try:
+        with collector_spared():
+            rows = [{"card": n} for n in range(YOUNG_OBJECTS // 2)]
+            assert not passes, "a chunk's rows made the collector pass over them"
+            assert gc.get_threshold()[0] >= YOUNG_OBJECTS
+        outside = [{"card": n} for n in range(YOUNG_OBJECTS // 2)]
+    finally:
+        gc.callbacks.remove(counted)
+    assert passes, "outside a run, the collector passes as Python's thresholds say"
+    assert gc.get_threshold() == before and rows and outside
