@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import UsageError
-from engine.store import db, open_cards, queries, timers
+from engine.store import batch_cards, db, open_cards, queries, timers
 
 V2_OUTBOX_COLUMNS = {"subject", "body_text", "body_html", "message_id", "attempts", "next_attempt_at", "error", "sent_at"}
 USERS_CSV = "id,name,email,state,roles,department\nop1,Olle Operator,op1@example.com,active,operator,IT\n"
@@ -344,7 +344,7 @@ def test_a_page_of_users_finds_the_same_cards_by_range_as_by_list(stored: StoreU
         found = {}
         for contiguous in (False, True):
             assert open_cards.counts(connection, ("P",), page, contiguous=contiguous) == {"u02": 2, "u04": 1}
-            found[contiguous] = queries.existing_cards(connection, "B1", page, contiguous=contiguous)
+            found[contiguous] = batch_cards.existing_cards(connection, "B1", page, contiguous=contiguous)
             assert {user: card["id"] for user, card in found[contiguous].items()} == {"u02": 1, "u03": 3}
     engine.dispose()
     assert found[True] == found[False]

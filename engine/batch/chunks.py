@@ -24,6 +24,7 @@ from engine.batch.prepared import Batch, prepare, refuse_if_any_skipped, selecte
 from engine.batch.request import RunRequest, Selection, check_resumable
 from engine.batch.results import BatchResult
 from engine.batch.run import BATCH_CHUNK, _finish_calls, _run_chunk
+from engine.batch.settled_calls import SettledOrders
 from engine.definitions.model import Workspace
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
@@ -217,8 +218,8 @@ def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number:
             continue
         if isinstance(worked, str):
             return worked
-        users, result = worked
-        _finish_calls(engine, batch, outbox, users, result, False)
+        users, result, made = worked
+        _finish_calls(engine, batch, outbox, users, result, False, made)
         with engine.begin() as connection:
             claimed = chunks.claim_chunk(connection, batch.record["id"], number)
             if claimed is None or claimed["status"] == chunks.DONE:
@@ -229,9 +230,11 @@ def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number:
     raise AssertionError("unreachable")
 
 
-def _work(connection: Connection, batch: Batch, connector: Connector, number: int) -> str | tuple[list[Row], BatchResult]:
-    """Work the chunk and mark it done; or, where its cards made calls, its users and results so far
-    (the mark waits for the calls' answers)."""
+def _work(
+    connection: Connection, batch: Batch, connector: Connector, number: int
+) -> str | tuple[list[Row], BatchResult, SettledOrders | None]:
+    """Work the chunk and mark it done; or, where its cards made calls, its users, results so far and
+    new cards written settled (the mark waits for the calls' answers)."""
     batch_id = batch.record["id"]
     claimed = chunks.claim_chunk(connection, batch_id, number)
     if claimed is None:
@@ -240,9 +243,9 @@ def _work(connection: Connection, batch: Batch, connector: Connector, number: in
         return "already done"
     users = _users_of(connection, batch, claimed)
     result = BatchResult(batch_id, batch.process.symbolic_name)
-    _run_chunk(connection, batch, connector, users, result, False, resumed=True)  # card ids: the store's sequence
+    made = _run_chunk(connection, batch, connector, users, result, False, resumed=True)  # card ids: the store's sequence
     if result.waiting:
-        return users, result
+        return users, result, made
     chunks.finish_chunk(connection, batch_id, number, _counts(result))
     chunks.finish_batch_if_done(connection, batch_id)  # the batch's last chunk finishes it, in its transaction
     return "done"

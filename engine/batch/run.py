@@ -8,7 +8,7 @@ the chunk in flight and rerunning the batch id finishes it without a second card
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import takewhile
 
 from sqlalchemy import Connection, Engine
@@ -31,18 +31,17 @@ from engine.batch.prepared import Batch, blank_card, prepare, prerequisite_scope
 from engine.batch.request import RunRequest, check_resumable, run_bureau
 from engine.batch.results import PENDING, BatchResult, UserResult
 from engine.batch.settled import SettledStart, settled_start
-from engine.batch.settled_calls import SettledAnswers, settled_answers, settled_orders
+from engine.batch.settled_calls import SettledAnswers, SettledOrders, settled_answers, settled_orders
 from engine.batch.stopping import bureau_down, stopped_by_an_email
 from engine.clock import now
 from engine.definitions.closures import Reads
 from engine.definitions.model import Workspace
-from engine.definitions.options import EffectiveOptions
 from engine.definitions.sandbox import render_session
 from engine.definitions.templates import RenderError
 from engine.effects.email import OUTBOX_COLUMNS
 from engine.errors import Refused
 from engine.outbound.bureau import BureauUnavailable, Connector
-from engine.store import batches, db, lock, open_cards, queries
+from engine.store import batch_cards, batches, db, lock, open_cards, queries
 from engine.store.open_cards import OpenCards
 from engine.store.queries import Row
 
@@ -132,7 +131,9 @@ def _chunk_with_retry(
         outbox = connector if plan else outbox_of(connector)
         try:
             with db.reading(engine) if plan else engine.begin() as connection:
-                _run_chunk(connection, batch, outbox, users, partial, still, plan=plan, resumed=batch.resumed or attempt > 0)
+                made = _run_chunk(
+                    connection, batch, outbox, users, partial, still, plan=plan, resumed=batch.resumed or attempt > 0
+                )
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -141,7 +142,7 @@ def _chunk_with_retry(
             continue
         if isinstance(outbox, Outbox) and partial.waiting:
             try:
-                _finish_calls(engine, batch, outbox, users, partial, still)
+                _finish_calls(engine, batch, outbox, users, partial, still, made)
             except RenderError:
                 result.merge(partial, keep)
                 raise
@@ -149,9 +150,18 @@ def _chunk_with_retry(
         return
 
 
-def _finish_calls(engine: Engine, batch: Batch, outbox: Outbox, users: list[Row], partial: BatchResult, keep: bool | int) -> None:
+def _finish_calls(
+    engine: Engine,
+    batch: Batch,
+    outbox: Outbox,
+    users: list[Row],
+    partial: BatchResult,
+    keep: bool | int,
+    made: SettledOrders | None,
+) -> None:
     """Send the calls the chunk committed, then fire again, in a second transaction, for the users
-    whose calls were answered; the others wait in the initial state for the call's next attempt."""
+    whose calls were answered (`made`: the cards the first firing wrote, settled); the others wait in
+    the initial state for the call's next attempt."""
     sent = send_written(engine, outbox)
     waiting, partial.waiting = partial.waiting, []
     unanswered = sent.cards
@@ -159,9 +169,8 @@ def _finish_calls(engine: Engine, batch: Batch, outbox: Outbox, users: list[Row]
     if again:
         try:
             with engine.begin() as connection:
-                _run_chunk(
-                    connection, batch, outbox, [user for user in users if user["id"] in again], partial, keep, resumed=True
-                )
+                answered = [user for user in users if user["id"] in again]
+                _run_chunk(connection, batch, outbox, answered, partial, keep, resumed=True, made=made)
         except RenderError:  # the cards stay in their initial state with their calls: counted, kept
             for result in waiting:
                 partial.add(UserResult(result.user, result.card, result.state, "deferred", WAITS), keep)
@@ -191,11 +200,13 @@ def _run_chunk(
     plan: bool = False,
     resumed: bool = True,
     rendered: bool = False,
-) -> None:
-    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already;
-    `rendered`: a plan keeps each user's emails rendered."""
+    made: SettledOrders | None = None,
+) -> SettledOrders | None:
+    """Work out one chunk of users on `connection`; `resumed` says cards of this batch may exist already
+    (`made`: those the chunk's first firing wrote); `rendered`: a plan keeps each user's emails rendered.
+    The new cards written waiting on their orders, settled, if any."""
     ids = [user["id"] for user in users]
-    done, counts = _looked_up(connection, batch, ids, resumed)
+    done, counts = _looked_up(connection, batch, ids, resumed, made)
     context = FireContext(
         batch.compiled,
         connector,
@@ -248,6 +259,7 @@ def _run_chunk(
         result.add(outcome, keep)
     if not plan:
         work.flush(connection, context)
+    return ordering
 
 
 def _failures(batch: Batch, users: list[Row], done: dict[str, Row], opened: dict[str, OpenCards] | None) -> dict[str, str | None]:
@@ -272,13 +284,16 @@ def _failures(batch: Batch, users: list[Row], done: dict[str, Row], opened: dict
 
 
 def _looked_up(
-    connection: Connection, batch: Batch, ids: list[str], resumed: bool
+    connection: Connection, batch: Batch, ids: list[str], resumed: bool, made: SettledOrders | None
 ) -> tuple[dict[str, Row], dict[str, OpenCards] | None]:
-    """The cards this batch made already for these users (when resumed), and their open cards of the
-    group where a firing reads them, or a prerequisite or the exclusivity rule for a user who has no
-    card of the batch yet (not for the second firing of cards whose calls were answered)."""
+    """The cards this batch made already for these users (when resumed; `made` as they were written,
+    when nothing changed them since), and their open cards of the group where a firing reads them, or a
+    prerequisite or the exclusivity rule for a user who has no card of the batch yet (not for the
+    second firing of cards whose calls were answered)."""
     contiguous = not batch.request.selection.users  # a page of the users table, in id order
-    done = queries.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
+    done = made.as_stored(connection, ids) if made is not None and contiguous else None
+    if done is None:
+        done = batch_cards.existing_cards(connection, batch.record["id"], ids, contiguous=contiguous) if resumed else {}
     opened = None
     read = batch.counts_open
     if read.firing or ((read.before or batch.compiled.exclusive) and len(done) < len(ids)):
@@ -364,28 +379,3 @@ def _start(context: FireContext, work: Work, batch: Batch, holder: Row, card: Ro
 
 def _deferred(batch: Batch, problem: str) -> str:
     return f"the card bureau did not answer ({problem}); run batch {batch.record['id']} again to finish"
-
-
-class Planner:
-    """Plans a batch chunk by chunk without writing, each user's emails rendered: for comparing two
-    configurations in lockstep."""
-
-    def __init__(self, workspace: Workspace, engine: Engine, request: RunRequest, connector: Connector) -> None:
-        self.engine, self.connector = engine, connector
-        with db.reading(engine) as connection:
-            self.batch = prepare(workspace, connection, request)
-
-    @property
-    def options(self) -> EffectiveOptions:
-        return self.batch.options
-
-    def users(self, chunk: int = queries.CHUNK) -> Iterator[list[Row]]:
-        """The selected users, a chunk at a time."""
-        return selected_users(self.engine, self.batch, chunk)
-
-    def plan(self, users: list[Row]) -> list[UserResult]:
-        """What the run would do for these users."""
-        result = BatchResult(self.batch.record["id"], self.batch.process.symbolic_name, True)
-        with db.reading(self.engine) as connection:
-            _run_chunk(connection, self.batch, self.connector, users, result, True, plan=True, rendered=True)
-        return result.results

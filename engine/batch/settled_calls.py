@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
 
+from sqlalchemy import Connection
+
 from engine.batch import invoking
 from engine.batch.calls import CALL_COLUMNS, Outbox, payload_of
 from engine.batch.effects import FireContext, Work, firing_of, may_refuse, take
@@ -30,9 +32,11 @@ from engine.batch.results import PENDING, UserResult
 from engine.batch.settled import CARD_COLUMNS
 from engine.definitions.calls import BUREAU, ORDER, is_order
 from engine.outbound.bureau import OrderAnswer, answer_fields
+from engine.store import batch_cards
 from engine.store.queries import Row
 
 _CARD_ROW = itemgetter(*CARD_COLUMNS)
+_MADE = itemgetter(*(CARD_COLUMNS.index(name) for name in ("id", "user_id", "open_key")))  # what differs card to card
 
 
 def _deciding_order(context: FireContext, trigger: str, state: str) -> str | None:
@@ -65,6 +69,23 @@ class SettledOrders:
         self.cards.append((card_id, user, *self.card_middle, self.open_key(user), *self.card_tail))
         self.calls.append((request.key, card_id, BUREAU, ORDER, payload_of(request), *self.call))
         return UserResult(user, card_id, self.blank["state"], PENDING)
+
+    def as_stored(self, connection: Connection, holders: list[str]) -> dict[str, Row] | None:
+        """The cards added, by holder, as the store gives them back, when `holders` (a page of the
+        users table, in its order) are their holders and the store holds every one as it was written
+        (one count: nothing changed them since); else None, and the caller reads them."""
+        if len(holders) != len(self.cards) or not holders:
+            return None
+        count, same = batch_cards.as_made(connection, str(self.blank["batch_id"]), holders[0], holders[-1], self.blank)
+        if not count == same == len(holders):
+            return None
+        stored = {**self.blank, "timerless": False}
+        found: dict[str, Row] = {}
+        for row in self.cards:
+            card = stored.copy()
+            card["id"], card["user_id"], card["open_key"] = made = _MADE(row)
+            found[str(made[1])] = card
+        return found if found.keys() == set(holders) else None
 
     @cached_property
     def ordered(self) -> Row:

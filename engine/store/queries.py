@@ -156,28 +156,6 @@ def batch_card_count(connection: Connection, batch_id: str) -> int:
 # cards
 
 
-def existing_cards(connection: Connection, batch_id: str, user_ids: Sequence[str], *, contiguous: bool = False) -> dict[str, Row]:
-    """Cards this batch already made for these users (a resumed batch skips them); `contiguous` as above.
-
-    The second firing of a batch whose cards made calls reads one a card: over a range of users its
-    rows come straight from the driver, the flags made booleans as SQLAlchemy would."""
-    if not (contiguous and user_ids):
-        query = select(db.cards).where(db.cards.c.batch_id == batch_id, among(db.cards.c.user_id, user_ids, contiguous))
-        return {row.user_id: dict(row._mapping) for row in connection.execute(query)}
-    values = {"batch": batch_id, "first": user_ids[0], "last": user_ids[-1]}
-    rows = driver_rows(connection, _existing_cards_statement(connection.dialect), values)
-    return {card["user_id"]: card for card in driver.records(db.cards, rows)}
-
-
-@lru_cache(maxsize=4)
-def _existing_cards_statement(dialect: Any) -> Compiled:
-    cards = db.cards
-    query = select(cards).where(
-        cards.c.batch_id == bindparam("batch", ""), cards.c.user_id.between(bindparam("first", ""), bindparam("last", ""))
-    )
-    return compiled(query, dialect)
-
-
 def among(column: Any, user_ids: Sequence[str], contiguous: bool) -> Any:
     """`column` is one of `user_ids`: a range when they are contiguous, else a list."""
     if contiguous and user_ids:

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.batch.planner import Planner
 from engine.batch.request import PLANNER, RunRequest, Selection, new_batch_id
 from engine.batch.results import UserResult
-from engine.batch.run import Planner
 from engine.definitions.model import Workspace
 from engine.definitions.options import EffectiveOptions, effective_options
 from engine.errors import UsageError
