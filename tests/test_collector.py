@@ -63,3 +63,16 @@ def test_a_run_lets_a_chunk_of_rows_live_without_passes_and_restores_the_thresho
         gc.callbacks.remove(counted)
     assert passes, "outside a run, the collector passes as Python's thresholds say"
     assert gc.get_threshold() == before and rows and outside
+
+
+def test_runs_that_overlap_leave_the_collector_as_it_was_once_the_last_ends(unfrozen: None) -> None:
+    """Two runs under way at once (a worker's chunks in two threads), ending in the order they began:
+    the first to end leaves the collector set up for the other, the last puts it back."""
+    before = gc.get_threshold()
+    first, second = collector_spared(), collector_spared()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] >= YOUNG_OBJECTS and gc.get_freeze_count() > 0
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

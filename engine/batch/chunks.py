@@ -20,12 +20,14 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from engine.batch.calls import outbox_of
+from engine.batch.collector import collector_spared
 from engine.batch.prepared import Batch, prepare, refuse_if_any_skipped, selected_users
 from engine.batch.request import RunRequest, Selection, check_resumable
 from engine.batch.results import BatchResult
 from engine.batch.run import BATCH_CHUNK, _finish_calls, _run_chunk
 from engine.batch.settled_calls import SettledOrders
 from engine.definitions.model import Workspace
+from engine.definitions.sandbox import render_session
 from engine.errors import UsageError
 from engine.outbound.bureau import Connector
 from engine.store import batches, chunks, db, gauges, listing, queries
@@ -200,7 +202,8 @@ def run_chunk(
         if known["status"] == chunks.DONE:
             return "already done"
     batch.resumed = True
-    return _work_with_retry(engine, batch, connector, number)
+    with collector_spared(), render_session():
+        return _work_with_retry(engine, batch, connector, number)
 
 
 def _work_with_retry(engine: Engine, batch: Batch, connector: Connector, number: int) -> str:
