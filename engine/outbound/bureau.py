@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.outbound.calls import Call, CallAnswer
 
@@ -32,10 +32,10 @@ class OrderRequest:
     holder: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class OrderAnswer:
+class OrderAnswer(NamedTuple):
     """The bureau's answer. `transient` means "try again later": the card stays where it is; `pending`
-    (transient too) that the order is not sent yet: it is sent once the card's state change commits."""
+    (transient too) that the order is not sent yet: it is sent once the card's state change commits.
+    A tuple: one is made a card, and a frozen dataclass sets each field through `object.__setattr__`."""
 
     accepted: bool
     order_id: str | None = None
