@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.definitions.model import Workspace
@@ -24,22 +25,35 @@ def order_key(card: Row, earlier_orders: int) -> str:
     recorded), new for each new order (after a refusal, or after a production failure). One key per
     card whatever its ids: the batch id's `%` and `.` are encoded, so the first `.` ends the batch id
     and the last one begins the count."""
-    batch = str(card["batch_id"]).replace("%", "%25").replace(".", "%2E")
-    return f"{batch}.{card['user_id']}.{earlier_orders + 1}"
+    return f"{_batch_part(card['batch_id'])}.{card['user_id']}.{earlier_orders + 1}"
+
+
+def first_order_keys(batch_id: str) -> Callable[[str], str]:
+    """`order_key` of the first order of each card of batch `batch_id`, by its holder (the batch's part encoded once)."""
+    batch = _batch_part(batch_id)
+    return lambda holder: f"{batch}.{holder}.1"
+
+
+def _batch_part(batch_id: object) -> str:
+    return str(batch_id).replace("%", "%25").replace(".", "%2E")
 
 
 def order_request(card: Row, holder: Row, earlier_orders: int, sent: tuple[str, ...] | None = None) -> OrderRequest:
     """The order of `card`: the holder's attributes, or those the connector's operation `sends` (as the
     vendor maps CardsMapUserToCard)."""
-    chosen = {k: v for k, v in holder.items() if k not in UNSENT} if sent is None else {k: holder.get(k) for k in sent}
     return OrderRequest(
         key=order_key(card, earlier_orders),
         card=card["id"],
         process=card["process"],
         batch=card["batch_id"],
         production_type=card["production_type"],
-        holder=chosen,
+        holder=holder_data(holder, sent),
     )
+
+
+def holder_data(holder: Row, sent: tuple[str, ...] | None) -> Row:
+    """What an order sends of its holder: their attributes, or those the operation `sends` (None: all)."""
+    return {k: v for k, v in holder.items() if k not in UNSENT} if sent is None else {k: holder.get(k) for k in sent}
 
 
 def holder_sent(workspace: Workspace | None, call: str | None) -> tuple[str, ...] | None:

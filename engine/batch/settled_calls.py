@@ -17,7 +17,7 @@ kind as there).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 
@@ -26,12 +26,13 @@ from sqlalchemy import Connection
 from engine.batch import invoking
 from engine.batch.calls import CALL_COLUMNS, Outbox, payload_of
 from engine.batch.effects import FireContext, Work, firing_of, may_refuse, take
-from engine.batch.orders import bureau_refusal, holder_sent, order_key, order_request
+from engine.batch.orders import bureau_refusal, first_order_keys, holder_data, holder_sent, order_key
 from engine.batch.prepared import Batch
 from engine.batch.results import PENDING, UserResult
 from engine.batch.settled import CARD_COLUMNS
 from engine.definitions.calls import BUREAU, ORDER, is_order
-from engine.outbound.bureau import OrderAnswer, answer_fields
+from engine.definitions.compile import Decision
+from engine.outbound.bureau import OrderAnswer, OrderRequest, answer_fields
 from engine.store import batch_cards
 from engine.store.queries import Row
 
@@ -62,7 +63,7 @@ class SettledOrders:
         """The rows of new card `card_id` for `holder`, waiting on its order; None when an answer of
         its order's key is in already (the card is fired as usual)."""
         user = holder["id"]
-        request = order_request({"id": card_id, "user_id": user, **self.ordered}, holder, 0, self.sent)
+        request = OrderRequest(self.key_of(user), card_id, *self.ordered, holder_data(holder, self.sent))
         if request.key in self.outbox.answers:
             return None
         self.outbox.written.append(request)
@@ -88,9 +89,15 @@ class SettledOrders:
         return found if found.keys() == set(holders) else None
 
     @cached_property
-    def ordered(self) -> Row:
-        """What an order reads of a new card besides its id and holder (`order_request`)."""
-        return {name: self.blank[name] for name in ("process", "batch_id", "production_type")}
+    def ordered(self) -> tuple[str, str, str | None]:
+        """What an order sends of a new card after its id (`order_request`): process, batch and production type."""
+        blank = self.blank
+        return str(blank["process"]), str(blank["batch_id"]), blank["production_type"]
+
+    @cached_property
+    def key_of(self) -> Callable[[str], str]:
+        """The key of a new card's order, by its holder (`order_key`)."""
+        return first_order_keys(str(self.blank["batch_id"]))
 
     @cached_property
     def card_middle(self) -> tuple[object, ...]:
@@ -134,6 +141,8 @@ class SettledAnswers:
     work: Work
     batch: Batch
     answers: dict[str, OrderAnswer]
+    #: whether the effects of a decision given may refuse, by the decision's id (held: the id is not reused)
+    refusing: dict[int, tuple[Decision, bool]] = field(default_factory=dict)
 
     def fire(self, holder: Row, card: Row) -> UserResult | None:
         """Fire the creating trigger on stored `card`, in its initial state with its order answered;
@@ -143,7 +152,7 @@ class SettledAnswers:
         if work.fired or got is None or got.transient:
             return None
         decision = context.compiled.kept_for(batch.creates, card["state"], answer_fields(got))
-        if decision is None or decision.transition is None or may_refuse(decision.effects):
+        if decision is None or decision.transition is None or self._may_refuse(decision):
             return None
         firing = firing_of(context, work, card, holder, None, batch.view, batch.creates) if decision.effects else None
         answered = invoking.answered(work, card, got, None, context, 0)
@@ -153,6 +162,13 @@ class SettledAnswers:
             process=name, batch=batch.view, reason=None, stored=True,
         )  # fmt: skip
         return UserResult(holder["id"], card["id"], card["state"], "created", bureau_refusal(work), order=got.accepted)
+
+    def _may_refuse(self, decision: Decision) -> bool:
+        """`may_refuse` of the decision's effects, weighed once for each decision given (most cards get one of a few)."""
+        known = self.refusing.get(id(decision))
+        if known is None or known[0] is not decision:
+            known = self.refusing[id(decision)] = (decision, may_refuse(decision.effects))
+        return known[1]
 
 
 def settled_answers(context: FireContext, work: Work, batch: Batch) -> SettledAnswers | None:
