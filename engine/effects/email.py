@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from engine import json_text
 from engine.diagnostics import Location, Source
@@ -85,11 +85,15 @@ def fire(effect: Email, firing: Firing) -> None:
         return
     process = context.compiled.process
     shown = person(holder)  # one view of the holder for each place the context shows them (templates cannot change it)
+    seen = cast(Row, card_view(card))  # a dict of its own
+    if process.fields:  # unset fields: None
+        seen = {**dict.fromkeys(process.fields), **seen}
+    seen["holder"] = shown
     email_context = {
         "recipient": shown if recipient is holder else _shown(context, recipient),
         "holder": shown,
         "requester": shown if requester is holder else _shown(context, requester),
-        "card": {**dict.fromkeys(process.fields), **card_view(card), "holder": shown},  # unset fields: None
+        "card": seen,
         "process": {"symbolic_name": process.symbolic_name, "name": process.name},
         "batch": {"id": card["batch_id"]},
         "reason": firing.reason,

@@ -24,7 +24,8 @@ def person(user: Row | None) -> User:
     if not user:
         return cast(User, {"id": None, "name": None, "email": None})
     shown = {key: value for key, value in user.items() if key not in _NOT_SHOWN}
-    return cast(User, {**shown, "id": user["id"], "name": user["name"], "email": user["email"], "locale": user.get("locale")})
+    shown["id"], shown["name"], shown["email"], shown["locale"] = user["id"], user["name"], user["email"], user.get("locale")
+    return cast(User, shown)
 
 
 def card_view(card: Row) -> Card:
