@@ -23,6 +23,12 @@ def _card(card_id: int) -> dict[str, Any]:
             "timerless": card_id % 3 == 0}  # fmt: skip
 
 
+def _moved_columns(stored: StoreUnderTest) -> list[tuple[Any, ...]]:
+    """Each stored card's id and the columns a move may set, its flags as booleans, by id."""
+    rows = stored.rows("SELECT id, state, open, open_key, requested_by, updated_at, timerless FROM cards ORDER BY id")
+    return [(row[0], row[1], bool(row[2]), row[3], row[4], row[5], bool(row[6])) for row in rows]
+
+
 def _user(number: int) -> dict[str, Any]:
     roles = '["approver"]' if number % 2 else "[]"
     return {"id": f"u{number:05d}", "name": f"User {number}", "email": f"u{number}@example.org", "state": "active",
@@ -73,8 +79,7 @@ def test_a_card_that_stays_in_its_state_sets_its_time_alone(stored: StoreUnderTe
             lost = queries.set_card_states(connection, changes)
     engine.dispose()
     assert lost == {1}
-    rows = stored.rows("SELECT id, state, open, open_key, requested_by, updated_at, timerless FROM cards ORDER BY id")
-    assert [(row[0], row[1], bool(row[2]), row[3], row[4], row[5], bool(row[6])) for row in rows] == [
+    assert _moved_columns(stored) == [
         (1, "s", False, None, "op", "t", False),
         (2, "s", True, "g:u00002", "op", "t", False),
         (3, "t", False, None, "op2", "t2", False),
@@ -127,8 +132,7 @@ def test_a_move_that_leaves_the_rest_as_it_was_sets_the_state_and_time_alone(sto
             lost = queries.set_card_states(connection, changes)
     engine.dispose()
     assert lost == {2}
-    rows = stored.rows("SELECT id, state, open, open_key, requested_by, updated_at, timerless FROM cards ORDER BY id")
-    assert [(row[0], row[1], bool(row[2]), row[3], row[4], row[5], bool(row[6])) for row in rows] == [
+    assert _moved_columns(stored) == [
         (2, "s", True, "g:u00002", "op", "t", False),
         (3, "t", False, None, "op2", "t2", False),
         (6, "ordered", True, "g:u00006", "op", "t2", False),

@@ -127,7 +127,7 @@ def settled_orders(context: FireContext, work: Work, batch: Batch, blank: Row) -
         holder_sent(context.workspace, order),
         call,
         context.compiled.open_key,
-        work.tuples.setdefault(("cards", CARD_COLUMNS), []),
+        work.gathered("cards", CARD_COLUMNS),
         work.gathered("calls", CALL_COLUMNS),
     )
 

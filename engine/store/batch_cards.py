@@ -42,20 +42,20 @@ def as_made(connection: Connection, batch_id: str, first: str, last: str, made: 
     return int(count), int(same or 0)
 
 
+#: The batch's cards of the users from `first` to `last`, in the users table's order.
+_OF_USERS_IN_RANGE = (
+    db.cards.c.batch_id == bindparam("batch", ""),
+    db.cards.c.user_id.between(bindparam("first", ""), bindparam("last", "")),
+)
+
+
 @lru_cache(maxsize=4)
 def _existing_cards_statement(dialect: Any) -> Compiled:
-    cards = db.cards
-    query = select(cards).where(
-        cards.c.batch_id == bindparam("batch", ""), cards.c.user_id.between(bindparam("first", ""), bindparam("last", ""))
-    )
-    return compiled(query, dialect)
+    return compiled(select(db.cards).where(*_OF_USERS_IN_RANGE), dialect)
 
 
 @lru_cache(maxsize=4)
 def _as_made_statement(dialect: Any) -> Compiled:
     cards = db.cards
     changed = or_(*(cards.c[name].is_distinct_from(bindparam(name, None)) for name in CHANGING), cards.c.timerless)
-    query = select(func.count(), func.sum(case((changed, 0), else_=1))).where(
-        cards.c.batch_id == bindparam("batch", ""), cards.c.user_id.between(bindparam("first", ""), bindparam("last", ""))
-    )
-    return compiled(query, dialect)
+    return compiled(select(func.count(), func.sum(case((changed, 0), else_=1))).where(*_OF_USERS_IN_RANGE), dialect)
