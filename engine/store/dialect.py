@@ -13,6 +13,7 @@ compare-and-set, claims of work that two commands never share, migrations one at
 | many rows that differ in three columns at most (audit rows, cards, timers) | one INSERT ... SELECT over `json_each` | COPY |
 | compare-and-set of many cards' states | `UPDATE ... FROM (VALUES ...) RETURNING id` | the same, its columns named and typed |
 | a waiter told that work is done (a batch's chunks) | it looks again after a pause | LISTEN/NOTIFY, the pause its longest wait |
+| rows units of work side by side share (decision traces) | in the unit's transaction | in a transaction of their own (`apart`) |
 
 SQLite's writers take turns (every write transaction begins with BEGIN IMMEDIATE), so what it
 reads in a write transaction stays true until it commits; PostgreSQL's writers run side by side,
@@ -151,6 +152,12 @@ class Dialect:
         """A wait of at most so many seconds, ended early by a notice on `channel` (SQLite: a pause)."""
         yield time.sleep
 
+    @contextmanager
+    def apart(self, connection: Connection) -> Iterator[Connection]:
+        """Where a unit of work writes rows that others side by side write too: its own transaction
+        (SQLite's writers take turns)."""
+        yield connection
+
 
 class PostgreSQL(Dialect):
     """PostgreSQL: writers run side by side, so claims and actions lock their rows."""
@@ -227,6 +234,13 @@ class PostgreSQL(Dialect):
 
     def notify(self, connection: Connection, channel: str, payload: str) -> None:
         connection.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
+
+    @contextmanager
+    def apart(self, connection: Connection) -> Iterator[Connection]:
+        """A transaction of its own, committed when the block ends: a row written in the caller's would
+        keep another writer of the same key waiting until the caller's whole transaction ends."""
+        with connection.engine.begin() as own:
+            yield own
 
     @contextmanager
     def listening(self, engine: Engine, channel: str) -> Iterator[Callable[[float], None]]:

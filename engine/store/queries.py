@@ -251,13 +251,27 @@ def write_rows(connection: Connection, rows: dict[str, list[Row]]) -> None:
     """Insert the rows of one unit of work, table by table (COPY or executemany); their emails'
     dedupe keys are new (an email whose key may exist goes through `insert_many` with `skip_existing`)."""
     if rows.get("decisions"):
-        unique = list({row["id"]: row for row in rows["decisions"]}.values())
-        insert_many(connection, db.decisions, unique, skip_existing="id")
+        write_decisions(connection, rows["decisions"])
     for name in ("cards", "transitions", "orders", "outbox", "bureau_attempts"):
         if rows.get(name):
             insert_many(connection, getattr(db, name), rows[name])
     if rows.get("calls"):  # a resumed run records its pending calls again: the stored ones stay
         insert_many(connection, db.calls, rows["calls"], skip_existing="idempotency_key")
+
+
+def write_decisions(connection: Connection, rows: Sequence[Row]) -> None:
+    """Store the decision traces not stored yet, each once (equal traces are one row: its id is their hash).
+
+    Units of work side by side (the workers' chunks of a batch) write the same traces, and PostgreSQL
+    makes the second writer of a key wait until the first's transaction ends, its whole chunk: so the
+    new ones go in a transaction of their own (`Dialect.apart`), committed at once. A trace whose unit
+    of work then rolls back stays, named by no transition, and serves the next attempt."""
+    unique = {row["id"]: row for row in rows}
+    stored = set(connection.execute(select(db.decisions.c.id).where(db.decisions.c.id.in_(unique))).scalars())
+    new = [row for key, row in unique.items() if key not in stored]
+    if new:
+        with dialect.of(connection).apart(connection) as writing:
+            insert_many(writing, db.decisions, new, skip_existing="id")
 
 
 def insert_many(
