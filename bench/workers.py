@@ -13,9 +13,12 @@ print every result); a workers' measure starts the workers first (not timed), th
 the measure's cards/s over the baseline's; with `--repeat N` the measures take turns (the plain run,
 then each count of workers, N rounds) and each figure is the median of its N. The chunk is the
 command's own default (8 chunks for each live worker, 2,000 to 10,000 users) unless `--chunk-size`
-names one. Beside it, the CPU a card costs on this machine: the
+names one. cardflow's modules are byte-compiled first, as `pip install` does for a wheel (and as
+bench/batch.py does): an editable checkout would otherwise compile them from source at every start of
+the command. Beside it, the CPU a card costs on this machine: the
 command's own (wait4), the workers' and the PostgreSQL server's processes' (from /proc, before
-and after, so a server on another machine is not counted), and the cores busy on average (that
+and after, the server's processes started meanwhile included; a server on another machine is not
+counted), and the cores busy on average (that
 CPU over the wall time). `--record` appends the figures to bench/RESULTS.md.
 """
 
@@ -36,6 +39,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from batch import bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDFLOW = str(Path(sys.executable).with_name("cardflow"))
@@ -153,7 +158,9 @@ def measure(server: str, users: int, workers: int, chunk: int | None) -> tuple[i
         seconds = time.perf_counter() - begin
         if status != 0:
             raise SystemExit(f"cardflow run failed: {(folder / 'run.log').read_text(errors='replace').strip()[-500:]}")
-        used = usage.ru_utime + usage.ru_stime + cpu_seconds(others) - before
+        # the server's processes now, those started during the run included (a worker's job may open a
+        # connection of its own): one that ended is in its parent's counts, one still running in its own
+        used = usage.ru_utime + usage.ru_stime + cpu_seconds(sorted({*others, *server_pids()})) - before
         return count_cards(url), seconds, used
     finally:
         for process in started:
@@ -184,6 +191,7 @@ def main() -> None:
     parser.add_argument("--db", help="a PostgreSQL server URL (default: start a throw-away one)")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
+    compiled = bytecode(compiled=True)
     server, folder = (args.db, None) if args.db else own_server()
     try:
         lines = figures(server, args.users, [int(n) for n in args.workers.split(",")], args.chunk_size, args.repeat)
@@ -191,6 +199,7 @@ def main() -> None:
         if folder is not None:
             subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", str(folder)], capture_output=True)
             shutil.rmtree(folder, ignore_errors=True)
+    lines.insert(3, f"- {compiled}")
     print("\n".join(lines))
     if args.record:
         with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
