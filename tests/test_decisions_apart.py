@@ -11,6 +11,7 @@ from conftest import ON_POSTGRES, StoreUnderTest
 from sqlalchemy import Engine, text
 
 from engine.store import db, queries
+from engine.store.driver import IDS
 
 TRACE = {"id": "d-side-by-side", "trace": '{"trigger": "start"}'}
 
@@ -62,3 +63,15 @@ def test_a_unit_of_work_rolled_back_leaves_its_trace_only_where_writers_run_side
     joined = "SELECT count(*) FROM transitions JOIN decisions ON decisions.id = transitions.decision_id"
     assert stored.scalar(joined) == 1
     assert stored.scalar("SELECT count(*) FROM decisions") == 1
+
+
+def test_more_traces_than_a_statement_reads_are_each_stored_once(engine: Engine, stored: StoreUnderTest) -> None:
+    """A unit of work with more new traces than one statement looks up (`driver.IDS`), some of them
+    stored by an earlier one: every trace is one row."""
+    traces = [{"id": f"d{n:05d}", "trace": f'{{"n": {n}}}'} for n in range(2 * IDS + 5)]
+    with engine.begin() as earlier:
+        queries.write_rows(earlier, {"decisions": traces[::3]})
+    with engine.begin() as later:
+        queries.write_rows(later, {"decisions": traces + traces[:10]})
+    assert stored.scalar("SELECT count(*) FROM decisions") == len(traces)
+    assert stored.scalar("SELECT count(DISTINCT trace) FROM decisions") == len(traces)
