@@ -12,7 +12,7 @@ print every result); a workers' measure starts the workers first (not timed), th
 `cardflow run --all --workers` from its start until it returns, the batch complete. The ratio is
 the measure's cards/s over the baseline's; with `--repeat N` the measures take turns (the plain run,
 then each count of workers, N rounds) and each figure is the median of its N. The chunk is the
-command's own default (8 chunks for each live worker, 2,000 to 10,000 users) unless `--chunk-size`
+command's own default (8 chunks for each live worker, 2,000 to 10,000 users, the last ones smaller) unless `--chunk-size`
 names one. cardflow's modules are byte-compiled first, as `pip install` does for a wheel (and as
 bench/batch.py does): an editable checkout would otherwise compile them from source at every start of
 the command. Beside it, the CPU a card costs on this machine: the

@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # imported where used: `cardflow --help` loads neither the st
     "--chunk-size",
     type=click.IntRange(min=1),
     help="With --workers: users (or cards) per chunk job [default: users: 8 chunks a live worker, "
-    "2,000 to 10,000 users each; cards: 500].",
+    "2,000 to 10,000 users each, the last ones smaller; cards: 500].",
 )
 @set_option
 @workspace_option

@@ -13,7 +13,7 @@ import pytest
 from conftest import Run, StoreUnderTest, chunk_rows_read, statements_run
 from sqlalchemy import Engine, text
 
-from engine.batch.chunks import Prepared, chunk_for, request_from_json, run_chunk, start_chunked, wait_for_batch
+from engine.batch.chunks import Prepared, chunk_for, request_from_json, run_chunk, start_chunked, tapered, wait_for_batch
 from engine.batch.request import RunRequest, Selection
 from engine.definitions.workspace import load_workspace
 from engine.errors import UsageError
@@ -78,6 +78,38 @@ def test_without_a_chunk_size_a_batch_is_cut_for_the_workers_live_now(engine: En
     else:
         expected = {100_000: 2_000, 10_000: 2_000, 1_000_000: 2_000}
     assert {users: chunk_for(engine, users) for users in expected} == expected
+
+
+def test_the_chunks_shrink_towards_the_end_so_the_workers_finish_together() -> None:
+    """100,000 users in pages of 2,000 for two workers (chunks of 6,250 at least): chunks of 8,000 while
+    each worker has two or more of them left, then half a worker's share of what is left, down to a
+    page; every page in one chunk, in order. With no worker live, a chunk a page."""
+    pages = [(f"u{n:02d}a", f"u{n:02d}z", 2000) for n in range(50)]
+    chunks = list(tapered(pages, 6250, 2))
+    assert [users for _, _, users in chunks] == [8000] * 10 + [6000, 4000, 4000, 2000, 2000, 2000]
+    assert [first for first, _, _ in chunks] == [f"u{n:02d}a" for n in (*range(0, 40, 4), 40, 43, 45, 47, 48, 49)]
+    assert [last for _, last, _ in chunks] == [f"u{n:02d}z" for n in (*range(3, 40, 4), 42, 44, 46, 47, 48, 49)]
+    assert [users for _, _, users in tapered(pages[:3], 2000, 0)] == [2000, 2000, 2000]
+
+
+def test_a_batch_cut_for_live_workers_ends_in_smaller_chunks(
+    engine: Engine, stored: StoreUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve users, pages of one, two live workers wanting six users a chunk: the batch is cut into
+    chunks of 3, 3, 2, 1, 1, 1 and 1 users, the last ones smaller."""
+    if not stored.url.startswith("postgresql"):
+        pytest.skip("live workers are PostgreSQL's (SQLite has no queue)")
+    from engine.work.queue import install_schema
+
+    install_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()), (now())"))
+    monkeypatch.setattr("engine.batch.chunks.BATCH_CHUNK", 1)
+    monkeypatch.setattr("engine.batch.chunks.CHUNKS_A_WORKER", 1)
+    started = start_chunked(load_workspace(ROOT), engine, RunRequest(ORDER, "op1", Selection(all=True), {}))
+    with db.reading(engine) as connection:
+        split = [(c["first_user"], c["users"]) for c in chunks.chunks_of(connection, started.batch)]
+    assert split == [("op1", 3), ("u02", 3), ("u05", 2), ("u07", 1), ("u08", 1), ("u09", 1), ("u10", 1)]
 
 
 def test_a_batch_over_a_selection_is_split_over_the_users_it_selects(engine: Engine) -> None:

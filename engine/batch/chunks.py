@@ -73,7 +73,7 @@ def request_from_json(data: Row) -> RunRequest:
 
 #: Without a chunk size, a batch is cut into this many chunks for each live worker, of BATCH_CHUNK to
 #: MAX_CHUNK users: a job costs the queue a few milliseconds whatever its size, so fewer and larger jobs
-#: pay off, while each worker still has work until the end.
+#: pay off, while each worker still has work until the end (the last chunks smaller: `tapered`).
 CHUNKS_A_WORKER = 8
 MAX_CHUNK = 10_000
 #: A worker is live while its last heartbeat is this recent (seconds).
@@ -113,10 +113,15 @@ def _named(request: RunRequest, batch_id: str) -> RunRequest:
 
 
 def _ranges(engine: Engine, batch: Batch, chunk: int | None) -> Iterator[tuple[str, str, int]]:
-    """The chunks of the selection: (first user id, last user id, users), in id order, no overlap."""
+    """The chunks of the selection: (first user id, last user id, users), in id order, no overlap; of
+    `chunk` users, else as the workers live now want them (`chunk_for`, smaller towards the end)."""
     page = BATCH_CHUNK if chunk is None else ceil(chunk / ceil(chunk / BATCH_CHUNK))  # a whole number of pages a chunk
     pages = list(_pages(engine, batch, page))
-    yield from merged(pages, chunk or chunk_for(engine, sum(users for _, _, users in pages)))
+    if chunk is not None:
+        yield from merged(pages, chunk)
+        return
+    live = _live_workers(engine)
+    yield from tapered(pages, _chunk_size(sum(users for _, _, users in pages), live), live)
 
 
 def _pages(engine: Engine, batch: Batch, page: int) -> Iterator[tuple[str, str, int]]:
@@ -138,9 +143,35 @@ def _pages(engine: Engine, batch: Batch, page: int) -> Iterator[tuple[str, str, 
 def chunk_for(engine: Engine, users: int) -> int:
     """The users a chunk when none is asked for: CHUNKS_A_WORKER chunks for each live worker, of
     BATCH_CHUNK to MAX_CHUNK users (BATCH_CHUNK while no worker is live: any may come)."""
-    with db.reading(engine) as connection:
-        live = gauges.live_workers(connection, LIVE_WITHIN)
+    return _chunk_size(users, _live_workers(engine))
+
+
+def _chunk_size(users: int, live: int) -> int:
     return BATCH_CHUNK if not live else max(BATCH_CHUNK, min(MAX_CHUNK, ceil(users / (live * CHUNKS_A_WORKER))))
+
+
+def _live_workers(engine: Engine) -> int:
+    with db.reading(engine) as connection:
+        return gauges.live_workers(connection, LIVE_WITHIN)
+
+
+def tapered(ranges: Iterable[tuple[str, str, int]], chunk: int, workers: int) -> Iterator[tuple[str, str, int]]:
+    """Consecutive ranges of users joined into chunks as `merged` joins them, but smaller towards the
+    end: a chunk needs no more than half of each worker's share of the users left (a range at least),
+    so the workers run out of work together instead of one waiting for the other's last large chunk
+    (100,000 users for two workers, pages of 2,000: ten chunks of 8,000, then 6,000, 4,000, 4,000 and
+    three of 2,000)."""
+    ranges = list(ranges)
+    left = sum(count for _, _, count in ranges)
+    first, last, users = None, "", 0
+    for start, end, count in ranges:
+        first, last, users = first if first is not None else start, end, users + count
+        if users >= min(chunk, left / (2 * max(workers, 1))):
+            yield first, last, users
+            left -= users
+            first, users = None, 0
+    if first is not None:
+        yield first, last, users
 
 
 def merged(ranges: Iterable[tuple[str, str, int]], chunk: int) -> Iterator[tuple[str, str, int]]:
