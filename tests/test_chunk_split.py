@@ -13,7 +13,16 @@ import pytest
 from conftest import Run, StoreUnderTest, chunk_rows_read, statements_run
 from sqlalchemy import Engine, text
 
-from engine.batch.chunks import Prepared, chunk_for, request_from_json, run_chunk, start_chunked, tapered, wait_for_batch
+from engine.batch.chunks import (
+    Prepared,
+    chunk_for,
+    merged,
+    request_from_json,
+    run_chunk,
+    start_chunked,
+    tapered,
+    wait_for_batch,
+)
 from engine.batch.request import RunRequest, Selection
 from engine.definitions.workspace import load_workspace
 from engine.errors import UsageError
@@ -83,12 +92,14 @@ def test_without_a_chunk_size_a_batch_is_cut_for_the_workers_live_now(engine: En
 def test_the_chunks_shrink_towards_the_end_so_the_workers_finish_together() -> None:
     """100,000 users in pages of 2,000 for two workers (chunks of 6,250 at least): chunks of 8,000 while
     each worker has two or more of them left, then half a worker's share of what is left, down to a
-    page; every page in one chunk, in order. With no worker live, a chunk a page."""
+    page; every page in one chunk, in order. One worker's chunks stay whole; with no worker live, a
+    chunk a page."""
     pages = [(f"u{n:02d}a", f"u{n:02d}z", 2000) for n in range(50)]
     chunks = list(tapered(pages, 6250, 2))
     assert [users for _, _, users in chunks] == [8000] * 10 + [6000, 4000, 4000, 2000, 2000, 2000]
     assert [first for first, _, _ in chunks] == [f"u{n:02d}a" for n in (*range(0, 40, 4), 40, 43, 45, 47, 48, 49)]
     assert [last for _, last, _ in chunks] == [f"u{n:02d}z" for n in (*range(3, 40, 4), 42, 44, 46, 47, 48, 49)]
+    assert list(tapered(pages, 10_000, 1)) == list(merged(pages, 10_000))
     assert [users for _, _, users in tapered(pages[:3], 2000, 0)] == [2000, 2000, 2000]
 
 

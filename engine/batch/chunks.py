@@ -156,17 +156,17 @@ def _live_workers(engine: Engine) -> int:
 
 
 def tapered(ranges: Iterable[tuple[str, str, int]], chunk: int, workers: int) -> Iterator[tuple[str, str, int]]:
-    """Consecutive ranges of users joined into chunks as `merged` joins them, but smaller towards the
-    end: a chunk needs no more than half of each worker's share of the users left (a range at least),
-    so the workers run out of work together instead of one waiting for the other's last large chunk
-    (100,000 users for two workers, pages of 2,000: ten chunks of 8,000, then 6,000, 4,000, 4,000 and
-    three of 2,000)."""
+    """Consecutive ranges of users joined into chunks as `merged` joins them, but for several workers
+    smaller towards the end: a chunk needs no more than half of each worker's share of the users left
+    (a range at least), so the workers run out of work together instead of one waiting for another's
+    last large chunk (100,000 users for two workers, pages of 2,000: ten chunks of 8,000, then 6,000,
+    4,000, 4,000 and three of 2,000). One worker has nobody to wait for: its chunks stay whole."""
     ranges = list(ranges)
     left = sum(count for _, _, count in ranges)
     first, last, users = None, "", 0
     for start, end, count in ranges:
         first, last, users = first if first is not None else start, end, users + count
-        if users >= min(chunk, left / (2 * max(workers, 1))):
+        if users >= (min(chunk, left / (2 * workers)) if workers > 1 else chunk):
             yield first, last, users
             left -= users
             first, users = None, 0
