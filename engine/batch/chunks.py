@@ -156,11 +156,12 @@ def _live_workers(engine: Engine) -> int:
 
 
 def tapered(ranges: Iterable[tuple[str, str, int]], chunk: int, workers: int) -> Iterator[tuple[str, str, int]]:
-    """Consecutive ranges of users joined into chunks as `merged` joins them, but for several workers
-    smaller towards the end: a chunk needs no more than half of each worker's share of the users left
-    (a range at least), so the workers run out of work together instead of one waiting for another's
-    last large chunk (100,000 users for two workers, pages of 2,000: ten chunks of 8,000, then 6,000,
-    4,000, 4,000 and three of 2,000). One worker has nobody to wait for: its chunks stay whole."""
+    """Consecutive ranges of users (first, last, users) joined into chunks of at least `chunk` users
+    (the last one fewer), for several workers smaller towards the end: a chunk needs no more than half
+    of each worker's share of the users left (a range at least), so the workers run out of work
+    together instead of one waiting for another's last large chunk (100,000 users for two workers,
+    pages of 2,000: ten chunks of 8,000, then 6,000, 4,000, 4,000 and three of 2,000). One worker has
+    nobody to wait for: its chunks stay whole (`merged`)."""
     ranges = list(ranges)
     left = sum(count for _, _, count in ranges)
     first, last, users = None, "", 0
@@ -178,14 +179,7 @@ def merged(ranges: Iterable[tuple[str, str, int]], chunk: int) -> Iterator[tuple
     """Consecutive ranges of users (first, last, users) joined into chunks of at least `chunk` users
     (the last one fewer): a range of the index is cut a page at a time, as a planner walks a page of
     the index where it might sort the whole table for a larger one."""
-    first, last, users = None, "", 0
-    for start, end, count in ranges:
-        first, last, users = first if first is not None else start, end, users + count
-        if users >= chunk:
-            yield first, last, users
-            first, users = None, 0
-    if first is not None:
-        yield first, last, users
+    return tapered(ranges, chunk, 1)
 
 
 class Prepared:

@@ -18,7 +18,7 @@ from engine import json_text
 from engine.records import json_columns
 from engine.store import db, dialect, driver, folding
 from engine.store.checks import store_location
-from engine.store.driver import IDS, Compiled, compiled, driver_rows
+from engine.store.driver import Compiled, compiled, driver_rows
 from engine.store.user_rows import user_record
 
 CHUNK = 500
@@ -266,10 +266,8 @@ def write_decisions(connection: Connection, rows: Sequence[Row]) -> None:
     makes the second writer of a key wait until the first's transaction ends, its whole chunk: so the
     new ones go in a transaction of their own (`Dialect.apart`), committed at once. A trace whose unit
     of work then rolls back stays, named by no transition, and serves the next attempt."""
-    unique, stored = {row["id"]: row for row in rows}, set[str]()
-    keys, ids = list(unique), db.decisions.c.id
-    for at in range(0, len(keys), IDS):  # IDS keys a statement: a store bounds the parameters of one
-        stored.update(connection.execute(select(ids).where(ids.in_(keys[at : at + IDS]))).scalars())
+    unique = {row["id"]: row for row in rows}
+    stored = {key for (key,) in driver.by_ids(connection, (db.decisions.c.id,), list(unique))}
     new = [row for key, row in unique.items() if key not in stored]
     if new:
         with dialect.of(connection).apart(connection) as writing:
